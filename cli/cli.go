@@ -1,0 +1,159 @@
+// Package cli is kitaru's command line: kong commands and output formatting.
+// It wires flowspec, engine, providers and keyring together and knows
+// nothing about files on disk.
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/alecthomas/kong"
+)
+
+// Version is set at build time with -ldflags "-X .../cli.Version=...".
+var Version = "0.1.0-dev"
+
+// Exit codes, as in the command-line contract.
+const (
+	ExitOK          = 0
+	ExitRunFailed   = 1
+	ExitUsage       = 2
+	ExitWaiting     = 3
+	ExitInterrupted = 130
+)
+
+// ExitError carries the process exit code for an error. A nil Err with a
+// non-zero Code means "exit quietly": the command already said why.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("exit status %d", e.Code)
+	}
+	return e.Err.Error()
+}
+
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// usageErr marks an error as a usage or validation error (exit 2).
+func usageErr(err error) error { return &ExitError{Code: ExitUsage, Err: err} }
+
+// IO is where commands write. Tests swap it.
+type IO struct {
+	Stdout io.Writer
+	Stderr io.Writer
+	Stdin  io.Reader
+}
+
+// Globals are flags every command accepts.
+type Globals struct {
+	JSON    bool             `help:"Print machine-readable JSON on stdout." name:"json"`
+	Output  string           `short:"o" help:"Output format: 'json' is the same as --json." enum:",json,text" default:""`
+	Version kong.VersionFlag `help:"Print the version and exit."`
+}
+
+// wantJSON says whether the user asked for JSON output.
+func (g *Globals) wantJSON() bool { return g.JSON || g.Output == "json" }
+
+// root is the whole command tree.
+type root struct {
+	Globals
+
+	Run        runCmd        `cmd:"" help:"Validate a flow, then run it."`
+	Replay     replayCmd     `cmd:"" help:"Make a new run that reuses recorded step results."`
+	Resume     resumeCmd     `cmd:"" help:"Continue an interrupted or answered run in place."`
+	Retry      retryCmd      `cmd:"" help:"Continue a failed run in place: failed and never-run steps run again."`
+	Input      inputCmd      `cmd:"" help:"Answer a wait step, then resume the run."`
+	Executions executionsCmd `cmd:"" help:"List, inspect, follow and cancel runs."`
+	Validate   validateCmd   `cmd:"" help:"Check a flow file and report every error at once."`
+	Graph      graphCmd      `cmd:"" help:"Print a flow's step graph."`
+	Schema     schemaCmd     `cmd:"" help:"Print the JSON Schema of the flow format."`
+	Secrets    secretsCmd    `cmd:"" help:"Store provider keys and other secrets in the OS keyring."`
+	Model      modelCmd      `cmd:"" help:"Register model aliases such as 'fast' → openai/gpt-4o-mini."`
+}
+
+// Main runs kitaru with args (without the program name) and returns the
+// process exit code.
+func Main(args []string) int {
+	return run(args, IO{Stdout: os.Stdout, Stderr: os.Stderr, Stdin: os.Stdin})
+}
+
+func run(args []string, stdio IO) (code int) {
+	defer func() {
+		// A panic is a bug, but the user still deserves a sentence, not a trace.
+		if r := recover(); r != nil {
+			fmt.Fprintf(stdio.Stderr, "kitaru: internal error: %v\nPlease report this with the command you ran.\n", r)
+			code = ExitRunFailed
+		}
+	}()
+	var cli root
+	exited := false
+	exitCode := 0
+	parser, err := kong.New(&cli,
+		kong.Name("kitaru"),
+		kong.Description("Run durable LLM flows declared in YAML."),
+		kong.UsageOnError(),
+		kong.Vars{"version": "kitaru " + Version},
+		kong.Writers(stdio.Stdout, stdio.Stderr),
+		kong.Exit(func(c int) { exited = true; exitCode = c }),
+		kong.Bind(&cli.Globals, &stdio),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+	)
+	if err != nil {
+		fmt.Fprintf(stdio.Stderr, "kitaru: %v\n", err)
+		return ExitRunFailed
+	}
+	kctx, err := parser.Parse(preprocessArgs(args))
+	if exited {
+		return exitCode
+	}
+	if err != nil {
+		fmt.Fprintf(stdio.Stderr, "kitaru: %v\n", err)
+		if kctx != nil && !errors.Is(err, errHelpShown) {
+			fmt.Fprintf(stdio.Stderr, "Run 'kitaru %s --help' for usage.\n", commandPath(kctx))
+		}
+		return ExitUsage
+	}
+	err = kctx.Run()
+	if exited {
+		return exitCode
+	}
+	return reportError(stdio.Stderr, err)
+}
+
+var errHelpShown = errors.New("help shown")
+
+func commandPath(kctx *kong.Context) string {
+	path := kctx.Command()
+	if path == "" {
+		return ""
+	}
+	return path
+}
+
+// reportError prints err for a person and maps it to an exit code.
+func reportError(w io.Writer, err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		if ee.Err != nil {
+			fmt.Fprintf(w, "kitaru: %v\n", ee.Err)
+		}
+		return ee.Code
+	}
+	fmt.Fprintf(w, "kitaru: %v\n", err)
+	return ExitRunFailed
+}
+
+// preprocessArgs rewrites spellings kong cannot express directly (such as
+// `secrets set NAME --KEY=VALUE`, whose flag names are the user's).
+func preprocessArgs(args []string) []string {
+	return rewriteSecretSetArgs(args)
+}

@@ -1,0 +1,7 @@
+package cli
+
+// Owned by the providers work: kitaru model ...
+
+type modelCmd struct {
+	List struct{} `cmd:"" help:"List model aliases."`
+}

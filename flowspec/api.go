@@ -1,0 +1,145 @@
+// Package flowspec turns a flow file into a validated, compiled flow: typed
+// inputs, steps with compiled expressions, and the dependency graph.
+package flowspec
+
+import "time"
+
+// Pos is a place in a flow file, 1-based.
+type Pos struct{ Line, Col int }
+
+// Kind is what a step does.
+type Kind string
+
+// The step kinds of the flow format.
+const (
+	KindLLM        Kind = "llm"
+	KindCheckpoint Kind = "checkpoint"
+	KindWait       Kind = "wait"
+)
+
+// Flow is a loaded, validated and compiled flow. It is immutable after Load
+// and safe for concurrent use.
+type Flow struct {
+	File        string // the path it was loaded from, as given
+	Name        string
+	Description string
+	Inputs      []*Input // in YAML order
+	Defaults    Defaults
+	Steps       []*Step   // in YAML order (display order)
+	Output      *Template // nil when the flow declares no output
+	Source      []byte    // the file as read, kept for the run's snapshot
+
+	byID map[string]*Step
+	topo []*Step
+	succ map[string][]string
+}
+
+// Input is a declared flow input.
+type Input struct {
+	Name        string
+	Type        string // string | integer | number | boolean | list | object
+	Description string
+	Default     any
+	HasDefault  bool // an input without a default is required
+	Pos         Pos
+}
+
+// Retry says how often a step is tried and how long to wait between tries.
+type Retry struct {
+	Attempts int           // at least 1
+	Backoff  time.Duration // base of the exponential backoff
+}
+
+// Defaults apply to every step that does not set its own.
+type Defaults struct {
+	Model   string
+	Retry   Retry
+	Timeout time.Duration
+}
+
+// Step is one compiled step.
+type Step struct {
+	ID          string
+	Kind        Kind
+	Description string
+	Pos         Pos
+
+	// Deps are every step this one depends on: its needs plus every step its
+	// expressions reference, deduplicated, in YAML order.
+	Deps []string
+	// IfOnlyDeps are the deps referenced only inside `if` (and not in needs):
+	// when one of them is skipped this step still runs its `if`.
+	IfOnlyDeps map[string]bool
+
+	If         *Template // nil: always
+	Retry      Retry     // defaults applied
+	Timeout    time.Duration
+	Foreach    *Template // nil unless the step fans out; yields a list
+	OutputJSON bool      // `output: json`
+
+	LLM        *LLMStep        // set when Kind == KindLLM
+	Checkpoint *CheckpointStep // set when Kind == KindCheckpoint
+	Wait       *WaitStep       // set when Kind == KindWait
+
+	// Fingerprint is a stable hash of the step's definition with defaults
+	// applied; a replay compares it to decide what changed.
+	Fingerprint string
+	// InputRefs are the flow inputs the step's expressions read, sorted.
+	InputRefs []string
+}
+
+// LLMStep is the body of an llm step.
+type LLMStep struct {
+	Model       string // the step's model, else defaults.model; "" resolves at run time
+	System      *Template
+	Prompt      *Template // exactly one of Prompt and Messages is set
+	Messages    []Message
+	Temperature *float64 // nil: the provider's default
+	MaxTokens   int      // 0: kitaru's default
+}
+
+// Message is one chat message of an llm step.
+type Message struct {
+	Role    string
+	Content *Template
+}
+
+// CheckpointStep is the body of a checkpoint step: exactly one of Run and
+// Value is set.
+type CheckpointStep struct {
+	Run     *Template
+	Stdin   *Template
+	Env     []EnvVar
+	Dir     *Template
+	Secrets []string
+	Value   *Template
+}
+
+// EnvVar is one environment variable of a run: step.
+type EnvVar struct {
+	Name  string
+	Value *Template
+}
+
+// WaitStep is the body of a wait step.
+type WaitStep struct {
+	Question *Template
+	Schema   map[string]any // JSON Schema of the answer; nil accepts any JSON
+}
+
+// Scope is what expressions see when they are evaluated. Steps only needs
+// the step's own dependencies.
+type Scope struct {
+	Inputs   map[string]any
+	Steps    map[string]StepState
+	RunID    string
+	FlowName string
+	Item     any // inside foreach
+	Index    int // inside foreach
+}
+
+// StepState is what an expression can read of another step.
+type StepState struct {
+	Output any
+	Status string
+}

@@ -1,0 +1,80 @@
+// Package providers makes LLM calls through langchaingo: it resolves model
+// aliases, finds credentials, retries transient failures, and reports usage
+// and cost.
+package providers
+
+import (
+	"context"
+	"time"
+)
+
+// Message is one chat message sent to a model.
+type Message struct {
+	Role    string `json:"role"` // system | user | assistant
+	Content string `json:"content"`
+}
+
+// Request is one model call as an llm step asks for it.
+type Request struct {
+	// Model is what the flow wrote: an alias, a raw provider/model string, or
+	// "" for KITARU_DEFAULT_MODEL and then the default alias.
+	Model       string
+	Messages    []Message // a system message, when present, comes first
+	Temperature *float64  // nil: the provider's default
+	MaxTokens   int       // 0: kitaru's default
+}
+
+// Usage counts tokens.
+type Usage struct {
+	InputTokens  int `json:"input_tokens"`
+	OutputTokens int `json:"output_tokens"`
+}
+
+// Add returns the sum of two usages.
+func (u Usage) Add(o Usage) Usage {
+	return Usage{InputTokens: u.InputTokens + o.InputTokens, OutputTokens: u.OutputTokens + o.OutputTokens}
+}
+
+// Credential sources recorded with every call.
+const (
+	CredentialEnvironment = "environment"
+	CredentialSecret      = "secret"
+	CredentialNone        = "none"
+)
+
+// Response is what a call returned and what it cost.
+type Response struct {
+	Text             string
+	Alias            string // "" when the step named a raw provider/model
+	Model            string // the provider/model actually called
+	Usage            Usage
+	CostUSD          *float64 // nil when the model's price is unknown
+	CredentialSource string
+	Latency          time.Duration
+	Attempts         int // HTTP attempts, counting retries of transient errors
+}
+
+// Caller makes model calls. Implementations are safe for concurrent use.
+type Caller interface {
+	Call(ctx context.Context, req Request) (*Response, error)
+}
+
+// Price is what a model costs, in US dollars per million tokens.
+type Price struct {
+	InputPerMTok  float64 `json:"input_per_mtok"`
+	OutputPerMTok float64 `json:"output_per_mtok"`
+}
+
+// Alias names a provider/model and, optionally, the secret holding its key.
+type Alias struct {
+	Model  string `json:"model"`
+	Secret string `json:"secret,omitempty"`
+	Price  *Price `json:"price,omitempty"` // overrides the built-in price table
+}
+
+// Registry is a set of aliases and the default one. A run records the
+// registry it resolved with (names only, never secret values).
+type Registry struct {
+	Aliases map[string]Alias `json:"aliases"`
+	Default string           `json:"default,omitempty"`
+}
