@@ -1,0 +1,93 @@
+// Package fsutil holds the few file-system primitives every kitaru package
+// shares: where state and config live, and durable atomic writes.
+package fsutil
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Permissions for everything kitaru writes: private to the user.
+const (
+	DirPerm  os.FileMode = 0o700
+	FilePerm os.FileMode = 0o600
+)
+
+// DataDir is where runs live: $KITARU_HOME, else $XDG_DATA_HOME/kitaru,
+// else ~/.local/share/kitaru.
+func DataDir() (string, error) {
+	if d := os.Getenv("KITARU_HOME"); d != "" {
+		return d, nil
+	}
+	return xdgDir("XDG_DATA_HOME", ".local/share")
+}
+
+// ConfigDir is where aliases and secret names live: $XDG_CONFIG_HOME/kitaru,
+// else ~/.config/kitaru.
+func ConfigDir() (string, error) {
+	return xdgDir("XDG_CONFIG_HOME", ".config")
+}
+
+func xdgDir(envVar, fallback string) (string, error) {
+	if d := os.Getenv(envVar); d != "" {
+		return filepath.Join(d, "kitaru"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("cannot find your home directory to keep kitaru's files (set %s or HOME): %w", envVar, err)
+	}
+	return filepath.Join(home, fallback, "kitaru"), nil
+}
+
+// WriteFileAtomic replaces path with data so that a reader sees either the
+// old or the new content, never a mix, and the new content survives a crash
+// once it returns: temp file, fsync, rename, fsync the directory.
+func WriteFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, DirPerm); err != nil {
+		return fmt.Errorf("cannot create %s: %w", dir, err)
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	tmpName := tmp.Name()
+	fail := func(err error) error {
+		tmp.Close()
+		os.Remove(tmpName)
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	if err := tmp.Chmod(FilePerm); err != nil {
+		return fail(err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		return fail(err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmpName)
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	if err := os.Rename(tmpName, path); err != nil {
+		os.Remove(tmpName)
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	return SyncDir(dir)
+}
+
+// SyncDir fsyncs a directory so that entries created or renamed in it
+// survive a crash.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("cannot open %s to sync it: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("cannot sync %s: %w", dir, err)
+	}
+	return nil
+}
