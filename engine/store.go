@@ -1,0 +1,4 @@
+package engine
+
+// storeMethods is filled in by the store implementation.
+type storeMethods interface{}
