@@ -78,3 +78,21 @@ type Registry struct {
 	Aliases map[string]Alias `json:"aliases"`
 	Default string           `json:"default,omitempty"`
 }
+
+// Merge returns primary with every alias of fallback that primary lacks
+// added; primary's default wins unless it has none. Neither is modified.
+// replay uses it: the current registry first, the source run's snapshot for
+// aliases this machine does not have.
+func Merge(primary, fallback Registry) Registry {
+	out := Registry{Aliases: make(map[string]Alias, len(primary.Aliases)+len(fallback.Aliases)), Default: primary.Default}
+	for name, a := range fallback.Aliases {
+		out.Aliases[name] = a
+	}
+	for name, a := range primary.Aliases {
+		out.Aliases[name] = a
+	}
+	if out.Default == "" {
+		out.Default = fallback.Default
+	}
+	return out
+}
