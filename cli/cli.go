@@ -75,6 +75,7 @@ type root struct {
 	Schema     schemaCmd     `cmd:"" help:"Print the JSON Schema of the flow format."`
 	Secrets    secretsCmd    `cmd:"" help:"Store provider keys and other secrets in the OS keyring."`
 	Model      modelCmd      `cmd:"" help:"Register model aliases such as 'fast' → openai/gpt-4o-mini."`
+	Status     statusCmd     `cmd:"" help:"Show version, directories, keyring, aliases and settings."`
 }
 
 // Main runs kitaru with args (without the program name) and returns the
