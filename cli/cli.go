@@ -4,10 +4,13 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/alecthomas/kong"
 )
@@ -81,10 +84,23 @@ type root struct {
 // Main runs kitaru with args (without the program name) and returns the
 // process exit code.
 func Main(args []string) int {
-	return run(args, IO{Stdout: os.Stdout, Stderr: os.Stderr, Stdin: os.Stdin})
+	// Ctrl-C and SIGTERM cancel the context: the engine stops in-flight
+	// steps and records the run interrupted. A second signal, once the
+	// first has been seen, kills the process the default way.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	return runContext(ctx, args, IO{Stdout: os.Stdout, Stderr: os.Stderr, Stdin: os.Stdin})
 }
 
-func run(args []string, stdio IO) (code int) {
+func run(args []string, stdio IO) int {
+	return runContext(context.Background(), args, stdio)
+}
+
+func runContext(ctx context.Context, args []string, stdio IO) (code int) {
 	defer func() {
 		// A panic is a bug, but the user still deserves a sentence, not a trace.
 		if r := recover(); r != nil {
@@ -103,6 +119,7 @@ func run(args []string, stdio IO) (code int) {
 		kong.Writers(stdio.Stdout, stdio.Stderr),
 		kong.Exit(func(c int) { exited = true; exitCode = c }),
 		kong.Bind(&cli.Globals, &stdio),
+		kong.BindTo(ctx, (*context.Context)(nil)),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 	)
 	if err != nil {

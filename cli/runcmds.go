@@ -1,41 +1,672 @@
 package cli
 
-import "errors"
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
 
-// Owned by the engine work: run, replay, resume, retry, input, executions.
+	"github.com/kitaruhq/kitaru/engine"
+)
 
+// The run commands: run, replay, resume, retry, input and executions. They
+// turn flags into engine calls and the returned run record into output and
+// an exit code; everything durable happens in the engine.
+
+// errTODO marks commands other work has not filled in yet.
 var errTODO = errors.New("not implemented yet")
 
-type runCmd struct {
-	Flow string `arg:"" help:"The flow file." type:"path"`
+// runOutput are the flags shared by the commands that drive a run.
+type runOutput struct {
+	Parallel int  `help:"Run at most N steps at once (default 8)." placeholder:"N"`
+	Quiet    bool `short:"q" help:"Print no progress, only the run id and the result."`
 }
 
-func (c *runCmd) Run(g *Globals, stdio *IO) error { return errTODO }
+type runCmd struct {
+	Flow   string   `arg:"" help:"The flow file." type:"path"`
+	Input  []string `short:"i" sep:"none" help:"An input as NAME=VALUE; repeat for several. VALUE is converted to the input's declared type." placeholder:"NAME=VALUE"`
+	Args   string   `help:"Inputs as one JSON object, e.g. '{\"topic\": \"agents\"}'." placeholder:"JSON"`
+	Inputs string   `help:"Read inputs from a JSON or YAML file holding a map." type:"path" placeholder:"FILE"`
+	runOutput
+}
+
+func (c *runCmd) Help() string {
+	return `Validates the flow and its inputs, then runs it. The run id is printed
+first, progress goes to stderr, and the flow's output to stdout (with --json,
+stdout holds exactly the run record).
+
+Exit codes: 0 completed, 1 failed, 2 invalid flow or inputs, 3 waiting for
+input, 130 interrupted.
+
+Examples:
+
+    kitaru run examples/llm_writer.yaml --input topic="durable agents"
+    kitaru run flow.yaml --args '{"topic": "agents", "words": 80}' --json
+    KITARU_LLM_MOCK_RESPONSE=hi kitaru run flow.yaml   # offline try-out`
+}
+
+func (c *runCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
+	flow, err := loadFlow(c.Flow)
+	if err != nil {
+		return cmdErr(err)
+	}
+	given, err := gatherInputs(c.Input, c.Args, c.Inputs)
+	if err != nil {
+		return cmdErr(err)
+	}
+	// Bind before anything runs so a wrong input costs nothing.
+	inputs, err := bindInputs(flow, given)
+	if err != nil {
+		return cmdErr(err)
+	}
+	return drive(ctx, g, stdio, c.runOutput, "", func(ctx context.Context, r engine.Runner) (*engine.Run, error) {
+		return r.Start(ctx, engine.StartOptions{Flow: flow, Inputs: inputs, Parallel: c.Parallel})
+	})
+}
 
 type replayCmd struct {
-	RunRef string `arg:"" name:"run" help:"The run to replay: an id, a prefix, or 'last'."`
+	RunRef   string   `arg:"" name:"run" help:"The run to replay: an id, a prefix, or 'last'."`
+	From     string   `help:"Re-execute this step and everything downstream of it; reuse the rest." placeholder:"STEP"`
+	Input    []string `short:"i" sep:"none" help:"Change an input as NAME=VALUE; repeat for several." placeholder:"NAME=VALUE"`
+	Override []string `sep:"none" help:"Set a step's output as STEP=VALUE (VALUE is JSON when it parses as JSON, else text); its consumers re-execute." placeholder:"STEP=VALUE"`
+	FlowFile string   `name:"flow" help:"Replay against this (edited) flow file instead of the run's snapshot." type:"path" placeholder:"FILE"`
+	runOutput
 }
 
-func (c *replayCmd) Run(g *Globals, stdio *IO) error { return errTODO }
+func (c *replayCmd) Help() string {
+	return `Makes a NEW run linked to RUN. With --from, STEP and its descendants
+re-execute (and the consumers of overridden steps); every other step reuses
+its recorded output. Without --from, exactly the steps whose definition or
+inputs changed (through --flow or --input) re-execute, with their descendants.
+
+Examples:
+
+    kitaru replay last --from write_draft
+    kitaru replay kr-3f9a --from write_draft --override research="Edited notes"
+    kitaru replay last --flow flow.yaml --input topic="durable agents"`
+}
+
+func (c *replayCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
+	return c.replay(ctx, g, stdio, "", "")
+}
+
+// replay runs the replay with the Python Kitaru spellings (JSON objects of
+// inputs and overrides) merged under the flags.
+func (c *replayCmd) replay(ctx context.Context, g *Globals, stdio *IO, argsJSON, overridesJSON string) error {
+	opts := engine.ReplayOptions{Source: c.RunRef, From: c.From, Parallel: c.Parallel}
+	var err error
+	if opts.Inputs, err = gatherInputs(c.Input, argsJSON, ""); err != nil {
+		return cmdErr(err)
+	}
+	if opts.Overrides, err = parseOverrides(c.Override, overridesJSON); err != nil {
+		return cmdErr(err)
+	}
+	if c.FlowFile != "" {
+		if opts.Flow, err = loadFlow(c.FlowFile); err != nil {
+			return cmdErr(err)
+		}
+	}
+	return drive(ctx, g, stdio, c.runOutput, "", func(ctx context.Context, r engine.Runner) (*engine.Run, error) {
+		return r.Replay(ctx, opts)
+	})
+}
 
 type resumeCmd struct {
 	RunRef string `arg:"" name:"run" help:"The run: an id, a prefix, or 'last'."`
+	runOutput
 }
 
-func (c *resumeCmd) Run(g *Globals, stdio *IO) error { return errTODO }
+func (c *resumeCmd) Help() string {
+	return `Continues, in place, a run that was interrupted (Ctrl-C, a crash, kill -9)
+or that was waiting and has its answer. Finished steps are never redone;
+steps that were running when the process died run again (at-least-once).
+The run keeps the model registry it started with.
+
+Examples:
+
+    kitaru resume last
+    kitaru resume kr-3f9a --json`
+}
+
+func (c *resumeCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
+	return drive(ctx, g, stdio, c.runOutput, c.RunRef, func(ctx context.Context, r engine.Runner) (*engine.Run, error) {
+		return r.Resume(ctx, c.RunRef, c.Parallel)
+	})
+}
 
 type retryCmd struct {
 	RunRef string `arg:"" name:"run" help:"The run: an id, a prefix, or 'last'."`
+	runOutput
 }
 
-func (c *retryCmd) Run(g *Globals, stdio *IO) error { return errTODO }
+func (c *retryCmd) Help() string {
+	return `Continues, in place, a failed run: failed and never-run steps run again,
+completed steps are not redone. The run keeps the model registry it started
+with.
+
+Examples:
+
+    kitaru retry last
+    kitaru retry kr-3f9a --parallel 2`
+}
+
+func (c *retryCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
+	return drive(ctx, g, stdio, c.runOutput, c.RunRef, func(ctx context.Context, r engine.Runner) (*engine.Run, error) {
+		return r.Retry(ctx, c.RunRef, c.Parallel)
+	})
+}
 
 type inputCmd struct {
+	RunRef   string `arg:"" name:"run" help:"The run: an id, a prefix, or 'last'."`
+	Step     string `arg:"" optional:"" help:"The wait step to answer; may be left out when only one is waiting."`
+	Value    string `help:"The answer, as JSON (text that is not JSON is taken as a string). It must match the step's schema." placeholder:"JSON" xor:"answer" required:""`
+	Abort    bool   `help:"Do not answer: end the run cancelled." xor:"answer" required:""`
+	NoResume bool   `help:"Record the answer but do not resume the run."`
+	runOutput
+}
+
+func (c *inputCmd) Help() string {
+	return `Answers a wait step. The answer is checked against the step's JSON
+Schema: a wrong one is refused (exit 2) and the run keeps waiting. A good
+one is recorded and the run resumes, unless --no-resume. --abort ends the
+run cancelled.
+
+Examples:
+
+    kitaru input last approval --value true
+    kitaru input kr-3f9a details --value '{"channel": "blog"}'
+    kitaru input last --abort`
+}
+
+func (c *inputCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
+	if c.Abort {
+		if c.NoResume {
+			return usageErr(errors.New("--no-resume goes with --value, not with --abort"))
+		}
+		return drive(ctx, g, stdio, runOutput{Quiet: true}, c.RunRef, func(ctx context.Context, r engine.Runner) (*engine.Run, error) {
+			return r.Abort(ctx, c.RunRef, c.Step)
+		})
+	}
+	value := parseValue(c.Value)
+	raw, err := json.Marshal(value)
+	if err != nil {
+		return usageErr(fmt.Errorf("cannot use --value %q: %w", c.Value, err))
+	}
+	out := c.runOutput
+	if c.NoResume {
+		out.Quiet = true
+	}
+	return drive(ctx, g, stdio, out, c.RunRef, func(ctx context.Context, r engine.Runner) (*engine.Run, error) {
+		run, err := r.Answer(ctx, c.RunRef, c.Step, raw)
+		if err != nil || c.NoResume || run.Status != engine.RunWaiting {
+			return run, err
+		}
+		// Another wait may still be pending; the resumed run then ends
+		// waiting again, which is what the user should see.
+		return r.Resume(ctx, run.ID, c.Parallel)
+	})
+}
+
+type executionsCmd struct {
+	List   listCmd         `cmd:"" help:"List runs, newest first."`
+	Get    getCmd          `cmd:"" help:"Show a run: status, inputs and every step."`
+	Logs   logsCmd         `cmd:"" help:"Print the recorded log lines of a run or one step."`
+	Cancel cancelCmd       `cmd:"" help:"Stop a running run at its next safe point; it ends cancelled."`
+	Replay execReplayCmd   `cmd:"" help:"Same as 'kitaru replay'; also takes --args and --overrides as JSON."`
+	Resume resumeCmd       `cmd:"" help:"Same as 'kitaru resume'."`
+	Retry  retryCmd        `cmd:"" help:"Same as 'kitaru retry'."`
+	Input  inputCmd        `cmd:"" help:"Same as 'kitaru input'."`
+}
+
+// execReplayCmd is replay with the Python Kitaru spellings.
+type execReplayCmd struct {
+	replayCmd `embed:""`
+	Args      string `help:"Changed inputs as a JSON object, e.g. '{\"topic\": \"agents\"}'." placeholder:"JSON"`
+	Overrides string `help:"Step outputs as a JSON object; keys are STEP or KIND.STEP, e.g. '{\"checkpoint.research\": \"notes\"}'." placeholder:"JSON"`
+}
+
+func (c *execReplayCmd) Help() string {
+	return c.replayCmd.Help() + `
+    kitaru executions replay last --from write_draft --overrides '{"checkpoint.research": "Edited notes"}'
+    kitaru executions replay last --args '{"topic": "agents"}'`
+}
+
+func (c *execReplayCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
+	return c.replay(ctx, g, stdio, c.Args, c.Overrides)
+}
+
+type listCmd struct {
+	Flow   string `help:"Only runs of this flow." placeholder:"NAME"`
+	Status string `help:"Only runs with this status." enum:",running,waiting,completed,failed,cancelled,interrupted" default:""`
+	Limit  int    `help:"Show at most N runs (0: all)." default:"20" placeholder:"N"`
+}
+
+func (c *listCmd) Help() string {
+	return `Examples:
+
+    kitaru executions list
+    kitaru executions list --flow research_agent --status failed --json`
+}
+
+func (c *listCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
+	r, err := newQuietRunner()
+	if err != nil {
+		return cmdErr(err)
+	}
+	runs, err := r.List(ctx, engine.ListFilter{Flow: c.Flow, Status: engine.RunStatus(c.Status), Limit: c.Limit})
+	if err != nil {
+		return cmdErr(err)
+	}
+	if g.wantJSON() {
+		if runs == nil {
+			runs = []*engine.Run{}
+		}
+		return writeJSON(stdio.Stdout, runs)
+	}
+	return writeRunList(stdio.Stdout, runs)
+}
+
+type getCmd struct {
 	RunRef string `arg:"" name:"run" help:"The run: an id, a prefix, or 'last'."`
 }
 
-func (c *inputCmd) Run(g *Globals, stdio *IO) error { return errTODO }
+func (c *getCmd) Help() string {
+	return `For a replay it also says which steps were reused and why the others ran.
 
-type executionsCmd struct {
-	List struct{} `cmd:"" help:"List runs, newest first."`
+Examples:
+
+    kitaru executions get last
+    kitaru executions get kr-3f9a --json`
+}
+
+func (c *getCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
+	r, err := newQuietRunner()
+	if err != nil {
+		return cmdErr(err)
+	}
+	run, err := r.Get(ctx, c.RunRef)
+	if err != nil {
+		return cmdErr(err)
+	}
+	if g.wantJSON() {
+		return writeJSON(stdio.Stdout, run)
+	}
+	return writeRunDetail(stdio.Stdout, run)
+}
+
+type logsCmd struct {
+	RunRef string `arg:"" name:"run" help:"The run: an id, a prefix, or 'last'."`
+	Step   string `help:"Only this step's lines." placeholder:"STEP"`
+	Follow bool   `short:"f" help:"Keep printing new lines until the run stops running."`
+}
+
+func (c *logsCmd) Help() string {
+	return `With --json each line is one JSON object (JSON Lines).
+
+Examples:
+
+    kitaru executions logs last
+    kitaru executions logs kr-3f9a --step fetch --follow`
+}
+
+func (c *logsCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
+	r, err := newQuietRunner()
+	if err != nil {
+		return cmdErr(err)
+	}
+	enc := json.NewEncoder(stdio.Stdout)
+	err = r.Logs(ctx, c.RunRef, c.Step, c.Follow, func(l engine.LogLine) error {
+		if g.wantJSON() {
+			return enc.Encode(l)
+		}
+		return writeLogLine(stdio.Stdout, l, c.Step == "")
+	})
+	if err != nil && !(c.Follow && errors.Is(err, context.Canceled)) {
+		return cmdErr(err)
+	}
+	return nil
+}
+
+type cancelCmd struct {
+	RunRef string `arg:"" name:"run" help:"The run: an id, a prefix, or 'last'."`
+}
+
+func (c *cancelCmd) Help() string {
+	return `A run being run by another process stops at its next safe point; a run
+that is not running (waiting, interrupted, failed) is marked cancelled at once.
+
+Example:
+
+    kitaru executions cancel last`
+}
+
+func (c *cancelCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
+	r, err := newQuietRunner()
+	if err != nil {
+		return cmdErr(err)
+	}
+	run, err := r.Cancel(ctx, c.RunRef)
+	if err != nil {
+		return cmdErr(err)
+	}
+	if g.wantJSON() {
+		return writeJSON(stdio.Stdout, run)
+	}
+	if run.Status == engine.RunCancelled {
+		fmt.Fprintf(stdio.Stdout, "run %s cancelled\n", run.ID)
+	} else {
+		fmt.Fprintf(stdio.Stdout, "run %s: cancel requested; it stops at its next safe point\n", run.ID)
+	}
+	return nil
+}
+
+// drive builds a runner whose progress goes to stderr, calls do, and turns
+// the run it returns into output and an exit code. knownID is the run id
+// when the caller already knows it ("" for a new run: it is announced when
+// the engine reports the run started).
+func drive(ctx context.Context, g *Globals, stdio *IO, out runOutput, knownID string,
+	do func(context.Context, engine.Runner) (*engine.Run, error)) error {
+	prog := newProgress(stdio.Stderr, progressOptions{
+		TTY:   stderrTTY(stdio),
+		Color: stderrTTY(stdio) && colorWanted(),
+		Quiet: out.Quiet,
+	})
+	ann := &announcer{next: prog, stdio: stdio, json: g.wantJSON(), announce: knownID == ""}
+	r, err := newRunner(ann)
+	if err != nil {
+		prog.Close()
+		return cmdErr(err)
+	}
+	run, err := do(ctx, r)
+	prog.Close()
+	if err != nil {
+		if run == nil && errors.Is(err, context.Canceled) {
+			return &ExitError{Code: ExitInterrupted, Err: errors.New("interrupted before the run started; nothing was recorded")}
+		}
+		if run == nil {
+			return cmdErr(err)
+		}
+		// The engine returned the run together with an error: report the
+		// run (its status decides the exit code) and the error as a note.
+		fmt.Fprintf(stdio.Stderr, "kitaru: %v\n", err)
+	}
+	if !ann.done && ann.announce {
+		ann.say(run.ID, run.ReplayOf)
+	}
+	return reportRun(stdio, g.wantJSON(), run)
+}
+
+// announcer prints the run id as soon as the engine reports it, before any
+// step output, then passes every event on to the progress view.
+type announcer struct {
+	next     engine.Observer
+	stdio    *IO
+	json     bool
+	announce bool
+	done     bool
+}
+
+func (a *announcer) Event(e engine.Event) {
+	if a.announce && !a.done && e.RunID != "" {
+		var replayOf *string
+		if e.Run != nil {
+			replayOf = e.Run.ReplayOf
+		}
+		a.say(e.RunID, replayOf)
+	}
+	a.next.Event(e)
+}
+
+func (a *announcer) say(id string, replayOf *string) {
+	a.done = true
+	// With --json stdout is reserved for the record.
+	w := a.stdio.Stdout
+	if a.json {
+		w = a.stdio.Stderr
+	}
+	if replayOf != nil {
+		fmt.Fprintf(w, "run %s (replay of %s)\n", id, *replayOf)
+	} else {
+		fmt.Fprintf(w, "run %s\n", id)
+	}
+}
+
+// reportRun prints a finished (or stopped) run and returns the error that
+// carries its exit code.
+func reportRun(stdio *IO, asJSON bool, run *engine.Run) error {
+	if asJSON {
+		if err := writeJSON(stdio.Stdout, run); err != nil {
+			return err
+		}
+	} else if run.Status == engine.RunCompleted && run.Output != nil {
+		writeOutput(stdio.Stdout, run.Output)
+	}
+	w := stdio.Stderr
+	switch run.Status {
+	case engine.RunCompleted:
+		return nil
+	case engine.RunFailed:
+		fmt.Fprintf(w, "run %s failed", run.ID)
+		if run.Error != nil {
+			fmt.Fprintf(w, ": %s", *run.Error)
+		}
+		for _, s := range run.Steps {
+			if s.Status == engine.StepFailed && s.Error != nil && (run.Error == nil || !strings.Contains(*run.Error, *s.Error)) {
+				fmt.Fprintf(w, "\n  step %s: %s", s.ID, indentRest(*s.Error, "    "))
+			}
+		}
+		fmt.Fprintf(w, "\nfix the cause, then continue with `kitaru retry %s`\n", run.ID)
+		return &ExitError{Code: ExitRunFailed}
+	case engine.RunWaiting:
+		for _, s := range run.Steps {
+			if s.Status != engine.StepWaiting {
+				continue
+			}
+			fmt.Fprintf(w, "run %s is waiting for input at step %s", run.ID, s.ID)
+			var schema map[string]any
+			if s.Wait != nil {
+				schema = s.Wait.Schema
+				if q := strings.TrimSpace(s.Wait.Question); q != "" {
+					fmt.Fprintf(w, ":\n  %s", indentRest(q, "  "))
+				}
+			}
+			fmt.Fprintf(w, "\nanswer with `kitaru input %s %s --value %s`\n", run.ID, s.ID, shellQuote(exampleJSON(schema)))
+		}
+		return &ExitError{Code: ExitWaiting}
+	case engine.RunInterrupted:
+		fmt.Fprintf(w, "run %s interrupted; resume with `kitaru resume %s`\n", run.ID, run.ID)
+		return &ExitError{Code: ExitInterrupted}
+	case engine.RunCancelled:
+		fmt.Fprintf(w, "run %s cancelled\n", run.ID)
+		return nil
+	default:
+		fmt.Fprintf(w, "run %s is %s\n", run.ID, run.Status)
+		return nil
+	}
+}
+
+// writeOutput prints a run's output: text as it is, anything else as JSON.
+func writeOutput(w io.Writer, v any) {
+	if s, ok := v.(string); ok {
+		fmt.Fprint(w, s)
+		if !strings.HasSuffix(s, "\n") {
+			fmt.Fprintln(w)
+		}
+		return
+	}
+	_ = writeJSON(w, v)
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// gatherInputs merges, in increasing precedence, the inputs file, the --args
+// JSON object and the --input NAME=VALUE flags.
+func gatherInputs(args []string, argsJSON, file string) (map[string]any, error) {
+	given := map[string]any{}
+	if file != "" {
+		m, err := readInputsFile(file)
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range m {
+			given[k] = v
+		}
+	}
+	if argsJSON != "" {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(argsJSON), &m); err != nil || m == nil {
+			return nil, usageErr(fmt.Errorf("--args must be a JSON object such as '{\"topic\": \"agents\"}': %v", jsonProblem(err)))
+		}
+		for k, v := range m {
+			given[k] = v
+		}
+	}
+	if len(args) > 0 {
+		m, err := parseInputArgs(args)
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range m {
+			given[k] = v
+		}
+	}
+	return given, nil
+}
+
+// parseOverrides reads --override STEP=VALUE flags and the --overrides JSON
+// object (keys STEP or KIND.STEP, as Python Kitaru writes them).
+func parseOverrides(flags []string, overridesJSON string) (map[string]any, error) {
+	out := map[string]any{}
+	if overridesJSON != "" {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(overridesJSON), &m); err != nil || m == nil {
+			return nil, usageErr(fmt.Errorf("--overrides must be a JSON object such as '{\"checkpoint.research\": \"notes\"}': %v", jsonProblem(err)))
+		}
+		for k, v := range m {
+			out[stripKindPrefix(k)] = v
+		}
+	}
+	for _, f := range flags {
+		step, value, ok := strings.Cut(f, "=")
+		if !ok || step == "" {
+			return nil, usageErr(fmt.Errorf("--override %q: write STEP=VALUE, e.g. --override research='Edited notes'", f))
+		}
+		out[stripKindPrefix(step)] = parseValue(value)
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// stripKindPrefix turns "checkpoint.research" into "research"; step ids
+// cannot hold a dot, so the prefix is never part of an id.
+func stripKindPrefix(key string) string {
+	for _, kind := range []string{"checkpoint.", "llm.", "wait.", "step.", "steps."} {
+		if rest, ok := strings.CutPrefix(key, kind); ok && rest != "" {
+			return rest
+		}
+	}
+	return key
+}
+
+// parseValue reads VALUE as JSON when it parses as JSON, else as text.
+func parseValue(s string) any {
+	var v any
+	if err := json.Unmarshal([]byte(s), &v); err == nil {
+		return v
+	}
+	return s
+}
+
+func jsonProblem(err error) string {
+	if err == nil {
+		return "got null"
+	}
+	return err.Error()
+}
+
+// exampleJSON makes an answer that the schema would accept, for the hint
+// printed when a run waits.
+func exampleJSON(schema map[string]any) string {
+	b, err := json.Marshal(exampleValue(schema, 0))
+	if err != nil {
+		return `"…"`
+	}
+	return string(b)
+}
+
+func exampleValue(schema map[string]any, depth int) any {
+	if schema == nil || depth > 4 {
+		return "…"
+	}
+	if ex, ok := schema["examples"].([]any); ok && len(ex) > 0 {
+		return ex[0]
+	}
+	for _, k := range []string{"const", "default"} {
+		if v, ok := schema[k]; ok {
+			return v
+		}
+	}
+	if enum, ok := schema["enum"].([]any); ok && len(enum) > 0 {
+		return enum[0]
+	}
+	typ, _ := schema["type"].(string)
+	if types, ok := schema["type"].([]any); ok && len(types) > 0 {
+		typ, _ = types[0].(string)
+	}
+	switch typ {
+	case "boolean":
+		return true
+	case "integer", "number":
+		if m, ok := schema["minimum"]; ok {
+			return m
+		}
+		return 1
+	case "array":
+		items, _ := schema["items"].(map[string]any)
+		return []any{exampleValue(items, depth+1)}
+	case "object":
+		props, _ := schema["properties"].(map[string]any)
+		obj := map[string]any{}
+		req, _ := schema["required"].([]any)
+		for _, r := range req {
+			name, _ := r.(string)
+			p, _ := props[name].(map[string]any)
+			obj[name] = exampleValue(p, depth+1)
+		}
+		if len(obj) == 0 && len(props) > 0 {
+			names := make([]string, 0, len(props))
+			for name := range props {
+				names = append(names, name)
+			}
+			sort.Strings(names)
+			p, _ := props[names[0]].(map[string]any)
+			obj[names[0]] = exampleValue(p, depth+1)
+		}
+		return obj
+	case "null":
+		return nil
+	}
+	return "…"
+}
+
+// shellQuote quotes s for a POSIX shell, so that hints can be pasted.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.,:/+=@") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+func indentRest(s, indent string) string {
+	return strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+indent)
 }

@@ -1,0 +1,228 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/kitaruhq/kitaru/engine"
+	"github.com/kitaruhq/kitaru/providers"
+)
+
+// Text rendering of run records for people; --json prints the records
+// themselves.
+
+const timeLayout = "2006-01-02 15:04:05"
+
+// writeRunList prints executions list as a table, newest first (the order
+// the engine returns).
+func writeRunList(w io.Writer, runs []*engine.Run) error {
+	if len(runs) == 0 {
+		_, err := fmt.Fprintln(w, "no runs yet; start one with `kitaru run FLOW.yaml`")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tFLOW\tSTATUS\tSTARTED\tDURATION\tTOKENS\tCOST")
+	for _, r := range runs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Flow, r.Status,
+			fmtTime(r.StartedAt), runDuration(r), fmtTokens(r.Usage), fmtCost(&r.CostUSD))
+	}
+	return tw.Flush()
+}
+
+// writeRunDetail prints executions get: the run, its inputs, and one line
+// per step, then where each step's files are.
+func writeRunDetail(w io.Writer, r *engine.Run) error {
+	fmt.Fprintf(w, "run       %s\n", r.ID)
+	fmt.Fprintf(w, "flow      %s\n", r.Flow)
+	fmt.Fprintf(w, "status    %s\n", r.Status)
+	if r.ReplayOf != nil {
+		how := "changed steps re-executed"
+		if r.ReplayFrom != "" {
+			how = "from " + r.ReplayFrom
+		}
+		fmt.Fprintf(w, "replay of %s (%s)\n", *r.ReplayOf, how)
+	}
+	if len(r.Overrides) > 0 {
+		fmt.Fprintf(w, "overrides %s\n", fmtMap(r.Overrides))
+	}
+	fmt.Fprintf(w, "started   %s\n", fmtTime(r.StartedAt))
+	fmt.Fprintf(w, "duration  %s\n", runDuration(r))
+	fmt.Fprintf(w, "tokens    %s\n", fmtUsage(r.Usage))
+	fmt.Fprintf(w, "cost      %s\n", fmtCost(&r.CostUSD))
+	if len(r.Inputs) > 0 {
+		fmt.Fprintf(w, "inputs    %s\n", fmtMap(r.Inputs))
+	}
+	if r.Error != nil {
+		fmt.Fprintf(w, "error     %s\n", indentRest(*r.Error, "          "))
+	}
+	if r.Dir != "" {
+		fmt.Fprintf(w, "files     %s\n", r.Dir)
+	}
+
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "STEP\tKIND\tSTATUS\tATTEMPTS\tDURATION\tTOKENS\tCOST\tMODEL\tNOTE")
+	for _, s := range r.Steps {
+		status := string(s.Status)
+		if s.Reused {
+			status += " (reused)"
+		}
+		if n := len(s.Items); n > 0 {
+			done := 0
+			for _, it := range s.Items {
+				if it.Status == engine.StepCompleted {
+					done++
+				}
+			}
+			status += fmt.Sprintf(" %d/%d", done, n)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Kind, status, s.Attempts,
+			stepDuration(s), fmtTokens(s.Usage), fmtCost(s.CostUSD), fmtModel(s), stepNote(s))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	// Details that do not fit a table cell: errors, wait questions, files.
+	for _, s := range r.Steps {
+		if s.Error != nil && s.Status == engine.StepFailed {
+			fmt.Fprintf(w, "\n%s failed:\n  %s\n", s.ID, indentRest(*s.Error, "  "))
+		}
+		if s.Wait != nil && s.Status == engine.StepWaiting {
+			fmt.Fprintf(w, "\n%s asks:\n  %s\n  answer with `kitaru input %s %s --value %s`\n", s.ID,
+				indentRest(strings.TrimSpace(s.Wait.Question), "  "), r.ID, s.ID, shellQuote(exampleJSON(s.Wait.Schema)))
+		}
+	}
+	var dirs []string
+	for _, s := range r.Steps {
+		if s.Dir != "" {
+			dirs = append(dirs, fmt.Sprintf("  %s\t%s", s.ID, s.Dir))
+		}
+	}
+	if len(dirs) > 0 {
+		fmt.Fprintln(w, "\nartifacts and logs:")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, d := range dirs {
+			fmt.Fprintln(tw, d)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if r.Status == engine.RunCompleted && r.Output != nil {
+		fmt.Fprintln(w, "\noutput:")
+		writeOutput(w, r.Output)
+	}
+	return nil
+}
+
+// stepNote says why a step of a replay, resume or retry ran or was reused.
+func stepNote(s engine.StepResult) string {
+	if s.Reason != "" {
+		return s.Reason
+	}
+	return ""
+}
+
+func fmtModel(s engine.StepResult) string {
+	switch {
+	case s.Model == "":
+		return ""
+	case s.Alias != "" && s.Alias != s.Model:
+		return s.Alias + "=" + s.Model
+	}
+	return s.Model
+}
+
+// writeLogLine prints one log line; withStep prefixes the step it came from.
+func writeLogLine(w io.Writer, l engine.LogLine, withStep bool) error {
+	prefix := l.Time.Local().Format("15:04:05")
+	if withStep && l.Step != "" {
+		prefix += " " + l.Step
+		if l.Item != nil {
+			prefix += fmt.Sprintf("[%d]", *l.Item)
+		}
+		prefix += " |"
+	}
+	_, err := fmt.Fprintf(w, "%s %s\n", prefix, strings.TrimRight(l.Text, "\n"))
+	return err
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format(timeLayout)
+}
+
+func runDuration(r *engine.Run) string {
+	if r.EndedAt == nil || r.StartedAt.IsZero() {
+		return "-"
+	}
+	return fmtDuration(r.EndedAt.Sub(r.StartedAt))
+}
+
+func stepDuration(s engine.StepResult) string {
+	if s.DurationMS == 0 && s.Status != engine.StepCompleted && s.Status != engine.StepFailed {
+		return "-"
+	}
+	return fmtDuration(time.Duration(s.DurationMS) * time.Millisecond)
+}
+
+// fmtDuration rounds to what a person compares: ms under a second, then
+// tenths of seconds, then seconds.
+func fmtDuration(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	case d < time.Minute:
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	default:
+		return d.Round(time.Second).String()
+	}
+}
+
+func fmtTokens(u providers.Usage) string {
+	if n := u.InputTokens + u.OutputTokens; n > 0 {
+		return fmt.Sprint(n)
+	}
+	return "-"
+}
+
+func fmtUsage(u providers.Usage) string {
+	return fmt.Sprintf("%d in, %d out", u.InputTokens, u.OutputTokens)
+}
+
+// fmtCost prints dollars; nil (unknown price) and zero print "-".
+func fmtCost(c *float64) string {
+	if c == nil || *c == 0 {
+		return "-"
+	}
+	if *c < 0.01 {
+		return fmt.Sprintf("$%.4f", *c)
+	}
+	return fmt.Sprintf("$%.2f", *c)
+}
+
+// fmtMap prints inputs as name=value pairs, names sorted, values as JSON.
+func fmtMap(m map[string]any) string {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, k := range names {
+		b, err := json.Marshal(m[k])
+		if err != nil {
+			b = []byte(fmt.Sprint(m[k]))
+		}
+		parts[i] = k + "=" + string(b)
+	}
+	return strings.Join(parts, " ")
+}

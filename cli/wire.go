@@ -1,0 +1,70 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/kitaruhq/kitaru/engine"
+	"github.com/kitaruhq/kitaru/flowspec"
+)
+
+// Wiring: the engine built from providers and the keyring, and the flow
+// loading the run commands need. The seams are variables so the command
+// logic can be unit-tested with a small fake Runner.
+
+// errNotWired marks a piece another package has not delivered yet.
+var errNotWired = errors.New("this kitaru build does not include the run engine yet")
+
+var (
+	// newRunner builds the engine; obs receives the run's events.
+	newRunner = func(obs engine.Observer) (engine.Runner, error) {
+		return nil, errNotWired
+	}
+	loadFlow = func(path string) (*flowspec.Flow, error) {
+		return nil, fmt.Errorf("cannot load %s: %w", path, errNotWired)
+	}
+	parseInputArgs = func(args []string) (map[string]any, error) {
+		return nil, errNotWired
+	}
+	readInputsFile = func(path string) (map[string]any, error) {
+		return nil, errNotWired
+	}
+	bindInputs = func(f *flowspec.Flow, given map[string]any) (map[string]any, error) {
+		return nil, errNotWired
+	}
+)
+
+// newQuietRunner builds the engine for commands that only read or cancel.
+func newQuietRunner() (engine.Runner, error) { return newRunner(nil) }
+
+// stderrTTY says whether progress goes to a terminal.
+func stderrTTY(stdio *IO) bool { return false }
+
+// colorWanted respects NO_COLOR (https://no-color.org).
+func colorWanted() bool { return os.Getenv("NO_COLOR") == "" }
+
+// cmdErr maps an error from flowspec or the engine to its exit code: what the
+// user asked for wrongly exits 2, a run that does not exist too (with where
+// to look), anything else 1.
+func cmdErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		return err
+	}
+	if errors.Is(err, engine.ErrNotFound) {
+		return usageErr(fmt.Errorf("%w; see `kitaru executions list`", err))
+	}
+	var ue *engine.UsageError
+	if errors.As(err, &ue) {
+		return usageErr(err)
+	}
+	if errors.Is(err, context.Canceled) {
+		return &ExitError{Code: ExitInterrupted, Err: err}
+	}
+	return err
+}
