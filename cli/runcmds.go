@@ -211,14 +211,14 @@ func (c *inputCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 }
 
 type executionsCmd struct {
-	List   listCmd         `cmd:"" help:"List runs, newest first."`
-	Get    getCmd          `cmd:"" help:"Show a run: status, inputs and every step."`
-	Logs   logsCmd         `cmd:"" help:"Print the recorded log lines of a run or one step."`
-	Cancel cancelCmd       `cmd:"" help:"Stop a running run at its next safe point; it ends cancelled."`
-	Replay execReplayCmd   `cmd:"" help:"Same as 'kitaru replay'; also takes --args and --overrides as JSON."`
-	Resume resumeCmd       `cmd:"" help:"Same as 'kitaru resume'."`
-	Retry  retryCmd        `cmd:"" help:"Same as 'kitaru retry'."`
-	Input  inputCmd        `cmd:"" help:"Same as 'kitaru input'."`
+	List   listCmd       `cmd:"" help:"List runs, newest first."`
+	Get    getCmd        `cmd:"" help:"Show a run: status, inputs and every step."`
+	Logs   logsCmd       `cmd:"" help:"Print the recorded log lines of a run or one step."`
+	Cancel cancelCmd     `cmd:"" help:"Stop a running run at its next safe point; it ends cancelled."`
+	Replay execReplayCmd `cmd:"" help:"Same as 'kitaru replay'; also takes --args and --overrides as JSON."`
+	Resume resumeCmd     `cmd:"" help:"Same as 'kitaru resume'."`
+	Retry  retryCmd      `cmd:"" help:"Same as 'kitaru retry'."`
+	Input  inputCmd      `cmd:"" help:"Same as 'kitaru input'."`
 }
 
 // execReplayCmd is replay with the Python Kitaru spellings.
