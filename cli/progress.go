@@ -3,19 +3,35 @@ package cli
 import (
 	"fmt"
 	"io"
+	"strings"
 	"sync"
+	"time"
+	"unicode/utf8"
 
 	"github.com/kitaruhq/kitaru/engine"
+	"github.com/kitaruhq/kitaru/providers"
 )
 
-// Owned by the terminal-view work: this plain printer is a placeholder the
-// live TTY view replaces; its constructor's shape is the contract.
+// Owned by the terminal-view work. The engine emits events; this file turns
+// them into either a live view redrawn in place (a terminal) or one plain
+// line per event (pipes, CI logs). The drawing is separated from the state
+// (runState in progress_state.go) so both views show the same facts.
 
 // progressOptions say how progress is drawn.
 type progressOptions struct {
 	TTY   bool // draw a live view that updates in place
 	Color bool // false when NO_COLOR is set or not a TTY
 	Quiet bool // print nothing
+
+	// Width is the terminal width the live view truncates its lines to, so a
+	// long line never wraps and breaks the cursor-up redraw. 0: ask the
+	// terminal behind the writer, else 80.
+	Width int
+	// Now is the clock; nil is time.Now. Tests fix it.
+	Now func() time.Time
+	// Tick is how often the live view redraws to advance elapsed times.
+	// 0: 150ms; negative: never (tests redraw on events only).
+	Tick time.Duration
 }
 
 // progress draws a run's events. Close finishes the drawing (the live view
@@ -25,32 +41,416 @@ type progress interface {
 	Close()
 }
 
-func newProgress(w io.Writer, opts progressOptions) progress {
-	return &plainProgress{w: w, quiet: opts.Quiet}
+// progressFor picks the options for drawing on w: a live view on a terminal,
+// colours unless NO_COLOR (or TERM=dumb) says otherwise.
+func progressFor(w io.Writer, quiet bool, getenv func(string) string) progressOptions {
+	tty := isTTY(w)
+	return progressOptions{TTY: tty, Color: tty && useColor(getenv), Quiet: quiet}
 }
 
+func newProgress(w io.Writer, opts progressOptions) progress {
+	if opts.Quiet {
+		return quietProgress{}
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if !opts.TTY {
+		return &plainProgress{w: w, now: opts.Now, st: newRunState()}
+	}
+	if opts.Width <= 0 {
+		opts.Width = termWidth(w)
+	}
+	if opts.Tick == 0 {
+		opts.Tick = 150 * time.Millisecond
+	}
+	lp := &liveProgress{w: w, opts: opts, st: newRunState(), done: make(chan struct{})}
+	if opts.Tick > 0 {
+		lp.ticker = time.NewTicker(opts.Tick)
+		lp.wg.Add(1)
+		go lp.tickLoop()
+	}
+	return lp
+}
+
+type quietProgress struct{}
+
+func (quietProgress) Event(engine.Event) {}
+func (quietProgress) Close()             {}
+
+// ---- plain: one line per event ----
+
 type plainProgress struct {
-	mu    sync.Mutex
-	w     io.Writer
-	quiet bool
+	mu  sync.Mutex
+	w   io.Writer
+	now func() time.Time
+	st  *runState
 }
 
 func (p *plainProgress) Event(e engine.Event) {
-	if p.quiet {
-		return
-	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	changed := p.st.apply(e, p.now)
+	t := e.Time
+	if t.IsZero() {
+		t = p.now()
+	}
+	stamp := t.Format("15:04:05")
+	line := func(step, text string) {
+		fmt.Fprintf(p.w, "%s %-*s %s\n", stamp, p.st.nameWidth(), step, text)
+	}
 	switch e.Type {
+	case engine.EventRunStarted:
+		fmt.Fprintf(p.w, "%s run %s started%s\n", stamp, p.st.runID, p.st.runSubtitle())
+		// Steps a replay or resume takes from the record are known now.
+		for _, s := range p.st.steps {
+			if s.status != "" && s.status != engine.StepPending && s.status != engine.StepRunning {
+				s.printed = true
+				line(s.id, plainStepText(s))
+			}
+		}
+	case engine.EventStepStarted:
+		text := "started"
+		if e.Attempt > 1 {
+			text = fmt.Sprintf("started (attempt %d)", e.Attempt)
+		}
+		line(e.Step, text)
+	case engine.EventStepRetrying:
+		line(e.Step, fmt.Sprintf("attempt %d failed: %s; retrying in %s", e.Attempt, firstLine(e.Error), fmtDuration(e.Delay)))
+	case engine.EventItemFinished:
+		s := p.st.step(e.Step)
+		text := fmt.Sprintf("%d/%d done", s.done, s.total)
+		if s.itemFailed {
+			text += " (an item failed)"
+		}
+		line(e.Step, text)
 	case engine.EventStepFinished:
-		if e.Result != nil {
-			fmt.Fprintf(p.w, "%s %s\n", e.Step, e.Result.Status)
+		if s := p.st.step(e.Step); changed || !s.printed {
+			s.printed = true
+			line(e.Step, plainStepText(s))
 		}
 	case engine.EventRunFinished:
-		if e.Run != nil {
-			fmt.Fprintf(p.w, "run %s %s\n", e.RunID, e.Run.Status)
+		text := fmt.Sprintf("run %s %s", p.st.runID, p.st.runStatus)
+		if d, ok := p.st.runElapsed(t); ok && p.st.runStatus != engine.RunWaiting {
+			text += " in " + fmtDuration(d)
 		}
+		if u := usageText(p.st.usage, p.st.cost, p.st.costKnown); u != "" {
+			text += " · " + u
+		}
+		fmt.Fprintf(p.w, "%s %s\n", stamp, text)
 	}
 }
 
 func (p *plainProgress) Close() {}
+
+// plainStepText says how a finished step ended, in one line.
+func plainStepText(s *stepState) string {
+	switch {
+	case s.reused:
+		return "reused" + reasonSuffix(s.reason)
+	case s.status == engine.StepCompleted:
+		out := "completed " + fmtDuration(s.duration)
+		if s.total > 0 {
+			out = fmt.Sprintf("completed %d/%d %s", s.done, s.total, fmtDuration(s.duration))
+		}
+		if u := usageText(s.usage, s.cost, s.costKnown); u != "" {
+			out += " " + u
+		}
+		return out
+	case s.status == engine.StepFailed:
+		return "failed: " + s.errLine
+	case s.status == engine.StepSkipped:
+		return "skipped" + reasonSuffix(s.reason)
+	case s.status == engine.StepWaiting:
+		if s.question != "" {
+			return "waiting for input: " + s.question
+		}
+		return "waiting for input"
+	}
+	return string(s.status)
+}
+
+func reasonSuffix(r string) string {
+	if r == "" {
+		return ""
+	}
+	return " (" + r + ")"
+}
+
+// ---- live: a frame redrawn in place ----
+
+type liveProgress struct {
+	mu     sync.Mutex
+	w      io.Writer
+	opts   progressOptions
+	st     *runState
+	lines  int // lines of the frame on screen, to move back over
+	closed bool
+
+	ticker *time.Ticker
+	done   chan struct{}
+	wg     sync.WaitGroup
+}
+
+func (p *liveProgress) tickLoop() {
+	defer p.wg.Done()
+	for {
+		select {
+		case <-p.done:
+			return
+		case <-p.ticker.C:
+			p.tick()
+		}
+	}
+}
+
+// tick redraws so elapsed times move while nothing else happens.
+func (p *liveProgress) tick() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.closed && p.st.started && !p.st.finished {
+		p.draw()
+	}
+}
+
+func (p *liveProgress) Event(e engine.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	p.st.apply(e, p.opts.Now)
+	if p.st.started {
+		p.draw()
+	}
+}
+
+// Close stops the ticker and leaves the final frame on screen.
+func (p *liveProgress) Close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	if p.ticker != nil {
+		p.ticker.Stop()
+	}
+	close(p.done)
+	if p.st.started {
+		p.draw()
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+// ANSI sequences the live view uses; the pty test's screen model interprets
+// exactly these.
+const (
+	ansiEraseLine  = "\x1b[2K"
+	ansiEraseBelow = "\x1b[J"
+	ansiReset      = "\x1b[0m"
+	ansiBold       = "\x1b[1m"
+	ansiDim        = "\x1b[2m"
+	ansiRed        = "\x1b[31m"
+	ansiGreen      = "\x1b[32m"
+	ansiYellow     = "\x1b[33m"
+	ansiBlue       = "\x1b[34m"
+	ansiCyan       = "\x1b[36m"
+)
+
+// draw replaces the frame on screen with the current one, in one write so a
+// terminal never shows half a frame.
+func (p *liveProgress) draw() {
+	frame := p.frame(p.opts.Now())
+	var b strings.Builder
+	if p.lines > 0 {
+		fmt.Fprintf(&b, "\r\x1b[%dA", p.lines)
+	}
+	for _, l := range frame {
+		b.WriteString("\r" + ansiEraseLine + l + "\n")
+	}
+	b.WriteString(ansiEraseBelow)
+	p.lines = len(frame)
+	io.WriteString(p.w, b.String())
+}
+
+// frame renders the view at now: one line per step in flow order, a blank
+// line, then the footer.
+func (p *liveProgress) frame(now time.Time) []string {
+	st := p.st
+	width := p.opts.Width
+	var out []string
+	for _, s := range st.steps {
+		sym, colour, text := liveStepText(s, now)
+		line := fmt.Sprintf("%-*s %s", st.nameWidth(), s.id, text)
+		line = truncate(line, width-2)
+		out = append(out, p.paint(colour, sym)+" "+p.paintText(s, line))
+	}
+	out = append(out, "")
+	footer := "run " + st.runID
+	if st.finished {
+		footer += " " + string(st.runStatus)
+	}
+	if d, ok := st.runElapsed(now); ok {
+		footer += " · " + fmtDuration(d)
+	}
+	if tok := st.usage.InputTokens + st.usage.OutputTokens; tok > 0 || st.cost > 0 {
+		footer += fmt.Sprintf(" · %s tok", fmtInt(tok))
+		if st.costKnown {
+			footer += " · " + fmtCost(st.cost)
+		} else {
+			footer += " · cost unknown"
+		}
+	}
+	out = append(out, p.paint(ansiBold, truncate(footer, width)))
+	return out
+}
+
+// paint colours s when colours are on.
+func (p *liveProgress) paint(colour, s string) string {
+	if !p.opts.Color || colour == "" {
+		return s
+	}
+	return colour + s + ansiReset
+}
+
+// paintText dims steps that are not doing anything yet and reddens failures.
+func (p *liveProgress) paintText(s *stepState, line string) string {
+	switch {
+	case s.status == engine.StepFailed && !s.reused:
+		return p.paint(ansiRed, line)
+	case s.status == engine.StepPending || s.status == "" || s.status == engine.StepSkipped || s.reused:
+		return p.paint(ansiDim, line)
+	}
+	return line
+}
+
+// liveStepText is a step's symbol, its colour, and what its line says.
+func liveStepText(s *stepState, now time.Time) (sym, colour, text string) {
+	switch {
+	case s.reused:
+		return "↺", ansiCyan, "reused" + reasonSuffix(s.reason)
+	case s.status == engine.StepRunning:
+		text = "running"
+		if s.total > 0 {
+			text += fmt.Sprintf(" %d/%d", s.done, s.total)
+		}
+		if !s.started.IsZero() {
+			text += " " + fmtDuration(now.Sub(s.started))
+		}
+		if s.attempt > 1 {
+			text += fmt.Sprintf(" (attempt %d)", s.attempt)
+		}
+		if s.retryNote != "" {
+			text += " · " + s.retryNote
+		}
+		return "▸", ansiBlue, text
+	case s.status == engine.StepCompleted:
+		text = "done " + fmtDuration(s.duration)
+		if s.total > 0 {
+			text = fmt.Sprintf("done %d/%d %s", s.done, s.total, fmtDuration(s.duration))
+		}
+		if u := usageText(s.usage, s.cost, s.costKnown); u != "" {
+			text += " · " + u
+		}
+		return "✓", ansiGreen, text
+	case s.status == engine.StepFailed:
+		text = "failed"
+		if s.total > 0 {
+			text += fmt.Sprintf(" %d/%d", s.done, s.total)
+		}
+		return "✗", ansiRed, text + ": " + s.errLine
+	case s.status == engine.StepSkipped:
+		return "-", ansiDim, "skipped" + reasonSuffix(s.reason)
+	case s.status == engine.StepWaiting:
+		text = "waiting for input"
+		if s.question != "" {
+			text += ": " + s.question
+		}
+		return "?", ansiYellow, text
+	}
+	return "·", ansiDim, "pending"
+}
+
+// ---- formatting shared by both views ----
+
+// usageText is "350 tok $0.0004", "350 tok" when the price is unknown, or ""
+// when no tokens were used (checkpoints, the offline mock).
+func usageText(u providers.Usage, cost float64, costKnown bool) string {
+	tok := u.InputTokens + u.OutputTokens
+	if tok == 0 && (!costKnown || cost == 0) {
+		return ""
+	}
+	out := fmtInt(tok) + " tok"
+	if costKnown {
+		out += " " + fmtCost(cost)
+	}
+	return out
+}
+
+func fmtInt(n int) string {
+	s := fmt.Sprint(n)
+	if n < 10000 {
+		return s
+	}
+	// Thousands separators only where they help reading.
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func fmtCost(c float64) string {
+	switch {
+	case c == 0:
+		return "$0"
+	case c < 0.0001:
+		return "<$0.0001"
+	case c < 1:
+		return fmt.Sprintf("$%.4f", c)
+	}
+	return fmt.Sprintf("$%.2f", c)
+}
+
+// fmtDuration is short and stable: 0.4s, 12.3s, 2m05s, 1h02m.
+func fmtDuration(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	case d < time.Hour:
+		d = d.Round(time.Second)
+		return fmt.Sprintf("%dm%02ds", int(d/time.Minute), int(d%time.Minute/time.Second))
+	}
+	d = d.Round(time.Minute)
+	return fmt.Sprintf("%dh%02dm", int(d/time.Hour), int(d%time.Hour/time.Minute))
+}
+
+// firstLine is the first non-empty line of s, trimmed.
+func firstLine(s string) string {
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			return l
+		}
+	}
+	return ""
+}
+
+// truncate cuts s to n runes, marking the cut with an ellipsis.
+func truncate(s string, n int) string {
+	if n <= 0 || utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	if n == 1 {
+		return "…"
+	}
+	return string(r[:n-1]) + "…"
+}

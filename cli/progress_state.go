@@ -1,0 +1,260 @@
+package cli
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/kitaruhq/kitaru/engine"
+	"github.com/kitaruhq/kitaru/flowspec"
+	"github.com/kitaruhq/kitaru/providers"
+)
+
+// runState is what the progress views know about a run, folded from its
+// events. It is not safe for concurrent use; the views lock around it.
+type runState struct {
+	started, finished bool
+	runID, flow       string
+	replayOf, from    string
+	startedAt         time.Time
+	endedAt           time.Time
+	runStatus         engine.RunStatus
+
+	steps []*stepState
+	byID  map[string]*stepState
+
+	usage     providers.Usage
+	cost      float64
+	costKnown bool // false when a step used tokens of a model with no known price
+}
+
+type stepState struct {
+	id       string
+	kind     flowspec.Kind
+	model    string
+	status   engine.StepStatus
+	reused   bool
+	reason   string
+	attempt  int
+	started  time.Time
+	duration time.Duration
+
+	usage     providers.Usage
+	cost      float64
+	costKnown bool
+
+	errLine    string
+	question   string
+	retryNote  string
+	done       int
+	total      int
+	itemFailed bool
+
+	printed bool // the plain view has said how it ended
+}
+
+func newRunState() *runState {
+	return &runState{byID: map[string]*stepState{}, costKnown: true}
+}
+
+// step returns the step's state, adding it (at the end) for a step the
+// run_started event did not list.
+func (r *runState) step(id string) *stepState {
+	if s, ok := r.byID[id]; ok {
+		return s
+	}
+	s := &stepState{id: id, status: engine.StepPending}
+	r.byID[id] = s
+	r.steps = append(r.steps, s)
+	return s
+}
+
+// nameWidth is the width of the step-name column.
+func (r *runState) nameWidth() int {
+	w := 0
+	for _, s := range r.steps {
+		if n := len([]rune(s.id)); n > w {
+			w = n
+		}
+	}
+	return w
+}
+
+func (r *runState) runSubtitle() string {
+	out := ""
+	if r.flow != "" {
+		out = ": " + r.flow
+	}
+	if r.replayOf != "" {
+		out += " (replay of " + r.replayOf
+		if r.from != "" {
+			out += " from " + r.from
+		}
+		out += ")"
+	}
+	return out
+}
+
+// runElapsed is how long the run has been going at now, or how long it took
+// once it ended.
+func (r *runState) runElapsed(now time.Time) (time.Duration, bool) {
+	if r.startedAt.IsZero() {
+		return 0, false
+	}
+	if r.finished && !r.endedAt.IsZero() {
+		return r.endedAt.Sub(r.startedAt), true
+	}
+	return now.Sub(r.startedAt), true
+}
+
+// apply folds one event into the state. It reports whether a step finished
+// in a way not seen before (so the plain view does not repeat itself).
+func (r *runState) apply(e engine.Event, now func() time.Time) (changed bool) {
+	t := e.Time
+	if t.IsZero() {
+		t = now()
+	}
+	if r.runID == "" {
+		r.runID = e.RunID
+	}
+	switch e.Type {
+	case engine.EventRunStarted:
+		r.started = true
+		r.startedAt = t
+		if e.Run != nil {
+			r.setRun(e.Run, false)
+		}
+	case engine.EventStepStarted:
+		s := r.step(e.Step)
+		s.status = engine.StepRunning
+		s.reused = false
+		s.started = t
+		s.attempt = e.Attempt
+		s.retryNote = ""
+	case engine.EventStepRetrying:
+		s := r.step(e.Step)
+		s.retryNote = fmt.Sprintf("attempt %d failed: %s; retrying in %s", e.Attempt, firstLine(e.Error), fmtDuration(e.Delay))
+	case engine.EventItemFinished:
+		s := r.step(e.Step)
+		if e.Total > 0 {
+			s.done, s.total = e.Done, e.Total
+		}
+		if e.Error != "" {
+			s.itemFailed = true
+		}
+	case engine.EventStepFinished:
+		s := r.step(e.Step)
+		before := [2]any{s.status, s.reused}
+		if e.Result != nil {
+			s.setResult(e.Result)
+		}
+		changed = before != [2]any{s.status, s.reused}
+	case engine.EventRunFinished:
+		r.finished = true
+		r.endedAt = t
+		if e.Run != nil {
+			r.setRun(e.Run, true)
+		}
+	}
+	if e.Type != engine.EventRunFinished || e.Run == nil {
+		r.sumUsage()
+	}
+	return changed
+}
+
+// setRun takes what the run record says. The final record's totals are
+// authoritative; while running, totals are summed from the steps.
+func (r *runState) setRun(run *engine.Run, final bool) {
+	if run.ID != "" {
+		r.runID = run.ID
+	}
+	r.flow = run.Flow
+	if run.ReplayOf != nil {
+		r.replayOf = *run.ReplayOf
+	}
+	r.from = run.ReplayFrom
+	if !run.StartedAt.IsZero() && !final {
+		r.startedAt = run.StartedAt
+	}
+	r.runStatus = run.Status
+	if final && run.EndedAt != nil {
+		r.endedAt = *run.EndedAt
+	}
+	for i := range run.Steps {
+		res := &run.Steps[i]
+		s := r.step(res.ID)
+		if final && s.status == engine.StepRunning && res.Status == engine.StepPending {
+			// Interrupted in flight: the record says pending again.
+			s.status = engine.StepPending
+			continue
+		}
+		s.setResult(res)
+	}
+	if final {
+		r.sumUsage()
+		r.usage = run.Usage
+		r.cost = run.CostUSD
+	}
+}
+
+// setResult takes what a step's record says.
+func (s *stepState) setResult(res *engine.StepResult) {
+	if res.Kind != "" {
+		s.kind = res.Kind
+	}
+	if res.Model != "" {
+		s.model = res.Model
+	}
+	if res.Status != "" {
+		s.status = res.Status
+	}
+	s.reused = res.Reused
+	s.reason = res.Reason
+	if res.Attempts > 0 {
+		s.attempt = res.Attempts
+	}
+	if res.StartedAt != nil {
+		s.started = *res.StartedAt
+	}
+	s.duration = time.Duration(res.DurationMS) * time.Millisecond
+	s.usage = res.Usage
+	s.costKnown = res.CostUSD != nil
+	s.cost = 0
+	if res.CostUSD != nil {
+		s.cost = *res.CostUSD
+	}
+	s.errLine = ""
+	if res.Error != nil {
+		s.errLine = firstLine(*res.Error)
+	}
+	if res.Wait != nil && !res.Wait.Answered {
+		s.question = firstLine(res.Wait.Question)
+	}
+	if n := len(res.Items); n > 0 {
+		s.total = n
+		s.done = 0
+		for _, it := range res.Items {
+			if it.Status == engine.StepCompleted || it.Status == engine.StepFailed || it.Status == engine.StepSkipped {
+				s.done++
+			}
+		}
+	}
+	if res.Status != engine.StepRunning {
+		s.retryNote = ""
+	}
+}
+
+// sumUsage totals what the run's own steps used; steps a replay reused were
+// paid for by the run they came from.
+func (r *runState) sumUsage() {
+	r.usage, r.cost, r.costKnown = providers.Usage{}, 0, true
+	for _, s := range r.steps {
+		if s.reused {
+			continue
+		}
+		r.usage = r.usage.Add(s.usage)
+		r.cost += s.cost
+		if !s.costKnown && s.usage.InputTokens+s.usage.OutputTokens > 0 {
+			r.costKnown = false
+		}
+	}
+}

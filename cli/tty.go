@@ -1,0 +1,41 @@
+package cli
+
+import (
+	"io"
+	"os"
+)
+
+// fdWriter is a writer backed by a file descriptor (an *os.File).
+type fdWriter interface {
+	io.Writer
+	Fd() uintptr
+}
+
+// isTTY says whether w is a terminal, so progress can be drawn in place.
+func isTTY(w io.Writer) bool {
+	f, ok := w.(fdWriter)
+	if !ok {
+		return false
+	}
+	return isTerminal(f.Fd())
+}
+
+// useColor says whether colours are welcome: not when NO_COLOR is set to
+// anything (no-color.org) or the terminal is dumb. getenv nil is os.Getenv.
+func useColor(getenv func(string) string) bool {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	return getenv("NO_COLOR") == "" && getenv("TERM") != "dumb"
+}
+
+// termWidth is the width of the terminal behind w, or 80 when it cannot be
+// told (not a terminal, or a terminal that reports 0 columns).
+func termWidth(w io.Writer) int {
+	if f, ok := w.(fdWriter); ok {
+		if cols := terminalColumns(f.Fd()); cols > 0 {
+			return cols
+		}
+	}
+	return 80
+}

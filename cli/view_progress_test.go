@@ -1,0 +1,339 @@
+package cli
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kitaruhq/kitaru/engine"
+	"github.com/kitaruhq/kitaru/flowspec"
+	"github.com/kitaruhq/kitaru/providers"
+)
+
+// t0 is when every scripted run starts; a fixed clock makes frames exact.
+var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+// clock is a fake time source the scripts move forward.
+type clock struct{ now time.Time }
+
+func (c *clock) Now() time.Time { return c.now }
+
+// script is a run's life: events, clock moves, and points where the test
+// looks at the screen.
+type script []scriptStep
+
+type scriptStep struct {
+	at    time.Duration // clock offset from t0 for this step
+	event *engine.Event
+	look  string // non-empty: snapshot the screen under this title
+}
+
+func ev(at time.Duration, e engine.Event) scriptStep {
+	e.Time = t0.Add(at)
+	if e.RunID == "" {
+		e.RunID = "kr-20261125-abcd"
+	}
+	return scriptStep{at: at, event: &e}
+}
+
+func look(at time.Duration, title string) scriptStep { return scriptStep{at: at, look: title} }
+
+func ptr[T any](v T) *T { return &v }
+
+func pendingRun(flow string, steps ...string) *engine.Run {
+	r := &engine.Run{ID: "kr-20261125-abcd", Flow: flow, Status: engine.RunRunning, StartedAt: t0}
+	for _, s := range steps {
+		kind, id, _ := strings.Cut(s, ":")
+		r.Steps = append(r.Steps, engine.StepResult{ID: id, Kind: flowspec.Kind(kind), Status: engine.StepPending})
+	}
+	return r
+}
+
+func done(id string, kind flowspec.Kind, ms int64, in, out int, cost *float64) *engine.StepResult {
+	return &engine.StepResult{ID: id, Kind: kind, Status: engine.StepCompleted, Attempts: 1, DurationMS: ms,
+		Usage: providers.Usage{InputTokens: in, OutputTokens: out}, CostUSD: cost}
+}
+
+func finalRun(base *engine.Run, status engine.RunStatus, at time.Duration, steps ...engine.StepResult) *engine.Run {
+	r := *base
+	r.Status = status
+	r.EndedAt = ptr(t0.Add(at))
+	r.Steps = steps
+	for _, s := range steps {
+		if s.Reused {
+			continue
+		}
+		r.Usage = r.Usage.Add(s.Usage)
+		if s.CostUSD != nil {
+			r.CostUSD += *s.CostUSD
+		}
+	}
+	return &r
+}
+
+func scripts() map[string]script {
+	s := time.Second
+	writer := pendingRun("llm_writer", "llm:outline", "llm:draft")
+	outline := done("outline", flowspec.KindLLM, 1200, 120, 230, ptr(0.00021))
+	draft := done("draft", flowspec.KindLLM, 1900, 400, 310, ptr(0.00025))
+
+	fan := pendingRun("fan_out", "llm:research", "llm:summarise", "checkpoint:join", "checkpoint:notify", "checkpoint:publish")
+	fan.ReplayOf = ptr("kr-20261124-0001")
+	fan.ReplayFrom = "summarise"
+	fan.Steps[0] = *done("research", flowspec.KindLLM, 800, 50, 60, ptr(0.0001))
+	fan.Steps[0].Reused = true
+	fan.Steps[0].Reason = "upstream of --from"
+	summarise := &engine.StepResult{ID: "summarise", Kind: flowspec.KindLLM, Status: engine.StepFailed, Attempts: 3,
+		DurationMS: 4200, Usage: providers.Usage{InputTokens: 30000, OutputTokens: 12000},
+		Error: ptr("item 2: openai: 429 Too Many Requests: you exceeded your quota\nsee https://platform.openai.com/account/limits"),
+		Items: []engine.ItemResult{{Index: 0, Status: engine.StepCompleted}, {Index: 1, Status: engine.StepCompleted}, {Index: 2, Status: engine.StepFailed}}}
+	join := &engine.StepResult{ID: "join", Kind: flowspec.KindCheckpoint, Status: engine.StepSkipped, Reason: "summarise failed"}
+	notify := &engine.StepResult{ID: "notify", Kind: flowspec.KindCheckpoint, Status: engine.StepSkipped}
+	publish := &engine.StepResult{ID: "publish", Kind: flowspec.KindCheckpoint, Status: engine.StepPending}
+
+	wait := pendingRun("wait_and_resume", "llm:draft", "wait:approval", "wait:details", "checkpoint:publish")
+	wdraft := done("draft", flowspec.KindLLM, 300, 0, 0, ptr(0.0))
+	approval := &engine.StepResult{ID: "approval", Kind: flowspec.KindWait, Status: engine.StepWaiting,
+		Wait: &engine.WaitInfo{Question: "Publish this draft? Answer true or false.\nKitaru now waits.", Schema: map[string]any{"type": "boolean"}}}
+
+	return map[string]script{
+		"llm_writer": {
+			ev(0, engine.Event{Type: engine.EventRunStarted, Run: writer}),
+			ev(0, engine.Event{Type: engine.EventStepStarted, Step: "outline", Attempt: 1}),
+			look(700*time.Millisecond, "outline running"),
+			ev(1200*time.Millisecond, engine.Event{Type: engine.EventStepFinished, Step: "outline", Result: outline}),
+			ev(1200*time.Millisecond, engine.Event{Type: engine.EventStepStarted, Step: "draft", Attempt: 1}),
+			ev(2*s, engine.Event{Type: engine.EventStepRetrying, Step: "draft", Attempt: 1, Error: "openai: 503 Service Unavailable\nbody", Delay: 2 * s}),
+			look(3*s, "draft retrying"),
+			ev(4*s, engine.Event{Type: engine.EventStepStarted, Step: "draft", Attempt: 2}),
+			ev(5900*time.Millisecond, engine.Event{Type: engine.EventStepFinished, Step: "draft", Result: draft}),
+			ev(5900*time.Millisecond, engine.Event{Type: engine.EventRunFinished, Run: finalRun(writer, engine.RunCompleted, 5900*time.Millisecond, *outline, *draft)}),
+			look(6*s, "final"),
+		},
+		"replay_failed": {
+			ev(0, engine.Event{Type: engine.EventRunStarted, Run: fan}),
+			ev(0, engine.Event{Type: engine.EventStepStarted, Step: "summarise", Attempt: 1}),
+			ev(1*s, engine.Event{Type: engine.EventItemFinished, Step: "summarise", Item: ptr(0), Done: 1, Total: 3}),
+			ev(2*s, engine.Event{Type: engine.EventItemFinished, Step: "summarise", Item: ptr(1), Done: 2, Total: 3}),
+			look(2500*time.Millisecond, "two of three items"),
+			ev(4200*time.Millisecond, engine.Event{Type: engine.EventItemFinished, Step: "summarise", Item: ptr(2), Done: 3, Total: 3, Error: "429"}),
+			ev(4200*time.Millisecond, engine.Event{Type: engine.EventStepFinished, Step: "summarise", Result: summarise}),
+			ev(4200*time.Millisecond, engine.Event{Type: engine.EventStepFinished, Step: "join", Result: join}),
+			ev(4200*time.Millisecond, engine.Event{Type: engine.EventStepFinished, Step: "notify", Result: notify}),
+			ev(4300*time.Millisecond, engine.Event{Type: engine.EventRunFinished, Run: finalRun(fan, engine.RunFailed, 4300*time.Millisecond, fan.Steps[0], *summarise, *join, *notify, *publish)}),
+			look(5*s, "final"),
+		},
+		"waiting": {
+			ev(0, engine.Event{Type: engine.EventRunStarted, Run: wait}),
+			ev(0, engine.Event{Type: engine.EventStepStarted, Step: "draft", Attempt: 1}),
+			ev(300*time.Millisecond, engine.Event{Type: engine.EventStepFinished, Step: "draft", Result: wdraft}),
+			ev(300*time.Millisecond, engine.Event{Type: engine.EventStepFinished, Step: "approval", Result: approval}),
+			ev(300*time.Millisecond, engine.Event{Type: engine.EventRunFinished, Run: finalRun(wait, engine.RunWaiting, 300*time.Millisecond, *wdraft, *approval,
+				engine.StepResult{ID: "details", Kind: flowspec.KindWait, Status: engine.StepPending},
+				engine.StepResult{ID: "publish", Kind: flowspec.KindCheckpoint, Status: engine.StepPending})}),
+			look(time.Second, "final"),
+		},
+	}
+}
+
+// play feeds a script to a view and returns what the screen showed at each
+// look, and the raw bytes written.
+func play(t *testing.T, sc script, opts progressOptions, width int) (looks string, raw string) {
+	t.Helper()
+	clk := &clock{now: t0}
+	scr := newScreen(width)
+	var rawBuf bytes.Buffer
+	w := &teeWriter{a: scr, b: &rawBuf}
+	opts.Now = clk.Now
+	opts.Tick = -1
+	opts.Width = width
+	p := newProgress(w, opts)
+	var b strings.Builder
+	for _, st := range sc {
+		clk.now = t0.Add(st.at)
+		if st.event != nil {
+			p.Event(*st.event)
+		}
+		if st.look != "" {
+			if st.look == "final" {
+				p.Close()
+			} else if lp, ok := p.(*liveProgress); ok {
+				lp.tick() // what the ticker does while nothing happens
+			}
+			fmt.Fprintf(&b, "=== %s (+%s)\n%s", st.look, st.at, scr.String())
+		}
+	}
+	p.Close()
+	if len(scr.unknown) > 0 {
+		t.Errorf("the view wrote escape sequences the screen model does not know: %q", scr.unknown)
+	}
+	return b.String(), rawBuf.String()
+}
+
+type teeWriter struct{ a, b interface{ Write([]byte) (int, error) } }
+
+func (w *teeWriter) Write(p []byte) (int, error) {
+	w.a.Write(p)
+	return w.b.Write(p)
+}
+
+func TestViewLiveGolden(t *testing.T) {
+	for name, sc := range scripts() {
+		t.Run(name, func(t *testing.T) {
+			looks, raw := play(t, sc, progressOptions{TTY: true}, 80)
+			checkGolden(t, "view/"+name+".tty.golden", looks)
+			if strings.Contains(raw, "\x1b[3") || strings.Contains(raw, "\x1b[1m") {
+				t.Errorf("colours drawn with Color false: %q", raw)
+			}
+		})
+	}
+}
+
+func TestViewPlainGolden(t *testing.T) {
+	for name, sc := range scripts() {
+		t.Run(name, func(t *testing.T) {
+			_, raw := play(t, sc, progressOptions{}, 1000)
+			checkGolden(t, "view/"+name+".plain.golden", raw)
+			if strings.ContainsRune(raw, '\x1b') {
+				t.Errorf("plain output holds escape codes: %q", raw)
+			}
+		})
+	}
+}
+
+func TestViewQuietDrawsNothing(t *testing.T) {
+	for _, tty := range []bool{false, true} {
+		_, raw := play(t, scripts()["llm_writer"], progressOptions{TTY: tty, Color: true, Quiet: true}, 80)
+		if raw != "" {
+			t.Errorf("quiet (tty %v) wrote %q", tty, raw)
+		}
+	}
+}
+
+func TestViewColor(t *testing.T) {
+	_, raw := play(t, scripts()["replay_failed"], progressOptions{TTY: true, Color: true}, 80)
+	for _, want := range []string{ansiBlue, ansiRed, ansiCyan, ansiDim, ansiBold, ansiReset} {
+		if !strings.Contains(raw, want) {
+			t.Errorf("colour %q missing from the live view", want)
+		}
+	}
+	// The screen a person reads is the same with or without colour.
+	withColor, _ := play(t, scripts()["replay_failed"], progressOptions{TTY: true, Color: true}, 80)
+	without, _ := play(t, scripts()["replay_failed"], progressOptions{TTY: true}, 80)
+	if withColor != without {
+		t.Errorf("colour changed the text:\n%s\nvs\n%s", withColor, without)
+	}
+}
+
+// A narrow terminal must not wrap lines: wrapped lines break the cursor-up
+// redraw and leave stale rows behind.
+func TestViewNarrowTerminalDoesNotWrap(t *testing.T) {
+	looks, _ := play(t, scripts()["replay_failed"], progressOptions{TTY: true}, 30)
+	final := looks[strings.LastIndex(looks, "=== final"):]
+	lines := strings.Split(strings.TrimRight(final, "\n"), "\n")[1:]
+	if len(lines) != 7 { // 5 steps, a blank line, the footer
+		t.Fatalf("final frame on a 30-column terminal has %d rows, want 7:\n%s", len(lines), final)
+	}
+	for _, l := range lines {
+		if n := len([]rune(l)); n > 30 {
+			t.Errorf("row %q is %d columns wide", l, n)
+		}
+	}
+}
+
+func TestUseColor(t *testing.T) {
+	tests := []struct {
+		env  map[string]string
+		want bool
+	}{
+		{map[string]string{}, true},
+		{map[string]string{"TERM": "xterm-256color"}, true},
+		{map[string]string{"NO_COLOR": "1"}, false},
+		{map[string]string{"NO_COLOR": "yes", "TERM": "xterm"}, false},
+		{map[string]string{"TERM": "dumb"}, false},
+	}
+	for _, tc := range tests {
+		if got := useColor(func(k string) string { return tc.env[k] }); got != tc.want {
+			t.Errorf("useColor(%v) = %v, want %v", tc.env, got, tc.want)
+		}
+	}
+}
+
+func TestIsTTYFalseForPipesAndBuffers(t *testing.T) {
+	if isTTY(&bytes.Buffer{}) {
+		t.Error("a buffer is not a terminal")
+	}
+	r, w := osPipe(t)
+	defer r.Close()
+	defer w.Close()
+	if isTTY(w) {
+		t.Error("a pipe is not a terminal")
+	}
+	if opts := progressFor(w, false, func(string) string { return "" }); opts.TTY || opts.Color {
+		t.Errorf("progressFor(pipe) = %+v, want plain without colour", opts)
+	}
+}
+
+func TestFormatting(t *testing.T) {
+	durations := map[time.Duration]string{
+		0: "0.0s", 340 * time.Millisecond: "0.3s", 12345 * time.Millisecond: "12.3s",
+		125 * time.Second: "2m05s", 62*time.Minute + 10*time.Second: "1h02m", -time.Second: "0.0s",
+	}
+	for d, want := range durations {
+		if got := fmtDuration(d); got != want {
+			t.Errorf("fmtDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+	costs := map[float64]string{0: "$0", 0.00004: "<$0.0001", 0.00046: "$0.0005", 1.234: "$1.23"}
+	for c, want := range costs {
+		if got := fmtCost(c); got != want {
+			t.Errorf("fmtCost(%v) = %q, want %q", c, got, want)
+		}
+	}
+	ints := map[int]string{0: "0", 9999: "9999", 42000: "42,000", 1234567: "1,234,567"}
+	for n, want := range ints {
+		if got := fmtInt(n); got != want {
+			t.Errorf("fmtInt(%d) = %q, want %q", n, got, want)
+		}
+	}
+	if got := firstLine("\n  boom: it broke  \nstack"); got != "boom: it broke" {
+		t.Errorf("firstLine = %q", got)
+	}
+	if got := truncate("abcdef", 4); got != "abc…" {
+		t.Errorf("truncate = %q", got)
+	}
+}
+
+// The ticker redraws while events arrive from another goroutine; -race
+// checks the view's locking, and Close must leave the final frame last.
+func TestViewTickerAndCloseAreSafe(t *testing.T) {
+	var mu sync.Mutex
+	scr := newScreen(80)
+	w := writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return scr.Write(p)
+	})
+	p := newProgress(w, progressOptions{TTY: true, Tick: time.Millisecond, Width: 80})
+	for _, st := range scripts()["llm_writer"] {
+		if st.event != nil {
+			p.Event(*st.event)
+		}
+	}
+	p.Close()
+	p.Close() // twice is harmless
+	p.Event(engine.Event{Type: engine.EventStepStarted, Step: "late"})
+	mu.Lock()
+	defer mu.Unlock()
+	got := scr.String()
+	if !strings.Contains(got, "run kr-20261125-abcd completed · 5.9s") || strings.Contains(got, "late") {
+		t.Errorf("final screen after Close:\n%s", got)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
