@@ -173,7 +173,9 @@ func play(t *testing.T, sc script, opts progressOptions, width int) (looks strin
 	return b.String(), rawBuf.String()
 }
 
-type teeWriter struct{ a, b interface{ Write([]byte) (int, error) } }
+type teeWriter struct {
+	a, b interface{ Write([]byte) (int, error) }
+}
 
 func (w *teeWriter) Write(p []byte) (int, error) {
 	w.a.Write(p)
