@@ -116,7 +116,7 @@ func (p *plainProgress) Event(e engine.Event) {
 		}
 		line(e.Step, text)
 	case engine.EventStepRetrying:
-		line(e.Step, fmt.Sprintf("attempt %d failed: %s; retrying in %s", e.Attempt, firstLine(e.Error), fmtDuration(e.Delay)))
+		line(e.Step, fmt.Sprintf("attempt %d failed: %s; retrying in %s", e.Attempt, firstLine(e.Error), viewDuration(e.Delay)))
 	case engine.EventItemFinished:
 		s := p.st.step(e.Step)
 		text := fmt.Sprintf("%d/%d done", s.done, s.total)
@@ -132,7 +132,7 @@ func (p *plainProgress) Event(e engine.Event) {
 	case engine.EventRunFinished:
 		text := fmt.Sprintf("run %s %s", p.st.runID, p.st.runStatus)
 		if d, ok := p.st.runElapsed(t); ok && p.st.runStatus != engine.RunWaiting {
-			text += " in " + fmtDuration(d)
+			text += " in " + viewDuration(d)
 		}
 		if u := usageText(p.st.usage, p.st.cost, p.st.costKnown); u != "" {
 			text += " · " + u
@@ -149,9 +149,9 @@ func plainStepText(s *stepState) string {
 	case s.reused:
 		return "reused" + reasonSuffix(s.reason)
 	case s.status == engine.StepCompleted:
-		out := "completed " + fmtDuration(s.duration)
+		out := "completed " + viewDuration(s.duration)
 		if s.total > 0 {
-			out = fmt.Sprintf("completed %d/%d %s", s.done, s.total, fmtDuration(s.duration))
+			out = fmt.Sprintf("completed %d/%d %s", s.done, s.total, viewDuration(s.duration))
 		}
 		if u := usageText(s.usage, s.cost, s.costKnown); u != "" {
 			out += " " + u
@@ -293,12 +293,12 @@ func (p *liveProgress) frame(now time.Time) []string {
 		footer += " " + string(st.runStatus)
 	}
 	if d, ok := st.runElapsed(now); ok {
-		footer += " · " + fmtDuration(d)
+		footer += " · " + viewDuration(d)
 	}
 	if tok := st.usage.InputTokens + st.usage.OutputTokens; tok > 0 || st.cost > 0 {
-		footer += fmt.Sprintf(" · %s tok", fmtInt(tok))
+		footer += fmt.Sprintf(" · %s tok", viewInt(tok))
 		if st.costKnown {
-			footer += " · " + fmtCost(st.cost)
+			footer += " · " + viewCost(st.cost)
 		} else {
 			footer += " · cost unknown"
 		}
@@ -337,7 +337,7 @@ func liveStepText(s *stepState, now time.Time) (sym, colour, text string) {
 			text += fmt.Sprintf(" %d/%d", s.done, s.total)
 		}
 		if !s.started.IsZero() {
-			text += " " + fmtDuration(now.Sub(s.started))
+			text += " " + viewDuration(now.Sub(s.started))
 		}
 		if s.attempt > 1 {
 			text += fmt.Sprintf(" (attempt %d)", s.attempt)
@@ -347,9 +347,9 @@ func liveStepText(s *stepState, now time.Time) (sym, colour, text string) {
 		}
 		return "▸", ansiBlue, text
 	case s.status == engine.StepCompleted:
-		text = "done " + fmtDuration(s.duration)
+		text = "done " + viewDuration(s.duration)
 		if s.total > 0 {
-			text = fmt.Sprintf("done %d/%d %s", s.done, s.total, fmtDuration(s.duration))
+			text = fmt.Sprintf("done %d/%d %s", s.done, s.total, viewDuration(s.duration))
 		}
 		if u := usageText(s.usage, s.cost, s.costKnown); u != "" {
 			text += " · " + u
@@ -382,14 +382,14 @@ func usageText(u providers.Usage, cost float64, costKnown bool) string {
 	if tok == 0 && (!costKnown || cost == 0) {
 		return ""
 	}
-	out := fmtInt(tok) + " tok"
+	out := viewInt(tok) + " tok"
 	if costKnown {
-		out += " " + fmtCost(cost)
+		out += " " + viewCost(cost)
 	}
 	return out
 }
 
-func fmtInt(n int) string {
+func viewInt(n int) string {
 	s := fmt.Sprint(n)
 	if n < 10000 {
 		return s
@@ -405,7 +405,7 @@ func fmtInt(n int) string {
 	return b.String()
 }
 
-func fmtCost(c float64) string {
+func viewCost(c float64) string {
 	switch {
 	case c == 0:
 		return "$0"
@@ -417,8 +417,8 @@ func fmtCost(c float64) string {
 	return fmt.Sprintf("$%.2f", c)
 }
 
-// fmtDuration is short and stable: 0.4s, 12.3s, 2m05s, 1h02m.
-func fmtDuration(d time.Duration) string {
+// viewDuration is short and stable: 0.4s, 12.3s, 2m05s, 1h02m.
+func viewDuration(d time.Duration) string {
 	if d < 0 {
 		d = 0
 	}

@@ -132,7 +132,7 @@ func (r *runState) apply(e engine.Event, now func() time.Time) (changed bool) {
 		s.retryNote = ""
 	case engine.EventStepRetrying:
 		s := r.step(e.Step)
-		s.retryNote = fmt.Sprintf("attempt %d failed: %s; retrying in %s", e.Attempt, firstLine(e.Error), fmtDuration(e.Delay))
+		s.retryNote = fmt.Sprintf("attempt %d failed: %s; retrying in %s", e.Attempt, firstLine(e.Error), viewDuration(e.Delay))
 	case engine.EventItemFinished:
 		s := r.step(e.Step)
 		if e.Total > 0 {

@@ -285,20 +285,20 @@ func TestFormatting(t *testing.T) {
 		125 * time.Second: "2m05s", 62*time.Minute + 10*time.Second: "1h02m", -time.Second: "0.0s",
 	}
 	for d, want := range durations {
-		if got := fmtDuration(d); got != want {
-			t.Errorf("fmtDuration(%v) = %q, want %q", d, got, want)
+		if got := viewDuration(d); got != want {
+			t.Errorf("viewDuration(%v) = %q, want %q", d, got, want)
 		}
 	}
 	costs := map[float64]string{0: "$0", 0.00004: "<$0.0001", 0.00046: "$0.0005", 1.234: "$1.23"}
 	for c, want := range costs {
-		if got := fmtCost(c); got != want {
-			t.Errorf("fmtCost(%v) = %q, want %q", c, got, want)
+		if got := viewCost(c); got != want {
+			t.Errorf("viewCost(%v) = %q, want %q", c, got, want)
 		}
 	}
 	ints := map[int]string{0: "0", 9999: "9999", 42000: "42,000", 1234567: "1,234,567"}
 	for n, want := range ints {
-		if got := fmtInt(n); got != want {
-			t.Errorf("fmtInt(%d) = %q, want %q", n, got, want)
+		if got := viewInt(n); got != want {
+			t.Errorf("viewInt(%d) = %q, want %q", n, got, want)
 		}
 	}
 	if got := firstLine("\n  boom: it broke  \nstack"); got != "boom: it broke" {
