@@ -92,6 +92,11 @@ type StepResult struct {
 	Items []ItemResult `json:"items,omitempty"`
 	// Wait is set for a wait step.
 	Wait *WaitInfo `json:"wait,omitempty"`
+	// Fingerprint is the hash of the step's definition, the inputs it read
+	// and its dependencies' fingerprints: a replay compares it.
+	Fingerprint string `json:"fingerprint,omitempty"`
+	// ReusedFrom is the run whose record a reused step comes from.
+	ReusedFrom string `json:"reused_from,omitempty"`
 }
 
 // ItemResult is one item of a foreach step.

@@ -1,4 +1,95 @@
 package engine
 
-// storeMethods is filled in by the store implementation.
-type storeMethods interface{}
+import "time"
+
+// storeMethods is the durable run store. The file store (filestore.go) is
+// the embedded default. Records are addressed by run id; a step record of
+// a run is the source of truth for that step: once SaveStep returns, the
+// step is done for good and no resume or retry runs it again.
+type storeMethods interface {
+	// NewID makes a fresh run id ("kr-" + random suffix) not in use yet.
+	NewID() (string, error)
+	// Create makes the run's home and writes its meta and flow snapshot.
+	Create(meta *RunMeta, flowSource []byte) error
+	// SaveMeta replaces the run's meta (run.json) atomically.
+	SaveMeta(meta *RunMeta) error
+	// LoadMeta reads the run's meta; a missing run wraps ErrNotFound.
+	LoadMeta(id string) (*RunMeta, error)
+	// FlowSource returns the run's flow snapshot.
+	FlowSource(id string) ([]byte, error)
+
+	// SaveStep records a step's result atomically; LoadStep reads it back
+	// (nil, nil when the step has no record). LoadSteps reads every step
+	// record of the run, keyed by step id; a damaged record is reported in
+	// the error (naming its file) while the others are still returned.
+	SaveStep(id string, r *StepResult) error
+	LoadStep(id, step string) (*StepResult, error)
+	LoadSteps(id string) (map[string]*StepResult, error)
+	// SaveItem and LoadItems do the same for the items of a foreach step.
+	SaveItem(id, step string, r *ItemResult) error
+	LoadItems(id, step string) (map[int]*ItemResult, error)
+	// DeleteStep forgets a step's record and items (retry of a failed step).
+	DeleteStep(id, step string) error
+	// WriteArtifact keeps a file next to a step's record (prompt.json, ...).
+	WriteArtifact(id, step, name string, data []byte) error
+	// StepDir is where a step's record, artifacts and items are.
+	StepDir(id, step string) string
+
+	// Append adds an event to the run's journal; with sync it is on disk
+	// when Append returns. Journal reads it back; lines that cannot be read
+	// (a torn last line after a crash) are skipped and reported as warnings.
+	Append(id string, e Event, sync bool) error
+	Journal(id string) (events []Event, warnings []string, err error)
+	// AppendLog adds a line to the run's log; Logs reads them in order.
+	AppendLog(id string, l LogLine) error
+	Logs(id string) ([]LogLine, error)
+
+	// Resolve turns a reference (full id, unambiguous prefix with or
+	// without "kr-", or "last") into a run id.
+	Resolve(ref string) (string, error)
+	// List returns every readable run meta, newest first.
+	List() ([]*RunMeta, error)
+
+	// Lock makes this process the run's only runner; it fails with a
+	// *HeldError when another process holds it. A lock whose holder died is
+	// free. Held reports whether some process holds the run now.
+	Lock(id string) (unlock func(), err error)
+	Held(id string) (pid int, held bool, err error)
+
+	// RequestCancel asks the process running the run to stop;
+	// CancelRequested tells whether that was asked; ClearCancel forgets it.
+	RequestCancel(id string) error
+	CancelRequested(id string) bool
+	ClearCancel(id string) error
+}
+
+// RunMeta is what run.json holds: the run record without its steps, plus
+// what the engine needs to continue the run.
+type RunMeta struct {
+	Run
+	Parallel int `json:"parallel,omitempty"`
+	// Refs are steps a replay reused: their records stay in the source run
+	// (or further back) and are read from there instead of being copied.
+	Refs map[string]StepRef `json:"refs,omitempty"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// StepRef points at a step record kept by another run.
+type StepRef struct {
+	Run    string `json:"run"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// HeldError says another process is running the run.
+type HeldError struct {
+	RunID string
+	PID   int
+}
+
+func (e *HeldError) Error() string {
+	who := "another process"
+	if e.PID > 0 {
+		who = "process " + itoa(e.PID)
+	}
+	return "run " + e.RunID + " is being run by " + who + "; wait for it or `kitaru executions cancel " + e.RunID + "`"
+}

@@ -1,0 +1,601 @@
+package engine
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/kitaruhq/kitaru/internal/fsutil"
+)
+
+// FileStore keeps runs as plain files under <data dir>/runs/<run-id>/:
+//
+//	run.json             the run's meta (status, inputs, registry, times, ...)
+//	flow.yaml            the flow snapshot the run executes
+//	journal.jsonl        one event per line, append-only
+//	log.txt              stdout/stderr of the run's steps, secrets redacted
+//	lock                 flock(2)ed by the process running the run; holds its pid
+//	cancel               present when someone asked the run to stop
+//	steps/<id>/result.json, items/<n>.json, prompt.json, response.txt
+type FileStore struct {
+	root string
+
+	mu      sync.Mutex
+	healed  map[string]bool // journals whose torn tail was already fenced off
+	logMu   sync.Mutex
+	journMu sync.Mutex
+}
+
+// NewFileStore keeps runs under dataDir/runs.
+func NewFileStore(dataDir string) *FileStore {
+	return &FileStore{root: filepath.Join(dataDir, "runs"), healed: map[string]bool{}}
+}
+
+// DefaultFileStore keeps runs under fsutil.DataDir().
+func DefaultFileStore() (*FileStore, error) {
+	d, err := fsutil.DataDir()
+	if err != nil {
+		return nil, err
+	}
+	return NewFileStore(d), nil
+}
+
+// Root is the directory holding every run.
+func (s *FileStore) Root() string { return s.root }
+
+func (s *FileStore) runDir(id string) string { return filepath.Join(s.root, id) }
+
+// StepDir is where a step's record, artifacts and items are.
+func (s *FileStore) StepDir(id, step string) string {
+	return filepath.Join(s.root, id, "steps", step)
+}
+
+const idAlphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+// NewID makes a fresh id: "kr-" and 8 random characters of [0-9a-z]
+// (about 41 bits), retried on the rare collision with an existing run.
+func (s *FileStore) NewID() (string, error) {
+	for range 10 {
+		var b [8]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return "", fmt.Errorf("cannot make a run id: %w", err)
+		}
+		for i := range b {
+			b[i] = idAlphabet[int(b[i])%len(idAlphabet)]
+		}
+		id := "kr-" + string(b[:])
+		if _, err := os.Stat(s.runDir(id)); errors.Is(err, fs.ErrNotExist) {
+			return id, nil
+		}
+	}
+	return "", errors.New("cannot make a run id: every try collided with an existing run")
+}
+
+// mkdirDurable creates dir (0700) and fsyncs its parent so the new entry
+// survives a crash.
+func mkdirDurable(dir string) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(dir, fsutil.DirPerm); err != nil {
+		return fmt.Errorf("cannot create %s: %w", dir, err)
+	}
+	return fsutil.SyncDir(filepath.Dir(dir))
+}
+
+func writeJSON(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("cannot encode %s: %w", path, err)
+	}
+	return fsutil.WriteFileAtomic(path, append(data, '\n'))
+}
+
+// readJSON reads path into v; a missing file returns an error wrapping
+// fs.ErrNotExist, a damaged one an error naming the file.
+func readJSON(path string, v any) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("the record %s is damaged (%v); move it away or delete the run", path, err)
+	}
+	return nil
+}
+
+// Create makes the run's home and writes its meta and flow snapshot.
+func (s *FileStore) Create(meta *RunMeta, flowSource []byte) error {
+	if err := mkdirDurable(s.root); err != nil {
+		return err
+	}
+	dir := s.runDir(meta.ID)
+	if err := os.Mkdir(dir, fsutil.DirPerm); err != nil {
+		return fmt.Errorf("cannot create the run directory %s: %w", dir, err)
+	}
+	if err := fsutil.SyncDir(s.root); err != nil {
+		return err
+	}
+	if err := fsutil.WriteFileAtomic(filepath.Join(dir, "flow.yaml"), flowSource); err != nil {
+		return err
+	}
+	return s.SaveMeta(meta)
+}
+
+// SaveMeta replaces run.json atomically.
+func (s *FileStore) SaveMeta(meta *RunMeta) error {
+	meta.UpdatedAt = time.Now().UTC()
+	m := *meta
+	m.Steps = nil // steps live in their own records
+	m.Dir = ""
+	return writeJSON(filepath.Join(s.runDir(meta.ID), "run.json"), &m)
+}
+
+// LoadMeta reads run.json.
+func (s *FileStore) LoadMeta(id string) (*RunMeta, error) {
+	var m RunMeta
+	p := filepath.Join(s.runDir(id), "run.json")
+	if err := readJSON(p, &m); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("run %s: %w (no %s)", id, ErrNotFound, p)
+		}
+		return nil, err
+	}
+	m.Dir = s.runDir(id)
+	return &m, nil
+}
+
+// FlowSource returns flow.yaml.
+func (s *FileStore) FlowSource(id string) ([]byte, error) {
+	p := filepath.Join(s.runDir(id), "flow.yaml")
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the flow snapshot of run %s: %w", id, err)
+	}
+	return data, nil
+}
+
+// SaveStep writes steps/<step>/result.json atomically.
+func (s *FileStore) SaveStep(id string, r *StepResult) error {
+	dir := s.StepDir(id, r.ID)
+	if err := s.ensureStepDir(id, dir); err != nil {
+		return err
+	}
+	rec := *r
+	rec.Items = nil // items have their own records
+	rec.Dir = ""
+	hook("record:before-write")
+	err := writeJSON(filepath.Join(dir, "result.json"), &rec)
+	hook("record:after-write")
+	return err
+}
+
+func (s *FileStore) ensureStepDir(id, dir string) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	if err := mkdirDurable(filepath.Join(s.runDir(id), "steps")); err != nil {
+		return err
+	}
+	return mkdirDurable(dir)
+}
+
+// LoadStep reads one step record; nil, nil when there is none.
+func (s *FileStore) LoadStep(id, step string) (*StepResult, error) {
+	var r StepResult
+	if err := readJSON(filepath.Join(s.StepDir(id, step), "result.json"), &r); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	r.Dir = s.StepDir(id, step)
+	return &r, nil
+}
+
+// LoadSteps reads every step record of the run.
+func (s *FileStore) LoadSteps(id string) (map[string]*StepResult, error) {
+	out := map[string]*StepResult{}
+	ents, err := os.ReadDir(filepath.Join(s.runDir(id), "steps"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return out, nil
+	}
+	if err != nil {
+		return out, fmt.Errorf("cannot read the steps of run %s: %w", id, err)
+	}
+	var errs []error
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		r, err := s.LoadStep(id, e.Name())
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if r != nil {
+			out[r.ID] = r
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// SaveItem writes steps/<step>/items/<n>.json atomically.
+func (s *FileStore) SaveItem(id, step string, r *ItemResult) error {
+	dir := filepath.Join(s.StepDir(id, step), "items")
+	if _, err := os.Stat(dir); err != nil {
+		if err := s.ensureStepDir(id, s.StepDir(id, step)); err != nil {
+			return err
+		}
+		if err := mkdirDurable(dir); err != nil {
+			return err
+		}
+	}
+	return writeJSON(filepath.Join(dir, strconv.Itoa(r.Index)+".json"), r)
+}
+
+// LoadItems reads every item record of a foreach step.
+func (s *FileStore) LoadItems(id, step string) (map[int]*ItemResult, error) {
+	out := map[int]*ItemResult{}
+	dir := filepath.Join(s.StepDir(id, step), "items")
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return out, nil
+	}
+	if err != nil {
+		return out, fmt.Errorf("cannot read the items of step %s: %w", step, err)
+	}
+	var errs []error
+	for _, e := range ents {
+		name := e.Name()
+		n, err := strconv.Atoi(strings.TrimSuffix(name, ".json"))
+		if err != nil || !strings.HasSuffix(name, ".json") {
+			continue // temp files and strangers
+		}
+		var r ItemResult
+		if err := readJSON(filepath.Join(dir, name), &r); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		r.Index = n
+		out[n] = &r
+	}
+	return out, errors.Join(errs...)
+}
+
+// DeleteStep removes a step's record, items and artifacts.
+func (s *FileStore) DeleteStep(id, step string) error {
+	dir := s.StepDir(id, step)
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("cannot remove %s: %w", dir, err)
+	}
+	return fsutil.SyncDir(filepath.Dir(dir))
+}
+
+// WriteArtifact writes steps/<step>/<name> atomically.
+func (s *FileStore) WriteArtifact(id, step, name string, data []byte) error {
+	dir := s.StepDir(id, step)
+	if err := s.ensureStepDir(id, dir); err != nil {
+		return err
+	}
+	return fsutil.WriteFileAtomic(filepath.Join(dir, name), data)
+}
+
+// Append adds one event line to journal.jsonl.
+func (s *FileStore) Append(id string, e Event, sync bool) error {
+	line, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("cannot encode a journal event: %w", err)
+	}
+	line = append(line, '\n')
+	p := filepath.Join(s.runDir(id), "journal.jsonl")
+	s.journMu.Lock()
+	defer s.journMu.Unlock()
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, fsutil.FilePerm)
+	if err != nil {
+		return fmt.Errorf("cannot open the journal %s: %w", p, err)
+	}
+	defer f.Close()
+	s.mu.Lock()
+	healed := s.healed[id]
+	s.healed[id] = true
+	s.mu.Unlock()
+	if !healed {
+		// A crash can leave a torn last line; end it so the next event
+		// starts on a line of its own (the reader skips the torn one).
+		if st, err := f.Stat(); err == nil && st.Size() > 0 {
+			var last [1]byte
+			if r, err := os.Open(p); err == nil {
+				_, rerr := r.ReadAt(last[:], st.Size()-1)
+				r.Close()
+				if rerr == nil && last[0] != '\n' {
+					line = append([]byte{'\n'}, line...)
+				}
+			}
+		}
+	}
+	if _, err := f.Write(line); err != nil {
+		return fmt.Errorf("cannot append to the journal %s: %w", p, err)
+	}
+	if sync {
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("cannot sync the journal %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// Journal reads the journal back; unreadable lines become warnings.
+func (s *FileStore) Journal(id string) ([]Event, []string, error) {
+	p := filepath.Join(s.runDir(id), "journal.jsonl")
+	data, err := os.ReadFile(p)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, nil
+		}
+		return nil, nil, fmt.Errorf("cannot read the journal %s: %w", p, err)
+	}
+	var evs []Event
+	var warns []string
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 64*1024), 64*1024*1024)
+	n := 0
+	for sc.Scan() {
+		n++
+		ln := sc.Bytes()
+		if len(bytes.TrimSpace(ln)) == 0 {
+			continue
+		}
+		var e Event
+		if err := json.Unmarshal(ln, &e); err != nil {
+			warns = append(warns, fmt.Sprintf("%s:%d: skipped an unreadable journal line (a crash while writing it leaves one): %v", p, n, err))
+			continue
+		}
+		evs = append(evs, e)
+	}
+	if err := sc.Err(); err != nil {
+		return evs, warns, fmt.Errorf("cannot read the journal %s: %w", p, err)
+	}
+	return evs, warns, nil
+}
+
+// AppendLog adds a line to log.txt: "<time> <step>[#item] <text>".
+func (s *FileStore) AppendLog(id string, l LogLine) error {
+	step := l.Step
+	if step == "" {
+		step = "-"
+	}
+	if l.Item != nil {
+		step += "#" + strconv.Itoa(*l.Item)
+	}
+	text := strings.ReplaceAll(l.Text, "\n", " ")
+	line := l.Time.UTC().Format(time.RFC3339Nano) + " " + step + " " + text + "\n"
+	p := filepath.Join(s.runDir(id), "log.txt")
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, fsutil.FilePerm)
+	if err != nil {
+		return fmt.Errorf("cannot open the log %s: %w", p, err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(line); err != nil {
+		return fmt.Errorf("cannot write the log %s: %w", p, err)
+	}
+	return nil
+}
+
+// Logs reads log.txt back.
+func (s *FileStore) Logs(id string) ([]LogLine, error) {
+	p := filepath.Join(s.runDir(id), "log.txt")
+	data, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the log %s: %w", p, err)
+	}
+	var out []LogLine
+	for ln := range strings.SplitSeq(string(data), "\n") {
+		if ln == "" {
+			continue
+		}
+		parts := strings.SplitN(ln, " ", 3)
+		if len(parts) < 2 {
+			continue
+		}
+		var l LogLine
+		l.Time, _ = time.Parse(time.RFC3339Nano, parts[0])
+		step := parts[1]
+		if i := strings.LastIndexByte(step, '#'); i >= 0 {
+			if n, err := strconv.Atoi(step[i+1:]); err == nil {
+				l.Item = &n
+				step = step[:i]
+			}
+		}
+		if step != "-" {
+			l.Step = step
+		}
+		if len(parts) == 3 {
+			l.Text = parts[2]
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+func (s *FileStore) runIDs() ([]string, error) {
+	ents, err := os.ReadDir(s.root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the runs in %s: %w", s.root, err)
+	}
+	var ids []string
+	for _, e := range ents {
+		if e.IsDir() && strings.HasPrefix(e.Name(), "kr-") {
+			ids = append(ids, e.Name())
+		}
+	}
+	return ids, nil
+}
+
+// Resolve turns a run reference into a run id.
+func (s *FileStore) Resolve(ref string) (string, error) {
+	ref = strings.TrimSpace(ref)
+	if ref == "" {
+		return "", &UsageError{Err: errors.New("no run given: name a run id, a prefix of one, or 'last'")}
+	}
+	if ref == "last" {
+		metas, err := s.List()
+		if err != nil {
+			return "", err
+		}
+		if len(metas) == 0 {
+			return "", fmt.Errorf("there is no last run in %s yet: %w", s.root, ErrNotFound)
+		}
+		return metas[0].ID, nil
+	}
+	ids, err := s.runIDs()
+	if err != nil {
+		return "", err
+	}
+	want := ref
+	if !strings.HasPrefix(want, "kr-") {
+		want = "kr-" + want
+	}
+	var cands []string
+	for _, id := range ids {
+		if id == ref || id == want {
+			return id, nil
+		}
+		if strings.HasPrefix(id, want) {
+			cands = append(cands, id)
+		}
+	}
+	switch len(cands) {
+	case 0:
+		return "", fmt.Errorf("no run matches %q in %s (see `kitaru executions list`): %w", ref, s.root, ErrNotFound)
+	case 1:
+		return cands[0], nil
+	}
+	sort.Strings(cands)
+	return "", &UsageError{Err: fmt.Errorf("%q matches %d runs: %s; give more of the id", ref, len(cands), strings.Join(cands, ", "))}
+}
+
+// List returns every readable run meta, newest first.
+func (s *FileStore) List() ([]*RunMeta, error) {
+	ids, err := s.runIDs()
+	if err != nil {
+		return nil, err
+	}
+	var out []*RunMeta
+	for _, id := range ids {
+		m, err := s.LoadMeta(id)
+		if err != nil {
+			continue // a damaged run must not hide the others
+		}
+		out = append(out, m)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if !out[i].StartedAt.Equal(out[j].StartedAt) {
+			return out[i].StartedAt.After(out[j].StartedAt)
+		}
+		return out[i].ID > out[j].ID
+	})
+	return out, nil
+}
+
+// Lock takes the run's flock; the kernel frees it when the holder dies,
+// which is how a stale lock is taken over.
+func (s *FileStore) Lock(id string) (func(), error) {
+	p := filepath.Join(s.runDir(id), "lock")
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, fsutil.FilePerm)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open the lock %s: %w", p, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, &UsageError{Err: &HeldError{RunID: id, PID: readPID(p)}}
+		}
+		return nil, fmt.Errorf("cannot lock %s: %w", p, err)
+	}
+	// The pid is only for the message others see.
+	_ = f.Truncate(0)
+	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			_ = f.Truncate(0)
+			_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+			f.Close()
+		})
+	}, nil
+}
+
+func readPID(p string) int {
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	return n
+}
+
+// Held reports whether a process holds the run's lock, and which.
+func (s *FileStore) Held(id string) (int, bool, error) {
+	p := filepath.Join(s.runDir(id), "lock")
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("cannot open the lock %s: %w", p, err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err != nil {
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return readPID(p), true, nil
+		}
+		return 0, false, fmt.Errorf("cannot check the lock %s: %w", p, err)
+	}
+	_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	return 0, false, nil
+}
+
+// RequestCancel writes the cancel file.
+func (s *FileStore) RequestCancel(id string) error {
+	return fsutil.WriteFileAtomic(filepath.Join(s.runDir(id), "cancel"), []byte(time.Now().UTC().Format(time.RFC3339Nano)+"\n"))
+}
+
+// CancelRequested tells whether the cancel file exists.
+func (s *FileStore) CancelRequested(id string) bool {
+	_, err := os.Stat(filepath.Join(s.runDir(id), "cancel"))
+	return err == nil
+}
+
+// ClearCancel removes the cancel file.
+func (s *FileStore) ClearCancel(id string) error {
+	err := os.Remove(filepath.Join(s.runDir(id), "cancel"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+var _ Store = (*FileStore)(nil)

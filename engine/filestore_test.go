@@ -1,0 +1,272 @@
+package engine
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func newTestStore(t *testing.T) *FileStore {
+	t.Helper()
+	return NewFileStore(t.TempDir())
+}
+
+func mkRun(t *testing.T, s *FileStore, id string, started time.Time) *RunMeta {
+	t.Helper()
+	m := &RunMeta{Run: Run{ID: id, Flow: "f", Status: RunCompleted, StartedAt: started, Inputs: map[string]any{"a": 1.0}}}
+	if err := s.Create(m, []byte("name: f\n")); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestFileStoreRoundTripAndPermissions(t *testing.T) {
+	s := newTestStore(t)
+	id, err := s.NewID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(id, "kr-") || len(id) != 11 || strings.ToLower(id) != id {
+		t.Fatalf("id %q is not kr- + 8 lowercase characters", id)
+	}
+	mkRun(t, s, id, time.Now())
+	if err := s.SaveStep(id, &StepResult{ID: "a", Status: StepCompleted, Output: "hi", Attempts: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveItem(id, "a", &ItemResult{Index: 2, Status: StepCompleted, Output: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WriteArtifact(id, "a", "response.txt", []byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.LoadMeta(id)
+	if err != nil || m.Flow != "f" || m.Inputs["a"] != 1.0 {
+		t.Fatalf("meta %+v, %v", m, err)
+	}
+	src, err := s.FlowSource(id)
+	if err != nil || string(src) != "name: f\n" {
+		t.Fatalf("flow source %q, %v", src, err)
+	}
+	r, err := s.LoadStep(id, "a")
+	if err != nil || r == nil || r.Output != "hi" {
+		t.Fatalf("step %+v, %v", r, err)
+	}
+	if r, err := s.LoadStep(id, "nope"); r != nil || err != nil {
+		t.Fatalf("missing step gave %+v, %v", r, err)
+	}
+	items, err := s.LoadItems(id, "a")
+	if err != nil || len(items) != 1 || items[2].Output != "x" {
+		t.Fatalf("items %+v, %v", items, err)
+	}
+	err = filepath.Walk(s.Root(), func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		want := os.FileMode(0o600)
+		if fi.IsDir() {
+			want = 0o700
+		}
+		if p != s.Root() && fi.Mode().Perm() != want {
+			t.Errorf("%s has mode %v, want %v", p, fi.Mode().Perm(), want)
+		}
+		if strings.Contains(fi.Name(), ".tmp-") {
+			t.Errorf("temp file left behind: %s", p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFileStoreDamagedRecords(t *testing.T) {
+	s := newTestStore(t)
+	good := mkRun(t, s, "kr-good0000", time.Now())
+	bad := mkRun(t, s, "kr-bad00000", time.Now().Add(time.Second))
+	_ = good
+	if err := os.WriteFile(filepath.Join(s.Root(), bad.ID, "run.json"), []byte(`{"id": "kr-bad`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.LoadMeta(bad.ID)
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(bad.ID, "run.json")) {
+		t.Fatalf("damaged run.json gave %v; want an error naming the file", err)
+	}
+	list, err := s.List()
+	if err != nil || len(list) != 1 || list[0].ID != "kr-good0000" {
+		t.Fatalf("list with a damaged run: %v, %v", list, err)
+	}
+	// A damaged step record is named; the other records still load.
+	for _, st := range []string{"a", "b"} {
+		if err := s.SaveStep(good.ID, &StepResult{ID: st, Status: StepCompleted}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := filepath.Join(s.StepDir(good.ID, "b"), "result.json")
+	if err := os.WriteFile(p, []byte("{\"id\":"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A temp file left by a crash in the middle of a write is ignored.
+	if err := os.WriteFile(filepath.Join(s.StepDir(good.ID, "a"), ".result.json.tmp-123"), []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	steps, err := s.LoadSteps(good.ID)
+	if err == nil || !strings.Contains(err.Error(), p) {
+		t.Fatalf("damaged step record gave %v; want an error naming %s", err, p)
+	}
+	if steps["a"] == nil || steps["a"].Status != StepCompleted {
+		t.Fatalf("the good record was lost: %+v", steps)
+	}
+}
+
+func TestFileStoreJournalTornLine(t *testing.T) {
+	s := newTestStore(t)
+	m := mkRun(t, s, "kr-journal0", time.Now())
+	if err := s.Append(m.ID, Event{Type: EventRunStarted, RunID: m.ID}, true); err != nil {
+		t.Fatal(err)
+	}
+	// A crash in the middle of a line leaves it torn.
+	p := filepath.Join(s.Root(), m.ID, "journal.jsonl")
+	f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"type":"step_sta`)
+	f.Close()
+	s2 := NewFileStore(filepath.Dir(s.Root())) // a new process
+	if err := s2.Append(m.ID, Event{Type: EventStepStarted, RunID: m.ID, Step: "x"}, true); err != nil {
+		t.Fatal(err)
+	}
+	evs, warns, err := s2.Journal(m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 2 || evs[0].Type != EventRunStarted || evs[1].Step != "x" {
+		t.Fatalf("events %+v", evs)
+	}
+	if len(warns) != 1 || !strings.Contains(warns[0], "journal.jsonl:2") {
+		t.Fatalf("warnings %q; want one naming journal.jsonl:2", warns)
+	}
+}
+
+func TestFileStoreResolve(t *testing.T) {
+	s := newTestStore(t)
+	now := time.Now()
+	mkRun(t, s, "kr-abc11111", now)
+	mkRun(t, s, "kr-abc22222", now.Add(2*time.Second))
+	mkRun(t, s, "kr-xyz00000", now.Add(time.Second))
+	tests := []struct {
+		ref, want, errHas string
+		notFound, usage   bool
+	}{
+		{ref: "kr-abc11111", want: "kr-abc11111"},
+		{ref: "kr-abc1", want: "kr-abc11111"},
+		{ref: "abc2", want: "kr-abc22222"},
+		{ref: "x", want: "kr-xyz00000"},
+		{ref: "last", want: "kr-abc22222"},
+		{ref: "abc", errHas: "kr-abc11111, kr-abc22222", usage: true},
+		{ref: "kr-", errHas: "matches 3 runs", usage: true},
+		{ref: "nope", errHas: "no run matches", notFound: true},
+		{ref: "", errHas: "no run given", usage: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.ref, func(t *testing.T) {
+			got, err := s.Resolve(tt.ref)
+			if tt.errHas == "" {
+				if err != nil || got != tt.want {
+					t.Fatalf("Resolve(%q) = %q, %v; want %q", tt.ref, got, err, tt.want)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.errHas) {
+				t.Fatalf("Resolve(%q) error %v; want one containing %q", tt.ref, err, tt.errHas)
+			}
+			var ue *UsageError
+			if errors.As(err, &ue) != tt.usage || errors.Is(err, ErrNotFound) != tt.notFound {
+				t.Fatalf("Resolve(%q) error %v: usage=%v notFound=%v", tt.ref, err, errors.As(err, &ue), errors.Is(err, ErrNotFound))
+			}
+		})
+	}
+	empty := newTestStore(t)
+	if _, err := empty.Resolve("last"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("last with no runs: %v", err)
+	}
+}
+
+func TestFileStoreLock(t *testing.T) {
+	s := newTestStore(t)
+	m := mkRun(t, s, "kr-lock0000", time.Now())
+	unlock, err := s.Lock(m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, held, err := s.Held(m.ID)
+	if err != nil || !held || pid != os.Getpid() {
+		t.Fatalf("Held = %d, %v, %v; want our pid", pid, held, err)
+	}
+	_, err = s.Lock(m.ID)
+	var he *HeldError
+	if !errors.As(err, &he) || he.PID != os.Getpid() || !strings.Contains(err.Error(), "executions cancel kr-lock0000") {
+		t.Fatalf("second lock gave %v", err)
+	}
+	unlock()
+	if _, held, _ := s.Held(m.ID); held {
+		t.Fatal("still held after unlock")
+	}
+	unlock2, err := s.Lock(m.ID)
+	if err != nil {
+		t.Fatalf("relock: %v", err)
+	}
+	unlock2()
+}
+
+// A lock held by a process that was SIGKILLed is free: the stale-lock
+// takeover.
+func TestFileStoreStaleLockTakeover(t *testing.T) {
+	home := t.TempDir()
+	s := NewFileStore(home)
+	m := mkRun(t, s, "kr-stale000", time.Now())
+	child := startChild(t, "lock", home, []string{"KITARU_TEST_RUN=" + m.ID}, "locked")
+	_, err := s.Lock(m.ID)
+	var he *HeldError
+	if !errors.As(err, &he) || he.PID != child.Process.Pid {
+		t.Fatalf("lock while the child holds it: %v (child pid %d)", err, child.Process.Pid)
+	}
+	if err := child.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = child.Wait()
+	unlock, err := s.Lock(m.ID)
+	if err != nil {
+		t.Fatalf("lock after the holder died: %v", err)
+	}
+	unlock()
+}
+
+func TestFileStoreLogsAndCancel(t *testing.T) {
+	s := newTestStore(t)
+	m := mkRun(t, s, "kr-logs0000", time.Now())
+	two := 2
+	lines := []LogLine{{Time: time.Now(), Step: "a", Text: "hello world"}, {Time: time.Now(), Step: "b", Item: &two, Text: "x"}, {Time: time.Now(), Text: "run"}}
+	for _, l := range lines {
+		if err := s.AppendLog(m.ID, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.Logs(m.ID)
+	if err != nil || len(got) != 3 || got[0].Text != "hello world" || got[1].Step != "b" || *got[1].Item != 2 || got[2].Step != "" {
+		t.Fatalf("logs %+v, %v", got, err)
+	}
+	if s.CancelRequested(m.ID) {
+		t.Fatal("cancel requested before asking")
+	}
+	if err := s.RequestCancel(m.ID); err != nil || !s.CancelRequested(m.ID) {
+		t.Fatalf("cancel: %v", err)
+	}
+	if err := s.ClearCancel(m.ID); err != nil || s.CancelRequested(m.ID) {
+		t.Fatalf("clear cancel: %v", err)
+	}
+}
