@@ -70,8 +70,8 @@ type RunMeta struct {
 	Parallel int `json:"parallel,omitempty"`
 	// Refs are steps a replay reused: their records stay in the source run
 	// (or further back) and are read from there instead of being copied.
-	Refs map[string]StepRef `json:"refs,omitempty"`
-	UpdatedAt time.Time `json:"updated_at"`
+	Refs      map[string]StepRef `json:"refs,omitempty"`
+	UpdatedAt time.Time          `json:"updated_at"`
 }
 
 // StepRef points at a step record kept by another run.
