@@ -1,0 +1,345 @@
+package providers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/kitaruhq/kitaru/keyring"
+	"github.com/tmc/langchaingo/llms"
+	"github.com/tmc/langchaingo/llms/anthropic"
+	"github.com/tmc/langchaingo/llms/ollama"
+	"github.com/tmc/langchaingo/llms/openai"
+)
+
+// DefaultAnthropicMaxTokens is the max_tokens kitaru sends to Anthropic,
+// which requires one, when a step sets none. Other providers get no limit
+// unless the step sets one, so they use their own default.
+const DefaultAnthropicMaxTokens = 4096
+
+// Default endpoints; each can be overridden by its environment variable.
+const (
+	defaultOpenAIBase     = "https://api.openai.com/v1"
+	defaultAnthropicBase  = "https://api.anthropic.com"
+	defaultOpenRouterBase = "https://openrouter.ai/api/v1"
+	defaultOllamaHost     = "http://localhost:11434"
+)
+
+// Options configure a Caller.
+type Options struct {
+	Getenv     func(string) string // nil: os.Getenv
+	Secrets    keyring.Getter      // nil: no secrets available
+	HTTPClient *http.Client        // nil: a default client
+	// Sleep waits between retries; nil waits for real. Tests make it instant.
+	Sleep func(context.Context, time.Duration) error
+}
+
+// New returns a Caller that resolves models with reg.
+func New(reg Registry, opts Options) Caller {
+	if opts.Getenv == nil {
+		opts.Getenv = os.Getenv
+	}
+	if opts.Sleep == nil {
+		opts.Sleep = realSleep
+	}
+	return &caller{reg: reg, opts: opts}
+}
+
+type caller struct {
+	reg  Registry
+	opts Options
+}
+
+// providerInfo is what kitaru knows about each provider.
+type providerInfo struct {
+	keyVar  string // "" when no key is needed
+	baseVar string
+}
+
+var providerInfos = map[string]providerInfo{
+	"openai":     {keyVar: "OPENAI_API_KEY", baseVar: "OPENAI_BASE_URL"},
+	"anthropic":  {keyVar: "ANTHROPIC_API_KEY", baseVar: "ANTHROPIC_BASE_URL"},
+	"openrouter": {keyVar: "OPENROUTER_API_KEY", baseVar: "OPENROUTER_BASE_URL"},
+	"ollama":     {baseVar: "OLLAMA_HOST"},
+}
+
+func (c *caller) Call(ctx context.Context, req Request) (*Response, error) {
+	start := time.Now()
+	if mock := c.opts.Getenv(EnvMockResponse); mock != "" {
+		return c.mock(req, mock, start), nil
+	}
+	res, err := c.reg.Resolve(req.Model, c.opts.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	token, source, err := c.credential(res)
+	if err != nil {
+		return nil, err
+	}
+	base := c.baseURL(res.Provider)
+
+	tr := &callTransport{base: http.DefaultTransport, sleep: c.opts.Sleep, stripTemperature: req.Temperature == nil}
+	hc := &http.Client{}
+	if c.opts.HTTPClient != nil {
+		copied := *c.opts.HTTPClient
+		hc = &copied
+		if hc.Transport != nil {
+			tr.base = hc.Transport
+		}
+	}
+	hc.Transport = tr
+
+	model, err := newModel(res, token, base, hc)
+	if err != nil {
+		return nil, fmt.Errorf("%s: cannot set up the client: %s", res.Model, redact(err.Error(), token))
+	}
+	callOpts := []llms.CallOption{llms.WithModel(res.Name)}
+	if req.Temperature != nil {
+		callOpts = append(callOpts, llms.WithTemperature(*req.Temperature))
+	}
+	maxTokens := req.MaxTokens
+	if maxTokens <= 0 && res.Provider == "anthropic" {
+		maxTokens = DefaultAnthropicMaxTokens
+	}
+	if maxTokens > 0 {
+		callOpts = append(callOpts, llms.WithMaxTokens(maxTokens))
+	}
+	out, err := model.GenerateContent(ctx, toMessages(req.Messages), callOpts...)
+	if err != nil {
+		return nil, c.callError(ctx, res, tr, token, err)
+	}
+	if len(out.Choices) == 0 {
+		return nil, fmt.Errorf("%s returned no answer", res.Model)
+	}
+	usage := usageOf(res.Provider, out.Choices[0].GenerationInfo)
+	return &Response{
+		Text:             textOf(res.Provider, out.Choices),
+		Alias:            res.Alias,
+		Model:            res.Model,
+		Usage:            usage,
+		CostUSD:          costOf(res, usage),
+		CredentialSource: source,
+		Latency:          time.Since(start),
+		Attempts:         tr.attempts,
+	}, nil
+}
+
+// mock answers without network or credentials. It records the resolved
+// model when the name resolves, else the name as written: the offline
+// path must work on a machine where no alias is registered yet.
+func (c *caller) mock(req Request, text string, start time.Time) *Response {
+	zero := 0.0
+	resp := &Response{Text: text, Model: req.Model, CostUSD: &zero, CredentialSource: CredentialNone}
+	if res, err := c.reg.Resolve(req.Model, c.opts.Getenv); err == nil {
+		resp.Alias, resp.Model = res.Alias, res.Model
+	}
+	resp.Latency = time.Since(start)
+	return resp
+}
+
+// credential finds the provider's key: its environment variable first,
+// then the alias's secret. It fails before any network call.
+func (c *caller) credential(res Resolved) (token, source string, err error) {
+	info := providerInfos[res.Provider]
+	if info.keyVar == "" {
+		return "", CredentialNone, nil
+	}
+	if v := c.opts.Getenv(info.keyVar); v != "" {
+		return v, CredentialEnvironment, nil
+	}
+	who := res.Model
+	if res.Alias != "" {
+		who = fmt.Sprintf("alias %q (%s)", res.Alias, res.Model)
+	}
+	if res.Secret != "" {
+		if c.opts.Secrets == nil {
+			return "", "", fmt.Errorf("%s needs %s from secret %q, but no secret store is available; export %s instead", who, info.keyVar, res.Secret, info.keyVar)
+		}
+		vals, err := c.opts.Secrets.Get(res.Secret)
+		if errors.Is(err, keyring.ErrNotFound) {
+			return "", "", fmt.Errorf("%s uses secret %q, which does not exist. Create it with: kitaru secrets set %s --%s=… (or export %s)", who, res.Secret, res.Secret, info.keyVar, info.keyVar)
+		}
+		if err != nil {
+			return "", "", fmt.Errorf("%s: cannot read secret %q: %w", who, res.Secret, err)
+		}
+		if v := vals[info.keyVar]; v != "" {
+			return v, CredentialSecret, nil
+		}
+		return "", "", fmt.Errorf("%s uses secret %q, which has no key %s. Add it with: kitaru secrets set %s --%s=… (or export %s)", who, res.Secret, info.keyVar, res.Secret, info.keyVar, info.keyVar)
+	}
+	alias := res.Alias
+	if alias == "" {
+		alias = "ALIAS"
+	}
+	secretName := res.Provider + "-creds"
+	return "", "", fmt.Errorf("%s needs an API key and none was found. Either export %s, or store it once and link it to an alias: "+
+		"kitaru secrets set %s --%s=… then kitaru model register %s --model %s --secret %s",
+		who, info.keyVar, secretName, info.keyVar, alias, res.Model, secretName)
+}
+
+// baseURL is the endpoint for provider, honouring the override variables.
+func (c *caller) baseURL(provider string) string {
+	v := strings.TrimSpace(c.opts.Getenv(providerInfos[provider].baseVar))
+	switch provider {
+	case "openai":
+		return strings.TrimRight(cmpOr(v, defaultOpenAIBase), "/")
+	case "openrouter":
+		return strings.TrimRight(cmpOr(v, defaultOpenRouterBase), "/")
+	case "anthropic":
+		// ANTHROPIC_BASE_URL follows the Anthropic SDK (no /v1); the
+		// langchaingo client wants the /v1 included.
+		b := strings.TrimRight(cmpOr(v, defaultAnthropicBase), "/")
+		if !strings.HasSuffix(b, "/v1") {
+			b += "/v1"
+		}
+		return b
+	case "ollama":
+		return ollamaURL(v)
+	}
+	return v
+}
+
+// ollamaURL turns OLLAMA_HOST (host, host:port, or a URL) into a URL the
+// way the ollama CLI does.
+func ollamaURL(v string) string {
+	if v == "" {
+		return defaultOllamaHost
+	}
+	if !strings.Contains(v, "://") {
+		v = "http://" + v
+	}
+	u, err := url.Parse(v)
+	if err != nil || u.Host == "" {
+		return strings.TrimRight(v, "/")
+	}
+	host, port := u.Hostname(), u.Port()
+	if port == "" {
+		port = "11434"
+	}
+	// A server bound to all interfaces is reached on loopback.
+	if host == "0.0.0.0" || host == "::" || host == "" {
+		host = "127.0.0.1"
+	}
+	u.Host = net.JoinHostPort(host, port)
+	return strings.TrimRight(u.String(), "/")
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// newModel builds the langchaingo client. Token and base URL are always
+// passed explicitly so the library never reads the environment itself.
+func newModel(res Resolved, token, base string, hc *http.Client) (llms.Model, error) {
+	switch res.Provider {
+	case "openai", "openrouter":
+		return openai.New(openai.WithToken(token), openai.WithBaseURL(base), openai.WithModel(res.Name), openai.WithHTTPClient(hc))
+	case "anthropic":
+		return anthropic.New(anthropic.WithToken(token), anthropic.WithBaseURL(base), anthropic.WithModel(res.Name), anthropic.WithHTTPClient(hc))
+	case "ollama":
+		u, err := url.Parse(base)
+		if err != nil {
+			return nil, fmt.Errorf("OLLAMA_HOST %q is not a URL: %w", base, err)
+		}
+		return ollama.New(ollama.WithServerURL(u.String()), ollama.WithModel(res.Name), ollama.WithHTTPClient(hc))
+	}
+	return nil, fmt.Errorf("unknown provider %q; supported providers are %s", res.Provider, strings.Join(SupportedProviders, ", "))
+}
+
+func toMessages(msgs []Message) []llms.MessageContent {
+	out := make([]llms.MessageContent, 0, len(msgs))
+	for _, m := range msgs {
+		role := llms.ChatMessageTypeHuman
+		switch m.Role {
+		case "system":
+			role = llms.ChatMessageTypeSystem
+		case "assistant":
+			role = llms.ChatMessageTypeAI
+		}
+		out = append(out, llms.TextParts(role, m.Content))
+	}
+	return out
+}
+
+// textOf joins an Anthropic answer's content blocks, which langchaingo
+// returns as separate choices; other providers answer in one choice.
+func textOf(provider string, choices []*llms.ContentChoice) string {
+	if provider != "anthropic" {
+		return choices[0].Content
+	}
+	var b strings.Builder
+	for _, ch := range choices {
+		b.WriteString(ch.Content)
+	}
+	return b.String()
+}
+
+// usageOf reads token counts from GenerationInfo. Anthropic repeats the
+// whole message's usage on every content block, so only the first choice
+// is read, never a sum.
+func usageOf(provider string, info map[string]any) Usage {
+	in, out := "PromptTokens", "CompletionTokens"
+	if provider == "anthropic" {
+		in, out = "InputTokens", "OutputTokens"
+	}
+	return Usage{InputTokens: toInt(info[in]), OutputTokens: toInt(info[out])}
+}
+
+func toInt(v any) int {
+	switch n := v.(type) {
+	case int:
+		return n
+	case int32:
+		return int(n)
+	case int64:
+		return int(n)
+	case float64:
+		return int(n)
+	case float32:
+		return int(n)
+	}
+	return 0
+}
+
+// callError turns a failed call into a sentence naming what was tried and
+// what to check. Key values are scrubbed from anything the library said.
+func (c *caller) callError(ctx context.Context, res Resolved, tr *callTransport, token string, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return fmt.Errorf("%s: call stopped: %w", res.Model, ctxErr)
+	}
+	tries := ""
+	if tr.attempts > 1 {
+		tries = fmt.Sprintf(" after %d attempts", tr.attempts)
+	}
+	if tr.lastNetErr != nil {
+		hint := "check your network connection"
+		if v := providerInfos[res.Provider].baseVar; v != "" {
+			hint += " and " + v
+		}
+		if res.Provider == "ollama" {
+			hint = "is the Ollama server running ('ollama serve')? If it listens elsewhere, set OLLAMA_HOST"
+		}
+		return fmt.Errorf("%s: cannot reach %s%s: %s; %s", res.Model, tr.lastURL, tries, redact(tr.lastNetErr.Error(), token), hint)
+	}
+	msg := redact(err.Error(), token)
+	if tr.lastStatus >= 400 {
+		return fmt.Errorf("%s answered HTTP %d%s: %s", res.Model, tr.lastStatus, tries, msg)
+	}
+	return fmt.Errorf("%s: %s", res.Model, msg)
+}
+
+func redact(s, token string) string {
+	if token == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, token, "***")
+}

@@ -1,0 +1,46 @@
+package providers
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+)
+
+func TestMockAnswersWithoutNetworkOrCredentials(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	defer srv.Close()
+	reg := Registry{Aliases: map[string]Alias{"smart": {Model: "anthropic/claude-sonnet-4-0", Secret: "nope"}}, Default: "smart"}
+	tests := []struct {
+		name      string
+		model     string
+		wantModel string
+		wantAlias string
+	}{
+		{"unregistered alias keeps its name", "fast", "fast", ""},
+		{"registered alias resolves", "smart", "anthropic/claude-sonnet-4-0", "smart"},
+		{"raw model", "openai/gpt-4o", "openai/gpt-4o", ""},
+		{"default alias", "", "anthropic/claude-sonnet-4-0", "smart"},
+	}
+	env := map[string]string{EnvMockResponse: "canned", "OPENAI_BASE_URL": srv.URL, "ANTHROPIC_BASE_URL": srv.URL}
+	c := New(reg, Options{Getenv: envOf(env)})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, err := c.Call(context.Background(), Request{Model: tt.model, Messages: []Message{{Role: "user", Content: "hi"}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.Text != "canned" || resp.Model != tt.wantModel || resp.Alias != tt.wantAlias {
+				t.Fatalf("mock = %+v", resp)
+			}
+			if resp.CredentialSource != CredentialNone || resp.Usage != (Usage{}) || resp.CostUSD == nil || *resp.CostUSD != 0 {
+				t.Fatalf("mock usage/cost/credential = %+v", resp)
+			}
+		})
+	}
+	if hits.Load() != 0 {
+		t.Fatalf("mock reached the network %d times", hits.Load())
+	}
+}
