@@ -369,11 +369,7 @@ func (c *cancelCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 // the engine reports the run started).
 func drive(ctx context.Context, g *Globals, stdio *IO, out runOutput, knownID string,
 	do func(context.Context, engine.Runner) (*engine.Run, error)) error {
-	prog := newProgress(stdio.Stderr, progressOptions{
-		TTY:   stderrTTY(stdio),
-		Color: stderrTTY(stdio) && colorWanted(),
-		Quiet: out.Quiet,
-	})
+	prog := newProgress(stdio.Stderr, progressFor(stdio.Stderr, out.Quiet, nil))
 	ann := &announcer{next: prog, stdio: stdio, json: g.wantJSON(), announce: knownID == ""}
 	r, err := newRunner(ann)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/kitaruhq/kitaru/engine"
 	"github.com/kitaruhq/kitaru/flowspec"
@@ -38,12 +37,6 @@ var (
 
 // newQuietRunner builds the engine for commands that only read or cancel.
 func newQuietRunner() (engine.Runner, error) { return newRunner(nil) }
-
-// stderrTTY says whether progress goes to a terminal.
-func stderrTTY(stdio *IO) bool { return false }
-
-// colorWanted respects NO_COLOR (https://no-color.org).
-func colorWanted() bool { return os.Getenv("NO_COLOR") == "" }
 
 // cmdErr maps an error from flowspec or the engine to its exit code: what the
 // user asked for wrongly exits 2, a run that does not exist too (with where
