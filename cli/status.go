@@ -1,7 +1,276 @@
 package cli
 
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/kitaruhq/kitaru/internal/fsutil"
+	"github.com/kitaruhq/kitaru/providers"
+)
+
 // Owned by the terminal-view work: kitaru status.
 
 type statusCmd struct{}
 
-func (c *statusCmd) Run(g *Globals, stdio *IO) error { return errTODO }
+func (c *statusCmd) Help() string {
+	return `Shows what kitaru would use right now: where runs and settings live,
+whether the OS keyring answers, the model aliases, and which kitaru and
+provider environment variables are set (secret values masked).
+
+Example:
+
+    kitaru status
+    kitaru status --json`
+}
+
+// statusReport is what `kitaru status --json` prints.
+type statusReport struct {
+	Version     string           `json:"version"`
+	StateDir    string           `json:"state_dir"`
+	ConfigDir   string           `json:"config_dir"`
+	Keyring     statusKeyring    `json:"keyring"`
+	Default     string           `json:"default_alias,omitempty"`
+	Aliases     []statusAlias    `json:"aliases"`
+	Environment []statusVariable `json:"environment"`
+	Runs        *int             `json:"runs"` // null when the store could not be read
+	Problems    []string         `json:"problems,omitempty"`
+}
+
+type statusKeyring struct {
+	Backend   string `json:"backend,omitempty"`
+	Reachable bool   `json:"reachable"`
+	Error     string `json:"error,omitempty"` // what is wrong and what to do
+}
+
+type statusAlias struct {
+	Alias   string `json:"alias"`
+	Model   string `json:"model"`
+	Secret  string `json:"secret,omitempty"`
+	Default bool   `json:"default"`
+	Source  string `json:"source"` // "local" or "KITARU_MODEL_REGISTRY"
+}
+
+type statusVariable struct {
+	Name  string `json:"name"`
+	Value string `json:"value"` // masked for keys and tokens
+}
+
+const envRegistryVar = "KITARU_MODEL_REGISTRY"
+
+// The sources status reads, as seams: each package owns how its part is
+// found, and tests can run status against a temporary home.
+var (
+	// statusKeyringCheck opens the secret store and says whether it answers.
+	statusKeyringCheck = func() (backend string, err error) {
+		return "", errNotWired
+	}
+	// statusRegistries are the local registry and, when set, the one in
+	// KITARU_MODEL_REGISTRY.
+	statusRegistries = func(getenv func(string) string) (local, env providers.Registry, envSet bool, err error) {
+		return providers.Registry{}, providers.Registry{}, false, errNotWired
+	}
+	// statusRunCount counts the runs stored.
+	statusRunCount = func(ctx context.Context) (int, error) {
+		return 0, errNotWired
+	}
+)
+
+func (c *statusCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
+	rep := gatherStatus(ctx, os.Getenv, os.Environ())
+	if g.wantJSON() {
+		return writeJSON(stdio.Stdout, rep)
+	}
+	writeStatus(stdio.Stdout, rep)
+	return nil
+}
+
+// gatherStatus collects the report. Nothing here fails the command: a part
+// that cannot be read is reported as a problem, since status is what a user
+// runs when something is wrong.
+func gatherStatus(ctx context.Context, getenv func(string) string, environ []string) *statusReport {
+	rep := &statusReport{Version: Version, Aliases: []statusAlias{}, Environment: []statusVariable{}}
+	problem := func(format string, args ...any) { rep.Problems = append(rep.Problems, fmt.Sprintf(format, args...)) }
+
+	if d, err := fsutil.DataDir(); err != nil {
+		problem("%v", err)
+	} else {
+		rep.StateDir = d
+	}
+	if d, err := fsutil.ConfigDir(); err != nil {
+		problem("%v", err)
+	} else {
+		rep.ConfigDir = d
+	}
+
+	backend, err := statusKeyringCheck()
+	rep.Keyring = statusKeyring{Backend: backend, Reachable: err == nil}
+	if err != nil {
+		rep.Keyring.Error = err.Error()
+	}
+
+	local, envReg, envSet, err := statusRegistries(getenv)
+	if err != nil {
+		problem("%v", err)
+	}
+	rep.Default = local.Default
+	if envSet && envReg.Default != "" {
+		rep.Default = envReg.Default
+	}
+	for name, a := range local.Aliases {
+		if _, overlaid := envReg.Aliases[name]; envSet && overlaid {
+			continue
+		}
+		rep.Aliases = append(rep.Aliases, statusAlias{Alias: name, Model: a.Model, Secret: a.Secret, Source: "local"})
+	}
+	if envSet {
+		for name, a := range envReg.Aliases {
+			rep.Aliases = append(rep.Aliases, statusAlias{Alias: name, Model: a.Model, Secret: a.Secret, Source: envRegistryVar})
+		}
+	}
+	sort.Slice(rep.Aliases, func(i, j int) bool { return rep.Aliases[i].Alias < rep.Aliases[j].Alias })
+	for i := range rep.Aliases {
+		rep.Aliases[i].Default = rep.Aliases[i].Alias == rep.Default
+	}
+
+	rep.Environment = statusEnvironment(environ)
+
+	if n, err := statusRunCount(ctx); err != nil {
+		problem("cannot count the stored runs: %v", err)
+	} else {
+		rep.Runs = &n
+	}
+	return rep
+}
+
+// providerVars are the provider variables status reports besides KITARU_*.
+var providerVars = map[string]bool{
+	"OPENAI_API_KEY": true, "ANTHROPIC_API_KEY": true, "OPENROUTER_API_KEY": true,
+	"OLLAMA_HOST": true, "XDG_DATA_HOME": true, "XDG_CONFIG_HOME": true, "NO_COLOR": true,
+}
+
+// statusEnvironment lists the set variables kitaru reads, sorted, secrets
+// masked.
+func statusEnvironment(environ []string) []statusVariable {
+	out := []statusVariable{}
+	for _, kv := range environ {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok || value == "" {
+			continue
+		}
+		if !strings.HasPrefix(name, "KITARU_") && !providerVars[name] && !strings.HasSuffix(name, "_BASE_URL") {
+			continue
+		}
+		out = append(out, statusVariable{Name: name, Value: maskEnvValue(name, value)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// maskEnvValue hides what could be a credential: variables named like a
+// key, token, secret or password show their first 3 characters (enough to
+// tell sk-... from sk-ant-...) and only when the value is long enough that
+// those give nothing away.
+func maskEnvValue(name, value string) string {
+	upper := strings.ToUpper(name)
+	for _, w := range []string{"KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL"} {
+		if strings.Contains(upper, w) {
+			if r := []rune(value); len(r) >= 12 {
+				return string(r[:3]) + "…"
+			}
+			return "…"
+		}
+	}
+	// Long values (a whole registry, a mock response) are cut, not hidden.
+	return truncate(strings.ReplaceAll(value, "\n", "\\n"), 80)
+}
+
+// writeStatus prints the report for a person.
+func writeStatus(w io.Writer, rep *statusReport) {
+	fmt.Fprintf(w, "kitaru %s\n\n", rep.Version)
+	fmt.Fprintf(w, "state dir    %s\n", orDash(rep.StateDir))
+	fmt.Fprintf(w, "config dir   %s\n", orDash(rep.ConfigDir))
+	switch {
+	case rep.Keyring.Reachable:
+		fmt.Fprintf(w, "keyring      reachable (%s backend)\n", orDash(rep.Keyring.Backend))
+	default:
+		label := "not reachable"
+		if rep.Keyring.Backend != "" {
+			label += " (" + rep.Keyring.Backend + " backend)"
+		}
+		fmt.Fprintf(w, "keyring      %s\n", label)
+		for _, l := range strings.Split(strings.TrimSpace(rep.Keyring.Error), "\n") {
+			fmt.Fprintf(w, "             %s\n", l)
+		}
+	}
+	if rep.Runs != nil {
+		fmt.Fprintf(w, "runs stored  %d\n", *rep.Runs)
+	} else {
+		fmt.Fprintf(w, "runs stored  unknown\n")
+	}
+
+	fmt.Fprintln(w, "\nmodel aliases")
+	if len(rep.Aliases) == 0 {
+		fmt.Fprintln(w, "  none: register one with `kitaru model register fast --model openai/gpt-4o-mini --secret openai-creds`")
+		fmt.Fprintln(w, "  (or try a flow offline with KITARU_LLM_MOCK_RESPONSE=...)")
+	}
+	aw, mw := 0, 0
+	for _, a := range rep.Aliases {
+		aw, mw = max(aw, len(a.Alias)), max(mw, len(a.Model))
+	}
+	for _, a := range rep.Aliases {
+		var notes []string
+		if a.Secret != "" {
+			notes = append(notes, "secret "+a.Secret)
+		}
+		if a.Default {
+			notes = append(notes, "default")
+		}
+		if a.Source != "local" {
+			notes = append(notes, "from "+a.Source)
+		}
+		line := fmt.Sprintf("  %-*s  %-*s  %s", aw, a.Alias, mw, a.Model, strings.Join(notes, ", "))
+		fmt.Fprintln(w, strings.TrimRight(line, " "))
+	}
+	if rep.Default != "" && !hasAlias(rep.Aliases, rep.Default) {
+		fmt.Fprintf(w, "  the default alias %q is not registered\n", rep.Default)
+	}
+
+	fmt.Fprintln(w, "\nenvironment")
+	if len(rep.Environment) == 0 {
+		fmt.Fprintln(w, "  no KITARU_* or provider variables set")
+	}
+	nw := 0
+	for _, v := range rep.Environment {
+		nw = max(nw, len(v.Name))
+	}
+	for _, v := range rep.Environment {
+		fmt.Fprintf(w, "  %-*s  %s\n", nw, v.Name, v.Value)
+	}
+
+	if len(rep.Problems) > 0 {
+		fmt.Fprintln(w, "\nproblems")
+		for _, p := range rep.Problems {
+			fmt.Fprintf(w, "  %s\n", p)
+		}
+	}
+}
+
+func hasAlias(as []statusAlias, name string) bool {
+	for _, a := range as {
+		if a.Alias == name {
+			return true
+		}
+	}
+	return false
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
