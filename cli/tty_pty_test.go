@@ -1,0 +1,105 @@
+//go:build linux
+
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"syscall"
+	"testing"
+	"unsafe"
+)
+
+// openPTY opens a pseudo-terminal pair with syscall alone: the master the
+// test reads what the program draws from, and the slave that becomes the
+// program's terminal, cols wide.
+func openPTY(cols, rows uint16) (master, slave *os.File, err error) {
+	master, err = os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	fd := master.Fd()
+	unlock := int32(0)
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCSPTLCK, uintptr(unsafe.Pointer(&unlock))); e != 0 {
+		master.Close()
+		return nil, nil, fmt.Errorf("unlock pty: %w", e)
+	}
+	var n uint32
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCGPTN, uintptr(unsafe.Pointer(&n))); e != 0 {
+		master.Close()
+		return nil, nil, fmt.Errorf("pty number: %w", e)
+	}
+	slave, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		master.Close()
+		return nil, nil, err
+	}
+	ws := struct{ Row, Col, X, Y uint16 }{Row: rows, Col: cols}
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, slave.Fd(), syscall.TIOCSWINSZ, uintptr(unsafe.Pointer(&ws))); e != 0 {
+		master.Close()
+		slave.Close()
+		return nil, nil, fmt.Errorf("set pty size: %w", e)
+	}
+	return master, slave, nil
+}
+
+// runInPTY runs cmd with a terminal of cols columns as its stdin, stdout and
+// stderr, and returns everything it drew and its exit code.
+func runInPTY(t *testing.T, cmd *exec.Cmd, cols uint16) (drawn string, code int) {
+	t.Helper()
+	master, slave, err := openPTY(cols, 40)
+	if err != nil {
+		t.Skipf("no pseudo-terminal available: %v", err)
+	}
+	defer master.Close()
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		slave.Close()
+		t.Fatal(err)
+	}
+	slave.Close() // the child holds it; EOF (EIO) comes when the child is done
+	var buf bytes.Buffer
+	readErr := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(&buf, master)
+		readErr <- err
+	}()
+	werr := cmd.Wait()
+	if err := <-readErr; err != nil && !errors.Is(err, syscall.EIO) {
+		t.Fatalf("reading the terminal: %v", err)
+	}
+	code = 0
+	var ee *exec.ExitError
+	if errors.As(werr, &ee) {
+		code = ee.ExitCode()
+	} else if werr != nil {
+		t.Fatal(werr)
+	}
+	return buf.String(), code
+}
+
+func TestPTYIsATerminal(t *testing.T) {
+	master, slave, err := openPTY(100, 30)
+	if err != nil {
+		t.Skipf("no pseudo-terminal available: %v", err)
+	}
+	defer master.Close()
+	defer slave.Close()
+	if !isTTY(slave) {
+		t.Error("isTTY(pty slave) = false")
+	}
+	if got := termWidth(slave); got != 100 {
+		t.Errorf("termWidth(pty) = %d, want 100", got)
+	}
+	if o := progressFor(slave, false, func(string) string { return "" }); !o.TTY || !o.Color {
+		t.Errorf("progressFor(pty) = %+v, want a coloured live view", o)
+	}
+	if o := progressFor(slave, false, func(k string) string { return map[string]string{"NO_COLOR": "1"}[k] }); !o.TTY || o.Color {
+		t.Errorf("progressFor(pty, NO_COLOR) = %+v, want a live view without colour", o)
+	}
+}
