@@ -56,10 +56,10 @@ func (e *UnavailableError) Unwrap() error { return e.Err }
 // go-keyring v0.2.8 / godbus v5.2.2); matched by substring because the
 // libraries do not export typed errors for them.
 const (
-	msgNoProvider    = "org.freedesktop.secrets was not provided"
-	msgLocked        = "failed to unlock correct collection"
-	msgDbusLaunch    = "dbus-launch"
-	msgNoBusAddress  = "couldn't determine address of session bus"
+	msgNoProvider   = "org.freedesktop.secrets was not provided"
+	msgLocked       = "failed to unlock correct collection"
+	msgDbusLaunch   = "dbus-launch"
+	msgNoBusAddress = "couldn't determine address of session bus"
 )
 
 // translate turns a go-keyring error into kitaru's: nil stays nil, "not
