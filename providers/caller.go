@@ -206,12 +206,14 @@ func (c *caller) baseURL(provider string) string {
 }
 
 // ollamaURL turns OLLAMA_HOST (host, host:port, or a URL) into a URL the
-// way the ollama CLI does.
+// way the ollama CLI does: a bare host gets port 11434, a URL with a
+// scheme keeps that scheme's default port.
 func ollamaURL(v string) string {
 	if v == "" {
 		return defaultOllamaHost
 	}
-	if !strings.Contains(v, "://") {
+	bare := !strings.Contains(v, "://")
+	if bare {
 		v = "http://" + v
 	}
 	u, err := url.Parse(v)
@@ -219,14 +221,21 @@ func ollamaURL(v string) string {
 		return strings.TrimRight(v, "/")
 	}
 	host, port := u.Hostname(), u.Port()
-	if port == "" {
+	if port == "" && bare {
 		port = "11434"
 	}
 	// A server bound to all interfaces is reached on loopback.
 	if host == "0.0.0.0" || host == "::" || host == "" {
 		host = "127.0.0.1"
 	}
-	u.Host = net.JoinHostPort(host, port)
+	if port == "" {
+		u.Host = host
+		if strings.Contains(host, ":") {
+			u.Host = "[" + host + "]"
+		}
+	} else {
+		u.Host = net.JoinHostPort(host, port)
+	}
 	return strings.TrimRight(u.String(), "/")
 }
 
