@@ -2,7 +2,11 @@
 // inputs, steps with compiled expressions, and the dependency graph.
 package flowspec
 
-import "time"
+import (
+	"fmt"
+	"strings"
+	"time"
+)
 
 // Pos is a place in a flow file, 1-based.
 type Pos struct{ Line, Col int }
@@ -140,6 +144,50 @@ type Scope struct {
 
 // StepState is what an expression can read of another step.
 type StepState struct {
-	Output any
-	Status string
+	Output any    `expr:"output" json:"output"`
+	Status string `expr:"status" json:"status"`
 }
+
+// Options tune Load and Parse.
+type Options struct {
+	// CheckModel, when set, is called for every non-empty `model:` value (of
+	// a step and of defaults); its error becomes a positioned validation
+	// error. flowspec itself knows nothing about aliases or providers.
+	CheckModel func(model string) error
+}
+
+// Error is one problem in a flow file, at a position.
+type Error struct {
+	File string
+	Pos  Pos
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Pos.Line, e.Pos.Col, e.Msg)
+}
+
+// ErrorList is every problem found in a flow file, sorted by position. Load
+// and Parse return it as a *ErrorList.
+type ErrorList []*Error
+
+func (l ErrorList) Error() string {
+	var b strings.Builder
+	for i, e := range l {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(e.Error())
+	}
+	return b.String()
+}
+
+// InputError is a flow input that cannot be bound: missing, unknown, or of
+// the wrong type.
+type InputError struct {
+	Input string // the input's name
+	Type  string // the declared type; "" for an unknown input
+	Msg   string // the whole sentence
+}
+
+func (e *InputError) Error() string { return e.Msg }

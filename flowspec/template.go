@@ -1,26 +1,582 @@
 package flowspec
 
-import "errors"
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/vm"
+)
 
 // Template is a string holding zero or more ${{ expr }} placeholders, with
-// every expression compiled at load time. (Placeholder until implemented.)
+// every expression compiled at load time. A string without placeholders is a
+// Template too, so callers need not nil-check required fields.
 type Template struct {
-	src string
-	pos Pos
+	src   string
+	pos   Pos
+	field string // what the template is, for error messages: `step "a" prompt`
+	parts []part
+	// whole: the template is exactly one expression and keeps its type.
+	whole bool
+	// constant, when set, is the value of a template written as a YAML
+	// number, boolean or literal map rather than a string.
+	constant    any
+	hasConstant bool
+	refs        Refs
 }
 
+// part is literal text or one compiled expression.
+type part struct {
+	text string
+	expr *compiledExpr
+}
+
+type compiledExpr struct {
+	src  string
+	prog *vm.Program
+}
+
+// Refs are the names a template's expressions read.
+type Refs struct {
+	Inputs []string // flow inputs, sorted, unique
+	Steps  []string // step ids, sorted, unique
+	Item   bool     // reads item or index
+}
+
+// evalEnv is the environment expressions are compiled against and run with.
+// A struct (not a map) so that unknown top-level names are compile errors and
+// building it per evaluation costs one allocation.
+type evalEnv struct {
+	Inputs map[string]any       `expr:"inputs"`
+	Steps  map[string]StepState `expr:"steps"`
+	Run    runEnv               `expr:"run"`
+	Flow   flowEnv              `expr:"flow"`
+	Item   any                  `expr:"item"`
+	Index  int                  `expr:"index"`
+}
+
+type runEnv struct {
+	ID string `expr:"id"`
+}
+
+type flowEnv struct {
+	Name string `expr:"name"`
+}
+
+var envNames = []string{"inputs", "steps", "run", "flow", "item", "index"}
+
 // Source returns the template as written in the flow file.
-func (t *Template) Source() string { return t.src }
+func (t *Template) Source() string {
+	if t == nil {
+		return ""
+	}
+	return t.src
+}
 
 // Pos returns where the template starts in the flow file.
-func (t *Template) Pos() Pos { return t.pos }
+func (t *Template) Pos() Pos {
+	if t == nil {
+		return Pos{}
+	}
+	return t.pos
+}
+
+// Refs returns the inputs and steps the template's expressions read.
+func (t *Template) Refs() Refs {
+	if t == nil {
+		return Refs{}
+	}
+	return t.refs
+}
+
+// IsLiteral says whether the template has no expression at all.
+func (t *Template) IsLiteral() bool {
+	if t == nil {
+		return true
+	}
+	for _, p := range t.parts {
+		if p.expr != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// vmPool reuses expression VMs: a VM's stack is the main per-run allocation.
+var vmPool = sync.Pool{New: func() any { return new(vm.VM) }}
+
+func (t *Template) env(s *Scope) *evalEnv {
+	if s == nil {
+		return &evalEnv{}
+	}
+	return &evalEnv{
+		Inputs: s.Inputs,
+		Steps:  s.Steps,
+		Run:    runEnv{ID: s.RunID},
+		Flow:   flowEnv{Name: s.FlowName},
+		Item:   s.Item,
+		Index:  s.Index,
+	}
+}
+
+func (t *Template) run(c *compiledExpr, env *evalEnv) (any, error) {
+	m := vmPool.Get().(*vm.VM)
+	out, err := m.Run(c.prog, *env)
+	vmPool.Put(m)
+	if err != nil {
+		return nil, fmt.Errorf("%s: evaluating ${{ %s }} failed: %s", t.field, strings.TrimSpace(c.src), firstLine(err.Error()))
+	}
+	return out, nil
+}
 
 // Eval evaluates the template. A template that is exactly one expression
 // keeps the expression's type; otherwise the result is the rendered string.
-func (t *Template) Eval(s *Scope) (any, error) { return nil, errors.New("not implemented") }
+func (t *Template) Eval(s *Scope) (any, error) {
+	if t == nil {
+		return nil, nil
+	}
+	if t.hasConstant {
+		return t.constant, nil
+	}
+	if t.whole && len(t.parts) == 1 && t.parts[0].expr != nil {
+		return t.run(t.parts[0].expr, t.env(s))
+	}
+	return t.Render(s)
+}
 
-// Render evaluates the template to text (maps and lists as JSON).
-func (t *Template) Render(s *Scope) (string, error) { return "", errors.New("not implemented") }
+// Render evaluates the template to text: strings raw, maps and lists as
+// JSON, integral numbers without a fraction, nil as nothing.
+func (t *Template) Render(s *Scope) (string, error) {
+	if t == nil {
+		return "", nil
+	}
+	if t.hasConstant {
+		return FormatValue(t.constant), nil
+	}
+	if len(t.parts) == 1 && t.parts[0].expr == nil {
+		return t.parts[0].text, nil
+	}
+	env := t.env(s)
+	var b strings.Builder
+	for _, p := range t.parts {
+		if p.expr == nil {
+			b.WriteString(p.text)
+			continue
+		}
+		v, err := t.run(p.expr, env)
+		if err != nil {
+			return "", err
+		}
+		b.WriteString(FormatValue(v))
+	}
+	return b.String(), nil
+}
 
-// Bool evaluates the template as a condition.
-func (t *Template) Bool(s *Scope) (bool, error) { return false, errors.New("not implemented") }
+// Bool evaluates the template as a condition: it must give true or false
+// (nil counts as false).
+func (t *Template) Bool(s *Scope) (bool, error) {
+	if t == nil {
+		return true, nil
+	}
+	v, err := t.Eval(s)
+	if err != nil {
+		return false, err
+	}
+	switch b := v.(type) {
+	case bool:
+		return b, nil
+	case nil:
+		return false, nil
+	}
+	return false, fmt.Errorf("%s: %s gave %s, not true or false; compare it, e.g. %s == \"yes\"", t.field, describeSource(t), describeValue(v), strings.TrimSpace(t.exprSource()))
+}
+
+func (t *Template) exprSource() string {
+	if t.whole {
+		return t.parts[0].expr.src
+	}
+	return t.src
+}
+
+func describeSource(t *Template) string {
+	if t.whole {
+		return "${{ " + strings.TrimSpace(t.parts[0].expr.src) + " }}"
+	}
+	return strconv.Quote(t.src)
+}
+
+func describeValue(v any) string {
+	s := FormatValue(v)
+	if len(s) > 60 {
+		s = s[:57] + "..."
+	}
+	return fmt.Sprintf("%s %q", typeName(v), s)
+}
+
+func typeName(v any) string {
+	switch v.(type) {
+	case nil:
+		return "nothing"
+	case string:
+		return "the string"
+	case bool:
+		return "the boolean"
+	case int, int64, int32, uint, uint64, float64, float32:
+		return "the number"
+	case []any:
+		return "the list"
+	case map[string]any:
+		return "the map"
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Slice, reflect.Array:
+		return "the list"
+	case reflect.Map:
+		return "the map"
+	}
+	return "the value"
+}
+
+// FormatValue formats a value into text the way templates do.
+func FormatValue(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case bool:
+		return strconv.FormatBool(x)
+	case int:
+		return strconv.Itoa(x)
+	case int64:
+		return strconv.FormatInt(x, 10)
+	case float64:
+		return formatFloat(x)
+	case float32:
+		return formatFloat(float64(x))
+	case json.Number:
+		return x.String()
+	case []byte:
+		return string(x)
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return strconv.FormatInt(rv.Int(), 10)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return strconv.FormatUint(rv.Uint(), 10)
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Sprint(v)
+	}
+	return strings.TrimSuffix(buf.String(), "\n")
+}
+
+func formatFloat(f float64) string {
+	if f == math.Trunc(f) && math.Abs(f) < 1e15 {
+		return strconv.FormatInt(int64(f), 10)
+	}
+	return strconv.FormatFloat(f, 'g', -1, 64)
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return strings.TrimSpace(s)
+}
+
+// placeholder is one ${{ … }} found in a string: the byte offsets of the
+// expression text inside it.
+type placeholder struct {
+	start, end int // of the whole ${{ … }}
+	exprStart  int
+	exprEnd    int
+}
+
+// scanPlaceholders finds every ${{ … }} in s. A `}}` inside a quoted string
+// or closing a map literal does not end the placeholder. An unclosed one is
+// an error carrying its offset.
+func scanPlaceholders(s string) ([]placeholder, int, error) {
+	var out []placeholder
+	i := 0
+	for {
+		j := strings.Index(s[i:], "${{")
+		if j < 0 {
+			return out, 0, nil
+		}
+		start := i + j
+		k := start + 3
+		depth := 0
+		var quote byte
+		closed := false
+		for k < len(s) {
+			c := s[k]
+			if quote != 0 {
+				if c == '\\' && quote != '`' {
+					k += 2
+					continue
+				}
+				if c == quote {
+					quote = 0
+				}
+				k++
+				continue
+			}
+			switch c {
+			case '"', '\'', '`':
+				quote = c
+			case '{':
+				depth++
+			case '}':
+				if depth > 0 {
+					depth--
+				} else if k+1 < len(s) && s[k+1] == '}' {
+					out = append(out, placeholder{start: start, end: k + 2, exprStart: start + 3, exprEnd: k})
+					closed = true
+				}
+			}
+			if closed {
+				break
+			}
+			k++
+		}
+		if !closed {
+			if quote != 0 {
+				return out, start, fmt.Errorf("a quoted string inside ${{ is not closed")
+			}
+			return out, start, fmt.Errorf("${{ is not closed; end the expression with }}")
+		}
+		i = out[len(out)-1].end
+	}
+}
+
+// exprError is a compile problem inside a template, at a byte offset of the
+// template's source.
+type exprError struct {
+	off int
+	msg string
+}
+
+// compiler compiles a flow's expressions; it knows the names expressions
+// may read.
+type compiler struct {
+	inputs  map[string]*Input
+	steps   map[string]bool
+	stepIDs []string
+	inNames []string
+}
+
+func newCompiler(inputs []*Input, stepIDs []string) *compiler {
+	c := &compiler{inputs: map[string]*Input{}, steps: map[string]bool{}, stepIDs: stepIDs}
+	for _, in := range inputs {
+		c.inputs[in.Name] = in
+		c.inNames = append(c.inNames, in.Name)
+	}
+	for _, id := range stepIDs {
+		c.steps[id] = true
+	}
+	return c
+}
+
+// refCollector walks an expression before type checking, collecting the
+// inputs and steps it reads and the references to names that do not exist.
+type refCollector struct {
+	c         *compiler
+	allowItem bool
+	inputs    map[string]bool
+	steps     map[string]bool
+	item      bool
+	errs      []exprError
+	// the offset of the expression in the template, and the expression
+	// source, to turn node locations into offsets.
+	base int
+	src  string
+}
+
+func (r *refCollector) Visit(node *ast.Node) {
+	switch n := (*node).(type) {
+	case *ast.IdentifierNode:
+		if (n.Value == "item" || n.Value == "index") && !r.allowItem {
+			r.errs = append(r.errs, exprError{r.off(n), fmt.Sprintf("%s is only defined in a step with foreach", n.Value)})
+		}
+		if n.Value == "item" || n.Value == "index" {
+			r.item = true
+		}
+	case *ast.MemberNode:
+		id, ok := n.Node.(*ast.IdentifierNode)
+		if !ok {
+			return
+		}
+		prop, isStr := n.Property.(*ast.StringNode)
+		switch id.Value {
+		case "inputs":
+			if !isStr {
+				r.errs = append(r.errs, exprError{r.off(n), "name the input literally, e.g. inputs.topic"})
+				return
+			}
+			if _, ok := r.c.inputs[prop.Value]; !ok {
+				r.errs = append(r.errs, exprError{r.off(n.Property), unknownMsg("input", prop.Value, r.c.inNames, "the flow declares no inputs")})
+				return
+			}
+			r.inputs[prop.Value] = true
+		case "steps":
+			if !isStr {
+				r.errs = append(r.errs, exprError{r.off(n), "name the step literally, e.g. steps.outline.output"})
+				return
+			}
+			if !r.c.steps[prop.Value] {
+				r.errs = append(r.errs, exprError{r.off(n.Property), unknownMsg("step", prop.Value, r.c.stepIDs, "")})
+				return
+			}
+			r.steps[prop.Value] = true
+		}
+	}
+}
+
+func (r *refCollector) off(n ast.Node) int {
+	return r.base + runeOffset(r.src, n.Location().From)
+}
+
+// runeOffset turns expr's rune offsets into byte offsets of s.
+func runeOffset(s string, runes int) int {
+	off := 0
+	for n := 0; n < runes && off < len(s); n++ {
+		_, size := utf8.DecodeRuneInString(s[off:])
+		off += size
+	}
+	return off
+}
+
+// compileTemplate compiles src (the value of a string field). bare: the
+// field is an expression even without ${{ }} (if, foreach).
+func (c *compiler) compileTemplate(src, field string, pos Pos, bare, allowItem bool) (*Template, []exprError) {
+	t := &Template{src: src, pos: pos, field: field}
+	rc := &refCollector{c: c, allowItem: allowItem, inputs: map[string]bool{}, steps: map[string]bool{}}
+	var errs []exprError
+	phs, at, err := scanPlaceholders(src)
+	if err != nil {
+		return t, []exprError{{at, err.Error()}}
+	}
+	if bare {
+		switch {
+		case len(phs) == 0:
+			phs = []placeholder{{start: 0, end: len(src), exprStart: 0, exprEnd: len(src)}}
+		case len(phs) == 1 && strings.TrimSpace(src[:phs[0].start]) == "" && strings.TrimSpace(src[phs[0].end:]) == "":
+		default:
+			return t, []exprError{{0, "write one expression, without text around it (e.g. inputs.flag == true)"}}
+		}
+		if strings.TrimSpace(src[phs[0].exprStart:phs[0].exprEnd]) == "" {
+			return t, []exprError{{0, "the expression is empty"}}
+		}
+		t.whole = true
+	} else if len(phs) == 1 && phs[0].start == 0 && phs[0].end == len(src) {
+		t.whole = true
+	}
+	last := 0
+	for _, ph := range phs {
+		if ph.start > last && !bare {
+			t.parts = append(t.parts, part{text: src[last:ph.start]})
+		}
+		last = ph.end
+		exprSrc := src[ph.exprStart:ph.exprEnd]
+		if strings.TrimSpace(exprSrc) == "" {
+			errs = append(errs, exprError{ph.start, "the expression in ${{ }} is empty"})
+			continue
+		}
+		rc.base, rc.src = ph.exprStart, exprSrc
+		ce, e := c.compileExpr(exprSrc, rc)
+		if e != nil {
+			e.off += ph.exprStart
+			errs = append(errs, *e)
+			continue
+		}
+		if len(rc.errs) > 0 {
+			errs = append(errs, rc.errs...)
+			rc.errs = nil
+			continue
+		}
+		t.parts = append(t.parts, part{expr: ce})
+	}
+	if (last < len(src) || len(phs) == 0) && !bare {
+		t.parts = append(t.parts, part{text: src[last:]})
+	}
+	t.refs = Refs{Inputs: sortedKeys(rc.inputs), Steps: sortedKeys(rc.steps), Item: rc.item}
+	if len(errs) > 0 {
+		return t, errs
+	}
+	return t, nil
+}
+
+// compileExpr compiles one expression, collecting its references with rc.
+// Compiled programs are shared between identical expressions: they are
+// immutable.
+func (c *compiler) compileExpr(src string, rc *refCollector) (*compiledExpr, *exprError) {
+	prog, err := expr.Compile(src, expr.Env(evalEnv{}), expr.Patch(rc))
+	if len(rc.errs) > 0 {
+		// Our own errors (unknown step or input) say more than the checker's.
+		return nil, nil
+	}
+	if err != nil {
+		return nil, c.describeCompileError(src, err)
+	}
+	return &compiledExpr{src: src, prog: prog}, nil
+}
+
+func (c *compiler) describeCompileError(src string, err error) *exprError {
+	msg := firstLine(err.Error())
+	off := 0
+	if fe, ok := err.(*file.Error); ok {
+		msg = fe.Message
+		off = runeOffset(src, fe.From)
+		if name, ok := strings.CutPrefix(msg, "unknown name "); ok {
+			msg = fmt.Sprintf("unknown name %q", name)
+			if s := suggest(name, envNames); s != "" {
+				msg += fmt.Sprintf("; did you mean %q?", s)
+			} else {
+				msg += "; expressions can read inputs, steps, run, flow (and item, index inside foreach)"
+			}
+		}
+	}
+	// Drop the leading space a ${{ expr }} usually has from the offset.
+	if off == 0 {
+		off = len(src) - len(strings.TrimLeft(src, " \t\n"))
+	}
+	return &exprError{off: off, msg: fmt.Sprintf("in ${{ %s }}: %s", strings.TrimSpace(src), msg)}
+}
+
+func sortedKeys(m map[string]bool) []string {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// constTemplate is a template whose value was written as YAML data.
+func constTemplate(v any, src, field string, pos Pos) *Template {
+	return &Template{src: src, pos: pos, field: field, constant: v, hasConstant: true, parts: []part{{text: src}}}
+}
+
+// literalTemplate is a template without expressions, made in code.
+func literalTemplate(s string) *Template {
+	return &Template{src: s, parts: []part{{text: s}}}
+}
