@@ -10,29 +10,29 @@ import (
 // changes what the step does, with defaults applied, and nothing that does
 // not (description, position).
 type fingerprintDoc struct {
-	V          int               `json:"v"` // bump when the meaning of a field changes
-	Kind       Kind              `json:"kind"`
-	Needs      []string          `json:"deps,omitempty"`
-	If         string            `json:"if,omitempty"`
-	Retry      Retry             `json:"retry"`
-	Timeout    int64             `json:"timeout,omitempty"`
-	Foreach    string            `json:"foreach,omitempty"`
-	OutputJSON bool              `json:"output_json,omitempty"`
-	Model      string            `json:"model,omitempty"`
-	System     string            `json:"system,omitempty"`
-	Prompt     *string           `json:"prompt,omitempty"`
-	Messages   [][2]string       `json:"messages,omitempty"`
-	Temp       *float64          `json:"temperature,omitempty"`
-	MaxTokens  int               `json:"max_tokens,omitempty"`
-	Run        *string           `json:"run,omitempty"`
-	Stdin      string            `json:"stdin,omitempty"`
-	Env        [][2]string       `json:"env,omitempty"`
-	Dir        string            `json:"dir,omitempty"`
-	Secrets    []string          `json:"secrets,omitempty"`
-	Value      *string           `json:"value,omitempty"`
-	ValueConst any               `json:"value_const,omitempty"`
-	Question   string            `json:"question,omitempty"`
-	Schema     map[string]any    `json:"schema,omitempty"`
+	V          int            `json:"v"` // bump when the meaning of a field changes
+	Kind       Kind           `json:"kind"`
+	Needs      []string       `json:"deps,omitempty"`
+	If         string         `json:"if,omitempty"`
+	Retry      Retry          `json:"retry"`
+	Timeout    int64          `json:"timeout,omitempty"`
+	Foreach    string         `json:"foreach,omitempty"`
+	OutputJSON bool           `json:"output_json,omitempty"`
+	Model      string         `json:"model,omitempty"`
+	System     string         `json:"system,omitempty"`
+	Prompt     *string        `json:"prompt,omitempty"`
+	Messages   [][2]string    `json:"messages,omitempty"`
+	Temp       *float64       `json:"temperature,omitempty"`
+	MaxTokens  int            `json:"max_tokens,omitempty"`
+	Run        *string        `json:"run,omitempty"`
+	Stdin      string         `json:"stdin,omitempty"`
+	Env        [][2]string    `json:"env,omitempty"`
+	Dir        string         `json:"dir,omitempty"`
+	Secrets    []string       `json:"secrets,omitempty"`
+	Value      *string        `json:"value,omitempty"`
+	ValueConst any            `json:"value_const,omitempty"`
+	Question   string         `json:"question,omitempty"`
+	Schema     map[string]any `json:"schema,omitempty"`
 }
 
 func srcPtr(t *Template) *string {
