@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/kitaruhq/kitaru/engine"
 	"github.com/kitaruhq/kitaru/flowspec"
+	"github.com/kitaruhq/kitaru/keyring"
+	"github.com/kitaruhq/kitaru/providers"
 )
 
 // Wiring: the engine built from providers and the keyring, and the flow
@@ -34,6 +37,38 @@ var (
 		return nil, errNotWired
 	}
 )
+
+// modelsAdapter gives the engine model callers: new runs resolve with the
+// registry on this machine now, resumed ones with the snapshot they recorded.
+type modelsAdapter struct{ secrets keyring.Getter }
+
+func (m modelsAdapter) Current() (providers.Registry, error) { return providers.LoadRegistry() }
+
+func (m modelsAdapter) Caller(reg providers.Registry) providers.Caller {
+	return providers.New(reg, providers.Options{Secrets: m.secrets})
+}
+
+// lazySecrets opens the keyring the first time a secret is asked for, so a
+// run that uses environment variables or the mock never touches it (and
+// never fails on a machine without a Secret Service).
+type lazySecrets struct {
+	once  sync.Once
+	store keyring.Getter
+	err   error
+}
+
+func (l *lazySecrets) Get(name string) (map[string]string, error) {
+	l.once.Do(func() { l.store, l.err = openSecrets() })
+	if l.err != nil {
+		return nil, l.err
+	}
+	return l.store.Get(name)
+}
+
+// openSecrets opens the secret store configured for this machine.
+var openSecrets = func() (keyring.Getter, error) {
+	return nil, fmt.Errorf("secrets are not available in this kitaru build: %w", errNotWired)
+}
 
 // newQuietRunner builds the engine for commands that only read or cancel.
 func newQuietRunner() (engine.Runner, error) { return newRunner(nil) }
