@@ -1,0 +1,488 @@
+package cli
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kitaruhq/kitaru/engine"
+)
+
+// requireEngine skips end-to-end run tests in a build whose run engine is
+// not wired in yet, instead of failing them for the wrong reason.
+func requireEngine(t *testing.T, e *e2e) {
+	t.Helper()
+	r := e.run("executions", "list")
+	if strings.Contains(r.Stderr, errNotWired.Error()) {
+		t.Skip("the run engine is not wired into this build yet")
+	}
+}
+
+// flow writes a flow file whose text may name the work dir as @D@ (the
+// counter files live there), and returns its path.
+func (e *e2e) flow(name, text string) string {
+	return e.write(name, strings.ReplaceAll(text, "@D@", e.Dir))
+}
+
+// record parses `executions get REF --json`.
+func (e *e2e) record(ref string) *engine.Run {
+	e.t.Helper()
+	r := e.must(0, "executions", "get", ref, "--json")
+	return decodeRun(e.t, r.Stdout)
+}
+
+func decodeRun(t testing.TB, s string) *engine.Run {
+	t.Helper()
+	var run engine.Run
+	dec := json.NewDecoder(strings.NewReader(s))
+	if err := dec.Decode(&run); err != nil {
+		t.Fatalf("not a run record: %v\n%s", err, s)
+	}
+	if dec.More() {
+		t.Fatalf("stdout holds more than the run record:\n%s", s)
+	}
+	return &run
+}
+
+// announcedID is the run id a run command prints first ("run kr-…").
+func announcedID(t testing.TB, stdout string) string {
+	t.Helper()
+	f := strings.Fields(stdout)
+	if len(f) < 2 || f[0] != "run" || !strings.HasPrefix(f[1], "kr-") {
+		t.Fatalf("the run id is not the first thing printed:\n%s", stdout)
+	}
+	return f[1]
+}
+
+func stepOf(t testing.TB, run *engine.Run, id string) engine.StepResult {
+	t.Helper()
+	for _, s := range run.Steps {
+		if s.ID == id {
+			return s
+		}
+	}
+	t.Fatalf("run %s has no step %s", run.ID, id)
+	return engine.StepResult{}
+}
+
+// journalHas reports whether some run's journal holds an event of type typ
+// (for step, when step is not "").
+func (e *e2e) journalHas(typ, step string) bool {
+	files, _ := filepath.Glob(filepath.Join(e.Home, "runs", "*", "journal.jsonl"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			var ev engine.Event
+			if json.Unmarshal([]byte(line), &ev) != nil {
+				continue // a line still being written
+			}
+			if string(ev.Type) == typ && (step == "" || ev.Step == step) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// A chain a → b → c of shell steps. Each writes its pid, appends to
+// <step>.start when it begins and to <step>.done when it finishes, and
+// sleeps in between so that a kill can land while it runs.
+const chainFlow = `name: chain
+steps:
+  a:
+    kind: checkpoint
+    run: echo $$ > @D@/a.pid; echo x >> @D@/a.start; sleep 0.3; echo x >> @D@/a.done; echo A
+  b:
+    kind: checkpoint
+    run: echo $$ > @D@/b.pid; echo x >> @D@/b.start; sleep 0.3; echo x >> @D@/b.done; echo "${{ steps.a.output }}B"
+  c:
+    kind: checkpoint
+    run: echo $$ > @D@/c.pid; echo x >> @D@/c.start; sleep 0.3; echo x >> @D@/c.done; echo "${{ steps.b.output }}C"
+output: ${{ steps.c.output }}
+`
+
+func TestE2ESigkillThenResumeRunsEachFinishedStepOnce(t *testing.T) {
+	points := []struct {
+		name      string
+		typ, step string
+	}{
+		{"right after the run is recorded", "run_started", ""},
+		{"while a runs", "step_started", "a"},
+		{"while b runs", "step_started", "b"},
+		{"right after b's record", "step_finished", "b"},
+		{"right after the last step's record", "step_finished", "c"},
+	}
+	for _, p := range points {
+		t.Run(p.name, func(t *testing.T) {
+			e := newE2E(t)
+			requireEngine(t, e)
+			flow := e.flow("chain.yaml", chainFlow)
+			cmd := e.command("run", flow, "--quiet")
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			exited := make(chan struct{})
+			go func() { cmd.Wait(); close(exited) }()
+			waitFor(t, p.typ+" "+p.step+" in the journal", func() bool {
+				select {
+				case <-exited:
+					t.Fatalf("kitaru run ended before the kill point")
+				default:
+				}
+				return e.journalHas(p.typ, p.step)
+			})
+			finishedBefore := map[string]bool{}
+			for _, s := range []string{"a", "b", "c"} {
+				finishedBefore[s] = e.journalHas("step_finished", s)
+			}
+			if err := cmd.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			<-exited
+			// The killed process's shells would finish on their own and
+			// blur the counts: end any still running, as a crash of the
+			// whole machine would.
+			for _, s := range []string{"a", "b", "c"} {
+				if e.count(s+".start") > e.count(s+".done") {
+					if b, err := os.ReadFile(filepath.Join(e.Dir, s+".pid")); err == nil {
+						if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 1 {
+							syscall.Kill(-pid, syscall.SIGKILL)
+							syscall.Kill(pid, syscall.SIGKILL)
+						}
+					}
+				}
+			}
+			// Step records are written only once a step's output is known.
+			for s, done := range finishedBefore {
+				if done && e.count(s+".done") != 1 {
+					t.Fatalf("step %s finished before the kill but ran %d times", s, e.count(s+".done"))
+				}
+			}
+
+			if got := e.record("last").Status; got != engine.RunInterrupted {
+				t.Errorf("after kill -9 the run reads %s, want interrupted", got)
+			}
+			r := e.must(0, "resume", "last", "--quiet")
+			if strings.TrimSpace(r.Stdout) != "ABC" {
+				t.Errorf("resume printed %q, want ABC", r.Stdout)
+			}
+			for _, s := range []string{"a", "b", "c"} {
+				if n := e.count(s + ".done"); n != 1 {
+					t.Errorf("step %s completed %d times in all, want exactly 1", s, n)
+				}
+				if finishedBefore[s] && e.count(s+".start") != 1 {
+					t.Errorf("step %s finished before the kill but resume started it again", s)
+				}
+			}
+			run := e.record("last")
+			if run.Status != engine.RunCompleted || run.Output != "ABC" {
+				t.Errorf("final record: status %s output %v", run.Status, run.Output)
+			}
+		})
+	}
+}
+
+const replayFlow = `name: replayer
+inputs:
+  topic: {type: string, default: cats}
+  other: {type: string, default: x}
+steps:
+  research:
+    kind: checkpoint
+    run: echo x >> @D@/research.done; echo "notes on ${{ inputs.topic }}"
+  side:
+    kind: checkpoint
+    run: echo x >> @D@/side.done; echo "side ${{ inputs.other }}"
+  draft:
+    kind: checkpoint
+    run: echo x >> @D@/draft.done; echo "draft from ${{ steps.research.output }}"
+  final:
+    kind: checkpoint
+    run: echo x >> @D@/final.done; echo "${{ steps.draft.output }} + ${{ steps.side.output }}"
+output: ${{ steps.final.output }}
+`
+
+func TestE2EReplay(t *testing.T) {
+	e := newE2E(t)
+	requireEngine(t, e)
+	flow := e.flow("replay.yaml", replayFlow)
+	steps := []string{"research", "side", "draft", "final"}
+	counts := func() map[string]int {
+		m := map[string]int{}
+		for _, s := range steps {
+			m[s] = e.count(s + ".done")
+		}
+		return m
+	}
+	// expectRan checks which steps ran since before, and the reused flags
+	// of the replay's record.
+	expectRan := func(t *testing.T, before map[string]int, runID string, ran ...string) {
+		t.Helper()
+		after := counts()
+		rec := e.record(runID)
+		for _, s := range steps {
+			want := 0
+			for _, r := range ran {
+				if r == s {
+					want = 1
+				}
+			}
+			if after[s]-before[s] != want {
+				t.Errorf("step %s ran %d times, want %d", s, after[s]-before[s], want)
+			}
+			if st := stepOf(t, rec, s); st.Reused != (want == 0) {
+				t.Errorf("step %s: reused=%v, want %v (reason %q)", s, st.Reused, want == 0, st.Reason)
+			}
+		}
+	}
+
+	first := decodeRun(t, e.must(0, "run", flow, "--json", "--quiet").Stdout)
+	if first.Output != "draft from notes on cats + side x" {
+		t.Fatalf("first run output %v", first.Output)
+	}
+	for s, n := range counts() {
+		if n != 1 {
+			t.Fatalf("step %s ran %d times in the first run", s, n)
+		}
+	}
+
+	t.Run("from", func(t *testing.T) {
+		before := counts()
+		rec := decodeRun(t, e.must(0, "replay", first.ID, "--from", "draft", "--json", "--quiet").Stdout)
+		if rec.ReplayOf == nil || *rec.ReplayOf != first.ID || rec.ID == first.ID {
+			t.Errorf("replay_of %v, id %s (source %s)", rec.ReplayOf, rec.ID, first.ID)
+		}
+		expectRan(t, before, rec.ID, "draft", "final")
+		if r := e.must(0, "executions", "get", rec.ID); !strings.Contains(r.Stdout, "reused") {
+			t.Errorf("executions get of a replay does not say what was reused:\n%s", r.Stdout)
+		}
+	})
+	t.Run("override", func(t *testing.T) {
+		before := counts()
+		rec := decodeRun(t, e.must(0, "replay", first.ID, "--override", "research=Edited notes", "--json", "--quiet").Stdout)
+		if rec.Output != "draft from Edited notes + side x" {
+			t.Errorf("output %v", rec.Output)
+		}
+		after := counts()
+		for s, want := range map[string]int{"research": 0, "side": 0, "draft": 1, "final": 1} {
+			if after[s]-before[s] != want {
+				t.Errorf("step %s ran %d times, want %d", s, after[s]-before[s], want)
+			}
+		}
+	})
+	t.Run("kitaru spelling of overrides", func(t *testing.T) {
+		before := counts()
+		rec := decodeRun(t, e.must(0, "executions", "replay", first.ID, "--from", "draft",
+			"--overrides", `{"checkpoint.research": "python notes"}`, "--json", "--quiet").Stdout)
+		if rec.Output != "draft from python notes + side x" {
+			t.Errorf("output %v", rec.Output)
+		}
+		if after := counts(); after["research"] != before["research"] || after["draft"] != before["draft"]+1 {
+			t.Errorf("counts before %v after %v", before, after)
+		}
+	})
+	t.Run("new input", func(t *testing.T) {
+		before := counts()
+		rec := decodeRun(t, e.must(0, "replay", first.ID, "--input", "other=y", "--json", "--quiet").Stdout)
+		if rec.Output != "draft from notes on cats + side y" {
+			t.Errorf("output %v", rec.Output)
+		}
+		expectRan(t, before, rec.ID, "side", "final")
+	})
+	t.Run("edited flow", func(t *testing.T) {
+		edited := e.write("replay-edited.yaml", strings.Replace(
+			strings.ReplaceAll(replayFlow, "@D@", e.Dir), `"draft from `, `"new draft from `, 1))
+		before := counts()
+		rec := decodeRun(t, e.must(0, "replay", first.ID, "--flow", edited, "--json", "--quiet").Stdout)
+		if rec.Output != "new draft from notes on cats + side x" {
+			t.Errorf("output %v", rec.Output)
+		}
+		expectRan(t, before, rec.ID, "draft", "final")
+	})
+	t.Run("unknown step", func(t *testing.T) {
+		r := e.must(2, "replay", first.ID, "--from", "drafts")
+		if !strings.Contains(r.Stderr, "draft") {
+			t.Errorf("an unknown --from does not list the steps:\n%s", r.Stderr)
+		}
+	})
+}
+
+func TestE2EParallelStepsOverlap(t *testing.T) {
+	e := newE2E(t)
+	requireEngine(t, e)
+	flow := e.flow("par.yaml", `name: par
+steps:
+  one:   {kind: checkpoint, run: sleep 0.5; echo 1}
+  two:   {kind: checkpoint, run: sleep 0.5; echo 2}
+  three: {kind: checkpoint, run: sleep 0.5; echo 3}
+`)
+	rec := decodeRun(t, e.must(0, "run", flow, "--parallel", "3", "--json", "--quiet").Stdout)
+	var latestStart, earliestEnd time.Time
+	for _, s := range rec.Steps {
+		if s.StartedAt == nil || s.EndedAt == nil {
+			t.Fatalf("step %s has no recorded times", s.ID)
+		}
+		if s.StartedAt.After(latestStart) {
+			latestStart = *s.StartedAt
+		}
+		if earliestEnd.IsZero() || s.EndedAt.Before(earliestEnd) {
+			earliestEnd = *s.EndedAt
+		}
+	}
+	if !latestStart.Before(earliestEnd) {
+		t.Errorf("independent steps did not overlap: the last started at %s, the first ended at %s", latestStart, earliestEnd)
+	}
+
+	// With --parallel 1 the same steps must not overlap.
+	rec = decodeRun(t, e.must(0, "run", flow, "--parallel", "1", "--json", "--quiet").Stdout)
+	for i, a := range rec.Steps {
+		for _, b := range rec.Steps[i+1:] {
+			if a.StartedAt.Before(*b.EndedAt) && b.StartedAt.Before(*a.EndedAt) {
+				t.Errorf("with --parallel 1 steps %s and %s overlapped", a.ID, b.ID)
+			}
+		}
+	}
+}
+
+const waitFlow = `name: approval
+steps:
+  prep:
+    kind: checkpoint
+    run: echo x >> @D@/prep.done; echo ready
+  approve:
+    kind: wait
+    needs: [prep]
+    question: Ship it?
+    schema: {type: boolean}
+  ship:
+    kind: checkpoint
+    if: steps.approve.output == true
+    run: echo x >> @D@/ship.done; echo shipped
+output: ${{ steps.ship.output }}
+`
+
+func TestE2EWaitInputAndAbort(t *testing.T) {
+	e := newE2E(t)
+	requireEngine(t, e)
+	flow := e.flow("wait.yaml", waitFlow)
+
+	r := e.must(3, "run", flow)
+	id := announcedID(t, r.Stdout)
+	if !strings.Contains(r.Stderr, "kitaru input "+id+" approve --value true") || !strings.Contains(r.Stderr, "Ship it?") {
+		t.Errorf("a waiting run does not say how to answer:\n%s", r.Stderr)
+	}
+
+	bad := e.must(2, "input", id, "approve", "--value", `"maybe"`)
+	if !strings.Contains(strings.ToLower(bad.Stderr), "boolean") {
+		t.Errorf("a refused answer does not say why:\n%s", bad.Stderr)
+	}
+	if st := e.record(id).Status; st != engine.RunWaiting {
+		t.Errorf("after a refused answer the run is %s, want waiting", st)
+	}
+
+	good := e.must(0, "input", id, "--value", "true", "--quiet")
+	if strings.TrimSpace(good.Stdout) != "shipped" {
+		t.Errorf("answered run printed %q", good.Stdout)
+	}
+	if e.count("prep.done") != 1 || e.count("ship.done") != 1 {
+		t.Errorf("prep ran %d times, ship %d; want 1 and 1", e.count("prep.done"), e.count("ship.done"))
+	}
+	if rec := e.record(id); rec.Status != engine.RunCompleted || stepOf(t, rec, "approve").Output != true {
+		t.Errorf("record after the answer: %s, approve=%v", rec.Status, stepOf(t, rec, "approve").Output)
+	}
+
+	e.must(3, "run", flow, "--quiet")
+	e.must(0, "input", "last", "--abort")
+	if st := e.record("last").Status; st != engine.RunCancelled {
+		t.Errorf("after --abort the run is %s, want cancelled", st)
+	}
+	if e.count("ship.done") != 1 {
+		t.Errorf("an aborted run shipped")
+	}
+}
+
+func TestE2EFailedThenRetryInPlace(t *testing.T) {
+	e := newE2E(t)
+	requireEngine(t, e)
+	flow := e.flow("flaky.yaml", `name: flaky
+steps:
+  solid:
+    kind: checkpoint
+    run: echo x >> @D@/solid.done; echo solid
+  flaky:
+    kind: checkpoint
+    run: echo x >> @D@/flaky.start; test -f @D@/fixed || { echo "the thing is not fixed" >&2; exit 4; }; echo fine
+  after:
+    kind: checkpoint
+    run: echo x >> @D@/after.done; echo "${{ steps.flaky.output }} ${{ steps.solid.output }}"
+output: ${{ steps.after.output }}
+`)
+	r := e.must(1, "run", flow)
+	id := announcedID(t, r.Stdout)
+	if !strings.Contains(r.Stderr, "kitaru retry "+id) || !strings.Contains(r.Stderr, "the thing is not fixed") {
+		t.Errorf("a failed run does not give the error and the retry command:\n%s", r.Stderr)
+	}
+	rec := e.record(id)
+	if rec.Status != engine.RunFailed || stepOf(t, rec, "after").Status != engine.StepPending {
+		t.Errorf("failed run: %s, after=%s", rec.Status, stepOf(t, rec, "after").Status)
+	}
+
+	e.write("fixed", "")
+	out := decodeRun(t, e.must(0, "retry", id, "--json", "--quiet").Stdout)
+	if out.ID != id || out.Output != "fine solid" {
+		t.Errorf("retry made run %s with output %v; want %s in place", out.ID, out.Output, id)
+	}
+	if e.count("solid.done") != 1 || e.count("flaky.start") != 2 || e.count("after.done") != 1 {
+		t.Errorf("runs: solid %d flaky %d after %d; want 1, 2, 1",
+			e.count("solid.done"), e.count("flaky.start"), e.count("after.done"))
+	}
+}
+
+func TestE2ESigintInterruptsThenResume(t *testing.T) {
+	e := newE2E(t)
+	requireEngine(t, e)
+	flow := e.flow("slow.yaml", `name: slow
+steps:
+  quick:
+    kind: checkpoint
+    run: echo x >> @D@/quick.done; echo q
+  slow:
+    kind: checkpoint
+    needs: [quick]
+    run: echo x >> @D@/slow.start; if [ -f @D@/go ]; then echo s; else sleep 60; fi
+`)
+	cmd := e.command("run", flow)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the slow step to start", func() bool { return e.count("slow.start") == 1 })
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != ExitInterrupted {
+		t.Fatalf("after SIGINT: exit %d, want 130\n%s\n%s", code, out.String(), errb.String())
+	}
+	id := announcedID(t, out.String())
+	if !strings.Contains(errb.String(), "kitaru resume "+id) {
+		t.Errorf("an interrupted run does not say how to resume:\n%s", errb.String())
+	}
+	if st := e.record(id).Status; st != engine.RunInterrupted {
+		t.Errorf("after SIGINT the run is %s, want interrupted", st)
+	}
+	e.write("go", "")
+	e.must(0, "resume", id, "--quiet")
+	if e.count("quick.done") != 1 {
+		t.Errorf("quick ran %d times, want 1", e.count("quick.done"))
+	}
+}
