@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/kitaruhq/kitaru/internal/fsutil"
+	"github.com/kitaruhq/kitaru/keyring"
 	"github.com/kitaruhq/kitaru/providers"
 )
 
@@ -41,9 +42,11 @@ type statusReport struct {
 }
 
 type statusKeyring struct {
-	Backend   string `json:"backend,omitempty"`
-	Reachable bool   `json:"reachable"`
-	Error     string `json:"error,omitempty"` // what is wrong and what to do
+	Backend   string   `json:"backend,omitempty"`
+	Reachable bool     `json:"reachable"`
+	Error     string   `json:"error,omitempty"` // what is wrong and what to do
+	Warning   string   `json:"warning,omitempty"`
+	Secrets   []string `json:"secrets"` // names only, from the index
 }
 
 type statusAlias struct {
@@ -52,6 +55,8 @@ type statusAlias struct {
 	Secret  string `json:"secret,omitempty"`
 	Default bool   `json:"default"`
 	Source  string `json:"source"` // "local" or "KITARU_MODEL_REGISTRY"
+	// Overridden marks a local alias that KITARU_MODEL_REGISTRY replaces.
+	Overridden bool `json:"overridden,omitempty"`
 }
 
 type statusVariable struct {
@@ -59,19 +64,41 @@ type statusVariable struct {
 	Value string `json:"value"` // masked for keys and tokens
 }
 
-const envRegistryVar = "KITARU_MODEL_REGISTRY"
+const envRegistryVar = providers.EnvModelRegistry
 
 // The sources status reads, as seams: each package owns how its part is
 // found, and tests can run status against a temporary home.
 var (
 	// statusKeyringCheck opens the secret store and says whether it answers.
-	statusKeyringCheck = func() (backend string, err error) {
-		return "", errNotWired
+	statusKeyringCheck = func() statusKeyring {
+		st, err := keyring.Open(keyring.Options{})
+		if err != nil {
+			return statusKeyring{Error: err.Error(), Secrets: []string{}}
+		}
+		rep := statusKeyring{Backend: st.Backend(), Warning: st.Warning(), Secrets: []string{}}
+		if err := st.Check(); err != nil {
+			rep.Error = err.Error()
+		} else {
+			rep.Reachable = true
+		}
+		// The names come from the index on disk: listing works even when
+		// the keyring itself does not answer.
+		if list, err := st.List(); err == nil {
+			for _, s := range list {
+				rep.Secrets = append(rep.Secrets, s.Name)
+			}
+		}
+		return rep
 	}
 	// statusRegistries are the local registry and, when set, the one in
 	// KITARU_MODEL_REGISTRY.
 	statusRegistries = func(getenv func(string) string) (local, env providers.Registry, envSet bool, err error) {
-		return providers.Registry{}, providers.Registry{}, false, errNotWired
+		local, err = providers.LoadLocal()
+		if err != nil {
+			return local, env, false, err
+		}
+		env, envSet, err = providers.EnvRegistry(getenv)
+		return local, env, envSet, err
 	}
 	// statusRunCount counts the runs stored.
 	statusRunCount = func(ctx context.Context) (int, error) {
@@ -106,11 +133,7 @@ func gatherStatus(ctx context.Context, getenv func(string) string, environ []str
 		rep.ConfigDir = d
 	}
 
-	backend, err := statusKeyringCheck()
-	rep.Keyring = statusKeyring{Backend: backend, Reachable: err == nil}
-	if err != nil {
-		rep.Keyring.Error = err.Error()
-	}
+	rep.Keyring = statusKeyringCheck()
 
 	local, envReg, envSet, err := statusRegistries(getenv)
 	if err != nil {
@@ -121,19 +144,24 @@ func gatherStatus(ctx context.Context, getenv func(string) string, environ []str
 		rep.Default = envReg.Default
 	}
 	for name, a := range local.Aliases {
-		if _, overlaid := envReg.Aliases[name]; envSet && overlaid {
-			continue
-		}
-		rep.Aliases = append(rep.Aliases, statusAlias{Alias: name, Model: a.Model, Secret: a.Secret, Source: "local"})
+		_, overlaid := envReg.Aliases[name]
+		rep.Aliases = append(rep.Aliases, statusAlias{Alias: name, Model: a.Model, Secret: a.Secret, Source: "local", Overridden: envSet && overlaid})
 	}
 	if envSet {
 		for name, a := range envReg.Aliases {
 			rep.Aliases = append(rep.Aliases, statusAlias{Alias: name, Model: a.Model, Secret: a.Secret, Source: envRegistryVar})
 		}
 	}
-	sort.Slice(rep.Aliases, func(i, j int) bool { return rep.Aliases[i].Alias < rep.Aliases[j].Alias })
+	// By name; the alias in effect before the local one it replaces.
+	sort.Slice(rep.Aliases, func(i, j int) bool {
+		a, b := rep.Aliases[i], rep.Aliases[j]
+		if a.Alias != b.Alias {
+			return a.Alias < b.Alias
+		}
+		return !a.Overridden
+	})
 	for i := range rep.Aliases {
-		rep.Aliases[i].Default = rep.Aliases[i].Alias == rep.Default
+		rep.Aliases[i].Default = rep.Aliases[i].Alias == rep.Default && !rep.Aliases[i].Overridden
 	}
 
 	rep.Environment = statusEnvironment(environ)
@@ -170,14 +198,15 @@ func statusEnvironment(environ []string) []statusVariable {
 	return out
 }
 
-// maskEnvValue hides what could be a credential: variables named like a
-// key, token, secret or password show their first 3 characters (enough to
+// maskEnvValue hides what could be a credential: variables whose name ends
+// in KEY, TOKEN, SECRET, PASSWORD (...) show their first 3 characters (enough to
 // tell sk-... from sk-ant-...) and only when the value is long enough that
 // those give nothing away.
 func maskEnvValue(name, value string) string {
-	upper := strings.ToUpper(name)
-	for _, w := range []string{"KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL"} {
-		if strings.Contains(upper, w) {
+	words := strings.Split(strings.ToUpper(name), "_")
+	last := words[len(words)-1]
+	for _, w := range []string{"KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "CREDENTIALS", "PAT"} {
+		if last == w {
 			if r := []rune(value); len(r) >= 12 {
 				return string(r[:3]) + "…"
 			}
@@ -206,6 +235,14 @@ func writeStatus(w io.Writer, rep *statusReport) {
 			fmt.Fprintf(w, "             %s\n", l)
 		}
 	}
+	if rep.Keyring.Warning != "" {
+		fmt.Fprintf(w, "             %s\n", rep.Keyring.Warning)
+	}
+	if len(rep.Keyring.Secrets) > 0 {
+		fmt.Fprintf(w, "secrets      %s\n", strings.Join(rep.Keyring.Secrets, ", "))
+	} else {
+		fmt.Fprintf(w, "secrets      none (store one with `kitaru secrets set openai-creds --OPENAI_API_KEY=sk-...`)\n")
+	}
 	if rep.Runs != nil {
 		fmt.Fprintf(w, "runs stored  %d\n", *rep.Runs)
 	} else {
@@ -231,6 +268,9 @@ func writeStatus(w io.Writer, rep *statusReport) {
 		}
 		if a.Source != "local" {
 			notes = append(notes, "from "+a.Source)
+		}
+		if a.Overridden {
+			notes = append(notes, "overridden by "+envRegistryVar)
 		}
 		line := fmt.Sprintf("  %-*s  %-*s  %s", aw, a.Alias, mw, a.Model, strings.Join(notes, ", "))
 		fmt.Fprintln(w, strings.TrimRight(line, " "))

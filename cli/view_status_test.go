@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"os"
 	"strings"
 	"testing"
 
+	"github.com/kitaruhq/kitaru/keyring"
 	"github.com/kitaruhq/kitaru/providers"
 )
 
@@ -35,65 +35,95 @@ func statusEnv(t *testing.T) string {
 	return tmp
 }
 
-// fakeStatusSources stands in for the packages whose parts have not landed;
-// the real wiring replaces these seams.
-func fakeStatusSources(t *testing.T, keyErr error) {
+// statusSetup stores what a set-up machine has: a local registry and a
+// secret (file backend, so the test needs no desktop keyring). The run
+// count stays a seam until the engine's store lands.
+func statusSetup(t *testing.T, backend string) {
 	t.Helper()
-	saved := []any{statusKeyringCheck, statusRegistries, statusRunCount}
-	t.Cleanup(func() {
-		statusKeyringCheck = saved[0].(func() (string, error))
-		statusRegistries = saved[1].(func(func(string) string) (providers.Registry, providers.Registry, bool, error))
-		statusRunCount = saved[2].(func(context.Context) (int, error))
-	})
-	statusKeyringCheck = func() (string, error) { return "os", keyErr }
-	statusRegistries = func(getenv func(string) string) (providers.Registry, providers.Registry, bool, error) {
-		local := providers.Registry{Default: "fast", Aliases: map[string]providers.Alias{
-			"fast":  {Model: "openai/gpt-4o-mini", Secret: "openai-creds"},
-			"local": {Model: "ollama/llama3.2"},
-		}}
-		var env providers.Registry
-		if err := json.Unmarshal([]byte(getenv(envRegistryVar)), &env); err != nil {
-			return local, env, false, err
-		}
-		return local, env, true, nil
+	t.Setenv("KITARU_SECRETS_BACKEND", backend)
+	reg := providers.Registry{}
+	if _, err := reg.Register("fast", "openai/gpt-4o-mini", "openai-creds"); err != nil {
+		t.Fatal(err)
 	}
+	if _, err := reg.Register("local", "ollama/llama3.2", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := providers.SaveLocal(reg); err != nil {
+		t.Fatal(err)
+	}
+	if backend == "file" {
+		st, err := keyring.Open(keyring.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Set("openai-creds", map[string]string{"OPENAI_API_KEY": "sk-stored-SECRETVALUE"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	saved := statusRunCount
+	t.Cleanup(func() { statusRunCount = saved })
 	statusRunCount = func(context.Context) (int, error) { return 3, nil }
 }
 
-func TestStatusGolden(t *testing.T) {
-	tests := []struct {
-		name   string
-		args   []string
-		keyErr error
-	}{
-		{"text", []string{"status"}, nil},
-		{"json", []string{"status", "--json"}, nil},
-		{"keyring_down", []string{"status"}, errors.New("the OS keyring is not reachable: no D-Bus session bus.\nStart a desktop session, or set KITARU_SECRETS_BACKEND=file to keep secrets in a file (not encrypted).")},
+func runStatus(t *testing.T, tmp string, args ...string) string {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run(args, IO{Stdout: &out, Stderr: &errOut, Stdin: strings.NewReader("")})
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
+	got := strings.ReplaceAll(out.String(), tmp, "$TMP")
+	got = strings.ReplaceAll(got, Version, "$VERSION")
+	for _, secret := range []string{"0123456789abcdef", "short", "abcdefghijklmnop", "SECRETVALUE"} {
+		if strings.Contains(got, secret) {
+			t.Errorf("status shows the secret value %q:\n%s", secret, got)
+		}
+	}
+	return got
+}
+
+func TestStatusGolden(t *testing.T) {
+	for _, format := range []string{"text", "json"} {
+		t.Run(format, func(t *testing.T) {
 			tmp := statusEnv(t)
-			fakeStatusSources(t, tc.keyErr)
-			var out, errOut bytes.Buffer
-			code := run(tc.args, IO{Stdout: &out, Stderr: &errOut, Stdin: strings.NewReader("")})
-			if code != 0 {
-				t.Fatalf("exit %d: %s", code, errOut.String())
+			statusSetup(t, "file")
+			args := []string{"status"}
+			if format == "json" {
+				args = append(args, "--json")
 			}
-			got := strings.ReplaceAll(out.String(), tmp, "$TMP")
-			got = strings.ReplaceAll(got, Version, "$VERSION")
-			checkGolden(t, "view/status_"+tc.name+".golden", got)
-			for _, secret := range []string{"0123456789abcdef", "short", "abcdefghijklmnop"} {
-				if strings.Contains(got, secret) {
-					t.Errorf("status shows the secret value %q", secret)
-				}
-			}
-			if tc.name == "json" {
+			got := runStatus(t, tmp, args...)
+			checkGolden(t, "view/status_"+format+".golden", got)
+			if format == "json" {
 				var rep statusReport
-				if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+				if err := json.Unmarshal([]byte(got), &rep); err != nil {
 					t.Fatalf("--json output is not JSON: %v", err)
 				}
 			}
 		})
+	}
+}
+
+// Without a reachable keyring, status says so and what to do, and still
+// reports everything else.
+func TestStatusKeyringUnreachable(t *testing.T) {
+	if os.Getenv("KITARU_TEST_SECRET_SERVICE") != "" {
+		t.Skip("a Secret Service is running for this test run")
+	}
+	tmp := statusEnv(t)
+	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "disabled:")
+	statusSetup(t, "os")
+	got := runStatus(t, tmp, "status")
+	i := strings.Index(got, "keyring      not reachable (os backend)\n")
+	if i < 0 {
+		t.Fatalf("status does not say the keyring is unreachable:\n%s", got)
+	}
+	if explanation := got[i:]; !strings.HasPrefix(strings.SplitN(explanation, "\n", 3)[1], "             ") {
+		t.Errorf("no explanation under the keyring line:\n%s", got)
+	}
+	for _, want := range []string{"runs stored  3", "fast   openai/gpt-4o-mini"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("status lacks %q:\n%s", want, got)
+		}
 	}
 }
 
@@ -105,6 +135,8 @@ func TestMaskEnvValue(t *testing.T) {
 		{"MY_SECRET", "0123456789abcdef", "012…"},
 		{"OPENAI_BASE_URL", "http://localhost:8080/v1", "http://localhost:8080/v1"},
 		{"KITARU_HOME", "/tmp/k", "/tmp/k"},
+		{"KITARU_SECRETS_BACKEND", "file", "file"},
+		{"GITHUB_PAT", "ghp_0123456789abcdef", "ghp…"},
 		{"KITARU_LLM_MOCK_RESPONSE", "line one\nline two", `line one\nline two`},
 		{"KITARU_LLM_MOCK_RESPONSE", strings.Repeat("a", 100), strings.Repeat("a", 79) + "…"},
 	}
