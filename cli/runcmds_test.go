@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -342,4 +344,89 @@ func TestListAndCancelText(t *testing.T) {
 	if strings.TrimSpace(out) != "[]" {
 		t.Errorf("empty list --json = %q, want []", out)
 	}
+}
+
+func TestRunRefusesBadFlowsAndInputsBeforeRunning(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good.yaml", `name: good
+inputs:
+  words: {type: integer, default: 3}
+  topic: {type: string}
+steps:
+  a: {kind: checkpoint, value: '${{ inputs.words }}'}
+`)
+	bad := write("bad.yaml", `name: bad
+steps:
+  a: {kind: checkpoint, value: '${{ steps.nope.output }}'}
+  b: {kind: llm, model: nosuch/model, prompt: hi}
+`)
+	inputs := write("inputs.json", `{"topic": "from file", "words": 4}`)
+	tests := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"every validation error with its position", []string{"run", bad}, []string{"bad.yaml:3:", "nope", "bad.yaml:4:"}},
+		{"a missing flow file", []string{"run", filepath.Join(dir, "missing.yaml")}, []string{"missing.yaml"}},
+		{"a missing required input", []string{"run", good}, []string{"topic"}},
+		{"an input of the wrong type", []string{"run", good, "--input", "topic=x", "--input", "words=many"}, []string{"words", "integer"}},
+		{"an unknown input", []string{"run", good, "--args", `{"topic": "x", "wrods": 1}`}, []string{"wrods"}},
+		{"an input without a value", []string{"run", good, "--input", "topic"}, []string{"topic"}},
+		{"an unreadable inputs file", []string{"run", good, "--inputs", filepath.Join(dir, "nope.json")}, []string{"nope.json"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &fakeRunner{run: &engine.Run{ID: "kr-abc", Status: engine.RunCompleted}}
+			withFake(t, f)
+			_, errOut, code := runCLI(tt.args...)
+			if code != ExitUsage {
+				t.Errorf("exit %d, want 2\n%s", code, errOut)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, errOut)
+				}
+			}
+			if len(f.calls) != 0 {
+				t.Errorf("the engine was called (%q) although the flow or inputs were wrong", f.calls)
+			}
+		})
+	}
+
+	// Inputs merge file < --args < --input, and reach Start bound and typed.
+	f := &fakeRunner{run: &engine.Run{ID: "kr-abc", Status: engine.RunCompleted}}
+	withFake(t, f)
+	var started engine.StartOptions
+	old := newRunner
+	newRunner = func(obs engine.Observer) (engine.Runner, error) {
+		return startSpy{fakeRunner: f, got: &started}, nil
+	}
+	defer func() { newRunner = old }()
+	if _, errOut, code := runCLI("run", good, "--inputs", inputs, "--args", `{"words": 5}`, "--input", "words=6"); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if want := map[string]any{"topic": "from file", "words": int64(6)}; fmt.Sprint(started.Inputs) != fmt.Sprint(want) {
+		t.Errorf("inputs %#v, want %#v", started.Inputs, want)
+	}
+	if started.Flow == nil || started.Flow.Name != "good" {
+		t.Errorf("flow not passed to Start: %+v", started.Flow)
+	}
+}
+
+// startSpy records what Start was given.
+type startSpy struct {
+	*fakeRunner
+	got *engine.StartOptions
+}
+
+func (s startSpy) Start(ctx context.Context, o engine.StartOptions) (*engine.Run, error) {
+	*s.got = o
+	return s.fakeRunner.Start(ctx, o)
 }

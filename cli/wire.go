@@ -24,19 +24,30 @@ var (
 	newRunner = func(obs engine.Observer) (engine.Runner, error) {
 		return nil, errNotWired
 	}
-	loadFlow = func(path string) (*flowspec.Flow, error) {
-		return nil, fmt.Errorf("cannot load %s: %w", path, errNotWired)
-	}
-	parseInputArgs = func(args []string) (map[string]any, error) {
-		return nil, errNotWired
-	}
-	readInputsFile = func(path string) (map[string]any, error) {
-		return nil, errNotWired
-	}
-	bindInputs = func(f *flowspec.Flow, given map[string]any) (map[string]any, error) {
-		return nil, errNotWired
-	}
 )
+
+// A flow or inputs the user wrote wrongly is a usage error (exit 2);
+// flowspec's messages already name the file, line and column.
+
+func loadFlow(path string) (*flowspec.Flow, error) {
+	f, err := flowspec.Load(path, flowspec.Options{CheckModel: providers.CheckModel})
+	return f, asUsage(err)
+}
+
+func parseInputArgs(args []string) (map[string]any, error) {
+	m, err := flowspec.ParseInputArgs(args)
+	return m, asUsage(err)
+}
+
+func readInputsFile(path string) (map[string]any, error) {
+	m, err := flowspec.ReadInputsFile(path)
+	return m, asUsage(err)
+}
+
+func bindInputs(f *flowspec.Flow, given map[string]any) (map[string]any, error) {
+	m, err := f.BindInputs(given)
+	return m, asUsage(err)
+}
 
 // modelsAdapter gives the engine model callers: new runs resolve with the
 // registry on this machine now, resumed ones with the snapshot they recorded.
@@ -68,6 +79,13 @@ func (l *lazySecrets) Get(name string) (map[string]string, error) {
 // openSecrets opens the secret store configured for this machine.
 var openSecrets = func() (keyring.Getter, error) {
 	return nil, fmt.Errorf("secrets are not available in this kitaru build: %w", errNotWired)
+}
+
+func asUsage(err error) error {
+	if err == nil {
+		return nil
+	}
+	return usageErr(err)
 }
 
 // newQuietRunner builds the engine for commands that only read or cancel.
