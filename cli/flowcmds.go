@@ -1,26 +1,175 @@
 package cli
 
-import "errors"
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/kitaruhq/kitaru/flowspec"
+	"github.com/kitaruhq/kitaru/providers"
+)
 
 // Owned by the flowspec work: validate, graph, schema.
 
+// LoadFlowFile loads a flow with the model check every command should use:
+// a model written in the flow must be an alias or name a known provider.
+func LoadFlowFile(path string) (*flowspec.Flow, error) {
+	return flowspec.Load(path, flowspec.Options{CheckModel: providers.CheckModel})
+}
+
+// flowLoadErr maps a flow that does not load to exit 2: an invalid flow
+// (*flowspec.ErrorList) and an unreadable file are both the user's to fix.
+func flowLoadErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return usageErr(err)
+}
+
 type validateCmd struct {
-	Flow string `arg:"" help:"The flow file." type:"path"`
+	Flow string `arg:"" help:"The flow file."`
+}
+
+func (c *validateCmd) Help() string {
+	return `Loads the flow, compiles every expression and checks the step graph,
+then reports every problem at once as FILE:LINE:COL: message. Nothing runs.
+
+Exit codes: 0 valid, 2 invalid (or the file cannot be read).
+
+Examples:
+
+    kitaru validate examples/llm_writer.yaml
+    kitaru validate flow.yaml --json`
+}
+
+type validateError struct {
+	Line    int    `json:"line"`
+	Col     int    `json:"col"`
+	Message string `json:"message"`
+}
+
+type validateReport struct {
+	File   string          `json:"file"`
+	Valid  bool            `json:"valid"`
+	Steps  int             `json:"steps,omitempty"`
+	Errors []validateError `json:"errors"`
 }
 
 func (c *validateCmd) Run(g *Globals, stdio *IO) error {
-	return errors.New("validate: not implemented yet")
+	f, err := LoadFlowFile(c.Flow)
+	if !g.wantJSON() {
+		if err != nil {
+			var list *flowspec.ErrorList
+			if errors.As(err, &list) {
+				fmt.Fprintln(stdio.Stderr, list.Error())
+				n := len(*list)
+				fmt.Fprintf(stdio.Stderr, "%s: %d %s\n", c.Flow, n, plural(n, "error", "errors"))
+				return &ExitError{Code: ExitUsage}
+			}
+			return flowLoadErr(err)
+		}
+		fmt.Fprintf(stdio.Stdout, "%s: ok (%d %s)\n", c.Flow, len(f.Steps), plural(len(f.Steps), "step", "steps"))
+		return nil
+	}
+	rep := validateReport{File: c.Flow, Valid: err == nil, Errors: []validateError{}}
+	if err == nil {
+		rep.Steps = len(f.Steps)
+	} else {
+		var list *flowspec.ErrorList
+		if errors.As(err, &list) {
+			for _, e := range *list {
+				rep.Errors = append(rep.Errors, validateError{Line: e.Pos.Line, Col: e.Pos.Col, Message: e.Msg})
+			}
+		} else {
+			rep.Errors = append(rep.Errors, validateError{Message: err.Error()})
+		}
+	}
+	enc := json.NewEncoder(stdio.Stdout)
+	enc.SetIndent("", "  ")
+	if encErr := enc.Encode(rep); encErr != nil {
+		return encErr
+	}
+	if err != nil {
+		return &ExitError{Code: ExitUsage}
+	}
+	return nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 type graphCmd struct {
-	Flow   string `arg:"" help:"The flow file." type:"path"`
+	Flow   string `arg:"" help:"The flow file."`
 	Format string `help:"mermaid or dot." enum:"mermaid,dot" default:"mermaid"`
 }
 
-func (c *graphCmd) Run(g *Globals, stdio *IO) error { return errors.New("graph: not implemented yet") }
+func (c *graphCmd) Help() string {
+	return `Prints the flow's step graph: an edge a --> b means b uses a's result
+(through needs or an expression), so a runs first.
+
+Examples:
+
+    kitaru graph examples/llm_writer.yaml
+    kitaru graph flow.yaml --format dot | dot -Tsvg > flow.svg`
+}
+
+func (c *graphCmd) Run(g *Globals, stdio *IO) error {
+	f, err := LoadFlowFile(c.Flow)
+	if err != nil {
+		return flowLoadErr(err)
+	}
+	out := f.Mermaid()
+	if c.Format == "dot" {
+		out = f.DOT()
+	}
+	if g.wantJSON() {
+		type edge struct {
+			From string `json:"from"`
+			To   string `json:"to"`
+		}
+		type node struct {
+			ID   string        `json:"id"`
+			Kind flowspec.Kind `json:"kind"`
+		}
+		rep := struct {
+			Flow   string `json:"flow"`
+			Format string `json:"format"`
+			Graph  string `json:"graph"`
+			Nodes  []node `json:"nodes"`
+			Edges  []edge `json:"edges"`
+		}{Flow: f.Name, Format: c.Format, Graph: out, Nodes: []node{}, Edges: []edge{}}
+		for _, s := range f.Steps {
+			rep.Nodes = append(rep.Nodes, node{s.ID, s.Kind})
+			for _, d := range s.Deps {
+				rep.Edges = append(rep.Edges, edge{d, s.ID})
+			}
+		}
+		enc := json.NewEncoder(stdio.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	_, err = fmt.Fprint(stdio.Stdout, out)
+	return err
+}
 
 type schemaCmd struct{}
 
+func (c *schemaCmd) Help() string {
+	return `Prints the JSON Schema (draft 2020-12) of the flow format, so editors can
+check and complete flow files. Point a flow at it with a first line such as
+
+    # yaml-language-server: $schema=../schema/flow.schema.json
+
+Examples:
+
+    kitaru schema > flow.schema.json`
+}
+
 func (c *schemaCmd) Run(g *Globals, stdio *IO) error {
-	return errors.New("schema: not implemented yet")
+	_, err := stdio.Stdout.Write(flowspec.Schema())
+	return err
 }

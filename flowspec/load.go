@@ -462,7 +462,11 @@ func (l *loader) model(n *yaml.Node) string {
 	}
 	if l.opts.CheckModel != nil {
 		if err := l.opts.CheckModel(m); err != nil {
-			l.e.add(pos(resolve(n)), "model %q: %v", m, err)
+			if strings.Contains(err.Error(), m) {
+				l.e.add(pos(resolve(n)), "%v", err)
+			} else {
+				l.e.add(pos(resolve(n)), "model %q: %v", m, err)
+			}
 		}
 	}
 	return m
