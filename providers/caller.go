@@ -51,6 +51,26 @@ func New(reg Registry, opts Options) Caller {
 	return &caller{reg: reg, opts: opts}
 }
 
+// Source hands out callers the way the engine asks for them (it satisfies
+// engine.Models): Current is the registry new runs resolve with, Caller
+// calls with a given registry, such as a run's recorded snapshot.
+type Source struct {
+	Options Options
+}
+
+// Current loads the local registry overlaid by KITARU_MODEL_REGISTRY (read
+// through Options.Getenv).
+func (s Source) Current() (Registry, error) {
+	getenv := s.Options.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	return loadRegistry(getenv)
+}
+
+// Caller returns a Caller that resolves with reg.
+func (s Source) Caller(reg Registry) Caller { return New(reg, s.Options) }
+
 type caller struct {
 	reg  Registry
 	opts Options
@@ -109,6 +129,11 @@ func (c *caller) Call(ctx context.Context, req Request) (*Response, error) {
 	}
 	if maxTokens > 0 {
 		callOpts = append(callOpts, llms.WithMaxTokens(maxTokens))
+		if res.Provider == "openrouter" {
+			// OpenRouter documents max_tokens; langchaingo would send
+			// OpenAI's newer max_completion_tokens.
+			callOpts = append(callOpts, openai.WithLegacyMaxTokensField())
+		}
 	}
 	out, err := model.GenerateContent(ctx, toMessages(req.Messages), callOpts...)
 	if err != nil {
@@ -250,8 +275,12 @@ func cmpOr(a, b string) string {
 // passed explicitly so the library never reads the environment itself.
 func newModel(res Resolved, token, base string, hc *http.Client) (llms.Model, error) {
 	switch res.Provider {
-	case "openai", "openrouter":
+	case "openai":
 		return openai.New(openai.WithToken(token), openai.WithBaseURL(base), openai.WithModel(res.Name), openai.WithHTTPClient(hc))
+	case "openrouter":
+		// OPENAI_ORGANIZATION, which the library reads itself, means
+		// nothing to OpenRouter.
+		return openai.New(openai.WithToken(token), openai.WithBaseURL(base), openai.WithModel(res.Name), openai.WithHTTPClient(hc), openai.WithOrganization(""))
 	case "anthropic":
 		return anthropic.New(anthropic.WithToken(token), anthropic.WithBaseURL(base), anthropic.WithModel(res.Name), anthropic.WithHTTPClient(hc))
 	case "ollama":

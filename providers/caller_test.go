@@ -517,3 +517,79 @@ func TestWithoutTemperature(t *testing.T) {
 		}
 	}
 }
+
+func TestMaxTokensField(t *testing.T) {
+	tests := []struct {
+		model, baseVar, keyVar, reply string
+		max                           int
+		wantField                     string
+		wantAbsent                    []string
+	}{
+		{"openai/gpt-4o-mini", "OPENAI_BASE_URL", "OPENAI_API_KEY", openAIReply, 100, "max_completion_tokens", []string{"max_tokens"}},
+		{"openai/gpt-4o-mini", "OPENAI_BASE_URL", "OPENAI_API_KEY", openAIReply, 0, "", []string{"max_tokens", "max_completion_tokens"}},
+		{"openrouter/x/y", "OPENROUTER_BASE_URL", "OPENROUTER_API_KEY", openAIReply, 100, "max_tokens", []string{"max_completion_tokens"}},
+		{"anthropic/claude-sonnet-4-0", "ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY", anthropicReply, 100, "max_tokens", nil},
+	}
+	for _, tt := range tests {
+		f := newFake(t, reply{body: tt.reply})
+		c := New(Registry{}, Options{Getenv: envOf(map[string]string{tt.baseVar: f.URL, tt.keyVar: "k"})})
+		if _, err := c.Call(context.Background(), Request{Model: tt.model, Messages: msgs(), MaxTokens: tt.max}); err != nil {
+			t.Fatalf("%s: %v", tt.model, err)
+		}
+		body := f.requests()[0].Body
+		if tt.wantField != "" && body[tt.wantField] != float64(tt.max) {
+			t.Errorf("%s max=%d: %s = %v, want %d", tt.model, tt.max, tt.wantField, body[tt.wantField], tt.max)
+		}
+		for _, k := range tt.wantAbsent {
+			if _, ok := body[k]; ok {
+				t.Errorf("%s max=%d: %s sent: %v", tt.model, tt.max, k, body[k])
+			}
+		}
+	}
+}
+
+// TestConcurrentCalls shares one Caller between goroutines, as the engine
+// does for parallel steps; -race checks the rest.
+func TestConcurrentCalls(t *testing.T) {
+	f := newFake(t, reply{status: 429, header: map[string]string{"Retry-After": "0"}}, reply{body: openAIReply})
+	reg := Registry{Aliases: map[string]Alias{"fast": {Model: "openai/gpt-4o-mini", Secret: "s"}}, Default: "fast"}
+	var s sleeps
+	c := New(reg, Options{Getenv: envOf(map[string]string{"OPENAI_BASE_URL": f.URL}), Secrets: fakeSecrets{"s": {"OPENAI_API_KEY": "k"}}, Sleep: s.sleep})
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := c.Call(context.Background(), Request{Messages: msgs()})
+			if err == nil && (resp.Text != "hello from openai" || resp.CredentialSource != CredentialSecret || resp.Alias != "fast") {
+				err = fmt.Errorf("bad response %+v", resp)
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	if n := len(f.requests()); n != 9 {
+		t.Errorf("server saw %d requests, want 9 (one 429 retried)", n)
+	}
+}
+
+func TestSourceCurrent(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	var local Registry
+	local.Register("fast", "openai/gpt-4o-mini", "")
+	if err := SaveLocal(local); err != nil {
+		t.Fatal(err)
+	}
+	s := Source{Options: Options{Getenv: envOf(map[string]string{EnvModelRegistry: `{"aliases":{"fast":{"model":"ollama/llama3.2"}}}`})}}
+	reg, err := s.Current()
+	if err != nil || reg.Aliases["fast"].Model != "ollama/llama3.2" || reg.Default != "fast" {
+		t.Fatalf("Current = %+v, %v", reg, err)
+	}
+}
