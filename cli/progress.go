@@ -25,8 +25,12 @@ type progressOptions struct {
 
 	// Width is the terminal width the live view truncates its lines to, so a
 	// long line never wraps and breaks the cursor-up redraw. 0: ask the
-	// terminal behind the writer, else 80.
+	// terminal behind the writer at every frame (it may be resized), else 80.
 	Width int
+	// Height bounds the frame's rows: cursor-up cannot climb above the top
+	// of the screen, so a frame taller than the terminal folds finished
+	// steps into one row. 0: ask the terminal; none: no bound.
+	Height int
 	// Now is the clock; nil is time.Now. Tests fix it.
 	Now func() time.Time
 	// Tick is how often the live view redraws to advance elapsed times.
@@ -58,13 +62,10 @@ func newProgress(w io.Writer, opts progressOptions) progress {
 	if !opts.TTY {
 		return &plainProgress{w: w, now: opts.Now, st: newRunState()}
 	}
-	if opts.Width <= 0 {
-		opts.Width = termWidth(w)
-	}
 	if opts.Tick == 0 {
 		opts.Tick = 150 * time.Millisecond
 	}
-	lp := &liveProgress{w: w, opts: opts, st: newRunState(), done: make(chan struct{})}
+	lp := &liveProgress{w: w, opts: opts, st: newRunState(), done: make(chan struct{}), askSize: opts.Width <= 0}
 	if opts.Tick > 0 {
 		lp.ticker = time.NewTicker(opts.Tick)
 		lp.wg.Add(1)
@@ -186,6 +187,8 @@ type liveProgress struct {
 	st     *runState
 	lines  int // lines of the frame on screen, to move back over
 	closed bool
+	// askSize: the size is the terminal's, asked again for every frame.
+	askSize bool
 
 	ticker *time.Ticker
 	done   chan struct{}
@@ -262,6 +265,9 @@ const (
 // draw replaces the frame on screen with the current one, in one write so a
 // terminal never shows half a frame.
 func (p *liveProgress) draw() {
+	if p.askSize {
+		p.opts.Width, p.opts.Height = termSize(p.w)
+	}
 	frame := p.frame(p.opts.Now())
 	var b strings.Builder
 	if p.lines > 0 {
@@ -281,11 +287,18 @@ func (p *liveProgress) frame(now time.Time) []string {
 	st := p.st
 	width := p.opts.Width
 	var out []string
-	for _, s := range st.steps {
+	shown, folded, cut := p.visibleSteps()
+	if folded > 0 {
+		out = append(out, p.paint(ansiDim, truncate(fmt.Sprintf("✓ %d more steps finished", folded), width)))
+	}
+	for _, s := range shown {
 		sym, colour, text := liveStepText(s, now)
 		line := fmt.Sprintf("%-*s %s", st.nameWidth(), s.id, text)
 		line = truncate(line, width-2)
 		out = append(out, p.paint(colour, sym)+" "+p.paintText(s, line))
+	}
+	if cut > 0 {
+		out = append(out, p.paint(ansiDim, truncate(fmt.Sprintf("· %d more steps not shown", cut), width)))
 	}
 	out = append(out, "")
 	footer := "run " + st.runID
@@ -305,6 +318,66 @@ func (p *liveProgress) frame(now time.Time) []string {
 	}
 	out = append(out, p.paint(ansiBold, truncate(footer, width)))
 	return out
+}
+
+// visibleSteps are the steps that fit the terminal's height (the frame has
+// two more rows, and one stays free for the cursor): finished steps fold
+// into one row first, earliest first; if that is not enough, steps doing
+// something (running, failed, waiting) win over pending ones, and one row
+// says how many are not shown.
+func (p *liveProgress) visibleSteps() (shown []*stepState, folded, cut int) {
+	steps := p.st.steps
+	room := p.opts.Height - 3
+	if p.opts.Height <= 0 || len(steps) <= room {
+		return steps, 0, 0
+	}
+	finished := func(s *stepState) bool {
+		return s.reused || s.status == engine.StepCompleted || s.status == engine.StepSkipped
+	}
+	nFinished := 0
+	for _, s := range steps {
+		if finished(s) {
+			nFinished++
+		}
+	}
+	keep := steps
+	if nFinished > 0 {
+		room = max(room-1, 1) // the folded row
+		excess := len(steps) - room
+		keep = nil
+		for _, s := range steps {
+			if excess > 0 && finished(s) {
+				excess--
+				folded++
+				continue
+			}
+			keep = append(keep, s)
+		}
+	}
+	if len(keep) <= room {
+		return keep, folded, 0
+	}
+	n := max(room, 1)
+	if room >= 2 {
+		n = room - 1 // the "not shown" row
+	}
+	chosen := map[*stepState]bool{}
+	for _, pendingToo := range []bool{false, true} {
+		for _, s := range keep {
+			if len(chosen) < n && (pendingToo || s.status != engine.StepPending) {
+				chosen[s] = true
+			}
+		}
+	}
+	for _, s := range keep {
+		if chosen[s] {
+			shown = append(shown, s)
+		}
+	}
+	if room >= 2 {
+		cut = len(keep) - len(shown)
+	}
+	return shown, folded, cut
 }
 
 // paint colours s when colours are on.

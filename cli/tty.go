@@ -29,13 +29,14 @@ func useColor(getenv func(string) string) bool {
 	return getenv("NO_COLOR") == "" && getenv("TERM") != "dumb"
 }
 
-// termWidth is the width of the terminal behind w, or 80 when it cannot be
-// told (not a terminal, or a terminal that reports 0 columns).
-func termWidth(w io.Writer) int {
+// termSize is the size of the terminal behind w: 80 columns when it cannot
+// be told, 0 rows (no limit) likewise.
+func termSize(w io.Writer) (cols, rows int) {
 	if f, ok := w.(fdWriter); ok {
-		if cols := terminalColumns(f.Fd()); cols > 0 {
-			return cols
-		}
+		cols, rows = terminalSize(f.Fd())
 	}
-	return 80
+	if cols <= 0 {
+		cols = 80
+	}
+	return cols, rows
 }

@@ -15,12 +15,12 @@ func isTerminal(fd uintptr) bool {
 	return errno == 0
 }
 
-// terminalColumns is the terminal's width, 0 when unknown.
-func terminalColumns(fd uintptr) int {
+// terminalSize is the terminal's width and height, 0 when unknown.
+func terminalSize(fd uintptr) (cols, rows int) {
 	var ws struct{ Row, Col, X, Y uint16 }
 	_, _, errno := syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCGWINSZ, uintptr(unsafe.Pointer(&ws)))
 	if errno != 0 {
-		return 0
+		return 0, 0
 	}
-	return int(ws.Col)
+	return int(ws.Col), int(ws.Row)
 }

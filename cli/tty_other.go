@@ -6,4 +6,4 @@ package cli
 // terminal check written for that system first.
 func isTerminal(fd uintptr) bool { return false }
 
-func terminalColumns(fd uintptr) int { return 0 }
+func terminalSize(fd uintptr) (cols, rows int) { return 0, 0 }

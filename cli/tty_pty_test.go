@@ -93,8 +93,8 @@ func TestPTYIsATerminal(t *testing.T) {
 	if !isTTY(slave) {
 		t.Error("isTTY(pty slave) = false")
 	}
-	if got := termWidth(slave); got != 100 {
-		t.Errorf("termWidth(pty) = %d, want 100", got)
+	if cols, rows := termSize(slave); cols != 100 || rows != 30 {
+		t.Errorf("termSize(pty) = %d×%d, want 100×30", cols, rows)
 	}
 	if o := progressFor(slave, false, func(string) string { return "" }); !o.TTY || !o.Color {
 		t.Errorf("progressFor(pty) = %+v, want a coloured live view", o)

@@ -99,7 +99,13 @@ func scripts() map[string]script {
 	approval := &engine.StepResult{ID: "approval", Kind: flowspec.KindWait, Status: engine.StepWaiting,
 		Wait: &engine.WaitInfo{Question: "Publish this draft? Answer true or false.\nKitaru now waits.", Schema: map[string]any{"type": "boolean"}}}
 
+	many := pendingRun("many", "checkpoint:s0", "checkpoint:s1", "checkpoint:s2", "checkpoint:s3", "checkpoint:s4", "checkpoint:s5")
+
 	return map[string]script{
+		"many_pending": {
+			ev(0, engine.Event{Type: engine.EventRunStarted, Run: many}),
+			ev(0, engine.Event{Type: engine.EventStepStarted, Step: "s3", Attempt: 1}),
+		},
 		"llm_writer": {
 			ev(0, engine.Event{Type: engine.EventRunStarted, Run: writer}),
 			ev(0, engine.Event{Type: engine.EventStepStarted, Step: "outline", Attempt: 1}),
@@ -243,6 +249,47 @@ func TestViewNarrowTerminalDoesNotWrap(t *testing.T) {
 		if n := len([]rune(l)); n > 30 {
 			t.Errorf("row %q is %d columns wide", l, n)
 		}
+	}
+}
+
+// A frame taller than the terminal cannot be redrawn in place (cursor-up
+// stops at the top row), so finished steps fold into one row.
+func TestViewShortTerminalFolds(t *testing.T) {
+	tests := []struct {
+		script string
+		height int
+		want   []string
+	}{
+		{"llm_writer", 5, []string{"✓ outline", "✓ draft", "", "run kr-"}},
+		{"llm_writer", 4, []string{"✓ 1 more steps finished", "✓ draft", "", "run kr-"}},
+		{"many_pending", 6, []string{"· s0", "▸ s3", "· 4 more steps not shown", "", "run kr-"}},
+		{"replay_failed", 0, []string{"↺ research", "✗ summarise", "- join", "- notify", "· publish", "", "run kr-"}},
+		{"replay_failed", 7, []string{"✓ 2 more steps finished", "✗ summarise", "- notify", "· publish", "", "run kr-"}},
+		{"replay_failed", 5, []string{"✓ 3 more steps finished", "✗ summarise", "", "run kr-"}},
+		{"replay_failed", 6, []string{"✓ 3 more steps finished", "✗ summarise", "· publish", "", "run kr-"}},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprint(tc.script, tc.height), func(t *testing.T) {
+			clk := &clock{now: t0}
+			scr := newScreen(80)
+			p := newProgress(scr, progressOptions{TTY: true, Width: 80, Height: tc.height, Tick: -1, Now: clk.Now})
+			for _, st := range scripts()[tc.script] {
+				clk.now = t0.Add(st.at)
+				if st.event != nil {
+					p.Event(*st.event)
+				}
+			}
+			p.Close()
+			rows := strings.Split(strings.TrimSuffix(scr.String(), "\n"), "\n")
+			if len(rows) != len(tc.want) {
+				t.Fatalf("%d rows, want %d:\n%s", len(rows), len(tc.want), scr)
+			}
+			for i, w := range tc.want {
+				if !strings.HasPrefix(rows[i], w) {
+					t.Errorf("row %d = %q, want it to start with %q", i, rows[i], w)
+				}
+			}
+		})
 	}
 }
 
