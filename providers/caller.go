@@ -191,7 +191,7 @@ func (c *caller) credential(res Resolved) (token, source string, err error) {
 			return "", "", fmt.Errorf("%s uses secret %q, which does not exist. Create it with: kitaru secrets set %s --%s=… (or export %s)", who, res.Secret, res.Secret, info.keyVar, info.keyVar)
 		}
 		if err != nil {
-			return "", "", fmt.Errorf("%s: cannot read secret %q: %w", who, res.Secret, err)
+			return "", "", fmt.Errorf("%s: cannot read secret %q: %w (or export %s instead)", who, res.Secret, err, info.keyVar)
 		}
 		if v := vals[info.keyVar]; v != "" {
 			return v, CredentialSecret, nil

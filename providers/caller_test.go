@@ -593,3 +593,17 @@ func TestSourceCurrent(t *testing.T) {
 		t.Fatalf("Current = %+v, %v", reg, err)
 	}
 }
+
+func TestQuotaExhaustedNotRetried(t *testing.T) {
+	f := newFake(t, reply{status: 429, header: map[string]string{"Retry-After": "1"},
+		body: `{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}}`})
+	var s sleeps
+	c := New(Registry{}, Options{Getenv: envOf(map[string]string{"OPENAI_BASE_URL": f.URL, "OPENAI_API_KEY": "k"}), Sleep: s.sleep})
+	_, err := c.Call(context.Background(), Request{Model: "openai/gpt-4o-mini", Messages: msgs()})
+	if err == nil || !strings.Contains(err.Error(), "exceeded your current quota") {
+		t.Fatalf("error = %v, want the provider's quota message", err)
+	}
+	if n := len(f.requests()); n != 1 || len(s.d) != 0 {
+		t.Fatalf("quota error sent %d times with waits %v, want once", n, s.d)
+	}
+}

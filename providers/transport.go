@@ -69,6 +69,10 @@ func (t *callTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if attempt >= maxAttempts || !retryable(resp, err) || req.Context().Err() != nil {
 			return resp, err
 		}
+		if err == nil && resp.StatusCode == http.StatusTooManyRequests && quotaExhausted(resp) {
+			// Waiting will not refill an exhausted quota or credit.
+			return resp, nil
+		}
 		delay := backoff(attempt)
 		if resp != nil {
 			if d, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
@@ -91,6 +95,21 @@ func retryable(resp *http.Response, err error) bool {
 		return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 	}
 	return resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500
+}
+
+// quotaExhausted peeks at a 429 body for OpenAI's (and OpenRouter's)
+// "out of credit" error, which is not a rate limit. The body is put back
+// for the client to decode.
+func quotaExhausted(resp *http.Response) bool {
+	if resp == nil || resp.Body == nil {
+		return false
+	}
+	peek, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(peek), resp.Body), resp.Body}
+	return bytes.Contains(peek, []byte("insufficient_quota"))
 }
 
 func backoff(attempt int) time.Duration {
