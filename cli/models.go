@@ -209,7 +209,7 @@ func (c *modelListCmd) Run(g *Globals, stdio *IO) error {
 		}
 	}
 	if envDefault != "" {
-		fmt.Fprintf(stdio.Stdout, "%s=%s is used before the default alias for steps that name no model.\n", providers.EnvDefaultModel, envDefault)
+		fmt.Fprintf(stdio.Stdout, "Steps that name no model use %s=%s, which comes before the default alias.\n", providers.EnvDefaultModel, envDefault)
 	}
 	return nil
 }

@@ -153,3 +153,21 @@ func TestModelHelpHasExamples(t *testing.T) {
 		}
 	}
 }
+
+func TestModelListGolden(t *testing.T) {
+	modelTestEnv(t)
+	runModel(t, "model", "register", "fast", "--model", "openai/gpt-4o-mini", "--secret", "openai-creds")
+	runModel(t, "model", "register", "local", "--model", "ollama/llama3.2")
+	t.Setenv(providers.EnvModelRegistry, `{"aliases": {"team": {"model": "openrouter/meta-llama/llama-3.1-8b-instruct", "secret": "or-creds"}}}`)
+	t.Setenv(providers.EnvDefaultModel, "team")
+	code, out, errOut := runModel(t, "model", "list")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	checkGolden(t, "providers/model_list.golden", out)
+	code, out, errOut = runModel(t, "model", "list", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	checkGolden(t, "providers/model_list.json.golden", out)
+}
