@@ -252,7 +252,7 @@ func (c *listCmd) Help() string {
 }
 
 func (c *listCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
-	r, err := newQuietRunner()
+	r, err := newQuietRunner(stdio)
 	if err != nil {
 		return cmdErr(err)
 	}
@@ -283,7 +283,7 @@ Examples:
 }
 
 func (c *getCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
-	r, err := newQuietRunner()
+	r, err := newQuietRunner(stdio)
 	if err != nil {
 		return cmdErr(err)
 	}
@@ -313,7 +313,7 @@ Examples:
 }
 
 func (c *logsCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
-	r, err := newQuietRunner()
+	r, err := newQuietRunner(stdio)
 	if err != nil {
 		return cmdErr(err)
 	}
@@ -344,7 +344,7 @@ Example:
 }
 
 func (c *cancelCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
-	r, err := newQuietRunner()
+	r, err := newQuietRunner(stdio)
 	if err != nil {
 		return cmdErr(err)
 	}
@@ -371,7 +371,7 @@ func drive(ctx context.Context, g *Globals, stdio *IO, out runOutput, knownID st
 	do func(context.Context, engine.Runner) (*engine.Run, error)) error {
 	prog := newProgress(stdio.Stderr, progressFor(stdio.Stderr, out.Quiet, nil))
 	ann := &announcer{next: prog, stdio: stdio, json: g.wantJSON(), announce: knownID == ""}
-	r, err := newRunner(ann)
+	r, err := newRunner(ann, stdio.Stderr)
 	if err != nil {
 		prog.Close()
 		return cmdErr(err)

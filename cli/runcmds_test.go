@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -76,7 +77,7 @@ func (f *fakeRunner) Logs(ctx context.Context, ref, step string, follow bool, fn
 func withFake(t *testing.T, f *fakeRunner) {
 	t.Helper()
 	old := newRunner
-	newRunner = func(obs engine.Observer) (engine.Runner, error) {
+	newRunner = func(obs engine.Observer, _ io.Writer) (engine.Runner, error) {
 		f.obs = obs
 		return f, nil
 	}
@@ -405,7 +406,7 @@ steps:
 	withFake(t, f)
 	var started engine.StartOptions
 	old := newRunner
-	newRunner = func(obs engine.Observer) (engine.Runner, error) {
+	newRunner = func(obs engine.Observer, _ io.Writer) (engine.Runner, error) {
 		return startSpy{fakeRunner: f, got: &started}, nil
 	}
 	defer func() { newRunner = old }()

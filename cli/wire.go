@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 
 	"github.com/kitaruhq/kitaru/engine"
@@ -21,7 +22,7 @@ var errNotWired = errors.New("this kitaru build does not include the run engine 
 
 var (
 	// newRunner builds the engine; obs receives the run's events.
-	newRunner = func(obs engine.Observer) (engine.Runner, error) {
+	newRunner = func(obs engine.Observer, stderr io.Writer) (engine.Runner, error) {
 		return nil, errNotWired
 	}
 )
@@ -63,22 +64,28 @@ func (m modelsAdapter) Caller(reg providers.Registry) providers.Caller {
 // run that uses environment variables or the mock never touches it (and
 // never fails on a machine without a Secret Service).
 type lazySecrets struct {
+	warn  io.Writer // where the file backend's warning goes
 	once  sync.Once
 	store keyring.Getter
 	err   error
 }
 
 func (l *lazySecrets) Get(name string) (map[string]string, error) {
-	l.once.Do(func() { l.store, l.err = openSecrets() })
+	l.once.Do(func() {
+		s, err := keyring.Open(keyring.Options{})
+		if err != nil {
+			l.err = err
+			return
+		}
+		if w := s.Warning(); w != "" && l.warn != nil {
+			fmt.Fprintln(l.warn, w)
+		}
+		l.store = s
+	})
 	if l.err != nil {
 		return nil, l.err
 	}
 	return l.store.Get(name)
-}
-
-// openSecrets opens the secret store configured for this machine.
-var openSecrets = func() (keyring.Getter, error) {
-	return nil, fmt.Errorf("secrets are not available in this kitaru build: %w", errNotWired)
 }
 
 func asUsage(err error) error {
@@ -89,7 +96,7 @@ func asUsage(err error) error {
 }
 
 // newQuietRunner builds the engine for commands that only read or cancel.
-func newQuietRunner() (engine.Runner, error) { return newRunner(nil) }
+func newQuietRunner(stdio *IO) (engine.Runner, error) { return newRunner(nil, stdio.Stderr) }
 
 // cmdErr maps an error from flowspec or the engine to its exit code: what the
 // user asked for wrongly exits 2, a run that does not exist too (with where
