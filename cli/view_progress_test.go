@@ -105,6 +105,7 @@ func scripts() map[string]script {
 		"many_pending": {
 			ev(0, engine.Event{Type: engine.EventRunStarted, Run: many}),
 			ev(0, engine.Event{Type: engine.EventStepStarted, Step: "s3", Attempt: 1}),
+			look(65*time.Second, "one of six running"),
 		},
 		"llm_writer": {
 			ev(0, engine.Event{Type: engine.EventRunStarted, Run: writer}),

@@ -146,3 +146,25 @@ func TestMaskEnvValue(t *testing.T) {
 		}
 	}
 }
+
+// A fresh machine: nothing registered, nothing stored; status says what to
+// do first.
+func TestStatusFreshMachine(t *testing.T) {
+	tmp := statusEnv(t)
+	os.Unsetenv("KITARU_MODEL_REGISTRY")
+	os.Unsetenv("OPENAI_API_KEY")
+	t.Setenv("KITARU_SECRETS_BACKEND", "file")
+	saved := statusRunCount
+	t.Cleanup(func() { statusRunCount = saved })
+	statusRunCount = func(context.Context) (int, error) { return 0, nil }
+	got := runStatus(t, tmp, "status")
+	for _, want := range []string{
+		"secrets      none (store one with `kitaru secrets set openai-creds --OPENAI_API_KEY=sk-...`)",
+		"runs stored  0",
+		"  none: register one with `kitaru model register fast --model openai/gpt-4o-mini --secret openai-creds`",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("status lacks %q:\n%s", want, got)
+		}
+	}
+}
