@@ -3,6 +3,7 @@ package flowspec
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"reflect"
@@ -82,6 +83,9 @@ type loader struct {
 	lines [][]byte
 	comp  *compiler
 	flow  *Flow
+	// typos are the known names the last fields call suggested for unknown
+	// keys: a missing field that was only misspelt is not reported twice.
+	typos map[string]bool
 }
 
 type kv struct {
@@ -115,6 +119,7 @@ func (l *loader) load() *Flow {
 	f := &Flow{File: l.e.file, Source: l.data, byID: map[string]*Step{}}
 	l.flow = f
 	fields := l.fields(root, "top-level field", topFields, nil)
+	topTypos := l.typos
 
 	if n, ok := fields["name"]; ok {
 		f.Name = l.scalar(n.val, "name")
@@ -122,7 +127,7 @@ func (l *loader) load() *Flow {
 			l.e.add(pos(n.val), "name %q may only contain lowercase letters, digits, _ and -; e.g. %s", f.Name, suggestName(f.Name))
 		}
 	}
-	if f.Name == "" {
+	if f.Name == "" && !topTypos["name"] {
 		if _, ok := fields["name"]; ok {
 			l.e.add(pos(fields["name"].val), "name is empty; give the flow a name such as my_flow")
 		} else {
@@ -142,7 +147,7 @@ func (l *loader) load() *Flow {
 	stepsNode := (*yaml.Node)(nil)
 	if n, ok := fields["steps"]; ok {
 		stepsNode = resolve(n.val)
-	} else {
+	} else if !topTypos["steps"] {
 		l.e.add(pos(root), "the flow has no steps; add steps: with at least one step")
 	}
 	var stepKVs []kv
@@ -174,9 +179,13 @@ func (l *loader) load() *Flow {
 // step kind); it returns "" for keys it does not know either.
 func (l *loader) fields(n *yaml.Node, what string, known []string, other func(key string) string) map[string]kv {
 	out := map[string]kv{}
+	l.typos = map[string]bool{}
 	for _, p := range l.pairs(n, what) {
 		k := p.key.Value
 		if !slices.Contains(known, k) {
+			if s := suggest(k, known); s != "" {
+				l.typos[s] = true
+			}
 			if other != nil {
 				if msg := other(k); msg != "" {
 					l.e.add(pos(p.key), "%s", msg)
@@ -352,6 +361,12 @@ func (l *loader) yamlError(err error) {
 			l.e.add(Pos{line, i + 1}, "this is not valid YAML: %s. A plain value may not contain \": \"; put the whole value in single quotes, e.g. value: '${{ {\"a\": 1} }}'", what)
 			return
 		}
+	}
+	switch {
+	case line >= 1 && line <= len(l.lines) && bytes.ContainsRune(l.lines[line-1], '\t'):
+		what += "; indent with spaces, YAML does not allow tabs"
+	case strings.Contains(what, "unexpected end of stream"):
+		what += "; check that every quote and bracket is closed"
 	}
 	l.e.add(Pos{line, col}, "this is not valid YAML: %s", what)
 }
@@ -599,8 +614,9 @@ func (l *loader) stepBody(s *Step, parts *stepParts, n *yaml.Node) {
 				return fmt.Sprintf("step %q: %s is a field of %s steps, not of %s steps", s.ID, key, k, s.Kind)
 			}
 		}
-		return ""
+		return fmt.Sprintf("step %q: %s", s.ID, unknownMsg("field", key, known, ""))
 	})
+	typos := l.typos
 	l.dropDuplicateReports(saved)
 
 	field := func(name string) string { return fmt.Sprintf("step %q %s", s.ID, name) }
@@ -658,7 +674,7 @@ func (l *loader) stepBody(s *Step, parts *stepParts, n *yaml.Node) {
 		switch {
 		case b.Prompt != nil && hasMsgs:
 			l.e.add(pos(fs["messages"].key), "step %q has both prompt and messages; keep one of them", s.ID)
-		case b.Prompt == nil && !hasMsgs:
+		case b.Prompt == nil && !hasMsgs && !typos["prompt"] && !typos["messages"]:
 			l.e.add(pos(n), "llm step %q needs a prompt: (or messages:); add prompt: with what to ask the model", s.ID)
 		}
 		if p, ok := fs["model"]; ok {
@@ -695,7 +711,7 @@ func (l *loader) stepBody(s *Step, parts *stepParts, n *yaml.Node) {
 		switch {
 		case b.Run != nil && b.Value != nil:
 			l.e.add(pos(fs["value"].key), "checkpoint step %q has both run and value; keep one of them", s.ID)
-		case b.Run == nil && b.Value == nil:
+		case b.Run == nil && b.Value == nil && !typos["run"] && !typos["value"]:
 			l.e.add(pos(n), "checkpoint step %q needs run: (a shell command) or value: (an expression)", s.ID)
 		}
 		if b.Value != nil && b.Run == nil {
@@ -721,7 +737,7 @@ func (l *loader) stepBody(s *Step, parts *stepParts, n *yaml.Node) {
 		b := &WaitStep{}
 		s.Wait = b
 		b.Question = tmpl("question", inForeach)
-		if b.Question == nil {
+		if b.Question == nil && !typos["question"] {
 			l.e.add(pos(n), "wait step %q needs a question: to show the person who answers", s.ID)
 			b.Question = literalTemplate("")
 		}
@@ -955,7 +971,8 @@ func (l *loader) schema(s *Step, n *yaml.Node) map[string]any {
 		return nil
 	}
 	if _, err := CompileSchema(raw); err != nil {
-		l.e.add(pos(n), "step %q: schema is not a valid JSON Schema: %v", s.ID, err)
+		loc, msg := schemaProblem(err)
+		l.e.add(pos(nodeAt(n, loc)), "step %q: schema is not a valid JSON Schema: %s", s.ID, msg)
 		return nil
 	}
 	// Keep the JSON form so callers see JSON types (float64 numbers).
@@ -979,9 +996,58 @@ func CompileSchema(doc []byte) (*jsonschema.Schema, error) {
 	}
 	sch, err := c.Compile("kitaru:answer.json")
 	if err != nil {
-		return nil, fmt.Errorf("%s", oneLine(err.Error()))
+		return nil, err
 	}
 	return sch, nil
+}
+
+// schemaProblem finds the first specific reason a schema is invalid and
+// where in the schema it is.
+func schemaProblem(err error) ([]string, string) {
+	var sve *jsonschema.SchemaValidationError
+	if !errors.As(err, &sve) {
+		return nil, oneLine(err.Error())
+	}
+	var ve *jsonschema.ValidationError
+	if !errors.As(sve.Err, &ve) {
+		return nil, oneLine(sve.Err.Error())
+	}
+	for len(ve.Causes) > 0 {
+		ve = ve.Causes[0]
+	}
+	text := strings.TrimSpace(ve.Error())
+	if i := strings.LastIndex(text, "\n"); i >= 0 {
+		text = text[i+1:]
+	}
+	text = strings.TrimPrefix(strings.TrimSpace(text), "- ")
+	return ve.InstanceLocation, text
+}
+
+// nodeAt follows a JSON pointer's segments into a YAML node, as far as
+// they go.
+func nodeAt(n *yaml.Node, path []string) *yaml.Node {
+	for _, seg := range path {
+		n = resolve(n)
+		next := (*yaml.Node)(nil)
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == seg {
+					next = n.Content[i+1]
+					break
+				}
+			}
+		case yaml.SequenceNode:
+			if i, err := strconv.Atoi(seg); err == nil && i >= 0 && i < len(n.Content) {
+				next = n.Content[i]
+			}
+		}
+		if next == nil {
+			return n
+		}
+		n = next
+	}
+	return resolve(n)
 }
 
 type noLoader struct{}

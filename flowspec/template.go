@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -72,6 +73,8 @@ type runEnv struct {
 type flowEnv struct {
 	Name string `expr:"name"`
 }
+
+var noFieldRE = regexp.MustCompile(`^type flowspec\.(StepState|runEnv|flowEnv) has no field (\S+)`)
 
 var envNames = []string{"inputs", "steps", "run", "flow", "item", "index"}
 
@@ -545,10 +548,25 @@ func (c *compiler) describeCompileError(src string, err error) *exprError {
 		off = runeOffset(src, fe.From)
 		if name, ok := strings.CutPrefix(msg, "unknown name "); ok {
 			msg = fmt.Sprintf("unknown name %q", name)
-			if s := suggest(name, envNames); s != "" {
+			switch s := suggest(name, envNames); {
+			case c.inputs[name] != nil:
+				msg += fmt.Sprintf("; did you mean inputs.%s?", name)
+			case c.steps[name]:
+				msg += fmt.Sprintf("; did you mean steps.%s.output?", name)
+			case s != "":
+				msg += fmt.Sprintf("; did you mean %q?", s)
+			default:
+				msg += "; expressions can read inputs, steps, run, flow (and item, index inside foreach)"
+			}
+		}
+		if m := noFieldRE.FindStringSubmatch(msg); m != nil {
+			fields := map[string][]string{"StepState": {"output", "status"}, "runEnv": {"id"}, "flowEnv": {"name"}}[m[1]]
+			what := map[string]string{"StepState": "a step", "runEnv": "run", "flowEnv": "flow"}[m[1]]
+			msg = fmt.Sprintf("%s has no field %q", what, m[2])
+			if s := suggest(m[2], fields); s != "" {
 				msg += fmt.Sprintf("; did you mean %q?", s)
 			} else {
-				msg += "; expressions can read inputs, steps, run, flow (and item, index inside foreach)"
+				msg += "; it has " + strings.Join(fields, " and ")
 			}
 		}
 	}
