@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -137,7 +138,7 @@ func (c *caller) Call(ctx context.Context, req Request) (*Response, error) {
 	}
 	out, err := model.GenerateContent(ctx, toMessages(req.Messages), callOpts...)
 	if err != nil {
-		return nil, c.callError(ctx, res, tr, token, err)
+		return nil, c.callError(ctx, res, tr, token, source, err)
 	}
 	if len(out.Choices) == 0 {
 		return nil, fmt.Errorf("%s returned no answer", res.Model)
@@ -350,7 +351,7 @@ func toInt(v any) int {
 
 // callError turns a failed call into a sentence naming what was tried and
 // what to check. Key values are scrubbed from anything the library said.
-func (c *caller) callError(ctx context.Context, res Resolved, tr *callTransport, token string, err error) error {
+func (c *caller) callError(ctx context.Context, res Resolved, tr *callTransport, token, source string, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return fmt.Errorf("%s: call stopped: %w", res.Model, ctxErr)
 	}
@@ -370,13 +371,33 @@ func (c *caller) callError(ctx context.Context, res Resolved, tr *callTransport,
 	}
 	msg := redact(err.Error(), token)
 	if tr.lastStatus >= 400 {
-		return fmt.Errorf("%s answered HTTP %d%s: %s", res.Model, tr.lastStatus, tries, msg)
+		msg = libraryPrefix.ReplaceAllString(msg, "")
+		hint := ""
+		if tr.lastStatus == http.StatusUnauthorized || tr.lastStatus == http.StatusForbidden {
+			hint = "; check the API key"
+			switch source {
+			case CredentialEnvironment:
+				hint += " in " + providerInfos[res.Provider].keyVar
+			case CredentialSecret:
+				hint += fmt.Sprintf(" in secret %q (kitaru secrets set %s --%s=…)", res.Secret, res.Secret, providerInfos[res.Provider].keyVar)
+			}
+		}
+		if res.Provider == "ollama" && tr.lastStatus == http.StatusNotFound {
+			hint = "; download it with: ollama pull " + res.Name
+		}
+		return fmt.Errorf("%s answered HTTP %d%s: %s%s", res.Model, tr.lastStatus, tries, msg, hint)
 	}
 	return fmt.Errorf("%s: %s", res.Model, msg)
 }
 
+// libraryPrefix is langchaingo's wording around a provider's error
+// message; kitaru says the same thing once, with the status.
+var libraryPrefix = regexp.MustCompile(`^(anthropic: failed to create message: )?API returned unexpected status code: \d+: `)
+
+// redact hides the key in text that may quote it. Keys too short to be
+// real would only mangle ordinary words.
 func redact(s, token string) string {
-	if token == "" {
+	if len(token) < 8 {
 		return s
 	}
 	return strings.ReplaceAll(s, token, "***")

@@ -385,8 +385,10 @@ func TestClientErrorNotRetriedAndKeyRedacted(t *testing.T) {
 	if strings.Contains(err.Error(), key) {
 		t.Errorf("error leaks the key: %v", err)
 	}
-	if !strings.Contains(err.Error(), "HTTP 401") || !strings.Contains(err.Error(), "Incorrect API key") {
-		t.Errorf("error should carry the provider's message: %v", err)
+	for _, w := range []string{"HTTP 401", "Incorrect API key", "check the API key in OPENAI_API_KEY"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q lacks %q", err, w)
+		}
 	}
 }
 
@@ -605,5 +607,14 @@ func TestQuotaExhaustedNotRetried(t *testing.T) {
 	}
 	if n := len(f.requests()); n != 1 || len(s.d) != 0 {
 		t.Fatalf("quota error sent %d times with waits %v, want once", n, s.d)
+	}
+}
+
+func TestOllamaMissingModelSaysPull(t *testing.T) {
+	f := newFake(t, reply{status: 404, body: `{"error":"model \"qwen3\" not found, try pulling it first"}`})
+	c := New(Registry{}, Options{Getenv: envOf(map[string]string{"OLLAMA_HOST": f.URL}), Sleep: (&sleeps{}).sleep})
+	_, err := c.Call(context.Background(), Request{Model: "ollama/qwen3", Messages: msgs()})
+	if err == nil || !strings.Contains(err.Error(), "ollama pull qwen3") || !strings.Contains(err.Error(), "not found") {
+		t.Fatalf("error = %v", err)
 	}
 }
