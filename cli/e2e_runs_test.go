@@ -435,6 +435,11 @@ output: ${{ steps.after.output }}
 		t.Errorf("failed run: %s, after=%s", rec.Status, stepOf(t, rec, "after").Status)
 	}
 
+	logs := e.must(0, "executions", "logs", id, "--step", "flaky")
+	if !strings.Contains(logs.Stdout, "the thing is not fixed") {
+		t.Errorf("executions logs --step flaky lacks the step's stderr:\n%s", logs)
+	}
+
 	e.write("fixed", "")
 	out := decodeRun(t, e.must(0, "retry", id, "--json", "--quiet").Stdout)
 	if out.ID != id || out.Output != "fine solid" {
@@ -484,5 +489,36 @@ steps:
 	e.must(0, "resume", id, "--quiet")
 	if e.count("quick.done") != 1 {
 		t.Errorf("quick ran %d times, want 1", e.count("quick.done"))
+	}
+}
+
+func TestE2ECancelFromAnotherProcess(t *testing.T) {
+	e := newE2E(t)
+	requireEngine(t, e)
+	flow := e.flow("long.yaml", `name: long
+steps:
+  first:
+    kind: checkpoint
+    run: echo x >> @D@/first.start; sleep 1; echo one
+  second:
+    kind: checkpoint
+    needs: [first]
+    run: echo x >> @D@/second.start; echo two
+`)
+	cmd := e.command("run", flow, "--quiet")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first step to start", func() bool { return e.count("first.start") == 1 })
+	e.must(0, "executions", "cancel", "last")
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != ExitRunFailed {
+		t.Errorf("a run cancelled from elsewhere exited %d, want 1", code)
+	}
+	if st := e.record("last").Status; st != engine.RunCancelled {
+		t.Errorf("after executions cancel the run is %s, want cancelled", st)
+	}
+	if e.count("second.start") != 0 {
+		t.Errorf("a cancelled run went on to the next step")
 	}
 }

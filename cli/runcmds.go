@@ -23,6 +23,8 @@ var errTODO = errors.New("not implemented yet")
 type runOutput struct {
 	Parallel int  `help:"Run at most N steps at once (default 8)." placeholder:"N"`
 	Quiet    bool `short:"q" help:"Print no progress, only the run id and the result."`
+
+	abort bool // the command ends the run cancelled on purpose
 }
 
 type runCmd struct {
@@ -186,7 +188,7 @@ func (c *inputCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 		if c.NoResume {
 			return usageErr(errors.New("--no-resume goes with --value, not with --abort"))
 		}
-		return drive(ctx, g, stdio, runOutput{Quiet: true}, c.RunRef, func(ctx context.Context, r engine.Runner) (*engine.Run, error) {
+		return drive(ctx, g, stdio, runOutput{Quiet: true, abort: true}, c.RunRef, func(ctx context.Context, r engine.Runner) (*engine.Run, error) {
 			return r.Abort(ctx, c.RunRef, c.Step)
 		})
 	}
@@ -201,7 +203,7 @@ func (c *inputCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 	}
 	return drive(ctx, g, stdio, out, c.RunRef, func(ctx context.Context, r engine.Runner) (*engine.Run, error) {
 		run, err := r.Answer(ctx, c.RunRef, c.Step, raw)
-		if err != nil || c.NoResume || run.Status != engine.RunWaiting {
+		if err != nil || c.NoResume || finished(run.Status) {
 			return run, err
 		}
 		// Another wait may still be pending; the resumed run then ends
@@ -392,7 +394,12 @@ func drive(ctx context.Context, g *Globals, stdio *IO, out runOutput, knownID st
 	if !ann.done && ann.announce {
 		ann.say(run.ID, run.ReplayOf)
 	}
-	return reportRun(stdio, g.wantJSON(), run)
+	return reportRun(stdio, g.wantJSON(), out.abort, run)
+}
+
+// finished says whether a run has ended for good (nothing to resume).
+func finished(s engine.RunStatus) bool {
+	return s == engine.RunCompleted || s == engine.RunFailed || s == engine.RunCancelled
 }
 
 // announcer prints the run id as soon as the engine reports it, before any
@@ -432,7 +439,9 @@ func (a *announcer) say(id string, replayOf *string) {
 
 // reportRun prints a finished (or stopped) run and returns the error that
 // carries its exit code.
-func reportRun(stdio *IO, asJSON bool, run *engine.Run) error {
+// wantCancel says the command asked for the cancellation (input --abort),
+// so a cancelled run is success.
+func reportRun(stdio *IO, asJSON, wantCancel bool, run *engine.Run) error {
 	if asJSON {
 		if err := writeJSON(stdio.Stdout, run); err != nil {
 			return err
@@ -477,7 +486,11 @@ func reportRun(stdio *IO, asJSON bool, run *engine.Run) error {
 		return &ExitError{Code: ExitInterrupted}
 	case engine.RunCancelled:
 		fmt.Fprintf(w, "run %s cancelled\n", run.ID)
-		return nil
+		if wantCancel {
+			return nil
+		}
+		// Someone else cancelled the run this command was driving.
+		return &ExitError{Code: ExitRunFailed}
 	default:
 		fmt.Fprintf(w, "run %s is %s\n", run.ID, run.Status)
 		return nil

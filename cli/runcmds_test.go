@@ -158,6 +158,11 @@ func TestRunStatusesMapToExitCodesAndHints(t *testing.T) {
 			code: ExitOK, wantErr: []string{"run kr-abc cancelled"}, wantCalled: "abort kr-abc approval",
 		},
 		{
+			name: "a run cancelled by someone else exits 1", args: []string{"resume", "kr-abc"},
+			run:  &engine.Run{ID: "kr-abc", Status: engine.RunCancelled},
+			code: ExitRunFailed, wantErr: []string{"run kr-abc cancelled"},
+		},
+		{
 			name: "a replay announces its id and source first", args: []string{"replay", "kr-old", "--from", "b"},
 			run:  &engine.Run{ID: "kr-new", ReplayOf: strp("kr-old"), Status: engine.RunCompleted, Output: map[string]any{"n": 1}},
 			code: ExitOK, wantOut: []string{"run kr-new (replay of kr-old)\n{\n  \"n\": 1\n}\n"}, wantCalled: "replay kr-old",
