@@ -117,7 +117,7 @@ func (p *plainProgress) Event(e engine.Event) {
 		}
 		line(e.Step, text)
 	case engine.EventStepRetrying:
-		line(e.Step, fmt.Sprintf("attempt %d failed: %s; retrying in %s", e.Attempt, firstLine(e.Error), viewDuration(e.Delay)))
+		line(e.Step, retryText(e))
 	case engine.EventItemFinished:
 		s := p.st.step(e.Step)
 		text := fmt.Sprintf("%d/%d done", s.done, s.total)
@@ -169,6 +169,16 @@ func plainStepText(s *stepState) string {
 		return "waiting for input"
 	}
 	return string(s.status)
+}
+
+// retryText says a step failed and when it is tried again. The event's
+// Attempt is the attempt about to start.
+func retryText(e engine.Event) string {
+	what := ""
+	if e.Item != nil {
+		what = fmt.Sprintf("item %d ", *e.Item)
+	}
+	return fmt.Sprintf("%sattempt %d failed: %s; retrying in %s", what, max(e.Attempt-1, 1), firstLine(e.Error), viewDuration(e.Delay))
 }
 
 func reasonSuffix(r string) string {

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/kitaruhq/kitaru/engine"
@@ -132,7 +131,7 @@ func (r *runState) apply(e engine.Event, now func() time.Time) (changed bool) {
 		s.retryNote = ""
 	case engine.EventStepRetrying:
 		s := r.step(e.Step)
-		s.retryNote = fmt.Sprintf("attempt %d failed: %s; retrying in %s", e.Attempt, firstLine(e.Error), viewDuration(e.Delay))
+		s.retryNote = retryText(e)
 	case engine.EventItemFinished:
 		s := r.step(e.Step)
 		if e.Total > 0 {

@@ -113,7 +113,7 @@ func scripts() map[string]script {
 			look(700*time.Millisecond, "outline running"),
 			ev(1200*time.Millisecond, engine.Event{Type: engine.EventStepFinished, Step: "outline", Result: outline}),
 			ev(1200*time.Millisecond, engine.Event{Type: engine.EventStepStarted, Step: "draft", Attempt: 1}),
-			ev(2*s, engine.Event{Type: engine.EventStepRetrying, Step: "draft", Attempt: 1, Error: "openai: 503 Service Unavailable\nbody", Delay: 2 * s}),
+			ev(2*s, engine.Event{Type: engine.EventStepRetrying, Step: "draft", Attempt: 2, Error: "openai: 503 Service Unavailable\nbody", Delay: 2 * s}),
 			look(3*s, "draft retrying"),
 			ev(4*s, engine.Event{Type: engine.EventStepStarted, Step: "draft", Attempt: 2}),
 			ev(5900*time.Millisecond, engine.Event{Type: engine.EventStepFinished, Step: "draft", Result: draft}),
