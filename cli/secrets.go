@@ -1,9 +1,315 @@
 package cli
 
-// Owned by the keyring work: kitaru secrets ...
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/kitaruhq/kitaru/keyring"
+)
+
+// kitaru secrets ...: named sets of KEY=VALUE pairs in the OS keyring.
 
 type secretsCmd struct {
-	List struct{} `cmd:"" help:"List secret names."`
+	Set    secretSetCmd    `cmd:"" help:"Create a secret, or update the keys given: kitaru secrets set NAME --KEY=VALUE..."`
+	Show   secretShowCmd   `cmd:"" aliases:"get" help:"Show a secret's keys, values masked unless --show-values."`
+	List   secretListCmd   `cmd:"" help:"List secret names and their keys (never values)."`
+	Delete secretDeleteCmd `cmd:"" help:"Delete a secret from the keyring."`
 }
 
-func rewriteSecretSetArgs(args []string) []string { return args }
+func (c *secretsCmd) Help() string {
+	return `A secret is a name holding KEY=VALUE pairs, such as a provider key. Values
+live only in the OS keyring (service "kitaru"); kitaru's config directory
+keeps the names and key names, never values.
+
+An alias uses a secret with 'kitaru model register ALIAS --model M --secret
+NAME'; a provider's environment variable (OPENAI_API_KEY, ...) wins over it.
+
+Without a keyring (a server, a container), either start one:
+
+    dbus-run-session -- sh -c 'echo -n PASSWORD | gnome-keyring-daemon --unlock --components=secrets; kitaru ...'
+
+or opt in to a plain file, NOT encrypted, mode 0600 in the config directory:
+
+    export KITARU_SECRETS_BACKEND=file`
+}
+
+type secretSetCmd struct {
+	Name  string   `arg:"" help:"The secret's name: lowercase letters, digits, '_', '.', '-' (e.g. openai-creds)."`
+	Pairs []string `name:"pair" sep:"none" placeholder:"KEY=VALUE" help:"A pair to store; normally written --KEY=VALUE."`
+	// Pairs arrive rewritten as --pair (see rewriteSecretSetArgs); Extra
+	// documents the --KEY=VALUE spelling in the usage line and catches
+	// stray words, such as the value of '--KEY VALUE', to explain them.
+	Extra []string `arg:"" optional:"" name:"--KEY=VALUE" help:"The pairs to store, each one argument."`
+}
+
+func (c *secretSetCmd) Help() string {
+	return `Creates the secret NAME with the pairs given, or, when it exists, sets the
+keys given and keeps the others. Keys match ^[A-Za-z_][A-Za-z0-9_]*$ (they
+may become environment variables of a run step); values must not be empty;
+give each key once. Write each pair as one argument, --KEY=VALUE.
+
+Values on a command line may be kept in your shell history: in bash, start
+the command with a space (with HISTCONTROL=ignorespace), or read it from a
+file as in the last example.
+
+Examples:
+
+    kitaru secrets set openai-creds --OPENAI_API_KEY=sk-...
+    kitaru secrets set search --SERPER_API_KEY=abc --REGION=eu
+    kitaru secrets set openai-creds --OPENAI_API_KEY="$(cat ~/.openai-key)"`
+}
+
+func (c *secretSetCmd) Run(g *Globals, stdio *IO) error {
+	if len(c.Extra) > 0 {
+		return usageErr(fmt.Errorf("unexpected argument %q: give each pair as one argument, --KEY=VALUE", c.Extra[0]))
+	}
+	values, err := keyring.ParsePairs(c.Pairs)
+	if err != nil {
+		return secretErr(err)
+	}
+	if len(values) == 0 {
+		return usageErr(fmt.Errorf("give at least one pair: kitaru secrets set %s --KEY=VALUE", c.Name))
+	}
+	store, err := openSecrets(stdio)
+	if err != nil {
+		return err
+	}
+	created, err := store.Set(c.Name, values)
+	if err != nil {
+		return secretErr(err)
+	}
+	keys := secretKeys(values)
+	if g.wantJSON() {
+		return writeJSON(stdio.Stdout, struct {
+			Name    string   `json:"name"`
+			Created bool     `json:"created"`
+			Keys    []string `json:"keys"`
+			Backend string   `json:"backend"`
+		}{c.Name, created, keys, store.Backend()})
+	}
+	verb := "Updated"
+	if created {
+		verb = "Created"
+	}
+	fmt.Fprintf(stdio.Stdout, "%s secret %s (keys: %s)\n", verb, c.Name, strings.Join(keys, ", "))
+	return nil
+}
+
+type secretShowCmd struct {
+	Name       string `arg:"" help:"The secret's name: lowercase letters, digits, '_', '.', '-' (e.g. openai-creds)."`
+	ShowValues bool   `help:"Print the values instead of ****."`
+}
+
+func (c *secretShowCmd) Help() string {
+	return `Prints the secret's keys with their values masked, or, with
+--show-values, the values themselves. 'get' is another name for 'show'.
+
+Examples:
+
+    kitaru secrets show openai-creds
+    kitaru secrets get openai-creds --show-values --json`
+}
+
+// masked replaces every value, whatever its length, so nothing about it
+// shows.
+const masked = "****"
+
+func (c *secretShowCmd) Run(g *Globals, stdio *IO) error {
+	store, err := openSecrets(stdio)
+	if err != nil {
+		return err
+	}
+	values, err := store.Get(c.Name)
+	if err != nil {
+		return secretErr(err)
+	}
+	keys := secretKeys(values)
+	shown := make(map[string]string, len(values))
+	for k, v := range values {
+		shown[k] = masked
+		if c.ShowValues {
+			shown[k] = v
+		}
+	}
+	if g.wantJSON() {
+		return writeJSON(stdio.Stdout, struct {
+			Name   string            `json:"name"`
+			Keys   []string          `json:"keys"`
+			Values map[string]string `json:"values"`
+			Masked bool              `json:"masked"`
+		}{c.Name, keys, shown, !c.ShowValues})
+	}
+	fmt.Fprintln(stdio.Stdout, c.Name)
+	tw := tabwriter.NewWriter(stdio.Stdout, 0, 4, 2, ' ', 0)
+	for _, k := range keys {
+		fmt.Fprintf(tw, "  %s\t%s\n", k, shown[k])
+	}
+	return tw.Flush()
+}
+
+type secretListCmd struct{}
+
+func (c *secretListCmd) Help() string {
+	return `Lists every secret with its key names. Values are never shown and the
+keyring is not opened: the names come from kitaru's index.
+
+Examples:
+
+    kitaru secrets list
+    kitaru secrets list --json`
+}
+
+func (c *secretListCmd) Run(g *Globals, stdio *IO) error {
+	store, err := openSecrets(stdio)
+	if err != nil {
+		return err
+	}
+	list, err := store.List()
+	if err != nil {
+		return secretErr(err)
+	}
+	if g.wantJSON() {
+		if list == nil {
+			list = []keyring.Secret{}
+		}
+		return writeJSON(stdio.Stdout, list)
+	}
+	if len(list) == 0 {
+		fmt.Fprintln(stdio.Stdout, "No secrets yet. Create one with: kitaru secrets set openai-creds --OPENAI_API_KEY=sk-...")
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdio.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tKEYS")
+	for _, s := range list {
+		fmt.Fprintf(tw, "%s\t%s\n", s.Name, strings.Join(s.Keys, ", "))
+	}
+	return tw.Flush()
+}
+
+type secretDeleteCmd struct {
+	Name string `arg:"" help:"The secret's name: lowercase letters, digits, '_', '.', '-' (e.g. openai-creds)."`
+}
+
+func (c *secretDeleteCmd) Help() string {
+	return `Deletes the secret from the keyring and from kitaru's index. Aliases
+that name it stop finding credentials there.
+
+Example:
+
+    kitaru secrets delete openai-creds`
+}
+
+func (c *secretDeleteCmd) Run(g *Globals, stdio *IO) error {
+	store, err := openSecrets(stdio)
+	if err != nil {
+		return err
+	}
+	if err := store.Delete(c.Name); err != nil {
+		return secretErr(err)
+	}
+	if g.wantJSON() {
+		return writeJSON(stdio.Stdout, struct {
+			Name    string `json:"name"`
+			Deleted bool   `json:"deleted"`
+		}{c.Name, true})
+	}
+	fmt.Fprintf(stdio.Stdout, "Deleted secret %s\n", c.Name)
+	return nil
+}
+
+// openSecrets opens the store the environment selects and, for the file
+// backend, warns on stderr every time: its values are not encrypted.
+func openSecrets(stdio *IO) (*keyring.Store, error) {
+	store, err := keyring.Open(keyring.Options{})
+	if err != nil {
+		return nil, secretErr(err)
+	}
+	if w := store.Warning(); w != "" {
+		fmt.Fprintf(stdio.Stderr, "kitaru: %s\n", w)
+	}
+	return store, nil
+}
+
+// secretErr maps keyring errors to exit codes: what the user typed wrongly
+// and unknown secrets exit 2; an unreachable keyring (already explained in
+// the error) and anything else exit 1.
+func secretErr(err error) error {
+	var ue *keyring.UsageError
+	switch {
+	case errors.As(err, &ue):
+		return usageErr(err)
+	case errors.Is(err, keyring.ErrNotFound):
+		return usageErr(fmt.Errorf("%w ('kitaru secrets list' shows the ones there are)", err))
+	}
+	return err
+}
+
+func secretKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// flagsOfSecretSet are the flags `secrets set` itself understands; every
+// other --NAME=VALUE after `secrets set` is a user's pair.
+var flagsOfSecretSet = map[string]bool{"help": true, "json": true, "output": true, "version": true, "pair": true}
+
+// rewriteSecretSetArgs turns `secrets set NAME --KEY=VALUE...` into
+// `secrets set NAME --pair=KEY=VALUE...`, because kong only parses flags it
+// knows by name. A `--KEY` without '=' becomes `--pair=KEY`, which the
+// command rejects with "write --KEY=VALUE". Other commands pass unchanged.
+func rewriteSecretSetArgs(args []string) []string {
+	at := secretSetIndex(args)
+	if at < 0 {
+		return args
+	}
+	out := slices.Clone(args[:at+1])
+	rest := args[at+1:]
+	for i := 0; i < len(rest); i++ {
+		a := rest[i]
+		if a == "--" {
+			return append(out, rest[i:]...)
+		}
+		name, _, hasValue := strings.Cut(strings.TrimPrefix(a, "--"), "=")
+		switch {
+		case !strings.HasPrefix(a, "--") || flagsOfSecretSet[name]:
+			out = append(out, a)
+			// A known flag's separate value must not be taken for a pair.
+			if (a == "--output" || a == "-o" || a == "--pair") && !hasValue && i+1 < len(rest) {
+				i++
+				out = append(out, rest[i])
+			}
+		default:
+			out = append(out, "--pair="+strings.TrimPrefix(a, "--"))
+		}
+	}
+	return out
+}
+
+// secretSetIndex finds `set` of `secrets set` among the leading words, past
+// global flags, or returns -1.
+func secretSetIndex(args []string) int {
+	var words []int
+	for i := 0; i < len(args) && len(words) < 2; i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return -1
+		case a == "-o" || a == "--output":
+			i++ // its value
+		case strings.HasPrefix(a, "-"):
+		default:
+			words = append(words, i)
+		}
+	}
+	if len(words) == 2 && args[words[0]] == "secrets" && args[words[1]] == "set" {
+		return words[1]
+	}
+	return -1
+}

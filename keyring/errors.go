@@ -60,6 +60,7 @@ const (
 	msgLocked       = "failed to unlock correct collection"
 	msgDbusLaunch   = "dbus-launch"
 	msgNoBusAddress = "couldn't determine address of session bus"
+	msgBadAddress   = "invalid bus address"
 )
 
 // translate turns a go-keyring error into kitaru's: nil stays nil, "not
@@ -84,6 +85,8 @@ func translate(err error, configDir string) error {
 		reason = "the keyring is locked, or has no default collection, and could not be unlocked (the unlock prompt was dismissed, or no prompt can be shown without a desktop)"
 	case strings.Contains(msg, msgDbusLaunch), strings.Contains(msg, msgNoBusAddress):
 		reason = "there is no D-Bus session bus (DBUS_SESSION_BUS_ADDRESS is not set)"
+	case strings.Contains(msg, msgBadAddress):
+		reason = "DBUS_SESSION_BUS_ADDRESS does not hold a usable D-Bus address (" + msg + ")"
 	case isDialError(msg):
 		reason = "the D-Bus session bus in DBUS_SESSION_BUS_ADDRESS cannot be reached (" + msg + ")"
 	default:

@@ -50,6 +50,7 @@ var libraryErrors = []struct {
 	{`The name org.freedesktop.secrets was not provided by any .service files`, "no Secret Service (org.freedesktop.secrets) on it"},
 	{`failed to unlock correct collection '/org/freedesktop/secrets/aliases/default'`, "the keyring is locked"},
 	{`dial unix /tmp/nope: connect: no such file or directory`, "DBUS_SESSION_BUS_ADDRESS cannot be reached"},
+	{`dbus: invalid bus address (invalid or unsupported transport)`, "does not hold a usable D-Bus address"},
 	{`org.freedesktop.DBus.Error.NoReply: something odd`, "the keyring failed: org.freedesktop.DBus.Error.NoReply"},
 }
 
@@ -238,4 +239,16 @@ func TestNoSessionBusDoesNotAutolaunch(t *testing.T) {
 	if _, err := os.Stat(marker); err == nil {
 		t.Errorf("dbus-launch was run")
 	}
+}
+
+// DBUS_SESSION_BUS_ADDRESS=disabled: is how a caller turns the bus off;
+// kitaru says so without calling into go-keyring.
+func TestDisabledBus(t *testing.T) {
+	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "disabled:")
+	dir := t.TempDir()
+	s, err := Open(Options{Backend: BackendOS, ConfigDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertPlainExplanation(t, s.Check(), dir, "the D-Bus session bus is turned off")
 }

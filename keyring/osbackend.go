@@ -129,7 +129,11 @@ func missingSessionBus() string {
 	if runtime.GOOS == "darwin" || runtime.GOOS == "windows" {
 		return ""
 	}
-	if a := os.Getenv("DBUS_SESSION_BUS_ADDRESS"); a != "" && a != "autolaunch:" {
+	switch a := os.Getenv("DBUS_SESSION_BUS_ADDRESS"); a {
+	case "disabled:":
+		return "the D-Bus session bus is turned off (DBUS_SESSION_BUS_ADDRESS=disabled:)"
+	case "", "autolaunch:":
+	default:
 		return ""
 	}
 	// The same places godbus looks before it falls back to dbus-launch.

@@ -186,6 +186,13 @@ func sortedKeys(values map[string]string) []string {
 	return slices.Sorted(maps.Keys(values))
 }
 
-func notFound(name string) error {
-	return fmt.Errorf("secret %q does not exist (create it with 'kitaru secrets set %s --KEY=VALUE'): %w", name, name, ErrNotFound)
+// notFoundError names the missing secret and how to create it.
+type notFoundError struct{ name string }
+
+func (e *notFoundError) Error() string {
+	return fmt.Sprintf("there is no secret named %q; create it with 'kitaru secrets set %s --KEY=VALUE'", e.name, e.name)
 }
+
+func (e *notFoundError) Is(target error) bool { return target == ErrNotFound }
+
+func notFound(name string) error { return &notFoundError{name: name} }
