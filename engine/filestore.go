@@ -275,13 +275,17 @@ func (s *FileStore) LoadItems(id, step string) (map[int]*ItemResult, error) {
 	return out, errors.Join(errs...)
 }
 
-// DeleteStep removes a step's record, items and artifacts.
-func (s *FileStore) DeleteStep(id, step string) error {
+// ForgetStep removes a step's result.json.
+func (s *FileStore) ForgetStep(id, step string) error {
 	dir := s.StepDir(id, step)
-	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("cannot remove %s: %w", dir, err)
+	err := os.Remove(filepath.Join(dir, "result.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
 	}
-	return fsutil.SyncDir(filepath.Dir(dir))
+	if err != nil {
+		return fmt.Errorf("cannot remove the record of step %s: %w", step, err)
+	}
+	return fsutil.SyncDir(dir)
 }
 
 // WriteArtifact writes steps/<step>/<name> atomically.

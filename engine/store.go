@@ -1,6 +1,10 @@
 package engine
 
-import "time"
+import (
+	"time"
+
+	"github.com/kitaruhq/kitaru/flowspec"
+)
 
 // storeMethods is the durable run store. The file store (filestore.go) is
 // the embedded default. Records are addressed by run id; a step record of
@@ -28,8 +32,9 @@ type storeMethods interface {
 	// SaveItem and LoadItems do the same for the items of a foreach step.
 	SaveItem(id, step string, r *ItemResult) error
 	LoadItems(id, step string) (map[int]*ItemResult, error)
-	// DeleteStep forgets a step's record and items (retry of a failed step).
-	DeleteStep(id, step string) error
+	// ForgetStep removes a step's record (not its items or artifacts) so
+	// the step runs again: retry of a failed step.
+	ForgetStep(id, step string) error
 	// WriteArtifact keeps a file next to a step's record (prompt.json, ...).
 	WriteArtifact(id, step, name string, data []byte) error
 	// StepDir is where a step's record, artifacts and items are.
@@ -72,6 +77,27 @@ type RunMeta struct {
 	// (or further back) and are read from there instead of being copied.
 	Refs      map[string]StepRef `json:"refs,omitempty"`
 	UpdatedAt time.Time          `json:"updated_at"`
+	// Plan is the flow's steps in display order, so a record can be shown
+	// without compiling the flow again.
+	Plan []PlanStep `json:"plan"`
+	// Index is written when a run stops: each step's status, fingerprint
+	// and the run whose directory holds its record. A replay reads it
+	// instead of every step record of its source.
+	Index map[string]IndexEntry `json:"index,omitempty"`
+}
+
+// PlanStep is one step of a run's plan.
+type PlanStep struct {
+	ID      string        `json:"id"`
+	Kind    flowspec.Kind `json:"kind"`
+	Foreach bool          `json:"foreach,omitempty"`
+}
+
+// IndexEntry is one step of a run's index.
+type IndexEntry struct {
+	Status      StepStatus `json:"status"`
+	Fingerprint string     `json:"fingerprint,omitempty"`
+	Run         string     `json:"run,omitempty"` // "" : this run
 }
 
 // StepRef points at a step record kept by another run.

@@ -1,0 +1,473 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/kitaruhq/kitaru/flowspec"
+	"github.com/kitaruhq/kitaru/providers"
+)
+
+// Engine runs flows durably over a Store. It implements Runner.
+//
+// Delivery is at least once per step: a step's record is written the moment
+// it finishes, and a finished step is never run again by resume, retry or a
+// replay that reuses it. A step that was running when its process died (kill
+// -9, power loss) has no record, so resume runs it again from the start:
+// steps with side effects should be safe to repeat.
+type Engine struct {
+	cfg   Config
+	store Store
+	err   error // why the default store could not be opened
+}
+
+var _ Runner = (*Engine)(nil)
+
+// New makes an Engine; without cfg.Store it keeps runs in the file store
+// under fsutil.DataDir().
+func New(cfg Config) *Engine {
+	e := &Engine{cfg: cfg, store: cfg.Store}
+	if e.store == nil {
+		fs, err := DefaultFileStore()
+		if err != nil {
+			e.err = err
+		} else {
+			e.store = fs
+		}
+	}
+	return e
+}
+
+// Store is the store the engine keeps runs in.
+func (e *Engine) Store() Store { return e.store }
+
+func (e *Engine) parallel(n int) int {
+	if n <= 0 {
+		n = e.cfg.Parallel
+	}
+	if n <= 0 {
+		n = 8
+	}
+	return n
+}
+
+func planOf(f *flowspec.Flow) []PlanStep {
+	p := make([]PlanStep, 0, len(f.Steps))
+	for _, s := range f.Steps {
+		p = append(p, PlanStep{ID: s.ID, Kind: s.Kind, Foreach: s.Foreach != nil})
+	}
+	return p
+}
+
+func hasLLM(f *flowspec.Flow) bool {
+	for _, s := range f.Steps {
+		if s.Kind == flowspec.KindLLM {
+			return true
+		}
+	}
+	return false
+}
+
+// currentRegistry is the registry a new run resolves with; nil without
+// Models. Its error matters only to flows that call models.
+func (e *Engine) currentRegistry(f *flowspec.Flow) (*providers.Registry, error) {
+	if e.cfg.Models == nil {
+		return nil, nil
+	}
+	reg, err := e.cfg.Models.Current()
+	if err != nil {
+		if hasLLM(f) {
+			return nil, fmt.Errorf("cannot read the model registry: %w", err)
+		}
+		return nil, nil
+	}
+	return &reg, nil
+}
+
+// caller is the model caller for a registry snapshot.
+func (e *Engine) caller(reg *providers.Registry) providers.Caller {
+	if e.cfg.Models == nil {
+		return nil
+	}
+	if reg == nil {
+		r, err := e.cfg.Models.Current()
+		if err != nil {
+			return nil
+		}
+		reg = &r
+	}
+	return e.cfg.Models.Caller(*reg)
+}
+
+// Start runs a new flow run to its end (completed, failed, waiting,
+// cancelled or interrupted) and returns its record. Only problems with the
+// request or the store are errors; a failed run is not.
+func (e *Engine) Start(ctx context.Context, opts StartOptions) (*Run, error) {
+	if e.err != nil {
+		return nil, e.err
+	}
+	f := opts.Flow
+	if f == nil {
+		return nil, &UsageError{Err: errors.New("no flow to run")}
+	}
+	reg, err := e.currentRegistry(f)
+	if err != nil {
+		return nil, err
+	}
+	id, err := e.store.NewID()
+	if err != nil {
+		return nil, err
+	}
+	inputs := opts.Inputs
+	if inputs == nil {
+		inputs = map[string]any{}
+	}
+	meta := &RunMeta{
+		Run: Run{
+			ID: id, Flow: f.Name, Status: RunRunning, Inputs: inputs,
+			FlowFile: f.File, StartedAt: time.Now().UTC(), Registry: reg,
+		},
+		Parallel: opts.Parallel,
+		Plan:     planOf(f),
+	}
+	if err := e.store.Create(meta, f.Source); err != nil {
+		return nil, err
+	}
+	unlock, err := e.store.Lock(id)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	x := e.newExecution(f, meta, e.parallel(opts.Parallel))
+	x.caller = e.caller(reg)
+	return x.run(ctx)
+}
+
+// open resolves ref, takes the run's lock and loads its meta and flow.
+func (e *Engine) open(ref string) (meta *RunMeta, f *flowspec.Flow, unlock func(), err error) {
+	if e.err != nil {
+		return nil, nil, nil, e.err
+	}
+	id, err := e.store.Resolve(ref)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	unlock, err = e.store.Lock(id)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	defer func() {
+		if err != nil {
+			unlock()
+		}
+	}()
+	meta, err = e.store.LoadMeta(id)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	f, err = e.loadFlow(meta)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return meta, f, unlock, nil
+}
+
+func (e *Engine) loadFlow(meta *RunMeta) (*flowspec.Flow, error) {
+	src, err := e.store.FlowSource(meta.ID)
+	if err != nil {
+		return nil, err
+	}
+	file := meta.FlowFile
+	if file == "" {
+		file = meta.Flow + ".yaml"
+	}
+	f, err := parseFlow(file, src)
+	if err != nil {
+		return nil, fmt.Errorf("the flow snapshot of run %s no longer loads: %w", meta.ID, err)
+	}
+	return f, nil
+}
+
+// Resume continues, in place, a run that was interrupted or is waiting:
+// finished steps are kept, steps that never finished run (again).
+func (e *Engine) Resume(ctx context.Context, ref string, parallel int) (*Run, error) {
+	meta, f, unlock, err := e.open(ref)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	switch meta.Status {
+	case RunCompleted:
+		return e.assemble(meta)
+	case RunFailed:
+		return nil, &UsageError{Err: fmt.Errorf("run %s failed; `kitaru retry %s` runs its failed steps again", meta.ID, meta.ID)}
+	case RunCancelled:
+		return nil, &UsageError{Err: fmt.Errorf("run %s was cancelled; `kitaru replay %s` makes a new run from it", meta.ID, meta.ID)}
+	}
+	return e.continueRun(ctx, meta, f, parallel)
+}
+
+// Retry continues, in place, a failed (or interrupted) run: failed steps and
+// steps that never ran run again; finished ones are kept.
+func (e *Engine) Retry(ctx context.Context, ref string, parallel int) (*Run, error) {
+	meta, f, unlock, err := e.open(ref)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	switch meta.Status {
+	case RunCompleted:
+		return nil, &UsageError{Err: fmt.Errorf("run %s completed; there is nothing to retry (`kitaru replay %s` makes a new run)", meta.ID, meta.ID)}
+	case RunCancelled:
+		return nil, &UsageError{Err: fmt.Errorf("run %s was cancelled; `kitaru replay %s` makes a new run from it", meta.ID, meta.ID)}
+	}
+	recs, err := e.store.LoadSteps(meta.ID)
+	if err != nil {
+		return nil, err
+	}
+	for id, r := range recs {
+		if r.Status == StepFailed {
+			if err := e.store.ForgetStep(meta.ID, id); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return e.continueRun(ctx, meta, f, parallel)
+}
+
+func (e *Engine) continueRun(ctx context.Context, meta *RunMeta, f *flowspec.Flow, parallel int) (*Run, error) {
+	if parallel <= 0 {
+		parallel = meta.Parallel
+	}
+	x := e.newExecution(f, meta, e.parallel(parallel))
+	x.caller = e.caller(meta.Registry)
+	if err := x.loadRecords(); err != nil {
+		return nil, err
+	}
+	return x.run(ctx)
+}
+
+// Get returns a run's record.
+func (e *Engine) Get(ctx context.Context, ref string) (*Run, error) {
+	if e.err != nil {
+		return nil, e.err
+	}
+	id, err := e.store.Resolve(ref)
+	if err != nil {
+		return nil, err
+	}
+	meta, err := e.store.LoadMeta(id)
+	if err != nil {
+		return nil, err
+	}
+	return e.assemble(meta)
+}
+
+// liveStatus turns "running" into "interrupted" when no process holds the run.
+func (e *Engine) liveStatus(meta *RunMeta) RunStatus {
+	if meta.Status != RunRunning {
+		return meta.Status
+	}
+	if _, held, err := e.store.Held(meta.ID); err == nil && !held {
+		return RunInterrupted
+	}
+	return RunRunning
+}
+
+// assemble builds the full record of a run from its meta and step records.
+func (e *Engine) assemble(meta *RunMeta) (*Run, error) {
+	recs, err := e.store.LoadSteps(meta.ID)
+	if err != nil {
+		return nil, err
+	}
+	run := meta.Run
+	run.Status = e.liveStatus(meta)
+	run.Steps = make([]StepResult, 0, len(meta.Plan))
+	for _, p := range meta.Plan {
+		r := recs[p.ID]
+		if r == nil {
+			if ref, ok := meta.Refs[p.ID]; ok {
+				r, err = e.store.LoadStep(ref.Run, p.ID)
+				if err != nil {
+					return nil, err
+				}
+				if r != nil {
+					r.Reused, r.ReusedFrom, r.Reason = true, ref.Run, ref.Reason
+				}
+			}
+		}
+		if r == nil {
+			r = &StepResult{ID: p.ID, Kind: p.Kind, Status: StepPending}
+		}
+		if p.Foreach && !r.Reused {
+			items, err := e.store.LoadItems(meta.ID, p.ID)
+			if err != nil {
+				return nil, err
+			}
+			r.Items = sortedItems(items)
+		}
+		if r.Dir == "" {
+			r.Dir = e.store.StepDir(meta.ID, p.ID)
+		}
+		run.Steps = append(run.Steps, *r)
+	}
+	totals(&run)
+	return &run, nil
+}
+
+func sortedItems(m map[int]*ItemResult) []ItemResult {
+	out := make([]ItemResult, 0, len(m))
+	for _, it := range m {
+		out = append(out, *it)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
+	return out
+}
+
+// totals sums usage and cost over the steps this run paid for.
+func totals(run *Run) {
+	run.Usage = providers.Usage{}
+	run.CostUSD = 0
+	for _, s := range run.Steps {
+		if s.Reused {
+			continue
+		}
+		run.Usage = run.Usage.Add(s.Usage)
+		if s.CostUSD != nil {
+			run.CostUSD += *s.CostUSD
+		}
+	}
+}
+
+// List returns runs newest first, without their steps.
+func (e *Engine) List(ctx context.Context, f ListFilter) ([]*Run, error) {
+	if e.err != nil {
+		return nil, e.err
+	}
+	metas, err := e.store.List()
+	if err != nil {
+		return nil, err
+	}
+	var out []*Run
+	for _, m := range metas {
+		r := m.Run
+		r.Status = e.liveStatus(m)
+		if f.Flow != "" && r.Flow != f.Flow {
+			continue
+		}
+		if f.Status != "" && r.Status != f.Status {
+			continue
+		}
+		out = append(out, &r)
+		if f.Limit > 0 && len(out) >= f.Limit {
+			break
+		}
+	}
+	return out, nil
+}
+
+// Cancel asks the process running a run to stop; a run nobody runs is
+// marked cancelled at once.
+func (e *Engine) Cancel(ctx context.Context, ref string) (*Run, error) {
+	if e.err != nil {
+		return nil, e.err
+	}
+	id, err := e.store.Resolve(ref)
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := e.store.Lock(id)
+	if err != nil {
+		var he *HeldError
+		if !errors.As(err, &he) {
+			return nil, err
+		}
+		// Running elsewhere: leave a request it checks every ~200ms.
+		if err := e.store.RequestCancel(id); err != nil {
+			return nil, err
+		}
+		return e.Get(ctx, id)
+	}
+	defer unlock()
+	meta, err := e.store.LoadMeta(id)
+	if err != nil {
+		return nil, err
+	}
+	switch meta.Status {
+	case RunCompleted, RunFailed, RunCancelled:
+		return nil, &UsageError{Err: fmt.Errorf("run %s has already ended %s; there is nothing to cancel", id, meta.Status)}
+	}
+	msg := "cancelled"
+	meta.Status = RunCancelled
+	meta.Error = &msg
+	now := time.Now().UTC()
+	meta.EndedAt = &now
+	if err := e.store.SaveMeta(meta); err != nil {
+		return nil, err
+	}
+	_ = e.store.Append(id, Event{Time: now, Type: EventRunFinished, RunID: id, Error: msg}, true)
+	return e.assemble(meta)
+}
+
+// Logs sends a run's log lines (of one step when step is not "") to fn;
+// with follow it keeps polling until the run no longer runs.
+func (e *Engine) Logs(ctx context.Context, ref, step string, follow bool, fn func(LogLine) error) error {
+	if e.err != nil {
+		return e.err
+	}
+	id, err := e.store.Resolve(ref)
+	if err != nil {
+		return err
+	}
+	meta, err := e.store.LoadMeta(id)
+	if err != nil {
+		return err
+	}
+	if step != "" {
+		known := false
+		var ids []string
+		for _, p := range meta.Plan {
+			ids = append(ids, p.ID)
+			known = known || p.ID == step
+		}
+		if !known {
+			return &UsageError{Err: fmt.Errorf("run %s has no step %q; its steps are: %s", id, step, strings.Join(ids, ", "))}
+		}
+	}
+	sent := 0
+	for {
+		// Whether it still runs is read before the log so that lines
+		// written just before it stopped are not missed.
+		_, running, _ := e.store.Held(id)
+		lines, err := e.store.Logs(id)
+		if err != nil {
+			return err
+		}
+		for ; sent < len(lines); sent++ {
+			l := lines[sent]
+			if step != "" && l.Step != step {
+				continue
+			}
+			if err := fn(l); err != nil {
+				return err
+			}
+		}
+		if !follow || !running {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// stderrf is where the engine says something no record holds (a journal
+// line it could not write); it never carries secrets.
+var stderrf = func(format string, args ...any) { fmt.Fprintf(os.Stderr, format, args...) }

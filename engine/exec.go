@@ -1,0 +1,397 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kitaruhq/kitaru/flowspec"
+	"github.com/kitaruhq/kitaru/providers"
+)
+
+// execution is one process's go at a run: it schedules steps whose
+// dependencies are done, records each result the moment it is known, and
+// ends the run completed, failed, waiting, cancelled or interrupted.
+type execution struct {
+	e        *Engine
+	st       Store
+	flow     *flowspec.Flow
+	g        *graph
+	meta     *RunMeta
+	caller   providers.Caller
+	parallel int
+	fps      map[string]string // fingerprints of every step
+
+	// results holds every step with a known state; only the scheduling
+	// goroutine touches it. lazy marks reused steps whose output is still
+	// in another run's record.
+	results map[string]*StepResult
+	lazy    map[string]bool
+	// reasons say why steps of a replay run.
+	reasons map[string]string
+
+	emitMu sync.Mutex
+}
+
+func (e *Engine) newExecution(f *flowspec.Flow, meta *RunMeta, parallel int) *execution {
+	x := &execution{
+		e: e, st: e.store, flow: f, g: newGraph(f), meta: meta, parallel: parallel,
+		results: map[string]*StepResult{}, lazy: map[string]bool{},
+	}
+	x.fps = fingerprints(f, x.g, meta.Inputs)
+	return x
+}
+
+// loadRecords reads the step records a run already has (resume, retry):
+// its own, and the ones a replay reused.
+func (x *execution) loadRecords() error {
+	recs, err := x.st.LoadSteps(x.meta.ID)
+	if err != nil {
+		return err
+	}
+	for id, r := range recs {
+		if x.g.steps[id] == nil {
+			continue
+		}
+		x.results[id] = r
+	}
+	for id, ref := range x.meta.Refs {
+		if _, ok := x.results[id]; ok || x.g.steps[id] == nil {
+			continue
+		}
+		st := StepCompleted
+		if ie, ok := x.meta.Index[id]; ok {
+			st = ie.Status
+		}
+		x.results[id] = &StepResult{ID: id, Kind: x.g.steps[id].Kind, Status: st, Reused: true, ReusedFrom: ref.Run, Reason: ref.Reason}
+		x.lazy[id] = true
+	}
+	return nil
+}
+
+// emit journals an event and passes it to the observer, one at a time.
+func (x *execution) emit(ev Event, sync bool) {
+	ev.Time = time.Now().UTC()
+	ev.RunID = x.meta.ID
+	x.emitMu.Lock()
+	defer x.emitMu.Unlock()
+	if err := x.st.Append(x.meta.ID, ev, sync); err != nil {
+		stderrf("kitaru: %v\n", err)
+	}
+	if x.e.cfg.Observer != nil {
+		x.e.cfg.Observer.Event(ev)
+	}
+}
+
+// output returns a step's result with its output loaded.
+func (x *execution) result(id string) (*StepResult, error) {
+	r := x.results[id]
+	if r != nil && x.lazy[id] {
+		full, err := x.st.LoadStep(r.ReusedFrom, id)
+		if err != nil {
+			return nil, err
+		}
+		if full == nil {
+			return nil, fmt.Errorf("the record of step %s in run %s is missing", id, r.ReusedFrom)
+		}
+		full.Reused, full.ReusedFrom, full.Reason = true, r.ReusedFrom, r.Reason
+		x.results[id] = full
+		delete(x.lazy, id)
+		r = full
+	}
+	return r, nil
+}
+
+func (x *execution) scope(s *flowspec.Step) (*flowspec.Scope, error) {
+	sc := &flowspec.Scope{
+		Inputs: x.meta.Inputs, Steps: make(map[string]flowspec.StepState, len(s.Deps)),
+		RunID: x.meta.ID, FlowName: x.flow.Name,
+	}
+	for _, d := range s.Deps {
+		r, err := x.result(d)
+		if err != nil {
+			return nil, err
+		}
+		if r != nil {
+			sc.Steps[d] = flowspec.StepState{Output: r.Output, Status: string(r.Status)}
+		}
+	}
+	return sc, nil
+}
+
+type stepDone struct {
+	id string
+	r  *StepResult // nil: interrupted before it finished
+}
+
+func ok(s StepStatus) bool { return s == StepCompleted || s == StepSkipped }
+
+// run executes the run to its end and returns its record.
+func (x *execution) run(ctx context.Context) (*Run, error) {
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	var cancelled atomic.Bool
+	if x.st.CancelRequested(x.meta.ID) {
+		_ = x.st.ClearCancel(x.meta.ID) // a request for an earlier go at the run
+	}
+	watchDone := make(chan struct{})
+	defer close(watchDone)
+	go func() {
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-watchDone:
+				return
+			case <-runCtx.Done():
+				return
+			case <-t.C:
+				if x.st.CancelRequested(x.meta.ID) {
+					cancelled.Store(true)
+					stop()
+					return
+				}
+			}
+		}
+	}()
+
+	x.meta.Status = RunRunning
+	x.meta.EndedAt = nil
+	x.meta.Error = nil
+	x.meta.Output = nil
+	if err := x.st.SaveMeta(x.meta); err != nil {
+		return nil, err
+	}
+	startRec := x.record()
+	x.emit(Event{Type: EventRunStarted, Run: startRec}, true)
+
+	// Count, for every step without a state, its deps not yet done.
+	missing := map[string]int{}
+	var ready []string
+	for _, id := range x.g.topo() {
+		if _, done := x.results[id]; done {
+			continue
+		}
+		n := 0
+		for _, d := range x.g.steps[id].Deps {
+			if r := x.results[d]; r == nil || !ok(r.Status) {
+				n++
+			}
+		}
+		missing[id] = n
+		if n == 0 {
+			ready = append(ready, id)
+		}
+	}
+	done := make(chan stepDone)
+	running := 0
+	finish := func(id string, r *StepResult) {
+		x.results[id] = r
+		x.emit(Event{Type: EventStepFinished, Step: id, Result: r}, false)
+		if ok(r.Status) {
+			for _, s := range x.g.succ[id] {
+				if _, has := missing[s]; has {
+					missing[s]--
+					if missing[s] == 0 {
+						ready = append(ready, s)
+					}
+				}
+			}
+		}
+	}
+	for {
+		for len(ready) > 0 && runCtx.Err() == nil && running < x.parallel {
+			id := ready[0]
+			ready = ready[1:]
+			s := x.g.steps[id]
+			if r := x.decide(runCtx, s); r != nil {
+				finish(id, x.save(r))
+				continue
+			}
+			sc, err := x.scope(s)
+			if err != nil {
+				finish(id, x.save(x.failed(s, time.Now(), 0, err)))
+				continue
+			}
+			running++
+			x.emit(Event{Type: EventStepStarted, Step: id, Attempt: 1}, false)
+			go func() {
+				done <- stepDone{id: id, r: x.execStep(runCtx, s, sc)}
+			}()
+		}
+		if running == 0 {
+			break
+		}
+		d := <-done
+		running--
+		if d.r != nil {
+			finish(d.id, d.r)
+		}
+	}
+
+	now := time.Now().UTC()
+	x.meta.EndedAt = &now
+	x.meta.Status, x.meta.Error = x.verdict(ctx, cancelled.Load())
+	if x.meta.Status == RunCompleted && x.flow.Output != nil {
+		out, err := x.flowOutput()
+		if err != nil {
+			msg := fmt.Sprintf("the flow's output: %v", err)
+			x.meta.Status, x.meta.Error = RunFailed, &msg
+		} else {
+			x.meta.Output = out
+		}
+	}
+	if x.meta.Status == RunCancelled {
+		_ = x.st.ClearCancel(x.meta.ID)
+	}
+	if x.meta.Status != RunRunning {
+		x.meta.Index = x.index()
+	}
+	rec := x.record()
+	x.meta.Usage, x.meta.CostUSD = rec.Usage, rec.CostUSD
+	if err := x.st.SaveMeta(x.meta); err != nil {
+		return nil, err
+	}
+	final, err := x.finalRecord()
+	if err != nil {
+		return nil, err
+	}
+	x.emit(Event{Type: EventRunFinished, Run: final}, true)
+	return final, nil
+}
+
+// decide handles a step that is ready before it runs: it is skipped when a
+// dependency it needs was skipped or its `if` is false, failed when its `if`
+// cannot be evaluated; nil means it runs.
+func (x *execution) decide(ctx context.Context, s *flowspec.Step) *StepResult {
+	now := time.Now().UTC()
+	for _, d := range s.Deps {
+		if r := x.results[d]; r != nil && r.Status == StepSkipped && !s.IfOnlyDeps[d] {
+			return &StepResult{ID: s.ID, Kind: s.Kind, Status: StepSkipped, Reason: "dependency " + d + " was skipped",
+				StartedAt: &now, EndedAt: &now, Fingerprint: x.fps[s.ID]}
+		}
+	}
+	if s.If == nil {
+		return nil
+	}
+	sc, err := x.scope(s)
+	if err != nil {
+		return x.failed(s, now, 0, err)
+	}
+	yes, err := s.If.Bool(sc)
+	if err != nil {
+		return x.failed(s, now, 0, fmt.Errorf("its `if` could not be evaluated: %w", err))
+	}
+	if !yes {
+		return &StepResult{ID: s.ID, Kind: s.Kind, Status: StepSkipped, Reason: "`if` was false",
+			StartedAt: &now, EndedAt: &now, Fingerprint: x.fps[s.ID]}
+	}
+	return nil
+}
+
+func (x *execution) failed(s *flowspec.Step, start time.Time, attempts int, err error) *StepResult {
+	end := time.Now().UTC()
+	start = start.UTC()
+	msg := err.Error()
+	return &StepResult{ID: s.ID, Kind: s.Kind, Status: StepFailed, Attempts: attempts, Error: &msg,
+		StartedAt: &start, EndedAt: &end, DurationMS: end.Sub(start).Milliseconds(), Fingerprint: x.fps[s.ID]}
+}
+
+// verdict is how the run ended.
+func (x *execution) verdict(ctx context.Context, cancelled bool) (RunStatus, *string) {
+	str := func(s string) *string { return &s }
+	switch {
+	case cancelled:
+		return RunCancelled, str("cancelled by `kitaru executions cancel`")
+	case ctx.Err() != nil:
+		return RunInterrupted, str("interrupted; `kitaru resume " + x.meta.ID + "` continues it")
+	}
+	waiting := ""
+	for _, id := range x.g.order {
+		r := x.results[id]
+		if r == nil {
+			continue
+		}
+		switch r.Status {
+		case StepFailed:
+			msg := "step " + id + " failed"
+			if r.Error != nil {
+				msg += ": " + *r.Error
+			}
+			return RunFailed, &msg
+		case StepWaiting:
+			if waiting == "" {
+				waiting = id
+			}
+		}
+	}
+	if waiting != "" {
+		return RunWaiting, nil
+	}
+	for _, id := range x.g.order {
+		if x.results[id] == nil {
+			return RunFailed, str("step " + id + " never became ready (internal error)")
+		}
+	}
+	return RunCompleted, nil
+}
+
+func (x *execution) flowOutput() (any, error) {
+	sc := &flowspec.Scope{Inputs: x.meta.Inputs, Steps: map[string]flowspec.StepState{}, RunID: x.meta.ID, FlowName: x.flow.Name}
+	for _, id := range x.g.order {
+		r, err := x.result(id)
+		if err != nil {
+			return nil, err
+		}
+		if r != nil {
+			sc.Steps[id] = flowspec.StepState{Output: r.Output, Status: string(r.Status)}
+		}
+	}
+	return x.flow.Output.Eval(sc)
+}
+
+func (x *execution) index() map[string]IndexEntry {
+	idx := make(map[string]IndexEntry, len(x.results))
+	for id, r := range x.results {
+		ie := IndexEntry{Status: r.Status, Fingerprint: x.fps[id]}
+		if r.Reused {
+			ie.Run = r.ReusedFrom
+		}
+		idx[id] = ie
+	}
+	return idx
+}
+
+// record is the run record from what is in memory (reused outputs that
+// were never needed are not loaded).
+func (x *execution) record() *Run {
+	run := x.meta.Run
+	run.Dir = x.meta.Dir
+	run.Steps = make([]StepResult, 0, len(x.g.order))
+	for _, id := range x.g.order {
+		r := x.results[id]
+		if r == nil {
+			s := x.g.steps[id]
+			r = &StepResult{ID: id, Kind: s.Kind, Status: StepPending, Fingerprint: x.fps[id]}
+		}
+		rr := *r
+		if rr.Dir == "" {
+			rr.Dir = x.st.StepDir(x.meta.ID, id)
+		}
+		run.Steps = append(run.Steps, rr)
+	}
+	totals(&run)
+	return &run
+}
+
+// finalRecord is the full record, reused outputs included.
+func (x *execution) finalRecord() (*Run, error) {
+	for id := range x.lazy {
+		if _, err := x.result(id); err != nil {
+			return nil, err
+		}
+	}
+	return x.record(), nil
+}

@@ -1,0 +1,530 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"reflect"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/kitaruhq/kitaru/flowspec"
+	"github.com/kitaruhq/kitaru/providers"
+)
+
+// unit is one execution of a step: the whole step, or one foreach item.
+type unit struct {
+	x     *execution
+	step  *flowspec.Step
+	scope *flowspec.Scope
+	item  *int
+	env   []string  // secret keys for a run: command
+	red   *redactor // masks the secret values
+}
+
+// unitResult is what an executor produced.
+type unitResult struct {
+	Output     any
+	Model      string
+	Alias      string
+	Credential string
+	Usage      providers.Usage
+	Cost       *float64
+	Wait       *WaitInfo // a wait step is waiting
+}
+
+// executor does one kind of step. A Temporal-backed or remote executor
+// could stand in for these; the engine only needs this method.
+type executor interface {
+	execute(ctx context.Context, u *unit) (*unitResult, error)
+}
+
+func executorFor(s *flowspec.Step) (executor, error) {
+	switch {
+	case s.Kind == flowspec.KindLLM && s.LLM != nil:
+		return llmExec{}, nil
+	case s.Kind == flowspec.KindCheckpoint && s.Checkpoint != nil && s.Checkpoint.Run != nil:
+		return shellExec{}, nil
+	case s.Kind == flowspec.KindCheckpoint && s.Checkpoint != nil && s.Checkpoint.Value != nil:
+		return valueExec{}, nil
+	case s.Kind == flowspec.KindWait && s.Wait != nil:
+		return waitExec{}, nil
+	}
+	return nil, fmt.Errorf("step %s of kind %q has nothing to execute", s.ID, s.Kind)
+}
+
+func (u *unit) log(text string) {
+	for ln := range strings.SplitSeq(strings.TrimRight(text, "\n"), "\n") {
+		_ = u.x.st.AppendLog(u.x.meta.ID, LogLine{Time: time.Now().UTC(), Step: u.step.ID, Item: u.item, Text: u.red.str(ln)})
+	}
+}
+
+// artifact names a per-step file, per item inside a foreach.
+func (u *unit) artifact(base, ext string) string {
+	if u.item != nil {
+		return fmt.Sprintf("%s-%d%s", base, *u.item, ext)
+	}
+	return base + ext
+}
+
+// execStep runs a step to a result and records it; nil means the run was
+// stopped before the step finished (nothing is recorded: it runs again).
+func (x *execution) execStep(ctx context.Context, s *flowspec.Step, sc *flowspec.Scope) *StepResult {
+	start := time.Now().UTC()
+	ex, err := executorFor(s)
+	if err != nil {
+		return x.save(x.failed(s, start, 0, err))
+	}
+	env, red, err := x.secrets(s)
+	if err != nil {
+		return x.save(x.failed(s, start, 0, err))
+	}
+	var r *StepResult
+	if s.Foreach != nil {
+		r = x.execForeach(ctx, s, sc, ex, env, red, start)
+	} else {
+		u := &unit{x: x, step: s, scope: sc, env: env, red: red}
+		res, attempts, err := x.runUnit(ctx, ex, u)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			r = x.failed(s, start, attempts, errors.New(red.str(err.Error())))
+		} else {
+			end := time.Now().UTC()
+			r = &StepResult{ID: s.ID, Kind: s.Kind, Status: StepCompleted, Attempts: attempts,
+				Output: red.value(res.Output), StartedAt: &start, EndedAt: &end,
+				DurationMS: end.Sub(start).Milliseconds(), Fingerprint: x.fps[s.ID]}
+			fill(r, res)
+		}
+	}
+	if r == nil {
+		return nil
+	}
+	return x.save(r)
+}
+
+func fill(r *StepResult, res *unitResult) {
+	r.Model, r.Alias, r.Credential = res.Model, res.Alias, res.Credential
+	r.Usage, r.CostUSD = res.Usage, res.Cost
+	if res.Wait != nil {
+		r.Status = StepWaiting
+		r.Wait = res.Wait
+		r.Output = nil
+	}
+}
+
+// save records a step result; a record that cannot be written fails the
+// step in memory (and the run), never silently.
+func (x *execution) save(r *StepResult) *StepResult {
+	if r.Reason == "" {
+		r.Reason = x.reasons[r.ID]
+	}
+	hook("step:before-record")
+	if err := x.st.SaveStep(x.meta.ID, r); err != nil {
+		msg := fmt.Sprintf("its result could not be recorded: %v", err)
+		r.Status, r.Error = StepFailed, &msg
+	}
+	hook("step:after-record")
+	return r
+}
+
+// secrets reads the secrets a run: step asks for.
+func (x *execution) secrets(s *flowspec.Step) ([]string, *redactor, error) {
+	if s.Checkpoint == nil || len(s.Checkpoint.Secrets) == 0 {
+		return nil, newRedactor(nil), nil
+	}
+	if x.e.cfg.Secrets == nil {
+		return nil, nil, fmt.Errorf("it needs the secret %q but no secret store is available", s.Checkpoint.Secrets[0])
+	}
+	var env, vals []string
+	for _, name := range s.Checkpoint.Secrets {
+		kv, err := x.e.cfg.Secrets.Get(name)
+		if err != nil {
+			return nil, nil, fmt.Errorf("cannot read the secret %q (create it with `kitaru secrets set %s --KEY=VALUE`): %w", name, name, err)
+		}
+		for k, v := range kv {
+			env = append(env, k+"="+v)
+			vals = append(vals, v)
+		}
+	}
+	return env, newRedactor(vals), nil
+}
+
+// runUnit executes a unit with the step's timeout and retries.
+func (x *execution) runUnit(ctx context.Context, ex executor, u *unit) (*unitResult, int, error) {
+	attempts := max(1, u.step.Retry.Attempts)
+	for a := 1; ; a++ {
+		actx, cancel := ctx, context.CancelFunc(func() {})
+		if u.step.Timeout > 0 && u.step.Kind != flowspec.KindWait {
+			actx, cancel = context.WithTimeout(ctx, u.step.Timeout)
+		}
+		res, err := ex.execute(actx, u)
+		timedOut := errors.Is(actx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
+		cancel()
+		if err == nil {
+			return res, a, nil
+		}
+		if ctx.Err() != nil {
+			return nil, a, ctx.Err()
+		}
+		if timedOut {
+			err = fmt.Errorf("timed out after %s (its processes were killed): %w", u.step.Timeout, err)
+		}
+		if a >= attempts {
+			return nil, a, err
+		}
+		delay := backoff(u.step.Retry.Backoff, a)
+		x.emit(Event{Type: EventStepRetrying, Step: u.step.ID, Item: u.item, Attempt: a + 1, Error: u.red.str(err.Error()), Delay: delay}, false)
+		select {
+		case <-ctx.Done():
+			return nil, a, ctx.Err()
+		case <-time.After(delay):
+		}
+	}
+}
+
+// backoff is base·2^(attempt-1), jittered to 50–150% so retries of
+// parallel steps spread out, capped at 5 minutes.
+func backoff(base time.Duration, attempt int) time.Duration {
+	if base <= 0 {
+		return 0
+	}
+	d := base << min(attempt-1, 20)
+	if d <= 0 || d > 5*time.Minute {
+		d = 5 * time.Minute
+	}
+	return time.Duration(float64(d) * (0.5 + rand.Float64()))
+}
+
+// execForeach runs every item not done yet, each its own record.
+func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flowspec.Scope, ex executor, env []string, red *redactor, start time.Time) *StepResult {
+	if s.Kind == flowspec.KindWait {
+		return x.failed(s, start, 0, errors.New("a wait step cannot use foreach"))
+	}
+	v, err := s.Foreach.Eval(sc)
+	if err != nil {
+		return x.failed(s, start, 0, fmt.Errorf("its foreach could not be evaluated: %w", err))
+	}
+	list, ok := asList(v)
+	if !ok {
+		return x.failed(s, start, 0, fmt.Errorf("its foreach must yield a list, not %T", v))
+	}
+	done, err := x.st.LoadItems(x.meta.ID, s.ID)
+	if err != nil {
+		return x.failed(s, start, 0, err)
+	}
+	items := make([]*ItemResult, len(list))
+	count := 0
+	for i := range list {
+		if it := done[i]; it != nil && it.Status == StepCompleted {
+			items[i] = it
+			count++
+		}
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, x.parallel)
+	for i, item := range list {
+		if items[i] != nil {
+			continue
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			idx := i
+			isc := *sc
+			isc.Item, isc.Index = item, idx
+			u := &unit{x: x, step: s, scope: &isc, item: &idx, env: env, red: red}
+			t0 := time.Now()
+			res, attempts, err := x.runUnit(ctx, ex, u)
+			if ctx.Err() != nil {
+				return
+			}
+			it := &ItemResult{Index: idx, Attempts: attempts, DurationMS: time.Since(t0).Milliseconds()}
+			if err != nil {
+				msg := red.str(err.Error())
+				it.Status, it.Error = StepFailed, &msg
+			} else {
+				it.Status, it.Output, it.Usage, it.CostUSD = StepCompleted, red.value(res.Output), res.Usage, res.Cost
+			}
+			if err := x.st.SaveItem(x.meta.ID, s.ID, it); err != nil {
+				msg := fmt.Sprintf("its result could not be recorded: %v", err)
+				it.Status, it.Error = StepFailed, &msg
+			}
+			mu.Lock()
+			items[idx] = it
+			count++
+			n := count
+			mu.Unlock()
+			x.emit(Event{Type: EventItemFinished, Step: s.ID, Item: &idx, Done: n, Total: len(list)}, false)
+		}()
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return nil
+	}
+	end := time.Now().UTC()
+	r := &StepResult{ID: s.ID, Kind: s.Kind, Status: StepCompleted, StartedAt: &start, EndedAt: &end,
+		DurationMS: end.Sub(start).Milliseconds(), Fingerprint: x.fps[s.ID]}
+	outs := make([]any, len(list))
+	for i, it := range items {
+		r.Items = append(r.Items, *it)
+		r.Attempts = max(r.Attempts, it.Attempts)
+		r.Usage = r.Usage.Add(it.Usage)
+		if it.CostUSD != nil {
+			c := *it.CostUSD
+			if r.CostUSD != nil {
+				c += *r.CostUSD
+			}
+			r.CostUSD = &c
+		}
+		if it.Status != StepCompleted && r.Status == StepCompleted {
+			msg := fmt.Sprintf("item %d failed", i)
+			if it.Error != nil {
+				msg += ": " + *it.Error
+			}
+			r.Status, r.Error = StepFailed, &msg
+		}
+		outs[i] = it.Output
+	}
+	if r.Status == StepCompleted {
+		r.Output = outs
+	}
+	return r
+}
+
+func asList(v any) ([]any, bool) {
+	if l, ok := v.([]any); ok {
+		return l, true
+	}
+	rv := reflect.ValueOf(v)
+	if !rv.IsValid() || (rv.Kind() != reflect.Slice && rv.Kind() != reflect.Array) {
+		return nil, false
+	}
+	out := make([]any, rv.Len())
+	for i := range out {
+		out[i] = rv.Index(i).Interface()
+	}
+	return out, true
+}
+
+// parseJSONOutput implements `output: json`.
+func parseJSONOutput(text string) (any, error) {
+	var v any
+	if err := json.Unmarshal([]byte(text), &v); err != nil {
+		return nil, fmt.Errorf("output: json, but the output is not JSON (%v): %q", err, truncate(text, 200))
+	}
+	return v, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// valueExec evaluates a checkpoint's value.
+type valueExec struct{}
+
+func (valueExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
+	v, err := u.step.Checkpoint.Value.Eval(u.scope)
+	if err != nil {
+		return nil, err
+	}
+	return &unitResult{Output: v}, nil
+}
+
+// waitExec records a wait step's question; the step waits for Answer.
+type waitExec struct{}
+
+func (waitExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
+	q := ""
+	if u.step.Wait.Question != nil {
+		var err error
+		if q, err = u.step.Wait.Question.Render(u.scope); err != nil {
+			return nil, err
+		}
+	}
+	return &unitResult{Wait: &WaitInfo{Question: q, Schema: u.step.Wait.Schema}}, nil
+}
+
+// shellExec runs a checkpoint's command with sh -c in its own process
+// group, so a timeout or a stop kills everything it started.
+type shellExec struct{}
+
+func (shellExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
+	cp := u.step.Checkpoint
+	script, err := cp.Run.Render(u.scope)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, "sh", "-c", script)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 2 * time.Second
+	cmd.Env = os.Environ()
+	for _, ev := range cp.Env {
+		v, err := ev.Value.Render(u.scope)
+		if err != nil {
+			return nil, fmt.Errorf("env %s: %w", ev.Name, err)
+		}
+		cmd.Env = append(cmd.Env, ev.Name+"="+v)
+	}
+	cmd.Env = append(cmd.Env, u.env...)
+	if cp.Dir != nil {
+		if cmd.Dir, err = cp.Dir.Render(u.scope); err != nil {
+			return nil, fmt.Errorf("dir: %w", err)
+		}
+	}
+	if cp.Stdin != nil {
+		in, err := cp.Stdin.Render(u.scope)
+		if err != nil {
+			return nil, fmt.Errorf("stdin: %w", err)
+		}
+		cmd.Stdin = strings.NewReader(in)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout = &lineLog{u: u, buf: &stdout}
+	cmd.Stderr = &lineLog{u: u, buf: &stderr}
+	runErr := cmd.Run()
+	cmd.Stdout.(*lineLog).flush()
+	cmd.Stderr.(*lineLog).flush()
+	if runErr != nil {
+		return nil, fmt.Errorf("the command %s%s", exitText(runErr), tail(u.red.str(stderr.String()), 10))
+	}
+	out := strings.TrimSuffix(u.red.str(stdout.String()), "\n")
+	if u.step.OutputJSON {
+		v, err := parseJSONOutput(out)
+		if err != nil {
+			return nil, err
+		}
+		return &unitResult{Output: v}, nil
+	}
+	return &unitResult{Output: out}, nil
+}
+
+func exitText(err error) string {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if st, ok := ee.Sys().(syscall.WaitStatus); ok && st.Signaled() {
+			return "was killed by " + st.Signal().String()
+		}
+		return fmt.Sprintf("exited with status %d", ee.ExitCode())
+	}
+	return "could not run: " + err.Error()
+}
+
+// tail quotes the last n lines of stderr for an error message.
+func tail(s string, n int) string {
+	s = strings.TrimRight(s, "\n")
+	if s == "" {
+		return ""
+	}
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return "; stderr ends with:\n  " + strings.Join(lines, "\n  ")
+}
+
+// lineLog keeps a command's output and copies each whole line to the log.
+type lineLog struct {
+	u       *unit
+	buf     *bytes.Buffer
+	pending []byte
+}
+
+func (l *lineLog) Write(p []byte) (int, error) {
+	l.buf.Write(p)
+	l.pending = append(l.pending, p...)
+	if i := bytes.LastIndexByte(l.pending, '\n'); i >= 0 {
+		l.u.log(string(l.pending[:i]))
+		l.pending = append(l.pending[:0], l.pending[i+1:]...)
+	}
+	return len(p), nil
+}
+
+func (l *lineLog) flush() {
+	if len(l.pending) > 0 {
+		l.u.log(string(l.pending))
+		l.pending = nil
+	}
+}
+
+// llmExec makes one model call.
+type llmExec struct{}
+
+func (llmExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
+	l := u.step.LLM
+	var msgs []providers.Message
+	if l.System != nil {
+		s, err := l.System.Render(u.scope)
+		if err != nil {
+			return nil, fmt.Errorf("system: %w", err)
+		}
+		msgs = append(msgs, providers.Message{Role: "system", Content: s})
+	}
+	if l.Prompt != nil {
+		p, err := l.Prompt.Render(u.scope)
+		if err != nil {
+			return nil, fmt.Errorf("prompt: %w", err)
+		}
+		msgs = append(msgs, providers.Message{Role: "user", Content: p})
+	}
+	for i, m := range l.Messages {
+		c, err := m.Content.Render(u.scope)
+		if err != nil {
+			return nil, fmt.Errorf("messages[%d]: %w", i, err)
+		}
+		msgs = append(msgs, providers.Message{Role: m.Role, Content: c})
+	}
+	req := providers.Request{Model: l.Model, Messages: msgs, Temperature: l.Temperature, MaxTokens: l.MaxTokens}
+	if data, err := json.MarshalIndent(req, "", "  "); err == nil {
+		_ = u.x.st.WriteArtifact(u.x.meta.ID, u.step.ID, u.artifact("prompt", ".json"), append(data, '\n'))
+	}
+	caller := u.x.caller
+	if caller == nil {
+		if mock, ok := os.LookupEnv("KITARU_LLM_MOCK_RESPONSE"); ok {
+			caller = mockCaller(mock)
+		} else {
+			return nil, errors.New("no provider configured: register a model with `kitaru model register` (or set KITARU_LLM_MOCK_RESPONSE to try the flow offline)")
+		}
+	}
+	resp, err := caller.Call(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	_ = u.x.st.WriteArtifact(u.x.meta.ID, u.step.ID, u.artifact("response", ".txt"), []byte(resp.Text))
+	u.log(fmt.Sprintf("model %s answered in %s (%d tokens in, %d out)", resp.Model, resp.Latency.Round(time.Millisecond), resp.Usage.InputTokens, resp.Usage.OutputTokens))
+	res := &unitResult{Output: resp.Text, Model: resp.Model, Alias: resp.Alias, Credential: resp.CredentialSource, Usage: resp.Usage, Cost: resp.CostUSD}
+	if u.step.OutputJSON {
+		v, err := parseJSONOutput(resp.Text)
+		if err != nil {
+			return nil, err
+		}
+		res.Output = v
+	}
+	return res, nil
+}
+
+// mockCaller answers every call with the same text (KITARU_LLM_MOCK_RESPONSE
+// when the engine was given no Models).
+type mockCaller string
+
+func (m mockCaller) Call(ctx context.Context, req providers.Request) (*providers.Response, error) {
+	return &providers.Response{Text: string(m), Model: "mock/mock", CredentialSource: providers.CredentialNone, Attempts: 1}, nil
+}

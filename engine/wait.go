@@ -1,0 +1,176 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+// waitingStep finds the waiting step an answer is for: step, or the only
+// one waiting when step is "".
+func (e *Engine) waitingStep(meta *RunMeta, step string) (*StepResult, error) {
+	recs, err := e.store.LoadSteps(meta.ID)
+	if err != nil {
+		return nil, err
+	}
+	var waiting []string
+	for _, p := range meta.Plan {
+		if r := recs[p.ID]; r != nil && r.Status == StepWaiting {
+			waiting = append(waiting, p.ID)
+		}
+	}
+	if step == "" {
+		switch len(waiting) {
+		case 0:
+			return nil, &UsageError{Err: fmt.Errorf("run %s has no step waiting for input (it is %s)", meta.ID, meta.Status)}
+		case 1:
+			return recs[waiting[0]], nil
+		}
+		return nil, &UsageError{Err: fmt.Errorf("run %s has %d steps waiting for input: %s; name one", meta.ID, len(waiting), strings.Join(waiting, ", "))}
+	}
+	if r := recs[step]; r != nil && r.Status == StepWaiting {
+		return r, nil
+	}
+	if len(waiting) == 0 {
+		return nil, &UsageError{Err: fmt.Errorf("step %q of run %s is not waiting for input, and no step is", step, meta.ID)}
+	}
+	return nil, &UsageError{Err: fmt.Errorf("step %q of run %s is not waiting for input; waiting: %s", step, meta.ID, strings.Join(waiting, ", "))}
+}
+
+// lockMeta resolves ref, takes the run's lock and reads its meta.
+func (e *Engine) lockMeta(ref string) (*RunMeta, func(), error) {
+	if e.err != nil {
+		return nil, nil, e.err
+	}
+	id, err := e.store.Resolve(ref)
+	if err != nil {
+		return nil, nil, err
+	}
+	unlock, err := e.store.Lock(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	meta, err := e.store.LoadMeta(id)
+	if err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return meta, unlock, nil
+}
+
+// Answer records the answer to a waiting step after checking it against
+// the step's schema. The run stays waiting until it is resumed.
+func (e *Engine) Answer(ctx context.Context, ref, step string, value json.RawMessage) (*Run, error) {
+	meta, unlock, err := e.lockMeta(ref)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	r, err := e.waitingStep(meta, step)
+	if err != nil {
+		return nil, err
+	}
+	answer, err := jsonschema.UnmarshalJSON(bytes.NewReader(value))
+	if err != nil {
+		return nil, &UsageError{Err: fmt.Errorf("the answer for step %s is not JSON (%v); strings need quotes: --value '\"text\"'", r.ID, err)}
+	}
+	if r.Wait != nil && r.Wait.Schema != nil {
+		if err := validateAnswer(r.Wait.Schema, answer); err != nil {
+			return nil, &UsageError{Err: fmt.Errorf("the answer for step %s does not fit its schema: %w", r.ID, err)}
+		}
+	}
+	// Decoded again with encoding/json so the record holds plain values.
+	var plain any
+	if err := json.Unmarshal(value, &plain); err != nil {
+		return nil, &UsageError{Err: fmt.Errorf("the answer for step %s is not JSON: %w", r.ID, err)}
+	}
+	now := time.Now().UTC()
+	r.Status = StepCompleted
+	r.Output = plain
+	r.EndedAt = &now
+	if r.StartedAt != nil {
+		r.DurationMS = now.Sub(*r.StartedAt).Milliseconds()
+	}
+	if r.Wait == nil {
+		r.Wait = &WaitInfo{}
+	}
+	r.Wait.Answered, r.Wait.Answer = true, plain
+	r.Dir = ""
+	if err := e.store.SaveStep(meta.ID, r); err != nil {
+		return nil, err
+	}
+	_ = e.store.Append(meta.ID, Event{Time: now, Type: EventStepFinished, RunID: meta.ID, Step: r.ID, Result: r}, true)
+	return e.assemble(meta)
+}
+
+func validateAnswer(schema map[string]any, answer any) error {
+	c := jsonschema.NewCompiler()
+	// The schema came from YAML; a round trip through JSON gives the
+	// validator the plain JSON values it expects.
+	raw, err := json.Marshal(schema)
+	if err != nil {
+		return fmt.Errorf("the step's schema cannot be encoded: %w", err)
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		return fmt.Errorf("the step's schema cannot be read: %w", err)
+	}
+	if err := c.AddResource("answer.json", doc); err != nil {
+		return fmt.Errorf("the step's schema is not valid: %w", err)
+	}
+	sch, err := c.Compile("answer.json")
+	if err != nil {
+		return fmt.Errorf("the step's schema is not valid: %w", err)
+	}
+	if err := sch.Validate(answer); err != nil {
+		var ve *jsonschema.ValidationError
+		if errors.As(err, &ve) {
+			return errors.New(strings.TrimSpace(basicReason(ve)))
+		}
+		return err
+	}
+	return nil
+}
+
+// basicReason is the validator's message without its header line.
+func basicReason(ve *jsonschema.ValidationError) string {
+	lines := strings.Split(strings.TrimSpace(ve.Error()), "\n")
+	if len(lines) > 1 {
+		lines = lines[1:]
+	}
+	for i, l := range lines {
+		lines[i] = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "- "))
+	}
+	return strings.Join(lines, "; ")
+}
+
+// Abort ends a waiting run cancelled; its waiting step fails as aborted.
+func (e *Engine) Abort(ctx context.Context, ref, step string) (*Run, error) {
+	meta, unlock, err := e.lockMeta(ref)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	r, err := e.waitingStep(meta, step)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now().UTC()
+	msg := "aborted at the wait step " + r.ID
+	r.Status, r.Error, r.EndedAt, r.Dir = StepFailed, &msg, &now, ""
+	if err := e.store.SaveStep(meta.ID, r); err != nil {
+		return nil, err
+	}
+	meta.Status, meta.Error, meta.EndedAt = RunCancelled, &msg, &now
+	if err := e.store.SaveMeta(meta); err != nil {
+		return nil, err
+	}
+	_ = e.store.Append(meta.ID, Event{Time: now, Type: EventRunFinished, RunID: meta.ID, Error: msg}, true)
+	return e.assemble(meta)
+}
