@@ -1,17 +1,15 @@
 package engine
 
 import (
-	"errors"
-
 	"github.com/kitaruhq/kitaru/flowspec"
 )
 
 // parseFlow compiles a run's flow snapshot.
-var parseFlow = func(file string, src []byte) (*flowspec.Flow, error) {
-	return nil, errors.New("flowspec.Parse is not available yet")
+func parseFlow(file string, src []byte) (*flowspec.Flow, error) {
+	return flowspec.Parse(file, src, flowspec.Options{})
 }
 
 // bindInputs checks and coerces given inputs against the flow's.
-var bindInputs = func(f *flowspec.Flow, given map[string]any) (map[string]any, error) {
-	return given, nil
+func bindInputs(f *flowspec.Flow, given map[string]any) (map[string]any, error) {
+	return f.BindInputs(given)
 }

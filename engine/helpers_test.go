@@ -1,0 +1,147 @@
+package engine
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/kitaruhq/kitaru/flowspec"
+	"github.com/kitaruhq/kitaru/providers"
+)
+
+// testEnv is an engine over a fresh file store, with a directory for the
+// counter files steps append to.
+type testEnv struct {
+	t       *testing.T
+	home    string
+	counter string
+	store   *FileStore
+	eng     *Engine
+	events  *eventLog
+	models  *fakeModels
+}
+
+type eventLog struct {
+	mu  sync.Mutex
+	evs []Event
+}
+
+func (l *eventLog) Event(e Event) {
+	l.mu.Lock()
+	l.evs = append(l.evs, e)
+	l.mu.Unlock()
+}
+
+func (l *eventLog) of(t EventType) []Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []Event
+	for _, e := range l.evs {
+		if e.Type == t {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func newEnv(t *testing.T) *testEnv {
+	t.Helper()
+	home := t.TempDir()
+	te := &testEnv{t: t, home: home, counter: t.TempDir(), store: NewFileStore(home), events: &eventLog{}, models: &fakeModels{}}
+	te.eng = New(Config{Store: te.store, Observer: te.events, Models: te.models, Secrets: fakeSecrets{"webhook": {"TOKEN": "s3cr3t-value"}}})
+	return te
+}
+
+// flow compiles YAML; COUNTER in it is replaced by the counter directory.
+func (te *testEnv) flow(src string) *flowspec.Flow {
+	te.t.Helper()
+	src = strings.ReplaceAll(src, "COUNTER", te.counter)
+	f, err := flowspec.Parse("test.yaml", []byte(src), flowspec.Options{})
+	if err != nil {
+		te.t.Fatalf("flow does not load: %v", err)
+	}
+	return f
+}
+
+func (te *testEnv) start(f *flowspec.Flow, inputs map[string]any) *Run {
+	te.t.Helper()
+	in, err := f.BindInputs(inputs)
+	if err != nil {
+		te.t.Fatal(err)
+	}
+	run, err := te.eng.Start(context.Background(), StartOptions{Flow: f, Inputs: in})
+	if err != nil {
+		te.t.Fatalf("start: %v", err)
+	}
+	return run
+}
+
+// count is how often steps appended to the counter file name.
+func (te *testEnv) count(name string) int {
+	data, err := os.ReadFile(filepath.Join(te.counter, name))
+	if err != nil {
+		return 0
+	}
+	return strings.Count(string(data), "\n")
+}
+
+func step(t *testing.T, run *Run, id string) StepResult {
+	t.Helper()
+	for _, s := range run.Steps {
+		if s.ID == id {
+			return s
+		}
+	}
+	t.Fatalf("run has no step %s", id)
+	return StepResult{}
+}
+
+func wantStatus(t *testing.T, run *Run, want RunStatus) {
+	t.Helper()
+	if run.Status != want {
+		msg := ""
+		if run.Error != nil {
+			msg = *run.Error
+		}
+		t.Fatalf("run %s is %s (%s), want %s", run.ID, run.Status, msg, want)
+	}
+}
+
+type fakeSecrets map[string]map[string]string
+
+func (f fakeSecrets) Get(name string) (map[string]string, error) {
+	if kv, ok := f[name]; ok {
+		return kv, nil
+	}
+	return nil, os.ErrNotExist
+}
+
+// fakeModels answers every call with "answer to: <last message>".
+type fakeModels struct {
+	mu    sync.Mutex
+	calls int
+	reg   providers.Registry
+	used  []providers.Registry
+}
+
+func (m *fakeModels) Current() (providers.Registry, error) { return m.reg, nil }
+func (m *fakeModels) Caller(reg providers.Registry) providers.Caller {
+	m.mu.Lock()
+	m.used = append(m.used, reg)
+	m.mu.Unlock()
+	return fakeCaller{m}
+}
+
+type fakeCaller struct{ m *fakeModels }
+
+func (c fakeCaller) Call(ctx context.Context, req providers.Request) (*providers.Response, error) {
+	c.m.mu.Lock()
+	c.m.calls++
+	c.m.mu.Unlock()
+	cost := 0.5
+	return &providers.Response{Text: "answer to: " + req.Messages[len(req.Messages)-1].Content, Model: "fake/model", Alias: req.Model,
+		Usage: providers.Usage{InputTokens: 10, OutputTokens: 5}, CostUSD: &cost, CredentialSource: providers.CredentialNone}, nil
+}
