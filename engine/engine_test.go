@@ -1,7 +1,13 @@
 package engine
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestRunSimpleChain(t *testing.T) {
@@ -42,5 +48,302 @@ output: ${{ steps.c.output }}
 	wantStatus(t, got, RunCompleted)
 	if step(t, got, "b").Output != "hello world!" || got.Output != run.Output {
 		t.Fatalf("get: %+v", got)
+	}
+}
+
+func TestSchedulerSkipsAndFailures(t *testing.T) {
+	te := newEnv(t)
+	f := te.flow(`
+name: sched
+inputs:
+  go: {type: boolean, default: false}
+steps:
+  gate:
+    kind: checkpoint
+    if: inputs.go
+    value: yes
+  after_gate:
+    kind: checkpoint
+    value: ${{ steps.gate.output }}
+  checks_gate:
+    kind: checkpoint
+    if: steps.gate.status == "skipped"
+    value: gate was skipped
+  boom:
+    kind: checkpoint
+    run: echo one >&2; echo two >&2; exit 3
+  after_boom:
+    kind: checkpoint
+    run: echo x >> COUNTER/after_boom
+    needs: [boom]
+  independent:
+    kind: checkpoint
+    run: echo x >> COUNTER/independent
+  after_independent:
+    kind: checkpoint
+    value: ${{ steps.independent.output }}
+`)
+	run := te.start(f, nil)
+	wantStatus(t, run, RunFailed)
+	tests := []struct {
+		id   string
+		want StepStatus
+	}{
+		{"gate", StepSkipped},
+		{"after_gate", StepSkipped},
+		{"checks_gate", StepCompleted},
+		{"boom", StepFailed},
+		{"after_boom", StepPending},
+		{"independent", StepCompleted},
+		{"after_independent", StepCompleted},
+	}
+	for _, tt := range tests {
+		if got := step(t, run, tt.id).Status; got != tt.want {
+			t.Errorf("step %s is %s, want %s", tt.id, got, tt.want)
+		}
+	}
+	boom := step(t, run, "boom")
+	if boom.Error == nil || !strings.Contains(*boom.Error, "exited with status 3") || !strings.Contains(*boom.Error, "one\n  two") {
+		t.Errorf("boom error %v; want the exit status and the stderr tail", boom.Error)
+	}
+	if run.Error == nil || !strings.Contains(*run.Error, "step boom failed") {
+		t.Errorf("run error %v", run.Error)
+	}
+	if te.count("after_boom") != 0 || te.count("independent") != 1 {
+		t.Errorf("after_boom ran %d times, independent %d", te.count("after_boom"), te.count("independent"))
+	}
+}
+
+func TestRetryInPlace(t *testing.T) {
+	te := newEnv(t)
+	f := te.flow(`
+name: retry_in_place
+steps:
+  first:
+    kind: checkpoint
+    run: echo x >> COUNTER/first; echo first
+  flaky:
+    kind: checkpoint
+    run: echo x >> COUNTER/flaky; test -f COUNTER/fixed && echo ok
+    needs: [first]
+  last:
+    kind: checkpoint
+    run: echo x >> COUNTER/last; echo ${{ steps.flaky.output }}
+`)
+	run := te.start(f, nil)
+	wantStatus(t, run, RunFailed)
+	if _, err := te.eng.Resume(t.Context(), run.ID, 0); err == nil || !strings.Contains(err.Error(), "kitaru retry") {
+		t.Fatalf("resume of a failed run: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(te.counter, "fixed"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	again, err := te.eng.Retry(t.Context(), run.ID[:6], 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, again, RunCompleted)
+	if again.ID != run.ID || step(t, again, "last").Output != "ok" {
+		t.Fatalf("retry record %+v", again)
+	}
+	if te.count("first") != 1 || te.count("flaky") != 2 || te.count("last") != 1 {
+		t.Fatalf("counts first=%d flaky=%d last=%d; want 1 2 1", te.count("first"), te.count("flaky"), te.count("last"))
+	}
+	if _, err := te.eng.Retry(t.Context(), run.ID, 0); err == nil {
+		t.Fatal("retry of a completed run was accepted")
+	}
+}
+
+func TestParallelStepsOverlap(t *testing.T) {
+	te := newEnv(t)
+	f := te.flow(`
+name: par
+steps:
+  a: {kind: checkpoint, run: sleep 0.3}
+  b: {kind: checkpoint, run: sleep 0.3}
+  c: {kind: checkpoint, run: sleep 0.3}
+  join:
+    kind: checkpoint
+    value: done
+    needs: [a, b, c]
+`)
+	run := te.start(f, nil)
+	wantStatus(t, run, RunCompleted)
+	// Every pair of independent steps overlaps in time: each started before
+	// the other ended. (Recorded times, not wall-clock assertions.)
+	ids := []string{"a", "b", "c"}
+	for _, x := range ids {
+		for _, y := range ids {
+			sx, sy := step(t, run, x), step(t, run, y)
+			if x != y && !sx.StartedAt.Before(*sy.EndedAt) {
+				t.Errorf("%s started %v, after %s ended %v", x, sx.StartedAt, y, sy.EndedAt)
+			}
+		}
+	}
+	j := step(t, run, "join")
+	for _, x := range ids {
+		if j.StartedAt.Before(*step(t, run, x).EndedAt) {
+			t.Errorf("join started before %s ended", x)
+		}
+	}
+	// With --parallel 1 they do not overlap.
+	in, _ := f.BindInputs(nil)
+	serial, err := te.eng.Start(t.Context(), StartOptions{Flow: f, Inputs: in, Parallel: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range ids {
+		for _, y := range ids {
+			sx, sy := step(t, serial, x), step(t, serial, y)
+			if x < y && sx.StartedAt.Before(*sy.EndedAt) && sy.StartedAt.Before(*sx.EndedAt) {
+				t.Errorf("with parallel 1, %s and %s overlap", x, y)
+			}
+		}
+	}
+}
+
+func TestRetryAttemptsAndTimeoutKill(t *testing.T) {
+	te := newEnv(t)
+	f := te.flow(`
+name: retries
+steps:
+  third_time_lucky:
+    kind: checkpoint
+    retry: {attempts: 3, backoff: 10ms}
+    run: echo x >> COUNTER/lucky; test $(wc -l < COUNTER/lucky) -ge 3 && echo lucky
+  slow:
+    kind: checkpoint
+    timeout: 200ms
+    run: sleep 30 & echo $! > COUNTER/orphan.pid; wait
+  never:
+    kind: checkpoint
+    retry: {attempts: 2, backoff: 1ms}
+    run: echo x >> COUNTER/never; exit 1
+`)
+	run := te.start(f, nil)
+	wantStatus(t, run, RunFailed)
+	lucky := step(t, run, "third_time_lucky")
+	if lucky.Status != StepCompleted || lucky.Attempts != 3 || lucky.Output != "lucky" || te.count("lucky") != 3 {
+		t.Errorf("lucky %+v count %d", lucky, te.count("lucky"))
+	}
+	never := step(t, run, "never")
+	if never.Status != StepFailed || never.Attempts != 2 || te.count("never") != 2 {
+		t.Errorf("never %+v count %d", never, te.count("never"))
+	}
+	slow := step(t, run, "slow")
+	if slow.Status != StepFailed || slow.Error == nil || !strings.Contains(*slow.Error, "timed out after 200ms") {
+		t.Errorf("slow %+v", slow)
+	}
+	if n := len(te.events.of(EventStepRetrying)); n != 3 {
+		t.Errorf("%d retrying events, want 3", n)
+	}
+	// The whole process group was killed, the background sleep included.
+	data, err := os.ReadFile(filepath.Join(te.counter, "orphan.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	if pid == 0 || !processGone(pid) {
+		t.Errorf("the timed-out step's background process %d survived", pid)
+	}
+}
+
+// processGone waits (up to 5s) until pid has exited; a zombie counts as
+// gone. It reports whether it did.
+func processGone(pid int) bool {
+	for range 50 {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return true
+		}
+		if f := strings.Fields(string(data)); len(f) > 2 && f[2] == "Z" {
+			return true
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return false
+}
+
+func TestForeach(t *testing.T) {
+	te := newEnv(t)
+	f := te.flow(`
+name: fan
+inputs:
+  xs: {type: list, default: [a, b, c, d]}
+steps:
+  each:
+    kind: checkpoint
+    foreach: inputs.xs
+    run: echo ${{ item }} >> COUNTER/${{ item }}; test ${{ item }} != c -o -f COUNTER/fixed && echo ${{ index }}-${{ item }}
+  joined:
+    kind: checkpoint
+    value: ${{ join(steps.each.output, ",") }}
+`)
+	run := te.start(f, nil)
+	wantStatus(t, run, RunFailed)
+	each := step(t, run, "each")
+	if len(each.Items) != 4 || each.Items[2].Status != StepFailed || each.Items[1].Output != "1-b" {
+		t.Fatalf("items %+v", each.Items)
+	}
+	if evs := te.events.of(EventItemFinished); len(evs) != 4 || evs[3].Done != 4 || evs[3].Total != 4 {
+		t.Fatalf("item events %+v", evs)
+	}
+	os.WriteFile(filepath.Join(te.counter, "fixed"), nil, 0o600)
+	again, err := te.eng.Retry(t.Context(), run.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, again, RunCompleted)
+	if step(t, again, "joined").Output != "0-a,1-b,2-c,3-d" {
+		t.Fatalf("joined %#v", step(t, again, "joined").Output)
+	}
+	// Only the failed item ran again.
+	for x, want := range map[string]int{"a": 1, "b": 1, "c": 2, "d": 1} {
+		if got := te.count(x); got != want {
+			t.Errorf("item %s ran %d times, want %d", x, got, want)
+		}
+	}
+	got, err := te.eng.Get(t.Context(), run.ID)
+	if err != nil || len(step(t, got, "each").Items) != 4 {
+		t.Fatalf("get items: %v %+v", err, got)
+	}
+}
+
+func TestRedactionOfSecrets(t *testing.T) {
+	te := newEnv(t)
+	f := te.flow(`
+name: secretive
+steps:
+  use:
+    kind: checkpoint
+    secrets: [webhook]
+    run: echo "token is $TOKEN"; echo "err $TOKEN" >&2
+  fail:
+    kind: checkpoint
+    secrets: [webhook]
+    run: echo "bad $TOKEN" >&2; exit 1
+`)
+	run := te.start(f, nil)
+	wantStatus(t, run, RunFailed)
+	if out := step(t, run, "use").Output; out != "token is ***" {
+		t.Errorf("output %#v", out)
+	}
+	if e := step(t, run, "fail").Error; e == nil || !strings.Contains(*e, "bad ***") {
+		t.Errorf("error %v", e)
+	}
+	// Nothing on disk holds the value.
+	filepath.Walk(te.home, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			data, _ := os.ReadFile(p)
+			if strings.Contains(string(data), "s3cr3t-value") {
+				t.Errorf("%s holds the secret value", p)
+			}
+		}
+		return nil
+	})
+	var logs []string
+	te.eng.Logs(t.Context(), run.ID, "use", false, func(l LogLine) error { logs = append(logs, l.Text); return nil })
+	if strings.Join(logs, "|") != "token is ***|err ***" && strings.Join(logs, "|") != "err ***|token is ***" {
+		t.Errorf("logs %q", logs)
 	}
 }
