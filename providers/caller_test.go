@@ -3,6 +3,7 @@ package providers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -616,5 +617,43 @@ func TestOllamaMissingModelSaysPull(t *testing.T) {
 	_, err := c.Call(context.Background(), Request{Model: "ollama/qwen3", Messages: msgs()})
 	if err == nil || !strings.Contains(err.Error(), "ollama pull qwen3") || !strings.Contains(err.Error(), "not found") {
 		t.Fatalf("error = %v", err)
+	}
+}
+
+func TestCancelledWhileWaitingToRetry(t *testing.T) {
+	f := newFake(t, reply{status: 429, header: map[string]string{"Retry-After": "30"}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sleep := func(ctx context.Context, d time.Duration) error {
+		cancel() // the user pressed Ctrl-C during the wait
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	c := New(Registry{}, Options{Getenv: envOf(map[string]string{"OPENAI_BASE_URL": f.URL, "OPENAI_API_KEY": "k"}), Sleep: sleep})
+	_, err := c.Call(ctx, Request{Model: "openai/gpt-4o-mini", Messages: msgs()})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("error = %v, want one wrapping context.Canceled", err)
+	}
+	if n := len(f.requests()); n != 1 {
+		t.Fatalf("server saw %d requests after cancellation, want 1", n)
+	}
+}
+
+// BenchmarkCall measures kitaru's own overhead around one OpenAI call to a
+// local server (client setup, body rewrite, usage, cost).
+func BenchmarkCall(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, openAIReply)
+	}))
+	defer srv.Close()
+	c := New(Registry{}, Options{Getenv: envOf(map[string]string{"OPENAI_BASE_URL": srv.URL, "OPENAI_API_KEY": "k"})})
+	req := Request{Model: "openai/gpt-4o-mini", Messages: msgs()}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Call(context.Background(), req); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
