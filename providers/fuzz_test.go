@@ -12,7 +12,7 @@ func FuzzRegistryJSON(f *testing.F) {
 	f.Add(`{"aliases": {"a-1": {"model": "openrouter/x/y", "price": {"input_per_mtok": 1}}}}`)
 	f.Add(`{"aliases": {}}`)
 	f.Fuzz(func(t *testing.T, data string) {
-		reg, err := parseRegistry([]byte(data))
+		reg, err := parseRegistry([]byte(data), true)
 		if err != nil {
 			return
 		}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/kitaruhq/kitaru/internal/fsutil"
+	"github.com/kitaruhq/kitaru/keyring"
 )
 
 // Environment variables that shape model resolution.
@@ -50,7 +51,7 @@ func LoadLocal() (Registry, error) {
 	if err != nil {
 		return Registry{}, fmt.Errorf("cannot read the model registry %s: %w", path, err)
 	}
-	reg, err := parseRegistry(data)
+	reg, err := parseRegistry(data, false)
 	if err != nil {
 		return Registry{}, fmt.Errorf("the model registry %s is damaged: %w; fix or delete the file, then register your aliases again with 'kitaru model register'", path, err)
 	}
@@ -100,18 +101,22 @@ func EnvRegistry(getenv func(string) string) (reg Registry, ok bool, err error) 
 	if raw == "" {
 		return Registry{}, false, nil
 	}
-	reg, err = parseRegistry([]byte(raw))
+	reg, err = parseRegistry([]byte(raw), true)
 	if err != nil {
 		return Registry{}, false, fmt.Errorf("%s is not a valid model registry: %w; expected JSON like {\"aliases\": {\"fast\": {\"model\": \"openai/gpt-4o-mini\", \"secret\": \"openai-creds\"}}, \"default\": \"fast\"}", EnvModelRegistry, err)
 	}
 	return reg, true, nil
 }
 
-// parseRegistry decodes and checks registry JSON.
-func parseRegistry(data []byte) (Registry, error) {
+// parseRegistry decodes and checks registry JSON. strict rejects unknown
+// fields: a person typed the variable and a misspelt key should not be
+// ignored; the local file, written by kitaru, may come from a newer version.
+func parseRegistry(data []byte, strict bool) (Registry, error) {
 	var reg Registry
 	dec := json.NewDecoder(strings.NewReader(string(data)))
-	dec.DisallowUnknownFields()
+	if strict {
+		dec.DisallowUnknownFields()
+	}
 	if err := dec.Decode(&reg); err != nil {
 		return Registry{}, err
 	}
@@ -190,8 +195,10 @@ func (r *Registry) Register(alias, model, secret string) (replaced bool, err err
 	if err := checkProviderModel(model); err != nil {
 		return false, err
 	}
-	if secret != "" && strings.TrimSpace(secret) != secret {
-		return false, fmt.Errorf("secret name %q has leading or trailing spaces", secret)
+	if secret != "" {
+		if err := keyring.ValidateName(secret); err != nil {
+			return false, err
+		}
 	}
 	if r.Aliases == nil {
 		r.Aliases = map[string]Alias{}

@@ -64,15 +64,19 @@ func TestRegistryRegisterRemoveDefault(t *testing.T) {
 	if r.Aliases["fast"].Model != "openai/gpt-4o" || r.Aliases["fast"].Secret != "" {
 		t.Fatalf("re-register did not replace: %+v", r.Aliases["fast"])
 	}
-	for _, bad := range []struct{ alias, model string }{
-		{"Fast", "openai/gpt-4o"},
-		{"-x", "openai/gpt-4o"},
-		{"ok", "gpt-4o"},
-		{"ok", "mistral/large"},
+	for _, bad := range []struct{ alias, model, secret string }{
+		{"Fast", "openai/gpt-4o", ""},
+		{"-x", "openai/gpt-4o", ""},
+		{"ok", "openai/gpt-4o", "Bad Secret"},
+		{"ok", "gpt-4o", ""},
+		{"ok", "mistral/large", ""},
 	} {
-		if _, err := r.Register(bad.alias, bad.model, ""); err == nil {
-			t.Errorf("Register(%q, %q) succeeded, want error", bad.alias, bad.model)
+		if _, err := r.Register(bad.alias, bad.model, bad.secret); err == nil {
+			t.Errorf("Register(%q, %q, %q) succeeded, want error", bad.alias, bad.model, bad.secret)
 		}
+	}
+	if _, ok := r.Aliases["ok"]; ok {
+		t.Error("a rejected Register changed the registry")
 	}
 	if err := r.SetDefault("smart"); err != nil || r.Default != "smart" {
 		t.Fatalf("SetDefault: %v, default %q", err, r.Default)
@@ -118,6 +122,13 @@ func TestLocalRegistryRoundTrip(t *testing.T) {
 	}
 	if got.Default != "fast" || got.Aliases["fast"] != (Alias{Model: "openai/gpt-4o-mini", Secret: "openai-creds"}) {
 		t.Fatalf("round trip = %+v", got)
+	}
+	// A field from a newer kitaru does not make the file unreadable.
+	if err := os.WriteFile(path, []byte(`{"aliases": {"fast": {"model": "openai/gpt-4o", "future": 1}}, "default": "fast", "version": 2}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := LoadLocal(); err != nil || got.Aliases["fast"].Model != "openai/gpt-4o" {
+		t.Fatalf("newer file: %+v, %v", got, err)
 	}
 	if err := os.WriteFile(path, []byte("{not json"), 0o600); err != nil {
 		t.Fatal(err)
