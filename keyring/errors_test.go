@@ -126,6 +126,16 @@ func TestKeyringChild(t *testing.T) {
 			err = s.Check()
 		case "set":
 			_, err = s.Set("child", map[string]string{"K": "v"})
+		case "get-twice":
+			// The second call must not wait out the timeout again; the
+			// parent's guard would catch a hang, the message tells.
+			_, err = s.Get("child")
+			if err != nil {
+				_, err2 := s.Get("child")
+				if !errors.Is(err2, ErrUnavailable) || err2.Error() != err.Error() {
+					err = fmt.Errorf("second call: %v", err2)
+				}
+			}
 		}
 	}
 	msg := "<nil>"
@@ -210,6 +220,10 @@ func TestStuckBusTimesOut(t *testing.T) {
 	msg := runChild(t, "set", dir, "DBUS_SESSION_BUS_ADDRESS=unix:path="+sock, childEnv+"_TIMEOUT=300ms")
 	if !strings.HasPrefix(msg, "UNAVAILABLE ") || !strings.Contains(msg, "did not answer within 300ms") {
 		t.Errorf("error = %q, want the timeout explanation", msg)
+	}
+	msg = runChild(t, "get-twice", dir, "DBUS_SESSION_BUS_ADDRESS=unix:path="+sock, childEnv+"_TIMEOUT=300ms")
+	if !strings.HasPrefix(msg, "UNAVAILABLE ") || !strings.Contains(msg, "did not answer within 300ms") {
+		t.Errorf("error = %q, want the timeout explanation twice", msg)
 	}
 	if _, err := os.Stat(filepath.Join(dir, indexName)); err == nil {
 		t.Errorf("a failed Set wrote the index")

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"sync"
 	"time"
 
 	gokeyring "github.com/zalando/go-keyring"
@@ -25,6 +26,12 @@ type osBackend struct {
 	idx       index
 	configDir string
 	timeout   time.Duration
+
+	mu sync.Mutex
+	// stuck is the timeout error once a call has timed out: later calls
+	// fail at once instead of each waiting out the timeout again (godbus
+	// would queue them behind the stuck one anyway).
+	stuck error
 }
 
 func newOSBackend(configDir string, timeout time.Duration) *osBackend {
@@ -96,6 +103,12 @@ func (b *osBackend) call(op func() (string, error)) (string, error) {
 	if reason := missingSessionBus(); reason != "" {
 		return "", &UnavailableError{Reason: reason, ConfigDir: b.configDir}
 	}
+	b.mu.Lock()
+	stuck := b.stuck
+	b.mu.Unlock()
+	if stuck != nil {
+		return "", stuck
+	}
 	type result struct {
 		value string
 		err   error
@@ -118,7 +131,11 @@ func (b *osBackend) call(op func() (string, error)) (string, error) {
 	case r := <-done:
 		return r.value, translate(r.err, b.configDir)
 	case <-timer.C:
-		return "", timeoutError(b.timeout, b.configDir)
+		err := timeoutError(b.timeout, b.configDir)
+		b.mu.Lock()
+		b.stuck = err
+		b.mu.Unlock()
+		return "", err
 	}
 }
 

@@ -102,19 +102,19 @@ func (s *Store) Set(name string, values map[string]string) (created bool, err er
 			return false, err
 		}
 	}
-	merged, err := s.backend.get(name)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		created = true
-		merged = map[string]string{}
-	case err != nil:
-		return false, err
-	}
-	maps.Copy(merged, values)
-	if err := s.backend.put(name, merged); err != nil {
-		return false, err
-	}
-	return created, nil
+	err = withWriteLock(s.configDir, func() error {
+		merged, err := s.backend.get(name)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			created = true
+			merged = map[string]string{}
+		case err != nil:
+			return err
+		}
+		maps.Copy(merged, values)
+		return s.backend.put(name, merged)
+	})
+	return created, err
 }
 
 // Get returns every pair of the named secret; an unknown name wraps
@@ -123,6 +123,8 @@ func (s *Store) Get(name string) (map[string]string, error) {
 	if err := ValidateName(name); err != nil {
 		return nil, err
 	}
+	inProcess.RLock()
+	defer inProcess.RUnlock()
 	return s.backend.get(name)
 }
 
@@ -135,7 +137,7 @@ func (s *Store) Delete(name string) error {
 	if err := ValidateName(name); err != nil {
 		return err
 	}
-	return s.backend.remove(name)
+	return withWriteLock(s.configDir, func() error { return s.backend.remove(name) })
 }
 
 // ValidateName checks a secret name against the rules in the package doc.

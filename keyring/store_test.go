@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -384,4 +386,41 @@ func TestOpenBackendChoice(t *testing.T) {
 	if s, err := Open(Options{}); err != nil || s.configDir != filepath.Join(dir, "kitaru") {
 		t.Errorf("ConfigDir default = %v, %v", s, err)
 	}
+}
+
+// Writers setting different keys of one secret at once lose none of them,
+// and readers in parallel (as parallel steps of a run) see whole secrets.
+func TestConcurrentSetsKeepEveryKey(t *testing.T) {
+	stores(t, func(t *testing.T, s *Store) {
+		if _, err := s.Set("shared", map[string]string{"K0": "v"}); err != nil {
+			t.Fatal(err)
+		}
+		const n = 16
+		errs := make(chan error, 2*n)
+		for i := range n {
+			go func() {
+				_, err := s.Set("shared", map[string]string{"K" + strconv.Itoa(i): "v"})
+				errs <- err
+			}()
+			go func() {
+				v, err := s.Get("shared")
+				if err == nil && v["K0"] != "v" {
+					err = errors.New("a reader saw a secret without K0")
+				}
+				errs <- err
+			}()
+		}
+		for range 2 * n {
+			if err := <-errs; err != nil {
+				t.Error(err)
+			}
+		}
+		got, err := s.Get("shared")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != n {
+			t.Errorf("after %d concurrent Sets the secret has %d keys: %v", n, len(got), slices.Sorted(maps.Keys(got)))
+		}
+	})
 }
