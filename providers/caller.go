@@ -43,13 +43,17 @@ type Options struct {
 
 // New returns a Caller that resolves models with reg.
 func New(reg Registry, opts Options) Caller {
+	// "Set" for the mock means set, even to "" (an empty answer), when the
+	// real environment can tell; an injected Getenv cannot.
+	lookup := func(k string) (string, bool) { v := opts.Getenv(k); return v, v != "" }
 	if opts.Getenv == nil {
 		opts.Getenv = os.Getenv
+		lookup = os.LookupEnv
 	}
 	if opts.Sleep == nil {
 		opts.Sleep = realSleep
 	}
-	return &caller{reg: reg, opts: opts}
+	return &caller{reg: reg, opts: opts, lookup: lookup}
 }
 
 // Source hands out callers the way the engine asks for them (it satisfies
@@ -73,8 +77,9 @@ func (s Source) Current() (Registry, error) {
 func (s Source) Caller(reg Registry) Caller { return New(reg, s.Options) }
 
 type caller struct {
-	reg  Registry
-	opts Options
+	reg    Registry
+	opts   Options
+	lookup func(string) (string, bool)
 }
 
 // providerInfo is what kitaru knows about each provider.
@@ -92,7 +97,7 @@ var providerInfos = map[string]providerInfo{
 
 func (c *caller) Call(ctx context.Context, req Request) (*Response, error) {
 	start := time.Now()
-	if mock := c.opts.Getenv(EnvMockResponse); mock != "" {
+	if mock, ok := c.lookup(EnvMockResponse); ok {
 		return c.mock(req, mock, start), nil
 	}
 	res, err := c.reg.Resolve(req.Model, c.opts.Getenv)

@@ -44,3 +44,12 @@ func TestMockAnswersWithoutNetworkOrCredentials(t *testing.T) {
 		t.Fatalf("mock reached the network %d times", hits.Load())
 	}
 }
+
+func TestMockSetButEmptyInRealEnvironment(t *testing.T) {
+	t.Setenv(EnvMockResponse, "")
+	t.Setenv("OPENAI_API_KEY", "")
+	resp, err := New(Registry{}, Options{}).Call(context.Background(), Request{Model: "openai/gpt-4o-mini"})
+	if err != nil || resp.Text != "" || resp.CredentialSource != CredentialNone {
+		t.Fatalf("an empty mock answer = %+v, %v", resp, err)
+	}
+}
