@@ -153,8 +153,8 @@ func TestE2ELLMStepsReplayAndAliasSwap(t *testing.T) {
 	if failed.Status != engine.RunFailed {
 		t.Fatalf("run against a failing server ended %s", failed.Status)
 	}
-	if !strings.Contains(fmt.Sprint(stepOf(t, failed, "outline").Error), "bad day") {
-		t.Errorf("the step error does not carry the provider's message: %v", stepOf(t, failed, "outline").Error)
+	if msg := stepOf(t, failed, "outline").Error; msg == nil || !strings.Contains(*msg, "bad day") {
+		t.Errorf("the step error does not carry the provider's message: %v", msg)
 	}
 	srv.setFail(false)
 	e.must(0, "model", "register", "fast", "--model", "openai/gpt-4o")
