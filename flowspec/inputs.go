@@ -125,7 +125,7 @@ func describeGiven(v any) string {
 	case nil:
 		return "null"
 	}
-	return fmt.Sprintf("%s %s", strings.TrimPrefix(typeName(v), "the "), truncate(FormatValue(v), 60))
+	return fmt.Sprintf("%s %s", typeName(v), truncate(FormatValue(v), 60))
 }
 
 // coerceString parses text given on the command line as the declared type.

@@ -1086,10 +1086,14 @@ func (l *loader) resolveDeps(s *Step, p *stepParts) {
 	for _, id := range p.needs {
 		needs[id] = true
 	}
-	for _, id := range l.comp.stepIDs {
-		if needs[id] || referenced[id] || inIf[id] {
-			s.Deps = append(s.Deps, id)
+	all := map[string]bool{}
+	for _, m := range []map[string]bool{needs, referenced, inIf} {
+		for id := range m {
+			all[id] = true
 		}
+	}
+	for id := range all {
+		s.Deps = append(s.Deps, id)
 		if inIf[id] && !needs[id] && !referenced[id] {
 			if s.IfOnlyDeps == nil {
 				s.IfOnlyDeps = map[string]bool{}
@@ -1097,5 +1101,7 @@ func (l *loader) resolveDeps(s *Step, p *stepParts) {
 			s.IfOnlyDeps[id] = true
 		}
 	}
+	// File order, not map order.
+	slices.SortFunc(s.Deps, func(a, b string) int { return l.comp.index[a] - l.comp.index[b] })
 	s.InputRefs = sortedKeys(inputs)
 }

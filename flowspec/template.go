@@ -3,6 +3,7 @@ package flowspec
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -15,6 +16,10 @@ import (
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/checker"
+	exprcompiler "github.com/expr-lang/expr/compiler"
+	"github.com/expr-lang/expr/conf"
+	"github.com/expr-lang/expr/optimizer"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
 )
@@ -380,6 +385,8 @@ type exprError struct {
 type compiler struct {
 	inputs  map[string]*Input
 	steps   map[string]bool
+	index   map[string]int // file order of the steps
+	config  *conf.Config
 	stepIDs []string
 	inNames []string
 }
@@ -390,8 +397,10 @@ func newCompiler(inputs []*Input, stepIDs []string) *compiler {
 		c.inputs[in.Name] = in
 		c.inNames = append(c.inNames, in.Name)
 	}
-	for _, id := range stepIDs {
+	c.index = make(map[string]int, len(stepIDs))
+	for i, id := range stepIDs {
 		c.steps[id] = true
+		c.index[id] = i
 	}
 	return c
 }
@@ -529,7 +538,7 @@ func (c *compiler) compileTemplate(src, field string, pos Pos, bare, allowItem b
 // Compiled programs are shared between identical expressions: they are
 // immutable.
 func (c *compiler) compileExpr(src string, rc *refCollector) (*compiledExpr, *exprError) {
-	prog, err := expr.Compile(src, expr.Env(evalEnv{}), expr.Patch(rc))
+	prog, err := c.compile(src, rc)
 	if len(rc.errs) > 0 {
 		// Our own errors (unknown step or input) say more than the checker's.
 		return nil, nil
@@ -538,6 +547,30 @@ func (c *compiler) compileExpr(src string, rc *refCollector) (*compiledExpr, *ex
 		return nil, c.describeCompileError(src, err)
 	}
 	return &compiledExpr{src: src, prog: prog}, nil
+}
+
+// compile is expr.Compile with a configuration made once per flow rather
+// than once per expression: building it is most of the cost of compiling a
+// short expression.
+func (c *compiler) compile(src string, rc *refCollector) (prog *vm.Program, err error) {
+	if c.config == nil {
+		c.config = conf.CreateNew()
+		expr.Env(evalEnv{})(c.config)
+		c.config.Check()
+	}
+	c.config.Visitors = []ast.Visitor{rc}
+	tree, err := checker.ParseCheck(src, c.config)
+	if err != nil {
+		return nil, err
+	}
+	if err := optimizer.Optimize(&tree.Node, c.config); err != nil {
+		var fe *file.Error
+		if errors.As(err, &fe) {
+			return nil, fe.Bind(tree.Source)
+		}
+		return nil, err
+	}
+	return exprcompiler.Compile(tree, c.config)
 }
 
 func (c *compiler) describeCompileError(src string, err error) *exprError {

@@ -1,0 +1,54 @@
+package flowspec
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// FuzzLoad checks that no input makes the loader panic or hang, and that a
+// flow that loads can be walked and evaluated.
+func FuzzLoad(f *testing.F) {
+	for _, pattern := range []string{"../examples/*.yaml", "../testdata/flowspec/errors/*.yaml"} {
+		files, _ := filepath.Glob(pattern)
+		for _, file := range files {
+			data, err := os.ReadFile(file)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(data)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fl, err := Parse("fuzz.yaml", data, Options{})
+		if err != nil {
+			if _, ok := err.(*ErrorList); !ok {
+				t.Fatalf("error of type %T: %v", err, err)
+			}
+			if err.Error() == "" {
+				t.Fatal("empty error")
+			}
+			return
+		}
+		if len(fl.Topo()) != len(fl.Steps) {
+			t.Fatalf("Topo has %d of %d steps", len(fl.Topo()), len(fl.Steps))
+		}
+		_ = fl.Mermaid()
+		_ = fl.DOT()
+		in := map[string]any{}
+		for _, i := range fl.Inputs {
+			in[i.Name] = i.Default
+		}
+		scope := &Scope{Inputs: in, Steps: map[string]StepState{}}
+		for _, s := range fl.Steps {
+			// Evaluation may fail (missing outputs), but must not panic.
+			_, _ = s.If.Bool(scope)
+			if s.LLM != nil {
+				_, _ = s.LLM.Prompt.Render(scope)
+			}
+			if s.Checkpoint != nil {
+				_, _ = s.Checkpoint.Value.Eval(scope)
+			}
+		}
+	})
+}
