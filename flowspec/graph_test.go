@@ -183,9 +183,9 @@ steps:
 		t.Fatal("fingerprint is not stable")
 	}
 	same := map[string]string{
-		"step description": strings.Replace(base, "STEPDESC", "other", 1),
-		"flow description": strings.Replace(base, "DESC\n", "other\n", 1),
-		"comment and layout": "# a comment\n" + strings.Replace(base, "prompt: PROMPT", "prompt:   \"PROMPT\"", 1),
+		"step description":     strings.Replace(base, "STEPDESC", "other", 1),
+		"flow description":     strings.Replace(base, "DESC\n", "other\n", 1),
+		"comment and layout":   "# a comment\n" + strings.Replace(base, "prompt: PROMPT", "prompt:   \"PROMPT\"", 1),
 		"defaults written out": strings.Replace(base, "kind: llm\n", "kind: llm\n    model: fast\n    retry: {attempts: 2, backoff: 1s}\n", 1),
 	}
 	for name, src := range same {
