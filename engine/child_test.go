@@ -31,7 +31,7 @@ func runChild(job string) error {
 
 // startChild starts the test binary as a child doing job and waits until it
 // prints a line starting with ready (when ready is not "").
-func startChild(t *testing.T, job, home string, env []string, ready string) *exec.Cmd {
+func startChild(t *testing.T, job, home string, env []string, ready string) (*exec.Cmd, string) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"="+job, "KITARU_HOME="+home)
@@ -51,15 +51,27 @@ func startChild(t *testing.T, job, home string, env []string, ready string) *exe
 	if ready != "" {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
-			if strings.HasPrefix(sc.Text(), ready) {
+			if line := sc.Text(); strings.HasPrefix(line, ready) {
 				go func() {
 					for sc.Scan() {
 					}
 				}()
-				return cmd
+				return cmd, line
 			}
 		}
 		t.Fatalf("child %s ended before saying %q", job, ready)
 	}
-	return cmd
+	return cmd, ""
+}
+
+// waitFor polls cond until it holds (at most 10 s).
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for range 1000 {
+		if cond() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("gave up waiting")
 }

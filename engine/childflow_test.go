@@ -1,3 +1,173 @@
 package engine
 
-func runFlowChild(job string) error { return nil }
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+
+	"github.com/kitaruhq/kitaru/flowspec"
+)
+
+// runFlowChild runs the flow in $KITARU_TEST_FLOW in a child process and,
+// when $KITARU_TEST_KILL_AT names a hook point, SIGKILLs itself the
+// $KITARU_TEST_KILL_N-th time it gets there. With $KITARU_TEST_TORN it
+// first leaves what a write cut short leaves: a partial temp file next to
+// the record and a torn journal line.
+func runFlowChild(string) error {
+	home := os.Getenv("KITARU_HOME")
+	src, err := os.ReadFile(os.Getenv("KITARU_TEST_FLOW"))
+	if err != nil {
+		return err
+	}
+	f, err := flowspec.Parse("crash.yaml", src, flowspec.Options{})
+	if err != nil {
+		return err
+	}
+	point := os.Getenv("KITARU_TEST_KILL_AT")
+	n, _ := strconv.Atoi(os.Getenv("KITARU_TEST_KILL_N"))
+	var hits atomic.Int32
+	var runID atomic.Value
+	testHook = func(p, path string) {
+		if p != point || int(hits.Add(1)) != n {
+			return
+		}
+		if os.Getenv("KITARU_TEST_TORN") != "" {
+			if path != "" {
+				_ = os.WriteFile(filepath.Join(filepath.Dir(path), ".result.json.tmp-torn"), []byte(`{"id": "b", "sta`), 0o600)
+			}
+			if id, ok := runID.Load().(string); ok {
+				j, _ := os.OpenFile(filepath.Join(home, "runs", id, "journal.jsonl"), os.O_APPEND|os.O_WRONLY, 0)
+				_, _ = j.WriteString(`{"type":"step_fin`)
+				_ = j.Close()
+			}
+		}
+		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	}
+	eng := New(Config{Store: NewFileStore(home), Parallel: 1, Observer: ObserverFunc(func(e Event) {
+		if e.Type == EventRunStarted {
+			runID.Store(e.RunID)
+			fmt.Println("run", e.RunID)
+		}
+	})})
+	in, err := f.BindInputs(nil)
+	if err != nil {
+		return err
+	}
+	_, err = eng.Start(context.Background(), StartOptions{Flow: f, Inputs: in})
+	return err
+}
+
+const crashFlow = `
+name: crash
+steps:
+  a:
+    kind: checkpoint
+    run: echo x >> COUNTER/a; echo A
+  b:
+    kind: checkpoint
+    run: |
+      echo x >> COUNTER/b
+      if [ ! -f COUNTER/resumed ]; then sleep 30 & echo $! > COUNTER/sleep.pid; wait; fi
+      echo B-${{ steps.a.output }}
+  c:
+    kind: checkpoint
+    run: echo x >> COUNTER/c; echo C-${{ steps.b.output }}
+  d:
+    kind: checkpoint
+    value: ${{ steps.c.output + "!" }}
+output: ${{ steps.d.output }}
+`
+
+// TestCrashResume kills a real process running a flow at several points and
+// checks that resume completes the run with every finished step run once.
+func TestCrashResume(t *testing.T) {
+	tests := []struct {
+		name   string
+		killAt string // hook point; "" kills while step b sleeps
+		n      int    // which time the point is reached
+		torn   bool
+		bRuns  int // b is the step in flight: it runs again unless recorded
+	}{
+		{name: "while a step sleeps", bRuns: 2},
+		{name: "before the record", killAt: "step:before-record", n: 2, bRuns: 2},
+		{name: "during the record write", killAt: "record:before-write", n: 2, torn: true, bRuns: 2},
+		{name: "right after the record write", killAt: "record:after-write", n: 2, bRuns: 1},
+		{name: "after the record, before the journal", killAt: "step:after-record", n: 2, torn: true, bRuns: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			te := newEnv(t)
+			flowFile := filepath.Join(t.TempDir(), "crash.yaml")
+			src := strings.ReplaceAll(crashFlow, "COUNTER", te.counter)
+			if tt.killAt != "" {
+				// Step b does not sleep here: the hook is the crash.
+				if err := os.WriteFile(filepath.Join(te.counter, "resumed"), nil, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.WriteFile(flowFile, []byte(src), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			env := []string{"KITARU_TEST_FLOW=" + flowFile, "KITARU_TEST_KILL_AT=" + tt.killAt, "KITARU_TEST_KILL_N=" + strconv.Itoa(tt.n)}
+			if tt.torn {
+				env = append(env, "KITARU_TEST_TORN=1")
+			}
+			child, line := startChild(t, "run", te.home, env, "run ")
+			id := strings.TrimPrefix(line, "run ")
+			if tt.killAt == "" {
+				pidFile := filepath.Join(te.counter, "sleep.pid")
+				waitFor(t, func() bool { _, err := os.Stat(pidFile); return err == nil })
+				t.Cleanup(func() {
+					data, _ := os.ReadFile(pidFile)
+					if pid, _ := strconv.Atoi(strings.TrimSpace(string(data))); pid > 0 {
+						_ = syscall.Kill(pid, syscall.SIGKILL)
+					}
+				})
+				// While the child holds the run, a resume is refused.
+				_, err := te.eng.Resume(t.Context(), id, 0)
+				var he *HeldError
+				if !errors.As(err, &he) || he.PID != child.Process.Pid {
+					t.Fatalf("resume while the child runs: %v", err)
+				}
+				if err := child.Process.Signal(syscall.SIGKILL); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := child.Wait()
+			if ws, ok := child.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+				t.Fatalf("the child was not killed: %v", err)
+			}
+			got, err := te.eng.Get(t.Context(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantStatus(t, got, RunInterrupted)
+			if err := os.WriteFile(filepath.Join(te.counter, "resumed"), nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			run, err := te.eng.Resume(t.Context(), id, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantStatus(t, run, RunCompleted)
+			if run.Output != "C-B-A!" {
+				t.Errorf("output %#v", run.Output)
+			}
+			for s, want := range map[string]int{"a": 1, "b": tt.bRuns, "c": 1} {
+				if got := te.count(s); got != want {
+					t.Errorf("step %s ran %d times, want %d", s, got, want)
+				}
+			}
+			if _, warns, err := te.store.Journal(id); err != nil || (tt.torn && len(warns) == 0) {
+				t.Errorf("journal after the crash: %v, warnings %q", err, warns)
+			}
+		})
+	}
+}

@@ -127,12 +127,12 @@ func (x *execution) save(r *StepResult) *StepResult {
 	if r.Reason == "" {
 		r.Reason = x.reasons[r.ID]
 	}
-	hook("step:before-record")
+	hook("step:before-record", "")
 	if err := x.st.SaveStep(x.meta.ID, r); err != nil {
 		msg := fmt.Sprintf("its result could not be recorded: %v", err)
 		r.Status, r.Error = StepFailed, &msg
 	}
-	hook("step:after-record")
+	hook("step:after-record", "")
 	return r
 }
 

@@ -176,9 +176,10 @@ func (s *FileStore) SaveStep(id string, r *StepResult) error {
 	rec := *r
 	rec.Items = nil // items have their own records
 	rec.Dir = ""
-	hook("record:before-write")
-	err := writeJSON(filepath.Join(dir, "result.json"), &rec)
-	hook("record:after-write")
+	path := filepath.Join(dir, "result.json")
+	hook("record:before-write", path)
+	err := writeJSON(path, &rec)
+	hook("record:after-write", path)
 	return err
 }
 

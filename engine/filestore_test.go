@@ -229,7 +229,7 @@ func TestFileStoreStaleLockTakeover(t *testing.T) {
 	home := t.TempDir()
 	s := NewFileStore(home)
 	m := mkRun(t, s, "kr-stale000", time.Now())
-	child := startChild(t, "lock", home, []string{"KITARU_TEST_RUN=" + m.ID}, "locked")
+	child, _ := startChild(t, "lock", home, []string{"KITARU_TEST_RUN=" + m.ID}, "locked")
 	_, err := s.Lock(m.ID)
 	var he *HeldError
 	if !errors.As(err, &he) || he.PID != child.Process.Pid {

@@ -2,11 +2,11 @@ package engine
 
 // testHook, when set (only by this package's tests, in a child process that
 // is about to be killed), is called at named points around record writes so
-// a crash can be placed exactly.
-var testHook func(point string)
+// a crash can be placed exactly; path is the record being written, if any.
+var testHook func(point, path string)
 
-func hook(point string) {
+func hook(point, path string) {
 	if testHook != nil {
-		testHook(point)
+		testHook(point, path)
 	}
 }
