@@ -3,9 +3,11 @@ package cli
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/kitaruhq/kitaru/keyring"
 	"github.com/kitaruhq/kitaru/providers"
 )
 
@@ -102,10 +104,42 @@ func (c *modelRegisterCmd) Run(g *Globals, stdio *IO) error {
 			fmt.Fprintf(stdio.Stdout, "No secret linked: calls will need %s in the environment (or re-register with --secret NAME).\n", key)
 		}
 	}
+	if c.Secret != "" {
+		if note := secretNote(c.Secret, c.Model); note != "" {
+			fmt.Fprintln(stdio.Stderr, note)
+		}
+	}
 	if shadow := overlayAlias(c.Alias); shadow != nil {
 		fmt.Fprintf(stdio.Stderr, "Note: %s also defines %s (→ %s), which wins while it is set.\n", providers.EnvModelRegistry, c.Alias, shadow.Model)
 	}
 	return nil
+}
+
+// secretNote warns when the linked secret cannot serve the model. It reads
+// only the index of secret names, never the keyring itself, so it is quick
+// and works on machines without one; when even that fails it says nothing.
+func secretNote(secret, model string) string {
+	key := providerKeyVar(model)
+	if key == "" {
+		return fmt.Sprintf("Note: %s needs no API key; secret %s will not be used.", model, secret)
+	}
+	store, err := keyring.Open(keyring.Options{})
+	if err != nil {
+		return ""
+	}
+	list, err := store.List()
+	if err != nil {
+		return ""
+	}
+	for _, s := range list {
+		if s.Name == secret {
+			if slices.Contains(s.Keys, key) {
+				return ""
+			}
+			return fmt.Sprintf("Note: secret %s has no key %s yet; add it with: kitaru secrets set %s --%s=…", secret, key, secret, key)
+		}
+	}
+	return fmt.Sprintf("Note: secret %s does not exist yet; create it with: kitaru secrets set %s --%s=…", secret, secret, key)
 }
 
 func describeAlias(model, secret string) string {

@@ -171,3 +171,32 @@ func TestModelListGolden(t *testing.T) {
 	}
 	checkGolden(t, "providers/model_list.json.golden", out)
 }
+
+func TestModelRegisterSecretNotes(t *testing.T) {
+	modelTestEnv(t)
+	code, _, errOut := runModel(t, "model", "register", "fast", "--model", "openai/gpt-4o-mini", "--secret", "openai-creds")
+	if code != 0 || !strings.Contains(errOut, "secret openai-creds does not exist yet; create it with: kitaru secrets set openai-creds --OPENAI_API_KEY=…") {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	code, _, errOut = runModel(t, "model", "register", "local", "--model", "ollama/llama3.2", "--secret", "openai-creds")
+	if code != 0 || !strings.Contains(errOut, "needs no API key") {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+func TestModelRegisterSecretKeyCheck(t *testing.T) {
+	modelTestEnv(t)
+	t.Setenv("KITARU_SECRETS_BACKEND", "file")
+	t.Setenv("KITARU_HOME", t.TempDir())
+	if code, _, errOut := runModel(t, "secrets", "set", "creds", "--ANTHROPIC_API_KEY=sk-ant-test"); code != 0 {
+		t.Skipf("cannot create a file secret here: %s", errOut)
+	}
+	code, _, errOut := runModel(t, "model", "register", "fast", "--model", "openai/gpt-4o-mini", "--secret", "creds")
+	if code != 0 || !strings.Contains(errOut, "secret creds has no key OPENAI_API_KEY yet") {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	code, _, errOut = runModel(t, "model", "register", "smart", "--model", "anthropic/claude-sonnet-4-0", "--secret", "creds")
+	if code != 0 || strings.Contains(errOut, "Note: secret") {
+		t.Fatalf("a fitting secret should need no note: exit %d, stderr %q", code, errOut)
+	}
+}
