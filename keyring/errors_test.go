@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -152,10 +153,18 @@ func TestKeyringChild(t *testing.T) {
 // error text it got.
 func runChild(t *testing.T, op, dir string, env ...string) string {
 	t.Helper()
+	return runChildUnder(t, nil, op, dir, env...)
+}
+
+// runChildUnder is runChild with the child started by a wrapper command
+// (such as dbus-run-session), which gets the child's command line last.
+func runChildUnder(t *testing.T, wrapper []string, op, dir string, env ...string) string {
+	t.Helper()
 	// A guard against a hang, not a timing assertion.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestKeyringChild$", "-test.count=1")
+	argv := append(slices.Clone(wrapper), os.Args[0], "-test.run=^TestKeyringChild$", "-test.count=1")
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), childEnv+"="+op, childEnv+"_DIR="+dir, "KITARU_TEST_SECRET_SERVICE=")
 	cmd.Env = append(cmd.Env, env...)
 	out, err := cmd.CombinedOutput()
