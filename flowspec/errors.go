@@ -62,6 +62,10 @@ func suggest(name string, candidates []string) string {
 		return ""
 	}
 	limit := max(1, min(3, (len([]rune(name))+1)/3))
+	if bestD >= len([]rune(name)) {
+		// Nothing in common: not a typo.
+		return ""
+	}
 	if bestD <= limit || strings.HasPrefix(strings.ToLower(best), lname) && len(lname) >= 3 {
 		return best
 	}
