@@ -1,0 +1,147 @@
+package providers_test
+
+// The whole path through the real engine and file store: an alias with a
+// secret, two chained llm steps against a fake OpenAI server, replay after
+// swapping the model behind the alias. An external test package, because
+// the engine imports providers.
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kitaruhq/kitaru/engine"
+	"github.com/kitaruhq/kitaru/flowspec"
+	"github.com/kitaruhq/kitaru/providers"
+)
+
+const chainFlow = `name: chain
+inputs:
+  topic: {type: string, default: durability}
+defaults:
+  model: fast
+steps:
+  outline:
+    kind: llm
+    system: You are brief.
+    prompt: Outline ${{ inputs.topic }}.
+  draft:
+    kind: llm
+    prompt: Draft from ${{ steps.outline.output }}.
+`
+
+type secretMap map[string]map[string]string
+
+func (s secretMap) Get(name string) (map[string]string, error) {
+	if kv, ok := s[name]; ok {
+		return kv, nil
+	}
+	return nil, os.ErrNotExist
+}
+
+func TestEngineChainReplayWithSwappedModel(t *testing.T) {
+	const key = "sk-integration-secret-value-1234"
+	var mu sync.Mutex
+	var models []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Model string `json:"model"`
+		}
+		raw, _ := io.ReadAll(r.Body)
+		json.Unmarshal(raw, &body)
+		if r.Header.Get("Authorization") != "Bearer "+key {
+			w.WriteHeader(http.StatusUnauthorized)
+			io.WriteString(w, `{"error":{"message":"bad key"}}`)
+			return
+		}
+		mu.Lock()
+		models = append(models, body.Model)
+		n := len(models)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"id":"c","object":"chat.completion","created":1,"model":"`+body.Model+`",
+			"choices":[{"index":0,"message":{"role":"assistant","content":"answer `+string(rune('0'+n))+`"},"finish_reason":"stop"}],
+			"usage":{"prompt_tokens":100,"completion_tokens":50,"total_tokens":150}}`)
+	}))
+	defer srv.Close()
+
+	config, data := t.TempDir(), t.TempDir()
+	t.Setenv("XDG_CONFIG_HOME", config)
+	var reg providers.Registry
+	reg.Register("fast", "openai/gpt-4o-mini", "openai-creds")
+	if err := providers.SaveLocal(reg); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"OPENAI_BASE_URL": srv.URL}
+	opts := providers.Options{
+		Getenv:  func(k string) string { return env[k] },
+		Secrets: secretMap{"openai-creds": {"OPENAI_API_KEY": key}},
+		Sleep:   func(context.Context, time.Duration) error { return nil },
+	}
+	eng := engine.New(engine.Config{Store: engine.NewFileStore(data), Models: providers.Source{Options: opts}})
+	f, err := flowspec.Parse("chain.yaml", []byte(chainFlow), flowspec.Options{CheckModel: providers.CheckModel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := f.BindInputs(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := eng.Start(context.Background(), engine.StartOptions{Flow: f, Inputs: in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Status != engine.RunCompleted {
+		t.Fatalf("run %s: %v", run.Status, run.Error)
+	}
+	for _, s := range run.Steps {
+		if s.Model != "openai/gpt-4o-mini" || s.Alias != "fast" || s.Credential != providers.CredentialSecret ||
+			s.Usage != (providers.Usage{InputTokens: 100, OutputTokens: 50}) || s.CostUSD == nil {
+			t.Fatalf("step %s recorded %+v", s.ID, s)
+		}
+	}
+	if run.Registry == nil || run.Registry.Aliases["fast"].Secret != "openai-creds" {
+		t.Fatalf("run did not record the registry snapshot: %+v", run.Registry)
+	}
+
+	// Swap the model behind the alias, replay from the second step.
+	reg.Register("fast", "openai/gpt-4o", "openai-creds")
+	if err := providers.SaveLocal(reg); err != nil {
+		t.Fatal(err)
+	}
+	replay, err := eng.Replay(context.Background(), engine.ReplayOptions{Source: run.ID, From: "draft"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if replay.Status != engine.RunCompleted {
+		t.Fatalf("replay %s: %v", replay.Status, replay.Error)
+	}
+	mu.Lock()
+	got := strings.Join(models, ",")
+	mu.Unlock()
+	if got != "gpt-4o-mini,gpt-4o-mini,gpt-4o" {
+		t.Fatalf("models called = %s; want the replay to make exactly one call, with the new model", got)
+	}
+
+	// The key reached the server, but nothing kitaru wrote may hold it.
+	for _, dir := range []string{config, data} {
+		filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			b, _ := os.ReadFile(path)
+			if strings.Contains(string(b), key) {
+				t.Errorf("%s contains the API key", path)
+			}
+			return nil
+		})
+	}
+}
