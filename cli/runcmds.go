@@ -203,6 +203,10 @@ func (c *inputCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 	}
 	return drive(ctx, g, stdio, out, c.RunRef, func(ctx context.Context, r engine.Runner) (*engine.Run, error) {
 		run, err := r.Answer(ctx, c.RunRef, c.Step, raw)
+		var ue *engine.UsageError
+		if errors.As(err, &ue) {
+			return nil, &engine.UsageError{Err: fmt.Errorf("%w\n%s", err, stillWaiting(ctx, r, c.RunRef))}
+		}
 		if err != nil || c.NoResume || finished(run.Status) {
 			return run, err
 		}
@@ -395,6 +399,25 @@ func drive(ctx context.Context, g *Globals, stdio *IO, out runOutput, knownID st
 		ann.say(run.ID, run.ReplayOf)
 	}
 	return reportRun(stdio, g.wantJSON(), out.abort, run)
+}
+
+// stillWaiting tells, after a refused answer, that the run still waits and
+// how to answer it.
+func stillWaiting(ctx context.Context, r engine.Runner, ref string) string {
+	run, err := r.Get(ctx, ref)
+	if err != nil || run.Status != engine.RunWaiting {
+		return "the run is unchanged"
+	}
+	var hints []string
+	for _, s := range run.Steps {
+		if s.Status == engine.StepWaiting && s.Wait != nil {
+			hints = append(hints, fmt.Sprintf("`kitaru input %s %s --value %s`", run.ID, s.ID, shellQuote(exampleJSON(s.Wait.Schema))))
+		}
+	}
+	if len(hints) == 0 {
+		return "the run is still waiting"
+	}
+	return "the run is still waiting; answer for example with " + strings.Join(hints, " or ")
 }
 
 // finished says whether a run has ended for good (nothing to resume).

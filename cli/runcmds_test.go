@@ -436,3 +436,31 @@ func (s startSpy) Start(ctx context.Context, o engine.StartOptions) (*engine.Run
 	*s.got = o
 	return s.fakeRunner.Start(ctx, o)
 }
+
+// answerRefuser refuses every answer as the schema would.
+type answerRefuser struct{ *fakeRunner }
+
+func (a answerRefuser) Answer(ctx context.Context, ref, step string, v json.RawMessage) (*engine.Run, error) {
+	a.calls = append(a.calls, "answer")
+	return nil, &engine.UsageError{Err: errors.New("got string, want boolean")}
+}
+
+func TestRefusedAnswerSaysTheRunStillWaits(t *testing.T) {
+	f := &fakeRunner{run: &engine.Run{ID: "kr-abc", Status: engine.RunWaiting, Steps: []engine.StepResult{{
+		ID: "ok", Status: engine.StepWaiting, Wait: &engine.WaitInfo{Schema: map[string]any{"type": "boolean"}}}}}}
+	old := newRunner
+	newRunner = func(obs engine.Observer, _ io.Writer) (engine.Runner, error) { return answerRefuser{f}, nil }
+	defer func() { newRunner = old }()
+	_, errOut, code := runCLI("input", "last", "--value", "maybe")
+	if code != ExitUsage {
+		t.Errorf("exit %d, want 2", code)
+	}
+	for _, w := range []string{"got string, want boolean", "still waiting", "`kitaru input kr-abc ok --value true`"} {
+		if !strings.Contains(errOut, w) {
+			t.Errorf("stderr lacks %q:\n%s", w, errOut)
+		}
+	}
+	if strings.Contains(strings.Join(f.calls, ","), "resume") {
+		t.Errorf("a refused answer resumed the run: %q", f.calls)
+	}
+}
