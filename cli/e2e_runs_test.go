@@ -519,3 +519,35 @@ steps:
 		t.Errorf("a cancelled run went on to the next step")
 	}
 }
+
+func TestE2ELogsFollowEndsWithTheRun(t *testing.T) {
+	e := newE2E(t)
+	requireEngine(t, e)
+	flow := e.flow("talk.yaml", `name: talk
+steps:
+  talk:
+    kind: checkpoint
+    run: echo first line; echo x >> @D@/talk.start; sleep 0.5; echo second line >&2; echo done
+`)
+	cmd := e.command("run", flow, "--quiet")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the step to start", func() bool { return e.count("talk.start") == 1 })
+	r := e.must(0, "executions", "logs", "last", "--follow")
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("the run failed: %v", err)
+	}
+	for _, want := range []string{"first line", "second line"} {
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("logs --follow lacks %q:\n%s", want, r)
+		}
+	}
+	js := e.must(0, "executions", "logs", "last", "--step", "talk", "--json")
+	for _, line := range strings.Split(strings.TrimSpace(js.Stdout), "\n") {
+		var l engine.LogLine
+		if err := json.Unmarshal([]byte(line), &l); err != nil || l.Step != "talk" {
+			t.Errorf("logs --json line %q: %v", line, err)
+		}
+	}
+}
