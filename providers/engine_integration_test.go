@@ -145,3 +145,82 @@ func TestEngineChainReplayWithSwappedModel(t *testing.T) {
 		})
 	}
 }
+
+// A retry continues a failed run with the registry it recorded, so a run
+// never switches models half-way even after the alias is re-registered.
+func TestEngineRetryKeepsSnapshot(t *testing.T) {
+	var mu sync.Mutex
+	var models []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Model string `json:"model"`
+		}
+		raw, _ := io.ReadAll(r.Body)
+		json.Unmarshal(raw, &body)
+		mu.Lock()
+		models = append(models, body.Model)
+		n := len(models)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		if n == 2 { // the first draft fails for good (not a retryable status)
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"error":{"message":"context too long"}}`)
+			return
+		}
+		io.WriteString(w, `{"id":"c","object":"chat.completion","created":1,"model":"m",
+			"choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],
+			"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}`)
+	}))
+	defer srv.Close()
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	var reg providers.Registry
+	reg.Register("fast", "openai/gpt-4o-mini", "")
+	if err := providers.SaveLocal(reg); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"OPENAI_BASE_URL": srv.URL, "OPENAI_API_KEY": "sk-env-key-123456"}
+	opts := providers.Options{Getenv: func(k string) string { return env[k] }, Sleep: func(context.Context, time.Duration) error { return nil }}
+	eng := engine.New(engine.Config{Store: engine.NewFileStore(t.TempDir()), Models: providers.Source{Options: opts}})
+	f, err := flowspec.Parse("chain.yaml", []byte(chainFlow), flowspec.Options{CheckModel: providers.CheckModel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, _ := f.BindInputs(nil)
+	run, err := eng.Start(context.Background(), engine.StartOptions{Flow: f, Inputs: in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Status != engine.RunFailed {
+		t.Fatalf("run is %s, want failed", run.Status)
+	}
+	if run.Error == nil || !strings.Contains(*run.Error+stepErrors(run), "context too long") {
+		t.Errorf("the provider's message is not in the run record: %v / %s", run.Error, stepErrors(run))
+	}
+	reg.Register("fast", "openai/gpt-4o", "")
+	if err := providers.SaveLocal(reg); err != nil {
+		t.Fatal(err)
+	}
+	again, err := eng.Retry(context.Background(), run.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Status != engine.RunCompleted {
+		t.Fatalf("retry is %s", again.Status)
+	}
+	mu.Lock()
+	got := strings.Join(models, ",")
+	mu.Unlock()
+	if got != "gpt-4o-mini,gpt-4o-mini,gpt-4o-mini" {
+		t.Fatalf("models called = %s; the retry must keep the run's own snapshot", got)
+	}
+}
+
+func stepErrors(run *engine.Run) string {
+	var b strings.Builder
+	for _, s := range run.Steps {
+		if s.Error != nil {
+			b.WriteString(*s.Error)
+		}
+	}
+	return b.String()
+}
