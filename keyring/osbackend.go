@@ -59,6 +59,10 @@ func (b *osBackend) put(name string, values map[string]string) error {
 	if err != nil {
 		return fmt.Errorf("cannot encode secret %q: %w", name, err)
 	}
+	// A damaged index is reported before the keyring changes.
+	if _, err := b.idx.read(); err != nil {
+		return err
+	}
 	if _, err := b.call(func() (string, error) { return "", gokeyring.Set(service, name, string(raw)) }); err != nil {
 		return err
 	}

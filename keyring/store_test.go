@@ -336,32 +336,29 @@ func TestFileBackend(t *testing.T) {
 	}
 }
 
-func TestFileBackendDamaged(t *testing.T) {
-	s := openFile(t)
-	path := fileStorePath(s.configDir)
-	if err := os.MkdirAll(s.configDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte("{not json"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.List(); err == nil || !strings.Contains(err.Error(), path) {
-		t.Errorf("List on a damaged file = %v, want an error naming %s", err, path)
-	}
-}
-
-func TestOSBackendIndexDamaged(t *testing.T) {
-	s := mockStore(t)
-	path := filepath.Join(s.configDir, indexName)
-	if err := os.MkdirAll(s.configDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte("[]"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.List(); err == nil || !strings.Contains(err.Error(), path) {
-		t.Errorf("List on a damaged index = %v, want an error naming %s", err, path)
-	}
+// A damaged index or secrets file is named in the error, not ignored.
+func TestDamagedFileIsNamed(t *testing.T) {
+	stores(t, func(t *testing.T, s *Store) {
+		path := fileStorePath(s.configDir)
+		if s.Backend() == BackendOS {
+			path = filepath.Join(s.configDir, indexName)
+		}
+		if err := os.MkdirAll(s.configDir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte("[]"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.List(); err == nil || !strings.Contains(err.Error(), path) {
+			t.Errorf("List on a damaged file = %v, want an error naming %s", err, path)
+		}
+		if _, err := s.Set("x", map[string]string{"K": "v"}); err == nil || !strings.Contains(err.Error(), path) {
+			t.Errorf("Set over a damaged file = %v, want an error naming %s", err, path)
+		}
+		if _, err := s.Get("x"); err == nil {
+			t.Errorf("a Set that failed on a damaged file stored the secret")
+		}
+	})
 }
 
 func TestOpenBackendChoice(t *testing.T) {
