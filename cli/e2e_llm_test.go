@@ -183,20 +183,31 @@ func TestE2ELLMStepsReplayAndAliasSwap(t *testing.T) {
 	}
 
 	// The key never reaches a file.
-	for _, root := range []string{e.Home, e.Cfg} {
-		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return err
+	assertNotOnDisk(t, e.Home, testAPIKey)
+	assertNotOnDisk(t, e.Cfg, testAPIKey)
+}
+
+// assertNotOnDisk fails the test if any file under root holds one of the
+// values.
+func assertNotOnDisk(t *testing.T, root string, values ...string) {
+	t.Helper()
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		for _, v := range values {
+			if strings.Contains(string(b), v) {
+				t.Errorf("a secret value was written to %s", p)
 			}
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			if strings.Contains(string(b), testAPIKey) || strings.Contains(string(b), "SECRET-7f3a") {
-				t.Errorf("the API key was written to %s", p)
-			}
-			return nil
-		})
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -213,4 +224,59 @@ func TestE2EMockNeedsNoCredentials(t *testing.T) {
 	if strings.Contains(strings.ToLower(r.Stderr), "keyring") {
 		t.Errorf("a mock run touched the keyring:\n%s", r.Stderr)
 	}
+}
+
+// Secrets through the explicit plain-file backend (no Secret Service
+// needed): an alias's linked secret supplies the API key, a checkpoint's
+// secret becomes its environment, and neither value reaches the run state.
+func TestE2ESecretsReachStepsButNotTheRecord(t *testing.T) {
+	e := newE2E(t)
+	requireEngine(t, e)
+	srv := &fakeOpenAI{}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	e.setenv("OPENAI_BASE_URL", ts.URL+"/v1")
+	e.setenv("KITARU_SECRETS_BACKEND", "file")
+	const hookToken = "hook-SECRET-91c2d7"
+
+	e.must(0, "secrets", "set", "openai-creds", "--OPENAI_API_KEY="+testAPIKey)
+	e.must(0, "secrets", "set", "webhook", "--HOOK_TOKEN="+hookToken)
+	e.must(0, "model", "register", "fast", "--model", "openai/gpt-4o-mini", "--secret", "openai-creds")
+	flow := e.flow("secret.yaml", `name: secret_use
+defaults:
+  model: fast
+steps:
+  ask:
+    kind: llm
+    prompt: Say hi
+  post:
+    kind: checkpoint
+    secrets: [webhook]
+    run: echo "token is $HOOK_TOKEN"; echo "stderr has $HOOK_TOKEN" >&2
+output: ${{ steps.post.output }}
+`)
+	r := e.run("run", flow, "--json")
+	if r.Code != 0 {
+		t.Fatalf("run with secrets: %s", r)
+	}
+	rec := decodeRun(t, r.Stdout)
+	if got := stepOf(t, rec, "ask").Credential; got != "secret" {
+		t.Errorf("credential_source %q, want secret", got)
+	}
+	if _, auth := srv.snapshot(); len(auth) != 1 || auth[0] != "Bearer "+testAPIKey {
+		t.Errorf("the request carried Authorization %q", auth)
+	}
+	if rec.Output != "token is ***" {
+		t.Errorf("output %v, want the token redacted", rec.Output)
+	}
+	if strings.Contains(r.Stdout+r.Stderr, hookToken) || strings.Contains(r.Stdout+r.Stderr, testAPIKey) {
+		t.Errorf("a secret value was printed:\n%s", r)
+	}
+	logs := e.must(0, "executions", "logs", "last")
+	if strings.Contains(logs.Stdout, hookToken) || !strings.Contains(logs.Stdout, "stderr has ***") {
+		t.Errorf("logs do not redact the secret:\n%s", logs.Stdout)
+	}
+	// The file backend keeps values in the config dir, by the user's
+	// explicit choice; the run state must hold none.
+	assertNotOnDisk(t, e.Home, hookToken, testAPIKey)
 }
