@@ -107,3 +107,106 @@ func TestTemplateCompileErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestTemplateBool(t *testing.T) {
+	tests := []struct {
+		src     string
+		want    bool
+		wantErr string
+	}{
+		{src: "inputs.n == 3", want: true},
+		{src: "steps.b.status == 'completed'", want: false},
+		{src: "nil", want: false},
+		{src: "inputs.topic", wantErr: `test: ${{ inputs.topic }} gave the string "go", not true or false`},
+	}
+	for _, tt := range tests {
+		tmpl, errs := compileFor(t, tt.src, true, false)
+		if errs != nil {
+			t.Fatalf("%s: %v", tt.src, errs)
+		}
+		got, err := tmpl.Bool(testScope)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%s: error %v, want %q", tt.src, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("%s: Bool = %v, %v; want %v", tt.src, got, err, tt.want)
+		}
+	}
+	var none *Template
+	if ok, err := none.Bool(testScope); !ok || err != nil {
+		t.Errorf("a nil condition is %v, %v; want true", ok, err)
+	}
+}
+
+func TestTemplateEvalErrorNamesFieldAndExpression(t *testing.T) {
+	tmpl, errs := compileFor(t, "x ${{ steps.a.output.k + 1 }}", false, false)
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	_, err := tmpl.Render(testScope)
+	if err == nil {
+		t.Fatal("adding a string and a number gives no error")
+	}
+	if want := "test: evaluating ${{ steps.a.output.k + 1 }} failed: "; !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("error %q does not start with %q", err, want)
+	}
+}
+
+func TestTemplateConcurrentEval(t *testing.T) {
+	tmpl, errs := compileFor(t, "${{ inputs.topic }}-${{ index }}", false, true)
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	done := make(chan string, 8)
+	for i := 0; i < 8; i++ {
+		go func(i int) {
+			s, err := tmpl.Render(&Scope{Inputs: map[string]any{"topic": "t"}, Index: i})
+			if err != nil {
+				s = err.Error()
+			}
+			done <- s
+		}(i)
+	}
+	seen := map[string]bool{}
+	for i := 0; i < 8; i++ {
+		seen[<-done] = true
+	}
+	for i := 0; i < 8; i++ {
+		if !seen["t-"+FormatValue(i)] {
+			t.Errorf("missing t-%d in %v", i, seen)
+		}
+	}
+}
+
+func TestFormatValue(t *testing.T) {
+	tests := []struct {
+		v    any
+		want string
+	}{
+		{nil, ""}, {"s", "s"}, {true, "true"}, {3, "3"}, {int64(-4), "-4"}, {2.0, "2"}, {2.5, "2.5"},
+		{1e20, "1e+20"}, {[]any{"a", 1}, `["a",1]`}, {map[string]any{"b": "<x>", "a": 1}, `{"a":1,"b":"<x>"}`},
+		{[]string{"x"}, `["x"]`},
+	}
+	for _, tt := range tests {
+		if got := FormatValue(tt.v); got != tt.want {
+			t.Errorf("FormatValue(%#v) = %q, want %q", tt.v, got, tt.want)
+		}
+	}
+}
+
+func TestLiteralTemplate(t *testing.T) {
+	tmpl, errs := compileFor(t, "no placeholders {{ here }} $ {", false, false)
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	if !tmpl.IsLiteral() {
+		t.Error("IsLiteral is false")
+	}
+	v, err := tmpl.Eval(nil)
+	if err != nil || v != "no placeholders {{ here }} $ {" {
+		t.Errorf("Eval = %#v, %v", v, err)
+	}
+}
