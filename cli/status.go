@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/kitaruhq/kitaru/engine"
 	"github.com/kitaruhq/kitaru/internal/fsutil"
 	"github.com/kitaruhq/kitaru/keyring"
 	"github.com/kitaruhq/kitaru/providers"
@@ -100,9 +101,11 @@ var (
 		env, envSet, err = providers.EnvRegistry(getenv)
 		return local, env, envSet, err
 	}
-	// statusRunCount counts the runs stored.
+	// statusRunCount counts the runs stored, through the engine (cli does
+	// not read the store's files itself).
 	statusRunCount = func(ctx context.Context) (int, error) {
-		return 0, errNotWired
+		runs, err := engine.New(engine.Config{}).List(ctx, engine.ListFilter{})
+		return len(runs), err
 	}
 )
 

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kitaruhq/kitaru/engine"
+	"github.com/kitaruhq/kitaru/flowspec"
 	"github.com/kitaruhq/kitaru/keyring"
 	"github.com/kitaruhq/kitaru/providers"
 )
@@ -35,9 +37,8 @@ func statusEnv(t *testing.T) string {
 	return tmp
 }
 
-// statusSetup stores what a set-up machine has: a local registry and a
-// secret (file backend, so the test needs no desktop keyring). The run
-// count stays a seam until the engine's store lands.
+// statusSetup stores what a set-up machine has: a local registry, a secret
+// (file backend, so the test needs no desktop keyring) and three runs.
 func statusSetup(t *testing.T, backend string) {
 	t.Helper()
 	t.Setenv("KITARU_SECRETS_BACKEND", backend)
@@ -60,9 +61,16 @@ func statusSetup(t *testing.T, backend string) {
 			t.Fatal(err)
 		}
 	}
-	saved := statusRunCount
-	t.Cleanup(func() { statusRunCount = saved })
-	statusRunCount = func(context.Context) (int, error) { return 3, nil }
+	flow, err := flowspec.Parse("tiny.yaml", []byte("name: tiny\nsteps:\n  one: {kind: checkpoint, value: done}\n"), flowspec.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng := engine.New(engine.Config{})
+	for range 3 {
+		if _, err := eng.Start(context.Background(), engine.StartOptions{Flow: flow, Inputs: map[string]any{}}); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func runStatus(t *testing.T, tmp string, args ...string) string {
@@ -154,9 +162,6 @@ func TestStatusFreshMachine(t *testing.T) {
 	os.Unsetenv("KITARU_MODEL_REGISTRY")
 	os.Unsetenv("OPENAI_API_KEY")
 	t.Setenv("KITARU_SECRETS_BACKEND", "file")
-	saved := statusRunCount
-	t.Cleanup(func() { statusRunCount = saved })
-	statusRunCount = func(context.Context) (int, error) { return 0, nil }
 	got := runStatus(t, tmp, "status")
 	for _, want := range []string{
 		"secrets      none (store one with `kitaru secrets set openai-creds --OPENAI_API_KEY=sk-...`)",
