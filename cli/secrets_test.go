@@ -285,3 +285,26 @@ func TestSecretsE2ENoKeyring(t *testing.T) {
 		}
 	}
 }
+
+// The rewrite never drops or invents an argument: each input word survives,
+// either as is or as --pair=WORD-without-dashes, in order.
+func FuzzRewriteSecretSetArgs(f *testing.F) {
+	f.Add("secrets\x00set\x00creds\x00--A=1\x00--json")
+	f.Add("-o\x00json\x00secrets\x00set\x00x\x00--pair\x00A=1\x00--B")
+	f.Add("run\x00flow.yaml\x00--input\x00a=b")
+	f.Fuzz(func(t *testing.T, joined string) {
+		args := strings.Split(joined, "\x00")
+		got := rewriteSecretSetArgs(args)
+		if len(got) != len(args) {
+			t.Fatalf("rewrite(%q) = %q: length changed", args, got)
+		}
+		for i, a := range args {
+			if got[i] != a && got[i] != "--pair="+strings.TrimPrefix(a, "--") {
+				t.Fatalf("rewrite(%q)[%d] = %q, from %q", args, i, got[i], a)
+			}
+		}
+		if secretSetIndex(args) < 0 && !reflect.DeepEqual(got, args) {
+			t.Fatalf("rewrite changed a command that is not `secrets set`: %q → %q", args, got)
+		}
+	})
+}
