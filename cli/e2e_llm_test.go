@@ -102,13 +102,19 @@ steps:
 output: ${{ steps.draft.output }}
 `
 
-func TestE2ELLMStepsReplayAndAliasSwap(t *testing.T) {
+// newLLME2E is an installation whose OpenAI endpoint is a fake server.
+func newLLME2E(t *testing.T) (*e2e, *fakeOpenAI) {
 	e := newE2E(t)
 	requireEngine(t, e)
 	srv := &fakeOpenAI{}
 	ts := httptest.NewServer(srv)
-	defer ts.Close()
+	t.Cleanup(ts.Close)
 	e.setenv("OPENAI_BASE_URL", ts.URL+"/v1")
+	return e, srv
+}
+
+func TestE2ELLMStepsReplayAndAliasSwap(t *testing.T) {
+	e, srv := newLLME2E(t)
 	e.setenv("OPENAI_API_KEY", testAPIKey)
 	flow := e.flow("llm.yaml", twoLLMFlow)
 
@@ -230,12 +236,7 @@ func TestE2EMockNeedsNoCredentials(t *testing.T) {
 // needed): an alias's linked secret supplies the API key, a checkpoint's
 // secret becomes its environment, and neither value reaches the run state.
 func TestE2ESecretsReachStepsButNotTheRecord(t *testing.T) {
-	e := newE2E(t)
-	requireEngine(t, e)
-	srv := &fakeOpenAI{}
-	ts := httptest.NewServer(srv)
-	defer ts.Close()
-	e.setenv("OPENAI_BASE_URL", ts.URL+"/v1")
+	e, srv := newLLME2E(t)
 	e.setenv("KITARU_SECRETS_BACKEND", "file")
 	const hookToken = "hook-SECRET-91c2d7"
 

@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -46,6 +47,26 @@ func decodeRun(t testing.TB, s string) *engine.Run {
 		t.Fatalf("stdout holds more than the run record:\n%s", s)
 	}
 	return &run
+}
+
+// startUntil starts kitaru in the background and returns once the counter
+// file has a line, i.e. the step that writes it is running.
+func (e *e2e) startUntil(counter string, args ...string) (cmd *exec.Cmd, stdout, stderr *strings.Builder) {
+	e.t.Helper()
+	cmd = e.command(args...)
+	stdout, stderr = &strings.Builder{}, &strings.Builder{}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	waitFor(e.t, counter+" to be written", func() bool { return e.count(counter) > 0 })
+	return cmd, stdout, stderr
 }
 
 // announcedID is the run id a run command prints first ("run kr-…").
@@ -461,13 +482,7 @@ steps:
     needs: [quick]
     run: echo x >> @D@/slow.start; if [ -f @D@/go ]; then echo s; else sleep 60; fi
 `)
-	cmd := e.command("run", flow)
-	var out, errb strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the slow step to start", func() bool { return e.count("slow.start") == 1 })
+	cmd, out, errb := e.startUntil("slow.start", "run", flow)
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
@@ -502,11 +517,7 @@ steps:
     needs: [first]
     run: echo x >> @D@/second.start; echo two
 `)
-	cmd := e.command("run", flow, "--quiet")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the first step to start", func() bool { return e.count("first.start") == 1 })
+	cmd, _, _ := e.startUntil("first.start", "run", flow, "--quiet")
 	e.must(0, "executions", "cancel", "last")
 	cmd.Wait()
 	if code := cmd.ProcessState.ExitCode(); code != ExitRunFailed {
@@ -529,11 +540,7 @@ steps:
     kind: checkpoint
     run: echo first line; echo x >> @D@/talk.start; sleep 0.5; echo second line >&2; echo done
 `)
-	cmd := e.command("run", flow, "--quiet")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the step to start", func() bool { return e.count("talk.start") == 1 })
+	cmd, _, _ := e.startUntil("talk.start", "run", flow, "--quiet")
 	r := e.must(0, "executions", "logs", "last", "--follow")
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("the run failed: %v", err)

@@ -208,14 +208,7 @@ func TestJSONOutputIsExactlyTheRecord(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("exit %d: %s", code, errOut)
 			}
-			var got engine.Run
-			dec := json.NewDecoder(strings.NewReader(out))
-			if err := dec.Decode(&got); err != nil {
-				t.Fatalf("stdout is not one JSON object: %v\n%s", err, out)
-			}
-			if dec.More() {
-				t.Fatalf("stdout holds more than one JSON value:\n%s", out)
-			}
+			got := decodeRun(t, out)
 			if got.ID != rec.ID || got.Status != rec.Status || len(got.Steps) != 1 {
 				t.Errorf("decoded %+v, want %+v", got, rec)
 			}
