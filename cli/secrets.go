@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -247,14 +248,7 @@ func secretErr(err error) error {
 	return err
 }
 
-func secretKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
+func secretKeys(m map[string]string) []string { return slices.Sorted(maps.Keys(m)) }
 
 // flagsOfSecretSet are the flags `secrets set` itself understands; every
 // other --NAME=VALUE after `secrets set` is a user's pair.
