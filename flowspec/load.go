@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"reflect"
 	"regexp"
@@ -103,9 +104,14 @@ func resolve(n *yaml.Node) *yaml.Node {
 
 func (l *loader) load() *Flow {
 	var doc yaml.Node
-	if err := yaml.Unmarshal(l.data, &doc); err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(l.data))
+	if err := dec.Decode(&doc); err != nil && err != io.EOF {
 		l.yamlError(err)
 		return nil
+	}
+	var next yaml.Node
+	if err := dec.Decode(&next); err == nil {
+		l.e.add(Pos{next.Line, next.Column}, "a flow file holds one YAML document; this is a second one (after ---): put it in its own file")
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		l.e.add(Pos{1, 1}, "the file is empty; a flow needs at least name: and steps:")
@@ -178,9 +184,14 @@ func (l *loader) load() *Flow {
 // other, when set, explains a key known elsewhere (e.g. a field of another
 // step kind); it returns "" for keys it does not know either.
 func (l *loader) fields(n *yaml.Node, what string, known []string, other func(key string) string) map[string]kv {
+	return l.fieldsOf(l.pairs(n, what), what, known, other)
+}
+
+// fieldsOf is fields over pairs already read.
+func (l *loader) fieldsOf(pairs []kv, what string, known []string, other func(key string) string) map[string]kv {
 	out := map[string]kv{}
 	l.typos = map[string]bool{}
-	for _, p := range l.pairs(n, what) {
+	for _, p := range pairs {
 		k := p.key.Value
 		if !slices.Contains(known, k) {
 			if s := suggest(k, known); s != "" {
@@ -582,7 +593,8 @@ func (l *loader) stepBody(s *Step, parts *stepParts, n *yaml.Node) {
 	}
 	// The kind decides which fields are allowed, so read it first.
 	var kindNode *yaml.Node
-	for _, p := range l.pairs(n, "field") {
+	pairs := l.pairs(n, "field")
+	for _, p := range pairs {
 		if p.key.Value == "kind" {
 			kindNode = p.val
 		}
@@ -606,9 +618,7 @@ func (l *loader) stepBody(s *Step, parts *stepParts, n *yaml.Node) {
 			known = append(known, kindFields[Kind(k)]...)
 		}
 	}
-	// The pairs were checked for duplicates above; do not report twice.
-	saved := len(l.e.list)
-	fs := l.fields(n, "field", known, func(key string) string {
+	fs := l.fieldsOf(pairs, "field", known, func(key string) string {
 		for _, k := range kinds {
 			if slices.Contains(kindFields[Kind(k)], key) {
 				return fmt.Sprintf("step %q: %s is a field of %s steps, not of %s steps", s.ID, key, k, s.Kind)
@@ -617,7 +627,6 @@ func (l *loader) stepBody(s *Step, parts *stepParts, n *yaml.Node) {
 		return fmt.Sprintf("step %q: %s", s.ID, unknownMsg("field", key, known, ""))
 	})
 	typos := l.typos
-	l.dropDuplicateReports(saved)
 
 	field := func(name string) string { return fmt.Sprintf("step %q %s", s.ID, name) }
 	tmpl := func(name string, allowItem bool) *Template {
@@ -637,8 +646,16 @@ func (l *loader) stepBody(s *Step, parts *stepParts, n *yaml.Node) {
 		parts.needs = l.needs(s.ID, p.val)
 	}
 	if p, ok := fs["if"]; ok {
+		before := len(l.e.list)
+		if _, ok := fs["foreach"]; ok {
+			l.comp.itemReason = "if decides for the whole step, before its items run"
+		}
 		s.If = l.template(p.val, field("if"), true, false)
+		l.comp.itemReason = ""
 		parts.ifT = s.If
+		if len(l.e.list) == before {
+			l.checkCondition(s, p.val)
+		}
 	}
 	if p, ok := fs["retry"]; ok {
 		s.Retry = l.retry(p.val, d.Retry)
@@ -750,18 +767,6 @@ func (l *loader) stepBody(s *Step, parts *stepParts, n *yaml.Node) {
 	}
 }
 
-// dropDuplicateReports removes "given twice" reports added since saved:
-// they were already reported when the kind was looked for.
-func (l *loader) dropDuplicateReports(saved int) {
-	kept := l.e.list[:saved]
-	for _, e := range l.e.list[saved:] {
-		if !strings.Contains(e.Msg, "is given twice") {
-			kept = append(kept, e)
-		}
-	}
-	l.e.list = kept
-}
-
 func (l *loader) needs(id string, n *yaml.Node) []string {
 	n = resolve(n)
 	var items []*yaml.Node
@@ -799,7 +804,9 @@ func (l *loader) foreach(s *Step, n *yaml.Node) *Template {
 		return nil
 	}
 	before := len(l.e.list)
+	l.comp.itemReason = "foreach makes the items"
 	t := l.template(n, fmt.Sprintf("step %q foreach", s.ID), true, false)
+	l.comp.itemReason = ""
 	if len(l.e.list) > before || !t.whole {
 		return t
 	}
@@ -809,15 +816,9 @@ func (l *loader) foreach(s *Step, n *yaml.Node) *Template {
 	}
 	// Say so now when the expression cannot give a list.
 	node := c.prog.Node()
-	if m, ok := node.(*ast.MemberNode); ok {
-		if id, ok := m.Node.(*ast.IdentifierNode); ok && id.Value == "inputs" {
-			if p, ok := m.Property.(*ast.StringNode); ok {
-				if in := l.comp.inputs[p.Value]; in != nil && in.Type != "" && in.Type != "list" {
-					l.e.add(pos(n), "step %q: foreach needs a list, but input %q is of type %s; declare it with type: list", s.ID, p.Value, in.Type)
-					return t
-				}
-			}
-		}
+	if in := l.inputOf(node); in != nil && in.Type != "" && in.Type != "list" {
+		l.e.add(pos(n), "step %q: foreach needs a list, but input %q is of type %s; declare it with type: list", s.ID, in.Name, in.Type)
+		return t
 	}
 	switch node.Type().Kind() {
 	case reflect.Slice, reflect.Array, reflect.Interface:
@@ -825,6 +826,41 @@ func (l *loader) foreach(s *Step, n *yaml.Node) *Template {
 		l.e.add(pos(n), "step %q: foreach needs a list, but ${{ %s }} gives a %s", s.ID, strings.TrimSpace(c.src), kindWord(node.Type()))
 	}
 	return t
+}
+
+// checkCondition says at load time when an if can never give true or false.
+func (l *loader) checkCondition(s *Step, n *yaml.Node) {
+	c := s.If.parts[0].expr
+	if c == nil {
+		return
+	}
+	node := c.prog.Node()
+	if in := l.inputOf(node); in != nil && in.Type != "" && in.Type != "boolean" {
+		l.e.add(pos(resolve(n)), "step %q: if needs true or false, but input %q is of type %s; compare it, e.g. if: inputs.%s == \"yes\"", s.ID, in.Name, in.Type, in.Name)
+		return
+	}
+	switch node.Type().Kind() {
+	case reflect.Bool, reflect.Interface:
+	default:
+		l.e.add(pos(resolve(n)), "step %q: if needs true or false, but ${{ %s }} gives a %s", s.ID, strings.TrimSpace(c.src), kindWord(node.Type()))
+	}
+}
+
+// inputOf returns the declared input an expression is exactly (inputs.x).
+func (l *loader) inputOf(node ast.Node) *Input {
+	m, ok := node.(*ast.MemberNode)
+	if !ok {
+		return nil
+	}
+	id, ok := m.Node.(*ast.IdentifierNode)
+	if !ok || id.Value != "inputs" {
+		return nil
+	}
+	p, ok := m.Property.(*ast.StringNode)
+	if !ok {
+		return nil
+	}
+	return l.comp.inputs[p.Value]
 }
 
 func kindWord(t reflect.Type) string {

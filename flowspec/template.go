@@ -387,6 +387,9 @@ type compiler struct {
 	steps   map[string]bool
 	index   map[string]int // file order of the steps
 	config  *conf.Config
+	// itemReason, when set, says why item and index are not defined in the
+	// field being compiled (the step has foreach, but not for this field).
+	itemReason string
 	stepIDs []string
 	inNames []string
 }
@@ -424,7 +427,11 @@ func (r *refCollector) Visit(node *ast.Node) {
 	switch n := (*node).(type) {
 	case *ast.IdentifierNode:
 		if (n.Value == "item" || n.Value == "index") && !r.allowItem {
-			r.errs = append(r.errs, exprError{r.off(n), fmt.Sprintf("%s is only defined in a step with foreach", n.Value)})
+			msg := fmt.Sprintf("%s is only defined in a step with foreach", n.Value)
+			if r.c.itemReason != "" {
+				msg = fmt.Sprintf("%s is not defined here: %s", n.Value, r.c.itemReason)
+			}
+			r.errs = append(r.errs, exprError{r.off(n), msg})
 		}
 		if n.Value == "item" || n.Value == "index" {
 			r.item = true
@@ -452,7 +459,15 @@ func (r *refCollector) Visit(node *ast.Node) {
 				return
 			}
 			if !r.c.steps[prop.Value] {
-				r.errs = append(r.errs, exprError{r.off(n.Property), unknownMsg("step", prop.Value, r.c.stepIDs, "")})
+				msg := unknownMsg("step", prop.Value, r.c.stepIDs, "")
+				for _, id := range r.c.stepIDs {
+					// steps.my-step.output reads as steps.my minus step.output.
+					if strings.HasPrefix(id, prop.Value+"-") && strings.Contains(r.src, "steps."+id) {
+						msg = fmt.Sprintf("unknown step %q; a step id with - is written steps[%q].output", prop.Value, id)
+						break
+					}
+				}
+				r.errs = append(r.errs, exprError{r.off(n.Property), msg})
 				return
 			}
 			r.steps[prop.Value] = true
