@@ -383,15 +383,15 @@ type exprError struct {
 // compiler compiles a flow's expressions; it knows the names expressions
 // may read.
 type compiler struct {
-	inputs  map[string]*Input
-	steps   map[string]bool
-	index   map[string]int // file order of the steps
-	config  *conf.Config
+	inputs map[string]*Input
+	steps  map[string]bool
+	index  map[string]int // file order of the steps
+	config *conf.Config
 	// itemReason, when set, says why item and index are not defined in the
 	// field being compiled (the step has foreach, but not for this field).
 	itemReason string
-	stepIDs []string
-	inNames []string
+	stepIDs    []string
+	inNames    []string
 }
 
 func newCompiler(inputs []*Input, stepIDs []string) *compiler {
