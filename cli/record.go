@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -25,7 +26,7 @@ func writeRunList(w io.Writer, runs []*engine.Run) error {
 		_, err := fmt.Fprintln(w, "no runs yet; start one with `kitaru run FLOW.yaml`")
 		return err
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	tw := newTable(w)
 	fmt.Fprintln(tw, "ID\tFLOW\tSTATUS\tSTARTED\tDURATION\tTOKENS\tCOST")
 	for _, r := range runs {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Flow, r.Status,
@@ -65,7 +66,7 @@ func writeRunDetail(w io.Writer, r *engine.Run) error {
 	}
 
 	fmt.Fprintln(w)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	tw := newTable(w)
 	fmt.Fprintln(tw, "STEP\tKIND\tSTATUS\tATTEMPTS\tDURATION\tTOKENS\tCOST\tMODEL\tNOTE")
 	for _, s := range r.Steps {
 		status := string(s.Status)
@@ -106,7 +107,7 @@ func writeRunDetail(w io.Writer, r *engine.Run) error {
 	}
 	if len(dirs) > 0 {
 		fmt.Fprintln(w, "\nartifacts and logs:")
-		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		tw = newTable(w)
 		for _, d := range dirs {
 			fmt.Fprintln(tw, d)
 		}
@@ -118,6 +119,38 @@ func writeRunDetail(w io.Writer, r *engine.Run) error {
 		fmt.Fprintln(w, "\noutput:")
 		writeOutput(w, r.Output)
 	}
+	return nil
+}
+
+// table aligns tab-separated cells in columns and, unlike a bare
+// tabwriter, leaves no padding at the ends of lines.
+type table struct {
+	out io.Writer
+	buf bytes.Buffer
+	tw  *tabwriter.Writer
+}
+
+func newTable(w io.Writer) *table {
+	t := &table{out: w}
+	t.tw = tabwriter.NewWriter(&t.buf, 0, 0, 2, ' ', 0)
+	return t
+}
+
+func (t *table) Write(p []byte) (int, error) { return t.tw.Write(p) }
+
+func (t *table) Flush() error {
+	if err := t.tw.Flush(); err != nil {
+		return err
+	}
+	if t.buf.Len() == 0 {
+		return nil
+	}
+	for _, l := range strings.Split(strings.TrimSuffix(t.buf.String(), "\n"), "\n") {
+		if _, err := fmt.Fprintln(t.out, strings.TrimRight(l, " ")); err != nil {
+			return err
+		}
+	}
+	t.buf.Reset()
 	return nil
 }
 
@@ -168,7 +201,7 @@ func runDuration(r *engine.Run) string {
 }
 
 func stepDuration(s engine.StepResult) string {
-	if s.DurationMS == 0 && s.Status != engine.StepCompleted && s.Status != engine.StepFailed {
+	if s.Reused || s.DurationMS == 0 && s.Status != engine.StepCompleted && s.Status != engine.StepFailed {
 		return "-"
 	}
 	return fmtDuration(time.Duration(s.DurationMS) * time.Millisecond)

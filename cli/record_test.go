@@ -1,0 +1,76 @@
+package cli
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/kitaruhq/kitaru/engine"
+	"github.com/kitaruhq/kitaru/providers"
+)
+
+func fp(f float64) *float64 { return &f }
+
+// sampleReplay is a replay record with one step of every interesting sort.
+func sampleReplay() *engine.Run {
+	t0 := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	end := t0.Add(3200 * time.Millisecond)
+	return &engine.Run{
+		ID: "kr-new", Flow: "research_agent", Status: engine.RunWaiting, ReplayOf: strp("kr-old"),
+		ReplayFrom: "draft", Overrides: map[string]any{"outline": "edited"},
+		Inputs:    map[string]any{"topic": "agents", "words": 120},
+		Usage:     providers.Usage{InputTokens: 350, OutputTokens: 120}, CostUSD: 0.00042,
+		StartedAt: t0, EndedAt: &end, Dir: "/state/runs/kr-new",
+		Steps: []engine.StepResult{
+			{ID: "outline", Kind: "llm", Status: engine.StepCompleted, Reused: true, Reason: "overridden", Dir: "/state/runs/kr-new/steps/outline"},
+			{ID: "draft", Kind: "llm", Status: engine.StepCompleted, Attempts: 2, DurationMS: 1234, Model: "openai/gpt-4o-mini", Alias: "fast",
+				Usage: providers.Usage{InputTokens: 350, OutputTokens: 120}, CostUSD: fp(0.00042), Reason: "--from draft", Dir: "/state/runs/kr-new/steps/draft"},
+			{ID: "fan", Kind: "checkpoint", Status: engine.StepFailed, Attempts: 3, DurationMS: 65000, Error: strp("exit status 1:\nno such file"),
+				Items: []engine.ItemResult{{Index: 0, Status: engine.StepCompleted}, {Index: 1, Status: engine.StepFailed}}},
+			{ID: "approve", Kind: "wait", Status: engine.StepWaiting, Wait: &engine.WaitInfo{Question: "Ship it?", Schema: map[string]any{"type": "boolean"}}},
+			{ID: "later", Kind: "checkpoint", Status: engine.StepPending},
+		},
+	}
+}
+
+func TestRecordTextGolden(t *testing.T) {
+	old := time.Local
+	time.Local = time.UTC
+	defer func() { time.Local = old }()
+
+	var b bytes.Buffer
+	if err := writeRunDetail(&b, sampleReplay()); err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "cli/get.txt.golden", b.String())
+
+	b.Reset()
+	running := &engine.Run{ID: "kr-run", Flow: "f", Status: engine.RunRunning, StartedAt: sampleReplay().StartedAt}
+	if err := writeRunList(&b, []*engine.Run{sampleReplay(), running}); err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "cli/list.txt.golden", b.String())
+
+	b.Reset()
+	writeRunList(&b, nil)
+	checkGolden(t, "cli/list_empty.txt.golden", b.String())
+}
+
+func TestFormatters(t *testing.T) {
+	for _, tt := range []struct{ got, want string }{
+		{fmtDuration(250 * time.Millisecond), "250ms"},
+		{fmtDuration(3200 * time.Millisecond), "3.2s"},
+		{fmtDuration(125 * time.Second), "2m5s"},
+		{fmtCost(nil), "-"},
+		{fmtCost(fp(0)), "-"},
+		{fmtCost(fp(0.00042)), "$0.0004"},
+		{fmtCost(fp(1.5)), "$1.50"},
+		{fmtTokens(providers.Usage{}), "-"},
+		{fmtTokens(providers.Usage{InputTokens: 3, OutputTokens: 4}), "7"},
+		{fmtMap(map[string]any{"b": []any{1.0}, "a": "x"}), `a="x" b=[1]`},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("got %q, want %q", tt.got, tt.want)
+		}
+	}
+}
