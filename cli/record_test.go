@@ -18,8 +18,8 @@ func sampleReplay() *engine.Run {
 	return &engine.Run{
 		ID: "kr-new", Flow: "research_agent", Status: engine.RunWaiting, ReplayOf: strp("kr-old"),
 		ReplayFrom: "draft", Overrides: map[string]any{"outline": "edited"},
-		Inputs:    map[string]any{"topic": "agents", "words": 120},
-		Usage:     providers.Usage{InputTokens: 350, OutputTokens: 120}, CostUSD: 0.00042,
+		Inputs: map[string]any{"topic": "agents", "words": 120},
+		Usage:  providers.Usage{InputTokens: 350, OutputTokens: 120}, CostUSD: 0.00042,
 		StartedAt: t0, EndedAt: &end, Dir: "/state/runs/kr-new",
 		Steps: []engine.StepResult{
 			{ID: "outline", Kind: "llm", Status: engine.StepCompleted, Reused: true, Reason: "overridden", Dir: "/state/runs/kr-new/steps/outline"},
