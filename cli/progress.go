@@ -33,6 +33,9 @@ type progressOptions struct {
 	Height int
 	// Now is the clock; nil is time.Now. Tests fix it.
 	Now func() time.Time
+	// Location is the time zone of the plain lines' times; nil is the
+	// user's local time (the engine's events are in UTC).
+	Location *time.Location
 	// Tick is how often the live view redraws to advance elapsed times.
 	// 0: 150ms; negative: never (tests redraw on events only).
 	Tick time.Duration
@@ -60,7 +63,10 @@ func newProgress(w io.Writer, opts progressOptions) progress {
 		opts.Now = time.Now
 	}
 	if !opts.TTY {
-		return &plainProgress{w: w, now: opts.Now, st: newRunState()}
+		if opts.Location == nil {
+			opts.Location = time.Local
+		}
+		return &plainProgress{w: w, now: opts.Now, loc: opts.Location, st: newRunState()}
 	}
 	if opts.Tick == 0 {
 		opts.Tick = 150 * time.Millisecond
@@ -85,6 +91,7 @@ type plainProgress struct {
 	mu  sync.Mutex
 	w   io.Writer
 	now func() time.Time
+	loc *time.Location
 	st  *runState
 }
 
@@ -96,7 +103,7 @@ func (p *plainProgress) Event(e engine.Event) {
 	if t.IsZero() {
 		t = p.now()
 	}
-	stamp := t.Format("15:04:05")
+	stamp := t.In(p.loc).Format("15:04:05")
 	line := func(step, text string) {
 		fmt.Fprintf(p.w, "%s %-*s %s\n", stamp, p.st.nameWidth(), step, text)
 	}

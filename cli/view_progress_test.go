@@ -155,6 +155,7 @@ func play(t *testing.T, sc script, opts progressOptions, width int) (looks strin
 	var rawBuf bytes.Buffer
 	w := &teeWriter{a: scr, b: &rawBuf}
 	opts.Now = clk.Now
+	opts.Location = time.UTC
 	opts.Tick = -1
 	opts.Width = width
 	p := newProgress(w, opts)

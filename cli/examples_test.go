@@ -1,0 +1,131 @@
+package cli
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kitaruhq/kitaru/engine"
+)
+
+// Every example in examples/ is checked the way its comments tell a
+// newcomer to use it: validated, then run offline to its documented end
+// through the real binary.
+
+// exampleSessions drive each example; a new example without one fails
+// TestExamplesAllCovered.
+var exampleSessions = map[string]func(t *testing.T, e *e2e, flow string){
+	"llm_writer.yaml": func(t *testing.T, e *e2e, flow string) {
+		r := e.must(0, "run", flow, "--input", "topic=durable execution")
+		if !strings.Contains(r.Stdout, "Mocked answer.") {
+			t.Errorf("the draft is not the output:\n%s", r)
+		}
+		run := e.record("last")
+		wantSteps(t, run, map[string]engine.StepStatus{"outline": engine.StepCompleted, "draft": engine.StepCompleted})
+	},
+	"fan_out.yaml": func(t *testing.T, e *e2e, flow string) {
+		r := e.must(0, "run", flow)
+		if n := strings.Count(r.Stdout, "- Mocked answer."); n != 3 {
+			t.Errorf("want one joined line per topic (3), got %d:\n%s", n, r)
+		}
+		run := e.record("last")
+		if s := stepOf(t, run, "summarise"); len(s.Items) != 3 {
+			t.Errorf("summarise ran %d items, want 3", len(s.Items))
+		}
+	},
+	"replay_with_overrides.yaml": func(t *testing.T, e *e2e, flow string) {
+		e.must(0, "run", flow)
+		first := e.record("last")
+		e.must(0, "replay", "last", "--from", "write_draft", "--override", "research=Edited notes")
+		replay := e.record("last")
+		if replay.ID == first.ID || replay.ReplayOf == nil || *replay.ReplayOf != first.ID {
+			t.Fatalf("the replay is not a new run of %s: %+v", first.ID, replay)
+		}
+		if out := stepOf(t, replay, "research").Output; out != "Edited notes" {
+			t.Errorf("research output after the override = %v, want Edited notes", out)
+		}
+		if s := stepOf(t, replay, "write_draft"); s.Reused || s.Status != engine.StepCompleted {
+			t.Errorf("write_draft was not run again: %+v", s)
+		}
+		wantSteps(t, replay, map[string]engine.StepStatus{"publish": engine.StepCompleted})
+	},
+	"wait_and_resume.yaml": func(t *testing.T, e *e2e, flow string) {
+		r := e.must(ExitWaiting, "run", flow)
+		if !strings.Contains(r.Stderr, "approval") {
+			t.Errorf("the waiting run does not say which step waits:\n%s", r)
+		}
+		e.must(ExitWaiting, "input", "last", "approval", "--value", "true")
+		r = e.must(0, "input", "last", "details", "--value", `{"channel": "blog", "tags": ["ai"]}`)
+		run := e.record("last")
+		wantSteps(t, run, map[string]engine.StepStatus{
+			"draft": engine.StepCompleted, "approval": engine.StepCompleted,
+			"details": engine.StepCompleted, "publish": engine.StepCompleted,
+		})
+		out, _ := run.Output.(map[string]any)
+		if out["channel"] != "blog" || out["text"] != "Mocked answer." {
+			t.Errorf("published %v, want channel blog and the draft", run.Output)
+		}
+	},
+	"shell_and_llm.yaml": func(t *testing.T, e *e2e, flow string) {
+		e.must(0, "run", flow)
+		run := e.record("last")
+		wantSteps(t, run, map[string]engine.StepStatus{
+			"facts": engine.StepCompleted, "explain": engine.StepCompleted,
+			"notify": engine.StepSkipped, // only with --input notify=true and the webhook secret
+		})
+		if facts, _ := stepOf(t, run, "facts").Output.(string); !strings.Contains(facts, "files: ") {
+			t.Errorf("facts gathered nothing: %q", facts)
+		}
+	},
+}
+
+func exampleFiles(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("..", "examples", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no examples found: %v", err)
+	}
+	return files
+}
+
+func TestExamplesAllCovered(t *testing.T) {
+	for _, f := range exampleFiles(t) {
+		if exampleSessions[filepath.Base(f)] == nil {
+			t.Errorf("%s has no session in examples_test.go: say how a newcomer runs it", f)
+		}
+	}
+}
+
+func TestExamples(t *testing.T) {
+	for _, f := range exampleFiles(t) {
+		name := filepath.Base(f)
+		session := exampleSessions[name]
+		if session == nil {
+			continue
+		}
+		t.Run(strings.TrimSuffix(name, ".yaml"), func(t *testing.T) {
+			e := newE2E(t)
+			requireEngine(t, e)
+			flow, err := filepath.Abs(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r := e.run("validate", flow); r.Code != 0 || r.Stderr != "" {
+				t.Fatalf("kitaru validate %s is not clean:\n%s", name, r)
+			}
+			// Offline: no keys, no registry; the mock answers every llm step.
+			e.setenv("KITARU_LLM_MOCK_RESPONSE", "Mocked answer.")
+			session(t, e, flow)
+		})
+	}
+}
+
+func wantSteps(t *testing.T, run *engine.Run, want map[string]engine.StepStatus) {
+	t.Helper()
+	for id, st := range want {
+		if got := stepOf(t, run, id).Status; got != st {
+			t.Errorf("step %s is %s, want %s", id, got, st)
+		}
+	}
+}
+

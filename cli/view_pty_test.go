@@ -1,0 +1,107 @@
+//go:build linux
+
+package cli
+
+import (
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// The live view, checked the way a person sees it: the real binary runs
+// under a pseudo-terminal and the screen model replays what it drew.
+
+func examplePath(t *testing.T, name string) string {
+	t.Helper()
+	p, err := filepath.Abs(filepath.Join("..", "examples", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// screenOf replays what a program drew on a terminal cols wide.
+func screenOf(t *testing.T, drawn string, cols int) string {
+	t.Helper()
+	scr := newScreen(cols)
+	scr.feed(drawn)
+	if len(scr.unknown) > 0 {
+		t.Errorf("kitaru drew escape sequences the screen model does not know: %q", scr.unknown)
+	}
+	return scr.String()
+}
+
+// rowsMatching counts the screen rows that match re.
+func rowsMatching(screen, re string) int {
+	n := 0
+	rx := regexp.MustCompile(re)
+	for _, l := range strings.Split(screen, "\n") {
+		if rx.MatchString(l) {
+			n++
+		}
+	}
+	return n
+}
+
+func TestViewPTYRunCompleted(t *testing.T) {
+	for _, colour := range []bool{false, true} {
+		name := "no_color"
+		if colour {
+			name = "color"
+		}
+		t.Run(name, func(t *testing.T) {
+			e := newE2E(t)
+			requireEngine(t, e)
+			e.setenv("KITARU_LLM_MOCK_RESPONSE", "A mocked paragraph.")
+			e.setenv("TERM", "xterm")
+			if colour {
+				e.setenv("NO_COLOR", "")
+			}
+			drawn, code := runInPTY(t, e.command("run", examplePath(t, "llm_writer.yaml")), 100)
+			screen := screenOf(t, drawn, 100)
+			if code != 0 {
+				t.Fatalf("exit %d; screen:\n%s", code, screen)
+			}
+			// Each step has exactly one row in the final frame: redraws
+			// replaced earlier frames instead of piling up below them.
+			for _, re := range []string{`^✓ outline +done \d+\.\ds$`, `^✓ draft +done \d+\.\ds$`, `^run kr-\S+ completed · \d+\.\ds$`} {
+				if n := rowsMatching(screen, re); n != 1 {
+					t.Errorf("%d rows match %s, want 1; screen:\n%s", n, re, screen)
+				}
+			}
+			if n := rowsMatching(screen, `pending|running| started`); n != 0 {
+				t.Errorf("the final screen still shows a step in progress or a plain log line:\n%s", screen)
+			}
+			if !strings.Contains(screen, "A mocked paragraph.") {
+				t.Errorf("the run's output is not on screen:\n%s", screen)
+			}
+			if hasColour := strings.Contains(drawn, ansiGreen); hasColour != colour {
+				t.Errorf("colour codes drawn = %v, want %v (NO_COLOR decides)", hasColour, colour)
+			}
+		})
+	}
+}
+
+func TestViewPTYRunWaiting(t *testing.T) {
+	e := newE2E(t)
+	requireEngine(t, e)
+	e.setenv("KITARU_LLM_MOCK_RESPONSE", "Draft text.")
+	drawn, code := runInPTY(t, e.command("run", examplePath(t, "wait_and_resume.yaml")), 120)
+	screen := screenOf(t, drawn, 120)
+	if code != ExitWaiting {
+		t.Fatalf("exit %d, want %d; screen:\n%s", code, ExitWaiting, screen)
+	}
+	for _, re := range []string{
+		`^✓ draft +done`,
+		`^\? approval +waiting for input: Publish this draft\? Answer true or false\.$`,
+		`^· details +pending$`,
+		`^· publish +pending$`,
+		`^run kr-\S+ waiting · \d+\.\ds$`,
+		"kitaru input kr-\\S+ approval --value",
+	} {
+		if n := rowsMatching(screen, re); n != 1 {
+			t.Errorf("%d rows match %s, want 1; screen:\n%s", n, re, screen)
+		}
+	}
+}
