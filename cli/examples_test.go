@@ -128,4 +128,3 @@ func wantSteps(t *testing.T, run *engine.Run, want map[string]engine.StepStatus)
 		}
 	}
 }
-
