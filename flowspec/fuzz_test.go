@@ -52,3 +52,31 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+// FuzzTemplate checks the placeholder scanner, the compiler and evaluation
+// on arbitrary field text.
+func FuzzTemplate(f *testing.F) {
+	for _, s := range []string{
+		"plain", "${{ inputs.topic }}", `x ${{ "}}" }} y`, "${{ {\"a\": {\"b\": 1}} }}", "${{ steps.a.output", "${{ '\\'}}' }}",
+		"${{ `raw }}` }}", "${{ item }} ${{ index }}", "inputs.n > 2", "${{ 0..3 }}", "${{ steps.outline.output.k }}",
+	} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, src string, bare bool) {
+		c := newCompiler([]*Input{{Name: "topic", Type: "string"}, {Name: "n", Type: "integer"}}, []string{"a", "outline"})
+		tmpl, errs := c.compileTemplate(src, "fuzz", Pos{1, 1}, bare, true)
+		for _, e := range errs {
+			if e.off < 0 || e.off > len(src) {
+				t.Fatalf("error offset %d outside %q", e.off, src)
+			}
+		}
+		if errs != nil {
+			return
+		}
+		scope := &Scope{Inputs: map[string]any{"topic": "t", "n": 1}, Steps: map[string]StepState{"a": {Output: []any{1}}}}
+		_, _ = tmpl.Eval(scope)
+		_, _ = tmpl.Render(scope)
+		_, _ = tmpl.Bool(scope)
+	})
+}

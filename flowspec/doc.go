@@ -1,0 +1,32 @@
+// Decisions where the flow format (docs: shared spec flow-format.md) is
+// silent, written down so that the engine, the CLI and users agree:
+//
+//   - `if` and `foreach` are expressions with or without ${{ }} (as in
+//     GitHub Actions); text around a ${{ }} there is an error. `if` is
+//     decided once for the whole step, so item and index are not defined in
+//     it, nor in `foreach` itself; they are in every other field of a
+//     foreach step. A condition that can be seen not to give a boolean (a
+//     string input, a number) is a load error; nil counts as false.
+//   - An input without `type` takes the type of its default, else string.
+//     `default: null` makes an input optional without a value. Input names
+//     are identifiers (inputs.x must work); step ids may also hold `-`,
+//     read as steps["my-step"].output.
+//   - `retry` merges field by field over defaults.retry, which merges over
+//     the built-in {attempts: 1, backoff: 1s}. A timeout of 0 (unset) means
+//     none. Durations are Go durations (90s, 2m, 1h30m), more than zero.
+//   - `needs` accepts one id or a list. A checkpoint `value` written as
+//     YAML data (a number, a map) is kept as that data; ${{ }} inside such a
+//     map is an error rather than silently literal.
+//   - `output` is json or text (the default). A wait step's schema must be a
+//     valid JSON Schema (draft 2020-12) that refers to no other document.
+//   - Input strings from --input coerce: integers also from 1e3 or 5.0,
+//     booleans from true/false/yes/no/on/off/1/0, lists and objects from
+//     JSON or YAML flow syntax ([a, b]).
+//   - The fingerprint covers everything that changes what a step does, with
+//     defaults applied, including the ids it depends on; not its
+//     description, comments, layout or position.
+//   - Graph edges point the way data flows: `a --> b` when b reads a or
+//     needs it. A cycle is reported once, starting at its first step in the
+//     file.
+
+package flowspec
