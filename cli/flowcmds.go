@@ -6,25 +6,9 @@ import (
 	"fmt"
 
 	"github.com/kitaruhq/kitaru/flowspec"
-	"github.com/kitaruhq/kitaru/providers"
 )
 
 // Owned by the flowspec work: validate, graph, schema.
-
-// LoadFlowFile loads a flow with the model check every command should use:
-// a model written in the flow must be an alias or name a known provider.
-func LoadFlowFile(path string) (*flowspec.Flow, error) {
-	return flowspec.Load(path, flowspec.Options{CheckModel: providers.CheckModel})
-}
-
-// flowLoadErr maps a flow that does not load to exit 2: an invalid flow
-// (*flowspec.ErrorList) and an unreadable file are both the user's to fix.
-func flowLoadErr(err error) error {
-	if err == nil {
-		return nil
-	}
-	return usageErr(err)
-}
 
 type validateCmd struct {
 	Flow string `arg:"" help:"The flow file."`
@@ -56,7 +40,9 @@ type validateReport struct {
 }
 
 func (c *validateCmd) Run(g *Globals, stdio *IO) error {
-	f, err := LoadFlowFile(c.Flow)
+	// loadFlow (wire.go) checks models with providers.CheckModel and marks
+	// every failure as a usage error (exit 2).
+	f, err := loadFlow(c.Flow)
 	if !g.wantJSON() {
 		if err != nil {
 			var list *flowspec.ErrorList
@@ -66,7 +52,7 @@ func (c *validateCmd) Run(g *Globals, stdio *IO) error {
 				fmt.Fprintf(stdio.Stderr, "%s: %d %s\n", c.Flow, n, plural(n, "error", "errors"))
 				return &ExitError{Code: ExitUsage}
 			}
-			return flowLoadErr(err)
+			return err
 		}
 		fmt.Fprintf(stdio.Stdout, "%s: ok (%d %s)\n", c.Flow, len(f.Steps), plural(len(f.Steps), "step", "steps"))
 		return nil
@@ -118,9 +104,9 @@ Examples:
 }
 
 func (c *graphCmd) Run(g *Globals, stdio *IO) error {
-	f, err := LoadFlowFile(c.Flow)
+	f, err := loadFlow(c.Flow)
 	if err != nil {
-		return flowLoadErr(err)
+		return err
 	}
 	out := f.Mermaid()
 	if c.Format == "dot" {
