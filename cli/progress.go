@@ -155,7 +155,7 @@ func (p *plainProgress) Close() {}
 func plainStepText(s *stepState) string {
 	switch {
 	case s.reused:
-		return "reused" + reasonSuffix(s.reason)
+		return reusedText(s.reason)
 	case s.status == engine.StepCompleted:
 		out := "completed " + viewDuration(s.duration)
 		if s.total > 0 {
@@ -164,7 +164,7 @@ func plainStepText(s *stepState) string {
 		if u := usageText(s.usage, s.cost, s.costKnown); u != "" {
 			out += " " + u
 		}
-		return out
+		return out + reasonSuffix(s.reason)
 	case s.status == engine.StepFailed:
 		return "failed: " + s.errLine
 	case s.status == engine.StepSkipped:
@@ -186,6 +186,15 @@ func retryText(e engine.Event) string {
 		what = fmt.Sprintf("item %d ", *e.Item)
 	}
 	return fmt.Sprintf("%sattempt %d failed: %s; retrying in %s", what, max(e.Attempt-1, 1), firstLine(e.Error), viewDuration(e.Delay))
+}
+
+// reusedText is "reused (why)", or the engine's reason alone when it
+// already starts with "reused".
+func reusedText(reason string) string {
+	if strings.HasPrefix(reason, "reused") {
+		return reason
+	}
+	return "reused" + reasonSuffix(reason)
 }
 
 func reasonSuffix(r string) string {
@@ -420,7 +429,7 @@ func (p *liveProgress) paintText(s *stepState, line string) string {
 func liveStepText(s *stepState, now time.Time) (sym, colour, text string) {
 	switch {
 	case s.reused:
-		return "↺", ansiCyan, "reused" + reasonSuffix(s.reason)
+		return "↺", ansiCyan, reusedText(s.reason)
 	case s.status == engine.StepRunning:
 		text = "running"
 		if s.total > 0 {
@@ -444,7 +453,7 @@ func liveStepText(s *stepState, now time.Time) (sym, colour, text string) {
 		if u := usageText(s.usage, s.cost, s.costKnown); u != "" {
 			text += " · " + u
 		}
-		return "✓", ansiGreen, text
+		return "✓", ansiGreen, text + reasonSuffix(s.reason)
 	case s.status == engine.StepFailed:
 		text = "failed"
 		if s.total > 0 {

@@ -85,7 +85,7 @@ func scripts() map[string]script {
 	fan.ReplayFrom = "summarise"
 	fan.Steps[0] = *done("research", flowspec.KindLLM, 800, 50, 60, ptr(0.0001))
 	fan.Steps[0].Reused = true
-	fan.Steps[0].Reason = "upstream of --from"
+	fan.Steps[0].Reason = "reused from kr-20261124-0001: not downstream of --from summarise"
 	summarise := &engine.StepResult{ID: "summarise", Kind: flowspec.KindLLM, Status: engine.StepFailed, Attempts: 3,
 		DurationMS: 4200, Usage: providers.Usage{InputTokens: 30000, OutputTokens: 12000},
 		Error: ptr("item 2: openai: 429 Too Many Requests: you exceeded your quota\nsee https://platform.openai.com/account/limits"),
@@ -96,6 +96,7 @@ func scripts() map[string]script {
 
 	wait := pendingRun("wait_and_resume", "llm:draft", "wait:approval", "wait:details", "checkpoint:publish")
 	wdraft := done("draft", flowspec.KindLLM, 300, 0, 0, ptr(0.0))
+	outline.Reason = "overridden"
 	approval := &engine.StepResult{ID: "approval", Kind: flowspec.KindWait, Status: engine.StepWaiting,
 		Wait: &engine.WaitInfo{Question: "Publish this draft? Answer true or false.\nKitaru now waits.", Schema: map[string]any{"type": "boolean"}}}
 
