@@ -176,7 +176,7 @@ func coerceString(typ, s string) (any, error) {
 func coerceTyped(typ string, v any) (any, error) {
 	switch typ {
 	case "", "any":
-		return normalize(v)
+		return normalize(v), nil
 	case "string":
 		if s, ok := v.(string); ok {
 			return s, nil
@@ -217,12 +217,12 @@ func coerceTyped(typ string, v any) (any, error) {
 		}
 	case "list":
 		if l, ok := v.([]any); ok {
-			return normalize(l)
+			return normalize(l), nil
 		}
 	case "object":
 		switch v.(type) {
 		case map[string]any, map[any]any:
-			return normalize(v)
+			return normalize(v), nil
 		}
 	}
 	return nil, fmt.Errorf("not %s", typeArticle(typ))
@@ -230,42 +230,30 @@ func coerceTyped(typ string, v any) (any, error) {
 
 // normalize turns YAML's map[any]any into map[string]any, recursively, so
 // values can be JSON-encoded and read by expressions.
-func normalize(v any) (any, error) {
+func normalize(v any) any {
 	switch x := v.(type) {
 	case []any:
 		out := make([]any, len(x))
 		for i, e := range x {
-			n, err := normalize(e)
-			if err != nil {
-				return nil, err
-			}
-			out[i] = n
+			out[i] = normalize(e)
 		}
-		return out, nil
+		return out
 	case map[string]any:
 		out := make(map[string]any, len(x))
 		for k, e := range x {
-			n, err := normalize(e)
-			if err != nil {
-				return nil, err
-			}
-			out[k] = n
+			out[k] = normalize(e)
 		}
-		return out, nil
+		return out
 	case map[any]any:
 		out := make(map[string]any, len(x))
 		for k, e := range x {
-			n, err := normalize(e)
-			if err != nil {
-				return nil, err
-			}
-			out[fmt.Sprint(k)] = n
+			out[fmt.Sprint(k)] = normalize(e)
 		}
-		return out, nil
+		return out
 	case int64:
-		return int(x), nil
+		return int(x)
 	}
-	return v, nil
+	return v
 }
 
 // ParseInputArgs reads --input k=v arguments. Values stay strings;
@@ -309,11 +297,7 @@ func ReadInputsFile(path string) (map[string]any, error) {
 	if v == nil {
 		return map[string]any{}, nil
 	}
-	n, err := normalize(v)
-	if err != nil {
-		return nil, fmt.Errorf("inputs file %s: %w", path, err)
-	}
-	m, ok := n.(map[string]any)
+	m, ok := normalize(v).(map[string]any)
 	if !ok {
 		return nil, fmt.Errorf("inputs file %s must hold a mapping of input names to values, e.g. {\"topic\": \"...\"}", path)
 	}

@@ -382,13 +382,22 @@ func (l *loader) yamlError(err error) {
 	l.e.add(Pos{line, col}, "this is not valid YAML: %s", what)
 }
 
-func (l *loader) inputs(n *yaml.Node) {
+// optionalMapping returns n when it is a mapping, nil when it is empty
+// (null), and reports anything else.
+func (l *loader) optionalMapping(n *yaml.Node, what string) *yaml.Node {
 	n = resolve(n)
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
-		return
+		return nil
 	}
 	if n.Kind != yaml.MappingNode {
-		l.e.add(pos(n), "inputs must be a mapping of input names to {type, default, description}, not %s", nodeKind(n))
+		l.e.add(pos(n), "%s, not %s", what, nodeKind(n))
+		return nil
+	}
+	return n
+}
+
+func (l *loader) inputs(n *yaml.Node) {
+	if n = l.optionalMapping(n, "inputs must be a mapping of input names to {type, default, description}"); n == nil {
 		return
 	}
 	for _, p := range l.pairs(n, "input") {
@@ -460,12 +469,7 @@ func inferType(v any) string {
 }
 
 func (l *loader) defaults(n *yaml.Node) {
-	n = resolve(n)
-	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
-		return
-	}
-	if n.Kind != yaml.MappingNode {
-		l.e.add(pos(n), "defaults must be a mapping with model, retry or timeout, not %s", nodeKind(n))
+	if n = l.optionalMapping(n, "defaults must be a mapping with model, retry or timeout"); n == nil {
 		return
 	}
 	d := &l.flow.Defaults
