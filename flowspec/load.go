@@ -640,6 +640,9 @@ func (l *loader) stepBody(s *Step, parts *stepParts, n *yaml.Node) {
 		}
 		t := l.template(p.val, field(name), false, allowItem)
 		parts.other = append(parts.other, t)
+		if (name == "prompt" || name == "run" || name == "question") && strings.TrimSpace(t.Source()) == "" {
+			l.e.add(pos(resolve(p.val)), "step %q: %s is empty", s.ID, name)
+		}
 		return t
 	}
 

@@ -191,7 +191,7 @@ func (t *Template) Render(s *Scope) (string, error) {
 }
 
 // Bool evaluates the template as a condition: it must give true or false
-// (nil counts as false).
+// (nil counts as false). A nil template, a step without if, is true.
 func (t *Template) Bool(s *Scope) (bool, error) {
 	if t == nil {
 		return true, nil
