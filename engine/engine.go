@@ -145,6 +145,7 @@ func (e *Engine) Start(ctx context.Context, opts StartOptions) (*Run, error) {
 	defer unlock()
 	x := e.newExecution(f, meta, e.parallel(opts.Parallel))
 	x.caller = e.caller(reg)
+	x.fresh = true
 	return x.run(ctx)
 }
 
@@ -288,16 +289,17 @@ func (e *Engine) assemble(meta *RunMeta) (*Run, error) {
 	run := meta.Run
 	run.Status = e.liveStatus(meta)
 	run.Steps = make([]StepResult, 0, len(meta.Plan))
+	reused := meta.reused()
 	for _, p := range meta.Plan {
 		r := recs[p.ID]
 		if r == nil {
-			if ref, ok := meta.Refs[p.ID]; ok {
+			if ref, ok := reused[p.ID]; ok {
 				r, err = e.store.LoadStep(ref.Run, p.ID)
 				if err != nil {
 					return nil, err
 				}
 				if r != nil {
-					r.Reused, r.ReusedFrom, r.Reason = true, ref.Run, ref.Reason
+					r.Reused, r.ReusedFrom, r.Reason = true, ref.Run, meta.reuseReason(ref.Run)
 				}
 			}
 		}

@@ -31,17 +31,22 @@ type execution struct {
 	lazy    map[string]bool
 	// reasons say why steps of a replay run.
 	reasons map[string]string
+	// fresh: the meta was just created as running, no need to save it again.
+	fresh bool
 
 	emitMu sync.Mutex
 }
 
 func (e *Engine) newExecution(f *flowspec.Flow, meta *RunMeta, parallel int) *execution {
-	x := &execution{
-		e: e, st: e.store, flow: f, g: newGraph(f), meta: meta, parallel: parallel,
+	g := newGraph(f)
+	return e.newExecutionWith(f, g, fingerprints(f, g, meta.Inputs), meta, parallel)
+}
+
+func (e *Engine) newExecutionWith(f *flowspec.Flow, g *graph, fps map[string]string, meta *RunMeta, parallel int) *execution {
+	return &execution{
+		e: e, st: e.store, flow: f, g: g, fps: fps, meta: meta, parallel: parallel,
 		results: map[string]*StepResult{}, lazy: map[string]bool{},
 	}
-	x.fps = fingerprints(f, x.g, meta.Inputs)
-	return x
 }
 
 // loadRecords reads the step records a run already has (resume, retry):
@@ -57,15 +62,12 @@ func (x *execution) loadRecords() error {
 		}
 		x.results[id] = r
 	}
-	for id, ref := range x.meta.Refs {
+	for id, ref := range x.meta.reused() {
 		if _, ok := x.results[id]; ok || x.g.steps[id] == nil {
 			continue
 		}
-		st := StepCompleted
-		if ie, ok := x.meta.Index[id]; ok {
-			st = ie.Status
-		}
-		x.results[id] = &StepResult{ID: id, Kind: x.g.steps[id].Kind, Status: st, Reused: true, ReusedFrom: ref.Run, Reason: ref.Reason}
+		x.results[id] = &StepResult{ID: id, Kind: x.g.steps[id].Kind, Status: ref.Status, Reused: true,
+			ReusedFrom: ref.Run, Reason: x.meta.reuseReason(ref.Run)}
 		x.lazy[id] = true
 	}
 	return nil
@@ -77,7 +79,16 @@ func (x *execution) emit(ev Event, sync bool) {
 	ev.RunID = x.meta.ID
 	x.emitMu.Lock()
 	defer x.emitMu.Unlock()
-	if err := x.st.Append(x.meta.ID, ev, sync); err != nil {
+	jev := ev
+	if jev.Run != nil {
+		// The journal keeps the run's summary; its steps have their own
+		// records, and copying them into every run event would make the
+		// journal grow with the flow's size at each start and end.
+		slim := *jev.Run
+		slim.Steps = nil
+		jev.Run = &slim
+	}
+	if err := x.st.Append(x.meta.ID, jev, sync); err != nil {
 		stderrf("kitaru: %v\n", err)
 	}
 	if x.e.cfg.Observer != nil {
@@ -157,14 +168,21 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 		}
 	}()
 
-	x.meta.Status = RunRunning
-	x.meta.EndedAt = nil
-	x.meta.Error = nil
-	x.meta.Output = nil
-	if err := x.st.SaveMeta(x.meta); err != nil {
-		return nil, err
+	if !x.fresh {
+		x.meta.Status = RunRunning
+		x.meta.EndedAt = nil
+		x.meta.Error = nil
+		x.meta.Output = nil
+		if err := x.st.SaveMeta(x.meta); err != nil {
+			return nil, err
+		}
 	}
-	startRec := x.record()
+	// The journal keeps only the run's summary, so the full record is
+	// built only for an observer.
+	startRec := &x.meta.Run
+	if x.e.cfg.Observer != nil {
+		startRec = x.record()
+	}
 	x.emit(Event{Type: EventRunStarted, Run: startRec}, true)
 
 	// Count, for every step without a state, its deps not yet done.
@@ -249,13 +267,12 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 	if x.meta.Status != RunRunning {
 		x.meta.Index = x.index()
 	}
-	rec := x.record()
-	x.meta.Usage, x.meta.CostUSD = rec.Usage, rec.CostUSD
-	if err := x.st.SaveMeta(x.meta); err != nil {
-		return nil, err
-	}
 	final, err := x.finalRecord()
 	if err != nil {
+		return nil, err
+	}
+	x.meta.Usage, x.meta.CostUSD = final.Usage, final.CostUSD
+	if err := x.st.SaveMeta(x.meta); err != nil {
 		return nil, err
 	}
 	x.emit(Event{Type: EventRunFinished, Run: final}, true)
@@ -340,7 +357,8 @@ func (x *execution) verdict(ctx context.Context, cancelled bool) (RunStatus, *st
 
 func (x *execution) flowOutput() (any, error) {
 	sc := &flowspec.Scope{Inputs: x.meta.Inputs, Steps: map[string]flowspec.StepState{}, RunID: x.meta.ID, FlowName: x.flow.Name}
-	for _, id := range x.g.order {
+	// Only the steps the output reads: a replay must not load every record.
+	for _, id := range x.flow.Output.Refs().Steps {
 		r, err := x.result(id)
 		if err != nil {
 			return nil, err
@@ -355,11 +373,9 @@ func (x *execution) flowOutput() (any, error) {
 func (x *execution) index() map[string]IndexEntry {
 	idx := make(map[string]IndexEntry, len(x.results))
 	for id, r := range x.results {
-		ie := IndexEntry{Status: r.Status, Fingerprint: x.fps[id]}
-		if r.Reused {
-			ie.Run = r.ReusedFrom
+		if !r.Reused {
+			idx[id] = IndexEntry{Status: r.Status, Fingerprint: r.Fingerprint}
 		}
-		idx[id] = ie
 	}
 	return idx
 }
@@ -386,12 +402,16 @@ func (x *execution) record() *Run {
 	return &run
 }
 
-// finalRecord is the full record, reused outputs included.
+// finalRecord is the run's record. Outputs of reused steps this go at the
+// run never needed stay in their records until printed (deferredOutput).
 func (x *execution) finalRecord() (*Run, error) {
-	for id := range x.lazy {
-		if _, err := x.result(id); err != nil {
-			return nil, err
+	run := x.record()
+	for i := range run.Steps {
+		s := &run.Steps[i]
+		if x.lazy[s.ID] {
+			s.Output = &deferredOutput{st: x.st, run: s.ReusedFrom, step: s.ID}
+			s.Dir = x.st.StepDir(s.ReusedFrom, s.ID)
 		}
 	}
-	return x.record(), nil
+	return run, nil
 }

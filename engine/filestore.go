@@ -96,7 +96,19 @@ func mkdirDurable(dir string) error {
 }
 
 func writeJSON(path string, v any) error {
-	data, err := json.MarshalIndent(v, "", "  ")
+	return writeJSONAs(path, v, true)
+}
+
+// writeJSONAs writes v atomically, indented or compact (run.json of a big
+// flow is compact: it is rewritten as the run starts and ends).
+func writeJSONAs(path string, v any, indent bool) error {
+	var data []byte
+	var err error
+	if indent {
+		data, err = json.MarshalIndent(v, "", "  ")
+	} else {
+		data, err = json.Marshal(v)
+	}
 	if err != nil {
 		return fmt.Errorf("cannot encode %s: %w", path, err)
 	}
@@ -128,10 +140,30 @@ func (s *FileStore) Create(meta *RunMeta, flowSource []byte) error {
 	if err := fsutil.SyncDir(s.root); err != nil {
 		return err
 	}
-	if err := fsutil.WriteFileAtomic(filepath.Join(dir, "flow.yaml"), flowSource); err != nil {
-		return err
+	if !s.linkSnapshot(meta, flowSource) {
+		if err := fsutil.WriteFileAtomic(filepath.Join(dir, "flow.yaml"), flowSource); err != nil {
+			return err
+		}
 	}
 	return s.SaveMeta(meta)
+}
+
+// linkSnapshot hard-links a replay's flow snapshot to its source's when they
+// are the same bytes (snapshots are never rewritten), instead of copying.
+func (s *FileStore) linkSnapshot(meta *RunMeta, flowSource []byte) bool {
+	if meta.ReplayOf == nil {
+		return false
+	}
+	src := filepath.Join(s.runDir(*meta.ReplayOf), "flow.yaml")
+	old, err := os.ReadFile(src)
+	if err != nil || !bytes.Equal(old, flowSource) {
+		return false
+	}
+	dir := s.runDir(meta.ID)
+	if os.Link(src, filepath.Join(dir, "flow.yaml")) != nil {
+		return false
+	}
+	return fsutil.SyncDir(dir) == nil
 }
 
 // SaveMeta replaces run.json atomically.
@@ -140,7 +172,7 @@ func (s *FileStore) SaveMeta(meta *RunMeta) error {
 	m := *meta
 	m.Steps = nil // steps live in their own records
 	m.Dir = ""
-	return writeJSON(filepath.Join(s.runDir(meta.ID), "run.json"), &m)
+	return writeJSONAs(filepath.Join(s.runDir(meta.ID), "run.json"), &m, len(m.Plan) <= 50)
 }
 
 // LoadMeta reads run.json.
@@ -472,6 +504,11 @@ func (s *FileStore) Resolve(ref string) (string, error) {
 			return "", fmt.Errorf("there is no last run in %s yet: %w", s.root, ErrNotFound)
 		}
 		return metas[0].ID, nil
+	}
+	if strings.HasPrefix(ref, "kr-") && !strings.ContainsAny(ref, "/\\.") {
+		if _, err := os.Stat(filepath.Join(s.runDir(ref), "run.json")); err == nil {
+			return ref, nil // a full id: no need to list every run
+		}
 	}
 	ids, err := s.runIDs()
 	if err != nil {

@@ -143,11 +143,11 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 		},
 		Parallel: opts.Parallel,
 		Plan:     planOf(f),
-		Refs:     map[string]StepRef{},
 	}
 	if meta.FlowFile == "" {
 		meta.FlowFile = src.FlowFile
 	}
+	groups := map[reusedRef]int{}
 	for _, sid := range g.order {
 		if _, runs := why[sid]; runs {
 			continue
@@ -155,15 +155,17 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 		if _, over := opts.Overrides[sid]; over {
 			continue
 		}
-		where := index[sid].Run
-		if where == "" {
-			where = srcID
+		ref := reusedRef{Run: index[sid].Run, Status: index[sid].Status}
+		if ref.Run == "" {
+			ref.Run = srcID
 		}
-		reason := "reused from " + srcID + ": fingerprint unchanged"
-		if opts.From != "" {
-			reason = "reused from " + srcID + ": not downstream of --from " + opts.From
+		gi, ok := groups[ref]
+		if !ok {
+			gi = len(meta.Reused)
+			groups[ref] = gi
+			meta.Reused = append(meta.Reused, ReusedGroup{Run: ref.Run, Status: ref.Status})
 		}
-		meta.Refs[sid] = StepRef{Run: where, Reason: reason}
+		meta.Reused[gi].Steps = append(meta.Reused[gi].Steps, sid)
 	}
 	if err := e.store.Create(meta, f.Source); err != nil {
 		return nil, err
@@ -182,8 +184,9 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 			return nil, err
 		}
 	}
-	x := e.newExecution(f, meta, e.parallel(opts.Parallel))
+	x := e.newExecutionWith(f, g, fps, meta, e.parallel(opts.Parallel))
 	x.reasons = why
+	x.fresh = true
 	if reg != nil {
 		x.caller = e.cfg.Models.Caller(*reg)
 	}
@@ -194,28 +197,48 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 }
 
 // sourceIndex is each step's status, fingerprint and home in the source
-// run: its index when it stopped cleanly, else read from its records.
+// run: its own index (or, when it never stopped cleanly, its records), and
+// for the steps it reused, the index of the run holding them.
 func (e *Engine) sourceIndex(src *RunMeta) (map[string]IndexEntry, error) {
-	if src.Index != nil {
-		return src.Index, nil
-	}
-	recs, err := e.store.LoadSteps(src.ID)
+	idx, err := e.ownIndex(src)
 	if err != nil {
 		return nil, err
 	}
+	homes := map[string]map[string]IndexEntry{}
+	for _, g := range src.Reused {
+		home, ok := homes[g.Run]
+		if !ok {
+			m, err := e.store.LoadMeta(g.Run)
+			if err != nil {
+				return nil, fmt.Errorf("run %s reuses steps of run %s, which cannot be read: %w", src.ID, g.Run, err)
+			}
+			if home, err = e.ownIndex(m); err != nil {
+				return nil, err
+			}
+			homes[g.Run] = home
+		}
+		for _, sid := range g.Steps {
+			ie := home[sid]
+			ie.Status, ie.Run = g.Status, g.Run
+			idx[sid] = ie
+		}
+	}
+	return idx, nil
+}
+
+// ownIndex is the index of the steps whose records a run holds itself.
+func (e *Engine) ownIndex(m *RunMeta) (map[string]IndexEntry, error) {
 	idx := map[string]IndexEntry{}
+	if m.Index != nil {
+		maps.Copy(idx, m.Index)
+		return idx, nil
+	}
+	recs, err := e.store.LoadSteps(m.ID)
+	if err != nil {
+		return nil, err
+	}
 	for id, r := range recs {
 		idx[id] = IndexEntry{Status: r.Status, Fingerprint: r.Fingerprint}
-	}
-	for id, ref := range src.Refs {
-		if _, ok := idx[id]; ok {
-			continue
-		}
-		r, err := e.store.LoadStep(ref.Run, id)
-		if err != nil || r == nil {
-			continue
-		}
-		idx[id] = IndexEntry{Status: r.Status, Fingerprint: r.Fingerprint, Run: ref.Run}
 	}
 	return idx, nil
 }

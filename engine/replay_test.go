@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -121,7 +122,7 @@ func TestReplayModes(t *testing.T) {
 				}
 			}
 			for i, s := range got.Steps {
-				if s.Output != run.Steps[i].Output || s.Reused != run.Steps[i].Reused {
+				if out, err := OutputValue(run.Steps[i].Output); err != nil || s.Output != out || s.Reused != run.Steps[i].Reused {
 					t.Errorf("get and replay differ on %s: %+v vs %+v", s.ID, s, run.Steps[i])
 				}
 			}
@@ -142,11 +143,16 @@ func TestReplayOfReplayAndSelectors(t *testing.T) {
 	}
 	wantStatus(t, r2, RunCompleted)
 	// a and b live in the first run's records; the second replay points there.
-	if a := step(t, r2, "a"); a.ReusedFrom != src.ID || a.Output != "A-x" {
-		t.Errorf("a in the replay of a replay: %+v", a)
+	a := step(t, r2, "a")
+	if out, err := OutputValue(a.Output); err != nil || a.ReusedFrom != src.ID || out != "A-x" {
+		t.Errorf("a in the replay of a replay: %+v (%v, %v)", a, out, err)
 	}
 	if te.count("a") != 1 || te.count("c") != 2 || te.count("d") != 3 {
 		t.Errorf("counts a=%d c=%d d=%d", te.count("a"), te.count("c"), te.count("d"))
+	}
+	// A deferred output prints as the recorded value.
+	if data, err := json.Marshal(r2); err != nil || !strings.Contains(string(data), `"output":"A-x"`) {
+		t.Errorf("the replay's JSON record: %v %s", err, data)
 	}
 	for _, o := range []ReplayOptions{{From: "nope"}, {Overrides: map[string]any{"zz": 1}}} {
 		o.Source = src.ID

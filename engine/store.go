@@ -73,16 +73,16 @@ type storeMethods interface {
 type RunMeta struct {
 	Run
 	Parallel int `json:"parallel,omitempty"`
-	// Refs are steps a replay reused: their records stay in the source run
-	// (or further back) and are read from there instead of being copied.
-	Refs      map[string]StepRef `json:"refs,omitempty"`
-	UpdatedAt time.Time          `json:"updated_at"`
+	// Reused lists the steps a replay took from earlier runs, grouped by
+	// the run whose directory holds their records: nothing is copied.
+	Reused    []ReusedGroup `json:"reused,omitempty"`
+	UpdatedAt time.Time     `json:"updated_at"`
 	// Plan is the flow's steps in display order, so a record can be shown
 	// without compiling the flow again.
 	Plan []PlanStep `json:"plan"`
-	// Index is written when a run stops: each step's status, fingerprint
-	// and the run whose directory holds its record. A replay reads it
-	// instead of every step record of its source.
+	// Index is written when a run stops: the status and fingerprint of
+	// each step whose record is in this run's directory. A replay reads it
+	// (and its source's Reused) instead of every step record.
 	Index map[string]IndexEntry `json:"index,omitempty"`
 }
 
@@ -97,13 +97,38 @@ type PlanStep struct {
 type IndexEntry struct {
 	Status      StepStatus `json:"status"`
 	Fingerprint string     `json:"fingerprint,omitempty"`
-	Run         string     `json:"run,omitempty"` // "" : this run
+	Run         string     `json:"run,omitempty"` // where the record is; "" : this run
 }
 
-// StepRef points at a step record kept by another run.
-type StepRef struct {
-	Run    string `json:"run"`
-	Reason string `json:"reason,omitempty"`
+// ReusedGroup is a set of steps reused from one run, all with one status.
+type ReusedGroup struct {
+	Run    string     `json:"run"`
+	Status StepStatus `json:"status"`
+	Steps  []string   `json:"steps"`
+}
+
+// reusedRef is where a reused step's record lives and its status.
+type reusedRef struct {
+	Run    string
+	Status StepStatus
+}
+
+func (m *RunMeta) reused() map[string]reusedRef {
+	out := map[string]reusedRef{}
+	for _, g := range m.Reused {
+		for _, s := range g.Steps {
+			out[s] = reusedRef{Run: g.Run, Status: g.Status}
+		}
+	}
+	return out
+}
+
+// reuseReason says why a replay reused a step.
+func (m *RunMeta) reuseReason(from string) string {
+	if m.ReplayFrom != "" {
+		return "reused from " + from + ": not downstream of --from " + m.ReplayFrom
+	}
+	return "reused from " + from + ": fingerprint unchanged"
 }
 
 // HeldError says another process is running the run.

@@ -1,0 +1,67 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"sync"
+)
+
+// deferredOutput stands, in the record a replay returns, for the output of
+// a reused step the replay never needed: it is read from the step's record
+// (in the run that holds it) only when it is printed or asked for, so a
+// replay costs what it re-executes, not the size of the run it replays.
+type deferredOutput struct {
+	st        Store
+	run, step string
+
+	once sync.Once
+	v    any
+	err  error
+}
+
+func (d *deferredOutput) load() (any, error) {
+	d.once.Do(func() {
+		r, err := d.st.LoadStep(d.run, d.step)
+		switch {
+		case err != nil:
+			d.err = err
+		case r == nil:
+			d.err = fmt.Errorf("the record of step %s in run %s is missing", d.step, d.run)
+		default:
+			d.v = r.Output
+		}
+	})
+	return d.v, d.err
+}
+
+// MarshalJSON writes the output as the record holds it.
+func (d *deferredOutput) MarshalJSON() ([]byte, error) {
+	v, err := d.load()
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(v)
+}
+
+// String formats the output as text (JSON for maps and lists).
+func (d *deferredOutput) String() string {
+	v, err := d.load()
+	if err != nil {
+		return "<" + err.Error() + ">"
+	}
+	if s, ok := v.(string); ok {
+		return s
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// OutputValue returns a step output as a plain value: the outputs of steps
+// a replay reused without needing them are read from their records on
+// first use (see Replay), and this reads them; other values pass through.
+func OutputValue(v any) (any, error) {
+	if d, ok := v.(*deferredOutput); ok {
+		return d.load()
+	}
+	return v, nil
+}
