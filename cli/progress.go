@@ -109,7 +109,11 @@ func (p *plainProgress) Event(e engine.Event) {
 	}
 	switch e.Type {
 	case engine.EventRunStarted:
-		fmt.Fprintf(p.w, "%s run %s started%s\n", stamp, p.st.runID, p.st.runSubtitle())
+		verb := "started"
+		if p.st.resumed {
+			verb = "resumed"
+		}
+		fmt.Fprintf(p.w, "%s run %s %s%s\n", stamp, p.st.runID, verb, p.st.runSubtitle())
 		// Steps a replay or resume takes from the record are known now.
 		for _, s := range p.st.steps {
 			if s.status != "" && s.status != engine.StepPending && s.status != engine.StepRunning {
@@ -156,6 +160,8 @@ func plainStepText(s *stepState) string {
 	switch {
 	case s.reused:
 		return reusedText(s.reason)
+	case s.status == engine.StepCompleted && s.answer != "":
+		return "answered " + s.answer
 	case s.status == engine.StepCompleted:
 		out := "completed " + viewDuration(s.duration)
 		if s.total > 0 {
@@ -445,6 +451,8 @@ func liveStepText(s *stepState, now time.Time) (sym, colour, text string) {
 			text += " · " + s.retryNote
 		}
 		return "▸", ansiBlue, text
+	case s.status == engine.StepCompleted && s.answer != "":
+		return "✓", ansiGreen, "answered " + s.answer
 	case s.status == engine.StepCompleted:
 		text = "done " + viewDuration(s.duration)
 		if s.total > 0 {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/kitaruhq/kitaru/engine"
@@ -12,6 +13,9 @@ import (
 // events. It is not safe for concurrent use; the views lock around it.
 type runState struct {
 	started, finished bool
+	// resumed: the run had done steps of its own when it started (resume,
+	// retry, input), as opposed to a new run or a replay.
+	resumed bool
 	runID, flow       string
 	replayOf, from    string
 	startedAt         time.Time
@@ -43,6 +47,7 @@ type stepState struct {
 
 	errLine    string
 	question   string
+	answer     string // a wait step's answer, as compact JSON
 	retryNote  string
 	done       int
 	total      int
@@ -121,6 +126,11 @@ func (r *runState) apply(e engine.Event, now func() time.Time) (changed bool) {
 		r.startedAt = t
 		if e.Run != nil {
 			r.setRun(e.Run, false)
+			for _, s := range e.Run.Steps {
+				if s.Status != engine.StepPending && !s.Reused && s.Reason == "" {
+					r.resumed = true
+				}
+			}
 		}
 	case engine.EventStepStarted:
 		s := r.step(e.Step)
@@ -227,6 +237,11 @@ func (s *stepState) setResult(res *engine.StepResult) {
 	}
 	if res.Wait != nil && !res.Wait.Answered {
 		s.question = firstLine(res.Wait.Question)
+	}
+	if res.Wait != nil && res.Wait.Answered {
+		if b, err := json.Marshal(res.Wait.Answer); err == nil {
+			s.answer = truncate(string(b), 60)
+		}
 	}
 	if n := len(res.Items); n > 0 {
 		s.total = n

@@ -102,7 +102,24 @@ func scripts() map[string]script {
 
 	many := pendingRun("many", "checkpoint:s0", "checkpoint:s1", "checkpoint:s2", "checkpoint:s3", "checkpoint:s4", "checkpoint:s5")
 
+	resumed := pendingRun("wait_and_resume", "llm:draft", "wait:approval", "wait:details", "checkpoint:publish")
+	resumed.Steps[0] = *wdraft
+	resumed.Steps[1] = engine.StepResult{ID: "approval", Kind: flowspec.KindWait, Status: engine.StepCompleted, Attempts: 1,
+		Wait: &engine.WaitInfo{Question: "Publish?", Answered: true, Answer: true}}
+	resumedDone := func(id string, kind flowspec.Kind) *engine.StepResult {
+		return &engine.StepResult{ID: id, Kind: kind, Status: engine.StepCompleted, Attempts: 1, DurationMS: 2}
+	}
+
 	return map[string]script{
+		"resumed": {
+			ev(time.Hour, engine.Event{Type: engine.EventRunStarted, Run: resumed}),
+			ev(time.Hour, engine.Event{Type: engine.EventStepFinished, Step: "details", Result: resumedDone("details", flowspec.KindWait)}),
+			ev(time.Hour, engine.Event{Type: engine.EventStepStarted, Step: "publish", Attempt: 1}),
+			ev(time.Hour, engine.Event{Type: engine.EventStepFinished, Step: "publish", Result: resumedDone("publish", flowspec.KindCheckpoint)}),
+			ev(time.Hour, engine.Event{Type: engine.EventRunFinished, Run: finalRun(resumed, engine.RunCompleted, time.Hour,
+				*wdraft, resumed.Steps[1], *resumedDone("details", flowspec.KindWait), *resumedDone("publish", flowspec.KindCheckpoint))}),
+			look(time.Hour, "final"),
+		},
 		"many_pending": {
 			ev(0, engine.Event{Type: engine.EventRunStarted, Run: many}),
 			ev(0, engine.Event{Type: engine.EventStepStarted, Step: "s3", Attempt: 1}),
