@@ -15,12 +15,12 @@ type runState struct {
 	started, finished bool
 	// resumed: the run had done steps of its own when it started (resume,
 	// retry, input), as opposed to a new run or a replay.
-	resumed bool
-	runID, flow       string
-	replayOf, from    string
-	startedAt         time.Time
-	endedAt           time.Time
-	runStatus         engine.RunStatus
+	resumed        bool
+	runID, flow    string
+	replayOf, from string
+	startedAt      time.Time
+	endedAt        time.Time
+	runStatus      engine.RunStatus
 
 	steps []*stepState
 	byID  map[string]*stepState
