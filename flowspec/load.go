@@ -317,21 +317,90 @@ func (l *loader) posAt(n *yaml.Node, off int) Pos {
 		off = len(v)
 	}
 	before := v[:off]
-	if n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
+	if n.Style&yaml.LiteralStyle != 0 {
 		line := strings.Count(before, "\n")
 		col := utf8.RuneCountInString(before[strings.LastIndexByte(before, '\n')+1:])
 		return Pos{n.Line + 1 + line, l.blockIndent(n.Line) + 1 + col}
 	}
-	if strings.Contains(before, "\n") {
-		// Multi-line flow scalars fold their lines; the start is the best
-		// place we know.
-		return pos(n)
+	if !strings.Contains(before, "\n") && n.Style&yaml.FoldedStyle == 0 {
+		col := n.Column + utf8.RuneCountInString(before)
+		if n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle) != 0 {
+			col++
+		}
+		p := Pos{n.Line, col}
+		if l.sourceHas(p, v[off:]) {
+			return p
+		}
 	}
-	col := n.Column + utf8.RuneCountInString(before)
-	if n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle) != 0 {
-		col++
+	// Folding, line breaks and escapes change offsets: look for the text.
+	if p, ok := l.findInSource(n, v, off); ok {
+		return p
 	}
-	return Pos{n.Line, col}
+	return pos(n)
+}
+
+// sourceHas says whether the file at p starts with the first characters of
+// text.
+func (l *loader) sourceHas(p Pos, text string) bool {
+	if l.lines == nil {
+		l.lines = bytes.Split(l.data, []byte("\n"))
+	}
+	if p.Line < 1 || p.Line > len(l.lines) {
+		return false
+	}
+	line := string(l.lines[p.Line-1])
+	b := 0
+	for c := 1; c < p.Col && b < len(line); c++ {
+		_, size := utf8.DecodeRuneInString(line[b:])
+		b += size
+	}
+	if i := strings.IndexByte(text, '\n'); i >= 0 {
+		text = text[:i]
+	}
+	if len(text) > 8 {
+		text = text[:8]
+	}
+	return strings.HasPrefix(line[b:], text)
+}
+
+// findInSource finds where the text at off of a scalar's value is in the
+// file, by searching the lines the scalar spans for it.
+func (l *loader) findInSource(n *yaml.Node, v string, off int) (Pos, bool) {
+	token := v[off:]
+	if i := strings.IndexByte(token, '\n'); i >= 0 {
+		token = token[:i]
+	}
+	if len(token) > 24 {
+		token = token[:24]
+	}
+	token = strings.TrimRight(token, " ")
+	if token == "" || strings.ContainsAny(token, "\\'\"") {
+		return Pos{}, false
+	}
+	skip := strings.Count(v[:off], token)
+	if l.lines == nil {
+		l.lines = bytes.Split(l.data, []byte("\n"))
+	}
+	span := min(1+strings.Count(v, "\n")+strings.Count(v, " "), 500)
+	for i := n.Line - 1; i >= 0 && i < len(l.lines) && i < n.Line-1+span; i++ {
+		line := string(l.lines[i])
+		from := 0
+		if i == n.Line-1 {
+			from = min(max(n.Column-1, 0), len(line))
+		}
+		for {
+			j := strings.Index(line[from:], token)
+			if j < 0 {
+				break
+			}
+			if skip == 0 {
+				return Pos{i + 1, utf8.RuneCountInString(line[:from+j]) + 1}, true
+			}
+			skip--
+			from += j + len(token)
+		}
+	}
+	return Pos{}, false
 }
 
 // blockIndent is the indentation of the first non-blank line of the block

@@ -189,3 +189,21 @@ steps:
 		t.Error("alias not followed")
 	}
 }
+
+func TestPositionsThroughFoldingAndEscapes(t *testing.T) {
+	src := "name: p\nsteps:\n" +
+		"  a:\n    kind: llm\n    prompt: >\n      folded line\n      and ${{ steps.q.output }} here\n" +
+		"  b:\n    kind: llm\n    prompt: \"say \\\"hi\\\" ${{ steps.r.output }}\"\n" +
+		"  c:\n    kind: llm\n    prompt: plain text that\n      goes on ${{ steps.s.output }}\n" +
+		"  d:\n    kind: llm\n    prompt: 'it''s ${{ steps.a.output }} ${{ steps.t.output }}'\n"
+	_, err := Parse("p.yaml", []byte(src), Options{})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{`p.yaml:7:21: step "a" prompt: unknown step "q"`, `p.yaml:10:35: step "b" prompt: unknown step "r"`,
+		`p.yaml:14:25: step "c" prompt: unknown step "s"`, `p.yaml:17:52: step "d" prompt: unknown step "t"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("no %s in\n%s", want, err)
+		}
+	}
+}
