@@ -290,6 +290,7 @@ func (e *Engine) assemble(meta *RunMeta) (*Run, error) {
 	run.Status = e.liveStatus(meta)
 	run.Steps = make([]StepResult, 0, len(meta.Plan))
 	reused := meta.reused()
+	inFlight := e.inFlight(meta.ID, run.Status)
 	for _, p := range meta.Plan {
 		r := recs[p.ID]
 		if r == nil {
@@ -305,6 +306,9 @@ func (e *Engine) assemble(meta *RunMeta) (*Run, error) {
 		}
 		if r == nil {
 			r = &StepResult{ID: p.ID, Kind: p.Kind, Status: StepPending}
+			if t, ok := inFlight[p.ID]; ok {
+				r.Status, r.StartedAt = StepRunning, &t
+			}
 		}
 		if p.Foreach && !r.Reused {
 			items, err := e.store.LoadItems(meta.ID, p.ID)
@@ -320,6 +324,31 @@ func (e *Engine) assemble(meta *RunMeta) (*Run, error) {
 	}
 	totals(&run)
 	return &run, nil
+}
+
+// inFlight is, for a run that is running now, the steps its journal says
+// started and have no result yet. Step records are the truth; this only
+// tells "running" from "pending" for display.
+func (e *Engine) inFlight(id string, status RunStatus) map[string]time.Time {
+	if status != RunRunning {
+		return nil
+	}
+	evs, _, err := e.store.Journal(id)
+	if err != nil {
+		return nil
+	}
+	out := map[string]time.Time{}
+	for _, ev := range evs {
+		switch ev.Type {
+		case EventRunStarted:
+			clear(out) // an earlier go at the run left these behind
+		case EventStepStarted:
+			out[ev.Step] = ev.Time
+		case EventStepFinished:
+			delete(out, ev.Step)
+		}
+	}
+	return out
 }
 
 func sortedItems(m map[int]*ItemResult) []ItemResult {

@@ -94,6 +94,14 @@ func TestCancelWhileRunningAndFollowLogs(t *testing.T) {
 		})
 	}()
 	waitFor(t, func() bool { _, err := os.Stat(filepath.Join(te.counter, "sleep.pid")); return err == nil })
+	live, err := te.eng.Get(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, live, RunRunning)
+	if a, s, x := step(t, live, "a").Status, step(t, live, "slow").Status, step(t, live, "after").Status; a != StepCompleted || s != StepRunning || x != StepPending {
+		t.Errorf("while running: a %s, slow %s, after %s", a, s, x)
+	}
 	got, err := te.eng.Cancel(t.Context(), id)
 	if err != nil {
 		t.Fatal(err)
