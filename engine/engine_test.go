@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kitaruhq/kitaru/providers"
 )
 
 func TestRunSimpleChain(t *testing.T) {
@@ -345,5 +347,56 @@ steps:
 	te.eng.Logs(t.Context(), run.ID, "use", false, func(l LogLine) error { logs = append(logs, l.Text); return nil })
 	if strings.Join(logs, "|") != "token is ***|err ***" && strings.Join(logs, "|") != "err ***|token is ***" {
 		t.Errorf("logs %q", logs)
+	}
+}
+
+func TestRegistrySnapshotsAndArtifacts(t *testing.T) {
+	te := newEnv(t)
+	te.models.reg = providers.Registry{Aliases: map[string]providers.Alias{"fast": {Model: "openai/a"}, "old": {Model: "openai/old"}}, Default: "fast"}
+	f := te.flow(`
+name: snap
+steps:
+  ask:
+    kind: llm
+    model: fast
+    system: be brief
+    prompt: hi
+  gate:
+    kind: wait
+    question: ok?
+    needs: [ask]
+`)
+	run := te.start(f, nil)
+	wantStatus(t, run, RunWaiting)
+	if run.Registry == nil || run.Registry.Aliases["fast"].Model != "openai/a" {
+		t.Fatalf("registry snapshot %+v", run.Registry)
+	}
+	prompt, err := os.ReadFile(filepath.Join(te.store.StepDir(run.ID, "ask"), "prompt.json"))
+	if err != nil || !strings.Contains(string(prompt), `"be brief"`) {
+		t.Fatalf("prompt.json %s, %v", prompt, err)
+	}
+	if resp, err := os.ReadFile(filepath.Join(te.store.StepDir(run.ID, "ask"), "response.txt")); err != nil || string(resp) != "answer to: hi" {
+		t.Fatalf("response.txt %q, %v", resp, err)
+	}
+	// The machine's registry changes: resume keeps the snapshot, replay
+	// takes the current one and falls back to the snapshot.
+	te.models.reg = providers.Registry{Aliases: map[string]providers.Alias{"fast": {Model: "openai/b"}}, Default: "fast"}
+	te.models.used = nil
+	if _, err := te.eng.Resume(t.Context(), run.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	if len(te.models.used) != 1 || te.models.used[0].Aliases["fast"].Model != "openai/a" {
+		t.Fatalf("resume resolved with %+v", te.models.used)
+	}
+	te.models.used = nil
+	rep, err := te.eng.Replay(t.Context(), ReplayOptions{Source: run.ID, From: "ask"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(te.models.used) != 1 || te.models.used[0].Aliases["fast"].Model != "openai/b" || te.models.used[0].Aliases["old"].Model != "openai/old" {
+		t.Fatalf("replay resolved with %+v", te.models.used)
+	}
+	if rep.Registry == nil || rep.Registry.Aliases["fast"].Model != "openai/b" {
+		t.Fatalf("replay recorded %+v", rep.Registry)
 	}
 }
