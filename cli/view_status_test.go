@@ -173,3 +173,17 @@ func TestStatusFreshMachine(t *testing.T) {
 		}
 	}
 }
+
+// Under a real Secret Service (make test-keyring), status finds the OS
+// keyring reachable.
+func TestSecretServiceStatus(t *testing.T) {
+	if os.Getenv("KITARU_TEST_SECRET_SERVICE") != "1" {
+		t.Skip("needs a Secret Service: run make test-keyring")
+	}
+	tmp := statusEnv(t)
+	t.Setenv("KITARU_SECRETS_BACKEND", "os")
+	got := runStatus(t, tmp, "status")
+	if !strings.Contains(got, "keyring      reachable (os backend)\n") {
+		t.Errorf("status does not find the Secret Service:\n%s", got)
+	}
+}
