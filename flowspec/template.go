@@ -550,8 +550,7 @@ func (c *compiler) compileTemplate(src, field string, pos Pos, bare, allowItem b
 }
 
 // compileExpr compiles one expression, collecting its references with rc.
-// Compiled programs are shared between identical expressions: they are
-// immutable.
+// The program is immutable, so one Template serves concurrent runs.
 func (c *compiler) compileExpr(src string, rc *refCollector) (*compiledExpr, *exprError) {
 	prog, err := c.compile(src, rc)
 	if len(rc.errs) > 0 {
