@@ -62,3 +62,37 @@ func testCheckModel(model string) error {
 	}
 	return nil
 }
+
+// TestGraphGolden keeps the Mermaid and DOT output of every example.
+func TestGraphGolden(t *testing.T) {
+	files, _ := filepath.Glob("../examples/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no examples")
+	}
+	for _, file := range files {
+		f, err := Load(file, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		base := strings.TrimSuffix(filepath.Base(file), ".yaml")
+		for ext, got := range map[string]string{".mmd": f.Mermaid(), ".dot": f.DOT()} {
+			golden := filepath.Join("../testdata/flowspec/graph", base+ext)
+			if *update {
+				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				continue
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./flowspec -run Golden -update)", err)
+			}
+			if got != string(want) {
+				t.Errorf("%s differs:\n--- got\n%s--- want\n%s", golden, got, want)
+			}
+		}
+	}
+}
