@@ -29,7 +29,8 @@ type progressOptions struct {
 	Width int
 	// Height bounds the frame's rows: cursor-up cannot climb above the top
 	// of the screen, so a frame taller than the terminal folds finished
-	// steps into one row. 0: ask the terminal; none: no bound.
+	// steps into one row. Asked of the terminal along with Width when Width
+	// is 0; otherwise 0 means no bound.
 	Height int
 	// Now is the clock; nil is time.Now. Tests fix it.
 	Now func() time.Time
@@ -470,6 +471,8 @@ func liveStepText(s *stepState, now time.Time) (sym, colour, text string) {
 		return "✗", ansiRed, text + ": " + s.errLine
 	case s.status == engine.StepSkipped:
 		return "-", ansiDim, "skipped" + reasonSuffix(s.reason)
+	case s.stopped:
+		return "■", ansiYellow, "stopped after " + viewDuration(s.duration)
 	case s.status == engine.StepWaiting:
 		text = "waiting for input"
 		if s.question != "" {

@@ -54,6 +54,7 @@ type stepState struct {
 	itemFailed bool
 
 	printed bool // the plain view has said how it ended
+	stopped bool // was running when the run was interrupted or cancelled
 }
 
 func newRunState() *runState {
@@ -192,8 +193,13 @@ func (r *runState) setRun(run *engine.Run, final bool) {
 		res := &run.Steps[i]
 		s := r.step(res.ID)
 		if final && s.status == engine.StepRunning && res.Status == engine.StepPending {
-			// Interrupted in flight: the record says pending again.
+			// Stopped in flight: the record says pending again (resume
+			// runs it from the start); the view says it was stopped.
 			s.status = engine.StepPending
+			s.stopped = true
+			if !s.started.IsZero() && !r.endedAt.IsZero() {
+				s.duration = r.endedAt.Sub(s.started)
+			}
 			continue
 		}
 		s.setResult(res)

@@ -9,8 +9,10 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 )
 
@@ -51,36 +53,97 @@ func openPTY(cols, rows uint16) (master, slave *os.File, err error) {
 // stderr, and returns everything it drew and its exit code.
 func runInPTY(t *testing.T, cmd *exec.Cmd, cols uint16) (drawn string, code int) {
 	t.Helper()
+	return runInPTYWith(t, cmd, cols, nil)
+}
+
+// ptySession is a program running on a pseudo-terminal, for tests that type
+// into it while it runs.
+type ptySession struct {
+	master *os.File
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	more   chan struct{} // signalled after every read
+}
+
+func (s *ptySession) drawn() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+// waitDrawn waits until what the program drew so far satisfies cond. The
+// bound only turns a hang into a failure; it is not a timing assertion.
+func (s *ptySession) waitDrawn(t *testing.T, what string, cond func(string) bool) {
+	t.Helper()
+	deadline := time.After(60 * time.Second)
+	for !cond(s.drawn()) {
+		select {
+		case <-s.more:
+		case <-deadline:
+			t.Fatalf("gave up waiting for %s; drawn so far:\n%q", what, s.drawn())
+		}
+	}
+}
+
+// typeKeys writes to the terminal as a person typing would: the line
+// discipline turns ^C into SIGINT for the program.
+func (s *ptySession) typeKeys(t *testing.T, keys string) {
+	t.Helper()
+	if _, err := s.master.WriteString(keys); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runInPTYWith is runInPTY with interact called while the program runs.
+func runInPTYWith(t *testing.T, cmd *exec.Cmd, cols uint16, interact func(*ptySession)) (drawn string, code int) {
+	t.Helper()
 	master, slave, err := openPTY(cols, 40)
 	if err != nil {
 		t.Skipf("no pseudo-terminal available: %v", err)
 	}
 	defer master.Close()
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	// Its own session with the pty as controlling terminal: the program is
+	// the terminal's foreground process group, as in a shell.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	if err := cmd.Start(); err != nil {
 		slave.Close()
 		t.Fatal(err)
 	}
 	slave.Close() // the child holds it; EOF (EIO) comes when the child is done
-	var buf bytes.Buffer
+	s := &ptySession{master: master, more: make(chan struct{}, 1)}
 	readErr := make(chan error, 1)
 	go func() {
-		_, err := io.Copy(&buf, master)
-		readErr <- err
+		p := make([]byte, 4096)
+		for {
+			n, err := master.Read(p)
+			s.mu.Lock()
+			s.buf.Write(p[:n])
+			s.mu.Unlock()
+			select {
+			case s.more <- struct{}{}:
+			default:
+			}
+			if err != nil {
+				readErr <- err
+				return
+			}
+		}
 	}()
+	if interact != nil {
+		interact(s)
+	}
 	werr := cmd.Wait()
-	if err := <-readErr; err != nil && !errors.Is(err, syscall.EIO) {
+	if err := <-readErr; err != nil && !errors.Is(err, syscall.EIO) && !errors.Is(err, io.EOF) {
 		t.Fatalf("reading the terminal: %v", err)
 	}
-	code = 0
 	var ee *exec.ExitError
 	if errors.As(werr, &ee) {
 		code = ee.ExitCode()
 	} else if werr != nil {
 		t.Fatal(werr)
 	}
-	return buf.String(), code
+	return s.drawn(), code
 }
 
 func TestPTYIsATerminal(t *testing.T) {

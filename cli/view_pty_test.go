@@ -105,3 +105,40 @@ func TestViewPTYRunWaiting(t *testing.T) {
 		}
 	}
 }
+
+// Ctrl-C typed at the terminal: the run ends interrupted, the final frame
+// says so, and the next command is on screen.
+func TestViewPTYCtrlC(t *testing.T) {
+	e := newE2E(t)
+	requireEngine(t, e)
+	flow := e.write("slow.yaml", `name: slow
+steps:
+  quick: {kind: checkpoint, value: ready}
+  slow: {kind: checkpoint, run: sleep 60, needs: [quick]}
+  after: {kind: checkpoint, value: done, needs: [slow]}
+`)
+	drawn, code := runInPTYWith(t, e.command("run", flow), 100, func(s *ptySession) {
+		s.waitDrawn(t, "the slow step to run", func(d string) bool {
+			return rowsMatching(screenOf(t, d, 100), `^▸ slow +running`) == 1
+		})
+		s.typeKeys(t, "\x03")
+	})
+	screen := screenOf(t, drawn, 100)
+	if code != ExitInterrupted {
+		t.Fatalf("exit %d, want %d; screen:\n%s", code, ExitInterrupted, screen)
+	}
+	for _, re := range []string{
+		`^✓ quick +done`,
+		`^■ slow +stopped after \d+\.\ds$`,
+		`^· after +pending$`,
+		`^run kr-\S+ interrupted · \d+\.\ds$`,
+		"kitaru resume kr-",
+	} {
+		if n := rowsMatching(screen, re); n != 1 {
+			t.Errorf("%d rows match %s, want 1; screen:\n%s", n, re, screen)
+		}
+	}
+	if n := rowsMatching(screen, `running`); n != 0 {
+		t.Errorf("a step still shows as running after the run ended:\n%s", screen)
+	}
+}
