@@ -23,6 +23,7 @@ import (
 // FileStore keeps runs as plain files under <data dir>/runs/<run-id>/:
 //
 //	run.json             the run's meta (status, inputs, registry, times, ...)
+//	plan.json            its steps in order, and the steps a replay reused
 //	flow.yaml            the flow snapshot the run executes
 //	journal.jsonl        one event per line, append-only
 //	log.txt              stdout/stderr of the run's steps, secrets redacted
@@ -140,6 +141,10 @@ func (s *FileStore) Create(meta *RunMeta, flowSource []byte) error {
 	if err := fsutil.SyncDir(s.root); err != nil {
 		return err
 	}
+	plan := planFile{Plan: meta.Plan, Reused: meta.Reused}
+	if err := writeJSONAs(filepath.Join(dir, "plan.json"), &plan, len(plan.Plan) <= 50); err != nil {
+		return err
+	}
 	if !s.linkSnapshot(meta, flowSource) {
 		if err := fsutil.WriteFileAtomic(filepath.Join(dir, "flow.yaml"), flowSource); err != nil {
 			return err
@@ -172,11 +177,31 @@ func (s *FileStore) SaveMeta(meta *RunMeta) error {
 	m := *meta
 	m.Steps = nil // steps live in their own records
 	m.Dir = ""
-	return writeJSONAs(filepath.Join(s.runDir(meta.ID), "run.json"), &m, len(m.Plan) <= 50)
+	return writeJSONAs(filepath.Join(s.runDir(meta.ID), "run.json"), &m, len(m.Index) <= 50)
 }
 
-// LoadMeta reads run.json.
+// planFile is plan.json: the parts of a run's meta that never change.
+type planFile struct {
+	Plan   []PlanStep    `json:"plan"`
+	Reused []ReusedGroup `json:"reused,omitempty"`
+}
+
+// LoadMeta reads run.json and plan.json.
 func (s *FileStore) LoadMeta(id string) (*RunMeta, error) {
+	m, err := s.LoadSummary(id)
+	if err != nil {
+		return nil, err
+	}
+	var plan planFile
+	if err := readJSON(filepath.Join(s.runDir(id), "plan.json"), &plan); err != nil {
+		return nil, fmt.Errorf("cannot read the plan of run %s: %w", id, err)
+	}
+	m.Plan, m.Reused = plan.Plan, plan.Reused
+	return m, nil
+}
+
+// LoadSummary reads run.json.
+func (s *FileStore) LoadSummary(id string) (*RunMeta, error) {
 	var m RunMeta
 	p := filepath.Join(s.runDir(id), "run.json")
 	if err := readJSON(p, &m); err != nil {
@@ -545,7 +570,7 @@ func (s *FileStore) List() ([]*RunMeta, error) {
 	}
 	var out []*RunMeta
 	for _, id := range ids {
-		m, err := s.LoadMeta(id)
+		m, err := s.LoadSummary(id)
 		if err != nil {
 			continue // a damaged run must not hide the others
 		}

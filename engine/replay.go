@@ -23,7 +23,12 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
-	src, err := e.store.LoadMeta(srcID)
+	// The source's plan is not needed, only its index (and, for a replay
+	// of a replay, where its reused steps live).
+	src, err := e.store.LoadSummary(srcID)
+	if err == nil && src.ReplayOf != nil {
+		src, err = e.store.LoadMeta(srcID)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -208,7 +213,7 @@ func (e *Engine) sourceIndex(src *RunMeta) (map[string]IndexEntry, error) {
 	for _, g := range src.Reused {
 		home, ok := homes[g.Run]
 		if !ok {
-			m, err := e.store.LoadMeta(g.Run)
+			m, err := e.store.LoadSummary(g.Run)
 			if err != nil {
 				return nil, fmt.Errorf("run %s reuses steps of run %s, which cannot be read: %w", src.ID, g.Run, err)
 			}

@@ -1,6 +1,9 @@
 package engine
 
 import (
+	"encoding/json"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/kitaruhq/kitaru/flowspec"
@@ -18,7 +21,10 @@ type storeMethods interface {
 	// SaveMeta replaces the run's meta (run.json) atomically.
 	SaveMeta(meta *RunMeta) error
 	// LoadMeta reads the run's meta; a missing run wraps ErrNotFound.
+	// LoadSummary reads it without Plan and Reused (what List and a
+	// replay's source need).
 	LoadMeta(id string) (*RunMeta, error)
+	LoadSummary(id string) (*RunMeta, error)
 	// FlowSource returns the run's flow snapshot.
 	FlowSource(id string) ([]byte, error)
 
@@ -79,7 +85,7 @@ type RunMeta struct {
 	UpdatedAt time.Time     `json:"updated_at"`
 	// Plan is the flow's steps in display order, so a record can be shown
 	// without compiling the flow again.
-	Plan []PlanStep `json:"plan"`
+	Plan []PlanStep `json:"-"`
 	// Index is written when a run stops: the status and fingerprint of
 	// each step whose record is in this run's directory. A replay reads it
 	// (and its source's Reused) instead of every step record.
@@ -93,11 +99,51 @@ type PlanStep struct {
 	Foreach bool          `json:"foreach,omitempty"`
 }
 
-// IndexEntry is one step of a run's index.
+// IndexEntry is one step of a run's index. On disk it is one string,
+// "<status> <fingerprint>", so the index of a big run stays small.
 type IndexEntry struct {
-	Status      StepStatus `json:"status"`
-	Fingerprint string     `json:"fingerprint,omitempty"`
-	Run         string     `json:"run,omitempty"` // where the record is; "" : this run
+	Status      StepStatus
+	Fingerprint string
+	Run         string // where the record is; "" : this run (not stored)
+}
+
+// MarshalJSON writes "<status> <fingerprint>".
+func (ie IndexEntry) MarshalJSON() ([]byte, error) {
+	return json.Marshal(string(ie.Status) + " " + ie.Fingerprint)
+}
+
+// UnmarshalJSON reads "<status> <fingerprint>".
+func (ie *IndexEntry) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	st, fp, _ := strings.Cut(s, " ")
+	ie.Status, ie.Fingerprint = StepStatus(st), fp
+	return nil
+}
+
+// MarshalJSON writes a plan step as "<id> <kind>[ foreach]".
+func (p PlanStep) MarshalJSON() ([]byte, error) {
+	s := p.ID + " " + string(p.Kind)
+	if p.Foreach {
+		s += " foreach"
+	}
+	return json.Marshal(s)
+}
+
+// UnmarshalJSON reads "<id> <kind>[ foreach]".
+func (p *PlanStep) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	f := strings.Fields(s)
+	if len(f) < 2 {
+		return fmt.Errorf("plan step %q is not \"<id> <kind>\"", s)
+	}
+	p.ID, p.Kind, p.Foreach = f[0], flowspec.Kind(f[1]), len(f) > 2 && f[2] == "foreach"
+	return nil
 }
 
 // ReusedGroup is a set of steps reused from one run, all with one status.
