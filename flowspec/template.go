@@ -387,6 +387,7 @@ type compiler struct {
 	steps  map[string]bool
 	index  map[string]int // file order of the steps
 	config *conf.Config
+	cache   map[exprKey]*exprResult
 	// itemReason, when set, says why item and index are not defined in the
 	// field being compiled (the step has foreach, but not for this field).
 	itemReason string
@@ -417,10 +418,8 @@ type refCollector struct {
 	steps     map[string]bool
 	item      bool
 	errs      []exprError
-	// the offset of the expression in the template, and the expression
-	// source, to turn node locations into offsets.
-	base int
-	src  string
+	// the expression source, to turn node locations into offsets.
+	src string
 }
 
 func (r *refCollector) Visit(node *ast.Node) {
@@ -476,7 +475,7 @@ func (r *refCollector) Visit(node *ast.Node) {
 }
 
 func (r *refCollector) off(n ast.Node) int {
-	return r.base + runeOffset(r.src, n.Location().From)
+	return runeOffset(r.src, n.Location().From)
 }
 
 // runeOffset turns expr's rune offsets into byte offsets of s.
@@ -493,7 +492,7 @@ func runeOffset(s string, runes int) int {
 // field is an expression even without ${{ }} (if, foreach).
 func (c *compiler) compileTemplate(src, field string, pos Pos, bare, allowItem bool) (*Template, []exprError) {
 	t := &Template{src: src, pos: pos, field: field}
-	rc := &refCollector{c: c, allowItem: allowItem, inputs: map[string]bool{}, steps: map[string]bool{}}
+	inputs, steps, item := map[string]bool{}, map[string]bool{}, false
 	var errs []exprError
 	phs, at, err := scanPlaceholders(src)
 	if err != nil {
@@ -525,42 +524,77 @@ func (c *compiler) compileTemplate(src, field string, pos Pos, bare, allowItem b
 			errs = append(errs, exprError{ph.start, "the expression in ${{ }} is empty"})
 			continue
 		}
-		rc.base, rc.src = ph.exprStart, exprSrc
-		ce, e := c.compileExpr(exprSrc, rc)
-		if e != nil {
-			e.off += ph.exprStart
-			errs = append(errs, *e)
-			continue
+		r := c.cachedExpr(exprSrc, allowItem)
+		for _, e := range r.errs {
+			errs = append(errs, exprError{ph.exprStart + e.off, e.msg})
 		}
-		if len(rc.errs) > 0 {
-			errs = append(errs, rc.errs...)
-			rc.errs = nil
-			continue
+		for _, in := range r.refs.Inputs {
+			inputs[in] = true
 		}
-		t.parts = append(t.parts, part{expr: ce})
+		for _, id := range r.refs.Steps {
+			steps[id] = true
+		}
+		item = item || r.refs.Item
+		if r.errs == nil {
+			t.parts = append(t.parts, part{expr: r.expr})
+		}
 	}
 	if (last < len(src) || len(phs) == 0) && !bare {
 		t.parts = append(t.parts, part{text: src[last:]})
 	}
-	t.refs = Refs{Inputs: sortedKeys(rc.inputs), Steps: sortedKeys(rc.steps), Item: rc.item}
+	t.refs = Refs{Inputs: sortedKeys(inputs), Steps: sortedKeys(steps), Item: item}
 	if len(errs) > 0 {
 		return t, errs
 	}
 	return t, nil
 }
 
-// compileExpr compiles one expression, collecting its references with rc.
-// The program is immutable, so one Template serves concurrent runs.
-func (c *compiler) compileExpr(src string, rc *refCollector) (*compiledExpr, *exprError) {
+// exprResult is one compiled expression with what it reads, or its errors
+// (offsets within the expression).
+type exprResult struct {
+	expr *compiledExpr
+	refs Refs
+	errs []exprError
+}
+
+type exprKey struct {
+	src        string
+	allowItem  bool
+	itemReason string
+}
+
+// cachedExpr compiles an expression once per flow: the same text in the
+// same context compiles to the same program, and flows repeat expressions
+// such as ${{ inputs.topic }} often. Programs are immutable, so Templates
+// may share them and serve concurrent runs.
+func (c *compiler) cachedExpr(src string, allowItem bool) *exprResult {
+	key := exprKey{src, allowItem, c.itemReason}
+	if r, ok := c.cache[key]; ok {
+		return r
+	}
+	r := c.compileExpr(src, allowItem)
+	if c.cache == nil {
+		c.cache = map[exprKey]*exprResult{}
+	}
+	c.cache[key] = r
+	return r
+}
+
+// compileExpr compiles one expression, collecting its references.
+func (c *compiler) compileExpr(src string, allowItem bool) *exprResult {
+	rc := &refCollector{c: c, allowItem: allowItem, inputs: map[string]bool{}, steps: map[string]bool{}, src: src}
 	prog, err := c.compile(src, rc)
-	if len(rc.errs) > 0 {
+	r := &exprResult{refs: Refs{Inputs: sortedKeys(rc.inputs), Steps: sortedKeys(rc.steps), Item: rc.item}}
+	switch {
+	case len(rc.errs) > 0:
 		// Our own errors (unknown step or input) say more than the checker's.
-		return nil, nil
+		r.errs = rc.errs
+	case err != nil:
+		r.errs = []exprError{*c.describeCompileError(src, err)}
+	default:
+		r.expr = &compiledExpr{src: src, prog: prog}
 	}
-	if err != nil {
-		return nil, c.describeCompileError(src, err)
-	}
-	return &compiledExpr{src: src, prog: prog}, nil
+	return r
 }
 
 // compile is expr.Compile with a configuration made once per flow rather
