@@ -387,7 +387,7 @@ type compiler struct {
 	steps  map[string]bool
 	index  map[string]int // file order of the steps
 	config *conf.Config
-	cache   map[exprKey]*exprResult
+	cache  map[exprKey]*exprResult
 	// itemReason, when set, says why item and index are not defined in the
 	// field being compiled (the step has foreach, but not for this field).
 	itemReason string
