@@ -221,6 +221,24 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 	if err != nil {
 		return x.failed(s, start, 0, err)
 	}
+	if from := x.itemsFrom[s.ID]; from != "" {
+		// A replay of a step that did not finish in its source, with the
+		// same fingerprint: the items the source finished are taken over
+		// (copied: an item record is small and resume must find it here).
+		prev, err := x.st.LoadItems(from, s.ID)
+		if err != nil {
+			return x.failed(s, start, 0, err)
+		}
+		for i, it := range prev {
+			if it.Status == StepCompleted && done[i] == nil && i < len(list) {
+				it.Reused = true
+				if err := x.st.SaveItem(x.meta.ID, s.ID, it); err != nil {
+					return x.failed(s, start, 0, err)
+				}
+				done[i] = it
+			}
+		}
+	}
 	items := make([]*ItemResult, len(list))
 	count := 0
 	for i := range list {
@@ -421,7 +439,7 @@ func exitText(err error) string {
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		if st, ok := ee.Sys().(syscall.WaitStatus); ok && st.Signaled() {
-			return "was killed by " + st.Signal().String()
+			return fmt.Sprintf("was stopped by signal %d (%s)", st.Signal(), st.Signal())
 		}
 		return fmt.Sprintf("exited with status %d", ee.ExitCode())
 	}

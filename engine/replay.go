@@ -191,6 +191,16 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 	}
 	x := e.newExecutionWith(f, g, fps, meta, e.parallel(opts.Parallel))
 	x.reasons = why
+	x.itemsFrom = map[string]string{}
+	for sid, ie := range index {
+		if s := g.steps[sid]; s != nil && s.Foreach != nil && !ok(ie.Status) && ie.Fingerprint == fps[sid] {
+			where := ie.Run
+			if where == "" {
+				where = srcID
+			}
+			x.itemsFrom[sid] = where
+		}
+	}
 	x.fresh = true
 	if reg != nil {
 		x.caller = e.cfg.Models.Caller(*reg)

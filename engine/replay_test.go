@@ -2,6 +2,9 @@ package engine
 
 import (
 	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
 	"errors"
 	"strings"
 	"testing"
@@ -164,5 +167,38 @@ func TestReplayOfReplayAndSelectors(t *testing.T) {
 	}
 	if _, err := te.eng.Replay(t.Context(), ReplayOptions{Source: src.ID, Inputs: map[string]any{"nope": "1"}}); err == nil {
 		t.Error("an unknown input was accepted")
+	}
+}
+
+// A foreach step that failed part-way: a replay redoes only its items that
+// did not finish.
+func TestReplayForeachRedoesOnlyUnfinishedItems(t *testing.T) {
+	te := newEnv(t)
+	f := te.flow(`
+name: fan
+inputs:
+  xs: {type: list, default: [a, b, c]}
+steps:
+  each:
+    kind: checkpoint
+    foreach: inputs.xs
+    run: echo x >> COUNTER/${{ item }}; test ${{ item }} != b -o -f COUNTER/fixed && echo ${{ item }}${{ item }}
+`)
+	src := te.start(f, nil)
+	wantStatus(t, src, RunFailed)
+	os.WriteFile(filepath.Join(te.counter, "fixed"), nil, 0o600)
+	run, err := te.eng.Replay(t.Context(), ReplayOptions{Source: src.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, run, RunCompleted)
+	out, _ := OutputValue(step(t, run, "each").Output)
+	if fmt.Sprint(out) != "[aa bb cc]" {
+		t.Errorf("output %v", out)
+	}
+	for x, want := range map[string]int{"a": 1, "b": 2, "c": 1} {
+		if got := te.count(x); got != want {
+			t.Errorf("item %s ran %d times, want %d", x, got, want)
+		}
 	}
 }
