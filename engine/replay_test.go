@@ -2,10 +2,10 @@ package engine
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"errors"
 	"strings"
 	"testing"
 )
