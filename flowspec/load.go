@@ -433,18 +433,34 @@ func (l *loader) yamlError(err error) {
 	if l.lines == nil {
 		l.lines = bytes.Split(l.data, []byte("\n"))
 	}
-	col := 1
-	if line >= 1 && line <= len(l.lines) {
-		text := string(l.lines[line-1])
-		col = len(text) - len(strings.TrimLeft(text, " \t")) + 1
-		if i := strings.Index(text, "${{"); i >= 0 && strings.Contains(what, "mapping values are not allowed") {
-			l.e.add(Pos{line, i + 1}, "this is not valid YAML: %s. A plain value may not contain \": \"; put the whole value in single quotes, e.g. value: '${{ {\"a\": 1} }}'", what)
+	if line < 1 || line > len(l.lines) {
+		l.e.add(Pos{max(line, 1), 1}, "this is not valid YAML: %s", what)
+		return
+	}
+	// yaml.v3 gives only the line: find the likely column in it.
+	text := string(l.lines[line-1])
+	col := len(text) - len(strings.TrimLeft(text, " \t")) + 1
+	switch {
+	case strings.Contains(what, "mapping values are not allowed"):
+		if i := strings.Index(text, "${{"); i >= 0 {
+			l.e.add(Pos{line, utf8.RuneCountInString(text[:i]) + 1}, "this is not valid YAML: %s. A plain value may not contain \": \"; put the whole value in single quotes, e.g. value: '${{ {\"a\": 1} }}'", what)
 			return
 		}
-	}
-	switch {
-	case line >= 1 && line <= len(l.lines) && bytes.ContainsRune(l.lines[line-1], '\t'):
+		// The second ": " on the line is the one YAML trips over.
+		if first := strings.Index(text, ": "); first >= 0 {
+			if second := strings.Index(text[first+2:], ": "); second >= 0 {
+				col = utf8.RuneCountInString(text[:first+2+second]) + 1
+				what += "; quote a value that contains \": \""
+			}
+		}
+	case strings.ContainsRune(text, '\t'):
+		col = utf8.RuneCountInString(text[:strings.IndexByte(text, '\t')]) + 1
 		what += "; indent with spaces, YAML does not allow tabs"
+	case strings.Contains(what, "cannot start any token"):
+		if i := strings.IndexAny(text, "@`"); i >= 0 {
+			col = utf8.RuneCountInString(text[:i]) + 1
+			what += "; quote a value that starts with @ or `"
+		}
 	case strings.Contains(what, "unexpected end of stream"):
 		what += "; check that every quote and bracket is closed"
 	}
