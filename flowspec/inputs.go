@@ -55,7 +55,7 @@ func (f *Flow) BindInputs(given map[string]any) (map[string]any, error) {
 					Msg: fmt.Sprintf("input %q (%s) is required; pass --input %s=...", in.Name, in.Type, in.Name)})
 				continue
 			}
-			out[in.Name] = copyValue(in.Default)
+			out[in.Name] = normalize(in.Default) // a copy: a run cannot change a default
 			continue
 		}
 		var (
@@ -81,25 +81,6 @@ func (f *Flow) BindInputs(given map[string]any) (map[string]any, error) {
 		return nil, problems[0]
 	}
 	return nil, errors.Join(problems...)
-}
-
-// copyValue copies lists and maps so that a run cannot change a default.
-func copyValue(v any) any {
-	switch x := v.(type) {
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = copyValue(e)
-		}
-		return out
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[k] = copyValue(e)
-		}
-		return out
-	}
-	return v
 }
 
 func typeArticle(t string) string {
@@ -228,8 +209,8 @@ func coerceTyped(typ string, v any) (any, error) {
 	return nil, fmt.Errorf("not %s", typeArticle(typ))
 }
 
-// normalize turns YAML's map[any]any into map[string]any, recursively, so
-// values can be JSON-encoded and read by expressions.
+// normalize returns a deep copy of v with YAML's map[any]any turned into
+// map[string]any, so values can be JSON-encoded and read by expressions.
 func normalize(v any) any {
 	switch x := v.(type) {
 	case []any:
