@@ -135,10 +135,7 @@ func (e *Engine) Start(ctx context.Context, opts StartOptions) (*Run, error) {
 		Parallel: opts.Parallel,
 		Plan:     planOf(f),
 	}
-	if err := e.store.Create(meta, f.Source); err != nil {
-		return nil, err
-	}
-	unlock, err := e.store.Lock(id)
+	unlock, err := e.createLocked(meta, f.Source)
 	if err != nil {
 		return nil, err
 	}
@@ -149,12 +146,25 @@ func (e *Engine) Start(ctx context.Context, opts StartOptions) (*Run, error) {
 	return x.run(ctx)
 }
 
+// resolve turns a run reference into an id.
+func (e *Engine) resolve(ref string) (string, error) {
+	if e.err != nil {
+		return "", e.err
+	}
+	return e.store.Resolve(ref)
+}
+
+// createLocked creates a run and takes its lock.
+func (e *Engine) createLocked(meta *RunMeta, src []byte) (unlock func(), err error) {
+	if err := e.store.Create(meta, src); err != nil {
+		return nil, err
+	}
+	return e.store.Lock(meta.ID)
+}
+
 // open resolves ref, takes the run's lock and loads its meta and flow.
 func (e *Engine) open(ref string) (meta *RunMeta, f *flowspec.Flow, unlock func(), err error) {
-	if e.err != nil {
-		return nil, nil, nil, e.err
-	}
-	id, err := e.store.Resolve(ref)
+	id, err := e.resolve(ref)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -255,10 +265,7 @@ func (e *Engine) continueRun(ctx context.Context, meta *RunMeta, f *flowspec.Flo
 
 // Get returns a run's record.
 func (e *Engine) Get(ctx context.Context, ref string) (*Run, error) {
-	if e.err != nil {
-		return nil, e.err
-	}
-	id, err := e.store.Resolve(ref)
+	id, err := e.resolve(ref)
 	if err != nil {
 		return nil, err
 	}
@@ -405,10 +412,7 @@ func (e *Engine) List(ctx context.Context, f ListFilter) ([]*Run, error) {
 // Cancel asks the process running a run to stop; a run nobody runs is
 // marked cancelled at once.
 func (e *Engine) Cancel(ctx context.Context, ref string) (*Run, error) {
-	if e.err != nil {
-		return nil, e.err
-	}
-	id, err := e.store.Resolve(ref)
+	id, err := e.resolve(ref)
 	if err != nil {
 		return nil, err
 	}
@@ -448,10 +452,7 @@ func (e *Engine) Cancel(ctx context.Context, ref string) (*Run, error) {
 // Logs sends a run's log lines (of one step when step is not "") to fn;
 // with follow it keeps polling until the run no longer runs.
 func (e *Engine) Logs(ctx context.Context, ref, step string, follow bool, fn func(LogLine) error) error {
-	if e.err != nil {
-		return e.err
-	}
-	id, err := e.store.Resolve(ref)
+	id, err := e.resolve(ref)
 	if err != nil {
 		return err
 	}

@@ -16,10 +16,7 @@ import (
 // (nothing is copied), and their outputs are read only when a step that
 // runs needs them.
 func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
-	if e.err != nil {
-		return nil, e.err
-	}
-	srcID, err := e.store.Resolve(opts.Source)
+	srcID, err := e.resolve(opts.Source)
 	if err != nil {
 		return nil, err
 	}
@@ -172,10 +169,7 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 		}
 		meta.Reused[gi].Steps = append(meta.Reused[gi].Steps, sid)
 	}
-	if err := e.store.Create(meta, f.Source); err != nil {
-		return nil, err
-	}
-	unlock, err := e.store.Lock(id)
+	unlock, err := e.createLocked(meta, f.Source)
 	if err != nil {
 		return nil, err
 	}

@@ -45,10 +45,7 @@ func (e *Engine) waitingStep(meta *RunMeta, step string) (*StepResult, error) {
 
 // lockMeta resolves ref, takes the run's lock and reads its meta.
 func (e *Engine) lockMeta(ref string) (*RunMeta, func(), error) {
-	if e.err != nil {
-		return nil, nil, e.err
-	}
-	id, err := e.store.Resolve(ref)
+	id, err := e.resolve(ref)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -64,18 +61,29 @@ func (e *Engine) lockMeta(ref string) (*RunMeta, func(), error) {
 	return meta, unlock, nil
 }
 
+// lockWaiting takes a run's lock and finds the waiting step named (or the
+// only one).
+func (e *Engine) lockWaiting(ref, step string) (*RunMeta, *StepResult, func(), error) {
+	meta, unlock, err := e.lockMeta(ref)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	r, err := e.waitingStep(meta, step)
+	if err != nil {
+		unlock()
+		return nil, nil, nil, err
+	}
+	return meta, r, unlock, nil
+}
+
 // Answer records the answer to a waiting step after checking it against
 // the step's schema. The run stays waiting until it is resumed.
 func (e *Engine) Answer(ctx context.Context, ref, step string, value json.RawMessage) (*Run, error) {
-	meta, unlock, err := e.lockMeta(ref)
+	meta, r, unlock, err := e.lockWaiting(ref, step)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	r, err := e.waitingStep(meta, step)
-	if err != nil {
-		return nil, err
-	}
 	answer, err := jsonschema.UnmarshalJSON(bytes.NewReader(value))
 	if err != nil {
 		return nil, &UsageError{Err: fmt.Errorf("the answer for step %s is not JSON (%v); strings need quotes: --value '\"text\"'", r.ID, err)}
@@ -152,15 +160,11 @@ func basicReason(ve *jsonschema.ValidationError) string {
 
 // Abort ends a waiting run cancelled; its waiting step fails as aborted.
 func (e *Engine) Abort(ctx context.Context, ref, step string) (*Run, error) {
-	meta, unlock, err := e.lockMeta(ref)
+	meta, r, unlock, err := e.lockWaiting(ref, step)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	r, err := e.waitingStep(meta, step)
-	if err != nil {
-		return nil, err
-	}
 	now := time.Now().UTC()
 	msg := "aborted at the wait step " + r.ID
 	r.Status, r.Error, r.EndedAt, r.Dir = StepFailed, &msg, &now, ""
