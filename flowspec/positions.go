@@ -1,0 +1,167 @@
+package flowspec
+
+import (
+	"bytes"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"gopkg.in/yaml.v3"
+)
+
+// posAt maps a byte offset in a scalar's value to a place in the file.
+func (l *loader) posAt(n *yaml.Node, off int) Pos {
+	v := n.Value
+	if off > len(v) {
+		off = len(v)
+	}
+	before := v[:off]
+	if n.Style&yaml.LiteralStyle != 0 {
+		line := strings.Count(before, "\n")
+		col := utf8.RuneCountInString(before[strings.LastIndexByte(before, '\n')+1:])
+		return Pos{n.Line + 1 + line, l.blockIndent(n.Line) + 1 + col}
+	}
+	if !strings.Contains(before, "\n") && n.Style&yaml.FoldedStyle == 0 {
+		col := n.Column + utf8.RuneCountInString(before)
+		if n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle) != 0 {
+			col++
+		}
+		p := Pos{n.Line, col}
+		if l.sourceHas(p, v[off:]) {
+			return p
+		}
+	}
+	// Folding, line breaks and escapes change offsets: look for the text.
+	if p, ok := l.findInSource(n, v, off); ok {
+		return p
+	}
+	return pos(n)
+}
+
+// sourceHas says whether the file at p starts with the first characters of
+// text.
+func (l *loader) sourceHas(p Pos, text string) bool {
+	if l.lines == nil {
+		l.lines = bytes.Split(l.data, []byte("\n"))
+	}
+	if p.Line < 1 || p.Line > len(l.lines) {
+		return false
+	}
+	line := string(l.lines[p.Line-1])
+	b := 0
+	for c := 1; c < p.Col && b < len(line); c++ {
+		_, size := utf8.DecodeRuneInString(line[b:])
+		b += size
+	}
+	if i := strings.IndexByte(text, '\n'); i >= 0 {
+		text = text[:i]
+	}
+	if len(text) > 8 {
+		text = text[:8]
+	}
+	return strings.HasPrefix(line[b:], text)
+}
+
+// findInSource finds where the text at off of a scalar's value is in the
+// file, by searching the lines the scalar spans for it.
+func (l *loader) findInSource(n *yaml.Node, v string, off int) (Pos, bool) {
+	token := v[off:]
+	if i := strings.IndexByte(token, '\n'); i >= 0 {
+		token = token[:i]
+	}
+	if len(token) > 24 {
+		token = token[:24]
+	}
+	token = strings.TrimRight(token, " ")
+	if token == "" || strings.ContainsAny(token, "\\'\"") {
+		return Pos{}, false
+	}
+	skip := strings.Count(v[:off], token)
+	if l.lines == nil {
+		l.lines = bytes.Split(l.data, []byte("\n"))
+	}
+	span := min(1+strings.Count(v, "\n")+strings.Count(v, " "), 500)
+	for i := n.Line - 1; i >= 0 && i < len(l.lines) && i < n.Line-1+span; i++ {
+		line := string(l.lines[i])
+		from := 0
+		if i == n.Line-1 {
+			from = min(max(n.Column-1, 0), len(line))
+		}
+		for {
+			j := strings.Index(line[from:], token)
+			if j < 0 {
+				break
+			}
+			if skip == 0 {
+				return Pos{i + 1, utf8.RuneCountInString(line[:from+j]) + 1}, true
+			}
+			skip--
+			from += j + len(token)
+		}
+	}
+	return Pos{}, false
+}
+
+// blockIndent is the indentation of the first non-blank line of the block
+// scalar whose indicator is on line.
+func (l *loader) blockIndent(line int) int {
+	if l.lines == nil {
+		l.lines = bytes.Split(l.data, []byte("\n"))
+	}
+	for i := line; i < len(l.lines); i++ { // l.lines[line] is the line after it
+		s := l.lines[i]
+		if len(bytes.TrimSpace(s)) == 0 {
+			continue
+		}
+		return len(s) - len(bytes.TrimLeft(s, " "))
+	}
+	return 0
+}
+
+// yamlError reports a YAML syntax error at its line, with a hint for the
+// common `: ` inside an expression.
+func (l *loader) yamlError(err error) {
+	msg := err.Error()
+	m := yamlLineRE.FindStringSubmatch(msg)
+	if m == nil {
+		l.e.add(Pos{1, 1}, "this is not valid YAML: %s", strings.TrimPrefix(msg, "yaml: "))
+		return
+	}
+	line, _ := strconv.Atoi(m[1])
+	what := m[2]
+	if l.lines == nil {
+		l.lines = bytes.Split(l.data, []byte("\n"))
+	}
+	if line < 1 || line > len(l.lines) {
+		l.e.add(Pos{max(line, 1), 1}, "this is not valid YAML: %s", what)
+		return
+	}
+	// yaml.v3 gives only the line: find the likely column in it.
+	text := string(l.lines[line-1])
+	col := len(text) - len(strings.TrimLeft(text, " \t")) + 1
+	switch {
+	case strings.Contains(what, "mapping values are not allowed"):
+		if i := strings.Index(text, "${{"); i >= 0 {
+			l.e.add(Pos{line, utf8.RuneCountInString(text[:i]) + 1}, "this is not valid YAML: %s. A plain value may not contain \": \"; put the whole value in single quotes, e.g. value: '${{ {\"a\": 1} }}'", what)
+			return
+		}
+		// The second ": " on the line is the one YAML trips over.
+		if first := strings.Index(text, ": "); first >= 0 {
+			if second := strings.Index(text[first+2:], ": "); second >= 0 {
+				col = utf8.RuneCountInString(text[:first+2+second]) + 1
+				what += "; quote a value that contains \": \""
+			}
+		}
+	case strings.ContainsRune(text, '\t'):
+		col = utf8.RuneCountInString(text[:strings.IndexByte(text, '\t')]) + 1
+		what += "; indent with spaces, YAML does not allow tabs"
+	case strings.Contains(what, "cannot start any token"):
+		if i := strings.IndexAny(text, "@`"); i >= 0 {
+			col = utf8.RuneCountInString(text[:i]) + 1
+			what += "; quote a value that starts with @ or `"
+		}
+	case strings.Contains(what, "unexpected end of stream"):
+		what += "; check that every quote and bracket is closed"
+	}
+	l.e.add(Pos{line, col}, "this is not valid YAML: %s", what)
+}

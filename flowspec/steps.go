@@ -1,0 +1,504 @@
+package flowspec
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/expr-lang/expr/ast"
+	"gopkg.in/yaml.v3"
+)
+
+// stepIDs reads the steps mapping's keys, reporting bad and duplicate ids.
+func (l *loader) stepIDs(n *yaml.Node) []kv {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" || n.Kind == yaml.MappingNode && len(n.Content) == 0 {
+		l.e.add(pos(n), "steps is empty; add at least one step")
+		return nil
+	}
+	if n.Kind != yaml.MappingNode {
+		hint := ""
+		if n.Kind == yaml.SequenceNode {
+			hint = " (steps is a mapping: write each step's id as the key, e.g. outline: {kind: llm, prompt: ...})"
+		}
+		l.e.add(pos(n), "steps must be a mapping of step ids to steps, not %s%s", nodeKind(n), hint)
+		return nil
+	}
+	var out []kv
+	for _, p := range l.pairs(n, "step") {
+		if !stepIDRE.MatchString(p.key.Value) {
+			l.e.add(pos(p.key), "step id %q must start with a letter or _ and hold only letters, digits, _ and -", p.key.Value)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// stepParts are a step's template fields, for its dependencies.
+type stepParts struct {
+	ifT   *Template
+	other []*Template
+	needs []string
+}
+
+func (l *loader) step(key, n *yaml.Node) *Step {
+	s := &Step{ID: key.Value, Pos: pos(key)}
+	parts := &stepParts{}
+	l.stepBody(s, parts, n)
+	l.resolveDeps(s, parts)
+	return s
+}
+
+func (l *loader) stepBody(s *Step, parts *stepParts, n *yaml.Node) {
+	d := l.flow.Defaults
+	s.Retry, s.Timeout = d.Retry, d.Timeout
+	if n.Kind != yaml.MappingNode {
+		l.e.add(pos(n), "step %q must be a mapping with kind: and its fields, not %s", s.ID, nodeKind(n))
+		return
+	}
+	// The kind decides which fields are allowed, so read it first.
+	var kindNode *yaml.Node
+	pairs := l.pairs(n, "field")
+	for _, p := range pairs {
+		if p.key.Value == "kind" {
+			kindNode = p.val
+		}
+	}
+	known := slices.Clone(commonFields)
+	if kindNode == nil {
+		l.e.add(Pos{n.Line, n.Column}, "step %q has no kind; add kind: llm, checkpoint or wait", s.ID)
+	} else {
+		k := l.scalar(kindNode, "kind")
+		if slices.Contains(kinds, k) {
+			s.Kind = Kind(k)
+			known = append(known, kindFields[s.Kind]...)
+		} else {
+			l.e.add(pos(kindNode), "step %q: %s", s.ID, unknownMsg("kind", k, kinds, ""))
+		}
+	}
+	if s.Kind == "" {
+		// Without a kind, accept every kind's fields: the kind error is the
+		// one to fix.
+		for _, k := range kinds {
+			known = append(known, kindFields[Kind(k)]...)
+		}
+	}
+	fs := l.fieldsOf(pairs, "field", known, func(key string) string {
+		for _, k := range kinds {
+			if slices.Contains(kindFields[Kind(k)], key) {
+				return fmt.Sprintf("step %q: %s is a field of %s steps, not of %s steps", s.ID, key, k, s.Kind)
+			}
+		}
+		return fmt.Sprintf("step %q: %s", s.ID, unknownMsg("field", key, known, ""))
+	})
+	typos := l.typos
+
+	field := func(name string) string { return fmt.Sprintf("step %q %s", s.ID, name) }
+	tmpl := func(name string, allowItem bool) *Template {
+		p, ok := fs[name]
+		if !ok {
+			return nil
+		}
+		t := l.template(p.val, field(name), false, allowItem)
+		parts.other = append(parts.other, t)
+		if (name == "prompt" || name == "run" || name == "question") && strings.TrimSpace(t.Source()) == "" {
+			l.e.add(pos(resolve(p.val)), "step %q: %s is empty", s.ID, name)
+		}
+		return t
+	}
+
+	if p, ok := fs["description"]; ok {
+		s.Description = l.scalar(p.val, "description")
+	}
+	if p, ok := fs["needs"]; ok {
+		parts.needs = l.needs(s.ID, p.val)
+	}
+	if p, ok := fs["if"]; ok {
+		before := len(l.e.list)
+		if _, ok := fs["foreach"]; ok {
+			l.comp.itemReason = "if decides for the whole step, before its items run"
+		}
+		s.If = l.template(p.val, field("if"), true, false)
+		l.comp.itemReason = ""
+		parts.ifT = s.If
+		if len(l.e.list) == before {
+			l.checkCondition(s, p.val)
+		}
+	}
+	if p, ok := fs["retry"]; ok {
+		s.Retry = l.retry(p.val, d.Retry)
+	}
+	if p, ok := fs["timeout"]; ok {
+		s.Timeout = l.duration(p.val, "timeout")
+	}
+	if p, ok := fs["foreach"]; ok {
+		s.Foreach = l.foreach(s, p.val)
+		parts.other = append(parts.other, s.Foreach)
+	}
+	inForeach := s.Foreach != nil
+	if p, ok := fs["output"]; ok {
+		switch o := l.scalar(p.val, "output"); o {
+		case "json":
+			s.OutputJSON = true
+		case "text":
+		default:
+			l.e.add(pos(p.val), "step %q: output must be json (parse the result as JSON) or text, not %q", s.ID, o)
+		}
+	}
+
+	switch s.Kind {
+	case KindLLM:
+		b := &LLMStep{Model: d.Model}
+		s.LLM = b
+		b.System = tmpl("system", inForeach)
+		b.Prompt = tmpl("prompt", inForeach)
+		if p, ok := fs["messages"]; ok {
+			b.Messages = l.messages(s, p.val, parts, inForeach)
+		}
+		_, hasMsgs := fs["messages"]
+		switch {
+		case b.Prompt != nil && hasMsgs:
+			l.e.add(pos(fs["messages"].key), "step %q has both prompt and messages; keep one of them", s.ID)
+		case b.Prompt == nil && !hasMsgs && !typos["prompt"] && !typos["messages"]:
+			l.e.add(pos(n), "llm step %q needs a prompt: (or messages:); add prompt: with what to ask the model", s.ID)
+		}
+		if p, ok := fs["model"]; ok {
+			if m := l.model(p.val); m != "" {
+				b.Model = m
+			}
+		}
+		if p, ok := fs["temperature"]; ok {
+			v := resolve(p.val)
+			f, err := strconv.ParseFloat(v.Value, 64)
+			if v.Kind != yaml.ScalarNode || err != nil || f < 0 || f > 2 {
+				l.e.add(pos(v), "step %q: temperature must be a number from 0 to 2, not %s", s.ID, nodeKind(v))
+			} else {
+				b.Temperature = &f
+			}
+		}
+		if p, ok := fs["max_tokens"]; ok {
+			v := resolve(p.val)
+			i, err := strconv.Atoi(v.Value)
+			if v.Kind != yaml.ScalarNode || err != nil || i < 1 {
+				l.e.add(pos(v), "step %q: max_tokens must be a whole number of at least 1, not %s", s.ID, nodeKind(v))
+			} else {
+				b.MaxTokens = i
+			}
+		}
+	case KindCheckpoint:
+		b := &CheckpointStep{}
+		s.Checkpoint = b
+		b.Run = tmpl("run", inForeach)
+		if p, ok := fs["value"]; ok {
+			b.Value = l.value(s, p.val, inForeach)
+			parts.other = append(parts.other, b.Value)
+		}
+		switch {
+		case b.Run != nil && b.Value != nil:
+			l.e.add(pos(fs["value"].key), "checkpoint step %q has both run and value; keep one of them", s.ID)
+		case b.Run == nil && b.Value == nil && !typos["run"] && !typos["value"]:
+			l.e.add(pos(n), "checkpoint step %q needs run: (a shell command) or value: (an expression)", s.ID)
+		}
+		if b.Value != nil && b.Run == nil {
+			for _, f := range []string{"stdin", "env", "dir", "secrets"} {
+				if p, ok := fs[f]; ok {
+					l.e.add(pos(p.key), "step %q: %s only goes with run:, and this step has value:", s.ID, f)
+					delete(fs, f)
+				}
+			}
+			if s.OutputJSON {
+				l.e.add(pos(fs["output"].key), "step %q: output: json only goes with run: (a value is already data)", s.ID)
+			}
+		}
+		b.Stdin = tmpl("stdin", inForeach)
+		b.Dir = tmpl("dir", inForeach)
+		if p, ok := fs["env"]; ok {
+			b.Env = l.env(s, p.val, parts, inForeach)
+		}
+		if p, ok := fs["secrets"]; ok {
+			b.Secrets = l.secrets(s, p.val)
+		}
+	case KindWait:
+		b := &WaitStep{}
+		s.Wait = b
+		b.Question = tmpl("question", inForeach)
+		if b.Question == nil && !typos["question"] {
+			l.e.add(pos(n), "wait step %q needs a question: to show the person who answers", s.ID)
+			b.Question = literalTemplate("")
+		}
+		if p, ok := fs["schema"]; ok {
+			b.Schema = l.schema(s, p.val)
+		}
+		if s.OutputJSON {
+			l.e.add(pos(fs["output"].key), "step %q: output: json only goes with llm steps and run: steps (an answer is already JSON)", s.ID)
+		}
+	}
+}
+
+func (l *loader) needs(id string, n *yaml.Node) []string {
+	n = resolve(n)
+	var items []*yaml.Node
+	switch n.Kind {
+	case yaml.ScalarNode:
+		items = []*yaml.Node{n}
+	case yaml.SequenceNode:
+		items = n.Content
+	default:
+		l.e.add(pos(n), "step %q: needs must be a list of step ids, not %s", id, nodeKind(n))
+		return nil
+	}
+	var out []string
+	for _, it := range items {
+		it = resolve(it)
+		name := l.scalar(it, "a needs entry")
+		switch {
+		case name == "":
+		case name == id:
+			l.e.add(pos(it), "step %q needs itself; remove it from needs", id)
+		case !l.comp.steps[name]:
+			l.e.add(pos(it), "step %q needs %s", id, unknownMsg("step", name, l.comp.stepIDs, ""))
+		case slices.Contains(out, name):
+		default:
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+func (l *loader) foreach(s *Step, n *yaml.Node) *Template {
+	n = resolve(n)
+	if n.Kind != yaml.ScalarNode {
+		l.e.add(pos(n), "step %q: foreach must be an expression that yields a list, e.g. foreach: inputs.topics; for fixed items write foreach: '${{ [\"a\", \"b\"] }}'", s.ID)
+		return nil
+	}
+	before := len(l.e.list)
+	l.comp.itemReason = "foreach makes the items"
+	t := l.template(n, fmt.Sprintf("step %q foreach", s.ID), true, false)
+	l.comp.itemReason = ""
+	if len(l.e.list) > before || !t.whole {
+		return t
+	}
+	c := t.parts[0].expr
+	if c == nil {
+		return t
+	}
+	// Say so now when the expression cannot give a list.
+	node := c.prog.Node()
+	if in := l.inputOf(node); in != nil && in.Type != "" && in.Type != "list" {
+		l.e.add(pos(n), "step %q: foreach needs a list, but input %q is of type %s; declare it with type: list", s.ID, in.Name, in.Type)
+		return t
+	}
+	switch node.Type().Kind() {
+	case reflect.Slice, reflect.Array, reflect.Interface:
+	default:
+		l.e.add(pos(n), "step %q: foreach needs a list, but ${{ %s }} gives a %s", s.ID, strings.TrimSpace(c.src), kindWord(node.Type()))
+	}
+	return t
+}
+
+// checkCondition says at load time when an if can never give true or false.
+func (l *loader) checkCondition(s *Step, n *yaml.Node) {
+	c := s.If.parts[0].expr
+	if c == nil {
+		return
+	}
+	node := c.prog.Node()
+	if in := l.inputOf(node); in != nil && in.Type != "" && in.Type != "boolean" {
+		l.e.add(pos(resolve(n)), "step %q: if needs true or false, but input %q is of type %s; compare it, e.g. if: inputs.%s == \"yes\"", s.ID, in.Name, in.Type, in.Name)
+		return
+	}
+	switch node.Type().Kind() {
+	case reflect.Bool, reflect.Interface:
+	default:
+		l.e.add(pos(resolve(n)), "step %q: if needs true or false, but ${{ %s }} gives a %s", s.ID, strings.TrimSpace(c.src), kindWord(node.Type()))
+	}
+}
+
+// inputOf returns the declared input an expression is exactly (inputs.x).
+func (l *loader) inputOf(node ast.Node) *Input {
+	m, ok := node.(*ast.MemberNode)
+	if !ok {
+		return nil
+	}
+	id, ok := m.Node.(*ast.IdentifierNode)
+	if !ok || id.Value != "inputs" {
+		return nil
+	}
+	p, ok := m.Property.(*ast.StringNode)
+	if !ok {
+		return nil
+	}
+	return l.comp.inputs[p.Value]
+}
+
+func kindWord(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Map, reflect.Struct:
+		return "map"
+	case reflect.Int, reflect.Int64, reflect.Float64:
+		return "number"
+	}
+	return t.String()
+}
+
+// value reads a checkpoint's value: a template, or YAML data kept as is.
+func (l *loader) value(s *Step, n *yaml.Node, inForeach bool) *Template {
+	n = resolve(n)
+	field := fmt.Sprintf("step %q value", s.ID)
+	if n.Kind == yaml.ScalarNode && (n.Tag == "!!str" || n.Tag == "" || n.Style != 0) {
+		return l.template(n, field, false, inForeach)
+	}
+	var v any
+	if err := n.Decode(&v); err != nil {
+		l.e.add(pos(n), "step %q: the value cannot be read: %v", s.ID, err)
+		return literalTemplate("")
+	}
+	if hasPlaceholder(v) {
+		l.e.add(pos(n), "step %q: ${{ }} inside a YAML map or list is not evaluated; write the whole value as one expression, e.g. value: '${{ {\"a\": steps.x.output} }}'", s.ID)
+	}
+	if n.Kind == yaml.ScalarNode {
+		return constTemplate(v, n.Value, field, pos(n))
+	}
+	return constTemplate(v, FormatValue(v), field, pos(n))
+}
+
+func hasPlaceholder(v any) bool {
+	switch x := v.(type) {
+	case string:
+		return strings.Contains(x, "${{")
+	case []any:
+		return slices.ContainsFunc(x, hasPlaceholder)
+	case map[string]any:
+		for k, e := range x {
+			if hasPlaceholder(k) || hasPlaceholder(e) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (l *loader) messages(s *Step, n *yaml.Node, parts *stepParts, inForeach bool) []Message {
+	n = resolve(n)
+	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
+		l.e.add(pos(n), "step %q: messages must be a list of {role, content}, not %s", s.ID, nodeKind(n))
+		return nil
+	}
+	var out []Message
+	for i, m := range n.Content {
+		m = resolve(m)
+		if m.Kind != yaml.MappingNode {
+			l.e.add(pos(m), "step %q: message %d must be a mapping {role: user, content: ...}, not %s", s.ID, i+1, nodeKind(m))
+			continue
+		}
+		fs := l.fields(m, "message field", []string{"role", "content"}, nil)
+		msg := Message{}
+		if r, ok := fs["role"]; ok {
+			msg.Role = l.scalar(r.val, "role")
+			if !slices.Contains(messageRoles, msg.Role) {
+				l.e.add(pos(r.val), "step %q: message %d: %s", s.ID, i+1, unknownMsg("role", msg.Role, messageRoles, ""))
+			}
+		} else {
+			l.e.add(pos(m), "step %q: message %d has no role; add role: system, user or assistant", s.ID, i+1)
+		}
+		if c, ok := fs["content"]; ok {
+			msg.Content = l.template(c.val, fmt.Sprintf("step %q message %d content", s.ID, i+1), false, inForeach)
+			parts.other = append(parts.other, msg.Content)
+		} else {
+			l.e.add(pos(m), "step %q: message %d has no content", s.ID, i+1)
+			msg.Content = literalTemplate("")
+		}
+		out = append(out, msg)
+	}
+	return out
+}
+
+func (l *loader) env(s *Step, n *yaml.Node, parts *stepParts, inForeach bool) []EnvVar {
+	n = resolve(n)
+	if n.Kind != yaml.MappingNode {
+		l.e.add(pos(n), "step %q: env must be a mapping of NAME: value, not %s", s.ID, nodeKind(n))
+		return nil
+	}
+	var out []EnvVar
+	for _, p := range l.pairs(n, "environment variable") {
+		if !envNameRE.MatchString(p.key.Value) {
+			l.e.add(pos(p.key), "step %q: %q is not a valid environment variable name (letters, digits and _, not starting with a digit)", s.ID, p.key.Value)
+		}
+		t := l.template(p.val, fmt.Sprintf("step %q env %s", s.ID, p.key.Value), false, inForeach)
+		parts.other = append(parts.other, t)
+		out = append(out, EnvVar{Name: p.key.Value, Value: t})
+	}
+	return out
+}
+
+func (l *loader) secrets(s *Step, n *yaml.Node) []string {
+	n = resolve(n)
+	if n.Kind != yaml.SequenceNode {
+		l.e.add(pos(n), "step %q: secrets must be a list of secret names, e.g. secrets: [webhook], not %s", s.ID, nodeKind(n))
+		return nil
+	}
+	var out []string
+	for _, it := range n.Content {
+		it = resolve(it)
+		name := l.scalar(it, "a secret name")
+		if name == "" {
+			continue
+		}
+		if slices.Contains(out, name) {
+			l.e.add(pos(it), "step %q: secret %q is listed twice", s.ID, name)
+			continue
+		}
+		out = append(out, name)
+	}
+	return out
+}
+
+// resolveDeps sets a step's dependencies from needs and its expressions.
+func (l *loader) resolveDeps(s *Step, p *stepParts) {
+	referenced := map[string]bool{}
+	inIf := map[string]bool{}
+	inputs := map[string]bool{}
+	for _, t := range p.other {
+		for _, id := range t.Refs().Steps {
+			referenced[id] = true
+		}
+		for _, in := range t.Refs().Inputs {
+			inputs[in] = true
+		}
+	}
+	if p.ifT != nil {
+		for _, id := range p.ifT.Refs().Steps {
+			inIf[id] = true
+		}
+		for _, in := range p.ifT.Refs().Inputs {
+			inputs[in] = true
+		}
+	}
+	needs := map[string]bool{}
+	for _, id := range p.needs {
+		needs[id] = true
+	}
+	all := map[string]bool{}
+	for _, m := range []map[string]bool{needs, referenced, inIf} {
+		for id := range m {
+			all[id] = true
+		}
+	}
+	for id := range all {
+		s.Deps = append(s.Deps, id)
+		if inIf[id] && !needs[id] && !referenced[id] {
+			if s.IfOnlyDeps == nil {
+				s.IfOnlyDeps = map[string]bool{}
+			}
+			s.IfOnlyDeps[id] = true
+		}
+	}
+	// File order, not map order.
+	slices.SortFunc(s.Deps, func(a, b string) int { return l.comp.index[a] - l.comp.index[b] })
+	s.InputRefs = sortedKeys(inputs)
+}
