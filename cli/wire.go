@@ -23,7 +23,12 @@ var errNotWired = errors.New("this kitaru build does not include the run engine 
 var (
 	// newRunner builds the engine; obs receives the run's events.
 	newRunner = func(obs engine.Observer, stderr io.Writer) (engine.Runner, error) {
-		return nil, errNotWired
+		secrets := &lazySecrets{warn: stderr}
+		return engine.New(engine.Config{
+			Models:   modelsAdapter{secrets: secrets},
+			Secrets:  secrets,
+			Observer: obs,
+		}), nil
 	}
 )
 
