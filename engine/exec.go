@@ -210,7 +210,9 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 	running := 0
 	finish := func(id string, r *StepResult) {
 		x.results[id] = r
-		x.emit(Event{Type: EventStepFinished, Step: id, Result: r}, false)
+		// Synced like every progress line, though the step's record
+		// (written before) is what resume trusts.
+		x.emit(Event{Type: EventStepFinished, Step: id, Result: r}, true)
 		if ok(r.Status) {
 			for _, s := range x.g.succ[id] {
 				if _, has := missing[s]; has {
