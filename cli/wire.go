@@ -14,23 +14,19 @@ import (
 )
 
 // Wiring: the engine built from providers and the keyring, and the flow
-// loading the run commands need. The seams are variables so the command
-// logic can be unit-tested with a small fake Runner.
+// loading the run commands need.
 
-// errNotWired marks a piece another package has not delivered yet.
-var errNotWired = errors.New("this kitaru build does not include the run engine yet")
-
-var (
-	// newRunner builds the engine; obs receives the run's events.
-	newRunner = func(obs engine.Observer, stderr io.Writer) (engine.Runner, error) {
-		secrets := &lazySecrets{warn: stderr}
-		return engine.New(engine.Config{
-			Models:   modelsAdapter{secrets: secrets},
-			Secrets:  secrets,
-			Observer: obs,
-		}), nil
-	}
-)
+// newRunner builds the engine; obs (nil for commands that only read)
+// receives the run's events, stderr the secret store's warnings. It is a
+// variable so the command logic can be unit-tested with a small fake Runner.
+var newRunner = func(obs engine.Observer, stderr io.Writer) (engine.Runner, error) {
+	secrets := &lazySecrets{warn: stderr}
+	return engine.New(engine.Config{
+		Models:   modelsAdapter{secrets: secrets},
+		Secrets:  secrets,
+		Observer: obs,
+	}), nil
+}
 
 // A flow or inputs the user wrote wrongly is a usage error (exit 2);
 // flowspec's messages already name the file, line and column.
