@@ -2,6 +2,7 @@ package flowspec
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"slices"
 	"strconv"
@@ -57,9 +58,76 @@ func (l *loader) stepBody(s *Step, parts *stepParts, n *yaml.Node) {
 		l.e.add(pos(n), "step %q must be a mapping with kind: and its fields, not %s", s.ID, nodeKind(n))
 		return
 	}
-	// The kind decides which fields are allowed, so read it first.
+	c := &stepCtx{l: l, s: s, n: n, parts: parts}
+	c.readFields()
+	fs := c.fs
+
+	if p, ok := fs["description"]; ok {
+		s.Description = l.scalar(p.val, "description")
+	}
+	if p, ok := fs["needs"]; ok {
+		parts.needs = l.needs(s.ID, p.val)
+	}
+	_, c.inForeach = fs["foreach"]
+	if p, ok := fs["if"]; ok {
+		before := len(l.e.list)
+		if c.inForeach {
+			l.comp.itemReason = "if decides for the whole step, before its items run"
+		}
+		s.If = l.template(p.val, c.field("if"), true, false)
+		l.comp.itemReason = ""
+		parts.ifT = s.If
+		if len(l.e.list) == before {
+			l.checkCondition(s, p.val)
+		}
+	}
+	if p, ok := fs["retry"]; ok {
+		s.Retry = l.retry(p.val, d.Retry)
+	}
+	if p, ok := fs["timeout"]; ok {
+		s.Timeout = l.duration(p.val, "timeout")
+	}
+	if p, ok := fs["foreach"]; ok {
+		if s.Foreach = l.foreach(s, p.val); s.Foreach != nil {
+			parts.other = append(parts.other, s.Foreach)
+		}
+	}
+	if p, ok := fs["output"]; ok {
+		switch o := l.scalar(p.val, "output"); o {
+		case "json":
+			s.OutputJSON = true
+		case "text":
+		default:
+			l.e.add(pos(p.val), "step %q: output must be json (parse the result as JSON) or text, not %q", s.ID, o)
+		}
+	}
+	switch s.Kind {
+	case KindLLM:
+		c.llm(d.Model)
+	case KindCheckpoint:
+		c.checkpoint()
+	case KindWait:
+		c.wait()
+	}
+}
+
+// stepCtx is one step being read.
+type stepCtx struct {
+	l         *loader
+	s         *Step
+	n         *yaml.Node
+	parts     *stepParts
+	fs        map[string]kv
+	typos     map[string]bool // fields that were only misspelt
+	inForeach bool
+}
+
+// readFields reads the kind first, since it decides which fields are
+// allowed, then the fields.
+func (c *stepCtx) readFields() {
+	l, s := c.l, c.s
 	var kindNode *yaml.Node
-	pairs := l.pairs(n, "field")
+	pairs := l.pairs(c.n, "field")
 	for _, p := range pairs {
 		if p.key.Value == "kind" {
 			kindNode = p.val
@@ -67,7 +135,7 @@ func (l *loader) stepBody(s *Step, parts *stepParts, n *yaml.Node) {
 	}
 	known := slices.Clone(commonFields)
 	if kindNode == nil {
-		l.e.add(Pos{n.Line, n.Column}, "step %q has no kind; add kind: llm, checkpoint or wait", s.ID)
+		l.e.add(pos(c.n), "step %q has no kind; add kind: llm, checkpoint or wait", s.ID)
 	} else {
 		k := l.scalar(kindNode, "kind")
 		if slices.Contains(kinds, k) {
@@ -84,7 +152,7 @@ func (l *loader) stepBody(s *Step, parts *stepParts, n *yaml.Node) {
 			known = append(known, kindFields[Kind(k)]...)
 		}
 	}
-	fs := l.fieldsOf(pairs, "field", known, func(key string) string {
+	c.fs = l.fieldsOf(pairs, "field", known, func(key string) string {
 		for _, k := range kinds {
 			if slices.Contains(kindFields[Kind(k)], key) {
 				return fmt.Sprintf("step %q: %s is a field of %s steps, not of %s steps", s.ID, key, k, s.Kind)
@@ -92,147 +160,121 @@ func (l *loader) stepBody(s *Step, parts *stepParts, n *yaml.Node) {
 		}
 		return fmt.Sprintf("step %q: %s", s.ID, unknownMsg("field", key, known, ""))
 	})
-	typos := l.typos
+	c.typos = l.typos
+}
 
-	field := func(name string) string { return fmt.Sprintf("step %q %s", s.ID, name) }
-	tmpl := func(name string, allowItem bool) *Template {
-		p, ok := fs[name]
-		if !ok {
-			return nil
-		}
-		t := l.template(p.val, field(name), false, allowItem)
-		parts.other = append(parts.other, t)
-		if (name == "prompt" || name == "run" || name == "question") && strings.TrimSpace(t.Source()) == "" {
-			l.e.add(pos(resolve(p.val)), "step %q: %s is empty", s.ID, name)
-		}
-		return t
-	}
+func (c *stepCtx) field(name string) string { return fmt.Sprintf("step %q %s", c.s.ID, name) }
 
-	if p, ok := fs["description"]; ok {
-		s.Description = l.scalar(p.val, "description")
+// tmpl compiles the template field name, or returns nil when it is absent.
+func (c *stepCtx) tmpl(name string) *Template {
+	p, ok := c.fs[name]
+	if !ok {
+		return nil
 	}
-	if p, ok := fs["needs"]; ok {
-		parts.needs = l.needs(s.ID, p.val)
+	t := c.l.template(p.val, c.field(name), false, c.inForeach)
+	c.parts.other = append(c.parts.other, t)
+	if (name == "prompt" || name == "run" || name == "question") && strings.TrimSpace(t.Source()) == "" {
+		c.l.e.add(pos(resolve(p.val)), "step %q: %s is empty", c.s.ID, name)
 	}
-	if p, ok := fs["if"]; ok {
-		before := len(l.e.list)
-		if _, ok := fs["foreach"]; ok {
-			l.comp.itemReason = "if decides for the whole step, before its items run"
-		}
-		s.If = l.template(p.val, field("if"), true, false)
-		l.comp.itemReason = ""
-		parts.ifT = s.If
-		if len(l.e.list) == before {
-			l.checkCondition(s, p.val)
-		}
-	}
-	if p, ok := fs["retry"]; ok {
-		s.Retry = l.retry(p.val, d.Retry)
-	}
-	if p, ok := fs["timeout"]; ok {
-		s.Timeout = l.duration(p.val, "timeout")
-	}
-	if p, ok := fs["foreach"]; ok {
-		s.Foreach = l.foreach(s, p.val)
-		parts.other = append(parts.other, s.Foreach)
-	}
-	inForeach := s.Foreach != nil
-	if p, ok := fs["output"]; ok {
-		switch o := l.scalar(p.val, "output"); o {
-		case "json":
-			s.OutputJSON = true
-		case "text":
-		default:
-			l.e.add(pos(p.val), "step %q: output must be json (parse the result as JSON) or text, not %q", s.ID, o)
-		}
-	}
+	return t
+}
 
-	switch s.Kind {
-	case KindLLM:
-		b := &LLMStep{Model: d.Model}
-		s.LLM = b
-		b.System = tmpl("system", inForeach)
-		b.Prompt = tmpl("prompt", inForeach)
-		if p, ok := fs["messages"]; ok {
-			b.Messages = l.messages(s, p.val, parts, inForeach)
+// number reads a numeric field within [lo, hi]; ok is false when it is
+// absent or wrong (and then reported).
+func (c *stepCtx) number(name, what string, lo, hi float64, whole bool) (float64, bool) {
+	p, ok := c.fs[name]
+	if !ok {
+		return 0, false
+	}
+	v := resolve(p.val)
+	f, err := strconv.ParseFloat(v.Value, 64)
+	if v.Kind != yaml.ScalarNode || v.Tag == "!!str" || err != nil || f < lo || f > hi || whole && f != float64(int(f)) {
+		c.l.e.add(pos(v), "step %q: %s must be %s, not %s", c.s.ID, name, what, nodeKind(v))
+		return 0, false
+	}
+	return f, true
+}
+
+func (c *stepCtx) llm(defaultModel string) {
+	l, s, fs := c.l, c.s, c.fs
+	b := &LLMStep{Model: defaultModel}
+	s.LLM = b
+	b.System = c.tmpl("system")
+	b.Prompt = c.tmpl("prompt")
+	msgs, hasMsgs := fs["messages"]
+	if hasMsgs {
+		b.Messages = l.messages(s, msgs.val, c.parts, c.inForeach)
+	}
+	switch {
+	case b.Prompt != nil && hasMsgs:
+		l.e.add(pos(msgs.key), "step %q has both prompt and messages; keep one of them", s.ID)
+	case b.Prompt == nil && !hasMsgs && !c.typos["prompt"] && !c.typos["messages"]:
+		l.e.add(pos(c.n), "llm step %q needs a prompt: (or messages:); add prompt: with what to ask the model", s.ID)
+	}
+	if p, ok := fs["model"]; ok {
+		if m := l.model(p.val); m != "" {
+			b.Model = m
 		}
-		_, hasMsgs := fs["messages"]
-		switch {
-		case b.Prompt != nil && hasMsgs:
-			l.e.add(pos(fs["messages"].key), "step %q has both prompt and messages; keep one of them", s.ID)
-		case b.Prompt == nil && !hasMsgs && !typos["prompt"] && !typos["messages"]:
-			l.e.add(pos(n), "llm step %q needs a prompt: (or messages:); add prompt: with what to ask the model", s.ID)
-		}
-		if p, ok := fs["model"]; ok {
-			if m := l.model(p.val); m != "" {
-				b.Model = m
+	}
+	if f, ok := c.number("temperature", "a number from 0 to 2", 0, 2, false); ok {
+		b.Temperature = &f
+	}
+	if f, ok := c.number("max_tokens", "a whole number of at least 1", 1, math.MaxInt32, true); ok {
+		b.MaxTokens = int(f)
+	}
+}
+
+func (c *stepCtx) checkpoint() {
+	l, s, fs := c.l, c.s, c.fs
+	b := &CheckpointStep{}
+	s.Checkpoint = b
+	b.Run = c.tmpl("run")
+	if p, ok := fs["value"]; ok {
+		b.Value = l.value(s, p.val, c.inForeach)
+		c.parts.other = append(c.parts.other, b.Value)
+	}
+	switch {
+	case b.Run != nil && b.Value != nil:
+		l.e.add(pos(fs["value"].key), "checkpoint step %q has both run and value; keep one of them", s.ID)
+	case b.Run == nil && b.Value == nil && !c.typos["run"] && !c.typos["value"]:
+		l.e.add(pos(c.n), "checkpoint step %q needs run: (a shell command) or value: (an expression)", s.ID)
+	}
+	if b.Value != nil && b.Run == nil {
+		for _, f := range []string{"stdin", "env", "dir", "secrets"} {
+			if p, ok := fs[f]; ok {
+				l.e.add(pos(p.key), "step %q: %s only goes with run:, and this step has value:", s.ID, f)
+				delete(fs, f)
 			}
-		}
-		if p, ok := fs["temperature"]; ok {
-			v := resolve(p.val)
-			f, err := strconv.ParseFloat(v.Value, 64)
-			if v.Kind != yaml.ScalarNode || err != nil || f < 0 || f > 2 {
-				l.e.add(pos(v), "step %q: temperature must be a number from 0 to 2, not %s", s.ID, nodeKind(v))
-			} else {
-				b.Temperature = &f
-			}
-		}
-		if p, ok := fs["max_tokens"]; ok {
-			v := resolve(p.val)
-			i, err := strconv.Atoi(v.Value)
-			if v.Kind != yaml.ScalarNode || err != nil || i < 1 {
-				l.e.add(pos(v), "step %q: max_tokens must be a whole number of at least 1, not %s", s.ID, nodeKind(v))
-			} else {
-				b.MaxTokens = i
-			}
-		}
-	case KindCheckpoint:
-		b := &CheckpointStep{}
-		s.Checkpoint = b
-		b.Run = tmpl("run", inForeach)
-		if p, ok := fs["value"]; ok {
-			b.Value = l.value(s, p.val, inForeach)
-			parts.other = append(parts.other, b.Value)
-		}
-		switch {
-		case b.Run != nil && b.Value != nil:
-			l.e.add(pos(fs["value"].key), "checkpoint step %q has both run and value; keep one of them", s.ID)
-		case b.Run == nil && b.Value == nil && !typos["run"] && !typos["value"]:
-			l.e.add(pos(n), "checkpoint step %q needs run: (a shell command) or value: (an expression)", s.ID)
-		}
-		if b.Value != nil && b.Run == nil {
-			for _, f := range []string{"stdin", "env", "dir", "secrets"} {
-				if p, ok := fs[f]; ok {
-					l.e.add(pos(p.key), "step %q: %s only goes with run:, and this step has value:", s.ID, f)
-					delete(fs, f)
-				}
-			}
-			if s.OutputJSON {
-				l.e.add(pos(fs["output"].key), "step %q: output: json only goes with run: (a value is already data)", s.ID)
-			}
-		}
-		b.Stdin = tmpl("stdin", inForeach)
-		b.Dir = tmpl("dir", inForeach)
-		if p, ok := fs["env"]; ok {
-			b.Env = l.env(s, p.val, parts, inForeach)
-		}
-		if p, ok := fs["secrets"]; ok {
-			b.Secrets = l.secrets(s, p.val)
-		}
-	case KindWait:
-		b := &WaitStep{}
-		s.Wait = b
-		b.Question = tmpl("question", inForeach)
-		if b.Question == nil && !typos["question"] {
-			l.e.add(pos(n), "wait step %q needs a question: to show the person who answers", s.ID)
-			b.Question = literalTemplate("")
-		}
-		if p, ok := fs["schema"]; ok {
-			b.Schema = l.schema(s, p.val)
 		}
 		if s.OutputJSON {
-			l.e.add(pos(fs["output"].key), "step %q: output: json only goes with llm steps and run: steps (an answer is already JSON)", s.ID)
+			l.e.add(pos(fs["output"].key), "step %q: output: json only goes with run: (a value is already data)", s.ID)
 		}
+	}
+	b.Stdin = c.tmpl("stdin")
+	b.Dir = c.tmpl("dir")
+	if p, ok := fs["env"]; ok {
+		b.Env = l.env(s, p.val, c.parts, c.inForeach)
+	}
+	if p, ok := fs["secrets"]; ok {
+		b.Secrets = l.secrets(s, p.val)
+	}
+}
+
+func (c *stepCtx) wait() {
+	l, s, fs := c.l, c.s, c.fs
+	b := &WaitStep{}
+	s.Wait = b
+	if b.Question = c.tmpl("question"); b.Question == nil {
+		if !c.typos["question"] {
+			l.e.add(pos(c.n), "wait step %q needs a question: to show the person who answers", s.ID)
+		}
+		b.Question = literalTemplate("")
+	}
+	if p, ok := fs["schema"]; ok {
+		b.Schema = l.schema(s, p.val)
+	}
+	if s.OutputJSON {
+		l.e.add(pos(fs["output"].key), "step %q: output: json only goes with llm steps and run: steps (an answer is already JSON)", s.ID)
 	}
 }
 
