@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 
 	"github.com/kitaruhq/kitaru/engine"
@@ -111,6 +112,9 @@ func cmdErr(err error) error {
 		return err
 	}
 	if errors.Is(err, engine.ErrNotFound) {
+		if strings.Contains(err.Error(), "kitaru executions list") {
+			return usageErr(err)
+		}
 		return usageErr(fmt.Errorf("%w; see `kitaru executions list`", err))
 	}
 	var ue *engine.UsageError
