@@ -1,0 +1,53 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"testing"
+
+	"github.com/kitaruhq/kitaru/flowspec"
+)
+
+// The example flows run to their documented end offline: llm steps answer
+// through KITARU_LLM_MOCK_RESPONSE, wait steps are answered.
+func TestExamplesRunOffline(t *testing.T) {
+	t.Setenv("KITARU_LLM_MOCK_RESPONSE", "mocked")
+	files, err := filepath.Glob(filepath.Join("..", "examples", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no examples: %v", err)
+	}
+	answers := map[string]string{"approval": `true`, "details": `{"channel": "blog"}`}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			f, err := flowspec.Load(file, flowspec.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			in, err := f.BindInputs(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			eng := New(Config{Store: NewFileStore(t.TempDir()), Secrets: fakeSecrets{"webhook": {"WEBHOOK_TOKEN": "tok"}}})
+			run, err := eng.Start(context.Background(), StartOptions{Flow: f, Inputs: in})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; run.Status == RunWaiting && i < 5; i++ {
+				var waiting string
+				for _, s := range run.Steps {
+					if s.Status == StepWaiting {
+						waiting = s.ID
+					}
+				}
+				if _, err := eng.Answer(t.Context(), run.ID, waiting, json.RawMessage(answers[waiting])); err != nil {
+					t.Fatal(err)
+				}
+				if run, err = eng.Resume(t.Context(), run.ID, 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			wantStatus(t, run, RunCompleted)
+		})
+	}
+}
