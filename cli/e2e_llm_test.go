@@ -118,7 +118,9 @@ func TestE2ELLMStepsReplayAndAliasSwap(t *testing.T) {
 	e.setenv("OPENAI_API_KEY", testAPIKey)
 	flow := e.flow("llm.yaml", twoLLMFlow)
 
-	e.must(0, "model", "register", "fast", "--model", "openai/gpt-4o-mini")
+	// The alias names a secret, but the environment variable comes first,
+	// so the keyring (unreachable here: no session bus) is never opened.
+	e.must(0, "model", "register", "fast", "--model", "openai/gpt-4o-mini", "--secret", "openai-creds")
 	first := decodeRun(t, e.must(0, "run", flow, "--json", "--quiet").Stdout)
 	reqs, auth := srv.snapshot()
 	if len(reqs) != 2 {
