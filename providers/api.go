@@ -5,6 +5,7 @@ package providers
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -96,3 +97,9 @@ func Merge(primary, fallback Registry) Registry {
 	}
 	return out
 }
+
+// ErrPermanent marks call errors that running the step again cannot fix: a
+// model that does not resolve, missing credentials, a request the provider
+// refused (4xx other than 408 and 429). Test with errors.Is; the message is
+// unchanged. Transient failures were already retried inside Call.
+var ErrPermanent = errors.New("permanent model call error")

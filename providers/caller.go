@@ -102,7 +102,7 @@ func (c *caller) Call(ctx context.Context, req Request) (*Response, error) {
 	}
 	res, err := c.reg.Resolve(req.Model, c.opts.Getenv)
 	if err != nil {
-		return nil, err
+		return nil, permanent(err)
 	}
 	token, source, err := c.credential(res)
 	if err != nil {
@@ -190,11 +190,11 @@ func (c *caller) credential(res Resolved) (token, source string, err error) {
 	}
 	if res.Secret != "" {
 		if c.opts.Secrets == nil {
-			return "", "", fmt.Errorf("%s needs %s from secret %q, but no secret store is available; export %s instead", who, info.keyVar, res.Secret, info.keyVar)
+			return "", "", permanent(fmt.Errorf("%s needs %s from secret %q, but no secret store is available; export %s instead", who, info.keyVar, res.Secret, info.keyVar))
 		}
 		vals, err := c.opts.Secrets.Get(res.Secret)
 		if errors.Is(err, keyring.ErrNotFound) {
-			return "", "", fmt.Errorf("%s uses secret %q, which does not exist. Create it with: kitaru secrets set %s --%s=… (or export %s)", who, res.Secret, res.Secret, info.keyVar, info.keyVar)
+			return "", "", permanent(fmt.Errorf("%s uses secret %q, which does not exist. Create it with: kitaru secrets set %s --%s=… (or export %s)", who, res.Secret, res.Secret, info.keyVar, info.keyVar))
 		}
 		if err != nil {
 			return "", "", fmt.Errorf("%s: cannot read secret %q: %w (or export %s instead)", who, res.Secret, err, info.keyVar)
@@ -202,16 +202,16 @@ func (c *caller) credential(res Resolved) (token, source string, err error) {
 		if v := vals[info.keyVar]; v != "" {
 			return v, CredentialSecret, nil
 		}
-		return "", "", fmt.Errorf("%s uses secret %q, which has no key %s. Add it with: kitaru secrets set %s --%s=… (or export %s)", who, res.Secret, info.keyVar, res.Secret, info.keyVar, info.keyVar)
+		return "", "", permanent(fmt.Errorf("%s uses secret %q, which has no key %s. Add it with: kitaru secrets set %s --%s=… (or export %s)", who, res.Secret, info.keyVar, res.Secret, info.keyVar, info.keyVar))
 	}
 	alias := res.Alias
 	if alias == "" {
 		alias = "ALIAS"
 	}
 	secretName := res.Provider + "-creds"
-	return "", "", fmt.Errorf("%s needs an API key and none was found. Either export %s, or store it once and link it to an alias: "+
+	return "", "", permanent(fmt.Errorf("%s needs an API key and none was found. Either export %s, or store it once and link it to an alias: "+
 		"kitaru secrets set %s --%s=… then kitaru model register %s --model %s --secret %s",
-		who, info.keyVar, secretName, info.keyVar, alias, res.Model, secretName)
+		who, info.keyVar, secretName, info.keyVar, alias, res.Model, secretName))
 }
 
 // baseURL is the endpoint for provider, honouring the override variables.
@@ -390,7 +390,12 @@ func (c *caller) callError(ctx context.Context, res Resolved, tr *callTransport,
 		if res.Provider == "ollama" && tr.lastStatus == http.StatusNotFound {
 			hint = "; download it with: ollama pull " + res.Name
 		}
-		return fmt.Errorf("%s answered HTTP %d%s: %s%s", res.Model, tr.lastStatus, tries, msg, hint)
+		err := fmt.Errorf("%s answered HTTP %d%s: %s%s", res.Model, tr.lastStatus, tries, msg, hint)
+		if tr.lastStatus < 500 && tr.lastStatus != http.StatusTooManyRequests && tr.lastStatus != http.StatusRequestTimeout {
+			// The provider refused this request; sending it again will not help.
+			return permanent(err)
+		}
+		return err
 	}
 	return fmt.Errorf("%s: %s", res.Model, msg)
 }
@@ -407,3 +412,12 @@ func redact(s, token string) string {
 	}
 	return strings.ReplaceAll(s, token, "***")
 }
+
+// permanentError carries an error that retrying will not fix.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string        { return e.err.Error() }
+func (e *permanentError) Unwrap() error        { return e.err }
+func (e *permanentError) Is(target error) bool { return target == ErrPermanent }
+
+func permanent(err error) error { return &permanentError{err} }

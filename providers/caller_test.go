@@ -657,3 +657,30 @@ func BenchmarkCall(b *testing.B) {
 		}
 	}
 }
+
+func TestPermanentErrors(t *testing.T) {
+	f := newFake(t,
+		reply{status: 400, body: `{"error":{"message":"bad request"}}`},
+		reply{status: 500, body: `{"error":{"message":"boom"}}`})
+	var s sleeps
+	env := map[string]string{"OPENAI_BASE_URL": f.URL}
+	reg := Registry{Aliases: map[string]Alias{"nokey": {Model: "openai/gpt-4o-mini"}}}
+	c := New(reg, Options{Getenv: envOf(env), Sleep: s.sleep})
+	call := func(model string) error {
+		_, err := c.Call(context.Background(), Request{Model: model, Messages: msgs()})
+		return err
+	}
+	if err := call("unknown"); !errors.Is(err, ErrPermanent) {
+		t.Errorf("unknown alias: %v should be permanent", err)
+	}
+	if err := call("nokey"); !errors.Is(err, ErrPermanent) {
+		t.Errorf("missing key: %v should be permanent", err)
+	}
+	env["OPENAI_API_KEY"] = "sk-test-key-123"
+	if err := call("nokey"); !errors.Is(err, ErrPermanent) || !strings.Contains(err.Error(), "bad request") {
+		t.Errorf("HTTP 400: %v should be permanent", err)
+	}
+	if err := call("nokey"); err == nil || errors.Is(err, ErrPermanent) {
+		t.Errorf("HTTP 500 after retries: %v should not be permanent", err)
+	}
+}
