@@ -289,9 +289,19 @@ func (e *Engine) liveStatus(meta *RunMeta) RunStatus {
 
 // assemble builds the full record of a run from its meta and step records.
 func (e *Engine) assemble(meta *RunMeta) (*Run, error) {
-	recs, err := e.store.LoadSteps(meta.ID)
-	if err != nil {
-		return nil, err
+	// A damaged step record shows as a failed step whose error names the
+	// file: the rest of the record stays readable.
+	recs, damaged := e.store.LoadSteps(meta.ID)
+	if damaged != nil {
+		for _, p := range meta.Plan {
+			if recs[p.ID] != nil {
+				continue
+			}
+			if _, err := e.store.LoadStep(meta.ID, p.ID); err != nil {
+				msg := err.Error()
+				recs[p.ID] = &StepResult{ID: p.ID, Kind: p.Kind, Status: StepFailed, Error: &msg}
+			}
+		}
 	}
 	run := meta.Run
 	run.Status = e.liveStatus(meta)
@@ -302,11 +312,11 @@ func (e *Engine) assemble(meta *RunMeta) (*Run, error) {
 		r := recs[p.ID]
 		if r == nil {
 			if ref, ok := reused[p.ID]; ok {
-				r, err = e.store.LoadStep(ref.Run, p.ID)
-				if err != nil {
-					return nil, err
-				}
-				if r != nil {
+				var err error
+				if r, err = e.store.LoadStep(ref.Run, p.ID); err != nil {
+					msg := err.Error()
+					r = &StepResult{ID: p.ID, Kind: p.Kind, Status: StepFailed, Error: &msg}
+				} else if r != nil {
 					r.Reused, r.ReusedFrom, r.Reason = true, ref.Run, meta.reuseReason(ref.Run)
 				}
 			}
@@ -319,8 +329,9 @@ func (e *Engine) assemble(meta *RunMeta) (*Run, error) {
 		}
 		if p.Foreach && !r.Reused {
 			items, err := e.store.LoadItems(meta.ID, p.ID)
-			if err != nil {
-				return nil, err
+			if err != nil && r.Error == nil {
+				msg := err.Error()
+				r.Error = &msg
 			}
 			r.Items = sortedItems(items)
 		}

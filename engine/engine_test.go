@@ -400,3 +400,37 @@ steps:
 		t.Fatalf("replay recorded %+v", rep.Registry)
 	}
 }
+
+// A damaged step record: Get still shows the run, the step's error names
+// the file; resume refuses rather than guess.
+func TestDamagedStepRecord(t *testing.T) {
+	te := newEnv(t)
+	f := te.flow(`
+name: damaged
+steps:
+  a: {kind: checkpoint, value: one}
+  b: {kind: checkpoint, value: two}
+  c:
+    kind: wait
+    question: ok?
+`)
+	run := te.start(f, nil)
+	wantStatus(t, run, RunWaiting)
+	p := filepath.Join(te.store.StepDir(run.ID, "b"), "result.json")
+	if err := os.WriteFile(p, []byte(`{"id": "b", "sta`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := te.eng.Get(t.Context(), run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := step(t, got, "b"); b.Status != StepFailed || b.Error == nil || !strings.Contains(*b.Error, p) {
+		t.Errorf("damaged step shows as %+v", b)
+	}
+	if a := step(t, got, "a"); a.Output != "one" {
+		t.Errorf("a: %+v", a)
+	}
+	if _, err := te.eng.Resume(t.Context(), run.ID, 0); err == nil || !strings.Contains(err.Error(), p) {
+		t.Errorf("resume over a damaged record: %v", err)
+	}
+}
