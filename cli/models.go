@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -37,6 +38,9 @@ type modelRegisterCmd struct {
 	Alias  string `arg:"" help:"Alias name: lowercase letters, digits, '-' and '_'."`
 	Model  string `required:"" help:"PROVIDER/MODEL, for example openai/gpt-4o-mini." placeholder:"PROVIDER/MODEL"`
 	Secret string `help:"Name of the secret holding the provider's API key (see 'kitaru secrets set')." placeholder:"NAME"`
+	// Pointers: a price of 0 (a free model) is different from none given.
+	InputPrice  *float64 `help:"Price of input tokens in USD per million, overriding kitaru's table (give --output-price too)." placeholder:"USD"`
+	OutputPrice *float64 `help:"Price of output tokens in USD per million, overriding kitaru's table (give --input-price too)." placeholder:"USD"`
 }
 
 func (c *modelRegisterCmd) Help() string {
@@ -47,20 +51,44 @@ Example:
 
     kitaru model register fast --model openai/gpt-4o-mini --secret openai-creds
     kitaru model register smart --model anthropic/claude-sonnet-4-0 --secret anthropic-creds
-    kitaru model register local --model ollama/llama3.2`
+    kitaru model register local --model ollama/llama3.2
+    kitaru model register cheap --model openrouter/meta-llama/llama-3.1-8b-instruct \
+        --secret openrouter-creds --input-price 0.02 --output-price 0.03
+
+Costs come from kitaru's price table for common OpenAI and Anthropic
+models; for others give --input-price and --output-price, or no cost is
+recorded.`
 }
 
 // modelEntry is one alias as `model list --json` and `model register
 // --json` print it.
 type modelEntry struct {
-	Alias   string `json:"alias"`
-	Model   string `json:"model"`
-	Secret  string `json:"secret,omitempty"`
-	Default bool   `json:"default"`
-	Source  string `json:"source"` // "local" or "KITARU_MODEL_REGISTRY"
+	Alias   string           `json:"alias"`
+	Model   string           `json:"model"`
+	Secret  string           `json:"secret,omitempty"`
+	Default bool             `json:"default"`
+	Source  string           `json:"source"` // "local" or "KITARU_MODEL_REGISTRY"
+	Price   *providers.Price `json:"price,omitempty"`
+}
+
+func (c *modelRegisterCmd) price() (*providers.Price, error) {
+	if c.InputPrice == nil && c.OutputPrice == nil {
+		return nil, nil
+	}
+	if c.InputPrice == nil || c.OutputPrice == nil {
+		return nil, errors.New("give both --input-price and --output-price (USD per million tokens), or neither")
+	}
+	if *c.InputPrice < 0 || *c.OutputPrice < 0 {
+		return nil, errors.New("prices cannot be negative")
+	}
+	return &providers.Price{InputPerMTok: *c.InputPrice, OutputPerMTok: *c.OutputPrice}, nil
 }
 
 func (c *modelRegisterCmd) Run(g *Globals, stdio *IO) error {
+	price, err := c.price()
+	if err != nil {
+		return usageErr(err)
+	}
 	reg, err := providers.LoadLocal()
 	if err != nil {
 		return err
@@ -69,6 +97,11 @@ func (c *modelRegisterCmd) Run(g *Globals, stdio *IO) error {
 	replaced, err := reg.Register(c.Alias, c.Model, c.Secret)
 	if err != nil {
 		return usageErr(err)
+	}
+	if price != nil {
+		a := reg.Aliases[c.Alias]
+		a.Price = price
+		reg.Aliases[c.Alias] = a
 	}
 	if err := providers.SaveLocal(reg); err != nil {
 		return err
@@ -80,9 +113,9 @@ func (c *modelRegisterCmd) Run(g *Globals, stdio *IO) error {
 			Replaced bool          `json:"replaced"`
 			Previous *modelEntry   `json:"previous,omitempty"`
 			Shadowed *modelOverlay `json:"shadowed_by,omitempty"`
-		}{modelEntry: modelEntry{Alias: c.Alias, Model: c.Model, Secret: c.Secret, Default: isDefault, Source: "local"}, Replaced: replaced}
+		}{modelEntry: modelEntry{Alias: c.Alias, Model: c.Model, Secret: c.Secret, Default: isDefault, Source: "local", Price: price}, Replaced: replaced}
 		if had {
-			out.Previous = &modelEntry{Alias: c.Alias, Model: old.Model, Secret: old.Secret, Source: "local"}
+			out.Previous = &modelEntry{Alias: c.Alias, Model: old.Model, Secret: old.Secret, Source: "local", Price: old.Price}
 		}
 		if shadow := overlayAlias(c.Alias); shadow != nil {
 			out.Shadowed = shadow
@@ -99,6 +132,11 @@ func (c *modelRegisterCmd) Run(g *Globals, stdio *IO) error {
 		fmt.Fprint(stdio.Stdout, "; it is the default")
 	}
 	fmt.Fprintln(stdio.Stdout)
+	if price != nil {
+		fmt.Fprintf(stdio.Stdout, "Costs use $%g per million input tokens and $%g per million output tokens.\n", price.InputPerMTok, price.OutputPerMTok)
+	} else if _, known := providers.PriceOf(c.Model); !known {
+		fmt.Fprintf(stdio.Stdout, "kitaru has no price for %s, so runs record no cost; add --input-price and --output-price to track it.\n", c.Model)
+	}
 	if c.Secret == "" {
 		if key := providerKeyVar(c.Model); key != "" {
 			fmt.Fprintf(stdio.Stdout, "No secret linked: calls will need %s in the environment (or re-register with --secret NAME).\n", key)
@@ -212,7 +250,7 @@ func (c *modelListCmd) Run(g *Globals, stdio *IO) error {
 		if _, ok := env.Aliases[name]; ok && envSet {
 			src = providers.EnvModelRegistry
 		}
-		entries = append(entries, modelEntry{Alias: name, Model: a.Model, Secret: a.Secret, Default: name == merged.Default, Source: src})
+		entries = append(entries, modelEntry{Alias: name, Model: a.Model, Secret: a.Secret, Default: name == merged.Default, Source: src, Price: a.Price})
 	}
 	envDefault := os.Getenv(providers.EnvDefaultModel)
 	if g.wantJSON() {

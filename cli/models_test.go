@@ -200,3 +200,30 @@ func TestModelRegisterSecretKeyCheck(t *testing.T) {
 		t.Fatalf("a fitting secret should need no note: exit %d, stderr %q", code, errOut)
 	}
 }
+
+func TestModelRegisterPrice(t *testing.T) {
+	modelTestEnv(t)
+	code, out, errOut := runModel(t, "model", "register", "cheap", "--model", "openrouter/x/y", "--input-price", "0.02", "--output-price", "0")
+	if code != 0 || !strings.Contains(out, "$0.02 per million input tokens and $0 per million output") {
+		t.Fatalf("exit %d: %s %s", code, out, errOut)
+	}
+	reg, err := providers.LoadLocal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := reg.Aliases["cheap"].Price; p == nil || p.InputPerMTok != 0.02 || p.OutputPerMTok != 0 {
+		t.Fatalf("stored price = %+v", p)
+	}
+	code, out, _ = runModel(t, "model", "register", "odd", "--model", "openrouter/x/y")
+	if code != 0 || !strings.Contains(out, "no price for openrouter/x/y") {
+		t.Fatalf("unknown price should be pointed out: %s", out)
+	}
+	for _, args := range [][]string{
+		{"model", "register", "a", "--model", "openai/gpt-4o", "--input-price", "1"},
+		{"model", "register", "a", "--model", "openai/gpt-4o", "--input-price", "-1", "--output-price", "1"},
+	} {
+		if code, _, errOut := runModel(t, args...); code != ExitUsage {
+			t.Errorf("%v: exit %d (%s), want %d", args, code, errOut, ExitUsage)
+		}
+	}
+}
