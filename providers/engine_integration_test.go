@@ -47,31 +47,56 @@ func (s secretMap) Get(name string) (map[string]string, error) {
 	return nil, os.ErrNotExist
 }
 
-func TestEngineChainReplayWithSwappedModel(t *testing.T) {
-	const key = "sk-integration-secret-value-1234"
-	var mu sync.Mutex
-	var models []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// modelServer is a fake OpenAI server that records the model of every
+// request; fail(n) makes the n-th request (from 1) answer HTTP 400, and a
+// wrong key is refused.
+type modelServer struct {
+	*httptest.Server
+	mu     sync.Mutex
+	models []string
+}
+
+func newModelServer(t *testing.T, key string, fail func(n int) bool) *modelServer {
+	m := &modelServer{}
+	m.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var body struct {
 			Model string `json:"model"`
 		}
 		raw, _ := io.ReadAll(r.Body)
 		json.Unmarshal(raw, &body)
+		w.Header().Set("Content-Type", "application/json")
 		if r.Header.Get("Authorization") != "Bearer "+key {
 			w.WriteHeader(http.StatusUnauthorized)
 			io.WriteString(w, `{"error":{"message":"bad key"}}`)
 			return
 		}
-		mu.Lock()
-		models = append(models, body.Model)
-		n := len(models)
-		mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
+		m.mu.Lock()
+		m.models = append(m.models, body.Model)
+		n := len(m.models)
+		m.mu.Unlock()
+		if fail != nil && fail(n) {
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"error":{"message":"context too long"}}`)
+			return
+		}
 		io.WriteString(w, `{"id":"c","object":"chat.completion","created":1,"model":"`+body.Model+`",
-			"choices":[{"index":0,"message":{"role":"assistant","content":"answer `+string(rune('0'+n))+`"},"finish_reason":"stop"}],
+			"choices":[{"index":0,"message":{"role":"assistant","content":"answer"},"finish_reason":"stop"}],
 			"usage":{"prompt_tokens":100,"completion_tokens":50,"total_tokens":150}}`)
 	}))
-	defer srv.Close()
+	t.Cleanup(m.Close)
+	return m
+}
+
+// called lists the models requested so far, comma-separated.
+func (m *modelServer) called() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return strings.Join(m.models, ",")
+}
+
+func TestEngineChainReplayWithSwappedModel(t *testing.T) {
+	const key = "sk-integration-secret-value-1234"
+	srv := newModelServer(t, key, nil)
 
 	config, data := t.TempDir(), t.TempDir()
 	t.Setenv("XDG_CONFIG_HOME", config)
@@ -124,10 +149,7 @@ func TestEngineChainReplayWithSwappedModel(t *testing.T) {
 	if replay.Status != engine.RunCompleted {
 		t.Fatalf("replay %s: %v", replay.Status, replay.Error)
 	}
-	mu.Lock()
-	got := strings.Join(models, ",")
-	mu.Unlock()
-	if got != "gpt-4o-mini,gpt-4o-mini,gpt-4o" {
+	if got := srv.called(); got != "gpt-4o-mini,gpt-4o-mini,gpt-4o" {
 		t.Fatalf("models called = %s; want the replay to make exactly one call, with the new model", got)
 	}
 
@@ -149,29 +171,7 @@ func TestEngineChainReplayWithSwappedModel(t *testing.T) {
 // A retry continues a failed run with the registry it recorded, so a run
 // never switches models half-way even after the alias is re-registered.
 func TestEngineRetryKeepsSnapshot(t *testing.T) {
-	var mu sync.Mutex
-	var models []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var body struct {
-			Model string `json:"model"`
-		}
-		raw, _ := io.ReadAll(r.Body)
-		json.Unmarshal(raw, &body)
-		mu.Lock()
-		models = append(models, body.Model)
-		n := len(models)
-		mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		if n == 2 { // the first draft fails for good (not a retryable status)
-			w.WriteHeader(http.StatusBadRequest)
-			io.WriteString(w, `{"error":{"message":"context too long"}}`)
-			return
-		}
-		io.WriteString(w, `{"id":"c","object":"chat.completion","created":1,"model":"m",
-			"choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],
-			"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}`)
-	}))
-	defer srv.Close()
+	srv := newModelServer(t, "sk-env-key-123456", func(n int) bool { return n == 2 }) // the first draft fails for good
 	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
 	var reg providers.Registry
 	reg.Register("fast", "openai/gpt-4o-mini", "")
@@ -207,10 +207,7 @@ func TestEngineRetryKeepsSnapshot(t *testing.T) {
 	if again.Status != engine.RunCompleted {
 		t.Fatalf("retry is %s", again.Status)
 	}
-	mu.Lock()
-	got := strings.Join(models, ",")
-	mu.Unlock()
-	if got != "gpt-4o-mini,gpt-4o-mini,gpt-4o-mini" {
+	if got := srv.called(); got != "gpt-4o-mini,gpt-4o-mini,gpt-4o-mini" {
 		t.Fatalf("models called = %s; the retry must keep the run's own snapshot", got)
 	}
 }
