@@ -2,9 +2,11 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -44,6 +46,29 @@ func decodeRun(t testing.TB, s string) *engine.Run {
 		t.Fatalf("stdout holds more than the run record:\n%s", s)
 	}
 	return &run
+}
+
+// liveInGroup lists the processes of process group pgid that are not
+// zombies (a killed process stays a zombie until its new parent reaps it).
+func liveInGroup(pgid int) []string {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var live []string
+	for _, p := range stats {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp ...; comm may hold spaces.
+		rest := string(b)
+		if k := strings.LastIndexByte(rest, ')'); k >= 0 {
+			rest = rest[k+1:]
+		}
+		f := strings.Fields(rest)
+		if len(f) > 2 && f[2] == strconv.Itoa(pgid) && f[0] != "Z" {
+			live = append(live, strings.TrimSpace(string(b)))
+		}
+	}
+	return live
 }
 
 // startUntil starts kitaru in the background and returns once the counter
@@ -87,10 +112,11 @@ func stepOf(t testing.TB, run *engine.Run, id string) engine.StepResult {
 	return engine.StepResult{}
 }
 
-// journalHas reports whether some run's journal holds an event of type typ
-// (for step, when step is not "").
-func (e *e2e) journalHas(typ, step string) bool {
+// journal reads the events of every run's journal (lines still being
+// written are skipped).
+func (e *e2e) journal() []engine.Event {
 	files, _ := filepath.Glob(filepath.Join(e.Home, "runs", "*", "journal.jsonl"))
+	var evs []engine.Event
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -98,15 +124,35 @@ func (e *e2e) journalHas(typ, step string) bool {
 		}
 		for _, line := range strings.Split(string(b), "\n") {
 			var ev engine.Event
-			if json.Unmarshal([]byte(line), &ev) != nil {
-				continue // a line still being written
-			}
-			if string(ev.Type) == typ && (step == "" || ev.Step == step) {
-				return true
+			if json.Unmarshal([]byte(line), &ev) == nil {
+				evs = append(evs, ev)
 			}
 		}
 	}
+	return evs
+}
+
+// journalHas reports whether some run's journal holds an event of type typ
+// (for step, when step is not "").
+func (e *e2e) journalHas(typ, step string) bool {
+	for _, ev := range e.journal() {
+		if string(ev.Type) == typ && (step == "" || ev.Step == step) {
+			return true
+		}
+	}
 	return false
+}
+
+// finishedItems are the indexes of the foreach items of step the journal
+// records as finished.
+func (e *e2e) finishedItems(step string) map[int]bool {
+	done := map[int]bool{}
+	for _, ev := range e.journal() {
+		if ev.Type == engine.EventItemFinished && ev.Step == step && ev.Item != nil {
+			done[*ev.Item] = true
+		}
+	}
+	return done
 }
 
 // A chain a → b → c of shell steps. Each appends to <step>.start when it
@@ -466,10 +512,12 @@ output: ${{ steps.after.output }}
 	}
 }
 
-func TestE2ESigintInterruptsThenResume(t *testing.T) {
-	e := newE2E(t)
-	requireEngine(t, e)
-	flow := e.flow("slow.yaml", `name: slow
+func TestE2ESignalInterruptsThenResume(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			e := newE2E(t)
+			requireEngine(t, e)
+			flow := e.flow("slow.yaml", `name: slow
 steps:
   quick:
     kind: checkpoint
@@ -477,27 +525,43 @@ steps:
   slow:
     kind: checkpoint
     needs: [quick]
-    run: echo x >> @D@/slow.start; if [ -f @D@/go ]; then echo s; else sleep 60; fi
+    run: echo $$ > @D@/slow.pid; echo x >> @D@/slow.start; if [ -f @D@/go ]; then echo s; else sleep 60; fi
 `)
-	cmd, out, errb := e.startUntil("slow.start", "run", flow)
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	cmd.Wait()
-	if code := cmd.ProcessState.ExitCode(); code != ExitInterrupted {
-		t.Fatalf("after SIGINT: exit %d, want 130\n%s\n%s", code, out.String(), errb.String())
-	}
-	id := announcedID(t, out.String())
-	if !strings.Contains(errb.String(), "kitaru resume "+id) {
-		t.Errorf("an interrupted run does not say how to resume:\n%s", errb.String())
-	}
-	if st := e.record(id).Status; st != engine.RunInterrupted {
-		t.Errorf("after SIGINT the run is %s, want interrupted", st)
-	}
-	e.write("go", "")
-	e.must(0, "resume", id, "--quiet")
-	if e.count("quick.done") != 1 {
-		t.Errorf("quick ran %d times, want 1", e.count("quick.done"))
+			cmd, out, errb := e.startUntil("slow.start", "run", flow)
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			cmd.Wait()
+			if code := cmd.ProcessState.ExitCode(); code != ExitInterrupted {
+				t.Fatalf("after %v: exit %d, want 130\n%s\n%s", sig, code, out.String(), errb.String())
+			}
+			// The in-flight step was stopped: its shell's process group
+			// (the shell and its sleep) is gone.
+			b, err := os.ReadFile(filepath.Join(e.Dir, "slow.pid"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pgid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if live := liveInGroup(pgid); len(live) > 0 {
+				t.Errorf("the interrupted step's processes are still running: %q", live)
+				syscall.Kill(-pgid, syscall.SIGKILL)
+			}
+			id := announcedID(t, out.String())
+			if !strings.Contains(errb.String(), "kitaru resume "+id) {
+				t.Errorf("an interrupted run does not say how to resume:\n%s", errb.String())
+			}
+			if st := e.record(id).Status; st != engine.RunInterrupted {
+				t.Errorf("after %v the run is %s, want interrupted", sig, st)
+			}
+			e.write("go", "")
+			e.must(0, "resume", id, "--quiet")
+			if e.count("quick.done") != 1 {
+				t.Errorf("quick ran %d times, want 1", e.count("quick.done"))
+			}
+		})
 	}
 }
 
@@ -552,6 +616,53 @@ steps:
 		var l engine.LogLine
 		if err := json.Unmarshal([]byte(line), &l); err != nil || l.Step != "talk" {
 			t.Errorf("logs --json line %q: %v", line, err)
+		}
+	}
+}
+
+// Each foreach item is its own durable unit: after a kill -9 part-way
+// through, resume runs only the items that had not finished.
+func TestE2ESigkillDuringForeachRedoesOnlyUnfinishedItems(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("needs /proc to tell orphaned step shells")
+	}
+	e := newE2E(t)
+	requireEngine(t, e)
+	flow := e.flow("fan.yaml", strings.ReplaceAll(`name: fan
+inputs:
+  n: {type: list, default: [1, 2, 3, 4, 5]}
+steps:
+  each:
+    kind: checkpoint
+    foreach: inputs.n
+    run: echo x >> @D@/item${{ item }}.start; sleep 0.2; @ALIVE@ && echo x >> @D@/item${{ item }}.done; echo ${{ item }}
+  sum:
+    kind: checkpoint
+    value: '${{ join(steps.each.output, "+") }}'
+output: ${{ steps.sum.output }}
+`, "@ALIVE@", parentAlive))
+	cmd := e.command("run", flow, "--quiet", "--parallel", "1")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "two items to be recorded", func() bool { return len(e.finishedItems("each")) >= 2 })
+	cmd.Process.Kill()
+	cmd.Wait()
+	recorded := e.finishedItems("each")
+	if len(recorded) == 5 {
+		t.Fatal("the kill landed after every item finished; nothing left to test")
+	}
+
+	r := e.must(0, "resume", "last", "--quiet")
+	if strings.TrimSpace(r.Stdout) != "1+2+3+4+5" {
+		t.Errorf("resumed output %q", r.Stdout)
+	}
+	for i := 1; i <= 5; i++ {
+		if n := e.count(fmt.Sprintf("item%d.done", i)); n != 1 {
+			t.Errorf("item %d completed %d times, want exactly 1", i, n)
+		}
+		if n := e.count(fmt.Sprintf("item%d.start", i)); recorded[i-1] && n != 1 {
+			t.Errorf("item %d was recorded before the kill but started %d times", i, n)
 		}
 	}
 }
