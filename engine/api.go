@@ -220,8 +220,14 @@ type LogLine struct {
 // Runner is what the command line drives. *Engine implements it.
 type Runner interface {
 	Start(ctx context.Context, opts StartOptions) (*Run, error)
+	// Resume continues a run in place. Steps run at least once: a step
+	// whose process died before its result was recorded runs again.
 	Resume(ctx context.Context, ref string, parallel int) (*Run, error)
 	Retry(ctx context.Context, ref string, parallel int) (*Run, error)
+	// Replay makes a new run. In the record it returns, the Output of a
+	// reused step the replay never needed is read from its record only
+	// when marshalled or formatted (OutputValue gives the plain value), so
+	// a replay costs what it re-executes; Get returns plain values.
 	Replay(ctx context.Context, opts ReplayOptions) (*Run, error)
 	// Answer records the answer to a waiting step ("" when only one
 	// waits); the caller resumes the run if it wants to.
