@@ -39,13 +39,24 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 		}
 	}
 	g := newGraph(f)
-	if opts.From != "" && g.steps[opts.From] == nil {
-		return nil, &UsageError{Err: fmt.Errorf("--from %q: %s", opts.From, unknownStep(opts.From, g.order))}
-	}
-	for id := range opts.Overrides {
-		if g.steps[id] == nil {
-			return nil, &UsageError{Err: fmt.Errorf("--override %q: %s", id, unknownStep(id, g.order))}
+	if opts.From != "" {
+		if opts.From, err = g.selectStep("--from", opts.From); err != nil {
+			return nil, err
 		}
+	}
+	if len(opts.Overrides) > 0 {
+		over := make(map[string]any, len(opts.Overrides))
+		for sel, v := range opts.Overrides {
+			id, err := g.selectStep("--override", sel)
+			if err != nil {
+				return nil, err
+			}
+			if _, dup := over[id]; dup {
+				return nil, &UsageError{Err: fmt.Errorf("--override: step %s is overridden twice", id)}
+			}
+			over[id] = v
+		}
+		opts.Overrides = over
 	}
 	given := maps.Clone(src.Inputs)
 	if given == nil {
@@ -252,6 +263,28 @@ func (e *Engine) ownIndex(m *RunMeta) (map[string]IndexEntry, error) {
 	return idx, nil
 }
 
-func unknownStep(id string, valid []string) string {
-	return fmt.Sprintf("the flow has no step %q; its steps are: %s", id, strings.Join(valid, ", "))
+// selectStep resolves a step selector: a step id, KIND.ID (the Python
+// Kitaru spelling, e.g. checkpoint.research), or an unambiguous prefix.
+func (g *graph) selectStep(flag, sel string) (string, error) {
+	if g.steps[sel] != nil {
+		return sel, nil
+	}
+	if kind, id, ok := strings.Cut(sel, "."); ok {
+		if s := g.steps[id]; s != nil && string(s.Kind) == kind {
+			return id, nil
+		}
+	}
+	var cands []string
+	for _, id := range g.order {
+		if strings.HasPrefix(id, sel) {
+			cands = append(cands, id)
+		}
+	}
+	switch len(cands) {
+	case 1:
+		return cands[0], nil
+	case 0:
+		return "", &UsageError{Err: fmt.Errorf("%s %q: the flow has no such step; its steps are: %s", flag, sel, strings.Join(g.order, ", "))}
+	}
+	return "", &UsageError{Err: fmt.Errorf("%s %q is ambiguous: it could be %s", flag, sel, strings.Join(cands, ", "))}
 }

@@ -157,13 +157,18 @@ func TestReplayOfReplayAndSelectors(t *testing.T) {
 	if data, err := json.Marshal(r2); err != nil || !strings.Contains(string(data), `"output":"A-x"`) {
 		t.Errorf("the replay's JSON record: %v %s", err, data)
 	}
-	for _, o := range []ReplayOptions{{From: "nope"}, {Overrides: map[string]any{"zz": 1}}} {
+	for _, o := range []ReplayOptions{{From: "nope"}, {Overrides: map[string]any{"zz": 1}}, {Overrides: map[string]any{"llm.a": 1}}} {
 		o.Source = src.ID
 		_, err := te.eng.Replay(t.Context(), o)
 		var ue *UsageError
 		if !errors.As(err, &ue) || !strings.Contains(err.Error(), "a, b, c, d") {
 			t.Errorf("bad selector %+v: %v", o, err)
 		}
+	}
+	// KIND.ID selects too.
+	r3, err := te.eng.Replay(t.Context(), ReplayOptions{Source: src.ID, From: "checkpoint.d", Overrides: map[string]any{"checkpoint.c": "CC"}})
+	if err != nil || r3.Output != "D-B-A-x-CC" {
+		t.Errorf("kind.id selectors: %v, %v", err, r3)
 	}
 	if _, err := te.eng.Replay(t.Context(), ReplayOptions{Source: src.ID, Inputs: map[string]any{"nope": "1"}}); err == nil {
 		t.Error("an unknown input was accepted")
@@ -199,6 +204,35 @@ steps:
 	for x, want := range map[string]int{"a": 1, "b": 2, "c": 1} {
 		if got := te.count(x); got != want {
 			t.Errorf("item %s ran %d times, want %d", x, got, want)
+		}
+	}
+}
+
+func TestStepSelectors(t *testing.T) {
+	te := newEnv(t)
+	g := newGraph(te.flow(`
+name: sel
+steps:
+  write_draft: {kind: checkpoint, value: a}
+  write_title: {kind: checkpoint, value: b}
+  publish: {kind: checkpoint, value: c}
+`))
+	tests := []struct{ sel, want, errHas string }{
+		{sel: "publish", want: "publish"},
+		{sel: "checkpoint.publish", want: "publish"},
+		{sel: "pub", want: "publish"},
+		{sel: "write_d", want: "write_draft"},
+		{sel: "write", errHas: "ambiguous: it could be write_draft, write_title"},
+		{sel: "llm.publish", errHas: "its steps are: write_draft, write_title, publish"},
+		{sel: "zz", errHas: "no such step"},
+	}
+	for _, tt := range tests {
+		got, err := g.selectStep("--from", tt.sel)
+		if tt.errHas == "" && (err != nil || got != tt.want) {
+			t.Errorf("%q: %q, %v; want %q", tt.sel, got, err, tt.want)
+		}
+		if tt.errHas != "" && (err == nil || !strings.Contains(err.Error(), tt.errHas)) {
+			t.Errorf("%q: error %v; want one containing %q", tt.sel, err, tt.errHas)
 		}
 	}
 }
