@@ -296,6 +296,9 @@ steps:
 		t.Fatal(err)
 	}
 	wantStatus(t, again, RunCompleted)
+	if n := len(step(t, again, "each").Items); n != 4 {
+		t.Errorf("the retried run's record has %d items, want 4", n)
+	}
 	if step(t, again, "joined").Output != "0-a,1-b,2-c,3-d" {
 		t.Fatalf("joined %#v", step(t, again, "joined").Output)
 	}

@@ -60,8 +60,16 @@ func (x *execution) loadRecords() error {
 		return err
 	}
 	for id, r := range recs {
-		if x.g.steps[id] == nil {
+		s := x.g.steps[id]
+		if s == nil {
 			continue
+		}
+		if s.Foreach != nil {
+			items, err := x.st.LoadItems(x.meta.ID, id)
+			if err != nil {
+				return err
+			}
+			r.Items = sortedItems(items)
 		}
 		x.results[id] = r
 	}
