@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -213,6 +215,9 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 		if n == 0 {
 			ready = append(ready, id)
 		}
+	}
+	if err := x.st.PrepareSteps(x.meta.ID, slices.Sorted(maps.Keys(missing))); err != nil {
+		return nil, err
 	}
 	done := make(chan stepDone)
 	running := 0

@@ -250,6 +250,27 @@ func (s *FileStore) ensureStepDir(id, dir string) error {
 	return mkdirDurable(dir)
 }
 
+// PrepareSteps makes steps/<id>/ for each step and syncs steps/ once: one
+// fsync for the run instead of one per step.
+func (s *FileStore) PrepareSteps(id string, steps []string) error {
+	parent := filepath.Join(s.runDir(id), "steps")
+	if err := mkdirDurable(parent); err != nil {
+		return err
+	}
+	made := false
+	for _, st := range steps {
+		err := os.Mkdir(filepath.Join(parent, st), fsutil.DirPerm)
+		if err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("cannot create the directory of step %s: %w", st, err)
+		}
+		made = made || err == nil
+	}
+	if !made {
+		return nil
+	}
+	return fsutil.SyncDir(parent)
+}
+
 // LoadStep reads one step record; nil, nil when there is none.
 func (s *FileStore) LoadStep(id, step string) (*StepResult, error) {
 	var r StepResult

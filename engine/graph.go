@@ -5,9 +5,10 @@ import "github.com/kitaruhq/kitaru/flowspec"
 // graph is the part of a flow's dependency graph the scheduler walks; it is
 // built from Step.Deps so it holds only ids.
 type graph struct {
-	order []string // YAML order
-	steps map[string]*flowspec.Step
-	succ  map[string][]string // step -> steps that depend on it
+	order     []string // YAML order
+	steps     map[string]*flowspec.Step
+	succ      map[string][]string // step -> steps that depend on it
+	topoOrder []string            // topological order, computed once
 }
 
 func newGraph(f *flowspec.Flow) *graph {
@@ -26,6 +27,13 @@ func newGraph(f *flowspec.Flow) *graph {
 
 // topo returns the steps in a dependency order (YAML order among equals).
 func (g *graph) topo() []string {
+	if g.topoOrder == nil {
+		g.topoOrder = g.computeTopo()
+	}
+	return g.topoOrder
+}
+
+func (g *graph) computeTopo() []string {
 	indeg := make(map[string]int, len(g.order))
 	for _, id := range g.order {
 		indeg[id] = len(g.steps[id].Deps)

@@ -41,6 +41,9 @@ type storeMethods interface {
 	// ForgetStep removes a step's record (not its items or artifacts) so
 	// the step runs again: retry of a failed step.
 	ForgetStep(id, step string) error
+	// PrepareSteps creates the directories of steps about to run, all at
+	// once, so that recording each step does not have to.
+	PrepareSteps(id string, steps []string) error
 	// WriteArtifact keeps a file next to a step's record (prompt.json, ...).
 	WriteArtifact(id, step, name string, data []byte) error
 	// StepDir is where a step's record, artifacts and items are.
