@@ -395,6 +395,9 @@ func drive(ctx context.Context, g *Globals, stdio *IO, out runOutput, knownID st
 		// run (its status decides the exit code) and the error as a note.
 		fmt.Fprintf(stdio.Stderr, "kitaru: %v\n", err)
 	}
+	if run == nil {
+		return errors.New("the engine returned no run record and no error; please report this")
+	}
 	if !ann.done && ann.announce {
 		ann.say(run.ID, run.ReplayOf)
 	}
@@ -461,8 +464,7 @@ func (a *announcer) say(id string, replayOf *string) {
 }
 
 // reportRun prints a finished (or stopped) run and returns the error that
-// carries its exit code.
-// wantCancel says the command asked for the cancellation (input --abort),
+// carries its exit code. wantCancel says the command asked for the cancellation (input --abort),
 // so a cancelled run is success.
 func reportRun(stdio *IO, asJSON, wantCancel bool, run *engine.Run) error {
 	if asJSON {
