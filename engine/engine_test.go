@@ -437,3 +437,38 @@ steps:
 		t.Errorf("resume over a damaged record: %v", err)
 	}
 }
+
+func TestCheckpointStdinEnvDirAndJSON(t *testing.T) {
+	te := newEnv(t)
+	f := te.flow(`
+name: io
+inputs:
+  who: {type: string, default: kit}
+steps:
+  piped:
+    kind: checkpoint
+    stdin: hello ${{ inputs.who }}
+    env:
+      GREETING: hi ${{ inputs.who }}
+    dir: COUNTER
+    run: 'echo "$(cat)|$GREETING|$(pwd)"; echo'
+  parsed:
+    kind: checkpoint
+    output: json
+    run: 'echo "{\"n\": 2, \"xs\": [1]}"'
+  bad_json:
+    kind: checkpoint
+    output: json
+    run: echo not json at all
+`)
+	run := te.start(f, nil)
+	if got := step(t, run, "piped").Output; got != "hello kit|hi kit|"+te.counter+"\n" {
+		t.Errorf("piped output %q (only one final newline is dropped)", got)
+	}
+	if got := step(t, run, "parsed").Output; fmt.Sprint(got) != "map[n:2 xs:[1]]" {
+		t.Errorf("parsed output %#v", got)
+	}
+	if e := step(t, run, "bad_json").Error; e == nil || !strings.Contains(*e, `"not json at all"`) {
+		t.Errorf("bad json error %v", e)
+	}
+}
