@@ -472,3 +472,30 @@ steps:
 		t.Errorf("bad json error %v", e)
 	}
 }
+
+func TestBackoffGrowsWithJitterAndCap(t *testing.T) {
+	tests := []struct {
+		base    time.Duration
+		attempt int
+		lo, hi  time.Duration
+	}{
+		{0, 1, 0, 0},
+		{time.Second, 1, 500 * time.Millisecond, 1500 * time.Millisecond},
+		{time.Second, 3, 2 * time.Second, 6 * time.Second},
+		{time.Second, 40, 150 * time.Second, 450 * time.Second},
+		{time.Hour, 2, 150 * time.Second, 450 * time.Second},
+	}
+	for _, tt := range tests {
+		seen := map[time.Duration]bool{}
+		for range 50 {
+			d := backoff(tt.base, tt.attempt)
+			if d < tt.lo || d > tt.hi {
+				t.Errorf("backoff(%v, %d) = %v, want within [%v, %v]", tt.base, tt.attempt, d, tt.lo, tt.hi)
+			}
+			seen[d] = true
+		}
+		if tt.base > 0 && len(seen) < 2 {
+			t.Errorf("backoff(%v, %d) has no jitter", tt.base, tt.attempt)
+		}
+	}
+}

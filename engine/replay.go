@@ -125,7 +125,7 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 		ie, has := index[id]
 		switch {
 		case !has:
-			why[id] = "new step (not in the source run)"
+			why[id] = "no record of it in the source run (a new step, or one that never ran)"
 		case !ok(ie.Status):
 			why[id] = fmt.Sprintf("it did not complete in the source run (%s)", ie.Status)
 		case opts.From == "" && ie.Fingerprint != fps[id]:
