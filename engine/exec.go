@@ -254,7 +254,7 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 			running++
 			x.emit(Event{Type: EventStepStarted, Step: id, Attempt: 1}, false)
 			go func() {
-				done <- stepDone{id: id, r: x.execStep(runCtx, s, sc)}
+				done <- stepDone{id: id, r: x.execStepSafe(runCtx, s, sc)}
 			}()
 		}
 		if running == 0 {
@@ -295,6 +295,18 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 	}
 	x.emit(Event{Type: EventRunFinished, Run: final}, true)
 	return final, nil
+}
+
+// execStepSafe runs a step; a panic inside (a bug) fails the step with a
+// sentence instead of killing the process and the run with it.
+func (x *execution) execStepSafe(ctx context.Context, s *flowspec.Step, sc *flowspec.Scope) (r *StepResult) {
+	start := time.Now()
+	defer func() {
+		if p := recover(); p != nil {
+			r = x.save(x.failed(s, start, 0, fmt.Errorf("internal error while running it (please report this): %v", p)))
+		}
+	}()
+	return x.execStep(ctx, s, sc)
 }
 
 // decide handles a step that is ready before it runs: it is skipped when a
