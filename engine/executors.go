@@ -191,6 +191,17 @@ func (x *execution) runUnit(ctx context.Context, ex executor, u *unit) (*unitRes
 	}
 }
 
+// runUnitSafe is runUnit for a goroutine of its own: a panic becomes the
+// unit's error.
+func (x *execution) runUnitSafe(ctx context.Context, ex executor, u *unit) (res *unitResult, attempts int, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			res, err = nil, fmt.Errorf("internal error while running it (please report this): %v", p)
+		}
+	}()
+	return x.runUnit(ctx, ex, u)
+}
+
 // backoff is base·2^(attempt-1), jittered to 50–150% so retries of
 // parallel steps spread out, capped at 5 minutes.
 func backoff(base time.Duration, attempt int) time.Duration {
@@ -267,7 +278,7 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 			isc.Item, isc.Index = item, idx
 			u := &unit{x: x, step: s, scope: &isc, item: &idx, env: env, red: red}
 			t0 := time.Now()
-			res, attempts, err := x.runUnit(ctx, ex, u)
+			res, attempts, err := x.runUnitSafe(ctx, ex, u)
 			if ctx.Err() != nil {
 				return
 			}
