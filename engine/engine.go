@@ -218,9 +218,13 @@ func (e *Engine) Resume(ctx context.Context, ref string, parallel int) (*Run, er
 	case RunFailed:
 		return nil, &UsageError{Err: fmt.Errorf("run %s failed; `kitaru retry %s` runs its failed steps again", meta.ID, meta.ID)}
 	case RunCancelled:
-		return nil, &UsageError{Err: fmt.Errorf("run %s was cancelled; `kitaru replay %s` makes a new run from it", meta.ID, meta.ID)}
+		return nil, errCancelled(meta.ID)
 	}
 	return e.continueRun(ctx, meta, f, parallel)
+}
+
+func errCancelled(id string) error {
+	return &UsageError{Err: fmt.Errorf("run %s was cancelled; `kitaru replay %s` makes a new run from it", id, id)}
 }
 
 // Retry continues, in place, a failed (or interrupted) run: failed steps and
@@ -235,7 +239,7 @@ func (e *Engine) Retry(ctx context.Context, ref string, parallel int) (*Run, err
 	case RunCompleted:
 		return nil, &UsageError{Err: fmt.Errorf("run %s completed; there is nothing to retry (`kitaru replay %s` makes a new run)", meta.ID, meta.ID)}
 	case RunCancelled:
-		return nil, &UsageError{Err: fmt.Errorf("run %s was cancelled; `kitaru replay %s` makes a new run from it", meta.ID, meta.ID)}
+		return nil, errCancelled(meta.ID)
 	}
 	recs, err := e.store.LoadSteps(meta.ID)
 	if err != nil {
