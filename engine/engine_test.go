@@ -499,3 +499,44 @@ func TestBackoffGrowsWithJitterAndCap(t *testing.T) {
 		}
 	}
 }
+
+func TestList(t *testing.T) {
+	te := newEnv(t)
+	ok := te.flow("name: good\nsteps:\n  a: {kind: checkpoint, value: 1}\n")
+	bad := te.flow("name: bad\nsteps:\n  a: {kind: checkpoint, run: exit 1}\n")
+	te.start(ok, nil)
+	te.start(bad, nil)
+	last := te.start(ok, nil)
+	// A run whose process died reads as interrupted.
+	m, err := te.store.LoadMeta(last.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Status = RunRunning
+	if err := te.store.SaveMeta(m); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		f    ListFilter
+		want []string // flows, newest first
+	}{
+		{ListFilter{}, []string{"good", "bad", "good"}},
+		{ListFilter{Flow: "good"}, []string{"good", "good"}},
+		{ListFilter{Status: RunFailed}, []string{"bad"}},
+		{ListFilter{Status: RunInterrupted}, []string{"good"}},
+		{ListFilter{Limit: 1}, []string{"good"}},
+	}
+	for _, tt := range tests {
+		runs, err := te.eng.List(t.Context(), tt.f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range runs {
+			got = append(got, r.Flow)
+		}
+		if strings.Join(got, ",") != strings.Join(tt.want, ",") {
+			t.Errorf("List(%+v) = %v, want %v", tt.f, got, tt.want)
+		}
+	}
+}
