@@ -132,9 +132,7 @@ func runContext(ctx context.Context, args []string, stdio IO) (code int) {
 	}
 	if err != nil {
 		fmt.Fprintf(stdio.Stderr, "kitaru: %v\n", err)
-		if kctx != nil && !errors.Is(err, errHelpShown) {
-			fmt.Fprintf(stdio.Stderr, "Run 'kitaru %s --help' for usage.\n", commandPath(kctx))
-		}
+		fmt.Fprintf(stdio.Stderr, "Run '%s --help' for usage.\n", commandPath(kctx, err))
 		return ExitUsage
 	}
 	err = kctx.Run()
@@ -144,14 +142,21 @@ func runContext(ctx context.Context, args []string, stdio IO) (code int) {
 	return reportError(stdio.Stderr, err)
 }
 
-var errHelpShown = errors.New("help shown")
-
-func commandPath(kctx *kong.Context) string {
-	path := kctx.Command()
-	if path == "" {
-		return ""
+// commandPath names the command a parse error is about ("kitaru run"), so
+// the hint points at the right help.
+func commandPath(kctx *kong.Context, err error) string {
+	var pe *kong.ParseError
+	if kctx == nil && errors.As(err, &pe) {
+		kctx = pe.Context
 	}
-	return path
+	if kctx != nil {
+		for n := kctx.Selected(); n != nil; n = n.Parent {
+			if n.Type == kong.CommandNode {
+				return n.FullPath()
+			}
+		}
+	}
+	return "kitaru"
 }
 
 // reportError prints err for a person and maps it to an exit code.

@@ -457,3 +457,20 @@ func TestRefusedAnswerSaysTheRunStillWaits(t *testing.T) {
 		t.Errorf("a refused answer resumed the run: %q", f.calls)
 	}
 }
+
+func TestParseErrorsPointAtTheCommandsHelp(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run"}, "Run 'kitaru run --help'"},
+		{[]string{"executions", "get"}, "Run 'kitaru executions get --help'"},
+		{[]string{"input", "last", "--value", "1", "--abort"}, "Run 'kitaru input --help'"},
+		{[]string{"nope"}, "Run 'kitaru --help'"},
+	} {
+		_, errOut, code := runCLI(tt.args...)
+		if code != ExitUsage || !strings.Contains(errOut, tt.want) {
+			t.Errorf("%q: exit %d, stderr %q; want 2 and %q", tt.args, code, errOut, tt.want)
+		}
+	}
+}
