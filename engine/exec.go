@@ -44,7 +44,7 @@ type execution struct {
 
 func (e *Engine) newExecution(f *flowspec.Flow, meta *RunMeta, parallel int) *execution {
 	g := newGraph(f)
-	return e.newExecutionWith(f, g, fingerprints(f, g, meta.Inputs), meta, parallel)
+	return e.newExecutionWith(f, g, fingerprints(f, g, meta.Inputs, nil), meta, parallel)
 }
 
 func (e *Engine) newExecutionWith(f *flowspec.Flow, g *graph, fps map[string]string, meta *RunMeta, parallel int) *execution {

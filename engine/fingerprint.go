@@ -10,10 +10,15 @@ import (
 
 // fingerprints hashes, for every step, its definition, the values of the
 // inputs it reads and its dependencies' fingerprints: a replay re-executes
-// exactly the steps whose fingerprint changed.
-func fingerprints(f *flowspec.Flow, g *graph, inputs map[string]any) map[string]string {
+// exactly the steps whose fingerprint changed. Steps in known keep the
+// fingerprint given.
+func fingerprints(f *flowspec.Flow, g *graph, inputs map[string]any, known map[string]string) map[string]string {
 	out := make(map[string]string, len(f.Steps))
 	for _, id := range g.topo() {
+		if fp, ok := known[id]; ok {
+			out[id] = fp
+			continue
+		}
 		s := g.steps[id]
 		h := sha256.New()
 		h.Write([]byte(s.Fingerprint))

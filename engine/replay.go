@@ -99,7 +99,13 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
-	fps := fingerprints(f, g, inputs)
+	// Without --from, fingerprints decide what runs. With it, reused steps
+	// keep the fingerprints of their records (what their outputs came
+	// from) and only the steps that run are hashed again.
+	var fps map[string]string
+	if opts.From == "" {
+		fps = fingerprints(f, g, inputs, nil)
+	}
 	why := map[string]string{} // steps that run, and why
 	topo := g.topo()
 	if opts.From != "" {
@@ -141,6 +147,17 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 	}
 	for id := range opts.Overrides {
 		delete(why, id)
+	}
+	if fps == nil {
+		known := map[string]string{}
+		for id, ie := range index {
+			_, runs := why[id]
+			_, over := opts.Overrides[id]
+			if !runs && !over && g.steps[id] != nil {
+				known[id] = ie.Fingerprint
+			}
+		}
+		fps = fingerprints(f, g, inputs, known)
 	}
 
 	id, err := e.store.NewID()
