@@ -666,3 +666,33 @@ output: ${{ steps.sum.output }}
 		}
 	}
 }
+
+// Progress on a pipe is plain lines: no escape codes even when colours are
+// not turned off, and the run id comes first on stdout.
+func TestE2EPlainProgressOnPipes(t *testing.T) {
+	e := newE2E(t)
+	requireEngine(t, e)
+	for i, kv := range e.Env {
+		if strings.HasPrefix(kv, "NO_COLOR=") {
+			e.Env = append(e.Env[:i:i], e.Env[i+1:]...)
+			break
+		}
+	}
+	e.setenv("TERM", "xterm-256color")
+	flow := e.flow("plain.yaml", `name: plain
+steps:
+  a: {kind: checkpoint, run: echo hello}
+output: ${{ steps.a.output }}
+`)
+	r := e.must(0, "run", flow)
+	if strings.Contains(r.Stdout+r.Stderr, "\x1b[") {
+		t.Errorf("escape codes on a pipe:\n%q", r.Stderr)
+	}
+	if id := announcedID(t, r.Stdout); !strings.HasSuffix(r.Stdout, "hello\n") || !strings.Contains(r.Stderr, id) {
+		t.Errorf("want the id, then the output on stdout, progress on stderr:\n%s", r)
+	}
+	q := e.must(0, "run", flow, "--quiet")
+	if q.Stderr != "" {
+		t.Errorf("--quiet still printed progress:\n%s", q.Stderr)
+	}
+}
