@@ -16,9 +16,6 @@ import (
 // turn flags into engine calls and the returned run record into output and
 // an exit code; everything durable happens in the engine.
 
-// errTODO marks commands other work has not filled in yet.
-var errTODO = errors.New("not implemented yet")
-
 // runOutput are the flags shared by the commands that drive a run.
 type runOutput struct {
 	Parallel int  `help:"Run at most N steps at once (default 8)." placeholder:"N"`
