@@ -171,3 +171,57 @@ func TestCrashResume(t *testing.T) {
 		})
 	}
 }
+
+// A foreach step killed part-way: resume redoes only the items not done.
+func TestCrashResumeForeach(t *testing.T) {
+	te := newEnv(t)
+	flowFile := filepath.Join(t.TempDir(), "fan.yaml")
+	src := strings.ReplaceAll(`
+name: fan
+inputs:
+  xs: {type: list, default: [a, b, c, d]}
+steps:
+  each:
+    kind: checkpoint
+    foreach: inputs.xs
+    run: |
+      echo x >> COUNTER/${{ item }}
+      if [ ${{ item }} = c ] && [ ! -f COUNTER/resumed ]; then sleep 30 & echo $! > COUNTER/sleep.pid; wait; fi
+      echo ${{ item }}${{ item }}
+output: ${{ join(steps.each.output, " ") }}
+`, "COUNTER", te.counter)
+	if err := os.WriteFile(flowFile, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	child, line := startChild(t, "run", te.home, []string{"KITARU_TEST_FLOW=" + flowFile}, "run ")
+	id := strings.TrimPrefix(line, "run ")
+	pidFile := filepath.Join(te.counter, "sleep.pid")
+	waitFor(t, func() bool { _, err := os.Stat(pidFile); return err == nil })
+	t.Cleanup(func() {
+		if pid := readPIDFile(t, pidFile); pid > 0 {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	if err := child.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = child.Wait()
+	if err := os.WriteFile(filepath.Join(te.counter, "resumed"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run, err := te.eng.Resume(t.Context(), id, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, run, RunCompleted)
+	if run.Output != "aa bb cc dd" {
+		t.Errorf("output %#v", run.Output)
+	}
+	// With --parallel 1 in the child, a and b finished, c was running, d
+	// had not started.
+	for x, want := range map[string]int{"a": 1, "b": 1, "c": 2, "d": 1} {
+		if got := te.count(x); got != want {
+			t.Errorf("item %s ran %d times, want %d", x, got, want)
+		}
+	}
+}
