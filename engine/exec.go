@@ -223,6 +223,10 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 	running := 0
 	finish := func(id string, r *StepResult) {
 		x.results[id] = r
+		if r.Status == StepFailed && r.Error != nil {
+			// The log tells the whole story of a step, its failure too.
+			_ = x.st.AppendLog(x.meta.ID, LogLine{Time: time.Now().UTC(), Step: id, Text: "failed: " + *r.Error})
+		}
 		// Synced like every progress line, though the step's record
 		// (written before) is what resume trusts.
 		x.emit(Event{Type: EventStepFinished, Step: id, Result: r}, true)

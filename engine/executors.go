@@ -183,6 +183,7 @@ func (x *execution) runUnit(ctx context.Context, ex executor, u *unit) (*unitRes
 		}
 		delay := backoff(u.step.Retry.Backoff, a)
 		x.emit(Event{Type: EventStepRetrying, Step: u.step.ID, Item: u.item, Attempt: a + 1, Error: u.red.str(err.Error()), Delay: delay}, false)
+		u.log(fmt.Sprintf("attempt %d failed, retrying in %s: %s", a, delay.Round(time.Millisecond), err))
 		select {
 		case <-ctx.Done():
 			return nil, a, ctx.Err()
