@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"sort"
 	"strings"
@@ -214,6 +215,14 @@ func maskEnvValue(name, value string) string {
 				return string(r[:3]) + "…"
 			}
 			return "…"
+		}
+	}
+	// A URL may carry a password (https://user:pass@host): hide that part.
+	if u, err := url.Parse(value); err == nil && u.User != nil {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "…")
+			value = u.String()
+			value = strings.Replace(value, "%E2%80%A6", "…", 1)
 		}
 	}
 	// Long values (a whole registry, a mock response) are cut, not hidden.

@@ -144,6 +144,8 @@ func TestMaskEnvValue(t *testing.T) {
 		{"OPENAI_BASE_URL", "http://localhost:8080/v1", "http://localhost:8080/v1"},
 		{"KITARU_HOME", "/tmp/k", "/tmp/k"},
 		{"KITARU_SECRETS_BACKEND", "file", "file"},
+		{"OPENAI_BASE_URL", "https://me:hunter2@proxy.example/v1", "https://me:…@proxy.example/v1"},
+		{"OLLAMA_HOST", "http://127.0.0.1:11434", "http://127.0.0.1:11434"},
 		{"GITHUB_PAT", "ghp_0123456789abcdef", "ghp…"},
 		{"KITARU_LLM_MOCK_RESPONSE", "line one\nline two", `line one\nline two`},
 		{"KITARU_LLM_MOCK_RESPONSE", strings.Repeat("a", 100), strings.Repeat("a", 79) + "…"},
