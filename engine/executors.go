@@ -61,9 +61,12 @@ func executorFor(s *flowspec.Step) (executor, error) {
 }
 
 func (u *unit) log(text string) {
+	now := time.Now().UTC()
+	var lines []LogLine
 	for ln := range strings.SplitSeq(strings.TrimRight(text, "\n"), "\n") {
-		_ = u.x.st.AppendLog(u.x.meta.ID, LogLine{Time: time.Now().UTC(), Step: u.step.ID, Item: u.item, Text: u.red.str(ln)})
+		lines = append(lines, LogLine{Time: now, Step: u.step.ID, Item: u.item, Text: u.red.str(ln)})
 	}
+	_ = u.x.st.AppendLog(u.x.meta.ID, lines...)
 }
 
 // artifact names a per-step file, per item inside a foreach.

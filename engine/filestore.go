@@ -382,39 +382,39 @@ func (s *FileStore) Append(id string, e Event, sync bool) error {
 	if err != nil {
 		return fmt.Errorf("cannot encode a journal event: %w", err)
 	}
-	line = append(line, '\n')
-	p := filepath.Join(s.runDir(id), "journal.jsonl")
 	s.journMu.Lock()
 	defer s.journMu.Unlock()
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, fsutil.FilePerm)
+	return s.appendLines(filepath.Join(s.runDir(id), "journal.jsonl"), append(line, '\n'), sync)
+}
+
+// appendLines appends whole lines to an append-only file. The first time
+// this process writes to the file it checks the file ends with a newline:
+// a crash can leave a torn last line, and the next line must not be glued
+// to it (readers skip the torn one).
+func (s *FileStore) appendLines(p string, data []byte, sync bool) error {
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_APPEND|os.O_CREATE, fsutil.FilePerm)
 	if err != nil {
-		return fmt.Errorf("cannot open the journal %s: %w", p, err)
+		return fmt.Errorf("cannot open %s: %w", p, err)
 	}
 	defer f.Close()
 	s.mu.Lock()
-	healed := s.healed[id]
-	s.healed[id] = true
+	healed := s.healed[p]
+	s.healed[p] = true
 	s.mu.Unlock()
 	if !healed {
-		// A crash can leave a torn last line; end it so the next event
-		// starts on a line of its own (the reader skips the torn one).
 		if st, err := f.Stat(); err == nil && st.Size() > 0 {
 			var last [1]byte
-			if r, err := os.Open(p); err == nil {
-				_, rerr := r.ReadAt(last[:], st.Size()-1)
-				r.Close()
-				if rerr == nil && last[0] != '\n' {
-					line = append([]byte{'\n'}, line...)
-				}
+			if _, err := f.ReadAt(last[:], st.Size()-1); err == nil && last[0] != '\n' {
+				data = append([]byte{'\n'}, data...)
 			}
 		}
 	}
-	if _, err := f.Write(line); err != nil {
-		return fmt.Errorf("cannot append to the journal %s: %w", p, err)
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("cannot append to %s: %w", p, err)
 	}
 	if sync {
 		if err := f.Sync(); err != nil {
-			return fmt.Errorf("cannot sync the journal %s: %w", p, err)
+			return fmt.Errorf("cannot sync %s: %w", p, err)
 		}
 	}
 	return nil
@@ -454,29 +454,22 @@ func (s *FileStore) Journal(id string) ([]Event, []string, error) {
 	return evs, warns, nil
 }
 
-// AppendLog adds a line to log.txt: "<time> <step>[#item] <text>".
-func (s *FileStore) AppendLog(id string, l LogLine) error {
-	step := l.Step
-	if step == "" {
-		step = "-"
+// AppendLog adds lines to log.txt, each "<time> <step>[#item] <text>".
+func (s *FileStore) AppendLog(id string, lines ...LogLine) error {
+	var b strings.Builder
+	for _, l := range lines {
+		step := l.Step
+		if step == "" {
+			step = "-"
+		}
+		if l.Item != nil {
+			step += "#" + strconv.Itoa(*l.Item)
+		}
+		b.WriteString(l.Time.UTC().Format(time.RFC3339Nano) + " " + step + " " + strings.ReplaceAll(l.Text, "\n", " ") + "\n")
 	}
-	if l.Item != nil {
-		step += "#" + strconv.Itoa(*l.Item)
-	}
-	text := strings.ReplaceAll(l.Text, "\n", " ")
-	line := l.Time.UTC().Format(time.RFC3339Nano) + " " + step + " " + text + "\n"
-	p := filepath.Join(s.runDir(id), "log.txt")
 	s.logMu.Lock()
 	defer s.logMu.Unlock()
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, fsutil.FilePerm)
-	if err != nil {
-		return fmt.Errorf("cannot open the log %s: %w", p, err)
-	}
-	defer f.Close()
-	if _, err := f.WriteString(line); err != nil {
-		return fmt.Errorf("cannot write the log %s: %w", p, err)
-	}
-	return nil
+	return s.appendLines(filepath.Join(s.runDir(id), "log.txt"), []byte(b.String()), false)
 }
 
 // Logs reads log.txt back.

@@ -54,8 +54,8 @@ type storeMethods interface {
 	// (a torn last line after a crash) are skipped and reported as warnings.
 	Append(id string, e Event, sync bool) error
 	Journal(id string) (events []Event, warnings []string, err error)
-	// AppendLog adds a line to the run's log; Logs reads them in order.
-	AppendLog(id string, l LogLine) error
+	// AppendLog adds lines to the run's log; Logs reads them in order.
+	AppendLog(id string, lines ...LogLine) error
 	Logs(id string) ([]LogLine, error)
 
 	// Resolve turns a reference (full id, unambiguous prefix with or
