@@ -142,3 +142,33 @@ steps:
 		t.Errorf("a step still shows as running after the run ended:\n%s", screen)
 	}
 }
+
+// Through the real provider code (langchaingo's OpenAI client against a
+// local server): the live view shows each call's tokens and cost, and the
+// footer their totals.
+func TestViewPTYTokensAndCost(t *testing.T) {
+	e, srv := newLLME2E(t)
+	e.setenv("OPENAI_API_KEY", testAPIKey)
+	e.must(0, "model", "register", "fast", "--model", "openai/gpt-4o-mini")
+	drawn, code := runInPTY(t, e.command("run", examplePath(t, "llm_writer.yaml")), 100)
+	screen := screenOf(t, drawn, 100)
+	if code != 0 {
+		t.Fatalf("exit %d; screen:\n%s", code, screen)
+	}
+	if reqs, _ := srv.snapshot(); len(reqs) != 2 {
+		t.Fatalf("%d model calls, want 2", len(reqs))
+	}
+	// The fake server reports 11 prompt and 7 completion tokens per call.
+	for _, re := range []string{
+		`^✓ outline +done \d+\.\ds · 18 tok (<\$0\.0001|\$0\.\d{4})$`,
+		`^✓ draft +done \d+\.\ds · 18 tok (<\$0\.0001|\$0\.\d{4})$`,
+		`^run kr-\S+ completed · \d+\.\ds · 36 tok · (<\$0\.0001|\$0\.\d{4})$`,
+	} {
+		if n := rowsMatching(screen, re); n != 1 {
+			t.Errorf("%d rows match %s, want 1; screen:\n%s", n, re, screen)
+		}
+	}
+	if strings.Contains(drawn, testAPIKey) {
+		t.Error("the API key reached the terminal")
+	}
+}
