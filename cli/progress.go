@@ -222,6 +222,7 @@ type liveProgress struct {
 	closed bool
 	// askSize: the size is the terminal's, asked again for every frame.
 	askSize bool
+	pending []byte // the start of a message line written through Write
 
 	ticker *time.Ticker
 	done   chan struct{}
@@ -276,8 +277,63 @@ func (p *liveProgress) Close() {
 	if p.st.started {
 		p.draw()
 	}
+	if len(p.pending) > 0 {
+		// A message without its final newline: keep it, below the frame.
+		io.WriteString(p.w, string(p.pending)+"\n")
+		p.pending = nil
+	}
 	p.mu.Unlock()
 	p.wg.Wait()
+}
+
+// progressWriter is where other messages of a run (warnings) should go while
+// progress is drawn on w: through the live view, which prints them above its
+// frame so the in-place redraw stays intact, or straight to w otherwise.
+func progressWriter(p progress, w io.Writer) io.Writer {
+	if lp, ok := p.(*liveProgress); ok {
+		return lp
+	}
+	return w
+}
+
+// Write prints whole lines above the frame and redraws the frame below them;
+// a partial line waits for its end (or Close).
+func (p *liveProgress) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pending = append(p.pending, b...)
+	i := strings.LastIndexByte(string(p.pending), '\n')
+	if i < 0 {
+		return len(b), nil
+	}
+	lines := string(p.pending[:i+1])
+	p.pending = append(p.pending[:0], p.pending[i+1:]...)
+	p.printAbove(lines)
+	return len(b), nil
+}
+
+// printAbove replaces the frame with text and draws the frame again below.
+func (p *liveProgress) printAbove(text string) {
+	if p.closed {
+		// The final frame stays; later messages go below it.
+		io.WriteString(p.w, text)
+		return
+	}
+	var b strings.Builder
+	if p.lines > 0 {
+		fmt.Fprintf(&b, "\r\x1b[%dA", p.lines)
+	}
+	for _, l := range strings.SplitAfter(text, "\n") {
+		if l != "" {
+			b.WriteString("\r" + ansiEraseLine + l)
+		}
+	}
+	b.WriteString(ansiEraseBelow)
+	io.WriteString(p.w, b.String())
+	p.lines = 0
+	if p.st.started {
+		p.draw()
+	}
 }
 
 // ANSI sequences the live view uses; the pty test's screen model interprets

@@ -406,3 +406,45 @@ func TestViewTickerAndCloseAreSafe(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// Warnings written while the live view draws (the file backend's, say) go
+// above the frame; the frame below stays whole and is not repeated.
+func TestViewMessagesAboveFrame(t *testing.T) {
+	for _, tty := range []bool{true, false} {
+		t.Run(fmt.Sprint("tty=", tty), func(t *testing.T) {
+			clk := &clock{now: t0}
+			scr := newScreen(80)
+			p := newProgress(scr, progressOptions{TTY: tty, Width: 80, Tick: -1, Now: clk.Now, Location: time.UTC})
+			msgs := progressWriter(p, scr)
+			for i, st := range scripts()["llm_writer"] {
+				clk.now = t0.Add(st.at)
+				if st.event != nil {
+					p.Event(*st.event)
+				}
+				switch i {
+				case 1:
+					fmt.Fprint(msgs, "warning: one\nwarning: two, in ")
+				case 2:
+					fmt.Fprint(msgs, "two writes\n")
+				}
+			}
+			p.Close()
+			fmt.Fprintln(msgs, "after the end")
+			got := scr.String()
+			if !tty {
+				if !strings.Contains(got, "warning: one\nwarning: two, in two writes\n") {
+					t.Errorf("messages not written as they came:\n%s", got)
+				}
+				return
+			}
+			want := "warning: one\nwarning: two, in two writes\n" +
+				"✓ outline done 1.2s · 350 tok $0.0002 (overridden)\n" +
+				"✓ draft   done 1.9s · 710 tok $0.0003\n\n" +
+				"run kr-20261125-abcd completed · 5.9s · 1060 tok · $0.0005\n" +
+				"after the end\n"
+			if got != want {
+				t.Errorf("screen:\n%s\nwant:\n%s", got, want)
+			}
+		})
+	}
+}
