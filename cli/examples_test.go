@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -65,6 +66,16 @@ var exampleSessions = map[string]func(t *testing.T, e *e2e, flow string){
 		if out["channel"] != "blog" || out["text"] != "Mocked answer." {
 			t.Errorf("published %v, want channel blog and the draft", run.Output)
 		}
+
+		// Said no: nothing is asked or published, and the output says so.
+		e.must(ExitWaiting, "run", flow)
+		r = e.must(0, "input", "last", "approval", "--value", "false")
+		if !strings.Contains(r.Stdout, "Not published") {
+			t.Errorf("a refused draft does not say it was not published:\n%s", r)
+		}
+		wantSteps(t, e.record("last"), map[string]engine.StepStatus{
+			"approval": engine.StepCompleted, "details": engine.StepSkipped, "publish": engine.StepSkipped,
+		})
 	},
 	"shell_and_llm.yaml": func(t *testing.T, e *e2e, flow string) {
 		e.must(0, "run", flow)
@@ -76,6 +87,19 @@ var exampleSessions = map[string]func(t *testing.T, e *e2e, flow string){
 		if facts, _ := stepOf(t, run, "facts").Output.(string); !strings.Contains(facts, "files: ") {
 			t.Errorf("facts gathered nothing: %q", facts)
 		}
+
+		// As its comment says: store the webhook token, then ask for the
+		// notification (the file backend stands in for the OS keyring).
+		e.setenv("KITARU_SECRETS_BACKEND", "file")
+		const token = "whk-SECRET-0d9c8b7a"
+		e.must(0, "secrets", "set", "webhook", "--WEBHOOK_TOKEN="+token)
+		e.must(0, "run", flow, "--input", "notify=true")
+		run = e.record("last")
+		notify := stepOf(t, run, "notify")
+		if notify.Status != engine.StepCompleted || notify.Output != fmt.Sprintf("would post 14 bytes with a token of %d characters", len(token)) {
+			t.Errorf("notify = %s %v", notify.Status, notify.Output)
+		}
+		assertNotOnDisk(t, e.Home, token)
 	},
 }
 
