@@ -380,9 +380,10 @@ func (p *liveProgress) frame(now time.Time) []string {
 	if folded > 0 {
 		out = append(out, p.paint(ansiDim, truncate(fmt.Sprintf("✓ %d more steps finished", folded), width)))
 	}
+	nameW := st.nameWidth()
 	for _, s := range shown {
 		sym, colour, text := liveStepText(s, now)
-		line := fmt.Sprintf("%-*s %s", st.nameWidth(), s.id, text)
+		line := fmt.Sprintf("%-*s %s", nameW, s.id, text)
 		line = truncate(line, width-2)
 		out = append(out, p.paint(colour, sym)+" "+p.paintText(s, line))
 	}

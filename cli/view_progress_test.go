@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -447,4 +448,27 @@ func TestViewMessagesAboveFrame(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The live view redraws on every event: drawing a frame of a large flow
+// (200 steps, a foreach of 1000 items) must stay cheap next to a model call.
+func BenchmarkLiveFrame(b *testing.B) {
+	ids := make([]string, 200)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("checkpoint:step_%03d", i)
+	}
+	run := pendingRun("big", ids...)
+	p := newProgress(io.Discard, progressOptions{TTY: true, Color: true, Width: 120, Height: 50, Tick: -1, Now: func() time.Time { return t0 }})
+	p.Event(engine.Event{Type: engine.EventRunStarted, RunID: run.ID, Time: t0, Run: run})
+	for i := range 100 {
+		p.Event(engine.Event{Type: engine.EventStepFinished, RunID: run.ID, Time: t0, Step: run.Steps[i].ID,
+			Result: done(run.Steps[i].ID, flowspec.KindCheckpoint, 10, 0, 0, nil)})
+	}
+	p.Event(engine.Event{Type: engine.EventStepStarted, RunID: run.ID, Time: t0, Step: run.Steps[100].ID, Attempt: 1})
+	b.ResetTimer()
+	for i := range b.N {
+		p.Event(engine.Event{Type: engine.EventItemFinished, RunID: run.ID, Time: t0, Step: run.Steps[100].ID, Done: i%1000 + 1, Total: 1000})
+	}
+	b.StopTimer()
+	p.Close()
 }
