@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -538,5 +539,36 @@ func TestList(t *testing.T) {
 		if strings.Join(got, ",") != strings.Join(tt.want, ",") {
 			t.Errorf("List(%+v) = %v, want %v", tt.f, got, tt.want)
 		}
+	}
+}
+
+// A model error that retrying cannot fix fails the step at once; a
+// transient one uses every attempt.
+func TestRetryStopsAtPermanentModelErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want int
+	}{
+		{"permanent", fmt.Errorf("no API key for openai/x: %w", providers.ErrPermanent), 1},
+		{"transient", errors.New("connection reset by peer"), 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			te := newEnv(t)
+			te.models.fail = tc.err
+			run := te.start(te.flow(`
+name: perm
+steps:
+  ask:
+    kind: llm
+    model: openai/x
+    prompt: hi
+    retry: {attempts: 3, backoff: 1ms}
+`), nil)
+			wantStatus(t, run, RunFailed)
+			if got := step(t, run, "ask").Attempts; got != tc.want || te.models.calls != tc.want {
+				t.Fatalf("attempts %d, calls %d; want %d", got, te.models.calls, tc.want)
+			}
+		})
 	}
 }

@@ -181,7 +181,8 @@ func (x *execution) runUnit(ctx context.Context, ex executor, u *unit) (*unitRes
 		if timedOut {
 			err = fmt.Errorf("timed out after %s (its processes were killed): %w", u.step.Timeout, err)
 		}
-		if a >= attempts {
+		// Trying again cannot fix a missing key or an unknown model.
+		if a >= attempts || errors.Is(err, providers.ErrPermanent) {
 			return nil, a, err
 		}
 		delay := backoff(u.step.Retry.Backoff, a)

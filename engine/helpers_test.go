@@ -125,6 +125,7 @@ type fakeModels struct {
 	calls int
 	reg   providers.Registry
 	used  []providers.Registry
+	fail  error // when set, every call fails with it
 }
 
 func (m *fakeModels) Current() (providers.Registry, error) { return m.reg, nil }
@@ -140,7 +141,11 @@ type fakeCaller struct{ m *fakeModels }
 func (c fakeCaller) Call(ctx context.Context, req providers.Request) (*providers.Response, error) {
 	c.m.mu.Lock()
 	c.m.calls++
+	fail := c.m.fail
 	c.m.mu.Unlock()
+	if fail != nil {
+		return nil, fail
+	}
 	cost := 0.5
 	return &providers.Response{Text: "answer to: " + req.Messages[len(req.Messages)-1].Content, Model: "fake/model", Alias: req.Model,
 		Usage: providers.Usage{InputTokens: 10, OutputTokens: 5}, CostUSD: &cost, CredentialSource: providers.CredentialNone}, nil
