@@ -189,3 +189,21 @@ func TestSecretServiceStatus(t *testing.T) {
 		t.Errorf("status does not find the Secret Service:\n%s", got)
 	}
 }
+
+// A broken setting is what status is run for: it is reported, not fatal.
+func TestStatusReportsABrokenRegistry(t *testing.T) {
+	tmp := statusEnv(t)
+	t.Setenv("KITARU_SECRETS_BACKEND", "file")
+	t.Setenv("KITARU_MODEL_REGISTRY", `{"aliases": {"fast": `)
+	got := runStatus(t, tmp, "status", "--json")
+	var rep statusReport
+	if err := json.Unmarshal([]byte(got), &rep); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, got)
+	}
+	if len(rep.Problems) != 1 || !strings.Contains(rep.Problems[0], "KITARU_MODEL_REGISTRY") {
+		t.Errorf("problems = %q, want one naming KITARU_MODEL_REGISTRY", rep.Problems)
+	}
+	if rep.Runs == nil || *rep.Runs != 0 || !rep.Keyring.Reachable {
+		t.Errorf("the rest of the report is missing: %+v", rep)
+	}
+}
