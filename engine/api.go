@@ -116,8 +116,11 @@ type ItemResult struct {
 type WaitInfo struct {
 	Question string         `json:"question"`
 	Schema   map[string]any `json:"schema,omitempty"`
-	Answered bool           `json:"answered"`
-	Answer   any            `json:"answer,omitempty"`
+	// Deadline is when the wait's own timeout runs out; an answer after
+	// it fails the step (retry asks again).
+	Deadline *time.Time `json:"deadline,omitempty"`
+	Answered bool       `json:"answered"`
+	Answer   any        `json:"answer,omitempty"`
 }
 
 // EventType names what happened.

@@ -393,7 +393,12 @@ func (waitExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
 			return nil, err
 		}
 	}
-	return &unitResult{Wait: &WaitInfo{Question: q, Schema: u.step.Wait.Schema}}, nil
+	w := &WaitInfo{Question: q, Schema: u.step.Wait.Schema}
+	if u.step.Timeout > 0 {
+		d := time.Now().UTC().Add(u.step.Timeout)
+		w.Deadline = &d
+	}
+	return &unitResult{Wait: w}, nil
 }
 
 // shellExec runs a checkpoint's command with sh -c in its own process

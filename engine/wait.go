@@ -84,6 +84,9 @@ func (e *Engine) Answer(ctx context.Context, ref, step string, value json.RawMes
 		return nil, err
 	}
 	defer unlock()
+	if r.Wait != nil && r.Wait.Deadline != nil && time.Now().After(*r.Wait.Deadline) {
+		return e.expireWait(meta, r)
+	}
 	answer, err := jsonschema.UnmarshalJSON(bytes.NewReader(value))
 	if err != nil {
 		return nil, &UsageError{Err: fmt.Errorf("the answer for step %s is not JSON (%v); strings need quotes: --value '\"text\"'", r.ID, err)}
@@ -156,6 +159,27 @@ func basicReason(ve *jsonschema.ValidationError) string {
 		lines[i] = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "- "))
 	}
 	return strings.Join(lines, "; ")
+}
+
+// expireWait fails a wait whose deadline passed before its answer came,
+// and the run with it; `kitaru retry` asks the question again.
+func (e *Engine) expireWait(meta *RunMeta, r *StepResult) (*Run, error) {
+	now := time.Now().UTC()
+	msg := fmt.Sprintf("no answer before the wait's timeout ran out at %s", r.Wait.Deadline.Format(time.RFC3339))
+	r.Status, r.Error, r.EndedAt, r.Dir = StepFailed, &msg, &now, ""
+	if err := e.store.SaveStep(meta.ID, r); err != nil {
+		return nil, err
+	}
+	meta.Status, meta.Error, meta.EndedAt = RunFailed, &msg, &now
+	if err := e.store.SaveMeta(meta); err != nil {
+		return nil, err
+	}
+	_ = e.store.Append(meta.ID, Event{Time: now, Type: EventRunFinished, RunID: meta.ID, Error: msg}, true)
+	run, err := e.assemble(meta)
+	if err != nil {
+		return nil, err
+	}
+	return run, fmt.Errorf("step %s of run %s stopped waiting: %s; the run failed; ask again with `kitaru retry %s`", r.ID, meta.ID, msg, meta.ID)
 }
 
 // Abort ends a waiting run cancelled; its waiting step fails as aborted.

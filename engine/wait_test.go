@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 const waitFlow = `
@@ -105,5 +106,45 @@ func TestCancelNotRunning(t *testing.T) {
 	wantStatus(t, got, RunCancelled)
 	if _, err := te.eng.Cancel(t.Context(), run.ID); err == nil {
 		t.Fatal("cancelling a cancelled run was accepted")
+	}
+}
+
+// A wait's own timeout: an answer after it fails the run, and retry asks
+// the question again. defaults.timeout does not apply to waits.
+func TestWaitTimeout(t *testing.T) {
+	te := newEnv(t)
+	f := te.flow(`
+name: deadline
+defaults: {timeout: 1ms}
+steps:
+  patient:
+    kind: wait
+    question: no hurry?
+  hasty:
+    kind: wait
+    question: quick?
+    timeout: 1ms
+`)
+	if f.Step("patient").Timeout != 0 || f.Step("hasty").Timeout != time.Millisecond {
+		t.Fatalf("timeouts %v %v", f.Step("patient").Timeout, f.Step("hasty").Timeout)
+	}
+	run := te.start(f, nil)
+	wantStatus(t, run, RunWaiting)
+	time.Sleep(5 * time.Millisecond)
+	if _, err := te.eng.Answer(t.Context(), run.ID, "patient", json.RawMessage(`true`)); err != nil {
+		t.Fatalf("an answer to a wait without timeout was refused: %v", err)
+	}
+	got, err := te.eng.Answer(t.Context(), run.ID, "hasty", json.RawMessage(`true`))
+	if err == nil || !strings.Contains(err.Error(), "kitaru retry") {
+		t.Fatalf("a late answer was taken: %v", err)
+	}
+	wantStatus(t, got, RunFailed)
+	run, err = te.eng.Retry(t.Context(), run.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, run, RunWaiting)
+	if s := step(t, run, "hasty"); s.Status != StepWaiting || s.Wait == nil || s.Wait.Deadline == nil {
+		t.Fatalf("after retry hasty is %+v", s)
 	}
 }

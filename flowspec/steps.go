@@ -86,6 +86,10 @@ func (l *loader) stepBody(s *Step, parts *stepParts, n *yaml.Node) {
 	}
 	if p, ok := fs["timeout"]; ok {
 		s.Timeout = l.duration(p.val, "timeout")
+	} else if s.Kind == KindWait {
+		// defaults.timeout bounds work a step does; how long a person may
+		// take to answer is only what the wait step itself says.
+		s.Timeout = 0
 	}
 	if p, ok := fs["foreach"]; ok {
 		if s.Foreach = l.foreach(s, p.val); s.Foreach != nil {
