@@ -14,6 +14,8 @@
 //   - `retry` merges field by field over defaults.retry, which merges over
 //     the built-in {attempts: 1, backoff: 1s}. A timeout of 0 (unset) means
 //     none. Durations are Go durations (90s, 2m, 1h30m), more than zero.
+//     defaults.timeout does not apply to wait steps: a wait's own timeout
+//     is how long a person has to answer.
 //   - `needs` accepts one id or a list. A checkpoint `value` written as
 //     YAML data (a number, a map) is kept as that data; ${{ }} inside such a
 //     map is an error rather than silently literal.
