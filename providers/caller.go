@@ -197,7 +197,12 @@ func (c *caller) credential(res Resolved) (token, source string, err error) {
 			return "", "", permanent(fmt.Errorf("%s uses secret %q, which does not exist. Create it with: kitaru secrets set %s --%s=… (or export %s)", who, res.Secret, res.Secret, info.keyVar, info.keyVar))
 		}
 		if err != nil {
-			return "", "", fmt.Errorf("%s: cannot read secret %q: %w (or export %s instead)", who, res.Secret, err, info.keyVar)
+			err = fmt.Errorf("%s: cannot read secret %q (exporting %s instead needs no keyring): %w", who, res.Secret, info.keyVar, err)
+			if errors.Is(err, keyring.ErrUnavailable) {
+				// A missing keyring does not come back between attempts.
+				return "", "", permanent(err)
+			}
+			return "", "", err
 		}
 		if v := vals[info.keyVar]; v != "" {
 			return v, CredentialSecret, nil

@@ -676,6 +676,11 @@ func TestPermanentErrors(t *testing.T) {
 	if err := call("nokey"); !errors.Is(err, ErrPermanent) {
 		t.Errorf("missing key: %v should be permanent", err)
 	}
+	locked := New(Registry{Aliases: map[string]Alias{"viasecret": {Model: "openai/gpt-4o-mini", Secret: "openai-creds"}}},
+		Options{Getenv: envOf(env), Sleep: s.sleep, Secrets: failingSecrets{fmt.Errorf("no bus: %w", keyring.ErrUnavailable)}})
+	if _, err := locked.Call(context.Background(), Request{Model: "viasecret", Messages: msgs()}); !errors.Is(err, ErrPermanent) || !strings.Contains(err.Error(), "OPENAI_API_KEY") {
+		t.Errorf("keyring unreachable: %v should be permanent and name the variable", err)
+	}
 	env["OPENAI_API_KEY"] = "sk-test-key-123"
 	if err := call("nokey"); !errors.Is(err, ErrPermanent) || !strings.Contains(err.Error(), "bad request") {
 		t.Errorf("HTTP 400: %v should be permanent", err)
@@ -684,3 +689,7 @@ func TestPermanentErrors(t *testing.T) {
 		t.Errorf("HTTP 500 after retries: %v should not be permanent", err)
 	}
 }
+
+type failingSecrets struct{ err error }
+
+func (f failingSecrets) Get(string) (map[string]string, error) { return nil, f.err }
