@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -107,25 +108,34 @@ func TestViewPTYRunWaiting(t *testing.T) {
 }
 
 // Ctrl-C typed at the terminal: the run ends interrupted, the final frame
-// says so, and the next command is on screen.
+// says so, and the next command is on screen. The step ignores SIGINT and
+// ^C is typed once its command runs, so kitaru, not the terminal's signal
+// to the process group, is what stops it (a ^C typed while the step's
+// process is being forked can reach it before it leaves kitaru's process
+// group; that is the engine's to handle, not the view's).
 func TestViewPTYCtrlC(t *testing.T) {
 	e := newE2E(t)
 	requireEngine(t, e)
 	flow := e.write("slow.yaml", `name: slow
 steps:
   quick: {kind: checkpoint, value: ready}
-  slow: {kind: checkpoint, run: sleep 60, needs: [quick]}
+  slow: {kind: checkpoint, run: "trap '' INT; touch slow.started; sleep 60", needs: [quick]}
   after: {kind: checkpoint, value: done, needs: [slow]}
 `)
 	drawn, code := runInPTYWith(t, e.command("run", flow), 100, func(s *ptySession) {
 		s.waitDrawn(t, "the slow step to run", func(d string) bool {
 			return rowsMatching(screenOf(t, d, 100), `^▸ slow +running`) == 1
 		})
+		// Its shell is past fork and exec: ^C now reaches kitaru alone.
+		waitFor(t, "the slow step's command to start", func() bool {
+			_, err := os.Stat(filepath.Join(e.Dir, "slow.started"))
+			return err == nil
+		})
 		s.typeKeys(t, "\x03")
 	})
 	screen := screenOf(t, drawn, 100)
 	if code != ExitInterrupted {
-		t.Fatalf("exit %d, want %d; screen:\n%s", code, ExitInterrupted, screen)
+		t.Fatalf("exit %d, want %d; screen:\n%s\nraw:\n%s", code, ExitInterrupted, screen, drawn)
 	}
 	for _, re := range []string{
 		`^✓ quick +done`,
