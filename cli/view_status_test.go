@@ -207,3 +207,13 @@ func TestStatusReportsABrokenRegistry(t *testing.T) {
 		t.Errorf("the rest of the report is missing: %+v", rep)
 	}
 }
+
+func TestStatusHelpHasAnExample(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run([]string{"status", "--help"}, IO{Stdout: &out, Stderr: &errOut, Stdin: strings.NewReader("")}); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "    kitaru status --json") {
+		t.Errorf("status --help shows no example:\n%s", out.String())
+	}
+}
