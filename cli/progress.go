@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -49,10 +50,14 @@ type progress interface {
 	Close()
 }
 
-// progressFor picks the options for drawing on w: a live view on a terminal,
-// colours unless NO_COLOR (or TERM=dumb) says otherwise.
+// progressFor picks the options for drawing on w: a live view on a terminal
+// that can move its cursor (not TERM=dumb, as in an editor's shell buffer),
+// colours unless NO_COLOR says otherwise. getenv nil is os.Getenv.
 func progressFor(w io.Writer, quiet bool, getenv func(string) string) progressOptions {
-	tty := isTTY(w)
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	tty := isTTY(w) && getenv("TERM") != "dumb"
 	return progressOptions{TTY: tty, Color: tty && useColor(getenv), Quiet: quiet}
 }
 

@@ -165,4 +165,10 @@ func TestPTYIsATerminal(t *testing.T) {
 	if o := progressFor(slave, false, func(k string) string { return map[string]string{"NO_COLOR": "1"}[k] }); !o.TTY || o.Color {
 		t.Errorf("progressFor(pty, NO_COLOR) = %+v, want a live view without colour", o)
 	}
+	if o := progressFor(slave, false, func(k string) string { return map[string]string{"TERM": "dumb"}[k] }); o.TTY || o.Color {
+		t.Errorf("progressFor(pty, TERM=dumb) = %+v, want plain lines: a dumb terminal cannot move its cursor", o)
+	}
+	if o := progressFor(slave, true, nil); !o.Quiet {
+		t.Errorf("progressFor(quiet) = %+v", o)
+	}
 }
