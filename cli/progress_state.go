@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/kitaruhq/kitaru/engine"
-	"github.com/kitaruhq/kitaru/flowspec"
 	"github.com/kitaruhq/kitaru/providers"
 )
 
@@ -32,8 +31,6 @@ type runState struct {
 
 type stepState struct {
 	id       string
-	kind     flowspec.Kind
-	model    string
 	status   engine.StepStatus
 	reused   bool
 	reason   string
@@ -213,12 +210,6 @@ func (r *runState) setRun(run *engine.Run, final bool) {
 
 // setResult takes what a step's record says.
 func (s *stepState) setResult(res *engine.StepResult) {
-	if res.Kind != "" {
-		s.kind = res.Kind
-	}
-	if res.Model != "" {
-		s.model = res.Model
-	}
 	if res.Status != "" {
 		s.status = res.Status
 	}
