@@ -503,6 +503,9 @@ func liveStepText(s *stepState, now time.Time) (sym, colour, text string) {
 		text = "running"
 		if s.total > 0 {
 			text += fmt.Sprintf(" %d/%d", s.done, s.total)
+			if s.itemFailed {
+				text += " (an item failed)"
+			}
 		}
 		if !s.started.IsZero() {
 			text += " " + viewDuration(now.Sub(s.started))
