@@ -696,3 +696,28 @@ output: ${{ steps.a.output }}
 		t.Errorf("--quiet still printed progress:\n%s", q.Stderr)
 	}
 }
+
+// A run is held by one process: a resume while it runs is refused with a
+// usage error that says who holds it.
+func TestE2EResumeOfARunningRunIsRefused(t *testing.T) {
+	e := newE2E(t)
+	requireEngine(t, e)
+	flow := e.flow("held.yaml", `name: held
+steps:
+  wait_for_go:
+    kind: checkpoint
+    run: echo x >> @D@/held.start; while [ ! -f @D@/go ]; do sleep 0.05; done; echo done
+`)
+	cmd, _, _ := e.startUntil("held.start", "run", flow, "--quiet")
+	r := e.must(2, "resume", "last")
+	if !strings.Contains(r.Stderr, strconv.Itoa(cmd.Process.Pid)) {
+		t.Errorf("the refusal does not name the holding process %d:\n%s", cmd.Process.Pid, r.Stderr)
+	}
+	e.write("go", "")
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("the held run failed: %v", err)
+	}
+	if e.count("held.start") != 1 {
+		t.Errorf("the step started %d times", e.count("held.start"))
+	}
+}
