@@ -109,4 +109,20 @@ func TestE2EJSONGolden(t *testing.T) {
 
 	r = e.must(0, "executions", "list", "--json")
 	checkGolden(t, "cli/list.json.golden", normaliseRecord(t, e, r.Stdout, ids))
+
+	// Run references: an ambiguous prefix lists the candidates, an unknown
+	// one says where to look; both are usage errors.
+	r = e.must(2, "executions", "get", "kr-")
+	if !strings.Contains(r.Stderr, first.ID) || !strings.Contains(r.Stderr, replay.ID) {
+		t.Errorf("an ambiguous prefix does not list the candidates:\n%s", r.Stderr)
+	}
+	r = e.must(2, "resume", "kr-nosuchrun")
+	if !strings.Contains(r.Stderr, "kitaru executions list") {
+		t.Errorf("an unknown run does not point at executions list:\n%s", r.Stderr)
+	}
+	if prefix := first.ID[:len(first.ID)-2]; !strings.HasPrefix(replay.ID, prefix) {
+		if got := e.record(prefix).ID; got != first.ID {
+			t.Errorf("the unique prefix %s resolved to %s, want %s", prefix, got, first.ID)
+		}
+	}
 }
