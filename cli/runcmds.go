@@ -374,7 +374,7 @@ func drive(ctx context.Context, g *Globals, stdio *IO, out runOutput, knownID st
 	do func(context.Context, engine.Runner) (*engine.Run, error)) error {
 	prog := newProgress(stdio.Stderr, progressFor(stdio.Stderr, out.Quiet, nil))
 	ann := &announcer{next: prog, stdio: stdio, json: g.wantJSON(), announce: knownID == ""}
-	r, err := newRunner(ann, stdio.Stderr)
+	r, err := newRunner(ann, progressWriter(prog, stdio.Stderr))
 	if err != nil {
 		prog.Close()
 		return cmdErr(err)
