@@ -231,15 +231,13 @@ func fmtUsage(u providers.Usage) string {
 	return fmt.Sprintf("%d in, %d out", u.InputTokens, u.OutputTokens)
 }
 
-// fmtCost prints dollars; nil (unknown price) and zero print "-".
+// fmtCost prints dollars the way the live view does, so a step reads the
+// same in both; nil (unknown price) and zero print "-".
 func fmtCost(c *float64) string {
 	if c == nil || *c == 0 {
 		return "-"
 	}
-	if *c < 0.01 {
-		return fmt.Sprintf("$%.4f", *c)
-	}
-	return fmt.Sprintf("$%.2f", *c)
+	return viewCost(*c)
 }
 
 // fmtMap prints inputs as name=value pairs, names sorted, values as JSON.

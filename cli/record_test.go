@@ -64,6 +64,7 @@ func TestFormatters(t *testing.T) {
 		{fmtCost(nil), "-"},
 		{fmtCost(fp(0)), "-"},
 		{fmtCost(fp(0.00042)), "$0.0004"},
+		{fmtCost(fp(0.00002)), "<$0.0001"},
 		{fmtCost(fp(1.5)), "$1.50"},
 		{fmtTokens(providers.Usage{}), "-"},
 		{fmtTokens(providers.Usage{InputTokens: 3, OutputTokens: 4}), "7"},
