@@ -64,6 +64,17 @@ type Caller interface {
 type Price struct {
 	InputPerMTok  float64 `json:"input_per_mtok"`
 	OutputPerMTok float64 `json:"output_per_mtok"`
+	// LongContext, where set, prices a whole call whose prompt is longer
+	// than its threshold: some providers bill such calls at higher rates.
+	LongContext *LongContextPrice `json:"long_context,omitempty"`
+}
+
+// LongContextPrice is the price of a call with more than AboveInputTokens
+// input tokens, in US dollars per million tokens.
+type LongContextPrice struct {
+	AboveInputTokens int     `json:"above_input_tokens"`
+	InputPerMTok     float64 `json:"input_per_mtok"`
+	OutputPerMTok    float64 `json:"output_per_mtok"`
 }
 
 // Alias names a provider/model and, optionally, the secret holding its key.

@@ -3,9 +3,18 @@ package providers
 import "regexp"
 
 // prices are list prices in US dollars per million tokens for common
-// models, keyed by provider/model. A model missing here records no cost:
-// a wrong number is worse than none. An alias's Price overrides this.
+// models, keyed by provider/model, as the providers' pricing pages gave
+// them in November 2026 (standard tier: no batch, cache or priority
+// discounts). A model missing here records no cost: a wrong number is
+// worse than none. An alias's Price overrides this.
 var prices = map[string]Price{
+	"openai/gpt-5.5":       {InputPerMTok: 5.00, OutputPerMTok: 30.00, LongContext: &LongContextPrice{AboveInputTokens: 272_000, InputPerMTok: 10.00, OutputPerMTok: 45.00}},
+	"openai/gpt-5.5-pro":   {InputPerMTok: 30.00, OutputPerMTok: 180.00},
+	"openai/gpt-5.4":       {InputPerMTok: 2.50, OutputPerMTok: 15.00},
+	"openai/gpt-5.4-mini":  {InputPerMTok: 0.75, OutputPerMTok: 4.50},
+	"openai/gpt-5.4-nano":  {InputPerMTok: 0.20, OutputPerMTok: 1.25},
+	"openai/gpt-5.4-pro":   {InputPerMTok: 30.00, OutputPerMTok: 180.00},
+	"openai/gpt-5.1":       {InputPerMTok: 1.25, OutputPerMTok: 10.00},
 	"openai/gpt-4o":        {InputPerMTok: 2.50, OutputPerMTok: 10.00},
 	"openai/gpt-4o-mini":   {InputPerMTok: 0.15, OutputPerMTok: 0.60},
 	"openai/gpt-4.1":       {InputPerMTok: 2.00, OutputPerMTok: 8.00},
@@ -21,17 +30,30 @@ var prices = map[string]Price{
 	"openai/o3-mini":       {InputPerMTok: 1.10, OutputPerMTok: 4.40},
 	"openai/o4-mini":       {InputPerMTok: 1.10, OutputPerMTok: 4.40},
 
+	"anthropic/claude-fable-5-1":  {InputPerMTok: 10.00, OutputPerMTok: 50.00},
+	"anthropic/claude-fable-5":    {InputPerMTok: 10.00, OutputPerMTok: 50.00},
+	"anthropic/claude-opus-5-5":   {InputPerMTok: 4.00, OutputPerMTok: 20.00},
+	"anthropic/claude-opus-5":     {InputPerMTok: 5.00, OutputPerMTok: 25.00},
+	"anthropic/claude-opus-4-5":   {InputPerMTok: 5.00, OutputPerMTok: 25.00},
+	"anthropic/claude-sonnet-5-5": {InputPerMTok: 2.00, OutputPerMTok: 10.00},
+	"anthropic/claude-sonnet-5":   {InputPerMTok: 2.00, OutputPerMTok: 10.00},
+	"anthropic/claude-sonnet-4-6": {InputPerMTok: 3.00, OutputPerMTok: 15.00},
+	"anthropic/claude-haiku-5-5":  {InputPerMTok: 0.10, OutputPerMTok: 0.50, LongContext: &LongContextPrice{AboveInputTokens: 100_000, InputPerMTok: 0.50, OutputPerMTok: 2.50}},
 	"anthropic/claude-3-haiku":    {InputPerMTok: 0.25, OutputPerMTok: 1.25},
 	"anthropic/claude-3-5-haiku":  {InputPerMTok: 0.80, OutputPerMTok: 4.00},
 	"anthropic/claude-3-5-sonnet": {InputPerMTok: 3.00, OutputPerMTok: 15.00},
 	"anthropic/claude-3-7-sonnet": {InputPerMTok: 3.00, OutputPerMTok: 15.00},
-	"anthropic/claude-sonnet-4":   {InputPerMTok: 3.00, OutputPerMTok: 15.00},
-	"anthropic/claude-sonnet-4-5": {InputPerMTok: 3.00, OutputPerMTok: 15.00},
+	"anthropic/claude-sonnet-4":   {InputPerMTok: 3.00, OutputPerMTok: 15.00, LongContext: sonnet4LongContext},
+	"anthropic/claude-sonnet-4-5": {InputPerMTok: 3.00, OutputPerMTok: 15.00, LongContext: sonnet4LongContext},
 	"anthropic/claude-haiku-4-5":  {InputPerMTok: 1.00, OutputPerMTok: 5.00},
 	"anthropic/claude-opus-4":     {InputPerMTok: 15.00, OutputPerMTok: 75.00},
 	"anthropic/claude-opus-4-1":   {InputPerMTok: 15.00, OutputPerMTok: 75.00},
 	"anthropic/claude-3-opus":     {InputPerMTok: 15.00, OutputPerMTok: 75.00},
 }
+
+// sonnet4LongContext is what Claude Sonnet 4 and 4.5 cost for a prompt
+// over 200K tokens (their 1M-token context).
+var sonnet4LongContext = &LongContextPrice{AboveInputTokens: 200_000, InputPerMTok: 6.00, OutputPerMTok: 22.50}
 
 // versionSuffix matches the dated or -latest/-0 tails providers put on
 // model names (gpt-4o-2024-08-06, claude-3-5-haiku-20241022,
@@ -54,9 +76,14 @@ func PriceOf(model string) (Price, bool) {
 	return Price{}, false
 }
 
-// Cost is what usage costs at price p, in US dollars.
+// Cost is what usage costs at price p, in US dollars. A call over a long
+// context threshold is billed entirely at the long-context rates.
 func (p Price) Cost(u Usage) float64 {
-	return (float64(u.InputTokens)*p.InputPerMTok + float64(u.OutputTokens)*p.OutputPerMTok) / 1e6
+	in, out := p.InputPerMTok, p.OutputPerMTok
+	if lc := p.LongContext; lc != nil && u.InputTokens > lc.AboveInputTokens {
+		in, out = lc.InputPerMTok, lc.OutputPerMTok
+	}
+	return (float64(u.InputTokens)*in + float64(u.OutputTokens)*out) / 1e6
 }
 
 func costOf(res Resolved, u Usage) *float64 {

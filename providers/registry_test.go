@@ -1,6 +1,7 @@
 package providers
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -249,6 +250,9 @@ func TestPriceOf(t *testing.T) {
 		{"anthropic/claude-sonnet-4-0", true, 3},
 		{"anthropic/claude-3-5-sonnet-latest", true, 3},
 		{"ollama/llama3.2", true, 0},
+		{"openai/gpt-5.5", true, 5},
+		{"anthropic/claude-haiku-5-5", true, 0.10},
+		{"anthropic/claude-opus-5-5", true, 4},
 		{"openai/some-future-model", false, 0},
 		{"openrouter/openai/gpt-4o-mini", false, 0},
 	}
@@ -258,8 +262,24 @@ func TestPriceOf(t *testing.T) {
 			t.Errorf("PriceOf(%q) = %+v, %v; want in=%v ok=%v", tt.model, p, ok, tt.in, tt.ok)
 		}
 	}
-	c := Price{InputPerMTok: 0.15, OutputPerMTok: 0.60}.Cost(Usage{InputTokens: 1_000_000, OutputTokens: 500_000})
-	if c != 0.45 {
-		t.Errorf("Cost = %v, want 0.45", c)
+}
+
+func TestPriceCost(t *testing.T) {
+	haiku, _ := PriceOf("anthropic/claude-haiku-5-5")
+	tests := []struct {
+		name  string
+		price Price
+		usage Usage
+		want  float64
+	}{
+		{"flat", Price{InputPerMTok: 0.15, OutputPerMTok: 0.60}, Usage{InputTokens: 1_000_000, OutputTokens: 500_000}, 0.45},
+		{"at the long-context threshold", haiku, Usage{InputTokens: 100_000, OutputTokens: 1_000_000}, 0.01 + 0.50},
+		{"over it: the whole call at the long rates", haiku, Usage{InputTokens: 100_001, OutputTokens: 1_000_000}, 0.0500005 + 2.50},
+		{"nothing used", haiku, Usage{}, 0},
+	}
+	for _, tt := range tests {
+		if got := tt.price.Cost(tt.usage); math.Abs(got-tt.want) > 1e-9 {
+			t.Errorf("%s: Cost = %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }
