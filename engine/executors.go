@@ -175,6 +175,17 @@ func (x *execution) runUnit(ctx context.Context, ex executor, u *unit) (*unitRes
 		if err == nil {
 			return res, a, nil
 		}
+		if !timedOut && ctx.Err() == nil && stoppedLikeTheRun(err) {
+			// The signal that stops the run may have reached the command
+			// first: give the run's context a moment to end before calling
+			// this a failure (or a reason to retry).
+			t := time.NewTimer(runSignalGrace)
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
+			t.Stop()
+		}
 		if ctx.Err() != nil {
 			return nil, a, ctx.Err()
 		}
@@ -443,7 +454,11 @@ func (shellExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
 	cmd.Stdout.(*lineLog).flush()
 	cmd.Stderr.(*lineLog).flush()
 	if runErr != nil {
-		return nil, fmt.Errorf("the command %s%s", exitText(runErr), tail(u.red.str(stderr.String()), 10))
+		err := fmt.Errorf("the command %s%s", exitText(runErr), tail(u.red.str(stderr.String()), 10))
+		if sig, ok := deathSignal(runErr); ok {
+			return nil, &signalledError{sig: sig, err: err}
+		}
+		return nil, err
 	}
 	out := strings.TrimSuffix(u.red.str(stdout.String()), "\n")
 	if u.step.OutputJSON {
@@ -456,11 +471,45 @@ func (shellExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
 	return &unitResult{Output: out}, nil
 }
 
-func exitText(err error) string {
+// runSignalGrace is how long a command that died of SIGINT or SIGTERM waits
+// for the run's context to end too before it counts as a failure.
+var runSignalGrace = 2 * time.Second
+
+// signalledError is a command that died of a signal.
+type signalledError struct {
+	sig syscall.Signal
+	err error
+}
+
+func (e *signalledError) Error() string { return e.err.Error() }
+func (e *signalledError) Unwrap() error { return e.err }
+
+// stoppedLikeTheRun says whether err is a command killed by a signal that
+// also stops kitaru: ^C reaches every process of the terminal's foreground
+// group (a command still being forked is in kitaru's), and supervisors such
+// as systemd send SIGTERM to every process of a service at once. Such a
+// command may die a moment before the run's context ends.
+func stoppedLikeTheRun(err error) bool {
+	var se *signalledError
+	return errors.As(err, &se) && (se.sig == syscall.SIGINT || se.sig == syscall.SIGTERM)
+}
+
+// deathSignal is the signal a command died of, if it did.
+func deathSignal(err error) (syscall.Signal, bool) {
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		if st, ok := ee.Sys().(syscall.WaitStatus); ok && st.Signaled() {
-			return fmt.Sprintf("was stopped by signal %d (%s)", st.Signal(), st.Signal())
+			return st.Signal(), true
+		}
+	}
+	return 0, false
+}
+
+func exitText(err error) string {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if sig, ok := deathSignal(err); ok {
+			return fmt.Sprintf("was stopped by signal %d (%s)", sig, sig)
 		}
 		return fmt.Sprintf("exited with status %d", ee.ExitCode())
 	}
