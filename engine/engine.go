@@ -89,6 +89,23 @@ func (e *Engine) currentRegistry(f *flowspec.Flow) (*providers.Registry, error) 
 	return &reg, nil
 }
 
+// fillRegistry adds to a continued run's snapshot the aliases (and default)
+// it lacks from the current registry. The run never resolved those, so no
+// step switches models; it is what makes "register the alias, then
+// `kitaru retry`" work. The run saves its meta, snapshot included, as it
+// starts again, so later continuations keep what this one used.
+func (e *Engine) fillRegistry(meta *RunMeta) {
+	if meta.Registry == nil || e.cfg.Models == nil {
+		return
+	}
+	cur, err := e.cfg.Models.Current()
+	if err != nil {
+		return
+	}
+	merged := providers.Merge(*meta.Registry, cur)
+	meta.Registry = &merged
+}
+
 // caller is the model caller for a registry snapshot.
 func (e *Engine) caller(reg *providers.Registry) providers.Caller {
 	if e.cfg.Models == nil {
@@ -259,6 +276,7 @@ func (e *Engine) continueRun(ctx context.Context, meta *RunMeta, f *flowspec.Flo
 	if parallel <= 0 {
 		parallel = meta.Parallel
 	}
+	e.fillRegistry(meta)
 	x := e.newExecution(f, meta, e.parallel(parallel))
 	x.caller = e.caller(meta.Registry)
 	if err := x.loadRecords(); err != nil {

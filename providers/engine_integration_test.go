@@ -221,3 +221,49 @@ func stepErrors(run *engine.Run) string {
 	}
 	return b.String()
 }
+
+// A run that failed because its alias was not registered yet is fixed by
+// registering it and retrying, as the error says: the retry takes aliases
+// its snapshot lacks from the current registry and records them, so later
+// continuations keep that model.
+func TestEngineRetryPicksUpAnAliasRegisteredAfterTheRun(t *testing.T) {
+	srv := newModelServer(t, "sk-env-key-123456", func(int) bool { return false })
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	env := map[string]string{"OPENAI_BASE_URL": srv.URL, "OPENAI_API_KEY": "sk-env-key-123456"}
+	opts := providers.Options{Getenv: func(k string) string { return env[k] }, Sleep: func(context.Context, time.Duration) error { return nil }}
+	eng := engine.New(engine.Config{Store: engine.NewFileStore(t.TempDir()), Models: providers.Source{Options: opts}})
+	f, err := flowspec.Parse("chain.yaml", []byte(chainFlow), flowspec.Options{CheckModel: providers.CheckModel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, _ := f.BindInputs(nil)
+	run, err := eng.Start(context.Background(), engine.StartOptions{Flow: f, Inputs: in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Status != engine.RunFailed || !strings.Contains(stepErrors(run), "not registered") {
+		t.Fatalf("run is %s (%s), want failed for the unregistered alias", run.Status, stepErrors(run))
+	}
+	var reg providers.Registry
+	reg.Register("fast", "openai/gpt-4o-mini", "")
+	if err := providers.SaveLocal(reg); err != nil {
+		t.Fatal(err)
+	}
+	again, err := eng.Retry(context.Background(), run.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Status != engine.RunCompleted {
+		t.Fatalf("retry is %s: %s", again.Status, stepErrors(again))
+	}
+	if got := srv.called(); got != "gpt-4o-mini,gpt-4o-mini" {
+		t.Fatalf("models called = %s", got)
+	}
+	stored, err := eng.Get(context.Background(), run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored.Registry == nil || stored.Registry.Aliases["fast"].Model != "openai/gpt-4o-mini" {
+		t.Fatalf("the retry did not record the alias it resolved: %+v", stored.Registry)
+	}
+}
