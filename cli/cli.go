@@ -126,6 +126,10 @@ func runContext(ctx context.Context, args []string, stdio IO) (code int) {
 		fmt.Fprintf(stdio.Stderr, "kitaru: %v\n", err)
 		return ExitRunFailed
 	}
+	if len(args) == 0 {
+		// A bare `kitaru` is a person asking what it does.
+		args = []string{"--help"}
+	}
 	kctx, err := parser.Parse(preprocessArgs(args))
 	if exited {
 		return exitCode
