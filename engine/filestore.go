@@ -141,6 +141,7 @@ func (s *FileStore) Create(meta *RunMeta, flowSource []byte) error {
 	if err := fsutil.SyncDir(s.root); err != nil {
 		return err
 	}
+	meta.Dir = dir
 	plan := planFile{Plan: meta.Plan, Reused: meta.Reused}
 	if err := writeJSONAs(filepath.Join(dir, "plan.json"), &plan, len(plan.Plan) <= 50); err != nil {
 		return err

@@ -84,6 +84,11 @@ output: '${{ {"said": steps.ask.output, "doubled": steps.double.output} }}'
 	}
 	data, _ := json.MarshalIndent(got, "", "  ")
 	golden(t, "record.json", normalise(string(data), te.home, te.counter)+"\n")
+	// The record a run ends with is the one Get reads back, field for
+	// field (`kitaru run --json` and `executions get --json` print them).
+	if started, _ := json.MarshalIndent(run, "", "  "); string(started) != string(data) {
+		t.Errorf("the record Start returned differs from Get's:\n%s\nvs\n%s", started, data)
+	}
 
 	var files []string
 	filepath.Walk(te.home, func(p string, fi os.FileInfo, err error) error {

@@ -16,7 +16,9 @@ import (
 type storeMethods interface {
 	// NewID makes a fresh run id ("kr-" + random suffix) not in use yet.
 	NewID() (string, error)
-	// Create makes the run's home and writes its meta and flow snapshot.
+	// Create makes the run's home and writes its meta and flow snapshot;
+	// it sets meta.Dir where LoadMeta would (every record of the run
+	// names its home, the one a run command prints too).
 	Create(meta *RunMeta, flowSource []byte) error
 	// SaveMeta replaces the run's meta (run.json) atomically.
 	SaveMeta(meta *RunMeta) error
