@@ -4,9 +4,11 @@ import (
 	"github.com/kitaruhq/kitaru/flowspec"
 )
 
-// parseFlow compiles a run's flow snapshot.
+// parseFlow loads a run's flow snapshot. It was fully checked when the run
+// started, so its expressions compile when a step first evaluates them: a
+// replay or resume of a long run pays only for the steps it runs.
 func parseFlow(file string, src []byte) (*flowspec.Flow, error) {
-	return flowspec.Parse(file, src, flowspec.Options{})
+	return flowspec.Parse(file, src, flowspec.Options{Lazy: true})
 }
 
 // bindInputs checks and coerces given inputs against the flow's.

@@ -154,6 +154,15 @@ type Options struct {
 	// a step and of defaults); its error becomes a positioned validation
 	// error. flowspec itself knows nothing about aliases or providers.
 	CheckModel func(model string) error
+	// Lazy compiles each expression when it is first evaluated instead of
+	// at load. It is for a run's own flow snapshot, which was fully checked
+	// when the run started: the YAML, the structure and the graph are still
+	// read and checked, but type errors in expressions surface only when a
+	// step evaluates them (as a positioned *ErrorList from Eval, Render or
+	// Bool). A lazily loaded flow has the same steps, graph, order and
+	// fingerprints as a fully loaded one. Never use it for a flow a user
+	// gives: validate and run load fully.
+	Lazy bool
 }
 
 // Error is one problem in a flow file, at a position.

@@ -298,7 +298,13 @@ func (l *loader) template(n *yaml.Node, field string, bare, allowItem bool) *Tem
 	if n.Tag == "!!null" {
 		src = ""
 	}
-	t, errs := l.comp.compileTemplate(src, field, pos(n), bare, allowItem)
+	var t *Template
+	var errs []exprError
+	if l.opts.Lazy {
+		t, errs = l.lazyTemplate(n, src, field, bare, allowItem)
+	} else {
+		t, errs = l.comp.compileTemplate(src, field, pos(n), bare, allowItem)
+	}
 	for _, e := range errs {
 		l.e.add(l.posAt(n, e.off), "%s: %s", field, e.msg)
 	}

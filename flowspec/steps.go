@@ -77,7 +77,7 @@ func (l *loader) stepBody(s *Step, parts *stepParts, n *yaml.Node) {
 		s.If = l.template(p.val, c.field("if"), true, false)
 		l.comp.itemReason = ""
 		parts.ifT = s.If
-		if len(l.e.list) == before {
+		if len(l.e.list) == before && s.If.lazy == nil {
 			l.checkCondition(s, p.val)
 		}
 	}
@@ -322,7 +322,7 @@ func (l *loader) foreach(s *Step, n *yaml.Node) *Template {
 	l.comp.itemReason = "foreach makes the items"
 	t := l.template(n, fmt.Sprintf("step %q foreach", s.ID), true, false)
 	l.comp.itemReason = ""
-	if len(l.e.list) > before || !t.whole {
+	if len(l.e.list) > before || !t.whole || t.lazy != nil {
 		return t
 	}
 	c := t.parts[0].expr

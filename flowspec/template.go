@@ -21,6 +21,7 @@ import (
 	"github.com/expr-lang/expr/conf"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/optimizer"
+	"github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/vm"
 )
 
@@ -39,6 +40,8 @@ type Template struct {
 	constant    any
 	hasConstant bool
 	refs        Refs
+	// lazy, when set, compiles the template on its first use (Options.Lazy).
+	lazy *lazyCompile
 }
 
 // part is literal text or one compiled expression.
@@ -112,6 +115,9 @@ func (t *Template) IsLiteral() bool {
 	if t == nil {
 		return true
 	}
+	if t.lazy != nil {
+		return false // lazy templates always hold an expression
+	}
 	for _, p := range t.parts {
 		if p.expr != nil {
 			return false
@@ -156,6 +162,9 @@ func (t *Template) Eval(s *Scope) (any, error) {
 	if t.hasConstant {
 		return t.constant, nil
 	}
+	if err := t.compiled(); err != nil {
+		return nil, err
+	}
 	if t.whole && len(t.parts) == 1 && t.parts[0].expr != nil {
 		return t.run(t.parts[0].expr, t.env(s))
 	}
@@ -170,6 +179,9 @@ func (t *Template) Render(s *Scope) (string, error) {
 	}
 	if t.hasConstant {
 		return FormatValue(t.constant), nil
+	}
+	if err := t.compiled(); err != nil {
+		return "", err
 	}
 	if len(t.parts) == 1 && t.parts[0].expr == nil {
 		return t.parts[0].text, nil
@@ -388,6 +400,10 @@ type compiler struct {
 	index  map[string]int // file order of the steps
 	config *conf.Config
 	cache  map[exprKey]*exprResult
+	// refCache and mu serve lazy loads: references found by parsing alone,
+	// and templates compiled after the load, from any goroutine.
+	refCache map[string]Refs
+	mu       sync.Mutex
 	// itemReason, when set, says why item and index are not defined in the
 	// field being compiled (the step has foreach, but not for this field).
 	itemReason string
@@ -599,26 +615,41 @@ func (c *compiler) compileExpr(src string, allowItem bool) *exprResult {
 
 // compile is expr.Compile with a configuration made once per flow rather
 // than once per expression: building it is most of the cost of compiling a
-// short expression.
+// short expression. rc walks the parsed tree itself rather than as a
+// config visitor: expr type-checks the whole tree once more for every
+// visitor it runs, and rc needs no types. When rc finds unknown names the
+// type check is skipped: those errors say more than the checker's.
 func (c *compiler) compile(src string, rc *refCollector) (prog *vm.Program, err error) {
-	if c.config == nil {
-		c.config = conf.CreateNew()
-		expr.Env(evalEnv{})(c.config)
-		c.config.Check()
-	}
-	c.config.Visitors = []ast.Visitor{rc}
-	tree, err := checker.ParseCheck(src, c.config)
+	cfg := c.conf()
+	tree, err := parser.ParseWithConfig(src, cfg)
 	if err != nil {
 		return nil, err
 	}
-	if err := optimizer.Optimize(&tree.Node, c.config); err != nil {
+	ast.Walk(&tree.Node, rc)
+	if len(rc.errs) > 0 {
+		return nil, nil
+	}
+	if _, err := checker.Check(tree, cfg); err != nil {
+		return nil, err
+	}
+	if err := optimizer.Optimize(&tree.Node, cfg); err != nil {
 		var fe *file.Error
 		if errors.As(err, &fe) {
 			return nil, fe.Bind(tree.Source)
 		}
 		return nil, err
 	}
-	return exprcompiler.Compile(tree, c.config)
+	return exprcompiler.Compile(tree, cfg)
+}
+
+// conf is the expr configuration of the flow's environment, made once.
+func (c *compiler) conf() *conf.Config {
+	if c.config == nil {
+		c.config = conf.CreateNew()
+		expr.Env(evalEnv{})(c.config)
+		c.config.Check()
+	}
+	return c.config
 }
 
 func (c *compiler) describeCompileError(src string, err error) *exprError {

@@ -1,0 +1,147 @@
+package flowspec
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/parser"
+	"gopkg.in/yaml.v3"
+)
+
+// Lazy loading (Options.Lazy) is for a run's own flow snapshot, which was
+// fully checked when the run started. A replay from the last step of a long
+// run evaluates one step; type-checking and compiling every expression of
+// the snapshot would cost more than the replay itself. So a lazy load reads
+// the YAML, checks its structure and builds the graph (the dependencies come
+// from parsing each expression, which is cheap), and compiles a template
+// the first time it is evaluated, exactly as a full load would have.
+
+// lazyCompile is what compiling a template later needs.
+type lazyCompile struct {
+	once       sync.Once
+	c          *compiler
+	bare       bool
+	allowItem  bool
+	itemReason string
+	file       string
+	data       []byte    // the flow file, to place errors
+	node       yaml.Node // the scalar the template came from, without children
+	err        error
+}
+
+// compiled compiles a lazily loaded template on its first use; concurrent
+// first uses wait for one compilation. It is a no-op for other templates.
+func (t *Template) compiled() error {
+	if t == nil || t.lazy == nil {
+		return nil
+	}
+	lz := t.lazy
+	lz.once.Do(func() { lz.err = lz.compile(t) })
+	return lz.err
+}
+
+func (lz *lazyCompile) compile(t *Template) (err error) {
+	c := lz.c
+	c.mu.Lock()
+	defer func() {
+		// As in Parse: a panic here is a bug, but the user gets a sentence.
+		if r := recover(); r != nil {
+			c.itemReason = ""
+			c.mu.Unlock()
+			err = &ErrorList{{File: lz.file, Pos: t.pos, Msg: fmt.Sprintf("%s: internal error while compiling (please report it): %v", t.field, r)}}
+		}
+	}()
+	c.itemReason = lz.itemReason
+	full, problems := c.compileTemplate(t.src, t.field, t.pos, lz.bare, lz.allowItem)
+	c.itemReason = ""
+	c.mu.Unlock()
+	if len(problems) > 0 {
+		// Only a snapshot that was never fully checked (or a newer kitaru
+		// that reads expressions differently) gets here.
+		l := &loader{e: errs{file: lz.file}, data: lz.data}
+		for _, e := range problems {
+			l.e.add(l.posAt(&lz.node, e.off), "%s: %s (in the run's flow snapshot; replay with --flow and a fixed flow file)", t.field, e.msg)
+		}
+		return l.e.err()
+	}
+	t.parts, t.whole = full.parts, full.whole
+	lz.c, lz.data = nil, nil
+	return nil
+}
+
+// lazyTemplate is compileTemplate for a lazy load: it finds the template's
+// references now and leaves compiling for its first use. A template
+// without expressions, or whose ${{ }} are malformed, is handled at once.
+func (l *loader) lazyTemplate(n *yaml.Node, src, field string, bare, allowItem bool) (*Template, []exprError) {
+	c := l.comp
+	phs, _, err := scanPlaceholders(src)
+	if err != nil || len(phs) == 0 && !bare {
+		return c.compileTemplate(src, field, pos(n), bare, allowItem)
+	}
+	var inputs, steps map[string]bool
+	item := false
+	add := func(exprSrc string) {
+		r := c.refsOf(exprSrc)
+		for _, in := range r.Inputs {
+			if inputs == nil {
+				inputs = map[string]bool{}
+			}
+			inputs[in] = true
+		}
+		for _, id := range r.Steps {
+			if steps == nil {
+				steps = map[string]bool{}
+			}
+			steps[id] = true
+		}
+		item = item || r.Item
+	}
+	if bare && len(phs) == 0 {
+		add(src)
+	}
+	for _, ph := range phs {
+		add(src[ph.exprStart:ph.exprEnd])
+	}
+	t := &Template{src: src, pos: pos(n), field: field}
+	t.refs = Refs{Inputs: sortedKeys(inputs), Steps: sortedKeys(steps), Item: item}
+	t.lazy = &lazyCompile{
+		c: c, bare: bare, allowItem: allowItem, itemReason: c.itemReason,
+		file: l.e.file, data: l.data,
+		node: yaml.Node{Kind: n.Kind, Style: n.Style, Tag: n.Tag, Value: n.Value, Line: n.Line, Column: n.Column},
+	}
+	return t, nil
+}
+
+// refsOf parses one expression for the inputs and steps it reads, as
+// compileExpr would find them, without type-checking or compiling it.
+func (c *compiler) refsOf(src string) Refs {
+	if !strings.Contains(src, "steps") && !strings.Contains(src, "inputs") &&
+		!strings.Contains(src, "item") && !strings.Contains(src, "index") {
+		return Refs{}
+	}
+	if r, ok := c.refCache[src]; ok {
+		return r
+	}
+	r, ok := c.scanRefs(src)
+	if !ok {
+		r = c.parseRefs(src)
+	}
+	if c.refCache == nil {
+		c.refCache = map[string]Refs{}
+	}
+	c.refCache[src] = r
+	return r
+}
+
+// parseRefs finds an expression's references with expr's parser and the
+// visitor compileExpr uses.
+func (c *compiler) parseRefs(src string) Refs {
+	rc := &refCollector{c: c, allowItem: true, inputs: map[string]bool{}, steps: map[string]bool{}, src: src}
+	// A parse error is left for the template's compilation to report.
+	if tree, err := parser.ParseWithConfig(src, c.conf()); err == nil {
+		ast.Walk(&tree.Node, rc)
+	}
+	return Refs{Inputs: sortedKeys(rc.inputs), Steps: sortedKeys(rc.steps), Item: rc.item}
+}
