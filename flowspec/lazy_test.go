@@ -201,10 +201,10 @@ func TestLazyLoadDefersExpressionErrors(t *testing.T) {
 		evalErr string // else evaluating step's field fails with this ("": the full load's error)
 	}{
 		{
-			name:    "no such field",
-			flow:    "name: x\nsteps:\n  a:\n    kind: checkpoint\n    value: ${{ 1 }}\n  b:\n    kind: checkpoint\n    value: ${{ steps.a.outptu }}\n",
-			step:    "b",
-			field:   "value",
+			name:  "no such field",
+			flow:  "name: x\nsteps:\n  a:\n    kind: checkpoint\n    value: ${{ 1 }}\n  b:\n    kind: checkpoint\n    value: ${{ steps.a.outptu }}\n",
+			step:  "b",
+			field: "value",
 		},
 		{
 			name:    "if that is not a condition",
@@ -214,10 +214,10 @@ func TestLazyLoadDefersExpressionErrors(t *testing.T) {
 			evalErr: `step "a" if: ${{ inputs.t }} gave the string "go", not true or false; compare it, e.g. inputs.t == "yes"`,
 		},
 		{
-			name:    "item outside foreach",
-			flow:    "name: x\nsteps:\n  a:\n    kind: checkpoint\n    run: echo ${{ item }}\n",
-			step:    "a",
-			field:   "run",
+			name:  "item outside foreach",
+			flow:  "name: x\nsteps:\n  a:\n    kind: checkpoint\n    run: echo ${{ item }}\n",
+			step:  "a",
+			field: "run",
 		},
 		{
 			name:    "unknown kind is still a load error",
