@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kitaruhq/kitaru/engine"
 	"github.com/kitaruhq/kitaru/providers"
@@ -23,6 +24,7 @@ type runState struct {
 
 	steps []*stepState
 	byID  map[string]*stepState
+	nameW int // the longest step id, in runes: every plain line asks for it
 
 	usage     providers.Usage
 	cost      float64
@@ -67,19 +69,12 @@ func (r *runState) step(id string) *stepState {
 	s := &stepState{id: id, status: engine.StepPending}
 	r.byID[id] = s
 	r.steps = append(r.steps, s)
+	r.nameW = max(r.nameW, utf8.RuneCountInString(id))
 	return s
 }
 
 // nameWidth is the width of the step-name column.
-func (r *runState) nameWidth() int {
-	w := 0
-	for _, s := range r.steps {
-		if n := len([]rune(s.id)); n > w {
-			w = n
-		}
-	}
-	return w
-}
+func (r *runState) nameWidth() int { return r.nameW }
 
 func (r *runState) runSubtitle() string {
 	out := ""

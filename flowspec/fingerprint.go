@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"strconv"
+	"unicode/utf8"
 )
 
 // fingerprintDoc is what a step's fingerprint covers: everything that
@@ -46,6 +48,25 @@ func srcPtr(t *Template) *string {
 // fingerprint hashes a step's definition. encoding/json sorts map keys, so
 // the result is stable.
 func fingerprint(s *Step) string {
+	d := fingerprintDocOf(s)
+	raw, ok := d.appendJSON(make([]byte, 0, 256))
+	if ok {
+		sum := sha256.Sum256(raw)
+		return hex.EncodeToString(sum[:])
+	}
+	raw, err := json.Marshal(d)
+	if err != nil {
+		// Only constants that JSON cannot hold get here; hash their text.
+		d.ValueConst = nil
+		d.Value = srcPtr(s.Checkpoint.Value)
+		raw, _ = json.Marshal(d)
+	}
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:])
+}
+
+// fingerprintDocOf is what a step's fingerprint hashes.
+func fingerprintDocOf(s *Step) fingerprintDoc {
 	d := fingerprintDoc{
 		V: 1, Kind: s.Kind, Needs: s.Deps, If: s.If.Source(), Retry: s.Retry,
 		Timeout: int64(s.Timeout), Foreach: s.Foreach.Source(), OutputJSON: s.OutputJSON,
@@ -76,13 +97,130 @@ func fingerprint(s *Step) string {
 	if b := s.Wait; b != nil {
 		d.Question, d.Schema = b.Question.Source(), b.Schema
 	}
-	raw, err := json.Marshal(d)
-	if err != nil {
-		// Only constants that JSON cannot hold get here; hash their text.
-		d.ValueConst = nil
-		d.Value = srcPtr(s.Checkpoint.Value)
-		raw, _ = json.Marshal(d)
+	return d
+}
+
+// appendJSON appends exactly what json.Marshal gives for d, without
+// reflection: a long flow's fingerprints were a good part of loading it.
+// It declines (ok false) for documents holding arbitrary data (a constant
+// value, a schema), which json.Marshal encodes.
+func (d *fingerprintDoc) appendJSON(b []byte) (_ []byte, ok bool) {
+	if d.ValueConst != nil || len(d.Schema) > 0 {
+		return b, false
 	}
-	sum := sha256.Sum256(raw)
-	return hex.EncodeToString(sum[:])
+	b = append(b, `{"v":`...)
+	b = strconv.AppendInt(b, int64(d.V), 10)
+	b = append(b, `,"kind":`...)
+	b = appendJSONString(b, string(d.Kind))
+	if len(d.Needs) > 0 {
+		b = append(b, `,"deps":`...)
+		b = appendJSONStrings(b, d.Needs)
+	}
+	b = appendOptString(b, "if", d.If)
+	b = append(b, `,"retry":{"Attempts":`...)
+	b = strconv.AppendInt(b, int64(d.Retry.Attempts), 10)
+	b = append(b, `,"Backoff":`...)
+	b = strconv.AppendInt(b, int64(d.Retry.Backoff), 10)
+	b = append(b, '}')
+	if d.Timeout != 0 {
+		b = append(b, `,"timeout":`...)
+		b = strconv.AppendInt(b, d.Timeout, 10)
+	}
+	b = appendOptString(b, "foreach", d.Foreach)
+	if d.OutputJSON {
+		b = append(b, `,"output_json":true`...)
+	}
+	b = appendOptString(b, "model", d.Model)
+	b = appendOptString(b, "system", d.System)
+	b = appendStringPtr(b, "prompt", d.Prompt)
+	b = appendPairs(b, "messages", d.Messages)
+	if d.Temp != nil {
+		f, err := json.Marshal(*d.Temp)
+		if err != nil {
+			return b, false
+		}
+		b = append(append(b, `,"temperature":`...), f...)
+	}
+	if d.MaxTokens != 0 {
+		b = append(b, `,"max_tokens":`...)
+		b = strconv.AppendInt(b, int64(d.MaxTokens), 10)
+	}
+	b = appendStringPtr(b, "run", d.Run)
+	b = appendOptString(b, "stdin", d.Stdin)
+	b = appendPairs(b, "env", d.Env)
+	b = appendOptString(b, "dir", d.Dir)
+	if len(d.Secrets) > 0 {
+		b = append(b, `,"secrets":`...)
+		b = appendJSONStrings(b, d.Secrets)
+	}
+	b = appendStringPtr(b, "value", d.Value)
+	b = appendOptString(b, "question", d.Question)
+	return append(b, '}'), true
+}
+
+func appendOptString(b []byte, key, v string) []byte {
+	if v == "" {
+		return b
+	}
+	b = append(append(append(b, ',', '"'), key...), '"', ':')
+	return appendJSONString(b, v)
+}
+
+func appendStringPtr(b []byte, key string, v *string) []byte {
+	if v == nil {
+		return b
+	}
+	b = append(append(append(b, ',', '"'), key...), '"', ':')
+	return appendJSONString(b, *v)
+}
+
+func appendPairs(b []byte, key string, pairs [][2]string) []byte {
+	if len(pairs) == 0 {
+		return b
+	}
+	b = append(append(append(b, ',', '"'), key...), '"', ':', '[')
+	for i, p := range pairs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONStrings(b, p[:])
+	}
+	return append(b, ']')
+}
+
+func appendJSONStrings(b []byte, ss []string) []byte {
+	b = append(b, '[')
+	for i, s := range ss {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, s)
+	}
+	return append(b, ']')
+}
+
+// appendJSONString writes s as encoding/json does (which escapes <, > and
+// &); text beyond plain ASCII goes through encoding/json itself.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 && c != '\n' && c != '\t' || c >= utf8.RuneSelf || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always marshals
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
 }

@@ -26,9 +26,11 @@ type lazyCompile struct {
 	allowItem  bool
 	itemReason string
 	file       string
-	data       []byte    // the flow file, to place errors
-	node       yaml.Node // the scalar the template came from, without children
-	err        error
+	data       []byte // the flow file, to place errors
+	// where the scalar the template came from starts, and how it is quoted
+	style     yaml.Style
+	line, col int
+	err       error
 }
 
 // compiled compiles a lazily loaded template on its first use; concurrent
@@ -62,7 +64,8 @@ func (lz *lazyCompile) compile(t *Template) (err error) {
 		// that reads expressions differently) gets here.
 		l := &loader{e: errs{file: lz.file}, data: lz.data}
 		for _, e := range problems {
-			l.e.add(l.posAt(&lz.node, e.off), "%s: %s (in the run's flow snapshot; replay with --flow and a fixed flow file)", t.field, e.msg)
+			n := &yaml.Node{Kind: yaml.ScalarNode, Style: lz.style, Value: t.src, Line: lz.line, Column: lz.col}
+			l.e.add(l.posAt(n, e.off), "%s: %s (in the run's flow snapshot; replay with --flow and a fixed flow file)", t.field, e.msg)
 		}
 		return l.e.err()
 	}
@@ -80,36 +83,29 @@ func (l *loader) lazyTemplate(n *yaml.Node, src, field string, bare, allowItem b
 	if err != nil || len(phs) == 0 && !bare {
 		return c.compileTemplate(src, field, pos(n), bare, allowItem)
 	}
-	var inputs, steps map[string]bool
-	item := false
-	add := func(exprSrc string) {
-		r := c.refsOf(exprSrc)
-		for _, in := range r.Inputs {
-			if inputs == nil {
-				inputs = map[string]bool{}
-			}
-			inputs[in] = true
-		}
-		for _, id := range r.Steps {
-			if steps == nil {
-				steps = map[string]bool{}
-			}
-			steps[id] = true
-		}
-		item = item || r.Item
-	}
-	if bare && len(phs) == 0 {
-		add(src)
-	}
-	for _, ph := range phs {
-		add(src[ph.exprStart:ph.exprEnd])
-	}
 	t := &Template{src: src, pos: pos(n), field: field}
-	t.refs = Refs{Inputs: sortedKeys(inputs), Steps: sortedKeys(steps), Item: item}
+	switch {
+	case bare && len(phs) == 0:
+		t.refs = c.refsOf(src)
+	case len(phs) == 1:
+		t.refs = c.refsOf(src[phs[0].exprStart:phs[0].exprEnd])
+	default:
+		inputs, steps := map[string]bool{}, map[string]bool{}
+		for _, ph := range phs {
+			r := c.refsOf(src[ph.exprStart:ph.exprEnd])
+			for _, in := range r.Inputs {
+				inputs[in] = true
+			}
+			for _, id := range r.Steps {
+				steps[id] = true
+			}
+			t.refs.Item = t.refs.Item || r.Item
+		}
+		t.refs.Inputs, t.refs.Steps = sortedKeys(inputs), sortedKeys(steps)
+	}
 	t.lazy = &lazyCompile{
 		c: c, bare: bare, allowItem: allowItem, itemReason: c.itemReason,
-		file: l.e.file, data: l.data,
-		node: yaml.Node{Kind: n.Kind, Style: n.Style, Tag: n.Tag, Value: n.Value, Line: n.Line, Column: n.Column},
+		file: l.e.file, data: l.data, style: n.Style, line: n.Line, col: n.Column,
 	}
 	return t, nil
 }
@@ -121,13 +117,13 @@ func (c *compiler) refsOf(src string) Refs {
 		!strings.Contains(src, "item") && !strings.Contains(src, "index") {
 		return Refs{}
 	}
+	if r, ok := c.scanRefs(src); ok {
+		return r
+	}
 	if r, ok := c.refCache[src]; ok {
 		return r
 	}
-	r, ok := c.scanRefs(src)
-	if !ok {
-		r = c.parseRefs(src)
-	}
+	r := c.parseRefs(src)
 	if c.refCache == nil {
 		c.refCache = map[string]Refs{}
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -379,4 +380,13 @@ func FuzzScanRefs(f *testing.F) {
 			t.Errorf("%q: scan %+v, parser %+v", src, got, want)
 		}
 	})
+}
+
+func TestIsStepID(t *testing.T) {
+	re := regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
+	for _, id := range []string{"", "a", "_", "A9", "a-b", "a_b", "9a", "-a", "a b", "a.b", "ä", "a$", "write_draft", "s-1-"} {
+		if got, want := isStepID(id), re.MatchString(id); got != want {
+			t.Errorf("isStepID(%q) = %v, want %v", id, got, want)
+		}
+	}
 }

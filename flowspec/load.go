@@ -23,7 +23,6 @@ const (
 
 var (
 	flowNameRE  = regexp.MustCompile(`^[a-z0-9_-]+$`)
-	stepIDRE    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
 	inputNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	envNameRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	yamlLineRE  = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
@@ -99,14 +98,21 @@ func resolve(n *yaml.Node) *yaml.Node {
 
 func (l *loader) load() *Flow {
 	var doc yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(l.data))
-	if err := dec.Decode(&doc); err != nil && err != io.EOF {
+	if bytes.Contains(l.data, []byte("---")) || bytes.Contains(l.data, []byte("...")) {
+		// Only a document marker can start a second document: read the
+		// stream to find one.
+		dec := yaml.NewDecoder(bytes.NewReader(l.data))
+		if err := dec.Decode(&doc); err != nil && err != io.EOF {
+			l.yamlError(err)
+			return nil
+		}
+		var next yaml.Node
+		if err := dec.Decode(&next); err == nil {
+			l.e.add(Pos{next.Line, next.Column}, "a flow file holds one YAML document; this is a second one (after ---): put it in its own file")
+		}
+	} else if err := yaml.Unmarshal(l.data, &doc); err != nil {
 		l.yamlError(err)
 		return nil
-	}
-	var next yaml.Node
-	if err := dec.Decode(&next); err == nil {
-		l.e.add(Pos{next.Line, next.Column}, "a flow file holds one YAML document; this is a second one (after ---): put it in its own file")
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		l.e.add(Pos{1, 1}, "the file is empty; a flow needs at least name: and steps:")
@@ -184,12 +190,15 @@ func (l *loader) fields(n *yaml.Node, what string, known []string, other func(ke
 
 // fieldsOf is fields over pairs already read.
 func (l *loader) fieldsOf(pairs []kv, what string, known []string, other func(key string) string) map[string]kv {
-	out := map[string]kv{}
-	l.typos = map[string]bool{}
+	out := make(map[string]kv, len(pairs))
+	l.typos = nil
 	for _, p := range pairs {
 		k := p.key.Value
 		if !slices.Contains(known, k) {
 			if s := suggest(k, known); s != "" {
+				if l.typos == nil {
+					l.typos = map[string]bool{}
+				}
 				l.typos[s] = true
 			}
 			if other != nil {
@@ -213,8 +222,13 @@ func (l *loader) pairs(n *yaml.Node, what string) []kv {
 	if n.Kind != yaml.MappingNode {
 		return nil
 	}
-	seen := map[string]*yaml.Node{}
-	var out []kv
+	// Most mappings are small: look for duplicates in what was read so
+	// far, and use a map only for long ones (a flow's steps).
+	var seen map[string]*yaml.Node
+	if len(n.Content) > 32 {
+		seen = make(map[string]*yaml.Node, len(n.Content)/2)
+	}
+	out := make([]kv, 0, len(n.Content)/2)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := resolve(n.Content[i]), resolve(n.Content[i+1])
 		if k.Kind != yaml.ScalarNode {
@@ -225,14 +239,29 @@ func (l *loader) pairs(n *yaml.Node, what string) []kv {
 			l.e.add(pos(k), "YAML merge keys (<<) are not supported in flow files; write the fields out")
 			continue
 		}
-		if first, dup := seen[k.Value]; dup {
+		if first := firstKey(seen, out, k.Value); first != nil {
 			l.e.add(pos(k), "%s %q is given twice (first at line %d); remove or rename one", what, k.Value, first.Line)
 			continue
 		}
-		seen[k.Value] = k
+		if seen != nil {
+			seen[k.Value] = k
+		}
 		out = append(out, kv{k, v})
 	}
 	return out
+}
+
+// firstKey returns the key named name read before, if any.
+func firstKey(seen map[string]*yaml.Node, read []kv, name string) *yaml.Node {
+	if seen != nil {
+		return seen[name]
+	}
+	for _, p := range read {
+		if p.key.Value == name {
+			return p.key
+		}
+	}
+	return nil
 }
 
 func nodeKind(n *yaml.Node) string {

@@ -12,6 +12,16 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
+// stepFields are the fields a step of each kind may have ("": unknown kind).
+var stepFields = func() map[Kind][]string {
+	m := map[Kind][]string{"": slices.Clone(commonFields)}
+	for _, k := range kinds {
+		m[Kind(k)] = append(slices.Clone(commonFields), kindFields[Kind(k)]...)
+		m[""] = append(m[""], kindFields[Kind(k)]...)
+	}
+	return m
+}()
+
 // stepIDs reads the steps mapping's keys, reporting bad and duplicate ids.
 func (l *loader) stepIDs(n *yaml.Node) []kv {
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" || n.Kind == yaml.MappingNode && len(n.Content) == 0 {
@@ -28,7 +38,7 @@ func (l *loader) stepIDs(n *yaml.Node) []kv {
 	}
 	var out []kv
 	for _, p := range l.pairs(n, "step") {
-		if !stepIDRE.MatchString(p.key.Value) {
+		if !isStepID(p.key.Value) {
 			l.e.add(pos(p.key), "step id %q must start with a letter or _ and hold only letters, digits, _ and -", p.key.Value)
 		}
 		out = append(out, p)
@@ -137,25 +147,19 @@ func (c *stepCtx) readFields() {
 			kindNode = p.val
 		}
 	}
-	known := slices.Clone(commonFields)
 	if kindNode == nil {
 		l.e.add(pos(c.n), "step %q has no kind; add kind: llm, checkpoint or wait", s.ID)
 	} else {
 		k := l.scalar(kindNode, "kind")
 		if slices.Contains(kinds, k) {
 			s.Kind = Kind(k)
-			known = append(known, kindFields[s.Kind]...)
 		} else {
 			l.e.add(pos(kindNode), "step %q: %s", s.ID, unknownMsg("kind", k, kinds, ""))
 		}
 	}
-	if s.Kind == "" {
-		// Without a kind, accept every kind's fields: the kind error is the
-		// one to fix.
-		for _, k := range kinds {
-			known = append(known, kindFields[Kind(k)]...)
-		}
-	}
+	// Without a kind, every kind's fields are accepted: the kind error is
+	// the one to fix.
+	known := stepFields[s.Kind]
 	c.fs = l.fieldsOf(pairs, "field", known, func(key string) string {
 		for _, k := range kinds {
 			if slices.Contains(kindFields[Kind(k)], key) {
@@ -547,4 +551,22 @@ func (l *loader) resolveDeps(s *Step, p *stepParts) {
 	// File order, not map order.
 	slices.SortFunc(s.Deps, func(a, b string) int { return l.comp.index[a] - l.comp.index[b] })
 	s.InputRefs = sortedKeys(inputs)
+}
+
+// isStepID matches ^[A-Za-z_][A-Za-z0-9_-]*$ without the regexp engine, which was a visible part
+// of loading a long flow.
+func isStepID(id string) bool {
+	if id == "" {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+		case i > 0 && (c == '-' || c >= '0' && c <= '9'):
+		default:
+			return false
+		}
+	}
+	return true
 }
