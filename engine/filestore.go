@@ -608,7 +608,7 @@ func (s *FileStore) Lock(id string) (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot open the lock %s: %w", p, err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := flockSettled(f, syscall.LOCK_EX, p); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
 			return nil, &UsageError{Err: &HeldError{RunID: id, PID: readPID(p)}}
@@ -626,6 +626,36 @@ func (s *FileStore) Lock(id string) (func(), error) {
 			f.Close()
 		})
 	}, nil
+}
+
+// lockSettle bounds the wait for the lock of a holder that has died.
+var lockSettle = time.Second
+
+// flockSettled takes the lock without blocking, but a lock whose holder
+// (the pid in the file) is dead is waited for, briefly: a kitaru killed
+// while forking a step's command leaves the lock shared with the half-made
+// child for the few milliseconds until it execs (closing the descriptor).
+// Without the wait, a resume right after a kill -9 would be refused in the
+// name of a process that no longer exists.
+func flockSettled(f *os.File, how int, p string) error {
+	deadline := time.Now().Add(lockSettle)
+	for {
+		err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
+		if !errors.Is(err, syscall.EWOULDBLOCK) || processAlive(readPID(p)) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// processAlive says whether pid names a live process (0: unknown, not yet
+// written, counts as dead).
+func processAlive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 func readPID(p string) int {
@@ -648,7 +678,7 @@ func (s *FileStore) Held(id string) (int, bool, error) {
 		return 0, false, fmt.Errorf("cannot open the lock %s: %w", p, err)
 	}
 	defer f.Close()
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err != nil {
+	if err := flockSettled(f, syscall.LOCK_SH, p); err != nil {
 		if errors.Is(err, syscall.EWOULDBLOCK) {
 			return readPID(p), true, nil
 		}

@@ -2,8 +2,11 @@ package engine
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -244,6 +247,65 @@ func TestFileStoreStaleLockTakeover(t *testing.T) {
 		t.Fatalf("lock after the holder died: %v", err)
 	}
 	unlock()
+}
+
+// A holder killed while forking a step's command leaves its lock shared
+// with the half-made child until that child execs: the lock of a dead
+// holder is waited for, so a resume right after kill -9 is not refused in
+// the dead process's name.
+func TestFileStoreLockOfADeadHolderSettles(t *testing.T) {
+	s := newTestStore(t)
+	m := mkRun(t, s, "kr-dead0000", time.Now())
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	dead := gone.Process.Pid
+	for _, tc := range []struct {
+		name string
+		try  func() error
+	}{
+		{"held", func() error {
+			if pid, held, err := s.Held(m.ID); err != nil || held {
+				return fmt.Errorf("Held = %d, %v, %v while only the dead process's child had it", pid, held, err)
+			}
+			return nil
+		}},
+		{"lock", func() error {
+			unlock, err := s.Lock(m.ID)
+			if err != nil {
+				return err
+			}
+			unlock()
+			return nil
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Another descriptor of the lock, holding it in the name of
+			// the dead process, as the half-made child does.
+			lf, err := os.OpenFile(filepath.Join(s.Root(), m.ID, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer lf.Close()
+			if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+				t.Fatal(err)
+			}
+			lf.Truncate(0)
+			lf.WriteAt([]byte(strconv.Itoa(dead)+"\n"), 0)
+			released := make(chan struct{})
+			go func() {
+				defer close(released)
+				time.Sleep(50 * time.Millisecond) // the child execs
+				syscall.Flock(int(lf.Fd()), syscall.LOCK_UN)
+			}()
+			err = tc.try()
+			<-released
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
 }
 
 func TestFileStoreLogsAndCancel(t *testing.T) {
