@@ -98,7 +98,9 @@ func resolve(n *yaml.Node) *yaml.Node {
 
 func (l *loader) load() *Flow {
 	var doc yaml.Node
-	if bytes.Contains(l.data, []byte("---")) || bytes.Contains(l.data, []byte("...")) {
+	if block, ok := l.blockYAML(); ok {
+		doc = *block
+	} else if bytes.Contains(l.data, []byte("---")) || bytes.Contains(l.data, []byte("...")) {
 		// Only a document marker can start a second document: read the
 		// stream to find one.
 		dec := yaml.NewDecoder(bytes.NewReader(l.data))
@@ -179,6 +181,16 @@ func (l *loader) load() *Flow {
 		s.Fingerprint = fingerprint(s)
 	}
 	return f
+}
+
+// blockYAML reads a lazy load's YAML with the quick block reader, which
+// gives up on anything outside the plain block style; a full load always
+// reads it with yaml.v3.
+func (l *loader) blockYAML() (*yaml.Node, bool) {
+	if !l.opts.Lazy {
+		return nil, false
+	}
+	return parseBlockYAML(l.data)
 }
 
 // fields reads a mapping's keys, reporting duplicates and unknown keys.

@@ -1,0 +1,527 @@
+package flowspec
+
+import (
+	"bytes"
+	"strings"
+	"unicode/utf8"
+
+	"gopkg.in/yaml.v3"
+)
+
+// parseBlockYAML reads the plain block style most flow files are written in
+// (mappings and sequences by indentation; plain, quoted and literal |
+// scalars on their own lines; one-line [a, b] and {k: v}; comments) into the
+// same node tree yaml.v3 builds, in a fraction of its time. Anything else
+// (anchors, tags, folded or multi-line scalars, escapes, tabs, a value it
+// cannot type with certainty...) makes it give up (ok false) and the caller
+// uses yaml.v3, which also reports every error. FuzzBlockYAML checks that
+// whenever it answers, its tree is yaml.v3's. Comments are skipped, not
+// kept: the loader does not read them.
+func parseBlockYAML(data []byte) (doc *yaml.Node, ok bool) {
+	if len(data) == 0 || data[len(data)-1] != '\n' || !printable(data) ||
+		bytes.Contains(data, []byte("---")) || bytes.Contains(data, []byte("...")) {
+		return nil, false
+	}
+	p := &blockParser{lines: strings.Split(string(data), "\n")}
+	p.skip()
+	if p.i >= len(p.lines) || indentOf(p.lines[p.i]) != 0 {
+		return nil, false
+	}
+	root := p.mapping(0, 0)
+	p.skip()
+	if p.failed || p.i < len(p.lines) || root == nil {
+		return nil, false
+	}
+	return &yaml.Node{Kind: yaml.DocumentNode, Line: root.Line, Column: root.Column, Content: []*yaml.Node{root}}, true
+}
+
+type blockParser struct {
+	lines  []string
+	i      int // the current line
+	failed bool
+}
+
+func (p *blockParser) fail() *yaml.Node {
+	p.failed = true
+	return nil
+}
+
+// skip moves past blank lines and comment lines.
+func (p *blockParser) skip() {
+	for p.i < len(p.lines) {
+		t := strings.TrimLeft(p.lines[p.i], " ")
+		if t != "" && t[0] != '#' {
+			return
+		}
+		p.i++
+	}
+}
+
+func indentOf(line string) int { return len(line) - len(strings.TrimLeft(line, " ")) }
+
+// col is the 1-based column of byte offset off of line, in characters.
+func col(line string, off int) int { return utf8.RuneCountInString(line[:off]) + 1 }
+
+// mapping reads a block mapping whose keys sit at column indent. first,
+// when set, is where its first key starts on the current line (after a
+// sequence's "- ").
+func (p *blockParser) mapping(indent int, first int) *yaml.Node {
+	m := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+	start := first
+	for !p.failed {
+		if start < 0 {
+			p.skip()
+			if p.i >= len(p.lines) {
+				break
+			}
+			line := p.lines[p.i]
+			in := indentOf(line)
+			if in < indent || in == indent && strings.HasPrefix(line[in:], "-") {
+				break
+			}
+			if in > indent {
+				return p.fail()
+			}
+			start = in
+		}
+		line := p.lines[p.i]
+		key, rest, ok := keyAt(line, start)
+		if !ok {
+			return p.fail()
+		}
+		if len(m.Content) == 0 {
+			m.Line, m.Column = p.i+1, col(line, start)
+		}
+		k := &yaml.Node{Kind: yaml.ScalarNode, Value: key, Line: p.i + 1, Column: col(line, start)}
+		if k.Tag, ok = plainTag(key); !ok {
+			return p.fail()
+		}
+		v := p.value(indent, line, rest)
+		if v == nil {
+			return p.fail()
+		}
+		m.Content = append(m.Content, k, v)
+		start = -1
+	}
+	if len(m.Content) == 0 {
+		return p.fail()
+	}
+	return m
+}
+
+// keyAt reads a plain key at offset start of line, followed by ':'. rest is
+// the offset just after the colon.
+func keyAt(line string, start int) (string, int, bool) {
+	j := start
+	for j < len(line) && (isIdentByte(line[j]) || line[j] == '-' && j > start) {
+		j++
+	}
+	if j == start || j-start > 200 || j >= len(line) || line[j] != ':' || j+1 < len(line) && line[j+1] != ' ' {
+		return "", 0, false
+	}
+	return line[start:j], j + 1, true
+}
+
+// value reads what follows a key's colon at offset rest of line, the key's
+// mapping being at indent; it leaves p.i after the value.
+func (p *blockParser) value(indent int, line string, rest int) *yaml.Node {
+	j := rest
+	for j < len(line) && line[j] == ' ' {
+		j++
+	}
+	if j == len(line) {
+		if j != rest {
+			return nil // trailing spaces after the colon: let yaml.v3 place the value
+		}
+		return p.nested(indent, line, rest)
+	}
+	switch line[j] {
+	case '|':
+		return p.literal(indent, line, j)
+	case '#':
+		return nil
+	}
+	n := p.inline(line, j, false)
+	if n == nil {
+		return nil
+	}
+	// A value continues on more-indented lines only in forms left to yaml.v3.
+	p.i++
+	if p.nextIndent() > indent {
+		return nil
+	}
+	return n
+}
+
+// nextIndent is the indentation of the next line that is not blank or a
+// comment, or -1 at the end.
+func (p *blockParser) nextIndent() int {
+	for k := p.i; k < len(p.lines); k++ {
+		t := strings.TrimLeft(p.lines[k], " ")
+		if t != "" && t[0] != '#' {
+			return indentOf(p.lines[k])
+		}
+		if t != "" && t[0] == '#' {
+			return -1 // a comment line ends a plain scalar; stop guessing
+		}
+	}
+	return -1
+}
+
+// nested reads the value of a key with nothing after its colon: a block
+// mapping or sequence on the next lines, or null.
+func (p *blockParser) nested(indent int, line string, colon int) *yaml.Node {
+	p.i++
+	save := p.i
+	p.skip()
+	if p.i >= len(p.lines) {
+		p.i = save
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: save, Column: col(line, colon)}
+	}
+	next := p.lines[p.i]
+	in := indentOf(next)
+	isSeq := strings.HasPrefix(next[in:], "- ")
+	switch {
+	case in > indent && isSeq, in == indent && isSeq:
+		return p.sequence(in)
+	case in > indent:
+		return p.mapping(in, -1)
+	}
+	if p.i != save {
+		return nil // null followed by blank or comment lines: positions vary
+	}
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: save, Column: col(line, colon)}
+}
+
+// sequence reads a block sequence whose dashes sit at column indent.
+func (p *blockParser) sequence(indent int) *yaml.Node {
+	s := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+	for !p.failed {
+		p.skip()
+		if p.i >= len(p.lines) {
+			break
+		}
+		line := p.lines[p.i]
+		in := indentOf(line)
+		if in < indent || in == indent && !strings.HasPrefix(line[in:], "- ") {
+			break
+		}
+		if in > indent {
+			return p.fail()
+		}
+		if len(s.Content) == 0 {
+			s.Line, s.Column = p.i+1, col(line, in)
+		}
+		item := in + 2
+		if item >= len(line) || line[item] == ' ' || line[item] == '-' || line[item] == '#' || line[item] == '|' {
+			return p.fail()
+		}
+		var n *yaml.Node
+		if _, _, isKey := keyAt(line, item); isKey {
+			n = p.mapping(item, item)
+		} else {
+			if n = p.inline(line, item, false); n == nil {
+				return p.fail()
+			}
+			p.i++
+			if p.nextIndent() > indent {
+				return p.fail()
+			}
+		}
+		if n == nil {
+			return p.fail()
+		}
+		s.Content = append(s.Content, n)
+	}
+	return s
+}
+
+// literal reads a | or |- block scalar whose indicator is at offset j.
+func (p *blockParser) literal(indent int, line string, j int) *yaml.Node {
+	strip := false
+	switch strings.TrimRight(line[j:], " ") {
+	case "|":
+	case "|-":
+		strip = true
+	default:
+		return nil
+	}
+	if strings.TrimRight(line[j:], " ") != line[j:] {
+		return nil
+	}
+	n := &yaml.Node{Kind: yaml.ScalarNode, Style: yaml.LiteralStyle, Tag: "!!str", Line: p.i + 1, Column: col(line, j)}
+	p.i++
+	var body []string
+	blockIndent := -1
+	for p.i < len(p.lines) {
+		l := p.lines[p.i]
+		if l == "" {
+			body = append(body, "")
+			p.i++
+			continue
+		}
+		in := indentOf(l)
+		if in == len(l) {
+			return nil // a line of spaces: its meaning depends on the indentation
+		}
+		if blockIndent < 0 {
+			if in <= indent {
+				break
+			}
+			blockIndent = in
+		}
+		if in < blockIndent {
+			if in > indent {
+				return nil
+			}
+			break
+		}
+		body = append(body, l[blockIndent:])
+		p.i++
+	}
+	// Trailing blank lines belong to no one here: leave them to the caller.
+	for len(body) > 0 && body[len(body)-1] == "" {
+		body = body[:len(body)-1]
+		p.i--
+	}
+	if blockIndent < 0 || len(body) == 0 {
+		return nil // an empty block scalar: rare, and yaml.v3 knows best
+	}
+	n.Value = strings.Join(body, "\n")
+	if !strip {
+		n.Value += "\n"
+	}
+	return n
+}
+
+// inline reads a one-line value at offset j of line: a plain or quoted
+// scalar, or (outside flow collections) a flow sequence or mapping.
+func (p *blockParser) inline(line string, j int, inFlow bool) *yaml.Node {
+	n, end := p.inlineAt(line, j, inFlow)
+	if n == nil {
+		return nil
+	}
+	// Only spaces and a comment may follow.
+	rest := strings.TrimLeft(line[end:], " ")
+	if rest != "" && (rest[0] != '#' || len(rest) == len(line[end:])) {
+		return nil
+	}
+	return n
+}
+
+func (p *blockParser) inlineAt(line string, j int, inFlow bool) (*yaml.Node, int) {
+	n := &yaml.Node{Kind: yaml.ScalarNode, Line: p.i + 1, Column: col(line, j)}
+	switch c := line[j]; c {
+	case '"':
+		k := strings.IndexByte(line[j+1:], '"')
+		if k < 0 || strings.IndexByte(line[j+1:j+1+k], '\\') >= 0 {
+			return nil, 0
+		}
+		n.Style, n.Tag, n.Value = yaml.DoubleQuotedStyle, "!!str", line[j+1:j+1+k]
+		return n, j + k + 2
+	case '\'':
+		var b strings.Builder
+		k := j + 1
+		for {
+			q := strings.IndexByte(line[k:], '\'')
+			if q < 0 {
+				return nil, 0
+			}
+			b.WriteString(line[k : k+q])
+			k += q + 1
+			if k < len(line) && line[k] == '\'' {
+				b.WriteByte('\'')
+				k++
+				continue
+			}
+			break
+		}
+		n.Style, n.Tag, n.Value = yaml.SingleQuotedStyle, "!!str", b.String()
+		return n, k
+	case '[', '{':
+		if inFlow {
+			return nil, 0
+		}
+		return p.flow(line, j)
+	case '&', '*', '!', '%', '@', '`', '>', '|', '?', '-', ':', ',', ']', '}', '#':
+		return nil, 0
+	}
+	end := len(line)
+	stop := " #"
+	if inFlow {
+		// In [ ] and { }, a plain scalar ends at , ] } and holds none of [ {.
+		for k := j; k < len(line); k++ {
+			if strings.IndexByte(",[]{}", line[k]) >= 0 {
+				end = k
+				break
+			}
+		}
+		if end == len(line) {
+			return nil, 0
+		}
+	}
+	if k := strings.Index(line[j:end], stop); k >= 0 {
+		end = j + k
+	}
+	v := strings.TrimRight(line[j:end], " ")
+	if strings.Contains(v, ": ") || strings.HasSuffix(v, ":") || strings.Contains(v, " #") {
+		return nil, 0
+	}
+	tag, ok := plainTag(v)
+	if !ok {
+		return nil, 0
+	}
+	n.Tag, n.Value = tag, v
+	return n, j + len(v)
+}
+
+// flow reads a one-line [a, b] or {k: v, k: v} of scalars at offset j.
+func (p *blockParser) flow(line string, j int) (*yaml.Node, int) {
+	seq := line[j] == '['
+	closer := byte('}')
+	n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Style: yaml.FlowStyle, Line: p.i + 1, Column: col(line, j)}
+	if seq {
+		closer = ']'
+		n.Kind, n.Tag = yaml.SequenceNode, "!!seq"
+	}
+	k := j + 1
+	for {
+		for k < len(line) && line[k] == ' ' {
+			k++
+		}
+		if k >= len(line) {
+			return nil, 0
+		}
+		if line[k] == closer && len(n.Content) == 0 {
+			return n, k + 1
+		}
+		if !seq {
+			key, after, ok := keyAt(line, k)
+			if !ok {
+				return nil, 0
+			}
+			kn := &yaml.Node{Kind: yaml.ScalarNode, Value: key, Line: p.i + 1, Column: col(line, k)}
+			if kn.Tag, ok = plainTag(key); !ok {
+				return nil, 0
+			}
+			n.Content = append(n.Content, kn)
+			k = after
+			for k < len(line) && line[k] == ' ' {
+				k++
+			}
+			if k >= len(line) {
+				return nil, 0
+			}
+		}
+		item, end := p.inlineAt(line, k, true)
+		if item == nil {
+			return nil, 0
+		}
+		n.Content = append(n.Content, item)
+		k = end
+		for k < len(line) && line[k] == ' ' {
+			k++
+		}
+		if k >= len(line) {
+			return nil, 0
+		}
+		switch line[k] {
+		case ',':
+			k++
+			for k < len(line) && line[k] == ' ' {
+				k++
+			}
+			if k < len(line) && line[k] == closer {
+				return nil, 0 // a trailing comma
+			}
+		case closer:
+			return n, k + 1
+		default:
+			return nil, 0
+		}
+	}
+}
+
+// plainTag is the tag yaml.v3 gives a plain scalar, for the values it can
+// be sure of: text that cannot be read as anything but a string, whole
+// numbers without sign or leading zero, decimals like 0.5, and the
+// booleans true and false.
+func plainTag(v string) (string, bool) {
+	if v == "" {
+		return "", false
+	}
+	switch v {
+	case "true", "false":
+		return "!!bool", true
+	}
+	c := v[0]
+	switch {
+	case c >= '0' && c <= '9':
+		return numberTag(v)
+	case c == '$' || c == '_' || c == '/' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+		// Words YAML (1.1 or 1.2) reads as booleans or null are left to yaml.v3.
+		switch strings.ToLower(v) {
+		case "y", "n", "yes", "no", "on", "off", "true", "false", "null":
+			return "", false
+		}
+		return "!!str", true
+	}
+	return "", false
+}
+
+// numberTag types a plain scalar starting with a digit: 42 and 0.5 are
+// numbers; 90s, 2m and 1h30m are strings (a digit run, then a letter that
+// no number or date notation uses, then letters and digits).
+func numberTag(v string) (string, bool) {
+	digits := 0
+	for digits < len(v) && v[digits] >= '0' && v[digits] <= '9' {
+		digits++
+	}
+	if v[0] == '0' && digits > 1 {
+		return "", false
+	}
+	rest := v[digits:]
+	switch {
+	case rest == "":
+		if digits > 18 {
+			return "", false
+		}
+		return "!!int", true
+	case rest[0] == '.':
+		frac := rest[1:]
+		if frac == "" || strings.Trim(frac, "0123456789") != "" {
+			return "", false
+		}
+		return "!!float", true
+	case strings.IndexByte("smhd", rest[0]) >= 0 && v[0] != '0':
+		for k := 0; k < len(rest); k++ {
+			if c := rest[k]; !(c >= '0' && c <= '9' || strings.IndexByte("smhdµnu", c) >= 0) {
+				return "", false
+			}
+		}
+		return "!!str", true
+	}
+	return "", false
+}
+
+// printable says whether data is UTF-8 holding only characters YAML allows
+// in a file, and no tab or carriage return (which this reader leaves to
+// yaml.v3).
+func printable(data []byte) bool {
+	for i := 0; i < len(data); {
+		c := data[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 && c != '\n' || c == 0x7f {
+				return false
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError || r >= 0x80 && r <= 0x9f || r == 0xfeff || r == 0xfffe || r == 0xffff {
+			return false
+		}
+		i += size
+	}
+	return true
+}
