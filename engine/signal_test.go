@@ -32,6 +32,9 @@ func TestStepKilledBySignalWithTheRunIsInterrupted(t *testing.T) {
 		check func(t *testing.T, te *testEnv, run *Run)
 		// counts after resume: counter file → lines.
 		counts map[string]int
+		// settled, when set, holds once the steps that are to finish
+		// before the signal have.
+		settled func(te *testEnv) bool
 	}{
 		{name: "plain step SIGINT", sig: syscall.SIGINT, flow: `
 name: sig
@@ -80,7 +83,8 @@ steps:
 					}
 				}
 			},
-			counts: map[string]int{"a": 1, "b": 2}},
+			counts:  map[string]int{"a": 1, "b": 2},
+			settled: func(te *testEnv) bool { return len(te.events.of(EventItemFinished)) > 0 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			te := newEnv(t)
@@ -100,6 +104,9 @@ steps:
 					if ctx.Err() != nil {
 						return
 					}
+					time.Sleep(10 * time.Millisecond)
+				}
+				for tc.settled != nil && !tc.settled(te) && ctx.Err() == nil {
 					time.Sleep(10 * time.Millisecond)
 				}
 				data, _ := os.ReadFile(pidFile)
