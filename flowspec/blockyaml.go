@@ -39,6 +39,18 @@ type blockParser struct {
 	lines  []string
 	i      int // the current line
 	failed bool
+	slab   []yaml.Node // nodes are handed out from here, not one by one
+}
+
+// node returns a new node holding n.
+func (p *blockParser) node(n yaml.Node) *yaml.Node {
+	if len(p.slab) == 0 {
+		p.slab = make([]yaml.Node, 256)
+	}
+	out := &p.slab[0]
+	*out = n
+	p.slab = p.slab[1:]
+	return out
 }
 
 func (p *blockParser) fail() *yaml.Node {
@@ -66,7 +78,7 @@ func col(line string, off int) int { return utf8.RuneCountInString(line[:off]) +
 // when set, is where its first key starts on the current line (after a
 // sequence's "- ").
 func (p *blockParser) mapping(indent int, first int) *yaml.Node {
-	m := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+	m := p.node(yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: make([]*yaml.Node, 0, 4)})
 	start := first
 	for !p.failed {
 		if start < 0 {
@@ -92,7 +104,7 @@ func (p *blockParser) mapping(indent int, first int) *yaml.Node {
 		if len(m.Content) == 0 {
 			m.Line, m.Column = p.i+1, col(line, start)
 		}
-		k := &yaml.Node{Kind: yaml.ScalarNode, Value: key, Line: p.i + 1, Column: col(line, start)}
+		k := p.node(yaml.Node{Kind: yaml.ScalarNode, Value: key, Line: p.i + 1, Column: col(line, start)})
 		if k.Tag, ok = plainTag(key); !ok {
 			return p.fail()
 		}
@@ -176,7 +188,7 @@ func (p *blockParser) nested(indent int, line string, colon int) *yaml.Node {
 	p.skip()
 	if p.i >= len(p.lines) {
 		p.i = save
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: save, Column: col(line, colon)}
+		return p.node(yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: save, Column: col(line, colon)})
 	}
 	next := p.lines[p.i]
 	in := indentOf(next)
@@ -190,12 +202,12 @@ func (p *blockParser) nested(indent int, line string, colon int) *yaml.Node {
 	if p.i != save {
 		return nil // null followed by blank or comment lines: positions vary
 	}
-	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: save, Column: col(line, colon)}
+	return p.node(yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: save, Column: col(line, colon)})
 }
 
 // sequence reads a block sequence whose dashes sit at column indent.
 func (p *blockParser) sequence(indent int) *yaml.Node {
-	s := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+	s := p.node(yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"})
 	for !p.failed {
 		p.skip()
 		if p.i >= len(p.lines) {
@@ -249,7 +261,7 @@ func (p *blockParser) literal(indent int, line string, j int) *yaml.Node {
 	if strings.TrimRight(line[j:], " ") != line[j:] {
 		return nil
 	}
-	n := &yaml.Node{Kind: yaml.ScalarNode, Style: yaml.LiteralStyle, Tag: "!!str", Line: p.i + 1, Column: col(line, j)}
+	n := p.node(yaml.Node{Kind: yaml.ScalarNode, Style: yaml.LiteralStyle, Tag: "!!str", Line: p.i + 1, Column: col(line, j)})
 	p.i++
 	var body []string
 	blockIndent := -1
@@ -310,7 +322,7 @@ func (p *blockParser) inline(line string, j int, inFlow bool) *yaml.Node {
 }
 
 func (p *blockParser) inlineAt(line string, j int, inFlow bool) (*yaml.Node, int) {
-	n := &yaml.Node{Kind: yaml.ScalarNode, Line: p.i + 1, Column: col(line, j)}
+	n := p.node(yaml.Node{Kind: yaml.ScalarNode, Line: p.i + 1, Column: col(line, j)})
 	switch c := line[j]; c {
 	case '"':
 		k := strings.IndexByte(line[j+1:], '"')
@@ -379,7 +391,7 @@ func (p *blockParser) inlineAt(line string, j int, inFlow bool) (*yaml.Node, int
 func (p *blockParser) flow(line string, j int) (*yaml.Node, int) {
 	seq := line[j] == '['
 	closer := byte('}')
-	n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Style: yaml.FlowStyle, Line: p.i + 1, Column: col(line, j)}
+	n := p.node(yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Style: yaml.FlowStyle, Line: p.i + 1, Column: col(line, j)})
 	if seq {
 		closer = ']'
 		n.Kind, n.Tag = yaml.SequenceNode, "!!seq"
@@ -400,7 +412,7 @@ func (p *blockParser) flow(line string, j int) (*yaml.Node, int) {
 			if !ok {
 				return nil, 0
 			}
-			kn := &yaml.Node{Kind: yaml.ScalarNode, Value: key, Line: p.i + 1, Column: col(line, k)}
+			kn := p.node(yaml.Node{Kind: yaml.ScalarNode, Value: key, Line: p.i + 1, Column: col(line, k)})
 			if kn.Tag, ok = plainTag(key); !ok {
 				return nil, 0
 			}

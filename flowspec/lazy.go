@@ -83,7 +83,13 @@ func (l *loader) lazyTemplate(n *yaml.Node, src, field string, bare, allowItem b
 	if err != nil || len(phs) == 0 && !bare {
 		return c.compileTemplate(src, field, pos(n), bare, allowItem)
 	}
-	t := &Template{src: src, pos: pos(n), field: field}
+	// One allocation for the template and what compiling it later needs.
+	both := &struct {
+		t  Template
+		lz lazyCompile
+	}{}
+	t := &both.t
+	t.src, t.pos, t.field = src, pos(n), field
 	switch {
 	case bare && len(phs) == 0:
 		t.refs = c.refsOf(src)
@@ -103,10 +109,10 @@ func (l *loader) lazyTemplate(n *yaml.Node, src, field string, bare, allowItem b
 		}
 		t.refs.Inputs, t.refs.Steps = sortedKeys(inputs), sortedKeys(steps)
 	}
-	t.lazy = &lazyCompile{
-		c: c, bare: bare, allowItem: allowItem, itemReason: c.itemReason,
-		file: l.e.file, data: l.data, style: n.Style, line: n.Line, col: n.Column,
-	}
+	lz := &both.lz
+	lz.c, lz.bare, lz.allowItem, lz.itemReason = c, bare, allowItem, c.itemReason
+	lz.file, lz.data, lz.style, lz.line, lz.col = l.e.file, l.data, n.Style, n.Line, n.Column
+	t.lazy = lz
 	return t, nil
 }
 

@@ -81,6 +81,9 @@ type loader struct {
 	// typos are the known names the last fields call suggested for unknown
 	// keys: a missing field that was only misspelt is not reported twice.
 	typos map[string]bool
+	// stepFS holds the fields of the step being read; steps are read one
+	// after the other, so one map serves them all.
+	stepFS map[string]kv
 }
 
 type kv struct {
@@ -197,12 +200,17 @@ func (l *loader) blockYAML() (*yaml.Node, bool) {
 // other, when set, explains a key known elsewhere (e.g. a field of another
 // step kind); it returns "" for keys it does not know either.
 func (l *loader) fields(n *yaml.Node, what string, known []string, other func(key string) string) map[string]kv {
-	return l.fieldsOf(l.pairs(n, what), what, known, other)
+	return l.fieldsOf(nil, l.pairs(n, what), what, known, other)
 }
 
-// fieldsOf is fields over pairs already read.
-func (l *loader) fieldsOf(pairs []kv, what string, known []string, other func(key string) string) map[string]kv {
-	out := make(map[string]kv, len(pairs))
+// fieldsOf is fields over pairs already read, into out (cleared) when it
+// is not nil.
+func (l *loader) fieldsOf(out map[string]kv, pairs []kv, what string, known []string, other func(key string) string) map[string]kv {
+	if out == nil {
+		out = make(map[string]kv, len(pairs))
+	} else {
+		clear(out)
+	}
 	l.typos = nil
 	for _, p := range pairs {
 		k := p.key.Value

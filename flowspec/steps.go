@@ -160,7 +160,10 @@ func (c *stepCtx) readFields() {
 	// Without a kind, every kind's fields are accepted: the kind error is
 	// the one to fix.
 	known := stepFields[s.Kind]
-	c.fs = l.fieldsOf(pairs, "field", known, func(key string) string {
+	if l.stepFS == nil {
+		l.stepFS = map[string]kv{}
+	}
+	c.fs = l.fieldsOf(l.stepFS, pairs, "field", known, func(key string) string {
 		for _, k := range kinds {
 			if slices.Contains(kindFields[Kind(k)], key) {
 				return fmt.Sprintf("step %q: %s is a field of %s steps, not of %s steps", s.ID, key, k, s.Kind)
