@@ -48,6 +48,19 @@ func BenchmarkLoad10000Steps(b *testing.B) {
 	}
 }
 
+// BenchmarkLoad10000StepsLazy is BenchmarkLoad10000Steps as a replay or
+// resume loads a run's snapshot (Options.Lazy).
+func BenchmarkLoad10000StepsLazy(b *testing.B) {
+	data := bigFlow(10000)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse("big.yaml", data, Options{Lazy: true}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkTemplateEval(b *testing.B) {
 	c := newCompiler([]*Input{{Name: "topic", Type: "string"}}, []string{"outline"})
 	tmpl, errs := c.compileTemplate("Write about ${{ inputs.topic }} following:\n${{ steps.outline.output }}", "bench", Pos{}, false, false)

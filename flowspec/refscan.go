@@ -1,6 +1,9 @@
 package flowspec
 
-import "unicode/utf8"
+import (
+	"slices"
+	"unicode/utf8"
+)
 
 // scanRefs finds the inputs and steps an expression reads, and whether it
 // reads item or index, without parsing it: it follows the tokens for the
@@ -189,9 +192,9 @@ func identEnd(src string, i int) int {
 }
 
 func uniqueSorted(s []string) []string {
-	m := make(map[string]bool, len(s))
-	for _, x := range s {
-		m[x] = true
+	if len(s) < 2 {
+		return s
 	}
-	return sortedKeys(m)
+	slices.Sort(s)
+	return slices.Compact(s)
 }

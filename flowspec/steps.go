@@ -174,7 +174,11 @@ func (c *stepCtx) readFields() {
 	c.typos = l.typos
 }
 
-func (c *stepCtx) field(name string) string { return fmt.Sprintf("step %q %s", c.s.ID, name) }
+func (c *stepCtx) field(name string) string { return stepField(c.s.ID, name) }
+
+// stepField names a field of a step in messages: step "outline" prompt.
+// (fmt.Sprintf was a visible part of loading a long flow.)
+func stepField(id, name string) string { return "step " + strconv.Quote(id) + " " + name }
 
 // tmpl compiles the template field name, or returns nil when it is absent.
 func (c *stepCtx) tmpl(name string) *Template {
@@ -327,7 +331,7 @@ func (l *loader) foreach(s *Step, n *yaml.Node) *Template {
 	}
 	before := len(l.e.list)
 	l.comp.itemReason = "foreach makes the items"
-	t := l.template(n, fmt.Sprintf("step %q foreach", s.ID), true, false)
+	t := l.template(n, stepField(s.ID, "foreach"), true, false)
 	l.comp.itemReason = ""
 	if len(l.e.list) > before || !t.whole || t.lazy != nil {
 		return t
@@ -402,7 +406,7 @@ func kindWord(t reflect.Type) string {
 // value reads a checkpoint's value: a template, or YAML data kept as is.
 func (l *loader) value(s *Step, n *yaml.Node, inForeach bool) *Template {
 	n = resolve(n)
-	field := fmt.Sprintf("step %q value", s.ID)
+	field := stepField(s.ID, "value")
 	if n.Kind == yaml.ScalarNode && (n.Tag == "!!str" || n.Tag == "" || n.Style != 0) {
 		return l.template(n, field, false, inForeach)
 	}
@@ -512,48 +516,43 @@ func (l *loader) secrets(s *Step, n *yaml.Node) []string {
 }
 
 // resolveDeps sets a step's dependencies from needs and its expressions.
+// Steps read few names, so small slices serve better than maps here.
 func (l *loader) resolveDeps(s *Step, p *stepParts) {
-	referenced := map[string]bool{}
-	inIf := map[string]bool{}
-	inputs := map[string]bool{}
+	var referenced, inIf, inputs []string
 	for _, t := range p.other {
-		for _, id := range t.Refs().Steps {
-			referenced[id] = true
-		}
-		for _, in := range t.Refs().Inputs {
-			inputs[in] = true
-		}
+		referenced = appendNew(referenced, t.Refs().Steps)
+		inputs = appendNew(inputs, t.Refs().Inputs)
 	}
 	if p.ifT != nil {
-		for _, id := range p.ifT.Refs().Steps {
-			inIf[id] = true
-		}
-		for _, in := range p.ifT.Refs().Inputs {
-			inputs[in] = true
-		}
+		inIf = appendNew(inIf, p.ifT.Refs().Steps)
+		inputs = appendNew(inputs, p.ifT.Refs().Inputs)
 	}
-	needs := map[string]bool{}
-	for _, id := range p.needs {
-		needs[id] = true
-	}
-	all := map[string]bool{}
-	for _, m := range []map[string]bool{needs, referenced, inIf} {
-		for id := range m {
-			all[id] = true
-		}
-	}
-	for id := range all {
-		s.Deps = append(s.Deps, id)
-		if inIf[id] && !needs[id] && !referenced[id] {
+	deps := appendNew(appendNew(appendNew(nil, p.needs), referenced), inIf)
+	for _, id := range inIf {
+		if !slices.Contains(p.needs, id) && !slices.Contains(referenced, id) {
 			if s.IfOnlyDeps == nil {
 				s.IfOnlyDeps = map[string]bool{}
 			}
 			s.IfOnlyDeps[id] = true
 		}
 	}
-	// File order, not map order.
-	slices.SortFunc(s.Deps, func(a, b string) int { return l.comp.index[a] - l.comp.index[b] })
-	s.InputRefs = sortedKeys(inputs)
+	// File order.
+	slices.SortFunc(deps, func(a, b string) int { return l.comp.index[a] - l.comp.index[b] })
+	s.Deps = deps
+	if len(inputs) > 0 {
+		slices.Sort(inputs)
+		s.InputRefs = inputs
+	}
+}
+
+// appendNew appends the names of add that list does not hold yet.
+func appendNew(list, add []string) []string {
+	for _, x := range add {
+		if !slices.Contains(list, x) {
+			list = append(list, x)
+		}
+	}
+	return list
 }
 
 // isStepID matches ^[A-Za-z_][A-Za-z0-9_-]*$ without the regexp engine, which was a visible part
