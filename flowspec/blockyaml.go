@@ -18,8 +18,7 @@ import (
 // whenever it answers, its tree is yaml.v3's. Comments are skipped, not
 // kept: the loader does not read them.
 func parseBlockYAML(data []byte) (doc *yaml.Node, ok bool) {
-	if len(data) == 0 || data[len(data)-1] != '\n' || !printable(data) ||
-		bytes.Contains(data, []byte("---")) || bytes.Contains(data, []byte("...")) {
+	if len(data) == 0 || data[len(data)-1] != '\n' || !printable(data) || hasDocumentMarker(data) {
 		return nil, false
 	}
 	p := &blockParser{lines: strings.Split(string(data), "\n")}
@@ -33,6 +32,13 @@ func parseBlockYAML(data []byte) (doc *yaml.Node, ok bool) {
 		return nil, false
 	}
 	return &yaml.Node{Kind: yaml.DocumentNode, Line: root.Line, Column: root.Column, Content: []*yaml.Node{root}}, true
+}
+
+// hasDocumentMarker says whether a line starts with --- or ..., which may
+// end a YAML document or start another.
+func hasDocumentMarker(data []byte) bool {
+	return bytes.HasPrefix(data, []byte("---")) || bytes.HasPrefix(data, []byte("...")) ||
+		bytes.Contains(data, []byte("\n---")) || bytes.Contains(data, []byte("\n..."))
 }
 
 type blockParser struct {
@@ -351,9 +357,6 @@ func (p *blockParser) inlineAt(line string, j int, inFlow bool) (*yaml.Node, int
 		n.Style, n.Tag, n.Value = yaml.SingleQuotedStyle, "!!str", b.String()
 		return n, k
 	case '[', '{':
-		if inFlow {
-			return nil, 0
-		}
 		return p.flow(line, j)
 	case '&', '*', '!', '%', '@', '`', '>', '|', '?', '-', ':', ',', ']', '}', '#':
 		return nil, 0

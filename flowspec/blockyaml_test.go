@@ -88,7 +88,7 @@ func TestBlockYAMLMatchesYAMLv3(t *testing.T) {
 			t.Logf("answered %s", name)
 		}
 	}
-	for _, name := range []string{"chain", "big"} {
+	for _, name := range []string{"chain", "big", "fan_out.yaml", "llm_writer.yaml", "wait_and_resume.yaml", "replay_with_overrides.yaml"} {
 		if _, ok := parseBlockYAML(cases[name]); !ok {
 			t.Errorf("the block reader declines the %s flow", name)
 		}
@@ -122,10 +122,10 @@ func TestBlockYAMLRandomDocuments(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	scalars := []string{"go", "s1", "${{ steps.a.output }}", "a b", "'q''s'", `"dq"`, `"a\"b"`, "42", "0", "0.5", "1.5e3", "90s", "0s",
 		"1h30m", "007", "true", "False", "yes", "null", "~", "é", "$HOME", "/tmp", "x: y", "a #c", "a#b", "[a, b]", "[]", "{k: v}", "{}",
-		"{k: [a]}", "[a, ]", "-1", "&x a", "*x", "!t a", ">", "|", "|-", "|+", "'unclosed", "http://x", "a,b", "[a,b]", "{a: 1, b: 'c'}"}
+		"{k: [a]}", "[a, ]", "-1", "&x a", "*x", "!t a", ">", "|", "|-", "|+", "'unclosed", "http://x", "a,b", "[a,b]", "{a: 1, b: 'c'}", "{a: [b, c], d: {e: f}}", "[[a], {b: c}]", "[a, [b, [c]]]", "{a: http://x}", "[a:b, c]"}
 	keys := []string{"a", "b", "kind", "my-step", "_x", "1", "true", "y", "é", "x y", "\"q\""}
 	allScalars, allKeys := scalars, keys
-	safeScalars := []string{"go", "s1", "${{ steps.a.output }}", "a b", "'q''s'", `"dq"`, "42", "0.5", "90s", "a#b", "[a, b]", "{a: 1, b: 'c'}", "|", "|-", "$HOME", "[]"}
+	safeScalars := []string{"{t: s, e: [a, b]}", "[[a], {b: c}]", "go", "s1", "${{ steps.a.output }}", "a b", "'q''s'", `"dq"`, "42", "0.5", "90s", "a#b", "[a, b]", "{a: 1, b: 'c'}", "|", "|-", "$HOME", "[]"}
 	safeKeys := []string{"a", "b", "kind", "my-step", "_x"}
 	var gen func(b *strings.Builder, indent, depth int)
 	gen = func(b *strings.Builder, indent, depth int) {

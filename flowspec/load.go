@@ -103,9 +103,9 @@ func (l *loader) load() *Flow {
 	var doc yaml.Node
 	if block, ok := l.blockYAML(); ok {
 		doc = *block
-	} else if bytes.Contains(l.data, []byte("---")) || bytes.Contains(l.data, []byte("...")) {
-		// Only a document marker can start a second document: read the
-		// stream to find one.
+	} else if hasDocumentMarker(l.data) {
+		// Only a document marker (at the start of a line) can start a
+		// second document: read the stream to find one.
 		dec := yaml.NewDecoder(bytes.NewReader(l.data))
 		if err := dec.Decode(&doc); err != nil && err != io.EOF {
 			l.yamlError(err)
