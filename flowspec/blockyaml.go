@@ -34,9 +34,13 @@ func parseBlockYAML(data []byte) (doc *yaml.Node, ok bool) {
 	return &yaml.Node{Kind: yaml.DocumentNode, Line: root.Line, Column: root.Column, Content: []*yaml.Node{root}}, true
 }
 
-// hasDocumentMarker says whether a line starts with --- or ..., which may
-// end a YAML document or start another.
+// hasDocumentMarker says whether a line may start with --- or ..., which
+// may end a YAML document or start another.
 func hasDocumentMarker(data []byte) bool {
+	if bytes.ContainsAny(data, "\r\u0085\u2028\u2029") {
+		// Line breaks other than \n: look for the markers anywhere.
+		return bytes.Contains(data, []byte("---")) || bytes.Contains(data, []byte("..."))
+	}
 	return bytes.HasPrefix(data, []byte("---")) || bytes.HasPrefix(data, []byte("...")) ||
 		bytes.Contains(data, []byte("\n---")) || bytes.Contains(data, []byte("\n..."))
 }

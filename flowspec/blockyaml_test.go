@@ -196,3 +196,21 @@ func TestBlockYAMLRandomDocuments(t *testing.T) {
 	}
 	t.Logf("answered %d", answered)
 }
+
+// TestSecondDocumentFound: whichever way the YAML is read, a second
+// document is reported.
+func TestSecondDocumentFound(t *testing.T) {
+	for _, src := range []string{
+		"name: x\nsteps:\n  a: {kind: checkpoint, value: '1'}\n---\nname: y\n",
+		"name: x\r\nsteps:\r\n  a: {kind: checkpoint, value: '1'}\r\n---\r\nname: y\r\n",
+		"name: x\rsteps:\r  a: {kind: checkpoint, value: '1'}\r---\rname: y\r",
+		"name: x\nsteps:\n  a: {kind: checkpoint, value: '1'}\n...\n---\nname: y\n",
+	} {
+		for _, lazy := range []bool{false, true} {
+			_, err := Parse("x.yaml", []byte(src), Options{Lazy: lazy})
+			if err == nil || !strings.Contains(err.Error(), "a flow file holds one YAML document") {
+				t.Errorf("lazy %v, %q: got %v", lazy, src, err)
+			}
+		}
+	}
+}
