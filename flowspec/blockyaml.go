@@ -37,7 +37,8 @@ func parseBlockYAML(data []byte) (doc *yaml.Node, ok bool) {
 // hasDocumentMarker says whether a line may start with --- or ..., which
 // may end a YAML document or start another.
 func hasDocumentMarker(data []byte) bool {
-	if bytes.ContainsAny(data, "\r\u0085\u2028\u2029") {
+	if bytes.IndexByte(data, '\r') >= 0 || bytes.Contains(data, []byte("\u0085")) ||
+		bytes.Contains(data, []byte("\u2028")) || bytes.Contains(data, []byte("\u2029")) {
 		// Line breaks other than \n: look for the markers anywhere.
 		return bytes.Contains(data, []byte("---")) || bytes.Contains(data, []byte("..."))
 	}

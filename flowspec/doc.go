@@ -27,6 +27,11 @@
 //   - The fingerprint covers everything that changes what a step does, with
 //     defaults applied, including the ids it depends on; not its
 //     description, comments, layout or position.
+//   - A run's own snapshot (replay, resume, retry) loads with Options.Lazy:
+//     same structure checks, graph, order and fingerprints, but each
+//     expression is type-checked and compiled when first evaluated, and
+//     plain block-style YAML is read by a quick reader (yaml.v3 reads
+//     anything else). validate and run always load fully with yaml.v3.
 //   - Graph edges point the way data flows: `a --> b` when b reads a or
 //     needs it. A cycle is reported once, starting at its first step in the
 //     file.
