@@ -45,20 +45,13 @@ func (t *Template) compiled() error {
 }
 
 func (lz *lazyCompile) compile(t *Template) (err error) {
-	c := lz.c
-	c.mu.Lock()
 	defer func() {
 		// As in Parse: a panic here is a bug, but the user gets a sentence.
 		if r := recover(); r != nil {
-			c.itemReason = ""
-			c.mu.Unlock()
 			err = &ErrorList{{File: lz.file, Pos: t.pos, Msg: fmt.Sprintf("%s: internal error while compiling (please report it): %v", t.field, r)}}
 		}
 	}()
-	c.itemReason = lz.itemReason
-	full, problems := c.compileTemplate(t.src, t.field, t.pos, lz.bare, lz.allowItem)
-	c.itemReason = ""
-	c.mu.Unlock()
+	full, problems := lz.compileLocked(t)
 	if len(problems) > 0 {
 		// Only a snapshot that was never fully checked (or a newer kitaru
 		// that reads expressions differently) gets here.
@@ -72,6 +65,17 @@ func (lz *lazyCompile) compile(t *Template) (err error) {
 	t.parts, t.whole = full.parts, full.whole
 	lz.c, lz.data = nil, nil
 	return nil
+}
+
+// compileLocked compiles t with the flow's compiler, which templates of
+// one flow share and which is not safe for concurrent use.
+func (lz *lazyCompile) compileLocked(t *Template) (*Template, []exprError) {
+	c := lz.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.itemReason = lz.itemReason
+	defer func() { c.itemReason = "" }()
+	return c.compileTemplate(t.src, t.field, t.pos, lz.bare, lz.allowItem)
 }
 
 // lazyTemplate is compileTemplate for a lazy load: it finds the template's
