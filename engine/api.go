@@ -260,7 +260,10 @@ var ErrNotFound = errors.New("run not found")
 
 // Store is the durable run store. The file store under the data directory is
 // the embedded default; a shared store (PostgreSQL, a bucket) would implement
-// the same interface. Its methods are defined in store.go.
+// the same parts, which are defined in store.go.
 type Store interface {
-	storeMethods
+	RunRecords
+	StepRecords
+	RunJournal
+	RunCoordination
 }

@@ -9,11 +9,17 @@ import (
 	"github.com/kitaruhq/kitaru/flowspec"
 )
 
-// storeMethods is the durable run store. The file store (filestore.go) is
-// the embedded default. Records are addressed by run id; a step record of
-// a run is the source of truth for that step: once SaveStep returns, the
-// step is done for good and no resume or retry runs it again.
-type storeMethods interface {
+// The durable run store is four small parts (Store in api.go joins them),
+// so that another backend can mix them: run and step records in a database
+// or a bucket, the journal in an append-only table, and locks and cancel
+// requests through what that backend offers (advisory locks, leases). The
+// file store (filestore.go) is the embedded default and implements all
+// four. Records are addressed by run id; a step record of a run is the
+// source of truth for that step: once SaveStep returns, the step is done
+// for good and no resume or retry runs it again.
+
+// RunRecords keeps each run's meta (run.json) and flow snapshot.
+type RunRecords interface {
 	// NewID makes a fresh run id ("kr-" + random suffix) not in use yet.
 	NewID() (string, error)
 	// Create makes the run's home and writes its meta and flow snapshot;
@@ -29,7 +35,15 @@ type storeMethods interface {
 	LoadSummary(id string) (*RunMeta, error)
 	// FlowSource returns the run's flow snapshot.
 	FlowSource(id string) ([]byte, error)
+	// Resolve turns a reference (full id, unambiguous prefix with or
+	// without "kr-", or "last") into a run id.
+	Resolve(ref string) (string, error)
+	// List returns every readable run meta, newest first.
+	List() ([]*RunMeta, error)
+}
 
+// StepRecords keeps step and foreach item results and their artifacts.
+type StepRecords interface {
 	// SaveStep records a step's result atomically; LoadStep reads it back
 	// (nil, nil when the step has no record). LoadSteps reads every step
 	// record of the run, keyed by step id; a damaged record is reported in
@@ -50,7 +64,10 @@ type storeMethods interface {
 	WriteArtifact(id, step, name string, data []byte) error
 	// StepDir is where a step's record, artifacts and items are.
 	StepDir(id, step string) string
+}
 
+// RunJournal keeps a run's event journal and its log lines.
+type RunJournal interface {
 	// Append adds an event to the run's journal; with sync it is on disk
 	// when Append returns. Journal reads it back; lines that cannot be read
 	// (a torn last line after a crash) are skipped and reported as warnings.
@@ -59,13 +76,11 @@ type storeMethods interface {
 	// AppendLog adds lines to the run's log; Logs reads them in order.
 	AppendLog(id string, lines ...LogLine) error
 	Logs(id string) ([]LogLine, error)
+}
 
-	// Resolve turns a reference (full id, unambiguous prefix with or
-	// without "kr-", or "last") into a run id.
-	Resolve(ref string) (string, error)
-	// List returns every readable run meta, newest first.
-	List() ([]*RunMeta, error)
-
+// RunCoordination lets processes agree on who runs a run and asks a
+// running one to stop.
+type RunCoordination interface {
 	// Lock makes this process the run's only runner; it fails with a
 	// *HeldError when another process holds it. A lock whose holder died is
 	// free. Held reports whether some process holds the run now.
