@@ -10,6 +10,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kitaruhq/kitaru/keyring"
@@ -39,7 +40,17 @@ type Options struct {
 	HTTPClient *http.Client        // nil: a default client
 	// Sleep waits between retries; nil waits for real. Tests make it instant.
 	Sleep func(context.Context, time.Duration) error
+	// ResponseTimeout bounds the wait for a provider's answer to one
+	// request; 0 means DefaultResponseTimeout. A step's timeout, if
+	// shorter, still wins.
+	ResponseTimeout time.Duration
 }
+
+// DefaultResponseTimeout is how long kitaru waits for a provider to start
+// answering one request, the default of the providers' own SDKs: long
+// enough for a slow reasoning model, short enough that a hung connection
+// does not hold a step without a timeout forever.
+const DefaultResponseTimeout = 10 * time.Minute
 
 // New returns a Caller that resolves models with reg.
 func New(reg Registry, opts Options) Caller {
@@ -82,6 +93,30 @@ type caller struct {
 	lookup func(string) (string, bool)
 }
 
+func (c *caller) responseTimeout() time.Duration {
+	if c.opts.ResponseTimeout > 0 {
+		return c.opts.ResponseTimeout
+	}
+	return DefaultResponseTimeout
+}
+
+// transports are shared by every call with the same response timeout, so
+// connections to a provider are kept alive across the steps of a run.
+var transports sync.Map // time.Duration → *http.Transport
+
+// transport is the HTTP transport under a call's retries: the default one
+// with a bound on the wait for an answer.
+func (c *caller) transport() http.RoundTripper {
+	d := c.responseTimeout()
+	if t, ok := transports.Load(d); ok {
+		return t.(*http.Transport)
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.ResponseHeaderTimeout = d
+	actual, _ := transports.LoadOrStore(d, t)
+	return actual.(*http.Transport)
+}
+
 // providerInfo is what kitaru knows about each provider.
 type providerInfo struct {
 	keyVar  string // "" when no key is needed
@@ -110,7 +145,7 @@ func (c *caller) Call(ctx context.Context, req Request) (*Response, error) {
 	}
 	base := c.baseURL(res.Provider)
 
-	tr := &callTransport{base: http.DefaultTransport, sleep: c.opts.Sleep, stripTemperature: req.Temperature == nil}
+	tr := &callTransport{base: c.transport(), sleep: c.opts.Sleep, stripTemperature: req.Temperature == nil}
 	hc := &http.Client{}
 	if c.opts.HTTPClient != nil {
 		copied := *c.opts.HTTPClient
@@ -368,6 +403,10 @@ func (c *caller) callError(ctx context.Context, res Resolved, tr *callTransport,
 	tries := ""
 	if tr.attempts > 1 {
 		tries = fmt.Sprintf(" after %d attempts", tr.attempts)
+	}
+	if tr.lastNetErr != nil && strings.Contains(tr.lastNetErr.Error(), "timeout awaiting response headers") {
+		return fmt.Errorf("%s: no answer from %s within %s; the provider may be overloaded: try again later (a step's retry: does so by itself)",
+			res.Model, tr.lastURL, c.responseTimeout())
 	}
 	if tr.lastNetErr != nil {
 		hint := "check your network connection"

@@ -693,3 +693,35 @@ func TestPermanentErrors(t *testing.T) {
 type failingSecrets struct{ err error }
 
 func (f failingSecrets) Get(string) (map[string]string, error) { return nil, f.err }
+
+// A provider that accepts the request and never answers fails the call
+// once the response timeout passes, naming the URL, without retrying.
+func TestSilentServerTimesOut(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	var s sleeps
+	env := map[string]string{"OPENAI_BASE_URL": srv.URL + "/v1", "OPENAI_API_KEY": "k"}
+	c := New(Registry{}, Options{Getenv: envOf(env), Sleep: s.sleep, ResponseTimeout: 50 * time.Millisecond})
+	_, err := c.Call(context.Background(), Request{Model: "openai/gpt-4o-mini", Messages: msgs()})
+	if err == nil {
+		t.Fatal("a call to a server that never answers succeeded")
+	}
+	for _, w := range []string{"no answer from " + srv.URL + "/v1/chat/completions", "within 50ms"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q lacks %q", err, w)
+		}
+	}
+	if errors.Is(err, ErrPermanent) {
+		t.Errorf("a timeout is marked permanent, so a step's retry would not try again: %v", err)
+	}
+	if len(s.d) != 0 {
+		t.Errorf("the timeout was retried inside the call (%v)", s.d)
+	}
+}
