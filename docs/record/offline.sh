@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Re-records docs/walkthrough.md, the first offline session: builds kitaru
+# and a small pseudo-terminal recorder (pty.go), makes a throwaway home, and
+# fills walkthrough.tmpl.md (fill.sh) in a clean environment: no API key, no
+# KITARU_* variable, and the D-Bus session bus turned off so no keyring is
+# reachable. The home is shown as ~. Needs only bash and Go.
+# Usage: docs/record/offline.sh > docs/walkthrough.md
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+make -C "$root" -s build >&2
+home=$(mktemp -d)
+trap 'rm -rf "$home"' EXIT
+mkdir -p "$home/bin"
+(cd "$root" && go build -o "$home/bin/pty" docs/record/pty.go) >&2
+# Only what the session needs survives env -i; the build above used the
+# caller's Go environment.
+env -i \
+  HOME="$home" \
+  PATH="$root/bin:/usr/local/bin:/usr/bin:/bin" LANG=C.UTF-8 TERM=xterm-256color ${TZ:+TZ="$TZ"} \
+  DBUS_SESSION_BUS_ADDRESS=disabled: REC_ROOT="$root" REC_PTY="$home/bin/pty" \
+  bash "$here/fill.sh" "$here/walkthrough.tmpl.md" |
+  sed "s|$home|~|g"
