@@ -8,7 +8,13 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-make -C "$root" -s build >&2
+# The walkthrough being rewritten (by the redirect below) does not make the
+# build dirty; any other change does.
+version=$(git -C "$root" describe --tags --always 2>/dev/null || echo dev)
+if [ "$version" != dev ] && [ -n "$(git -C "$root" status --porcelain -- . ':!docs/walkthrough.md')" ]; then
+  version=$version-dirty
+fi
+make -C "$root" -s build VERSION="$version" >&2
 home=$(mktemp -d)
 trap 'rm -rf "$home"' EXIT
 mkdir -p "$home/bin"
