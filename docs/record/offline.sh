@@ -11,7 +11,7 @@ root=$(cd "$here/../.." && pwd)
 # The walkthrough being rewritten (by the redirect below) does not make the
 # build dirty; any other change does.
 version=$(git -C "$root" describe --tags --always 2>/dev/null || echo dev)
-if [ "$version" != dev ] && [ -n "$(git -C "$root" status --porcelain -- . ':!docs/walkthrough.md')" ]; then
+if [ "$version" != dev ] && [ -n "$(git -C "$root" status --porcelain --untracked-files=no -- . ':!docs/walkthrough.md')" ]; then
   version=$version-dirty
 fi
 make -C "$root" -s build VERSION="$version" >&2
