@@ -27,6 +27,13 @@ while IFS= read -r line || [ -n "$line" ]; do
       fi
       rc=$?
       tty=false
+      # The recorder failing, or a command not found, is a broken session,
+      # not something to print in the walkthrough.
+      if [ $rc -eq 125 ] || [ $rc -eq 127 ]; then
+        echo "fill.sh: \`$cmd\` could not be recorded (exit code $rc):" >&2
+        cat "$out" >&2
+        exit 1
+      fi
       cat "$out"
       [ $rc -ne 0 ] && echo "[exit code $rc]"
       continue

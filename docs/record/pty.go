@@ -3,7 +3,8 @@
 // pty runs a command on a pseudo-terminal of a fixed size and prints what a
 // person would see on that terminal once it ends: the escape sequences the
 // live view draws with are applied, not copied. It exits with the command's
-// exit code. offline.sh uses it for the walkthrough's live-view screen.
+// exit code, or 125 when it cannot record (so fill.sh can tell the two
+// apart). offline.sh uses it for the walkthrough's live-view screen.
 //
 // Usage: go run docs/record/pty.go [-cols N] [-rows N] -- command args...
 package main
@@ -28,18 +29,18 @@ func main() {
 	flag.Parse()
 	if flag.NArg() == 0 {
 		fmt.Fprintln(os.Stderr, "usage: pty [-cols N] [-rows N] -- command args...")
-		os.Exit(2)
+		os.Exit(125)
 	}
 	drawn, code, err := run(flag.Args(), uint16(*cols), uint16(*rows))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "pty:", err)
-		os.Exit(2)
+		os.Exit(125)
 	}
 	scr := &screen{width: *cols}
 	scr.feed(string(drawn))
 	if len(scr.unknown) > 0 {
 		fmt.Fprintf(os.Stderr, "pty: the command drew escape sequences this screen model does not apply: %q\n", scr.unknown)
-		os.Exit(2)
+		os.Exit(125)
 	}
 	fmt.Print(scr.String())
 	os.Exit(code)
