@@ -17,14 +17,14 @@ import (
 // dependencies are done, records each result the moment it is known, and
 // ends the run completed, failed, waiting, cancelled or interrupted.
 type execution struct {
-	e        *Engine
-	st       Store
-	flow     *flowspec.Flow
-	g        *graph
-	meta     *RunMeta
-	caller   providers.Caller
-	parallel int
-	fps      map[string]string // fingerprints of every step
+	e      *Engine
+	st     Store
+	flow   *flowspec.Flow
+	g      *graph
+	meta   *RunMeta
+	caller providers.Caller
+	slots  slots             // the run's --parallel places (see slots)
+	fps    map[string]string // fingerprints of every step
 
 	// results holds every step with a known state; only the scheduling
 	// goroutine touches it. lazy marks reused steps whose output is still
@@ -49,7 +49,8 @@ func (e *Engine) newExecution(f *flowspec.Flow, meta *RunMeta, parallel int) *ex
 
 func (e *Engine) newExecutionWith(f *flowspec.Flow, g *graph, fps map[string]string, meta *RunMeta, parallel int) *execution {
 	return &execution{
-		e: e, st: e.store, flow: f, g: g, fps: fps, meta: meta, parallel: parallel,
+		e: e, st: e.store, flow: f, g: g, fps: fps, meta: meta,
+		slots:   make(slots, max(1, parallel)),
 		results: map[string]*StepResult{}, lazy: map[string]bool{},
 	}
 }
@@ -150,6 +151,13 @@ type stepDone struct {
 	r  *StepResult // nil: interrupted before it finished
 }
 
+// readyStep is a step the scheduler has decided to run.
+type readyStep struct {
+	id string
+	s  *flowspec.Step
+	sc *flowspec.Scope
+}
+
 func ok(s StepStatus) bool { return s == StepCompleted || s == StepSkipped }
 
 // run executes the run to its end and returns its record.
@@ -241,8 +249,21 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 			}
 		}
 	}
+	// launch starts a step in a goroutine of its own; sl is the slot it
+	// holds (nil for a foreach step, whose items take their own).
+	launch := func(id string, s *flowspec.Step, sc *flowspec.Scope, sl *slot) {
+		running++
+		x.emit(Event{Type: EventStepStarted, Step: id, Attempt: 1}, false)
+		go func() {
+			r := x.execStepSafe(runCtx, s, sc, sl)
+			sl.release()
+			done <- stepDone{id: id, r: r}
+		}()
+	}
+	// next is a step ready to run that waits for a slot.
+	var next *readyStep
 	for {
-		for len(ready) > 0 && runCtx.Err() == nil && running < x.parallel {
+		for next == nil && len(ready) > 0 && runCtx.Err() == nil {
 			id := ready[0]
 			ready = ready[1:]
 			s := x.g.steps[id]
@@ -255,19 +276,36 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 				finish(id, x.save(x.failed(s, time.Now(), 0, err)))
 				continue
 			}
-			running++
-			x.emit(Event{Type: EventStepStarted, Step: id, Attempt: 1}, false)
-			go func() {
-				done <- stepDone{id: id, r: x.execStepSafe(runCtx, s, sc)}
-			}()
+			if s.Foreach != nil {
+				launch(id, s, sc, nil)
+				continue
+			}
+			next = &readyStep{id, s, sc}
 		}
-		if running == 0 {
+		if runCtx.Err() != nil {
+			// Not started, not recorded: resume runs it.
+			next = nil
+		}
+		if running == 0 && next == nil {
 			break
 		}
-		d := <-done
-		running--
-		if d.r != nil {
-			finish(d.id, d.r)
+		// A nil channel never fires: wait for a slot only with a step
+		// to give it to, and for the run's end only while waiting so.
+		var free slots
+		var stopped <-chan struct{}
+		if next != nil {
+			free, stopped = x.slots, runCtx.Done()
+		}
+		select {
+		case free <- struct{}{}:
+			launch(next.id, next.s, next.sc, x.slots.taken())
+			next = nil
+		case <-stopped:
+		case d := <-done:
+			running--
+			if d.r != nil {
+				finish(d.id, d.r)
+			}
 		}
 	}
 
@@ -303,14 +341,14 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 
 // execStepSafe runs a step; a panic inside (a bug) fails the step with a
 // sentence instead of killing the process and the run with it.
-func (x *execution) execStepSafe(ctx context.Context, s *flowspec.Step, sc *flowspec.Scope) (r *StepResult) {
+func (x *execution) execStepSafe(ctx context.Context, s *flowspec.Step, sc *flowspec.Scope, sl *slot) (r *StepResult) {
 	start := time.Now()
 	defer func() {
 		if p := recover(); p != nil {
 			r = x.save(x.failed(s, start, 0, fmt.Errorf("internal error while running it (please report this): %v", p)))
 		}
 	}()
-	return x.execStep(ctx, s, sc)
+	return x.execStep(ctx, s, sc, sl)
 }
 
 // decide handles a step that is ready before it runs: it is skipped when a

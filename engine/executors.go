@@ -27,6 +27,7 @@ type unit struct {
 	item  *int
 	env   []string  // secret keys for a run: command
 	red   *redactor // masks the secret values
+	slot  *slot     // its place among the run's parallel units
 }
 
 // unitResult is what an executor produced.
@@ -79,7 +80,9 @@ func (u *unit) artifact(base, ext string) string {
 
 // execStep runs a step to a result and records it; nil means the run was
 // stopped before the step finished (nothing is recorded: it runs again).
-func (x *execution) execStep(ctx context.Context, s *flowspec.Step, sc *flowspec.Scope) *StepResult {
+// sl is the slot a plain step runs in; a foreach step has none (nil) and
+// takes one per item.
+func (x *execution) execStep(ctx context.Context, s *flowspec.Step, sc *flowspec.Scope, sl *slot) *StepResult {
 	start := time.Now().UTC()
 	ex, err := executorFor(s)
 	if err != nil {
@@ -93,8 +96,9 @@ func (x *execution) execStep(ctx context.Context, s *flowspec.Step, sc *flowspec
 	if s.Foreach != nil {
 		r = x.execForeach(ctx, s, sc, ex, env, red, start)
 	} else {
-		u := &unit{x: x, step: s, scope: sc, env: env, red: red}
+		u := &unit{x: x, step: s, scope: sc, env: env, red: red, slot: sl}
 		res, attempts, err := x.runUnit(ctx, ex, u)
+		sl.release()
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -199,10 +203,15 @@ func (x *execution) runUnit(ctx context.Context, ex executor, u *unit) (*unitRes
 		delay := backoff(u.step.Retry.Backoff, a)
 		x.emit(Event{Type: EventStepRetrying, Step: u.step.ID, Item: u.item, Attempt: a + 1, Error: u.red.str(err.Error()), Delay: delay}, false)
 		u.log(fmt.Sprintf("attempt %d failed, retrying in %s: %s", a, delay.Round(time.Millisecond), err))
+		// Waiting to retry is not work: another unit may use the slot.
+		u.slot.release()
 		select {
 		case <-ctx.Done():
 			return nil, a, ctx.Err()
 		case <-time.After(delay):
+		}
+		if err := u.slot.take(ctx); err != nil {
+			return nil, a, err
 		}
 	}
 }
@@ -276,25 +285,26 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, x.parallel)
+	// Items start in order, each as soon as the run has a free slot; the
+	// step itself holds none while it waits (see slots).
 	for i, item := range list {
 		if items[i] != nil {
 			continue
 		}
-		if ctx.Err() != nil {
+		sl, err := x.slots.take(ctx)
+		if err != nil {
 			break
 		}
 		wg.Add(1)
-		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
-			defer func() { <-sem }()
 			idx := i
 			isc := *sc
 			isc.Item, isc.Index = item, idx
-			u := &unit{x: x, step: s, scope: &isc, item: &idx, env: env, red: red}
+			u := &unit{x: x, step: s, scope: &isc, item: &idx, env: env, red: red, slot: sl}
 			t0 := time.Now()
 			res, attempts, err := x.runUnitSafe(ctx, ex, u)
+			sl.release()
 			if ctx.Err() != nil {
 				return
 			}
