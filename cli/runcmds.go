@@ -18,7 +18,7 @@ import (
 
 // runOutput are the flags shared by the commands that drive a run.
 type runOutput struct {
-	Parallel int  `help:"Run at most N steps at once (default 8)." placeholder:"N"`
+	Parallel int  `help:"Run at most N units of work at once across the run: a step, or one item of a foreach (default 8)." placeholder:"N"`
 	Quiet    bool `short:"q" help:"Print no progress, only the run id and the result."`
 
 	abort bool // the command ends the run cancelled on purpose

@@ -149,6 +149,7 @@ func (x *execution) scope(s *flowspec.Step) (*flowspec.Scope, error) {
 type stepDone struct {
 	id string
 	r  *StepResult // nil: interrupted before it finished
+	sl *slot       // the step's slot, freed once its end is journaled
 }
 
 // readyStep is a step the scheduler has decided to run.
@@ -255,9 +256,7 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 		running++
 		x.emit(Event{Type: EventStepStarted, Step: id, Attempt: 1}, false)
 		go func() {
-			r := x.execStepSafe(runCtx, s, sc, sl)
-			sl.release()
-			done <- stepDone{id: id, r: r}
+			done <- stepDone{id: id, r: x.execStepSafe(runCtx, s, sc, sl), sl: sl}
 		}()
 	}
 	// next is a step ready to run that waits for a slot.
@@ -306,6 +305,9 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 			if d.r != nil {
 				finish(d.id, d.r)
 			}
+			// Freed only now, so the next step starts after this one's
+			// end is recorded and journaled, as observers expect with N=1.
+			d.sl.release()
 		}
 	}
 

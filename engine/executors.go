@@ -80,8 +80,8 @@ func (u *unit) artifact(base, ext string) string {
 
 // execStep runs a step to a result and records it; nil means the run was
 // stopped before the step finished (nothing is recorded: it runs again).
-// sl is the slot a plain step runs in; a foreach step has none (nil) and
-// takes one per item.
+// sl is the slot a plain step runs in (the caller frees it once the result
+// is recorded); a foreach step has none (nil) and takes one per item.
 func (x *execution) execStep(ctx context.Context, s *flowspec.Step, sc *flowspec.Scope, sl *slot) *StepResult {
 	start := time.Now().UTC()
 	ex, err := executorFor(s)
@@ -98,7 +98,6 @@ func (x *execution) execStep(ctx context.Context, s *flowspec.Step, sc *flowspec
 	} else {
 		u := &unit{x: x, step: s, scope: sc, env: env, red: red, slot: sl}
 		res, attempts, err := x.runUnit(ctx, ex, u)
-		sl.release()
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -298,13 +297,15 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// Held until the item is recorded, so with N=1 an item is
+			// durable before the next one starts.
+			defer sl.release()
 			idx := i
 			isc := *sc
 			isc.Item, isc.Index = item, idx
 			u := &unit{x: x, step: s, scope: &isc, item: &idx, env: env, red: red, slot: sl}
 			t0 := time.Now()
 			res, attempts, err := x.runUnitSafe(ctx, ex, u)
-			sl.release()
 			if ctx.Err() != nil {
 				return
 			}
