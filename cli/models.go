@@ -177,6 +177,10 @@ func secretNote(secret, model string) string {
 			return fmt.Sprintf("Note: secret %s has no key %s yet; add it with: kitaru secrets set %s --%s=…", secret, key, secret, key)
 		}
 	}
+	if store.Check() != nil {
+		return fmt.Sprintf("Note: secret %s does not exist yet, and the OS keyring is not reachable here to store it (see `kitaru status`);\n"+
+			"export %s=… instead: the environment wins over secrets.", secret, key)
+	}
 	return fmt.Sprintf("Note: secret %s does not exist yet; create it with: kitaru secrets set %s --%s=…", secret, secret, key)
 }
 

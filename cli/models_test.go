@@ -173,14 +173,33 @@ func TestModelListGolden(t *testing.T) {
 }
 
 func TestModelRegisterSecretNotes(t *testing.T) {
-	modelTestEnv(t)
-	code, _, errOut := runModel(t, "model", "register", "fast", "--model", "openai/gpt-4o-mini", "--secret", "openai-creds")
-	if code != 0 || !strings.Contains(errOut, "secret openai-creds does not exist yet; create it with: kitaru secrets set openai-creds --OPENAI_API_KEY=…") {
-		t.Fatalf("exit %d, stderr %q", code, errOut)
+	tests := []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		wantErr string
+	}{
+		{"missing secret, a store to put it in", map[string]string{"KITARU_SECRETS_BACKEND": "file"},
+			[]string{"fast", "--model", "openai/gpt-4o-mini", "--secret", "openai-creds"},
+			"secret openai-creds does not exist yet; create it with: kitaru secrets set openai-creds --OPENAI_API_KEY=…"},
+		{"missing secret, no keyring reachable", map[string]string{"KITARU_SECRETS_BACKEND": "", "DBUS_SESSION_BUS_ADDRESS": "disabled:"},
+			[]string{"fast", "--model", "openai/gpt-4o-mini", "--secret", "openai-creds"},
+			"the OS keyring is not reachable here to store it (see `kitaru status`);\nexport OPENAI_API_KEY=… instead"},
+		{"a model without a key", nil,
+			[]string{"local", "--model", "ollama/llama3.2", "--secret", "openai-creds"},
+			"needs no API key"},
 	}
-	code, _, errOut = runModel(t, "model", "register", "local", "--model", "ollama/llama3.2", "--secret", "openai-creds")
-	if code != 0 || !strings.Contains(errOut, "needs no API key") {
-		t.Fatalf("exit %d, stderr %q", code, errOut)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			modelTestEnv(t)
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			code, _, errOut := runModel(t, append([]string{"model", "register"}, tt.args...)...)
+			if code != 0 || !strings.Contains(errOut, tt.wantErr) {
+				t.Fatalf("exit %d, stderr %q; want %q", code, errOut, tt.wantErr)
+			}
+		})
 	}
 }
 

@@ -124,7 +124,13 @@ func (p *plainProgress) Event(e engine.Event) {
 		for _, s := range p.st.steps {
 			if s.status != "" && s.status != engine.StepPending && s.status != engine.StepRunning {
 				s.printed = true
-				line(s.id, plainStepText(s))
+				text := plainStepText(s)
+				if !s.reused && s.answer == "" && s.status == engine.StepCompleted {
+					// This run's own record from an earlier go: say so, or
+					// it reads as if the step ran again.
+					text += " (kept from before)"
+				}
+				line(s.id, text)
 			}
 		}
 	case engine.EventStepStarted:

@@ -227,7 +227,11 @@ func fmtTokens(u providers.Usage) string {
 	return "-"
 }
 
+// fmtUsage is "-" for a run that used no tokens, like the step table.
 func fmtUsage(u providers.Usage) string {
+	if u.InputTokens == 0 && u.OutputTokens == 0 {
+		return "-"
+	}
 	return fmt.Sprintf("%d in, %d out", u.InputTokens, u.OutputTokens)
 }
 

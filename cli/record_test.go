@@ -67,6 +67,8 @@ func TestFormatters(t *testing.T) {
 		{fmtCost(fp(0.00002)), "<$0.0001"},
 		{fmtCost(fp(1.5)), "$1.50"},
 		{fmtTokens(providers.Usage{}), "-"},
+		{fmtUsage(providers.Usage{}), "-"},
+		{fmtUsage(providers.Usage{InputTokens: 3, OutputTokens: 4}), "3 in, 4 out"},
 		{fmtTokens(providers.Usage{InputTokens: 3, OutputTokens: 4}), "7"},
 		{fmtMap(map[string]any{"b": []any{1.0}, "a": "x"}), `a="x" b=[1]`},
 	} {

@@ -179,6 +179,12 @@ func (c *secretListCmd) Run(g *Globals, stdio *IO) error {
 		return writeJSON(stdio.Stdout, list)
 	}
 	if len(list) == 0 {
+		if err := store.Check(); err != nil {
+			// Suggesting `secrets set` here would only lead to this error.
+			fmt.Fprintln(stdio.Stdout, "No secrets yet.")
+			fmt.Fprintf(stdio.Stderr, "kitaru: none can be stored here yet: %v\n", err)
+			return nil
+		}
 		fmt.Fprintln(stdio.Stdout, "No secrets yet. Create one with: kitaru secrets set openai-creds --OPENAI_API_KEY=sk-...")
 		return nil
 	}

@@ -116,8 +116,16 @@ func TestSecretsCLIEmptyList(t *testing.T) {
 	if r := wantSecretsCLI(t, 0, "secrets", "list", "--json"); r.stdout != "[]\n" {
 		t.Errorf("empty list --json = %q", r.stdout)
 	}
-	if r := wantSecretsCLI(t, 0, "secrets", "list"); !strings.Contains(r.stdout, "No secrets yet") {
+	if r := wantSecretsCLI(t, 0, "secrets", "list"); !strings.Contains(r.stdout, "No secrets yet. Create one with: kitaru secrets set") {
 		t.Errorf("empty list = %q", r.stdout)
+	}
+	// Where nothing can be stored, the hint is how to get a store, not a
+	// command that would fail.
+	t.Setenv("KITARU_SECRETS_BACKEND", "")
+	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "disabled:")
+	r := wantSecretsCLI(t, 0, "secrets", "list")
+	if strings.Contains(r.stdout, "secrets set") || !strings.Contains(r.stderr, "none can be stored here yet") || !strings.Contains(r.stderr, "KITARU_SECRETS_BACKEND=file") {
+		t.Errorf("empty list without a keyring: stdout %q, stderr %q", r.stdout, r.stderr)
 	}
 }
 

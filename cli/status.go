@@ -252,8 +252,10 @@ func writeStatus(w io.Writer, rep *statusReport) {
 	}
 	if len(rep.Keyring.Secrets) > 0 {
 		fmt.Fprintf(w, "secrets      %s\n", strings.Join(rep.Keyring.Secrets, ", "))
-	} else {
+	} else if rep.Keyring.Reachable {
 		fmt.Fprintf(w, "secrets      none (store one with `kitaru secrets set openai-creds --OPENAI_API_KEY=sk-...`)\n")
+	} else {
+		fmt.Fprintf(w, "secrets      none (none can be stored until the keyring above is reachable)\n")
 	}
 	if rep.Runs != nil {
 		fmt.Fprintf(w, "runs stored  %d\n", *rep.Runs)
@@ -293,7 +295,7 @@ func writeStatus(w io.Writer, rep *statusReport) {
 
 	fmt.Fprintln(w, "\nenvironment")
 	if len(rep.Environment) == 0 {
-		fmt.Fprintln(w, "  no KITARU_* or provider variables set")
+		fmt.Fprintln(w, "  none of the variables kitaru reads is set (KITARU_*, provider keys and URLs, XDG_*, NO_COLOR)")
 	}
 	nw := 0
 	for _, v := range rep.Environment {

@@ -133,6 +133,12 @@ func TestStatusKeyringUnreachable(t *testing.T) {
 			t.Errorf("status lacks %q:\n%s", want, got)
 		}
 	}
+	t.Setenv("KITARU_SECRETS_BACKEND", "")
+	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "disabled:")
+	got = runStatus(t, tmp, "status")
+	if want := "secrets      none (none can be stored until the keyring above is reachable)"; !strings.Contains(got, want) {
+		t.Errorf("status without a keyring lacks %q:\n%s", want, got)
+	}
 }
 
 func TestMaskEnvValue(t *testing.T) {

@@ -54,17 +54,13 @@ const DefaultResponseTimeout = 10 * time.Minute
 
 // New returns a Caller that resolves models with reg.
 func New(reg Registry, opts Options) Caller {
-	// "Set" for the mock means set, even to "" (an empty answer), when the
-	// real environment can tell; an injected Getenv cannot.
-	lookup := func(k string) (string, bool) { v := opts.Getenv(k); return v, v != "" }
 	if opts.Getenv == nil {
 		opts.Getenv = os.Getenv
-		lookup = os.LookupEnv
 	}
 	if opts.Sleep == nil {
 		opts.Sleep = realSleep
 	}
-	return &caller{reg: reg, opts: opts, lookup: lookup}
+	return &caller{reg: reg, opts: opts}
 }
 
 // Source hands out callers the way the engine asks for them (it satisfies
@@ -88,9 +84,8 @@ func (s Source) Current() (Registry, error) {
 func (s Source) Caller(reg Registry) Caller { return New(reg, s.Options) }
 
 type caller struct {
-	reg    Registry
-	opts   Options
-	lookup func(string) (string, bool)
+	reg  Registry
+	opts Options
 }
 
 func (c *caller) responseTimeout() time.Duration {
@@ -132,7 +127,9 @@ var providerInfos = map[string]providerInfo{
 
 func (c *caller) Call(ctx context.Context, req Request) (*Response, error) {
 	start := time.Now()
-	if mock, ok := c.lookup(EnvMockResponse); ok {
+	// An empty value counts as unset, as `KITARU_LLM_MOCK_RESPONSE= kitaru
+	// run` is how a person turns the mock off for one command.
+	if mock := c.opts.Getenv(EnvMockResponse); mock != "" {
 		return c.mock(req, mock, start), nil
 	}
 	res, err := c.reg.Resolve(req.Model, c.opts.Getenv)

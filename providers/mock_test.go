@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 )
@@ -45,11 +46,13 @@ func TestMockAnswersWithoutNetworkOrCredentials(t *testing.T) {
 	}
 }
 
-func TestMockSetButEmptyInRealEnvironment(t *testing.T) {
+// An empty KITARU_LLM_MOCK_RESPONSE is how a person turns the mock off for
+// one command: it counts as unset, so the call needs real credentials.
+func TestMockSetButEmptyIsOff(t *testing.T) {
 	t.Setenv(EnvMockResponse, "")
 	t.Setenv("OPENAI_API_KEY", "")
 	resp, err := New(Registry{}, Options{}).Call(context.Background(), Request{Model: "openai/gpt-4o-mini"})
-	if err != nil || resp.Text != "" || resp.CredentialSource != CredentialNone {
-		t.Fatalf("an empty mock answer = %+v, %v", resp, err)
+	if err == nil || !strings.Contains(err.Error(), "OPENAI_API_KEY") {
+		t.Fatalf("an empty mock answered (%+v, %v); want the missing-key error", resp, err)
 	}
 }
