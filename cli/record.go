@@ -163,13 +163,17 @@ func stepNote(s engine.StepResult) string {
 }
 
 func fmtModel(s engine.StepResult) string {
+	m := s.Model
 	switch {
-	case s.Model == "":
+	case m == "":
 		return ""
-	case s.Alias != "" && s.Alias != s.Model:
-		return s.Alias + "=" + s.Model
+	case s.Alias != "" && s.Alias != m:
+		m = s.Alias + "=" + m
 	}
-	return s.Model
+	if s.Mock {
+		m += " (mock)"
+	}
+	return m
 }
 
 // writeLogLine prints one log line; withStep prefixes the step it came from.

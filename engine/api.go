@@ -68,19 +68,21 @@ type Run struct {
 
 // StepResult is one step of a run record.
 type StepResult struct {
-	ID         string          `json:"id"`
-	Kind       flowspec.Kind   `json:"kind"`
-	Status     StepStatus      `json:"status"`
-	Attempts   int             `json:"attempts"`
-	Reused     bool            `json:"reused"`
-	Output     any             `json:"output"`
-	Error      *string         `json:"error"`
-	DurationMS int64           `json:"duration_ms"`
-	Model      string          `json:"model,omitempty"`
-	Alias      string          `json:"alias,omitempty"`
-	Credential string          `json:"credential_source,omitempty"`
-	Usage      providers.Usage `json:"usage"`
-	CostUSD    *float64        `json:"cost_usd"` // null when the model's price is unknown
+	ID         string        `json:"id"`
+	Kind       flowspec.Kind `json:"kind"`
+	Status     StepStatus    `json:"status"`
+	Attempts   int           `json:"attempts"`
+	Reused     bool          `json:"reused"`
+	Output     any           `json:"output"`
+	Error      *string       `json:"error"`
+	DurationMS int64         `json:"duration_ms"`
+	Model      string        `json:"model,omitempty"`
+	Alias      string        `json:"alias,omitempty"`
+	Credential string        `json:"credential_source,omitempty"`
+	// Mock: KITARU_LLM_MOCK_RESPONSE answered; no model was called.
+	Mock    bool            `json:"mock,omitempty"`
+	Usage   providers.Usage `json:"usage"`
+	CostUSD *float64        `json:"cost_usd"` // null when the model's price is unknown
 
 	// Reason says, for a replay or retry, why the step ran or was reused
 	// ("upstream of --from", "fingerprint changed", "overridden", ...).

@@ -36,6 +36,7 @@ type unitResult struct {
 	Model      string
 	Alias      string
 	Credential string
+	Mock       bool
 	Usage      providers.Usage
 	Cost       *float64
 	Wait       *WaitInfo // a wait step is waiting
@@ -118,7 +119,7 @@ func (x *execution) execStep(ctx context.Context, s *flowspec.Step, sc *flowspec
 }
 
 func fill(r *StepResult, res *unitResult) {
-	r.Model, r.Alias, r.Credential = res.Model, res.Alias, res.Credential
+	r.Model, r.Alias, r.Credential, r.Mock = res.Model, res.Alias, res.Credential, res.Mock
 	r.Usage, r.CostUSD = res.Usage, res.Cost
 	if res.Wait != nil {
 		r.Status = StepWaiting
@@ -609,7 +610,7 @@ func (llmExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
 	}
 	_ = u.x.st.WriteArtifact(u.x.meta.ID, u.step.ID, u.artifact("response", ".txt"), []byte(resp.Text))
 	u.log(fmt.Sprintf("model %s answered in %s (%d tokens in, %d out)", resp.Model, resp.Latency.Round(time.Millisecond), resp.Usage.InputTokens, resp.Usage.OutputTokens))
-	res := &unitResult{Output: resp.Text, Model: resp.Model, Alias: resp.Alias, Credential: resp.CredentialSource, Usage: resp.Usage, Cost: resp.CostUSD}
+	res := &unitResult{Output: resp.Text, Model: resp.Model, Alias: resp.Alias, Credential: resp.CredentialSource, Mock: resp.Mock, Usage: resp.Usage, Cost: resp.CostUSD}
 	if u.step.OutputJSON {
 		v, err := parseJSONOutput(resp.Text)
 		if err != nil {
@@ -625,5 +626,5 @@ func (llmExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
 type mockCaller string
 
 func (m mockCaller) Call(ctx context.Context, req providers.Request) (*providers.Response, error) {
-	return &providers.Response{Text: string(m), Model: "mock/mock", CredentialSource: providers.CredentialNone, Attempts: 1}, nil
+	return &providers.Response{Text: string(m), Model: "mock/mock", CredentialSource: providers.CredentialNone, Mock: true, Attempts: 1}, nil
 }

@@ -51,6 +51,7 @@ type Response struct {
 	Usage            Usage
 	CostUSD          *float64 // nil when the model's price is unknown
 	CredentialSource string
+	Mock             bool // KITARU_LLM_MOCK_RESPONSE answered; nothing was sent
 	Latency          time.Duration
 	Attempts         int // HTTP attempts, counting retries of transient errors
 }

@@ -198,7 +198,7 @@ func (c *caller) Call(ctx context.Context, req Request) (*Response, error) {
 // path must work on a machine where no alias is registered yet.
 func (c *caller) mock(req Request, text string, start time.Time) *Response {
 	zero := 0.0
-	resp := &Response{Text: text, Model: req.Model, CostUSD: &zero, CredentialSource: CredentialNone}
+	resp := &Response{Text: text, Model: req.Model, CostUSD: &zero, CredentialSource: CredentialNone, Mock: true}
 	if res, err := c.reg.Resolve(req.Model, c.opts.Getenv); err == nil {
 		resp.Alias, resp.Model = res.Alias, res.Model
 	}
