@@ -6,8 +6,10 @@ LDFLAGS := -X github.com/kitaruhq/kitaru/cli.Version=$(VERSION)
 
 .PHONY: build test test-unit test-keyring bench lint fuzz clean
 
+# Static, with no cgo: one file that runs on any Linux, and no C signal
+# paths in a binary whose main job includes handling Ctrl-C.
 build:
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) .
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) .
 
 # The whole suite: race-checked unit and end-to-end tests, then the keyring
 # tests against a real Secret Service (gnome-keyring in a private D-Bus session).
