@@ -125,7 +125,7 @@ func (p *plainProgress) Event(e engine.Event) {
 			if s.status != "" && s.status != engine.StepPending && s.status != engine.StepRunning {
 				s.printed = true
 				text := plainStepText(s)
-				if !s.reused && s.answer == "" && s.status == engine.StepCompleted {
+				if !s.reused && s.reason == "" && s.answer == "" && s.status == engine.StepCompleted {
 					// This run's own record from an earlier go: say so, or
 					// it reads as if the step ran again.
 					text += " (kept from before)"

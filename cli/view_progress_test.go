@@ -111,7 +111,20 @@ func scripts() map[string]script {
 		return &engine.StepResult{ID: id, Kind: kind, Status: engine.StepCompleted, Attempts: 1, DurationMS: 2}
 	}
 
+	override := pendingRun("llm_writer", "llm:outline", "llm:draft")
+	override.ReplayOf = ptr("kr-20261124-0001")
+	override.ReplayFrom = "draft"
+	override.Steps[0] = *outline
+
 	return map[string]script{
+		// A replay knows its overridden step at the start; it is not "kept".
+		"replay_override": {
+			ev(0, engine.Event{Type: engine.EventRunStarted, Run: override}),
+			ev(0, engine.Event{Type: engine.EventStepStarted, Step: "draft", Attempt: 1}),
+			ev(1900*time.Millisecond, engine.Event{Type: engine.EventStepFinished, Step: "draft", Result: draft}),
+			ev(1900*time.Millisecond, engine.Event{Type: engine.EventRunFinished, Run: finalRun(override, engine.RunCompleted, 1900*time.Millisecond, *outline, *draft)}),
+			look(2*s, "final"),
+		},
 		"resumed": {
 			ev(time.Hour, engine.Event{Type: engine.EventRunStarted, Run: resumed}),
 			ev(time.Hour, engine.Event{Type: engine.EventStepFinished, Step: "details", Result: resumedDone("details", flowspec.KindWait)}),
