@@ -86,8 +86,14 @@ type root struct {
 func Main(args []string) int {
 	// Ctrl-C and SIGTERM cancel the context: the engine stops in-flight
 	// steps and records the run interrupted. A second signal, once the
-	// first has been seen, kills the process the default way.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// first has been seen, kills the process the default way. A SIGINT
+	// that was ignored when kitaru started (a shell script's background
+	// job, nohup) stays ignored, as the one who started kitaru meant.
+	sigs := []os.Signal{syscall.SIGTERM}
+	if !signal.Ignored(os.Interrupt) {
+		sigs = append(sigs, os.Interrupt)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), sigs...)
 	defer stop()
 	go func() {
 		<-ctx.Done()

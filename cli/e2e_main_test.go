@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -28,6 +29,13 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if signal.Ignored(os.Interrupt) {
+		// Started with SIGINT ignored (a background job of a script):
+		// kitaru would inherit that and rightly ignore the SIGINTs the
+		// tests send. Catching it here gives the binaries the tests start
+		// the default disposition again (exec resets caught signals).
+		signal.Notify(make(chan os.Signal, 1), os.Interrupt)
+	}
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)
