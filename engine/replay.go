@@ -135,7 +135,7 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 		case !ok(ie.Status):
 			why[id] = fmt.Sprintf("it did not complete in the source run (%s)", ie.Status)
 		case opts.From == "" && ie.Fingerprint != fps[id]:
-			why[id] = "fingerprint changed (its definition or the inputs it reads)"
+			why[id] = "fingerprint changed: its definition or the inputs it reads differ"
 		default:
 			continue
 		}
