@@ -598,7 +598,7 @@ func (llmExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
 	}
 	caller := u.x.caller
 	if caller == nil {
-		if mock := os.Getenv("KITARU_LLM_MOCK_RESPONSE"); mock != "" {
+		if mock := os.Getenv(providers.EnvMockResponse); mock != "" {
 			caller = mockCaller(mock)
 		} else {
 			return nil, errors.New("no provider configured: register a model with `kitaru model register` (or set KITARU_LLM_MOCK_RESPONSE to try the flow offline)")

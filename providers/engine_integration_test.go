@@ -178,18 +178,7 @@ func TestEngineRetryKeepsSnapshot(t *testing.T) {
 	if err := providers.SaveLocal(reg); err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"OPENAI_BASE_URL": srv.URL, "OPENAI_API_KEY": "sk-env-key-123456"}
-	opts := providers.Options{Getenv: func(k string) string { return env[k] }, Sleep: func(context.Context, time.Duration) error { return nil }}
-	eng := engine.New(engine.Config{Store: engine.NewFileStore(t.TempDir()), Models: providers.Source{Options: opts}})
-	f, err := flowspec.Parse("chain.yaml", []byte(chainFlow), flowspec.Options{CheckModel: providers.CheckModel})
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, _ := f.BindInputs(nil)
-	run, err := eng.Start(context.Background(), engine.StartOptions{Flow: f, Inputs: in})
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng, run := startChainWithEnvKey(t, srv)
 	if run.Status != engine.RunFailed {
 		t.Fatalf("run is %s, want failed", run.Status)
 	}
@@ -212,6 +201,25 @@ func TestEngineRetryKeepsSnapshot(t *testing.T) {
 	}
 }
 
+// startChainWithEnvKey runs chainFlow once against srv with the key in the
+// environment and the local registry as the test left it.
+func startChainWithEnvKey(t *testing.T, srv *modelServer) (*engine.Engine, *engine.Run) {
+	t.Helper()
+	env := map[string]string{"OPENAI_BASE_URL": srv.URL, "OPENAI_API_KEY": "sk-env-key-123456"}
+	opts := providers.Options{Getenv: func(k string) string { return env[k] }, Sleep: func(context.Context, time.Duration) error { return nil }}
+	eng := engine.New(engine.Config{Store: engine.NewFileStore(t.TempDir()), Models: providers.Source{Options: opts}})
+	f, err := flowspec.Parse("chain.yaml", []byte(chainFlow), flowspec.Options{CheckModel: providers.CheckModel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, _ := f.BindInputs(nil)
+	run, err := eng.Start(context.Background(), engine.StartOptions{Flow: f, Inputs: in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eng, run
+}
+
 func stepErrors(run *engine.Run) string {
 	var b strings.Builder
 	for _, s := range run.Steps {
@@ -229,18 +237,7 @@ func stepErrors(run *engine.Run) string {
 func TestEngineRetryPicksUpAnAliasRegisteredAfterTheRun(t *testing.T) {
 	srv := newModelServer(t, "sk-env-key-123456", func(int) bool { return false })
 	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
-	env := map[string]string{"OPENAI_BASE_URL": srv.URL, "OPENAI_API_KEY": "sk-env-key-123456"}
-	opts := providers.Options{Getenv: func(k string) string { return env[k] }, Sleep: func(context.Context, time.Duration) error { return nil }}
-	eng := engine.New(engine.Config{Store: engine.NewFileStore(t.TempDir()), Models: providers.Source{Options: opts}})
-	f, err := flowspec.Parse("chain.yaml", []byte(chainFlow), flowspec.Options{CheckModel: providers.CheckModel})
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, _ := f.BindInputs(nil)
-	run, err := eng.Start(context.Background(), engine.StartOptions{Flow: f, Inputs: in})
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng, run := startChainWithEnvKey(t, srv)
 	if run.Status != engine.RunFailed || !strings.Contains(stepErrors(run), "not registered") {
 		t.Fatalf("run is %s (%s), want failed for the unregistered alias", run.Status, stepErrors(run))
 	}
