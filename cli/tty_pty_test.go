@@ -5,7 +5,6 @@ package cli
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -13,41 +12,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"unsafe"
-)
 
-// openPTY opens a pseudo-terminal pair with syscall alone: the master the
-// test reads what the program draws from, and the slave that becomes the
-// program's terminal, cols wide.
-func openPTY(cols, rows uint16) (master, slave *os.File, err error) {
-	master, err = os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		return nil, nil, err
-	}
-	fd := master.Fd()
-	unlock := int32(0)
-	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCSPTLCK, uintptr(unsafe.Pointer(&unlock))); e != 0 {
-		master.Close()
-		return nil, nil, fmt.Errorf("unlock pty: %w", e)
-	}
-	var n uint32
-	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCGPTN, uintptr(unsafe.Pointer(&n))); e != 0 {
-		master.Close()
-		return nil, nil, fmt.Errorf("pty number: %w", e)
-	}
-	slave, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		master.Close()
-		return nil, nil, err
-	}
-	ws := struct{ Row, Col, X, Y uint16 }{Row: rows, Col: cols}
-	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, slave.Fd(), syscall.TIOCSWINSZ, uintptr(unsafe.Pointer(&ws))); e != 0 {
-		master.Close()
-		slave.Close()
-		return nil, nil, fmt.Errorf("set pty size: %w", e)
-	}
-	return master, slave, nil
-}
+	"github.com/kitaruhq/kitaru/internal/termscreen"
+)
 
 // runInPTY runs cmd with a terminal of cols columns as its stdin, stdout and
 // stderr, and returns everything it drew and its exit code.
@@ -97,7 +64,7 @@ func (s *ptySession) typeKeys(t *testing.T, keys string) {
 // runInPTYWith is runInPTY with interact called while the program runs.
 func runInPTYWith(t *testing.T, cmd *exec.Cmd, cols uint16, interact func(*ptySession)) (drawn string, code int) {
 	t.Helper()
-	master, slave, err := openPTY(cols, 40)
+	master, slave, err := termscreen.OpenPTY(cols, 40)
 	if err != nil {
 		t.Skipf("no pseudo-terminal available: %v", err)
 	}
@@ -147,7 +114,7 @@ func runInPTYWith(t *testing.T, cmd *exec.Cmd, cols uint16, interact func(*ptySe
 }
 
 func TestPTYIsATerminal(t *testing.T) {
-	master, slave, err := openPTY(100, 30)
+	master, slave, err := termscreen.OpenPTY(100, 30)
 	if err != nil {
 		t.Skipf("no pseudo-terminal available: %v", err)
 	}

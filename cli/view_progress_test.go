@@ -208,8 +208,8 @@ func play(t *testing.T, sc script, opts progressOptions, width int) (looks strin
 		}
 	}
 	p.Close()
-	if len(scr.unknown) > 0 {
-		t.Errorf("the view wrote escape sequences the screen model does not know: %q", scr.unknown)
+	if len(scr.Unknown()) > 0 {
+		t.Errorf("the view wrote escape sequences the screen model does not know: %q", scr.Unknown())
 	}
 	return b.String(), rawBuf.String()
 }

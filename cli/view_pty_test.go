@@ -26,9 +26,9 @@ func examplePath(t *testing.T, name string) string {
 func screenOf(t *testing.T, drawn string, cols int) string {
 	t.Helper()
 	scr := newScreen(cols)
-	scr.feed(drawn)
-	if len(scr.unknown) > 0 {
-		t.Errorf("kitaru drew escape sequences the screen model does not know: %q", scr.unknown)
+	scr.Feed(drawn)
+	if len(scr.Unknown()) > 0 {
+		t.Errorf("kitaru drew escape sequences the screen model does not know: %q", scr.Unknown())
 	}
 	return scr.String()
 }
