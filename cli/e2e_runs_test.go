@@ -91,6 +91,20 @@ func (e *e2e) startUntil(counter string, args ...string) (cmd *exec.Cmd, stdout,
 	return cmd, stdout, stderr
 }
 
+// pid reads the process id a step's command wrote to a file of the work dir.
+func (e *e2e) pid(name string) int {
+	e.t.Helper()
+	b, err := os.ReadFile(filepath.Join(e.Dir, name))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return pid
+}
+
 // announcedID is the run id a run command prints first ("run kr-…").
 func announcedID(t testing.TB, stdout string) string {
 	t.Helper()
@@ -537,14 +551,7 @@ steps:
 			}
 			// The in-flight step was stopped: its shell's process group
 			// (the shell and its sleep) is gone.
-			b, err := os.ReadFile(filepath.Join(e.Dir, "slow.pid"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			pgid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-			if err != nil {
-				t.Fatal(err)
-			}
+			pgid := e.pid("slow.pid")
 			if live := liveInGroup(pgid); len(live) > 0 {
 				t.Errorf("the interrupted step's processes are still running: %q", live)
 				syscall.Kill(-pgid, syscall.SIGKILL)

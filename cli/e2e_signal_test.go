@@ -3,7 +3,6 @@ package cli
 import (
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -58,14 +57,7 @@ steps:
 			})
 			pidFile := filepath.Join(e.Dir, "slow.pid")
 			waitFor(t, "the slow step to run", func() bool { _, err := os.Stat(pidFile); return err == nil })
-			b, err := os.ReadFile(pidFile)
-			if err != nil {
-				t.Fatal(err)
-			}
-			pgid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-			if err != nil {
-				t.Fatal(err)
-			}
+			pgid := e.pid("slow.pid")
 			// The command's group first; kitaru's a moment after its
 			// command is gone.
 			if err := syscall.Kill(-pgid, sig); err != nil {
