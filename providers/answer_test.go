@@ -112,9 +112,11 @@ func TestUndecodableAnswerSaysWhatCame(t *testing.T) {
 		{name: "ollama html", model: "ollama/llama3.2", status: 200, contentType: "text/html",
 			body: html, want: []string{"/api/chat", "Content-Type text/html", `beginning "<html>`}},
 		{name: "openai 502 html", model: "openai/gpt-4o-mini", status: 502, contentType: "text/html",
-			body: html, want: []string{"HTTP 502", "it answered 502 Bad Gateway, Content-Type text/html", `beginning "<html>`}},
+			body: html, want: []string{"HTTP 502", "HTTP 502 after 4 attempts: Content-Type text/html", `beginning "<html>`}},
 		{name: "anthropic 503 html", model: "anthropic/claude-sonnet-4-0", status: 503, contentType: "text/html",
 			body: "<h1>down</h1>", want: []string{"HTTP 503", `beginning "<h1>down</h1>"`}},
+		{name: "openai no choices", model: "openai/gpt-4o-mini", status: 200, contentType: "application/json",
+			body: `{"id":"c1","choices":[]}`, want: []string{"200 OK", `beginning "{\"id\":\"c1\",\"choices\":[]}"`}},
 		{name: "echoed key is masked", model: "openai/gpt-4o-mini", status: 200, contentType: "text/plain",
 			body: "Authorization: Bearer " + key, want: []string{`"Authorization: Bearer ***"`}, notWant: []string{key}},
 	}

@@ -181,7 +181,7 @@ func (c *caller) Call(ctx context.Context, req Request) (*Response, error) {
 		return nil, c.callError(ctx, res, tr, token, source, err)
 	}
 	if len(out.Choices) == 0 {
-		return nil, fmt.Errorf("%s returned no answer (it answered %s)", res.Model, tr.answered(token))
+		return nil, fmt.Errorf("%s returned no answer (the provider answered %s)", res.Model, tr.answered(token, true))
 	}
 	usage := usageOf(res.Provider, out.Choices[0].GenerationInfo)
 	return &Response{
@@ -399,8 +399,8 @@ func toInt(v any) int {
 // provider said.
 func (c *caller) callError(ctx context.Context, res Resolved, tr *callTransport, token, source string, err error) error {
 	if tr.answer != nil && tr.answer.tooLarge {
-		return permanent(fmt.Errorf("%s: the answer from %s is larger than %s, the most kitaru reads of one answer (it answered %s); check that %s points at the provider's API",
-			res.Model, tr.lastURL, fmtBytes(tr.answer.limit), tr.answered(token), cmpOr(providerInfos[res.Provider].baseVar, "the base URL")))
+		return permanent(fmt.Errorf("%s: the answer from %s is larger than %s, the most kitaru reads of one answer (the provider answered %s); check that %s points at the provider's API",
+			res.Model, tr.lastURL, fmtBytes(tr.answer.limit), tr.answered(token, true), cmpOr(providerInfos[res.Provider].baseVar, "the base URL")))
 	}
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return fmt.Errorf("%s: call stopped: %w", res.Model, ctxErr)
@@ -433,7 +433,7 @@ func (c *caller) callError(ctx context.Context, res Resolved, tr *callTransport,
 		if msg == "" || bareStatus.MatchString(msg) {
 			// The library could not decode an error message: quote the
 			// answer itself.
-			msg = "it answered " + tr.answered(token)
+			msg = tr.answered(token, false)
 		}
 		hint := gaveUp
 		if tr.lastStatus == http.StatusUnauthorized || tr.lastStatus == http.StatusForbidden {
@@ -459,19 +459,19 @@ func (c *caller) callError(ctx context.Context, res Resolved, tr *callTransport,
 		// The provider answered success, but not with what its API returns
 		// (an HTML page from a proxy, a body cut short): the library's
 		// "unexpected EOF" alone would not say so.
-		return fmt.Errorf("%s: cannot read the answer from %s (%s): it answered %s",
-			res.Model, tr.lastURL, decodePrefix.ReplaceAllString(msg, ""), tr.answered(token))
+		return fmt.Errorf("%s: cannot read the answer from %s (%s): the provider answered %s",
+			res.Model, tr.lastURL, decodePrefix.ReplaceAllString(msg, ""), tr.answered(token, true))
 	}
 	return fmt.Errorf("%s: %s", res.Model, msg)
 }
 
 // answered describes the last answer for an error message, or says there
 // was none.
-func (t *callTransport) answered(token string) string {
+func (t *callTransport) answered(token string, status bool) string {
 	if t.answer == nil {
 		return "nothing"
 	}
-	return redact(t.answer.describe(), token)
+	return redact(t.answer.describe(status), token)
 }
 
 // fmtBytes writes a size the way the cap is documented.

@@ -215,27 +215,28 @@ func (b *answerBody) Read(p []byte) (int, error) {
 
 func (b *answerBody) Close() error { return b.rc.Close() }
 
-// describe says what the provider answered: status, content type, how much
-// was read and how it began.
-func (b *answerBody) describe() string {
-	var s strings.Builder
-	s.WriteString(b.status)
+// describe says what the provider answered: status (with status), content
+// type, how much was read and how it began.
+func (b *answerBody) describe(status bool) string {
+	var parts []string
+	if status {
+		parts = append(parts, b.status)
+	}
 	if b.contentType != "" {
-		s.WriteString(", Content-Type " + b.contentType)
+		parts = append(parts, "Content-Type "+b.contentType)
 	}
 	if b.eof {
-		fmt.Fprintf(&s, ", %d bytes", b.n)
+		parts = append(parts, fmt.Sprintf("%d bytes", b.n))
 	}
-	if len(b.head) == 0 {
-		s.WriteString(", empty body")
-		return s.String()
+	switch {
+	case len(b.head) == 0:
+		parts = append(parts, "empty body")
+	case b.n > int64(len(b.head)):
+		parts = append(parts, fmt.Sprintf("beginning %q…", b.head))
+	default:
+		parts = append(parts, fmt.Sprintf("beginning %q", b.head))
 	}
-	more := ""
-	if b.n > int64(len(b.head)) {
-		more = "…"
-	}
-	fmt.Fprintf(&s, ", beginning %q%s", b.head, more)
-	return s.String()
+	return strings.Join(parts, ", ")
 }
 
 // retryable: rate limits, server errors and dropped connections are worth
