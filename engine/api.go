@@ -80,12 +80,13 @@ type StepResult struct {
 	Alias      string        `json:"alias,omitempty"`
 	Credential string        `json:"credential_source,omitempty"`
 	// Mock: KITARU_LLM_MOCK_RESPONSE answered; no model was called.
-	Mock bool `json:"mock,omitempty"`
-	// Usage and CostUSD count every attempt, failed ones too: each request
-	// that reached a provider was paid for.
+	Mock    bool            `json:"mock,omitempty"`
 	Usage   providers.Usage `json:"usage"`
 	CostUSD *float64        `json:"cost_usd"` // null when the model's price is unknown
-	// AttemptsDetail lists each attempt of a step that ran more than once.
+	// Usage and CostUSD count every attempt, failed ones too: each request
+	// that reached a provider was paid for. AttemptsDetail lists each
+	// attempt of a step that ran more than once (a foreach step's items
+	// list their own).
 	AttemptsDetail []Attempt `json:"attempts_detail,omitempty"`
 
 	// Reason says, for a replay or retry, why the step ran or was reused
