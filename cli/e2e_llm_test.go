@@ -283,3 +283,50 @@ output: ${{ steps.post.output }}
 	// explicit choice; the run state must hold none.
 	assertNotOnDisk(t, e.Home, hookToken, testAPIKey)
 }
+
+// An `output: json` step whose model answers prose three times was paid
+// for three times: `executions get` shows the tokens and cost of every
+// attempt, in the step and in the run, and the record lists each attempt.
+func TestE2EFailedAttemptsCountInExecutionsGet(t *testing.T) {
+	e, srv := newLLME2E(t)
+	e.setenv("OPENAI_API_KEY", testAPIKey)
+	flow := e.flow("json.yaml", `name: wants_json
+steps:
+  extract:
+    kind: llm
+    model: openai/gpt-4o-mini
+    prompt: Give me JSON
+    output: json
+    retry: {attempts: 3, backoff: 10ms}
+`)
+	rec := decodeRun(t, e.must(1, "run", flow, "--json", "--quiet").Stdout)
+	if reqs, _ := srv.snapshot(); len(reqs) != 3 {
+		t.Fatalf("the step sent %d requests, want 3", len(reqs))
+	}
+	s := stepOf(t, rec, "extract")
+	// The fake answers 11 tokens in and 7 out per call.
+	if s.Usage.InputTokens != 33 || s.Usage.OutputTokens != 21 || s.CostUSD == nil || *s.CostUSD <= 0 {
+		t.Errorf("step usage %+v cost %v, want 33 in / 21 out with a cost", s.Usage, s.CostUSD)
+	}
+	if rec.Usage != s.Usage || s.CostUSD == nil || rec.CostUSD != *s.CostUSD {
+		t.Errorf("run totals %+v $%v do not include the failed step's %+v", rec.Usage, rec.CostUSD, s.Usage)
+	}
+	if len(s.AttemptsDetail) != 3 || s.AttemptsDetail[2].Usage.InputTokens != 11 {
+		t.Errorf("attempts recorded: %+v", s.AttemptsDetail)
+	}
+	get := e.must(0, "executions", "get", rec.ID).Stdout
+	for _, w := range []string{"tokens    33 in, 21 out", "cost      <$0.0001"} {
+		if !strings.Contains(get, w) {
+			t.Errorf("executions get lacks %q:\n%s", w, get)
+		}
+	}
+	var row string
+	for _, l := range strings.Split(get, "\n") {
+		if strings.HasPrefix(l, "extract ") && row == "" {
+			row = l
+		}
+	}
+	if f := strings.Fields(row); len(f) < 7 || f[2] != "failed" || f[3] != "3" || f[5] != "54" || f[6] == "-" {
+		t.Errorf("the step's row does not show 3 attempts, 54 tokens and a cost: %q\n%s", row, get)
+	}
+}

@@ -83,6 +83,11 @@ type StepResult struct {
 	Mock    bool            `json:"mock,omitempty"`
 	Usage   providers.Usage `json:"usage"`
 	CostUSD *float64        `json:"cost_usd"` // null when the model's price is unknown
+	// Usage and CostUSD count every attempt, failed ones too: each request
+	// that reached a provider was paid for. AttemptsDetail lists each
+	// attempt of a step that ran more than once (a foreach step's items
+	// list their own).
+	AttemptsDetail []Attempt `json:"attempts_detail,omitempty"`
 
 	// Reason says, for a replay or retry, why the step ran or was reused
 	// ("upstream of --from", "fingerprint changed", "overridden", ...).
@@ -109,6 +114,17 @@ type ItemResult struct {
 	Reused     bool            `json:"reused"`
 	Output     any             `json:"output"`
 	Error      *string         `json:"error"`
+	DurationMS int64           `json:"duration_ms"`
+	Usage      providers.Usage `json:"usage"`
+	CostUSD    *float64        `json:"cost_usd"`
+	// AttemptsDetail lists each attempt of an item that ran more than once.
+	AttemptsDetail []Attempt `json:"attempts_detail,omitempty"`
+}
+
+// Attempt is one try of a step or item: how it ended and what it spent.
+type Attempt struct {
+	Attempt    int             `json:"attempt"`
+	Error      *string         `json:"error"` // null for the attempt that succeeded
 	DurationMS int64           `json:"duration_ms"`
 	Usage      providers.Usage `json:"usage"`
 	CostUSD    *float64        `json:"cost_usd"`

@@ -40,10 +40,13 @@ type unitResult struct {
 	Usage      providers.Usage
 	Cost       *float64
 	Wait       *WaitInfo // a wait step is waiting
+	Tries      []Attempt // from runUnit, when there was more than one
 }
 
 // executor does one kind of step. A Temporal-backed or remote executor
-// could stand in for these; the engine only needs this method.
+// could stand in for these; the engine only needs this method. An attempt
+// that failed after spending (a model answered, then its output was not
+// JSON) returns its result, with the usage and cost, beside the error.
 type executor interface {
 	execute(ctx context.Context, u *unit) (*unitResult, error)
 }
@@ -104,6 +107,7 @@ func (x *execution) execStep(ctx context.Context, s *flowspec.Step, sc *flowspec
 		}
 		if err != nil {
 			r = x.failed(s, start, attempts, errors.New(red.str(err.Error())))
+			spent(r, res)
 		} else {
 			end := time.Now().UTC()
 			r = &StepResult{ID: s.ID, Kind: s.Kind, Status: StepCompleted, Attempts: attempts,
@@ -119,13 +123,22 @@ func (x *execution) execStep(ctx context.Context, s *flowspec.Step, sc *flowspec
 }
 
 func fill(r *StepResult, res *unitResult) {
-	r.Model, r.Alias, r.Credential, r.Mock = res.Model, res.Alias, res.Credential, res.Mock
-	r.Usage, r.CostUSD = res.Usage, res.Cost
+	spent(r, res)
 	if res.Wait != nil {
 		r.Status = StepWaiting
 		r.Wait = res.Wait
 		r.Output = nil
 	}
+}
+
+// spent copies what a step's attempts called and paid for into its record;
+// res is nil when nothing ran.
+func spent(r *StepResult, res *unitResult) {
+	if res == nil {
+		return
+	}
+	r.Model, r.Alias, r.Credential, r.Mock = res.Model, res.Alias, res.Credential, res.Mock
+	r.Usage, r.CostUSD, r.AttemptsDetail = res.Usage, res.Cost, res.Tries
 }
 
 // save records a step result; a record that cannot be written fails the
@@ -165,19 +178,23 @@ func (x *execution) secrets(s *flowspec.Step) ([]string, *redactor, error) {
 	return env, newRedactor(vals), nil
 }
 
-// runUnit executes a unit with the step's timeout and retries.
+// runUnit executes a unit with the step's timeout and retries. The result,
+// returned on failure too (nil only when nothing ran), carries the usage
+// and cost of every attempt and, after more than one, each attempt.
 func (x *execution) runUnit(ctx context.Context, ex executor, u *unit) (*unitResult, int, error) {
 	attempts := max(1, u.step.Retry.Attempts)
+	var sum *unitResult
 	for a := 1; ; a++ {
 		actx, cancel := ctx, context.CancelFunc(func() {})
 		if u.step.Timeout > 0 && u.step.Kind != flowspec.KindWait {
 			actx, cancel = context.WithTimeout(ctx, u.step.Timeout)
 		}
+		t0 := time.Now()
 		res, err := ex.execute(actx, u)
 		timedOut := errors.Is(actx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 		cancel()
 		if err == nil {
-			return res, a, nil
+			return addAttempt(sum, res, a, time.Since(t0), nil, u.red), a, nil
 		}
 		if !timedOut && ctx.Err() == nil && stoppedLikeTheRun(err) {
 			// The signal that stops the run may have reached the command
@@ -196,9 +213,13 @@ func (x *execution) runUnit(ctx context.Context, ex executor, u *unit) (*unitRes
 		if timedOut {
 			err = fmt.Errorf("timed out after %s (its processes were killed): %w", u.step.Timeout, err)
 		}
+		sum = addAttempt(sum, res, a, time.Since(t0), err, u.red)
 		// Trying again cannot fix a missing key or an unknown model.
 		if a >= attempts || errors.Is(err, providers.ErrPermanent) {
-			return nil, a, err
+			if a == 1 {
+				sum.Tries = nil // the step's own fields say it all
+			}
+			return sum, a, err
 		}
 		delay := backoff(u.step.Retry.Backoff, a)
 		x.emit(Event{Type: EventStepRetrying, Step: u.step.ID, Item: u.item, Attempt: a + 1, Error: u.red.str(err.Error()), Delay: delay}, false)
@@ -214,6 +235,50 @@ func (x *execution) runUnit(ctx context.Context, ex executor, u *unit) (*unitRes
 			return nil, a, err
 		}
 	}
+}
+
+// addAttempt folds attempt a (its result, nil when it spent nothing, and
+// its error) into the unit's running result: the last attempt's output and
+// model, the sum of every attempt's usage and cost. A first attempt that
+// succeeds costs nothing more than returning its result.
+func addAttempt(sum, res *unitResult, a int, took time.Duration, err error, red *redactor) *unitResult {
+	if a == 1 && err == nil {
+		return res
+	}
+	try := Attempt{Attempt: a, DurationMS: took.Milliseconds()}
+	if err != nil {
+		msg := red.str(err.Error())
+		try.Error = &msg
+	}
+	if res == nil {
+		res = &unitResult{}
+	}
+	try.Usage, try.CostUSD = res.Usage, res.Cost
+	if sum != nil {
+		res.Usage = sum.Usage.Add(res.Usage)
+		res.Cost = addCost(sum.Cost, res.Cost)
+		res.Tries = sum.Tries
+		if res.Model == "" {
+			res.Model, res.Alias, res.Credential, res.Mock = sum.Model, sum.Alias, sum.Credential, sum.Mock
+		}
+	}
+	res.Tries = append(res.Tries, try)
+	if err != nil {
+		res.Output = nil
+	}
+	return res
+}
+
+// addCost sums two costs; unknown (nil) only when both are.
+func addCost(a, b *float64) *float64 {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	}
+	c := *a + *b
+	return &c
 }
 
 // runUnitSafe is runUnit for a goroutine of its own: a panic becomes the
@@ -311,11 +376,14 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 				return
 			}
 			it := &ItemResult{Index: idx, Attempts: attempts, DurationMS: time.Since(t0).Milliseconds()}
+			if res != nil {
+				it.Usage, it.CostUSD, it.AttemptsDetail = res.Usage, res.Cost, res.Tries
+			}
 			if err != nil {
 				msg := red.str(err.Error())
 				it.Status, it.Error = StepFailed, &msg
 			} else {
-				it.Status, it.Output, it.Usage, it.CostUSD = StepCompleted, red.value(res.Output), res.Usage, res.Cost
+				it.Status, it.Output = StepCompleted, red.value(res.Output)
 			}
 			if err := x.st.SaveItem(x.meta.ID, s.ID, it); err != nil {
 				msg := fmt.Sprintf("its result could not be recorded: %v", err)
@@ -341,13 +409,7 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 		r.Items = append(r.Items, *it)
 		r.Attempts = max(r.Attempts, it.Attempts)
 		r.Usage = r.Usage.Add(it.Usage)
-		if it.CostUSD != nil {
-			c := *it.CostUSD
-			if r.CostUSD != nil {
-				c += *r.CostUSD
-			}
-			r.CostUSD = &c
-		}
+		r.CostUSD = addCost(r.CostUSD, it.CostUSD)
 		if it.Status != StepCompleted && r.Status == StepCompleted {
 			msg := fmt.Sprintf("item %d failed", i)
 			if it.Error != nil {
@@ -614,7 +676,7 @@ func (llmExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
 	if u.step.OutputJSON {
 		v, err := parseJSONOutput(resp.Text)
 		if err != nil {
-			return nil, err
+			return res, err // the call was made and paid for
 		}
 		res.Output = v
 	}

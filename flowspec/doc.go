@@ -16,6 +16,14 @@
 //     none. Durations are Go durations (90s, 2m, 1h30m), more than zero.
 //     defaults.timeout does not apply to wait steps: a wait's own timeout
 //     is how long a person has to answer.
+//   - Every attempt of a step is paid for: a step's (and an item's) usage
+//     and cost sum all its attempts, failed ones included (an llm answer
+//     that `output: json` could not parse was still billed), and a step
+//     that ran more than once lists each attempt in attempts_detail. Inside
+//     one attempt, an llm call retries 429, 5xx and dropped connections
+//     (4 tries) but never waits past the step's timeout, nor more than 2
+//     minutes in all: a longer Retry-After fails the attempt at once, naming
+//     it. An answer above 32 MiB fails the step without a retry.
 //   - `needs` accepts one id or a list. A checkpoint `value` written as
 //     YAML data (a number, a map) is kept as that data; ${{ }} inside such a
 //     map is an error rather than silently literal.

@@ -44,6 +44,9 @@ type Options struct {
 	// request; 0 means DefaultResponseTimeout. A step's timeout, if
 	// shorter, still wins.
 	ResponseTimeout time.Duration
+	// MaxResponseBytes caps what is read of one answer; 0 means
+	// DefaultMaxResponseBytes.
+	MaxResponseBytes int64
 }
 
 // DefaultResponseTimeout is how long kitaru waits for a provider to start
@@ -142,7 +145,7 @@ func (c *caller) Call(ctx context.Context, req Request) (*Response, error) {
 	}
 	base := c.baseURL(res.Provider)
 
-	tr := &callTransport{base: c.transport(), sleep: c.opts.Sleep, stripTemperature: req.Temperature == nil}
+	tr := &callTransport{base: c.transport(), sleep: c.opts.Sleep, stripTemperature: req.Temperature == nil, maxBody: c.opts.MaxResponseBytes}
 	hc := &http.Client{}
 	if c.opts.HTTPClient != nil {
 		copied := *c.opts.HTTPClient
@@ -178,7 +181,7 @@ func (c *caller) Call(ctx context.Context, req Request) (*Response, error) {
 		return nil, c.callError(ctx, res, tr, token, source, err)
 	}
 	if len(out.Choices) == 0 {
-		return nil, fmt.Errorf("%s returned no answer", res.Model)
+		return nil, fmt.Errorf("%s returned no answer (the provider answered %s)", res.Model, tr.answered(token, true))
 	}
 	usage := usageOf(res.Provider, out.Choices[0].GenerationInfo)
 	return &Response{
@@ -392,14 +395,23 @@ func toInt(v any) int {
 }
 
 // callError turns a failed call into a sentence naming what was tried and
-// what to check. Key values are scrubbed from anything the library said.
+// what to check. Key values are scrubbed from anything the library or the
+// provider said.
 func (c *caller) callError(ctx context.Context, res Resolved, tr *callTransport, token, source string, err error) error {
+	if tr.answer != nil && tr.answer.tooLarge {
+		return permanent(fmt.Errorf("%s: the answer from %s is larger than %s, the most kitaru reads of one answer (the provider answered %s); check that %s points at the provider's API",
+			res.Model, tr.lastURL, fmtBytes(tr.answer.limit), tr.answered(token, true), cmpOr(providerInfos[res.Provider].baseVar, "the base URL")))
+	}
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return fmt.Errorf("%s: call stopped: %w", res.Model, ctxErr)
 	}
 	tries := ""
 	if tr.attempts > 1 {
 		tries = fmt.Sprintf(" after %d attempts", tr.attempts)
+	}
+	gaveUp := ""
+	if tr.gaveUp != nil {
+		gaveUp = "; " + tr.gaveUp.String()
 	}
 	if tr.lastNetErr != nil && strings.Contains(tr.lastNetErr.Error(), "timeout awaiting response headers") {
 		return fmt.Errorf("%s: no answer from %s within %s; the provider may be overloaded: try again later (a step's retry: does so by itself)",
@@ -413,12 +425,17 @@ func (c *caller) callError(ctx context.Context, res Resolved, tr *callTransport,
 		if res.Provider == "ollama" {
 			hint = "is the Ollama server running ('ollama serve')? If it listens elsewhere, set OLLAMA_HOST"
 		}
-		return fmt.Errorf("%s: cannot reach %s%s: %s; %s", res.Model, tr.lastURL, tries, redact(tr.lastNetErr.Error(), token), hint)
+		return fmt.Errorf("%s: cannot reach %s%s: %s%s; %s", res.Model, tr.lastURL, tries, redact(tr.lastNetErr.Error(), token), gaveUp, hint)
 	}
 	msg := redact(err.Error(), token)
 	if tr.lastStatus >= 400 {
 		msg = libraryPrefix.ReplaceAllString(msg, "")
-		hint := ""
+		if msg == "" || bareStatus.MatchString(msg) {
+			// The library could not decode an error message: quote the
+			// answer itself.
+			msg = tr.answered(token, false)
+		}
+		hint := gaveUp
 		if tr.lastStatus == http.StatusUnauthorized || tr.lastStatus == http.StatusForbidden {
 			hint = "; check the API key"
 			switch source {
@@ -438,8 +455,42 @@ func (c *caller) callError(ctx context.Context, res Resolved, tr *callTransport,
 		}
 		return err
 	}
+	if tr.answer != nil {
+		// The provider answered success, but not with what its API returns
+		// (an HTML page from a proxy, a body cut short): the library's
+		// "unexpected EOF" alone would not say so.
+		return fmt.Errorf("%s: cannot read the answer from %s (%s): the provider answered %s",
+			res.Model, tr.lastURL, decodePrefix.ReplaceAllString(msg, ""), tr.answered(token, true))
+	}
 	return fmt.Errorf("%s: %s", res.Model, msg)
 }
+
+// answered describes the last answer for an error message, or says there
+// was none.
+func (t *callTransport) answered(token string, status bool) string {
+	if t.answer == nil {
+		return "nothing"
+	}
+	return redact(t.answer.describe(status), token)
+}
+
+// fmtBytes writes a size the way the cap is documented.
+func fmtBytes(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// bareStatus is langchaingo's message when it could not decode an error
+// body; decodePrefix its wording around a decode error of a success.
+var (
+	bareStatus   = regexp.MustCompile(`^(anthropic: failed to create message: )?API returned unexpected status code: \d+$`)
+	decodePrefix = regexp.MustCompile(`^(anthropic: failed to create message: )?(parse response: )?`)
+)
 
 // libraryPrefix is langchaingo's wording around a provider's error
 // message; kitaru says the same thing once, with the status.

@@ -205,19 +205,7 @@ func TestEngineRetryKeepsSnapshot(t *testing.T) {
 // environment and the local registry as the test left it.
 func startChainWithEnvKey(t *testing.T, srv *modelServer) (*engine.Engine, *engine.Run) {
 	t.Helper()
-	env := map[string]string{"OPENAI_BASE_URL": srv.URL, "OPENAI_API_KEY": "sk-env-key-123456"}
-	opts := providers.Options{Getenv: func(k string) string { return env[k] }, Sleep: func(context.Context, time.Duration) error { return nil }}
-	eng := engine.New(engine.Config{Store: engine.NewFileStore(t.TempDir()), Models: providers.Source{Options: opts}})
-	f, err := flowspec.Parse("chain.yaml", []byte(chainFlow), flowspec.Options{CheckModel: providers.CheckModel})
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, _ := f.BindInputs(nil)
-	run, err := eng.Start(context.Background(), engine.StartOptions{Flow: f, Inputs: in})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return eng, run
+	return runFlow(t, srv.Server, chainFlow)
 }
 
 func stepErrors(run *engine.Run) string {

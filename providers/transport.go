@@ -5,29 +5,44 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
 
 // Retry policy: langchaingo does no retries, so kitaru does them here,
 // below the client, where the status code and Retry-After are visible.
+// maxRetryWait bounds all the waiting inside one call: a provider that asks
+// for longer (Retry-After: 3600) is not worth holding a step for, so the
+// call fails at once and says what the provider asked.
 const (
-	maxAttempts   = 4
-	baseBackoff   = time.Second
-	maxBackoff    = 30 * time.Second
-	maxRetryAfter = 2 * time.Minute
+	maxAttempts  = 4
+	baseBackoff  = time.Second
+	maxBackoff   = 30 * time.Second
+	maxRetryWait = 2 * time.Minute
 )
+
+// DefaultMaxResponseBytes is the most kitaru reads of one provider answer:
+// far above any real completion (a 100k-token answer is well under 1 MiB
+// of JSON), small enough that a misbehaving server cannot exhaust memory.
+const DefaultMaxResponseBytes = 32 << 20
+
+// headSize is how much of an answer an error message quotes.
+const headSize = 200
 
 // callTransport is the RoundTripper of one call: it removes the
 // temperature langchaingo always sends when the step set none, retries
-// transient failures, and remembers what happened for error messages.
+// transient failures, caps what is read of an answer, and remembers what
+// happened for error messages.
 type callTransport struct {
 	base             http.RoundTripper
 	sleep            func(context.Context, time.Duration) error
 	stripTemperature bool
+	maxBody          int64
 
 	// Written by RoundTrip, read by the caller after the client returns;
 	// one call's requests are sequential.
@@ -35,6 +50,35 @@ type callTransport struct {
 	lastURL    string
 	lastNetErr error
 	lastStatus int
+	answer     *answerBody // the body of the last answer handed to the client
+	gaveUp     *gaveUp     // why a retryable failure was not retried
+	waited     time.Duration
+}
+
+// gaveUp is a retry kitaru did not make because its wait would pass the
+// step's deadline or kitaru's bound on waiting inside one call.
+type gaveUp struct {
+	wait       time.Duration
+	retryAfter string        // the header as sent; "" for kitaru's own backoff
+	left       time.Duration // time the step had left; 0: it has no deadline
+}
+
+func (g *gaveUp) String() string {
+	asked := fmt.Sprintf("the next try would be in %s", roundWait(g.wait))
+	if g.retryAfter != "" {
+		asked = fmt.Sprintf("it asked to wait %s before trying again (Retry-After: %s)", roundWait(g.wait), g.retryAfter)
+	}
+	if g.left > 0 {
+		return fmt.Sprintf("%s, longer than the %s the step has left", asked, roundWait(g.left))
+	}
+	return fmt.Sprintf("%s, and kitaru waits at most %s in all inside one call: try again later", asked, maxRetryWait)
+}
+
+func roundWait(d time.Duration) time.Duration {
+	if d >= 10*time.Second {
+		return d.Round(time.Second)
+	}
+	return d.Round(100 * time.Millisecond)
 }
 
 func (t *callTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -67,24 +111,132 @@ func (t *callTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			t.lastStatus = resp.StatusCode
 		}
 		if attempt >= maxAttempts || !retryable(resp, err) || req.Context().Err() != nil {
-			return resp, err
+			return t.capped(resp), err
 		}
 		if err == nil && resp.StatusCode == http.StatusTooManyRequests && quotaExhausted(resp) {
 			// Waiting will not refill an exhausted quota or credit.
-			return resp, nil
+			return t.capped(resp), nil
 		}
-		delay := backoff(attempt)
+		delay, header := backoff(attempt), ""
 		if resp != nil {
-			if d, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+			header = resp.Header.Get("Retry-After")
+			if d, ok := retryAfter(header, time.Now()); ok {
 				delay = d
+			} else {
+				header = ""
 			}
+		}
+		if g := t.tooLong(req.Context(), delay, header); g != nil {
+			// Sleeping would end in a timeout that hides what the
+			// provider said: hand its answer to the client instead.
+			t.gaveUp = g
+			return t.capped(resp), err
+		}
+		if resp != nil {
 			io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
 			resp.Body.Close()
 		}
 		if err := t.sleep(req.Context(), delay); err != nil {
 			return nil, err
 		}
+		t.waited += delay
 	}
+}
+
+// tooLong says why waiting delay before the next try is not worth it, or
+// nil when it is.
+func (t *callTransport) tooLong(ctx context.Context, delay time.Duration, header string) *gaveUp {
+	if dl, ok := ctx.Deadline(); ok {
+		if left := time.Until(dl); delay >= left {
+			return &gaveUp{wait: delay, retryAfter: header, left: max(left, time.Millisecond)}
+		}
+	}
+	if t.waited+delay > maxRetryWait {
+		return &gaveUp{wait: delay, retryAfter: header}
+	}
+	return nil
+}
+
+// capped wraps the body the client will read in the size cap and keeps
+// its head for error messages.
+func (t *callTransport) capped(resp *http.Response) *http.Response {
+	if resp == nil || resp.Body == nil {
+		return resp
+	}
+	limit := t.maxBody
+	if limit <= 0 {
+		limit = DefaultMaxResponseBytes
+	}
+	t.answer = &answerBody{rc: resp.Body, limit: limit, status: resp.Status, contentType: resp.Header.Get("Content-Type")}
+	resp.Body = t.answer
+	return resp
+}
+
+// answerBody is a provider's answer as the client reads it: at most limit
+// bytes (past that, reads fail with errAnswerTooLarge), with the first
+// headSize bytes kept for error messages.
+type answerBody struct {
+	rc          io.ReadCloser
+	limit, n    int64
+	head        []byte
+	eof         bool
+	tooLarge    bool
+	status      string
+	contentType string
+}
+
+// errAnswerTooLarge is what reading an answer past the cap fails with;
+// the caller turns it into a sentence naming the URL and the cap.
+var errAnswerTooLarge = errors.New("the answer is larger than kitaru reads")
+
+func (b *answerBody) Read(p []byte) (int, error) {
+	if b.tooLarge {
+		return 0, errAnswerTooLarge
+	}
+	// One byte past the limit tells a body of exactly limit bytes from a
+	// longer one.
+	if rem := b.limit - b.n + 1; int64(len(p)) > rem {
+		p = p[:rem]
+	}
+	n, err := b.rc.Read(p)
+	b.n += int64(n)
+	if b.n > b.limit {
+		b.tooLarge = true
+		return 0, errAnswerTooLarge
+	}
+	if len(b.head) < headSize {
+		b.head = append(b.head, p[:min(n, headSize-len(b.head))]...)
+	}
+	if err == io.EOF {
+		b.eof = true
+	}
+	return n, err
+}
+
+func (b *answerBody) Close() error { return b.rc.Close() }
+
+// describe says what the provider answered: status (with status), content
+// type, how much was read and how it began.
+func (b *answerBody) describe(status bool) string {
+	var parts []string
+	if status {
+		parts = append(parts, b.status)
+	}
+	if b.contentType != "" {
+		parts = append(parts, "Content-Type "+b.contentType)
+	}
+	if b.eof {
+		parts = append(parts, fmt.Sprintf("%d bytes", b.n))
+	}
+	switch {
+	case len(b.head) == 0:
+		parts = append(parts, "empty body")
+	case b.n > int64(len(b.head)):
+		parts = append(parts, fmt.Sprintf("beginning %q…", b.head))
+	default:
+		parts = append(parts, fmt.Sprintf("beginning %q", b.head))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // retryable: rate limits, server errors and dropped connections are worth
@@ -126,11 +278,10 @@ func retryAfter(v string, now time.Time) (time.Duration, bool) {
 		if secs < 0 {
 			return 0, false
 		}
-		return min(time.Duration(secs)*time.Second, maxRetryAfter), true
+		return time.Duration(min(secs, 1<<31)) * time.Second, true
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		d := max(t.Sub(now), 0)
-		return min(d, maxRetryAfter), true
+		return max(t.Sub(now), 0), true
 	}
 	return 0, false
 }

@@ -1,0 +1,182 @@
+package providers_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kitaruhq/kitaru/engine"
+	"github.com/kitaruhq/kitaru/flowspec"
+	"github.com/kitaruhq/kitaru/providers"
+)
+
+// proseServer is a fake OpenAI server whose model answers prose where JSON
+// was asked for, 13 tokens in and 14 out each time.
+func proseServer(t *testing.T) (*httptest.Server, *atomic.Int64) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		n.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"id":"c","object":"chat.completion","created":1,"model":"gpt-4o-mini",
+			"choices":[{"index":0,"message":{"role":"assistant","content":"Sure! Here is the JSON you asked for."},"finish_reason":"stop"}],
+			"usage":{"prompt_tokens":13,"completion_tokens":14,"total_tokens":27}}`)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &n
+}
+
+// runFlow runs the flow src once against srv, with the key in the
+// environment and the local registry as the test left it.
+func runFlow(t *testing.T, srv *httptest.Server, src string) (*engine.Engine, *engine.Run) {
+	t.Helper()
+	env := map[string]string{"OPENAI_BASE_URL": srv.URL, "OPENAI_API_KEY": "sk-env-key-123456"}
+	opts := providers.Options{Getenv: func(k string) string { return env[k] }, Sleep: func(context.Context, time.Duration) error { return nil }}
+	eng := engine.New(engine.Config{Store: engine.NewFileStore(t.TempDir()), Models: providers.Source{Options: opts}})
+	f, err := flowspec.Parse("flow.yaml", []byte(src), flowspec.Options{CheckModel: providers.CheckModel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, _ := f.BindInputs(nil)
+	run, err := eng.Start(context.Background(), engine.StartOptions{Flow: f, Inputs: in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eng, run
+}
+
+// Every request that reached the provider counts, failed attempts too: an
+// `output: json` step whose model answers prose three times records three
+// calls' usage and cost, each attempt on its own, and so does the run.
+func TestFailedAttemptsAreCounted(t *testing.T) {
+	srv, n := proseServer(t)
+	eng, run := runFlow(t, srv, `name: spend
+steps:
+  extract:
+    kind: llm
+    model: openai/gpt-4o-mini
+    prompt: Give me JSON
+    output: json
+    retry: {attempts: 3, backoff: 10ms}
+  each:
+    kind: llm
+    model: openai/gpt-4o-mini
+    foreach: ${{ [1, 2] }}
+    prompt: Give me JSON for ${{ item }}
+    output: json
+    retry: {attempts: 3, backoff: 10ms}
+`)
+	if run.Status != engine.RunFailed {
+		t.Fatalf("run is %s, want failed", run.Status)
+	}
+	if got := n.Load(); got != 9 {
+		t.Fatalf("server saw %d requests, want 9", got)
+	}
+	// gpt-4o-mini: $0.15 in, $0.60 out per million tokens.
+	perCall := (13*0.15 + 14*0.60) / 1e6
+	stored, err := eng.Get(context.Background(), run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*engine.Run{run, stored} {
+		extract := stepOfRun(t, r, "extract")
+		wantSpend(t, "extract", extract.Usage, extract.CostUSD, 3, perCall)
+		if extract.Model != "openai/gpt-4o-mini" {
+			t.Errorf("the failed step records model %q", extract.Model)
+		}
+		wantAttempts(t, "extract", extract.AttemptsDetail, perCall)
+		each := stepOfRun(t, r, "each")
+		wantSpend(t, "each", each.Usage, each.CostUSD, 6, perCall)
+		for _, it := range each.Items {
+			wantSpend(t, "an item", it.Usage, it.CostUSD, 3, perCall)
+			wantAttempts(t, "an item", it.AttemptsDetail, perCall)
+		}
+		if r.Usage != (providers.Usage{InputTokens: 9 * 13, OutputTokens: 9 * 14}) || math.Abs(r.CostUSD-9*perCall) > 1e-12 {
+			t.Errorf("run totals: usage %+v cost %v, want 117/126 and %v", r.Usage, r.CostUSD, 9*perCall)
+		}
+	}
+}
+
+func wantSpend(t *testing.T, what string, u providers.Usage, cost *float64, calls int, perCall float64) {
+	t.Helper()
+	if u != (providers.Usage{InputTokens: calls * 13, OutputTokens: calls * 14}) {
+		t.Errorf("%s: usage %+v, want %d calls of 13 in / 14 out", what, u, calls)
+	}
+	if cost == nil || math.Abs(*cost-float64(calls)*perCall) > 1e-12 {
+		t.Errorf("%s: cost %v, want %v", what, cost, float64(calls)*perCall)
+	}
+}
+
+func wantAttempts(t *testing.T, what string, tries []engine.Attempt, perCall float64) {
+	t.Helper()
+	if len(tries) != 3 {
+		t.Fatalf("%s: %d attempts recorded, want 3: %+v", what, len(tries), tries)
+	}
+	for i, a := range tries {
+		if a.Attempt != i+1 || a.Error == nil || !strings.Contains(*a.Error, "not JSON") ||
+			a.Usage != (providers.Usage{InputTokens: 13, OutputTokens: 14}) || a.CostUSD == nil || math.Abs(*a.CostUSD-perCall) > 1e-12 {
+			b, _ := json.Marshal(a)
+			t.Errorf("%s: attempt %d recorded %s", what, i+1, b)
+		}
+	}
+}
+
+func stepOfRun(t *testing.T, r *engine.Run, id string) engine.StepResult {
+	t.Helper()
+	for _, s := range r.Steps {
+		if s.ID == id {
+			return s
+		}
+	}
+	t.Fatalf("run has no step %s", id)
+	return engine.StepResult{}
+}
+
+// A step with a timeout whose provider asks to wait an hour fails at once,
+// saying so, instead of sleeping into "timed out after 10s".
+func TestStepTimeoutBeatsRetryAfter(t *testing.T) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		n.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Retry-After", "3600")
+		w.WriteHeader(http.StatusTooManyRequests)
+		io.WriteString(w, `{"error":{"message":"Rate limit reached for requests"}}`)
+	}))
+	t.Cleanup(srv.Close)
+	start := time.Now()
+	_, run := runFlow(t, srv, `name: limited
+steps:
+  ask:
+    kind: llm
+    model: openai/gpt-4o-mini
+    prompt: hello
+    timeout: 10s
+`)
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("the run took %s; the step should fail at once", took)
+	}
+	ask := stepOfRun(t, run, "ask")
+	if ask.Status != engine.StepFailed || ask.Error == nil {
+		t.Fatalf("step is %s", ask.Status)
+	}
+	for _, w := range []string{"HTTP 429", "Rate limit reached", "(Retry-After: 3600)", "the step has left"} {
+		if !strings.Contains(*ask.Error, w) {
+			t.Errorf("error %q lacks %q", *ask.Error, w)
+		}
+	}
+	if strings.Contains(*ask.Error, "timed out") {
+		t.Errorf("the step slept into its timeout: %s", *ask.Error)
+	}
+	if n.Load() != 1 {
+		t.Errorf("server saw %d requests, want 1", n.Load())
+	}
+}
