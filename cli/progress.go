@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/kitaruhq/kitaru/engine"
+	"github.com/kitaruhq/kitaru/internal/textsafe"
 	"github.com/kitaruhq/kitaru/providers"
 )
 
@@ -614,11 +615,13 @@ func viewDuration(d time.Duration) string {
 	return fmt.Sprintf("%dh%02dm", int(d/time.Hour), int(d%time.Hour/time.Minute))
 }
 
-// firstLine is the first non-empty line of s, trimmed.
+// firstLine is the first non-empty line of s, trimmed, with controls
+// shown as escapes: an error or a question may quote a command's stderr or
+// a model's text, and an escape sequence in it would break the redraw.
 func firstLine(s string) string {
 	for _, l := range strings.Split(s, "\n") {
 		if l = strings.TrimSpace(l); l != "" {
-			return l
+			return textsafe.Escape(l)
 		}
 	}
 	return ""

@@ -297,7 +297,7 @@ func (c *getCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 	if g.wantJSON() {
 		return writeJSON(stdio.Stdout, run)
 	}
-	return writeRunDetail(stdio.Stdout, run)
+	return writeRunDetail(forPeople(stdio.Stdout), run)
 }
 
 type logsCmd struct {
@@ -307,7 +307,11 @@ type logsCmd struct {
 }
 
 func (c *logsCmd) Help() string {
-	return `With --json each line is one JSON object (JSON Lines).
+	return `With --json each line is one JSON object (JSON Lines). On a terminal,
+control characters and escape sequences a command printed are shown as
+escapes (ESC as \x1b); piped, lines are printed as recorded. A command's
+lines are logged up to its max_output per stream and attempt, each cut at
+64KiB; a closing line counts what was not logged.
 
 Examples:
 
@@ -321,11 +325,12 @@ func (c *logsCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 		return cmdErr(err)
 	}
 	enc := json.NewEncoder(stdio.Stdout)
+	out := forPeople(stdio.Stdout)
 	err = r.Logs(ctx, c.RunRef, c.Step, c.Follow, func(l engine.LogLine) error {
 		if g.wantJSON() {
 			return enc.Encode(l)
 		}
-		return writeLogLine(stdio.Stdout, l, c.Step == "")
+		return writeLogLine(out, l, c.Step == "")
 	})
 	if err != nil && !(c.Follow && errors.Is(err, context.Canceled)) {
 		return cmdErr(err)
@@ -469,9 +474,9 @@ func reportRun(stdio *IO, asJSON, wantCancel bool, run *engine.Run) error {
 			return err
 		}
 	} else if run.Status == engine.RunCompleted && run.Output != nil {
-		writeOutput(stdio.Stdout, run.Output)
+		writeOutput(forPeople(stdio.Stdout), run.Output)
 	}
-	w := stdio.Stderr
+	w := forPeople(stdio.Stderr)
 	switch run.Status {
 	case engine.RunCompleted:
 		return nil

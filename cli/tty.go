@@ -3,6 +3,8 @@ package cli
 import (
 	"io"
 	"os"
+
+	"github.com/kitaruhq/kitaru/internal/textsafe"
 )
 
 // fdWriter is a writer backed by a file descriptor (an *os.File).
@@ -39,4 +41,16 @@ func termSize(w io.Writer) (cols, rows int) {
 		cols = 80
 	}
 	return cols, rows
+}
+
+// forPeople is w for text that holds what commands and models printed (log
+// lines, outputs, errors quoting stderr): on a terminal, control bytes and
+// escape sequences in it are shown as escapes (\x1b) so they cannot retitle
+// the window, clear the screen or hide lines; a pipe or a file gets the
+// bytes as recorded, as cat log.txt would.
+func forPeople(w io.Writer) io.Writer {
+	if isTTY(w) {
+		return textsafe.NewWriter(w)
+	}
+	return w
 }

@@ -386,6 +386,11 @@ func TestFormatting(t *testing.T) {
 	if got := firstLine("\n  boom: it broke  \nstack"); got != "boom: it broke" {
 		t.Errorf("firstLine = %q", got)
 	}
+	// An error may quote a command's stderr: its escapes must not reach the
+	// live view, whose redraw they would break.
+	if got := firstLine("\x1b]0;pwned\x07 boom \x1b[2J\r"); got != `\x1b]0;pwned\x07 boom \x1b[2J` {
+		t.Errorf("firstLine kept controls: %q", got)
+	}
 	if got := truncate("abcdef", 4); got != "abc…" {
 		t.Errorf("truncate = %q", got)
 	}
@@ -485,4 +490,22 @@ func BenchmarkLiveFrame(b *testing.B) {
 	}
 	b.StopTimer()
 	p.Close()
+}
+
+// TestViewEscapesStepText: a failed step's error and a retry's reason are
+// drawn with their controls visible, in both views.
+func TestViewEscapesStepText(t *testing.T) {
+	msg := "the command exited with status 1: \x1b]0;pwned\x07\x1b[2J"
+	for _, tty := range []bool{false, true} {
+		var b bytes.Buffer
+		p := newProgress(&b, progressOptions{TTY: tty, Width: 100, Tick: -1, Now: func() time.Time { return t0 }, Location: time.UTC})
+		p.Event(engine.Event{Type: engine.EventRunStarted, RunID: "kr-x", Time: t0})
+		p.Event(engine.Event{Type: engine.EventStepStarted, Step: "s", Time: t0})
+		p.Event(engine.Event{Type: engine.EventStepRetrying, Step: "s", Attempt: 2, Error: msg, Time: t0})
+		p.Event(engine.Event{Type: engine.EventStepFinished, Step: "s", Time: t0, Result: &engine.StepResult{ID: "s", Status: engine.StepFailed, Error: &msg}})
+		p.Close()
+		if out := b.String(); strings.Contains(out, "\x1b]0;") || strings.Contains(out, "\x1b[2J") || !strings.Contains(out, `\x1b]0;pwned\x07\x1b[2J`) {
+			t.Errorf("tty=%v drew:\n%q", tty, out)
+		}
+	}
 }

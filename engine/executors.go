@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,8 +13,10 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kitaruhq/kitaru/flowspec"
+	"github.com/kitaruhq/kitaru/internal/textsafe"
 	"github.com/kitaruhq/kitaru/providers"
 )
 
@@ -496,6 +497,9 @@ func (shellExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Printing more than max_output stops the command through this.
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
 	cmd := exec.CommandContext(ctx, "sh", "-c", script)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
@@ -521,20 +525,31 @@ func (shellExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
 		}
 		cmd.Stdin = strings.NewReader(in)
 	}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout = &lineLog{u: u, buf: &stdout}
-	cmd.Stderr = &lineLog{u: u, buf: &stderr}
+	limit := cp.MaxOutput
+	if limit <= 0 {
+		limit = flowspec.DefaultMaxOutput
+	}
+	stdout := newCapture(u, "stdout", limit, limit, stop)
+	stderr := newCapture(u, "stderr", 0, limit, nil)
+	cmd.Stdout, cmd.Stderr = stdout, stderr
 	runErr := cmd.Run()
-	cmd.Stdout.(*lineLog).flush()
-	cmd.Stderr.(*lineLog).flush()
+	stdout.flush()
+	stderr.flush()
+	if stdout.over {
+		return nil, fmt.Errorf("the command printed more than %s on stdout (its max_output), so it was stopped; raise max_output, or write big output to a file and print its path", flowspec.FormatSize(limit))
+	}
 	if runErr != nil {
-		err := fmt.Errorf("the command %s%s", exitText(runErr), tail(u.red.str(stderr.String()), 10))
+		err := fmt.Errorf("the command %s%s", exitText(runErr), tail(u.red.str(stderr.text()), 10))
 		if sig, ok := deathSignal(runErr); ok {
 			return nil, &signalledError{sig: sig, err: err}
 		}
 		return nil, err
 	}
-	out := strings.TrimSuffix(u.red.str(stdout.String()), "\n")
+	if i := invalidUTF8(stdout.kept); i >= 0 {
+		// encoding/json would replace the byte in the record, silently.
+		return nil, fmt.Errorf("its output is not UTF-8 text (byte 0x%02x at offset %d), and a step's output is recorded as text; encode binary output, e.g. `| base64`, or write it to a file and print its path", stdout.kept[i], i)
+	}
+	out := strings.TrimSuffix(u.red.str(stdout.text()), "\n")
 	if u.step.OutputJSON {
 		v, err := parseJSONOutput(out)
 		if err != nil {
@@ -590,7 +605,9 @@ func exitText(err error) string {
 	return "could not run: " + err.Error()
 }
 
-// tail quotes the last n lines of stderr for an error message.
+// tail quotes the last n lines of stderr for an error message, each cut at
+// tailLineMax bytes, with control bytes and bytes that are not UTF-8 shown
+// as escapes: the message is text for people, recorded as JSON.
 func tail(s string, n int) string {
 	s = strings.TrimRight(s, "\n")
 	if s == "" {
@@ -600,31 +617,34 @@ func tail(s string, n int) string {
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}
+	for i, l := range lines {
+		if len(l) > tailLineMax {
+			k := tailLineMax
+			for k > 0 && !utf8.RuneStart(l[k]) {
+				k--
+			}
+			l = l[:k] + "…"
+		}
+		lines[i] = textsafe.Escape(l)
+	}
 	return "; stderr ends with:\n  " + strings.Join(lines, "\n  ")
 }
 
-// lineLog keeps a command's output and copies each whole line to the log.
-type lineLog struct {
-	u       *unit
-	buf     *bytes.Buffer
-	pending []byte
-}
+const tailLineMax = 500
 
-func (l *lineLog) Write(p []byte) (int, error) {
-	l.buf.Write(p)
-	l.pending = append(l.pending, p...)
-	if i := bytes.LastIndexByte(l.pending, '\n'); i >= 0 {
-		l.u.log(string(l.pending[:i]))
-		l.pending = append(l.pending[:0], l.pending[i+1:]...)
+// invalidUTF8 is the offset of the first byte of b that is not UTF-8, or -1.
+func invalidUTF8(b []byte) int {
+	if utf8.Valid(b) {
+		return -1
 	}
-	return len(p), nil
-}
-
-func (l *lineLog) flush() {
-	if len(l.pending) > 0 {
-		l.u.log(string(l.pending))
-		l.pending = nil
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
 	}
+	return -1
 }
 
 // llmExec makes one model call.

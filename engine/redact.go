@@ -6,7 +6,10 @@ import (
 )
 
 // redactor replaces secret values with *** in everything recorded.
-type redactor struct{ r *strings.Replacer }
+type redactor struct {
+	r       *strings.Replacer
+	longest int // bytes of the longest secret
+}
 
 func newRedactor(secrets []string) *redactor {
 	// Longest first, so a secret containing another is masked whole.
@@ -21,7 +24,16 @@ func newRedactor(secrets []string) *redactor {
 	if len(pairs) == 0 {
 		return &redactor{}
 	}
-	return &redactor{r: strings.NewReplacer(pairs...)}
+	return &redactor{r: strings.NewReplacer(pairs...), longest: len(vals[0])}
+}
+
+// maxLen is the length of the longest secret: text cut at a point must
+// keep that much beyond it to mask a secret that spans the cut.
+func (r *redactor) maxLen() int {
+	if r == nil {
+		return 0
+	}
+	return r.longest
 }
 
 func (r *redactor) str(s string) string {

@@ -59,6 +59,9 @@ type Defaults struct {
 	Model   string
 	Retry   Retry
 	Timeout time.Duration
+	// MaxOutput is the bytes of stdout a run: step may print; 0 is
+	// DefaultMaxOutput. llm and value steps ignore it.
+	MaxOutput int64
 }
 
 // Step is one compiled step.
@@ -116,7 +119,10 @@ type CheckpointStep struct {
 	Env     []EnvVar
 	Dir     *Template
 	Secrets []string
-	Value   *Template
+	// MaxOutput is the bytes of stdout the command may print (defaults
+	// applied); 0 is DefaultMaxOutput.
+	MaxOutput int64
+	Value     *Template
 }
 
 // EnvVar is one environment variable of a run: step.

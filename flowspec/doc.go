@@ -35,6 +35,29 @@
 //   - The fingerprint covers everything that changes what a step does, with
 //     defaults applied, including the ids it depends on; not its
 //     description, comments, layout or position.
+//   - `max_output` (a run: step, or defaults) bounds the stdout a command
+//     may print: a size such as 512KiB, 16MiB (the default) or 1GiB (the
+//     most); K, M, G and KiB, MiB, GiB count in 1024s, kB, MB, GB in 1000s,
+//     a bare number is bytes. One byte more kills the command's process
+//     group and fails the step ("printed more than 16MiB on stdout"), as
+//     any failure, retried if retry says so. stderr has no cap: only its
+//     last 64KiB is kept, and a failed command's error quotes its last 10
+//     lines, each cut at 500 bytes, controls and bytes that are not UTF-8
+//     shown as escapes (\x1b, \xff).
+//   - log.txt takes each stream of each attempt up to max_output bytes
+//     (the time and step prefixes count), each line cut at 64KiB; what
+//     does not fit is counted in one closing line ("… N more bytes of
+//     stdout not logged"). So a command that prints a flood of tiny lines
+//     costs the log at most that much, not many times what it printed.
+//   - A run: step's output must be UTF-8 text: records are JSON text,
+//     which cannot hold other bytes, so the step fails saying where the
+//     first one is; encode binary output (`| base64`) or write it to a
+//     file. NUL and other controls are text and are kept exactly.
+//   - Text that commands and models printed is shown on a terminal with
+//     its control characters and escape sequences as visible escapes
+//     (executions logs and get, run's output and errors, the live view);
+//     piped, it is printed as recorded. --json escapes controls as JSON
+//     does (and shows bytes that are not UTF-8 as U+FFFD).
 //   - A run's own snapshot (replay, resume, retry) loads with Options.Lazy:
 //     same structure checks, graph, order and fingerprints, but each
 //     expression is type-checked and compiled when first evaluated, and

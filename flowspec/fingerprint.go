@@ -31,6 +31,7 @@ type fingerprintDoc struct {
 	Env        [][2]string    `json:"env,omitempty"`
 	Dir        string         `json:"dir,omitempty"`
 	Secrets    []string       `json:"secrets,omitempty"`
+	MaxOutput  int64          `json:"max_output,omitempty"`
 	Value      *string        `json:"value,omitempty"`
 	ValueConst any            `json:"value_const,omitempty"`
 	Question   string         `json:"question,omitempty"`
@@ -80,6 +81,9 @@ func fingerprintDocOf(s *Step) fingerprintDoc {
 	}
 	if b := s.Checkpoint; b != nil {
 		d.Run, d.Stdin, d.Dir, d.Secrets = srcPtr(b.Run), b.Stdin.Source(), b.Dir.Source(), b.Secrets
+		// A bigger cap can turn a failure into a result. 0 (the default)
+		// is left out, so fingerprints from before max_output still match.
+		d.MaxOutput = b.MaxOutput
 		for _, e := range b.Env {
 			d.Env = append(d.Env, [2]string{e.Name, e.Value.Source()})
 		}
@@ -152,6 +156,10 @@ func (d *fingerprintDoc) appendJSON(b []byte) (_ []byte, ok bool) {
 	if len(d.Secrets) > 0 {
 		b = append(b, `,"secrets":`...)
 		b = appendJSONStrings(b, d.Secrets)
+	}
+	if d.MaxOutput != 0 {
+		b = append(b, `,"max_output":`...)
+		b = strconv.AppendInt(b, d.MaxOutput, 10)
 	}
 	b = appendStringPtr(b, "value", d.Value)
 	b = appendOptString(b, "question", d.Question)

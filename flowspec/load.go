@@ -32,13 +32,13 @@ var (
 	topFields      = []string{"name", "description", "inputs", "defaults", "steps", "output"}
 	inputFields    = []string{"type", "description", "default"}
 	inputTypes     = []string{"string", "integer", "number", "boolean", "list", "object"}
-	defaultsFields = []string{"model", "retry", "timeout"}
+	defaultsFields = []string{"model", "retry", "timeout", "max_output"}
 	retryFields    = []string{"attempts", "backoff"}
 	kinds          = []string{string(KindLLM), string(KindCheckpoint), string(KindWait)}
 	commonFields   = []string{"kind", "description", "needs", "if", "retry", "timeout", "foreach", "output"}
 	kindFields     = map[Kind][]string{
 		KindLLM:        {"prompt", "messages", "system", "model", "temperature", "max_tokens"},
-		KindCheckpoint: {"run", "stdin", "env", "dir", "secrets", "value"},
+		KindCheckpoint: {"run", "stdin", "env", "dir", "secrets", "max_output", "value"},
 		KindWait:       {"question", "schema"},
 	}
 	messageRoles = []string{"system", "user", "assistant"}
@@ -447,7 +447,7 @@ func inferType(v any) string {
 }
 
 func (l *loader) defaults(n *yaml.Node) {
-	if n = l.optionalMapping(n, "defaults must be a mapping with model, retry or timeout"); n == nil {
+	if n = l.optionalMapping(n, "defaults must be a mapping with model, retry, timeout or max_output"); n == nil {
 		return
 	}
 	d := &l.flow.Defaults
@@ -460,6 +460,9 @@ func (l *loader) defaults(n *yaml.Node) {
 	}
 	if t, ok := fs["timeout"]; ok {
 		d.Timeout = l.duration(t.val, "timeout")
+	}
+	if m, ok := fs["max_output"]; ok {
+		d.MaxOutput = l.maxOutput(m.val, "defaults ")
 	}
 }
 

@@ -67,11 +67,14 @@ func TestSchemaValidatesExamples(t *testing.T) {
 func TestSchemaRejectsBadFlows(t *testing.T) {
 	sch := compiledFlowSchema(t)
 	bad := map[string]string{
-		"no kind":        "name: a\nsteps: {x: {prompt: hi}}\n",
-		"both run/value": "name: a\nsteps: {x: {kind: checkpoint, run: ls, value: 1}}\n",
-		"unknown field":  "name: a\nsteps: {x: {kind: llm, prompt: hi, promt: hi}}\n",
-		"bad name":       "name: A B\nsteps: {x: {kind: llm, prompt: hi}}\n",
-		"wait question":  "name: a\nsteps: {x: {kind: wait}}\n",
+		"no kind":         "name: a\nsteps: {x: {prompt: hi}}\n",
+		"both run/value":  "name: a\nsteps: {x: {kind: checkpoint, run: ls, value: 1}}\n",
+		"unknown field":   "name: a\nsteps: {x: {kind: llm, prompt: hi, promt: hi}}\n",
+		"bad name":        "name: A B\nsteps: {x: {kind: llm, prompt: hi}}\n",
+		"wait question":   "name: a\nsteps: {x: {kind: wait}}\n",
+		"bad max_output":  "name: a\nsteps: {x: {kind: checkpoint, run: ls, max_output: lots}}\n",
+		"llm max_output":  "name: a\nsteps: {x: {kind: llm, prompt: hi, max_output: 1MiB}}\n",
+		"huge max_output": "name: a\nsteps: {x: {kind: checkpoint, run: ls, max_output: 2147483648}}\n",
 	}
 	for name, src := range bad {
 		path := filepath.Join(t.TempDir(), "f.yaml")

@@ -255,7 +255,7 @@ func (c *stepCtx) checkpoint() {
 		l.e.add(pos(c.n), "checkpoint step %q needs run: (a shell command) or value: (an expression)", s.ID)
 	}
 	if b.Value != nil && b.Run == nil {
-		for _, f := range []string{"stdin", "env", "dir", "secrets"} {
+		for _, f := range []string{"stdin", "env", "dir", "secrets", "max_output"} {
 			if p, ok := fs[f]; ok {
 				l.e.add(pos(p.key), "step %q: %s only goes with run:, and this step has value:", s.ID, f)
 				delete(fs, f)
@@ -272,6 +272,12 @@ func (c *stepCtx) checkpoint() {
 	}
 	if p, ok := fs["secrets"]; ok {
 		b.Secrets = l.secrets(s, p.val)
+	}
+	if b.Run != nil {
+		b.MaxOutput = l.flow.Defaults.MaxOutput
+	}
+	if p, ok := fs["max_output"]; ok {
+		b.MaxOutput = l.maxOutput(p.val, "step "+strconv.Quote(s.ID)+": ")
 	}
 }
 
