@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/kitaruhq/kitaru/flowspec"
+	"github.com/kitaruhq/kitaru/keyring"
 	"github.com/kitaruhq/kitaru/providers"
 )
 
@@ -26,8 +27,10 @@ type unit struct {
 	scope *flowspec.Scope
 	item  *int
 	env   []string  // secret keys for a run: command
-	red   *redactor // masks the secret values
+	red   *redactor // masks the secret values (an llm call adds its key)
 	slot  *slot     // its place among the run's parallel units
+	// masked: the attempt's output or error had a secret masked.
+	masked bool
 }
 
 // unitResult is what an executor produced.
@@ -40,6 +43,14 @@ type unitResult struct {
 	Usage      providers.Usage
 	Cost       *float64
 	Wait       *WaitInfo // a wait step is waiting
+}
+
+// mask masks s and remembers whether that changed it. Only the unit's own
+// goroutine calls it (not the copiers of a command's output).
+func (u *unit) mask(s string) string {
+	out, m := u.red.mask(s)
+	u.masked = u.masked || m
+	return out
 }
 
 // executor does one kind of step. A Temporal-backed or remote executor
@@ -65,10 +76,20 @@ func executorFor(s *flowspec.Step) (executor, error) {
 func (u *unit) log(text string) {
 	now := time.Now().UTC()
 	var lines []LogLine
-	for ln := range strings.SplitSeq(strings.TrimRight(text, "\n"), "\n") {
-		lines = append(lines, LogLine{Time: now, Step: u.step.ID, Item: u.item, Text: u.red.str(ln)})
+	// Masked before it is split, so a multi-line secret is masked whole.
+	for ln := range strings.SplitSeq(strings.TrimRight(u.red.str(text), "\n"), "\n") {
+		lines = append(lines, LogLine{Time: now, Step: u.step.ID, Item: u.item, Text: ln})
 	}
 	_ = u.x.st.AppendLog(u.x.meta.ID, lines...)
+}
+
+// noteMasked tells, in the unit's log, that what it recorded has secrets
+// masked (the next step receives *** there too), and returns whether so.
+func (u *unit) noteMasked() bool {
+	if u.masked {
+		u.log("secret values in its output were replaced by *** (what later steps receive has them masked too)")
+	}
+	return u.masked
 }
 
 // artifact names a per-step file, per item inside a foreach.
@@ -103,14 +124,15 @@ func (x *execution) execStep(ctx context.Context, s *flowspec.Step, sc *flowspec
 			return nil
 		}
 		if err != nil {
-			r = x.failed(s, start, attempts, errors.New(red.str(err.Error())))
+			r = x.failed(s, start, attempts, errors.New(u.mask(err.Error())))
 		} else {
 			end := time.Now().UTC()
 			r = &StepResult{ID: s.ID, Kind: s.Kind, Status: StepCompleted, Attempts: attempts,
-				Output: red.value(res.Output), StartedAt: &start, EndedAt: &end,
+				Output: u.red.value(res.Output), StartedAt: &start, EndedAt: &end,
 				DurationMS: end.Sub(start).Milliseconds(), Fingerprint: x.fps[s.ID]}
 			fill(r, res)
 		}
+		r.Masked = u.noteMasked()
 	}
 	if r == nil {
 		return nil
@@ -157,6 +179,10 @@ func (x *execution) secrets(s *flowspec.Step) ([]string, *redactor, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("cannot read the secret %q (create it with `kitaru secrets set %s --KEY=VALUE`): %w", name, name, err)
 		}
+		for _, k := range unmaskable(kv) {
+			_ = x.st.AppendLog(x.meta.ID, LogLine{Time: time.Now().UTC(), Step: s.ID,
+				Text: fmt.Sprintf("secret %q key %s is shorter than %d characters, too short to be masked: wherever it appears it is recorded as is", name, k, keyring.MinMaskedLen)})
+		}
 		for k, v := range kv {
 			env = append(env, k+"="+v)
 			vals = append(vals, v)
@@ -169,6 +195,7 @@ func (x *execution) secrets(s *flowspec.Step) ([]string, *redactor, error) {
 func (x *execution) runUnit(ctx context.Context, ex executor, u *unit) (*unitResult, int, error) {
 	attempts := max(1, u.step.Retry.Attempts)
 	for a := 1; ; a++ {
+		u.masked = false
 		actx, cancel := ctx, context.CancelFunc(func() {})
 		if u.step.Timeout > 0 && u.step.Kind != flowspec.KindWait {
 			actx, cancel = context.WithTimeout(ctx, u.step.Timeout)
@@ -201,7 +228,7 @@ func (x *execution) runUnit(ctx context.Context, ex executor, u *unit) (*unitRes
 			return nil, a, err
 		}
 		delay := backoff(u.step.Retry.Backoff, a)
-		x.emit(Event{Type: EventStepRetrying, Step: u.step.ID, Item: u.item, Attempt: a + 1, Error: u.red.str(err.Error()), Delay: delay}, false)
+		x.emit(Event{Type: EventStepRetrying, Step: u.step.ID, Item: u.item, Attempt: a + 1, Error: u.mask(err.Error()), Delay: delay}, false)
 		u.log(fmt.Sprintf("attempt %d failed, retrying in %s: %s", a, delay.Round(time.Millisecond), err))
 		// Waiting to retry is not work: another unit may use the slot.
 		u.slot.release()
@@ -312,11 +339,12 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 			}
 			it := &ItemResult{Index: idx, Attempts: attempts, DurationMS: time.Since(t0).Milliseconds()}
 			if err != nil {
-				msg := red.str(err.Error())
+				msg := u.mask(err.Error())
 				it.Status, it.Error = StepFailed, &msg
 			} else {
-				it.Status, it.Output, it.Usage, it.CostUSD = StepCompleted, red.value(res.Output), res.Usage, res.Cost
+				it.Status, it.Output, it.Usage, it.CostUSD = StepCompleted, u.red.value(res.Output), res.Usage, res.Cost
 			}
+			it.Masked = u.noteMasked()
 			if err := x.st.SaveItem(x.meta.ID, s.ID, it); err != nil {
 				msg := fmt.Sprintf("its result could not be recorded: %v", err)
 				it.Status, it.Error = StepFailed, &msg
@@ -340,6 +368,7 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 	for i, it := range items {
 		r.Items = append(r.Items, *it)
 		r.Attempts = max(r.Attempts, it.Attempts)
+		r.Masked = r.Masked || it.Masked
 		r.Usage = r.Usage.Add(it.Usage)
 		if it.CostUSD != nil {
 			c := *it.CostUSD
@@ -460,19 +489,19 @@ func (shellExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
 		cmd.Stdin = strings.NewReader(in)
 	}
 	var stdout, stderr bytes.Buffer
-	cmd.Stdout = &lineLog{u: u, buf: &stdout}
-	cmd.Stderr = &lineLog{u: u, buf: &stderr}
+	cmd.Stdout = &lineLog{u: u, buf: &stdout, mask: redactStream{r: u.red}}
+	cmd.Stderr = &lineLog{u: u, buf: &stderr, mask: redactStream{r: u.red}}
 	runErr := cmd.Run()
 	cmd.Stdout.(*lineLog).flush()
 	cmd.Stderr.(*lineLog).flush()
 	if runErr != nil {
-		err := fmt.Errorf("the command %s%s", exitText(runErr), tail(u.red.str(stderr.String()), 10))
+		err := fmt.Errorf("the command %s%s", exitText(runErr), tail(u.mask(stderr.String()), 10))
 		if sig, ok := deathSignal(runErr); ok {
 			return nil, &signalledError{sig: sig, err: err}
 		}
 		return nil, err
 	}
-	out := strings.TrimSuffix(u.red.str(stdout.String()), "\n")
+	out := strings.TrimSuffix(u.mask(stdout.String()), "\n")
 	if u.step.OutputJSON {
 		v, err := parseJSONOutput(out)
 		if err != nil {
@@ -546,11 +575,12 @@ type lineLog struct {
 	u       *unit
 	buf     *bytes.Buffer
 	pending []byte
+	mask    redactStream // what reaches pending is masked
 }
 
 func (l *lineLog) Write(p []byte) (int, error) {
 	l.buf.Write(p)
-	l.pending = append(l.pending, p...)
+	l.pending = append(l.pending, l.mask.next(p)...)
 	if i := bytes.LastIndexByte(l.pending, '\n'); i >= 0 {
 		l.u.log(string(l.pending[:i]))
 		l.pending = append(l.pending[:0], l.pending[i+1:]...)
@@ -559,6 +589,7 @@ func (l *lineLog) Write(p []byte) (int, error) {
 }
 
 func (l *lineLog) flush() {
+	l.pending = append(l.pending, l.mask.rest()...)
 	if len(l.pending) > 0 {
 		l.u.log(string(l.pending))
 		l.pending = nil
@@ -605,14 +636,22 @@ func (llmExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
 		}
 	}
 	resp, err := caller.Call(ctx, req)
+	// A server may echo the key it was sent (in its answer or an error):
+	// the key is masked in all the step records, as a secret is.
+	creds := providers.CredentialsOf(err)
+	if resp != nil {
+		creds = resp.Credentials
+	}
+	u.red = u.red.with(creds)
 	if err != nil {
 		return nil, err
 	}
-	_ = u.x.st.WriteArtifact(u.x.meta.ID, u.step.ID, u.artifact("response", ".txt"), []byte(resp.Text))
+	text := u.mask(resp.Text)
+	_ = u.x.st.WriteArtifact(u.x.meta.ID, u.step.ID, u.artifact("response", ".txt"), []byte(text))
 	u.log(fmt.Sprintf("model %s answered in %s (%d tokens in, %d out)", resp.Model, resp.Latency.Round(time.Millisecond), resp.Usage.InputTokens, resp.Usage.OutputTokens))
-	res := &unitResult{Output: resp.Text, Model: resp.Model, Alias: resp.Alias, Credential: resp.CredentialSource, Mock: resp.Mock, Usage: resp.Usage, Cost: resp.CostUSD}
+	res := &unitResult{Output: text, Model: resp.Model, Alias: resp.Alias, Credential: resp.CredentialSource, Mock: resp.Mock, Usage: resp.Usage, Cost: resp.CostUSD}
 	if u.step.OutputJSON {
-		v, err := parseJSONOutput(resp.Text)
+		v, err := parseJSONOutput(text)
 		if err != nil {
 			return nil, err
 		}
