@@ -126,8 +126,8 @@ func TestE2EEchoedProviderKeyIsMasked(t *testing.T) {
 							t.Errorf("response.txt: %q, %v", b, err)
 						}
 					}
-					if mode == "answer" && !stepOf(t, run, "ask").Masked {
-						t.Errorf("the step does not record that its output was masked")
+					if mode == "answer" && (!stepOf(t, run, "ask").Masked || !strings.Contains(printed[1].Stdout, "secret values masked as ***")) {
+						t.Errorf("the step does not record and show that its output was masked:\n%s", printed[1].Stdout)
 					}
 					assertNotOnDisk(t, e.Home, echoedKey)
 				})
