@@ -162,3 +162,33 @@ steps:
 		return nil
 	})
 }
+
+// The masking a command's output gets on its way to the log, per 32 KiB
+// chunk: the stream (what is new) against masking the chunk as text (what
+// the log did before, line by line).
+func BenchmarkRedactStream(b *testing.B) {
+	chunk := []byte(strings.Repeat("2026-12-01 12:00:00 INFO request served in 12ms, id=8c1f0e2a\n", 32<<10/61))
+	for _, bc := range []struct {
+		name    string
+		secrets []string
+	}{
+		{"none", nil},
+		{"token", []string{"tok-0123456789abcdef"}},
+		{"pem", []string{testPEM}},
+	} {
+		red := newRedactor(bc.secrets)
+		b.Run(bc.name+"/stream", func(b *testing.B) {
+			s := redactStream{r: red}
+			b.SetBytes(int64(len(chunk)))
+			for b.Loop() {
+				s.next(chunk)
+			}
+		})
+		b.Run(bc.name+"/text", func(b *testing.B) {
+			b.SetBytes(int64(len(chunk)))
+			for b.Loop() {
+				red.str(string(chunk))
+			}
+		})
+	}
+}
