@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"encoding/json"
 	"slices"
 	"strings"
 
@@ -15,8 +16,9 @@ import (
 // (a PEM key, a JSON credential), the whole value and also each of its
 // lines, trimmed of surrounding spaces, that is long enough on its own, so
 // that a command printing one line of a key, or re-indenting a JSON
-// credential, does not write the line out. A shorter value is not masked:
-// "1" would turn every 1 of a step's output into ***.
+// credential, does not write the line out; each of these also as it reads
+// inside a JSON string. A shorter value is not masked: "1" would turn every
+// 1 of a step's output into ***.
 type redactor struct {
 	r       *strings.Replacer
 	vals    []string // masked, longest first
@@ -29,6 +31,11 @@ func newRedactor(secrets []string) *redactor {
 	add := func(v string) {
 		if keyring.Maskable(v) && !slices.Contains(vals, v) {
 			vals = append(vals, v)
+			// Also as it reads inside a JSON string, the way a command
+			// that prints JSON (or a record) writes a quote or a newline.
+			if e := jsonEscaped(v); e != v && !slices.Contains(vals, e) {
+				vals = append(vals, e)
+			}
 		}
 	}
 	for _, v := range secrets {
@@ -53,6 +60,17 @@ func newRedactor(secrets []string) *redactor {
 		bvals[i] = []byte(v)
 	}
 	return &redactor{r: strings.NewReplacer(pairs...), vals: vals, bvals: bvals, secrets: secrets}
+}
+
+// jsonEscaped is v as written between the quotes of a JSON string.
+func jsonEscaped(v string) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if enc.Encode(v) != nil {
+		return v
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(strings.TrimSuffix(b.String(), "\n"), `"`), `"`)
 }
 
 // with is r masking more values too; r itself is unchanged.

@@ -17,7 +17,7 @@ const testPEM = "-----BEGIN TEST KEY-----\n" +
 
 func TestRedactorRule(t *testing.T) {
 	t.Parallel()
-	red := newRedactor([]string{testPEM, "1", "short", "tok-0123456789", "  {\n  \"k\": \"json-cred-value\"\n  }"})
+	red := newRedactor([]string{testPEM, "1", "short", "tok-0123456789", "  {\n  \"k\": \"json-cred-value\"\n  }", `pa"ss\word`})
 	for _, tt := range []struct{ name, in, want string }{
 		{"whole multi-line value", "key:\n" + testPEM + "\nend", "key:\n***\nend"},
 		{"one line of it alone", "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7 was line 2", "*** was line 2"},
@@ -27,6 +27,7 @@ func TestRedactorRule(t *testing.T) {
 		{"five characters are still too short", "short and sweet", "short and sweet"},
 		{"a single-line value", "token=tok-0123456789;", "token=***;"},
 		{"lines too short of a multi-line value", "{\n}", "{\n}"},
+		{"a value inside a JSON string", `{"p":"pa\"ss\\word","k":"-----BEGIN TEST KEY-----\nMII"}`, `{"p":"***","k":"***\nMII"}`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := red.str(tt.in); got != tt.want {
