@@ -44,9 +44,9 @@
 //     PEM key, a JSON credential) is masked whole and each of its lines,
 //     trimmed of spaces, on its own, each also as written inside a JSON
 //     string; a value a command prints in pieces is masked in the log as it
-//     streams. Values shorter than 6 characters
-//     are not masked (masking N=1 would turn every 1 of the output into
-//     ***): `kitaru secrets set` warns, and the step's log names the key.
+//     streams. Values shorter than 6 characters are not masked (masking
+//     N=1 would turn every 1 of the output into ***): `kitaru secrets set`
+//     warns, and the step's log names the key.
 //     Masking changes the data: the next step receives *** where the
 //     secret was, which is the point (the output is on disk); a step whose
 //     output or error was masked records masked: true, and its log and
