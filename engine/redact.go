@@ -28,14 +28,18 @@ type redactor struct {
 
 func newRedactor(secrets []string) *redactor {
 	var vals []string
+	seen := map[string]bool{}
 	add := func(v string) {
-		if keyring.Maskable(v) && !slices.Contains(vals, v) {
-			vals = append(vals, v)
-			// Also as it reads inside a JSON string, the way a command
-			// that prints JSON (or a record) writes a quote or a newline.
-			if e := jsonEscaped(v); e != v && !slices.Contains(vals, e) {
-				vals = append(vals, e)
-			}
+		if !keyring.Maskable(v) || seen[v] {
+			return
+		}
+		seen[v] = true
+		vals = append(vals, v)
+		// Also as it reads inside a JSON string, the way a command that
+		// prints JSON (or a record) writes a quote or a newline.
+		if e := jsonEscaped(v); !seen[e] {
+			seen[e] = true
+			vals = append(vals, e)
 		}
 	}
 	for _, v := range secrets {
