@@ -87,7 +87,7 @@ func (u *unit) log(text string) {
 // masked (the next step receives *** there too), and returns whether so.
 func (u *unit) noteMasked() bool {
 	if u.masked {
-		u.log("secret values in its output were replaced by *** (what later steps receive has them masked too)")
+		u.log("secret values in its output or error were replaced by *** (later steps receive them masked too)")
 	}
 	return u.masked
 }
