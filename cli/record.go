@@ -154,12 +154,17 @@ func (t *table) Flush() error {
 	return nil
 }
 
-// stepNote says why a step of a replay, resume or retry ran or was reused.
+// stepNote says why a step of a replay, resume or retry ran or was reused,
+// and whether secrets were masked in what it passed on.
 func stepNote(s engine.StepResult) string {
+	notes := []string{}
 	if s.Reason != "" {
-		return s.Reason
+		notes = append(notes, s.Reason)
 	}
-	return ""
+	if s.Masked {
+		notes = append(notes, "secret values masked as ***")
+	}
+	return strings.Join(notes, "; ")
 }
 
 func fmtModel(s engine.StepResult) string {

@@ -52,6 +52,10 @@ keys given and keeps the others. Keys match ^[A-Za-z_][A-Za-z0-9_]*$ (they
 may become environment variables of a run step); values must not be empty;
 give each key once. Write each pair as one argument, --KEY=VALUE.
 
+A run masks a secret's values as *** in all it records, but only values of
+at least 6 characters: masking a shorter one (N=1) would rewrite ordinary
+text, so it is recorded as is, and set warns about it.
+
 Values on a command line may be kept in your shell history: in bash, start
 the command with a space (with HISTCONTROL=ignorespace), or read it from a
 file as in the last example.
@@ -83,13 +87,24 @@ func (c *secretSetCmd) Run(g *Globals, stdio *IO) error {
 		return secretErr(err)
 	}
 	keys := secretKeys(values)
+	var short []string
+	for _, k := range keys {
+		if !keyring.Maskable(values[k]) {
+			short = append(short, k)
+			fmt.Fprintf(stdio.Stderr, "kitaru: warning: the value of %s is shorter than %d characters, so it cannot be masked: "+
+				"a step using secret %s records it as is wherever it appears (masking so short a value would rewrite ordinary text, such as every 1 of an output)\n",
+				k, keyring.MinMaskedLen, c.Name)
+		}
+	}
 	if g.wantJSON() {
 		return writeJSON(stdio.Stdout, struct {
 			Name    string   `json:"name"`
 			Created bool     `json:"created"`
 			Keys    []string `json:"keys"`
 			Backend string   `json:"backend"`
-		}{c.Name, created, keys, store.Backend()})
+			// Unmasked are the keys whose values are too short to mask.
+			Unmasked []string `json:"unmasked,omitempty"`
+		}{c.Name, created, keys, store.Backend(), short})
 	}
 	verb := "Updated"
 	if created {

@@ -80,7 +80,11 @@ type StepResult struct {
 	Alias      string        `json:"alias,omitempty"`
 	Credential string        `json:"credential_source,omitempty"`
 	// Mock: KITARU_LLM_MOCK_RESPONSE answered; no model was called.
-	Mock    bool            `json:"mock,omitempty"`
+	Mock bool `json:"mock,omitempty"`
+	// Masked: secret values in its output or error were replaced by ***
+	// (for a foreach step, in one of its items); the next steps received
+	// the masked text.
+	Masked  bool            `json:"masked,omitempty"`
 	Usage   providers.Usage `json:"usage"`
 	CostUSD *float64        `json:"cost_usd"` // null when the model's price is unknown
 	// Usage and CostUSD count every attempt, failed ones too: each request
@@ -115,6 +119,7 @@ type ItemResult struct {
 	Output     any             `json:"output"`
 	Error      *string         `json:"error"`
 	DurationMS int64           `json:"duration_ms"`
+	Masked     bool            `json:"masked,omitempty"`
 	Usage      providers.Usage `json:"usage"`
 	CostUSD    *float64        `json:"cost_usd"`
 	// AttemptsDetail lists each attempt of an item that ran more than once.

@@ -30,16 +30,17 @@ type capture struct {
 	limit int64  // stdout: bytes kept before stop is called; 0: keep only the end
 	stop  func() // kills the command once it printed more than limit
 	kept  []byte
-	n     int64 // bytes written so far
-	over  bool  // more than limit was printed
-	trim  bool  // the start of stderr was dropped
+	n     int64        // bytes written so far
+	over  bool         // more than limit was printed
+	trim  bool         // the start of stderr was dropped
+	mask  redactStream // what reaches the log is masked, secrets split across writes too
 	log   streamLog
 }
 
 // newCapture takes a stream of u's command; the stream's log holds up to
 // logBudget bytes.
 func newCapture(u *unit, stream string, limit, logBudget int64, stop func()) *capture {
-	c := &capture{limit: limit, stop: stop}
+	c := &capture{limit: limit, stop: stop, mask: redactStream{r: u.red}}
 	c.log = streamLog{u: u, stream: stream, budget: logBudget, limit: logBudget, hold: logLineMax + u.red.maxLen(),
 		prefix: len("2006-01-02T15:04:05.999999999Z") + len(u.step.ID) + 3}
 	if u.item != nil {
@@ -56,7 +57,7 @@ func (c *capture) Write(p []byte) (int, error) {
 	switch {
 	case c.limit > 0 && c.n > c.limit:
 		c.over = true
-		c.log.write(p[:int64(len(p))-(c.n-c.limit)])
+		c.log.write(c.mask.next(p[:int64(len(p))-(c.n-c.limit)]))
 		c.stop()
 		return len(p), nil
 	case c.limit > 0:
@@ -68,12 +69,15 @@ func (c *capture) Write(p []byte) (int, error) {
 			c.trim = true
 		}
 	}
-	c.log.write(p)
+	c.log.write(c.mask.next(p))
 	return len(p), nil
 }
 
 // flush logs what is left once the command has ended.
-func (c *capture) flush() { c.log.flush() }
+func (c *capture) flush() {
+	c.log.write(c.mask.rest())
+	c.log.flush()
+}
 
 // text is what was kept: all of stdout, or the end of stderr ("…" marks
 // that its start was dropped).
@@ -85,8 +89,7 @@ func (c *capture) text() string {
 }
 
 // streamLog copies a stream's lines to the run's log, one AppendLog per
-// write. A streaming redactor for secrets that span lines would sit in
-// front of write.
+// write; capture masks what it is given (redactStream).
 type streamLog struct {
 	u       *unit
 	stream  string

@@ -337,6 +337,9 @@ steps:
 	if e := step(t, run, "fail").Error; e == nil || !strings.Contains(*e, "bad ***") {
 		t.Errorf("error %v", e)
 	}
+	if !step(t, run, "use").Masked || !step(t, run, "fail").Masked {
+		t.Errorf("a step whose output or error was masked does not record it")
+	}
 	// Nothing on disk holds the value.
 	filepath.Walk(te.home, func(p string, fi os.FileInfo, err error) error {
 		if err == nil && !fi.IsDir() {
@@ -349,7 +352,8 @@ steps:
 	})
 	var logs []string
 	te.eng.Logs(t.Context(), run.ID, "use", false, func(l LogLine) error { logs = append(logs, l.Text); return nil })
-	if strings.Join(logs, "|") != "token is ***|err ***" && strings.Join(logs, "|") != "err ***|token is ***" {
+	const note = "secret values in its output or error were replaced by *** (later steps receive them masked too)"
+	if got := strings.Join(logs, "|"); got != "token is ***|err ***|"+note && got != "err ***|token is ***|"+note {
 		t.Errorf("logs %q", logs)
 	}
 }

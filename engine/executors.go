@@ -17,6 +17,7 @@ import (
 
 	"github.com/kitaruhq/kitaru/flowspec"
 	"github.com/kitaruhq/kitaru/internal/textsafe"
+	"github.com/kitaruhq/kitaru/keyring"
 	"github.com/kitaruhq/kitaru/providers"
 )
 
@@ -27,8 +28,10 @@ type unit struct {
 	scope *flowspec.Scope
 	item  *int
 	env   []string  // secret keys for a run: command
-	red   *redactor // masks the secret values
+	red   *redactor // masks the secret values (an llm call adds its key)
 	slot  *slot     // its place among the run's parallel units
+	// masked: the attempt's output or error had a secret masked.
+	masked bool
 }
 
 // unitResult is what an executor produced.
@@ -42,6 +45,14 @@ type unitResult struct {
 	Cost       *float64
 	Wait       *WaitInfo // a wait step is waiting
 	Tries      []Attempt // from runUnit, when there was more than one
+}
+
+// mask masks s and remembers whether that changed it. Only the unit's own
+// goroutine calls it (not the copiers of a command's output).
+func (u *unit) mask(s string) string {
+	out, m := u.red.mask(s)
+	u.masked = u.masked || m
+	return out
 }
 
 // executor does one kind of step. A Temporal-backed or remote executor
@@ -69,10 +80,20 @@ func executorFor(s *flowspec.Step) (executor, error) {
 func (u *unit) log(text string) {
 	now := time.Now().UTC()
 	var lines []LogLine
-	for ln := range strings.SplitSeq(strings.TrimRight(text, "\n"), "\n") {
-		lines = append(lines, LogLine{Time: now, Step: u.step.ID, Item: u.item, Text: u.red.str(ln)})
+	// Masked before it is split, so a multi-line secret is masked whole.
+	for ln := range strings.SplitSeq(strings.TrimRight(u.red.str(text), "\n"), "\n") {
+		lines = append(lines, LogLine{Time: now, Step: u.step.ID, Item: u.item, Text: ln})
 	}
 	_ = u.x.st.AppendLog(u.x.meta.ID, lines...)
+}
+
+// noteMasked tells, in the unit's log, that what it recorded has secrets
+// masked (the next step receives *** there too), and returns whether so.
+func (u *unit) noteMasked() bool {
+	if u.masked {
+		u.log("secret values in its output or error were replaced by *** (later steps receive them masked too)")
+	}
+	return u.masked
 }
 
 // artifact names a per-step file, per item inside a foreach.
@@ -107,15 +128,16 @@ func (x *execution) execStep(ctx context.Context, s *flowspec.Step, sc *flowspec
 			return nil
 		}
 		if err != nil {
-			r = x.failed(s, start, attempts, errors.New(red.str(err.Error())))
+			r = x.failed(s, start, attempts, errors.New(u.mask(err.Error())))
 			spent(r, res)
 		} else {
 			end := time.Now().UTC()
 			r = &StepResult{ID: s.ID, Kind: s.Kind, Status: StepCompleted, Attempts: attempts,
-				Output: red.value(res.Output), StartedAt: &start, EndedAt: &end,
+				Output: u.red.value(res.Output), StartedAt: &start, EndedAt: &end,
 				DurationMS: end.Sub(start).Milliseconds(), Fingerprint: x.fps[s.ID]}
 			fill(r, res)
 		}
+		r.Masked = u.noteMasked()
 	}
 	if r == nil {
 		return nil
@@ -171,6 +193,10 @@ func (x *execution) secrets(s *flowspec.Step) ([]string, *redactor, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("cannot read the secret %q (create it with `kitaru secrets set %s --KEY=VALUE`): %w", name, name, err)
 		}
+		for _, k := range unmaskable(kv) {
+			_ = x.st.AppendLog(x.meta.ID, LogLine{Time: time.Now().UTC(), Step: s.ID,
+				Text: fmt.Sprintf("secret %q key %s is shorter than %d characters, too short to be masked: wherever it appears it is recorded as is", name, k, keyring.MinMaskedLen)})
+		}
 		for k, v := range kv {
 			env = append(env, k+"="+v)
 			vals = append(vals, v)
@@ -186,6 +212,7 @@ func (x *execution) runUnit(ctx context.Context, ex executor, u *unit) (*unitRes
 	attempts := max(1, u.step.Retry.Attempts)
 	var sum *unitResult
 	for a := 1; ; a++ {
+		u.masked = false
 		actx, cancel := ctx, context.CancelFunc(func() {})
 		if u.step.Timeout > 0 && u.step.Kind != flowspec.KindWait {
 			actx, cancel = context.WithTimeout(ctx, u.step.Timeout)
@@ -223,7 +250,7 @@ func (x *execution) runUnit(ctx context.Context, ex executor, u *unit) (*unitRes
 			return sum, a, err
 		}
 		delay := backoff(u.step.Retry.Backoff, a)
-		x.emit(Event{Type: EventStepRetrying, Step: u.step.ID, Item: u.item, Attempt: a + 1, Error: u.red.str(err.Error()), Delay: delay}, false)
+		x.emit(Event{Type: EventStepRetrying, Step: u.step.ID, Item: u.item, Attempt: a + 1, Error: u.mask(err.Error()), Delay: delay}, false)
 		u.log(fmt.Sprintf("attempt %d failed, retrying in %s: %s", a, delay.Round(time.Millisecond), err))
 		// Waiting to retry is not work: another unit may use the slot.
 		u.slot.release()
@@ -381,11 +408,12 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 				it.Usage, it.CostUSD, it.AttemptsDetail = res.Usage, res.Cost, res.Tries
 			}
 			if err != nil {
-				msg := red.str(err.Error())
+				msg := u.mask(err.Error())
 				it.Status, it.Error = StepFailed, &msg
 			} else {
-				it.Status, it.Output = StepCompleted, red.value(res.Output)
+				it.Status, it.Output = StepCompleted, u.red.value(res.Output)
 			}
+			it.Masked = u.noteMasked()
 			if err := x.st.SaveItem(x.meta.ID, s.ID, it); err != nil {
 				msg := fmt.Sprintf("its result could not be recorded: %v", err)
 				it.Status, it.Error = StepFailed, &msg
@@ -409,6 +437,7 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 	for i, it := range items {
 		r.Items = append(r.Items, *it)
 		r.Attempts = max(r.Attempts, it.Attempts)
+		r.Masked = r.Masked || it.Masked
 		r.Usage = r.Usage.Add(it.Usage)
 		r.CostUSD = addCost(r.CostUSD, it.CostUSD)
 		if it.Status != StepCompleted && r.Status == StepCompleted {
@@ -539,7 +568,7 @@ func (shellExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
 		return nil, fmt.Errorf("the command printed more than %s on stdout (its max_output), so it was stopped; raise max_output, or write big output to a file and print its path", flowspec.FormatSize(limit))
 	}
 	if runErr != nil {
-		err := fmt.Errorf("the command %s%s", exitText(runErr), tail(u.red.str(stderr.text()), 10))
+		err := fmt.Errorf("the command %s%s", exitText(runErr), tail(u.mask(stderr.text()), 10))
 		if sig, ok := deathSignal(runErr); ok {
 			return nil, &signalledError{sig: sig, err: err}
 		}
@@ -549,7 +578,7 @@ func (shellExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
 		// encoding/json would replace the byte in the record, silently.
 		return nil, fmt.Errorf("its output is not UTF-8 text (byte 0x%02x at offset %d), and a step's output is recorded as text; encode binary output, e.g. `| base64`, or write it to a file and print its path", stdout.kept[i], i)
 	}
-	out := strings.TrimSuffix(u.red.str(stdout.text()), "\n")
+	out := strings.TrimSuffix(u.mask(stdout.text()), "\n")
 	if u.step.OutputJSON {
 		v, err := parseJSONOutput(out)
 		if err != nil {
@@ -687,14 +716,22 @@ func (llmExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
 		}
 	}
 	resp, err := caller.Call(ctx, req)
+	// A server may echo the key it was sent (in its answer or an error):
+	// the key is masked in all the step records, as a secret is.
+	creds := providers.CredentialsOf(err)
+	if resp != nil {
+		creds = resp.Credentials
+	}
+	u.red = u.red.with(creds)
 	if err != nil {
 		return nil, err
 	}
-	_ = u.x.st.WriteArtifact(u.x.meta.ID, u.step.ID, u.artifact("response", ".txt"), []byte(resp.Text))
+	text := u.mask(resp.Text)
+	_ = u.x.st.WriteArtifact(u.x.meta.ID, u.step.ID, u.artifact("response", ".txt"), []byte(text))
 	u.log(fmt.Sprintf("model %s answered in %s (%d tokens in, %d out)", resp.Model, resp.Latency.Round(time.Millisecond), resp.Usage.InputTokens, resp.Usage.OutputTokens))
-	res := &unitResult{Output: resp.Text, Model: resp.Model, Alias: resp.Alias, Credential: resp.CredentialSource, Mock: resp.Mock, Usage: resp.Usage, Cost: resp.CostUSD}
+	res := &unitResult{Output: text, Model: resp.Model, Alias: resp.Alias, Credential: resp.CredentialSource, Mock: resp.Mock, Usage: resp.Usage, Cost: resp.CostUSD}
 	if u.step.OutputJSON {
-		v, err := parseJSONOutput(resp.Text)
+		v, err := parseJSONOutput(text)
 		if err != nil {
 			return res, err // the call was made and paid for
 		}

@@ -66,5 +66,24 @@
 //   - Graph edges point the way data flows: `a --> b` when b reads a or
 //     needs it. A cycle is reported once, starting at its first step in the
 //     file.
+//   - Masking secrets. What a run records (log.txt and `executions logs`,
+//     result.json, run.json, the journal, response.txt, and what it
+//     prints) has each secret value replaced by ***: the values of a run:
+//     step's `secrets:` in that step, and the provider key an llm step
+//     sends (environment variable or linked secret) in that step, so a
+//     server echoing the key puts nothing on disk. A multi-line value (a
+//     PEM key, a JSON credential) is masked whole and each of its lines,
+//     trimmed of spaces, on its own, each also as written inside a JSON
+//     string; a value a command prints in pieces is masked in the log as it
+//     streams. Values shorter than 6 characters are not masked (masking
+//     N=1 would turn every 1 of the output into ***): `kitaru secrets set`
+//     warns, and the step's log names the key.
+//     Masking changes the data: the next step receives *** where the
+//     secret was, which is the point (the output is on disk); a step whose
+//     output or error was masked records masked: true, and its log and
+//     `executions get` say so. Not masked: a value otherwise transformed
+//     on the way (base64, re-formatted JSON), and environment variables
+//     that are not a step's secrets (a run: step inherits kitaru's
+//     environment, provider keys included).
 
 package flowspec

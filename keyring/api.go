@@ -21,7 +21,17 @@ package keyring
 import (
 	"errors"
 	"time"
+	"unicode/utf8"
 )
+
+// MinMaskedLen is the shortest secret value kitaru masks (as ***) in what
+// it records. Masking a shorter one ("1", "yes") would rewrite ordinary
+// text wherever it occurs, and the next step would receive the mangled
+// text; such a value is recorded as is, and `kitaru secrets set` warns.
+const MinMaskedLen = 6
+
+// Maskable says whether a value is long enough to be masked.
+func Maskable(v string) bool { return utf8.RuneCountInString(v) >= MinMaskedLen }
 
 // ErrNotFound is returned for a secret that does not exist.
 var ErrNotFound = errors.New("secret not found")

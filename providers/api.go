@@ -54,7 +54,29 @@ type Response struct {
 	Mock             bool // KITARU_LLM_MOCK_RESPONSE answered; nothing was sent
 	Latency          time.Duration
 	Attempts         int // HTTP attempts, counting retries of transient errors
+	// Credentials are the key values the call sent, for the engine to mask
+	// in everything it records: a server may echo them. Never serialised.
+	Credentials []string `json:"-"`
 }
+
+// CredentialsOf returns the key values a failed call had sent (or was
+// about to send), for the engine to mask in the error it records.
+func CredentialsOf(err error) []string {
+	var ce *credentialError
+	if errors.As(err, &ce) {
+		return ce.values
+	}
+	return nil
+}
+
+// credentialError is an error of a call that had resolved credentials.
+type credentialError struct {
+	err    error
+	values []string
+}
+
+func (e *credentialError) Error() string { return e.err.Error() }
+func (e *credentialError) Unwrap() error { return e.err }
 
 // Caller makes model calls. Implementations are safe for concurrent use.
 type Caller interface {

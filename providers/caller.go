@@ -128,7 +128,7 @@ var providerInfos = map[string]providerInfo{
 	"ollama":     {baseVar: "OLLAMA_HOST"},
 }
 
-func (c *caller) Call(ctx context.Context, req Request) (*Response, error) {
+func (c *caller) Call(ctx context.Context, req Request) (resp *Response, err error) {
 	start := time.Now()
 	// An empty value counts as unset, as `KITARU_LLM_MOCK_RESPONSE= kitaru
 	// run` is how a person turns the mock off for one command.
@@ -142,6 +142,16 @@ func (c *caller) Call(ctx context.Context, req Request) (*Response, error) {
 	token, source, err := c.credential(res)
 	if err != nil {
 		return nil, err
+	}
+	if token != "" {
+		defer func() {
+			if resp != nil {
+				resp.Credentials = []string{token}
+			}
+			if err != nil {
+				err = &credentialError{err: err, values: []string{token}}
+			}
+		}()
 	}
 	base := c.baseURL(res.Provider)
 
@@ -496,10 +506,10 @@ var (
 // message; kitaru says the same thing once, with the status.
 var libraryPrefix = regexp.MustCompile(`^(anthropic: failed to create message: )?API returned unexpected status code: \d+: `)
 
-// redact hides the key in text that may quote it. Keys too short to be
-// real would only mangle ordinary words.
+// redact hides the key in text that may quote it, by the engine's rule:
+// a value too short to be a real key would only mangle ordinary words.
 func redact(s, token string) string {
-	if len(token) < 8 {
+	if !keyring.Maskable(token) {
 		return s
 	}
 	return strings.ReplaceAll(s, token, "***")

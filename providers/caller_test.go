@@ -296,6 +296,9 @@ func TestCredentialPrecedence(t *testing.T) {
 				if n := len(f.requests()); n != 0 {
 					t.Errorf("server saw %d requests before the credential error, want 0", n)
 				}
+				if got := CredentialsOf(err); got != nil {
+					t.Errorf("a call that found no key hands over %q to mask", got)
+				}
 				return
 			}
 			if err != nil {
@@ -303,6 +306,13 @@ func TestCredentialPrecedence(t *testing.T) {
 			}
 			if resp.CredentialSource != tt.wantSource {
 				t.Errorf("source = %q, want %q", resp.CredentialSource, tt.wantSource)
+			}
+			// The engine masks the key it was sent; it is never serialised.
+			if want := strings.TrimPrefix(tt.wantAuth, "Bearer "); len(resp.Credentials) != 1 || resp.Credentials[0] != want {
+				t.Errorf("Credentials = %q, want [%q]", resp.Credentials, want)
+			}
+			if b, _ := json.Marshal(resp); strings.Contains(string(b), "sk-from") {
+				t.Errorf("the response serialises the key: %s", b)
 			}
 			if got := f.requests()[0].Header.Get("Authorization"); got != tt.wantAuth {
 				t.Errorf("Authorization = %q, want %q", got, tt.wantAuth)
@@ -385,6 +395,12 @@ func TestClientErrorNotRetriedAndKeyRedacted(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), key) {
 		t.Errorf("error leaks the key: %v", err)
+	}
+	if got := CredentialsOf(err); len(got) != 1 || got[0] != key {
+		t.Errorf("CredentialsOf(err) = %q, want the key, for the engine to mask", got)
+	}
+	if !errors.Is(err, ErrPermanent) {
+		t.Errorf("carrying the key hides that the error is permanent: %v", err)
 	}
 	for _, w := range []string{"HTTP 401", "Incorrect API key", "check the API key in OPENAI_API_KEY"} {
 		if !strings.Contains(err.Error(), w) {
