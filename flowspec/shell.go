@@ -135,8 +135,8 @@ func (l *loader) shellTemplate(n *yaml.Node, t *Template) {
 	}
 	for i, pl := range scanShell(t.src, phs) {
 		sh.arith[i] = pl.ctx == shArith
-		if msg := pl.problem(strings.TrimSpace(t.src[phs[i].exprStart:phs[i].exprEnd]), func() string {
-			p := l.posAt(n, pl.open)
+		if msg := pl.problem(t.src, phs, i, func(off int) string {
+			p := l.posAt(n, off)
 			return fmt.Sprintf("%d:%d", p.Line, p.Col)
 		}); msg != "" {
 			if l.opts.Lazy {
@@ -162,30 +162,55 @@ const (
 )
 
 // shellPlace is where one ${{ }} stands; open is the offset of the quote
-// or heredoc operator that makes it so.
+// or heredoc operator that makes it so, close that of a closing single
+// quote (0: none).
 type shellPlace struct {
-	ctx  shellCtx
-	open int
+	ctx         shellCtx
+	open, close int
 }
 
-// problem says why a variable would not expand here, and how to write it;
-// "" when it would. at gives the opening's position, for the message.
-func (p shellPlace) problem(expr string, at func() string) string {
-	ph := "${{ " + expr + " }}"
+// problem says why a variable would not expand at the i-th placeholder of
+// src, and how to write it; "" when it would. at gives an offset's
+// position, for the message.
+func (p shellPlace) problem(src string, phs []placeholder, i int, at func(off int) string) string {
+	ph := "${{ " + strings.TrimSpace(src[phs[i].exprStart:phs[i].exprEnd]) + " }}"
 	const safe = "kitaru passes the value as a shell variable, so double quotes are safe"
 	switch p.ctx {
 	case shSingle:
-		return fmt.Sprintf("%s is inside single quotes (opened at %s), where the shell expands no variables; end the single quotes before it and write it in double quotes, e.g. 'text '\"%s\" (%s)", ph, at(), ph, safe)
+		example := "'text '\"" + ph + "\""
+		if q, ok := doubleQuoted(src, phs, p.open+1, p.close); ok {
+			example = q
+		}
+		return fmt.Sprintf("%s is inside single quotes (opened at %s), where the shell expands no variables; write it in double quotes instead, e.g. %s (%s)", ph, at(p.open), example, safe)
 	case shDollarSingle:
-		return fmt.Sprintf("%s is inside $'...' quotes (opened at %s), where the shell expands no variables; end them before it and write it in double quotes, e.g. \"%s\" (%s)", ph, at(), ph, safe)
+		return fmt.Sprintf("%s is inside $'...' quotes (opened at %s), where the shell expands no variables; end them before it and write it in double quotes, e.g. \"%s\" (%s)", ph, at(p.open), ph, safe)
 	case shQuotedHeredoc:
-		return fmt.Sprintf("%s is in a here-document with a quoted delimiter (at %s), where the shell expands no variables; write the delimiter unquoted, e.g. <<EOF (kitaru passes the value as a shell variable, so the shell prints it and runs nothing in it)", ph, at())
+		return fmt.Sprintf("%s is in a here-document with a quoted delimiter (at %s), where the shell expands no variables; write the delimiter unquoted, e.g. <<EOF (kitaru passes the value as a shell variable, so the shell prints it and runs nothing in it)", ph, at(p.open))
 	case shEscaped:
 		return fmt.Sprintf("the backslash before %s stops the shell from expanding it; remove the backslash", ph)
 	case shDelimiter:
 		return fmt.Sprintf("%s cannot be a here-document's delimiter; write a fixed word such as EOF", ph)
 	}
 	return ""
+}
+
+// doubleQuoted is the single-quoted text src[from:to] in double quotes, when
+// that means the same apart from its ${{ }} and is short enough to quote.
+func doubleQuoted(src string, phs []placeholder, from, to int) (string, bool) {
+	if to <= from || to-from > 80 {
+		return "", false
+	}
+	for i := from; i < to; i++ {
+		for _, ph := range phs {
+			if i == ph.start {
+				i = ph.end
+			}
+		}
+		if i < to && strings.IndexByte("\"$`\\\n", src[i]) >= 0 {
+			return "", false
+		}
+	}
+	return "\"" + src[from:to] + "\"", true
 }
 
 // frameKind is a construct of sh that the scanner is inside.
@@ -260,6 +285,7 @@ func (s *shellScanner) mark(i int, ctx shellCtx, open int) (int, bool) {
 // skipQuoted scans a '…' or $'…' from i (just after the opening quote) to
 // just after its closing quote, marking the placeholders inside.
 func (s *shellScanner) skipQuoted(i, end int, ctx shellCtx, open int, escapes bool) int {
+	first := s.next
 	for i < end {
 		if j, ok := s.mark(i, ctx, open); ok {
 			i = j
@@ -271,6 +297,9 @@ func (s *shellScanner) skipQuoted(i, end int, ctx shellCtx, open int, escapes bo
 				i++
 			}
 		case '\'':
+			for k := first; k < s.next; k++ {
+				s.places[k].close = i
+			}
 			return i + 1
 		}
 		i++
