@@ -86,3 +86,75 @@ steps:
 		})
 	}
 }
+
+// TestShellValueLimits: inside $(( )) a number is arithmetic and anything
+// else fails the step before sh sees it (bash would run the command in
+// a[$(...)]); the largest value allowed reaches sh whole; a NUL byte or a
+// larger value fails the step with a sentence.
+func TestShellValueLimits(t *testing.T) {
+	t.Parallel()
+	big := strings.Repeat("x", 131051)
+	tests := []struct {
+		name, v, output, err string
+	}{
+		{"a number", "41", "42 5", ""},
+		{"an expression", "a[$(touch COUNTER/pwned)]", "", `step "sum" run: ${{ inputs.v }} is inside $(( )), where the shell evaluates its value as arithmetic, but it gave the string "a[$(touch `},
+		{"a NUL byte", "1\x00", "", `gave text holding a NUL byte, which no shell variable can hold`},
+		{"the largest value", big, "", ""},
+		{"one byte more", big + "x", "", `gave 131052 bytes, more than the 131051 a value in a command may hold`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			te := newEnv(t)
+			f := te.flow(`
+name: limits
+inputs:
+  v: {type: string}
+steps:
+  sum:
+    kind: checkpoint
+    run: echo $(( ${{ inputs.v }} + 1 )) ${{ len(inputs.v) + 3 }}
+    if: inputs.v == "41" || len(inputs.v) < 100
+  size:
+    kind: checkpoint
+    if: len(inputs.v) >= 100
+    run: printf %s "${{ inputs.v }}" | wc -c
+`)
+			v := strings.ReplaceAll(tt.v, "COUNTER", te.counter)
+			run := te.start(f, map[string]any{"v": v})
+			if _, err := os.Stat(filepath.Join(te.counter, "pwned")); err == nil {
+				t.Fatal("a value was run as a command")
+			}
+			want := strings.ReplaceAll(tt.err, "COUNTER", te.counter)
+			if want == "" {
+				wantStatus(t, run, RunCompleted)
+				if tt.output != "" && step(t, run, "sum").Output != tt.output {
+					t.Errorf("output %q, want %q", step(t, run, "sum").Output, tt.output)
+				}
+				if len(v) >= 100 && strings.TrimSpace(step(t, run, "size").Output.(string)) != strconv.Itoa(len(v)) {
+					t.Errorf("sh got %v bytes, want %d", step(t, run, "size").Output, len(v))
+				}
+				return
+			}
+			wantStatus(t, run, RunFailed)
+			if run.Error == nil || !strings.Contains(*run.Error, want) {
+				t.Errorf("run error %q, want %s", *run.Error, want)
+			}
+		})
+	}
+}
+
+// TestShellVariablesWin: a variable of the same name in kitaru's own
+// environment (a kitaru run inside a step of another) does not replace a
+// value.
+func TestShellVariablesWin(t *testing.T) {
+	t.Setenv("KITARU_EXPR_1", "inherited")
+	te := newEnv(t)
+	f := te.flow("name: nested\nsteps:\n  a:\n    kind: checkpoint\n    run: echo \"${{ 'own' }}\" \"$KITARU_EXPR_1\"\n")
+	run := te.start(f, nil)
+	wantStatus(t, run, RunCompleted)
+	if got := step(t, run, "a").Output; got != "own own" {
+		t.Fatalf("output %q, want own own", got)
+	}
+}

@@ -88,7 +88,9 @@ func (t *Template) Shell(s *Scope) (script string, env []string, err error) {
 // and array subscripts, recursively: that can run commands).
 func isShellNumber(text string) bool {
 	s := strings.TrimSpace(text)
-	s = strings.TrimLeft(s, "+-")
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		s = s[1:]
+	}
 	digits := "0123456789"
 	if len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
 		s, digits = s[2:], "0123456789abcdefABCDEF"

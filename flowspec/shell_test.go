@@ -216,6 +216,7 @@ func TestShellValueErrors(t *testing.T) {
 		{"n", "", `not a whole number`},
 		{"n", " 42\n", ""},
 		{"n", "-7", ""},
+		{"n", "--7", `not a whole number`},
 		{"n", "0x1F", ""},
 		{"plain", "$(x)", ""},
 	}
