@@ -28,12 +28,9 @@ const maxShellValue = 128<<10 - 1 - len(ShellVarPrefix) - 8
 
 // shellForm is a run: template as sh receives it.
 type shellForm struct {
-	script string   // the command, each ${{ }} replaced by ${NAME}
-	names  []string // NAME of each ${{ }}, in order
-	arith  []bool   // the ${{ }} is inside $(( )): its value must be a number
-	// err is a lazily loaded snapshot's ${{ }} where no variable expands,
-	// reported when the step runs rather than when the snapshot loads.
-	err error
+	script string // the command, each ${{ }} replaced by ${KITARU_EXPR_n}
+	vars   int    // how many ${{ }} it has
+	arith  []bool // the n-th ${{ }} is inside $(( )): its value must be a number; nil: none is
 }
 
 // Shell renders a run: command for sh: the script (the command as written,
@@ -44,21 +41,18 @@ func (t *Template) Shell(s *Scope) (script string, env []string, err error) {
 	if t == nil {
 		return "", nil, nil
 	}
+	if err := t.compiled(); err != nil {
+		return "", nil, err
+	}
 	sh := t.shell
 	if sh == nil {
 		return "", nil, fmt.Errorf("%s is not a shell command", t.field)
 	}
-	if sh.err != nil {
-		return "", nil, sh.err
-	}
-	if len(sh.names) == 0 {
+	if sh.vars == 0 {
 		return sh.script, nil, nil
 	}
-	if err := t.compiled(); err != nil {
-		return "", nil, err
-	}
 	e := t.env(s)
-	env = make([]string, 0, len(sh.names))
+	env = make([]string, 0, sh.vars)
 	for _, p := range t.parts {
 		if p.expr == nil {
 			continue
@@ -75,10 +69,10 @@ func (t *Template) Shell(s *Scope) (script string, env []string, err error) {
 			return "", nil, fmt.Errorf("%s: %s gave text holding a NUL byte, which no shell variable can hold; pass such data through stdin: or a file", t.field, what)
 		case len(text) > maxShellValue:
 			return "", nil, fmt.Errorf("%s: %s gave %d bytes, more than the %d a value in a command may hold (the most an environment variable can hold on Linux); pass it through stdin: instead", t.field, what, len(text), maxShellValue)
-		case sh.arith[i] && !isShellNumber(text):
+		case sh.arith != nil && sh.arith[i] && !isShellNumber(text):
 			return "", nil, fmt.Errorf("%s: %s is inside $(( )), where the shell evaluates its value as arithmetic, but it gave %s, not a whole number; make it one (e.g. int(...)) or move it out of $(( ))", t.field, what, describeValue(v))
 		}
-		env = append(env, sh.names[i]+"="+text)
+		env = append(env, ShellVarPrefix+strconv.Itoa(i+1)+"="+text)
 	}
 	return sh.script, env, nil
 }
@@ -106,48 +100,55 @@ func isShellNumber(text string) bool {
 	return true
 }
 
-// shellTemplate gives a run: template its shell form and reports each
-// ${{ }} that sh would not expand. In a lazy load the report waits for the
-// step to run.
+// shellTemplate makes t, the template of a run: field n, a shell command.
+// A lazily compiled template gets its shell form, and its errors, when it
+// is compiled: a replay need not read the commands of steps it reuses.
 func (l *loader) shellTemplate(n *yaml.Node, t *Template) {
-	n = resolve(n)
-	phs, _, err := scanPlaceholders(t.src)
-	if err != nil || n.Kind != yaml.ScalarNode {
-		return // already reported
+	if t.lazy != nil {
+		t.lazy.shell = true
+		return
 	}
-	sh := &shellForm{names: make([]string, len(phs)), arith: make([]bool, len(phs))}
+	t.shell = l.shellForm(resolve(n), t, "")
+}
+
+// shellForm builds t's shell form, reporting each ${{ }} where sh would
+// not expand a variable; hint ends each message.
+func (l *loader) shellForm(n *yaml.Node, t *Template, hint string) *shellForm {
+	if !strings.Contains(t.src, "${{") {
+		return &shellForm{script: t.src}
+	}
+	phs, _, err := scanPlaceholders(t.src)
+	if err != nil {
+		return &shellForm{script: t.src} // reported, and the flow does not load
+	}
+	sh := &shellForm{vars: len(phs)}
 	var b strings.Builder
+	b.Grow(len(t.src) + 8*len(phs))
 	last := 0
 	for i, ph := range phs {
-		sh.names[i] = ShellVarPrefix + strconv.Itoa(i+1)
 		b.WriteString(t.src[last:ph.start])
-		b.WriteString("${" + sh.names[i] + "}")
+		b.WriteString("${" + ShellVarPrefix)
+		b.WriteString(strconv.Itoa(i + 1))
+		b.WriteByte('}')
 		last = ph.end
 	}
 	b.WriteString(t.src[last:])
 	sh.script = b.String()
-	t.shell = sh
-	if len(phs) == 0 {
-		return
-	}
-	e := &l.e
-	lazy := errs{file: l.e.file}
-	if l.opts.Lazy {
-		e = &lazy
-	}
 	for i, pl := range scanShell(t.src, phs) {
-		sh.arith[i] = pl.ctx == shArith
+		if pl.ctx == shArith {
+			if sh.arith == nil {
+				sh.arith = make([]bool, len(phs))
+			}
+			sh.arith[i] = true
+		}
 		if msg := pl.problem(t.src, phs, i, func(off int) string {
 			p := l.posAt(n, off)
 			return fmt.Sprintf("%d:%d", p.Line, p.Col)
 		}); msg != "" {
-			if l.opts.Lazy {
-				msg += " (in the run's flow snapshot; replay with --flow and a fixed flow file)"
-			}
-			e.add(l.posAt(n, phs[i].start), "%s: %s", t.field, msg)
+			l.e.add(l.posAt(n, phs[i].start), "%s: %s%s", t.field, msg, hint)
 		}
 	}
-	sh.err = lazy.err()
+	return sh
 }
 
 // shellCtx is how sh reads the place where a ${{ }} stands.
