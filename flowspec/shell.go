@@ -2,6 +2,7 @@ package flowspec
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -181,7 +182,7 @@ func (p shellPlace) problem(src string, phs []placeholder, i int, at func(off in
 	switch p.ctx {
 	case shSingle:
 		example := "'text '\"" + ph + "\""
-		if q, ok := doubleQuoted(src, phs, p.open+1, p.close); ok {
+		if q, ok := quotedExample(src, phs, p.open+1, p.close); ok {
 			example = q
 		}
 		return fmt.Sprintf("%s is inside single quotes (opened at %s), where the shell expands no variables; write it in double quotes instead, e.g. %s (%s)", ph, at(p.open), example, safe)
@@ -197,23 +198,34 @@ func (p shellPlace) problem(src string, phs []placeholder, i int, at func(off in
 	return ""
 }
 
-// doubleQuoted is the single-quoted text src[from:to] in double quotes, when
-// that means the same apart from its ${{ }} and is short enough to quote.
-func doubleQuoted(src string, phs []placeholder, from, to int) (string, bool) {
-	if to <= from || to-from > 80 {
+// quotedExample rewrites the single-quoted text src[from:to] so that its
+// ${{ }} expand: in double quotes when that means the same, else with the
+// single quotes ended around each ${{ }}. ok is false when it is too long
+// to quote in a message.
+func quotedExample(src string, phs []placeholder, from, to int) (string, bool) {
+	if to <= from || to-from > 100 {
 		return "", false
 	}
+	var b strings.Builder
+	plain := true
+	b.WriteByte('\'')
 	for i := from; i < to; i++ {
-		for _, ph := range phs {
-			if i == ph.start {
-				i = ph.end
-			}
+		if k := slices.IndexFunc(phs, func(ph placeholder) bool { return ph.start == i }); k >= 0 {
+			b.WriteString(`'"` + src[i:phs[k].end] + `"'`)
+			i = phs[k].end - 1
+			continue
 		}
-		if i < to && strings.IndexByte("\"$`\\\n", src[i]) >= 0 {
-			return "", false
+		if strings.IndexByte("\"$`\\\n", src[i]) >= 0 {
+			plain = false
 		}
+		b.WriteByte(src[i])
 	}
-	return "\"" + src[from:to] + "\"", true
+	b.WriteByte('\'')
+	if plain {
+		return "\"" + src[from:to] + "\"", true
+	}
+	q := strings.TrimSuffix(strings.TrimPrefix(b.String(), "''"), "''")
+	return q, true
 }
 
 // frameKind is a construct of sh that the scanner is inside.

@@ -264,3 +264,46 @@ func FuzzScanShell(f *testing.F) {
 		}
 	})
 }
+
+// TestSingleQuoteSuggestion: the rewriting a refused single-quoted ${{ }}
+// suggests is accepted, and sh prints with it what the single-quoted text
+// would have printed with the values written into it.
+func TestSingleQuoteSuggestion(t *testing.T) {
+	t.Parallel()
+	for _, run := range []string{
+		`echo 'hello ${{ x }}'`,
+		`echo '.[] | select(.name == "${{ x }}") | $a'`,
+		`echo '${{ x }}${{ y }} and \ ${{ x }}'`,
+		`printf '%s\n' 'it is ` + "`${{ x }}`" + `'`,
+	} {
+		phs, _, _ := scanPlaceholders(run)
+		places := scanShell(run, phs)
+		msg := places[0].problem(run, phs, 0, func(int) string { return "1:1" })
+		_, example, _ := strings.Cut(msg, "e.g. ")
+		example, _, _ = strings.Cut(example, " (kitaru passes")
+		fixed := run[:places[0].open] + example + run[places[0].close+1:]
+		phs2, _, _ := scanPlaceholders(fixed)
+		script, env := fixed, os.Environ()
+		for i, p := range scanShell(fixed, phs2) {
+			if p.ctx != xOK {
+				t.Errorf("%q suggests %q, where ${{ }} number %d still does not expand", run, fixed, i+1)
+			}
+		}
+		for i := len(phs2) - 1; i >= 0; i-- {
+			name := ShellVarPrefix + strconv.Itoa(i+1)
+			script = script[:phs2[i].start] + "${" + name + "}" + script[phs2[i].end:]
+			env = append(env, name+"=V"+strings.TrimSpace(fixed[phs2[i].exprStart:phs2[i].exprEnd]))
+		}
+		intended := run
+		for i := len(phs) - 1; i >= 0; i-- {
+			intended = intended[:phs[i].start] + "V" + strings.TrimSpace(run[phs[i].exprStart:phs[i].exprEnd]) + intended[phs[i].end:]
+		}
+		cmd := exec.Command("sh", "-c", script)
+		cmd.Env = env
+		got, err := cmd.Output()
+		want, werr := exec.Command("sh", "-c", intended).Output()
+		if err != nil || werr != nil || string(got) != string(want) {
+			t.Errorf("%q suggests %q, which prints %q (%v), not %q (%v)", run, fixed, got, err, want, werr)
+		}
+	}
+}
