@@ -24,7 +24,7 @@ steps:
     kind: checkpoint
     output: json
     run: |
-      echo '{"words": ${{ inputs.words }}}'
+      echo '{"words": '"${{ inputs.words }}"'}'
   report:
     kind: checkpoint
     value: '${{ {"notes": steps.research.output, "words": steps.count.output.words} }}'

@@ -84,7 +84,7 @@ var exampleSessions = map[string]func(t *testing.T, e *e2e, flow string){
 			"facts": engine.StepCompleted, "explain": engine.StepCompleted,
 			"notify": engine.StepSkipped, // only with --input notify=true and the webhook secret
 		})
-		if facts, _ := stepOf(t, run, "facts").Output.(string); !strings.Contains(facts, "files: ") {
+		if facts, _ := stepOf(t, run, "facts").Output.(string); !strings.Contains(facts, "directory: .\nfiles: ") {
 			t.Errorf("facts gathered nothing: %q", facts)
 		}
 

@@ -522,7 +522,8 @@ type shellExec struct{}
 
 func (shellExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
 	cp := u.step.Checkpoint
-	script, err := cp.Run.Render(u.scope)
+	// The values of run:'s ${{ }} reach sh as variables, never as text.
+	script, vars, err := cp.Run.Shell(u.scope)
 	if err != nil {
 		return nil, err
 	}
@@ -542,6 +543,7 @@ func (shellExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
 		cmd.Env = append(cmd.Env, ev.Name+"="+v)
 	}
 	cmd.Env = append(cmd.Env, u.env...)
+	cmd.Env = append(cmd.Env, vars...) // last: nothing inherited overrides them
 	if cp.Dir != nil {
 		if cmd.Dir, err = cp.Dir.Render(u.scope); err != nil {
 			return nil, fmt.Errorf("dir: %w", err)

@@ -63,6 +63,43 @@
 //     expression is type-checked and compiled when first evaluated, and
 //     plain block-style YAML is read by a quick reader (yaml.v3 reads
 //     anything else). validate and run always load fully with yaml.v3.
+//   - Shell safety. Each ${{ }} of a run: command reaches sh as
+//     ${KITARU_EXPR_n} (n counts the command's ${{ }} from 1), and kitaru
+//     puts the value, formatted as any template formats it (text as it is,
+//     maps and lists as JSON, nil as nothing), into the command's
+//     environment under that name. A value is therefore never shell syntax,
+//     whatever it holds, and behaves as "$VAR" does: kept whole in double
+//     quotes and in an unquoted heredoc; split into words and globbed when
+//     unquoted (quote it; kitaru adds no quotes); expanded inside $( ),
+//     backticks and ${v:-…}. run: ${{ x }} alone runs the words of x as a
+//     command without reading any syntax in them; to run a script held in
+//     a value, write sh -c "${{ x }}" and trust it. The variables are always
+//     set (set -u holds), are set after env: and secrets, so that nothing
+//     overrides them, and env: may not use the prefix KITARU_EXPR_. env:,
+//     stdin: and dir: take their values as they are.
+//   - A ${{ }} where sh expands no variable is a load error at its line:col
+//     that says how to write it: inside '…' or $'…', in the body of a
+//     heredoc with a quoted delimiter (<<'EOF', <<"EOF", <<\EOF), right
+//     after a backslash, or as a heredoc's delimiter. One in a comment is
+//     allowed. kitaru reads the command the way sh does for this (quotes,
+//     backslashes, $( ), $(( )), ${ }, backticks, heredocs, comments) but
+//     does not parse it: a construct it misreads can give a missed or a
+//     needless error, never a value that runs.
+//   - A ${{ }} inside $(( )) must give a whole number (decimal or 0x hex,
+//     blanks around it allowed) when the step runs, or the step fails: sh
+//     evaluates the text of a variable there, and bash evaluates the names
+//     and array subscripts in it, which can run commands. Other places where
+//     bash reads text as arithmetic ((( )), [[ -eq ]], let, subscripts) are
+//     not checked; keep untrusted values out of them.
+//   - A value holding a NUL byte, or longer than 131051 bytes (Linux keeps
+//     each environment string under 128 KiB), fails the step; pass such data
+//     through stdin:. All of a command's environment together must also fit
+//     the system's limit (ARG_MAX; 2 MiB on most Linux).
+//   - A step's fingerprint covers run: as written, not the script sh gets,
+//     so replays of runs made before values became variables reuse their
+//     steps. A run's own snapshot (Options.Lazy) that breaks the rules
+//     above still loads; the step fails, with the positioned error, only
+//     when it has to run.
 //   - Graph edges point the way data flows: `a --> b` when b reads a or
 //     needs it. A cycle is reported once, starting at its first step in the
 //     file.

@@ -30,6 +30,7 @@ type lazyCompile struct {
 	// where the scalar the template came from starts, and how it is quoted
 	style     yaml.Style
 	line, col int
+	shell     bool // a run: command: compiling also makes its shell form
 	err       error
 }
 
@@ -52,15 +53,22 @@ func (lz *lazyCompile) compile(t *Template) (err error) {
 		}
 	}()
 	full, problems := lz.compileLocked(t)
-	if len(problems) > 0 {
+	if len(problems) > 0 || lz.shell {
 		// Only a snapshot that was never fully checked (or a newer kitaru
-		// that reads expressions differently) gets here.
+		// that reads expressions differently) has problems.
+		const hint = " (in the run's flow snapshot; replay with --flow and a fixed flow file)"
 		l := &loader{e: errs{file: lz.file}, data: lz.data}
+		n := &yaml.Node{Kind: yaml.ScalarNode, Style: lz.style, Value: t.src, Line: lz.line, Column: lz.col}
 		for _, e := range problems {
-			n := &yaml.Node{Kind: yaml.ScalarNode, Style: lz.style, Value: t.src, Line: lz.line, Column: lz.col}
-			l.e.add(l.posAt(n, e.off), "%s: %s (in the run's flow snapshot; replay with --flow and a fixed flow file)", t.field, e.msg)
+			l.e.add(l.posAt(n, e.off), "%s: %s%s", t.field, e.msg, hint)
 		}
-		return l.e.err()
+		if len(problems) == 0 {
+			t.shell = l.shellForm(n, t, hint)
+		}
+		if err := l.e.err(); err != nil {
+			t.shell = nil
+			return err
+		}
 	}
 	t.parts, t.whole = full.parts, full.whole
 	lz.c, lz.data = nil, nil

@@ -187,6 +187,13 @@ func compareEval(t *testing.T, what string, full, lazy *Template, sc *Scope) {
 	if full.IsLiteral() != lazy.IsLiteral() {
 		t.Errorf("%s: IsLiteral full %v, lazy %v", what, full.IsLiteral(), lazy.IsLiteral())
 	}
+	if full.shell != nil || lazy.shell != nil {
+		fs, fe, ferr := full.Shell(sc)
+		ls, le, lerr := lazy.Shell(sc)
+		if fs != ls || !reflect.DeepEqual(fe, le) || fmt.Sprint(ferr) != fmt.Sprint(lerr) {
+			t.Errorf("%s: full runs %q with %q, %v; lazy runs %q with %q, %v", what, fs, fe, ferr, ls, le, lerr)
+		}
+	}
 }
 
 // TestLazyLoadDefersExpressionErrors: what only compiling finds is
@@ -217,6 +224,12 @@ func TestLazyLoadDefersExpressionErrors(t *testing.T) {
 		{
 			name:  "item outside foreach",
 			flow:  "name: x\nsteps:\n  a:\n    kind: checkpoint\n    run: echo ${{ item }}\n",
+			step:  "a",
+			field: "run",
+		},
+		{
+			name:  "a variable that would not expand",
+			flow:  "name: x\nsteps:\n  a:\n    kind: checkpoint\n    run: |\n      echo ok\n      echo 'no ${{ 1 }}'\n",
 			step:  "a",
 			field: "run",
 		},
@@ -255,8 +268,11 @@ func TestLazyLoadDefersExpressionErrors(t *testing.T) {
 			sc := &Scope{Inputs: map[string]any{"t": "go"}, Steps: map[string]StepState{"a": {Output: 1, Status: "completed"}}}
 			for range 2 { // the second use reports the same error
 				_, err = tmpl.Eval(sc)
-				if tt.field == "if" {
+				switch tt.field {
+				case "if":
 					_, err = tmpl.Bool(sc)
+				case "run":
+					_, _, err = tmpl.Shell(sc)
 				}
 				if err == nil || !strings.Contains(err.Error(), want) {
 					t.Fatalf("eval: got %v, want %s", err, want)

@@ -243,7 +243,9 @@ func (c *stepCtx) checkpoint() {
 	l, s, fs := c.l, c.s, c.fs
 	b := &CheckpointStep{}
 	s.Checkpoint = b
-	b.Run = c.tmpl("run")
+	if b.Run = c.tmpl("run"); b.Run != nil {
+		l.shellTemplate(fs["run"].val, b.Run)
+	}
 	if p, ok := fs["value"]; ok {
 		b.Value = l.value(s, p.val, c.inForeach)
 		c.parts.other = append(c.parts.other, b.Value)
@@ -491,6 +493,8 @@ func (l *loader) env(s *Step, n *yaml.Node, parts *stepParts, inForeach bool) []
 	for _, p := range l.pairs(n, "environment variable") {
 		if !envNameRE.MatchString(p.key.Value) {
 			l.e.add(pos(p.key), "step %q: %q is not a valid environment variable name (letters, digits and _, not starting with a digit)", s.ID, p.key.Value)
+		} else if strings.HasPrefix(p.key.Value, ShellVarPrefix) {
+			l.e.add(pos(p.key), "step %q: %s is a name kitaru gives the values of ${{ }} in run:; choose a name that does not start with %s", s.ID, p.key.Value, ShellVarPrefix)
 		}
 		t := l.template(p.val, fmt.Sprintf("step %q env %s", s.ID, p.key.Value), false, inForeach)
 		parts.other = append(parts.other, t)

@@ -42,6 +42,8 @@ type Template struct {
 	refs        Refs
 	// lazy, when set, compiles the template on its first use (Options.Lazy).
 	lazy *lazyCompile
+	// shell is the form sh receives, for a run: command (see Shell).
+	shell *shellForm
 }
 
 // part is literal text or one compiled expression.
