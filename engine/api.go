@@ -243,6 +243,8 @@ type Runner interface {
 	// the next safe point; a run not running is marked cancelled at once.
 	Cancel(ctx context.Context, ref string) (*Run, error)
 	Get(ctx context.Context, ref string) (*Run, error)
+	// List returns the runs it can read; the ones it cannot are named in
+	// a DamagedRuns error returned beside them.
 	List(ctx context.Context, f ListFilter) ([]*Run, error)
 	// Logs sends the recorded log lines to fn; with follow it keeps
 	// sending until the run is no longer running or ctx ends.

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/kitaruhq/kitaru/flowspec"
 )
@@ -224,5 +225,123 @@ output: ${{ join(steps.each.output, " ") }}
 		if got := te.count(x); got != want {
 			t.Errorf("item %s ran %d times, want %d", x, got, want)
 		}
+	}
+}
+
+// TestCrashDuringCreation kills a process at every point of creating a run:
+// the run then either does not exist at all (and a later run is not
+// bothered by what was left) or exists whole, reads as interrupted and
+// resumes to completion.
+func TestCrashDuringCreation(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		point  string
+		exists bool
+	}{
+		{"create:dir", false},
+		{"create:written", false},
+		{"create:renamed", true},
+		{"create:done", true},
+	} {
+		t.Run(tt.point, func(t *testing.T) {
+			t.Parallel()
+			te := newEnv(t)
+			flowFile := filepath.Join(t.TempDir(), "crash.yaml")
+			src := strings.ReplaceAll(crashFlow, "COUNTER", te.counter)
+			if err := os.WriteFile(flowFile, []byte(src), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(te.counter, "resumed"), nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			child, _ := startChild(t, "run", te.home, []string{"KITARU_TEST_FLOW=" + flowFile, "KITARU_TEST_KILL_AT=" + tt.point, "KITARU_TEST_KILL_N=1"}, "")
+			err := child.Wait()
+			if ws, ok := child.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+				t.Fatalf("the child was not killed at %s: %v", tt.point, err)
+			}
+			metas, err := te.store.List()
+			if err != nil {
+				t.Fatalf("list after the kill: %v", err)
+			}
+			if !tt.exists {
+				if len(metas) != 0 {
+					t.Fatalf("a run killed at %s is visible: %+v", tt.point, metas[0])
+				}
+				if _, err := te.store.Resolve("last"); !errors.Is(err, ErrNotFound) {
+					t.Errorf("last after the kill: %v", err)
+				}
+				left, _ := filepath.Glob(filepath.Join(te.store.Root(), creatingPrefix+"*"))
+				if len(left) != 1 {
+					t.Fatalf("leftovers %v; want the one directory being built", left)
+				}
+				// A run started meanwhile is not bothered; the leftover
+				// goes once it is old.
+				run := te.start(te.flow(crashFlow), nil)
+				wantStatus(t, run, RunCompleted)
+				old := time.Now().Add(-2 * creatingGrace)
+				if err := os.Chtimes(left[0], old, old); err != nil {
+					t.Fatal(err)
+				}
+				if metas, err := te.store.List(); err != nil || len(metas) != 1 {
+					t.Fatalf("list: %v, %v", metas, err)
+				}
+				if _, err := os.Stat(left[0]); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("the old leftover %s was not swept: %v", left[0], err)
+				}
+				return
+			}
+			if len(metas) != 1 {
+				t.Fatalf("a run killed at %s: %d runs listed, want 1", tt.point, len(metas))
+			}
+			id := metas[0].ID
+			got, err := te.eng.Get(t.Context(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantStatus(t, got, RunInterrupted)
+			run, err := te.eng.Resume(t.Context(), id, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantStatus(t, run, RunCompleted)
+			if run.Output != "C-B-A!" {
+				t.Errorf("output %#v", run.Output)
+			}
+			for s := range strings.SplitSeq("a b c", " ") {
+				if got := te.count(s); got != 1 {
+					t.Errorf("step %s ran %d times, want 1", s, got)
+				}
+			}
+		})
+	}
+}
+
+// A directory being built whose creator still holds its lock is never
+// swept, however old it looks.
+func TestCreatingDirectoryOfALiveCreatorStays(t *testing.T) {
+	t.Parallel()
+	s := newTestStore(t)
+	mkRun(t, s, "kr-aaaaaaa1", time.Now())
+	dir := filepath.Join(s.Root(), creatingPrefix+"kr-bbbbbbb2")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(filepath.Join(dir, "lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-2 * creatingGrace)
+	if err := os.Chtimes(dir, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if metas, err := s.List(); err != nil || len(metas) != 1 {
+		t.Fatalf("list: %v, %v", metas, err)
+	}
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatalf("a directory still being built was swept: %v", err)
 	}
 }

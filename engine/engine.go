@@ -177,6 +177,7 @@ func (e *Engine) resolve(ref string) (string, error) {
 // running without a holder (which would read as interrupted).
 func (e *Engine) createLocked(meta *RunMeta, src []byte) (unlock func(), err error) {
 	unlock, err = e.store.Create(meta, src)
+	hook("create:done", "")
 	if errors.Is(err, syscall.ENOSPC) {
 		return nil, fmt.Errorf("cannot create the run, the disk is full (nothing was recorded: free some space and start it again): %w", err)
 	}
@@ -439,13 +440,16 @@ func totals(run *Run) {
 	}
 }
 
-// List returns runs newest first, without their steps.
+// List returns runs newest first, without their steps. Runs that cannot be
+// read are not in the list but in its DamagedRuns error, whatever the
+// filter (their flow and status are unknown).
 func (e *Engine) List(ctx context.Context, f ListFilter) ([]*Run, error) {
 	if e.err != nil {
 		return nil, e.err
 	}
 	metas, err := e.store.List()
-	if err != nil {
+	var damaged DamagedRuns
+	if err != nil && !errors.As(err, &damaged) {
 		return nil, err
 	}
 	var out []*Run
@@ -462,6 +466,9 @@ func (e *Engine) List(ctx context.Context, f ListFilter) ([]*Run, error) {
 		if f.Limit > 0 && len(out) >= f.Limit {
 			break
 		}
+	}
+	if len(damaged) > 0 {
+		return out, damaged
 	}
 	return out, nil
 }
