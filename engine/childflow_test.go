@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -141,31 +142,11 @@ func TestCrashResume(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			err := child.Wait()
-			if ws, ok := child.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-				t.Fatalf("the child was not killed: %v", err)
-			}
-			got, err := te.eng.Get(t.Context(), id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			wantStatus(t, got, RunInterrupted)
+			wantKilled(t, child)
 			if err := os.WriteFile(filepath.Join(te.counter, "resumed"), nil, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			run, err := te.eng.Resume(t.Context(), id, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			wantStatus(t, run, RunCompleted)
-			if run.Output != "C-B-A!" {
-				t.Errorf("output %#v", run.Output)
-			}
-			for s, want := range map[string]int{"a": 1, "b": tt.bRuns, "c": 1} {
-				if got := te.count(s); got != want {
-					t.Errorf("step %s ran %d times, want %d", s, got, want)
-				}
-			}
+			resumeCrashed(t, te, id, map[string]int{"a": 1, "b": tt.bRuns, "c": 1})
 			// A torn journal line was repaired by the resume.
 			if _, warns, err := te.store.Journal(id); err != nil || len(warns) != 0 {
 				t.Errorf("journal after the crash and resume: %v, warnings %q", err, warns)
@@ -255,10 +236,7 @@ func TestCrashDuringCreation(t *testing.T) {
 				t.Fatal(err)
 			}
 			child, _ := startChild(t, "run", te.home, []string{"KITARU_TEST_FLOW=" + flowFile, "KITARU_TEST_KILL_AT=" + tt.point, "KITARU_TEST_KILL_N=1"}, "")
-			err := child.Wait()
-			if ws, ok := child.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-				t.Fatalf("the child was not killed at %s: %v", tt.point, err)
-			}
+			wantKilled(t, child)
 			metas, err := te.store.List()
 			if err != nil {
 				t.Fatalf("list after the kill: %v", err)
@@ -293,26 +271,42 @@ func TestCrashDuringCreation(t *testing.T) {
 			if len(metas) != 1 {
 				t.Fatalf("a run killed at %s: %d runs listed, want 1", tt.point, len(metas))
 			}
-			id := metas[0].ID
-			got, err := te.eng.Get(t.Context(), id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			wantStatus(t, got, RunInterrupted)
-			run, err := te.eng.Resume(t.Context(), id, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			wantStatus(t, run, RunCompleted)
-			if run.Output != "C-B-A!" {
-				t.Errorf("output %#v", run.Output)
-			}
-			for s := range strings.SplitSeq("a b c", " ") {
-				if got := te.count(s); got != 1 {
-					t.Errorf("step %s ran %d times, want 1", s, got)
-				}
-			}
+			resumeCrashed(t, te, metas[0].ID, map[string]int{"a": 1, "b": 1, "c": 1})
 		})
+	}
+}
+
+// wantKilled waits for a child that is to die of SIGKILL.
+func wantKilled(t *testing.T, child *exec.Cmd) {
+	t.Helper()
+	err := child.Wait()
+	if ws, ok := child.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("the child was not killed: %v", err)
+	}
+}
+
+// resumeCrashed checks that a run of crashFlow whose process was killed
+// reads as interrupted, and that resume completes it with each step having
+// run as often as counts says in all.
+func resumeCrashed(t *testing.T, te *testEnv, id string, counts map[string]int) {
+	t.Helper()
+	got, err := te.eng.Get(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, got, RunInterrupted)
+	run, err := te.eng.Resume(t.Context(), id, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, run, RunCompleted)
+	if run.Output != "C-B-A!" {
+		t.Errorf("output %#v", run.Output)
+	}
+	for s, want := range counts {
+		if got := te.count(s); got != want {
+			t.Errorf("step %s ran %d times, want %d", s, got, want)
+		}
 	}
 }
 
