@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -121,4 +122,65 @@ func TestE2EDamagedRunsAreNamed(t *testing.T) {
 	}
 	// The good run is untouched by all this.
 	e.must(0, "input", good.ID, "--value", `"yes"`, "--quiet")
+}
+
+// After kill -9 the step's process group lives on as an orphan (here a
+// loop that beats into a file). Resume stops it before running the step
+// again, and says so; the new attempt never runs beside the old one.
+func TestE2EResumeStopsWhatAKilledRunLeftRunning(t *testing.T) {
+	e := newE2E(t)
+	requireEngine(t, e)
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("needs /proc to see the orphaned processes")
+	}
+	flow := e.flow("orphan.yaml", `name: orphan
+steps:
+  beat:
+    kind: checkpoint
+    run: |
+      if [ ! -f @D@/first.pgid ]; then
+        echo $$ > @D@/first.pgid
+        while :; do echo x >> @D@/beats; sleep 0.02; done
+      fi
+      wc -l < @D@/beats > @D@/beats.start
+      sleep 0.3
+      wc -l < @D@/beats > @D@/beats.end
+      echo done
+output: ${{ steps.beat.output }}
+`)
+	cmd, _, _ := e.startUntil("beats", "run", flow)
+	pgid := e.pid("first.pgid")
+	t.Cleanup(func() { syscall.Kill(-pgid, syscall.SIGKILL) })
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	// The orphan goes on beating without kitaru.
+	n := e.count("beats")
+	waitFor(t, "the orphan to beat on", func() bool { return e.count("beats") > n+2 })
+
+	r := e.must(0, "resume", "last")
+	if strings.TrimSpace(r.Stdout) != "done" {
+		t.Errorf("resume printed %q, want done", r.Stdout)
+	}
+	want := fmt.Sprintf("stopped what was left running of its previous attempt (process group %d", pgid)
+	if !strings.Contains(r.Stderr, want) {
+		t.Errorf("resume does not say it stopped the orphan (%q):\n%s", want, r.Stderr)
+	}
+	if live := liveInGroup(pgid); len(live) > 0 {
+		t.Errorf("the old attempt's processes survived the resume: %q", live)
+	}
+	start, end := e.count("beats.start"), e.count("beats.end")
+	b1, _ := os.ReadFile(filepath.Join(e.Dir, "beats.start"))
+	b2, _ := os.ReadFile(filepath.Join(e.Dir, "beats.end"))
+	if start != 1 || end != 1 || strings.TrimSpace(string(b1)) != strings.TrimSpace(string(b2)) {
+		t.Errorf("the old attempt beat on while the step ran again: %q then %q", b1, b2)
+	}
+	logs := e.must(0, "executions", "logs", "last", "--step", "beat")
+	if !strings.Contains(logs.Stdout, fmt.Sprintf("stopped what was left of its previous attempt before running it again: process group %d", pgid)) {
+		t.Errorf("the log does not say the orphan was stopped:\n%s", logs.Stdout)
+	}
+	if left, _ := filepath.Glob(filepath.Join(e.Home, "runs", "*", "steps", "beat", "pgid*")); len(left) > 0 {
+		t.Errorf("process group records left behind: %v", left)
+	}
 }

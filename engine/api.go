@@ -135,7 +135,11 @@ const (
 	EventStepRetrying EventType = "step_retrying" // Step, Attempt, Error, Delay
 	EventItemFinished EventType = "item_finished" // Step, Item, Done/Total
 	EventStepFinished EventType = "step_finished" // Step, Result (completed, failed, skipped, waiting, reused)
-	EventRunFinished  EventType = "run_finished"  // Run is the final record
+	// EventLeftoverStopped: before a step (Step, Item) runs again, what
+	// was left running of its previous attempt, process group PGID, was
+	// stopped (the kitaru running it had died without stopping it).
+	EventLeftoverStopped EventType = "leftover_stopped"
+	EventRunFinished     EventType = "run_finished" // Run is the final record
 )
 
 // Event is one thing that happened in a run. Events are also the lines of
@@ -151,6 +155,7 @@ type Event struct {
 	Total   int           `json:"total,omitempty"`
 	Delay   time.Duration `json:"delay,omitempty"`
 	Error   string        `json:"error,omitempty"`
+	PGID    int           `json:"pgid,omitempty"` // leftover_stopped: the process group
 	Result  *StepResult   `json:"result,omitempty"`
 	Run     *Run          `json:"run_record,omitempty"`
 }

@@ -462,7 +462,7 @@ func (shellExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &lineLog{u: u, buf: &stdout}
 	cmd.Stderr = &lineLog{u: u, buf: &stderr}
-	runErr := cmd.Run()
+	runErr := u.runGroup(cmd)
 	cmd.Stdout.(*lineLog).flush()
 	cmd.Stderr.(*lineLog).flush()
 	if runErr != nil {

@@ -196,7 +196,7 @@ func (s *FileStore) Create(meta *RunMeta, flowSource []byte) (unlock func(), err
 	if lock, err = os.OpenFile(lp, os.O_RDWR|os.O_CREATE, fsutil.FilePerm); err != nil {
 		return nil, fmt.Errorf("cannot open the lock %s: %w", lp, err)
 	}
-	if err = syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err = tryLock(lock); err != nil {
 		return nil, fmt.Errorf("cannot lock %s: %w", lp, err)
 	}
 	plan := planFile{Plan: meta.Plan, Reused: meta.Reused}
@@ -725,7 +725,7 @@ func (s *FileStore) sweepCreating(e fs.DirEntry) {
 	dir := filepath.Join(s.root, e.Name())
 	if f, err := os.Open(filepath.Join(dir, "lock")); err == nil {
 		defer f.Close()
-		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+		if tryLock(f) != nil {
 			return // its creator lives
 		}
 	}
@@ -848,6 +848,11 @@ func holdLock(f *os.File) func() {
 			f.Close()
 		})
 	}
+}
+
+// tryLock takes f's lock at once or fails.
+func tryLock(f *os.File) error {
+	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 }
 
 // lockSettle bounds the wait for the lock of a holder that has died.
