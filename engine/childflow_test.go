@@ -147,10 +147,6 @@ func TestCrashResume(t *testing.T) {
 				t.Fatal(err)
 			}
 			resumeCrashed(t, te, id, map[string]int{"a": 1, "b": tt.bRuns, "c": 1})
-			// A torn journal line was repaired by the resume.
-			if _, warns, err := te.store.Journal(id); err != nil || len(warns) != 0 {
-				t.Errorf("journal after the crash and resume: %v, warnings %q", err, warns)
-			}
 		})
 	}
 }
@@ -276,19 +272,10 @@ func TestCrashDuringCreation(t *testing.T) {
 	}
 }
 
-// wantKilled waits for a child that is to die of SIGKILL.
-func wantKilled(t *testing.T, child *exec.Cmd) {
-	t.Helper()
-	err := child.Wait()
-	if ws, ok := child.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("the child was not killed: %v", err)
-	}
-}
-
-// resumeCrashed checks that a run of crashFlow whose process was killed
-// reads as interrupted, and that resume completes it with each step having
-// run as often as counts says in all.
-func resumeCrashed(t *testing.T, te *testEnv, id string, counts map[string]int) {
+// resumeStopped checks that a run whose process died or failed to write
+// reads as interrupted, that resume completes it with output want, and
+// that no damaged journal line is left (a torn one is repaired).
+func resumeStopped(t *testing.T, te *testEnv, id string, want string) {
 	t.Helper()
 	got, err := te.eng.Get(t.Context(), id)
 	if err != nil {
@@ -300,9 +287,28 @@ func resumeCrashed(t *testing.T, te *testEnv, id string, counts map[string]int) 
 		t.Fatal(err)
 	}
 	wantStatus(t, run, RunCompleted)
-	if run.Output != "C-B-A!" {
-		t.Errorf("output %#v", run.Output)
+	if run.Output != want {
+		t.Errorf("output %#v, want %q", run.Output, want)
 	}
+	if _, warns, err := te.store.Journal(id); err != nil || len(warns) != 0 {
+		t.Errorf("journal after the resume: %v, warnings %q", err, warns)
+	}
+}
+
+// wantKilled waits for a child that is to die of SIGKILL.
+func wantKilled(t *testing.T, child *exec.Cmd) {
+	t.Helper()
+	err := child.Wait()
+	if ws, ok := child.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("the child was not killed: %v", err)
+	}
+}
+
+// resumeCrashed checks that a run of crashFlow whose process was killed
+// resumes to completion, each step having run as often as counts says.
+func resumeCrashed(t *testing.T, te *testEnv, id string, counts map[string]int) {
+	t.Helper()
+	resumeStopped(t, te, id, "C-B-A!")
 	for s, want := range counts {
 		if got := te.count(s); got != want {
 			t.Errorf("step %s ran %d times, want %d", s, got, want)
@@ -337,5 +343,31 @@ func TestCreatingDirectoryOfALiveCreatorStays(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); err != nil {
 		t.Fatalf("a directory still being built was swept: %v", err)
+	}
+}
+
+// The moment a new run appears under its name it is already held: nobody
+// ever sees it running without a holder, which reads as interrupted (and
+// would let a resume race the run's own start).
+func TestCreatedRunIsHeldWhenItAppears(t *testing.T) {
+	te := newEnv(t)
+	var seen []string
+	testHook = func(p, path string) {
+		if p != "create:renamed" {
+			return
+		}
+		id := filepath.Base(path)
+		_, held, err := te.store.Held(id)
+		got, gerr := New(Config{Store: NewFileStore(te.home)}).Get(context.Background(), id)
+		seen = append(seen, fmt.Sprintf("held=%v err=%v get=%v", held, err, gerr))
+		if gerr == nil {
+			seen = append(seen, string(got.Status))
+		}
+	}
+	defer func() { testHook = nil }()
+	run := te.start(te.flow("name: x\nsteps:\n  a: {kind: checkpoint, value: 1}\n"), nil)
+	wantStatus(t, run, RunCompleted)
+	if want := []string{"held=true err=<nil> get=<nil>", "running"}; strings.Join(seen, "; ") != strings.Join(want, "; ") {
+		t.Fatalf("when the run appeared: %q, want %q", seen, want)
 	}
 }
