@@ -177,7 +177,7 @@ output: ${{ steps.beat.output }}
 		t.Errorf("the old attempt beat on while the step ran again: %q then %q", b1, b2)
 	}
 	logs := e.must(0, "executions", "logs", "last", "--step", "beat")
-	if !strings.Contains(logs.Stdout, fmt.Sprintf("stopped what was left of its previous attempt before running it again: process group %d", pgid)) {
+	if !strings.Contains(logs.Stdout, fmt.Sprintf("stopped what was left running of its previous attempt before running it again: process group %d", pgid)) {
 		t.Errorf("the log does not say the orphan was stopped:\n%s", logs.Stdout)
 	}
 	if left, _ := filepath.Glob(filepath.Join(e.Home, "runs", "*", "steps", "beat", "pgid*")); len(left) > 0 {

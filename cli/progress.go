@@ -215,7 +215,7 @@ func leftoverText(e engine.Event) string {
 	if e.Item != nil {
 		what = fmt.Sprintf("item %d: ", *e.Item)
 	}
-	return fmt.Sprintf("%sstopped what was left running of its previous attempt (process group %d, orphaned when kitaru was killed)", what, e.PGID)
+	return fmt.Sprintf("%sstopped what was left running of its previous attempt (process group %d, orphaned when the kitaru running it died)", what, e.PGID)
 }
 
 // reusedText is "reused (why)", or the engine's reason alone when it

@@ -71,7 +71,7 @@ func (u *unit) stopLeftover(p string) error {
 	if n == 0 {
 		return nil
 	}
-	u.log(fmt.Sprintf("stopped what was left of its previous attempt before running it again: process group %d (%d processes), orphaned when the kitaru running it died", pgid, n))
+	u.log(fmt.Sprintf("stopped what was left running of its previous attempt before running it again: process group %d (%d processes), orphaned when the kitaru running it died", pgid, n))
 	u.x.emit(Event{Type: EventLeftoverStopped, Step: u.step.ID, Item: u.item, PGID: pgid}, true)
 	return nil
 }
