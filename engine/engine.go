@@ -21,7 +21,8 @@ import (
 // it finishes, and a finished step is never run again by resume, retry or a
 // replay that reuses it. A step that was running when its process died (kill
 // -9, power loss) has no record, so resume runs it again from the start:
-// steps with side effects should be safe to repeat.
+// steps with side effects should be safe to repeat. What its command left
+// running (its process group, orphaned by a kill -9) is stopped first.
 type Engine struct {
 	cfg   Config
 	store Store
