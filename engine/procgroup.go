@@ -19,7 +19,9 @@ import (
 // started: if kitaru dies without stopping it (kill -9, the OOM killer),
 // the group lives on as an orphan, and a resume that runs the step again
 // first stops what is left of it, so the two never run side by side.
-// A machine crash needs no file: the orphans die with it.
+// A machine crash needs no file: the orphans die with it. Telling the
+// recorded group from a later one needs /proc (Linux); elsewhere nothing
+// is stopped.
 
 // leftoverGrace is how long what is left of a previous attempt gets to end
 // after SIGTERM before SIGKILL.
@@ -102,15 +104,13 @@ func stopGroup(pgid int, start uint64) (int, error) {
 }
 
 // groupMembers lists the live (not zombie) processes of group pgid, or
-// none when the group is not the one whose leader started at start. With
-// /proc (Linux) the members are read there; elsewhere the group counts as
-// one live member when it can be signalled.
+// none when the group is not the one whose leader started at start. They
+// are read in /proc (Linux); without it (start is then 0 too) a group
+// cannot be told from a later one given the same number, so none is
+// touched.
 func groupMembers(pgid int, start uint64) []int {
 	stats, err := filepath.Glob("/proc/[0-9]*/stat")
-	if err != nil || len(stats) == 0 {
-		if syscall.Kill(-pgid, 0) == nil {
-			return []int{pgid}
-		}
+	if err != nil || len(stats) == 0 || start == 0 {
 		return nil
 	}
 	var live []int
@@ -122,7 +122,7 @@ func groupMembers(pgid int, start uint64) []int {
 		// The group is ours only if its leader is the one recorded, or,
 		// with the leader gone, if nobody in it is older than the leader
 		// was (a pid is not reused while its group lives).
-		if start != 0 && (st.pid == pgid && st.start != start || st.start < start) {
+		if st.pid == pgid && st.start != start || st.start < start {
 			return nil
 		}
 		if st.state != "Z" {

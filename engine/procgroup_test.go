@@ -44,7 +44,7 @@ func TestStopGroupOnlyStopsTheGroupRecorded(t *testing.T) {
 		t.Fatalf("stopGroup = %d, %v; want 3 stopped", n, err)
 	}
 	<-done
-	if live := groupMembers(pgid, 0); len(live) != 0 {
+	if live := groupMembers(pgid, start); len(live) != 0 {
 		t.Fatalf("still live: %v", live)
 	}
 	if n, err := stopGroup(pgid, start); n != 0 || err != nil {
