@@ -196,6 +196,14 @@ output: ${{ join(steps.each.output, " ") }}
 	if run.Output != "aa bb cc dd" {
 		t.Errorf("output %#v", run.Output)
 	}
+	// Item c's command outlived the child; the resume stopped it before
+	// running the item again.
+	if pid := readPIDFile(t, pidFile); !processGone(pid) {
+		t.Errorf("the killed run's item c left process %d running", pid)
+	}
+	if evs := te.events.of(EventLeftoverStopped); len(evs) != 1 || evs[0].Step != "each" || evs[0].Item == nil || *evs[0].Item != 2 || evs[0].PGID <= 0 {
+		t.Errorf("leftover events %+v; want one for item 2 of each", evs)
+	}
 	// With --parallel 1 in the child, a and b finished, c was running, d
 	// had not started.
 	for x, want := range map[string]int{"a": 1, "b": 1, "c": 2, "d": 1} {
