@@ -142,6 +142,8 @@ func (p *plainProgress) Event(e engine.Event) {
 		line(e.Step, text)
 	case engine.EventStepRetrying:
 		line(e.Step, retryText(e))
+	case engine.EventLeftoverStopped:
+		line(e.Step, leftoverText(e))
 	case engine.EventItemFinished:
 		s := p.st.step(e.Step)
 		text := fmt.Sprintf("%d/%d done", s.done, s.total)
@@ -205,6 +207,16 @@ func retryText(e engine.Event) string {
 		what = fmt.Sprintf("item %d ", *e.Item)
 	}
 	return fmt.Sprintf("%sattempt %d failed: %s; retrying in %s", what, max(e.Attempt-1, 1), firstLine(e.Error), viewDuration(e.Delay))
+}
+
+// leftoverText says that what a killed kitaru left running of a step was
+// stopped before the step runs again.
+func leftoverText(e engine.Event) string {
+	what := ""
+	if e.Item != nil {
+		what = fmt.Sprintf("item %d: ", *e.Item)
+	}
+	return fmt.Sprintf("%sstopped what was left running of its previous attempt (process group %d, orphaned when the kitaru running it died)", what, e.PGID)
 }
 
 // reusedText is "reused (why)", or the engine's reason alone when it

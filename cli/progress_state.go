@@ -135,6 +135,8 @@ func (r *runState) apply(e engine.Event, now func() time.Time) (changed bool) {
 	case engine.EventStepRetrying:
 		s := r.step(e.Step)
 		s.retryNote = retryText(e)
+	case engine.EventLeftoverStopped:
+		r.step(e.Step).retryNote = leftoverText(e)
 	case engine.EventItemFinished:
 		s := r.step(e.Step)
 		if e.Total > 0 {

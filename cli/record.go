@@ -20,9 +20,10 @@ import (
 const timeLayout = "2006-01-02 15:04:05"
 
 // writeRunList prints executions list as a table, newest first (the order
-// the engine returns).
-func writeRunList(w io.Writer, runs []*engine.Run) error {
-	if len(runs) == 0 {
+// the engine returns), then the runs that cannot be read, each with what
+// is wrong and what to do.
+func writeRunList(w io.Writer, runs []*engine.Run, damaged engine.DamagedRuns) error {
+	if len(runs) == 0 && len(damaged) == 0 {
 		_, err := fmt.Fprintln(w, "no runs yet; start one with `kitaru run FLOW.yaml`")
 		return err
 	}
@@ -32,7 +33,21 @@ func writeRunList(w io.Writer, runs []*engine.Run) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Flow, r.Status,
 			fmtTime(r.StartedAt), runDuration(r), fmtTokens(r.Usage), fmtCost(&r.CostUSD))
 	}
-	return tw.Flush()
+	for _, d := range damaged {
+		fmt.Fprintf(tw, "%s\t-\tdamaged\t-\t-\t-\t-\n", d.RunID)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(damaged) > 0 {
+		fmt.Fprintln(w)
+	}
+	for _, d := range damaged {
+		if _, err := fmt.Fprintf(w, "run %s: %v\n", d.RunID, d); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // writeRunDetail prints executions get: the run, its inputs, and one line

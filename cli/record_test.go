@@ -46,14 +46,22 @@ func TestRecordTextGolden(t *testing.T) {
 
 	b.Reset()
 	running := &engine.Run{ID: "kr-run", Flow: "f", Status: engine.RunRunning, StartedAt: sampleReplay().StartedAt}
-	if err := writeRunList(&b, []*engine.Run{sampleReplay(), running}); err != nil {
+	if err := writeRunList(&b, []*engine.Run{sampleReplay(), running}, nil); err != nil {
 		t.Fatal(err)
 	}
 	checkGolden(t, "cli/list.txt.golden", b.String())
 
 	b.Reset()
-	writeRunList(&b, nil)
+	writeRunList(&b, nil, nil)
 	checkGolden(t, "cli/list_empty.txt.golden", b.String())
+
+	b.Reset()
+	damaged := engine.DamagedRuns{{RunID: "kr-bad", Path: "/home/u/.local/share/kitaru/runs/kr-bad/run.json",
+		Problem: "is damaged (unexpected end of JSON input)", Fix: "run kr-bad cannot be shown or continued: repair the file, or set the run aside by moving /home/u/.local/share/kitaru/runs/kr-bad out of /home/u/.local/share/kitaru/runs"}}
+	if err := writeRunList(&b, []*engine.Run{running}, damaged); err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "cli/list_damaged.txt.golden", b.String())
 }
 
 func TestFormatters(t *testing.T) {

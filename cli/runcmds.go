@@ -260,16 +260,22 @@ func (c *listCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 		return cmdErr(err)
 	}
 	runs, err := r.List(ctx, engine.ListFilter{Flow: c.Flow, Status: engine.RunStatus(c.Status), Limit: c.Limit})
-	if err != nil {
+	var damaged engine.DamagedRuns
+	if err != nil && !errors.As(err, &damaged) {
 		return cmdErr(err)
 	}
 	if g.wantJSON() {
 		if runs == nil {
 			runs = []*engine.Run{}
 		}
+		// The records keep the contract's shape; the runs that have none
+		// are named where a person looks.
+		for _, d := range damaged {
+			fmt.Fprintf(stdio.Stderr, "kitaru: run %s is damaged and not listed: %v\n", d.RunID, d)
+		}
 		return writeJSON(stdio.Stdout, runs)
 	}
-	return writeRunList(stdio.Stdout, runs)
+	return writeRunList(stdio.Stdout, runs, damaged)
 }
 
 type getCmd struct {

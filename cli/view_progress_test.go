@@ -134,6 +134,20 @@ func scripts() map[string]script {
 				*wdraft, resumed.Steps[1], *resumedDone("details", flowspec.KindWait), *resumedDone("publish", flowspec.KindCheckpoint))}),
 			look(time.Hour, "final"),
 		},
+		// A resume after kill -9 stops what the killed kitaru left running
+		// of a step before the step runs again.
+		"leftover_stopped": {
+			ev(0, engine.Event{Type: engine.EventRunStarted, Run: pendingRun("orphan", "checkpoint:beat", "checkpoint:after")}),
+			ev(0, engine.Event{Type: engine.EventStepStarted, Step: "beat", Attempt: 1}),
+			ev(100*time.Millisecond, engine.Event{Type: engine.EventLeftoverStopped, Step: "beat", PGID: 4242}),
+			look(s, "running again"),
+			ev(2*s, engine.Event{Type: engine.EventStepFinished, Step: "beat", Result: resumedDone("beat", flowspec.KindCheckpoint)}),
+			ev(2*s, engine.Event{Type: engine.EventStepStarted, Step: "after", Attempt: 1}),
+			ev(2*s, engine.Event{Type: engine.EventStepFinished, Step: "after", Result: resumedDone("after", flowspec.KindCheckpoint)}),
+			ev(2*s, engine.Event{Type: engine.EventRunFinished, Run: finalRun(pendingRun("orphan", "checkpoint:beat", "checkpoint:after"), engine.RunCompleted, 2*s,
+				*resumedDone("beat", flowspec.KindCheckpoint), *resumedDone("after", flowspec.KindCheckpoint))}),
+			look(2*s, "final"),
+		},
 		"many_pending": {
 			ev(0, engine.Event{Type: engine.EventRunStarted, Run: many}),
 			ev(0, engine.Event{Type: engine.EventStepStarted, Step: "s3", Attempt: 1}),

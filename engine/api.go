@@ -156,7 +156,11 @@ const (
 	EventStepRetrying EventType = "step_retrying" // Step, Attempt, Error, Delay
 	EventItemFinished EventType = "item_finished" // Step, Item, Done/Total
 	EventStepFinished EventType = "step_finished" // Step, Result (completed, failed, skipped, waiting, reused)
-	EventRunFinished  EventType = "run_finished"  // Run is the final record
+	// EventLeftoverStopped: before a step (Step, Item) runs again, what
+	// was left running of its previous attempt, process group PGID, was
+	// stopped (the kitaru running it had died without stopping it).
+	EventLeftoverStopped EventType = "leftover_stopped"
+	EventRunFinished     EventType = "run_finished" // Run is the final record
 )
 
 // Event is one thing that happened in a run. Events are also the lines of
@@ -172,6 +176,7 @@ type Event struct {
 	Total   int           `json:"total,omitempty"`
 	Delay   time.Duration `json:"delay,omitempty"`
 	Error   string        `json:"error,omitempty"`
+	PGID    int           `json:"pgid,omitempty"` // leftover_stopped: the process group
 	Result  *StepResult   `json:"result,omitempty"`
 	Run     *Run          `json:"run_record,omitempty"`
 }
@@ -264,6 +269,8 @@ type Runner interface {
 	// the next safe point; a run not running is marked cancelled at once.
 	Cancel(ctx context.Context, ref string) (*Run, error)
 	Get(ctx context.Context, ref string) (*Run, error)
+	// List returns the runs it can read; the ones it cannot are named in
+	// a DamagedRuns error returned beside them.
 	List(ctx context.Context, f ListFilter) ([]*Run, error)
 	// Logs sends the recorded log lines to fn; with follow it keeps
 	// sending until the run is no longer running or ctx ends.

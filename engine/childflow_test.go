@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/kitaruhq/kitaru/flowspec"
 )
@@ -140,34 +142,11 @@ func TestCrashResume(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			err := child.Wait()
-			if ws, ok := child.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-				t.Fatalf("the child was not killed: %v", err)
-			}
-			got, err := te.eng.Get(t.Context(), id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			wantStatus(t, got, RunInterrupted)
+			wantKilled(t, child)
 			if err := os.WriteFile(filepath.Join(te.counter, "resumed"), nil, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			run, err := te.eng.Resume(t.Context(), id, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			wantStatus(t, run, RunCompleted)
-			if run.Output != "C-B-A!" {
-				t.Errorf("output %#v", run.Output)
-			}
-			for s, want := range map[string]int{"a": 1, "b": tt.bRuns, "c": 1} {
-				if got := te.count(s); got != want {
-					t.Errorf("step %s ran %d times, want %d", s, got, want)
-				}
-			}
-			if _, warns, err := te.store.Journal(id); err != nil || (tt.torn && len(warns) == 0) {
-				t.Errorf("journal after the crash: %v, warnings %q", err, warns)
-			}
+			resumeCrashed(t, te, id, map[string]int{"a": 1, "b": tt.bRuns, "c": 1})
 		})
 	}
 }
@@ -217,11 +196,186 @@ output: ${{ join(steps.each.output, " ") }}
 	if run.Output != "aa bb cc dd" {
 		t.Errorf("output %#v", run.Output)
 	}
+	// Item c's command outlived the child; the resume stopped it before
+	// running the item again.
+	if pid := readPIDFile(t, pidFile); !processGone(pid) {
+		t.Errorf("the killed run's item c left process %d running", pid)
+	}
+	if evs := te.events.of(EventLeftoverStopped); len(evs) != 1 || evs[0].Step != "each" || evs[0].Item == nil || *evs[0].Item != 2 || evs[0].PGID <= 0 {
+		t.Errorf("leftover events %+v; want one for item 2 of each", evs)
+	}
 	// With --parallel 1 in the child, a and b finished, c was running, d
 	// had not started.
 	for x, want := range map[string]int{"a": 1, "b": 1, "c": 2, "d": 1} {
 		if got := te.count(x); got != want {
 			t.Errorf("item %s ran %d times, want %d", x, got, want)
 		}
+	}
+}
+
+// TestCrashDuringCreation kills a process at every point of creating a run:
+// the run then either does not exist at all (and a later run is not
+// bothered by what was left) or exists whole, reads as interrupted and
+// resumes to completion.
+func TestCrashDuringCreation(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		point  string
+		exists bool
+	}{
+		{"create:dir", false},
+		{"create:written", false},
+		{"create:renamed", true},
+		{"create:done", true},
+	} {
+		t.Run(tt.point, func(t *testing.T) {
+			t.Parallel()
+			te := newEnv(t)
+			flowFile := filepath.Join(t.TempDir(), "crash.yaml")
+			src := strings.ReplaceAll(crashFlow, "COUNTER", te.counter)
+			if err := os.WriteFile(flowFile, []byte(src), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(te.counter, "resumed"), nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			child, _ := startChild(t, "run", te.home, []string{"KITARU_TEST_FLOW=" + flowFile, "KITARU_TEST_KILL_AT=" + tt.point, "KITARU_TEST_KILL_N=1"}, "")
+			wantKilled(t, child)
+			metas, err := te.store.List()
+			if err != nil {
+				t.Fatalf("list after the kill: %v", err)
+			}
+			if !tt.exists {
+				if len(metas) != 0 {
+					t.Fatalf("a run killed at %s is visible: %+v", tt.point, metas[0])
+				}
+				if _, err := te.store.Resolve("last"); !errors.Is(err, ErrNotFound) {
+					t.Errorf("last after the kill: %v", err)
+				}
+				left, _ := filepath.Glob(filepath.Join(te.store.Root(), creatingPrefix+"*"))
+				if len(left) != 1 {
+					t.Fatalf("leftovers %v; want the one directory being built", left)
+				}
+				// A run started meanwhile is not bothered; the leftover
+				// goes once it is old.
+				run := te.start(te.flow(crashFlow), nil)
+				wantStatus(t, run, RunCompleted)
+				old := time.Now().Add(-2 * creatingGrace)
+				if err := os.Chtimes(left[0], old, old); err != nil {
+					t.Fatal(err)
+				}
+				if metas, err := te.store.List(); err != nil || len(metas) != 1 {
+					t.Fatalf("list: %v, %v", metas, err)
+				}
+				if _, err := os.Stat(left[0]); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("the old leftover %s was not swept: %v", left[0], err)
+				}
+				return
+			}
+			if len(metas) != 1 {
+				t.Fatalf("a run killed at %s: %d runs listed, want 1", tt.point, len(metas))
+			}
+			resumeCrashed(t, te, metas[0].ID, map[string]int{"a": 1, "b": 1, "c": 1})
+		})
+	}
+}
+
+// resumeStopped checks that a run whose process died or failed to write
+// reads as interrupted, that resume completes it with output want, and
+// that no damaged journal line is left (a torn one is repaired).
+func resumeStopped(t *testing.T, te *testEnv, id string, want string) {
+	t.Helper()
+	got, err := te.eng.Get(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, got, RunInterrupted)
+	run, err := te.eng.Resume(t.Context(), id, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, run, RunCompleted)
+	if run.Output != want {
+		t.Errorf("output %#v, want %q", run.Output, want)
+	}
+	if _, warns, err := te.store.Journal(id); err != nil || len(warns) != 0 {
+		t.Errorf("journal after the resume: %v, warnings %q", err, warns)
+	}
+}
+
+// wantKilled waits for a child that is to die of SIGKILL.
+func wantKilled(t *testing.T, child *exec.Cmd) {
+	t.Helper()
+	err := child.Wait()
+	if ws, ok := child.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("the child was not killed: %v", err)
+	}
+}
+
+// resumeCrashed checks that a run of crashFlow whose process was killed
+// resumes to completion, each step having run as often as counts says.
+func resumeCrashed(t *testing.T, te *testEnv, id string, counts map[string]int) {
+	t.Helper()
+	resumeStopped(t, te, id, "C-B-A!")
+	for s, want := range counts {
+		if got := te.count(s); got != want {
+			t.Errorf("step %s ran %d times, want %d", s, got, want)
+		}
+	}
+}
+
+// A directory being built whose creator still holds its lock is never
+// swept, however old it looks.
+func TestCreatingDirectoryOfALiveCreatorStays(t *testing.T) {
+	t.Parallel()
+	s := newTestStore(t)
+	mkRun(t, s, "kr-aaaaaaa1", time.Now())
+	dir := filepath.Join(s.Root(), creatingPrefix+"kr-bbbbbbb2")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(filepath.Join(dir, "lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-2 * creatingGrace)
+	if err := os.Chtimes(dir, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if metas, err := s.List(); err != nil || len(metas) != 1 {
+		t.Fatalf("list: %v, %v", metas, err)
+	}
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatalf("a directory still being built was swept: %v", err)
+	}
+}
+
+// The moment a new run appears under its name it is already held: nobody
+// ever sees it running without a holder, which reads as interrupted (and
+// would let a resume race the run's own start).
+func TestCreatedRunIsHeldWhenItAppears(t *testing.T) {
+	te := newEnv(t)
+	var seen []string
+	testHook = func(p, path string) {
+		if p != "create:renamed" {
+			return
+		}
+		id := filepath.Base(path)
+		_, held, err := te.store.Held(id)
+		got, gerr := New(Config{Store: NewFileStore(te.home)}).Get(context.Background(), id)
+		seen = append(seen, fmt.Sprintf("held=%v err=%v get=%v", held, err, gerr))
+		if gerr == nil {
+			seen = append(seen, string(got.Status))
+		}
+	}
+	defer func() { testHook = nil }()
+	run := te.start(te.flow("name: x\nsteps:\n  a: {kind: checkpoint, value: 1}\n"), nil)
+	wantStatus(t, run, RunCompleted)
+	if want := []string{"held=true err=<nil> get=<nil>", "running"}; strings.Join(seen, "; ") != strings.Join(want, "; ") {
+		t.Fatalf("when the run appeared: %q, want %q", seen, want)
 	}
 }

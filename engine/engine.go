@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/kitaruhq/kitaru/flowspec"
@@ -19,7 +21,8 @@ import (
 // it finishes, and a finished step is never run again by resume, retry or a
 // replay that reuses it. A step that was running when its process died (kill
 // -9, power loss) has no record, so resume runs it again from the start:
-// steps with side effects should be safe to repeat.
+// steps with side effects should be safe to repeat. What its command left
+// running (its process group, orphaned by a kill -9) is stopped first.
 type Engine struct {
 	cfg   Config
 	store Store
@@ -171,12 +174,15 @@ func (e *Engine) resolve(ref string) (string, error) {
 	return e.store.Resolve(ref)
 }
 
-// createLocked creates a run and takes its lock.
+// createLocked creates a run already holding its lock: nobody ever sees it
+// running without a holder (which would read as interrupted).
 func (e *Engine) createLocked(meta *RunMeta, src []byte) (unlock func(), err error) {
-	if err := e.store.Create(meta, src); err != nil {
-		return nil, err
+	unlock, err = e.store.Create(meta, src)
+	hook("create:done", "")
+	if errors.Is(err, syscall.ENOSPC) {
+		return nil, fmt.Errorf("cannot create the run, the disk is full (nothing was recorded: free some space and start it again): %w", err)
 	}
-	return e.store.Lock(meta.ID)
+	return unlock, err
 }
 
 // open resolves ref, takes the run's lock and loads its meta and flow.
@@ -185,13 +191,14 @@ func (e *Engine) open(ref string) (meta *RunMeta, f *flowspec.Flow, unlock func(
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	unlock, err = e.store.Lock(id)
+	release, err := e.store.Lock(id)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	defer func() {
+		// Not unlock: the error returns below set it to nil.
 		if err != nil {
-			unlock()
+			release()
 		}
 	}()
 	meta, err = e.store.LoadMeta(id)
@@ -202,7 +209,7 @@ func (e *Engine) open(ref string) (meta *RunMeta, f *flowspec.Flow, unlock func(
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	return meta, f, unlock, nil
+	return meta, f, release, nil
 }
 
 func (e *Engine) loadFlow(meta *RunMeta) (*flowspec.Flow, error) {
@@ -215,10 +222,29 @@ func (e *Engine) loadFlow(meta *RunMeta) (*flowspec.Flow, error) {
 		file = meta.Flow + ".yaml"
 	}
 	f, err := parseFlow(file, src)
+	fix := fmt.Sprintf("run %s cannot be continued: repair the file, or set the run aside by moving %s away", meta.ID, meta.Dir)
 	if err != nil {
-		return nil, fmt.Errorf("the flow snapshot of run %s no longer loads: %w", meta.ID, err)
+		return nil, &DamagedError{RunID: meta.ID, Path: filepath.Join(meta.Dir, "flow.yaml"),
+			Problem: fmt.Sprintf("(the run's flow snapshot) no longer loads: %v", err), Fix: fix}
+	}
+	if meta.Plan != nil && !samePlan(meta.Plan, f) {
+		return nil, &DamagedError{RunID: meta.ID, Path: filepath.Join(meta.Dir, "plan.json"),
+			Problem: "is damaged (its steps are not those of the run's flow snapshot flow.yaml)", Fix: fix}
 	}
 	return f, nil
+}
+
+// samePlan says whether plan lists f's steps, as planOf made it.
+func samePlan(plan []PlanStep, f *flowspec.Flow) bool {
+	if len(plan) != len(f.Steps) {
+		return false
+	}
+	for i, s := range f.Steps {
+		if plan[i].ID != s.ID {
+			return false
+		}
+	}
+	return true
 }
 
 // Resume continues, in place, a run that was interrupted or is waiting:
@@ -415,13 +441,16 @@ func totals(run *Run) {
 	}
 }
 
-// List returns runs newest first, without their steps.
+// List returns runs newest first, without their steps. Runs that cannot be
+// read are not in the list but in its DamagedRuns error, whatever the
+// filter (their flow and status are unknown).
 func (e *Engine) List(ctx context.Context, f ListFilter) ([]*Run, error) {
 	if e.err != nil {
 		return nil, e.err
 	}
 	metas, err := e.store.List()
-	if err != nil {
+	var damaged DamagedRuns
+	if err != nil && !errors.As(err, &damaged) {
 		return nil, err
 	}
 	var out []*Run
@@ -438,6 +467,9 @@ func (e *Engine) List(ctx context.Context, f ListFilter) ([]*Run, error) {
 		if f.Limit > 0 && len(out) >= f.Limit {
 			break
 		}
+	}
+	if len(damaged) > 0 {
+		return out, damaged
 	}
 	return out, nil
 }

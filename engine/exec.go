@@ -196,7 +196,7 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 		x.meta.Error = nil
 		x.meta.Output = nil
 		if err := x.st.SaveMeta(x.meta); err != nil {
-			return nil, err
+			return nil, diskFull(err, x.meta.ID)
 		}
 	}
 	// The journal keeps only the run's summary, so the full record is
@@ -226,7 +226,7 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 		}
 	}
 	if err := x.st.PrepareSteps(x.meta.ID, slices.Sorted(maps.Keys(missing))); err != nil {
-		return nil, err
+		return nil, diskFull(err, x.meta.ID)
 	}
 	done := make(chan stepDone)
 	running := 0
@@ -335,7 +335,9 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 	}
 	x.meta.Usage, x.meta.CostUSD = final.Usage, final.CostUSD
 	if err := x.st.SaveMeta(x.meta); err != nil {
-		return nil, err
+		// The records written so far are whole; run.json still says
+		// running, so the run reads as interrupted.
+		return nil, diskFull(err, x.meta.ID)
 	}
 	x.emit(Event{Type: EventRunFinished, Run: final}, true)
 	return final, nil

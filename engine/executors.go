@@ -563,7 +563,7 @@ func (shellExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
 	stdout := newCapture(u, "stdout", limit, limit, stop)
 	stderr := newCapture(u, "stderr", 0, limit, nil)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
-	runErr := cmd.Run()
+	runErr := u.runGroup(cmd)
 	stdout.flush()
 	stderr.flush()
 	if stdout.over {

@@ -103,6 +103,14 @@ func writeJSON(path string, v any) error {
 // writeJSONAs writes v atomically, indented or compact (run.json of a big
 // flow is compact: it is rewritten as the run starts and ends).
 func writeJSONAs(path string, v any, indent bool) error {
+	data, err := encodeJSON(path, v, indent)
+	if err != nil {
+		return err
+	}
+	return fsutil.WriteFileAtomic(path, data)
+}
+
+func encodeJSON(path string, v any, indent bool) ([]byte, error) {
 	var data []byte
 	var err error
 	if indent {
@@ -111,52 +119,129 @@ func writeJSONAs(path string, v any, indent bool) error {
 		data, err = json.Marshal(v)
 	}
 	if err != nil {
-		return fmt.Errorf("cannot encode %s: %w", path, err)
+		return nil, fmt.Errorf("cannot encode %s: %w", path, err)
 	}
-	return fsutil.WriteFileAtomic(path, append(data, '\n'))
+	return append(data, '\n'), nil
 }
 
 // readJSON reads path into v; a missing file returns an error wrapping
-// fs.ErrNotExist, a damaged one an error naming the file.
-func readJSON(path string, v any) error {
+// fs.ErrNotExist, a damaged one a *DamagedError of run id saying fix.
+func readJSON(path string, v any, id, fix string) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return &DamagedError{RunID: id, Path: path, Problem: "is empty", Fix: fix}
+	}
 	if err := json.Unmarshal(data, v); err != nil {
-		return fmt.Errorf("the record %s is damaged (%v); move it away or delete the run", path, err)
+		return &DamagedError{RunID: id, Path: path, Problem: fmt.Sprintf("is damaged (%v)", err), Fix: fix}
 	}
 	return nil
 }
 
-// Create makes the run's home and writes its meta and flow snapshot.
-func (s *FileStore) Create(meta *RunMeta, flowSource []byte) error {
+// writeDurable writes a new file and fsyncs it; for the files of a run
+// being created, which nobody sees until its directory is renamed into
+// place, so no file of its own needs an atomic replace.
+func writeDurable(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fsutil.FilePerm)
+	if err != nil {
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	return nil
+}
+
+// creatingPrefix names a run directory still being built (see Create).
+const creatingPrefix = ".creating-"
+
+// creatingGrace is how old a directory being built must be before it
+// counts as the leftover of a creator that died.
+const creatingGrace = time.Minute
+
+// Create builds the run's home under a temporary name, takes the run's lock
+// inside it, and renames it into place: other processes see the run whole
+// and held by this process, or not at all. A crash part-way leaves only
+// the temporary directory, which runIDs sweeps once it is old.
+func (s *FileStore) Create(meta *RunMeta, flowSource []byte) (unlock func(), err error) {
 	if err := mkdirDurable(s.root); err != nil {
-		return err
+		return nil, err
 	}
 	dir := s.runDir(meta.ID)
-	if err := os.Mkdir(dir, fsutil.DirPerm); err != nil {
-		return fmt.Errorf("cannot create the run directory %s: %w", dir, err)
+	tmp := filepath.Join(s.root, creatingPrefix+meta.ID)
+	if err := os.Mkdir(tmp, fsutil.DirPerm); err != nil {
+		return nil, fmt.Errorf("cannot create the run directory %s: %w", tmp, err)
 	}
-	if err := fsutil.SyncDir(s.root); err != nil {
-		return err
+	hook("create:dir", tmp)
+	var lock *os.File
+	defer func() {
+		if err != nil {
+			if lock != nil {
+				lock.Close()
+			}
+			_ = os.RemoveAll(tmp)
+		}
+	}()
+	lp := filepath.Join(tmp, "lock")
+	if lock, err = os.OpenFile(lp, os.O_RDWR|os.O_CREATE, fsutil.FilePerm); err != nil {
+		return nil, fmt.Errorf("cannot open the lock %s: %w", lp, err)
 	}
-	meta.Dir = dir
+	if err = tryLock(lock); err != nil {
+		return nil, fmt.Errorf("cannot lock %s: %w", lp, err)
+	}
 	plan := planFile{Plan: meta.Plan, Reused: meta.Reused}
-	if err := writeJSONAs(filepath.Join(dir, "plan.json"), &plan, len(plan.Plan) <= 50); err != nil {
-		return err
+	pp := filepath.Join(tmp, "plan.json")
+	data, err := encodeJSON(pp, &plan, len(plan.Plan) <= 50)
+	if err != nil {
+		return nil, err
 	}
-	if !s.linkSnapshot(meta, flowSource) {
-		if err := fsutil.WriteFileAtomic(filepath.Join(dir, "flow.yaml"), flowSource); err != nil {
-			return err
+	if err = writeDurable(pp, data); err != nil {
+		return nil, err
+	}
+	if !s.linkSnapshot(meta, flowSource, tmp) {
+		if err = writeDurable(filepath.Join(tmp, "flow.yaml"), flowSource); err != nil {
+			return nil, err
 		}
 	}
-	return s.SaveMeta(meta)
+	if data, err = s.metaJSON(meta); err != nil {
+		return nil, err
+	}
+	if err = writeDurable(filepath.Join(tmp, "run.json"), data); err != nil {
+		return nil, err
+	}
+	if err = fsutil.SyncDir(tmp); err != nil {
+		return nil, err
+	}
+	hook("create:written", tmp)
+	if _, serr := os.Lstat(dir); serr == nil {
+		return nil, fmt.Errorf("cannot create run %s: %s already exists", meta.ID, dir)
+	}
+	if err = os.Rename(tmp, dir); err != nil {
+		return nil, fmt.Errorf("cannot create the run directory %s: %w", dir, err)
+	}
+	hook("create:renamed", dir)
+	meta.Dir = dir
+	unlock = holdLock(lock)
+	if err := fsutil.SyncDir(s.root); err != nil {
+		unlock()
+		return nil, err
+	}
+	return unlock, nil
 }
 
 // linkSnapshot hard-links a replay's flow snapshot to its source's when they
 // are the same bytes (snapshots are never rewritten), instead of copying.
-func (s *FileStore) linkSnapshot(meta *RunMeta, flowSource []byte) bool {
+func (s *FileStore) linkSnapshot(meta *RunMeta, flowSource []byte, dir string) bool {
 	if meta.ReplayOf == nil {
 		return false
 	}
@@ -165,20 +250,25 @@ func (s *FileStore) linkSnapshot(meta *RunMeta, flowSource []byte) bool {
 	if err != nil || !bytes.Equal(old, flowSource) {
 		return false
 	}
-	dir := s.runDir(meta.ID)
-	if os.Link(src, filepath.Join(dir, "flow.yaml")) != nil {
-		return false
-	}
-	return fsutil.SyncDir(dir) == nil
+	return os.Link(src, filepath.Join(dir, "flow.yaml")) == nil
 }
 
 // SaveMeta replaces run.json atomically.
 func (s *FileStore) SaveMeta(meta *RunMeta) error {
+	data, err := s.metaJSON(meta)
+	if err != nil {
+		return err
+	}
+	return fsutil.WriteFileAtomic(filepath.Join(s.runDir(meta.ID), "run.json"), data)
+}
+
+// metaJSON is run.json's content, stamped now.
+func (s *FileStore) metaJSON(meta *RunMeta) ([]byte, error) {
 	meta.UpdatedAt = time.Now().UTC()
 	m := *meta
 	m.Steps = nil // steps live in their own records
 	m.Dir = ""
-	return writeJSONAs(filepath.Join(s.runDir(meta.ID), "run.json"), &m, len(m.Index) <= 50)
+	return encodeJSON(filepath.Join(s.runDir(meta.ID), "run.json"), &m, len(m.Index) <= 50)
 }
 
 // planFile is plan.json: the parts of a run's meta that never change.
@@ -194,8 +284,15 @@ func (s *FileStore) LoadMeta(id string) (*RunMeta, error) {
 		return nil, err
 	}
 	var plan planFile
-	if err := readJSON(filepath.Join(s.runDir(id), "plan.json"), &plan); err != nil {
-		return nil, fmt.Errorf("cannot read the plan of run %s: %w", id, err)
+	p := filepath.Join(s.runDir(id), "plan.json")
+	if err := readJSON(p, &plan, id, s.runFix(id)); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, &DamagedError{RunID: id, Path: p, Problem: "is missing", Fix: s.runFix(id)}
+		}
+		return nil, err
+	}
+	if len(plan.Plan) == 0 {
+		return nil, &DamagedError{RunID: id, Path: p, Problem: "is damaged (it lists no steps)", Fix: s.runFix(id)}
 	}
 	m.Plan, m.Reused = plan.Plan, plan.Reused
 	return m, nil
@@ -205,22 +302,52 @@ func (s *FileStore) LoadMeta(id string) (*RunMeta, error) {
 func (s *FileStore) LoadSummary(id string) (*RunMeta, error) {
 	var m RunMeta
 	p := filepath.Join(s.runDir(id), "run.json")
-	if err := readJSON(p, &m); err != nil {
+	if err := readJSON(p, &m, id, s.runFix(id)); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
+			if _, derr := os.Stat(s.runDir(id)); derr == nil {
+				return nil, &DamagedError{RunID: id, Path: p, Problem: "is missing", Fix: s.runFix(id)}
+			}
 			return nil, fmt.Errorf("run %s: %w (no %s)", id, ErrNotFound, p)
 		}
 		return nil, err
 	}
+	switch {
+	case m.ID != id:
+		return nil, &DamagedError{RunID: id, Path: p, Problem: fmt.Sprintf("is damaged (it holds run %q, not %s)", m.ID, id), Fix: s.runFix(id)}
+	case !knownRunStatus(m.Status):
+		return nil, &DamagedError{RunID: id, Path: p, Problem: fmt.Sprintf("is damaged (its status %q is not a run status)", m.Status), Fix: s.runFix(id)}
+	}
 	m.Dir = s.runDir(id)
 	return &m, nil
+}
+
+func knownRunStatus(st RunStatus) bool {
+	switch st {
+	case RunRunning, RunWaiting, RunCompleted, RunFailed, RunCancelled, RunInterrupted:
+		return true
+	}
+	return false
+}
+
+func knownStepStatus(st StepStatus) bool {
+	switch st {
+	case StepPending, StepRunning, StepWaiting, StepCompleted, StepFailed, StepSkipped:
+		return true
+	}
+	return false
 }
 
 // FlowSource returns flow.yaml.
 func (s *FileStore) FlowSource(id string) ([]byte, error) {
 	p := filepath.Join(s.runDir(id), "flow.yaml")
 	data, err := os.ReadFile(p)
-	if err != nil {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, &DamagedError{RunID: id, Path: p, Problem: "is missing", Fix: s.runFix(id)}
+	case err != nil:
 		return nil, fmt.Errorf("cannot read the flow snapshot of run %s: %w", id, err)
+	case len(bytes.TrimSpace(data)) == 0:
+		return nil, &DamagedError{RunID: id, Path: p, Problem: "is empty", Fix: s.runFix(id)}
 	}
 	return data, nil
 }
@@ -275,11 +402,18 @@ func (s *FileStore) PrepareSteps(id string, steps []string) error {
 // LoadStep reads one step record; nil, nil when there is none.
 func (s *FileStore) LoadStep(id, step string) (*StepResult, error) {
 	var r StepResult
-	if err := readJSON(filepath.Join(s.StepDir(id, step), "result.json"), &r); err != nil {
+	p := filepath.Join(s.StepDir(id, step), "result.json")
+	if err := readJSON(p, &r, id, stepFix(id, step)); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, nil
 		}
 		return nil, err
+	}
+	switch {
+	case r.ID != step:
+		return nil, &DamagedError{RunID: id, Path: p, Problem: fmt.Sprintf("is damaged (it holds step %q, not %s)", r.ID, step), Fix: stepFix(id, step)}
+	case !knownStepStatus(r.Status):
+		return nil, &DamagedError{RunID: id, Path: p, Problem: fmt.Sprintf("is damaged (its status %q is not a step status)", r.Status), Fix: stepFix(id, step)}
 	}
 	r.Dir = s.StepDir(id, step)
 	return &r, nil
@@ -345,7 +479,8 @@ func (s *FileStore) LoadItems(id, step string) (map[int]*ItemResult, error) {
 			continue // temp files and strangers
 		}
 		var r ItemResult
-		if err := readJSON(filepath.Join(dir, name), &r); err != nil {
+		fix := fmt.Sprintf("move it away and item %d of step %s counts as never run", n, step)
+		if err := readJSON(filepath.Join(dir, name), &r, id, fix); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -385,14 +520,17 @@ func (s *FileStore) Append(id string, e Event, sync bool) error {
 	}
 	s.journMu.Lock()
 	defer s.journMu.Unlock()
-	return s.appendLines(filepath.Join(s.runDir(id), "journal.jsonl"), append(line, '\n'), sync)
+	return s.appendLines(filepath.Join(s.runDir(id), "journal.jsonl"), append(line, '\n'), sync, true)
 }
 
 // appendLines appends whole lines to an append-only file. The first time
 // this process writes to the file it checks the file ends with a newline:
-// a crash can leave a torn last line, and the next line must not be glued
-// to it (readers skip the torn one).
-func (s *FileStore) appendLines(p string, data []byte, sync bool) error {
+// a crash or a full disk can leave a torn last line. In the journal the
+// torn line is repaired, as a write-ahead log does: completed when it is a
+// whole event that lacks only its newline, cut off otherwise. In the log
+// (text for people) it is kept and the next line starts on a line of its
+// own. A write cut short here is taken back at once.
+func (s *FileStore) appendLines(p string, data []byte, sync, journal bool) error {
 	f, err := os.OpenFile(p, os.O_RDWR|os.O_APPEND|os.O_CREATE, fsutil.FilePerm)
 	if err != nil {
 		return fmt.Errorf("cannot open %s: %w", p, err)
@@ -406,11 +544,21 @@ func (s *FileStore) appendLines(p string, data []byte, sync bool) error {
 		if st, err := f.Stat(); err == nil && st.Size() > 0 {
 			var last [1]byte
 			if _, err := f.ReadAt(last[:], st.Size()-1); err == nil && last[0] != '\n' {
-				data = append([]byte{'\n'}, data...)
+				if !journal || repairTail(f, st.Size()) != nil {
+					data = append([]byte{'\n'}, data...)
+				}
 			}
 		}
 	}
-	if _, err := f.Write(data); err != nil {
+	if n, err := f.Write(data); err != nil {
+		if n > 0 {
+			if st, serr := f.Stat(); serr == nil {
+				_ = f.Truncate(st.Size() - int64(n))
+			}
+		}
+		s.mu.Lock()
+		s.healed[p] = false // check the tail again next time
+		s.mu.Unlock()
 		return fmt.Errorf("cannot append to %s: %w", p, err)
 	}
 	if sync {
@@ -419,6 +567,41 @@ func (s *FileStore) appendLines(p string, data []byte, sync bool) error {
 		}
 	}
 	return nil
+}
+
+// repairTail mends the torn last line of a journal of size bytes.
+func repairTail(f *os.File, size int64) error {
+	start, err := lastLineStart(f, size)
+	if err != nil {
+		return err
+	}
+	tail := make([]byte, size-start)
+	if _, err := f.ReadAt(tail, start); err != nil {
+		return err
+	}
+	var ev Event
+	if json.Unmarshal(tail, &ev) == nil {
+		_, err = f.Write([]byte{'\n'})
+		return err
+	}
+	return f.Truncate(start)
+}
+
+// lastLineStart is the offset just after the last newline of the first
+// size bytes of f (0 when there is none), read backwards in blocks.
+func lastLineStart(f *os.File, size int64) (int64, error) {
+	buf := make([]byte, 32*1024)
+	for end := size; end > 0; {
+		n := min(int64(len(buf)), end)
+		if _, err := f.ReadAt(buf[:n], end-n); err != nil {
+			return 0, err
+		}
+		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
+			return end - n + int64(i) + 1, nil
+		}
+		end -= n
+	}
+	return 0, nil
 }
 
 // Journal reads the journal back; unreadable lines become warnings.
@@ -470,7 +653,7 @@ func (s *FileStore) AppendLog(id string, lines ...LogLine) error {
 	}
 	s.logMu.Lock()
 	defer s.logMu.Unlock()
-	return s.appendLines(filepath.Join(s.runDir(id), "log.txt"), []byte(b.String()), false)
+	return s.appendLines(filepath.Join(s.runDir(id), "log.txt"), []byte(b.String()), false, false)
 }
 
 // Logs reads log.txt back.
@@ -522,11 +705,31 @@ func (s *FileStore) runIDs() ([]string, error) {
 	}
 	var ids []string
 	for _, e := range ents {
-		if e.IsDir() && strings.HasPrefix(e.Name(), "kr-") {
-			ids = append(ids, e.Name())
+		switch name := e.Name(); {
+		case e.IsDir() && strings.HasPrefix(name, "kr-"):
+			ids = append(ids, name)
+		case strings.HasPrefix(name, creatingPrefix):
+			s.sweepCreating(e)
 		}
 	}
 	return ids, nil
+}
+
+// sweepCreating removes a run directory whose creator died before it was
+// renamed into place: old, and its lock (taken first thing) not held.
+func (s *FileStore) sweepCreating(e fs.DirEntry) {
+	info, err := e.Info()
+	if err != nil || time.Since(info.ModTime()) < creatingGrace {
+		return
+	}
+	dir := filepath.Join(s.root, e.Name())
+	if f, err := os.Open(filepath.Join(dir, "lock")); err == nil {
+		defer f.Close()
+		if tryLock(f) != nil {
+			return // its creator lives
+		}
+	}
+	_ = os.RemoveAll(dir)
 }
 
 // Resolve turns a run reference into a run id.
@@ -537,7 +740,8 @@ func (s *FileStore) Resolve(ref string) (string, error) {
 	}
 	if ref == "last" {
 		metas, err := s.List()
-		if err != nil {
+		var damaged DamagedRuns
+		if err != nil && !errors.As(err, &damaged) {
 			return "", err
 		}
 		if len(metas) == 0 {
@@ -577,17 +781,25 @@ func (s *FileStore) Resolve(ref string) (string, error) {
 	return "", &UsageError{Err: fmt.Errorf("%q matches %d runs: %s; give more of the id", ref, len(cands), strings.Join(cands, ", "))}
 }
 
-// List returns every readable run meta, newest first.
+// List returns every readable run meta, newest first; the runs that cannot
+// be read are reported in a DamagedRuns error beside them.
 func (s *FileStore) List() ([]*RunMeta, error) {
 	ids, err := s.runIDs()
 	if err != nil {
 		return nil, err
 	}
 	var out []*RunMeta
+	var damaged DamagedRuns
 	for _, id := range ids {
 		m, err := s.LoadSummary(id)
 		if err != nil {
-			continue // a damaged run must not hide the others
+			// A damaged run must not hide the others, nor itself.
+			var de *DamagedError
+			if !errors.As(err, &de) {
+				de = &DamagedError{RunID: id, Path: filepath.Join(s.runDir(id), "run.json"), Problem: fmt.Sprintf("cannot be read (%v)", err), Fix: s.runFix(id)}
+			}
+			damaged = append(damaged, de)
+			continue
 		}
 		out = append(out, m)
 	}
@@ -597,6 +809,10 @@ func (s *FileStore) List() ([]*RunMeta, error) {
 		}
 		return out[i].ID > out[j].ID
 	})
+	if len(damaged) > 0 {
+		sort.Slice(damaged, func(i, j int) bool { return damaged[i].RunID < damaged[j].RunID })
+		return out, damaged
+	}
 	return out, nil
 }
 
@@ -615,6 +831,12 @@ func (s *FileStore) Lock(id string) (func(), error) {
 		}
 		return nil, fmt.Errorf("cannot lock %s: %w", p, err)
 	}
+	return holdLock(f), nil
+}
+
+// holdLock writes this process's pid into the locked file f and returns
+// what releases the lock.
+func holdLock(f *os.File) func() {
 	// The pid is only for the message others see.
 	_ = f.Truncate(0)
 	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
@@ -625,7 +847,12 @@ func (s *FileStore) Lock(id string) (func(), error) {
 			_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 			f.Close()
 		})
-	}, nil
+	}
+}
+
+// tryLock takes f's lock at once or fails.
+func tryLock(f *os.File) error {
+	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 }
 
 // lockSettle bounds the wait for the lock of a holder that has died.

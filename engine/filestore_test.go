@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -20,10 +22,13 @@ func newTestStore(t *testing.T) *FileStore {
 
 func mkRun(t *testing.T, s *FileStore, id string, started time.Time) *RunMeta {
 	t.Helper()
-	m := &RunMeta{Run: Run{ID: id, Flow: "f", Status: RunCompleted, StartedAt: started, Inputs: map[string]any{"a": 1.0}}}
-	if err := s.Create(m, []byte("name: f\n")); err != nil {
+	m := &RunMeta{Run: Run{ID: id, Flow: "f", Status: RunCompleted, StartedAt: started, Inputs: map[string]any{"a": 1.0}},
+		Plan: []PlanStep{{ID: "a", Kind: "checkpoint"}}}
+	unlock, err := s.Create(m, []byte("name: f\n"))
+	if err != nil {
 		t.Fatal(err)
 	}
+	unlock()
 	return m
 }
 
@@ -98,9 +103,18 @@ func TestFileStoreDamagedRecords(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), filepath.Join(bad.ID, "run.json")) {
 		t.Fatalf("damaged run.json gave %v; want an error naming the file", err)
 	}
+	// List shows the others and names the damaged one.
 	list, err := s.List()
-	if err != nil || len(list) != 1 || list[0].ID != "kr-good0000" {
-		t.Fatalf("list with a damaged run: %v, %v", list, err)
+	var damaged DamagedRuns
+	if !errors.As(err, &damaged) || len(damaged) != 1 || damaged[0].RunID != bad.ID ||
+		!strings.Contains(damaged[0].Error(), filepath.Join(bad.ID, "run.json")) {
+		t.Fatalf("list with a damaged run: error %v; want the damaged run named", err)
+	}
+	if len(list) != 1 || list[0].ID != "kr-good0000" {
+		t.Fatalf("list with a damaged run: %v", list)
+	}
+	if id, err := s.Resolve("last"); err != nil || id != "kr-good0000" {
+		t.Fatalf("last with a damaged run: %q, %v", id, err)
 	}
 	// A damaged step record is named; the other records still load.
 	for _, st := range []string{"a", "b"} {
@@ -125,33 +139,59 @@ func TestFileStoreDamagedRecords(t *testing.T) {
 	}
 }
 
+// A crash or a full disk in the middle of a journal line leaves it torn:
+// the next process to write repairs it, as a write-ahead log does, so it
+// is not read as damage forever.
 func TestFileStoreJournalTornLine(t *testing.T) {
-	s := newTestStore(t)
-	m := mkRun(t, s, "kr-journal0", time.Now())
-	if err := s.Append(m.ID, Event{Type: EventRunStarted, RunID: m.ID}, true); err != nil {
-		t.Fatal(err)
-	}
-	// A crash in the middle of a line leaves it torn.
-	p := filepath.Join(s.Root(), m.ID, "journal.jsonl")
-	f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.WriteString(`{"type":"step_sta`)
-	f.Close()
-	s2 := NewFileStore(filepath.Dir(s.Root())) // a new process
-	if err := s2.Append(m.ID, Event{Type: EventStepStarted, RunID: m.ID, Step: "x"}, true); err != nil {
-		t.Fatal(err)
-	}
-	evs, warns, err := s2.Journal(m.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(evs) != 2 || evs[0].Type != EventRunStarted || evs[1].Step != "x" {
-		t.Fatalf("events %+v", evs)
-	}
-	if len(warns) != 1 || !strings.Contains(warns[0], "journal.jsonl:2") {
-		t.Fatalf("warnings %q; want one naming journal.jsonl:2", warns)
+	t.Parallel()
+	whole, _ := json.Marshal(Event{Type: EventStepFinished, Step: "w"})
+	for _, tt := range []struct {
+		name, torn string
+		want       []string // steps of the events after the repair
+	}{
+		{"cut in the middle", `{"type":"step_sta`, []string{"", "x"}},
+		{"cut before its newline", string(whole), []string{"", "w", "x"}},
+		{"cut right after the previous line", "", []string{"", "x"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := newTestStore(t)
+			m := mkRun(t, s, "kr-journal0", time.Now())
+			if err := s.Append(m.ID, Event{Type: EventRunStarted, RunID: m.ID}, true); err != nil {
+				t.Fatal(err)
+			}
+			p := filepath.Join(s.Root(), m.ID, "journal.jsonl")
+			f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.WriteString(tt.torn)
+			f.Close()
+			if tt.torn != "" && !json.Valid([]byte(tt.torn)) {
+				if _, warns, _ := s.Journal(m.ID); len(warns) != 1 || !strings.Contains(warns[0], "journal.jsonl:2") {
+					t.Fatalf("before the repair: warnings %q; want one naming journal.jsonl:2", warns)
+				}
+			}
+			s2 := NewFileStore(filepath.Dir(s.Root())) // a new process
+			if err := s2.Append(m.ID, Event{Type: EventStepStarted, RunID: m.ID, Step: "x"}, true); err != nil {
+				t.Fatal(err)
+			}
+			evs, warns, err := s2.Journal(m.ID)
+			if err != nil || len(warns) != 0 {
+				t.Fatalf("after the repair: %v, warnings %q", err, warns)
+			}
+			var got []string
+			for _, e := range evs {
+				got = append(got, e.Step)
+			}
+			if strings.Join(got, ",") != strings.Join(tt.want, ",") {
+				t.Fatalf("events %q, want %q", got, tt.want)
+			}
+			data, _ := os.ReadFile(p)
+			if !bytes.HasSuffix(data, []byte("\n")) || bytes.Contains(data, []byte("\n\n")) {
+				t.Fatalf("journal not whole lines:\n%s", data)
+			}
+		})
 	}
 }
 

@@ -22,13 +22,16 @@ import (
 type RunRecords interface {
 	// NewID makes a fresh run id ("kr-" + random suffix) not in use yet.
 	NewID() (string, error)
-	// Create makes the run's home and writes its meta and flow snapshot;
-	// it sets meta.Dir where LoadMeta would (every record of the run
-	// names its home, the one a run command prints too).
-	Create(meta *RunMeta, flowSource []byte) error
+	// Create makes the run's home, writes its meta and flow snapshot and
+	// takes its lock (as Lock), all as one step: other processes see the
+	// run whole and held, or not at all, even if this process dies
+	// part-way. It sets meta.Dir where LoadMeta would (every record of
+	// the run names its home, the one a run command prints too).
+	Create(meta *RunMeta, flowSource []byte) (unlock func(), err error)
 	// SaveMeta replaces the run's meta (run.json) atomically.
 	SaveMeta(meta *RunMeta) error
-	// LoadMeta reads the run's meta; a missing run wraps ErrNotFound.
+	// LoadMeta reads the run's meta; a missing run wraps ErrNotFound, a
+	// run whose files are damaged or missing is a *DamagedError.
 	// LoadSummary reads it without Plan and Reused (what List and a
 	// replay's source need).
 	LoadMeta(id string) (*RunMeta, error)
@@ -38,7 +41,8 @@ type RunRecords interface {
 	// Resolve turns a reference (full id, unambiguous prefix with or
 	// without "kr-", or "last") into a run id.
 	Resolve(ref string) (string, error)
-	// List returns every readable run meta, newest first.
+	// List returns every readable run meta, newest first; runs that
+	// cannot be read are reported in a DamagedRuns error beside them.
 	List() ([]*RunMeta, error)
 }
 
@@ -47,7 +51,8 @@ type StepRecords interface {
 	// SaveStep records a step's result atomically; LoadStep reads it back
 	// (nil, nil when the step has no record). LoadSteps reads every step
 	// record of the run, keyed by step id; a damaged record is reported in
-	// the error (naming its file) while the others are still returned.
+	// the error (a *DamagedError naming its file) while the others are
+	// still returned.
 	SaveStep(id string, r *StepResult) error
 	LoadStep(id, step string) (*StepResult, error)
 	LoadSteps(id string) (map[string]*StepResult, error)

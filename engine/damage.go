@@ -1,0 +1,54 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"syscall"
+)
+
+// DamagedError is a file of a run that cannot be used: missing, cut short
+// (a crash or a full disk while an older kitaru wrote it), or edited by
+// hand. It names the file, what is wrong and what to do.
+type DamagedError struct {
+	RunID   string
+	Path    string
+	Problem string // "is missing", "is damaged (unexpected end of JSON input)"
+	Fix     string // what to do, as a sentence
+}
+
+func (e *DamagedError) Error() string {
+	return e.Path + " " + e.Problem + "; " + e.Fix
+}
+
+// DamagedRuns are the runs List could not read; the runs it could are
+// still returned beside it.
+type DamagedRuns []*DamagedError
+
+func (d DamagedRuns) Error() string {
+	msgs := make([]string, len(d))
+	for i, e := range d {
+		msgs[i] = e.Error()
+	}
+	return strings.Join(msgs, "\n")
+}
+
+// runFix is what to do about a run whose own files (run.json, plan.json,
+// flow.yaml) are damaged: nothing of it can be shown or continued.
+func (s *FileStore) runFix(id string) string {
+	return fmt.Sprintf("run %s cannot be shown or continued: repair the file, or set the run aside by moving %s out of %s", id, s.runDir(id), s.root)
+}
+
+// stepFix is what to do about a damaged step record.
+func stepFix(id, step string) string {
+	return fmt.Sprintf("move it away and step %s counts as never run (`kitaru retry %s` runs it again)", step, id)
+}
+
+// diskFull adds to an error caused by a full disk (ENOSPC) what to do: the
+// records written so far are whole, so the run continues where it stopped.
+func diskFull(err error, id string) error {
+	if err == nil || !errors.Is(err, syscall.ENOSPC) {
+		return err
+	}
+	return fmt.Errorf("%w; the disk is full: free some space, then `kitaru resume %s` continues the run", err, id)
+}

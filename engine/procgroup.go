@@ -1,0 +1,170 @@
+//go:build unix
+
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// A step's command runs in a process group of its own. While it runs, the
+// step directory holds a file naming that group and when its leader
+// started: if kitaru dies without stopping it (kill -9, the OOM killer),
+// the group lives on as an orphan, and a resume that runs the step again
+// first stops what is left of it, so the two never run side by side.
+// A machine crash needs no file: the orphans die with it. Telling the
+// recorded group from a later one needs /proc (Linux); elsewhere nothing
+// is stopped.
+
+// leftoverGrace is how long what is left of a previous attempt gets to end
+// after SIGTERM before SIGKILL.
+var leftoverGrace = time.Second
+
+// groupFile is where a unit records its running command's process group.
+func (u *unit) groupFile() string {
+	return filepath.Join(u.x.st.StepDir(u.x.meta.ID, u.step.ID), u.artifact("pgid", ""))
+}
+
+// runGroup is cmd.Run for a command started in a process group of its own
+// (Setpgid), recording the group while it runs. What a dead kitaru left
+// running of this unit's previous attempt is stopped first.
+func (u *unit) runGroup(cmd *exec.Cmd) error {
+	p := u.groupFile()
+	if err := u.stopLeftover(p); err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	pid := cmd.Process.Pid
+	// Not synced: it only has to outlive this process, not the machine.
+	_ = os.WriteFile(p, []byte(strconv.Itoa(pid)+" "+strconv.FormatUint(procStart(pid), 10)+"\n"), 0o600)
+	err := cmd.Wait()
+	_ = os.Remove(p)
+	return err
+}
+
+// stopLeftover stops the process group recorded in p, if it still has
+// live members and is the one recorded (not a later group given the same
+// number), and says so in the log and the events.
+func (u *unit) stopLeftover(p string) error {
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return nil // the usual case: no previous attempt was left running
+	}
+	var pgid int
+	var start uint64
+	if _, err := fmt.Sscan(string(data), &pgid, &start); err != nil || pgid <= 1 {
+		_ = os.Remove(p)
+		return nil
+	}
+	n, err := stopGroup(pgid, start)
+	if err != nil {
+		return fmt.Errorf("what was left of its previous attempt (process group %d, orphaned when the kitaru running it died) %w; stop it, then `kitaru retry %s`", pgid, err, u.x.meta.ID)
+	}
+	_ = os.Remove(p)
+	if n == 0 {
+		return nil
+	}
+	u.log(fmt.Sprintf("stopped what was left running of its previous attempt before running it again: process group %d (%d processes), orphaned when the kitaru running it died", pgid, n))
+	u.x.emit(Event{Type: EventLeftoverStopped, Step: u.step.ID, Item: u.item, PGID: pgid}, true)
+	return nil
+}
+
+// stopGroup ends the live members of process group pgid whose leader
+// started at start (clock ticks since boot; 0: unknown): SIGTERM, then
+// SIGKILL after leftoverGrace. It returns how many there were.
+func stopGroup(pgid int, start uint64) (int, error) {
+	members := groupMembers(pgid, start)
+	if len(members) == 0 {
+		return 0, nil
+	}
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+		if err := syscall.Kill(-pgid, sig); err != nil {
+			if errors.Is(err, syscall.ESRCH) {
+				return len(members), nil
+			}
+			return 0, fmt.Errorf("cannot be stopped (%v)", err)
+		}
+		for deadline := time.Now().Add(leftoverGrace); time.Now().Before(deadline); {
+			if len(groupMembers(pgid, start)) == 0 {
+				return len(members), nil
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	return 0, errors.New("is still running after SIGKILL")
+}
+
+// groupMembers lists the live (not zombie) processes of group pgid, or
+// none when the group is not the one whose leader started at start. They
+// are read in /proc (Linux); without it (start is then 0 too) a group
+// cannot be told from a later one given the same number, so none is
+// touched.
+func groupMembers(pgid int, start uint64) []int {
+	stats, err := filepath.Glob("/proc/[0-9]*/stat")
+	if err != nil || len(stats) == 0 || start == 0 {
+		return nil
+	}
+	var live []int
+	for _, p := range stats {
+		st, ok := readProcStat(p)
+		if !ok || st.pgrp != pgid {
+			continue
+		}
+		// The group is ours only if its leader is the one recorded, or,
+		// with the leader gone, if nobody in it is older than the leader
+		// was (a pid is not reused while its group lives).
+		if st.pid == pgid && st.start != start || st.start < start {
+			return nil
+		}
+		if st.state != "Z" {
+			live = append(live, st.pid)
+		}
+	}
+	return live
+}
+
+type procStat struct {
+	pid, pgrp int
+	state     string
+	start     uint64
+}
+
+// readProcStat parses /proc/PID/stat: "pid (comm) state ppid pgrp ...",
+// starttime being field 22; comm may hold spaces and parentheses.
+func readProcStat(p string) (procStat, bool) {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return procStat{}, false
+	}
+	s := string(b)
+	lp, rp := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+	if lp < 0 || rp < lp {
+		return procStat{}, false
+	}
+	f := strings.Fields(s[rp+1:])
+	if len(f) < 20 {
+		return procStat{}, false
+	}
+	pid, err1 := strconv.Atoi(strings.TrimSpace(s[:lp]))
+	pgrp, err2 := strconv.Atoi(f[2])
+	start, err3 := strconv.ParseUint(f[19], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return procStat{}, false
+	}
+	return procStat{pid: pid, pgrp: pgrp, state: f[0], start: start}, true
+}
+
+// procStart is when process pid started (0 when /proc cannot tell).
+func procStart(pid int) uint64 {
+	st, _ := readProcStat("/proc/" + strconv.Itoa(pid) + "/stat")
+	return st.start
+}

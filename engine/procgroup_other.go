@@ -1,0 +1,9 @@
+//go:build !unix
+
+package engine
+
+import "os/exec"
+
+// runGroup is cmd.Run: without process groups there is no group to record
+// or to stop after a crash.
+func (u *unit) runGroup(cmd *exec.Cmd) error { return cmd.Run() }
