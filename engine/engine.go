@@ -288,6 +288,24 @@ func (e *Engine) Retry(ctx context.Context, ref string, parallel int) (*Run, err
 	if err != nil {
 		return nil, err
 	}
+	// What the failed steps spent is kept in the meta before their records
+	// go, so the next record of each still counts it. A foreach step's
+	// items keep their own records, and their spend with them.
+	forget := false
+	for id, r := range recs {
+		if r.Status == StepFailed && r.Kind != flowspec.KindWait && len(r.Items) == 0 && !planForeach(meta.Plan, id) {
+			if meta.Earlier == nil {
+				meta.Earlier = map[string]Spend{}
+			}
+			meta.Earlier[id] = spendOf(r.Attempts, r.Error, r.DurationMS, r.Usage, r.CostUSD, r.AttemptsDetail)
+		}
+		forget = forget || r.Status == StepFailed
+	}
+	if forget && len(meta.Earlier) > 0 {
+		if err := e.store.SaveMeta(meta); err != nil {
+			return nil, err
+		}
+	}
 	for id, r := range recs {
 		if r.Status == StepFailed {
 			if err := e.store.ForgetStep(meta.ID, id); err != nil {
@@ -296,6 +314,16 @@ func (e *Engine) Retry(ctx context.Context, ref string, parallel int) (*Run, err
 		}
 	}
 	return e.continueRun(ctx, meta, f, parallel)
+}
+
+// planForeach says whether the plan's step id is a foreach step.
+func planForeach(plan []PlanStep, id string) bool {
+	for _, p := range plan {
+		if p.ID == id {
+			return p.Foreach
+		}
+	}
+	return false
 }
 
 func (e *Engine) continueRun(ctx context.Context, meta *RunMeta, f *flowspec.Flow, parallel int) (*Run, error) {

@@ -329,6 +329,13 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 	if x.meta.Status != RunRunning {
 		x.meta.Index = x.index()
 	}
+	for id := range x.meta.Earlier {
+		// Folded into a record no retry forgets: no longer needed. A
+		// failed one keeps it until the next retry reads the record.
+		if r := x.results[id]; r != nil && ok(r.Status) {
+			delete(x.meta.Earlier, id)
+		}
+	}
 	final, err := x.finalRecord()
 	if err != nil {
 		return nil, err

@@ -170,6 +170,9 @@ func (x *execution) save(r *StepResult) *StepResult {
 	if r.Reason == "" {
 		r.Reason = x.reasons[r.ID]
 	}
+	if sp, ok := x.meta.Earlier[r.ID]; ok && !r.Reused {
+		foldEarlier(sp, &r.Attempts, r.Error, r.DurationMS, &r.Usage, &r.CostUSD, &r.AttemptsDetail)
+	}
 	hook("step:before-record", "")
 	if err := x.st.SaveStep(x.meta.ID, r); err != nil {
 		msg := fmt.Sprintf("its result could not be recorded: %v", err)
@@ -414,6 +417,11 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 				it.Status, it.Output = StepCompleted, u.red.value(res.Output)
 			}
 			it.Masked = u.noteMasked()
+			if prev := done[idx]; prev != nil && prev.Status != StepCompleted {
+				// A failed item's record is replaced: what it spent stays counted.
+				foldEarlier(spendOf(prev.Attempts, prev.Error, prev.DurationMS, prev.Usage, prev.CostUSD, prev.AttemptsDetail),
+					&it.Attempts, it.Error, it.DurationMS, &it.Usage, &it.CostUSD, &it.AttemptsDetail)
+			}
 			if err := x.st.SaveItem(x.meta.ID, s.ID, it); err != nil {
 				msg := fmt.Sprintf("its result could not be recorded: %v", err)
 				it.Status, it.Error = StepFailed, &msg

@@ -115,6 +115,9 @@ type RunMeta struct {
 	// each step whose record is in this run's directory. A replay reads it
 	// (and its source's Reused) instead of every step record.
 	Index map[string]IndexEntry `json:"index,omitempty"`
+	// Earlier is, for steps `kitaru retry` is running again, what their
+	// failed records had tried and paid for (see Spend).
+	Earlier map[string]Spend `json:"earlier,omitempty"`
 }
 
 // PlanStep is one step of a run's plan.

@@ -3,6 +3,7 @@ package providers_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -57,22 +58,7 @@ func runFlow(t *testing.T, srv *httptest.Server, src string) (*engine.Engine, *e
 // calls' usage and cost, each attempt on its own, and so does the run.
 func TestFailedAttemptsAreCounted(t *testing.T) {
 	srv, n := proseServer(t)
-	eng, run := runFlow(t, srv, `name: spend
-steps:
-  extract:
-    kind: llm
-    model: openai/gpt-4o-mini
-    prompt: Give me JSON
-    output: json
-    retry: {attempts: 3, backoff: 10ms}
-  each:
-    kind: llm
-    model: openai/gpt-4o-mini
-    foreach: ${{ [1, 2] }}
-    prompt: Give me JSON for ${{ item }}
-    output: json
-    retry: {attempts: 3, backoff: 10ms}
-`)
+	eng, run := runFlow(t, srv, spendFlow(3))
 	if run.Status != engine.RunFailed {
 		t.Fatalf("run is %s, want failed", run.Status)
 	}
@@ -102,6 +88,27 @@ steps:
 			t.Errorf("run totals: usage %+v cost %v, want 117/126 and %v", r.Usage, r.CostUSD, 9*perCall)
 		}
 	}
+}
+
+// spendFlow asks for JSON in one step and in each of two foreach items,
+// each given attempts tries.
+func spendFlow(attempts int) string {
+	return fmt.Sprintf(`name: spend
+steps:
+  extract:
+    kind: llm
+    model: openai/gpt-4o-mini
+    prompt: Give me JSON
+    output: json
+    retry: {attempts: %d, backoff: 10ms}
+  each:
+    kind: llm
+    model: openai/gpt-4o-mini
+    foreach: ${{ [1, 2] }}
+    prompt: Give me JSON for ${{ item }}
+    output: json
+    retry: {attempts: %d, backoff: 10ms}
+`, attempts, attempts)
 }
 
 func wantSpend(t *testing.T, what string, u providers.Usage, cost *float64, calls int, perCall float64) {
@@ -178,5 +185,84 @@ steps:
 	}
 	if n.Load() != 1 {
 		t.Errorf("server saw %d requests, want 1", n.Load())
+	}
+}
+
+// `kitaru retry` runs failed steps again in the same run: what their
+// earlier goes spent stays counted in the step, its attempts numbered on,
+// and in the run's totals; a retry that succeeds adds its own call.
+func TestRetriedRunKeepsEarlierSpend(t *testing.T) {
+	var n atomic.Int64
+	var good atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		n.Add(1)
+		content := "Sure! Here is the JSON you asked for."
+		if good.Load() {
+			content = `{\"ok\": true}`
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"id":"c","object":"chat.completion","created":1,"model":"gpt-4o-mini",
+			"choices":[{"index":0,"message":{"role":"assistant","content":"`+content+`"},"finish_reason":"stop"}],
+			"usage":{"prompt_tokens":13,"completion_tokens":14,"total_tokens":27}}`)
+	}))
+	t.Cleanup(srv.Close)
+	eng, run := runFlow(t, srv, spendFlow(2))
+	if run.Status != engine.RunFailed || n.Load() != 6 {
+		t.Fatalf("first go: run %s after %d requests, want failed after 6", run.Status, n.Load())
+	}
+	perCall := (13*0.15 + 14*0.60) / 1e6
+	ctx := context.Background()
+	again, err := eng.Retry(ctx, run.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Status != engine.RunFailed || n.Load() != 12 {
+		t.Fatalf("retry: run %s after %d requests, want failed after 12", again.Status, n.Load())
+	}
+	extract := stepOfRun(t, again, "extract")
+	wantSpend(t, "extract after a retry", extract.Usage, extract.CostUSD, 4, perCall)
+	if extract.Attempts != 4 || len(extract.AttemptsDetail) != 4 {
+		t.Fatalf("extract after a retry: %d attempts, %d listed; want 4 and 4", extract.Attempts, len(extract.AttemptsDetail))
+	}
+	for i, a := range extract.AttemptsDetail {
+		if a.Attempt != i+1 || a.Error == nil {
+			t.Errorf("attempt %d of extract listed as %+v", i+1, a)
+		}
+	}
+	for _, it := range stepOfRun(t, again, "each").Items {
+		wantSpend(t, "an item after a retry", it.Usage, it.CostUSD, 4, perCall)
+	}
+	if again.Usage.InputTokens != 12*13 {
+		t.Errorf("run totals after a retry: %+v, want 12 calls", again.Usage)
+	}
+
+	good.Store(true)
+	done, err := eng.Retry(ctx, run.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done.Status != engine.RunCompleted || n.Load() != 15 {
+		t.Fatalf("last retry: run %s after %d requests, want completed after 15", done.Status, n.Load())
+	}
+	stored, err := eng.Get(ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if meta, err := eng.Store().LoadMeta(run.ID); err != nil || len(meta.Earlier) != 0 {
+		t.Errorf("the completed run's meta still keeps earlier spend %v (%v)", meta.Earlier, err)
+	}
+	for _, r := range []*engine.Run{done, stored} {
+		extract := stepOfRun(t, r, "extract")
+		wantSpend(t, "extract", extract.Usage, extract.CostUSD, 5, perCall)
+		if extract.Attempts != 5 || len(extract.AttemptsDetail) != 5 || extract.AttemptsDetail[4].Error != nil {
+			t.Errorf("extract: %d attempts, listed %+v; want 5, the last without error", extract.Attempts, extract.AttemptsDetail)
+		}
+		for _, it := range stepOfRun(t, r, "each").Items {
+			wantSpend(t, "an item", it.Usage, it.CostUSD, 5, perCall)
+		}
+		if r.Usage.InputTokens != 15*13 || math.Abs(r.CostUSD-15*perCall) > 1e-12 {
+			t.Errorf("run totals: %+v %v, want 15 calls", r.Usage, r.CostUSD)
+		}
 	}
 }

@@ -1,0 +1,55 @@
+package engine
+
+import "github.com/kitaruhq/kitaru/providers"
+
+// Spend is what the earlier goes at a step (or item) tried and paid for.
+// `kitaru retry` forgets a failed step's record so that the step runs
+// again; its spend is kept in the run's meta first (RunMeta.Earlier) and
+// folded into the step's next record, so that every request that reached a
+// provider stays counted in the step and in the run's totals. A failed
+// item's record stays until its next attempt replaces it, so an item folds
+// its own earlier record directly.
+type Spend struct {
+	Attempts int             `json:"attempts"`
+	Usage    providers.Usage `json:"usage"`
+	CostUSD  *float64        `json:"cost_usd"`
+	Tries    []Attempt       `json:"tries,omitempty"`
+}
+
+// spendOf is what a finished step or item record tried and paid for, each
+// attempt listed. A record holds the attempts of every go at it (they are
+// folded in when it is written), so this replaces, never adds to, what was
+// kept before: a retry interrupted and retried again counts nothing twice.
+func spendOf(attempts int, errMsg *string, durationMS int64, usage providers.Usage, cost *float64, tries []Attempt) Spend {
+	sp := Spend{Attempts: attempts, Usage: usage, CostUSD: cost, Tries: tries}
+	if len(sp.Tries) == 0 && attempts > 0 {
+		sp.Tries = []Attempt{{Attempt: attempts, Error: errMsg, DurationMS: durationMS, Usage: usage, CostUSD: cost}}
+	}
+	return sp
+}
+
+// spent reports whether the earlier goes tried anything at all.
+func (sp Spend) spent() bool { return sp.Attempts > 0 }
+
+// foldEarlier adds the earlier goes' attempts, usage and cost to those of
+// this go, given as pointers into a step or item record: the attempts are
+// numbered on from the earlier ones.
+func foldEarlier(sp Spend, attempts *int, errMsg *string, durationMS int64, usage *providers.Usage, cost **float64, tries *[]Attempt) {
+	if !sp.spent() {
+		return
+	}
+	now := *tries
+	if len(now) == 0 && *attempts > 0 {
+		now = []Attempt{{Attempt: *attempts, Error: errMsg, DurationMS: durationMS, Usage: *usage, CostUSD: *cost}}
+	}
+	all := make([]Attempt, 0, len(sp.Tries)+len(now))
+	all = append(all, sp.Tries...)
+	for _, a := range now {
+		a.Attempt += sp.Attempts
+		all = append(all, a)
+	}
+	*tries = all
+	*attempts += sp.Attempts
+	*usage = usage.Add(sp.Usage)
+	*cost = addCost(*cost, sp.CostUSD)
+}
