@@ -135,3 +135,22 @@ func TestE2EEchoedProviderKeyIsMasked(t *testing.T) {
 		}
 	}
 }
+
+// A run: command inherits kitaru's environment, provider keys included:
+// printing one records and shows it masked, like the keys the calls send.
+func TestE2EProviderKeyInheritedByACommandIsMasked(t *testing.T) {
+	e := newE2E(t)
+	e.setenv("OPENAI_API_KEY", echoedKey)
+	flow := e.flow("leak.yaml", "name: leak\nsteps:\n  show:\n    kind: checkpoint\n    run: echo \"key=$OPENAI_API_KEY\"; echo \"err $OPENAI_API_KEY\" >&2\n"+
+		"output: ${{ steps.show.output }}\n")
+	printed := []result{e.must(0, "run", flow), e.must(0, "executions", "get", "last", "--json"), e.must(0, "executions", "logs", "last")}
+	for _, r := range printed {
+		if strings.Contains(r.Stdout+r.Stderr, echoedKey) {
+			t.Errorf("the key was printed:\n%s", r)
+		}
+	}
+	if !strings.Contains(printed[0].Stdout, "key=***") || !strings.Contains(printed[2].Stdout, "err ***") {
+		t.Errorf("the masked output is not shown:\n%s\n%s", printed[0], printed[2])
+	}
+	assertNotOnDisk(t, e.Home, echoedKey)
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 
@@ -26,6 +27,7 @@ var newRunner = func(obs engine.Observer, stderr io.Writer) (engine.Runner, erro
 		Models:   modelsAdapter{secrets: secrets},
 		Secrets:  secrets,
 		Observer: obs,
+		Mask:     providers.EnvCredentials(os.Getenv),
 	}), nil
 }
 

@@ -203,11 +203,15 @@ type Models interface {
 
 // Config is what an Engine is built from.
 type Config struct {
-	Store    Store          // nil: the file store under fsutil.DataDir()
-	Models   Models         // nil: llm steps fail with "no provider configured"
-	Secrets  keyring.Getter // for checkpoint `secrets:`; nil: none available
-	Observer Observer       // nil: events are only journaled
-	Parallel int            // default for runs that do not say; <= 0: 8
+	Store   Store          // nil: the file store under fsutil.DataDir()
+	Models  Models         // nil: llm steps fail with "no provider configured"
+	Secrets keyring.Getter // for checkpoint `secrets:`; nil: none available
+	// Mask are values masked in every step's records and log: the provider
+	// keys in this process's environment, which every `run:` command
+	// inherits (providers.EnvCredentials).
+	Mask     []string
+	Observer Observer // nil: events are only journaled
+	Parallel int      // default for runs that do not say; <= 0: 8
 }
 
 // StartOptions start a new run.

@@ -40,6 +40,9 @@ type execution struct {
 	fresh bool
 
 	emitMu sync.Mutex
+
+	baseRed     *redactor // see baseRedactor
+	baseRedOnce sync.Once
 }
 
 func (e *Engine) newExecution(f *flowspec.Flow, meta *RunMeta, parallel int) *execution {

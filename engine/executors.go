@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -185,7 +186,7 @@ func (x *execution) save(r *StepResult) *StepResult {
 // secrets reads the secrets a run: step asks for.
 func (x *execution) secrets(s *flowspec.Step) ([]string, *redactor, error) {
 	if s.Checkpoint == nil || len(s.Checkpoint.Secrets) == 0 {
-		return nil, newRedactor(nil), nil
+		return nil, x.baseRedactor(), nil
 	}
 	if x.e.cfg.Secrets == nil {
 		return nil, nil, fmt.Errorf("it needs the secret %q but no secret store is available", s.Checkpoint.Secrets[0])
@@ -205,7 +206,14 @@ func (x *execution) secrets(s *flowspec.Step) ([]string, *redactor, error) {
 			vals = append(vals, v)
 		}
 	}
-	return env, newRedactor(vals), nil
+	return env, newRedactor(append(slices.Clip(x.e.cfg.Mask), vals...)), nil
+}
+
+// baseRedactor masks what every step of the run masks (Config.Mask); it is
+// made once per go at the run.
+func (x *execution) baseRedactor() *redactor {
+	x.baseRedOnce.Do(func() { x.baseRed = newRedactor(x.e.cfg.Mask) })
+	return x.baseRed
 }
 
 // runUnit executes a unit with the step's timeout and retries. The result,

@@ -108,7 +108,9 @@
 //     prints) has each secret value replaced by ***: the values of a run:
 //     step's `secrets:` in that step, and the provider key an llm step
 //     sends (environment variable or linked secret) in that step, so a
-//     server echoing the key puts nothing on disk. A multi-line value (a
+//     server echoing the key puts nothing on disk, and in every step the
+//     provider keys of kitaru's own environment (OPENAI_API_KEY, ...),
+//     which every run: command inherits. A multi-line value (a
 //     PEM key, a JSON credential) is masked whole and each of its lines,
 //     trimmed of spaces, on its own, each also as written inside a JSON
 //     string; a value a command prints in pieces is masked in the log as it
@@ -119,8 +121,7 @@
 //     secret was, which is the point (the output is on disk); a step whose
 //     output or error was masked records masked: true, and its log and
 //     `executions get` say so. Not masked: a value otherwise transformed
-//     on the way (base64, re-formatted JSON), and environment variables
-//     that are not a step's secrets (a run: step inherits kitaru's
-//     environment, provider keys included).
+//     on the way (base64, re-formatted JSON), and other environment
+//     variables a run: command inherits from kitaru.
 
 package flowspec

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -126,6 +128,19 @@ var providerInfos = map[string]providerInfo{
 	"anthropic":  {keyVar: "ANTHROPIC_API_KEY", baseVar: "ANTHROPIC_BASE_URL"},
 	"openrouter": {keyVar: "OPENROUTER_API_KEY", baseVar: "OPENROUTER_BASE_URL"},
 	"ollama":     {baseVar: "OLLAMA_HOST"},
+}
+
+// EnvCredentials are the provider keys set in the environment getenv
+// reads. Every command a flow runs inherits them, so they are masked in
+// every step's records, not only in the calls that send them.
+func EnvCredentials(getenv func(string) string) []string {
+	var out []string
+	for _, name := range slices.Sorted(maps.Keys(providerInfos)) {
+		if v := providerInfos[name].keyVar; v != "" && getenv(v) != "" {
+			out = append(out, getenv(v))
+		}
+	}
+	return out
 }
 
 func (c *caller) Call(ctx context.Context, req Request) (resp *Response, err error) {
