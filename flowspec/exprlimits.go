@@ -380,8 +380,12 @@ type memoryError struct{ msg string }
 func (e *memoryError) Error() string { return e.msg }
 func (e *memoryError) Unwrap() error { return ErrExprMemory }
 
-// shortExpr is an expression's source cut for a message.
+// shortExpr is an expression's source on one line, cut, for a message:
+// a message of several lines would break FILE:LINE:COL output.
 func shortExpr(src string) string {
+	if strings.ContainsAny(src, "\n\r\t") {
+		src = strings.Join(strings.Fields(src), " ")
+	}
 	src = strings.TrimSpace(src)
 	if utf8.RuneCountInString(src) > 80 {
 		return truncate(src, 80)
