@@ -11,6 +11,7 @@ import (
 
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/builtin"
+	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm/runtime"
 )
 
@@ -268,7 +269,9 @@ func (s *textSizer) any(v any, depth int) {
 		s.n += len(x) + 2
 	case bool:
 		s.n += 5
-	case int, float64:
+	case int:
+		s.n += intLen(x)
+	case float64:
 		s.n += 24
 	case []any:
 		s.n += 2
@@ -278,6 +281,21 @@ func (s *textSizer) any(v any, depth int) {
 			}
 			s.sep(depth)
 			s.any(e, depth+1)
+		}
+	case []int: // a range
+		s.n += 2
+		for _, e := range x {
+			s.sep(depth)
+			s.n += intLen(e)
+		}
+	case []string:
+		s.n += 2
+		for _, e := range x {
+			if s.n > ExprMemoryLimit {
+				return
+			}
+			s.sep(depth)
+			s.n += len(e) + 2
 		}
 	case map[string]any:
 		s.n += 2
@@ -343,6 +361,18 @@ func (s *textSizer) add(v reflect.Value, depth int) {
 	}
 }
 
+// intLen is the length of n in decimal.
+func intLen(n int) int {
+	l := 1
+	if n < 0 {
+		l, n = 2, -n
+	}
+	for ; n >= 10; n /= 10 {
+		l++
+	}
+	return l
+}
+
 // sep counts a separator, and the line break and indentation an indented
 // encoding puts before each element.
 func (s *textSizer) sep(depth int) {
@@ -366,7 +396,8 @@ func overLimit(v any) bool {
 // isOverBudget says whether an evaluation error is expr's budget running
 // out (its VM's or one of the measured builtins above).
 func isOverBudget(err error) bool {
-	return strings.Contains(err.Error(), exprOverBudget)
+	var fe *file.Error
+	return errors.As(err, &fe) && fe.Message == exprOverBudget
 }
 
 // memoryError is the sentence for an expression past the limit.

@@ -103,6 +103,7 @@ func TestExprWithinBound(t *testing.T) {
 		{`${{ len(reduce(1..10, #acc + #acc, "x")) }}`, 1024},
 		{`${{ inputs.n + 1 }}`, 4},
 		{`${{ inputs.topic + 1 }}`, nil}, // string + int is an evaluation error, not a memory one
+		{`${{ "memory budget exceeded" + inputs.n }}`, nil},
 		{`${{ len(steps.a.output) + len(steps.a.output) }}`, 8 << 20},
 		{`${{ len(string(steps.a.output)) }}`, 4 << 20},
 	}
