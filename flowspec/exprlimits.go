@@ -130,13 +130,13 @@ func add(args ...any) (any, uint, error) {
 	return runtime.Add(args[0], args[1]), 0, nil
 }
 
-// concatPatcher compiles + to add wherever either side may be text; +
-// of two numbers stays the VM's own operation.
+// concatPatcher compiles + to add wherever both sides may be text; a +
+// with a number on either side cannot join text and stays the VM's own.
 type concatPatcher struct{}
 
 func (concatPatcher) Visit(node *ast.Node) {
 	b, ok := (*node).(*ast.BinaryNode)
-	if !ok || b.Operator != "+" || b.Left.Nature().IsNumber() && b.Right.Nature().IsNumber() {
+	if !ok || b.Operator != "+" || b.Left.Nature().IsNumber() || b.Right.Nature().IsNumber() {
 		return
 	}
 	call := &ast.BuiltinNode{Name: addBuiltin, Arguments: []ast.Node{b.Left, b.Right}}
