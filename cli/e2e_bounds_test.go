@@ -1,12 +1,23 @@
 package cli
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kitaruhq/kitaru/flowspec"
 )
+
+// TestValidateHelpNamesTheSizeLimit: the help's figure is flowspec's.
+func TestValidateHelpNamesTheSizeLimit(t *testing.T) {
+	t.Parallel()
+	if want := fmt.Sprintf("at most %d MiB", flowspec.MaxFileSize>>20); !strings.Contains((&validateCmd{}).Help(), want) {
+		t.Errorf("validate's help does not say %q", want)
+	}
+}
 
 // TestE2EValidateRefusesHugeInput: a device that never ends and a 20 MB
 // file are refused quickly with the limit, not read into memory.

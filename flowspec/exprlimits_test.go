@@ -146,3 +146,24 @@ func TestExprTooManyNodes(t *testing.T) {
 		t.Errorf("msg =\n%s\nwant\n%s", errs[0].msg, want)
 	}
 }
+
+// TestHostileExpressionLoads: loading folds constants but runs no
+// builtin, so validate accepts the flow at once; its step fails on run.
+// Not parallel: it measures the process's allocations.
+func TestHostileExpressionLoads(t *testing.T) {
+	src := "name: hostile\nsteps:\n  big:\n    kind: checkpoint\n    value: ${{ len(repeat(repeat(\"x\", 100000), 100000)) + len(1..1000000000) }}\n"
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	f, err := Parse("hostile.yaml", []byte(src), Options{})
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 8<<20 {
+		t.Errorf("loading allocated %d MiB", got>>20)
+	}
+	if _, err := f.Steps[0].Checkpoint.Value.Eval(&Scope{}); !errors.Is(err, ErrExprMemory) {
+		t.Errorf("Eval: %v, want the memory limit", err)
+	}
+}
