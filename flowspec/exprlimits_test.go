@@ -167,3 +167,16 @@ func TestHostileExpressionLoads(t *testing.T) {
 		t.Errorf("Eval: %v, want the memory limit", err)
 	}
 }
+
+// TestExprRuntimeErrorWords: Go's words for a crash do not reach the user.
+func TestExprRuntimeErrorWords(t *testing.T) {
+	t.Parallel()
+	tmpl, errs := compileFor(t, "${{ inputs.n % 0 }}", false, false)
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	_, err := tmpl.Eval(testScope)
+	if want := "test: evaluating ${{ inputs.n % 0 }} failed: the right side of % is 0 (1:11)"; err == nil || err.Error() != want {
+		t.Errorf("error = %v, want %s", err, want)
+	}
+}

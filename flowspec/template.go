@@ -152,7 +152,8 @@ func (t *Template) run(c *compiledExpr, env *evalEnv) (any, error) {
 		if isOverBudget(err) {
 			return nil, t.memoryError(c.src)
 		}
-		return nil, fmt.Errorf("%s: evaluating ${{ %s }} failed: %s", t.field, shortExpr(c.src), firstLine(err.Error()))
+		msg := strings.Replace(firstLine(err.Error()), "runtime error: integer divide by zero", "the right side of % is 0", 1)
+		return nil, fmt.Errorf("%s: evaluating ${{ %s }} failed: %s", t.field, shortExpr(c.src), msg)
 	}
 	if overLimit(out) {
 		return nil, t.memoryError(c.src)
