@@ -49,3 +49,22 @@ func TestFileSizeMargin(t *testing.T) {
 		t.Errorf("a 10,000-step flow is %d bytes, more than a quarter of MaxFileSize", n)
 	}
 }
+
+// TestLongNamesAreCut: names of megabytes are quoted cut, so that the
+// messages stay readable; a key past YAML's limit of 1024 characters says
+// so rather than blaming a ": ".
+func TestLongNamesAreCut(t *testing.T) {
+	t.Parallel()
+	src := "name: " + strings.Repeat("N", 1<<20) + "\ninputs:\n  " + strings.Repeat("i", 1000) + "-x: {type: string}\nsteps:\n  a:\n    kind: checkpoint\n    value: 1\n"
+	_, err := Parse("long.yaml", []byte(src), Options{})
+	if err == nil {
+		t.Fatal("loads")
+	}
+	if n := len(err.Error()); n > 1000 {
+		t.Errorf("the errors are %d bytes long:\n%.600s", n, err)
+	}
+	_, err = Parse("key.yaml", []byte("name: k\nsteps:\n  "+strings.Repeat("s", 2000)+":\n    kind: checkpoint\n    value: 1\n"), Options{})
+	if want := "key.yaml:3:3: this key is 2000 characters long; YAML allows at most 1024 in a key (a step id may have 128): shorten it"; err == nil || err.Error() != want {
+		t.Errorf("error = %v, want\n%s", err, want)
+	}
+}

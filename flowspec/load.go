@@ -185,7 +185,7 @@ func (l *loader) load() *Flow {
 	if n, ok := fields["name"]; ok {
 		f.Name = l.scalar(n.val, "name")
 		if f.Name != "" && !flowNameRE.MatchString(f.Name) {
-			l.e.add(pos(n.val), "name %q may only contain lowercase letters, digits, _ and -; e.g. %s", f.Name, suggestName(f.Name))
+			l.e.add(pos(n.val), "name %q may only contain lowercase letters, digits, _ and -; e.g. %s", truncate(f.Name, 40), suggestName(truncate(f.Name, 40)))
 		}
 	}
 	if f.Name == "" && !topTypos["name"] {
@@ -430,7 +430,7 @@ func (l *loader) inputs(n *yaml.Node) {
 	for _, p := range l.pairs(n, "input") {
 		in := &Input{Name: p.key.Value, Pos: pos(p.key)}
 		if !inputNameRE.MatchString(in.Name) {
-			l.e.add(pos(p.key), "input name %q must start with a letter or _ and hold only letters, digits and _, so that inputs.%s works in expressions", in.Name, in.Name)
+			l.e.add(pos(p.key), "input name %q must start with a letter or _ and hold only letters, digits and _, so that inputs.%s works in expressions", truncate(in.Name, 40), truncate(in.Name, 40))
 		}
 		l.flow.Inputs = append(l.flow.Inputs, in)
 		v := p.val

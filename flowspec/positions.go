@@ -141,6 +141,11 @@ func (l *loader) yamlError(err error) {
 	text := string(l.lines[line-1])
 	col := len(text) - len(strings.TrimLeft(text, " \t")) + 1
 	switch {
+	case strings.Contains(what, "mapping values are not allowed") && strings.Index(text, ":") > 1024+col:
+		// yaml.v3 takes a plain key of more than 1024 characters for text.
+		n := utf8.RuneCountInString(strings.TrimSpace(text[:strings.Index(text, ":")]))
+		l.e.add(Pos{line, col}, "this key is %d characters long; YAML allows at most 1024 in a key (a step id may have %d): shorten it", n, MaxStepIDLength)
+		return
 	case strings.Contains(what, "mapping values are not allowed"):
 		if i := strings.Index(text, "${{"); i >= 0 {
 			l.e.add(Pos{line, utf8.RuneCountInString(text[:i]) + 1}, "this is not valid YAML: %s. A plain value may not contain \": \"; put the whole value in single quotes, e.g. value: '${{ {\"a\": 1} }}'", what)
