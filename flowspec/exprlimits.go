@@ -101,6 +101,55 @@ func init() {
 		Safe:  add,
 		Types: []reflect.Type{reflect.TypeFor[func(any, any) any]()},
 	})
+	builtin.Index[chargeBuiltin] = len(builtin.Builtins)
+	builtin.Builtins = append(builtin.Builtins, &builtin.Function{
+		Name:  chargeBuiltin,
+		Safe:  charge,
+		Types: []reflect.Type{reflect.TypeFor[func(any, int) any]()},
+	})
+}
+
+// chargeBuiltin is the name of charge, which no expression can spell
+// either.
+const chargeBuiltin = "charge "
+
+// loopCost is what the VM's loops that build something take per element
+// of their list beyond what the VM counts itself, in exprCell units,
+// measured: map and filter box each value and grow the stack, groupBy
+// makes a map entry and a list per key.
+var loopCost = map[string]int{"map": 4, "filter": 4, "sortBy": 2, "groupBy": 16}
+
+// charge passes a loop's list through, counting first what the loop will
+// allocate for it.
+func charge(args ...any) (any, uint, error) {
+	per, _ := args[1].(int)
+	n := uint(lenOf(args[0])) * uint(per)
+	if n >= exprBudget {
+		return nil, 0, errOverBudget
+	}
+	return args[0], n, nil
+}
+
+// loopPatcher makes the list of each building loop pass through charge.
+// It runs after the optimizer, which recognises loops by their shape.
+type loopPatcher struct{}
+
+func (loopPatcher) Visit(node *ast.Node) {
+	b, ok := (*node).(*ast.BuiltinNode)
+	if !ok || len(b.Arguments) == 0 {
+		return
+	}
+	per, ok := loopCost[b.Name]
+	if !ok {
+		return
+	}
+	list := b.Arguments[0]
+	k := &ast.IntegerNode{Value: per}
+	k.SetType(reflect.TypeFor[int]())
+	call := &ast.BuiltinNode{Name: chargeBuiltin, Arguments: []ast.Node{list, k}}
+	call.SetNature(*list.Nature())
+	call.SetLocation(list.Location())
+	b.Arguments[0] = call
 }
 
 // measured is call preceded by its cost: refused when it alone passes the

@@ -661,6 +661,7 @@ func (c *compiler) compile(src string, rc *refCollector) (prog *vm.Program, err 
 		}
 		return nil, err
 	}
+	ast.Walk(&tree.Node, loopPatcher{})
 	return exprcompiler.Compile(tree, cfg)
 }
 
