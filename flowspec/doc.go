@@ -100,6 +100,25 @@
 //     steps. A run's own snapshot (Options.Lazy) that breaks the rules
 //     above still loads; the step fails, with the positioned error, only
 //     when it has to run.
+//   - Bounds. A flow file may be at most MaxFileSize (8 MiB); Load reads
+//     at most one byte more, so a device or an endless pipe is refused at
+//     once. The file must be UTF-8 text: the first invalid byte, NUL or
+//     control character YAML refuses is reported at its own line:col. A
+//     step id may be at most MaxStepIDLength (128) characters, since it
+//     names a directory. An expression may have at most 10,000 parts
+//     (expr's nodes). One evaluation may build at most ExprMemoryLimit
+//     (64 MiB), counted before it is allocated: text by its bytes, each
+//     element of a list, range or map made by 16 bytes (map and filter
+//     count 4 more per element, sortBy 2, groupBy 16, for what they box
+//     and build), with repeat, replace, join, string, toJSON, upper,
+//     lower, split, the base64 and JSON functions, keys, values and +
+//     measured before they allocate; a result that would be longer than
+//     that as text (the same long string in many list elements), and a
+//     rendered template longer than that, fail the same way. Past the
+//     bound the step fails with "${{ … }} would use more than 64 MiB of
+//     memory"; what is allocated on the way stays within about twice the
+//     bound (the tests check three times). Evaluation time is not bounded
+//     beyond that: loops over existing lists that allocate nothing.
 //   - Graph edges point the way data flows: `a --> b` when b reads a or
 //     needs it. A cycle is reported once, starting at its first step in the
 //     file.

@@ -3,6 +3,7 @@ package flowspec
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -84,4 +85,65 @@ func FuzzTemplate(f *testing.F) {
 		_, _ = tmpl.Render(scope)
 		_, _ = tmpl.Bool(scope)
 	})
+}
+
+// FuzzExpr compiles and evaluates arbitrary expression text against a
+// small fixed scope: nothing panics, every error is one sentence naming
+// the field, and no evaluation allocates much past ExprMemoryLimit.
+func FuzzExpr(f *testing.F) {
+	for _, s := range []string{
+		`inputs.topic + "!"`, `len(steps.a.output)`, `steps.a.output[0] * 2`, `map(inputs.tags, upper(#))`,
+		`len(repeat(repeat("x", 100000), 100000))`, `reduce(1..40, #acc + #acc, "x")`, `map(1..100000, 1..100000)`,
+		`join(map(1..400000, inputs.topic), "")`, `toJSON(map(1..400000, inputs.topic))`, `string(1..1000)`,
+		`replace(repeat("x", 10000), "x", repeat("y", 20000))`, `split(repeat("ab", 1000), "")`, `1..1000000000`,
+		`let s = inputs.topic + inputs.topic; s + s`, `fromJSON(toJSON({"a": [1, 2, {"b": nil}]}))`, `toBase64(inputs.topic)`,
+		`keys(steps.a.output)`, `toPairs({"a": 1})`, `fromPairs([["a", 1]])`, `sortBy(1..100, -#)`, `groupBy(1..100, # % 3)`,
+		`item + index`, `inputs.n > 2 ? "yes" : "no"`, `"}}"`, `now().Year()`, `date("2024-01-01").Unix()`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, src string) {
+		c := newCompiler([]*Input{{Name: "topic", Type: "string"}, {Name: "n", Type: "integer"}, {Name: "tags", Type: "list"}}, []string{"a", "b"})
+		tmpl, errs := c.compileTemplate(src, "fuzz", Pos{1, 1}, true, true)
+		for _, e := range errs {
+			checkSentence(t, e.msg)
+		}
+		if errs != nil {
+			return
+		}
+		scope := &Scope{
+			Inputs: map[string]any{"topic": "go", "n": 3, "tags": []any{"x", "y"}},
+			Steps:  map[string]StepState{"a": {Output: []any{1.0, "two", map[string]any{"k": "v"}}, Status: "completed"}, "b": {Status: "skipped"}},
+			Item:   "it", Index: 1,
+		}
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		v, err := tmpl.Eval(scope)
+		runtime.ReadMemStats(&after)
+		if got := after.TotalAlloc - before.TotalAlloc; got > 4*ExprMemoryLimit {
+			t.Fatalf("${{ %s }} allocated %d MiB", src, got>>20)
+		}
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "fuzz: ") {
+				t.Fatalf("error %q does not name the field", err)
+			}
+			checkSentence(t, err.Error())
+			return
+		}
+		_ = FormatValue(v)
+	})
+}
+
+// checkSentence fails on an error text that is no sentence for a person:
+// empty, several lines, or a Go crash turned into text.
+func checkSentence(t *testing.T, msg string) {
+	t.Helper()
+	switch {
+	case strings.TrimSpace(msg) == "":
+		t.Fatal("empty error")
+	case strings.Contains(msg, "\n"):
+		t.Fatalf("error of several lines: %q", msg)
+	case strings.Contains(msg, "runtime error:"), strings.Contains(msg, "internal error"), strings.Contains(msg, "goroutine "):
+		t.Fatalf("a crash reached the message: %q", msg)
+	}
 }

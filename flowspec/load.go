@@ -44,18 +44,67 @@ var (
 	messageRoles = []string{"system", "user", "assistant"}
 )
 
+// MaxFileSize is the largest flow file kitaru reads: about six times a
+// generated flow of 10,000 steps. Larger text belongs in files that steps
+// read, and refusing early keeps a wrong path (a device, a log) from
+// filling memory.
+const MaxFileSize = 8 << 20
+
+// MaxStepIDLength bounds a step id: it names the step's directory in a run,
+// and file names are at most 255 bytes.
+const MaxStepIDLength = 128
+
 // Load reads and compiles the flow file at path. Problems in the file are
 // returned together as a *ErrorList.
 func Load(path string, opts Options) (*Flow, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFlowFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("cannot read the flow file: %w", err)
+		return nil, err
 	}
 	return Parse(path, data, opts)
 }
 
+// readFlowFile reads at most one byte more than MaxFileSize, so that a
+// device such as /dev/zero or a pipe that never ends is refused quickly.
+func readFlowFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the flow file: %w", err)
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() > MaxFileSize {
+		return nil, tooLarge(path, st.Size())
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the flow file: %w", err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, tooLarge(path, -1)
+	}
+	return data, nil
+}
+
+// tooLarge is the error for a flow file over MaxFileSize; size is -1 when
+// only that much could be read.
+func tooLarge(file string, size int64) error {
+	what := fmt.Sprintf("the file is %.1f MiB (%d bytes)", float64(size)/(1<<20), size)
+	if size < 0 {
+		what = fmt.Sprintf("more than %d MiB can be read from it", MaxFileSize>>20)
+	}
+	return &ErrorList{{File: file, Pos: Pos{1, 1}, Msg: fmt.Sprintf(
+		"%s; a flow file may be at most %d MiB (%d bytes): keep long text in files that a step reads, or check that this is the flow file you meant", what, MaxFileSize>>20, MaxFileSize)}}
+}
+
 // Parse compiles a flow from data; file names it in error messages.
 func Parse(file string, data []byte, opts Options) (f *Flow, err error) {
+	if len(data) > MaxFileSize {
+		return nil, tooLarge(file, int64(len(data)))
+	}
+	// yaml.v3 reports bad bytes without a place (as 1:1): find them first.
+	if p, msg, bad := textProblem(data); bad {
+		return nil, &ErrorList{{File: file, Pos: p, Msg: msg}}
+	}
 	l := &loader{e: errs{file: file}, opts: opts, data: data}
 	defer func() {
 		// A panic here is a bug, but the user still gets a sentence.
@@ -136,7 +185,7 @@ func (l *loader) load() *Flow {
 	if n, ok := fields["name"]; ok {
 		f.Name = l.scalar(n.val, "name")
 		if f.Name != "" && !flowNameRE.MatchString(f.Name) {
-			l.e.add(pos(n.val), "name %q may only contain lowercase letters, digits, _ and -; e.g. %s", f.Name, suggestName(f.Name))
+			l.e.add(pos(n.val), "name %q may only contain lowercase letters, digits, _ and -; e.g. %s", truncate(f.Name, 40), suggestName(truncate(f.Name, 40)))
 		}
 	}
 	if f.Name == "" && !topTypos["name"] {
@@ -381,7 +430,7 @@ func (l *loader) inputs(n *yaml.Node) {
 	for _, p := range l.pairs(n, "input") {
 		in := &Input{Name: p.key.Value, Pos: pos(p.key)}
 		if !inputNameRE.MatchString(in.Name) {
-			l.e.add(pos(p.key), "input name %q must start with a letter or _ and hold only letters, digits and _, so that inputs.%s works in expressions", in.Name, in.Name)
+			l.e.add(pos(p.key), "input name %q must start with a letter or _ and hold only letters, digits and _, so that inputs.%s works in expressions", truncate(in.Name, 40), truncate(in.Name, 40))
 		}
 		l.flow.Inputs = append(l.flow.Inputs, in)
 		v := p.val

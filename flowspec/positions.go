@@ -2,6 +2,7 @@ package flowspec
 
 import (
 	"bytes"
+	"fmt"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -140,6 +141,11 @@ func (l *loader) yamlError(err error) {
 	text := string(l.lines[line-1])
 	col := len(text) - len(strings.TrimLeft(text, " \t")) + 1
 	switch {
+	case strings.Contains(what, "mapping values are not allowed") && strings.Index(text, ":") > 1024+col:
+		// yaml.v3 takes a plain key of more than 1024 characters for text.
+		n := utf8.RuneCountInString(strings.TrimSpace(text[:strings.Index(text, ":")]))
+		l.e.add(Pos{line, col}, "this key is %d characters long; YAML allows at most 1024 in a key (a step id may have %d): shorten it", n, MaxStepIDLength)
+		return
 	case strings.Contains(what, "mapping values are not allowed"):
 		if i := strings.Index(text, "${{"); i >= 0 {
 			l.e.add(Pos{line, utf8.RuneCountInString(text[:i]) + 1}, "this is not valid YAML: %s. A plain value may not contain \": \"; put the whole value in single quotes, e.g. value: '${{ {\"a\": 1} }}'", what)
@@ -164,4 +170,42 @@ func (l *loader) yamlError(err error) {
 		what += "; check that every quote and bracket is closed"
 	}
 	l.e.add(Pos{line, col}, "this is not valid YAML: %s", what)
+}
+
+// textProblem finds the first byte of data that YAML does not accept: not
+// UTF-8, NUL, or another control character. It returns its place and what
+// to do about it.
+func textProblem(data []byte) (Pos, string, bool) {
+	if bytes.HasPrefix(data, []byte{0xff, 0xfe}) || bytes.HasPrefix(data, []byte{0xfe, 0xff}) {
+		return Pos{1, 1}, "the file is UTF-16 (it starts with a UTF-16 byte order mark); save it as UTF-8", true
+	}
+	line, start := 1, 0
+	for i := 0; i < len(data); {
+		c := data[i]
+		size := 1
+		if c >= utf8.RuneSelf {
+			var r rune
+			r, size = utf8.DecodeRune(data[i:])
+			switch {
+			case r == utf8.RuneError && size == 1:
+				return textPos(data, line, start, i), fmt.Sprintf("invalid UTF-8 byte 0x%02x; save the file as UTF-8", c), true
+			case r >= 0x80 && r <= 0x9f && r != 0x85, r == 0xfffe, r == 0xffff:
+				return textPos(data, line, start, i), fmt.Sprintf("control character U+%04X is not allowed in YAML; remove it, or write it as \\u%04x inside a double-quoted string", r, r), true
+			}
+		} else if c == '\n' {
+			line, start = line+1, i+1
+		} else if c == 0 {
+			return textPos(data, line, start, i), "NUL byte (0x00): a flow file is text; remove the byte, or check that this is the flow file you meant", true
+		} else if c < 0x20 && c != '\t' && c != '\r' || c == 0x7f {
+			return textPos(data, line, start, i), fmt.Sprintf("control character U+%04X is not allowed in YAML; remove it, or write it as \\u%04x inside a double-quoted string", c, c), true
+		}
+		i += size
+	}
+	return Pos{}, "", false
+}
+
+// textPos is the place of byte i on the line starting at byte start; the
+// line before i is valid UTF-8.
+func textPos(data []byte, line, start, i int) Pos {
+	return Pos{line, utf8.RuneCount(data[start:i]) + 1}
 }

@@ -38,7 +38,9 @@ func (l *loader) stepIDs(n *yaml.Node) []kv {
 	}
 	var out []kv
 	for _, p := range l.pairs(n, "step") {
-		if !isStepID(p.key.Value) {
+		if len(p.key.Value) > MaxStepIDLength {
+			l.e.add(pos(p.key), "step id %q is %d characters long; the limit is %d, as the id names the step's directory in a run: shorten it", truncate(p.key.Value, 40), len(p.key.Value), MaxStepIDLength)
+		} else if !isStepID(p.key.Value) {
 			l.e.add(pos(p.key), "step id %q must start with a letter or _ and hold only letters, digits, _ and -", p.key.Value)
 		}
 		out = append(out, p)

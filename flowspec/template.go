@@ -147,10 +147,18 @@ func (t *Template) env(s *Scope) *evalEnv {
 
 func (t *Template) run(c *compiledExpr, env *evalEnv) (any, error) {
 	m := vmPool.Get().(*vm.VM)
+	m.MemoryBudget = exprBudget
 	out, err := m.Run(c.prog, *env)
 	vmPool.Put(m)
 	if err != nil {
-		return nil, fmt.Errorf("%s: evaluating ${{ %s }} failed: %s", t.field, strings.TrimSpace(c.src), firstLine(err.Error()))
+		if isOverBudget(err) {
+			return nil, t.memoryError(c.src)
+		}
+		msg := strings.Replace(firstLine(err.Error()), "runtime error: integer divide by zero", "the right side of % is 0", 1)
+		return nil, fmt.Errorf("%s: evaluating ${{ %s }} failed: %s", t.field, shortExpr(c.src), msg)
+	}
+	if overLimit(out) {
+		return nil, t.memoryError(c.src)
 	}
 	return out, nil
 }
@@ -189,17 +197,30 @@ func (t *Template) Render(s *Scope) (string, error) {
 		return t.parts[0].text, nil
 	}
 	env := t.env(s)
-	var b strings.Builder
+	// Every part first, then one allocation of the known length: the
+	// length is checked before the text is joined.
+	var buf [8]string
+	texts := buf[:0]
+	n := 0
 	for _, p := range t.parts {
-		if p.expr == nil {
-			b.WriteString(p.text)
-			continue
+		text := p.text
+		if p.expr != nil {
+			v, err := t.run(p.expr, env)
+			if err != nil {
+				return "", err
+			}
+			text = FormatValue(v)
+			if n+len(text) > ExprMemoryLimit {
+				return "", t.memoryError(p.expr.src)
+			}
 		}
-		v, err := t.run(p.expr, env)
-		if err != nil {
-			return "", err
-		}
-		b.WriteString(FormatValue(v))
+		n += len(text)
+		texts = append(texts, text)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, text := range texts {
+		b.WriteString(text)
 	}
 	return b.String(), nil
 }
@@ -634,6 +655,7 @@ func (c *compiler) compile(src string, rc *refCollector) (prog *vm.Program, err 
 	if _, err := checker.Check(tree, cfg); err != nil {
 		return nil, err
 	}
+	ast.Walk(&tree.Node, concatPatcher{})
 	if err := optimizer.Optimize(&tree.Node, cfg); err != nil {
 		var fe *file.Error
 		if errors.As(err, &fe) {
@@ -641,6 +663,7 @@ func (c *compiler) compile(src string, rc *refCollector) (prog *vm.Program, err 
 		}
 		return nil, err
 	}
+	ast.Walk(&tree.Node, loopPatcher{})
 	return exprcompiler.Compile(tree, cfg)
 }
 
@@ -648,6 +671,7 @@ func (c *compiler) compile(src string, rc *refCollector) (prog *vm.Program, err 
 func (c *compiler) conf() *conf.Config {
 	if c.config == nil {
 		c.config = conf.CreateNew()
+		c.config.MaxNodes = maxExprNodes
 		expr.Env(evalEnv{})(c.config)
 		c.config.Check()
 	}
@@ -660,6 +684,9 @@ func (c *compiler) describeCompileError(src string, err error) *exprError {
 	if fe, ok := err.(*file.Error); ok {
 		msg = fe.Message
 		off = runeOffset(src, fe.From)
+		if strings.Contains(msg, "exceeds maximum allowed nodes") {
+			msg = fmt.Sprintf("the expression is too long (more than %d parts); split the work across steps", maxExprNodes)
+		}
 		if name, ok := strings.CutPrefix(msg, "unknown name "); ok {
 			msg = fmt.Sprintf("unknown name %q", name)
 			switch s := suggest(name, envNames); {
@@ -688,7 +715,7 @@ func (c *compiler) describeCompileError(src string, err error) *exprError {
 	if off == 0 {
 		off = len(src) - len(strings.TrimLeft(src, " \t\n"))
 	}
-	return &exprError{off: off, msg: fmt.Sprintf("in ${{ %s }}: %s", strings.TrimSpace(src), msg)}
+	return &exprError{off: off, msg: fmt.Sprintf("in ${{ %s }}: %s", shortExpr(src), msg)}
 }
 
 func sortedKeys(m map[string]bool) []string {
