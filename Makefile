@@ -29,11 +29,13 @@ lint:
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-# Go fuzzes one target per run: the loader, then expressions.
+# Go fuzzes one target per run: the loader, expressions, then the reader
+# of run: commands that decides where a ${{ }} may stand.
 FUZZTIME ?= 60s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./flowspec
 	$(GO) test -run '^$$' -fuzz '^FuzzExpr$$' -fuzztime $(FUZZTIME) ./flowspec
+	$(GO) test -run '^$$' -fuzz '^FuzzScanShell$$' -fuzztime $(FUZZTIME) ./flowspec
 
 clean:
 	rm -rf bin

@@ -68,3 +68,19 @@ func TestLongNamesAreCut(t *testing.T) {
 		t.Errorf("error = %v, want\n%s", err, want)
 	}
 }
+
+// TestInputsFileSize: an inputs file is read with the flow file's bound, so
+// --inputs /dev/zero answers at once instead of filling memory.
+func TestInputsFileSize(t *testing.T) {
+	t.Parallel()
+	over := filepath.Join(t.TempDir(), "over.json")
+	if err := os.WriteFile(over, []byte(`{"a": "`+strings.Repeat("x", MaxFileSize)+`"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{over, "/dev/zero"} {
+		_, err := ReadInputsFile(p)
+		if want := "the inputs file " + p + " holds more than 8 MiB; inputs are for small values: pass a path and read the file in a step"; err == nil || err.Error() != want {
+			t.Errorf("ReadInputsFile(%s) = %v, want %q", p, err, want)
+		}
+	}
+}

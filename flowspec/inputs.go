@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -261,7 +260,10 @@ func ParseInputArgs(args []string) (map[string]any, error) {
 // ReadInputsFile reads inputs from a JSON or YAML file holding a mapping of
 // input names to values.
 func ReadInputsFile(path string) (map[string]any, error) {
-	data, err := os.ReadFile(path)
+	data, _, err := readAtMost(path, MaxFileSize)
+	if errors.Is(err, errTooLarge) {
+		return nil, fmt.Errorf("the inputs file %s holds more than %d MiB; inputs are for small values: pass a path and read the file in a step", path, MaxFileSize>>20)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the inputs file: %w", err)
 	}

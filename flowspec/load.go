@@ -2,6 +2,7 @@ package flowspec
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -64,25 +65,41 @@ func Load(path string, opts Options) (*Flow, error) {
 	return Parse(path, data, opts)
 }
 
-// readFlowFile reads at most one byte more than MaxFileSize, so that a
-// device such as /dev/zero or a pipe that never ends is refused quickly.
+// readFlowFile reads a flow file of at most MaxFileSize.
 func readFlowFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	data, size, err := readAtMost(path, MaxFileSize)
+	if errors.Is(err, errTooLarge) {
+		return nil, tooLarge(path, size)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the flow file: %w", err)
-	}
-	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() > MaxFileSize {
-		return nil, tooLarge(path, st.Size())
-	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("cannot read the flow file: %w", err)
-	}
-	if len(data) > MaxFileSize {
-		return nil, tooLarge(path, -1)
 	}
 	return data, nil
+}
+
+var errTooLarge = errors.New("too large")
+
+// readAtMost reads the file at path when it holds at most limit bytes. It
+// reads one byte more at most, so that a device such as /dev/zero or a
+// pipe that never ends is refused quickly; past the limit it returns
+// errTooLarge and the file's size (-1 when only that much could be read).
+func readAtMost(path string, limit int64) ([]byte, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() > limit {
+		return nil, st.Size(), errTooLarge
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, 0, err
+	}
+	if int64(len(data)) > limit {
+		return nil, -1, errTooLarge
+	}
+	return data, int64(len(data)), nil
 }
 
 // tooLarge is the error for a flow file over MaxFileSize; size is -1 when
