@@ -184,3 +184,43 @@ output: ${{ steps.beat.output }}
 		t.Errorf("process group records left behind: %v", left)
 	}
 }
+
+// Cancelling a run a killed kitaru left interrupted stops what it left
+// running too: no resume will run the step again to stop it.
+func TestE2ECancelStopsWhatAKilledRunLeftRunning(t *testing.T) {
+	e := newE2E(t)
+	requireEngine(t, e)
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("needs /proc to see the orphaned processes")
+	}
+	flow := e.flow("orphan.yaml", `name: orphan
+steps:
+  beat:
+    kind: checkpoint
+    foreach: ${{ [1] }}
+    run: |
+      echo $$ > @D@/first.pgid
+      while :; do echo x >> @D@/beats; sleep 0.02; done
+`)
+	cmd, _, _ := e.startUntil("beats", "run", flow)
+	pgid := e.pid("first.pgid")
+	t.Cleanup(func() { syscall.Kill(-pgid, syscall.SIGKILL) })
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	n := e.count("beats")
+	waitFor(t, "the orphan to beat on", func() bool { return e.count("beats") > n+2 })
+
+	e.must(0, "executions", "cancel", "last")
+	if live := liveInGroup(pgid); len(live) > 0 {
+		t.Errorf("the killed run's processes survived the cancel: %q", live)
+	}
+	logs := e.must(0, "executions", "logs", "last", "--step", "beat")
+	if !strings.Contains(logs.Stdout, fmt.Sprintf("stopped what was left running of it as the run was cancelled: process group %d", pgid)) {
+		t.Errorf("the log does not say the orphan was stopped:\n%s", logs.Stdout)
+	}
+	if left, _ := filepath.Glob(filepath.Join(e.Home, "runs", "*", "steps", "beat", "pgid*")); len(left) > 0 {
+		t.Errorf("process group records left behind: %v", left)
+	}
+}

@@ -530,6 +530,9 @@ func (e *Engine) Cancel(ctx context.Context, ref string) (*Run, error) {
 	case RunCompleted, RunFailed, RunCancelled:
 		return nil, &UsageError{Err: fmt.Errorf("run %s has already ended %s; there is nothing to cancel", id, meta.Status)}
 	}
+	// A run nobody holds may still have commands a killed kitaru left
+	// running; nothing will run its steps again to stop them.
+	e.stopLeftovers(meta)
 	msg := "cancelled"
 	meta.Status = RunCancelled
 	meta.Error = &msg

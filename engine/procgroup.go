@@ -55,27 +55,73 @@ func (u *unit) runGroup(cmd *exec.Cmd) error {
 // live members and is the one recorded (not a later group given the same
 // number), and says so in the log and the events.
 func (u *unit) stopLeftover(p string) error {
-	data, err := os.ReadFile(p)
-	if err != nil {
-		return nil // the usual case: no previous attempt was left running
-	}
-	var pgid int
-	var start uint64
-	if _, err := fmt.Sscan(string(data), &pgid, &start); err != nil || pgid <= 1 {
-		_ = os.Remove(p)
-		return nil
-	}
-	n, err := stopGroup(pgid, start)
+	pgid, n, err := stopRecorded(p)
 	if err != nil {
 		return fmt.Errorf("what was left of its previous attempt (process group %d, orphaned when the kitaru running it died) %w; stop it, then `kitaru retry %s`", pgid, err, u.x.meta.ID)
 	}
-	_ = os.Remove(p)
 	if n == 0 {
 		return nil
 	}
 	u.log(fmt.Sprintf("stopped what was left running of its previous attempt before running it again: process group %d (%d processes), orphaned when the kitaru running it died", pgid, n))
 	u.x.emit(Event{Type: EventLeftoverStopped, Step: u.step.ID, Item: u.item, PGID: pgid}, true)
 	return nil
+}
+
+// stopRecorded stops the group a group file names and removes the file
+// once nothing of the group is left; n is how many processes were stopped.
+func stopRecorded(p string) (pgid, n int, err error) {
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return 0, 0, nil // the usual case: no previous attempt was left running
+	}
+	var start uint64
+	if _, err := fmt.Sscan(string(data), &pgid, &start); err != nil || pgid <= 1 {
+		_ = os.Remove(p)
+		return 0, 0, nil
+	}
+	if n, err = stopGroup(pgid, start); err != nil {
+		return pgid, 0, err
+	}
+	_ = os.Remove(p)
+	return pgid, n, nil
+}
+
+// stopLeftovers stops what a dead kitaru left running of any step of a run
+// that is ending without running again (cancelled while nobody held it):
+// no resume will stop it. Each group stopped, or that cannot be, is said
+// in the run's log and journal.
+func (e *Engine) stopLeftovers(meta *RunMeta) {
+	for _, ps := range meta.Plan {
+		dir := e.store.StepDir(meta.ID, ps.ID)
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, ent := range ents {
+			name := ent.Name()
+			var item *int
+			if rest, ok := strings.CutPrefix(name, "pgid-"); ok {
+				i, err := strconv.Atoi(rest)
+				if err != nil {
+					continue
+				}
+				item = &i
+			} else if name != "pgid" {
+				continue
+			}
+			pgid, n, err := stopRecorded(filepath.Join(dir, name))
+			now := time.Now().UTC()
+			switch {
+			case err != nil:
+				_ = e.store.AppendLog(meta.ID, LogLine{Time: now, Step: ps.ID, Item: item, Text: fmt.Sprintf(
+					"what was left running of it (process group %d, orphaned when the kitaru running it died) %v; stop it with kill -- -%d", pgid, err, pgid)})
+			case n > 0:
+				_ = e.store.AppendLog(meta.ID, LogLine{Time: now, Step: ps.ID, Item: item, Text: fmt.Sprintf(
+					"stopped what was left running of it as the run was cancelled: process group %d (%d processes), orphaned when the kitaru running it died", pgid, n)})
+				_ = e.store.Append(meta.ID, Event{Time: now, Type: EventLeftoverStopped, RunID: meta.ID, Step: ps.ID, Item: item, PGID: pgid}, true)
+			}
+		}
+	}
 }
 
 // stopGroup ends the live members of process group pgid whose leader

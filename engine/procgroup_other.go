@@ -7,3 +7,6 @@ import "os/exec"
 // runGroup is cmd.Run: without process groups there is no group to record
 // or to stop after a crash.
 func (u *unit) runGroup(cmd *exec.Cmd) error { return cmd.Run() }
+
+// stopLeftovers does nothing: no group was recorded.
+func (e *Engine) stopLeftovers(meta *RunMeta) {}
