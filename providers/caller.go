@@ -400,23 +400,37 @@ func usageOf(provider string, info map[string]any) Usage {
 	if provider == "anthropic" {
 		in, out = "InputTokens", "OutputTokens"
 	}
-	return Usage{InputTokens: toInt(info[in]), OutputTokens: toInt(info[out])}
+	return Usage{InputTokens: tokenCount(info[in]), OutputTokens: tokenCount(info[out])}
 }
 
-func toInt(v any) int {
+// maxTokenCount bounds a count a provider reports: far above any real call,
+// and far below where sums over a run could overflow.
+const maxTokenCount = 1 << 40
+
+// tokenCount reads a token count as a provider reported it. A negative
+// count (a broken server or proxy) would lower the run's totals and
+// budgets, so it counts as 0; an absurd one is bounded.
+func tokenCount(v any) int {
+	var f float64
 	switch n := v.(type) {
 	case int:
-		return n
+		f = float64(n)
 	case int32:
-		return int(n)
+		f = float64(n)
 	case int64:
-		return int(n)
+		f = float64(n)
 	case float64:
-		return int(n)
+		f = n
 	case float32:
-		return int(n)
+		f = float64(n)
 	}
-	return 0
+	switch {
+	case f != f || f <= 0: // NaN, negative, none
+		return 0
+	case f > maxTokenCount:
+		return maxTokenCount
+	}
+	return int(f)
 }
 
 // callError turns a failed call into a sentence naming what was tried and

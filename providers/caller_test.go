@@ -741,3 +741,29 @@ func TestSilentServerTimesOut(t *testing.T) {
 		t.Errorf("the timeout was retried inside the call (%v)", s.d)
 	}
 }
+
+// A count a provider reports below zero would lower the run's totals: it
+// counts as nothing. An absurd one is bounded.
+func TestImpossibleTokenCounts(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		usage string
+		want  Usage
+	}{
+		{`{"prompt_tokens":-1000000,"completion_tokens":-5,"total_tokens":-1000005}`, Usage{0, 0}},
+		{`{"prompt_tokens":99999999999999,"completion_tokens":3,"total_tokens":4}`, Usage{maxTokenCount, 3}},
+		{`{"prompt_tokens":11,"completion_tokens":7,"total_tokens":18}`, Usage{11, 7}},
+	}
+	for _, tt := range tests {
+		body := strings.Replace(openAIReply, `{"prompt_tokens":11,"completion_tokens":7,"total_tokens":18}`, tt.usage, 1)
+		f := newFake(t, reply{body: body})
+		c := New(Registry{}, Options{Getenv: envOf(map[string]string{"OPENAI_BASE_URL": f.URL, "OPENAI_API_KEY": "k"})})
+		resp, err := c.Call(context.Background(), Request{Model: "openai/gpt-4o-mini", Messages: msgs()})
+		if err != nil {
+			t.Fatalf("usage %s: %v", tt.usage, err)
+		}
+		if resp.Usage != tt.want || resp.CostUSD == nil || *resp.CostUSD < 0 {
+			t.Errorf("usage %s: got %+v cost %v, want %+v and a cost of at least 0", tt.usage, resp.Usage, resp.CostUSD, tt.want)
+		}
+	}
+}
