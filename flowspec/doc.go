@@ -129,10 +129,20 @@
 //     sends (environment variable or linked secret) in that step, so a
 //     server echoing the key puts nothing on disk, and in every step the
 //     provider keys of kitaru's own environment (OPENAI_API_KEY, ...),
-//     which every run: command inherits. A multi-line value (a
-//     PEM key, a JSON credential) is masked whole and each of its lines,
-//     trimmed of spaces, on its own, each also as written inside a JSON
-//     string; a value a command prints in pieces is masked in the log as it
+//     which every run: command inherits. Each value of at least 6
+//     characters is masked whole, raw and as written inside a JSON string.
+//     A credential made of parts is also masked in pieces: each line of a
+//     multi-line value (a PEM key), trimmed of spaces, and, when the value
+//     is a JSON object (a service-account file), each string inside it and
+//     that string's lines (so `jq -r .private_key` prints no line of the
+//     key). Such a fragment is masked on its own only when it is at least
+//     16 characters, holds no whitespace, and is neither PEM armor
+//     (-----BEGIN PRIVATE KEY-----) nor a URL; a string of several lines
+//     is masked whole when one of its lines is. So a private_key_id, a
+//     client_email or a line of base64 is masked wherever it appears, but
+//     "service_account", the armor lines and the public auth_uri are not:
+//     they are ordinary words, and masking them would rewrite other data.
+//     A value a command prints in pieces is masked in the log as it
 //     streams. Values shorter than 6 characters are not masked (masking
 //     N=1 would turn every 1 of the output into ***): `kitaru secrets set`
 //     warns, and the step's log names the key.
