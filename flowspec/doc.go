@@ -42,8 +42,10 @@
 //     group and fails the step ("printed more than 16MiB on stdout"), as
 //     any failure, retried if retry says so. stderr has no cap: only its
 //     last 64KiB is kept, and a failed command's error quotes its last 10
-//     lines, each cut at 500 bytes, controls and bytes that are not UTF-8
-//     shown as escapes (\x1b, \xff).
+//     lines, each cut at 500 bytes, with control characters kept as
+//     printed (the cli shows them as escapes on a terminal, below) and
+//     only each byte that is not UTF-8 written as \xNN (\xff), since the
+//     record is JSON text, which cannot hold it.
 //   - log.txt takes each stream of each attempt up to max_output bytes
 //     (the time and step prefixes count), each line cut at 64KiB; what
 //     does not fit is counted in one closing line ("… N more bytes of
