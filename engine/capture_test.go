@@ -355,3 +355,16 @@ func TestKeptStderrEndMasksASecretAcrossItsStart(t *testing.T) {
 		t.Errorf("kept stderr begins %q (masked %v)", got[:min(len(got), 40)], u.masked)
 	}
 }
+
+// BenchmarkCaptureShortLinesMasked is BenchmarkCaptureShortLines for a
+// step with a secret: the stream masks each byte once.
+func BenchmarkCaptureShortLinesMasked(b *testing.B) {
+	u, _ := captureUnit(b, []string{testPEM, "tok-0123456789abcdef"})
+	chunk := bytes.Repeat([]byte("a line of ordinary output, some forty bytes\n"), 1000)
+	b.SetBytes(int64(len(chunk)))
+	for b.Loop() {
+		c := newCapture(u, "stdout", 1<<40, 1<<40, func() {})
+		c.Write(chunk)
+		c.flush()
+	}
+}
