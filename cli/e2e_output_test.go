@@ -61,6 +61,34 @@ func TestEscapesNeutralisedOnATerminal(t *testing.T) {
 	}
 }
 
+// TestFailureEscapesNeutralisedOnATerminal: a failed command's stderr is
+// recorded as it was printed (controls and all), and every place the cli
+// prints the error on a terminal (run's failure message, its live view,
+// executions get) shows the controls as escapes.
+func TestFailureEscapesNeutralisedOnATerminal(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t)
+	flow := e.write("fails.yaml", "name: fails\nsteps:\n  boom:\n    kind: checkpoint\n    run: printf 'a\\033]0;pwned\\007b\\033[2Jc\\n' >&2; exit 1\n")
+	for _, args := range [][]string{{"run", flow}, {"executions", "get", "last"}} {
+		drawn, code := runInPTY(t, e.command(args...), 100)
+		if args[0] == "run" && code != ExitRunFailed {
+			t.Fatalf("run exit %d:\n%q", code, drawn)
+		}
+		for _, raw := range rawEscapes {
+			if strings.Contains(drawn, raw) {
+				t.Errorf("%v drew the raw sequence %q:\n%q", args, raw, drawn)
+			}
+		}
+		if !strings.Contains(drawn, `a\x1b]0;pwned\x07b\x1b[2Jc`) {
+			t.Errorf("%v did not show the error with visible escapes:\n%q", args, drawn)
+		}
+	}
+	// The record holds the bytes as printed.
+	if r := e.must(0, "executions", "get", "last", "--json"); !strings.Contains(r.Stdout, `a\u001b]0;pwned\u0007b\u001b[2Jc`) {
+		t.Errorf("the record does not hold the stderr as printed:\n%s", r.Stdout)
+	}
+}
+
 // TestOutputCapEndToEnd: yes is stopped at its max_output, the run fails
 // saying what to do, and the log stays about the size of the cap.
 func TestOutputCapEndToEnd(t *testing.T) {

@@ -41,7 +41,7 @@ type capture struct {
 // logBudget bytes.
 func newCapture(u *unit, stream string, limit, logBudget int64, stop func()) *capture {
 	c := &capture{limit: limit, stop: stop, mask: redactStream{r: u.red}}
-	c.log = streamLog{u: u, stream: stream, budget: logBudget, limit: logBudget, hold: logLineMax + u.red.maxLen(),
+	c.log = streamLog{u: u, stream: stream, budget: logBudget, limit: logBudget, hold: logLineMax + utf8.UTFMax,
 		prefix: len("2006-01-02T15:04:05.999999999Z") + len(u.step.ID) + 3}
 	if u.item != nil {
 		c.log.prefix += 1 + len(strconv.Itoa(*u.item))
@@ -57,7 +57,7 @@ func (c *capture) Write(p []byte) (int, error) {
 	switch {
 	case c.limit > 0 && c.n > c.limit:
 		c.over = true
-		c.log.write(c.mask.next(p[:int64(len(p))-(c.n-c.limit)]))
+		c.logged(p[:int64(len(p))-(c.n-c.limit)])
 		c.stop()
 		return len(p), nil
 	case c.limit > 0:
@@ -69,8 +69,19 @@ func (c *capture) Write(p []byte) (int, error) {
 			c.trim = true
 		}
 	}
-	c.log.write(c.mask.next(p))
+	c.logged(p)
 	return len(p), nil
+}
+
+// logged hands p to the log, masked. Once the log's budget is spent
+// nothing more is logged, so nothing more is masked for it either (what
+// is kept is masked when the command has ended).
+func (c *capture) logged(p []byte) {
+	if c.log.budget <= 0 {
+		c.log.dropped += int64(len(p))
+		return
+	}
+	c.log.write(c.mask.next(p))
 }
 
 // flush logs what is left once the command has ended.
@@ -88,14 +99,30 @@ func (c *capture) text() string {
 	return string(c.kept)
 }
 
+// maskedText is text masked for u. Of stderr only the end is kept, and a
+// secret may straddle where it starts: an opening that is the end of a
+// masked value is masked too (a secret's suffix alone does not match it).
+func (c *capture) maskedText(u *unit) string {
+	s := c.text()
+	if c.trim {
+		if k := u.red.endsAtStart(c.kept); k > 0 {
+			u.masked = true
+			s = "…***" + string(c.kept[k:])
+		}
+	}
+	return u.mask(s)
+}
+
 // streamLog copies a stream's lines to the run's log, one AppendLog per
-// write; capture masks what it is given (redactStream).
+// write. What it is given is masked already (redactStream masks as
+// masking the whole stream would), so cutting a line cannot leave a part
+// of a secret: no secret is left in the text to cut.
 type streamLog struct {
 	u       *unit
 	stream  string
 	budget  int64 // bytes of log.txt this stream may still use
 	limit   int64 // the budget it started with
-	hold    int   // bytes of a line kept for the log: logLineMax plus room to mask a secret at the cut
+	hold    int   // bytes of a line kept for the log: logLineMax, and the rest of a character cut there
 	prefix  int   // bytes log.txt adds to a line (time, step)
 	line    []byte
 	cut     int64 // bytes of the current line beyond hold
@@ -142,8 +169,7 @@ func (l *streamLog) end(nl int) {
 		l.dropped += int64(nl)
 		return
 	}
-	// Masked before it is cut, so a secret across the cut is masked whole.
-	text := l.u.red.str(string(l.line))
+	text := string(l.line)
 	more := l.cut
 	if len(text) > logLineMax {
 		k := logLineMax

@@ -192,8 +192,9 @@ func TestStreamLogKeepsEveryLine(t *testing.T) {
 
 // TestBinaryAndControlOutput: bytes that are not UTF-8 fail the step with
 // how to encode them (the record is JSON text, which would silently
-// replace them); NUL and other controls are text and kept exactly; a
-// failed command's stderr is quoted with its controls made visible.
+// replace them); NUL and other controls are text and kept exactly, in a
+// failed command's quoted stderr too (the cli escapes them for a
+// terminal), where only bytes that are not UTF-8 are written as \xNN.
 func TestBinaryAndControlOutput(t *testing.T) {
 	t.Parallel()
 	te := newEnv(t)
@@ -227,7 +228,7 @@ steps:
 	for id, want := range map[string]string{
 		"invalid":      "its output is not UTF-8 text (byte 0xff at offset 3), and a step's output is recorded as text; encode binary output, e.g. `| base64`, or write it to a file and print its path",
 		"invalid_json": "its output is not UTF-8 text (byte 0xff at offset 1), and a step's output is recorded as text; encode binary output, e.g. `| base64`, or write it to a file and print its path",
-		"escapes":      "the command exited with status 3; stderr ends with:\n  \\x1b]0;pwned\\x07boom \\xff",
+		"escapes":      "the command exited with status 3; stderr ends with:\n  \x1b]0;pwned\x07boom \\xff",
 	} {
 		if s := step(t, got, id); s.Status != StepFailed || deref(s.Error) != want {
 			t.Errorf("%s: %s %q\nwant %q", id, s.Status, deref(s.Error), want)
@@ -298,4 +299,72 @@ func BenchmarkCaptureLongLine(b *testing.B) {
 		c.Write(chunk)
 	}
 	c.flush()
+}
+
+// What reaches the log is masked once, by the stream: text that reads as
+// a secret only once another secret in it was masked stays as masking the
+// whole output once gives.
+func TestStreamLogMasksOnce(t *testing.T) {
+	t.Parallel()
+	secrets := []string{"tok-0123456789", "pre-***-post-x"}
+	u, st := captureUnit(t, secrets)
+	c := newCapture(u, "stdout", 1<<20, 1<<20, func() {})
+	raw := "pre-tok-0123456789-post-x\n"
+	c.Write([]byte(raw))
+	c.flush()
+	lines, _ := st.Logs(u.x.meta.ID)
+	if want := strings.TrimSuffix(newRedactor(secrets).str(raw), "\n"); len(lines) != 1 || lines[0].Text != want {
+		t.Errorf("logged %q, want %q", texts(lines), want)
+	}
+}
+
+// Once a stream's log budget is spent its output is not masked for the
+// log any more (nothing of it is logged): the stream holds nothing back.
+func TestCaptureSkipsMaskingPastTheLogBudget(t *testing.T) {
+	t.Parallel()
+	u, st := captureUnit(t, []string{"tok-0123456789"})
+	c := newCapture(u, "stdout", 1<<20, 100, func() {})
+	c.Write([]byte(strings.Repeat("a", 200) + "\n"))
+	c.Write([]byte("more tok-01234"))
+	if len(c.mask.held) != 0 {
+		t.Errorf("the stream still masks for a spent log: it holds %q", c.mask.held)
+	}
+	c.flush()
+	lines, _ := st.Logs(u.x.meta.ID)
+	if got := strings.Join(texts(lines), "|"); !strings.Contains(got, "215 more bytes of stdout not logged") {
+		t.Errorf("logged %q", got)
+	}
+	if c.text() != strings.Repeat("a", 200)+"\nmore tok-01234" {
+		t.Errorf("kept %q", c.text())
+	}
+}
+
+// Of stderr only the end is kept; a secret across where the kept end
+// begins leaves no suffix of itself in the text quoted.
+func TestKeptStderrEndMasksASecretAcrossItsStart(t *testing.T) {
+	t.Parallel()
+	secret := "sekrit" + strings.Repeat("0123456789", 10)
+	u, _ := captureUnit(t, []string{secret})
+	c := newCapture(u, "stderr", 0, 1<<20, nil)
+	c.Write([]byte(strings.Repeat("x", stderrKeep) + secret + strings.Repeat("y", stderrKeep-len(secret)/2)))
+	if !c.trim || !strings.HasPrefix(string(c.kept), secret[len(secret)/2:]) {
+		t.Fatalf("the kept end does not begin inside the secret: %q", c.kept[:20])
+	}
+	got := c.maskedText(u)
+	if !strings.HasPrefix(got, "…***yyy") || strings.Contains(got, "456789") || !u.masked {
+		t.Errorf("kept stderr begins %q (masked %v)", got[:min(len(got), 40)], u.masked)
+	}
+}
+
+// BenchmarkCaptureShortLinesMasked is BenchmarkCaptureShortLines for a
+// step with a secret: the stream masks each byte once.
+func BenchmarkCaptureShortLinesMasked(b *testing.B) {
+	u, _ := captureUnit(b, []string{testPEM, "tok-0123456789abcdef"})
+	chunk := bytes.Repeat([]byte("a line of ordinary output, some forty bytes\n"), 1000)
+	b.SetBytes(int64(len(chunk)))
+	for b.Loop() {
+		c := newCapture(u, "stdout", 1<<40, 1<<40, func() {})
+		c.Write(chunk)
+		c.flush()
+	}
 }

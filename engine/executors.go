@@ -17,7 +17,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/kitaruhq/kitaru/flowspec"
-	"github.com/kitaruhq/kitaru/internal/textsafe"
 	"github.com/kitaruhq/kitaru/keyring"
 	"github.com/kitaruhq/kitaru/providers"
 )
@@ -54,6 +53,29 @@ func (u *unit) mask(s string) string {
 	out, m := u.red.mask(s)
 	u.masked = u.masked || m
 	return out
+}
+
+// value is v with every string in it masked (see mask).
+func (u *unit) value(v any) any {
+	out, m := u.red.value(v)
+	u.masked = u.masked || m
+	return out
+}
+
+// output is the step's output from what a command or a model printed,
+// given masked (u.mask) so that neither a value outside strings (a
+// number) nor the quote in a "not JSON" error holds a secret. For output:
+// json each decoded string is masked too, since a secret written with JSON
+// escapes (\u0073…) only reads as itself once decoded.
+func (u *unit) output(text string) (any, error) {
+	if !u.step.OutputJSON {
+		return text, nil
+	}
+	v, err := parseJSONOutput(text)
+	if err != nil {
+		return nil, err
+	}
+	return u.value(v), nil
 }
 
 // executor does one kind of step. A Temporal-backed or remote executor
@@ -134,7 +156,7 @@ func (x *execution) execStep(ctx context.Context, s *flowspec.Step, sc *flowspec
 		} else {
 			end := time.Now().UTC()
 			r = &StepResult{ID: s.ID, Kind: s.Kind, Status: StepCompleted, Attempts: attempts,
-				Output: u.red.value(res.Output), StartedAt: &start, EndedAt: &end,
+				Output: res.Output, StartedAt: &start, EndedAt: &end,
 				DurationMS: end.Sub(start).Milliseconds(), Fingerprint: x.fps[s.ID]}
 			fill(r, res)
 		}
@@ -422,7 +444,7 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 				msg := u.mask(err.Error())
 				it.Status, it.Error = StepFailed, &msg
 			} else {
-				it.Status, it.Output = StepCompleted, u.red.value(res.Output)
+				it.Status, it.Output = StepCompleted, res.Output
 			}
 			it.Masked = u.noteMasked()
 			if prev := done[idx]; prev != nil && prev.Status != StepCompleted {
@@ -510,7 +532,7 @@ func (valueExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &unitResult{Output: v}, nil
+	return &unitResult{Output: u.value(v)}, nil
 }
 
 // waitExec records a wait step's question; the step waits for Answer.
@@ -586,7 +608,7 @@ func (shellExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
 		return nil, fmt.Errorf("the command printed more than %s on stdout (its max_output), so it was stopped; raise max_output, or write big output to a file and print its path", flowspec.FormatSize(limit))
 	}
 	if runErr != nil {
-		err := fmt.Errorf("the command %s%s", exitText(runErr), tail(u.mask(stderr.text()), 10))
+		err := fmt.Errorf("the command %s%s", exitText(runErr), tail(stderr.maskedText(u), 10))
 		if sig, ok := deathSignal(runErr); ok {
 			return nil, &signalledError{sig: sig, err: err}
 		}
@@ -596,13 +618,9 @@ func (shellExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
 		// encoding/json would replace the byte in the record, silently.
 		return nil, fmt.Errorf("its output is not UTF-8 text (byte 0x%02x at offset %d), and a step's output is recorded as text; encode binary output, e.g. `| base64`, or write it to a file and print its path", stdout.kept[i], i)
 	}
-	out := strings.TrimSuffix(u.mask(stdout.text()), "\n")
-	if u.step.OutputJSON {
-		v, err := parseJSONOutput(out)
-		if err != nil {
-			return nil, err
-		}
-		return &unitResult{Output: v}, nil
+	out, err := u.output(strings.TrimSuffix(stdout.maskedText(u), "\n"))
+	if err != nil {
+		return nil, err
 	}
 	return &unitResult{Output: out}, nil
 }
@@ -653,8 +671,9 @@ func exitText(err error) string {
 }
 
 // tail quotes the last n lines of stderr for an error message, each cut at
-// tailLineMax bytes, with control bytes and bytes that are not UTF-8 shown
-// as escapes: the message is text for people, recorded as JSON.
+// tailLineMax bytes. Control characters are kept as printed (the cli
+// shows them as escapes on a terminal); only bytes that are not UTF-8 are
+// written as \xNN, since the record is JSON text, which would replace them.
 func tail(s string, n int) string {
 	s = strings.TrimRight(s, "\n")
 	if s == "" {
@@ -672,12 +691,30 @@ func tail(s string, n int) string {
 			}
 			l = l[:k] + "…"
 		}
-		lines[i] = textsafe.Escape(l)
+		lines[i] = escapeInvalidUTF8(l)
 	}
 	return "; stderr ends with:\n  " + strings.Join(lines, "\n  ")
 }
 
 const tailLineMax = 500
+
+// escapeInvalidUTF8 is s with each byte that is not UTF-8 written as \xNN.
+func escapeInvalidUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n <= 1 {
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		} else {
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
+}
 
 // invalidUTF8 is the offset of the first byte of b that is not UTF-8, or -1.
 func invalidUTF8(b []byte) int {
@@ -747,14 +784,12 @@ func (llmExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
 	text := u.mask(resp.Text)
 	_ = u.x.st.WriteArtifact(u.x.meta.ID, u.step.ID, u.artifact("response", ".txt"), []byte(text))
 	u.log(fmt.Sprintf("model %s answered in %s (%d tokens in, %d out)", resp.Model, resp.Latency.Round(time.Millisecond), resp.Usage.InputTokens, resp.Usage.OutputTokens))
-	res := &unitResult{Output: text, Model: resp.Model, Alias: resp.Alias, Credential: resp.CredentialSource, Mock: resp.Mock, Usage: resp.Usage, Cost: resp.CostUSD}
-	if u.step.OutputJSON {
-		v, err := parseJSONOutput(text)
-		if err != nil {
-			return res, err // the call was made and paid for
-		}
-		res.Output = v
+	res := &unitResult{Model: resp.Model, Alias: resp.Alias, Credential: resp.CredentialSource, Mock: resp.Mock, Usage: resp.Usage, Cost: resp.CostUSD}
+	out, err := u.output(text)
+	if err != nil {
+		return res, err // the call was made and paid for
 	}
+	res.Output = out
 	return res, nil
 }
 

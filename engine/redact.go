@@ -5,25 +5,37 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
+	"sync"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/kitaruhq/kitaru/keyring"
 )
 
 // redactor replaces secret values with *** in everything recorded.
 //
-// What is masked (flowspec/doc.go states the rule for flow authors): a
-// value of at least keyring.MinMaskedLen characters; for a multi-line value
-// (a PEM key, a JSON credential), the whole value and also each of its
-// lines, trimmed of surrounding spaces, that is long enough on its own, so
-// that a command printing one line of a key, or re-indenting a JSON
-// credential, does not write the line out; each of these also as it reads
-// inside a JSON string. A shorter value is not masked: "1" would turn every
-// 1 of a step's output into ***.
+// What is masked (flowspec/doc.go states the rule for flow authors): each
+// value of at least keyring.MinMaskedLen characters, whole. A credential
+// made of parts (a PEM key, a JSON credential) is also masked in pieces,
+// so that a command printing one line of a key, `jq -r .private_key` of a
+// service-account file, or the file re-indented, does not write the key
+// out: its fragments are each line of a multi-line value and, when the
+// value is a JSON object, each string inside it (at any depth) and that
+// string's lines. A fragment is masked only when it looks like key
+// material rather than words (isKeyMaterial); a string of several lines
+// is masked whole when one of its lines is. Each of these is masked also
+// as it reads inside a JSON string. A shorter value or a fragment that is
+// not key material is not masked: "1" would turn every 1 of a step's
+// output into ***, and "service_account" or "-----BEGIN PRIVATE KEY-----"
+// would rewrite ordinary data.
 type redactor struct {
 	r       *strings.Replacer
 	vals    []string // masked, longest first
 	bvals   [][]byte // vals as bytes, for streams
 	secrets []string // as given, for with
+
+	mu    sync.Mutex
+	withs map[string]*redactor // with's results, by the values added
 }
 
 func newRedactor(secrets []string) *redactor {
@@ -44,10 +56,8 @@ func newRedactor(secrets []string) *redactor {
 	}
 	for _, v := range secrets {
 		add(v)
-		if strings.Contains(v, "\n") {
-			for ln := range strings.SplitSeq(v, "\n") {
-				add(strings.TrimSpace(ln))
-			}
+		for _, f := range fragments(v) {
+			add(f)
 		}
 	}
 	if len(vals) == 0 {
@@ -66,6 +76,76 @@ func newRedactor(secrets []string) *redactor {
 	return &redactor{r: strings.NewReplacer(pairs...), vals: vals, bvals: bvals, secrets: secrets}
 }
 
+// fragments are the parts of a credential that are masked on their own
+// (see redactor): the key-material lines of a multi-line value and, in a
+// JSON object, its key-material strings, those holding such lines, and
+// those lines.
+func fragments(v string) []string {
+	var out []string
+	var lines func(s string) bool
+	lines = func(s string) bool {
+		found := false
+		if strings.Contains(s, "\n") {
+			for ln := range strings.SplitSeq(s, "\n") {
+				if ln = strings.TrimSpace(ln); isKeyMaterial(ln) {
+					out = append(out, ln)
+					found = true
+				}
+			}
+		}
+		return found
+	}
+	lines(v)
+	t := strings.TrimSpace(v)
+	if !strings.HasPrefix(t, "{") {
+		return out
+	}
+	var obj map[string]any
+	if json.Unmarshal([]byte(t), &obj) != nil {
+		return out
+	}
+	var walk func(x any)
+	walk = func(x any) {
+		switch x := x.(type) {
+		case string:
+			if isKeyMaterial(x) || lines(x) {
+				out = append(out, x)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		case map[string]any:
+			for _, e := range x {
+				walk(e)
+			}
+		}
+	}
+	walk(obj)
+	return out
+}
+
+// fragmentMinLen is the shortest fragment of a credential masked on its
+// own: "service_account" (15) is a word, a key id or a line of base64 is
+// longer.
+const fragmentMinLen = 16
+
+// isKeyMaterial says whether a fragment of a credential is masked on its
+// own: at least fragmentMinLen characters without whitespace (words and
+// lines of text have spaces), and neither PEM armor
+// (-----BEGIN PRIVATE KEY-----, whose words the whitespace rule already
+// excludes; said here so that a label without spaces is excluded too) nor
+// a URL (the auth_uri of every Google credential is the same public one).
+func isKeyMaterial(f string) bool {
+	if utf8.RuneCountInString(f) < fragmentMinLen || strings.ContainsFunc(f, unicode.IsSpace) {
+		return false
+	}
+	if strings.HasPrefix(f, "-----") && strings.HasSuffix(f, "-----") {
+		return false
+	}
+	return !strings.Contains(f, "://")
+}
+
 // jsonEscaped is v as written between the quotes of a JSON string.
 func jsonEscaped(v string) string {
 	var b strings.Builder
@@ -77,27 +157,37 @@ func jsonEscaped(v string) string {
 	return strings.TrimSuffix(strings.TrimPrefix(strings.TrimSuffix(b.String(), "\n"), `"`), `"`)
 }
 
-// maxLen is the length in bytes of the longest masked value: text cut at
-// a point must keep that much beyond it to mask a value that spans the cut.
-func (r *redactor) maxLen() int {
-	if r == nil || len(r.vals) == 0 {
-		return 0
-	}
-	return len(r.vals[0])
-}
-
-// with is r masking more values too; r itself is unchanged.
+// with is r masking more values too; r itself is unchanged. An llm step
+// adds its provider key on every call and every foreach item: the result
+// is kept on r per set of values added, so it is built once per step (or
+// run, for the base redactor), not per call.
 func (r *redactor) with(more []string) *redactor {
-	var base []string
-	if r != nil {
-		base = r.secrets
+	if r == nil {
+		return newRedactor(more)
 	}
-	add := slices.DeleteFunc(slices.Clone(more), func(v string) bool { return slices.Contains(base, v) })
-	if len(add) == 0 && r != nil {
+	add := slices.DeleteFunc(slices.Clone(more), func(v string) bool { return slices.Contains(r.secrets, v) })
+	if len(add) == 0 {
 		return r
 	}
-	return newRedactor(append(slices.Clip(base), add...))
+	key := strings.Join(add, "\x00")
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if w := r.withs[key]; w != nil {
+		return w
+	}
+	w := newRedactor(append(slices.Clip(r.secrets), add...))
+	if len(r.withs) < maxWiths {
+		if r.withs == nil {
+			r.withs = map[string]*redactor{}
+		}
+		r.withs[key] = w
+	}
+	return w
 }
+
+// maxWiths bounds with's cache: a step calls a handful of models, each
+// with one key.
+const maxWiths = 16
 
 func (r *redactor) str(s string) string {
 	out, _ := r.mask(s)
@@ -113,28 +203,34 @@ func (r *redactor) mask(s string) (string, bool) {
 	return out, out != s
 }
 
-// value redacts every string inside a decoded JSON value.
-func (r *redactor) value(v any) any {
+// value masks every string inside a decoded JSON value (keys too), and
+// says whether anything was masked.
+func (r *redactor) value(v any) (any, bool) {
 	if r == nil || r.r == nil {
-		return v
+		return v, false
 	}
 	switch x := v.(type) {
 	case string:
-		return r.str(x)
+		return r.mask(x)
 	case []any:
-		out := make([]any, len(x))
+		out, changed := make([]any, len(x)), false
 		for i, e := range x {
-			out[i] = r.value(e)
+			var m bool
+			out[i], m = r.value(e)
+			changed = changed || m
 		}
-		return out
+		return out, changed
 	case map[string]any:
-		out := make(map[string]any, len(x))
+		out, changed := make(map[string]any, len(x)), false
 		for k, e := range x {
-			out[r.str(k)] = r.value(e)
+			k, mk := r.mask(k)
+			var m bool
+			out[k], m = r.value(e)
+			changed = changed || m || mk
 		}
-		return out
+		return out, changed
 	}
-	return v
+	return v, false
 }
 
 // redactStream masks text that arrives in chunks, a command's output on
@@ -233,6 +329,25 @@ func (r *redactor) startsAtEnd(b []byte) int {
 			i += j
 			if v[:len(b)-i] == string(b[i:]) {
 				best = len(b) - i
+				break
+			}
+		}
+	}
+	return best
+}
+
+// endsAtStart is the length of the longest start of b that is the end,
+// but not the whole, of a masked value: text kept from some point on may
+// begin inside a secret.
+func (r *redactor) endsAtStart(b []byte) int {
+	if r == nil {
+		return 0
+	}
+	best := 0
+	for _, v := range r.bvals {
+		for n := min(len(v)-1, len(b)); n > best; n-- {
+			if bytes.Equal(b[:n], v[len(v)-n:]) {
+				best = n
 				break
 			}
 		}

@@ -42,8 +42,10 @@
 //     group and fails the step ("printed more than 16MiB on stdout"), as
 //     any failure, retried if retry says so. stderr has no cap: only its
 //     last 64KiB is kept, and a failed command's error quotes its last 10
-//     lines, each cut at 500 bytes, controls and bytes that are not UTF-8
-//     shown as escapes (\x1b, \xff).
+//     lines, each cut at 500 bytes, with control characters kept as
+//     printed (the cli shows them as escapes on a terminal, below) and
+//     only each byte that is not UTF-8 written as \xNN (\xff), since the
+//     record is JSON text, which cannot hold it.
 //   - log.txt takes each stream of each attempt up to max_output bytes
 //     (the time and step prefixes count), each line cut at 64KiB; what
 //     does not fit is counted in one closing line ("… N more bytes of
@@ -129,10 +131,20 @@
 //     sends (environment variable or linked secret) in that step, so a
 //     server echoing the key puts nothing on disk, and in every step the
 //     provider keys of kitaru's own environment (OPENAI_API_KEY, ...),
-//     which every run: command inherits. A multi-line value (a
-//     PEM key, a JSON credential) is masked whole and each of its lines,
-//     trimmed of spaces, on its own, each also as written inside a JSON
-//     string; a value a command prints in pieces is masked in the log as it
+//     which every run: command inherits. Each value of at least 6
+//     characters is masked whole, raw and as written inside a JSON string.
+//     A credential made of parts is also masked in pieces: each line of a
+//     multi-line value (a PEM key), trimmed of spaces, and, when the value
+//     is a JSON object (a service-account file), each string inside it and
+//     that string's lines (so `jq -r .private_key` prints no line of the
+//     key). Such a fragment is masked on its own only when it is at least
+//     16 characters, holds no whitespace, and is neither PEM armor
+//     (-----BEGIN PRIVATE KEY-----) nor a URL; a string of several lines
+//     is masked whole when one of its lines is. So a private_key_id, a
+//     client_email or a line of base64 is masked wherever it appears, but
+//     "service_account", the armor lines and the public auth_uri are not:
+//     they are ordinary words, and masking them would rewrite other data.
+//     A value a command prints in pieces is masked in the log as it
 //     streams. Values shorter than 6 characters are not masked (masking
 //     N=1 would turn every 1 of the output into ***): `kitaru secrets set`
 //     warns, and the step's log names the key.

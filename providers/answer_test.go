@@ -220,3 +220,41 @@ func TestRetryWaitsBoundedPerCall(t *testing.T) {
 		t.Errorf("waits = %v, want one of 1m30s", s.d)
 	}
 }
+
+// A long key echoed in an answer that is not decodable is masked before
+// the quoted head is cut: no piece of it is quoted, wherever the cut falls
+// and however often the answer repeats it.
+func TestUndecodableAnswerMasksAKeyAcrossTheCut(t *testing.T) {
+	t.Parallel()
+	key := "sk-proj-" + strings.Repeat("Ab3dEf7hIj", 16) // 168 characters
+	for _, tt := range []struct {
+		name   string
+		status int
+		body   string
+	}{
+		{"echoed header", 200, "Authorization: Bearer " + key + "\nHost: api"},
+		{"key from the cut on", 200, strings.Repeat("p", headSize-10) + key},
+		{"repeated key", 200, key + key + key + key},
+		{"error page", 400, "<pre>Authorization: Bearer " + key + "</pre>"},
+		{"server error", 502, strings.Repeat("<p>", 30) + key + key},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv := rawServer(t, tt.status, "text/plain", tt.body)
+			c := New(Registry{}, Options{Getenv: envOf(map[string]string{"OPENAI_BASE_URL": srv.URL + "/v1", "OPENAI_API_KEY": key}),
+				Sleep: (&sleeps{}).sleep})
+			_, err := c.Call(context.Background(), Request{Model: "openai/gpt-4o-mini", Messages: msgs()})
+			if err == nil {
+				t.Fatal("the call succeeded")
+			}
+			if !strings.Contains(err.Error(), "***") || !strings.Contains(err.Error(), "beginning") {
+				t.Errorf("error %q does not quote the answer masked", err)
+			}
+			for i := 0; i+8 <= len(key); i++ {
+				if strings.Contains(err.Error(), key[i:i+8]) {
+					t.Fatalf("error quotes part of the key (%q at %d): %s", key[i:i+8], i, err)
+				}
+			}
+		})
+	}
+}

@@ -171,6 +171,9 @@ func (c *caller) Call(ctx context.Context, req Request) (resp *Response, err err
 	base := c.baseURL(res.Provider)
 
 	tr := &callTransport{base: c.transport(), sleep: c.opts.Sleep, stripTemperature: req.Temperature == nil, maxBody: c.opts.MaxResponseBytes}
+	if keyring.Maskable(token) {
+		tr.keyLen = len(token)
+	}
 	hc := &http.Client{}
 	if c.opts.HTTPClient != nil {
 		copied := *c.opts.HTTPClient
@@ -510,7 +513,7 @@ func (t *callTransport) answered(token string, status bool) string {
 	if t.answer == nil {
 		return "nothing"
 	}
-	return redact(t.answer.describe(status), token)
+	return t.answer.describe(status, token)
 }
 
 // fmtBytes writes a size the way the cap is documented.

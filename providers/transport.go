@@ -12,6 +12,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
+
+	"github.com/kitaruhq/kitaru/keyring"
 )
 
 // Retry policy: langchaingo does no retries, so kitaru does them here,
@@ -43,6 +46,9 @@ type callTransport struct {
 	sleep            func(context.Context, time.Duration) error
 	stripTemperature bool
 	maxBody          int64
+	// keyLen is the length of the key sent, kept beyond an answer's head
+	// so that the head is masked before it is cut (see answerBody.describe).
+	keyLen int
 
 	// Written by RoundTrip, read by the caller after the client returns;
 	// one call's requests are sequential.
@@ -167,17 +173,18 @@ func (t *callTransport) capped(resp *http.Response) *http.Response {
 	if limit <= 0 {
 		limit = DefaultMaxResponseBytes
 	}
-	t.answer = &answerBody{rc: resp.Body, limit: limit, status: resp.Status, contentType: resp.Header.Get("Content-Type")}
+	t.answer = &answerBody{rc: resp.Body, limit: limit, keep: headSize + t.keyLen, status: resp.Status, contentType: resp.Header.Get("Content-Type")}
 	resp.Body = t.answer
 	return resp
 }
 
 // answerBody is a provider's answer as the client reads it: at most limit
 // bytes (past that, reads fail with errAnswerTooLarge), with the first
-// headSize bytes kept for error messages.
+// keep bytes kept for error messages.
 type answerBody struct {
 	rc          io.ReadCloser
 	limit, n    int64
+	keep        int
 	head        []byte
 	eof         bool
 	tooLarge    bool
@@ -204,8 +211,8 @@ func (b *answerBody) Read(p []byte) (int, error) {
 		b.tooLarge = true
 		return 0, errAnswerTooLarge
 	}
-	if len(b.head) < headSize {
-		b.head = append(b.head, p[:min(n, headSize-len(b.head))]...)
+	if len(b.head) < b.keep {
+		b.head = append(b.head, p[:min(n, b.keep-len(b.head))]...)
 	}
 	if err == io.EOF {
 		b.eof = true
@@ -216,8 +223,12 @@ func (b *answerBody) Read(p []byte) (int, error) {
 func (b *answerBody) Close() error { return b.rc.Close() }
 
 // describe says what the provider answered: status (with status), content
-// type, how much was read and how it began.
-func (b *answerBody) describe(status bool) string {
+// type, how much was read and how its first headSize bytes read, with the
+// key sent masked. The head is masked before it is cut, or a key across
+// the cut would not be matched and its start would be quoted: b keeps a
+// key's length more than it quotes, and an end of what it kept that may
+// begin the key (an answer repeating the key) is masked too.
+func (b *answerBody) describe(status bool, token string) string {
 	var parts []string
 	if status {
 		parts = append(parts, b.status)
@@ -228,15 +239,37 @@ func (b *answerBody) describe(status bool) string {
 	if b.eof {
 		parts = append(parts, fmt.Sprintf("%d bytes", b.n))
 	}
+	head := redact(string(b.head), token)
+	if b.n > int64(len(b.head)) && keyring.Maskable(token) {
+		head = maskKeyStart(head, token)
+	}
+	cut := len(head) > headSize || b.n > int64(len(b.head))
+	if len(head) > headSize {
+		k := headSize
+		for k > 0 && !utf8.RuneStart(head[k]) {
+			k--
+		}
+		head = head[:k]
+	}
 	switch {
 	case len(b.head) == 0:
 		parts = append(parts, "empty body")
-	case b.n > int64(len(b.head)):
-		parts = append(parts, fmt.Sprintf("beginning %q…", b.head))
+	case cut:
+		parts = append(parts, fmt.Sprintf("beginning %q…", head))
 	default:
-		parts = append(parts, fmt.Sprintf("beginning %q", b.head))
+		parts = append(parts, fmt.Sprintf("beginning %q", head))
 	}
-	return strings.Join(parts, ", ")
+	return redact(strings.Join(parts, ", "), token)
+}
+
+// maskKeyStart masks the longest end of s that begins token.
+func maskKeyStart(s, token string) string {
+	for i := max(0, len(s)-len(token)+1); i < len(s); i++ {
+		if strings.HasPrefix(token, s[i:]) {
+			return s[:i] + "***"
+		}
+	}
+	return s
 }
 
 // retryable: rate limits, server errors and dropped connections are worth
