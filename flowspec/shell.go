@@ -2,6 +2,7 @@ package flowspec
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -357,6 +358,16 @@ func (s *shellScanner) closeCond(c *condWords) {
 			}
 		}
 	}
+	for w, op := range c.words {
+		switch op {
+		case "-eq", "-ne", "-lt", "-le", "-gt", "-ge":
+			for _, n := range []int{w - 1, w + 1} {
+				if n >= 0 && n < len(c.words) {
+					s.arith = append(append(s.arith, ' '), c.words[n]...)
+				}
+			}
+		}
+	}
 	c.phs = nil
 }
 
@@ -432,6 +443,7 @@ type shellScanner struct {
 	phs    []placeholder
 	next   int // the first of phs not reached yet: the scan only moves forward
 	places []shellPlace
+	arith  []byte // the text sh or bash evaluates as arithmetic, for the names in it
 }
 
 // scanShell says, for each of phs (the ${{ }} of src, in order), how sh
@@ -439,7 +451,53 @@ type shellScanner struct {
 func scanShell(src string, phs []placeholder) []shellPlace {
 	s := &shellScanner{src: src, phs: phs, places: make([]shellPlace, len(phs))}
 	s.scan(0, len(src), fCmd)
+	s.assigned()
 	return s.places
+}
+
+var (
+	// assignment is NAME= (or NAME+=) and the start of its value, as text
+	// before a ${{ }}.
+	assignment = regexp.MustCompile(`(?:^|[\s;&|(])([A-Za-z_][A-Za-z0-9_]*)\+?=["']?[^\s"'$;&|()]*$`)
+	// integerDecl declares variables with bash's integer attribute, whose
+	// every assignment bash evaluates as arithmetic.
+	integerDecl = regexp.MustCompile(`(?:declare|typeset|local)((?:\s+-[A-Za-z]+)*\s+-[A-Za-z]*i[A-Za-z]*(?:\s+-[A-Za-z]+)*)((?:\s+[A-Za-z_][A-Za-z0-9_]*(?:=\S*)?)+)`)
+	nameRE      = regexp.MustCompile(`[A-Za-z_][A-Za-z0-9_]*`)
+)
+
+// assigned marks a ${{ }} assigned to a variable (n=${{ x }}) that the
+// command uses in arithmetic ((( n > 1 )), $(( $n )), [[ $n -eq 1 ]]) or
+// declares an integer (declare -i n): bash evaluates the variable's value
+// there as it would the ${{ }}'s own. This reads names, not data flow: a
+// value that reaches arithmetic another way (through a function's
+// arguments, another variable, a command's output) is not seen.
+func (s *shellScanner) assigned() {
+	var names map[string]bool
+	for i, ph := range s.phs {
+		if s.places[i].ctx != shExpands {
+			continue
+		}
+		m := assignment.FindStringSubmatch(s.src[:ph.start])
+		if m == nil {
+			continue
+		}
+		if names == nil {
+			names = map[string]bool{}
+			for _, n := range nameRE.FindAllString(string(s.arith), -1) {
+				names[n] = true
+			}
+			for _, d := range integerDecl.FindAllStringSubmatch(s.src, -1) {
+				for _, w := range strings.Fields(d[2]) {
+					n, _, _ := strings.Cut(w, "=")
+					names[n] = true
+				}
+			}
+		}
+		if names[m[1]] {
+			s.places[i].ctx = shArith
+			s.places[i].arith = "assigned to " + m[1] + ", which the command uses in arithmetic"
+		}
+	}
 }
 
 // at says whether a placeholder starts at i.
@@ -524,6 +582,9 @@ func (s *shellScanner) scan(from, to int, base frameKind) {
 			// The command let evaluates ends; c belongs to what is around it.
 			stack = stack[:len(stack)-1]
 			top = &stack[len(stack)-1]
+		}
+		if ctx, _, _ := s.here(stack); ctx == shArith {
+			s.arith = append(s.arith, c)
 		}
 		if top.kind == fCond {
 			if strings.IndexByte(" \t\n()!&|<>", c) >= 0 {

@@ -96,6 +96,11 @@ var shellCases = []struct {
 	{`if [[ -v a[${{ x }}] || (${{ y }} -ne 2) ]]; then echo y; fi`, []shellCtx{xArith, xArith}},
 	{`[ "${{ x }}" -eq 1 ] && test ${{ y }} -gt 0 && echo y`, []shellCtx{xOK, xOK}},
 	{`echo [[ ${{ x }} -eq 1 ]]`, []shellCtx{xOK}},
+	{`n=${{ x }}; (( n > 1 )) && echo y`, []shellCtx{xArith}},
+	{`n="${{ x }}" m=${{ y }}; echo $(( $n + 1 )) $m`, []shellCtx{xArith, xOK}},
+	{`n=${{ x }}; [[ $n -gt 1 ]] && echo y`, []shellCtx{xArith}},
+	{`declare -i n; n=${{ x }}; echo $n`, []shellCtx{xArith}},
+	{`m=${{ x }}; n=1; echo $((n)) $m`, []shellCtx{xOK}},
 }
 
 // TestScanShell: how sh reads the place of each ${{ }} in a command.
@@ -450,6 +455,10 @@ func TestBashArithmeticIsChecked(t *testing.T) {
 		{`v=hello; echo "${v:${{ inputs.v }}}"`, true, "llo"},
 		{`v=hello; echo ${v:0:${{ inputs.v }}}`, true, "he"},
 		{`echo $(( ${{ inputs.v }} + 1 ))`, true, "3"},
+		{`n="${{ inputs.v }}"; if (( n > 1 )); then echo big; fi`, true, "big"},
+		{`n=${{ inputs.v }}; [[ $n -ge 2 ]] && echo big`, true, "big"},
+		{`declare -i n; n=${{ inputs.v }}; echo $n`, true, "2"},
+		{`n=${{ inputs.v }}; echo $((n * 2))`, true, "4"},
 		{`[ "${{ inputs.v }}" -eq 2 ] && echo two`, false, "two"},
 		{`test ${{ inputs.v }} -gt 1 && echo big`, false, "big"},
 	}
