@@ -76,7 +76,11 @@ func (t *Template) Shell(s *Scope) (script string, env []string, err error) {
 		case len(text) > maxShellValue:
 			return "", nil, fmt.Errorf("%s: %s gave %d bytes, more than the %d a value in a command may hold (the most an environment variable can hold on Linux); pass it through stdin: instead", t.field, what, len(text), maxShellValue)
 		case sh.arith != nil && sh.arith[i] != "" && !isShellNumber(text):
-			return "", nil, fmt.Errorf("%s: %s is %s, where the shell evaluates its value as arithmetic, but it gave %s, not a whole number; make it one (e.g. int(...)) or move it out of the arithmetic", t.field, what, sh.arith[i], describeValue(v))
+			where := sh.arith[i] + ", where the shell evaluates its value as arithmetic"
+			if strings.HasPrefix(sh.arith[i], "assigned") {
+				where = sh.arith[i]
+			}
+			return "", nil, fmt.Errorf("%s: %s is %s, but it gave %s, not a whole number; make it one (e.g. int(...)) or move it out of the arithmetic", t.field, what, where, describeValue(v))
 		}
 		env = append(env, ShellVarPrefix+strconv.Itoa(i+1)+"="+text)
 	}
@@ -495,7 +499,7 @@ func (s *shellScanner) assigned() {
 		}
 		if names[m[1]] {
 			s.places[i].ctx = shArith
-			s.places[i].arith = "assigned to " + m[1] + ", which the command uses in arithmetic"
+			s.places[i].arith = "assigned to " + m[1] + ", whose value the shell evaluates as arithmetic where the command uses " + m[1]
 		}
 	}
 }

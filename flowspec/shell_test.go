@@ -495,7 +495,7 @@ func TestBashArithmeticIsChecked(t *testing.T) {
 
 		_, _, err = run.Shell(&Scope{Inputs: map[string]any{"v": hostile}})
 		switch {
-		case tt.arith && (err == nil || !strings.Contains(err.Error(), "where the shell evaluates its value as arithmetic, but it gave the string")):
+		case tt.arith && (err == nil || !strings.Contains(err.Error(), "as arithmetic") || !strings.Contains(err.Error(), ", but it gave the string")):
 			t.Errorf("%s with %s: got %v, want the step to fail as not a whole number", tt.run, hostile, err)
 		case !tt.arith && err != nil:
 			t.Errorf("%s with %s: %v", tt.run, hostile, err)
