@@ -84,15 +84,41 @@
 //     heredoc with a quoted delimiter (<<'EOF', <<"EOF", <<\EOF), right
 //     after a backslash, or as a heredoc's delimiter. One in a comment is
 //     allowed. kitaru reads the command the way sh does for this (quotes,
-//     backslashes, $( ), $(( )), ${ }, backticks, heredocs, comments) but
-//     does not parse it: a construct it misreads can give a missed or a
-//     needless error, never a value that runs.
-//   - A ${{ }} inside $(( )) must give a whole number (decimal or 0x hex,
-//     blanks around it allowed) when the step runs, or the step fails: sh
-//     evaluates the text of a variable there, and bash evaluates the names
-//     and array subscripts in it, which can run commands. Other places where
-//     bash reads text as arithmetic ((( )), [[ -eq ]], let, subscripts) are
-//     not checked; keep untrusted values out of them.
+//     backslashes, $( ), $(( )), ${ }, backticks, heredocs, comments, and
+//     bash's (( )), $[ ], [[ ]], let and subscripts) but does not parse it:
+//     a construct it misreads can give a missed or a needless error, never
+//     a value that runs in sh.
+//   - The advice depends on the command. Text in single quotes given to
+//     echo (or a heredoc given to cat) is text: the message suggests double
+//     quotes (or an unquoted delimiter). Given to anything else it may be
+//     that program's code (a jq filter, an awk or sed program, SQL, a
+//     script), and a value spliced into code is code: the message says so
+//     and shows how to pass the value as data (jq --arg v "${{ x }}" '…$v…',
+//     awk -v v="${{ x }}", printf '%s' "${{ x }}", sh -c '…"$1"…' sh
+//     "${{ x }}", query parameters; sed has none). kitaru keeps a value
+//     out of the shell's syntax only: in double quotes or an unquoted
+//     heredoc it is accepted wherever it stands, so awk "{ print
+//     \"${{ x }}\" }" or python3 <<EOF with the value in the script is
+//     injection into that program, which kitaru cannot see.
+//   - A ${{ }} where the shell evaluates the value as arithmetic must give
+//     a whole number (decimal or 0x hex, blanks around it allowed) when the
+//     step runs, or the step fails before sh starts: bash evaluates the
+//     names and array subscripts in such text recursively, so a value like
+//     a[$(cmd)] runs cmd. Checked: inside $(( )); and, since sh is bash on
+//     macOS, Fedora, RHEL and Arch, inside (( )) and for (( )), $[ ], the
+//     arguments of let, an array subscript a[…] (in ${a[…]}, a[…]=, and,
+//     needlessly, a glob such as f[…]), the offset and length of
+//     ${v:off:len}, an operand of -eq -ne -lt -le -gt -ge in [[ ]] (quoted
+//     or not), and a value assigned to a variable (n=${{ x }}) whose name
+//     the command uses in any of those or declares integer (declare -i,
+//     typeset -i, local -i). [ ] and test take only integers in bash and
+//     dash and evaluate nothing, so they need no check. Not checked, since
+//     kitaru reads names, not data flow: a value reaching arithmetic
+//     through a function's arguments, a second variable, a command's
+//     output or a compound assignment a=([…]=v); and a value used as a
+//     variable's name (${!v}, printf -v, read, declare, test -v, [[ -v ]],
+//     declare -n), which bash also evaluates. Keep untrusted values out of
+//     those, or make them numbers (int(...)) first.
 //   - A value holding a NUL byte, or longer than 131051 bytes (Linux keeps
 //     each environment string under 128 KiB), fails the step; pass such data
 //     through stdin:. All of a command's environment together must also fit

@@ -2,6 +2,7 @@ package flowspec
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,8 +16,12 @@ import (
 // name, so sh expands it as it would any variable and never reads it as
 // syntax. A small scanner reads the command as sh will, to refuse a ${{ }}
 // where no variable expands (single quotes, a quoted heredoc, after a
-// backslash) and to find those inside $(( )), whose value sh evaluates as
-// arithmetic and which must therefore be a number.
+// backslash) and to find those where sh evaluates the value as arithmetic
+// and which must therefore be a number: $(( )) in any sh, and in bash
+// (macOS's and Fedora's sh) also (( )), $[ ], let, array subscripts,
+// ${v:offset:length} and the operands of [[ a -eq b ]], since bash
+// evaluates the names and subscripts in such a value, running the $( ) in
+// a[$(…)].
 
 // ShellVarPrefix starts the names of the variables that carry a run:
 // command's ${{ }} values; env: may not use it.
@@ -29,9 +34,9 @@ const maxShellValue = 128<<10 - 1 - len(ShellVarPrefix) - 8
 
 // shellForm is a run: template as sh receives it.
 type shellForm struct {
-	script string // the command, each ${{ }} replaced by ${KITARU_EXPR_n}
-	vars   int    // how many ${{ }} it has
-	arith  []bool // the n-th ${{ }} is inside $(( )): its value must be a number; nil: none is
+	script string   // the command, each ${{ }} replaced by ${KITARU_EXPR_n}
+	vars   int      // how many ${{ }} it has
+	arith  []string // where the n-th ${{ }} is arithmetic, say "$(( ))": its value must be a number; "": it is not; nil: none is
 }
 
 // Shell renders a run: command for sh: the script (the command as written,
@@ -70,8 +75,12 @@ func (t *Template) Shell(s *Scope) (script string, env []string, err error) {
 			return "", nil, fmt.Errorf("%s: %s gave text holding a NUL byte, which no shell variable can hold; pass such data through stdin: or a file", t.field, what)
 		case len(text) > maxShellValue:
 			return "", nil, fmt.Errorf("%s: %s gave %d bytes, more than the %d a value in a command may hold (the most an environment variable can hold on Linux); pass it through stdin: instead", t.field, what, len(text), maxShellValue)
-		case sh.arith != nil && sh.arith[i] && !isShellNumber(text):
-			return "", nil, fmt.Errorf("%s: %s is inside $(( )), where the shell evaluates its value as arithmetic, but it gave %s, not a whole number; make it one (e.g. int(...)) or move it out of $(( ))", t.field, what, describeValue(v))
+		case sh.arith != nil && sh.arith[i] != "" && !isShellNumber(text):
+			where := sh.arith[i] + ", where the shell evaluates its value as arithmetic"
+			if strings.HasPrefix(sh.arith[i], "assigned") {
+				where = sh.arith[i]
+			}
+			return "", nil, fmt.Errorf("%s: %s is %s, but it gave %s, not a whole number; make it one (e.g. int(...)) or move it out of the arithmetic", t.field, what, where, describeValue(v))
 		}
 		env = append(env, ShellVarPrefix+strconv.Itoa(i+1)+"="+text)
 	}
@@ -138,9 +147,9 @@ func (l *loader) shellForm(n *yaml.Node, t *Template, hint string) *shellForm {
 	for i, pl := range scanShell(t.src, phs) {
 		if pl.ctx == shArith {
 			if sh.arith == nil {
-				sh.arith = make([]bool, len(phs))
+				sh.arith = make([]string, len(phs))
 			}
-			sh.arith[i] = true
+			sh.arith[i] = pl.arith
 		}
 		if msg := pl.problem(t.src, phs, i, func(off int) string {
 			p := l.posAt(n, off)
@@ -157,7 +166,7 @@ type shellCtx int
 
 const (
 	shExpands       shellCtx = iota // unquoted, "…", unquoted heredoc, $( ), `…`, ${ }, a comment
-	shArith                         // inside $(( ))
+	shArith                         // where sh or bash evaluates it as arithmetic ($(( )), (( )), a[…], …)
 	shSingle                        // inside '…'
 	shDollarSingle                  // inside $'…'
 	shQuotedHeredoc                 // in the body of <<'EOF', <<"EOF" or <<\EOF
@@ -171,6 +180,7 @@ const (
 type shellPlace struct {
 	ctx         shellCtx
 	open, close int
+	arith       string // for shArith: where, as in "inside $(( ))"
 }
 
 // problem says why a variable would not expand at the i-th placeholder of
@@ -178,22 +188,90 @@ type shellPlace struct {
 // position, for the message.
 func (p shellPlace) problem(src string, phs []placeholder, i int, at func(off int) string) string {
 	ph := "${{ " + strings.TrimSpace(src[phs[i].exprStart:phs[i].exprEnd]) + " }}"
-	const safe = "kitaru passes the value as a shell variable, so double quotes are safe"
+	const safe = "kitaru passes the value as a shell variable, so the shell runs nothing in it"
 	switch p.ctx {
-	case shSingle:
-		example := "'text '\"" + ph + "\""
-		if q, ok := quotedExample(src, phs, p.open+1, p.close); ok {
-			example = q
+	case shSingle, shDollarSingle:
+		quotes, from := "single quotes", p.open+1
+		if p.ctx == shDollarSingle {
+			quotes, from = "$'...' quotes", p.open+2
 		}
-		return fmt.Sprintf("%s is inside single quotes (opened at %s), where the shell expands no variables; write it in double quotes instead, e.g. %s (%s)", ph, at(p.open), example, safe)
-	case shDollarSingle:
-		return fmt.Sprintf("%s is inside $'...' quotes (opened at %s), where the shell expands no variables; end them before it and write it in double quotes, e.g. \"%s\" (%s)", ph, at(p.open), ph, safe)
+		cmd := commandName(src, p.open)
+		lead := fmt.Sprintf("%s is inside %s (opened at %s), where the shell expands no variables", ph, quotes, at(p.open))
+		if cmd == "echo" {
+			// Text echo prints: the one case where the value may join it.
+			if p.ctx == shDollarSingle {
+				return fmt.Sprintf("%s; end them before it and write it in double quotes, e.g. \"%s\" (%s)", lead, ph, safe)
+			}
+			example := "'text '\"" + ph + "\""
+			if q, ok := quotedExample(src, phs, from, p.close); ok {
+				example = q
+			}
+			return fmt.Sprintf("%s; write it in double quotes instead, e.g. %s (%s)", lead, example, safe)
+		}
+		return lead + "; " + programAdvice(cmd, ph, src, phs, from, p.close)
 	case shQuotedHeredoc:
-		return fmt.Sprintf("%s is in a here-document with a quoted delimiter (at %s), where the shell expands no variables; write the delimiter unquoted, e.g. <<EOF (kitaru passes the value as a shell variable, so the shell prints it and runs nothing in it)", ph, at(p.open))
+		if cmd := commandName(src, p.open); cmd != "cat" {
+			return fmt.Sprintf("%s is in a here-document with a quoted delimiter (at %s), where the shell expands no variables; the here-document is what %s reads, and if that is code (a script, SQL), a value written into it is code too and %s runs it: pass the value as an argument (e.g. python3 - \"%s\" <<'EOF', reading sys.argv[1]) or through the step's env: instead; only if %s reads it as plain text, write the delimiter unquoted, e.g. <<EOF", ph, at(p.open), orCommand(cmd), orCommand(cmd), ph, orCommand(cmd))
+		}
+		return fmt.Sprintf("%s is in a here-document with a quoted delimiter (at %s), where the shell expands no variables; write the delimiter unquoted, e.g. <<EOF (%s)", ph, at(p.open), safe)
 	case shEscaped:
 		return fmt.Sprintf("the backslash before %s stops the shell from expanding it; remove the backslash", ph)
 	case shDelimiter:
 		return fmt.Sprintf("%s cannot be a here-document's delimiter; write a fixed word such as EOF", ph)
+	}
+	return ""
+}
+
+// orCommand names cmd, or "the command" when it is not known.
+func orCommand(cmd string) string {
+	if cmd == "" {
+		return "the command"
+	}
+	return cmd
+}
+
+// programAdvice says how to give a value to cmd, whose single-quoted
+// argument src[from:to] is, unless cmd is known to print text, code for
+// it: a value spliced into it would be code too (awk's system(), SQL).
+func programAdvice(cmd, ph, src string, phs []placeholder, from, to int) string {
+	name, dq := orCommand(cmd), "\""+ph+"\""
+	code := fmt.Sprintf("the quoted text is what %s reads, and if it is code (a jq filter, an awk or sed program, SQL, a script), a value written into it is code too and %s runs it", name, name)
+	switch cmd {
+	case "jq", "gojq":
+		return fmt.Sprintf("the quoted text is a %s filter, and a value written into it is code %s runs: pass it as a variable of %s, e.g. %s --arg v %s '... $v ...'", cmd, cmd, cmd, cmd, dq)
+	case "awk", "gawk", "mawk", "nawk":
+		return fmt.Sprintf("the quoted text is an awk program, and a value written into it is code %s runs (system(...)): pass it as an awk variable, e.g. %s -v v=%s '... v ...'", cmd, cmd, dq)
+	case "sed":
+		return fmt.Sprintf("the quoted text is a sed program, and a value written into it is code sed runs (sed's w and e commands): sed has no variables, so do it another way, e.g. with replace(...) in a ${{ }}, or awk -v v=%s", dq)
+	case "printf":
+		return fmt.Sprintf("the quoted text is printf's format, which reads %% in a value: pass it as an argument, e.g. printf '... %%s ...' %s", dq)
+	case "sqlite3", "psql", "mysql", "duckdb":
+		return fmt.Sprintf("the quoted text is SQL, and a value written into it is SQL %s runs: use the client's query parameters (or pass the value through stdin:)", cmd)
+	case "sh", "bash", "dash", "zsh":
+		return fmt.Sprintf("the quoted text is a %s script, and a value written into it is code %s runs: pass it as an argument, e.g. %s -c '... \"$1\" ...' sh %s", cmd, cmd, cmd, dq)
+	case "python", "python3", "node", "perl", "ruby":
+		return fmt.Sprintf("the quoted text is a %s program, and a value written into it is code %s runs: pass it as an argument after the program (or through the step's env:) and read it there", cmd, cmd)
+	}
+	advice := fmt.Sprintf("%s: pass the value to it as data instead, e.g. jq --arg v %s '... $v ...', awk -v v=%s '... v ...', a query parameter for SQL", code, dq, dq)
+	if plain, ok := quotedExample(src, phs, from, to); ok && strings.HasPrefix(plain, "\"") {
+		advice += fmt.Sprintf("; only if %s takes it as plain text, write it in double quotes, e.g. %s", name, plain)
+	}
+	return advice
+}
+
+// commandName is the name of the simple command that the text at off is
+// part of, found by reading back to the last ; & | ( ` or newline and
+// skipping keywords and assignments; "" when there is none. It reads no
+// quoting: a wrong name only changes a message's advice.
+func commandName(src string, off int) string {
+	start := strings.LastIndexAny(src[:off], "\n;&|(`") + 1
+	for _, w := range strings.Fields(src[start:off]) {
+		switch {
+		case w == "then" || w == "do" || w == "else" || w == "elif" || w == "if" || w == "while" || w == "until" || w == "!" || w == "time" || w == "{" || w == "exec" || w == "command":
+		case strings.IndexByte(w, '=') > 0 && isParamName(w[:strings.IndexByte(w, '=')]):
+		default:
+			return w
+		}
 	}
 	return ""
 }
@@ -232,18 +310,124 @@ func quotedExample(src string, phs []placeholder, from, to int) (string, bool) {
 type frameKind int
 
 const (
-	fCmd      frameKind = iota // the command itself
-	fSub                       // $( … )
-	fBacktick                  // ` … `
-	fDouble                    // " … "
-	fParam                     // ${ … }
-	fArith                     // $(( … ))
-	fHeredoc                   // the body of an unquoted heredoc
+	fCmd       frameKind = iota // the command itself
+	fSub                        // $( … )
+	fBacktick                   // ` … `
+	fDouble                     // " … "
+	fParam                      // ${ … }
+	fArith                      // $(( … )), or bash's (( … ))
+	fHeredoc                    // the body of an unquoted heredoc
+	fArithB                     // bash's $[ … ]
+	fSubscript                  // bash's array subscript: the … of a[…]
+	fLet                        // the arguments of bash's let, to the end of the command
+	fCond                       // bash's [[ … ]]
 )
 
 type frame struct {
 	kind  frameKind
-	depth int // of ( inside $( ) and $(( )), of { inside ${ }
+	depth int        // of ( inside $( ) and $(( )), of { inside ${ }, of [ inside $[ ] and a[ ]
+	what  string     // arithmetic kinds: where a value is evaluated, as a message says it; fParam: set once ${v: starts an offset
+	start int        // fParam: where the name starts
+	cond  *condWords // fCond
+}
+
+// condWords are the words of a [[ … ]], read to learn which ${{ }} are
+// operands of -eq and its kin, which bash evaluates as arithmetic.
+type condWords struct {
+	words []string
+	cur   []byte
+	phs   [][2]int // a placeholder's index and the index of its word
+}
+
+func (c *condWords) endWord() {
+	if len(c.cur) > 0 {
+		c.words = append(c.words, string(c.cur))
+		c.cur = c.cur[:0]
+	}
+}
+
+// closeCond marks the ${{ }} of a [[ … ]] that stand in an operand of an
+// arithmetic comparison.
+func (s *shellScanner) closeCond(c *condWords) {
+	c.endWord()
+	for _, p := range c.phs {
+		for _, w := range []int{p[1] - 1, p[1] + 1} {
+			if w < 0 || w >= len(c.words) {
+				continue
+			}
+			switch op := c.words[w]; op {
+			case "-eq", "-ne", "-lt", "-le", "-gt", "-ge":
+				s.places[p[0]].ctx = shArith
+				s.places[p[0]].arith = "an operand of " + op + " in [[ ]]"
+			}
+		}
+	}
+	for w, op := range c.words {
+		switch op {
+		case "-eq", "-ne", "-lt", "-le", "-gt", "-ge":
+			for _, n := range []int{w - 1, w + 1} {
+				if n >= 0 && n < len(c.words) {
+					s.arith = append(append(s.arith, ' '), c.words[n]...)
+				}
+			}
+		}
+	}
+	c.phs = nil
+}
+
+func isNameByte(c byte) bool {
+	return c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
+
+// isParamName says whether w, the text after ${, names a parameter (a
+// name, a number or a special parameter, perhaps with a subscript), so
+// that a : after it starts bash's ${v:offset:length}.
+func isParamName(w string) bool {
+	if k := strings.IndexByte(w, '['); k > 0 && strings.HasSuffix(w, "]") {
+		w = w[:k]
+	}
+	if len(w) == 1 && strings.IndexByte("@*#?$!-", w[0]) >= 0 {
+		return true
+	}
+	if w == "" || '0' <= w[0] && w[0] <= '9' && strings.Trim(w, "0123456789") != "" {
+		return false
+	}
+	for i := 0; i < len(w); i++ {
+		if !isNameByte(w[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// commandStart says whether a word starting at i is a command's name:
+// first in the command line, after ; & | ( ` { or a newline, or after a
+// keyword such as then or !.
+func commandStart(src string, i int) bool {
+	for {
+		j := i
+		for j > 0 && (src[j-1] == ' ' || src[j-1] == '\t') {
+			j--
+		}
+		if j == 0 || strings.IndexByte("\n;&|(`{", src[j-1]) >= 0 {
+			return true
+		}
+		k := j
+		for k > 0 && (isNameByte(src[k-1]) || src[k-1] == '!') {
+			k--
+		}
+		switch src[k:j] {
+		case "then", "do", "else", "elif", "if", "while", "until", "!", "time":
+			i = k
+		default:
+			return false
+		}
+	}
+}
+
+// arithLike says whether single quotes quote inside k as on a command line.
+func arithLike(k frameKind) bool {
+	return k == fArith || k == fArithB || k == fSubscript || k == fLet || k == fCond
 }
 
 // heredoc is one announced here-document whose body starts after the
@@ -263,6 +447,7 @@ type shellScanner struct {
 	phs    []placeholder
 	next   int // the first of phs not reached yet: the scan only moves forward
 	places []shellPlace
+	arith  []byte // the text sh or bash evaluates as arithmetic, for the names in it
 }
 
 // scanShell says, for each of phs (the ${{ }} of src, in order), how sh
@@ -270,7 +455,53 @@ type shellScanner struct {
 func scanShell(src string, phs []placeholder) []shellPlace {
 	s := &shellScanner{src: src, phs: phs, places: make([]shellPlace, len(phs))}
 	s.scan(0, len(src), fCmd)
+	s.assigned()
 	return s.places
+}
+
+var (
+	// assignment is NAME= (or NAME+=) and the start of its value, as text
+	// before a ${{ }}.
+	assignment = regexp.MustCompile(`(?:^|[\s;&|(])([A-Za-z_][A-Za-z0-9_]*)\+?=["']?[^\s"'$;&|()]*$`)
+	// integerDecl declares variables with bash's integer attribute, whose
+	// every assignment bash evaluates as arithmetic.
+	integerDecl = regexp.MustCompile(`(?:declare|typeset|local)((?:\s+-[A-Za-z]+)*\s+-[A-Za-z]*i[A-Za-z]*(?:\s+-[A-Za-z]+)*)((?:\s+[A-Za-z_][A-Za-z0-9_]*(?:=\S*)?)+)`)
+	nameRE      = regexp.MustCompile(`[A-Za-z_][A-Za-z0-9_]*`)
+)
+
+// assigned marks a ${{ }} assigned to a variable (n=${{ x }}) that the
+// command uses in arithmetic ((( n > 1 )), $(( $n )), [[ $n -eq 1 ]]) or
+// declares an integer (declare -i n): bash evaluates the variable's value
+// there as it would the ${{ }}'s own. This reads names, not data flow: a
+// value that reaches arithmetic another way (through a function's
+// arguments, another variable, a command's output) is not seen.
+func (s *shellScanner) assigned() {
+	var names map[string]bool
+	for i, ph := range s.phs {
+		if s.places[i].ctx != shExpands {
+			continue
+		}
+		m := assignment.FindStringSubmatch(s.src[:ph.start])
+		if m == nil {
+			continue
+		}
+		if names == nil {
+			names = map[string]bool{}
+			for _, n := range nameRE.FindAllString(string(s.arith), -1) {
+				names[n] = true
+			}
+			for _, d := range integerDecl.FindAllStringSubmatch(s.src, -1) {
+				for _, w := range strings.Fields(d[2]) {
+					n, _, _ := strings.Cut(w, "=")
+					names[n] = true
+				}
+			}
+		}
+		if names[m[1]] {
+			s.places[i].ctx = shArith
+			s.places[i].arith = "assigned to " + m[1] + ", whose value the shell evaluates as arithmetic where the command uses " + m[1]
+		}
+	}
 }
 
 // at says whether a placeholder starts at i.
@@ -334,7 +565,16 @@ func (s *shellScanner) scan(from, to int, base frameKind) {
 	for i < to {
 		top := &stack[len(stack)-1]
 		if s.at(i) {
-			i, prev = s.take(s.here(stack), 0), 'x'
+			ctx, what, cond := s.here(stack)
+			n := s.next
+			i, prev = s.take(ctx, 0), '}'
+			s.places[n].arith = what
+			if cond != nil {
+				cond.phs = append(cond.phs, [2]int{n, len(cond.words)})
+				if top.kind == fCond {
+					cond.cur = append(cond.cur, 'x')
+				}
+			}
 			continue
 		}
 		c := src[i]
@@ -342,8 +582,51 @@ func (s *shellScanner) scan(from, to int, base frameKind) {
 		if i+1 < to {
 			next = src[i+1]
 		}
+		if top.kind == fLet && (strings.IndexByte(";\n&|)`", c) >= 0 || c == '#' && (prev == ' ' || prev == '\t')) {
+			// The command let evaluates ends; c belongs to what is around it.
+			stack = stack[:len(stack)-1]
+			top = &stack[len(stack)-1]
+		}
+		if ctx, _, _ := s.here(stack); ctx == shArith {
+			s.arith = append(s.arith, c)
+		}
+		if top.kind == fCond {
+			if strings.IndexByte(" \t\n()!&|<>", c) >= 0 {
+				top.cond.endWord()
+			} else if !(c == ']' && next == ']') {
+				top.cond.cur = append(top.cond.cur, c)
+			}
+		}
 		i++
 		switch {
+		case c == '$' && next == '[':
+			stack = append(stack, frame{kind: fArithB, what: "inside $[ ]"})
+			i++
+		case c == '[' && next == '[' && cmdLike(top.kind) && i+1 < to && (src[i+1] == ' ' || src[i+1] == '\t') && commandStart(src, i-1):
+			stack = append(stack, frame{kind: fCond, cond: &condWords{}})
+			i++
+		case c == ']' && next == ']' && top.kind == fCond && (prev == ' ' || prev == '\t'):
+			s.closeCond(top.cond)
+			stack = stack[:len(stack)-1]
+			i++
+		case c == '[' && isNameByte(prev) && (cmdLike(top.kind) || top.kind == fParam || top.kind == fCond):
+			stack = append(stack, frame{kind: fSubscript, what: "in an array subscript"})
+		case c == '[' && (top.kind == fSubscript || top.kind == fArithB):
+			top.depth++
+		case c == ']' && (top.kind == fSubscript || top.kind == fArithB):
+			if top.depth > 0 {
+				top.depth--
+			} else {
+				stack = stack[:len(stack)-1]
+			}
+		case c == '(' && next == '(' && cmdLike(top.kind):
+			stack = append(stack, frame{kind: fArith, what: "inside (( ))"})
+			i++
+		case c == 'l' && cmdLike(top.kind) && strings.HasPrefix(src[i-1:to], "let") && i+2 < to && (src[i+2] == ' ' || src[i+2] == '\t') && commandStart(src, i-1):
+			stack = append(stack, frame{kind: fLet, what: "an argument of let"})
+			i += 2
+		case c == ':' && top.kind == fParam && top.what == "" && strings.IndexByte("-=?+", next) < 0 && isParamName(src[top.start:i-1]):
+			top.what = "in the offset or length of ${v:offset:length}"
 		case c == '\\':
 			escapable := true
 			switch top.kind {
@@ -365,7 +648,7 @@ func (s *shellScanner) scan(from, to int, base frameKind) {
 			} else if i < to {
 				i++
 			}
-		case c == '\'' && (cmdLike(top.kind) || top.kind == fArith || top.kind == fParam && !s.inDouble(stack)):
+		case c == '\'' && (cmdLike(top.kind) || arithLike(top.kind) || top.kind == fParam && !s.inDouble(stack)):
 			i = s.skipQuoted(i, to, shSingle, i-1, false)
 		case c == '"' && top.kind != fHeredoc:
 			if top.kind == fDouble {
@@ -382,14 +665,14 @@ func (s *shellScanner) scan(from, to int, base frameKind) {
 		case c == '$' && next == '\'' && (cmdLike(top.kind) || top.kind == fParam && !s.inDouble(stack)):
 			i = s.skipQuoted(i+1, to, shDollarSingle, i-1, true)
 		case c == '$' && next == '(' && i+1 < to && src[i+1] == '(':
-			stack = append(stack, frame{kind: fArith})
+			stack = append(stack, frame{kind: fArith, what: "inside $(( ))"})
 			i += 2
 		case c == '$' && next == '(':
 			stack = append(stack, frame{kind: fSub})
 			i++
 		case c == '$' && next == '{':
-			stack = append(stack, frame{kind: fParam})
 			i++
+			stack = append(stack, frame{kind: fParam, start: i})
 		case c == '(' && (top.kind == fSub || top.kind == fArith):
 			top.depth++
 		case c == ')' && (top.kind == fSub || top.kind == fArith):
@@ -440,6 +723,11 @@ func (s *shellScanner) scan(from, to int, base frameKind) {
 			stack = append(stack, frame{kind: base})
 		}
 	}
+	for _, f := range stack {
+		if f.kind == fCond {
+			s.closeCond(f.cond) // an unclosed [[: bash will say so
+		}
+	}
 }
 
 // inDouble says whether the innermost quoting around a ${ } is "…" (or an
@@ -458,18 +746,25 @@ func (s *shellScanner) inDouble(stack []frame) bool {
 }
 
 // here is how a ${{ }} at the top of stack is read: as arithmetic when the
-// nearest construct around it that is not quoting is $(( )).
-func (s *shellScanner) here(stack []frame) shellCtx {
+// nearest construct around it that is not quoting is arithmetic (what says
+// which), and cond is the [[ ]] it stands in, if it stands in a word of one.
+func (s *shellScanner) here(stack []frame) (ctx shellCtx, what string, cond *condWords) {
 	for k := len(stack) - 1; k >= 0; k-- {
-		switch stack[k].kind {
-		case fArith:
-			return shArith
-		case fDouble, fParam:
+		switch f := stack[k]; f.kind {
+		case fArith, fArithB, fSubscript, fLet:
+			return shArith, f.what, nil
+		case fParam:
+			if f.what != "" {
+				return shArith, f.what, nil
+			}
+		case fDouble:
+		case fCond:
+			return shExpands, "", f.cond
 		default:
-			return shExpands
+			return shExpands, "", nil
 		}
 	}
-	return shExpands
+	return shExpands, "", nil
 }
 
 // heredocWord reads a heredoc operator at op (<< or <<-) and its delimiter

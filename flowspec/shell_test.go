@@ -78,6 +78,29 @@ var shellCases = []struct {
 	{`echo ${{ "}}" }}'${{ y }}'`, []shellCtx{xOK, xSQ}},
 	{`echo "${{ x }}" | sed 's/a/b/'; echo '${{ y }}'`, []shellCtx{xOK, xSQ}},
 	{`echo ) ) '${{ x }}'`, []shellCtx{xSQ}},
+	// Where bash (sh on macOS, Fedora, Arch) evaluates arithmetic.
+	{`(( ${{ x }} > 0 )) && echo y`, []shellCtx{xArith}},
+	{`if (( "${{ x }}" > 1 )); then echo y; fi; echo ${{ y }}`, []shellCtx{xArith, xOK}},
+	{`for (( i = 0; i < ${{ x }}; i++ )); do echo $i; done`, []shellCtx{xArith}},
+	{`x=$( (( ${{ x }} )) && echo y)`, []shellCtx{xArith}},
+	{`echo $[ ${{ x }} + 1 ] "$[ ${{ y }} ]"`, []shellCtx{xArith, xArith}},
+	{`let "y = ${{ x }} + 1" z=${{ y }}; echo $y ${{ z }}`, []shellCtx{xArith, xArith, xOK}},
+	{`echo let ${{ x }}; let y=1 # ${{ y }}`, []shellCtx{xOK, xOK}},
+	{`a[${{ x }}]=1; echo ${a[${{ y }}]} "${a["${{ z }}"]}"`, []shellCtx{xArith, xArith, xArith}},
+	{`echo "a[${{ x }}]" ${{ y }}[1]`, []shellCtx{xOK, xOK}},
+	{`v=hello; echo ${v:${{ x }}:2} "${v:1:${{ y }}}" ${v:-${{ z }}}`, []shellCtx{xArith, xArith, xOK}},
+	{`echo ${v:-a:${{ x }}} ${v:=${{ y }}} ${v[1]: ${{ z }}}`, []shellCtx{xOK, xOK, xArith}},
+	{`[[ ${{ x }} -eq 1 ]] && echo y`, []shellCtx{xArith}},
+	{`[[ 1 -lt "${{ x }}" ]] && echo y`, []shellCtx{xArith}},
+	{`[[ ${{ x }} == 1 && ${v:-${{ y }}} -ge 0 ]] || echo "${{ z }}"`, []shellCtx{xOK, xArith, xOK}},
+	{`if [[ -v a[${{ x }}] || (${{ y }} -ne 2) ]]; then echo y; fi`, []shellCtx{xArith, xArith}},
+	{`[ "${{ x }}" -eq 1 ] && test ${{ y }} -gt 0 && echo y`, []shellCtx{xOK, xOK}},
+	{`echo [[ ${{ x }} -eq 1 ]]`, []shellCtx{xOK}},
+	{`n=${{ x }}; (( n > 1 )) && echo y`, []shellCtx{xArith}},
+	{`n="${{ x }}" m=${{ y }}; echo $(( $n + 1 )) $m`, []shellCtx{xArith, xOK}},
+	{`n=${{ x }}; [[ $n -gt 1 ]] && echo y`, []shellCtx{xArith}},
+	{`declare -i n; n=${{ x }}; echo $n`, []shellCtx{xArith}},
+	{`m=${{ x }}; n=1; echo $((n)) $m`, []shellCtx{xOK}},
 }
 
 // TestScanShell: how sh reads the place of each ${{ }} in a command.
@@ -210,7 +233,7 @@ func TestShellValueErrors(t *testing.T) {
 		{"a", "a\x00b", `step "a" run: ${{ inputs.v }} gave text holding a NUL byte, which no shell variable can hold; pass such data through stdin: or a file`},
 		{"a", strings.Repeat("x", 200000), `step "a" run: ${{ inputs.v }} gave 200000 bytes, more than the 131051 a value in a command may hold (the most an environment variable can hold on Linux); pass it through stdin: instead`},
 		{"a", strings.Repeat("x", maxShellValue), ""},
-		{"n", "a[$(touch pwned)]", `step "n" run: ${{ inputs.v }} is inside $(( )), where the shell evaluates its value as arithmetic, but it gave the string "a[$(touch pwned)]", not a whole number; make it one (e.g. int(...)) or move it out of $(( ))`},
+		{"n", "a[$(touch pwned)]", `step "n" run: ${{ inputs.v }} is inside $(( )), where the shell evaluates its value as arithmetic, but it gave the string "a[$(touch pwned)]", not a whole number; make it one (e.g. int(...)) or move it out of the arithmetic`},
 		{"n", "HOME", `not a whole number`},
 		{"n", "1+1", `not a whole number`},
 		{"n", "", `not a whole number`},
@@ -265,22 +288,26 @@ func FuzzScanShell(f *testing.F) {
 	})
 }
 
-// TestSingleQuoteSuggestion: the rewriting a refused single-quoted ${{ }}
-// suggests is accepted, and sh prints with it what the single-quoted text
-// would have printed with the values written into it.
+// TestSingleQuoteSuggestion: for text echo prints, the rewriting a refused
+// single-quoted ${{ }} suggests is accepted, and sh prints with it what
+// the single-quoted text would have printed with the values written into
+// it.
 func TestSingleQuoteSuggestion(t *testing.T) {
 	t.Parallel()
 	for _, run := range []string{
 		`echo 'hello ${{ x }}'`,
 		`echo '.[] | select(.name == "${{ x }}") | $a'`,
 		`echo '${{ x }}${{ y }} and \ ${{ x }}'`,
-		`printf '%s\n' 'it is ` + "`${{ x }}`" + `'`,
+		`echo a; echo 'it is ` + "`${{ x }}`" + `'`,
 	} {
 		phs, _, _ := scanPlaceholders(run)
 		places := scanShell(run, phs)
 		msg := places[0].problem(run, phs, 0, func(int) string { return "1:1" })
 		_, example, _ := strings.Cut(msg, "e.g. ")
 		example, _, _ = strings.Cut(example, " (kitaru passes")
+		if example == "" {
+			t.Fatalf("%q: no rewriting suggested: %s", run, msg)
+		}
 		fixed := run[:places[0].open] + example + run[places[0].close+1:]
 		phs2, _, _ := scanPlaceholders(fixed)
 		script, env := fixed, os.Environ()
@@ -304,6 +331,182 @@ func TestSingleQuoteSuggestion(t *testing.T) {
 		want, werr := exec.Command("sh", "-c", intended).Output()
 		if err != nil || werr != nil || string(got) != string(want) {
 			t.Errorf("%q suggests %q, which prints %q (%v), not %q (%v)", run, fixed, got, err, want, werr)
+		}
+	}
+}
+
+// TestSingleQuotedProgramAdvice: single-quoted text given to a command
+// other than echo is taken for that command's code (an awk program, a jq
+// filter, SQL), where a value written in would be code too: the message
+// says so and shows how to pass the value as data, and never suggests
+// ending the quotes around it.
+func TestSingleQuotedProgramAdvice(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ run, want string }{
+		{`echo | awk '{ print "hello ${{ x }}" }'`, `the quoted text is an awk program, and a value written into it is code awk runs (system(...)): pass it as an awk variable, e.g. awk -v v="${{ x }}" '... v ...'`},
+		{`jq '.[] | select(.name == "${{ x }}")' f.json`, `the quoted text is a jq filter, and a value written into it is code jq runs: pass it as a variable of jq, e.g. jq --arg v "${{ x }}" '... $v ...'`},
+		{`X=1 sed 's/a/${{ x }}/'`, `sed has no variables, so do it another way`},
+		{`sqlite3 db 'select * from t where n = ${{ x }}'`, `the quoted text is SQL, and a value written into it is SQL sqlite3 runs: use the client's query parameters`},
+		{`printf 'hi ${{ x }}\n'`, `pass it as an argument, e.g. printf '... %s ...' "${{ x }}"`},
+		{`if true; then sh -c 'echo ${{ x }}'; fi`, `pass it as an argument, e.g. sh -c '... "$1" ...' sh "${{ x }}"`},
+		{`python3 -c 'print("${{ x }}")'`, `the quoted text is a python3 program`},
+		{`grep 'hello ${{ x }}' f`, `the quoted text is what grep reads, and if it is code (a jq filter, an awk or sed program, SQL, a script), a value written into it is code too and grep runs it: pass the value to it as data instead, e.g. jq --arg v "${{ x }}" '... $v ...', awk -v v="${{ x }}" '... v ...', a query parameter for SQL; only if grep takes it as plain text, write it in double quotes, e.g. "hello ${{ x }}"`},
+		{`grep '^a.*${{ x }}$' f`, `the quoted text is what grep reads`},
+		{`awk $'{ print "${{ x }}" }'`, `is inside $'...' quotes (opened at 1:1), where the shell expands no variables; the quoted text is an awk program`},
+		{"python3 <<'EOF'\nprint('${{ x }}')\nEOF", `the here-document is what python3 reads, and if that is code (a script, SQL), a value written into it is code too and python3 runs it: pass the value as an argument`},
+		{"cat <<'EOF'\n${{ x }}\nEOF", `write the delimiter unquoted, e.g. <<EOF (kitaru passes the value as a shell variable, so the shell runs nothing in it)`},
+	}
+	for _, tt := range tests {
+		phs, _, _ := scanPlaceholders(tt.run)
+		places := scanShell(tt.run, phs)
+		msg := places[0].problem(tt.run, phs, 0, func(int) string { return "1:1" })
+		if !strings.Contains(msg, tt.want) {
+			t.Errorf("%q:\n got %s\nwant %s", tt.run, msg, tt.want)
+		}
+		for _, bad := range []string{`'"${{`, "safe"} {
+			if strings.Contains(msg, bad) {
+				t.Errorf("%q: the advice holds %q: %s", tt.run, bad, msg)
+			}
+		}
+	}
+}
+
+// TestProgramAdviceHoldsHostileValues: the rewritings the advice shows,
+// run by real sh with a value written to break out of the program, print
+// the value and run nothing. With the quotes ended around the value (the
+// old advice), awk ran the value's system().
+func TestProgramAdviceHoldsHostileValues(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	hostile := `x"; system("touch ` + dir + `/pwned"); print "`
+	tests := []struct {
+		tool, run string
+		spliced   bool // the old advice: the value ends the quotes and joins the program
+	}{
+		{"awk", `echo | awk '{ print "hello '"${{ inputs.v }}"'" }'`, true},
+		{"awk", `echo | awk -v v="${{ inputs.v }}" '{ print "hello " v }'`, false},
+		{"jq", `echo '{}' | jq -r --arg v "${{ inputs.v }}" '"hello " + $v'`, false},
+		{"sh", `sh -c 'echo "hello $1"' sh "${{ inputs.v }}"`, false},
+		{"printf", `printf 'hello %s\n' "${{ inputs.v }}"`, false},
+	}
+	for _, tt := range tests {
+		if _, err := exec.LookPath(tt.tool); err != nil {
+			t.Logf("no %s here", tt.tool)
+			continue
+		}
+		f, err := Parse("s.yaml", []byte("name: s\ninputs:\n  v: {type: string}\nsteps:\n  a:\n    kind: checkpoint\n    run: |\n      "+tt.run+"\n"), Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", tt.tool, err)
+		}
+		script, env, err := f.Step("a").Checkpoint.Run.Shell(&Scope{Inputs: map[string]any{"v": hostile}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("sh", "-c", script)
+		cmd.Env = append(os.Environ(), env...)
+		out, err := cmd.Output()
+		_, serr := os.Stat(dir + "/pwned")
+		os.Remove(dir + "/pwned")
+		if tt.spliced {
+			if serr != nil {
+				t.Errorf("%s: the value spliced into the program ran nothing; this case no longer shows why the advice changed", tt.run)
+			}
+			continue
+		}
+		if err != nil || strings.TrimSpace(string(out)) != "hello "+hostile {
+			t.Errorf("%s: printed %q (%v), want hello and the value", tt.tool, out, err)
+		}
+		if serr == nil {
+			t.Errorf("%s ran the value", tt.run)
+		}
+	}
+}
+
+// TestBashArithmeticIsChecked runs each place where bash evaluates text as
+// arithmetic in real bash (as itself and as sh, --posix) and dash: a
+// whole number works there; a value that would run a command through a
+// subscript fails the step before any shell starts, and without that
+// check bash does run it, so each case is a real hole. The test builtin
+// ([ ] and test) takes only integers in both shells: no check is needed
+// there and none is made.
+func TestBashArithmeticIsChecked(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("no bash here")
+	}
+	shells := [][]string{{"bash"}, {"bash", "--posix"}}
+	if _, err := exec.LookPath("dash"); err == nil {
+		shells = append(shells, []string{"dash"})
+	}
+	tests := []struct {
+		run   string
+		arith bool // bash evaluates the value as arithmetic
+		out   string
+	}{
+		{`if (( ${{ inputs.v }} > 1 )); then echo big; fi`, true, "big"},
+		{`(( "${{ inputs.v }}" )) && echo set`, true, "set"},
+		{`for (( i = 0; i < ${{ inputs.v }}; i++ )); do printf .; done`, true, ".."},
+		{`[[ ${{ inputs.v }} -gt 1 ]] && echo big`, true, "big"},
+		{`[[ 1 -le "${{ inputs.v }}" && x == x ]] && echo big`, true, "big"},
+		{`let "n = ${{ inputs.v }} + 1"; echo $n`, true, "3"},
+		{`echo $[ ${{ inputs.v }} + 1 ]`, true, "3"},
+		{`a=(x y z); echo "${a[${{ inputs.v }}]}"`, true, "z"},
+		{`a[${{ inputs.v }}]=1; echo ${#a[@]}`, true, "1"},
+		{`v=hello; echo "${v:${{ inputs.v }}}"`, true, "llo"},
+		{`v=hello; echo ${v:0:${{ inputs.v }}}`, true, "he"},
+		{`echo $(( ${{ inputs.v }} + 1 ))`, true, "3"},
+		{`n="${{ inputs.v }}"; if (( n > 1 )); then echo big; fi`, true, "big"},
+		{`n=${{ inputs.v }}; [[ $n -ge 2 ]] && echo big`, true, "big"},
+		{`declare -i n; n=${{ inputs.v }}; echo $n`, true, "2"},
+		{`n=${{ inputs.v }}; echo $((n * 2))`, true, "4"},
+		{`[ "${{ inputs.v }}" -eq 2 ] && echo two`, false, "two"},
+		{`test ${{ inputs.v }} -gt 1 && echo big`, false, "big"},
+	}
+	for _, tt := range tests {
+		f, err := Parse("s.yaml", []byte("name: s\ninputs:\n  v: {type: string}\nsteps:\n  a:\n    kind: checkpoint\n    run: |\n      "+tt.run+"\n"), Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", tt.run, err)
+		}
+		run := f.Step("a").Checkpoint.Run
+		dir := t.TempDir()
+		hostile := "a[$(touch " + dir + "/pwned)]"
+		shell := func(sh []string, script string, env []string) (string, error) {
+			cmd := exec.Command(sh[0], append(sh[1:], "-c", script)...)
+			cmd.Env, cmd.Dir = append(os.Environ(), env...), dir
+			out, err := cmd.CombinedOutput()
+			return strings.TrimSpace(string(out)), err
+		}
+		pwned := func() bool {
+			_, err := os.Stat(dir + "/pwned")
+			os.Remove(dir + "/pwned")
+			return err == nil
+		}
+
+		script, env, err := run.Shell(&Scope{Inputs: map[string]any{"v": "2"}})
+		if err != nil {
+			t.Fatalf("%s with 2: %v", tt.run, err)
+		}
+		for _, sh := range shells {
+			out, err := shell(sh, script, env)
+			if sh[0] == "bash" && (err != nil || out != tt.out) {
+				t.Errorf("%s: %s with 2 printed %q (%v), want %q", sh, tt.run, out, err, tt.out)
+			}
+		}
+
+		_, _, err = run.Shell(&Scope{Inputs: map[string]any{"v": hostile}})
+		switch {
+		case tt.arith && (err == nil || !strings.Contains(err.Error(), "as arithmetic") || !strings.Contains(err.Error(), ", but it gave the string")):
+			t.Errorf("%s with %s: got %v, want the step to fail as not a whole number", tt.run, hostile, err)
+		case !tt.arith && err != nil:
+			t.Errorf("%s with %s: %v", tt.run, hostile, err)
+		}
+		// Bypassing the check: what each shell would do with the value.
+		for _, sh := range shells {
+			_, _ = shell(sh, script, []string{ShellVarPrefix + "1=" + hostile})
+			ran := pwned()
+			if want := tt.arith && sh[0] == "bash"; ran != want {
+				t.Errorf("%s: %s with %s: ran the command: %v, want %v", sh, tt.run, hostile, ran, want)
+			}
 		}
 	}
 }
