@@ -576,3 +576,34 @@ steps:
 		})
 	}
 }
+
+// The journal names what happened; a step's output is in its record only,
+// so a big one is not written (and held) twice.
+func TestJournalHoldsNoOutputs(t *testing.T) {
+	te := newEnv(t)
+	f := te.flow(`
+name: quiet
+steps:
+  one:
+    kind: checkpoint
+    value: output-of-one-0123456789
+  many:
+    kind: checkpoint
+    foreach: ${{ ["item-a-0123456789", "item-b-0123456789"] }}
+    value: ${{ item }}
+`)
+	run := te.start(f, nil)
+	wantStatus(t, run, RunCompleted)
+	data, err := os.ReadFile(filepath.Join(run.Dir, "journal.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range []string{"output-of-one-0123456789", "item-a-0123456789", "item-b-0123456789"} {
+		if strings.Contains(string(data), out) {
+			t.Errorf("the journal holds the output %q:\n%s", out, data)
+		}
+	}
+	if !strings.Contains(string(data), `"type":"step_finished"`) {
+		t.Errorf("the journal lacks step_finished events:\n%s", data)
+	}
+}

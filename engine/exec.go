@@ -105,6 +105,13 @@ func (x *execution) emit(ev Event, sync bool) {
 		slim.Steps = nil
 		jev.Run = &slim
 	}
+	if jev.Result != nil && (jev.Result.Output != nil || len(jev.Result.Items) > 0) {
+		// Nor a step's output: its record holds it, and a big one would be
+		// written (and held) twice.
+		slim := *jev.Result
+		slim.Output, slim.Items = nil, nil
+		jev.Result = &slim
+	}
 	if err := x.st.Append(x.meta.ID, jev, sync); err != nil {
 		stderrf("kitaru: %v\n", err)
 	}

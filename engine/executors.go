@@ -618,7 +618,9 @@ func (shellExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
 		// encoding/json would replace the byte in the record, silently.
 		return nil, fmt.Errorf("its output is not UTF-8 text (byte 0x%02x at offset %d), and a step's output is recorded as text; encode binary output, e.g. `| base64`, or write it to a file and print its path", stdout.kept[i], i)
 	}
-	out, err := u.output(strings.TrimSuffix(stdout.maskedText(u), "\n"))
+	text := strings.TrimSuffix(stdout.maskedText(u), "\n")
+	stdout.kept = nil // a big output is held once from here on
+	out, err := u.output(text)
 	if err != nil {
 		return nil, err
 	}

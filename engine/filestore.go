@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -103,6 +104,15 @@ func writeJSON(path string, v any) error {
 // writeJSONAs writes v atomically, indented or compact (run.json of a big
 // flow is compact: it is rewritten as the run starts and ends).
 func writeJSONAs(path string, v any, indent bool) error {
+	if !indent {
+		// Encoded straight into the file: a big record is not copied.
+		return fsutil.WriteFileAtomicFunc(path, func(w io.Writer) error {
+			if err := json.NewEncoder(w).Encode(v); err != nil {
+				return fmt.Errorf("cannot encode it: %w", err)
+			}
+			return nil
+		})
+	}
 	data, err := encodeJSON(path, v, indent)
 	if err != nil {
 		return err
@@ -110,18 +120,31 @@ func writeJSONAs(path string, v any, indent bool) error {
 	return fsutil.WriteFileAtomic(path, data)
 }
 
+// indentMax is the largest record written indented: a bigger one (a step
+// with a long output) is written compact, since indenting copies it again.
+const indentMax = 1 << 20
+
+// bigOutput says whether a record holding output is written compact.
+func bigOutput(out any) bool {
+	s, ok := out.(string)
+	return ok && len(s) > indentMax
+}
+
 func encodeJSON(path string, v any, indent bool) ([]byte, error) {
-	var data []byte
-	var err error
-	if indent {
-		data, err = json.MarshalIndent(v, "", "  ")
-	} else {
-		data, err = json.Marshal(v)
-	}
+	data, err := json.Marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("cannot encode %s: %w", path, err)
 	}
-	return append(data, '\n'), nil
+	if !indent || len(data) > indentMax {
+		return append(data, '\n'), nil
+	}
+	var b bytes.Buffer
+	b.Grow(len(data) + len(data)/4 + 1)
+	if err := json.Indent(&b, data, "", "  "); err != nil {
+		return nil, fmt.Errorf("cannot encode %s: %w", path, err)
+	}
+	b.WriteByte('\n')
+	return b.Bytes(), nil
 }
 
 // readJSON reads path into v; a missing file returns an error wrapping
@@ -363,7 +386,7 @@ func (s *FileStore) SaveStep(id string, r *StepResult) error {
 	rec.Dir = ""
 	path := filepath.Join(dir, "result.json")
 	hook("record:before-write", path)
-	err := writeJSON(path, &rec)
+	err := writeJSONAs(path, &rec, !bigOutput(rec.Output))
 	hook("record:after-write", path)
 	return err
 }
@@ -457,7 +480,7 @@ func (s *FileStore) SaveItem(id, step string, r *ItemResult) error {
 			return err
 		}
 	}
-	return writeJSON(filepath.Join(dir, strconv.Itoa(r.Index)+".json"), r)
+	return writeJSONAs(filepath.Join(dir, strconv.Itoa(r.Index)+".json"), r, !bigOutput(r.Output))
 }
 
 // LoadItems reads every item record of a foreach step.

@@ -372,3 +372,46 @@ func TestFileStoreLogsAndCancel(t *testing.T) {
 		t.Fatalf("clear cancel: %v", err)
 	}
 }
+
+// A record whose output is big is written compact, encoded straight into
+// its file (indenting would copy it again), and reads back the same; a
+// small one stays indented for people.
+func TestFileStoreBigRecordsCompact(t *testing.T) {
+	t.Parallel()
+	s := NewFileStore(t.TempDir())
+	meta := &RunMeta{Run: Run{ID: "kr-bigrecrd", Flow: "f", Status: RunRunning}, Plan: []PlanStep{{ID: "big"}, {ID: "small"}}}
+	unlock, err := s.Create(meta, []byte("name: f\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	big := strings.Repeat("x", indentMax+1)
+	for _, r := range []*StepResult{{ID: "big", Status: StepCompleted, Output: big}, {ID: "small", Status: StepCompleted, Output: "hi"}} {
+		if err := s.SaveStep(meta.ID, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.SaveItem(meta.ID, "big", &ItemResult{Index: 0, Status: StepCompleted, Output: big}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		file    string
+		indents bool
+	}{{"steps/big/result.json", false}, {"steps/big/items/0.json", false}, {"steps/small/result.json", true}} {
+		data, err := os.ReadFile(filepath.Join(s.Root(), meta.ID, tt.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Count(string(data), "\n") > 1; got != tt.indents {
+			t.Errorf("%s: indented %v, want %v", tt.file, got, tt.indents)
+		}
+	}
+	r, err := s.LoadStep(meta.ID, "big")
+	if err != nil || r.Output != big {
+		t.Errorf("the big record does not read back: %v", err)
+	}
+	items, err := s.LoadItems(meta.ID, "big")
+	if err != nil || items[0].Output != big {
+		t.Errorf("the big item does not read back: %v", err)
+	}
+}

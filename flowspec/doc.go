@@ -36,8 +36,9 @@
 //     defaults applied, including the ids it depends on; not its
 //     description, comments, layout or position.
 //   - `max_output` (a run: step, or defaults) bounds the stdout a command
-//     may print: a size such as 512KiB, 16MiB (the default) or 1GiB (the
-//     most); K, M, G and KiB, MiB, GiB count in 1024s, kB, MB, GB in 1000s,
+//     may print: a size such as 512KiB, 16MiB (the default) or 256MiB (the
+//     most: a step's output is held in memory while it is recorded, at its
+//     peak about four times its size); K, M, G and KiB, MiB, GiB count in 1024s, kB, MB, GB in 1000s,
 //     a bare number is bytes. One byte more kills the command's process
 //     group and fails the step ("printed more than 16MiB on stdout"), as
 //     any failure, retried if retry says so. stderr has no cap: only its

@@ -16,8 +16,9 @@ const (
 	// stopped within a second and costs no more than that much memory.
 	DefaultMaxOutput int64 = 16 << 20
 	// MaxMaxOutput is the highest max_output: kitaru holds a step's output
-	// in memory and records it as JSON, so bigger data belongs in a file.
-	MaxMaxOutput int64 = 1 << 30
+	// in memory while it records it as JSON (at its peak about four times
+	// the output), so bigger data belongs in a file.
+	MaxMaxOutput int64 = 256 << 20
 )
 
 var sizeUnits = []struct {
@@ -44,7 +45,7 @@ func ParseSize(s string) (int64, error) {
 	}
 	f, err := strconv.ParseFloat(t, 64)
 	if err != nil || t == "" || strings.ContainsAny(t, "eEnNxX+") {
-		return 0, fmt.Errorf("%q is not a size; write bytes or a number with a unit, e.g. 512KiB, 16MiB or 1GiB", s)
+		return 0, fmt.Errorf("%q is not a size; write bytes or a number with a unit, e.g. 512KiB, 16MiB or 100MB", s)
 	}
 	v := f * float64(mult)
 	if v < 1 || v > float64(1<<62) {

@@ -4,6 +4,7 @@ package fsutil
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 )
@@ -44,6 +45,15 @@ func xdgDir(envVar, fallback string) (string, error) {
 // old or the new content, never a mix, and the new content survives a crash
 // once it returns: temp file, fsync, rename, fsync the directory.
 func WriteFileAtomic(path string, data []byte) error {
+	return WriteFileAtomicFunc(path, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// WriteFileAtomicFunc is WriteFileAtomic for content that write produces
+// into the temporary file, so that a big record need not be held twice.
+func WriteFileAtomicFunc(path string, write func(io.Writer) error) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, DirPerm); err != nil {
 		return fmt.Errorf("cannot create %s: %w", dir, err)
@@ -61,7 +71,7 @@ func WriteFileAtomic(path string, data []byte) error {
 	if err := tmp.Chmod(FilePerm); err != nil {
 		return fail(err)
 	}
-	if _, err := tmp.Write(data); err != nil {
+	if err := write(tmp); err != nil {
 		return fail(err)
 	}
 	if err := tmp.Sync(); err != nil {
