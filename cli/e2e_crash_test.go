@@ -224,3 +224,34 @@ steps:
 		t.Errorf("process group records left behind: %v", left)
 	}
 }
+
+// The advice for a damaged step record works as written: in a completed
+// run, the replay it names runs the step again.
+func TestE2EDamagedStepRecordAdviceWorks(t *testing.T) {
+	e := newE2E(t)
+	flow := e.flow("ab.yaml", "name: ab\nsteps:\n  a:\n    kind: checkpoint\n    run: echo one\n  b:\n    kind: checkpoint\n    run: echo \"${{ steps.a.output }} two\"\noutput: ${{ steps.b.output }}\n")
+	e.must(0, "run", flow, "--quiet")
+	run := e.record("last")
+	rec := filepath.Join(e.Home, "runs", run.ID, "steps", "a", "result.json")
+	if err := os.WriteFile(rec, []byte(`{"zz`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got := e.must(0, "executions", "get", run.ID)
+	advice := fmt.Sprintf("`kitaru replay %s --from a`", run.ID)
+	if !strings.Contains(got.Stdout+got.Stderr, rec) || !strings.Contains(got.Stdout+got.Stderr, advice) {
+		t.Fatalf("executions get does not name %s and advise %s:\n%s", rec, advice, got)
+	}
+	if err := os.Rename(rec, rec+".bad"); err != nil {
+		t.Fatal(err)
+	}
+	r := e.must(0, "replay", run.ID, "--from", "a", "--quiet")
+	if !strings.HasSuffix(r.Stdout, "\none two\n") {
+		t.Errorf("the advised replay printed %q, want the output \"one two\"", r.Stdout)
+	}
+	// A replay from further down reuses the missing record: it says how
+	// to replay instead.
+	r = e.must(1, "replay", run.ID, "--from", "b", "--quiet")
+	if !strings.Contains(r.Stderr, advice) {
+		t.Errorf("a replay reusing the missing record does not say what to do:\n%s", r)
+	}
+}

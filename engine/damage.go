@@ -39,9 +39,17 @@ func (s *FileStore) runFix(id string) string {
 	return fmt.Sprintf("run %s cannot be shown or continued: repair the file, or set the run aside by moving %s out of %s", id, s.runDir(id), s.root)
 }
 
-// stepFix is what to do about a damaged step record.
+// stepFix is what to do about a damaged step record. Retry runs a step
+// without a record in a run that did not complete; a completed run is
+// never continued, so a replay from the step is the way there.
 func stepFix(id, step string) string {
-	return fmt.Sprintf("move it away and step %s counts as never run (`kitaru retry %s` runs it again)", step, id)
+	return fmt.Sprintf("move it away and step %s counts as never run: `kitaru replay %s --from %s` runs it again in a new run (or `kitaru retry %s`, if the run did not complete)", step, id, step, id)
+}
+
+// missingRecord is the error for a step whose record a replay reuses but
+// that has gone from the run holding it (moved away, deleted).
+func missingRecord(run, step string) error {
+	return fmt.Errorf("the record of step %s in run %s is missing; `kitaru replay %s --from %s` runs that step again instead of reusing it", step, run, run, step)
 }
 
 // diskFull adds to an error caused by a full disk (ENOSPC) what to do: the

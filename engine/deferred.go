@@ -2,7 +2,6 @@ package engine
 
 import (
 	"encoding/json"
-	"fmt"
 	"sync"
 )
 
@@ -26,7 +25,7 @@ func (d *deferredOutput) load() (any, error) {
 		case err != nil:
 			d.err = err
 		case r == nil:
-			d.err = fmt.Errorf("the record of step %s in run %s is missing", d.step, d.run)
+			d.err = missingRecord(d.run, d.step)
 		default:
 			d.v = r.Output
 		}

@@ -129,7 +129,7 @@ func (x *execution) result(id string) (*StepResult, error) {
 			return nil, err
 		}
 		if full == nil {
-			return nil, fmt.Errorf("the record of step %s in run %s is missing", id, r.ReusedFrom)
+			return nil, missingRecord(r.ReusedFrom, id)
 		}
 		full.Reused, full.ReusedFrom, full.Reason = true, r.ReusedFrom, r.Reason
 		x.results[id] = full

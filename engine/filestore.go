@@ -502,7 +502,7 @@ func (s *FileStore) LoadItems(id, step string) (map[int]*ItemResult, error) {
 			continue // temp files and strangers
 		}
 		var r ItemResult
-		fix := fmt.Sprintf("move it away and item %d of step %s counts as never run", n, step)
+		fix := fmt.Sprintf("move it away and item %d of step %s counts as never run (a resume or retry runs it again, unless the run completed)", n, step)
 		if err := readJSON(filepath.Join(dir, name), &r, id, fix); err != nil {
 			errs = append(errs, err)
 			continue
