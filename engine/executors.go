@@ -607,6 +607,13 @@ func (shellExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
 	if stdout.over {
 		return nil, fmt.Errorf("the command printed more than %s on stdout (its max_output), so it was stopped; raise max_output, or write big output to a file and print its path", flowspec.FormatSize(limit))
 	}
+	if errors.Is(runErr, syscall.E2BIG) {
+		n := 0
+		for _, v := range vars {
+			n += len(v)
+		}
+		return nil, fmt.Errorf("the command could not start: its arguments and environment are larger than the system allows (the values of its ${{ }} come to %d bytes); pass big values through stdin:, or write them to a file and pass its path: %w", n, runErr)
+	}
 	if runErr != nil {
 		err := fmt.Errorf("the command %s%s", exitText(runErr), tail(stderr.maskedText(u), 10))
 		if sig, ok := deathSignal(runErr); ok {

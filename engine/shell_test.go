@@ -158,3 +158,30 @@ func TestShellVariablesWin(t *testing.T) {
 		t.Fatalf("output %q, want own own", got)
 	}
 }
+
+// Values each small enough, but together larger than exec allows, fail the
+// step naming their size and what to do instead, not with exec's words.
+func TestShellValuesTooLargeTogether(t *testing.T) {
+	t.Parallel()
+	te := newEnv(t)
+	var b strings.Builder
+	for range 24 {
+		b.WriteString(` "${{ steps.a.output }}"`)
+	}
+	f := te.flow(`
+name: toomuch
+steps:
+  a:
+    kind: checkpoint
+    value: '${{ repeat("z", 120000) }}'
+  b:
+    kind: checkpoint
+    run: echo` + b.String() + `
+`)
+	run := te.start(f, nil)
+	wantStatus(t, run, RunFailed)
+	e := step(t, run, "b").Error
+	if e == nil || !strings.Contains(*e, "larger than the system allows (the values of its ${{ }} come to") || !strings.Contains(*e, "stdin:") {
+		t.Errorf("error %v", e)
+	}
+}
