@@ -7,9 +7,9 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/kitaruhq/kitaru/engine"
+	"github.com/kitaruhq/kitaru/internal/textcut"
 	"github.com/kitaruhq/kitaru/internal/textsafe"
 	"github.com/kitaruhq/kitaru/providers"
 )
@@ -402,17 +402,17 @@ func (p *liveProgress) frame(now time.Time) []string {
 	var out []string
 	shown, folded, cut := p.visibleSteps()
 	if folded > 0 {
-		out = append(out, p.paint(ansiDim, truncate(fmt.Sprintf("✓ %d more steps finished", folded), width)))
+		out = append(out, p.paint(ansiDim, textcut.Runes(fmt.Sprintf("✓ %d more steps finished", folded), width)))
 	}
 	nameW := st.nameWidth()
 	for _, s := range shown {
 		sym, colour, text := liveStepText(s, now)
 		line := fmt.Sprintf("%-*s %s", nameW, s.id, text)
-		line = truncate(line, width-2)
+		line = textcut.Runes(line, width-2)
 		out = append(out, p.paint(colour, sym)+" "+p.paintText(s, line))
 	}
 	if cut > 0 {
-		out = append(out, p.paint(ansiDim, truncate(fmt.Sprintf("· %d more steps not shown", cut), width)))
+		out = append(out, p.paint(ansiDim, textcut.Runes(fmt.Sprintf("· %d more steps not shown", cut), width)))
 	}
 	out = append(out, "")
 	footer := "run " + st.runID
@@ -430,7 +430,7 @@ func (p *liveProgress) frame(now time.Time) []string {
 			footer += " · cost unknown"
 		}
 	}
-	out = append(out, p.paint(ansiBold, truncate(footer, width)))
+	out = append(out, p.paint(ansiBold, textcut.Runes(footer, width)))
 	return out
 }
 
@@ -637,16 +637,4 @@ func firstLine(s string) string {
 		}
 	}
 	return ""
-}
-
-// truncate cuts s to n runes, marking the cut with an ellipsis.
-func truncate(s string, n int) string {
-	if n <= 0 || utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	if n == 1 {
-		return "…"
-	}
-	return string(r[:n-1]) + "…"
 }

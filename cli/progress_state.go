@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/kitaruhq/kitaru/engine"
+	"github.com/kitaruhq/kitaru/internal/textcut"
 	"github.com/kitaruhq/kitaru/providers"
 )
 
@@ -234,7 +235,7 @@ func (s *stepState) setResult(res *engine.StepResult) {
 	}
 	if res.Wait != nil && res.Wait.Answered {
 		if b, err := json.Marshal(res.Wait.Answer); err == nil {
-			s.answer = truncate(string(b), 60)
+			s.answer = textcut.Runes(string(b), 60)
 		}
 	}
 	if n := len(res.Items); n > 0 {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kitaruhq/kitaru/engine"
 	"github.com/kitaruhq/kitaru/internal/fsutil"
+	"github.com/kitaruhq/kitaru/internal/textcut"
 	"github.com/kitaruhq/kitaru/keyring"
 	"github.com/kitaruhq/kitaru/providers"
 )
@@ -226,7 +227,7 @@ func maskEnvValue(name, value string) string {
 		}
 	}
 	// Long values (a whole registry, a mock response) are cut, not hidden.
-	return truncate(strings.ReplaceAll(value, "\n", "\\n"), 80)
+	return textcut.Runes(strings.ReplaceAll(value, "\n", "\\n"), 80)
 }
 
 // writeStatus prints the report for a person.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kitaruhq/kitaru/engine"
 	"github.com/kitaruhq/kitaru/flowspec"
+	"github.com/kitaruhq/kitaru/internal/textcut"
 	"github.com/kitaruhq/kitaru/providers"
 )
 
@@ -405,7 +406,7 @@ func TestFormatting(t *testing.T) {
 	if got := firstLine("\x1b]0;pwned\x07 boom \x1b[2J\r"); got != `\x1b]0;pwned\x07 boom \x1b[2J` {
 		t.Errorf("firstLine kept controls: %q", got)
 	}
-	if got := truncate("abcdef", 4); got != "abc…" {
+	if got := textcut.Runes("abcdef", 4); got != "abc…" {
 		t.Errorf("truncate = %q", got)
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/kitaruhq/kitaru/flowspec"
+	"github.com/kitaruhq/kitaru/internal/bytesize"
 )
 
 // How a command's output is taken in. Every byte is looked at once, as it
@@ -198,7 +198,7 @@ func (l *streamLog) flush() {
 	if l.dropped > 0 {
 		l.batch = append(l.batch, LogLine{Step: l.u.step.ID, Item: l.u.item, Text: fmt.Sprintf(
 			"… %d more bytes of %s not logged (the log keeps at most %s of each stream of an attempt)",
-			l.dropped, l.stream, flowspec.FormatSize(l.limit))})
+			l.dropped, l.stream, bytesize.Format(l.limit))})
 		l.dropped = 0
 	}
 	l.emit()

@@ -17,6 +17,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/kitaruhq/kitaru/flowspec"
+	"github.com/kitaruhq/kitaru/internal/bytesize"
+	"github.com/kitaruhq/kitaru/internal/textcut"
 	"github.com/kitaruhq/kitaru/keyring"
 	"github.com/kitaruhq/kitaru/providers"
 )
@@ -512,16 +514,9 @@ func asList(v any) ([]any, bool) {
 func parseJSONOutput(text string) (any, error) {
 	var v any
 	if err := json.Unmarshal([]byte(text), &v); err != nil {
-		return nil, fmt.Errorf("output: json, but the output is not JSON (%v): %q", err, truncate(text, 200))
+		return nil, fmt.Errorf("output: json, but the output is not JSON (%v): %q", err, textcut.Runes(text, 200))
 	}
 	return v, nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 // valueExec evaluates a checkpoint's value.
@@ -605,7 +600,7 @@ func (shellExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
 	stdout.flush()
 	stderr.flush()
 	if stdout.over {
-		return nil, fmt.Errorf("the command printed more than %s on stdout (its max_output), so it was stopped; raise max_output, or write big output to a file and print its path", flowspec.FormatSize(limit))
+		return nil, fmt.Errorf("the command printed more than %s on stdout (its max_output), so it was stopped; raise max_output, or write big output to a file and print its path", bytesize.Format(limit))
 	}
 	if errors.Is(runErr, syscall.E2BIG) {
 		n := 0

@@ -13,6 +13,8 @@ import (
 	"github.com/expr-lang/expr/builtin"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm/runtime"
+
+	"github.com/kitaruhq/kitaru/internal/textcut"
 )
 
 // ExprMemoryLimit is how much memory one evaluation of an expression may
@@ -468,7 +470,7 @@ func shortExpr(src string) string {
 	}
 	src = strings.TrimSpace(src)
 	if utf8.RuneCountInString(src) > 80 {
-		return truncate(src, 80)
+		return textcut.Runes(src, 80)
 	}
 	return src
 }

@@ -83,7 +83,7 @@ func TestExprMemoryMessage(t *testing.T) {
 		t.Fatal(errs)
 	}
 	_, err := tmpl.Render(testScope)
-	want := `test: ${{ repeat(repeat("x", 100000), 100000) + "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy... }} would use more than 64 MiB of memory, the limit for one expression; expressions are for small values: build large text in a checkpoint's run: command`
+	want := `test: ${{ repeat(repeat("x", 100000), 100000) + "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy… }} would use more than 64 MiB of memory, the limit for one expression; expressions are for small values: build large text in a checkpoint's run: command`
 	if err == nil || err.Error() != want {
 		t.Errorf("error =\n%v\nwant\n%s", err, want)
 	}
@@ -148,7 +148,7 @@ func TestExprTooManyNodes(t *testing.T) {
 	if len(errs) != 1 {
 		t.Fatalf("errs = %v", errs)
 	}
-	want := "in ${{ 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1... }}: the expression is too long (more than 10000 parts); split the work across steps"
+	want := "in ${{ 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 +… }}: the expression is too long (more than 10000 parts); split the work across steps"
 	if errs[0].msg != want {
 		t.Errorf("msg =\n%s\nwant\n%s", errs[0].msg, want)
 	}

@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/kitaruhq/kitaru/internal/textcut"
 )
 
 // BindInputs checks given against the declared inputs and returns the
@@ -101,11 +103,11 @@ func typeArticle(t string) string {
 func describeGiven(v any) string {
 	switch x := v.(type) {
 	case string:
-		return strconv.Quote(truncate(x, 60))
+		return strconv.Quote(textcut.Runes(x, 60))
 	case nil:
 		return "null"
 	}
-	return fmt.Sprintf("%s %s", typeName(v), truncate(FormatValue(v), 60))
+	return fmt.Sprintf("%s %s", typeName(v), textcut.Runes(FormatValue(v), 60))
 }
 
 // coerceString parses text given on the command line as the declared type.

@@ -11,9 +11,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/kitaruhq/kitaru/internal/textcut"
 )
 
 // Built-in defaults for what neither a step nor the flow's defaults set.
@@ -202,7 +203,7 @@ func (l *loader) load() *Flow {
 	if n, ok := fields["name"]; ok {
 		f.Name = l.scalar(n.val, "name")
 		if f.Name != "" && !flowNameRE.MatchString(f.Name) {
-			l.e.add(pos(n.val), "name %q may only contain lowercase letters, digits, _ and -; e.g. %s", truncate(f.Name, 40), suggestName(truncate(f.Name, 40)))
+			l.e.add(pos(n.val), "name %q may only contain lowercase letters, digits, _ and -; e.g. %s", textcut.Runes(f.Name, 40), suggestName(textcut.Runes(f.Name, 40)))
 		}
 	}
 	if f.Name == "" && !topTypos["name"] {
@@ -360,17 +361,9 @@ func nodeKind(n *yaml.Node) string {
 		if n.Tag == "!!null" {
 			return "nothing"
 		}
-		return fmt.Sprintf("the value %q", truncate(n.Value, 40))
+		return fmt.Sprintf("the value %q", textcut.Runes(n.Value, 40))
 	}
 	return "this"
-}
-
-func truncate(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:n-3]) + "..."
 }
 
 func suggestName(s string) string {
@@ -447,7 +440,7 @@ func (l *loader) inputs(n *yaml.Node) {
 	for _, p := range l.pairs(n, "input") {
 		in := &Input{Name: p.key.Value, Pos: pos(p.key)}
 		if !inputNameRE.MatchString(in.Name) {
-			l.e.add(pos(p.key), "input name %q must start with a letter or _ and hold only letters, digits and _, so that inputs.%s works in expressions", truncate(in.Name, 40), truncate(in.Name, 40))
+			l.e.add(pos(p.key), "input name %q must start with a letter or _ and hold only letters, digits and _, so that inputs.%s works in expressions", textcut.Runes(in.Name, 40), textcut.Runes(in.Name, 40))
 		}
 		l.flow.Inputs = append(l.flow.Inputs, in)
 		v := p.val

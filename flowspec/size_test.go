@@ -5,28 +5,6 @@ import (
 	"testing"
 )
 
-func TestParseSize(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[string]int64{
-		"1": 1, "1048576": 1 << 20, "512KiB": 512 << 10, "16MiB": 16 << 20, "16 mib": 16 << 20, "1GiB": 1 << 30,
-		"10MB": 10_000_000, "2kB": 2000, "1.5KiB": 1536, "64k": 64 << 10, "3M": 3 << 20, "100B": 100,
-	} {
-		if got, err := ParseSize(in); err != nil || got != want {
-			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "MiB", "lots", "-1", "0", "0.1", "1e6", "0x10", "+5", "inf", "NaN", "1 parsec", "99999999999GiB"} {
-		if got, err := ParseSize(in); err == nil {
-			t.Errorf("ParseSize(%q) = %d, want an error", in, got)
-		}
-	}
-	for n, want := range map[int64]string{16 << 20: "16MiB", 1 << 30: "1GiB", 1536: "1.5KiB", 700: "700B", 10_000_000: "9.5MiB"} {
-		if got := FormatSize(n); got != want {
-			t.Errorf("FormatSize(%d) = %q, want %q", n, got, want)
-		}
-	}
-}
-
 func TestMaxOutputDefaultsAndFingerprint(t *testing.T) {
 	t.Parallel()
 	const flow = "name: m\nDEFAULTS\nsteps:\n  a: {kind: checkpoint, run: echo hi STEP}\n  v: {kind: checkpoint, value: 1}\n"

@@ -10,6 +10,8 @@ import (
 
 	"github.com/expr-lang/expr/ast"
 	"gopkg.in/yaml.v3"
+
+	"github.com/kitaruhq/kitaru/internal/textcut"
 )
 
 // stepFields are the fields a step of each kind may have ("": unknown kind).
@@ -39,7 +41,7 @@ func (l *loader) stepIDs(n *yaml.Node) []kv {
 	var out []kv
 	for _, p := range l.pairs(n, "step") {
 		if len(p.key.Value) > MaxStepIDLength {
-			l.e.add(pos(p.key), "step id %q is %d characters long; the limit is %d, as the id names the step's directory in a run: shorten it", truncate(p.key.Value, 40), len(p.key.Value), MaxStepIDLength)
+			l.e.add(pos(p.key), "step id %q is %d characters long; the limit is %d, as the id names the step's directory in a run: shorten it", textcut.Runes(p.key.Value, 40), len(p.key.Value), MaxStepIDLength)
 		} else if !isStepID(p.key.Value) {
 			l.e.add(pos(p.key), "step id %q must start with a letter or _ and hold only letters, digits, _ and -", p.key.Value)
 		}

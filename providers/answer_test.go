@@ -55,7 +55,7 @@ func TestAnswerLargerThanCapFails(t *testing.T) {
 	if err == nil {
 		t.Fatalf("a %d MiB answer was accepted (%d bytes of text) with a 1 MiB cap", total>>20, len(resp.Text))
 	}
-	for _, w := range []string{srv.URL + "/v1/chat/completions", "larger than 1 MiB", "OPENAI_BASE_URL", `beginning "{\"id\"`} {
+	for _, w := range []string{srv.URL + "/v1/chat/completions", "larger than 1MiB", "OPENAI_BASE_URL", `beginning "{\"id\"`} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error %q lacks %q", err, w)
 		}

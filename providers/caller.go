@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kitaruhq/kitaru/internal/bytesize"
 	"github.com/kitaruhq/kitaru/keyring"
 	"github.com/tmc/langchaingo/llms"
 	"github.com/tmc/langchaingo/llms/anthropic"
@@ -442,7 +443,7 @@ func tokenCount(v any) int {
 func (c *caller) callError(ctx context.Context, res Resolved, tr *callTransport, token, source string, err error) error {
 	if tr.answer != nil && tr.answer.tooLarge {
 		return permanent(fmt.Errorf("%s: the answer from %s is larger than %s, the most kitaru reads of one answer (the provider answered %s); check that %s points at the provider's API",
-			res.Model, tr.lastURL, fmtBytes(tr.answer.limit), tr.answered(token, true), cmpOr(providerInfos[res.Provider].baseVar, "the base URL")))
+			res.Model, tr.lastURL, bytesize.Format(tr.answer.limit), tr.answered(token, true), cmpOr(providerInfos[res.Provider].baseVar, "the base URL")))
 	}
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return fmt.Errorf("%s: call stopped: %w", res.Model, ctxErr)
@@ -514,17 +515,6 @@ func (t *callTransport) answered(token string, status bool) string {
 		return "nothing"
 	}
 	return t.answer.describe(status, token)
-}
-
-// fmtBytes writes a size the way the cap is documented.
-func fmtBytes(n int64) string {
-	switch {
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return fmt.Sprintf("%d MiB", n>>20)
-	case n >= 1<<10 && n%(1<<10) == 0:
-		return fmt.Sprintf("%d KiB", n>>10)
-	}
-	return fmt.Sprintf("%d bytes", n)
 }
 
 // bareStatus is langchaingo's message when it could not decode an error
