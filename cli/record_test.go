@@ -57,7 +57,7 @@ func TestRecordTextGolden(t *testing.T) {
 
 	b.Reset()
 	damaged := engine.DamagedRuns{{RunID: "kr-bad", Path: "/home/u/.local/share/kitaru/runs/kr-bad/run.json",
-		Problem: "is damaged (unexpected end of JSON input)", Fix: "run kr-bad cannot be shown or continued: repair the file, or set the run aside by moving /home/u/.local/share/kitaru/runs/kr-bad out of /home/u/.local/share/kitaru/runs"}}
+		Problem: "is damaged (unexpected end of JSON input)", Fix: "run kr-bad cannot be used as it is: repair the file, or set the run aside by moving /home/u/.local/share/kitaru/runs/kr-bad out of /home/u/.local/share/kitaru/runs"}}
 	if err := writeRunList(&b, []*engine.Run{running}, damaged); err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"syscall"
 )
@@ -36,7 +37,13 @@ func (d DamagedRuns) Error() string {
 // runFix is what to do about a run whose own files (run.json, plan.json,
 // flow.yaml) are damaged: nothing of it can be shown or continued.
 func (s *FileStore) runFix(id string) string {
-	return fmt.Sprintf("run %s cannot be shown or continued: repair the file, or set the run aside by moving %s out of %s", id, s.runDir(id), s.root)
+	return setAside(id, s.runDir(id))
+}
+
+// setAside is what to do about a run, at dir, with a damaged file of its
+// own.
+func setAside(id, dir string) string {
+	return fmt.Sprintf("run %s cannot be used as it is: repair the file, or set the run aside by moving %s out of %s", id, dir, filepath.Dir(dir))
 }
 
 // stepFix is what to do about a damaged step record. Retry runs a step

@@ -222,7 +222,7 @@ func (e *Engine) loadFlow(meta *RunMeta) (*flowspec.Flow, error) {
 		file = meta.Flow + ".yaml"
 	}
 	f, err := parseFlow(file, src)
-	fix := fmt.Sprintf("run %s cannot be continued: repair the file, or set the run aside by moving %s away", meta.ID, meta.Dir)
+	fix := setAside(meta.ID, meta.Dir)
 	if err != nil {
 		return nil, &DamagedError{RunID: meta.ID, Path: filepath.Join(meta.Dir, "flow.yaml"),
 			Problem: fmt.Sprintf("(the run's flow snapshot) no longer loads: %v", err), Fix: fix}
