@@ -12,7 +12,10 @@ import (
 // folded into the step's next record, so that every request that reached a
 // provider stays counted in the step and in the run's totals. A failed
 // item's record stays until its next attempt replaces it, so an item folds
-// its own earlier record directly.
+// its own earlier record directly. A step or item the run stopped (Ctrl-C,
+// SIGTERM, cancel, a record that could not be written) has no record: what
+// its finished attempts spent is kept in the meta too, saved with the
+// run's end, and replaces an item's earlier record when it is folded.
 type Spend struct {
 	Attempts int             `json:"attempts"`
 	Usage    providers.Usage `json:"usage"`

@@ -523,7 +523,7 @@ func (x *execution) record() *Run {
 		}
 		run.Steps = append(run.Steps, rr)
 	}
-	totals(&run)
+	totals(&run, x.meta.Earlier)
 	return &run
 }
 
