@@ -38,6 +38,18 @@ func proseServer(t *testing.T) (*httptest.Server, *atomic.Int64) {
 // environment and the local registry as the test left it.
 func runFlow(t *testing.T, srv *httptest.Server, src string) (*engine.Engine, *engine.Run) {
 	t.Helper()
+	eng, opts := spendEngine(t, srv, src)
+	run, err := eng.Start(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eng, run
+}
+
+// spendEngine is an engine whose OpenAI is srv, and the options starting
+// the flow src on it.
+func spendEngine(t *testing.T, srv *httptest.Server, src string) (*engine.Engine, engine.StartOptions) {
+	t.Helper()
 	env := map[string]string{"OPENAI_BASE_URL": srv.URL, "OPENAI_API_KEY": "sk-env-key-123456"}
 	opts := providers.Options{Getenv: func(k string) string { return env[k] }, Sleep: func(context.Context, time.Duration) error { return nil }}
 	eng := engine.New(engine.Config{Store: engine.NewFileStore(t.TempDir()), Models: providers.Source{Options: opts}})
@@ -46,11 +58,7 @@ func runFlow(t *testing.T, srv *httptest.Server, src string) (*engine.Engine, *e
 		t.Fatal(err)
 	}
 	in, _ := f.BindInputs(nil)
-	run, err := eng.Start(context.Background(), engine.StartOptions{Flow: f, Inputs: in})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return eng, run
+	return eng, engine.StartOptions{Flow: f, Inputs: in}
 }
 
 // Every request that reached the provider counts, failed attempts too: an
@@ -316,15 +324,8 @@ steps:
 			"usage":{"prompt_tokens":13,"completion_tokens":14,"total_tokens":27}}`)
 			}))
 			t.Cleanup(srv.Close)
-			env := map[string]string{"OPENAI_BASE_URL": srv.URL, "OPENAI_API_KEY": "sk-env-key-123456"}
-			opts := providers.Options{Getenv: func(k string) string { return env[k] }, Sleep: func(context.Context, time.Duration) error { return nil }}
-			eng := engine.New(engine.Config{Store: engine.NewFileStore(t.TempDir()), Models: providers.Source{Options: opts}})
-			f, err := flowspec.Parse("flow.yaml", []byte(tc.src), flowspec.Options{CheckModel: providers.CheckModel})
-			if err != nil {
-				t.Fatal(err)
-			}
-			in, _ := f.BindInputs(nil)
-			run, err := eng.Start(ctx, engine.StartOptions{Flow: f, Inputs: in})
+			eng, opts := spendEngine(t, srv, tc.src)
+			run, err := eng.Start(ctx, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
