@@ -552,7 +552,7 @@ func (e *Engine) Cancel(ctx context.Context, ref string) (*Run, error) {
 	}
 	// A run nobody holds may still have commands a killed kitaru left
 	// running; nothing will run its steps again to stop them.
-	e.stopLeftovers(meta)
+	e.stopLeftovers(ctx, meta)
 	msg := "cancelled"
 	meta.Status = RunCancelled
 	meta.Error = &msg

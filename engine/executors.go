@@ -597,7 +597,7 @@ func (shellExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
 	stdout := newCapture(u, "stdout", limit, limit, stop)
 	stderr := newCapture(u, "stderr", 0, limit, nil)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
-	runErr := u.runGroup(cmd)
+	runErr := u.runGroup(ctx, cmd)
 	stdout.flush()
 	stderr.flush()
 	if stdout.over {
