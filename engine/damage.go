@@ -59,11 +59,27 @@ func missingRecord(run, step string) error {
 	return fmt.Errorf("the record of step %s in run %s is missing; `kitaru replay %s --from %s` runs that step again instead of reusing it", step, run, run, step)
 }
 
-// diskFull adds to an error caused by a full disk (ENOSPC) what to do: the
-// records written so far are whole, so the run continues where it stopped.
+// diskFull adds to an error caused by a full disk (ENOSPC, or EDQUOT: the
+// quota is used up) what to do: the records written so far are whole, so
+// the run continues where it stopped.
 func diskFull(err error, id string) error {
-	if err == nil || !errors.Is(err, syscall.ENOSPC) {
-		return err
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, syscall.ENOSPC):
+		return fmt.Errorf("%w; the disk is full: free some space, then `kitaru resume %s` continues the run", err, id)
+	case errors.Is(err, syscall.EDQUOT):
+		return fmt.Errorf("%w; the disk is full (the quota is used up): free some space, then `kitaru resume %s` continues the run", err, id)
 	}
-	return fmt.Errorf("%w; the disk is full: free some space, then `kitaru resume %s` continues the run", err, id)
+	return err
+}
+
+// unwritable is the error a run stops with when a step's or item's record
+// cannot be written: the step did not fail (resume runs it again), the
+// store did, so it says what to do about the store.
+func unwritable(err error, id string) error {
+	if d := diskFull(err, id); d != err {
+		return d
+	}
+	return fmt.Errorf("%w; once the run's records can be written again (a read-only or failing disk?), `kitaru resume %s` continues the run", err, id)
 }

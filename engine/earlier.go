@@ -1,6 +1,10 @@
 package engine
 
-import "github.com/kitaruhq/kitaru/providers"
+import (
+	"fmt"
+
+	"github.com/kitaruhq/kitaru/providers"
+)
 
 // Spend is what the earlier goes at a step (or item) tried and paid for.
 // `kitaru retry` forgets a failed step's record so that the step runs
@@ -8,7 +12,10 @@ import "github.com/kitaruhq/kitaru/providers"
 // folded into the step's next record, so that every request that reached a
 // provider stays counted in the step and in the run's totals. A failed
 // item's record stays until its next attempt replaces it, so an item folds
-// its own earlier record directly.
+// its own earlier record directly. A step or item the run stopped (Ctrl-C,
+// SIGTERM, cancel, a record that could not be written) has no record: what
+// its finished attempts spent is kept in the meta too, saved with the
+// run's end, and replaces an item's earlier record when it is folded.
 type Spend struct {
 	Attempts int             `json:"attempts"`
 	Usage    providers.Usage `json:"usage"`
@@ -52,4 +59,51 @@ func foldEarlier(sp Spend, attempts *int, errMsg *string, durationMS int64, usag
 	*attempts += sp.Attempts
 	*usage = usage.Add(sp.Usage)
 	*cost = addCost(*cost, sp.CostUSD)
+}
+
+// itemKey names a foreach item's entry in RunMeta.Earlier.
+func itemKey(step string, item int) string { return fmt.Sprintf("%s#%d", step, item) }
+
+// earlier is what earlier goes at a step or item (key) spent that is not in
+// a record yet.
+func (x *execution) earlier(key string) (Spend, bool) {
+	x.earlierMu.Lock()
+	defer x.earlierMu.Unlock()
+	sp, ok := x.meta.Earlier[key]
+	return sp, ok
+}
+
+// keepSpend puts sp in the run's meta (saved with it at the run's end) as
+// all that a step or item without a record has spent: its record could not
+// be written, or the run stopped before it ended. It replaces what was
+// there, so sp must include that already.
+func (x *execution) keepSpend(key string, sp Spend) {
+	if !sp.spent() {
+		return
+	}
+	x.earlierMu.Lock()
+	defer x.earlierMu.Unlock()
+	if x.meta.Earlier == nil {
+		x.meta.Earlier = map[string]Spend{}
+	}
+	x.meta.Earlier[key] = sp
+}
+
+// forgetSpend drops a key whose spend a written record now holds.
+func (x *execution) forgetSpend(key string) {
+	x.earlierMu.Lock()
+	defer x.earlierMu.Unlock()
+	delete(x.meta.Earlier, key)
+}
+
+// stoppedSpend is what a unit the run stopped spent in its attempts that
+// ended (res from runUnit, nil when none did), with before, what its
+// earlier goes spent, folded in.
+func stoppedSpend(res *unitResult, before Spend) Spend {
+	if res == nil || len(res.Tries) == 0 {
+		return before
+	}
+	sp := Spend{Attempts: len(res.Tries), Usage: res.Usage, CostUSD: res.Cost, Tries: res.Tries}
+	foldEarlier(before, &sp.Attempts, nil, 0, &sp.Usage, &sp.CostUSD, &sp.Tries)
+	return sp
 }

@@ -416,7 +416,7 @@ func (e *Engine) assemble(meta *RunMeta) (*Run, error) {
 		}
 		run.Steps = append(run.Steps, *r)
 	}
-	totals(&run)
+	totals(&run, meta.Earlier)
 	return &run, nil
 }
 
@@ -454,17 +454,37 @@ func sortedItems(m map[int]*ItemResult) []ItemResult {
 	return out
 }
 
-// totals sums usage and cost over the steps this run paid for.
-func totals(run *Run) {
+// totals sums usage and cost over the steps this run paid for, and what
+// earlier goes at steps without a record yet spent (an interrupted run, a
+// retry under way: see RunMeta.Earlier).
+func totals(run *Run, earlier map[string]Spend) {
 	run.Usage = providers.Usage{}
 	run.CostUSD = 0
-	for _, s := range run.Steps {
-		if s.Reused {
-			continue
+	add := func(u providers.Usage, c *float64) {
+		run.Usage = run.Usage.Add(u)
+		if c != nil {
+			run.CostUSD += *c
 		}
-		run.Usage = run.Usage.Add(s.Usage)
-		if s.CostUSD != nil {
-			run.CostUSD += *s.CostUSD
+	}
+	var unrecorded map[string]bool
+	for _, s := range run.Steps {
+		switch {
+		case s.Reused:
+		case s.Status == StepPending || s.Status == StepRunning:
+			if len(earlier) > 0 {
+				if unrecorded == nil {
+					unrecorded = map[string]bool{}
+				}
+				unrecorded[s.ID] = true
+			}
+		default:
+			add(s.Usage, s.CostUSD)
+		}
+	}
+	for key, sp := range earlier {
+		step, _, _ := strings.Cut(key, "#")
+		if unrecorded[step] {
+			add(sp.Usage, sp.CostUSD)
 		}
 	}
 }
@@ -532,7 +552,7 @@ func (e *Engine) Cancel(ctx context.Context, ref string) (*Run, error) {
 	}
 	// A run nobody holds may still have commands a killed kitaru left
 	// running; nothing will run its steps again to stop them.
-	e.stopLeftovers(meta)
+	e.stopLeftovers(ctx, meta)
 	msg := "cancelled"
 	meta.Status = RunCancelled
 	meta.Error = &msg

@@ -41,6 +41,14 @@ type execution struct {
 
 	emitMu sync.Mutex
 
+	// halt stops the run's steps when a record cannot be written
+	// (storeFailed); haltErr is the first such error, the run's end.
+	halt    context.CancelFunc
+	haltMu  sync.Mutex
+	haltErr error
+	// earlierMu guards meta.Earlier, which steps read and write as they end.
+	earlierMu sync.Mutex
+
 	baseRed     *redactor // see baseRedactor
 	baseRedOnce sync.Once
 }
@@ -175,6 +183,7 @@ func ok(s StepStatus) bool { return s == StepCompleted || s == StepSkipped }
 func (x *execution) run(ctx context.Context) (*Run, error) {
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
+	x.halt = stop
 	var cancelled atomic.Bool
 	if x.st.CancelRequested(x.meta.ID) {
 		_ = x.st.ClearCancel(x.meta.ID) // a request for an earlier go at the run
@@ -277,12 +286,16 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 			ready = ready[1:]
 			s := x.g.steps[id]
 			if r := x.decide(runCtx, s); r != nil {
-				finish(id, x.save(r))
+				if r = x.save(r); r != nil {
+					finish(id, r)
+				}
 				continue
 			}
 			sc, err := x.scope(s)
 			if err != nil {
-				finish(id, x.save(x.failed(s, time.Now(), 0, err)))
+				if r := x.save(x.failed(s, time.Now(), 0, err)); r != nil {
+					finish(id, r)
+				}
 				continue
 			}
 			if s.Foreach != nil {
@@ -339,6 +352,7 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 	if x.meta.Status != RunRunning {
 		x.meta.Index = x.index()
 	}
+	x.earlierMu.Lock()
 	for id := range x.meta.Earlier {
 		// Folded into a record no retry forgets: no longer needed. A
 		// failed one keeps it until the next retry reads the record.
@@ -346,6 +360,7 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 			delete(x.meta.Earlier, id)
 		}
 	}
+	x.earlierMu.Unlock()
 	final, err := x.finalRecord()
 	if err != nil {
 		return nil, err
@@ -357,7 +372,28 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 		return nil, diskFull(err, x.meta.ID)
 	}
 	x.emit(Event{Type: EventRunFinished, Run: final}, true)
+	if err := x.haltedBy(); err != nil {
+		return nil, err
+	}
 	return final, nil
+}
+
+// storeFailed stops the run because a record could not be written: the
+// step (or item) has none, so resume runs it again once the store can be
+// written; the run ends interrupted, with err (the first such) as its end.
+func (x *execution) storeFailed(err error) {
+	x.haltMu.Lock()
+	if x.haltErr == nil {
+		x.haltErr = unwritable(err, x.meta.ID)
+	}
+	x.haltMu.Unlock()
+	x.halt()
+}
+
+func (x *execution) haltedBy() error {
+	x.haltMu.Lock()
+	defer x.haltMu.Unlock()
+	return x.haltErr
 }
 
 // execStepSafe runs a step; a panic inside (a bug) fails the step with a
@@ -412,6 +448,9 @@ func (x *execution) failed(s *flowspec.Step, start time.Time, attempts int, err 
 // verdict is how the run ended.
 func (x *execution) verdict(ctx context.Context, cancelled bool) (RunStatus, *string) {
 	str := func(s string) *string { return &s }
+	if err := x.haltedBy(); err != nil {
+		return RunInterrupted, str(err.Error())
+	}
 	switch {
 	case cancelled:
 		return RunCancelled, str("cancelled by `kitaru executions cancel`")
@@ -491,7 +530,7 @@ func (x *execution) record() *Run {
 		}
 		run.Steps = append(run.Steps, rr)
 	}
-	totals(&run)
+	totals(&run, x.meta.Earlier)
 	return &run
 }
 

@@ -150,6 +150,9 @@ func (x *execution) execStep(ctx context.Context, s *flowspec.Step, sc *flowspec
 		u := &unit{x: x, step: s, scope: sc, env: env, red: red, slot: sl}
 		res, attempts, err := x.runUnit(ctx, ex, u)
 		if ctx.Err() != nil {
+			// Stopped: no record, but what its attempts spent stays counted.
+			before, _ := x.earlier(s.ID)
+			x.keepSpend(s.ID, stoppedSpend(res, before))
 			return nil
 		}
 		if err != nil {
@@ -189,19 +192,23 @@ func spent(r *StepResult, res *unitResult) {
 	r.Usage, r.CostUSD, r.AttemptsDetail = res.Usage, res.Cost, res.Tries
 }
 
-// save records a step result; a record that cannot be written fails the
-// step in memory (and the run), never silently.
+// save records a step result. A record that cannot be written (a full
+// disk) is not the step's failure: the run stops, interrupted, and nil says
+// the step has no record, so resume runs it again; what it spent is kept.
 func (x *execution) save(r *StepResult) *StepResult {
 	if r.Reason == "" {
 		r.Reason = x.reasons[r.ID]
 	}
-	if sp, ok := x.meta.Earlier[r.ID]; ok && !r.Reused {
+	if sp, ok := x.earlier(r.ID); ok && !r.Reused {
 		foldEarlier(sp, &r.Attempts, r.Error, r.DurationMS, &r.Usage, &r.CostUSD, &r.AttemptsDetail)
 	}
 	hook("step:before-record", "")
 	if err := x.st.SaveStep(x.meta.ID, r); err != nil {
-		msg := fmt.Sprintf("its result could not be recorded: %v", err)
-		r.Status, r.Error = StepFailed, &msg
+		if !r.Reused {
+			x.keepSpend(r.ID, spendOf(r.Attempts, r.Error, r.DurationMS, r.Usage, r.CostUSD, r.AttemptsDetail))
+		}
+		x.storeFailed(fmt.Errorf("the record of step %s could not be written: %w", r.ID, err))
+		return nil
 	}
 	hook("step:after-record", "")
 	return r
@@ -271,7 +278,7 @@ func (x *execution) runUnit(ctx context.Context, ex executor, u *unit) (*unitRes
 			t.Stop()
 		}
 		if ctx.Err() != nil {
-			return nil, a, ctx.Err()
+			return sum, a, ctx.Err()
 		}
 		if timedOut {
 			err = fmt.Errorf("timed out after %s (its processes were killed): %w", u.step.Timeout, err)
@@ -291,11 +298,11 @@ func (x *execution) runUnit(ctx context.Context, ex executor, u *unit) (*unitRes
 		u.slot.release()
 		select {
 		case <-ctx.Done():
-			return nil, a, ctx.Err()
+			return sum, a, ctx.Err()
 		case <-time.After(delay):
 		}
 		if err := u.slot.take(ctx); err != nil {
-			return nil, a, err
+			return sum, a, err
 		}
 	}
 }
@@ -397,7 +404,8 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 			if it.Status == StepCompleted && done[i] == nil && i < len(list) {
 				it.Reused = true
 				if err := x.st.SaveItem(x.meta.ID, s.ID, it); err != nil {
-					return x.failed(s, start, 0, err)
+					x.storeFailed(fmt.Errorf("the record of item %d of step %s could not be written: %w", i, s.ID, err))
+					return nil
 				}
 				done[i] = it
 			}
@@ -435,7 +443,16 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 			u := &unit{x: x, step: s, scope: &isc, item: &idx, env: env, red: red, slot: sl}
 			t0 := time.Now()
 			res, attempts, err := x.runUnitSafe(ctx, ex, u)
+			key := itemKey(s.ID, idx)
+			// What earlier goes at the item spent: kept in the meta when
+			// they left no record (stopped, or it could not be written),
+			// else in its failed record, which this one replaces.
+			before, kept := x.earlier(key)
+			if prev := done[idx]; !kept && prev != nil && prev.Status != StepCompleted {
+				before = spendOf(prev.Attempts, prev.Error, prev.DurationMS, prev.Usage, prev.CostUSD, prev.AttemptsDetail)
+			}
 			if ctx.Err() != nil {
+				x.keepSpend(key, stoppedSpend(res, before))
 				return
 			}
 			it := &ItemResult{Index: idx, Attempts: attempts, DurationMS: time.Since(t0).Milliseconds()}
@@ -449,14 +466,15 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 				it.Status, it.Output = StepCompleted, res.Output
 			}
 			it.Masked = u.noteMasked()
-			if prev := done[idx]; prev != nil && prev.Status != StepCompleted {
-				// A failed item's record is replaced: what it spent stays counted.
-				foldEarlier(spendOf(prev.Attempts, prev.Error, prev.DurationMS, prev.Usage, prev.CostUSD, prev.AttemptsDetail),
-					&it.Attempts, it.Error, it.DurationMS, &it.Usage, &it.CostUSD, &it.AttemptsDetail)
-			}
+			foldEarlier(before, &it.Attempts, it.Error, it.DurationMS, &it.Usage, &it.CostUSD, &it.AttemptsDetail)
 			if err := x.st.SaveItem(x.meta.ID, s.ID, it); err != nil {
-				msg := fmt.Sprintf("its result could not be recorded: %v", err)
-				it.Status, it.Error = StepFailed, &msg
+				// Not the item's failure: the run stops and resume runs it again.
+				x.keepSpend(key, spendOf(it.Attempts, it.Error, it.DurationMS, it.Usage, it.CostUSD, it.AttemptsDetail))
+				x.storeFailed(fmt.Errorf("the record of item %d of step %s could not be written: %w", idx, s.ID, err))
+				return
+			}
+			if kept {
+				x.forgetSpend(key)
 			}
 			mu.Lock()
 			items[idx] = it
@@ -596,7 +614,7 @@ func (shellExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
 	stdout := newCapture(u, "stdout", limit, limit, stop)
 	stderr := newCapture(u, "stderr", 0, limit, nil)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
-	runErr := u.runGroup(cmd)
+	runErr := u.runGroup(ctx, cmd)
 	stdout.flush()
 	stderr.flush()
 	if stdout.over {

@@ -3,6 +3,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -35,9 +36,9 @@ func (u *unit) groupFile() string {
 // runGroup is cmd.Run for a command started in a process group of its own
 // (Setpgid), recording the group while it runs. What a dead kitaru left
 // running of this unit's previous attempt is stopped first.
-func (u *unit) runGroup(cmd *exec.Cmd) error {
+func (u *unit) runGroup(ctx context.Context, cmd *exec.Cmd) error {
 	p := u.groupFile()
-	if err := u.stopLeftover(p); err != nil {
+	if err := u.stopLeftover(ctx, p); err != nil {
 		return err
 	}
 	if err := cmd.Start(); err != nil {
@@ -54,8 +55,8 @@ func (u *unit) runGroup(cmd *exec.Cmd) error {
 // stopLeftover stops the process group recorded in p, if it still has
 // live members and is the one recorded (not a later group given the same
 // number), and says so in the log and the events.
-func (u *unit) stopLeftover(p string) error {
-	pgid, n, err := stopRecorded(p)
+func (u *unit) stopLeftover(ctx context.Context, p string) error {
+	pgid, n, err := stopRecorded(ctx, p)
 	if err != nil {
 		return fmt.Errorf("what was left of its previous attempt (process group %d, orphaned when the kitaru running it died) %w; stop it, then `kitaru retry %s`", pgid, err, u.x.meta.ID)
 	}
@@ -69,7 +70,7 @@ func (u *unit) stopLeftover(p string) error {
 
 // stopRecorded stops the group a group file names and removes the file
 // once nothing of the group is left; n is how many processes were stopped.
-func stopRecorded(p string) (pgid, n int, err error) {
+func stopRecorded(ctx context.Context, p string) (pgid, n int, err error) {
 	data, err := os.ReadFile(p)
 	if err != nil {
 		return 0, 0, nil // the usual case: no previous attempt was left running
@@ -79,7 +80,7 @@ func stopRecorded(p string) (pgid, n int, err error) {
 		_ = os.Remove(p)
 		return 0, 0, nil
 	}
-	if n, err = stopGroup(pgid, start); err != nil {
+	if n, err = stopGroup(ctx, pgid, start); err != nil {
 		return pgid, 0, err
 	}
 	_ = os.Remove(p)
@@ -90,7 +91,7 @@ func stopRecorded(p string) (pgid, n int, err error) {
 // that is ending without running again (cancelled while nobody held it):
 // no resume will stop it. Each group stopped, or that cannot be, is said
 // in the run's log and journal.
-func (e *Engine) stopLeftovers(meta *RunMeta) {
+func (e *Engine) stopLeftovers(ctx context.Context, meta *RunMeta) {
 	for _, ps := range meta.Plan {
 		dir := e.store.StepDir(meta.ID, ps.ID)
 		ents, err := os.ReadDir(dir)
@@ -109,7 +110,7 @@ func (e *Engine) stopLeftovers(meta *RunMeta) {
 			} else if name != "pgid" {
 				continue
 			}
-			pgid, n, err := stopRecorded(filepath.Join(dir, name))
+			pgid, n, err := stopRecorded(ctx, filepath.Join(dir, name))
 			now := time.Now().UTC()
 			switch {
 			case err != nil:
@@ -126,8 +127,10 @@ func (e *Engine) stopLeftovers(meta *RunMeta) {
 
 // stopGroup ends the live members of process group pgid whose leader
 // started at start (clock ticks since boot; 0: unknown): SIGTERM, then
-// SIGKILL after leftoverGrace. It returns how many there were.
-func stopGroup(pgid int, start uint64) (int, error) {
+// SIGKILL after leftoverGrace. It returns how many there were. When ctx
+// ends first (Ctrl-C while it waits) the group gets SIGKILL at once and is
+// not waited for: the group file stays, so the next go checks again.
+func stopGroup(ctx context.Context, pgid int, start uint64) (int, error) {
 	members := groupMembers(pgid, start)
 	if len(members) == 0 {
 		return 0, nil
@@ -139,12 +142,29 @@ func stopGroup(pgid int, start uint64) (int, error) {
 			}
 			return 0, fmt.Errorf("cannot be stopped (%v)", err)
 		}
-		for deadline := time.Now().Add(leftoverGrace); time.Now().Before(deadline); {
-			if len(groupMembers(pgid, start)) == 0 {
-				return len(members), nil
+		// Each look reads all of /proc: often enough to go on soon after
+		// the group ends, not so often that the look is the work.
+		tick := time.NewTicker(25 * time.Millisecond)
+		deadline := time.NewTimer(leftoverGrace)
+		graceOver := false
+		for !graceOver {
+			select {
+			case <-ctx.Done():
+				tick.Stop()
+				deadline.Stop()
+				_ = syscall.Kill(-pgid, syscall.SIGKILL)
+				return 0, fmt.Errorf("was not seen to end: %w", ctx.Err())
+			case <-deadline.C:
+				graceOver = true
+			case <-tick.C:
+				if len(groupMembers(pgid, start)) == 0 {
+					tick.Stop()
+					deadline.Stop()
+					return len(members), nil
+				}
 			}
-			time.Sleep(10 * time.Millisecond)
 		}
+		tick.Stop()
 	}
 	return 0, errors.New("is still running after SIGKILL")
 }

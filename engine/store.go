@@ -115,8 +115,11 @@ type RunMeta struct {
 	// each step whose record is in this run's directory. A replay reads it
 	// (and its source's Reused) instead of every step record.
 	Index map[string]IndexEntry `json:"index,omitempty"`
-	// Earlier is, for steps `kitaru retry` is running again, what their
-	// failed records had tried and paid for (see Spend).
+	// Earlier is what earlier goes at steps and items tried and paid for
+	// that no record of theirs holds (see Spend): the failed records of
+	// steps `kitaru retry` runs again, and the attempts of steps ("ID") and
+	// foreach items ("ID#N") that a stop or an unwritable record left
+	// without a record. Their next record folds it in.
 	Earlier map[string]Spend `json:"earlier,omitempty"`
 }
 

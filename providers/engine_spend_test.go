@@ -38,6 +38,18 @@ func proseServer(t *testing.T) (*httptest.Server, *atomic.Int64) {
 // environment and the local registry as the test left it.
 func runFlow(t *testing.T, srv *httptest.Server, src string) (*engine.Engine, *engine.Run) {
 	t.Helper()
+	eng, opts := spendEngine(t, srv, src)
+	run, err := eng.Start(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eng, run
+}
+
+// spendEngine is an engine whose OpenAI is srv, and the options starting
+// the flow src on it.
+func spendEngine(t *testing.T, srv *httptest.Server, src string) (*engine.Engine, engine.StartOptions) {
+	t.Helper()
 	env := map[string]string{"OPENAI_BASE_URL": srv.URL, "OPENAI_API_KEY": "sk-env-key-123456"}
 	opts := providers.Options{Getenv: func(k string) string { return env[k] }, Sleep: func(context.Context, time.Duration) error { return nil }}
 	eng := engine.New(engine.Config{Store: engine.NewFileStore(t.TempDir()), Models: providers.Source{Options: opts}})
@@ -46,11 +58,7 @@ func runFlow(t *testing.T, srv *httptest.Server, src string) (*engine.Engine, *e
 		t.Fatal(err)
 	}
 	in, _ := f.BindInputs(nil)
-	run, err := eng.Start(context.Background(), engine.StartOptions{Flow: f, Inputs: in})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return eng, run
+	return eng, engine.StartOptions{Flow: f, Inputs: in}
 }
 
 // Every request that reached the provider counts, failed attempts too: an
@@ -264,5 +272,101 @@ func TestRetriedRunKeepsEarlierSpend(t *testing.T) {
 		if r.Usage.InputTokens != 15*13 || math.Abs(r.CostUSD-15*perCall) > 1e-12 {
 			t.Errorf("run totals: %+v %v, want 15 calls", r.Usage, r.CostUSD)
 		}
+	}
+}
+
+// A run stopped (Ctrl-C, SIGTERM) after failed attempts keeps what they
+// spent: resume's record counts every request that reached the provider,
+// the earlier go's attempts numbered first. The request the stop cut short
+// has no answer, so nothing of it is known to count.
+func TestStoppedRunKeepsEarlierSpend(t *testing.T) {
+	for _, tc := range []struct{ name, step, src string }{
+		{"step", "extract", `name: stopped
+steps:
+  extract:
+    kind: llm
+    model: openai/gpt-4o-mini
+    prompt: Give me JSON
+    output: json
+    retry: {attempts: 3, backoff: 10ms}
+`},
+		{"foreach item", "each", `name: stopped
+steps:
+  each:
+    kind: llm
+    model: openai/gpt-4o-mini
+    foreach: ${{ [1] }}
+    prompt: Give me JSON for ${{ item }}
+    output: json
+    retry: {attempts: 3, backoff: 10ms}
+`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, stop := context.WithCancel(context.Background())
+			defer stop()
+			var n atomic.Int64
+			var good atomic.Bool
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.Copy(io.Discard, r.Body)
+				content := "Sure! Here is the JSON you asked for."
+				if good.Load() {
+					content = `{\"ok\": true}`
+				} else if n.Add(1) == 3 {
+					// The third attempt is under way when the run is stopped.
+					stop()
+					<-r.Context().Done()
+					return
+				}
+				w.Header().Set("Content-Type", "application/json")
+				io.WriteString(w, `{"id":"c","object":"chat.completion","created":1,"model":"gpt-4o-mini",
+			"choices":[{"index":0,"message":{"role":"assistant","content":"`+content+`"},"finish_reason":"stop"}],
+			"usage":{"prompt_tokens":13,"completion_tokens":14,"total_tokens":27}}`)
+			}))
+			t.Cleanup(srv.Close)
+			eng, opts := spendEngine(t, srv, tc.src)
+			run, err := eng.Start(ctx, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if run.Status != engine.RunInterrupted || n.Load() != 3 {
+				t.Fatalf("first go: run %s after %d requests, want interrupted after 3", run.Status, n.Load())
+			}
+			// The interrupted run's totals count them already.
+			stored, err := eng.Get(context.Background(), run.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range []*engine.Run{run, stored} {
+				if r.Usage.InputTokens != 2*13 {
+					t.Errorf("the interrupted run's totals: %+v, want the 2 failed calls", r.Usage)
+				}
+			}
+			good.Store(true)
+			done, err := eng.Resume(context.Background(), run.ID, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if done.Status != engine.RunCompleted {
+				t.Fatalf("resume: run %s", done.Status)
+			}
+			perCall := (13*0.15 + 14*0.60) / 1e6
+			s := stepOfRun(t, done, tc.step)
+			attempts, usage, cost, tries := s.Attempts, s.Usage, s.CostUSD, s.AttemptsDetail
+			if len(s.Items) == 1 {
+				it := s.Items[0]
+				attempts, usage, cost, tries = it.Attempts, it.Usage, it.CostUSD, it.AttemptsDetail
+			}
+			wantSpend(t, tc.step, usage, cost, 3, perCall)
+			if attempts != 3 || len(tries) != 3 || tries[0].Error == nil || tries[1].Error == nil || tries[2].Error != nil || tries[2].Attempt != 3 {
+				t.Errorf("%s: %d attempts, listed %+v; want the 2 failed ones of the stopped go, then the one that succeeded", tc.step, attempts, tries)
+			}
+			if done.Usage.InputTokens != 3*13 {
+				t.Errorf("run totals: %+v, want 3 calls", done.Usage)
+			}
+			if meta, err := eng.Store().LoadMeta(run.ID); err != nil || len(meta.Earlier) != 0 {
+				t.Errorf("the completed run's meta still keeps earlier spend %v (%v)", meta.Earlier, err)
+			}
+		})
 	}
 }
