@@ -34,10 +34,10 @@ func checkExprShape(src string) error {
 		return &shapeError{off: len(src) - len(strings.TrimLeft(src, " \t\n")), msg: fmt.Sprintf("the expression is %d bytes long; at most %d (%d KiB) are allowed: compute large values in a checkpoint's run: command or split them across steps", len(src), MaxExprLen, MaxExprLen>>10)}
 	}
 	var (
-		stack   []int // depth before each open bracket
-		depth   int   // brackets, operators that right-recurse, pending unary
-		unary   int   // unary operators since the last operand ended by a binary operator
-		operand bool  // the last token ends an operand: a - or + after it is binary
+		stack   []bracketFrame // each open bracket
+		depth   int            // brackets, operators that right-recurse, pending unary
+		unary   int            // unary operators since the last operand ended by a binary operator
+		operand bool           // the last token ends an operand: a - or + after it is binary
 		max     int
 		over    = -1
 	)
@@ -75,20 +75,21 @@ func checkExprShape(src string) error {
 			i += 2
 			continue
 		case c == '(' || c == '[' || c == '{':
-			stack = append(stack, depth)
-			depth += unary + 1
+			inner := depth + unary + 1
+			stack = append(stack, bracketFrame{depth, inner})
+			depth = inner
 			unary, operand = 0, false
 			note(i)
 		case c == ')' || c == ']' || c == '}':
 			if n := len(stack); n > 0 {
-				depth, stack = stack[n-1], stack[:n-1]
+				depth, stack = stack[n-1].before, stack[:n-1]
 			}
 			unary, operand = 0, true
 		case c == ',' || c == ';' || c == ':':
 			if c == ',' && len(stack) > 0 {
 				// A new argument or element: what right-recursed in the
 				// last one has returned.
-				depth = stack[len(stack)-1] + 1
+				depth = stack[len(stack)-1].inner
 			}
 			ends()
 		case c == '?':
@@ -167,3 +168,7 @@ func checkExprShape(src string) error {
 	}
 	return nil
 }
+
+// bracketFrame is one open bracket of checkExprShape: the depth before it, and
+// the depth inside it, where each argument or element starts.
+type bracketFrame struct{ before, inner int }

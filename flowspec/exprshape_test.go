@@ -29,6 +29,7 @@ var nestings = []struct {
 	{"if else", func(n int) string { return strings.Repeat("if true { 1 } else ", n) + "{ 2 }" }},
 	{"calls", func(n int) string { return strings.Repeat("len(", n) + "[]" + strings.Repeat(")", n) }},
 	{"predicates", func(n int) string { return strings.Repeat("map([1], ", n) + "#" + strings.Repeat(")", n) }},
+	{"negated arguments", func(n int) string { return strings.Repeat("-max(1, ", n) + "1" + strings.Repeat(")", n) }},
 	{"bang times", func(n int) string { return strings.Repeat("!true * ", n) + "1" }},
 }
 
