@@ -48,7 +48,7 @@ Examples:
 }
 
 func (c *runCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
-	flow, err := loadFlow(c.Flow)
+	flow, err := loadFlow(ctx, c.Flow)
 	if err != nil {
 		return cmdErr(err)
 	}
@@ -104,7 +104,7 @@ func (c *replayCmd) replay(ctx context.Context, g *Globals, stdio *IO, argsJSON,
 		return cmdErr(err)
 	}
 	if c.FlowFile != "" {
-		if opts.Flow, err = loadFlow(c.FlowFile); err != nil {
+		if opts.Flow, err = loadFlow(ctx, c.FlowFile); err != nil {
 			return cmdErr(err)
 		}
 	}

@@ -34,9 +34,30 @@ var newRunner = func(obs engine.Observer, stderr io.Writer) (engine.Runner, erro
 // A flow or inputs the user wrote wrongly is a usage error (exit 2);
 // flowspec's messages already name the file, line and column.
 
-func loadFlow(path string) (*flowspec.Flow, error) {
-	f, err := flowspec.Load(path, flowspec.Options{CheckModel: providers.CheckModel})
-	return f, asUsage(err)
+// loadFlow reads the flow file in a goroutine so that Ctrl-C or SIGTERM
+// ends a read that never returns: opening a FIFO that has no writer
+// blocks in the kernel, where the signal does not interrupt it. The
+// abandoned read ends with the process.
+func loadFlow(ctx context.Context, path string) (*flowspec.Flow, error) {
+	type loaded struct {
+		f   *flowspec.Flow
+		err error
+	}
+	done := make(chan loaded, 1)
+	go func() {
+		f, err := flowspec.Load(path, flowspec.Options{CheckModel: providers.CheckModel})
+		done <- loaded{f, err}
+	}()
+	select {
+	case l := <-done:
+		return l.f, asUsage(l.err)
+	case <-ctx.Done():
+		why := ""
+		if st, err := os.Stat(path); err == nil && st.Mode()&os.ModeNamedPipe != 0 {
+			why = " (it is a named pipe: reading it waits until something writes to it)"
+		}
+		return nil, &ExitError{Code: ExitInterrupted, Err: fmt.Errorf("interrupted while reading the flow file %s%s; nothing was run", path, why)}
+	}
 }
 
 func parseInputArgs(args []string) (map[string]any, error) {

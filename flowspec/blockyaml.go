@@ -46,10 +46,14 @@ func hasDocumentMarker(data []byte) bool {
 		bytes.Contains(data, []byte("\n---")) || bytes.Contains(data, []byte("\n..."))
 }
 
+// maxBlockFlowDepth is how deeply the quick reader nests [ ] and { }.
+const maxBlockFlowDepth = 32
+
 type blockParser struct {
 	lines  []string
 	i      int // the current line
 	failed bool
+	depth  int         // flow collections open: see maxBlockFlowDepth
 	slab   []yaml.Node // nodes are handed out from here, not one by one
 }
 
@@ -397,6 +401,13 @@ func (p *blockParser) inlineAt(line string, j int, inFlow bool) (*yaml.Node, int
 
 // flow reads a one-line [a, b] or {k: v, k: v} of scalars at offset j.
 func (p *blockParser) flow(line string, j int) (*yaml.Node, int) {
+	// Each level recurses: past a depth no flow file needs, give up and
+	// let yaml.v3 read (and bound) it.
+	if p.depth >= maxBlockFlowDepth {
+		return nil, 0
+	}
+	p.depth++
+	defer func() { p.depth-- }()
 	seq := line[j] == '['
 	closer := byte('}')
 	n := p.node(yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Style: yaml.FlowStyle, Line: p.i + 1, Column: col(line, j)})

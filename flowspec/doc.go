@@ -135,7 +135,18 @@
 //     control character YAML refuses is reported at its own line:col. A
 //     step id may be at most MaxStepIDLength (128) characters, since it
 //     names a directory. An expression may have at most 10,000 parts
-//     (expr's nodes). One evaluation may build at most ExprMemoryLimit
+//     (expr's nodes), be at most MaxExprLen (64 KiB) long and nest at
+//     most MaxExprDepth (100) levels: brackets, unary - + ! not, and the
+//     ternary, **, ^, let and if, which expr parses by nested calls, each
+//     count until their bracket, argument or element ends (string
+//     literals and comments do not count). Both are checked in one pass
+//     before expr parses it, since its parser recurses per level before
+//     it counts nodes, and a Go stack overflow cannot be recovered. YAML
+//     flow collections ([ ] { }) nest at most 10,000 levels (yaml.v3's
+//     bound); the quick reader of lazy loads gives anything deeper than
+//     32 to yaml.v3. Load waits on a named pipe that has no writer; the
+//     cli reads in a goroutine, so Ctrl-C or SIGTERM ends that wait (130).
+//     One evaluation may build at most ExprMemoryLimit
 //     (64 MiB), counted before it is allocated: text by its bytes, each
 //     element of a list, range or map made by 16 bytes (map and filter
 //     count 4 more per element, sortBy 2, groupBy 16, for what they box

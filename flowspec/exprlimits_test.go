@@ -143,7 +143,7 @@ func TestExprWithinBound(t *testing.T) {
 // expression pasted into the message.
 func TestExprTooManyNodes(t *testing.T) {
 	t.Parallel()
-	src := "${{ " + strings.Repeat("1 + ", 20000) + "1 }}"
+	src := "${{ " + strings.Repeat("1 + ", 12000) + "1 }}"
 	_, errs := compileFor(t, src, false, false)
 	if len(errs) != 1 {
 		t.Fatalf("errs = %v", errs)

@@ -21,6 +21,15 @@ func FuzzLoad(f *testing.F) {
 			f.Add(data)
 		}
 	}
+	// Nesting past the bounds, in expressions and in YAML flow collections.
+	for _, seed := range []string{
+		"${{ " + strings.Repeat("(", 200) + "1" + strings.Repeat(")", 200) + " }}",
+		"${{ " + strings.Repeat("-", 200) + "1 }}", "${{ " + strings.Repeat("true ? 1 : ", 150) + "2 }}",
+		"${{ " + strings.Repeat("[", 70000) + " }}",
+		strings.Repeat("[", 200) + strings.Repeat("]", 200),
+	} {
+		f.Add([]byte("name: deep\nsteps:\n  a:\n    kind: checkpoint\n    value: |-\n      " + seed + "\n"))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fl, err := Parse("fuzz.yaml", data, Options{})
 		if err != nil {
@@ -99,6 +108,10 @@ func FuzzExpr(f *testing.F) {
 		`let s = inputs.topic + inputs.topic; s + s`, `fromJSON(toJSON({"a": [1, 2, {"b": nil}]}))`, `toBase64(inputs.topic)`,
 		`keys(steps.a.output)`, `toPairs({"a": 1})`, `fromPairs([["a", 1]])`, `sortBy(1..100, -#)`, `groupBy(1..100, # % 3)`,
 		`item + index`, `inputs.n > 2 ? "yes" : "no"`, `"}}"`, `now().Year()`, `date("2024-01-01").Unix()`,
+		strings.Repeat("(", 101) + "1" + strings.Repeat(")", 101), strings.Repeat("!", 101) + "true",
+		strings.Repeat("not ", 101) + "true", strings.Repeat("2**", 101) + "1", strings.Repeat("let x = 1; ", 101) + "x",
+		strings.Repeat("if true { 1 } else ", 101) + "{ 2 }", strings.Repeat("{a: ", 101) + "1" + strings.Repeat("}", 101),
+		`"` + strings.Repeat("(", 200) + `"`, strings.Repeat("-", MaxExprLen+1) + "1",
 	} {
 		f.Add(s)
 	}

@@ -154,6 +154,9 @@ func (c *compiler) refsOf(src string) Refs {
 func (c *compiler) parseRefs(src string) Refs {
 	rc := &refCollector{c: c, allowItem: true, inputs: map[string]bool{}, steps: map[string]bool{}, src: src}
 	// A parse error is left for the template's compilation to report.
+	if checkExprShape(src) != nil {
+		return Refs{}
+	}
 	if tree, err := parser.ParseWithConfig(src, c.conf()); err == nil {
 		ast.Walk(&tree.Node, rc)
 	}

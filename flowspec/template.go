@@ -643,6 +643,9 @@ func (c *compiler) compileExpr(src string, allowItem bool) *exprResult {
 // visitor it runs, and rc needs no types. When rc finds unknown names the
 // type check is skipped: those errors say more than the checker's.
 func (c *compiler) compile(src string, rc *refCollector) (prog *vm.Program, err error) {
+	if err := checkExprShape(src); err != nil {
+		return nil, err
+	}
 	cfg := c.conf()
 	tree, err := parser.ParseWithConfig(src, cfg)
 	if err != nil {
@@ -681,6 +684,9 @@ func (c *compiler) conf() *conf.Config {
 func (c *compiler) describeCompileError(src string, err error) *exprError {
 	msg := firstLine(err.Error())
 	off := 0
+	if se, ok := err.(*shapeError); ok {
+		return &exprError{off: se.off, msg: "in ${{ " + shortExpr(src) + " }}: " + se.msg}
+	}
 	if fe, ok := err.(*file.Error); ok {
 		msg = fe.Message
 		off = runeOffset(src, fe.From)
