@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/kitaruhq/kitaru/internal/textcut"
 )
 
 // nestings builds, for a depth n, an expression that nests n levels by
@@ -82,7 +84,7 @@ func cut(err error) string {
 	if err == nil {
 		return "no error"
 	}
-	return truncate(err.Error(), 300)
+	return textcut.Runes(err.Error(), 300)
 }
 
 // TestExprDepthAtLimit: every construct nested half the bound still
@@ -157,7 +159,7 @@ func TestFlatExpressionMemory(t *testing.T) {
 // TestBlockYAMLDeepFlow: the quick reader gives a deeply nested flow
 // collection to yaml.v3 (which bounds it) rather than recursing per level.
 func TestBlockYAMLDeepFlow(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it measures what the whole process allocates.
 	for _, n := range []int{maxBlockFlowDepth + 1, 1000000} {
 		data := []byte("name: x\nsteps:\n  a:\n    kind: checkpoint\n    value: " + strings.Repeat("[", n) + strings.Repeat("]", n) + "\n")
 		var before, after runtime.MemStats
