@@ -433,13 +433,51 @@ func (s *textSizer) sep(depth int) {
 
 // overLimit says whether an expression's result is too big to format or
 // keep: text and numbers were counted as they were made, or came from
-// outside; a list or map may hold the same long text many times.
+// outside; a list or map may hold the same long text many times. Only
+// results a program may have built are measured (compiledExpr.sized).
 func overLimit(v any) bool {
 	switch v.(type) {
 	case nil, string, bool, int, float64:
 		return false
 	}
 	return valueText(v, false) > ExprMemoryLimit
+}
+
+// scopeRead says whether an expression's result can only be a scalar or
+// a value the scope holds, whole or a part of it: ${{ steps.x.output }},
+// ${{ item.tags }}, a choice between such reads. Such a result was built
+// by no one here; it is the data a step, an input or a foreach brought,
+// which was measured when it was made (a value: or foreach expression) or
+// read from bounded text. Measuring it on every read would cost the size
+// of the data each time, and the common template is exactly such a read.
+// Anything else, a literal or a builtin's list, may repeat one long value
+// many times and is measured.
+func scopeRead(n ast.Node) bool {
+	switch n := n.(type) {
+	case *ast.IdentifierNode:
+		// Only reached outside any let (a VariableDeclaratorNode is not
+		// a read), so the name is the environment's, not a variable's.
+		return true
+	case *ast.NilNode, *ast.BoolNode, *ast.IntegerNode, *ast.FloatNode, *ast.StringNode:
+		return true
+	case *ast.MemberNode:
+		return scopeRead(n.Node)
+	case *ast.ChainNode:
+		return scopeRead(n.Node)
+	case *ast.SliceNode:
+		return scopeRead(n.Node)
+	case *ast.ConditionalNode:
+		return scopeRead(n.Exp1) && scopeRead(n.Exp2)
+	case *ast.BinaryNode:
+		return n.Operator == "??" && scopeRead(n.Left) && scopeRead(n.Right)
+	case *ast.BuiltinNode:
+		// An element of a list or map is a part of it.
+		switch n.Name {
+		case "first", "last", "get", "find", "findLast":
+			return len(n.Arguments) > 0 && scopeRead(n.Arguments[0])
+		}
+	}
+	return false
 }
 
 // isOverBudget says whether an evaluation error is expr's budget running

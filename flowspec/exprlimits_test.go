@@ -42,6 +42,11 @@ func TestExprMemoryBound(t *testing.T) {
 		{"map boxing", `${{ len(map(1..1900000, #)) }}`},
 		{"sortBy", `${{ len(sortBy(1..1900000, -#)) }}`},
 		{"filter", `${{ filter(1..1900000, # > 0) }}`},
+		{"built list chosen", `${{ inputs.n > 0 ? map(1..400000, inputs.topic) : inputs.tags }}`},
+		{"built list defaulted", `${{ nil ?? map(1..400000, inputs.topic) }}`},
+		{"built list in a variable", `${{ let x = map(1..400000, inputs.topic); x }}`},
+		{"part of a built list", `${{ map(1..400000, inputs.topic)[1:] }}`},
+		{"element of a built list", `${{ first([map(1..400000, inputs.topic)]) }}`},
 		{"many placeholders", "${{ steps.a.output }}" + strings.Repeat("${{steps.a.output}}", 40)},
 	}
 	for _, tt := range tests {
@@ -185,5 +190,55 @@ func TestExprRuntimeErrorWords(t *testing.T) {
 	_, err := tmpl.Eval(testScope)
 	if want := "test: evaluating ${{ inputs.n % 0 }} failed: the right side of % is 0 (1:11)"; err == nil || err.Error() != want {
 		t.Errorf("error = %v, want %s", err, want)
+	}
+}
+
+// TestExprScopeReadsUnmeasured: a result that can only be data the scope
+// already holds is returned as it is, however long its text, because the
+// expression built nothing; a result the program may have built is
+// measured even when it only wraps such data.
+func TestExprScopeReadsUnmeasured(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("d", 1<<20)
+	big := make([]any, 80) // 80 MiB as text, 1 MiB in memory
+	for i := range big {
+		big[i] = long
+	}
+	scope := &Scope{
+		Inputs: map[string]any{"topic": "t", "n": 3, "tags": big},
+		Steps:  map[string]StepState{"a": {Output: map[string]any{"list": big}, Status: "completed"}},
+		Item:   map[string]any{"list": big},
+	}
+	tests := []struct {
+		src      string
+		measured bool
+	}{
+		{`${{ inputs.tags }}`, false},
+		{`${{ steps.a.output }}`, false},
+		{`${{ steps.a.output.list }}`, false},
+		{`${{ steps.a.output?.list }}`, false},
+		{`${{ steps.a.output["list"][1:] }}`, false},
+		{`${{ inputs.n > 1 ? steps.a.output.list : inputs.tags }}`, false},
+		{`${{ steps.b.output ?? inputs.tags }}`, false},
+		{`${{ get(steps.a.output, "list") }}`, false},
+		{`${{ item.list }}`, false},
+		{`${{ [inputs.tags] }}`, true},
+		{`${{ {"a": steps.a.output} }}`, true},
+		{`${{ let x = inputs.tags; x }}`, true},
+		{`${{ filter(inputs.tags, true) }}`, true},
+		{`${{ first([inputs.tags]) }}`, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.src, func(t *testing.T) {
+			t.Parallel()
+			tmpl, errs := compileFor(t, tt.src, false, true)
+			if errs != nil {
+				t.Fatalf("compile: %v", errs)
+			}
+			_, err := tmpl.Eval(scope)
+			if got := errors.Is(err, ErrExprMemory); got != tt.measured || (err != nil && !got) {
+				t.Errorf("Eval: %v; want the memory limit: %v", err, tt.measured)
+			}
+		})
 	}
 }
