@@ -71,6 +71,12 @@ func init() {
 		"values":     func(a []any) uint { return uint(lenOf(a[0])) },
 		"toPairs":    func(a []any) uint { return uint(3 * lenOf(a[0])) },
 		"fromPairs":  func(a []any) uint { return uint(lenOf(a[0])) },
+		// These count what they made only once it is made, and concat
+		// appends without sizing its list first.
+		"reverse": func(a []any) uint { return uint(lenOf(a[0])) },
+		"sort":    func(a []any) uint { return uint(lenOf(a[0])) },
+		"concat":  concatCost,
+		"flatten": flattenCost,
 	}
 	for name, cost := range costs {
 		id, ok := builtin.Index[name]
@@ -289,6 +295,51 @@ func splitCost(args []any) uint {
 		parts = n
 	}
 	return uint(parts)
+}
+
+func concatCost(args []any) uint {
+	n := uint(0)
+	for _, a := range args {
+		n += uint(lenOf(a))
+	}
+	return 2 * n
+}
+
+// flattenCost is what flatten allocates: each nested list makes a list
+// of the elements flattened below it, so a list nested in itself many
+// times ([#acc, #acc] in a reduce) is small in memory but huge
+// flattened. The walk counts each list it visits too, so that nesting
+// empty lists adds up, and it stops once the sum passes the budget.
+func flattenCost(args []any) uint {
+	v := reflect.ValueOf(args[0])
+	if v.Kind() != reflect.Slice && v.Kind() != reflect.Array {
+		return 0 // flatten refuses it itself
+	}
+	var cost uint
+	flattenWalk(v, 0, &cost)
+	return cost
+}
+
+// flattenWalk adds to cost what flattening v allocates and gives the
+// number of elements v flattens to.
+func flattenWalk(v reflect.Value, depth int, cost *uint) (leaves uint) {
+	if depth > builtin.MaxDepth {
+		return 0 // flatten refuses it itself
+	}
+	*cost++
+	for i := 0; i < v.Len() && *cost < exprBudget; i++ {
+		e := v.Index(i)
+		for (e.Kind() == reflect.Interface || e.Kind() == reflect.Pointer) && !e.IsNil() {
+			e = e.Elem()
+		}
+		if e.Kind() == reflect.Slice || e.Kind() == reflect.Array {
+			leaves += flattenWalk(e, depth+1, cost)
+		} else {
+			leaves++
+		}
+	}
+	*cost += 2 * leaves // its list, grown by appending
+	return leaves
 }
 
 func lenOf(v any) int {

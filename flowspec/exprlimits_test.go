@@ -42,6 +42,9 @@ func TestExprMemoryBound(t *testing.T) {
 		{"map boxing", `${{ len(map(1..1900000, #)) }}`},
 		{"sortBy", `${{ len(sortBy(1..1900000, -#)) }}`},
 		{"filter", `${{ filter(1..1900000, # > 0) }}`},
+		{"concat doubling", `${{ len(reduce(1..26, concat(#acc, #acc), [1])) }}`},
+		{"flatten", `${{ len(flatten(map(1..2000, 1..2000))) }}`},
+		{"flatten of a list nested in itself", `${{ len(flatten(reduce(1..30, [#acc, #acc], [1]))) }}`},
 		{"built list chosen", `${{ inputs.n > 0 ? map(1..400000, inputs.topic) : inputs.tags }}`},
 		{"built list defaulted", `${{ nil ?? map(1..400000, inputs.topic) }}`},
 		{"built list in a variable", `${{ let x = map(1..400000, inputs.topic); x }}`},
@@ -117,6 +120,9 @@ func TestExprWithinBound(t *testing.T) {
 		{`${{ len(string(steps.a.output)) }}`, 4 << 20},
 		{`${{ len(groupBy(1..100000, # % 7)) }}`, 7},
 		{`${{ len(map(filter(1..500000, # % 2 == 0), # * 2)) }}`, 250000},
+		{`${{ len(flatten([[1, 2], [3, [4]], 5])) }}`, 5},
+		{`${{ len(concat(1..1000, 1..1000)) }}`, 2000},
+		{`${{ first(sort(reverse(1..1000))) }}`, 1},
 		{`${{ sum(1..100000000) }}`, 5000000050000000}, // the optimizer's formula: no list is made
 	}
 	for _, tt := range tests {
