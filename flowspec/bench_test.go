@@ -93,3 +93,33 @@ func BenchmarkTemplateEval(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkTemplateBigOutput evaluates templates that read a step's big
+// JSON output (a list of 10000 records, about 1 MB as text), as a foreach
+// over it, a value: checkpoint that passes it on, or one that wraps it do.
+func BenchmarkTemplateBigOutput(b *testing.B) {
+	c := newCompiler(nil, []string{"big"})
+	list := make([]any, 10000)
+	for i := range list {
+		list[i] = map[string]any{"id": float64(i), "title": fmt.Sprintf("record number %d of the big output", i), "tags": []any{"a", "b"}}
+	}
+	scope := &Scope{Steps: map[string]StepState{"big": {Output: list, Status: "completed"}}}
+	for _, src := range []string{
+		`${{ steps.big.output }}`,
+		`${{ steps.big.output[0] }}`,
+		`${{ {"records": steps.big.output, "n": len(steps.big.output)} }}`,
+	} {
+		tmpl, errs := c.compileTemplate(src, "bench", Pos{}, false, false)
+		if errs != nil {
+			b.Fatal(errs)
+		}
+		b.Run(strings.Trim(src, "${} "), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := tmpl.Eval(scope); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -73,6 +73,12 @@ func init() {
 		"values":     func(a []any) uint { return uint(lenOf(a[0])) },
 		"toPairs":    func(a []any) uint { return uint(3 * lenOf(a[0])) },
 		"fromPairs":  func(a []any) uint { return uint(lenOf(a[0])) },
+		// These count what they made only once it is made, and concat
+		// appends without sizing its list first.
+		"reverse": func(a []any) uint { return uint(lenOf(a[0])) },
+		"sort":    func(a []any) uint { return uint(lenOf(a[0])) },
+		"concat":  concatCost,
+		"flatten": flattenCost,
 	}
 	for name, cost := range costs {
 		id, ok := builtin.Index[name]
@@ -293,6 +299,51 @@ func splitCost(args []any) uint {
 	return uint(parts)
 }
 
+func concatCost(args []any) uint {
+	n := uint(0)
+	for _, a := range args {
+		n += uint(lenOf(a))
+	}
+	return 2 * n
+}
+
+// flattenCost is what flatten allocates: each nested list makes a list
+// of the elements flattened below it, so a list nested in itself many
+// times ([#acc, #acc] in a reduce) is small in memory but huge
+// flattened. The walk counts each list it visits too, so that nesting
+// empty lists adds up, and it stops once the sum passes the budget.
+func flattenCost(args []any) uint {
+	v := reflect.ValueOf(args[0])
+	if v.Kind() != reflect.Slice && v.Kind() != reflect.Array {
+		return 0 // flatten refuses it itself
+	}
+	var cost uint
+	flattenWalk(v, 0, &cost)
+	return cost
+}
+
+// flattenWalk adds to cost what flattening v allocates and gives the
+// number of elements v flattens to.
+func flattenWalk(v reflect.Value, depth int, cost *uint) (leaves uint) {
+	if depth > builtin.MaxDepth {
+		return 0 // flatten refuses it itself
+	}
+	*cost++
+	for i := 0; i < v.Len() && *cost < exprBudget; i++ {
+		e := v.Index(i)
+		for (e.Kind() == reflect.Interface || e.Kind() == reflect.Pointer) && !e.IsNil() {
+			e = e.Elem()
+		}
+		if e.Kind() == reflect.Slice || e.Kind() == reflect.Array {
+			leaves += flattenWalk(e, depth+1, cost)
+		} else {
+			leaves++
+		}
+	}
+	*cost += 2 * leaves // its list, grown by appending
+	return leaves
+}
+
 func lenOf(v any) int {
 	rv := reflect.ValueOf(v)
 	switch rv.Kind() {
@@ -435,13 +486,51 @@ func (s *textSizer) sep(depth int) {
 
 // overLimit says whether an expression's result is too big to format or
 // keep: text and numbers were counted as they were made, or came from
-// outside; a list or map may hold the same long text many times.
+// outside; a list or map may hold the same long text many times. Only
+// results a program may have built are measured (compiledExpr.sized).
 func overLimit(v any) bool {
 	switch v.(type) {
 	case nil, string, bool, int, float64:
 		return false
 	}
 	return valueText(v, false) > ExprMemoryLimit
+}
+
+// scopeRead says whether an expression's result can only be a scalar or
+// a value the scope holds, whole or a part of it: ${{ steps.x.output }},
+// ${{ item.tags }}, a choice between such reads. Such a result was built
+// by no one here; it is the data a step, an input or a foreach brought,
+// which was measured when it was made (a value: or foreach expression) or
+// read from bounded text. Measuring it on every read would cost the size
+// of the data each time, and the common template is exactly such a read.
+// Anything else, a literal or a builtin's list, may repeat one long value
+// many times and is measured.
+func scopeRead(n ast.Node) bool {
+	switch n := n.(type) {
+	case *ast.IdentifierNode:
+		// Only reached outside any let (a VariableDeclaratorNode is not
+		// a read), so the name is the environment's, not a variable's.
+		return true
+	case *ast.NilNode, *ast.BoolNode, *ast.IntegerNode, *ast.FloatNode, *ast.StringNode:
+		return true
+	case *ast.MemberNode:
+		return scopeRead(n.Node)
+	case *ast.ChainNode:
+		return scopeRead(n.Node)
+	case *ast.SliceNode:
+		return scopeRead(n.Node)
+	case *ast.ConditionalNode:
+		return scopeRead(n.Exp1) && scopeRead(n.Exp2)
+	case *ast.BinaryNode:
+		return n.Operator == "??" && scopeRead(n.Left) && scopeRead(n.Right)
+	case *ast.BuiltinNode:
+		// An element of a list or map is a part of it.
+		switch n.Name {
+		case "first", "last", "get", "find", "findLast":
+			return len(n.Arguments) > 0 && scopeRead(n.Arguments[0])
+		}
+	}
+	return false
 }
 
 // isOverBudget says whether an evaluation error is expr's budget running

@@ -42,6 +42,14 @@ func TestExprMemoryBound(t *testing.T) {
 		{"map boxing", `${{ len(map(1..1900000, #)) }}`},
 		{"sortBy", `${{ len(sortBy(1..1900000, -#)) }}`},
 		{"filter", `${{ filter(1..1900000, # > 0) }}`},
+		{"concat doubling", `${{ len(reduce(1..26, concat(#acc, #acc), [1])) }}`},
+		{"flatten", `${{ len(flatten(map(1..2000, 1..2000))) }}`},
+		{"flatten of a list nested in itself", `${{ len(flatten(reduce(1..30, [#acc, #acc], [1]))) }}`},
+		{"built list chosen", `${{ inputs.n > 0 ? map(1..400000, inputs.topic) : inputs.tags }}`},
+		{"built list defaulted", `${{ nil ?? map(1..400000, inputs.topic) }}`},
+		{"built list in a variable", `${{ let x = map(1..400000, inputs.topic); x }}`},
+		{"part of a built list", `${{ map(1..400000, inputs.topic)[1:] }}`},
+		{"element of a built list", `${{ first([map(1..400000, inputs.topic)]) }}`},
 		{"many placeholders", "${{ steps.a.output }}" + strings.Repeat("${{steps.a.output}}", 40)},
 	}
 	for _, tt := range tests {
@@ -112,6 +120,9 @@ func TestExprWithinBound(t *testing.T) {
 		{`${{ len(string(steps.a.output)) }}`, 4 << 20},
 		{`${{ len(groupBy(1..100000, # % 7)) }}`, 7},
 		{`${{ len(map(filter(1..500000, # % 2 == 0), # * 2)) }}`, 250000},
+		{`${{ len(flatten([[1, 2], [3, [4]], 5])) }}`, 5},
+		{`${{ len(concat(1..1000, 1..1000)) }}`, 2000},
+		{`${{ first(sort(reverse(1..1000))) }}`, 1},
 		{`${{ sum(1..100000000) }}`, 5000000050000000}, // the optimizer's formula: no list is made
 	}
 	for _, tt := range tests {
@@ -185,5 +196,55 @@ func TestExprRuntimeErrorWords(t *testing.T) {
 	_, err := tmpl.Eval(testScope)
 	if want := "test: evaluating ${{ inputs.n % 0 }} failed: the right side of % is 0 (1:11)"; err == nil || err.Error() != want {
 		t.Errorf("error = %v, want %s", err, want)
+	}
+}
+
+// TestExprScopeReadsUnmeasured: a result that can only be data the scope
+// already holds is returned as it is, however long its text, because the
+// expression built nothing; a result the program may have built is
+// measured even when it only wraps such data.
+func TestExprScopeReadsUnmeasured(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("d", 1<<20)
+	big := make([]any, 80) // 80 MiB as text, 1 MiB in memory
+	for i := range big {
+		big[i] = long
+	}
+	scope := &Scope{
+		Inputs: map[string]any{"topic": "t", "n": 3, "tags": big},
+		Steps:  map[string]StepState{"a": {Output: map[string]any{"list": big}, Status: "completed"}},
+		Item:   map[string]any{"list": big},
+	}
+	tests := []struct {
+		src      string
+		measured bool
+	}{
+		{`${{ inputs.tags }}`, false},
+		{`${{ steps.a.output }}`, false},
+		{`${{ steps.a.output.list }}`, false},
+		{`${{ steps.a.output?.list }}`, false},
+		{`${{ steps.a.output["list"][1:] }}`, false},
+		{`${{ inputs.n > 1 ? steps.a.output.list : inputs.tags }}`, false},
+		{`${{ steps.b.output ?? inputs.tags }}`, false},
+		{`${{ get(steps.a.output, "list") }}`, false},
+		{`${{ item.list }}`, false},
+		{`${{ [inputs.tags] }}`, true},
+		{`${{ {"a": steps.a.output} }}`, true},
+		{`${{ let x = inputs.tags; x }}`, true},
+		{`${{ filter(inputs.tags, true) }}`, true},
+		{`${{ first([inputs.tags]) }}`, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.src, func(t *testing.T) {
+			t.Parallel()
+			tmpl, errs := compileFor(t, tt.src, false, true)
+			if errs != nil {
+				t.Fatalf("compile: %v", errs)
+			}
+			_, err := tmpl.Eval(scope)
+			if got := errors.Is(err, ErrExprMemory); got != tt.measured || (err != nil && !got) {
+				t.Errorf("Eval: %v; want the memory limit: %v", err, tt.measured)
+			}
+		})
 	}
 }

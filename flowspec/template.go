@@ -55,6 +55,9 @@ type part struct {
 type compiledExpr struct {
 	src  string
 	prog *vm.Program
+	// sized: the result may be a list or map the program built, whose
+	// text must be measured (see scopeRead).
+	sized bool
 }
 
 // Refs are the names a template's expressions read.
@@ -157,7 +160,7 @@ func (t *Template) run(c *compiledExpr, env *evalEnv) (any, error) {
 		msg := strings.Replace(firstLine(err.Error()), "runtime error: integer divide by zero", "the right side of % is 0", 1)
 		return nil, fmt.Errorf("%s: evaluating ${{ %s }} failed: %s", t.field, shortExpr(c.src), msg)
 	}
-	if overLimit(out) {
+	if c.sized && overLimit(out) {
 		return nil, t.memoryError(c.src)
 	}
 	return out, nil
@@ -622,7 +625,7 @@ func (c *compiler) cachedExpr(src string, allowItem bool) *exprResult {
 // compileExpr compiles one expression, collecting its references.
 func (c *compiler) compileExpr(src string, allowItem bool) *exprResult {
 	rc := &refCollector{c: c, allowItem: allowItem, inputs: map[string]bool{}, steps: map[string]bool{}, src: src}
-	prog, err := c.compile(src, rc)
+	ce, err := c.compile(src, rc)
 	r := &exprResult{refs: Refs{Inputs: sortedKeys(rc.inputs), Steps: sortedKeys(rc.steps), Item: rc.item}}
 	switch {
 	case len(rc.errs) > 0:
@@ -631,7 +634,7 @@ func (c *compiler) compileExpr(src string, allowItem bool) *exprResult {
 	case err != nil:
 		r.errs = []exprError{*c.describeCompileError(src, err)}
 	default:
-		r.expr = &compiledExpr{src: src, prog: prog}
+		r.expr = ce
 	}
 	return r
 }
@@ -642,7 +645,7 @@ func (c *compiler) compileExpr(src string, allowItem bool) *exprResult {
 // config visitor: expr type-checks the whole tree once more for every
 // visitor it runs, and rc needs no types. When rc finds unknown names the
 // type check is skipped: those errors say more than the checker's.
-func (c *compiler) compile(src string, rc *refCollector) (prog *vm.Program, err error) {
+func (c *compiler) compile(src string, rc *refCollector) (*compiledExpr, error) {
 	if err := checkExprShape(src); err != nil {
 		return nil, err
 	}
@@ -667,7 +670,11 @@ func (c *compiler) compile(src string, rc *refCollector) (prog *vm.Program, err 
 		return nil, err
 	}
 	ast.Walk(&tree.Node, loopPatcher{})
-	return exprcompiler.Compile(tree, cfg)
+	prog, err := exprcompiler.Compile(tree, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &compiledExpr{src: src, prog: prog, sized: !scopeRead(tree.Node)}, nil
 }
 
 // conf is the expr configuration of the flow's environment, made once.
