@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,12 +8,13 @@ import (
 	"time"
 
 	"github.com/kitaruhq/kitaru/flowspec"
+	"github.com/kitaruhq/kitaru/internal/bytesize"
 )
 
 // TestValidateHelpNamesTheSizeLimit: the help's figure is flowspec's.
 func TestValidateHelpNamesTheSizeLimit(t *testing.T) {
 	t.Parallel()
-	if want := fmt.Sprintf("at most %d MiB", flowspec.MaxFileSize>>20); !strings.Contains((&validateCmd{}).Help(), want) {
+	if want := "at most " + bytesize.Format(flowspec.MaxFileSize); !strings.Contains((&validateCmd{}).Help(), want) {
 		t.Errorf("validate's help does not say %q", want)
 	}
 }
@@ -30,8 +30,8 @@ func TestE2EValidateRefusesHugeInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct{ file, want string }{
-		{"/dev/zero", "/dev/zero:1:1: more than 8 MiB can be read from it; a flow file may be at most 8 MiB (8388608 bytes): keep long text in files that a step reads, or check that this is the flow file you meant\n"},
-		{huge, huge + ":1:1: the file is 20.0 MiB (20971576 bytes); a flow file may be at most 8 MiB (8388608 bytes): keep long text in files that a step reads, or check that this is the flow file you meant\n"},
+		{"/dev/zero", "/dev/zero:1:1: more than 8MiB can be read from it; a flow file may be at most 8MiB (8388608 bytes): keep long text in files that a step reads, or check that this is the flow file you meant\n"},
+		{huge, huge + ":1:1: the file is 20.0MiB (20971576 bytes); a flow file may be at most 8MiB (8388608 bytes): keep long text in files that a step reads, or check that this is the flow file you meant\n"},
 	}
 	for _, tt := range tests {
 		start := time.Now()
@@ -75,7 +75,7 @@ steps:
 		t.Fatalf("the run succeeded:\n%s", r)
 	}
 	out := r.Stdout + r.Stderr
-	want := `step "big" value: ${{ len(repeat(repeat("x", 100000), 100000)) }} would use more than 64 MiB of memory, the limit for one expression`
+	want := `step "big" value: ${{ len(repeat(repeat("x", 100000), 100000)) }} would use more than 64MiB of memory, the limit for one expression`
 	if !strings.Contains(out, want) || strings.Contains(out, "fatal error") || strings.Contains(out, "goroutine") {
 		t.Errorf("want the step to fail with %q:\n%s", want, r)
 	}

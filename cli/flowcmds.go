@@ -18,8 +18,8 @@ type validateCmd struct {
 func (c *validateCmd) Help() string {
 	return `Loads the flow, compiles every expression and checks the step graph,
 then reports every problem at once as FILE:LINE:COL: message. Nothing runs.
-A flow file is UTF-8 text of at most 8 MiB; one ${{ }} expression is at
-most 64 KiB long and nests at most 100 levels.
+A flow file is UTF-8 text of at most 8MiB; one ${{ }} expression is at
+most 64KiB long and nests at most 100 levels.
 
 Exit codes: 0 valid, 2 invalid (or the file cannot be read).
 

@@ -14,6 +14,7 @@ import (
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm/runtime"
 
+	"github.com/kitaruhq/kitaru/internal/bytesize"
 	"github.com/kitaruhq/kitaru/internal/textcut"
 )
 
@@ -542,8 +543,8 @@ func isOverBudget(err error) bool {
 
 // memoryError is the sentence for an expression past the limit.
 func (t *Template) memoryError(src string) error {
-	return &memoryError{fmt.Sprintf("%s: ${{ %s }} would use more than %d MiB of memory, the limit for one expression; expressions are for small values: build large text in a checkpoint's run: command",
-		t.field, shortExpr(src), ExprMemoryLimit>>20)}
+	return &memoryError{fmt.Sprintf("%s: ${{ %s }} would use more than %s of memory, the limit for one expression; expressions are for small values: build large text in a checkpoint's run: command",
+		t.field, shortExpr(src), bytesize.Format(ExprMemoryLimit))}
 }
 
 type memoryError struct{ msg string }

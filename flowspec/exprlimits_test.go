@@ -70,7 +70,7 @@ func TestExprMemoryBound(t *testing.T) {
 				t.Fatalf("error %q does not say the memory limit", err)
 			}
 			want := "test: ${{ " + strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(tt.src, "${{"), "}}"))
-			if !strings.HasPrefix(err.Error(), "test: ") || !strings.Contains(err.Error(), "would use more than 64 MiB") {
+			if !strings.HasPrefix(err.Error(), "test: ") || !strings.Contains(err.Error(), "would use more than 64MiB") {
 				t.Errorf("error = %q, want it to start %q and name the limit", err, want)
 			}
 			// Allocations, garbage included: the bound, what one step
@@ -91,7 +91,7 @@ func TestExprMemoryMessage(t *testing.T) {
 		t.Fatal(errs)
 	}
 	_, err := tmpl.Render(testScope)
-	want := `test: ${{ repeat(repeat("x", 100000), 100000) + "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy… }} would use more than 64 MiB of memory, the limit for one expression; expressions are for small values: build large text in a checkpoint's run: command`
+	want := `test: ${{ repeat(repeat("x", 100000), 100000) + "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy… }} would use more than 64MiB of memory, the limit for one expression; expressions are for small values: build large text in a checkpoint's run: command`
 	if err == nil || err.Error() != want {
 		t.Errorf("error =\n%v\nwant\n%s", err, want)
 	}

@@ -3,6 +3,8 @@ package flowspec
 import (
 	"fmt"
 	"strings"
+
+	"github.com/kitaruhq/kitaru/internal/bytesize"
 )
 
 // MaxExprLen bounds one ${{ }} expression's source, in bytes.
@@ -31,7 +33,7 @@ func (e *shapeError) Error() string { return e.msg }
 // ends. String literals and comments are skipped.
 func checkExprShape(src string) error {
 	if len(src) > MaxExprLen {
-		return &shapeError{off: len(src) - len(strings.TrimLeft(src, " \t\n")), msg: fmt.Sprintf("the expression is %d bytes long; at most %d (%d KiB) are allowed: compute large values in a checkpoint's run: command or split them across steps", len(src), MaxExprLen, MaxExprLen>>10)}
+		return &shapeError{off: len(src) - len(strings.TrimLeft(src, " \t\n")), msg: fmt.Sprintf("the expression is %d bytes long; at most %d (%s) are allowed: compute large values in a checkpoint's run: command or split them across steps", len(src), MaxExprLen, bytesize.Format(MaxExprLen))}
 	}
 	var (
 		stack   []bracketFrame // each open bracket

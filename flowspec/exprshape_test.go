@@ -55,7 +55,7 @@ func TestDeepExpressionsRefused(t *testing.T) {
 			}
 			want := fmt.Sprintf("at most %d are allowed", MaxExprDepth)
 			if len(src) > MaxExprLen {
-				want = fmt.Sprintf("bytes long; at most %d (64 KiB) are allowed", MaxExprLen)
+				want = fmt.Sprintf("bytes long; at most %d (64KiB) are allowed", MaxExprLen)
 			}
 			data := deepFlow(src)
 			for _, lazy := range []bool{false, true} {

@@ -26,8 +26,8 @@ func TestLoadFileSize(t *testing.T) {
 		t.Errorf("a file of exactly %d bytes: %v", MaxFileSize, err)
 	}
 	tests := []struct{ path, want string }{
-		{over, over + ":1:1: the file is 8.0 MiB (8388609 bytes); a flow file may be at most 8 MiB (8388608 bytes): keep long text in files that a step reads, or check that this is the flow file you meant"},
-		{"/dev/zero", "/dev/zero:1:1: more than 8 MiB can be read from it; a flow file may be at most 8 MiB (8388608 bytes): keep long text in files that a step reads, or check that this is the flow file you meant"},
+		{over, over + ":1:1: the file is 8.0MiB (8388609 bytes); a flow file may be at most 8MiB (8388608 bytes): keep long text in files that a step reads, or check that this is the flow file you meant"},
+		{"/dev/zero", "/dev/zero:1:1: more than 8MiB can be read from it; a flow file may be at most 8MiB (8388608 bytes): keep long text in files that a step reads, or check that this is the flow file you meant"},
 	}
 	for _, tt := range tests {
 		_, err := Load(tt.path, Options{})
@@ -36,7 +36,7 @@ func TestLoadFileSize(t *testing.T) {
 			t.Errorf("Load(%s) = %v, want\n%s", tt.path, err, tt.want)
 		}
 	}
-	if _, err := Parse("big.yaml", make([]byte, MaxFileSize+1), Options{}); err == nil || !strings.Contains(err.Error(), "at most 8 MiB") {
+	if _, err := Parse("big.yaml", make([]byte, MaxFileSize+1), Options{}); err == nil || !strings.Contains(err.Error(), "at most 8MiB") {
 		t.Errorf("Parse of %d bytes: %v", MaxFileSize+1, err)
 	}
 }
@@ -79,7 +79,7 @@ func TestInputsFileSize(t *testing.T) {
 	}
 	for _, p := range []string{over, "/dev/zero"} {
 		_, err := ReadInputsFile(p)
-		if want := "the inputs file " + p + " holds more than 8 MiB; inputs are for small values: pass a path and read the file in a step"; err == nil || err.Error() != want {
+		if want := "the inputs file " + p + " holds more than 8MiB; inputs are for small values: pass a path and read the file in a step"; err == nil || err.Error() != want {
 			t.Errorf("ReadInputsFile(%s) = %v, want %q", p, err, want)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/kitaruhq/kitaru/internal/bytesize"
 	"github.com/kitaruhq/kitaru/internal/textcut"
 )
 
@@ -264,7 +265,7 @@ func ParseInputArgs(args []string) (map[string]any, error) {
 func ReadInputsFile(path string) (map[string]any, error) {
 	data, _, err := readAtMost(path, MaxFileSize)
 	if errors.Is(err, errTooLarge) {
-		return nil, fmt.Errorf("the inputs file %s holds more than %d MiB; inputs are for small values: pass a path and read the file in a step", path, MaxFileSize>>20)
+		return nil, fmt.Errorf("the inputs file %s holds more than %s; inputs are for small values: pass a path and read the file in a step", path, bytesize.Format(MaxFileSize))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the inputs file: %w", err)

@@ -14,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/kitaruhq/kitaru/internal/bytesize"
 	"github.com/kitaruhq/kitaru/internal/textcut"
 )
 
@@ -106,12 +107,12 @@ func readAtMost(path string, limit int64) ([]byte, int64, error) {
 // tooLarge is the error for a flow file over MaxFileSize; size is -1 when
 // only that much could be read.
 func tooLarge(file string, size int64) error {
-	what := fmt.Sprintf("the file is %.1f MiB (%d bytes)", float64(size)/(1<<20), size)
+	what := fmt.Sprintf("the file is %s (%d bytes)", bytesize.Format(size), size)
 	if size < 0 {
-		what = fmt.Sprintf("more than %d MiB can be read from it", MaxFileSize>>20)
+		what = fmt.Sprintf("more than %s can be read from it", bytesize.Format(MaxFileSize))
 	}
 	return &ErrorList{{File: file, Pos: Pos{1, 1}, Msg: fmt.Sprintf(
-		"%s; a flow file may be at most %d MiB (%d bytes): keep long text in files that a step reads, or check that this is the flow file you meant", what, MaxFileSize>>20, MaxFileSize)}}
+		"%s; a flow file may be at most %s (%d bytes): keep long text in files that a step reads, or check that this is the flow file you meant", what, bytesize.Format(MaxFileSize), MaxFileSize)}}
 }
 
 // Parse compiles a flow from data; file names it in error messages.
