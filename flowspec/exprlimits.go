@@ -1,6 +1,7 @@
 package flowspec
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -60,7 +61,7 @@ func init() {
 		"replace":    replaceCost,
 		"join":       joinCost,
 		"string":     func(a []any) uint { return textCells(valueText(a[0], false)) },
-		"toJSON":     func(a []any) uint { return textCells(valueText(a[0], true)) },
+		"toJSON":     toJSONCost,
 		"upper":      func(a []any) uint { return textCells(strLen(a, 0)) },
 		"lower":      func(a []any) uint { return textCells(strLen(a, 0)) },
 		"toBase64":   func(a []any) uint { return textCells((strLen(a, 0) + 2) / 3 * 4) },
@@ -99,6 +100,9 @@ func init() {
 			fast := orig.Fast
 			call = func(args ...any) (any, error) { return fast(args[0]), nil }
 		}
+		if name == "toJSON" {
+			call = toJSON
+		}
 		// The compiler prefers Fast, then Safe: keep Func for its type.
 		f.Fast = nil
 		f.Safe = measured(cost, call)
@@ -116,6 +120,90 @@ func init() {
 		Safe:  charge,
 		Types: []reflect.Type{reflect.TypeFor[func(any, int) any]()},
 	})
+}
+
+// toJSONCost is what toJSON allocates: for text, its quoted form, made at
+// once (toJSON below); for anything else encoding/json grows a buffer,
+// copies it out and indents it into another, about eight times the text
+// it returns.
+func toJSONCost(a []any) uint {
+	n := valueText(a[0], true)
+	if _, ok := a[0].(string); ok {
+		return textCells(n)
+	}
+	return textCells(8 * n)
+}
+
+// toJSON is expr's toJSON, but text, the common case and the one that
+// nests (toJSON of toJSON doubles every quote), is quoted straight into a
+// string of its final length, as encoding/json would write it.
+func toJSON(args ...any) (any, error) {
+	if s, ok := args[0].(string); ok {
+		return quoteJSON(s), nil
+	}
+	b, err := json.MarshalIndent(args[0], "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return string(b), nil
+}
+
+// quoteJSON is s as encoding/json encodes a string, HTML characters
+// escaped, in one allocation.
+func quoteJSON(s string) string {
+	var b strings.Builder
+	b.Grow((&textSizer{indent: true}).str(s))
+	b.WriteByte('"')
+	const hex = "0123456789abcdef"
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b.WriteString(s[start:i])
+			switch c {
+			case '"', '\\':
+				b.WriteByte('\\')
+				b.WriteByte(c)
+			case '\n':
+				b.WriteString(`\n`)
+			case '\r':
+				b.WriteString(`\r`)
+			case '\t':
+				b.WriteString(`\t`)
+			default:
+				b.WriteString(`\u00`)
+				b.WriteByte(hex[c>>4])
+				b.WriteByte(hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b.WriteString(s[start:i])
+			b.WriteString(`\ufffd`)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b.WriteString(s[start:i])
+			b.WriteString(`\u202`)
+			b.WriteByte(hex[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b.WriteString(s[start:])
+	b.WriteByte('"')
+	return b.String()
 }
 
 // chargeBuiltin is the name of charge, which no expression can spell
@@ -369,7 +457,7 @@ func (s *textSizer) any(v any, depth int) {
 	case nil:
 		s.n += 4
 	case string:
-		s.n += len(x) + 2
+		s.n += s.str(x)
 	case bool:
 		s.n += 5
 	case int:
@@ -398,7 +486,7 @@ func (s *textSizer) any(v any, depth int) {
 				return
 			}
 			s.sep(depth)
-			s.n += len(e) + 2
+			s.n += s.str(e)
 		}
 	case map[string]any:
 		s.n += 2
@@ -407,7 +495,7 @@ func (s *textSizer) any(v any, depth int) {
 				return
 			}
 			s.sep(depth)
-			s.n += len(k) + 4
+			s.n += s.str(k) + 2
 			s.any(e, depth+1)
 		}
 	default:
@@ -417,7 +505,40 @@ func (s *textSizer) any(v any, depth int) {
 
 type textSizer struct {
 	n      int
-	indent bool
+	indent bool // toJSON's text: indented, strings escaped
+}
+
+// str is how long x is as text in a list: quoted, and for toJSON escaped
+// as encoding/json escapes it (a quote or backslash doubles, a control
+// character or < > & takes six bytes), so that toJSON of toJSON of text
+// full of quotes is not taken for the length of its input.
+func (s *textSizer) str(x string) int {
+	n := len(x) + 2
+	if !s.indent {
+		return n
+	}
+	for i := 0; i < len(x); {
+		c := x[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t':
+				n++
+			case c < 0x20 || c == '<' || c == '>' || c == '&':
+				n += 5
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(x[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			n += 5 // one byte becomes \ufffd
+		case r == '\u2028' || r == '\u2029':
+			n += 3
+		}
+		i += size
+	}
+	return n
 }
 
 func (s *textSizer) add(v reflect.Value, depth int) {
@@ -428,7 +549,7 @@ func (s *textSizer) add(v reflect.Value, depth int) {
 	case reflect.Invalid:
 		s.n += 4
 	case reflect.String:
-		s.n += v.Len() + 2
+		s.n += s.str(v.String())
 	case reflect.Bool:
 		s.n += 5
 	case reflect.Interface, reflect.Pointer:

@@ -1,6 +1,7 @@
 package flowspec
 
 import (
+	"encoding/json"
 	"errors"
 	"runtime"
 	"strings"
@@ -51,6 +52,10 @@ func TestExprMemoryBound(t *testing.T) {
 		{"part of a built list", `${{ map(1..400000, inputs.topic)[1:] }}`},
 		{"element of a built list", `${{ first([map(1..400000, inputs.topic)]) }}`},
 		{"many placeholders", "${{ steps.a.output }}" + strings.Repeat("${{steps.a.output}}", 40)},
+		// Each toJSON doubles text full of quotes: sized by its input's
+		// length, six levels came to 14 times the limit.
+		{"toJSON of toJSON", `${{ len(toJSON(toJSON(toJSON(toJSON(toJSON(toJSON(repeat("\"", 1000000)))))))) }}`},
+		{"toJSON of control characters", `${{ len(toJSON(toJSON(toJSON(repeat("\u0001", 4000000))))) }}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -246,5 +251,24 @@ func TestExprScopeReadsUnmeasured(t *testing.T) {
 				t.Errorf("Eval: %v; want the memory limit: %v", err, tt.measured)
 			}
 		})
+	}
+}
+
+// toJSON of text writes what encoding/json writes, in a string of the
+// length the sizer counted.
+func TestQuoteJSONAsEncodingJSON(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{
+		"", "plain", `quote " and \ backslash`, "line\nbreak\r\ttab", "\x00\x01\x1f\x7f",
+		"<html> & co", "\u2028 and \u2029", "bad \xff byte \xc3", "héllo wörld 日本", strings.Repeat(`\"`, 100),
+	} {
+		want, _ := json.MarshalIndent(s, "", "  ")
+		got := quoteJSON(s)
+		if got != string(want) {
+			t.Errorf("quoteJSON(%q) = %s, want %s", s, got, want)
+		}
+		if n := (&textSizer{indent: true}).str(s); n != len(want) {
+			t.Errorf("the sizer counts %d bytes for %q, encoding/json writes %d", n, s, len(want))
+		}
 	}
 }
