@@ -19,7 +19,9 @@
 //   - Every attempt of a step is paid for: a step's (and an item's) usage
 //     and cost sum all its attempts, failed ones included (an llm answer
 //     that `output: json` could not parse was still billed), and a step
-//     that ran more than once lists each attempt in attempts_detail. Inside
+//     that ran more than once lists each attempt in attempts_detail; what
+//     earlier goes spent is kept across a retry and a stop (RunMeta's
+//     earlier) and folded into the step's next record. Inside
 //     one attempt, an llm call retries 429, 5xx and dropped connections
 //     (4 tries) but never waits past the step's timeout, nor more than 2
 //     minutes in all: a longer Retry-After fails the attempt at once, naming
@@ -38,8 +40,8 @@
 //   - `max_output` (a run: step, or defaults) bounds the stdout a command
 //     may print: a size such as 512KiB, 16MiB (the default) or 256MiB (the
 //     most: a step's output is held in memory while it is recorded, at its
-//     peak about four times its size); K, M, G and KiB, MiB, GiB count in 1024s, kB, MB, GB in 1000s,
-//     a bare number is bytes. One byte more kills the command's process
+//     peak about four times its size); K, M, G and KiB, MiB, GiB count in
+//     1024s, kB, MB, GB in 1000s, a bare number is bytes. One byte more kills the command's process
 //     group and fails the step ("printed more than 16MiB on stdout"), as
 //     any failure, retried if retry says so. stderr has no cap: only its
 //     last 64KiB is kept, and a failed command's error quotes its last 10
@@ -151,11 +153,15 @@
 //     element of a list, range or map made by 16 bytes (map and filter
 //     count 4 more per element, sortBy 2, groupBy 16, for what they box
 //     and build), with repeat, replace, join, string, toJSON, upper,
-//     lower, split, the base64 and JSON functions, keys, values and +
-//     measured before they allocate; a result that would be longer than
+//     lower, split, the base64 and JSON functions, keys, values, concat,
+//     flatten, sort, reverse and + measured before they allocate (toJSON
+//     of text is quoted in one allocation; of anything else it counts
+//     eight times its text, what encoding/json allocates for it); a plain
+//     read of scope data (${{ steps.x.output }}, ${{ item.f }}) is not
+//     measured again; a result that would be longer than
 //     that as text (the same long string in many list elements), and a
 //     rendered template longer than that, fail the same way. Past the
-//     bound the step fails with "${{ … }} would use more than 64 MiB of
+//     bound the step fails with "${{ … }} would use more than 64MiB of
 //     memory"; what is allocated on the way stays within about twice the
 //     bound (the tests check three times). Evaluation time is not bounded
 //     beyond that: loops over existing lists that allocate nothing.
