@@ -247,8 +247,10 @@ func programAdvice(cmd, ph, src string, phs []placeholder, from, to int) string 
 		return fmt.Sprintf("the quoted text is printf's format, which reads %% in a value: pass it as an argument, e.g. printf '... %%s ...' %s", dq)
 	case "sqlite3", "psql", "mysql", "duckdb":
 		return fmt.Sprintf("the quoted text is SQL, and a value written into it is SQL %s runs: use the client's query parameters (or pass the value through stdin:)", cmd)
-	case "sh", "bash", "dash", "zsh":
+	case "sh", "bash", "dash", "zsh", "ksh":
 		return fmt.Sprintf("the quoted text is a %s script, and a value written into it is code %s runs: pass it as an argument, e.g. %s -c '... \"$1\" ...' sh %s", cmd, cmd, cmd, dq)
+	case "eval", "ssh":
+		return fmt.Sprintf("%s runs the quoted text as shell code, and a value written into it is code too: keep the value out of it, e.g. set -- %s; %s '... \"$1\" ...' (for ssh, pass the value on stdin:)", cmd, dq, cmd)
 	case "python", "python3", "node", "perl", "ruby":
 		return fmt.Sprintf("the quoted text is a %s program, and a value written into it is code %s runs: pass it as an argument after the program (or through the step's env:) and read it there", cmd, cmd)
 	}
@@ -265,15 +267,78 @@ func programAdvice(cmd, ph, src string, phs []placeholder, from, to int) string 
 // quoting: a wrong name only changes a message's advice.
 func commandName(src string, off int) string {
 	start := strings.LastIndexAny(src[:off], "\n;&|(`") + 1
-	for _, w := range strings.Fields(src[start:off]) {
+	words := strings.Fields(src[start:off])
+	for i := 0; i < len(words); i++ {
+		w := words[i]
 		switch {
 		case w == "then" || w == "do" || w == "else" || w == "elif" || w == "if" || w == "while" || w == "until" || w == "!" || w == "time" || w == "{" || w == "exec" || w == "command":
 		case strings.IndexByte(w, '=') > 0 && isParamName(w[:strings.IndexByte(w, '=')]):
+		case isWrapper(w):
+			// A command that runs the next one (timeout 5 sh -c '…'):
+			// the quoted text is what that one reads. Its options, and
+			// the words it takes before the command, are skipped.
+			skip := wrappers[w]
+			for i+1 < len(words) && (strings.HasPrefix(words[i+1], "-") || skip > 0) {
+				if opt := words[i+1]; !strings.HasPrefix(opt, "-") {
+					skip--
+				} else if strings.Contains(" "+optionArgs[w]+" ", " "+opt+" ") {
+					i++ // the option's own argument
+				}
+				i++
+			}
 		default:
+			if piped := pipedInto(src, off); piped != "" && (w == "echo" || w == "printf" || w == "cat") {
+				return piped // echo '…' | sh: the text is sh's code
+			}
 			return w
 		}
 	}
 	return ""
+}
+
+func isWrapper(w string) bool {
+	_, ok := wrappers[w]
+	return ok
+}
+
+// wrappers are commands that run the command after them, with how many
+// words that are not options they take first (timeout's duration).
+var wrappers = map[string]int{
+	"timeout": 1, "nice": 0, "nohup": 0, "sudo": 0, "doas": 0, "env": 0, "xargs": 0,
+	"stdbuf": 0, "setsid": 0, "ionice": 0, "chronic": 0, "flock": 1, "watch": 0, "strace": 0,
+}
+
+// optionArgs are the options of wrappers that take the next word.
+var optionArgs = map[string]string{
+	"timeout": "-s -k --signal --kill-after", "nice": "-n --adjustment", "sudo": "-u -g -C -D",
+	"xargs": "-I -i -n -P -d -L -s -a -E", "ionice": "-c -n -p", "flock": "-w -E",
+	"env": "-u -C -S --unset --chdir",
+}
+
+// pipedInto is the command the text at off is piped into on its line, when
+// that command reads its input as code (echo '…' | sh); "" otherwise.
+func pipedInto(src string, off int) string {
+	rest := src[off:]
+	if end := strings.IndexAny(rest, "\n;&"); end >= 0 {
+		rest = rest[:end]
+	}
+	for {
+		bar := strings.IndexByte(rest, '|')
+		if bar < 0 {
+			return ""
+		}
+		rest = rest[bar+1:]
+		if f := strings.Fields(rest); len(f) > 0 && interpreters[f[0]] {
+			return f[0]
+		}
+	}
+}
+
+// interpreters read their input or their quoted argument as code.
+var interpreters = map[string]bool{
+	"sh": true, "bash": true, "dash": true, "zsh": true, "ksh": true, "eval": true, "ssh": true,
+	"python": true, "python3": true, "node": true, "perl": true, "ruby": true, "php": true,
+	"sqlite3": true, "psql": true, "mysql": true, "duckdb": true, "awk": true, "jq": true,
 }
 
 // quotedExample rewrites the single-quoted text src[from:to] so that its

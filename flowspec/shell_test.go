@@ -355,6 +355,15 @@ func TestSingleQuotedProgramAdvice(t *testing.T) {
 		{`awk $'{ print "${{ x }}" }'`, `is inside $'...' quotes (opened at 1:1), where the shell expands no variables; the quoted text is an awk program`},
 		{"python3 <<'EOF'\nprint('${{ x }}')\nEOF", `the here-document is what python3 reads, and if that is code (a script, SQL), a value written into it is code too and python3 runs it: pass the value as an argument`},
 		{"cat <<'EOF'\n${{ x }}\nEOF", `write the delimiter unquoted, e.g. <<EOF (kitaru passes the value as a shell variable, so the shell runs nothing in it)`},
+		// A command that runs another: the advice is for the one it runs.
+		{`timeout 5 sh -c 'echo ${{ x }}'`, `the quoted text is a sh script`},
+		{`env FOO=1 bash -c 'echo ${{ x }}'`, `the quoted text is a bash script`},
+		{`nohup nice -n 5 perl -e 'print "${{ x }}"'`, `the quoted text is a perl program`},
+		{`ssh host 'echo ${{ x }}'`, `ssh runs the quoted text as shell code`},
+		{`eval 'echo ${{ x }}'`, `eval runs the quoted text as shell code`},
+		// Text printed into an interpreter is that interpreter's code.
+		{`echo 'echo ${{ x }}' | sh`, `the quoted text is a sh script`},
+		{`printf 'print("${{ x }}")' | python3`, `the quoted text is a python3 program`},
 	}
 	for _, tt := range tests {
 		phs, _, _ := scanPlaceholders(tt.run)
@@ -363,8 +372,8 @@ func TestSingleQuotedProgramAdvice(t *testing.T) {
 		if !strings.Contains(msg, tt.want) {
 			t.Errorf("%q:\n got %s\nwant %s", tt.run, msg, tt.want)
 		}
-		for _, bad := range []string{`'"${{`, "safe"} {
-			if strings.Contains(msg, bad) {
+		for _, bad := range []string{`'"${{`, "safe", "runs nothing"} {
+			if strings.Contains(msg, bad) && !(bad == "runs nothing" && strings.HasPrefix(tt.run, "cat ")) {
 				t.Errorf("%q: the advice holds %q: %s", tt.run, bad, msg)
 			}
 		}
