@@ -22,23 +22,30 @@ func TestE2EFIFOFlowInterrupted(t *testing.T) {
 	}
 	t.Parallel()
 	for _, tc := range []struct {
-		cmd string
-		sig syscall.Signal
+		cmd    string
+		sig    syscall.Signal
+		inputs bool // the FIFO is the --inputs file, not the flow
 	}{
-		{"validate", syscall.SIGINT},
-		{"validate", syscall.SIGTERM},
-		{"run", syscall.SIGINT},
-		{"run", syscall.SIGTERM},
-		{"graph", syscall.SIGTERM},
+		{"validate", syscall.SIGINT, false},
+		{"validate", syscall.SIGTERM, false},
+		{"run", syscall.SIGINT, false},
+		{"run", syscall.SIGTERM, false},
+		{"graph", syscall.SIGTERM, false},
+		{"run", syscall.SIGINT, true},
 	} {
-		t.Run(tc.cmd+"/"+tc.sig.String(), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s/%v/inputs=%v", tc.cmd, tc.sig, tc.inputs), func(t *testing.T) {
 			t.Parallel()
 			e := newE2E(t)
 			fifo := filepath.Join(e.Dir, "f.yaml")
 			if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			cmd := e.command(tc.cmd, "f.yaml")
+			args, what := []string{tc.cmd, "f.yaml"}, "the flow file"
+			if tc.inputs {
+				e.write("ok.yaml", "name: ok\nsteps:\n  a:\n    kind: checkpoint\n    value: 1\n")
+				args, what = []string{tc.cmd, "ok.yaml", "--inputs", "f.yaml"}, "the inputs file"
+			}
+			cmd := e.command(args...)
 			var out, errb bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &out, &errb
 			if err := cmd.Start(); err != nil {
@@ -65,7 +72,7 @@ func TestE2EFIFOFlowInterrupted(t *testing.T) {
 				t.Fatalf("exit %d, want %d\n%s%s", code, ExitInterrupted, out.String(), errb.String())
 			}
 			// run names the file by its absolute path.
-			prefix, suffix := "kitaru: interrupted while reading the flow file ", "f.yaml (it is a named pipe: reading it waits until something writes to it); nothing was run\n"
+			prefix, suffix := "kitaru: interrupted while reading "+what+" ", "f.yaml (it is a named pipe: reading it waits until something writes to it); nothing was run\n"
 			if got := errb.String(); !strings.HasPrefix(got, prefix) || !strings.HasSuffix(got, suffix) || strings.Count(got, "\n") != 1 || out.Len() != 0 {
 				t.Errorf("stdout %q, stderr %q; want stderr %q", out.String(), got, prefix+suffix)
 			}

@@ -52,7 +52,7 @@ func (c *runCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 	if err != nil {
 		return cmdErr(err)
 	}
-	given, err := gatherInputs(c.Input, c.Args, c.Inputs)
+	given, err := gatherInputs(ctx, c.Input, c.Args, c.Inputs)
 	if err != nil {
 		return cmdErr(err)
 	}
@@ -97,7 +97,7 @@ func (c *replayCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 func (c *replayCmd) replay(ctx context.Context, g *Globals, stdio *IO, argsJSON, overridesJSON string) error {
 	opts := engine.ReplayOptions{Source: c.RunRef, From: c.From, Parallel: c.Parallel}
 	var err error
-	if opts.Inputs, err = gatherInputs(c.Input, argsJSON, ""); err != nil {
+	if opts.Inputs, err = gatherInputs(ctx, c.Input, argsJSON, ""); err != nil {
 		return cmdErr(err)
 	}
 	if opts.Overrides, err = parseOverrides(c.Override, overridesJSON); err != nil {
@@ -551,10 +551,10 @@ func writeJSON(w io.Writer, v any) error {
 
 // gatherInputs merges, in increasing precedence, the inputs file, the --args
 // JSON object and the --input NAME=VALUE flags.
-func gatherInputs(args []string, argsJSON, file string) (map[string]any, error) {
+func gatherInputs(ctx context.Context, args []string, argsJSON, file string) (map[string]any, error) {
 	given := map[string]any{}
 	if file != "" {
-		m, err := readInputsFile(file)
+		m, err := readInputsFile(ctx, file)
 		if err != nil {
 			return nil, err
 		}

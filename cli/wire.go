@@ -34,29 +34,39 @@ var newRunner = func(obs engine.Observer, stderr io.Writer) (engine.Runner, erro
 // A flow or inputs the user wrote wrongly is a usage error (exit 2);
 // flowspec's messages already name the file, line and column.
 
-// loadFlow reads the flow file in a goroutine so that Ctrl-C or SIGTERM
-// ends a read that never returns: opening a FIFO that has no writer
-// blocks in the kernel, where the signal does not interrupt it. The
-// abandoned read ends with the process.
+// loadFlow reads and compiles the flow file; Ctrl-C or SIGTERM ends a read
+// that never returns (readInterruptibly).
 func loadFlow(ctx context.Context, path string) (*flowspec.Flow, error) {
-	type loaded struct {
-		f   *flowspec.Flow
+	f, err := readInterruptibly(ctx, "the flow file", path, func() (*flowspec.Flow, error) {
+		return flowspec.Load(path, flowspec.Options{CheckModel: providers.CheckModel})
+	})
+	return f, asUsage(err)
+}
+
+// readInterruptibly runs read (of the file at path, named what) so that a
+// signal ends the wait for it: opening a FIFO that has no writer blocks in
+// the kernel, where the signal does not interrupt it. The abandoned read
+// ends with the process.
+func readInterruptibly[T any](ctx context.Context, what, path string, read func() (T, error)) (T, error) {
+	type result struct {
+		v   T
 		err error
 	}
-	done := make(chan loaded, 1)
+	done := make(chan result, 1)
 	go func() {
-		f, err := flowspec.Load(path, flowspec.Options{CheckModel: providers.CheckModel})
-		done <- loaded{f, err}
+		v, err := read()
+		done <- result{v, err}
 	}()
 	select {
-	case l := <-done:
-		return l.f, asUsage(l.err)
+	case r := <-done:
+		return r.v, r.err
 	case <-ctx.Done():
+		var zero T
 		why := ""
 		if st, err := os.Stat(path); err == nil && st.Mode()&os.ModeNamedPipe != 0 {
 			why = " (it is a named pipe: reading it waits until something writes to it)"
 		}
-		return nil, &ExitError{Code: ExitInterrupted, Err: fmt.Errorf("interrupted while reading the flow file %s%s; nothing was run", path, why)}
+		return zero, &ExitError{Code: ExitInterrupted, Err: fmt.Errorf("interrupted while reading %s %s%s; nothing was run", what, path, why)}
 	}
 }
 
@@ -65,8 +75,10 @@ func parseInputArgs(args []string) (map[string]any, error) {
 	return m, asUsage(err)
 }
 
-func readInputsFile(path string) (map[string]any, error) {
-	m, err := flowspec.ReadInputsFile(path)
+func readInputsFile(ctx context.Context, path string) (map[string]any, error) {
+	m, err := readInterruptibly(ctx, "the inputs file", path, func() (map[string]any, error) {
+		return flowspec.ReadInputsFile(path)
+	})
 	return m, asUsage(err)
 }
 
@@ -114,8 +126,9 @@ func (l *lazySecrets) Get(name string) (map[string]string, error) {
 }
 
 func asUsage(err error) error {
-	if err == nil {
-		return nil
+	var ee *ExitError
+	if err == nil || errors.As(err, &ee) {
+		return err // nil, or an error that already says how to exit
 	}
 	return usageErr(err)
 }
