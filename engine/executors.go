@@ -586,6 +586,7 @@ func (shellExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 2 * time.Second
 	cmd.Env = os.Environ()
+	inherited := len(cmd.Env)
 	for _, ev := range cp.Env {
 		v, err := ev.Value.Render(u.scope)
 		if err != nil {
@@ -622,10 +623,10 @@ func (shellExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
 	}
 	if errors.Is(runErr, syscall.E2BIG) {
 		n := 0
-		for _, v := range vars {
+		for _, v := range cmd.Env[inherited:] {
 			n += len(v)
 		}
-		return nil, fmt.Errorf("the command could not start: its arguments and environment are larger than the system allows (the values of its ${{ }} come to %d bytes); pass big values through stdin:, or write them to a file and pass its path: %w", n, runErr)
+		return nil, fmt.Errorf("the command could not start: its arguments and environment are larger than the system allows (its env: and the values of its ${{ }} come to %d bytes); pass big values through stdin:, or write them to a file and pass its path: %w", n, runErr)
 	}
 	if runErr != nil {
 		err := fmt.Errorf("the command %s%s", exitText(runErr), tail(stderr.maskedText(u), 10))

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -181,7 +182,34 @@ steps:
 	run := te.start(f, nil)
 	wantStatus(t, run, RunFailed)
 	e := step(t, run, "b").Error
-	if e == nil || !strings.Contains(*e, "larger than the system allows (the values of its ${{ }} come to") || !strings.Contains(*e, "stdin:") {
+	if e == nil || !strings.Contains(*e, "larger than the system allows (its env: and the values of its ${{ }} come to 2880") || !strings.Contains(*e, "stdin:") {
+		t.Errorf("error %v", e)
+	}
+}
+
+// The same through env: the message counts what the step's env: holds.
+func TestEnvValuesTooLargeTogether(t *testing.T) {
+	t.Parallel()
+	te := newEnv(t)
+	var b strings.Builder
+	for i := range 24 {
+		fmt.Fprintf(&b, "      V%d: ${{ steps.a.output }}\n", i)
+	}
+	f := te.flow(`
+name: toomuchenv
+steps:
+  a:
+    kind: checkpoint
+    value: '${{ repeat("z", 120000) }}'
+  b:
+    kind: checkpoint
+    run: echo hi
+    env:
+` + b.String())
+	run := te.start(f, nil)
+	wantStatus(t, run, RunFailed)
+	e := step(t, run, "b").Error
+	if e == nil || !strings.Contains(*e, "(its env: and the values of its ${{ }} come to 28800") {
 		t.Errorf("error %v", e)
 	}
 }
