@@ -117,8 +117,9 @@
 //     typeset -i, local -i). [ ] and test take only integers in bash and
 //     dash and evaluate nothing, so they need no check. Not checked, since
 //     kitaru reads names, not data flow: a value reaching arithmetic
-//     through a function's arguments, a second variable, a command's
-//     output or a compound assignment a=([…]=v); and a value used as a
+//     through a function's arguments or set --, a second variable, read
+//     or mapfile, a loop variable, a command's output or a compound
+//     assignment a=([…]=v); and a value used as a
 //     variable's name (${!v}, printf -v, read, declare, test -v, [[ -v ]],
 //     declare -n), which bash also evaluates. Keep untrusted values out of
 //     those, or make them numbers (int(...)) first.
