@@ -148,17 +148,7 @@ steps:
       echo done
 output: ${{ steps.beat.output }}
 `)
-	cmd, _, _ := e.startUntil("beats", "run", flow)
-	pgid := e.pid("first.pgid")
-	t.Cleanup(func() { syscall.Kill(-pgid, syscall.SIGKILL) })
-	if err := cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	_ = cmd.Wait()
-	// The orphan goes on beating without kitaru.
-	n := e.count("beats")
-	waitFor(t, "the orphan to beat on", func() bool { return e.count("beats") > n+2 })
-
+	pgid := e.orphanAfterKill(flow)
 	r := e.must(0, "resume", "last")
 	if strings.TrimSpace(r.Stdout) != "done" {
 		t.Errorf("resume printed %q, want done", r.Stdout)
@@ -176,12 +166,39 @@ output: ${{ steps.beat.output }}
 	if start != 1 || end != 1 || strings.TrimSpace(string(b1)) != strings.TrimSpace(string(b2)) {
 		t.Errorf("the old attempt beat on while the step ran again: %q then %q", b1, b2)
 	}
+	e.wantOrphanStopped(pgid, "stopped what was left running of its previous attempt before running it again")
+}
+
+// orphanAfterKill runs flow, whose step beat starts writing beats and
+// records its process group in first.pgid, kills kitaru with SIGKILL and
+// waits for the orphan to beat on without it; it returns the group.
+func (e *e2e) orphanAfterKill(flow string) int {
+	e.t.Helper()
+	cmd, _, _ := e.startUntil("beats", "run", flow)
+	pgid := e.pid("first.pgid")
+	e.t.Cleanup(func() { syscall.Kill(-pgid, syscall.SIGKILL) })
+	if err := cmd.Process.Kill(); err != nil {
+		e.t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	n := e.count("beats")
+	waitFor(e.t, "the orphan to beat on", func() bool { return e.count("beats") > n+2 })
+	return pgid
+}
+
+// wantOrphanStopped checks that nothing of group pgid lives on, that step
+// beat's log says it was stopped (said), and that no record of it is left.
+func (e *e2e) wantOrphanStopped(pgid int, said string) {
+	e.t.Helper()
+	if live := liveInGroup(pgid); len(live) > 0 {
+		e.t.Errorf("the killed run's processes survived: %q", live)
+	}
 	logs := e.must(0, "executions", "logs", "last", "--step", "beat")
-	if !strings.Contains(logs.Stdout, fmt.Sprintf("stopped what was left running of its previous attempt before running it again: process group %d", pgid)) {
-		t.Errorf("the log does not say the orphan was stopped:\n%s", logs.Stdout)
+	if !strings.Contains(logs.Stdout, fmt.Sprintf("%s: process group %d", said, pgid)) {
+		e.t.Errorf("the log does not say the orphan was stopped:\n%s", logs.Stdout)
 	}
 	if left, _ := filepath.Glob(filepath.Join(e.Home, "runs", "*", "steps", "beat", "pgid*")); len(left) > 0 {
-		t.Errorf("process group records left behind: %v", left)
+		e.t.Errorf("process group records left behind: %v", left)
 	}
 }
 
@@ -202,27 +219,9 @@ steps:
       echo $$ > @D@/first.pgid
       while :; do echo x >> @D@/beats; sleep 0.02; done
 `)
-	cmd, _, _ := e.startUntil("beats", "run", flow)
-	pgid := e.pid("first.pgid")
-	t.Cleanup(func() { syscall.Kill(-pgid, syscall.SIGKILL) })
-	if err := cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	_ = cmd.Wait()
-	n := e.count("beats")
-	waitFor(t, "the orphan to beat on", func() bool { return e.count("beats") > n+2 })
-
+	pgid := e.orphanAfterKill(flow)
 	e.must(0, "executions", "cancel", "last")
-	if live := liveInGroup(pgid); len(live) > 0 {
-		t.Errorf("the killed run's processes survived the cancel: %q", live)
-	}
-	logs := e.must(0, "executions", "logs", "last", "--step", "beat")
-	if !strings.Contains(logs.Stdout, fmt.Sprintf("stopped what was left running of it as the run was cancelled: process group %d", pgid)) {
-		t.Errorf("the log does not say the orphan was stopped:\n%s", logs.Stdout)
-	}
-	if left, _ := filepath.Glob(filepath.Join(e.Home, "runs", "*", "steps", "beat", "pgid*")); len(left) > 0 {
-		t.Errorf("process group records left behind: %v", left)
-	}
+	e.wantOrphanStopped(pgid, "stopped what was left running of it as the run was cancelled")
 }
 
 // The advice for a damaged step record works as written: in a completed
