@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -34,6 +35,19 @@ func TestDamagedRunFiles(t *testing.T) {
 		return func(t *testing.T, dir string) {
 			if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
 				t.Fatal(err)
+			}
+		}
+	}
+	// A named pipe in a record's place: reading it must not wait for a
+	// writer (a list of every run would hang on it).
+	fifo := func(name string) func(t *testing.T, dir string) {
+		return func(t *testing.T, dir string) {
+			p := filepath.Join(dir, name)
+			if err := os.Remove(p); err != nil {
+				t.Fatal(err)
+			}
+			if err := syscall.Mkfifo(p, 0o600); err != nil {
+				t.Skipf("cannot make a named pipe here: %v", err)
 			}
 		}
 	}
@@ -74,6 +88,10 @@ func TestDamagedRunFiles(t *testing.T) {
 		{"step record cut short", write(stepFile, `{"id": "a", "sta`), stepFile, withSteps},
 		{"step record an empty object", write(stepFile, `{}`), stepFile, withSteps},
 		{"step record of another step", write(stepFile, `{"id": "b", "status": "completed"}`), stepFile, withSteps},
+		{"run.json a named pipe", fifo(runFile), runFile, all},
+		{"plan.json a named pipe", fifo(planFile), planFile, withPlan},
+		{"flow.yaml a named pipe", fifo(flowFile), flowFile, withFlow},
+		{"step record a named pipe", fifo(stepFile), stepFile, withSteps},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -91,8 +109,10 @@ steps:
 			dir := filepath.Join(te.store.Root(), run.ID)
 			tc.damage(t, dir)
 			// A case names the run's own id as RUNID.
-			if b, err := os.ReadFile(filepath.Join(dir, runFile)); err == nil && strings.Contains(string(b), "RUNID") {
-				write(runFile, strings.ReplaceAll(string(b), "RUNID", run.ID))(t, dir)
+			if st, err := os.Stat(filepath.Join(dir, runFile)); err == nil && st.Mode().IsRegular() {
+				if b, err := os.ReadFile(filepath.Join(dir, runFile)); err == nil && strings.Contains(string(b), "RUNID") {
+					write(runFile, strings.ReplaceAll(string(b), "RUNID", run.ID))(t, dir)
+				}
 			}
 			want := filepath.Join(dir, tc.file)
 			ctx := t.Context()

@@ -150,7 +150,10 @@ func encodeJSON(path string, v any, indent bool) ([]byte, error) {
 // readJSON reads path into v; a missing file returns an error wrapping
 // fs.ErrNotExist, a damaged one a *DamagedError of run id saying fix.
 func readJSON(path string, v any, id, fix string) error {
-	data, err := os.ReadFile(path)
+	data, err := readRegular(path)
+	if errors.Is(err, errNotRegular) {
+		return &DamagedError{RunID: id, Path: path, Problem: "is not a regular file", Fix: fix}
+	}
 	if err != nil {
 		return err
 	}
@@ -161,6 +164,29 @@ func readJSON(path string, v any, id, fix string) error {
 		return &DamagedError{RunID: id, Path: path, Problem: fmt.Sprintf("is damaged (%v)", err), Fix: fix}
 	}
 	return nil
+}
+
+// errNotRegular is a record that is a named pipe, a device or a directory.
+var errNotRegular = errors.New("not a regular file")
+
+// readRegular is os.ReadFile for the files of a run, which must be regular
+// files: a named pipe put in a record's place would block the open (and a
+// command that lists every run) until something writes to it, so it is
+// opened without waiting and refused.
+func readRegular(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: %w", path, errNotRegular)
+	}
+	return io.ReadAll(f)
 }
 
 // writeDurable writes a new file and fsyncs it; for the files of a run
@@ -363,10 +389,12 @@ func knownStepStatus(st StepStatus) bool {
 // FlowSource returns flow.yaml.
 func (s *FileStore) FlowSource(id string) ([]byte, error) {
 	p := filepath.Join(s.runDir(id), "flow.yaml")
-	data, err := os.ReadFile(p)
+	data, err := readRegular(p)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, &DamagedError{RunID: id, Path: p, Problem: "is missing", Fix: s.runFix(id)}
+	case errors.Is(err, errNotRegular):
+		return nil, &DamagedError{RunID: id, Path: p, Problem: "is not a regular file", Fix: s.runFix(id)}
 	case err != nil:
 		return nil, fmt.Errorf("cannot read the flow snapshot of run %s: %w", id, err)
 	case len(bytes.TrimSpace(data)) == 0:
@@ -630,7 +658,7 @@ func lastLineStart(f *os.File, size int64) (int64, error) {
 // Journal reads the journal back; unreadable lines become warnings.
 func (s *FileStore) Journal(id string) ([]Event, []string, error) {
 	p := filepath.Join(s.runDir(id), "journal.jsonl")
-	data, err := os.ReadFile(p)
+	data, err := readRegular(p)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, nil, nil
@@ -682,7 +710,7 @@ func (s *FileStore) AppendLog(id string, lines ...LogLine) error {
 // Logs reads log.txt back.
 func (s *FileStore) Logs(id string) ([]LogLine, error) {
 	p := filepath.Join(s.runDir(id), "log.txt")
-	data, err := os.ReadFile(p)
+	data, err := readRegular(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -909,7 +937,7 @@ func processAlive(pid int) bool {
 }
 
 func readPID(p string) int {
-	data, err := os.ReadFile(p)
+	data, err := readRegular(p)
 	if err != nil {
 		return 0
 	}

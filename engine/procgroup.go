@@ -71,7 +71,7 @@ func (u *unit) stopLeftover(ctx context.Context, p string) error {
 // stopRecorded stops the group a group file names and removes the file
 // once nothing of the group is left; n is how many processes were stopped.
 func stopRecorded(ctx context.Context, p string) (pgid, n int, err error) {
-	data, err := os.ReadFile(p)
+	data, err := readRegular(p)
 	if err != nil {
 		return 0, 0, nil // the usual case: no previous attempt was left running
 	}
