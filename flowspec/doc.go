@@ -122,7 +122,12 @@
 //     assignment a=([…]=v); and a value used as a
 //     variable's name (${!v}, printf -v, read, declare, test -v, [[ -v ]],
 //     declare -n), which bash also evaluates. Keep untrusted values out of
-//     those, or make them numbers (int(...)) first.
+//     those, or make them numbers (int(...)) first. As a second line, in
+//     a command with arithmetic syntax anywhere (arithSyntax: (( )), $[ ],
+//     let, [[ ]], declarations, a[…], ${v:off}), a value holding an array
+//     subscript with a command substitution (a[$(…)], a[`…`]) fails the
+//     step whatever its place, since that is what makes bash run a
+//     command from arithmetic and the path a value takes is not traced.
 //   - A value holding a NUL byte, or longer than 131051 bytes (Linux keeps
 //     each environment string under 128 KiB), fails the step; pass such data
 //     through stdin:. All of a command's environment together must also fit

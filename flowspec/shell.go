@@ -37,7 +37,22 @@ type shellForm struct {
 	script string   // the command, each ${{ }} replaced by ${KITARU_EXPR_n}
 	vars   int      // how many ${{ }} it has
 	arith  []string // where the n-th ${{ }} is arithmetic, say "$(( ))": its value must be a number; "": it is not; nil: none is
+	// doesArith: the command has arithmetic anywhere, so a value may reach
+	// it by a path the scanner does not follow (a copy, read, a function):
+	// values that hold a subscript running a command are refused.
+	doesArith bool
 }
+
+// arithSyntax finds what may make bash evaluate arithmetic in a command:
+// $(( )), (( )), $[ ], let, [[ ]], integer declarations, a[…] and the
+// offsets of ${v:off:len}. It
+// errs on the side of finding some: it only turns on a check of values.
+var arithSyntax = regexp.MustCompile(`\(\(|\$\[|\blet\b|\[\[|\b(declare|typeset|local|readonly|export)\b|[A-Za-z0-9_}]\[|\bmapfile\b|\breadarray\b|\$\{#?[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?:[^-=?+]`)
+
+// runningSubscript finds an array subscript holding a command substitution,
+// a[$(cmd)] or a[`cmd`]: bash runs the command when such text is evaluated
+// as arithmetic, however the text got there.
+var runningSubscript = regexp.MustCompile("\\[[^\\]]*(\\$\\(|`)")
 
 // Shell renders a run: command for sh: the script (the command as written,
 // each ${{ }} replaced by a variable reference) and the environment
@@ -81,6 +96,8 @@ func (t *Template) Shell(s *Scope) (script string, env []string, err error) {
 				where = sh.arith[i]
 			}
 			return "", nil, fmt.Errorf("%s: %s is %s, but it gave %s, not a whole number; make it one (e.g. int(...)) or move it out of the arithmetic", t.field, what, where, describeValue(v))
+		case sh.doesArith && runningSubscript.MatchString(text):
+			return "", nil, fmt.Errorf("%s: %s gave %s, which holds an array subscript that runs a command, and this command does arithmetic: bash (sh on macOS, Fedora, RHEL and Arch) runs that command wherever the value meets arithmetic, however it got there; make the value a number (e.g. int(...)), or keep it out of a command that does arithmetic", t.field, what, describeValue(v))
 		}
 		env = append(env, ShellVarPrefix+strconv.Itoa(i+1)+"="+text)
 	}
@@ -131,7 +148,7 @@ func (l *loader) shellForm(n *yaml.Node, t *Template, hint string) *shellForm {
 	if err != nil {
 		return &shellForm{script: t.src} // reported, and the flow does not load
 	}
-	sh := &shellForm{vars: len(phs)}
+	sh := &shellForm{vars: len(phs), doesArith: arithSyntax.MatchString(t.src)}
 	var b strings.Builder
 	b.Grow(len(t.src) + 8*len(phs))
 	last := 0
