@@ -291,17 +291,19 @@ func (e *Engine) Retry(ctx context.Context, ref string, parallel int) (*Run, err
 	// What the failed steps spent is kept in the meta before their records
 	// go, so the next record of each still counts it. A foreach step's
 	// items keep their own records, and their spend with them.
-	forget := false
+	kept := false
 	for id, r := range recs {
-		if r.Status == StepFailed && r.Kind != flowspec.KindWait && len(r.Items) == 0 && !planForeach(meta.Plan, id) {
+		if r.Status != StepFailed || r.Kind == flowspec.KindWait || planForeach(meta.Plan, id) {
+			continue
+		}
+		if sp := spendOf(r.Attempts, r.Error, r.DurationMS, r.Usage, r.CostUSD, r.AttemptsDetail); sp.spent() {
 			if meta.Earlier == nil {
 				meta.Earlier = map[string]Spend{}
 			}
-			meta.Earlier[id] = spendOf(r.Attempts, r.Error, r.DurationMS, r.Usage, r.CostUSD, r.AttemptsDetail)
+			meta.Earlier[id], kept = sp, true
 		}
-		forget = forget || r.Status == StepFailed
 	}
-	if forget && len(meta.Earlier) > 0 {
+	if kept {
 		if err := e.store.SaveMeta(meta); err != nil {
 			return nil, err
 		}
