@@ -1,0 +1,84 @@
+package runstore
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Part names which record of a run is damaged.
+type Part string
+
+// The parts of a run a DamagedError can name.
+const (
+	PartMeta Part = "meta" // run.json: status, inputs, times
+	PartPlan Part = "plan" // the steps in order, what a replay reused
+	PartFlow Part = "flow" // the flow snapshot
+	PartStep Part = "step" // a step's record (Step)
+	PartItem Part = "item" // a foreach item's record (Step, Item)
+)
+
+// DamagedError is a record of a run that cannot be used: missing, cut
+// short (a crash or a full disk while an older kitaru wrote it), or edited
+// by hand.
+type DamagedError struct {
+	RunID string
+	Part  Part
+	Step  string
+	Item  int
+	// Where names the record for people (the file store: its path); Home
+	// is where the whole run is (its directory), "" if it has no place.
+	Where string
+	Home  string
+	// Problem is what is wrong: "is missing", "is damaged (unexpected end
+	// of JSON input)".
+	Problem string
+}
+
+func (e *DamagedError) Error() string {
+	return e.Where + " " + e.Problem + "; " + e.fix()
+}
+
+// fix is what to do, as a sentence. Retry runs a step without a record in
+// a run that did not complete; a completed run is never continued, so a
+// replay from the step is the way there. A run's own records (meta, plan,
+// flow) are all of it: nothing can be shown or continued until repaired.
+func (e *DamagedError) fix() string {
+	switch e.Part {
+	case PartStep:
+		return fmt.Sprintf("move it away and step %s counts as never run: `kitaru replay %s --from %s` runs it again in a new run (or `kitaru retry %s`, if the run did not complete)", e.Step, e.RunID, e.Step, e.RunID)
+	case PartItem:
+		return fmt.Sprintf("move it away and item %d of step %s counts as never run (a resume or retry runs it again, unless the run completed)", e.Item, e.Step)
+	}
+	if e.Home == "" {
+		return fmt.Sprintf("run %s cannot be used as it is: repair the record, or delete the run", e.RunID)
+	}
+	return fmt.Sprintf("run %s cannot be used as it is: repair the file, or set the run aside by moving %s out of %s", e.RunID, e.Home, filepath.Dir(e.Home))
+}
+
+// DamagedRuns are the runs a Query could not read; the runs it could are
+// still returned beside it.
+type DamagedRuns []*DamagedError
+
+func (d DamagedRuns) Error() string {
+	msgs := make([]string, len(d))
+	for i, e := range d {
+		msgs[i] = e.Error()
+	}
+	return strings.Join(msgs, "\n")
+}
+
+// HeldError says another holder has the run's lease.
+type HeldError struct {
+	RunID  string
+	Holder Holder
+}
+
+func (e *HeldError) Error() string {
+	who := "another process"
+	if e.Holder.PID > 0 {
+		who = "process " + strconv.Itoa(e.Holder.PID)
+	}
+	return "run " + e.RunID + " is being run by " + who + "; wait for it or `kitaru executions cancel " + e.RunID + "`"
+}

@@ -1,0 +1,264 @@
+// Package filestore is the run store kept as plain files under the data
+// directory: the embedded default backend of runstore.Store. Each run is a
+// directory, <data dir>/runs/<run-id>/:
+//
+//	run.json             the run's meta (status, inputs, registry, times, ...)
+//	plan.json            its steps in order, and the steps a replay reused
+//	flow.yaml            the flow snapshot the run executes
+//	journal.jsonl        one event per line, append-only
+//	log.txt              stdout/stderr of the run's steps, secrets redacted
+//	lock                 flock(2)ed by the process running the run; holds its holder
+//	cancel               present when someone asked the run to stop
+//	steps/<id>/result.json, items/<n>.json, and the step's artifacts
+//
+// Every record is replaced atomically (written beside, synced, renamed), so
+// a crash leaves the old record or the new one, never a torn one.
+package filestore
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/kitaruhq/kitaru/engine/runstore"
+	"github.com/kitaruhq/kitaru/internal/fsutil"
+)
+
+// Store keeps runs as files under a root directory.
+type Store struct {
+	root string
+
+	mu       sync.Mutex
+	healed   map[string]bool                // appended files whose torn tail was already fenced off
+	prepared map[string]bool                // runs whose step directories were made by this process
+	leases   map[string]*heldLock           // lease token -> the lock file held
+	tails    map[string]tail                // appended file -> its line count at a size
+	readAt   map[string]readPos             // appended file -> where the last read stopped
+	plans    map[string][]runstore.PlanStep // plans of runs created here, for prepare
+	appendMu sync.Mutex
+}
+
+// New keeps runs under dataDir/runs.
+func New(dataDir string) *Store {
+	return &Store{
+		root:     filepath.Join(dataDir, "runs"),
+		healed:   map[string]bool{},
+		prepared: map[string]bool{},
+		leases:   map[string]*heldLock{},
+		tails:    map[string]tail{},
+		readAt:   map[string]readPos{},
+		plans:    map[string][]runstore.PlanStep{},
+	}
+}
+
+// Default keeps runs under fsutil.DataDir().
+func Default() (*Store, error) {
+	d, err := fsutil.DataDir()
+	if err != nil {
+		return nil, err
+	}
+	return New(d), nil
+}
+
+var _ runstore.Store = (*Store)(nil)
+
+// Root is the directory holding every run.
+func (s *Store) Root() string { return s.root }
+
+// RunDir is where a run's files are.
+func (s *Store) RunDir(id string) string { return filepath.Join(s.root, id) }
+
+// StepDir is where a step's record, artifacts and items are.
+func (s *Store) StepDir(id, step string) string {
+	return filepath.Join(s.root, id, "steps", step)
+}
+
+// CrashHook, when set (only by tests, in a child process about to be
+// killed), is called at named points around record writes so that a crash
+// can be placed exactly; path is the record being written, if any.
+var CrashHook func(point, path string)
+
+func hook(point, path string) {
+	if CrashHook != nil {
+		CrashHook(point, path)
+	}
+}
+
+const idAlphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+// NewID makes a fresh id: "kr-" and 8 random characters of [0-9a-z]
+// (about 41 bits), retried on the rare collision with an existing run.
+func (s *Store) NewID(ctx context.Context) (string, error) {
+	for range 10 {
+		var b [8]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return "", fmt.Errorf("cannot make a run id: %w", err)
+		}
+		for i := range b {
+			b[i] = idAlphabet[int(b[i])%len(idAlphabet)]
+		}
+		id := "kr-" + string(b[:])
+		if _, err := os.Lstat(s.RunDir(id)); errors.Is(err, fs.ErrNotExist) {
+			return id, nil
+		}
+	}
+	return "", errors.New("cannot make a run id: every try collided with an existing run")
+}
+
+// damaged is a DamagedError about a file of run id.
+func (s *Store) damaged(id string, part runstore.Part, path, problem string) *runstore.DamagedError {
+	return &runstore.DamagedError{RunID: id, Part: part, Where: path, Home: s.RunDir(id), Problem: problem}
+}
+
+// stepDamaged is a DamagedError about a step's (item < 0) or an item's record.
+func (s *Store) stepDamaged(id, step string, item int, path, problem string) *runstore.DamagedError {
+	de := s.damaged(id, runstore.PartStep, path, problem)
+	de.Step = step
+	if item >= 0 {
+		de.Part, de.Item = runstore.PartItem, item
+	}
+	return de
+}
+
+// mkdirDurable creates dir (0700) and fsyncs its parent so the new entry
+// survives a crash.
+func mkdirDurable(dir string) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(dir, fsutil.DirPerm); err != nil {
+		return fmt.Errorf("cannot create %s: %w", dir, err)
+	}
+	return fsutil.SyncDir(filepath.Dir(dir))
+}
+
+// writeJSON writes v atomically, indented or compact (run.json of a big
+// flow is compact: it is rewritten as the run starts and ends).
+func writeJSON(path string, v any, indent bool) error {
+	if !indent {
+		// Encoded straight into the file: a big record is not copied.
+		return fsutil.WriteFileAtomicFunc(path, func(w io.Writer) error {
+			if err := json.NewEncoder(w).Encode(v); err != nil {
+				return fmt.Errorf("cannot encode it: %w", err)
+			}
+			return nil
+		})
+	}
+	data, err := encodeJSON(path, v, indent)
+	if err != nil {
+		return err
+	}
+	return fsutil.WriteFileAtomic(path, data)
+}
+
+// indentMax is the largest record written indented: a bigger one (a step
+// with a long output) is written compact, since indenting copies it again.
+const indentMax = 1 << 20
+
+// bigOutput says whether a record holding output is written compact.
+func bigOutput(out any) bool {
+	s, ok := out.(string)
+	return ok && len(s) > indentMax
+}
+
+func encodeJSON(path string, v any, indent bool) ([]byte, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("cannot encode %s: %w", path, err)
+	}
+	if !indent || len(data) > indentMax {
+		return append(data, '\n'), nil
+	}
+	var b bytes.Buffer
+	b.Grow(len(data) + len(data)/4 + 1)
+	if err := json.Indent(&b, data, "", "  "); err != nil {
+		return nil, fmt.Errorf("cannot encode %s: %w", path, err)
+	}
+	b.WriteByte('\n')
+	return b.Bytes(), nil
+}
+
+// errNotRegular is a record that is a named pipe, a device or a directory.
+var errNotRegular = errors.New("not a regular file")
+
+// readJSON reads path into v. A missing file returns an error wrapping
+// fs.ErrNotExist; a damaged one, the problem to report (what damage
+// makes of it).
+func readJSON(path string, v any) (problem string, err error) {
+	data, err := readRegular(path)
+	if errors.Is(err, errNotRegular) {
+		return "is not a regular file", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return "is empty", nil
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Sprintf("is damaged (%v)", err), nil
+	}
+	return "", nil
+}
+
+// readRegular is os.ReadFile for the files of a run, which must be regular
+// files: a named pipe put in a record's place would block the open (and a
+// command that lists every run) until something writes to it, so it is
+// opened without waiting and refused.
+func readRegular(path string) ([]byte, error) {
+	f, err := openRegular(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
+}
+
+// openRegular opens a run's file for reading, refusing one that is not a
+// regular file without blocking on it.
+func openRegular(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|openNonblock, 0)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", path, errNotRegular)
+	}
+	return f, nil
+}
+
+// writeDurable writes a new file and fsyncs it; for the files of a run
+// being created, which nobody sees until its directory is renamed into
+// place, so no file of its own needs an atomic replace.
+func writeDurable(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fsutil.FilePerm)
+	if err != nil {
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	return nil
+}

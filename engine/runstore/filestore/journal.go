@@ -1,0 +1,329 @@
+package filestore
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kitaruhq/kitaru/engine/runstore"
+	"github.com/kitaruhq/kitaru/internal/fsutil"
+)
+
+// A journal and a log are append-only files of lines; a line's number (from
+// 1, counting only lines that read) is its Seq. A reader that asks for the
+// lines after the ones it last read starts where that read stopped, so a
+// follower reads only what is new.
+
+// tail is an appended file's size after this process last appended to it,
+// and how many lines it then held: the next append numbers on from there
+// unless someone else appended meanwhile (the size differs).
+type tail struct {
+	size  int64
+	lines int64
+}
+
+// readPos is where a read of an appended file stopped: after line seq, at
+// byte off, in a file of size at least off.
+type readPos struct {
+	seq int64
+	off int64
+}
+
+// AppendEvents adds events to journal.jsonl, each numbered, and syncs it.
+func (s *Store) AppendEvents(ctx context.Context, id string, evs ...runstore.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	p := filepath.Join(s.RunDir(id), "journal.jsonl")
+	s.appendMu.Lock()
+	defer s.appendMu.Unlock()
+	return s.appendLines(p, true, func(next int64) ([]byte, int64, error) {
+		var b bytes.Buffer
+		for i := range evs {
+			ev := evs[i]
+			ev.Seq = next + int64(i)
+			line, err := json.Marshal(&ev)
+			if err != nil {
+				return nil, 0, fmt.Errorf("cannot encode a journal event: %w", err)
+			}
+			b.Write(line)
+			b.WriteByte('\n')
+		}
+		return b.Bytes(), int64(len(evs)), nil
+	})
+}
+
+// Events reads the journal's events after seq `after`; unreadable lines
+// become warnings.
+func (s *Store) Events(ctx context.Context, id string, after int64, limit int) ([]runstore.Event, []string, error) {
+	p := filepath.Join(s.RunDir(id), "journal.jsonl")
+	var evs []runstore.Event
+	var warns []string
+	err := s.readLines(p, after, func(seq int64, ln []byte) error {
+		if limit > 0 && len(evs) == limit {
+			return errStop
+		}
+		var e runstore.Event
+		if err := json.Unmarshal(ln, &e); err != nil {
+			warns = append(warns, fmt.Sprintf("%s: skipped unreadable journal line %d (a crash while writing it leaves one): %v", p, seq, err))
+			return nil
+		}
+		e.Seq = seq
+		evs = append(evs, e)
+		return nil
+	})
+	return evs, warns, err
+}
+
+// AppendLog adds lines to log.txt, each "<time> <step>[#item] <text>".
+// Not synced: the log is for people, and a crash may lose its last lines.
+func (s *Store) AppendLog(ctx context.Context, id string, lines ...runstore.LogLine) error {
+	var b strings.Builder
+	for _, l := range lines {
+		step := l.Step
+		if step == "" {
+			step = "-"
+		}
+		if l.Item != nil {
+			step += "#" + strconv.Itoa(*l.Item)
+		}
+		b.WriteString(l.Time.UTC().Format(time.RFC3339Nano) + " " + step + " " + strings.ReplaceAll(l.Text, "\n", " ") + "\n")
+	}
+	p := filepath.Join(s.RunDir(id), "log.txt")
+	s.appendMu.Lock()
+	defer s.appendMu.Unlock()
+	return s.appendLines(p, false, func(int64) ([]byte, int64, error) {
+		return []byte(b.String()), int64(len(lines)), nil
+	})
+}
+
+// Logs reads log.txt's lines after seq `after`.
+func (s *Store) Logs(ctx context.Context, id string, after int64) ([]runstore.LogLine, error) {
+	var out []runstore.LogLine
+	err := s.readLines(filepath.Join(s.RunDir(id), "log.txt"), after, func(seq int64, ln []byte) error {
+		if l, ok := parseLogLine(string(ln)); ok {
+			l.Seq = seq
+			out = append(out, l)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func parseLogLine(ln string) (runstore.LogLine, bool) {
+	parts := strings.SplitN(ln, " ", 3)
+	if len(parts) < 2 {
+		return runstore.LogLine{}, false
+	}
+	var l runstore.LogLine
+	l.Time, _ = time.Parse(time.RFC3339Nano, parts[0])
+	step := parts[1]
+	if i := strings.LastIndexByte(step, '#'); i >= 0 {
+		if n, err := strconv.Atoi(step[i+1:]); err == nil {
+			l.Item = &n
+			step = step[:i]
+		}
+	}
+	if step != "-" {
+		l.Step = step
+	}
+	if len(parts) == 3 {
+		l.Text = parts[2]
+	}
+	return l, true
+}
+
+// errStop ends a read early.
+var errStop = errors.New("stop")
+
+// readLines calls fn for each line of p numbered after `after` (without its
+// newline). Every whole line that is not blank takes the next number,
+// whether fn can read it or not, so numbers never shift; a last line
+// without its newline is still being written (or torn) and is not read
+// yet. A read for the lines after the ones the last read ended with
+// starts where that read stopped.
+func (s *Store) readLines(p string, after int64, fn func(seq int64, ln []byte) error) error {
+	f, err := openRegular(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cannot read %s: %w", p, err)
+	}
+	defer f.Close()
+	seq, off := int64(0), int64(0)
+	s.mu.Lock()
+	pos, ok := s.readAt[p]
+	s.mu.Unlock()
+	if st, err := f.Stat(); ok && after >= pos.seq && err == nil && st.Size() >= pos.off {
+		seq, off = pos.seq, pos.off
+	}
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		return fmt.Errorf("cannot read %s: %w", p, err)
+	}
+	r := bufio.NewReaderSize(f, 64*1024)
+	for {
+		ln, err := r.ReadBytes('\n')
+		if len(ln) > 0 && ln[len(ln)-1] == '\n' {
+			off += int64(len(ln))
+			if body := bytes.TrimRight(ln, "\r\n"); len(bytes.TrimSpace(body)) > 0 {
+				seq++
+				if seq > after {
+					if ferr := fn(seq, body); ferr == errStop {
+						return nil // stopped early: the position is not kept
+					} else if ferr != nil {
+						return ferr
+					}
+				}
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("cannot read %s: %w", p, err)
+		}
+	}
+	s.mu.Lock()
+	s.readAt[p] = readPos{seq: seq, off: off}
+	s.mu.Unlock()
+	return nil
+}
+
+// appendLines appends whole lines to an append-only file; make gets the
+// number the first new line takes and returns the bytes and how many
+// lines they are. The first time this process writes to the file it
+// checks the file ends with a newline: a crash or a full disk can leave a
+// torn last line. In the journal the torn line is repaired, as a
+// write-ahead log does: completed when it is a whole event that lacks only
+// its newline, cut off otherwise. In the log (text for people) it is kept
+// and the next line starts on a line of its own. A write cut short here is
+// taken back at once. The caller holds appendMu.
+func (s *Store) appendLines(p string, journal bool, build func(first int64) ([]byte, int64, error)) error {
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_APPEND|os.O_CREATE, fsutil.FilePerm)
+	if err != nil {
+		return fmt.Errorf("cannot open %s: %w", p, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("cannot open %s: %w", p, err)
+	}
+	size := st.Size()
+	s.mu.Lock()
+	healed := s.healed[p]
+	s.healed[p] = true
+	s.mu.Unlock()
+	sep := false
+	if !healed && size > 0 {
+		var last [1]byte
+		if _, err := f.ReadAt(last[:], size-1); err == nil && last[0] != '\n' {
+			if !journal || repairTail(f, size) != nil {
+				sep = true
+			}
+			if st, err := f.Stat(); err == nil {
+				size = st.Size()
+			}
+		}
+	}
+	s.mu.Lock()
+	t, known := s.tails[p]
+	s.mu.Unlock()
+	if !known || t.size != size {
+		n, err := s.countLines(p)
+		if err != nil {
+			return err
+		}
+		t = tail{size: size, lines: n}
+	}
+	// A torn line that the separator completes takes a number too.
+	first := t.lines + 1
+	if sep {
+		first++
+	}
+	data, n, err := build(first)
+	if err != nil {
+		return err
+	}
+	if sep {
+		data = append([]byte{'\n'}, data...)
+	}
+	if w, err := f.Write(data); err != nil {
+		if w > 0 {
+			_ = f.Truncate(size)
+		}
+		s.mu.Lock()
+		s.healed[p] = false // check the tail again next time
+		delete(s.tails, p)
+		s.mu.Unlock()
+		return fmt.Errorf("cannot append to %s: %w", p, err)
+	}
+	if journal {
+		if err := f.Sync(); err != nil {
+			s.mu.Lock()
+			delete(s.tails, p)
+			s.mu.Unlock()
+			return fmt.Errorf("cannot sync %s: %w", p, err)
+		}
+	}
+	s.mu.Lock()
+	s.tails[p] = tail{size: size + int64(len(data)), lines: first - 1 + n}
+	s.mu.Unlock()
+	return nil
+}
+
+// countLines is how many lines of p are numbered, as readLines numbers
+// them.
+func (s *Store) countLines(p string) (int64, error) {
+	var n int64
+	err := s.readLines(p, 1<<62, func(int64, []byte) error { return nil })
+	s.mu.Lock()
+	n = s.readAt[p].seq
+	s.mu.Unlock()
+	return n, err
+}
+
+// repairTail mends the torn last line of a journal of size bytes.
+func repairTail(f *os.File, size int64) error {
+	start, err := lastLineStart(f, size)
+	if err != nil {
+		return err
+	}
+	tail := make([]byte, size-start)
+	if _, err := f.ReadAt(tail, start); err != nil {
+		return err
+	}
+	var ev runstore.Event
+	if json.Unmarshal(tail, &ev) == nil {
+		_, err = f.Write([]byte{'\n'})
+		return err
+	}
+	return f.Truncate(start)
+}
+
+// lastLineStart is the offset just after the last newline of the first
+// size bytes of f (0 when there is none), read backwards in blocks.
+func lastLineStart(f *os.File, size int64) (int64, error) {
+	buf := make([]byte, 32*1024)
+	for end := size; end > 0; {
+		n := min(int64(len(buf)), end)
+		if _, err := f.ReadAt(buf[:n], end-n); err != nil {
+			return 0, err
+		}
+		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
+			return end - n + int64(i) + 1, nil
+		}
+		end -= n
+	}
+	return 0, nil
+}

@@ -1,0 +1,303 @@
+package filestore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/kitaruhq/kitaru/engine/runstore"
+	"github.com/kitaruhq/kitaru/internal/fsutil"
+)
+
+// creatingPrefix names a run directory still being built (see Create).
+const creatingPrefix = ".creating-"
+
+// creatingGrace is how old a directory being built must be before it
+// counts as the leftover of a creator that died.
+const creatingGrace = time.Minute
+
+// Create builds the run's home under a temporary name, takes the run's lock
+// inside it, and renames it into place: other processes see the run whole
+// and held by this process, or not at all. A crash part-way leaves only
+// the temporary directory, which runIDs sweeps once it is old.
+func (s *Store) Create(ctx context.Context, meta *runstore.RunMeta, flowSource []byte, holder runstore.Holder, _ time.Duration) (_ *runstore.Lease, err error) {
+	if err := mkdirDurable(s.root); err != nil {
+		return nil, err
+	}
+	dir := s.RunDir(meta.ID)
+	tmp := filepath.Join(s.root, creatingPrefix+meta.ID)
+	if err := os.Mkdir(tmp, fsutil.DirPerm); err != nil {
+		return nil, fmt.Errorf("cannot create the run directory %s: %w", tmp, err)
+	}
+	hook("create:dir", tmp)
+	var lock *os.File
+	defer func() {
+		if err != nil {
+			if lock != nil {
+				lock.Close()
+			}
+			_ = os.RemoveAll(tmp)
+		}
+	}()
+	lp := filepath.Join(tmp, "lock")
+	if lock, err = os.OpenFile(lp, os.O_RDWR|os.O_CREATE, fsutil.FilePerm); err != nil {
+		return nil, fmt.Errorf("cannot open the lock %s: %w", lp, err)
+	}
+	if err = tryLock(lock); err != nil {
+		return nil, fmt.Errorf("cannot lock %s: %w", lp, err)
+	}
+	plan := planFile{Plan: meta.Plan, Reused: meta.Reused}
+	pp := filepath.Join(tmp, "plan.json")
+	data, err := encodeJSON(pp, &plan, len(plan.Plan) <= 50)
+	if err != nil {
+		return nil, err
+	}
+	if err = writeDurable(pp, data); err != nil {
+		return nil, err
+	}
+	if !s.linkSnapshot(meta, flowSource, tmp) {
+		if err = writeDurable(filepath.Join(tmp, "flow.yaml"), flowSource); err != nil {
+			return nil, err
+		}
+	}
+	if data, err = s.metaJSON(meta); err != nil {
+		return nil, err
+	}
+	if err = writeDurable(filepath.Join(tmp, "run.json"), data); err != nil {
+		return nil, err
+	}
+	if err = fsutil.SyncDir(tmp); err != nil {
+		return nil, err
+	}
+	hook("create:written", tmp)
+	if _, serr := os.Lstat(dir); serr == nil {
+		return nil, fmt.Errorf("cannot create run %s: %s already exists", meta.ID, dir)
+	}
+	if err = os.Rename(tmp, dir); err != nil {
+		return nil, fmt.Errorf("cannot create the run directory %s: %w", dir, err)
+	}
+	hook("create:renamed", dir)
+	l := s.hold(meta.ID, lock, holder)
+	if err := fsutil.SyncDir(s.root); err != nil {
+		_ = s.Release(ctx, l)
+		return nil, err
+	}
+	s.mu.Lock()
+	s.plans[meta.ID] = meta.Plan
+	s.mu.Unlock()
+	return l, nil
+}
+
+// linkSnapshot hard-links a replay's flow snapshot to its source's when they
+// are the same bytes (snapshots are never rewritten), instead of copying.
+func (s *Store) linkSnapshot(meta *runstore.RunMeta, flowSource []byte, dir string) bool {
+	if meta.ReplayOf == nil {
+		return false
+	}
+	src := filepath.Join(s.RunDir(*meta.ReplayOf), "flow.yaml")
+	old, err := readRegular(src)
+	if err != nil || !bytes.Equal(old, flowSource) {
+		return false
+	}
+	return os.Link(src, filepath.Join(dir, "flow.yaml")) == nil
+}
+
+// SaveMeta replaces run.json atomically.
+func (s *Store) SaveMeta(ctx context.Context, meta *runstore.RunMeta) error {
+	data, err := s.metaJSON(meta)
+	if err != nil {
+		return err
+	}
+	return fsutil.WriteFileAtomic(filepath.Join(s.RunDir(meta.ID), "run.json"), data)
+}
+
+// metaJSON is run.json's content, stamped now.
+func (s *Store) metaJSON(meta *runstore.RunMeta) ([]byte, error) {
+	meta.UpdatedAt = time.Now().UTC()
+	m := *meta
+	m.Steps = nil // steps live in their own records
+	m.Dir = ""
+	return encodeJSON(filepath.Join(s.RunDir(meta.ID), "run.json"), &m, len(m.Index) <= 50)
+}
+
+// planFile is plan.json: the parts of a run's meta that never change.
+type planFile struct {
+	Plan   []runstore.PlanStep    `json:"plan"`
+	Reused []runstore.ReusedGroup `json:"reused,omitempty"`
+}
+
+// LoadMeta reads run.json and plan.json.
+func (s *Store) LoadMeta(ctx context.Context, id string) (*runstore.RunMeta, error) {
+	m, err := s.LoadSummary(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var plan planFile
+	p := filepath.Join(s.RunDir(id), "plan.json")
+	problem, err := readJSON(p, &plan)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, s.damaged(id, runstore.PartPlan, p, "is missing")
+	case err != nil:
+		return nil, fmt.Errorf("cannot read %s: %w", p, err)
+	case problem != "":
+		return nil, s.damaged(id, runstore.PartPlan, p, problem)
+	case len(plan.Plan) == 0:
+		return nil, s.damaged(id, runstore.PartPlan, p, "is damaged (it lists no steps)")
+	}
+	m.Plan, m.Reused = plan.Plan, plan.Reused
+	return m, nil
+}
+
+// LoadSummary reads run.json.
+func (s *Store) LoadSummary(ctx context.Context, id string) (*runstore.RunMeta, error) {
+	if !validID(id) {
+		return nil, fmt.Errorf("run %s: %w", id, runstore.ErrNotFound)
+	}
+	var m runstore.RunMeta
+	p := filepath.Join(s.RunDir(id), "run.json")
+	problem, err := readJSON(p, &m)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if _, derr := os.Stat(s.RunDir(id)); derr == nil {
+			return nil, s.damaged(id, runstore.PartMeta, p, "is missing")
+		}
+		return nil, fmt.Errorf("run %s: %w (no %s)", id, runstore.ErrNotFound, p)
+	case err != nil:
+		return nil, fmt.Errorf("cannot read %s: %w", p, err)
+	case problem != "":
+		return nil, s.damaged(id, runstore.PartMeta, p, problem)
+	case m.ID != id:
+		return nil, s.damaged(id, runstore.PartMeta, p, fmt.Sprintf("is damaged (it holds run %q, not %s)", m.ID, id))
+	case !knownRunStatus(m.Status):
+		return nil, s.damaged(id, runstore.PartMeta, p, fmt.Sprintf("is damaged (its status %q is not a run status)", m.Status))
+	}
+	return &m, nil
+}
+
+// validID says whether id can name a run directory: a run id never holds a
+// path separator or starts with a dot.
+func validID(id string) bool {
+	return strings.HasPrefix(id, "kr-") && !strings.ContainsAny(id, `/\`) && id != "kr-." && id != "kr-.."
+}
+
+func knownRunStatus(st runstore.RunStatus) bool {
+	switch st {
+	case runstore.RunRunning, runstore.RunWaiting, runstore.RunCompleted, runstore.RunFailed, runstore.RunCancelled, runstore.RunInterrupted:
+		return true
+	}
+	return false
+}
+
+func knownStepStatus(st runstore.StepStatus) bool {
+	switch st {
+	case runstore.StepPending, runstore.StepRunning, runstore.StepWaiting, runstore.StepCompleted, runstore.StepFailed, runstore.StepSkipped:
+		return true
+	}
+	return false
+}
+
+// FlowSource returns flow.yaml.
+func (s *Store) FlowSource(ctx context.Context, id string) ([]byte, error) {
+	p := filepath.Join(s.RunDir(id), "flow.yaml")
+	data, err := readRegular(p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, s.damaged(id, runstore.PartFlow, p, "is missing")
+	case errors.Is(err, errNotRegular):
+		return nil, s.damaged(id, runstore.PartFlow, p, "is not a regular file")
+	case err != nil:
+		return nil, fmt.Errorf("cannot read the flow snapshot of run %s: %w", id, err)
+	case len(bytes.TrimSpace(data)) == 0:
+		return nil, s.damaged(id, runstore.PartFlow, p, "is empty")
+	}
+	return data, nil
+}
+
+func (s *Store) runIDs() ([]string, error) {
+	ents, err := os.ReadDir(s.root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the runs in %s: %w", s.root, err)
+	}
+	var ids []string
+	for _, e := range ents {
+		switch name := e.Name(); {
+		case e.IsDir() && validID(name):
+			ids = append(ids, name)
+		case strings.HasPrefix(name, creatingPrefix):
+			s.sweepCreating(e)
+		}
+	}
+	return ids, nil
+}
+
+// sweepCreating removes a run directory whose creator died before it was
+// renamed into place: old, and its lock (taken first thing) not held.
+func (s *Store) sweepCreating(e fs.DirEntry) {
+	info, err := e.Info()
+	if err != nil || time.Since(info.ModTime()) < creatingGrace {
+		return
+	}
+	dir := filepath.Join(s.root, e.Name())
+	if f, err := os.Open(filepath.Join(dir, "lock")); err == nil {
+		defer f.Close()
+		if tryLock(f) != nil {
+			return // its creator lives
+		}
+	}
+	_ = os.RemoveAll(dir)
+}
+
+// Query reads the run.json of every run whose id matches (a directory
+// listing narrows by prefix first), then filters, sorts and pages. A run
+// that cannot be read is reported when its id matches the prefix: its
+// flow and status are unknown, so it is never hidden by them.
+func (s *Store) Query(ctx context.Context, q runstore.Query) (runstore.Page, error) {
+	ids, err := s.runIDs()
+	if err != nil {
+		return runstore.Page{}, err
+	}
+	var metas []*runstore.RunMeta
+	var damaged runstore.DamagedRuns
+	for _, id := range ids {
+		if !strings.HasPrefix(id, q.IDPrefix) {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return runstore.Page{}, err
+		}
+		m, err := s.LoadSummary(ctx, id)
+		if err != nil {
+			// A damaged run must not hide the others, nor itself.
+			var de *runstore.DamagedError
+			if !errors.As(err, &de) {
+				de = s.damaged(id, runstore.PartMeta, filepath.Join(s.RunDir(id), "run.json"), fmt.Sprintf("cannot be read (%v)", err))
+			}
+			damaged = append(damaged, de)
+			continue
+		}
+		if (q.Flow != "" && m.Flow != q.Flow) || (q.Status != "" && m.Status != q.Status) {
+			continue
+		}
+		metas = append(metas, m)
+	}
+	page, err := runstore.PageOf(metas, q)
+	if err != nil {
+		return runstore.Page{}, err
+	}
+	if len(damaged) > 0 {
+		sort.Slice(damaged, func(i, j int) bool { return damaged[i].RunID < damaged[j].RunID })
+		return page, damaged
+	}
+	return page, nil
+}

@@ -1,0 +1,263 @@
+package filestore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/kitaruhq/kitaru/engine/runstore"
+	"github.com/kitaruhq/kitaru/internal/fsutil"
+)
+
+// SaveStep writes steps/<step>/result.json atomically.
+func (s *Store) SaveStep(ctx context.Context, id string, r *runstore.StepResult) error {
+	dir := s.StepDir(id, r.ID)
+	if err := s.ensureStepDir(ctx, id, r.ID); err != nil {
+		return err
+	}
+	rec := *r
+	rec.Items = nil // items have their own records
+	rec.Dir = ""
+	path := filepath.Join(dir, "result.json")
+	hook("record:before-write", path)
+	err := writeJSON(path, &rec, !bigOutput(rec.Output))
+	hook("record:after-write", path)
+	return err
+}
+
+// ensureStepDir makes the step's directory durable. The first time this
+// process needs one in a run, it makes the directories of every step of
+// the run's plan at once and syncs steps/ once: one fsync for the run
+// instead of one per step.
+func (s *Store) ensureStepDir(ctx context.Context, id, step string) error {
+	dir := s.StepDir(id, step)
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	s.mu.Lock()
+	prepared := s.prepared[id]
+	s.prepared[id] = true
+	plan := s.plans[id]
+	s.mu.Unlock()
+	if !prepared {
+		if plan == nil {
+			if m, err := s.LoadMeta(ctx, id); err == nil {
+				plan = m.Plan
+			}
+		}
+		if err := s.prepareSteps(id, plan); err != nil {
+			return err
+		}
+		if _, err := os.Stat(dir); err == nil {
+			return nil
+		}
+	}
+	if err := mkdirDurable(filepath.Join(s.RunDir(id), "steps")); err != nil {
+		return err
+	}
+	return mkdirDurable(dir)
+}
+
+// prepareSteps makes steps/<id>/ for each step of plan and syncs steps/.
+func (s *Store) prepareSteps(id string, plan []runstore.PlanStep) error {
+	parent := filepath.Join(s.RunDir(id), "steps")
+	if err := mkdirDurable(parent); err != nil {
+		return err
+	}
+	made := false
+	for _, st := range plan {
+		err := os.Mkdir(filepath.Join(parent, st.ID), fsutil.DirPerm)
+		if err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("cannot create the directory of step %s: %w", st.ID, err)
+		}
+		made = made || err == nil
+	}
+	if !made {
+		return nil
+	}
+	return fsutil.SyncDir(parent)
+}
+
+// LoadStep reads one step record; nil, nil when there is none.
+func (s *Store) LoadStep(ctx context.Context, id, step string) (*runstore.StepResult, error) {
+	var r runstore.StepResult
+	p := filepath.Join(s.StepDir(id, step), "result.json")
+	problem, err := readJSON(p, &r)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("cannot read %s: %w", p, err)
+	case problem != "":
+		return nil, s.stepDamaged(id, step, -1, p, problem)
+	case r.ID != step:
+		return nil, s.stepDamaged(id, step, -1, p, fmt.Sprintf("is damaged (it holds step %q, not %s)", r.ID, step))
+	case !knownStepStatus(r.Status):
+		return nil, s.stepDamaged(id, step, -1, p, fmt.Sprintf("is damaged (its status %q is not a step status)", r.Status))
+	}
+	return &r, nil
+}
+
+// LoadSteps reads every step record of the run.
+func (s *Store) LoadSteps(ctx context.Context, id string) (map[string]*runstore.StepResult, error) {
+	out := map[string]*runstore.StepResult{}
+	ents, err := os.ReadDir(filepath.Join(s.RunDir(id), "steps"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return out, nil
+	}
+	if err != nil {
+		return out, fmt.Errorf("cannot read the steps of run %s: %w", id, err)
+	}
+	var errs []error
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		r, err := s.LoadStep(ctx, id, e.Name())
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if r != nil {
+			out[r.ID] = r
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// SaveItem writes steps/<step>/items/<n>.json atomically.
+func (s *Store) SaveItem(ctx context.Context, id, step string, r *runstore.ItemResult) error {
+	dir := filepath.Join(s.StepDir(id, step), "items")
+	if _, err := os.Stat(dir); err != nil {
+		if err := s.ensureStepDir(ctx, id, step); err != nil {
+			return err
+		}
+		if err := mkdirDurable(dir); err != nil {
+			return err
+		}
+	}
+	return writeJSON(filepath.Join(dir, strconv.Itoa(r.Index)+".json"), r, !bigOutput(r.Output))
+}
+
+// LoadItems reads every item record of a foreach step.
+func (s *Store) LoadItems(ctx context.Context, id, step string) (map[int]*runstore.ItemResult, error) {
+	out := map[int]*runstore.ItemResult{}
+	dir := filepath.Join(s.StepDir(id, step), "items")
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return out, nil
+	}
+	if err != nil {
+		return out, fmt.Errorf("cannot read the items of step %s: %w", step, err)
+	}
+	var errs []error
+	for _, e := range ents {
+		name := e.Name()
+		n, err := strconv.Atoi(strings.TrimSuffix(name, ".json"))
+		if err != nil || !strings.HasSuffix(name, ".json") {
+			continue // temp files and strangers
+		}
+		var r runstore.ItemResult
+		p := filepath.Join(dir, name)
+		problem, err := readJSON(p, &r)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("cannot read %s: %w", p, err))
+			continue
+		case problem != "":
+			errs = append(errs, s.stepDamaged(id, step, n, p, problem))
+			continue
+		}
+		r.Index = n
+		out[n] = &r
+	}
+	return out, errors.Join(errs...)
+}
+
+// ForgetStep removes a step's result.json.
+func (s *Store) ForgetStep(ctx context.Context, id, step string) error {
+	dir := s.StepDir(id, step)
+	err := os.Remove(filepath.Join(dir, "result.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cannot remove the record of step %s: %w", step, err)
+	}
+	return fsutil.SyncDir(dir)
+}
+
+// artifactPath is where a step's artifact is; a name that would leave the
+// step's directory, or take the name of a record, is refused.
+func (s *Store) artifactPath(id, step, name string) (string, error) {
+	if name == "" || name == "result.json" || name == "items" || strings.HasPrefix(name, ".") || strings.ContainsAny(name, `/\`) {
+		return "", fmt.Errorf("%q cannot name an artifact of step %s", name, step)
+	}
+	return filepath.Join(s.StepDir(id, step), name), nil
+}
+
+// WriteArtifact writes steps/<step>/<name> atomically.
+func (s *Store) WriteArtifact(ctx context.Context, id, step, name string, data []byte) error {
+	p, err := s.artifactPath(id, step, name)
+	if err != nil {
+		return err
+	}
+	if err := s.ensureStepDir(ctx, id, step); err != nil {
+		return err
+	}
+	return fsutil.WriteFileAtomic(p, data)
+}
+
+// ReadArtifact reads steps/<step>/<name>.
+func (s *Store) ReadArtifact(ctx context.Context, id, step, name string) ([]byte, error) {
+	p, err := s.artifactPath(id, step, name)
+	if err != nil {
+		return nil, err
+	}
+	data, err := readRegular(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("step %s of run %s has no %s: %w", step, id, name, runstore.ErrNoArtifact)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %s: %w", p, err)
+	}
+	return data, nil
+}
+
+// Artifacts names the files of steps/<step>/ that are artifacts: all but
+// its record, its items and temporary files.
+func (s *Store) Artifacts(ctx context.Context, id, step string) ([]string, error) {
+	ents, err := os.ReadDir(s.StepDir(id, step))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the artifacts of step %s: %w", step, err)
+	}
+	var out []string
+	for _, e := range ents {
+		if _, err := s.artifactPath(id, step, e.Name()); err == nil && e.Type().IsRegular() {
+			out = append(out, e.Name())
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// DeleteArtifact removes steps/<step>/<name>.
+func (s *Store) DeleteArtifact(ctx context.Context, id, step, name string) error {
+	p, err := s.artifactPath(id, step, name)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("cannot remove %s: %w", p, err)
+	}
+	return nil
+}

@@ -1,0 +1,296 @@
+package runstore
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/kitaruhq/kitaru/flowspec"
+	"github.com/kitaruhq/kitaru/providers"
+)
+
+// RunStatus is where a run stands.
+type RunStatus string
+
+// Run statuses, as in the command-line contract.
+const (
+	RunRunning     RunStatus = "running"
+	RunWaiting     RunStatus = "waiting"
+	RunCompleted   RunStatus = "completed"
+	RunFailed      RunStatus = "failed"
+	RunCancelled   RunStatus = "cancelled"
+	RunInterrupted RunStatus = "interrupted"
+)
+
+// StepStatus is where a step stands.
+type StepStatus string
+
+// Step statuses, as in the command-line contract.
+const (
+	StepPending   StepStatus = "pending"
+	StepRunning   StepStatus = "running"
+	StepWaiting   StepStatus = "waiting"
+	StepCompleted StepStatus = "completed"
+	StepFailed    StepStatus = "failed"
+	StepSkipped   StepStatus = "skipped"
+)
+
+// Run is the run record: what `--json` prints for run, replay, resume, input
+// and executions get. The fields of the contract are fixed; the rest are
+// additions.
+type Run struct {
+	ID       string          `json:"id"`
+	Flow     string          `json:"flow"`
+	Status   RunStatus       `json:"status"`
+	ReplayOf *string         `json:"replay_of"`
+	Inputs   map[string]any  `json:"inputs"`
+	Output   any             `json:"output"`
+	Error    *string         `json:"error"`
+	Usage    providers.Usage `json:"usage"`
+	CostUSD  float64         `json:"cost_usd"`
+	Steps    []StepResult    `json:"steps"`
+
+	FlowFile  string     `json:"flow_file,omitempty"` // the path the flow was loaded from
+	StartedAt time.Time  `json:"started_at"`
+	EndedAt   *time.Time `json:"ended_at,omitempty"`
+	// Dir is where the run's files are, for a store that keeps files; the
+	// command line fills it for people, no store record holds it.
+	Dir      string              `json:"dir,omitempty"`
+	Registry *providers.Registry `json:"registry,omitempty"` // the model registry snapshot it resolved with
+	// ReplayFrom and Overrides describe how a replay was asked for.
+	ReplayFrom string         `json:"replay_from,omitempty"`
+	Overrides  map[string]any `json:"overrides,omitempty"`
+}
+
+// StepResult is one step of a run record.
+type StepResult struct {
+	ID         string        `json:"id"`
+	Kind       flowspec.Kind `json:"kind"`
+	Status     StepStatus    `json:"status"`
+	Attempts   int           `json:"attempts"`
+	Reused     bool          `json:"reused"`
+	Output     any           `json:"output"`
+	Error      *string       `json:"error"`
+	DurationMS int64         `json:"duration_ms"`
+	Model      string        `json:"model,omitempty"`
+	Alias      string        `json:"alias,omitempty"`
+	Credential string        `json:"credential_source,omitempty"`
+	// Mock: KITARU_LLM_MOCK_RESPONSE answered; no model was called.
+	Mock bool `json:"mock,omitempty"`
+	// Masked: secret values in its output or error were replaced by ***
+	// (for a foreach step, in one of its items); the next steps received
+	// the masked text.
+	Masked  bool            `json:"masked,omitempty"`
+	Usage   providers.Usage `json:"usage"`
+	CostUSD *float64        `json:"cost_usd"` // null when the model's price is unknown
+	// Usage and CostUSD count every attempt, failed ones too: each request
+	// that reached a provider was paid for. AttemptsDetail lists each
+	// attempt of a step that ran more than once (a foreach step's items
+	// list their own).
+	AttemptsDetail []Attempt `json:"attempts_detail,omitempty"`
+
+	// Reason says, for a replay or retry, why the step ran or was reused
+	// ("upstream of --from", "fingerprint changed", "overridden", ...).
+	Reason    string     `json:"reason,omitempty"`
+	StartedAt *time.Time `json:"started_at,omitempty"`
+	EndedAt   *time.Time `json:"ended_at,omitempty"`
+	// Dir is where the step's record and artifacts are, for a store that
+	// keeps files; like Run.Dir, filled by the command line.
+	Dir string `json:"dir,omitempty"`
+	// Items are the per-item units of a foreach step, in order.
+	Items []ItemResult `json:"items,omitempty"`
+	// Wait is set for a wait step.
+	Wait *WaitInfo `json:"wait,omitempty"`
+	// Fingerprint is the hash of the step's definition, the inputs it read
+	// and its dependencies' fingerprints: a replay compares it.
+	Fingerprint string `json:"fingerprint,omitempty"`
+	// ReusedFrom is the run whose record a reused step comes from.
+	ReusedFrom string `json:"reused_from,omitempty"`
+}
+
+// ItemResult is one item of a foreach step.
+type ItemResult struct {
+	Index      int             `json:"index"`
+	Status     StepStatus      `json:"status"`
+	Attempts   int             `json:"attempts"`
+	Reused     bool            `json:"reused"`
+	Output     any             `json:"output"`
+	Error      *string         `json:"error"`
+	DurationMS int64           `json:"duration_ms"`
+	Masked     bool            `json:"masked,omitempty"`
+	Usage      providers.Usage `json:"usage"`
+	CostUSD    *float64        `json:"cost_usd"`
+	// AttemptsDetail lists each attempt of an item that ran more than once.
+	AttemptsDetail []Attempt `json:"attempts_detail,omitempty"`
+}
+
+// Attempt is one try of a step or item: how it ended and what it spent.
+type Attempt struct {
+	Attempt    int             `json:"attempt"`
+	Error      *string         `json:"error"` // null for the attempt that succeeded
+	DurationMS int64           `json:"duration_ms"`
+	Usage      providers.Usage `json:"usage"`
+	CostUSD    *float64        `json:"cost_usd"`
+}
+
+// WaitInfo is the question of a wait step and, once given, its answer.
+type WaitInfo struct {
+	Question string         `json:"question"`
+	Schema   map[string]any `json:"schema,omitempty"`
+	// Deadline is when the wait's own timeout runs out; an answer after
+	// it fails the step (retry asks again).
+	Deadline *time.Time `json:"deadline,omitempty"`
+	Answered bool       `json:"answered"`
+	Answer   any        `json:"answer,omitempty"`
+}
+
+// EventType names what happened.
+type EventType string
+
+// The events a run emits, in order of a run's life.
+const (
+	EventRunStarted   EventType = "run_started"   // Run is set (steps pending or reused)
+	EventStepStarted  EventType = "step_started"  // Step, Attempt
+	EventStepRetrying EventType = "step_retrying" // Step, Attempt, Error, Delay
+	EventItemFinished EventType = "item_finished" // Step, Item, Done/Total
+	EventStepFinished EventType = "step_finished" // Step, Result (completed, failed, skipped, waiting, reused)
+	// EventLeftoverStopped: before a step (Step, Item) runs again, what
+	// was left running of its previous attempt, process group PGID, was
+	// stopped (the kitaru running it had died without stopping it).
+	EventLeftoverStopped EventType = "leftover_stopped"
+	EventRunFinished     EventType = "run_finished" // Run is the final record
+)
+
+// Event is one thing that happened in a run. Events are also the lines of
+// the run's journal.
+type Event struct {
+	// Seq is the event's place in its run's journal, from 1, set by the
+	// store when the event is appended.
+	Seq     int64         `json:"seq,omitempty"`
+	Time    time.Time     `json:"time"`
+	Type    EventType     `json:"type"`
+	RunID   string        `json:"run"`
+	Step    string        `json:"step,omitempty"`
+	Attempt int           `json:"attempt,omitempty"`
+	Item    *int          `json:"item,omitempty"`
+	Done    int           `json:"done,omitempty"` // foreach: items finished
+	Total   int           `json:"total,omitempty"`
+	Delay   time.Duration `json:"delay,omitempty"`
+	Error   string        `json:"error,omitempty"`
+	PGID    int           `json:"pgid,omitempty"` // leftover_stopped: the process group
+	Result  *StepResult   `json:"result,omitempty"`
+	Run     *Run          `json:"run_record,omitempty"`
+}
+
+// LogLine is one recorded log line of a run.
+type LogLine struct {
+	// Seq is the line's place in its run's log, from 1, set by the store.
+	Seq  int64     `json:"-"`
+	Time time.Time `json:"time"`
+	Step string    `json:"step,omitempty"`
+	Item *int      `json:"item,omitempty"`
+	Text string    `json:"text"`
+}
+
+// RunMeta is what run.json holds: the run record without its steps, plus
+// what the engine needs to continue the run.
+type RunMeta struct {
+	Run
+	Parallel int `json:"parallel,omitempty"`
+	// Reused lists the steps a replay took from earlier runs, grouped by
+	// the run whose directory holds their records: nothing is copied.
+	Reused    []ReusedGroup `json:"reused,omitempty"`
+	UpdatedAt time.Time     `json:"updated_at"`
+	// Plan is the flow's steps in display order, so a record can be shown
+	// without compiling the flow again.
+	Plan []PlanStep `json:"-"`
+	// Index is written when a run stops: the status and fingerprint of
+	// each step whose record is in this run's directory. A replay reads it
+	// (and its source's Reused) instead of every step record.
+	Index map[string]IndexEntry `json:"index,omitempty"`
+	// Earlier is what earlier goes at steps and items tried and paid for
+	// that no record of theirs holds (see Spend): the failed records of
+	// steps `kitaru retry` runs again, and the attempts of steps ("ID") and
+	// foreach items ("ID#N") that a stop or an unwritable record left
+	// without a record. Their next record folds it in.
+	Earlier map[string]Spend `json:"earlier,omitempty"`
+}
+
+// PlanStep is one step of a run's plan.
+type PlanStep struct {
+	ID      string        `json:"id"`
+	Kind    flowspec.Kind `json:"kind"`
+	Foreach bool          `json:"foreach,omitempty"`
+}
+
+// IndexEntry is one step of a run's index. On disk it is one string,
+// "<status> <fingerprint>", so the index of a big run stays small.
+type IndexEntry struct {
+	Status      StepStatus
+	Fingerprint string
+	Run         string // where the record is; "" : this run (not stored)
+}
+
+// MarshalJSON writes "<status> <fingerprint>".
+func (ie IndexEntry) MarshalJSON() ([]byte, error) {
+	return json.Marshal(string(ie.Status) + " " + ie.Fingerprint)
+}
+
+// UnmarshalJSON reads "<status> <fingerprint>".
+func (ie *IndexEntry) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	st, fp, _ := strings.Cut(s, " ")
+	ie.Status, ie.Fingerprint = StepStatus(st), fp
+	return nil
+}
+
+// MarshalJSON writes a plan step as "<id> <kind>[ foreach]".
+func (p PlanStep) MarshalJSON() ([]byte, error) {
+	s := p.ID + " " + string(p.Kind)
+	if p.Foreach {
+		s += " foreach"
+	}
+	return json.Marshal(s)
+}
+
+// UnmarshalJSON reads "<id> <kind>[ foreach]".
+func (p *PlanStep) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	f := strings.Fields(s)
+	if len(f) < 2 {
+		return fmt.Errorf("plan step %q is not \"<id> <kind>\"", s)
+	}
+	p.ID, p.Kind, p.Foreach = f[0], flowspec.Kind(f[1]), len(f) > 2 && f[2] == "foreach"
+	return nil
+}
+
+// ReusedGroup is a set of steps reused from one run, all with one status.
+type ReusedGroup struct {
+	Run    string     `json:"run"`
+	Status StepStatus `json:"status"`
+	Steps  []string   `json:"steps"`
+}
+
+// Spend is what the earlier goes at a step (or item) tried and paid for.
+// `kitaru retry` forgets a failed step's record so that the step runs
+// again; its spend is kept in the run's meta first (RunMeta.Earlier) and
+// folded into the step's next record, so that every request that reached a
+// provider stays counted in the step and in the run's totals. A failed
+// item's record stays until its next attempt replaces it, so an item folds
+// its own earlier record directly. A step or item the run stopped (Ctrl-C,
+// SIGTERM, cancel, a record that could not be written) has no record: what
+// its finished attempts spent is kept in the meta too, saved with the
+// run's end, and replaces an item's earlier record when it is folded.
+type Spend struct {
+	Attempts int             `json:"attempts"`
+	Usage    providers.Usage `json:"usage"`
+	CostUSD  *float64        `json:"cost_usd"`
+	Tries    []Attempt       `json:"tries,omitempty"`
+}

@@ -1,0 +1,84 @@
+package runstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// ErrNoRef is returned by Resolve for an empty reference.
+var ErrNoRef = errors.New("no run given: name a run id, a prefix of one, or 'last'")
+
+// AmbiguousError is a prefix that matches more than one run.
+type AmbiguousError struct {
+	Ref     string
+	Matches []string
+}
+
+func (e *AmbiguousError) Error() string {
+	return fmt.Sprintf("%q matches %d runs: %s; give more of the id", e.Ref, len(e.Matches), strings.Join(e.Matches, ", "))
+}
+
+// Resolve turns a run reference into a run id: a full id, an unambiguous
+// prefix of one with or without "kr-", or "last" (the newest run). The
+// rules are the same whatever the backend, so they live here, once. A run
+// too damaged to read still resolves by its id, so that its damage can be
+// reported.
+func Resolve(ctx context.Context, s Runs, ref string) (string, error) {
+	ref = strings.TrimSpace(ref)
+	if ref == "" {
+		return "", ErrNoRef
+	}
+	if ref == "last" {
+		page, err := s.Query(ctx, Query{Limit: 1})
+		var damaged DamagedRuns
+		if err != nil && !errors.As(err, &damaged) {
+			return "", err
+		}
+		if len(page.Runs) == 0 {
+			return "", fmt.Errorf("there is no last run yet: %w", ErrNotFound)
+		}
+		return page.Runs[0].ID, nil
+	}
+	want := ref
+	if !strings.HasPrefix(want, "kr-") {
+		want = "kr-" + want
+	}
+	if ref == want {
+		_, err := s.LoadSummary(ctx, ref)
+		var de *DamagedError
+		if err == nil || errors.As(err, &de) {
+			return ref, nil // a full id: no need to list every run
+		}
+		if !errors.Is(err, ErrNotFound) {
+			return "", err
+		}
+	}
+	page, err := s.Query(ctx, Query{IDPrefix: want})
+	var damaged DamagedRuns
+	if err != nil && !errors.As(err, &damaged) {
+		return "", err
+	}
+	var cands []string
+	for _, m := range page.Runs {
+		cands = append(cands, m.ID)
+	}
+	for _, d := range damaged {
+		cands = append(cands, d.RunID)
+	}
+	for _, id := range cands {
+		if id == want {
+			return id, nil
+		}
+	}
+	switch len(cands) {
+	case 0:
+		return "", fmt.Errorf("no run matches %q (see `kitaru executions list`): %w", ref, ErrNotFound)
+	case 1:
+		return cands[0], nil
+	}
+	sort.Strings(cands)
+	return "", &AmbiguousError{Ref: ref, Matches: cands}
+}
