@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/kitaruhq/kitaru/engine"
+	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/providers"
 )
 
@@ -56,8 +57,8 @@ func TestRecordTextGolden(t *testing.T) {
 	checkGolden(t, "cli/list_empty.txt.golden", b.String())
 
 	b.Reset()
-	damaged := engine.DamagedRuns{{RunID: "kr-bad", Path: "/home/u/.local/share/kitaru/runs/kr-bad/run.json",
-		Problem: "is damaged (unexpected end of JSON input)", Fix: "run kr-bad cannot be used as it is: repair the file, or set the run aside by moving /home/u/.local/share/kitaru/runs/kr-bad out of /home/u/.local/share/kitaru/runs"}}
+	damaged := engine.DamagedRuns{{RunID: "kr-bad", Part: runstore.PartMeta, Where: "/home/u/.local/share/kitaru/runs/kr-bad/run.json",
+		Home: "/home/u/.local/share/kitaru/runs/kr-bad", Problem: "is damaged (unexpected end of JSON input)"}}
 	if err := writeRunList(&b, []*engine.Run{running}, damaged); err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/kitaruhq/kitaru/engine"
+	"github.com/kitaruhq/kitaru/engine/runstore/filestore"
 	"github.com/kitaruhq/kitaru/internal/fsutil"
 	"github.com/kitaruhq/kitaru/internal/textcut"
 	"github.com/kitaruhq/kitaru/keyring"
@@ -106,7 +107,11 @@ var (
 	// statusRunCount counts the runs stored, through the engine (cli does
 	// not read the store's files itself).
 	statusRunCount = func(ctx context.Context) (int, error) {
-		runs, err := engine.New(engine.Config{}).List(ctx, engine.ListFilter{})
+		st, err := filestore.Default()
+		if err != nil {
+			return 0, err
+		}
+		runs, err := engine.New(engine.Config{Store: st}).List(ctx, engine.ListFilter{})
 		return len(runs), err
 	}
 )

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/kitaruhq/kitaru/engine"
+	"github.com/kitaruhq/kitaru/engine/runstore/filestore"
 	"github.com/kitaruhq/kitaru/flowspec"
 	"github.com/kitaruhq/kitaru/keyring"
 	"github.com/kitaruhq/kitaru/providers"
@@ -65,7 +66,11 @@ func statusSetup(t *testing.T, backend string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng := engine.New(engine.Config{})
+	st, err := filestore.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng := engine.New(engine.Config{Store: st})
 	for range 3 {
 		if _, err := eng.Start(context.Background(), engine.StartOptions{Flow: flow, Inputs: map[string]any{}}); err != nil {
 			t.Fatal(err)

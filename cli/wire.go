@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,8 @@ import (
 	"sync"
 
 	"github.com/kitaruhq/kitaru/engine"
+	"github.com/kitaruhq/kitaru/engine/runstore"
+	"github.com/kitaruhq/kitaru/engine/runstore/filestore"
 	"github.com/kitaruhq/kitaru/flowspec"
 	"github.com/kitaruhq/kitaru/keyring"
 	"github.com/kitaruhq/kitaru/providers"
@@ -22,13 +25,83 @@ import (
 // receives the run's events, stderr the secret store's warnings. It is a
 // variable so the command logic can be unit-tested with a small fake Runner.
 var newRunner = func(obs engine.Observer, stderr io.Writer) (engine.Runner, error) {
+	st, err := filestore.Default()
+	if err != nil {
+		return nil, err
+	}
 	secrets := &lazySecrets{warn: stderr}
-	return engine.New(engine.Config{
+	host, _ := os.Hostname()
+	return locating{engine.New(engine.Config{
+		Store:    st,
+		Holder:   runstore.Holder{Host: host, PID: os.Getpid()},
 		Models:   modelsAdapter{secrets: secrets},
 		Secrets:  secrets,
 		Observer: obs,
 		Mask:     providers.EnvCredentials(os.Getenv),
-	}), nil
+	}), st}, nil
+}
+
+// locating is a Runner whose records say where their files are (the
+// "files" a record shows), for a store that keeps files.
+type locating struct {
+	engine.Runner
+	loc runstore.Locator
+}
+
+func (l locating) place(r *engine.Run, err error) (*engine.Run, error) {
+	if r == nil {
+		return r, err
+	}
+	r.Dir = l.loc.Locate(r.ID, "", "")
+	for i := range r.Steps {
+		s := &r.Steps[i]
+		home := r.ID
+		if s.ReusedFrom != "" {
+			home = s.ReusedFrom
+		}
+		s.Dir = l.loc.Locate(home, s.ID, "")
+	}
+	return r, err
+}
+
+func (l locating) Start(ctx context.Context, opts engine.StartOptions) (*engine.Run, error) {
+	return l.place(l.Runner.Start(ctx, opts))
+}
+
+func (l locating) Resume(ctx context.Context, ref string, parallel int) (*engine.Run, error) {
+	return l.place(l.Runner.Resume(ctx, ref, parallel))
+}
+
+func (l locating) Retry(ctx context.Context, ref string, parallel int) (*engine.Run, error) {
+	return l.place(l.Runner.Retry(ctx, ref, parallel))
+}
+
+func (l locating) Replay(ctx context.Context, opts engine.ReplayOptions) (*engine.Run, error) {
+	return l.place(l.Runner.Replay(ctx, opts))
+}
+
+func (l locating) Answer(ctx context.Context, ref, step string, value json.RawMessage) (*engine.Run, error) {
+	return l.place(l.Runner.Answer(ctx, ref, step, value))
+}
+
+func (l locating) Abort(ctx context.Context, ref, step string) (*engine.Run, error) {
+	return l.place(l.Runner.Abort(ctx, ref, step))
+}
+
+func (l locating) Cancel(ctx context.Context, ref string) (*engine.Run, error) {
+	return l.place(l.Runner.Cancel(ctx, ref))
+}
+
+func (l locating) Get(ctx context.Context, ref string) (*engine.Run, error) {
+	return l.place(l.Runner.Get(ctx, ref))
+}
+
+func (l locating) List(ctx context.Context, f engine.ListFilter) ([]*engine.Run, error) {
+	runs, err := l.Runner.List(ctx, f)
+	for _, r := range runs {
+		l.place(r, nil)
+	}
+	return runs, err
 }
 
 // A flow or inputs the user wrote wrongly is a usage error (exit 2);

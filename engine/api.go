@@ -7,179 +7,12 @@ package engine
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"time"
 
+	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/flowspec"
 	"github.com/kitaruhq/kitaru/keyring"
 	"github.com/kitaruhq/kitaru/providers"
 )
-
-// RunStatus is where a run stands.
-type RunStatus string
-
-// Run statuses, as in the command-line contract.
-const (
-	RunRunning     RunStatus = "running"
-	RunWaiting     RunStatus = "waiting"
-	RunCompleted   RunStatus = "completed"
-	RunFailed      RunStatus = "failed"
-	RunCancelled   RunStatus = "cancelled"
-	RunInterrupted RunStatus = "interrupted"
-)
-
-// StepStatus is where a step stands.
-type StepStatus string
-
-// Step statuses, as in the command-line contract.
-const (
-	StepPending   StepStatus = "pending"
-	StepRunning   StepStatus = "running"
-	StepWaiting   StepStatus = "waiting"
-	StepCompleted StepStatus = "completed"
-	StepFailed    StepStatus = "failed"
-	StepSkipped   StepStatus = "skipped"
-)
-
-// Run is the run record: what `--json` prints for run, replay, resume, input
-// and executions get. The fields of the contract are fixed; the rest are
-// additions.
-type Run struct {
-	ID       string          `json:"id"`
-	Flow     string          `json:"flow"`
-	Status   RunStatus       `json:"status"`
-	ReplayOf *string         `json:"replay_of"`
-	Inputs   map[string]any  `json:"inputs"`
-	Output   any             `json:"output"`
-	Error    *string         `json:"error"`
-	Usage    providers.Usage `json:"usage"`
-	CostUSD  float64         `json:"cost_usd"`
-	Steps    []StepResult    `json:"steps"`
-
-	FlowFile  string              `json:"flow_file,omitempty"` // the path the flow was loaded from
-	StartedAt time.Time           `json:"started_at"`
-	EndedAt   *time.Time          `json:"ended_at,omitempty"`
-	Dir       string              `json:"dir,omitempty"`      // where the run's files are
-	Registry  *providers.Registry `json:"registry,omitempty"` // the model registry snapshot it resolved with
-	// ReplayFrom and Overrides describe how a replay was asked for.
-	ReplayFrom string         `json:"replay_from,omitempty"`
-	Overrides  map[string]any `json:"overrides,omitempty"`
-}
-
-// StepResult is one step of a run record.
-type StepResult struct {
-	ID         string        `json:"id"`
-	Kind       flowspec.Kind `json:"kind"`
-	Status     StepStatus    `json:"status"`
-	Attempts   int           `json:"attempts"`
-	Reused     bool          `json:"reused"`
-	Output     any           `json:"output"`
-	Error      *string       `json:"error"`
-	DurationMS int64         `json:"duration_ms"`
-	Model      string        `json:"model,omitempty"`
-	Alias      string        `json:"alias,omitempty"`
-	Credential string        `json:"credential_source,omitempty"`
-	// Mock: KITARU_LLM_MOCK_RESPONSE answered; no model was called.
-	Mock bool `json:"mock,omitempty"`
-	// Masked: secret values in its output or error were replaced by ***
-	// (for a foreach step, in one of its items); the next steps received
-	// the masked text.
-	Masked  bool            `json:"masked,omitempty"`
-	Usage   providers.Usage `json:"usage"`
-	CostUSD *float64        `json:"cost_usd"` // null when the model's price is unknown
-	// Usage and CostUSD count every attempt, failed ones too: each request
-	// that reached a provider was paid for. AttemptsDetail lists each
-	// attempt of a step that ran more than once (a foreach step's items
-	// list their own).
-	AttemptsDetail []Attempt `json:"attempts_detail,omitempty"`
-
-	// Reason says, for a replay or retry, why the step ran or was reused
-	// ("upstream of --from", "fingerprint changed", "overridden", ...).
-	Reason    string     `json:"reason,omitempty"`
-	StartedAt *time.Time `json:"started_at,omitempty"`
-	EndedAt   *time.Time `json:"ended_at,omitempty"`
-	Dir       string     `json:"dir,omitempty"` // the step's record, artifacts and log
-	// Items are the per-item units of a foreach step, in order.
-	Items []ItemResult `json:"items,omitempty"`
-	// Wait is set for a wait step.
-	Wait *WaitInfo `json:"wait,omitempty"`
-	// Fingerprint is the hash of the step's definition, the inputs it read
-	// and its dependencies' fingerprints: a replay compares it.
-	Fingerprint string `json:"fingerprint,omitempty"`
-	// ReusedFrom is the run whose record a reused step comes from.
-	ReusedFrom string `json:"reused_from,omitempty"`
-}
-
-// ItemResult is one item of a foreach step.
-type ItemResult struct {
-	Index      int             `json:"index"`
-	Status     StepStatus      `json:"status"`
-	Attempts   int             `json:"attempts"`
-	Reused     bool            `json:"reused"`
-	Output     any             `json:"output"`
-	Error      *string         `json:"error"`
-	DurationMS int64           `json:"duration_ms"`
-	Masked     bool            `json:"masked,omitempty"`
-	Usage      providers.Usage `json:"usage"`
-	CostUSD    *float64        `json:"cost_usd"`
-	// AttemptsDetail lists each attempt of an item that ran more than once.
-	AttemptsDetail []Attempt `json:"attempts_detail,omitempty"`
-}
-
-// Attempt is one try of a step or item: how it ended and what it spent.
-type Attempt struct {
-	Attempt    int             `json:"attempt"`
-	Error      *string         `json:"error"` // null for the attempt that succeeded
-	DurationMS int64           `json:"duration_ms"`
-	Usage      providers.Usage `json:"usage"`
-	CostUSD    *float64        `json:"cost_usd"`
-}
-
-// WaitInfo is the question of a wait step and, once given, its answer.
-type WaitInfo struct {
-	Question string         `json:"question"`
-	Schema   map[string]any `json:"schema,omitempty"`
-	// Deadline is when the wait's own timeout runs out; an answer after
-	// it fails the step (retry asks again).
-	Deadline *time.Time `json:"deadline,omitempty"`
-	Answered bool       `json:"answered"`
-	Answer   any        `json:"answer,omitempty"`
-}
-
-// EventType names what happened.
-type EventType string
-
-// The events a run emits, in order of a run's life.
-const (
-	EventRunStarted   EventType = "run_started"   // Run is set (steps pending or reused)
-	EventStepStarted  EventType = "step_started"  // Step, Attempt
-	EventStepRetrying EventType = "step_retrying" // Step, Attempt, Error, Delay
-	EventItemFinished EventType = "item_finished" // Step, Item, Done/Total
-	EventStepFinished EventType = "step_finished" // Step, Result (completed, failed, skipped, waiting, reused)
-	// EventLeftoverStopped: before a step (Step, Item) runs again, what
-	// was left running of its previous attempt, process group PGID, was
-	// stopped (the kitaru running it had died without stopping it).
-	EventLeftoverStopped EventType = "leftover_stopped"
-	EventRunFinished     EventType = "run_finished" // Run is the final record
-)
-
-// Event is one thing that happened in a run. Events are also the lines of
-// the run's journal.
-type Event struct {
-	Time    time.Time     `json:"time"`
-	Type    EventType     `json:"type"`
-	RunID   string        `json:"run"`
-	Step    string        `json:"step,omitempty"`
-	Attempt int           `json:"attempt,omitempty"`
-	Item    *int          `json:"item,omitempty"`
-	Done    int           `json:"done,omitempty"` // foreach: items finished
-	Total   int           `json:"total,omitempty"`
-	Delay   time.Duration `json:"delay,omitempty"`
-	Error   string        `json:"error,omitempty"`
-	PGID    int           `json:"pgid,omitempty"` // leftover_stopped: the process group
-	Result  *StepResult   `json:"result,omitempty"`
-	Run     *Run          `json:"run_record,omitempty"`
-}
 
 // Observer receives a run's events. The engine calls it from one goroutine
 // at a time, in order; it must not block for long.
@@ -211,7 +44,10 @@ type Config struct {
 	// inherits (providers.EnvCredentials).
 	Mask     []string
 	Observer Observer // nil: events are only journaled
-	Parallel int      // default for runs that do not say; <= 0: 8
+	// Holder is who this engine's leases of runs name (its process and
+	// host): what another process is told of a run it cannot take.
+	Holder   runstore.Holder
+	Parallel int // default for runs that do not say; <= 0: 8
 }
 
 // StartOptions start a new run.
@@ -242,14 +78,6 @@ type ListFilter struct {
 	Flow   string
 	Status RunStatus
 	Limit  int
-}
-
-// LogLine is one recorded log line of a run.
-type LogLine struct {
-	Time time.Time `json:"time"`
-	Step string    `json:"step,omitempty"`
-	Item *int      `json:"item,omitempty"`
-	Text string    `json:"text"`
 }
 
 // Runner is what the command line drives. *Engine implements it.
@@ -289,15 +117,6 @@ type UsageError struct{ Err error }
 func (e *UsageError) Error() string { return e.Err.Error() }
 func (e *UsageError) Unwrap() error { return e.Err }
 
-// ErrNotFound is wrapped by errors about runs that do not exist.
-var ErrNotFound = errors.New("run not found")
-
-// Store is the durable run store. The file store under the data directory is
-// the embedded default; a shared store (PostgreSQL, a bucket) would implement
-// the same parts, which are defined in store.go.
-type Store interface {
-	RunRecords
-	StepRecords
-	RunJournal
-	RunCoordination
-}
+// Store is the durable run store (see runstore.Store): the command line
+// gives the engine one, the file store by default.
+type Store = runstore.Store

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kitaruhq/kitaru/engine/runstore/filestore"
 	"github.com/kitaruhq/kitaru/flowspec"
 	"github.com/kitaruhq/kitaru/internal/fsutil"
 )
@@ -35,7 +36,7 @@ func chainFlowT(b testing.TB, n int) *flowspec.Flow {
 }
 
 func benchEngine(b *testing.B) *Engine {
-	return New(Config{Store: NewFileStore(b.TempDir())})
+	return New(Config{Store: filestore.New(b.TempDir())})
 }
 
 func mustRun(b *testing.B, e *Engine, f *flowspec.Flow) *Run {

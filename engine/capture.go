@@ -213,7 +213,7 @@ func (l *streamLog) emit() {
 	for i := range l.batch {
 		l.batch[i].Time = now
 	}
-	_ = l.u.x.st.AppendLog(l.u.x.meta.ID, l.batch...)
+	_ = l.u.x.st.AppendLog(l.u.x.sc, l.u.x.meta.ID, l.batch...)
 	// The store formats the lines at once and keeps none of them.
 	clear(l.batch)
 	l.batch = l.batch[:0]

@@ -8,13 +8,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kitaruhq/kitaru/engine/runstore/filestore"
 	"github.com/kitaruhq/kitaru/flowspec"
 )
 
 // logSize is the bytes of a run's log.txt.
 func (te *testEnv) logSize(id string) int64 {
 	te.t.Helper()
-	fi, err := os.Stat(filepath.Join(te.store.runDir(id), "log.txt"))
+	fi, err := os.Stat(filepath.Join(te.store.RunDir(id), "log.txt"))
 	if err != nil {
 		te.t.Fatal(err)
 	}
@@ -140,7 +141,7 @@ func TestStreamLogHoldsOnlyTheCut(t *testing.T) {
 	}
 	c.Write([]byte("tail\nnext"))
 	c.flush()
-	lines, err := st.Logs(u.x.meta.ID)
+	lines, err := st.Logs(bg, u.x.meta.ID, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +163,7 @@ func TestStreamLogMasksASecretAtTheCut(t *testing.T) {
 	c.Write([]byte(strings.Repeat("a", logLineMax-10)))
 	c.Write([]byte(secret + strings.Repeat("b", 100) + "\nshort " + secret + "\n"))
 	c.flush()
-	lines, _ := st.Logs(u.x.meta.ID)
+	lines, _ := st.Logs(bg, u.x.meta.ID, 0)
 	for _, l := range lines {
 		if strings.Contains(l.Text, "sekrit") {
 			t.Errorf("the log holds part of the secret: …%q", l.Text[max(0, len(l.Text)-80):])
@@ -181,7 +182,7 @@ func TestStreamLogKeepsEveryLine(t *testing.T) {
 		c.Write([]byte(w))
 	}
 	c.flush()
-	lines, _ := st.Logs(u.x.meta.ID)
+	lines, _ := st.Logs(bg, u.x.meta.ID, 0)
 	if got := strings.Join(texts(lines), "|"); got != "one||three||last" {
 		t.Errorf("logged %q, want one||three||last", got)
 	}
@@ -237,11 +238,11 @@ steps:
 }
 
 // captureUnit is a unit of a one-step run in a fresh store, masking secrets.
-func captureUnit(t testing.TB, secrets []string) (*unit, *FileStore) {
+func captureUnit(t testing.TB, secrets []string) (*unit, *filestore.Store) {
 	t.Helper()
-	st := NewFileStore(t.TempDir())
+	st := filestore.New(t.TempDir())
 	meta := &RunMeta{Run: Run{ID: "kr-capture"}}
-	if err := os.MkdirAll(st.runDir(meta.ID), 0o700); err != nil {
+	if err := os.MkdirAll(st.RunDir(meta.ID), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	f, err := flowspec.Parse("c.yaml", []byte("name: c\nsteps:\n  s: {kind: checkpoint, run: 'true'}\n"), flowspec.Options{})
@@ -312,7 +313,7 @@ func TestStreamLogMasksOnce(t *testing.T) {
 	raw := "pre-tok-0123456789-post-x\n"
 	c.Write([]byte(raw))
 	c.flush()
-	lines, _ := st.Logs(u.x.meta.ID)
+	lines, _ := st.Logs(bg, u.x.meta.ID, 0)
 	if want := strings.TrimSuffix(newRedactor(secrets).str(raw), "\n"); len(lines) != 1 || lines[0].Text != want {
 		t.Errorf("logged %q, want %q", texts(lines), want)
 	}
@@ -330,7 +331,7 @@ func TestCaptureSkipsMaskingPastTheLogBudget(t *testing.T) {
 		t.Errorf("the stream still masks for a spent log: it holds %q", c.mask.held)
 	}
 	c.flush()
-	lines, _ := st.Logs(u.x.meta.ID)
+	lines, _ := st.Logs(bg, u.x.meta.ID, 0)
 	if got := strings.Join(texts(lines), "|"); !strings.Contains(got, "215 more bytes of stdout not logged") {
 		t.Errorf("logged %q", got)
 	}

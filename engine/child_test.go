@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kitaruhq/kitaru/engine/runstore"
+	"github.com/kitaruhq/kitaru/engine/runstore/filestore"
 )
 
 // runChild does the job a parent test asked for in a child process.
@@ -15,8 +18,8 @@ func runChild(job string) error {
 	switch job {
 	case "lock":
 		// Hold a run's lock until killed.
-		st := NewFileStore(os.Getenv("KITARU_HOME"))
-		if _, err := st.Lock(os.Getenv("KITARU_TEST_RUN")); err != nil {
+		st := filestore.New(os.Getenv("KITARU_HOME"))
+		if _, err := st.Acquire(bg, os.Getenv("KITARU_TEST_RUN"), runstore.Holder{PID: os.Getpid()}, 0); err != nil {
 			return err
 		}
 		fmt.Println("locked")

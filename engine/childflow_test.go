@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kitaruhq/kitaru/engine/runstore"
+	"github.com/kitaruhq/kitaru/engine/runstore/filestore"
 	"github.com/kitaruhq/kitaru/flowspec"
 )
 
@@ -36,7 +38,7 @@ func runFlowChild(string) error {
 	n, _ := strconv.Atoi(os.Getenv("KITARU_TEST_KILL_N"))
 	var hits atomic.Int32
 	var runID atomic.Value
-	testHook = func(p, path string) {
+	setCrashHook(func(p, path string) {
 		if p != point || int(hits.Add(1)) != n {
 			return
 		}
@@ -51,8 +53,8 @@ func runFlowChild(string) error {
 			}
 		}
 		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-	}
-	eng := New(Config{Store: NewFileStore(home), Parallel: 1, Observer: ObserverFunc(func(e Event) {
+	})
+	eng := New(Config{Store: filestore.New(home), Parallel: 1, Observer: ObserverFunc(func(e Event) {
 		if e.Type == EventRunStarted {
 			runID.Store(e.RunID)
 			fmt.Println("run", e.RunID)
@@ -135,7 +137,7 @@ func TestCrashResume(t *testing.T) {
 				// While the child holds the run, a resume is refused.
 				_, err := te.eng.Resume(t.Context(), id, 0)
 				var he *HeldError
-				if !errors.As(err, &he) || he.PID != child.Process.Pid {
+				if !errors.As(err, &he) || he.Holder.PID != child.Process.Pid {
 					t.Fatalf("resume while the child runs: %v", err)
 				}
 				if err := child.Process.Signal(syscall.SIGKILL); err != nil {
@@ -241,7 +243,7 @@ func TestCrashDuringCreation(t *testing.T) {
 			}
 			child, _ := startChild(t, "run", te.home, []string{"KITARU_TEST_FLOW=" + flowFile, "KITARU_TEST_KILL_AT=" + tt.point, "KITARU_TEST_KILL_N=1"}, "")
 			wantKilled(t, child)
-			metas, err := te.store.List()
+			metas, err := listRuns(te.store)
 			if err != nil {
 				t.Fatalf("list after the kill: %v", err)
 			}
@@ -249,10 +251,10 @@ func TestCrashDuringCreation(t *testing.T) {
 				if len(metas) != 0 {
 					t.Fatalf("a run killed at %s is visible: %+v", tt.point, metas[0])
 				}
-				if _, err := te.store.Resolve("last"); !errors.Is(err, ErrNotFound) {
+				if _, err := runstore.Resolve(bg, te.store, "last"); !errors.Is(err, ErrNotFound) {
 					t.Errorf("last after the kill: %v", err)
 				}
-				left, _ := filepath.Glob(filepath.Join(te.store.Root(), creatingPrefix+"*"))
+				left, _ := filepath.Glob(filepath.Join(te.store.Root(), ".creating-"+"*"))
 				if len(left) != 1 {
 					t.Fatalf("leftovers %v; want the one directory being built", left)
 				}
@@ -264,7 +266,7 @@ func TestCrashDuringCreation(t *testing.T) {
 				if err := os.Chtimes(left[0], old, old); err != nil {
 					t.Fatal(err)
 				}
-				if metas, err := te.store.List(); err != nil || len(metas) != 1 {
+				if metas, err := listRuns(te.store); err != nil || len(metas) != 1 {
 					t.Fatalf("list: %v, %v", metas, err)
 				}
 				if _, err := os.Stat(left[0]); !errors.Is(err, os.ErrNotExist) {
@@ -298,7 +300,7 @@ func resumeStopped(t *testing.T, te *testEnv, id string, want string) {
 	if run.Output != want {
 		t.Errorf("output %#v, want %q", run.Output, want)
 	}
-	if _, warns, err := te.store.Journal(id); err != nil || len(warns) != 0 {
+	if _, warns, err := journal(te.store, id); err != nil || len(warns) != 0 {
 		t.Errorf("journal after the resume: %v, warnings %q", err, warns)
 	}
 }
@@ -330,7 +332,7 @@ func TestCreatingDirectoryOfALiveCreatorStays(t *testing.T) {
 	t.Parallel()
 	s := newTestStore(t)
 	mkRun(t, s, "kr-aaaaaaa1", time.Now())
-	dir := filepath.Join(s.Root(), creatingPrefix+"kr-bbbbbbb2")
+	dir := filepath.Join(s.Root(), ".creating-"+"kr-bbbbbbb2")
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -346,7 +348,7 @@ func TestCreatingDirectoryOfALiveCreatorStays(t *testing.T) {
 	if err := os.Chtimes(dir, old, old); err != nil {
 		t.Fatal(err)
 	}
-	if metas, err := s.List(); err != nil || len(metas) != 1 {
+	if metas, err := listRuns(s); err != nil || len(metas) != 1 {
 		t.Fatalf("list: %v, %v", metas, err)
 	}
 	if _, err := os.Stat(dir); err != nil {
@@ -360,19 +362,19 @@ func TestCreatingDirectoryOfALiveCreatorStays(t *testing.T) {
 func TestCreatedRunIsHeldWhenItAppears(t *testing.T) {
 	te := newEnv(t)
 	var seen []string
-	testHook = func(p, path string) {
+	setCrashHook(func(p, path string) {
 		if p != "create:renamed" {
 			return
 		}
 		id := filepath.Base(path)
-		_, held, err := te.store.Held(id)
-		got, gerr := New(Config{Store: NewFileStore(te.home)}).Get(context.Background(), id)
-		seen = append(seen, fmt.Sprintf("held=%v err=%v get=%v", held, err, gerr))
+		h, err := te.store.Holder(bg, id)
+		got, gerr := New(Config{Store: filestore.New(te.home)}).Get(context.Background(), id)
+		seen = append(seen, fmt.Sprintf("held=%v err=%v get=%v", h != nil, err, gerr))
 		if gerr == nil {
 			seen = append(seen, string(got.Status))
 		}
-	}
-	defer func() { testHook = nil }()
+	})
+	defer setCrashHook(nil)
 	run := te.start(te.flow("name: x\nsteps:\n  a: {kind: checkpoint, value: 1}\n"), nil)
 	wantStatus(t, run, RunCompleted)
 	if want := []string{"held=true err=<nil> get=<nil>", "running"}; strings.Join(seen, "; ") != strings.Join(want, "; ") {

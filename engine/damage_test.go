@@ -142,7 +142,7 @@ steps:
 					t.Errorf("%s over a damaged %s succeeded", o, tc.file)
 				case strings.Contains(err.Error(), "internal error") || strings.Contains(err.Error(), "panic"):
 					t.Errorf("%s: %v", o, err)
-				case !errors.As(err, &de) || de.Path != want:
+				case !errors.As(err, &de) || de.Where != want:
 					t.Errorf("%s: %v; want a *DamagedError naming %s", o, err, want)
 				case !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "mov"):
 					t.Errorf("%s: %q does not name the file and what to do", o, err)

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"encoding/json"
 	"sync"
 )
@@ -20,7 +21,7 @@ type deferredOutput struct {
 
 func (d *deferredOutput) load() (any, error) {
 	d.once.Do(func() {
-		r, err := d.st.LoadStep(d.run, d.step)
+		r, err := d.st.LoadStep(context.Background(), d.run, d.step)
 		switch {
 		case err != nil:
 			d.err = err

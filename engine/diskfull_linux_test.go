@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kitaruhq/kitaru/engine/runstore/filestore"
 )
 
 // tinyDisk mounts a tmpfs of 1 MiB for the test, or skips it where that
@@ -29,7 +31,7 @@ func tinyDiskEnv(t *testing.T) (*testEnv, string) {
 	t.Helper()
 	home := tinyDisk(t)
 	te := newEnv(t)
-	te.store = NewFileStore(home)
+	te.store = filestore.New(home)
 	te.eng = New(Config{Store: te.store})
 	return te, home
 }
@@ -76,7 +78,7 @@ steps:
 output: ${{ steps.c.output }}
 `)
 	_, err := te.eng.Start(context.Background(), StartOptions{Flow: f, Inputs: map[string]any{}})
-	metas, lerr := te.store.List()
+	metas, lerr := listRuns(te.store)
 	if lerr != nil || len(metas) != 1 {
 		t.Fatalf("after the disk filled: %v, %v", metas, lerr)
 	}
@@ -129,15 +131,15 @@ func TestDiskFullAtCreation(t *testing.T) {
 func TestDiskFullJournalWriteTakenBack(t *testing.T) {
 	t.Parallel()
 	home := tinyDisk(t)
-	s := NewFileStore(home)
+	s := filestore.New(home)
 	m := mkRun(t, s, "kr-full0000", time.Now())
-	if err := s.Append(m.ID, Event{Type: EventRunStarted, RunID: m.ID}, true); err != nil {
+	if err := s.AppendEvents(bg, m.ID, Event{Type: EventRunStarted, RunID: m.ID}); err != nil {
 		t.Fatal(err)
 	}
 	fill := fillDisk(t, home)
 	// The journal's last page has room for part of a big line only.
 	big := Event{Type: EventStepRetrying, RunID: m.ID, Step: "s", Error: strings.Repeat("e", 6000)}
-	if err := s.Append(m.ID, big, true); !errors.Is(err, syscall.ENOSPC) {
+	if err := s.AppendEvents(bg, m.ID, big); !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("append on a full disk: %v", err)
 	}
 	p := filepath.Join(s.Root(), m.ID, "journal.jsonl")
@@ -148,10 +150,10 @@ func TestDiskFullJournalWriteTakenBack(t *testing.T) {
 	if err := os.Remove(fill); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Append(m.ID, big, true); err != nil {
+	if err := s.AppendEvents(bg, m.ID, big); err != nil {
 		t.Fatal(err)
 	}
-	evs, warns, err := s.Journal(m.ID)
+	evs, warns, err := journal(s, m.ID)
 	if err != nil || len(warns) != 0 || len(evs) != 2 {
 		t.Fatalf("journal: %d events, %v, warnings %q", len(evs), err, warns)
 	}

@@ -6,23 +6,6 @@ import (
 	"github.com/kitaruhq/kitaru/providers"
 )
 
-// Spend is what the earlier goes at a step (or item) tried and paid for.
-// `kitaru retry` forgets a failed step's record so that the step runs
-// again; its spend is kept in the run's meta first (RunMeta.Earlier) and
-// folded into the step's next record, so that every request that reached a
-// provider stays counted in the step and in the run's totals. A failed
-// item's record stays until its next attempt replaces it, so an item folds
-// its own earlier record directly. A step or item the run stopped (Ctrl-C,
-// SIGTERM, cancel, a record that could not be written) has no record: what
-// its finished attempts spent is kept in the meta too, saved with the
-// run's end, and replaces an item's earlier record when it is folded.
-type Spend struct {
-	Attempts int             `json:"attempts"`
-	Usage    providers.Usage `json:"usage"`
-	CostUSD  *float64        `json:"cost_usd"`
-	Tries    []Attempt       `json:"tries,omitempty"`
-}
-
 // spendOf is what a finished step or item record tried and paid for, each
 // attempt listed. A record holds the attempts of every go at it (they are
 // folded in when it is written), so this replaces, never adds to, what was
@@ -36,13 +19,13 @@ func spendOf(attempts int, errMsg *string, durationMS int64, usage providers.Usa
 }
 
 // spent reports whether the earlier goes tried anything at all.
-func (sp Spend) spent() bool { return sp.Attempts > 0 }
+func spentAny(sp Spend) bool { return sp.Attempts > 0 }
 
 // foldEarlier adds the earlier goes' attempts, usage and cost to those of
 // this go, given as pointers into a step or item record: the attempts are
 // numbered on from the earlier ones.
 func foldEarlier(sp Spend, attempts *int, errMsg *string, durationMS int64, usage *providers.Usage, cost **float64, tries *[]Attempt) {
-	if !sp.spent() {
+	if !spentAny(sp) {
 		return
 	}
 	now := *tries
@@ -78,7 +61,7 @@ func (x *execution) earlier(key string) (Spend, bool) {
 // be written, or the run stopped before it ended. It replaces what was
 // there, so sp must include that already.
 func (x *execution) keepSpend(key string, sp Spend) {
-	if !sp.spent() {
+	if !spentAny(sp) {
 		return
 	}
 	x.earlierMu.Lock()

@@ -5,12 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/flowspec"
 	"github.com/kitaruhq/kitaru/providers"
 )
@@ -31,17 +30,11 @@ type Engine struct {
 
 var _ Runner = (*Engine)(nil)
 
-// New makes an Engine; without cfg.Store it keeps runs in the file store
-// under fsutil.DataDir().
+// New makes an Engine over cfg.Store.
 func New(cfg Config) *Engine {
 	e := &Engine{cfg: cfg, store: cfg.Store}
 	if e.store == nil {
-		fs, err := DefaultFileStore()
-		if err != nil {
-			e.err = err
-		} else {
-			e.store = fs
-		}
+		e.err = errors.New("the engine was given no run store")
 	}
 	return e
 }
@@ -139,7 +132,7 @@ func (e *Engine) Start(ctx context.Context, opts StartOptions) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
-	id, err := e.store.NewID()
+	id, err := e.store.NewID(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +148,7 @@ func (e *Engine) Start(ctx context.Context, opts StartOptions) (*Run, error) {
 		Parallel: opts.Parallel,
 		Plan:     planOf(f),
 	}
-	unlock, err := e.createLocked(meta, f.Source)
+	unlock, err := e.createLocked(ctx, meta, f.Source)
 	if err != nil {
 		return nil, err
 	}
@@ -166,32 +159,40 @@ func (e *Engine) Start(ctx context.Context, opts StartOptions) (*Run, error) {
 	return x.run(ctx)
 }
 
-// resolve turns a run reference into an id.
-func (e *Engine) resolve(ref string) (string, error) {
+// resolve turns a run reference into an id (see runstore.Resolve).
+func (e *Engine) resolve(ctx context.Context, ref string) (string, error) {
 	if e.err != nil {
 		return "", e.err
 	}
-	return e.store.Resolve(ref)
-}
-
-// createLocked creates a run already holding its lock: nobody ever sees it
-// running without a holder (which would read as interrupted).
-func (e *Engine) createLocked(meta *RunMeta, src []byte) (unlock func(), err error) {
-	unlock, err = e.store.Create(meta, src)
-	hook("create:done", "")
-	if errors.Is(err, syscall.ENOSPC) {
-		return nil, fmt.Errorf("cannot create the run, the disk is full (nothing was recorded: free some space and start it again): %w", err)
+	id, err := runstore.Resolve(ctx, e.store, ref)
+	var amb *runstore.AmbiguousError
+	if errors.Is(err, runstore.ErrNoRef) || errors.As(err, &amb) {
+		return "", &UsageError{Err: err}
 	}
-	return unlock, err
+	return id, err
 }
 
-// open resolves ref, takes the run's lock and loads its meta and flow.
-func (e *Engine) open(ref string) (meta *RunMeta, f *flowspec.Flow, unlock func(), err error) {
-	id, err := e.resolve(ref)
+// createLocked creates a run already leased to this engine: nobody ever
+// sees it running without a holder (which would read as interrupted).
+func (e *Engine) createLocked(ctx context.Context, meta *RunMeta, src []byte) (unlock func(), err error) {
+	l, err := e.store.Create(ctx, meta, src, e.cfg.Holder, leaseTTL)
+	hook("create:done", "")
+	if err != nil {
+		if d := diskFull(err, meta.ID); d != err {
+			return nil, fmt.Errorf("cannot create the run, the disk is full (nothing was recorded: free some space and start it again): %w", err)
+		}
+		return nil, err
+	}
+	return e.keep(l), nil
+}
+
+// open resolves ref, leases the run and loads its meta and flow.
+func (e *Engine) open(ctx context.Context, ref string) (meta *RunMeta, f *flowspec.Flow, unlock func(), err error) {
+	id, err := e.resolve(ctx, ref)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	release, err := e.store.Lock(id)
+	release, err := e.acquire(ctx, id)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -201,19 +202,19 @@ func (e *Engine) open(ref string) (meta *RunMeta, f *flowspec.Flow, unlock func(
 			release()
 		}
 	}()
-	meta, err = e.store.LoadMeta(id)
+	meta, err = e.store.LoadMeta(ctx, id)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	f, err = e.loadFlow(meta)
+	f, err = e.loadFlow(ctx, meta)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	return meta, f, release, nil
 }
 
-func (e *Engine) loadFlow(meta *RunMeta) (*flowspec.Flow, error) {
-	src, err := e.store.FlowSource(meta.ID)
+func (e *Engine) loadFlow(ctx context.Context, meta *RunMeta) (*flowspec.Flow, error) {
+	src, err := e.store.FlowSource(ctx, meta.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -222,14 +223,11 @@ func (e *Engine) loadFlow(meta *RunMeta) (*flowspec.Flow, error) {
 		file = meta.Flow + ".yaml"
 	}
 	f, err := parseFlow(file, src)
-	fix := setAside(meta.ID, meta.Dir)
 	if err != nil {
-		return nil, &DamagedError{RunID: meta.ID, Path: filepath.Join(meta.Dir, "flow.yaml"),
-			Problem: fmt.Sprintf("(the run's flow snapshot) no longer loads: %v", err), Fix: fix}
+		return nil, e.damaged(meta.ID, runstore.PartFlow, fmt.Sprintf("(the run's flow snapshot) no longer loads: %v", err))
 	}
 	if meta.Plan != nil && !samePlan(meta.Plan, f) {
-		return nil, &DamagedError{RunID: meta.ID, Path: filepath.Join(meta.Dir, "plan.json"),
-			Problem: "is damaged (its steps are not those of the run's flow snapshot flow.yaml)", Fix: fix}
+		return nil, e.damaged(meta.ID, runstore.PartPlan, "is damaged (its steps are not those of the run's flow snapshot)")
 	}
 	return f, nil
 }
@@ -250,14 +248,14 @@ func samePlan(plan []PlanStep, f *flowspec.Flow) bool {
 // Resume continues, in place, a run that was interrupted or is waiting:
 // finished steps are kept, steps that never finished run (again).
 func (e *Engine) Resume(ctx context.Context, ref string, parallel int) (*Run, error) {
-	meta, f, unlock, err := e.open(ref)
+	meta, f, unlock, err := e.open(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
 	switch meta.Status {
 	case RunCompleted:
-		return e.assemble(meta)
+		return e.assemble(ctx, meta)
 	case RunFailed:
 		return nil, &UsageError{Err: fmt.Errorf("run %s failed; `kitaru retry %s` runs its failed steps again", meta.ID, meta.ID)}
 	case RunCancelled:
@@ -273,7 +271,7 @@ func errCancelled(id string) error {
 // Retry continues, in place, a failed (or interrupted) run: failed steps and
 // steps that never ran run again; finished ones are kept.
 func (e *Engine) Retry(ctx context.Context, ref string, parallel int) (*Run, error) {
-	meta, f, unlock, err := e.open(ref)
+	meta, f, unlock, err := e.open(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
@@ -284,7 +282,7 @@ func (e *Engine) Retry(ctx context.Context, ref string, parallel int) (*Run, err
 	case RunCancelled:
 		return nil, errCancelled(meta.ID)
 	}
-	recs, err := e.store.LoadSteps(meta.ID)
+	recs, err := e.store.LoadSteps(ctx, meta.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -296,7 +294,7 @@ func (e *Engine) Retry(ctx context.Context, ref string, parallel int) (*Run, err
 		if r.Status != StepFailed || r.Kind == flowspec.KindWait || planForeach(meta.Plan, id) {
 			continue
 		}
-		if sp := spendOf(r.Attempts, r.Error, r.DurationMS, r.Usage, r.CostUSD, r.AttemptsDetail); sp.spent() {
+		if sp := spendOf(r.Attempts, r.Error, r.DurationMS, r.Usage, r.CostUSD, r.AttemptsDetail); spentAny(sp) {
 			if meta.Earlier == nil {
 				meta.Earlier = map[string]Spend{}
 			}
@@ -304,13 +302,13 @@ func (e *Engine) Retry(ctx context.Context, ref string, parallel int) (*Run, err
 		}
 	}
 	if kept {
-		if err := e.store.SaveMeta(meta); err != nil {
+		if err := e.store.SaveMeta(ctx, meta); err != nil {
 			return nil, err
 		}
 	}
 	for id, r := range recs {
 		if r.Status == StepFailed {
-			if err := e.store.ForgetStep(meta.ID, id); err != nil {
+			if err := e.store.ForgetStep(ctx, meta.ID, id); err != nil {
 				return nil, err
 			}
 		}
@@ -343,59 +341,59 @@ func (e *Engine) continueRun(ctx context.Context, meta *RunMeta, f *flowspec.Flo
 
 // Get returns a run's record.
 func (e *Engine) Get(ctx context.Context, ref string) (*Run, error) {
-	id, err := e.resolve(ref)
+	id, err := e.resolve(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
-	meta, err := e.store.LoadMeta(id)
+	meta, err := e.store.LoadMeta(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	return e.assemble(meta)
+	return e.assemble(ctx, meta)
 }
 
 // liveStatus turns "running" into "interrupted" when no process holds the run.
-func (e *Engine) liveStatus(meta *RunMeta) RunStatus {
+func (e *Engine) liveStatus(ctx context.Context, meta *RunMeta) RunStatus {
 	if meta.Status != RunRunning {
 		return meta.Status
 	}
-	if _, held, err := e.store.Held(meta.ID); err == nil && !held {
+	if h, err := e.holder(ctx, meta.ID); err == nil && h == nil {
 		return RunInterrupted
 	}
 	return RunRunning
 }
 
 // assemble builds the full record of a run from its meta and step records.
-func (e *Engine) assemble(meta *RunMeta) (*Run, error) {
+func (e *Engine) assemble(ctx context.Context, meta *RunMeta) (*Run, error) {
 	// A damaged step record shows as a failed step whose error names the
 	// file: the rest of the record stays readable.
-	recs, damaged := e.store.LoadSteps(meta.ID)
+	recs, damaged := e.store.LoadSteps(ctx, meta.ID)
 	if damaged != nil {
 		for _, p := range meta.Plan {
 			if recs[p.ID] != nil {
 				continue
 			}
-			if _, err := e.store.LoadStep(meta.ID, p.ID); err != nil {
+			if _, err := e.store.LoadStep(ctx, meta.ID, p.ID); err != nil {
 				msg := err.Error()
 				recs[p.ID] = &StepResult{ID: p.ID, Kind: p.Kind, Status: StepFailed, Error: &msg}
 			}
 		}
 	}
 	run := meta.Run
-	run.Status = e.liveStatus(meta)
+	run.Status = e.liveStatus(ctx, meta)
 	run.Steps = make([]StepResult, 0, len(meta.Plan))
-	reused := meta.reused()
-	inFlight := e.inFlight(meta.ID, run.Status)
+	reused := reusedOf(meta)
+	inFlight := e.inFlight(ctx, meta.ID, run.Status)
 	for _, p := range meta.Plan {
 		r := recs[p.ID]
 		if r == nil {
 			if ref, ok := reused[p.ID]; ok {
 				var err error
-				if r, err = e.store.LoadStep(ref.Run, p.ID); err != nil {
+				if r, err = e.store.LoadStep(ctx, ref.Run, p.ID); err != nil {
 					msg := err.Error()
 					r = &StepResult{ID: p.ID, Kind: p.Kind, Status: StepFailed, Error: &msg}
 				} else if r != nil {
-					r.Reused, r.ReusedFrom, r.Reason = true, ref.Run, meta.reuseReason(ref.Run)
+					r.Reused, r.ReusedFrom, r.Reason = true, ref.Run, reuseReason(meta, ref.Run)
 				}
 			}
 		}
@@ -406,15 +404,12 @@ func (e *Engine) assemble(meta *RunMeta) (*Run, error) {
 			}
 		}
 		if p.Foreach && !r.Reused {
-			items, err := e.store.LoadItems(meta.ID, p.ID)
+			items, err := e.store.LoadItems(ctx, meta.ID, p.ID)
 			if err != nil && r.Error == nil {
 				msg := err.Error()
 				r.Error = &msg
 			}
 			r.Items = sortedItems(items)
-		}
-		if r.Dir == "" {
-			r.Dir = e.store.StepDir(meta.ID, p.ID)
 		}
 		run.Steps = append(run.Steps, *r)
 	}
@@ -425,11 +420,11 @@ func (e *Engine) assemble(meta *RunMeta) (*Run, error) {
 // inFlight is, for a run that is running now, the steps its journal says
 // started and have no result yet. Step records are the truth; this only
 // tells "running" from "pending" for display.
-func (e *Engine) inFlight(id string, status RunStatus) map[string]time.Time {
+func (e *Engine) inFlight(ctx context.Context, id string, status RunStatus) map[string]time.Time {
 	if status != RunRunning {
 		return nil
 	}
-	evs, _, err := e.store.Journal(id)
+	evs, _, err := e.store.Events(ctx, id, 0, 0)
 	if err != nil {
 		return nil
 	}
@@ -498,15 +493,21 @@ func (e *Engine) List(ctx context.Context, f ListFilter) ([]*Run, error) {
 	if e.err != nil {
 		return nil, e.err
 	}
-	metas, err := e.store.List()
+	// A run recorded as running whose holder is gone is interrupted: the
+	// live status is known only here, so those two are filtered here.
+	q := runstore.Query{Flow: f.Flow}
+	if f.Status != RunRunning && f.Status != RunInterrupted {
+		q.Status, q.Limit = f.Status, f.Limit
+	}
+	page, err := e.store.Query(ctx, q)
 	var damaged DamagedRuns
 	if err != nil && !errors.As(err, &damaged) {
 		return nil, err
 	}
 	var out []*Run
-	for _, m := range metas {
+	for _, m := range page.Runs {
 		r := m.Run
-		r.Status = e.liveStatus(m)
+		r.Status = e.liveStatus(ctx, m)
 		if f.Flow != "" && r.Flow != f.Flow {
 			continue
 		}
@@ -527,24 +528,24 @@ func (e *Engine) List(ctx context.Context, f ListFilter) ([]*Run, error) {
 // Cancel asks the process running a run to stop; a run nobody runs is
 // marked cancelled at once.
 func (e *Engine) Cancel(ctx context.Context, ref string) (*Run, error) {
-	id, err := e.resolve(ref)
+	id, err := e.resolve(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
-	unlock, err := e.store.Lock(id)
+	unlock, err := e.acquire(ctx, id)
 	if err != nil {
 		var he *HeldError
 		if !errors.As(err, &he) {
 			return nil, err
 		}
 		// Running elsewhere: leave a request it checks every ~200ms.
-		if err := e.store.RequestCancel(id); err != nil {
+		if err := e.store.RequestCancel(ctx, id); err != nil {
 			return nil, err
 		}
 		return e.Get(ctx, id)
 	}
 	defer unlock()
-	meta, err := e.store.LoadMeta(id)
+	meta, err := e.store.LoadMeta(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -560,21 +561,21 @@ func (e *Engine) Cancel(ctx context.Context, ref string) (*Run, error) {
 	meta.Error = &msg
 	now := time.Now().UTC()
 	meta.EndedAt = &now
-	if err := e.store.SaveMeta(meta); err != nil {
+	if err := e.store.SaveMeta(ctx, meta); err != nil {
 		return nil, err
 	}
-	_ = e.store.Append(id, Event{Time: now, Type: EventRunFinished, RunID: id, Error: msg}, true)
-	return e.assemble(meta)
+	_ = e.store.AppendEvents(ctx, id, Event{Time: now, Type: EventRunFinished, RunID: id, Error: msg})
+	return e.assemble(ctx, meta)
 }
 
 // Logs sends a run's log lines (of one step when step is not "") to fn;
 // with follow it keeps polling until the run no longer runs.
 func (e *Engine) Logs(ctx context.Context, ref, step string, follow bool, fn func(LogLine) error) error {
-	id, err := e.resolve(ref)
+	id, err := e.resolve(ctx, ref)
 	if err != nil {
 		return err
 	}
-	meta, err := e.store.LoadMeta(id)
+	meta, err := e.store.LoadMeta(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -589,17 +590,18 @@ func (e *Engine) Logs(ctx context.Context, ref, step string, follow bool, fn fun
 			return &UsageError{Err: fmt.Errorf("run %s has no step %q; its steps are: %s", id, step, strings.Join(ids, ", "))}
 		}
 	}
-	sent := 0
+	var after int64
 	for {
 		// Whether it still runs is read before the log so that lines
 		// written just before it stopped are not missed.
-		_, running, _ := e.store.Held(id)
-		lines, err := e.store.Logs(id)
+		h, _ := e.holder(ctx, id)
+		running := h != nil
+		lines, err := e.store.Logs(ctx, id, after)
 		if err != nil {
 			return err
 		}
-		for ; sent < len(lines); sent++ {
-			l := lines[sent]
+		for _, l := range lines {
+			after = l.Seq
 			if step != "" && l.Step != step {
 				continue
 			}

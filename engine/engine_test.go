@@ -513,12 +513,12 @@ func TestList(t *testing.T) {
 	te.start(bad, nil)
 	last := te.start(ok, nil)
 	// A run whose process died reads as interrupted.
-	m, err := te.store.LoadMeta(last.ID)
+	m, err := te.store.LoadMeta(bg, last.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m.Status = RunRunning
-	if err := te.store.SaveMeta(m); err != nil {
+	if err := te.store.SaveMeta(bg, m); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -594,7 +594,7 @@ steps:
 `)
 	run := te.start(f, nil)
 	wantStatus(t, run, RunCompleted)
-	data, err := os.ReadFile(filepath.Join(run.Dir, "journal.jsonl"))
+	data, err := os.ReadFile(filepath.Join(te.store.RunDir(run.ID), "journal.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}

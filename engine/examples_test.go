@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/kitaruhq/kitaru/engine/runstore/filestore"
 	"github.com/kitaruhq/kitaru/flowspec"
 )
 
@@ -28,7 +29,7 @@ func TestExamplesRunOffline(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			eng := New(Config{Store: NewFileStore(t.TempDir()), Secrets: fakeSecrets{"webhook": {"WEBHOOK_TOKEN": "tok"}}})
+			eng := New(Config{Store: filestore.New(t.TempDir()), Secrets: fakeSecrets{"webhook": {"WEBHOOK_TOKEN": "tok"}}})
 			run, err := eng.Start(context.Background(), StartOptions{Flow: f, Inputs: in})
 			if err != nil {
 				t.Fatal(err)

@@ -3,8 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"maps"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,8 +15,11 @@ import (
 // dependencies are done, records each result the moment it is known, and
 // ends the run completed, failed, waiting, cancelled or interrupted.
 type execution struct {
-	e      *Engine
-	st     Store
+	e  *Engine
+	st Store
+	// sc is the context of the run's store calls: the run's own, without
+	// its cancellation, so that a stop never cuts a record's write short.
+	sc     context.Context
 	flow   *flowspec.Flow
 	g      *graph
 	meta   *RunMeta
@@ -60,7 +61,7 @@ func (e *Engine) newExecution(f *flowspec.Flow, meta *RunMeta, parallel int) *ex
 
 func (e *Engine) newExecutionWith(f *flowspec.Flow, g *graph, fps map[string]string, meta *RunMeta, parallel int) *execution {
 	return &execution{
-		e: e, st: e.store, flow: f, g: g, fps: fps, meta: meta,
+		e: e, st: e.store, sc: context.Background(), flow: f, g: g, fps: fps, meta: meta,
 		slots:   make(slots, max(1, parallel)),
 		results: map[string]*StepResult{}, lazy: map[string]bool{},
 	}
@@ -69,7 +70,7 @@ func (e *Engine) newExecutionWith(f *flowspec.Flow, g *graph, fps map[string]str
 // loadRecords reads the step records a run already has (resume, retry):
 // its own, and the ones a replay reused.
 func (x *execution) loadRecords() error {
-	recs, err := x.st.LoadSteps(x.meta.ID)
+	recs, err := x.st.LoadSteps(x.sc, x.meta.ID)
 	if err != nil {
 		return err
 	}
@@ -79,7 +80,7 @@ func (x *execution) loadRecords() error {
 			continue
 		}
 		if s.Foreach != nil {
-			items, err := x.st.LoadItems(x.meta.ID, id)
+			items, err := x.st.LoadItems(x.sc, x.meta.ID, id)
 			if err != nil {
 				return err
 			}
@@ -87,19 +88,19 @@ func (x *execution) loadRecords() error {
 		}
 		x.results[id] = r
 	}
-	for id, ref := range x.meta.reused() {
+	for id, ref := range reusedOf(x.meta) {
 		if _, ok := x.results[id]; ok || x.g.steps[id] == nil {
 			continue
 		}
 		x.results[id] = &StepResult{ID: id, Kind: x.g.steps[id].Kind, Status: ref.Status, Reused: true,
-			ReusedFrom: ref.Run, Reason: x.meta.reuseReason(ref.Run)}
+			ReusedFrom: ref.Run, Reason: reuseReason(x.meta, ref.Run)}
 		x.lazy[id] = true
 	}
 	return nil
 }
 
 // emit journals an event and passes it to the observer, one at a time.
-func (x *execution) emit(ev Event, sync bool) {
+func (x *execution) emit(ev Event) {
 	ev.Time = time.Now().UTC()
 	ev.RunID = x.meta.ID
 	x.emitMu.Lock()
@@ -120,7 +121,7 @@ func (x *execution) emit(ev Event, sync bool) {
 		slim.Output, slim.Items = nil, nil
 		jev.Result = &slim
 	}
-	if err := x.st.Append(x.meta.ID, jev, sync); err != nil {
+	if err := x.st.AppendEvents(x.sc, x.meta.ID, jev); err != nil {
 		stderrf("kitaru: %v\n", err)
 	}
 	if x.e.cfg.Observer != nil {
@@ -132,7 +133,7 @@ func (x *execution) emit(ev Event, sync bool) {
 func (x *execution) result(id string) (*StepResult, error) {
 	r := x.results[id]
 	if r != nil && x.lazy[id] {
-		full, err := x.st.LoadStep(r.ReusedFrom, id)
+		full, err := x.st.LoadStep(x.sc, r.ReusedFrom, id)
 		if err != nil {
 			return nil, err
 		}
@@ -181,12 +182,13 @@ func ok(s StepStatus) bool { return s == StepCompleted || s == StepSkipped }
 
 // run executes the run to its end and returns its record.
 func (x *execution) run(ctx context.Context) (*Run, error) {
+	x.sc = context.WithoutCancel(ctx)
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	x.halt = stop
 	var cancelled atomic.Bool
-	if x.st.CancelRequested(x.meta.ID) {
-		_ = x.st.ClearCancel(x.meta.ID) // a request for an earlier go at the run
+	if asked, _ := x.st.CancelRequested(x.sc, x.meta.ID); asked {
+		_ = x.st.ClearCancel(x.sc, x.meta.ID) // a request for an earlier go at the run
 	}
 	watchDone := make(chan struct{})
 	defer close(watchDone)
@@ -200,7 +202,7 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 			case <-runCtx.Done():
 				return
 			case <-t.C:
-				if x.st.CancelRequested(x.meta.ID) {
+				if asked, _ := x.st.CancelRequested(x.sc, x.meta.ID); asked {
 					cancelled.Store(true)
 					stop()
 					return
@@ -214,7 +216,7 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 		x.meta.EndedAt = nil
 		x.meta.Error = nil
 		x.meta.Output = nil
-		if err := x.st.SaveMeta(x.meta); err != nil {
+		if err := x.st.SaveMeta(x.sc, x.meta); err != nil {
 			return nil, diskFull(err, x.meta.ID)
 		}
 	}
@@ -224,7 +226,7 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 	if x.e.cfg.Observer != nil {
 		startRec = x.record()
 	}
-	x.emit(Event{Type: EventRunStarted, Run: startRec}, true)
+	x.emit(Event{Type: EventRunStarted, Run: startRec})
 
 	// Count, for every step without a state, its deps not yet done.
 	missing := map[string]int{}
@@ -244,20 +246,17 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 			ready = append(ready, id)
 		}
 	}
-	if err := x.st.PrepareSteps(x.meta.ID, slices.Sorted(maps.Keys(missing))); err != nil {
-		return nil, diskFull(err, x.meta.ID)
-	}
 	done := make(chan stepDone)
 	running := 0
 	finish := func(id string, r *StepResult) {
 		x.results[id] = r
 		if r.Status == StepFailed && r.Error != nil {
 			// The log tells the whole story of a step, its failure too.
-			_ = x.st.AppendLog(x.meta.ID, LogLine{Time: time.Now().UTC(), Step: id, Text: "failed: " + *r.Error})
+			_ = x.st.AppendLog(x.sc, x.meta.ID, LogLine{Time: time.Now().UTC(), Step: id, Text: "failed: " + *r.Error})
 		}
 		// Synced like every progress line, though the step's record
 		// (written before) is what resume trusts.
-		x.emit(Event{Type: EventStepFinished, Step: id, Result: r}, true)
+		x.emit(Event{Type: EventStepFinished, Step: id, Result: r})
 		if ok(r.Status) {
 			for _, s := range x.g.succ[id] {
 				if _, has := missing[s]; has {
@@ -273,7 +272,7 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 	// holds (nil for a foreach step, whose items take their own).
 	launch := func(id string, s *flowspec.Step, sc *flowspec.Scope, sl *slot) {
 		running++
-		x.emit(Event{Type: EventStepStarted, Step: id, Attempt: 1}, false)
+		x.emit(Event{Type: EventStepStarted, Step: id, Attempt: 1})
 		go func() {
 			done <- stepDone{id: id, r: x.execStepSafe(runCtx, s, sc, sl), sl: sl}
 		}()
@@ -347,7 +346,7 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 		}
 	}
 	if x.meta.Status == RunCancelled {
-		_ = x.st.ClearCancel(x.meta.ID)
+		_ = x.st.ClearCancel(x.sc, x.meta.ID)
 	}
 	if x.meta.Status != RunRunning {
 		x.meta.Index = x.index()
@@ -366,12 +365,12 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 		return nil, err
 	}
 	x.meta.Usage, x.meta.CostUSD = final.Usage, final.CostUSD
-	if err := x.st.SaveMeta(x.meta); err != nil {
+	if err := x.st.SaveMeta(x.sc, x.meta); err != nil {
 		// The records written so far are whole; run.json still says
 		// running, so the run reads as interrupted.
 		return nil, diskFull(err, x.meta.ID)
 	}
-	x.emit(Event{Type: EventRunFinished, Run: final}, true)
+	x.emit(Event{Type: EventRunFinished, Run: final})
 	if err := x.haltedBy(); err != nil {
 		return nil, err
 	}
@@ -516,7 +515,6 @@ func (x *execution) index() map[string]IndexEntry {
 // were never needed are not loaded).
 func (x *execution) record() *Run {
 	run := x.meta.Run
-	run.Dir = x.meta.Dir
 	run.Steps = make([]StepResult, 0, len(x.g.order))
 	for _, id := range x.g.order {
 		r := x.results[id]
@@ -524,11 +522,7 @@ func (x *execution) record() *Run {
 			s := x.g.steps[id]
 			r = &StepResult{ID: id, Kind: s.Kind, Status: StepPending, Fingerprint: x.fps[id]}
 		}
-		rr := *r
-		if rr.Dir == "" {
-			rr.Dir = x.st.StepDir(x.meta.ID, id)
-		}
-		run.Steps = append(run.Steps, rr)
+		run.Steps = append(run.Steps, *r)
 	}
 	totals(&run, x.meta.Earlier)
 	return &run
@@ -542,7 +536,6 @@ func (x *execution) finalRecord() (*Run, error) {
 		s := &run.Steps[i]
 		if x.lazy[s.ID] {
 			s.Output = &deferredOutput{st: x.st, run: s.ReusedFrom, step: s.ID}
-			s.Dir = x.st.StepDir(s.ReusedFrom, s.ID)
 		}
 	}
 	return run, nil

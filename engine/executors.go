@@ -109,7 +109,7 @@ func (u *unit) log(text string) {
 	for ln := range strings.SplitSeq(strings.TrimRight(u.red.str(text), "\n"), "\n") {
 		lines = append(lines, LogLine{Time: now, Step: u.step.ID, Item: u.item, Text: ln})
 	}
-	_ = u.x.st.AppendLog(u.x.meta.ID, lines...)
+	_ = u.x.st.AppendLog(u.x.sc, u.x.meta.ID, lines...)
 }
 
 // noteMasked tells, in the unit's log, that what it recorded has secrets
@@ -203,7 +203,7 @@ func (x *execution) save(r *StepResult) *StepResult {
 		foldEarlier(sp, &r.Attempts, r.Error, r.DurationMS, &r.Usage, &r.CostUSD, &r.AttemptsDetail)
 	}
 	hook("step:before-record", "")
-	if err := x.st.SaveStep(x.meta.ID, r); err != nil {
+	if err := x.st.SaveStep(x.sc, x.meta.ID, r); err != nil {
 		if !r.Reused {
 			x.keepSpend(r.ID, spendOf(r.Attempts, r.Error, r.DurationMS, r.Usage, r.CostUSD, r.AttemptsDetail))
 		}
@@ -229,7 +229,7 @@ func (x *execution) secrets(s *flowspec.Step) ([]string, *redactor, error) {
 			return nil, nil, fmt.Errorf("cannot read the secret %q (create it with `kitaru secrets set %s --KEY=VALUE`): %w", name, name, err)
 		}
 		for _, k := range unmaskable(kv) {
-			_ = x.st.AppendLog(x.meta.ID, LogLine{Time: time.Now().UTC(), Step: s.ID,
+			_ = x.st.AppendLog(x.sc, x.meta.ID, LogLine{Time: time.Now().UTC(), Step: s.ID,
 				Text: fmt.Sprintf("secret %q key %s is shorter than %d characters, too short to be masked: wherever it appears it is recorded as is", name, k, keyring.MinMaskedLen)})
 		}
 		for k, v := range kv {
@@ -292,7 +292,7 @@ func (x *execution) runUnit(ctx context.Context, ex executor, u *unit) (*unitRes
 			return sum, a, err
 		}
 		delay := backoff(u.step.Retry.Backoff, a)
-		x.emit(Event{Type: EventStepRetrying, Step: u.step.ID, Item: u.item, Attempt: a + 1, Error: u.mask(err.Error()), Delay: delay}, false)
+		x.emit(Event{Type: EventStepRetrying, Step: u.step.ID, Item: u.item, Attempt: a + 1, Error: u.mask(err.Error()), Delay: delay})
 		u.log(fmt.Sprintf("attempt %d failed, retrying in %s: %s", a, delay.Round(time.Millisecond), err))
 		// Waiting to retry is not work: another unit may use the slot.
 		u.slot.release()
@@ -388,7 +388,7 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 	if !ok {
 		return x.failed(s, start, 0, fmt.Errorf("its foreach must yield a list, not %T", v))
 	}
-	done, err := x.st.LoadItems(x.meta.ID, s.ID)
+	done, err := x.st.LoadItems(x.sc, x.meta.ID, s.ID)
 	if err != nil {
 		return x.failed(s, start, 0, err)
 	}
@@ -396,14 +396,14 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 		// A replay of a step that did not finish in its source, with the
 		// same fingerprint: the items the source finished are taken over
 		// (copied: an item record is small and resume must find it here).
-		prev, err := x.st.LoadItems(from, s.ID)
+		prev, err := x.st.LoadItems(x.sc, from, s.ID)
 		if err != nil {
 			return x.failed(s, start, 0, err)
 		}
 		for i, it := range prev {
 			if it.Status == StepCompleted && done[i] == nil && i < len(list) {
 				it.Reused = true
-				if err := x.st.SaveItem(x.meta.ID, s.ID, it); err != nil {
+				if err := x.st.SaveItem(x.sc, x.meta.ID, s.ID, it); err != nil {
 					x.storeFailed(fmt.Errorf("the record of item %d of step %s could not be written: %w", i, s.ID, err))
 					return nil
 				}
@@ -467,7 +467,7 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 			}
 			it.Masked = u.noteMasked()
 			foldEarlier(before, &it.Attempts, it.Error, it.DurationMS, &it.Usage, &it.CostUSD, &it.AttemptsDetail)
-			if err := x.st.SaveItem(x.meta.ID, s.ID, it); err != nil {
+			if err := x.st.SaveItem(x.sc, x.meta.ID, s.ID, it); err != nil {
 				// Not the item's failure: the run stops and resume runs it again.
 				x.keepSpend(key, spendOf(it.Attempts, it.Error, it.DurationMS, it.Usage, it.CostUSD, it.AttemptsDetail))
 				x.storeFailed(fmt.Errorf("the record of item %d of step %s could not be written: %w", idx, s.ID, err))
@@ -481,7 +481,7 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 			count++
 			n := count
 			mu.Unlock()
-			x.emit(Event{Type: EventItemFinished, Step: s.ID, Item: &idx, Done: n, Total: len(list)}, false)
+			x.emit(Event{Type: EventItemFinished, Step: s.ID, Item: &idx, Done: n, Total: len(list)})
 		}()
 	}
 	wg.Wait()
@@ -783,7 +783,7 @@ func (llmExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
 	}
 	req := providers.Request{Model: l.Model, Messages: msgs, Temperature: l.Temperature, MaxTokens: l.MaxTokens}
 	if data, err := json.MarshalIndent(req, "", "  "); err == nil {
-		_ = u.x.st.WriteArtifact(u.x.meta.ID, u.step.ID, u.artifact("prompt", ".json"), append(data, '\n'))
+		_ = u.x.st.WriteArtifact(u.x.sc, u.x.meta.ID, u.step.ID, u.artifact("prompt", ".json"), append(data, '\n'))
 	}
 	caller := u.x.caller
 	if caller == nil {
@@ -805,7 +805,7 @@ func (llmExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
 		return nil, err
 	}
 	text := u.mask(resp.Text)
-	_ = u.x.st.WriteArtifact(u.x.meta.ID, u.step.ID, u.artifact("response", ".txt"), []byte(text))
+	_ = u.x.st.WriteArtifact(u.x.sc, u.x.meta.ID, u.step.ID, u.artifact("response", ".txt"), []byte(text))
 	u.log(fmt.Sprintf("model %s answered in %s (%d tokens in, %d out)", resp.Model, resp.Latency.Round(time.Millisecond), resp.Usage.InputTokens, resp.Usage.OutputTokens))
 	res := &unitResult{Model: resp.Model, Alias: resp.Alias, Credential: resp.CredentialSource, Mock: resp.Mock, Usage: resp.Usage, Cost: resp.CostUSD}
 	out, err := u.output(text)

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/providers"
 )
 
@@ -19,7 +20,7 @@ import (
 // root or tmpfs needed, so these tests run, and can fail, everywhere.
 // Names: "step:ID", "item:ID#N", "meta:STATUS", "event:TYPE".
 type faultStore struct {
-	*FileStore
+	runstore.Store
 	err  error
 	mu   sync.Mutex
 	fail map[string]int
@@ -37,32 +38,34 @@ func (s *faultStore) fault(name string) error {
 	return &os.PathError{Op: "write", Path: name, Err: s.err}
 }
 
-func (s *faultStore) SaveStep(id string, r *StepResult) error {
+func (s *faultStore) SaveStep(ctx context.Context, id string, r *StepResult) error {
 	if err := s.fault("step:" + r.ID); err != nil {
 		return err
 	}
-	return s.FileStore.SaveStep(id, r)
+	return s.Store.SaveStep(ctx, id, r)
 }
 
-func (s *faultStore) SaveItem(id, step string, r *ItemResult) error {
+func (s *faultStore) SaveItem(ctx context.Context, id, step string, r *ItemResult) error {
 	if err := s.fault(fmt.Sprintf("item:%s#%d", step, r.Index)); err != nil {
 		return err
 	}
-	return s.FileStore.SaveItem(id, step, r)
+	return s.Store.SaveItem(ctx, id, step, r)
 }
 
-func (s *faultStore) SaveMeta(meta *RunMeta) error {
+func (s *faultStore) SaveMeta(ctx context.Context, meta *RunMeta) error {
 	if err := s.fault("meta:" + string(meta.Status)); err != nil {
 		return err
 	}
-	return s.FileStore.SaveMeta(meta)
+	return s.Store.SaveMeta(ctx, meta)
 }
 
-func (s *faultStore) Append(id string, e Event, sync bool) error {
-	if err := s.fault("event:" + string(e.Type)); err != nil {
-		return err
+func (s *faultStore) AppendEvents(ctx context.Context, id string, evs ...Event) error {
+	for _, e := range evs {
+		if err := s.fault("event:" + string(e.Type)); err != nil {
+			return err
+		}
 	}
-	return s.FileStore.Append(id, e, sync)
+	return s.Store.AppendEvents(ctx, id, evs...)
 }
 
 // A record that cannot be written is not the step's failure: the run stops
@@ -113,12 +116,12 @@ output: ${{ steps.z.output }}
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			te := newEnv(t)
-			fs := &faultStore{FileStore: te.store, err: tc.err, fail: map[string]int{tc.fail: 1}, hit: map[string]int{}}
+			fs := &faultStore{Store: te.store, err: tc.err, fail: map[string]int{tc.fail: 1}, hit: map[string]int{}}
 			eng := New(Config{Store: fs, Models: te.models})
 			f := te.flow(flow)
 			in, _ := f.BindInputs(nil)
 			_, err := eng.Start(context.Background(), StartOptions{Flow: f, Inputs: in, Parallel: 1})
-			metas, lerr := te.store.List()
+			metas, lerr := listRuns(te.store)
 			if lerr != nil || len(metas) != 1 {
 				t.Fatalf("runs: %v %v", metas, lerr)
 			}
@@ -169,7 +172,7 @@ output: ${{ steps.z.output }}
 			if run.Usage != (providers.Usage{InputTokens: 10 * tc.calls, OutputTokens: 5 * tc.calls}) || math.Abs(run.CostUSD-0.5*float64(tc.calls)) > 1e-9 {
 				t.Errorf("run totals %+v $%v, want %d calls' worth", run.Usage, run.CostUSD, tc.calls)
 			}
-			meta, err := te.store.LoadMeta(id)
+			meta, err := te.store.LoadMeta(bg, id)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -7,7 +7,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/kitaruhq/kitaru/engine/runstore"
+	"github.com/kitaruhq/kitaru/engine/runstore/filestore"
 	"github.com/kitaruhq/kitaru/flowspec"
 	"github.com/kitaruhq/kitaru/providers"
 )
@@ -18,7 +21,7 @@ type testEnv struct {
 	t       *testing.T
 	home    string
 	counter string
-	store   *FileStore
+	store   *filestore.Store
 	eng     *Engine
 	events  *eventLog
 	models  *fakeModels
@@ -50,7 +53,7 @@ func (l *eventLog) of(t EventType) []Event {
 func newEnv(t *testing.T) *testEnv {
 	t.Helper()
 	home := t.TempDir()
-	te := &testEnv{t: t, home: home, counter: t.TempDir(), store: NewFileStore(home), events: &eventLog{}, models: &fakeModels{}}
+	te := &testEnv{t: t, home: home, counter: t.TempDir(), store: filestore.New(home), events: &eventLog{}, models: &fakeModels{}}
 	te.eng = New(Config{Store: te.store, Observer: te.events, Models: te.models, Secrets: fakeSecrets{"webhook": {"TOKEN": "s3cr3t-value"}}})
 	return te
 }
@@ -150,3 +153,46 @@ func (c fakeCaller) Call(ctx context.Context, req providers.Request) (*providers
 	return &providers.Response{Text: "answer to: " + req.Messages[len(req.Messages)-1].Content, Model: "fake/model", Alias: req.Model,
 		Usage: providers.Usage{InputTokens: 10, OutputTokens: 5}, CostUSD: &cost, CredentialSource: providers.CredentialNone}, nil
 }
+
+var bg = context.Background()
+
+// listRuns is every readable run of a store, newest first, and its
+// damaged ones as the error.
+func listRuns(s runstore.Store) ([]*RunMeta, error) {
+	page, err := s.Query(bg, runstore.Query{})
+	return page.Runs, err
+}
+
+// journal is every event of run id.
+func journal(s runstore.Store, id string) ([]Event, []string, error) {
+	return s.Events(bg, id, 0, 0)
+}
+
+// setCrashHook calls fn at the engine's and the file store's named points
+// (see hook); nil removes it.
+func setCrashHook(fn func(point, path string)) {
+	testHook = fn
+	filestore.CrashHook = fn
+}
+
+func newTestStore(t *testing.T) *filestore.Store {
+	t.Helper()
+	return filestore.New(t.TempDir())
+}
+
+// mkRun records a completed one-step run id started at started.
+func mkRun(t *testing.T, s runstore.Store, id string, started time.Time) *RunMeta {
+	t.Helper()
+	m := &RunMeta{Run: Run{ID: id, Flow: "f", Status: RunCompleted, StartedAt: started, Inputs: map[string]any{"a": 1.0}},
+		Plan: []PlanStep{{ID: "a", Kind: "checkpoint"}}}
+	l, err := s.Create(bg, m, []byte("name: f\n"), runstore.Holder{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Release(bg, l)
+	return m
+}
+
+// creatingGrace is the file store's: how old a run directory still being
+// built must be to count as a dead creator's.
+const creatingGrace = time.Minute

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/kitaruhq/kitaru/engine/runstore"
 )
 
 // A step's command runs in a process group of its own. While it runs, the
@@ -28,9 +31,15 @@ import (
 // after SIGTERM before SIGKILL.
 var leftoverGrace = time.Second
 
-// groupFile is where a unit records its running command's process group.
+// groupFile is where a unit records its running command's process group:
+// beside the step's records, in a store that keeps files ("" in one that
+// does not: nothing is recorded, so nothing can be stopped later).
 func (u *unit) groupFile() string {
-	return filepath.Join(u.x.st.StepDir(u.x.meta.ID, u.step.ID), u.artifact("pgid", ""))
+	loc, ok := u.x.st.(runstore.Locator)
+	if !ok {
+		return ""
+	}
+	return loc.Locate(u.x.meta.ID, u.step.ID, u.artifact("pgid", ""))
 }
 
 // runGroup is cmd.Run for a command started in a process group of its own
@@ -45,8 +54,16 @@ func (u *unit) runGroup(ctx context.Context, cmd *exec.Cmd) error {
 		return err
 	}
 	pid := cmd.Process.Pid
+	if p == "" {
+		return cmd.Wait()
+	}
 	// Not synced: it only has to outlive this process, not the machine.
-	_ = os.WriteFile(p, []byte(strconv.Itoa(pid)+" "+strconv.FormatUint(procStart(pid), 10)+"\n"), 0o600)
+	// The step's directory may not be there yet; the store makes it durable
+	// when it records the step.
+	rec := []byte(strconv.Itoa(pid) + " " + strconv.FormatUint(procStart(pid), 10) + "\n")
+	if os.WriteFile(p, rec, 0o600) != nil && os.MkdirAll(filepath.Dir(p), 0o700) == nil {
+		_ = os.WriteFile(p, rec, 0o600)
+	}
 	err := cmd.Wait()
 	_ = os.Remove(p)
 	return err
@@ -64,13 +81,16 @@ func (u *unit) stopLeftover(ctx context.Context, p string) error {
 		return nil
 	}
 	u.log(fmt.Sprintf("stopped what was left running of its previous attempt before running it again: process group %d (%d processes), orphaned when the kitaru running it died", pgid, n))
-	u.x.emit(Event{Type: EventLeftoverStopped, Step: u.step.ID, Item: u.item, PGID: pgid}, true)
+	u.x.emit(Event{Type: EventLeftoverStopped, Step: u.step.ID, Item: u.item, PGID: pgid})
 	return nil
 }
 
 // stopRecorded stops the group a group file names and removes the file
 // once nothing of the group is left; n is how many processes were stopped.
 func stopRecorded(ctx context.Context, p string) (pgid, n int, err error) {
+	if p == "" {
+		return 0, 0, nil
+	}
 	data, err := readRegular(p)
 	if err != nil {
 		return 0, 0, nil // the usual case: no previous attempt was left running
@@ -92,8 +112,12 @@ func stopRecorded(ctx context.Context, p string) (pgid, n int, err error) {
 // no resume will stop it. Each group stopped, or that cannot be, is said
 // in the run's log and journal.
 func (e *Engine) stopLeftovers(ctx context.Context, meta *RunMeta) {
+	loc, ok := e.store.(runstore.Locator)
+	if !ok {
+		return
+	}
 	for _, ps := range meta.Plan {
-		dir := e.store.StepDir(meta.ID, ps.ID)
+		dir := loc.Locate(meta.ID, ps.ID, "")
 		ents, err := os.ReadDir(dir)
 		if err != nil {
 			continue
@@ -114,12 +138,12 @@ func (e *Engine) stopLeftovers(ctx context.Context, meta *RunMeta) {
 			now := time.Now().UTC()
 			switch {
 			case err != nil:
-				_ = e.store.AppendLog(meta.ID, LogLine{Time: now, Step: ps.ID, Item: item, Text: fmt.Sprintf(
+				_ = e.store.AppendLog(ctx, meta.ID, LogLine{Time: now, Step: ps.ID, Item: item, Text: fmt.Sprintf(
 					"what was left running of it (process group %d, orphaned when the kitaru running it died) %v; stop it with kill -- -%d", pgid, err, pgid)})
 			case n > 0:
-				_ = e.store.AppendLog(meta.ID, LogLine{Time: now, Step: ps.ID, Item: item, Text: fmt.Sprintf(
+				_ = e.store.AppendLog(ctx, meta.ID, LogLine{Time: now, Step: ps.ID, Item: item, Text: fmt.Sprintf(
 					"stopped what was left running of it as the run was cancelled: process group %d (%d processes), orphaned when the kitaru running it died", pgid, n)})
-				_ = e.store.Append(meta.ID, Event{Time: now, Type: EventLeftoverStopped, RunID: meta.ID, Step: ps.ID, Item: item, PGID: pgid}, true)
+				_ = e.store.AppendEvents(ctx, meta.ID, Event{Time: now, Type: EventLeftoverStopped, RunID: meta.ID, Step: ps.ID, Item: item, PGID: pgid})
 			}
 		}
 	}
@@ -233,4 +257,22 @@ func readProcStat(p string) (procStat, bool) {
 func procStart(pid int) uint64 {
 	st, _ := readProcStat("/proc/" + strconv.Itoa(pid) + "/stat")
 	return st.start
+}
+
+// readRegular reads a group file, refusing (without blocking on it) one
+// that is not a regular file, such as a named pipe put in its place.
+func readRegular(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	return io.ReadAll(f)
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/kitaruhq/kitaru/engine/runstore/filestore"
 	"github.com/kitaruhq/kitaru/flowspec"
 )
 
@@ -150,7 +151,7 @@ steps:
 func runWithSecrets(t *testing.T, secrets fakeSecrets, src string) (string, *Engine, *Run) {
 	t.Helper()
 	home := t.TempDir()
-	eng := New(Config{Store: NewFileStore(home), Secrets: secrets})
+	eng := New(Config{Store: filestore.New(home), Secrets: secrets})
 	f, err := flowspec.Parse("secrets.yaml", []byte(src), flowspec.Options{})
 	if err != nil {
 		t.Fatal(err)

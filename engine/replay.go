@@ -16,25 +16,25 @@ import (
 // (nothing is copied), and their outputs are read only when a step that
 // runs needs them.
 func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
-	srcID, err := e.resolve(opts.Source)
+	srcID, err := e.resolve(ctx, opts.Source)
 	if err != nil {
 		return nil, err
 	}
 	// The source's plan is not needed, only its index (and, for a replay
 	// of a replay, where its reused steps live).
-	src, err := e.store.LoadSummary(srcID)
+	src, err := e.store.LoadSummary(ctx, srcID)
 	if err == nil && src.ReplayOf != nil {
-		src, err = e.store.LoadMeta(srcID)
+		src, err = e.store.LoadMeta(ctx, srcID)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if e.liveStatus(src) == RunRunning {
+	if e.liveStatus(ctx, src) == RunRunning {
 		return nil, &UsageError{Err: fmt.Errorf("run %s is still running; replay it once it has stopped", srcID)}
 	}
 	f := opts.Flow
 	if f == nil {
-		if f, err = e.loadFlow(src); err != nil {
+		if f, err = e.loadFlow(ctx, src); err != nil {
 			return nil, err
 		}
 	}
@@ -95,7 +95,7 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 		reg = &merged
 	}
 
-	index, err := e.sourceIndex(src)
+	index, err := e.sourceIndex(ctx, src)
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +160,7 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 		fps = fingerprints(f, g, inputs, known)
 	}
 
-	id, err := e.store.NewID()
+	id, err := e.store.NewID(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -197,7 +197,7 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 		}
 		meta.Reused[gi].Steps = append(meta.Reused[gi].Steps, sid)
 	}
-	unlock, err := e.createLocked(meta, f.Source)
+	unlock, err := e.createLocked(ctx, meta, f.Source)
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +207,7 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 		s := g.steps[sid]
 		r := &StepResult{ID: sid, Kind: s.Kind, Status: StepCompleted, Output: v, Reason: "overridden",
 			StartedAt: &now, EndedAt: &now, Fingerprint: fps[sid]}
-		if err := e.store.SaveStep(id, r); err != nil {
+		if err := e.store.SaveStep(ctx, id, r); err != nil {
 			return nil, err
 		}
 	}
@@ -236,8 +236,8 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 // sourceIndex is each step's status, fingerprint and home in the source
 // run: its own index (or, when it never stopped cleanly, its records), and
 // for the steps it reused, the index of the run holding them.
-func (e *Engine) sourceIndex(src *RunMeta) (map[string]IndexEntry, error) {
-	idx, err := e.ownIndex(src)
+func (e *Engine) sourceIndex(ctx context.Context, src *RunMeta) (map[string]IndexEntry, error) {
+	idx, err := e.ownIndex(ctx, src)
 	if err != nil {
 		return nil, err
 	}
@@ -245,11 +245,11 @@ func (e *Engine) sourceIndex(src *RunMeta) (map[string]IndexEntry, error) {
 	for _, g := range src.Reused {
 		home, ok := homes[g.Run]
 		if !ok {
-			m, err := e.store.LoadSummary(g.Run)
+			m, err := e.store.LoadSummary(ctx, g.Run)
 			if err != nil {
 				return nil, fmt.Errorf("run %s reuses steps of run %s, which cannot be read: %w", src.ID, g.Run, err)
 			}
-			if home, err = e.ownIndex(m); err != nil {
+			if home, err = e.ownIndex(ctx, m); err != nil {
 				return nil, err
 			}
 			homes[g.Run] = home
@@ -264,13 +264,13 @@ func (e *Engine) sourceIndex(src *RunMeta) (map[string]IndexEntry, error) {
 }
 
 // ownIndex is the index of the steps whose records a run holds itself.
-func (e *Engine) ownIndex(m *RunMeta) (map[string]IndexEntry, error) {
+func (e *Engine) ownIndex(ctx context.Context, m *RunMeta) (map[string]IndexEntry, error) {
 	idx := map[string]IndexEntry{}
 	if m.Index != nil {
 		maps.Copy(idx, m.Index)
 		return idx, nil
 	}
-	recs, err := e.store.LoadSteps(m.ID)
+	recs, err := e.store.LoadSteps(ctx, m.ID)
 	if err != nil {
 		return nil, err
 	}

@@ -14,8 +14,8 @@ import (
 
 // waitingStep finds the waiting step an answer is for: step, or the only
 // one waiting when step is "".
-func (e *Engine) waitingStep(meta *RunMeta, step string) (*StepResult, error) {
-	recs, err := e.store.LoadSteps(meta.ID)
+func (e *Engine) waitingStep(ctx context.Context, meta *RunMeta, step string) (*StepResult, error) {
+	recs, err := e.store.LoadSteps(ctx, meta.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -44,16 +44,16 @@ func (e *Engine) waitingStep(meta *RunMeta, step string) (*StepResult, error) {
 }
 
 // lockMeta resolves ref, takes the run's lock and reads its meta.
-func (e *Engine) lockMeta(ref string) (*RunMeta, func(), error) {
-	id, err := e.resolve(ref)
+func (e *Engine) lockMeta(ctx context.Context, ref string) (*RunMeta, func(), error) {
+	id, err := e.resolve(ctx, ref)
 	if err != nil {
 		return nil, nil, err
 	}
-	unlock, err := e.store.Lock(id)
+	unlock, err := e.acquire(ctx, id)
 	if err != nil {
 		return nil, nil, err
 	}
-	meta, err := e.store.LoadMeta(id)
+	meta, err := e.store.LoadMeta(ctx, id)
 	if err != nil {
 		unlock()
 		return nil, nil, err
@@ -63,12 +63,12 @@ func (e *Engine) lockMeta(ref string) (*RunMeta, func(), error) {
 
 // lockWaiting takes a run's lock and finds the waiting step named (or the
 // only one).
-func (e *Engine) lockWaiting(ref, step string) (*RunMeta, *StepResult, func(), error) {
-	meta, unlock, err := e.lockMeta(ref)
+func (e *Engine) lockWaiting(ctx context.Context, ref, step string) (*RunMeta, *StepResult, func(), error) {
+	meta, unlock, err := e.lockMeta(ctx, ref)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	r, err := e.waitingStep(meta, step)
+	r, err := e.waitingStep(ctx, meta, step)
 	if err != nil {
 		unlock()
 		return nil, nil, nil, err
@@ -79,13 +79,13 @@ func (e *Engine) lockWaiting(ref, step string) (*RunMeta, *StepResult, func(), e
 // Answer records the answer to a waiting step after checking it against
 // the step's schema. The run stays waiting until it is resumed.
 func (e *Engine) Answer(ctx context.Context, ref, step string, value json.RawMessage) (*Run, error) {
-	meta, r, unlock, err := e.lockWaiting(ref, step)
+	meta, r, unlock, err := e.lockWaiting(ctx, ref, step)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
 	if r.Wait != nil && r.Wait.Deadline != nil && time.Now().After(*r.Wait.Deadline) {
-		return e.expireWait(meta, r)
+		return e.expireWait(ctx, meta, r)
 	}
 	answer, err := jsonschema.UnmarshalJSON(bytes.NewReader(value))
 	if err != nil {
@@ -113,11 +113,11 @@ func (e *Engine) Answer(ctx context.Context, ref, step string, value json.RawMes
 	}
 	r.Wait.Answered, r.Wait.Answer = true, plain
 	r.Dir = ""
-	if err := e.store.SaveStep(meta.ID, r); err != nil {
+	if err := e.store.SaveStep(ctx, meta.ID, r); err != nil {
 		return nil, err
 	}
-	_ = e.store.Append(meta.ID, Event{Time: now, Type: EventStepFinished, RunID: meta.ID, Step: r.ID, Result: r}, true)
-	return e.assemble(meta)
+	_ = e.store.AppendEvents(ctx, meta.ID, Event{Time: now, Type: EventStepFinished, RunID: meta.ID, Step: r.ID, Result: r})
+	return e.assemble(ctx, meta)
 }
 
 func validateAnswer(schema map[string]any, answer any) error {
@@ -163,19 +163,19 @@ func basicReason(ve *jsonschema.ValidationError) string {
 
 // expireWait fails a wait whose deadline passed before its answer came,
 // and the run with it; `kitaru retry` asks the question again.
-func (e *Engine) expireWait(meta *RunMeta, r *StepResult) (*Run, error) {
+func (e *Engine) expireWait(ctx context.Context, meta *RunMeta, r *StepResult) (*Run, error) {
 	now := time.Now().UTC()
 	msg := fmt.Sprintf("no answer before the wait's timeout ran out at %s", r.Wait.Deadline.Format(time.RFC3339))
 	r.Status, r.Error, r.EndedAt, r.Dir = StepFailed, &msg, &now, ""
-	if err := e.store.SaveStep(meta.ID, r); err != nil {
+	if err := e.store.SaveStep(ctx, meta.ID, r); err != nil {
 		return nil, err
 	}
 	meta.Status, meta.Error, meta.EndedAt = RunFailed, &msg, &now
-	if err := e.store.SaveMeta(meta); err != nil {
+	if err := e.store.SaveMeta(ctx, meta); err != nil {
 		return nil, err
 	}
-	_ = e.store.Append(meta.ID, Event{Time: now, Type: EventRunFinished, RunID: meta.ID, Error: msg}, true)
-	run, err := e.assemble(meta)
+	_ = e.store.AppendEvents(ctx, meta.ID, Event{Time: now, Type: EventRunFinished, RunID: meta.ID, Error: msg})
+	run, err := e.assemble(ctx, meta)
 	if err != nil {
 		return nil, err
 	}
@@ -184,7 +184,7 @@ func (e *Engine) expireWait(meta *RunMeta, r *StepResult) (*Run, error) {
 
 // Abort ends a waiting run cancelled; its waiting step fails as aborted.
 func (e *Engine) Abort(ctx context.Context, ref, step string) (*Run, error) {
-	meta, r, unlock, err := e.lockWaiting(ref, step)
+	meta, r, unlock, err := e.lockWaiting(ctx, ref, step)
 	if err != nil {
 		return nil, err
 	}
@@ -192,13 +192,13 @@ func (e *Engine) Abort(ctx context.Context, ref, step string) (*Run, error) {
 	now := time.Now().UTC()
 	msg := "aborted at the wait step " + r.ID
 	r.Status, r.Error, r.EndedAt, r.Dir = StepFailed, &msg, &now, ""
-	if err := e.store.SaveStep(meta.ID, r); err != nil {
+	if err := e.store.SaveStep(ctx, meta.ID, r); err != nil {
 		return nil, err
 	}
 	meta.Status, meta.Error, meta.EndedAt = RunCancelled, &msg, &now
-	if err := e.store.SaveMeta(meta); err != nil {
+	if err := e.store.SaveMeta(ctx, meta); err != nil {
 		return nil, err
 	}
-	_ = e.store.Append(meta.ID, Event{Time: now, Type: EventRunFinished, RunID: meta.ID, Error: msg}, true)
-	return e.assemble(meta)
+	_ = e.store.AppendEvents(ctx, meta.ID, Event{Time: now, Type: EventRunFinished, RunID: meta.ID, Error: msg})
+	return e.assemble(ctx, meta)
 }

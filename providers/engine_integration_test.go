@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/kitaruhq/kitaru/engine"
+	"github.com/kitaruhq/kitaru/engine/runstore/filestore"
 	"github.com/kitaruhq/kitaru/flowspec"
 	"github.com/kitaruhq/kitaru/providers"
 )
@@ -111,7 +112,7 @@ func TestEngineChainReplayWithSwappedModel(t *testing.T) {
 		Secrets: secretMap{"openai-creds": {"OPENAI_API_KEY": key}},
 		Sleep:   func(context.Context, time.Duration) error { return nil },
 	}
-	eng := engine.New(engine.Config{Store: engine.NewFileStore(data), Models: providers.Source{Options: opts}})
+	eng := engine.New(engine.Config{Store: filestore.New(data), Models: providers.Source{Options: opts}})
 	f, err := flowspec.Parse("chain.yaml", []byte(chainFlow), flowspec.Options{CheckModel: providers.CheckModel})
 	if err != nil {
 		t.Fatal(err)

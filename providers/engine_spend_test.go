@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kitaruhq/kitaru/engine"
+	"github.com/kitaruhq/kitaru/engine/runstore/filestore"
 	"github.com/kitaruhq/kitaru/flowspec"
 	"github.com/kitaruhq/kitaru/providers"
 )
@@ -52,7 +53,7 @@ func spendEngine(t *testing.T, srv *httptest.Server, src string) (*engine.Engine
 	t.Helper()
 	env := map[string]string{"OPENAI_BASE_URL": srv.URL, "OPENAI_API_KEY": "sk-env-key-123456"}
 	opts := providers.Options{Getenv: func(k string) string { return env[k] }, Sleep: func(context.Context, time.Duration) error { return nil }}
-	eng := engine.New(engine.Config{Store: engine.NewFileStore(t.TempDir()), Models: providers.Source{Options: opts}})
+	eng := engine.New(engine.Config{Store: filestore.New(t.TempDir()), Models: providers.Source{Options: opts}})
 	f, err := flowspec.Parse("flow.yaml", []byte(src), flowspec.Options{CheckModel: providers.CheckModel})
 	if err != nil {
 		t.Fatal(err)
@@ -257,7 +258,7 @@ func TestRetriedRunKeepsEarlierSpend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if meta, err := eng.Store().LoadMeta(run.ID); err != nil || len(meta.Earlier) != 0 {
+	if meta, err := eng.Store().LoadMeta(context.Background(), run.ID); err != nil || len(meta.Earlier) != 0 {
 		t.Errorf("the completed run's meta still keeps earlier spend %v (%v)", meta.Earlier, err)
 	}
 	for _, r := range []*engine.Run{done, stored} {
@@ -364,7 +365,7 @@ steps:
 			if done.Usage.InputTokens != 3*13 {
 				t.Errorf("run totals: %+v, want 3 calls", done.Usage)
 			}
-			if meta, err := eng.Store().LoadMeta(run.ID); err != nil || len(meta.Earlier) != 0 {
+			if meta, err := eng.Store().LoadMeta(context.Background(), run.ID); err != nil || len(meta.Earlier) != 0 {
 				t.Errorf("the completed run's meta still keeps earlier spend %v (%v)", meta.Earlier, err)
 			}
 		})

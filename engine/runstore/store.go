@@ -88,7 +88,10 @@ type Steps interface {
 // 1, so a follower reads only what is new.
 type Journal interface {
 	// AppendEvents adds events to the run's journal in order, numbering
-	// them (the Seq of the events given is ignored).
+	// them (the Seq of the events given is ignored). They are durable when
+	// it returns, except progress events (EventType.Progress), which a
+	// crash may lose unless an event appended after them was durable: a
+	// backend may leave their write to the next durable one.
 	AppendEvents(ctx context.Context, id string, evs ...Event) error
 	// Events returns the events numbered after `after`, at most limit (0:
 	// all). A record that cannot be read (a torn last line after a crash)
@@ -163,3 +166,11 @@ var ErrNoArtifact = errors.New("no such artifact")
 
 // ErrLeaseLost is wrapped by Renew when the lease is no longer held.
 var ErrLeaseLost = errors.New("the run's lease was lost")
+
+// Locator is implemented by a store whose records have a place people can
+// go to: Locate(id, "", "") is where run id is, Locate(id, step, "") where
+// a step's records are, and a name the place of that record or artifact
+// (the file store: directories and files). The command line shows them.
+type Locator interface {
+	Locate(id, step, name string) string
+}

@@ -38,7 +38,7 @@ type Store struct {
 
 	mu       sync.Mutex
 	healed   map[string]bool                // appended files whose torn tail was already fenced off
-	prepared map[string]bool                // runs whose step directories were made by this process
+	prepared map[string]*prepared           // runs whose step directories this process made durable
 	leases   map[string]*heldLock           // lease token -> the lock file held
 	tails    map[string]tail                // appended file -> its line count at a size
 	readAt   map[string]readPos             // appended file -> where the last read stopped
@@ -51,7 +51,7 @@ func New(dataDir string) *Store {
 	return &Store{
 		root:     filepath.Join(dataDir, "runs"),
 		healed:   map[string]bool{},
-		prepared: map[string]bool{},
+		prepared: map[string]*prepared{},
 		leases:   map[string]*heldLock{},
 		tails:    map[string]tail{},
 		readAt:   map[string]readPos{},
@@ -261,4 +261,12 @@ func writeDurable(path string, data []byte) error {
 		return fmt.Errorf("cannot write %s: %w", path, err)
 	}
 	return nil
+}
+
+// Locate is where a run, a step or one of their files is.
+func (s *Store) Locate(id, step, name string) string {
+	if step == "" {
+		return filepath.Join(s.RunDir(id), name)
+	}
+	return filepath.Join(s.StepDir(id, step), name)
 }

@@ -32,6 +32,9 @@ type heldLock struct {
 
 // hold records holder in the locked file f and returns the lease.
 func (s *Store) hold(id string, f *os.File, holder runstore.Holder) *runstore.Lease {
+	// The lock is this process's, whatever holder says: its pid is what
+	// tells a lock that is settling (see lockSettled) from a live one.
+	holder.PID = os.Getpid()
 	// The holder is only for what others are told.
 	data, _ := json.Marshal(holder)
 	_ = f.Truncate(0)

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/internal/fsutil"
@@ -34,34 +35,38 @@ func (s *Store) SaveStep(ctx context.Context, id string, r *runstore.StepResult)
 // ensureStepDir makes the step's directory durable. The first time this
 // process needs one in a run, it makes the directories of every step of
 // the run's plan at once and syncs steps/ once: one fsync for the run
-// instead of one per step.
+// instead of one per step. Others needing one meanwhile wait for it.
 func (s *Store) ensureStepDir(ctx context.Context, id, step string) error {
-	dir := s.StepDir(id, step)
-	if _, err := os.Stat(dir); err == nil {
-		return nil
-	}
 	s.mu.Lock()
-	prepared := s.prepared[id]
-	s.prepared[id] = true
+	p := s.prepared[id]
+	if p == nil {
+		p = &prepared{}
+		s.prepared[id] = p
+	}
 	plan := s.plans[id]
 	s.mu.Unlock()
-	if !prepared {
+	p.once.Do(func() {
 		if plan == nil {
 			if m, err := s.LoadMeta(ctx, id); err == nil {
 				plan = m.Plan
 			}
 		}
-		if err := s.prepareSteps(id, plan); err != nil {
-			return err
-		}
-		if _, err := os.Stat(dir); err == nil {
-			return nil
-		}
+		p.err = s.prepareSteps(id, plan)
+	})
+	if p.err != nil {
+		return p.err
 	}
-	if err := mkdirDurable(filepath.Join(s.RunDir(id), "steps")); err != nil {
-		return err
+	dir := s.StepDir(id, step)
+	if _, err := os.Stat(dir); err == nil {
+		return nil
 	}
-	return mkdirDurable(dir)
+	return mkdirDurable(dir) // a step the plan did not name
+}
+
+// prepared is a run whose step directories this process made durable.
+type prepared struct {
+	once sync.Once
+	err  error
 }
 
 // prepareSteps makes steps/<id>/ for each step of plan and syncs steps/.
@@ -70,16 +75,17 @@ func (s *Store) prepareSteps(id string, plan []runstore.PlanStep) error {
 	if err := mkdirDurable(parent); err != nil {
 		return err
 	}
-	made := false
 	for _, st := range plan {
 		err := os.Mkdir(filepath.Join(parent, st.ID), fsutil.DirPerm)
 		if err != nil && !errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("cannot create the directory of step %s: %w", st.ID, err)
 		}
-		made = made || err == nil
 	}
-	if !made {
-		return nil
+	// Synced even when every directory was there: one made by something
+	// that did not sync it (a step's command's process record) must not
+	// vanish in a crash with the record the step is about to get.
+	if err := fsutil.SyncDir(s.RunDir(id)); err != nil {
+		return err
 	}
 	return fsutil.SyncDir(parent)
 }

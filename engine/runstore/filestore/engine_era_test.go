@@ -1,4 +1,6 @@
-package engine
+//go:build porting
+
+package filestore
 
 import (
 	"bytes"
