@@ -15,7 +15,7 @@ import (
 // logSize is the bytes of a run's log.txt.
 func (te *testEnv) logSize(id string) int64 {
 	te.t.Helper()
-	fi, err := os.Stat(filepath.Join(te.store.RunDir(id), "log.txt"))
+	fi, err := os.Stat(filepath.Join(te.files.RunDir(id), "log.txt"))
 	if err != nil {
 		te.t.Fatal(err)
 	}
@@ -27,7 +27,7 @@ func (te *testEnv) logSize(id string) int64 {
 // holds about what the step may print, not 17 times what it printed.
 func TestOutputCap(t *testing.T) {
 	t.Parallel()
-	te := newEnv(t)
+	te := newFileEnv(t)
 	f := te.flow(`
 name: caps
 steps:

@@ -92,6 +92,7 @@ output: ${{ steps.d.output }}
 // TestCrashResume kills a real process running a flow at several points and
 // checks that resume completes the run with every finished step run once.
 func TestCrashResume(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		killAt string // hook point; "" kills while step b sleeps
@@ -107,7 +108,7 @@ func TestCrashResume(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			te := newEnv(t)
+			te := newFileEnv(t)
 			flowFile := filepath.Join(t.TempDir(), "crash.yaml")
 			src := strings.ReplaceAll(crashFlow, "COUNTER", te.counter)
 			if tt.killAt != "" {
@@ -155,7 +156,8 @@ func TestCrashResume(t *testing.T) {
 
 // A foreach step killed part-way: resume redoes only the items not done.
 func TestCrashResumeForeach(t *testing.T) {
-	te := newEnv(t)
+	t.Parallel()
+	te := newFileEnv(t)
 	flowFile := filepath.Join(t.TempDir(), "fan.yaml")
 	src := strings.ReplaceAll(`
 name: fan
@@ -232,7 +234,7 @@ func TestCrashDuringCreation(t *testing.T) {
 	} {
 		t.Run(tt.point, func(t *testing.T) {
 			t.Parallel()
-			te := newEnv(t)
+			te := newFileEnv(t)
 			flowFile := filepath.Join(t.TempDir(), "crash.yaml")
 			src := strings.ReplaceAll(crashFlow, "COUNTER", te.counter)
 			if err := os.WriteFile(flowFile, []byte(src), 0o600); err != nil {
@@ -254,7 +256,7 @@ func TestCrashDuringCreation(t *testing.T) {
 				if _, err := runstore.Resolve(bg, te.store, "last"); !errors.Is(err, ErrNotFound) {
 					t.Errorf("last after the kill: %v", err)
 				}
-				left, _ := filepath.Glob(filepath.Join(te.store.Root(), ".creating-"+"*"))
+				left, _ := filepath.Glob(filepath.Join(te.files.Root(), ".creating-"+"*"))
 				if len(left) != 1 {
 					t.Fatalf("leftovers %v; want the one directory being built", left)
 				}
@@ -360,7 +362,7 @@ func TestCreatingDirectoryOfALiveCreatorStays(t *testing.T) {
 // ever sees it running without a holder, which reads as interrupted (and
 // would let a resume race the run's own start).
 func TestCreatedRunIsHeldWhenItAppears(t *testing.T) {
-	te := newEnv(t)
+	te := newFileEnv(t)
 	var seen []string
 	setCrashHook(func(p, path string) {
 		if p != "create:renamed" {

@@ -95,7 +95,7 @@ func TestDamagedRunFiles(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			te := newEnv(t)
+			te := newFileEnv(t)
 			run := te.start(te.flow(`
 name: damaged
 steps:
@@ -106,7 +106,7 @@ steps:
     question: ok?
 `), nil)
 			wantStatus(t, run, RunWaiting)
-			dir := filepath.Join(te.store.Root(), run.ID)
+			dir := filepath.Join(te.files.Root(), run.ID)
 			tc.damage(t, dir)
 			// A case names the run's own id as RUNID.
 			if st, err := os.Stat(filepath.Join(dir, runFile)); err == nil && st.Mode().IsRegular() {
@@ -174,9 +174,9 @@ func callSafely(f func() error) (err error) {
 // naming the file; the file is what executions get prints.
 func TestDamagedStepShownByGet(t *testing.T) {
 	t.Parallel()
-	te := newEnv(t)
+	te := newFileEnv(t)
 	run := te.start(te.flow("name: d\nsteps:\n  a: {kind: checkpoint, value: one}\n"), nil)
-	p := filepath.Join(te.store.StepDir(run.ID, "a"), "result.json")
+	p := filepath.Join(te.files.StepDir(run.ID, "a"), "result.json")
 	if err := os.WriteFile(p, []byte(`{}`), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -30,8 +30,7 @@ func tinyDisk(t *testing.T) string {
 func tinyDiskEnv(t *testing.T) (*testEnv, string) {
 	t.Helper()
 	home := tinyDisk(t)
-	te := newEnv(t)
-	te.store = filestore.New(home)
+	te := newEnvOver(t, filestore.New(home), home)
 	te.eng = New(Config{Store: te.store})
 	return te, home
 }
@@ -112,7 +111,7 @@ func resumeFull(t *testing.T, te *testEnv, id string) {
 func TestDiskFullAtCreation(t *testing.T) {
 	t.Parallel()
 	te, home := tinyDiskEnv(t)
-	if err := os.MkdirAll(te.store.Root(), 0o700); err != nil {
+	if err := os.MkdirAll(te.files.Root(), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	fillDisk(t, home)
@@ -120,7 +119,7 @@ func TestDiskFullAtCreation(t *testing.T) {
 	if err == nil || !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), "nothing was recorded") {
 		t.Fatalf("start on a full disk: %v", err)
 	}
-	ents, _ := os.ReadDir(te.store.Root())
+	ents, _ := os.ReadDir(te.files.Root())
 	if len(ents) != 0 {
 		t.Errorf("a full disk left %v in the store", ents)
 	}

@@ -14,6 +14,7 @@ import (
 )
 
 func TestRunSimpleChain(t *testing.T) {
+	t.Parallel()
 	te := newEnv(t)
 	f := te.flow(`
 name: chain
@@ -55,6 +56,7 @@ output: ${{ steps.c.output }}
 }
 
 func TestSchedulerSkipsAndFailures(t *testing.T) {
+	t.Parallel()
 	te := newEnv(t)
 	f := te.flow(`
 name: sched
@@ -118,6 +120,7 @@ steps:
 }
 
 func TestRetryInPlace(t *testing.T) {
+	t.Parallel()
 	te := newEnv(t)
 	f := te.flow(`
 name: retry_in_place
@@ -158,6 +161,7 @@ steps:
 }
 
 func TestParallelStepsOverlap(t *testing.T) {
+	t.Parallel()
 	te := newEnv(t)
 	f := te.flow(`
 name: par
@@ -206,6 +210,7 @@ steps:
 }
 
 func TestRetryAttemptsAndTimeoutKill(t *testing.T) {
+	t.Parallel()
 	te := newEnv(t)
 	f := te.flow(`
 name: retries
@@ -268,6 +273,7 @@ func processGone(pid int) bool {
 }
 
 func TestForeach(t *testing.T) {
+	t.Parallel()
 	te := newEnv(t)
 	f := te.flow(`
 name: fan
@@ -316,7 +322,8 @@ steps:
 }
 
 func TestRedactionOfSecrets(t *testing.T) {
-	te := newEnv(t)
+	t.Parallel()
+	te := newFileEnv(t)
 	f := te.flow(`
 name: secretive
 steps:
@@ -359,7 +366,8 @@ steps:
 }
 
 func TestRegistrySnapshotsAndArtifacts(t *testing.T) {
-	te := newEnv(t)
+	t.Parallel()
+	te := newFileEnv(t)
 	te.models.reg = providers.Registry{Aliases: map[string]providers.Alias{"fast": {Model: "openai/a"}, "old": {Model: "openai/old"}}, Default: "fast"}
 	f := te.flow(`
 name: snap
@@ -379,11 +387,11 @@ steps:
 	if run.Registry == nil || run.Registry.Aliases["fast"].Model != "openai/a" {
 		t.Fatalf("registry snapshot %+v", run.Registry)
 	}
-	prompt, err := os.ReadFile(filepath.Join(te.store.StepDir(run.ID, "ask"), "prompt.json"))
+	prompt, err := os.ReadFile(filepath.Join(te.files.StepDir(run.ID, "ask"), "prompt.json"))
 	if err != nil || !strings.Contains(string(prompt), `"be brief"`) {
 		t.Fatalf("prompt.json %s, %v", prompt, err)
 	}
-	if resp, err := os.ReadFile(filepath.Join(te.store.StepDir(run.ID, "ask"), "response.txt")); err != nil || string(resp) != "answer to: hi" {
+	if resp, err := os.ReadFile(filepath.Join(te.files.StepDir(run.ID, "ask"), "response.txt")); err != nil || string(resp) != "answer to: hi" {
 		t.Fatalf("response.txt %q, %v", resp, err)
 	}
 	// The machine's registry changes: resume keeps the snapshot, replay
@@ -412,7 +420,8 @@ steps:
 // A damaged step record: Get still shows the run, the step's error names
 // the file; resume refuses rather than guess.
 func TestDamagedStepRecord(t *testing.T) {
-	te := newEnv(t)
+	t.Parallel()
+	te := newFileEnv(t)
 	f := te.flow(`
 name: damaged
 steps:
@@ -424,7 +433,7 @@ steps:
 `)
 	run := te.start(f, nil)
 	wantStatus(t, run, RunWaiting)
-	p := filepath.Join(te.store.StepDir(run.ID, "b"), "result.json")
+	p := filepath.Join(te.files.StepDir(run.ID, "b"), "result.json")
 	if err := os.WriteFile(p, []byte(`{"id": "b", "sta`), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -444,6 +453,7 @@ steps:
 }
 
 func TestCheckpointStdinEnvDirAndJSON(t *testing.T) {
+	t.Parallel()
 	te := newEnv(t)
 	f := te.flow(`
 name: io
@@ -479,6 +489,7 @@ steps:
 }
 
 func TestBackoffGrowsWithJitterAndCap(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		base    time.Duration
 		attempt int
@@ -506,6 +517,7 @@ func TestBackoffGrowsWithJitterAndCap(t *testing.T) {
 }
 
 func TestList(t *testing.T) {
+	t.Parallel()
 	te := newEnv(t)
 	ok := te.flow("name: good\nsteps:\n  a: {kind: checkpoint, value: 1}\n")
 	bad := te.flow("name: bad\nsteps:\n  a: {kind: checkpoint, run: exit 1}\n")
@@ -549,6 +561,7 @@ func TestList(t *testing.T) {
 // A model error that retrying cannot fix fails the step at once; a
 // transient one uses every attempt.
 func TestRetryStopsAtPermanentModelErrors(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		err  error
@@ -580,7 +593,8 @@ steps:
 // The journal names what happened; a step's output is in its record only,
 // so a big one is not written (and held) twice.
 func TestJournalHoldsNoOutputs(t *testing.T) {
-	te := newEnv(t)
+	t.Parallel()
+	te := newFileEnv(t)
 	f := te.flow(`
 name: quiet
 steps:
@@ -594,7 +608,7 @@ steps:
 `)
 	run := te.start(f, nil)
 	wantStatus(t, run, RunCompleted)
-	data, err := os.ReadFile(filepath.Join(te.store.RunDir(run.ID), "journal.jsonl"))
+	data, err := os.ReadFile(filepath.Join(te.files.RunDir(run.ID), "journal.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,7 +53,8 @@ func golden(t *testing.T, name, got string) {
 // TestGoldenRecordAndLayout pins the run record and the files of a run,
 // which people read and other tools parse.
 func TestGoldenRecordAndLayout(t *testing.T) {
-	te := newEnv(t)
+	t.Parallel()
+	te := newFileEnv(t)
 	f := te.flow(`
 name: golden
 inputs:
@@ -103,13 +104,13 @@ output: '${{ {"said": steps.ask.output, "doubled": steps.double.output} }}'
 	for _, f := range files {
 		buf.WriteString(f + "\n")
 	}
-	runJSON, _ := os.ReadFile(filepath.Join(te.store.Root(), run.ID, "run.json"))
+	runJSON, _ := os.ReadFile(filepath.Join(te.files.Root(), run.ID, "run.json"))
 	buf.WriteString("\n--- run.json\n")
 	buf.Write(runJSON)
-	planJSON, _ := os.ReadFile(filepath.Join(te.store.Root(), run.ID, "plan.json"))
+	planJSON, _ := os.ReadFile(filepath.Join(te.files.Root(), run.ID, "plan.json"))
 	buf.WriteString("\n--- plan.json\n")
 	buf.Write(planJSON)
-	logTxt, _ := os.ReadFile(filepath.Join(te.store.Root(), run.ID, "log.txt"))
+	logTxt, _ := os.ReadFile(filepath.Join(te.files.Root(), run.ID, "log.txt"))
 	buf.WriteString("\n--- log.txt\n")
 	buf.Write(logTxt)
 	golden(t, "layout.txt", normalise(buf.String(), te.home, te.counter))

@@ -11,17 +11,19 @@ import (
 
 	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/engine/runstore/filestore"
+	"github.com/kitaruhq/kitaru/engine/runstore/memstore"
 	"github.com/kitaruhq/kitaru/flowspec"
 	"github.com/kitaruhq/kitaru/providers"
 )
 
-// testEnv is an engine over a fresh file store, with a directory for the
+// testEnv is an engine over a fresh store, with a directory for the
 // counter files steps append to.
 type testEnv struct {
 	t       *testing.T
 	home    string
 	counter string
-	store   *filestore.Store
+	store   runstore.Store
+	files   *filestore.Store // the store, when it keeps files (newFileEnv)
 	eng     *Engine
 	events  *eventLog
 	models  *fakeModels
@@ -50,10 +52,22 @@ func (l *eventLog) of(t EventType) []Event {
 	return out
 }
 
+// newEnv is an engine over an in-memory store: what most tests need.
 func newEnv(t *testing.T) *testEnv {
 	t.Helper()
+	return newEnvOver(t, memstore.New(), "")
+}
+
+// newFileEnv is an engine over a file store, for tests of what is on disk.
+func newFileEnv(t *testing.T) *testEnv {
+	t.Helper()
 	home := t.TempDir()
-	te := &testEnv{t: t, home: home, counter: t.TempDir(), store: filestore.New(home), events: &eventLog{}, models: &fakeModels{}}
+	return newEnvOver(t, filestore.New(home), home)
+}
+
+func newEnvOver(t *testing.T, st runstore.Store, home string) *testEnv {
+	te := &testEnv{t: t, home: home, counter: t.TempDir(), store: st, events: &eventLog{}, models: &fakeModels{}}
+	te.files, _ = st.(*filestore.Store)
 	te.eng = New(Config{Store: te.store, Observer: te.events, Models: te.models, Secrets: fakeSecrets{"webhook": {"TOKEN": "s3cr3t-value"}}})
 	return te
 }

@@ -56,6 +56,7 @@ func (g *gauge) Call(ctx context.Context, req providers.Request) (*providers.Res
 // whole run, foreach items included, not the steps: N steps of N items
 // each would be N² calls.
 func TestParallelBoundsUnitsAcrossTheRun(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name     string
 		parallel int
@@ -150,6 +151,7 @@ func TestParallelBoundsUnitsAcrossTheRun(t *testing.T) {
 // A step waiting to retry lets go of its slot: with --parallel 1 the other
 // step runs between its attempts, and its next attempt sees that.
 func TestRetryBackoffFreesTheSlot(t *testing.T) {
+	t.Parallel()
 	te := newEnv(t)
 	f := te.flow(`
 name: backoff

@@ -79,6 +79,7 @@ func TestRedactStreamWithoutSecrets(t *testing.T) {
 // A run: step's secrets stay out of log.txt, output and records however
 // the command prints them, and a value too short to mask changes nothing.
 func TestRedactionOfMultiLineSplitAndShortSecrets(t *testing.T) {
+	t.Parallel()
 	home, eng, run := runWithSecrets(t, fakeSecrets{
 		"key":  {"PEM": testPEM, "TOKEN": "tok-0123456789", "SHORTLINES": "ab\ncd\nef\ngh"},
 		"tiny": {"N": "1"},

@@ -32,6 +32,7 @@ output: ${{ steps.d.output }}
 `
 
 func TestReplayModes(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		opts   func(te *testEnv) ReplayOptions
@@ -134,6 +135,7 @@ func TestReplayModes(t *testing.T) {
 }
 
 func TestReplayOfReplayAndSelectors(t *testing.T) {
+	t.Parallel()
 	te := newEnv(t)
 	src := te.start(te.flow(replayFlow), nil)
 	r1, err := te.eng.Replay(t.Context(), ReplayOptions{Source: src.ID, From: "d"})
@@ -178,6 +180,7 @@ func TestReplayOfReplayAndSelectors(t *testing.T) {
 // A foreach step that failed part-way: a replay redoes only its items that
 // did not finish.
 func TestReplayForeachRedoesOnlyUnfinishedItems(t *testing.T) {
+	t.Parallel()
 	te := newEnv(t)
 	f := te.flow(`
 name: fan
@@ -209,6 +212,7 @@ steps:
 }
 
 func TestStepSelectors(t *testing.T) {
+	t.Parallel()
 	te := newEnv(t)
 	g := newGraph(te.flow(`
 name: sel

@@ -21,6 +21,7 @@ import (
 // by the interruption, so it must stay unrecorded (resume runs it), never be
 // failed and never be retried.
 func TestStepKilledBySignalWithTheRunIsInterrupted(t *testing.T) {
+	t.Parallel()
 	// Each flow has a step that writes its shell's pid (= its process
 	// group) to COUNTER/victim.pid and sleeps until COUNTER/go exists.
 	const sleeper = `if [ ! -f COUNTER/go ]; then echo $$ > COUNTER/victim.tmp; mv COUNTER/victim.tmp COUNTER/victim.pid; sleep 30; fi`
@@ -158,6 +159,7 @@ steps:
 // A command that kills itself with SIGINT while the run goes on is a
 // failure like any other (after the short wait for an interruption).
 func TestStepKilledBySignalAloneFails(t *testing.T) {
+	t.Parallel()
 	defer func(g time.Duration) { runSignalGrace = g }(runSignalGrace)
 	runSignalGrace = 50 * time.Millisecond
 	te := newEnv(t)
@@ -178,6 +180,7 @@ steps:
 // An llm step whose call the interruption cuts short (the client reports
 // a plain network error, not the context's) stays unrecorded too.
 func TestLLMStepCancelledMidCall(t *testing.T) {
+	t.Parallel()
 	te := newEnv(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()

@@ -31,6 +31,7 @@ steps:
 // Ctrl-C: the context ends, the in-flight step is stopped, the run is
 // interrupted (returned, not an error) and resume finishes it.
 func TestInterruptAndResume(t *testing.T) {
+	t.Parallel()
 	te := newEnv(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	eng := New(Config{Store: te.store, Observer: ObserverFunc(func(e Event) {
@@ -67,6 +68,7 @@ func TestInterruptAndResume(t *testing.T) {
 // Cancel from elsewhere: the cancel request is seen between steps and the
 // run ends cancelled; Logs --follow streams until the run stops.
 func TestCancelWhileRunningAndFollowLogs(t *testing.T) {
+	t.Parallel()
 	te := newEnv(t)
 	f := te.flow(stopFlow)
 	type result struct {

@@ -34,6 +34,7 @@ output: ${{ steps.publish.output }}
 `
 
 func TestWaitAnswerResume(t *testing.T) {
+	t.Parallel()
 	te := newEnv(t)
 	run := te.start(te.flow(waitFlow), nil)
 	wantStatus(t, run, RunWaiting)
@@ -83,6 +84,7 @@ func TestWaitAnswerResume(t *testing.T) {
 }
 
 func TestWaitAbort(t *testing.T) {
+	t.Parallel()
 	te := newEnv(t)
 	run := te.start(te.flow(waitFlow), nil)
 	wantStatus(t, run, RunWaiting)
@@ -97,6 +99,7 @@ func TestWaitAbort(t *testing.T) {
 }
 
 func TestCancelNotRunning(t *testing.T) {
+	t.Parallel()
 	te := newEnv(t)
 	run := te.start(te.flow(waitFlow), nil)
 	got, err := te.eng.Cancel(t.Context(), run.ID)
@@ -112,6 +115,7 @@ func TestCancelNotRunning(t *testing.T) {
 // A wait's own timeout: an answer after it fails the run, and retry asks
 // the question again. defaults.timeout does not apply to waits.
 func TestWaitTimeout(t *testing.T) {
+	t.Parallel()
 	te := newEnv(t)
 	f := te.flow(`
 name: deadline
