@@ -101,6 +101,10 @@ func (c *caller) responseTimeout() time.Duration {
 	return DefaultResponseTimeout
 }
 
+// maxIdlePerHost bounds the idle connections kept to one provider: more
+// than any sensible --parallel.
+const maxIdlePerHost = 256
+
 // transports are shared by every call with the same response timeout, so
 // connections to a provider are kept alive across the steps of a run.
 var transports sync.Map // time.Duration → *http.Transport
@@ -114,6 +118,11 @@ func (c *caller) transport() http.RoundTripper {
 	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.ResponseHeaderTimeout = d
+	// Keep as many idle connections per provider as a run calls it at once
+	// (--parallel): Go's default of 2 closes the rest after each call, and
+	// every later call pays a new TCP and TLS handshake.
+	t.MaxIdleConnsPerHost = maxIdlePerHost
+	t.MaxIdleConns = 4 * maxIdlePerHost
 	actual, _ := transports.LoadOrStore(d, t)
 	return actual.(*http.Transport)
 }
