@@ -159,7 +159,6 @@ steps:
 // A command that kills itself with SIGINT while the run goes on is a
 // failure like any other (after the short wait for an interruption).
 func TestStepKilledBySignalAloneFails(t *testing.T) {
-	t.Parallel()
 	defer func(g time.Duration) { runSignalGrace = g }(runSignalGrace)
 	runSignalGrace = 50 * time.Millisecond
 	te := newEnv(t)

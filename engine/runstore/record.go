@@ -162,17 +162,6 @@ const (
 	EventRunFinished     EventType = "run_finished" // Run is the final record
 )
 
-// Progress says whether events of this type only tell how a run is going
-// (a step started, retries, an item finished): nothing is decided by them,
-// so a crash may lose them (see Journal.AppendEvents).
-func (t EventType) Progress() bool {
-	switch t {
-	case EventStepStarted, EventStepRetrying, EventItemFinished:
-		return true
-	}
-	return false
-}
-
 // Event is one thing that happened in a run. Events are also the lines of
 // the run's journal.
 type Event struct {

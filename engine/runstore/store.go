@@ -88,10 +88,11 @@ type Steps interface {
 // 1, so a follower reads only what is new.
 type Journal interface {
 	// AppendEvents adds events to the run's journal in order, numbering
-	// them (the Seq of the events given is ignored). They are durable when
-	// it returns, except progress events (EventType.Progress), which a
-	// crash may lose unless an event appended after them was durable: a
-	// backend may leave their write to the next durable one.
+	// them (the Seq of the events given is ignored). Every event tells of a
+	// record already durable on its own (a step's result, the run's meta),
+	// so a backend may group their writes: the events of a run are durable
+	// once its lease is released, and a crash before then may lose the
+	// last ones, never reorder or tear them.
 	AppendEvents(ctx context.Context, id string, evs ...Event) error
 	// Events returns the events numbered after `after`, at most limit (0:
 	// all). A record that cannot be read (a torn last line after a crash)

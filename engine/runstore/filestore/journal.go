@@ -39,9 +39,9 @@ type readPos struct {
 	off int64
 }
 
-// AppendEvents adds events to journal.jsonl, each numbered, and syncs it
-// unless they are all progress events (the next sync covers them: the
-// journal is one file, written in order).
+// AppendEvents adds events to journal.jsonl, each numbered. The journal
+// is synced when the run's lease is released (see Release), not at each
+// event: the records events tell of are synced on their own.
 func (s *Store) AppendEvents(ctx context.Context, id string, evs ...runstore.Event) error {
 	if len(evs) == 0 {
 		return nil
@@ -49,11 +49,7 @@ func (s *Store) AppendEvents(ctx context.Context, id string, evs ...runstore.Eve
 	p := filepath.Join(s.RunDir(id), "journal.jsonl")
 	s.appendMu.Lock()
 	defer s.appendMu.Unlock()
-	sync := false
-	for _, ev := range evs {
-		sync = sync || !ev.Type.Progress()
-	}
-	return s.appendLines(p, true, sync, func(next int64) ([]byte, int64, error) {
+	return s.appendLines(p, true, func(next int64) ([]byte, int64, error) {
 		var b bytes.Buffer
 		for i := range evs {
 			ev := evs[i]
@@ -108,7 +104,7 @@ func (s *Store) AppendLog(ctx context.Context, id string, lines ...runstore.LogL
 	p := filepath.Join(s.RunDir(id), "log.txt")
 	s.appendMu.Lock()
 	defer s.appendMu.Unlock()
-	return s.appendLines(p, false, false, func(int64) ([]byte, int64, error) {
+	return s.appendLines(p, false, func(int64) ([]byte, int64, error) {
 		return []byte(b.String()), int64(len(lines)), nil
 	})
 }
@@ -215,7 +211,7 @@ func (s *Store) readLines(p string, after int64, fn func(seq int64, ln []byte) e
 // its newline, cut off otherwise. In the log (text for people) it is kept
 // and the next line starts on a line of its own. A write cut short here is
 // taken back at once. The caller holds appendMu.
-func (s *Store) appendLines(p string, journal, sync bool, build func(first int64) ([]byte, int64, error)) error {
+func (s *Store) appendLines(p string, journal bool, build func(first int64) ([]byte, int64, error)) error {
 	f, err := os.OpenFile(p, os.O_RDWR|os.O_APPEND|os.O_CREATE, fsutil.FilePerm)
 	if err != nil {
 		return fmt.Errorf("cannot open %s: %w", p, err)
@@ -274,14 +270,6 @@ func (s *Store) appendLines(p string, journal, sync bool, build func(first int64
 		s.mu.Unlock()
 		return fmt.Errorf("cannot append to %s: %w", p, err)
 	}
-	if sync {
-		if err := f.Sync(); err != nil {
-			s.mu.Lock()
-			delete(s.tails, p)
-			s.mu.Unlock()
-			return fmt.Errorf("cannot sync %s: %w", p, err)
-		}
-	}
 	s.mu.Lock()
 	s.tails[p] = tail{size: size + int64(len(data)), lines: first - 1 + n}
 	s.mu.Unlock()
@@ -332,4 +320,14 @@ func lastLineStart(f *os.File, size int64) (int64, error) {
 		end -= n
 	}
 	return 0, nil
+}
+
+// syncJournal makes run id's journal and log durable.
+func (s *Store) syncJournal(id string) {
+	for _, name := range []string{"journal.jsonl", "log.txt"} {
+		if f, err := os.OpenFile(filepath.Join(s.RunDir(id), name), os.O_RDWR, 0); err == nil {
+			_ = f.Sync()
+			f.Close()
+		}
+	}
 }

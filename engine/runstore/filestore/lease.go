@@ -84,7 +84,8 @@ func (s *Store) Renew(ctx context.Context, l *runstore.Lease) error {
 	return nil
 }
 
-// Release empties and unlocks the lock file. Releasing twice is harmless.
+// Release syncs the run's journal and log (see AppendEvents), then empties
+// and unlocks the lock file. Releasing twice is harmless.
 func (s *Store) Release(ctx context.Context, l *runstore.Lease) error {
 	if l == nil {
 		return nil
@@ -96,6 +97,7 @@ func (s *Store) Release(ctx context.Context, l *runstore.Lease) error {
 	if h == nil {
 		return nil
 	}
+	s.syncJournal(l.RunID)
 	h.once.Do(func() {
 		_ = h.f.Truncate(0)
 		unlock(h.f)
