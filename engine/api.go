@@ -14,8 +14,9 @@ import (
 	"github.com/kitaruhq/kitaru/providers"
 )
 
-// Observer receives a run's events. The engine calls it from one goroutine
-// at a time, in order; it must not block for long.
+// Observer receives a run's events, in order, from a goroutine of its own
+// (see events.go): a slow one delays only itself. A run's Start, Resume,
+// Retry or Replay returns once the Observer has had its every event.
 type Observer interface {
 	Event(Event)
 }

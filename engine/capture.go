@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -214,6 +215,7 @@ func (l *streamLog) emit() {
 		l.batch[i].Time = now
 	}
 	_ = l.u.x.st.AppendLog(l.u.x.sc, l.u.x.meta.ID, l.batch...)
+	l.u.x.publish(Event{Type: EventLog, Step: l.u.step.ID, Item: l.u.item, Lines: slices.Clone(l.batch)})
 	// The store formats the lines at once and keeps none of them.
 	clear(l.batch)
 	l.batch = l.batch[:0]

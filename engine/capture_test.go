@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -249,7 +250,7 @@ func captureUnit(t testing.TB, secrets []string) (*unit, *filestore.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &unit{x: &execution{st: st, meta: meta}, step: f.Step("s"), red: newRedactor(secrets)}, st
+	return &unit{x: &execution{e: New(Config{Store: st}), st: st, sc: context.Background(), meta: meta}, step: f.Step("s"), red: newRedactor(secrets)}, st
 }
 
 func texts(ls []LogLine) []string {

@@ -25,7 +25,8 @@ import (
 type Engine struct {
 	cfg   Config
 	store Store
-	err   error // why the default store could not be opened
+	err   error // why the engine cannot work (no store)
+	bus   bus   // subscriptions to the runs it executes
 }
 
 var _ Runner = (*Engine)(nil)

@@ -41,6 +41,7 @@ type execution struct {
 	fresh bool
 
 	emitMu sync.Mutex
+	obs    *observerQueue // nil without an Observer
 
 	// halt stops the run's steps when a record cannot be written
 	// (storeFailed); haltErr is the first such error, the run's end.
@@ -124,9 +125,24 @@ func (x *execution) emit(ev Event) {
 	if err := x.st.AppendEvents(x.sc, x.meta.ID, jev); err != nil {
 		stderrf("kitaru: %v\n", err)
 	}
-	if x.e.cfg.Observer != nil {
-		x.e.cfg.Observer.Event(ev)
+	x.fanOut(ev)
+}
+
+// fanOut hands an event to the Observer's queue and the subscriptions.
+func (x *execution) fanOut(ev Event) {
+	if x.obs != nil {
+		x.obs.push(ev)
 	}
+	x.e.bus.publish(ev)
+}
+
+// publish fans out an ephemeral event (see ephemeral): not journaled.
+func (x *execution) publish(ev Event) {
+	ev.Time = time.Now().UTC()
+	ev.RunID = x.meta.ID
+	x.emitMu.Lock()
+	defer x.emitMu.Unlock()
+	x.fanOut(ev)
 }
 
 // output returns a step's result with its output loaded.
@@ -183,6 +199,10 @@ func ok(s StepStatus) bool { return s == StepCompleted || s == StepSkipped }
 // run executes the run to its end and returns its record.
 func (x *execution) run(ctx context.Context) (*Run, error) {
 	x.sc = context.WithoutCancel(ctx)
+	if x.e.cfg.Observer != nil {
+		x.obs = newObserverQueue(x.e.cfg.Observer)
+		defer x.obs.close()
+	}
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	x.halt = stop

@@ -210,3 +210,5 @@ func mkRun(t *testing.T, s runstore.Store, id string, started time.Time) *RunMet
 // creatingGrace is the file store's: how old a run directory still being
 // built must be to count as a dead creator's.
 const creatingGrace = time.Minute
+
+func runstoreQuery() runstore.Query { return runstore.Query{} }

@@ -180,6 +180,8 @@ type Event struct {
 	Error   string        `json:"error,omitempty"`
 	PGID    int           `json:"pgid,omitempty"` // leftover_stopped: the process group
 	Result  *StepResult   `json:"result,omitempty"`
+	// Lines are the log lines of an ephemeral log event (never journaled).
+	Lines []LogLine `json:"lines,omitempty"`
 	Run     *Run          `json:"run_record,omitempty"`
 }
 
