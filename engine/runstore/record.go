@@ -182,7 +182,7 @@ type Event struct {
 	Result  *StepResult   `json:"result,omitempty"`
 	// Lines are the log lines of an ephemeral log event (never journaled).
 	Lines []LogLine `json:"lines,omitempty"`
-	Run     *Run          `json:"run_record,omitempty"`
+	Run   *Run      `json:"run_record,omitempty"`
 }
 
 // LogLine is one recorded log line of a run.
