@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kitaruhq/kitaru/engine/plan"
 	"github.com/kitaruhq/kitaru/flowspec"
 	"github.com/kitaruhq/kitaru/providers"
 )
@@ -248,24 +249,10 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 	}
 	x.emit(Event{Type: EventRunStarted, Run: startRec})
 
-	// Count, for every step without a state, its deps not yet done.
-	missing := map[string]int{}
-	var ready []string
-	for _, id := range x.g.topo() {
-		if _, done := x.results[id]; done {
-			continue
-		}
-		n := 0
-		for _, d := range x.g.steps[id].Deps {
-			if r := x.results[d]; r == nil || !ok(r.Status) {
-				n++
-			}
-		}
-		missing[id] = n
-		if n == 0 {
-			ready = append(ready, id)
-		}
-	}
+	frontier := plan.NewFrontier(planGraph{x.g}, func(id string) (bool, bool) {
+		r := x.results[id]
+		return r != nil, r != nil && ok(r.Status)
+	})
 	done := make(chan stepDone)
 	running := 0
 	finish := func(id string, r *StepResult) {
@@ -277,16 +264,7 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 		// Synced like every progress line, though the step's record
 		// (written before) is what resume trusts.
 		x.emit(Event{Type: EventStepFinished, Step: id, Result: r})
-		if ok(r.Status) {
-			for _, s := range x.g.succ[id] {
-				if _, has := missing[s]; has {
-					missing[s]--
-					if missing[s] == 0 {
-						ready = append(ready, s)
-					}
-				}
-			}
-		}
+		frontier.Finished(id, ok(r.Status))
 	}
 	// launch starts a step in a goroutine of its own; sl is the slot it
 	// holds (nil for a foreach step, whose items take their own).
@@ -300,9 +278,11 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 	// next is a step ready to run that waits for a slot.
 	var next *readyStep
 	for {
-		for next == nil && len(ready) > 0 && runCtx.Err() == nil {
-			id := ready[0]
-			ready = ready[1:]
+		for next == nil && runCtx.Err() == nil {
+			id, more := frontier.Next()
+			if !more {
+				break
+			}
 			s := x.g.steps[id]
 			if r := x.decide(runCtx, s); r != nil {
 				if r = x.save(r); r != nil {
@@ -464,47 +444,54 @@ func (x *execution) failed(s *flowspec.Step, start time.Time, attempts int, err 
 		StartedAt: &start, EndedAt: &end, DurationMS: end.Sub(start).Milliseconds(), Fingerprint: x.fps[s.ID]}
 }
 
-// verdict is how the run ended.
+// verdict is how the run ended (plan.Verdict), in words.
 func (x *execution) verdict(ctx context.Context, cancelled bool) (RunStatus, *string) {
-	str := func(s string) *string { return &s }
-	if err := x.haltedBy(); err != nil {
-		return RunInterrupted, str(err.Error())
-	}
+	stop := plan.NotStopped
 	switch {
+	case x.haltedBy() != nil:
+		stop = plan.StoppedByStore
 	case cancelled:
-		return RunCancelled, str("cancelled by `kitaru executions cancel`")
+		stop = plan.StoppedByCancel
 	case ctx.Err() != nil:
-		return RunInterrupted, str("interrupted; `kitaru resume " + x.meta.ID + "` continues it")
+		stop = plan.StoppedByInterrupt
 	}
-	waiting := ""
-	for _, id := range x.g.order {
+	end := plan.Verdict(x.g.order, func(id string) (StepStatus, bool) {
 		r := x.results[id]
 		if r == nil {
-			continue
+			return "", false
 		}
-		switch r.Status {
-		case StepFailed:
-			msg := "step " + id + " failed"
-			if r.Error != nil {
-				msg += ": " + *r.Error
-			}
-			return RunFailed, &msg
-		case StepWaiting:
-			if waiting == "" {
-				waiting = id
-			}
-		}
-	}
-	if waiting != "" {
-		return RunWaiting, nil
-	}
-	for _, id := range x.g.order {
-		if x.results[id] == nil {
-			return RunFailed, str("step " + id + " never became ready (internal error)")
-		}
-	}
-	return RunCompleted, nil
+		return r.Status, true
+	}, stop)
+	return end.Status, x.endingText(end)
 }
+
+// endingText is a run's error for an ending that has one.
+func (x *execution) endingText(end plan.Ending) *string {
+	str := func(s string) *string { return &s }
+	switch end.Why {
+	case plan.WhyStoreFailed:
+		return str(x.haltedBy().Error())
+	case plan.WhyCancelled:
+		return str("cancelled by `kitaru executions cancel`")
+	case plan.WhyInterrupted:
+		return str("interrupted; `kitaru resume " + x.meta.ID + "` continues it")
+	case plan.WhyStepFailed:
+		msg := "step " + end.Step + " failed"
+		if r := x.results[end.Step]; r != nil && r.Error != nil {
+			msg += ": " + *r.Error
+		}
+		return &msg
+	case plan.WhyNeverReady:
+		return str("step " + end.Step + " never became ready (internal error)")
+	}
+	return nil
+}
+
+// planGraph is the run's graph as the scheduler reads it.
+type planGraph struct{ g *graph }
+
+func (p planGraph) Topo() []string          { return p.g.topo() }
+func (p planGraph) Deps(id string) []string { return p.g.steps[id].Deps }
 
 func (x *execution) flowOutput() (any, error) {
 	sc := &flowspec.Scope{Inputs: x.meta.Inputs, Steps: map[string]flowspec.StepState{}, RunID: x.meta.ID, FlowName: x.flow.Name}

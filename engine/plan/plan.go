@@ -1,0 +1,153 @@
+// Package plan is the scheduling of a run as pure functions: given a
+// flow's dependency graph and what is recorded, which steps are ready,
+// what a finished step frees, and how the run ends. It holds no
+// goroutines, clocks, channels or I/O, so that the local executor (the
+// engine's goroutines) and a durable-workflow driver (a Temporal
+// workflow, which must be deterministic) drive the same decisions.
+package plan
+
+import "github.com/kitaruhq/kitaru/engine/runstore"
+
+// Graph is what the scheduler needs of a flow: its steps in a dependency
+// order (the order ready steps are taken in) and each step's dependencies.
+type Graph interface {
+	Topo() []string
+	Deps(id string) []string
+}
+
+// Frontier tracks which steps wait for how many dependencies.
+type Frontier struct {
+	missing map[string]int
+	succ    map[string][]string
+	ready   []string
+}
+
+// Settled says whether a step has a state already (recorded, or reused by
+// a replay) and whether that state lets the steps that depend on it run
+// (completed or skipped).
+type Settled func(id string) (has, ok bool)
+
+// NewFrontier starts scheduling g with the states already known: steps
+// without one wait for their dependencies that are not ok yet.
+func NewFrontier(g Graph, settled Settled) *Frontier {
+	f := &Frontier{missing: map[string]int{}, succ: map[string][]string{}}
+	for _, id := range g.Topo() {
+		for _, d := range g.Deps(id) {
+			f.succ[d] = append(f.succ[d], id)
+		}
+		if has, _ := settled(id); has {
+			continue
+		}
+		n := 0
+		for _, d := range g.Deps(id) {
+			if _, ok := settled(d); !ok {
+				n++
+			}
+		}
+		f.missing[id] = n
+		if n == 0 {
+			f.ready = append(f.ready, id)
+		}
+	}
+	return f
+}
+
+// Next takes the next ready step, in the graph's order of readiness.
+func (f *Frontier) Next() (string, bool) {
+	if len(f.ready) == 0 {
+		return "", false
+	}
+	id := f.ready[0]
+	f.ready = f.ready[1:]
+	delete(f.missing, id)
+	return id, true
+}
+
+// Finished records a step's end: when ok (completed or skipped), the steps
+// waiting only for it become ready. A step that failed or waits for an
+// answer frees nothing, and what depends on it stays unscheduled.
+func (f *Frontier) Finished(id string, ok bool) {
+	if !ok {
+		return
+	}
+	for _, s := range f.succ[id] {
+		if n, waits := f.missing[s]; waits {
+			f.missing[s] = n - 1
+			if n == 1 {
+				f.ready = append(f.ready, s)
+			}
+		}
+	}
+}
+
+// Unsettled is how many steps still wait (ready ones included).
+func (f *Frontier) Unsettled() int { return len(f.missing) }
+
+// Ending is how a run ended, as data: cli words it.
+type Ending struct {
+	Status runstore.RunStatus
+	Why    Why
+	Step   string // the step it is about (a failed or waiting step)
+}
+
+// Why names the cause of an ending.
+type Why string
+
+// The causes of an ending.
+const (
+	WhyCompleted   Why = "completed"
+	WhyStepFailed  Why = "step_failed"  // Step failed
+	WhyWaiting     Why = "waiting"      // Step (the first in file order) waits for an answer
+	WhyCancelled   Why = "cancelled"    // someone asked the run to stop
+	WhyInterrupted Why = "interrupted"  // this process was stopped (a signal)
+	WhyStoreFailed Why = "store_failed" // a record could not be written
+	WhyNeverReady  Why = "never_ready"  // Step has no state though nothing failed: a bug
+)
+
+// Stop is what stopped a run before its steps were done, if anything.
+type Stop int
+
+// The ways a run is stopped.
+const (
+	NotStopped Stop = iota
+	StoppedByStore
+	StoppedByCancel
+	StoppedByInterrupt
+)
+
+// Verdict is how a run ends, given how it was stopped and each step's
+// status (has: the step has one), steps in file order.
+func Verdict(order []string, status func(id string) (st runstore.StepStatus, has bool), stop Stop) Ending {
+	switch stop {
+	case StoppedByStore:
+		return Ending{Status: runstore.RunInterrupted, Why: WhyStoreFailed}
+	case StoppedByCancel:
+		return Ending{Status: runstore.RunCancelled, Why: WhyCancelled}
+	case StoppedByInterrupt:
+		return Ending{Status: runstore.RunInterrupted, Why: WhyInterrupted}
+	}
+	waiting := ""
+	for _, id := range order {
+		st, has := status(id)
+		if !has {
+			continue
+		}
+		switch st {
+		case runstore.StepFailed:
+			return Ending{Status: runstore.RunFailed, Why: WhyStepFailed, Step: id}
+		case runstore.StepWaiting:
+			if waiting == "" {
+				waiting = id
+			}
+		}
+	}
+	if waiting != "" {
+		return Ending{Status: runstore.RunWaiting, Why: WhyWaiting, Step: waiting}
+	}
+	for _, id := range order {
+		if _, has := status(id); !has {
+			return Ending{Status: runstore.RunFailed, Why: WhyNeverReady, Step: id}
+		}
+	}
+	return Ending{Status: runstore.RunCompleted, Why: WhyCompleted}
+}

@@ -1,0 +1,121 @@
+package plan
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/kitaruhq/kitaru/engine/runstore"
+)
+
+type graph map[string][]string // step -> deps
+
+func (g graph) Topo() []string {
+	// The tests' steps are named in a dependency order.
+	var ids []string
+	for _, id := range []string{"a", "b", "c", "d", "e"} {
+		if _, ok := g[id]; ok {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+func (g graph) Deps(id string) []string { return g[id] }
+
+// diamond: a -> b, c -> d; e alone.
+var diamond = graph{"a": nil, "b": {"a"}, "c": {"a"}, "d": {"b", "c"}, "e": nil}
+
+func TestFrontier(t *testing.T) {
+	t.Parallel()
+	type end struct {
+		id string
+		ok bool
+	}
+	tests := []struct {
+		name    string
+		known   map[string]bool // step -> ok
+		ends    []end           // finished in this order, each once ready
+		started []string        // the order steps are taken
+		left    int
+	}{
+		{"fresh run", nil, []end{{"a", true}, {"e", true}, {"b", true}, {"c", true}, {"d", true}},
+			[]string{"a", "e", "b", "c", "d"}, 0},
+		{"a failed: what needs it never starts", nil, []end{{"a", false}, {"e", true}},
+			[]string{"a", "e"}, 3},
+		{"one of d's deps failed", nil, []end{{"a", true}, {"e", true}, {"b", true}, {"c", false}},
+			[]string{"a", "e", "b", "c"}, 1},
+		{"resume: a and b recorded", map[string]bool{"a": true, "b": true}, []end{{"c", true}, {"e", true}, {"d", true}},
+			[]string{"c", "e", "d"}, 0},
+		{"retry: b's failure forgotten, c failed kept", map[string]bool{"a": true, "c": false}, []end{{"b", true}, {"e", true}},
+			[]string{"b", "e"}, 1},
+		{"all recorded", map[string]bool{"a": true, "b": true, "c": true, "d": true, "e": true}, nil, nil, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := NewFrontier(diamond, func(id string) (bool, bool) { ok, has := tc.known[id]; return has, ok })
+			var started []string
+			outcome := map[string]bool{}
+			for _, e := range tc.ends {
+				outcome[e.id] = e.ok
+			}
+			var running []string
+			for {
+				for {
+					id, ok := f.Next()
+					if !ok {
+						break
+					}
+					started = append(started, id)
+					running = append(running, id)
+				}
+				if len(running) == 0 {
+					break
+				}
+				id := running[0]
+				running = running[1:]
+				f.Finished(id, outcome[id])
+			}
+			if !reflect.DeepEqual(started, tc.started) {
+				t.Fatalf("started %v, want %v", started, tc.started)
+			}
+			if f.Unsettled() != tc.left {
+				t.Fatalf("%d steps left waiting, want %d", f.Unsettled(), tc.left)
+			}
+		})
+	}
+}
+
+func TestVerdict(t *testing.T) {
+	t.Parallel()
+	order := []string{"a", "b", "c"}
+	tests := []struct {
+		name   string
+		status map[string]runstore.StepStatus
+		stop   Stop
+		want   Ending
+	}{
+		{"all done", map[string]runstore.StepStatus{"a": "completed", "b": "skipped", "c": "completed"}, NotStopped,
+			Ending{Status: runstore.RunCompleted, Why: WhyCompleted}},
+		{"a failure wins over waiting", map[string]runstore.StepStatus{"a": "waiting", "b": "failed"}, NotStopped,
+			Ending{Status: runstore.RunFailed, Why: WhyStepFailed, Step: "b"}},
+		{"the first failure in file order", map[string]runstore.StepStatus{"a": "completed", "b": "failed", "c": "failed"}, NotStopped,
+			Ending{Status: runstore.RunFailed, Why: WhyStepFailed, Step: "b"}},
+		{"waiting", map[string]runstore.StepStatus{"a": "completed", "b": "waiting", "c": "waiting"}, NotStopped,
+			Ending{Status: runstore.RunWaiting, Why: WhyWaiting, Step: "b"}},
+		{"cancelled, whatever the steps", map[string]runstore.StepStatus{"a": "failed"}, StoppedByCancel,
+			Ending{Status: runstore.RunCancelled, Why: WhyCancelled}},
+		{"interrupted", nil, StoppedByInterrupt, Ending{Status: runstore.RunInterrupted, Why: WhyInterrupted}},
+		{"the store failed", nil, StoppedByStore, Ending{Status: runstore.RunInterrupted, Why: WhyStoreFailed}},
+		{"a step with no state", map[string]runstore.StepStatus{"a": "completed", "c": "completed"}, NotStopped,
+			Ending{Status: runstore.RunFailed, Why: WhyNeverReady, Step: "b"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got := Verdict(order, func(id string) (runstore.StepStatus, bool) { st, ok := tc.status[id]; return st, ok }, tc.stop)
+			if got != tc.want {
+				t.Fatalf("Verdict = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
