@@ -146,8 +146,10 @@ func TestReplayReusesItems(t *testing.T) {
 		reason string // part of each's reason
 	}{
 		{
-			name:   "one item added",
-			opts:   func(*testEnv) ReplayOptions { return ReplayOptions{Inputs: map[string]any{"xs": []any{"a", "b", "c", "d"}}} },
+			name: "one item added",
+			opts: func(*testEnv) ReplayOptions {
+				return ReplayOptions{Inputs: map[string]any{"xs": []any{"a", "b", "c", "d"}}}
+			},
 			runs:   map[string]int{"d": 1, "join": 1},
 			output: []any{"a-plain", "b-plain", "c-plain", "d-plain"},
 			reused: []bool{true, true, true, false},
