@@ -542,3 +542,32 @@ func mustList(t *testing.T, te *testEnv) []*Run {
 	}
 	return runs
 }
+
+// --from STEP[N] of a replay that reused STEP whole reads the items where
+// they are, in the run that ran them.
+func TestReplayFromItemOfAReusedStep(t *testing.T) {
+	t.Parallel()
+	te := newEnv(t)
+	src := te.start(te.flow(itemsFlow), nil)
+	same, err := te.eng.Replay(t.Context(), ReplayOptions{Source: src.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := step(t, same, "each"); !s.Reused {
+		t.Fatalf("each ran in the plain replay: %s", s.Reason)
+	}
+	run, err := te.eng.Replay(t.Context(), ReplayOptions{Source: same.ID, From: "each[0]"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, run, RunCompleted)
+	if te.count("a") != 2 || te.count("b") != 1 || te.count("c") != 1 || te.count("join") != 2 {
+		t.Errorf("counts a=%d b=%d c=%d join=%d, want 2 1 1 2", te.count("a"), te.count("b"), te.count("c"), te.count("join"))
+	}
+	if want := "--from each[0]; items: 2 reused from " + src.ID + ", 1 ran"; step(t, run, "each").Reason != want {
+		t.Errorf("reason %q, want %q", step(t, run, "each").Reason, want)
+	}
+	if r := step(t, run, "list").Reason; !strings.Contains(r, "not downstream of --from each[0]") {
+		t.Errorf("list's reason %q", r)
+	}
+}
