@@ -68,7 +68,7 @@ func (c *runCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 
 type replayCmd struct {
 	RunRef   string   `arg:"" name:"run" help:"The run to replay: an id, a prefix, or 'last'."`
-	From     string   `help:"Re-execute this step and everything downstream of it; reuse the rest." placeholder:"STEP"`
+	From     string   `help:"Re-execute this step and everything downstream of it; reuse the rest. STEP[N] re-executes only item N of a foreach step." placeholder:"STEP"`
 	Input    []string `short:"i" sep:"none" help:"Change an input as NAME=VALUE; repeat for several." placeholder:"NAME=VALUE"`
 	Override []string `sep:"none" help:"Set a step's output as STEP=VALUE (VALUE is JSON when it parses as JSON, else text); its consumers re-execute." placeholder:"STEP=VALUE"`
 	FlowFile string   `name:"flow" help:"Replay against this (edited) flow file instead of the run's snapshot." type:"path" placeholder:"FILE"`
@@ -80,10 +80,13 @@ func (c *replayCmd) Help() string {
 re-execute (and the consumers of overridden steps); every other step reuses
 its recorded output. Without --from, exactly the steps whose definition or
 inputs changed (through --flow or --input) re-execute, with their descendants.
+A foreach step that re-executes reuses each finished item whose value and
+inputs are unchanged; --from 'STEP[N]' re-executes item N alone.
 
 Examples:
 
     kitaru replay last --from write_draft
+    kitaru replay last --from 'research[2]'
     kitaru replay kr-3f9a --from write_draft --override research="Edited notes"
     kitaru replay last --flow flow.yaml --input topic="durable agents"`
 }

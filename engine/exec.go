@@ -35,9 +35,9 @@ type execution struct {
 	lazy    map[string]bool
 	// reasons say why steps of a replay run.
 	reasons map[string]string
-	// itemsFrom: foreach steps of a replay whose finished items are taken
-	// from the run named.
-	itemsFrom map[string]string
+	// itemsFrom: foreach steps of a replay that may reuse finished items
+	// of an earlier run (see itemSource).
+	itemsFrom map[string]itemSource
 	// fresh: the meta was just created as running, no need to save it again.
 	fresh bool
 

@@ -392,30 +392,47 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 	if err != nil {
 		return x.failed(s, start, 0, err)
 	}
-	if from := x.itemsFrom[s.ID]; from != "" {
-		// A replay of a step that did not finish in its source, with the
-		// same fingerprint: the items the source finished are taken over
-		// (copied: an item record is small and resume must find it here).
-		prev, err := x.st.LoadItems(x.sc, from, s.ID)
-		if err != nil {
-			return x.failed(s, start, 0, err)
-		}
-		for i, it := range prev {
-			if it.Status == StepCompleted && done[i] == nil && i < len(list) {
-				it.Reused = true
-				if err := x.st.SaveItem(x.sc, x.meta.ID, s.ID, it); err != nil {
-					x.storeFailed(fmt.Errorf("the record of item %d of step %s could not be written: %w", i, s.ID, err))
-					return nil
-				}
-				done[i] = it
-			}
-		}
-	}
+	keys := itemKeys(s, sc, x.itemModel(s), list)
 	items := make([]*ItemResult, len(list))
 	count := 0
 	for i := range list {
+		// Its own records first: a resume (of a replay too) keeps them.
 		if it := done[i]; it != nil && it.Status == StepCompleted {
 			items[i] = it
+			count++
+		}
+	}
+	src, fromSrc := x.itemsFrom[s.ID]
+	var picks []itemPick
+	if fromSrc {
+		if src.redo >= len(list) {
+			return x.failed(s, start, 0, fmt.Errorf("--from %s: its foreach yields %s", src.from, itemRange(s.ID, len(list))))
+		}
+		// A record of the source that cannot be read only means that
+		// item runs again.
+		prev, err := x.st.LoadItems(x.sc, src.run, s.ID)
+		if err != nil {
+			_ = x.st.AppendLog(x.sc, x.meta.ID, LogLine{Time: time.Now().UTC(), Step: s.ID,
+				Text: "some item records of run " + src.run + " cannot be read, so those items run again: " + err.Error()})
+		}
+		picks = pickItems(keys, prev, src.byIndex, src.redo)
+		for i, p := range picks {
+			if items[i] != nil || p.src == nil {
+				continue
+			}
+			// Copied: an item record is small, and resume must find it here.
+			it := *p.src
+			it.Reused, it.ReusedFrom, it.ReusedIndex = true, src.run, nil
+			if it.Index != i {
+				was := it.Index
+				it.ReusedIndex = &was
+			}
+			it.Index, it.Key, it.Reason = i, keys[i], p.reason(src, i)
+			if err := x.st.SaveItem(x.sc, x.meta.ID, s.ID, &it); err != nil {
+				x.storeFailed(fmt.Errorf("the record of item %d of step %s could not be written: %w", i, s.ID, err))
+				return nil
+			}
+			items[i] = &it
 			count++
 		}
 	}
@@ -455,7 +472,10 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 				x.keepSpend(key, stoppedSpend(res, before))
 				return
 			}
-			it := &ItemResult{Index: idx, Attempts: attempts, DurationMS: time.Since(t0).Milliseconds()}
+			it := &ItemResult{Index: idx, Attempts: attempts, DurationMS: time.Since(t0).Milliseconds(), Key: keys[idx]}
+			if picks != nil {
+				it.Reason = picks[idx].reason(src, idx)
+			}
 			if res != nil {
 				it.Usage, it.CostUSD, it.AttemptsDetail = res.Usage, res.Cost, res.Tries
 			}
@@ -496,8 +516,11 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 		r.Items = append(r.Items, *it)
 		r.Attempts = max(r.Attempts, it.Attempts)
 		r.Masked = r.Masked || it.Masked
-		r.Usage = r.Usage.Add(it.Usage)
-		r.CostUSD = addCost(r.CostUSD, it.CostUSD)
+		if !it.Reused {
+			// A reused item was paid for by the run that made it.
+			r.Usage = r.Usage.Add(it.Usage)
+			r.CostUSD = addCost(r.CostUSD, it.CostUSD)
+		}
 		if it.Status != StepCompleted && r.Status == StepCompleted {
 			msg := fmt.Sprintf("item %d failed", i)
 			if it.Error != nil {
@@ -509,6 +532,13 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 	}
 	if r.Status == StepCompleted {
 		r.Output = outs
+	}
+	if fromSrc {
+		r.Reason = x.reasons[s.ID]
+		if r.Reason != "" {
+			r.Reason += "; "
+		}
+		r.Reason += itemsSummary(src.run, r.Items, picks)
 	}
 	return r
 }

@@ -39,9 +39,20 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 		}
 	}
 	g := newGraph(f)
+	// from is the step --from names, fromItem the item of --from STEP[N]
+	// (-1 without); opts.From becomes the selector as the run records it.
+	from, fromItem := "", -1
 	if opts.From != "" {
-		if opts.From, err = g.selectStep("--from", opts.From); err != nil {
+		base, n, err := itemSelector(opts.From)
+		if err != nil {
 			return nil, err
+		}
+		if from, err = g.selectStep("--from", base); err != nil {
+			return nil, err
+		}
+		fromItem, opts.From = n, from
+		if n >= 0 {
+			opts.From = fmt.Sprintf("%s[%d]", from, n)
 		}
 	}
 	if len(opts.Overrides) > 0 {
@@ -99,6 +110,12 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
+	if fromItem >= 0 {
+		ie, has := index[from]
+		if err := e.checkItemSelector(ctx, g.steps[from], fromItem, srcID, ie, has); err != nil {
+			return nil, err
+		}
+	}
 	// Without --from, fingerprints decide what runs. With it, reused steps
 	// keep the fingerprints of their records (what their outputs came
 	// from) and only the steps that run are hashed again.
@@ -109,8 +126,8 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 	why := map[string]string{} // steps that run, and why
 	topo := g.topo()
 	if opts.From != "" {
-		why[opts.From] = "--from " + opts.From
-		for d := range g.descendants(opts.From) {
+		why[from] = "--from " + opts.From
+		for d := range g.descendants(from) {
 			why[d] = "downstream of --from " + opts.From
 		}
 	}
@@ -213,16 +230,7 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 	}
 	x := e.newExecutionWith(f, g, fps, meta, e.parallel(opts.Parallel))
 	x.reasons = why
-	x.itemsFrom = map[string]string{}
-	for sid, ie := range index {
-		if s := g.steps[sid]; s != nil && s.Foreach != nil && !ok(ie.Status) && ie.Fingerprint == fps[sid] {
-			where := ie.Run
-			if where == "" {
-				where = srcID
-			}
-			x.itemsFrom[sid] = where
-		}
-	}
+	x.itemsFrom = itemSources(g, index, srcID, fps, why, opts.Overrides, from, fromItem)
 	x.fresh = true
 	if reg != nil {
 		x.caller = e.cfg.Models.Caller(*reg)

@@ -93,6 +93,25 @@ type Step struct {
 	Fingerprint string
 	// InputRefs are the flow inputs the step's expressions read, sorted.
 	InputRefs []string
+	// Items is set for a foreach step: what one item's work depends on
+	// besides its value, so that a replay can reuse an item whose value
+	// and these are unchanged even when the list around it changed.
+	Items *ItemBasis
+}
+
+// ItemBasis is what each item of a foreach step depends on besides its
+// value: everything in the step's fingerprint except what only its
+// `foreach:` reads (that reaches an item only as the item's value).
+type ItemBasis struct {
+	// Fingerprint hashes the step's definition without its foreach.
+	Fingerprint string
+	// Steps and Inputs are the deps and the inputs read by something
+	// other than foreach (needs, if, the prompt or command), in the
+	// orders of Deps and InputRefs.
+	Steps  []string
+	Inputs []string
+	// Index: the step reads index, so an item's position is part of it.
+	Index bool
 }
 
 // LLMStep is the body of an llm step.

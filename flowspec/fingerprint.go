@@ -49,7 +49,18 @@ func srcPtr(t *Template) *string {
 // fingerprint hashes a step's definition. encoding/json sorts map keys, so
 // the result is stable.
 func fingerprint(s *Step) string {
+	return hashDoc(fingerprintDocOf(s), s)
+}
+
+// itemFingerprint hashes a foreach step's definition without its foreach
+// (and without the deps only foreach reads): what each item does.
+func itemFingerprint(s *Step) string {
 	d := fingerprintDocOf(s)
+	d.Foreach, d.Needs = "", s.Items.Steps
+	return hashDoc(d, s)
+}
+
+func hashDoc(d fingerprintDoc, s *Step) string {
 	raw, ok := d.appendJSON(make([]byte, 0, 256))
 	if ok {
 		sum := sha256.Sum256(raw)

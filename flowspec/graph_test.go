@@ -235,3 +235,65 @@ steps:
 		t.Errorf("InputRefs of t = %v, want nil", got)
 	}
 }
+
+// TestItemBasis: what an item of a foreach step depends on besides its
+// value leaves out exactly what only foreach reads.
+func TestItemBasis(t *testing.T) {
+	const head = `name: x
+inputs:
+  xs: {type: list, default: [a]}
+  ys: {type: list, default: [b]}
+  tone: {type: string, default: plain}
+steps:
+  list: {kind: checkpoint, value: "${{ [1, 2] }}"}
+  ctx: {kind: checkpoint, value: c}
+  pre: {kind: checkpoint, value: p}
+`
+	tests := []struct {
+		name   string
+		step   string
+		steps  []string
+		inputs []string
+		index  bool
+	}{
+		{name: "foreach over an input", step: `foreach: inputs.xs, run: 'echo ${{ item }}'`},
+		{name: "the list input read again", step: `foreach: inputs.xs, run: 'echo ${{ item }} ${{ inputs.xs }}'`, inputs: []string{"xs"}},
+		{name: "another input", step: `foreach: inputs.xs, run: 'echo ${{ item }} ${{ inputs.tone }}'`, inputs: []string{"tone"}},
+		{name: "foreach over a step", step: `foreach: steps.list.output, run: 'echo ${{ item }}'`},
+		{name: "a step read by the command", step: `foreach: steps.list.output, run: 'echo ${{ steps.ctx.output }}'`, steps: []string{"ctx"}},
+		{name: "needs", step: `foreach: steps.list.output, needs: [pre], run: 'echo ${{ item }}'`, steps: []string{"pre"}},
+		{name: "needs the list step too", step: `foreach: steps.list.output, needs: [list], run: 'echo ${{ item }}'`, steps: []string{"list"}},
+		{name: "if", step: `foreach: inputs.xs, if: 'inputs.tone != ""', run: 'echo ${{ item }}'`, inputs: []string{"tone"}},
+		{name: "index", step: `foreach: inputs.xs, run: 'echo ${{ index }}'`, index: true},
+		{name: "item.index is not index", step: `foreach: inputs.xs, run: 'echo ${{ item.index }}'`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := mustParse(t, head+"  s: {kind: checkpoint, "+tt.step+"}\n").Step("s")
+			b := s.Items
+			if b == nil {
+				t.Fatal("a foreach step has no Items")
+			}
+			if !reflect.DeepEqual(b.Steps, tt.steps) || !reflect.DeepEqual(b.Inputs, tt.inputs) || b.Index != tt.index {
+				t.Errorf("Items = steps %v inputs %v index %v, want %v %v %v", b.Steps, b.Inputs, b.Index, tt.steps, tt.inputs, tt.index)
+			}
+			if len(b.Fingerprint) != 64 || b.Fingerprint == s.Fingerprint {
+				t.Errorf("item fingerprint %q (step's %q)", b.Fingerprint, s.Fingerprint)
+			}
+		})
+	}
+	// Changing only what foreach reads keeps the item fingerprint.
+	a := mustParse(t, head+"  s: {kind: llm, model: m, foreach: inputs.xs, prompt: 'say ${{ item }}'}\n").Step("s")
+	b := mustParse(t, head+"  s: {kind: llm, model: m, foreach: steps.list.output, prompt: 'say ${{ item }}'}\n").Step("s")
+	c := mustParse(t, head+"  s: {kind: llm, model: m, foreach: inputs.ys, prompt: 'say ${{ item }}!'}\n").Step("s")
+	if a.Items.Fingerprint != b.Items.Fingerprint || a.Fingerprint == b.Fingerprint {
+		t.Errorf("a new foreach changed the item fingerprint (or not the step's)")
+	}
+	if a.Items.Fingerprint == c.Items.Fingerprint {
+		t.Errorf("a new prompt kept the item fingerprint")
+	}
+	if mustParse(t, head).Step("ctx").Items != nil {
+		t.Errorf("a step without foreach has Items")
+	}
+}

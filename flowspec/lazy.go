@@ -118,6 +118,7 @@ func (l *loader) lazyTemplate(n *yaml.Node, src, field string, bare, allowItem b
 				steps[id] = true
 			}
 			t.refs.Item = t.refs.Item || r.Item
+			t.refs.Index = t.refs.Index || r.Index
 		}
 		t.refs.Inputs, t.refs.Steps = sortedKeys(inputs), sortedKeys(steps)
 	}
@@ -160,5 +161,5 @@ func (c *compiler) parseRefs(src string) Refs {
 	if tree, err := parser.ParseWithConfig(src, c.conf()); err == nil {
 		ast.Walk(&tree.Node, rc)
 	}
-	return Refs{Inputs: sortedKeys(rc.inputs), Steps: sortedKeys(rc.steps), Item: rc.item}
+	return Refs{Inputs: sortedKeys(rc.inputs), Steps: sortedKeys(rc.steps), Item: rc.item, Index: rc.index}
 }

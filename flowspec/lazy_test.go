@@ -135,7 +135,8 @@ func TestLazyLoadMatchesFull(t *testing.T) {
 			for i, fs := range full.Steps {
 				ls := lazy.Steps[i]
 				if fs.ID != ls.ID || fs.Fingerprint != ls.Fingerprint || !reflect.DeepEqual(fs.Deps, ls.Deps) ||
-					!reflect.DeepEqual(fs.IfOnlyDeps, ls.IfOnlyDeps) || !reflect.DeepEqual(fs.InputRefs, ls.InputRefs) {
+					!reflect.DeepEqual(fs.IfOnlyDeps, ls.IfOnlyDeps) || !reflect.DeepEqual(fs.InputRefs, ls.InputRefs) ||
+					!reflect.DeepEqual(fs.Items, ls.Items) {
 					t.Errorf("step %s differs:\nfull %+v\nlazy %+v", fs.ID, fs, ls)
 				}
 				if !reflect.DeepEqual(full.Dependents(fs.ID), lazy.Dependents(fs.ID)) {
@@ -351,6 +352,8 @@ func TestScanRefsMatchesParser(t *testing.T) {
 		{src: `{steps: 1}`},
 		{src: `{item: 1}`},
 		{src: `true ? item : index`},
+		{src: `item + "-" + string(index)`, scans: true},
+		{src: `item.index + steps.a.output`, scans: true, steps: []string{"a"}},
 		{src: `steps.a.output // steps.b`, steps: []string{"a"}},
 		{src: `steps["a\u0062"].output`},
 		{src: `let steps = 1; steps`},

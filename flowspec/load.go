@@ -250,6 +250,9 @@ func (l *loader) load() *Flow {
 	l.graph()
 	for _, s := range f.Steps {
 		s.Fingerprint = fingerprint(s)
+		if s.Items != nil {
+			s.Items.Fingerprint = itemFingerprint(s)
+		}
 	}
 	return f
 }

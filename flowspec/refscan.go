@@ -69,6 +69,7 @@ func (c *compiler) scanRefs(src string) (r Refs, ok bool) {
 					return Refs{}, false
 				}
 				r.Item = true
+				r.Index = r.Index || name == "index"
 			}
 			prevDot = false
 			continue

@@ -533,13 +533,23 @@ func (l *loader) secrets(s *Step, n *yaml.Node) []string {
 // Steps read few names, so small slices serve better than maps here.
 func (l *loader) resolveDeps(s *Step, p *stepParts) {
 	var referenced, inIf, inputs []string
+	// What something other than foreach reads: an item depends on it.
+	var itemSteps, itemInputs []string
+	index := false
 	for _, t := range p.other {
 		referenced = appendNew(referenced, t.Refs().Steps)
 		inputs = appendNew(inputs, t.Refs().Inputs)
+		if t != s.Foreach {
+			itemSteps = appendNew(itemSteps, t.Refs().Steps)
+			itemInputs = appendNew(itemInputs, t.Refs().Inputs)
+			index = index || t.Refs().Index
+		}
 	}
 	if p.ifT != nil {
 		inIf = appendNew(inIf, p.ifT.Refs().Steps)
 		inputs = appendNew(inputs, p.ifT.Refs().Inputs)
+		itemSteps = appendNew(itemSteps, p.ifT.Refs().Steps)
+		itemInputs = appendNew(itemInputs, p.ifT.Refs().Inputs)
 	}
 	deps := appendNew(appendNew(appendNew(nil, p.needs), referenced), inIf)
 	for _, id := range inIf {
@@ -556,6 +566,20 @@ func (l *loader) resolveDeps(s *Step, p *stepParts) {
 	if len(inputs) > 0 {
 		slices.Sort(inputs)
 		s.InputRefs = inputs
+	}
+	if s.Foreach != nil {
+		b := &ItemBasis{Index: index}
+		for _, d := range s.Deps {
+			if slices.Contains(p.needs, d) || slices.Contains(itemSteps, d) {
+				b.Steps = append(b.Steps, d)
+			}
+		}
+		for _, in := range s.InputRefs {
+			if slices.Contains(itemInputs, in) {
+				b.Inputs = append(b.Inputs, in)
+			}
+		}
+		s.Items = b
 	}
 }
 

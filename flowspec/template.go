@@ -65,6 +65,7 @@ type Refs struct {
 	Inputs []string // flow inputs, sorted, unique
 	Steps  []string // step ids, sorted, unique
 	Item   bool     // reads item or index
+	Index  bool     // reads index (so an item's position matters)
 }
 
 // evalEnv is the environment expressions are compiled against and run with.
@@ -459,6 +460,7 @@ type refCollector struct {
 	inputs    map[string]bool
 	steps     map[string]bool
 	item      bool
+	index     bool
 	errs      []exprError
 	// the expression source, to turn node locations into offsets.
 	src string
@@ -476,6 +478,7 @@ func (r *refCollector) Visit(node *ast.Node) {
 		}
 		if n.Value == "item" || n.Value == "index" {
 			r.item = true
+			r.index = r.index || n.Value == "index"
 		}
 	case *ast.MemberNode:
 		id, ok := n.Node.(*ast.IdentifierNode)
@@ -534,7 +537,7 @@ func runeOffset(s string, runes int) int {
 // field is an expression even without ${{ }} (if, foreach).
 func (c *compiler) compileTemplate(src, field string, pos Pos, bare, allowItem bool) (*Template, []exprError) {
 	t := &Template{src: src, pos: pos, field: field}
-	inputs, steps, item := map[string]bool{}, map[string]bool{}, false
+	inputs, steps, item, index := map[string]bool{}, map[string]bool{}, false, false
 	var errs []exprError
 	phs, at, err := scanPlaceholders(src)
 	if err != nil {
@@ -577,6 +580,7 @@ func (c *compiler) compileTemplate(src, field string, pos Pos, bare, allowItem b
 			steps[id] = true
 		}
 		item = item || r.refs.Item
+		index = index || r.refs.Index
 		if r.errs == nil {
 			t.parts = append(t.parts, part{expr: r.expr})
 		}
@@ -584,7 +588,7 @@ func (c *compiler) compileTemplate(src, field string, pos Pos, bare, allowItem b
 	if (last < len(src) || len(phs) == 0) && !bare {
 		t.parts = append(t.parts, part{text: src[last:]})
 	}
-	t.refs = Refs{Inputs: sortedKeys(inputs), Steps: sortedKeys(steps), Item: item}
+	t.refs = Refs{Inputs: sortedKeys(inputs), Steps: sortedKeys(steps), Item: item, Index: index}
 	if len(errs) > 0 {
 		return t, errs
 	}
@@ -626,7 +630,7 @@ func (c *compiler) cachedExpr(src string, allowItem bool) *exprResult {
 func (c *compiler) compileExpr(src string, allowItem bool) *exprResult {
 	rc := &refCollector{c: c, allowItem: allowItem, inputs: map[string]bool{}, steps: map[string]bool{}, src: src}
 	ce, err := c.compile(src, rc)
-	r := &exprResult{refs: Refs{Inputs: sortedKeys(rc.inputs), Steps: sortedKeys(rc.steps), Item: rc.item}}
+	r := &exprResult{refs: Refs{Inputs: sortedKeys(rc.inputs), Steps: sortedKeys(rc.steps), Item: rc.item, Index: rc.index}}
 	switch {
 	case len(rc.errs) > 0:
 		// Our own errors (unknown step or input) say more than the checker's.

@@ -123,6 +123,17 @@ type ItemResult struct {
 	CostUSD    *float64        `json:"cost_usd"`
 	// AttemptsDetail lists each attempt of an item that ran more than once.
 	AttemptsDetail []Attempt `json:"attempts_detail,omitempty"`
+	// Key identifies the item's work: its value and what else it read. A
+	// replay reuses a finished item of its source with the same key;
+	// records written before keys have none.
+	Key string `json:"key,omitempty"`
+	// ReusedFrom is the run whose record of the item a replay took,
+	// ReusedIndex its position there when it was elsewhere in the list
+	// (its artifacts are named after it); Reason says why it ran or was
+	// reused, in a replay.
+	ReusedFrom  string `json:"reused_from,omitempty"`
+	ReusedIndex *int   `json:"reused_index,omitempty"`
+	Reason      string `json:"reason,omitempty"`
 }
 
 // Attempt is one try of a step or item: how it ended and what it spent.

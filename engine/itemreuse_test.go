@@ -1,0 +1,561 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/kitaruhq/kitaru/providers"
+)
+
+func TestPickItems(t *testing.T) {
+	t.Parallel()
+	done := func(i int, key string) *ItemResult {
+		return &ItemResult{Index: i, Status: StepCompleted, Key: key, Output: fmt.Sprint(key, i)}
+	}
+	failed := func(i int, key string) *ItemResult { return &ItemResult{Index: i, Status: StepFailed, Key: key} }
+	src := func(rs ...*ItemResult) map[int]*ItemResult {
+		m := map[int]*ItemResult{}
+		for _, r := range rs {
+			m[r.Index] = r
+		}
+		return m
+	}
+	abc := src(done(0, "a"), done(1, "b"), done(2, "c"))
+	const no, fail, redo = -1, -2, -3 // picks that run, by why
+	tests := []struct {
+		name    string
+		keys    []string
+		src     map[int]*ItemResult
+		byIndex bool
+		redo    int
+		want    []int // the source index each item reuses, or why it runs
+	}{
+		{name: "unchanged", keys: []string{"a", "b", "c"}, src: abc, redo: -1, want: []int{0, 1, 2}},
+		{name: "one added", keys: []string{"a", "b", "c", "d"}, src: abc, redo: -1, want: []int{0, 1, 2, no}},
+		{name: "reordered", keys: []string{"c", "a", "b"}, src: abc, redo: -1, want: []int{2, 0, 1}},
+		{name: "one removed", keys: []string{"a", "c"}, src: abc, redo: -1, want: []int{0, 2}},
+		{name: "none left", keys: []string{"x", "y"}, src: abc, redo: -1, want: []int{no, no}},
+		{name: "duplicates keep their own records", keys: []string{"a", "a"}, src: src(done(0, "a"), done(1, "a")), redo: -1, want: []int{0, 1}},
+		{name: "duplicates swap nothing when shifted", keys: []string{"b", "a", "a"}, src: src(done(0, "a"), done(1, "a")), redo: -1, want: []int{no, 1, 0}},
+		{name: "one record serves one item", keys: []string{"a", "a", "a"}, src: src(done(0, "a"), done(1, "a")), redo: -1, want: []int{0, 1, no}},
+		{name: "a failed item runs", keys: []string{"a", "b"}, src: src(done(0, "a"), failed(1, "b")), redo: -1, want: []int{0, fail}},
+		{name: "a failed item elsewhere", keys: []string{"b", "a"}, src: src(done(0, "a"), failed(1, "b")), redo: -1, want: []int{fail, 0}},
+		{name: "redo", keys: []string{"a", "b", "c"}, src: abc, redo: 1, want: []int{0, redo, 2}},
+		{name: "redo a duplicate", keys: []string{"a", "a"}, src: src(done(0, "a"), done(1, "a")), redo: 0, want: []int{redo, 1}},
+		{name: "no key made", keys: []string{"", "b"}, src: abc, redo: -1, want: []int{no, 1}},
+		{name: "keyless records by position", keys: []string{"a", "b", "c"}, src: src(done(0, ""), failed(1, ""), done(2, "")), byIndex: true, redo: -1, want: []int{0, fail, 2}},
+		{name: "keyless records not trusted", keys: []string{"a", "b"}, src: src(done(0, ""), done(1, "")), redo: -1, want: []int{no, no}},
+		{name: "keyless records never move", keys: []string{"b", "a"}, src: src(done(0, "")), byIndex: true, redo: -1, want: []int{0, no}},
+		{name: "a key decides over position", keys: []string{"a", "z"}, src: abc, byIndex: true, redo: -1, want: []int{0, no}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			picks := pickItems(tt.keys, tt.src, tt.byIndex, tt.redo)
+			got := make([]int, len(picks))
+			for i, p := range picks {
+				switch {
+				case p.src != nil && p.why == itemReused:
+					got[i] = p.src.Index
+				case p.src != nil:
+					t.Fatalf("item %d reuses a record but says %d", i, p.why)
+				case p.why == itemNoMatch:
+					got[i] = no
+				case p.why == itemUnfinished:
+					got[i] = fail
+				case p.why == itemRedo:
+					got[i] = redo
+				default:
+					got[i] = 99
+				}
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("picks %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestItemSelector(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		sel, base string
+		n         int
+		bad       bool
+	}{
+		{sel: "each", base: "each", n: -1},
+		{sel: "each[0]", base: "each", n: 0},
+		{sel: "checkpoint.each[12]", base: "checkpoint.each", n: 12},
+		{sel: "each[-1]", bad: true},
+		{sel: "each[01]", bad: true},
+		{sel: "each[x]", bad: true},
+		{sel: "each[1", bad: true},
+		{sel: "each[1]x", bad: true},
+		{sel: "[1]", bad: true},
+		{sel: "each[ 1]", bad: true},
+	}
+	for _, tt := range tests {
+		base, n, err := itemSelector(tt.sel)
+		var ue *UsageError
+		if tt.bad {
+			if !errors.As(err, &ue) || !strings.Contains(err.Error(), "write STEP[N]") {
+				t.Errorf("%q: %v, want a usage error saying how to write it", tt.sel, err)
+			}
+			continue
+		}
+		if err != nil || base != tt.base || n != tt.n {
+			t.Errorf("%q: %q %d %v, want %q %d", tt.sel, base, n, err, tt.base, tt.n)
+		}
+	}
+}
+
+const itemsFlow = `
+name: fan
+inputs:
+  xs: {type: list, default: [a, b, c]}
+  tone: {type: string, default: plain}
+steps:
+  list: {kind: checkpoint, value: "${{ inputs.xs }}"}
+  each:
+    kind: checkpoint
+    foreach: steps.list.output
+    run: echo x >> COUNTER/${{ item }}; echo ${{ item }}-${{ inputs.tone }}
+  join:
+    kind: checkpoint
+    run: echo x >> COUNTER/join; echo "${{ steps.each.output }}"
+output: ${{ steps.each.output }}
+`
+
+// TestReplayReusesItems: a replay re-runs only the items whose value or
+// whose step's definition or other inputs changed.
+func TestReplayReusesItems(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		opts   func(te *testEnv) ReplayOptions
+		runs   map[string]int // extra executions per item value (and join)
+		output []any
+		reused []bool // per item of each; nil: the step itself is reused
+		reason string // part of each's reason
+	}{
+		{
+			name: "one item added",
+			opts: func(*testEnv) ReplayOptions {
+				return ReplayOptions{Inputs: map[string]any{"xs": []any{"a", "b", "c", "d"}}}
+			},
+			runs:   map[string]int{"d": 1, "join": 1},
+			output: []any{"a-plain", "b-plain", "c-plain", "d-plain"},
+			reused: []bool{true, true, true, false},
+			reason: "items: 3 reused from SRC, 1 ran (1 new or changed)",
+		},
+		{
+			name:   "reordered",
+			opts:   func(*testEnv) ReplayOptions { return ReplayOptions{Inputs: map[string]any{"xs": []any{"c", "a", "b"}}} },
+			runs:   map[string]int{"join": 1},
+			output: []any{"c-plain", "a-plain", "b-plain"},
+			reused: []bool{true, true, true},
+			reason: "items: 3 reused from SRC, 0 ran",
+		},
+		{
+			name:   "one removed",
+			opts:   func(*testEnv) ReplayOptions { return ReplayOptions{Inputs: map[string]any{"xs": []any{"a", "c"}}} },
+			runs:   map[string]int{"join": 1},
+			output: []any{"a-plain", "c-plain"},
+			reused: []bool{true, true},
+		},
+		{
+			name:   "a duplicate added",
+			opts:   func(*testEnv) ReplayOptions { return ReplayOptions{Inputs: map[string]any{"xs": []any{"a", "a", "b"}}} },
+			runs:   map[string]int{"a": 1, "join": 1},
+			output: []any{"a-plain", "a-plain", "b-plain"},
+			reused: []bool{true, false, true},
+		},
+		{
+			name:   "an input the items read",
+			opts:   func(*testEnv) ReplayOptions { return ReplayOptions{Inputs: map[string]any{"tone": "loud"}} },
+			runs:   map[string]int{"a": 1, "b": 1, "c": 1, "join": 1},
+			output: []any{"a-loud", "b-loud", "c-loud"},
+			reused: []bool{false, false, false},
+			reason: "items: 0 reused from SRC, 3 ran (3 new or changed)",
+		},
+		{
+			name: "edited command",
+			opts: func(te *testEnv) ReplayOptions {
+				return ReplayOptions{Flow: te.flow(strings.Replace(itemsFlow, "echo ${{ item }}-", "echo ${{ item }}+", 1))}
+			},
+			runs:   map[string]int{"a": 1, "b": 1, "c": 1, "join": 1},
+			output: []any{"a+plain", "b+plain", "c+plain"},
+			reused: []bool{false, false, false},
+		},
+		{
+			name: "edited foreach, same items",
+			opts: func(te *testEnv) ReplayOptions {
+				return ReplayOptions{Flow: te.flow(strings.Replace(itemsFlow, "foreach: steps.list.output", `foreach: '${{ ["b", "a", "c", "e"] }}'`, 1))}
+			},
+			runs:   map[string]int{"e": 1, "join": 1},
+			output: []any{"b-plain", "a-plain", "c-plain", "e-plain"},
+			reused: []bool{true, true, true, false},
+		},
+		{
+			name:   "from upstream",
+			opts:   func(*testEnv) ReplayOptions { return ReplayOptions{From: "list"} },
+			runs:   map[string]int{"join": 1},
+			output: []any{"a-plain", "b-plain", "c-plain"},
+			reused: []bool{true, true, true},
+			reason: "downstream of --from list; items: 3 reused from SRC, 0 ran",
+		},
+		{
+			name:   "from the step",
+			opts:   func(*testEnv) ReplayOptions { return ReplayOptions{From: "each"} },
+			runs:   map[string]int{"a": 1, "b": 1, "c": 1, "join": 1},
+			output: []any{"a-plain", "b-plain", "c-plain"},
+			reused: []bool{false, false, false},
+		},
+		{
+			name:   "from one item",
+			opts:   func(*testEnv) ReplayOptions { return ReplayOptions{From: "each[1]"} },
+			runs:   map[string]int{"b": 1, "join": 1},
+			output: []any{"a-plain", "b-plain", "c-plain"},
+			reused: []bool{true, false, true},
+			reason: "--from each[1]; items: 2 reused from SRC, 1 ran",
+		},
+		{
+			name:   "from one item, by kind",
+			opts:   func(*testEnv) ReplayOptions { return ReplayOptions{From: "checkpoint.each[2]"} },
+			runs:   map[string]int{"c": 1, "join": 1},
+			output: []any{"a-plain", "b-plain", "c-plain"},
+			reused: []bool{true, true, false},
+		},
+		{
+			name:   "nothing changed",
+			opts:   func(*testEnv) ReplayOptions { return ReplayOptions{} },
+			output: []any{"a-plain", "b-plain", "c-plain"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			te := newEnv(t)
+			src := te.start(te.flow(itemsFlow), nil)
+			wantStatus(t, src, RunCompleted)
+			opts := tt.opts(te)
+			opts.Source = src.ID
+			run, err := te.eng.Replay(t.Context(), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantStatus(t, run, RunCompleted)
+			for _, x := range []string{"a", "b", "c", "d", "e", "join"} {
+				want := tt.runs[x]
+				if x != "d" && x != "e" {
+					want++ // the source's run
+				}
+				if got := te.count(x); got != want {
+					t.Errorf("%s ran %d times, want %d", x, got, want)
+				}
+			}
+			got, err := te.eng.Get(t.Context(), run.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got.Output, tt.output) {
+				t.Errorf("output %#v, want %#v", got.Output, tt.output)
+			}
+			each := step(t, got, "each")
+			if tt.reused == nil {
+				if !each.Reused {
+					t.Errorf("each ran (%s); want it reused whole", each.Reason)
+				}
+				return
+			}
+			if each.Reused {
+				t.Fatalf("each was reused whole (%s)", each.Reason)
+			}
+			var reused []bool
+			for i, it := range each.Items {
+				reused = append(reused, it.Reused)
+				if it.Key == "" {
+					t.Errorf("item %d has no key", i)
+				}
+				if it.Reused != (it.ReusedFrom == src.ID) || it.Reused != strings.HasPrefix(it.Reason, "reused from") {
+					t.Errorf("item %d: reused %v from %q, reason %q", i, it.Reused, it.ReusedFrom, it.Reason)
+				}
+			}
+			if !reflect.DeepEqual(reused, tt.reused) {
+				t.Errorf("items reused %v, want %v", reused, tt.reused)
+			}
+			if want := strings.ReplaceAll(tt.reason, "SRC", src.ID); !strings.Contains(each.Reason, want) {
+				t.Errorf("each's reason %q, want it to say %q", each.Reason, want)
+			}
+			// What was reused can be reused again: a replay of the replay
+			// runs nothing.
+			again, err := te.eng.Replay(t.Context(), ReplayOptions{Source: run.ID, Inputs: opts.Inputs, Flow: opts.Flow})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantStatus(t, again, RunCompleted)
+			if out, _ := OutputValue(again.Output); !reflect.DeepEqual(out, tt.output) {
+				t.Errorf("the replay of the replay: output %#v", out)
+			}
+		})
+	}
+}
+
+// An item whose position the step reads is reused only at its position.
+func TestReplayItemsThatReadIndex(t *testing.T) {
+	t.Parallel()
+	te := newEnv(t)
+	f := te.flow(`
+name: idx
+inputs:
+  xs: {type: list, default: [a, b, c]}
+steps:
+  each:
+    kind: checkpoint
+    foreach: inputs.xs
+    run: echo x >> COUNTER/${{ item }}; echo ${{ index }}${{ item }}
+`)
+	src := te.start(f, nil)
+	run, err := te.eng.Replay(t.Context(), ReplayOptions{Source: src.ID, Inputs: map[string]any{"xs": []any{"c", "b", "a"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, run, RunCompleted)
+	got := step(t, run, "each")
+	if out, _ := OutputValue(got.Output); fmt.Sprint(out) != "[0c 1b 2a]" {
+		t.Errorf("output %v", out)
+	}
+	if te.count("a") != 2 || te.count("b") != 1 || te.count("c") != 2 {
+		t.Errorf("counts a=%d b=%d c=%d, want 2 1 2", te.count("a"), te.count("b"), te.count("c"))
+	}
+}
+
+// The model an llm step's alias resolves to is part of its items' keys,
+// and only the items that ran count toward the step's usage and cost.
+func TestReplayLLMItems(t *testing.T) {
+	t.Parallel()
+	te := newEnv(t)
+	te.models.reg = providers.Registry{Aliases: map[string]providers.Alias{"fast": {Model: "openai/a"}}, Default: "fast"}
+	f := te.flow(`
+name: llmfan
+inputs:
+  topics: {type: list, default: [x, y, z]}
+steps:
+  each: {kind: llm, model: fast, foreach: inputs.topics, prompt: 'about ${{ item }}'}
+`)
+	src := te.start(f, nil)
+	wantStatus(t, src, RunCompleted)
+	run, err := te.eng.Replay(t.Context(), ReplayOptions{Source: src.ID, Inputs: map[string]any{"topics": []any{"x", "y", "z", "w"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, run, RunCompleted)
+	if te.models.calls != 4 {
+		t.Errorf("%d calls, want 3 then 1", te.models.calls)
+	}
+	s := step(t, run, "each")
+	if s.Usage.InputTokens != 10 || s.CostUSD == nil || *s.CostUSD != 0.5 || run.CostUSD != 0.5 {
+		t.Errorf("the step counts usage %+v cost %v (run %v); want only the item that ran", s.Usage, s.CostUSD, run.CostUSD)
+	}
+	te.models.reg = providers.Registry{Aliases: map[string]providers.Alias{"fast": {Model: "openai/b"}}, Default: "fast"}
+	again, err := te.eng.Replay(t.Context(), ReplayOptions{Source: run.ID, Inputs: map[string]any{"topics": []any{"x", "y", "z", "w", "v"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, again, RunCompleted)
+	if te.models.calls != 9 {
+		t.Errorf("%d calls after re-pointing the alias, want 4+5", te.models.calls)
+	}
+}
+
+// A replay of a run stopped in the middle of a foreach step (cancelled or
+// interrupted: the step has no record, only some items do) reuses the
+// items that finished.
+func TestReplayOfStoppedRunReusesItems(t *testing.T) {
+	t.Parallel()
+	for _, how := range []string{"cancel", "interrupt"} {
+		t.Run(how, func(t *testing.T) {
+			t.Parallel()
+			te := newEnv(t)
+			f := te.flow(`
+name: stopfan
+inputs:
+  xs: {type: list, default: [a, b, c]}
+steps:
+  each:
+    kind: checkpoint
+    foreach: inputs.xs
+    run: |
+      echo x >> COUNTER/${{ item }}
+      if [ ${{ item }} = c ] && [ ! -f COUNTER/go ]; then touch COUNTER/waiting; sleep 30 & wait; fi
+      echo ${{ item }}${{ item }}
+`)
+			ctx, stop := context.WithCancel(t.Context())
+			defer stop()
+			eng := New(Config{Store: te.store, Parallel: 1, Observer: ObserverFunc(func(e Event) {
+				if e.Type == EventStepStarted && e.Step == "each" {
+					id := e.RunID
+					go func() {
+						waitFor(t, func() bool { _, err := os.Stat(filepath.Join(te.counter, "waiting")); return err == nil })
+						if how == "cancel" {
+							if _, err := te.eng.Cancel(context.Background(), id); err != nil {
+								t.Error(err)
+							}
+						} else {
+							stop()
+						}
+					}()
+				}
+			})})
+			src, err := eng.Start(ctx, StartOptions{Flow: f, Inputs: map[string]any{"xs": []any{"a", "b", "c"}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]RunStatus{"cancel": RunCancelled, "interrupt": RunInterrupted}[how]
+			wantStatus(t, src, want)
+			os.WriteFile(filepath.Join(te.counter, "go"), nil, 0o600)
+			run, err := te.eng.Replay(t.Context(), ReplayOptions{Source: src.ID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantStatus(t, run, RunCompleted)
+			if out, _ := OutputValue(step(t, run, "each").Output); fmt.Sprint(out) != "[aa bb cc]" {
+				t.Errorf("output %v", out)
+			}
+			if te.count("a") != 1 || te.count("b") != 1 || te.count("c") != 2 {
+				t.Errorf("counts a=%d b=%d c=%d, want 1 1 2", te.count("a"), te.count("b"), te.count("c"))
+			}
+			if r := step(t, run, "each").Reason; !strings.Contains(r, "items: 2 reused from "+src.ID+", 1 ran") {
+				t.Errorf("reason %q", r)
+			}
+		})
+	}
+}
+
+// Item records written before items had keys: reused by position when the
+// step's fingerprint is unchanged, else they run again.
+func TestReplayItemsWithoutKeys(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name   string
+		inputs map[string]any
+		counts string
+	}{
+		{name: "same list", counts: "a=1 b=2 c=1"},
+		{name: "an item added", inputs: map[string]any{"xs": []any{"a", "b", "c", "d"}}, counts: "a=2 b=2 c=2"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			te := newEnv(t)
+			f := te.flow(`
+name: fan
+inputs:
+  xs: {type: list, default: [a, b, c]}
+steps:
+  each:
+    kind: checkpoint
+    foreach: inputs.xs
+    run: echo x >> COUNTER/${{ item }}; test ${{ item }} != b -o -f COUNTER/fixed && echo ${{ item }}${{ item }}
+`)
+			src := te.start(f, nil)
+			wantStatus(t, src, RunFailed)
+			stripItemKeys(t, te, src.ID, "each")
+			os.WriteFile(filepath.Join(te.counter, "fixed"), nil, 0o600)
+			run, err := te.eng.Replay(t.Context(), ReplayOptions{Source: src.ID, Inputs: tt.inputs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantStatus(t, run, RunCompleted)
+			if got := fmt.Sprintf("a=%d b=%d c=%d", te.count("a"), te.count("b"), te.count("c")); got != tt.counts {
+				t.Errorf("counts %s, want %s", got, tt.counts)
+			}
+		})
+	}
+}
+
+// stripItemKeys rewrites a step's item records as versions before keys
+// wrote them.
+func stripItemKeys(t *testing.T, te *testEnv, id, stepID string) {
+	t.Helper()
+	items, err := te.store.LoadItems(bg, id, stepID)
+	if err != nil || len(items) == 0 {
+		t.Fatalf("no item records: %v", err)
+	}
+	for _, it := range items {
+		if it.Key == "" {
+			t.Fatalf("item %d has no key to strip", it.Index)
+		}
+		it.Key = ""
+		if err := te.store.SaveItem(bg, id, stepID, it); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestReplayFromItemErrors(t *testing.T) {
+	t.Parallel()
+	te := newEnv(t)
+	f := te.flow(strings.Replace(itemsFlow, "steps:\n", "steps:\n  off: {kind: checkpoint, if: 'inputs.tone == \"never\"', foreach: inputs.xs, run: echo}\n", 1))
+	src := te.start(f, nil)
+	wantStatus(t, src, RunCompleted)
+	for sel, want := range map[string]string{
+		"each[3]":  "--from each[3]: step each had 3 items (each[0] to each[2]) in run " + src.ID,
+		"list[0]":  "--from list[0]: step list has no foreach, so it has no items; write --from list to run it again",
+		"off[0]":   "--from off[0]: step off was skipped in run " + src.ID + ", so it has no items",
+		"each[-1]": `--from "each[-1]": write STEP[N] with N an item's number from 0, e.g. --from each[0]`,
+		"nope[1]":  "the flow has no such step",
+	} {
+		_, err := te.eng.Replay(t.Context(), ReplayOptions{Source: src.ID, From: sel})
+		var ue *UsageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), want) {
+			t.Errorf("--from %s: %v; want a usage error saying %q", sel, err, want)
+		}
+	}
+	if n := len(mustList(t, te)); n != 1 {
+		t.Errorf("%d runs; a refused replay must not make one", n)
+	}
+}
+
+func mustList(t *testing.T, te *testEnv) []*Run {
+	t.Helper()
+	runs, err := te.eng.List(t.Context(), ListFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return runs
+}
+
+// --from STEP[N] of a replay that reused STEP whole reads the items where
+// they are, in the run that ran them.
+func TestReplayFromItemOfAReusedStep(t *testing.T) {
+	t.Parallel()
+	te := newEnv(t)
+	src := te.start(te.flow(itemsFlow), nil)
+	same, err := te.eng.Replay(t.Context(), ReplayOptions{Source: src.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := step(t, same, "each"); !s.Reused {
+		t.Fatalf("each ran in the plain replay: %s", s.Reason)
+	}
+	run, err := te.eng.Replay(t.Context(), ReplayOptions{Source: same.ID, From: "each[0]"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, run, RunCompleted)
+	if te.count("a") != 2 || te.count("b") != 1 || te.count("c") != 1 || te.count("join") != 2 {
+		t.Errorf("counts a=%d b=%d c=%d join=%d, want 2 1 1 2", te.count("a"), te.count("b"), te.count("c"), te.count("join"))
+	}
+	if want := "--from each[0]; items: 2 reused from " + src.ID + ", 1 ran"; step(t, run, "each").Reason != want {
+		t.Errorf("reason %q, want %q", step(t, run, "each").Reason, want)
+	}
+	if r := step(t, run, "list").Reason; !strings.Contains(r, "not downstream of --from each[0]") {
+		t.Errorf("list's reason %q", r)
+	}
+}
