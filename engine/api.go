@@ -1,7 +1,13 @@
 // Package engine executes compiled flows durably: every step's result is
 // recorded the moment it finishes, and any run can be resumed, retried or
-// replayed without redoing finished work. It knows nothing about terminals:
-// progress leaves as Events for an Observer.
+// replayed without redoing finished work.
+//
+// It is given its parts: a run store (runstore.Store: the file store, or
+// any backend passing runstore/storetest), model callers (Models) and
+// secrets. It decides what runs next with the pure functions of package
+// plan and drives them with goroutines. It knows nothing of terminals or
+// of where records live: progress leaves as Events, to an Observer and to
+// subscriptions (events.go).
 package engine
 
 import (
