@@ -422,7 +422,7 @@ func (p *liveProgress) frame(now time.Time) []string {
 	if d, ok := st.runElapsed(now); ok {
 		footer += " · " + viewDuration(d)
 	}
-	if tok := st.usage.InputTokens + st.usage.OutputTokens; tok > 0 || st.cost > 0 {
+	if tok := st.usage.Total(); tok > 0 || st.cost > 0 {
 		footer += fmt.Sprintf(" · %s tok", viewInt(tok))
 		if st.costKnown {
 			footer += " · " + viewCost(st.cost)
@@ -572,7 +572,7 @@ func liveStepText(s *stepState, now time.Time) (sym, colour, text string) {
 // usageText is "350 tok $0.0004", "350 tok" when the price is unknown, or ""
 // when no tokens were used (checkpoints, the offline mock).
 func usageText(u providers.Usage, cost float64, costKnown bool) string {
-	tok := u.InputTokens + u.OutputTokens
+	tok := u.Total()
 	if tok == 0 && (!costKnown || cost == 0) {
 		return ""
 	}

@@ -245,7 +245,7 @@ func fmtDuration(d time.Duration) string {
 }
 
 func fmtTokens(u providers.Usage) string {
-	if n := u.InputTokens + u.OutputTokens; n > 0 {
+	if n := u.Total(); n > 0 {
 		return fmt.Sprint(n)
 	}
 	return "-"
