@@ -27,8 +27,5 @@ func newGraph(f *flowspec.Flow) *graph {
 // flowspec.Flow.Topo).
 func (g *graph) topo() []string { return g.topoIDs }
 
-// dependents returns the steps that depend directly on id.
-func (g *graph) dependents(id string) []string { return g.flow.Dependents(id) }
-
 // descendants returns every step downstream of any of ids (not ids).
 func (g *graph) descendants(ids ...string) map[string]bool { return g.flow.Descendants(ids...) }
