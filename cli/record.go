@@ -251,17 +251,17 @@ func fmtDuration(d time.Duration) string {
 
 func fmtTokens(u providers.Usage) string {
 	if n := u.Total(); n > 0 {
-		return fmt.Sprint(n)
+		return viewInt(n) // as the live view counts them
 	}
 	return "-"
 }
 
 // fmtUsage is "-" for a run that used no tokens, like the step table.
 func fmtUsage(u providers.Usage) string {
-	if u.InputTokens == 0 && u.OutputTokens == 0 {
+	if u.Total() == 0 {
 		return "-"
 	}
-	return fmt.Sprintf("%d in, %d out", u.InputTokens, u.OutputTokens)
+	return viewInt(u.InputTokens) + " in, " + viewInt(u.OutputTokens) + " out"
 }
 
 // fmtCost prints dollars the way the live view does, so a step reads the

@@ -104,6 +104,9 @@ func TestFormatters(t *testing.T) {
 		{fmtUsage(providers.Usage{}), "-"},
 		{fmtUsage(providers.Usage{InputTokens: 3, OutputTokens: 4}), "3 in, 4 out"},
 		{fmtTokens(providers.Usage{InputTokens: 3, OutputTokens: 4}), "7"},
+		// Big counts read as the live view writes them.
+		{fmtTokens(providers.Usage{InputTokens: 12000, OutputTokens: 345}), "12,345"},
+		{fmtUsage(providers.Usage{InputTokens: 12000, OutputTokens: 345}), "12,000 in, 345 out"},
 		{fmtMap(map[string]any{"b": []any{1.0}, "a": "x"}), `a="x" b=[1]`},
 	} {
 		if tt.got != tt.want {
