@@ -159,7 +159,7 @@ func (p *plainProgress) Event(e engine.Event) {
 	case engine.EventRunFinished:
 		text := fmt.Sprintf("run %s %s", p.st.runID, p.st.runStatus)
 		if d, ok := p.st.runElapsed(t); ok && p.st.runStatus != engine.RunWaiting {
-			text += " in " + viewDuration(d)
+			text += " in " + fmtDuration(d)
 		}
 		if u := usageText(p.st.usage, p.st.cost, p.st.costKnown); u != "" {
 			text += " · " + u
@@ -178,9 +178,9 @@ func plainStepText(s *stepState) string {
 	case s.status == engine.StepCompleted && s.answer != "":
 		return "answered " + s.answer
 	case s.status == engine.StepCompleted:
-		out := "completed " + viewDuration(s.duration)
+		out := "completed " + fmtDuration(s.duration)
 		if s.total > 0 {
-			out = fmt.Sprintf("completed %d/%d %s", s.done, s.total, viewDuration(s.duration))
+			out = fmt.Sprintf("completed %d/%d %s", s.done, s.total, fmtDuration(s.duration))
 		}
 		if u := usageText(s.usage, s.cost, s.costKnown); u != "" {
 			out += " " + u
@@ -206,7 +206,7 @@ func retryText(e engine.Event) string {
 	if e.Item != nil {
 		what = fmt.Sprintf("item %d ", *e.Item)
 	}
-	return fmt.Sprintf("%sattempt %d failed: %s; retrying in %s", what, max(e.Attempt-1, 1), firstLine(e.Error), viewDuration(e.Delay))
+	return fmt.Sprintf("%sattempt %d failed: %s; retrying in %s", what, max(e.Attempt-1, 1), firstLine(e.Error), fmtDuration(e.Delay))
 }
 
 // leftoverText says that what a killed kitaru left running of a step was
@@ -420,9 +420,9 @@ func (p *liveProgress) frame(now time.Time) []string {
 		footer += " " + string(st.runStatus)
 	}
 	if d, ok := st.runElapsed(now); ok {
-		footer += " · " + viewDuration(d)
+		footer += " · " + fmtDuration(d)
 	}
-	if tok := st.usage.InputTokens + st.usage.OutputTokens; tok > 0 || st.cost > 0 {
+	if tok := st.usage.Total(); tok > 0 || st.cost > 0 {
 		footer += fmt.Sprintf(" · %s tok", viewInt(tok))
 		if st.costKnown {
 			footer += " · " + viewCost(st.cost)
@@ -527,7 +527,7 @@ func liveStepText(s *stepState, now time.Time) (sym, colour, text string) {
 			}
 		}
 		if !s.started.IsZero() {
-			text += " " + viewDuration(now.Sub(s.started))
+			text += " " + fmtDuration(now.Sub(s.started))
 		}
 		if s.attempt > 1 {
 			text += fmt.Sprintf(" (attempt %d)", s.attempt)
@@ -539,9 +539,9 @@ func liveStepText(s *stepState, now time.Time) (sym, colour, text string) {
 	case s.status == engine.StepCompleted && s.answer != "":
 		return "✓", ansiGreen, "answered " + s.answer
 	case s.status == engine.StepCompleted:
-		text = "done " + viewDuration(s.duration)
+		text = "done " + fmtDuration(s.duration)
 		if s.total > 0 {
-			text = fmt.Sprintf("done %d/%d %s", s.done, s.total, viewDuration(s.duration))
+			text = fmt.Sprintf("done %d/%d %s", s.done, s.total, fmtDuration(s.duration))
 		}
 		if u := usageText(s.usage, s.cost, s.costKnown); u != "" {
 			text += " · " + u
@@ -556,7 +556,7 @@ func liveStepText(s *stepState, now time.Time) (sym, colour, text string) {
 	case s.status == engine.StepSkipped:
 		return "-", ansiDim, "skipped" + reasonSuffix(s.reason)
 	case s.stopped:
-		return "■", ansiYellow, "stopped after " + viewDuration(s.duration)
+		return "■", ansiYellow, "stopped after " + fmtDuration(s.duration)
 	case s.status == engine.StepWaiting:
 		text = "waiting for input"
 		if s.question != "" {
@@ -572,7 +572,7 @@ func liveStepText(s *stepState, now time.Time) (sym, colour, text string) {
 // usageText is "350 tok $0.0004", "350 tok" when the price is unknown, or ""
 // when no tokens were used (checkpoints, the offline mock).
 func usageText(u providers.Usage, cost float64, costKnown bool) string {
-	tok := u.InputTokens + u.OutputTokens
+	tok := u.Total()
 	if tok == 0 && (!costKnown || cost == 0) {
 		return ""
 	}
@@ -609,22 +609,6 @@ func viewCost(c float64) string {
 		return fmt.Sprintf("$%.4f", c)
 	}
 	return fmt.Sprintf("$%.2f", c)
-}
-
-// viewDuration is short and stable: 0.4s, 12.3s, 2m05s, 1h02m.
-func viewDuration(d time.Duration) string {
-	if d < 0 {
-		d = 0
-	}
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%.1fs", d.Seconds())
-	case d < time.Hour:
-		d = d.Round(time.Second)
-		return fmt.Sprintf("%dm%02ds", int(d/time.Minute), int(d%time.Minute/time.Second))
-	}
-	d = d.Round(time.Minute)
-	return fmt.Sprintf("%dh%02dm", int(d/time.Hour), int(d%time.Hour/time.Minute))
 }
 
 // firstLine is the first non-empty line of s, trimmed, with controls

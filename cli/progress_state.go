@@ -262,7 +262,7 @@ func (r *runState) sumUsage() {
 		}
 		r.usage = r.usage.Add(s.usage)
 		r.cost += s.cost
-		if !s.costKnown && s.usage.InputTokens+s.usage.OutputTokens > 0 {
+		if !s.costKnown && s.usage.Total() > 0 {
 			r.costKnown = false
 		}
 	}

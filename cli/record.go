@@ -231,32 +231,37 @@ func stepDuration(s engine.StepResult) string {
 	return fmtDuration(time.Duration(s.DurationMS) * time.Millisecond)
 }
 
-// fmtDuration rounds to what a person compares: ms under a second, then
-// tenths of seconds, then seconds.
+// fmtDuration is the one way a duration is shown to people, in the live
+// view and in every record: 629ms, 1.2s, 2m03s, 1h02m. Each unit is
+// rounded, so 999.7ms reads 1.0s and 59.97s reads 1m00s.
 func fmtDuration(d time.Duration) string {
-	switch {
-	case d < time.Second:
-		return fmt.Sprintf("%dms", d.Milliseconds())
-	case d < time.Minute:
-		return fmt.Sprintf("%.1fs", d.Seconds())
-	default:
-		return d.Round(time.Second).String()
+	d = max(d, 0)
+	if r := d.Round(time.Millisecond); r < time.Second {
+		return fmt.Sprintf("%dms", r.Milliseconds())
 	}
+	if r := d.Round(100 * time.Millisecond); r < time.Minute {
+		return fmt.Sprintf("%.1fs", r.Seconds())
+	}
+	if r := d.Round(time.Second); r < time.Hour {
+		return fmt.Sprintf("%dm%02ds", int(r/time.Minute), int(r%time.Minute/time.Second))
+	}
+	r := d.Round(time.Minute)
+	return fmt.Sprintf("%dh%02dm", int(r/time.Hour), int(r%time.Hour/time.Minute))
 }
 
 func fmtTokens(u providers.Usage) string {
-	if n := u.InputTokens + u.OutputTokens; n > 0 {
-		return fmt.Sprint(n)
+	if n := u.Total(); n > 0 {
+		return viewInt(n) // as the live view counts them
 	}
 	return "-"
 }
 
 // fmtUsage is "-" for a run that used no tokens, like the step table.
 func fmtUsage(u providers.Usage) string {
-	if u.InputTokens == 0 && u.OutputTokens == 0 {
+	if u.Total() == 0 {
 		return "-"
 	}
-	return fmt.Sprintf("%d in, %d out", u.InputTokens, u.OutputTokens)
+	return viewInt(u.InputTokens) + " in, " + viewInt(u.OutputTokens) + " out"
 }
 
 // fmtCost prints dollars the way the live view does, so a step reads the

@@ -377,15 +377,6 @@ func TestIsTTYFalseForPipesAndBuffers(t *testing.T) {
 }
 
 func TestFormatting(t *testing.T) {
-	durations := map[time.Duration]string{
-		0: "0.0s", 340 * time.Millisecond: "0.3s", 12345 * time.Millisecond: "12.3s",
-		125 * time.Second: "2m05s", 62*time.Minute + 10*time.Second: "1h02m", -time.Second: "0.0s",
-	}
-	for d, want := range durations {
-		if got := viewDuration(d); got != want {
-			t.Errorf("viewDuration(%v) = %q, want %q", d, got, want)
-		}
-	}
 	costs := map[float64]string{0: "$0", 0.00004: "<$0.0001", 0.00046: "$0.0005", 1.234: "$1.23"}
 	for c, want := range costs {
 		if got := viewCost(c); got != want {

@@ -66,7 +66,7 @@ func TestViewPTYRunCompleted(t *testing.T) {
 			}
 			// Each step has exactly one row in the final frame: redraws
 			// replaced earlier frames instead of piling up below them.
-			for _, re := range []string{`^✓ outline +done \d+\.\ds$`, `^✓ draft +done \d+\.\ds$`, `^run kr-\S+ completed · \d+\.\ds$`} {
+			for _, re := range []string{`^✓ outline +done (\d+ms|\d+\.\ds)$`, `^✓ draft +done (\d+ms|\d+\.\ds)$`, `^run kr-\S+ completed · (\d+ms|\d+\.\ds)$`} {
 				if n := rowsMatching(screen, re); n != 1 {
 					t.Errorf("%d rows match %s, want 1; screen:\n%s", n, re, screen)
 				}
@@ -98,7 +98,7 @@ func TestViewPTYRunWaiting(t *testing.T) {
 		`^\? approval +waiting for input: Publish this draft\? Answer true or false\.$`,
 		`^· details +pending$`,
 		`^· publish +pending$`,
-		`^run kr-\S+ waiting · \d+\.\ds$`,
+		`^run kr-\S+ waiting · (\d+ms|\d+\.\ds)$`,
 		"kitaru input kr-\\S+ approval --value",
 	} {
 		if n := rowsMatching(screen, re); n != 1 {
@@ -139,9 +139,9 @@ steps:
 	}
 	for _, re := range []string{
 		`^✓ quick +done`,
-		`^■ slow +stopped after \d+\.\ds$`,
+		`^■ slow +stopped after (\d+ms|\d+\.\ds)$`,
 		`^· after +pending$`,
-		`^run kr-\S+ interrupted · \d+\.\ds$`,
+		`^run kr-\S+ interrupted · (\d+ms|\d+\.\ds)$`,
 		"kitaru resume kr-",
 	} {
 		if n := rowsMatching(screen, re); n != 1 {
@@ -170,9 +170,9 @@ func TestViewPTYTokensAndCost(t *testing.T) {
 	}
 	// The fake server reports 11 prompt and 7 completion tokens per call.
 	for _, re := range []string{
-		`^✓ outline +done \d+\.\ds · 18 tok (<\$0\.0001|\$0\.\d{4})$`,
-		`^✓ draft +done \d+\.\ds · 18 tok (<\$0\.0001|\$0\.\d{4})$`,
-		`^run kr-\S+ completed · \d+\.\ds · 36 tok · (<\$0\.0001|\$0\.\d{4})$`,
+		`^✓ outline +done (\d+ms|\d+\.\ds) · 18 tok (<\$0\.0001|\$0\.\d{4})$`,
+		`^✓ draft +done (\d+ms|\d+\.\ds) · 18 tok (<\$0\.0001|\$0\.\d{4})$`,
+		`^run kr-\S+ completed · (\d+ms|\d+\.\ds) · 36 tok · (<\$0\.0001|\$0\.\d{4})$`,
 	} {
 		if n := rowsMatching(screen, re); n != 1 {
 			t.Errorf("%d rows match %s, want 1; screen:\n%s", n, re, screen)

@@ -818,7 +818,7 @@ func (llmExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
 	caller := u.x.caller
 	if caller == nil {
 		if mock := os.Getenv(providers.EnvMockResponse); mock != "" {
-			caller = mockCaller(mock)
+			caller = providers.Mock{Text: mock}
 		} else {
 			return nil, errors.New("no provider configured: register a model with `kitaru model register` (or set KITARU_LLM_MOCK_RESPONSE to try the flow offline)")
 		}
@@ -844,12 +844,4 @@ func (llmExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
 	}
 	res.Output = out
 	return res, nil
-}
-
-// mockCaller answers every call with the same text (KITARU_LLM_MOCK_RESPONSE
-// when the engine was given no Models).
-type mockCaller string
-
-func (m mockCaller) Call(ctx context.Context, req providers.Request) (*providers.Response, error) {
-	return &providers.Response{Text: string(m), Model: "mock/mock", CredentialSource: providers.CredentialNone, Mock: true, Attempts: 1}, nil
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kitaruhq/kitaru/flowspec"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
@@ -121,21 +122,15 @@ func (e *Engine) Answer(ctx context.Context, ref, step string, value json.RawMes
 }
 
 func validateAnswer(schema map[string]any, answer any) error {
-	c := jsonschema.NewCompiler()
 	// The schema came from YAML; a round trip through JSON gives the
 	// validator the plain JSON values it expects.
 	raw, err := json.Marshal(schema)
 	if err != nil {
 		return fmt.Errorf("the step's schema cannot be encoded: %w", err)
 	}
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
-	if err != nil {
-		return fmt.Errorf("the step's schema cannot be read: %w", err)
-	}
-	if err := c.AddResource("answer.json", doc); err != nil {
-		return fmt.Errorf("the step's schema is not valid: %w", err)
-	}
-	sch, err := c.Compile("answer.json")
+	// Compiled as the flow's loader compiled it: a record's schema may not
+	// reach for other documents either.
+	sch, err := flowspec.CompileSchema(raw)
 	if err != nil {
 		return fmt.Errorf("the step's schema is not valid: %w", err)
 	}

@@ -184,7 +184,7 @@ func (f *Flow) Dependents(id string) []string {
 }
 
 // Descendants returns every step that depends, directly or not, on any of
-// ids; ids themselves are left out unless one depends on another.
+// ids; ids themselves are always left out.
 func (f *Flow) Descendants(ids ...string) map[string]bool {
 	out := map[string]bool{}
 	queue := append([]string(nil), ids...)

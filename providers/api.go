@@ -36,6 +36,9 @@ func (u Usage) Add(o Usage) Usage {
 	return Usage{InputTokens: u.InputTokens + o.InputTokens, OutputTokens: u.OutputTokens + o.OutputTokens}
 }
 
+// Total is the tokens used both ways, the one number displays show.
+func (u Usage) Total() int { return u.InputTokens + u.OutputTokens }
+
 // Credential sources recorded with every call.
 const (
 	CredentialEnvironment = "environment"

@@ -158,7 +158,7 @@ func (c *caller) Call(ctx context.Context, req Request) (resp *Response, err err
 	// An empty value counts as unset, as `KITARU_LLM_MOCK_RESPONSE= kitaru
 	// run` is how a person turns the mock off for one command.
 	if mock := c.opts.Getenv(EnvMockResponse); mock != "" {
-		return c.mock(req, mock, start), nil
+		return Mock{Text: mock, Registry: c.reg, Getenv: c.opts.Getenv}.Call(ctx, req)
 	}
 	res, err := c.reg.Resolve(req.Model, c.opts.Getenv)
 	if err != nil {
@@ -232,19 +232,6 @@ func (c *caller) Call(ctx context.Context, req Request) (resp *Response, err err
 		Latency:          time.Since(start),
 		Attempts:         tr.attempts,
 	}, nil
-}
-
-// mock answers without network or credentials. It records the resolved
-// model when the name resolves, else the name as written: the offline
-// path must work on a machine where no alias is registered yet.
-func (c *caller) mock(req Request, text string, start time.Time) *Response {
-	zero := 0.0
-	resp := &Response{Text: text, Model: req.Model, CostUSD: &zero, CredentialSource: CredentialNone, Mock: true}
-	if res, err := c.reg.Resolve(req.Model, c.opts.Getenv); err == nil {
-		resp.Alias, resp.Model = res.Alias, res.Model
-	}
-	resp.Latency = time.Since(start)
-	return resp
 }
 
 // credential finds the provider's key: its environment variable first,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -54,5 +55,28 @@ func TestMockSetButEmptyIsOff(t *testing.T) {
 	resp, err := New(Registry{}, Options{}).Call(context.Background(), Request{Model: "openai/gpt-4o-mini"})
 	if err == nil || !strings.Contains(err.Error(), "OPENAI_API_KEY") {
 		t.Fatalf("an empty mock answered (%+v, %v); want the missing-key error", resp, err)
+	}
+}
+
+// The mock a caller falls back to and the Mock an engine without models
+// uses are one: same record for the same request.
+func TestMockIsTheCallersMock(t *testing.T) {
+	t.Parallel()
+	reg := Registry{Aliases: map[string]Alias{"fast": {Model: "openai/gpt-4o-mini"}}}
+	env := envOf(map[string]string{EnvMockResponse: "canned"})
+	for _, model := range []string{"fast", "openai/gpt-4o", "unknown"} {
+		req := Request{Model: model}
+		viaCaller, err := New(reg, Options{Getenv: env}).Call(t.Context(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		direct, err := Mock{Text: "canned", Registry: reg, Getenv: env}.Call(t.Context(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		viaCaller.Latency, direct.Latency = 0, 0
+		if !reflect.DeepEqual(viaCaller, direct) {
+			t.Errorf("%s: caller's mock %+v, Mock %+v", model, viaCaller, direct)
+		}
 	}
 }

@@ -1,0 +1,29 @@
+package providers
+
+import (
+	"context"
+	"time"
+)
+
+// Mock is the offline model caller behind KITARU_LLM_MOCK_RESPONSE: it
+// answers every call with Text, sends nothing and needs no credentials.
+// Every mocked call records the same way, whoever made the caller.
+type Mock struct {
+	Text     string
+	Registry Registry            // to record the model an alias resolves to
+	Getenv   func(string) string // nil: os.Getenv
+}
+
+// Call records the resolved model when the name resolves, else the name as
+// written: the offline path must work on a machine where no alias is
+// registered yet. It costs nothing and uses no tokens.
+func (m Mock) Call(ctx context.Context, req Request) (*Response, error) {
+	start := time.Now()
+	zero := 0.0
+	resp := &Response{Text: m.Text, Model: req.Model, CostUSD: &zero, CredentialSource: CredentialNone, Mock: true}
+	if res, err := m.Registry.Resolve(req.Model, m.Getenv); err == nil {
+		resp.Alias, resp.Model = res.Alias, res.Model
+	}
+	resp.Latency = time.Since(start)
+	return resp, nil
+}
