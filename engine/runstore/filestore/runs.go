@@ -90,7 +90,7 @@ func (s *Store) Create(ctx context.Context, meta *runstore.RunMeta, flowSource [
 		return nil, err
 	}
 	s.mu.Lock()
-	s.plans[meta.ID] = meta.Plan
+	s.plans[meta.ID] = ownSteps(meta)
 	s.mu.Unlock()
 	return l, nil
 }

@@ -48,7 +48,7 @@ func (s *Store) ensureStepDir(ctx context.Context, id, step string) error {
 	p.once.Do(func() {
 		if plan == nil {
 			if m, err := s.LoadMeta(ctx, id); err == nil {
-				plan = m.Plan
+				plan = ownSteps(m)
 			}
 		}
 		p.err = s.prepareSteps(id, plan)
@@ -61,6 +61,29 @@ func (s *Store) ensureStepDir(ctx context.Context, id, step string) error {
 		return nil
 	}
 	return mkdirDurable(dir) // a step the plan did not name
+}
+
+// ownSteps are the steps of a run's plan that can get records of its own:
+// all but those a replay reused (their records stay in their runs), so a
+// replay of the last step of a big run makes one directory, not one per
+// step.
+func ownSteps(m *runstore.RunMeta) []runstore.PlanStep {
+	if len(m.Reused) == 0 {
+		return m.Plan
+	}
+	reused := map[string]bool{}
+	for _, g := range m.Reused {
+		for _, st := range g.Steps {
+			reused[st] = true
+		}
+	}
+	own := make([]runstore.PlanStep, 0, len(m.Plan))
+	for _, st := range m.Plan {
+		if !reused[st.ID] {
+			own = append(own, st)
+		}
+	}
+	return own
 }
 
 // prepared is a run whose step directories this process made durable.
