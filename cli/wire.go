@@ -38,6 +38,7 @@ var newRunner = func(obs engine.Observer, stderr io.Writer) (engine.Runner, erro
 		Secrets:  secrets,
 		Observer: obs,
 		Mask:     providers.EnvCredentials(os.Getenv),
+		Warn:     func(err error) { fmt.Fprintf(stderr, "kitaru: %v\n", err) },
 	}), st}, nil
 }
 

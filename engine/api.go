@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 
 	"github.com/kitaruhq/kitaru/engine/runstore"
+	"github.com/kitaruhq/kitaru/engine/work"
 	"github.com/kitaruhq/kitaru/flowspec"
 	"github.com/kitaruhq/kitaru/keyring"
 	"github.com/kitaruhq/kitaru/providers"
@@ -51,6 +52,11 @@ type Config struct {
 	// inherits (providers.EnvCredentials).
 	Mask     []string
 	Observer Observer // nil: events are only journaled
+	// Warn hears of problems no record holds (a journal line that could
+	// not be written); nil: nobody.
+	Warn func(error)
+	// Executors gives each step its executor; nil: package executors'.
+	Executors func(*flowspec.Step) (work.Executor, error)
 	// Holder is who this engine's leases of runs name (its process and
 	// host): what another process is told of a run it cannot take.
 	Holder   runstore.Holder

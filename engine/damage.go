@@ -3,7 +3,6 @@ package engine
 import (
 	"errors"
 	"fmt"
-	"syscall"
 
 	"github.com/kitaruhq/kitaru/engine/runstore"
 )
@@ -21,9 +20,9 @@ func diskFull(err error, id string) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, syscall.ENOSPC):
+	case errors.Is(err, runstore.ErrNoSpace):
 		return fmt.Errorf("%w; the disk is full: free some space, then `kitaru resume %s` continues the run", err, id)
-	case errors.Is(err, syscall.EDQUOT):
+	case errors.Is(err, runstore.ErrQuota):
 		return fmt.Errorf("%w; the disk is full (the quota is used up): free some space, then `kitaru resume %s` continues the run", err, id)
 	}
 	return err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"time"
@@ -621,6 +620,10 @@ func (e *Engine) Logs(ctx context.Context, ref, step string, follow bool, fn fun
 	}
 }
 
-// stderrf is where the engine says something no record holds (a journal
-// line it could not write); it never carries secrets.
-var stderrf = func(format string, args ...any) { fmt.Fprintf(os.Stderr, format, args...) }
+// warn passes on a problem no record holds (a journal line that could not
+// be written) to Config.Warn.
+func (e *Engine) warn(err error) {
+	if e.cfg.Warn != nil {
+		e.cfg.Warn(err)
+	}
+}

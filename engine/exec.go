@@ -124,7 +124,7 @@ func (x *execution) emit(ev Event) {
 		jev.Result = &slim
 	}
 	if err := x.st.AppendEvents(x.sc, x.meta.ID, jev); err != nil {
-		stderrf("kitaru: %v\n", err)
+		x.e.warn(err)
 	}
 	x.fanOut(ev)
 }

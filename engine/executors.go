@@ -6,18 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"os/exec"
 	"reflect"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
-	"unicode/utf8"
 
+	"github.com/kitaruhq/kitaru/engine/executors"
+	"github.com/kitaruhq/kitaru/engine/work"
 	"github.com/kitaruhq/kitaru/flowspec"
-	"github.com/kitaruhq/kitaru/internal/bytesize"
 	"github.com/kitaruhq/kitaru/internal/textcut"
 	"github.com/kitaruhq/kitaru/keyring"
 	"github.com/kitaruhq/kitaru/providers"
@@ -37,17 +34,7 @@ type unit struct {
 }
 
 // unitResult is what an executor produced.
-type unitResult struct {
-	Output     any
-	Model      string
-	Alias      string
-	Credential string
-	Mock       bool
-	Usage      providers.Usage
-	Cost       *float64
-	Wait       *WaitInfo // a wait step is waiting
-	Tries      []Attempt // from runUnit, when there was more than one
-}
+type unitResult = work.Result
 
 // mask masks s and remembers whether that changed it. Only the unit's own
 // goroutine calls it (not the copiers of a command's output).
@@ -80,26 +67,13 @@ func (u *unit) output(text string) (any, error) {
 	return u.value(v), nil
 }
 
-// executor does one kind of step. A Temporal-backed or remote executor
-// could stand in for these; the engine only needs this method. An attempt
-// that failed after spending (a model answered, then its output was not
-// JSON) returns its result, with the usage and cost, beside the error.
-type executor interface {
-	execute(ctx context.Context, u *unit) (*unitResult, error)
-}
-
-func executorFor(s *flowspec.Step) (executor, error) {
-	switch {
-	case s.Kind == flowspec.KindLLM && s.LLM != nil:
-		return llmExec{}, nil
-	case s.Kind == flowspec.KindCheckpoint && s.Checkpoint != nil && s.Checkpoint.Run != nil:
-		return shellExec{}, nil
-	case s.Kind == flowspec.KindCheckpoint && s.Checkpoint != nil && s.Checkpoint.Value != nil:
-		return valueExec{}, nil
-	case s.Kind == flowspec.KindWait && s.Wait != nil:
-		return waitExec{}, nil
+// executorFor is the executor of a step: Config.Executors, or the
+// built-in ones.
+func (x *execution) executorFor(s *flowspec.Step) (work.Executor, error) {
+	if x.e.cfg.Executors != nil {
+		return x.e.cfg.Executors(s)
 	}
-	return nil, fmt.Errorf("step %s of kind %q has nothing to execute", s.ID, s.Kind)
+	return executors.For(s)
 }
 
 func (u *unit) log(text string) {
@@ -135,7 +109,7 @@ func (u *unit) artifact(base, ext string) string {
 // is recorded); a foreach step has none (nil) and takes one per item.
 func (x *execution) execStep(ctx context.Context, s *flowspec.Step, sc *flowspec.Scope, sl *slot) *StepResult {
 	start := time.Now().UTC()
-	ex, err := executorFor(s)
+	ex, err := x.executorFor(s)
 	if err != nil {
 		return x.save(x.failed(s, start, 0, err))
 	}
@@ -250,7 +224,7 @@ func (x *execution) baseRedactor() *redactor {
 // runUnit executes a unit with the step's timeout and retries. The result,
 // returned on failure too (nil only when nothing ran), carries the usage
 // and cost of every attempt and, after more than one, each attempt.
-func (x *execution) runUnit(ctx context.Context, ex executor, u *unit) (*unitResult, int, error) {
+func (x *execution) runUnit(ctx context.Context, ex work.Executor, u *unit) (*unitResult, int, error) {
 	attempts := max(1, u.step.Retry.Attempts)
 	var sum *unitResult
 	for a := 1; ; a++ {
@@ -260,7 +234,7 @@ func (x *execution) runUnit(ctx context.Context, ex executor, u *unit) (*unitRes
 			actx, cancel = context.WithTimeout(ctx, u.step.Timeout)
 		}
 		t0 := time.Now()
-		res, err := ex.execute(actx, u)
+		res, err := ex.Execute(actx, u.work(), u)
 		timedOut := errors.Is(actx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 		cancel()
 		if err == nil {
@@ -353,7 +327,7 @@ func addCost(a, b *float64) *float64 {
 
 // runUnitSafe is runUnit for a goroutine of its own: a panic becomes the
 // unit's error.
-func (x *execution) runUnitSafe(ctx context.Context, ex executor, u *unit) (res *unitResult, attempts int, err error) {
+func (x *execution) runUnitSafe(ctx context.Context, ex work.Executor, u *unit) (res *unitResult, attempts int, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			res, err = nil, fmt.Errorf("internal error while running it (please report this): %v", p)
@@ -376,7 +350,7 @@ func backoff(base time.Duration, attempt int) time.Duration {
 }
 
 // execForeach runs every item not done yet, each its own record.
-func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flowspec.Scope, ex executor, env []string, red *redactor, start time.Time) *StepResult {
+func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flowspec.Scope, ex work.Executor, env []string, red *redactor, start time.Time) *StepResult {
 	if s.Kind == flowspec.KindWait {
 		return x.failed(s, start, 0, errors.New("a wait step cannot use foreach"))
 	}
@@ -565,283 +539,4 @@ func parseJSONOutput(text string) (any, error) {
 		return nil, fmt.Errorf("output: json, but the output is not JSON (%v): %q", err, textcut.Runes(text, 200))
 	}
 	return v, nil
-}
-
-// valueExec evaluates a checkpoint's value.
-type valueExec struct{}
-
-func (valueExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
-	v, err := u.step.Checkpoint.Value.Eval(u.scope)
-	if err != nil {
-		return nil, err
-	}
-	return &unitResult{Output: u.value(v)}, nil
-}
-
-// waitExec records a wait step's question; the step waits for Answer.
-type waitExec struct{}
-
-func (waitExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
-	q := ""
-	if u.step.Wait.Question != nil {
-		var err error
-		if q, err = u.step.Wait.Question.Render(u.scope); err != nil {
-			return nil, err
-		}
-	}
-	w := &WaitInfo{Question: q, Schema: u.step.Wait.Schema}
-	if u.step.Timeout > 0 {
-		d := time.Now().UTC().Add(u.step.Timeout)
-		w.Deadline = &d
-	}
-	return &unitResult{Wait: w}, nil
-}
-
-// shellExec runs a checkpoint's command with sh -c in its own process
-// group, so a timeout or a stop kills everything it started.
-type shellExec struct{}
-
-func (shellExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
-	cp := u.step.Checkpoint
-	// The values of run:'s ${{ }} reach sh as variables, never as text.
-	script, vars, err := cp.Run.Shell(u.scope)
-	if err != nil {
-		return nil, err
-	}
-	// Printing more than max_output stops the command through this.
-	ctx, stop := context.WithCancel(ctx)
-	defer stop()
-	cmd := exec.CommandContext(ctx, "sh", "-c", script)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 2 * time.Second
-	cmd.Env = os.Environ()
-	inherited := len(cmd.Env)
-	for _, ev := range cp.Env {
-		v, err := ev.Value.Render(u.scope)
-		if err != nil {
-			return nil, fmt.Errorf("env %s: %w", ev.Name, err)
-		}
-		cmd.Env = append(cmd.Env, ev.Name+"="+v)
-	}
-	cmd.Env = append(cmd.Env, u.env...)
-	cmd.Env = append(cmd.Env, vars...) // last: nothing inherited overrides them
-	if cp.Dir != nil {
-		if cmd.Dir, err = cp.Dir.Render(u.scope); err != nil {
-			return nil, fmt.Errorf("dir: %w", err)
-		}
-	}
-	if cp.Stdin != nil {
-		in, err := cp.Stdin.Render(u.scope)
-		if err != nil {
-			return nil, fmt.Errorf("stdin: %w", err)
-		}
-		cmd.Stdin = strings.NewReader(in)
-	}
-	limit := cp.MaxOutput
-	if limit <= 0 {
-		limit = flowspec.DefaultMaxOutput
-	}
-	stdout := newCapture(u, "stdout", limit, limit, stop)
-	stderr := newCapture(u, "stderr", 0, limit, nil)
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	runErr := u.runGroup(ctx, cmd)
-	stdout.flush()
-	stderr.flush()
-	if stdout.over {
-		return nil, fmt.Errorf("the command printed more than %s on stdout (its max_output), so it was stopped; raise max_output, or write big output to a file and print its path", bytesize.Format(limit))
-	}
-	if errors.Is(runErr, syscall.E2BIG) {
-		n := 0
-		for _, v := range cmd.Env[inherited:] {
-			n += len(v)
-		}
-		return nil, fmt.Errorf("the command could not start: its arguments and environment are larger than the system allows (its env: and the values of its ${{ }} come to %d bytes); pass big values through stdin:, or write them to a file and pass its path: %w", n, runErr)
-	}
-	if runErr != nil {
-		err := fmt.Errorf("the command %s%s", exitText(runErr), tail(stderr.maskedText(u), 10))
-		if sig, ok := deathSignal(runErr); ok {
-			return nil, &signalledError{sig: sig, err: err}
-		}
-		return nil, err
-	}
-	if i := invalidUTF8(stdout.kept); i >= 0 {
-		// encoding/json would replace the byte in the record, silently.
-		return nil, fmt.Errorf("its output is not UTF-8 text (byte 0x%02x at offset %d), and a step's output is recorded as text; encode binary output, e.g. `| base64`, or write it to a file and print its path", stdout.kept[i], i)
-	}
-	text := strings.TrimSuffix(stdout.maskedText(u), "\n")
-	stdout.kept = nil // a big output is held once from here on
-	out, err := u.output(text)
-	if err != nil {
-		return nil, err
-	}
-	return &unitResult{Output: out}, nil
-}
-
-// runSignalGrace is how long a command that died of SIGINT or SIGTERM waits
-// for the run's context to end too before it counts as a failure.
-var runSignalGrace = 2 * time.Second
-
-// signalledError is a command that died of a signal.
-type signalledError struct {
-	sig syscall.Signal
-	err error
-}
-
-func (e *signalledError) Error() string { return e.err.Error() }
-func (e *signalledError) Unwrap() error { return e.err }
-
-// stoppedLikeTheRun says whether err is a command killed by a signal that
-// also stops kitaru: ^C reaches every process of the terminal's foreground
-// group (a command still being forked is in kitaru's), and supervisors such
-// as systemd send SIGTERM to every process of a service at once. Such a
-// command may die a moment before the run's context ends.
-func stoppedLikeTheRun(err error) bool {
-	var se *signalledError
-	return errors.As(err, &se) && (se.sig == syscall.SIGINT || se.sig == syscall.SIGTERM)
-}
-
-// deathSignal is the signal a command died of, if it did.
-func deathSignal(err error) (syscall.Signal, bool) {
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		if st, ok := ee.Sys().(syscall.WaitStatus); ok && st.Signaled() {
-			return st.Signal(), true
-		}
-	}
-	return 0, false
-}
-
-func exitText(err error) string {
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		if sig, ok := deathSignal(err); ok {
-			return fmt.Sprintf("was stopped by signal %d (%s)", sig, sig)
-		}
-		return fmt.Sprintf("exited with status %d", ee.ExitCode())
-	}
-	return "could not run: " + err.Error()
-}
-
-// tail quotes the last n lines of stderr for an error message, each cut at
-// tailLineMax bytes. Control characters are kept as printed (the cli
-// shows them as escapes on a terminal); only bytes that are not UTF-8 are
-// written as \xNN, since the record is JSON text, which would replace them.
-func tail(s string, n int) string {
-	s = strings.TrimRight(s, "\n")
-	if s == "" {
-		return ""
-	}
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	for i, l := range lines {
-		if len(l) > tailLineMax {
-			k := tailLineMax
-			for k > 0 && !utf8.RuneStart(l[k]) {
-				k--
-			}
-			l = l[:k] + "…"
-		}
-		lines[i] = escapeInvalidUTF8(l)
-	}
-	return "; stderr ends with:\n  " + strings.Join(lines, "\n  ")
-}
-
-const tailLineMax = 500
-
-// escapeInvalidUTF8 is s with each byte that is not UTF-8 written as \xNN.
-func escapeInvalidUTF8(s string) string {
-	if utf8.ValidString(s) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, n := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && n <= 1 {
-			fmt.Fprintf(&b, `\x%02x`, s[i])
-		} else {
-			b.WriteString(s[i : i+n])
-		}
-		i += n
-	}
-	return b.String()
-}
-
-// invalidUTF8 is the offset of the first byte of b that is not UTF-8, or -1.
-func invalidUTF8(b []byte) int {
-	if utf8.Valid(b) {
-		return -1
-	}
-	for i := 0; i < len(b); {
-		r, n := utf8.DecodeRune(b[i:])
-		if r == utf8.RuneError && n <= 1 {
-			return i
-		}
-		i += n
-	}
-	return -1
-}
-
-// llmExec makes one model call.
-type llmExec struct{}
-
-func (llmExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
-	l := u.step.LLM
-	var msgs []providers.Message
-	if l.System != nil {
-		s, err := l.System.Render(u.scope)
-		if err != nil {
-			return nil, fmt.Errorf("system: %w", err)
-		}
-		msgs = append(msgs, providers.Message{Role: "system", Content: s})
-	}
-	if l.Prompt != nil {
-		p, err := l.Prompt.Render(u.scope)
-		if err != nil {
-			return nil, fmt.Errorf("prompt: %w", err)
-		}
-		msgs = append(msgs, providers.Message{Role: "user", Content: p})
-	}
-	for i, m := range l.Messages {
-		c, err := m.Content.Render(u.scope)
-		if err != nil {
-			return nil, fmt.Errorf("messages[%d]: %w", i, err)
-		}
-		msgs = append(msgs, providers.Message{Role: m.Role, Content: c})
-	}
-	req := providers.Request{Model: l.Model, Messages: msgs, Temperature: l.Temperature, MaxTokens: l.MaxTokens}
-	if data, err := json.MarshalIndent(req, "", "  "); err == nil {
-		_ = u.x.st.WriteArtifact(u.x.sc, u.x.meta.ID, u.step.ID, u.artifact("prompt", ".json"), append(data, '\n'))
-	}
-	caller := u.x.caller
-	if caller == nil {
-		if mock := os.Getenv(providers.EnvMockResponse); mock != "" {
-			caller = providers.Mock{Text: mock}
-		} else {
-			return nil, errors.New("no provider configured: register a model with `kitaru model register` (or set KITARU_LLM_MOCK_RESPONSE to try the flow offline)")
-		}
-	}
-	resp, err := caller.Call(ctx, req)
-	// A server may echo the key it was sent (in its answer or an error):
-	// the key is masked in all the step records, as a secret is.
-	creds := providers.CredentialsOf(err)
-	if resp != nil {
-		creds = resp.Credentials
-	}
-	u.red = u.red.with(creds)
-	if err != nil {
-		return nil, err
-	}
-	text := u.mask(resp.Text)
-	_ = u.x.st.WriteArtifact(u.x.sc, u.x.meta.ID, u.step.ID, u.artifact("response", ".txt"), []byte(text))
-	u.log(fmt.Sprintf("model %s answered in %s (%d tokens in, %d out)", resp.Model, resp.Latency.Round(time.Millisecond), resp.Usage.InputTokens, resp.Usage.OutputTokens))
-	res := &unitResult{Model: resp.Model, Alias: resp.Alias, Credential: resp.CredentialSource, Mock: resp.Mock, Usage: resp.Usage, Cost: resp.CostUSD}
-	out, err := u.output(text)
-	if err != nil {
-		return res, err // the call was made and paid for
-	}
-	res.Output = out
-	return res, nil
 }

@@ -82,3 +82,12 @@ func (e *HeldError) Error() string {
 	}
 	return "run " + e.RunID + " is being run by " + who + "; wait for it or `kitaru executions cancel " + e.RunID + "`"
 }
+
+// ErrNoSpace and ErrQuota are what a store's writes fail with when its
+// disk is full or its quota used up; errors.Is tells them whatever the
+// backend (for the file store, the system's own ENOSPC and EDQUOT are
+// them: see space_unix.go).
+var (
+	ErrNoSpace error = errNoSpace
+	ErrQuota   error = errQuota
+)

@@ -1,6 +1,6 @@
 //go:build unix
 
-package engine
+package executors
 
 import (
 	"context"
@@ -92,4 +92,15 @@ func TestStopGroupEndsWithCtx(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the group was not killed when the wait was cut short")
 	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for range 1000 {
+		if cond() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("gave up waiting")
 }

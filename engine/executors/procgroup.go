@@ -1,6 +1,6 @@
 //go:build unix
 
-package engine
+package executors
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/kitaruhq/kitaru/engine/runstore"
+	"github.com/kitaruhq/kitaru/engine/work"
 )
 
 // A step's command runs in a process group of its own. While it runs, the
@@ -31,23 +31,14 @@ import (
 // after SIGTERM before SIGKILL.
 var leftoverGrace = time.Second
 
-// groupFile is where a unit records its running command's process group:
-// beside the step's records, in a store that keeps files ("" in one that
-// does not: nothing is recorded, so nothing can be stopped later).
-func (u *unit) groupFile() string {
-	loc, ok := u.x.st.(runstore.Locator)
-	if !ok {
-		return ""
-	}
-	return loc.Locate(u.x.meta.ID, u.step.ID, u.artifact("pgid", ""))
-}
-
 // runGroup is cmd.Run for a command started in a process group of its own
-// (Setpgid), recording the group while it runs. What a dead kitaru left
-// running of this unit's previous attempt is stopped first.
-func (u *unit) runGroup(ctx context.Context, cmd *exec.Cmd) error {
-	p := u.groupFile()
-	if err := u.stopLeftover(ctx, p); err != nil {
+// (Setpgid), noting the group where the sink says while it runs. What a
+// dead kitaru left running of this unit's previous attempt is stopped
+// first.
+func runGroup(ctx context.Context, cmd *exec.Cmd, u *work.Unit, sink work.Sink) error {
+	p := sink.ProcessRecord()
+	if err := stopLeftover(ctx, p, sink); err != nil {
+		err.run = u.RunID
 		return err
 	}
 	if err := cmd.Start(); err != nil {
@@ -69,19 +60,19 @@ func (u *unit) runGroup(ctx context.Context, cmd *exec.Cmd) error {
 	return err
 }
 
-// stopLeftover stops the process group recorded in p, if it still has
-// live members and is the one recorded (not a later group given the same
-// number), and says so in the log and the events.
-func (u *unit) stopLeftover(ctx context.Context, p string) error {
+// stopLeftover stops the process group noted at p, if it still has live
+// members and is the one noted (not a later group given the same number),
+// and says so in the log and the events.
+func stopLeftover(ctx context.Context, p string, sink work.Sink) *leftoverError {
 	pgid, n, err := stopRecorded(ctx, p)
 	if err != nil {
-		return fmt.Errorf("what was left of its previous attempt (process group %d, orphaned when the kitaru running it died) %w; stop it, then `kitaru retry %s`", pgid, err, u.x.meta.ID)
+		return &leftoverError{pgid: pgid, err: err}
 	}
 	if n == 0 {
 		return nil
 	}
-	u.log(fmt.Sprintf("stopped what was left running of its previous attempt before running it again: process group %d (%d processes), orphaned when the kitaru running it died", pgid, n))
-	u.x.emit(Event{Type: EventLeftoverStopped, Step: u.step.ID, Item: u.item, PGID: pgid})
+	sink.Log(fmt.Sprintf("stopped what was left running of its previous attempt before running it again: process group %d (%d processes), orphaned when the kitaru running it died", pgid, n))
+	sink.LeftoverStopped(pgid)
 	return nil
 }
 
@@ -107,17 +98,23 @@ func stopRecorded(ctx context.Context, p string) (pgid, n int, err error) {
 	return pgid, n, nil
 }
 
-// stopLeftovers stops what a dead kitaru left running of any step of a run
+// Leftover is what StopLeftovers found of a step's (or item's) previous
+// attempt: process group PGID, N processes stopped, or Err why not.
+type Leftover struct {
+	Step string
+	Item *int
+	PGID int
+	N    int
+	Err  error
+}
+
+// StopLeftovers stops what a dead kitaru left running of any step of a run
 // that is ending without running again (cancelled while nobody held it):
-// no resume will stop it. Each group stopped, or that cannot be, is said
-// in the run's log and journal.
-func (e *Engine) stopLeftovers(ctx context.Context, meta *RunMeta) {
-	loc, ok := e.store.(runstore.Locator)
-	if !ok {
-		return
-	}
-	for _, ps := range meta.Plan {
-		dir := loc.Locate(meta.ID, ps.ID, "")
+// no resume will stop it. dirs are the places the steps' process records
+// are in (ProcessRecord's directory), by step.
+func StopLeftovers(ctx context.Context, dirs map[string]string) []Leftover {
+	var out []Leftover
+	for step, dir := range dirs {
 		ents, err := os.ReadDir(dir)
 		if err != nil {
 			continue
@@ -135,18 +132,12 @@ func (e *Engine) stopLeftovers(ctx context.Context, meta *RunMeta) {
 				continue
 			}
 			pgid, n, err := stopRecorded(ctx, filepath.Join(dir, name))
-			now := time.Now().UTC()
-			switch {
-			case err != nil:
-				_ = e.store.AppendLog(ctx, meta.ID, LogLine{Time: now, Step: ps.ID, Item: item, Text: fmt.Sprintf(
-					"what was left running of it (process group %d, orphaned when the kitaru running it died) %v; stop it with kill -- -%d", pgid, err, pgid)})
-			case n > 0:
-				_ = e.store.AppendLog(ctx, meta.ID, LogLine{Time: now, Step: ps.ID, Item: item, Text: fmt.Sprintf(
-					"stopped what was left running of it as the run was cancelled: process group %d (%d processes), orphaned when the kitaru running it died", pgid, n)})
-				_ = e.store.AppendEvents(ctx, meta.ID, Event{Time: now, Type: EventLeftoverStopped, RunID: meta.ID, Step: ps.ID, Item: item, PGID: pgid})
+			if err != nil || n > 0 {
+				out = append(out, Leftover{Step: step, Item: item, PGID: pgid, N: n, Err: err})
 			}
 		}
 	}
+	return out
 }
 
 // stopGroup ends the live members of process group pgid whose leader
@@ -275,4 +266,36 @@ func readRegular(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%s is not a regular file", path)
 	}
 	return io.ReadAll(f)
+}
+
+// leftoverError is a previous attempt's process group that could not be
+// stopped: the unit does not run beside it.
+type leftoverError struct {
+	pgid int
+	err  error
+	run  string
+}
+
+func (e *leftoverError) Error() string {
+	return fmt.Sprintf("what was left of its previous attempt (process group %d, orphaned when the kitaru running it died) %v; stop it, then `kitaru retry %s`", e.pgid, e.err, e.run)
+}
+
+func (e *leftoverError) Unwrap() error { return e.err }
+
+// ownGroup starts cmd in a process group of its own, which a stop or a
+// timeout kills whole: everything the command started goes with it.
+func ownGroup(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+}
+
+// deathSignal is the signal a command died of, if it did.
+func deathSignal(err error) (syscall.Signal, bool) {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if st, ok := ee.Sys().(syscall.WaitStatus); ok && st.Signaled() {
+			return st.Signal(), true
+		}
+	}
+	return 0, false
 }

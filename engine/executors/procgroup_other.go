@@ -1,0 +1,36 @@
+//go:build !unix
+
+package executors
+
+import (
+	"context"
+	"os/exec"
+	"syscall"
+
+	"github.com/kitaruhq/kitaru/engine/work"
+)
+
+// runGroup is cmd.Run: without process groups there is no group to note
+// or to stop after a crash.
+func runGroup(ctx context.Context, cmd *exec.Cmd, u *work.Unit, sink work.Sink) error {
+	return cmd.Run()
+}
+
+// Leftover is what StopLeftovers found; see the unix version.
+type Leftover struct {
+	Step string
+	Item *int
+	PGID int
+	N    int
+	Err  error
+}
+
+// StopLeftovers finds nothing: no group was noted.
+func StopLeftovers(ctx context.Context, dirs map[string]string) []Leftover { return nil }
+
+// ownGroup leaves cmd as it is: a stop kills the command itself (what it
+// started may outlive it).
+func ownGroup(cmd *exec.Cmd) {}
+
+// deathSignal: a command here does not die of a unix signal.
+func deathSignal(err error) (syscall.Signal, bool) { return 0, false }

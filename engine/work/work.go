@@ -1,0 +1,100 @@
+// Package work is the contract between the engine and the executors that
+// do a step's work: the engine hands an Executor one unit (a step, or one
+// item of a foreach step) with what it may read, and a Sink through which
+// the unit logs, keeps artifacts and masks secrets; the Executor returns
+// the unit's result. The engine decides when units run, retries them,
+// records their results and stops them; an executor knows nothing of
+// runs, stores or scheduling. Executors live in package executors; a
+// remote or Temporal-activity executor implements the same interface.
+package work
+
+import (
+	"context"
+	"io"
+
+	"github.com/kitaruhq/kitaru/engine/runstore"
+	"github.com/kitaruhq/kitaru/flowspec"
+	"github.com/kitaruhq/kitaru/providers"
+)
+
+// Unit is one piece of work.
+type Unit struct {
+	RunID string
+	Step  *flowspec.Step
+	Item  *int             // the item's index, for an item of a foreach step
+	Scope *flowspec.Scope  // what its expressions read: inputs, dependencies, item
+	Env   []string         // KEY=value of the secrets a command asked for
+	Dir   string           // the directory commands run in ("" : the process's)
+	Model providers.Caller // for llm steps; nil: none configured
+}
+
+// Result is what a unit produced.
+type Result struct {
+	Output     any
+	Model      string
+	Alias      string
+	Credential string
+	Mock       bool
+	Usage      providers.Usage
+	Cost       *float64
+	Wait       *runstore.WaitInfo // a wait step now waits for an answer
+	Tries      []runstore.Attempt // filled by the engine, after retries
+}
+
+// Executor does one kind of step. An attempt that failed after spending (a
+// model answered, then its answer was not JSON) returns its result, with
+// the usage and cost, beside the error.
+type Executor interface {
+	Execute(ctx context.Context, u *Unit, sink Sink) (*Result, error)
+}
+
+// Sink is what a unit writes through. Every text it is given is masked
+// (secret values become ***) before it is kept anywhere.
+type Sink interface {
+	// Mask masks a text, MaskValue every string in a value; Output turns
+	// what a command or a model printed into the step's output (text, or
+	// parsed JSON for `output: json`), masked.
+	Mask(s string) string
+	MaskValue(v any) any
+	Output(text string) (any, error)
+	// AddSecrets masks these values too from now on (the key a model
+	// call was sent with, which a server may echo).
+	AddSecrets(values []string)
+	// Log adds lines to the run's log.
+	Log(text string)
+	// Capture takes in one stream of a command (stdout, stderr): keep is
+	// how much of it to keep for the output (0: only its end, for an error
+	// message), logLimit how much of it the log may hold; over is called
+	// once it printed more than keep.
+	Capture(stream string, keep, logLimit int64, over func()) Capture
+	// Artifact keeps a named blob beside the unit's record (the prompt
+	// sent, the answer received); per item for an item.
+	Artifact(name, ext string, data []byte)
+	// ProcessRecord is where a command's process group may be noted while
+	// it runs, so that a later attempt can stop what a dead kitaru left
+	// running ("" : nowhere, nothing is noted). LeftoverStopped says one
+	// was stopped.
+	ProcessRecord() string
+	LeftoverStopped(pgid int)
+}
+
+// Capture is one stream of a command, taken in as it is printed.
+type Capture interface {
+	io.Writer
+	// Flush ends the stream (its last line reaches the log).
+	Flush()
+	// Over says it printed more than it may keep.
+	Over() bool
+	// Kept is what was kept of it, unmasked; Text the same, masked.
+	// Drop lets the kept bytes go once they are no longer needed.
+	Kept() []byte
+	Text() string
+	Drop()
+}
+
+// Stopped is an error of a unit whose work was ended by a signal that
+// stops kitaru too (Ctrl-C reaches a command's process group): the engine
+// waits a moment for its own stop before calling it a failure.
+type Stopped interface {
+	StoppedLikeTheRun() bool
+}
