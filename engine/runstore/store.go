@@ -18,6 +18,8 @@ package runstore
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -74,6 +76,8 @@ type Steps interface {
 	// ForgetStep removes a step's record (not its items or artifacts) so
 	// that the step runs again: retry of a failed step.
 	ForgetStep(ctx context.Context, id, step string) error
+	// Writes to a run that does not exist fail wrapping ErrNotFound.
+	//
 	// WriteArtifact keeps a named blob beside a step's record (the prompt
 	// sent, the answer received); ReadArtifact reads it back (an error
 	// wrapping ErrNoArtifact when there is none); Artifacts names them.
@@ -95,7 +99,8 @@ type Journal interface {
 	// last ones, never reorder or tear them.
 	AppendEvents(ctx context.Context, id string, evs ...Event) error
 	// Events returns the events numbered after `after`, at most limit (0:
-	// all). A record that cannot be read (a torn last line after a crash)
+	// all); those of a run that does not exist, an error wrapping
+	// ErrNotFound. A record that cannot be read (a torn last line after a crash)
 	// is skipped and reported as a warning.
 	Events(ctx context.Context, id string, after int64, limit int) (evs []Event, warnings []string, err error)
 	// AppendLog adds lines to the run's log; Logs returns those numbered
@@ -167,6 +172,16 @@ var ErrNoArtifact = errors.New("no such artifact")
 
 // ErrLeaseLost is wrapped by Renew when the lease is no longer held.
 var ErrLeaseLost = errors.New("the run's lease was lost")
+
+// CheckArtifactName refuses a name no artifact may have: empty, starting
+// with a dot, holding a path separator, or the name of a step's own
+// records. Every backend refuses the same names.
+func CheckArtifactName(step, name string) error {
+	if name == "" || name == "result.json" || name == "items" || strings.HasPrefix(name, ".") || strings.ContainsAny(name, `/\`) {
+		return fmt.Errorf("%q cannot name an artifact of step %s", name, step)
+	}
+	return nil
+}
 
 // Locator is implemented by a store whose records have a place people can
 // go to: Locate(id, "", "") is where run id is, Locate(id, step, "") where

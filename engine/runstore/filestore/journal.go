@@ -49,11 +49,11 @@ func (s *Store) AppendEvents(ctx context.Context, id string, evs ...runstore.Eve
 	p := filepath.Join(s.RunDir(id), "journal.jsonl")
 	s.appendMu.Lock()
 	defer s.appendMu.Unlock()
-	return s.appendLines(p, true, func(next int64) ([]byte, int64, error) {
+	return s.appendLines(p, true, func(int64) ([]byte, int64, error) {
 		var b bytes.Buffer
 		for i := range evs {
 			ev := evs[i]
-			ev.Seq = next + int64(i)
+			ev.Seq = 0 // a line's number is its place in the file, not written
 			line, err := json.Marshal(&ev)
 			if err != nil {
 				return nil, 0, fmt.Errorf("cannot encode a journal event: %w", err)
@@ -68,6 +68,9 @@ func (s *Store) AppendEvents(ctx context.Context, id string, evs ...runstore.Eve
 // Events reads the journal's events after seq `after`; unreadable lines
 // become warnings.
 func (s *Store) Events(ctx context.Context, id string, after int64, limit int) ([]runstore.Event, []string, error) {
+	if err := s.exists(id); err != nil {
+		return nil, nil, err
+	}
 	p := filepath.Join(s.RunDir(id), "journal.jsonl")
 	var evs []runstore.Event
 	var warns []string
@@ -111,6 +114,9 @@ func (s *Store) AppendLog(ctx context.Context, id string, lines ...runstore.LogL
 
 // Logs reads log.txt's lines after seq `after`.
 func (s *Store) Logs(ctx context.Context, id string, after int64) ([]runstore.LogLine, error) {
+	if err := s.exists(id); err != nil {
+		return nil, err
+	}
 	var out []runstore.LogLine
 	err := s.readLines(filepath.Join(s.RunDir(id), "log.txt"), after, func(seq int64, ln []byte) error {
 		if l, ok := parseLogLine(string(ln)); ok {
@@ -174,9 +180,15 @@ func (s *Store) readLines(p string, after int64, fn func(seq int64, ln []byte) e
 		return fmt.Errorf("cannot read %s: %w", p, err)
 	}
 	r := bufio.NewReaderSize(f, 64*1024)
+	journal := filepath.Base(p) == "journal.jsonl"
 	for {
 		ln, err := r.ReadBytes('\n')
-		if len(ln) > 0 && ln[len(ln)-1] == '\n' {
+		// A journal's last line without its newline is read if it is a
+		// whole event (a crash just before the newline): the next append
+		// completes it, numbering it as this read does. Anything else may
+		// still be being written.
+		whole := len(ln) > 0 && (ln[len(ln)-1] == '\n' || journal && err == io.EOF && json.Valid(ln))
+		if whole {
 			off += int64(len(ln))
 			if body := bytes.TrimRight(ln, "\r\n"); len(bytes.TrimSpace(body)) > 0 {
 				seq++
@@ -213,6 +225,9 @@ func (s *Store) readLines(p string, after int64, fn func(seq int64, ln []byte) e
 // taken back at once. The caller holds appendMu.
 func (s *Store) appendLines(p string, journal bool, build func(first int64) ([]byte, int64, error)) error {
 	f, err := os.OpenFile(p, os.O_RDWR|os.O_APPEND|os.O_CREATE, fsutil.FilePerm)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("run %s: %w", filepath.Base(filepath.Dir(p)), runstore.ErrNotFound)
+	}
 	if err != nil {
 		return fmt.Errorf("cannot open %s: %w", p, err)
 	}
@@ -323,11 +338,21 @@ func lastLineStart(f *os.File, size int64) (int64, error) {
 }
 
 // syncJournal makes run id's journal and log durable.
-func (s *Store) syncJournal(id string) {
+func (s *Store) syncJournal(id string) error {
+	var errs []error
 	for _, name := range []string{"journal.jsonl", "log.txt"} {
-		if f, err := os.OpenFile(filepath.Join(s.RunDir(id), name), os.O_RDWR, 0); err == nil {
-			_ = f.Sync()
+		p := filepath.Join(s.RunDir(id), name)
+		f, err := os.OpenFile(p, os.O_RDWR, 0)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err == nil {
+			err = f.Sync()
 			f.Close()
 		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cannot sync %s: %w", p, err))
+		}
 	}
+	return errors.Join(errs...)
 }

@@ -35,10 +35,13 @@ func (s *Store) hold(id string, f *os.File, holder runstore.Holder) *runstore.Le
 	// The lock is this process's, whatever holder says: its pid is what
 	// tells a lock that is settling (see lockSettled) from a live one.
 	holder.PID = os.Getpid()
-	// The holder is only for what others are told.
-	data, _ := json.Marshal(holder)
+	// The pid is only for what others are told; written bare, as older
+	// versions of kitaru read it.
 	_ = f.Truncate(0)
-	_, _ = f.WriteAt(append(data, '\n'), 0)
+	_, _ = f.WriteAt([]byte(strconv.Itoa(holder.PID)+"\n"), 0)
+	if data, err := json.Marshal(holder); err == nil {
+		_ = os.WriteFile(filepath.Join(s.RunDir(id), "holder"), data, fsutil.FilePerm)
+	}
 	var tok [12]byte
 	_, _ = rand.Read(tok[:])
 	l := &runstore.Lease{RunID: id, Holder: holder, Token: hex.EncodeToString(tok[:])}
@@ -97,13 +100,13 @@ func (s *Store) Release(ctx context.Context, l *runstore.Lease) error {
 	if h == nil {
 		return nil
 	}
-	s.syncJournal(l.RunID)
+	err := s.syncJournal(l.RunID)
 	h.once.Do(func() {
 		_ = h.f.Truncate(0)
 		unlock(h.f)
 		h.f.Close()
 	})
-	return nil
+	return err
 }
 
 // lockSettle bounds the wait for the lock of a holder that has died.
@@ -133,19 +136,20 @@ func lockSettled(ctx context.Context, f *os.File, p string, exclusive bool) erro
 // tryLock takes f's exclusive lock at once or fails.
 func tryLock(f *os.File) error { return tryLockAs(f, true) }
 
-// readHolder reads who holds a lock file: JSON, or a bare pid as kitaru
-// wrote it before leases.
+// readHolder reads who holds a lock file: its pid, in the lock as older
+// versions of kitaru wrote and read it, and the rest of the holder from
+// the file beside it when it names the same process.
 func readHolder(p string) runstore.Holder {
 	data, err := readRegular(p)
 	if err != nil {
 		return runstore.Holder{}
 	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
 	var h runstore.Holder
-	if json.Unmarshal(data, &h) == nil {
+	if more, err := readRegular(filepath.Join(filepath.Dir(p), "holder")); err == nil && json.Unmarshal(more, &h) == nil && h.PID == pid {
 		return h
 	}
-	n, _ := strconv.Atoi(strings.TrimSpace(string(data)))
-	return runstore.Holder{PID: n}
+	return runstore.Holder{PID: pid}
 }
 
 // Holder reports who holds the run's lock, if anyone does.

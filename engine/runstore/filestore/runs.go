@@ -111,6 +111,9 @@ func (s *Store) linkSnapshot(meta *runstore.RunMeta, flowSource []byte, dir stri
 
 // SaveMeta replaces run.json atomically.
 func (s *Store) SaveMeta(ctx context.Context, meta *runstore.RunMeta) error {
+	if err := s.exists(meta.ID); err != nil {
+		return err
+	}
 	data, err := s.metaJSON(meta)
 	if err != nil {
 		return err
@@ -300,4 +303,19 @@ func (s *Store) Query(ctx context.Context, q runstore.Query) (runstore.Page, err
 		return page, damaged
 	}
 	return page, nil
+}
+
+// exists fails, wrapping ErrNotFound, for a run that has no directory: a
+// write must not make one (the run would be a ghost, listed as damaged).
+func (s *Store) exists(id string) error {
+	if !validID(id) {
+		return fmt.Errorf("run %s: %w", id, runstore.ErrNotFound)
+	}
+	if _, err := os.Stat(s.RunDir(id)); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("run %s: %w", id, runstore.ErrNotFound)
+		}
+		return fmt.Errorf("cannot read run %s: %w", id, err)
+	}
+	return nil
 }

@@ -45,17 +45,25 @@ func (s *Store) ensureStepDir(ctx context.Context, id, step string) error {
 	}
 	plan := s.plans[id]
 	s.mu.Unlock()
-	p.once.Do(func() {
+	p.mu.Lock()
+	if !p.done {
+		if _, err := os.Stat(s.RunDir(id)); err != nil {
+			p.mu.Unlock()
+			return fmt.Errorf("run %s: %w", id, runstore.ErrNotFound)
+		}
 		if plan == nil {
 			if m, err := s.LoadMeta(ctx, id); err == nil {
 				plan = ownSteps(m)
 			}
 		}
-		p.err = s.prepareSteps(id, plan)
-	})
-	if p.err != nil {
-		return p.err
+		// A failure (a full disk) is tried again by the next record.
+		if err := s.prepareSteps(id, plan); err != nil {
+			p.mu.Unlock()
+			return err
+		}
+		p.done = true
 	}
+	p.mu.Unlock()
 	dir := s.StepDir(id, step)
 	if _, err := os.Stat(dir); err == nil {
 		return nil
@@ -88,8 +96,8 @@ func ownSteps(m *runstore.RunMeta) []runstore.PlanStep {
 
 // prepared is a run whose step directories this process made durable.
 type prepared struct {
-	once sync.Once
-	err  error
+	mu   sync.Mutex
+	done bool
 }
 
 // prepareSteps makes steps/<id>/ for each step of plan and syncs steps/.
@@ -225,8 +233,8 @@ func (s *Store) ForgetStep(ctx context.Context, id, step string) error {
 // artifactPath is where a step's artifact is; a name that would leave the
 // step's directory, or take the name of a record, is refused.
 func (s *Store) artifactPath(id, step, name string) (string, error) {
-	if name == "" || name == "result.json" || name == "items" || strings.HasPrefix(name, ".") || strings.ContainsAny(name, `/\`) {
-		return "", fmt.Errorf("%q cannot name an artifact of step %s", name, step)
+	if err := runstore.CheckArtifactName(step, name); err != nil {
+		return "", err
 	}
 	return filepath.Join(s.StepDir(id, step), name), nil
 }

@@ -193,15 +193,14 @@ func (s *Store) FlowSource(ctx context.Context, id string) ([]byte, error) {
 func (s *Store) Query(ctx context.Context, q runstore.Query) (runstore.Page, error) {
 	s.mu.Lock()
 	var metas []*runstore.RunMeta
-	var errs []error
 	for id, r := range s.runs {
 		if !strings.HasPrefix(id, q.IDPrefix) {
 			continue
 		}
 		m, err := decode[runstore.RunMeta](r.meta)
 		if err != nil {
-			errs = append(errs, err)
-			continue
+			s.mu.Unlock()
+			return runstore.Page{}, err // what it encoded itself: never
 		}
 		if (q.Flow != "" && m.Flow != q.Flow) || (q.Status != "" && m.Status != q.Status) {
 			continue
@@ -209,9 +208,6 @@ func (s *Store) Query(ctx context.Context, q runstore.Query) (runstore.Page, err
 		metas = append(metas, m)
 	}
 	s.mu.Unlock()
-	if len(errs) > 0 {
-		return runstore.Page{}, errs[0]
-	}
 	return runstore.PageOf(metas, q)
 }
 
@@ -332,6 +328,9 @@ func (s *Store) ForgetStep(ctx context.Context, id, step string) error {
 
 // WriteArtifact keeps a blob beside a step's record.
 func (s *Store) WriteArtifact(ctx context.Context, id, step, name string, data []byte) error {
+	if err := runstore.CheckArtifactName(step, name); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, err := s.get(id)
@@ -347,6 +346,9 @@ func (s *Store) WriteArtifact(ctx context.Context, id, step, name string, data [
 
 // ReadArtifact reads a blob back.
 func (s *Store) ReadArtifact(ctx context.Context, id, step, name string) ([]byte, error) {
+	if err := runstore.CheckArtifactName(step, name); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, err := s.get(id)
@@ -378,6 +380,9 @@ func (s *Store) Artifacts(ctx context.Context, id, step string) ([]string, error
 
 // DeleteArtifact removes a blob.
 func (s *Store) DeleteArtifact(ctx context.Context, id, step, name string) error {
+	if err := runstore.CheckArtifactName(step, name); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, err := s.get(id)

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -43,6 +44,11 @@ func Run(t *testing.T, newStore NewStore) {
 		{"EventsTail", testEvents},
 		{"LogsTail", testLogs},
 		{"Resolve", testResolve},
+		{"WritesToAMissingRun", testWritesToMissing},
+		{"CreateTwice", testCreateTwice},
+		{"ConcurrentAppendsNumberOnce", testConcurrentAppends},
+		{"PagesWhileRunsStart", testPagesWhileRunsStart},
+		{"ArtifactNames", testArtifactNames},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -482,7 +488,9 @@ func testQuery(t *testing.T, s runstore.Store) {
 	var want []string // newest first
 	var metas []*runstore.RunMeta
 	for i := range 11 {
-		at := t0.Add(time.Duration(i/2) * time.Minute) // pairs start at once: ids break the tie
+		// Pairs start in the same microsecond (ids break the tie); the
+		// others a microsecond apart: a backend keeps times to the µs.
+		at := t0.Add(time.Duration(i/2) * time.Microsecond)
 		flow := "a"
 		if i%3 == 0 {
 			flow = "b"
@@ -495,7 +503,13 @@ func testQuery(t *testing.T, s runstore.Store) {
 		metas = append(metas, m)
 	}
 	sorted := append([]*runstore.RunMeta(nil), metas...)
-	_, _ = runstore.PageOf(sorted, runstore.Query{})
+	sort.Slice(sorted, func(i, j int) bool { // newest first, then the greater id
+		a, b := sorted[i], sorted[j]
+		if !a.StartedAt.Equal(b.StartedAt) {
+			return a.StartedAt.After(b.StartedAt)
+		}
+		return a.ID > b.ID
+	})
 	for _, m := range sorted {
 		want = append(want, m.ID)
 	}
@@ -551,6 +565,28 @@ func testQuery(t *testing.T, s runstore.Store) {
 	prefix := sorted[4].ID[:len(sorted[4].ID)-1]
 	count(runstore.Query{IDPrefix: prefix}, func(m *runstore.RunMeta) bool { return strings.HasPrefix(m.ID, prefix) })
 	count(runstore.Query{Flow: "none"}, func(*runstore.RunMeta) bool { return false })
+	// A filter pages like the whole.
+	var got, exp []string
+	for _, m := range sorted {
+		if m.Flow == "a" {
+			exp = append(exp, m.ID)
+		}
+	}
+	for cursor := ""; ; {
+		page, err := s.Query(ctx, runstore.Query{Flow: "a", Limit: 2, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range page.Runs {
+			got = append(got, m.ID)
+		}
+		if cursor = page.Next; cursor == "" {
+			break
+		}
+	}
+	if !reflect.DeepEqual(got, exp) {
+		t.Fatalf("flow a, 2 a page: %v, want %v", got, exp)
+	}
 	if _, err := s.Query(ctx, runstore.Query{Cursor: "not a cursor"}); err == nil {
 		t.Fatal("Query with a made-up cursor: no error")
 	}
@@ -697,5 +733,130 @@ func testResolve(t *testing.T, s runstore.Store) {
 	var amb *runstore.AmbiguousError
 	if _, err := runstore.Resolve(ctx, s, "kr-"); !errors.As(err, &amb) || len(amb.Matches) != 2 {
 		t.Errorf("Resolve of a prefix of both: %v", err)
+	}
+}
+
+func testWritesToMissing(t *testing.T, s runstore.Store) {
+	ctx := context.Background()
+	const id = "kr-missing0"
+	for what, err := range map[string]error{
+		"SaveMeta":      s.SaveMeta(ctx, &runstore.RunMeta{Run: runstore.Run{ID: id, Status: runstore.RunRunning}}),
+		"SaveStep":      s.SaveStep(ctx, id, &runstore.StepResult{ID: "a", Status: runstore.StepCompleted}),
+		"SaveItem":      s.SaveItem(ctx, id, "a", &runstore.ItemResult{Index: 0, Status: runstore.StepCompleted}),
+		"WriteArtifact": s.WriteArtifact(ctx, id, "a", "prompt.json", []byte("{}")),
+		"AppendEvents":  s.AppendEvents(ctx, id, runstore.Event{Type: runstore.EventRunStarted}),
+		"AppendLog":     s.AppendLog(ctx, id, runstore.LogLine{Text: "x"}),
+	} {
+		if !errors.Is(err, runstore.ErrNotFound) {
+			t.Errorf("%s to a missing run: %v, want ErrNotFound", what, err)
+		}
+	}
+	if _, _, err := s.Events(ctx, id, 0, 0); !errors.Is(err, runstore.ErrNotFound) {
+		t.Errorf("Events of a missing run: %v, want ErrNotFound", err)
+	}
+	if _, err := s.Logs(ctx, id, 0); !errors.Is(err, runstore.ErrNotFound) {
+		t.Errorf("Logs of a missing run: %v, want ErrNotFound", err)
+	}
+	// And none of them made the run.
+	if page, err := s.Query(ctx, runstore.Query{}); len(page.Runs) != 0 || err != nil {
+		t.Errorf("after writes to a missing run, the store lists %v, %v", page.Runs, err)
+	}
+}
+
+func testCreateTwice(t *testing.T, s runstore.Store) {
+	ctx := context.Background()
+	m := newMeta(t, s, "digest", t0)
+	create(t, s, m)
+	again := *m
+	again.Flow = "other"
+	if l, err := s.Create(ctx, &again, []byte("name: other\n"), me, time.Minute); err == nil {
+		_ = s.Release(ctx, l)
+		t.Fatal("a second Create with the same id succeeded")
+	}
+	if got, _ := s.LoadSummary(ctx, m.ID); got == nil || got.Flow != "digest" {
+		t.Fatalf("the second Create changed the run: %+v", got)
+	}
+}
+
+func testConcurrentAppends(t *testing.T, s runstore.Store) {
+	ctx := context.Background()
+	m := newMeta(t, s, "digest", t0)
+	create(t, s, m)
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 25 {
+				ev := runstore.Event{Time: t0, Type: runstore.EventStepStarted, RunID: m.ID, Step: fmt.Sprintf("w%d-%d", w, i)}
+				if err := s.AppendEvents(ctx, m.ID, ev, ev); err != nil {
+					t.Error(err)
+					return
+				}
+				_ = s.AppendLog(ctx, m.ID, runstore.LogLine{Time: t0, Step: "a", Text: ev.Step})
+			}
+		}()
+	}
+	wg.Wait()
+	evs, _, err := s.Events(ctx, m.ID, 0, 0)
+	if err != nil || len(evs) != 200 {
+		t.Fatalf("%d events, %v; want 200", len(evs), err)
+	}
+	for i, e := range evs {
+		if e.Seq != int64(i+1) {
+			t.Fatalf("event %d has number %d: numbers repeat or skip", i, e.Seq)
+		}
+		if i%2 == 1 && evs[i-1].Step != e.Step {
+			t.Fatalf("the two events of one append were split: %s, %s", evs[i-1].Step, e.Step)
+		}
+	}
+	lines, err := s.Logs(ctx, m.ID, 0)
+	if err != nil || len(lines) != 100 || lines[99].Seq != 100 {
+		t.Fatalf("%d log lines, %v", len(lines), err)
+	}
+}
+
+// A run that starts while someone pages through the list is newer than the
+// page they have: the pages that follow neither repeat nor skip a run.
+func testPagesWhileRunsStart(t *testing.T, s runstore.Store) {
+	ctx := context.Background()
+	var want []string
+	for i := range 6 {
+		m := newMeta(t, s, "x", t0.Add(time.Duration(i)*time.Second))
+		create(t, s, m)
+		want = append([]string{m.ID}, want...)
+	}
+	page, err := s.Query(ctx, runstore.Query{Limit: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []string{page.Runs[0].ID, page.Runs[1].ID}
+	create(t, s, newMeta(t, s, "x", t0.Add(time.Hour)))
+	for cursor := page.Next; cursor != ""; {
+		page, err := s.Query(ctx, runstore.Query{Limit: 2, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range page.Runs {
+			got = append(got, m.ID)
+		}
+		cursor = page.Next
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("paged %v, want %v", got, want)
+	}
+}
+
+func testArtifactNames(t *testing.T, s runstore.Store) {
+	ctx := context.Background()
+	m := newMeta(t, s, "digest", t0)
+	create(t, s, m)
+	for _, name := range []string{"", "../../evil", "a/b", `a\b`, ".hidden", "result.json", "items"} {
+		if err := s.WriteArtifact(ctx, m.ID, "a", name, []byte("x")); err == nil {
+			t.Errorf("WriteArtifact named %q succeeded", name)
+		}
+	}
+	if names, _ := s.Artifacts(ctx, m.ID, "a"); len(names) != 0 {
+		t.Errorf("refused artifacts were kept: %v", names)
 	}
 }
