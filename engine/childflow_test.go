@@ -339,7 +339,7 @@ func TestCreatingDirectoryOfALiveCreatorStays(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+	if err := tryLock(f); err != nil {
 		t.Fatal(err)
 	}
 	old := time.Now().Add(-2 * creatingGrace)

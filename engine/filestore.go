@@ -28,7 +28,7 @@ import (
 //	flow.yaml            the flow snapshot the run executes
 //	journal.jsonl        one event per line, append-only
 //	log.txt              stdout/stderr of the run's steps, secrets redacted
-//	lock                 flock(2)ed by the process running the run; holds its pid
+//	lock                 locked by the process running the run (filelock.go); holds its pid
 //	cancel               present when someone asked the run to stop
 //	steps/<id>/result.json, items/<n>.json, prompt.json, response.txt
 type FileStore struct {
@@ -867,7 +867,7 @@ func (s *FileStore) List() ([]*RunMeta, error) {
 	return out, nil
 }
 
-// Lock takes the run's flock; the kernel frees it when the holder dies,
+// Lock takes the run's lock; the system frees it when the holder dies,
 // which is how a stale lock is taken over.
 func (s *FileStore) Lock(id string) (func(), error) {
 	p := filepath.Join(s.runDir(id), "lock")
@@ -875,74 +875,14 @@ func (s *FileStore) Lock(id string) (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot open the lock %s: %w", p, err)
 	}
-	if err := flockSettled(f, syscall.LOCK_EX, p); err != nil {
+	if err := lockSettled(f, true, p); err != nil {
 		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
+		if lockBusy(err) {
 			return nil, &UsageError{Err: &HeldError{RunID: id, PID: readPID(p)}}
 		}
 		return nil, fmt.Errorf("cannot lock %s: %w", p, err)
 	}
 	return holdLock(f), nil
-}
-
-// holdLock writes this process's pid into the locked file f and returns
-// what releases the lock.
-func holdLock(f *os.File) func() {
-	// The pid is only for the message others see.
-	_ = f.Truncate(0)
-	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			_ = f.Truncate(0)
-			_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-			f.Close()
-		})
-	}
-}
-
-// tryLock takes f's lock at once or fails.
-func tryLock(f *os.File) error {
-	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-}
-
-// lockSettle bounds the wait for the lock of a holder that has died.
-var lockSettle = time.Second
-
-// flockSettled takes the lock without blocking, but a lock whose holder
-// (the pid in the file) is dead is waited for, briefly: a kitaru killed
-// while forking a step's command leaves the lock shared with the half-made
-// child for the few milliseconds until it execs (closing the descriptor).
-// Without the wait, a resume right after a kill -9 would be refused in the
-// name of a process that no longer exists.
-func flockSettled(f *os.File, how int, p string) error {
-	deadline := time.Now().Add(lockSettle)
-	for {
-		err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
-		if !errors.Is(err, syscall.EWOULDBLOCK) || processAlive(readPID(p)) || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
-// processAlive says whether pid names a live process (0: unknown, not yet
-// written, counts as dead).
-func processAlive(pid int) bool {
-	if pid <= 0 {
-		return false
-	}
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
-}
-
-func readPID(p string) int {
-	data, err := readRegular(p)
-	if err != nil {
-		return 0
-	}
-	n, _ := strconv.Atoi(strings.TrimSpace(string(data)))
-	return n
 }
 
 // Held reports whether a process holds the run's lock, and which.
@@ -956,13 +896,13 @@ func (s *FileStore) Held(id string) (int, bool, error) {
 		return 0, false, fmt.Errorf("cannot open the lock %s: %w", p, err)
 	}
 	defer f.Close()
-	if err := flockSettled(f, syscall.LOCK_SH, p); err != nil {
-		if errors.Is(err, syscall.EWOULDBLOCK) {
+	if err := lockSettled(f, false, p); err != nil {
+		if lockBusy(err) {
 			return readPID(p), true, nil
 		}
 		return 0, false, fmt.Errorf("cannot check the lock %s: %w", p, err)
 	}
-	_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	unlockFile(f)
 	return 0, false, nil
 }
 
