@@ -568,7 +568,7 @@ func (waitExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
 }
 
 // shellExec runs a checkpoint's command with sh -c in its own process
-// group, so a timeout or a stop kills everything it started.
+// group (ownGroup), so a timeout or a stop kills everything it started.
 type shellExec struct{}
 
 func (shellExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
@@ -582,8 +582,7 @@ func (shellExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	cmd := exec.CommandContext(ctx, "sh", "-c", script)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	ownGroup(cmd)
 	cmd.WaitDelay = 2 * time.Second
 	cmd.Env = os.Environ()
 	inherited := len(cmd.Env)
@@ -669,17 +668,6 @@ func (e *signalledError) Unwrap() error { return e.err }
 func stoppedLikeTheRun(err error) bool {
 	var se *signalledError
 	return errors.As(err, &se) && (se.sig == syscall.SIGINT || se.sig == syscall.SIGTERM)
-}
-
-// deathSignal is the signal a command died of, if it did.
-func deathSignal(err error) (syscall.Signal, bool) {
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		if st, ok := ee.Sys().(syscall.WaitStatus); ok && st.Signaled() {
-			return st.Signal(), true
-		}
-	}
-	return 0, false
 }
 
 func exitText(err error) string {

@@ -21,8 +21,28 @@ import (
 // the group lives on as an orphan, and a resume that runs the step again
 // first stops what is left of it, so the two never run side by side.
 // A machine crash needs no file: the orphans die with it. Telling the
-// recorded group from a later one needs /proc (Linux); elsewhere nothing
-// is stopped.
+// recorded group from a later one needs /proc (Linux); elsewhere (macOS,
+// the BSDs) the file is written and removed but nothing is stopped, as a
+// group of that number may be someone else's by then. Windows has its own
+// procgroup_windows.go.
+
+// ownGroup starts cmd in a process group of its own, which a stop or a
+// timeout kills whole: everything the command started goes with it.
+func ownGroup(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+}
+
+// deathSignal is the signal a command died of, if it did.
+func deathSignal(err error) (syscall.Signal, bool) {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if st, ok := ee.Sys().(syscall.WaitStatus); ok && st.Signaled() {
+			return st.Signal(), true
+		}
+	}
+	return 0, false
+}
 
 // leftoverGrace is how long what is left of a previous attempt gets to end
 // after SIGTERM before SIGKILL.
