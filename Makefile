@@ -4,16 +4,28 @@ BIN     ?= bin/kitaru
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/kitaruhq/kitaru/cli.Version=$(VERSION)
 
-.PHONY: build test test-unit test-keyring bench lint fuzz clean
+.PHONY: build test test-unit test-keyring cross bench lint fuzz clean
 
 # Static, with no cgo: one file that runs on any Linux, and no C signal
 # paths in a binary whose main job includes handling Ctrl-C.
 build:
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) .
 
-# The whole suite: race-checked unit and end-to-end tests, then the keyring
-# tests against a real Secret Service (gnome-keyring in a private D-Bus session).
-test: lint test-unit test-keyring
+# The whole suite: lint, the cross builds, race-checked unit and end-to-end
+# tests, then the keyring tests against a real Secret Service
+# (gnome-keyring in a private D-Bus session).
+test: lint cross test-unit test-keyring
+
+# Every system kitaru is built for must build, and go vet (which compiles
+# the tests too) must pass on each, so code only one system has is caught
+# here rather than on someone's Mac or Windows machine. No cgo, as in build.
+CROSS ?= linux/amd64 linux/arm64 darwin/arm64 darwin/amd64 windows/amd64
+cross:
+	@set -e; for t in $(CROSS); do \
+		echo "cross: $$t"; \
+		CGO_ENABLED=0 GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) build ./...; \
+		CGO_ENABLED=0 GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) vet ./...; \
+	done
 
 test-unit:
 	$(GO) test -race -count=1 ./...

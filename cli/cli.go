@@ -88,7 +88,9 @@ func Main(args []string) int {
 	// steps and records the run interrupted. A second signal, once the
 	// first has been seen, kills the process the default way. A SIGINT
 	// that was ignored when kitaru started (a shell script's background
-	// job) stays ignored, as the one who started kitaru meant.
+	// job) stays ignored, as the one who started kitaru meant. On Windows
+	// Ctrl-C and Ctrl-Break arrive as os.Interrupt, and closing the console,
+	// logging off or shutting down as SIGTERM.
 	sigs := []os.Signal{syscall.SIGTERM}
 	if !signal.Ignored(os.Interrupt) {
 		sigs = append(sigs, os.Interrupt)

@@ -176,7 +176,7 @@ func (e *e2e) orphanAfterKill(flow string) int {
 	e.t.Helper()
 	cmd, _, _ := e.startUntil("beats", "run", flow)
 	pgid := e.pid("first.pgid")
-	e.t.Cleanup(func() { syscall.Kill(-pgid, syscall.SIGKILL) })
+	e.t.Cleanup(func() { killGroup(pgid) })
 	if err := cmd.Process.Kill(); err != nil {
 		e.t.Fatal(err)
 	}

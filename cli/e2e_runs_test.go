@@ -554,7 +554,7 @@ steps:
 			pgid := e.pid("slow.pid")
 			if live := liveInGroup(pgid); len(live) > 0 {
 				t.Errorf("the interrupted step's processes are still running: %q", live)
-				syscall.Kill(-pgid, syscall.SIGKILL)
+				killGroup(pgid)
 			}
 			id := announcedID(t, out.String())
 			if !strings.Contains(errb.String(), "kitaru resume "+id) {

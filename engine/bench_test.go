@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -128,9 +127,9 @@ func BenchmarkRun10000Steps(b *testing.B) {
 	}
 	close(stop)
 	wg.Wait()
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MB")
-	b.ReportMetric(float64(ru.Maxrss)/1024, "maxrss-MB")
+	if mb, ok := maxRSSMB(); ok {
+		b.ReportMetric(mb, "maxrss-MB")
+	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*10000), "ns/step")
 }

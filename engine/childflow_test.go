@@ -52,7 +52,7 @@ func runFlowChild(string) error {
 				_ = j.Close()
 			}
 		}
-		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		sigkill(os.Getpid())
 	})
 	eng := New(Config{Store: filestore.New(home), Parallel: 1, Observer: ObserverFunc(func(e Event) {
 		if e.Type == EventRunStarted {
@@ -132,7 +132,7 @@ func TestCrashResume(t *testing.T) {
 				t.Cleanup(func() {
 					data, _ := os.ReadFile(pidFile)
 					if pid, _ := strconv.Atoi(strings.TrimSpace(string(data))); pid > 0 {
-						_ = syscall.Kill(pid, syscall.SIGKILL)
+						sigkill(pid)
 					}
 				})
 				// While the child holds the run, a resume is refused.
@@ -182,7 +182,7 @@ output: ${{ join(steps.each.output, " ") }}
 	waitFor(t, func() bool { _, err := os.Stat(pidFile); return err == nil })
 	t.Cleanup(func() {
 		if pid := readPIDFile(t, pidFile); pid > 0 {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
+			sigkill(pid)
 		}
 	})
 	if err := child.Process.Signal(syscall.SIGKILL); err != nil {
@@ -343,7 +343,7 @@ func TestCreatingDirectoryOfALiveCreatorStays(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+	if err := lockFile(f); err != nil {
 		t.Fatal(err)
 	}
 	old := time.Now().Add(-2 * creatingGrace)

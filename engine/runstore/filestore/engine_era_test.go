@@ -330,7 +330,7 @@ func TestFileStoreLockOfADeadHolderSettles(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer lf.Close()
-			if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			if err := tryLock(lf); err != nil {
 				t.Fatal(err)
 			}
 			lf.Truncate(0)
@@ -339,7 +339,7 @@ func TestFileStoreLockOfADeadHolderSettles(t *testing.T) {
 			go func() {
 				defer close(released)
 				time.Sleep(50 * time.Millisecond) // the child execs
-				syscall.Flock(int(lf.Fd()), syscall.LOCK_UN)
+				unlockFile(lf)
 			}()
 			err = tc.try()
 			<-released

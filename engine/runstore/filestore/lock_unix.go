@@ -11,6 +11,9 @@ import (
 // openNonblock opens a named pipe without waiting for a writer.
 const openNonblock = syscall.O_NONBLOCK
 
+// renameWhileOpen: a directory is renamed with its files open.
+const renameWhileOpen = true
+
 // errLocked is a lock held by another.
 var errLocked = syscall.EWOULDBLOCK
 

@@ -13,6 +13,14 @@ import (
 // record, so opening never waits.
 const openNonblock = 0
 
+// renameWhileOpen: Windows refuses to rename a directory a file in which
+// is open (Go opens files without FILE_SHARE_DELETE).
+const renameWhileOpen = false
+
+// lockOffset is the byte locked: far past the pid written at the start,
+// since a Windows lock also bars others from reading the bytes it covers.
+const lockOffset = 1 << 30
+
 // errLocked is a lock held by another.
 var errLocked = windows.ERROR_LOCK_VIOLATION
 
@@ -23,7 +31,7 @@ func tryLockAs(f *os.File, exclusive bool) error {
 	if exclusive {
 		flags |= windows.LOCKFILE_EXCLUSIVE_LOCK
 	}
-	err := windows.LockFileEx(windows.Handle(f.Fd()), flags, 0, 1, 0, &windows.Overlapped{})
+	err := windows.LockFileEx(windows.Handle(f.Fd()), flags, 0, 1, 0, &windows.Overlapped{Offset: lockOffset})
 	if errors.Is(err, windows.ERROR_IO_PENDING) {
 		return errLocked
 	}
@@ -31,7 +39,7 @@ func tryLockAs(f *os.File, exclusive bool) error {
 }
 
 func unlock(f *os.File) {
-	_ = windows.UnlockFileEx(windows.Handle(f.Fd()), 0, 1, 0, &windows.Overlapped{})
+	_ = windows.UnlockFileEx(windows.Handle(f.Fd()), 0, 1, 0, &windows.Overlapped{Offset: lockOffset})
 }
 
 // processAlive says whether pid names a live process.

@@ -80,10 +80,26 @@ func (s *Store) Create(ctx context.Context, meta *runstore.RunMeta, flowSource [
 	if _, serr := os.Lstat(dir); serr == nil {
 		return nil, fmt.Errorf("cannot create run %s: %s already exists", meta.ID, dir)
 	}
+	if !renameWhileOpen {
+		// Windows renames no directory with a file open in it: the lock is
+		// let go for the rename and taken again at once.
+		unlock(lock)
+		lock.Close()
+		lock = nil
+	}
 	if err = os.Rename(tmp, dir); err != nil {
 		return nil, fmt.Errorf("cannot create the run directory %s: %w", dir, err)
 	}
 	hook("create:renamed", dir)
+	if lock == nil {
+		if lock, err = os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR, fsutil.FilePerm); err != nil {
+			return nil, fmt.Errorf("cannot open the lock of run %s: %w", meta.ID, err)
+		}
+		if err = tryLock(lock); err != nil {
+			lock.Close()
+			return nil, fmt.Errorf("cannot lock run %s it just created: %w", meta.ID, err)
+		}
+	}
 	l := s.hold(meta.ID, lock, holder)
 	if err := fsutil.SyncDir(s.root); err != nil {
 		_ = s.Release(ctx, l)
