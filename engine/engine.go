@@ -367,9 +367,18 @@ func (e *Engine) liveStatus(meta *RunMeta) RunStatus {
 
 // assemble builds the full record of a run from its meta and step records.
 func (e *Engine) assemble(meta *RunMeta) (*Run, error) {
+	recs, damaged := e.store.LoadSteps(meta.ID)
+	return e.assembleFrom(meta, recs, damaged)
+}
+
+// assembleFrom is assemble with the run's step records already read (and
+// the error LoadSteps gave beside them); it may add to recs.
+func (e *Engine) assembleFrom(meta *RunMeta, recs map[string]*StepResult, damaged error) (*Run, error) {
+	if recs == nil {
+		recs = map[string]*StepResult{}
+	}
 	// A damaged step record shows as a failed step whose error names the
 	// file: the rest of the record stays readable.
-	recs, damaged := e.store.LoadSteps(meta.ID)
 	if damaged != nil {
 		for _, p := range meta.Plan {
 			if recs[p.ID] != nil {
@@ -556,15 +565,7 @@ func (e *Engine) Cancel(ctx context.Context, ref string) (*Run, error) {
 	// running; nothing will run its steps again to stop them.
 	e.stopLeftovers(ctx, meta)
 	msg := "cancelled"
-	meta.Status = RunCancelled
-	meta.Error = &msg
-	now := time.Now().UTC()
-	meta.EndedAt = &now
-	if err := e.store.SaveMeta(meta); err != nil {
-		return nil, err
-	}
-	_ = e.store.Append(id, Event{Time: now, Type: EventRunFinished, RunID: id, Error: msg}, true)
-	return e.assemble(meta)
+	return e.settle(meta, RunCancelled, &msg)
 }
 
 // Logs sends a run's log lines (of one step when step is not "") to fn;

@@ -117,7 +117,9 @@ func (e *Engine) Answer(ctx context.Context, ref, step string, value json.RawMes
 		return nil, err
 	}
 	_ = e.store.Append(meta.ID, Event{Time: now, Type: EventStepFinished, RunID: meta.ID, Step: r.ID, Result: r}, true)
-	return e.assemble(meta)
+	// The run waits on until resumed, but its index must say the step is
+	// answered, or a replay of it would ask again.
+	return e.settle(meta, meta.Status, meta.Error)
 }
 
 func validateAnswer(schema map[string]any, answer any) error {
@@ -170,12 +172,7 @@ func (e *Engine) expireWait(meta *RunMeta, r *StepResult) (*Run, error) {
 	if err := e.store.SaveStep(meta.ID, r); err != nil {
 		return nil, err
 	}
-	meta.Status, meta.Error, meta.EndedAt = RunFailed, &msg, &now
-	if err := e.store.SaveMeta(meta); err != nil {
-		return nil, err
-	}
-	_ = e.store.Append(meta.ID, Event{Time: now, Type: EventRunFinished, RunID: meta.ID, Error: msg}, true)
-	run, err := e.assemble(meta)
+	run, err := e.settle(meta, RunFailed, &msg)
 	if err != nil {
 		return nil, err
 	}
@@ -195,10 +192,5 @@ func (e *Engine) Abort(ctx context.Context, ref, step string) (*Run, error) {
 	if err := e.store.SaveStep(meta.ID, r); err != nil {
 		return nil, err
 	}
-	meta.Status, meta.Error, meta.EndedAt = RunCancelled, &msg, &now
-	if err := e.store.SaveMeta(meta); err != nil {
-		return nil, err
-	}
-	_ = e.store.Append(meta.ID, Event{Time: now, Type: EventRunFinished, RunID: meta.ID, Error: msg}, true)
-	return e.assemble(meta)
+	return e.settle(meta, RunCancelled, &msg)
 }
