@@ -99,6 +99,7 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
+	models := e.modelChanges(g, index, src, reg)
 	// Without --from, fingerprints decide what runs. With it, reused steps
 	// keep the fingerprints of their records (what their outputs came
 	// from) and only the steps that run are hashed again.
@@ -136,6 +137,8 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 			why[id] = fmt.Sprintf("it did not complete in the source run (%s)", ie.Status)
 		case opts.From == "" && ie.Fingerprint != fps[id]:
 			why[id] = "fingerprint changed: its definition or the inputs it reads differ"
+		case opts.From == "" && models[id] != "":
+			why[id] = "model changed: " + models[id]
 		default:
 			continue
 		}
@@ -215,7 +218,7 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 	x.reasons = why
 	x.itemsFrom = map[string]string{}
 	for sid, ie := range index {
-		if s := g.steps[sid]; s != nil && s.Foreach != nil && !ok(ie.Status) && ie.Fingerprint == fps[sid] {
+		if s := g.steps[sid]; s != nil && s.Foreach != nil && !ok(ie.Status) && ie.Fingerprint == fps[sid] && models[sid] == "" {
 			where := ie.Run
 			if where == "" {
 				where = srcID

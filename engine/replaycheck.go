@@ -1,0 +1,77 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/kitaruhq/kitaru/flowspec"
+	"github.com/kitaruhq/kitaru/providers"
+)
+
+// modelChanges says which llm steps of a replay would now be sent to
+// another model than the one their record answered with, and how: the
+// step's model as the registry snapshot of the run holding its record
+// resolved it, against the replay's registry. A fingerprint hashes the
+// step's text, where an alias stays the same word when it is registered
+// again with another model.
+//
+// Comparing snapshots instead of hashing the model into fingerprints keeps
+// the fingerprints of runs recorded before: a replay of one where nothing
+// changed still reuses its llm steps (running them again would cost money
+// silently). A run without a snapshot, or a model that does not resolve on
+// either side, changes nothing here.
+func (e *Engine) modelChanges(g *graph, index map[string]IndexEntry, src *RunMeta, reg *providers.Registry) map[string]string {
+	if reg == nil {
+		return nil
+	}
+	regs := map[string]*providers.Registry{src.ID: src.Registry}
+	out := map[string]string{}
+	for _, id := range g.order {
+		s := g.steps[id]
+		ie, has := index[id]
+		if !has || s.Kind != flowspec.KindLLM || s.LLM == nil {
+			continue
+		}
+		home := ie.Run
+		if home == "" {
+			home = src.ID
+		}
+		was, seen := regs[home]
+		if !seen {
+			// sourceIndex has read this run already, so it reads.
+			if m, err := e.store.LoadSummary(home); err == nil {
+				was = m.Registry
+			}
+			regs[home] = was
+		}
+		if was == nil {
+			continue
+		}
+		if how := modelChange(s.LLM.Model, *was, *reg); how != "" {
+			out[id] = how
+		}
+	}
+	return out
+}
+
+// modelChange says how model (as a step names it) resolves differently in
+// now than in was; "" when it does not, or cannot be told.
+func modelChange(model string, was, now providers.Registry) string {
+	old, err := was.Resolve(model, nil)
+	if err != nil {
+		return ""
+	}
+	cur, err := now.Resolve(model, nil)
+	if err != nil || cur.Model == old.Model {
+		return ""
+	}
+	if cur.Alias != "" && cur.Alias == old.Alias {
+		return fmt.Sprintf("alias %s now resolves to %s, was %s", cur.Alias, cur.Model, old.Model)
+	}
+	named := func(r providers.Resolved) string {
+		if r.Alias == "" {
+			return r.Model
+		}
+		return r.Model + " (alias " + r.Alias + ")"
+	}
+	return fmt.Sprintf("now %s, was %s", named(cur), named(old))
+}
