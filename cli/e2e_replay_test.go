@@ -70,3 +70,33 @@ output:`, 1))
 		t.Errorf("a replay of the replay sent %d requests, want none", n-4)
 	}
 }
+
+// replay --flow EDITED --from S reuses the steps upstream of S even where
+// the edited file changed them, and says so.
+func TestE2EReplayFromNamesEditedUpstreamSteps(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t)
+	requireEngine(t, e)
+	flow := e.flow("replay.yaml", replayFlow)
+	first := decodeRun(t, e.must(0, "run", flow, "--json", "--quiet").Stdout)
+	edited := e.flow("edited.yaml", strings.Replace(replayFlow, `"notes on `, `"new notes on `, 1))
+
+	r := e.must(0, "replay", first.ID, "--flow", edited, "--from", "draft")
+	why := "reused from " + first.ID + ": not downstream of --from draft, though its definition changed in the edited flow"
+	if !strings.Contains(r.Stderr, "research reused from "+first.ID+": not downstream of --from draft, though its definition changed in the edited flow") {
+		t.Errorf("the replay's progress does not say research changed:\n%s", r.Stderr)
+	}
+	rec := e.record("last")
+	if s := stepOf(t, rec, "research"); !s.Reused || s.Reason != why {
+		t.Errorf("research: reused %v, reason %q, want %q", s.Reused, s.Reason, why)
+	}
+	if s := stepOf(t, rec, "side"); strings.Contains(s.Reason, "though") {
+		t.Errorf("side did not change, but its reason is %q", s.Reason)
+	}
+	if rec.Output != "draft from notes on cats + side x" || e.count("research.done") != 1 {
+		t.Errorf("output %v, research ran %d times", rec.Output, e.count("research.done"))
+	}
+	if get := e.must(0, "executions", "get", "last"); !strings.Contains(get.Stdout, why) {
+		t.Errorf("executions get does not say research changed:\n%s", get.Stdout)
+	}
+}

@@ -404,7 +404,7 @@ func (e *Engine) assembleFrom(meta *RunMeta, recs map[string]*StepResult, damage
 					msg := err.Error()
 					r = &StepResult{ID: p.ID, Kind: p.Kind, Status: StepFailed, Error: &msg}
 				} else if r != nil {
-					r.Reused, r.ReusedFrom, r.Reason = true, ref.Run, meta.reuseReason(ref.Run)
+					r.Reused, r.ReusedFrom, r.Reason = true, ref.Run, meta.reuseReason(p.ID, ref.Run)
 				}
 			}
 		}

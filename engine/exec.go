@@ -92,7 +92,7 @@ func (x *execution) loadRecords() error {
 			continue
 		}
 		x.results[id] = &StepResult{ID: id, Kind: x.g.steps[id].Kind, Status: ref.Status, Reused: true,
-			ReusedFrom: ref.Run, Reason: x.meta.reuseReason(ref.Run)}
+			ReusedFrom: ref.Run, Reason: x.meta.reuseReason(id, ref.Run)}
 		x.lazy[id] = true
 	}
 	return nil

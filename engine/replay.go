@@ -200,6 +200,18 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 		}
 		meta.Reused[gi].Steps = append(meta.Reused[gi].Steps, sid)
 	}
+	if opts.From != "" {
+		reused := map[string]bool{}
+		for _, grp := range meta.Reused {
+			for _, sid := range grp.Steps {
+				reused[sid] = true
+			}
+		}
+		fresh := fingerprints(f, g, inputs, nil)
+		if notes := staleReuses(g, index, reused, fresh, inputs, src.Inputs, opts.Flow != nil, models); len(notes) > 0 {
+			meta.ReuseNotes = notes
+		}
+	}
 	unlock, err := e.createLocked(meta, f.Source)
 	if err != nil {
 		return nil, err

@@ -75,3 +75,52 @@ func modelChange(model string, was, now providers.Registry) string {
 	}
 	return fmt.Sprintf("now %s, was %s", named(cur), named(old))
 }
+
+// staleReuses says, for the steps a replay with --from reuses, which no
+// longer match what is replayed and why: their reuse is --from's doing,
+// and their reason says so. fresh are the fingerprints the replayed flow
+// and inputs give; srcInputs are the source run's inputs; edited: the
+// replay was given a flow file.
+func staleReuses(g *graph, index map[string]IndexEntry, reused map[string]bool, fresh map[string]string,
+	inputs, srcInputs map[string]any, edited bool, models map[string]string) map[string]string {
+	notes := map[string]string{}
+	for _, id := range g.topo() {
+		if !reused[id] {
+			continue
+		}
+		ie, s := index[id], g.steps[id]
+		if how := models[id]; how != "" {
+			notes[id] = "its model changed (" + how + ")"
+			continue
+		}
+		if ie.Fingerprint == fresh[id] {
+			continue
+		}
+		// Which part of the fingerprint moved: hashed again with the
+		// recorded fingerprints of its dependencies, then with the
+		// source's inputs too.
+		recorded := make(map[string]string, len(s.Deps))
+		for _, d := range s.Deps {
+			recorded[d] = index[d].Fingerprint
+		}
+		switch {
+		case stepFingerprint(s, inputs, recorded) == ie.Fingerprint:
+			for _, d := range s.Deps {
+				if fresh[d] != index[d].Fingerprint {
+					notes[id] = "it depends on " + d + ", which changed"
+					break
+				}
+			}
+		case stepFingerprint(s, srcInputs, recorded) == ie.Fingerprint:
+			notes[id] = "an input it reads changed"
+		case edited:
+			notes[id] = "its definition changed in the edited flow"
+		default:
+			notes[id] = "its definition or the inputs it reads changed"
+		}
+		if notes[id] == "" {
+			notes[id] = "a step it depends on changed"
+		}
+	}
+	return notes
+}

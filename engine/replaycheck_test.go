@@ -90,10 +90,12 @@ func TestReplayFollowsTheModelAnAliasNames(t *testing.T) {
 	}
 	expect(replay(ReplayOptions{}), 5, map[string]string{"outline": "fingerprint unchanged"})
 
-	// --from keeps outline although fast moved again; the next replay
-	// still knows outline was answered by openai/b.
+	// --from keeps outline although fast moved again, and says so; the
+	// next replay still knows outline was answered by openai/b.
 	te.models.reg = registry(map[string]string{"fast": "openai/c", "slow": "openai/s"}, "")
-	expect(replay(ReplayOptions{From: "other"}), 6, map[string]string{"outline": "not downstream of --from other"})
+	expect(replay(ReplayOptions{From: "other"}), 6, map[string]string{
+		"outline": "not downstream of --from other, though its model changed (alias fast now resolves to openai/c, was openai/b)",
+	})
 	expect(replay(ReplayOptions{}), 8, map[string]string{"outline": "alias fast now resolves to openai/c, was openai/b"})
 }
 
@@ -117,6 +119,58 @@ func TestModelChange(t *testing.T) {
 			t.Parallel()
 			if got := modelChange(tc.model, ab, tc.now); got != tc.want {
 				t.Errorf("modelChange(%q) = %q, want %q", tc.model, got, tc.want)
+			}
+		})
+	}
+}
+
+// replay --from reuses the steps upstream of it whatever changed; their
+// reason says what did.
+func TestReplayFromNamesChangedUpstreamSteps(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		opts    func(te *testEnv) ReplayOptions
+		reasons map[string]string // step -> its whole reason; others: no "though"
+	}{
+		{"edited flow", func(te *testEnv) ReplayOptions {
+			return ReplayOptions{From: "c", Flow: te.flow(strings.Replace(replayFlow, "echo A-", "echo AA-", 1))}
+		}, map[string]string{
+			"a": "reused from SRC: not downstream of --from c, though its definition changed in the edited flow",
+			"b": "reused from SRC: not downstream of --from c, though it depends on a, which changed",
+		}},
+		{"new input", func(*testEnv) ReplayOptions {
+			return ReplayOptions{From: "d", Inputs: map[string]any{"other": "z"}}
+		}, map[string]string{
+			"c": "reused from SRC: not downstream of --from d, though an input it reads changed",
+		}},
+		{"nothing changed", func(*testEnv) ReplayOptions { return ReplayOptions{From: "d"} }, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			te := newEnv(t)
+			src := te.start(te.flow(replayFlow), nil)
+			opts := tc.opts(te)
+			opts.Source = src.ID
+			run, err := te.eng.Replay(t.Context(), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := te.eng.Get(t.Context(), run.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, rec := range []*Run{run, got} {
+				for _, s := range rec.Steps {
+					want, noted := tc.reasons[s.ID]
+					want = strings.ReplaceAll(want, "SRC", src.ID)
+					switch {
+					case noted && s.Reason != want:
+						t.Errorf("step %s: reason %q, want %q", s.ID, s.Reason, want)
+					case !noted && strings.Contains(s.Reason, "though"):
+						t.Errorf("step %s: reason %q says something changed", s.ID, s.Reason)
+					}
+				}
 			}
 		})
 	}

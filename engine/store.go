@@ -121,6 +121,10 @@ type RunMeta struct {
 	// foreach items ("ID#N") that a stop or an unwritable record left
 	// without a record. Their next record folds it in.
 	Earlier map[string]Spend `json:"earlier,omitempty"`
+	// ReuseNotes are, for steps a replay with --from reused although they
+	// no longer match the flow replayed, what changed ("its definition
+	// changed in the edited flow"): their reason says it.
+	ReuseNotes map[string]string `json:"reuse_notes,omitempty"`
 }
 
 // PlanStep is one step of a run's plan.
@@ -201,9 +205,13 @@ func (m *RunMeta) reused() map[string]reusedRef {
 }
 
 // reuseReason says why a replay reused a step.
-func (m *RunMeta) reuseReason(from string) string {
+func (m *RunMeta) reuseReason(step, from string) string {
 	if m.ReplayFrom != "" {
-		return "reused from " + from + ": not downstream of --from " + m.ReplayFrom
+		r := "reused from " + from + ": not downstream of --from " + m.ReplayFrom
+		if n := m.ReuseNotes[step]; n != "" {
+			r += ", though " + n
+		}
+		return r
 	}
 	return "reused from " + from + ": fingerprint unchanged"
 }
