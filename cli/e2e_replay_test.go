@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -98,5 +101,124 @@ func TestE2EReplayFromNamesEditedUpstreamSteps(t *testing.T) {
 	}
 	if get := e.must(0, "executions", "get", "last"); !strings.Contains(get.Stdout, why) {
 		t.Errorf("executions get does not say research changed:\n%s", get.Stdout)
+	}
+}
+
+// in runs kitaru to the end in dir.
+func (e *e2e) in(dir string, code int, args ...string) result {
+	e.t.Helper()
+	cmd := e.command(args...)
+	cmd.Dir = dir
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := result{Stdout: out.String(), Stderr: errb.String(), Code: cmd.ProcessState.ExitCode()}
+	if err != nil && cmd.ProcessState == nil {
+		e.t.Fatalf("kitaru %s: %v", strings.Join(args, " "), err)
+	}
+	if r.Code != code {
+		e.t.Fatalf("kitaru %s in %s: want exit %d, got %s", strings.Join(args, " "), dir, code, r)
+	}
+	return r
+}
+
+func (e *e2e) mkdir(name string) string {
+	e.t.Helper()
+	p := filepath.Join(e.Dir, name)
+	if err := os.MkdirAll(p, 0o700); err != nil {
+		e.t.Fatal(err)
+	}
+	return p
+}
+
+const workDirFlow = `name: here
+steps:
+  where:
+    kind: checkpoint
+    run: pwd
+  env:
+    kind: checkpoint
+    run: echo "$PWD"
+  read:
+    kind: checkpoint
+    run: cat data.txt
+  sub:
+    kind: checkpoint
+    dir: sub
+    run: pwd
+  flaky:
+    kind: checkpoint
+    run: test -f @D@/ok && pwd
+  gate:
+    kind: wait
+    question: go on?
+    needs: [flaky]
+  after:
+    kind: checkpoint
+    needs: [gate]
+    run: pwd
+`
+
+// Steps run in the flow file's directory wherever kitaru is started, and
+// retry, resume and replay use the one the run recorded.
+func TestE2EStepsRunInTheFlowFilesDirectory(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t)
+	requireEngine(t, e)
+	flows := e.mkdir("flows")
+	e.mkdir("flows/sub")
+	e.write("flows/data.txt", "beside the flow\n")
+	e.flow("flows/here.yaml", workDirFlow)
+	elsewhere, third := e.mkdir("elsewhere"), e.mkdir("third")
+
+	rec := decodeRun(t, e.in(elsewhere, 1, "run", "../flows/here.yaml", "--json", "--quiet").Stdout)
+	if rec.WorkDir != flows {
+		t.Errorf("work_dir %q, want %q", rec.WorkDir, flows)
+	}
+	for id, want := range map[string]string{"where": flows, "env": flows, "read": "beside the flow", "sub": filepath.Join(flows, "sub")} {
+		if got := stepOf(t, rec, id).Output; got != want {
+			t.Errorf("step %s printed %v, want %q", id, got, want)
+		}
+	}
+
+	e.write("ok", "")
+	rec = decodeRun(t, e.in(third, 3, "retry", "last", "--json", "--quiet").Stdout)
+	if got := stepOf(t, rec, "flaky").Output; got != flows {
+		t.Errorf("retried from %s, flaky printed %v, want %q", third, got, flows)
+	}
+	e.in(third, 3, "input", "last", "--value", "true", "--no-resume")
+	rec = decodeRun(t, e.in(e.Dir, 0, "resume", "last", "--json", "--quiet").Stdout)
+	if got := stepOf(t, rec, "after").Output; got != flows {
+		t.Errorf("resumed from %s, after printed %v, want %q", e.Dir, got, flows)
+	}
+
+	rep := decodeRun(t, e.in(third, 0, "replay", "last", "--from", "where", "--json", "--quiet").Stdout)
+	if got := stepOf(t, rep, "where").Output; got != flows || rep.WorkDir != flows {
+		t.Errorf("replay: where printed %v, work_dir %q, want %q", got, rep.WorkDir, flows)
+	}
+	moved := e.flow("third/moved.yaml", workDirFlow)
+	rep = decodeRun(t, e.in(elsewhere, 0, "replay", "last", "--flow", moved, "--from", "where", "--json", "--quiet").Stdout)
+	if got := stepOf(t, rep, "where").Output; got != third || rep.WorkDir != third {
+		t.Errorf("replay --flow %s: where printed %v, work_dir %q, want %q", moved, got, rep.WorkDir, third)
+	}
+}
+
+// A flow from stdin has no file: its steps run in the current directory,
+// which the run records.
+func TestE2EFlowFromStdinRunsInTheCurrentDirectory(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t)
+	requireEngine(t, e)
+	flow := e.write("pwd.yaml", "name: piped\nsteps:\n  where: {kind: checkpoint, run: pwd}\n")
+	here := e.mkdir("here")
+	cmd := exec.Command("sh", "-c", `"$0" run /dev/stdin --json --quiet < "$1"`, e.bin, flow)
+	cmd.Env, cmd.Dir = e.Env, here
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	rec := decodeRun(t, string(out))
+	if got := stepOf(t, rec, "where").Output; got != here || rec.WorkDir != here {
+		t.Errorf("where printed %v, work_dir %q, want %q", got, rec.WorkDir, here)
 	}
 }

@@ -56,11 +56,16 @@ type Run struct {
 	CostUSD  float64         `json:"cost_usd"`
 	Steps    []StepResult    `json:"steps"`
 
-	FlowFile  string              `json:"flow_file,omitempty"` // the path the flow was loaded from
-	StartedAt time.Time           `json:"started_at"`
-	EndedAt   *time.Time          `json:"ended_at,omitempty"`
-	Dir       string              `json:"dir,omitempty"`      // where the run's files are
-	Registry  *providers.Registry `json:"registry,omitempty"` // the model registry snapshot it resolved with
+	FlowFile  string     `json:"flow_file,omitempty"` // the path the flow was loaded from
+	StartedAt time.Time  `json:"started_at"`
+	EndedAt   *time.Time `json:"ended_at,omitempty"`
+	Dir       string     `json:"dir,omitempty"` // where the run's files are
+	// WorkDir is where its commands run: the flow file's directory (the
+	// current one for a flow from stdin or a pipe). Resume, retry and
+	// replay use it wherever they are started; "" (a run recorded before
+	// it was kept): the current directory of each.
+	WorkDir  string              `json:"work_dir,omitempty"`
+	Registry *providers.Registry `json:"registry,omitempty"` // the model registry snapshot it resolved with
 	// ReplayFrom and Overrides describe how a replay was asked for.
 	ReplayFrom string         `json:"replay_from,omitempty"`
 	Overrides  map[string]any `json:"overrides,omitempty"`

@@ -151,6 +151,7 @@ func (e *Engine) Start(ctx context.Context, opts StartOptions) (*Run, error) {
 		Run: Run{
 			ID: id, Flow: f.Name, Status: RunRunning, Inputs: inputs,
 			FlowFile: f.File, StartedAt: time.Now().UTC(), Registry: reg,
+			WorkDir: workDirOf(f),
 		},
 		Parallel: opts.Parallel,
 		Plan:     planOf(f),

@@ -585,7 +585,10 @@ func (shellExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 2 * time.Second
-	cmd.Env = os.Environ()
+	if cmd.Dir, err = u.commandDir(); err != nil {
+		return nil, err
+	}
+	cmd.Env = withPWD(os.Environ(), cmd.Dir)
 	inherited := len(cmd.Env)
 	for _, ev := range cp.Env {
 		v, err := ev.Value.Render(u.scope)
@@ -596,11 +599,6 @@ func (shellExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
 	}
 	cmd.Env = append(cmd.Env, u.env...)
 	cmd.Env = append(cmd.Env, vars...) // last: nothing inherited overrides them
-	if cp.Dir != nil {
-		if cmd.Dir, err = cp.Dir.Render(u.scope); err != nil {
-			return nil, fmt.Errorf("dir: %w", err)
-		}
-	}
 	if cp.Stdin != nil {
 		in, err := cp.Stdin.Render(u.scope)
 		if err != nil {
@@ -627,6 +625,9 @@ func (shellExec) execute(ctx context.Context, u *unit) (*unitResult, error) {
 			n += len(v)
 		}
 		return nil, fmt.Errorf("the command could not start: its arguments and environment are larger than the system allows (its env: and the values of its ${{ }} come to %d bytes); pass big values through stdin:, or write them to a file and pass its path: %w", n, runErr)
+	}
+	if err := u.dirError(runErr != nil && cmd.Process == nil, cmd.Dir); err != nil {
+		return nil, err
 	}
 	if runErr != nil {
 		err := fmt.Errorf("the command %s%s", exitText(runErr), tail(stderr.maskedText(u), 10))

@@ -180,6 +180,7 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 	if meta.FlowFile == "" {
 		meta.FlowFile = src.FlowFile
 	}
+	meta.WorkDir = replayWorkDir(opts.Flow, src)
 	groups := map[reusedRef]int{}
 	for _, sid := range g.order {
 		if _, runs := why[sid]; runs {

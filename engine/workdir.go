@@ -1,0 +1,98 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/kitaruhq/kitaru/flowspec"
+)
+
+// workDirOf is the directory a new run of f records as its working
+// directory: the flow file's, or the current one for a flow that has no
+// file (stdin, a pipe). "" when neither is known (the current directory
+// was removed): commands then run where the process is.
+func workDirOf(f *flowspec.Flow) string {
+	if f.Dir != "" {
+		return f.Dir
+	}
+	return currentDir()
+}
+
+func currentDir() string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	return wd
+}
+
+// replayWorkDir is the working directory of a replay: the edited flow
+// file's when it was given one, else the source run's, else (a source
+// recorded before runs kept it) the current directory.
+func replayWorkDir(edited *flowspec.Flow, src *RunMeta) string {
+	switch {
+	case edited != nil:
+		return workDirOf(edited)
+	case src.WorkDir != "":
+		return src.WorkDir
+	}
+	return currentDir()
+}
+
+// commandDir is where a run: command starts: its dir:, relative to the
+// run's working directory, or that directory itself.
+func (u *unit) commandDir() (string, error) {
+	base := u.x.meta.WorkDir
+	cp := u.step.Checkpoint
+	if cp.Dir == nil {
+		return base, nil
+	}
+	d, err := cp.Dir.Render(u.scope)
+	if err != nil {
+		return "", fmt.Errorf("dir: %w", err)
+	}
+	if base != "" && d != "" && !filepath.IsAbs(d) {
+		d = filepath.Join(base, d)
+	}
+	return d, nil
+}
+
+// withPWD is env with PWD naming dir, as a shell started there sets it:
+// os/exec leaves an Env it is given alone, and the inherited PWD names
+// kitaru's own directory.
+func withPWD(env []string, dir string) []string {
+	if dir == "" {
+		return env
+	}
+	if abs, err := filepath.Abs(dir); err == nil {
+		env = append(env, "PWD="+abs)
+	}
+	return env
+}
+
+// dirError says, for a command that failed to start, whether its
+// directory was why (gone, not a directory), naming it and what to do; nil
+// otherwise. The start's own error names the shell, not the directory, so
+// the directory is looked at once a start failed.
+func (u *unit) dirError(startFailed bool, dir string) error {
+	if !startFailed || dir == "" {
+		return nil
+	}
+	st, err := os.Stat(dir)
+	why := "is not a directory"
+	switch {
+	case err == nil && st.IsDir():
+		return nil
+	case errors.Is(err, fs.ErrNotExist):
+		why = "does not exist"
+	case err != nil:
+		why = "cannot be used: " + err.Error()
+	}
+	if u.step.Checkpoint.Dir != nil {
+		return fmt.Errorf("the command could not start: its dir: %s %s", dir, why)
+	}
+	return fmt.Errorf("the command could not start: the run's working directory %s (the flow file's directory when the run started) %s; bring it back, or replay the run with --flow naming the flow file where it is now", dir, why)
+}
