@@ -214,6 +214,9 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 		x.meta.EndedAt = nil
 		x.meta.Error = nil
 		x.meta.Output = nil
+		// Steps are about to finish that the index would not name: were
+		// this go killed, a replay reads the records instead.
+		x.meta.Index = nil
 		if err := x.st.SaveMeta(x.meta); err != nil {
 			return nil, diskFull(err, x.meta.ID)
 		}

@@ -44,8 +44,9 @@ func (e *Engine) settle(meta *RunMeta, status RunStatus, msg *string) (*Run, err
 		return nil, err
 	}
 	markEnd(meta, status, msg, now, idx, rec)
-	if !ended(status) && endedAt != nil {
-		// Still waiting: when this go at it stopped is unchanged.
+	if !ended(status) {
+		// Still waiting (or interrupted): when the last go at it stopped
+		// is unchanged.
 		meta.EndedAt = endedAt
 	}
 	rec.Error, rec.EndedAt = meta.Error, meta.EndedAt

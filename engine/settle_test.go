@@ -2,6 +2,8 @@ package engine
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -119,5 +121,59 @@ steps:
 				t.Errorf("ended_at of a run still waiting moved from %v to %v", before.EndedAt, meta.EndedAt)
 			}
 		})
+	}
+}
+
+// While a run goes again (resume, retry), its meta holds no index: steps
+// finish that it would not name, and a replay of the run killed then must
+// read their records.
+func TestIndexIsDroppedWhileARunGoesAgain(t *testing.T) {
+	t.Parallel()
+	te := newEnv(t)
+	f := te.flow(`
+name: again
+steps:
+  gate:
+    kind: wait
+    question: go?
+  after:
+    kind: checkpoint
+    needs: [gate]
+    run: while [ ! -f COUNTER/go ]; do sleep 0.02; done
+`)
+	run := te.start(f, nil)
+	if _, err := te.eng.Answer(t.Context(), run.ID, "", json.RawMessage(`true`)); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := te.eng.Resume(t.Context(), run.ID, 0)
+		done <- err
+	}()
+	for {
+		meta, err := te.store.LoadMeta(run.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if meta.Status == RunRunning {
+			if meta.Index != nil {
+				t.Errorf("the meta of a run going again keeps its index %v", meta.Index)
+			}
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := os.WriteFile(filepath.Join(te.counter, "go"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	meta, err := te.store.LoadMeta(run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if meta.Index["after"].Status != StepCompleted {
+		t.Errorf("the index at the end: %v", meta.Index)
 	}
 }
