@@ -31,6 +31,7 @@ var newRunner = func(obs engine.Observer, stderr io.Writer) (engine.Runner, erro
 	}
 	secrets := &lazySecrets{warn: stderr}
 	host, _ := os.Hostname()
+	wd, _ := os.Getwd()
 	return locating{engine.New(engine.Config{
 		Store:    st,
 		Holder:   runstore.Holder{Host: host, PID: os.Getpid()},
@@ -39,6 +40,7 @@ var newRunner = func(obs engine.Observer, stderr io.Writer) (engine.Runner, erro
 		Observer: obs,
 		Mask:     providers.EnvCredentials(os.Getenv),
 		Warn:     func(err error) { fmt.Fprintf(stderr, "kitaru: %v\n", err) },
+		WorkDir:  wd,
 	}), st}, nil
 }
 

@@ -52,6 +52,9 @@ type Config struct {
 	// inherits (providers.EnvCredentials).
 	Mask     []string
 	Observer Observer // nil: events are only journaled
+	// WorkDir is where the commands of a flow that has no file (read from
+	// stdin or a pipe) run: the process's current directory.
+	WorkDir string
 	// Warn hears of problems no record holds (a journal line that could
 	// not be written); nil: nobody.
 	Warn func(error)

@@ -144,6 +144,7 @@ func (e *Engine) Start(ctx context.Context, opts StartOptions) (*Run, error) {
 		Run: Run{
 			ID: id, Flow: f.Name, Status: RunRunning, Inputs: inputs,
 			FlowFile: f.File, StartedAt: time.Now().UTC(), Registry: reg,
+			WorkDir: e.workDirOf(f),
 		},
 		Parallel: opts.Parallel,
 		Plan:     planOf(f),
@@ -365,9 +366,18 @@ func (e *Engine) liveStatus(ctx context.Context, meta *RunMeta) RunStatus {
 
 // assemble builds the full record of a run from its meta and step records.
 func (e *Engine) assemble(ctx context.Context, meta *RunMeta) (*Run, error) {
+	recs, damaged := e.store.LoadSteps(ctx, meta.ID)
+	return e.assembleFrom(ctx, meta, recs, damaged)
+}
+
+// assembleFrom is assemble with the run's step records already read (and
+// the error LoadSteps gave beside them); it may add to recs.
+func (e *Engine) assembleFrom(ctx context.Context, meta *RunMeta, recs map[string]*StepResult, damaged error) (*Run, error) {
+	if recs == nil {
+		recs = map[string]*StepResult{}
+	}
 	// A damaged step record shows as a failed step whose error names the
 	// file: the rest of the record stays readable.
-	recs, damaged := e.store.LoadSteps(ctx, meta.ID)
 	if damaged != nil {
 		for _, p := range meta.Plan {
 			if recs[p.ID] != nil {
@@ -393,7 +403,7 @@ func (e *Engine) assemble(ctx context.Context, meta *RunMeta) (*Run, error) {
 					msg := err.Error()
 					r = &StepResult{ID: p.ID, Kind: p.Kind, Status: StepFailed, Error: &msg}
 				} else if r != nil {
-					r.Reused, r.ReusedFrom, r.Reason = true, ref.Run, reuseReason(meta, ref.Run)
+					r.Reused, r.ReusedFrom, r.Reason = true, ref.Run, reuseReason(meta, p.ID, ref.Run)
 				}
 			}
 		}
@@ -557,15 +567,7 @@ func (e *Engine) Cancel(ctx context.Context, ref string) (*Run, error) {
 	// running; nothing will run its steps again to stop them.
 	e.stopLeftovers(ctx, meta)
 	msg := "cancelled"
-	meta.Status = RunCancelled
-	meta.Error = &msg
-	now := time.Now().UTC()
-	meta.EndedAt = &now
-	if err := e.store.SaveMeta(ctx, meta); err != nil {
-		return nil, err
-	}
-	_ = e.store.AppendEvents(ctx, id, Event{Time: now, Type: EventRunFinished, RunID: id, Error: msg})
-	return e.assemble(ctx, meta)
+	return e.settle(ctx, meta, RunCancelled, &msg)
 }
 
 // Logs sends a run's log lines (of one step when step is not "") to fn;

@@ -95,7 +95,7 @@ func (x *execution) loadRecords() error {
 			continue
 		}
 		x.results[id] = &StepResult{ID: id, Kind: x.g.steps[id].Kind, Status: ref.Status, Reused: true,
-			ReusedFrom: ref.Run, Reason: reuseReason(x.meta, ref.Run)}
+			ReusedFrom: ref.Run, Reason: reuseReason(x.meta, id, ref.Run)}
 		x.lazy[id] = true
 	}
 	return nil
@@ -237,6 +237,9 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 		x.meta.EndedAt = nil
 		x.meta.Error = nil
 		x.meta.Output = nil
+		// Steps are about to finish that the index would not name: were
+		// this go killed, a replay reads the records instead.
+		x.meta.Index = nil
 		if err := x.st.SaveMeta(x.sc, x.meta); err != nil {
 			return nil, diskFull(err, x.meta.ID)
 		}
@@ -334,23 +337,21 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 	}
 
 	now := time.Now().UTC()
-	x.meta.EndedAt = &now
-	x.meta.Status, x.meta.Error = x.verdict(ctx, cancelled.Load())
-	if x.meta.Status == RunCompleted && x.flow.Output != nil {
+	status, msg := x.verdict(ctx, cancelled.Load())
+	if status == RunCompleted && x.flow.Output != nil {
 		out, err := x.flowOutput()
 		if err != nil {
-			msg := fmt.Sprintf("the flow's output: %v", err)
-			x.meta.Status, x.meta.Error = RunFailed, &msg
+			m := fmt.Sprintf("the flow's output: %v", err)
+			status, msg = RunFailed, &m
 		} else {
 			x.meta.Output = out
 		}
 	}
-	if x.meta.Status == RunCancelled {
+	if status == RunCancelled {
 		_ = x.st.ClearCancel(x.sc, x.meta.ID)
 	}
-	if x.meta.Status != RunRunning {
-		x.meta.Index = x.index()
-	}
+	// The final record below is built from the meta.
+	x.meta.Status, x.meta.Error, x.meta.EndedAt = status, msg, &now
 	x.earlierMu.Lock()
 	for id := range x.meta.Earlier {
 		// Folded into a record no retry forgets: no longer needed. A
@@ -364,7 +365,7 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
-	x.meta.Usage, x.meta.CostUSD = final.Usage, final.CostUSD
+	markEnd(x.meta, status, msg, now, x.index(), final)
 	if err := x.st.SaveMeta(x.sc, x.meta); err != nil {
 		// The records written so far are whole; run.json still says
 		// running, so the run reads as interrupted.

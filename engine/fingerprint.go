@@ -19,24 +19,29 @@ func fingerprints(f *flowspec.Flow, g *graph, inputs map[string]any, known map[s
 			out[id] = fp
 			continue
 		}
-		s := g.steps[id]
-		h := sha256.New()
-		h.Write([]byte(s.Fingerprint))
-		h.Write([]byte{0})
-		for _, in := range s.InputRefs {
-			v, _ := json.Marshal(inputs[in]) // map keys sort, so this is stable
-			h.Write([]byte(in))
-			h.Write([]byte{'='})
-			h.Write(v)
-			h.Write([]byte{0})
-		}
-		for _, d := range s.Deps {
-			h.Write([]byte(d))
-			h.Write([]byte{'@'})
-			h.Write([]byte(out[d]))
-			h.Write([]byte{0})
-		}
-		out[id] = hex.EncodeToString(h.Sum(nil)[:12])
+		out[id] = stepFingerprint(g.steps[id], inputs, out)
 	}
 	return out
+}
+
+// stepFingerprint is one step's fingerprint, with its dependencies'
+// fingerprints taken from deps.
+func stepFingerprint(s *flowspec.Step, inputs map[string]any, deps map[string]string) string {
+	h := sha256.New()
+	h.Write([]byte(s.Fingerprint))
+	h.Write([]byte{0})
+	for _, in := range s.InputRefs {
+		v, _ := json.Marshal(inputs[in]) // map keys sort, so this is stable
+		h.Write([]byte(in))
+		h.Write([]byte{'='})
+		h.Write(v)
+		h.Write([]byte{0})
+	}
+	for _, d := range s.Deps {
+		h.Write([]byte(d))
+		h.Write([]byte{'@'})
+		h.Write([]byte(deps[d]))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:12])
 }

@@ -68,7 +68,8 @@ func newFileEnv(t *testing.T) *testEnv {
 func newEnvOver(t *testing.T, st runstore.Store, home string) *testEnv {
 	te := &testEnv{t: t, home: home, counter: t.TempDir(), store: st, events: &eventLog{}, models: &fakeModels{}}
 	te.files, _ = st.(*filestore.Store)
-	te.eng = New(Config{Store: te.store, Observer: te.events, Models: te.models, Secrets: fakeSecrets{"webhook": {"TOKEN": "s3cr3t-value"}}})
+	wd, _ := os.Getwd()
+	te.eng = New(Config{Store: te.store, Observer: te.events, Models: te.models, Secrets: fakeSecrets{"webhook": {"TOKEN": "s3cr3t-value"}}, WorkDir: wd})
 	return te
 }
 

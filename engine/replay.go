@@ -116,6 +116,7 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 			return nil, err
 		}
 	}
+	models := e.modelChanges(ctx, g, index, src, reg)
 	// Without --from, fingerprints decide what runs. With it, reused steps
 	// keep the fingerprints of their records (what their outputs came
 	// from) and only the steps that run are hashed again.
@@ -153,6 +154,8 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 			why[id] = fmt.Sprintf("it did not complete in the source run (%s)", ie.Status)
 		case opts.From == "" && ie.Fingerprint != fps[id]:
 			why[id] = "fingerprint changed: its definition or the inputs it reads differ"
+		case opts.From == "" && models[id] != "":
+			why[id] = "model changed: " + models[id]
 		default:
 			continue
 		}
@@ -194,6 +197,7 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 	if meta.FlowFile == "" {
 		meta.FlowFile = src.FlowFile
 	}
+	meta.WorkDir = e.replayWorkDir(opts.Flow, src)
 	groups := map[reusedRef]int{}
 	for _, sid := range g.order {
 		if _, runs := why[sid]; runs {
@@ -213,6 +217,18 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 			meta.Reused = append(meta.Reused, ReusedGroup{Run: ref.Run, Status: ref.Status})
 		}
 		meta.Reused[gi].Steps = append(meta.Reused[gi].Steps, sid)
+	}
+	if opts.From != "" {
+		reused := map[string]bool{}
+		for _, grp := range meta.Reused {
+			for _, sid := range grp.Steps {
+				reused[sid] = true
+			}
+		}
+		fresh := fingerprints(f, g, inputs, nil)
+		if notes := staleReuses(g, index, reused, fresh, inputs, src.Inputs, opts.Flow != nil, models); len(notes) > 0 {
+			meta.ReuseNotes = notes
+		}
 	}
 	unlock, err := e.createLocked(ctx, meta, f.Source)
 	if err != nil {

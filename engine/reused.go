@@ -17,9 +17,13 @@ func reusedOf(m *RunMeta) map[string]reusedRef {
 }
 
 // reuseReason says why a replay reused a step.
-func reuseReason(m *RunMeta, from string) string {
+func reuseReason(m *RunMeta, step, from string) string {
 	if m.ReplayFrom != "" {
-		return "reused from " + from + ": not downstream of --from " + m.ReplayFrom
+		r := "reused from " + from + ": not downstream of --from " + m.ReplayFrom
+		if n := m.ReuseNotes[step]; n != "" {
+			r += ", though " + n
+		}
+		return r
 	}
 	return "reused from " + from + ": fingerprint unchanged"
 }

@@ -82,4 +82,4 @@ func stoppedLikeTheRun(err error) bool {
 var runSignalGrace = 2 * time.Second
 
 // workDir is the directory the run's commands run in ("" : the process's).
-func (x *execution) workDir() string { return "" }
+func (x *execution) workDir() string { return x.meta.WorkDir }

@@ -118,7 +118,9 @@ func (e *Engine) Answer(ctx context.Context, ref, step string, value json.RawMes
 		return nil, err
 	}
 	_ = e.store.AppendEvents(ctx, meta.ID, Event{Time: now, Type: EventStepFinished, RunID: meta.ID, Step: r.ID, Result: r})
-	return e.assemble(ctx, meta)
+	// The run waits on until resumed, but its index must say the step is
+	// answered, or a replay of it would ask again.
+	return e.settle(ctx, meta, meta.Status, meta.Error)
 }
 
 func validateAnswer(schema map[string]any, answer any) error {
@@ -165,12 +167,7 @@ func (e *Engine) expireWait(ctx context.Context, meta *RunMeta, r *StepResult) (
 	if err := e.store.SaveStep(ctx, meta.ID, r); err != nil {
 		return nil, err
 	}
-	meta.Status, meta.Error, meta.EndedAt = RunFailed, &msg, &now
-	if err := e.store.SaveMeta(ctx, meta); err != nil {
-		return nil, err
-	}
-	_ = e.store.AppendEvents(ctx, meta.ID, Event{Time: now, Type: EventRunFinished, RunID: meta.ID, Error: msg})
-	run, err := e.assemble(ctx, meta)
+	run, err := e.settle(ctx, meta, RunFailed, &msg)
 	if err != nil {
 		return nil, err
 	}
@@ -190,10 +187,5 @@ func (e *Engine) Abort(ctx context.Context, ref, step string) (*Run, error) {
 	if err := e.store.SaveStep(ctx, meta.ID, r); err != nil {
 		return nil, err
 	}
-	meta.Status, meta.Error, meta.EndedAt = RunCancelled, &msg, &now
-	if err := e.store.SaveMeta(ctx, meta); err != nil {
-		return nil, err
-	}
-	_ = e.store.AppendEvents(ctx, meta.ID, Event{Time: now, Type: EventRunFinished, RunID: meta.ID, Error: msg})
-	return e.assemble(ctx, meta)
+	return e.settle(ctx, meta, RunCancelled, &msg)
 }

@@ -24,7 +24,11 @@ const (
 // Flow is a loaded, validated and compiled flow. It is immutable after Load
 // and safe for concurrent use.
 type Flow struct {
-	File        string // the path it was loaded from, as given
+	File string // the path it was loaded from, as given
+	// Dir is the absolute directory of the flow file, where its steps run
+	// (see the spec's "Working directory"); "" when it was loaded from no
+	// file of its own (Parse, stdin, a pipe): the current directory then.
+	Dir         string
 	Name        string
 	Description string
 	Inputs      []*Input // in YAML order

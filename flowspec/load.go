@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -64,7 +65,31 @@ func Load(path string, opts Options) (*Flow, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Parse(path, data, opts)
+	f, err := Parse(path, data, opts)
+	if err != nil {
+		return nil, err
+	}
+	f.Dir = fileDir(path)
+	return f, nil
+}
+
+// fileDir is the absolute directory of the flow file at path, where its
+// steps run; "" when the flow comes from no file of its own: stdin, a pipe
+// or process substitution (/dev/stdin, /dev/fd/63), a device.
+func fileDir(path string) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return ""
+	}
+	if slash := filepath.ToSlash(abs); strings.HasPrefix(slash, "/dev/") || strings.HasPrefix(slash, "/proc/") {
+		// /dev/stdin redirected from a file is that file, but the path
+		// names no directory of the user's.
+		return ""
+	}
+	if st, err := os.Stat(abs); err != nil || !st.Mode().IsRegular() {
+		return ""
+	}
+	return filepath.Dir(abs)
 }
 
 // readFlowFile reads a flow file of at most MaxFileSize.

@@ -35,7 +35,10 @@ func (Shell) Execute(ctx context.Context, u *work.Unit, sink work.Sink) (*work.R
 	cmd := exec.CommandContext(ctx, "sh", "-c", script)
 	ownGroup(cmd)
 	cmd.WaitDelay = 2 * time.Second
-	cmd.Env = os.Environ()
+	if cmd.Dir, err = commandDir(u); err != nil {
+		return nil, err
+	}
+	cmd.Env = withPWD(os.Environ(), cmd.Dir)
 	inherited := len(cmd.Env)
 	for _, ev := range cp.Env {
 		v, err := ev.Value.Render(u.Scope)
@@ -46,12 +49,6 @@ func (Shell) Execute(ctx context.Context, u *work.Unit, sink work.Sink) (*work.R
 	}
 	cmd.Env = append(cmd.Env, u.Env...)
 	cmd.Env = append(cmd.Env, vars...) // last: nothing inherited overrides them
-	cmd.Dir = u.Dir
-	if cp.Dir != nil {
-		if cmd.Dir, err = cp.Dir.Render(u.Scope); err != nil {
-			return nil, fmt.Errorf("dir: %w", err)
-		}
-	}
 	if cp.Stdin != nil {
 		in, err := cp.Stdin.Render(u.Scope)
 		if err != nil {
@@ -78,6 +75,9 @@ func (Shell) Execute(ctx context.Context, u *work.Unit, sink work.Sink) (*work.R
 			n += len(v)
 		}
 		return nil, fmt.Errorf("the command could not start: its arguments and environment are larger than the system allows (its env: and the values of its ${{ }} come to %d bytes); pass big values through stdin:, or write them to a file and pass its path: %w", n, runErr)
+	}
+	if err := dirError(u, runErr != nil && cmd.Process == nil, cmd.Dir); err != nil {
+		return nil, err
 	}
 	if runErr != nil {
 		err := fmt.Errorf("the command %s%s", exitText(runErr), tail(stderr.Text(), 10))

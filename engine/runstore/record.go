@@ -56,7 +56,12 @@ type Run struct {
 	EndedAt   *time.Time `json:"ended_at,omitempty"`
 	// Dir is where the run's files are, for a store that keeps files; the
 	// command line fills it for people, no store record holds it.
-	Dir      string              `json:"dir,omitempty"`
+	Dir string `json:"dir,omitempty"`
+	// WorkDir is where its commands run: the flow file's directory (the
+	// current one for a flow from stdin or a pipe). Resume, retry and
+	// replay use it wherever they are started; "" (a run recorded before
+	// it was kept): the current directory of each.
+	WorkDir  string              `json:"work_dir,omitempty"`
 	Registry *providers.Registry `json:"registry,omitempty"` // the model registry snapshot it resolved with
 	// ReplayFrom and Overrides describe how a replay was asked for.
 	ReplayFrom string         `json:"replay_from,omitempty"`
@@ -228,6 +233,10 @@ type RunMeta struct {
 	// foreach items ("ID#N") that a stop or an unwritable record left
 	// without a record. Their next record folds it in.
 	Earlier map[string]Spend `json:"earlier,omitempty"`
+	// ReuseNotes are, for steps a replay with --from reused although they
+	// no longer match the flow replayed, what changed ("its definition
+	// changed in the edited flow"): their reason says it.
+	ReuseNotes map[string]string `json:"reuse_notes,omitempty"`
 }
 
 // PlanStep is one step of a run's plan.
