@@ -8,24 +8,10 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/kitaruhq/kitaru/engine/runstore"
-	"github.com/kitaruhq/kitaru/engine/runstore/filestore"
 )
 
 // runChild does the job a parent test asked for in a child process.
 func runChild(job string) error {
-	switch job {
-	case "lock":
-		// Hold a run's lock until killed.
-		st := filestore.New(os.Getenv("KITARU_HOME"))
-		if _, err := st.Acquire(bg, os.Getenv("KITARU_TEST_RUN"), runstore.Holder{PID: os.Getpid()}, 0); err != nil {
-			return err
-		}
-		fmt.Println("locked")
-		time.Sleep(time.Hour)
-		return nil
-	}
 	if strings.HasPrefix(job, "run") {
 		return runFlowChild(job)
 	}

@@ -328,36 +328,6 @@ func resumeCrashed(t *testing.T, te *testEnv, id string, counts map[string]int) 
 	}
 }
 
-// A directory being built whose creator still holds its lock is never
-// swept, however old it looks.
-func TestCreatingDirectoryOfALiveCreatorStays(t *testing.T) {
-	t.Parallel()
-	s := newTestStore(t)
-	mkRun(t, s, "kr-aaaaaaa1", time.Now())
-	dir := filepath.Join(s.Root(), ".creating-"+"kr-bbbbbbb2")
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Create(filepath.Join(dir, "lock"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := lockFile(f); err != nil {
-		t.Fatal(err)
-	}
-	old := time.Now().Add(-2 * creatingGrace)
-	if err := os.Chtimes(dir, old, old); err != nil {
-		t.Fatal(err)
-	}
-	if metas, err := listRuns(s); err != nil || len(metas) != 1 {
-		t.Fatalf("list: %v, %v", metas, err)
-	}
-	if _, err := os.Stat(dir); err != nil {
-		t.Fatalf("a directory still being built was swept: %v", err)
-	}
-}
-
 // The moment a new run appears under its name it is already held: nobody
 // ever sees it running without a holder, which reads as interrupted (and
 // would let a resume race the run's own start).

@@ -190,11 +190,6 @@ func setCrashHook(fn func(point, path string)) {
 	filestore.CrashHook = fn
 }
 
-func newTestStore(t *testing.T) *filestore.Store {
-	t.Helper()
-	return filestore.New(t.TempDir())
-}
-
 // mkRun records a completed one-step run id started at started.
 func mkRun(t *testing.T, s runstore.Store, id string, started time.Time) *RunMeta {
 	t.Helper()

@@ -49,11 +49,11 @@ func (s *Store) AppendEvents(ctx context.Context, id string, evs ...runstore.Eve
 	p := filepath.Join(s.RunDir(id), "journal.jsonl")
 	s.appendMu.Lock()
 	defer s.appendMu.Unlock()
-	return s.appendLines(p, true, func(int64) ([]byte, int64, error) {
+	return s.appendLines(p, true, func(next int64) ([]byte, int64, error) {
 		var b bytes.Buffer
 		for i := range evs {
 			ev := evs[i]
-			ev.Seq = 0 // a line's number is its place in the file, not written
+			ev.Seq = next + int64(i) // its place in the file, written for people
 			line, err := json.Marshal(&ev)
 			if err != nil {
 				return nil, 0, fmt.Errorf("cannot encode a journal event: %w", err)
@@ -161,12 +161,18 @@ var errStop = errors.New("stop")
 // yet. A read for the lines after the ones the last read ended with
 // starts where that read stopped.
 func (s *Store) readLines(p string, after int64, fn func(seq int64, ln []byte) error) error {
+	_, err := s.readLinesTo(p, after, fn)
+	return err
+}
+
+// readLinesTo is readLines, returning the number of the last line read.
+func (s *Store) readLinesTo(p string, after int64, fn func(seq int64, ln []byte) error) (int64, error) {
 	f, err := openRegular(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return 0, nil
 	}
 	if err != nil {
-		return fmt.Errorf("cannot read %s: %w", p, err)
+		return 0, fmt.Errorf("cannot read %s: %w", p, err)
 	}
 	defer f.Close()
 	seq, off := int64(0), int64(0)
@@ -177,7 +183,7 @@ func (s *Store) readLines(p string, after int64, fn func(seq int64, ln []byte) e
 		seq, off = pos.seq, pos.off
 	}
 	if _, err := f.Seek(off, io.SeekStart); err != nil {
-		return fmt.Errorf("cannot read %s: %w", p, err)
+		return 0, fmt.Errorf("cannot read %s: %w", p, err)
 	}
 	r := bufio.NewReaderSize(f, 64*1024)
 	journal := filepath.Base(p) == "journal.jsonl"
@@ -194,9 +200,9 @@ func (s *Store) readLines(p string, after int64, fn func(seq int64, ln []byte) e
 				seq++
 				if seq > after {
 					if ferr := fn(seq, body); ferr == errStop {
-						return nil // stopped early: the position is not kept
+						return seq, nil // stopped early: the position is not kept
 					} else if ferr != nil {
-						return ferr
+						return seq, ferr
 					}
 				}
 			}
@@ -205,13 +211,13 @@ func (s *Store) readLines(p string, after int64, fn func(seq int64, ln []byte) e
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("cannot read %s: %w", p, err)
+			return seq, fmt.Errorf("cannot read %s: %w", p, err)
 		}
 	}
 	s.mu.Lock()
 	s.readAt[p] = readPos{seq: seq, off: off}
 	s.mu.Unlock()
-	return nil
+	return seq, nil
 }
 
 // appendLines appends whole lines to an append-only file; make gets the
@@ -292,14 +298,9 @@ func (s *Store) appendLines(p string, journal bool, build func(first int64) ([]b
 }
 
 // countLines is how many lines of p are numbered, as readLines numbers
-// them.
+// them (what this read found, not what another read left behind).
 func (s *Store) countLines(p string) (int64, error) {
-	var n int64
-	err := s.readLines(p, 1<<62, func(int64, []byte) error { return nil })
-	s.mu.Lock()
-	n = s.readAt[p].seq
-	s.mu.Unlock()
-	return n, err
+	return s.readLinesTo(p, 1<<62, func(int64, []byte) error { return nil })
 }
 
 // repairTail mends the torn last line of a journal of size bytes.
