@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kitaruhq/kitaru/engine/runstore"
@@ -26,6 +27,9 @@ type Engine struct {
 	store Store
 	err   error // why the engine cannot work (no store)
 	bus   bus   // subscriptions to the runs it executes
+
+	runMu   sync.Mutex
+	running map[string]*execution // the runs it executes now, by id
 }
 
 var _ Runner = (*Engine)(nil)

@@ -2,12 +2,14 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/kitaruhq/kitaru/engine/plan"
+	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/flowspec"
 	"github.com/kitaruhq/kitaru/providers"
 )
@@ -207,6 +209,8 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	x.halt = stop
+	x.e.track(x)
+	defer x.e.untrack(x)
 	var cancelled atomic.Bool
 	if asked, _ := x.st.CancelRequested(x.sc, x.meta.ID); asked {
 		_ = x.st.ClearCancel(x.sc, x.meta.ID) // a request for an earlier go at the run
@@ -336,6 +340,10 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 		}
 	}
 
+	if err := x.haltedBy(); errors.Is(err, runstore.ErrLeaseLost) {
+		// The run is someone else's now: its meta is theirs to write.
+		return nil, err
+	}
 	now := time.Now().UTC()
 	status, msg := x.verdict(ctx, cancelled.Load())
 	if status == RunCompleted && x.flow.Output != nil {
@@ -382,12 +390,19 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 // step (or item) has none, so resume runs it again once the store can be
 // written; the run ends interrupted, with err (the first such) as its end.
 func (x *execution) storeFailed(err error) {
+	x.haltWith(unwritable(err, x.meta.ID))
+}
+
+// haltWith stops the run's steps; the run ends interrupted with err.
+func (x *execution) haltWith(err error) {
 	x.haltMu.Lock()
 	if x.haltErr == nil {
-		x.haltErr = unwritable(err, x.meta.ID)
+		x.haltErr = err
 	}
 	x.haltMu.Unlock()
-	x.halt()
+	if x.halt != nil {
+		x.halt()
+	}
 }
 
 func (x *execution) haltedBy() error {

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/kitaruhq/kitaru/engine/runstore"
@@ -10,7 +11,8 @@ import (
 
 // leaseTTL is how long a run's lease lasts without renewal, for stores
 // whose leases expire (a file store's lasts as long as its holder lives).
-const leaseTTL = 30 * time.Second
+// It is renewed three times as often.
+var leaseTTL = 30 * time.Second
 
 // held is a run leased to this engine, renewed until released.
 type held struct {
@@ -27,16 +29,20 @@ func (e *Engine) keep(l *runstore.Lease) func() {
 			<-stop
 			return
 		}
-		t := time.NewTicker(max(l.TTL/3, time.Second))
+		t := time.NewTicker(max(l.TTL/3, 10*time.Millisecond))
 		defer t.Stop()
 		for {
 			select {
 			case <-stop:
 				return
 			case <-t.C:
-				// A lost lease is found by whoever takes it over; the
-				// run's records stay whole either way.
-				_ = e.store.Renew(context.Background(), l)
+				err := e.store.Renew(context.Background(), l)
+				if errors.Is(err, runstore.ErrLeaseLost) {
+					// Someone else may run it now: going on would run and
+					// pay for its steps twice. What is recorded stays.
+					e.leaseLost(l.RunID, err)
+					return
+				}
 			}
 		}
 	}()
@@ -69,4 +75,33 @@ func (e *Engine) acquire(ctx context.Context, id string) (release func(), err er
 // holder tells who runs run id now, if anyone does.
 func (e *Engine) holder(ctx context.Context, id string) (*runstore.Holder, error) {
 	return e.store.Holder(ctx, id)
+}
+
+// track and untrack keep the executions this engine runs, so that a lost
+// lease stops its run.
+func (e *Engine) track(x *execution) {
+	e.runMu.Lock()
+	defer e.runMu.Unlock()
+	if e.running == nil {
+		e.running = map[string]*execution{}
+	}
+	e.running[x.meta.ID] = x
+}
+
+func (e *Engine) untrack(x *execution) {
+	e.runMu.Lock()
+	defer e.runMu.Unlock()
+	if e.running[x.meta.ID] == x {
+		delete(e.running, x.meta.ID)
+	}
+}
+
+// leaseLost stops the run whose lease was lost, interrupted.
+func (e *Engine) leaseLost(id string, err error) {
+	e.runMu.Lock()
+	x := e.running[id]
+	e.runMu.Unlock()
+	if x != nil {
+		x.haltWith(fmt.Errorf("%w: another process may be running it now; it stopped here, its records kept", err))
+	}
 }
