@@ -44,7 +44,9 @@ type execution struct {
 	fresh bool
 
 	emitMu sync.Mutex
-	obs    *observerQueue // nil without an Observer
+	// artifacts are the artifact writes still under way (see Artifact).
+	artifacts sync.WaitGroup
+	obs       *observerQueue // nil without an Observer
 
 	// halt stops the run's steps when a record cannot be written
 	// (storeFailed); haltErr is the first such error, the run's end.
@@ -340,6 +342,7 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 		}
 	}
 
+	x.artifacts.Wait()
 	if err := x.haltedBy(); errors.Is(err, runstore.ErrLeaseLost) {
 		// The run is someone else's now: its meta is theirs to write.
 		return nil, err

@@ -38,9 +38,17 @@ func (u *unit) Capture(stream string, keep, logLimit int64, over func()) work.Ca
 	return &sinkCapture{c: newCapture(u, stream, keep, logLimit, over), u: u}
 }
 
-// Artifact keeps a blob beside the step's record, named per item.
+// Artifact keeps a blob beside the step's record, named per item. It is
+// written off the unit's path, so that the unit frees its place among the
+// run's parallel ones sooner; the run waits for its artifacts before it
+// ends.
 func (u *unit) Artifact(name, ext string, data []byte) {
-	_ = u.x.st.WriteArtifact(u.x.sc, u.x.meta.ID, u.step.ID, u.artifact(name, ext), data)
+	x, file := u.x, u.artifact(name, ext)
+	x.artifacts.Add(1)
+	go func() {
+		defer x.artifacts.Done()
+		_ = x.st.WriteArtifact(x.sc, x.meta.ID, u.step.ID, file, data)
+	}()
 }
 
 // ProcessRecord is beside the step's records, in a store that keeps files.

@@ -78,8 +78,10 @@ type Steps interface {
 	ForgetStep(ctx context.Context, id, step string) error
 	// Writes to a run that does not exist fail wrapping ErrNotFound.
 	//
-	// WriteArtifact keeps a named blob beside a step's record (the prompt
-	// sent, the answer received); ReadArtifact reads it back (an error
+	// WriteArtifact keeps a named blob beside a step's record; like the
+	// journal, a backend may make artifacts durable only when the run's
+	// lease is released (a step's record holds what its run needs): the
+	// prompt sent, the answer received. ReadArtifact reads it back (an error
 	// wrapping ErrNoArtifact when there is none); Artifacts names them.
 	// DeleteArtifact removes one (nil when there was none).
 	WriteArtifact(ctx context.Context, id, step, name string, data []byte) error

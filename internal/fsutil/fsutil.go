@@ -3,8 +3,10 @@
 package fsutil
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -86,6 +88,50 @@ func WriteFileAtomicFunc(path string, write func(io.Writer) error) error {
 		return fmt.Errorf("cannot write %s: %w", path, err)
 	}
 	return SyncDir(dir)
+}
+
+// ReplaceFile replaces path with data as WriteFileAtomic does (a reader
+// sees the old or the new content, never a mix) but syncs nothing: the
+// caller makes it durable later (SyncFile), when it must.
+func ReplaceFile(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	tmpName := tmp.Name()
+	_, werr := tmp.Write(data)
+	if werr == nil {
+		werr = tmp.Chmod(FilePerm)
+	}
+	if cerr := tmp.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(tmpName, path)
+	}
+	if werr != nil {
+		os.Remove(tmpName)
+		return fmt.Errorf("cannot write %s: %w", path, werr)
+	}
+	return nil
+}
+
+// SyncFile fsyncs a file (a missing one is no error: it was replaced or
+// removed since, and what replaced it was synced on its own).
+func SyncFile(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cannot open %s to sync it: %w", path, err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("cannot sync %s: %w", path, err)
+	}
+	return nil
 }
 
 // SyncDir fsyncs a directory so that entries created or renamed in it

@@ -37,12 +37,13 @@ type Store struct {
 	root string
 
 	mu       sync.Mutex
-	healed   map[string]bool                // appended files whose torn tail was already fenced off
-	prepared map[string]*prepared           // runs whose step directories this process made durable
-	leases   map[string]*heldLock           // lease token -> the lock file held
-	tails    map[string]tail                // appended file -> its line count at a size
-	readAt   map[string]readPos             // appended file -> where the last read stopped
-	plans    map[string][]runstore.PlanStep // plans of runs created here, for prepare
+	healed   map[string]bool      // appended files whose torn tail was already fenced off
+	prepared map[string]*prepared // runs whose step directories this process made durable
+	leases   map[string]*heldLock // lease token -> the lock file held
+	tails    map[string]tail      // appended file -> its line count at a size
+	readAt   map[string]readPos   // appended file -> where the last read stopped
+	plans    map[string][]runstore.PlanStep
+	unsynced map[string]*pending // artifacts not yet synced, by run // plans of runs created here, for prepare
 	appendMu sync.Mutex
 }
 
@@ -56,6 +57,7 @@ func New(dataDir string) *Store {
 		tails:    map[string]tail{},
 		readAt:   map[string]readPos{},
 		plans:    map[string][]runstore.PlanStep{},
+		unsynced: map[string]*pending{},
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kitaruhq/kitaru/engine/runstore"
@@ -338,9 +339,13 @@ func lastLineStart(f *os.File, size int64) (int64, error) {
 	return 0, nil
 }
 
-// syncJournal makes run id's journal and log durable.
+// syncJournal makes run id's journal and log durable, once its artifacts
+// are (see syncLater).
 func (s *Store) syncJournal(id string) error {
 	var errs []error
+	if err := s.waitSynced(id); err != nil {
+		errs = append(errs, err)
+	}
 	for _, name := range []string{"journal.jsonl", "log.txt"} {
 		p := filepath.Join(s.RunDir(id), name)
 		f, err := os.OpenFile(p, os.O_RDWR, 0)
@@ -356,4 +361,48 @@ func (s *Store) syncJournal(id string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// pending is the artifacts of a run its syncer has not synced yet.
+type pending struct {
+	wg  sync.WaitGroup
+	mu  sync.Mutex
+	err error
+}
+
+// syncLater has a goroutine sync the artifact at p, and the directory it
+// is in, while the run goes on; waitSynced waits for every one of run id.
+func (s *Store) syncLater(id, p string) {
+	s.mu.Lock()
+	pd := s.unsynced[id]
+	if pd == nil {
+		pd = &pending{}
+		s.unsynced[id] = pd
+	}
+	pd.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer pd.wg.Done()
+		err := fsutil.SyncFile(p)
+		if err == nil {
+			err = fsutil.SyncDir(filepath.Dir(p))
+		}
+		if err != nil {
+			pd.mu.Lock()
+			pd.err = errors.Join(pd.err, err)
+			pd.mu.Unlock()
+		}
+	}()
+}
+
+func (s *Store) waitSynced(id string) error {
+	s.mu.Lock()
+	pd := s.unsynced[id]
+	delete(s.unsynced, id)
+	s.mu.Unlock()
+	if pd == nil {
+		return nil
+	}
+	pd.wg.Wait()
+	return pd.err
 }

@@ -239,7 +239,12 @@ func (s *Store) artifactPath(id, step, name string) (string, error) {
 	return filepath.Join(s.StepDir(id, step), name), nil
 }
 
-// WriteArtifact writes steps/<step>/<name> atomically.
+// WriteArtifact replaces steps/<step>/<name> atomically, and leaves its
+// sync to a goroutine of the store's (see syncLater): a step's artifacts
+// (the prompt sent, the answer received) are what its record tells
+// already, and syncing two files per model call while the call holds its
+// place among the run's parallel ones slows every run. Releasing the
+// run's lease waits for them.
 func (s *Store) WriteArtifact(ctx context.Context, id, step, name string, data []byte) error {
 	p, err := s.artifactPath(id, step, name)
 	if err != nil {
@@ -248,7 +253,11 @@ func (s *Store) WriteArtifact(ctx context.Context, id, step, name string, data [
 	if err := s.ensureStepDir(ctx, id, step); err != nil {
 		return err
 	}
-	return fsutil.WriteFileAtomic(p, data)
+	if err := fsutil.ReplaceFile(p, data); err != nil {
+		return err
+	}
+	s.syncLater(id, p)
+	return nil
 }
 
 // ReadArtifact reads steps/<step>/<name>.
