@@ -47,13 +47,12 @@ func Resolve(ctx context.Context, s Runs, ref string) (string, error) {
 		want = "kr-" + want
 	}
 	if ref == want {
-		_, err := s.LoadSummary(ctx, ref)
-		var de *DamagedError
-		if err == nil || errors.As(err, &de) {
-			return ref, nil // a full id: no need to list every run
-		}
-		if !errors.Is(err, ErrNotFound) {
+		ok, err := s.Exists(ctx, ref)
+		if err != nil {
 			return "", err
+		}
+		if ok {
+			return ref, nil // a full id: no need to list every run
 		}
 	}
 	page, err := s.Query(ctx, Query{IDPrefix: want})

@@ -51,6 +51,9 @@ type Runs interface {
 	LoadSummary(ctx context.Context, id string) (*RunMeta, error)
 	// FlowSource returns the run's flow snapshot.
 	FlowSource(ctx context.Context, id string) ([]byte, error)
+	// Exists says whether run id exists (damaged or not), without reading
+	// its records: what resolving a full id needs.
+	Exists(ctx context.Context, id string) (bool, error)
 	// Query returns the summaries of the runs q selects, newest first (by
 	// StartedAt, then id), a page at a time. Runs that cannot be read are
 	// reported in a DamagedRuns error beside the page; they are not

@@ -335,3 +335,12 @@ func (s *Store) exists(id string) error {
 	}
 	return nil
 }
+
+// Exists says whether the run's directory is there.
+func (s *Store) Exists(ctx context.Context, id string) (bool, error) {
+	err := s.exists(id)
+	if errors.Is(err, runstore.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}

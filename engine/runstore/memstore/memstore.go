@@ -583,3 +583,11 @@ func (s *Store) setCancel(id string, v bool) error {
 	r.cancel = v
 	return nil
 }
+
+// Exists says whether the run is kept.
+func (s *Store) Exists(ctx context.Context, id string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.runs[id]
+	return ok, nil
+}

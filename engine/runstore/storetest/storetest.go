@@ -266,6 +266,14 @@ func testArtifacts(t *testing.T, s runstore.Store) {
 
 func testMissing(t *testing.T, s runstore.Store) {
 	ctx := context.Background()
+	if ok, err := s.Exists(ctx, "kr-nothere0"); ok || err != nil {
+		t.Fatalf("Exists of a missing run = %v, %v", ok, err)
+	}
+	m := newMeta(t, s, "x", t0)
+	create(t, s, m)
+	if ok, err := s.Exists(ctx, m.ID); !ok || err != nil {
+		t.Fatalf("Exists of a run = %v, %v", ok, err)
+	}
 	if _, err := s.LoadMeta(ctx, "kr-nothere0"); !errors.Is(err, runstore.ErrNotFound) {
 		t.Fatalf("LoadMeta of a missing run: %v, want ErrNotFound", err)
 	}
@@ -278,9 +286,9 @@ func testMissing(t *testing.T, s runstore.Store) {
 	if h, err := s.Holder(ctx, "kr-nothere0"); h != nil || err != nil {
 		t.Fatalf("Holder of a missing run = %v, %v; want nobody", h, err)
 	}
-	page, err := s.Query(ctx, runstore.Query{})
+	page, err := s.Query(ctx, runstore.Query{IDPrefix: "kr-nothere"})
 	if err != nil || len(page.Runs) != 0 || page.Next != "" {
-		t.Fatalf("Query of an empty store = %+v, %v", page, err)
+		t.Fatalf("Query of no run = %+v, %v", page, err)
 	}
 }
 
