@@ -30,8 +30,9 @@ type Settled func(id string) (has, ok bool)
 // NewFrontier starts scheduling g with the states already known: steps
 // without one wait for their dependencies that are not ok yet.
 func NewFrontier(g Graph, settled Settled) *Frontier {
-	f := &Frontier{missing: map[string]int{}, succ: map[string][]string{}}
-	for _, id := range g.Topo() {
+	topo := g.Topo()
+	f := &Frontier{missing: make(map[string]int, len(topo)), succ: make(map[string][]string, len(topo))}
+	for _, id := range topo {
 		for _, d := range g.Deps(id) {
 			f.succ[d] = append(f.succ[d], id)
 		}
