@@ -27,14 +27,7 @@ import (
 func BenchmarkParallelCalls(b *testing.B) {
 	const calls, parallel, latency = 64, 16, 250 * time.Millisecond
 	var opened atomic.Int32
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		time.Sleep(latency)
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"id":"c","object":"chat.completion","created":1,"model":"gpt-4o-mini",
-			"choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],
-			"usage":{"prompt_tokens":10,"completion_tokens":2,"total_tokens":12}}`)
-	}))
+	srv := httptest.NewUnstartedServer(slowModel(latency))
 	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		if s == http.StateNew {
 			opened.Add(1)
@@ -77,14 +70,7 @@ steps:
 // the same 64 calls through the caller, 16 goroutines at a time.
 func BenchmarkParallelCallsBare(b *testing.B) {
 	const calls, parallel, latency = 64, 16, 250 * time.Millisecond
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		time.Sleep(latency)
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"id":"c","object":"chat.completion","created":1,"model":"gpt-4o-mini",
-			"choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],
-			"usage":{"prompt_tokens":10,"completion_tokens":2,"total_tokens":12}}`)
-	}))
+	srv := httptest.NewServer(slowModel(latency))
 	b.Cleanup(srv.Close)
 	env := map[string]string{"OPENAI_BASE_URL": srv.URL + "/v1", "OPENAI_API_KEY": "sk-bench"}
 	c := providers.New(providers.Registry{}, providers.Options{Getenv: func(k string) string { return env[k] }})
@@ -118,4 +104,16 @@ func benchStore(b *testing.B) runstore.Store {
 		return memstore.New()
 	}
 	return filestore.New(b.TempDir())
+}
+
+// slowModel answers chat completions after latency.
+func slowModel(latency time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		time.Sleep(latency)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"id":"c","object":"chat.completion","created":1,"model":"gpt-4o-mini",
+			"choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],
+			"usage":{"prompt_tokens":10,"completion_tokens":2,"total_tokens":12}}`)
+	})
 }

@@ -60,3 +60,13 @@ func (Wait) Execute(ctx context.Context, u *work.Unit, sink work.Sink) (*work.Re
 	}
 	return &work.Result{Wait: w}, nil
 }
+
+// Leftover is what StopLeftovers found of a step's (or item's) previous
+// attempt: process group PGID, N processes stopped, or Err why not.
+type Leftover struct {
+	Step string
+	Item *int
+	PGID int
+	N    int
+	Err  error
+}

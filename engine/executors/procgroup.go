@@ -98,16 +98,6 @@ func stopRecorded(ctx context.Context, p string) (pgid, n int, err error) {
 	return pgid, n, nil
 }
 
-// Leftover is what StopLeftovers found of a step's (or item's) previous
-// attempt: process group PGID, N processes stopped, or Err why not.
-type Leftover struct {
-	Step string
-	Item *int
-	PGID int
-	N    int
-	Err  error
-}
-
 // StopLeftovers stops what a dead kitaru left running of any step of a run
 // that is ending without running again (cancelled while nobody held it):
 // no resume will stop it. dirs are the places the steps' process records

@@ -16,15 +16,6 @@ func runGroup(ctx context.Context, cmd *exec.Cmd, u *work.Unit, sink work.Sink) 
 	return cmd.Run()
 }
 
-// Leftover is what StopLeftovers found; see the unix version.
-type Leftover struct {
-	Step string
-	Item *int
-	PGID int
-	N    int
-	Err  error
-}
-
 // StopLeftovers finds nothing: no group was noted.
 func StopLeftovers(ctx context.Context, dirs map[string]string) []Leftover { return nil }
 
