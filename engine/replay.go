@@ -218,7 +218,10 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 		}
 		meta.Reused[gi].Steps = append(meta.Reused[gi].Steps, sid)
 	}
-	if opts.From != "" {
+	// Only an edited flow, given inputs or a moved alias can change a step
+	// upstream of --from: without them there is nothing to note, and a
+	// replay of a big run does not hash every step again.
+	if opts.From != "" && (opts.Flow != nil || len(opts.Inputs) > 0 || len(models) > 0) {
 		reused := map[string]bool{}
 		for _, grp := range meta.Reused {
 			for _, sid := range grp.Steps {
