@@ -271,7 +271,7 @@ func itemRange(id string, n int) string {
 // written keeps its items there). The step --from names whole runs all
 // its items again; --from STEP[N] runs item N only.
 func itemSources(g *graph, index map[string]IndexEntry, srcID string, fps map[string]string,
-	why map[string]string, overrides map[string]any, from string, fromItem int) map[string]itemSource {
+	why map[string]string, overrides map[string]any, models map[string]string, from string, fromItem int) map[string]itemSource {
 	out := map[string]itemSource{}
 	// tainted: steps downstream of one that runs again or is overridden,
 	// whose keyless records cannot be trusted by position.
@@ -295,7 +295,9 @@ func itemSources(g *graph, index map[string]IndexEntry, srcID string, fps map[st
 		if src.run == "" {
 			src.run = srcID
 		}
-		src.byIndex = has && ie.Fingerprint == fps[id] && !tainted[id]
+		// Keyless records (an older kitaru's) are trusted by position only
+		// when nothing they depend on changed, their model included.
+		src.byIndex = has && ie.Fingerprint == fps[id] && !tainted[id] && models[id] == ""
 		if id == from {
 			src.redo, src.from = fromItem, fmt.Sprintf("%s[%d]", id, fromItem)
 		}

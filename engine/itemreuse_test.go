@@ -374,6 +374,39 @@ steps:
 	}
 }
 
+// Items recorded by an older kitaru have no key: after their alias moved,
+// they are not reused by position (the old model's answers), and so not
+// passed on as the new model's to later replays either.
+func TestReplayKeylessItemsAfterTheAliasMoved(t *testing.T) {
+	t.Parallel()
+	te := newEnv(t)
+	te.models.reg = providers.Registry{Aliases: map[string]providers.Alias{"fast": {Model: "openai/a"}}, Default: "fast"}
+	f := te.flow(`
+name: llmfan
+inputs:
+  topics: {type: list, default: [x, y, z]}
+steps:
+  each: {kind: llm, model: fast, foreach: inputs.topics, prompt: 'about ${{ item }}'}
+`)
+	src := te.start(f, nil)
+	wantStatus(t, src, RunCompleted)
+	stripItemKeys(t, te, src.ID, "each")
+	te.models.reg = providers.Registry{Aliases: map[string]providers.Alias{"fast": {Model: "openai/b"}}, Default: "fast"}
+	run, err := te.eng.Replay(t.Context(), ReplayOptions{Source: src.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, run, RunCompleted)
+	if te.models.calls != 6 {
+		t.Fatalf("%d calls, want 3 then 3 with the new model", te.models.calls)
+	}
+	for _, it := range step(t, run, "each").Items {
+		if it.Reused {
+			t.Fatalf("item %d was reused from the old model", it.Index)
+		}
+	}
+}
+
 // A replay of a run stopped in the middle of a foreach step (cancelled or
 // interrupted: the step has no record, only some items do) reuses the
 // items that finished.

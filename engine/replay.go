@@ -249,7 +249,7 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 	}
 	x := e.newExecutionWith(f, g, fps, meta, e.parallel(opts.Parallel))
 	x.reasons = why
-	x.itemsFrom = itemSources(g, index, srcID, fps, why, opts.Overrides, from, fromItem)
+	x.itemsFrom = itemSources(g, index, srcID, fps, why, opts.Overrides, models, from, fromItem)
 	x.fresh = true
 	if reg != nil {
 		x.caller = e.cfg.Models.Caller(*reg)

@@ -61,7 +61,7 @@ func (s *Store) Acquire(ctx context.Context, id string, holder runstore.Holder, 
 		return nil, fmt.Errorf("cannot lock run %s: %w", id, err)
 	}
 	p := filepath.Join(s.RunDir(id), "lock")
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, fsutil.FilePerm)
+	f, err := openLock(p, os.O_RDWR|os.O_CREATE)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open the lock %s: %w", p, err)
 	}
@@ -155,7 +155,7 @@ func readHolder(p string) runstore.Holder {
 // Holder reports who holds the run's lock, if anyone does.
 func (s *Store) Holder(ctx context.Context, id string) (*runstore.Holder, error) {
 	p := filepath.Join(s.RunDir(id), "lock")
-	f, err := os.Open(p)
+	f, err := openLock(p, os.O_RDONLY)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -195,4 +195,19 @@ func (s *Store) ClearCancel(ctx context.Context, id string) error {
 		return err
 	}
 	return nil
+}
+
+// openLock opens a run's lock file without waiting on it: a named pipe (or
+// anything but a regular file) put in its place is refused, not waited on
+// (which would hang every command that looks at the run).
+func openLock(p string, flag int) (*os.File, error) {
+	f, err := os.OpenFile(p, flag|openNonblock, fsutil.FilePerm)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", p, errNotRegular)
+	}
+	return f, nil
 }

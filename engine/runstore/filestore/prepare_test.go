@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/kitaruhq/kitaru/engine/runstore"
 )
@@ -33,6 +34,40 @@ func TestStepDirectoriesOnlyForStepsOfTheRunsOwn(t *testing.T) {
 			if _, err := os.Stat(s.StepDir(m.ID, step)); (err == nil) != want {
 				t.Errorf("fresh=%v: step %s has a directory: %v, want %v", fresh, step, err == nil, want)
 			}
+		}
+	}
+}
+
+// A named pipe put in place of a run's lock is refused at once, not waited
+// on: waiting would hang every command that looks at the run.
+func TestFIFOInPlaceOfTheLock(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := New(t.TempDir())
+	m := &runstore.RunMeta{Run: runstore.Run{ID: "kr-fifolock", Status: runstore.RunRunning}, Plan: []runstore.PlanStep{{ID: "a"}}}
+	l, err := s.Create(ctx, m, []byte("name: x\n"), runstore.Holder{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Release(ctx, l)
+	p := s.Locate(m.ID, "", "lock")
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
+	}
+	if err := mkfifo(p); err != nil {
+		t.Skip("no named pipes here:", err)
+	}
+	done := make(chan error, 2)
+	go func() { _, err := s.Holder(ctx, m.ID); done <- err }()
+	go func() { _, err := s.Acquire(ctx, m.ID, runstore.Holder{}, 0); done <- err }()
+	for range 2 {
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Fatal("a named pipe as the lock was taken as a lock")
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("waited on a named pipe in place of the lock")
 		}
 	}
 }
