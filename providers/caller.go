@@ -405,7 +405,7 @@ func usageOf(provider string, info map[string]any) Usage {
 
 // maxTokenCount bounds a count a provider reports: far above any real call,
 // and far below where sums over a run could overflow.
-const maxTokenCount = 1 << 40
+const maxTokenCount = 1 << 30
 
 // tokenCount reads a token count as a provider reported it. A negative
 // count (a broken server or proxy) would lower the run's totals and
