@@ -14,11 +14,6 @@ import (
 // It is renewed three times as often.
 var leaseTTL = 30 * time.Second
 
-// held is a run leased to this engine, renewed until released.
-type held struct {
-	release func()
-}
-
 // keep renews l until the returned function releases it.
 func (e *Engine) keep(l *runstore.Lease) func() {
 	stop := make(chan struct{})

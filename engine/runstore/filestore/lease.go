@@ -101,6 +101,12 @@ func (s *Store) Release(ctx context.Context, l *runstore.Lease) error {
 		return nil
 	}
 	err := s.syncJournal(l.RunID)
+	// What this process kept of the run is not needed once it lets the
+	// run go: a long-lived process (a server) would keep it for every run.
+	s.mu.Lock()
+	delete(s.prepared, l.RunID)
+	delete(s.plans, l.RunID)
+	s.mu.Unlock()
 	h.once.Do(func() {
 		_ = h.f.Truncate(0)
 		unlock(h.f)
