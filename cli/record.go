@@ -74,7 +74,7 @@ func writeRunDetail(w io.Writer, r *engine.Run) error {
 		fmt.Fprintf(w, "inputs    %s\n", fmtMap(r.Inputs))
 	}
 	if r.Error != nil {
-		fmt.Fprintf(w, "error     %s\n", indentRest(*r.Error, "          "))
+		fmt.Fprintf(w, "error     %s\n", indentRest(withRemedy(*r.Error, r.Remedy), "          "))
 	}
 	if r.Dir != "" {
 		fmt.Fprintf(w, "files     %s\n", r.Dir)
@@ -107,7 +107,7 @@ func writeRunDetail(w io.Writer, r *engine.Run) error {
 	// Details that do not fit a table cell: errors, wait questions, files.
 	for _, s := range r.Steps {
 		if s.Error != nil && s.Status == engine.StepFailed {
-			fmt.Fprintf(w, "\n%s failed:\n  %s\n", s.ID, indentRest(*s.Error, "  "))
+			fmt.Fprintf(w, "\n%s failed:\n  %s\n", s.ID, indentRest(withRemedy(*s.Error, s.Remedy), "  "))
 		}
 		if s.Wait != nil && s.Status == engine.StepWaiting {
 			fmt.Fprintf(w, "\n%s asks:\n  %s\n  answer with `kitaru input %s %s --value %s`\n", s.ID,

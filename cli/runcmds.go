@@ -499,6 +499,13 @@ func reportRun(stdio *IO, asJSON, wantCancel bool, run *engine.Run) error {
 				fmt.Fprintf(w, "\n  step %s: %s", s.ID, indentRest(*s.Error, "    "))
 			}
 		}
+		for _, s := range run.Steps {
+			if s.Status == engine.StepFailed && s.Remedy != nil {
+				if t := remedyText(*s.Remedy); t != "" {
+					fmt.Fprintf(w, "\n  to fix step %s: %s", s.ID, t)
+				}
+			}
+		}
 		fmt.Fprintf(w, "\nfix the cause, then continue with `kitaru retry %s`\n", run.ID)
 		return &ExitError{Code: ExitRunFailed}
 	case engine.RunWaiting:

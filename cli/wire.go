@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"sync"
 
 	"github.com/kitaruhq/kitaru/engine"
@@ -224,10 +223,10 @@ func cmdErr(err error) error {
 		return err
 	}
 	if errors.Is(err, engine.ErrNotFound) {
-		if strings.Contains(err.Error(), "kitaru executions list") {
-			return usageErr(err)
+		if runstore.RemedyOf(err) == nil {
+			err = runstore.Advise(err, runstore.Remedy{Do: runstore.RemedyListRuns})
 		}
-		return usageErr(fmt.Errorf("%w; see `kitaru executions list`", err))
+		return usageErr(err)
 	}
 	var ue *engine.UsageError
 	if errors.As(err, &ue) {

@@ -262,7 +262,7 @@ func (e *Engine) Resume(ctx context.Context, ref string, parallel int) (*Run, er
 	case RunCompleted:
 		return e.assemble(ctx, meta)
 	case RunFailed:
-		return nil, &UsageError{Err: fmt.Errorf("run %s failed; `kitaru retry %s` runs its failed steps again", meta.ID, meta.ID)}
+		return nil, runstore.Advise(&UsageError{Err: fmt.Errorf("run %s failed", meta.ID)}, runstore.Remedy{Do: runstore.RemedyRetry, Run: meta.ID})
 	case RunCancelled:
 		return nil, errCancelled(meta.ID)
 	}
@@ -270,7 +270,7 @@ func (e *Engine) Resume(ctx context.Context, ref string, parallel int) (*Run, er
 }
 
 func errCancelled(id string) error {
-	return &UsageError{Err: fmt.Errorf("run %s was cancelled; `kitaru replay %s` makes a new run from it", id, id)}
+	return runstore.Advise(&UsageError{Err: fmt.Errorf("run %s was cancelled", id)}, runstore.Remedy{Do: runstore.RemedyReplay, Run: id})
 }
 
 // Retry continues, in place, a failed (or interrupted) run: failed steps and
@@ -283,7 +283,7 @@ func (e *Engine) Retry(ctx context.Context, ref string, parallel int) (*Run, err
 	defer unlock()
 	switch meta.Status {
 	case RunCompleted:
-		return nil, &UsageError{Err: fmt.Errorf("run %s completed; there is nothing to retry (`kitaru replay %s` makes a new run)", meta.ID, meta.ID)}
+		return nil, runstore.Advise(&UsageError{Err: fmt.Errorf("run %s completed; there is nothing to retry", meta.ID)}, runstore.Remedy{Do: runstore.RemedyReplay, Run: meta.ID})
 	case RunCancelled:
 		return nil, errCancelled(meta.ID)
 	}
@@ -389,7 +389,7 @@ func (e *Engine) assembleFrom(ctx context.Context, meta *RunMeta, recs map[strin
 			}
 			if _, err := e.store.LoadStep(ctx, meta.ID, p.ID); err != nil {
 				msg := err.Error()
-				recs[p.ID] = &StepResult{ID: p.ID, Kind: p.Kind, Status: StepFailed, Error: &msg}
+				recs[p.ID] = &StepResult{ID: p.ID, Kind: p.Kind, Status: StepFailed, Error: &msg, Remedy: runstore.RemedyOf(err)}
 			}
 		}
 	}
@@ -405,7 +405,7 @@ func (e *Engine) assembleFrom(ctx context.Context, meta *RunMeta, recs map[strin
 				var err error
 				if r, err = e.store.LoadStep(ctx, ref.Run, p.ID); err != nil {
 					msg := err.Error()
-					r = &StepResult{ID: p.ID, Kind: p.Kind, Status: StepFailed, Error: &msg}
+					r = &StepResult{ID: p.ID, Kind: p.Kind, Status: StepFailed, Error: &msg, Remedy: runstore.RemedyOf(err)}
 				} else if r != nil {
 					r.Reused, r.ReusedFrom, r.Reason = true, ref.Run, reuseReason(meta, p.ID, ref.Run)
 				}
@@ -421,7 +421,7 @@ func (e *Engine) assembleFrom(ctx context.Context, meta *RunMeta, recs map[strin
 			items, err := e.store.LoadItems(ctx, meta.ID, p.ID)
 			if err != nil && r.Error == nil {
 				msg := err.Error()
-				r.Error = &msg
+				r.Error, r.Remedy = &msg, runstore.RemedyOf(err)
 			}
 			r.Items = sortedItems(items)
 		}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/providers"
 )
 
@@ -138,7 +139,7 @@ steps:
 `)
 	run := te.start(f, nil)
 	wantStatus(t, run, RunFailed)
-	if _, err := te.eng.Resume(t.Context(), run.ID, 0); err == nil || !strings.Contains(err.Error(), "kitaru retry") {
+	if _, err := te.eng.Resume(t.Context(), run.ID, 0); runstore.RemedyOf(err) == nil || *runstore.RemedyOf(err) != (runstore.Remedy{Do: runstore.RemedyRetry, Run: run.ID}) {
 		t.Fatalf("resume of a failed run: %v", err)
 	}
 	if err := os.WriteFile(filepath.Join(te.counter, "fixed"), nil, 0o600); err != nil {

@@ -241,7 +241,7 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 	if !x.fresh {
 		x.meta.Status = RunRunning
 		x.meta.EndedAt = nil
-		x.meta.Error = nil
+		x.meta.Error, x.meta.Remedy = nil, nil
 		x.meta.Output = nil
 		// Steps are about to finish that the index would not name: were
 		// this go killed, a replay reads the records instead.
@@ -363,6 +363,9 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 	}
 	// The final record below is built from the meta.
 	x.meta.Status, x.meta.Error, x.meta.EndedAt = status, msg, &now
+	if h := x.haltedBy(); h != nil {
+		x.meta.Remedy = runstore.RemedyOf(h)
+	}
 	x.earlierMu.Lock()
 	for id := range x.meta.Earlier {
 		// Folded into a record no retry forgets: no longer needed. A
@@ -459,7 +462,7 @@ func (x *execution) failed(s *flowspec.Step, start time.Time, attempts int, err 
 	end := time.Now().UTC()
 	start = start.UTC()
 	msg := err.Error()
-	return &StepResult{ID: s.ID, Kind: s.Kind, Status: StepFailed, Attempts: attempts, Error: &msg,
+	return &StepResult{ID: s.ID, Kind: s.Kind, Status: StepFailed, Attempts: attempts, Error: &msg, Remedy: runstore.RemedyOf(err),
 		StartedAt: &start, EndedAt: &end, DurationMS: end.Sub(start).Milliseconds(), Fingerprint: x.fps[s.ID]}
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kitaruhq/kitaru/engine/executors"
+	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/engine/work"
 	"github.com/kitaruhq/kitaru/flowspec"
 	"github.com/kitaruhq/kitaru/internal/textcut"
@@ -42,6 +43,15 @@ func (u *unit) mask(s string) string {
 	out, m := u.red.mask(s)
 	u.masked = u.masked || m
 	return out
+}
+
+// maskErr is err with its message masked, keeping the way out it offers.
+func (u *unit) maskErr(err error) error {
+	masked := errors.New(u.mask(err.Error()))
+	if r := runstore.RemedyOf(err); r != nil {
+		return runstore.Advise(masked, *r)
+	}
+	return masked
 }
 
 // value is v with every string in it masked (see mask).
@@ -130,7 +140,7 @@ func (x *execution) execStep(ctx context.Context, s *flowspec.Step, sc *flowspec
 			return nil
 		}
 		if err != nil {
-			r = x.failed(s, start, attempts, errors.New(u.mask(err.Error())))
+			r = x.failed(s, start, attempts, u.maskErr(err))
 			spent(r, res)
 		} else {
 			end := time.Now().UTC()
@@ -200,7 +210,7 @@ func (x *execution) secrets(s *flowspec.Step) ([]string, *redactor, error) {
 	for _, name := range s.Checkpoint.Secrets {
 		kv, err := x.e.cfg.Secrets.Get(name)
 		if err != nil {
-			return nil, nil, fmt.Errorf("cannot read the secret %q (create it with `kitaru secrets set %s --KEY=VALUE`): %w", name, name, err)
+			return nil, nil, runstore.Advise(fmt.Errorf("cannot read the secret %q: %w", name, err), runstore.Remedy{Do: runstore.RemedySetSecret, Name: name})
 		}
 		for _, k := range unmaskable(kv) {
 			_ = x.st.AppendLog(x.sc, x.meta.ID, LogLine{Time: time.Now().UTC(), Step: s.ID,
@@ -455,7 +465,7 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 			}
 			if err != nil {
 				msg := u.mask(err.Error())
-				it.Status, it.Error = StepFailed, &msg
+				it.Status, it.Error, it.Remedy = StepFailed, &msg, runstore.RemedyOf(err)
 			} else {
 				it.Status, it.Output = StepCompleted, res.Output
 			}
@@ -500,7 +510,7 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 			if it.Error != nil {
 				msg += ": " + *it.Error
 			}
-			r.Status, r.Error = StepFailed, &msg
+			r.Status, r.Error, r.Remedy = StepFailed, &msg, it.Remedy
 		}
 		outs[i] = it.Output
 	}

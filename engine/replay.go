@@ -47,7 +47,7 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 		if err != nil {
 			return nil, err
 		}
-		if from, err = g.selectStep("--from", base); err != nil {
+		if from, err = g.selectStep(SelectFrom, base); err != nil {
 			return nil, err
 		}
 		fromItem, opts.From = n, from
@@ -58,12 +58,12 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 	if len(opts.Overrides) > 0 {
 		over := make(map[string]any, len(opts.Overrides))
 		for sel, v := range opts.Overrides {
-			id, err := g.selectStep("--override", sel)
+			id, err := g.selectStep(SelectOverride, sel)
 			if err != nil {
 				return nil, err
 			}
 			if _, dup := over[id]; dup {
-				return nil, &UsageError{Err: fmt.Errorf("--override: step %s is overridden twice", id)}
+				return nil, &UsageError{Err: &StepChoiceError{Role: SelectOverride, Sel: sel, Matches: []string{id}, Twice: true}}
 			}
 			over[id] = v
 		}
@@ -307,9 +307,41 @@ func (e *Engine) ownIndex(ctx context.Context, m *RunMeta) (map[string]IndexEntr
 	return idx, nil
 }
 
+// SelectorRole is what a step selector is given for: the step a replay
+// starts from, or a step whose output a replay overrides.
+type SelectorRole string
+
+// The roles of step selectors.
+const (
+	SelectFrom     SelectorRole = "from"
+	SelectOverride SelectorRole = "override"
+)
+
+// StepChoiceError is a step selector that picks no single step: none
+// matches (Matches is empty; Steps are the flow's), several do, or (Twice)
+// it picks a step that another selector of the same role picked already.
+// A front end words it with its own name for the role (a flag, a field).
+type StepChoiceError struct {
+	Role    SelectorRole
+	Sel     string
+	Matches []string
+	Steps   []string
+	Twice   bool
+}
+
+func (e *StepChoiceError) Error() string {
+	switch {
+	case e.Twice:
+		return fmt.Sprintf("%s %q: step %s is chosen twice", e.Role, e.Sel, e.Matches[0])
+	case len(e.Matches) > 1:
+		return fmt.Sprintf("%s %q is ambiguous: it could be %s", e.Role, e.Sel, strings.Join(e.Matches, ", "))
+	}
+	return fmt.Sprintf("%s %q: the flow has no such step; its steps are: %s", e.Role, e.Sel, strings.Join(e.Steps, ", "))
+}
+
 // selectStep resolves a step selector: a step id, KIND.ID (the Python
 // Kitaru spelling, e.g. checkpoint.research), or an unambiguous prefix.
-func (g *graph) selectStep(flag, sel string) (string, error) {
+func (g *graph) selectStep(role SelectorRole, sel string) (string, error) {
 	if g.steps[sel] != nil {
 		return sel, nil
 	}
@@ -324,11 +356,8 @@ func (g *graph) selectStep(flag, sel string) (string, error) {
 			cands = append(cands, id)
 		}
 	}
-	switch len(cands) {
-	case 1:
+	if len(cands) == 1 {
 		return cands[0], nil
-	case 0:
-		return "", &UsageError{Err: fmt.Errorf("%s %q: the flow has no such step; its steps are: %s", flag, sel, strings.Join(g.order, ", "))}
 	}
-	return "", &UsageError{Err: fmt.Errorf("%s %q is ambiguous: it could be %s", flag, sel, strings.Join(cands, ", "))}
+	return "", &UsageError{Err: &StepChoiceError{Role: role, Sel: sel, Matches: cands, Steps: g.order}}
 }

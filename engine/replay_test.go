@@ -231,7 +231,7 @@ steps:
 		{sel: "zz", errHas: "no such step"},
 	}
 	for _, tt := range tests {
-		got, err := g.selectStep("--from", tt.sel)
+		got, err := g.selectStep(SelectFrom, tt.sel)
 		if tt.errHas == "" && (err != nil || got != tt.want) {
 			t.Errorf("%q: %q, %v; want %q", tt.sel, got, err, tt.want)
 		}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/flowspec"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
@@ -90,7 +91,7 @@ func (e *Engine) Answer(ctx context.Context, ref, step string, value json.RawMes
 	}
 	answer, err := jsonschema.UnmarshalJSON(bytes.NewReader(value))
 	if err != nil {
-		return nil, &UsageError{Err: fmt.Errorf("the answer for step %s is not JSON (%v); strings need quotes: --value '\"text\"'", r.ID, err)}
+		return nil, runstore.Advise(&UsageError{Err: fmt.Errorf("the answer for step %s is not JSON (%v)", r.ID, err)}, runstore.Remedy{Do: runstore.RemedyQuoteAnswer})
 	}
 	if r.Wait != nil && r.Wait.Schema != nil {
 		if err := validateAnswer(r.Wait.Schema, answer); err != nil {
@@ -171,7 +172,7 @@ func (e *Engine) expireWait(ctx context.Context, meta *RunMeta, r *StepResult) (
 	if err != nil {
 		return nil, err
 	}
-	return run, fmt.Errorf("step %s of run %s stopped waiting: %s; the run failed; ask again with `kitaru retry %s`", r.ID, meta.ID, msg, meta.ID)
+	return run, runstore.Advise(fmt.Errorf("step %s of run %s stopped waiting: %s; the run failed", r.ID, meta.ID, msg), runstore.Remedy{Do: runstore.RemedyAskAgain, Run: meta.ID})
 }
 
 // Abort ends a waiting run cancelled; its waiting step fails as aborted.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/engine/work"
 	"github.com/kitaruhq/kitaru/providers"
 )
@@ -49,7 +50,7 @@ func (Model) Execute(ctx context.Context, u *work.Unit, sink work.Sink) (*work.R
 		if mock := os.Getenv(providers.EnvMockResponse); mock != "" {
 			caller = providers.Mock{Text: mock}
 		} else {
-			return nil, errors.New("no provider configured: register a model with `kitaru model register` (or set KITARU_LLM_MOCK_RESPONSE to try the flow offline)")
+			return nil, runstore.Advise(errors.New("no provider configured"), runstore.Remedy{Do: runstore.RemedyRegisterModel})
 		}
 	}
 	resp, err := caller.Call(ctx, req)

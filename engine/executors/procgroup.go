@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/engine/work"
 )
 
@@ -267,10 +268,15 @@ type leftoverError struct {
 }
 
 func (e *leftoverError) Error() string {
-	return fmt.Sprintf("what was left of its previous attempt (process group %d, orphaned when the kitaru running it died) %v; stop it, then `kitaru retry %s`", e.pgid, e.err, e.run)
+	return fmt.Sprintf("what was left of its previous attempt (process group %d, orphaned when the kitaru running it died) %v", e.pgid, e.err)
 }
 
 func (e *leftoverError) Unwrap() error { return e.err }
+
+// Remedy: it must be stopped by hand before the run can go on.
+func (e *leftoverError) Remedy() *runstore.Remedy {
+	return &runstore.Remedy{Do: runstore.RemedyStopThenRetry, Run: e.run}
+}
 
 // ownGroup starts cmd in a process group of its own, which a stop or a
 // timeout kills whole: everything the command started goes with it.

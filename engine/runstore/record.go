@@ -40,16 +40,19 @@ const (
 // and executions get. The fields of the contract are fixed; the rest are
 // additions.
 type Run struct {
-	ID       string          `json:"id"`
-	Flow     string          `json:"flow"`
-	Status   RunStatus       `json:"status"`
-	ReplayOf *string         `json:"replay_of"`
-	Inputs   map[string]any  `json:"inputs"`
-	Output   any             `json:"output"`
-	Error    *string         `json:"error"`
-	Usage    providers.Usage `json:"usage"`
-	CostUSD  float64         `json:"cost_usd"`
-	Steps    []StepResult    `json:"steps"`
+	ID       string         `json:"id"`
+	Flow     string         `json:"flow"`
+	Status   RunStatus      `json:"status"`
+	ReplayOf *string        `json:"replay_of"`
+	Inputs   map[string]any `json:"inputs"`
+	Output   any            `json:"output"`
+	Error    *string        `json:"error"`
+	// Remedy is the way out of a run stopped by its store (the disk is
+	// full: free space, then resume), for a front end to word.
+	Remedy  *Remedy         `json:"remedy,omitempty"`
+	Usage   providers.Usage `json:"usage"`
+	CostUSD float64         `json:"cost_usd"`
+	Steps   []StepResult    `json:"steps"`
 
 	FlowFile  string     `json:"flow_file,omitempty"` // the path the flow was loaded from
 	StartedAt time.Time  `json:"started_at"`
@@ -95,6 +98,9 @@ type StepResult struct {
 	// list their own).
 	AttemptsDetail []Attempt `json:"attempts_detail,omitempty"`
 
+	// Remedy is the way out a failed step's error offers (a secret to set,
+	// a model to register), for a front end to word beside Error.
+	Remedy *Remedy `json:"remedy,omitempty"`
 	// Reason says, for a replay or retry, why the step ran or was reused
 	// ("upstream of --from", "fingerprint changed", "overridden", ...).
 	Reason    string     `json:"reason,omitempty"`
@@ -122,6 +128,7 @@ type ItemResult struct {
 	Reused     bool            `json:"reused"`
 	Output     any             `json:"output"`
 	Error      *string         `json:"error"`
+	Remedy     *Remedy         `json:"remedy,omitempty"` // as StepResult's
 	DurationMS int64           `json:"duration_ms"`
 	Masked     bool            `json:"masked,omitempty"`
 	Usage      providers.Usage `json:"usage"`

@@ -13,6 +13,10 @@
 //
 // Run references ("last", id prefixes) are resolved once, above every
 // backend, by Resolve.
+//
+// Records and errors hold facts, not words for people: what a person can
+// do about a failure is a Remedy (see RemedyOf), which each front end words
+// its own way (the command line as a command to run).
 package runstore
 
 import (
