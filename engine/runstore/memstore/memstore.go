@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"sync"
@@ -248,25 +249,12 @@ func (s *Store) LoadStep(ctx context.Context, id, step string) (*runstore.StepRe
 func (s *Store) LoadSteps(ctx context.Context, id string) (map[string]*runstore.StepResult, error) {
 	s.mu.Lock()
 	r, err := s.get(id)
-	recs := map[string][]byte{}
+	var recs map[string][]byte
 	if err == nil {
-		for k, v := range r.steps {
-			recs[k] = v
-		}
+		recs = maps.Clone(r.steps)
 	}
 	s.mu.Unlock()
-	out := map[string]*runstore.StepResult{}
-	if err != nil {
-		return out, err
-	}
-	for k, b := range recs {
-		sr, err := decode[runstore.StepResult](b)
-		if err != nil {
-			return out, err
-		}
-		out[k] = sr
-	}
-	return out, nil
+	return decodeAll[string, runstore.StepResult](recs, err, nil)
 }
 
 // SaveItem records an item of a foreach step.
@@ -292,24 +280,30 @@ func (s *Store) SaveItem(ctx context.Context, id, step string, ir *runstore.Item
 func (s *Store) LoadItems(ctx context.Context, id, step string) (map[int]*runstore.ItemResult, error) {
 	s.mu.Lock()
 	r, err := s.get(id)
-	recs := map[int][]byte{}
+	var recs map[int][]byte
 	if err == nil {
-		for k, v := range r.items[step] {
-			recs[k] = v
-		}
+		recs = maps.Clone(r.items[step])
 	}
 	s.mu.Unlock()
-	out := map[int]*runstore.ItemResult{}
+	return decodeAll(recs, err, func(k int, ir *runstore.ItemResult) { ir.Index = k })
+}
+
+// decodeAll decodes records copied out from under the lock (so decoding
+// holds no one up); err is the lookup's, returned with an empty map.
+func decodeAll[K comparable, T any](recs map[K][]byte, err error, fix func(K, *T)) (map[K]*T, error) {
+	out := make(map[K]*T, len(recs))
 	if err != nil {
 		return out, err
 	}
 	for k, b := range recs {
-		ir, err := decode[runstore.ItemResult](b)
+		v, err := decode[T](b)
 		if err != nil {
 			return out, err
 		}
-		ir.Index = k
-		out[k] = ir
+		if fix != nil {
+			fix(k, v)
+		}
+		out[k] = v
 	}
 	return out, nil
 }
