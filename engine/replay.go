@@ -153,10 +153,10 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 	}
 	if fps == nil {
 		known := map[string]string{}
-		for sid, ie := range index {
-			_, runs := why[sid]
-			if !runs && !in.Overrides[sid] && g.steps[sid] != nil {
-				known[sid] = ie.Fingerprint
+		for id, ie := range index {
+			_, runs := why[id]
+			if !runs && !in.Overrides[id] && g.steps[id] != nil {
+				known[id] = ie.Fingerprint
 			}
 		}
 		fps = fingerprints(f, g, inputs, known)
