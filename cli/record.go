@@ -73,8 +73,8 @@ func writeRunDetail(w io.Writer, r *engine.Run) error {
 	if len(r.Inputs) > 0 {
 		fmt.Fprintf(w, "inputs    %s\n", fmtMap(r.Inputs))
 	}
-	if r.Error != nil {
-		fmt.Fprintf(w, "error     %s\n", indentRest(withRemedy(*r.Error, r.Remedy), "          "))
+	if msg := runError(r); msg != "" {
+		fmt.Fprintf(w, "error     %s\n", indentRest(msg, "          "))
 	}
 	if r.Dir != "" {
 		fmt.Fprintf(w, "files     %s\n", r.Dir)
@@ -104,8 +104,12 @@ func writeRunDetail(w io.Writer, r *engine.Run) error {
 		return err
 	}
 
-	// Details that do not fit a table cell: errors, wait questions, files.
+	// Details that do not fit a table cell: errors, wait questions, what
+	// changed in a step --from reused, files.
 	for _, s := range r.Steps {
+		if how := movedModel(&s); how != "" {
+			fmt.Fprintf(w, "\n%s reused, though its model changed:\n  %s\n", s.ID, how)
+		}
 		if s.Error != nil && s.Status == engine.StepFailed {
 			fmt.Fprintf(w, "\n%s failed:\n  %s\n", s.ID, indentRest(withRemedy(*s.Error, s.Remedy), "  "))
 		}
@@ -169,12 +173,13 @@ func (t *table) Flush() error {
 	return nil
 }
 
-// stepNote says why a step of a replay, resume or retry ran or was reused,
-// and whether secrets were masked in what it passed on.
+// stepNote says why a step of a replay, resume or retry ran or was reused
+// (briefly: the details follow the table), and whether secrets were
+// masked in what it passed on.
 func stepNote(s engine.StepResult) string {
 	notes := []string{}
-	if s.Reason != "" {
-		notes = append(notes, s.Reason)
+	if r := stepReason(&s, true); r != "" {
+		notes = append(notes, r)
 	}
 	if s.Masked {
 		notes = append(notes, "secret values masked as ***")

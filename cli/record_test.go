@@ -23,11 +23,18 @@ func sampleReplay() *engine.Run {
 		Usage:  providers.Usage{InputTokens: 350, OutputTokens: 120}, CostUSD: 0.00042,
 		StartedAt: t0, EndedAt: &end, Dir: "/state/runs/kr-new",
 		Steps: []engine.StepResult{
-			{ID: "outline", Kind: "llm", Status: engine.StepCompleted, Reused: true, Reason: "overridden", Dir: "/state/runs/kr-new/steps/outline"},
+			{ID: "outline", Kind: "llm", Status: engine.StepCompleted, Reused: true, Why: &engine.Reason{Code: runstore.ReasonOverridden}, Dir: "/state/runs/kr-new/steps/outline"},
+			// What changed in a step --from reused is told below the
+			// table, not in its NOTE.
+			{ID: "research", Kind: "llm", Status: engine.StepCompleted, Reused: true, ReusedFrom: "kr-old",
+				Why: &engine.Reason{Code: runstore.ReasonNotDownstream, Run: "kr-old", From: "draft", Though: &engine.Reason{Code: runstore.ReasonModelChanged,
+					Model: &engine.ModelChange{Was: "openai/gpt-4o-mini", Now: "anthropic/claude-sonnet-4-5", WasAlias: "fast", NowAlias: "fast"}}}},
 			{ID: "draft", Kind: "llm", Status: engine.StepCompleted, Attempts: 2, DurationMS: 1234, Model: "openai/gpt-4o-mini", Alias: "fast",
-				Usage: providers.Usage{InputTokens: 350, OutputTokens: 120}, CostUSD: fp(0.00042), Reason: "--from draft", Dir: "/state/runs/kr-new/steps/draft"},
+				Usage: providers.Usage{InputTokens: 350, OutputTokens: 120}, CostUSD: fp(0.00042), Why: &engine.Reason{Code: runstore.ReasonFrom, From: "draft"}, Dir: "/state/runs/kr-new/steps/draft"},
+			// An older kitaru's record: its sentence, as written.
 			{ID: "fan", Kind: "checkpoint", Status: engine.StepFailed, Attempts: 3, DurationMS: 65000, Error: strp("exit status 1:\nno such file"),
-				Items: []engine.ItemResult{{Index: 0, Status: engine.StepCompleted}, {Index: 1, Status: engine.StepFailed}}},
+				Reason: "downstream of --from draft",
+				Items:  []engine.ItemResult{{Index: 0, Status: engine.StepCompleted}, {Index: 1, Status: engine.StepFailed}}},
 			{ID: "approve", Kind: "wait", Status: engine.StepWaiting, Wait: &engine.WaitInfo{Question: "Ship it?", Schema: map[string]any{"type": "boolean"}}},
 			{ID: "later", Kind: "checkpoint", Status: engine.StepPending},
 		},

@@ -407,7 +407,7 @@ func (e *Engine) assembleFrom(ctx context.Context, meta *RunMeta, recs map[strin
 					msg := err.Error()
 					r = &StepResult{ID: p.ID, Kind: p.Kind, Status: StepFailed, Error: &msg, Remedy: runstore.RemedyOf(err)}
 				} else if r != nil {
-					r.Reused, r.ReusedFrom, r.Reason = true, ref.Run, reuseReason(meta, p.ID, ref.Run)
+					r.Reused, r.ReusedFrom, r.Why, r.Reason = true, ref.Run, reuseReason(meta, p.ID, ref.Run), ""
 				}
 			}
 		}
@@ -570,8 +570,7 @@ func (e *Engine) Cancel(ctx context.Context, ref string) (*Run, error) {
 	// A run nobody holds may still have commands a killed kitaru left
 	// running; nothing will run its steps again to stop them.
 	e.stopLeftovers(ctx, meta)
-	msg := "cancelled"
-	return e.settle(ctx, meta, RunCancelled, &msg)
+	return e.settle(ctx, meta, runEnd{RunCancelled, &Ending{Code: runstore.EndCancelled}, nil})
 }
 
 // Logs sends a run's log lines (of one step when step is not "") to fn;

@@ -180,8 +180,8 @@ func spent(r *StepResult, res *unitResult) {
 // disk) is not the step's failure: the run stops, interrupted, and nil says
 // the step has no record, so resume runs it again; what it spent is kept.
 func (x *execution) save(r *StepResult) *StepResult {
-	if r.Reason == "" {
-		r.Reason = x.reasons[r.ID]
+	if r.Why == nil {
+		r.Why = x.reasons[r.ID]
 	}
 	if sp, ok := x.earlier(r.ID); ok && !r.Reused {
 		foldEarlier(sp, &r.Attempts, r.Error, r.DurationMS, &r.Usage, &r.CostUSD, &r.AttemptsDetail)
@@ -400,6 +400,7 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 				Text: "some item records of run " + src.run + " cannot be read, so those items run again: " + err.Error()})
 		}
 		picks = pickItems(keys, prev, src.byIndex, src.redo)
+		explainMisses(picks, prev, damagedItems(err), src.whole)
 		for i, p := range picks {
 			if items[i] != nil || p.src == nil {
 				continue
@@ -411,7 +412,9 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 				was := it.Index
 				it.ReusedIndex = &was
 			}
-			it.Index, it.Key, it.Reason = i, keys[i], p.reason(src, i)
+			// The source's own reason (or an older kitaru's sentence) is
+			// about the source's replay, not this one.
+			it.Index, it.Key, it.Why, it.Reason = i, keys[i], p.reason(src, i), ""
 			if err := x.st.SaveItem(x.sc, x.meta.ID, s.ID, &it); err != nil {
 				x.storeFailed(fmt.Errorf("the record of item %d of step %s could not be written: %w", i, s.ID, err))
 				return nil
@@ -458,7 +461,7 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 			}
 			it := &ItemResult{Index: idx, Attempts: attempts, DurationMS: time.Since(t0).Milliseconds(), Key: keys[idx]}
 			if picks != nil {
-				it.Reason = picks[idx].reason(src, idx)
+				it.Why = picks[idx].reason(src, idx)
 			}
 			if res != nil {
 				it.Usage, it.CostUSD, it.AttemptsDetail = res.Usage, res.Cost, res.Tries
@@ -516,13 +519,6 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 	}
 	if r.Status == StepCompleted {
 		r.Output = outs
-	}
-	if fromSrc {
-		r.Reason = x.reasons[s.ID]
-		if r.Reason != "" {
-			r.Reason += "; "
-		}
-		r.Reason += itemsSummary(src.run, r.Items, picks)
 	}
 	return r
 }

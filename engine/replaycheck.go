@@ -2,8 +2,8 @@ package engine
 
 import (
 	"context"
-	"fmt"
 
+	"github.com/kitaruhq/kitaru/engine/plan"
 	"github.com/kitaruhq/kitaru/flowspec"
 	"github.com/kitaruhq/kitaru/providers"
 )
@@ -20,12 +20,12 @@ import (
 // changed still reuses its llm steps (running them again would cost money
 // silently). A run without a snapshot, or a model that does not resolve on
 // either side, changes nothing here.
-func (e *Engine) modelChanges(ctx context.Context, g *graph, index map[string]IndexEntry, src *RunMeta, reg *providers.Registry) map[string]string {
+func (e *Engine) modelChanges(ctx context.Context, g *graph, index map[string]IndexEntry, src *RunMeta, reg *providers.Registry) map[string]*ModelChange {
 	if reg == nil {
 		return nil
 	}
 	regs := map[string]*providers.Registry{src.ID: src.Registry}
-	out := map[string]string{}
+	out := map[string]*ModelChange{}
 	for _, id := range g.order {
 		s := g.steps[id]
 		ie, has := index[id]
@@ -47,7 +47,7 @@ func (e *Engine) modelChanges(ctx context.Context, g *graph, index map[string]In
 		if was == nil {
 			continue
 		}
-		if how := modelChange(s.LLM.Model, *was, *reg); how != "" {
+		if how := modelChange(s.LLM.Model, *was, *reg); how != nil {
 			out[id] = how
 		}
 	}
@@ -55,73 +55,54 @@ func (e *Engine) modelChanges(ctx context.Context, g *graph, index map[string]In
 }
 
 // modelChange says how model (as a step names it) resolves differently in
-// now than in was; "" when it does not, or cannot be told.
-func modelChange(model string, was, now providers.Registry) string {
+// now than in was; nil when it does not, or cannot be told.
+func modelChange(model string, was, now providers.Registry) *ModelChange {
 	old, err := was.Resolve(model, nil)
 	if err != nil {
-		return ""
+		return nil
 	}
 	cur, err := now.Resolve(model, nil)
 	if err != nil || cur.Model == old.Model {
-		return ""
+		return nil
 	}
-	if cur.Alias != "" && cur.Alias == old.Alias {
-		return fmt.Sprintf("alias %s now resolves to %s, was %s", cur.Alias, cur.Model, old.Model)
-	}
-	named := func(r providers.Resolved) string {
-		if r.Alias == "" {
-			return r.Model
-		}
-		return r.Model + " (alias " + r.Alias + ")"
-	}
-	return fmt.Sprintf("now %s, was %s", named(cur), named(old))
+	return &ModelChange{Was: old.Model, Now: cur.Model, WasAlias: old.Alias, NowAlias: cur.Alias}
 }
 
-// staleReuses says, for the steps a replay with --from reuses, which no
-// longer match what is replayed and why: their reuse is --from's doing,
-// and their reason says so. fresh are the fingerprints the replayed flow
-// and inputs give; srcInputs are the source run's inputs; edited: the
-// replay was given a flow file.
-func staleReuses(g *graph, index map[string]IndexEntry, reused map[string]bool, fresh map[string]string,
-	inputs, srcInputs map[string]any, edited bool, models map[string]string) map[string]string {
-	notes := map[string]string{}
+// drifts says, for the steps a replay with --from may reuse (not the step
+// it names nor those downstream of it), how those that no longer match
+// what is replayed moved: their reuse is --from's doing, and their reason
+// says what changed. fresh are the fingerprints the replayed flow and
+// inputs give; srcInputs are the source run's inputs.
+func drifts(g *graph, index map[string]IndexEntry, from string, fresh map[string]string, inputs, srcInputs map[string]any) map[string]plan.Drift {
+	out := map[string]plan.Drift{}
+	down := g.descendants(from)
 	for _, id := range g.topo() {
-		if !reused[id] {
-			continue
-		}
-		ie, s := index[id], g.steps[id]
-		if how := models[id]; how != "" {
-			notes[id] = "its model changed (" + how + ")"
-			continue
-		}
-		if ie.Fingerprint == fresh[id] {
+		ie, has := index[id]
+		if !has || id == from || down[id] || ie.Fingerprint == fresh[id] {
 			continue
 		}
 		// Which part of the fingerprint moved: hashed again with the
 		// recorded fingerprints of its dependencies, then with the
 		// source's inputs too.
+		s := g.steps[id]
 		recorded := make(map[string]string, len(s.Deps))
 		for _, d := range s.Deps {
 			recorded[d] = index[d].Fingerprint
 		}
+		var d plan.Drift
 		switch {
 		case stepFingerprint(s, inputs, recorded) == ie.Fingerprint:
-			for _, d := range s.Deps {
-				if fresh[d] != index[d].Fingerprint {
-					notes[id] = "it depends on " + d + ", which changed"
+			d.DepsOnly = true
+			for _, dep := range s.Deps {
+				if fresh[dep] != index[dep].Fingerprint {
+					d.ChangedDep = dep
 					break
 				}
 			}
 		case stepFingerprint(s, srcInputs, recorded) == ie.Fingerprint:
-			notes[id] = "an input it reads changed"
-		case edited:
-			notes[id] = "its definition changed in the edited flow"
-		default:
-			notes[id] = "its definition or the inputs it reads changed"
+			d.InputsOnly = true
 		}
-		if notes[id] == "" {
-			notes[id] = "a step it depends on changed"
-		}
+		out[id] = d
 	}
-	return notes
+	return out
 }

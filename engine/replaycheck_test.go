@@ -1,9 +1,11 @@
 package engine
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/providers"
 )
 
@@ -63,40 +65,48 @@ func TestReplayFollowsTheModelAnAliasNames(t *testing.T) {
 		}
 		return got
 	}
-	expect := func(run *Run, wantCalls int, reasons map[string]string) {
+	// ids are the runs so far, each replay's source last; a reason's Run
+	// that is the source reads "SRC".
+	ids := []string{first.ID}
+	expect := func(run *Run, wantCalls int, reasons map[string]Reason) {
 		t.Helper()
 		if n := calls(); n != wantCalls {
 			t.Errorf("%d model calls so far, want %d", n, wantCalls)
 		}
 		for id, want := range reasons {
-			s := step(t, run, id)
-			if !strings.Contains(s.Reason, want) {
-				t.Errorf("step %s (reused %v): reason %q, want it to say %q", id, s.Reused, s.Reason, want)
-			}
+			wantWhy(t, run, id, ids[len(ids)-1], want)
 		}
+		ids = append(ids, run.ID)
+	}
+	unchanged := Reason{Code: runstore.ReasonUnchanged, Run: "SRC"}
+	moved := func(was, now string) *ModelChange {
+		return &ModelChange{Was: was, Now: now, WasAlias: "fast", NowAlias: "fast"}
 	}
 
-	expect(replay(ReplayOptions{}), 3, map[string]string{"outline": "fingerprint unchanged", "other": "fingerprint unchanged"})
+	expect(replay(ReplayOptions{}), 3, map[string]Reason{"outline": unchanged, "other": unchanged})
 
 	te.models.reg = registry(map[string]string{"fast": "openai/b", "slow": "openai/s"}, "")
 	run := replay(ReplayOptions{})
-	expect(run, 5, map[string]string{
-		"outline": "model changed: alias fast now resolves to openai/b, was openai/a",
-		"draft":   "downstream of outline",
-		"other":   "fingerprint unchanged",
+	expect(run, 5, map[string]Reason{
+		"outline": {Code: runstore.ReasonModelChanged, Model: moved("openai/a", "openai/b")},
+		"draft":   {Code: runstore.ReasonDownstream, Step: "outline"},
+		"other":   {Code: runstore.ReasonUnchanged, Run: first.ID},
 	})
 	if !step(t, run, "other").Reused || step(t, run, "outline").Reused {
 		t.Errorf("outline reused %v, other reused %v", step(t, run, "outline").Reused, step(t, run, "other").Reused)
 	}
-	expect(replay(ReplayOptions{}), 5, map[string]string{"outline": "fingerprint unchanged"})
+	expect(replay(ReplayOptions{}), 5, map[string]Reason{"outline": unchanged})
 
 	// --from keeps outline although fast moved again, and says so; the
 	// next replay still knows outline was answered by openai/b.
 	te.models.reg = registry(map[string]string{"fast": "openai/c", "slow": "openai/s"}, "")
-	expect(replay(ReplayOptions{From: "other"}), 6, map[string]string{
-		"outline": "not downstream of --from other, though its model changed (alias fast now resolves to openai/c, was openai/b)",
+	expect(replay(ReplayOptions{From: "other"}), 6, map[string]Reason{
+		"outline": {Code: runstore.ReasonNotDownstream, Run: ids[2], From: "other",
+			Though: &Reason{Code: runstore.ReasonModelChanged, Model: moved("openai/b", "openai/c")}},
 	})
-	expect(replay(ReplayOptions{}), 8, map[string]string{"outline": "alias fast now resolves to openai/c, was openai/b"})
+	expect(replay(ReplayOptions{}), 8, map[string]Reason{
+		"outline": {Code: runstore.ReasonModelChanged, Model: moved("openai/b", "openai/c")},
+	})
 }
 
 func TestModelChange(t *testing.T) {
@@ -105,20 +115,21 @@ func TestModelChange(t *testing.T) {
 	for _, tc := range []struct {
 		name, model string
 		now         providers.Registry
-		want        string
+		want        *ModelChange
 	}{
-		{"nothing changed", "fast", ab, ""},
-		{"alias moved", "fast", registry(map[string]string{"fast": "openai/b"}, ""), "alias fast now resolves to openai/b, was openai/a"},
-		{"another alias moved", "slow", registry(map[string]string{"fast": "openai/b", "slow": "openai/s"}, ""), ""},
-		{"raw model", "openai/x", registry(nil, ""), ""},
+		{"nothing changed", "fast", ab, nil},
+		{"alias moved", "fast", registry(map[string]string{"fast": "openai/b"}, ""),
+			&ModelChange{Was: "openai/a", Now: "openai/b", WasAlias: "fast", NowAlias: "fast"}},
+		{"another alias moved", "slow", registry(map[string]string{"fast": "openai/b", "slow": "openai/s"}, ""), nil},
+		{"raw model", "openai/x", registry(nil, ""), nil},
 		{"default alias switched", "", registry(map[string]string{"fast": "openai/a", "slow": "openai/s"}, "slow"),
-			"now openai/s (alias slow), was openai/a (alias fast)"},
-		{"alias now gone", "fast", registry(nil, ""), ""},
+			&ModelChange{Was: "openai/a", Now: "openai/s", WasAlias: "fast", NowAlias: "slow"}},
+		{"alias now gone", "fast", registry(nil, ""), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			if got := modelChange(tc.model, ab, tc.now); got != tc.want {
-				t.Errorf("modelChange(%q) = %q, want %q", tc.model, got, tc.want)
+			if got := modelChange(tc.model, ab, tc.now); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("modelChange(%q) = %+v, want %+v", tc.model, got, tc.want)
 			}
 		})
 	}
@@ -131,18 +142,18 @@ func TestReplayFromNamesChangedUpstreamSteps(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		opts    func(te *testEnv) ReplayOptions
-		reasons map[string]string // step -> its whole reason; others: no "though"
+		reasons map[string]Reason // step -> its whole reason; others: nothing changed
 	}{
 		{"edited flow", func(te *testEnv) ReplayOptions {
 			return ReplayOptions{From: "c", Flow: te.flow(strings.Replace(replayFlow, "echo A-", "echo AA-", 1))}
-		}, map[string]string{
-			"a": "reused from SRC: not downstream of --from c, though its definition changed in the edited flow",
-			"b": "reused from SRC: not downstream of --from c, though it depends on a, which changed",
+		}, map[string]Reason{
+			"a": {Code: runstore.ReasonNotDownstream, Run: "SRC", From: "c", Though: &Reason{Code: runstore.ReasonDefinitionChanged}},
+			"b": {Code: runstore.ReasonNotDownstream, Run: "SRC", From: "c", Though: &Reason{Code: runstore.ReasonDependencyChanged, Step: "a"}},
 		}},
 		{"new input", func(*testEnv) ReplayOptions {
 			return ReplayOptions{From: "d", Inputs: map[string]any{"other": "z"}}
-		}, map[string]string{
-			"c": "reused from SRC: not downstream of --from d, though an input it reads changed",
+		}, map[string]Reason{
+			"c": {Code: runstore.ReasonNotDownstream, Run: "SRC", From: "d", Though: &Reason{Code: runstore.ReasonInputChanged}},
 		}},
 		{"nothing changed", func(*testEnv) ReplayOptions { return ReplayOptions{From: "d"} }, nil},
 	} {
@@ -163,12 +174,12 @@ func TestReplayFromNamesChangedUpstreamSteps(t *testing.T) {
 			for _, rec := range []*Run{run, got} {
 				for _, s := range rec.Steps {
 					want, noted := tc.reasons[s.ID]
-					want = strings.ReplaceAll(want, "SRC", src.ID)
+					got := whyOf(s.Why, src.ID)
 					switch {
-					case noted && s.Reason != want:
-						t.Errorf("step %s: reason %q, want %q", s.ID, s.Reason, want)
-					case !noted && strings.Contains(s.Reason, "though"):
-						t.Errorf("step %s: reason %q says something changed", s.ID, s.Reason)
+					case noted && !reflect.DeepEqual(got, want):
+						t.Errorf("step %s: why %+v, want %+v", s.ID, got, want)
+					case !noted && got.Though != nil:
+						t.Errorf("step %s: why %+v says something changed", s.ID, got)
 					}
 				}
 			}

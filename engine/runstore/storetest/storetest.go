@@ -163,7 +163,9 @@ func testStepRecords(t *testing.T, s runstore.Store) {
 	msg := "exit status 3"
 	a := &runstore.StepResult{ID: "a", Kind: flowspec.KindCheckpoint, Status: runstore.StepFailed, Attempts: 2,
 		Output: map[string]any{"n": 1.0, "s": "x\ny"}, Error: &msg, DurationMS: 12, CostUSD: &cost,
-		Usage: providers.Usage{InputTokens: 3, OutputTokens: 4}, Fingerprint: "fa", Reason: "fingerprint changed",
+		Usage: providers.Usage{InputTokens: 3, OutputTokens: 4}, Fingerprint: "fa",
+		Why: &runstore.Reason{Code: runstore.ReasonNotDownstream, Run: "kr-x", From: "b",
+			Though: &runstore.Reason{Code: runstore.ReasonModelChanged, Model: &runstore.ModelChange{Was: "m/a", Now: "m/b"}}},
 		Items: []runstore.ItemResult{{Index: 0}}}
 	if err := s.SaveStep(ctx, m.ID, a); err != nil {
 		t.Fatalf("SaveStep: %v", err)
