@@ -14,17 +14,22 @@ import (
 // It is renewed three times as often.
 var leaseTTL = 30 * time.Second
 
-// keep renews l until the returned function releases it.
+// leaseCheck is how often a lease that never expires by time (a file
+// store's) is checked: it is lost if its lock file is removed or replaced.
+var leaseCheck = time.Second
+
+// keep renews l until the returned function releases it; a lease that
+// never expires is checked as often, since it can still be lost.
 func (e *Engine) keep(l *runstore.Lease) func() {
 	stop := make(chan struct{})
 	done := make(chan struct{})
+	every := leaseCheck
+	if !l.Expires.IsZero() {
+		every = max(l.TTL/3, 10*time.Millisecond)
+	}
 	go func() {
 		defer close(done)
-		if l.Expires.IsZero() {
-			<-stop
-			return
-		}
-		t := time.NewTicker(max(l.TTL/3, 10*time.Millisecond))
+		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
 			select {
