@@ -214,8 +214,17 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 	x.e.track(x)
 	defer x.e.untrack(x)
 	var cancelled atomic.Bool
-	if asked, _ := x.st.CancelRequested(x.sc, x.meta.ID); asked {
-		_ = x.st.ClearCancel(x.sc, x.meta.ID) // a request for an earlier go at the run
+	// Only a request made since this go's lease was taken counts (one of
+	// an earlier go does not), however soon after: it stops the run
+	// before it starts a step.
+	lease := x.e.leaseOf(x.meta.ID)
+	cancelAsked := func() bool {
+		asked, _ := x.st.CancelRequested(x.sc, lease)
+		return asked
+	}
+	if lease != nil && cancelAsked() {
+		cancelled.Store(true)
+		stop()
 	}
 	watchDone := make(chan struct{})
 	defer close(watchDone)
@@ -229,7 +238,7 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 			case <-runCtx.Done():
 				return
 			case <-t.C:
-				if asked, _ := x.st.CancelRequested(x.sc, x.meta.ID); asked {
+				if lease != nil && cancelAsked() {
 					cancelled.Store(true)
 					stop()
 					return

@@ -30,13 +30,17 @@ import (
 type heldLock struct {
 	f    *os.File
 	path string
-	once sync.Once
+	// cancelSeen is the run's cancel file as it was before the lock was
+	// taken ("": none): a request of an earlier go, not for this lease.
+	cancelSeen string
+	once       sync.Once
 }
 
-// hold records holder in the locked file f and returns the lease. It fails
-// only when the holder file is a link (see openRunFile); the caller then
-// lets the lock go.
-func (s *Store) hold(id string, f *os.File, holder runstore.Holder) (*runstore.Lease, error) {
+// hold records holder in the locked file f and returns the lease;
+// cancelSeen is the cancel file read before f was locked. It fails only
+// when the holder file is a link (see openRunFile); the caller then lets
+// the lock go.
+func (s *Store) hold(id string, f *os.File, holder runstore.Holder, cancelSeen string) (*runstore.Lease, error) {
 	// The lock is this process's, whatever holder says: its pid is what
 	// tells a lock that is settling (see lockSettled) from a live one.
 	holder.PID = os.Getpid()
@@ -53,7 +57,7 @@ func (s *Store) hold(id string, f *os.File, holder runstore.Holder) (*runstore.L
 	_, _ = rand.Read(tok[:])
 	l := &runstore.Lease{RunID: id, Holder: holder, Token: hex.EncodeToString(tok[:])}
 	s.mu.Lock()
-	s.leases[l.Token] = &heldLock{f: f, path: filepath.Join(s.RunDir(id), "lock")}
+	s.leases[l.Token] = &heldLock{f: f, path: filepath.Join(s.RunDir(id), "lock"), cancelSeen: cancelSeen}
 	s.mu.Unlock()
 	return l, nil
 }
@@ -82,6 +86,9 @@ func (s *Store) Acquire(ctx context.Context, id string, holder runstore.Holder, 
 		return nil, fmt.Errorf("cannot lock run %s: %w", id, err)
 	}
 	p := filepath.Join(s.RunDir(id), "lock")
+	// Read before the lock is taken: a request made after this may be of
+	// the go that just ended, but it is not lost (see CancelRequested).
+	seen := s.cancelStamp(id)
 	for range lockTries {
 		f, err := openRunFile(p, os.O_RDWR|os.O_CREATE, "lock")
 		if err != nil {
@@ -101,7 +108,7 @@ func (s *Store) Acquire(ctx context.Context, id string, holder runstore.Holder, 
 			f.Close()
 			continue
 		}
-		l, err := s.hold(id, f, holder)
+		l, err := s.hold(id, f, holder, seen)
 		if err != nil {
 			unlock(f)
 			f.Close()
@@ -234,18 +241,44 @@ func (s *Store) Holder(ctx context.Context, id string) (*runstore.Holder, error)
 	return nil, nil
 }
 
-// RequestCancel writes the cancel file.
+// A cancel request is the cancel file, holding when it was made and a
+// random stamp: a lease notes the file as it was before its lock was
+// taken, and only a different one (a request made since) is for it.
+
+// RequestCancel writes a new cancel file.
 func (s *Store) RequestCancel(ctx context.Context, id string) error {
-	return fsutil.WriteFileAtomic(filepath.Join(s.RunDir(id), "cancel"), []byte(time.Now().UTC().Format(time.RFC3339Nano)+"\n"))
+	var stamp [8]byte
+	_, _ = rand.Read(stamp[:])
+	data := time.Now().UTC().Format(time.RFC3339Nano) + " " + hex.EncodeToString(stamp[:]) + "\n"
+	return fsutil.WriteFileAtomic(filepath.Join(s.RunDir(id), "cancel"), []byte(data))
 }
 
-// CancelRequested tells whether the cancel file exists.
-func (s *Store) CancelRequested(ctx context.Context, id string) (bool, error) {
-	_, err := os.Stat(filepath.Join(s.RunDir(id), "cancel"))
+// cancelStamp is the run's cancel file ("": none, or unreadable).
+func (s *Store) cancelStamp(id string) string {
+	data, err := readRegular(filepath.Join(s.RunDir(id), "cancel"))
+	if err != nil {
+		return ""
+	}
+	return string(data)
+}
+
+// CancelRequested tells whether the cancel file was written since l's
+// lock was taken.
+func (s *Store) CancelRequested(ctx context.Context, l *runstore.Lease) (bool, error) {
+	s.mu.Lock()
+	h, ok := s.leases[l.Token]
+	s.mu.Unlock()
+	if !ok {
+		return false, fmt.Errorf("run %s: %w", l.RunID, runstore.ErrLeaseLost)
+	}
+	data, err := readRegular(filepath.Join(s.RunDir(l.RunID), "cancel"))
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
-	return err == nil, err
+	if err != nil {
+		return false, err
+	}
+	return string(data) != h.cancelSeen, nil
 }
 
 // ClearCancel removes the cancel file.

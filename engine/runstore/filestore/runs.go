@@ -100,7 +100,7 @@ func (s *Store) Create(ctx context.Context, meta *runstore.RunMeta, flowSource [
 			return nil, fmt.Errorf("cannot lock run %s it just created: %w", meta.ID, err)
 		}
 	}
-	l, err := s.hold(meta.ID, lock, holder)
+	l, err := s.hold(meta.ID, lock, holder, "") // a new run: no request before it
 	if err != nil {
 		return nil, err
 	}
