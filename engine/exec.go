@@ -42,6 +42,9 @@ type execution struct {
 	itemsFrom map[string]itemSource
 	// fresh: the meta was just created as running, no need to save it again.
 	fresh bool
+	// beforeSteps, when set, runs once the run has started, before its
+	// first step (a replay stops what its source left running).
+	beforeSteps func()
 
 	emitMu sync.Mutex
 	// artifacts are the artifact writes still under way (see Artifact).
@@ -266,6 +269,9 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 		startRec = x.record()
 	}
 	x.emit(Event{Type: EventRunStarted, Run: startRec})
+	if x.beforeSteps != nil && runCtx.Err() == nil {
+		x.beforeSteps()
+	}
 
 	frontier := plan.NewFrontier(planGraph{x.g}, func(id string) (bool, bool) {
 		r := x.results[id]
