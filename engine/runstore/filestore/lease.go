@@ -94,6 +94,7 @@ func (s *Store) Acquire(ctx context.Context, id string, holder runstore.Holder, 
 		if err != nil {
 			return nil, fmt.Errorf("cannot open the lock %s: %w", p, err)
 		}
+		hook("lock:opened", p)
 		if err := lockSettled(ctx, f, p, true); err != nil {
 			f.Close()
 			if errors.Is(err, errLocked) {

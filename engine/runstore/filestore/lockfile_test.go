@@ -118,3 +118,35 @@ func TestRemovedLockLosesTheLease(t *testing.T) {
 		})
 	}
 }
+
+// A lock removed (and made again by another command) between Acquire's
+// open and its lock is not the run's lock: Acquire takes the one at the
+// path instead of holding a file nobody else can find.
+func TestAcquireTakesTheLockAtThePath(t *testing.T) {
+	s := New(t.TempDir())
+	m := mkRun(t, s, "kr-rmlock01", time.Now())
+	p := filepath.Join(s.RunDir(m.ID), "lock")
+	removed := false
+	CrashHook = func(point, path string) {
+		if point == "lock:opened" && path == p && !removed {
+			removed = true
+			_ = os.Remove(p)
+			_ = os.WriteFile(p, nil, 0o600)
+		}
+	}
+	defer func() { CrashHook = nil }()
+	l, err := s.Acquire(bg, m.ID, runstore.Holder{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Release(bg, l)
+	if !removed {
+		t.Fatal("the lock was not removed under Acquire")
+	}
+	if err := s.Renew(bg, l); err != nil {
+		t.Fatalf("the lease Acquire returned holds no lock at %s: %v", p, err)
+	}
+	if _, err := New(filepath.Dir(s.Root())).Acquire(bg, m.ID, runstore.Holder{}, 0); !errors.As(err, new(*runstore.HeldError)) {
+		t.Fatalf("a second Acquire = %v; want the run held", err)
+	}
+}
