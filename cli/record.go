@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kitaruhq/kitaru/engine"
+	"github.com/kitaruhq/kitaru/internal/humantime"
 	"github.com/kitaruhq/kitaru/providers"
 )
 
@@ -236,23 +237,9 @@ func stepDuration(s engine.StepResult) string {
 	return fmtDuration(time.Duration(s.DurationMS) * time.Millisecond)
 }
 
-// fmtDuration is the one way a duration is shown to people, in the live
-// view and in every record: 629ms, 1.2s, 2m03s, 1h02m. Each unit is
-// rounded, so 999.7ms reads 1.0s and 59.97s reads 1m00s.
-func fmtDuration(d time.Duration) string {
-	d = max(d, 0)
-	if r := d.Round(time.Millisecond); r < time.Second {
-		return fmt.Sprintf("%dms", r.Milliseconds())
-	}
-	if r := d.Round(100 * time.Millisecond); r < time.Minute {
-		return fmt.Sprintf("%.1fs", r.Seconds())
-	}
-	if r := d.Round(time.Second); r < time.Hour {
-		return fmt.Sprintf("%dm%02ds", int(r/time.Minute), int(r%time.Minute/time.Second))
-	}
-	r := d.Round(time.Minute)
-	return fmt.Sprintf("%dh%02dm", int(r/time.Hour), int(r%time.Hour/time.Minute))
-}
+// fmtDuration is how a duration is shown to people (see humantime): the
+// engine's log lines write it the same way.
+func fmtDuration(d time.Duration) string { return humantime.Duration(d) }
 
 func fmtTokens(u providers.Usage) string {
 	if n := u.Total(); n > 0 {

@@ -29,7 +29,8 @@ type Engine struct {
 	bus   bus   // subscriptions to the runs it executes
 
 	runMu   sync.Mutex
-	running map[string]*execution // the runs it executes now, by id
+	running map[string]*execution      // the runs it executes now, by id
+	leases  map[string]*runstore.Lease // the leases it holds, by run id
 }
 
 var _ Runner = (*Engine)(nil)

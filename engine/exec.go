@@ -42,6 +42,9 @@ type execution struct {
 	itemsFrom map[string]itemSource
 	// fresh: the meta was just created as running, no need to save it again.
 	fresh bool
+	// beforeSteps, when set, runs once the run has started, before its
+	// first step (a replay stops what its source left running).
+	beforeSteps func()
 
 	emitMu sync.Mutex
 	// artifacts are the artifact writes still under way (see Artifact).
@@ -214,8 +217,17 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 	x.e.track(x)
 	defer x.e.untrack(x)
 	var cancelled atomic.Bool
-	if asked, _ := x.st.CancelRequested(x.sc, x.meta.ID); asked {
-		_ = x.st.ClearCancel(x.sc, x.meta.ID) // a request for an earlier go at the run
+	// Only a request made since this go's lease was taken counts (one of
+	// an earlier go does not), however soon after: it stops the run
+	// before it starts a step.
+	lease := x.e.leaseOf(x.meta.ID)
+	cancelAsked := func() bool {
+		asked, _ := x.st.CancelRequested(x.sc, lease)
+		return asked
+	}
+	if lease != nil && cancelAsked() {
+		cancelled.Store(true)
+		stop()
 	}
 	watchDone := make(chan struct{})
 	defer close(watchDone)
@@ -229,7 +241,7 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 			case <-runCtx.Done():
 				return
 			case <-t.C:
-				if asked, _ := x.st.CancelRequested(x.sc, x.meta.ID); asked {
+				if lease != nil && cancelAsked() {
 					cancelled.Store(true)
 					stop()
 					return
@@ -257,6 +269,9 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 		startRec = x.record()
 	}
 	x.emit(Event{Type: EventRunStarted, Run: startRec})
+	if x.beforeSteps != nil && runCtx.Err() == nil {
+		x.beforeSteps()
+	}
 
 	frontier := plan.NewFrontier(planGraph{x.g}, func(id string) (bool, bool) {
 		r := x.results[id]

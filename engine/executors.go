@@ -16,6 +16,7 @@ import (
 	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/engine/work"
 	"github.com/kitaruhq/kitaru/flowspec"
+	"github.com/kitaruhq/kitaru/internal/humantime"
 	"github.com/kitaruhq/kitaru/internal/textcut"
 	"github.com/kitaruhq/kitaru/keyring"
 	"github.com/kitaruhq/kitaru/providers"
@@ -265,7 +266,7 @@ func (x *execution) runUnit(ctx context.Context, ex work.Executor, u *unit) (*un
 			return sum, a, ctx.Err()
 		}
 		if timedOut {
-			err = fmt.Errorf("timed out after %s (its processes were killed): %w", u.step.Timeout, err)
+			err = fmt.Errorf("timed out after %s (its processes were killed): %w", humantime.Duration(u.step.Timeout), err)
 		}
 		sum = addAttempt(sum, res, a, time.Since(t0), err, u.red)
 		// Trying again cannot fix a missing key or an unknown model.
@@ -277,7 +278,7 @@ func (x *execution) runUnit(ctx context.Context, ex work.Executor, u *unit) (*un
 		}
 		delay := backoff(u.step.Retry.Backoff, a)
 		x.emit(Event{Type: EventStepRetrying, Step: u.step.ID, Item: u.item, Attempt: a + 1, Error: u.mask(err.Error()), Delay: delay})
-		u.log(fmt.Sprintf("attempt %d failed, retrying in %s: %s", a, delay.Round(time.Millisecond), err))
+		u.log(fmt.Sprintf("attempt %d failed, retrying in %s: %s", a, humantime.Duration(delay), err))
 		// Waiting to retry is not work: another unit may use the slot.
 		u.slot.release()
 		select {

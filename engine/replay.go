@@ -198,6 +198,7 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 	}
 	x := e.newExecutionWith(f, g, fps, meta, e.parallel(opts.Parallel))
 	x.reasons = why
+	x.beforeSteps = func() { x.stopSourceLeftovers(ctx, srcID) }
 	x.itemsFrom = itemSources(g, index, srcID, fps, rp, models, from, fromItem)
 	x.fresh = true
 	if reg != nil {
