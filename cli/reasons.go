@@ -99,13 +99,21 @@ func changeText(r engine.Reason, brief bool) string {
 
 // modelChangeText: "alias fast now resolves to openai/b, was openai/a", or
 // "now openai/s (alias slow), was openai/a (alias fast)" when the alias
-// that names it changed too.
+// that names it changed too; a model at an alias's own server reads
+// "openai/llama at http://gpu:8000/v1".
 func modelChangeText(m *engine.ModelChange) string {
 	if m == nil {
 		return "its model resolves to another one now"
 	}
+	at := func(model, base string) string {
+		if base == "" {
+			return model
+		}
+		return model + " at " + base
+	}
+	was, now := at(m.Was, m.WasBaseURL), at(m.Now, m.NowBaseURL)
 	if m.NowAlias != "" && m.NowAlias == m.WasAlias {
-		return fmt.Sprintf("alias %s now resolves to %s, was %s", m.NowAlias, m.Now, m.Was)
+		return fmt.Sprintf("alias %s now resolves to %s, was %s", m.NowAlias, now, was)
 	}
 	named := func(model, alias string) string {
 		if alias == "" {
@@ -113,7 +121,7 @@ func modelChangeText(m *engine.ModelChange) string {
 		}
 		return model + " (alias " + alias + ")"
 	}
-	return fmt.Sprintf("now %s, was %s", named(m.Now, m.NowAlias), named(m.Was, m.WasAlias))
+	return fmt.Sprintf("now %s, was %s", named(now, m.NowAlias), named(was, m.WasAlias))
 }
 
 // movedModel is how the model of a step --from reused changed ("" when

@@ -62,10 +62,10 @@ func modelChange(model string, was, now providers.Registry) *ModelChange {
 		return nil
 	}
 	cur, err := now.Resolve(model, nil)
-	if err != nil || cur.Model == old.Model {
+	if err != nil || cur.SameTarget(old) {
 		return nil
 	}
-	return &ModelChange{Was: old.Model, Now: cur.Model, WasAlias: old.Alias, NowAlias: cur.Alias}
+	return &ModelChange{Was: old.Model, Now: cur.Model, WasAlias: old.Alias, NowAlias: cur.Alias, WasBaseURL: old.BaseURL, NowBaseURL: cur.BaseURL}
 }
 
 // drifts says, for the steps a replay with --from may reuse (not the step

@@ -67,13 +67,16 @@ type Reason struct {
 }
 
 // ModelChange is how an llm step's model resolves now against what
-// answered its record: the model names, and the aliases they came from
-// ("" for a model named directly).
+// answered its record: the model names, the aliases they came from (""
+// for a model named directly), and the servers of aliases that name their
+// own ("" for the provider's).
 type ModelChange struct {
-	Was      string `json:"was"`
-	Now      string `json:"now"`
-	WasAlias string `json:"was_alias,omitempty"`
-	NowAlias string `json:"now_alias,omitempty"`
+	Was        string `json:"was"`
+	Now        string `json:"now"`
+	WasAlias   string `json:"was_alias,omitempty"`
+	NowAlias   string `json:"now_alias,omitempty"`
+	WasBaseURL string `json:"was_base_url,omitempty"`
+	NowBaseURL string `json:"now_base_url,omitempty"`
 }
 
 type reasonFields Reason // without the methods below
