@@ -147,7 +147,7 @@ func TestModelRegisterJSON(t *testing.T) {
 }
 
 func TestModelHelpHasExamples(t *testing.T) {
-	for _, args := range [][]string{{"model", "--help"}, {"model", "register", "--help"}, {"model", "list", "--help"}, {"model", "remove", "--help"}, {"model", "default", "--help"}} {
+	for _, args := range [][]string{{"model", "--help"}, {"model", "register", "--help"}, {"model", "list", "--help"}, {"model", "show", "--help"}, {"model", "remove", "--help"}, {"model", "default", "--help"}} {
 		code, out, _ := runModel(t, args...)
 		if code != 0 || !strings.Contains(out, "Example") || !strings.Contains(out, "kitaru model") {
 			t.Errorf("%v: exit %d, help lacks an example:\n%s", args, code, out)

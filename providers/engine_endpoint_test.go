@@ -78,18 +78,7 @@ func TestEngineAliasEndpointRecordsAndReplay(t *testing.T) {
 		Sleep:   func(context.Context, time.Duration) error { return nil },
 	}
 	eng := engine.New(engine.Config{Store: filestore.New(data), Models: providers.Source{Options: opts}})
-	f, err := flowspec.Parse("chain.yaml", []byte(chainFlow), flowspec.Options{CheckModel: providers.CheckModel})
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := f.BindInputs(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	run, err := eng.Start(context.Background(), engine.StartOptions{Flow: f, Inputs: in})
-	if err != nil {
-		t.Fatal(err)
-	}
+	run := startFlow(t, eng, chainFlow)
 	if run.Status != engine.RunCompleted {
 		t.Fatalf("run %s: %v", run.Status, run.Error)
 	}
@@ -134,14 +123,38 @@ func TestEngineAliasEndpointRecordsAndReplay(t *testing.T) {
 		t.Errorf("outline after the move: reused %v, why %+v", outline.Reused, outline.Why)
 	}
 
-	for _, dir := range []string{config, data} {
+	assertNoFileHolds(t, value, config, data)
+}
+
+// startFlow starts the flow src on eng with its default inputs.
+func startFlow(t *testing.T, eng *engine.Engine, src string) *engine.Run {
+	t.Helper()
+	f, err := flowspec.Parse("flow.yaml", []byte(src), flowspec.Options{CheckModel: providers.CheckModel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := f.BindInputs(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := eng.Start(context.Background(), engine.StartOptions{Flow: f, Inputs: in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return run
+}
+
+// assertNoFileHolds fails the test for every file under dirs holding value.
+func assertNoFileHolds(t *testing.T, value string, dirs ...string) {
+	t.Helper()
+	for _, dir := range dirs {
 		filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 			if err != nil || d.IsDir() {
 				return err
 			}
 			b, _ := os.ReadFile(path)
 			if strings.Contains(string(b), value) {
-				t.Errorf("%s holds the header's secret value", path)
+				t.Errorf("%s holds the secret value", path)
 			}
 			return nil
 		})
