@@ -16,6 +16,7 @@ func TestStepReason(t *testing.T) {
 	moved := &engine.ModelChange{Was: "openai/a", Now: "openai/b", WasAlias: "fast", NowAlias: "fast"}
 	switched := &engine.ModelChange{Was: "openai/a", Now: "openai/s", WasAlias: "fast", NowAlias: "slow"}
 	raw := &engine.ModelChange{Was: "openai/a", Now: "openai/b"}
+	server := &engine.ModelChange{Was: "openai/llama", Now: "openai/llama", WasAlias: "local", NowAlias: "local", WasBaseURL: "http://a:8000/v1", NowBaseURL: "http://b:8000/v1"}
 	notDown := func(though R) *R {
 		return &R{Code: runstore.ReasonNotDownstream, Run: "kr-src", From: "c", Though: &though}
 	}
@@ -38,6 +39,8 @@ func TestStepReason(t *testing.T) {
 		{"alias moved", engine.StepResult{Why: &R{Code: runstore.ReasonModelChanged, Model: moved}}, "model changed: alias fast now resolves to openai/b, was openai/a", ""},
 		{"alias switched", engine.StepResult{Why: &R{Code: runstore.ReasonModelChanged, Model: switched}}, "model changed: now openai/s (alias slow), was openai/a (alias fast)", ""},
 		{"raw model", engine.StepResult{Why: &R{Code: runstore.ReasonModelChanged, Model: raw}}, "model changed: now openai/b, was openai/a", ""},
+		{"alias moved to another server", engine.StepResult{Why: &R{Code: runstore.ReasonModelChanged, Model: server}},
+			"model changed: alias local now resolves to openai/llama at http://b:8000/v1, was openai/llama at http://a:8000/v1", ""},
 		{"overridden", engine.StepResult{Why: &R{Code: runstore.ReasonOverridden}}, "overridden", ""},
 		{"unchanged", engine.StepResult{Why: &R{Code: runstore.ReasonUnchanged, Run: "kr-src"}}, "reused from kr-src: fingerprint unchanged", ""},
 		{"not downstream", engine.StepResult{Why: &R{Code: runstore.ReasonNotDownstream, Run: "kr-src", From: "c"}}, "reused from kr-src: not downstream of --from c", ""},
