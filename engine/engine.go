@@ -89,6 +89,16 @@ func (e *Engine) currentRegistry(f *flowspec.Flow) (*providers.Registry, error) 
 	return &reg, nil
 }
 
+// defaultModel is KITARU_DEFAULT_MODEL now, as a run that resolves with
+// reg records it beside it (nil without reg: no model is resolved).
+func defaultModel(reg *providers.Registry) *string {
+	if reg == nil {
+		return nil
+	}
+	v := providers.DefaultModelEnv(nil)
+	return &v
+}
+
 // fillRegistry adds to a continued run's snapshot the aliases (and default)
 // it lacks from the current registry. The run never resolved those, so no
 // step switches models; it is what makes "register the alias, then
@@ -150,8 +160,9 @@ func (e *Engine) Start(ctx context.Context, opts StartOptions) (*Run, error) {
 			FlowFile: f.File, StartedAt: time.Now().UTC(), Registry: reg,
 			WorkDir: e.workDirOf(f),
 		},
-		Parallel: opts.Parallel,
-		Plan:     planOf(f),
+		Parallel:     opts.Parallel,
+		DefaultModel: defaultModel(reg),
+		Plan:         planOf(f),
 	}
 	unlock, err := e.createLocked(ctx, meta, f.Source)
 	if err != nil {

@@ -191,8 +191,9 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 			FlowFile: f.File, StartedAt: time.Now().UTC(), Registry: reg,
 			ReplayFrom: opts.From, Overrides: opts.Overrides,
 		},
-		Parallel: opts.Parallel,
-		Plan:     planOf(f),
+		Parallel:     opts.Parallel,
+		DefaultModel: defaultModel(reg),
+		Plan:         planOf(f),
 	}
 	if meta.FlowFile == "" {
 		meta.FlowFile = src.FlowFile

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/kitaruhq/kitaru/flowspec"
 	"github.com/kitaruhq/kitaru/providers"
@@ -10,10 +11,11 @@ import (
 
 // modelChanges says which llm steps of a replay would now be sent to
 // another model than the one their record answered with, and how: the
-// step's model as the registry snapshot of the run holding its record
-// resolved it, against the replay's registry. A fingerprint hashes the
-// step's text, where an alias stays the same word when it is registered
-// again with another model.
+// step's model as the registry snapshot (and KITARU_DEFAULT_MODEL) of the
+// run holding its record resolved it, against the replay's. A fingerprint
+// hashes the step's text, where an alias stays the same word when it is
+// registered again with another model, and a step naming no model names
+// nothing at all.
 //
 // Comparing snapshots instead of hashing the model into fingerprints keeps
 // the fingerprints of runs recorded before: a replay of one where nothing
@@ -24,7 +26,12 @@ func (e *Engine) modelChanges(ctx context.Context, g *graph, index map[string]In
 	if reg == nil {
 		return nil
 	}
-	regs := map[string]*providers.Registry{src.ID: src.Registry}
+	type snapshot struct {
+		reg *providers.Registry
+		def *string // KITARU_DEFAULT_MODEL; nil: not recorded (an older kitaru)
+	}
+	snaps := map[string]snapshot{src.ID: {src.Registry, src.DefaultModel}}
+	now := providers.DefaultModelEnv(nil)
 	out := map[string]string{}
 	for _, id := range g.order {
 		s := g.steps[id]
@@ -36,45 +43,100 @@ func (e *Engine) modelChanges(ctx context.Context, g *graph, index map[string]In
 		if home == "" {
 			home = src.ID
 		}
-		was, seen := regs[home]
+		was, seen := snaps[home]
 		if !seen {
 			// sourceIndex has read this run already, so it reads.
 			if m, err := e.store.LoadSummary(ctx, home); err == nil {
-				was = m.Registry
+				was = snapshot{m.Registry, m.DefaultModel}
 			}
-			regs[home] = was
+			snaps[home] = was
 		}
-		if was == nil {
+		if was.reg == nil {
 			continue
 		}
-		if how := modelChange(s.LLM.Model, *was, *reg); how != "" {
+		wasDef := now
+		switch {
+		case was.def != nil:
+			wasDef = *was.def
+		case s.LLM.Model == "":
+			// An older kitaru did not keep the variable; the step's
+			// record says which model answered.
+			if how := e.recordedModelChange(ctx, home, id, *reg, now); how != "" {
+				out[id] = how
+				continue
+			}
+		}
+		if how := modelChange(s.LLM.Model, *was.reg, wasDef, *reg, now); how != "" {
 			out[id] = how
 		}
 	}
 	return out
 }
 
+// recordedModelChange compares the model step's record in run home says
+// answered with the one the step, naming none, resolves to now; "" when
+// they agree or the record does not say (a foreach step's, a mock's of an
+// unresolved name).
+func (e *Engine) recordedModelChange(ctx context.Context, home, step string, now providers.Registry, nowDef string) string {
+	r, err := e.store.LoadStep(ctx, home, step)
+	if err != nil || r == nil || r.Model == "" {
+		return ""
+	}
+	cur, err := now.Resolve("", defaultModelEnv(nowDef))
+	if err != nil || cur.Model == r.Model {
+		return ""
+	}
+	old := providers.Resolved{Model: r.Model, Alias: r.Alias}
+	return fmt.Sprintf("now %s, was %s", describeModel(cur, nowDef), describeModel(old, ""))
+}
+
 // modelChange says how model (as a step names it) resolves differently in
-// now than in was; "" when it does not, or cannot be told.
-func modelChange(model string, was, now providers.Registry) string {
-	old, err := was.Resolve(model, nil)
+// now than in was, each with the KITARU_DEFAULT_MODEL it had (wasDef,
+// nowDef); "" when it does not, or cannot be told.
+func modelChange(model string, was providers.Registry, wasDef string, now providers.Registry, nowDef string) string {
+	old, err := was.Resolve(model, defaultModelEnv(wasDef))
 	if err != nil {
 		return ""
 	}
-	cur, err := now.Resolve(model, nil)
+	cur, err := now.Resolve(model, defaultModelEnv(nowDef))
 	if err != nil || cur.Model == old.Model {
 		return ""
 	}
 	if cur.Alias != "" && cur.Alias == old.Alias {
 		return fmt.Sprintf("alias %s now resolves to %s, was %s", cur.Alias, cur.Model, old.Model)
 	}
-	named := func(r providers.Resolved) string {
-		if r.Alias == "" {
-			return r.Model
-		}
-		return r.Model + " (alias " + r.Alias + ")"
+	if model != "" {
+		wasDef, nowDef = "", ""
 	}
-	return fmt.Sprintf("now %s, was %s", named(cur), named(old))
+	return fmt.Sprintf("now %s, was %s", describeModel(cur, nowDef), describeModel(old, wasDef))
+}
+
+// describeModel is a resolved model for a reason: "openai/x (alias fast,
+// from KITARU_DEFAULT_MODEL)"; def is the variable's value where the
+// step's model came from it.
+func describeModel(r providers.Resolved, def string) string {
+	var how []string
+	if r.Alias != "" {
+		how = append(how, "alias "+r.Alias)
+	}
+	if def != "" {
+		how = append(how, "from "+providers.EnvDefaultModel)
+	}
+	if len(how) == 0 {
+		return r.Model
+	}
+	return r.Model + " (" + strings.Join(how, ", ") + ")"
+}
+
+// defaultModelEnv is a getenv for Registry.Resolve that holds only
+// KITARU_DEFAULT_MODEL=def.
+func defaultModelEnv(def string) func(string) string {
+	return func(name string) string {
+		if name == providers.EnvDefaultModel {
+			return def
+		}
+		return ""
+	}
 }
 
 // staleReuses says, for the steps a replay with --from reuses, which no

@@ -103,24 +103,112 @@ func TestModelChange(t *testing.T) {
 	t.Parallel()
 	ab := registry(map[string]string{"fast": "openai/a", "slow": "openai/s"}, "fast")
 	for _, tc := range []struct {
-		name, model string
-		now         providers.Registry
-		want        string
+		name, model    string
+		wasDef, nowDef string // KITARU_DEFAULT_MODEL then and now
+		now            providers.Registry
+		want           string
 	}{
-		{"nothing changed", "fast", ab, ""},
-		{"alias moved", "fast", registry(map[string]string{"fast": "openai/b"}, ""), "alias fast now resolves to openai/b, was openai/a"},
-		{"another alias moved", "slow", registry(map[string]string{"fast": "openai/b", "slow": "openai/s"}, ""), ""},
-		{"raw model", "openai/x", registry(nil, ""), ""},
-		{"default alias switched", "", registry(map[string]string{"fast": "openai/a", "slow": "openai/s"}, "slow"),
-			"now openai/s (alias slow), was openai/a (alias fast)"},
-		{"alias now gone", "fast", registry(nil, ""), ""},
+		{name: "nothing changed", model: "fast", now: ab},
+		{name: "alias moved", model: "fast", now: registry(map[string]string{"fast": "openai/b"}, ""), want: "alias fast now resolves to openai/b, was openai/a"},
+		{name: "another alias moved", model: "slow", now: registry(map[string]string{"fast": "openai/b", "slow": "openai/s"}, "")},
+		{name: "raw model", model: "openai/x", now: registry(nil, "")},
+		{name: "default alias switched", now: registry(map[string]string{"fast": "openai/a", "slow": "openai/s"}, "slow"),
+			want: "now openai/s (alias slow), was openai/a (alias fast)"},
+		{name: "alias now gone", model: "fast", now: registry(nil, "")},
+		{name: "KITARU_DEFAULT_MODEL changed", wasDef: "openai/x", nowDef: "anthropic/y", now: ab,
+			want: "now anthropic/y (from KITARU_DEFAULT_MODEL), was openai/x (from KITARU_DEFAULT_MODEL)"},
+		{name: "KITARU_DEFAULT_MODEL set", nowDef: "slow", now: ab,
+			want: "now openai/s (alias slow, from KITARU_DEFAULT_MODEL), was openai/a (alias fast)"},
+		{name: "KITARU_DEFAULT_MODEL unset", wasDef: "openai/x", now: ab,
+			want: "now openai/a (alias fast), was openai/x (from KITARU_DEFAULT_MODEL)"},
+		{name: "KITARU_DEFAULT_MODEL names the same model", wasDef: "openai/a", now: ab},
+		{name: "a step's own model comes first", model: "slow", wasDef: "openai/x", nowDef: "anthropic/y", now: ab},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			if got := modelChange(tc.model, ab, tc.now); got != tc.want {
+			if got := modelChange(tc.model, ab, tc.wasDef, tc.now, tc.nowDef); got != tc.want {
 				t.Errorf("modelChange(%q) = %q, want %q", tc.model, got, tc.want)
 			}
 		})
+	}
+}
+
+// An llm step naming no model resolves through KITARU_DEFAULT_MODEL: a
+// replay after it changed runs the step (a foreach one too) again and says
+// why, and one after nothing changed reuses it. A run recorded before the
+// variable was kept is judged by the model its step's record names.
+func TestReplayFollowsKitaruDefaultModel(t *testing.T) {
+	const flow = `
+name: nomodel
+steps:
+  ask:
+    kind: llm
+    prompt: hi
+  each:
+    kind: llm
+    foreach: ${{ ["a", "b"] }}
+    prompt: say ${{ item }}
+  named:
+    kind: llm
+    model: fast
+    prompt: named
+`
+	te := newEnv(t)
+	te.models.reg = registry(map[string]string{"fast": "openai/a"}, "")
+	t.Setenv(providers.EnvDefaultModel, "openai/x")
+	first := te.start(te.flow(flow), nil)
+	wantStatus(t, first, RunCompleted)
+	if m, err := te.store.LoadSummary(t.Context(), first.ID); err != nil || m.DefaultModel == nil || *m.DefaultModel != "openai/x" {
+		t.Fatalf("the run records KITARU_DEFAULT_MODEL as %v (%v), want openai/x", m.DefaultModel, err)
+	}
+	replay := func(src string) *Run {
+		t.Helper()
+		run, err := te.eng.Replay(t.Context(), ReplayOptions{Source: src})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantStatus(t, run, RunCompleted)
+		got, err := te.eng.Get(t.Context(), run.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	reused := func(run *Run, want map[string]bool) {
+		t.Helper()
+		for id, w := range want {
+			if s := step(t, run, id); s.Reused != w {
+				t.Errorf("step %s: reused %v, want %v (reason %q)", id, s.Reused, w, s.Reason)
+			}
+		}
+	}
+	reused(replay(first.ID), map[string]bool{"ask": true, "each": true, "named": true})
+
+	t.Setenv(providers.EnvDefaultModel, "anthropic/y")
+	run := replay(first.ID)
+	reused(run, map[string]bool{"ask": false, "each": false, "named": true})
+	const why = "model changed: now anthropic/y (from KITARU_DEFAULT_MODEL), was openai/x (from KITARU_DEFAULT_MODEL)"
+	for _, id := range []string{"ask", "each"} {
+		if r := step(t, run, id).Reason; !strings.Contains(r, why) {
+			t.Errorf("step %s: reason %q, want it to say %q", id, r, why)
+		}
+	}
+	reused(replay(run.ID), map[string]bool{"ask": true, "each": true, "named": true})
+
+	// An older kitaru's run: no variable recorded; ask's record names the
+	// model that answered (the fake caller's).
+	m, err := te.store.LoadMeta(t.Context(), first.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.DefaultModel = nil
+	if err := te.store.SaveMeta(t.Context(), m); err != nil {
+		t.Fatal(err)
+	}
+	run = replay(first.ID)
+	reused(run, map[string]bool{"ask": false, "named": true})
+	if r := step(t, run, "ask").Reason; !strings.Contains(r, "model changed: now anthropic/y (from KITARU_DEFAULT_MODEL), was fake/model") {
+		t.Errorf("ask of an older run: reason %q", r)
 	}
 }
 
