@@ -225,33 +225,57 @@ func itemSelector(sel string) (string, int, error) {
 }
 
 // checkItemSelector refuses --from STEP[N] for a step without foreach, and
-// an N the source run's record of the step shows is out of range (when the
-// step did not finish there, execution tells).
+// an N the source run's records of the step show there is nothing to run
+// again for: past the items of a step that completed, or, for one that did
+// not (failed, interrupted, never ran), past the last item it recorded.
+// Such an item has no record, so any replay runs it: the selector would
+// pick nothing.
 func (e *Engine) checkItemSelector(ctx context.Context, s *flowspec.Step, n int, srcID string, ie IndexEntry, has bool) error {
 	sel := fmt.Sprintf("%s[%d]", s.ID, n)
 	if s.Foreach == nil {
 		return &UsageError{Err: fmt.Errorf("--from %s: step %s has no foreach, so it has no items; write --from %s to run it again", sel, s.ID, s.ID)}
 	}
-	if !has {
-		return nil
-	}
 	home := ie.Run
 	if home == "" {
 		home = srcID
 	}
-	switch ie.Status {
-	case StepSkipped:
+	if has && ie.Status == StepSkipped {
 		return &UsageError{Err: fmt.Errorf("--from %s: step %s was skipped in run %s, so it has no items; write --from %s to run it again", sel, s.ID, srcID, s.ID)}
-	case StepCompleted:
-		items, err := e.store.LoadItems(ctx, home, s.ID)
+	}
+	items, err := e.store.LoadItems(ctx, home, s.ID)
+	if has && ie.Status == StepCompleted {
 		if err != nil {
 			return err
 		}
 		if n >= len(items) {
 			return &UsageError{Err: fmt.Errorf("--from %s: step %s had %s in run %s", sel, s.ID, itemRange(s.ID, len(items)), srcID)}
 		}
+		return nil
 	}
-	return nil
+	if err != nil {
+		return nil // a damaged item record runs again; the execution says so
+	}
+	last := -1
+	for i := range items {
+		last = max(last, i)
+	}
+	if n <= last {
+		return nil
+	}
+	how := "it never ran there"
+	switch {
+	case has:
+		how = fmt.Sprintf("%s there", ie.Status)
+	case last >= 0:
+		how = "it stopped part-way there"
+	}
+	anyway := fmt.Sprintf("; a replay runs every item run %s has no record of anyway (kitaru replay %s)", srcID, srcID)
+	if last < 0 {
+		return &UsageError{Err: fmt.Errorf("--from %s: run %s has no record of any item of step %s (%s), so no item can be picked; write --from %s to run them all%s",
+			sel, srcID, s.ID, how, s.ID, anyway)}
+	}
+	return &UsageError{Err: fmt.Errorf("--from %s: step %s did not complete in run %s (%s), and its item records there end at %s[%d]; write --from '%s[N]' with N from 0 to %d to run one of those again, or --from %s to run them all%s",
+		sel, s.ID, srcID, how, s.ID, last, s.ID, last, s.ID, anyway)}
 }
 
 // itemRange says how many items a step has: "3 items (each[0] to each[2])".

@@ -555,6 +555,83 @@ func TestReplayFromItemErrors(t *testing.T) {
 	}
 }
 
+// --from STEP[N] of a step that did not complete in the source is refused
+// before any run is made when the source has no record of item N or past
+// it (nothing to run again: any replay runs such an item), saying how far
+// its records go; an item it recorded is taken.
+func TestReplayFromItemOfAnUnfinishedStep(t *testing.T) {
+	t.Parallel()
+	te := newEnv(t)
+	failing := te.start(te.flow(`
+name: fan
+steps:
+  each:
+    kind: checkpoint
+    foreach: ${{ ["a", "b", "c"] }}
+    run: test ${{ item }} != c
+`), nil)
+	wantStatus(t, failing, RunFailed)
+	// The same run as a kill -9 leaves it: item records, no step record
+	// and no index.
+	killed := te.start(te.flow(`
+name: fan
+steps:
+  each:
+    kind: checkpoint
+    foreach: ${{ ["a", "b", "c"] }}
+    run: test ${{ item }} != c
+`), nil)
+	if err := te.store.ForgetStep(bg, killed.ID, "each"); err != nil {
+		t.Fatal(err)
+	}
+	m, err := te.store.LoadMeta(bg, killed.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Index, m.Status = nil, RunInterrupted
+	if err := te.store.SaveMeta(bg, m); err != nil {
+		t.Fatal(err)
+	}
+	waiting := te.start(te.flow(`
+name: gated
+steps:
+  gate:
+    kind: wait
+    question: Go on?
+  each:
+    kind: checkpoint
+    foreach: ${{ [steps.gate.output] }}
+    run: echo ${{ item }}
+`), nil)
+	wantStatus(t, waiting, RunWaiting)
+	runs := len(mustList(t, te))
+	for _, tc := range []struct {
+		src, sel, want string // want "": the replay runs
+	}{
+		{failing.ID, "each[3]", "--from each[3]: step each did not complete in run " + failing.ID + " (failed there), and its item records there end at each[2]; write --from 'each[N]' with N from 0 to 2"},
+		{killed.ID, "each[5]", "--from each[5]: step each did not complete in run " + killed.ID + " (it stopped part-way there), and its item records there end at each[2]"},
+		{waiting.ID, "each[0]", "--from each[0]: run " + waiting.ID + " has no record of any item of step each (it never ran there), so no item can be picked; write --from each to run them all"},
+		{failing.ID, "each[1]", ""},
+		{killed.ID, "each[2]", ""},
+	} {
+		run, err := te.eng.Replay(t.Context(), ReplayOptions{Source: tc.src, From: tc.sel})
+		if tc.want == "" {
+			if err != nil || run.Status != RunFailed {
+				t.Errorf("--from %s of %s: %v, %v; want the replay to run (and c to fail again)", tc.sel, tc.src, run, err)
+			}
+			runs++
+			continue
+		}
+		var ue *UsageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("--from %s of %s: %v; want a usage error saying %q", tc.sel, tc.src, err, tc.want)
+		}
+	}
+	if n := len(mustList(t, te)); n != runs {
+		t.Errorf("%d runs, want %d: a refused replay must not make one", n, runs)
+	}
+}
+
 func mustList(t *testing.T, te *testEnv) []*Run {
 	t.Helper()
 	runs, err := te.eng.List(t.Context(), ListFilter{})
