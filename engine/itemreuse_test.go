@@ -632,6 +632,48 @@ steps:
 	}
 }
 
+// An override replaces a step's whole output, so it does not go with an
+// item of that step: --override STEP[N], and --from STEP[N] with --override
+// STEP, are refused (no run made) saying what to write. --from STEP with
+// --override STEP takes the override, and an override upstream of
+// --from STEP[N] goes with it.
+func TestReplayOverrideAndItems(t *testing.T) {
+	t.Parallel()
+	te := newEnv(t)
+	src := te.start(te.flow(itemsFlow), nil)
+	wantStatus(t, src, RunCompleted)
+	for _, tc := range []struct {
+		from      string
+		overrides map[string]any
+		want      string // "": the replay runs
+	}{
+		{from: "each[0]", overrides: map[string]any{"each": []any{"x"}},
+			want: "--from each[0] with --override each: the override sets the whole output of step each, so no item of it runs; write --from each[0] alone to run item 0 again, or --override each alone"},
+		{from: "each[1]", overrides: map[string]any{"checkpoint.each": []any{"x"}}, want: "--from each[1] with --override each"},
+		{overrides: map[string]any{"each[1]": "x"},
+			want: "--override each[1]: an override sets the whole output of a step, not one item; write --override each=VALUE with the whole list, or --from each[1] to run item 1 again"},
+		{overrides: map[string]any{"nope[1]": "x"}, want: `override "nope[1]": the flow has no such step`},
+		{from: "each", overrides: map[string]any{"each": []any{"x"}}},
+		{from: "each[0]", overrides: map[string]any{"list": []any{"a", "b", "c"}}},
+	} {
+		runs := len(mustList(t, te))
+		_, err := te.eng.Replay(t.Context(), ReplayOptions{Source: src.ID, From: tc.from, Overrides: tc.overrides})
+		if tc.want == "" {
+			if err != nil {
+				t.Errorf("--from %q --override %v: %v", tc.from, tc.overrides, err)
+			}
+			continue
+		}
+		var ue *UsageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("--from %q --override %v: %v; want a usage error saying %q", tc.from, tc.overrides, err, tc.want)
+		}
+		if n := len(mustList(t, te)); n != runs {
+			t.Errorf("--from %q --override %v made a run", tc.from, tc.overrides)
+		}
+	}
+}
+
 func mustList(t *testing.T, te *testEnv) []*Run {
 	t.Helper()
 	runs, err := te.eng.List(t.Context(), ListFilter{})

@@ -60,7 +60,7 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 		for sel, v := range opts.Overrides {
 			id, err := g.selectStep(SelectOverride, sel)
 			if err != nil {
-				return nil, err
+				return nil, overrideOfItem(g, sel, err)
 			}
 			if _, dup := over[id]; dup {
 				return nil, &UsageError{Err: &StepChoiceError{Role: SelectOverride, Sel: sel, Matches: []string{id}, Twice: true}}
@@ -68,6 +68,11 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 			over[id] = v
 		}
 		opts.Overrides = over
+		if _, both := over[from]; both && fromItem >= 0 {
+			return nil, &UsageError{Err: fmt.Errorf("--from %s with --override %s: the override sets the whole output of step %s, so no item of it runs; "+
+				"write --from %s alone to run item %d again, or --override %s alone to replace the output (the steps downstream of it run again)",
+				opts.From, from, from, opts.From, fromItem, from)}
+		}
 	}
 	given := maps.Clone(src.Inputs)
 	if given == nil {
@@ -338,6 +343,20 @@ func (e *StepChoiceError) Error() string {
 		return fmt.Sprintf("%s %q is ambiguous: it could be %s", e.Role, e.Sel, strings.Join(e.Matches, ", "))
 	}
 	return fmt.Sprintf("%s %q: the flow has no such step; its steps are: %s", e.Role, e.Sel, strings.Join(e.Steps, ", "))
+}
+
+// overrideOfItem is the error for --override STEP[N] (err when sel is no
+// such thing): an override replaces a step's whole output, never one item.
+func overrideOfItem(g *graph, sel string, err error) error {
+	base, n, serr := itemSelector(sel)
+	if serr != nil || n < 0 {
+		return err
+	}
+	id, serr := g.selectStep(SelectOverride, base)
+	if serr != nil {
+		return err
+	}
+	return &UsageError{Err: fmt.Errorf("--override %s: an override sets the whole output of a step, not one item; write --override %s=VALUE with the whole list, or --from %s to run item %d again", sel, id, sel, n)}
 }
 
 // selectStep resolves a step selector: a step id, KIND.ID (the Python
