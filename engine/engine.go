@@ -414,12 +414,24 @@ func (e *Engine) assembleFrom(ctx context.Context, meta *RunMeta, recs map[strin
 		if r == nil {
 			if ref, ok := reused[p.ID]; ok {
 				var err error
-				if r, err = e.store.LoadStep(ctx, ref.Run, p.ID); err != nil {
+				switch r, err = e.store.LoadStep(ctx, ref.Run, p.ID); {
+				case err == nil && r == nil || errors.Is(err, runstore.ErrNotFound):
+					// Removed since the replay took it: shown as a
+					// damaged record is, not as a step never run.
+					gone := missingRecord(ref.Run, p.ID)
+					msg := gone.Error()
+					r = &StepResult{ID: p.ID, Kind: p.Kind, Status: StepFailed, Error: &msg, Remedy: runstore.RemedyOf(gone), Reused: true, ReusedFrom: ref.Run}
+				case err != nil:
 					msg := err.Error()
 					r = &StepResult{ID: p.ID, Kind: p.Kind, Status: StepFailed, Error: &msg, Remedy: runstore.RemedyOf(err)}
-				} else if r != nil {
+				default:
 					r.Reused, r.ReusedFrom, r.Reason = true, ref.Run, reuseReason(meta, p.ID, ref.Run)
 				}
+			} else if meta.Status == RunCompleted {
+				// Every step of a completed run has a record.
+				msg := fmt.Sprintf("the record of step %s of run %s is missing (removed since the run ended)", p.ID, meta.ID)
+				r = &StepResult{ID: p.ID, Kind: p.Kind, Status: StepFailed, Error: &msg,
+					Remedy: &runstore.Remedy{Do: runstore.RemedyReplayStep, Run: meta.ID, Step: p.ID}}
 			}
 		}
 		if r == nil {

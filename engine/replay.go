@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/providers"
 )
 
@@ -111,10 +112,11 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 		reg = &merged
 	}
 
-	index, err := e.sourceIndex(ctx, src)
+	index, lost, err := e.sourceIndex(ctx, src)
 	if err != nil {
 		return nil, err
 	}
+	lostRecords(g, index, src, opts.Flow != nil, lost)
 	if fromItem >= 0 {
 		ie, has := index[from]
 		if err := e.checkItemSelector(ctx, g.steps[from], fromItem, srcID, ie, has); err != nil {
@@ -144,6 +146,7 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 			}
 		}
 	}
+	seedLost(g, index, lost, opts.From != "", why, opts.Overrides)
 	for _, id := range topo {
 		if _, ok := why[id]; ok {
 			continue
@@ -173,6 +176,7 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 	for id := range opts.Overrides {
 		delete(why, id)
 	}
+	e.rerunMissing(ctx, f, g, index, srcID, lost, why, opts.Overrides)
 	if fps == nil {
 		known := map[string]string{}
 		for id, ie := range index {
@@ -268,22 +272,29 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 
 // sourceIndex is each step's status, fingerprint and home in the source
 // run: its own index (or, when it never stopped cleanly, its records), and
-// for the steps it reused, the index of the run holding them.
-func (e *Engine) sourceIndex(ctx context.Context, src *RunMeta) (map[string]IndexEntry, error) {
-	idx, err := e.ownIndex(ctx, src)
+// for the steps it reused, the index of the run holding them. lost names,
+// for the steps whose home run is gone (removed by hand), which run that
+// was: they keep their status, with no fingerprint.
+func (e *Engine) sourceIndex(ctx context.Context, src *RunMeta) (idx map[string]IndexEntry, lost map[string]string, err error) {
+	idx, err = e.ownIndex(ctx, src)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	lost = map[string]string{}
 	homes := map[string]map[string]IndexEntry{}
 	for _, g := range src.Reused {
 		home, ok := homes[g.Run]
 		if !ok {
 			m, err := e.store.LoadSummary(ctx, g.Run)
-			if err != nil {
-				return nil, fmt.Errorf("run %s reuses steps of run %s, which cannot be read: %w", src.ID, g.Run, err)
-			}
-			if home, err = e.ownIndex(ctx, m); err != nil {
-				return nil, err
+			switch {
+			case errors.Is(err, runstore.ErrNotFound):
+				home = nil
+			case err != nil:
+				return nil, nil, fmt.Errorf("run %s reuses steps of run %s, which cannot be read: %w", src.ID, g.Run, err)
+			default:
+				if home, err = e.ownIndex(ctx, m); err != nil {
+					return nil, nil, err
+				}
 			}
 			homes[g.Run] = home
 		}
@@ -291,9 +302,12 @@ func (e *Engine) sourceIndex(ctx context.Context, src *RunMeta) (map[string]Inde
 			ie := home[sid]
 			ie.Status, ie.Run = g.Status, g.Run
 			idx[sid] = ie
+			if home == nil {
+				lost[sid] = fmt.Sprintf("run %s, which held its record, is gone, so it runs again", g.Run)
+			}
 		}
 	}
-	return idx, nil
+	return idx, lost, nil
 }
 
 // ownIndex is the index of the steps whose records a run holds itself.

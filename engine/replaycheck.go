@@ -2,9 +2,11 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
+	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/flowspec"
 	"github.com/kitaruhq/kitaru/providers"
 )
@@ -186,4 +188,100 @@ func staleReuses(g *graph, index map[string]IndexEntry, reused map[string]bool, 
 		}
 	}
 	return notes
+}
+
+// lostRecords adds to lost (step: why it cannot be reused) the steps of a
+// completed source run that has no index and no record of them: every
+// step of a completed run had one, so it was removed. edited: the replay
+// has a flow file of its own, whose new steps never had a record.
+func lostRecords(g *graph, index map[string]IndexEntry, src *RunMeta, edited bool, lost map[string]string) {
+	if src.Index != nil || src.Status != RunCompleted || edited {
+		return
+	}
+	for _, id := range g.order {
+		if _, has := index[id]; !has {
+			lost[id] = fmt.Sprintf("its record in run %s is missing, so it runs again", src.ID)
+		}
+	}
+}
+
+// seedLost marks as running (in why) the lost steps that could not be
+// reused anyway, with the steps downstream of them. With --from, a lost
+// step that kept its status is left to rerunMissing: it runs only if the
+// replay reads it.
+func seedLost(g *graph, index map[string]IndexEntry, lost map[string]string, from bool, why map[string]string, overrides map[string]any) {
+	for _, id := range g.topo() {
+		how, isLost := lost[id]
+		_, has := index[id]
+		_, runs := why[id]
+		_, over := overrides[id]
+		if !isLost || from && has || runs || over {
+			continue
+		}
+		why[id] = how
+		for d := range g.descendants(id) {
+			if _, ok := why[d]; !ok {
+				why[d] = "downstream of " + id
+			}
+		}
+	}
+}
+
+// rerunMissing adds to why (the steps a replay runs) every step it would
+// reuse and read (a dependency of a step that runs, or a step the flow's
+// output reads) whose record is gone from the run holding it, with the
+// steps downstream of it: reusing it would fail the replay half-way, and
+// its descendants' records came from the output that is gone. A record
+// that does not read is left to say so when read; lost says why a step
+// whose home run is gone runs. Only the records the
+// replay reads are looked at: a replay of the last of many steps reads a
+// few, as before.
+func (e *Engine) rerunMissing(ctx context.Context, f *flowspec.Flow, g *graph, index map[string]IndexEntry, srcID string,
+	lost, why map[string]string, overrides map[string]any) {
+	var queue []string // steps whose records the replay reads, first in, first out
+	needs := func(id string) {
+		queue = append(queue, g.steps[id].Deps...)
+	}
+	topo := g.topo()
+	for _, id := range topo {
+		if _, runs := why[id]; runs {
+			needs(id)
+		}
+	}
+	if f.Output != nil {
+		queue = append(queue, f.Output.Refs().Steps...)
+	}
+	checked := map[string]bool{}
+	for len(queue) > 0 {
+		id := queue[0]
+		queue = queue[1:]
+		_, runs := why[id]
+		_, over := overrides[id]
+		if runs || over || checked[id] || g.steps[id] == nil {
+			continue
+		}
+		checked[id] = true
+		home := index[id].Run
+		if home == "" {
+			home = srcID
+		}
+		r, err := e.store.LoadStep(ctx, home, id)
+		if err != nil && !errors.Is(err, runstore.ErrNotFound) || r != nil {
+			continue
+		}
+		why[id] = fmt.Sprintf("its record in run %s is missing, so it runs again", home)
+		if how := lost[id]; how != "" {
+			why[id] = how
+		}
+		needs(id)
+		down := g.descendants(id)
+		for _, d := range topo {
+			_, runs := why[d]
+			_, over := overrides[d]
+			if down[d] && !runs && !over {
+				why[d] = "downstream of " + id
+				needs(d)
+			}
+		}
+	}
 }

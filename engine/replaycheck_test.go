@@ -1,6 +1,9 @@
 package engine
 
 import (
+	"encoding/json"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -262,4 +265,121 @@ func TestReplayFromNamesChangedUpstreamSteps(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A replay whose source lost step records (removed by hand from its
+// directory, or the run holding them gone) runs again, saying why, each
+// step whose record it reads, with the steps downstream of it; a lost
+// record it does not read stays reused, and the records shown say it is
+// missing instead of showing the step as pending.
+func TestReplayOfLostRecords(t *testing.T) {
+	t.Parallel()
+	const missing = "its record in run SRC is missing, so it runs again"
+	for _, tc := range []struct {
+		name   string
+		lose   func(te *testEnv, src string) string // returns the run to replay
+		opts   ReplayOptions
+		counts string            // executions of a b c d, the source's included
+		why    map[string]string // step: its reason ("": reused)
+	}{
+		{name: "--from d, b lost", lose: forget("b"), opts: ReplayOptions{From: "d"}, counts: "a=1 b=2 c=1 d=2",
+			why: map[string]string{"a": "", "b": missing, "c": "", "d": "--from d"}},
+		{name: "--from d, a and b lost", lose: forget("a", "b"), opts: ReplayOptions{From: "d"}, counts: "a=2 b=2 c=1 d=2",
+			why: map[string]string{"a": missing, "b": missing, "c": ""}},
+		{name: "a lost, nothing reads it", lose: forget("a"), counts: "a=1 b=1 c=1 d=1",
+			why: map[string]string{"a": "", "b": "", "c": "", "d": ""}},
+		{name: "d lost, the output reads it", lose: forget("d"), counts: "a=1 b=1 c=1 d=2",
+			why: map[string]string{"a": "", "d": missing}},
+		{name: "no index, a lost", lose: func(te *testEnv, src string) string {
+			forget("a")(te, src)
+			m, err := te.store.LoadMeta(bg, src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.Index = nil
+			if err := te.store.SaveMeta(bg, m); err != nil {
+				t.Fatal(err)
+			}
+			return src
+		}, counts: "a=2 b=2 c=1 d=2", why: map[string]string{"a": missing, "b": "downstream of a", "c": ""}},
+		{name: "the run holding its records gone", lose: goneHome, counts: "a=2 b=2 c=2 d=3",
+			why: map[string]string{"a": "run SRC, which held its record, is gone, so it runs again", "c": "run SRC, which held its record, is gone, so it runs again"}},
+		{name: "--from d, the run holding its records gone", lose: goneHome, opts: ReplayOptions{From: "d"}, counts: "a=2 b=2 c=2 d=3",
+			why: map[string]string{"b": "run SRC, which held its record, is gone, so it runs again"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			te := newFileEnv(t)
+			src := te.start(te.flow(replayFlow), nil)
+			wantStatus(t, src, RunCompleted)
+			opts := tc.opts
+			opts.Source = tc.lose(te, src.ID)
+			run, err := te.eng.Replay(t.Context(), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantStatus(t, run, RunCompleted)
+			if got := fmt.Sprintf("a=%d b=%d c=%d d=%d", te.count("a"), te.count("b"), te.count("c"), te.count("d")); got != tc.counts {
+				t.Errorf("counts %s, want %s", got, tc.counts)
+			}
+			if _, err := json.Marshal(run); err != nil {
+				t.Errorf("the replay's record does not print: %v", err)
+			}
+			got, err := te.eng.Get(t.Context(), run.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for id, want := range tc.why {
+				s := step(t, got, id)
+				switch want = strings.ReplaceAll(want, "SRC", src.ID); {
+				case s.Status == StepPending:
+					t.Errorf("step %s is pending", id)
+				case want == "" && !s.Reused:
+					t.Errorf("step %s ran: %s", id, s.Reason)
+				case want != "" && (s.Reused || !strings.HasPrefix(s.Reason, want)):
+					t.Errorf("step %s: reused %v, reason %q; want it to run: %q", id, s.Reused, s.Reason, want)
+				}
+			}
+			if tc.name == "a lost, nothing reads it" {
+				a := step(t, got, "a")
+				if a.Status != StepFailed || a.Error == nil || !strings.Contains(*a.Error, "the record of step a in run "+src.ID+" is missing") {
+					t.Errorf("the reused step a whose record is gone shows as %s, error %v", a.Status, a.Error)
+				}
+				s, err := te.eng.Get(t.Context(), src.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if a := step(t, s, "a"); a.Status != StepFailed || a.Error == nil || !strings.Contains(*a.Error, "the record of step a of run "+src.ID+" is missing") {
+					t.Errorf("the source's step a shows as %s, error %v", a.Status, a.Error)
+				}
+			}
+		})
+	}
+}
+
+// forget removes the records of steps from run src.
+func forget(steps ...string) func(te *testEnv, src string) string {
+	return func(te *testEnv, src string) string {
+		te.t.Helper()
+		for _, s := range steps {
+			if err := te.store.ForgetStep(bg, src, s); err != nil {
+				te.t.Fatal(err)
+			}
+		}
+		return src
+	}
+}
+
+// goneHome replays src from d, then removes src's directory: the replay
+// it returns reuses a, b and c from a run that is gone.
+func goneHome(te *testEnv, src string) string {
+	te.t.Helper()
+	mid, err := te.eng.Replay(te.t.Context(), ReplayOptions{Source: src, From: "d"})
+	if err != nil {
+		te.t.Fatal(err)
+	}
+	if err := os.RemoveAll(te.files.RunDir(src)); err != nil {
+		te.t.Fatal(err)
+	}
+	return mid.ID
 }
