@@ -73,6 +73,23 @@ func Load(path string, opts Options) (*Flow, error) {
 	return f, nil
 }
 
+// StdinName is how errors name a flow read from standard input.
+const StdinName = "<stdin>"
+
+// Read compiles a flow read from r, at most MaxFileSize of it; name names
+// it in errors. It has no file of its own, so Dir is "": its steps run
+// where the engine is told (the current directory).
+func Read(name string, r io.Reader, opts Options) (*Flow, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the flow from %s: %w", name, err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, tooLarge(name, -1)
+	}
+	return Parse(name, data, opts)
+}
+
 // fileDir is the absolute directory of the flow file at path, where its
 // steps run; "" when the flow comes from no file of its own: stdin, a pipe
 // or process substitution (/dev/stdin, /dev/fd/63), a device.
