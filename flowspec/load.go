@@ -90,9 +90,10 @@ func Read(name string, r io.Reader, opts Options) (*Flow, error) {
 	return Parse(name, data, opts)
 }
 
-// fileDir is the absolute directory of the flow file at path, where its
-// steps run; "" when the flow comes from no file of its own: stdin, a pipe
-// or process substitution (/dev/stdin, /dev/fd/63), a device.
+// fileDir is the absolute directory of the flow file at path (of the file
+// a link at path leads to), where its steps run; "" when the flow comes
+// from no file of its own: stdin, a pipe or process substitution
+// (/dev/stdin, /dev/fd/63), a device.
 func fileDir(path string) string {
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -105,6 +106,15 @@ func fileDir(path string) string {
 	}
 	if st, err := os.Stat(abs); err != nil || !st.Mode().IsRegular() {
 		return ""
+	}
+	// A link to a flow file runs where the file is, beside the scripts,
+	// data and dir: paths it names: "the directory of the flow file". The
+	// path is made physical only then, so a flow reached through a
+	// linked directory keeps the directory as the user wrote it.
+	if lst, err := os.Lstat(abs); err == nil && lst.Mode()&os.ModeSymlink != 0 {
+		if real, err := filepath.EvalSymlinks(abs); err == nil {
+			return filepath.Dir(real)
+		}
 	}
 	return filepath.Dir(abs)
 }
