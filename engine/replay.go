@@ -259,7 +259,7 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 	}
 	x := e.newExecutionWith(f, g, fps, meta, e.parallel(opts.Parallel))
 	x.reasons = why
-	x.itemsFrom = itemSources(g, index, srcID, fps, why, opts.Overrides, models, from, fromItem)
+	x.itemsFrom = itemSources(g, withUnrecorded(g, index, src, opts.Flow != nil), srcID, fps, why, opts.Overrides, models, from, fromItem)
 	x.fresh = true
 	if reg != nil {
 		x.caller = e.cfg.Models.Caller(*reg)
@@ -315,6 +315,16 @@ func (e *Engine) ownIndex(ctx context.Context, m *RunMeta) (map[string]IndexEntr
 	idx := map[string]IndexEntry{}
 	if m.Index != nil {
 		maps.Copy(idx, m.Index)
+		for id, ie := range idx {
+			// An older kitaru's `input --no-resume` recorded the answer
+			// but left the index saying "waiting": the record decides.
+			if ie.Status != StepWaiting {
+				continue
+			}
+			if r, err := e.store.LoadStep(ctx, m.ID, id); err == nil && r != nil {
+				idx[id] = IndexEntry{Status: r.Status, Fingerprint: r.Fingerprint}
+			}
+		}
 		return idx, nil
 	}
 	recs, err := e.store.LoadSteps(ctx, m.ID)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 
 	"github.com/kitaruhq/kitaru/engine/runstore"
@@ -37,8 +38,10 @@ func (e *Engine) modelChanges(ctx context.Context, g *graph, index map[string]In
 	out := map[string]string{}
 	for _, id := range g.order {
 		s := g.steps[id]
-		ie, has := index[id]
-		if !has || s.Kind != flowspec.KindLLM || s.LLM == nil {
+		// A step without a record is looked at too: a foreach step the
+		// source stopped part-way keeps its finished items.
+		ie := index[id]
+		if s.Kind != flowspec.KindLLM || s.LLM == nil {
 			continue
 		}
 		home := ie.Run
@@ -284,4 +287,43 @@ func (e *Engine) rerunMissing(ctx context.Context, f *flowspec.Flow, g *graph, i
 			}
 		}
 	}
+}
+
+// withUnrecorded is index with, for each foreach step of the source's own
+// flow that has no record there (a kitaru killed while it ran), the
+// fingerprint it would have recorded: its definition, the source's inputs
+// and its dependencies' recorded fingerprints. itemSources can then tell,
+// as for a recorded step, whether an older kitaru's keyless item records
+// still match by position. edited: the flow replayed is not the source's.
+func withUnrecorded(g *graph, index map[string]IndexEntry, src *RunMeta, edited bool) map[string]IndexEntry {
+	if edited {
+		return index
+	}
+	var out map[string]IndexEntry
+	for _, id := range g.order {
+		s := g.steps[id]
+		if _, has := index[id]; has || s.Foreach == nil {
+			continue
+		}
+		deps := make(map[string]string, len(s.Deps))
+		for _, d := range s.Deps {
+			ie, ok := index[d]
+			if !ok {
+				deps = nil
+				break
+			}
+			deps[d] = ie.Fingerprint
+		}
+		if deps == nil {
+			continue
+		}
+		if out == nil {
+			out = maps.Clone(index)
+		}
+		out[id] = IndexEntry{Status: StepRunning, Fingerprint: stepFingerprint(s, src.Inputs, deps)}
+	}
+	if out == nil {
+		return index
+	}
+	return out
 }
