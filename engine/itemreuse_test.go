@@ -562,25 +562,19 @@ func TestReplayFromItemErrors(t *testing.T) {
 func TestReplayFromItemOfAnUnfinishedStep(t *testing.T) {
 	t.Parallel()
 	te := newEnv(t)
-	failing := te.start(te.flow(`
+	lastFails := te.flow(`
 name: fan
 steps:
   each:
     kind: checkpoint
     foreach: ${{ ["a", "b", "c"] }}
     run: test ${{ item }} != c
-`), nil)
+`)
+	failing := te.start(lastFails, nil)
 	wantStatus(t, failing, RunFailed)
 	// The same run as a kill -9 leaves it: item records, no step record
 	// and no index.
-	killed := te.start(te.flow(`
-name: fan
-steps:
-  each:
-    kind: checkpoint
-    foreach: ${{ ["a", "b", "c"] }}
-    run: test ${{ item }} != c
-`), nil)
+	killed := te.start(lastFails, nil)
 	if err := te.store.ForgetStep(bg, killed.ID, "each"); err != nil {
 		t.Fatal(err)
 	}

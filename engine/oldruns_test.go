@@ -44,16 +44,8 @@ func TestReplayOfAnOlderKitarusRuns(t *testing.T) {
 	t.Run("killed in a foreach step", func(t *testing.T) {
 		t.Parallel()
 		te := olderKitaru(t)
-		run, err := te.eng.Replay(t.Context(), ReplayOptions{Source: "kr-fc5nqak9"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		wantStatus(t, run, RunCompleted)
-		got, err := te.eng.Get(t.Context(), run.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := step(t, got, "summarise")
+		run := te.completedReplay(ReplayOptions{Source: "kr-fc5nqak9"})
+		s := step(t, run, "summarise")
 		if len(s.Items) != 3 || !s.Items[0].Reused || !s.Items[1].Reused || s.Items[2].Reused {
 			t.Fatalf("items %+v; want the first two reused, the third run", s.Items)
 		}
@@ -66,10 +58,7 @@ func TestReplayOfAnOlderKitarusRuns(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		run, err = te.eng.Replay(t.Context(), ReplayOptions{Source: "kr-fc5nqak9", Flow: src})
-		if err != nil {
-			t.Fatal(err)
-		}
+		run = te.completedReplay(ReplayOptions{Source: "kr-fc5nqak9", Flow: src})
 		for i, it := range step(t, run, "summarise").Items {
 			if it.Reused {
 				t.Errorf("item %d reused from an older kitaru's keyless record with a flow given", i)

@@ -55,16 +55,7 @@ func TestReplayFollowsTheModelAnAliasNames(t *testing.T) {
 		if opts.Source == "" {
 			opts.Source = "last"
 		}
-		run, err := te.eng.Replay(t.Context(), opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		wantStatus(t, run, RunCompleted)
-		got, err := te.eng.Get(t.Context(), run.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return got
+		return te.completedReplay(opts)
 	}
 	expect := func(run *Run, wantCalls int, reasons map[string]string) {
 		t.Helper()
@@ -100,6 +91,22 @@ func TestReplayFollowsTheModelAnAliasNames(t *testing.T) {
 		"outline": "not downstream of --from other, though its model changed (alias fast now resolves to openai/c, was openai/b)",
 	})
 	expect(replay(ReplayOptions{}), 8, map[string]string{"outline": "alias fast now resolves to openai/c, was openai/b"})
+}
+
+// completedReplay replays, wants the replay completed and returns its
+// record as Get reads it.
+func (te *testEnv) completedReplay(opts ReplayOptions) *Run {
+	te.t.Helper()
+	run, err := te.eng.Replay(te.t.Context(), opts)
+	if err != nil {
+		te.t.Fatal(err)
+	}
+	wantStatus(te.t, run, RunCompleted)
+	got, err := te.eng.Get(te.t.Context(), run.ID)
+	if err != nil {
+		te.t.Fatal(err)
+	}
+	return got
 }
 
 func TestModelChange(t *testing.T) {
@@ -166,16 +173,7 @@ steps:
 	}
 	replay := func(src string) *Run {
 		t.Helper()
-		run, err := te.eng.Replay(t.Context(), ReplayOptions{Source: src})
-		if err != nil {
-			t.Fatal(err)
-		}
-		wantStatus(t, run, RunCompleted)
-		got, err := te.eng.Get(t.Context(), run.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return got
+		return te.completedReplay(ReplayOptions{Source: src})
 	}
 	reused := func(run *Run, want map[string]bool) {
 		t.Helper()
