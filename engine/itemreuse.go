@@ -269,7 +269,7 @@ func (e *Engine) checkItemSelector(ctx context.Context, s *flowspec.Step, n int,
 	case last >= 0:
 		how = "it stopped part-way there"
 	}
-	anyway := fmt.Sprintf("; a replay runs every item run %s has no record of anyway (kitaru replay %s)", srcID, srcID)
+	anyway := fmt.Sprintf("; a replay without --from runs every item run %s has no record of anyway", srcID)
 	if last < 0 {
 		return &UsageError{Err: fmt.Errorf("--from %s: run %s has no record of any item of step %s (%s), so no item can be picked; write --from %s to run them all%s",
 			sel, srcID, s.ID, how, s.ID, anyway)}
