@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kitaruhq/kitaru/engine"
+	"github.com/kitaruhq/kitaru/internal/humantime"
 	"github.com/kitaruhq/kitaru/providers"
 )
 
@@ -73,8 +74,8 @@ func writeRunDetail(w io.Writer, r *engine.Run) error {
 	if len(r.Inputs) > 0 {
 		fmt.Fprintf(w, "inputs    %s\n", fmtMap(r.Inputs))
 	}
-	if r.Error != nil {
-		fmt.Fprintf(w, "error     %s\n", indentRest(withRemedy(*r.Error, r.Remedy), "          "))
+	if msg := runError(r); msg != "" {
+		fmt.Fprintf(w, "error     %s\n", indentRest(msg, "          "))
 	}
 	if r.Dir != "" {
 		fmt.Fprintf(w, "files     %s\n", r.Dir)
@@ -104,8 +105,12 @@ func writeRunDetail(w io.Writer, r *engine.Run) error {
 		return err
 	}
 
-	// Details that do not fit a table cell: errors, wait questions, files.
+	// Details that do not fit a table cell: errors, wait questions, what
+	// changed in a step --from reused, files.
 	for _, s := range r.Steps {
+		if how := movedModel(&s); how != "" {
+			fmt.Fprintf(w, "\n%s reused, though its model changed:\n  %s\n", s.ID, how)
+		}
 		if s.Error != nil && s.Status == engine.StepFailed {
 			fmt.Fprintf(w, "\n%s failed:\n  %s\n", s.ID, indentRest(withRemedy(*s.Error, s.Remedy), "  "))
 		}
@@ -169,12 +174,13 @@ func (t *table) Flush() error {
 	return nil
 }
 
-// stepNote says why a step of a replay, resume or retry ran or was reused,
-// and whether secrets were masked in what it passed on.
+// stepNote says why a step of a replay, resume or retry ran or was reused
+// (briefly: the details follow the table), and whether secrets were
+// masked in what it passed on.
 func stepNote(s engine.StepResult) string {
 	notes := []string{}
-	if s.Reason != "" {
-		notes = append(notes, s.Reason)
+	if r := stepReason(&s, true); r != "" {
+		notes = append(notes, r)
 	}
 	if s.Masked {
 		notes = append(notes, "secret values masked as ***")
@@ -231,23 +237,9 @@ func stepDuration(s engine.StepResult) string {
 	return fmtDuration(time.Duration(s.DurationMS) * time.Millisecond)
 }
 
-// fmtDuration is the one way a duration is shown to people, in the live
-// view and in every record: 629ms, 1.2s, 2m03s, 1h02m. Each unit is
-// rounded, so 999.7ms reads 1.0s and 59.97s reads 1m00s.
-func fmtDuration(d time.Duration) string {
-	d = max(d, 0)
-	if r := d.Round(time.Millisecond); r < time.Second {
-		return fmt.Sprintf("%dms", r.Milliseconds())
-	}
-	if r := d.Round(100 * time.Millisecond); r < time.Minute {
-		return fmt.Sprintf("%.1fs", r.Seconds())
-	}
-	if r := d.Round(time.Second); r < time.Hour {
-		return fmt.Sprintf("%dm%02ds", int(r/time.Minute), int(r%time.Minute/time.Second))
-	}
-	r := d.Round(time.Minute)
-	return fmt.Sprintf("%dh%02dm", int(r/time.Hour), int(r%time.Hour/time.Minute))
-}
+// fmtDuration is how a duration is shown to people (see humantime): the
+// engine's log lines write it the same way.
+func fmtDuration(d time.Duration) string { return humantime.Duration(d) }
 
 func fmtTokens(u providers.Usage) string {
 	if n := u.Total(); n > 0 {

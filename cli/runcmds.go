@@ -276,7 +276,11 @@ func (c *listCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 		for _, d := range damaged {
 			fmt.Fprintf(stdio.Stderr, "kitaru: run %s is damaged and not listed: %v\n", d.RunID, d)
 		}
-		return writeJSON(stdio.Stdout, runs)
+		out := make([]*engine.Run, len(runs))
+		for i, run := range runs {
+			out[i] = recordForJSON(run)
+		}
+		return writeJSON(stdio.Stdout, out)
 	}
 	return writeRunList(stdio.Stdout, runs, damaged)
 }
@@ -304,7 +308,7 @@ func (c *getCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 		return cmdErr(err)
 	}
 	if g.wantJSON() {
-		return writeJSON(stdio.Stdout, run)
+		return writeJSON(stdio.Stdout, recordForJSON(run))
 	}
 	return writeRunDetail(forPeople(stdio.Stdout), run)
 }
@@ -370,7 +374,7 @@ func (c *cancelCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 		return cmdErr(err)
 	}
 	if g.wantJSON() {
-		return writeJSON(stdio.Stdout, run)
+		return writeJSON(stdio.Stdout, recordForJSON(run))
 	}
 	if run.Status == engine.RunCancelled {
 		fmt.Fprintf(stdio.Stdout, "run %s cancelled\n", run.ID)
@@ -479,7 +483,7 @@ func (a *announcer) say(id string, replayOf *string) {
 // so a cancelled run is success.
 func reportRun(stdio *IO, asJSON, wantCancel bool, run *engine.Run) error {
 	if asJSON {
-		if err := writeJSON(stdio.Stdout, run); err != nil {
+		if err := writeJSON(stdio.Stdout, recordForJSON(run)); err != nil {
 			return err
 		}
 	} else if run.Status == engine.RunCompleted && run.Output != nil {
@@ -491,11 +495,12 @@ func reportRun(stdio *IO, asJSON, wantCancel bool, run *engine.Run) error {
 		return nil
 	case engine.RunFailed:
 		fmt.Fprintf(w, "run %s failed", run.ID)
-		if run.Error != nil {
-			fmt.Fprintf(w, ": %s", *run.Error)
+		msg := runError(run)
+		if msg != "" {
+			fmt.Fprintf(w, ": %s", msg)
 		}
 		for _, s := range run.Steps {
-			if s.Status == engine.StepFailed && s.Error != nil && (run.Error == nil || !strings.Contains(*run.Error, *s.Error)) {
+			if s.Status == engine.StepFailed && s.Error != nil && !strings.Contains(msg, *s.Error) {
 				fmt.Fprintf(w, "\n  step %s: %s", s.ID, indentRest(*s.Error, "    "))
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -154,10 +155,13 @@ func TestCrashResume(t *testing.T) {
 	}
 }
 
-// A foreach step killed part-way: resume redoes only the items not done.
-func TestCrashResumeForeach(t *testing.T) {
-	t.Parallel()
-	te := newFileEnv(t)
+// killForeachRun runs a foreach step of four items in a child process with
+// --parallel 1 and kills it (SIGKILL) while item c runs: a and b have
+// records, c and d none, the step none, and the run's meta says running.
+// It returns the run's id and where item c's command wrote its pid; from
+// then on c finishes when it runs.
+func killForeachRun(t *testing.T, te *testEnv) (string, string) {
+	t.Helper()
 	flowFile := filepath.Join(t.TempDir(), "fan.yaml")
 	src := strings.ReplaceAll(`
 name: fan
@@ -192,6 +196,14 @@ output: ${{ join(steps.each.output, " ") }}
 	if err := os.WriteFile(filepath.Join(te.counter, "resumed"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return id, pidFile
+}
+
+// A foreach step killed part-way: resume redoes only the items not done.
+func TestCrashResumeForeach(t *testing.T) {
+	t.Parallel()
+	te := newFileEnv(t)
+	id, pidFile := killForeachRun(t, te)
 	run, err := te.eng.Resume(t.Context(), id, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -214,6 +226,29 @@ output: ${{ join(steps.each.output, " ") }}
 		if got := te.count(x); got != want {
 			t.Errorf("item %s ran %d times, want %d", x, got, want)
 		}
+	}
+}
+
+// A replay of a run killed in a foreach step reuses the items it finished
+// and says of the others, and of the step, that the source has no record
+// of them: they are not new.
+func TestReplayOfKilledForeachRun(t *testing.T) {
+	t.Parallel()
+	te := newFileEnv(t)
+	id, _ := killForeachRun(t, te)
+	run, err := te.eng.Replay(t.Context(), ReplayOptions{Source: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, run, RunCompleted)
+	wantWhy(t, run, "each", id, Reason{Code: runstore.ReasonNotRun})
+	var got []Reason
+	for _, it := range step(t, run, "each").Items {
+		got = append(got, whyOf(it.Why, id))
+	}
+	matched, notRun := Reason{Code: runstore.ReasonMatched, Run: "SRC"}, Reason{Code: runstore.ReasonNotRun, Run: "SRC"}
+	if want := []Reason{matched, matched, notRun, notRun}; !reflect.DeepEqual(got, want) {
+		t.Errorf("items' reasons %+v, want %+v", got, want)
 	}
 }
 

@@ -29,7 +29,8 @@ type Engine struct {
 	bus   bus   // subscriptions to the runs it executes
 
 	runMu   sync.Mutex
-	running map[string]*execution // the runs it executes now, by id
+	running map[string]*execution      // the runs it executes now, by id
+	leases  map[string]*runstore.Lease // the leases it holds, by run id
 }
 
 var _ Runner = (*Engine)(nil)
@@ -425,7 +426,7 @@ func (e *Engine) assembleFrom(ctx context.Context, meta *RunMeta, recs map[strin
 					msg := err.Error()
 					r = &StepResult{ID: p.ID, Kind: p.Kind, Status: StepFailed, Error: &msg, Remedy: runstore.RemedyOf(err)}
 				default:
-					r.Reused, r.ReusedFrom, r.Reason = true, ref.Run, reuseReason(meta, p.ID, ref.Run)
+					r.Reused, r.ReusedFrom, r.Why, r.Reason = true, ref.Run, reuseReason(meta, p.ID, ref.Run), ""
 				}
 			} else if meta.Status == RunCompleted {
 				// Every step of a completed run has a record.
@@ -593,8 +594,7 @@ func (e *Engine) Cancel(ctx context.Context, ref string) (*Run, error) {
 	// A run nobody holds may still have commands a killed kitaru left
 	// running; nothing will run its steps again to stop them.
 	e.stopLeftovers(ctx, meta)
-	msg := "cancelled"
-	return e.settle(ctx, meta, RunCancelled, &msg)
+	return e.settle(ctx, meta, runEnd{RunCancelled, &Ending{Code: runstore.EndCancelled}, nil})
 }
 
 // Logs sends a run's log lines (of one step when step is not "") to fn;

@@ -36,12 +36,15 @@ type execution struct {
 	results map[string]*StepResult
 	lazy    map[string]bool
 	// reasons say why steps of a replay run.
-	reasons map[string]string
+	reasons map[string]*Reason
 	// itemsFrom: foreach steps of a replay that may reuse finished items
 	// of an earlier run (see itemSource).
 	itemsFrom map[string]itemSource
 	// fresh: the meta was just created as running, no need to save it again.
 	fresh bool
+	// beforeSteps, when set, runs once the run has started, before its
+	// first step (a replay stops what its source left running).
+	beforeSteps func()
 
 	emitMu sync.Mutex
 	// artifacts are the artifact writes still under way (see Artifact).
@@ -99,7 +102,7 @@ func (x *execution) loadRecords() error {
 			continue
 		}
 		x.results[id] = &StepResult{ID: id, Kind: x.g.steps[id].Kind, Status: ref.Status, Reused: true,
-			ReusedFrom: ref.Run, Reason: reuseReason(x.meta, id, ref.Run)}
+			ReusedFrom: ref.Run, Why: reuseReason(x.meta, id, ref.Run)}
 		x.lazy[id] = true
 	}
 	return nil
@@ -161,7 +164,7 @@ func (x *execution) result(id string) (*StepResult, error) {
 		if full == nil {
 			return nil, missingRecord(r.ReusedFrom, id)
 		}
-		full.Reused, full.ReusedFrom, full.Reason = true, r.ReusedFrom, r.Reason
+		full.Reused, full.ReusedFrom, full.Why, full.Reason = true, r.ReusedFrom, r.Why, ""
 		x.results[id] = full
 		delete(x.lazy, id)
 		r = full
@@ -214,8 +217,17 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 	x.e.track(x)
 	defer x.e.untrack(x)
 	var cancelled atomic.Bool
-	if asked, _ := x.st.CancelRequested(x.sc, x.meta.ID); asked {
-		_ = x.st.ClearCancel(x.sc, x.meta.ID) // a request for an earlier go at the run
+	// Only a request made since this go's lease was taken counts (one of
+	// an earlier go does not), however soon after: it stops the run
+	// before it starts a step.
+	lease := x.e.leaseOf(x.meta.ID)
+	cancelAsked := func() bool {
+		asked, _ := x.st.CancelRequested(x.sc, lease)
+		return asked
+	}
+	if lease != nil && cancelAsked() {
+		cancelled.Store(true)
+		stop()
 	}
 	watchDone := make(chan struct{})
 	defer close(watchDone)
@@ -229,7 +241,7 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 			case <-runCtx.Done():
 				return
 			case <-t.C:
-				if asked, _ := x.st.CancelRequested(x.sc, x.meta.ID); asked {
+				if lease != nil && cancelAsked() {
 					cancelled.Store(true)
 					stop()
 					return
@@ -241,7 +253,7 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 	if !x.fresh {
 		x.meta.Status = RunRunning
 		x.meta.EndedAt = nil
-		x.meta.Error, x.meta.Remedy = nil, nil
+		x.meta.Ending, x.meta.Error, x.meta.Remedy = nil, nil, nil
 		x.meta.Output = nil
 		// Steps are about to finish that the index would not name: were
 		// this go killed, a replay reads the records instead.
@@ -257,6 +269,9 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 		startRec = x.record()
 	}
 	x.emit(Event{Type: EventRunStarted, Run: startRec})
+	if x.beforeSteps != nil && runCtx.Err() == nil {
+		x.beforeSteps()
+	}
 
 	frontier := plan.NewFrontier(planGraph{x.g}, func(id string) (bool, bool) {
 		r := x.results[id]
@@ -348,21 +363,23 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 		return nil, err
 	}
 	now := time.Now().UTC()
-	status, msg := x.verdict(ctx, cancelled.Load())
-	if status == RunCompleted && x.flow.Output != nil {
+	end := x.verdict(ctx, cancelled.Load())
+	if end.status == RunCompleted && x.flow.Output != nil {
 		out, err := x.flowOutput()
 		if err != nil {
-			m := fmt.Sprintf("the flow's output: %v", err)
-			status, msg = RunFailed, &m
+			m := err.Error()
+			end = runEnd{RunFailed, &Ending{Code: runstore.EndOutputFailed}, &m}
 		} else {
 			x.meta.Output = out
 		}
 	}
+	status := end.status
 	if status == RunCancelled {
 		_ = x.st.ClearCancel(x.sc, x.meta.ID)
 	}
 	// The final record below is built from the meta.
-	x.meta.Status, x.meta.Error, x.meta.EndedAt = status, msg, &now
+	x.meta.Status, x.meta.Ending, x.meta.Error, x.meta.EndedAt = status, end.ending, end.err, &now
+	x.meta.Remedy = nil
 	if h := x.haltedBy(); h != nil {
 		x.meta.Remedy = runstore.RemedyOf(h)
 	}
@@ -379,7 +396,7 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
-	markEnd(x.meta, status, msg, now, x.index(), final)
+	markEnd(x.meta, end, now, x.index(), final)
 	if err := x.st.SaveMeta(x.sc, x.meta); err != nil {
 		// The records written so far are whole; run.json still says
 		// running, so the run reads as interrupted.
@@ -436,7 +453,7 @@ func (x *execution) decide(ctx context.Context, s *flowspec.Step) *StepResult {
 	now := time.Now().UTC()
 	for _, d := range s.Deps {
 		if r := x.results[d]; r != nil && r.Status == StepSkipped && !s.IfOnlyDeps[d] {
-			return &StepResult{ID: s.ID, Kind: s.Kind, Status: StepSkipped, Reason: "dependency " + d + " was skipped",
+			return &StepResult{ID: s.ID, Kind: s.Kind, Status: StepSkipped, Why: &Reason{Code: runstore.ReasonDependencySkipped, Step: d},
 				StartedAt: &now, EndedAt: &now, Fingerprint: x.fps[s.ID]}
 		}
 	}
@@ -452,7 +469,7 @@ func (x *execution) decide(ctx context.Context, s *flowspec.Step) *StepResult {
 		return x.failed(s, now, 0, fmt.Errorf("its `if` could not be evaluated: %w", err))
 	}
 	if !yes {
-		return &StepResult{ID: s.ID, Kind: s.Kind, Status: StepSkipped, Reason: "`if` was false",
+		return &StepResult{ID: s.ID, Kind: s.Kind, Status: StepSkipped, Why: &Reason{Code: runstore.ReasonIfFalse},
 			StartedAt: &now, EndedAt: &now, Fingerprint: x.fps[s.ID]}
 	}
 	return nil
@@ -466,8 +483,9 @@ func (x *execution) failed(s *flowspec.Step, start time.Time, attempts int, err 
 		StartedAt: &start, EndedAt: &end, DurationMS: end.Sub(start).Milliseconds(), Fingerprint: x.fps[s.ID]}
 }
 
-// verdict is how the run ended (plan.Verdict), in words.
-func (x *execution) verdict(ctx context.Context, cancelled bool) (RunStatus, *string) {
+// verdict is how the run ended (plan.Verdict), with the error underneath:
+// the failed step's, or the store's.
+func (x *execution) verdict(ctx context.Context, cancelled bool) runEnd {
 	stop := plan.NotStopped
 	switch {
 	case x.haltedBy() != nil:
@@ -484,29 +502,17 @@ func (x *execution) verdict(ctx context.Context, cancelled bool) (RunStatus, *st
 		}
 		return r.Status, true
 	}, stop)
-	return end.Status, x.endingText(end)
-}
-
-// endingText is a run's error for an ending that has one.
-func (x *execution) endingText(end plan.Ending) *string {
-	str := func(s string) *string { return &s }
+	var msg *string
 	switch end.Why {
 	case plan.WhyStoreFailed:
-		return str(x.haltedBy().Error())
-	case plan.WhyCancelled:
-		return str("cancelled by `kitaru executions cancel`")
-	case plan.WhyInterrupted:
-		return str("interrupted; `kitaru resume " + x.meta.ID + "` continues it")
+		m := x.haltedBy().Error()
+		msg = &m
 	case plan.WhyStepFailed:
-		msg := "step " + end.Step + " failed"
-		if r := x.results[end.Step]; r != nil && r.Error != nil {
-			msg += ": " + *r.Error
+		if r := x.results[end.Step]; r != nil {
+			msg = r.Error
 		}
-		return &msg
-	case plan.WhyNeverReady:
-		return str("step " + end.Step + " never became ready (internal error)")
 	}
-	return nil
+	return runEnd{end.Status, &Ending{Code: end.Why, Step: end.Step}, msg}
 }
 
 // planGraph is the run's graph as the scheduler reads it.

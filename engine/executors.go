@@ -16,6 +16,7 @@ import (
 	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/engine/work"
 	"github.com/kitaruhq/kitaru/flowspec"
+	"github.com/kitaruhq/kitaru/internal/humantime"
 	"github.com/kitaruhq/kitaru/internal/textcut"
 	"github.com/kitaruhq/kitaru/keyring"
 	"github.com/kitaruhq/kitaru/providers"
@@ -180,8 +181,8 @@ func spent(r *StepResult, res *unitResult) {
 // disk) is not the step's failure: the run stops, interrupted, and nil says
 // the step has no record, so resume runs it again; what it spent is kept.
 func (x *execution) save(r *StepResult) *StepResult {
-	if r.Reason == "" {
-		r.Reason = x.reasons[r.ID]
+	if r.Why == nil {
+		r.Why = x.reasons[r.ID]
 	}
 	if sp, ok := x.earlier(r.ID); ok && !r.Reused {
 		foldEarlier(sp, &r.Attempts, r.Error, r.DurationMS, &r.Usage, &r.CostUSD, &r.AttemptsDetail)
@@ -265,7 +266,7 @@ func (x *execution) runUnit(ctx context.Context, ex work.Executor, u *unit) (*un
 			return sum, a, ctx.Err()
 		}
 		if timedOut {
-			err = fmt.Errorf("timed out after %s (its processes were killed): %w", u.step.Timeout, err)
+			err = fmt.Errorf("timed out after %s (its processes were killed): %w", humantime.Duration(u.step.Timeout), err)
 		}
 		sum = addAttempt(sum, res, a, time.Since(t0), err, u.red)
 		// Trying again cannot fix a missing key or an unknown model.
@@ -277,7 +278,7 @@ func (x *execution) runUnit(ctx context.Context, ex work.Executor, u *unit) (*un
 		}
 		delay := backoff(u.step.Retry.Backoff, a)
 		x.emit(Event{Type: EventStepRetrying, Step: u.step.ID, Item: u.item, Attempt: a + 1, Error: u.mask(err.Error()), Delay: delay})
-		u.log(fmt.Sprintf("attempt %d failed, retrying in %s: %s", a, delay.Round(time.Millisecond), err))
+		u.log(fmt.Sprintf("attempt %d failed, retrying in %s: %s", a, humantime.Duration(delay), err))
 		// Waiting to retry is not work: another unit may use the slot.
 		u.slot.release()
 		select {
@@ -400,6 +401,7 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 				Text: "some item records of run " + src.run + " cannot be read, so those items run again: " + err.Error()})
 		}
 		picks = pickItems(keys, prev, src.byIndex, src.redo)
+		explainMisses(picks, prev, damagedItems(err), src.whole)
 		for i, p := range picks {
 			if items[i] != nil || p.src == nil {
 				continue
@@ -411,7 +413,9 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 				was := it.Index
 				it.ReusedIndex = &was
 			}
-			it.Index, it.Key, it.Reason = i, keys[i], p.reason(src, i)
+			// The source's own reason (or an older kitaru's sentence) is
+			// about the source's replay, not this one.
+			it.Index, it.Key, it.Why, it.Reason = i, keys[i], p.reason(src, i), ""
 			if err := x.st.SaveItem(x.sc, x.meta.ID, s.ID, &it); err != nil {
 				x.storeFailed(fmt.Errorf("the record of item %d of step %s could not be written: %w", i, s.ID, err))
 				return nil
@@ -458,7 +462,7 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 			}
 			it := &ItemResult{Index: idx, Attempts: attempts, DurationMS: time.Since(t0).Milliseconds(), Key: keys[idx]}
 			if picks != nil {
-				it.Reason = picks[idx].reason(src, idx)
+				it.Why = picks[idx].reason(src, idx)
 			}
 			if res != nil {
 				it.Usage, it.CostUSD, it.AttemptsDetail = res.Usage, res.Cost, res.Tries
@@ -516,13 +520,6 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 	}
 	if r.Status == StepCompleted {
 		r.Output = outs
-	}
-	if fromSrc {
-		r.Reason = x.reasons[s.ID]
-		if r.Reason != "" {
-			r.Reason += "; "
-		}
-		r.Reason += itemsSummary(src.run, r.Items, picks)
 	}
 	return r
 }

@@ -23,6 +23,9 @@ type (
 	DamagedError = runstore.DamagedError
 	DamagedRuns  = runstore.DamagedRuns
 	HeldError    = runstore.HeldError
+	Reason       = runstore.Reason
+	ModelChange  = runstore.ModelChange
+	Ending       = runstore.Ending
 )
 
 // Run and step statuses, as in the command-line contract.

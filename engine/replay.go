@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kitaruhq/kitaru/engine/plan"
 	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/providers"
 )
@@ -124,65 +125,52 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 		}
 	}
 	models := e.modelChanges(ctx, g, index, src, reg)
+	in := plan.ReplayInput{
+		Graph: planGraph{g}, Order: g.order, Source: srcID, Recorded: recorded(index),
+		From: from, FromSel: opts.From, Overrides: map[string]bool{}, Models: models, Edited: opts.Flow != nil,
+	}
+	for id := range opts.Overrides {
+		in.Overrides[id] = true
+	}
+	in.InSource = e.sourceSteps(ctx, src, g, index)
+	// Steps whose record is lost run whatever the replay reads; with
+	// --from, those the source still lists (their home run is gone) run
+	// only when it reads them (planReplay).
+	in.Missing = map[string]runstore.Reason{}
+	for id, why := range lost {
+		if _, listed := index[id]; from == "" || !listed {
+			in.Missing[id] = why
+		}
+	}
 	// Without --from, fingerprints decide what runs. With it, reused steps
 	// keep the fingerprints of their records (what their outputs came
 	// from) and only the steps that run are hashed again.
 	var fps map[string]string
-	if opts.From == "" {
+	switch {
+	case opts.From == "":
 		fps = fingerprints(f, g, inputs, nil)
-	}
-	why := map[string]string{} // steps that run, and why
-	topo := g.topo()
-	if opts.From != "" {
-		why[from] = "--from " + opts.From
-		for d := range g.descendants(from) {
-			why[d] = "downstream of --from " + opts.From
-		}
-	}
-	for id := range opts.Overrides {
-		for d := range g.descendants(id) {
-			if _, ok := why[d]; !ok {
-				why[d] = "downstream of the overridden step " + id
+		in.Changed = map[string]bool{}
+		for id, ie := range index {
+			if fp, ok := fps[id]; ok && ie.Fingerprint != fp {
+				in.Changed[id] = true
 			}
 		}
+	case opts.Flow != nil || len(opts.Inputs) > 0 || len(models) > 0:
+		// Only an edited flow, given inputs or a moved alias can change a
+		// step upstream of --from: without them there is nothing to note,
+		// and a replay of a big run does not hash every step again.
+		in.Drift = drifts(g, index, from, fingerprints(f, g, inputs, nil), inputs, src.Inputs)
 	}
-	seedLost(g, index, lost, opts.From != "", why, opts.Overrides)
-	for _, id := range topo {
-		if _, ok := why[id]; ok {
-			continue
-		}
-		if _, ok := opts.Overrides[id]; ok {
-			continue
-		}
-		ie, has := index[id]
-		switch {
-		case !has:
-			why[id] = "no record of it in the source run (a new step, or one that never ran)"
-		case !ok(ie.Status):
-			why[id] = fmt.Sprintf("it did not complete in the source run (%s)", ie.Status)
-		case opts.From == "" && ie.Fingerprint != fps[id]:
-			why[id] = "fingerprint changed: its definition or the inputs it reads differ"
-		case opts.From == "" && models[id] != "":
-			why[id] = "model changed: " + models[id]
-		default:
-			continue
-		}
-		for d := range g.descendants(id) {
-			if _, ok := why[d]; !ok {
-				why[d] = "downstream of " + id
-			}
-		}
+	rp := e.planReplay(ctx, f, g, index, lost, &in)
+	why := make(map[string]*Reason, len(rp.Runs))
+	for sid, r := range rp.Runs {
+		why[sid] = &r
 	}
-	for id := range opts.Overrides {
-		delete(why, id)
-	}
-	e.rerunMissing(ctx, f, g, index, srcID, lost, why, opts.Overrides)
 	if fps == nil {
 		known := map[string]string{}
 		for id, ie := range index {
 			_, runs := why[id]
-			_, over := opts.Overrides[id]
-			if !runs && !over && g.steps[id] != nil {
+			if !runs && !in.Overrides[id] && g.steps[id] != nil {
 				known[id] = ie.Fingerprint
 			}
 		}
@@ -203,46 +191,13 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 		Parallel:     opts.Parallel,
 		DefaultModel: defaultModel(reg),
 		Plan:         planOf(f),
+		Reused:       rp.Reused,
+		ReuseNotes:   rp.Notes,
 	}
 	if meta.FlowFile == "" {
 		meta.FlowFile = src.FlowFile
 	}
 	meta.WorkDir = e.replayWorkDir(opts.Flow, src)
-	groups := map[reusedRef]int{}
-	for _, sid := range g.order {
-		if _, runs := why[sid]; runs {
-			continue
-		}
-		if _, over := opts.Overrides[sid]; over {
-			continue
-		}
-		ref := reusedRef{Run: index[sid].Run, Status: index[sid].Status}
-		if ref.Run == "" {
-			ref.Run = srcID
-		}
-		gi, ok := groups[ref]
-		if !ok {
-			gi = len(meta.Reused)
-			groups[ref] = gi
-			meta.Reused = append(meta.Reused, ReusedGroup{Run: ref.Run, Status: ref.Status})
-		}
-		meta.Reused[gi].Steps = append(meta.Reused[gi].Steps, sid)
-	}
-	// Only an edited flow, given inputs or a moved alias can change a step
-	// upstream of --from: without them there is nothing to note, and a
-	// replay of a big run does not hash every step again.
-	if opts.From != "" && (opts.Flow != nil || len(opts.Inputs) > 0 || len(models) > 0) {
-		reused := map[string]bool{}
-		for _, grp := range meta.Reused {
-			for _, sid := range grp.Steps {
-				reused[sid] = true
-			}
-		}
-		fresh := fingerprints(f, g, inputs, nil)
-		if notes := staleReuses(g, index, reused, fresh, inputs, src.Inputs, opts.Flow != nil, models); len(notes) > 0 {
-			meta.ReuseNotes = notes
-		}
-	}
 	unlock, err := e.createLocked(ctx, meta, f.Source)
 	if err != nil {
 		return nil, err
@@ -251,7 +206,7 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 	now := time.Now().UTC()
 	for sid, v := range opts.Overrides {
 		s := g.steps[sid]
-		r := &StepResult{ID: sid, Kind: s.Kind, Status: StepCompleted, Output: v, Reason: "overridden",
+		r := &StepResult{ID: sid, Kind: s.Kind, Status: StepCompleted, Output: v, Why: &Reason{Code: runstore.ReasonOverridden},
 			StartedAt: &now, EndedAt: &now, Fingerprint: fps[sid]}
 		if err := e.store.SaveStep(ctx, id, r); err != nil {
 			return nil, err
@@ -259,7 +214,8 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 	}
 	x := e.newExecutionWith(f, g, fps, meta, e.parallel(opts.Parallel))
 	x.reasons = why
-	x.itemsFrom = itemSources(g, withUnrecorded(g, index, src, opts.Flow != nil), srcID, fps, why, opts.Overrides, models, from, fromItem)
+	x.beforeSteps = func() { x.stopSourceLeftovers(ctx, srcID) }
+	x.itemsFrom = itemSources(g, withUnrecorded(g, index, src, opts.Flow != nil), srcID, fps, rp, models, from, fromItem)
 	x.fresh = true
 	if reg != nil {
 		x.caller = e.cfg.Models.Caller(*reg)
@@ -275,12 +231,12 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 // for the steps it reused, the index of the run holding them. lost names,
 // for the steps whose home run is gone (removed by hand), which run that
 // was: they keep their status, with no fingerprint.
-func (e *Engine) sourceIndex(ctx context.Context, src *RunMeta) (idx map[string]IndexEntry, lost map[string]string, err error) {
+func (e *Engine) sourceIndex(ctx context.Context, src *RunMeta) (idx map[string]IndexEntry, lost map[string]runstore.Reason, err error) {
 	idx, err = e.ownIndex(ctx, src)
 	if err != nil {
 		return nil, nil, err
 	}
-	lost = map[string]string{}
+	lost = map[string]runstore.Reason{}
 	homes := map[string]map[string]IndexEntry{}
 	for _, g := range src.Reused {
 		home, ok := homes[g.Run]
@@ -303,11 +259,47 @@ func (e *Engine) sourceIndex(ctx context.Context, src *RunMeta) (idx map[string]
 			ie.Status, ie.Run = g.Status, g.Run
 			idx[sid] = ie
 			if home == nil {
-				lost[sid] = fmt.Sprintf("run %s, which held its record, is gone, so it runs again", g.Run)
+				lost[sid] = runstore.Reason{Code: runstore.ReasonHomeGone, Run: g.Run}
 			}
 		}
 	}
 	return idx, lost, nil
+}
+
+// recorded is the source's index as a replay plan reads it.
+func recorded(index map[string]IndexEntry) map[string]plan.Recorded {
+	out := make(map[string]plan.Recorded, len(index))
+	for id, ie := range index {
+		out[id] = plan.Recorded{Status: ie.Status, Home: ie.Run}
+	}
+	return out
+}
+
+// sourceSteps are the steps of the source's flow, read only when a step
+// of the replay has no record there, to tell a new step from one that
+// never ran; nil when they cannot be read (the replay then cannot tell).
+func (e *Engine) sourceSteps(ctx context.Context, src *RunMeta, g *graph, index map[string]IndexEntry) map[string]bool {
+	missing := false
+	for _, id := range g.order {
+		if _, has := index[id]; !has {
+			missing = true
+			break
+		}
+	}
+	steps := src.Plan
+	if missing && steps == nil {
+		if m, err := e.store.LoadMeta(ctx, src.ID); err == nil {
+			steps = m.Plan
+		}
+	}
+	if !missing || len(steps) == 0 {
+		return nil
+	}
+	out := make(map[string]bool, len(steps))
+	for _, p := range steps {
+		out[p.ID] = true
+	}
+	return out
 }
 
 // ownIndex is the index of the steps whose records a run holds itself.

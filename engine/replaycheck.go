@@ -3,10 +3,9 @@ package engine
 import (
 	"context"
 	"errors"
-	"fmt"
 	"maps"
-	"strings"
 
+	"github.com/kitaruhq/kitaru/engine/plan"
 	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/flowspec"
 	"github.com/kitaruhq/kitaru/providers"
@@ -25,7 +24,7 @@ import (
 // changed still reuses its llm steps (running them again would cost money
 // silently). A run without a snapshot, or a model that does not resolve on
 // either side, changes nothing here.
-func (e *Engine) modelChanges(ctx context.Context, g *graph, index map[string]IndexEntry, src *RunMeta, reg *providers.Registry) map[string]string {
+func (e *Engine) modelChanges(ctx context.Context, g *graph, index map[string]IndexEntry, src *RunMeta, reg *providers.Registry) map[string]*ModelChange {
 	if reg == nil {
 		return nil
 	}
@@ -35,7 +34,7 @@ func (e *Engine) modelChanges(ctx context.Context, g *graph, index map[string]In
 	}
 	snaps := map[string]snapshot{src.ID: {src.Registry, src.DefaultModel}}
 	now := providers.DefaultModelEnv(nil)
-	out := map[string]string{}
+	out := map[string]*ModelChange{}
 	for _, id := range g.order {
 		s := g.steps[id]
 		// A step without a record is looked at too: a foreach step the
@@ -66,12 +65,12 @@ func (e *Engine) modelChanges(ctx context.Context, g *graph, index map[string]In
 		case s.LLM.Model == "":
 			// An older kitaru did not keep the variable; the step's
 			// record says which model answered.
-			if how := e.recordedModelChange(ctx, home, id, *reg, now); how != "" {
+			if how := e.recordedModelChange(ctx, home, id, *reg, now); how != nil {
 				out[id] = how
 				continue
 			}
 		}
-		if how := modelChange(s.LLM.Model, *was.reg, wasDef, *reg, now); how != "" {
+		if how := modelChange(s.LLM.Model, *was.reg, wasDef, *reg, now); how != nil {
 			out[id] = how
 		}
 	}
@@ -79,58 +78,36 @@ func (e *Engine) modelChanges(ctx context.Context, g *graph, index map[string]In
 }
 
 // recordedModelChange compares the model step's record in run home says
-// answered with the one the step, naming none, resolves to now; "" when
+// answered with the one the step, naming none, resolves to now; nil when
 // they agree or the record does not say (a foreach step's, a mock's of an
 // unresolved name).
-func (e *Engine) recordedModelChange(ctx context.Context, home, step string, now providers.Registry, nowDef string) string {
+func (e *Engine) recordedModelChange(ctx context.Context, home, step string, now providers.Registry, nowDef string) *ModelChange {
 	r, err := e.store.LoadStep(ctx, home, step)
 	if err != nil || r == nil || r.Model == "" {
-		return ""
+		return nil
 	}
 	cur, err := now.Resolve("", defaultModelEnv(nowDef))
 	if err != nil || cur.Model == r.Model {
-		return ""
+		return nil
 	}
-	old := providers.Resolved{Model: r.Model, Alias: r.Alias}
-	return fmt.Sprintf("now %s, was %s", describeModel(cur, nowDef), describeModel(old, ""))
+	return &ModelChange{Was: r.Model, Now: cur.Model, WasAlias: r.Alias, NowAlias: cur.Alias, NowDefault: nowDef != ""}
 }
 
 // modelChange says how model (as a step names it) resolves differently in
 // now than in was, each with the KITARU_DEFAULT_MODEL it had (wasDef,
-// nowDef); "" when it does not, or cannot be told.
-func modelChange(model string, was providers.Registry, wasDef string, now providers.Registry, nowDef string) string {
+// nowDef); nil when it does not, or cannot be told.
+func modelChange(model string, was providers.Registry, wasDef string, now providers.Registry, nowDef string) *ModelChange {
 	old, err := was.Resolve(model, defaultModelEnv(wasDef))
 	if err != nil {
-		return ""
+		return nil
 	}
 	cur, err := now.Resolve(model, defaultModelEnv(nowDef))
 	if err != nil || cur.Model == old.Model {
-		return ""
+		return nil
 	}
-	if cur.Alias != "" && cur.Alias == old.Alias {
-		return fmt.Sprintf("alias %s now resolves to %s, was %s", cur.Alias, cur.Model, old.Model)
-	}
-	if model != "" {
-		wasDef, nowDef = "", ""
-	}
-	return fmt.Sprintf("now %s, was %s", describeModel(cur, nowDef), describeModel(old, wasDef))
-}
-
-// describeModel is a resolved model for a reason: "openai/x (alias fast,
-// from KITARU_DEFAULT_MODEL)"; def is the variable's value where the
-// step's model came from it.
-func describeModel(r providers.Resolved, def string) string {
-	var how []string
-	if r.Alias != "" {
-		how = append(how, "alias "+r.Alias)
-	}
-	if def != "" {
-		how = append(how, "from "+providers.EnvDefaultModel)
-	}
-	if len(how) == 0 {
-		return r.Model
-	}
-	return r.Model + " (" + strings.Join(how, ", ") + ")"
+	// Resolve takes the variable only for a step naming no model.
+	return &ModelChange{Was: old.Model, Now: cur.Model, WasAlias: old.Alias, NowAlias: cur.Alias,
+		WasDefault: model == "" && wasDef != "", NowDefault: model == "" && nowDef != ""}
 }
 
 // defaultModelEnv is a getenv for Registry.Resolve that holds only
@@ -144,147 +121,106 @@ func defaultModelEnv(def string) func(string) string {
 	}
 }
 
-// staleReuses says, for the steps a replay with --from reuses, which no
-// longer match what is replayed and why: their reuse is --from's doing,
-// and their reason says so. fresh are the fingerprints the replayed flow
-// and inputs give; srcInputs are the source run's inputs; edited: the
-// replay was given a flow file.
-func staleReuses(g *graph, index map[string]IndexEntry, reused map[string]bool, fresh map[string]string,
-	inputs, srcInputs map[string]any, edited bool, models map[string]string) map[string]string {
-	notes := map[string]string{}
+// drifts says, for the steps a replay with --from may reuse (not the step
+// it names nor those downstream of it), how those that no longer match
+// what is replayed moved: their reuse is --from's doing, and their reason
+// says what changed. fresh are the fingerprints the replayed flow and
+// inputs give; srcInputs are the source run's inputs.
+func drifts(g *graph, index map[string]IndexEntry, from string, fresh map[string]string, inputs, srcInputs map[string]any) map[string]plan.Drift {
+	out := map[string]plan.Drift{}
+	down := g.descendants(from)
 	for _, id := range g.topo() {
-		if !reused[id] {
-			continue
-		}
-		ie, s := index[id], g.steps[id]
-		if how := models[id]; how != "" {
-			notes[id] = "its model changed (" + how + ")"
-			continue
-		}
-		if ie.Fingerprint == fresh[id] {
+		ie, has := index[id]
+		if !has || id == from || down[id] || ie.Fingerprint == fresh[id] {
 			continue
 		}
 		// Which part of the fingerprint moved: hashed again with the
 		// recorded fingerprints of its dependencies, then with the
 		// source's inputs too.
+		s := g.steps[id]
 		recorded := make(map[string]string, len(s.Deps))
 		for _, d := range s.Deps {
 			recorded[d] = index[d].Fingerprint
 		}
+		var d plan.Drift
 		switch {
 		case stepFingerprint(s, inputs, recorded) == ie.Fingerprint:
-			for _, d := range s.Deps {
-				if fresh[d] != index[d].Fingerprint {
-					notes[id] = "it depends on " + d + ", which changed"
+			d.DepsOnly = true
+			for _, dep := range s.Deps {
+				if fresh[dep] != index[dep].Fingerprint {
+					d.ChangedDep = dep
 					break
 				}
 			}
 		case stepFingerprint(s, srcInputs, recorded) == ie.Fingerprint:
-			notes[id] = "an input it reads changed"
-		case edited:
-			notes[id] = "its definition changed in the edited flow"
-		default:
-			notes[id] = "its definition or the inputs it reads changed"
+			d.InputsOnly = true
 		}
-		if notes[id] == "" {
-			notes[id] = "a step it depends on changed"
-		}
+		out[id] = d
 	}
-	return notes
+	return out
 }
 
 // lostRecords adds to lost (step: why it cannot be reused) the steps of a
 // completed source run that has no index and no record of them: every
 // step of a completed run had one, so it was removed. edited: the replay
 // has a flow file of its own, whose new steps never had a record.
-func lostRecords(g *graph, index map[string]IndexEntry, src *RunMeta, edited bool, lost map[string]string) {
+func lostRecords(g *graph, index map[string]IndexEntry, src *RunMeta, edited bool, lost map[string]runstore.Reason) {
 	if src.Index != nil || src.Status != RunCompleted || edited {
 		return
 	}
 	for _, id := range g.order {
 		if _, has := index[id]; !has {
-			lost[id] = fmt.Sprintf("its record in run %s is missing, so it runs again", src.ID)
+			lost[id] = runstore.Reason{Code: runstore.ReasonRecordMissing, Run: src.ID}
 		}
 	}
 }
 
-// seedLost marks as running (in why) the lost steps that could not be
-// reused anyway, with the steps downstream of them. With --from, a lost
-// step that kept its status is left to rerunMissing: it runs only if the
-// replay reads it.
-func seedLost(g *graph, index map[string]IndexEntry, lost map[string]string, from bool, why map[string]string, overrides map[string]any) {
-	for _, id := range g.topo() {
-		how, isLost := lost[id]
-		_, has := index[id]
-		_, runs := why[id]
-		_, over := overrides[id]
-		if !isLost || from && has || runs || over {
-			continue
-		}
-		why[id] = how
-		for d := range g.descendants(id) {
-			if _, ok := why[d]; !ok {
-				why[d] = "downstream of " + id
-			}
-		}
-	}
-}
-
-// rerunMissing adds to why (the steps a replay runs) every step it would
-// reuse and read (a dependency of a step that runs, or a step the flow's
-// output reads) whose record is gone from the run holding it, with the
-// steps downstream of it: reusing it would fail the replay half-way, and
-// its descendants' records came from the output that is gone. A record
-// that does not read is left to say so when read; lost says why a step
-// whose home run is gone runs. Only the records the
-// replay reads are looked at: a replay of the last of many steps reads a
-// few, as before.
-func (e *Engine) rerunMissing(ctx context.Context, f *flowspec.Flow, g *graph, index map[string]IndexEntry, srcID string,
-	lost, why map[string]string, overrides map[string]any) {
-	var queue []string // steps whose records the replay reads, first in, first out
-	needs := func(id string) {
-		queue = append(queue, g.steps[id].Deps...)
-	}
-	topo := g.topo()
-	for _, id := range topo {
-		if _, runs := why[id]; runs {
-			needs(id)
-		}
-	}
-	if f.Output != nil {
-		queue = append(queue, f.Output.Refs().Steps...)
-	}
+// planReplay plans the replay, then looks for the records it would read
+// of the steps it reuses (the dependencies of the steps that run, and the
+// steps the flow's output reads): one that is gone from the run holding it
+// joins in.Missing (with lost's reason when that run is gone) and the
+// replay is planned again, until every record it reads was looked at.
+// Reusing such a step would fail the replay half-way, and the records
+// downstream of it came from the output that is gone. A record that does
+// not read is left to say so when read. Only the records the replay reads
+// are looked at, each once: a replay of the last of many steps reads a few.
+func (e *Engine) planReplay(ctx context.Context, f *flowspec.Flow, g *graph, index map[string]IndexEntry,
+	lost map[string]runstore.Reason, in *plan.ReplayInput) plan.ReplayPlan {
 	checked := map[string]bool{}
-	for len(queue) > 0 {
-		id := queue[0]
-		queue = queue[1:]
-		_, runs := why[id]
-		_, over := overrides[id]
-		if runs || over || checked[id] || g.steps[id] == nil {
-			continue
-		}
-		checked[id] = true
-		home := index[id].Run
-		if home == "" {
-			home = srcID
-		}
-		r, err := e.store.LoadStep(ctx, home, id)
-		if err != nil && !errors.Is(err, runstore.ErrNotFound) || r != nil {
-			continue
-		}
-		why[id] = fmt.Sprintf("its record in run %s is missing, so it runs again", home)
-		if how := lost[id]; how != "" {
-			why[id] = how
-		}
-		needs(id)
-		down := g.descendants(id)
-		for _, d := range topo {
-			_, runs := why[d]
-			_, over := overrides[d]
-			if down[d] && !runs && !over {
-				why[d] = "downstream of " + id
-				needs(d)
+	for {
+		rp := plan.Replay(*in)
+		var reads []string
+		for _, id := range g.order {
+			if _, runs := rp.Runs[id]; runs {
+				reads = append(reads, g.steps[id].Deps...)
 			}
+		}
+		if f.Output != nil {
+			reads = append(reads, f.Output.Refs().Steps...)
+		}
+		gone := false
+		for _, id := range reads {
+			_, runs := rp.Runs[id]
+			if runs || in.Overrides[id] || checked[id] || g.steps[id] == nil {
+				continue
+			}
+			checked[id] = true
+			home := index[id].Run
+			if home == "" {
+				home = in.Source
+			}
+			r, err := e.store.LoadStep(ctx, home, id)
+			if err != nil && !errors.Is(err, runstore.ErrNotFound) || r != nil {
+				continue
+			}
+			why, ok := lost[id]
+			if !ok {
+				why = runstore.Reason{Code: runstore.ReasonRecordMissing, Run: home}
+			}
+			in.Missing[id], gone = why, true
+		}
+		if !gone {
+			return rp
 		}
 	}
 }

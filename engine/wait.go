@@ -121,7 +121,7 @@ func (e *Engine) Answer(ctx context.Context, ref, step string, value json.RawMes
 	_ = e.store.AppendEvents(ctx, meta.ID, Event{Time: now, Type: EventStepFinished, RunID: meta.ID, Step: r.ID, Result: r})
 	// The run waits on until resumed, but its index must say the step is
 	// answered, or a replay of it would ask again.
-	return e.settle(ctx, meta, meta.Status, meta.Error)
+	return e.settle(ctx, meta, runEnd{meta.Status, meta.Ending, meta.Error})
 }
 
 func validateAnswer(schema map[string]any, answer any) error {
@@ -168,7 +168,7 @@ func (e *Engine) expireWait(ctx context.Context, meta *RunMeta, r *StepResult) (
 	if err := e.store.SaveStep(ctx, meta.ID, r); err != nil {
 		return nil, err
 	}
-	run, err := e.settle(ctx, meta, RunFailed, &msg)
+	run, err := e.settle(ctx, meta, runEnd{RunFailed, &Ending{Code: runstore.EndWaitExpired, Step: r.ID}, &msg})
 	if err != nil {
 		return nil, err
 	}
@@ -188,5 +188,5 @@ func (e *Engine) Abort(ctx context.Context, ref, step string) (*Run, error) {
 	if err := e.store.SaveStep(ctx, meta.ID, r); err != nil {
 		return nil, err
 	}
-	return e.settle(ctx, meta, RunCancelled, &msg)
+	return e.settle(ctx, meta, runEnd{RunCancelled, &Ending{Code: runstore.EndAborted, Step: r.ID}, nil})
 }

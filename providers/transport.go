@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/kitaruhq/kitaru/internal/humantime"
 	"github.com/kitaruhq/kitaru/keyring"
 )
 
@@ -71,21 +72,14 @@ type gaveUp struct {
 }
 
 func (g *gaveUp) String() string {
-	asked := fmt.Sprintf("the next try would be in %s", roundWait(g.wait))
+	asked := fmt.Sprintf("the next try would be in %s", humantime.Duration(g.wait))
 	if g.retryAfter != "" {
-		asked = fmt.Sprintf("it asked to wait %s before trying again (Retry-After: %s)", roundWait(g.wait), g.retryAfter)
+		asked = fmt.Sprintf("it asked to wait %s before trying again (Retry-After: %s)", humantime.Duration(g.wait), g.retryAfter)
 	}
 	if g.left > 0 {
-		return fmt.Sprintf("%s, longer than the %s the step has left", asked, roundWait(g.left))
+		return fmt.Sprintf("%s, longer than the %s the step has left", asked, humantime.Duration(g.left))
 	}
-	return fmt.Sprintf("%s, and kitaru waits at most %s in all inside one call: try again later", asked, maxRetryWait)
-}
-
-func roundWait(d time.Duration) time.Duration {
-	if d >= 10*time.Second {
-		return d.Round(time.Second)
-	}
-	return d.Round(100 * time.Millisecond)
+	return fmt.Sprintf("%s, and kitaru waits at most %s in all inside one call: try again later", asked, humantime.Duration(maxRetryWait))
 }
 
 func (t *callTransport) RoundTrip(req *http.Request) (*http.Response, error) {

@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"time"
 
 	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/engine/work"
+	"github.com/kitaruhq/kitaru/internal/humantime"
 	"github.com/kitaruhq/kitaru/providers"
 )
 
@@ -66,7 +66,7 @@ func (Model) Execute(ctx context.Context, u *work.Unit, sink work.Sink) (*work.R
 	}
 	text := sink.Mask(resp.Text)
 	sink.Artifact("response", ".txt", []byte(text))
-	sink.Log(fmt.Sprintf("model %s answered in %s (%d tokens in, %d out)", resp.Model, resp.Latency.Round(time.Millisecond), resp.Usage.InputTokens, resp.Usage.OutputTokens))
+	sink.Log(fmt.Sprintf("model %s answered in %s (%d tokens in, %d out)", resp.Model, humantime.Duration(resp.Latency), resp.Usage.InputTokens, resp.Usage.OutputTokens))
 	res := &work.Result{Model: resp.Model, Alias: resp.Alias, Credential: resp.CredentialSource, Mock: resp.Mock, Usage: resp.Usage, Cost: resp.CostUSD}
 	out, err := sink.Output(text)
 	if err != nil {

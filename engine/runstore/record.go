@@ -54,6 +54,11 @@ type Run struct {
 	CostUSD float64         `json:"cost_usd"`
 	Steps   []StepResult    `json:"steps"`
 
+	// Ending says how the run's last go ended; Error is then only what
+	// went wrong, as the failed step or the store said it. A record of an
+	// older kitaru has no Ending and a sentence in Error.
+	Ending *Ending `json:"ending,omitempty"`
+
 	FlowFile  string     `json:"flow_file,omitempty"` // the path the flow was loaded from
 	StartedAt time.Time  `json:"started_at"`
 	EndedAt   *time.Time `json:"ended_at,omitempty"`
@@ -101,8 +106,10 @@ type StepResult struct {
 	// Remedy is the way out a failed step's error offers (a secret to set,
 	// a model to register), for a front end to word beside Error.
 	Remedy *Remedy `json:"remedy,omitempty"`
-	// Reason says, for a replay or retry, why the step ran or was reused
-	// ("upstream of --from", "fingerprint changed", "overridden", ...).
+	// Why says, for a replay, why the step ran or was reused, and for a
+	// skipped step why it was. Reason is what an older kitaru wrote
+	// instead, a sentence; new records leave it empty.
+	Why       *Reason    `json:"why,omitempty"`
 	Reason    string     `json:"reason,omitempty"`
 	StartedAt *time.Time `json:"started_at,omitempty"`
 	EndedAt   *time.Time `json:"ended_at,omitempty"`
@@ -141,11 +148,12 @@ type ItemResult struct {
 	Key string `json:"key,omitempty"`
 	// ReusedFrom is the run whose record of the item a replay took,
 	// ReusedIndex its position there when it was elsewhere in the list
-	// (its artifacts are named after it); Reason says why it ran or was
-	// reused, in a replay.
-	ReusedFrom  string `json:"reused_from,omitempty"`
-	ReusedIndex *int   `json:"reused_index,omitempty"`
-	Reason      string `json:"reason,omitempty"`
+	// (its artifacts are named after it); Why says why it ran or was
+	// reused, in a replay (Reason: an older kitaru's sentence instead).
+	ReusedFrom  string  `json:"reused_from,omitempty"`
+	ReusedIndex *int    `json:"reused_index,omitempty"`
+	Why         *Reason `json:"why,omitempty"`
+	Reason      string  `json:"reason,omitempty"`
 }
 
 // Attempt is one try of a step or item: how it ended and what it spent.
@@ -246,9 +254,10 @@ type RunMeta struct {
 	// without a record. Their next record folds it in.
 	Earlier map[string]Spend `json:"earlier,omitempty"`
 	// ReuseNotes are, for steps a replay with --from reused although they
-	// no longer match the flow replayed, what changed ("its definition
-	// changed in the edited flow"): their reason says it.
-	ReuseNotes map[string]string `json:"reuse_notes,omitempty"`
+	// no longer match the flow replayed, what changed (a reason such as
+	// definition_changed; an older kitaru wrote a sentence): their reason
+	// says it.
+	ReuseNotes map[string]Reason `json:"reuse_notes,omitempty"`
 }
 
 // PlanStep is one step of a run's plan.

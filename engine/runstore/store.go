@@ -133,10 +133,14 @@ type Coordination interface {
 	// Holder tells who holds the run's lease now (nil: nobody).
 	Holder(ctx context.Context, id string) (*Holder, error)
 
-	// RequestCancel asks whoever runs the run to stop; CancelRequested
-	// tells whether that was asked; ClearCancel forgets it.
+	// RequestCancel asks whoever holds the run's lease now to stop.
+	// CancelRequested tells whether a cancel was asked since lease l was
+	// taken: one asked before (of an earlier go at the run) is not for
+	// it, and one asked the moment after is, however early that is. It
+	// fails wrapping ErrLeaseLost when l is no longer the run's.
+	// ClearCancel forgets the requests.
 	RequestCancel(ctx context.Context, id string) error
-	CancelRequested(ctx context.Context, id string) (bool, error)
+	CancelRequested(ctx context.Context, l *Lease) (bool, error)
 	ClearCancel(ctx context.Context, id string) error
 }
 

@@ -157,7 +157,12 @@ func TestOldRunsRead(t *testing.T) {
 			if h, err := s.Holder(bg, tt.id); err != nil || h != nil {
 				t.Fatalf("Holder = %+v, %v; nobody holds it", h, err)
 			}
-			if asked, err := s.CancelRequested(bg, tt.id); err != nil || asked {
+			l, err := s.Acquire(bg, tt.id, runstore.Holder{}, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Release(bg, l)
+			if asked, err := s.CancelRequested(bg, l); err != nil || asked {
 				t.Fatalf("cancel requested: %v, %v", asked, err)
 			}
 		})

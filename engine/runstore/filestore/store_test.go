@@ -668,19 +668,24 @@ func TestLogsAndCancel(t *testing.T) {
 	if rest, err := s.Logs(bg, m.ID, 2); err != nil || len(rest) != 1 || rest[0].Seq != 3 || rest[0].Text != "run" {
 		t.Fatalf("logs after 2: %+v, %v", rest, err)
 	}
-	if asked, err := s.CancelRequested(bg, m.ID); err != nil || asked {
+	l, err := s.Acquire(bg, m.ID, runstore.Holder{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Release(bg, l)
+	if asked, err := s.CancelRequested(bg, l); err != nil || asked {
 		t.Fatalf("cancel requested before asking: %v, %v", asked, err)
 	}
 	if err := s.RequestCancel(bg, m.ID); err != nil {
 		t.Fatal(err)
 	}
-	if asked, err := s.CancelRequested(bg, m.ID); err != nil || !asked {
+	if asked, err := s.CancelRequested(bg, l); err != nil || !asked {
 		t.Fatalf("cancel requested after asking: %v, %v", asked, err)
 	}
 	if err := s.ClearCancel(bg, m.ID); err != nil {
 		t.Fatal(err)
 	}
-	if asked, err := s.CancelRequested(bg, m.ID); err != nil || asked {
+	if asked, err := s.CancelRequested(bg, l); err != nil || asked {
 		t.Fatalf("cancel requested after clearing: %v, %v", asked, err)
 	}
 	if err := s.ClearCancel(bg, m.ID); err != nil {

@@ -22,8 +22,9 @@ import (
 
 // Store keeps runs in memory.
 type Store struct {
-	mu   sync.Mutex
-	runs map[string]*run
+	mu      sync.Mutex
+	runs    map[string]*run
+	cancels int64 // cancel requests made, numbering each
 	// Now is the clock leases expire by; tests may replace it.
 	Now func() time.Time
 }
@@ -38,7 +39,10 @@ type run struct {
 	events    [][]byte
 	logs      []runstore.LogLine
 	lease     *runstore.Lease
-	cancel    bool
+	cancel    int64 // the number of the last cancel request; 0: none
+	// cancelSeen is the last request made before lease was taken: only
+	// a later one is for it.
+	cancelSeen int64
 }
 
 // New makes an empty store.
@@ -477,7 +481,7 @@ func (s *Store) lease(id string, r *run, holder runstore.Holder, ttl time.Durati
 		l.Expires = s.Now().Add(ttl)
 	}
 	cp := *l
-	r.lease = &cp
+	r.lease, r.cancelSeen = &cp, r.cancel
 	return l
 }
 
@@ -546,35 +550,42 @@ func (s *Store) Holder(ctx context.Context, id string) (*runstore.Holder, error)
 	return &h, nil
 }
 
-// RequestCancel asks the run to stop.
+// RequestCancel asks whoever holds the run now to stop.
 func (s *Store) RequestCancel(ctx context.Context, id string) error {
-	return s.setCancel(id, true)
-}
-
-// CancelRequested tells whether that was asked.
-func (s *Store) CancelRequested(ctx context.Context, id string) (bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, err := s.get(id)
-	if err != nil {
-		return false, err
-	}
-	return r.cancel, nil
-}
-
-// ClearCancel forgets it.
-func (s *Store) ClearCancel(ctx context.Context, id string) error {
-	return s.setCancel(id, false)
-}
-
-func (s *Store) setCancel(id string, v bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, err := s.get(id)
 	if err != nil {
 		return err
 	}
-	r.cancel = v
+	s.cancels++
+	r.cancel = s.cancels
+	return nil
+}
+
+// CancelRequested tells whether a cancel was asked since l was taken.
+func (s *Store) CancelRequested(ctx context.Context, l *runstore.Lease) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.get(l.RunID)
+	if err != nil {
+		return false, err
+	}
+	if r.lease == nil || r.lease.Token != l.Token {
+		return false, fmt.Errorf("run %s: %w", l.RunID, runstore.ErrLeaseLost)
+	}
+	return r.cancel > r.cancelSeen, nil
+}
+
+// ClearCancel forgets the requests.
+func (s *Store) ClearCancel(ctx context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.get(id)
+	if err != nil {
+		return err
+	}
+	r.cancel, r.cancelSeen = 0, 0
 	return nil
 }
 
