@@ -240,7 +240,7 @@ func itemSelector(sel string) (string, int, error) {
 	num, ok := strings.CutSuffix(rest, "]")
 	n, err := strconv.Atoi(num)
 	if !ok || err != nil || n < 0 || num != strconv.Itoa(n) || base == "" {
-		return "", 0, &UsageError{Err: fmt.Errorf("--from %q: write STEP[N] with N an item's number from 0, e.g. --from %s[0]", sel, strings.TrimSpace(base))}
+		return "", 0, &UsageError{Err: &ItemChoiceError{Role: SelectFrom, Sel: sel, Step: strings.TrimSpace(base), Problem: ItemBadSelector}}
 	}
 	return base, n, nil
 }
@@ -252,16 +252,19 @@ func itemSelector(sel string) (string, int, error) {
 // Such an item has no record, so any replay runs it: the selector would
 // pick nothing.
 func (e *Engine) checkItemSelector(ctx context.Context, s *flowspec.Step, n int, srcID string, ie IndexEntry, has bool) error {
-	sel := fmt.Sprintf("%s[%d]", s.ID, n)
+	refuse := func(p ItemProblem, items int, status StepStatus) error {
+		return &UsageError{Err: &ItemChoiceError{Role: SelectFrom, Sel: fmt.Sprintf("%s[%d]", s.ID, n), Step: s.ID, Item: n,
+			Problem: p, Items: items, Run: srcID, Status: status}}
+	}
 	if s.Foreach == nil {
-		return &UsageError{Err: fmt.Errorf("--from %s: step %s has no foreach, so it has no items; write --from %s to run it again", sel, s.ID, s.ID)}
+		return refuse(ItemNoForeach, 0, "")
 	}
 	home := ie.Run
 	if home == "" {
 		home = srcID
 	}
 	if has && ie.Status == StepSkipped {
-		return &UsageError{Err: fmt.Errorf("--from %s: step %s was skipped in run %s, so it has no items; write --from %s to run it again", sel, s.ID, srcID, s.ID)}
+		return refuse(ItemSkipped, 0, "")
 	}
 	items, err := e.store.LoadItems(ctx, home, s.ID)
 	if has && ie.Status == StepCompleted {
@@ -269,7 +272,7 @@ func (e *Engine) checkItemSelector(ctx context.Context, s *flowspec.Step, n int,
 			return err
 		}
 		if n >= len(items) {
-			return &UsageError{Err: fmt.Errorf("--from %s: step %s had %s in run %s", sel, s.ID, itemRange(s.ID, len(items)), srcID)}
+			return refuse(ItemPastEnd, len(items), "")
 		}
 		return nil
 	}
@@ -283,20 +286,7 @@ func (e *Engine) checkItemSelector(ctx context.Context, s *flowspec.Step, n int,
 	if n <= last {
 		return nil
 	}
-	how := "it never ran there"
-	switch {
-	case has:
-		how = fmt.Sprintf("%s there", ie.Status)
-	case last >= 0:
-		how = "it stopped part-way there"
-	}
-	anyway := fmt.Sprintf("; a replay without --from runs every item run %s has no record of anyway", srcID)
-	if last < 0 {
-		return &UsageError{Err: fmt.Errorf("--from %s: run %s has no record of any item of step %s (%s), so no item can be picked; write --from %s to run them all%s",
-			sel, srcID, s.ID, how, s.ID, anyway)}
-	}
-	return &UsageError{Err: fmt.Errorf("--from %s: step %s did not complete in run %s (%s), and its item records there end at %s[%d]; write --from '%s[N]' with N from 0 to %d to run one of those again, or --from %s to run them all%s",
-		sel, s.ID, srcID, how, s.ID, last, s.ID, last, s.ID, anyway)}
+	return refuse(ItemUnrecorded, last+1, ie.Status)
 }
 
 // itemRange says how many items a step has: "3 items (each[0] to each[2])".

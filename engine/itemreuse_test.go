@@ -104,9 +104,10 @@ func TestItemSelector(t *testing.T) {
 	for _, tt := range tests {
 		base, n, err := itemSelector(tt.sel)
 		var ue *UsageError
+		var ic *ItemChoiceError
 		if tt.bad {
-			if !errors.As(err, &ue) || !strings.Contains(err.Error(), "write STEP[N]") {
-				t.Errorf("%q: %v, want a usage error saying how to write it", tt.sel, err)
+			if !errors.As(err, &ue) || !errors.As(err, &ic) || ic.Problem != ItemBadSelector || ic.Sel != tt.sel {
+				t.Errorf("%q: %v, want a usage error saying it is no STEP[N]", tt.sel, err)
 			}
 			continue
 		}
@@ -548,18 +549,18 @@ func TestReplayFromItemErrors(t *testing.T) {
 	f := te.flow(strings.Replace(itemsFlow, "steps:\n", "steps:\n  off: {kind: checkpoint, if: 'inputs.tone == \"never\"', foreach: inputs.xs, run: echo}\n", 1))
 	src := te.start(f, nil)
 	wantStatus(t, src, RunCompleted)
-	for sel, want := range map[string]string{
-		"each[3]":  "--from each[3]: step each had 3 items (each[0] to each[2]) in run " + src.ID,
-		"list[0]":  "--from list[0]: step list has no foreach, so it has no items; write --from list to run it again",
-		"off[0]":   "--from off[0]: step off was skipped in run " + src.ID + ", so it has no items",
-		"each[-1]": `--from "each[-1]": write STEP[N] with N an item's number from 0, e.g. --from each[0]`,
-		"nope[1]":  "the flow has no such step",
+	choice := func(sel, step string, n int, p ItemProblem, items int) error {
+		return &ItemChoiceError{Role: SelectFrom, Sel: sel, Step: step, Item: n, Problem: p, Items: items, Run: src.ID}
+	}
+	for sel, want := range map[string]error{
+		"each[3]":  choice("each[3]", "each", 3, ItemPastEnd, 3),
+		"list[0]":  choice("list[0]", "list", 0, ItemNoForeach, 0),
+		"off[0]":   choice("off[0]", "off", 0, ItemSkipped, 0),
+		"each[-1]": &ItemChoiceError{Role: SelectFrom, Sel: "each[-1]", Step: "each", Problem: ItemBadSelector},
+		"nope[1]":  &StepChoiceError{Role: SelectFrom, Sel: "nope", Steps: []string{"off", "list", "each", "join"}},
 	} {
 		_, err := te.eng.Replay(t.Context(), ReplayOptions{Source: src.ID, From: sel})
-		var ue *UsageError
-		if !errors.As(err, &ue) || !strings.Contains(err.Error(), want) {
-			t.Errorf("--from %s: %v; want a usage error saying %q", sel, err, want)
-		}
+		wantRefused(t, err, want)
 	}
 	if n := len(mustList(t, te)); n != 1 {
 		t.Errorf("%d runs; a refused replay must not make one", n)
@@ -610,30 +611,50 @@ steps:
 `), nil)
 	wantStatus(t, waiting, RunWaiting)
 	runs := len(mustList(t, te))
+	unrecorded := func(src, sel string, n, items int, status StepStatus) error {
+		return &ItemChoiceError{Role: SelectFrom, Sel: sel, Step: "each", Item: n, Problem: ItemUnrecorded, Items: items, Run: src, Status: status}
+	}
 	for _, tc := range []struct {
-		src, sel, want string // want "": the replay runs
+		src, sel string
+		want     error // nil: the replay runs
 	}{
-		{failing.ID, "each[3]", "--from each[3]: step each did not complete in run " + failing.ID + " (failed there), and its item records there end at each[2]; write --from 'each[N]' with N from 0 to 2"},
-		{killed.ID, "each[5]", "--from each[5]: step each did not complete in run " + killed.ID + " (it stopped part-way there), and its item records there end at each[2]"},
-		{waiting.ID, "each[0]", "--from each[0]: run " + waiting.ID + " has no record of any item of step each (it never ran there), so no item can be picked; write --from each to run them all"},
-		{failing.ID, "each[1]", ""},
-		{killed.ID, "each[2]", ""},
+		{failing.ID, "each[3]", unrecorded(failing.ID, "each[3]", 3, 3, StepFailed)},
+		{killed.ID, "each[5]", unrecorded(killed.ID, "each[5]", 5, 3, "")},
+		{waiting.ID, "each[0]", unrecorded(waiting.ID, "each[0]", 0, 0, "")},
+		{failing.ID, "each[1]", nil},
+		{killed.ID, "each[2]", nil},
 	} {
 		run, err := te.eng.Replay(t.Context(), ReplayOptions{Source: tc.src, From: tc.sel})
-		if tc.want == "" {
+		if tc.want == nil {
 			if err != nil || run.Status != RunFailed {
 				t.Errorf("--from %s of %s: %v, %v; want the replay to run (and c to fail again)", tc.sel, tc.src, run, err)
 			}
 			runs++
 			continue
 		}
-		var ue *UsageError
-		if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("--from %s of %s: %v; want a usage error saying %q", tc.sel, tc.src, err, tc.want)
-		}
+		wantRefused(t, err, tc.want)
 	}
 	if n := len(mustList(t, te)); n != runs {
 		t.Errorf("%d runs, want %d: a refused replay must not make one", n, runs)
+	}
+}
+
+// wantRefused fails t unless err is a usage error holding want (an
+// *ItemChoiceError or a *StepChoiceError) as it is.
+func wantRefused(t *testing.T, err, want error) {
+	t.Helper()
+	var ue *UsageError
+	var got error
+	var ic *ItemChoiceError
+	var sc *StepChoiceError
+	switch {
+	case errors.As(err, &ic):
+		got = ic
+	case errors.As(err, &sc):
+		got = sc
+	}
+	if !errors.As(err, &ue) || !reflect.DeepEqual(got, want) {
+		t.Errorf("%v (%#v); want a usage error with %#v", err, got, want)
 	}
 }
 
@@ -650,29 +671,28 @@ func TestReplayOverrideAndItems(t *testing.T) {
 	for _, tc := range []struct {
 		from      string
 		overrides map[string]any
-		want      string // "": the replay runs
+		want      error // nil: the replay runs
 	}{
 		{from: "each[0]", overrides: map[string]any{"each": []any{"x"}},
-			want: "--from each[0] with --override each: the override sets the whole output of step each, so no item of it runs; write --from each[0] alone to run item 0 again, or --override each alone"},
-		{from: "each[1]", overrides: map[string]any{"checkpoint.each": []any{"x"}}, want: "--from each[1] with --override each"},
+			want: &ItemChoiceError{Role: SelectFrom, Sel: "each[0]", Step: "each", Problem: ItemOverridden}},
+		{from: "each[1]", overrides: map[string]any{"checkpoint.each": []any{"x"}},
+			want: &ItemChoiceError{Role: SelectFrom, Sel: "each[1]", Step: "each", Item: 1, Problem: ItemOverridden}},
 		{overrides: map[string]any{"each[1]": "x"},
-			want: "--override each[1]: an override sets the whole output of a step, not one item; write --override each=VALUE with the whole list, or --from each[1] to run item 1 again"},
-		{overrides: map[string]any{"nope[1]": "x"}, want: `override "nope[1]": the flow has no such step`},
+			want: &ItemChoiceError{Role: SelectOverride, Sel: "each[1]", Step: "each", Item: 1, Problem: ItemOverride}},
+		{overrides: map[string]any{"nope[1]": "x"},
+			want: &StepChoiceError{Role: SelectOverride, Sel: "nope[1]", Steps: []string{"list", "each", "join"}}},
 		{from: "each", overrides: map[string]any{"each": []any{"x"}}},
 		{from: "each[0]", overrides: map[string]any{"list": []any{"a", "b", "c"}}},
 	} {
 		runs := len(mustList(t, te))
 		_, err := te.eng.Replay(t.Context(), ReplayOptions{Source: src.ID, From: tc.from, Overrides: tc.overrides})
-		if tc.want == "" {
+		if tc.want == nil {
 			if err != nil {
 				t.Errorf("--from %q --override %v: %v", tc.from, tc.overrides, err)
 			}
 			continue
 		}
-		var ue *UsageError
-		if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("--from %q --override %v: %v; want a usage error saying %q", tc.from, tc.overrides, err, tc.want)
-		}
+		wantRefused(t, err, tc.want)
 		if n := len(mustList(t, te)); n != runs {
 			t.Errorf("--from %q --override %v made a run", tc.from, tc.overrides)
 		}

@@ -71,9 +71,7 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 		}
 		opts.Overrides = over
 		if _, both := over[from]; both && fromItem >= 0 {
-			return nil, &UsageError{Err: fmt.Errorf("--from %s with --override %s: the override sets the whole output of step %s, so no item of it runs; "+
-				"write --from %s alone to run item %d again, or --override %s alone to replace the output (the steps downstream of it run again)",
-				opts.From, from, from, opts.From, fromItem, from)}
+			return nil, &UsageError{Err: &ItemChoiceError{Role: SelectFrom, Sel: opts.From, Step: from, Item: fromItem, Problem: ItemOverridden}}
 		}
 	}
 	given := maps.Clone(src.Inputs)
@@ -372,7 +370,7 @@ func overrideOfItem(g *graph, sel string, err error) error {
 	if serr != nil {
 		return err
 	}
-	return &UsageError{Err: fmt.Errorf("--override %s: an override sets the whole output of a step, not one item; write --override %s=VALUE with the whole list, or --from %s to run item %d again", sel, id, sel, n)}
+	return &UsageError{Err: &ItemChoiceError{Role: SelectOverride, Sel: sel, Step: id, Item: n, Problem: ItemOverride}}
 }
 
 // selectStep resolves a step selector: a step id, KIND.ID (the Python
