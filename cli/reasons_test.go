@@ -16,6 +16,9 @@ func TestStepReason(t *testing.T) {
 	moved := &engine.ModelChange{Was: "openai/a", Now: "openai/b", WasAlias: "fast", NowAlias: "fast"}
 	switched := &engine.ModelChange{Was: "openai/a", Now: "openai/s", WasAlias: "fast", NowAlias: "slow"}
 	raw := &engine.ModelChange{Was: "openai/a", Now: "openai/b"}
+	envChanged := &engine.ModelChange{Was: "openai/x", Now: "anthropic/y", WasDefault: true, NowDefault: true}
+	envSet := &engine.ModelChange{Was: "openai/a", Now: "openai/s", WasAlias: "fast", NowAlias: "slow", NowDefault: true}
+	envAliasMoved := &engine.ModelChange{Was: "openai/a", Now: "openai/b", WasAlias: "fast", NowAlias: "fast", WasDefault: true, NowDefault: true}
 	notDown := func(though R) *R {
 		return &R{Code: runstore.ReasonNotDownstream, Run: "kr-src", From: "c", Though: &though}
 	}
@@ -38,7 +41,15 @@ func TestStepReason(t *testing.T) {
 		{"alias moved", engine.StepResult{Why: &R{Code: runstore.ReasonModelChanged, Model: moved}}, "model changed: alias fast now resolves to openai/b, was openai/a", ""},
 		{"alias switched", engine.StepResult{Why: &R{Code: runstore.ReasonModelChanged, Model: switched}}, "model changed: now openai/s (alias slow), was openai/a (alias fast)", ""},
 		{"raw model", engine.StepResult{Why: &R{Code: runstore.ReasonModelChanged, Model: raw}}, "model changed: now openai/b, was openai/a", ""},
+		{"KITARU_DEFAULT_MODEL changed", engine.StepResult{Why: &R{Code: runstore.ReasonModelChanged, Model: envChanged}},
+			"model changed: now anthropic/y (from KITARU_DEFAULT_MODEL), was openai/x (from KITARU_DEFAULT_MODEL)", ""},
+		{"KITARU_DEFAULT_MODEL set to an alias", engine.StepResult{Why: &R{Code: runstore.ReasonModelChanged, Model: envSet}},
+			"model changed: now openai/s (alias slow, from KITARU_DEFAULT_MODEL), was openai/a (alias fast)", ""},
+		{"the alias KITARU_DEFAULT_MODEL names moved", engine.StepResult{Why: &R{Code: runstore.ReasonModelChanged, Model: envAliasMoved}},
+			"model changed: alias fast now resolves to openai/b, was openai/a", ""},
 		{"overridden", engine.StepResult{Why: &R{Code: runstore.ReasonOverridden}}, "overridden", ""},
+		{"record missing", engine.StepResult{Why: &R{Code: runstore.ReasonRecordMissing, Run: "kr-src"}}, "its record in run kr-src is missing, so it runs again", ""},
+		{"home run gone", engine.StepResult{Why: &R{Code: runstore.ReasonHomeGone, Run: "kr-old"}}, "run kr-old, which held its record, is gone, so it runs again", ""},
 		{"unchanged", engine.StepResult{Why: &R{Code: runstore.ReasonUnchanged, Run: "kr-src"}}, "reused from kr-src: fingerprint unchanged", ""},
 		{"not downstream", engine.StepResult{Why: &R{Code: runstore.ReasonNotDownstream, Run: "kr-src", From: "c"}}, "reused from kr-src: not downstream of --from c", ""},
 		{"though its model changed", engine.StepResult{Why: notDown(R{Code: runstore.ReasonModelChanged, Model: moved})},
