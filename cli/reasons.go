@@ -6,6 +6,7 @@ import (
 
 	"github.com/kitaruhq/kitaru/engine"
 	"github.com/kitaruhq/kitaru/engine/runstore"
+	"github.com/kitaruhq/kitaru/providers"
 )
 
 // The words for the reasons and endings the engine records as codes. A
@@ -56,6 +57,10 @@ func reasonText(r engine.Reason, brief bool) string {
 		return "model changed: " + modelChangeText(r.Model)
 	case runstore.ReasonOverridden:
 		return "overridden"
+	case runstore.ReasonRecordMissing:
+		return "its record in run " + r.Run + " is missing, so it runs again"
+	case runstore.ReasonHomeGone:
+		return "run " + r.Run + ", which held its record, is gone, so it runs again"
 	case runstore.ReasonUnchanged:
 		return "reused from " + r.Run + ": fingerprint unchanged"
 	case runstore.ReasonNotDownstream:
@@ -99,8 +104,9 @@ func changeText(r engine.Reason, brief bool) string {
 
 // modelChangeText: "alias fast now resolves to openai/b, was openai/a", or
 // "now openai/s (alias slow), was openai/a (alias fast)" when the alias
-// that names it changed too; a model at an alias's own server reads
-// "openai/llama at http://gpu:8000/v1".
+// that names it changed too, each side saying "from KITARU_DEFAULT_MODEL"
+// when the step, naming no model, took it from there; a model at an
+// alias's own server reads "openai/llama at http://gpu:8000/v1".
 func modelChangeText(m *engine.ModelChange) string {
 	if m == nil {
 		return "its model resolves to another one now"
@@ -115,13 +121,20 @@ func modelChangeText(m *engine.ModelChange) string {
 	if m.NowAlias != "" && m.NowAlias == m.WasAlias {
 		return fmt.Sprintf("alias %s now resolves to %s, was %s", m.NowAlias, now, was)
 	}
-	named := func(model, alias string) string {
-		if alias == "" {
+	named := func(model, alias string, fromEnv bool) string {
+		var how []string
+		if alias != "" {
+			how = append(how, "alias "+alias)
+		}
+		if fromEnv {
+			how = append(how, "from "+providers.EnvDefaultModel)
+		}
+		if len(how) == 0 {
 			return model
 		}
-		return model + " (alias " + alias + ")"
+		return model + " (" + strings.Join(how, ", ") + ")"
 	}
-	return fmt.Sprintf("now %s, was %s", named(now, m.NowAlias), named(was, m.WasAlias))
+	return fmt.Sprintf("now %s, was %s", named(now, m.NowAlias, m.NowDefault), named(was, m.WasAlias, m.WasDefault))
 }
 
 // movedModel is how the model of a step --from reused changed ("" when

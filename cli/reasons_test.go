@@ -17,6 +17,9 @@ func TestStepReason(t *testing.T) {
 	switched := &engine.ModelChange{Was: "openai/a", Now: "openai/s", WasAlias: "fast", NowAlias: "slow"}
 	raw := &engine.ModelChange{Was: "openai/a", Now: "openai/b"}
 	server := &engine.ModelChange{Was: "openai/llama", Now: "openai/llama", WasAlias: "local", NowAlias: "local", WasBaseURL: "http://a:8000/v1", NowBaseURL: "http://b:8000/v1"}
+	envChanged := &engine.ModelChange{Was: "openai/x", Now: "anthropic/y", WasDefault: true, NowDefault: true}
+	envSet := &engine.ModelChange{Was: "openai/a", Now: "openai/s", WasAlias: "fast", NowAlias: "slow", NowDefault: true}
+	envAliasMoved := &engine.ModelChange{Was: "openai/a", Now: "openai/b", WasAlias: "fast", NowAlias: "fast", WasDefault: true, NowDefault: true}
 	notDown := func(though R) *R {
 		return &R{Code: runstore.ReasonNotDownstream, Run: "kr-src", From: "c", Though: &though}
 	}
@@ -41,7 +44,15 @@ func TestStepReason(t *testing.T) {
 		{"raw model", engine.StepResult{Why: &R{Code: runstore.ReasonModelChanged, Model: raw}}, "model changed: now openai/b, was openai/a", ""},
 		{"alias moved to another server", engine.StepResult{Why: &R{Code: runstore.ReasonModelChanged, Model: server}},
 			"model changed: alias local now resolves to openai/llama at http://b:8000/v1, was openai/llama at http://a:8000/v1", ""},
+		{"KITARU_DEFAULT_MODEL changed", engine.StepResult{Why: &R{Code: runstore.ReasonModelChanged, Model: envChanged}},
+			"model changed: now anthropic/y (from KITARU_DEFAULT_MODEL), was openai/x (from KITARU_DEFAULT_MODEL)", ""},
+		{"KITARU_DEFAULT_MODEL set to an alias", engine.StepResult{Why: &R{Code: runstore.ReasonModelChanged, Model: envSet}},
+			"model changed: now openai/s (alias slow, from KITARU_DEFAULT_MODEL), was openai/a (alias fast)", ""},
+		{"the alias KITARU_DEFAULT_MODEL names moved", engine.StepResult{Why: &R{Code: runstore.ReasonModelChanged, Model: envAliasMoved}},
+			"model changed: alias fast now resolves to openai/b, was openai/a", ""},
 		{"overridden", engine.StepResult{Why: &R{Code: runstore.ReasonOverridden}}, "overridden", ""},
+		{"record missing", engine.StepResult{Why: &R{Code: runstore.ReasonRecordMissing, Run: "kr-src"}}, "its record in run kr-src is missing, so it runs again", ""},
+		{"home run gone", engine.StepResult{Why: &R{Code: runstore.ReasonHomeGone, Run: "kr-old"}}, "run kr-old, which held its record, is gone, so it runs again", ""},
 		{"unchanged", engine.StepResult{Why: &R{Code: runstore.ReasonUnchanged, Run: "kr-src"}}, "reused from kr-src: fingerprint unchanged", ""},
 		{"not downstream", engine.StepResult{Why: &R{Code: runstore.ReasonNotDownstream, Run: "kr-src", From: "c"}}, "reused from kr-src: not downstream of --from c", ""},
 		{"though its model changed", engine.StepResult{Why: notDown(R{Code: runstore.ReasonModelChanged, Model: moved})},

@@ -66,6 +66,10 @@ func explain(err error) string {
 	if errors.As(err, &sc) {
 		msg = strings.Replace(msg, sc.Error(), stepChoiceText(sc), 1)
 	}
+	var ic *engine.ItemChoiceError
+	if errors.As(err, &ic) {
+		msg = strings.Replace(msg, ic.Error(), itemChoiceText(ic), 1)
+	}
 	return withRemedy(msg, runstore.RemedyOf(err))
 }
 
@@ -75,10 +79,7 @@ var selectorFlags = map[engine.SelectorRole]string{engine.SelectFrom: "--from", 
 // stepChoiceText words a selector that picks no single step, naming the
 // flag it was given to.
 func stepChoiceText(e *engine.StepChoiceError) string {
-	flag := selectorFlags[e.Role]
-	if flag == "" {
-		flag = string(e.Role)
-	}
+	flag := selectorFlag(e.Role)
 	switch {
 	case e.Twice:
 		return fmt.Sprintf("%s: step %s is overridden twice", flag, e.Matches[0])
@@ -86,4 +87,66 @@ func stepChoiceText(e *engine.StepChoiceError) string {
 		return fmt.Sprintf("%s %q is ambiguous: it could be %s", flag, e.Sel, strings.Join(e.Matches, ", "))
 	}
 	return fmt.Sprintf("%s %q: the flow has no such step; its steps are: %s", flag, e.Sel, strings.Join(e.Steps, ", "))
+}
+
+// selectorFlag is the flag of kitaru replay that takes selectors of role.
+func selectorFlag(role engine.SelectorRole) string {
+	if flag := selectorFlags[role]; flag != "" {
+		return flag
+	}
+	return string(role)
+}
+
+// itemChoiceText words an item selector that picks no item to run again,
+// with what to write instead.
+func itemChoiceText(e *engine.ItemChoiceError) string {
+	flag, from, over := selectorFlag(e.Role), selectorFlag(engine.SelectFrom), selectorFlag(engine.SelectOverride)
+	at := flag + " " + e.Sel
+	// What any replay does anyway with an item the source has no record of.
+	anyway := fmt.Sprintf("; a replay without %s runs every item run %s has no record of anyway", from, e.Run)
+	switch e.Problem {
+	case engine.ItemBadSelector:
+		return fmt.Sprintf("%s %q: write STEP[N] with N an item's number from 0, e.g. %s %s[0]", flag, e.Sel, flag, e.Step)
+	case engine.ItemNoForeach:
+		return fmt.Sprintf("%s: step %s has no foreach, so it has no items; write %s %s to run it again", at, e.Step, from, e.Step)
+	case engine.ItemSkipped:
+		return fmt.Sprintf("%s: step %s was skipped in run %s, so it has no items; write %s %s to run it again", at, e.Step, e.Run, from, e.Step)
+	case engine.ItemPastEnd:
+		return fmt.Sprintf("%s: step %s had %s in run %s", at, e.Step, itemsText(e.Step, e.Items), e.Run)
+	case engine.ItemUnrecorded:
+		how := "it never ran there"
+		switch {
+		case e.Status != "":
+			how = string(e.Status) + " there"
+		case e.Items > 0:
+			how = "it stopped part-way there"
+		}
+		if e.Items == 0 {
+			return fmt.Sprintf("%s: run %s has no record of any item of step %s (%s), so no item can be picked; write %s %s to run them all%s",
+				at, e.Run, e.Step, how, from, e.Step, anyway)
+		}
+		last := e.Items - 1
+		return fmt.Sprintf("%s: step %s did not complete in run %s (%s), and its item records there end at %s[%d]; write %s '%s[N]' with N from 0 to %d to run one of those again, or %s %s to run them all%s",
+			at, e.Step, e.Run, how, e.Step, last, from, e.Step, last, from, e.Step, anyway)
+	case engine.ItemOverridden:
+		return fmt.Sprintf("%s with %s %s: the override sets the whole output of step %s, so no item of it runs; "+
+			"write %s alone to run item %d again, or %s %s alone to replace the output (the steps downstream of it run again)",
+			at, over, e.Step, e.Step, at, e.Item, over, e.Step)
+	case engine.ItemOverride:
+		return fmt.Sprintf("%s: an override sets the whole output of a step, not one item; write %s %s=VALUE with the whole list, or %s %s to run item %d again",
+			at, over, e.Step, from, e.Sel, e.Item)
+	}
+	return e.Error()
+}
+
+// itemsText says how many items a step has: "3 items (each[0] to each[2])".
+func itemsText(step string, n int) string {
+	if n == 0 {
+		return "no items"
+	}
+	s := fmt.Sprintf("%d %s (%s[0]", n, plural(n, "item", "items"), step)
+	if n > 1 {
+		s += fmt.Sprintf(" to %s[%d]", step, n-1)
+	}
+	return s + ")"
 }

@@ -25,7 +25,7 @@ type runOutput struct {
 }
 
 type runCmd struct {
-	Flow   string   `arg:"" help:"The flow file." type:"path"`
+	Flow   string   `arg:"" help:"The flow file, or - to read it from stdin (its steps then run in the current directory)." type:"path"`
 	Input  []string `short:"i" sep:"none" help:"An input as NAME=VALUE; repeat for several. VALUE is converted to the input's declared type." placeholder:"NAME=VALUE"`
 	Args   string   `help:"Inputs as one JSON object, e.g. '{\"topic\": \"agents\"}'." placeholder:"JSON"`
 	Inputs string   `help:"Read inputs from a JSON or YAML file holding a map." type:"path" placeholder:"FILE"`
@@ -48,7 +48,7 @@ Examples:
 }
 
 func (c *runCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
-	flow, err := loadFlow(ctx, c.Flow)
+	flow, err := loadFlow(ctx, c.Flow, stdio.Stdin)
 	if err != nil {
 		return cmdErr(err)
 	}
@@ -107,7 +107,7 @@ func (c *replayCmd) replay(ctx context.Context, g *Globals, stdio *IO, argsJSON,
 		return cmdErr(err)
 	}
 	if c.FlowFile != "" {
-		if opts.Flow, err = loadFlow(ctx, c.FlowFile); err != nil {
+		if opts.Flow, err = loadFlow(ctx, c.FlowFile, stdio.Stdin); err != nil {
 			return cmdErr(err)
 		}
 	}

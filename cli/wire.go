@@ -111,9 +111,19 @@ func (l locating) List(ctx context.Context, f engine.ListFilter) ([]*engine.Run,
 
 // loadFlow reads and compiles the flow file; Ctrl-C or SIGTERM ends a read
 // that never returns (readInterruptibly).
-func loadFlow(ctx context.Context, path string) (*flowspec.Flow, error) {
+func loadFlow(ctx context.Context, path string, stdin io.Reader) (*flowspec.Flow, error) {
+	opts := flowspec.Options{CheckModel: providers.CheckModel}
+	if path == "-" {
+		// As kubectl -f - and docker compose -f - do: the flow comes from
+		// stdin, is named <stdin> in errors, and runs in the current
+		// directory.
+		f, err := readInterruptibly(ctx, "the flow from", flowspec.StdinName, func() (*flowspec.Flow, error) {
+			return flowspec.Read(flowspec.StdinName, stdin, opts)
+		})
+		return f, asUsage(err)
+	}
 	f, err := readInterruptibly(ctx, "the flow file", path, func() (*flowspec.Flow, error) {
-		return flowspec.Load(path, flowspec.Options{CheckModel: providers.CheckModel})
+		return flowspec.Load(path, opts)
 	})
 	return f, asUsage(err)
 }

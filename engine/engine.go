@@ -90,6 +90,16 @@ func (e *Engine) currentRegistry(f *flowspec.Flow) (*providers.Registry, error) 
 	return &reg, nil
 }
 
+// defaultModel is KITARU_DEFAULT_MODEL now, as a run that resolves with
+// reg records it beside it (nil without reg: no model is resolved).
+func defaultModel(reg *providers.Registry) *string {
+	if reg == nil {
+		return nil
+	}
+	v := providers.DefaultModelEnv(nil)
+	return &v
+}
+
 // fillRegistry adds to a continued run's snapshot the aliases (and default)
 // it lacks from the current registry. The run never resolved those, so no
 // step switches models; it is what makes "register the alias, then
@@ -151,8 +161,9 @@ func (e *Engine) Start(ctx context.Context, opts StartOptions) (*Run, error) {
 			FlowFile: f.File, StartedAt: time.Now().UTC(), Registry: reg,
 			WorkDir: e.workDirOf(f),
 		},
-		Parallel: opts.Parallel,
-		Plan:     planOf(f),
+		Parallel:     opts.Parallel,
+		DefaultModel: defaultModel(reg),
+		Plan:         planOf(f),
 	}
 	unlock, err := e.createLocked(ctx, meta, f.Source)
 	if err != nil {
@@ -404,12 +415,24 @@ func (e *Engine) assembleFrom(ctx context.Context, meta *RunMeta, recs map[strin
 		if r == nil {
 			if ref, ok := reused[p.ID]; ok {
 				var err error
-				if r, err = e.store.LoadStep(ctx, ref.Run, p.ID); err != nil {
+				switch r, err = e.store.LoadStep(ctx, ref.Run, p.ID); {
+				case err == nil && r == nil || errors.Is(err, runstore.ErrNotFound):
+					// Removed since the replay took it: shown as a
+					// damaged record is, not as a step never run.
+					gone := missingRecord(ref.Run, p.ID)
+					msg := gone.Error()
+					r = &StepResult{ID: p.ID, Kind: p.Kind, Status: StepFailed, Error: &msg, Remedy: runstore.RemedyOf(gone), Reused: true, ReusedFrom: ref.Run}
+				case err != nil:
 					msg := err.Error()
 					r = &StepResult{ID: p.ID, Kind: p.Kind, Status: StepFailed, Error: &msg, Remedy: runstore.RemedyOf(err)}
-				} else if r != nil {
+				default:
 					r.Reused, r.ReusedFrom, r.Why, r.Reason = true, ref.Run, reuseReason(meta, p.ID, ref.Run), ""
 				}
+			} else if meta.Status == RunCompleted {
+				// Every step of a completed run has a record.
+				msg := fmt.Sprintf("the record of step %s of run %s is missing (removed since the run ended)", p.ID, meta.ID)
+				r = &StepResult{ID: p.ID, Kind: p.Kind, Status: StepFailed, Error: &msg,
+					Remedy: &runstore.Remedy{Do: runstore.RemedyReplayStep, Run: meta.ID, Step: p.ID}}
 			}
 		}
 		if r == nil {

@@ -391,7 +391,7 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 	var picks []itemPick
 	if fromSrc {
 		if src.redo >= len(list) {
-			return x.failed(s, start, 0, fmt.Errorf("--from %s: its foreach yields %s", src.from, itemRange(s.ID, len(list))))
+			return x.failed(s, start, 0, fmt.Errorf("item %s is to run again, but its foreach yields %s", src.from, itemRange(s.ID, len(list))))
 		}
 		// A record of the source that cannot be read only means that
 		// item runs again.

@@ -240,39 +240,53 @@ func itemSelector(sel string) (string, int, error) {
 	num, ok := strings.CutSuffix(rest, "]")
 	n, err := strconv.Atoi(num)
 	if !ok || err != nil || n < 0 || num != strconv.Itoa(n) || base == "" {
-		return "", 0, &UsageError{Err: fmt.Errorf("--from %q: write STEP[N] with N an item's number from 0, e.g. --from %s[0]", sel, strings.TrimSpace(base))}
+		return "", 0, &UsageError{Err: &ItemChoiceError{Role: SelectFrom, Sel: sel, Step: strings.TrimSpace(base), Problem: ItemBadSelector}}
 	}
 	return base, n, nil
 }
 
 // checkItemSelector refuses --from STEP[N] for a step without foreach, and
-// an N the source run's record of the step shows is out of range (when the
-// step did not finish there, execution tells).
+// an N the source run's records of the step show there is nothing to run
+// again for: past the items of a step that completed, or, for one that did
+// not (failed, interrupted, never ran), past the last item it recorded.
+// Such an item has no record, so any replay runs it: the selector would
+// pick nothing.
 func (e *Engine) checkItemSelector(ctx context.Context, s *flowspec.Step, n int, srcID string, ie IndexEntry, has bool) error {
-	sel := fmt.Sprintf("%s[%d]", s.ID, n)
-	if s.Foreach == nil {
-		return &UsageError{Err: fmt.Errorf("--from %s: step %s has no foreach, so it has no items; write --from %s to run it again", sel, s.ID, s.ID)}
+	refuse := func(p ItemProblem, items int, status StepStatus) error {
+		return &UsageError{Err: &ItemChoiceError{Role: SelectFrom, Sel: fmt.Sprintf("%s[%d]", s.ID, n), Step: s.ID, Item: n,
+			Problem: p, Items: items, Run: srcID, Status: status}}
 	}
-	if !has {
-		return nil
+	if s.Foreach == nil {
+		return refuse(ItemNoForeach, 0, "")
 	}
 	home := ie.Run
 	if home == "" {
 		home = srcID
 	}
-	switch ie.Status {
-	case StepSkipped:
-		return &UsageError{Err: fmt.Errorf("--from %s: step %s was skipped in run %s, so it has no items; write --from %s to run it again", sel, s.ID, srcID, s.ID)}
-	case StepCompleted:
-		items, err := e.store.LoadItems(ctx, home, s.ID)
+	if has && ie.Status == StepSkipped {
+		return refuse(ItemSkipped, 0, "")
+	}
+	items, err := e.store.LoadItems(ctx, home, s.ID)
+	if has && ie.Status == StepCompleted {
 		if err != nil {
 			return err
 		}
 		if n >= len(items) {
-			return &UsageError{Err: fmt.Errorf("--from %s: step %s had %s in run %s", sel, s.ID, itemRange(s.ID, len(items)), srcID)}
+			return refuse(ItemPastEnd, len(items), "")
 		}
+		return nil
 	}
-	return nil
+	if err != nil {
+		return nil // a damaged item record runs again; the execution says so
+	}
+	last := -1
+	for i := range items {
+		last = max(last, i)
+	}
+	if n <= last {
+		return nil
+	}
+	return refuse(ItemUnrecorded, last+1, ie.Status)
 }
 
 // itemRange says how many items a step has: "3 items (each[0] to each[2])".

@@ -104,9 +104,10 @@ func TestItemSelector(t *testing.T) {
 	for _, tt := range tests {
 		base, n, err := itemSelector(tt.sel)
 		var ue *UsageError
+		var ic *ItemChoiceError
 		if tt.bad {
-			if !errors.As(err, &ue) || !strings.Contains(err.Error(), "write STEP[N]") {
-				t.Errorf("%q: %v, want a usage error saying how to write it", tt.sel, err)
+			if !errors.As(err, &ue) || !errors.As(err, &ic) || ic.Problem != ItemBadSelector || ic.Sel != tt.sel {
+				t.Errorf("%q: %v, want a usage error saying it is no STEP[N]", tt.sel, err)
 			}
 			continue
 		}
@@ -548,21 +549,153 @@ func TestReplayFromItemErrors(t *testing.T) {
 	f := te.flow(strings.Replace(itemsFlow, "steps:\n", "steps:\n  off: {kind: checkpoint, if: 'inputs.tone == \"never\"', foreach: inputs.xs, run: echo}\n", 1))
 	src := te.start(f, nil)
 	wantStatus(t, src, RunCompleted)
-	for sel, want := range map[string]string{
-		"each[3]":  "--from each[3]: step each had 3 items (each[0] to each[2]) in run " + src.ID,
-		"list[0]":  "--from list[0]: step list has no foreach, so it has no items; write --from list to run it again",
-		"off[0]":   "--from off[0]: step off was skipped in run " + src.ID + ", so it has no items",
-		"each[-1]": `--from "each[-1]": write STEP[N] with N an item's number from 0, e.g. --from each[0]`,
-		"nope[1]":  "the flow has no such step",
+	choice := func(sel, step string, n int, p ItemProblem, items int) error {
+		return &ItemChoiceError{Role: SelectFrom, Sel: sel, Step: step, Item: n, Problem: p, Items: items, Run: src.ID}
+	}
+	for sel, want := range map[string]error{
+		"each[3]":  choice("each[3]", "each", 3, ItemPastEnd, 3),
+		"list[0]":  choice("list[0]", "list", 0, ItemNoForeach, 0),
+		"off[0]":   choice("off[0]", "off", 0, ItemSkipped, 0),
+		"each[-1]": &ItemChoiceError{Role: SelectFrom, Sel: "each[-1]", Step: "each", Problem: ItemBadSelector},
+		"nope[1]":  &StepChoiceError{Role: SelectFrom, Sel: "nope", Steps: []string{"off", "list", "each", "join"}},
 	} {
 		_, err := te.eng.Replay(t.Context(), ReplayOptions{Source: src.ID, From: sel})
-		var ue *UsageError
-		if !errors.As(err, &ue) || !strings.Contains(err.Error(), want) {
-			t.Errorf("--from %s: %v; want a usage error saying %q", sel, err, want)
-		}
+		wantRefused(t, err, want)
 	}
 	if n := len(mustList(t, te)); n != 1 {
 		t.Errorf("%d runs; a refused replay must not make one", n)
+	}
+}
+
+// --from STEP[N] of a step that did not complete in the source is refused
+// before any run is made when the source has no record of item N or past
+// it (nothing to run again: any replay runs such an item), saying how far
+// its records go; an item it recorded is taken.
+func TestReplayFromItemOfAnUnfinishedStep(t *testing.T) {
+	t.Parallel()
+	te := newEnv(t)
+	lastFails := te.flow(`
+name: fan
+steps:
+  each:
+    kind: checkpoint
+    foreach: ${{ ["a", "b", "c"] }}
+    run: test ${{ item }} != c
+`)
+	failing := te.start(lastFails, nil)
+	wantStatus(t, failing, RunFailed)
+	// The same run as a kill -9 leaves it: item records, no step record
+	// and no index.
+	killed := te.start(lastFails, nil)
+	if err := te.store.ForgetStep(bg, killed.ID, "each"); err != nil {
+		t.Fatal(err)
+	}
+	m, err := te.store.LoadMeta(bg, killed.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Index, m.Status = nil, RunInterrupted
+	if err := te.store.SaveMeta(bg, m); err != nil {
+		t.Fatal(err)
+	}
+	waiting := te.start(te.flow(`
+name: gated
+steps:
+  gate:
+    kind: wait
+    question: Go on?
+  each:
+    kind: checkpoint
+    foreach: ${{ [steps.gate.output] }}
+    run: echo ${{ item }}
+`), nil)
+	wantStatus(t, waiting, RunWaiting)
+	runs := len(mustList(t, te))
+	unrecorded := func(src, sel string, n, items int, status StepStatus) error {
+		return &ItemChoiceError{Role: SelectFrom, Sel: sel, Step: "each", Item: n, Problem: ItemUnrecorded, Items: items, Run: src, Status: status}
+	}
+	for _, tc := range []struct {
+		src, sel string
+		want     error // nil: the replay runs
+	}{
+		{failing.ID, "each[3]", unrecorded(failing.ID, "each[3]", 3, 3, StepFailed)},
+		{killed.ID, "each[5]", unrecorded(killed.ID, "each[5]", 5, 3, "")},
+		{waiting.ID, "each[0]", unrecorded(waiting.ID, "each[0]", 0, 0, "")},
+		{failing.ID, "each[1]", nil},
+		{killed.ID, "each[2]", nil},
+	} {
+		run, err := te.eng.Replay(t.Context(), ReplayOptions{Source: tc.src, From: tc.sel})
+		if tc.want == nil {
+			if err != nil || run.Status != RunFailed {
+				t.Errorf("--from %s of %s: %v, %v; want the replay to run (and c to fail again)", tc.sel, tc.src, run, err)
+			}
+			runs++
+			continue
+		}
+		wantRefused(t, err, tc.want)
+	}
+	if n := len(mustList(t, te)); n != runs {
+		t.Errorf("%d runs, want %d: a refused replay must not make one", n, runs)
+	}
+}
+
+// wantRefused fails t unless err is a usage error holding want (an
+// *ItemChoiceError or a *StepChoiceError) as it is.
+func wantRefused(t *testing.T, err, want error) {
+	t.Helper()
+	var ue *UsageError
+	var got error
+	var ic *ItemChoiceError
+	var sc *StepChoiceError
+	switch {
+	case errors.As(err, &ic):
+		got = ic
+	case errors.As(err, &sc):
+		got = sc
+	}
+	if !errors.As(err, &ue) || !reflect.DeepEqual(got, want) {
+		t.Errorf("%v (%#v); want a usage error with %#v", err, got, want)
+	}
+}
+
+// An override replaces a step's whole output, so it does not go with an
+// item of that step: --override STEP[N], and --from STEP[N] with --override
+// STEP, are refused (no run made) saying what to write. --from STEP with
+// --override STEP takes the override, and an override upstream of
+// --from STEP[N] goes with it.
+func TestReplayOverrideAndItems(t *testing.T) {
+	t.Parallel()
+	te := newEnv(t)
+	src := te.start(te.flow(itemsFlow), nil)
+	wantStatus(t, src, RunCompleted)
+	for _, tc := range []struct {
+		from      string
+		overrides map[string]any
+		want      error // nil: the replay runs
+	}{
+		{from: "each[0]", overrides: map[string]any{"each": []any{"x"}},
+			want: &ItemChoiceError{Role: SelectFrom, Sel: "each[0]", Step: "each", Problem: ItemOverridden}},
+		{from: "each[1]", overrides: map[string]any{"checkpoint.each": []any{"x"}},
+			want: &ItemChoiceError{Role: SelectFrom, Sel: "each[1]", Step: "each", Item: 1, Problem: ItemOverridden}},
+		{overrides: map[string]any{"each[1]": "x"},
+			want: &ItemChoiceError{Role: SelectOverride, Sel: "each[1]", Step: "each", Item: 1, Problem: ItemOverride}},
+		{overrides: map[string]any{"nope[1]": "x"},
+			want: &StepChoiceError{Role: SelectOverride, Sel: "nope[1]", Steps: []string{"list", "each", "join"}}},
+		{from: "each", overrides: map[string]any{"each": []any{"x"}}},
+		{from: "each[0]", overrides: map[string]any{"list": []any{"a", "b", "c"}}},
+	} {
+		runs := len(mustList(t, te))
+		_, err := te.eng.Replay(t.Context(), ReplayOptions{Source: src.ID, From: tc.from, Overrides: tc.overrides})
+		if tc.want == nil {
+			if err != nil {
+				t.Errorf("--from %q --override %v: %v", tc.from, tc.overrides, err)
+			}
+			continue
+		}
+		wantRefused(t, err, tc.want)
+		if n := len(mustList(t, te)); n != runs {
+			t.Errorf("--from %q --override %v made a run", tc.from, tc.overrides)
+		}
 	}
 }
 

@@ -62,7 +62,7 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 		for sel, v := range opts.Overrides {
 			id, err := g.selectStep(SelectOverride, sel)
 			if err != nil {
-				return nil, err
+				return nil, overrideOfItem(g, sel, err)
 			}
 			if _, dup := over[id]; dup {
 				return nil, &UsageError{Err: &StepChoiceError{Role: SelectOverride, Sel: sel, Matches: []string{id}, Twice: true}}
@@ -70,6 +70,9 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 			over[id] = v
 		}
 		opts.Overrides = over
+		if _, both := over[from]; both && fromItem >= 0 {
+			return nil, &UsageError{Err: &ItemChoiceError{Role: SelectFrom, Sel: opts.From, Step: from, Item: fromItem, Problem: ItemOverridden}}
+		}
 	}
 	given := maps.Clone(src.Inputs)
 	if given == nil {
@@ -108,10 +111,11 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 		reg = &merged
 	}
 
-	index, err := e.sourceIndex(ctx, src)
+	index, lost, err := e.sourceIndex(ctx, src)
 	if err != nil {
 		return nil, err
 	}
+	lostRecords(g, index, src, opts.Flow != nil, lost)
 	if fromItem >= 0 {
 		ie, has := index[from]
 		if err := e.checkItemSelector(ctx, g.steps[from], fromItem, srcID, ie, has); err != nil {
@@ -127,6 +131,15 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 		in.Overrides[id] = true
 	}
 	in.InSource = e.sourceSteps(ctx, src, g, index)
+	// Steps whose record is lost run whatever the replay reads; with
+	// --from, those the source still lists (their home run is gone) run
+	// only when it reads them (planReplay).
+	in.Missing = map[string]runstore.Reason{}
+	for id, why := range lost {
+		if _, listed := index[id]; from == "" || !listed {
+			in.Missing[id] = why
+		}
+	}
 	// Without --from, fingerprints decide what runs. With it, reused steps
 	// keep the fingerprints of their records (what their outputs came
 	// from) and only the steps that run are hashed again.
@@ -146,7 +159,7 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 		// and a replay of a big run does not hash every step again.
 		in.Drift = drifts(g, index, from, fingerprints(f, g, inputs, nil), inputs, src.Inputs)
 	}
-	rp := plan.Replay(in)
+	rp := e.planReplay(ctx, f, g, index, lost, &in)
 	why := make(map[string]*Reason, len(rp.Runs))
 	for sid, r := range rp.Runs {
 		why[sid] = &r
@@ -173,10 +186,11 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 			FlowFile: f.File, StartedAt: time.Now().UTC(), Registry: reg,
 			ReplayFrom: opts.From, Overrides: opts.Overrides,
 		},
-		Parallel:   opts.Parallel,
-		Plan:       planOf(f),
-		Reused:     rp.Reused,
-		ReuseNotes: rp.Notes,
+		Parallel:     opts.Parallel,
+		DefaultModel: defaultModel(reg),
+		Plan:         planOf(f),
+		Reused:       rp.Reused,
+		ReuseNotes:   rp.Notes,
 	}
 	if meta.FlowFile == "" {
 		meta.FlowFile = src.FlowFile
@@ -199,7 +213,7 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 	x := e.newExecutionWith(f, g, fps, meta, e.parallel(opts.Parallel))
 	x.reasons = why
 	x.beforeSteps = func() { x.stopSourceLeftovers(ctx, srcID) }
-	x.itemsFrom = itemSources(g, index, srcID, fps, rp, models, from, fromItem)
+	x.itemsFrom = itemSources(g, withUnrecorded(g, index, src, opts.Flow != nil), srcID, fps, rp, models, from, fromItem)
 	x.fresh = true
 	if reg != nil {
 		x.caller = e.cfg.Models.Caller(*reg)
@@ -212,22 +226,29 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 
 // sourceIndex is each step's status, fingerprint and home in the source
 // run: its own index (or, when it never stopped cleanly, its records), and
-// for the steps it reused, the index of the run holding them.
-func (e *Engine) sourceIndex(ctx context.Context, src *RunMeta) (map[string]IndexEntry, error) {
-	idx, err := e.ownIndex(ctx, src)
+// for the steps it reused, the index of the run holding them. lost names,
+// for the steps whose home run is gone (removed by hand), which run that
+// was: they keep their status, with no fingerprint.
+func (e *Engine) sourceIndex(ctx context.Context, src *RunMeta) (idx map[string]IndexEntry, lost map[string]runstore.Reason, err error) {
+	idx, err = e.ownIndex(ctx, src)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	lost = map[string]runstore.Reason{}
 	homes := map[string]map[string]IndexEntry{}
 	for _, g := range src.Reused {
 		home, ok := homes[g.Run]
 		if !ok {
 			m, err := e.store.LoadSummary(ctx, g.Run)
-			if err != nil {
-				return nil, fmt.Errorf("run %s reuses steps of run %s, which cannot be read: %w", src.ID, g.Run, err)
-			}
-			if home, err = e.ownIndex(ctx, m); err != nil {
-				return nil, err
+			switch {
+			case errors.Is(err, runstore.ErrNotFound):
+				home = nil
+			case err != nil:
+				return nil, nil, fmt.Errorf("run %s reuses steps of run %s, which cannot be read: %w", src.ID, g.Run, err)
+			default:
+				if home, err = e.ownIndex(ctx, m); err != nil {
+					return nil, nil, err
+				}
 			}
 			homes[g.Run] = home
 		}
@@ -235,9 +256,12 @@ func (e *Engine) sourceIndex(ctx context.Context, src *RunMeta) (map[string]Inde
 			ie := home[sid]
 			ie.Status, ie.Run = g.Status, g.Run
 			idx[sid] = ie
+			if home == nil {
+				lost[sid] = runstore.Reason{Code: runstore.ReasonHomeGone, Run: g.Run}
+			}
 		}
 	}
-	return idx, nil
+	return idx, lost, nil
 }
 
 // recorded is the source's index as a replay plan reads it.
@@ -281,6 +305,16 @@ func (e *Engine) ownIndex(ctx context.Context, m *RunMeta) (map[string]IndexEntr
 	idx := map[string]IndexEntry{}
 	if m.Index != nil {
 		maps.Copy(idx, m.Index)
+		for id, ie := range idx {
+			// An older kitaru's `input --no-resume` recorded the answer
+			// but left the index saying "waiting": the record decides.
+			if ie.Status != StepWaiting {
+				continue
+			}
+			if r, err := e.store.LoadStep(ctx, m.ID, id); err == nil && r != nil {
+				idx[id] = IndexEntry{Status: r.Status, Fingerprint: r.Fingerprint}
+			}
+		}
 		return idx, nil
 	}
 	recs, err := e.store.LoadSteps(ctx, m.ID)
@@ -323,6 +357,20 @@ func (e *StepChoiceError) Error() string {
 		return fmt.Sprintf("%s %q is ambiguous: it could be %s", e.Role, e.Sel, strings.Join(e.Matches, ", "))
 	}
 	return fmt.Sprintf("%s %q: the flow has no such step; its steps are: %s", e.Role, e.Sel, strings.Join(e.Steps, ", "))
+}
+
+// overrideOfItem is the error for --override STEP[N] (err when sel is no
+// such thing): an override replaces a step's whole output, never one item.
+func overrideOfItem(g *graph, sel string, err error) error {
+	base, n, serr := itemSelector(sel)
+	if serr != nil || n < 0 {
+		return err
+	}
+	id, serr := g.selectStep(SelectOverride, base)
+	if serr != nil {
+		return err
+	}
+	return &UsageError{Err: &ItemChoiceError{Role: SelectOverride, Sel: sel, Step: id, Item: n, Problem: ItemOverride}}
 }
 
 // selectStep resolves a step selector: a step id, KIND.ID (the Python

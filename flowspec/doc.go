@@ -26,6 +26,13 @@
 //     (4 tries) but never waits past the step's timeout, nor more than 2
 //     minutes in all: a longer Retry-After fails the attempt at once, naming
 //     it. An answer above 32 MiB fails the step without a retry.
+//   - "The directory of the flow file" (where steps run, and what a
+//     relative dir: starts from) is, for a path that is a link to the flow
+//     file, the directory of the file the link leads to: the scripts and
+//     data a flow names sit beside the file, wherever it is linked from.
+//     A flow in a linked directory keeps the directory as written. A flow
+//     read from stdin (`kitaru run -`, named <stdin> in errors) or a pipe
+//     has no file: its steps run in the current directory.
 //   - `needs` accepts one id or a list. A checkpoint `value` written as
 //     YAML data (a number, a map) is kept as that data; ${{ }} inside such a
 //     map is an error rather than silently literal.

@@ -73,9 +73,27 @@ func Load(path string, opts Options) (*Flow, error) {
 	return f, nil
 }
 
-// fileDir is the absolute directory of the flow file at path, where its
-// steps run; "" when the flow comes from no file of its own: stdin, a pipe
-// or process substitution (/dev/stdin, /dev/fd/63), a device.
+// StdinName is how errors name a flow read from standard input.
+const StdinName = "<stdin>"
+
+// Read compiles a flow read from r, at most MaxFileSize of it; name names
+// it in errors. It has no file of its own, so Dir is "": its steps run
+// where the engine is told (the current directory).
+func Read(name string, r io.Reader, opts Options) (*Flow, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the flow from %s: %w", name, err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, tooLarge(name, -1)
+	}
+	return Parse(name, data, opts)
+}
+
+// fileDir is the absolute directory of the flow file at path (of the file
+// a link at path leads to), where its steps run; "" when the flow comes
+// from no file of its own: stdin, a pipe or process substitution
+// (/dev/stdin, /dev/fd/63), a device.
 func fileDir(path string) string {
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -88,6 +106,15 @@ func fileDir(path string) string {
 	}
 	if st, err := os.Stat(abs); err != nil || !st.Mode().IsRegular() {
 		return ""
+	}
+	// A link to a flow file runs where the file is, beside the scripts,
+	// data and dir: paths it names: "the directory of the flow file". The
+	// path is made physical only then, so a flow reached through a
+	// linked directory keeps the directory as the user wrote it.
+	if lst, err := os.Lstat(abs); err == nil && lst.Mode()&os.ModeSymlink != 0 {
+		if real, err := filepath.EvalSymlinks(abs); err == nil {
+			return filepath.Dir(real)
+		}
 	}
 	return filepath.Dir(abs)
 }

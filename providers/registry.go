@@ -309,7 +309,7 @@ func (r Registry) Resolve(model string, getenv func(string) string) (Resolved, e
 	if model != "" {
 		return r.resolveName(model, "")
 	}
-	if env := strings.TrimSpace(getenv(EnvDefaultModel)); env != "" {
+	if env := DefaultModelEnv(getenv); env != "" {
 		return r.resolveName(env, EnvDefaultModel)
 	}
 	if r.Default != "" {
@@ -319,6 +319,15 @@ func (r Registry) Resolve(model string, getenv func(string) string) (Resolved, e
 		"(kitaru secrets set openai-creds --OPENAI_API_KEY=…, then kitaru model register fast --model openai/gpt-4o-mini --secret openai-creds; " +
 		"the first alias becomes the default), or write model: openai/gpt-4o-mini on the step or in the flow's defaults, " +
 		"or set " + EnvDefaultModel + "; to try a flow offline, set " + EnvMockResponse + "='some answer'")
+}
+
+// DefaultModelEnv is the model KITARU_DEFAULT_MODEL names, as getenv (nil:
+// os.Getenv) reads it, for the llm steps that name none; "" when unset.
+func DefaultModelEnv(getenv func(string) string) string {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	return strings.TrimSpace(getenv(EnvDefaultModel))
 }
 
 // resolveName resolves an alias or raw provider/model; from says where the

@@ -34,6 +34,10 @@ type ReplayInput struct {
 	// Edited: the replay was given a flow file.
 	Drift  map[string]Drift
 	Edited bool
+	// Missing are the steps that run because their record is gone (removed
+	// by hand, or with the run holding it), and why: the caller reads the
+	// records, and the plan ranks it as a reason of the step's own.
+	Missing map[string]runstore.Reason
 }
 
 // Drift is how a step's fingerprint moved, as hashing it again with parts
@@ -136,6 +140,9 @@ func Replay(in ReplayInput) ReplayPlan {
 
 // ownReason says whether a step runs for a reason of its own, and which.
 func (in ReplayInput) ownReason(id string) (runstore.Reason, bool) {
+	if why, ok := in.Missing[id]; ok {
+		return why, true
+	}
 	rec, has := in.Recorded[id]
 	switch {
 	case !has && in.InSource == nil:

@@ -35,6 +35,8 @@ func TestReplay(t *testing.T) {
 	}
 	moved := &runstore.ModelChange{Was: "m/a", Now: "m/b", WasAlias: "fast", NowAlias: "fast"}
 	abcd := map[string]bool{"a": true, "b": true, "c": true, "d": true}
+	gone := R{Code: runstore.ReasonRecordMissing, Run: src}
+	homeGone := R{Code: runstore.ReasonHomeGone, Run: "kr-old"}
 	tests := []struct {
 		name    string
 		in      ReplayInput
@@ -187,6 +189,65 @@ func TestReplay(t *testing.T) {
 				"e": {Code: runstore.ReasonNewStep},
 			},
 			reused: []runstore.ReusedGroup{group(src, completed, "a", "b", "c")},
+		},
+		{
+			name: "a missing record runs, with what is downstream of it",
+			in:   ReplayInput{Recorded: all(nil), Missing: map[string]R{"b": gone}},
+			runs: map[string]R{
+				"b": gone,
+				"d": {Code: runstore.ReasonDownstream, Step: "b"},
+			},
+			reused:  []runstore.ReusedGroup{group(src, completed, "a", "c", "e")},
+			tainted: []string{"d"},
+		},
+		{
+			name: "a missing record is said before a changed fingerprint or no record",
+			in: ReplayInput{Recorded: all(map[string]Recorded{"e": {}}), InSource: abcd,
+				Changed: map[string]bool{"c": true}, Missing: map[string]R{"c": gone, "e": gone}},
+			runs: map[string]R{
+				"c": gone,
+				"d": {Code: runstore.ReasonDownstream, Step: "c"},
+				"e": gone,
+			},
+			reused:  []runstore.ReusedGroup{group(src, completed, "a", "b")},
+			tainted: []string{"d"},
+		},
+		{
+			name: "with --from, a missing record upstream runs, its home named",
+			in: ReplayInput{Recorded: all(map[string]Recorded{"a": {Status: completed, Home: "kr-old"}}), From: "d", FromSel: "d",
+				Missing: map[string]R{"a": homeGone}},
+			runs: map[string]R{
+				"a": homeGone,
+				"b": {Code: runstore.ReasonDownstream, Step: "a"},
+				"c": {Code: runstore.ReasonDownstream, Step: "a"},
+				"d": {Code: runstore.ReasonFrom, From: "d"},
+			},
+			reused:  []runstore.ReusedGroup{group(src, completed, "e")},
+			tainted: []string{"b", "c", "d"},
+		},
+		{
+			name: "--from and an override outrank a missing record",
+			in: ReplayInput{Recorded: all(nil), From: "b", FromSel: "b", Overrides: map[string]bool{"c": true},
+				Missing: map[string]R{"c": gone, "d": gone, "e": gone}},
+			runs: map[string]R{
+				"b": {Code: runstore.ReasonFrom, From: "b"},
+				"d": {Code: runstore.ReasonDownstreamOfFrom, From: "b"},
+				"e": gone,
+			},
+			reused:  []runstore.ReusedGroup{group(src, completed, "a")},
+			tainted: []string{"d"},
+		},
+		{
+			name: "a missing record downstream of a step that runs is named downstream of it",
+			in:   ReplayInput{Recorded: all(nil), Changed: map[string]bool{"a": true}, Missing: map[string]R{"d": gone}},
+			runs: map[string]R{
+				"a": {Code: runstore.ReasonFingerprintChanged},
+				"b": {Code: runstore.ReasonDownstream, Step: "a"},
+				"c": {Code: runstore.ReasonDownstream, Step: "a"},
+				"d": {Code: runstore.ReasonDownstream, Step: "a"},
+			},
+			reused:  []runstore.ReusedGroup{group(src, completed, "e")},
+			tainted: []string{"b", "c", "d"},
 		},
 		{
 			name: "reused grouped by home run and status",

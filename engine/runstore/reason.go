@@ -20,6 +20,8 @@ const (
 	ReasonFingerprintChanged ReasonCode = "fingerprint_changed"    // its definition or the inputs it reads differ
 	ReasonModelChanged       ReasonCode = "model_changed"          // Model: its model resolves to another one now
 	ReasonOverridden         ReasonCode = "overridden"             // --override gave its output
+	ReasonRecordMissing      ReasonCode = "record_missing"         // Run: the run whose record of it is gone (removed by hand)
+	ReasonHomeGone           ReasonCode = "home_gone"              // Run: the run that held its record, which is gone
 )
 
 // Why a step or an item was reused instead of running.
@@ -68,13 +70,16 @@ type Reason struct {
 
 // ModelChange is how an llm step's model resolves now against what
 // answered its record: the model names, the aliases they came from (""
-// for a model named directly), and the servers of aliases that name their
-// own ("" for the provider's).
+// for a model named directly), whether the name came from
+// KITARU_DEFAULT_MODEL (the step names none), and the servers of aliases
+// that name their own ("" for the provider's).
 type ModelChange struct {
 	Was        string `json:"was"`
 	Now        string `json:"now"`
 	WasAlias   string `json:"was_alias,omitempty"`
 	NowAlias   string `json:"now_alias,omitempty"`
+	WasDefault bool   `json:"was_default,omitempty"`
+	NowDefault bool   `json:"now_default,omitempty"`
 	WasBaseURL string `json:"was_base_url,omitempty"`
 	NowBaseURL string `json:"now_base_url,omitempty"`
 }

@@ -231,6 +231,11 @@ type LogLine struct {
 type RunMeta struct {
 	Run
 	Parallel int `json:"parallel,omitempty"`
+	// DefaultModel is KITARU_DEFAULT_MODEL as the run found it ("" unset),
+	// kept beside Registry: llm steps naming no model resolve with it
+	// before the registry's default, and a replay compares it. nil in runs
+	// recorded before it was kept.
+	DefaultModel *string `json:"default_model_env,omitempty"`
 	// Reused lists the steps a replay took from earlier runs, grouped by
 	// the run whose directory holds their records: nothing is copied.
 	Reused    []ReusedGroup `json:"reused,omitempty"`
