@@ -105,13 +105,21 @@ func changeText(r engine.Reason, brief bool) string {
 // modelChangeText: "alias fast now resolves to openai/b, was openai/a", or
 // "now openai/s (alias slow), was openai/a (alias fast)" when the alias
 // that names it changed too, each side saying "from KITARU_DEFAULT_MODEL"
-// when the step, naming no model, took it from there.
+// when the step, naming no model, took it from there; a model at an
+// alias's own server reads "openai/llama at http://gpu:8000/v1".
 func modelChangeText(m *engine.ModelChange) string {
 	if m == nil {
 		return "its model resolves to another one now"
 	}
+	at := func(model, base string) string {
+		if base == "" {
+			return model
+		}
+		return model + " at " + base
+	}
+	was, now := at(m.Was, m.WasBaseURL), at(m.Now, m.NowBaseURL)
 	if m.NowAlias != "" && m.NowAlias == m.WasAlias {
-		return fmt.Sprintf("alias %s now resolves to %s, was %s", m.NowAlias, m.Now, m.Was)
+		return fmt.Sprintf("alias %s now resolves to %s, was %s", m.NowAlias, now, was)
 	}
 	named := func(model, alias string, fromEnv bool) string {
 		var how []string
@@ -126,7 +134,7 @@ func modelChangeText(m *engine.ModelChange) string {
 		}
 		return model + " (" + strings.Join(how, ", ") + ")"
 	}
-	return fmt.Sprintf("now %s, was %s", named(m.Now, m.NowAlias, m.NowDefault), named(m.Was, m.WasAlias, m.WasDefault))
+	return fmt.Sprintf("now %s, was %s", named(now, m.NowAlias, m.NowDefault), named(was, m.WasAlias, m.WasDefault))
 }
 
 // movedModel is how the model of a step --from reused changed ("" when

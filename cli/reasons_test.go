@@ -16,6 +16,7 @@ func TestStepReason(t *testing.T) {
 	moved := &engine.ModelChange{Was: "openai/a", Now: "openai/b", WasAlias: "fast", NowAlias: "fast"}
 	switched := &engine.ModelChange{Was: "openai/a", Now: "openai/s", WasAlias: "fast", NowAlias: "slow"}
 	raw := &engine.ModelChange{Was: "openai/a", Now: "openai/b"}
+	server := &engine.ModelChange{Was: "openai/llama", Now: "openai/llama", WasAlias: "local", NowAlias: "local", WasBaseURL: "http://a:8000/v1", NowBaseURL: "http://b:8000/v1"}
 	envChanged := &engine.ModelChange{Was: "openai/x", Now: "anthropic/y", WasDefault: true, NowDefault: true}
 	envSet := &engine.ModelChange{Was: "openai/a", Now: "openai/s", WasAlias: "fast", NowAlias: "slow", NowDefault: true}
 	envAliasMoved := &engine.ModelChange{Was: "openai/a", Now: "openai/b", WasAlias: "fast", NowAlias: "fast", WasDefault: true, NowDefault: true}
@@ -41,6 +42,8 @@ func TestStepReason(t *testing.T) {
 		{"alias moved", engine.StepResult{Why: &R{Code: runstore.ReasonModelChanged, Model: moved}}, "model changed: alias fast now resolves to openai/b, was openai/a", ""},
 		{"alias switched", engine.StepResult{Why: &R{Code: runstore.ReasonModelChanged, Model: switched}}, "model changed: now openai/s (alias slow), was openai/a (alias fast)", ""},
 		{"raw model", engine.StepResult{Why: &R{Code: runstore.ReasonModelChanged, Model: raw}}, "model changed: now openai/b, was openai/a", ""},
+		{"alias moved to another server", engine.StepResult{Why: &R{Code: runstore.ReasonModelChanged, Model: server}},
+			"model changed: alias local now resolves to openai/llama at http://b:8000/v1, was openai/llama at http://a:8000/v1", ""},
 		{"KITARU_DEFAULT_MODEL changed", engine.StepResult{Why: &R{Code: runstore.ReasonModelChanged, Model: envChanged}},
 			"model changed: now anthropic/y (from KITARU_DEFAULT_MODEL), was openai/x (from KITARU_DEFAULT_MODEL)", ""},
 		{"KITARU_DEFAULT_MODEL set to an alias", engine.StepResult{Why: &R{Code: runstore.ReasonModelChanged, Model: envSet}},

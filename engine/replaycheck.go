@@ -102,12 +102,13 @@ func modelChange(model string, was providers.Registry, wasDef string, now provid
 		return nil
 	}
 	cur, err := now.Resolve(model, defaultModelEnv(nowDef))
-	if err != nil || cur.Model == old.Model {
+	if err != nil || cur.SameTarget(old) {
 		return nil
 	}
 	// Resolve takes the variable only for a step naming no model.
 	return &ModelChange{Was: old.Model, Now: cur.Model, WasAlias: old.Alias, NowAlias: cur.Alias,
-		WasDefault: model == "" && wasDef != "", NowDefault: model == "" && nowDef != ""}
+		WasDefault: model == "" && wasDef != "", NowDefault: model == "" && nowDef != "",
+		WasBaseURL: old.BaseURL, NowBaseURL: cur.BaseURL}
 }
 
 // defaultModelEnv is a getenv for Registry.Resolve that holds only

@@ -103,11 +103,20 @@ type LongContextPrice struct {
 	OutputPerMTok    float64 `json:"output_per_mtok"`
 }
 
-// Alias names a provider/model and, optionally, the secret holding its key.
+// Alias names a provider/model and, optionally, the secret holding its key
+// and its own endpoint.
 type Alias struct {
 	Model  string `json:"model"`
 	Secret string `json:"secret,omitempty"`
 	Price  *Price `json:"price,omitempty"` // overrides the built-in price table
+	// BaseURL, where set, is the server this alias calls instead of the
+	// provider's (any OpenAI-compatible one for openai/…), written as the
+	// provider's SDK expects it: http://localhost:8000/v1.
+	BaseURL string `json:"base_url,omitempty"`
+	// Headers are sent with every request of this alias; a value may name
+	// a secret key or a variable instead of holding it (see
+	// ParseHeaderValue), and the registry never holds a credential.
+	Headers map[string]string `json:"headers,omitempty"`
 }
 
 // Registry is a set of aliases and the default one. A run records the

@@ -40,17 +40,19 @@ const DefaultMaxResponseBytes = 32 << 20
 const headSize = 200
 
 // callTransport is the RoundTripper of one call: it removes the
-// temperature langchaingo always sends when the step set none, retries
-// transient failures, caps what is read of an answer, and remembers what
-// happened for error messages.
+// temperature langchaingo always sends when the step set none, sets the
+// alias's headers, retries transient failures, caps what is read of an
+// answer, and remembers what happened for error messages.
 type callTransport struct {
 	base             http.RoundTripper
 	sleep            func(context.Context, time.Duration) error
 	stripTemperature bool
 	maxBody          int64
-	// keyLen is the length of the key sent, kept beyond an answer's head
-	// so that the head is masked before it is cut (see answerBody.describe).
-	keyLen int
+	headers          http.Header // set on every request, over the client's
+	dropHeader       string      // removed first: where the client put a stand-in key
+	// keys are the credential values sent, longest first, masked in what
+	// error messages quote of an answer.
+	keys []string
 
 	// Written by RoundTrip, read by the caller after the client returns;
 	// one call's requests are sequential.
@@ -98,6 +100,12 @@ func (t *callTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	t.lastURL = req.URL.Redacted()
 	for attempt := 1; ; attempt++ {
 		r := req.Clone(req.Context())
+		if t.dropHeader != "" {
+			r.Header.Del(t.dropHeader)
+		}
+		for name, vals := range t.headers {
+			r.Header[name] = vals
+		}
 		if body != nil {
 			r.Body = io.NopCloser(bytes.NewReader(body))
 			r.ContentLength = int64(len(body))
@@ -168,7 +176,15 @@ func (t *callTransport) capped(resp *http.Response) *http.Response {
 	if limit <= 0 {
 		limit = DefaultMaxResponseBytes
 	}
-	t.answer = &answerBody{rc: resp.Body, limit: limit, keep: headSize + t.keyLen, status: resp.Status, contentType: resp.Header.Get("Content-Type")}
+	keyLen := 0
+	for _, k := range t.keys {
+		if keyring.Maskable(k) {
+			keyLen = max(keyLen, len(k))
+		}
+	}
+	// A key's length is kept beyond the head that is quoted, so that the
+	// head is masked before it is cut (see answerBody.describe).
+	t.answer = &answerBody{rc: resp.Body, limit: limit, keep: headSize + keyLen, status: resp.Status, contentType: resp.Header.Get("Content-Type")}
 	resp.Body = t.answer
 	return resp
 }
@@ -219,11 +235,11 @@ func (b *answerBody) Close() error { return b.rc.Close() }
 
 // describe says what the provider answered: status (with status), content
 // type, how much was read and how its first headSize bytes read, with the
-// key sent masked. The head is masked before it is cut, or a key across
+// keys sent masked. The head is masked before it is cut, or a key across
 // the cut would not be matched and its start would be quoted: b keeps a
 // key's length more than it quotes, and an end of what it kept that may
-// begin the key (an answer repeating the key) is masked too.
-func (b *answerBody) describe(status bool, token string) string {
+// begin a key (an answer repeating the key) is masked too.
+func (b *answerBody) describe(status bool, keys []string) string {
 	var parts []string
 	if status {
 		parts = append(parts, b.status)
@@ -234,9 +250,13 @@ func (b *answerBody) describe(status bool, token string) string {
 	if b.eof {
 		parts = append(parts, fmt.Sprintf("%d bytes", b.n))
 	}
-	head := redact(string(b.head), token)
-	if b.n > int64(len(b.head)) && keyring.Maskable(token) {
-		head = maskKeyStart(head, token)
+	head := redact(string(b.head), keys)
+	if b.n > int64(len(b.head)) {
+		for _, k := range keys {
+			if keyring.Maskable(k) {
+				head = maskKeyStart(head, k)
+			}
+		}
 	}
 	cut := len(head) > headSize || b.n > int64(len(b.head))
 	if len(head) > headSize {
@@ -254,7 +274,7 @@ func (b *answerBody) describe(status bool, token string) string {
 	default:
 		parts = append(parts, fmt.Sprintf("beginning %q", head))
 	}
-	return redact(strings.Join(parts, ", "), token)
+	return redact(strings.Join(parts, ", "), keys)
 }
 
 // maskKeyStart masks the longest end of s that begins token.

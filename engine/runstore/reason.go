@@ -70,8 +70,9 @@ type Reason struct {
 
 // ModelChange is how an llm step's model resolves now against what
 // answered its record: the model names, the aliases they came from (""
-// for a model named directly), and whether the name came from
-// KITARU_DEFAULT_MODEL (the step names none).
+// for a model named directly), whether the name came from
+// KITARU_DEFAULT_MODEL (the step names none), and the servers of aliases
+// that name their own ("" for the provider's).
 type ModelChange struct {
 	Was        string `json:"was"`
 	Now        string `json:"now"`
@@ -79,6 +80,8 @@ type ModelChange struct {
 	NowAlias   string `json:"now_alias,omitempty"`
 	WasDefault bool   `json:"was_default,omitempty"`
 	NowDefault bool   `json:"now_default,omitempty"`
+	WasBaseURL string `json:"was_base_url,omitempty"`
+	NowBaseURL string `json:"now_base_url,omitempty"`
 }
 
 type reasonFields Reason // without the methods below
