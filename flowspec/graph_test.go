@@ -297,3 +297,36 @@ steps:
 		t.Errorf("a step without foreach has Items")
 	}
 }
+
+// An llm step's schema and schema_retries are part of what it does: a
+// replay must run it again when either changes, but not when only the
+// schema's layout does.
+func TestFingerprintSchema(t *testing.T) {
+	fp := func(body string) string {
+		t.Helper()
+		return mustParse(t, "name: fp\nsteps:\n  a:\n    kind: llm\n    prompt: Who?\n"+body).Step("a").Fingerprint
+	}
+	flow := fp("    schema: {type: object, properties: {name: {type: string}}, required: [name]}\n")
+	block := fp("    schema:\n      required: [name]\n      type: object\n      properties:\n        name:\n          type: string\n")
+	if flow != block {
+		t.Error("the same schema written in block style changed the fingerprint")
+	}
+	if explicit := fp("    schema: {type: object, properties: {name: {type: string}}, required: [name]}\n    schema_retries: 2\n"); explicit != flow {
+		t.Error("schema_retries: 2, the default, written out changed the fingerprint")
+	}
+	differ := map[string]string{
+		"no schema":        "",
+		"property type":    "    schema: {type: object, properties: {name: {type: integer}}, required: [name]}\n",
+		"required":         "    schema: {type: object, properties: {name: {type: string}}}\n",
+		"schema_retries 0": "    schema: {type: object, properties: {name: {type: string}}, required: [name]}\n    schema_retries: 0\n",
+		"schema_retries 5": "    schema: {type: object, properties: {name: {type: string}}, required: [name]}\n    schema_retries: 5\n",
+	}
+	seen := map[string]string{flow: "the schema"}
+	for name, body := range differ {
+		got := fp(body)
+		if prev, dup := seen[got]; dup {
+			t.Errorf("%s gives the same fingerprint as %s", name, prev)
+		}
+		seen[got] = name
+	}
+}
