@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/http"
 	"strconv"
@@ -47,7 +48,10 @@ type callTransport struct {
 	base             http.RoundTripper
 	sleep            func(context.Context, time.Duration) error
 	stripTemperature bool
-	maxBody          int64
+	// set are top-level fields of the request body kitaru sets itself,
+	// where langchaingo cannot say them for one call (see structured).
+	set     map[string]json.RawMessage
+	maxBody int64
 	// keyLen is the length of the key sent, kept beyond an answer's head
 	// so that the head is masked before it is cut (see answerBody.describe).
 	keyLen int
@@ -94,6 +98,9 @@ func (t *callTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	if t.stripTemperature {
 		body = withoutTemperature(body)
+	}
+	if len(t.set) > 0 {
+		body = withFields(body, t.set)
 	}
 	t.lastURL = req.URL.Redacted()
 	for attempt := 1; ; attempt++ {
@@ -342,6 +349,21 @@ func withoutTemperature(body []byte) []byte {
 	if !changed {
 		return body
 	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		return body
+	}
+	return out
+}
+
+// withFields sets fields at the top of a JSON body, replacing what was
+// there. A body that is not a JSON object passes unchanged.
+func withFields(body []byte, fields map[string]json.RawMessage) []byte {
+	var m map[string]json.RawMessage
+	if len(body) == 0 || json.Unmarshal(body, &m) != nil {
+		return body
+	}
+	maps.Copy(m, fields)
 	out, err := json.Marshal(m)
 	if err != nil {
 		return body
