@@ -38,7 +38,9 @@ func TestStructuredOutputOnTheWire(t *testing.T) {
 		check        func(t *testing.T, body map[string]any)
 		usage        Usage
 	}{
-		{"openai/gpt-4o-mini", openAIAnswer, func(u string) map[string]string { return map[string]string{"OPENAI_BASE_URL": u + "/v1", "OPENAI_API_KEY": "sk-test"} },
+		{"openai/gpt-4o-mini", openAIAnswer, func(u string) map[string]string {
+			return map[string]string{"OPENAI_BASE_URL": u + "/v1", "OPENAI_API_KEY": "sk-test"}
+		},
 			func(t *testing.T, body map[string]any) { checkResponseFormat(t, body, founderSchema, false) }, Usage{21, 8}},
 		{"openrouter/openai/gpt-4o-mini", openAIAnswer, func(u string) map[string]string {
 			return map[string]string{"OPENROUTER_BASE_URL": u + "/api/v1", "OPENROUTER_API_KEY": "sk-test"}
