@@ -47,22 +47,39 @@ steps:
 		if err := json.Unmarshal([]byte(tt.answer), &v); err != nil {
 			t.Fatal(err)
 		}
-		got := sch.Validate(v)
+		all := sch.Validate(v)
 		if tt.pointer == "-" {
-			if got != nil {
-				t.Errorf("%s: %v, want valid", tt.answer, got)
+			if all != nil {
+				t.Errorf("%s: %v, want valid", tt.answer, all)
 			}
 			continue
 		}
-		if got == nil {
-			t.Errorf("%s: valid, want a violation at %q", tt.answer, tt.pointer)
+		if len(all) != 1 {
+			t.Errorf("%s: %v, want one violation at %q", tt.answer, all, tt.pointer)
 			continue
 		}
+		got := all[0]
 		if got.Pointer != tt.pointer || !strings.Contains(got.Reason, tt.reason) {
 			t.Errorf("%s: at %q: %s; want at %q: …%s…", tt.answer, got.Pointer, got.Reason, tt.pointer, tt.reason)
 		}
 		if !strings.Contains(got.Error(), tt.reason) || tt.pointer != "" && !strings.Contains(got.Error(), "at "+tt.pointer+":") {
 			t.Errorf("%s: message %q does not name %q", tt.answer, got.Error(), tt.pointer)
 		}
+	}
+}
+
+// Every place an answer breaks the schema is found, sorted by pointer.
+func TestAnswerSchemaEveryViolation(t *testing.T) {
+	t.Parallel()
+	f := mustParse(t, "name: s\nsteps:\n  a:\n    kind: llm\n    prompt: Who?\n    schema: {type: object, properties: {name: {type: string}, year: {type: integer}}, required: [name, fields]}\n")
+	var v any
+	_ = json.Unmarshal([]byte(`{"name": 1, "year": "x"}`), &v)
+	var got []string
+	for _, bad := range f.Step("a").LLM.Schema.Validate(v) {
+		got = append(got, bad.Error())
+	}
+	want := []string{`at "" (the whole value): missing property 'fields'`, "at /name: got number, want string", "at /year: got string, want integer"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("violations:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

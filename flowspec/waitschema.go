@@ -2,9 +2,11 @@ package flowspec
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -54,13 +56,14 @@ type AnswerSchema struct {
 }
 
 // Validate checks a JSON value (as encoding/json or jsonschema.UnmarshalJSON
-// decode it) and returns where and why it first breaks the schema, or nil.
-func (s *AnswerSchema) Validate(v any) *Violation {
+// decode it) and returns every place it breaks the schema, the most
+// specific reasons, sorted by their JSON pointers; none when it follows it.
+func (s *AnswerSchema) Validate(v any) []Violation {
 	sch := s.compiled
 	if sch == nil {
 		var err error
 		if sch, err = CompileSchema(s.JSON); err != nil {
-			return &Violation{Reason: "the schema is not valid: " + oneLine(err.Error())}
+			return []Violation{{Reason: "the schema is not valid: " + oneLine(err.Error())}}
 		}
 	}
 	err := sch.Validate(v)
@@ -69,14 +72,27 @@ func (s *AnswerSchema) Validate(v any) *Violation {
 	}
 	var ve *jsonschema.ValidationError
 	if !errors.As(err, &ve) {
-		return &Violation{Reason: oneLine(err.Error())}
+		return []Violation{{Reason: oneLine(err.Error())}}
 	}
-	// The first leaf is the most specific reason; the ones above it only
-	// say that something below failed.
-	for len(ve.Causes) > 0 {
-		ve = ve.Causes[0]
+	// The validator visits properties in no fixed order: sorted, the same
+	// answer always reads the same, and the first named is stable.
+	out := leaves(ve, nil)
+	slices.SortStableFunc(out, func(a, b Violation) int {
+		return cmp.Or(strings.Compare(a.Pointer, b.Pointer), strings.Compare(a.Reason, b.Reason))
+	})
+	return out
+}
+
+// leaves are the reasons at the ends of a validation error's tree; the
+// ones above them only say that something below failed.
+func leaves(ve *jsonschema.ValidationError, out []Violation) []Violation {
+	if len(ve.Causes) == 0 {
+		return append(out, Violation{Pointer: pointer(ve.InstanceLocation), Reason: oneLine(ve.ErrorKind.LocalizedString(english))})
 	}
-	return &Violation{Pointer: pointer(ve.InstanceLocation), Reason: oneLine(ve.ErrorKind.LocalizedString(english))}
+	for _, c := range ve.Causes {
+		out = leaves(c, out)
+	}
+	return out
 }
 
 // Violation is where a value breaks a schema: Pointer is the JSON pointer
@@ -86,7 +102,7 @@ type Violation struct {
 	Reason  string
 }
 
-func (v *Violation) Error() string {
+func (v Violation) Error() string {
 	if v.Pointer == "" {
 		return fmt.Sprintf("at \"\" (the whole value): %s", v.Reason)
 	}
