@@ -179,15 +179,8 @@ func (c *caller) Call(ctx context.Context, req Request) (resp *Response, err err
 		}()
 	}
 	base := c.baseURL(res.Provider)
-	so, err := structuredFor(res.Provider, req)
-	if err != nil {
-		return nil, err
-	}
 
 	tr := &callTransport{base: c.transport(), sleep: c.opts.Sleep, stripTemperature: req.Temperature == nil, maxBody: c.opts.MaxResponseBytes}
-	if so != nil {
-		tr.set = so.set
-	}
 	if keyring.Maskable(token) {
 		tr.keyLen = len(token)
 	}
@@ -221,7 +214,12 @@ func (c *caller) Call(ctx context.Context, req Request) (resp *Response, err err
 			callOpts = append(callOpts, openai.WithLegacyMaxTokensField())
 		}
 	}
+	so, err := structuredFor(res.Provider, req)
+	if err != nil {
+		return nil, err
+	}
 	if so != nil {
+		tr.set = so.set
 		callOpts = append(callOpts, so.opts...)
 	}
 	out, err := model.GenerateContent(ctx, toMessages(req.Messages), callOpts...)
@@ -232,12 +230,8 @@ func (c *caller) Call(ctx context.Context, req Request) (resp *Response, err err
 		return nil, fmt.Errorf("%s returned no answer (the provider answered %s)", res.Model, tr.answered(token, true))
 	}
 	usage := usageOf(res.Provider, out.Choices[0].GenerationInfo)
-	text := textOf(res.Provider, out.Choices)
-	if so != nil {
-		text = so.text(res.Provider, out.Choices)
-	}
 	return &Response{
-		Text:             text,
+		Text:             so.answer(res.Provider, out.Choices),
 		Alias:            res.Alias,
 		Model:            res.Model,
 		Usage:            usage,

@@ -79,9 +79,13 @@ func structuredFor(provider string, req Request) (*structured, error) {
 	return s, nil
 }
 
-// text is the answer as JSON text: the forced tool's input (Anthropic) or
-// the message (the others), out of its wrapper when it was wrapped.
-func (s *structured) text(provider string, choices []*llms.ContentChoice) string {
+// answer is the answer's text; with a schema (s not nil), JSON text: the
+// forced tool's input (Anthropic) or the message (the others), out of its
+// wrapper when it was wrapped.
+func (s *structured) answer(provider string, choices []*llms.ContentChoice) string {
+	if s == nil {
+		return textOf(provider, choices)
+	}
 	text, found := "", false
 	if provider == "anthropic" {
 		for _, ch := range choices {
