@@ -48,13 +48,14 @@ type callTransport struct {
 	base             http.RoundTripper
 	sleep            func(context.Context, time.Duration) error
 	stripTemperature bool
-	// set are top-level fields of the request body kitaru sets itself,
-	// where langchaingo cannot say them for one call (see structured).
-	set     map[string]json.RawMessage
-	maxBody int64
+	maxBody          int64
 	// keyLen is the length of the key sent, kept beyond an answer's head
 	// so that the head is masked before it is cut (see answerBody.describe).
 	keyLen int
+
+	// set are top-level fields of the request body kitaru sets itself,
+	// where langchaingo cannot say them for one call (see structured).
+	set map[string]json.RawMessage
 
 	// Written by RoundTrip, read by the caller after the client returns;
 	// one call's requests are sequential.
