@@ -114,6 +114,14 @@ func writeRunDetail(w io.Writer, r *engine.Run) error {
 		if s.Error != nil && s.Status == engine.StepFailed {
 			fmt.Fprintf(w, "\n%s failed:\n  %s\n", s.ID, indentRest(withRemedy(*s.Error, s.Remedy), "  "))
 		}
+		if err := writeTurns(w, s.ID, s.Turns); err != nil {
+			return err
+		}
+		for _, it := range s.Items {
+			if err := writeTurns(w, fmt.Sprintf("%s[%d]", s.ID, it.Index), it.Turns); err != nil {
+				return err
+			}
+		}
 		if s.Wait != nil && s.Status == engine.StepWaiting {
 			fmt.Fprintf(w, "\n%s asks:\n  %s\n  answer with `kitaru input %s %s --value %s`\n", s.ID,
 				indentRest(strings.TrimSpace(s.Wait.Question), "  "), r.ID, s.ID, shellQuote(exampleJSON(s.Wait.Schema)))
@@ -140,6 +148,25 @@ func writeRunDetail(w io.Writer, r *engine.Run) error {
 		writeOutput(w, r.Output)
 	}
 	return nil
+}
+
+// writeTurns lists the model calls of a step (or item) that asked again
+// for an answer following its schema: what each cost and why its answer
+// was not taken.
+func writeTurns(w io.Writer, who string, turns []engine.Turn) error {
+	if len(turns) == 0 {
+		return nil
+	}
+	fmt.Fprintf(w, "\n%s made %d model calls, asking again for an answer that follows its schema:\n", who, len(turns))
+	tw := newTable(w)
+	for _, t := range turns {
+		what := "answer taken"
+		if t.Error != nil {
+			what = "its answer " + *t.Error
+		}
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\n", t.Turn, fmtTokens(t.Usage), fmtCost(t.CostUSD), fmtDuration(time.Duration(t.DurationMS)*time.Millisecond), what)
+	}
+	return tw.Flush()
 }
 
 // table aligns tab-separated cells in columns and, unlike a bare

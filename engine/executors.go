@@ -71,7 +71,7 @@ func (u *unit) output(text string) (any, error) {
 	if !u.step.OutputJSON {
 		return text, nil
 	}
-	v, err := parseJSONOutput(text)
+	v, err := parseJSONOutput(text, u.step.Kind == flowspec.KindLLM)
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +174,7 @@ func spent(r *StepResult, res *unitResult) {
 		return
 	}
 	r.Model, r.Alias, r.Credential, r.Mock = res.Model, res.Alias, res.Credential, res.Mock
-	r.Usage, r.CostUSD, r.AttemptsDetail = res.Usage, res.Cost, res.Tries
+	r.Usage, r.CostUSD, r.AttemptsDetail, r.Turns = res.Usage, res.Cost, res.Tries, res.Turns
 }
 
 // save records a step result. A record that cannot be written (a full
@@ -263,6 +263,11 @@ func (x *execution) runUnit(ctx context.Context, ex work.Executor, u *unit) (*un
 			t.Stop()
 		}
 		if ctx.Err() != nil {
+			if res != nil {
+				// Stopped after paying for calls (an llm step asking
+				// again): what they spent is kept.
+				sum = addAttempt(sum, res, a, time.Since(t0), err, u.red)
+			}
 			return sum, a, ctx.Err()
 		}
 		if timedOut {
@@ -308,10 +313,10 @@ func addAttempt(sum, res *unitResult, a int, took time.Duration, err error, red 
 	if res == nil {
 		res = &unitResult{}
 	}
-	try.Usage, try.CostUSD = res.Usage, res.Cost
+	try.Usage, try.CostUSD, try.Turns = res.Usage, res.Cost, res.Turns
 	if sum != nil {
 		res.Usage = sum.Usage.Add(res.Usage)
-		res.Cost = addCost(sum.Cost, res.Cost)
+		res.Cost = providers.AddCost(sum.Cost, res.Cost)
 		res.Tries = sum.Tries
 		if res.Model == "" {
 			res.Model, res.Alias, res.Credential, res.Mock = sum.Model, sum.Alias, sum.Credential, sum.Mock
@@ -322,18 +327,6 @@ func addAttempt(sum, res *unitResult, a int, took time.Duration, err error, red 
 		res.Output = nil
 	}
 	return res
-}
-
-// addCost sums two costs; unknown (nil) only when both are.
-func addCost(a, b *float64) *float64 {
-	switch {
-	case a == nil:
-		return b
-	case b == nil:
-		return a
-	}
-	c := *a + *b
-	return &c
 }
 
 // runUnitSafe is runUnit for a goroutine of its own: a panic becomes the
@@ -465,7 +458,7 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 				it.Why = picks[idx].reason(src, idx)
 			}
 			if res != nil {
-				it.Usage, it.CostUSD, it.AttemptsDetail = res.Usage, res.Cost, res.Tries
+				it.Usage, it.CostUSD, it.AttemptsDetail, it.Turns = res.Usage, res.Cost, res.Tries, res.Turns
 			}
 			if err != nil {
 				msg := u.mask(err.Error())
@@ -507,7 +500,7 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 		if !it.Reused {
 			// A reused item was paid for by the run that made it.
 			r.Usage = r.Usage.Add(it.Usage)
-			r.CostUSD = addCost(r.CostUSD, it.CostUSD)
+			r.CostUSD = providers.AddCost(r.CostUSD, it.CostUSD)
 		}
 		if it.Status != StepCompleted && r.Status == StepCompleted {
 			msg := fmt.Sprintf("item %d failed", i)
@@ -539,10 +532,15 @@ func asList(v any) ([]any, bool) {
 	return out, true
 }
 
-// parseJSONOutput implements `output: json`.
-func parseJSONOutput(text string) (any, error) {
+// parseJSONOutput implements `output: json`. A model's answer may be in a
+// ```json fence, as models often write JSON.
+func parseJSONOutput(text string, answer bool) (any, error) {
+	body := text
+	if answer {
+		body = executors.Unfenced(text)
+	}
 	var v any
-	if err := json.Unmarshal([]byte(text), &v); err != nil {
+	if err := json.Unmarshal([]byte(body), &v); err != nil {
 		return nil, fmt.Errorf("output: json, but the output is not JSON (%v): %q", err, textcut.Runes(text, 200))
 	}
 	return v, nil

@@ -126,7 +126,21 @@ type LLMStep struct {
 	Messages    []Message
 	Temperature *float64 // nil: the provider's default
 	MaxTokens   int      // 0: kitaru's default
+	// Schema, when set, is the JSON Schema the answer must follow; the
+	// step's output is then the parsed answer. SchemaRetries is how many
+	// times an answer that breaks it is asked for again (defaults
+	// applied: DefaultSchemaRetries).
+	Schema        *AnswerSchema
+	SchemaRetries int
 }
+
+// DefaultSchemaRetries is how many times an llm step with a schema asks
+// again for an answer that broke it; MaxSchemaRetries is the most a flow
+// may ask for, since every one is a paid call.
+const (
+	DefaultSchemaRetries = 2
+	MaxSchemaRetries     = 10
+)
 
 // Message is one chat message of an llm step.
 type Message struct {

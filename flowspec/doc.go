@@ -38,6 +38,25 @@
 //     map is an error rather than silently literal.
 //   - `output` is json or text (the default). A wait step's schema must be a
 //     valid JSON Schema (draft 2020-12) that refers to no other document.
+//   - `schema:` on an llm step (the spec's "Structured output") is any
+//     JSON Schema that refers to no other document, checked at load. The
+//     answer is parsed as JSON (one ```json fence around it is taken off,
+//     as for `output: json` on an llm step; not on a run: step) and
+//     validated; the output is the parsed value. A refused answer goes
+//     back as the assistant's message, then a user message listing every
+//     place it broke the schema (sorted by JSON pointer) and the schema,
+//     up to schema_retries (0 to 10, default 2) more calls; then the step
+//     fails naming the first pointer ("" is the whole value). Asking again
+//     is not an attempt: a step's retry starts a new conversation. Every
+//     call counts in usage and cost, and a step, item or attempt that made
+//     more than one lists them in `turns` (usage, cost, duration, why its
+//     answer was refused, pointer). output: text does not go with schema.
+//     Providers get the schema natively: OpenAI-compatible ones as
+//     response_format json_schema, strict only when the schema meets
+//     strict mode's rules (every object lists all its properties in
+//     required and sets additionalProperties: false); Anthropic as a
+//     forced tool; Ollama as format. A schema whose top is not an object
+//     goes to OpenAI and Anthropic as the property "answer" of one.
 //   - Input strings from --input coerce: integers also from 1e3 or 5.0,
 //     booleans from true/false/yes/no/on/off/1/0, lists and objects from
 //     JSON or YAML flow syntax ([a, b]).

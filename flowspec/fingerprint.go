@@ -36,6 +36,8 @@ type fingerprintDoc struct {
 	ValueConst any            `json:"value_const,omitempty"`
 	Question   string         `json:"question,omitempty"`
 	Schema     map[string]any `json:"schema,omitempty"`
+	// SchemaRetries is an llm step's, set only with its schema.
+	SchemaRetries int `json:"schema_retries,omitempty"`
 }
 
 func srcPtr(t *Template) *string {
@@ -89,6 +91,11 @@ func fingerprintDocOf(s *Step) fingerprintDoc {
 			d.Messages = append(d.Messages, [2]string{m.Role, m.Content.Source()})
 		}
 		d.Temp, d.MaxTokens = b.Temperature, b.MaxTokens
+		if b.Schema != nil {
+			// A retry count of 0 is still a schema's setting: kept apart
+			// from one that was never set by the schema beside it.
+			d.Schema, d.SchemaRetries = b.Schema.Doc, b.SchemaRetries
+		}
 	}
 	if b := s.Checkpoint; b != nil {
 		d.Run, d.Stdin, d.Dir, d.Secrets = srcPtr(b.Run), b.Stdin.Source(), b.Dir.Source(), b.Secrets
@@ -120,7 +127,7 @@ func fingerprintDocOf(s *Step) fingerprintDoc {
 // It declines (ok false) for documents holding arbitrary data (a constant
 // value, a schema), which json.Marshal encodes.
 func (d *fingerprintDoc) appendJSON(b []byte) (_ []byte, ok bool) {
-	if d.ValueConst != nil || len(d.Schema) > 0 {
+	if d.ValueConst != nil || len(d.Schema) > 0 || d.SchemaRetries != 0 {
 		return b, false
 	}
 	b = append(b, `{"v":`...)

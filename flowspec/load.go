@@ -41,7 +41,7 @@ var (
 	kinds          = []string{string(KindLLM), string(KindCheckpoint), string(KindWait)}
 	commonFields   = []string{"kind", "description", "needs", "if", "retry", "timeout", "foreach", "output"}
 	kindFields     = map[Kind][]string{
-		KindLLM:        {"prompt", "messages", "system", "model", "temperature", "max_tokens"},
+		KindLLM:        {"prompt", "messages", "system", "model", "temperature", "max_tokens", "schema", "schema_retries"},
 		KindCheckpoint: {"run", "stdin", "env", "dir", "secrets", "max_output", "value"},
 		KindWait:       {"question", "schema"},
 	}

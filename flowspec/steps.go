@@ -241,6 +241,27 @@ func (c *stepCtx) llm(defaultModel string) {
 	if f, ok := c.number("max_tokens", "a whole number of at least 1", 1, math.MaxInt32, true); ok {
 		b.MaxTokens = int(f)
 	}
+	c.answerSchema(b)
+}
+
+// answerSchema reads an llm step's schema and schema_retries.
+func (c *stepCtx) answerSchema(b *LLMStep) {
+	l, s, fs := c.l, c.s, c.fs
+	p, hasSchema := fs["schema"]
+	if hasSchema {
+		b.Schema = l.schema(s, p.val)
+		b.SchemaRetries = DefaultSchemaRetries
+		if o, ok := fs["output"]; ok && !s.OutputJSON && resolve(o.val).Value == "text" {
+			l.e.add(pos(o.key), "step %q: output: text does not go with schema:, which makes the output the parsed answer; remove output:", s.ID)
+		}
+	}
+	what := fmt.Sprintf("a whole number from 0 to %d (how many times an answer that breaks the schema is asked for again)", MaxSchemaRetries)
+	if f, ok := c.number("schema_retries", what, 0, MaxSchemaRetries, true); ok {
+		if !hasSchema {
+			l.e.add(pos(fs["schema_retries"].key), "step %q: schema_retries only goes with schema: (the JSON Schema its answer must follow)", s.ID)
+		}
+		b.SchemaRetries = int(f)
+	}
 }
 
 func (c *stepCtx) checkpoint() {
@@ -298,7 +319,9 @@ func (c *stepCtx) wait() {
 		b.Question = literalTemplate("")
 	}
 	if p, ok := fs["schema"]; ok {
-		b.Schema = l.schema(s, p.val)
+		if sch := l.schema(s, p.val); sch != nil {
+			b.Schema = sch.Doc
+		}
 	}
 	if s.OutputJSON {
 		l.e.add(pos(fs["output"].key), "step %q: output: json only goes with llm steps and run: steps (an answer is already JSON)", s.ID)

@@ -5,6 +5,7 @@ package providers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 )
@@ -23,6 +24,14 @@ type Request struct {
 	Messages    []Message // a system message, when present, comes first
 	Temperature *float64  // nil: the provider's default
 	MaxTokens   int       // 0: kitaru's default
+	// Schema, when set, is the JSON Schema (its JSON text) the answer must
+	// follow: the call asks for it in the provider's own structured-output
+	// form, and Response.Text is the answer as JSON text. Whether the
+	// answer does follow it is for the caller to check.
+	Schema json.RawMessage `json:",omitempty"`
+	// SchemaName names the schema where a provider wants a name (the
+	// step's id); "" is "answer".
+	SchemaName string `json:",omitempty"`
 }
 
 // Usage counts tokens.
@@ -34,6 +43,18 @@ type Usage struct {
 // Add returns the sum of two usages.
 func (u Usage) Add(o Usage) Usage {
 	return Usage{InputTokens: u.InputTokens + o.InputTokens, OutputTokens: u.OutputTokens + o.OutputTokens}
+}
+
+// AddCost sums two costs: unknown (nil) only when both are.
+func AddCost(a, b *float64) *float64 {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	}
+	c := *a + *b
+	return &c
 }
 
 // Total is the tokens used both ways, the one number displays show.

@@ -251,6 +251,14 @@ func (c *caller) Call(ctx context.Context, req Request) (resp *Response, err err
 			callOpts = append(callOpts, openai.WithLegacyMaxTokensField())
 		}
 	}
+	so, err := structuredFor(res.Provider, req)
+	if err != nil {
+		return nil, err
+	}
+	if so != nil {
+		tr.set = so.set
+		callOpts = append(callOpts, so.opts...)
+	}
 	out, err := model.GenerateContent(ctx, toMessages(req.Messages), callOpts...)
 	if err != nil {
 		return nil, c.callError(ctx, res, tr, source, err)
@@ -260,7 +268,7 @@ func (c *caller) Call(ctx context.Context, req Request) (resp *Response, err err
 	}
 	usage := usageOf(res.Provider, out.Choices[0].GenerationInfo)
 	return &Response{
-		Text:             textOf(res.Provider, out.Choices),
+		Text:             so.answer(res.Provider, out.Choices),
 		Alias:            res.Alias,
 		Model:            res.Model,
 		Usage:            usage,

@@ -102,6 +102,11 @@ type StepResult struct {
 	// attempt of a step that ran more than once (a foreach step's items
 	// list their own).
 	AttemptsDetail []Attempt `json:"attempts_detail,omitempty"`
+	// Turns are the model calls of an llm step's last attempt when it
+	// made more than one: a step with a schema asks again, in the same
+	// conversation, for an answer that broke it. Usage and CostUSD count
+	// them all.
+	Turns []Turn `json:"turns,omitempty"`
 
 	// Remedy is the way out a failed step's error offers (a secret to set,
 	// a model to register), for a front end to word beside Error.
@@ -142,6 +147,7 @@ type ItemResult struct {
 	CostUSD    *float64        `json:"cost_usd"`
 	// AttemptsDetail lists each attempt of an item that ran more than once.
 	AttemptsDetail []Attempt `json:"attempts_detail,omitempty"`
+	Turns          []Turn    `json:"turns,omitempty"` // as StepResult's
 	// Key identifies the item's work: its value and what else it read. A
 	// replay reuses a finished item of its source with the same key;
 	// records written before keys have none.
@@ -160,6 +166,20 @@ type ItemResult struct {
 type Attempt struct {
 	Attempt    int             `json:"attempt"`
 	Error      *string         `json:"error"` // null for the attempt that succeeded
+	DurationMS int64           `json:"duration_ms"`
+	Usage      providers.Usage `json:"usage"`
+	CostUSD    *float64        `json:"cost_usd"`
+	Turns      []Turn          `json:"turns,omitempty"` // its model calls, when it made more than one
+}
+
+// Turn is one model call of an llm step's conversation and what it cost.
+// Error says why its answer was not taken (null for the one that was);
+// Pointer, for an answer that broke the step's schema, is the JSON pointer
+// of the part that broke it ("" is the whole answer).
+type Turn struct {
+	Turn       int             `json:"turn"`
+	Error      *string         `json:"error"`
+	Pointer    *string         `json:"pointer,omitempty"`
 	DurationMS int64           `json:"duration_ms"`
 	Usage      providers.Usage `json:"usage"`
 	CostUSD    *float64        `json:"cost_usd"`

@@ -38,7 +38,11 @@ type Result struct {
 	Usage      providers.Usage
 	Cost       *float64
 	Wait       *runstore.WaitInfo // a wait step now waits for an answer
-	Tries      []runstore.Attempt // filled by the engine, after retries
+	// Turns are an llm step's model calls, when it made more than one (it
+	// asked again for an answer that broke its schema); Usage and Cost
+	// are their sums.
+	Turns []runstore.Turn
+	Tries []runstore.Attempt // filled by the engine, after retries
 }
 
 // Executor does one kind of step. An attempt that failed after spending (a
