@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"os"
@@ -98,11 +99,18 @@ func TestBudgetEndingWords(t *testing.T) {
 		sp := c.sp
 		run := &engine.Run{ID: "kr-1", Status: engine.RunFailed, Ending: &engine.Ending{Code: runstore.EndBudgetExceeded, Budget: &sp},
 			Remedy: &runstore.Remedy{Do: runstore.RemedyRaiseBudget, Run: "kr-1", Name: sp.Reached}}
-		got := runError(run)
+		var out, errb bytes.Buffer
+		if err := reportRun(&IO{Stdout: &out, Stderr: &errb}, false, false, run); err == nil {
+			t.Error("a run its budget stopped exits 0")
+		}
+		got := errb.String()
 		for _, w := range c.want {
 			if !strings.Contains(got, w) {
 				t.Errorf("%q lacks %q", got, w)
 			}
+		}
+		if strings.Contains(got, "kitaru retry") {
+			t.Errorf("%q offers a retry too", got)
 		}
 	}
 }

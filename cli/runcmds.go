@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/kitaruhq/kitaru/engine"
+	"github.com/kitaruhq/kitaru/engine/runstore"
 )
 
 // The run commands: run, replay, resume, retry, input and executions. They
@@ -531,7 +532,11 @@ func reportRun(stdio *IO, asJSON, wantCancel bool, run *engine.Run) error {
 				}
 			}
 		}
-		fmt.Fprintf(w, "\nfix the cause, then continue with `kitaru retry %s`\n", run.ID)
+		if run.Ending != nil && run.Ending.Code == runstore.EndBudgetExceeded {
+			fmt.Fprintln(w) // its own way out was said
+		} else {
+			fmt.Fprintf(w, "\nfix the cause, then continue with `kitaru retry %s`\n", run.ID)
+		}
 		return &ExitError{Code: ExitRunFailed}
 	case engine.RunWaiting:
 		for _, s := range run.Steps {
