@@ -157,12 +157,27 @@ func writeTurns(w io.Writer, who string, turns []engine.Turn) error {
 	if len(turns) == 0 {
 		return nil
 	}
-	fmt.Fprintf(w, "\n%s made %d model calls, asking again for an answer that follows its schema:\n", who, len(turns))
+	if len(turns) == 1 {
+		fmt.Fprintf(w, "\n%s fell back to the next model of its list:\n", who)
+	} else {
+		fmt.Fprintf(w, "\n%s made %d model calls, asking again for an answer that follows its schema:\n", who, len(turns))
+	}
 	tw := newTable(w)
 	for _, t := range turns {
+		// A model of the step's list that gave no answer comes before the
+		// one that did.
+		for _, f := range t.FailedModels {
+			fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s gave no answer: %s\n", t.Turn, fmtTokens(f.Usage), fmtCost(f.CostUSD), fmtDuration(time.Duration(f.DurationMS)*time.Millisecond), f.Model, firstLine(f.Error))
+		}
 		what := "answer taken"
 		if t.Error != nil {
 			what = "its answer " + *t.Error
+			if t.Model == "" && len(t.FailedModels) > 0 {
+				what = "no answer" // every model failed: listed above
+			}
+		}
+		if t.Model != "" {
+			what = fmtModel(engine.StepResult{Model: t.Model, Alias: t.Alias}) + ": " + what
 		}
 		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\n", t.Turn, fmtTokens(t.Usage), fmtCost(t.CostUSD), fmtDuration(time.Duration(t.DurationMS)*time.Millisecond), what)
 	}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kitaruhq/kitaru/engine/executors"
@@ -134,8 +135,9 @@ func (x *execution) execStep(ctx context.Context, s *flowspec.Step, sc *flowspec
 	} else {
 		u := &unit{x: x, step: s, scope: sc, env: env, red: red, slot: sl}
 		res, attempts, err := x.runUnit(ctx, ex, u)
-		if ctx.Err() != nil {
-			// Stopped: no record, but what its attempts spent stays counted.
+		if ctx.Err() != nil || heldByBudget(err) {
+			// Stopped (or held back by the budget): no record, but what its
+			// attempts spent stays counted.
 			before, _ := x.earlier(s.ID)
 			x.keepSpend(s.ID, stoppedSpend(res, before))
 			return nil
@@ -262,11 +264,14 @@ func (x *execution) runUnit(ctx context.Context, ex work.Executor, u *unit) (*un
 			}
 			t.Stop()
 		}
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || heldByBudget(err) {
 			if res != nil {
 				// Stopped after paying for calls (an llm step asking
 				// again): what they spent is kept.
 				sum = addAttempt(sum, res, a, time.Since(t0), err, u.red)
+			}
+			if ctx.Err() == nil {
+				return sum, a, err
 			}
 			return sum, a, ctx.Err()
 		}
@@ -419,6 +424,7 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	var held atomic.Bool // an item was held back by the budget
 	// Items start in order, each as soon as the run has a free slot; the
 	// step itself holds none while it waits (see slots).
 	for i, item := range list {
@@ -427,6 +433,11 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 		}
 		sl, err := x.slots.take(ctx)
 		if err != nil {
+			break
+		}
+		if x.holdsModel(s) {
+			sl.release()
+			held.Store(true)
 			break
 		}
 		wg.Add(1)
@@ -449,7 +460,10 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 			if prev := done[idx]; !kept && prev != nil && prev.Status != StepCompleted {
 				before = spendOf(prev.Attempts, prev.Error, prev.DurationMS, prev.Usage, prev.CostUSD, prev.AttemptsDetail)
 			}
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || heldByBudget(err) {
+				if ctx.Err() == nil {
+					held.Store(true)
+				}
 				x.keepSpend(key, stoppedSpend(res, before))
 				return
 			}
@@ -486,8 +500,8 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 		}()
 	}
 	wg.Wait()
-	if ctx.Err() != nil {
-		return nil
+	if ctx.Err() != nil || held.Load() {
+		return nil // its items not done run when the run is continued
 	}
 	end := time.Now().UTC()
 	r := &StepResult{ID: s.ID, Kind: s.Kind, Status: StepCompleted, StartedAt: &start, EndedAt: &end,

@@ -33,6 +33,7 @@ type Flow struct {
 	Description string
 	Inputs      []*Input // in YAML order
 	Defaults    Defaults
+	Budget      Budget    // the top-level budget:; zero fields set no limit
 	Steps       []*Step   // in YAML order (display order)
 	Output      *Template // nil when the flow declares no output
 	Source      []byte    // the file as read, kept for the run's snapshot
@@ -60,9 +61,10 @@ type Retry struct {
 
 // Defaults apply to every step that does not set its own.
 type Defaults struct {
-	Model   string
-	Retry   Retry
-	Timeout time.Duration
+	Model     string
+	Fallbacks []string // the models after Model when defaults.model is a list
+	Retry     Retry
+	Timeout   time.Duration
 	// MaxOutput is the bytes of stdout a run: step may print; 0 is
 	// DefaultMaxOutput. llm and value steps ignore it.
 	MaxOutput int64
@@ -120,7 +122,10 @@ type ItemBasis struct {
 
 // LLMStep is the body of an llm step.
 type LLMStep struct {
-	Model       string // the step's model, else defaults.model; "" resolves at run time
+	Model string // the step's model, else defaults.model; "" resolves at run time
+	// Fallbacks are the models tried in order after Model when it gives
+	// no answer (model: [a, b] sets Model a, Fallbacks [b]).
+	Fallbacks   []string
 	System      *Template
 	Prompt      *Template // exactly one of Prompt and Messages is set
 	Messages    []Message

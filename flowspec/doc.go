@@ -57,6 +57,39 @@
 //     required and sets additionalProperties: false); Anthropic as a
 //     forced tool; Ollama as format. A schema whose top is not an object
 //     goes to OpenAI and Anthropic as the property "answer" of one.
+//   - `model:` (of a step, or defaults) may be a list, tried in order for
+//     each model call: the next model is tried when one gives no answer
+//     after its own HTTP retries. Every failure falls back (429, 5xx, a
+//     timeout, an unreachable server; 401/403 and a missing key too, as
+//     the next provider has its own key; 400, 404, 413 and 422 as well,
+//     since another model may know the name or take a longer prompt, and
+//     a refused request costs nothing) except a stop (Ctrl-C, the step's
+//     timeout) and a spent budget. A step's model or list replaces the
+//     whole of defaults.model; names in a list are distinct. Later calls
+//     of the same conversation (asking again for a schema) start at the
+//     model that answered. The record's model and alias are the model
+//     that answered; a step with a list lists its calls in `turns` once a
+//     model gave no answer, each with model, alias and failed_models
+//     (model as written, error, duration, usage, cost). The step's retry
+//     tries the whole list again; it is not retried when every model
+//     refused the call for good. The fingerprint hashes the list (one
+//     model hashes as before lists), and a replay runs a step again when
+//     any model of its list resolves elsewhere now.
+//   - `budget: {max_cost_usd, max_tokens}` at the top, and --max-cost,
+//     --max-tokens on run, replay, resume and retry (each flag wins over
+//     its field; resume and retry start from what the run recorded): once
+//     the run's totals (every attempt and fallback try, and earlier goes
+//     at the run; for a replay only what it spends itself, reused steps
+//     costing nothing) reach a limit, no llm step or item starts and a
+//     call a running step is about to make is refused, which stops that
+//     step unrecorded (what it spent stays counted), as an interrupt
+//     would. Calls in flight finish and are recorded, so a run can end a
+//     little past its budget; steps that call no model still run. The run
+//     ends failed with ending budget_exceeded (the figures in
+//     ending.budget) when something was held back, and resume or retry
+//     with a larger budget continues it without repeating finished steps
+//     or items. A model without a known price counts no cost: only
+//     max_tokens bounds it.
 //   - Input strings from --input coerce: integers also from 1e3 or 5.0,
 //     booleans from true/false/yes/no/on/off/1/0, lists and objects from
 //     JSON or YAML flow syntax ([a, b]).

@@ -21,6 +21,7 @@ type fingerprintDoc struct {
 	Foreach    string         `json:"foreach,omitempty"`
 	OutputJSON bool           `json:"output_json,omitempty"`
 	Model      string         `json:"model,omitempty"`
+	Fallbacks  []string       `json:"fallbacks,omitempty"` // left out for one model: its fingerprint is unchanged
 	System     string         `json:"system,omitempty"`
 	Prompt     *string        `json:"prompt,omitempty"`
 	Messages   [][2]string    `json:"messages,omitempty"`
@@ -86,7 +87,7 @@ func fingerprintDocOf(s *Step) fingerprintDoc {
 		Timeout: int64(s.Timeout), Foreach: s.Foreach.Source(), OutputJSON: s.OutputJSON,
 	}
 	if b := s.LLM; b != nil {
-		d.Model, d.System, d.Prompt = b.Model, b.System.Source(), srcPtr(b.Prompt)
+		d.Model, d.Fallbacks, d.System, d.Prompt = b.Model, b.Fallbacks, b.System.Source(), srcPtr(b.Prompt)
 		for _, m := range b.Messages {
 			d.Messages = append(d.Messages, [2]string{m.Role, m.Content.Source()})
 		}
@@ -153,6 +154,10 @@ func (d *fingerprintDoc) appendJSON(b []byte) (_ []byte, ok bool) {
 		b = append(b, `,"output_json":true`...)
 	}
 	b = appendOptString(b, "model", d.Model)
+	if len(d.Fallbacks) > 0 {
+		b = append(b, `,"fallbacks":`...)
+		b = appendJSONStrings(b, d.Fallbacks)
+	}
 	b = appendOptString(b, "system", d.System)
 	b = appendStringPtr(b, "prompt", d.Prompt)
 	b = appendPairs(b, "messages", d.Messages)

@@ -121,7 +121,7 @@ func (l *loader) stepBody(s *Step, parts *stepParts, n *yaml.Node) {
 	}
 	switch s.Kind {
 	case KindLLM:
-		c.llm(d.Model)
+		c.llm(d)
 	case KindCheckpoint:
 		c.checkpoint()
 	case KindWait:
@@ -214,9 +214,9 @@ func (c *stepCtx) number(name, what string, lo, hi float64, whole bool) (float64
 	return f, true
 }
 
-func (c *stepCtx) llm(defaultModel string) {
+func (c *stepCtx) llm(d Defaults) {
 	l, s, fs := c.l, c.s, c.fs
-	b := &LLMStep{Model: defaultModel}
+	b := &LLMStep{Model: d.Model, Fallbacks: d.Fallbacks}
 	s.LLM = b
 	b.System = c.tmpl("system")
 	b.Prompt = c.tmpl("prompt")
@@ -231,8 +231,9 @@ func (c *stepCtx) llm(defaultModel string) {
 		l.e.add(pos(c.n), "llm step %q needs a prompt: (or messages:); add prompt: with what to ask the model", s.ID)
 	}
 	if p, ok := fs["model"]; ok {
-		if m := l.model(p.val); m != "" {
-			b.Model = m
+		// The step's model (or list) replaces the default's whole list.
+		if m, more := l.models(p.val); m != "" {
+			b.Model, b.Fallbacks = m, more
 		}
 	}
 	if f, ok := c.number("temperature", "a number from 0 to 2", 0, 2, false); ok {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/engine/work"
@@ -41,6 +42,7 @@ func (Model) Execute(ctx context.Context, u *work.Unit, sink work.Sink) (*work.R
 			return nil, runstore.Advise(errors.New("no provider configured"), runstore.Remedy{Do: runstore.RemedyRegisterModel})
 		}
 	}
+	models := l.Models()
 	var res *work.Result // nil until a call answered
 	var turns []runstore.Turn
 	for turn := 1; ; turn++ {
@@ -53,22 +55,30 @@ func (Model) Execute(ctx context.Context, u *work.Unit, sink work.Sink) (*work.R
 		if data, err := json.MarshalIndent(req, "", "  "); err == nil {
 			sink.Artifact(name("prompt"), ".json", append(data, '\n'))
 		}
-		resp, err := caller.Call(ctx, req)
-		// A server may echo the key it was sent (in its answer or an error):
-		// the key is masked in all the step records, as a secret is.
-		creds := providers.CredentialsOf(err)
-		if resp != nil {
-			creds = resp.Credentials
-		}
-		sink.AddSecrets(creds)
+		t0 := time.Now()
+		resp, at, failed, err := callModels(ctx, caller, req, models, sink)
 		if err != nil {
+			if len(failed) > 0 {
+				// The models that gave no answer are listed in the record.
+				msg := sink.Mask(err.Error())
+				turns = append(turns, runstore.Turn{Turn: turn, Error: &msg, DurationMS: time.Since(t0).Milliseconds(), FailedModels: failed})
+				if res == nil {
+					res = &work.Result{}
+				}
+			}
 			if res == nil {
 				return nil, err
 			}
+			res.Turns = keptTurns(turns)
+			if turn == 1 {
+				return res, err
+			}
 			// The turns before were paid for.
-			res.Turns = turns
 			return res, fmt.Errorf("asking again for an answer that follows the schema (turn %d): %w", turn, err)
 		}
+		// Later turns of the conversation go to the model that answered
+		// (those before it in the list gave no answer).
+		models = models[at:]
 		text := sink.Mask(resp.Text)
 		sink.Artifact(name("response"), ".txt", []byte(text))
 		sink.Log(fmt.Sprintf("model %s answered in %s (%d tokens in, %d out)", resp.Model, humantime.Duration(resp.Latency), resp.Usage.InputTokens, resp.Usage.OutputTokens))
@@ -78,7 +88,12 @@ func (Model) Execute(ctx context.Context, u *work.Unit, sink work.Sink) (*work.R
 		res.Model, res.Alias, res.Credential, res.Mock = resp.Model, resp.Alias, resp.CredentialSource, resp.Mock
 		res.Usage, res.Cost = res.Usage.Add(resp.Usage), providers.AddCost(res.Cost, resp.CostUSD)
 		t := runstore.Turn{Turn: turn, DurationMS: resp.Latency.Milliseconds(), Usage: resp.Usage, CostUSD: resp.CostUSD}
+		if len(l.Fallbacks) > 0 {
+			t.Model, t.Alias, t.FailedModels = resp.Model, resp.Alias, failed
+		}
 		if l.Schema == nil {
+			turns = append(turns, t)
+			res.Turns = keptTurns(turns)
 			out, err := sink.Output(text)
 			if err != nil {
 				return res, err // the call was made and paid for
@@ -89,9 +104,7 @@ func (Model) Execute(ctx context.Context, u *work.Unit, sink work.Sink) (*work.R
 		out, bad := checkAnswer(l.Schema, text)
 		if bad == nil {
 			turns = append(turns, t)
-			if turn > 1 {
-				res.Turns = turns
-			}
+			res.Turns = keptTurns(turns)
 			res.Output = sink.MaskValue(out)
 			return res, nil
 		}
@@ -102,9 +115,7 @@ func (Model) Execute(ctx context.Context, u *work.Unit, sink work.Sink) (*work.R
 		}
 		turns = append(turns, t)
 		if turn > l.SchemaRetries {
-			if turn > 1 {
-				res.Turns = turns
-			}
+			res.Turns = keptTurns(turns)
 			return res, bad.final(turn, l.SchemaRetries)
 		}
 		sink.Log(fmt.Sprintf("its answer %s; asking again (%d of %d)", msg, turn, l.SchemaRetries))
@@ -114,6 +125,21 @@ func (Model) Execute(ctx context.Context, u *work.Unit, sink work.Sink) (*work.R
 			providers.Message{Role: "assistant", Content: text},
 			providers.Message{Role: "user", Content: bad.reask(l.Schema)})
 	}
+}
+
+// keptTurns are the turns a record lists: all of them when there was more
+// than one call, or a model of the list gave no answer; else none (the
+// step's own fields say it all).
+func keptTurns(turns []runstore.Turn) []runstore.Turn {
+	if len(turns) > 1 {
+		return turns
+	}
+	for _, t := range turns {
+		if len(t.FailedModels) > 0 {
+			return turns
+		}
+	}
+	return nil
 }
 
 // messagesOf renders an llm step's system message, prompt and messages.

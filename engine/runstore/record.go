@@ -58,6 +58,9 @@ type Run struct {
 	// went wrong, as the failed step or the store said it. A record of an
 	// older kitaru has no Ending and a sentence in Error.
 	Ending *Ending `json:"ending,omitempty"`
+	// Budget is what the run may spend on model calls (its flow's budget:
+	// under --max-cost and --max-tokens of its last go); nil: no limit.
+	Budget *flowspec.Budget `json:"budget,omitempty"`
 
 	FlowFile  string     `json:"flow_file,omitempty"` // the path the flow was loaded from
 	StartedAt time.Time  `json:"started_at"`
@@ -180,6 +183,22 @@ type Turn struct {
 	Turn       int             `json:"turn"`
 	Error      *string         `json:"error"`
 	Pointer    *string         `json:"pointer,omitempty"`
+	DurationMS int64           `json:"duration_ms"`
+	Usage      providers.Usage `json:"usage"`
+	CostUSD    *float64        `json:"cost_usd"`
+	// Model and Alias say which model of a step's model list answered,
+	// and FailedModels are those before it that gave no answer to this
+	// call (set only for a step with a list).
+	Model        string     `json:"model,omitempty"`
+	Alias        string     `json:"alias,omitempty"`
+	FailedModels []ModelTry `json:"failed_models,omitempty"`
+}
+
+// ModelTry is one model of a step's model list that gave no answer to a
+// call (after its own HTTP retries), so the next one was tried.
+type ModelTry struct {
+	Model      string          `json:"model"` // as the step names it
+	Error      string          `json:"error"`
 	DurationMS int64           `json:"duration_ms"`
 	Usage      providers.Usage `json:"usage"`
 	CostUSD    *float64        `json:"cost_usd"`

@@ -10,6 +10,7 @@ package work
 
 import (
 	"context"
+	"errors"
 	"io"
 
 	"github.com/kitaruhq/kitaru/engine/runstore"
@@ -27,6 +28,13 @@ type Unit struct {
 	Dir   string           // the directory commands run in ("" : the process's)
 	Model providers.Caller // for llm steps; nil: none configured
 }
+
+// ErrBudgetSpent is what a Unit's Model caller returns, without calling,
+// once the run has spent its budget. An executor stops there (it tries no
+// other model) and returns it, wrapped, with what it spent before: the
+// engine holds the unit back, unrecorded, for a resume with a larger
+// budget.
+var ErrBudgetSpent = errors.New("the run's budget is spent")
 
 // Result is what a unit produced.
 type Result struct {
