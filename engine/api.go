@@ -98,7 +98,7 @@ type ReplayOptions struct {
 	Parallel int
 	// Budget's limits win over the replayed flow's budget:. The replay's
 	// budget counts only what it spends (reused steps cost it nothing).
-	Budget flowspec.Budget
+	Budget  flowspec.Budget
 	NoCache bool // as StartOptions'
 }
 
