@@ -25,7 +25,7 @@ func (l *loader) cacheOf(n *yaml.Node, what string) Cache {
 	case v.Kind == yaml.ScalarNode && v.Tag == "!!bool":
 		return Cache{On: v.Value == "true" || v.Value == "True" || v.Value == "TRUE"}
 	case v.Kind == yaml.MappingNode:
-		fs := l.fields(v, what+" field", cacheFields, nil)
+		fs := l.fields(v, "cache field", cacheFields, nil)
 		c := Cache{On: true}
 		if t, ok := fs["ttl"]; ok {
 			c.TTL = l.duration(t.val, what+" ttl")
