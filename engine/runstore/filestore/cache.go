@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -34,7 +36,36 @@ func (s *Store) PutCached(ctx context.Context, key string, e *runstore.CacheEntr
 	if err != nil {
 		return err
 	}
-	return fsutil.WriteFileAtomic(s.cachePath(key), data)
+	return writeUnsynced(s.cachePath(key), data)
+}
+
+// writeUnsynced replaces path atomically (temporary file, rename) without
+// waiting for the disk: an entry a crash loses or leaves empty is a miss,
+// which costs one call again, so a paid call need not wait for an fsync.
+func writeUnsynced(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, fsutil.DirPerm); err != nil {
+		return fmt.Errorf("cannot create %s: %w", dir, err)
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Chmod(fsutil.FilePerm)
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	return nil
 }
 
 // GetCached reads the entry's file. A file that is not a regular file, is
