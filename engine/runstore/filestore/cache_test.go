@@ -2,8 +2,6 @@ package filestore
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -11,18 +9,14 @@ import (
 	"time"
 
 	"github.com/kitaruhq/kitaru/engine/runstore"
+	"github.com/kitaruhq/kitaru/engine/runstore/storetest"
 )
-
-func testKey(s string) string {
-	h := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(h[:])
-}
 
 func TestCacheEntryFile(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	s := New(dir)
-	key := testKey("layout")
+	key := storetest.CacheKey("layout")
 	e := &runstore.CacheEntry{Run: "kr-aaaaaaaa", Step: "a", Text: "hi", At: time.Now().UTC()}
 	if err := s.PutCached(context.Background(), key, e); err != nil {
 		t.Fatal(err)
@@ -51,7 +45,7 @@ func TestCacheDamagedEntryIsAMiss(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			s := New(t.TempDir())
-			key := testKey(name)
+			key := storetest.CacheKey(name)
 			p := s.cachePath(key)
 			if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 				t.Fatal(err)
@@ -67,7 +61,7 @@ func TestCacheDamagedEntryIsAMiss(t *testing.T) {
 	t.Run("a directory", func(t *testing.T) {
 		t.Parallel()
 		s := New(t.TempDir())
-		key := testKey("dir")
+		key := storetest.CacheKey("dir")
 		if err := os.MkdirAll(s.cachePath(key), 0o700); err != nil {
 			t.Fatal(err)
 		}

@@ -15,8 +15,9 @@ import (
 	"github.com/kitaruhq/kitaru/providers"
 )
 
-// cacheKey is a well-formed key made from s.
-func cacheKey(s string) string {
+// CacheKey is a well-formed cache key made from s, for a backend's own
+// tests of its cache.
+func CacheKey(s string) string {
 	h := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(h[:])
 }
@@ -29,7 +30,7 @@ func cacheEntry(run string, at time.Time) *runstore.CacheEntry {
 
 func testCacheRoundTrip(t *testing.T, s runstore.Store) {
 	ctx := context.Background()
-	key := cacheKey("round trip")
+	key := CacheKey("round trip")
 	want := cacheEntry("kr-aaaaaaaa", t0)
 	if err := s.PutCached(ctx, key, want); err != nil {
 		t.Fatalf("PutCached: %v", err)
@@ -54,10 +55,10 @@ func testCacheRoundTrip(t *testing.T, s runstore.Store) {
 
 func testCacheMisses(t *testing.T, s runstore.Store) {
 	ctx := context.Background()
-	if got, err := s.GetCached(ctx, cacheKey("never put"), time.Time{}); got != nil || err != nil {
+	if got, err := s.GetCached(ctx, CacheKey("never put"), time.Time{}); got != nil || err != nil {
 		t.Errorf("GetCached of a key never put = %+v, %v; want nil, nil", got, err)
 	}
-	key := cacheKey("old")
+	key := CacheKey("old")
 	if err := s.PutCached(ctx, key, cacheEntry("kr-aaaaaaaa", t0)); err != nil {
 		t.Fatalf("PutCached: %v", err)
 	}
@@ -67,7 +68,7 @@ func testCacheMisses(t *testing.T, s runstore.Store) {
 	if got, err := s.GetCached(ctx, key, t0); got == nil || err != nil {
 		t.Errorf("GetCached of an entry made at since = %+v, %v; want it", got, err)
 	}
-	for _, bad := range []string{"", "abc", "../../etc/passwd", cacheKey("x")[:63] + "G", "prompt: tell me a secret"} {
+	for _, bad := range []string{"", "abc", "../../etc/passwd", CacheKey("x")[:63] + "G", "prompt: tell me a secret"} {
 		if err := s.PutCached(ctx, bad, cacheEntry("kr-aaaaaaaa", t0)); !errors.Is(err, runstore.ErrBadCacheKey) {
 			t.Errorf("PutCached(%q) = %v; want ErrBadCacheKey", bad, err)
 		}
@@ -79,7 +80,7 @@ func testCacheMisses(t *testing.T, s runstore.Store) {
 
 func testCacheConcurrentPuts(t *testing.T, s runstore.Store) {
 	ctx := context.Background()
-	key := cacheKey("raced")
+	key := CacheKey("raced")
 	const n = 16
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
