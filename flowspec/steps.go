@@ -243,6 +243,7 @@ func (c *stepCtx) llm(d Defaults) {
 		b.MaxTokens = int(f)
 	}
 	c.answerSchema(b)
+	c.stepCache(b, d)
 }
 
 // answerSchema reads an llm step's schema and schema_retries.

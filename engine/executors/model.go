@@ -43,7 +43,14 @@ func (Model) Execute(ctx context.Context, u *work.Unit, sink work.Sink) (*work.R
 		}
 	}
 	models := l.Models()
-	var res *work.Result // nil until a call answered
+	cache := cacheFor(u, caller, req)
+	if res, ok := cache.answer(ctx, models, sink); ok {
+		return res, nil
+	}
+	// answered is the model that answered the first call; res is nil
+	// until a call answered.
+	answered := ""
+	var res *work.Result
 	var turns []runstore.Turn
 	for turn := 1; ; turn++ {
 		name := func(base string) string {
@@ -79,6 +86,9 @@ func (Model) Execute(ctx context.Context, u *work.Unit, sink work.Sink) (*work.R
 		// Later turns of the conversation go to the model that answered
 		// (those before it in the list gave no answer).
 		models = models[at:]
+		if turn == 1 {
+			answered = models[0]
+		}
 		text := sink.Mask(resp.Text)
 		sink.Artifact(name("response"), ".txt", []byte(text))
 		sink.Log(fmt.Sprintf("model %s answered in %s (%d tokens in, %d out)", resp.Model, humantime.Duration(resp.Latency), resp.Usage.InputTokens, resp.Usage.OutputTokens))
@@ -99,6 +109,7 @@ func (Model) Execute(ctx context.Context, u *work.Unit, sink work.Sink) (*work.R
 				return res, err // the call was made and paid for
 			}
 			res.Output = out
+			cache.keep(ctx, answered, res, text, sink)
 			return res, nil
 		}
 		out, bad := checkAnswer(l.Schema, text)
@@ -106,6 +117,7 @@ func (Model) Execute(ctx context.Context, u *work.Unit, sink work.Sink) (*work.R
 			turns = append(turns, t)
 			res.Turns = keptTurns(turns)
 			res.Output = sink.MaskValue(out)
+			cache.keep(ctx, answered, res, text, sink)
 			return res, nil
 		}
 		msg := bad.Error()

@@ -49,6 +49,9 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ConcurrentAppendsNumberOnce", testConcurrentAppends},
 		{"PagesWhileRunsStart", testPagesWhileRunsStart},
 		{"ArtifactNames", testArtifactNames},
+		{"CacheRoundTrip", testCacheRoundTrip},
+		{"CacheMisses", testCacheMisses},
+		{"CacheConcurrentPuts", testCacheConcurrentPuts},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
