@@ -214,7 +214,7 @@ func (c *caller) Call(ctx context.Context, req Request) (resp *Response, err err
 	base := c.baseURL(res)
 
 	tr := &callTransport{base: c.transport(), sleep: c.opts.Sleep, stripTemperature: req.Temperature == nil, maxBody: c.opts.MaxResponseBytes,
-		headers: headers, keys: sent}
+		headers: headers, keys: sent, onRetry: streamOf(ctx).Retry}
 	clientToken := token
 	if info := providerInfos[res.Provider]; token == "" && info.keyHeader != "" {
 		// Only an alias's own server is called without a key (a local
@@ -259,6 +259,7 @@ func (c *caller) Call(ctx context.Context, req Request) (resp *Response, err err
 		tr.set = so.set
 		callOpts = append(callOpts, so.opts...)
 	}
+	callOpts = append(callOpts, streamOptions(ctx)...)
 	out, err := model.GenerateContent(ctx, toMessages(req.Messages), callOpts...)
 	if err != nil {
 		return nil, c.callError(ctx, res, tr, source, err)

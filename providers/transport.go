@@ -59,6 +59,9 @@ type callTransport struct {
 	// where langchaingo cannot say them for one call (see structured).
 	set map[string]json.RawMessage
 
+	// onRetry, when set, is told of each retry before its wait.
+	onRetry func(Retry)
+
 	// Written by RoundTrip, read by the caller after the client returns;
 	// one call's requests are sequential.
 	attempts   int
@@ -152,6 +155,9 @@ func (t *callTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if resp != nil {
 			io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
 			resp.Body.Close()
+		}
+		if t.onRetry != nil {
+			t.onRetry(Retry{Attempt: attempt + 1, MaxAttempts: maxAttempts, Status: t.lastStatus, Err: t.lastNetErr, Wait: delay})
 		}
 		if err := t.sleep(req.Context(), delay); err != nil {
 			return nil, err
