@@ -201,6 +201,9 @@ func (c *caller) Call(ctx context.Context, req Request) (resp *Response, err err
 	if source == CredentialNone {
 		source = headerSource
 	}
+	if f := StreamOf(ctx).Secrets; f != nil && len(sent) > 0 {
+		f(sent)
+	}
 	if len(sent) > 0 {
 		defer func() {
 			if resp != nil {
@@ -214,7 +217,7 @@ func (c *caller) Call(ctx context.Context, req Request) (resp *Response, err err
 	base := c.baseURL(res)
 
 	tr := &callTransport{base: c.transport(), sleep: c.opts.Sleep, stripTemperature: req.Temperature == nil, maxBody: c.opts.MaxResponseBytes,
-		headers: headers, keys: sent, onRetry: streamOf(ctx).Retry}
+		headers: headers, keys: sent, onRetry: StreamOf(ctx).Retry}
 	clientToken := token
 	if info := providerInfos[res.Provider]; token == "" && info.keyHeader != "" {
 		// Only an alias's own server is called without a key (a local

@@ -25,7 +25,7 @@ func (m Mock) Call(ctx context.Context, req Request) (*Response, error) {
 	if res, err := m.Registry.Resolve(req.Model, m.Getenv); err == nil {
 		resp.Alias, resp.Model = res.Alias, res.Model
 	}
-	if text := streamOf(ctx).Text; text != nil && m.Text != "" {
+	if text := StreamOf(ctx).Text; text != nil && m.Text != "" {
 		text(m.Text)
 	}
 	resp.Latency = time.Since(start)

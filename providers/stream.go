@@ -18,6 +18,9 @@ type Stream struct {
 	Text func(chunk string)
 	// Retry gets a retry about to be made, before its wait.
 	Retry func(Retry)
+	// Secrets gets the credential values the call sends, before it sends
+	// them: a server may echo them in the text streamed.
+	Secrets func(values []string)
 }
 
 // Retry is one retry inside a call: what the last attempt got, and when
@@ -39,8 +42,8 @@ func WithStream(ctx context.Context, s Stream) context.Context {
 	return context.WithValue(ctx, streamKey{}, s)
 }
 
-// streamOf is the Stream ctx carries; the zero Stream when none.
-func streamOf(ctx context.Context) Stream {
+// StreamOf is the Stream ctx carries; the zero Stream when none.
+func StreamOf(ctx context.Context) Stream {
 	s, _ := ctx.Value(streamKey{}).(Stream)
 	return s
 }
@@ -50,7 +53,7 @@ func streamOf(ctx context.Context) Stream {
 // stream's last chunk (stream_options.include_usage) by itself; the
 // Anthropic one reads it from message_start and message_delta.
 func streamOptions(ctx context.Context) []llms.CallOption {
-	text := streamOf(ctx).Text
+	text := StreamOf(ctx).Text
 	if text == nil {
 		return nil
 	}

@@ -63,7 +63,9 @@ func (Model) Execute(ctx context.Context, u *work.Unit, sink work.Sink) (*work.R
 			sink.Artifact(name("prompt"), ".json", append(data, '\n'))
 		}
 		t0 := time.Now()
-		resp, at, failed, err := callModels(ctx, caller, req, models, sink)
+		sctx, end := streamed(ctx, sink)
+		resp, at, failed, err := callModels(sctx, caller, req, models, sink)
+		end()
 		if err != nil {
 			if len(failed) > 0 {
 				// The models that gave no answer are listed in the record.
