@@ -16,7 +16,8 @@ import (
 // sseServer answers chat calls the way the provider does: with a stream
 // of server-sent events when the request asks for one (stream: true),
 // else with one JSON answer. It records whether each request streamed and
-// the stream_options it sent.
+// the stream_options it sent. Without events it answers with the JSON
+// answer always, as servers that ignore "stream" do.
 type sseServer struct {
 	*httptest.Server
 	mu       sync.Mutex
@@ -42,7 +43,7 @@ func newSSEServer(t *testing.T, whole string, events []sseEvent) *sseServer {
 		s.streamed = append(s.streamed, stream)
 		s.options = append(s.options, body["stream_options"])
 		s.mu.Unlock()
-		if !stream {
+		if !stream || events == nil {
 			w.Header().Set("Content-Type", "application/json")
 			io.WriteString(w, whole)
 			return
@@ -116,13 +117,18 @@ func TestStreamedCallRecordsTheSame(t *testing.T) {
 			wantText: "hello from\nopenai", wantUsage: Usage{InputTokens: 12, OutputTokens: 5}, wantChunks: 3},
 		{name: "anthropic", model: "anthropic/claude-sonnet-4-0", baseVar: "ANTHROPIC_BASE_URL", keyVar: "ANTHROPIC_API_KEY", whole: anthropicWhole, events: anthropicStream,
 			wantText: "hello from anthropic", wantUsage: Usage{InputTokens: 20, OutputTokens: 7}, wantChunks: 4},
+		// Servers that answer a stream request with the whole answer.
+		{name: "openai-whole", model: "openai/gpt-4o-mini", baseVar: "OPENAI_BASE_URL", keyVar: "OPENAI_API_KEY", whole: openAIWhole,
+			wantText: "hello from\nopenai", wantUsage: Usage{InputTokens: 12, OutputTokens: 5}, wantChunks: 1},
+		{name: "anthropic-whole", model: "anthropic/claude-sonnet-4-0", baseVar: "ANTHROPIC_BASE_URL", keyVar: "ANTHROPIC_API_KEY", whole: anthropicWhole,
+			wantText: "hello from anthropic", wantUsage: Usage{InputTokens: 20, OutputTokens: 7}, wantChunks: 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			srv := newSSEServer(t, tt.whole, tt.events)
 			base := srv.URL
-			if tt.name == "openai" {
+			if strings.HasPrefix(tt.name, "openai") {
 				base += "/v1"
 			}
 			env := map[string]string{tt.baseVar: base, tt.keyVar: "sk-test-stream-0123456789"}
@@ -142,7 +148,7 @@ func TestStreamedCallRecordsTheSame(t *testing.T) {
 			if got := srv.streamed; len(got) != 2 || got[0] || !got[1] {
 				t.Fatalf("requests streamed = %v, want [false true]", got)
 			}
-			if tt.name == "openai" {
+			if strings.HasPrefix(tt.name, "openai") {
 				if o, _ := srv.options[1].(map[string]any); o["include_usage"] != true {
 					t.Errorf("stream_options = %v, want include_usage: true", srv.options[1])
 				}

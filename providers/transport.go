@@ -61,6 +61,8 @@ type callTransport struct {
 
 	// onRetry, when set, is told of each retry before its wait.
 	onRetry func(Retry)
+	// streaming: the request asks for a stream (see asStream).
+	streaming bool
 
 	// Written by RoundTrip, read by the caller after the client returns;
 	// one call's requests are sequential.
@@ -109,6 +111,7 @@ func (t *callTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		body = withFields(body, t.set)
 	}
 	t.lastURL = req.URL.Redacted()
+	t.streaming = streams(body)
 	for attempt := 1; ; attempt++ {
 		r := req.Clone(req.Context())
 		if t.dropHeader != "" {
@@ -189,6 +192,9 @@ func (t *callTransport) capped(resp *http.Response) *http.Response {
 	limit := t.maxBody
 	if limit <= 0 {
 		limit = DefaultMaxResponseBytes
+	}
+	if t.streaming {
+		resp = asStream(resp, limit)
 	}
 	keyLen := 0
 	for _, k := range t.keys {
