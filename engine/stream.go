@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -25,23 +26,50 @@ const streamLogMax = 1 << 20
 
 // Stream takes in one model call of the unit as it arrives.
 func (u *unit) Stream() work.TextStream {
-	return &textStream{u: u, c: newCapture(u, "the answer", 0, streamLogMax, nil)}
+	s := &textStream{u: u, c: newCapture(u, "the answer", 0, streamLogMax, nil), lines: make(chan []LogLine, 64), written: make(chan struct{})}
+	s.c.log.out = s.logged
+	go s.write()
+	return s
+}
+
+// logged fans finished lines out at once and hands them to the writer.
+func (s *textStream) logged(batch []LogLine) {
+	lines := slices.Clone(batch)
+	s.u.x.fanOut(s.u.stamp(Event{Type: EventLog, Lines: lines}))
+	s.lines <- lines
+}
+
+// write appends the lines to the run's log off the call's path: the
+// store's appends wait on its journal's syncs, which the text of a call
+// being read must not.
+func (s *textStream) write() {
+	defer close(s.written)
+	for lines := range s.lines {
+		_ = s.u.x.st.AppendLog(s.u.x.sc, s.u.x.meta.ID, lines...)
+	}
 }
 
 // textStream logs a call's text line by line, as a command's output is
 // (unsynced appends, secrets masked across pieces), and fans out the line
-// being written with every piece. The fan-out takes no lock of the run's:
-// a piece never waits for a durable event being written, and what comes
-// after it of the same unit is fanned out after it.
+// being written with every piece. Neither waits for the run's durable
+// events: the fan-out takes no lock of the run's (what the unit does after
+// a piece is fanned out after it), and lines are appended by a goroutine
+// of the stream's own.
 type textStream struct {
-	mu sync.Mutex
-	u  *unit
-	c  *capture
+	mu      sync.Mutex
+	u       *unit
+	c       *capture
+	lines   chan []LogLine // to write, in order
+	written chan struct{}  // closed once every line is written
+	ended   bool
 }
 
 func (s *textStream) Text(chunk string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.ended {
+		return
+	}
 	s.c.Write([]byte(chunk))
 	s.u.x.fanOut(s.u.stamp(Event{Type: EventText, Lines: []LogLine{{Step: s.u.step.ID, Item: s.u.item, Text: string(s.c.log.line)}}}))
 }
@@ -61,11 +89,19 @@ func (s *textStream) Secrets(values []string) {
 	s.c.mask.r = s.u.red
 }
 
+// End logs the last line and waits until every line is written, so
+// that what the unit logs next comes after them.
 func (s *textStream) End() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.ended {
+		return
+	}
+	s.ended = true
 	s.c.flush()
 	s.c.kept = nil
+	close(s.lines)
+	<-s.written
 }
 
 // stamp fills in what every event of the unit carries.
