@@ -34,6 +34,7 @@ type Flow struct {
 	Inputs      []*Input // in YAML order
 	Defaults    Defaults
 	Steps       []*Step   // in YAML order (display order)
+	Tools       []*Tool   // tools:, in YAML order
 	Output      *Template // nil when the flow declares no output
 	Source      []byte    // the file as read, kept for the run's snapshot
 
@@ -126,6 +127,10 @@ type LLMStep struct {
 	Messages    []Message
 	Temperature *float64 // nil: the provider's default
 	MaxTokens   int      // 0: kitaru's default
+	// Tools are the tools the model may call (tools:); MaxTurns bounds
+	// the model calls of its loop (DefaultMaxTurns when tools are set).
+	Tools    []*Tool
+	MaxTurns int
 }
 
 // Message is one chat message of an llm step.
@@ -169,6 +174,7 @@ type Scope struct {
 	FlowName string
 	Item     any // inside foreach
 	Index    int // inside foreach
+	Args     any // inside a tool: the call's arguments
 }
 
 // StepState is what an expression can read of another step.
