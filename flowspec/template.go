@@ -440,7 +440,7 @@ type compiler struct {
 	// steps, item and index are not.
 	inTool  bool
 	stepIDs []string
-	inNames    []string
+	inNames []string
 }
 
 func newCompiler(inputs []*Input, stepIDs []string) *compiler {
