@@ -11,8 +11,12 @@ import (
 
 // Message is one chat message sent to a model.
 type Message struct {
-	Role    string `json:"role"` // system | user | assistant
+	Role    string `json:"role"` // system | user | assistant | tool
 	Content string `json:"content"`
+	// ToolCalls are what an assistant message asked for; ToolCallID is the
+	// call a tool message answers (see tools.go).
+	ToolCalls  []ToolCall `json:"tool_calls,omitempty"`
+	ToolCallID string     `json:"tool_call_id,omitempty"`
 }
 
 // Request is one model call as an llm step asks for it.
@@ -23,6 +27,7 @@ type Request struct {
 	Messages    []Message // a system message, when present, comes first
 	Temperature *float64  // nil: the provider's default
 	MaxTokens   int       // 0: kitaru's default
+	Tools       []Tool    `json:",omitempty"` // what the model may call
 }
 
 // Usage counts tokens.
@@ -49,6 +54,7 @@ const (
 // Response is what a call returned and what it cost.
 type Response struct {
 	Text             string
+	ToolCalls        []ToolCall // the calls the model asked for, when it did
 	Alias            string // "" when the step named a raw provider/model
 	Model            string // the provider/model actually called
 	Usage            Usage

@@ -120,6 +120,9 @@ type StepResult struct {
 	Items []ItemResult `json:"items,omitempty"`
 	// Wait is set for a wait step.
 	Wait *WaitInfo `json:"wait,omitempty"`
+	// Turns are the model calls of an llm step's tool loop, each with its
+	// tool calls (a foreach step's items list their own).
+	Turns []Turn `json:"turns,omitempty"`
 	// Fingerprint is the hash of the step's definition, the inputs it read
 	// and its dependencies' fingerprints: a replay compares it.
 	Fingerprint string `json:"fingerprint,omitempty"`
@@ -142,6 +145,7 @@ type ItemResult struct {
 	CostUSD    *float64        `json:"cost_usd"`
 	// AttemptsDetail lists each attempt of an item that ran more than once.
 	AttemptsDetail []Attempt `json:"attempts_detail,omitempty"`
+	Turns          []Turn    `json:"turns,omitempty"` // as StepResult's
 	// Key identifies the item's work: its value and what else it read. A
 	// replay reuses a finished item of its source with the same key;
 	// records written before keys have none.

@@ -49,6 +49,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ConcurrentAppendsNumberOnce", testConcurrentAppends},
 		{"PagesWhileRunsStart", testPagesWhileRunsStart},
 		{"ArtifactNames", testArtifactNames},
+		{"Turns", testTurns},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

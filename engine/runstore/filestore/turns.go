@@ -1,0 +1,76 @@
+package filestore
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/kitaruhq/kitaru/engine/runstore"
+)
+
+// SaveTurn writes steps/<step>/turns/<turn>.<call>.json (an item's:
+// <item>.<turn>.<call>.json) atomically.
+func (s *Store) SaveTurn(ctx context.Context, id, step string, r *runstore.TurnRecord) error {
+	dir := filepath.Join(s.StepDir(id, step), "turns")
+	if _, err := os.Stat(dir); err != nil {
+		if err := s.ensureStepDir(ctx, id, step); err != nil {
+			return err
+		}
+		if err := mkdirDurable(dir); err != nil {
+			return err
+		}
+	}
+	name := strconv.Itoa(r.Turn) + "." + strconv.Itoa(r.Call) + ".json"
+	if r.Item != nil {
+		name = strconv.Itoa(*r.Item) + "." + name
+	}
+	return writeJSON(filepath.Join(dir, name), r, true)
+}
+
+// LoadTurns reads the turn records of a step (item nil) or of one item.
+func (s *Store) LoadTurns(ctx context.Context, id, step string, item *int) ([]*runstore.TurnRecord, error) {
+	dir := filepath.Join(s.StepDir(id, step), "turns")
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the turns of step %s: %w", step, err)
+	}
+	parts := 2
+	if item != nil {
+		parts = 3
+	}
+	var out []*runstore.TurnRecord
+	var errs []error
+	for _, e := range ents {
+		base, ok := strings.CutSuffix(e.Name(), ".json")
+		f := strings.Split(base, ".")
+		if !ok || len(f) != parts || item != nil && f[0] != strconv.Itoa(*item) {
+			continue // temp files, strangers, other items
+		}
+		var r runstore.TurnRecord
+		p := filepath.Join(dir, e.Name())
+		problem, err := readJSON(p, &r)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("cannot read %s: %w", p, err))
+			continue
+		case problem != "":
+			// A torn record is a turn that did not finish: it runs again.
+			continue
+		}
+		out = append(out, &r)
+	}
+	slices.SortFunc(out, func(a, b *runstore.TurnRecord) int {
+		return cmp.Or(cmp.Compare(a.Turn, b.Turn), cmp.Compare(a.Call, b.Call))
+	})
+	return out, errors.Join(errs...)
+}
