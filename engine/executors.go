@@ -175,6 +175,7 @@ func spent(r *StepResult, res *unitResult) {
 	}
 	r.Model, r.Alias, r.Credential, r.Mock = res.Model, res.Alias, res.Credential, res.Mock
 	r.Usage, r.CostUSD, r.AttemptsDetail = res.Usage, res.Cost, res.Tries
+	r.Turns = res.Turns
 }
 
 // save records a step result. A record that cannot be written (a full
@@ -186,6 +187,9 @@ func (x *execution) save(r *StepResult) *StepResult {
 	}
 	if sp, ok := x.earlier(r.ID); ok && !r.Reused {
 		foldEarlier(sp, &r.Attempts, r.Error, r.DurationMS, &r.Usage, &r.CostUSD, &r.AttemptsDetail)
+	}
+	if len(r.Turns) > 0 && !r.Reused {
+		r.Usage, r.CostUSD = turnsSpend(r.Turns)
 	}
 	hook("step:before-record", "")
 	if err := x.st.SaveStep(x.sc, x.meta.ID, r); err != nil {
@@ -465,7 +469,7 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 				it.Why = picks[idx].reason(src, idx)
 			}
 			if res != nil {
-				it.Usage, it.CostUSD, it.AttemptsDetail = res.Usage, res.Cost, res.Tries
+				it.Usage, it.CostUSD, it.AttemptsDetail, it.Turns = res.Usage, res.Cost, res.Tries, res.Turns
 			}
 			if err != nil {
 				msg := u.mask(err.Error())
@@ -475,6 +479,9 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 			}
 			it.Masked = u.noteMasked()
 			foldEarlier(before, &it.Attempts, it.Error, it.DurationMS, &it.Usage, &it.CostUSD, &it.AttemptsDetail)
+			if len(it.Turns) > 0 {
+				it.Usage, it.CostUSD = turnsSpend(it.Turns)
+			}
 			if err := x.st.SaveItem(x.sc, x.meta.ID, s.ID, it); err != nil {
 				// Not the item's failure: the run stops and resume runs it again.
 				x.keepSpend(key, spendOf(it.Attempts, it.Error, it.DurationMS, it.Usage, it.CostUSD, it.AttemptsDetail))

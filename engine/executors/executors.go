@@ -17,6 +17,8 @@ import (
 // For is the executor of a step, by its kind.
 func For(s *flowspec.Step) (work.Executor, error) {
 	switch {
+	case s.Kind == flowspec.KindLLM && s.LLM != nil && len(s.LLM.Tools) > 0:
+		return Agent{}, nil
 	case s.Kind == flowspec.KindLLM && s.LLM != nil:
 		return Model{}, nil
 	case s.Kind == flowspec.KindCheckpoint && s.Checkpoint != nil && s.Checkpoint.Run != nil:

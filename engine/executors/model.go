@@ -19,39 +19,17 @@ type Model struct{}
 // Execute sends the step's messages and returns the answer.
 func (Model) Execute(ctx context.Context, u *work.Unit, sink work.Sink) (*work.Result, error) {
 	l := u.Step.LLM
-	var msgs []providers.Message
-	if l.System != nil {
-		s, err := l.System.Render(u.Scope)
-		if err != nil {
-			return nil, fmt.Errorf("system: %w", err)
-		}
-		msgs = append(msgs, providers.Message{Role: "system", Content: s})
-	}
-	if l.Prompt != nil {
-		p, err := l.Prompt.Render(u.Scope)
-		if err != nil {
-			return nil, fmt.Errorf("prompt: %w", err)
-		}
-		msgs = append(msgs, providers.Message{Role: "user", Content: p})
-	}
-	for i, m := range l.Messages {
-		c, err := m.Content.Render(u.Scope)
-		if err != nil {
-			return nil, fmt.Errorf("messages[%d]: %w", i, err)
-		}
-		msgs = append(msgs, providers.Message{Role: m.Role, Content: c})
+	msgs, err := stepMessages(u)
+	if err != nil {
+		return nil, err
 	}
 	req := providers.Request{Model: l.Model, Messages: msgs, Temperature: l.Temperature, MaxTokens: l.MaxTokens}
 	if data, err := json.MarshalIndent(req, "", "  "); err == nil {
 		sink.Artifact("prompt", ".json", append(data, '\n'))
 	}
-	caller := u.Model
-	if caller == nil {
-		if mock := os.Getenv(providers.EnvMockResponse); mock != "" {
-			caller = providers.Mock{Text: mock}
-		} else {
-			return nil, runstore.Advise(errors.New("no provider configured"), runstore.Remedy{Do: runstore.RemedyRegisterModel})
-		}
+	caller, err := callerOf(u)
+	if err != nil {
+		return nil, err
 	}
 	resp, err := caller.Call(ctx, req)
 	// A server may echo the key it was sent (in its answer or an error):
@@ -74,4 +52,44 @@ func (Model) Execute(ctx context.Context, u *work.Unit, sink work.Sink) (*work.R
 	}
 	res.Output = out
 	return res, nil
+}
+
+// stepMessages renders an llm step's system, prompt and messages.
+func stepMessages(u *work.Unit) ([]providers.Message, error) {
+	l := u.Step.LLM
+	var msgs []providers.Message
+	if l.System != nil {
+		s, err := l.System.Render(u.Scope)
+		if err != nil {
+			return nil, fmt.Errorf("system: %w", err)
+		}
+		msgs = append(msgs, providers.Message{Role: "system", Content: s})
+	}
+	if l.Prompt != nil {
+		p, err := l.Prompt.Render(u.Scope)
+		if err != nil {
+			return nil, fmt.Errorf("prompt: %w", err)
+		}
+		msgs = append(msgs, providers.Message{Role: "user", Content: p})
+	}
+	for i, m := range l.Messages {
+		c, err := m.Content.Render(u.Scope)
+		if err != nil {
+			return nil, fmt.Errorf("messages[%d]: %w", i, err)
+		}
+		msgs = append(msgs, providers.Message{Role: m.Role, Content: c})
+	}
+	return msgs, nil
+}
+
+// callerOf is the unit's model caller: the engine's, else the mock when
+// KITARU_LLM_MOCK_RESPONSE is set.
+func callerOf(u *work.Unit) (providers.Caller, error) {
+	if u.Model != nil {
+		return u.Model, nil
+	}
+	if mock := os.Getenv(providers.EnvMockResponse); mock != "" {
+		return providers.Mock{Text: mock}, nil
+	}
+	return nil, runstore.Advise(errors.New("no provider configured"), runstore.Remedy{Do: runstore.RemedyRegisterModel})
 }

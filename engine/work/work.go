@@ -38,6 +38,7 @@ type Result struct {
 	Usage      providers.Usage
 	Cost       *float64
 	Wait       *runstore.WaitInfo // a wait step now waits for an answer
+	Turns      []runstore.Turn    // an llm step's tool loop, every turn recorded so far
 	Tries      []runstore.Attempt // filled by the engine, after retries
 }
 
@@ -97,4 +98,18 @@ type Capture interface {
 // waits a moment for its own stop before calling it a failure.
 type Stopped interface {
 	StoppedLikeTheRun() bool
+}
+
+// Loop is what an llm step's tool loop needs of the engine beside its
+// Sink, which implements it too: the loop's records, each durable once
+// SaveTurn returns (so a resume does not call the model or run a tool
+// again for what is recorded), and the run's parallel slots for the tool
+// calls of a turn.
+type Loop interface {
+	LoadTurns(ctx context.Context) ([]*runstore.TurnRecord, error)
+	SaveTurn(ctx context.Context, r *runstore.TurnRecord) error
+	// Parallel runs every fn, each in a place of the run's --parallel (the
+	// unit gives up its own meanwhile), and returns when all have ended;
+	// once ctx ends, the fns not started are not.
+	Parallel(ctx context.Context, fns []func())
 }
