@@ -55,8 +55,8 @@ const (
 type Response struct {
 	Text             string
 	ToolCalls        []ToolCall // the calls the model asked for, when it did
-	Alias            string // "" when the step named a raw provider/model
-	Model            string // the provider/model actually called
+	Alias            string     // "" when the step named a raw provider/model
+	Model            string     // the provider/model actually called
 	Usage            Usage
 	CostUSD          *float64 // nil when the model's price is unknown
 	CredentialSource string
