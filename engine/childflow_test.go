@@ -18,6 +18,7 @@ import (
 	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/engine/runstore/filestore"
 	"github.com/kitaruhq/kitaru/flowspec"
+	"github.com/kitaruhq/kitaru/providers"
 )
 
 // runFlowChild runs the flow in $KITARU_TEST_FLOW in a child process and,
@@ -55,7 +56,11 @@ func runFlowChild(string) error {
 		}
 		sigkill(os.Getpid())
 	})
-	eng := New(Config{Store: filestore.New(home), Parallel: 1, Observer: ObserverFunc(func(e Event) {
+	var models Models
+	if os.Getenv("KITARU_TEST_MODELS") != "" {
+		models = providers.Source{} // the environment's OPENAI_BASE_URL
+	}
+	eng := New(Config{Store: filestore.New(home), Parallel: 1, Models: models, Observer: ObserverFunc(func(e Event) {
 		if e.Type == EventRunStarted {
 			runID.Store(e.RunID)
 			fmt.Println("run", e.RunID)

@@ -31,19 +31,31 @@ type unit struct {
 	env   []string  // secret keys for a run: command
 	red   *redactor // masks the secret values (an llm call adds its key)
 	slot  *slot     // its place among the run's parallel units
-	// masked: the attempt's output or error had a secret masked.
-	masked bool
+	// masked: the attempt's output or error had a secret masked. The tool
+	// calls of a loop mask from goroutines of their own (Parallel), so it
+	// is set under maskedMu; it is read once they have ended.
+	masked   bool
+	maskedMu sync.Mutex
 }
 
 // unitResult is what an executor produced.
 type unitResult = work.Result
 
-// mask masks s and remembers whether that changed it. Only the unit's own
-// goroutine calls it (not the copiers of a command's output).
+// mask masks s and remembers whether that changed it. The unit's own
+// goroutine calls it, and its tool calls' (not the copiers of a command's
+// output).
 func (u *unit) mask(s string) string {
 	out, m := u.red.mask(s)
-	u.masked = u.masked || m
+	u.noteMask(m)
 	return out
+}
+
+func (u *unit) noteMask(m bool) {
+	if m {
+		u.maskedMu.Lock()
+		u.masked = true
+		u.maskedMu.Unlock()
+	}
 }
 
 // maskErr is err with its message masked, keeping the way out it offers.
@@ -58,7 +70,7 @@ func (u *unit) maskErr(err error) error {
 // value is v with every string in it masked (see mask).
 func (u *unit) value(v any) any {
 	out, m := u.red.value(v)
-	u.masked = u.masked || m
+	u.noteMask(m)
 	return out
 }
 

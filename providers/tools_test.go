@@ -21,7 +21,7 @@ func TestToolCallsOnTheWire(t *testing.T) {
 		t.Run(tt.protocol, func(t *testing.T) {
 			t.Parallel()
 			srv := fakellm.New(tt.protocol,
-				fakellm.Turn{Text: "Looking both up.", Calls: []fakellm.Call{{"lookup", `{"city":"Paris"}`}, {"lookup", `{"city":"Rome"}`}}},
+				fakellm.Turn{Text: "Looking both up.", Calls: fakellm.Calls("lookup", `{"city":"Paris"}`, "lookup", `{"city":"Rome"}`)},
 				fakellm.Turn{Text: "4.9 million"})
 			defer srv.Close()
 			c := New(Registry{}, Options{Getenv: envOf(map[string]string{tt.keyVar: "sk-test-123456789", tt.baseVar: srv.URL})})

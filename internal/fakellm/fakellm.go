@@ -256,3 +256,12 @@ func str(v any) string {
 	}
 	return ""
 }
+
+// Calls makes calls from name and arguments pairs: Calls("add", `{"a":1}`).
+func Calls(nameArgs ...string) []Call {
+	var out []Call
+	for i := 0; i+1 < len(nameArgs); i += 2 {
+		out = append(out, Call{Name: nameArgs[i], Args: nameArgs[i+1]})
+	}
+	return out
+}
