@@ -24,7 +24,7 @@ func TestStepDetailShowsTheConversation(t *testing.T) {
 	one := 1
 	run := &engine.Run{ID: "kr-x", Steps: []runstore.StepResult{
 		{ID: "research", Kind: "llm", Status: runstore.StepCompleted, Attempts: 2, Output: "4.9 million", Dir: dir, Model: "openai/gpt-4o-mini",
-			Usage: providers.Usage{InputTokens: 30, OutputTokens: 10},
+			Usage:          providers.Usage{InputTokens: 30, OutputTokens: 10},
 			AttemptsDetail: []runstore.Attempt{{Attempt: 1, Error: &fail1}, {Attempt: 2}},
 			Turns: []runstore.Turn{
 				{Turn: 1, Text: "Looking.", ToolCalls: []runstore.ToolCall{
