@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/kitaruhq/kitaru/internal/fakellm"
@@ -205,16 +204,7 @@ func TestAgentCrashResume(t *testing.T) {
 			child, line := startChild(t, "run", te.home, env, "run ")
 			id := strings.TrimPrefix(line, "run ")
 			if tt.killAt == "" {
-				pidFile := filepath.Join(te.counter, "sleep.pid")
-				waitFor(t, func() bool { _, err := os.Stat(pidFile); return err == nil })
-				t.Cleanup(func() {
-					if pid := readPIDFile(t, pidFile); pid > 0 {
-						sigkill(pid)
-					}
-				})
-				if err := child.Process.Signal(syscall.SIGKILL); err != nil {
-					t.Fatal(err)
-				}
+				killWhileSleeping(t, te, child)
 			}
 			wantKilled(t, child)
 			if err := os.WriteFile(filepath.Join(te.counter, "resumed"), nil, 0o600); err != nil {

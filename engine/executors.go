@@ -327,7 +327,7 @@ func addAttempt(sum, res *unitResult, a int, took time.Duration, err error, red 
 	try.Usage, try.CostUSD = res.Usage, res.Cost
 	if sum != nil {
 		res.Usage = sum.Usage.Add(res.Usage)
-		res.Cost = addCost(sum.Cost, res.Cost)
+		res.Cost = providers.AddCost(sum.Cost, res.Cost)
 		res.Tries = sum.Tries
 		if res.Model == "" {
 			res.Model, res.Alias, res.Credential, res.Mock = sum.Model, sum.Alias, sum.Credential, sum.Mock
@@ -338,18 +338,6 @@ func addAttempt(sum, res *unitResult, a int, took time.Duration, err error, red 
 		res.Output = nil
 	}
 	return res
-}
-
-// addCost sums two costs; unknown (nil) only when both are.
-func addCost(a, b *float64) *float64 {
-	switch {
-	case a == nil:
-		return b
-	case b == nil:
-		return a
-	}
-	c := *a + *b
-	return &c
 }
 
 // runUnitSafe is runUnit for a goroutine of its own: a panic becomes the
@@ -526,7 +514,7 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 		if !it.Reused {
 			// A reused item was paid for by the run that made it.
 			r.Usage = r.Usage.Add(it.Usage)
-			r.CostUSD = addCost(r.CostUSD, it.CostUSD)
+			r.CostUSD = providers.AddCost(r.CostUSD, it.CostUSD)
 		}
 		if it.Status != StepCompleted && r.Status == StepCompleted {
 			msg := fmt.Sprintf("item %d failed", i)

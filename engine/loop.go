@@ -59,7 +59,7 @@ func turnsSpend(turns []runstore.Turn) (providers.Usage, *float64) {
 	var cost *float64
 	for _, t := range turns {
 		u = u.Add(t.Usage)
-		cost = addCost(cost, t.CostUSD)
+		cost = providers.AddCost(cost, t.CostUSD)
 	}
 	return u, cost
 }

@@ -41,6 +41,18 @@ func (u Usage) Add(o Usage) Usage {
 	return Usage{InputTokens: u.InputTokens + o.InputTokens, OutputTokens: u.OutputTokens + o.OutputTokens}
 }
 
+// AddCost sums two costs; unknown (nil) only when both are.
+func AddCost(a, b *float64) *float64 {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	}
+	c := *a + *b
+	return &c
+}
+
 // Total is the tokens used both ways, the one number displays show.
 func (u Usage) Total() int { return u.InputTokens + u.OutputTokens }
 

@@ -140,7 +140,7 @@ func (a *agentRun) call(ctx context.Context, caller providers.Caller, req provid
 	}
 	res.Model, res.Alias, res.Credential, res.Mock = resp.Model, resp.Alias, resp.CredentialSource, resp.Mock
 	res.Usage = res.Usage.Add(resp.Usage)
-	res.Cost = addCost(res.Cost, resp.CostUSD)
+	res.Cost = providers.AddCost(res.Cost, resp.CostUSD)
 	turn := &runstore.Turn{Turn: t, Text: a.sink.Mask(resp.Text), Model: resp.Model, Usage: resp.Usage, CostUSD: resp.CostUSD,
 		DurationMS: time.Since(start).Milliseconds()}
 	for i, c := range resp.ToolCalls {
@@ -308,17 +308,6 @@ func decodedArgs(text string) any {
 		return text
 	}
 	return v
-}
-
-func addCost(a, b *float64) *float64 {
-	switch {
-	case a == nil:
-		return b
-	case b == nil:
-		return a
-	}
-	c := *a + *b
-	return &c
 }
 
 // memLoop keeps a loop's records in memory, for a sink without a store

@@ -18,14 +18,9 @@ import (
 // SaveTurn writes steps/<step>/turns/<turn>.<call>.json (an item's:
 // <item>.<turn>.<call>.json) atomically.
 func (s *Store) SaveTurn(ctx context.Context, id, step string, r *runstore.TurnRecord) error {
-	dir := filepath.Join(s.StepDir(id, step), "turns")
-	if _, err := os.Stat(dir); err != nil {
-		if err := s.ensureStepDir(ctx, id, step); err != nil {
-			return err
-		}
-		if err := mkdirDurable(dir); err != nil {
-			return err
-		}
+	dir, err := s.recordDir(ctx, id, step, "turns")
+	if err != nil {
+		return err
 	}
 	name := strconv.Itoa(r.Turn) + "." + strconv.Itoa(r.Call) + ".json"
 	if r.Item != nil {
