@@ -252,6 +252,8 @@ func runError(r *engine.Run) string {
 		return "aborted at the wait step " + e.Step
 	case runstore.EndWaitExpired:
 		return with("step " + e.Step + " failed")
+	case runstore.EndBudgetExceeded:
+		return withRemedy(budgetEndText(e.Budget), r.Remedy)
 	}
 	return with(string(r.Ending.Code))
 }

@@ -35,6 +35,14 @@ func sampleReplay() *engine.Run {
 			{ID: "fan", Kind: "checkpoint", Status: engine.StepFailed, Attempts: 3, DurationMS: 65000, Error: strp("exit status 1:\nno such file"),
 				Reason: "downstream of --from draft",
 				Items:  []engine.ItemResult{{Index: 0, Status: engine.StepCompleted}, {Index: 1, Status: engine.StepFailed}}},
+			// It asked twice more for an answer that follows its schema.
+			{ID: "extract", Kind: "llm", Status: engine.StepCompleted, Attempts: 1, DurationMS: 2100, Model: "openai/gpt-4o-mini",
+				Usage: providers.Usage{InputTokens: 300, OutputTokens: 60}, CostUSD: fp(0.00009), Turns: []engine.Turn{
+					{Turn: 1, Error: strp(`is not JSON (invalid character 'A' looking for beginning of value): "Ada, 1843"`), DurationMS: 700,
+						Usage: providers.Usage{InputTokens: 100, OutputTokens: 20}, CostUSD: fp(0.00003)},
+					{Turn: 2, Error: strp("breaks the schema at /year: got string, want integer"), Pointer: strp("/year"), DurationMS: 650,
+						Usage: providers.Usage{InputTokens: 100, OutputTokens: 20}, CostUSD: fp(0.00003)},
+					{Turn: 3, DurationMS: 750, Usage: providers.Usage{InputTokens: 100, OutputTokens: 20}, CostUSD: fp(0.00003)}}},
 			{ID: "approve", Kind: "wait", Status: engine.StepWaiting, Wait: &engine.WaitInfo{Question: "Ship it?", Schema: map[string]any{"type": "boolean"}}},
 			{ID: "later", Kind: "checkpoint", Status: engine.StepPending},
 		},

@@ -40,6 +40,8 @@ func remedyText(r runstore.Remedy) string {
 		return "register a model with `kitaru model register` (or set KITARU_LLM_MOCK_RESPONSE to try the flow offline)"
 	case runstore.RemedySetSecret:
 		return fmt.Sprintf("create it with `kitaru secrets set %s --KEY=VALUE`", r.Name)
+	case runstore.RemedyRaiseBudget:
+		return raiseBudgetText(r)
 	case runstore.RemedyReplayNewFlow:
 		return fmt.Sprintf("bring it back, or `kitaru replay %s --flow FILE` with the flow file where it is now", r.Run)
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/kitaruhq/kitaru/engine"
+	"github.com/kitaruhq/kitaru/engine/runstore"
 )
 
 // The run commands: run, replay, resume, retry, input and executions. They
@@ -30,6 +31,7 @@ type runCmd struct {
 	Args   string   `help:"Inputs as one JSON object, e.g. '{\"topic\": \"agents\"}'." placeholder:"JSON"`
 	Inputs string   `help:"Read inputs from a JSON or YAML file holding a map." type:"path" placeholder:"FILE"`
 	runOutput
+	budgetFlags
 }
 
 func (c *runCmd) Help() string {
@@ -61,8 +63,12 @@ func (c *runCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 	if err != nil {
 		return cmdErr(err)
 	}
+	limit, err := c.budget()
+	if err != nil {
+		return err
+	}
 	return drive(ctx, g, stdio, c.runOutput, "", func(ctx context.Context, r engine.Runner) (*engine.Run, error) {
-		return r.Start(ctx, engine.StartOptions{Flow: flow, Inputs: inputs, Parallel: c.Parallel})
+		return r.Start(ctx, engine.StartOptions{Flow: flow, Inputs: inputs, Parallel: c.Parallel, Budget: limit})
 	})
 }
 
@@ -73,6 +79,7 @@ type replayCmd struct {
 	Override []string `sep:"none" help:"Set a step's output as STEP=VALUE (VALUE is JSON when it parses as JSON, else text); its consumers re-execute." placeholder:"STEP=VALUE"`
 	FlowFile string   `name:"flow" help:"Replay against this (edited) flow file instead of the run's snapshot." type:"path" placeholder:"FILE"`
 	runOutput
+	budgetFlags
 }
 
 func (c *replayCmd) Help() string {
@@ -100,6 +107,9 @@ func (c *replayCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 func (c *replayCmd) replay(ctx context.Context, g *Globals, stdio *IO, argsJSON, overridesJSON string) error {
 	opts := engine.ReplayOptions{Source: c.RunRef, From: c.From, Parallel: c.Parallel}
 	var err error
+	if opts.Budget, err = c.budget(); err != nil {
+		return err
+	}
 	if opts.Inputs, err = gatherInputs(ctx, c.Input, argsJSON, ""); err != nil {
 		return cmdErr(err)
 	}
@@ -119,13 +129,15 @@ func (c *replayCmd) replay(ctx context.Context, g *Globals, stdio *IO, argsJSON,
 type resumeCmd struct {
 	RunRef string `arg:"" name:"run" help:"The run: an id, a prefix, or 'last'."`
 	runOutput
+	budgetFlags
 }
 
 func (c *resumeCmd) Help() string {
 	return `Continues, in place, a run that was interrupted (Ctrl-C, a crash, kill -9)
-or that was waiting and has its answer. Finished steps are never redone;
-steps that were running when the process died run again (at-least-once).
-The run keeps the model registry it started with.
+or that was waiting and has its answer, or that its budget stopped (give it
+a larger one with --max-cost or --max-tokens). Finished steps are never
+redone; steps that were running when the process died run again
+(at-least-once). The run keeps the model registry it started with.
 
 Examples:
 
@@ -134,14 +146,19 @@ Examples:
 }
 
 func (c *resumeCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
+	opts, err := c.continueOptions()
+	if err != nil {
+		return err
+	}
 	return drive(ctx, g, stdio, c.runOutput, c.RunRef, func(ctx context.Context, r engine.Runner) (*engine.Run, error) {
-		return r.Resume(ctx, c.RunRef, c.Parallel)
+		return r.Resume(ctx, c.RunRef, c.Parallel, opts...)
 	})
 }
 
 type retryCmd struct {
 	RunRef string `arg:"" name:"run" help:"The run: an id, a prefix, or 'last'."`
 	runOutput
+	budgetFlags
 }
 
 func (c *retryCmd) Help() string {
@@ -156,8 +173,12 @@ Examples:
 }
 
 func (c *retryCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
+	opts, err := c.continueOptions()
+	if err != nil {
+		return err
+	}
 	return drive(ctx, g, stdio, c.runOutput, c.RunRef, func(ctx context.Context, r engine.Runner) (*engine.Run, error) {
-		return r.Retry(ctx, c.RunRef, c.Parallel)
+		return r.Retry(ctx, c.RunRef, c.Parallel, opts...)
 	})
 }
 
@@ -528,7 +549,11 @@ func reportRun(stdio *IO, asJSON, wantCancel bool, run *engine.Run) error {
 				}
 			}
 		}
-		fmt.Fprintf(w, "\nfix the cause, then continue with `kitaru retry %s`\n", run.ID)
+		if run.Ending != nil && run.Ending.Code == runstore.EndBudgetExceeded {
+			fmt.Fprintln(w) // its own way out was said
+		} else {
+			fmt.Fprintf(w, "\nfix the cause, then continue with `kitaru retry %s`\n", run.ID)
+		}
 		return &ExitError{Code: ExitRunFailed}
 	case engine.RunWaiting:
 		for _, s := range run.Steps {

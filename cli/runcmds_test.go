@@ -39,10 +39,10 @@ func (f *fakeRunner) give(ctx context.Context, call string) (*engine.Run, error)
 func (f *fakeRunner) Start(ctx context.Context, o engine.StartOptions) (*engine.Run, error) {
 	return f.give(ctx, "start")
 }
-func (f *fakeRunner) Resume(ctx context.Context, ref string, p int) (*engine.Run, error) {
+func (f *fakeRunner) Resume(ctx context.Context, ref string, p int, _ ...engine.ContinueOption) (*engine.Run, error) {
 	return f.give(ctx, "resume "+ref)
 }
-func (f *fakeRunner) Retry(ctx context.Context, ref string, p int) (*engine.Run, error) {
+func (f *fakeRunner) Retry(ctx context.Context, ref string, p int, _ ...engine.ContinueOption) (*engine.Run, error) {
 	return f.give(ctx, "retry "+ref)
 }
 func (f *fakeRunner) Replay(ctx context.Context, o engine.ReplayOptions) (*engine.Run, error) {

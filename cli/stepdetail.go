@@ -72,7 +72,8 @@ func viewStep(run *engine.Run, step string, item *int) (*stepView, error) {
 }
 
 // writeStepDetail shows one step whole: what was asked, each turn of its
-// tool loop with its tool calls, the answer, and every attempt.
+// conversation (its tool calls, an answer refused for its schema, the
+// models of its list that gave no answer), the answer, and every attempt.
 func writeStepDetail(w io.Writer, v *stepView) {
 	what := v.Step
 	if v.Item != nil {
@@ -100,13 +101,24 @@ func writeStepDetail(w io.Writer, v *stepView) {
 		}
 	}
 	for _, t := range v.Turns {
-		fmt.Fprintf(w, "\nturn %d    %s, %s, %s\n", t.Turn, fmtUsage(t.Usage), fmtCost(t.CostUSD), fmtDuration(time.Duration(t.DurationMS)*time.Millisecond))
+		fmt.Fprintf(w, "\nturn %d    %s, %s, %s", t.Turn, fmtUsage(t.Usage), fmtCost(t.CostUSD), fmtDuration(time.Duration(t.DurationMS)*time.Millisecond))
+		if t.Model != "" {
+			fmt.Fprintf(w, ", %s", fmtModel(engine.StepResult{Model: t.Model, Alias: t.Alias}))
+		}
+		fmt.Fprintln(w)
+		for _, f := range t.FailedModels {
+			fmt.Fprintf(w, "  %-9s %s after %s: %s\n", "no answer:", f.Model, fmtDuration(time.Duration(f.DurationMS)*time.Millisecond), indentRest(f.Error, "            "))
+		}
 		if t.Text != "" {
 			label := "said"
 			if len(t.ToolCalls) == 0 {
 				label = "answer"
 			}
 			fmt.Fprintf(w, "  %-9s %s\n", label+":", indentRest(t.Text, "            "))
+		}
+		if t.Error != nil && (t.Model != "" || len(t.FailedModels) == 0) {
+			// An answer that broke the schema (not a call no model answered).
+			fmt.Fprintf(w, "  %-9s its answer %s\n", "refused:", indentRest(*t.Error, "            "))
 		}
 		for _, c := range t.ToolCalls {
 			args := c.ArgumentsText

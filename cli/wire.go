@@ -70,12 +70,12 @@ func (l locating) Start(ctx context.Context, opts engine.StartOptions) (*engine.
 	return l.place(l.Runner.Start(ctx, opts))
 }
 
-func (l locating) Resume(ctx context.Context, ref string, parallel int) (*engine.Run, error) {
-	return l.place(l.Runner.Resume(ctx, ref, parallel))
+func (l locating) Resume(ctx context.Context, ref string, parallel int, opts ...engine.ContinueOption) (*engine.Run, error) {
+	return l.place(l.Runner.Resume(ctx, ref, parallel, opts...))
 }
 
-func (l locating) Retry(ctx context.Context, ref string, parallel int) (*engine.Run, error) {
-	return l.place(l.Runner.Retry(ctx, ref, parallel))
+func (l locating) Retry(ctx context.Context, ref string, parallel int, opts ...engine.ContinueOption) (*engine.Run, error) {
+	return l.place(l.Runner.Retry(ctx, ref, parallel, opts...))
 }
 
 func (l locating) Replay(ctx context.Context, opts engine.ReplayOptions) (*engine.Run, error) {

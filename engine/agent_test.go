@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -242,5 +243,113 @@ func TestAgentCrashResume(t *testing.T) {
 				t.Errorf("usage %+v, want %+v", r.Usage, want)
 			}
 		})
+	}
+}
+
+// schemaAgentFlow: a tool loop whose answer must follow a schema.
+const schemaAgentFlow = `
+name: agent
+tools:
+  lookup:
+    parameters: {type: object, properties: {city: {type: string}}, required: [city]}
+    value: ${{ args.city + ':1843' }}
+steps:
+  research:
+    kind: llm
+    model: MODEL
+    prompt: When?
+    tools: [lookup]
+    max_turns: MAXTURNS
+    schema: {type: object, properties: {year: {type: integer}}, required: [year]}
+output: ${{ steps.research.output.year }}
+`
+
+// A tool loop with a schema, over both wire protocols: a tool turn, an
+// answer that breaks the schema (asked for again in the same loop, a turn
+// of its own), then the answer taken. With max_turns 2 the asking again
+// has no turn left.
+func TestAgentLoopWithSchema(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ protocol, model string }{{"openai", "openai/gpt-4o-mini"}, {"anthropic", "anthropic/claude-sonnet-4-0"}} {
+		script := []fakellm.Turn{{Calls: fakellm.Calls("lookup", `{"city":"Paris"}`)}, {Text: `{"year": "1843"}`}, {Text: `{"year": 1843}`}}
+		if tt.protocol == "anthropic" {
+			// Anthropic answers through the answer tool, named after the step.
+			script[1], script[2] = fakellm.Turn{Calls: fakellm.Calls("research", `{"year": "1843"}`)}, fakellm.Turn{Calls: fakellm.Calls("research", `{"year": 1843}`)}
+		}
+		start := func(t *testing.T, maxTurns string) (*Run, *fakellm.Server) {
+			srv := fakellm.New(tt.protocol, script...)
+			t.Cleanup(srv.Close)
+			te := agentEnv(t, srv, 2)
+			return te.start(te.flow(strings.NewReplacer("MODEL", tt.model, "MAXTURNS", maxTurns).Replace(schemaAgentFlow)), nil), srv
+		}
+		t.Run(tt.protocol, func(t *testing.T) {
+			t.Parallel()
+			run, srv := start(t, "10")
+			wantStatus(t, run, RunCompleted)
+			if run.Output != 1843.0 {
+				t.Fatalf("output %#v", run.Output)
+			}
+			r := step(t, run, "research")
+			if len(r.Turns) != 3 || len(r.Turns[0].ToolCalls) != 1 || r.Turns[0].ToolCalls[0].Output != "Paris:1843" {
+				t.Fatalf("turns %+v", r.Turns)
+			}
+			if e, p := r.Turns[1].Error, r.Turns[1].Pointer; e == nil || !strings.Contains(*e, "breaks the schema at /year") || p == nil || *p != "/year" || r.Turns[2].Error != nil {
+				t.Errorf("turn 2 error %v pointer %v, turn 3 error %v", e, p, r.Turns[2].Error)
+			}
+			// The fake bills 10·turn in and 5 out per turn: the asking
+			// again is counted as every other call.
+			if r.Usage != (providers.Usage{InputTokens: 60, OutputTokens: 15}) {
+				t.Errorf("usage %+v", r.Usage)
+			}
+			reqs := srv.Requests()
+			msgs, _ := reqs[2].Body["messages"].([]any)
+			last, _ := msgs[len(msgs)-1].(map[string]any)
+			if text := fmt.Sprint(last["content"]); !strings.Contains(text, "does not follow the JSON Schema") {
+				t.Errorf("the third request does not ask again: %s", text)
+			}
+		})
+		t.Run(tt.protocol+" max_turns", func(t *testing.T) {
+			t.Parallel()
+			run, srv := start(t, "2")
+			wantStatus(t, run, RunFailed)
+			r := step(t, run, "research")
+			if r.Error == nil || !strings.Contains(*r.Error, "breaks the schema at /year") || !strings.Contains(*r.Error, "its max_turns") {
+				t.Errorf("error %v", r.Error)
+			}
+			if asked := srv.Asked(); len(asked) != 2 {
+				t.Errorf("asked %v, want turns 1 and 2", asked)
+			}
+		})
+	}
+}
+
+// An llm step with a schema and no tools records its turns as a tool
+// loop does: killed after its first answer (refused), resumed, it asks
+// again in the same conversation without asking the first turn again.
+func TestSchemaReaskCrashResume(t *testing.T) {
+	t.Parallel()
+	srv := fakellm.New("openai", fakellm.Turn{Text: `{"year": "soon"}`}, fakellm.Turn{Text: `{"year": 1843}`})
+	defer srv.Close()
+	te := agentEnv(t, srv, 1)
+	flowFile := filepath.Join(t.TempDir(), "schema.yaml")
+	src := "name: schema\nsteps:\n  research:\n    kind: llm\n    model: openai/gpt-4o-mini\n    prompt: When?\n" + yearSchema
+	if err := os.WriteFile(flowFile, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"KITARU_TEST_FLOW=" + flowFile, "KITARU_TEST_KILL_AT=turn:after-record", "KITARU_TEST_KILL_N=1",
+		"KITARU_TEST_MODELS=1", "OPENAI_API_KEY=sk-test-123456789", "OPENAI_BASE_URL=" + srv.URL, providers.EnvMockResponse + "="}
+	child, line := startChild(t, "run", te.home, env, "run ")
+	wantKilled(t, child)
+	run, err := te.eng.Resume(t.Context(), strings.TrimPrefix(line, "run "), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, run, RunCompleted)
+	if asked := srv.Asked(); len(asked) != 2 || asked[1] != 1 || asked[2] != 1 {
+		t.Errorf("asked %v, want each turn once", asked)
+	}
+	r := step(t, run, "research")
+	if len(r.Turns) != 2 || r.Turns[0].Error == nil || r.Usage != (providers.Usage{InputTokens: 30, OutputTokens: 10}) {
+		t.Errorf("turns %+v, usage %+v: want both turns, the killed go's counted", r.Turns, r.Usage)
 	}
 }

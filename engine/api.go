@@ -71,6 +71,8 @@ type StartOptions struct {
 	Flow     *flowspec.Flow
 	Inputs   map[string]any // already bound with Flow.BindInputs
 	Parallel int
+	// Budget's limits (--max-cost, --max-tokens) win over the flow's.
+	Budget flowspec.Budget
 }
 
 // ReplayOptions make a new run from a recorded one.
@@ -87,6 +89,9 @@ type ReplayOptions struct {
 	// Flow replays against an edited flow; nil uses the source's snapshot.
 	Flow     *flowspec.Flow
 	Parallel int
+	// Budget's limits win over the replayed flow's budget:. The replay's
+	// budget counts only what it spends (reused steps cost it nothing).
+	Budget flowspec.Budget
 }
 
 // ListFilter narrows executions list.
@@ -101,8 +106,10 @@ type Runner interface {
 	Start(ctx context.Context, opts StartOptions) (*Run, error)
 	// Resume continues a run in place. Steps run at least once: a step
 	// whose process died before its result was recorded runs again.
-	Resume(ctx context.Context, ref string, parallel int) (*Run, error)
-	Retry(ctx context.Context, ref string, parallel int) (*Run, error)
+	// A run its budget stopped (failed, budget_exceeded) is resumed as
+	// Retry does. WithBudget raises (or lowers) its budget.
+	Resume(ctx context.Context, ref string, parallel int, opts ...ContinueOption) (*Run, error)
+	Retry(ctx context.Context, ref string, parallel int, opts ...ContinueOption) (*Run, error)
 	// Replay makes a new run. In the record it returns, the Output of a
 	// reused step the replay never needed is read from its record only
 	// when marshalled or formatted (OutputValue gives the plain value), so

@@ -165,6 +165,7 @@ func (e *Engine) Start(ctx context.Context, opts StartOptions) (*Run, error) {
 		DefaultModel: defaultModel(reg),
 		Plan:         planOf(f),
 	}
+	meta.Budget = budgetOf(f.Budget.Over(opts.Budget))
 	unlock, err := e.createLocked(ctx, meta, f.Source)
 	if err != nil {
 		return nil, err
@@ -264,7 +265,7 @@ func samePlan(plan []PlanStep, f *flowspec.Flow) bool {
 
 // Resume continues, in place, a run that was interrupted or is waiting:
 // finished steps are kept, steps that never finished run (again).
-func (e *Engine) Resume(ctx context.Context, ref string, parallel int) (*Run, error) {
+func (e *Engine) Resume(ctx context.Context, ref string, parallel int, opts ...ContinueOption) (*Run, error) {
 	meta, f, unlock, err := e.open(ctx, ref)
 	if err != nil {
 		return nil, err
@@ -274,11 +275,14 @@ func (e *Engine) Resume(ctx context.Context, ref string, parallel int) (*Run, er
 	case RunCompleted:
 		return e.assemble(ctx, meta)
 	case RunFailed:
+		if meta.Ending != nil && meta.Ending.Code == runstore.EndBudgetExceeded {
+			return e.retryOpen(ctx, meta, f, parallel, opts)
+		}
 		return nil, runstore.Advise(&UsageError{Err: fmt.Errorf("run %s failed", meta.ID)}, runstore.Remedy{Do: runstore.RemedyRetry, Run: meta.ID})
 	case RunCancelled:
 		return nil, errCancelled(meta.ID)
 	}
-	return e.continueRun(ctx, meta, f, parallel)
+	return e.continueRun(ctx, meta, f, parallel, opts...)
 }
 
 func errCancelled(id string) error {
@@ -287,7 +291,7 @@ func errCancelled(id string) error {
 
 // Retry continues, in place, a failed (or interrupted) run: failed steps and
 // steps that never ran run again; finished ones are kept.
-func (e *Engine) Retry(ctx context.Context, ref string, parallel int) (*Run, error) {
+func (e *Engine) Retry(ctx context.Context, ref string, parallel int, opts ...ContinueOption) (*Run, error) {
 	meta, f, unlock, err := e.open(ctx, ref)
 	if err != nil {
 		return nil, err
@@ -299,6 +303,11 @@ func (e *Engine) Retry(ctx context.Context, ref string, parallel int) (*Run, err
 	case RunCancelled:
 		return nil, errCancelled(meta.ID)
 	}
+	return e.retryOpen(ctx, meta, f, parallel, opts)
+}
+
+// retryOpen is Retry of a run already opened.
+func (e *Engine) retryOpen(ctx context.Context, meta *RunMeta, f *flowspec.Flow, parallel int, opts []ContinueOption) (*Run, error) {
 	recs, err := e.store.LoadSteps(ctx, meta.ID)
 	if err != nil {
 		return nil, err
@@ -330,7 +339,7 @@ func (e *Engine) Retry(ctx context.Context, ref string, parallel int) (*Run, err
 			}
 		}
 	}
-	return e.continueRun(ctx, meta, f, parallel)
+	return e.continueRun(ctx, meta, f, parallel, opts...)
 }
 
 // planForeach says whether the plan's step id is a foreach step.
@@ -343,10 +352,21 @@ func planForeach(plan []PlanStep, id string) bool {
 	return false
 }
 
-func (e *Engine) continueRun(ctx context.Context, meta *RunMeta, f *flowspec.Flow, parallel int) (*Run, error) {
+func (e *Engine) continueRun(ctx context.Context, meta *RunMeta, f *flowspec.Flow, parallel int, opts ...ContinueOption) (*Run, error) {
 	if parallel <= 0 {
 		parallel = meta.Parallel
 	}
+	var cc continueConfig
+	for _, o := range opts {
+		o(&cc)
+	}
+	// The run keeps the budget it recorded (a run recorded before budgets
+	// has its flow's); the options' limits win over it.
+	limit := f.Budget
+	if meta.Budget != nil {
+		limit = *meta.Budget
+	}
+	meta.Budget = budgetOf(limit.Over(cc.budget))
 	e.fillRegistry(meta)
 	x := e.newExecution(f, meta, e.parallel(parallel))
 	x.caller = e.caller(meta.Registry)
@@ -511,6 +531,13 @@ func totals(run *Run, earlier map[string]Spend) {
 					unrecorded = map[string]bool{}
 				}
 				unrecorded[s.ID] = true
+			}
+			// A foreach step stopped part-way has no record, but its
+			// finished items do (one the meta also holds is counted there).
+			for _, it := range s.Items {
+				if _, kept := earlier[itemKey(s.ID, it.Index)]; !kept && !it.Reused {
+					add(it.Usage, it.CostUSD)
+				}
 			}
 		default:
 			add(s.Usage, s.CostUSD)

@@ -27,6 +27,7 @@ type execution struct {
 	g      *graph
 	meta   *RunMeta
 	caller providers.Caller
+	budget *budget           // nil: the run has no budget
 	slots  slots             // the run's --parallel places (see slots)
 	fps    map[string]string // fingerprints of every step
 
@@ -269,6 +270,7 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 		startRec = x.record()
 	}
 	x.emit(Event{Type: EventRunStarted, Run: startRec})
+	x.startBudget()
 	if x.beforeSteps != nil && runCtx.Err() == nil {
 		x.beforeSteps()
 	}
@@ -321,13 +323,16 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 				}
 				continue
 			}
+			if x.holdsModel(s) {
+				continue // not started, not recorded: resume runs it
+			}
 			if s.Foreach != nil {
 				launch(id, s, sc, nil)
 				continue
 			}
 			next = &readyStep{id, s, sc}
 		}
-		if runCtx.Err() != nil {
+		if runCtx.Err() != nil || next != nil && x.holdsModel(next.s) {
 			// Not started, not recorded: resume runs it.
 			next = nil
 		}
@@ -364,6 +369,10 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 	}
 	now := time.Now().UTC()
 	end := x.verdict(ctx, cancelled.Load())
+	budgetStop := false
+	if be, held := x.budgetEnd(); held && end.status != RunInterrupted && end.status != RunCancelled {
+		end, budgetStop = be, true
+	}
 	if end.status == RunCompleted && x.flow.Output != nil {
 		out, err := x.flowOutput()
 		if err != nil {
@@ -382,6 +391,9 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 	x.meta.Remedy = nil
 	if h := x.haltedBy(); h != nil {
 		x.meta.Remedy = runstore.RemedyOf(h)
+	}
+	if budgetStop {
+		x.meta.Remedy = &runstore.Remedy{Do: runstore.RemedyRaiseBudget, Run: x.meta.ID, Name: end.ending.Budget.Reached}
 	}
 	x.earlierMu.Lock()
 	for id := range x.meta.Earlier {
@@ -563,10 +575,30 @@ func (x *execution) record() *Run {
 	return &run
 }
 
+// addUnrecordedItems puts into run the item records of its foreach steps
+// that have none of their own yet (a stop, or the budget, ended them
+// part-way), and counts what they spent in its totals.
+func (x *execution) addUnrecordedItems(run *Run) {
+	found := false
+	for i := range run.Steps {
+		s := &run.Steps[i]
+		if x.results[s.ID] != nil || x.g.steps[s.ID].Foreach == nil {
+			continue
+		}
+		if items, err := x.st.LoadItems(x.sc, x.meta.ID, s.ID); err == nil && len(items) > 0 {
+			s.Items, found = sortedItems(items), true
+		}
+	}
+	if found {
+		totals(run, x.meta.Earlier)
+	}
+}
+
 // finalRecord is the run's record. Outputs of reused steps this go at the
 // run never needed stay in their records until printed (deferredOutput).
 func (x *execution) finalRecord() (*Run, error) {
 	run := x.record()
+	x.addUnrecordedItems(run)
 	for i := range run.Steps {
 		s := &run.Steps[i]
 		if x.lazy[s.ID] {

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kitaruhq/kitaru/engine/executors"
@@ -83,7 +84,7 @@ func (u *unit) output(text string) (any, error) {
 	if !u.step.OutputJSON {
 		return text, nil
 	}
-	v, err := parseJSONOutput(text)
+	v, err := parseJSONOutput(text, u.step.Kind == flowspec.KindLLM)
 	if err != nil {
 		return nil, err
 	}
@@ -146,8 +147,9 @@ func (x *execution) execStep(ctx context.Context, s *flowspec.Step, sc *flowspec
 	} else {
 		u := &unit{x: x, step: s, scope: sc, env: env, red: red, slot: sl}
 		res, attempts, err := x.runUnit(ctx, ex, u)
-		if ctx.Err() != nil {
-			// Stopped: no record, but what its attempts spent stays counted.
+		if ctx.Err() != nil || heldByBudget(err) {
+			// Stopped (or held back by the budget): no record, but what its
+			// attempts spent stays counted.
 			before, _ := x.earlier(s.ID)
 			x.keepSpend(s.ID, stoppedSpend(res, before))
 			return nil
@@ -186,8 +188,7 @@ func spent(r *StepResult, res *unitResult) {
 		return
 	}
 	r.Model, r.Alias, r.Credential, r.Mock = res.Model, res.Alias, res.Credential, res.Mock
-	r.Usage, r.CostUSD, r.AttemptsDetail = res.Usage, res.Cost, res.Tries
-	r.Turns = res.Turns
+	r.Usage, r.CostUSD, r.AttemptsDetail, r.Turns = res.Usage, res.Cost, res.Tries, res.Turns
 }
 
 // save records a step result. A record that cannot be written (a full
@@ -200,8 +201,8 @@ func (x *execution) save(r *StepResult) *StepResult {
 	if sp, ok := x.earlier(r.ID); ok && !r.Reused {
 		foldEarlier(sp, &r.Attempts, r.Error, r.DurationMS, &r.Usage, &r.CostUSD, &r.AttemptsDetail)
 	}
-	if len(r.Turns) > 0 && !r.Reused {
-		r.Usage, r.CostUSD = turnsSpend(r.Turns)
+	if !r.Reused {
+		x.recordedSpend(x.g.steps[r.ID], nil, &r.Usage, &r.CostUSD)
 	}
 	hook("step:before-record", "")
 	if err := x.st.SaveStep(x.sc, x.meta.ID, r); err != nil {
@@ -278,7 +279,15 @@ func (x *execution) runUnit(ctx context.Context, ex work.Executor, u *unit) (*un
 			}
 			t.Stop()
 		}
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || heldByBudget(err) {
+			if res != nil {
+				// Stopped after paying for calls (an llm step asking
+				// again): what they spent is kept.
+				sum = addAttempt(sum, res, a, time.Since(t0), err, u.red)
+			}
+			if ctx.Err() == nil {
+				return sum, a, err
+			}
 			return sum, a, ctx.Err()
 		}
 		if timedOut {
@@ -324,7 +333,7 @@ func addAttempt(sum, res *unitResult, a int, took time.Duration, err error, red 
 	if res == nil {
 		res = &unitResult{}
 	}
-	try.Usage, try.CostUSD = res.Usage, res.Cost
+	try.Usage, try.CostUSD, try.Turns = res.Usage, res.Cost, res.Turns
 	if sum != nil {
 		res.Usage = sum.Usage.Add(res.Usage)
 		res.Cost = providers.AddCost(sum.Cost, res.Cost)
@@ -430,6 +439,7 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	var held atomic.Bool // an item was held back by the budget
 	// Items start in order, each as soon as the run has a free slot; the
 	// step itself holds none while it waits (see slots).
 	for i, item := range list {
@@ -438,6 +448,11 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 		}
 		sl, err := x.slots.take(ctx)
 		if err != nil {
+			break
+		}
+		if x.holdsModel(s) {
+			sl.release()
+			held.Store(true)
 			break
 		}
 		wg.Add(1)
@@ -460,7 +475,10 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 			if prev := done[idx]; !kept && prev != nil && prev.Status != StepCompleted {
 				before = spendOf(prev.Attempts, prev.Error, prev.DurationMS, prev.Usage, prev.CostUSD, prev.AttemptsDetail)
 			}
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || heldByBudget(err) {
+				if ctx.Err() == nil {
+					held.Store(true)
+				}
 				x.keepSpend(key, stoppedSpend(res, before))
 				return
 			}
@@ -479,9 +497,7 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 			}
 			it.Masked = u.noteMasked()
 			foldEarlier(before, &it.Attempts, it.Error, it.DurationMS, &it.Usage, &it.CostUSD, &it.AttemptsDetail)
-			if len(it.Turns) > 0 {
-				it.Usage, it.CostUSD = turnsSpend(it.Turns)
-			}
+			x.recordedSpend(s, &idx, &it.Usage, &it.CostUSD)
 			if err := x.st.SaveItem(x.sc, x.meta.ID, s.ID, it); err != nil {
 				// Not the item's failure: the run stops and resume runs it again.
 				x.keepSpend(key, spendOf(it.Attempts, it.Error, it.DurationMS, it.Usage, it.CostUSD, it.AttemptsDetail))
@@ -500,8 +516,8 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 		}()
 	}
 	wg.Wait()
-	if ctx.Err() != nil {
-		return nil
+	if ctx.Err() != nil || held.Load() {
+		return nil // its items not done run when the run is continued
 	}
 	end := time.Now().UTC()
 	r := &StepResult{ID: s.ID, Kind: s.Kind, Status: StepCompleted, StartedAt: &start, EndedAt: &end,
@@ -546,10 +562,15 @@ func asList(v any) ([]any, bool) {
 	return out, true
 }
 
-// parseJSONOutput implements `output: json`.
-func parseJSONOutput(text string) (any, error) {
+// parseJSONOutput implements `output: json`. A model's answer may be in a
+// ```json fence, as models often write JSON.
+func parseJSONOutput(text string, answer bool) (any, error) {
+	body := text
+	if answer {
+		body = executors.Unfenced(text)
+	}
 	var v any
-	if err := json.Unmarshal([]byte(text), &v); err != nil {
+	if err := json.Unmarshal([]byte(body), &v); err != nil {
 		return nil, fmt.Errorf("output: json, but the output is not JSON (%v): %q", err, textcut.Runes(text, 200))
 	}
 	return v, nil

@@ -224,11 +224,16 @@ func (x *execution) itemModel(s *flowspec.Step) string {
 	if s.LLM == nil || x.meta.Registry == nil {
 		return ""
 	}
-	res, err := x.meta.Registry.Resolve(s.LLM.Model, nil)
-	if err != nil {
-		return ""
+	// Every model of a list, as for the step (see modelChanges); one
+	// model gives what it gave before lists.
+	models := s.LLM.Models()
+	out := make([]string, len(models))
+	for i, m := range models {
+		if res, err := x.meta.Registry.Resolve(m, nil); err == nil {
+			out[i] = res.Model
+		}
 	}
-	return res.Model
+	return strings.Join(out, " ")
 }
 
 // itemSelector splits --from STEP[N] into STEP and N (-1 without [N]).

@@ -4,21 +4,24 @@ import (
 	"context"
 	"sync"
 
+	"github.com/kitaruhq/kitaru/engine/executors"
 	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/engine/work"
+	"github.com/kitaruhq/kitaru/flowspec"
 	"github.com/kitaruhq/kitaru/providers"
 )
 
-// A unit is its tool loop's work.Loop: the loop's records go to the run's
-// store, and its tool calls take places among the run's parallel units.
+// A unit is its conversation's work.Loop: the records of an llm step's
+// turns go to the run's store, and its tool calls take places among the
+// run's parallel units.
 var _ work.Loop = (*unit)(nil)
 
-// LoadTurns reads the unit's tool loop records.
+// LoadTurns reads the unit's conversation records.
 func (u *unit) LoadTurns(ctx context.Context) ([]*runstore.TurnRecord, error) {
 	return u.x.st.LoadTurns(u.x.sc, u.x.meta.ID, u.step.ID, u.item)
 }
 
-// SaveTurn records one model turn or tool call of the unit's loop. It is
+// SaveTurn records one model turn or tool call of the unit's conversation. It is
 // written with the store's context, as a step's record is: a stop that
 // comes as it is written does not lose what was paid for.
 func (u *unit) SaveTurn(ctx context.Context, r *runstore.TurnRecord) error {
@@ -51,15 +54,33 @@ func (u *unit) Parallel(ctx context.Context, fns []func()) {
 	_ = u.slot.take(ctx)
 }
 
-// turnsSpend is what a tool loop's turns spent: every model call of the
-// loop is a turn of its record, whichever go at the run made it, so the
-// sum over them is the step's (or item's) usage and cost.
-func turnsSpend(turns []runstore.Turn) (providers.Usage, *float64) {
-	var u providers.Usage
-	var cost *float64
-	for _, t := range turns {
-		u = u.Add(t.Usage)
-		cost = providers.AddCost(cost, t.CostUSD)
+// recordedSpend puts in usage and cost what the model turns recorded for
+// step s (or its item) spent, when it keeps turn records: every model
+// call of its conversations is one, whichever go at the run made it (a
+// killed kitaru's too, which nothing else remembers), so their sum is the
+// step's spend and replaces what the goes' attempts added up.
+func (x *execution) recordedSpend(s *flowspec.Step, item *int, usage *providers.Usage, cost **float64) {
+	if s == nil || !executors.RecordsTurns(s.LLM) {
+		return
 	}
-	return u, cost
+	recs, err := x.st.LoadTurns(x.sc, x.meta.ID, s.ID, item)
+	if err != nil {
+		return // the attempts' sums stand
+	}
+	var u providers.Usage
+	var c *float64
+	found := false
+	for _, r := range recs {
+		if r.Model == nil {
+			continue
+		}
+		found = true
+		u, c = u.Add(r.Model.Usage), providers.AddCost(c, r.Model.CostUSD)
+		for _, f := range r.Model.FailedModels {
+			u, c = u.Add(f.Usage), providers.AddCost(c, f.CostUSD)
+		}
+	}
+	if found {
+		*usage, *cost = u, c
+	}
 }

@@ -11,6 +11,7 @@ type (
 	StepResult   = runstore.StepResult
 	ItemResult   = runstore.ItemResult
 	Attempt      = runstore.Attempt
+	Turn         = runstore.Turn
 	WaitInfo     = runstore.WaitInfo
 	EventType    = runstore.EventType
 	Event        = runstore.Event

@@ -196,6 +196,7 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 		meta.FlowFile = src.FlowFile
 	}
 	meta.WorkDir = e.replayWorkDir(opts.Flow, src)
+	meta.Budget = budgetOf(f.Budget.Over(opts.Budget))
 	unlock, err := e.createLocked(ctx, meta, f.Source)
 	if err != nil {
 		return nil, err

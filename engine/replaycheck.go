@@ -70,8 +70,13 @@ func (e *Engine) modelChanges(ctx context.Context, g *graph, index map[string]In
 				continue
 			}
 		}
-		if how := modelChange(s.LLM.Model, *was.reg, wasDef, *reg, now); how != nil {
-			out[id] = how
+		// Any model of a step's list counts: the list decides which model
+		// answers, and one before the one that answered may answer now.
+		for _, m := range s.LLM.Models() {
+			if how := modelChange(m, *was.reg, wasDef, *reg, now); how != nil {
+				out[id] = how
+				break
+			}
 		}
 	}
 	return out

@@ -33,6 +33,7 @@ type Flow struct {
 	Description string
 	Inputs      []*Input // in YAML order
 	Defaults    Defaults
+	Budget      Budget    // the top-level budget:; zero fields set no limit
 	Steps       []*Step   // in YAML order (display order)
 	Tools       []*Tool   // tools:, in YAML order
 	Output      *Template // nil when the flow declares no output
@@ -61,9 +62,10 @@ type Retry struct {
 
 // Defaults apply to every step that does not set its own.
 type Defaults struct {
-	Model   string
-	Retry   Retry
-	Timeout time.Duration
+	Model     string
+	Fallbacks []string // the models after Model when defaults.model is a list
+	Retry     Retry
+	Timeout   time.Duration
 	// MaxOutput is the bytes of stdout a run: step may print; 0 is
 	// DefaultMaxOutput. llm and value steps ignore it.
 	MaxOutput int64
@@ -121,7 +123,10 @@ type ItemBasis struct {
 
 // LLMStep is the body of an llm step.
 type LLMStep struct {
-	Model       string // the step's model, else defaults.model; "" resolves at run time
+	Model string // the step's model, else defaults.model; "" resolves at run time
+	// Fallbacks are the models tried in order after Model when it gives
+	// no answer (model: [a, b] sets Model a, Fallbacks [b]).
+	Fallbacks   []string
 	System      *Template
 	Prompt      *Template // exactly one of Prompt and Messages is set
 	Messages    []Message
@@ -131,7 +136,21 @@ type LLMStep struct {
 	// the model calls of its loop (DefaultMaxTurns when tools are set).
 	Tools    []*Tool
 	MaxTurns int
+	// Schema, when set, is the JSON Schema the answer must follow; the
+	// step's output is then the parsed answer. SchemaRetries is how many
+	// times an answer that breaks it is asked for again (defaults
+	// applied: DefaultSchemaRetries).
+	Schema        *AnswerSchema
+	SchemaRetries int
 }
+
+// DefaultSchemaRetries is how many times an llm step with a schema asks
+// again for an answer that broke it; MaxSchemaRetries is the most a flow
+// may ask for, since every one is a paid call.
+const (
+	DefaultSchemaRetries = 2
+	MaxSchemaRetries     = 10
+)
 
 // Message is one chat message of an llm step.
 type Message struct {

@@ -33,7 +33,7 @@ var (
 )
 
 var (
-	topFields      = []string{"name", "description", "inputs", "defaults", "tools", "steps", "output"}
+	topFields      = []string{"name", "description", "inputs", "defaults", "budget", "tools", "steps", "output"}
 	inputFields    = []string{"type", "description", "default"}
 	inputTypes     = []string{"string", "integer", "number", "boolean", "list", "object"}
 	defaultsFields = []string{"model", "retry", "timeout", "max_output"}
@@ -41,7 +41,7 @@ var (
 	kinds          = []string{string(KindLLM), string(KindCheckpoint), string(KindWait)}
 	commonFields   = []string{"kind", "description", "needs", "if", "retry", "timeout", "foreach", "output"}
 	kindFields     = map[Kind][]string{
-		KindLLM:        {"prompt", "messages", "system", "model", "temperature", "max_tokens", "tools", "max_turns"},
+		KindLLM:        {"prompt", "messages", "system", "model", "temperature", "max_tokens", "schema", "schema_retries", "tools", "max_turns"},
 		KindCheckpoint: {"run", "stdin", "env", "dir", "secrets", "max_output", "value"},
 		KindWait:       {"question", "schema"},
 	}
@@ -275,6 +275,9 @@ func (l *loader) load() *Flow {
 	f.Defaults = Defaults{Retry: Retry{Attempts: DefaultAttempts, Backoff: DefaultBackoff}}
 	if n, ok := fields["defaults"]; ok {
 		l.defaults(n.val)
+	}
+	if n, ok := fields["budget"]; ok {
+		f.Budget = l.budget(n.val)
 	}
 	stepsNode := (*yaml.Node)(nil)
 	if n, ok := fields["steps"]; ok {
@@ -571,7 +574,7 @@ func (l *loader) defaults(n *yaml.Node) {
 	d := &l.flow.Defaults
 	fs := l.fields(n, "defaults field", defaultsFields, nil)
 	if m, ok := fs["model"]; ok {
-		d.Model = l.model(m.val)
+		d.Model, d.Fallbacks = l.models(m.val)
 	}
 	if r, ok := fs["retry"]; ok {
 		d.Retry = l.retry(r.val, d.Retry)

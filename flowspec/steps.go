@@ -121,7 +121,7 @@ func (l *loader) stepBody(s *Step, parts *stepParts, n *yaml.Node) {
 	}
 	switch s.Kind {
 	case KindLLM:
-		c.llm(d.Model)
+		c.llm(d)
 	case KindCheckpoint:
 		c.checkpoint()
 	case KindWait:
@@ -214,9 +214,9 @@ func (c *stepCtx) number(name, what string, lo, hi float64, whole bool) (float64
 	return f, true
 }
 
-func (c *stepCtx) llm(defaultModel string) {
+func (c *stepCtx) llm(d Defaults) {
 	l, s, fs := c.l, c.s, c.fs
-	b := &LLMStep{Model: defaultModel}
+	b := &LLMStep{Model: d.Model, Fallbacks: d.Fallbacks}
 	s.LLM = b
 	b.System = c.tmpl("system")
 	b.Prompt = c.tmpl("prompt")
@@ -231,8 +231,9 @@ func (c *stepCtx) llm(defaultModel string) {
 		l.e.add(pos(c.n), "llm step %q needs a prompt: (or messages:); add prompt: with what to ask the model", s.ID)
 	}
 	if p, ok := fs["model"]; ok {
-		if m := l.model(p.val); m != "" {
-			b.Model = m
+		// The step's model (or list) replaces the default's whole list.
+		if m, more := l.models(p.val); m != "" {
+			b.Model, b.Fallbacks = m, more
 		}
 	}
 	if f, ok := c.number("temperature", "a number from 0 to 2", 0, 2, false); ok {
@@ -242,6 +243,27 @@ func (c *stepCtx) llm(defaultModel string) {
 		b.MaxTokens = int(f)
 	}
 	c.llmTools(b)
+	c.answerSchema(b)
+}
+
+// answerSchema reads an llm step's schema and schema_retries.
+func (c *stepCtx) answerSchema(b *LLMStep) {
+	l, s, fs := c.l, c.s, c.fs
+	p, hasSchema := fs["schema"]
+	if hasSchema {
+		b.Schema = l.schema(s, p.val)
+		b.SchemaRetries = DefaultSchemaRetries
+		if o, ok := fs["output"]; ok && !s.OutputJSON && resolve(o.val).Value == "text" {
+			l.e.add(pos(o.key), "step %q: output: text does not go with schema:, which makes the output the parsed answer; remove output:", s.ID)
+		}
+	}
+	what := fmt.Sprintf("a whole number from 0 to %d (how many times an answer that breaks the schema is asked for again)", MaxSchemaRetries)
+	if f, ok := c.number("schema_retries", what, 0, MaxSchemaRetries, true); ok {
+		if !hasSchema {
+			l.e.add(pos(fs["schema_retries"].key), "step %q: schema_retries only goes with schema: (the JSON Schema its answer must follow)", s.ID)
+		}
+		b.SchemaRetries = int(f)
+	}
 }
 
 func (c *stepCtx) checkpoint() {
@@ -299,7 +321,9 @@ func (c *stepCtx) wait() {
 		b.Question = literalTemplate("")
 	}
 	if p, ok := fs["schema"]; ok {
-		b.Schema = l.schema(s, p.val)
+		if sch := l.schema(s, p.val); sch != nil {
+			b.Schema = sch.Doc
+		}
 	}
 	if s.OutputJSON {
 		l.e.add(pos(fs["output"].key), "step %q: output: json only goes with llm steps and run: steps (an answer is already JSON)", s.ID)

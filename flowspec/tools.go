@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
 	"gopkg.in/yaml.v3"
 )
 
@@ -29,19 +28,24 @@ type Tool struct {
 	MaxOutput  int64     // defaults.max_output; 0 is DefaultMaxOutput
 	Value      *Template // an expression over args
 
-	params *jsonschema.Schema
+	params *AnswerSchema // Parameters, compiled
 }
 
-// CheckArgs validates a call's arguments against the tool's parameters.
+// CheckArgs validates a call's arguments (as encoding/json decodes them)
+// against the tool's parameters.
 func (t *Tool) CheckArgs(args any) error {
 	if t.params == nil {
 		return nil
 	}
-	if err := t.params.Validate(args); err != nil {
-		_, msg := schemaProblem(&jsonschema.SchemaValidationError{Err: err})
-		return fmt.Errorf("the arguments do not match the parameters of tool %s: %s", t.Name, msg)
+	bad := t.params.Validate(args)
+	if len(bad) == 0 {
+		return nil
 	}
-	return nil
+	msgs := make([]string, len(bad))
+	for i, v := range bad {
+		msgs[i] = v.Error()
+	}
+	return fmt.Errorf("the arguments do not match the parameters of tool %s: %s", t.Name, strings.Join(msgs, "; "))
 }
 
 // Tool returns the flow's tool named name, or nil.
@@ -107,18 +111,18 @@ func (l *loader) tool(key, n *yaml.Node) *Tool {
 	t.Parameters = map[string]any{"type": "object", "properties": map[string]any{}}
 	if p, ok := fs["parameters"]; ok {
 		if sch := l.schemaAt(p.val, owner, "parameters", "{type: object, properties: {city: {type: string}}}"); sch != nil {
-			if ty, has := sch["type"]; has && ty != "object" {
+			if ty, has := sch.Doc["type"]; has && ty != "object" {
 				l.e.add(pos(resolve(p.val)), "%s: parameters must describe an object (type: object), as a tool's arguments are named, not %s", owner, FormatValue(ty))
 			} else {
 				if !has {
-					sch["type"] = "object"
+					sch.Doc["type"] = "object"
 				}
-				t.Parameters = sch
+				t.Parameters = sch.Doc
 			}
 		}
 	}
 	if raw, err := json.Marshal(t.Parameters); err == nil {
-		t.params, _ = CompileSchema(raw)
+		t.params, _ = NewAnswerSchema(raw)
 	}
 	if p, ok := fs["run"]; ok {
 		t.Run = l.template(p.val, owner+" run", false, false)

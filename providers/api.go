@@ -5,6 +5,7 @@ package providers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 )
@@ -27,7 +28,17 @@ type Request struct {
 	Messages    []Message // a system message, when present, comes first
 	Temperature *float64  // nil: the provider's default
 	MaxTokens   int       // 0: kitaru's default
-	Tools       []Tool    `json:",omitempty"` // what the model may call
+	// Schema, when set, is the JSON Schema (its JSON text) the answer must
+	// follow: the call asks for it in the provider's own structured-output
+	// form, and Response.Text is the answer as JSON text. Whether the
+	// answer does follow it is for the caller to check.
+	Schema json.RawMessage `json:",omitempty"`
+	// SchemaName names the schema where a provider wants a name (the
+	// step's id); "" is "answer".
+	SchemaName string `json:",omitempty"`
+	// Tools are what the model may call; with a Schema too, the answer
+	// that ends the loop follows it (see structured).
+	Tools []Tool `json:",omitempty"`
 }
 
 // Usage counts tokens.
@@ -41,7 +52,7 @@ func (u Usage) Add(o Usage) Usage {
 	return Usage{InputTokens: u.InputTokens + o.InputTokens, OutputTokens: u.OutputTokens + o.OutputTokens}
 }
 
-// AddCost sums two costs; unknown (nil) only when both are.
+// AddCost sums two costs: unknown (nil) only when both are.
 func AddCost(a, b *float64) *float64 {
 	switch {
 	case a == nil:

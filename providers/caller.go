@@ -251,7 +251,14 @@ func (c *caller) Call(ctx context.Context, req Request) (resp *Response, err err
 			callOpts = append(callOpts, openai.WithLegacyMaxTokensField())
 		}
 	}
-	callOpts = append(callOpts, toolOptions(req.Tools)...)
+	so, err := structuredFor(res.Provider, req)
+	if err != nil {
+		return nil, err
+	}
+	if so != nil {
+		tr.set = so.set
+	}
+	callOpts = append(callOpts, toolOptions(req.Tools, so.extraTools()...)...)
 	out, err := model.GenerateContent(ctx, toMessages(res.Provider, req.Messages), callOpts...)
 	if err != nil {
 		return nil, c.callError(ctx, res, tr, source, err)
@@ -265,8 +272,8 @@ func (c *caller) Call(ctx context.Context, req Request) (resp *Response, err err
 		return nil, fmt.Errorf("%s: %w", res.Model, err)
 	}
 	return &Response{
-		Text:             textOf(res.Provider, out.Choices),
-		ToolCalls:        calls,
+		Text:             so.answer(res.Provider, out.Choices),
+		ToolCalls:        so.calls(calls),
 		Alias:            res.Alias,
 		Model:            res.Model,
 		Usage:            usage,

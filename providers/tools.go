@@ -73,16 +73,17 @@ func toMessages(provider string, msgs []Message) []llms.MessageContent {
 	return out
 }
 
-// toolOptions offers the request's tools to the model.
-func toolOptions(tools []Tool) []llms.CallOption {
-	if len(tools) == 0 {
+// toolOptions offers the request's tools to the model, and extra (the
+// answer tool of a schema) after them.
+func toolOptions(tools []Tool, extra ...llms.Tool) []llms.CallOption {
+	if len(tools)+len(extra) == 0 {
 		return nil
 	}
-	lt := make([]llms.Tool, 0, len(tools))
+	lt := make([]llms.Tool, 0, len(tools)+len(extra))
 	for _, t := range tools {
 		lt = append(lt, llms.Tool{Type: "function", Function: &llms.FunctionDefinition{Name: t.Name, Description: t.Description, Parameters: t.Parameters}})
 	}
-	return []llms.CallOption{llms.WithTools(lt)}
+	return []llms.CallOption{llms.WithTools(append(lt, extra...))}
 }
 
 // toolCallsOf reads the calls an answer asked for: Anthropic's come one

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/http"
 	"strconv"
@@ -54,6 +55,10 @@ type callTransport struct {
 	// error messages quote of an answer.
 	keys []string
 
+	// set are top-level fields of the request body kitaru sets itself,
+	// where langchaingo cannot say them for one call (see structured).
+	set map[string]json.RawMessage
+
 	// Written by RoundTrip, read by the caller after the client returns;
 	// one call's requests are sequential.
 	attempts   int
@@ -96,6 +101,9 @@ func (t *callTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	if t.stripTemperature {
 		body = withoutTemperature(body)
+	}
+	if len(t.set) > 0 {
+		body = withFields(body, t.set)
 	}
 	t.lastURL = req.URL.Redacted()
 	for attempt := 1; ; attempt++ {
@@ -362,6 +370,21 @@ func withoutTemperature(body []byte) []byte {
 	if !changed {
 		return body
 	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		return body
+	}
+	return out
+}
+
+// withFields sets fields at the top of a JSON body, replacing what was
+// there. A body that is not a JSON object passes unchanged.
+func withFields(body []byte, fields map[string]json.RawMessage) []byte {
+	var m map[string]json.RawMessage
+	if len(body) == 0 || json.Unmarshal(body, &m) != nil {
+		return body
+	}
+	maps.Copy(m, fields)
 	out, err := json.Marshal(m)
 	if err != nil {
 		return body

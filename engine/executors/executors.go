@@ -1,7 +1,8 @@
 // Package executors does the work of each kind of step, behind
-// work.Executor: a checkpoint's command (Shell), a model call (Model), a
-// checkpoint's value (Value) and a wait's question (Wait). The engine
-// hands each one unit at a time; these know nothing of runs or stores.
+// work.Executor: a checkpoint's command (Shell), an llm step's
+// conversation, its tool loop included (Model), a checkpoint's value
+// (Value) and a wait's question (Wait). The engine hands each one unit at
+// a time; these know nothing of runs or stores.
 package executors
 
 import (
@@ -17,8 +18,6 @@ import (
 // For is the executor of a step, by its kind.
 func For(s *flowspec.Step) (work.Executor, error) {
 	switch {
-	case s.Kind == flowspec.KindLLM && s.LLM != nil && len(s.LLM.Tools) > 0:
-		return Agent{}, nil
 	case s.Kind == flowspec.KindLLM && s.LLM != nil:
 		return Model{}, nil
 	case s.Kind == flowspec.KindCheckpoint && s.Checkpoint != nil && s.Checkpoint.Run != nil:

@@ -1,6 +1,11 @@
 package runstore
 
-import "encoding/json"
+import (
+	"encoding/json"
+
+	"github.com/kitaruhq/kitaru/flowspec"
+	"github.com/kitaruhq/kitaru/providers"
+)
 
 // ReasonCode names why a step or an item of a run ran, was reused or was
 // skipped. Records keep the code and the few facts it needs, never a
@@ -119,10 +124,24 @@ const (
 	EndOutputFailed EndCode = "output_failed" // the flow's output could not be made; Error says why
 	EndAborted      EndCode = "aborted"       // the wait at Step was aborted
 	EndWaitExpired  EndCode = "wait_expired"  // Step's wait ran out of time before its answer; Error says when
+	// EndBudgetExceeded: the run spent its budget and held back model calls
+	// (steps not started, calls refused); Budget has the figures.
+	EndBudgetExceeded EndCode = "budget_exceeded"
 )
 
 // Ending is how a run's last go ended, as data.
 type Ending struct {
-	Code EndCode `json:"code"`
-	Step string  `json:"step,omitempty"`
+	Code   EndCode      `json:"code"`
+	Step   string       `json:"step,omitempty"`
+	Budget *BudgetSpent `json:"budget,omitempty"` // EndBudgetExceeded
+}
+
+// BudgetSpent is what a run stopped by its budget had spent of it: its
+// limits, its totals, and the limit it reached ("max_cost_usd" or
+// "max_tokens", as the flow writes them).
+type BudgetSpent struct {
+	Limit   flowspec.Budget `json:"limit"`
+	Usage   providers.Usage `json:"usage"`
+	CostUSD float64         `json:"cost_usd"`
+	Reached string          `json:"reached"`
 }

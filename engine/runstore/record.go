@@ -58,6 +58,9 @@ type Run struct {
 	// went wrong, as the failed step or the store said it. A record of an
 	// older kitaru has no Ending and a sentence in Error.
 	Ending *Ending `json:"ending,omitempty"`
+	// Budget is what the run may spend on model calls (its flow's budget:
+	// under --max-cost and --max-tokens of its last go); nil: no limit.
+	Budget *flowspec.Budget `json:"budget,omitempty"`
 
 	FlowFile  string     `json:"flow_file,omitempty"` // the path the flow was loaded from
 	StartedAt time.Time  `json:"started_at"`
@@ -102,6 +105,12 @@ type StepResult struct {
 	// attempt of a step that ran more than once (a foreach step's items
 	// list their own).
 	AttemptsDetail []Attempt `json:"attempts_detail,omitempty"`
+	// Turns are the model calls of an llm step's last attempt, its
+	// conversation (see Turn), when they say more than the step's own
+	// fields: more than one call (a tool loop, asking again for an answer
+	// that follows the schema), a tool call, a model of the step's list
+	// that gave no answer. Usage and CostUSD count every call.
+	Turns []Turn `json:"turns,omitempty"`
 
 	// Remedy is the way out a failed step's error offers (a secret to set,
 	// a model to register), for a front end to word beside Error.
@@ -120,9 +129,6 @@ type StepResult struct {
 	Items []ItemResult `json:"items,omitempty"`
 	// Wait is set for a wait step.
 	Wait *WaitInfo `json:"wait,omitempty"`
-	// Turns are the model calls of an llm step's tool loop, each with its
-	// tool calls (a foreach step's items list their own).
-	Turns []Turn `json:"turns,omitempty"`
 	// Fingerprint is the hash of the step's definition, the inputs it read
 	// and its dependencies' fingerprints: a replay compares it.
 	Fingerprint string `json:"fingerprint,omitempty"`
@@ -167,6 +173,7 @@ type Attempt struct {
 	DurationMS int64           `json:"duration_ms"`
 	Usage      providers.Usage `json:"usage"`
 	CostUSD    *float64        `json:"cost_usd"`
+	Turns      []Turn          `json:"turns,omitempty"` // its conversation, as StepResult's
 }
 
 // WaitInfo is the question of a wait step and, once given, its answer.

@@ -8,7 +8,7 @@ type Remedy struct {
 	Do   RemedyKind `json:"do"`
 	Run  string     `json:"run,omitempty"`
 	Step string     `json:"step,omitempty"`
-	Name string     `json:"name,omitempty"` // RemedySetSecret: the secret
+	Name string     `json:"name,omitempty"` // RemedySetSecret: the secret; RemedyRaiseBudget: the limit
 }
 
 // RemedyKind names one way out.
@@ -30,6 +30,7 @@ const (
 	RemedyRegisterModel RemedyKind = "register_model"  // no model provider is configured
 	RemedySetSecret     RemedyKind = "set_secret"      // secret Name is missing
 	RemedyReplayNewFlow RemedyKind = "replay_new_flow" // the flow file (and its directory) moved
+	RemedyRaiseBudget   RemedyKind = "raise_budget"    // Run spent its budget; Name: the limit reached (max_cost_usd, max_tokens)
 )
 
 // AdvisedError is an error together with the way out of it. Its message

@@ -80,12 +80,12 @@ type Steps interface {
 	// SaveItem and LoadItems do the same for the items of a foreach step.
 	SaveItem(ctx context.Context, id, step string, r *ItemResult) error
 	LoadItems(ctx context.Context, id, step string) (map[int]*ItemResult, error)
-	// SaveTurn records one piece of an llm step's tool loop (of a foreach
-	// item when r.Item is set) atomically; once it returns, that model
-	// turn or tool call is done for good and a resume does not redo it.
-	// A record of the same step, item, turn and call replaces the earlier.
-	// LoadTurns reads the step's (or item's, item not nil) in order of
-	// turn, then call.
+	// SaveTurn records one piece of an llm step's conversation (of a
+	// foreach item when r.Item is set) atomically; once it returns, that
+	// model turn or tool call is done for good and a resume does not redo
+	// it. A record of the same step, item, conversation, turn and call
+	// replaces the earlier. LoadTurns reads the step's (or item's, item
+	// not nil) in order of conversation, turn, then call.
 	SaveTurn(ctx context.Context, id, step string, r *TurnRecord) error
 	LoadTurns(ctx context.Context, id, step string, item *int) ([]*TurnRecord, error)
 	// ForgetStep removes a step's record (not its items or artifacts) so

@@ -10,6 +10,7 @@ package work
 
 import (
 	"context"
+	"errors"
 	"io"
 
 	"github.com/kitaruhq/kitaru/engine/runstore"
@@ -28,6 +29,13 @@ type Unit struct {
 	Model providers.Caller // for llm steps; nil: none configured
 }
 
+// ErrBudgetSpent is what a Unit's Model caller returns, without calling,
+// once the run has spent its budget. An executor stops there (it tries no
+// other model) and returns it, wrapped, with what it spent before: the
+// engine holds the unit back, unrecorded, for a resume with a larger
+// budget.
+var ErrBudgetSpent = errors.New("the run's budget is spent")
+
 // Result is what a unit produced.
 type Result struct {
 	Output     any
@@ -38,8 +46,13 @@ type Result struct {
 	Usage      providers.Usage
 	Cost       *float64
 	Wait       *runstore.WaitInfo // a wait step now waits for an answer
-	Turns      []runstore.Turn    // an llm step's tool loop, every turn recorded so far
-	Tries      []runstore.Attempt // filled by the engine, after retries
+	// Turns are an llm step's model calls of this attempt's conversation
+	// (the records of earlier goes at it too), when they say more than
+	// the result's own fields: more than one call, a tool call, a model
+	// of the list that gave no answer. Usage and Cost count only the
+	// calls this go made.
+	Turns []runstore.Turn
+	Tries []runstore.Attempt // filled by the engine, after retries
 }
 
 // Executor does one kind of step. An attempt that failed after spending (a
@@ -100,11 +113,11 @@ type Stopped interface {
 	StoppedLikeTheRun() bool
 }
 
-// Loop is what an llm step's tool loop needs of the engine beside its
-// Sink, which implements it too: the loop's records, each durable once
-// SaveTurn returns (so a resume does not call the model or run a tool
-// again for what is recorded), and the run's parallel slots for the tool
-// calls of a turn.
+// Loop is what an llm step's conversation (a tool loop, asking again for
+// the schema) needs of the engine beside its Sink, which implements it
+// too: its records, each durable once SaveTurn returns (so a resume does
+// not call the model or run a tool again for what is recorded), and the
+// run's parallel slots for the tool calls of a turn.
 type Loop interface {
 	LoadTurns(ctx context.Context) ([]*runstore.TurnRecord, error)
 	SaveTurn(ctx context.Context, r *runstore.TurnRecord) error

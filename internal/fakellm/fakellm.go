@@ -31,8 +31,9 @@ type Request struct {
 	Turn int // the scripted turn it asked for, from 1
 	// Results are the tool results it carried, by call id.
 	Results map[string]string
-	Tools   []string // the names of the tools offered
-	Err     string   // why it was refused, "" when it was answered
+	Tools   []string       // the names of the tools offered
+	Err     string         // why it was refused, "" when it was answered
+	Body    map[string]any // the request as sent
 }
 
 // Server is a running fake.
@@ -97,6 +98,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		req.Err = err.Error()
 	}
+	req.Body = body
 	s.mu.Lock()
 	s.log = append(s.log, req)
 	s.mu.Unlock()

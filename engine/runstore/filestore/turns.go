@@ -1,7 +1,6 @@
 package filestore
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -15,14 +14,14 @@ import (
 	"github.com/kitaruhq/kitaru/engine/runstore"
 )
 
-// SaveTurn writes steps/<step>/turns/<turn>.<call>.json (an item's:
-// <item>.<turn>.<call>.json) atomically.
+// SaveTurn writes steps/<step>/turns/<conversation>.<turn>.<call>.json
+// (an item's: <item>.<conversation>.<turn>.<call>.json) atomically.
 func (s *Store) SaveTurn(ctx context.Context, id, step string, r *runstore.TurnRecord) error {
 	dir, err := s.recordDir(ctx, id, step, "turns")
 	if err != nil {
 		return err
 	}
-	name := strconv.Itoa(r.Turn) + "." + strconv.Itoa(r.Call) + ".json"
+	name := strconv.Itoa(r.Conversation) + "." + strconv.Itoa(r.Turn) + "." + strconv.Itoa(r.Call) + ".json"
 	if r.Item != nil {
 		name = strconv.Itoa(*r.Item) + "." + name
 	}
@@ -39,9 +38,9 @@ func (s *Store) LoadTurns(ctx context.Context, id, step string, item *int) ([]*r
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the turns of step %s: %w", step, err)
 	}
-	parts := 2
+	parts := 3
 	if item != nil {
-		parts = 3
+		parts = 4
 	}
 	var out []*runstore.TurnRecord
 	var errs []error
@@ -64,8 +63,6 @@ func (s *Store) LoadTurns(ctx context.Context, id, step string, item *int) ([]*r
 		}
 		out = append(out, &r)
 	}
-	slices.SortFunc(out, func(a, b *runstore.TurnRecord) int {
-		return cmp.Or(cmp.Compare(a.Turn, b.Turn), cmp.Compare(a.Call, b.Call))
-	})
+	slices.SortFunc(out, runstore.CompareTurnRecords)
 	return out, errors.Join(errs...)
 }

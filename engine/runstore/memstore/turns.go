@@ -1,7 +1,6 @@
 package memstore
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"slices"
@@ -11,9 +10,9 @@ import (
 
 // turnKey names one turn record of a run.
 type turnKey struct {
-	step       string
-	item       int // -1: the step's own
-	turn, call int
+	step                     string
+	item                     int // -1: the step's own
+	conversation, turn, call int
 }
 
 func itemOf(item *int) int {
@@ -23,7 +22,7 @@ func itemOf(item *int) int {
 	return *item
 }
 
-// SaveTurn keeps one piece of a tool loop.
+// SaveTurn keeps one piece of an llm step's conversation.
 func (s *Store) SaveTurn(ctx context.Context, id, step string, tr *runstore.TurnRecord) error {
 	b, err := encode(tr)
 	if err != nil {
@@ -38,11 +37,11 @@ func (s *Store) SaveTurn(ctx context.Context, id, step string, tr *runstore.Turn
 	if r.turns == nil {
 		r.turns = map[turnKey][]byte{}
 	}
-	r.turns[turnKey{step, itemOf(tr.Item), tr.Turn, tr.Call}] = b
+	r.turns[turnKey{step, itemOf(tr.Item), tr.Conversation, tr.Turn, tr.Call}] = b
 	return nil
 }
 
-// LoadTurns reads a step's (or an item's) tool loop records in order.
+// LoadTurns reads a step's (or an item's) conversation records in order.
 func (s *Store) LoadTurns(ctx context.Context, id, step string, item *int) ([]*runstore.TurnRecord, error) {
 	s.mu.Lock()
 	r, err := s.get(id)
@@ -66,8 +65,6 @@ func (s *Store) LoadTurns(ctx context.Context, id, step string, item *int) ([]*r
 		}
 		out = append(out, &tr)
 	}
-	slices.SortFunc(out, func(a, b *runstore.TurnRecord) int {
-		return cmp.Or(cmp.Compare(a.Turn, b.Turn), cmp.Compare(a.Call, b.Call))
-	})
+	slices.SortFunc(out, runstore.CompareTurnRecords)
 	return out, nil
 }
