@@ -69,6 +69,12 @@ func reasonText(r engine.Reason, brief bool) string {
 			s += ", though " + changeText(*r.Though, brief)
 		}
 		return s
+	case runstore.ReasonCached:
+		s := cachedText(r)
+		if r.Though != nil {
+			s += "; it ran again: " + reasonText(*r.Though, brief)
+		}
+		return s
 	case runstore.ReasonDependencySkipped:
 		return "dependency " + r.Step + " was skipped"
 	case runstore.ReasonIfFalse:
@@ -153,6 +159,12 @@ func itemReason(it *engine.ItemResult) string {
 	}
 	r := *it.Why
 	switch r.Code {
+	case runstore.ReasonCached:
+		s := cachedText(r)
+		if r.Though != nil {
+			s += "; it ran again: " + itemReason(&engine.ItemResult{Why: r.Though})
+		}
+		return s
 	case runstore.ReasonMatched:
 		if r.Item != nil {
 			return fmt.Sprintf("reused from %s (its item %d)", r.Run, *r.Item)
@@ -173,27 +185,41 @@ func itemReason(it *engine.ItemResult) string {
 // itemsSummary is what a foreach step's items did in a replay, from their
 // reasons: "items: 3 reused from kr-x, 1 ran (1 new or changed)"; "" when
 // they have none (not a replay, or an older kitaru's record).
-func itemsSummary(items []engine.ItemResult) string {
-	src, reused, ran := "", 0, 0
+func itemsSummary(items []engine.ItemResult) (s string) {
+	src, reused, ran, cached := "", 0, 0, 0
 	counts := map[runstore.ReasonCode]int{}
 	for _, it := range items {
-		if it.Why == nil {
+		why := it.Why
+		if why != nil && why.Code == runstore.ReasonCached {
+			// Its answer came from the cache; Though is why it ran.
+			cached++
+			why = why.Though
+		}
+		if why == nil {
 			continue
 		}
 		if src == "" {
-			src = it.Why.Run
+			src = why.Run
 		}
 		if it.Reused {
 			reused++
 			continue
 		}
 		ran++
-		counts[it.Why.Code]++
+		counts[why.Code]++
 	}
 	if reused+ran == 0 {
+		if cached > 0 {
+			return fmt.Sprintf("items: %d answered from the cache", cached)
+		}
 		return ""
 	}
-	s := fmt.Sprintf("items: %d reused, %d ran", reused, ran)
+	defer func() {
+		if cached > 0 {
+			s = fmt.Sprintf("%s; %d answered from the cache", s, cached)
+		}
+	}()
+	s = fmt.Sprintf("items: %d reused, %d ran", reused, ran)
 	if src != "" {
 		s = fmt.Sprintf("items: %d reused from %s, %d ran", reused, src, ran)
 	}
@@ -282,4 +308,17 @@ func recordForJSON(run *engine.Run) *engine.Run {
 		out.Steps[i] = s
 	}
 	return &out
+}
+
+// cachedText: "answer cached from kr-x", naming the step (and item) that
+// made the call.
+func cachedText(r engine.Reason) string {
+	s := "answer cached from " + r.Run
+	switch {
+	case r.Step != "" && r.Item != nil:
+		s += fmt.Sprintf(" (step %s, item %d)", r.Step, *r.Item)
+	case r.Step != "":
+		s += " (step " + r.Step + ")"
+	}
+	return s + ": no call made"
 }

@@ -32,6 +32,7 @@ type runCmd struct {
 	Inputs string   `help:"Read inputs from a JSON or YAML file holding a map." type:"path" placeholder:"FILE"`
 	runOutput
 	budgetFlags
+	cacheFlags
 }
 
 func (c *runCmd) Help() string {
@@ -68,7 +69,7 @@ func (c *runCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 		return err
 	}
 	return drive(ctx, g, stdio, c.runOutput, "", func(ctx context.Context, r engine.Runner) (*engine.Run, error) {
-		return r.Start(ctx, engine.StartOptions{Flow: flow, Inputs: inputs, Parallel: c.Parallel, Budget: limit})
+		return r.Start(ctx, engine.StartOptions{Flow: flow, Inputs: inputs, Parallel: c.Parallel, Budget: limit, NoCache: c.NoCache})
 	})
 }
 
@@ -80,6 +81,7 @@ type replayCmd struct {
 	FlowFile string   `name:"flow" help:"Replay against this (edited) flow file instead of the run's snapshot." type:"path" placeholder:"FILE"`
 	runOutput
 	budgetFlags
+	cacheFlags
 }
 
 func (c *replayCmd) Help() string {
@@ -105,7 +107,7 @@ func (c *replayCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 // replay runs the replay with the Python Kitaru spellings (JSON objects of
 // inputs and overrides) merged under the flags.
 func (c *replayCmd) replay(ctx context.Context, g *Globals, stdio *IO, argsJSON, overridesJSON string) error {
-	opts := engine.ReplayOptions{Source: c.RunRef, From: c.From, Parallel: c.Parallel}
+	opts := engine.ReplayOptions{Source: c.RunRef, From: c.From, Parallel: c.Parallel, NoCache: c.NoCache}
 	var err error
 	if opts.Budget, err = c.budget(); err != nil {
 		return err
@@ -130,6 +132,7 @@ type resumeCmd struct {
 	RunRef string `arg:"" name:"run" help:"The run: an id, a prefix, or 'last'."`
 	runOutput
 	budgetFlags
+	cacheFlags
 }
 
 func (c *resumeCmd) Help() string {
@@ -146,10 +149,11 @@ Examples:
 }
 
 func (c *resumeCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
-	opts, err := c.continueOptions()
+	opts, err := c.budgetFlags.continueOptions()
 	if err != nil {
 		return err
 	}
+	opts = append(opts, c.cacheFlags.continueOptions()...)
 	return drive(ctx, g, stdio, c.runOutput, c.RunRef, func(ctx context.Context, r engine.Runner) (*engine.Run, error) {
 		return r.Resume(ctx, c.RunRef, c.Parallel, opts...)
 	})
@@ -159,6 +163,7 @@ type retryCmd struct {
 	RunRef string `arg:"" name:"run" help:"The run: an id, a prefix, or 'last'."`
 	runOutput
 	budgetFlags
+	cacheFlags
 }
 
 func (c *retryCmd) Help() string {
@@ -173,10 +178,11 @@ Examples:
 }
 
 func (c *retryCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
-	opts, err := c.continueOptions()
+	opts, err := c.budgetFlags.continueOptions()
 	if err != nil {
 		return err
 	}
+	opts = append(opts, c.cacheFlags.continueOptions()...)
 	return drive(ctx, g, stdio, c.runOutput, c.RunRef, func(ctx context.Context, r engine.Runner) (*engine.Run, error) {
 		return r.Retry(ctx, c.RunRef, c.Parallel, opts...)
 	})

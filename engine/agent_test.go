@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/internal/fakellm"
 	"github.com/kitaruhq/kitaru/providers"
 )
@@ -351,5 +352,25 @@ func TestSchemaReaskCrashResume(t *testing.T) {
 	r := step(t, run, "research")
 	if len(r.Turns) != 2 || r.Turns[0].Error == nil || r.Usage != (providers.Usage{InputTokens: 30, OutputTokens: 10}) {
 		t.Errorf("turns %+v, usage %+v: want both turns, the killed go's counted", r.Turns, r.Usage)
+	}
+}
+
+// With cache:, a tool loop's answer is kept under its first request: a
+// later run takes it with no call and runs no tool.
+func TestAgentLoopCached(t *testing.T) {
+	t.Parallel()
+	srv := fakellm.New("openai", fakellm.Turn{Calls: fakellm.Calls("lookup", `{"city":"Paris"}`)}, fakellm.Turn{Text: "2.1 million"})
+	defer srv.Close()
+	te := agentEnv(t, srv, 2)
+	f := te.flow(strings.Replace(agentSource(te, "openai/gpt-4o-mini", 10), "    max_turns: 10\n", "    max_turns: 10\n    cache: true\n", 1))
+	for i := range 2 {
+		run := te.start(f, nil)
+		wantStatus(t, run, RunCompleted)
+		if run.Output != "2.1 million" || len(srv.Requests()) != 2 || te.count("lookup-Paris") != 1 {
+			t.Fatalf("run %d: output %v, %d requests, lookup ran %d times; want the answer, 2 requests and one lookup in all", i+1, run.Output, len(srv.Requests()), te.count("lookup-Paris"))
+		}
+		if why := step(t, run, "research").Why; (i == 1) != (why != nil && why.Code == runstore.ReasonCached) {
+			t.Errorf("run %d: why %+v", i+1, why)
+		}
 	}
 }

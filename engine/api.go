@@ -13,6 +13,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"time"
 
 	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/engine/work"
@@ -64,6 +65,9 @@ type Config struct {
 	// host): what another process is told of a run it cannot take.
 	Holder   runstore.Holder
 	Parallel int // default for runs that do not say; <= 0: 8
+	// Now is the clock the cache of answers ages by (cache: {ttl});
+	// nil: time.Now.
+	Now func() time.Time
 }
 
 // StartOptions start a new run.
@@ -73,6 +77,9 @@ type StartOptions struct {
 	Parallel int
 	// Budget's limits (--max-cost, --max-tokens) win over the flow's.
 	Budget flowspec.Budget
+	// NoCache: llm steps take no answer from the cache (--no-cache); the
+	// run's resumes and retries keep it.
+	NoCache bool
 }
 
 // ReplayOptions make a new run from a recorded one.
@@ -91,7 +98,8 @@ type ReplayOptions struct {
 	Parallel int
 	// Budget's limits win over the replayed flow's budget:. The replay's
 	// budget counts only what it spends (reused steps cost it nothing).
-	Budget flowspec.Budget
+	Budget  flowspec.Budget
+	NoCache bool // as StartOptions'
 }
 
 // ListFilter narrows executions list.

@@ -29,7 +29,8 @@ import (
 type ContinueOption func(*continueConfig)
 
 type continueConfig struct {
-	budget flowspec.Budget
+	budget  flowspec.Budget
+	noCache bool
 }
 
 // WithBudget sets, from this go on, the limits b sets over those the run

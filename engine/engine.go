@@ -166,6 +166,7 @@ func (e *Engine) Start(ctx context.Context, opts StartOptions) (*Run, error) {
 		Plan:         planOf(f),
 	}
 	meta.Budget = budgetOf(f.Budget.Over(opts.Budget))
+	meta.NoCache = opts.NoCache
 	unlock, err := e.createLocked(ctx, meta, f.Source)
 	if err != nil {
 		return nil, err
@@ -367,6 +368,7 @@ func (e *Engine) continueRun(ctx context.Context, meta *RunMeta, f *flowspec.Flo
 		limit = *meta.Budget
 	}
 	meta.Budget = budgetOf(limit.Over(cc.budget))
+	meta.NoCache = meta.NoCache || cc.noCache
 	e.fillRegistry(meta)
 	x := e.newExecution(f, meta, e.parallel(parallel))
 	x.caller = e.caller(meta.Registry)

@@ -163,6 +163,9 @@ func (x *execution) execStep(ctx context.Context, s *flowspec.Step, sc *flowspec
 				Output: res.Output, StartedAt: &start, EndedAt: &end,
 				DurationMS: end.Sub(start).Milliseconds(), Fingerprint: x.fps[s.ID]}
 			fill(r, res)
+			if res.Cached != nil {
+				r.Why = cachedWhy(res.Cached, x.reasons[s.ID])
+			}
 		}
 		r.Masked = u.noteMasked()
 	}
@@ -494,6 +497,9 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 				it.Status, it.Error, it.Remedy = StepFailed, &msg, runstore.RemedyOf(err)
 			} else {
 				it.Status, it.Output = StepCompleted, res.Output
+				if res.Cached != nil {
+					it.Why = cachedWhy(res.Cached, it.Why)
+				}
 			}
 			it.Masked = u.noteMasked()
 			foldEarlier(before, &it.Attempts, it.Error, it.DurationMS, &it.Usage, &it.CostUSD, &it.AttemptsDetail)

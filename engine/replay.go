@@ -197,6 +197,7 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 	}
 	meta.WorkDir = e.replayWorkDir(opts.Flow, src)
 	meta.Budget = budgetOf(f.Budget.Over(opts.Budget))
+	meta.NoCache = opts.NoCache
 	unlock, err := e.createLocked(ctx, meta, f.Source)
 	if err != nil {
 		return nil, err

@@ -69,6 +69,7 @@ type Defaults struct {
 	// MaxOutput is the bytes of stdout a run: step may print; 0 is
 	// DefaultMaxOutput. llm and value steps ignore it.
 	MaxOutput int64
+	Cache     Cache // for llm steps
 }
 
 // Step is one compiled step.
@@ -142,6 +143,9 @@ type LLMStep struct {
 	// applied: DefaultSchemaRetries).
 	Schema        *AnswerSchema
 	SchemaRetries int
+	// Cache says whether its answer may come from an earlier run's
+	// identical call (defaults applied; see cache.go).
+	Cache Cache
 }
 
 // DefaultSchemaRetries is how many times an llm step with a schema asks

@@ -93,6 +93,9 @@
 //     request), prompt-turnN.json (the messages a later call added: tool
 //     results, the request to answer again), and response.txt and
 //     response-turnN.txt (what each call wrote, when it wrote text).
+//     With cache:, a step with tools keeps the answer that ended its loop
+//     under its first request (the tools are part of the key); a hit runs
+//     no tool.
 //   - `model:` (of a step, or defaults) may be a list, tried in order for
 //     each model call: the next model is tried when one gives no answer
 //     after its own HTTP retries. Every failure falls back (429, 5xx, a
@@ -126,6 +129,28 @@
 //     with a larger budget continues it without repeating finished steps
 //     or items. A model without a known price counts no cost: only
 //     max_tokens bounds it.
+//   - `cache: true`, `false` or `{ttl: 24h}` (an llm step, or defaults;
+//     a step's replaces the defaults' whole): the step (or each item)
+//     takes the answer of a completed call of any earlier run whose
+//     resolved request was the same, with no call and no cost. The key is
+//     a SHA-256 of the resolved provider/model, the base URL its client is
+//     given, and the whole request: messages as rendered, temperature,
+//     max_tokens, schema (and its name, the step id), tools; not the alias
+//     that named the model, nor headers or keys, so two aliases of one
+//     model at one server share answers. With a model list the first
+//     model's request is looked up; an answer is kept under the request
+//     of the model that gave it. A step with a schema keeps the answer it
+//     accepted (after any asking again), keyed by its first request; a
+//     step whose answer was refused keeps nothing, nor does a mocked call.
+//     ttl takes only answers younger than it. The cached answer is the one
+//     the record holds, secrets masked. The step records as any other:
+//     why is cached (run, step, item that made the call; in a replay,
+//     though: why it ran), usage and cost zero, model the one that
+//     answered then. --no-cache (run, replay, resume, retry; a run keeps
+//     it for its later goes) takes nothing from the cache but still keeps
+//     fresh answers. cache: is not part of the fingerprint: it does not
+//     change what a step answers, so turning it on or off makes no replay
+//     run a step again.
 //   - Input strings from --input coerce: integers also from 1e3 or 5.0,
 //     booleans from true/false/yes/no/on/off/1/0, lists and objects from
 //     JSON or YAML flow syntax ([a, b]).

@@ -36,12 +36,12 @@ var (
 	topFields      = []string{"name", "description", "inputs", "defaults", "budget", "tools", "steps", "output"}
 	inputFields    = []string{"type", "description", "default"}
 	inputTypes     = []string{"string", "integer", "number", "boolean", "list", "object"}
-	defaultsFields = []string{"model", "retry", "timeout", "max_output"}
+	defaultsFields = []string{"model", "retry", "timeout", "max_output", "cache"}
 	retryFields    = []string{"attempts", "backoff"}
 	kinds          = []string{string(KindLLM), string(KindCheckpoint), string(KindWait)}
 	commonFields   = []string{"kind", "description", "needs", "if", "retry", "timeout", "foreach", "output"}
 	kindFields     = map[Kind][]string{
-		KindLLM:        {"prompt", "messages", "system", "model", "temperature", "max_tokens", "schema", "schema_retries", "tools", "max_turns"},
+		KindLLM:        {"prompt", "messages", "system", "model", "temperature", "max_tokens", "schema", "schema_retries", "tools", "max_turns", "cache"},
 		KindCheckpoint: {"run", "stdin", "env", "dir", "secrets", "max_output", "value"},
 		KindWait:       {"question", "schema"},
 	}
@@ -568,7 +568,7 @@ func inferType(v any) string {
 }
 
 func (l *loader) defaults(n *yaml.Node) {
-	if n = l.optionalMapping(n, "defaults must be a mapping with model, retry, timeout or max_output"); n == nil {
+	if n = l.optionalMapping(n, "defaults must be a mapping with model, retry, timeout, max_output or cache"); n == nil {
 		return
 	}
 	d := &l.flow.Defaults
@@ -584,6 +584,9 @@ func (l *loader) defaults(n *yaml.Node) {
 	}
 	if m, ok := fs["max_output"]; ok {
 		d.MaxOutput = l.maxOutput(m.val, "defaults ")
+	}
+	if c, ok := fs["cache"]; ok {
+		d.Cache = l.cacheOf(c.val, "defaults cache")
 	}
 }
 

@@ -244,6 +244,7 @@ func (c *stepCtx) llm(d Defaults) {
 	}
 	c.llmTools(b)
 	c.answerSchema(b)
+	c.stepCache(b, d)
 }
 
 // answerSchema reads an llm step's schema and schema_retries.

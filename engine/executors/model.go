@@ -49,7 +49,12 @@ func (Model) Execute(ctx context.Context, u *work.Unit, sink work.Sink) (*work.R
 	if err != nil {
 		return nil, err
 	}
-	c := &conversation{u: u, l: l, sink: sink, req: req, models: l.Models(), res: &work.Result{}}
+	models := l.Models()
+	cache := cacheFor(u, caller, req)
+	if res, ok := cache.answer(ctx, models, sink); ok {
+		return res, nil
+	}
+	c := &conversation{u: u, l: l, sink: sink, req: req, models: models, res: &work.Result{}}
 	if err := c.resume(ctx); err != nil {
 		return nil, err
 	}
@@ -68,6 +73,7 @@ func (Model) Execute(ctx context.Context, u *work.Unit, sink work.Sink) (*work.R
 		return c.res, err // the calls made were paid for
 	}
 	c.res.Output = out
+	cache.keep(ctx, c.answered, c.res, c.turns[len(c.turns)-1].Text, sink)
 	return c.res, nil
 }
 
@@ -85,10 +91,13 @@ type conversation struct {
 	req    providers.Request
 	sent   int      // messages of req sent by the last call
 	models []string // those still tried: later turns go to the one that answered
-	res    *work.Result
-	calls  int        // model calls this go made
-	mu     sync.Mutex // guards the tool calls of turns while they run
-	turns  []*runstore.Turn
+	// answered is the model of the list that answered the first call: a
+	// cached answer is kept under its request.
+	answered string
+	res      *work.Result
+	calls    int        // model calls this go made
+	mu       sync.Mutex // guards the tool calls of turns while they run
+	turns    []*runstore.Turn
 }
 
 // run goes through the turns, the recorded ones first, and returns the
@@ -165,6 +174,9 @@ func (c *conversation) call(ctx context.Context, caller providers.Caller, t int,
 	// Later turns go to the model that answered (those before it in the
 	// list gave no answer).
 	c.models = c.models[at:]
+	if t == 1 {
+		c.answered = c.models[0]
+	}
 	c.calls++
 	res := c.res
 	res.Model, res.Alias, res.Credential, res.Mock = resp.Model, resp.Alias, resp.CredentialSource, resp.Mock

@@ -57,13 +57,17 @@ func (c *conversation) resume(ctx context.Context) error {
 	c.saved.Store(true)
 	c.turns = recorded(recs, last)
 	if len(c.turns) > 0 {
+		c.answered = c.models[modelAt(c.models, c.turns[0])]
 		// Later turns go to the model that answered the last one.
-		t := c.turns[len(c.turns)-1]
-		if at := slices.IndexFunc(c.models, func(m string) bool { return m != "" && (m == t.Alias || m == t.Model) }); at >= 0 {
-			c.models = c.models[at:]
-		}
+		c.models = c.models[modelAt(c.models, c.turns[len(c.turns)-1]):]
 	}
 	return nil
+}
+
+// modelAt is where in models (as the step names them) the model that
+// answered turn t is; 0 when none is seen to be.
+func modelAt(models []string, t *runstore.Turn) int {
+	return max(0, slices.IndexFunc(models, func(m string) bool { return m != "" && (m == t.Alias || m == t.Model) }))
 }
 
 // recorded rebuilds conversation n's turns from its records: the turns

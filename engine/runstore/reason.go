@@ -36,6 +36,11 @@ const (
 	ReasonMatched       ReasonCode = "matched"        // an item: Run had one with its key (at Item, when elsewhere)
 )
 
+// ReasonCached: an llm step's (or item's) answer came from the cache of
+// answers, no call made; Run, Step and Item made the call. In a replay,
+// Though is why it ran rather than being reused.
+const ReasonCached ReasonCode = "cached"
+
 // Why an item of a replay runs (besides ReasonFrom, ReasonUnfinished and
 // ReasonNotRun).
 const (

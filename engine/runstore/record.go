@@ -269,6 +269,9 @@ type RunMeta struct {
 	// definition_changed; an older kitaru wrote a sentence): their reason
 	// says it.
 	ReuseNotes map[string]Reason `json:"reuse_notes,omitempty"`
+	// NoCache: its llm steps take no answer from the cache of answers
+	// (--no-cache), in every go at the run.
+	NoCache bool `json:"no_cache,omitempty"`
 }
 
 // PlanStep is one step of a run's plan.

@@ -36,6 +36,7 @@ type Store interface {
 	Steps
 	Journal
 	Coordination
+	Cache
 }
 
 // Runs keeps each run's meta and flow snapshot.

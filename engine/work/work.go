@@ -27,6 +27,7 @@ type Unit struct {
 	Env   []string         // KEY=value of the secrets a command asked for
 	Dir   string           // the directory commands run in ("" : the process's)
 	Model providers.Caller // for llm steps; nil: none configured
+	Cache Cache            // for llm steps with cache:; nil: no cache
 }
 
 // ErrBudgetSpent is what a Unit's Model caller returns, without calling,
@@ -53,6 +54,9 @@ type Result struct {
 	// calls this go made.
 	Turns []runstore.Turn
 	Tries []runstore.Attempt // filled by the engine, after retries
+	// Cached is the cache entry an llm step's answer came from (its Text
+	// left out): no call was made, Usage is zero and Cost zero.
+	Cached *runstore.CacheEntry
 }
 
 // Executor does one kind of step. An attempt that failed after spending (a

@@ -24,7 +24,8 @@ import (
 type Store struct {
 	mu      sync.Mutex
 	runs    map[string]*run
-	cancels int64 // cancel requests made, numbering each
+	cancels int64             // cancel requests made, numbering each
+	cache   map[string][]byte // cached answers by key, as JSON (see cache.go)
 	// Now is the clock leases expire by; tests may replace it.
 	Now func() time.Time
 }

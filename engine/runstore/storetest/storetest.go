@@ -50,6 +50,9 @@ func Run(t *testing.T, newStore NewStore) {
 		{"PagesWhileRunsStart", testPagesWhileRunsStart},
 		{"ArtifactNames", testArtifactNames},
 		{"Turns", testTurns},
+		{"CacheRoundTrip", testCacheRoundTrip},
+		{"CacheMisses", testCacheMisses},
+		{"CacheConcurrentPuts", testCacheConcurrentPuts},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
