@@ -150,16 +150,26 @@ func writeRunDetail(w io.Writer, r *engine.Run) error {
 	return nil
 }
 
-// writeTurns lists the model calls of a step (or item) that asked again
-// for an answer following its schema: what each cost and why its answer
-// was not taken.
+// writeTurns lists the model calls of a step (or item) whose record lists
+// them: a tool loop, asking again for an answer that follows the schema,
+// a fallback to the next model. What each cost, what it asked for or why
+// its answer was not taken; `executions get --step` shows them whole.
 func writeTurns(w io.Writer, who string, turns []engine.Turn) error {
 	if len(turns) == 0 {
 		return nil
 	}
-	if len(turns) == 1 {
+	tools, fellBack := 0, false
+	for _, t := range turns {
+		tools += len(t.ToolCalls)
+		fellBack = fellBack || len(t.FailedModels) > 0
+	}
+	switch {
+	case tools > 0:
+		fmt.Fprintf(w, "\n%s made %d %s and %d %s in its tool loop:\n", who,
+			len(turns), plural(len(turns), "model call", "model calls"), tools, plural(tools, "tool call", "tool calls"))
+	case len(turns) == 1:
 		fmt.Fprintf(w, "\n%s fell back to the next model of its list:\n", who)
-	} else {
+	default:
 		fmt.Fprintf(w, "\n%s made %d model calls, asking again for an answer that follows its schema:\n", who, len(turns))
 	}
 	tw := newTable(w)
@@ -169,19 +179,37 @@ func writeTurns(w io.Writer, who string, turns []engine.Turn) error {
 		for _, f := range t.FailedModels {
 			fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s gave no answer: %s\n", t.Turn, fmtTokens(f.Usage), fmtCost(f.CostUSD), fmtDuration(time.Duration(f.DurationMS)*time.Millisecond), f.Model, firstLine(f.Error))
 		}
-		what := "answer taken"
-		if t.Error != nil {
-			what = "its answer " + *t.Error
-			if t.Model == "" && len(t.FailedModels) > 0 {
-				what = "no answer" // every model failed: listed above
-			}
-		}
-		if t.Model != "" {
+		what := turnOutcome(t)
+		if fellBack && t.Model != "" {
+			// Which model of the list answered.
 			what = fmtModel(engine.StepResult{Model: t.Model, Alias: t.Alias}) + ": " + what
 		}
 		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\n", t.Turn, fmtTokens(t.Usage), fmtCost(t.CostUSD), fmtDuration(time.Duration(t.DurationMS)*time.Millisecond), what)
 	}
 	return tw.Flush()
+}
+
+// turnOutcome says in a few words what came of a turn.
+func turnOutcome(t engine.Turn) string {
+	switch {
+	case len(t.ToolCalls) > 0:
+		names := make([]string, len(t.ToolCalls))
+		for i, c := range t.ToolCalls {
+			names[i] = c.Name
+			switch {
+			case c.Pending:
+				names[i] += " (no result: stopped)"
+			case c.Error != nil:
+				names[i] += " (failed)"
+			}
+		}
+		return "called " + strings.Join(names, ", ")
+	case t.Error != nil && t.Model == "" && len(t.FailedModels) > 0:
+		return "no answer" // every model failed: listed above
+	case t.Error != nil:
+		return "its answer " + *t.Error
+	}
+	return "answer taken"
 }
 
 // table aligns tab-separated cells in columns and, unlike a bare

@@ -314,6 +314,8 @@ func (c *listCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 
 type getCmd struct {
 	RunRef string `arg:"" name:"run" help:"The run: an id, a prefix, or 'last'."`
+	Step   string `help:"Show this step whole: what it asked, each turn and tool call, its answer and attempts." placeholder:"STEP"`
+	Item   *int   `help:"With --step: this item of a foreach step." placeholder:"N"`
 }
 
 func (c *getCmd) Help() string {
@@ -322,7 +324,8 @@ func (c *getCmd) Help() string {
 Examples:
 
     kitaru executions get last
-    kitaru executions get kr-3f9a --json`
+    kitaru executions get kr-3f9a --json
+    kitaru executions get last --step research`
 }
 
 func (c *getCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
@@ -333,6 +336,20 @@ func (c *getCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 	run, err := r.Get(ctx, c.RunRef)
 	if err != nil {
 		return cmdErr(err)
+	}
+	if c.Item != nil && c.Step == "" {
+		return usageErr(fmt.Errorf("--item goes with --step: kitaru executions get %s --step STEP --item %d", c.RunRef, *c.Item))
+	}
+	if c.Step != "" {
+		v, err := viewStep(run, c.Step, c.Item)
+		if err != nil {
+			return err
+		}
+		if g.wantJSON() {
+			return writeJSON(stdio.Stdout, v)
+		}
+		writeStepDetail(forPeople(stdio.Stdout), v)
+		return nil
 	}
 	if g.wantJSON() {
 		return writeJSON(stdio.Stdout, recordForJSON(run))

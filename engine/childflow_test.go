@@ -18,6 +18,7 @@ import (
 	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/engine/runstore/filestore"
 	"github.com/kitaruhq/kitaru/flowspec"
+	"github.com/kitaruhq/kitaru/providers"
 )
 
 // runFlowChild runs the flow in $KITARU_TEST_FLOW in a child process and,
@@ -55,7 +56,11 @@ func runFlowChild(string) error {
 		}
 		sigkill(os.Getpid())
 	})
-	eng := New(Config{Store: filestore.New(home), Parallel: 1, Observer: ObserverFunc(func(e Event) {
+	var models Models
+	if os.Getenv("KITARU_TEST_MODELS") != "" {
+		models = providers.Source{} // the environment's OPENAI_BASE_URL
+	}
+	eng := New(Config{Store: filestore.New(home), Parallel: 1, Models: models, Observer: ObserverFunc(func(e Event) {
 		if e.Type == EventRunStarted {
 			runID.Store(e.RunID)
 			fmt.Println("run", e.RunID)
@@ -182,16 +187,7 @@ output: ${{ join(steps.each.output, " ") }}
 	}
 	child, line := startChild(t, "run", te.home, []string{"KITARU_TEST_FLOW=" + flowFile}, "run ")
 	id := strings.TrimPrefix(line, "run ")
-	pidFile := filepath.Join(te.counter, "sleep.pid")
-	waitFor(t, func() bool { _, err := os.Stat(pidFile); return err == nil })
-	t.Cleanup(func() {
-		if pid := readPIDFile(t, pidFile); pid > 0 {
-			sigkill(pid)
-		}
-	})
-	if err := child.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
+	pidFile := killWhileSleeping(t, te, child)
 	_ = child.Wait()
 	if err := os.WriteFile(filepath.Join(te.counter, "resumed"), nil, 0o600); err != nil {
 		t.Fatal(err)
@@ -387,4 +383,22 @@ func TestCreatedRunIsHeldWhenItAppears(t *testing.T) {
 	if want := []string{"held=true err=<nil> get=<nil>", "running"}; strings.Join(seen, "; ") != strings.Join(want, "; ") {
 		t.Fatalf("when the run appeared: %q, want %q", seen, want)
 	}
+}
+
+// killWhileSleeping SIGKILLs child once the command it runs wrote the pid
+// of its sleep to COUNTER/sleep.pid (the sleep is killed when the test
+// ends), and returns that file.
+func killWhileSleeping(t *testing.T, te *testEnv, child *exec.Cmd) string {
+	t.Helper()
+	pidFile := filepath.Join(te.counter, "sleep.pid")
+	waitFor(t, func() bool { _, err := os.Stat(pidFile); return err == nil })
+	t.Cleanup(func() {
+		if pid := readPIDFile(t, pidFile); pid > 0 {
+			sigkill(pid)
+		}
+	})
+	if err := child.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	return pidFile
 }

@@ -32,19 +32,31 @@ type unit struct {
 	env   []string  // secret keys for a run: command
 	red   *redactor // masks the secret values (an llm call adds its key)
 	slot  *slot     // its place among the run's parallel units
-	// masked: the attempt's output or error had a secret masked.
-	masked bool
+	// masked: the attempt's output or error had a secret masked. The tool
+	// calls of a loop mask from goroutines of their own (Parallel), so it
+	// is set under maskedMu; it is read once they have ended.
+	masked   bool
+	maskedMu sync.Mutex
 }
 
 // unitResult is what an executor produced.
 type unitResult = work.Result
 
-// mask masks s and remembers whether that changed it. Only the unit's own
-// goroutine calls it (not the copiers of a command's output).
+// mask masks s and remembers whether that changed it. The unit's own
+// goroutine calls it, and its tool calls' (not the copiers of a command's
+// output).
 func (u *unit) mask(s string) string {
 	out, m := u.red.mask(s)
-	u.masked = u.masked || m
+	u.noteMask(m)
 	return out
+}
+
+func (u *unit) noteMask(m bool) {
+	if m {
+		u.maskedMu.Lock()
+		u.masked = true
+		u.maskedMu.Unlock()
+	}
 }
 
 // maskErr is err with its message masked, keeping the way out it offers.
@@ -59,7 +71,7 @@ func (u *unit) maskErr(err error) error {
 // value is v with every string in it masked (see mask).
 func (u *unit) value(v any) any {
 	out, m := u.red.value(v)
-	u.masked = u.masked || m
+	u.noteMask(m)
 	return out
 }
 
@@ -191,6 +203,9 @@ func (x *execution) save(r *StepResult) *StepResult {
 	}
 	if sp, ok := x.earlier(r.ID); ok && !r.Reused {
 		foldEarlier(sp, &r.Attempts, r.Error, r.DurationMS, &r.Usage, &r.CostUSD, &r.AttemptsDetail)
+	}
+	if !r.Reused {
+		x.recordedSpend(x.g.steps[r.ID], nil, &r.Usage, &r.CostUSD)
 	}
 	hook("step:before-record", "")
 	if err := x.st.SaveStep(x.sc, x.meta.ID, r); err != nil {
@@ -488,6 +503,7 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 			}
 			it.Masked = u.noteMasked()
 			foldEarlier(before, &it.Attempts, it.Error, it.DurationMS, &it.Usage, &it.CostUSD, &it.AttemptsDetail)
+			x.recordedSpend(s, &idx, &it.Usage, &it.CostUSD)
 			if err := x.st.SaveItem(x.sc, x.meta.ID, s.ID, it); err != nil {
 				// Not the item's failure: the run stops and resume runs it again.
 				x.keepSpend(key, spendOf(it.Attempts, it.Error, it.DurationMS, it.Usage, it.CostUSD, it.AttemptsDetail))

@@ -87,9 +87,10 @@ steps:
 		t.Fatal(err)
 	}
 	s := step(t, again, "ask")
-	// Its own two calls now, and the one of the go the budget stopped.
-	if te.models.calls != 3 || s.Attempts != 2 || s.Usage.Total() != 45 || again.Usage.Total() != 45 {
-		t.Errorf("%d calls; step attempts %d, usage %d; run usage %d: want 3, 2, 45, 45", te.models.calls, s.Attempts, s.Usage.Total(), again.Usage.Total())
+	// The conversation the budget stopped goes on (its first turn is
+	// recorded, not asked again): one more call, and both counted.
+	if te.models.calls != 2 || s.Attempts != 2 || s.Usage.Total() != 30 || again.Usage.Total() != 30 || len(s.Turns) != 2 {
+		t.Errorf("%d calls; step attempts %d, usage %d, %d turns; run usage %d: want 2, 2, 30, 2, 30", te.models.calls, s.Attempts, s.Usage.Total(), len(s.Turns), again.Usage.Total())
 	}
 	if len(s.AttemptsDetail) != 2 || s.AttemptsDetail[0].Error == nil || !strings.Contains(*s.AttemptsDetail[0].Error, "budget") {
 		t.Errorf("attempts %+v: the first should say the budget stopped it", s.AttemptsDetail)

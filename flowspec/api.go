@@ -35,6 +35,7 @@ type Flow struct {
 	Defaults    Defaults
 	Budget      Budget    // the top-level budget:; zero fields set no limit
 	Steps       []*Step   // in YAML order (display order)
+	Tools       []*Tool   // tools:, in YAML order
 	Output      *Template // nil when the flow declares no output
 	Source      []byte    // the file as read, kept for the run's snapshot
 
@@ -132,6 +133,10 @@ type LLMStep struct {
 	Messages    []Message
 	Temperature *float64 // nil: the provider's default
 	MaxTokens   int      // 0: kitaru's default
+	// Tools are the tools the model may call (tools:); MaxTurns bounds
+	// the model calls of its loop (DefaultMaxTurns when tools are set).
+	Tools    []*Tool
+	MaxTurns int
 	// Schema, when set, is the JSON Schema the answer must follow; the
 	// step's output is then the parsed answer. SchemaRetries is how many
 	// times an answer that breaks it is asked for again (defaults
@@ -192,6 +197,7 @@ type Scope struct {
 	FlowName string
 	Item     any // inside foreach
 	Index    int // inside foreach
+	Args     any // inside a tool: the call's arguments
 }
 
 // StepState is what an expression can read of another step.

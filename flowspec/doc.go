@@ -57,6 +57,45 @@
 //     required and sets additionalProperties: false); Anthropic as a
 //     forced tool; Ollama as format. A schema whose top is not an object
 //     goes to OpenAI and Anthropic as the property "answer" of one.
+//   - `tools:` (the spec's "Tools and agent loops") and `schema:` go
+//     together: the loop ends at an answer without tool calls, which is
+//     then validated and, when refused, asked for again within the same
+//     loop. Every model call of a step's conversation is a turn, the
+//     first call, the calls of its tool loop and the calls asking again
+//     for the schema alike: each counts in usage and cost, and max_turns
+//     (1 to 10000, default 10, only with tools) bounds them all, asking
+//     again included; schema_retries bounds, among them, the answers
+//     refused. OpenAI-compatible providers get the tools beside
+//     response_format; Anthropic gets the step's tools and the answer
+//     tool, with tool_choice any (every turn calls tools, or answers
+//     through the answer tool; an answer-tool call beside other calls is
+//     dropped and the loop goes on), the answer tool named after the step
+//     unless a tool has that name (then with _answer added). A record
+//     (step, item, attempt) lists its conversation in `turns` when it
+//     says more than the record's own fields (more than one call, a tool
+//     call, a model of the list that gave no answer): each turn has its
+//     model and alias, text, tool_calls (name, arguments, output or
+//     error, duration_ms), error and pointer for an answer refused,
+//     failed_models, usage, cost and duration. A step with tools or a
+//     schema saves each turn and each tool call the moment it ends
+//     (steps/ID/turns/, per item and per conversation), and resume (after
+//     a stop, a kill, a spent budget) continues the conversation at the
+//     first turn or call without a record: nothing recorded is called or
+//     run again, and the step's usage and cost are the sum of its
+//     recorded turns, a killed go's too. A failed attempt closes its
+//     conversation (a record says so): the step's retry, and `kitaru
+//     retry`, start a new one. A conversation whose first request is not
+//     the one recorded (an upstream step's new output) starts anew too.
+//     A tool's arguments are validated against its parameters before it
+//     runs; a tool that fails (bad arguments, a command that exits
+//     non-zero, an expression error, an unknown tool) sends its error to
+//     the model as the result. The artifacts are prompt.json (the first
+//     request), prompt-turnN.json (the messages a later call added: tool
+//     results, the request to answer again), and response.txt and
+//     response-turnN.txt (what each call wrote, when it wrote text).
+//     With cache:, a step with tools keeps the answer that ended its loop
+//     under its first request (the tools are part of the key); a hit runs
+//     no tool.
 //   - `model:` (of a step, or defaults) may be a list, tried in order for
 //     each model call: the next model is tried when one gives no answer
 //     after its own HTTP retries. Every failure falls back (429, 5xx, a

@@ -27,6 +27,8 @@ type fingerprintDoc struct {
 	Messages   [][2]string    `json:"messages,omitempty"`
 	Temp       *float64       `json:"temperature,omitempty"`
 	MaxTokens  int            `json:"max_tokens,omitempty"`
+	Tools      []toolDoc      `json:"tools,omitempty"`
+	MaxTurns   int            `json:"max_turns,omitempty"`
 	Run        *string        `json:"run,omitempty"`
 	Stdin      string         `json:"stdin,omitempty"`
 	Env        [][2]string    `json:"env,omitempty"`
@@ -92,6 +94,7 @@ func fingerprintDocOf(s *Step) fingerprintDoc {
 			d.Messages = append(d.Messages, [2]string{m.Role, m.Content.Source()})
 		}
 		d.Temp, d.MaxTokens = b.Temperature, b.MaxTokens
+		d.Tools, d.MaxTurns = toolDocs(b.Tools), b.MaxTurns
 		if b.Schema != nil {
 			// A retry count of 0 is still a schema's setting: kept apart
 			// from one that was never set by the schema beside it.
@@ -128,7 +131,7 @@ func fingerprintDocOf(s *Step) fingerprintDoc {
 // It declines (ok false) for documents holding arbitrary data (a constant
 // value, a schema), which json.Marshal encodes.
 func (d *fingerprintDoc) appendJSON(b []byte) (_ []byte, ok bool) {
-	if d.ValueConst != nil || len(d.Schema) > 0 || d.SchemaRetries != 0 {
+	if d.ValueConst != nil || len(d.Schema) > 0 || d.SchemaRetries != 0 || len(d.Tools) > 0 {
 		return b, false
 	}
 	b = append(b, `{"v":`...)
@@ -171,6 +174,10 @@ func (d *fingerprintDoc) appendJSON(b []byte) (_ []byte, ok bool) {
 	if d.MaxTokens != 0 {
 		b = append(b, `,"max_tokens":`...)
 		b = strconv.AppendInt(b, int64(d.MaxTokens), 10)
+	}
+	if d.MaxTurns != 0 {
+		b = append(b, `,"max_turns":`...)
+		b = strconv.AppendInt(b, int64(d.MaxTurns), 10)
 	}
 	b = appendStringPtr(b, "run", d.Run)
 	b = appendOptString(b, "stdin", d.Stdin)

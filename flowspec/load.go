@@ -33,7 +33,7 @@ var (
 )
 
 var (
-	topFields      = []string{"name", "description", "inputs", "defaults", "budget", "steps", "output"}
+	topFields      = []string{"name", "description", "inputs", "defaults", "budget", "tools", "steps", "output"}
 	inputFields    = []string{"type", "description", "default"}
 	inputTypes     = []string{"string", "integer", "number", "boolean", "list", "object"}
 	defaultsFields = []string{"model", "retry", "timeout", "max_output", "cache"}
@@ -41,7 +41,7 @@ var (
 	kinds          = []string{string(KindLLM), string(KindCheckpoint), string(KindWait)}
 	commonFields   = []string{"kind", "description", "needs", "if", "retry", "timeout", "foreach", "output"}
 	kindFields     = map[Kind][]string{
-		KindLLM:        {"prompt", "messages", "system", "model", "temperature", "max_tokens", "schema", "schema_retries", "cache"},
+		KindLLM:        {"prompt", "messages", "system", "model", "temperature", "max_tokens", "schema", "schema_retries", "tools", "max_turns", "cache"},
 		KindCheckpoint: {"run", "stdin", "env", "dir", "secrets", "max_output", "value"},
 		KindWait:       {"question", "schema"},
 	}
@@ -294,6 +294,9 @@ func (l *loader) load() *Flow {
 		ids = append(ids, s.key.Value)
 	}
 	l.comp = newCompiler(f.Inputs, ids)
+	if n, ok := fields["tools"]; ok {
+		l.tools(n.val)
+	}
 	for _, s := range stepKVs {
 		st := l.step(s.key, s.val)
 		f.Steps = append(f.Steps, st)

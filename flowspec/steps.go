@@ -242,6 +242,7 @@ func (c *stepCtx) llm(d Defaults) {
 	if f, ok := c.number("max_tokens", "a whole number of at least 1", 1, math.MaxInt32, true); ok {
 		b.MaxTokens = int(f)
 	}
+	c.llmTools(b)
 	c.answerSchema(b)
 	c.stepCache(b, d)
 }
@@ -513,20 +514,28 @@ func (l *loader) messages(s *Step, n *yaml.Node, parts *stepParts, inForeach boo
 }
 
 func (l *loader) env(s *Step, n *yaml.Node, parts *stepParts, inForeach bool) []EnvVar {
+	out := l.envOf("step "+strconv.Quote(s.ID), n, inForeach)
+	for _, e := range out {
+		parts.other = append(parts.other, e.Value)
+	}
+	return out
+}
+
+// envOf reads an env: mapping of owner (`step "a"`, `tool "b"`).
+func (l *loader) envOf(owner string, n *yaml.Node, inForeach bool) []EnvVar {
 	n = resolve(n)
 	if n.Kind != yaml.MappingNode {
-		l.e.add(pos(n), "step %q: env must be a mapping of NAME: value, not %s", s.ID, nodeKind(n))
+		l.e.add(pos(n), "%s: env must be a mapping of NAME: value, not %s", owner, nodeKind(n))
 		return nil
 	}
 	var out []EnvVar
 	for _, p := range l.pairs(n, "environment variable") {
 		if !envNameRE.MatchString(p.key.Value) {
-			l.e.add(pos(p.key), "step %q: %q is not a valid environment variable name (letters, digits and _, not starting with a digit)", s.ID, p.key.Value)
+			l.e.add(pos(p.key), "%s: %q is not a valid environment variable name (letters, digits and _, not starting with a digit)", owner, p.key.Value)
 		} else if strings.HasPrefix(p.key.Value, ShellVarPrefix) {
-			l.e.add(pos(p.key), "step %q: %s is a name kitaru gives the values of ${{ }} in run:; choose a name that does not start with %s", s.ID, p.key.Value, ShellVarPrefix)
+			l.e.add(pos(p.key), "%s: %s is a name kitaru gives the values of ${{ }} in run:; choose a name that does not start with %s", owner, p.key.Value, ShellVarPrefix)
 		}
-		t := l.template(p.val, fmt.Sprintf("step %q env %s", s.ID, p.key.Value), false, inForeach)
-		parts.other = append(parts.other, t)
+		t := l.template(p.val, owner+" env "+p.key.Value, false, inForeach)
 		out = append(out, EnvVar{Name: p.key.Value, Value: t})
 	}
 	return out

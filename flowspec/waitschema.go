@@ -19,31 +19,47 @@ import (
 // schema reads a step's JSON Schema (a wait step's answer, an llm step's
 // answer) and checks that it is one; nil when it is not (reported).
 func (l *loader) schema(s *Step, n *yaml.Node) *AnswerSchema {
+	return l.schemaAt(n, "step "+strconv.Quote(s.ID), "schema", "{type: boolean}")
+}
+
+// schemaAt reads the JSON Schema field of owner (`step "a"`, `tool "b"`)
+// and checks that it is one; example is one to show in the error. Every
+// JSON Schema of a flow is read and compiled here.
+func (l *loader) schemaAt(n *yaml.Node, owner, field, example string) *AnswerSchema {
 	n = resolve(n)
 	if n.Kind != yaml.MappingNode {
-		l.e.add(pos(n), "step %q: schema must be a JSON Schema mapping such as {type: boolean}, not %s", s.ID, nodeKind(n))
+		l.e.add(pos(n), "%s: %s must be a JSON Schema mapping such as %s, not %s", owner, field, example, nodeKind(n))
 		return nil
 	}
 	var v map[string]any
 	if err := n.Decode(&v); err != nil {
-		l.e.add(pos(n), "step %q: the schema cannot be read: %v", s.ID, err)
+		l.e.add(pos(n), "%s: the %s cannot be read: %v", owner, field, err)
 		return nil
 	}
 	raw, err := json.Marshal(v)
 	if err != nil {
-		l.e.add(pos(n), "step %q: the schema cannot be turned into JSON: %v", s.ID, err)
+		l.e.add(pos(n), "%s: the %s cannot be turned into JSON: %v", owner, field, err)
 		return nil
 	}
-	sch, err := CompileSchema(raw)
+	out, err := NewAnswerSchema(raw)
 	if err != nil {
 		loc, msg := schemaProblem(err)
-		l.e.add(pos(nodeAt(n, loc)), "step %q: schema is not a valid JSON Schema: %s", s.ID, msg)
+		l.e.add(pos(nodeAt(n, loc)), "%s: %s is not a valid JSON Schema: %s", owner, field, msg)
 		return nil
 	}
-	// Keep the JSON form so callers see JSON types (float64 numbers).
+	return out
+}
+
+// NewAnswerSchema compiles a JSON Schema document (see CompileSchema) and
+// keeps its JSON form, so callers see JSON types (float64 numbers).
+func NewAnswerSchema(raw []byte) (*AnswerSchema, error) {
+	sch, err := CompileSchema(raw)
+	if err != nil {
+		return nil, err
+	}
 	out := &AnswerSchema{JSON: raw, compiled: sch}
 	_ = json.Unmarshal(raw, &out.Doc)
-	return out
+	return out, nil
 }
 
 // AnswerSchema is a JSON Schema of a flow, checked and compiled when the flow

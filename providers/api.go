@@ -12,8 +12,12 @@ import (
 
 // Message is one chat message sent to a model.
 type Message struct {
-	Role    string `json:"role"` // system | user | assistant
+	Role    string `json:"role"` // system | user | assistant | tool
 	Content string `json:"content"`
+	// ToolCalls are what an assistant message asked for; ToolCallID is the
+	// call a tool message answers (see tools.go).
+	ToolCalls  []ToolCall `json:"tool_calls,omitempty"`
+	ToolCallID string     `json:"tool_call_id,omitempty"`
 }
 
 // Request is one model call as an llm step asks for it.
@@ -32,6 +36,9 @@ type Request struct {
 	// SchemaName names the schema where a provider wants a name (the
 	// step's id); "" is "answer".
 	SchemaName string `json:",omitempty"`
+	// Tools are what the model may call; with a Schema too, the answer
+	// that ends the loop follows it (see structured).
+	Tools []Tool `json:",omitempty"`
 }
 
 // Usage counts tokens.
@@ -70,8 +77,9 @@ const (
 // Response is what a call returned and what it cost.
 type Response struct {
 	Text             string
-	Alias            string // "" when the step named a raw provider/model
-	Model            string // the provider/model actually called
+	ToolCalls        []ToolCall // the calls the model asked for, when it did
+	Alias            string     // "" when the step named a raw provider/model
+	Model            string     // the provider/model actually called
 	Usage            Usage
 	CostUSD          *float64 // nil when the model's price is unknown
 	CredentialSource string

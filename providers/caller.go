@@ -260,10 +260,16 @@ func (c *caller) Call(ctx context.Context, req Request) (resp *Response, err err
 	}
 	if so != nil {
 		tr.set = so.set
-		callOpts = append(callOpts, so.opts...)
 	}
-	callOpts = append(callOpts, streamOptions(ctx)...)
-	out, err := model.GenerateContent(ctx, toMessages(req.Messages), callOpts...)
+	callOpts = append(callOpts, toolOptions(req.Tools, so.extraTools()...)...)
+	if len(req.Tools) == 0 && len(so.extraTools()) == 0 {
+		// A turn that offers tools is not streamed: langchaingo adds the
+		// streamed deltas of tool calls to the last call whatever their
+		// index (parallel calls would be corrupted) and hands them to the
+		// text callback as JSON.
+		callOpts = append(callOpts, streamOptions(ctx)...)
+	}
+	out, err := model.GenerateContent(ctx, toMessages(res.Provider, req.Messages), callOpts...)
 	if err != nil {
 		return nil, c.callError(ctx, res, tr, source, err)
 	}
@@ -271,8 +277,13 @@ func (c *caller) Call(ctx context.Context, req Request) (resp *Response, err err
 		return nil, fmt.Errorf("%s returned no answer (the provider answered %s)", res.Model, tr.answered(true))
 	}
 	usage := usageOf(res.Provider, out.Choices[0].GenerationInfo)
+	calls, err := toolCallsOf(res.Provider, out.Choices)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", res.Model, err)
+	}
 	return &Response{
 		Text:             so.answer(res.Provider, out.Choices),
+		ToolCalls:        so.calls(calls),
 		Alias:            res.Alias,
 		Model:            res.Model,
 		Usage:            usage,
@@ -563,21 +574,6 @@ func newModel(res Resolved, token, base string, hc *http.Client) (llms.Model, er
 		return ollama.New(ollama.WithServerURL(u.String()), ollama.WithModel(res.Name), ollama.WithHTTPClient(hc))
 	}
 	return nil, fmt.Errorf("unknown provider %q; supported providers are %s", res.Provider, strings.Join(SupportedProviders, ", "))
-}
-
-func toMessages(msgs []Message) []llms.MessageContent {
-	out := make([]llms.MessageContent, 0, len(msgs))
-	for _, m := range msgs {
-		role := llms.ChatMessageTypeHuman
-		switch m.Role {
-		case "system":
-			role = llms.ChatMessageTypeSystem
-		case "assistant":
-			role = llms.ChatMessageTypeAI
-		}
-		out = append(out, llms.TextParts(role, m.Content))
-	}
-	return out
 }
 
 // textOf joins an Anthropic answer's content blocks, which langchaingo

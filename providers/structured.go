@@ -16,7 +16,10 @@ import (
 //     spoken to through the OpenAI client): response_format {type:
 //     json_schema, json_schema: {name, schema, strict}}.
 //   - Anthropic: a tool whose input_schema is the schema, forced with
-//     tool_choice; the tool call's input is the answer.
+//     tool_choice; the tool call's input is the answer. Offered beside a
+//     step's own tools, it is one more tool and tool_choice is any: each
+//     turn calls tools, or answers by calling this one (a call of it
+//     beside other tools is dropped: the loop goes on with their results).
 //   - Ollama: format, set to the schema.
 //
 // langchaingo v0.1.14 cannot say all of this for one call: its OpenAI
@@ -35,7 +38,7 @@ type structured struct {
 	// and the answer taken out of it.
 	wrapped bool
 	set     map[string]json.RawMessage // top-level fields of the request body
-	opts    []llms.CallOption
+	tool    *llms.Tool                 // Anthropic's answer tool, offered with the request's
 }
 
 // wrapKey is the property a wrapped schema's answer is sent under.
@@ -51,7 +54,7 @@ func structuredFor(provider string, req Request) (*structured, error) {
 	if err := json.Unmarshal(req.Schema, &doc); err != nil {
 		return nil, permanent(fmt.Errorf("the schema is not a JSON object: %w", err))
 	}
-	s := &structured{name: schemaName(req.SchemaName)}
+	s := &structured{name: answerToolName(req)}
 	if provider == "ollama" {
 		s.set = map[string]json.RawMessage{"format": req.Schema}
 		return s, nil
@@ -64,12 +67,17 @@ func structuredFor(provider string, req Request) (*structured, error) {
 		schema, _ = json.Marshal(doc) // it was JSON a moment ago
 	}
 	if provider == "anthropic" {
-		s.opts = []llms.CallOption{llms.WithTools([]llms.Tool{{Type: "function", Function: &llms.FunctionDefinition{
+		s.tool = &llms.Tool{Type: "function", Function: &llms.FunctionDefinition{
 			Name:        s.name,
 			Description: "Give your answer by calling this tool: its input is the answer.",
 			Parameters:  schema,
-		}}})}
-		s.set = map[string]json.RawMessage{"tool_choice": mustJSON(map[string]string{"type": "tool", "name": s.name})}
+		}}
+		choice := map[string]string{"type": "tool", "name": s.name}
+		if len(req.Tools) > 0 {
+			choice = map[string]string{"type": "any"}
+			s.tool.Function.Description = "Give your final answer by calling this tool, alone, once the other tools have told you what you need: its input is the answer."
+		}
+		s.set = map[string]json.RawMessage{"tool_choice": mustJSON(choice)}
 		return s, nil
 	}
 	format := map[string]any{"type": "json_schema", "json_schema": map[string]any{
@@ -86,15 +94,21 @@ func (s *structured) answer(provider string, choices []*llms.ContentChoice) stri
 	if s == nil {
 		return textOf(provider, choices)
 	}
-	text, found := "", false
-	if provider == "anthropic" {
+	text, found, others := "", false, false
+	if s.tool != nil {
 		for _, ch := range choices {
 			for _, tc := range ch.ToolCalls {
-				if tc.FunctionCall != nil && tc.FunctionCall.Name == s.name && !found {
+				switch {
+				case tc.FunctionCall == nil || tc.FunctionCall.Name != s.name:
+					others = true
+				case !found:
 					text, found = tc.FunctionCall.Arguments, true
 				}
 			}
 		}
+	}
+	if others {
+		return textOf(provider, choices) // a tool turn: the loop goes on
 	}
 	if !found {
 		// A model that answered in words after all: its words are
@@ -108,6 +122,32 @@ func (s *structured) answer(provider string, choices []*llms.ContentChoice) stri
 		}
 	}
 	return text
+}
+
+// calls are the tool calls of an answer without the answer tool's.
+func (s *structured) calls(calls []ToolCall) []ToolCall {
+	if s == nil || s.tool == nil {
+		return calls
+	}
+	return slices.DeleteFunc(calls, func(c ToolCall) bool { return c.Name == s.name })
+}
+
+// extraTools are the tools the schema adds to the request's.
+func (s *structured) extraTools() []llms.Tool {
+	if s == nil || s.tool == nil {
+		return nil
+	}
+	return []llms.Tool{*s.tool}
+}
+
+// answerToolName is the schema's name, unless one of the request's tools
+// has it: then the answer tool (Anthropic) is told apart by a suffix.
+func answerToolName(req Request) string {
+	name := schemaName(req.SchemaName)
+	for slices.ContainsFunc(req.Tools, func(t Tool) bool { return t.Name == name }) {
+		name = schemaName(name[:min(len(name), 64-len("_answer"))] + "_answer")
+	}
+	return name
 }
 
 var schemaNameRE = regexp.MustCompile(`[^a-zA-Z0-9_-]+`)

@@ -105,10 +105,11 @@ type StepResult struct {
 	// attempt of a step that ran more than once (a foreach step's items
 	// list their own).
 	AttemptsDetail []Attempt `json:"attempts_detail,omitempty"`
-	// Turns are the model calls of an llm step's last attempt when it
-	// made more than one: a step with a schema asks again, in the same
-	// conversation, for an answer that broke it. Usage and CostUSD count
-	// them all.
+	// Turns are the model calls of an llm step's last attempt, its
+	// conversation (see Turn), when they say more than the step's own
+	// fields: more than one call (a tool loop, asking again for an answer
+	// that follows the schema), a tool call, a model of the step's list
+	// that gave no answer. Usage and CostUSD count every call.
 	Turns []Turn `json:"turns,omitempty"`
 
 	// Remedy is the way out a failed step's error offers (a secret to set,
@@ -172,36 +173,7 @@ type Attempt struct {
 	DurationMS int64           `json:"duration_ms"`
 	Usage      providers.Usage `json:"usage"`
 	CostUSD    *float64        `json:"cost_usd"`
-	Turns      []Turn          `json:"turns,omitempty"` // its model calls, when it made more than one
-}
-
-// Turn is one model call of an llm step's conversation and what it cost.
-// Error says why its answer was not taken (null for the one that was);
-// Pointer, for an answer that broke the step's schema, is the JSON pointer
-// of the part that broke it ("" is the whole answer).
-type Turn struct {
-	Turn       int             `json:"turn"`
-	Error      *string         `json:"error"`
-	Pointer    *string         `json:"pointer,omitempty"`
-	DurationMS int64           `json:"duration_ms"`
-	Usage      providers.Usage `json:"usage"`
-	CostUSD    *float64        `json:"cost_usd"`
-	// Model and Alias say which model of a step's model list answered,
-	// and FailedModels are those before it that gave no answer to this
-	// call (set only for a step with a list).
-	Model        string     `json:"model,omitempty"`
-	Alias        string     `json:"alias,omitempty"`
-	FailedModels []ModelTry `json:"failed_models,omitempty"`
-}
-
-// ModelTry is one model of a step's model list that gave no answer to a
-// call (after its own HTTP retries), so the next one was tried.
-type ModelTry struct {
-	Model      string          `json:"model"` // as the step names it
-	Error      string          `json:"error"`
-	DurationMS int64           `json:"duration_ms"`
-	Usage      providers.Usage `json:"usage"`
-	CostUSD    *float64        `json:"cost_usd"`
+	Turns      []Turn          `json:"turns,omitempty"` // its conversation, as StepResult's
 }
 
 // WaitInfo is the question of a wait step and, once given, its answer.

@@ -81,6 +81,14 @@ type Steps interface {
 	// SaveItem and LoadItems do the same for the items of a foreach step.
 	SaveItem(ctx context.Context, id, step string, r *ItemResult) error
 	LoadItems(ctx context.Context, id, step string) (map[int]*ItemResult, error)
+	// SaveTurn records one piece of an llm step's conversation (of a
+	// foreach item when r.Item is set) atomically; once it returns, that
+	// model turn or tool call is done for good and a resume does not redo
+	// it. A record of the same step, item, conversation, turn and call
+	// replaces the earlier. LoadTurns reads the step's (or item's, item
+	// not nil) in order of conversation, turn, then call.
+	SaveTurn(ctx context.Context, id, step string, r *TurnRecord) error
+	LoadTurns(ctx context.Context, id, step string, item *int) ([]*TurnRecord, error)
 	// ForgetStep removes a step's record (not its items or artifacts) so
 	// that the step runs again: retry of a failed step.
 	ForgetStep(ctx context.Context, id, step string) error
@@ -191,7 +199,7 @@ var ErrLeaseLost = errors.New("the run's lease was lost")
 // with a dot, holding a path separator, or the name of a step's own
 // records. Every backend refuses the same names.
 func CheckArtifactName(step, name string) error {
-	if name == "" || name == "result.json" || name == "items" || strings.HasPrefix(name, ".") || strings.ContainsAny(name, `/\`) {
+	if name == "" || name == "result.json" || name == "items" || name == "turns" || strings.HasPrefix(name, ".") || strings.ContainsAny(name, `/\`) {
 		return fmt.Errorf("%q cannot name an artifact of step %s", name, step)
 	}
 	return nil

@@ -47,9 +47,11 @@ type Result struct {
 	Usage      providers.Usage
 	Cost       *float64
 	Wait       *runstore.WaitInfo // a wait step now waits for an answer
-	// Turns are an llm step's model calls, when it made more than one (it
-	// asked again for an answer that broke its schema); Usage and Cost
-	// are their sums.
+	// Turns are an llm step's model calls of this attempt's conversation
+	// (the records of earlier goes at it too), when they say more than
+	// the result's own fields: more than one call, a tool call, a model
+	// of the list that gave no answer. Usage and Cost count only the
+	// calls this go made.
 	Turns []runstore.Turn
 	Tries []runstore.Attempt // filled by the engine, after retries
 	// Cached is the cache entry an llm step's answer came from (its Text
@@ -116,4 +118,18 @@ type Capture interface {
 // waits a moment for its own stop before calling it a failure.
 type Stopped interface {
 	StoppedLikeTheRun() bool
+}
+
+// Loop is what an llm step's conversation (a tool loop, asking again for
+// the schema) needs of the engine beside its Sink, which implements it
+// too: its records, each durable once SaveTurn returns (so a resume does
+// not call the model or run a tool again for what is recorded), and the
+// run's parallel slots for the tool calls of a turn.
+type Loop interface {
+	LoadTurns(ctx context.Context) ([]*runstore.TurnRecord, error)
+	SaveTurn(ctx context.Context, r *runstore.TurnRecord) error
+	// Parallel runs every fn, each in a place of the run's --parallel (the
+	// unit gives up its own meanwhile), and returns when all have ended;
+	// once ctx ends, the fns not started are not.
+	Parallel(ctx context.Context, fns []func())
 }

@@ -36,6 +36,7 @@ type run struct {
 	flow      []byte
 	steps     map[string][]byte
 	items     map[string]map[int][]byte
+	turns     map[turnKey][]byte
 	artifacts map[string]map[string][]byte
 	events    [][]byte
 	logs      []runstore.LogLine

@@ -49,6 +49,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ConcurrentAppendsNumberOnce", testConcurrentAppends},
 		{"PagesWhileRunsStart", testPagesWhileRunsStart},
 		{"ArtifactNames", testArtifactNames},
+		{"Turns", testTurns},
 		{"CacheRoundTrip", testCacheRoundTrip},
 		{"CacheMisses", testCacheMisses},
 		{"CacheConcurrentPuts", testCacheConcurrentPuts},
