@@ -3,10 +3,10 @@ package cli
 import (
 	"fmt"
 	"strings"
-	"unicode"
 
 	"github.com/kitaruhq/kitaru/engine"
 	"github.com/kitaruhq/kitaru/internal/textcut"
+	"github.com/kitaruhq/kitaru/internal/textsafe"
 )
 
 // streamed folds a model's text event into a running step: its latest
@@ -17,7 +17,9 @@ func (s *stepState) streamed(e engine.Event) {
 	if s.status != engine.StepRunning || len(e.Lines) == 0 {
 		return
 	}
-	if t := strings.TrimSpace(printable(e.Lines[0].Text)); t != "" {
+	// Escaped, as every text from a model is: the line is drawn in a
+	// terminal's frame.
+	if t := strings.TrimSpace(strings.ReplaceAll(textsafe.Escape(e.Lines[0].Text), "\t", " ")); t != "" {
 		s.streamLine = t
 	}
 	if s.callRetry {
@@ -40,15 +42,4 @@ func callRetryText(e engine.Event) string {
 		cause = textcut.Runes(firstLine(e.Error), 60)
 	}
 	return fmt.Sprintf("%sretrying after %s (%d/%d)", what, cause, e.Attempt, e.Total)
-}
-
-// printable is s with its control characters (a model may write escape
-// sequences or tabs) as spaces: the line is drawn in a terminal's frame.
-func printable(s string) string {
-	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
 }

@@ -31,7 +31,7 @@ func TestLiveStepShowsStreamedText(t *testing.T) {
 		{ev: textEvent("ask", ""), want: "· Hello world"}, // a new line, no words yet
 		{ev: engine.Event{Type: engine.EventCallRetrying, Step: "ask", Attempt: 2, Total: 4, Status: 429, Delay: time.Second}, want: "· retrying after 429 (2/4)", absent: "Hello"},
 		{ev: engine.Event{Type: engine.EventCallRetrying, Step: "ask", Attempt: 3, Total: 4, Error: "connection reset by peer"}, want: "retrying after connection reset by peer (3/4)"},
-		{ev: textEvent("ask", "next\x1b[2J line"), want: "· next [2J line", absent: "retrying"},
+		{ev: textEvent("ask", "next\x1b[2J line"), want: `· next\x1b[2J line`, absent: "retrying"},
 		{ev: engine.Event{Type: engine.EventStepFinished, Step: "ask", Result: done("ask", "llm", 900, 1, 2, nil)}, want: "done", absent: "next"},
 	}
 	for i, tt := range tests {
