@@ -233,3 +233,23 @@ func TestMockStreams(t *testing.T) {
 		t.Errorf("streamed %q, want [canned]", got)
 	}
 }
+
+// TestToolTurnsAreNotStreamed: a call that offers tools asks for no
+// stream (langchaingo's streamed tool-call deltas ignore their index), and
+// answers as unstreamed.
+func TestToolTurnsAreNotStreamed(t *testing.T) {
+	t.Parallel()
+	srv := newSSEServer(t, openAIWhole, openAIStream)
+	env := map[string]string{"OPENAI_BASE_URL": srv.URL + "/v1", "OPENAI_API_KEY": "sk-test"}
+	c := New(Registry{}, Options{Getenv: func(k string) string { return env[k] }})
+	var chunks []string
+	ctx := WithStream(context.Background(), Stream{Text: func(s string) { chunks = append(chunks, s) }})
+	resp, err := c.Call(ctx, Request{Model: "openai/gpt-4o-mini", Messages: []Message{{Role: "user", Content: "hi"}},
+		Tools: []Tool{{Name: "lookup", Parameters: map[string]any{"type": "object"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(srv.streamed) != 1 || srv.streamed[0] || len(chunks) != 0 || resp.Text != "hello from\nopenai" {
+		t.Errorf("streamed %v, chunks %q, answer %q; want no stream and the whole answer", srv.streamed, chunks, resp.Text)
+	}
+}
