@@ -142,6 +142,8 @@ func (p *plainProgress) Event(e engine.Event) {
 		line(e.Step, text)
 	case engine.EventStepRetrying:
 		line(e.Step, retryText(e))
+	case engine.EventCallRetrying:
+		line(e.Step, callRetryText(e))
 	case engine.EventLeftoverStopped:
 		line(e.Step, leftoverText(e))
 	case engine.EventItemFinished:
@@ -281,7 +283,8 @@ func (p *liveProgress) Event(e engine.Event) {
 		return
 	}
 	p.st.apply(e, p.opts.Now)
-	if p.st.started {
+	// Streamed text comes a piece at a time: the next tick shows it.
+	if p.st.started && e.Type != engine.EventText {
 		p.draw()
 	}
 }
@@ -534,6 +537,8 @@ func liveStepText(s *stepState, now time.Time) (sym, colour, text string) {
 		}
 		if s.retryNote != "" {
 			text += " · " + s.retryNote
+		} else if s.streamLine != "" {
+			text += " · " + s.streamLine
 		}
 		return "▸", ansiBlue, text
 	case s.status == engine.StepCompleted && s.answer != "":

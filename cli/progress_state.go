@@ -50,6 +50,8 @@ type stepState struct {
 	question   string
 	answer     string // a wait step's answer, as compact JSON
 	retryNote  string
+	callRetry  bool   // retryNote is a model call's own retry (callRetryText)
+	streamLine string // the latest line of a running model's answer
 	done       int
 	total      int
 	itemFailed bool
@@ -133,10 +135,15 @@ func (r *runState) apply(e engine.Event, now func() time.Time) (changed bool) {
 		s.reused = false
 		s.started = t
 		s.attempt = e.Attempt
-		s.retryNote = ""
+		s.retryNote, s.callRetry, s.streamLine = "", false, ""
 	case engine.EventStepRetrying:
 		s := r.step(e.Step)
 		s.retryNote = retryText(e)
+	case engine.EventText:
+		r.step(e.Step).streamed(e)
+	case engine.EventCallRetrying:
+		s := r.step(e.Step)
+		s.retryNote, s.callRetry = callRetryText(e), true
 	case engine.EventLeftoverStopped:
 		r.step(e.Step).retryNote = leftoverText(e)
 	case engine.EventItemFinished:
@@ -249,7 +256,7 @@ func (s *stepState) setResult(res *engine.StepResult) {
 		}
 	}
 	if res.Status != engine.StepRunning {
-		s.retryNote = ""
+		s.retryNote, s.callRetry, s.streamLine = "", false, ""
 	}
 }
 

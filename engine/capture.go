@@ -129,6 +129,9 @@ type streamLog struct {
 	cut     int64 // bytes of the current line beyond hold
 	dropped int64 // bytes not logged since the budget ran out
 	batch   []LogLine
+	// out, when set, takes each batch instead (a model's streamed text:
+	// see textStream); it keeps none of it.
+	out func([]LogLine)
 }
 
 func (l *streamLog) write(p []byte) {
@@ -214,8 +217,12 @@ func (l *streamLog) emit() {
 	for i := range l.batch {
 		l.batch[i].Time = now
 	}
-	_ = l.u.x.st.AppendLog(l.u.x.sc, l.u.x.meta.ID, l.batch...)
-	l.u.x.publish(Event{Type: EventLog, Step: l.u.step.ID, Item: l.u.item, Lines: slices.Clone(l.batch)})
+	if l.out != nil {
+		l.out(l.batch)
+	} else {
+		_ = l.u.x.st.AppendLog(l.u.x.sc, l.u.x.meta.ID, l.batch...)
+		l.u.x.publish(Event{Type: EventLog, Step: l.u.step.ID, Item: l.u.item, Lines: slices.Clone(l.batch)})
+	}
 	// The store formats the lines at once and keeps none of them.
 	clear(l.batch)
 	l.batch = l.batch[:0]

@@ -15,7 +15,9 @@ import (
 
 // ephemeral says whether events of type t are only fanned out, never
 // journaled: they are views of what a record already keeps (the log).
-func ephemeral(t EventType) bool { return t == EventLog }
+func ephemeral(t EventType) bool {
+	return t == EventLog || t == EventText || t == EventCallRetrying
+}
 
 // EventLog is an ephemeral event: lines a step's command printed (Step,
 // Item, Lines), as they are logged.

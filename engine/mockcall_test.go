@@ -30,10 +30,11 @@ steps:
 	if out, err := OutputValue(got.Output); err != nil || out != "canned" {
 		t.Errorf("output %v (%v), want canned", out, err)
 	}
-	// Its log line writes the duration as the command line shows them
-	// (humantime): "answered in 0ms", never Go's "0s".
+	// Its log holds the answer, streamed in one piece, then a line that
+	// writes the duration as the command line shows them (humantime):
+	// "answered in 0ms", never Go's "0s".
 	lines, err := te.store.Logs(t.Context(), run.ID, 0)
-	if err != nil || len(lines) != 1 || !regexp.MustCompile(`^model openai/gpt-4o-mini answered in (\d+ms|\d+\.\ds) \(`).MatchString(lines[0].Text) {
-		t.Errorf("log %+v, %v; want one line saying how long the model took as people read it (629ms, 1.2s)", lines, err)
+	if err != nil || len(lines) != 2 || lines[0].Text != "canned" || !regexp.MustCompile(`^model openai/gpt-4o-mini answered in (\d+ms|\d+\.\ds) \(`).MatchString(lines[1].Text) {
+		t.Errorf("log %+v, %v; want the answer, then a line saying how long the model took as people read it (629ms, 1.2s)", lines, err)
 	}
 }

@@ -201,6 +201,9 @@ func (c *caller) Call(ctx context.Context, req Request) (resp *Response, err err
 	if source == CredentialNone {
 		source = headerSource
 	}
+	if f := StreamOf(ctx).Secrets; f != nil && len(sent) > 0 {
+		f(sent)
+	}
 	if len(sent) > 0 {
 		defer func() {
 			if resp != nil {
@@ -214,7 +217,7 @@ func (c *caller) Call(ctx context.Context, req Request) (resp *Response, err err
 	base := c.baseURL(res)
 
 	tr := &callTransport{base: c.transport(), sleep: c.opts.Sleep, stripTemperature: req.Temperature == nil, maxBody: c.opts.MaxResponseBytes,
-		headers: headers, keys: sent}
+		headers: headers, keys: sent, onRetry: StreamOf(ctx).Retry}
 	clientToken := token
 	if info := providerInfos[res.Provider]; token == "" && info.keyHeader != "" {
 		// Only an alias's own server is called without a key (a local
@@ -259,6 +262,13 @@ func (c *caller) Call(ctx context.Context, req Request) (resp *Response, err err
 		tr.set = so.set
 	}
 	callOpts = append(callOpts, toolOptions(req.Tools, so.extraTools()...)...)
+	if len(req.Tools) == 0 && len(so.extraTools()) == 0 {
+		// A turn that offers tools is not streamed: langchaingo adds the
+		// streamed deltas of tool calls to the last call whatever their
+		// index (parallel calls would be corrupted) and hands them to the
+		// text callback as JSON.
+		callOpts = append(callOpts, streamOptions(ctx)...)
+	}
 	out, err := model.GenerateContent(ctx, toMessages(res.Provider, req.Messages), callOpts...)
 	if err != nil {
 		return nil, c.callError(ctx, res, tr, source, err)

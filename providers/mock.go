@@ -18,7 +18,8 @@ type Mock struct {
 
 // Call records the resolved model when the name resolves, else the name as
 // written: the offline path must work on a machine where no alias is
-// registered yet. It costs nothing and uses no tokens.
+// registered yet. It costs nothing and uses no tokens; a streamed call
+// gets its text in one piece.
 func (m Mock) Call(ctx context.Context, req Request) (*Response, error) {
 	start := time.Now()
 	zero := 0.0
@@ -28,6 +29,9 @@ func (m Mock) Call(ctx context.Context, req Request) (*Response, error) {
 	}
 	if res, err := m.Registry.Resolve(req.Model, m.Getenv); err == nil {
 		resp.Alias, resp.Model = res.Alias, res.Model
+	}
+	if text := StreamOf(ctx).Text; text != nil && m.Text != "" {
+		text(m.Text)
 	}
 	resp.Latency = time.Since(start)
 	return resp, nil

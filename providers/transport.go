@@ -59,6 +59,11 @@ type callTransport struct {
 	// where langchaingo cannot say them for one call (see structured).
 	set map[string]json.RawMessage
 
+	// onRetry, when set, is told of each retry before its wait.
+	onRetry func(Retry)
+	// streaming: the request asks for a stream (see asStream).
+	streaming bool
+
 	// Written by RoundTrip, read by the caller after the client returns;
 	// one call's requests are sequential.
 	attempts   int
@@ -106,6 +111,7 @@ func (t *callTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		body = withFields(body, t.set)
 	}
 	t.lastURL = req.URL.Redacted()
+	t.streaming = streams(body)
 	for attempt := 1; ; attempt++ {
 		r := req.Clone(req.Context())
 		if t.dropHeader != "" {
@@ -153,6 +159,9 @@ func (t *callTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
 			resp.Body.Close()
 		}
+		if t.onRetry != nil {
+			t.onRetry(Retry{Attempt: attempt + 1, MaxAttempts: maxAttempts, Status: t.lastStatus, Err: t.lastNetErr, Wait: delay})
+		}
 		if err := t.sleep(req.Context(), delay); err != nil {
 			return nil, err
 		}
@@ -183,6 +192,9 @@ func (t *callTransport) capped(resp *http.Response) *http.Response {
 	limit := t.maxBody
 	if limit <= 0 {
 		limit = DefaultMaxResponseBytes
+	}
+	if t.streaming {
+		resp = asStream(resp, limit)
 	}
 	keyLen := 0
 	for _, k := range t.keys {

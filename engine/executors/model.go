@@ -162,7 +162,9 @@ func (c *conversation) call(ctx context.Context, caller providers.Caller, t int,
 		}
 	}
 	t0 := time.Now()
-	resp, at, failed, err := callModels(ctx, caller, c.req, c.models, c.sink)
+	sctx, end := streamed(ctx, c.sink)
+	resp, at, failed, err := callModels(sctx, caller, c.req, c.models, c.sink)
+	end()
 	if err != nil {
 		if len(failed) > 0 {
 			// The models that gave no answer are listed in the record.

@@ -220,7 +220,8 @@ type Event struct {
 	Total   int           `json:"total,omitempty"`
 	Delay   time.Duration `json:"delay,omitempty"`
 	Error   string        `json:"error,omitempty"`
-	PGID    int           `json:"pgid,omitempty"` // leftover_stopped: the process group
+	PGID    int           `json:"pgid,omitempty"`   // leftover_stopped: the process group
+	Status  int           `json:"status,omitempty"` // a retried model call's last HTTP status (ephemeral)
 	Result  *StepResult   `json:"result,omitempty"`
 	// Lines are the log lines of an ephemeral log event (never journaled).
 	Lines []LogLine `json:"lines,omitempty"`

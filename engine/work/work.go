@@ -94,6 +94,9 @@ type Sink interface {
 	// was stopped.
 	ProcessRecord() string
 	LeftoverStopped(pgid int)
+	// Stream takes in one model call's answer as it arrives, and its
+	// retries, to be shown while the unit runs (see TextStream).
+	Stream() TextStream
 }
 
 // Capture is one stream of a command, taken in as it is printed.

@@ -1,0 +1,255 @@
+package providers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// sseServer answers chat calls the way the provider does: with a stream
+// of server-sent events when the request asks for one (stream: true),
+// else with one JSON answer. It records whether each request streamed and
+// the stream_options it sent. Without events it answers with the JSON
+// answer always, as servers that ignore "stream" do.
+type sseServer struct {
+	*httptest.Server
+	mu       sync.Mutex
+	streamed []bool
+	options  []any
+}
+
+// sseEvent is one event of a stream: its name ("" for none, as OpenAI
+// sends them) and its data.
+type sseEvent struct{ name, data string }
+
+func newSSEServer(t *testing.T, whole string, events []sseEvent) *sseServer {
+	t.Helper()
+	s := &sseServer{}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]any
+		raw, _ := io.ReadAll(r.Body)
+		if err := json.Unmarshal(raw, &body); err != nil {
+			t.Errorf("request body is not JSON: %v", err)
+		}
+		stream, _ := body["stream"].(bool)
+		s.mu.Lock()
+		s.streamed = append(s.streamed, stream)
+		s.options = append(s.options, body["stream_options"])
+		s.mu.Unlock()
+		if !stream || events == nil {
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, whole)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		fl := w.(http.Flusher)
+		for _, ev := range events {
+			if ev.name != "" {
+				fmt.Fprintf(w, "event: %s\n", ev.name)
+			}
+			fmt.Fprintf(w, "data: %s\n\n", ev.data)
+			fl.Flush()
+		}
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func openAIChunk(content string) sseEvent {
+	return sseEvent{data: fmt.Sprintf(`{"id":"c1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":%q},"finish_reason":null}]}`, content)}
+}
+
+var openAIStream = []sseEvent{
+	{data: `{"id":"c1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}`},
+	openAIChunk("hello "), openAIChunk("from\nop"), openAIChunk("enai"),
+	{data: `{"id":"c1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}`},
+	// stream_options.include_usage: the usage comes last, with no choice.
+	{data: `{"id":"c1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":5,"total_tokens":17}}`},
+	{data: `[DONE]`},
+}
+
+const openAIWhole = `{"id":"c1","object":"chat.completion","created":1,"model":"gpt-4o-mini",
+	"choices":[{"index":0,"message":{"role":"assistant","content":"hello from\nopenai"},"finish_reason":"stop"}],
+	"usage":{"prompt_tokens":12,"completion_tokens":5,"total_tokens":17}}`
+
+func anthropicDelta(index int, text string) sseEvent {
+	return sseEvent{name: "content_block_delta", data: fmt.Sprintf(`{"type":"content_block_delta","index":%d,"delta":{"type":"text_delta","text":%q}}`, index, text)}
+}
+
+var anthropicStream = []sseEvent{
+	{name: "message_start", data: `{"type":"message_start","message":{"id":"m1","type":"message","role":"assistant","model":"claude-sonnet-4-0","content":[],"stop_reason":null,"usage":{"input_tokens":20,"output_tokens":1}}}`},
+	{name: "content_block_start", data: `{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`},
+	{name: "ping", data: `{"type":"ping"}`},
+	anthropicDelta(0, "hello "), anthropicDelta(0, "from "),
+	{name: "content_block_stop", data: `{"type":"content_block_stop","index":0}`},
+	{name: "content_block_start", data: `{"type":"content_block_start","index":1,"content_block":{"type":"text","text":""}}`},
+	anthropicDelta(1, "anth"), anthropicDelta(1, "ropic"),
+	{name: "content_block_stop", data: `{"type":"content_block_stop","index":1}`},
+	{name: "message_delta", data: `{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":7}}`},
+	{name: "message_stop", data: `{"type":"message_stop"}`},
+}
+
+const anthropicWhole = `{"id":"m1","type":"message","role":"assistant","model":"claude-sonnet-4-0",
+	"content":[{"type":"text","text":"hello from "},{"type":"text","text":"anthropic"}],
+	"stop_reason":"end_turn","usage":{"input_tokens":20,"output_tokens":7}}`
+
+// TestStreamedCallRecordsTheSame: a streamed call hands its text over in
+// pieces, and what it returns (text, usage, cost) is what the same call
+// returns unstreamed.
+func TestStreamedCallRecordsTheSame(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, model, baseVar, keyVar string
+		whole                        string
+		events                       []sseEvent
+		wantText                     string
+		wantUsage                    Usage
+		wantChunks                   int
+	}{
+		{name: "openai", model: "openai/gpt-4o-mini", baseVar: "OPENAI_BASE_URL", keyVar: "OPENAI_API_KEY", whole: openAIWhole, events: openAIStream,
+			wantText: "hello from\nopenai", wantUsage: Usage{InputTokens: 12, OutputTokens: 5}, wantChunks: 3},
+		{name: "anthropic", model: "anthropic/claude-sonnet-4-0", baseVar: "ANTHROPIC_BASE_URL", keyVar: "ANTHROPIC_API_KEY", whole: anthropicWhole, events: anthropicStream,
+			wantText: "hello from anthropic", wantUsage: Usage{InputTokens: 20, OutputTokens: 7}, wantChunks: 4},
+		// Servers that answer a stream request with the whole answer.
+		{name: "openai-whole", model: "openai/gpt-4o-mini", baseVar: "OPENAI_BASE_URL", keyVar: "OPENAI_API_KEY", whole: openAIWhole,
+			wantText: "hello from\nopenai", wantUsage: Usage{InputTokens: 12, OutputTokens: 5}, wantChunks: 1},
+		{name: "anthropic-whole", model: "anthropic/claude-sonnet-4-0", baseVar: "ANTHROPIC_BASE_URL", keyVar: "ANTHROPIC_API_KEY", whole: anthropicWhole,
+			wantText: "hello from anthropic", wantUsage: Usage{InputTokens: 20, OutputTokens: 7}, wantChunks: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv := newSSEServer(t, tt.whole, tt.events)
+			base := srv.URL
+			if strings.HasPrefix(tt.name, "openai") {
+				base += "/v1"
+			}
+			env := map[string]string{tt.baseVar: base, tt.keyVar: "sk-test-stream-0123456789"}
+			c := New(Registry{}, Options{Getenv: func(k string) string { return env[k] }})
+			req := Request{Model: tt.model, Messages: []Message{{Role: "user", Content: "hi"}}}
+
+			plain, err := c.Call(context.Background(), req)
+			if err != nil {
+				t.Fatalf("unstreamed call: %v", err)
+			}
+			var chunks []string
+			ctx := WithStream(context.Background(), Stream{Text: func(s string) { chunks = append(chunks, s) }})
+			streamed, err := c.Call(ctx, req)
+			if err != nil {
+				t.Fatalf("streamed call: %v", err)
+			}
+			if got := srv.streamed; len(got) != 2 || got[0] || !got[1] {
+				t.Fatalf("requests streamed = %v, want [false true]", got)
+			}
+			if strings.HasPrefix(tt.name, "openai") {
+				if o, _ := srv.options[1].(map[string]any); o["include_usage"] != true {
+					t.Errorf("stream_options = %v, want include_usage: true", srv.options[1])
+				}
+			}
+			if len(chunks) != tt.wantChunks {
+				t.Errorf("chunks = %q, want %d of them", chunks, tt.wantChunks)
+			}
+			if got := strings.Join(chunks, ""); got != tt.wantText {
+				t.Errorf("chunks joined = %q, want %q", got, tt.wantText)
+			}
+			for _, r := range []*Response{plain, streamed} {
+				if r.Text != tt.wantText || r.Usage != tt.wantUsage {
+					t.Errorf("answer = %q, usage %+v; want %q, %+v", r.Text, r.Usage, tt.wantText, tt.wantUsage)
+				}
+			}
+			if plain.CostUSD == nil || streamed.CostUSD == nil || *plain.CostUSD != *streamed.CostUSD {
+				t.Errorf("cost = %v unstreamed, %v streamed; want the same", plain.CostUSD, streamed.CostUSD)
+			}
+		})
+	}
+}
+
+// TestRetriesAreReported: each retry inside a call is told to the
+// stream before its wait, with what the last attempt got.
+func TestRetriesAreReported(t *testing.T) {
+	t.Parallel()
+	var n int
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		n++
+		k := n
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		switch k {
+		case 1:
+			w.Header().Set("Retry-After", "3")
+			w.WriteHeader(http.StatusTooManyRequests)
+			io.WriteString(w, `{"error":{"message":"slow down","type":"rate_limit"}}`)
+		case 2:
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, `{"error":{"message":"busy"}}`)
+		default:
+			io.WriteString(w, openAIWhole)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	env := map[string]string{"OPENAI_BASE_URL": srv.URL + "/v1", "OPENAI_API_KEY": "sk-test"}
+	var slept []time.Duration
+	c := New(Registry{}, Options{Getenv: func(k string) string { return env[k] }, Sleep: func(_ context.Context, d time.Duration) error {
+		slept = append(slept, d)
+		return nil
+	}})
+	var got []Retry
+	ctx := WithStream(context.Background(), Stream{Retry: func(r Retry) { got = append(got, r) }})
+	resp, err := c.Call(ctx, Request{Model: "openai/gpt-4o-mini", Messages: []Message{{Role: "user", Content: "hi"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Retry{
+		{Attempt: 2, MaxAttempts: maxAttempts, Status: 429, Wait: 3 * time.Second},
+		{Attempt: 3, MaxAttempts: maxAttempts, Status: 503, Wait: backoff(2)},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("retries = %+v, want %+v", got, want)
+	}
+	if resp.Attempts != 3 || len(slept) != 2 {
+		t.Errorf("attempts = %d, slept %v; want 3 attempts, 2 waits", resp.Attempts, slept)
+	}
+}
+
+// TestMockStreams: the offline mock hands its text over in one piece.
+func TestMockStreams(t *testing.T) {
+	t.Parallel()
+	var got []string
+	ctx := WithStream(context.Background(), Stream{Text: func(s string) { got = append(got, s) }})
+	if _, err := (Mock{Text: "canned"}).Call(ctx, Request{Model: "openai/x"}); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != "[canned]" {
+		t.Errorf("streamed %q, want [canned]", got)
+	}
+}
+
+// TestToolTurnsAreNotStreamed: a call that offers tools asks for no
+// stream (langchaingo's streamed tool-call deltas ignore their index), and
+// answers as unstreamed.
+func TestToolTurnsAreNotStreamed(t *testing.T) {
+	t.Parallel()
+	srv := newSSEServer(t, openAIWhole, openAIStream)
+	env := map[string]string{"OPENAI_BASE_URL": srv.URL + "/v1", "OPENAI_API_KEY": "sk-test"}
+	c := New(Registry{}, Options{Getenv: func(k string) string { return env[k] }})
+	var chunks []string
+	ctx := WithStream(context.Background(), Stream{Text: func(s string) { chunks = append(chunks, s) }})
+	resp, err := c.Call(ctx, Request{Model: "openai/gpt-4o-mini", Messages: []Message{{Role: "user", Content: "hi"}},
+		Tools: []Tool{{Name: "lookup", Parameters: map[string]any{"type": "object"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(srv.streamed) != 1 || srv.streamed[0] || len(chunks) != 0 || resp.Text != "hello from\nopenai" {
+		t.Errorf("streamed %v, chunks %q, answer %q; want no stream and the whole answer", srv.streamed, chunks, resp.Text)
+	}
+}
