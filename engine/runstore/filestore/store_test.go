@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -758,5 +759,51 @@ func TestCreatingDirectoryOfALiveCreatorStays(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); err != nil {
 		t.Fatalf("a directory still being built was swept: %v", err)
+	}
+}
+
+// A replay's reused steps are written once, in plan.json (the part of its
+// meta that never changes), not again in run.json at every save; a
+// run.json of an older kitaru that holds them too still reads.
+func TestReusedStepsLiveInThePlan(t *testing.T) {
+	t.Parallel()
+	s := New(t.TempDir())
+	src := "kr-source01"
+	meta := &runstore.RunMeta{Run: runstore.Run{ID: "kr-replay01", Flow: "f", Status: runstore.RunRunning, ReplayOf: &src},
+		Plan:   []runstore.PlanStep{{ID: "a", Kind: "checkpoint"}, {ID: "b", Kind: "llm", Foreach: true}},
+		Reused: []runstore.ReusedGroup{{Run: src, Status: runstore.StepCompleted, Steps: []string{"a"}}}}
+	l, err := s.Create(bg, meta, []byte("name: f\n"), runstore.Holder{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Release(bg, l)
+	meta.Status = runstore.RunCompleted
+	meta.Index = runstore.Index{"b": {Status: runstore.StepCompleted, Fingerprint: "fb"}}
+	if err := s.SaveMeta(bg, meta); err != nil {
+		t.Fatal(err)
+	}
+	dir := s.RunDir(meta.ID)
+	run, _ := os.ReadFile(filepath.Join(dir, "run.json"))
+	plan, _ := os.ReadFile(filepath.Join(dir, "plan.json"))
+	if strings.Contains(string(run), `"reused"`) || !strings.Contains(string(plan), `"reused"`) {
+		t.Fatalf("run.json %s\nplan.json %s\nwant the reused steps in plan.json only", run, plan)
+	}
+	if !strings.Contains(string(plan), `"b llm foreach"`) || !strings.Contains(string(run), `"b": "completed fb"`) {
+		t.Fatalf("run.json %s\nplan.json %s\nwant the compact plan and index entries", run, plan)
+	}
+	got, err := s.LoadMeta(bg, meta.ID)
+	if err != nil || !reflect.DeepEqual(got.Reused, meta.Reused) || !reflect.DeepEqual(got.Plan, meta.Plan) || !reflect.DeepEqual(got.Index, meta.Index) {
+		t.Fatalf("LoadMeta = %+v, %v", got, err)
+	}
+	// An older kitaru wrote them in both files.
+	old := strings.Replace(string(run), `"index"`, `"reused": [{"run": "kr-elsewhere", "status": "failed", "steps": ["a"]}], "index"`, 1)
+	if err := os.WriteFile(filepath.Join(dir, "run.json"), []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if sum, err := s.LoadSummary(bg, meta.ID); err != nil || sum.Reused != nil {
+		t.Fatalf("LoadSummary = %+v, %v; want no reused steps", sum, err)
+	}
+	if got, err := s.LoadMeta(bg, meta.ID); err != nil || !reflect.DeepEqual(got.Reused, meta.Reused) {
+		t.Fatalf("LoadMeta of an older run.json = %+v, %v", got, err)
 	}
 }
