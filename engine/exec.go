@@ -69,7 +69,7 @@ func (e *Engine) newExecutionWith(f *flowspec.Flow, g *graph, fps map[string]str
 	return &execution{
 		e: e, st: e.store, sc: context.Background(), flow: f, g: g, fps: fps, meta: meta,
 		slots:   make(slots, max(1, parallel)),
-		results: map[string]*StepResult{}, lazy: map[string]bool{},
+		results: make(map[string]*StepResult, len(f.Steps)), lazy: map[string]bool{},
 	}
 }
 
@@ -94,13 +94,33 @@ func (x *execution) loadRecords() error {
 		}
 		x.results[id] = r
 	}
-	for id, ref := range reusedOf(x.meta) {
-		if _, ok := x.results[id]; ok || x.g.steps[id] == nil {
-			continue
+	// A replay of the last step of a big run reuses all the others: their
+	// results are made in one slab, and steps without a note of their own
+	// share their group's reason.
+	n := 0
+	for _, grp := range x.meta.Reused {
+		n += len(grp.Steps)
+	}
+	slab := make([]StepResult, 0, n)
+	for _, grp := range x.meta.Reused {
+		shared := ""
+		for _, id := range grp.Steps {
+			s := x.g.steps[id]
+			if _, ok := x.results[id]; ok || s == nil {
+				continue
+			}
+			reason := shared
+			if reason == "" || x.meta.ReuseNotes[id] != "" {
+				reason = reuseReason(x.meta, id, grp.Run)
+				if x.meta.ReuseNotes[id] == "" {
+					shared = reason
+				}
+			}
+			slab = append(slab, StepResult{ID: id, Kind: s.Kind, Status: grp.Status, Reused: true,
+				ReusedFrom: grp.Run, Reason: reason})
+			x.results[id] = &slab[len(slab)-1]
+			x.lazy[id] = true
 		}
-		x.results[id] = &StepResult{ID: id, Kind: x.g.steps[id].Kind, Status: ref.Status, Reused: true,
-			ReusedFrom: ref.Run, Reason: reuseReason(x.meta, id, ref.Run)}
-		x.lazy[id] = true
 	}
 	return nil
 }

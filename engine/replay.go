@@ -292,15 +292,14 @@ func (e *Engine) sourceIndex(ctx context.Context, src *RunMeta) (map[string]Inde
 
 // ownIndex is the index of the steps whose records a run holds itself.
 func (e *Engine) ownIndex(ctx context.Context, m *RunMeta) (map[string]IndexEntry, error) {
-	idx := map[string]IndexEntry{}
 	if m.Index != nil {
-		maps.Copy(idx, m.Index)
-		return idx, nil
+		return maps.Clone(m.Index), nil
 	}
 	recs, err := e.store.LoadSteps(ctx, m.ID)
 	if err != nil {
 		return nil, err
 	}
+	idx := make(map[string]IndexEntry, len(recs))
 	for id, r := range recs {
 		idx[id] = IndexEntry{Status: r.Status, Fingerprint: r.Fingerprint}
 	}
