@@ -273,12 +273,6 @@ func (l *loader) load() *Flow {
 		f.Output = l.template(n.val, "output", false, false)
 	}
 	l.graph()
-	for _, s := range f.Steps {
-		s.Fingerprint = fingerprint(s)
-		if s.Items != nil {
-			s.Items.Fingerprint = itemFingerprint(s)
-		}
-	}
 	return f
 }
 

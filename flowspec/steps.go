@@ -568,7 +568,7 @@ func (l *loader) resolveDeps(s *Step, p *stepParts) {
 		s.InputRefs = inputs
 	}
 	if s.Foreach != nil {
-		b := &ItemBasis{Index: index}
+		b := &ItemBasis{Index: index, step: s}
 		for _, d := range s.Deps {
 			if slices.Contains(p.needs, d) || slices.Contains(itemSteps, d) {
 				b.Steps = append(b.Steps, d)
