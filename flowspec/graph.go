@@ -10,11 +10,24 @@ import (
 // topological order and the dependents of each step.
 func (l *loader) graph() {
 	f := l.flow
-	index := make(map[string]int, len(f.Steps))
-	for i, s := range f.Steps {
-		index[s.ID] = i
+	index := l.comp.index // each step's place in f.Steps
+	// The dependents of every step share one array, in file order.
+	count := make(map[string]int, len(f.Steps))
+	edges := 0
+	for _, s := range f.Steps {
+		for _, d := range s.Deps {
+			count[d]++
+			edges++
+		}
 	}
-	f.succ = make(map[string][]string, len(f.Steps))
+	all := make([]string, 0, edges)
+	f.succ = make(map[string][]string, len(count))
+	for _, s := range f.Steps {
+		if n := count[s.ID]; n > 0 {
+			f.succ[s.ID] = all[len(all) : len(all) : len(all)+n]
+			all = all[:len(all)+n]
+		}
+	}
 	for _, s := range f.Steps {
 		for _, d := range s.Deps {
 			f.succ[d] = append(f.succ[d], s.ID)

@@ -325,7 +325,7 @@ func (l *loader) needs(id string, n *yaml.Node) []string {
 		case name == "":
 		case name == id:
 			l.e.add(pos(it), "step %q needs itself; remove it from needs", id)
-		case !l.comp.steps[name]:
+		case !l.comp.hasStep(name):
 			l.e.add(pos(it), "step %q needs %s", id, unknownMsg("step", name, l.comp.stepIDs, ""))
 		case slices.Contains(out, name):
 		default:
