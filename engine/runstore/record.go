@@ -274,6 +274,10 @@ func (x Index) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON reads what MarshalJSON writes.
 func (x *Index) UnmarshalJSON(b []byte) error {
+	if idx, ok := readPlainIndex(b); ok {
+		*x = idx
+		return nil
+	}
 	var flat map[string]string
 	if err := json.Unmarshal(b, &flat); err != nil {
 		return err
@@ -284,11 +288,93 @@ func (x *Index) UnmarshalJSON(b []byte) error {
 	}
 	out := make(Index, len(flat))
 	for id, s := range flat {
-		st, fp, _ := strings.Cut(s, " ")
-		out[id] = IndexEntry{Status: StepStatus(st), Fingerprint: fp}
+		out[id] = indexEntry(s)
 	}
 	*x = out
 	return nil
+}
+
+func indexEntry(s string) IndexEntry {
+	st, fp, _ := strings.Cut(s, " ")
+	return IndexEntry{Status: StepStatus(st), Fingerprint: fp}
+}
+
+// readPlainIndex reads an index whose keys and values are plain ASCII
+// strings without escapes, as kitaru writes them, without encoding/json's
+// reflection (a replay of a big run reads its source's index first
+// thing). Anything else (escapes, other text, a malformed object) is
+// left to encoding/json: ok is false.
+func readPlainIndex(b []byte) (_ Index, ok bool) {
+	i := 0
+	ws := func() {
+		for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\t' || b[i] == '\r') {
+			i++
+		}
+	}
+	str := func() (string, bool) {
+		if i >= len(b) || b[i] != '"' {
+			return "", false
+		}
+		start := i + 1
+		for j := start; j < len(b); j++ {
+			switch c := b[j]; {
+			case c == '"':
+				i = j + 1
+				return string(b[start:j]), true
+			case c == '\\' || c < 0x20 || c >= 0x80:
+				return "", false
+			}
+		}
+		return "", false
+	}
+	ws()
+	if i >= len(b) || b[i] != '{' {
+		return nil, false
+	}
+	i++
+	// A first guess at the size: entries are about 80 bytes.
+	out := make(Index, len(b)/80+1)
+	ws()
+	if i < len(b) && b[i] == '}' {
+		i++
+		ws()
+		return out, i == len(b)
+	}
+	for {
+		ws()
+		k, ok := str()
+		if !ok {
+			return nil, false
+		}
+		ws()
+		if i >= len(b) || b[i] != ':' {
+			return nil, false
+		}
+		i++
+		ws()
+		v, ok := str()
+		if !ok {
+			return nil, false
+		}
+		if _, dup := out[k]; dup {
+			return nil, false // encoding/json keeps the last: let it
+		}
+		out[k] = indexEntry(v)
+		ws()
+		if i >= len(b) {
+			return nil, false
+		}
+		switch b[i] {
+		case ',':
+			i++
+			continue
+		case '}':
+			i++
+			ws()
+			return out, i == len(b)
+		}
+		return nil, false
+	}
 }
 
 // MarshalJSON writes "<status> <fingerprint>".

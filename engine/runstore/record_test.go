@@ -66,3 +66,49 @@ func TestPlanStepText(t *testing.T) {
 		}
 	}
 }
+
+// The quick reader of plain indexes reads exactly what encoding/json reads,
+// and leaves the rest (escapes, other text, duplicates, damage) to it.
+func TestIndexQuickReader(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		in    string
+		quick bool // read without encoding/json
+	}{
+		{`{}`, true},
+		{" {\n  \"a\": \"completed f1\",\n\t\"b-2\" : \"failed \"\r\n} ", true},
+		{`{"a":"completed f1","b":"skipped"}`, true},
+		{`{"a\u0062":"completed f1"}`, false},
+		{`{"é":"completed f1"}`, false},
+		{`{"a":"completed f1","a":"failed f2"}`, false},
+		{`{"a":"completed f1",}`, false},
+		{`{"a" "completed"}`, false},
+		{`{"a":1}`, false},
+		{`{"a":"x"} x`, false},
+		{`["a"]`, false},
+		{`{"a":"x"`, false},
+	} {
+		_, quick := readPlainIndex([]byte(tt.in))
+		if quick != tt.quick {
+			t.Errorf("%q: read quickly %v, want %v", tt.in, quick, tt.quick)
+		}
+		var flat map[string]string
+		wantErr := json.Unmarshal([]byte(tt.in), &flat)
+		var got Index
+		err := got.UnmarshalJSON([]byte(tt.in))
+		if (err != nil) != (wantErr != nil) {
+			t.Errorf("%q: error %v, encoding/json's %v", tt.in, err, wantErr)
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		want := Index{}
+		for k, v := range flat {
+			want[k] = indexEntry(v)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%q: read %#v, want %#v", tt.in, got, want)
+		}
+	}
+}
