@@ -37,14 +37,17 @@ type Store struct {
 	root string
 
 	mu       sync.Mutex
-	healed   map[string]bool      // appended files whose torn tail was already fenced off
-	prepared map[string]*prepared // runs whose step directories this process made durable
-	leases   map[string]*heldLock // lease token -> the lock file held
-	tails    map[string]tail      // appended file -> its line count at a size
-	readAt   map[string]readPos   // appended file -> where the last read stopped
-	plans    map[string][]runstore.PlanStep
-	unsynced map[string]*pending // artifacts not yet synced, by run // plans of runs created here, for prepare
-	appendMu sync.Mutex
+	healed   map[string]bool                // appended files whose torn tail was already fenced off
+	prepared map[string]*prepared           // runs whose step directories this process made durable
+	leases   map[string]*heldLock           // lease token -> the lock file held
+	tails    map[string]tail                // appended file -> its line count at a size
+	readAt   map[string]readPos             // appended file -> where the last read stopped
+	plans    map[string][]runstore.PlanStep // plans of runs created here, for prepare
+	unsynced map[string]*pending            // artifacts not yet synced, by run
+	// appenders are the journals and logs of the runs leased here, kept
+	// open (see appender); appendMu serializes the appends of the others.
+	appenders map[string]*appender
+	appendMu  sync.Mutex
 }
 
 // New keeps runs under dataDir/runs.
@@ -58,6 +61,8 @@ func New(dataDir string) *Store {
 		readAt:   map[string]readPos{},
 		plans:    map[string][]runstore.PlanStep{},
 		unsynced: map[string]*pending{},
+
+		appenders: map[string]*appender{},
 	}
 }
 

@@ -48,9 +48,7 @@ func (s *Store) AppendEvents(ctx context.Context, id string, evs ...runstore.Eve
 		return nil
 	}
 	p := filepath.Join(s.RunDir(id), "journal.jsonl")
-	s.appendMu.Lock()
-	defer s.appendMu.Unlock()
-	return s.appendLines(p, true, func(next int64) ([]byte, int64, error) {
+	return s.appendLines(id, p, true, func(next int64) ([]byte, int64, error) {
 		var b bytes.Buffer
 		for i := range evs {
 			ev := evs[i]
@@ -106,9 +104,7 @@ func (s *Store) AppendLog(ctx context.Context, id string, lines ...runstore.LogL
 		b.WriteString(l.Time.UTC().Format(time.RFC3339Nano) + " " + step + " " + strings.ReplaceAll(l.Text, "\n", " ") + "\n")
 	}
 	p := filepath.Join(s.RunDir(id), "log.txt")
-	s.appendMu.Lock()
-	defer s.appendMu.Unlock()
-	return s.appendLines(p, false, func(int64) ([]byte, int64, error) {
+	return s.appendLines(id, p, false, func(int64) ([]byte, int64, error) {
 		return []byte(b.String()), int64(len(lines)), nil
 	})
 }
@@ -229,16 +225,38 @@ func (s *Store) readLinesTo(p string, after int64, fn func(seq int64, ln []byte)
 // write-ahead log does: completed when it is a whole event that lacks only
 // its newline, cut off otherwise. In the log (text for people) it is kept
 // and the next line starts on a line of its own. A write cut short here is
-// taken back at once. The caller holds appendMu.
-func (s *Store) appendLines(p string, journal bool, build func(first int64) ([]byte, int64, error)) error {
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_APPEND|os.O_CREATE, fsutil.FilePerm)
-	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("run %s: %w", filepath.Base(filepath.Dir(p)), runstore.ErrNotFound)
+// taken back at once.
+//
+// While this process holds run id's lease the file stays open, appended
+// to under a lock of its own (see appender); otherwise it is opened for
+// the append, under appendMu.
+func (s *Store) appendLines(id, p string, journal bool, build func(first int64) ([]byte, int64, error)) error {
+	var f *os.File
+	a := s.appenderOf(id, p)
+	if a != nil {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if a.closed {
+			a = nil // the lease went meanwhile
+		}
 	}
-	if err != nil {
-		return fmt.Errorf("cannot open %s: %w", p, err)
+	if a != nil {
+		if a.f == nil {
+			var err error
+			if a.f, err = openAppend(p); err != nil {
+				return err
+			}
+		}
+		f = a.f
+	} else {
+		s.appendMu.Lock()
+		defer s.appendMu.Unlock()
+		var err error
+		if f, err = openAppend(p); err != nil {
+			return err
+		}
+		defer f.Close()
 	}
-	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
 		return fmt.Errorf("cannot open %s: %w", p, err)
@@ -298,6 +316,47 @@ func (s *Store) appendLines(p string, journal bool, build func(first int64) ([]b
 	return nil
 }
 
+func openAppend(p string) (*os.File, error) {
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_APPEND|os.O_CREATE, fsutil.FilePerm)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("run %s: %w", filepath.Base(filepath.Dir(p)), runstore.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot open %s: %w", p, err)
+	}
+	return f, nil
+}
+
+// appender is a journal or log of a run this process holds the lease of:
+// kept open until the lease is released (opening and closing it at every
+// event and log line was a visible part of each unit's time, and one lock
+// for every file made parallel units wait for each other's lines).
+type appender struct {
+	mu     sync.Mutex
+	f      *os.File // nil until the first append
+	closed bool     // the lease was released: append as to any other run
+}
+
+// appenderOf is the appender of file p of run id, nil when this process
+// holds no lease on the run.
+func (s *Store) appenderOf(id, p string) *appender {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	held := false
+	for _, h := range s.leases {
+		held = held || h.run == id
+	}
+	if !held {
+		return nil
+	}
+	a := s.appenders[p]
+	if a == nil {
+		a = &appender{}
+		s.appenders[p] = a
+	}
+	return a
+}
+
 // countLines is how many lines of p are numbered, as readLines numbers
 // them (what this read found, not what another read left behind).
 func (s *Store) countLines(p string) (int64, error) {
@@ -340,7 +399,8 @@ func lastLineStart(f *os.File, size int64) (int64, error) {
 }
 
 // syncJournal makes run id's journal and log durable, once its artifacts
-// are (see syncLater).
+// are (see syncLater), and closes them when they were kept open (see
+// appender): the lease that kept them is being let go.
 func (s *Store) syncJournal(id string) error {
 	var errs []error
 	if err := s.waitSynced(id); err != nil {
@@ -348,9 +408,22 @@ func (s *Store) syncJournal(id string) error {
 	}
 	for _, name := range []string{"journal.jsonl", "log.txt"} {
 		p := filepath.Join(s.RunDir(id), name)
-		f, err := os.OpenFile(p, os.O_RDWR, 0)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
+		s.mu.Lock()
+		a := s.appenders[p]
+		delete(s.appenders, p)
+		s.mu.Unlock()
+		var f *os.File
+		if a != nil {
+			a.mu.Lock()
+			f, a.f, a.closed = a.f, nil, true
+			a.mu.Unlock()
+		}
+		var err error
+		if f == nil {
+			f, err = os.OpenFile(p, os.O_RDWR, 0)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
 		}
 		if err == nil {
 			err = f.Sync()

@@ -27,6 +27,7 @@ import (
 // heldLock is the open, locked lock file of a lease of this process.
 type heldLock struct {
 	f    *os.File
+	run  string
 	once sync.Once
 }
 
@@ -46,7 +47,7 @@ func (s *Store) hold(id string, f *os.File, holder runstore.Holder) *runstore.Le
 	_, _ = rand.Read(tok[:])
 	l := &runstore.Lease{RunID: id, Holder: holder, Token: hex.EncodeToString(tok[:])}
 	s.mu.Lock()
-	s.leases[l.Token] = &heldLock{f: f}
+	s.leases[l.Token] = &heldLock{f: f, run: id}
 	s.mu.Unlock()
 	return l
 }

@@ -807,3 +807,59 @@ func TestReusedStepsLiveInThePlan(t *testing.T) {
 		t.Fatalf("LoadMeta of an older run.json = %+v, %v", got, err)
 	}
 }
+
+// While this process holds a run's lease its journal and log stay open
+// between appends; lines another process appends meanwhile are numbered
+// on from, releasing the lease closes (and syncs) them, and appends after
+// it open the files again.
+func TestAppendsWhileLeased(t *testing.T) {
+	t.Parallel()
+	home := t.TempDir()
+	s, other := New(home), New(home)
+	m := mkRun(t, s, "kr-append01", time.Now())
+	l, err := s.Acquire(bg, m.ID, runstore.Holder{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := func(st *Store, step string) {
+		t.Helper()
+		if err := st.AppendEvents(bg, m.ID, runstore.Event{Type: runstore.EventStepStarted, RunID: m.ID, Step: step}); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.AppendLog(bg, m.ID, runstore.LogLine{Time: time.Now(), Step: step, Text: "line of " + step}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ev(s, "a")
+	ev(s, "b")
+	s.mu.Lock()
+	open := len(s.appenders)
+	s.mu.Unlock()
+	if open != 2 {
+		t.Fatalf("%d files kept open while leased, want the journal and the log", open)
+	}
+	ev(other, "c") // another process, which holds no lease
+	ev(s, "d")
+	if err := s.Release(bg, l); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	open = len(s.appenders)
+	s.mu.Unlock()
+	if open != 0 {
+		t.Fatalf("%d files still open after the release", open)
+	}
+	ev(s, "e")
+	evs, warns, err := s.Events(bg, m.ID, 0, 0)
+	if err != nil || len(warns) > 0 || stepsOf(evs) != "a,b,c,d,e" || seqsOf(evs) != "1,2,3,4,5" {
+		t.Fatalf("events %q seqs %q, %v %v", stepsOf(evs), seqsOf(evs), warns, err)
+	}
+	lines, err := s.Logs(bg, m.ID, 0)
+	var got []string
+	for _, ln := range lines {
+		got = append(got, ln.Step+"="+strconv.FormatInt(ln.Seq, 10))
+	}
+	if err != nil || strings.Join(got, " ") != "a=1 b=2 c=3 d=4 e=5" {
+		t.Fatalf("log lines %q, %v", got, err)
+	}
+}
