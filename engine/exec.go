@@ -27,8 +27,11 @@ type execution struct {
 	g      *graph
 	meta   *RunMeta
 	caller providers.Caller
-	slots  slots             // the run's --parallel places (see slots)
-	fps    map[string]string // fingerprints of every step
+	slots  slots // the run's --parallel places (see slots)
+	// recording bounds the foreach items whose work is done and whose
+	// record is being written, having let go of their slot (execForeach).
+	recording slots
+	fps       map[string]string // fingerprints of every step
 
 	// results holds every step with a known state; only the scheduling
 	// goroutine touches it. lazy marks reused steps whose output is still
@@ -68,7 +71,7 @@ func (e *Engine) newExecution(f *flowspec.Flow, meta *RunMeta, parallel int) *ex
 func (e *Engine) newExecutionWith(f *flowspec.Flow, g *graph, fps map[string]string, meta *RunMeta, parallel int) *execution {
 	return &execution{
 		e: e, st: e.store, sc: context.Background(), flow: f, g: g, fps: fps, meta: meta,
-		slots:   make(slots, max(1, parallel)),
+		slots: make(slots, max(1, parallel)), recording: make(slots, max(1, parallel)),
 		results: make(map[string]*StepResult, len(f.Steps)), lazy: map[string]bool{},
 	}
 }
