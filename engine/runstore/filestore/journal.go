@@ -399,7 +399,7 @@ func lastLineStart(f *os.File, size int64) (int64, error) {
 }
 
 // syncJournal makes run id's journal and log durable, once its artifacts
-// are (see syncLater), and closes them when they were kept open (see
+// are (see syncDirLater), and closes them when they were kept open (see
 // appender): the lease that kept them is being let go.
 func (s *Store) syncJournal(id string) error {
 	var errs []error
@@ -436,46 +436,31 @@ func (s *Store) syncJournal(id string) error {
 	return errors.Join(errs...)
 }
 
-// pending is the artifacts of a run its syncer has not synced yet.
-type pending struct {
-	wg  sync.WaitGroup
-	mu  sync.Mutex
-	err error
-}
-
-// syncLater has a goroutine sync the artifact at p, and the directory it
-// is in, while the run goes on; waitSynced waits for every one of run id.
-func (s *Store) syncLater(id, p string) {
-	s.mu.Lock()
-	pd := s.unsynced[id]
-	if pd == nil {
-		pd = &pending{}
-		s.unsynced[id] = pd
-	}
-	pd.wg.Add(1)
-	s.mu.Unlock()
-	go func() {
-		defer pd.wg.Done()
-		err := fsutil.SyncFile(p)
-		if err == nil {
-			err = fsutil.SyncDir(filepath.Dir(p))
-		}
-		if err != nil {
-			pd.mu.Lock()
-			pd.err = errors.Join(pd.err, err)
-			pd.mu.Unlock()
-		}
-	}()
-}
-
+// waitSynced syncs the directories artifacts of run id were written into.
 func (s *Store) waitSynced(id string) error {
 	s.mu.Lock()
-	pd := s.unsynced[id]
+	dirs := s.unsynced[id]
 	delete(s.unsynced, id)
 	s.mu.Unlock()
-	if pd == nil {
-		return nil
+	var errs []error
+	for dir := range dirs {
+		if err := fsutil.SyncDir(dir); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	pd.wg.Wait()
-	return pd.err
+	return errors.Join(errs...)
+}
+
+// syncDirLater has dir, where an artifact of run id was written (and
+// synced), synced when the run's lease is released: once for every
+// artifact written into it.
+func (s *Store) syncDirLater(id, dir string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	dirs := s.unsynced[id]
+	if dirs == nil {
+		dirs = map[string]bool{}
+		s.unsynced[id] = dirs
+	}
+	dirs[dir] = true
 }

@@ -863,3 +863,39 @@ func TestAppendsWhileLeased(t *testing.T) {
 		t.Fatalf("log lines %q, %v", got, err)
 	}
 }
+
+// An artifact is synced as it is written; the directory of a step's
+// artifacts is synced once, as the run's lease is released, however many
+// artifacts it holds.
+func TestArtifactDirectorySyncedOnRelease(t *testing.T) {
+	t.Parallel()
+	s := New(t.TempDir())
+	m := mkRun(t, s, "kr-artsync1", time.Now())
+	l, err := s.Acquire(bg, m.ID, runstore.Holder{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := s.WriteArtifact(bg, m.ID, "a", "prompt-"+strconv.Itoa(i)+".json", []byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.mu.Lock()
+	dirs := s.unsynced[m.ID]
+	s.mu.Unlock()
+	if len(dirs) != 1 || !dirs[s.StepDir(m.ID, "a")] {
+		t.Fatalf("directories left to sync: %v, want the step's", dirs)
+	}
+	if err := s.Release(bg, l); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	left := len(s.unsynced)
+	s.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d runs still have directories to sync after the release", left)
+	}
+	if names, err := s.Artifacts(bg, m.ID, "a"); err != nil || len(names) != 3 {
+		t.Fatalf("artifacts %v, %v", names, err)
+	}
+}
