@@ -31,16 +31,22 @@ type Settled func(id string) (has, ok bool)
 // without one wait for their dependencies that are not ok yet.
 func NewFrontier(g Graph, settled Settled) *Frontier {
 	topo := g.Topo()
-	f := &Frontier{missing: make(map[string]int, len(topo)), succ: make(map[string][]string, len(topo))}
+	waiting := 0
 	for _, id := range topo {
-		for _, d := range g.Deps(id) {
-			f.succ[d] = append(f.succ[d], id)
+		if has, _ := settled(id); !has {
+			waiting++
 		}
+	}
+	f := &Frontier{missing: make(map[string]int, waiting), succ: make(map[string][]string, waiting)}
+	for _, id := range topo {
+		// Only steps without a state wait, so only their edges are kept:
+		// a replay of the last step of a long run schedules one step.
 		if has, _ := settled(id); has {
 			continue
 		}
 		n := 0
 		for _, d := range g.Deps(id) {
+			f.succ[d] = append(f.succ[d], id)
 			if _, ok := settled(d); !ok {
 				n++
 			}

@@ -48,6 +48,10 @@ func TestFrontier(t *testing.T) {
 		{"retry: b's failure forgotten, c failed kept", map[string]bool{"a": true, "c": false}, []end{{"b", true}, {"e", true}},
 			[]string{"b", "e"}, 1},
 		{"all recorded", map[string]bool{"a": true, "b": true, "c": true, "d": true, "e": true}, nil, nil, 0},
+		{"replay of the last step: the others reused", map[string]bool{"a": true, "b": true, "c": true, "e": true}, []end{{"d", true}},
+			[]string{"d"}, 0},
+		{"a step recorded below one that runs", map[string]bool{"c": true}, []end{{"a", true}, {"e", true}, {"b", true}, {"d", true}},
+			[]string{"a", "e", "b", "d"}, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
