@@ -17,8 +17,12 @@ import (
 // uses yaml.v3, which also reports every error. FuzzBlockYAML checks that
 // whenever it answers, its tree is yaml.v3's. Comments are skipped, not
 // kept: the loader does not read them.
-func parseBlockYAML(data []byte) (doc *yaml.Node, ok bool) {
-	if len(data) == 0 || data[len(data)-1] != '\n' || !printable(data) || hasDocumentMarker(data) {
+func parseBlockYAML(data []byte) (doc *yaml.Node, ok bool) { return parseBlock(data, false) }
+
+// parseBlock is parseBlockYAML for data already known to be plain ASCII
+// without tabs or carriage returns when plain is set (see scanText).
+func parseBlock(data []byte, plain bool) (doc *yaml.Node, ok bool) {
+	if len(data) == 0 || data[len(data)-1] != '\n' || !plain && !printable(data) || hasDocumentMarker(data) {
 		return nil, false
 	}
 	p := &blockParser{lines: strings.Split(string(data), "\n")}
@@ -53,8 +57,9 @@ type blockParser struct {
 	lines  []string
 	i      int // the current line
 	failed bool
-	depth  int         // flow collections open: see maxBlockFlowDepth
-	slab   []yaml.Node // nodes are handed out from here, not one by one
+	depth  int          // flow collections open: see maxBlockFlowDepth
+	slab   []yaml.Node  // nodes are handed out from here, not one by one
+	kids   []*yaml.Node // and mappings' first children
 }
 
 // node returns a new node holding n.
@@ -93,7 +98,13 @@ func col(line string, off int) int { return utf8.RuneCountInString(line[:off]) +
 // when set, is where its first key starts on the current line (after a
 // sequence's "- ").
 func (p *blockParser) mapping(indent int, first int) *yaml.Node {
-	m := p.node(yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: make([]*yaml.Node, 0, 4)})
+	if len(p.kids) < 4 {
+		p.kids = make([]*yaml.Node, 1024)
+	}
+	// Room for two pairs, the most a step's mapping mostly has; append
+	// moves a longer one out.
+	m := p.node(yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: p.kids[:0:4]})
+	p.kids = p.kids[4:]
 	start := first
 	for !p.failed {
 		if start < 0 {

@@ -12,18 +12,21 @@ func (l *loader) graph() {
 	f := l.flow
 	index := l.comp.index // each step's place in f.Steps
 	// The dependents of every step share one array, in file order.
-	count := make(map[string]int, len(f.Steps))
-	edges := 0
+	count := make([]int, len(f.Steps))
+	edges, with := 0, 0
 	for _, s := range f.Steps {
 		for _, d := range s.Deps {
-			count[d]++
+			if count[index[d]] == 0 {
+				with++
+			}
+			count[index[d]]++
 			edges++
 		}
 	}
 	all := make([]string, 0, edges)
-	f.succ = make(map[string][]string, len(count))
-	for _, s := range f.Steps {
-		if n := count[s.ID]; n > 0 {
+	f.succ = make(map[string][]string, with)
+	for i, s := range f.Steps {
+		if n := count[i]; n > 0 {
 			f.succ[s.ID] = all[len(all) : len(all) : len(all)+n]
 			all = all[:len(all)+n]
 		}

@@ -146,10 +146,11 @@ func Parse(file string, data []byte, opts Options) (f *Flow, err error) {
 		return nil, tooLarge(file, int64(len(data)))
 	}
 	// yaml.v3 reports bad bytes without a place (as 1:1): find them first.
-	if p, msg, bad := textProblem(data); bad {
+	p, msg, bad, plain := scanText(data)
+	if bad {
 		return nil, &ErrorList{{File: file, Pos: p, Msg: msg}}
 	}
-	l := &loader{e: errs{file: file}, opts: opts, data: data}
+	l := &loader{e: errs{file: file}, opts: opts, data: data, plain: plain}
 	defer func() {
 		// A panic here is a bug, but the user still gets a sentence.
 		if r := recover(); r != nil {
@@ -168,6 +169,7 @@ type loader struct {
 	e     errs
 	opts  Options
 	data  []byte
+	plain bool // data is ASCII without tabs or carriage returns (scanText)
 	lines [][]byte
 	comp  *compiler
 	flow  *Flow
@@ -221,7 +223,7 @@ func (l *loader) load() *Flow {
 		l.e.add(pos(root), "a flow file must be a mapping with name:, steps: and so on, not %s", nodeKind(root))
 		return nil
 	}
-	f := &Flow{File: l.e.file, Source: l.data, byID: map[string]*Step{}}
+	f := &Flow{File: l.e.file, Source: l.data}
 	l.flow = f
 	fields := l.fields(root, "top-level field", topFields, nil)
 	topTypos := l.typos
@@ -264,6 +266,7 @@ func (l *loader) load() *Flow {
 		ids = append(ids, s.key.Value)
 	}
 	l.comp = newCompiler(f.Inputs, ids)
+	f.byID = make(map[string]*Step, len(stepKVs))
 	for _, s := range stepKVs {
 		st := l.step(s.key, s.val)
 		f.Steps = append(f.Steps, st)
@@ -283,7 +286,7 @@ func (l *loader) blockYAML() (*yaml.Node, bool) {
 	if !l.opts.Lazy {
 		return nil, false
 	}
-	return parseBlockYAML(l.data)
+	return parseBlock(l.data, l.plain)
 }
 
 // fields reads a mapping's keys, reporting duplicates and unknown keys.
