@@ -2,6 +2,7 @@ package flowspec
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -321,5 +322,23 @@ steps:
 	}
 	if mustParse(t, head).Step("ctx").Items != nil {
 		t.Errorf("a step without foreach has Items")
+	}
+}
+
+// The heap that orders ready steps gives them back smallest first.
+func TestIntHeap(t *testing.T) {
+	t.Parallel()
+	in := []int{5, 3, 9, 0, 3, 7, 1, 8, 2, 6, 4, 11, 10}
+	var h intHeap
+	for _, x := range in {
+		h.push(x)
+	}
+	want := slices.Sorted(slices.Values(in))
+	var got []int
+	for len(h) > 0 {
+		got = append(got, h.pop())
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("popped %v, want %v", got, want)
 	}
 }

@@ -177,8 +177,8 @@ type loader struct {
 	// keys: a missing field that was only misspelt is not reported twice.
 	typos map[string]bool
 	// stepFS holds the fields of the step being read; steps are read one
-	// after the other, so one map serves them all.
-	stepFS map[string]kv
+	// after the other, so one array serves them all.
+	stepFS fieldSet
 }
 
 type kv struct {
@@ -228,31 +228,31 @@ func (l *loader) load() *Flow {
 	fields := l.fields(root, "top-level field", topFields, nil)
 	topTypos := l.typos
 
-	if n, ok := fields["name"]; ok {
+	if n, ok := fields.get("name"); ok {
 		f.Name = l.scalar(n.val, "name")
 		if f.Name != "" && !flowNameRE.MatchString(f.Name) {
 			l.e.add(pos(n.val), "name %q may only contain lowercase letters, digits, _ and -; e.g. %s", textcut.Runes(f.Name, 40), suggestName(textcut.Runes(f.Name, 40)))
 		}
 	}
 	if f.Name == "" && !topTypos["name"] {
-		if _, ok := fields["name"]; ok {
-			l.e.add(pos(fields["name"].val), "name is empty; give the flow a name such as my_flow")
+		if _, ok := fields.get("name"); ok {
+			l.e.add(pos(fields.field("name").val), "name is empty; give the flow a name such as my_flow")
 		} else {
 			l.e.add(pos(root), "the flow has no name; add a line such as name: my_flow")
 		}
 	}
-	if n, ok := fields["description"]; ok {
+	if n, ok := fields.get("description"); ok {
 		f.Description = l.scalar(n.val, "description")
 	}
-	if n, ok := fields["inputs"]; ok {
+	if n, ok := fields.get("inputs"); ok {
 		l.inputs(n.val)
 	}
 	f.Defaults = Defaults{Retry: Retry{Attempts: DefaultAttempts, Backoff: DefaultBackoff}}
-	if n, ok := fields["defaults"]; ok {
+	if n, ok := fields.get("defaults"); ok {
 		l.defaults(n.val)
 	}
 	stepsNode := (*yaml.Node)(nil)
-	if n, ok := fields["steps"]; ok {
+	if n, ok := fields.get("steps"); ok {
 		stepsNode = resolve(n.val)
 	} else if !topTypos["steps"] {
 		l.e.add(pos(root), "the flow has no steps; add steps: with at least one step")
@@ -272,7 +272,7 @@ func (l *loader) load() *Flow {
 		f.Steps = append(f.Steps, st)
 		f.byID[st.ID] = st
 	}
-	if n, ok := fields["output"]; ok {
+	if n, ok := fields.get("output"); ok {
 		f.Output = l.template(n.val, "output", false, false)
 	}
 	l.graph()
@@ -292,18 +292,44 @@ func (l *loader) blockYAML() (*yaml.Node, bool) {
 // fields reads a mapping's keys, reporting duplicates and unknown keys.
 // other, when set, explains a key known elsewhere (e.g. a field of another
 // step kind); it returns "" for keys it does not know either.
-func (l *loader) fields(n *yaml.Node, what string, known []string, other func(key string) string) map[string]kv {
+func (l *loader) fields(n *yaml.Node, what string, known []string, other func(key string) string) fieldSet {
 	return l.fieldsOf(nil, l.pairs(n, what), what, known, other)
 }
 
-// fieldsOf is fields over pairs already read, into out (cleared) when it
-// is not nil.
-func (l *loader) fieldsOf(out map[string]kv, pairs []kv, what string, known []string, other func(key string) string) map[string]kv {
-	if out == nil {
-		out = make(map[string]kv, len(pairs))
-	} else {
-		clear(out)
+// fieldSet is the known fields of a mapping. Mappings hold a handful of
+// fields, so a look through them beats a map (a long flow reads a dozen
+// fields of each step).
+type fieldSet []kv
+
+// get returns the field named name.
+func (fs fieldSet) get(name string) (kv, bool) {
+	for _, p := range fs {
+		if p.key != nil && p.key.Value == name {
+			return p, true
+		}
 	}
+	return kv{}, false
+}
+
+// field returns the field named name, which the caller knows is there.
+func (fs fieldSet) field(name string) kv {
+	p, _ := fs.get(name)
+	return p
+}
+
+// drop forgets the field named name, in every copy of fs.
+func (fs fieldSet) drop(name string) {
+	for i, p := range fs {
+		if p.key != nil && p.key.Value == name {
+			fs[i] = kv{}
+		}
+	}
+}
+
+// fieldsOf is fields over pairs already read, into out's array (emptied)
+// when there is room.
+func (l *loader) fieldsOf(out fieldSet, pairs []kv, what string, known []string, other func(key string) string) fieldSet {
+	out = out[:0]
 	l.typos = nil
 	for _, p := range pairs {
 		k := p.key.Value
@@ -323,7 +349,7 @@ func (l *loader) fieldsOf(out map[string]kv, pairs []kv, what string, known []st
 			l.e.add(pos(p.key), "%s", unknownMsg(what, k, known, ""))
 			continue
 		}
-		out[k] = p
+		out = append(out, p)
 	}
 	return out
 }
@@ -479,24 +505,24 @@ func (l *loader) inputs(n *yaml.Node) {
 			continue
 		}
 		fs := l.fields(v, "input field", inputFields, nil)
-		if t, ok := fs["type"]; ok {
+		if t, ok := fs.get("type"); ok {
 			in.Type = l.scalar(t.val, "type")
 			if !slices.Contains(inputTypes, in.Type) {
 				l.e.add(pos(t.val), "input %q: %s", in.Name, unknownMsg("type", in.Type, inputTypes, ""))
 				in.Type = ""
 			}
 		}
-		if d, ok := fs["description"]; ok {
+		if d, ok := fs.get("description"); ok {
 			in.Description = l.scalar(d.val, "description")
 		}
-		if d, ok := fs["default"]; ok {
+		if d, ok := fs.get("default"); ok {
 			in.HasDefault = true
 			var raw any
 			if err := d.val.Decode(&raw); err != nil {
 				l.e.add(pos(d.val), "input %q: the default cannot be read: %v", in.Name, err)
 				continue
 			}
-			if _, hasType := fs["type"]; !hasType {
+			if _, hasType := fs.get("type"); !hasType {
 				in.Type = inferType(raw)
 			}
 			if in.Type == "" || raw == nil {
@@ -509,7 +535,7 @@ func (l *loader) inputs(n *yaml.Node) {
 				continue
 			}
 			in.Default = val
-		} else if _, hasType := fs["type"]; !hasType {
+		} else if _, hasType := fs.get("type"); !hasType {
 			in.Type = "string"
 		}
 	}
@@ -537,16 +563,16 @@ func (l *loader) defaults(n *yaml.Node) {
 	}
 	d := &l.flow.Defaults
 	fs := l.fields(n, "defaults field", defaultsFields, nil)
-	if m, ok := fs["model"]; ok {
+	if m, ok := fs.get("model"); ok {
 		d.Model = l.model(m.val)
 	}
-	if r, ok := fs["retry"]; ok {
+	if r, ok := fs.get("retry"); ok {
 		d.Retry = l.retry(r.val, d.Retry)
 	}
-	if t, ok := fs["timeout"]; ok {
+	if t, ok := fs.get("timeout"); ok {
 		d.Timeout = l.duration(t.val, "timeout")
 	}
-	if m, ok := fs["max_output"]; ok {
+	if m, ok := fs.get("max_output"); ok {
 		d.MaxOutput = l.maxOutput(m.val, "defaults ")
 	}
 }
@@ -576,7 +602,7 @@ func (l *loader) retry(n *yaml.Node, base Retry) Retry {
 	}
 	r := base
 	fs := l.fields(n, "retry field", retryFields, nil)
-	if a, ok := fs["attempts"]; ok {
+	if a, ok := fs.get("attempts"); ok {
 		v := resolve(a.val)
 		i, err := strconv.Atoi(v.Value)
 		if v.Kind != yaml.ScalarNode || err != nil || i < 1 {
@@ -585,7 +611,7 @@ func (l *loader) retry(n *yaml.Node, base Retry) Retry {
 			r.Attempts = i
 		}
 	}
-	if b, ok := fs["backoff"]; ok {
+	if b, ok := fs.get("backoff"); ok {
 		if d := l.duration(b.val, "retry backoff"); d > 0 {
 			r.Backoff = d
 		}
