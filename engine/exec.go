@@ -551,7 +551,7 @@ func (x *execution) flowOutput() (any, error) {
 }
 
 func (x *execution) index() map[string]IndexEntry {
-	idx := make(map[string]IndexEntry, len(x.results))
+	idx := make(map[string]IndexEntry, len(x.results)-len(x.lazy))
 	for id, r := range x.results {
 		if !r.Reused {
 			idx[id] = IndexEntry{Status: r.Status, Fingerprint: r.Fingerprint}

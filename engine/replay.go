@@ -268,6 +268,12 @@ func (e *Engine) sourceIndex(ctx context.Context, src *RunMeta) (map[string]Inde
 	if err != nil {
 		return nil, err
 	}
+	if len(src.Reused) == 0 {
+		return idx, nil
+	}
+	if src.Index != nil {
+		idx = maps.Clone(idx) // the steps it reused are added below
+	}
 	homes := map[string]map[string]IndexEntry{}
 	for _, g := range src.Reused {
 		home, ok := homes[g.Run]
@@ -290,10 +296,11 @@ func (e *Engine) sourceIndex(ctx context.Context, src *RunMeta) (map[string]Inde
 	return idx, nil
 }
 
-// ownIndex is the index of the steps whose records a run holds itself.
+// ownIndex is the index of the steps whose records a run holds itself:
+// its meta's own when it has one (not to be changed).
 func (e *Engine) ownIndex(ctx context.Context, m *RunMeta) (map[string]IndexEntry, error) {
 	if m.Index != nil {
-		return maps.Clone(m.Index), nil
+		return m.Index, nil
 	}
 	recs, err := e.store.LoadSteps(ctx, m.ID)
 	if err != nil {

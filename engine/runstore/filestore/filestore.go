@@ -221,31 +221,53 @@ func readJSON(path string, v any) (problem string, err error) {
 // command that lists every run) until something writes to it, so it is
 // opened without waiting and refused.
 func readRegular(path string) ([]byte, error) {
-	f, err := openRegular(path)
+	f, size, err := openRegularSize(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return io.ReadAll(f)
+	// Read into a buffer of its size (and a byte more, to see the end), as
+	// os.ReadFile does, not one grown from 512 bytes: a big run's records
+	// are read whole by every replay of it.
+	data := make([]byte, 0, size+1)
+	for {
+		n, err := f.Read(data[len(data):cap(data)])
+		data = data[:len(data)+n]
+		if err == io.EOF {
+			return data, nil
+		}
+		if err != nil {
+			return data, err
+		}
+		if len(data) == cap(data) {
+			data = append(data, 0)[:len(data)] // it grew since
+		}
+	}
 }
 
 // openRegular opens a run's file for reading, refusing one that is not a
 // regular file without blocking on it.
 func openRegular(path string) (*os.File, error) {
+	f, _, err := openRegularSize(path)
+	return f, err
+}
+
+// openRegularSize is openRegular that also says how big the file is.
+func openRegularSize(path string) (*os.File, int64, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|openNonblock, 0)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, err
+		return nil, 0, err
 	}
 	if !st.Mode().IsRegular() {
 		f.Close()
-		return nil, fmt.Errorf("%s: %w", path, errNotRegular)
+		return nil, 0, fmt.Errorf("%s: %w", path, errNotRegular)
 	}
-	return f, nil
+	return f, st.Size(), nil
 }
 
 // writeDurable writes a new file and fsyncs it; for the files of a run

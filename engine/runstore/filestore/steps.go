@@ -79,7 +79,11 @@ func ownSteps(m *runstore.RunMeta) []runstore.PlanStep {
 	if len(m.Reused) == 0 {
 		return m.Plan
 	}
-	reused := map[string]bool{}
+	n := 0
+	for _, g := range m.Reused {
+		n += len(g.Steps)
+	}
+	reused := make(map[string]bool, n)
 	for _, g := range m.Reused {
 		for _, st := range g.Steps {
 			reused[st] = true
