@@ -81,11 +81,36 @@ var _ runstore.Store = (*Store)(nil)
 func (s *Store) Root() string { return s.root }
 
 // RunDir is where a run's files are.
-func (s *Store) RunDir(id string) string { return filepath.Join(s.root, id) }
+func (s *Store) RunDir(id string) string {
+	if plainName(id) {
+		return s.root + string(filepath.Separator) + id
+	}
+	return filepath.Join(s.root, id)
+}
 
 // StepDir is where a step's record, artifacts and items are.
 func (s *Store) StepDir(id, step string) string {
+	if plainName(id) && plainName(step) {
+		const sep = string(filepath.Separator)
+		return s.root + sep + id + sep + "steps" + sep + step
+	}
 	return filepath.Join(s.root, id, "steps", step)
+}
+
+// plainName says whether name is one path element that filepath.Join
+// leaves as it is (as run and step ids are), so that a path is made by
+// putting it after a separator, without cleaning the whole path again: a
+// record of a long run names every step's directory.
+func plainName(name string) bool {
+	if name == "" || name == "." || name == ".." {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c == '/' || c == '\\' || c == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // CrashHook, when set (only by tests, in a child process about to be
@@ -294,8 +319,12 @@ func writeDurable(path string, data []byte) error {
 
 // Locate is where a run, a step or one of their files is.
 func (s *Store) Locate(id, step, name string) string {
+	dir := s.StepDir(id, step)
 	if step == "" {
-		return filepath.Join(s.RunDir(id), name)
+		dir = s.RunDir(id)
 	}
-	return filepath.Join(s.StepDir(id, step), name)
+	if name == "" {
+		return dir
+	}
+	return filepath.Join(dir, name)
 }
