@@ -304,7 +304,10 @@ func indexEntry(s string) IndexEntry {
 // reflection (a replay of a big run reads its source's index first
 // thing). Anything else (escapes, other text, a malformed object) is
 // left to encoding/json: ok is false.
-func readPlainIndex(b []byte) (_ Index, ok bool) {
+func readPlainIndex(raw []byte) (_ Index, ok bool) {
+	// One copy of the whole object, which the ids and entries are parts of:
+	// not two small strings per step.
+	b := string(raw)
 	i := 0
 	ws := func() {
 		for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\t' || b[i] == '\r') {
@@ -320,7 +323,7 @@ func readPlainIndex(b []byte) (_ Index, ok bool) {
 			switch c := b[j]; {
 			case c == '"':
 				i = j + 1
-				return string(b[start:j]), true
+				return b[start:j], true
 			case c == '\\' || c < 0x20 || c >= 0x80:
 				return "", false
 			}
