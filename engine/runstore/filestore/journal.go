@@ -182,7 +182,12 @@ func (s *Store) readLinesTo(p string, after int64, fn func(seq int64, ln []byte)
 	if _, err := f.Seek(off, io.SeekStart); err != nil {
 		return 0, fmt.Errorf("cannot read %s: %w", p, err)
 	}
-	r := bufio.NewReaderSize(f, 64*1024)
+	// Sized for the file (a new run's journal is small), up to 64 KiB.
+	bufSize := 64 * 1024
+	if st, err := f.Stat(); err == nil && st.Size()-off < int64(bufSize) {
+		bufSize = max(int(st.Size()-off), 16)
+	}
+	r := bufio.NewReaderSize(f, bufSize)
 	journal := filepath.Base(p) == "journal.jsonl"
 	for {
 		ln, err := r.ReadBytes('\n')
@@ -281,7 +286,10 @@ func (s *Store) appendLines(id, p string, journal bool, build func(first int64) 
 	s.mu.Lock()
 	t, known := s.tails[p]
 	s.mu.Unlock()
-	if !known || t.size != size {
+	switch {
+	case size == 0:
+		t = tail{} // a new file: nothing to count
+	case !known || t.size != size:
 		n, err := s.countLines(p)
 		if err != nil {
 			return err
