@@ -33,11 +33,12 @@ type execution struct {
 	recording slots
 	fps       map[string]string // fingerprints of every step
 
-	// results holds every step with a known state; only the scheduling
-	// goroutine touches it. lazy marks reused steps whose output is still
-	// in another run's record.
+	// results holds every step with a known state but the steps a replay
+	// reused whose record was not read (reused): only the scheduling
+	// goroutine touches them. A reused step's record is read the first
+	// time a step that runs needs its output (result).
 	results map[string]*StepResult
-	lazy    map[string]bool
+	reused  map[string]reusedStep
 	// reasons say why steps of a replay run.
 	reasons map[string]string
 	// itemsFrom: foreach steps of a replay that may reuse finished items
@@ -72,7 +73,7 @@ func (e *Engine) newExecutionWith(f *flowspec.Flow, g *graph, fps map[string]str
 	return &execution{
 		e: e, st: e.store, sc: context.Background(), flow: f, g: g, fps: fps, meta: meta,
 		slots: make(slots, max(1, parallel)), recording: make(slots, max(1, parallel)),
-		results: make(map[string]*StepResult, len(f.Steps)), lazy: map[string]bool{},
+		results: make(map[string]*StepResult, len(f.Steps)), reused: map[string]reusedStep{},
 	}
 }
 
@@ -97,19 +98,17 @@ func (x *execution) loadRecords() error {
 		}
 		x.results[id] = r
 	}
-	// A replay of the last step of a big run reuses all the others: their
-	// results are made in one slab, and steps without a note of their own
-	// share their group's reason.
+	// A replay of the last step of a big run reuses all the others: steps
+	// without a note of their own share their group's reason.
 	n := 0
 	for _, grp := range x.meta.Reused {
 		n += len(grp.Steps)
 	}
-	slab := make([]StepResult, 0, n)
+	x.reused = make(map[string]reusedStep, n)
 	for _, grp := range x.meta.Reused {
 		shared := ""
 		for _, id := range grp.Steps {
-			s := x.g.steps[id]
-			if _, ok := x.results[id]; ok || s == nil {
+			if _, ok := x.results[id]; ok || x.g.steps[id] == nil {
 				continue
 			}
 			reason := shared
@@ -119,13 +118,33 @@ func (x *execution) loadRecords() error {
 					shared = reason
 				}
 			}
-			slab = append(slab, StepResult{ID: id, Kind: s.Kind, Status: grp.Status, Reused: true,
-				ReusedFrom: grp.Run, Reason: reason})
-			x.results[id] = &slab[len(slab)-1]
-			x.lazy[id] = true
+			x.reused[id] = reusedStep{run: grp.Run, status: grp.Status, reason: reason}
 		}
 	}
 	return nil
+}
+
+// reusedStep is a step a replay reused whose record was not read.
+type reusedStep struct {
+	run    string // the run holding its record
+	status StepStatus
+	reason string
+}
+
+// result is the state of step id as a record without its output.
+func (r reusedStep) result(s *flowspec.Step) StepResult {
+	return StepResult{ID: s.ID, Kind: s.Kind, Status: r.status, Reused: true, ReusedFrom: r.run, Reason: r.reason}
+}
+
+// status is step id's status, if it has one.
+func (x *execution) status(id string) (StepStatus, bool) {
+	if r := x.results[id]; r != nil {
+		return r.Status, true
+	}
+	if r, ok := x.reused[id]; ok {
+		return r.status, true
+	}
+	return "", false
 }
 
 // emit journals an event and passes it to the observer, one at a time.
@@ -173,23 +192,21 @@ func (x *execution) publish(ev Event) {
 	x.fanOut(ev)
 }
 
-// output returns a step's result with its output loaded.
+// result returns a step's result with its output loaded.
 func (x *execution) result(id string) (*StepResult, error) {
-	r := x.results[id]
-	if r != nil && x.lazy[id] {
-		full, err := x.st.LoadStep(x.sc, r.ReusedFrom, id)
+	if ru, ok := x.reused[id]; ok {
+		full, err := x.st.LoadStep(x.sc, ru.run, id)
 		if err != nil {
 			return nil, err
 		}
 		if full == nil {
-			return nil, missingRecord(r.ReusedFrom, id)
+			return nil, missingRecord(ru.run, id)
 		}
-		full.Reused, full.ReusedFrom, full.Reason = true, r.ReusedFrom, r.Reason
+		full.Reused, full.ReusedFrom, full.Reason = true, ru.run, ru.reason
 		x.results[id] = full
-		delete(x.lazy, id)
-		r = full
+		delete(x.reused, id)
 	}
-	return r, nil
+	return x.results[id], nil
 }
 
 func (x *execution) scope(s *flowspec.Step) (*flowspec.Scope, error) {
@@ -282,8 +299,8 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 	x.emit(Event{Type: EventRunStarted, Run: startRec})
 
 	frontier := plan.NewFrontier(planGraph{x.g}, func(id string) (bool, bool) {
-		r := x.results[id]
-		return r != nil, r != nil && ok(r.Status)
+		st, has := x.status(id)
+		return has, has && ok(st)
 	})
 	done := make(chan stepDone)
 	running := 0
@@ -390,7 +407,7 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 	for id := range x.meta.Earlier {
 		// Folded into a record no retry forgets: no longer needed. A
 		// failed one keeps it until the next retry reads the record.
-		if r := x.results[id]; r != nil && ok(r.Status) {
+		if st, has := x.status(id); has && ok(st) {
 			delete(x.meta.Earlier, id)
 		}
 	}
@@ -455,7 +472,7 @@ func (x *execution) execStepSafe(ctx context.Context, s *flowspec.Step, sc *flow
 func (x *execution) decide(ctx context.Context, s *flowspec.Step) *StepResult {
 	now := time.Now().UTC()
 	for _, d := range s.Deps {
-		if r := x.results[d]; r != nil && r.Status == StepSkipped && !s.IfOnlyDeps[d] {
+		if st, _ := x.status(d); st == StepSkipped && !s.IfOnlyDeps[d] {
 			return &StepResult{ID: s.ID, Kind: s.Kind, Status: StepSkipped, Reason: "dependency " + d + " was skipped",
 				StartedAt: &now, EndedAt: &now, Fingerprint: x.fps[s.ID]}
 		}
@@ -497,13 +514,7 @@ func (x *execution) verdict(ctx context.Context, cancelled bool) (RunStatus, *st
 	case ctx.Err() != nil:
 		stop = plan.StoppedByInterrupt
 	}
-	end := plan.Verdict(x.g.order, func(id string) (StepStatus, bool) {
-		r := x.results[id]
-		if r == nil {
-			return "", false
-		}
-		return r.Status, true
-	}, stop)
+	end := plan.Verdict(x.g.order, x.status, stop)
 	return end.Status, x.endingText(end)
 }
 
@@ -551,7 +562,7 @@ func (x *execution) flowOutput() (any, error) {
 }
 
 func (x *execution) index() map[string]IndexEntry {
-	idx := make(map[string]IndexEntry, len(x.results)-len(x.lazy))
+	idx := make(map[string]IndexEntry, len(x.results))
 	for id, r := range x.results {
 		if !r.Reused {
 			idx[id] = IndexEntry{Status: r.Status, Fingerprint: r.Fingerprint}
@@ -566,12 +577,16 @@ func (x *execution) record() *Run {
 	run := x.meta.Run
 	run.Steps = make([]StepResult, 0, len(x.g.order))
 	for _, id := range x.g.order {
-		r := x.results[id]
-		if r == nil {
-			s := x.g.steps[id]
-			r = &StepResult{ID: id, Kind: s.Kind, Status: StepPending, Fingerprint: x.fps[id]}
+		if r := x.results[id]; r != nil {
+			run.Steps = append(run.Steps, *r)
+			continue
 		}
-		run.Steps = append(run.Steps, *r)
+		s := x.g.steps[id]
+		if ru, ok := x.reused[id]; ok {
+			run.Steps = append(run.Steps, ru.result(s))
+			continue
+		}
+		run.Steps = append(run.Steps, StepResult{ID: id, Kind: s.Kind, Status: StepPending, Fingerprint: x.fps[id]})
 	}
 	totals(&run, x.meta.Earlier)
 	return &run
@@ -583,7 +598,7 @@ func (x *execution) finalRecord() (*Run, error) {
 	run := x.record()
 	for i := range run.Steps {
 		s := &run.Steps[i]
-		if x.lazy[s.ID] {
+		if _, ok := x.reused[s.ID]; ok {
 			s.Output = &deferredOutput{st: x.st, run: s.ReusedFrom, step: s.ID}
 		}
 	}
