@@ -596,10 +596,12 @@ func (x *execution) record() *Run {
 // run never needed stay in their records until printed (deferredOutput).
 func (x *execution) finalRecord() (*Run, error) {
 	run := x.record()
+	deferred := make([]deferredOutput, 0, len(x.reused))
 	for i := range run.Steps {
 		s := &run.Steps[i]
 		if _, ok := x.reused[s.ID]; ok {
-			s.Output = &deferredOutput{st: x.st, run: s.ReusedFrom, step: s.ID}
+			deferred = append(deferred, deferredOutput{st: x.st, run: s.ReusedFrom, step: s.ID})
+			s.Output = &deferred[len(deferred)-1]
 		}
 	}
 	return run, nil
