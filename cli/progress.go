@@ -124,7 +124,7 @@ func (p *plainProgress) Event(e engine.Event) {
 		// One write for the lot: a replay of a long run lists every step
 		// it reused here.
 		var b bytes.Buffer
-		b.Grow(64 * (1 + len(p.st.steps)))
+		b.Grow(96 * (1 + len(p.st.steps)))
 		defer func() { _, _ = p.w.Write(b.Bytes()) }()
 		line = func(step, text string) {
 			fmt.Fprintf(&b, "%s %-*s %s\n", stamp, p.st.nameWidth(), step, text)
