@@ -159,6 +159,12 @@ func Parse(file string, data []byte, opts Options) (f *Flow, err error) {
 		}
 	}()
 	f = l.load()
+	if l.slow {
+		// A step body the quick reader left for later did not read: start
+		// again, reading the file with yaml.v3.
+		l = &loader{e: errs{file: file}, opts: opts, data: data, plain: plain, slow: true}
+		f = l.load()
+	}
 	if err := l.e.err(); err != nil {
 		return nil, err
 	}
@@ -170,6 +176,11 @@ type loader struct {
 	opts  Options
 	data  []byte
 	plain bool // data is ASCII without tabs or carriage returns (scanText)
+	// block is the quick reader of a lazy load, which left the steps'
+	// bodies for it to read one at a time (see parseBlock); when one
+	// cannot be read so, slow is set and the file is read with yaml.v3.
+	block *blockParser
+	slow  bool
 	lines [][]byte
 	comp  *compiler
 	flow  *Flow
@@ -268,7 +279,15 @@ func (l *loader) load() *Flow {
 	l.comp = newCompiler(f.Inputs, ids)
 	f.byID = make(map[string]*Step, len(stepKVs))
 	for _, s := range stepKVs {
-		st := l.step(s.key, s.val)
+		val := s.val
+		if l.block.isDeferred(val) {
+			var ok bool
+			if val, ok = l.block.body(val); !ok {
+				l.slow = true
+				return nil
+			}
+		}
+		st := l.step(s.key, val)
 		f.Steps = append(f.Steps, st)
 		f.byID[st.ID] = st
 	}
@@ -283,10 +302,12 @@ func (l *loader) load() *Flow {
 // gives up on anything outside the plain block style; a full load always
 // reads it with yaml.v3.
 func (l *loader) blockYAML() (*yaml.Node, bool) {
-	if !l.opts.Lazy {
+	if !l.opts.Lazy || l.slow {
 		return nil, false
 	}
-	return parseBlock(l.data, l.plain)
+	doc, p, ok := parseBlock(l.data, l.plain, true)
+	l.block = p
+	return doc, ok
 }
 
 // fields reads a mapping's keys, reporting duplicates and unknown keys.
