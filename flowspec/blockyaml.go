@@ -94,7 +94,8 @@ func (p *blockParser) deferBody(keyIndent, first int) *yaml.Node {
 	}
 	n := p.node(yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: first + 1, Column: col(p.lines[first], in)})
 	if p.deferred == nil {
-		p.deferred = map[*yaml.Node]span{}
+		// A step takes a few lines: a guess that rarely grows.
+		p.deferred = make(map[*yaml.Node]span, len(p.lines)/3)
 	}
 	p.deferred[n] = span{start: first, end: end, indent: in}
 	p.i = end
