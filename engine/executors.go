@@ -478,12 +478,13 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 			if kept {
 				x.forgetSpend(key)
 			}
+			// Told under the lock that counts, so the journal's Done only
+			// grows though items finish together.
 			mu.Lock()
 			items[idx] = it
 			count++
-			n := count
+			x.emit(Event{Type: EventItemFinished, Step: s.ID, Item: &idx, Done: count, Total: len(list)})
 			mu.Unlock()
-			x.emit(Event{Type: EventItemFinished, Step: s.ID, Item: &idx, Done: n, Total: len(list)})
 		}()
 	}
 	wg.Wait()
