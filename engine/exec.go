@@ -546,6 +546,9 @@ type planGraph struct{ g *graph }
 func (p planGraph) Topo() []string          { return p.g.topo() }
 func (p planGraph) Deps(id string) []string { return p.g.steps[id].Deps }
 
+// Dependents gives the flow's own lists, so the frontier copies none.
+func (p planGraph) Dependents(id string) []string { return p.g.flow.Dependents(id) }
+
 func (x *execution) flowOutput() (any, error) {
 	sc := &flowspec.Scope{Inputs: x.meta.Inputs, Steps: map[string]flowspec.StepState{}, RunID: x.meta.ID, FlowName: x.flow.Name}
 	// Only the steps the output reads: a replay must not load every record.

@@ -221,8 +221,11 @@ func (f *Flow) StepIDs() []string {
 }
 
 // Dependents returns the steps that depend directly on id, in file order.
+// The list is the flow's own, shared: read it, do not change it (a
+// scheduler asks for it at every step that finishes).
 func (f *Flow) Dependents(id string) []string {
-	return append([]string(nil), f.succ[id]...)
+	d := f.succ[id]
+	return d[:len(d):len(d)]
 }
 
 // Descendants returns every step that depends, directly or not, on any of

@@ -15,10 +15,17 @@ type Graph interface {
 	Deps(id string) []string
 }
 
+// Dependents is what a Graph may also have: the steps that depend
+// directly on id. A frontier over such a graph keeps no copy of its edges.
+type Dependents interface {
+	Dependents(id string) []string
+}
+
 // Frontier tracks which steps wait for how many dependencies.
 type Frontier struct {
 	missing map[string]int
-	succ    map[string][]string
+	succ    map[string][]string // the edges into waiting steps, without dependents
+	deps    Dependents
 	ready   []string
 }
 
@@ -37,7 +44,11 @@ func NewFrontier(g Graph, settled Settled) *Frontier {
 			waiting++
 		}
 	}
-	f := &Frontier{missing: make(map[string]int, waiting), succ: make(map[string][]string, waiting)}
+	f := &Frontier{missing: make(map[string]int, waiting)}
+	f.deps, _ = g.(Dependents)
+	if f.deps == nil {
+		f.succ = make(map[string][]string, waiting)
+	}
 	for _, id := range topo {
 		// Only steps without a state wait, so only their edges are kept:
 		// a replay of the last step of a long run schedules one step.
@@ -46,7 +57,9 @@ func NewFrontier(g Graph, settled Settled) *Frontier {
 		}
 		n := 0
 		for _, d := range g.Deps(id) {
-			f.succ[d] = append(f.succ[d], id)
+			if f.deps == nil {
+				f.succ[d] = append(f.succ[d], id)
+			}
 			if _, ok := settled(d); !ok {
 				n++
 			}
@@ -77,7 +90,11 @@ func (f *Frontier) Finished(id string, ok bool) {
 	if !ok {
 		return
 	}
-	for _, s := range f.succ[id] {
+	next := f.succ[id]
+	if f.deps != nil {
+		next = f.deps.Dependents(id)
+	}
+	for _, s := range next {
 		if n, waits := f.missing[s]; waits {
 			f.missing[s] = n - 1
 			if n == 1 {
