@@ -19,7 +19,7 @@ test: lint cross test-unit test-keyring
 # Every system kitaru is built for must build, and go vet (which compiles
 # the tests too) must pass on each, so code only one system has is caught
 # here rather than on someone's Mac or Windows machine. No cgo, as in build.
-CROSS ?= linux/amd64 linux/arm64 darwin/arm64 darwin/amd64 windows/amd64
+CROSS ?= linux/amd64 linux/arm64 linux/386 darwin/arm64 darwin/amd64 windows/amd64
 cross:
 	@set -e; for t in $(CROSS); do \
 		echo "cross: $$t"; \

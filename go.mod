@@ -9,6 +9,7 @@ require (
 	github.com/tmc/langchaingo v0.1.14
 	github.com/zalando/go-keyring v0.2.8
 	golang.org/x/sys v0.35.0
+	golang.org/x/text v0.28.0
 	gopkg.in/yaml.v3 v3.0.1
 )
 
@@ -18,5 +19,4 @@ require (
 	github.com/godbus/dbus/v5 v5.2.2 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/pkoukk/tiktoken-go v0.1.6 // indirect
-	golang.org/x/text v0.28.0 // indirect
 )

@@ -179,11 +179,11 @@ func reportError(w io.Writer, err error) int {
 	var ee *ExitError
 	if errors.As(err, &ee) {
 		if ee.Err != nil {
-			fmt.Fprintf(w, "kitaru: %v\n", ee.Err)
+			fmt.Fprintf(w, "kitaru: %s\n", explain(ee.Err))
 		}
 		return ee.Code
 	}
-	fmt.Fprintf(w, "kitaru: %v\n", err)
+	fmt.Fprintf(w, "kitaru: %s\n", explain(err))
 	return ExitRunFailed
 }
 

@@ -203,6 +203,52 @@ func TestE2EStepsRunInTheFlowFilesDirectory(t *testing.T) {
 	}
 }
 
+// "-" reads the flow from stdin, as kubectl -f - does: its steps run in
+// the current directory, errors name it <stdin> with line and column, and
+// a replay started elsewhere uses the snapshot and the recorded directory.
+func TestE2EFlowFromDash(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t)
+	requireEngine(t, e)
+	here, elsewhere := e.mkdir("here"), e.mkdir("elsewhere")
+	piped := func(dir, flow string, args ...string) result {
+		t.Helper()
+		cmd := e.command(args...)
+		cmd.Dir, cmd.Stdin = dir, strings.NewReader(flow)
+		var out, errb strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		if err != nil && cmd.ProcessState == nil {
+			t.Fatal(err)
+		}
+		return result{Stdout: out.String(), Stderr: errb.String(), Code: cmd.ProcessState.ExitCode()}
+	}
+	const flow = "name: piped\nsteps:\n  where: {kind: checkpoint, run: pwd}\n"
+	r := piped(here, flow, "run", "-", "--json", "--quiet")
+	if r.Code != 0 {
+		t.Fatalf("run -: %s", r)
+	}
+	rec := decodeRun(t, r.Stdout)
+	if got := stepOf(t, rec, "where").Output; got != here || rec.WorkDir != here || rec.FlowFile != "<stdin>" {
+		t.Errorf("where printed %v, work_dir %q, flow_file %q; want %q, %q, <stdin>", got, rec.WorkDir, rec.FlowFile, here, here)
+	}
+	rep := decodeRun(t, e.in(elsewhere, 0, "replay", "last", "--from", "where", "--json", "--quiet").Stdout)
+	if got := stepOf(t, rep, "where").Output; got != here {
+		t.Errorf("replay from %s: where printed %v, want %q", elsewhere, got, here)
+	}
+
+	const bad = "name: piped\nsteps:\n  where: {kind: checkpoint, run: pwd}\n  oops: {kind: bogus}\n"
+	for _, args := range [][]string{{"run", "-"}, {"validate", "-"}, {"graph", "-"}} {
+		r := piped(here, bad, args...)
+		if r.Code != 2 || !strings.Contains(r.Stderr, "<stdin>:4:") || !strings.Contains(r.Stderr, `unknown kind "bogus"`) {
+			t.Errorf("%s with a bad flow on stdin: %s", strings.Join(args, " "), r)
+		}
+	}
+	if r := piped(here, flow, "validate", "-"); r.Code != 0 || r.Stdout != "<stdin>: ok (1 step)\n" {
+		t.Errorf("validate -: %s", r)
+	}
+}
+
 // A flow from stdin has no file: its steps run in the current directory,
 // which the run records.
 func TestE2EFlowFromStdinRunsInTheCurrentDirectory(t *testing.T) {

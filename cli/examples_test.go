@@ -50,6 +50,21 @@ var exampleSessions = map[string]func(t *testing.T, e *e2e, flow string){
 		}
 		wantSteps(t, replay, map[string]engine.StepStatus{"publish": engine.StepCompleted})
 	},
+	"agent.yaml": func(t *testing.T, e *e2e, flow string) {
+		e.must(ExitWaiting, "run", flow)
+		// The mock called each tool once, then answered.
+		r := e.must(0, "executions", "get", "last", "--step", "research")
+		for _, want := range []string{`→ population {"city":"Paris"}`, ": 2102650", "→ add", "answer:   Mocked answer."} {
+			if !strings.Contains(r.Stdout, want) {
+				t.Errorf("the conversation lacks %q:\n%s", want, r.Stdout)
+			}
+		}
+		e.must(0, "input", "last", "approval", "--value", "true")
+		run := e.record("last")
+		if run.Output != "Mocked answer." || len(stepOf(t, run, "research").Turns) != 2 {
+			t.Errorf("output %v, turns %+v", run.Output, stepOf(t, run, "research").Turns)
+		}
+	},
 	"wait_and_resume.yaml": func(t *testing.T, e *e2e, flow string) {
 		r := e.must(ExitWaiting, "run", flow)
 		if !strings.Contains(r.Stderr, "approval") {
@@ -76,6 +91,33 @@ var exampleSessions = map[string]func(t *testing.T, e *e2e, flow string){
 		wantSteps(t, e.record("last"), map[string]engine.StepStatus{
 			"approval": engine.StepCompleted, "details": engine.StepSkipped, "publish": engine.StepSkipped,
 		})
+	},
+	"structured.yaml": func(t *testing.T, e *e2e, flow string) {
+		// As its comment says: a JSON answer that follows the schema is
+		// the step's output, and the next step reads its fields.
+		e.setenv("KITARU_LLM_MOCK_RESPONSE", `{"name": "Ada Lovelace", "year": 1843, "fields": ["mathematics"]}`)
+		r := e.must(0, "run", flow)
+		if !strings.Contains(r.Stdout, "Ada Lovelace (1843), mathematics") {
+			t.Errorf("the line is not built from the answer's fields:\n%s", r)
+		}
+		if out := stepOf(t, e.record("last"), "extract").Output; fmt.Sprint(out) != "map[fields:[mathematics] name:Ada Lovelace year:1843]" {
+			t.Errorf("extract's output is %#v, want the parsed answer", out)
+		}
+		// Prose breaks it: asked again twice, then the step fails naming
+		// where, and executions get lists the three calls.
+		e.setenv("KITARU_LLM_MOCK_RESPONSE", `{"name": "Ada Lovelace", "year": "1843", "fields": []}`)
+		r = e.must(1, "run", flow)
+		if !strings.Contains(r.Stderr, "breaks the schema at /year: got string, want integer; it was asked 3 times") {
+			t.Errorf("the failure does not name the pointer that broke:\n%s", r)
+		}
+		if r = e.must(0, "executions", "get", "last"); !strings.Contains(r.Stdout, "extract made 3 model calls") {
+			t.Errorf("executions get does not list the calls:\n%s", r)
+		}
+		// --step shows each answer and why it was refused.
+		r = e.must(0, "executions", "get", "last", "--step", "extract")
+		if n := strings.Count(r.Stdout, "refused:  its answer breaks the schema at /year"); n != 3 || !strings.Contains(r.Stdout, `answer:   {"name": "Ada Lovelace", "year": "1843"`) {
+			t.Errorf("executions get --step shows %d refused answers, want 3:\n%s", n, r)
+		}
 	},
 	"shell_and_llm.yaml": func(t *testing.T, e *e2e, flow string) {
 		e.must(0, "run", flow)

@@ -12,7 +12,7 @@ import (
 // Owned by the flowspec work: validate, graph, schema.
 
 type validateCmd struct {
-	Flow string `arg:"" help:"The flow file."`
+	Flow string `arg:"" help:"The flow file, or - to read it from stdin."`
 }
 
 func (c *validateCmd) Help() string {
@@ -45,9 +45,13 @@ type validateReport struct {
 func (c *validateCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 	// loadFlow (wire.go) checks models with providers.CheckModel and marks
 	// every failure as a usage error (exit 2).
-	f, err := loadFlow(ctx, c.Flow)
+	f, err := loadFlow(ctx, c.Flow, stdio.Stdin)
 	if ee := (*ExitError)(nil); errors.As(err, &ee) && ee.Code == ExitInterrupted {
 		return err
+	}
+	name := c.Flow
+	if name == "-" {
+		name = flowspec.StdinName // as its errors name it
 	}
 	if !g.wantJSON() {
 		if err != nil {
@@ -55,15 +59,15 @@ func (c *validateCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 			if errors.As(err, &list) {
 				fmt.Fprintln(stdio.Stderr, list.Error())
 				n := len(*list)
-				fmt.Fprintf(stdio.Stderr, "%s: %d %s\n", c.Flow, n, plural(n, "error", "errors"))
+				fmt.Fprintf(stdio.Stderr, "%s: %d %s\n", name, n, plural(n, "error", "errors"))
 				return &ExitError{Code: ExitUsage}
 			}
 			return err
 		}
-		fmt.Fprintf(stdio.Stdout, "%s: ok (%d %s)\n", c.Flow, len(f.Steps), plural(len(f.Steps), "step", "steps"))
+		fmt.Fprintf(stdio.Stdout, "%s: ok (%d %s)\n", name, len(f.Steps), plural(len(f.Steps), "step", "steps"))
 		return nil
 	}
-	rep := validateReport{File: c.Flow, Valid: err == nil, Errors: []validateError{}}
+	rep := validateReport{File: name, Valid: err == nil, Errors: []validateError{}}
 	if err == nil {
 		rep.Steps = len(f.Steps)
 	} else {
@@ -95,7 +99,7 @@ func plural(n int, one, many string) string {
 }
 
 type graphCmd struct {
-	Flow   string `arg:"" help:"The flow file."`
+	Flow   string `arg:"" help:"The flow file, or - to read it from stdin."`
 	Format string `help:"mermaid or dot." enum:"mermaid,dot" default:"mermaid"`
 }
 
@@ -110,7 +114,7 @@ Examples:
 }
 
 func (c *graphCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
-	f, err := loadFlow(ctx, c.Flow)
+	f, err := loadFlow(ctx, c.Flow, stdio.Stdin)
 	if err != nil {
 		return err
 	}

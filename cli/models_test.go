@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -50,7 +51,7 @@ func TestModelRegisterListRemoveDefault(t *testing.T) {
 		{args: []string{"model", "remove", "smart"}, wantOut: []string{"Removed alias smart", "no default alias now"}},
 		{args: []string{"model", "remove", "smart"}, wantCode: ExitUsage, wantErr: []string{`"smart" is not registered`}},
 		{args: []string{"model", "register", "Bad", "--model", "openai/gpt-4o"}, wantCode: ExitUsage, wantErr: []string{"lowercase"}},
-		{args: []string{"model", "register", "x", "--model", "mistral/large"}, wantCode: ExitUsage, wantErr: []string{"openai, anthropic, ollama, openrouter"}},
+		{args: []string{"model", "register", "x", "--model", "mistral/large"}, wantCode: ExitUsage, wantErr: []string{"openai, anthropic, ollama, openrouter, gemini"}},
 		{args: []string{"model", "register", "x"}, wantCode: ExitUsage, wantErr: []string{"--model"}},
 	}
 	for _, s := range steps {
@@ -109,7 +110,7 @@ func TestModelListJSONWithOverlay(t *testing.T) {
 		t.Fatalf("list = %+v", got)
 	}
 	for i := range want {
-		if got.Aliases[i] != want[i] {
+		if !reflect.DeepEqual(got.Aliases[i], want[i]) {
 			t.Errorf("entry %d = %+v, want %+v", i, got.Aliases[i], want[i])
 		}
 	}
@@ -146,7 +147,7 @@ func TestModelRegisterJSON(t *testing.T) {
 }
 
 func TestModelHelpHasExamples(t *testing.T) {
-	for _, args := range [][]string{{"model", "--help"}, {"model", "register", "--help"}, {"model", "list", "--help"}, {"model", "remove", "--help"}, {"model", "default", "--help"}} {
+	for _, args := range [][]string{{"model", "--help"}, {"model", "register", "--help"}, {"model", "list", "--help"}, {"model", "show", "--help"}, {"model", "remove", "--help"}, {"model", "default", "--help"}} {
 		code, out, _ := runModel(t, args...)
 		if code != 0 || !strings.Contains(out, "Example") || !strings.Contains(out, "kitaru model") {
 			t.Errorf("%v: exit %d, help lacks an example:\n%s", args, code, out)

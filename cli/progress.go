@@ -526,7 +526,7 @@ func (p *liveProgress) paintText(s *stepState, line string) string {
 func liveStepText(s *stepState, now time.Time) (sym, colour, text string) {
 	switch {
 	case s.reused:
-		return "↺", ansiCyan, reusedText(s.reason)
+		return "↺", ansiCyan, reusedText(s.brief)
 	case s.status == engine.StepRunning:
 		text = "running"
 		if s.total > 0 {
@@ -555,7 +555,7 @@ func liveStepText(s *stepState, now time.Time) (sym, colour, text string) {
 		if u := usageText(s.usage, s.cost, s.costKnown); u != "" {
 			text += " · " + u
 		}
-		return "✓", ansiGreen, text + reasonSuffix(s.reason)
+		return "✓", ansiGreen, text + reasonSuffix(s.brief)
 	case s.status == engine.StepFailed:
 		text = "failed"
 		if s.total > 0 {
@@ -563,7 +563,7 @@ func liveStepText(s *stepState, now time.Time) (sym, colour, text string) {
 		}
 		return "✗", ansiRed, text + ": " + s.errLine
 	case s.status == engine.StepSkipped:
-		return "-", ansiDim, "skipped" + reasonSuffix(s.reason)
+		return "-", ansiDim, "skipped" + reasonSuffix(s.brief)
 	case s.stopped:
 		return "■", ansiYellow, "stopped after " + fmtDuration(s.duration)
 	case s.status == engine.StepWaiting:

@@ -37,7 +37,8 @@ type stepState struct {
 	id       string
 	status   engine.StepStatus
 	reused   bool
-	reason   string
+	reason   string // why it ran, was reused or skipped (see stepReason)
+	brief    string // the same, short enough for a line of the live view
 	attempt  int
 	started  time.Time
 	duration time.Duration
@@ -127,7 +128,7 @@ func (r *runState) apply(e engine.Event, now func() time.Time) (changed bool) {
 		if e.Run != nil {
 			r.setRun(e.Run, false)
 			for _, s := range e.Run.Steps {
-				if s.Status != engine.StepPending && !s.Reused && s.Reason == "" {
+				if s.Status != engine.StepPending && !s.Reused && s.Why == nil && s.Reason == "" {
 					r.resumed = true
 				}
 			}
@@ -224,7 +225,7 @@ func (s *stepState) setResult(res *engine.StepResult) {
 		s.status = res.Status
 	}
 	s.reused = res.Reused
-	s.reason = res.Reason
+	s.reason, s.brief = stepReason(res, false), stepReason(res, true)
 	if res.Attempts > 0 {
 		s.attempt = res.Attempts
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kitaruhq/kitaru/engine"
+	"github.com/kitaruhq/kitaru/internal/humantime"
 	"github.com/kitaruhq/kitaru/providers"
 )
 
@@ -73,8 +74,8 @@ func writeRunDetail(w io.Writer, r *engine.Run) error {
 	if len(r.Inputs) > 0 {
 		fmt.Fprintf(w, "inputs    %s\n", fmtMap(r.Inputs))
 	}
-	if r.Error != nil {
-		fmt.Fprintf(w, "error     %s\n", indentRest(*r.Error, "          "))
+	if msg := runError(r); msg != "" {
+		fmt.Fprintf(w, "error     %s\n", indentRest(msg, "          "))
 	}
 	if r.Dir != "" {
 		fmt.Fprintf(w, "files     %s\n", r.Dir)
@@ -104,10 +105,22 @@ func writeRunDetail(w io.Writer, r *engine.Run) error {
 		return err
 	}
 
-	// Details that do not fit a table cell: errors, wait questions, files.
+	// Details that do not fit a table cell: errors, wait questions, what
+	// changed in a step --from reused, files.
 	for _, s := range r.Steps {
+		if how := movedModel(&s); how != "" {
+			fmt.Fprintf(w, "\n%s reused, though its model changed:\n  %s\n", s.ID, how)
+		}
 		if s.Error != nil && s.Status == engine.StepFailed {
-			fmt.Fprintf(w, "\n%s failed:\n  %s\n", s.ID, indentRest(*s.Error, "  "))
+			fmt.Fprintf(w, "\n%s failed:\n  %s\n", s.ID, indentRest(withRemedy(*s.Error, s.Remedy), "  "))
+		}
+		if err := writeTurns(w, s.ID, s.Turns); err != nil {
+			return err
+		}
+		for _, it := range s.Items {
+			if err := writeTurns(w, fmt.Sprintf("%s[%d]", s.ID, it.Index), it.Turns); err != nil {
+				return err
+			}
 		}
 		if s.Wait != nil && s.Status == engine.StepWaiting {
 			fmt.Fprintf(w, "\n%s asks:\n  %s\n  answer with `kitaru input %s %s --value %s`\n", s.ID,
@@ -135,6 +148,68 @@ func writeRunDetail(w io.Writer, r *engine.Run) error {
 		writeOutput(w, r.Output)
 	}
 	return nil
+}
+
+// writeTurns lists the model calls of a step (or item) whose record lists
+// them: a tool loop, asking again for an answer that follows the schema,
+// a fallback to the next model. What each cost, what it asked for or why
+// its answer was not taken; `executions get --step` shows them whole.
+func writeTurns(w io.Writer, who string, turns []engine.Turn) error {
+	if len(turns) == 0 {
+		return nil
+	}
+	tools, fellBack := 0, false
+	for _, t := range turns {
+		tools += len(t.ToolCalls)
+		fellBack = fellBack || len(t.FailedModels) > 0
+	}
+	switch {
+	case tools > 0:
+		fmt.Fprintf(w, "\n%s made %d %s and %d %s in its tool loop:\n", who,
+			len(turns), plural(len(turns), "model call", "model calls"), tools, plural(tools, "tool call", "tool calls"))
+	case len(turns) == 1:
+		fmt.Fprintf(w, "\n%s fell back to the next model of its list:\n", who)
+	default:
+		fmt.Fprintf(w, "\n%s made %d model calls, asking again for an answer that follows its schema:\n", who, len(turns))
+	}
+	tw := newTable(w)
+	for _, t := range turns {
+		// A model of the step's list that gave no answer comes before the
+		// one that did.
+		for _, f := range t.FailedModels {
+			fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s gave no answer: %s\n", t.Turn, fmtTokens(f.Usage), fmtCost(f.CostUSD), fmtDuration(time.Duration(f.DurationMS)*time.Millisecond), f.Model, firstLine(f.Error))
+		}
+		what := turnOutcome(t)
+		if fellBack && t.Model != "" {
+			// Which model of the list answered.
+			what = fmtModel(engine.StepResult{Model: t.Model, Alias: t.Alias}) + ": " + what
+		}
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\n", t.Turn, fmtTokens(t.Usage), fmtCost(t.CostUSD), fmtDuration(time.Duration(t.DurationMS)*time.Millisecond), what)
+	}
+	return tw.Flush()
+}
+
+// turnOutcome says in a few words what came of a turn.
+func turnOutcome(t engine.Turn) string {
+	switch {
+	case len(t.ToolCalls) > 0:
+		names := make([]string, len(t.ToolCalls))
+		for i, c := range t.ToolCalls {
+			names[i] = c.Name
+			switch {
+			case c.Pending:
+				names[i] += " (no result: stopped)"
+			case c.Error != nil:
+				names[i] += " (failed)"
+			}
+		}
+		return "called " + strings.Join(names, ", ")
+	case t.Error != nil && t.Model == "" && len(t.FailedModels) > 0:
+		return "no answer" // every model failed: listed above
+	case t.Error != nil:
+		return "its answer " + *t.Error
+	}
+	return "answer taken"
 }
 
 // table aligns tab-separated cells in columns and, unlike a bare
@@ -169,12 +244,13 @@ func (t *table) Flush() error {
 	return nil
 }
 
-// stepNote says why a step of a replay, resume or retry ran or was reused,
-// and whether secrets were masked in what it passed on.
+// stepNote says why a step of a replay, resume or retry ran or was reused
+// (briefly: the details follow the table), and whether secrets were
+// masked in what it passed on.
 func stepNote(s engine.StepResult) string {
 	notes := []string{}
-	if s.Reason != "" {
-		notes = append(notes, s.Reason)
+	if r := stepReason(&s, true); r != "" {
+		notes = append(notes, r)
 	}
 	if s.Masked {
 		notes = append(notes, "secret values masked as ***")
@@ -231,23 +307,9 @@ func stepDuration(s engine.StepResult) string {
 	return fmtDuration(time.Duration(s.DurationMS) * time.Millisecond)
 }
 
-// fmtDuration is the one way a duration is shown to people, in the live
-// view and in every record: 629ms, 1.2s, 2m03s, 1h02m. Each unit is
-// rounded, so 999.7ms reads 1.0s and 59.97s reads 1m00s.
-func fmtDuration(d time.Duration) string {
-	d = max(d, 0)
-	if r := d.Round(time.Millisecond); r < time.Second {
-		return fmt.Sprintf("%dms", r.Milliseconds())
-	}
-	if r := d.Round(100 * time.Millisecond); r < time.Minute {
-		return fmt.Sprintf("%.1fs", r.Seconds())
-	}
-	if r := d.Round(time.Second); r < time.Hour {
-		return fmt.Sprintf("%dm%02ds", int(r/time.Minute), int(r%time.Minute/time.Second))
-	}
-	r := d.Round(time.Minute)
-	return fmt.Sprintf("%dh%02dm", int(r/time.Hour), int(r%time.Hour/time.Minute))
-}
+// fmtDuration is how a duration is shown to people (see humantime): the
+// engine's log lines write it the same way.
+func fmtDuration(d time.Duration) string { return humantime.Duration(d) }
 
 func fmtTokens(u providers.Usage) string {
 	if n := u.Total(); n > 0 {

@@ -23,11 +23,26 @@ func sampleReplay() *engine.Run {
 		Usage:  providers.Usage{InputTokens: 350, OutputTokens: 120}, CostUSD: 0.00042,
 		StartedAt: t0, EndedAt: &end, Dir: "/state/runs/kr-new",
 		Steps: []engine.StepResult{
-			{ID: "outline", Kind: "llm", Status: engine.StepCompleted, Reused: true, Reason: "overridden", Dir: "/state/runs/kr-new/steps/outline"},
+			{ID: "outline", Kind: "llm", Status: engine.StepCompleted, Reused: true, Why: &engine.Reason{Code: runstore.ReasonOverridden}, Dir: "/state/runs/kr-new/steps/outline"},
+			// What changed in a step --from reused is told below the
+			// table, not in its NOTE.
+			{ID: "research", Kind: "llm", Status: engine.StepCompleted, Reused: true, ReusedFrom: "kr-old",
+				Why: &engine.Reason{Code: runstore.ReasonNotDownstream, Run: "kr-old", From: "draft", Though: &engine.Reason{Code: runstore.ReasonModelChanged,
+					Model: &engine.ModelChange{Was: "openai/gpt-4o-mini", Now: "anthropic/claude-sonnet-4-5", WasAlias: "fast", NowAlias: "fast"}}}},
 			{ID: "draft", Kind: "llm", Status: engine.StepCompleted, Attempts: 2, DurationMS: 1234, Model: "openai/gpt-4o-mini", Alias: "fast",
-				Usage: providers.Usage{InputTokens: 350, OutputTokens: 120}, CostUSD: fp(0.00042), Reason: "--from draft", Dir: "/state/runs/kr-new/steps/draft"},
+				Usage: providers.Usage{InputTokens: 350, OutputTokens: 120}, CostUSD: fp(0.00042), Why: &engine.Reason{Code: runstore.ReasonFrom, From: "draft"}, Dir: "/state/runs/kr-new/steps/draft"},
+			// An older kitaru's record: its sentence, as written.
 			{ID: "fan", Kind: "checkpoint", Status: engine.StepFailed, Attempts: 3, DurationMS: 65000, Error: strp("exit status 1:\nno such file"),
-				Items: []engine.ItemResult{{Index: 0, Status: engine.StepCompleted}, {Index: 1, Status: engine.StepFailed}}},
+				Reason: "downstream of --from draft",
+				Items:  []engine.ItemResult{{Index: 0, Status: engine.StepCompleted}, {Index: 1, Status: engine.StepFailed}}},
+			// It asked twice more for an answer that follows its schema.
+			{ID: "extract", Kind: "llm", Status: engine.StepCompleted, Attempts: 1, DurationMS: 2100, Model: "openai/gpt-4o-mini",
+				Usage: providers.Usage{InputTokens: 300, OutputTokens: 60}, CostUSD: fp(0.00009), Turns: []engine.Turn{
+					{Turn: 1, Error: strp(`is not JSON (invalid character 'A' looking for beginning of value): "Ada, 1843"`), DurationMS: 700,
+						Usage: providers.Usage{InputTokens: 100, OutputTokens: 20}, CostUSD: fp(0.00003)},
+					{Turn: 2, Error: strp("breaks the schema at /year: got string, want integer"), Pointer: strp("/year"), DurationMS: 650,
+						Usage: providers.Usage{InputTokens: 100, OutputTokens: 20}, CostUSD: fp(0.00003)},
+					{Turn: 3, DurationMS: 750, Usage: providers.Usage{InputTokens: 100, OutputTokens: 20}, CostUSD: fp(0.00003)}}},
 			{ID: "approve", Kind: "wait", Status: engine.StepWaiting, Wait: &engine.WaitInfo{Question: "Ship it?", Schema: map[string]any{"type": "boolean"}}},
 			{ID: "later", Kind: "checkpoint", Status: engine.StepPending},
 		},
@@ -63,34 +78,6 @@ func TestRecordTextGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkGolden(t, "cli/list_damaged.txt.golden", b.String())
-}
-
-// One duration format for people, the live view and the records alike.
-func TestFmtDuration(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		d    time.Duration
-		want string
-	}{
-		{-time.Second, "0ms"},
-		{0, "0ms"},
-		{340 * time.Microsecond, "0ms"},
-		{629 * time.Millisecond, "629ms"},
-		{999*time.Millisecond + 700*time.Microsecond, "1.0s"},
-		{1200 * time.Millisecond, "1.2s"},
-		{3249 * time.Millisecond, "3.2s"},
-		{12345 * time.Millisecond, "12.3s"},
-		{59970 * time.Millisecond, "1m00s"},
-		{123 * time.Second, "2m03s"},
-		{59*time.Minute + 59*time.Second + 600*time.Millisecond, "1h00m"},
-		{62*time.Minute + 10*time.Second, "1h02m"},
-		{26*time.Hour + 5*time.Minute, "26h05m"},
-	}
-	for _, tt := range tests {
-		if got := fmtDuration(tt.d); got != tt.want {
-			t.Errorf("fmtDuration(%v) = %q, want %q", tt.d, got, tt.want)
-		}
-	}
 }
 
 func TestFormatters(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/kitaruhq/kitaru/engine"
+	"github.com/kitaruhq/kitaru/engine/runstore"
 )
 
 // The run commands: run, replay, resume, retry, input and executions. They
@@ -25,11 +26,13 @@ type runOutput struct {
 }
 
 type runCmd struct {
-	Flow   string   `arg:"" help:"The flow file." type:"path"`
+	Flow   string   `arg:"" help:"The flow file, or - to read it from stdin (its steps then run in the current directory)." type:"path"`
 	Input  []string `short:"i" sep:"none" help:"An input as NAME=VALUE; repeat for several. VALUE is converted to the input's declared type." placeholder:"NAME=VALUE"`
 	Args   string   `help:"Inputs as one JSON object, e.g. '{\"topic\": \"agents\"}'." placeholder:"JSON"`
 	Inputs string   `help:"Read inputs from a JSON or YAML file holding a map." type:"path" placeholder:"FILE"`
 	runOutput
+	budgetFlags
+	cacheFlags
 }
 
 func (c *runCmd) Help() string {
@@ -48,7 +51,7 @@ Examples:
 }
 
 func (c *runCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
-	flow, err := loadFlow(ctx, c.Flow)
+	flow, err := loadFlow(ctx, c.Flow, stdio.Stdin)
 	if err != nil {
 		return cmdErr(err)
 	}
@@ -61,8 +64,12 @@ func (c *runCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 	if err != nil {
 		return cmdErr(err)
 	}
+	limit, err := c.budget()
+	if err != nil {
+		return err
+	}
 	return drive(ctx, g, stdio, c.runOutput, "", func(ctx context.Context, r engine.Runner) (*engine.Run, error) {
-		return r.Start(ctx, engine.StartOptions{Flow: flow, Inputs: inputs, Parallel: c.Parallel})
+		return r.Start(ctx, engine.StartOptions{Flow: flow, Inputs: inputs, Parallel: c.Parallel, Budget: limit, NoCache: c.NoCache})
 	})
 }
 
@@ -73,6 +80,8 @@ type replayCmd struct {
 	Override []string `sep:"none" help:"Set a step's output as STEP=VALUE (VALUE is JSON when it parses as JSON, else text); its consumers re-execute." placeholder:"STEP=VALUE"`
 	FlowFile string   `name:"flow" help:"Replay against this (edited) flow file instead of the run's snapshot." type:"path" placeholder:"FILE"`
 	runOutput
+	budgetFlags
+	cacheFlags
 }
 
 func (c *replayCmd) Help() string {
@@ -98,8 +107,11 @@ func (c *replayCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 // replay runs the replay with the Python Kitaru spellings (JSON objects of
 // inputs and overrides) merged under the flags.
 func (c *replayCmd) replay(ctx context.Context, g *Globals, stdio *IO, argsJSON, overridesJSON string) error {
-	opts := engine.ReplayOptions{Source: c.RunRef, From: c.From, Parallel: c.Parallel}
+	opts := engine.ReplayOptions{Source: c.RunRef, From: c.From, Parallel: c.Parallel, NoCache: c.NoCache}
 	var err error
+	if opts.Budget, err = c.budget(); err != nil {
+		return err
+	}
 	if opts.Inputs, err = gatherInputs(ctx, c.Input, argsJSON, ""); err != nil {
 		return cmdErr(err)
 	}
@@ -107,7 +119,7 @@ func (c *replayCmd) replay(ctx context.Context, g *Globals, stdio *IO, argsJSON,
 		return cmdErr(err)
 	}
 	if c.FlowFile != "" {
-		if opts.Flow, err = loadFlow(ctx, c.FlowFile); err != nil {
+		if opts.Flow, err = loadFlow(ctx, c.FlowFile, stdio.Stdin); err != nil {
 			return cmdErr(err)
 		}
 	}
@@ -119,13 +131,16 @@ func (c *replayCmd) replay(ctx context.Context, g *Globals, stdio *IO, argsJSON,
 type resumeCmd struct {
 	RunRef string `arg:"" name:"run" help:"The run: an id, a prefix, or 'last'."`
 	runOutput
+	budgetFlags
+	cacheFlags
 }
 
 func (c *resumeCmd) Help() string {
 	return `Continues, in place, a run that was interrupted (Ctrl-C, a crash, kill -9)
-or that was waiting and has its answer. Finished steps are never redone;
-steps that were running when the process died run again (at-least-once).
-The run keeps the model registry it started with.
+or that was waiting and has its answer, or that its budget stopped (give it
+a larger one with --max-cost or --max-tokens). Finished steps are never
+redone; steps that were running when the process died run again
+(at-least-once). The run keeps the model registry it started with.
 
 Examples:
 
@@ -134,14 +149,21 @@ Examples:
 }
 
 func (c *resumeCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
+	opts, err := c.budgetFlags.continueOptions()
+	if err != nil {
+		return err
+	}
+	opts = append(opts, c.cacheFlags.continueOptions()...)
 	return drive(ctx, g, stdio, c.runOutput, c.RunRef, func(ctx context.Context, r engine.Runner) (*engine.Run, error) {
-		return r.Resume(ctx, c.RunRef, c.Parallel)
+		return r.Resume(ctx, c.RunRef, c.Parallel, opts...)
 	})
 }
 
 type retryCmd struct {
 	RunRef string `arg:"" name:"run" help:"The run: an id, a prefix, or 'last'."`
 	runOutput
+	budgetFlags
+	cacheFlags
 }
 
 func (c *retryCmd) Help() string {
@@ -156,8 +178,13 @@ Examples:
 }
 
 func (c *retryCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
+	opts, err := c.budgetFlags.continueOptions()
+	if err != nil {
+		return err
+	}
+	opts = append(opts, c.cacheFlags.continueOptions()...)
 	return drive(ctx, g, stdio, c.runOutput, c.RunRef, func(ctx context.Context, r engine.Runner) (*engine.Run, error) {
-		return r.Retry(ctx, c.RunRef, c.Parallel)
+		return r.Retry(ctx, c.RunRef, c.Parallel, opts...)
 	})
 }
 
@@ -276,13 +303,19 @@ func (c *listCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 		for _, d := range damaged {
 			fmt.Fprintf(stdio.Stderr, "kitaru: run %s is damaged and not listed: %v\n", d.RunID, d)
 		}
-		return writeJSON(stdio.Stdout, runs)
+		out := make([]*engine.Run, len(runs))
+		for i, run := range runs {
+			out[i] = recordForJSON(run)
+		}
+		return writeJSON(stdio.Stdout, out)
 	}
 	return writeRunList(stdio.Stdout, runs, damaged)
 }
 
 type getCmd struct {
 	RunRef string `arg:"" name:"run" help:"The run: an id, a prefix, or 'last'."`
+	Step   string `help:"Show this step whole: what it asked, each turn and tool call, its answer and attempts." placeholder:"STEP"`
+	Item   *int   `help:"With --step: this item of a foreach step." placeholder:"N"`
 }
 
 func (c *getCmd) Help() string {
@@ -291,7 +324,8 @@ func (c *getCmd) Help() string {
 Examples:
 
     kitaru executions get last
-    kitaru executions get kr-3f9a --json`
+    kitaru executions get kr-3f9a --json
+    kitaru executions get last --step research`
 }
 
 func (c *getCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
@@ -303,8 +337,22 @@ func (c *getCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 	if err != nil {
 		return cmdErr(err)
 	}
+	if c.Item != nil && c.Step == "" {
+		return usageErr(fmt.Errorf("--item goes with --step: kitaru executions get %s --step STEP --item %d", c.RunRef, *c.Item))
+	}
+	if c.Step != "" {
+		v, err := viewStep(run, c.Step, c.Item)
+		if err != nil {
+			return err
+		}
+		if g.wantJSON() {
+			return writeJSON(stdio.Stdout, v)
+		}
+		writeStepDetail(forPeople(stdio.Stdout), v)
+		return nil
+	}
 	if g.wantJSON() {
-		return writeJSON(stdio.Stdout, run)
+		return writeJSON(stdio.Stdout, recordForJSON(run))
 	}
 	return writeRunDetail(forPeople(stdio.Stdout), run)
 }
@@ -370,7 +418,7 @@ func (c *cancelCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 		return cmdErr(err)
 	}
 	if g.wantJSON() {
-		return writeJSON(stdio.Stdout, run)
+		return writeJSON(stdio.Stdout, recordForJSON(run))
 	}
 	if run.Status == engine.RunCancelled {
 		fmt.Fprintf(stdio.Stdout, "run %s cancelled\n", run.ID)
@@ -479,7 +527,7 @@ func (a *announcer) say(id string, replayOf *string) {
 // so a cancelled run is success.
 func reportRun(stdio *IO, asJSON, wantCancel bool, run *engine.Run) error {
 	if asJSON {
-		if err := writeJSON(stdio.Stdout, run); err != nil {
+		if err := writeJSON(stdio.Stdout, recordForJSON(run)); err != nil {
 			return err
 		}
 	} else if run.Status == engine.RunCompleted && run.Output != nil {
@@ -491,15 +539,27 @@ func reportRun(stdio *IO, asJSON, wantCancel bool, run *engine.Run) error {
 		return nil
 	case engine.RunFailed:
 		fmt.Fprintf(w, "run %s failed", run.ID)
-		if run.Error != nil {
-			fmt.Fprintf(w, ": %s", *run.Error)
+		msg := runError(run)
+		if msg != "" {
+			fmt.Fprintf(w, ": %s", msg)
 		}
 		for _, s := range run.Steps {
-			if s.Status == engine.StepFailed && s.Error != nil && (run.Error == nil || !strings.Contains(*run.Error, *s.Error)) {
+			if s.Status == engine.StepFailed && s.Error != nil && !strings.Contains(msg, *s.Error) {
 				fmt.Fprintf(w, "\n  step %s: %s", s.ID, indentRest(*s.Error, "    "))
 			}
 		}
-		fmt.Fprintf(w, "\nfix the cause, then continue with `kitaru retry %s`\n", run.ID)
+		for _, s := range run.Steps {
+			if s.Status == engine.StepFailed && s.Remedy != nil {
+				if t := remedyText(*s.Remedy); t != "" {
+					fmt.Fprintf(w, "\n  to fix step %s: %s", s.ID, t)
+				}
+			}
+		}
+		if run.Ending != nil && run.Ending.Code == runstore.EndBudgetExceeded {
+			fmt.Fprintln(w) // its own way out was said
+		} else {
+			fmt.Fprintf(w, "\nfix the cause, then continue with `kitaru retry %s`\n", run.ID)
+		}
 		return &ExitError{Code: ExitRunFailed}
 	case engine.RunWaiting:
 		for _, s := range run.Steps {

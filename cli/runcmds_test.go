@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/kitaruhq/kitaru/engine"
+	"github.com/kitaruhq/kitaru/engine/runstore"
 )
 
 // fakeRunner answers every call with a prepared run, announcing it to the
@@ -38,10 +39,10 @@ func (f *fakeRunner) give(ctx context.Context, call string) (*engine.Run, error)
 func (f *fakeRunner) Start(ctx context.Context, o engine.StartOptions) (*engine.Run, error) {
 	return f.give(ctx, "start")
 }
-func (f *fakeRunner) Resume(ctx context.Context, ref string, p int) (*engine.Run, error) {
+func (f *fakeRunner) Resume(ctx context.Context, ref string, p int, _ ...engine.ContinueOption) (*engine.Run, error) {
 	return f.give(ctx, "resume "+ref)
 }
-func (f *fakeRunner) Retry(ctx context.Context, ref string, p int) (*engine.Run, error) {
+func (f *fakeRunner) Retry(ctx context.Context, ref string, p int, _ ...engine.ContinueOption) (*engine.Run, error) {
 	return f.give(ctx, "retry "+ref)
 }
 func (f *fakeRunner) Replay(ctx context.Context, o engine.ReplayOptions) (*engine.Run, error) {
@@ -114,6 +115,14 @@ func TestRunStatusesMapToExitCodesAndHints(t *testing.T) {
 				Steps: []engine.StepResult{{ID: "fetch", Status: engine.StepFailed, Error: strp("exit status 3: no network")}}},
 			code:    ExitRunFailed,
 			wantErr: []string{"run kr-abc failed: step fetch failed", "step fetch: exit status 3: no network", "`kitaru retry kr-abc`"},
+		},
+		{
+			name: "failed: the ending names the step, the error is the step's, said once", args: []string{"retry", "kr-abc"},
+			run: &engine.Run{ID: "kr-abc", Status: engine.RunFailed, Error: strp("exit status 3: no network"),
+				Ending: &engine.Ending{Code: runstore.EndStepFailed, Step: "fetch"},
+				Steps:  []engine.StepResult{{ID: "fetch", Status: engine.StepFailed, Error: strp("exit status 3: no network")}}},
+			code:    ExitRunFailed,
+			wantErr: []string{"run kr-abc failed: step fetch failed: exit status 3: no network\nfix the cause", "`kitaru retry kr-abc`"},
 		},
 		{
 			name: "waiting names the input command with an example", args: []string{"resume", "last"},

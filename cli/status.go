@@ -186,7 +186,7 @@ func gatherStatus(ctx context.Context, getenv func(string) string, environ []str
 
 // providerVars are the provider variables status reports besides KITARU_*.
 var providerVars = map[string]bool{
-	"OPENAI_API_KEY": true, "ANTHROPIC_API_KEY": true, "OPENROUTER_API_KEY": true,
+	"OPENAI_API_KEY": true, "ANTHROPIC_API_KEY": true, "OPENROUTER_API_KEY": true, "GEMINI_API_KEY": true,
 	"OLLAMA_HOST": true, "XDG_DATA_HOME": true, "XDG_CONFIG_HOME": true, "NO_COLOR": true,
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kitaruhq/kitaru/engine"
+	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/flowspec"
 	"github.com/kitaruhq/kitaru/internal/textcut"
 	"github.com/kitaruhq/kitaru/providers"
@@ -87,18 +88,22 @@ func scripts() map[string]script {
 	fan.ReplayFrom = "summarise"
 	fan.Steps[0] = *done("research", flowspec.KindLLM, 800, 50, 60, ptr(0.0001))
 	fan.Steps[0].Reused = true
-	fan.Steps[0].Reason = "reused from kr-20261124-0001: not downstream of --from summarise"
+	// The live view says briefly what changed in a step --from reused;
+	// the plain one says it whole.
+	fan.Steps[0].Why = &engine.Reason{Code: runstore.ReasonNotDownstream, Run: "kr-20261124-0001", From: "summarise",
+		Though: &engine.Reason{Code: runstore.ReasonModelChanged, Model: &engine.ModelChange{Was: "openai/gpt-4o-mini", Now: "openai/gpt-4.1", WasAlias: "fast", NowAlias: "fast"}}}
 	summarise := &engine.StepResult{ID: "summarise", Kind: flowspec.KindLLM, Status: engine.StepFailed, Attempts: 3,
 		DurationMS: 4200, Usage: providers.Usage{InputTokens: 30000, OutputTokens: 12000},
 		Error: ptr("item 2: openai: 429 Too Many Requests: you exceeded your quota\nsee https://platform.openai.com/account/limits"),
 		Items: []engine.ItemResult{{Index: 0, Status: engine.StepCompleted}, {Index: 1, Status: engine.StepCompleted}, {Index: 2, Status: engine.StepFailed}}}
+	// An older kitaru's record: its sentence, as written.
 	join := &engine.StepResult{ID: "join", Kind: flowspec.KindCheckpoint, Status: engine.StepSkipped, Reason: "summarise failed"}
 	notify := &engine.StepResult{ID: "notify", Kind: flowspec.KindCheckpoint, Status: engine.StepSkipped}
 	publish := &engine.StepResult{ID: "publish", Kind: flowspec.KindCheckpoint, Status: engine.StepPending}
 
 	wait := pendingRun("wait_and_resume", "llm:draft", "wait:approval", "wait:details", "checkpoint:publish")
 	wdraft := done("draft", flowspec.KindLLM, 300, 0, 0, ptr(0.0))
-	outline.Reason = "overridden"
+	outline.Why = &engine.Reason{Code: runstore.ReasonOverridden}
 	approval := &engine.StepResult{ID: "approval", Kind: flowspec.KindWait, Status: engine.StepWaiting,
 		Wait: &engine.WaitInfo{Question: "Publish this draft? Answer true or false.\nKitaru now waits.", Schema: map[string]any{"type": "boolean"}}}
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"sync"
 
 	"github.com/kitaruhq/kitaru/engine"
@@ -71,12 +70,12 @@ func (l locating) Start(ctx context.Context, opts engine.StartOptions) (*engine.
 	return l.place(l.Runner.Start(ctx, opts))
 }
 
-func (l locating) Resume(ctx context.Context, ref string, parallel int) (*engine.Run, error) {
-	return l.place(l.Runner.Resume(ctx, ref, parallel))
+func (l locating) Resume(ctx context.Context, ref string, parallel int, opts ...engine.ContinueOption) (*engine.Run, error) {
+	return l.place(l.Runner.Resume(ctx, ref, parallel, opts...))
 }
 
-func (l locating) Retry(ctx context.Context, ref string, parallel int) (*engine.Run, error) {
-	return l.place(l.Runner.Retry(ctx, ref, parallel))
+func (l locating) Retry(ctx context.Context, ref string, parallel int, opts ...engine.ContinueOption) (*engine.Run, error) {
+	return l.place(l.Runner.Retry(ctx, ref, parallel, opts...))
 }
 
 func (l locating) Replay(ctx context.Context, opts engine.ReplayOptions) (*engine.Run, error) {
@@ -112,9 +111,19 @@ func (l locating) List(ctx context.Context, f engine.ListFilter) ([]*engine.Run,
 
 // loadFlow reads and compiles the flow file; Ctrl-C or SIGTERM ends a read
 // that never returns (readInterruptibly).
-func loadFlow(ctx context.Context, path string) (*flowspec.Flow, error) {
+func loadFlow(ctx context.Context, path string, stdin io.Reader) (*flowspec.Flow, error) {
+	opts := flowspec.Options{CheckModel: providers.CheckModel}
+	if path == "-" {
+		// As kubectl -f - and docker compose -f - do: the flow comes from
+		// stdin, is named <stdin> in errors, and runs in the current
+		// directory.
+		f, err := readInterruptibly(ctx, "the flow from", flowspec.StdinName, func() (*flowspec.Flow, error) {
+			return flowspec.Read(flowspec.StdinName, stdin, opts)
+		})
+		return f, asUsage(err)
+	}
 	f, err := readInterruptibly(ctx, "the flow file", path, func() (*flowspec.Flow, error) {
-		return flowspec.Load(path, flowspec.Options{CheckModel: providers.CheckModel})
+		return flowspec.Load(path, opts)
 	})
 	return f, asUsage(err)
 }
@@ -224,10 +233,10 @@ func cmdErr(err error) error {
 		return err
 	}
 	if errors.Is(err, engine.ErrNotFound) {
-		if strings.Contains(err.Error(), "kitaru executions list") {
-			return usageErr(err)
+		if runstore.RemedyOf(err) == nil {
+			err = runstore.Advise(err, runstore.Remedy{Do: runstore.RemedyListRuns})
 		}
-		return usageErr(fmt.Errorf("%w; see `kitaru executions list`", err))
+		return usageErr(err)
 	}
 	var ue *engine.UsageError
 	if errors.As(err, &ue) {

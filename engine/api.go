@@ -13,6 +13,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"time"
 
 	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/engine/work"
@@ -64,6 +65,9 @@ type Config struct {
 	// host): what another process is told of a run it cannot take.
 	Holder   runstore.Holder
 	Parallel int // default for runs that do not say; <= 0: 8
+	// Now is the clock the cache of answers ages by (cache: {ttl});
+	// nil: time.Now.
+	Now func() time.Time
 }
 
 // StartOptions start a new run.
@@ -71,6 +75,11 @@ type StartOptions struct {
 	Flow     *flowspec.Flow
 	Inputs   map[string]any // already bound with Flow.BindInputs
 	Parallel int
+	// Budget's limits (--max-cost, --max-tokens) win over the flow's.
+	Budget flowspec.Budget
+	// NoCache: llm steps take no answer from the cache (--no-cache); the
+	// run's resumes and retries keep it.
+	NoCache bool
 }
 
 // ReplayOptions make a new run from a recorded one.
@@ -87,6 +96,10 @@ type ReplayOptions struct {
 	// Flow replays against an edited flow; nil uses the source's snapshot.
 	Flow     *flowspec.Flow
 	Parallel int
+	// Budget's limits win over the replayed flow's budget:. The replay's
+	// budget counts only what it spends (reused steps cost it nothing).
+	Budget  flowspec.Budget
+	NoCache bool // as StartOptions'
 }
 
 // ListFilter narrows executions list.
@@ -101,8 +114,10 @@ type Runner interface {
 	Start(ctx context.Context, opts StartOptions) (*Run, error)
 	// Resume continues a run in place. Steps run at least once: a step
 	// whose process died before its result was recorded runs again.
-	Resume(ctx context.Context, ref string, parallel int) (*Run, error)
-	Retry(ctx context.Context, ref string, parallel int) (*Run, error)
+	// A run its budget stopped (failed, budget_exceeded) is resumed as
+	// Retry does. WithBudget raises (or lowers) its budget.
+	Resume(ctx context.Context, ref string, parallel int, opts ...ContinueOption) (*Run, error)
+	Retry(ctx context.Context, ref string, parallel int, opts ...ContinueOption) (*Run, error)
 	// Replay makes a new run. In the record it returns, the Output of a
 	// reused step the replay never needed is read from its record only
 	// when marshalled or formatted (OutputValue gives the plain value), so

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -17,6 +18,7 @@ import (
 	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/engine/runstore/filestore"
 	"github.com/kitaruhq/kitaru/flowspec"
+	"github.com/kitaruhq/kitaru/providers"
 )
 
 // runFlowChild runs the flow in $KITARU_TEST_FLOW in a child process and,
@@ -54,7 +56,11 @@ func runFlowChild(string) error {
 		}
 		sigkill(os.Getpid())
 	})
-	eng := New(Config{Store: filestore.New(home), Parallel: 1, Observer: ObserverFunc(func(e Event) {
+	var models Models
+	if os.Getenv("KITARU_TEST_MODELS") != "" {
+		models = providers.Source{} // the environment's OPENAI_BASE_URL
+	}
+	eng := New(Config{Store: filestore.New(home), Parallel: 1, Models: models, Observer: ObserverFunc(func(e Event) {
 		if e.Type == EventRunStarted {
 			runID.Store(e.RunID)
 			fmt.Println("run", e.RunID)
@@ -154,10 +160,13 @@ func TestCrashResume(t *testing.T) {
 	}
 }
 
-// A foreach step killed part-way: resume redoes only the items not done.
-func TestCrashResumeForeach(t *testing.T) {
-	t.Parallel()
-	te := newFileEnv(t)
+// killForeachRun runs a foreach step of four items in a child process with
+// --parallel 1 and kills it (SIGKILL) while item c runs: a and b have
+// records, c and d none, the step none, and the run's meta says running.
+// It returns the run's id and where item c's command wrote its pid; from
+// then on c finishes when it runs.
+func killForeachRun(t *testing.T, te *testEnv) (string, string) {
+	t.Helper()
 	flowFile := filepath.Join(t.TempDir(), "fan.yaml")
 	src := strings.ReplaceAll(`
 name: fan
@@ -178,20 +187,19 @@ output: ${{ join(steps.each.output, " ") }}
 	}
 	child, line := startChild(t, "run", te.home, []string{"KITARU_TEST_FLOW=" + flowFile}, "run ")
 	id := strings.TrimPrefix(line, "run ")
-	pidFile := filepath.Join(te.counter, "sleep.pid")
-	waitFor(t, func() bool { _, err := os.Stat(pidFile); return err == nil })
-	t.Cleanup(func() {
-		if pid := readPIDFile(t, pidFile); pid > 0 {
-			sigkill(pid)
-		}
-	})
-	if err := child.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
+	pidFile := killWhileSleeping(t, te, child)
 	_ = child.Wait()
 	if err := os.WriteFile(filepath.Join(te.counter, "resumed"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return id, pidFile
+}
+
+// A foreach step killed part-way: resume redoes only the items not done.
+func TestCrashResumeForeach(t *testing.T) {
+	t.Parallel()
+	te := newFileEnv(t)
+	id, pidFile := killForeachRun(t, te)
 	run, err := te.eng.Resume(t.Context(), id, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -214,6 +222,29 @@ output: ${{ join(steps.each.output, " ") }}
 		if got := te.count(x); got != want {
 			t.Errorf("item %s ran %d times, want %d", x, got, want)
 		}
+	}
+}
+
+// A replay of a run killed in a foreach step reuses the items it finished
+// and says of the others, and of the step, that the source has no record
+// of them: they are not new.
+func TestReplayOfKilledForeachRun(t *testing.T) {
+	t.Parallel()
+	te := newFileEnv(t)
+	id, _ := killForeachRun(t, te)
+	run, err := te.eng.Replay(t.Context(), ReplayOptions{Source: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, run, RunCompleted)
+	wantWhy(t, run, "each", id, Reason{Code: runstore.ReasonNotRun})
+	var got []Reason
+	for _, it := range step(t, run, "each").Items {
+		got = append(got, whyOf(it.Why, id))
+	}
+	matched, notRun := Reason{Code: runstore.ReasonMatched, Run: "SRC"}, Reason{Code: runstore.ReasonNotRun, Run: "SRC"}
+	if want := []Reason{matched, matched, notRun, notRun}; !reflect.DeepEqual(got, want) {
+		t.Errorf("items' reasons %+v, want %+v", got, want)
 	}
 }
 
@@ -352,4 +383,22 @@ func TestCreatedRunIsHeldWhenItAppears(t *testing.T) {
 	if want := []string{"held=true err=<nil> get=<nil>", "running"}; strings.Join(seen, "; ") != strings.Join(want, "; ") {
 		t.Fatalf("when the run appeared: %q, want %q", seen, want)
 	}
+}
+
+// killWhileSleeping SIGKILLs child once the command it runs wrote the pid
+// of its sleep to COUNTER/sleep.pid (the sleep is killed when the test
+// ends), and returns that file.
+func killWhileSleeping(t *testing.T, te *testEnv, child *exec.Cmd) string {
+	t.Helper()
+	pidFile := filepath.Join(te.counter, "sleep.pid")
+	waitFor(t, func() bool { _, err := os.Stat(pidFile); return err == nil })
+	t.Cleanup(func() {
+		if pid := readPIDFile(t, pidFile); pid > 0 {
+			sigkill(pid)
+		}
+	})
+	if err := child.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	return pidFile
 }

@@ -10,7 +10,7 @@ import (
 // missingRecord is the error for a step whose record a replay reuses but
 // that has gone from the run holding it (moved away, deleted).
 func missingRecord(run, step string) error {
-	return fmt.Errorf("the record of step %s in run %s is missing; `kitaru replay %s --from %s` runs that step again instead of reusing it", step, run, run, step)
+	return runstore.Advise(fmt.Errorf("the record of step %s in run %s is missing", step, run), runstore.Remedy{Do: runstore.RemedyReplayStep, Run: run, Step: step})
 }
 
 // diskFull adds to an error caused by a full disk (ENOSPC, or EDQUOT: the
@@ -21,9 +21,9 @@ func diskFull(err error, id string) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, runstore.ErrNoSpace):
-		return fmt.Errorf("%w; the disk is full: free some space, then `kitaru resume %s` continues the run", err, id)
+		return runstore.Advise(fmt.Errorf("%w; the disk is full", err), runstore.Remedy{Do: runstore.RemedyFreeSpace, Run: id})
 	case errors.Is(err, runstore.ErrQuota):
-		return fmt.Errorf("%w; the disk is full (the quota is used up): free some space, then `kitaru resume %s` continues the run", err, id)
+		return runstore.Advise(fmt.Errorf("%w; the disk is full (the quota is used up)", err), runstore.Remedy{Do: runstore.RemedyFreeSpace, Run: id})
 	}
 	return err
 }
@@ -35,7 +35,7 @@ func unwritable(err error, id string) error {
 	if d := diskFull(err, id); d != err {
 		return d
 	}
-	return fmt.Errorf("%w; once the run's records can be written again (a read-only or failing disk?), `kitaru resume %s` continues the run", err, id)
+	return runstore.Advise(err, runstore.Remedy{Do: runstore.RemedyFixStore, Run: id})
 }
 
 // damaged is a DamagedError about a record of run id that the engine found

@@ -14,9 +14,10 @@ type deferredOutput struct {
 	st        Store
 	run, step string
 
-	once sync.Once
-	v    any
-	err  error
+	once    sync.Once
+	v       any
+	err     error
+	missing bool // the record is gone
 }
 
 func (d *deferredOutput) load() (any, error) {
@@ -26,7 +27,7 @@ func (d *deferredOutput) load() (any, error) {
 		case err != nil:
 			d.err = err
 		case r == nil:
-			d.err = missingRecord(d.run, d.step)
+			d.err, d.missing = missingRecord(d.run, d.step), true
 		default:
 			d.v = r.Output
 		}
@@ -34,9 +35,14 @@ func (d *deferredOutput) load() (any, error) {
 	return d.v, d.err
 }
 
-// MarshalJSON writes the output as the record holds it.
+// MarshalJSON writes the output as the record holds it; null when the
+// record is gone (removed by hand since the replay took it), so the rest
+// of the record still prints: executions get names what is missing.
 func (d *deferredOutput) MarshalJSON() ([]byte, error) {
 	v, err := d.load()
+	if d.missing {
+		return []byte("null"), nil
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/engine/runstore/filestore"
 )
 
@@ -82,8 +83,8 @@ output: ${{ steps.c.output }}
 		t.Fatalf("after the disk filled: %v, %v", metas, lerr)
 	}
 	id := metas[0].ID
-	if err == nil || !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), "the disk is full") ||
-		!strings.Contains(err.Error(), "`kitaru resume "+id+"` continues the run") {
+	if fix := runstore.RemedyOf(err); err == nil || !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), "the disk is full") ||
+		fix == nil || *fix != (runstore.Remedy{Do: runstore.RemedyFreeSpace, Run: id}) {
 		t.Fatalf("the run on a full disk ended with %v; want a sentence saying the disk is full and that resume continues", err)
 	}
 	t.Logf("on a full disk: %v", err)

@@ -41,7 +41,7 @@ func foldEarlier(sp Spend, attempts *int, errMsg *string, durationMS int64, usag
 	*tries = all
 	*attempts += sp.Attempts
 	*usage = usage.Add(sp.Usage)
-	*cost = addCost(*cost, sp.CostUSD)
+	*cost = providers.AddCost(*cost, sp.CostUSD)
 }
 
 // itemKey names a foreach item's entry in RunMeta.Earlier.

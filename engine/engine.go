@@ -29,7 +29,8 @@ type Engine struct {
 	bus   bus   // subscriptions to the runs it executes
 
 	runMu   sync.Mutex
-	running map[string]*execution // the runs it executes now, by id
+	running map[string]*execution      // the runs it executes now, by id
+	leases  map[string]*runstore.Lease // the leases it holds, by run id
 }
 
 var _ Runner = (*Engine)(nil)
@@ -87,6 +88,16 @@ func (e *Engine) currentRegistry(f *flowspec.Flow) (*providers.Registry, error) 
 		return nil, nil
 	}
 	return &reg, nil
+}
+
+// defaultModel is KITARU_DEFAULT_MODEL now, as a run that resolves with
+// reg records it beside it (nil without reg: no model is resolved).
+func defaultModel(reg *providers.Registry) *string {
+	if reg == nil {
+		return nil
+	}
+	v := providers.DefaultModelEnv(nil)
+	return &v
 }
 
 // fillRegistry adds to a continued run's snapshot the aliases (and default)
@@ -150,9 +161,12 @@ func (e *Engine) Start(ctx context.Context, opts StartOptions) (*Run, error) {
 			FlowFile: f.File, StartedAt: time.Now().UTC(), Registry: reg,
 			WorkDir: e.workDirOf(f),
 		},
-		Parallel: opts.Parallel,
-		Plan:     planOf(f),
+		Parallel:     opts.Parallel,
+		DefaultModel: defaultModel(reg),
+		Plan:         planOf(f),
 	}
+	meta.Budget = budgetOf(f.Budget.Over(opts.Budget))
+	meta.NoCache = opts.NoCache
 	unlock, err := e.createLocked(ctx, meta, f.Source)
 	if err != nil {
 		return nil, err
@@ -252,7 +266,7 @@ func samePlan(plan []PlanStep, f *flowspec.Flow) bool {
 
 // Resume continues, in place, a run that was interrupted or is waiting:
 // finished steps are kept, steps that never finished run (again).
-func (e *Engine) Resume(ctx context.Context, ref string, parallel int) (*Run, error) {
+func (e *Engine) Resume(ctx context.Context, ref string, parallel int, opts ...ContinueOption) (*Run, error) {
 	meta, f, unlock, err := e.open(ctx, ref)
 	if err != nil {
 		return nil, err
@@ -262,20 +276,23 @@ func (e *Engine) Resume(ctx context.Context, ref string, parallel int) (*Run, er
 	case RunCompleted:
 		return e.assemble(ctx, meta)
 	case RunFailed:
-		return nil, &UsageError{Err: fmt.Errorf("run %s failed; `kitaru retry %s` runs its failed steps again", meta.ID, meta.ID)}
+		if meta.Ending != nil && meta.Ending.Code == runstore.EndBudgetExceeded {
+			return e.retryOpen(ctx, meta, f, parallel, opts)
+		}
+		return nil, runstore.Advise(&UsageError{Err: fmt.Errorf("run %s failed", meta.ID)}, runstore.Remedy{Do: runstore.RemedyRetry, Run: meta.ID})
 	case RunCancelled:
 		return nil, errCancelled(meta.ID)
 	}
-	return e.continueRun(ctx, meta, f, parallel)
+	return e.continueRun(ctx, meta, f, parallel, opts...)
 }
 
 func errCancelled(id string) error {
-	return &UsageError{Err: fmt.Errorf("run %s was cancelled; `kitaru replay %s` makes a new run from it", id, id)}
+	return runstore.Advise(&UsageError{Err: fmt.Errorf("run %s was cancelled", id)}, runstore.Remedy{Do: runstore.RemedyReplay, Run: id})
 }
 
 // Retry continues, in place, a failed (or interrupted) run: failed steps and
 // steps that never ran run again; finished ones are kept.
-func (e *Engine) Retry(ctx context.Context, ref string, parallel int) (*Run, error) {
+func (e *Engine) Retry(ctx context.Context, ref string, parallel int, opts ...ContinueOption) (*Run, error) {
 	meta, f, unlock, err := e.open(ctx, ref)
 	if err != nil {
 		return nil, err
@@ -283,10 +300,15 @@ func (e *Engine) Retry(ctx context.Context, ref string, parallel int) (*Run, err
 	defer unlock()
 	switch meta.Status {
 	case RunCompleted:
-		return nil, &UsageError{Err: fmt.Errorf("run %s completed; there is nothing to retry (`kitaru replay %s` makes a new run)", meta.ID, meta.ID)}
+		return nil, runstore.Advise(&UsageError{Err: fmt.Errorf("run %s completed; there is nothing to retry", meta.ID)}, runstore.Remedy{Do: runstore.RemedyReplay, Run: meta.ID})
 	case RunCancelled:
 		return nil, errCancelled(meta.ID)
 	}
+	return e.retryOpen(ctx, meta, f, parallel, opts)
+}
+
+// retryOpen is Retry of a run already opened.
+func (e *Engine) retryOpen(ctx context.Context, meta *RunMeta, f *flowspec.Flow, parallel int, opts []ContinueOption) (*Run, error) {
 	recs, err := e.store.LoadSteps(ctx, meta.ID)
 	if err != nil {
 		return nil, err
@@ -318,7 +340,7 @@ func (e *Engine) Retry(ctx context.Context, ref string, parallel int) (*Run, err
 			}
 		}
 	}
-	return e.continueRun(ctx, meta, f, parallel)
+	return e.continueRun(ctx, meta, f, parallel, opts...)
 }
 
 // planForeach says whether the plan's step id is a foreach step.
@@ -331,10 +353,22 @@ func planForeach(plan []PlanStep, id string) bool {
 	return false
 }
 
-func (e *Engine) continueRun(ctx context.Context, meta *RunMeta, f *flowspec.Flow, parallel int) (*Run, error) {
+func (e *Engine) continueRun(ctx context.Context, meta *RunMeta, f *flowspec.Flow, parallel int, opts ...ContinueOption) (*Run, error) {
 	if parallel <= 0 {
 		parallel = meta.Parallel
 	}
+	var cc continueConfig
+	for _, o := range opts {
+		o(&cc)
+	}
+	// The run keeps the budget it recorded (a run recorded before budgets
+	// has its flow's); the options' limits win over it.
+	limit := f.Budget
+	if meta.Budget != nil {
+		limit = *meta.Budget
+	}
+	meta.Budget = budgetOf(limit.Over(cc.budget))
+	meta.NoCache = meta.NoCache || cc.noCache
 	e.fillRegistry(meta)
 	x := e.newExecution(f, meta, e.parallel(parallel))
 	x.caller = e.caller(meta.Registry)
@@ -389,7 +423,7 @@ func (e *Engine) assembleFrom(ctx context.Context, meta *RunMeta, recs map[strin
 			}
 			if _, err := e.store.LoadStep(ctx, meta.ID, p.ID); err != nil {
 				msg := err.Error()
-				recs[p.ID] = &StepResult{ID: p.ID, Kind: p.Kind, Status: StepFailed, Error: &msg}
+				recs[p.ID] = &StepResult{ID: p.ID, Kind: p.Kind, Status: StepFailed, Error: &msg, Remedy: runstore.RemedyOf(err)}
 			}
 		}
 	}
@@ -403,12 +437,24 @@ func (e *Engine) assembleFrom(ctx context.Context, meta *RunMeta, recs map[strin
 		if r == nil {
 			if ref, ok := reused[p.ID]; ok {
 				var err error
-				if r, err = e.store.LoadStep(ctx, ref.Run, p.ID); err != nil {
+				switch r, err = e.store.LoadStep(ctx, ref.Run, p.ID); {
+				case err == nil && r == nil || errors.Is(err, runstore.ErrNotFound):
+					// Removed since the replay took it: shown as a
+					// damaged record is, not as a step never run.
+					gone := missingRecord(ref.Run, p.ID)
+					msg := gone.Error()
+					r = &StepResult{ID: p.ID, Kind: p.Kind, Status: StepFailed, Error: &msg, Remedy: runstore.RemedyOf(gone), Reused: true, ReusedFrom: ref.Run}
+				case err != nil:
 					msg := err.Error()
-					r = &StepResult{ID: p.ID, Kind: p.Kind, Status: StepFailed, Error: &msg}
-				} else if r != nil {
-					r.Reused, r.ReusedFrom, r.Reason = true, ref.Run, reuseReason(meta, p.ID, ref.Run)
+					r = &StepResult{ID: p.ID, Kind: p.Kind, Status: StepFailed, Error: &msg, Remedy: runstore.RemedyOf(err)}
+				default:
+					r.Reused, r.ReusedFrom, r.Why, r.Reason = true, ref.Run, reuseReason(meta, p.ID, ref.Run), ""
 				}
+			} else if meta.Status == RunCompleted {
+				// Every step of a completed run has a record.
+				msg := fmt.Sprintf("the record of step %s of run %s is missing (removed since the run ended)", p.ID, meta.ID)
+				r = &StepResult{ID: p.ID, Kind: p.Kind, Status: StepFailed, Error: &msg,
+					Remedy: &runstore.Remedy{Do: runstore.RemedyReplayStep, Run: meta.ID, Step: p.ID}}
 			}
 		}
 		if r == nil {
@@ -421,7 +467,7 @@ func (e *Engine) assembleFrom(ctx context.Context, meta *RunMeta, recs map[strin
 			items, err := e.store.LoadItems(ctx, meta.ID, p.ID)
 			if err != nil && r.Error == nil {
 				msg := err.Error()
-				r.Error = &msg
+				r.Error, r.Remedy = &msg, runstore.RemedyOf(err)
 			}
 			r.Items = sortedItems(items)
 		}
@@ -487,6 +533,13 @@ func totals(run *Run, earlier map[string]Spend) {
 					unrecorded = map[string]bool{}
 				}
 				unrecorded[s.ID] = true
+			}
+			// A foreach step stopped part-way has no record, but its
+			// finished items do (one the meta also holds is counted there).
+			for _, it := range s.Items {
+				if _, kept := earlier[itemKey(s.ID, it.Index)]; !kept && !it.Reused {
+					add(it.Usage, it.CostUSD)
+				}
 			}
 		default:
 			add(s.Usage, s.CostUSD)
@@ -570,8 +623,7 @@ func (e *Engine) Cancel(ctx context.Context, ref string) (*Run, error) {
 	// A run nobody holds may still have commands a killed kitaru left
 	// running; nothing will run its steps again to stop them.
 	e.stopLeftovers(ctx, meta)
-	msg := "cancelled"
-	return e.settle(ctx, meta, RunCancelled, &msg)
+	return e.settle(ctx, meta, runEnd{RunCancelled, &Ending{Code: runstore.EndCancelled}, nil})
 }
 
 // Logs sends a run's log lines (of one step when step is not "") to fn;

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/providers"
 )
 
@@ -111,8 +112,10 @@ steps:
 	if boom.Error == nil || !strings.Contains(*boom.Error, "exited with status 3") || !strings.Contains(*boom.Error, "one\n  two") {
 		t.Errorf("boom error %v; want the exit status and the stderr tail", boom.Error)
 	}
-	if run.Error == nil || !strings.Contains(*run.Error, "step boom failed") {
-		t.Errorf("run error %v", run.Error)
+	// The run's error is the failed step's; its ending names the step.
+	if run.Ending == nil || *run.Ending != (Ending{Code: runstore.EndStepFailed, Step: "boom"}) ||
+		run.Error == nil || boom.Error == nil || *run.Error != *boom.Error {
+		t.Errorf("run ending %+v, error %v", run.Ending, deref(run.Error))
 	}
 	if te.count("after_boom") != 0 || te.count("independent") != 1 {
 		t.Errorf("after_boom ran %d times, independent %d", te.count("after_boom"), te.count("independent"))
@@ -138,7 +141,7 @@ steps:
 `)
 	run := te.start(f, nil)
 	wantStatus(t, run, RunFailed)
-	if _, err := te.eng.Resume(t.Context(), run.ID, 0); err == nil || !strings.Contains(err.Error(), "kitaru retry") {
+	if _, err := te.eng.Resume(t.Context(), run.ID, 0); runstore.RemedyOf(err) == nil || *runstore.RemedyOf(err) != (runstore.Remedy{Do: runstore.RemedyRetry, Run: run.ID}) {
 		t.Fatalf("resume of a failed run: %v", err)
 	}
 	if err := os.WriteFile(filepath.Join(te.counter, "fixed"), nil, 0o600); err != nil {
@@ -619,5 +622,22 @@ steps:
 	}
 	if !strings.Contains(string(data), `"type":"step_finished"`) {
 		t.Errorf("the journal lacks step_finished events:\n%s", data)
+	}
+}
+
+// A flow whose output cannot be made fails the run; its ending says so and
+// its error is only why.
+func TestFlowOutputFailureEnding(t *testing.T) {
+	t.Parallel()
+	te := newEnv(t)
+	run := te.start(te.flow(`
+name: badout
+steps:
+  a: {kind: checkpoint, value: "text"}
+output: ${{ steps.a.output.missing.deeper }}
+`), nil)
+	wantStatus(t, run, RunFailed)
+	if run.Ending == nil || *run.Ending != (Ending{Code: runstore.EndOutputFailed}) || run.Error == nil || strings.Contains(*run.Error, "flow's output") {
+		t.Errorf("ending %+v, error %q", run.Ending, deref(run.Error))
 	}
 }

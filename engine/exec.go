@@ -27,7 +27,8 @@ type execution struct {
 	g      *graph
 	meta   *RunMeta
 	caller providers.Caller
-	slots  slots // the run's --parallel places (see slots)
+	budget *budget // nil: the run has no budget
+	slots  slots   // the run's --parallel places (see slots)
 	// recording bounds the foreach items whose work is done and whose
 	// record is being written, having let go of their slot (execForeach).
 	recording slots
@@ -40,12 +41,15 @@ type execution struct {
 	results map[string]*StepResult
 	reused  map[string]reusedStep
 	// reasons say why steps of a replay run.
-	reasons map[string]string
+	reasons map[string]*Reason
 	// itemsFrom: foreach steps of a replay that may reuse finished items
 	// of an earlier run (see itemSource).
 	itemsFrom map[string]itemSource
 	// fresh: the meta was just created as running, no need to save it again.
 	fresh bool
+	// beforeSteps, when set, runs once the run has started, before its
+	// first step (a replay stops what its source left running).
+	beforeSteps func()
 
 	emitMu sync.Mutex
 	// artifacts are the artifact writes still under way (see Artifact).
@@ -106,19 +110,19 @@ func (x *execution) loadRecords() error {
 	}
 	x.reused = make(map[string]reusedStep, n)
 	for _, grp := range x.meta.Reused {
-		shared := ""
+		var shared *Reason
 		for _, id := range grp.Steps {
 			if _, ok := x.results[id]; ok || x.g.steps[id] == nil {
 				continue
 			}
-			reason := shared
-			if reason == "" || x.meta.ReuseNotes[id] != "" {
-				reason = reuseReason(x.meta, id, grp.Run)
-				if x.meta.ReuseNotes[id] == "" {
-					shared = reason
+			why := shared
+			if _, noted := x.meta.ReuseNotes[id]; noted || why == nil {
+				why = reuseReason(x.meta, id, grp.Run)
+				if !noted {
+					shared = why
 				}
 			}
-			x.reused[id] = reusedStep{run: grp.Run, status: grp.Status, reason: reason}
+			x.reused[id] = reusedStep{run: grp.Run, status: grp.Status, why: why}
 		}
 	}
 	return nil
@@ -128,12 +132,12 @@ func (x *execution) loadRecords() error {
 type reusedStep struct {
 	run    string // the run holding its record
 	status StepStatus
-	reason string
+	why    *Reason // shared by the steps of a group that have no note
 }
 
 // result is the state of step id as a record without its output.
 func (r reusedStep) result(s *flowspec.Step) StepResult {
-	return StepResult{ID: s.ID, Kind: s.Kind, Status: r.status, Reused: true, ReusedFrom: r.run, Reason: r.reason}
+	return StepResult{ID: s.ID, Kind: s.Kind, Status: r.status, Reused: true, ReusedFrom: r.run, Why: r.why}
 }
 
 // status is step id's status, if it has one.
@@ -202,7 +206,7 @@ func (x *execution) result(id string) (*StepResult, error) {
 		if full == nil {
 			return nil, missingRecord(ru.run, id)
 		}
-		full.Reused, full.ReusedFrom, full.Reason = true, ru.run, ru.reason
+		full.Reused, full.ReusedFrom, full.Why, full.Reason = true, ru.run, ru.why, ""
 		x.results[id] = full
 		delete(x.reused, id)
 	}
@@ -254,8 +258,17 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 	x.e.track(x)
 	defer x.e.untrack(x)
 	var cancelled atomic.Bool
-	if asked, _ := x.st.CancelRequested(x.sc, x.meta.ID); asked {
-		_ = x.st.ClearCancel(x.sc, x.meta.ID) // a request for an earlier go at the run
+	// Only a request made since this go's lease was taken counts (one of
+	// an earlier go does not), however soon after: it stops the run
+	// before it starts a step.
+	lease := x.e.leaseOf(x.meta.ID)
+	cancelAsked := func() bool {
+		asked, _ := x.st.CancelRequested(x.sc, lease)
+		return asked
+	}
+	if lease != nil && cancelAsked() {
+		cancelled.Store(true)
+		stop()
 	}
 	watchDone := make(chan struct{})
 	defer close(watchDone)
@@ -269,7 +282,7 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 			case <-runCtx.Done():
 				return
 			case <-t.C:
-				if asked, _ := x.st.CancelRequested(x.sc, x.meta.ID); asked {
+				if lease != nil && cancelAsked() {
 					cancelled.Store(true)
 					stop()
 					return
@@ -281,7 +294,7 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 	if !x.fresh {
 		x.meta.Status = RunRunning
 		x.meta.EndedAt = nil
-		x.meta.Error = nil
+		x.meta.Ending, x.meta.Error, x.meta.Remedy = nil, nil, nil
 		x.meta.Output = nil
 		// Steps are about to finish that the index would not name: were
 		// this go killed, a replay reads the records instead.
@@ -297,6 +310,10 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 		startRec = x.record()
 	}
 	x.emit(Event{Type: EventRunStarted, Run: startRec})
+	x.startBudget()
+	if x.beforeSteps != nil && runCtx.Err() == nil {
+		x.beforeSteps()
+	}
 
 	frontier := plan.NewFrontier(planGraph{x.g}, func(id string) (bool, bool) {
 		st, has := x.status(id)
@@ -346,13 +363,16 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 				}
 				continue
 			}
+			if x.holdsModel(s) {
+				continue // not started, not recorded: resume runs it
+			}
 			if s.Foreach != nil {
 				launch(id, s, sc, nil)
 				continue
 			}
 			next = &readyStep{id, s, sc}
 		}
-		if runCtx.Err() != nil {
+		if runCtx.Err() != nil || next != nil && x.holdsModel(next.s) {
 			// Not started, not recorded: resume runs it.
 			next = nil
 		}
@@ -388,21 +408,33 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 		return nil, err
 	}
 	now := time.Now().UTC()
-	status, msg := x.verdict(ctx, cancelled.Load())
-	if status == RunCompleted && x.flow.Output != nil {
+	end := x.verdict(ctx, cancelled.Load())
+	budgetStop := false
+	if be, held := x.budgetEnd(); held && end.status != RunInterrupted && end.status != RunCancelled {
+		end, budgetStop = be, true
+	}
+	if end.status == RunCompleted && x.flow.Output != nil {
 		out, err := x.flowOutput()
 		if err != nil {
-			m := fmt.Sprintf("the flow's output: %v", err)
-			status, msg = RunFailed, &m
+			m := err.Error()
+			end = runEnd{RunFailed, &Ending{Code: runstore.EndOutputFailed}, &m}
 		} else {
 			x.meta.Output = out
 		}
 	}
+	status := end.status
 	if status == RunCancelled {
 		_ = x.st.ClearCancel(x.sc, x.meta.ID)
 	}
 	// The final record below is built from the meta.
-	x.meta.Status, x.meta.Error, x.meta.EndedAt = status, msg, &now
+	x.meta.Status, x.meta.Ending, x.meta.Error, x.meta.EndedAt = status, end.ending, end.err, &now
+	x.meta.Remedy = nil
+	if h := x.haltedBy(); h != nil {
+		x.meta.Remedy = runstore.RemedyOf(h)
+	}
+	if budgetStop {
+		x.meta.Remedy = &runstore.Remedy{Do: runstore.RemedyRaiseBudget, Run: x.meta.ID, Name: end.ending.Budget.Reached}
+	}
 	x.earlierMu.Lock()
 	for id := range x.meta.Earlier {
 		// Folded into a record no retry forgets: no longer needed. A
@@ -416,7 +448,7 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
-	markEnd(x.meta, status, msg, now, x.index(), final)
+	markEnd(x.meta, end, now, x.index(), final)
 	if err := x.st.SaveMeta(x.sc, x.meta); err != nil {
 		// The records written so far are whole; run.json still says
 		// running, so the run reads as interrupted.
@@ -473,7 +505,7 @@ func (x *execution) decide(ctx context.Context, s *flowspec.Step) *StepResult {
 	now := time.Now().UTC()
 	for _, d := range s.Deps {
 		if st, _ := x.status(d); st == StepSkipped && !s.IfOnlyDeps[d] {
-			return &StepResult{ID: s.ID, Kind: s.Kind, Status: StepSkipped, Reason: "dependency " + d + " was skipped",
+			return &StepResult{ID: s.ID, Kind: s.Kind, Status: StepSkipped, Why: &Reason{Code: runstore.ReasonDependencySkipped, Step: d},
 				StartedAt: &now, EndedAt: &now, Fingerprint: x.fps[s.ID]}
 		}
 	}
@@ -489,7 +521,7 @@ func (x *execution) decide(ctx context.Context, s *flowspec.Step) *StepResult {
 		return x.failed(s, now, 0, fmt.Errorf("its `if` could not be evaluated: %w", err))
 	}
 	if !yes {
-		return &StepResult{ID: s.ID, Kind: s.Kind, Status: StepSkipped, Reason: "`if` was false",
+		return &StepResult{ID: s.ID, Kind: s.Kind, Status: StepSkipped, Why: &Reason{Code: runstore.ReasonIfFalse},
 			StartedAt: &now, EndedAt: &now, Fingerprint: x.fps[s.ID]}
 	}
 	return nil
@@ -499,12 +531,13 @@ func (x *execution) failed(s *flowspec.Step, start time.Time, attempts int, err 
 	end := time.Now().UTC()
 	start = start.UTC()
 	msg := err.Error()
-	return &StepResult{ID: s.ID, Kind: s.Kind, Status: StepFailed, Attempts: attempts, Error: &msg,
+	return &StepResult{ID: s.ID, Kind: s.Kind, Status: StepFailed, Attempts: attempts, Error: &msg, Remedy: runstore.RemedyOf(err),
 		StartedAt: &start, EndedAt: &end, DurationMS: end.Sub(start).Milliseconds(), Fingerprint: x.fps[s.ID]}
 }
 
-// verdict is how the run ended (plan.Verdict), in words.
-func (x *execution) verdict(ctx context.Context, cancelled bool) (RunStatus, *string) {
+// verdict is how the run ended (plan.Verdict), with the error underneath:
+// the failed step's, or the store's.
+func (x *execution) verdict(ctx context.Context, cancelled bool) runEnd {
 	stop := plan.NotStopped
 	switch {
 	case x.haltedBy() != nil:
@@ -515,29 +548,17 @@ func (x *execution) verdict(ctx context.Context, cancelled bool) (RunStatus, *st
 		stop = plan.StoppedByInterrupt
 	}
 	end := plan.Verdict(x.g.order, x.status, stop)
-	return end.Status, x.endingText(end)
-}
-
-// endingText is a run's error for an ending that has one.
-func (x *execution) endingText(end plan.Ending) *string {
-	str := func(s string) *string { return &s }
+	var msg *string
 	switch end.Why {
 	case plan.WhyStoreFailed:
-		return str(x.haltedBy().Error())
-	case plan.WhyCancelled:
-		return str("cancelled by `kitaru executions cancel`")
-	case plan.WhyInterrupted:
-		return str("interrupted; `kitaru resume " + x.meta.ID + "` continues it")
+		m := x.haltedBy().Error()
+		msg = &m
 	case plan.WhyStepFailed:
-		msg := "step " + end.Step + " failed"
-		if r := x.results[end.Step]; r != nil && r.Error != nil {
-			msg += ": " + *r.Error
+		if r := x.results[end.Step]; r != nil {
+			msg = r.Error
 		}
-		return &msg
-	case plan.WhyNeverReady:
-		return str("step " + end.Step + " never became ready (internal error)")
 	}
-	return nil
+	return runEnd{end.Status, &Ending{Code: end.Why, Step: end.Step}, msg}
 }
 
 // planGraph is the run's graph as the scheduler reads it.
@@ -595,10 +616,30 @@ func (x *execution) record() *Run {
 	return &run
 }
 
+// addUnrecordedItems puts into run the item records of its foreach steps
+// that have none of their own yet (a stop, or the budget, ended them
+// part-way), and counts what they spent in its totals.
+func (x *execution) addUnrecordedItems(run *Run) {
+	found := false
+	for i := range run.Steps {
+		s := &run.Steps[i]
+		if _, reused := x.reused[s.ID]; reused || x.results[s.ID] != nil || x.g.steps[s.ID].Foreach == nil {
+			continue
+		}
+		if items, err := x.st.LoadItems(x.sc, x.meta.ID, s.ID); err == nil && len(items) > 0 {
+			s.Items, found = sortedItems(items), true
+		}
+	}
+	if found {
+		totals(run, x.meta.Earlier)
+	}
+}
+
 // finalRecord is the run's record. Outputs of reused steps this go at the
 // run never needed stay in their records until printed (deferredOutput).
 func (x *execution) finalRecord() (*Run, error) {
 	run := x.record()
+	x.addUnrecordedItems(run)
 	deferred := make([]deferredOutput, 0, len(x.reused))
 	for i := range run.Steps {
 		s := &run.Steps[i]

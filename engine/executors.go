@@ -10,11 +10,14 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kitaruhq/kitaru/engine/executors"
+	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/engine/work"
 	"github.com/kitaruhq/kitaru/flowspec"
+	"github.com/kitaruhq/kitaru/internal/humantime"
 	"github.com/kitaruhq/kitaru/internal/textcut"
 	"github.com/kitaruhq/kitaru/keyring"
 	"github.com/kitaruhq/kitaru/providers"
@@ -29,25 +32,46 @@ type unit struct {
 	env   []string  // secret keys for a run: command
 	red   *redactor // masks the secret values (an llm call adds its key)
 	slot  *slot     // its place among the run's parallel units
-	// masked: the attempt's output or error had a secret masked.
-	masked bool
+	// masked: the attempt's output or error had a secret masked. The tool
+	// calls of a loop mask from goroutines of their own (Parallel), so it
+	// is set under maskedMu; it is read once they have ended.
+	masked   bool
+	maskedMu sync.Mutex
 }
 
 // unitResult is what an executor produced.
 type unitResult = work.Result
 
-// mask masks s and remembers whether that changed it. Only the unit's own
-// goroutine calls it (not the copiers of a command's output).
+// mask masks s and remembers whether that changed it. The unit's own
+// goroutine calls it, and its tool calls' (not the copiers of a command's
+// output).
 func (u *unit) mask(s string) string {
 	out, m := u.red.mask(s)
-	u.masked = u.masked || m
+	u.noteMask(m)
 	return out
+}
+
+func (u *unit) noteMask(m bool) {
+	if m {
+		u.maskedMu.Lock()
+		u.masked = true
+		u.maskedMu.Unlock()
+	}
+}
+
+// maskErr is err with its message masked, keeping the way out it offers.
+func (u *unit) maskErr(err error) error {
+	masked := errors.New(u.mask(err.Error()))
+	if r := runstore.RemedyOf(err); r != nil {
+		return runstore.Advise(masked, *r)
+	}
+	return masked
 }
 
 // value is v with every string in it masked (see mask).
 func (u *unit) value(v any) any {
 	out, m := u.red.value(v)
-	u.masked = u.masked || m
+	u.noteMask(m)
 	return out
 }
 
@@ -60,7 +84,7 @@ func (u *unit) output(text string) (any, error) {
 	if !u.step.OutputJSON {
 		return text, nil
 	}
-	v, err := parseJSONOutput(text)
+	v, err := parseJSONOutput(text, u.step.Kind == flowspec.KindLLM)
 	if err != nil {
 		return nil, err
 	}
@@ -123,14 +147,15 @@ func (x *execution) execStep(ctx context.Context, s *flowspec.Step, sc *flowspec
 	} else {
 		u := &unit{x: x, step: s, scope: sc, env: env, red: red, slot: sl}
 		res, attempts, err := x.runUnit(ctx, ex, u)
-		if ctx.Err() != nil {
-			// Stopped: no record, but what its attempts spent stays counted.
+		if ctx.Err() != nil || heldByBudget(err) {
+			// Stopped (or held back by the budget): no record, but what its
+			// attempts spent stays counted.
 			before, _ := x.earlier(s.ID)
 			x.keepSpend(s.ID, stoppedSpend(res, before))
 			return nil
 		}
 		if err != nil {
-			r = x.failed(s, start, attempts, errors.New(u.mask(err.Error())))
+			r = x.failed(s, start, attempts, u.maskErr(err))
 			spent(r, res)
 		} else {
 			end := time.Now().UTC()
@@ -138,6 +163,9 @@ func (x *execution) execStep(ctx context.Context, s *flowspec.Step, sc *flowspec
 				Output: res.Output, StartedAt: &start, EndedAt: &end,
 				DurationMS: end.Sub(start).Milliseconds(), Fingerprint: x.fps[s.ID]}
 			fill(r, res)
+			if res.Cached != nil {
+				r.Why = cachedWhy(res.Cached, x.reasons[s.ID])
+			}
 		}
 		r.Masked = u.noteMasked()
 	}
@@ -163,18 +191,21 @@ func spent(r *StepResult, res *unitResult) {
 		return
 	}
 	r.Model, r.Alias, r.Credential, r.Mock = res.Model, res.Alias, res.Credential, res.Mock
-	r.Usage, r.CostUSD, r.AttemptsDetail = res.Usage, res.Cost, res.Tries
+	r.Usage, r.CostUSD, r.AttemptsDetail, r.Turns = res.Usage, res.Cost, res.Tries, res.Turns
 }
 
 // save records a step result. A record that cannot be written (a full
 // disk) is not the step's failure: the run stops, interrupted, and nil says
 // the step has no record, so resume runs it again; what it spent is kept.
 func (x *execution) save(r *StepResult) *StepResult {
-	if r.Reason == "" {
-		r.Reason = x.reasons[r.ID]
+	if r.Why == nil {
+		r.Why = x.reasons[r.ID]
 	}
 	if sp, ok := x.earlier(r.ID); ok && !r.Reused {
 		foldEarlier(sp, &r.Attempts, r.Error, r.DurationMS, &r.Usage, &r.CostUSD, &r.AttemptsDetail)
+	}
+	if !r.Reused {
+		x.recordedSpend(x.g.steps[r.ID], nil, &r.Usage, &r.CostUSD)
 	}
 	hook("step:before-record", "")
 	if err := x.st.SaveStep(x.sc, x.meta.ID, r); err != nil {
@@ -200,7 +231,7 @@ func (x *execution) secrets(s *flowspec.Step) ([]string, *redactor, error) {
 	for _, name := range s.Checkpoint.Secrets {
 		kv, err := x.e.cfg.Secrets.Get(name)
 		if err != nil {
-			return nil, nil, fmt.Errorf("cannot read the secret %q (create it with `kitaru secrets set %s --KEY=VALUE`): %w", name, name, err)
+			return nil, nil, runstore.Advise(fmt.Errorf("cannot read the secret %q: %w", name, err), runstore.Remedy{Do: runstore.RemedySetSecret, Name: name})
 		}
 		for _, k := range unmaskable(kv) {
 			_ = x.st.AppendLog(x.sc, x.meta.ID, LogLine{Time: time.Now().UTC(), Step: s.ID,
@@ -251,11 +282,19 @@ func (x *execution) runUnit(ctx context.Context, ex work.Executor, u *unit) (*un
 			}
 			t.Stop()
 		}
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || heldByBudget(err) {
+			if res != nil {
+				// Stopped after paying for calls (an llm step asking
+				// again): what they spent is kept.
+				sum = addAttempt(sum, res, a, time.Since(t0), err, u.red)
+			}
+			if ctx.Err() == nil {
+				return sum, a, err
+			}
 			return sum, a, ctx.Err()
 		}
 		if timedOut {
-			err = fmt.Errorf("timed out after %s (its processes were killed): %w", u.step.Timeout, err)
+			err = fmt.Errorf("timed out after %s (its processes were killed): %w", humantime.Duration(u.step.Timeout), err)
 		}
 		sum = addAttempt(sum, res, a, time.Since(t0), err, u.red)
 		// Trying again cannot fix a missing key or an unknown model.
@@ -267,7 +306,7 @@ func (x *execution) runUnit(ctx context.Context, ex work.Executor, u *unit) (*un
 		}
 		delay := backoff(u.step.Retry.Backoff, a)
 		x.emit(Event{Type: EventStepRetrying, Step: u.step.ID, Item: u.item, Attempt: a + 1, Error: u.mask(err.Error()), Delay: delay})
-		u.log(fmt.Sprintf("attempt %d failed, retrying in %s: %s", a, delay.Round(time.Millisecond), err))
+		u.log(fmt.Sprintf("attempt %d failed, retrying in %s: %s", a, humantime.Duration(delay), err))
 		// Waiting to retry is not work: another unit may use the slot.
 		u.slot.release()
 		select {
@@ -297,10 +336,10 @@ func addAttempt(sum, res *unitResult, a int, took time.Duration, err error, red 
 	if res == nil {
 		res = &unitResult{}
 	}
-	try.Usage, try.CostUSD = res.Usage, res.Cost
+	try.Usage, try.CostUSD, try.Turns = res.Usage, res.Cost, res.Turns
 	if sum != nil {
 		res.Usage = sum.Usage.Add(res.Usage)
-		res.Cost = addCost(sum.Cost, res.Cost)
+		res.Cost = providers.AddCost(sum.Cost, res.Cost)
 		res.Tries = sum.Tries
 		if res.Model == "" {
 			res.Model, res.Alias, res.Credential, res.Mock = sum.Model, sum.Alias, sum.Credential, sum.Mock
@@ -311,18 +350,6 @@ func addAttempt(sum, res *unitResult, a int, took time.Duration, err error, red 
 		res.Output = nil
 	}
 	return res
-}
-
-// addCost sums two costs; unknown (nil) only when both are.
-func addCost(a, b *float64) *float64 {
-	switch {
-	case a == nil:
-		return b
-	case b == nil:
-		return a
-	}
-	c := *a + *b
-	return &c
 }
 
 // runUnitSafe is runUnit for a goroutine of its own: a panic becomes the
@@ -380,7 +407,7 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 	var picks []itemPick
 	if fromSrc {
 		if src.redo >= len(list) {
-			return x.failed(s, start, 0, fmt.Errorf("--from %s: its foreach yields %s", src.from, itemRange(s.ID, len(list))))
+			return x.failed(s, start, 0, fmt.Errorf("item %s is to run again, but its foreach yields %s", src.from, itemRange(s.ID, len(list))))
 		}
 		// A record of the source that cannot be read only means that
 		// item runs again.
@@ -390,6 +417,7 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 				Text: "some item records of run " + src.run + " cannot be read, so those items run again: " + err.Error()})
 		}
 		picks = pickItems(keys, prev, src.byIndex, src.redo)
+		explainMisses(picks, prev, damagedItems(err), src.whole)
 		for i, p := range picks {
 			if items[i] != nil || p.src == nil {
 				continue
@@ -401,7 +429,9 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 				was := it.Index
 				it.ReusedIndex = &was
 			}
-			it.Index, it.Key, it.Reason = i, keys[i], p.reason(src, i)
+			// The source's own reason (or an older kitaru's sentence) is
+			// about the source's replay, not this one.
+			it.Index, it.Key, it.Why, it.Reason = i, keys[i], p.reason(src, i), ""
 			if err := x.st.SaveItem(x.sc, x.meta.ID, s.ID, &it); err != nil {
 				x.storeFailed(fmt.Errorf("the record of item %d of step %s could not be written: %w", i, s.ID, err))
 				return nil
@@ -412,6 +442,7 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	var held atomic.Bool // an item was held back by the budget
 	// Items start in order, each as soon as the run has a free slot; the
 	// step itself holds none while it waits (see slots).
 	for i, item := range list {
@@ -420,6 +451,11 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 		}
 		sl, err := x.slots.take(ctx)
 		if err != nil {
+			break
+		}
+		if x.holdsModel(s) {
+			sl.release()
+			held.Store(true)
 			break
 		}
 		wg.Add(1)
@@ -450,25 +486,32 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 			if prev := done[idx]; !kept && prev != nil && prev.Status != StepCompleted {
 				before = spendOf(prev.Attempts, prev.Error, prev.DurationMS, prev.Usage, prev.CostUSD, prev.AttemptsDetail)
 			}
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || heldByBudget(err) {
+				if ctx.Err() == nil {
+					held.Store(true)
+				}
 				x.keepSpend(key, stoppedSpend(res, before))
 				return
 			}
 			it := &ItemResult{Index: idx, Attempts: attempts, DurationMS: time.Since(t0).Milliseconds(), Key: keys[idx]}
 			if picks != nil {
-				it.Reason = picks[idx].reason(src, idx)
+				it.Why = picks[idx].reason(src, idx)
 			}
 			if res != nil {
-				it.Usage, it.CostUSD, it.AttemptsDetail = res.Usage, res.Cost, res.Tries
+				it.Usage, it.CostUSD, it.AttemptsDetail, it.Turns = res.Usage, res.Cost, res.Tries, res.Turns
 			}
 			if err != nil {
 				msg := u.mask(err.Error())
-				it.Status, it.Error = StepFailed, &msg
+				it.Status, it.Error, it.Remedy = StepFailed, &msg, runstore.RemedyOf(err)
 			} else {
 				it.Status, it.Output = StepCompleted, res.Output
+				if res.Cached != nil {
+					it.Why = cachedWhy(res.Cached, it.Why)
+				}
 			}
 			it.Masked = u.noteMasked()
 			foldEarlier(before, &it.Attempts, it.Error, it.DurationMS, &it.Usage, &it.CostUSD, &it.AttemptsDetail)
+			x.recordedSpend(s, &idx, &it.Usage, &it.CostUSD)
 			if err := x.st.SaveItem(x.sc, x.meta.ID, s.ID, it); err != nil {
 				// Not the item's failure: the run stops and resume runs it again.
 				x.keepSpend(key, spendOf(it.Attempts, it.Error, it.DurationMS, it.Usage, it.CostUSD, it.AttemptsDetail))
@@ -488,8 +531,8 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 		}()
 	}
 	wg.Wait()
-	if ctx.Err() != nil {
-		return nil
+	if ctx.Err() != nil || held.Load() {
+		return nil // its items not done run when the run is continued
 	}
 	end := time.Now().UTC()
 	r := &StepResult{ID: s.ID, Kind: s.Kind, Status: StepCompleted, StartedAt: &start, EndedAt: &end,
@@ -502,26 +545,19 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 		if !it.Reused {
 			// A reused item was paid for by the run that made it.
 			r.Usage = r.Usage.Add(it.Usage)
-			r.CostUSD = addCost(r.CostUSD, it.CostUSD)
+			r.CostUSD = providers.AddCost(r.CostUSD, it.CostUSD)
 		}
 		if it.Status != StepCompleted && r.Status == StepCompleted {
 			msg := fmt.Sprintf("item %d failed", i)
 			if it.Error != nil {
 				msg += ": " + *it.Error
 			}
-			r.Status, r.Error = StepFailed, &msg
+			r.Status, r.Error, r.Remedy = StepFailed, &msg, it.Remedy
 		}
 		outs[i] = it.Output
 	}
 	if r.Status == StepCompleted {
 		r.Output = outs
-	}
-	if fromSrc {
-		r.Reason = x.reasons[s.ID]
-		if r.Reason != "" {
-			r.Reason += "; "
-		}
-		r.Reason += itemsSummary(src.run, r.Items, picks)
 	}
 	return r
 }
@@ -541,10 +577,15 @@ func asList(v any) ([]any, bool) {
 	return out, true
 }
 
-// parseJSONOutput implements `output: json`.
-func parseJSONOutput(text string) (any, error) {
+// parseJSONOutput implements `output: json`. A model's answer may be in a
+// ```json fence, as models often write JSON.
+func parseJSONOutput(text string, answer bool) (any, error) {
+	body := text
+	if answer {
+		body = executors.Unfenced(text)
+	}
 	var v any
-	if err := json.Unmarshal([]byte(text), &v); err != nil {
+	if err := json.Unmarshal([]byte(body), &v); err != nil {
 		return nil, fmt.Errorf("output: json, but the output is not JSON (%v): %q", err, textcut.Runes(text, 200))
 	}
 	return v, nil

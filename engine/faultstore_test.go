@@ -101,17 +101,18 @@ output: ${{ steps.z.output }}
 		name  string
 		fail  string
 		err   error
-		says  string
-		calls int // model calls by both goes: what ran twice
-		ask   int // attempts ask's record counts
-		item1 int // attempts item 1's record counts
+		says  string              // the fact the error states
+		fix   runstore.RemedyKind // and the way out it offers
+		calls int                 // model calls by both goes: what ran twice
+		ask   int                 // attempts ask's record counts
+		item1 int                 // attempts item 1's record counts
 	}{
-		{"step record, disk full", "step:ask", syscall.ENOSPC, "the disk is full: free some space", 4, 2, 1},
-		{"step record, quota", "step:ask", syscall.EDQUOT, "the disk is full (the quota is used up)", 4, 2, 1},
-		{"step record, read-only", "step:ask", syscall.EROFS, "once the run's records can be written again", 4, 2, 1},
-		{"item record, disk full", "item:each#1", syscall.ENOSPC, "the disk is full: free some space", 4, 1, 2},
-		{"item record, I/O error", "item:each#1", syscall.EIO, "once the run's records can be written again", 4, 1, 2},
-		{"run.json at the end", "meta:completed", syscall.ENOSPC, "the disk is full: free some space", 3, 1, 1},
+		{"step record, disk full", "step:ask", syscall.ENOSPC, "the disk is full", runstore.RemedyFreeSpace, 4, 2, 1},
+		{"step record, quota", "step:ask", syscall.EDQUOT, "the disk is full (the quota is used up)", runstore.RemedyFreeSpace, 4, 2, 1},
+		{"step record, read-only", "step:ask", syscall.EROFS, "read-only file system", runstore.RemedyFixStore, 4, 2, 1},
+		{"item record, disk full", "item:each#1", syscall.ENOSPC, "the disk is full", runstore.RemedyFreeSpace, 4, 1, 2},
+		{"item record, I/O error", "item:each#1", syscall.EIO, "input/output error", runstore.RemedyFixStore, 4, 1, 2},
+		{"run.json at the end", "meta:completed", syscall.ENOSPC, "the disk is full", runstore.RemedyFreeSpace, 3, 1, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -129,9 +130,9 @@ output: ${{ steps.z.output }}
 			if fs.hit[tc.fail] != 1 {
 				t.Fatalf("the fault %s was never hit", tc.fail)
 			}
-			if err == nil || !errors.Is(err, tc.err) || !strings.Contains(err.Error(), tc.says) ||
-				!strings.Contains(err.Error(), "`kitaru resume "+id+"` continues the run") {
-				t.Fatalf("the run ended with %v; want %v, saying %q and that resume continues", err, tc.err, tc.says)
+			if fix := runstore.RemedyOf(err); err == nil || !errors.Is(err, tc.err) || !strings.Contains(err.Error(), tc.says) ||
+				fix == nil || *fix != (runstore.Remedy{Do: tc.fix, Run: id}) {
+				t.Fatalf("the run ended with %v (way out %+v); want %v, saying %q, offering %s of %s", err, fix, tc.err, tc.says, tc.fix, id)
 			}
 			got, gerr := eng.Get(context.Background(), id)
 			if gerr != nil {
@@ -140,6 +141,9 @@ output: ${{ steps.z.output }}
 			wantStatus(t, got, RunInterrupted)
 			if tc.fail != "meta:completed" && (got.Error == nil || !strings.Contains(*got.Error, tc.says)) {
 				t.Errorf("the stored run's error is %v; want it to say %q", got.Error, tc.says)
+			}
+			if tc.fail != "meta:completed" && (got.Remedy == nil || got.Remedy.Do != tc.fix) {
+				t.Errorf("the stored run offers %+v as its way out; want %s", got.Remedy, tc.fix)
 			}
 			for _, s := range got.Steps {
 				if s.Status == StepFailed {

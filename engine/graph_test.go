@@ -3,6 +3,8 @@ package engine
 import (
 	"slices"
 	"testing"
+
+	"github.com/kitaruhq/kitaru/engine/runstore"
 )
 
 // tieFlow is in a dependency order already, so every order that breaks
@@ -50,7 +52,5 @@ func TestReplayReasonNamesFirstChangedStep(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantStatus(t, run, RunCompleted)
-	if got, want := step(t, run, "s").Reason, "downstream of q"; got != want {
-		t.Errorf("s reason %q, want %q", got, want)
-	}
+	wantWhy(t, run, "s", src.ID, Reason{Code: runstore.ReasonDownstream, Step: "q"})
 }

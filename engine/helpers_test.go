@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -208,3 +209,28 @@ func mkRun(t *testing.T, s runstore.Store, id string, started time.Time) *RunMet
 const creatingGrace = time.Minute
 
 func runstoreQuery() runstore.Query { return runstore.Query{} }
+
+// whyOf is a step's or an item's reason with the run it names written
+// "SRC" when it is src, so that tests can spell the reasons they want.
+func whyOf(r *Reason, src string) Reason {
+	if r == nil {
+		return Reason{}
+	}
+	out := *r
+	if out.Run == src {
+		out.Run = "SRC"
+	}
+	if out.Though != nil {
+		th := whyOf(out.Though, src)
+		out.Though = &th
+	}
+	return out
+}
+
+// wantWhy fails t unless step id of run has the reason want (see whyOf).
+func wantWhy(t *testing.T, run *Run, id, src string, want Reason) {
+	t.Helper()
+	if got := whyOf(step(t, run, id).Why, src); !reflect.DeepEqual(got, want) {
+		t.Errorf("step %s: why %+v, want %+v", id, got, want)
+	}
+}

@@ -5,12 +5,15 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/kitaruhq/kitaru/engine/plan"
+	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/flowspec"
 )
 
@@ -34,6 +37,9 @@ type itemSource struct {
 	// it; -1 when there is none.
 	redo int
 	from string // the --from selector, for reasons
+	// whole: the source has a record of the whole step (completed or
+	// failed), so every item of its list has one.
+	whole bool
 }
 
 // itemWhy says why an item of a replay runs (or that it is reused).
@@ -44,6 +50,8 @@ const (
 	itemNoMatch            // no finished item of the source has its key
 	itemUnfinished         // the source has its key, but did not finish it
 	itemRedo               // --from STEP[N] names it
+	itemUnreadable         // the source's record at its place cannot be read
+	itemNotRun             // the source has no record at its place, and did not finish the step
 )
 
 // itemPick is what a replay does with one item: reuse src, or run (why).
@@ -98,50 +106,63 @@ func pickItems(keys []string, src map[int]*ItemResult, byIndex bool, redo int) [
 	return out
 }
 
-// reason is the reason the record of item i gives.
-func (p itemPick) reason(src itemSource, i int) string {
-	switch p.why {
-	case itemReused:
-		s := "reused from " + src.run
-		if p.src != nil && p.src.Index != i {
-			s += fmt.Sprintf(" (its item %d)", p.src.Index)
+// explainMisses tells, of the items pickItems found no match for, those
+// whose place in the source holds a record that cannot be read (damaged)
+// and, when the source did not finish the step (whole: it did), those
+// whose place holds none: neither is known to be new or changed.
+func explainMisses(picks []itemPick, prev map[int]*ItemResult, damaged map[int]bool, whole bool) {
+	for i := range picks {
+		switch {
+		case picks[i].why != itemNoMatch:
+		case damaged[i]:
+			picks[i].why = itemUnreadable
+		case !whole && prev[i] == nil:
+			picks[i].why = itemNotRun
 		}
-		return s
-	case itemUnfinished:
-		return "it did not complete in " + src.run
-	case itemRedo:
-		return "--from " + src.from
 	}
-	return "new or changed: no finished item of " + src.run + " has its value and inputs"
 }
 
-// itemsSummary is what a foreach step's reason adds about its items:
-// "items: 3 reused from kr-x, 1 ran (1 new or changed)".
-func itemsSummary(src string, items []ItemResult, picks []itemPick) string {
-	reused := 0
-	for _, it := range items {
-		if it.Reused {
-			reused++
+// damagedItems are the items whose records err (from LoadItems) says
+// cannot be read.
+func damagedItems(err error) map[int]bool {
+	out := map[int]bool{}
+	var walk func(error)
+	walk = func(err error) {
+		var de *DamagedError
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+		} else if errors.As(err, &de) && de.Part == runstore.PartItem {
+			out[de.Item] = true
 		}
 	}
-	s := fmt.Sprintf("items: %d reused from %s, %d ran", reused, src, len(items)-reused)
-	counts := map[itemWhy]int{}
-	for i, p := range picks {
-		if i < len(items) && !items[i].Reused {
-			counts[p.why]++
+	if err != nil {
+		walk(err)
+	}
+	return out
+}
+
+// reason is why item i runs or is reused, as its record keeps it.
+func (p itemPick) reason(src itemSource, i int) *Reason {
+	r := &Reason{Code: runstore.ReasonNoMatch, Run: src.run}
+	switch p.why {
+	case itemReused:
+		r.Code = runstore.ReasonMatched
+		if p.src != nil && p.src.Index != i {
+			n := p.src.Index
+			r.Item = &n
 		}
+	case itemUnfinished:
+		r.Code = runstore.ReasonUnfinished
+	case itemUnreadable:
+		r.Code = runstore.ReasonUnreadable
+	case itemNotRun:
+		r.Code = runstore.ReasonNotRun
+	case itemRedo:
+		r = &Reason{Code: runstore.ReasonFrom, From: src.from}
 	}
-	var parts []string
-	if n := counts[itemNoMatch]; n > 0 {
-		parts = append(parts, fmt.Sprintf("%d new or changed", n))
-	}
-	if n := counts[itemUnfinished]; n > 0 {
-		parts = append(parts, fmt.Sprintf("%d unfinished in %s", n, src))
-	}
-	if len(parts) > 0 {
-		s += " (" + strings.Join(parts, ", ") + ")"
-	}
-	return s
+	return r
 }
 
 // itemKeys are the keys of a foreach step's items (see above); "" for an
@@ -203,11 +224,16 @@ func (x *execution) itemModel(s *flowspec.Step) string {
 	if s.LLM == nil || x.meta.Registry == nil {
 		return ""
 	}
-	res, err := x.meta.Registry.Resolve(s.LLM.Model, nil)
-	if err != nil {
-		return ""
+	// Every model of a list, as for the step (see modelChanges); one
+	// model gives what it gave before lists.
+	models := s.LLM.Models()
+	out := make([]string, len(models))
+	for i, m := range models {
+		if res, err := x.meta.Registry.Resolve(m, nil); err == nil {
+			out[i] = res.Model
+		}
 	}
-	return res.Model
+	return strings.Join(out, " ")
 }
 
 // itemSelector splits --from STEP[N] into STEP and N (-1 without [N]).
@@ -219,39 +245,53 @@ func itemSelector(sel string) (string, int, error) {
 	num, ok := strings.CutSuffix(rest, "]")
 	n, err := strconv.Atoi(num)
 	if !ok || err != nil || n < 0 || num != strconv.Itoa(n) || base == "" {
-		return "", 0, &UsageError{Err: fmt.Errorf("--from %q: write STEP[N] with N an item's number from 0, e.g. --from %s[0]", sel, strings.TrimSpace(base))}
+		return "", 0, &UsageError{Err: &ItemChoiceError{Role: SelectFrom, Sel: sel, Step: strings.TrimSpace(base), Problem: ItemBadSelector}}
 	}
 	return base, n, nil
 }
 
 // checkItemSelector refuses --from STEP[N] for a step without foreach, and
-// an N the source run's record of the step shows is out of range (when the
-// step did not finish there, execution tells).
+// an N the source run's records of the step show there is nothing to run
+// again for: past the items of a step that completed, or, for one that did
+// not (failed, interrupted, never ran), past the last item it recorded.
+// Such an item has no record, so any replay runs it: the selector would
+// pick nothing.
 func (e *Engine) checkItemSelector(ctx context.Context, s *flowspec.Step, n int, srcID string, ie IndexEntry, has bool) error {
-	sel := fmt.Sprintf("%s[%d]", s.ID, n)
-	if s.Foreach == nil {
-		return &UsageError{Err: fmt.Errorf("--from %s: step %s has no foreach, so it has no items; write --from %s to run it again", sel, s.ID, s.ID)}
+	refuse := func(p ItemProblem, items int, status StepStatus) error {
+		return &UsageError{Err: &ItemChoiceError{Role: SelectFrom, Sel: fmt.Sprintf("%s[%d]", s.ID, n), Step: s.ID, Item: n,
+			Problem: p, Items: items, Run: srcID, Status: status}}
 	}
-	if !has {
-		return nil
+	if s.Foreach == nil {
+		return refuse(ItemNoForeach, 0, "")
 	}
 	home := ie.Run
 	if home == "" {
 		home = srcID
 	}
-	switch ie.Status {
-	case StepSkipped:
-		return &UsageError{Err: fmt.Errorf("--from %s: step %s was skipped in run %s, so it has no items; write --from %s to run it again", sel, s.ID, srcID, s.ID)}
-	case StepCompleted:
-		items, err := e.store.LoadItems(ctx, home, s.ID)
+	if has && ie.Status == StepSkipped {
+		return refuse(ItemSkipped, 0, "")
+	}
+	items, err := e.store.LoadItems(ctx, home, s.ID)
+	if has && ie.Status == StepCompleted {
 		if err != nil {
 			return err
 		}
 		if n >= len(items) {
-			return &UsageError{Err: fmt.Errorf("--from %s: step %s had %s in run %s", sel, s.ID, itemRange(s.ID, len(items)), srcID)}
+			return refuse(ItemPastEnd, len(items), "")
 		}
+		return nil
 	}
-	return nil
+	if err != nil {
+		return nil // a damaged item record runs again; the execution says so
+	}
+	last := -1
+	for i := range items {
+		last = max(last, i)
+	}
+	if n <= last {
+		return nil
+	}
+	return refuse(ItemUnrecorded, last+1, ie.Status)
 }
 
 // itemRange says how many items a step has: "3 items (each[0] to each[2])".
@@ -271,24 +311,18 @@ func itemRange(id string, n int) string {
 // written keeps its items there). The step --from names whole runs all
 // its items again; --from STEP[N] runs item N only.
 func itemSources(g *graph, index map[string]IndexEntry, srcID string, fps map[string]string,
-	why map[string]string, overrides map[string]any, models map[string]string, from string, fromItem int) map[string]itemSource {
+	rp plan.ReplayPlan, models map[string]*ModelChange, from string, fromItem int) map[string]itemSource {
 	out := map[string]itemSource{}
-	// tainted: steps downstream of one that runs again or is overridden,
-	// whose keyless records cannot be trusted by position.
-	var tainted map[string]bool
 	for _, id := range g.topo() {
 		s := g.steps[id]
 		if s.Foreach == nil {
 			continue
 		}
-		if _, runs := why[id]; !runs {
+		if _, runs := rp.Runs[id]; !runs {
 			continue
 		}
 		if id == from && fromItem < 0 {
 			continue
-		}
-		if tainted == nil {
-			tainted = taintedSteps(g, why, overrides)
 		}
 		ie, has := index[id]
 		src := itemSource{run: ie.Run, redo: -1}
@@ -296,29 +330,14 @@ func itemSources(g *graph, index map[string]IndexEntry, srcID string, fps map[st
 			src.run = srcID
 		}
 		// Keyless records (an older kitaru's) are trusted by position only
-		// when nothing they depend on changed, their model included.
-		src.byIndex = has && ie.Fingerprint == fps[id] && !tainted[id] && models[id] == ""
+		// when nothing they depend on changed, their model included; a
+		// record of the whole step means each item has one.
+		src.byIndex = has && ie.Fingerprint == fps[id] && !rp.Tainted[id] && models[id] == nil
+		src.whole = has && (ie.Status == StepCompleted || ie.Status == StepFailed)
 		if id == from {
 			src.redo, src.from = fromItem, fmt.Sprintf("%s[%d]", id, fromItem)
 		}
 		out[id] = src
-	}
-	return out
-}
-
-// taintedSteps are the steps with an ancestor that runs again (why) or is
-// overridden.
-func taintedSteps(g *graph, why map[string]string, overrides map[string]any) map[string]bool {
-	out := map[string]bool{}
-	for _, id := range g.topo() {
-		for _, d := range g.steps[id].Deps {
-			_, runs := why[d]
-			_, over := overrides[d]
-			if runs || over || out[d] {
-				out[id] = true
-				break
-			}
-		}
 	}
 	return out
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/providers"
 )
 
@@ -103,9 +104,10 @@ func TestItemSelector(t *testing.T) {
 	for _, tt := range tests {
 		base, n, err := itemSelector(tt.sel)
 		var ue *UsageError
+		var ic *ItemChoiceError
 		if tt.bad {
-			if !errors.As(err, &ue) || !strings.Contains(err.Error(), "write STEP[N]") {
-				t.Errorf("%q: %v, want a usage error saying how to write it", tt.sel, err)
+			if !errors.As(err, &ue) || !errors.As(err, &ic) || ic.Problem != ItemBadSelector || ic.Sel != tt.sel {
+				t.Errorf("%q: %v, want a usage error saying it is no STEP[N]", tt.sel, err)
 			}
 			continue
 		}
@@ -141,8 +143,9 @@ func TestReplayReusesItems(t *testing.T) {
 		opts   func(te *testEnv) ReplayOptions
 		runs   map[string]int // extra executions per item value (and join)
 		output []any
-		reused []bool // per item of each; nil: the step itself is reused
-		reason string // part of each's reason
+		reused []bool                      // per item of each; nil: the step itself is reused
+		why    *Reason                     // each's reason, when the case is about it
+		items  map[runstore.ReasonCode]int // how many items of each give each reason
 	}{
 		{
 			name: "one item added",
@@ -152,7 +155,7 @@ func TestReplayReusesItems(t *testing.T) {
 			runs:   map[string]int{"d": 1, "join": 1},
 			output: []any{"a-plain", "b-plain", "c-plain", "d-plain"},
 			reused: []bool{true, true, true, false},
-			reason: "items: 3 reused from SRC, 1 ran (1 new or changed)",
+			items:  map[runstore.ReasonCode]int{runstore.ReasonMatched: 3, runstore.ReasonNoMatch: 1},
 		},
 		{
 			name:   "reordered",
@@ -160,7 +163,7 @@ func TestReplayReusesItems(t *testing.T) {
 			runs:   map[string]int{"join": 1},
 			output: []any{"c-plain", "a-plain", "b-plain"},
 			reused: []bool{true, true, true},
-			reason: "items: 3 reused from SRC, 0 ran",
+			items:  map[runstore.ReasonCode]int{runstore.ReasonMatched: 3},
 		},
 		{
 			name:   "one removed",
@@ -182,7 +185,7 @@ func TestReplayReusesItems(t *testing.T) {
 			runs:   map[string]int{"a": 1, "b": 1, "c": 1, "join": 1},
 			output: []any{"a-loud", "b-loud", "c-loud"},
 			reused: []bool{false, false, false},
-			reason: "items: 0 reused from SRC, 3 ran (3 new or changed)",
+			items:  map[runstore.ReasonCode]int{runstore.ReasonNoMatch: 3},
 		},
 		{
 			name: "edited command",
@@ -208,7 +211,8 @@ func TestReplayReusesItems(t *testing.T) {
 			runs:   map[string]int{"join": 1},
 			output: []any{"a-plain", "b-plain", "c-plain"},
 			reused: []bool{true, true, true},
-			reason: "downstream of --from list; items: 3 reused from SRC, 0 ran",
+			why:    &Reason{Code: runstore.ReasonDownstreamOfFrom, From: "list"},
+			items:  map[runstore.ReasonCode]int{runstore.ReasonMatched: 3},
 		},
 		{
 			name:   "from the step",
@@ -223,7 +227,8 @@ func TestReplayReusesItems(t *testing.T) {
 			runs:   map[string]int{"b": 1, "join": 1},
 			output: []any{"a-plain", "b-plain", "c-plain"},
 			reused: []bool{true, false, true},
-			reason: "--from each[1]; items: 2 reused from SRC, 1 ran",
+			why:    &Reason{Code: runstore.ReasonFrom, From: "each[1]"},
+			items:  map[runstore.ReasonCode]int{runstore.ReasonMatched: 2, runstore.ReasonFrom: 1},
 		},
 		{
 			name:   "from one item, by kind",
@@ -270,12 +275,12 @@ func TestReplayReusesItems(t *testing.T) {
 			each := step(t, got, "each")
 			if tt.reused == nil {
 				if !each.Reused {
-					t.Errorf("each ran (%s); want it reused whole", each.Reason)
+					t.Errorf("each ran (%+v); want it reused whole", each.Why)
 				}
 				return
 			}
 			if each.Reused {
-				t.Fatalf("each was reused whole (%s)", each.Reason)
+				t.Fatalf("each was reused whole (%+v)", each.Why)
 			}
 			var reused []bool
 			for i, it := range each.Items {
@@ -283,15 +288,18 @@ func TestReplayReusesItems(t *testing.T) {
 				if it.Key == "" {
 					t.Errorf("item %d has no key", i)
 				}
-				if it.Reused != (it.ReusedFrom == src.ID) || it.Reused != strings.HasPrefix(it.Reason, "reused from") {
-					t.Errorf("item %d: reused %v from %q, reason %q", i, it.Reused, it.ReusedFrom, it.Reason)
+				if it.Reused != (it.ReusedFrom == src.ID) || it.Reused != (it.Why != nil && it.Why.Code == runstore.ReasonMatched && it.Why.Run == src.ID) {
+					t.Errorf("item %d: reused %v from %q, why %+v", i, it.Reused, it.ReusedFrom, it.Why)
 				}
 			}
 			if !reflect.DeepEqual(reused, tt.reused) {
 				t.Errorf("items reused %v, want %v", reused, tt.reused)
 			}
-			if want := strings.ReplaceAll(tt.reason, "SRC", src.ID); !strings.Contains(each.Reason, want) {
-				t.Errorf("each's reason %q, want it to say %q", each.Reason, want)
+			if tt.why != nil {
+				wantWhy(t, got, "each", src.ID, *tt.why)
+			}
+			if got := itemCodes(each); tt.items != nil && !reflect.DeepEqual(got, tt.items) {
+				t.Errorf("each's items give reasons %v, want %v", got, tt.items)
 			}
 			// What was reused can be reused again: a replay of the replay
 			// runs nothing.
@@ -464,8 +472,12 @@ steps:
 			if te.count("a") != 1 || te.count("b") != 1 || te.count("c") != 2 {
 				t.Errorf("counts a=%d b=%d c=%d, want 1 1 2", te.count("a"), te.count("b"), te.count("c"))
 			}
-			if r := step(t, run, "each").Reason; !strings.Contains(r, "items: 2 reused from "+src.ID+", 1 ran") {
-				t.Errorf("reason %q", r)
+			// c did not finish in the source, which has no record of it:
+			// it is not new or changed.
+			wantWhy(t, run, "each", src.ID, Reason{Code: runstore.ReasonNotRun})
+			wantCodes := map[runstore.ReasonCode]int{runstore.ReasonMatched: 2, runstore.ReasonNotRun: 1}
+			if got := itemCodes(step(t, run, "each")); !reflect.DeepEqual(got, wantCodes) {
+				t.Errorf("the items give reasons %v, want %v", got, wantCodes)
 			}
 		})
 	}
@@ -537,21 +549,153 @@ func TestReplayFromItemErrors(t *testing.T) {
 	f := te.flow(strings.Replace(itemsFlow, "steps:\n", "steps:\n  off: {kind: checkpoint, if: 'inputs.tone == \"never\"', foreach: inputs.xs, run: echo}\n", 1))
 	src := te.start(f, nil)
 	wantStatus(t, src, RunCompleted)
-	for sel, want := range map[string]string{
-		"each[3]":  "--from each[3]: step each had 3 items (each[0] to each[2]) in run " + src.ID,
-		"list[0]":  "--from list[0]: step list has no foreach, so it has no items; write --from list to run it again",
-		"off[0]":   "--from off[0]: step off was skipped in run " + src.ID + ", so it has no items",
-		"each[-1]": `--from "each[-1]": write STEP[N] with N an item's number from 0, e.g. --from each[0]`,
-		"nope[1]":  "the flow has no such step",
+	choice := func(sel, step string, n int, p ItemProblem, items int) error {
+		return &ItemChoiceError{Role: SelectFrom, Sel: sel, Step: step, Item: n, Problem: p, Items: items, Run: src.ID}
+	}
+	for sel, want := range map[string]error{
+		"each[3]":  choice("each[3]", "each", 3, ItemPastEnd, 3),
+		"list[0]":  choice("list[0]", "list", 0, ItemNoForeach, 0),
+		"off[0]":   choice("off[0]", "off", 0, ItemSkipped, 0),
+		"each[-1]": &ItemChoiceError{Role: SelectFrom, Sel: "each[-1]", Step: "each", Problem: ItemBadSelector},
+		"nope[1]":  &StepChoiceError{Role: SelectFrom, Sel: "nope", Steps: []string{"off", "list", "each", "join"}},
 	} {
 		_, err := te.eng.Replay(t.Context(), ReplayOptions{Source: src.ID, From: sel})
-		var ue *UsageError
-		if !errors.As(err, &ue) || !strings.Contains(err.Error(), want) {
-			t.Errorf("--from %s: %v; want a usage error saying %q", sel, err, want)
-		}
+		wantRefused(t, err, want)
 	}
 	if n := len(mustList(t, te)); n != 1 {
 		t.Errorf("%d runs; a refused replay must not make one", n)
+	}
+}
+
+// --from STEP[N] of a step that did not complete in the source is refused
+// before any run is made when the source has no record of item N or past
+// it (nothing to run again: any replay runs such an item), saying how far
+// its records go; an item it recorded is taken.
+func TestReplayFromItemOfAnUnfinishedStep(t *testing.T) {
+	t.Parallel()
+	te := newEnv(t)
+	lastFails := te.flow(`
+name: fan
+steps:
+  each:
+    kind: checkpoint
+    foreach: ${{ ["a", "b", "c"] }}
+    run: test ${{ item }} != c
+`)
+	failing := te.start(lastFails, nil)
+	wantStatus(t, failing, RunFailed)
+	// The same run as a kill -9 leaves it: item records, no step record
+	// and no index.
+	killed := te.start(lastFails, nil)
+	if err := te.store.ForgetStep(bg, killed.ID, "each"); err != nil {
+		t.Fatal(err)
+	}
+	m, err := te.store.LoadMeta(bg, killed.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Index, m.Status = nil, RunInterrupted
+	if err := te.store.SaveMeta(bg, m); err != nil {
+		t.Fatal(err)
+	}
+	waiting := te.start(te.flow(`
+name: gated
+steps:
+  gate:
+    kind: wait
+    question: Go on?
+  each:
+    kind: checkpoint
+    foreach: ${{ [steps.gate.output] }}
+    run: echo ${{ item }}
+`), nil)
+	wantStatus(t, waiting, RunWaiting)
+	runs := len(mustList(t, te))
+	unrecorded := func(src, sel string, n, items int, status StepStatus) error {
+		return &ItemChoiceError{Role: SelectFrom, Sel: sel, Step: "each", Item: n, Problem: ItemUnrecorded, Items: items, Run: src, Status: status}
+	}
+	for _, tc := range []struct {
+		src, sel string
+		want     error // nil: the replay runs
+	}{
+		{failing.ID, "each[3]", unrecorded(failing.ID, "each[3]", 3, 3, StepFailed)},
+		{killed.ID, "each[5]", unrecorded(killed.ID, "each[5]", 5, 3, "")},
+		{waiting.ID, "each[0]", unrecorded(waiting.ID, "each[0]", 0, 0, "")},
+		{failing.ID, "each[1]", nil},
+		{killed.ID, "each[2]", nil},
+	} {
+		run, err := te.eng.Replay(t.Context(), ReplayOptions{Source: tc.src, From: tc.sel})
+		if tc.want == nil {
+			if err != nil || run.Status != RunFailed {
+				t.Errorf("--from %s of %s: %v, %v; want the replay to run (and c to fail again)", tc.sel, tc.src, run, err)
+			}
+			runs++
+			continue
+		}
+		wantRefused(t, err, tc.want)
+	}
+	if n := len(mustList(t, te)); n != runs {
+		t.Errorf("%d runs, want %d: a refused replay must not make one", n, runs)
+	}
+}
+
+// wantRefused fails t unless err is a usage error holding want (an
+// *ItemChoiceError or a *StepChoiceError) as it is.
+func wantRefused(t *testing.T, err, want error) {
+	t.Helper()
+	var ue *UsageError
+	var got error
+	var ic *ItemChoiceError
+	var sc *StepChoiceError
+	switch {
+	case errors.As(err, &ic):
+		got = ic
+	case errors.As(err, &sc):
+		got = sc
+	}
+	if !errors.As(err, &ue) || !reflect.DeepEqual(got, want) {
+		t.Errorf("%v (%#v); want a usage error with %#v", err, got, want)
+	}
+}
+
+// An override replaces a step's whole output, so it does not go with an
+// item of that step: --override STEP[N], and --from STEP[N] with --override
+// STEP, are refused (no run made) saying what to write. --from STEP with
+// --override STEP takes the override, and an override upstream of
+// --from STEP[N] goes with it.
+func TestReplayOverrideAndItems(t *testing.T) {
+	t.Parallel()
+	te := newEnv(t)
+	src := te.start(te.flow(itemsFlow), nil)
+	wantStatus(t, src, RunCompleted)
+	for _, tc := range []struct {
+		from      string
+		overrides map[string]any
+		want      error // nil: the replay runs
+	}{
+		{from: "each[0]", overrides: map[string]any{"each": []any{"x"}},
+			want: &ItemChoiceError{Role: SelectFrom, Sel: "each[0]", Step: "each", Problem: ItemOverridden}},
+		{from: "each[1]", overrides: map[string]any{"checkpoint.each": []any{"x"}},
+			want: &ItemChoiceError{Role: SelectFrom, Sel: "each[1]", Step: "each", Item: 1, Problem: ItemOverridden}},
+		{overrides: map[string]any{"each[1]": "x"},
+			want: &ItemChoiceError{Role: SelectOverride, Sel: "each[1]", Step: "each", Item: 1, Problem: ItemOverride}},
+		{overrides: map[string]any{"nope[1]": "x"},
+			want: &StepChoiceError{Role: SelectOverride, Sel: "nope[1]", Steps: []string{"list", "each", "join"}}},
+		{from: "each", overrides: map[string]any{"each": []any{"x"}}},
+		{from: "each[0]", overrides: map[string]any{"list": []any{"a", "b", "c"}}},
+	} {
+		runs := len(mustList(t, te))
+		_, err := te.eng.Replay(t.Context(), ReplayOptions{Source: src.ID, From: tc.from, Overrides: tc.overrides})
+		if tc.want == nil {
+			if err != nil {
+				t.Errorf("--from %q --override %v: %v", tc.from, tc.overrides, err)
+			}
+			continue
+		}
+		wantRefused(t, err, tc.want)
+		if n := len(mustList(t, te)); n != runs {
+			t.Errorf("--from %q --override %v made a run", tc.from, tc.overrides)
+		}
 	}
 }
 
@@ -575,7 +719,7 @@ func TestReplayFromItemOfAReusedStep(t *testing.T) {
 		t.Fatal(err)
 	}
 	if s := step(t, same, "each"); !s.Reused {
-		t.Fatalf("each ran in the plain replay: %s", s.Reason)
+		t.Fatalf("each ran in the plain replay: %+v", s.Why)
 	}
 	run, err := te.eng.Replay(t.Context(), ReplayOptions{Source: same.ID, From: "each[0]"})
 	if err != nil {
@@ -585,10 +729,91 @@ func TestReplayFromItemOfAReusedStep(t *testing.T) {
 	if te.count("a") != 2 || te.count("b") != 1 || te.count("c") != 1 || te.count("join") != 2 {
 		t.Errorf("counts a=%d b=%d c=%d join=%d, want 2 1 1 2", te.count("a"), te.count("b"), te.count("c"), te.count("join"))
 	}
-	if want := "--from each[0]; items: 2 reused from " + src.ID + ", 1 ran"; step(t, run, "each").Reason != want {
-		t.Errorf("reason %q, want %q", step(t, run, "each").Reason, want)
+	wantWhy(t, run, "each", same.ID, Reason{Code: runstore.ReasonFrom, From: "each[0]"})
+	want := map[runstore.ReasonCode]int{runstore.ReasonMatched: 2, runstore.ReasonFrom: 1}
+	if got := itemCodes(step(t, run, "each")); !reflect.DeepEqual(got, want) {
+		t.Errorf("the items give reasons %v, want %v", got, want)
 	}
-	if r := step(t, run, "list").Reason; !strings.Contains(r, "not downstream of --from each[0]") {
-		t.Errorf("list's reason %q", r)
+	for _, it := range step(t, run, "each").Items {
+		if it.Why.Code == runstore.ReasonMatched && it.Why.Run != src.ID {
+			t.Errorf("item %d: why %+v, want it reused from %s, which ran it", it.Index, it.Why, src.ID)
+		}
+	}
+	wantWhy(t, run, "list", same.ID, Reason{Code: runstore.ReasonNotDownstream, Run: src.ID, From: "each[0]"})
+}
+
+// itemCodes counts the reasons a foreach step's items give.
+func itemCodes(s StepResult) map[runstore.ReasonCode]int {
+	out := map[runstore.ReasonCode]int{}
+	for _, it := range s.Items {
+		if it.Why != nil {
+			out[it.Why.Code]++
+		}
+	}
+	return out
+}
+
+// Items pickItems matched with nothing are new or changed only when the
+// source holds a readable record at their place or finished the step.
+func TestExplainMisses(t *testing.T) {
+	t.Parallel()
+	done := &ItemResult{Status: StepCompleted, Key: "other"}
+	tests := []struct {
+		name    string
+		prev    map[int]*ItemResult
+		damaged map[int]bool
+		whole   bool
+		want    itemWhy
+	}{
+		{"changed", map[int]*ItemResult{0: done}, nil, true, itemNoMatch},
+		{"new, the source finished the step", nil, nil, true, itemNoMatch},
+		{"changed, though the source stopped", map[int]*ItemResult{0: done}, nil, false, itemNoMatch},
+		{"no record, the source stopped", nil, nil, false, itemNotRun},
+		{"damaged", nil, map[int]bool{0: true}, true, itemUnreadable},
+		{"damaged, the source stopped", nil, map[int]bool{0: true}, false, itemUnreadable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			picks := []itemPick{{why: itemNoMatch}, {why: itemReused, src: done}, {why: itemRedo}, {why: itemUnfinished}}
+			explainMisses(picks, tt.prev, tt.damaged, tt.whole)
+			if picks[0].why != tt.want {
+				t.Errorf("why %d, want %d", picks[0].why, tt.want)
+			}
+			for i, want := range []itemWhy{itemReused, itemRedo, itemUnfinished} {
+				if picks[i+1].why != want {
+					t.Errorf("pick %d changed to %d", i+1, picks[i+1].why)
+				}
+			}
+		})
+	}
+}
+
+// An item whose record in the source cannot be read runs again, and its
+// reason says so rather than calling it new or changed.
+func TestReplayWithADamagedItemRecord(t *testing.T) {
+	t.Parallel()
+	te := newFileEnv(t)
+	src := te.start(te.flow(itemsFlow), nil)
+	wantStatus(t, src, RunCompleted)
+	p := filepath.Join(te.files.StepDir(src.ID, "each"), "items", "1.json")
+	if err := os.WriteFile(p, []byte(`{"index": 1, "sta`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run, err := te.eng.Replay(t.Context(), ReplayOptions{Source: src.ID, From: "list"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, run, RunCompleted)
+	if te.count("a") != 1 || te.count("b") != 2 || te.count("c") != 1 {
+		t.Errorf("counts a=%d b=%d c=%d, want 1 2 1", te.count("a"), te.count("b"), te.count("c"))
+	}
+	var got []Reason
+	for _, it := range step(t, run, "each").Items {
+		got = append(got, whyOf(it.Why, src.ID))
+	}
+	want := []Reason{{Code: runstore.ReasonMatched, Run: "SRC"}, {Code: runstore.ReasonUnreadable, Run: "SRC"}, {Code: runstore.ReasonMatched, Run: "SRC"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("items' reasons %+v, want %+v", got, want)
 	}
 }

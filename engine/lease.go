@@ -14,17 +14,28 @@ import (
 // It is renewed three times as often.
 var leaseTTL = 30 * time.Second
 
-// keep renews l until the returned function releases it.
+// leaseCheck is how often a lease that never expires by time (a file
+// store's) is checked: it is lost if its lock file is removed or replaced.
+var leaseCheck = time.Second
+
+// keep renews l until the returned function releases it; a lease that
+// never expires is checked as often, since it can still be lost.
 func (e *Engine) keep(l *runstore.Lease) func() {
 	stop := make(chan struct{})
 	done := make(chan struct{})
+	e.runMu.Lock()
+	if e.leases == nil {
+		e.leases = map[string]*runstore.Lease{}
+	}
+	e.leases[l.RunID] = l
+	e.runMu.Unlock()
+	every := leaseCheck
+	if !l.Expires.IsZero() {
+		every = max(l.TTL/3, 10*time.Millisecond)
+	}
 	go func() {
 		defer close(done)
-		if l.Expires.IsZero() {
-			<-stop
-			return
-		}
-		t := time.NewTicker(max(l.TTL/3, 10*time.Millisecond))
+		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
 			select {
@@ -49,6 +60,11 @@ func (e *Engine) keep(l *runstore.Lease) func() {
 		released = true
 		close(stop)
 		<-done
+		e.runMu.Lock()
+		if e.leases[l.RunID] == l {
+			delete(e.leases, l.RunID)
+		}
+		e.runMu.Unlock()
 		_ = e.store.Release(context.Background(), l)
 	}
 }
@@ -65,6 +81,13 @@ func (e *Engine) acquire(ctx context.Context, id string) (release func(), err er
 		return nil, err
 	}
 	return e.keep(l), nil
+}
+
+// leaseOf is the lease this engine holds on run id (nil: none).
+func (e *Engine) leaseOf(id string) *runstore.Lease {
+	e.runMu.Lock()
+	defer e.runMu.Unlock()
+	return e.leases[id]
 }
 
 // holder tells who runs run id now, if anyone does.

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"testing"
+
+	"github.com/kitaruhq/kitaru/providers"
 )
 
 // childEnv, when set, turns the test binary into a child process that does
@@ -19,5 +21,8 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	// Runs record it and replays compare it: the developer's own setting
+	// must not reach the goldens or the tests of what it changes.
+	os.Unsetenv(providers.EnvDefaultModel)
 	os.Exit(m.Run())
 }

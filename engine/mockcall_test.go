@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"regexp"
 	"testing"
 
 	"github.com/kitaruhq/kitaru/providers"
@@ -28,5 +29,11 @@ steps:
 	}
 	if out, err := OutputValue(got.Output); err != nil || out != "canned" {
 		t.Errorf("output %v (%v), want canned", out, err)
+	}
+	// Its log line writes the duration as the command line shows them
+	// (humantime): "answered in 0ms", never Go's "0s".
+	lines, err := te.store.Logs(t.Context(), run.ID, 0)
+	if err != nil || len(lines) != 1 || !regexp.MustCompile(`^model openai/gpt-4o-mini answered in (\d+ms|\d+\.\ds) \(`).MatchString(lines[0].Text) {
+		t.Errorf("log %+v, %v; want one line saying how long the model took as people read it (629ms, 1.2s)", lines, err)
 	}
 }

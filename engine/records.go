@@ -11,6 +11,7 @@ type (
 	StepResult   = runstore.StepResult
 	ItemResult   = runstore.ItemResult
 	Attempt      = runstore.Attempt
+	Turn         = runstore.Turn
 	WaitInfo     = runstore.WaitInfo
 	EventType    = runstore.EventType
 	Event        = runstore.Event
@@ -23,6 +24,9 @@ type (
 	DamagedError = runstore.DamagedError
 	DamagedRuns  = runstore.DamagedRuns
 	HeldError    = runstore.HeldError
+	Reason       = runstore.Reason
+	ModelChange  = runstore.ModelChange
+	Ending       = runstore.Ending
 )
 
 // Run and step statuses, as in the command-line contract.

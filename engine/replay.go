@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kitaruhq/kitaru/engine/plan"
+	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/providers"
 )
 
@@ -47,7 +49,7 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 		if err != nil {
 			return nil, err
 		}
-		if from, err = g.selectStep("--from", base); err != nil {
+		if from, err = g.selectStep(SelectFrom, base); err != nil {
 			return nil, err
 		}
 		fromItem, opts.From = n, from
@@ -58,16 +60,19 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 	if len(opts.Overrides) > 0 {
 		over := make(map[string]any, len(opts.Overrides))
 		for sel, v := range opts.Overrides {
-			id, err := g.selectStep("--override", sel)
+			id, err := g.selectStep(SelectOverride, sel)
 			if err != nil {
-				return nil, err
+				return nil, overrideOfItem(g, sel, err)
 			}
 			if _, dup := over[id]; dup {
-				return nil, &UsageError{Err: fmt.Errorf("--override: step %s is overridden twice", id)}
+				return nil, &UsageError{Err: &StepChoiceError{Role: SelectOverride, Sel: sel, Matches: []string{id}, Twice: true}}
 			}
 			over[id] = v
 		}
 		opts.Overrides = over
+		if _, both := over[from]; both && fromItem >= 0 {
+			return nil, &UsageError{Err: &ItemChoiceError{Role: SelectFrom, Sel: opts.From, Step: from, Item: fromItem, Problem: ItemOverridden}}
+		}
 	}
 	given := maps.Clone(src.Inputs)
 	if given == nil {
@@ -106,10 +111,11 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 		reg = &merged
 	}
 
-	index, err := e.sourceIndex(ctx, src)
+	index, lost, err := e.sourceIndex(ctx, src)
 	if err != nil {
 		return nil, err
 	}
+	lostRecords(g, index, src, opts.Flow != nil, lost)
 	if fromItem >= 0 {
 		ie, has := index[from]
 		if err := e.checkItemSelector(ctx, g.steps[from], fromItem, srcID, ie, has); err != nil {
@@ -117,63 +123,52 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 		}
 	}
 	models := e.modelChanges(ctx, g, index, src, reg)
+	in := plan.ReplayInput{
+		Graph: planGraph{g}, Order: g.order, Source: srcID, Recorded: recorded(index),
+		From: from, FromSel: opts.From, Overrides: map[string]bool{}, Models: models, Edited: opts.Flow != nil,
+	}
+	for id := range opts.Overrides {
+		in.Overrides[id] = true
+	}
+	in.InSource = e.sourceSteps(ctx, src, g, index)
+	// Steps whose record is lost run whatever the replay reads; with
+	// --from, those the source still lists (their home run is gone) run
+	// only when it reads them (planReplay).
+	in.Missing = map[string]runstore.Reason{}
+	for id, why := range lost {
+		if _, listed := index[id]; from == "" || !listed {
+			in.Missing[id] = why
+		}
+	}
 	// Without --from, fingerprints decide what runs. With it, reused steps
 	// keep the fingerprints of their records (what their outputs came
 	// from) and only the steps that run are hashed again.
 	var fps map[string]string
-	if opts.From == "" {
+	switch {
+	case opts.From == "":
 		fps = fingerprints(f, g, inputs, nil)
-	}
-	why := map[string]string{} // steps that run, and why
-	topo := g.topo()
-	if opts.From != "" {
-		why[from] = "--from " + opts.From
-		for d := range g.descendants(from) {
-			why[d] = "downstream of --from " + opts.From
-		}
-	}
-	for id := range opts.Overrides {
-		for d := range g.descendants(id) {
-			if _, ok := why[d]; !ok {
-				why[d] = "downstream of the overridden step " + id
+		in.Changed = map[string]bool{}
+		for id, ie := range index {
+			if fp, ok := fps[id]; ok && ie.Fingerprint != fp {
+				in.Changed[id] = true
 			}
 		}
+	case opts.Flow != nil || len(opts.Inputs) > 0 || len(models) > 0:
+		// Only an edited flow, given inputs or a moved alias can change a
+		// step upstream of --from: without them there is nothing to note,
+		// and a replay of a big run does not hash every step again.
+		in.Drift = drifts(g, index, from, fingerprints(f, g, inputs, nil), inputs, src.Inputs)
 	}
-	for _, id := range topo {
-		if _, ok := why[id]; ok {
-			continue
-		}
-		if _, ok := opts.Overrides[id]; ok {
-			continue
-		}
-		ie, has := index[id]
-		switch {
-		case !has:
-			why[id] = "no record of it in the source run (a new step, or one that never ran)"
-		case !ok(ie.Status):
-			why[id] = fmt.Sprintf("it did not complete in the source run (%s)", ie.Status)
-		case opts.From == "" && ie.Fingerprint != fps[id]:
-			why[id] = "fingerprint changed: its definition or the inputs it reads differ"
-		case opts.From == "" && models[id] != "":
-			why[id] = "model changed: " + models[id]
-		default:
-			continue
-		}
-		for d := range g.descendants(id) {
-			if _, ok := why[d]; !ok {
-				why[d] = "downstream of " + id
-			}
-		}
-	}
-	for id := range opts.Overrides {
-		delete(why, id)
+	rp := e.planReplay(ctx, f, g, index, lost, &in)
+	why := make(map[string]*Reason, len(rp.Runs))
+	for sid, r := range rp.Runs {
+		why[sid] = &r
 	}
 	if fps == nil {
 		known := map[string]string{}
 		for id, ie := range index {
 			_, runs := why[id]
-			_, over := opts.Overrides[id]
-			if !runs && !over && g.steps[id] != nil {
+			if !runs && !in.Overrides[id] && g.steps[id] != nil {
 				known[id] = ie.Fingerprint
 			}
 		}
@@ -191,48 +186,18 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 			FlowFile: f.File, StartedAt: time.Now().UTC(), Registry: reg,
 			ReplayFrom: opts.From, Overrides: opts.Overrides,
 		},
-		Parallel: opts.Parallel,
-		Plan:     planOf(f),
+		Parallel:     opts.Parallel,
+		DefaultModel: defaultModel(reg),
+		Plan:         planOf(f),
+		Reused:       rp.Reused,
+		ReuseNotes:   rp.Notes,
 	}
 	if meta.FlowFile == "" {
 		meta.FlowFile = src.FlowFile
 	}
 	meta.WorkDir = e.replayWorkDir(opts.Flow, src)
-	groups := map[reusedRef]int{}
-	for _, sid := range g.order {
-		if _, runs := why[sid]; runs {
-			continue
-		}
-		if _, over := opts.Overrides[sid]; over {
-			continue
-		}
-		ref := reusedRef{Run: index[sid].Run, Status: index[sid].Status}
-		if ref.Run == "" {
-			ref.Run = srcID
-		}
-		gi, ok := groups[ref]
-		if !ok {
-			gi = len(meta.Reused)
-			groups[ref] = gi
-			meta.Reused = append(meta.Reused, ReusedGroup{Run: ref.Run, Status: ref.Status})
-		}
-		meta.Reused[gi].Steps = append(meta.Reused[gi].Steps, sid)
-	}
-	// Only an edited flow, given inputs or a moved alias can change a step
-	// upstream of --from: without them there is nothing to note, and a
-	// replay of a big run does not hash every step again.
-	if opts.From != "" && (opts.Flow != nil || len(opts.Inputs) > 0 || len(models) > 0) {
-		reused := map[string]bool{}
-		for _, grp := range meta.Reused {
-			for _, sid := range grp.Steps {
-				reused[sid] = true
-			}
-		}
-		fresh := fingerprints(f, g, inputs, nil)
-		if notes := staleReuses(g, index, reused, fresh, inputs, src.Inputs, opts.Flow != nil, models); len(notes) > 0 {
-			meta.ReuseNotes = notes
-		}
-	}
+	meta.Budget = budgetOf(f.Budget.Over(opts.Budget))
+	meta.NoCache = opts.NoCache
 	unlock, err := e.createLocked(ctx, meta, f.Source)
 	if err != nil {
 		return nil, err
@@ -241,7 +206,7 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 	now := time.Now().UTC()
 	for sid, v := range opts.Overrides {
 		s := g.steps[sid]
-		r := &StepResult{ID: sid, Kind: s.Kind, Status: StepCompleted, Output: v, Reason: "overridden",
+		r := &StepResult{ID: sid, Kind: s.Kind, Status: StepCompleted, Output: v, Why: &Reason{Code: runstore.ReasonOverridden},
 			StartedAt: &now, EndedAt: &now, Fingerprint: fps[sid]}
 		if err := e.store.SaveStep(ctx, id, r); err != nil {
 			return nil, err
@@ -249,7 +214,8 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 	}
 	x := e.newExecutionWith(f, g, fps, meta, e.parallel(opts.Parallel))
 	x.reasons = why
-	x.itemsFrom = itemSources(g, index, srcID, fps, why, opts.Overrides, models, from, fromItem)
+	x.beforeSteps = func() { x.stopSourceLeftovers(ctx, srcID) }
+	x.itemsFrom = itemSources(g, withUnrecorded(g, index, src, opts.Flow != nil), srcID, fps, rp, models, from, fromItem)
 	x.fresh = true
 	if reg != nil {
 		x.caller = e.cfg.Models.Caller(*reg)
@@ -262,14 +228,17 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 
 // sourceIndex is each step's status, fingerprint and home in the source
 // run: its own index (or, when it never stopped cleanly, its records), and
-// for the steps it reused, the index of the run holding them.
-func (e *Engine) sourceIndex(ctx context.Context, src *RunMeta) (map[string]IndexEntry, error) {
-	idx, err := e.ownIndex(ctx, src)
+// for the steps it reused, the index of the run holding them. lost names,
+// for the steps whose home run is gone (removed by hand), which run that
+// was: they keep their status, with no fingerprint.
+func (e *Engine) sourceIndex(ctx context.Context, src *RunMeta) (idx map[string]IndexEntry, lost map[string]runstore.Reason, err error) {
+	idx, err = e.ownIndex(ctx, src)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	lost = map[string]runstore.Reason{}
 	if len(src.Reused) == 0 {
-		return idx, nil
+		return idx, lost, nil
 	}
 	if src.Index != nil {
 		idx = maps.Clone(idx) // the steps it reused are added below
@@ -279,11 +248,15 @@ func (e *Engine) sourceIndex(ctx context.Context, src *RunMeta) (map[string]Inde
 		home, ok := homes[g.Run]
 		if !ok {
 			m, err := e.store.LoadSummary(ctx, g.Run)
-			if err != nil {
-				return nil, fmt.Errorf("run %s reuses steps of run %s, which cannot be read: %w", src.ID, g.Run, err)
-			}
-			if home, err = e.ownIndex(ctx, m); err != nil {
-				return nil, err
+			switch {
+			case errors.Is(err, runstore.ErrNotFound):
+				home = nil
+			case err != nil:
+				return nil, nil, fmt.Errorf("run %s reuses steps of run %s, which cannot be read: %w", src.ID, g.Run, err)
+			default:
+				if home, err = e.ownIndex(ctx, m); err != nil {
+					return nil, nil, err
+				}
 			}
 			homes[g.Run] = home
 		}
@@ -291,16 +264,71 @@ func (e *Engine) sourceIndex(ctx context.Context, src *RunMeta) (map[string]Inde
 			ie := home[sid]
 			ie.Status, ie.Run = g.Status, g.Run
 			idx[sid] = ie
+			if home == nil {
+				lost[sid] = runstore.Reason{Code: runstore.ReasonHomeGone, Run: g.Run}
+			}
 		}
 	}
-	return idx, nil
+	return idx, lost, nil
+}
+
+// recorded is the source's index as a replay plan reads it.
+func recorded(index map[string]IndexEntry) map[string]plan.Recorded {
+	out := make(map[string]plan.Recorded, len(index))
+	for id, ie := range index {
+		out[id] = plan.Recorded{Status: ie.Status, Home: ie.Run}
+	}
+	return out
+}
+
+// sourceSteps are the steps of the source's flow, read only when a step
+// of the replay has no record there, to tell a new step from one that
+// never ran; nil when they cannot be read (the replay then cannot tell).
+func (e *Engine) sourceSteps(ctx context.Context, src *RunMeta, g *graph, index map[string]IndexEntry) map[string]bool {
+	missing := false
+	for _, id := range g.order {
+		if _, has := index[id]; !has {
+			missing = true
+			break
+		}
+	}
+	steps := src.Plan
+	if missing && steps == nil {
+		if m, err := e.store.LoadMeta(ctx, src.ID); err == nil {
+			steps = m.Plan
+		}
+	}
+	if !missing || len(steps) == 0 {
+		return nil
+	}
+	out := make(map[string]bool, len(steps))
+	for _, p := range steps {
+		out[p.ID] = true
+	}
+	return out
 }
 
 // ownIndex is the index of the steps whose records a run holds itself:
 // its meta's own when it has one (not to be changed).
 func (e *Engine) ownIndex(ctx context.Context, m *RunMeta) (map[string]IndexEntry, error) {
 	if m.Index != nil {
-		return m.Index, nil
+		// Read as it is, not copied (a big run's index is read by every
+		// replay of it), unless an older kitaru's `input --no-resume`
+		// recorded an answer but left the index saying "waiting": the
+		// record decides then.
+		idx, cloned := m.Index, false
+		for id, ie := range m.Index {
+			if ie.Status != StepWaiting {
+				continue
+			}
+			if r, err := e.store.LoadStep(ctx, m.ID, id); err == nil && r != nil {
+				if !cloned {
+					idx, cloned = maps.Clone(m.Index), true
+				}
+				idx[id] = IndexEntry{Status: r.Status, Fingerprint: r.Fingerprint}
+			}
+		}
+		return idx, nil
 	}
 	recs, err := e.store.LoadSteps(ctx, m.ID)
 	if err != nil {
@@ -313,9 +341,55 @@ func (e *Engine) ownIndex(ctx context.Context, m *RunMeta) (map[string]IndexEntr
 	return idx, nil
 }
 
+// SelectorRole is what a step selector is given for: the step a replay
+// starts from, or a step whose output a replay overrides.
+type SelectorRole string
+
+// The roles of step selectors.
+const (
+	SelectFrom     SelectorRole = "from"
+	SelectOverride SelectorRole = "override"
+)
+
+// StepChoiceError is a step selector that picks no single step: none
+// matches (Matches is empty; Steps are the flow's), several do, or (Twice)
+// it picks a step that another selector of the same role picked already.
+// A front end words it with its own name for the role (a flag, a field).
+type StepChoiceError struct {
+	Role    SelectorRole
+	Sel     string
+	Matches []string
+	Steps   []string
+	Twice   bool
+}
+
+func (e *StepChoiceError) Error() string {
+	switch {
+	case e.Twice:
+		return fmt.Sprintf("%s %q: step %s is chosen twice", e.Role, e.Sel, e.Matches[0])
+	case len(e.Matches) > 1:
+		return fmt.Sprintf("%s %q is ambiguous: it could be %s", e.Role, e.Sel, strings.Join(e.Matches, ", "))
+	}
+	return fmt.Sprintf("%s %q: the flow has no such step; its steps are: %s", e.Role, e.Sel, strings.Join(e.Steps, ", "))
+}
+
+// overrideOfItem is the error for --override STEP[N] (err when sel is no
+// such thing): an override replaces a step's whole output, never one item.
+func overrideOfItem(g *graph, sel string, err error) error {
+	base, n, serr := itemSelector(sel)
+	if serr != nil || n < 0 {
+		return err
+	}
+	id, serr := g.selectStep(SelectOverride, base)
+	if serr != nil {
+		return err
+	}
+	return &UsageError{Err: &ItemChoiceError{Role: SelectOverride, Sel: sel, Step: id, Item: n, Problem: ItemOverride}}
+}
+
 // selectStep resolves a step selector: a step id, KIND.ID (the Python
 // Kitaru spelling, e.g. checkpoint.research), or an unambiguous prefix.
-func (g *graph) selectStep(flag, sel string) (string, error) {
+func (g *graph) selectStep(role SelectorRole, sel string) (string, error) {
 	if g.steps[sel] != nil {
 		return sel, nil
 	}
@@ -330,11 +404,8 @@ func (g *graph) selectStep(flag, sel string) (string, error) {
 			cands = append(cands, id)
 		}
 	}
-	switch len(cands) {
-	case 1:
+	if len(cands) == 1 {
 		return cands[0], nil
-	case 0:
-		return "", &UsageError{Err: fmt.Errorf("%s %q: the flow has no such step; its steps are: %s", flag, sel, strings.Join(g.order, ", "))}
 	}
-	return "", &UsageError{Err: fmt.Errorf("%s %q is ambiguous: it could be %s", flag, sel, strings.Join(cands, ", "))}
+	return "", &UsageError{Err: &StepChoiceError{Role: role, Sel: sel, Matches: cands, Steps: g.order}}
 }

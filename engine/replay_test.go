@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kitaruhq/kitaru/engine/runstore"
 )
 
 const replayFlow = `
@@ -38,14 +40,18 @@ func TestReplayModes(t *testing.T) {
 		opts   func(te *testEnv) ReplayOptions
 		runs   map[string]int // extra runs per step caused by the replay
 		output string
-		reason map[string]string // step -> part of its reason
+		reason map[string]Reason // step -> its reason (Run "SRC": the source)
 	}{
 		{
 			name:   "from",
 			opts:   func(*testEnv) ReplayOptions { return ReplayOptions{From: "b"} },
 			runs:   map[string]int{"b": 1, "d": 1},
 			output: "D-B-A-x-C-y",
-			reason: map[string]string{"a": "not downstream of --from b", "b": "--from b", "d": "downstream of --from b"},
+			reason: map[string]Reason{
+				"a": {Code: runstore.ReasonNotDownstream, Run: "SRC", From: "b"},
+				"b": {Code: runstore.ReasonFrom, From: "b"},
+				"d": {Code: runstore.ReasonDownstreamOfFrom, From: "b"},
+			},
 		},
 		{
 			name:   "from with new input",
@@ -58,7 +64,11 @@ func TestReplayModes(t *testing.T) {
 			opts:   func(*testEnv) ReplayOptions { return ReplayOptions{Overrides: map[string]any{"a": "Z"}} },
 			runs:   map[string]int{"b": 1, "d": 1},
 			output: "D-B-Z-C-y",
-			reason: map[string]string{"a": "overridden", "b": "downstream of the overridden step a", "c": "fingerprint unchanged"},
+			reason: map[string]Reason{
+				"a": {Code: runstore.ReasonOverridden},
+				"b": {Code: runstore.ReasonDownstreamOverride, Step: "a"},
+				"c": {Code: runstore.ReasonUnchanged, Run: "SRC"},
+			},
 		},
 		{
 			name:   "from with override",
@@ -71,7 +81,10 @@ func TestReplayModes(t *testing.T) {
 			opts:   func(*testEnv) ReplayOptions { return ReplayOptions{Inputs: map[string]any{"other": "z"}} },
 			runs:   map[string]int{"c": 1, "d": 1},
 			output: "D-B-A-x-C-z",
-			reason: map[string]string{"c": "fingerprint changed", "d": "downstream of c"},
+			reason: map[string]Reason{
+				"c": {Code: runstore.ReasonFingerprintChanged},
+				"d": {Code: runstore.ReasonDownstream, Step: "c"},
+			},
 		},
 		{
 			name:   "same everything",
@@ -111,9 +124,9 @@ func TestReplayModes(t *testing.T) {
 					t.Errorf("step %s ran %d times, want %d", id, got, want)
 				}
 				s := step(t, run, id)
-				reused := tt.runs[id] == 0 && s.Reason != "overridden"
+				reused := tt.runs[id] == 0 && (s.Why == nil || s.Why.Code != runstore.ReasonOverridden)
 				if s.Reused != reused {
-					t.Errorf("step %s reused=%v, want %v (%s)", id, s.Reused, reused, s.Reason)
+					t.Errorf("step %s reused=%v, want %v (%+v)", id, s.Reused, reused, s.Why)
 				}
 			}
 			got, err := te.eng.Get(t.Context(), run.ID)
@@ -121,9 +134,7 @@ func TestReplayModes(t *testing.T) {
 				t.Fatal(err)
 			}
 			for id, want := range tt.reason {
-				if r := step(t, got, id).Reason; !strings.Contains(r, want) {
-					t.Errorf("step %s reason %q, want it to say %q", id, r, want)
-				}
+				wantWhy(t, got, id, src.ID, want)
 			}
 			for i, s := range got.Steps {
 				if out, err := OutputValue(run.Steps[i].Output); err != nil || s.Output != out || s.Reused != run.Steps[i].Reused {
@@ -231,7 +242,7 @@ steps:
 		{sel: "zz", errHas: "no such step"},
 	}
 	for _, tt := range tests {
-		got, err := g.selectStep("--from", tt.sel)
+		got, err := g.selectStep(SelectFrom, tt.sel)
 		if tt.errHas == "" && (err != nil || got != tt.want) {
 			t.Errorf("%q: %q, %v; want %q", tt.sel, got, err, tt.want)
 		}

@@ -1,5 +1,7 @@
 package engine
 
+import "github.com/kitaruhq/kitaru/engine/runstore"
+
 // reusedRef is where a reused step's record lives and its status.
 type reusedRef struct {
 	Run    string
@@ -16,14 +18,16 @@ func reusedOf(m *RunMeta) map[string]reusedRef {
 	return out
 }
 
-// reuseReason says why a replay reused a step.
-func reuseReason(m *RunMeta, step, from string) string {
-	if m.ReplayFrom != "" {
-		r := "reused from " + from + ": not downstream of --from " + m.ReplayFrom
-		if n := m.ReuseNotes[step]; n != "" {
-			r += ", though " + n
-		}
-		return r
+// reuseReason says why a replay reused a step whose record is in run from:
+// not downstream of --from (and what changed all the same, if anything
+// did), or its fingerprint unchanged.
+func reuseReason(m *RunMeta, step, from string) *Reason {
+	if m.ReplayFrom == "" {
+		return &Reason{Code: runstore.ReasonUnchanged, Run: from}
 	}
-	return "reused from " + from + ": fingerprint unchanged"
+	r := &Reason{Code: runstore.ReasonNotDownstream, Run: from, From: m.ReplayFrom}
+	if n, ok := m.ReuseNotes[step]; ok {
+		r.Though = &n
+	}
+	return r
 }

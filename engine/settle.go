@@ -11,13 +11,21 @@ func ended(s RunStatus) bool {
 	return s == RunCompleted || s == RunFailed || s == RunCancelled
 }
 
-// markEnd writes into meta how a go at the run stopped: its status and
-// error, when, the index of the steps recorded in its directory (what a
+// runEnd is how a go at a run stopped: its status, its ending and the
+// error underneath, if there is one.
+type runEnd struct {
+	status RunStatus
+	ending *Ending
+	err    *string
+}
+
+// markEnd writes into meta how a go at the run stopped: its status, ending
+// and error, when, the index of the steps recorded in its directory (what a
 // replay reads instead of every record) and its usage totals from rec.
 // The run loop and settle both use it, so a run ended either way reads the
 // same.
-func markEnd(meta *RunMeta, status RunStatus, msg *string, now time.Time, idx map[string]IndexEntry, rec *Run) {
-	meta.Status, meta.Error = status, msg
+func markEnd(meta *RunMeta, end runEnd, now time.Time, idx map[string]IndexEntry, rec *Run) {
+	meta.Status, meta.Ending, meta.Error = end.status, end.ending, end.err
 	meta.EndedAt = &now
 	meta.Index = idx
 	meta.Usage, meta.CostUSD = rec.Usage, rec.CostUSD
@@ -26,10 +34,10 @@ func markEnd(meta *RunMeta, status RunStatus, msg *string, now time.Time, idx ma
 // settle records a change made to a run outside its run loop, which the
 // caller holds the lock of: an answer (the run stays waiting), an abort, an
 // expired wait, a cancel of a run nobody runs. Like the end of the loop it
-// saves the meta with the status and error, ended_at, the index rebuilt
+// saves the meta with the status, ending and error, ended_at, the index rebuilt
 // from the run's step records, and the usage totals; a run that ended is
 // journaled as finished. It returns the run's record.
-func (e *Engine) settle(ctx context.Context, meta *RunMeta, status RunStatus, msg *string) (*Run, error) {
+func (e *Engine) settle(ctx context.Context, meta *RunMeta, end runEnd) (*Run, error) {
 	// Written whole even if the caller is interrupted meanwhile: a step
 	// answered but a run still waiting for it would be asked again.
 	ctx = context.WithoutCancel(ctx)
@@ -42,27 +50,27 @@ func (e *Engine) settle(ctx context.Context, meta *RunMeta, status RunStatus, ms
 	}
 	now := time.Now().UTC()
 	endedAt := meta.EndedAt
-	meta.Status = status
+	meta.Status = end.status
 	rec, err := e.assembleFrom(ctx, meta, recs, damaged)
 	if err != nil {
 		return nil, err
 	}
-	markEnd(meta, status, msg, now, idx, rec)
-	if !ended(status) {
+	markEnd(meta, end, now, idx, rec)
+	if !ended(end.status) {
 		// Still waiting (or interrupted): when the last go at it stopped
 		// is unchanged.
 		meta.EndedAt = endedAt
 	}
-	rec.Error, rec.EndedAt = meta.Error, meta.EndedAt
+	rec.Ending, rec.Error, rec.EndedAt = meta.Ending, meta.Error, meta.EndedAt
 	if err := e.store.SaveMeta(ctx, meta); err != nil {
 		return nil, err
 	}
-	if ended(status) {
+	if ended(end.status) {
 		slim := meta.Run
 		slim.Steps = nil
 		ev := Event{Time: now, Type: EventRunFinished, RunID: meta.ID, Run: &slim}
-		if msg != nil {
-			ev.Error = *msg
+		if end.err != nil {
+			ev.Error = *end.err
 		}
 		_ = e.store.AppendEvents(ctx, meta.ID, ev)
 		e.bus.publish(ev)

@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/kitaruhq/kitaru/engine/runstore"
 )
 
 // A wait answered without resuming the run, then replayed: the replay
@@ -55,19 +58,20 @@ steps:
 		act    func(te *testEnv, id string) error
 		status RunStatus
 		step   StepStatus // approval's status in the index
+		ending Ending
 	}{
 		{"answer", func(te *testEnv, id string) error {
 			_, err := te.eng.Answer(t.Context(), id, "", json.RawMessage(`true`))
 			return err
-		}, RunWaiting, StepCompleted},
+		}, RunWaiting, StepCompleted, Ending{Code: runstore.EndWaiting, Step: "approval"}},
 		{"abort", func(te *testEnv, id string) error {
 			_, err := te.eng.Abort(t.Context(), id, "")
 			return err
-		}, RunCancelled, StepFailed},
+		}, RunCancelled, StepFailed, Ending{Code: runstore.EndAborted, Step: "approval"}},
 		{"cancel", func(te *testEnv, id string) error {
 			_, err := te.eng.Cancel(t.Context(), id)
 			return err
-		}, RunCancelled, StepWaiting},
+		}, RunCancelled, StepWaiting, Ending{Code: runstore.EndCancelled}},
 		{"expired", func(te *testEnv, id string) error {
 			// Moves the deadline into the past, as an hour's wait would.
 			r, err := te.store.LoadStep(bg, id, "approval")
@@ -84,7 +88,7 @@ steps:
 				t.Error("a late answer was taken")
 			}
 			return nil
-		}, RunFailed, StepFailed},
+		}, RunFailed, StepFailed, Ending{Code: runstore.EndWaitExpired, Step: "approval"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -104,6 +108,15 @@ steps:
 			}
 			if meta.Status != tc.status {
 				t.Errorf("status %s, want %s", meta.Status, tc.status)
+			}
+			// The ending is data; the error only what a step said (the
+			// expired wait's).
+			if meta.Ending == nil || *meta.Ending != tc.ending {
+				t.Errorf("ending %+v, want %+v", meta.Ending, tc.ending)
+			}
+			if wantErr := tc.ending.Code == runstore.EndWaitExpired; (meta.Error != nil) != wantErr ||
+				wantErr && !strings.HasPrefix(*meta.Error, "no answer before the wait's timeout ran out") {
+				t.Errorf("error %v", deref(meta.Error))
 			}
 			if got := meta.Index["approval"].Status; got != tc.step {
 				t.Errorf("the index says approval is %q, want %s", got, tc.step)

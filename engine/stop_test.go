@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kitaruhq/kitaru/engine/runstore"
 )
 
 const stopFlow = `
@@ -48,6 +50,9 @@ func TestInterruptAndResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantStatus(t, run, RunInterrupted)
+	if run.Ending == nil || run.Ending.Code != runstore.EndInterrupted || run.Error != nil {
+		t.Errorf("ending %+v, error %v; want interrupted, no error", run.Ending, run.Error)
+	}
 	if s := step(t, run, "slow"); s.Status != StepPending {
 		t.Fatalf("the stopped step is %s; it must stay unrecorded so resume runs it", s.Status)
 	}
@@ -114,6 +119,9 @@ func TestCancelWhileRunningAndFollowLogs(t *testing.T) {
 		t.Fatal(res.err)
 	}
 	wantStatus(t, res.run, RunCancelled)
+	if e := res.run.Ending; e == nil || e.Code != runstore.EndCancelled || res.run.Error != nil {
+		t.Errorf("ending %+v, error %v; want cancelled, no error", e, res.run.Error)
+	}
 	if te.count("after") != 0 {
 		t.Error("a step ran after the cancel")
 	}

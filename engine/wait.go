@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/flowspec"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
@@ -90,7 +91,7 @@ func (e *Engine) Answer(ctx context.Context, ref, step string, value json.RawMes
 	}
 	answer, err := jsonschema.UnmarshalJSON(bytes.NewReader(value))
 	if err != nil {
-		return nil, &UsageError{Err: fmt.Errorf("the answer for step %s is not JSON (%v); strings need quotes: --value '\"text\"'", r.ID, err)}
+		return nil, runstore.Advise(&UsageError{Err: fmt.Errorf("the answer for step %s is not JSON (%v)", r.ID, err)}, runstore.Remedy{Do: runstore.RemedyQuoteAnswer})
 	}
 	if r.Wait != nil && r.Wait.Schema != nil {
 		if err := validateAnswer(r.Wait.Schema, answer); err != nil {
@@ -120,7 +121,7 @@ func (e *Engine) Answer(ctx context.Context, ref, step string, value json.RawMes
 	_ = e.store.AppendEvents(ctx, meta.ID, Event{Time: now, Type: EventStepFinished, RunID: meta.ID, Step: r.ID, Result: r})
 	// The run waits on until resumed, but its index must say the step is
 	// answered, or a replay of it would ask again.
-	return e.settle(ctx, meta, meta.Status, meta.Error)
+	return e.settle(ctx, meta, runEnd{meta.Status, meta.Ending, meta.Error})
 }
 
 func validateAnswer(schema map[string]any, answer any) error {
@@ -167,11 +168,11 @@ func (e *Engine) expireWait(ctx context.Context, meta *RunMeta, r *StepResult) (
 	if err := e.store.SaveStep(ctx, meta.ID, r); err != nil {
 		return nil, err
 	}
-	run, err := e.settle(ctx, meta, RunFailed, &msg)
+	run, err := e.settle(ctx, meta, runEnd{RunFailed, &Ending{Code: runstore.EndWaitExpired, Step: r.ID}, &msg})
 	if err != nil {
 		return nil, err
 	}
-	return run, fmt.Errorf("step %s of run %s stopped waiting: %s; the run failed; ask again with `kitaru retry %s`", r.ID, meta.ID, msg, meta.ID)
+	return run, runstore.Advise(fmt.Errorf("step %s of run %s stopped waiting: %s; the run failed", r.ID, meta.ID, msg), runstore.Remedy{Do: runstore.RemedyAskAgain, Run: meta.ID})
 }
 
 // Abort ends a waiting run cancelled; its waiting step fails as aborted.
@@ -187,5 +188,5 @@ func (e *Engine) Abort(ctx context.Context, ref, step string) (*Run, error) {
 	if err := e.store.SaveStep(ctx, meta.ID, r); err != nil {
 		return nil, err
 	}
-	return e.settle(ctx, meta, RunCancelled, &msg)
+	return e.settle(ctx, meta, runEnd{RunCancelled, &Ending{Code: runstore.EndAborted, Step: r.ID}, nil})
 }

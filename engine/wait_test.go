@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kitaruhq/kitaru/engine/runstore"
 )
 
 const waitFlow = `
@@ -139,7 +141,7 @@ steps:
 		t.Fatalf("an answer to a wait without timeout was refused: %v", err)
 	}
 	got, err := te.eng.Answer(t.Context(), run.ID, "hasty", json.RawMessage(`true`))
-	if err == nil || !strings.Contains(err.Error(), "kitaru retry") {
+	if fix := runstore.RemedyOf(err); err == nil || fix == nil || fix.Do != runstore.RemedyAskAgain {
 		t.Fatalf("a late answer was taken: %v", err)
 	}
 	wantStatus(t, got, RunFailed)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/flowspec"
 )
 
@@ -195,7 +196,8 @@ func TestWorkDirGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantStatus(t, run, RunFailed)
-	if e := step(t, run, "after").Error; e == nil || !strings.Contains(*e, "working directory "+f.Dir) || !strings.Contains(*e, "--flow") {
+	if e := step(t, run, "after").Error; e == nil || !strings.Contains(*e, "working directory "+f.Dir) ||
+		step(t, run, "after").Remedy == nil || *step(t, run, "after").Remedy != (runstore.Remedy{Do: runstore.RemedyReplayNewFlow, Run: run.ID}) {
 		t.Errorf("error %s", fmtErr(e))
 	}
 }

@@ -34,7 +34,9 @@ type Flow struct {
 	Description string
 	Inputs      []*Input // in YAML order
 	Defaults    Defaults
+	Budget      Budget    // the top-level budget:; zero fields set no limit
 	Steps       []*Step   // in YAML order (display order)
+	Tools       []*Tool   // tools:, in YAML order
 	Output      *Template // nil when the flow declares no output
 	Source      []byte    // the file as read, kept for the run's snapshot
 
@@ -61,12 +63,14 @@ type Retry struct {
 
 // Defaults apply to every step that does not set its own.
 type Defaults struct {
-	Model   string
-	Retry   Retry
-	Timeout time.Duration
+	Model     string
+	Fallbacks []string // the models after Model when defaults.model is a list
+	Retry     Retry
+	Timeout   time.Duration
 	// MaxOutput is the bytes of stdout a run: step may print; 0 is
 	// DefaultMaxOutput. llm and value steps ignore it.
 	MaxOutput int64
+	Cache     Cache // for llm steps
 }
 
 // Step is one compiled step.
@@ -138,13 +142,37 @@ func (b *ItemBasis) Fingerprint() string {
 
 // LLMStep is the body of an llm step.
 type LLMStep struct {
-	Model       string // the step's model, else defaults.model; "" resolves at run time
+	Model string // the step's model, else defaults.model; "" resolves at run time
+	// Fallbacks are the models tried in order after Model when it gives
+	// no answer (model: [a, b] sets Model a, Fallbacks [b]).
+	Fallbacks   []string
 	System      *Template
 	Prompt      *Template // exactly one of Prompt and Messages is set
 	Messages    []Message
 	Temperature *float64 // nil: the provider's default
 	MaxTokens   int      // 0: kitaru's default
+	// Tools are the tools the model may call (tools:); MaxTurns bounds
+	// the model calls of its loop (DefaultMaxTurns when tools are set).
+	Tools    []*Tool
+	MaxTurns int
+	// Schema, when set, is the JSON Schema the answer must follow; the
+	// step's output is then the parsed answer. SchemaRetries is how many
+	// times an answer that breaks it is asked for again (defaults
+	// applied: DefaultSchemaRetries).
+	Schema        *AnswerSchema
+	SchemaRetries int
+	// Cache says whether its answer may come from an earlier run's
+	// identical call (defaults applied; see cache.go).
+	Cache Cache
 }
+
+// DefaultSchemaRetries is how many times an llm step with a schema asks
+// again for an answer that broke it; MaxSchemaRetries is the most a flow
+// may ask for, since every one is a paid call.
+const (
+	DefaultSchemaRetries = 2
+	MaxSchemaRetries     = 10
+)
 
 // Message is one chat message of an llm step.
 type Message struct {
@@ -187,6 +215,7 @@ type Scope struct {
 	FlowName string
 	Item     any // inside foreach
 	Index    int // inside foreach
+	Args     any // inside a tool: the call's arguments
 }
 
 // StepState is what an expression can read of another step.

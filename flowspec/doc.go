@@ -26,11 +26,131 @@
 //     (4 tries) but never waits past the step's timeout, nor more than 2
 //     minutes in all: a longer Retry-After fails the attempt at once, naming
 //     it. An answer above 32 MiB fails the step without a retry.
+//   - "The directory of the flow file" (where steps run, and what a
+//     relative dir: starts from) is, for a path that is a link to the flow
+//     file, the directory of the file the link leads to: the scripts and
+//     data a flow names sit beside the file, wherever it is linked from.
+//     A flow in a linked directory keeps the directory as written. A flow
+//     read from stdin (`kitaru run -`, named <stdin> in errors) or a pipe
+//     has no file: its steps run in the current directory.
 //   - `needs` accepts one id or a list. A checkpoint `value` written as
 //     YAML data (a number, a map) is kept as that data; ${{ }} inside such a
 //     map is an error rather than silently literal.
 //   - `output` is json or text (the default). A wait step's schema must be a
 //     valid JSON Schema (draft 2020-12) that refers to no other document.
+//   - `schema:` on an llm step (the spec's "Structured output") is any
+//     JSON Schema that refers to no other document, checked at load. The
+//     answer is parsed as JSON (one ```json fence around it is taken off,
+//     as for `output: json` on an llm step; not on a run: step) and
+//     validated; the output is the parsed value. A refused answer goes
+//     back as the assistant's message, then a user message listing every
+//     place it broke the schema (sorted by JSON pointer) and the schema,
+//     up to schema_retries (0 to 10, default 2) more calls; then the step
+//     fails naming the first pointer ("" is the whole value). Asking again
+//     is not an attempt: a step's retry starts a new conversation. Every
+//     call counts in usage and cost, and a step, item or attempt that made
+//     more than one lists them in `turns` (usage, cost, duration, why its
+//     answer was refused, pointer). output: text does not go with schema.
+//     Providers get the schema natively: OpenAI-compatible ones as
+//     response_format json_schema, strict only when the schema meets
+//     strict mode's rules (every object lists all its properties in
+//     required and sets additionalProperties: false); Anthropic as a
+//     forced tool; Ollama as format. A schema whose top is not an object
+//     goes to OpenAI and Anthropic as the property "answer" of one.
+//   - `tools:` (the spec's "Tools and agent loops") and `schema:` go
+//     together: the loop ends at an answer without tool calls, which is
+//     then validated and, when refused, asked for again within the same
+//     loop. Every model call of a step's conversation is a turn, the
+//     first call, the calls of its tool loop and the calls asking again
+//     for the schema alike: each counts in usage and cost, and max_turns
+//     (1 to 10000, default 10, only with tools) bounds them all, asking
+//     again included; schema_retries bounds, among them, the answers
+//     refused. OpenAI-compatible providers get the tools beside
+//     response_format; Anthropic gets the step's tools and the answer
+//     tool, with tool_choice any (every turn calls tools, or answers
+//     through the answer tool; an answer-tool call beside other calls is
+//     dropped and the loop goes on), the answer tool named after the step
+//     unless a tool has that name (then with _answer added). A record
+//     (step, item, attempt) lists its conversation in `turns` when it
+//     says more than the record's own fields (more than one call, a tool
+//     call, a model of the list that gave no answer): each turn has its
+//     model and alias, text, tool_calls (name, arguments, output or
+//     error, duration_ms), error and pointer for an answer refused,
+//     failed_models, usage, cost and duration. A step with tools or a
+//     schema saves each turn and each tool call the moment it ends
+//     (steps/ID/turns/, per item and per conversation), and resume (after
+//     a stop, a kill, a spent budget) continues the conversation at the
+//     first turn or call without a record: nothing recorded is called or
+//     run again, and the step's usage and cost are the sum of its
+//     recorded turns, a killed go's too. A failed attempt closes its
+//     conversation (a record says so): the step's retry, and `kitaru
+//     retry`, start a new one. A conversation whose first request is not
+//     the one recorded (an upstream step's new output) starts anew too.
+//     A tool's arguments are validated against its parameters before it
+//     runs; a tool that fails (bad arguments, a command that exits
+//     non-zero, an expression error, an unknown tool) sends its error to
+//     the model as the result. The artifacts are prompt.json (the first
+//     request), prompt-turnN.json (the messages a later call added: tool
+//     results, the request to answer again), and response.txt and
+//     response-turnN.txt (what each call wrote, when it wrote text).
+//     With cache:, a step with tools keeps the answer that ended its loop
+//     under its first request (the tools are part of the key); a hit runs
+//     no tool.
+//   - `model:` (of a step, or defaults) may be a list, tried in order for
+//     each model call: the next model is tried when one gives no answer
+//     after its own HTTP retries. Every failure falls back (429, 5xx, a
+//     timeout, an unreachable server; 401/403 and a missing key too, as
+//     the next provider has its own key; 400, 404, 413 and 422 as well,
+//     since another model may know the name or take a longer prompt, and
+//     a refused request costs nothing) except a stop (Ctrl-C, the step's
+//     timeout) and a spent budget. A step's model or list replaces the
+//     whole of defaults.model; names in a list are distinct. Later calls
+//     of the same conversation (asking again for a schema) start at the
+//     model that answered. The record's model and alias are the model
+//     that answered; a step with a list lists its calls in `turns` once a
+//     model gave no answer, each with model, alias and failed_models
+//     (model as written, error, duration, usage, cost). The step's retry
+//     tries the whole list again; it is not retried when every model
+//     refused the call for good. The fingerprint hashes the list (one
+//     model hashes as before lists), and a replay runs a step again when
+//     any model of its list resolves elsewhere now.
+//   - `budget: {max_cost_usd, max_tokens}` at the top, and --max-cost,
+//     --max-tokens on run, replay, resume and retry (each flag wins over
+//     its field; resume and retry start from what the run recorded): once
+//     the run's totals (every attempt and fallback try, and earlier goes
+//     at the run; for a replay only what it spends itself, reused steps
+//     costing nothing) reach a limit, no llm step or item starts and a
+//     call a running step is about to make is refused, which stops that
+//     step unrecorded (what it spent stays counted), as an interrupt
+//     would. Calls in flight finish and are recorded, so a run can end a
+//     little past its budget; steps that call no model still run. The run
+//     ends failed with ending budget_exceeded (the figures in
+//     ending.budget) when something was held back, and resume or retry
+//     with a larger budget continues it without repeating finished steps
+//     or items. A model without a known price counts no cost: only
+//     max_tokens bounds it.
+//   - `cache: true`, `false` or `{ttl: 24h}` (an llm step, or defaults;
+//     a step's replaces the defaults' whole): the step (or each item)
+//     takes the answer of a completed call of any earlier run whose
+//     resolved request was the same, with no call and no cost. The key is
+//     a SHA-256 of the resolved provider/model, the base URL its client is
+//     given, and the whole request: messages as rendered, temperature,
+//     max_tokens, schema (and its name, the step id), tools; not the alias
+//     that named the model, nor headers or keys, so two aliases of one
+//     model at one server share answers. With a model list the first
+//     model's request is looked up; an answer is kept under the request
+//     of the model that gave it. A step with a schema keeps the answer it
+//     accepted (after any asking again), keyed by its first request; a
+//     step whose answer was refused keeps nothing, nor does a mocked call.
+//     ttl takes only answers younger than it. The cached answer is the one
+//     the record holds, secrets masked. The step records as any other:
+//     why is cached (run, step, item that made the call; in a replay,
+//     though: why it ran), usage and cost zero, model the one that
+//     answered then. --no-cache (run, replay, resume, retry; a run keeps
+//     it for its later goes) takes nothing from the cache but still keeps
+//     fresh answers. cache: is not part of the fingerprint: it does not
+//     change what a step answers, so turning it on or off makes no replay
+//     run a step again.
 //   - Input strings from --input coerce: integers also from 1e3 or 5.0,
 //     booleans from true/false/yes/no/on/off/1/0, lists and objects from
 //     JSON or YAML flow syntax ([a, b]).

@@ -46,3 +46,51 @@ func TestLoadRecordsTheFlowFilesDirectory(t *testing.T) {
 		t.Errorf("Parse gave Dir %q, want none", parsed.Dir)
 	}
 }
+
+// A flow reached through a link runs in the directory of the file the
+// link leads to (where the scripts and data it names are), through links
+// of links and relative ones too; a flow in a linked directory keeps the
+// directory as written.
+func TestLinkedFlowRunsWhereItsFileIs(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	if r, err := filepath.EvalSymlinks(root); err == nil {
+		root = r // the temporary directory may itself be reached by a link
+	}
+	real, links := filepath.Join(root, "flows"), filepath.Join(root, "links")
+	for _, d := range []string{real, links} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(real, "flow.yaml"), []byte("name: here\nsteps:\n  a: {kind: checkpoint, value: 1}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []struct{ name, to string }{
+		{"abs.yaml", filepath.Join(real, "flow.yaml")},
+		{"rel.yaml", "../flows/flow.yaml"},
+		{"twice.yaml", "rel.yaml"},
+	} {
+		if err := os.Symlink(l.to, filepath.Join(links, l.name)); err != nil {
+			t.Skipf("cannot make links here: %v", err)
+		}
+	}
+	dirLink := filepath.Join(root, "dirlink")
+	if err := os.Symlink(real, dirLink); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{
+		filepath.Join(links, "abs.yaml"):    real,
+		filepath.Join(links, "rel.yaml"):    real,
+		filepath.Join(links, "twice.yaml"):  real,
+		filepath.Join(dirLink, "flow.yaml"): dirLink,
+	} {
+		f, err := Load(path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Dir != want || f.File != path {
+			t.Errorf("Load(%s): Dir %q, File %q; want %q, the path as given", path, f.Dir, f.File, want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package flowspec
 
 import (
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,6 +40,31 @@ func TestLoadFileSize(t *testing.T) {
 	if _, err := Parse("big.yaml", make([]byte, MaxFileSize+1), Options{}); err == nil || !strings.Contains(err.Error(), "at most 8MiB") {
 		t.Errorf("Parse of %d bytes: %v", MaxFileSize+1, err)
 	}
+}
+
+// TestReadBounded: a flow read from a stream (stdin) is bounded as a file
+// is, named as told, and has no directory of its own.
+func TestReadBounded(t *testing.T) {
+	t.Parallel()
+	f, err := Read(StdinName, strings.NewReader("name: f\nsteps:\n  a:\n    kind: checkpoint\n    value: 1\n"), Options{})
+	if err != nil || f.File != StdinName || f.Dir != "" {
+		t.Fatalf("Read = %+v, %v; want a flow named %s with no directory", f, err, StdinName)
+	}
+	_, err = Read(StdinName, io.LimitReader(zeros{}, MaxFileSize+1), Options{})
+	if want := "<stdin>:1:1: more than 8MiB can be read from it"; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("Read of %d bytes: %v, want %q", MaxFileSize+1, err, want)
+	}
+	_, err = Read(StdinName, strings.NewReader("name: f\nsteps:\n  a: {kind: bogus}\n"), Options{})
+	if err == nil || !strings.HasPrefix(err.Error(), "<stdin>:3:") {
+		t.Errorf("a bad flow read: %v, want an error at <stdin>:3", err)
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }
 
 // TestFileSizeMargin: the generated flow of the benchmarks, 10,000 steps,

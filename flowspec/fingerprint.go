@@ -21,11 +21,14 @@ type fingerprintDoc struct {
 	Foreach    string         `json:"foreach,omitempty"`
 	OutputJSON bool           `json:"output_json,omitempty"`
 	Model      string         `json:"model,omitempty"`
+	Fallbacks  []string       `json:"fallbacks,omitempty"` // left out for one model: its fingerprint is unchanged
 	System     string         `json:"system,omitempty"`
 	Prompt     *string        `json:"prompt,omitempty"`
 	Messages   [][2]string    `json:"messages,omitempty"`
 	Temp       *float64       `json:"temperature,omitempty"`
 	MaxTokens  int            `json:"max_tokens,omitempty"`
+	Tools      []toolDoc      `json:"tools,omitempty"`
+	MaxTurns   int            `json:"max_turns,omitempty"`
 	Run        *string        `json:"run,omitempty"`
 	Stdin      string         `json:"stdin,omitempty"`
 	Env        [][2]string    `json:"env,omitempty"`
@@ -36,6 +39,8 @@ type fingerprintDoc struct {
 	ValueConst any            `json:"value_const,omitempty"`
 	Question   string         `json:"question,omitempty"`
 	Schema     map[string]any `json:"schema,omitempty"`
+	// SchemaRetries is an llm step's, set only with its schema.
+	SchemaRetries int `json:"schema_retries,omitempty"`
 }
 
 func srcPtr(t *Template) *string {
@@ -84,11 +89,17 @@ func fingerprintDocOf(s *Step) fingerprintDoc {
 		Timeout: int64(s.Timeout), Foreach: s.Foreach.Source(), OutputJSON: s.OutputJSON,
 	}
 	if b := s.LLM; b != nil {
-		d.Model, d.System, d.Prompt = b.Model, b.System.Source(), srcPtr(b.Prompt)
+		d.Model, d.Fallbacks, d.System, d.Prompt = b.Model, b.Fallbacks, b.System.Source(), srcPtr(b.Prompt)
 		for _, m := range b.Messages {
 			d.Messages = append(d.Messages, [2]string{m.Role, m.Content.Source()})
 		}
 		d.Temp, d.MaxTokens = b.Temperature, b.MaxTokens
+		d.Tools, d.MaxTurns = toolDocs(b.Tools), b.MaxTurns
+		if b.Schema != nil {
+			// A retry count of 0 is still a schema's setting: kept apart
+			// from one that was never set by the schema beside it.
+			d.Schema, d.SchemaRetries = b.Schema.Doc, b.SchemaRetries
+		}
 	}
 	if b := s.Checkpoint; b != nil {
 		d.Run, d.Stdin, d.Dir, d.Secrets = srcPtr(b.Run), b.Stdin.Source(), b.Dir.Source(), b.Secrets
@@ -120,7 +131,7 @@ func fingerprintDocOf(s *Step) fingerprintDoc {
 // It declines (ok false) for documents holding arbitrary data (a constant
 // value, a schema), which json.Marshal encodes.
 func (d *fingerprintDoc) appendJSON(b []byte) (_ []byte, ok bool) {
-	if d.ValueConst != nil || len(d.Schema) > 0 {
+	if d.ValueConst != nil || len(d.Schema) > 0 || d.SchemaRetries != 0 || len(d.Tools) > 0 {
 		return b, false
 	}
 	b = append(b, `{"v":`...)
@@ -146,6 +157,10 @@ func (d *fingerprintDoc) appendJSON(b []byte) (_ []byte, ok bool) {
 		b = append(b, `,"output_json":true`...)
 	}
 	b = appendOptString(b, "model", d.Model)
+	if len(d.Fallbacks) > 0 {
+		b = append(b, `,"fallbacks":`...)
+		b = appendJSONStrings(b, d.Fallbacks)
+	}
 	b = appendOptString(b, "system", d.System)
 	b = appendStringPtr(b, "prompt", d.Prompt)
 	b = appendPairs(b, "messages", d.Messages)
@@ -159,6 +174,10 @@ func (d *fingerprintDoc) appendJSON(b []byte) (_ []byte, ok bool) {
 	if d.MaxTokens != 0 {
 		b = append(b, `,"max_tokens":`...)
 		b = strconv.AppendInt(b, int64(d.MaxTokens), 10)
+	}
+	if d.MaxTurns != 0 {
+		b = append(b, `,"max_turns":`...)
+		b = strconv.AppendInt(b, int64(d.MaxTurns), 10)
 	}
 	b = appendStringPtr(b, "run", d.Run)
 	b = appendOptString(b, "stdin", d.Stdin)

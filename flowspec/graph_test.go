@@ -229,6 +229,9 @@ steps:
 		"timeout":        strings.Replace(base, "kind: llm\n", "kind: llm\n    timeout: 1m\n", 1),
 		"output json":    strings.Replace(base, "kind: llm\n", "kind: llm\n    output: json\n", 1),
 		"system":         strings.Replace(base, "kind: llm\n", "kind: llm\n    system: be brief\n", 1),
+		"schema":         strings.Replace(base, "kind: llm\n", "kind: llm\n"+nameSchema, 1),
+		"schema type":    strings.Replace(base, "kind: llm\n", "kind: llm\n"+strings.Replace(nameSchema, "string", "integer", 1), 1),
+		"schema_retries": strings.Replace(base, "kind: llm\n", "kind: llm\n"+nameSchema+"    schema_retries: 0\n", 1),
 	}
 	seen := map[string]string{orig: "original"}
 	for name, src := range differ {
@@ -340,5 +343,24 @@ func TestIntHeap(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("popped %v, want %v", got, want)
+	}
+}
+
+const nameSchema = "    schema: {type: object, properties: {name: {type: string}}, required: [name]}\n"
+
+// The layout of an llm step's schema, and schema_retries written out at
+// its default, leave its fingerprint as it is (TestFingerprint: a change
+// of either changes it).
+func TestFingerprintSchemaLayout(t *testing.T) {
+	fp := func(body string) string {
+		t.Helper()
+		return mustParse(t, "name: fp\nsteps:\n  a:\n    kind: llm\n    prompt: Who?\n"+body).Step("a").Fingerprint()
+	}
+	flow := fp(nameSchema)
+	if block := fp("    schema:\n      required: [name]\n      type: object\n      properties:\n        name:\n          type: string\n"); block != flow {
+		t.Error("the same schema written in block style changed the fingerprint")
+	}
+	if explicit := fp(nameSchema + "    schema_retries: 2\n"); explicit != flow {
+		t.Error("schema_retries: 2, the default, written out changed the fingerprint")
 	}
 }

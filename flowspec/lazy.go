@@ -25,6 +25,7 @@ type lazyCompile struct {
 	bare       bool
 	allowItem  bool
 	itemReason string
+	inTool     bool
 	file       string
 	data       []byte // the flow file, to place errors
 	// where the scalar the template came from starts, and how it is quoted
@@ -81,8 +82,8 @@ func (lz *lazyCompile) compileLocked(t *Template) (*Template, []exprError) {
 	c := lz.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.itemReason = lz.itemReason
-	defer func() { c.itemReason = "" }()
+	c.itemReason, c.inTool = lz.itemReason, lz.inTool
+	defer func() { c.itemReason, c.inTool = "", false }()
 	return c.compileTemplate(t.src, t.field, t.pos, lz.bare, lz.allowItem)
 }
 
@@ -123,7 +124,7 @@ func (l *loader) lazyTemplate(n *yaml.Node, src, field string, bare, allowItem b
 		t.refs.Inputs, t.refs.Steps = sortedKeys(inputs), sortedKeys(steps)
 	}
 	lz := &both.lz
-	lz.c, lz.bare, lz.allowItem, lz.itemReason = c, bare, allowItem, c.itemReason
+	lz.c, lz.bare, lz.allowItem, lz.itemReason, lz.inTool = c, bare, allowItem, c.itemReason, c.inTool
 	lz.file, lz.data, lz.style, lz.line, lz.col = l.e.file, l.data, n.Style, n.Line, n.Column
 	t.lazy = lz
 	return t, nil

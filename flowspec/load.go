@@ -33,15 +33,15 @@ var (
 )
 
 var (
-	topFields      = []string{"name", "description", "inputs", "defaults", "steps", "output"}
+	topFields      = []string{"name", "description", "inputs", "defaults", "budget", "tools", "steps", "output"}
 	inputFields    = []string{"type", "description", "default"}
 	inputTypes     = []string{"string", "integer", "number", "boolean", "list", "object"}
-	defaultsFields = []string{"model", "retry", "timeout", "max_output"}
+	defaultsFields = []string{"model", "retry", "timeout", "max_output", "cache"}
 	retryFields    = []string{"attempts", "backoff"}
 	kinds          = []string{string(KindLLM), string(KindCheckpoint), string(KindWait)}
 	commonFields   = []string{"kind", "description", "needs", "if", "retry", "timeout", "foreach", "output"}
 	kindFields     = map[Kind][]string{
-		KindLLM:        {"prompt", "messages", "system", "model", "temperature", "max_tokens"},
+		KindLLM:        {"prompt", "messages", "system", "model", "temperature", "max_tokens", "schema", "schema_retries", "tools", "max_turns", "cache"},
 		KindCheckpoint: {"run", "stdin", "env", "dir", "secrets", "max_output", "value"},
 		KindWait:       {"question", "schema"},
 	}
@@ -73,9 +73,27 @@ func Load(path string, opts Options) (*Flow, error) {
 	return f, nil
 }
 
-// fileDir is the absolute directory of the flow file at path, where its
-// steps run; "" when the flow comes from no file of its own: stdin, a pipe
-// or process substitution (/dev/stdin, /dev/fd/63), a device.
+// StdinName is how errors name a flow read from standard input.
+const StdinName = "<stdin>"
+
+// Read compiles a flow read from r, at most MaxFileSize of it; name names
+// it in errors. It has no file of its own, so Dir is "": its steps run
+// where the engine is told (the current directory).
+func Read(name string, r io.Reader, opts Options) (*Flow, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the flow from %s: %w", name, err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, tooLarge(name, -1)
+	}
+	return Parse(name, data, opts)
+}
+
+// fileDir is the absolute directory of the flow file at path (of the file
+// a link at path leads to), where its steps run; "" when the flow comes
+// from no file of its own: stdin, a pipe or process substitution
+// (/dev/stdin, /dev/fd/63), a device.
 func fileDir(path string) string {
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -88,6 +106,15 @@ func fileDir(path string) string {
 	}
 	if st, err := os.Stat(abs); err != nil || !st.Mode().IsRegular() {
 		return ""
+	}
+	// A link to a flow file runs where the file is, beside the scripts,
+	// data and dir: paths it names: "the directory of the flow file". The
+	// path is made physical only then, so a flow reached through a
+	// linked directory keeps the directory as the user wrote it.
+	if lst, err := os.Lstat(abs); err == nil && lst.Mode()&os.ModeSymlink != 0 {
+		if real, err := filepath.EvalSymlinks(abs); err == nil {
+			return filepath.Dir(real)
+		}
 	}
 	return filepath.Dir(abs)
 }
@@ -262,6 +289,9 @@ func (l *loader) load() *Flow {
 	if n, ok := fields.get("defaults"); ok {
 		l.defaults(n.val)
 	}
+	if n, ok := fields.get("budget"); ok {
+		f.Budget = l.budget(n.val)
+	}
 	stepsNode := (*yaml.Node)(nil)
 	if n, ok := fields.get("steps"); ok {
 		stepsNode = resolve(n.val)
@@ -278,6 +308,9 @@ func (l *loader) load() *Flow {
 	}
 	l.comp = newCompiler(f.Inputs, ids)
 	f.byID = make(map[string]*Step, len(stepKVs))
+	if n, ok := fields.get("tools"); ok {
+		l.tools(n.val)
+	}
 	for _, s := range stepKVs {
 		val := s.val
 		if l.block.isDeferred(val) {
@@ -579,13 +612,13 @@ func inferType(v any) string {
 }
 
 func (l *loader) defaults(n *yaml.Node) {
-	if n = l.optionalMapping(n, "defaults must be a mapping with model, retry, timeout or max_output"); n == nil {
+	if n = l.optionalMapping(n, "defaults must be a mapping with model, retry, timeout, max_output or cache"); n == nil {
 		return
 	}
 	d := &l.flow.Defaults
 	fs := l.fields(n, "defaults field", defaultsFields, nil)
 	if m, ok := fs.get("model"); ok {
-		d.Model = l.model(m.val)
+		d.Model, d.Fallbacks = l.models(m.val)
 	}
 	if r, ok := fs.get("retry"); ok {
 		d.Retry = l.retry(r.val, d.Retry)
@@ -595,6 +628,9 @@ func (l *loader) defaults(n *yaml.Node) {
 	}
 	if m, ok := fs.get("max_output"); ok {
 		d.MaxOutput = l.maxOutput(m.val, "defaults ")
+	}
+	if c, ok := fs.get("cache"); ok {
+		d.Cache = l.cacheOf(c.val, "defaults cache")
 	}
 }
 

@@ -86,7 +86,7 @@ func TestLoadFields(t *testing.T) {
 			t.Errorf("input %d = %+v, want %+v", i, *in, wantInputs[i])
 		}
 	}
-	if want := (Defaults{Model: "fast", Retry: Retry{3, 2 * time.Second}, Timeout: 2 * time.Minute}); f.Defaults != want {
+	if want := (Defaults{Model: "fast", Retry: Retry{3, 2 * time.Second}, Timeout: 2 * time.Minute}); !reflect.DeepEqual(f.Defaults, want) {
 		t.Errorf("defaults %+v", f.Defaults)
 	}
 

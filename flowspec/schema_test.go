@@ -75,6 +75,14 @@ func TestSchemaRejectsBadFlows(t *testing.T) {
 		"bad max_output":  "name: a\nsteps: {x: {kind: checkpoint, run: ls, max_output: lots}}\n",
 		"llm max_output":  "name: a\nsteps: {x: {kind: llm, prompt: hi, max_output: 1MiB}}\n",
 		"huge max_output": "name: a\nsteps: {x: {kind: checkpoint, run: ls, max_output: 2147483648}}\n",
+		"lone max_turns":  "name: a\nsteps: {x: {kind: llm, prompt: hi, max_turns: 3}}\n",
+		"tool run+value":  "name: a\ntools: {t: {run: ls, value: 1}}\nsteps: {x: {kind: llm, prompt: hi, tools: [t]}}\n",
+		"tool array args": "name: a\ntools: {t: {value: 1, parameters: {type: array}}}\nsteps: {x: {kind: llm, prompt: hi, tools: [t]}}\n",
+		"retries alone":   "name: a\nsteps: {x: {kind: llm, prompt: hi, schema_retries: 1}}\n",
+		"many retries":    "name: a\nsteps: {x: {kind: llm, prompt: hi, schema: {type: object}, schema_retries: 11}}\n",
+		"schema as text":  "name: a\nsteps: {x: {kind: llm, prompt: hi, schema: {type: object}, output: text}}\n",
+		"schema a list":   "name: a\nsteps: {x: {kind: llm, prompt: hi, schema: [a]}}\n",
+		"run with schema": "name: a\nsteps: {x: {kind: checkpoint, run: ls, schema: {type: object}}}\n",
 	}
 	for name, src := range bad {
 		path := filepath.Join(t.TempDir(), "f.yaml")

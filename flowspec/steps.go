@@ -121,7 +121,7 @@ func (l *loader) stepBody(s *Step, parts *stepParts, n *yaml.Node) {
 	}
 	switch s.Kind {
 	case KindLLM:
-		c.llm(d.Model)
+		c.llm(d)
 	case KindCheckpoint:
 		c.checkpoint()
 	case KindWait:
@@ -212,9 +212,9 @@ func (c *stepCtx) number(name, what string, lo, hi float64, whole bool) (float64
 	return f, true
 }
 
-func (c *stepCtx) llm(defaultModel string) {
+func (c *stepCtx) llm(d Defaults) {
 	l, s, fs := c.l, c.s, c.fs
-	b := &LLMStep{Model: defaultModel}
+	b := &LLMStep{Model: d.Model, Fallbacks: d.Fallbacks}
 	s.LLM = b
 	b.System = c.tmpl("system")
 	b.Prompt = c.tmpl("prompt")
@@ -229,8 +229,9 @@ func (c *stepCtx) llm(defaultModel string) {
 		l.e.add(pos(c.n), "llm step %q needs a prompt: (or messages:); add prompt: with what to ask the model", s.ID)
 	}
 	if p, ok := fs.get("model"); ok {
-		if m := l.model(p.val); m != "" {
-			b.Model = m
+		// The step's model (or list) replaces the default's whole list.
+		if m, more := l.models(p.val); m != "" {
+			b.Model, b.Fallbacks = m, more
 		}
 	}
 	if f, ok := c.number("temperature", "a number from 0 to 2", 0, 2, false); ok {
@@ -238,6 +239,29 @@ func (c *stepCtx) llm(defaultModel string) {
 	}
 	if f, ok := c.number("max_tokens", "a whole number of at least 1", 1, math.MaxInt32, true); ok {
 		b.MaxTokens = int(f)
+	}
+	c.llmTools(b)
+	c.answerSchema(b)
+	c.stepCache(b, d)
+}
+
+// answerSchema reads an llm step's schema and schema_retries.
+func (c *stepCtx) answerSchema(b *LLMStep) {
+	l, s, fs := c.l, c.s, c.fs
+	p, hasSchema := fs.get("schema")
+	if hasSchema {
+		b.Schema = l.schema(s, p.val)
+		b.SchemaRetries = DefaultSchemaRetries
+		if o, ok := fs.get("output"); ok && !s.OutputJSON && resolve(o.val).Value == "text" {
+			l.e.add(pos(o.key), "step %q: output: text does not go with schema:, which makes the output the parsed answer; remove output:", s.ID)
+		}
+	}
+	what := fmt.Sprintf("a whole number from 0 to %d (how many times an answer that breaks the schema is asked for again)", MaxSchemaRetries)
+	if f, ok := c.number("schema_retries", what, 0, MaxSchemaRetries, true); ok {
+		if !hasSchema {
+			l.e.add(pos(fs.field("schema_retries").key), "step %q: schema_retries only goes with schema: (the JSON Schema its answer must follow)", s.ID)
+		}
+		b.SchemaRetries = int(f)
 	}
 }
 
@@ -296,7 +320,9 @@ func (c *stepCtx) wait() {
 		b.Question = literalTemplate("")
 	}
 	if p, ok := fs.get("schema"); ok {
-		b.Schema = l.schema(s, p.val)
+		if sch := l.schema(s, p.val); sch != nil {
+			b.Schema = sch.Doc
+		}
 	}
 	if s.OutputJSON {
 		l.e.add(pos(fs.field("output").key), "step %q: output: json only goes with llm steps and run: steps (an answer is already JSON)", s.ID)
@@ -486,20 +512,28 @@ func (l *loader) messages(s *Step, n *yaml.Node, parts *stepParts, inForeach boo
 }
 
 func (l *loader) env(s *Step, n *yaml.Node, parts *stepParts, inForeach bool) []EnvVar {
+	out := l.envOf("step "+strconv.Quote(s.ID), n, inForeach)
+	for _, e := range out {
+		parts.other = append(parts.other, e.Value)
+	}
+	return out
+}
+
+// envOf reads an env: mapping of owner (`step "a"`, `tool "b"`).
+func (l *loader) envOf(owner string, n *yaml.Node, inForeach bool) []EnvVar {
 	n = resolve(n)
 	if n.Kind != yaml.MappingNode {
-		l.e.add(pos(n), "step %q: env must be a mapping of NAME: value, not %s", s.ID, nodeKind(n))
+		l.e.add(pos(n), "%s: env must be a mapping of NAME: value, not %s", owner, nodeKind(n))
 		return nil
 	}
 	var out []EnvVar
 	for _, p := range l.pairs(n, "environment variable") {
 		if !envNameRE.MatchString(p.key.Value) {
-			l.e.add(pos(p.key), "step %q: %q is not a valid environment variable name (letters, digits and _, not starting with a digit)", s.ID, p.key.Value)
+			l.e.add(pos(p.key), "%s: %q is not a valid environment variable name (letters, digits and _, not starting with a digit)", owner, p.key.Value)
 		} else if strings.HasPrefix(p.key.Value, ShellVarPrefix) {
-			l.e.add(pos(p.key), "step %q: %s is a name kitaru gives the values of ${{ }} in run:; choose a name that does not start with %s", s.ID, p.key.Value, ShellVarPrefix)
+			l.e.add(pos(p.key), "%s: %s is a name kitaru gives the values of ${{ }} in run:; choose a name that does not start with %s", owner, p.key.Value, ShellVarPrefix)
 		}
-		t := l.template(p.val, fmt.Sprintf("step %q env %s", s.ID, p.key.Value), false, inForeach)
-		parts.other = append(parts.other, t)
+		t := l.template(p.val, owner+" env "+p.key.Value, false, inForeach)
 		out = append(out, EnvVar{Name: p.key.Value, Value: t})
 	}
 	return out

@@ -78,6 +78,7 @@ type evalEnv struct {
 	Flow   flowEnv              `expr:"flow"`
 	Item   any                  `expr:"item"`
 	Index  int                  `expr:"index"`
+	Args   any                  `expr:"args"` // inside a tool
 }
 
 type runEnv struct {
@@ -90,7 +91,7 @@ type flowEnv struct {
 
 var noFieldRE = regexp.MustCompile(`^type flowspec\.(StepState|runEnv|flowEnv) has no field (\S+)`)
 
-var envNames = []string{"inputs", "steps", "run", "flow", "item", "index"}
+var envNames = []string{"inputs", "steps", "run", "flow", "item", "index", "args"}
 
 // Source returns the template as written in the flow file.
 func (t *Template) Source() string {
@@ -146,6 +147,7 @@ func (t *Template) env(s *Scope) *evalEnv {
 		Flow:   flowEnv{Name: s.FlowName},
 		Item:   s.Item,
 		Index:  s.Index,
+		Args:   s.Args,
 	}
 }
 
@@ -433,8 +435,11 @@ type compiler struct {
 	// itemReason, when set, says why item and index are not defined in the
 	// field being compiled (the step has foreach, but not for this field).
 	itemReason string
-	stepIDs    []string
-	inNames    []string
+	// inTool: a tool's field is being compiled, where args is defined and
+	// steps, item and index are not.
+	inTool  bool
+	stepIDs []string
+	inNames []string
 }
 
 // hasStep says whether the flow has a step id.
@@ -473,6 +478,10 @@ type refCollector struct {
 func (r *refCollector) Visit(node *ast.Node) {
 	switch n := (*node).(type) {
 	case *ast.IdentifierNode:
+		if msg := r.c.toolName(n.Value); msg != "" {
+			r.errs = append(r.errs, exprError{r.off(n), msg})
+			return
+		}
 		if (n.Value == "item" || n.Value == "index") && !r.allowItem {
 			msg := fmt.Sprintf("%s is only defined in a step with foreach", n.Value)
 			if r.c.itemReason != "" {
@@ -488,6 +497,9 @@ func (r *refCollector) Visit(node *ast.Node) {
 		id, ok := n.Node.(*ast.IdentifierNode)
 		if !ok {
 			return
+		}
+		if r.c.inTool && id.Value == "steps" {
+			return // reported at the identifier
 		}
 		prop, isStr := n.Property.(*ast.StringNode)
 		switch id.Value {
@@ -521,6 +533,20 @@ func (r *refCollector) Visit(node *ast.Node) {
 			r.steps[prop.Value] = true
 		}
 	}
+}
+
+// toolName says why name cannot be read where the compiler is ("" : it
+// can): args only inside a tool; steps, item and index never there.
+func (c *compiler) toolName(name string) string {
+	switch {
+	case !c.inTool && name == "args":
+		return "args is only defined in a tool (tools: at the top of the flow)"
+	case c.inTool && name == "steps":
+		return "a tool cannot read steps; the model passes what a tool needs as its arguments (args)"
+	case c.inTool && (name == "item" || name == "index"):
+		return name + " is not defined in a tool; the model passes what a tool needs as its arguments (args)"
+	}
+	return ""
 }
 
 func (r *refCollector) off(n ast.Node) int {
@@ -611,6 +637,7 @@ type exprKey struct {
 	src        string
 	allowItem  bool
 	itemReason string
+	inTool     bool
 }
 
 // cachedExpr compiles an expression once per flow: the same text in the
@@ -618,7 +645,7 @@ type exprKey struct {
 // such as ${{ inputs.topic }} often. Programs are immutable, so Templates
 // may share them and serve concurrent runs.
 func (c *compiler) cachedExpr(src string, allowItem bool) *exprResult {
-	key := exprKey{src, allowItem, c.itemReason}
+	key := exprKey{src, allowItem, c.itemReason, c.inTool}
 	if r, ok := c.cache[key]; ok {
 		return r
 	}

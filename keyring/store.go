@@ -153,9 +153,18 @@ func ValidateName(name string) error {
 	return nil
 }
 
-func validatePair(key, value string) error {
+// ValidateKey checks a key name of a secret against the rules in the
+// package doc.
+func ValidateKey(key string) error {
 	if !keyRE.MatchString(key) {
 		return usagef("key %q is not valid: a key starts with a letter or '_' and has only letters, digits and '_' (for example OPENAI_API_KEY)", key)
+	}
+	return nil
+}
+
+func validatePair(key, value string) error {
+	if err := ValidateKey(key); err != nil {
+		return err
 	}
 	if value == "" {
 		return usagef("key %s has an empty value: give --%s=VALUE with a value, or leave the key out", key, key)

@@ -159,15 +159,15 @@ func TestRetryAfterBeyondWhatIsLeft(t *testing.T) {
 		want       []string
 	}{
 		{"seconds past the step's deadline", 429, "3600", 10 * time.Second,
-			[]string{"HTTP 429", "Rate limit reached", "asked to wait 1h0m0s before trying again (Retry-After: 3600)", "longer than the 10s the step has left"}},
+			[]string{"HTTP 429", "Rate limit reached", "asked to wait 1h00m before trying again (Retry-After: 3600)", "longer than the 10.0s the step has left"}},
 		{"http date past the step's deadline", 429, inAnHour, 10 * time.Second,
 			[]string{"(Retry-After: " + inAnHour + ")", "the step has left"}},
 		{"seconds without a deadline", 429, "3600", 0,
-			[]string{"(Retry-After: 3600)", "kitaru waits at most 2m0s in all inside one call: try again later"}},
+			[]string{"(Retry-After: 3600)", "kitaru waits at most 2m00s in all inside one call: try again later"}},
 		{"http date without a deadline", 429, inAnHour, 0,
-			[]string{"(Retry-After: " + inAnHour + ")", "at most 2m0s"}},
+			[]string{"(Retry-After: " + inAnHour + ")", "at most 2m00s"}},
 		{"backoff past the step's deadline", 503, "", 500 * time.Millisecond,
-			[]string{"HTTP 503", "the next try would be in 1s, longer than the 500ms the step has left"}},
+			[]string{"HTTP 503", "the next try would be in 1.0s, longer than the ", "ms the step has left"}}, // 500ms, less what the call took
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

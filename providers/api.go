@@ -5,14 +5,19 @@ package providers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 )
 
 // Message is one chat message sent to a model.
 type Message struct {
-	Role    string `json:"role"` // system | user | assistant
+	Role    string `json:"role"` // system | user | assistant | tool
 	Content string `json:"content"`
+	// ToolCalls are what an assistant message asked for; ToolCallID is the
+	// call a tool message answers (see tools.go).
+	ToolCalls  []ToolCall `json:"tool_calls,omitempty"`
+	ToolCallID string     `json:"tool_call_id,omitempty"`
 }
 
 // Request is one model call as an llm step asks for it.
@@ -23,6 +28,17 @@ type Request struct {
 	Messages    []Message // a system message, when present, comes first
 	Temperature *float64  // nil: the provider's default
 	MaxTokens   int       // 0: kitaru's default
+	// Schema, when set, is the JSON Schema (its JSON text) the answer must
+	// follow: the call asks for it in the provider's own structured-output
+	// form, and Response.Text is the answer as JSON text. Whether the
+	// answer does follow it is for the caller to check.
+	Schema json.RawMessage `json:",omitempty"`
+	// SchemaName names the schema where a provider wants a name (the
+	// step's id); "" is "answer".
+	SchemaName string `json:",omitempty"`
+	// Tools are what the model may call; with a Schema too, the answer
+	// that ends the loop follows it (see structured).
+	Tools []Tool `json:",omitempty"`
 }
 
 // Usage counts tokens.
@@ -34,6 +50,18 @@ type Usage struct {
 // Add returns the sum of two usages.
 func (u Usage) Add(o Usage) Usage {
 	return Usage{InputTokens: u.InputTokens + o.InputTokens, OutputTokens: u.OutputTokens + o.OutputTokens}
+}
+
+// AddCost sums two costs: unknown (nil) only when both are.
+func AddCost(a, b *float64) *float64 {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	}
+	c := *a + *b
+	return &c
 }
 
 // Total is the tokens used both ways, the one number displays show.
@@ -49,8 +77,9 @@ const (
 // Response is what a call returned and what it cost.
 type Response struct {
 	Text             string
-	Alias            string // "" when the step named a raw provider/model
-	Model            string // the provider/model actually called
+	ToolCalls        []ToolCall // the calls the model asked for, when it did
+	Alias            string     // "" when the step named a raw provider/model
+	Model            string     // the provider/model actually called
 	Usage            Usage
 	CostUSD          *float64 // nil when the model's price is unknown
 	CredentialSource string
@@ -103,11 +132,20 @@ type LongContextPrice struct {
 	OutputPerMTok    float64 `json:"output_per_mtok"`
 }
 
-// Alias names a provider/model and, optionally, the secret holding its key.
+// Alias names a provider/model and, optionally, the secret holding its key
+// and its own endpoint.
 type Alias struct {
 	Model  string `json:"model"`
 	Secret string `json:"secret,omitempty"`
 	Price  *Price `json:"price,omitempty"` // overrides the built-in price table
+	// BaseURL, where set, is the server this alias calls instead of the
+	// provider's (any OpenAI-compatible one for openai/…), written as the
+	// provider's SDK expects it: http://localhost:8000/v1.
+	BaseURL string `json:"base_url,omitempty"`
+	// Headers are sent with every request of this alias; a value may name
+	// a secret key or a variable instead of holding it (see
+	// ParseHeaderValue), and the registry never holds a credential.
+	Headers map[string]string `json:"headers,omitempty"`
 }
 
 // Registry is a set of aliases and the default one. A run records the

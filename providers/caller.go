@@ -33,6 +33,7 @@ const (
 	defaultOpenAIBase     = "https://api.openai.com/v1"
 	defaultAnthropicBase  = "https://api.anthropic.com"
 	defaultOpenRouterBase = "https://openrouter.ai/api/v1"
+	defaultGeminiBase     = "https://generativelanguage.googleapis.com/v1beta/openai"
 	defaultOllamaHost     = "http://localhost:11434"
 )
 
@@ -129,15 +130,34 @@ func (c *caller) transport() http.RoundTripper {
 
 // providerInfo is what kitaru knows about each provider.
 type providerInfo struct {
-	keyVar  string // "" when no key is needed
-	baseVar string
+	keyVar    string // "" when no key is needed
+	baseVar   string
+	keyHeader string // the header the client sends the key in
+	// openAIWire: the provider speaks OpenAI chat completions, through
+	// langchaingo's OpenAI client.
+	openAIWire bool
 }
 
 var providerInfos = map[string]providerInfo{
-	"openai":     {keyVar: "OPENAI_API_KEY", baseVar: "OPENAI_BASE_URL"},
-	"anthropic":  {keyVar: "ANTHROPIC_API_KEY", baseVar: "ANTHROPIC_BASE_URL"},
-	"openrouter": {keyVar: "OPENROUTER_API_KEY", baseVar: "OPENROUTER_BASE_URL"},
+	"openai":     {keyVar: "OPENAI_API_KEY", baseVar: "OPENAI_BASE_URL", keyHeader: "Authorization", openAIWire: true},
+	"anthropic":  {keyVar: "ANTHROPIC_API_KEY", baseVar: "ANTHROPIC_BASE_URL", keyHeader: "X-Api-Key"},
+	"openrouter": {keyVar: "OPENROUTER_API_KEY", baseVar: "OPENROUTER_BASE_URL", keyHeader: "Authorization", openAIWire: true},
+	"gemini":     {keyVar: "GEMINI_API_KEY", baseVar: "GEMINI_BASE_URL", keyHeader: "Authorization", openAIWire: true},
 	"ollama":     {baseVar: "OLLAMA_HOST"},
+}
+
+// KeyVar is the environment variable holding the API key of a
+// provider/model's provider, "" for a provider that needs none.
+func KeyVar(model string) string {
+	provider, _, _ := strings.Cut(model, "/")
+	return providerInfos[provider].keyVar
+}
+
+// BaseVar is the environment variable that moves a provider/model's
+// provider to another server.
+func BaseVar(model string) string {
+	provider, _, _ := strings.Cut(model, "/")
+	return providerInfos[provider].baseVar
 }
 
 // EnvCredentials are the provider keys set in the environment getenv
@@ -164,25 +184,44 @@ func (c *caller) Call(ctx context.Context, req Request) (resp *Response, err err
 	if err != nil {
 		return nil, permanent(err)
 	}
-	token, source, err := c.credential(res)
+	secrets := &secretReader{getter: c.opts.Secrets}
+	token, source, err := c.credential(res, secrets)
+	if err != nil {
+		return nil, err
+	}
+	headers, sent, headerSource, err := c.headers(res, secrets)
 	if err != nil {
 		return nil, err
 	}
 	if token != "" {
+		sent = append([]string{token}, sent...)
+	}
+	// Longest first: a key that holds another is masked whole.
+	slices.SortStableFunc(sent, func(a, b string) int { return len(b) - len(a) })
+	if source == CredentialNone {
+		source = headerSource
+	}
+	if len(sent) > 0 {
 		defer func() {
 			if resp != nil {
-				resp.Credentials = []string{token}
+				resp.Credentials = sent
 			}
 			if err != nil {
-				err = &credentialError{err: err, values: []string{token}}
+				err = &credentialError{err: err, values: sent}
 			}
 		}()
 	}
-	base := c.baseURL(res.Provider)
+	base := c.baseURL(res)
 
-	tr := &callTransport{base: c.transport(), sleep: c.opts.Sleep, stripTemperature: req.Temperature == nil, maxBody: c.opts.MaxResponseBytes}
-	if keyring.Maskable(token) {
-		tr.keyLen = len(token)
+	tr := &callTransport{base: c.transport(), sleep: c.opts.Sleep, stripTemperature: req.Temperature == nil, maxBody: c.opts.MaxResponseBytes,
+		headers: headers, keys: sent}
+	clientToken := token
+	if info := providerInfos[res.Provider]; token == "" && info.keyHeader != "" {
+		// Only an alias's own server is called without a key (a local
+		// vLLM or LM Studio needs none, or its headers carry one): the
+		// client insists on a token, so it gets a stand-in that is never
+		// sent.
+		clientToken, tr.dropHeader = "none", info.keyHeader
 	}
 	hc := &http.Client{}
 	if c.opts.HTTPClient != nil {
@@ -194,9 +233,9 @@ func (c *caller) Call(ctx context.Context, req Request) (resp *Response, err err
 	}
 	hc.Transport = tr
 
-	model, err := newModel(res, token, base, hc)
+	model, err := newModel(res, clientToken, base, hc)
 	if err != nil {
-		return nil, fmt.Errorf("%s: cannot set up the client: %s", res.Model, redact(err.Error(), token))
+		return nil, fmt.Errorf("%s: cannot set up the client: %s", res.Model, redact(err.Error(), sent))
 	}
 	callOpts := []llms.CallOption{llms.WithModel(res.Name)}
 	if req.Temperature != nil {
@@ -208,22 +247,33 @@ func (c *caller) Call(ctx context.Context, req Request) (resp *Response, err err
 	}
 	if maxTokens > 0 {
 		callOpts = append(callOpts, llms.WithMaxTokens(maxTokens))
-		if res.Provider == "openrouter" {
-			// OpenRouter documents max_tokens; langchaingo would send
-			// OpenAI's newer max_completion_tokens.
+		if legacyMaxTokens(res) {
 			callOpts = append(callOpts, openai.WithLegacyMaxTokensField())
 		}
 	}
-	out, err := model.GenerateContent(ctx, toMessages(req.Messages), callOpts...)
+	so, err := structuredFor(res.Provider, req)
 	if err != nil {
-		return nil, c.callError(ctx, res, tr, token, source, err)
+		return nil, err
+	}
+	if so != nil {
+		tr.set = so.set
+	}
+	callOpts = append(callOpts, toolOptions(req.Tools, so.extraTools()...)...)
+	out, err := model.GenerateContent(ctx, toMessages(res.Provider, req.Messages), callOpts...)
+	if err != nil {
+		return nil, c.callError(ctx, res, tr, source, err)
 	}
 	if len(out.Choices) == 0 {
-		return nil, fmt.Errorf("%s returned no answer (the provider answered %s)", res.Model, tr.answered(token, true))
+		return nil, fmt.Errorf("%s returned no answer (the provider answered %s)", res.Model, tr.answered(true))
 	}
 	usage := usageOf(res.Provider, out.Choices[0].GenerationInfo)
+	calls, err := toolCallsOf(res.Provider, out.Choices)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", res.Model, err)
+	}
 	return &Response{
-		Text:             textOf(res.Provider, out.Choices),
+		Text:             so.answer(res.Provider, out.Choices),
+		ToolCalls:        so.calls(calls),
 		Alias:            res.Alias,
 		Model:            res.Model,
 		Usage:            usage,
@@ -234,40 +284,80 @@ func (c *caller) Call(ctx context.Context, req Request) (resp *Response, err err
 	}, nil
 }
 
+// legacyMaxTokens: the request limits the answer with max_tokens, not
+// OpenAI's newer max_completion_tokens, which langchaingo sends by
+// default. OpenRouter and Gemini document max_tokens, and so do most
+// OpenAI-compatible servers an alias may point at (vLLM, LM Studio,
+// Mistral); some refuse a field they do not know.
+func legacyMaxTokens(res Resolved) bool {
+	switch res.Provider {
+	case "openrouter", "gemini":
+		return true
+	case "openai":
+		return res.BaseURL != ""
+	}
+	return false
+}
+
+// secretReader reads each secret at most once per call: the alias's
+// secret and its headers may name the same one.
+type secretReader struct {
+	getter keyring.Getter
+	read   map[string]map[string]string
+}
+
+func (r *secretReader) get(name string) (map[string]string, error) {
+	if v, ok := r.read[name]; ok {
+		return v, nil
+	}
+	v, err := r.getter.Get(name)
+	if err != nil {
+		return nil, err
+	}
+	if r.read == nil {
+		r.read = map[string]map[string]string{}
+	}
+	r.read[name] = v
+	return v, nil
+}
+
+// who names the model of a call in a sentence.
+func who(res Resolved) string {
+	if res.Alias != "" {
+		return fmt.Sprintf("alias %q (%s)", res.Alias, res.Model)
+	}
+	return res.Model
+}
+
 // credential finds the provider's key: its environment variable first,
-// then the alias's secret. It fails before any network call.
-func (c *caller) credential(res Resolved) (token, source string, err error) {
+// then the alias's secret. It fails before any network call. The key in
+// the environment is for the provider's own endpoint: an alias with its
+// own server gets only what the alias names (its secret, its headers),
+// or no key at all, so OPENAI_API_KEY is never sent to a third party.
+func (c *caller) credential(res Resolved, secrets *secretReader) (token, source string, err error) {
 	info := providerInfos[res.Provider]
 	if info.keyVar == "" {
 		return "", CredentialNone, nil
 	}
-	if v := c.opts.Getenv(info.keyVar); v != "" {
-		return v, CredentialEnvironment, nil
-	}
-	who := res.Model
-	if res.Alias != "" {
-		who = fmt.Sprintf("alias %q (%s)", res.Alias, res.Model)
+	own := res.BaseURL != ""
+	if !own {
+		if v := c.opts.Getenv(info.keyVar); v != "" {
+			return v, CredentialEnvironment, nil
+		}
 	}
 	if res.Secret != "" {
-		if c.opts.Secrets == nil {
-			return "", "", permanent(fmt.Errorf("%s needs %s from secret %q, but no secret store is available; export %s instead", who, info.keyVar, res.Secret, info.keyVar))
+		orElse := "export " + info.keyVar
+		if own {
+			orElse = fmt.Sprintf("send it as a header: kitaru model register %s … --header '%s=%s%s/KEY'", res.Alias, info.keyHeader, SecretRefPrefix, res.Secret)
 		}
-		vals, err := c.opts.Secrets.Get(res.Secret)
-		if errors.Is(err, keyring.ErrNotFound) {
-			return "", "", permanent(fmt.Errorf("%s uses secret %q, which does not exist. Create it with: kitaru secrets set %s --%s=… (or export %s)", who, res.Secret, res.Secret, info.keyVar, info.keyVar))
-		}
+		v, err := c.secretValue(res, secrets, res.Secret, info.keyVar, orElse)
 		if err != nil {
-			err = fmt.Errorf("%s: cannot read secret %q (exporting %s instead needs no keyring): %w", who, res.Secret, info.keyVar, err)
-			if errors.Is(err, keyring.ErrUnavailable) {
-				// A missing keyring does not come back between attempts.
-				return "", "", permanent(err)
-			}
 			return "", "", err
 		}
-		if v := vals[info.keyVar]; v != "" {
-			return v, CredentialSecret, nil
-		}
-		return "", "", permanent(fmt.Errorf("%s uses secret %q, which has no key %s. Add it with: kitaru secrets set %s --%s=… (or export %s)", who, res.Secret, info.keyVar, res.Secret, info.keyVar, info.keyVar))
+		return v, CredentialSecret, nil
+	}
+	if own {
+		return "", CredentialNone, nil
 	}
 	alias := res.Alias
 	if alias == "" {
@@ -276,17 +366,127 @@ func (c *caller) credential(res Resolved) (token, source string, err error) {
 	secretName := res.Provider + "-creds"
 	return "", "", permanent(fmt.Errorf("%s needs an API key and none was found. Either export %s, or store it once and link it to an alias: "+
 		"kitaru secrets set %s --%s=… then kitaru model register %s --model %s --secret %s",
-		who, info.keyVar, secretName, info.keyVar, alias, res.Model, secretName))
+		who(res), info.keyVar, secretName, info.keyVar, alias, res.Model, secretName))
 }
 
-// baseURL is the endpoint for provider, honouring the override variables.
-func (c *caller) baseURL(provider string) string {
-	v := strings.TrimSpace(c.opts.Getenv(providerInfos[provider].baseVar))
+// secretValue reads key of secret name for res's call; orElse says what
+// to do instead when it cannot ("export OPENAI_API_KEY").
+func (c *caller) secretValue(res Resolved, secrets *secretReader, name, key, orElse string) (string, error) {
+	if c.opts.Secrets == nil {
+		return "", permanent(fmt.Errorf("%s needs %s from secret %q, but no secret store is available; %s instead", who(res), key, name, orElse))
+	}
+	vals, err := secrets.get(name)
+	if errors.Is(err, keyring.ErrNotFound) {
+		return "", permanent(fmt.Errorf("%s uses secret %q, which does not exist. Create it with: kitaru secrets set %s --%s=… (or %s)", who(res), name, name, key, orElse))
+	}
+	if err != nil {
+		err = fmt.Errorf("%s: cannot read secret %q (to %s instead needs no keyring): %w", who(res), name, orElse, err)
+		if errors.Is(err, keyring.ErrUnavailable) {
+			// A missing keyring does not come back between attempts.
+			return "", permanent(err)
+		}
+		return "", err
+	}
+	if v := vals[key]; v != "" {
+		return v, nil
+	}
+	return "", permanent(fmt.Errorf("%s uses secret %q, which has no key %s. Add it with: kitaru secrets set %s --%s=… (or %s)", who(res), name, key, name, key, orElse))
+}
+
+// headers resolves the alias's headers: literals as written, references
+// read now. sent are the values read, to be masked; source is where they
+// came from (secret over environment), CredentialNone without any.
+func (c *caller) headers(res Resolved, secrets *secretReader) (h http.Header, sent []string, source string, err error) {
+	if len(res.Headers) == 0 {
+		return nil, nil, CredentialNone, nil
+	}
+	h = http.Header{}
+	source = CredentialNone
+	for _, name := range slices.Sorted(maps.Keys(res.Headers)) {
+		hv, err := ParseHeaderValue(res.Headers[name])
+		if err != nil {
+			return nil, nil, "", permanent(fmt.Errorf("%s: header %s: %w", who(res), name, err))
+		}
+		v := hv.Literal
+		switch {
+		case hv.Secret != "":
+			v, err = c.secretValue(res, secrets, hv.Secret, hv.Key, "name an environment variable: --header '"+name+"="+EnvRefPrefix+"VAR'")
+			if err != nil {
+				return nil, nil, "", err
+			}
+			source = CredentialSecret
+		case hv.Env != "":
+			v = c.opts.Getenv(hv.Env)
+			if v == "" {
+				return nil, nil, "", permanent(fmt.Errorf("%s sends header %s from %s, which is not set; export it, or keep the value in a secret: --header '%s=%sNAME/KEY'",
+					who(res), name, hv.Env, name, SecretRefPrefix))
+			}
+			if source == CredentialNone {
+				source = CredentialEnvironment
+			}
+		}
+		if hv.IsRef() {
+			v = strings.TrimSpace(v)
+			if strings.ContainsAny(v, "\r\n\x00") {
+				return nil, nil, "", permanent(fmt.Errorf("%s: the value header %s names holds a line break or NUL, which a header cannot carry; store it again without one", who(res), name))
+			}
+			sent = append(sent, v)
+			v = withScheme(name, hv.Scheme, v)
+		}
+		h.Set(name, v)
+	}
+	return h, sent, source, nil
+}
+
+// withScheme puts the scheme written before a reference in front of its
+// value. An Authorization header naming a bare key (no scheme written, none
+// in the value) is sent as a bearer token, as every OpenAI-compatible
+// server expects: secret:groq-creds/GROQ_API_KEY holds the key alone.
+func withScheme(name, scheme, v string) string {
+	switch {
+	case scheme != "":
+		return scheme + " " + v
+	case (name == "Authorization" || name == "Proxy-Authorization") && !strings.Contains(v, " "):
+		return "Bearer " + v
+	}
+	return v
+}
+
+// baseURL is the endpoint of a call: the alias's own server, else the
+// provider's, honouring its override variable. Each is written as the
+// provider's SDK expects it.
+func (c *caller) baseURL(res Resolved) string {
+	base, _ := Endpoint(Alias{Model: res.Model, BaseURL: res.BaseURL}, c.opts.Getenv)
+	return base
+}
+
+// Endpoint is the base URL a's calls go to, as the client is given it,
+// and what set it: "alias" (its own base URL), the provider's variable
+// (OPENAI_BASE_URL…) read through getenv, or "default".
+func Endpoint(a Alias, getenv func(string) string) (base, from string) {
+	provider, _, _ := strings.Cut(a.Model, "/")
+	v, from := strings.TrimRight(a.BaseURL, "/"), "alias"
+	if v == "" {
+		from = "default"
+		if bv := providerInfos[provider].baseVar; bv != "" {
+			if v = strings.TrimSpace(getenv(bv)); v != "" {
+				from = bv
+			}
+		}
+	}
+	return normalizeBase(provider, v), from
+}
+
+// normalizeBase turns a base URL as written (v, "" for the default) into
+// the one the client is given.
+func normalizeBase(provider, v string) string {
 	switch provider {
 	case "openai":
 		return strings.TrimRight(cmpOr(v, defaultOpenAIBase), "/")
 	case "openrouter":
 		return strings.TrimRight(cmpOr(v, defaultOpenRouterBase), "/")
+	case "gemini":
+		return strings.TrimRight(cmpOr(v, defaultGeminiBase), "/")
 	case "anthropic":
 		// ANTHROPIC_BASE_URL follows the Anthropic SDK (no /v1); the
 		// langchaingo client wants the /v1 included.
@@ -346,12 +546,14 @@ func cmpOr(a, b string) string {
 // passed explicitly so the library never reads the environment itself.
 func newModel(res Resolved, token, base string, hc *http.Client) (llms.Model, error) {
 	switch res.Provider {
-	case "openai":
-		return openai.New(openai.WithToken(token), openai.WithBaseURL(base), openai.WithModel(res.Name), openai.WithHTTPClient(hc))
-	case "openrouter":
-		// OPENAI_ORGANIZATION, which the library reads itself, means
-		// nothing to OpenRouter.
-		return openai.New(openai.WithToken(token), openai.WithBaseURL(base), openai.WithModel(res.Name), openai.WithHTTPClient(hc), openai.WithOrganization(""))
+	case "openai", "openrouter", "gemini":
+		opts := []openai.Option{openai.WithToken(token), openai.WithBaseURL(base), openai.WithModel(res.Name), openai.WithHTTPClient(hc)}
+		if res.Provider != "openai" || res.BaseURL != "" {
+			// OPENAI_ORGANIZATION, which the library reads itself, is
+			// for OpenAI alone: another server has no use for it.
+			opts = append(opts, openai.WithOrganization(""))
+		}
+		return openai.New(opts...)
 	case "anthropic":
 		return anthropic.New(anthropic.WithToken(token), anthropic.WithBaseURL(base), anthropic.WithModel(res.Name), anthropic.WithHTTPClient(hc))
 	case "ollama":
@@ -362,21 +564,6 @@ func newModel(res Resolved, token, base string, hc *http.Client) (llms.Model, er
 		return ollama.New(ollama.WithServerURL(u.String()), ollama.WithModel(res.Name), ollama.WithHTTPClient(hc))
 	}
 	return nil, fmt.Errorf("unknown provider %q; supported providers are %s", res.Provider, strings.Join(SupportedProviders, ", "))
-}
-
-func toMessages(msgs []Message) []llms.MessageContent {
-	out := make([]llms.MessageContent, 0, len(msgs))
-	for _, m := range msgs {
-		role := llms.ChatMessageTypeHuman
-		switch m.Role {
-		case "system":
-			role = llms.ChatMessageTypeSystem
-		case "assistant":
-			role = llms.ChatMessageTypeAI
-		}
-		out = append(out, llms.TextParts(role, m.Content))
-	}
-	return out
 }
 
 // textOf joins an Anthropic answer's content blocks, which langchaingo
@@ -400,7 +587,15 @@ func usageOf(provider string, info map[string]any) Usage {
 	if provider == "anthropic" {
 		in, out = "InputTokens", "OutputTokens"
 	}
-	return Usage{InputTokens: tokenCount(info[in]), OutputTokens: tokenCount(info[out])}
+	u := Usage{InputTokens: tokenCount(info[in]), OutputTokens: tokenCount(info[out])}
+	if provider == "gemini" {
+		// Gemini bills its thinking as output; translations of its usage
+		// to OpenAI's shape have left those tokens out of
+		// completion_tokens while counting them in total_tokens, so the
+		// total decides when it says more.
+		u.OutputTokens = max(u.OutputTokens, tokenCount(info["TotalTokens"])-u.InputTokens)
+	}
+	return u
 }
 
 // maxTokenCount bounds a count a provider reports: far above any real call,
@@ -436,10 +631,10 @@ func tokenCount(v any) int {
 // callError turns a failed call into a sentence naming what was tried and
 // what to check. Key values are scrubbed from anything the library or the
 // provider said.
-func (c *caller) callError(ctx context.Context, res Resolved, tr *callTransport, token, source string, err error) error {
+func (c *caller) callError(ctx context.Context, res Resolved, tr *callTransport, source string, err error) error {
 	if tr.answer != nil && tr.answer.tooLarge {
 		return permanent(fmt.Errorf("%s: the answer from %s is larger than %s, the most kitaru reads of one answer (the provider answered %s); check that %s points at the provider's API",
-			res.Model, tr.lastURL, bytesize.Format(tr.answer.limit), tr.answered(token, true), cmpOr(providerInfos[res.Provider].baseVar, "the base URL")))
+			res.Model, tr.lastURL, bytesize.Format(tr.answer.limit), tr.answered(true), baseSetting(res)))
 	}
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return fmt.Errorf("%s: call stopped: %w", res.Model, ctxErr)
@@ -457,35 +652,40 @@ func (c *caller) callError(ctx context.Context, res Resolved, tr *callTransport,
 			res.Model, tr.lastURL, c.responseTimeout())
 	}
 	if tr.lastNetErr != nil {
-		hint := "check your network connection"
-		if v := providerInfos[res.Provider].baseVar; v != "" {
-			hint += " and " + v
-		}
-		if res.Provider == "ollama" {
+		hint := "check your network connection and " + baseSetting(res)
+		if res.Provider == "ollama" && res.BaseURL == "" {
 			hint = "is the Ollama server running ('ollama serve')? If it listens elsewhere, set OLLAMA_HOST"
 		}
-		return fmt.Errorf("%s: cannot reach %s%s: %s%s; %s", res.Model, tr.lastURL, tries, redact(tr.lastNetErr.Error(), token), gaveUp, hint)
+		return fmt.Errorf("%s: cannot reach %s%s: %s%s; %s", res.Model, tr.lastURL, tries, redact(tr.lastNetErr.Error(), tr.keys), gaveUp, hint)
 	}
-	msg := redact(err.Error(), token)
+	msg := redact(err.Error(), tr.keys)
 	if tr.lastStatus >= 400 {
 		msg = libraryPrefix.ReplaceAllString(msg, "")
 		if msg == "" || bareStatus.MatchString(msg) {
 			// The library could not decode an error message: quote the
 			// answer itself.
-			msg = tr.answered(token, false)
+			msg = tr.answered(false)
 		}
 		hint := gaveUp
 		if tr.lastStatus == http.StatusUnauthorized || tr.lastStatus == http.StatusForbidden {
 			hint = "; check the API key"
-			switch source {
-			case CredentialEnvironment:
+			switch {
+			case source == CredentialEnvironment && res.BaseURL == "":
 				hint += " in " + providerInfos[res.Provider].keyVar
-			case CredentialSecret:
+			case source == CredentialSecret && res.Secret != "":
 				hint += fmt.Sprintf(" in secret %q (kitaru secrets set %s --%s=…)", res.Secret, res.Secret, providerInfos[res.Provider].keyVar)
+			case len(res.Headers) > 0:
+				hint += " that the headers of alias " + res.Alias + " name (kitaru model show " + res.Alias + ")"
+			case source == CredentialNone && res.BaseURL != "":
+				hint = fmt.Sprintf("; no key was sent to %s: if it needs one, register alias %s again with --header '%s=%sNAME/KEY'",
+					res.BaseURL, res.Alias, providerInfos[res.Provider].keyHeader, SecretRefPrefix)
 			}
 		}
 		if res.Provider == "ollama" && tr.lastStatus == http.StatusNotFound {
 			hint = "; download it with: ollama pull " + res.Name
+		}
+		if tr.lastStatus == http.StatusNotFound && providerInfos[res.Provider].openAIWire && noPath(tr.lastURL) {
+			hint += fmt.Sprintf("; %s is written as the OpenAI SDK expects it, with the API's version path (http://host:port/v1)", baseSetting(res))
 		}
 		err := fmt.Errorf("%s answered HTTP %d%s: %s%s", res.Model, tr.lastStatus, tries, msg, hint)
 		if tr.lastStatus < 500 && tr.lastStatus != http.StatusTooManyRequests && tr.lastStatus != http.StatusRequestTimeout {
@@ -499,18 +699,34 @@ func (c *caller) callError(ctx context.Context, res Resolved, tr *callTransport,
 		// (an HTML page from a proxy, a body cut short): the library's
 		// "unexpected EOF" alone would not say so.
 		return fmt.Errorf("%s: cannot read the answer from %s (%s): the provider answered %s",
-			res.Model, tr.lastURL, decodePrefix.ReplaceAllString(msg, ""), tr.answered(token, true))
+			res.Model, tr.lastURL, decodePrefix.ReplaceAllString(msg, ""), tr.answered(true))
 	}
 	return fmt.Errorf("%s: %s", res.Model, msg)
 }
 
+// baseSetting names what set the endpoint of res's call, for a hint.
+func baseSetting(res Resolved) string {
+	if res.BaseURL != "" {
+		return fmt.Sprintf("the base URL of alias %s (kitaru model register %s … --base-url URL)", res.Alias, res.Alias)
+	}
+	return cmpOr(providerInfos[res.Provider].baseVar, "the base URL")
+}
+
+// noPath says whether the URL a request went to is the base URL's host
+// with only the client's own path (/chat/completions) after it: a base URL
+// written without the API's version path.
+func noPath(u string) bool {
+	p, err := url.Parse(u)
+	return err == nil && p.Path == "/chat/completions"
+}
+
 // answered describes the last answer for an error message, or says there
 // was none.
-func (t *callTransport) answered(token string, status bool) string {
+func (t *callTransport) answered(status bool) string {
 	if t.answer == nil {
 		return "nothing"
 	}
-	return t.answer.describe(status, token)
+	return t.answer.describe(status, t.keys)
 }
 
 // bareStatus is langchaingo's message when it could not decode an error
@@ -524,13 +740,16 @@ var (
 // message; kitaru says the same thing once, with the status.
 var libraryPrefix = regexp.MustCompile(`^(anthropic: failed to create message: )?API returned unexpected status code: \d+: `)
 
-// redact hides the key in text that may quote it, by the engine's rule:
-// a value too short to be a real key would only mangle ordinary words.
-func redact(s, token string) string {
-	if !keyring.Maskable(token) {
-		return s
+// redact hides the keys in text that may quote them, by the engine's
+// rule: a value too short to be a real key would only mangle ordinary
+// words.
+func redact(s string, keys []string) string {
+	for _, k := range keys {
+		if keyring.Maskable(k) {
+			s = strings.ReplaceAll(s, k, "***")
+		}
 	}
-	return strings.ReplaceAll(s, token, "***")
+	return s
 }
 
 // permanentError carries an error that retrying will not fix.

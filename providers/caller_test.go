@@ -138,6 +138,9 @@ func TestProvidersWireProtocol(t *testing.T) {
 		{provider: "anthropic", model: "anthropic/claude-sonnet-4-0", reply: anthropicReply, baseVar: "ANTHROPIC_BASE_URL",
 			keyVar: "ANTHROPIC_API_KEY", path: "/v1/messages", wantText: "hello from anthropic",
 			wantUsage: Usage{12, 5}, wantCost: true, authHeader: "X-Api-Key", authValue: "sk-test"},
+		{provider: "gemini", model: "gemini/gemini-2.5-flash", reply: openAIReply, baseVar: "GEMINI_BASE_URL", baseSuffix: "/v1beta/openai/",
+			keyVar: "GEMINI_API_KEY", path: "/v1beta/openai/chat/completions", wantText: "hello from openai",
+			wantUsage: Usage{11, 7}, wantCost: true, authHeader: "Authorization", authValue: "Bearer sk-test"},
 		{provider: "ollama", model: "ollama/llama3.2", reply: ollamaReply, baseVar: "OLLAMA_HOST",
 			path: "/api/chat", wantText: "hello from ollama", wantUsage: Usage{9, 4}, wantCost: true},
 	}
@@ -499,26 +502,37 @@ func TestRetryAfterParsing(t *testing.T) {
 	}
 }
 
+// TestBaseURLs is the rule per provider: a base URL is written as the
+// provider's SDK expects it, from the alias, else the provider's variable,
+// else the default.
 func TestBaseURLs(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
-		provider, env, want string
+		provider, alias, env, want, wantFrom string
 	}{
-		{"openai", "", "https://api.openai.com/v1"},
-		{"openai", "http://x/v1/", "http://x/v1"},
-		{"anthropic", "", "https://api.anthropic.com/v1"},
-		{"anthropic", "http://x", "http://x/v1"},
-		{"anthropic", "http://x/v1", "http://x/v1"},
-		{"openrouter", "", "https://openrouter.ai/api/v1"},
-		{"ollama", "", "http://localhost:11434"},
-		{"ollama", "0.0.0.0", "http://127.0.0.1:11434"},
-		{"ollama", "gpu-box:1234", "http://gpu-box:1234"},
-		{"ollama", "https://ollama.example.com", "https://ollama.example.com"},
-		{"ollama", "http://[::1]:9999/", "http://[::1]:9999"},
+		{provider: "openai", want: "https://api.openai.com/v1", wantFrom: "default"},
+		{provider: "openai", env: "http://x/v1/", want: "http://x/v1", wantFrom: "OPENAI_BASE_URL"},
+		{provider: "openai", env: "http://x", want: "http://x", wantFrom: "OPENAI_BASE_URL"}, // as written: no /v1 added
+		{provider: "openai", alias: "http://gpu:8000/v1/", env: "http://x/v1", want: "http://gpu:8000/v1", wantFrom: "alias"},
+		{provider: "anthropic", want: "https://api.anthropic.com/v1", wantFrom: "default"},
+		{provider: "anthropic", env: "http://x", want: "http://x/v1", wantFrom: "ANTHROPIC_BASE_URL"},
+		{provider: "anthropic", env: "http://x/v1", want: "http://x/v1", wantFrom: "ANTHROPIC_BASE_URL"},
+		{provider: "anthropic", alias: "http://proxy", want: "http://proxy/v1", wantFrom: "alias"},
+		{provider: "openrouter", want: "https://openrouter.ai/api/v1", wantFrom: "default"},
+		{provider: "gemini", want: "https://generativelanguage.googleapis.com/v1beta/openai", wantFrom: "default"},
+		{provider: "gemini", env: "https://generativelanguage.googleapis.com/v1beta/openai/", want: "https://generativelanguage.googleapis.com/v1beta/openai", wantFrom: "GEMINI_BASE_URL"},
+		{provider: "ollama", want: "http://localhost:11434", wantFrom: "default"},
+		{provider: "ollama", env: "0.0.0.0", want: "http://127.0.0.1:11434", wantFrom: "OLLAMA_HOST"},
+		{provider: "ollama", env: "gpu-box:1234", want: "http://gpu-box:1234", wantFrom: "OLLAMA_HOST"},
+		{provider: "ollama", env: "https://ollama.example.com", want: "https://ollama.example.com", wantFrom: "OLLAMA_HOST"},
+		{provider: "ollama", env: "http://[::1]:9999/", want: "http://[::1]:9999", wantFrom: "OLLAMA_HOST"},
+		{provider: "ollama", alias: "http://gpu-box:11434", want: "http://gpu-box:11434", wantFrom: "alias"},
 	}
 	for _, tt := range tests {
-		c := New(Registry{}, Options{Getenv: envOf(map[string]string{providerInfos[tt.provider].baseVar: tt.env})}).(*caller)
-		if got := c.baseURL(tt.provider); got != tt.want {
-			t.Errorf("baseURL(%s, %q) = %q, want %q", tt.provider, tt.env, got, tt.want)
+		getenv := envOf(map[string]string{providerInfos[tt.provider].baseVar: tt.env})
+		got, from := Endpoint(Alias{Model: tt.provider + "/m", BaseURL: tt.alias}, getenv)
+		if got != tt.want || from != tt.wantFrom {
+			t.Errorf("Endpoint(%s, alias %q, env %q) = %q from %s, want %q from %s", tt.provider, tt.alias, tt.env, got, from, tt.want, tt.wantFrom)
 		}
 	}
 }
@@ -547,6 +561,7 @@ func TestMaxTokensField(t *testing.T) {
 		{"openai/gpt-4o-mini", "OPENAI_BASE_URL", "OPENAI_API_KEY", openAIReply, 100, "max_completion_tokens", []string{"max_tokens"}},
 		{"openai/gpt-4o-mini", "OPENAI_BASE_URL", "OPENAI_API_KEY", openAIReply, 0, "", []string{"max_tokens", "max_completion_tokens"}},
 		{"openrouter/x/y", "OPENROUTER_BASE_URL", "OPENROUTER_API_KEY", openAIReply, 100, "max_tokens", []string{"max_completion_tokens"}},
+		{"gemini/gemini-2.5-flash", "GEMINI_BASE_URL", "GEMINI_API_KEY", openAIReply, 100, "max_tokens", []string{"max_completion_tokens"}},
 		{"anthropic/claude-sonnet-4-0", "ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY", anthropicReply, 100, "max_tokens", nil},
 	}
 	for _, tt := range tests {

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -20,7 +19,6 @@ import (
 
 	"github.com/kitaruhq/kitaru/engine"
 	"github.com/kitaruhq/kitaru/engine/runstore/filestore"
-	"github.com/kitaruhq/kitaru/flowspec"
 	"github.com/kitaruhq/kitaru/providers"
 )
 
@@ -113,18 +111,7 @@ func TestEngineChainReplayWithSwappedModel(t *testing.T) {
 		Sleep:   func(context.Context, time.Duration) error { return nil },
 	}
 	eng := engine.New(engine.Config{Store: filestore.New(data), Models: providers.Source{Options: opts}})
-	f, err := flowspec.Parse("chain.yaml", []byte(chainFlow), flowspec.Options{CheckModel: providers.CheckModel})
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := f.BindInputs(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	run, err := eng.Start(context.Background(), engine.StartOptions{Flow: f, Inputs: in})
-	if err != nil {
-		t.Fatal(err)
-	}
+	run := startFlow(t, eng, chainFlow)
 	if run.Status != engine.RunCompleted {
 		t.Fatalf("run %s: %v", run.Status, run.Error)
 	}
@@ -155,18 +142,7 @@ func TestEngineChainReplayWithSwappedModel(t *testing.T) {
 	}
 
 	// The key reached the server, but nothing kitaru wrote may hold it.
-	for _, dir := range []string{config, data} {
-		filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return err
-			}
-			b, _ := os.ReadFile(path)
-			if strings.Contains(string(b), key) {
-				t.Errorf("%s contains the API key", path)
-			}
-			return nil
-		})
-	}
+	assertNoFileHolds(t, key, config, data)
 }
 
 // A retry continues a failed run with the registry it recorded, so a run

@@ -51,7 +51,13 @@ func runFlow(t *testing.T, srv *httptest.Server, src string) (*engine.Engine, *e
 // the flow src on it.
 func spendEngine(t *testing.T, srv *httptest.Server, src string) (*engine.Engine, engine.StartOptions) {
 	t.Helper()
-	env := map[string]string{"OPENAI_BASE_URL": srv.URL, "OPENAI_API_KEY": "sk-env-key-123456"}
+	return engineWith(t, map[string]string{"OPENAI_BASE_URL": srv.URL, "OPENAI_API_KEY": "sk-env-key-123456"}, src)
+}
+
+// engineWith is an engine whose providers read env, and the options
+// starting the flow src on it.
+func engineWith(t *testing.T, env map[string]string, src string) (*engine.Engine, engine.StartOptions) {
+	t.Helper()
 	opts := providers.Options{Getenv: func(k string) string { return env[k] }, Sleep: func(context.Context, time.Duration) error { return nil }}
 	eng := engine.New(engine.Config{Store: filestore.New(t.TempDir()), Models: providers.Source{Options: opts}})
 	f, err := flowspec.Parse("flow.yaml", []byte(src), flowspec.Options{CheckModel: providers.CheckModel})

@@ -7,6 +7,8 @@ import (
 
 // Mock is the offline model caller behind KITARU_LLM_MOCK_RESPONSE: it
 // answers every call with Text, sends nothing and needs no credentials.
+// Offered tools, it first calls each of them once (see mockToolCalls) and
+// answers Text once they have answered, so a tool loop runs offline.
 // Every mocked call records the same way, whoever made the caller.
 type Mock struct {
 	Text     string
@@ -21,6 +23,9 @@ func (m Mock) Call(ctx context.Context, req Request) (*Response, error) {
 	start := time.Now()
 	zero := 0.0
 	resp := &Response{Text: m.Text, Model: req.Model, CostUSD: &zero, CredentialSource: CredentialNone, Mock: true}
+	if resp.ToolCalls = mockToolCalls(req); resp.ToolCalls != nil {
+		resp.Text = ""
+	}
 	if res, err := m.Registry.Resolve(req.Model, m.Getenv); err == nil {
 		resp.Alias, resp.Model = res.Alias, res.Model
 	}

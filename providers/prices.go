@@ -1,6 +1,9 @@
 package providers
 
-import "regexp"
+import (
+	"regexp"
+	"strings"
+)
 
 // prices are list prices in US dollars per million tokens for common
 // models, keyed by provider/model, as the providers' pricing pages gave
@@ -49,6 +52,17 @@ var prices = map[string]Price{
 	"anthropic/claude-opus-4":     {InputPerMTok: 15.00, OutputPerMTok: 75.00},
 	"anthropic/claude-opus-4-1":   {InputPerMTok: 15.00, OutputPerMTok: 75.00},
 	"anthropic/claude-3-opus":     {InputPerMTok: 15.00, OutputPerMTok: 75.00},
+
+	// Gemini's paid tier for text input (kitaru sends only text; audio
+	// input costs more), as Google's pricing page gave it through mid-2026.
+	// Output includes thinking tokens, which Google bills as output.
+	"gemini/gemini-3-pro-preview":   {InputPerMTok: 2.00, OutputPerMTok: 12.00, LongContext: &LongContextPrice{AboveInputTokens: 200_000, InputPerMTok: 4.00, OutputPerMTok: 18.00}},
+	"gemini/gemini-3-flash-preview": {InputPerMTok: 0.50, OutputPerMTok: 3.00},
+	"gemini/gemini-2.5-pro":         {InputPerMTok: 1.25, OutputPerMTok: 10.00, LongContext: &LongContextPrice{AboveInputTokens: 200_000, InputPerMTok: 2.50, OutputPerMTok: 15.00}},
+	"gemini/gemini-2.5-flash":       {InputPerMTok: 0.30, OutputPerMTok: 2.50},
+	"gemini/gemini-2.5-flash-lite":  {InputPerMTok: 0.10, OutputPerMTok: 0.40},
+	"gemini/gemini-2.0-flash":       {InputPerMTok: 0.10, OutputPerMTok: 0.40},
+	"gemini/gemini-2.0-flash-lite":  {InputPerMTok: 0.075, OutputPerMTok: 0.30},
 }
 
 // sonnet4LongContext is what Claude Sonnet 4 and 4.5 cost for a prompt
@@ -70,10 +84,23 @@ func PriceOf(model string) (Price, bool) {
 	if p, ok := prices[versionSuffix.ReplaceAllString(model, "")]; ok {
 		return p, true
 	}
-	if len(model) > len("ollama/") && model[:len("ollama/")] == "ollama/" {
+	if len(model) > len("ollama/") && strings.HasPrefix(model, "ollama/") {
 		return Price{}, true
 	}
 	return Price{}, false
+}
+
+// AliasPriceOf is the built-in price of a provider/model an alias calls at
+// baseURL ("" for the provider's own endpoint). The table holds the
+// providers' own prices: another server (Groq, a vLLM box) charges
+// something else or nothing, so its calls record no cost unless the alias
+// gives a price; an Ollama server is the user's own and free wherever it
+// runs.
+func AliasPriceOf(model, baseURL string) (Price, bool) {
+	if baseURL != "" && !strings.HasPrefix(model, "ollama/") {
+		return Price{}, false
+	}
+	return PriceOf(model)
 }
 
 // Cost is what usage costs at price p, in US dollars. A call over a long
@@ -89,7 +116,7 @@ func (p Price) Cost(u Usage) float64 {
 func costOf(res Resolved, u Usage) *float64 {
 	price := res.Price
 	if price == nil {
-		p, ok := PriceOf(res.Model)
+		p, ok := AliasPriceOf(res.Model, res.BaseURL)
 		if !ok {
 			return nil
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -22,7 +23,7 @@ const (
 )
 
 // SupportedProviders are the prefixes a provider/model string may carry.
-var SupportedProviders = []string{"openai", "anthropic", "ollama", "openrouter"}
+var SupportedProviders = []string{"openai", "anthropic", "ollama", "openrouter", "gemini"}
 
 var aliasRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
@@ -130,6 +131,9 @@ func parseRegistry(data []byte, strict bool) (Registry, error) {
 		if err := checkProviderModel(reg.Aliases[name].Model); err != nil {
 			return Registry{}, fmt.Errorf("alias %q: %w", name, err)
 		}
+		if err := checkEndpoint(reg.Aliases[name]); err != nil {
+			return Registry{}, fmt.Errorf("alias %q: %w", name, err)
+		}
 	}
 	if reg.Default != "" {
 		if _, ok := reg.Aliases[reg.Default]; !ok {
@@ -187,24 +191,45 @@ func CheckModel(model string) error {
 	return nil
 }
 
-// Register adds or replaces alias. The first alias becomes the default.
+// Register adds or replaces alias for model and, optionally, the secret
+// holding its key. The first alias becomes the default.
 func (r *Registry) Register(alias, model, secret string) (replaced bool, err error) {
+	return r.Put(alias, Alias{Model: model, Secret: secret})
+}
+
+// Put adds or replaces alias with a, checked whole. Header names are
+// stored in their canonical form (x-api-key as X-Api-Key) and a base URL
+// without its trailing slash. The first alias becomes the default.
+func (r *Registry) Put(alias string, a Alias) (replaced bool, err error) {
 	if err := checkAlias(alias); err != nil {
 		return false, err
 	}
-	if err := checkProviderModel(model); err != nil {
+	if err := checkProviderModel(a.Model); err != nil {
 		return false, err
 	}
-	if secret != "" {
-		if err := keyring.ValidateName(secret); err != nil {
+	if a.Secret != "" {
+		if err := keyring.ValidateName(a.Secret); err != nil {
 			return false, err
 		}
+	}
+	if err := checkEndpoint(a); err != nil {
+		return false, err
+	}
+	a.BaseURL = strings.TrimRight(a.BaseURL, "/")
+	if len(a.Headers) > 0 {
+		canon := make(map[string]string, len(a.Headers))
+		for k, v := range a.Headers {
+			canon[http.CanonicalHeaderKey(k)] = v
+		}
+		a.Headers = canon
+	} else {
+		a.Headers = nil
 	}
 	if r.Aliases == nil {
 		r.Aliases = map[string]Alias{}
 	}
 	_, replaced = r.Aliases[alias]
-	r.Aliases[alias] = Alias{Model: model, Secret: secret}
+	r.Aliases[alias] = a
 	if r.Default == "" {
 		r.Default = alias
 	}
@@ -232,6 +257,16 @@ func (r *Registry) SetDefault(alias string) error {
 	return nil
 }
 
+// Lookup returns alias, or an error that suggests a near name and says
+// how to register it.
+func (r Registry) Lookup(alias string) (Alias, error) {
+	a, ok := r.Aliases[alias]
+	if !ok {
+		return Alias{}, r.unknownAlias(alias)
+	}
+	return a, nil
+}
+
 // Names returns the aliases, sorted.
 func (r Registry) Names() []string { return sortedAliases(r) }
 
@@ -252,6 +287,16 @@ type Resolved struct {
 	Name     string // the model name the provider knows
 	Secret   string // the alias's secret name, if any
 	Price    *Price // the alias's price override, if any
+	BaseURL  string // the alias's own server, if any
+	Headers  map[string]string
+}
+
+// SameTarget says whether r and o send a call to the same model on the
+// same server: a replay runs an llm step again when its alias now points
+// elsewhere, as another server may answer differently. Headers do not
+// count (a new key behind the same reference, a title).
+func (r Resolved) SameTarget(o Resolved) bool {
+	return r.Model == o.Model && r.BaseURL == o.BaseURL
 }
 
 // Resolve picks the model for a call: model as the step wrote it (with the
@@ -264,7 +309,7 @@ func (r Registry) Resolve(model string, getenv func(string) string) (Resolved, e
 	if model != "" {
 		return r.resolveName(model, "")
 	}
-	if env := strings.TrimSpace(getenv(EnvDefaultModel)); env != "" {
+	if env := DefaultModelEnv(getenv); env != "" {
 		return r.resolveName(env, EnvDefaultModel)
 	}
 	if r.Default != "" {
@@ -274,6 +319,15 @@ func (r Registry) Resolve(model string, getenv func(string) string) (Resolved, e
 		"(kitaru secrets set openai-creds --OPENAI_API_KEY=…, then kitaru model register fast --model openai/gpt-4o-mini --secret openai-creds; " +
 		"the first alias becomes the default), or write model: openai/gpt-4o-mini on the step or in the flow's defaults, " +
 		"or set " + EnvDefaultModel + "; to try a flow offline, set " + EnvMockResponse + "='some answer'")
+}
+
+// DefaultModelEnv is the model KITARU_DEFAULT_MODEL names, as getenv (nil:
+// os.Getenv) reads it, for the llm steps that name none; "" when unset.
+func DefaultModelEnv(getenv func(string) string) string {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	return strings.TrimSpace(getenv(EnvDefaultModel))
 }
 
 // resolveName resolves an alias or raw provider/model; from says where the
@@ -289,6 +343,7 @@ func (r Registry) resolveName(name, from string) (Resolved, error) {
 			return Resolved{}, fmt.Errorf("alias %q%s: %w", name, where, err)
 		}
 		res.Alias, res.Secret, res.Price = name, a.Secret, a.Price
+		res.BaseURL, res.Headers = strings.TrimRight(a.BaseURL, "/"), a.Headers
 		return res, nil
 	}
 	if strings.Contains(name, "/") {

@@ -4,6 +4,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -24,7 +25,7 @@ func TestCheckModel(t *testing.T) {
 		{"anthropic/claude-3-5-haiku-latest", ""},
 		{"ollama/llama3.2", ""},
 		{"openrouter/meta-llama/llama-3.1-8b-instruct", ""},
-		{"gemini/pro", "openai, anthropic, ollama, openrouter"},
+		{"mistral/large", "openai, anthropic, ollama, openrouter, gemini"},
 		{"openai/", "provider/model"},
 		{"/gpt", "provider/model"},
 		{"Fast", "neither an alias"},
@@ -106,6 +107,11 @@ func TestLocalRegistryRoundTrip(t *testing.T) {
 	if _, err := reg.Register("fast", "openai/gpt-4o-mini", "openai-creds"); err != nil {
 		t.Fatal(err)
 	}
+	groq := Alias{Model: "openai/llama-3.1-8b-instant", BaseURL: "https://api.groq.com/openai/v1/",
+		Headers: map[string]string{"authorization": "secret:groq-creds/GROQ_API_KEY", "X-Title": "kitaru, flows"}}
+	if _, err := reg.Put("groq", groq); err != nil {
+		t.Fatal(err)
+	}
 	if err := SaveLocal(reg); err != nil {
 		t.Fatal(err)
 	}
@@ -121,8 +127,21 @@ func TestLocalRegistryRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Default != "fast" || got.Aliases["fast"] != (Alias{Model: "openai/gpt-4o-mini", Secret: "openai-creds"}) {
-		t.Fatalf("round trip = %+v", got)
+	want := map[string]Alias{
+		"fast": {Model: "openai/gpt-4o-mini", Secret: "openai-creds"},
+		// Stored canonical: the header name as HTTP spells it, the base
+		// URL without its trailing slash.
+		"groq": {Model: "openai/llama-3.1-8b-instant", BaseURL: "https://api.groq.com/openai/v1",
+			Headers: map[string]string{"Authorization": "secret:groq-creds/GROQ_API_KEY", "X-Title": "kitaru, flows"}},
+	}
+	if got.Default != "fast" || !reflect.DeepEqual(got.Aliases, want) {
+		t.Fatalf("round trip = %+v, want %+v", got.Aliases, want)
+	}
+	raw, _ := os.ReadFile(path)
+	for _, w := range []string{`"base_url": "https://api.groq.com/openai/v1"`, `"Authorization": "secret:groq-creds/GROQ_API_KEY"`} {
+		if !strings.Contains(string(raw), w) {
+			t.Errorf("models.json lacks %s:\n%s", w, raw)
+		}
 	}
 	// A field from a newer kitaru does not make the file unreadable.
 	if err := os.WriteFile(path, []byte(`{"aliases": {"fast": {"model": "openai/gpt-4o", "future": 1}}, "default": "fast", "version": 2}`), 0o600); err != nil {
@@ -199,7 +218,7 @@ func TestResolve(t *testing.T) {
 		{name: "env alias", reg: reg, env: map[string]string{EnvDefaultModel: "smart"}, wantAlias: "smart", wantModel: "anthropic/claude-sonnet-4-0"},
 		{name: "env raw", reg: reg, env: map[string]string{EnvDefaultModel: "openai/gpt-4.1"}, wantModel: "openai/gpt-4.1"},
 		{name: "env unknown alias", reg: reg, env: map[string]string{EnvDefaultModel: "fsat"}, wantErr: `did you mean "fast"`},
-		{name: "env bad provider", reg: reg, env: map[string]string{EnvDefaultModel: "gemini/pro"}, wantErr: EnvDefaultModel},
+		{name: "env bad provider", reg: reg, env: map[string]string{EnvDefaultModel: "mistral/large"}, wantErr: EnvDefaultModel},
 		{name: "default alias", reg: reg, wantAlias: "fast", wantModel: "openai/gpt-4o-mini"},
 		{name: "unknown step alias", reg: reg, model: "smrt", wantErr: `did you mean "smart"`},
 		{name: "unknown alias says how", reg: reg, model: "zzzzzz", wantErr: "kitaru model register zzzzzz --model"},

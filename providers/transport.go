@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/http"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/kitaruhq/kitaru/internal/humantime"
 	"github.com/kitaruhq/kitaru/keyring"
 )
 
@@ -39,17 +41,23 @@ const DefaultMaxResponseBytes = 32 << 20
 const headSize = 200
 
 // callTransport is the RoundTripper of one call: it removes the
-// temperature langchaingo always sends when the step set none, retries
-// transient failures, caps what is read of an answer, and remembers what
-// happened for error messages.
+// temperature langchaingo always sends when the step set none, sets the
+// alias's headers, retries transient failures, caps what is read of an
+// answer, and remembers what happened for error messages.
 type callTransport struct {
 	base             http.RoundTripper
 	sleep            func(context.Context, time.Duration) error
 	stripTemperature bool
 	maxBody          int64
-	// keyLen is the length of the key sent, kept beyond an answer's head
-	// so that the head is masked before it is cut (see answerBody.describe).
-	keyLen int
+	headers          http.Header // set on every request, over the client's
+	dropHeader       string      // removed first: where the client put a stand-in key
+	// keys are the credential values sent, longest first, masked in what
+	// error messages quote of an answer.
+	keys []string
+
+	// set are top-level fields of the request body kitaru sets itself,
+	// where langchaingo cannot say them for one call (see structured).
+	set map[string]json.RawMessage
 
 	// Written by RoundTrip, read by the caller after the client returns;
 	// one call's requests are sequential.
@@ -71,21 +79,14 @@ type gaveUp struct {
 }
 
 func (g *gaveUp) String() string {
-	asked := fmt.Sprintf("the next try would be in %s", roundWait(g.wait))
+	asked := fmt.Sprintf("the next try would be in %s", humantime.Duration(g.wait))
 	if g.retryAfter != "" {
-		asked = fmt.Sprintf("it asked to wait %s before trying again (Retry-After: %s)", roundWait(g.wait), g.retryAfter)
+		asked = fmt.Sprintf("it asked to wait %s before trying again (Retry-After: %s)", humantime.Duration(g.wait), g.retryAfter)
 	}
 	if g.left > 0 {
-		return fmt.Sprintf("%s, longer than the %s the step has left", asked, roundWait(g.left))
+		return fmt.Sprintf("%s, longer than the %s the step has left", asked, humantime.Duration(g.left))
 	}
-	return fmt.Sprintf("%s, and kitaru waits at most %s in all inside one call: try again later", asked, maxRetryWait)
-}
-
-func roundWait(d time.Duration) time.Duration {
-	if d >= 10*time.Second {
-		return d.Round(time.Second)
-	}
-	return d.Round(100 * time.Millisecond)
+	return fmt.Sprintf("%s, and kitaru waits at most %s in all inside one call: try again later", asked, humantime.Duration(maxRetryWait))
 }
 
 func (t *callTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -101,9 +102,18 @@ func (t *callTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.stripTemperature {
 		body = withoutTemperature(body)
 	}
+	if len(t.set) > 0 {
+		body = withFields(body, t.set)
+	}
 	t.lastURL = req.URL.Redacted()
 	for attempt := 1; ; attempt++ {
 		r := req.Clone(req.Context())
+		if t.dropHeader != "" {
+			r.Header.Del(t.dropHeader)
+		}
+		for name, vals := range t.headers {
+			r.Header[name] = vals
+		}
 		if body != nil {
 			r.Body = io.NopCloser(bytes.NewReader(body))
 			r.ContentLength = int64(len(body))
@@ -174,7 +184,15 @@ func (t *callTransport) capped(resp *http.Response) *http.Response {
 	if limit <= 0 {
 		limit = DefaultMaxResponseBytes
 	}
-	t.answer = &answerBody{rc: resp.Body, limit: limit, keep: headSize + t.keyLen, status: resp.Status, contentType: resp.Header.Get("Content-Type")}
+	keyLen := 0
+	for _, k := range t.keys {
+		if keyring.Maskable(k) {
+			keyLen = max(keyLen, len(k))
+		}
+	}
+	// A key's length is kept beyond the head that is quoted, so that the
+	// head is masked before it is cut (see answerBody.describe).
+	t.answer = &answerBody{rc: resp.Body, limit: limit, keep: headSize + keyLen, status: resp.Status, contentType: resp.Header.Get("Content-Type")}
 	resp.Body = t.answer
 	return resp
 }
@@ -225,11 +243,11 @@ func (b *answerBody) Close() error { return b.rc.Close() }
 
 // describe says what the provider answered: status (with status), content
 // type, how much was read and how its first headSize bytes read, with the
-// key sent masked. The head is masked before it is cut, or a key across
+// keys sent masked. The head is masked before it is cut, or a key across
 // the cut would not be matched and its start would be quoted: b keeps a
 // key's length more than it quotes, and an end of what it kept that may
-// begin the key (an answer repeating the key) is masked too.
-func (b *answerBody) describe(status bool, token string) string {
+// begin a key (an answer repeating the key) is masked too.
+func (b *answerBody) describe(status bool, keys []string) string {
 	var parts []string
 	if status {
 		parts = append(parts, b.status)
@@ -240,9 +258,13 @@ func (b *answerBody) describe(status bool, token string) string {
 	if b.eof {
 		parts = append(parts, fmt.Sprintf("%d bytes", b.n))
 	}
-	head := redact(string(b.head), token)
-	if b.n > int64(len(b.head)) && keyring.Maskable(token) {
-		head = maskKeyStart(head, token)
+	head := redact(string(b.head), keys)
+	if b.n > int64(len(b.head)) {
+		for _, k := range keys {
+			if keyring.Maskable(k) {
+				head = maskKeyStart(head, k)
+			}
+		}
 	}
 	cut := len(head) > headSize || b.n > int64(len(b.head))
 	if len(head) > headSize {
@@ -260,7 +282,7 @@ func (b *answerBody) describe(status bool, token string) string {
 	default:
 		parts = append(parts, fmt.Sprintf("beginning %q", head))
 	}
-	return redact(strings.Join(parts, ", "), token)
+	return redact(strings.Join(parts, ", "), keys)
 }
 
 // maskKeyStart masks the longest end of s that begins token.
@@ -348,6 +370,21 @@ func withoutTemperature(body []byte) []byte {
 	if !changed {
 		return body
 	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		return body
+	}
+	return out
+}
+
+// withFields sets fields at the top of a JSON body, replacing what was
+// there. A body that is not a JSON object passes unchanged.
+func withFields(body []byte, fields map[string]json.RawMessage) []byte {
+	var m map[string]json.RawMessage
+	if len(body) == 0 || json.Unmarshal(body, &m) != nil {
+		return body
+	}
+	maps.Copy(m, fields)
 	out, err := json.Marshal(m)
 	if err != nil {
 		return body

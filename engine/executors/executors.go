@@ -1,7 +1,8 @@
 // Package executors does the work of each kind of step, behind
-// work.Executor: a checkpoint's command (Shell), a model call (Model), a
-// checkpoint's value (Value) and a wait's question (Wait). The engine
-// hands each one unit at a time; these know nothing of runs or stores.
+// work.Executor: a checkpoint's command (Shell), an llm step's
+// conversation, its tool loop included (Model), a checkpoint's value
+// (Value) and a wait's question (Wait). The engine hands each one unit at
+// a time; these know nothing of runs or stores.
 package executors
 
 import (

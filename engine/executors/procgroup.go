@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/engine/work"
 )
 
@@ -105,27 +106,54 @@ func stopRecorded(ctx context.Context, p string) (pgid, n int, err error) {
 func StopLeftovers(ctx context.Context, dirs map[string]string) []Leftover {
 	var out []Leftover
 	for step, dir := range dirs {
-		ents, err := os.ReadDir(dir)
-		if err != nil {
-			continue
+		for _, g := range groupFiles(dir) {
+			pgid, n, err := stopRecorded(ctx, filepath.Join(dir, g.name))
+			if err != nil || n > 0 {
+				out = append(out, Leftover{Step: step, Item: g.item, PGID: pgid, N: n, Err: err})
+			}
 		}
-		for _, ent := range ents {
-			name := ent.Name()
-			var item *int
-			if rest, ok := strings.CutPrefix(name, "pgid-"); ok {
-				i, err := strconv.Atoi(rest)
-				if err != nil {
-					continue
-				}
-				item = &i
-			} else if name != "pgid" {
+	}
+	return out
+}
+
+// LeftoversNoted says whether any of dirs notes a process group (alive or
+// not): what StopLeftovers would look at. Looking is cheaper than taking
+// what stopping needs (a run's lease).
+func LeftoversNoted(dirs map[string]string) bool {
+	for _, dir := range dirs {
+		if len(groupFiles(dir)) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// groupFile is a group file of a step directory: "pgid" for the step's
+// command, "pgid-N" for item N's.
+type groupFile struct {
+	name string
+	item *int
+}
+
+func groupFiles(dir string) []groupFile {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []groupFile
+	for _, ent := range ents {
+		name := ent.Name()
+		var item *int
+		if rest, ok := strings.CutPrefix(name, "pgid-"); ok {
+			i, err := strconv.Atoi(rest)
+			if err != nil {
 				continue
 			}
-			pgid, n, err := stopRecorded(ctx, filepath.Join(dir, name))
-			if err != nil || n > 0 {
-				out = append(out, Leftover{Step: step, Item: item, PGID: pgid, N: n, Err: err})
-			}
+			item = &i
+		} else if name != "pgid" {
+			continue
 		}
+		out = append(out, groupFile{name, item})
 	}
 	return out
 }
@@ -267,10 +295,15 @@ type leftoverError struct {
 }
 
 func (e *leftoverError) Error() string {
-	return fmt.Sprintf("what was left of its previous attempt (process group %d, orphaned when the kitaru running it died) %v; stop it, then `kitaru retry %s`", e.pgid, e.err, e.run)
+	return fmt.Sprintf("what was left of its previous attempt (process group %d, orphaned when the kitaru running it died) %v", e.pgid, e.err)
 }
 
 func (e *leftoverError) Unwrap() error { return e.err }
+
+// Remedy: it must be stopped by hand before the run can go on.
+func (e *leftoverError) Remedy() *runstore.Remedy {
+	return &runstore.Remedy{Do: runstore.RemedyStopThenRetry, Run: e.run}
+}
 
 // ownGroup starts cmd in a process group of its own, which a stop or a
 // timeout kills whole: everything the command started goes with it.

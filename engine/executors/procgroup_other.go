@@ -19,6 +19,9 @@ func runGroup(ctx context.Context, cmd *exec.Cmd, u *work.Unit, sink work.Sink) 
 // StopLeftovers finds nothing: no group was noted.
 func StopLeftovers(ctx context.Context, dirs map[string]string) []Leftover { return nil }
 
+// LeftoversNoted: none is.
+func LeftoversNoted(dirs map[string]string) bool { return false }
+
 // ownGroup leaves cmd as it is: a stop kills the command itself (what it
 // started may outlive it).
 func ownGroup(cmd *exec.Cmd) {}

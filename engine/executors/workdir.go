@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/engine/work"
 )
 
@@ -62,5 +63,5 @@ func dirError(u *work.Unit, startFailed bool, dir string) error {
 	if u.Step.Checkpoint.Dir != nil {
 		return fmt.Errorf("the command could not start: its dir: %s %s", dir, why)
 	}
-	return fmt.Errorf("the command could not start: the run's working directory %s (the flow file's directory when the run started) %s; bring it back, or replay the run with --flow naming the flow file where it is now", dir, why)
+	return runstore.Advise(fmt.Errorf("the command could not start: the run's working directory %s (the flow file's directory when the run started) %s", dir, why), runstore.Remedy{Do: runstore.RemedyReplayNewFlow, Run: u.RunID})
 }

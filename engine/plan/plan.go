@@ -114,18 +114,18 @@ type Ending struct {
 	Step   string // the step it is about (a failed or waiting step)
 }
 
-// Why names the cause of an ending.
-type Why string
+// Why names the cause of an ending: the code the run record keeps.
+type Why = runstore.EndCode
 
 // The causes of an ending.
 const (
-	WhyCompleted   Why = "completed"
-	WhyStepFailed  Why = "step_failed"  // Step failed
-	WhyWaiting     Why = "waiting"      // Step (the first in file order) waits for an answer
-	WhyCancelled   Why = "cancelled"    // someone asked the run to stop
-	WhyInterrupted Why = "interrupted"  // this process was stopped (a signal)
-	WhyStoreFailed Why = "store_failed" // a record could not be written
-	WhyNeverReady  Why = "never_ready"  // Step has no state though nothing failed: a bug
+	WhyCompleted   = runstore.EndCompleted
+	WhyStepFailed  = runstore.EndStepFailed  // Step failed
+	WhyWaiting     = runstore.EndWaiting     // Step (the first in file order) waits for an answer
+	WhyCancelled   = runstore.EndCancelled   // someone asked the run to stop
+	WhyInterrupted = runstore.EndInterrupted // this process was stopped (a signal)
+	WhyStoreFailed = runstore.EndStoreFailed // a record could not be written
+	WhyNeverReady  = runstore.EndNeverReady  // Step has no state though nothing failed: a bug
 )
 
 // Stop is what stopped a run before its steps were done, if anything.

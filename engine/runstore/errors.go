@@ -40,14 +40,14 @@ func (e *DamagedError) Error() string {
 	return e.Where + " " + e.Problem + "; " + e.fix()
 }
 
-// fix is what to do, as a sentence. Retry runs a step without a record in
-// a run that did not complete; a completed run is never continued, so a
-// replay from the step is the way there. A run's own records (meta, plan,
-// flow) are all of it: nothing can be shown or continued until repaired.
+// fix is what to do with the record, as a sentence; for a step, what
+// runs it again is a Remedy (see RemedyOf). A run's own records (meta,
+// plan, flow) are all of it: nothing can be shown or continued until
+// repaired.
 func (e *DamagedError) fix() string {
 	switch e.Part {
 	case PartStep:
-		return fmt.Sprintf("move it away and step %s counts as never run: `kitaru replay %s --from %s` runs it again in a new run (or `kitaru retry %s`, if the run did not complete)", e.Step, e.RunID, e.Step, e.RunID)
+		return fmt.Sprintf("move it away and step %s counts as never run", e.Step)
 	case PartItem:
 		return fmt.Sprintf("move it away and item %d of step %s counts as never run (a resume or retry runs it again, unless the run completed)", e.Item, e.Step)
 	}
@@ -80,7 +80,7 @@ func (e *HeldError) Error() string {
 	if e.Holder.PID > 0 {
 		who = "process " + strconv.Itoa(e.Holder.PID)
 	}
-	return "run " + e.RunID + " is being run by " + who + "; wait for it or `kitaru executions cancel " + e.RunID + "`"
+	return "run " + e.RunID + " is being run by " + who
 }
 
 // ErrNoSpace and ErrQuota are what a store's writes fail with when its

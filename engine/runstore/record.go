@@ -40,16 +40,27 @@ const (
 // and executions get. The fields of the contract are fixed; the rest are
 // additions.
 type Run struct {
-	ID       string          `json:"id"`
-	Flow     string          `json:"flow"`
-	Status   RunStatus       `json:"status"`
-	ReplayOf *string         `json:"replay_of"`
-	Inputs   map[string]any  `json:"inputs"`
-	Output   any             `json:"output"`
-	Error    *string         `json:"error"`
-	Usage    providers.Usage `json:"usage"`
-	CostUSD  float64         `json:"cost_usd"`
-	Steps    []StepResult    `json:"steps"`
+	ID       string         `json:"id"`
+	Flow     string         `json:"flow"`
+	Status   RunStatus      `json:"status"`
+	ReplayOf *string        `json:"replay_of"`
+	Inputs   map[string]any `json:"inputs"`
+	Output   any            `json:"output"`
+	Error    *string        `json:"error"`
+	// Remedy is the way out of a run stopped by its store (the disk is
+	// full: free space, then resume), for a front end to word.
+	Remedy  *Remedy         `json:"remedy,omitempty"`
+	Usage   providers.Usage `json:"usage"`
+	CostUSD float64         `json:"cost_usd"`
+	Steps   []StepResult    `json:"steps"`
+
+	// Ending says how the run's last go ended; Error is then only what
+	// went wrong, as the failed step or the store said it. A record of an
+	// older kitaru has no Ending and a sentence in Error.
+	Ending *Ending `json:"ending,omitempty"`
+	// Budget is what the run may spend on model calls (its flow's budget:
+	// under --max-cost and --max-tokens of its last go); nil: no limit.
+	Budget *flowspec.Budget `json:"budget,omitempty"`
 
 	FlowFile  string     `json:"flow_file,omitempty"` // the path the flow was loaded from
 	StartedAt time.Time  `json:"started_at"`
@@ -94,9 +105,20 @@ type StepResult struct {
 	// attempt of a step that ran more than once (a foreach step's items
 	// list their own).
 	AttemptsDetail []Attempt `json:"attempts_detail,omitempty"`
+	// Turns are the model calls of an llm step's last attempt, its
+	// conversation (see Turn), when they say more than the step's own
+	// fields: more than one call (a tool loop, asking again for an answer
+	// that follows the schema), a tool call, a model of the step's list
+	// that gave no answer. Usage and CostUSD count every call.
+	Turns []Turn `json:"turns,omitempty"`
 
-	// Reason says, for a replay or retry, why the step ran or was reused
-	// ("upstream of --from", "fingerprint changed", "overridden", ...).
+	// Remedy is the way out a failed step's error offers (a secret to set,
+	// a model to register), for a front end to word beside Error.
+	Remedy *Remedy `json:"remedy,omitempty"`
+	// Why says, for a replay, why the step ran or was reused, and for a
+	// skipped step why it was. Reason is what an older kitaru wrote
+	// instead, a sentence; new records leave it empty.
+	Why       *Reason    `json:"why,omitempty"`
 	Reason    string     `json:"reason,omitempty"`
 	StartedAt *time.Time `json:"started_at,omitempty"`
 	EndedAt   *time.Time `json:"ended_at,omitempty"`
@@ -122,23 +144,26 @@ type ItemResult struct {
 	Reused     bool            `json:"reused"`
 	Output     any             `json:"output"`
 	Error      *string         `json:"error"`
+	Remedy     *Remedy         `json:"remedy,omitempty"` // as StepResult's
 	DurationMS int64           `json:"duration_ms"`
 	Masked     bool            `json:"masked,omitempty"`
 	Usage      providers.Usage `json:"usage"`
 	CostUSD    *float64        `json:"cost_usd"`
 	// AttemptsDetail lists each attempt of an item that ran more than once.
 	AttemptsDetail []Attempt `json:"attempts_detail,omitempty"`
+	Turns          []Turn    `json:"turns,omitempty"` // as StepResult's
 	// Key identifies the item's work: its value and what else it read. A
 	// replay reuses a finished item of its source with the same key;
 	// records written before keys have none.
 	Key string `json:"key,omitempty"`
 	// ReusedFrom is the run whose record of the item a replay took,
 	// ReusedIndex its position there when it was elsewhere in the list
-	// (its artifacts are named after it); Reason says why it ran or was
-	// reused, in a replay.
-	ReusedFrom  string `json:"reused_from,omitempty"`
-	ReusedIndex *int   `json:"reused_index,omitempty"`
-	Reason      string `json:"reason,omitempty"`
+	// (its artifacts are named after it); Why says why it ran or was
+	// reused, in a replay (Reason: an older kitaru's sentence instead).
+	ReusedFrom  string  `json:"reused_from,omitempty"`
+	ReusedIndex *int    `json:"reused_index,omitempty"`
+	Why         *Reason `json:"why,omitempty"`
+	Reason      string  `json:"reason,omitempty"`
 }
 
 // Attempt is one try of a step or item: how it ended and what it spent.
@@ -148,6 +173,7 @@ type Attempt struct {
 	DurationMS int64           `json:"duration_ms"`
 	Usage      providers.Usage `json:"usage"`
 	CostUSD    *float64        `json:"cost_usd"`
+	Turns      []Turn          `json:"turns,omitempty"` // its conversation, as StepResult's
 }
 
 // WaitInfo is the question of a wait step and, once given, its answer.
@@ -216,6 +242,11 @@ type LogLine struct {
 type RunMeta struct {
 	Run
 	Parallel int `json:"parallel,omitempty"`
+	// DefaultModel is KITARU_DEFAULT_MODEL as the run found it ("" unset),
+	// kept beside Registry: llm steps naming no model resolve with it
+	// before the registry's default, and a replay compares it. nil in runs
+	// recorded before it was kept.
+	DefaultModel *string `json:"default_model_env,omitempty"`
 	// Reused lists the steps a replay took from earlier runs, grouped by
 	// the run whose directory holds their records: nothing is copied.
 	Reused    []ReusedGroup `json:"reused,omitempty"`
@@ -234,9 +265,13 @@ type RunMeta struct {
 	// without a record. Their next record folds it in.
 	Earlier map[string]Spend `json:"earlier,omitempty"`
 	// ReuseNotes are, for steps a replay with --from reused although they
-	// no longer match the flow replayed, what changed ("its definition
-	// changed in the edited flow"): their reason says it.
-	ReuseNotes map[string]string `json:"reuse_notes,omitempty"`
+	// no longer match the flow replayed, what changed (a reason such as
+	// definition_changed; an older kitaru wrote a sentence): their reason
+	// says it.
+	ReuseNotes map[string]Reason `json:"reuse_notes,omitempty"`
+	// NoCache: its llm steps take no answer from the cache of answers
+	// (--no-cache), in every go at the run.
+	NoCache bool `json:"no_cache,omitempty"`
 }
 
 // PlanStep is one step of a run's plan.

@@ -74,7 +74,7 @@ func Resolve(ctx context.Context, s Runs, ref string) (string, error) {
 	}
 	switch len(cands) {
 	case 0:
-		return "", fmt.Errorf("no run matches %q (see `kitaru executions list`): %w", ref, ErrNotFound)
+		return "", Advise(fmt.Errorf("no run matches %q: %w", ref, ErrNotFound), Remedy{Do: RemedyListRuns})
 	case 1:
 		return cands[0], nil
 	}

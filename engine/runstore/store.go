@@ -13,6 +13,10 @@
 //
 // Run references ("last", id prefixes) are resolved once, above every
 // backend, by Resolve.
+//
+// Records and errors hold facts, not words for people: what a person can
+// do about a failure is a Remedy (see RemedyOf), which each front end words
+// its own way (the command line as a command to run).
 package runstore
 
 import (
@@ -32,6 +36,7 @@ type Store interface {
 	Steps
 	Journal
 	Coordination
+	Cache
 }
 
 // Runs keeps each run's meta and flow snapshot.
@@ -76,6 +81,14 @@ type Steps interface {
 	// SaveItem and LoadItems do the same for the items of a foreach step.
 	SaveItem(ctx context.Context, id, step string, r *ItemResult) error
 	LoadItems(ctx context.Context, id, step string) (map[int]*ItemResult, error)
+	// SaveTurn records one piece of an llm step's conversation (of a
+	// foreach item when r.Item is set) atomically; once it returns, that
+	// model turn or tool call is done for good and a resume does not redo
+	// it. A record of the same step, item, conversation, turn and call
+	// replaces the earlier. LoadTurns reads the step's (or item's, item
+	// not nil) in order of conversation, turn, then call.
+	SaveTurn(ctx context.Context, id, step string, r *TurnRecord) error
+	LoadTurns(ctx context.Context, id, step string, item *int) ([]*TurnRecord, error)
 	// ForgetStep removes a step's record (not its items or artifacts) so
 	// that the step runs again: retry of a failed step.
 	ForgetStep(ctx context.Context, id, step string) error
@@ -129,10 +142,14 @@ type Coordination interface {
 	// Holder tells who holds the run's lease now (nil: nobody).
 	Holder(ctx context.Context, id string) (*Holder, error)
 
-	// RequestCancel asks whoever runs the run to stop; CancelRequested
-	// tells whether that was asked; ClearCancel forgets it.
+	// RequestCancel asks whoever holds the run's lease now to stop.
+	// CancelRequested tells whether a cancel was asked since lease l was
+	// taken: one asked before (of an earlier go at the run) is not for
+	// it, and one asked the moment after is, however early that is. It
+	// fails wrapping ErrLeaseLost when l is no longer the run's.
+	// ClearCancel forgets the requests.
 	RequestCancel(ctx context.Context, id string) error
-	CancelRequested(ctx context.Context, id string) (bool, error)
+	CancelRequested(ctx context.Context, l *Lease) (bool, error)
 	ClearCancel(ctx context.Context, id string) error
 }
 
@@ -182,7 +199,7 @@ var ErrLeaseLost = errors.New("the run's lease was lost")
 // with a dot, holding a path separator, or the name of a step's own
 // records. Every backend refuses the same names.
 func CheckArtifactName(step, name string) error {
-	if name == "" || name == "result.json" || name == "items" || strings.HasPrefix(name, ".") || strings.ContainsAny(name, `/\`) {
+	if name == "" || name == "result.json" || name == "items" || name == "turns" || strings.HasPrefix(name, ".") || strings.ContainsAny(name, `/\`) {
 		return fmt.Errorf("%q cannot name an artifact of step %s", name, step)
 	}
 	return nil

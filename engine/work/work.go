@@ -10,6 +10,7 @@ package work
 
 import (
 	"context"
+	"errors"
 	"io"
 
 	"github.com/kitaruhq/kitaru/engine/runstore"
@@ -26,7 +27,15 @@ type Unit struct {
 	Env   []string         // KEY=value of the secrets a command asked for
 	Dir   string           // the directory commands run in ("" : the process's)
 	Model providers.Caller // for llm steps; nil: none configured
+	Cache Cache            // for llm steps with cache:; nil: no cache
 }
+
+// ErrBudgetSpent is what a Unit's Model caller returns, without calling,
+// once the run has spent its budget. An executor stops there (it tries no
+// other model) and returns it, wrapped, with what it spent before: the
+// engine holds the unit back, unrecorded, for a resume with a larger
+// budget.
+var ErrBudgetSpent = errors.New("the run's budget is spent")
 
 // Result is what a unit produced.
 type Result struct {
@@ -38,7 +47,16 @@ type Result struct {
 	Usage      providers.Usage
 	Cost       *float64
 	Wait       *runstore.WaitInfo // a wait step now waits for an answer
-	Tries      []runstore.Attempt // filled by the engine, after retries
+	// Turns are an llm step's model calls of this attempt's conversation
+	// (the records of earlier goes at it too), when they say more than
+	// the result's own fields: more than one call, a tool call, a model
+	// of the list that gave no answer. Usage and Cost count only the
+	// calls this go made.
+	Turns []runstore.Turn
+	Tries []runstore.Attempt // filled by the engine, after retries
+	// Cached is the cache entry an llm step's answer came from (its Text
+	// left out): no call was made, Usage is zero and Cost zero.
+	Cached *runstore.CacheEntry
 }
 
 // Executor does one kind of step. An attempt that failed after spending (a
@@ -97,4 +115,18 @@ type Capture interface {
 // waits a moment for its own stop before calling it a failure.
 type Stopped interface {
 	StoppedLikeTheRun() bool
+}
+
+// Loop is what an llm step's conversation (a tool loop, asking again for
+// the schema) needs of the engine beside its Sink, which implements it
+// too: its records, each durable once SaveTurn returns (so a resume does
+// not call the model or run a tool again for what is recorded), and the
+// run's parallel slots for the tool calls of a turn.
+type Loop interface {
+	LoadTurns(ctx context.Context) ([]*runstore.TurnRecord, error)
+	SaveTurn(ctx context.Context, r *runstore.TurnRecord) error
+	// Parallel runs every fn, each in a place of the run's --parallel (the
+	// unit gives up its own meanwhile), and returns when all have ended;
+	// once ctx ends, the fns not started are not.
+	Parallel(ctx context.Context, fns []func())
 }

@@ -22,34 +22,59 @@ import (
 // A lease on a run is its lock file, locked (flock on unix, LockFileEx on
 // windows) by the process running it and holding its holder. The kernel
 // frees the lock when the holder dies, however it dies, so a file store
-// lease never expires by time and needs no renewal.
+// lease never expires by time. It is lost only when its file is no longer
+// the run's lock (removed, or replaced): Renew checks that.
 
-// heldLock is the open, locked lock file of a lease of this process.
+// heldLock is the open, locked lock file of a lease of this process, and
+// the path it was locked at.
 type heldLock struct {
 	f    *os.File
-	run  string
-	once sync.Once
+	path string
+	run  string // the run's id
+	// cancelSeen is the run's cancel file as it was before the lock was
+	// taken ("": none): a request of an earlier go, not for this lease.
+	cancelSeen string
+	once       sync.Once
 }
 
-// hold records holder in the locked file f and returns the lease.
-func (s *Store) hold(id string, f *os.File, holder runstore.Holder) *runstore.Lease {
+// hold records holder in the locked file f and returns the lease;
+// cancelSeen is the cancel file read before f was locked. It fails only
+// when the holder file is a link (see openRunFile); the caller then lets
+// the lock go.
+func (s *Store) hold(id string, f *os.File, holder runstore.Holder, cancelSeen string) (*runstore.Lease, error) {
 	// The lock is this process's, whatever holder says: its pid is what
 	// tells a lock that is settling (see lockSettled) from a live one.
 	holder.PID = os.Getpid()
+	if data, err := json.Marshal(holder); err == nil {
+		if err := writeHolder(filepath.Join(s.RunDir(id), "holder"), data); errors.As(err, new(*linkError)) {
+			return nil, err
+		}
+	}
 	// The pid is only for what others are told; written bare, as older
 	// versions of kitaru read it.
 	_ = f.Truncate(0)
 	_, _ = f.WriteAt([]byte(strconv.Itoa(holder.PID)+"\n"), 0)
-	if data, err := json.Marshal(holder); err == nil {
-		_ = os.WriteFile(filepath.Join(s.RunDir(id), "holder"), data, fsutil.FilePerm)
-	}
 	var tok [12]byte
 	_, _ = rand.Read(tok[:])
 	l := &runstore.Lease{RunID: id, Holder: holder, Token: hex.EncodeToString(tok[:])}
 	s.mu.Lock()
-	s.leases[l.Token] = &heldLock{f: f, run: id}
+	s.leases[l.Token] = &heldLock{f: f, path: filepath.Join(s.RunDir(id), "lock"), run: id, cancelSeen: cancelSeen}
 	s.mu.Unlock()
-	return l
+	return l, nil
+}
+
+// writeHolder replaces the holder file's content, not through a link.
+func writeHolder(p string, data []byte) error {
+	f, err := openRunFile(p, os.O_WRONLY|os.O_CREATE, "holder file")
+	if err != nil {
+		return fmt.Errorf("cannot write the holder file %s: %w", p, err)
+	}
+	defer f.Close()
+	if err := f.Truncate(0); err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	return err
 }
 
 // Acquire takes the run's lock; the kernel frees it when the holder dies,
@@ -62,28 +87,65 @@ func (s *Store) Acquire(ctx context.Context, id string, holder runstore.Holder, 
 		return nil, fmt.Errorf("cannot lock run %s: %w", id, err)
 	}
 	p := filepath.Join(s.RunDir(id), "lock")
-	f, err := openLock(p, os.O_RDWR|os.O_CREATE)
-	if err != nil {
-		return nil, fmt.Errorf("cannot open the lock %s: %w", p, err)
-	}
-	if err := lockSettled(ctx, f, p, true); err != nil {
-		f.Close()
-		if errors.Is(err, errLocked) {
-			return nil, &runstore.HeldError{RunID: id, Holder: readHolder(p)}
+	// Read before the lock is taken: a request made after this may be of
+	// the go that just ended, but it is not lost (see CancelRequested).
+	seen := s.cancelStamp(id)
+	for range lockTries {
+		f, err := openRunFile(p, os.O_RDWR|os.O_CREATE, "lock")
+		if err != nil {
+			return nil, fmt.Errorf("cannot open the lock %s: %w", p, err)
 		}
-		return nil, fmt.Errorf("cannot lock %s: %w", p, err)
+		hook("lock:opened", p)
+		if err := lockSettled(ctx, f, p, true); err != nil {
+			f.Close()
+			if errors.Is(err, errLocked) {
+				return nil, &runstore.HeldError{RunID: id, Holder: readHolder(p)}
+			}
+			return nil, fmt.Errorf("cannot lock %s: %w", p, err)
+		}
+		// The file locked may have been removed (and another made) since
+		// it was opened: a lock nobody else can find is no lock.
+		if !isFileAt(f, p) {
+			unlock(f)
+			f.Close()
+			continue
+		}
+		l, err := s.hold(id, f, holder, seen)
+		if err != nil {
+			unlock(f)
+			f.Close()
+			return nil, err
+		}
+		return l, nil
 	}
-	return s.hold(id, f, holder), nil
+	return nil, fmt.Errorf("cannot lock %s: it was removed or replaced each time it was opened; is something else deleting it?", p)
 }
 
-// Renew checks the lease is still this process's: the lock cannot be lost
-// while its file is open.
+// lockTries bounds how often Acquire opens a lock removed under it.
+const lockTries = 10
+
+// isFileAt says whether the open file f is still the one at path p.
+func isFileAt(f *os.File, p string) bool {
+	held, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	at, err := os.Lstat(p)
+	return err == nil && os.SameFile(held, at)
+}
+
+// Renew checks the lease is still this process's: its lock is not lost
+// while its file is open and still the run's lock. A lock removed (rm) or
+// replaced is: the next command makes a new one and takes the run.
 func (s *Store) Renew(ctx context.Context, l *runstore.Lease) error {
 	s.mu.Lock()
-	_, ok := s.leases[l.Token]
+	h, ok := s.leases[l.Token]
 	s.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("run %s: %w", l.RunID, runstore.ErrLeaseLost)
+	}
+	if !isFileAt(h.f, h.path) {
+		return fmt.Errorf("run %s: its lock %s was removed or replaced while this process held it: %w", l.RunID, h.path, runstore.ErrLeaseLost)
 	}
 	return nil
 }
@@ -162,7 +224,7 @@ func readHolder(p string) runstore.Holder {
 // Holder reports who holds the run's lock, if anyone does.
 func (s *Store) Holder(ctx context.Context, id string) (*runstore.Holder, error) {
 	p := filepath.Join(s.RunDir(id), "lock")
-	f, err := openLock(p, os.O_RDONLY)
+	f, err := openRunFile(p, os.O_RDONLY, "lock")
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -181,18 +243,44 @@ func (s *Store) Holder(ctx context.Context, id string) (*runstore.Holder, error)
 	return nil, nil
 }
 
-// RequestCancel writes the cancel file.
+// A cancel request is the cancel file, holding when it was made and a
+// random stamp: a lease notes the file as it was before its lock was
+// taken, and only a different one (a request made since) is for it.
+
+// RequestCancel writes a new cancel file.
 func (s *Store) RequestCancel(ctx context.Context, id string) error {
-	return fsutil.WriteFileAtomic(filepath.Join(s.RunDir(id), "cancel"), []byte(time.Now().UTC().Format(time.RFC3339Nano)+"\n"))
+	var stamp [8]byte
+	_, _ = rand.Read(stamp[:])
+	data := time.Now().UTC().Format(time.RFC3339Nano) + " " + hex.EncodeToString(stamp[:]) + "\n"
+	return fsutil.WriteFileAtomic(filepath.Join(s.RunDir(id), "cancel"), []byte(data))
 }
 
-// CancelRequested tells whether the cancel file exists.
-func (s *Store) CancelRequested(ctx context.Context, id string) (bool, error) {
-	_, err := os.Stat(filepath.Join(s.RunDir(id), "cancel"))
+// cancelStamp is the run's cancel file ("": none, or unreadable).
+func (s *Store) cancelStamp(id string) string {
+	data, err := readRegular(filepath.Join(s.RunDir(id), "cancel"))
+	if err != nil {
+		return ""
+	}
+	return string(data)
+}
+
+// CancelRequested tells whether the cancel file was written since l's
+// lock was taken.
+func (s *Store) CancelRequested(ctx context.Context, l *runstore.Lease) (bool, error) {
+	s.mu.Lock()
+	h, ok := s.leases[l.Token]
+	s.mu.Unlock()
+	if !ok {
+		return false, fmt.Errorf("run %s: %w", l.RunID, runstore.ErrLeaseLost)
+	}
+	data, err := readRegular(filepath.Join(s.RunDir(l.RunID), "cancel"))
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
-	return err == nil, err
+	if err != nil {
+		return false, err
+	}
+	return string(data) != h.cancelSeen, nil
 }
 
 // ClearCancel removes the cancel file.
@@ -204,17 +292,53 @@ func (s *Store) ClearCancel(ctx context.Context, id string) error {
 	return nil
 }
 
-// openLock opens a run's lock file without waiting on it: a named pipe (or
-// anything but a regular file) put in its place is refused, not waited on
-// (which would hang every command that looks at the run).
-func openLock(p string, flag int) (*os.File, error) {
-	f, err := os.OpenFile(p, flag|openNonblock, fsutil.FilePerm)
+// openRunFile opens a run's lock or holder file (what names it in the
+// error about a link) without waiting on it and without following a link:
+// a named pipe (or anything but a regular file) put in its place is
+// refused, not waited on (which would hang every command that looks at the
+// run), and a symbolic link is refused, not written through (which would
+// change the file it points to, or make it).
+func openRunFile(p string, flag int, what string) (*os.File, error) {
+	if openNoFollow == 0 {
+		// No O_NOFOLLOW (Windows): a link is refused before the open, so
+		// that a dangling one's target is not made, and after it (isFileAt).
+		if err := refuseLink(p, what); err != nil {
+			return nil, err
+		}
+	}
+	f, err := os.OpenFile(p, flag|openNonblock|openNoFollow, fsutil.FilePerm)
 	if err != nil {
+		if lerr := refuseLink(p, what); lerr != nil {
+			return nil, lerr
+		}
 		return nil, err
 	}
 	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w", p, errNotRegular)
 	}
+	if openNoFollow == 0 && !isFileAt(f, p) {
+		f.Close()
+		if err := refuseLink(p, what); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%s was replaced as it was opened", p)
+	}
 	return f, nil
+}
+
+// linkError is a run's lock or holder file that is a symbolic link (or, on
+// Windows, another reparse point); makes is what kitaru makes in its place.
+type linkError struct{ makes string }
+
+func (e *linkError) Error() string {
+	return "it is a symbolic link, which kitaru does not follow (writing through it would change the file it points to): remove the link and run the command again; kitaru makes a new " + e.makes
+}
+
+// refuseLink is a linkError when p is a link.
+func refuseLink(p, what string) error {
+	if st, err := os.Lstat(p); err == nil && st.Mode()&(fs.ModeSymlink|fs.ModeIrregular) != 0 {
+		return &linkError{makes: what}
+	}
+	return nil
 }

@@ -11,6 +11,9 @@ import (
 // openNonblock opens a named pipe without waiting for a writer.
 const openNonblock = syscall.O_NONBLOCK
 
+// openNoFollow refuses to open a symbolic link (ELOOP on Linux and macOS).
+const openNoFollow = syscall.O_NOFOLLOW
+
 // renameWhileOpen: a directory is renamed with its files open.
 const renameWhileOpen = true
 

@@ -13,6 +13,10 @@ import (
 // record, so opening never waits.
 const openNonblock = 0
 
+// openNoFollow: Windows has no O_NOFOLLOW; openRunFile checks for a link
+// (a reparse point) itself.
+const openNoFollow = 0
+
 // renameWhileOpen: Windows refuses to rename a directory a file in which
 // is open (Go opens files without FILE_SHARE_DELETE).
 const renameWhileOpen = false

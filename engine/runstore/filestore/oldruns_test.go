@@ -14,8 +14,14 @@ import (
 // oldRuns copies testdata/filestore, the data directory of the kitaru
 // before the store's second edition (d0f0a8d), to a fresh one: two runs of
 // examples/fan_out.yaml (one completed; one SIGKILLed in its join step,
-// its lock left holding the bare pid of the dead process). Their journals
-// have no seq fields. Tests write into the copy, never the original.
+// its lock left holding the bare pid of the dead process), one of that
+// kitaru's examples/wait_and_resume.yaml answered with `input --no-resume`
+// (its index still says approval is waiting; the step's record holds the
+// answer), and one of a fan_slow flow SIGKILLed while the last of its
+// three foreach items ran (two keyless item records, no step record; the
+// process-group note it left is taken out, so that no test signals a
+// group of this machine that has its number). Their journals have no seq
+// fields. Tests write into the copy, never the original.
 func oldRuns(t *testing.T) string {
 	t.Helper()
 	home := t.TempDir()
@@ -29,6 +35,8 @@ const (
 	oldCompleted   = "kr-ejx4u67q"
 	oldInterrupted = "kr-iarbry0c"
 	oldDeadPID     = 21213 // in oldInterrupted's lock
+	oldAnswered    = "kr-i93oejbv"
+	oldKilledItems = "kr-fc5nqak9"
 )
 
 // Run directories written by the previous kitaru still read, whole.
@@ -36,8 +44,9 @@ func TestOldRunsRead(t *testing.T) {
 	t.Parallel()
 	s := New(oldRuns(t))
 	page, err := s.Query(bg, runstore.Query{})
-	if err != nil || len(page.Runs) != 2 || page.Runs[0].ID != oldInterrupted || page.Runs[1].ID != oldCompleted {
-		t.Fatalf("query: %v, %v; want %s then %s", page.Runs, err, oldInterrupted, oldCompleted)
+	if err != nil || len(page.Runs) != 4 || page.Runs[0].ID != oldKilledItems || page.Runs[1].ID != oldAnswered ||
+		page.Runs[2].ID != oldInterrupted || page.Runs[3].ID != oldCompleted {
+		t.Fatalf("query: %v, %v; want %s, %s, %s, %s", page.Runs, err, oldKilledItems, oldAnswered, oldInterrupted, oldCompleted)
 	}
 	if page, err := s.Query(bg, runstore.Query{Flow: "fan_out", Status: runstore.RunCompleted}); err != nil || len(page.Runs) != 1 || page.Runs[0].ID != oldCompleted {
 		t.Fatalf("query of completed runs: %v, %v", page.Runs, err)
@@ -148,7 +157,12 @@ func TestOldRunsRead(t *testing.T) {
 			if h, err := s.Holder(bg, tt.id); err != nil || h != nil {
 				t.Fatalf("Holder = %+v, %v; nobody holds it", h, err)
 			}
-			if asked, err := s.CancelRequested(bg, tt.id); err != nil || asked {
+			l, err := s.Acquire(bg, tt.id, runstore.Holder{}, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Release(bg, l)
+			if asked, err := s.CancelRequested(bg, l); err != nil || asked {
 				t.Fatalf("cancel requested: %v, %v", asked, err)
 			}
 		})

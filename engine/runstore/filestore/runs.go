@@ -92,7 +92,7 @@ func (s *Store) Create(ctx context.Context, meta *runstore.RunMeta, flowSource [
 	}
 	hook("create:renamed", dir)
 	if lock == nil {
-		if lock, err = os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR, fsutil.FilePerm); err != nil {
+		if lock, err = openRunFile(filepath.Join(dir, "lock"), os.O_RDWR, "lock"); err != nil {
 			return nil, fmt.Errorf("cannot open the lock of run %s: %w", meta.ID, err)
 		}
 		if err = tryLock(lock); err != nil {
@@ -100,7 +100,10 @@ func (s *Store) Create(ctx context.Context, meta *runstore.RunMeta, flowSource [
 			return nil, fmt.Errorf("cannot lock run %s it just created: %w", meta.ID, err)
 		}
 	}
-	l := s.hold(meta.ID, lock, holder)
+	l, err := s.hold(meta.ID, lock, holder, "") // a new run: no request before it
+	if err != nil {
+		return nil, err
+	}
 	if err := fsutil.SyncDir(s.root); err != nil {
 		_ = s.Release(ctx, l)
 		return nil, err

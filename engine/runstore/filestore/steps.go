@@ -174,16 +174,25 @@ func (s *Store) LoadSteps(ctx context.Context, id string) (map[string]*runstore.
 
 // SaveItem writes steps/<step>/items/<n>.json atomically.
 func (s *Store) SaveItem(ctx context.Context, id, step string, r *runstore.ItemResult) error {
-	dir := filepath.Join(s.StepDir(id, step), "items")
-	if _, err := os.Stat(dir); err != nil {
-		if err := s.ensureStepDir(ctx, id, step); err != nil {
-			return err
-		}
-		if err := mkdirDurable(dir); err != nil {
-			return err
-		}
+	dir, err := s.recordDir(ctx, id, step, "items")
+	if err != nil {
+		return err
 	}
 	return writeJSON(filepath.Join(dir, strconv.Itoa(r.Index)+".json"), r, !bigOutput(r.Output))
+}
+
+// recordDir is steps/<step>/<name>/, made durable the first time.
+func (s *Store) recordDir(ctx context.Context, id, step, name string) (string, error) {
+	dir := filepath.Join(s.StepDir(id, step), name)
+	if _, err := os.Stat(dir); err != nil {
+		if err := s.ensureStepDir(ctx, id, step); err != nil {
+			return "", err
+		}
+		if err := mkdirDurable(dir); err != nil {
+			return "", err
+		}
+	}
+	return dir, nil
 }
 
 // LoadItems reads every item record of a foreach step.

@@ -178,7 +178,7 @@ func TestDamagedRecords(t *testing.T) {
 			name: "step record cut short", file: "steps/b/result.json", data: `{"id":`,
 			load: func(s *Store) error { _, err := s.LoadStep(bg, id, "b"); return err },
 			part: runstore.PartStep, step: "b", prob: "is damaged (unexpected end of JSON input)",
-			fixHas: "move it away and step b counts as never run: `kitaru replay kr-bad00000 --from b`",
+			fixHas: "move it away and step b counts as never run",
 		},
 		{
 			name: "item record cut short", file: "steps/b/items/1.json", data: `{"index":`,
@@ -488,7 +488,7 @@ func TestLease(t *testing.T) {
 	_, err = s.Acquire(bg, m.ID, runstore.Holder{}, 0)
 	var he *runstore.HeldError
 	if !errors.As(err, &he) || he.RunID != m.ID || he.Holder.PID != os.Getpid() ||
-		!strings.Contains(err.Error(), "process "+strconv.Itoa(os.Getpid())) || !strings.Contains(err.Error(), "`kitaru executions cancel kr-lock0000`") {
+		!strings.Contains(err.Error(), "process "+strconv.Itoa(os.Getpid())) || runstore.RemedyOf(err) == nil || runstore.RemedyOf(err).Do != runstore.RemedyWaitOrCancel {
 		t.Fatalf("second acquire gave %v", err)
 	}
 	if err := s.Renew(bg, l); err != nil {
@@ -669,19 +669,24 @@ func TestLogsAndCancel(t *testing.T) {
 	if rest, err := s.Logs(bg, m.ID, 2); err != nil || len(rest) != 1 || rest[0].Seq != 3 || rest[0].Text != "run" {
 		t.Fatalf("logs after 2: %+v, %v", rest, err)
 	}
-	if asked, err := s.CancelRequested(bg, m.ID); err != nil || asked {
+	l, err := s.Acquire(bg, m.ID, runstore.Holder{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Release(bg, l)
+	if asked, err := s.CancelRequested(bg, l); err != nil || asked {
 		t.Fatalf("cancel requested before asking: %v, %v", asked, err)
 	}
 	if err := s.RequestCancel(bg, m.ID); err != nil {
 		t.Fatal(err)
 	}
-	if asked, err := s.CancelRequested(bg, m.ID); err != nil || !asked {
+	if asked, err := s.CancelRequested(bg, l); err != nil || !asked {
 		t.Fatalf("cancel requested after asking: %v, %v", asked, err)
 	}
 	if err := s.ClearCancel(bg, m.ID); err != nil {
 		t.Fatal(err)
 	}
-	if asked, err := s.CancelRequested(bg, m.ID); err != nil || asked {
+	if asked, err := s.CancelRequested(bg, l); err != nil || asked {
 		t.Fatalf("cancel requested after clearing: %v, %v", asked, err)
 	}
 	if err := s.ClearCancel(bg, m.ID); err != nil {

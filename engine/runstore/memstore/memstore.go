@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"sync"
@@ -21,8 +22,10 @@ import (
 
 // Store keeps runs in memory.
 type Store struct {
-	mu   sync.Mutex
-	runs map[string]*run
+	mu      sync.Mutex
+	runs    map[string]*run
+	cancels int64             // cancel requests made, numbering each
+	cache   map[string][]byte // cached answers by key, as JSON (see cache.go)
 	// Now is the clock leases expire by; tests may replace it.
 	Now func() time.Time
 }
@@ -33,11 +36,15 @@ type run struct {
 	flow      []byte
 	steps     map[string][]byte
 	items     map[string]map[int][]byte
+	turns     map[turnKey][]byte
 	artifacts map[string]map[string][]byte
 	events    [][]byte
 	logs      []runstore.LogLine
 	lease     *runstore.Lease
-	cancel    bool
+	cancel    int64 // the number of the last cancel request; 0: none
+	// cancelSeen is the last request made before lease was taken: only
+	// a later one is for it.
+	cancelSeen int64
 }
 
 // New makes an empty store.
@@ -248,25 +255,12 @@ func (s *Store) LoadStep(ctx context.Context, id, step string) (*runstore.StepRe
 func (s *Store) LoadSteps(ctx context.Context, id string) (map[string]*runstore.StepResult, error) {
 	s.mu.Lock()
 	r, err := s.get(id)
-	recs := map[string][]byte{}
+	var recs map[string][]byte
 	if err == nil {
-		for k, v := range r.steps {
-			recs[k] = v
-		}
+		recs = maps.Clone(r.steps)
 	}
 	s.mu.Unlock()
-	out := map[string]*runstore.StepResult{}
-	if err != nil {
-		return out, err
-	}
-	for k, b := range recs {
-		sr, err := decode[runstore.StepResult](b)
-		if err != nil {
-			return out, err
-		}
-		out[k] = sr
-	}
-	return out, nil
+	return decodeAll[string, runstore.StepResult](recs, err, nil)
 }
 
 // SaveItem records an item of a foreach step.
@@ -292,24 +286,30 @@ func (s *Store) SaveItem(ctx context.Context, id, step string, ir *runstore.Item
 func (s *Store) LoadItems(ctx context.Context, id, step string) (map[int]*runstore.ItemResult, error) {
 	s.mu.Lock()
 	r, err := s.get(id)
-	recs := map[int][]byte{}
+	var recs map[int][]byte
 	if err == nil {
-		for k, v := range r.items[step] {
-			recs[k] = v
-		}
+		recs = maps.Clone(r.items[step])
 	}
 	s.mu.Unlock()
-	out := map[int]*runstore.ItemResult{}
+	return decodeAll(recs, err, func(k int, ir *runstore.ItemResult) { ir.Index = k })
+}
+
+// decodeAll decodes records copied out from under the lock (so decoding
+// holds no one up); err is the lookup's, returned with an empty map.
+func decodeAll[K comparable, T any](recs map[K][]byte, err error, fix func(K, *T)) (map[K]*T, error) {
+	out := make(map[K]*T, len(recs))
 	if err != nil {
 		return out, err
 	}
 	for k, b := range recs {
-		ir, err := decode[runstore.ItemResult](b)
+		v, err := decode[T](b)
 		if err != nil {
 			return out, err
 		}
-		ir.Index = k
-		out[k] = ir
+		if fix != nil {
+			fix(k, v)
+		}
+		out[k] = v
 	}
 	return out, nil
 }
@@ -483,7 +483,7 @@ func (s *Store) lease(id string, r *run, holder runstore.Holder, ttl time.Durati
 		l.Expires = s.Now().Add(ttl)
 	}
 	cp := *l
-	r.lease = &cp
+	r.lease, r.cancelSeen = &cp, r.cancel
 	return l
 }
 
@@ -552,35 +552,42 @@ func (s *Store) Holder(ctx context.Context, id string) (*runstore.Holder, error)
 	return &h, nil
 }
 
-// RequestCancel asks the run to stop.
+// RequestCancel asks whoever holds the run now to stop.
 func (s *Store) RequestCancel(ctx context.Context, id string) error {
-	return s.setCancel(id, true)
-}
-
-// CancelRequested tells whether that was asked.
-func (s *Store) CancelRequested(ctx context.Context, id string) (bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, err := s.get(id)
-	if err != nil {
-		return false, err
-	}
-	return r.cancel, nil
-}
-
-// ClearCancel forgets it.
-func (s *Store) ClearCancel(ctx context.Context, id string) error {
-	return s.setCancel(id, false)
-}
-
-func (s *Store) setCancel(id string, v bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, err := s.get(id)
 	if err != nil {
 		return err
 	}
-	r.cancel = v
+	s.cancels++
+	r.cancel = s.cancels
+	return nil
+}
+
+// CancelRequested tells whether a cancel was asked since l was taken.
+func (s *Store) CancelRequested(ctx context.Context, l *runstore.Lease) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.get(l.RunID)
+	if err != nil {
+		return false, err
+	}
+	if r.lease == nil || r.lease.Token != l.Token {
+		return false, fmt.Errorf("run %s: %w", l.RunID, runstore.ErrLeaseLost)
+	}
+	return r.cancel > r.cancelSeen, nil
+}
+
+// ClearCancel forgets the requests.
+func (s *Store) ClearCancel(ctx context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.get(id)
+	if err != nil {
+		return err
+	}
+	r.cancel, r.cancelSeen = 0, 0
 	return nil
 }
 

@@ -49,6 +49,10 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ConcurrentAppendsNumberOnce", testConcurrentAppends},
 		{"PagesWhileRunsStart", testPagesWhileRunsStart},
 		{"ArtifactNames", testArtifactNames},
+		{"Turns", testTurns},
+		{"CacheRoundTrip", testCacheRoundTrip},
+		{"CacheMisses", testCacheMisses},
+		{"CacheConcurrentPuts", testCacheConcurrentPuts},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -163,7 +167,9 @@ func testStepRecords(t *testing.T, s runstore.Store) {
 	msg := "exit status 3"
 	a := &runstore.StepResult{ID: "a", Kind: flowspec.KindCheckpoint, Status: runstore.StepFailed, Attempts: 2,
 		Output: map[string]any{"n": 1.0, "s": "x\ny"}, Error: &msg, DurationMS: 12, CostUSD: &cost,
-		Usage: providers.Usage{InputTokens: 3, OutputTokens: 4}, Fingerprint: "fa", Reason: "fingerprint changed",
+		Usage: providers.Usage{InputTokens: 3, OutputTokens: 4}, Fingerprint: "fa",
+		Why: &runstore.Reason{Code: runstore.ReasonNotDownstream, Run: "kr-x", From: "b",
+			Though: &runstore.Reason{Code: runstore.ReasonModelChanged, Model: &runstore.ModelChange{Was: "m/a", Now: "m/b"}}},
 		Items: []runstore.ItemResult{{Index: 0}}}
 	if err := s.SaveStep(ctx, m.ID, a); err != nil {
 		t.Fatalf("SaveStep: %v", err)
@@ -467,27 +473,55 @@ func testLeases(t *testing.T, s runstore.Store) {
 	_ = s.Release(ctx, got[0])
 }
 
+// A cancel request is for the lease that holds the run when it is made
+// (however soon after the lease was taken), not for a later one: a run
+// cancelled as it ends does not cancel the next resume.
 func testCancel(t *testing.T, s runstore.Store) {
 	ctx := context.Background()
 	m := newMeta(t, s, "digest", t0)
-	create(t, s, m)
-	if asked, err := s.CancelRequested(ctx, m.ID); asked || err != nil {
-		t.Fatalf("CancelRequested of a fresh run = %v, %v", asked, err)
+	l1, err := s.Create(ctx, m, []byte("name: digest\n"), me, time.Minute)
+	if err != nil {
+		t.Fatal(err)
 	}
+	asked := func(l *runstore.Lease, want bool, when string) {
+		t.Helper()
+		if got, err := s.CancelRequested(ctx, l); got != want || err != nil {
+			t.Fatalf("CancelRequested %s = %v, %v; want %v", when, got, err, want)
+		}
+	}
+	asked(l1, false, "of a fresh run")
 	if err := s.RequestCancel(ctx, m.ID); err != nil {
 		t.Fatal(err)
 	}
-	if asked, err := s.CancelRequested(ctx, m.ID); !asked || err != nil {
-		t.Fatalf("CancelRequested after RequestCancel = %v, %v", asked, err)
+	asked(l1, true, "after RequestCancel")
+	if err := s.Release(ctx, l1); err != nil {
+		t.Fatal(err)
 	}
+	if _, err := s.CancelRequested(ctx, l1); !errors.Is(err, runstore.ErrLeaseLost) {
+		t.Fatalf("CancelRequested of a released lease = %v, want ErrLeaseLost", err)
+	}
+	l2, err := s.Acquire(ctx, m.ID, me, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asked(l2, false, "of a lease taken after the request")
+	if err := s.RequestCancel(ctx, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	asked(l2, true, "after a request made while it is held")
 	if err := s.ClearCancel(ctx, m.ID); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.ClearCancel(ctx, m.ID); err != nil {
 		t.Fatalf("ClearCancel twice: %v", err)
 	}
-	if asked, _ := s.CancelRequested(ctx, m.ID); asked {
-		t.Fatal("CancelRequested after ClearCancel")
+	asked(l2, false, "after ClearCancel")
+	if err := s.RequestCancel(ctx, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	asked(l2, true, "after a request made after ClearCancel")
+	if err := s.Release(ctx, l2); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -1,0 +1,160 @@
+package executors
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/kitaruhq/kitaru/engine/runstore"
+	"github.com/kitaruhq/kitaru/engine/work"
+	"github.com/kitaruhq/kitaru/flowspec"
+	"github.com/kitaruhq/kitaru/providers"
+)
+
+// runTools runs the tool calls of turn t that have no result yet, in
+// parallel within the run's places (the loop's Parallel), recording each
+// as it ends.
+func (c *conversation) runTools(ctx context.Context, t int) error {
+	turn := c.turns[t-1]
+	var fns []func()
+	var saveErr error
+	for i := range turn.ToolCalls {
+		if !turn.ToolCalls[i].Pending {
+			continue
+		}
+		fns = append(fns, func() {
+			c.mu.Lock()
+			tc := turn.ToolCalls[i]
+			c.mu.Unlock()
+			start := time.Now()
+			out, err := c.runTool(ctx, tc)
+			if ctx.Err() != nil {
+				return // stopped: no result, it runs again
+			}
+			tc.Pending, tc.DurationMS = false, time.Since(start).Milliseconds()
+			if err != nil {
+				msg := c.sink.Mask(err.Error())
+				tc.Error = &msg
+				c.sink.Log(fmt.Sprintf("turn %d: tool %s failed (the error goes back to the model): %s", t, tc.Name, msg))
+			} else {
+				tc.Output = out
+			}
+			err = c.save(ctx, &runstore.TurnRecord{Turn: t, Call: i + 1, Tool: &tc})
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if err != nil {
+				saveErr = errors.Join(saveErr, fmt.Errorf("the record of tool call %d of turn %d could not be written: %w", i+1, t, err))
+				return
+			}
+			turn.ToolCalls[i] = tc
+		})
+	}
+	if len(fns) == 0 {
+		return nil // every call has its result recorded
+	}
+	c.loop.Parallel(ctx, fns)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return saveErr
+}
+
+// runTool runs one call: its arguments checked against the tool's
+// parameters, then the tool.
+func (c *conversation) runTool(ctx context.Context, tc runstore.ToolCall) (any, error) {
+	var tool *flowspec.Tool
+	names := make([]string, 0, len(c.l.Tools))
+	for _, t := range c.l.Tools {
+		names = append(names, t.Name)
+		if t.Name == tc.Name {
+			tool = t
+		}
+	}
+	if tool == nil {
+		return nil, fmt.Errorf("there is no tool %q; the tools are %s", tc.Name, strings.Join(names, ", "))
+	}
+	var args any
+	if err := json.Unmarshal([]byte(tc.ArgumentsText), &args); err != nil {
+		return nil, fmt.Errorf("the arguments of tool %s are not JSON (%v)", tc.Name, err)
+	}
+	if err := tool.CheckArgs(args); err != nil {
+		return nil, err
+	}
+	sc := &flowspec.Scope{Args: args}
+	if s := c.u.Scope; s != nil {
+		sc.Inputs, sc.RunID, sc.FlowName = s.Inputs, s.RunID, s.FlowName
+	}
+	if tool.Value != nil {
+		v, err := tool.Value.Eval(sc)
+		if err != nil {
+			return nil, err
+		}
+		return c.sink.MaskValue(v), nil
+	}
+	tu := *c.u
+	tu.Scope, tu.Item = sc, nil
+	tu.Step = &flowspec.Step{ID: c.u.Step.ID, Kind: flowspec.KindCheckpoint,
+		Checkpoint: &flowspec.CheckpointStep{Run: tool.Run, Env: tool.Env, MaxOutput: tool.MaxOutput}}
+	res, err := Shell{}.Execute(ctx, &tu, toolSink{c.sink})
+	if err != nil {
+		return nil, err
+	}
+	return res.Output, nil
+}
+
+// toolSink is the step's sink for a tool's command: its output is text
+// (the step's output: json is for the answer), and its artifacts and
+// process record are the step's own, not the tool's.
+type toolSink struct{ work.Sink }
+
+func (s toolSink) Output(text string) (any, error) { return text, nil }
+func (s toolSink) Artifact(string, string, []byte) {}
+func (s toolSink) ProcessRecord() string           { return "" }
+
+// toolMessages are what a turn that asked for tools adds to the
+// conversation: the model's message and each tool call's result.
+func toolMessages(turn *runstore.Turn) []providers.Message {
+	am := providers.Message{Role: "assistant", Content: turn.Text}
+	for _, tc := range turn.ToolCalls {
+		am.ToolCalls = append(am.ToolCalls, providers.ToolCall{ID: tc.ID, Name: tc.Name, Arguments: tc.ArgumentsText})
+	}
+	out := []providers.Message{am}
+	for _, tc := range turn.ToolCalls {
+		out = append(out, providers.Message{Role: "tool", ToolCallID: tc.ID, Content: ToolResultText(tc)})
+	}
+	return out
+}
+
+// ToolResultText is what the model is sent of a tool call's result: its
+// output as text, or its error.
+func ToolResultText(tc runstore.ToolCall) string {
+	if tc.Error != nil {
+		return "error: " + *tc.Error
+	}
+	return flowspec.FormatValue(tc.Output)
+}
+
+// offered are the step's tools as the model sees them.
+func offered(ts []*flowspec.Tool) []providers.Tool {
+	if len(ts) == 0 {
+		return nil
+	}
+	out := make([]providers.Tool, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, providers.Tool{Name: t.Name, Description: t.Description, Parameters: t.Parameters})
+	}
+	return out
+}
+
+// decodedArgs is the arguments as data for the record, the text itself
+// when it is not JSON.
+func decodedArgs(text string) any {
+	var v any
+	if err := json.Unmarshal([]byte(text), &v); err != nil {
+		return text
+	}
+	return v
+}

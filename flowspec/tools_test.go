@@ -1,0 +1,139 @@
+package flowspec
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+const toolsFlow = `name: agent
+inputs:
+  unit: {default: people}
+tools:
+  lookup:
+    description: Population of a city.
+    parameters:
+      type: object
+      properties: {city: {type: string}}
+      required: [city]
+    run: ./population.sh "${{ args.city }}" ${{ inputs.unit }}
+    env: {CITY: "${{ args.city }}"}
+  add:
+    parameters: {type: object, properties: {a: {type: number}, b: {type: number}}, required: [a, b]}
+    value: ${{ args.a + args.b }}
+steps:
+  research:
+    kind: llm
+    prompt: How many people live in Paris and Rome together?
+    tools: [lookup, add]
+    max_turns: 8
+  plain:
+    kind: llm
+    prompt: hi
+    tools: [add]
+`
+
+func TestToolsCompile(t *testing.T) {
+	t.Parallel()
+	for _, lazy := range []bool{false, true} {
+		f, err := Parse("t.yaml", []byte(toolsFlow), Options{Lazy: lazy})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := f.byID["research"].LLM
+		if len(r.Tools) != 2 || r.Tools[0].Name != "lookup" || r.MaxTurns != 8 {
+			t.Fatalf("lazy=%v: tools %v, max_turns %d", lazy, r.Tools, r.MaxTurns)
+		}
+		if got := f.byID["plain"].LLM.MaxTurns; got != DefaultMaxTurns {
+			t.Errorf("default max_turns = %d", got)
+		}
+		// What a tool reads counts for the steps that offer it.
+		if got := f.byID["research"].InputRefs; len(got) != 1 || got[0] != "unit" {
+			t.Errorf("research reads inputs %v, want [unit] (through its tool)", got)
+		}
+		lookup := f.Tool("lookup")
+		sc := &Scope{Inputs: map[string]any{"unit": "people"}, Args: map[string]any{"city": "Paris; rm -rf /"}}
+		script, env, err := lookup.Run.Shell(sc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(script, "Paris") || !strings.Contains(strings.Join(env, "\n"), "=Paris; rm -rf /") {
+			t.Errorf("args reached sh as text: %q %q", script, env)
+		}
+		v, err := f.Tool("add").Value.Eval(&Scope{Args: map[string]any{"a": 2.0, "b": 3.0}})
+		if err != nil || v != 5.0 {
+			t.Errorf("add = %v, %v", v, err)
+		}
+		if err := lookup.CheckArgs(map[string]any{"city": "Rome"}); err != nil {
+			t.Errorf("valid args refused: %v", err)
+		}
+		err = lookup.CheckArgs(map[string]any{"town": "Rome"})
+		if err == nil || !strings.Contains(err.Error(), "city") {
+			t.Errorf("missing city = %v", err)
+		}
+	}
+}
+
+func TestToolErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, tools, step, want string
+	}{
+		{"array parameters", "t: {parameters: {type: array}, value: 1}", "tools: [t]", "3:19: tool \"t\": parameters must describe an object"},
+		{"bad schema", "t: {parameters: {type: object, required: 3}, value: 1}", "tools: [t]", "tool \"t\": parameters is not a valid JSON Schema"},
+		{"steps in a tool", "t: {value: '${{ steps.s.output }}'}", "tools: [t]", "a tool cannot read steps"},
+		{"item in a tool", "t: {run: 'echo ${{ item }}'}", "tools: [t]", "item is not defined in a tool"},
+		{"args in a step", "t: {value: 1}", "tools: [t]\n    system: '${{ args.x }}'", "7:18: step \"s\" system: args is only defined in a tool"},
+		{"wait tool", "t: {kind: wait, question: q}", "tools: [t]", "kind: wait (a person answering inside the loop) is not supported yet"},
+		{"flow tool", "t: {flow: x.yaml}", "tools: [t]", "flow: tools (a sub-flow as a tool) are not supported yet"},
+		{"no body", "t: {description: d}", "tools: [t]", "tool \"t\" needs run: (a shell command) or value:"},
+		{"both", "t: {run: echo, value: 1}", "tools: [t]", "has both run and value"},
+		{"env without run", "t: {value: 1, env: {A: b}}", "tools: [t]", "env only goes with run:"},
+		{"bad name", "a.b: {value: 1}", "tools: [a.b]", "a tool's name may hold only letters"},
+		{"unknown tool", "look: {value: 1}", "tools: [lookup]", "6:13: step \"s\": unknown tool \"lookup\"; did you mean \"look\"?"},
+		{"unquoted shell", "t: {run: \"echo '${{ args.x }}'\"}", "tools: [t]", "inside single quotes"},
+		{"max_turns alone", "t: {value: 1}", "max_turns: 3", "max_turns only goes with tools:"},
+		{"max_turns zero", "t: {value: 1}", "tools: [t]\n    max_turns: 0", "max_turns must be a whole number of at least 1"},
+		{"tools not a list", "t: {value: 1}", "tools: t", "tools must be a list of tool names"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			src := "name: f\ntools:\n  " + tt.tools + "\nsteps:\n  s:\n    " + tt.step + "\n    kind: llm\n    prompt: hi\n"
+			if !strings.HasPrefix(tt.step, "tools") && !strings.HasPrefix(tt.step, "max") {
+				t.Fatal("bad case")
+			}
+			_, err := Parse("f.yaml", []byte(src), Options{})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Parse = %v\nwant %q in it; flow:\n%s", err, tt.want, src)
+			}
+		})
+	}
+}
+
+func TestToolsFingerprint(t *testing.T) {
+	t.Parallel()
+	base := mustParse(t, toolsFlow).byID["research"].Fingerprint()
+	changes := map[string][2]string{
+		"tool command":     {`./population.sh "${{ args.city }}"`, `./population2.sh "${{ args.city }}"`},
+		"tool description": {"Population of a city.", "Population of a town."},
+		"tool parameters":  {"required: [city]", "required: []"},
+		"max_turns":        {"max_turns: 8", "max_turns: 9"},
+		"tool list":        {"tools: [lookup, add]", "tools: [lookup]"},
+	}
+	for name, c := range changes {
+		src := strings.Replace(toolsFlow, c[0], c[1], 1)
+		if src == toolsFlow {
+			t.Fatalf("%s: nothing replaced", name)
+		}
+		if got := mustParse(t, src).byID["research"].Fingerprint(); got == base {
+			t.Errorf("changing the %s left the fingerprint as it was", name)
+		}
+	}
+	// A doc without tools keeps the quick encoder's bytes.
+	d := fingerprintDocOf(mustParse(t, toolsFlow).byID["research"])
+	raw, _ := json.Marshal(d)
+	if !strings.Contains(string(raw), `"tools":[{"name":"lookup"`) {
+		t.Errorf("fingerprint doc %s", raw)
+	}
+}
