@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -120,7 +121,15 @@ func (p *plainProgress) Event(e engine.Event) {
 		if p.st.resumed {
 			verb = "resumed"
 		}
-		fmt.Fprintf(p.w, "%s run %s %s%s\n", stamp, p.st.runID, verb, p.st.runSubtitle())
+		// One write for the lot: a replay of a long run lists every step
+		// it reused here.
+		var b bytes.Buffer
+		b.Grow(96 * (1 + len(p.st.steps)))
+		defer func() { _, _ = p.w.Write(b.Bytes()) }()
+		line = func(step, text string) {
+			fmt.Fprintf(&b, "%s %-*s %s\n", stamp, p.st.nameWidth(), step, text)
+		}
+		fmt.Fprintf(&b, "%s run %s %s%s\n", stamp, p.st.runID, verb, p.st.runSubtitle())
 		// Steps a replay or resume takes from the record are known now.
 		for _, s := range p.st.steps {
 			if s.status != "" && s.status != engine.StepPending && s.status != engine.StepRunning {

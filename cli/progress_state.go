@@ -25,7 +25,8 @@ type runState struct {
 
 	steps []*stepState
 	byID  map[string]*stepState
-	nameW int // the longest step id, in runes: every plain line asks for it
+	slab  []stepState // where new steps' states are taken from
+	nameW int         // the longest step id, in runes: every plain line asks for it
 
 	usage     providers.Usage
 	cost      float64
@@ -70,7 +71,12 @@ func (r *runState) step(id string) *stepState {
 	if s, ok := r.byID[id]; ok {
 		return s
 	}
-	s := &stepState{id: id, status: engine.StepPending}
+	if len(r.slab) == 0 {
+		r.slab = make([]stepState, 16)
+	}
+	s := &r.slab[0]
+	r.slab = r.slab[1:]
+	*s = stepState{id: id, status: engine.StepPending}
 	r.byID[id] = s
 	r.steps = append(r.steps, s)
 	r.nameW = max(r.nameW, utf8.RuneCountInString(id))
@@ -191,6 +197,12 @@ func (r *runState) setRun(run *engine.Run, final bool) {
 	r.runStatus = run.Status
 	if final && run.EndedAt != nil {
 		r.endedAt = *run.EndedAt
+	}
+	if len(r.byID) == 0 && len(run.Steps) > len(r.slab) {
+		// The run's steps, made at once: a replay of a long run lists them all.
+		r.byID = make(map[string]*stepState, len(run.Steps))
+		r.slab = make([]stepState, len(run.Steps))
+		r.steps = make([]*stepState, 0, len(run.Steps))
 	}
 	for i := range run.Steps {
 		res := &run.Steps[i]

@@ -20,6 +20,9 @@ func stepReason(s *engine.StepResult, brief bool) string {
 	if s.Why == nil && s.Reason != "" {
 		return s.Reason
 	}
+	if len(s.Items) == 0 && s.Why != nil {
+		return reasonText(*s.Why, brief) // the common case, for every step a replay reused
+	}
 	parts := []string{}
 	if s.Why != nil {
 		parts = append(parts, reasonText(*s.Why, brief))

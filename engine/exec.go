@@ -27,15 +27,19 @@ type execution struct {
 	g      *graph
 	meta   *RunMeta
 	caller providers.Caller
-	budget *budget           // nil: the run has no budget
-	slots  slots             // the run's --parallel places (see slots)
-	fps    map[string]string // fingerprints of every step
+	budget *budget // nil: the run has no budget
+	slots  slots   // the run's --parallel places (see slots)
+	// recording bounds the foreach items whose work is done and whose
+	// record is being written, having let go of their slot (execForeach).
+	recording slots
+	fps       map[string]string // fingerprints of every step
 
-	// results holds every step with a known state; only the scheduling
-	// goroutine touches it. lazy marks reused steps whose output is still
-	// in another run's record.
+	// results holds every step with a known state but the steps a replay
+	// reused whose record was not read (reused): only the scheduling
+	// goroutine touches them. A reused step's record is read the first
+	// time a step that runs needs its output (result).
 	results map[string]*StepResult
-	lazy    map[string]bool
+	reused  map[string]reusedStep
 	// reasons say why steps of a replay run.
 	reasons map[string]*Reason
 	// itemsFrom: foreach steps of a replay that may reuse finished items
@@ -72,8 +76,8 @@ func (e *Engine) newExecution(f *flowspec.Flow, meta *RunMeta, parallel int) *ex
 func (e *Engine) newExecutionWith(f *flowspec.Flow, g *graph, fps map[string]string, meta *RunMeta, parallel int) *execution {
 	return &execution{
 		e: e, st: e.store, sc: context.Background(), flow: f, g: g, fps: fps, meta: meta,
-		slots:   make(slots, max(1, parallel)),
-		results: map[string]*StepResult{}, lazy: map[string]bool{},
+		slots: make(slots, max(1, parallel)), recording: make(slots, max(1, parallel)),
+		results: make(map[string]*StepResult, len(f.Steps)), reused: map[string]reusedStep{},
 	}
 }
 
@@ -98,15 +102,53 @@ func (x *execution) loadRecords() error {
 		}
 		x.results[id] = r
 	}
-	for id, ref := range reusedOf(x.meta) {
-		if _, ok := x.results[id]; ok || x.g.steps[id] == nil {
-			continue
+	// A replay of the last step of a big run reuses all the others: steps
+	// without a note of their own share their group's reason.
+	n := 0
+	for _, grp := range x.meta.Reused {
+		n += len(grp.Steps)
+	}
+	x.reused = make(map[string]reusedStep, n)
+	for _, grp := range x.meta.Reused {
+		var shared *Reason
+		for _, id := range grp.Steps {
+			if _, ok := x.results[id]; ok || x.g.steps[id] == nil {
+				continue
+			}
+			why := shared
+			if _, noted := x.meta.ReuseNotes[id]; noted || why == nil {
+				why = reuseReason(x.meta, id, grp.Run)
+				if !noted {
+					shared = why
+				}
+			}
+			x.reused[id] = reusedStep{run: grp.Run, status: grp.Status, why: why}
 		}
-		x.results[id] = &StepResult{ID: id, Kind: x.g.steps[id].Kind, Status: ref.Status, Reused: true,
-			ReusedFrom: ref.Run, Why: reuseReason(x.meta, id, ref.Run)}
-		x.lazy[id] = true
 	}
 	return nil
+}
+
+// reusedStep is a step a replay reused whose record was not read.
+type reusedStep struct {
+	run    string // the run holding its record
+	status StepStatus
+	why    *Reason // shared by the steps of a group that have no note
+}
+
+// result is the state of step id as a record without its output.
+func (r reusedStep) result(s *flowspec.Step) StepResult {
+	return StepResult{ID: s.ID, Kind: s.Kind, Status: r.status, Reused: true, ReusedFrom: r.run, Why: r.why}
+}
+
+// status is step id's status, if it has one.
+func (x *execution) status(id string) (StepStatus, bool) {
+	if r := x.results[id]; r != nil {
+		return r.Status, true
+	}
+	if r, ok := x.reused[id]; ok {
+		return r.status, true
+	}
+	return "", false
 }
 
 // emit journals an event and passes it to the observer, one at a time.
@@ -154,23 +196,21 @@ func (x *execution) publish(ev Event) {
 	x.fanOut(ev)
 }
 
-// output returns a step's result with its output loaded.
+// result returns a step's result with its output loaded.
 func (x *execution) result(id string) (*StepResult, error) {
-	r := x.results[id]
-	if r != nil && x.lazy[id] {
-		full, err := x.st.LoadStep(x.sc, r.ReusedFrom, id)
+	if ru, ok := x.reused[id]; ok {
+		full, err := x.st.LoadStep(x.sc, ru.run, id)
 		if err != nil {
 			return nil, err
 		}
 		if full == nil {
-			return nil, missingRecord(r.ReusedFrom, id)
+			return nil, missingRecord(ru.run, id)
 		}
-		full.Reused, full.ReusedFrom, full.Why, full.Reason = true, r.ReusedFrom, r.Why, ""
+		full.Reused, full.ReusedFrom, full.Why, full.Reason = true, ru.run, ru.why, ""
 		x.results[id] = full
-		delete(x.lazy, id)
-		r = full
+		delete(x.reused, id)
 	}
-	return r, nil
+	return x.results[id], nil
 }
 
 func (x *execution) scope(s *flowspec.Step) (*flowspec.Scope, error) {
@@ -276,8 +316,8 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 	}
 
 	frontier := plan.NewFrontier(planGraph{x.g}, func(id string) (bool, bool) {
-		r := x.results[id]
-		return r != nil, r != nil && ok(r.Status)
+		st, has := x.status(id)
+		return has, has && ok(st)
 	})
 	done := make(chan stepDone)
 	running := 0
@@ -399,7 +439,7 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 	for id := range x.meta.Earlier {
 		// Folded into a record no retry forgets: no longer needed. A
 		// failed one keeps it until the next retry reads the record.
-		if r := x.results[id]; r != nil && ok(r.Status) {
+		if st, has := x.status(id); has && ok(st) {
 			delete(x.meta.Earlier, id)
 		}
 	}
@@ -464,7 +504,7 @@ func (x *execution) execStepSafe(ctx context.Context, s *flowspec.Step, sc *flow
 func (x *execution) decide(ctx context.Context, s *flowspec.Step) *StepResult {
 	now := time.Now().UTC()
 	for _, d := range s.Deps {
-		if r := x.results[d]; r != nil && r.Status == StepSkipped && !s.IfOnlyDeps[d] {
+		if st, _ := x.status(d); st == StepSkipped && !s.IfOnlyDeps[d] {
 			return &StepResult{ID: s.ID, Kind: s.Kind, Status: StepSkipped, Why: &Reason{Code: runstore.ReasonDependencySkipped, Step: d},
 				StartedAt: &now, EndedAt: &now, Fingerprint: x.fps[s.ID]}
 		}
@@ -507,13 +547,7 @@ func (x *execution) verdict(ctx context.Context, cancelled bool) runEnd {
 	case ctx.Err() != nil:
 		stop = plan.StoppedByInterrupt
 	}
-	end := plan.Verdict(x.g.order, func(id string) (StepStatus, bool) {
-		r := x.results[id]
-		if r == nil {
-			return "", false
-		}
-		return r.Status, true
-	}, stop)
+	end := plan.Verdict(x.g.order, x.status, stop)
 	var msg *string
 	switch end.Why {
 	case plan.WhyStoreFailed:
@@ -532,6 +566,9 @@ type planGraph struct{ g *graph }
 
 func (p planGraph) Topo() []string          { return p.g.topo() }
 func (p planGraph) Deps(id string) []string { return p.g.steps[id].Deps }
+
+// Dependents gives the flow's own lists, so the frontier copies none.
+func (p planGraph) Dependents(id string) []string { return p.g.flow.Dependents(id) }
 
 func (x *execution) flowOutput() (any, error) {
 	sc := &flowspec.Scope{Inputs: x.meta.Inputs, Steps: map[string]flowspec.StepState{}, RunID: x.meta.ID, FlowName: x.flow.Name}
@@ -564,12 +601,16 @@ func (x *execution) record() *Run {
 	run := x.meta.Run
 	run.Steps = make([]StepResult, 0, len(x.g.order))
 	for _, id := range x.g.order {
-		r := x.results[id]
-		if r == nil {
-			s := x.g.steps[id]
-			r = &StepResult{ID: id, Kind: s.Kind, Status: StepPending, Fingerprint: x.fps[id]}
+		if r := x.results[id]; r != nil {
+			run.Steps = append(run.Steps, *r)
+			continue
 		}
-		run.Steps = append(run.Steps, *r)
+		s := x.g.steps[id]
+		if ru, ok := x.reused[id]; ok {
+			run.Steps = append(run.Steps, ru.result(s))
+			continue
+		}
+		run.Steps = append(run.Steps, StepResult{ID: id, Kind: s.Kind, Status: StepPending, Fingerprint: x.fps[id]})
 	}
 	totals(&run, x.meta.Earlier)
 	return &run
@@ -582,7 +623,7 @@ func (x *execution) addUnrecordedItems(run *Run) {
 	found := false
 	for i := range run.Steps {
 		s := &run.Steps[i]
-		if x.results[s.ID] != nil || x.g.steps[s.ID].Foreach == nil {
+		if _, reused := x.reused[s.ID]; reused || x.results[s.ID] != nil || x.g.steps[s.ID].Foreach == nil {
 			continue
 		}
 		if items, err := x.st.LoadItems(x.sc, x.meta.ID, s.ID); err == nil && len(items) > 0 {
@@ -599,10 +640,12 @@ func (x *execution) addUnrecordedItems(run *Run) {
 func (x *execution) finalRecord() (*Run, error) {
 	run := x.record()
 	x.addUnrecordedItems(run)
+	deferred := make([]deferredOutput, 0, len(x.reused))
 	for i := range run.Steps {
 		s := &run.Steps[i]
-		if x.lazy[s.ID] {
-			s.Output = &deferredOutput{st: x.st, run: s.ReusedFrom, step: s.ID}
+		if _, ok := x.reused[s.ID]; ok {
+			deferred = append(deferred, deferredOutput{st: x.st, run: s.ReusedFrom, step: s.ID})
+			s.Output = &deferred[len(deferred)-1]
 		}
 	}
 	return run, nil

@@ -461,8 +461,6 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			// Held until the item is recorded, so with N=1 an item is
-			// durable before the next one starts.
 			defer sl.release()
 			idx := i
 			isc := *sc
@@ -470,6 +468,16 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 			u := &unit{x: x, step: s, scope: &isc, item: &idx, env: env, red: red, slot: sl}
 			t0 := time.Now()
 			res, attempts, err := x.runUnitSafe(ctx, ex, u)
+			// Its work done, the item gives its slot to the next one while
+			// its record is written: a model call does not wait for the
+			// disk. At most N items are between the two at once, so a
+			// crash loses no more unrecorded work than N more units; the
+			// step ends, and item_finished is told, only once the item's
+			// record is durable.
+			x.recording <- struct{}{}
+			rec := x.recording.taken()
+			defer rec.release()
+			sl.release()
 			key := itemKey(s.ID, idx)
 			// What earlier goes at the item spent: kept in the meta when
 			// they left no record (stopped, or it could not be written),
@@ -513,12 +521,13 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 			if kept {
 				x.forgetSpend(key)
 			}
+			// Told under the lock that counts, so the journal's Done only
+			// grows though items finish together.
 			mu.Lock()
 			items[idx] = it
 			count++
-			n := count
+			x.emit(Event{Type: EventItemFinished, Step: s.ID, Item: &idx, Done: count, Total: len(list)})
 			mu.Unlock()
-			x.emit(Event{Type: EventItemFinished, Step: s.ID, Item: &idx, Done: n, Total: len(list)})
 		}()
 	}
 	wg.Wait()

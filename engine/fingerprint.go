@@ -28,7 +28,7 @@ func fingerprints(f *flowspec.Flow, g *graph, inputs map[string]any, known map[s
 // fingerprints taken from deps.
 func stepFingerprint(s *flowspec.Step, inputs map[string]any, deps map[string]string) string {
 	h := sha256.New()
-	h.Write([]byte(s.Fingerprint))
+	h.Write([]byte(s.Fingerprint()))
 	h.Write([]byte{0})
 	for _, in := range s.InputRefs {
 		v, _ := json.Marshal(inputs[in]) // map keys sort, so this is stable

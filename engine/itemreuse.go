@@ -182,7 +182,7 @@ func itemKeys(s *flowspec.Step, sc *flowspec.Scope, model string, list []any) []
 		h.Write([]byte{0})
 	}
 	write("kitaru item v1")
-	write(b.Fingerprint)
+	write(b.Fingerprint())
 	write("model=", model)
 	for _, in := range b.Inputs {
 		v, err := json.Marshal(sc.Inputs[in]) // map keys sort: stable

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kitaruhq/kitaru/engine/runstore"
+	"github.com/kitaruhq/kitaru/engine/runstore/memstore"
 	"github.com/kitaruhq/kitaru/providers"
 )
 
@@ -174,5 +176,66 @@ steps:
 	// waited, not after it.
 	if a := step(t, run, "flaky").Attempts; a < 2 || te.count("flaky") != a {
 		t.Errorf("flaky took %d attempts and ran %d times; want at least 2, each counted", a, te.count("flaky"))
+	}
+}
+
+// slowItems is a store whose item records take until release is closed
+// to be written, and which counts those under way.
+type slowItems struct {
+	runstore.Store
+	release chan struct{}
+	mu      sync.Mutex
+	writing int
+	peak    int
+}
+
+func (s *slowItems) SaveItem(ctx context.Context, id, step string, r *ItemResult) error {
+	s.mu.Lock()
+	s.writing++
+	s.peak = max(s.peak, s.writing)
+	s.mu.Unlock()
+	<-s.release
+	defer func() { s.mu.Lock(); s.writing--; s.mu.Unlock() }()
+	return s.Store.SaveItem(ctx, id, step, r)
+}
+
+// A foreach item gives its slot to the next item once its work is done,
+// while its record is written: with --parallel 1 and records that take
+// their time, the next items' calls do not wait for the disk, though never
+// more than N records are under way; the step ends only once every record
+// is written.
+func TestItemRecordsFreeTheirSlot(t *testing.T) {
+	t.Parallel()
+	st := &slowItems{Store: memstore.New(), release: make(chan struct{})}
+	g := &gauge{want: 1}
+	var events eventLog
+	eng := New(Config{Store: st, Models: g, Observer: &events})
+	te := newEnv(t)
+	f := te.flow("name: fan\nsteps:\n  ask:\n    kind: llm\n    foreach: ${{ [1, 2, 3] }}\n    prompt: item ${{ item }}\n")
+	in, _ := f.BindInputs(nil)
+	done := make(chan *Run)
+	go func() {
+		run, err := eng.Start(t.Context(), StartOptions{Flow: f, Inputs: in, Parallel: 1})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- run
+	}()
+	// Item 0's record is held back: item 1's call is made meanwhile, and
+	// item 1 then waits for the one place among records under way.
+	waitFor(t, func() bool { g.mu.Lock(); defer g.mu.Unlock(); return g.calls >= 2 })
+	select {
+	case <-done:
+		t.Fatal("the run ended before its item records were written")
+	default:
+	}
+	close(st.release)
+	run := <-done
+	wantStatus(t, run, RunCompleted)
+	if g.peak != 1 || g.calls != 3 || st.peak != 1 {
+		t.Errorf("%d calls, %d at once, %d records written at once; want 3, 1 and 1", g.calls, g.peak, st.peak)
+	}
+	if items := step(t, run, "ask").Items; len(items) != 3 {
+		t.Errorf("items %+v", items)
 	}
 }

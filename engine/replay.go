@@ -237,6 +237,12 @@ func (e *Engine) sourceIndex(ctx context.Context, src *RunMeta) (idx map[string]
 		return nil, nil, err
 	}
 	lost = map[string]runstore.Reason{}
+	if len(src.Reused) == 0 {
+		return idx, lost, nil
+	}
+	if src.Index != nil {
+		idx = maps.Clone(idx) // the steps it reused are added below
+	}
 	homes := map[string]map[string]IndexEntry{}
 	for _, g := range src.Reused {
 		home, ok := homes[g.Run]
@@ -302,18 +308,23 @@ func (e *Engine) sourceSteps(ctx context.Context, src *RunMeta, g *graph, index 
 	return out
 }
 
-// ownIndex is the index of the steps whose records a run holds itself.
+// ownIndex is the index of the steps whose records a run holds itself:
+// its meta's own when it has one (not to be changed).
 func (e *Engine) ownIndex(ctx context.Context, m *RunMeta) (map[string]IndexEntry, error) {
-	idx := map[string]IndexEntry{}
 	if m.Index != nil {
-		maps.Copy(idx, m.Index)
-		for id, ie := range idx {
-			// An older kitaru's `input --no-resume` recorded the answer
-			// but left the index saying "waiting": the record decides.
+		// Read as it is, not copied (a big run's index is read by every
+		// replay of it), unless an older kitaru's `input --no-resume`
+		// recorded an answer but left the index saying "waiting": the
+		// record decides then.
+		idx, cloned := m.Index, false
+		for id, ie := range m.Index {
 			if ie.Status != StepWaiting {
 				continue
 			}
 			if r, err := e.store.LoadStep(ctx, m.ID, id); err == nil && r != nil {
+				if !cloned {
+					idx, cloned = maps.Clone(m.Index), true
+				}
 				idx[id] = IndexEntry{Status: r.Status, Fingerprint: r.Fingerprint}
 			}
 		}
@@ -323,6 +334,7 @@ func (e *Engine) ownIndex(ctx context.Context, m *RunMeta) (map[string]IndexEntr
 	if err != nil {
 		return nil, err
 	}
+	idx := make(map[string]IndexEntry, len(recs))
 	for id, r := range recs {
 		idx[id] = IndexEntry{Status: r.Status, Fingerprint: r.Fingerprint}
 	}

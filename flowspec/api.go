@@ -5,6 +5,7 @@ package flowspec
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -96,9 +97,10 @@ type Step struct {
 	Checkpoint *CheckpointStep // set when Kind == KindCheckpoint
 	Wait       *WaitStep       // set when Kind == KindWait
 
-	// Fingerprint is a stable hash of the step's definition with defaults
-	// applied; a replay compares it to decide what changed.
-	Fingerprint string
+	// fp is the step's fingerprint, hashed on first use (see Fingerprint):
+	// a replay from the last step of a long run needs only that step's.
+	fp     string
+	fpOnce sync.Once
 	// InputRefs are the flow inputs the step's expressions read, sorted.
 	InputRefs []string
 	// Items is set for a foreach step: what one item's work depends on
@@ -111,8 +113,11 @@ type Step struct {
 // value: everything in the step's fingerprint except what only its
 // `foreach:` reads (that reaches an item only as the item's value).
 type ItemBasis struct {
-	// Fingerprint hashes the step's definition without its foreach.
-	Fingerprint string
+	// step is the step the basis is of; fp its Fingerprint, made on
+	// first use.
+	step   *Step
+	fp     string
+	fpOnce sync.Once
 	// Steps and Inputs are the deps and the inputs read by something
 	// other than foreach (needs, if, the prompt or command), in the
 	// orders of Deps and InputRefs.
@@ -120,6 +125,19 @@ type ItemBasis struct {
 	Inputs []string
 	// Index: the step reads index, so an item's position is part of it.
 	Index bool
+}
+
+// Fingerprint is a stable hash of the step's definition with defaults
+// applied; a replay compares it to decide what changed.
+func (s *Step) Fingerprint() string {
+	s.fpOnce.Do(func() { s.fp = fingerprint(s) })
+	return s.fp
+}
+
+// Fingerprint hashes the step's definition without its foreach.
+func (b *ItemBasis) Fingerprint() string {
+	b.fpOnce.Do(func() { b.fp = itemFingerprint(b.step) })
+	return b.fp
 }
 
 // LLMStep is the body of an llm step.

@@ -61,6 +61,19 @@ func BenchmarkLoad10000StepsLazy(b *testing.B) {
 	}
 }
 
+// BenchmarkLoadChain1000Lazy loads the snapshot of the engine's 1,000-step
+// benchmark chain, as `kitaru replay --from` the last step does first.
+func BenchmarkLoadChain1000Lazy(b *testing.B) {
+	data := chainSource(1000)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse("chain.yaml", data, Options{Lazy: true}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkTemplateEval(b *testing.B) {
 	c := newCompiler([]*Input{{Name: "topic", Type: "string"}}, []string{"outline"})
 	tmpl, errs := c.compileTemplate("Write about ${{ inputs.topic }} following:\n${{ steps.outline.output }}", "bench", Pos{}, false, false)

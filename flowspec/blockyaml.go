@@ -18,20 +18,101 @@ import (
 // whenever it answers, its tree is yaml.v3's. Comments are skipped, not
 // kept: the loader does not read them.
 func parseBlockYAML(data []byte) (doc *yaml.Node, ok bool) {
-	if len(data) == 0 || data[len(data)-1] != '\n' || !printable(data) || hasDocumentMarker(data) {
-		return nil, false
+	doc, _, ok = parseBlock(data, false, false)
+	return doc, ok
+}
+
+// parseBlock is parseBlockYAML for data already known to be plain ASCII
+// without tabs or carriage returns when plain is set (see scanText). With
+// deferSteps, the bodies of the top-level steps: mapping's steps are not
+// read yet: each is a node that p.body reads when the loader comes to it,
+// into memory the next body reuses (a long flow's step bodies were most
+// of what loading it allocated).
+func parseBlock(data []byte, plain, deferSteps bool) (doc *yaml.Node, p *blockParser, ok bool) {
+	if len(data) == 0 || data[len(data)-1] != '\n' || !plain && !printable(data) || hasDocumentMarker(data) {
+		return nil, nil, false
 	}
-	p := &blockParser{lines: strings.Split(string(data), "\n")}
+	p = &blockParser{lines: strings.Split(string(data), "\n"), deferSteps: deferSteps}
 	p.skip()
 	if p.i >= len(p.lines) || indentOf(p.lines[p.i]) != 0 {
-		return nil, false
+		return nil, nil, false
 	}
 	root := p.mapping(0, 0)
 	p.skip()
 	if p.failed || p.i < len(p.lines) || root == nil {
+		return nil, nil, false
+	}
+	return &yaml.Node{Kind: yaml.DocumentNode, Line: root.Line, Column: root.Column, Content: []*yaml.Node{root}}, p, true
+}
+
+// span is a deferred step body: its lines from start, its keys at column
+// indent, and end, the line after it that is not blank or a comment.
+type span struct{ start, end, indent int }
+
+// body reads the deferred step body n; ok is false when n is none or the
+// quick reader cannot read it (yaml.v3 must read the whole file then).
+// The nodes of the body read before are reused: it is no longer valid.
+func (p *blockParser) body(n *yaml.Node) (_ *yaml.Node, ok bool) {
+	sp, found := p.deferred[n]
+	if !found {
 		return nil, false
 	}
-	return &yaml.Node{Kind: yaml.DocumentNode, Line: root.Line, Column: root.Column, Content: []*yaml.Node{root}}, true
+	if p.bodyNodes == nil {
+		p.bodyNodes, p.bodyKids = make([]yaml.Node, 64), make([]*yaml.Node, 64)
+	}
+	p.slab, p.kids = p.bodyNodes, p.bodyKids
+	p.i, p.failed, p.depth = sp.start, false, 0
+	m := p.mapping(sp.indent, -1)
+	p.skip()
+	if p.failed || m == nil || p.i != sp.end {
+		return nil, false
+	}
+	return m, true
+}
+
+// isDeferred says whether n is a step body left for body.
+func (p *blockParser) isDeferred(n *yaml.Node) bool {
+	if p == nil {
+		return false
+	}
+	_, ok := p.deferred[n]
+	return ok
+}
+
+// deferBody leaves the block mapping whose first key is on line first
+// (the body of the step whose key, at column keyIndent, is on line p.i)
+// for body to read, and moves p.i past it.
+func (p *blockParser) deferBody(keyIndent, first int) *yaml.Node {
+	in := indentOf(p.lines[first])
+	end := first + 1
+	for end < len(p.lines) {
+		t := strings.TrimLeft(p.lines[end], " ")
+		if t != "" && t[0] != '#' && indentOf(p.lines[end]) <= keyIndent {
+			break
+		}
+		end++
+	}
+	n := p.node(yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: first + 1, Column: col(p.lines[first], in)})
+	if p.deferred == nil {
+		// A step takes a few lines: a guess that rarely grows.
+		p.deferred = make(map[*yaml.Node]span, len(p.lines)/3)
+	}
+	p.deferred[n] = span{start: first, end: end, indent: in}
+	p.i = end
+	return n
+}
+
+// stepValue is value for a step of the steps: mapping whose key, at
+// column indent, ends its line: a body of more indented lines right below
+// it is deferred (see deferBody); anything else is read as value reads it.
+func (p *blockParser) stepValue(indent int, line string, rest int) *yaml.Node {
+	if next := p.i + 1; next < len(p.lines) {
+		l := p.lines[next]
+		if in := indentOf(l); in > indent && in < len(l) && l[in] != '#' && !strings.HasPrefix(l[in:], "-") {
+			return p.deferBody(indent, next)
+		}
+	}
+	return p.value(indent, line, rest)
 }
 
 // hasDocumentMarker says whether a line may start with --- or ..., which
@@ -53,8 +134,19 @@ type blockParser struct {
 	lines  []string
 	i      int // the current line
 	failed bool
-	depth  int         // flow collections open: see maxBlockFlowDepth
-	slab   []yaml.Node // nodes are handed out from here, not one by one
+	depth  int          // flow collections open: see maxBlockFlowDepth
+	slab   []yaml.Node  // nodes are handed out from here, not one by one
+	kids   []*yaml.Node // and mappings' first children
+
+	// deferSteps: the bodies of the steps are left for body (see
+	// parseBlock); deferred holds where each is, bodyNodes and bodyKids
+	// the memory each body read reuses; inSteps is set while the
+	// top-level steps: mapping is read.
+	deferSteps bool
+	deferred   map[*yaml.Node]span
+	bodyNodes  []yaml.Node
+	bodyKids   []*yaml.Node
+	inSteps    bool
 }
 
 // node returns a new node holding n.
@@ -93,7 +185,13 @@ func col(line string, off int) int { return utf8.RuneCountInString(line[:off]) +
 // when set, is where its first key starts on the current line (after a
 // sequence's "- ").
 func (p *blockParser) mapping(indent int, first int) *yaml.Node {
-	m := p.node(yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: make([]*yaml.Node, 0, 4)})
+	if len(p.kids) < 4 {
+		p.kids = make([]*yaml.Node, 1024)
+	}
+	// Room for two pairs, the most a step's mapping mostly has; append
+	// moves a longer one out.
+	m := p.node(yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: p.kids[:0:4]})
+	p.kids = p.kids[4:]
 	start := first
 	for !p.failed {
 		if start < 0 {
@@ -123,7 +221,21 @@ func (p *blockParser) mapping(indent int, first int) *yaml.Node {
 		if k.Tag, ok = plainTag(key); !ok {
 			return p.fail()
 		}
-		v := p.value(indent, line, rest)
+		var v *yaml.Node
+		switch inSteps := p.inSteps; {
+		case inSteps && rest == len(line):
+			p.inSteps = false
+			v = p.stepValue(indent, line, rest)
+			p.inSteps = true
+		case p.deferSteps && indent == 0 && key == "steps" && rest == len(line):
+			p.inSteps = true
+			v = p.value(indent, line, rest)
+			p.inSteps = false
+		default:
+			p.inSteps = false
+			v = p.value(indent, line, rest)
+			p.inSteps = inSteps
+		}
 		if v == nil {
 			return p.fail()
 		}

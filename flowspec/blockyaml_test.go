@@ -32,6 +32,7 @@ func sameTree(a, b *yaml.Node, path string) string {
 func checkBlockYAML(t *testing.T, name string, data []byte) bool {
 	t.Helper()
 	got, ok := parseBlockYAML(data)
+	checkDeferred(t, name, data, got)
 	if !ok {
 		return false
 	}
@@ -123,10 +124,10 @@ func TestBlockYAMLRandomDocuments(t *testing.T) {
 	scalars := []string{"go", "s1", "${{ steps.a.output }}", "a b", "'q''s'", `"dq"`, `"a\"b"`, "42", "0", "0.5", "1.5e3", "90s", "0s",
 		"1h30m", "007", "true", "False", "yes", "null", "~", "é", "$HOME", "/tmp", "x: y", "a #c", "a#b", "[a, b]", "[]", "{k: v}", "{}",
 		"{k: [a]}", "[a, ]", "-1", "&x a", "*x", "!t a", ">", "|", "|-", "|+", "'unclosed", "http://x", "a,b", "[a,b]", "{a: 1, b: 'c'}", "{a: [b, c], d: {e: f}}", "[[a], {b: c}]", "[a, [b, [c]]]", "{a: http://x}", "[a:b, c]"}
-	keys := []string{"a", "b", "kind", "my-step", "_x", "1", "true", "y", "é", "x y", "\"q\""}
+	keys := []string{"a", "b", "kind", "my-step", "_x", "1", "true", "y", "é", "x y", "\"q\"", "steps"}
 	allScalars, allKeys := scalars, keys
 	safeScalars := []string{"{t: s, e: [a, b]}", "[[a], {b: c}]", "go", "s1", "${{ steps.a.output }}", "a b", "'q''s'", `"dq"`, "42", "0.5", "90s", "a#b", "[a, b]", "{a: 1, b: 'c'}", "|", "|-", "$HOME", "[]"}
-	safeKeys := []string{"a", "b", "kind", "my-step", "_x"}
+	safeKeys := []string{"a", "b", "kind", "my-step", "_x", "steps"}
 	var gen func(b *strings.Builder, indent, depth int)
 	gen = func(b *strings.Builder, indent, depth int) {
 		pad := strings.Repeat(" ", indent)
@@ -213,4 +214,55 @@ func TestSecondDocumentFound(t *testing.T) {
 			}
 		}
 	}
+}
+
+// checkDeferred reads data leaving the steps' bodies for later (as a lazy
+// load does), then reads every body: what it reads is whole the tree want
+// the block reader made at once (nil when it gave up; then some body must
+// not read either).
+func checkDeferred(t *testing.T, name string, data []byte, want *yaml.Node) {
+	t.Helper()
+	doc, p, ok := parseBlock(data, false, true)
+	if !ok {
+		if want != nil {
+			t.Errorf("%s: the block reader gave up only when it deferred bodies", name)
+		}
+		return
+	}
+	failed := false
+	var expand func(n *yaml.Node) *yaml.Node
+	expand = func(n *yaml.Node) *yaml.Node {
+		if p.isDeferred(n) {
+			body, ok := p.body(n)
+			if !ok {
+				failed = true
+				return n
+			}
+			n = copyTree(body) // the next body reuses its nodes
+		}
+		for i, c := range n.Content {
+			n.Content[i] = expand(c)
+		}
+		return n
+	}
+	doc = expand(doc)
+	switch {
+	case want == nil && !failed:
+		t.Errorf("%s: the block reader read with deferred bodies what it gives up on at once", name)
+	case want != nil && failed:
+		t.Errorf("%s: a deferred body does not read, though the whole file does", name)
+	case want != nil:
+		if d := sameTree(want, doc, name+" (deferred bodies)"); d != "" {
+			t.Errorf("%s", d)
+		}
+	}
+}
+
+func copyTree(n *yaml.Node) *yaml.Node {
+	c := *n
+	c.Content = make([]*yaml.Node, len(n.Content))
+	for i, k := range n.Content {
+		c.Content[i] = copyTree(k)
+	}
+	return &c
 }

@@ -27,7 +27,7 @@ func (l *loader) cacheOf(n *yaml.Node, what string) Cache {
 	case v.Kind == yaml.MappingNode:
 		fs := l.fields(v, "cache field", cacheFields, nil)
 		c := Cache{On: true}
-		if t, ok := fs["ttl"]; ok {
+		if t, ok := fs.get("ttl"); ok {
 			c.TTL = l.duration(t.val, what+" ttl")
 		}
 		return c
@@ -40,7 +40,7 @@ func (l *loader) cacheOf(n *yaml.Node, what string) Cache {
 // defaults' whole.
 func (c *stepCtx) stepCache(b *LLMStep, d Defaults) {
 	b.Cache = d.Cache
-	if p, ok := c.fs["cache"]; ok {
+	if p, ok := c.fs.get("cache"); ok {
 		b.Cache = c.l.cacheOf(p.val, c.field("cache"))
 	}
 }

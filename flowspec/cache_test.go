@@ -44,7 +44,7 @@ func TestCacheNotInFingerprint(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return f.Steps[0].Fingerprint
+		return f.Steps[0].Fingerprint()
 	}
 	base := fp("")
 	for _, field := range []string{"    cache: true\n", "    cache: {ttl: 1h}\n", "    cache: false\n"} {

@@ -20,8 +20,8 @@ func TestExamplesLoad(t *testing.T) {
 				t.Errorf("Topo has %d steps, want %d", len(f.Topo()), len(f.Steps))
 			}
 			for _, s := range f.Steps {
-				if len(s.Fingerprint) != 64 {
-					t.Errorf("step %s: fingerprint %q", s.ID, s.Fingerprint)
+				if len(s.Fingerprint()) != 64 {
+					t.Errorf("step %s: fingerprint %q", s.ID, s.Fingerprint())
 				}
 			}
 		})

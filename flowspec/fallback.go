@@ -45,7 +45,7 @@ func (l *loader) budget(n *yaml.Node) Budget {
 		return b
 	}
 	fs := l.fields(n, "budget field", budgetFields, nil)
-	if p, ok := fs["max_cost_usd"]; ok {
+	if p, ok := fs.get("max_cost_usd"); ok {
 		v := resolve(p.val)
 		f, err := strconv.ParseFloat(v.Value, 64)
 		if v.Kind != yaml.ScalarNode || v.Tag == "!!str" || err != nil || !(f > 0) || math.IsInf(f, 0) {
@@ -54,7 +54,7 @@ func (l *loader) budget(n *yaml.Node) Budget {
 			b.MaxCostUSD = f
 		}
 	}
-	if p, ok := fs["max_tokens"]; ok {
+	if p, ok := fs.get("max_tokens"); ok {
 		v := resolve(p.val)
 		i, err := strconv.ParseInt(v.Value, 10, 64)
 		if v.Kind != yaml.ScalarNode || v.Tag == "!!str" || err != nil || i < 1 || i > math.MaxInt32 {

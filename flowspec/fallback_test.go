@@ -45,8 +45,8 @@ func TestModelListsAndBudget(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if ll := lazy.Step("ask"); ll.Fingerprint != f.Step("ask").Fingerprint || !reflect.DeepEqual(ll.LLM.Models(), l.Models()) {
-				t.Errorf("lazy load differs: %q %s", ll.LLM.Models(), ll.Fingerprint)
+			if ll := lazy.Step("ask"); ll.Fingerprint() != f.Step("ask").Fingerprint() || !reflect.DeepEqual(ll.LLM.Models(), l.Models()) {
+				t.Errorf("lazy load differs: %q %s", ll.LLM.Models(), ll.Fingerprint())
 			}
 		})
 	}
@@ -61,7 +61,7 @@ func TestModelListFingerprint(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return f.Step("ask").Fingerprint
+		return f.Step("ask").Fingerprint()
 	}
 	one, list, other := fp("fast"), fp("[fast, slow]"), fp("[fast, other]")
 	if one == list || list == other {

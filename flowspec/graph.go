@@ -1,7 +1,6 @@
 package flowspec
 
 import (
-	"container/heap"
 	"fmt"
 	"strings"
 )
@@ -10,11 +9,27 @@ import (
 // topological order and the dependents of each step.
 func (l *loader) graph() {
 	f := l.flow
-	index := make(map[string]int, len(f.Steps))
-	for i, s := range f.Steps {
-		index[s.ID] = i
+	index := l.comp.index // each step's place in f.Steps
+	// The dependents of every step share one array, in file order.
+	count := make([]int, len(f.Steps))
+	edges, with := 0, 0
+	for _, s := range f.Steps {
+		for _, d := range s.Deps {
+			if count[index[d]] == 0 {
+				with++
+			}
+			count[index[d]]++
+			edges++
+		}
 	}
-	f.succ = make(map[string][]string, len(f.Steps))
+	all := make([]string, 0, edges)
+	f.succ = make(map[string][]string, with)
+	for i, s := range f.Steps {
+		if n := count[i]; n > 0 {
+			f.succ[s.ID] = all[len(all) : len(all) : len(all)+n]
+			all = all[:len(all)+n]
+		}
+	}
 	for _, s := range f.Steps {
 		for _, d := range s.Deps {
 			f.succ[d] = append(f.succ[d], s.ID)
@@ -129,37 +144,64 @@ func topo(steps []*Step, index map[string]int) []*Step {
 			}
 		}
 	}
-	h := &intHeap{}
+	var h intHeap
 	for i := range steps {
 		if indeg[i] == 0 {
-			h.s = append(h.s, i)
+			h.push(i)
 		}
 	}
-	heap.Init(h)
 	out := make([]*Step, 0, len(steps))
-	for h.Len() > 0 {
-		i := heap.Pop(h).(int)
+	for len(h) > 0 {
+		i := h.pop()
 		out = append(out, steps[i])
 		for _, j := range succ[i] {
 			indeg[j]--
 			if indeg[j] == 0 {
-				heap.Push(h, j)
+				h.push(j)
 			}
 		}
 	}
 	return out
 }
 
-type intHeap struct{ s []int }
+// intHeap is a min-heap of step indexes (container/heap would box each).
+type intHeap []int
 
-func (h *intHeap) Len() int           { return len(h.s) }
-func (h *intHeap) Less(i, j int) bool { return h.s[i] < h.s[j] }
-func (h *intHeap) Swap(i, j int)      { h.s[i], h.s[j] = h.s[j], h.s[i] }
-func (h *intHeap) Push(x any)         { h.s = append(h.s, x.(int)) }
-func (h *intHeap) Pop() any {
-	x := h.s[len(h.s)-1]
-	h.s = h.s[:len(h.s)-1]
-	return x
+func (h *intHeap) push(x int) {
+	*h = append(*h, x)
+	s := *h
+	for i := len(s) - 1; i > 0; {
+		p := (i - 1) / 2
+		if s[p] <= s[i] {
+			break
+		}
+		s[p], s[i] = s[i], s[p]
+		i = p
+	}
+}
+
+func (h *intHeap) pop() int {
+	s := *h
+	top := s[0]
+	last := len(s) - 1
+	s[0] = s[last]
+	s = s[:last]
+	for i := 0; ; {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < len(s) && s[l] < s[m] {
+			m = l
+		}
+		if r < len(s) && s[r] < s[m] {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		s[i], s[m] = s[m], s[i]
+		i = m
+	}
+	*h = s
+	return top
 }
 
 // Step returns the step with id, or nil.
@@ -179,8 +221,11 @@ func (f *Flow) StepIDs() []string {
 }
 
 // Dependents returns the steps that depend directly on id, in file order.
+// The list is the flow's own, shared: read it, do not change it (a
+// scheduler asks for it at every step that finishes).
 func (f *Flow) Dependents(id string) []string {
-	return append([]string(nil), f.succ[id]...)
+	d := f.succ[id]
+	return d[:len(d):len(d)]
 }
 
 // Descendants returns every step that depends, directly or not, on any of

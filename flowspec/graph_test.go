@@ -2,6 +2,7 @@ package flowspec
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -164,6 +165,32 @@ func TestMermaidEndKeyword(t *testing.T) {
 	}
 }
 
+// Fingerprints are hashed on first use; steps of one flow run their
+// foreach items at once, so concurrent first uses agree (and -race checks
+// them).
+func TestFingerprintOnFirstUse(t *testing.T) {
+	t.Parallel()
+	src := "name: x\nsteps:\n  a: {kind: checkpoint, value: x}\n  b: {kind: llm, foreach: '${{ [1, 2] }}', prompt: 'p ${{ item }} ${{ steps.a.output }}'}\n"
+	want := mustParse(t, src).Step("b")
+	wantFP, wantItems := want.Fingerprint(), want.Items.Fingerprint()
+	for _, lazy := range []bool{false, true} {
+		f, err := Parse("x.yaml", []byte(src), Options{Lazy: lazy})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := f.Step("b")
+		got := make(chan [2]string, 8)
+		for range cap(got) {
+			go func() { got <- [2]string{b.Fingerprint(), b.Items.Fingerprint()} }()
+		}
+		for range cap(got) {
+			if g := <-got; g != [2]string{wantFP, wantItems} || len(g[0]) != 64 || g[0] == g[1] {
+				t.Fatalf("lazy %v: fingerprints %q, want %q and %q", lazy, g, wantFP, wantItems)
+			}
+		}
+	}
+}
+
 func TestFingerprint(t *testing.T) {
 	base := `name: fp
 description: DESC
@@ -176,7 +203,7 @@ steps:
 `
 	fp := func(src string) string {
 		t.Helper()
-		return mustParse(t, src).Step("a").Fingerprint
+		return mustParse(t, src).Step("a").Fingerprint()
 	}
 	orig := fp(base)
 	if orig != fp(base) {
@@ -281,8 +308,8 @@ steps:
 			if !reflect.DeepEqual(b.Steps, tt.steps) || !reflect.DeepEqual(b.Inputs, tt.inputs) || b.Index != tt.index {
 				t.Errorf("Items = steps %v inputs %v index %v, want %v %v %v", b.Steps, b.Inputs, b.Index, tt.steps, tt.inputs, tt.index)
 			}
-			if len(b.Fingerprint) != 64 || b.Fingerprint == s.Fingerprint {
-				t.Errorf("item fingerprint %q (step's %q)", b.Fingerprint, s.Fingerprint)
+			if len(b.Fingerprint()) != 64 || b.Fingerprint() == s.Fingerprint() {
+				t.Errorf("item fingerprint %q (step's %q)", b.Fingerprint(), s.Fingerprint())
 			}
 		})
 	}
@@ -290,14 +317,32 @@ steps:
 	a := mustParse(t, head+"  s: {kind: llm, model: m, foreach: inputs.xs, prompt: 'say ${{ item }}'}\n").Step("s")
 	b := mustParse(t, head+"  s: {kind: llm, model: m, foreach: steps.list.output, prompt: 'say ${{ item }}'}\n").Step("s")
 	c := mustParse(t, head+"  s: {kind: llm, model: m, foreach: inputs.ys, prompt: 'say ${{ item }}!'}\n").Step("s")
-	if a.Items.Fingerprint != b.Items.Fingerprint || a.Fingerprint == b.Fingerprint {
+	if a.Items.Fingerprint() != b.Items.Fingerprint() || a.Fingerprint() == b.Fingerprint() {
 		t.Errorf("a new foreach changed the item fingerprint (or not the step's)")
 	}
-	if a.Items.Fingerprint == c.Items.Fingerprint {
+	if a.Items.Fingerprint() == c.Items.Fingerprint() {
 		t.Errorf("a new prompt kept the item fingerprint")
 	}
 	if mustParse(t, head).Step("ctx").Items != nil {
 		t.Errorf("a step without foreach has Items")
+	}
+}
+
+// The heap that orders ready steps gives them back smallest first.
+func TestIntHeap(t *testing.T) {
+	t.Parallel()
+	in := []int{5, 3, 9, 0, 3, 7, 1, 8, 2, 6, 4, 11, 10}
+	var h intHeap
+	for _, x := range in {
+		h.push(x)
+	}
+	want := slices.Sorted(slices.Values(in))
+	var got []int
+	for len(h) > 0 {
+		got = append(got, h.pop())
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("popped %v, want %v", got, want)
 	}
 }
 
@@ -309,7 +354,7 @@ const nameSchema = "    schema: {type: object, properties: {name: {type: string}
 func TestFingerprintSchemaLayout(t *testing.T) {
 	fp := func(body string) string {
 		t.Helper()
-		return mustParse(t, "name: fp\nsteps:\n  a:\n    kind: llm\n    prompt: Who?\n"+body).Step("a").Fingerprint
+		return mustParse(t, "name: fp\nsteps:\n  a:\n    kind: llm\n    prompt: Who?\n"+body).Step("a").Fingerprint()
 	}
 	flow := fp(nameSchema)
 	if block := fp("    schema:\n      required: [name]\n      type: object\n      properties:\n        name:\n          type: string\n"); block != flow {

@@ -53,6 +53,10 @@ func lazyCases(t *testing.T) map[string][]byte {
 		"chain":  chainSource(50),
 		"big":    bigFlow(300),
 		"tricky": []byte(trickyFlow),
+		"layout": []byte(layoutFlow),
+		// An anchor in a step body: the quick reader leaves the file to
+		// yaml.v3 only when it comes to that body.
+		"anchored": []byte("name: anchored\nsteps:\n  a:\n    kind: checkpoint\n    value: &v x\n  b:\n    kind: checkpoint\n    value: ${{ steps.a.output }}\n"),
 	}
 	files, _ := filepath.Glob("../examples/*.yaml")
 	if len(files) == 0 {
@@ -67,6 +71,40 @@ func lazyCases(t *testing.T) map[string][]byte {
 	}
 	return cases
 }
+
+// layoutFlow lays step bodies out every way the quick reader takes them:
+// blank and comment lines inside, between and after bodies (at any
+// indentation), literal text holding # lines and blank lines, one-line
+// and nested bodies, lists.
+const layoutFlow = `name: layout
+# a comment
+steps:
+  # before the first step
+  a:
+    kind: checkpoint
+
+    # inside a body
+    run: |
+      echo one
+      # not a comment: part of the command
+
+      echo two
+# at the margin, between steps
+  b: {kind: checkpoint, value: "${{ steps.a.output }}"}
+
+  c:
+    kind: llm
+    needs:
+      - a
+      - b
+    messages:
+      - role: user
+        content: "${{ steps.b.output }}"
+    retry: {attempts: 2, backoff: 1s}
+  # after the last body
+output: ${{ steps.c.output }}
+# the end
+`
 
 // trickyFlow reads steps and inputs every way the format allows.
 const trickyFlow = `name: tricky
@@ -134,9 +172,9 @@ func TestLazyLoadMatchesFull(t *testing.T) {
 			scope := sampleScope(full)
 			for i, fs := range full.Steps {
 				ls := lazy.Steps[i]
-				if fs.ID != ls.ID || fs.Fingerprint != ls.Fingerprint || !reflect.DeepEqual(fs.Deps, ls.Deps) ||
+				if fs.ID != ls.ID || fs.Fingerprint() != ls.Fingerprint() || !reflect.DeepEqual(fs.Deps, ls.Deps) ||
 					!reflect.DeepEqual(fs.IfOnlyDeps, ls.IfOnlyDeps) || !reflect.DeepEqual(fs.InputRefs, ls.InputRefs) ||
-					!reflect.DeepEqual(fs.Items, ls.Items) {
+					!sameItemBasis(fs.Items, ls.Items) {
 					t.Errorf("step %s differs:\nfull %+v\nlazy %+v", fs.ID, fs, ls)
 				}
 				if !reflect.DeepEqual(full.Dependents(fs.ID), lazy.Dependents(fs.ID)) {
@@ -406,6 +444,52 @@ func TestIsStepID(t *testing.T) {
 	for _, id := range []string{"", "a", "_", "A9", "a-b", "a_b", "9a", "-a", "a b", "a.b", "ä", "a$", "write_draft", "s-1-"} {
 		if got, want := isStepID(id), re.MatchString(id); got != want {
 			t.Errorf("isStepID(%q) = %v, want %v", id, got, want)
+		}
+	}
+}
+
+// sameItemBasis compares two item bases by what they hold.
+func sameItemBasis(a, b *ItemBasis) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Fingerprint() == b.Fingerprint() && reflect.DeepEqual(a.Steps, b.Steps) &&
+		reflect.DeepEqual(a.Inputs, b.Inputs) && a.Index == b.Index
+}
+
+// The quick reader leaves each step's body for later, reads it in memory
+// the next body reuses, and says when it cannot read one (the loader then
+// reads the file with yaml.v3).
+func TestDeferredStepBodies(t *testing.T) {
+	t.Parallel()
+	doc, p, ok := parseBlock([]byte(layoutFlow), false, true)
+	if !ok {
+		t.Fatal("the quick reader gave up on the layout flow")
+	}
+	steps := doc.Content[0].Content[3] // name, then steps
+	if doc.Content[0].Content[2].Value != "steps" {
+		t.Fatalf("second key %q", doc.Content[0].Content[2].Value)
+	}
+	var kinds []string
+	for i := 0; i+1 < len(steps.Content); i += 2 {
+		v := steps.Content[i+1]
+		if p.isDeferred(v) {
+			if v, ok = p.body(v); !ok {
+				t.Fatalf("step %s's body does not read", steps.Content[i].Value)
+			}
+		}
+		kinds = append(kinds, steps.Content[i].Value+"="+v.Content[1].Value)
+	}
+	if got := strings.Join(kinds, " "); got != "a=checkpoint b=checkpoint c=llm" {
+		t.Fatalf("bodies read %q", got)
+	}
+	_, p, ok = parseBlock([]byte("name: x\nsteps:\n  a:\n    kind: checkpoint\n    value: &v x\n"), false, true)
+	if !ok {
+		t.Fatal("the quick reader gave up before the body")
+	}
+	for n := range p.deferred {
+		if _, ok := p.body(n); ok {
+			t.Fatal("a body with an anchor was read quickly")
 		}
 	}
 }

@@ -173,10 +173,11 @@ func Parse(file string, data []byte, opts Options) (f *Flow, err error) {
 		return nil, tooLarge(file, int64(len(data)))
 	}
 	// yaml.v3 reports bad bytes without a place (as 1:1): find them first.
-	if p, msg, bad := textProblem(data); bad {
+	p, msg, bad, plain := scanText(data)
+	if bad {
 		return nil, &ErrorList{{File: file, Pos: p, Msg: msg}}
 	}
-	l := &loader{e: errs{file: file}, opts: opts, data: data}
+	l := &loader{e: errs{file: file}, opts: opts, data: data, plain: plain}
 	defer func() {
 		// A panic here is a bug, but the user still gets a sentence.
 		if r := recover(); r != nil {
@@ -185,6 +186,12 @@ func Parse(file string, data []byte, opts Options) (f *Flow, err error) {
 		}
 	}()
 	f = l.load()
+	if l.slow {
+		// A step body the quick reader left for later did not read: start
+		// again, reading the file with yaml.v3.
+		l = &loader{e: errs{file: file}, opts: opts, data: data, plain: plain, slow: true}
+		f = l.load()
+	}
 	if err := l.e.err(); err != nil {
 		return nil, err
 	}
@@ -195,6 +202,12 @@ type loader struct {
 	e     errs
 	opts  Options
 	data  []byte
+	plain bool // data is ASCII without tabs or carriage returns (scanText)
+	// block is the quick reader of a lazy load, which left the steps'
+	// bodies for it to read one at a time (see parseBlock); when one
+	// cannot be read so, slow is set and the file is read with yaml.v3.
+	block *blockParser
+	slow  bool
 	lines [][]byte
 	comp  *compiler
 	flow  *Flow
@@ -202,8 +215,8 @@ type loader struct {
 	// keys: a missing field that was only misspelt is not reported twice.
 	typos map[string]bool
 	// stepFS holds the fields of the step being read; steps are read one
-	// after the other, so one map serves them all.
-	stepFS map[string]kv
+	// after the other, so one array serves them all.
+	stepFS fieldSet
 }
 
 type kv struct {
@@ -248,39 +261,39 @@ func (l *loader) load() *Flow {
 		l.e.add(pos(root), "a flow file must be a mapping with name:, steps: and so on, not %s", nodeKind(root))
 		return nil
 	}
-	f := &Flow{File: l.e.file, Source: l.data, byID: map[string]*Step{}}
+	f := &Flow{File: l.e.file, Source: l.data}
 	l.flow = f
 	fields := l.fields(root, "top-level field", topFields, nil)
 	topTypos := l.typos
 
-	if n, ok := fields["name"]; ok {
+	if n, ok := fields.get("name"); ok {
 		f.Name = l.scalar(n.val, "name")
 		if f.Name != "" && !flowNameRE.MatchString(f.Name) {
 			l.e.add(pos(n.val), "name %q may only contain lowercase letters, digits, _ and -; e.g. %s", textcut.Runes(f.Name, 40), suggestName(textcut.Runes(f.Name, 40)))
 		}
 	}
 	if f.Name == "" && !topTypos["name"] {
-		if _, ok := fields["name"]; ok {
-			l.e.add(pos(fields["name"].val), "name is empty; give the flow a name such as my_flow")
+		if _, ok := fields.get("name"); ok {
+			l.e.add(pos(fields.field("name").val), "name is empty; give the flow a name such as my_flow")
 		} else {
 			l.e.add(pos(root), "the flow has no name; add a line such as name: my_flow")
 		}
 	}
-	if n, ok := fields["description"]; ok {
+	if n, ok := fields.get("description"); ok {
 		f.Description = l.scalar(n.val, "description")
 	}
-	if n, ok := fields["inputs"]; ok {
+	if n, ok := fields.get("inputs"); ok {
 		l.inputs(n.val)
 	}
 	f.Defaults = Defaults{Retry: Retry{Attempts: DefaultAttempts, Backoff: DefaultBackoff}}
-	if n, ok := fields["defaults"]; ok {
+	if n, ok := fields.get("defaults"); ok {
 		l.defaults(n.val)
 	}
-	if n, ok := fields["budget"]; ok {
+	if n, ok := fields.get("budget"); ok {
 		f.Budget = l.budget(n.val)
 	}
 	stepsNode := (*yaml.Node)(nil)
-	if n, ok := fields["steps"]; ok {
+	if n, ok := fields.get("steps"); ok {
 		stepsNode = resolve(n.val)
 	} else if !topTypos["steps"] {
 		l.e.add(pos(root), "the flow has no steps; add steps: with at least one step")
@@ -294,24 +307,27 @@ func (l *loader) load() *Flow {
 		ids = append(ids, s.key.Value)
 	}
 	l.comp = newCompiler(f.Inputs, ids)
-	if n, ok := fields["tools"]; ok {
+	f.byID = make(map[string]*Step, len(stepKVs))
+	if n, ok := fields.get("tools"); ok {
 		l.tools(n.val)
 	}
 	for _, s := range stepKVs {
-		st := l.step(s.key, s.val)
+		val := s.val
+		if l.block.isDeferred(val) {
+			var ok bool
+			if val, ok = l.block.body(val); !ok {
+				l.slow = true
+				return nil
+			}
+		}
+		st := l.step(s.key, val)
 		f.Steps = append(f.Steps, st)
 		f.byID[st.ID] = st
 	}
-	if n, ok := fields["output"]; ok {
+	if n, ok := fields.get("output"); ok {
 		f.Output = l.template(n.val, "output", false, false)
 	}
 	l.graph()
-	for _, s := range f.Steps {
-		s.Fingerprint = fingerprint(s)
-		if s.Items != nil {
-			s.Items.Fingerprint = itemFingerprint(s)
-		}
-	}
 	return f
 }
 
@@ -319,27 +335,55 @@ func (l *loader) load() *Flow {
 // gives up on anything outside the plain block style; a full load always
 // reads it with yaml.v3.
 func (l *loader) blockYAML() (*yaml.Node, bool) {
-	if !l.opts.Lazy {
+	if !l.opts.Lazy || l.slow {
 		return nil, false
 	}
-	return parseBlockYAML(l.data)
+	doc, p, ok := parseBlock(l.data, l.plain, true)
+	l.block = p
+	return doc, ok
 }
 
 // fields reads a mapping's keys, reporting duplicates and unknown keys.
 // other, when set, explains a key known elsewhere (e.g. a field of another
 // step kind); it returns "" for keys it does not know either.
-func (l *loader) fields(n *yaml.Node, what string, known []string, other func(key string) string) map[string]kv {
+func (l *loader) fields(n *yaml.Node, what string, known []string, other func(key string) string) fieldSet {
 	return l.fieldsOf(nil, l.pairs(n, what), what, known, other)
 }
 
-// fieldsOf is fields over pairs already read, into out (cleared) when it
-// is not nil.
-func (l *loader) fieldsOf(out map[string]kv, pairs []kv, what string, known []string, other func(key string) string) map[string]kv {
-	if out == nil {
-		out = make(map[string]kv, len(pairs))
-	} else {
-		clear(out)
+// fieldSet is the known fields of a mapping. Mappings hold a handful of
+// fields, so a look through them beats a map (a long flow reads a dozen
+// fields of each step).
+type fieldSet []kv
+
+// get returns the field named name.
+func (fs fieldSet) get(name string) (kv, bool) {
+	for _, p := range fs {
+		if p.key != nil && p.key.Value == name {
+			return p, true
+		}
 	}
+	return kv{}, false
+}
+
+// field returns the field named name, which the caller knows is there.
+func (fs fieldSet) field(name string) kv {
+	p, _ := fs.get(name)
+	return p
+}
+
+// drop forgets the field named name, in every copy of fs.
+func (fs fieldSet) drop(name string) {
+	for i, p := range fs {
+		if p.key != nil && p.key.Value == name {
+			fs[i] = kv{}
+		}
+	}
+}
+
+// fieldsOf is fields over pairs already read, into out's array (emptied)
+// when there is room.
+func (l *loader) fieldsOf(out fieldSet, pairs []kv, what string, known []string, other func(key string) string) fieldSet {
+	out = out[:0]
 	l.typos = nil
 	for _, p := range pairs {
 		k := p.key.Value
@@ -359,7 +403,7 @@ func (l *loader) fieldsOf(out map[string]kv, pairs []kv, what string, known []st
 			l.e.add(pos(p.key), "%s", unknownMsg(what, k, known, ""))
 			continue
 		}
-		out[k] = p
+		out = append(out, p)
 	}
 	return out
 }
@@ -515,24 +559,24 @@ func (l *loader) inputs(n *yaml.Node) {
 			continue
 		}
 		fs := l.fields(v, "input field", inputFields, nil)
-		if t, ok := fs["type"]; ok {
+		if t, ok := fs.get("type"); ok {
 			in.Type = l.scalar(t.val, "type")
 			if !slices.Contains(inputTypes, in.Type) {
 				l.e.add(pos(t.val), "input %q: %s", in.Name, unknownMsg("type", in.Type, inputTypes, ""))
 				in.Type = ""
 			}
 		}
-		if d, ok := fs["description"]; ok {
+		if d, ok := fs.get("description"); ok {
 			in.Description = l.scalar(d.val, "description")
 		}
-		if d, ok := fs["default"]; ok {
+		if d, ok := fs.get("default"); ok {
 			in.HasDefault = true
 			var raw any
 			if err := d.val.Decode(&raw); err != nil {
 				l.e.add(pos(d.val), "input %q: the default cannot be read: %v", in.Name, err)
 				continue
 			}
-			if _, hasType := fs["type"]; !hasType {
+			if _, hasType := fs.get("type"); !hasType {
 				in.Type = inferType(raw)
 			}
 			if in.Type == "" || raw == nil {
@@ -545,7 +589,7 @@ func (l *loader) inputs(n *yaml.Node) {
 				continue
 			}
 			in.Default = val
-		} else if _, hasType := fs["type"]; !hasType {
+		} else if _, hasType := fs.get("type"); !hasType {
 			in.Type = "string"
 		}
 	}
@@ -573,19 +617,19 @@ func (l *loader) defaults(n *yaml.Node) {
 	}
 	d := &l.flow.Defaults
 	fs := l.fields(n, "defaults field", defaultsFields, nil)
-	if m, ok := fs["model"]; ok {
+	if m, ok := fs.get("model"); ok {
 		d.Model, d.Fallbacks = l.models(m.val)
 	}
-	if r, ok := fs["retry"]; ok {
+	if r, ok := fs.get("retry"); ok {
 		d.Retry = l.retry(r.val, d.Retry)
 	}
-	if t, ok := fs["timeout"]; ok {
+	if t, ok := fs.get("timeout"); ok {
 		d.Timeout = l.duration(t.val, "timeout")
 	}
-	if m, ok := fs["max_output"]; ok {
+	if m, ok := fs.get("max_output"); ok {
 		d.MaxOutput = l.maxOutput(m.val, "defaults ")
 	}
-	if c, ok := fs["cache"]; ok {
+	if c, ok := fs.get("cache"); ok {
 		d.Cache = l.cacheOf(c.val, "defaults cache")
 	}
 }
@@ -615,7 +659,7 @@ func (l *loader) retry(n *yaml.Node, base Retry) Retry {
 	}
 	r := base
 	fs := l.fields(n, "retry field", retryFields, nil)
-	if a, ok := fs["attempts"]; ok {
+	if a, ok := fs.get("attempts"); ok {
 		v := resolve(a.val)
 		i, err := strconv.Atoi(v.Value)
 		if v.Kind != yaml.ScalarNode || err != nil || i < 1 {
@@ -624,7 +668,7 @@ func (l *loader) retry(n *yaml.Node, base Retry) Retry {
 			r.Attempts = i
 		}
 	}
-	if b, ok := fs["backoff"]; ok {
+	if b, ok := fs.get("backoff"); ok {
 		if d := l.duration(b.val, "retry backoff"); d > 0 {
 			r.Backoff = d
 		}

@@ -176,32 +176,44 @@ func (l *loader) yamlError(err error) {
 // UTF-8, NUL, or another control character. It returns its place and what
 // to do about it.
 func textProblem(data []byte) (Pos, string, bool) {
+	p, msg, bad, _ := scanText(data)
+	return p, msg, bad
+}
+
+// scanText is textProblem that also tells whether data is plain ASCII
+// without tabs or carriage returns, which parseBlockYAML then need not
+// check again.
+func scanText(data []byte) (_ Pos, _ string, bad, plain bool) {
 	if bytes.HasPrefix(data, []byte{0xff, 0xfe}) || bytes.HasPrefix(data, []byte{0xfe, 0xff}) {
-		return Pos{1, 1}, "the file is UTF-16 (it starts with a UTF-16 byte order mark); save it as UTF-8", true
+		return Pos{1, 1}, "the file is UTF-16 (it starts with a UTF-16 byte order mark); save it as UTF-8", true, false
 	}
+	plain = true
 	line, start := 1, 0
 	for i := 0; i < len(data); {
 		c := data[i]
 		size := 1
+		if c >= utf8.RuneSelf || c == '\t' || c == '\r' {
+			plain = false
+		}
 		if c >= utf8.RuneSelf {
 			var r rune
 			r, size = utf8.DecodeRune(data[i:])
 			switch {
 			case r == utf8.RuneError && size == 1:
-				return textPos(data, line, start, i), fmt.Sprintf("invalid UTF-8 byte 0x%02x; save the file as UTF-8", c), true
+				return textPos(data, line, start, i), fmt.Sprintf("invalid UTF-8 byte 0x%02x; save the file as UTF-8", c), true, false
 			case r >= 0x80 && r <= 0x9f && r != 0x85, r == 0xfffe, r == 0xffff:
-				return textPos(data, line, start, i), fmt.Sprintf("control character U+%04X is not allowed in YAML; remove it, or write it as \\u%04x inside a double-quoted string", r, r), true
+				return textPos(data, line, start, i), fmt.Sprintf("control character U+%04X is not allowed in YAML; remove it, or write it as \\u%04x inside a double-quoted string", r, r), true, false
 			}
 		} else if c == '\n' {
 			line, start = line+1, i+1
 		} else if c == 0 {
-			return textPos(data, line, start, i), "NUL byte (0x00): a flow file is text; remove the byte, or check that this is the flow file you meant", true
+			return textPos(data, line, start, i), "NUL byte (0x00): a flow file is text; remove the byte, or check that this is the flow file you meant", true, false
 		} else if c < 0x20 && c != '\t' && c != '\r' || c == 0x7f {
-			return textPos(data, line, start, i), fmt.Sprintf("control character U+%04X is not allowed in YAML; remove it, or write it as \\u%04x inside a double-quoted string", c, c), true
+			return textPos(data, line, start, i), fmt.Sprintf("control character U+%04X is not allowed in YAML; remove it, or write it as \\u%04x inside a double-quoted string", c, c), true, false
 		}
 		i += size
 	}
-	return Pos{}, "", false
+	return Pos{}, "", false, plain
 }
 
 // textPos is the place of byte i on the line starting at byte start; the

@@ -55,7 +55,7 @@ func (c *compiler) scanRefs(src string) (r Refs, ok bool) {
 				}
 				i = next
 				if name == "steps" {
-					if c.steps[key] {
+					if c.hasStep(key) {
 						steps = append(steps, key)
 					}
 				} else if _, known := c.inputs[key]; known {

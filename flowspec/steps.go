@@ -76,14 +76,14 @@ func (l *loader) stepBody(s *Step, parts *stepParts, n *yaml.Node) {
 	c.readFields()
 	fs := c.fs
 
-	if p, ok := fs["description"]; ok {
+	if p, ok := fs.get("description"); ok {
 		s.Description = l.scalar(p.val, "description")
 	}
-	if p, ok := fs["needs"]; ok {
+	if p, ok := fs.get("needs"); ok {
 		parts.needs = l.needs(s.ID, p.val)
 	}
-	_, c.inForeach = fs["foreach"]
-	if p, ok := fs["if"]; ok {
+	_, c.inForeach = fs.get("foreach")
+	if p, ok := fs.get("if"); ok {
 		before := len(l.e.list)
 		if c.inForeach {
 			l.comp.itemReason = "if decides for the whole step, before its items run"
@@ -95,22 +95,22 @@ func (l *loader) stepBody(s *Step, parts *stepParts, n *yaml.Node) {
 			l.checkCondition(s, p.val)
 		}
 	}
-	if p, ok := fs["retry"]; ok {
+	if p, ok := fs.get("retry"); ok {
 		s.Retry = l.retry(p.val, d.Retry)
 	}
-	if p, ok := fs["timeout"]; ok {
+	if p, ok := fs.get("timeout"); ok {
 		s.Timeout = l.duration(p.val, "timeout")
 	} else if s.Kind == KindWait {
 		// defaults.timeout bounds work a step does; how long a person may
 		// take to answer is only what the wait step itself says.
 		s.Timeout = 0
 	}
-	if p, ok := fs["foreach"]; ok {
+	if p, ok := fs.get("foreach"); ok {
 		if s.Foreach = l.foreach(s, p.val); s.Foreach != nil {
 			parts.other = append(parts.other, s.Foreach)
 		}
 	}
-	if p, ok := fs["output"]; ok {
+	if p, ok := fs.get("output"); ok {
 		switch o := l.scalar(p.val, "output"); o {
 		case "json":
 			s.OutputJSON = true
@@ -135,7 +135,7 @@ type stepCtx struct {
 	s         *Step
 	n         *yaml.Node
 	parts     *stepParts
-	fs        map[string]kv
+	fs        fieldSet
 	typos     map[string]bool // fields that were only misspelt
 	inForeach bool
 }
@@ -164,10 +164,7 @@ func (c *stepCtx) readFields() {
 	// Without a kind, every kind's fields are accepted: the kind error is
 	// the one to fix.
 	known := stepFields[s.Kind]
-	if l.stepFS == nil {
-		l.stepFS = map[string]kv{}
-	}
-	c.fs = l.fieldsOf(l.stepFS, pairs, "field", known, func(key string) string {
+	fs := l.fieldsOf(l.stepFS, pairs, "field", known, func(key string) string {
 		for _, k := range kinds {
 			if slices.Contains(kindFields[Kind(k)], key) {
 				return fmt.Sprintf("step %q: %s is a field of %s steps, not of %s steps", s.ID, key, k, s.Kind)
@@ -175,7 +172,8 @@ func (c *stepCtx) readFields() {
 		}
 		return fmt.Sprintf("step %q: %s", s.ID, unknownMsg("field", key, known, ""))
 	})
-	c.typos = l.typos
+	l.stepFS = fs // its array serves the next step
+	c.fs, c.typos = fs, l.typos
 }
 
 func (c *stepCtx) field(name string) string { return stepField(c.s.ID, name) }
@@ -186,7 +184,7 @@ func stepField(id, name string) string { return "step " + strconv.Quote(id) + " 
 
 // tmpl compiles the template field name, or returns nil when it is absent.
 func (c *stepCtx) tmpl(name string) *Template {
-	p, ok := c.fs[name]
+	p, ok := c.fs.get(name)
 	if !ok {
 		return nil
 	}
@@ -201,7 +199,7 @@ func (c *stepCtx) tmpl(name string) *Template {
 // number reads a numeric field within [lo, hi]; ok is false when it is
 // absent or wrong (and then reported).
 func (c *stepCtx) number(name, what string, lo, hi float64, whole bool) (float64, bool) {
-	p, ok := c.fs[name]
+	p, ok := c.fs.get(name)
 	if !ok {
 		return 0, false
 	}
@@ -220,7 +218,7 @@ func (c *stepCtx) llm(d Defaults) {
 	s.LLM = b
 	b.System = c.tmpl("system")
 	b.Prompt = c.tmpl("prompt")
-	msgs, hasMsgs := fs["messages"]
+	msgs, hasMsgs := fs.get("messages")
 	if hasMsgs {
 		b.Messages = l.messages(s, msgs.val, c.parts, c.inForeach)
 	}
@@ -230,7 +228,7 @@ func (c *stepCtx) llm(d Defaults) {
 	case b.Prompt == nil && !hasMsgs && !c.typos["prompt"] && !c.typos["messages"]:
 		l.e.add(pos(c.n), "llm step %q needs a prompt: (or messages:); add prompt: with what to ask the model", s.ID)
 	}
-	if p, ok := fs["model"]; ok {
+	if p, ok := fs.get("model"); ok {
 		// The step's model (or list) replaces the default's whole list.
 		if m, more := l.models(p.val); m != "" {
 			b.Model, b.Fallbacks = m, more
@@ -250,18 +248,18 @@ func (c *stepCtx) llm(d Defaults) {
 // answerSchema reads an llm step's schema and schema_retries.
 func (c *stepCtx) answerSchema(b *LLMStep) {
 	l, s, fs := c.l, c.s, c.fs
-	p, hasSchema := fs["schema"]
+	p, hasSchema := fs.get("schema")
 	if hasSchema {
 		b.Schema = l.schema(s, p.val)
 		b.SchemaRetries = DefaultSchemaRetries
-		if o, ok := fs["output"]; ok && !s.OutputJSON && resolve(o.val).Value == "text" {
+		if o, ok := fs.get("output"); ok && !s.OutputJSON && resolve(o.val).Value == "text" {
 			l.e.add(pos(o.key), "step %q: output: text does not go with schema:, which makes the output the parsed answer; remove output:", s.ID)
 		}
 	}
 	what := fmt.Sprintf("a whole number from 0 to %d (how many times an answer that breaks the schema is asked for again)", MaxSchemaRetries)
 	if f, ok := c.number("schema_retries", what, 0, MaxSchemaRetries, true); ok {
 		if !hasSchema {
-			l.e.add(pos(fs["schema_retries"].key), "step %q: schema_retries only goes with schema: (the JSON Schema its answer must follow)", s.ID)
+			l.e.add(pos(fs.field("schema_retries").key), "step %q: schema_retries only goes with schema: (the JSON Schema its answer must follow)", s.ID)
 		}
 		b.SchemaRetries = int(f)
 	}
@@ -272,41 +270,41 @@ func (c *stepCtx) checkpoint() {
 	b := &CheckpointStep{}
 	s.Checkpoint = b
 	if b.Run = c.tmpl("run"); b.Run != nil {
-		l.shellTemplate(fs["run"].val, b.Run)
+		l.shellTemplate(fs.field("run").val, b.Run)
 	}
-	if p, ok := fs["value"]; ok {
+	if p, ok := fs.get("value"); ok {
 		b.Value = l.value(s, p.val, c.inForeach)
 		c.parts.other = append(c.parts.other, b.Value)
 	}
 	switch {
 	case b.Run != nil && b.Value != nil:
-		l.e.add(pos(fs["value"].key), "checkpoint step %q has both run and value; keep one of them", s.ID)
+		l.e.add(pos(fs.field("value").key), "checkpoint step %q has both run and value; keep one of them", s.ID)
 	case b.Run == nil && b.Value == nil && !c.typos["run"] && !c.typos["value"]:
 		l.e.add(pos(c.n), "checkpoint step %q needs run: (a shell command) or value: (an expression)", s.ID)
 	}
 	if b.Value != nil && b.Run == nil {
 		for _, f := range []string{"stdin", "env", "dir", "secrets", "max_output"} {
-			if p, ok := fs[f]; ok {
+			if p, ok := fs.get(f); ok {
 				l.e.add(pos(p.key), "step %q: %s only goes with run:, and this step has value:", s.ID, f)
-				delete(fs, f)
+				fs.drop(f)
 			}
 		}
 		if s.OutputJSON {
-			l.e.add(pos(fs["output"].key), "step %q: output: json only goes with run: (a value is already data)", s.ID)
+			l.e.add(pos(fs.field("output").key), "step %q: output: json only goes with run: (a value is already data)", s.ID)
 		}
 	}
 	b.Stdin = c.tmpl("stdin")
 	b.Dir = c.tmpl("dir")
-	if p, ok := fs["env"]; ok {
+	if p, ok := fs.get("env"); ok {
 		b.Env = l.env(s, p.val, c.parts, c.inForeach)
 	}
-	if p, ok := fs["secrets"]; ok {
+	if p, ok := fs.get("secrets"); ok {
 		b.Secrets = l.secrets(s, p.val)
 	}
 	if b.Run != nil {
 		b.MaxOutput = l.flow.Defaults.MaxOutput
 	}
-	if p, ok := fs["max_output"]; ok {
+	if p, ok := fs.get("max_output"); ok {
 		b.MaxOutput = l.maxOutput(p.val, "step "+strconv.Quote(s.ID)+": ")
 	}
 }
@@ -321,13 +319,13 @@ func (c *stepCtx) wait() {
 		}
 		b.Question = literalTemplate("")
 	}
-	if p, ok := fs["schema"]; ok {
+	if p, ok := fs.get("schema"); ok {
 		if sch := l.schema(s, p.val); sch != nil {
 			b.Schema = sch.Doc
 		}
 	}
 	if s.OutputJSON {
-		l.e.add(pos(fs["output"].key), "step %q: output: json only goes with llm steps and run: steps (an answer is already JSON)", s.ID)
+		l.e.add(pos(fs.field("output").key), "step %q: output: json only goes with llm steps and run: steps (an answer is already JSON)", s.ID)
 	}
 }
 
@@ -351,7 +349,7 @@ func (l *loader) needs(id string, n *yaml.Node) []string {
 		case name == "":
 		case name == id:
 			l.e.add(pos(it), "step %q needs itself; remove it from needs", id)
-		case !l.comp.steps[name]:
+		case !l.comp.hasStep(name):
 			l.e.add(pos(it), "step %q needs %s", id, unknownMsg("step", name, l.comp.stepIDs, ""))
 		case slices.Contains(out, name):
 		default:
@@ -493,7 +491,7 @@ func (l *loader) messages(s *Step, n *yaml.Node, parts *stepParts, inForeach boo
 		}
 		fs := l.fields(m, "message field", []string{"role", "content"}, nil)
 		msg := Message{}
-		if r, ok := fs["role"]; ok {
+		if r, ok := fs.get("role"); ok {
 			msg.Role = l.scalar(r.val, "role")
 			if !slices.Contains(messageRoles, msg.Role) {
 				l.e.add(pos(r.val), "step %q: message %d: %s", s.ID, i+1, unknownMsg("role", msg.Role, messageRoles, ""))
@@ -501,7 +499,7 @@ func (l *loader) messages(s *Step, n *yaml.Node, parts *stepParts, inForeach boo
 		} else {
 			l.e.add(pos(m), "step %q: message %d has no role; add role: system, user or assistant", s.ID, i+1)
 		}
-		if c, ok := fs["content"]; ok {
+		if c, ok := fs.get("content"); ok {
 			msg.Content = l.template(c.val, fmt.Sprintf("step %q message %d content", s.ID, i+1), false, inForeach)
 			parts.other = append(parts.other, msg.Content)
 		} else {
@@ -602,7 +600,7 @@ func (l *loader) resolveDeps(s *Step, p *stepParts) {
 		s.InputRefs = inputs
 	}
 	if s.Foreach != nil {
-		b := &ItemBasis{Index: index}
+		b := &ItemBasis{Index: index, step: s}
 		for _, d := range s.Deps {
 			if slices.Contains(p.needs, d) || slices.Contains(itemSteps, d) {
 				b.Steps = append(b.Steps, d)

@@ -425,8 +425,7 @@ type exprError struct {
 // may read.
 type compiler struct {
 	inputs map[string]*Input
-	steps  map[string]bool
-	index  map[string]int // file order of the steps
+	index  map[string]int // the steps, and their file order
 	config *conf.Config
 	cache  map[exprKey]*exprResult
 	// refCache and mu serve lazy loads: references found by parsing alone,
@@ -443,15 +442,20 @@ type compiler struct {
 	inNames []string
 }
 
+// hasStep says whether the flow has a step id.
+func (c *compiler) hasStep(id string) bool {
+	_, ok := c.index[id]
+	return ok
+}
+
 func newCompiler(inputs []*Input, stepIDs []string) *compiler {
-	c := &compiler{inputs: map[string]*Input{}, steps: map[string]bool{}, stepIDs: stepIDs}
+	c := &compiler{inputs: map[string]*Input{}, stepIDs: stepIDs}
 	for _, in := range inputs {
 		c.inputs[in.Name] = in
 		c.inNames = append(c.inNames, in.Name)
 	}
 	c.index = make(map[string]int, len(stepIDs))
 	for i, id := range stepIDs {
-		c.steps[id] = true
 		c.index[id] = i
 	}
 	return c
@@ -514,7 +518,7 @@ func (r *refCollector) Visit(node *ast.Node) {
 				r.errs = append(r.errs, exprError{r.off(n), "name the step literally, e.g. steps.outline.output"})
 				return
 			}
-			if !r.c.steps[prop.Value] {
+			if !r.c.hasStep(prop.Value) {
 				msg := unknownMsg("step", prop.Value, r.c.stepIDs, "")
 				for _, id := range r.c.stepIDs {
 					// steps.my-step.output reads as steps.my minus step.output.
@@ -736,7 +740,7 @@ func (c *compiler) describeCompileError(src string, err error) *exprError {
 			switch s := suggest(name, envNames); {
 			case c.inputs[name] != nil:
 				msg += fmt.Sprintf("; did you mean inputs.%s?", name)
-			case c.steps[name]:
+			case c.hasStep(name):
 				msg += fmt.Sprintf("; did you mean steps.%s.output?", name)
 			case s != "":
 				msg += fmt.Sprintf("; did you mean %q?", s)

@@ -90,7 +90,7 @@ func (l *loader) tool(key, n *yaml.Node) *Tool {
 		return nil
 	}
 	fs := l.fields(n, "tool field", toolFields, nil)
-	if p, ok := fs["kind"]; ok {
+	if p, ok := fs.get("kind"); ok {
 		if k := l.scalar(p.val, "kind"); k == "wait" {
 			l.e.add(pos(p.val), "%s: kind: wait (a person answering inside the loop) is not supported yet; use a wait step before or after the llm step", owner)
 		} else {
@@ -98,18 +98,18 @@ func (l *loader) tool(key, n *yaml.Node) *Tool {
 		}
 		return nil
 	}
-	if p, ok := fs["flow"]; ok {
+	if p, ok := fs.get("flow"); ok {
 		l.e.add(pos(p.key), "%s: flow: tools (a sub-flow as a tool) are not supported yet; use run: with `kitaru run` of the sub-flow", owner)
 		return nil
 	}
-	if p, ok := fs["question"]; ok {
+	if p, ok := fs.get("question"); ok {
 		l.e.add(pos(p.key), "%s: question goes with kind: wait, which is not supported yet", owner)
 	}
-	if p, ok := fs["description"]; ok {
+	if p, ok := fs.get("description"); ok {
 		t.Description = l.scalar(p.val, "description")
 	}
 	t.Parameters = map[string]any{"type": "object", "properties": map[string]any{}}
-	if p, ok := fs["parameters"]; ok {
+	if p, ok := fs.get("parameters"); ok {
 		if sch := l.schemaAt(p.val, owner, "parameters", "{type: object, properties: {city: {type: string}}}"); sch != nil {
 			if ty, has := sch.Doc["type"]; has && ty != "object" {
 				l.e.add(pos(resolve(p.val)), "%s: parameters must describe an object (type: object), as a tool's arguments are named, not %s", owner, FormatValue(ty))
@@ -124,7 +124,7 @@ func (l *loader) tool(key, n *yaml.Node) *Tool {
 	if raw, err := json.Marshal(t.Parameters); err == nil {
 		t.params, _ = NewAnswerSchema(raw)
 	}
-	if p, ok := fs["run"]; ok {
+	if p, ok := fs.get("run"); ok {
 		t.Run = l.template(p.val, owner+" run", false, false)
 		if strings.TrimSpace(t.Run.Source()) == "" {
 			l.e.add(pos(resolve(p.val)), "%s: run is empty", owner)
@@ -132,19 +132,19 @@ func (l *loader) tool(key, n *yaml.Node) *Tool {
 		l.shellTemplate(p.val, t.Run)
 		t.MaxOutput = l.flow.Defaults.MaxOutput
 	}
-	if p, ok := fs["env"]; ok {
+	if p, ok := fs.get("env"); ok {
 		if t.Run == nil {
 			l.e.add(pos(p.key), "%s: env only goes with run:", owner)
 		} else {
 			t.Env = l.envOf(owner, p.val, false)
 		}
 	}
-	if p, ok := fs["value"]; ok {
+	if p, ok := fs.get("value"); ok {
 		t.Value = l.toolValue(owner, p.val)
 	}
 	switch {
 	case t.Run != nil && t.Value != nil:
-		l.e.add(pos(fs["value"].key), "%s has both run and value; keep one of them", owner)
+		l.e.add(pos(fs.field("value").key), "%s has both run and value; keep one of them", owner)
 	case t.Run == nil && t.Value == nil && !l.typos["run"] && !l.typos["value"]:
 		l.e.add(pos(n), "%s needs run: (a shell command) or value: (an expression over args)", owner)
 	}
@@ -172,7 +172,7 @@ func (l *loader) toolValue(owner string, n *yaml.Node) *Template {
 // llmTools reads an llm step's tools: and max_turns.
 func (c *stepCtx) llmTools(b *LLMStep) {
 	l, s, fs := c.l, c.s, c.fs
-	p, ok := fs["tools"]
+	p, ok := fs.get("tools")
 	if ok {
 		v := resolve(p.val)
 		if v.Kind != yaml.SequenceNode {
@@ -203,7 +203,7 @@ func (c *stepCtx) llmTools(b *LLMStep) {
 	}
 	if f, has := c.number("max_turns", "a whole number of at least 1", 1, 10000, true); has {
 		if !ok {
-			l.e.add(pos(fs["max_turns"].key), "step %q: max_turns only goes with tools: (it bounds the model calls of the tool loop)", s.ID)
+			l.e.add(pos(fs.field("max_turns").key), "step %q: max_turns only goes with tools: (it bounds the model calls of the tool loop)", s.ID)
 		}
 		b.MaxTurns = int(f)
 	}

@@ -113,7 +113,7 @@ func TestToolErrors(t *testing.T) {
 
 func TestToolsFingerprint(t *testing.T) {
 	t.Parallel()
-	base := mustParse(t, toolsFlow).byID["research"].Fingerprint
+	base := mustParse(t, toolsFlow).byID["research"].Fingerprint()
 	changes := map[string][2]string{
 		"tool command":     {`./population.sh "${{ args.city }}"`, `./population2.sh "${{ args.city }}"`},
 		"tool description": {"Population of a city.", "Population of a town."},
@@ -126,7 +126,7 @@ func TestToolsFingerprint(t *testing.T) {
 		if src == toolsFlow {
 			t.Fatalf("%s: nothing replaced", name)
 		}
-		if got := mustParse(t, src).byID["research"].Fingerprint; got == base {
+		if got := mustParse(t, src).byID["research"].Fingerprint(); got == base {
 			t.Errorf("changing the %s left the fingerprint as it was", name)
 		}
 	}

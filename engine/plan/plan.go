@@ -15,10 +15,17 @@ type Graph interface {
 	Deps(id string) []string
 }
 
+// Dependents is what a Graph may also have: the steps that depend
+// directly on id. A frontier over such a graph keeps no copy of its edges.
+type Dependents interface {
+	Dependents(id string) []string
+}
+
 // Frontier tracks which steps wait for how many dependencies.
 type Frontier struct {
 	missing map[string]int
-	succ    map[string][]string
+	succ    map[string][]string // the edges into waiting steps, without dependents
+	deps    Dependents
 	ready   []string
 }
 
@@ -31,16 +38,28 @@ type Settled func(id string) (has, ok bool)
 // without one wait for their dependencies that are not ok yet.
 func NewFrontier(g Graph, settled Settled) *Frontier {
 	topo := g.Topo()
-	f := &Frontier{missing: make(map[string]int, len(topo)), succ: make(map[string][]string, len(topo))}
+	waiting := 0
 	for _, id := range topo {
-		for _, d := range g.Deps(id) {
-			f.succ[d] = append(f.succ[d], id)
+		if has, _ := settled(id); !has {
+			waiting++
 		}
+	}
+	f := &Frontier{missing: make(map[string]int, waiting)}
+	f.deps, _ = g.(Dependents)
+	if f.deps == nil {
+		f.succ = make(map[string][]string, waiting)
+	}
+	for _, id := range topo {
+		// Only steps without a state wait, so only their edges are kept:
+		// a replay of the last step of a long run schedules one step.
 		if has, _ := settled(id); has {
 			continue
 		}
 		n := 0
 		for _, d := range g.Deps(id) {
+			if f.deps == nil {
+				f.succ[d] = append(f.succ[d], id)
+			}
 			if _, ok := settled(d); !ok {
 				n++
 			}
@@ -71,7 +90,11 @@ func (f *Frontier) Finished(id string, ok bool) {
 	if !ok {
 		return
 	}
-	for _, s := range f.succ[id] {
+	next := f.succ[id]
+	if f.deps != nil {
+		next = f.deps.Dependents(id)
+	}
+	for _, s := range next {
 		if n, waits := f.missing[s]; waits {
 			f.missing[s] = n - 1
 			if n == 1 {

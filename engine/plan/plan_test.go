@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"fmt"
 	"reflect"
 	"testing"
 
@@ -24,12 +25,30 @@ func (g graph) Deps(id string) []string { return g[id] }
 // diamond: a -> b, c -> d; e alone.
 var diamond = graph{"a": nil, "b": {"a"}, "c": {"a"}, "d": {"b", "c"}, "e": nil}
 
+// linked is a graph that also gives each step's dependents (as the
+// engine's does), which the frontier then reads instead of its own copy.
+type linked struct{ graph }
+
+func (g linked) Dependents(id string) []string {
+	var out []string
+	for _, s := range g.Topo() {
+		for _, d := range g.graph[s] {
+			if d == id {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// end is a step finishing, ok or not.
+type end struct {
+	id string
+	ok bool
+}
+
 func TestFrontier(t *testing.T) {
 	t.Parallel()
-	type end struct {
-		id string
-		ok bool
-	}
 	tests := []struct {
 		name    string
 		known   map[string]bool // step -> ok
@@ -48,40 +67,45 @@ func TestFrontier(t *testing.T) {
 		{"retry: b's failure forgotten, c failed kept", map[string]bool{"a": true, "c": false}, []end{{"b", true}, {"e", true}},
 			[]string{"b", "e"}, 1},
 		{"all recorded", map[string]bool{"a": true, "b": true, "c": true, "d": true, "e": true}, nil, nil, 0},
+		{"replay of the last step: the others reused", map[string]bool{"a": true, "b": true, "c": true, "e": true}, []end{{"d", true}},
+			[]string{"d"}, 0},
+		{"a step recorded below one that runs", map[string]bool{"c": true}, []end{{"a", true}, {"e", true}, {"b", true}, {"d", true}},
+			[]string{"a", "e", "b", "d"}, 0},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			f := NewFrontier(diamond, func(id string) (bool, bool) { ok, has := tc.known[id]; return has, ok })
-			var started []string
-			outcome := map[string]bool{}
-			for _, e := range tc.ends {
-				outcome[e.id] = e.ok
-			}
-			var running []string
-			for {
+		for _, g := range []Graph{diamond, linked{diamond}} {
+			t.Run(fmt.Sprintf("%s/%T", tc.name, g), func(t *testing.T) {
+				t.Parallel()
+				f := NewFrontier(g, func(id string) (bool, bool) { ok, has := tc.known[id]; return has, ok })
+				outcome := map[string]bool{}
+				for _, e := range tc.ends {
+					outcome[e.id] = e.ok
+				}
+				var started, running []string
 				for {
-					id, ok := f.Next()
-					if !ok {
+					for {
+						id, ok := f.Next()
+						if !ok {
+							break
+						}
+						started = append(started, id)
+						running = append(running, id)
+					}
+					if len(running) == 0 {
 						break
 					}
-					started = append(started, id)
-					running = append(running, id)
+					id := running[0]
+					running = running[1:]
+					f.Finished(id, outcome[id])
 				}
-				if len(running) == 0 {
-					break
+				if !reflect.DeepEqual(started, tc.started) {
+					t.Fatalf("started %v, want %v", started, tc.started)
 				}
-				id := running[0]
-				running = running[1:]
-				f.Finished(id, outcome[id])
-			}
-			if !reflect.DeepEqual(started, tc.started) {
-				t.Fatalf("started %v, want %v", started, tc.started)
-			}
-			if f.Unsettled() != tc.left {
-				t.Fatalf("%d steps left waiting, want %d", f.Unsettled(), tc.left)
-			}
-		})
+				if f.Unsettled() != tc.left {
+					t.Fatalf("%d steps left waiting, want %d", f.Unsettled(), tc.left)
+				}
+			})
+		}
 	}
 }
 

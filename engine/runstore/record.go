@@ -258,7 +258,7 @@ type RunMeta struct {
 	// Index is written when a run stops: the status and fingerprint of
 	// each step whose record is in this run's directory. A replay reads it
 	// (and its source's Reused) instead of every step record.
-	Index map[string]IndexEntry `json:"index,omitempty"`
+	Index Index `json:"index,omitempty"`
 	// Earlier is what earlier goes at steps and items tried and paid for
 	// that no record of theirs holds (see Spend): the failed records of
 	// steps `kitaru retry` runs again, and the attempts of steps ("ID") and
@@ -290,6 +290,132 @@ type IndexEntry struct {
 	Run         string // where the record is; "" : this run (not stored)
 }
 
+// Index is a run's index by step id. It is read and written as one JSON
+// object of "<status> <fingerprint>" strings: an entry of its own
+// (IndexEntry's methods) costs encoding/json a second pass over every
+// value, and the index of a big run is read by every replay of it.
+type Index map[string]IndexEntry
+
+// MarshalJSON writes {"<step>": "<status> <fingerprint>", ...}, keys sorted.
+func (x Index) MarshalJSON() ([]byte, error) {
+	if x == nil {
+		return []byte("null"), nil
+	}
+	flat := make(map[string]string, len(x))
+	for id, ie := range x {
+		flat[id] = string(ie.Status) + " " + ie.Fingerprint
+	}
+	return json.Marshal(flat)
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (x *Index) UnmarshalJSON(b []byte) error {
+	if idx, ok := readPlainIndex(b); ok {
+		*x = idx
+		return nil
+	}
+	var flat map[string]string
+	if err := json.Unmarshal(b, &flat); err != nil {
+		return err
+	}
+	if flat == nil {
+		*x = nil
+		return nil
+	}
+	out := make(Index, len(flat))
+	for id, s := range flat {
+		out[id] = indexEntry(s)
+	}
+	*x = out
+	return nil
+}
+
+func indexEntry(s string) IndexEntry {
+	st, fp, _ := strings.Cut(s, " ")
+	return IndexEntry{Status: StepStatus(st), Fingerprint: fp}
+}
+
+// readPlainIndex reads an index whose keys and values are plain ASCII
+// strings without escapes, as kitaru writes them, without encoding/json's
+// reflection (a replay of a big run reads its source's index first
+// thing). Anything else (escapes, other text, a malformed object) is
+// left to encoding/json: ok is false.
+func readPlainIndex(raw []byte) (_ Index, ok bool) {
+	// One copy of the whole object, which the ids and entries are parts of:
+	// not two small strings per step.
+	b := string(raw)
+	i := 0
+	ws := func() {
+		for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\t' || b[i] == '\r') {
+			i++
+		}
+	}
+	str := func() (string, bool) {
+		if i >= len(b) || b[i] != '"' {
+			return "", false
+		}
+		start := i + 1
+		for j := start; j < len(b); j++ {
+			switch c := b[j]; {
+			case c == '"':
+				i = j + 1
+				return b[start:j], true
+			case c == '\\' || c < 0x20 || c >= 0x80:
+				return "", false
+			}
+		}
+		return "", false
+	}
+	ws()
+	if i >= len(b) || b[i] != '{' {
+		return nil, false
+	}
+	i++
+	// A first guess at the size: entries are about 80 bytes.
+	out := make(Index, len(b)/80+1)
+	ws()
+	if i < len(b) && b[i] == '}' {
+		i++
+		ws()
+		return out, i == len(b)
+	}
+	for {
+		ws()
+		k, ok := str()
+		if !ok {
+			return nil, false
+		}
+		ws()
+		if i >= len(b) || b[i] != ':' {
+			return nil, false
+		}
+		i++
+		ws()
+		v, ok := str()
+		if !ok {
+			return nil, false
+		}
+		if _, dup := out[k]; dup {
+			return nil, false // encoding/json keeps the last: let it
+		}
+		out[k] = indexEntry(v)
+		ws()
+		if i >= len(b) {
+			return nil, false
+		}
+		switch b[i] {
+		case ',':
+			i++
+			continue
+		case '}':
+			i++
+			ws()
+			return out, i == len(b)
+		}
+		return nil, false
+	}
+}
+
 // MarshalJSON writes "<status> <fingerprint>".
 func (ie IndexEntry) MarshalJSON() ([]byte, error) {
 	return json.Marshal(string(ie.Status) + " " + ie.Fingerprint)
@@ -306,13 +432,27 @@ func (ie *IndexEntry) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// MarshalJSON writes a plan step as "<id> <kind>[ foreach]".
-func (p PlanStep) MarshalJSON() ([]byte, error) {
+// String is a plan step as it is stored: "<id> <kind>[ foreach]".
+func (p PlanStep) String() string {
 	s := p.ID + " " + string(p.Kind)
 	if p.Foreach {
 		s += " foreach"
 	}
-	return json.Marshal(s)
+	return s
+}
+
+// ParsePlanStep reads what String writes.
+func ParsePlanStep(s string) (PlanStep, error) {
+	f := strings.Fields(s)
+	if len(f) < 2 {
+		return PlanStep{}, fmt.Errorf("plan step %q is not \"<id> <kind>\"", s)
+	}
+	return PlanStep{ID: f[0], Kind: flowspec.Kind(f[1]), Foreach: len(f) > 2 && f[2] == "foreach"}, nil
+}
+
+// MarshalJSON writes a plan step as "<id> <kind>[ foreach]".
+func (p PlanStep) MarshalJSON() ([]byte, error) {
+	return json.Marshal(p.String())
 }
 
 // UnmarshalJSON reads "<id> <kind>[ foreach]".
@@ -321,11 +461,11 @@ func (p *PlanStep) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &s); err != nil {
 		return err
 	}
-	f := strings.Fields(s)
-	if len(f) < 2 {
-		return fmt.Errorf("plan step %q is not \"<id> <kind>\"", s)
+	ps, err := ParsePlanStep(s)
+	if err != nil {
+		return err
 	}
-	p.ID, p.Kind, p.Foreach = f[0], flowspec.Kind(f[1]), len(f) > 2 && f[2] == "foreach"
+	*p = ps
 	return nil
 }
 

@@ -3,10 +3,8 @@
 package fsutil
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -56,6 +54,26 @@ func WriteFileAtomic(path string, data []byte) error {
 // WriteFileAtomicFunc is WriteFileAtomic for content that write produces
 // into the temporary file, so that a big record need not be held twice.
 func WriteFileAtomicFunc(path string, write func(io.Writer) error) error {
+	if err := writeSynced(path, write); err != nil {
+		return err
+	}
+	return SyncDir(filepath.Dir(path))
+}
+
+// ReplaceFileSynced is WriteFileAtomic but for the directory: the new
+// content is durable once it returns, and the caller syncs the directory
+// (SyncDir) before it counts on the new name, so that files written
+// together into one directory sync it once.
+func ReplaceFileSynced(path string, data []byte) error {
+	return writeSynced(path, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// writeSynced writes path's new content beside it, syncs it and renames
+// it into place.
+func writeSynced(path string, write func(io.Writer) error) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, DirPerm); err != nil {
 		return fmt.Errorf("cannot create %s: %w", dir, err)
@@ -86,50 +104,6 @@ func WriteFileAtomicFunc(path string, write func(io.Writer) error) error {
 	if err := os.Rename(tmpName, path); err != nil {
 		os.Remove(tmpName)
 		return fmt.Errorf("cannot write %s: %w", path, err)
-	}
-	return SyncDir(dir)
-}
-
-// ReplaceFile replaces path with data as WriteFileAtomic does (a reader
-// sees the old or the new content, never a mix) but syncs nothing: the
-// caller makes it durable later (SyncFile), when it must.
-func ReplaceFile(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("cannot write %s: %w", path, err)
-	}
-	tmpName := tmp.Name()
-	_, werr := tmp.Write(data)
-	if werr == nil {
-		werr = tmp.Chmod(FilePerm)
-	}
-	if cerr := tmp.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(tmpName, path)
-	}
-	if werr != nil {
-		os.Remove(tmpName)
-		return fmt.Errorf("cannot write %s: %w", path, werr)
-	}
-	return nil
-}
-
-// SyncFile fsyncs a file (a missing one is no error: it was replaced or
-// removed since, and what replaced it was synced on its own).
-func SyncFile(path string) error {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("cannot open %s to sync it: %w", path, err)
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("cannot sync %s: %w", path, err)
 	}
 	return nil
 }

@@ -63,32 +63,26 @@ func TestDirs(t *testing.T) {
 	}
 }
 
-func TestReplaceFileAndSyncFile(t *testing.T) {
+func TestReplaceFileSynced(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	p := filepath.Join(dir, "a.txt")
 	for _, content := range []string{"first", "second, longer than the first", ""} {
-		if err := ReplaceFile(p, []byte(content)); err != nil {
+		if err := ReplaceFileSynced(p, []byte(content)); err != nil {
 			t.Fatal(err)
 		}
 		got, err := os.ReadFile(p)
 		if err != nil || string(got) != content {
-			t.Fatalf("after ReplaceFile(%q): %q, %v", content, got, err)
+			t.Fatalf("after ReplaceFileSynced(%q): %q, %v", content, got, err)
 		}
 		if st, _ := os.Stat(p); st.Mode().Perm() != FilePerm {
 			t.Fatalf("mode %v, want %v", st.Mode().Perm(), os.FileMode(FilePerm))
-		}
-		if err := SyncFile(p); err != nil {
-			t.Fatal(err)
 		}
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
 		t.Fatalf("temp files left: %v", ents)
 	}
-	if err := SyncFile(filepath.Join(dir, "gone")); err != nil {
-		t.Fatalf("SyncFile of a missing file: %v", err)
-	}
-	if err := ReplaceFile(filepath.Join(dir, "no", "such", "dir"), nil); err == nil {
-		t.Fatal("ReplaceFile into a missing directory succeeded")
+	if err := SyncDir(filepath.Join(dir, "gone")); err == nil {
+		t.Fatal("SyncDir of a missing directory succeeded")
 	}
 }

@@ -37,14 +37,17 @@ type Store struct {
 	root string
 
 	mu       sync.Mutex
-	healed   map[string]bool      // appended files whose torn tail was already fenced off
-	prepared map[string]*prepared // runs whose step directories this process made durable
-	leases   map[string]*heldLock // lease token -> the lock file held
-	tails    map[string]tail      // appended file -> its line count at a size
-	readAt   map[string]readPos   // appended file -> where the last read stopped
-	plans    map[string][]runstore.PlanStep
-	unsynced map[string]*pending // artifacts not yet synced, by run // plans of runs created here, for prepare
-	appendMu sync.Mutex
+	healed   map[string]bool                // appended files whose torn tail was already fenced off
+	prepared map[string]*prepared           // runs whose step directories this process made durable
+	leases   map[string]*heldLock           // lease token -> the lock file held
+	tails    map[string]tail                // appended file -> its line count at a size
+	readAt   map[string]readPos             // appended file -> where the last read stopped
+	plans    map[string][]runstore.PlanStep // plans of runs created here, for prepare
+	unsynced map[string]map[string]bool     // directories of artifacts not yet synced, by run
+	// appenders are the journals and logs of the runs leased here, kept
+	// open (see appender); appendMu serializes the appends of the others.
+	appenders map[string]*appender
+	appendMu  sync.Mutex
 }
 
 // New keeps runs under dataDir/runs.
@@ -57,7 +60,9 @@ func New(dataDir string) *Store {
 		tails:    map[string]tail{},
 		readAt:   map[string]readPos{},
 		plans:    map[string][]runstore.PlanStep{},
-		unsynced: map[string]*pending{},
+		unsynced: map[string]map[string]bool{},
+
+		appenders: map[string]*appender{},
 	}
 }
 
@@ -76,11 +81,36 @@ var _ runstore.Store = (*Store)(nil)
 func (s *Store) Root() string { return s.root }
 
 // RunDir is where a run's files are.
-func (s *Store) RunDir(id string) string { return filepath.Join(s.root, id) }
+func (s *Store) RunDir(id string) string {
+	if plainName(id) {
+		return s.root + string(filepath.Separator) + id
+	}
+	return filepath.Join(s.root, id)
+}
 
 // StepDir is where a step's record, artifacts and items are.
 func (s *Store) StepDir(id, step string) string {
+	if plainName(id) && plainName(step) {
+		const sep = string(filepath.Separator)
+		return s.root + sep + id + sep + "steps" + sep + step
+	}
 	return filepath.Join(s.root, id, "steps", step)
+}
+
+// plainName says whether name is one path element that filepath.Join
+// leaves as it is (as run and step ids are), so that a path is made by
+// putting it after a separator, without cleaning the whole path again: a
+// record of a long run names every step's directory.
+func plainName(name string) bool {
+	if name == "" || name == "." || name == ".." {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c == '/' || c == '\\' || c == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // CrashHook, when set (only by tests, in a child process about to be
@@ -216,31 +246,53 @@ func readJSON(path string, v any) (problem string, err error) {
 // command that lists every run) until something writes to it, so it is
 // opened without waiting and refused.
 func readRegular(path string) ([]byte, error) {
-	f, err := openRegular(path)
+	f, size, err := openRegularSize(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return io.ReadAll(f)
+	// Read into a buffer of its size (and a byte more, to see the end), as
+	// os.ReadFile does, not one grown from 512 bytes: a big run's records
+	// are read whole by every replay of it.
+	data := make([]byte, 0, size+1)
+	for {
+		n, err := f.Read(data[len(data):cap(data)])
+		data = data[:len(data)+n]
+		if err == io.EOF {
+			return data, nil
+		}
+		if err != nil {
+			return data, err
+		}
+		if len(data) == cap(data) {
+			data = append(data, 0)[:len(data)] // it grew since
+		}
+	}
 }
 
 // openRegular opens a run's file for reading, refusing one that is not a
 // regular file without blocking on it.
 func openRegular(path string) (*os.File, error) {
+	f, _, err := openRegularSize(path)
+	return f, err
+}
+
+// openRegularSize is openRegular that also says how big the file is.
+func openRegularSize(path string) (*os.File, int64, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|openNonblock, 0)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, err
+		return nil, 0, err
 	}
 	if !st.Mode().IsRegular() {
 		f.Close()
-		return nil, fmt.Errorf("%s: %w", path, errNotRegular)
+		return nil, 0, fmt.Errorf("%s: %w", path, errNotRegular)
 	}
-	return f, nil
+	return f, st.Size(), nil
 }
 
 // writeDurable writes a new file and fsyncs it; for the files of a run
@@ -267,8 +319,12 @@ func writeDurable(path string, data []byte) error {
 
 // Locate is where a run, a step or one of their files is.
 func (s *Store) Locate(id, step, name string) string {
+	dir := s.StepDir(id, step)
 	if step == "" {
-		return filepath.Join(s.RunDir(id), name)
+		dir = s.RunDir(id)
 	}
-	return filepath.Join(s.StepDir(id, step), name)
+	if name == "" {
+		return dir
+	}
+	return filepath.Join(dir, name)
 }

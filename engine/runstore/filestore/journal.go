@@ -48,9 +48,7 @@ func (s *Store) AppendEvents(ctx context.Context, id string, evs ...runstore.Eve
 		return nil
 	}
 	p := filepath.Join(s.RunDir(id), "journal.jsonl")
-	s.appendMu.Lock()
-	defer s.appendMu.Unlock()
-	return s.appendLines(p, true, func(next int64) ([]byte, int64, error) {
+	return s.appendLines(id, p, true, func(next int64) ([]byte, int64, error) {
 		var b bytes.Buffer
 		for i := range evs {
 			ev := evs[i]
@@ -106,9 +104,7 @@ func (s *Store) AppendLog(ctx context.Context, id string, lines ...runstore.LogL
 		b.WriteString(l.Time.UTC().Format(time.RFC3339Nano) + " " + step + " " + strings.ReplaceAll(l.Text, "\n", " ") + "\n")
 	}
 	p := filepath.Join(s.RunDir(id), "log.txt")
-	s.appendMu.Lock()
-	defer s.appendMu.Unlock()
-	return s.appendLines(p, false, func(int64) ([]byte, int64, error) {
+	return s.appendLines(id, p, false, func(int64) ([]byte, int64, error) {
 		return []byte(b.String()), int64(len(lines)), nil
 	})
 }
@@ -186,7 +182,12 @@ func (s *Store) readLinesTo(p string, after int64, fn func(seq int64, ln []byte)
 	if _, err := f.Seek(off, io.SeekStart); err != nil {
 		return 0, fmt.Errorf("cannot read %s: %w", p, err)
 	}
-	r := bufio.NewReaderSize(f, 64*1024)
+	// Sized for the file (a new run's journal is small), up to 64 KiB.
+	bufSize := 64 * 1024
+	if st, err := f.Stat(); err == nil && st.Size()-off < int64(bufSize) {
+		bufSize = max(int(st.Size()-off), 16)
+	}
+	r := bufio.NewReaderSize(f, bufSize)
 	journal := filepath.Base(p) == "journal.jsonl"
 	for {
 		ln, err := r.ReadBytes('\n')
@@ -229,16 +230,38 @@ func (s *Store) readLinesTo(p string, after int64, fn func(seq int64, ln []byte)
 // write-ahead log does: completed when it is a whole event that lacks only
 // its newline, cut off otherwise. In the log (text for people) it is kept
 // and the next line starts on a line of its own. A write cut short here is
-// taken back at once. The caller holds appendMu.
-func (s *Store) appendLines(p string, journal bool, build func(first int64) ([]byte, int64, error)) error {
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_APPEND|os.O_CREATE, fsutil.FilePerm)
-	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("run %s: %w", filepath.Base(filepath.Dir(p)), runstore.ErrNotFound)
+// taken back at once.
+//
+// While this process holds run id's lease the file stays open, appended
+// to under a lock of its own (see appender); otherwise it is opened for
+// the append, under appendMu.
+func (s *Store) appendLines(id, p string, journal bool, build func(first int64) ([]byte, int64, error)) error {
+	var f *os.File
+	a := s.appenderOf(id, p)
+	if a != nil {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if a.closed {
+			a = nil // the lease went meanwhile
+		}
 	}
-	if err != nil {
-		return fmt.Errorf("cannot open %s: %w", p, err)
+	if a != nil {
+		if a.f == nil {
+			var err error
+			if a.f, err = openAppend(p); err != nil {
+				return err
+			}
+		}
+		f = a.f
+	} else {
+		s.appendMu.Lock()
+		defer s.appendMu.Unlock()
+		var err error
+		if f, err = openAppend(p); err != nil {
+			return err
+		}
+		defer f.Close()
 	}
-	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
 		return fmt.Errorf("cannot open %s: %w", p, err)
@@ -263,7 +286,10 @@ func (s *Store) appendLines(p string, journal bool, build func(first int64) ([]b
 	s.mu.Lock()
 	t, known := s.tails[p]
 	s.mu.Unlock()
-	if !known || t.size != size {
+	switch {
+	case size == 0:
+		t = tail{} // a new file: nothing to count
+	case !known || t.size != size:
 		n, err := s.countLines(p)
 		if err != nil {
 			return err
@@ -296,6 +322,47 @@ func (s *Store) appendLines(p string, journal bool, build func(first int64) ([]b
 	s.tails[p] = tail{size: size + int64(len(data)), lines: first - 1 + n}
 	s.mu.Unlock()
 	return nil
+}
+
+func openAppend(p string) (*os.File, error) {
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_APPEND|os.O_CREATE, fsutil.FilePerm)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("run %s: %w", filepath.Base(filepath.Dir(p)), runstore.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot open %s: %w", p, err)
+	}
+	return f, nil
+}
+
+// appender is a journal or log of a run this process holds the lease of:
+// kept open until the lease is released (opening and closing it at every
+// event and log line was a visible part of each unit's time, and one lock
+// for every file made parallel units wait for each other's lines).
+type appender struct {
+	mu     sync.Mutex
+	f      *os.File // nil until the first append
+	closed bool     // the lease was released: append as to any other run
+}
+
+// appenderOf is the appender of file p of run id, nil when this process
+// holds no lease on the run.
+func (s *Store) appenderOf(id, p string) *appender {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	held := false
+	for _, h := range s.leases {
+		held = held || h.run == id
+	}
+	if !held {
+		return nil
+	}
+	a := s.appenders[p]
+	if a == nil {
+		a = &appender{}
+		s.appenders[p] = a
+	}
+	return a
 }
 
 // countLines is how many lines of p are numbered, as readLines numbers
@@ -340,7 +407,8 @@ func lastLineStart(f *os.File, size int64) (int64, error) {
 }
 
 // syncJournal makes run id's journal and log durable, once its artifacts
-// are (see syncLater).
+// are (see syncDirLater), and closes them when they were kept open (see
+// appender): the lease that kept them is being let go.
 func (s *Store) syncJournal(id string) error {
 	var errs []error
 	if err := s.waitSynced(id); err != nil {
@@ -348,9 +416,22 @@ func (s *Store) syncJournal(id string) error {
 	}
 	for _, name := range []string{"journal.jsonl", "log.txt"} {
 		p := filepath.Join(s.RunDir(id), name)
-		f, err := os.OpenFile(p, os.O_RDWR, 0)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
+		s.mu.Lock()
+		a := s.appenders[p]
+		delete(s.appenders, p)
+		s.mu.Unlock()
+		var f *os.File
+		if a != nil {
+			a.mu.Lock()
+			f, a.f, a.closed = a.f, nil, true
+			a.mu.Unlock()
+		}
+		var err error
+		if f == nil {
+			f, err = os.OpenFile(p, os.O_RDWR, 0)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
 		}
 		if err == nil {
 			err = f.Sync()
@@ -363,46 +444,31 @@ func (s *Store) syncJournal(id string) error {
 	return errors.Join(errs...)
 }
 
-// pending is the artifacts of a run its syncer has not synced yet.
-type pending struct {
-	wg  sync.WaitGroup
-	mu  sync.Mutex
-	err error
-}
-
-// syncLater has a goroutine sync the artifact at p, and the directory it
-// is in, while the run goes on; waitSynced waits for every one of run id.
-func (s *Store) syncLater(id, p string) {
-	s.mu.Lock()
-	pd := s.unsynced[id]
-	if pd == nil {
-		pd = &pending{}
-		s.unsynced[id] = pd
-	}
-	pd.wg.Add(1)
-	s.mu.Unlock()
-	go func() {
-		defer pd.wg.Done()
-		err := fsutil.SyncFile(p)
-		if err == nil {
-			err = fsutil.SyncDir(filepath.Dir(p))
-		}
-		if err != nil {
-			pd.mu.Lock()
-			pd.err = errors.Join(pd.err, err)
-			pd.mu.Unlock()
-		}
-	}()
-}
-
+// waitSynced syncs the directories artifacts of run id were written into.
 func (s *Store) waitSynced(id string) error {
 	s.mu.Lock()
-	pd := s.unsynced[id]
+	dirs := s.unsynced[id]
 	delete(s.unsynced, id)
 	s.mu.Unlock()
-	if pd == nil {
-		return nil
+	var errs []error
+	for dir := range dirs {
+		if err := fsutil.SyncDir(dir); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	pd.wg.Wait()
-	return pd.err
+	return errors.Join(errs...)
+}
+
+// syncDirLater has dir, where an artifact of run id was written (and
+// synced), synced when the run's lease is released: once for every
+// artifact written into it.
+func (s *Store) syncDirLater(id, dir string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	dirs := s.unsynced[id]
+	if dirs == nil {
+		dirs = map[string]bool{}
+		s.unsynced[id] = dirs
+	}
+	dirs[dir] = true
 }

@@ -30,6 +30,7 @@ import (
 type heldLock struct {
 	f    *os.File
 	path string
+	run  string // the run's id
 	// cancelSeen is the run's cancel file as it was before the lock was
 	// taken ("": none): a request of an earlier go, not for this lease.
 	cancelSeen string
@@ -57,7 +58,7 @@ func (s *Store) hold(id string, f *os.File, holder runstore.Holder, cancelSeen s
 	_, _ = rand.Read(tok[:])
 	l := &runstore.Lease{RunID: id, Holder: holder, Token: hex.EncodeToString(tok[:])}
 	s.mu.Lock()
-	s.leases[l.Token] = &heldLock{f: f, path: filepath.Join(s.RunDir(id), "lock"), cancelSeen: cancelSeen}
+	s.leases[l.Token] = &heldLock{f: f, path: filepath.Join(s.RunDir(id), "lock"), run: id, cancelSeen: cancelSeen}
 	s.mu.Unlock()
 	return l, nil
 }

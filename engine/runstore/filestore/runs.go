@@ -53,7 +53,7 @@ func (s *Store) Create(ctx context.Context, meta *runstore.RunMeta, flowSource [
 	if err = tryLock(lock); err != nil {
 		return nil, fmt.Errorf("cannot lock %s: %w", lp, err)
 	}
-	plan := planFile{Plan: meta.Plan, Reused: meta.Reused}
+	plan := planFileOf(meta)
 	pp := filepath.Join(tmp, "plan.json")
 	data, err := encodeJSON(pp, &plan, len(plan.Plan) <= 50)
 	if err != nil {
@@ -144,15 +144,40 @@ func (s *Store) SaveMeta(ctx context.Context, meta *runstore.RunMeta) error {
 func (s *Store) metaJSON(meta *runstore.RunMeta) ([]byte, error) {
 	meta.UpdatedAt = time.Now().UTC()
 	m := *meta
-	m.Steps = nil // steps live in their own records
+	m.Steps = nil  // steps live in their own records
+	m.Reused = nil // plan.json holds them
 	m.Dir = ""
 	return encodeJSON(filepath.Join(s.RunDir(meta.ID), "run.json"), &m, len(m.Index) <= 50)
 }
 
-// planFile is plan.json: the parts of a run's meta that never change.
+// planFile is plan.json: the parts of a run's meta that never change. Its
+// steps are runstore.PlanStep's "<id> <kind>[ foreach]", kept as plain
+// strings here: encoding/json is much slower through a method per step,
+// and a replay of a big run writes its plan whole.
 type planFile struct {
-	Plan   []runstore.PlanStep    `json:"plan"`
+	Plan   []string               `json:"plan"`
 	Reused []runstore.ReusedGroup `json:"reused,omitempty"`
+}
+
+func planFileOf(meta *runstore.RunMeta) *planFile {
+	p := &planFile{Plan: make([]string, len(meta.Plan)), Reused: meta.Reused}
+	for i, st := range meta.Plan {
+		p.Plan[i] = st.String()
+	}
+	return p
+}
+
+// steps is the plan's steps; an entry that does not read is an error.
+func (p *planFile) steps() ([]runstore.PlanStep, error) {
+	out := make([]runstore.PlanStep, len(p.Plan))
+	for i, s := range p.Plan {
+		st, err := runstore.ParsePlanStep(s)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = st
+	}
+	return out, nil
 }
 
 // LoadMeta reads run.json and plan.json.
@@ -174,7 +199,11 @@ func (s *Store) LoadMeta(ctx context.Context, id string) (*runstore.RunMeta, err
 	case len(plan.Plan) == 0:
 		return nil, s.damaged(id, runstore.PartPlan, p, "is damaged (it lists no steps)")
 	}
-	m.Plan, m.Reused = plan.Plan, plan.Reused
+	steps, err := plan.steps()
+	if err != nil {
+		return nil, s.damaged(id, runstore.PartPlan, p, fmt.Sprintf("is damaged (%v)", err))
+	}
+	m.Plan, m.Reused = steps, plan.Reused
 	return m, nil
 }
 
@@ -201,6 +230,7 @@ func (s *Store) LoadSummary(ctx context.Context, id string) (*runstore.RunMeta, 
 	case !knownRunStatus(m.Status):
 		return nil, s.damaged(id, runstore.PartMeta, p, fmt.Sprintf("is damaged (its status %q is not a run status)", m.Status))
 	}
+	m.Reused = nil // what an older kitaru wrote here too: plan.json's is the one
 	return &m, nil
 }
 

@@ -79,7 +79,11 @@ func ownSteps(m *runstore.RunMeta) []runstore.PlanStep {
 	if len(m.Reused) == 0 {
 		return m.Plan
 	}
-	reused := map[string]bool{}
+	n := 0
+	for _, g := range m.Reused {
+		n += len(g.Steps)
+	}
+	reused := make(map[string]bool, n)
 	for _, g := range m.Reused {
 		for _, st := range g.Steps {
 			reused[st] = true
@@ -248,12 +252,12 @@ func (s *Store) artifactPath(id, step, name string) (string, error) {
 	return filepath.Join(s.StepDir(id, step), name), nil
 }
 
-// WriteArtifact replaces steps/<step>/<name> atomically, and leaves its
-// sync to a goroutine of the store's (see syncLater): a step's artifacts
-// (the prompt sent, the answer received) are what its record tells
-// already, and syncing two files per model call while the call holds its
-// place among the run's parallel ones slows every run. Releasing the
-// run's lease waits for them.
+// WriteArtifact replaces steps/<step>/<name> atomically and syncs it; its
+// directory is synced once, when the run's lease is released (see
+// syncDirLater): a step's artifacts (the prompt sent, the answer received)
+// are what its record tells already, and a foreach of many model calls
+// would sync the directory twice per call. The engine writes artifacts
+// off the path that frees a unit's place among the run's parallel ones.
 func (s *Store) WriteArtifact(ctx context.Context, id, step, name string, data []byte) error {
 	p, err := s.artifactPath(id, step, name)
 	if err != nil {
@@ -262,10 +266,10 @@ func (s *Store) WriteArtifact(ctx context.Context, id, step, name string, data [
 	if err := s.ensureStepDir(ctx, id, step); err != nil {
 		return err
 	}
-	if err := fsutil.ReplaceFile(p, data); err != nil {
+	if err := fsutil.ReplaceFileSynced(p, data); err != nil {
 		return err
 	}
-	s.syncLater(id, p)
+	s.syncDirLater(id, filepath.Dir(p))
 	return nil
 }
 

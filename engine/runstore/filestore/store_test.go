@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -763,5 +764,143 @@ func TestCreatingDirectoryOfALiveCreatorStays(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); err != nil {
 		t.Fatalf("a directory still being built was swept: %v", err)
+	}
+}
+
+// A replay's reused steps are written once, in plan.json (the part of its
+// meta that never changes), not again in run.json at every save; a
+// run.json of an older kitaru that holds them too still reads.
+func TestReusedStepsLiveInThePlan(t *testing.T) {
+	t.Parallel()
+	s := New(t.TempDir())
+	src := "kr-source01"
+	meta := &runstore.RunMeta{Run: runstore.Run{ID: "kr-replay01", Flow: "f", Status: runstore.RunRunning, ReplayOf: &src},
+		Plan:   []runstore.PlanStep{{ID: "a", Kind: "checkpoint"}, {ID: "b", Kind: "llm", Foreach: true}},
+		Reused: []runstore.ReusedGroup{{Run: src, Status: runstore.StepCompleted, Steps: []string{"a"}}}}
+	l, err := s.Create(bg, meta, []byte("name: f\n"), runstore.Holder{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Release(bg, l)
+	meta.Status = runstore.RunCompleted
+	meta.Index = runstore.Index{"b": {Status: runstore.StepCompleted, Fingerprint: "fb"}}
+	if err := s.SaveMeta(bg, meta); err != nil {
+		t.Fatal(err)
+	}
+	dir := s.RunDir(meta.ID)
+	run, _ := os.ReadFile(filepath.Join(dir, "run.json"))
+	plan, _ := os.ReadFile(filepath.Join(dir, "plan.json"))
+	if strings.Contains(string(run), `"reused"`) || !strings.Contains(string(plan), `"reused"`) {
+		t.Fatalf("run.json %s\nplan.json %s\nwant the reused steps in plan.json only", run, plan)
+	}
+	if !strings.Contains(string(plan), `"b llm foreach"`) || !strings.Contains(string(run), `"b": "completed fb"`) {
+		t.Fatalf("run.json %s\nplan.json %s\nwant the compact plan and index entries", run, plan)
+	}
+	got, err := s.LoadMeta(bg, meta.ID)
+	if err != nil || !reflect.DeepEqual(got.Reused, meta.Reused) || !reflect.DeepEqual(got.Plan, meta.Plan) || !reflect.DeepEqual(got.Index, meta.Index) {
+		t.Fatalf("LoadMeta = %+v, %v", got, err)
+	}
+	// An older kitaru wrote them in both files.
+	old := strings.Replace(string(run), `"index"`, `"reused": [{"run": "kr-elsewhere", "status": "failed", "steps": ["a"]}], "index"`, 1)
+	if err := os.WriteFile(filepath.Join(dir, "run.json"), []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if sum, err := s.LoadSummary(bg, meta.ID); err != nil || sum.Reused != nil {
+		t.Fatalf("LoadSummary = %+v, %v; want no reused steps", sum, err)
+	}
+	if got, err := s.LoadMeta(bg, meta.ID); err != nil || !reflect.DeepEqual(got.Reused, meta.Reused) {
+		t.Fatalf("LoadMeta of an older run.json = %+v, %v", got, err)
+	}
+}
+
+// While this process holds a run's lease its journal and log stay open
+// between appends; lines another process appends meanwhile are numbered
+// on from, releasing the lease closes (and syncs) them, and appends after
+// it open the files again.
+func TestAppendsWhileLeased(t *testing.T) {
+	t.Parallel()
+	home := t.TempDir()
+	s, other := New(home), New(home)
+	m := mkRun(t, s, "kr-append01", time.Now())
+	l, err := s.Acquire(bg, m.ID, runstore.Holder{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := func(st *Store, step string) {
+		t.Helper()
+		if err := st.AppendEvents(bg, m.ID, runstore.Event{Type: runstore.EventStepStarted, RunID: m.ID, Step: step}); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.AppendLog(bg, m.ID, runstore.LogLine{Time: time.Now(), Step: step, Text: "line of " + step}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ev(s, "a")
+	ev(s, "b")
+	s.mu.Lock()
+	open := len(s.appenders)
+	s.mu.Unlock()
+	if open != 2 {
+		t.Fatalf("%d files kept open while leased, want the journal and the log", open)
+	}
+	ev(other, "c") // another process, which holds no lease
+	ev(s, "d")
+	if err := s.Release(bg, l); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	open = len(s.appenders)
+	s.mu.Unlock()
+	if open != 0 {
+		t.Fatalf("%d files still open after the release", open)
+	}
+	ev(s, "e")
+	evs, warns, err := s.Events(bg, m.ID, 0, 0)
+	if err != nil || len(warns) > 0 || stepsOf(evs) != "a,b,c,d,e" || seqsOf(evs) != "1,2,3,4,5" {
+		t.Fatalf("events %q seqs %q, %v %v", stepsOf(evs), seqsOf(evs), warns, err)
+	}
+	lines, err := s.Logs(bg, m.ID, 0)
+	var got []string
+	for _, ln := range lines {
+		got = append(got, ln.Step+"="+strconv.FormatInt(ln.Seq, 10))
+	}
+	if err != nil || strings.Join(got, " ") != "a=1 b=2 c=3 d=4 e=5" {
+		t.Fatalf("log lines %q, %v", got, err)
+	}
+}
+
+// An artifact is synced as it is written; the directory of a step's
+// artifacts is synced once, as the run's lease is released, however many
+// artifacts it holds.
+func TestArtifactDirectorySyncedOnRelease(t *testing.T) {
+	t.Parallel()
+	s := New(t.TempDir())
+	m := mkRun(t, s, "kr-artsync1", time.Now())
+	l, err := s.Acquire(bg, m.ID, runstore.Holder{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := s.WriteArtifact(bg, m.ID, "a", "prompt-"+strconv.Itoa(i)+".json", []byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.mu.Lock()
+	dirs := s.unsynced[m.ID]
+	s.mu.Unlock()
+	if len(dirs) != 1 || !dirs[s.StepDir(m.ID, "a")] {
+		t.Fatalf("directories left to sync: %v, want the step's", dirs)
+	}
+	if err := s.Release(bg, l); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	left := len(s.unsynced)
+	s.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d runs still have directories to sync after the release", left)
+	}
+	if names, err := s.Artifacts(bg, m.ID, "a"); err != nil || len(names) != 3 {
+		t.Fatalf("artifacts %v, %v", names, err)
 	}
 }
