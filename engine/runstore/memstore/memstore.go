@@ -57,6 +57,18 @@ var _ runstore.Store = (*Store)(nil)
 func notFound(id string) error { return fmt.Errorf("run %s: %w", id, runstore.ErrNotFound) }
 
 // get is the run id; the caller holds mu.
+// update changes run id's state with f, under the store's lock.
+func (s *Store) update(id string, f func(r *run)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.get(id)
+	if err != nil {
+		return err
+	}
+	f(r)
+	return nil
+}
+
 func (s *Store) get(id string) (*run, error) {
 	r, ok := s.runs[id]
 	if !ok {
@@ -269,17 +281,12 @@ func (s *Store) SaveItem(ctx context.Context, id, step string, ir *runstore.Item
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, err := s.get(id)
-	if err != nil {
-		return err
-	}
-	if r.items[step] == nil {
-		r.items[step] = map[int][]byte{}
-	}
-	r.items[step][ir.Index] = b
-	return nil
+	return s.update(id, func(r *run) {
+		if r.items[step] == nil {
+			r.items[step] = map[int][]byte{}
+		}
+		r.items[step][ir.Index] = b
+	})
 }
 
 // LoadItems reads every item record of a foreach step.

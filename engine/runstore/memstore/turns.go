@@ -28,17 +28,12 @@ func (s *Store) SaveTurn(ctx context.Context, id, step string, tr *runstore.Turn
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, err := s.get(id)
-	if err != nil {
-		return err
-	}
-	if r.turns == nil {
-		r.turns = map[turnKey][]byte{}
-	}
-	r.turns[turnKey{step, itemOf(tr.Item), tr.Conversation, tr.Turn, tr.Call}] = b
-	return nil
+	return s.update(id, func(r *run) {
+		if r.turns == nil {
+			r.turns = map[turnKey][]byte{}
+		}
+		r.turns[turnKey{step, itemOf(tr.Item), tr.Conversation, tr.Turn, tr.Call}] = b
+	})
 }
 
 // LoadTurns reads a step's (or an item's) conversation records in order.
