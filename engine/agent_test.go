@@ -373,4 +373,12 @@ func TestAgentLoopCached(t *testing.T) {
 			t.Errorf("run %d: why %+v", i+1, why)
 		}
 	}
+	// The same request with a tool since edited: the cached answer was
+	// built on the old tool's results, so the loop runs again.
+	edited := te.flow(strings.Replace(string(f.Source), "value: ${{ args.a + args.b }}", "value: ${{ args.a + args.b + 0 }}", 1))
+	run := te.start(edited, nil)
+	wantStatus(t, run, RunCompleted)
+	if why := step(t, run, "research").Why; why != nil && why.Code == runstore.ReasonCached || len(srv.Requests()) != 4 || te.count("lookup-Paris") != 2 {
+		t.Errorf("after editing a tool: why %+v, %d requests, lookup ran %d times; want no cache hit, 4 requests, 2 lookups", why, len(srv.Requests()), te.count("lookup-Paris"))
+	}
 }

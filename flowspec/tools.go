@@ -1,6 +1,8 @@
 package flowspec
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -251,6 +253,21 @@ func toolDocs(ts []*Tool) []toolDoc {
 		out = append(out, d)
 	}
 	return out
+}
+
+// ToolsDigest is a digest of what the tools do (the same parts as a
+// step's fingerprint covers), "" for none: a cache key includes it, so an
+// answer reached with a tool since edited is not taken again.
+func ToolsDigest(ts []*Tool) string {
+	if len(ts) == 0 {
+		return ""
+	}
+	b, err := json.Marshal(toolDocs(ts))
+	if err != nil {
+		return ""
+	}
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
 }
 
 func jsonable(v any) bool {

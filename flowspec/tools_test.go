@@ -137,3 +137,30 @@ func TestToolsFingerprint(t *testing.T) {
 		t.Errorf("fingerprint doc %s", raw)
 	}
 }
+
+// A cache key takes the tools' digest: it changes with what a tool does,
+// and is empty for a step offering none.
+func TestToolsDigest(t *testing.T) {
+	t.Parallel()
+	tools := func(src string) []*Tool { return mustParse(t, src).byID["research"].LLM.Tools }
+	base := ToolsDigest(tools(toolsFlow))
+	if base == "" || base != ToolsDigest(tools(toolsFlow)) {
+		t.Fatalf("digest %q is empty or not stable", base)
+	}
+	if d := ToolsDigest(nil); d != "" {
+		t.Errorf("no tools: digest %q, want none", d)
+	}
+	for name, c := range map[string][2]string{
+		"tool command":    {`./population.sh "${{ args.city }}"`, `./population2.sh "${{ args.city }}"`},
+		"tool parameters": {"required: [city]", "required: []"},
+		"tool list":       {"tools: [lookup, add]", "tools: [lookup]"},
+	} {
+		src := strings.Replace(toolsFlow, c[0], c[1], 1)
+		if src == toolsFlow {
+			t.Fatalf("%s: nothing replaced", name)
+		}
+		if ToolsDigest(tools(src)) == base {
+			t.Errorf("changing the %s left the digest as it was", name)
+		}
+	}
+}

@@ -21,25 +21,29 @@ const cacheKeyVersion = 1
 // provider/model and the base URL its client is given, not the alias
 // that named it nor the headers or key sent) and the whole request as the
 // step made it, model name aside: messages, temperature, max_tokens,
-// schema and whatever else a request says (tools).
+// schema and whatever else a request says (tools). Tools is a digest of
+// what the offered tools do (their commands, expressions, env): the
+// request names and describes them only, and an answer reached with a
+// tool since edited was built on results it would no longer give.
 type keyDoc struct {
 	V       int               `json:"v"`
 	Model   string            `json:"model"`
 	BaseURL string            `json:"base_url"`
 	Request providers.Request `json:"request"`
+	Tools   string            `json:"tools,omitempty"`
 }
 
 // cacheKey is the key of req sent to model m (as the step names it), and
 // where it goes; ok is false when such a call cannot be cached: its caller
 // cannot say where it goes, or a mock answers it.
-func cacheKey(c providers.Caller, req providers.Request, m string) (key string, t providers.Target, ok bool) {
+func cacheKey(c providers.Caller, req providers.Request, m, tools string) (key string, t providers.Target, ok bool) {
 	req.Model = m
 	t, ok = providers.TargetOf(c, req)
 	if !ok {
 		return "", t, false
 	}
 	req.Model = ""
-	b, err := json.Marshal(keyDoc{V: cacheKeyVersion, Model: t.Model, BaseURL: t.BaseURL, Request: req})
+	b, err := json.Marshal(keyDoc{V: cacheKeyVersion, Model: t.Model, BaseURL: t.BaseURL, Request: req, Tools: tools})
 	if err != nil {
 		return "", t, false
 	}
@@ -73,7 +77,7 @@ func (sc *stepCache) answer(ctx context.Context, models []string, sink work.Sink
 	if sc == nil {
 		return nil, false
 	}
-	key, t, ok := cacheKey(sc.caller, sc.req, models[0])
+	key, t, ok := cacheKey(sc.caller, sc.req, models[0], flowspec.ToolsDigest(sc.u.Step.LLM.Tools))
 	if !ok {
 		return nil, false
 	}
@@ -122,7 +126,7 @@ func (sc *stepCache) keep(ctx context.Context, model string, res *work.Result, t
 	if sc == nil || res.Mock {
 		return
 	}
-	key, _, ok := cacheKey(sc.caller, sc.req, model)
+	key, _, ok := cacheKey(sc.caller, sc.req, model, flowspec.ToolsDigest(sc.u.Step.LLM.Tools))
 	if !ok {
 		return
 	}
