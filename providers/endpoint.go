@@ -173,21 +173,31 @@ func validHeaderName(name string) bool {
 
 // checkBaseURL checks an alias's base URL: an absolute http or https URL
 // without credentials, query or fragment (the client appends its paths).
+// Errors show the URL without its password, query and fragment, which may
+// be what a user pasted a key into.
 func checkBaseURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("base URL %q is not a URL: %w", raw, err)
+		return fmt.Errorf("base URL is not a URL: %w", err)
 	}
+	shown := *u
+	if shown.RawQuery != "" {
+		shown.RawQuery = "…"
+	}
+	if shown.Fragment != "" {
+		shown.Fragment = "…"
+	}
+	show := shown.Redacted()
 	switch {
 	case u.Scheme != "http" && u.Scheme != "https":
-		return fmt.Errorf("base URL %q must start with http:// or https:// (for example http://localhost:8000/v1)", raw)
+		return fmt.Errorf("base URL %q must start with http:// or https:// (for example http://localhost:8000/v1)", show)
 	case u.Host == "":
-		return fmt.Errorf("base URL %q names no host (for example http://localhost:8000/v1)", raw)
+		return fmt.Errorf("base URL %q names no host (for example http://localhost:8000/v1)", show)
 	case u.User != nil:
 		return fmt.Errorf("base URL %q carries a user name or password, which would be stored as is in models.json and in every run's record; "+
-			"send the credential as a header instead: --header 'Authorization=%sNAME/KEY'", u.Redacted(), SecretRefPrefix)
+			"send the credential as a header instead: --header 'Authorization=%sNAME/KEY'", show, SecretRefPrefix)
 	case u.RawQuery != "" || u.Fragment != "":
-		return fmt.Errorf("base URL %q has a query or fragment; give the URL the API's paths are appended to (for example https://api.groq.com/openai/v1)", raw)
+		return fmt.Errorf("base URL %q has a query or fragment; give the URL the API's paths are appended to (for example https://api.groq.com/openai/v1), and a key as a header: --header 'Authorization=%sNAME/KEY'", show, SecretRefPrefix)
 	}
 	return nil
 }

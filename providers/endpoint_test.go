@@ -77,7 +77,9 @@ func TestAliasEndpointChecks(t *testing.T) {
 		{name: "no scheme", alias: Alias{Model: "openai/llama", BaseURL: "localhost:8000/v1"}, wantErr: "http:// or https://"},
 		{name: "no host", alias: Alias{Model: "openai/llama", BaseURL: "http:///v1"}, wantErr: "no host"},
 		{name: "password in the URL", alias: Alias{Model: "openai/llama", BaseURL: "https://me:hunter22@example.com/v1"}, wantErr: "user name or password"},
-		{name: "query", alias: Alias{Model: "openai/llama", BaseURL: "https://example.com/v1?key=x"}, wantErr: "query"},
+		{name: "query", alias: Alias{Model: "openai/llama", BaseURL: "https://example.com/v1?api_key=hunter22"}, wantErr: "query"},
+		{name: "fragment", alias: Alias{Model: "openai/llama", BaseURL: "https://example.com/v1#hunter22"}, wantErr: "fragment"},
+		{name: "password and no http", alias: Alias{Model: "openai/llama", BaseURL: "ftp://me:hunter22@example.com/v1"}, wantErr: "http:// or https://"},
 	}
 	for _, tt := range tests {
 		var r Registry
