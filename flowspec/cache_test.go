@@ -1,6 +1,7 @@
 package flowspec
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -54,5 +55,26 @@ func TestCacheNotInFingerprint(t *testing.T) {
 	}
 	if fp("    temperature: 0.5\n") == base {
 		t.Error("the test cannot tell fingerprints apart")
+	}
+}
+
+// A ttl written as a duration but too long for one says so, not that it is
+// no duration.
+func TestCacheTTLErrors(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ ttl, want string }{
+		{"99999999h", `is too long; the longest is 2562047h`},
+		{"1.5h30m", ""},
+		{"soon", `is not a duration`},
+		{"90", `has no unit`},
+	} {
+		src := "name: c\nsteps:\n  a:\n    kind: llm\n    prompt: hi\n    cache: {ttl: " + tt.ttl + "}\n"
+		_, err := Parse("c.yaml", []byte(src), Options{})
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("ttl %s: %v", tt.ttl, err)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "c.yaml:6:")):
+			t.Errorf("ttl %s: error %v, want one at c.yaml:6 saying %q", tt.ttl, err, tt.want)
+		}
 	}
 }

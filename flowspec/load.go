@@ -676,6 +676,9 @@ func (l *loader) retry(n *yaml.Node, base Retry) Retry {
 	return r
 }
 
+// durationShape is how a Go duration is written: numbers, each with a unit.
+var durationShape = regexp.MustCompile(`^([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|ms|s|m|h)(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|ms|s|m|h))*$`)
+
 func (l *loader) duration(n *yaml.Node, what string) time.Duration {
 	n = resolve(n)
 	s := strings.TrimSpace(l.scalar(n, what))
@@ -687,6 +690,9 @@ func (l *loader) duration(n *yaml.Node, what string) time.Duration {
 	case err != nil:
 		if _, nerr := strconv.ParseFloat(s, 64); nerr == nil {
 			l.e.add(pos(n), "%s %q has no unit; write e.g. %ss or %sm", what, s, s, s)
+		} else if durationShape.MatchString(s) {
+			// Written as a duration, but past what one can hold.
+			l.e.add(pos(n), "%s %q is too long; the longest is 2562047h (about 292 years)", what, s)
 		} else {
 			l.e.add(pos(n), "%s %q is not a duration; write a number with a unit, e.g. 90s, 2m or 1h30m", what, s)
 		}

@@ -203,7 +203,7 @@ func (c *stepCtx) llmTools(b *LLMStep) {
 		}
 		b.MaxTurns = DefaultMaxTurns
 	}
-	if f, has := c.number("max_turns", "a whole number of at least 1", 1, 10000, true); has {
+	if f, has := c.number("max_turns", "a whole number from 1 to 10000", 1, 10000, true); has {
 		if !ok {
 			l.e.add(pos(fs.field("max_turns").key), "step %q: max_turns only goes with tools: (it bounds the model calls of the tool loop)", s.ID)
 		}

@@ -93,7 +93,8 @@ func TestToolErrors(t *testing.T) {
 		{"unknown tool", "look: {value: 1}", "tools: [lookup]", "6:13: step \"s\": unknown tool \"lookup\"; did you mean \"look\"?"},
 		{"unquoted shell", "t: {run: \"echo '${{ args.x }}'\"}", "tools: [t]", "inside single quotes"},
 		{"max_turns alone", "t: {value: 1}", "max_turns: 3", "max_turns only goes with tools:"},
-		{"max_turns zero", "t: {value: 1}", "tools: [t]\n    max_turns: 0", "max_turns must be a whole number of at least 1"},
+		{"max_turns zero", "t: {value: 1}", "tools: [t]\n    max_turns: 0", "max_turns must be a whole number from 1 to 10000"},
+		{"max_turns over the limit", "t: {value: 1}", "tools: [t]\n    max_turns: 100000000", "max_turns must be a whole number from 1 to 10000"},
 		{"tools not a list", "t: {value: 1}", "tools: t", "tools must be a list of tool names"},
 	}
 	for _, tt := range tests {
