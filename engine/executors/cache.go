@@ -58,6 +58,7 @@ type stepCache struct {
 	u      *work.Unit
 	caller providers.Caller
 	req    providers.Request // the first call's request
+	tools  string            // flowspec.ToolsDigest of the offered tools
 	cfg    flowspec.Cache
 }
 
@@ -66,7 +67,7 @@ func cacheFor(u *work.Unit, caller providers.Caller, req providers.Request) *ste
 		return nil
 	}
 	req.Messages = append([]providers.Message(nil), req.Messages...) // the conversation grows later
-	return &stepCache{c: u.Cache, u: u, caller: caller, req: req, cfg: u.Step.LLM.Cache}
+	return &stepCache{c: u.Cache, u: u, caller: caller, req: req, tools: flowspec.ToolsDigest(u.Step.LLM.Tools), cfg: u.Step.LLM.Cache}
 }
 
 // answer is the unit's result from the cache: the answer the step's first
@@ -77,7 +78,7 @@ func (sc *stepCache) answer(ctx context.Context, models []string, sink work.Sink
 	if sc == nil {
 		return nil, false
 	}
-	key, t, ok := cacheKey(sc.caller, sc.req, models[0], flowspec.ToolsDigest(sc.u.Step.LLM.Tools))
+	key, t, ok := cacheKey(sc.caller, sc.req, models[0], sc.tools)
 	if !ok {
 		return nil, false
 	}
@@ -126,7 +127,7 @@ func (sc *stepCache) keep(ctx context.Context, model string, res *work.Result, t
 	if sc == nil || res.Mock {
 		return
 	}
-	key, _, ok := cacheKey(sc.caller, sc.req, model, flowspec.ToolsDigest(sc.u.Step.LLM.Tools))
+	key, _, ok := cacheKey(sc.caller, sc.req, model, sc.tools)
 	if !ok {
 		return
 	}
