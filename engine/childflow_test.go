@@ -187,6 +187,11 @@ output: ${{ join(steps.each.output, " ") }}
 	}
 	child, line := startChild(t, "run", te.home, []string{"KITARU_TEST_FLOW=" + flowFile}, "run ")
 	id := strings.TrimPrefix(line, "run ")
+	// An item frees its slot while its record is written, so c can start
+	// before b's record is down: wait for it, or the kill may find b
+	// unrecorded too (then run again on resume, as at-least-once allows).
+	rec := filepath.Join(te.files.StepDir(id, "each"), "items", "1.json")
+	waitFor(t, func() bool { _, err := os.Stat(rec); return err == nil })
 	pidFile := killWhileSleeping(t, te, child)
 	_ = child.Wait()
 	if err := os.WriteFile(filepath.Join(te.counter, "resumed"), nil, 0o600); err != nil {
