@@ -92,6 +92,7 @@ func TestToolErrors(t *testing.T) {
 		{"wait tool bad kind", "t: {kind: ask, question: q}", "tools: [t]", "kind must be wait, not \"ask\""},
 		{"wait tool bad schema", "t: {kind: wait, question: q, schema: 3}", "tools: [t]", "schema must be a JSON Schema mapping"},
 		{"wait tool bad timeout", "t: {kind: wait, question: q, timeout: 5}", "tools: [t]", "timeout \"5\" has no unit"},
+		{"wait tool cached", "t: {kind: wait, question: q}", "tools: [t]\n    cache: true", "cache does not go with tool \"t\", kind: wait"},
 		{"wait tool in foreach", "t: {kind: wait, question: q}", "tools: [t]\n    foreach: ${{ [1] }}", "tool \"t\" is kind: wait, which a foreach step cannot offer"},
 		{"flow tool", "t: {flow: x.yaml}", "tools: [t]", "flow: tools (a sub-flow as a tool) are not supported yet"},
 		{"no body", "t: {description: d}", "tools: [t]", "tool \"t\" needs run: (a shell command) or value:"},
