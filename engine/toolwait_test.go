@@ -2,6 +2,8 @@ package engine
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -198,5 +200,55 @@ func TestAgentWaitToolTimeout(t *testing.T) {
 	}
 	if n := len(srv.Requests()); n != 1 {
 		t.Errorf("%d requests, want the one turn", n)
+	}
+}
+
+// Killed (SIGKILL) once its question is recorded but before the turn's
+// other call ran, the run resumes to wait for the answer; answered and
+// killed again after the next model turn, it resumes to the end. No turn
+// is asked twice, no finished call runs twice.
+func TestAgentWaitToolCrash(t *testing.T) {
+	t.Parallel()
+	srv := fakellm.New("openai",
+		fakellm.Turn{Calls: fakellm.Calls("ask", `{"question":"Which year?"}`, "lookup", `{"city":"Paris"}`)},
+		fakellm.Turn{Calls: fakellm.Calls("lookup", `{"city":"Rome"}`)},
+		fakellm.Turn{Text: "done"})
+	defer srv.Close()
+	te := agentEnv(t, srv, 1)
+	flowFile := filepath.Join(t.TempDir(), "agent.yaml")
+	src := strings.ReplaceAll(waitAgent("openai/gpt-4o-mini", "1h"), "COUNTER", te.counter)
+	if err := os.WriteFile(flowFile, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"KITARU_TEST_FLOW=" + flowFile, "KITARU_TEST_KILL_AT=turn:after-record", "KITARU_TEST_MODELS=1",
+		"OPENAI_API_KEY=sk-test-123456789", "OPENAI_BASE_URL=" + srv.URL, providers.EnvMockResponse + "="}
+	// Records: turn 1, then its first call, the question.
+	child, line := startChild(t, "run", te.home, append(env, "KITARU_TEST_KILL_N=2"), "run ")
+	id := strings.TrimPrefix(line, "run ")
+	wantKilled(t, child)
+	if n := te.count("lookup-Paris"); n != 0 {
+		t.Fatalf("lookup ran %d times before the kill, want 0", n)
+	}
+	run := resume(t, te, id)
+	wantStatus(t, run, RunWaiting)
+	if q := step(t, run, "research").Wait; q == nil || q.Question != "Which year?" || te.count("lookup-Paris") != 1 {
+		t.Fatalf("after the resume: wait %+v, lookup ran %d times", q, te.count("lookup-Paris"))
+	}
+	answer(t, te, id, "2024")
+	// The resume that continues the loop is killed after turn 2's record.
+	child, _ = startChild(t, "run", te.home, append(env, "KITARU_TEST_KILL_N=1", "KITARU_TEST_RESUME="+id), "run ")
+	wantKilled(t, child)
+	run = resume(t, te, id)
+	wantStatus(t, run, RunCompleted)
+	for turn, n := range srv.Asked() {
+		if n != 1 {
+			t.Errorf("turn %d was requested %d times", turn, n)
+		}
+	}
+	if len(srv.Asked()) != 3 || te.count("lookup-Paris") != 1 || te.count("lookup-Rome") != 1 {
+		t.Errorf("asked %v, lookups Paris %d, Rome %d: want 3 turns, one lookup each", srv.Asked(), te.count("lookup-Paris"), te.count("lookup-Rome"))
+	}
+	if got := srv.Requests()[1].Results[fakellm.CallID(1, 1)]; got != "2024" {
+		t.Errorf("turn 2 was sent %q for the question", got)
 	}
 }
