@@ -1,37 +1,14 @@
 package cli
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/kitaruhq/kitaru/engine"
 	"github.com/kitaruhq/kitaru/internal/fakellm"
 )
-
-const waitToolFlow = `
-name: agent
-tools:
-  lookup:
-    parameters: {type: object, properties: {city: {type: string}}, required: [city]}
-    run: echo x >> "@D@/lookup-$CITY"; echo "$CITY:2.1"
-    env: {CITY: "${{ args.city }}"}
-  ask:
-    kind: wait
-    question: ${{ args.question }}
-    parameters: {type: object, properties: {question: {type: string}}, required: [question]}
-  confirm:
-    kind: wait
-    question: Is ${{ args.claim }} right?
-    schema: {type: boolean}
-    parameters: {type: object, properties: {claim: {type: string}}, required: [claim]}
-steps:
-  research:
-    kind: llm
-    model: openai/gpt-4o-mini
-    prompt: How many people live in Paris?
-    tools: [lookup, ask, confirm]
-output: ${{ steps.research.output }}
-`
 
 // Through the binary: a turn asking two questions beside a lookup, a turn
 // asking one more. Each question is answered with `kitaru input`, in
@@ -47,7 +24,11 @@ func TestE2EWaitTools(t *testing.T) {
 	t.Cleanup(srv.Close)
 	e.setenv("OPENAI_BASE_URL", srv.URL)
 	e.setenv("OPENAI_API_KEY", testAPIKey)
-	flow := e.flow("agent.yaml", waitToolFlow)
+	src, err := os.ReadFile(filepath.Join("..", "testdata", "wait_tools.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	flow := e.write("agent.yaml", strings.NewReplacer("COUNTER", e.Dir, "MODEL", "openai/gpt-4o-mini", "TIMEOUT", "1h").Replace(string(src)))
 
 	r := e.must(ExitWaiting, "run", flow)
 	if !strings.Contains(r.Stderr, "at step research (2 questions, answered in this order):\n  1. Which year? (tool ask)\n  2. City or metro area? (tool ask)") {

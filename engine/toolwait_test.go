@@ -12,38 +12,14 @@ import (
 	"github.com/kitaruhq/kitaru/providers"
 )
 
-// waitAgentFlow: lookup counts its runs in COUNTER/lookup-CITY; ask and
-// confirm put questions to a person.
-const waitAgentFlow = `
-name: agent
-tools:
-  lookup:
-    parameters: {type: object, properties: {city: {type: string}}, required: [city]}
-    run: |
-      echo x >> "COUNTER/lookup-$CITY"
-      echo "$CITY:2.1"
-    env: {CITY: "${{ args.city }}"}
-  ask:
-    kind: wait
-    question: ${{ args.question }}
-    parameters: {type: object, properties: {question: {type: string}}, required: [question]}
-  confirm:
-    kind: wait
-    question: Is ${{ args.claim }} right?
-    schema: {type: boolean}
-    timeout: TIMEOUT
-    parameters: {type: object, properties: {claim: {type: string}}, required: [claim]}
-steps:
-  research:
-    kind: llm
-    model: MODEL
-    prompt: How many people live in Paris?
-    tools: [lookup, ask, confirm]
-output: ${{ steps.research.output }}
-`
-
+// waitAgent is testdata/wait_tools.yaml: lookup counts its runs in
+// COUNTER/lookup-CITY; ask and confirm put questions to a person.
 func waitAgent(model, timeout string) string {
-	return strings.NewReplacer("MODEL", model, "TIMEOUT", timeout).Replace(waitAgentFlow)
+	src, err := os.ReadFile(filepath.Join("..", "testdata", "wait_tools.yaml"))
+	if err != nil {
+		panic(err) // the file is in the repository
+	}
+	return strings.NewReplacer("MODEL", model, "TIMEOUT", timeout).Replace(string(src))
 }
 
 // waitingAgent starts waitAgentFlow over OpenAI with script, and wants
