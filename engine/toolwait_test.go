@@ -228,3 +228,17 @@ func TestAgentWaitToolCrash(t *testing.T) {
 		t.Errorf("turn 2 was sent %q for the question", got)
 	}
 }
+
+// A question whose arguments do not fit the tool's parameters is not put:
+// the error goes back to the model, as for any tool, and the loop goes on.
+func TestAgentWaitToolBadArguments(t *testing.T) {
+	t.Parallel()
+	srv := fakellm.New("openai", fakellm.Turn{Calls: fakellm.Calls("ask", `{"topic":"x"}`)}, fakellm.Turn{Text: "done"})
+	defer srv.Close()
+	te := agentEnv(t, srv, 2)
+	run := te.start(te.flow(waitAgent("openai/gpt-4o-mini", "1h")), nil)
+	wantStatus(t, run, RunCompleted)
+	if got := srv.Requests()[1].Results[fakellm.CallID(1, 1)]; !strings.HasPrefix(got, "error: the arguments do not match the parameters of tool ask") {
+		t.Errorf("the model was sent %q", got)
+	}
+}
