@@ -123,8 +123,8 @@ func writeRunDetail(w io.Writer, r *engine.Run) error {
 			}
 		}
 		if s.Wait != nil && s.Status == engine.StepWaiting {
-			fmt.Fprintf(w, "\n%s asks:\n  %s\n  answer with `kitaru input %s %s --value %s`\n", s.ID,
-				indentRest(strings.TrimSpace(s.Wait.Question), "  "), r.ID, s.ID, shellQuote(exampleJSON(s.Wait.Schema)))
+			fmt.Fprintf(w, "\n%s asks%s:\n  %s\n  answer with `kitaru input %s %s --value %s`\n", s.ID, questionsNote(s.Wait),
+				indentRest(questionsText(s.Wait), "  "), r.ID, s.ID, shellQuote(exampleJSON(s.Wait.Schema)))
 		}
 	}
 	var dirs []string
@@ -189,6 +189,34 @@ func writeTurns(w io.Writer, who string, turns []engine.Turn) error {
 	return tw.Flush()
 }
 
+// questionsNote says, of a step whose model put several questions
+// through wait tools, that `kitaru input` answers them in order.
+func questionsNote(w *engine.WaitInfo) string {
+	if len(w.Calls) < 2 {
+		return ""
+	}
+	return fmt.Sprintf(" (%d questions, answered in this order)", len(w.Calls))
+}
+
+// questionsText is a wait's question, or the questions of a step's wait
+// tools, one a line, each with its tool.
+func questionsText(w *engine.WaitInfo) string {
+	if len(w.Calls) == 0 {
+		return strings.TrimSpace(w.Question)
+	}
+	var b strings.Builder
+	for i, q := range w.Calls {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		if len(w.Calls) > 1 {
+			fmt.Fprintf(&b, "%d. ", i+1)
+		}
+		fmt.Fprintf(&b, "%s (tool %s)", strings.TrimSpace(q.Question), q.Tool)
+	}
+	return b.String()
+}
+
 // turnOutcome says in a few words what came of a turn.
 func turnOutcome(t engine.Turn) string {
 	switch {
@@ -197,6 +225,10 @@ func turnOutcome(t engine.Turn) string {
 		for i, c := range t.ToolCalls {
 			names[i] = c.Name
 			switch {
+			case c.Waiting():
+				names[i] += " (waiting for an answer)"
+			case c.Wait != nil && c.Wait.Answered:
+				names[i] += " (answered)"
 			case c.Pending:
 				names[i] += " (no result: stopped)"
 			case c.Error != nil:

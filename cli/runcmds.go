@@ -190,7 +190,7 @@ func (c *retryCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 
 type inputCmd struct {
 	RunRef   string `arg:"" name:"run" help:"The run: an id, a prefix, or 'last'."`
-	Step     string `arg:"" optional:"" help:"The wait step to answer; may be left out when only one is waiting."`
+	Step     string `arg:"" optional:"" help:"The waiting step to answer (a wait step, or an llm step whose model called a kind: wait tool); may be left out when only one is waiting."`
 	Value    string `help:"The answer, as JSON (text that is not JSON is taken as a string). It must match the step's schema." placeholder:"JSON" xor:"answer" required:""`
 	Abort    bool   `help:"Do not answer: end the run cancelled." xor:"answer" required:""`
 	NoResume bool   `help:"Record the answer but do not resume the run."`
@@ -198,10 +198,12 @@ type inputCmd struct {
 }
 
 func (c *inputCmd) Help() string {
-	return `Answers a wait step. The answer is checked against the step's JSON
-Schema: a wrong one is refused (exit 2) and the run keeps waiting. A good
-one is recorded and the run resumes, unless --no-resume. --abort ends the
-run cancelled.
+	return `Answers a wait step, or the question a kind: wait tool put inside an
+llm step's tool loop (the answer is that call's result, sent to the model;
+questions the model put at once are answered in the order it asked them,
+one per input). The answer is checked against the JSON Schema: a wrong
+one is refused (exit 2) and the run keeps waiting. A good one is recorded
+and the run resumes, unless --no-resume. --abort ends the run cancelled.
 
 Examples:
 
@@ -570,8 +572,8 @@ func reportRun(stdio *IO, asJSON, wantCancel bool, run *engine.Run) error {
 			var schema map[string]any
 			if s.Wait != nil {
 				schema = s.Wait.Schema
-				if q := strings.TrimSpace(s.Wait.Question); q != "" {
-					fmt.Fprintf(w, ":\n  %s", indentRest(q, "  "))
+				if q := questionsText(s.Wait); q != "" {
+					fmt.Fprintf(w, "%s:\n  %s", questionsNote(s.Wait), indentRest(q, "  "))
 				}
 			}
 			fmt.Fprintf(w, "\nanswer with `kitaru input %s %s --value %s`\n", run.ID, s.ID, shellQuote(exampleJSON(schema)))
