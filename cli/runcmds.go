@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 
@@ -289,10 +290,29 @@ func (c *listCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 	if err != nil {
 		return cmdErr(err)
 	}
-	runs, err := r.List(ctx, engine.ListFilter{Flow: c.Flow, Status: engine.RunStatus(c.Status), Limit: c.Limit})
+	filter := engine.ListFilter{Flow: c.Flow, Status: engine.RunStatus(c.Status), Limit: c.Limit}
+	if c.Limit > 0 {
+		filter.Limit++ // one more than shown tells whether there are more
+	}
+	runs, err := r.List(ctx, filter)
 	var damaged engine.DamagedRuns
 	if err != nil && !errors.As(err, &damaged) {
 		return cmdErr(err)
+	}
+	more := listMore{Flow: c.Flow, Status: c.Status}
+	if c.Limit > 0 && len(runs) > c.Limit {
+		runs = runs[:c.Limit]
+		filter.Limit = 0
+		if all, err := r.List(ctx, filter); err == nil || errors.As(err, new(engine.DamagedRuns)) {
+			more.Total = len(all)
+		}
+	}
+	if len(runs) == 0 && (c.Flow != "" || c.Status != "") {
+		all, err := r.List(ctx, engine.ListFilter{})
+		if err == nil || errors.As(err, new(engine.DamagedRuns)) {
+			more.AllRuns = len(all)
+			more.AllFlows = flowsOf(all)
+		}
 	}
 	if g.wantJSON() {
 		if runs == nil {
@@ -309,7 +329,17 @@ func (c *listCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 		}
 		return writeJSON(stdio.Stdout, out)
 	}
-	return writeRunList(stdio.Stdout, runs, damaged)
+	return writeRunList(stdio.Stdout, runs, damaged, more)
+}
+
+// flowsOf is the names of the flows these runs are of, sorted, once each.
+func flowsOf(runs []*engine.Run) []string {
+	var names []string
+	for _, r := range runs {
+		names = append(names, r.Flow)
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
 }
 
 type getCmd struct {
