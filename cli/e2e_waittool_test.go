@@ -53,7 +53,7 @@ func TestE2EWaitTools(t *testing.T) {
 		t.Errorf("an answer that breaks the schema:\n%s", r)
 	}
 	r = e.must(0, "input", "last", "--value", "true")
-	if strings.TrimSpace(r.Stdout) != "2.1 million in 2024" {
+	if printedOutput(t, r.Stdout) != "2.1 million in 2024" {
 		t.Errorf("output:\n%s", r)
 	}
 	for turn, n := range srv.Asked() {
