@@ -272,7 +272,11 @@ func secretErr(err error) error {
 	case errors.As(err, &ue):
 		return usageErr(err)
 	case errors.Is(err, keyring.ErrNotFound):
-		return usageErr(fmt.Errorf("%w ('kitaru secrets list' shows the ones there are)", err))
+		var nf *keyring.NotFoundError
+		if errors.As(err, &nf) {
+			return usageErr(fmt.Errorf("%w; create it with `kitaru secrets set %s --KEY=VALUE` (`kitaru secrets list` shows the ones there are)", err, nf.Name))
+		}
+		return usageErr(fmt.Errorf("%w (`kitaru secrets list` shows the ones there are)", err))
 	}
 	return err
 }
