@@ -219,7 +219,7 @@ func positionalValues(ctx context.Context, n *kong.Node, p *kong.Positional, bef
 	switch {
 	case p.Enum != "":
 		return p.EnumSlice()
-	case p.Name == "flow":
+	case p.Name == "flow" || p.Name == "file":
 		return []string{fileCandidates}
 	case strings.HasPrefix(p.Name, "run"):
 		return have.Runs(ctx)

@@ -45,6 +45,7 @@ func TestCompletions(t *testing.T) {
 		{"input kr-aaa ", []string{"draft", "review"}},
 		{"input kr-aaa --value 1 ", []string{"draft", "review"}},
 		{"run ", []string{fileCandidates}},
+		{"init ", []string{fileCandidates}},
 		{"replay last --flow ", []string{fileCandidates}},
 		{"model remove ", []string{"fast", "smart"}},
 		{"secrets show o", []string{"openai-creds"}},
