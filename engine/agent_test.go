@@ -33,7 +33,7 @@ name: agent
 tools:
   lookup:
     description: Population of a city.
-    parameters: {type: object, properties: {city: {type: string}}, required: [city]}
+    parameters: {type: object, properties: {city: {type: string}, wait: {type: string}}, required: [city]}
     run: |
       echo x >> "COUNTER/lookup-$CITY"
       touch "COUNTER/started-$CITY"

@@ -135,6 +135,8 @@ func (l *loader) tool(key, n *yaml.Node) *Tool {
 	if raw, err := json.Marshal(t.Parameters); err == nil {
 		t.params, _ = NewAnswerSchema(raw)
 	}
+	l.comp.toolArgs = closedArgs(t)
+	defer func() { l.comp.toolArgs = nil }()
 	if p, ok := fs.get("run"); ok {
 		t.Run = l.template(p.val, owner+" run", false, false)
 		if strings.TrimSpace(t.Run.Source()) == "" {
