@@ -268,6 +268,8 @@ func turnOutcome(t engine.Turn) string {
 				names[i] += " (waiting for an answer)"
 			case c.Wait != nil && c.Wait.Answered:
 				names[i] += " (answered)"
+			case c.NotRun:
+				names[i] += " (not run: max_turns)"
 			case c.Pending:
 				names[i] += " (no result: stopped)"
 			case c.Error != nil:

@@ -130,6 +130,8 @@ func writeStepDetail(w io.Writer, v *stepView) {
 			switch {
 			case c.Waiting():
 				fmt.Fprintf(w, "      asks: %s\n      (waiting for the answer: kitaru input)\n", indentRest(c.Wait.Question, "        "))
+			case c.NotRun:
+				fmt.Fprintln(w, "      (not run: asked for on the last turn max_turns allows)")
 			case c.Pending:
 				fmt.Fprintln(w, "      (no result recorded: the run stopped while it ran)")
 			case c.Wait != nil:

@@ -139,11 +139,15 @@ func TestAgentMaxTurns(t *testing.T) {
 	run := te.start(te.flow(agentSource(te, "openai/gpt-4o-mini", 2)), nil)
 	wantStatus(t, run, RunFailed)
 	r := step(t, run, "research")
-	if r.Error == nil || !strings.Contains(*r.Error, "after 2 turns, its max_turns") {
+	if r.Error == nil || !strings.Contains(*r.Error, "asked for tools on turn 2, the last its max_turns (2) allows, so they were not run; raise max_turns") {
 		t.Fatalf("error %v", r.Error)
 	}
-	if len(r.Turns) != 2 || r.Turns[1].ToolCalls[0].Output != 3.0 {
+	// The last turn's call is not run: no turn is left for its result.
+	if len(r.Turns) != 2 || r.Turns[0].ToolCalls[0].Output != 3.0 {
 		t.Fatalf("turns %+v", r.Turns)
+	}
+	if c := r.Turns[1].ToolCalls[0]; c.Output != nil || c.Pending || !c.NotRun {
+		t.Fatalf("the last turn's call %+v, want it not run", c)
 	}
 	if asked := srv.Asked(); asked[1] != 1 || asked[2] != 1 || len(asked) != 2 {
 		t.Fatalf("asked %v, want turns 1 and 2 once", asked)

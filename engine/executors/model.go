@@ -124,6 +124,11 @@ func (c *conversation) run(ctx context.Context, caller providers.Caller) (any, e
 		}
 		turn := c.turns[t-1]
 		if len(turn.ToolCalls) > 0 {
+			if c.lastTurn(t) {
+				// No turn is left to take their results: running them
+				// would be work (and side effects) for nothing.
+				return nil, c.maxTurns()
+			}
 			if err := c.runTools(ctx, t); err != nil {
 				return nil, err
 			}
@@ -201,7 +206,7 @@ func (c *conversation) call(ctx context.Context, caller providers.Caller, t int,
 			id = fmt.Sprintf("call-%d-%d", t, i+1)
 		}
 		args := c.sink.Mask(tc.Arguments)
-		turn.ToolCalls = append(turn.ToolCalls, runstore.ToolCall{ID: id, Name: tc.Name, Arguments: decodedArgs(args), ArgumentsText: args, Pending: true})
+		turn.ToolCalls = append(turn.ToolCalls, runstore.ToolCall{ID: id, Name: tc.Name, Arguments: decodedArgs(args), ArgumentsText: args, Pending: !c.lastTurn(t), NotRun: c.lastTurn(t)})
 	}
 	if text != "" || len(turn.ToolCalls) == 0 {
 		c.sink.Artifact(name("response"), ".txt", []byte(text))
@@ -237,11 +242,20 @@ func (c *conversation) callError(t int, err error) error {
 	return fmt.Errorf("turn %d of the tool loop: %w", t, err)
 }
 
+// lastTurn says whether turn t is the last max_turns allows. The tool
+// calls it asks for are not run: no turn is left to take their results.
+// (Offering the last turn no tools instead would change the request as
+// the conversation goes, and some providers refuse a conversation with
+// tool calls in it and no tools.)
+func (c *conversation) lastTurn(t int) bool {
+	return c.l.MaxTurns > 0 && t >= c.l.MaxTurns
+}
+
 // maxTurns is the error of a conversation that used its max_turns.
 func (c *conversation) maxTurns() error {
 	last := c.turns[len(c.turns)-1]
 	if len(last.ToolCalls) > 0 {
-		return fmt.Errorf("the model still asked for tools after %d turns, its max_turns; raise max_turns, or tell it in the prompt to answer sooner", c.l.MaxTurns)
+		return fmt.Errorf("the model still asked for tools on turn %d, the last its max_turns (%d) allows, so they were not run; raise max_turns, or tell it in the prompt to answer sooner", last.Turn, c.l.MaxTurns)
 	}
 	why := "was refused"
 	if last.Error != nil {
