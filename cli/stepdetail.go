@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -68,8 +69,15 @@ func viewStep(run *engine.Run, step string, item *int) (*stepView, error) {
 		}
 		return v, nil
 	}
+	// f[1] is how the views name an item; --step takes the step alone.
+	if m := itemRef.FindStringSubmatch(step); m != nil && slices.Contains(ids, m[1]) {
+		return nil, usageErr(fmt.Errorf("--step takes a step id, and the item goes in --item: kitaru executions get %s --step %s --item %s", run.ID, m[1], m[2]))
+	}
 	return nil, usageErr(fmt.Errorf("run %s has no step %q; its steps are %s", run.ID, step, strings.Join(ids, ", ")))
 }
+
+// itemRef is an item named as the views name it: step[N].
+var itemRef = regexp.MustCompile(`^(.+)\[([0-9]+)\]$`)
 
 // writeStepDetail shows one step whole: what was asked, each turn of its
 // conversation (its tool calls, an answer refused for its schema, the

@@ -86,7 +86,9 @@ func TestStepDetailShowsTheConversation(t *testing.T) {
 		step string
 		item *int
 		want string
-	}{{"nope", nil, `no step "nope"; its steps are research, extract, each`}, {"each", ptrTo(7), "step each has no item 7"}} {
+	}{{"nope", nil, `no step "nope"; its steps are research, extract, each`}, {"each", ptrTo(7), "step each has no item 7"},
+		{"each[1]", nil, "--step takes a step id, and the item goes in --item: kitaru executions get kr-x --step each --item 1"},
+		{"nope[1]", nil, `no step "nope[1]"; its steps are`}} {
 		_, err := viewStep(run, bad.step, bad.item)
 		var ee *ExitError
 		if !errors.As(err, &ee) || ee.Code != ExitUsage || !strings.Contains(err.Error(), bad.want) {
