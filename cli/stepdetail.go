@@ -35,6 +35,7 @@ type stepView struct {
 	Count  int                   `json:"-"`
 	Model  string                `json:"-"`
 	Items  []runstore.ItemResult `json:"-"`
+	Note   string                `json:"-"` // why it ran, was reused or answered from the cache, as the run's view says
 }
 
 // viewStep finds step (and item) in run.
@@ -47,7 +48,8 @@ func viewStep(run *engine.Run, step string, item *int) (*stepView, error) {
 			continue
 		}
 		v := &stepView{Step: s.ID, Kind: string(s.Kind), Record: s, Turns: s.Turns, Tries: s.AttemptsDetail, Status: s.Status,
-			Output: s.Output, Error: s.Error, Usage: s.Usage, Cost: s.CostUSD, Count: s.Attempts, Model: s.Model, Items: s.Items}
+			Output: s.Output, Error: s.Error, Usage: s.Usage, Cost: s.CostUSD, Count: s.Attempts, Model: s.Model, Items: s.Items,
+			Note: stepReason(s, false)}
 		name := "prompt.json"
 		if item != nil {
 			at := slices.IndexFunc(s.Items, func(it runstore.ItemResult) bool { return it.Index == *item })
@@ -57,6 +59,7 @@ func viewStep(run *engine.Run, step string, item *int) (*stepView, error) {
 			it := &s.Items[at]
 			v.Item, v.Record, v.Turns, v.Tries, v.Status, v.Output, v.Error, v.Usage, v.Cost, v.Count, v.Items =
 				item, it, it.Turns, it.AttemptsDetail, it.Status, it.Output, it.Error, it.Usage, it.CostUSD, it.Attempts, nil
+			v.Note = itemReason(it)
 			name = "prompt-" + strconv.Itoa(*item) + ".json"
 		}
 		if s.Dir != "" {
@@ -89,6 +92,9 @@ func writeStepDetail(w io.Writer, v *stepView) {
 	}
 	fmt.Fprintf(w, "step      %s (%s)\n", what, v.Kind)
 	fmt.Fprintf(w, "status    %s\n", v.Status)
+	if v.Note != "" {
+		fmt.Fprintf(w, "note      %s\n", v.Note)
+	}
 	fmt.Fprintf(w, "attempts  %d\n", v.Count)
 	if v.Model != "" {
 		fmt.Fprintf(w, "model     %s\n", v.Model)

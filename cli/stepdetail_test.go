@@ -125,3 +125,30 @@ func TestTurnsShowToolLoop(t *testing.T) {
 		t.Errorf("the model is named only when a list fell back: %q", got)
 	}
 }
+
+// A step (or item) answered from the cache says where from, as the run's
+// view does.
+func TestStepDetailCachedGolden(t *testing.T) {
+	t.Parallel()
+	zero := 0
+	cached := &runstore.Reason{Code: runstore.ReasonCached, Run: "kr-old", Step: "summary"}
+	run := &engine.Run{ID: "kr-new", Steps: []runstore.StepResult{
+		{ID: "summary", Kind: "llm", Status: runstore.StepCompleted, Attempts: 1, Output: "short", Model: "openai/gpt-4o-mini", Why: cached},
+		{ID: "each", Kind: "llm", Status: runstore.StepCompleted, Attempts: 1, Items: []runstore.ItemResult{
+			{Index: 0, Status: runstore.StepCompleted, Attempts: 1, Output: "a",
+				Why: &runstore.Reason{Code: runstore.ReasonCached, Run: "kr-old", Step: "each", Item: &zero}}}},
+	}}
+	var b bytes.Buffer
+	for _, q := range []struct {
+		step string
+		item *int
+	}{{"summary", nil}, {"each", &zero}} {
+		v, err := viewStep(run, q.step, q.item)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeStepDetail(&b, v)
+		b.WriteString("----\n")
+	}
+	checkGolden(t, "cli/step_cached.txt.golden", b.String())
+}
