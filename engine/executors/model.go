@@ -354,6 +354,7 @@ type badAnswer struct {
 	parse      error
 	text       string // the answer, masked, for the message
 	violations []flowspec.Violation
+	dup        bool // the violations are keys written twice
 }
 
 func (b *badAnswer) Error() string {
@@ -361,6 +362,9 @@ func (b *badAnswer) Error() string {
 		return fmt.Sprintf("is not JSON (%v): %q", b.parse, textcut.Runes(b.text, 200))
 	}
 	msg := "breaks the schema " + b.violations[0].Error()
+	if b.dup {
+		msg = "repeats a key " + b.violations[0].Error()
+	}
 	if n := len(b.violations) - 1; n == 1 {
 		msg += " (and in 1 more place)"
 	} else if n > 1 {
@@ -378,7 +382,11 @@ func (b *badAnswer) reask(s *flowspec.AnswerSchema) string {
 	if len(b.violations) == 0 {
 		what.WriteString("Your answer is not JSON (" + b.parse.Error() + ").")
 	} else {
-		what.WriteString("Your answer does not follow the JSON Schema:")
+		if b.dup {
+			what.WriteString("Your answer writes a key twice in an object, so its value is ambiguous:")
+		} else {
+			what.WriteString("Your answer does not follow the JSON Schema:")
+		}
 		for i, v := range b.violations {
 			if i == maxReasons {
 				fmt.Fprintf(&what, "\n- and %d more", len(b.violations)-i)
@@ -409,6 +417,11 @@ func checkAnswer(s *flowspec.AnswerSchema, text string) (any, *badAnswer) {
 	var v any
 	if err := json.Unmarshal(body, &v); err != nil {
 		return nil, &badAnswer{parse: err, text: text}
+	}
+	// A key written twice would be taken as its last value, silently: the
+	// model is asked again, as for an answer that breaks the schema.
+	if dup := flowspec.DuplicateKeys(body); len(dup) > 0 {
+		return nil, &badAnswer{violations: dup, dup: true, text: text}
 	}
 	if bad := s.Validate(v); len(bad) > 0 {
 		return nil, &badAnswer{violations: bad, text: text}
