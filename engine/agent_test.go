@@ -386,3 +386,47 @@ func TestAgentLoopCached(t *testing.T) {
 		t.Errorf("after editing a tool: why %+v, %d requests, lookup ran %d times; want no cache hit, 4 requests, 2 lookups", why, len(srv.Requests()), te.count("lookup-Paris"))
 	}
 }
+
+// A tool's big output (10 MB in 1 million lines) is kept whole once, in
+// its turn record: the step's record, the run's journal, the next turn's
+// prompt artifact and the log hold a bounded view.
+func TestAgentBigToolOutputKeptOnce(t *testing.T) {
+	t.Parallel()
+	const size = 10_000_000
+	srv := fakellm.New("openai", fakellm.Turn{Calls: fakellm.Calls("big", `{}`)}, fakellm.Turn{Text: "done"})
+	defer srv.Close()
+	te := agentEnv(t, srv, 2)
+	run := te.start(te.flow(`
+name: big
+tools:
+  big:
+    run: yes aaaaaaaaa | head -c `+strconv.Itoa(size)+`
+steps:
+  research:
+    kind: llm
+    model: openai/gpt-4o-mini
+    prompt: go
+    tools: [big]
+`), nil)
+	wantStatus(t, run, RunCompleted)
+	if got := srv.Requests()[1].Results[fakellm.CallID(1, 1)]; len(got) != size-1 {
+		t.Fatalf("the model was sent %d bytes of the output, want all %d (its last newline trimmed)", len(got), size-1)
+	}
+	out, _ := step(t, run, "research").Turns[0].ToolCalls[0].Output.(string)
+	if len(out) > 100<<10 || !strings.Contains(out, "the whole output is in the turn record") {
+		t.Errorf("the step's record holds %d bytes of the output, ending %q", len(out), out[max(0, len(out)-200):])
+	}
+	var big []string
+	err := filepath.Walk(te.home, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() && fi.Size() > 1<<20 {
+			big = append(big, p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(big) != 1 || !strings.Contains(big[0], string(filepath.Separator)+"turns"+string(filepath.Separator)) {
+		t.Fatalf("files over 1 MiB: %v; want the turn record alone", big)
+	}
+}

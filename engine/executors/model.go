@@ -171,7 +171,7 @@ func (c *conversation) call(ctx context.Context, caller providers.Caller, t int,
 	if t > 1 {
 		// The first request is prompt.json; each later call's is it and
 		// what the turns between added (the answers are the turns').
-		if data, err := json.MarshalIndent(added, "", "  "); err == nil {
+		if data, err := json.MarshalIndent(boundMessages(added), "", "  "); err == nil {
 			c.sink.Artifact(name("prompt"), ".json", append(data, '\n'))
 		}
 	}
@@ -282,7 +282,7 @@ func judge(s *flowspec.AnswerSchema, turn *runstore.Turn) (any, *badAnswer) {
 // finish puts the turns in the result, and the model of the last one when
 // this go called none (every turn was recorded before).
 func (c *conversation) finish() {
-	c.res.Turns = keptTurns(c.list())
+	c.res.Turns = keptTurns(boundTurns(c.list()))
 	if c.calls > 0 {
 		return
 	}
