@@ -150,6 +150,7 @@ func (l *loader) tool(key, n *yaml.Node) *Tool {
 			l.e.add(pos(p.key), "%s: env only goes with run:", owner)
 		} else {
 			t.Env = l.envOf(owner, p.val, false)
+			l.checkToolEnv(owner, t.Env)
 		}
 	}
 	if p, ok := fs.get("value"); ok {
