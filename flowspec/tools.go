@@ -115,7 +115,6 @@ func (l *loader) tool(key, n *yaml.Node) *Tool {
 		l.e.add(pos(p.key), "%s: flow: tools (a sub-flow as a tool) are not supported yet; use run: with `kitaru run` of the sub-flow", owner)
 		return nil
 	}
-	l.waitTool(t, owner, n, fs)
 	if p, ok := fs.get("description"); ok {
 		t.Description = l.scalar(p.val, "description")
 	}
@@ -137,6 +136,7 @@ func (l *loader) tool(key, n *yaml.Node) *Tool {
 	}
 	l.comp.toolArgs = closedArgs(t)
 	defer func() { l.comp.toolArgs = nil }()
+	l.waitTool(t, owner, n, fs) // after parameters: its question's args.X are checked against them
 	if p, ok := fs.get("run"); ok {
 		t.Run = l.template(p.val, owner+" run", false, false)
 		if strings.TrimSpace(t.Run.Source()) == "" {

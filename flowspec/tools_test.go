@@ -109,6 +109,8 @@ func TestToolErrors(t *testing.T) {
 			`3:89: tool "t" run: unknown parameter "cty"; the parameters of tool "t" are city, units; did you mean "city"?`},
 		{"unknown arg in env", "t: {parameters: {properties: {city: {}}}, run: echo, env: {C: '${{ args.town }}'}}", "tools: [t]", `tool "t" env C: unknown parameter "town"; the parameters of tool "t" are city (add it under parameters.properties`},
 		{"unknown arg by index", "t: {parameters: {properties: {city: {}}}, value: '${{ args[\"town\"] }}'}", "tools: [t]", `tool "t" value: unknown parameter "town"`},
+		{"unknown arg in a question", "t: {kind: wait, parameters: {properties: {question: {type: string}}}, question: '${{ args.qestion }}'}", "tools: [t]",
+			`tool "t" question: unknown parameter "qestion"; the parameters of tool "t" are question; did you mean "question"?`},
 		{"unknown arg, closed", "t: {parameters: {properties: {city: {}}, additionalProperties: false}, value: '${{ args.town }}'}", "tools: [t]", `unknown parameter "town"`},
 	}
 	for _, tt := range tests {
