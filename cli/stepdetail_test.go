@@ -106,7 +106,7 @@ func TestTurnsShowToolLoop(t *testing.T) {
 	refused, failed := "breaks the schema at /year: got string, want integer", "boom"
 	turns := []engine.Turn{
 		{Turn: 1, Model: "openai/gpt-4o-mini", Usage: providers.Usage{InputTokens: 10, OutputTokens: 5}, ToolCalls: []runstore.ToolCall{
-			{Name: "lookup", Output: "1"}, {Name: "add", Error: &failed}, {Name: "slow", Pending: true}}},
+			{Name: "lookup", Output: "1"}, {Name: "add", Error: &failed}, {Name: "slow", Pending: true}, {Name: "late", NotRun: true}}},
 		{Turn: 2, Model: "openai/gpt-4o-mini", Error: &refused},
 		{Turn: 3, Model: "openai/gpt-4o-mini"},
 	}
@@ -115,7 +115,7 @@ func TestTurnsShowToolLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := b.String()
-	for _, w := range []string{"research made 3 model calls and 3 tool calls in its tool loop:", "called lookup, add (failed), slow (no result: stopped)",
+	for _, w := range []string{"research made 3 model calls and 3 tool calls in its tool loop:", "called lookup, add (failed), slow (no result: stopped), late (not run: max_turns)",
 		"its answer " + refused, "answer taken"} {
 		if !strings.Contains(got, w) {
 			t.Errorf("%q lacks %q", got, w)
@@ -123,6 +123,14 @@ func TestTurnsShowToolLoop(t *testing.T) {
 	}
 	if strings.Contains(got, "gpt-4o-mini") {
 		t.Errorf("the model is named only when a list fell back: %q", got)
+	}
+	// max_turns: 1, and the model asked for a tool: nothing was run.
+	b.Reset()
+	if err := writeTurns(&b, "research", []engine.Turn{{Turn: 1, ToolCalls: []runstore.ToolCall{{Name: "lookup", NotRun: true}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.String(); !strings.Contains(got, "made 1 model call and 0 tool calls in its tool loop") || !strings.Contains(got, "lookup (not run: max_turns)") {
+		t.Errorf("a last turn's calls, not run: %q", got)
 	}
 }
 
