@@ -197,13 +197,18 @@ func writeTurns(w io.Writer, who string, turns []engine.Turn) error {
 	if len(turns) == 0 {
 		return nil
 	}
-	tools, fellBack := 0, false
+	tools, asked, fellBack := 0, false, false
 	for _, t := range turns {
-		tools += len(t.ToolCalls)
+		asked = asked || len(t.ToolCalls) > 0
+		for _, c := range t.ToolCalls {
+			if !c.NotRun { // asked for on the last turn: not made
+				tools++
+			}
+		}
 		fellBack = fellBack || len(t.FailedModels) > 0
 	}
 	switch {
-	case tools > 0:
+	case asked:
 		fmt.Fprintf(w, "\n%s made %d %s and %d %s in its tool loop:\n", who,
 			len(turns), plural(len(turns), "model call", "model calls"), tools, plural(tools, "tool call", "tool calls"))
 	case len(turns) == 1:
@@ -268,6 +273,8 @@ func turnOutcome(t engine.Turn) string {
 				names[i] += " (waiting for an answer)"
 			case c.Wait != nil && c.Wait.Answered:
 				names[i] += " (answered)"
+			case c.NotRun:
+				names[i] += " (not run: max_turns)"
 			case c.Pending:
 				names[i] += " (no result: stopped)"
 			case c.Error != nil:

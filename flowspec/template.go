@@ -8,6 +8,7 @@ import (
 	"math"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -437,9 +438,12 @@ type compiler struct {
 	itemReason string
 	// inTool: a tool's field is being compiled, where args is defined and
 	// steps, item and index are not.
-	inTool  bool
-	stepIDs []string
-	inNames []string
+	inTool bool
+	// toolArgs, inside a tool whose parameters name every property its
+	// arguments may have, are those names: args.X naming another is a typo.
+	toolArgs *toolArgs
+	stepIDs  []string
+	inNames  []string
 }
 
 // hasStep says whether the flow has a step id.
@@ -503,6 +507,10 @@ func (r *refCollector) Visit(node *ast.Node) {
 		}
 		prop, isStr := n.Property.(*ast.StringNode)
 		switch id.Value {
+		case "args":
+			if ta := r.c.toolArgs; ta != nil && isStr && !slices.Contains(ta.names, prop.Value) {
+				r.errs = append(r.errs, exprError{r.off(n.Property), ta.unknown(prop.Value)})
+			}
 		case "inputs":
 			if !isStr {
 				r.errs = append(r.errs, exprError{r.off(n), "name the input literally, e.g. inputs.topic"})
@@ -638,6 +646,7 @@ type exprKey struct {
 	allowItem  bool
 	itemReason string
 	inTool     bool
+	toolArgs   *toolArgs
 }
 
 // cachedExpr compiles an expression once per flow: the same text in the
@@ -645,7 +654,7 @@ type exprKey struct {
 // such as ${{ inputs.topic }} often. Programs are immutable, so Templates
 // may share them and serve concurrent runs.
 func (c *compiler) cachedExpr(src string, allowItem bool) *exprResult {
-	key := exprKey{src, allowItem, c.itemReason, c.inTool}
+	key := exprKey{src, allowItem, c.itemReason, c.inTool, c.toolArgs}
 	if r, ok := c.cache[key]; ok {
 		return r
 	}

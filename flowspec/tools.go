@@ -115,7 +115,6 @@ func (l *loader) tool(key, n *yaml.Node) *Tool {
 		l.e.add(pos(p.key), "%s: flow: tools (a sub-flow as a tool) are not supported yet; use run: with `kitaru run` of the sub-flow", owner)
 		return nil
 	}
-	l.waitTool(t, owner, n, fs)
 	if p, ok := fs.get("description"); ok {
 		t.Description = l.scalar(p.val, "description")
 	}
@@ -135,6 +134,9 @@ func (l *loader) tool(key, n *yaml.Node) *Tool {
 	if raw, err := json.Marshal(t.Parameters); err == nil {
 		t.params, _ = NewAnswerSchema(raw)
 	}
+	l.comp.toolArgs = closedArgs(t)
+	defer func() { l.comp.toolArgs = nil }()
+	l.waitTool(t, owner, n, fs) // after parameters: its question's args.X are checked against them
 	if p, ok := fs.get("run"); ok {
 		t.Run = l.template(p.val, owner+" run", false, false)
 		if strings.TrimSpace(t.Run.Source()) == "" {
@@ -148,6 +150,7 @@ func (l *loader) tool(key, n *yaml.Node) *Tool {
 			l.e.add(pos(p.key), "%s: env only goes with run:", owner)
 		} else {
 			t.Env = l.envOf(owner, p.val, false)
+			l.checkToolEnv(owner, t.Env)
 		}
 	}
 	if p, ok := fs.get("value"); ok {

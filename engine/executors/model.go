@@ -124,6 +124,11 @@ func (c *conversation) run(ctx context.Context, caller providers.Caller) (any, e
 		}
 		turn := c.turns[t-1]
 		if len(turn.ToolCalls) > 0 {
+			if c.lastTurn(t) {
+				// No turn is left to take their results: running them
+				// would be work (and side effects) for nothing.
+				return nil, c.maxTurns()
+			}
 			if err := c.runTools(ctx, t); err != nil {
 				return nil, err
 			}
@@ -166,7 +171,7 @@ func (c *conversation) call(ctx context.Context, caller providers.Caller, t int,
 	if t > 1 {
 		// The first request is prompt.json; each later call's is it and
 		// what the turns between added (the answers are the turns').
-		if data, err := json.MarshalIndent(added, "", "  "); err == nil {
+		if data, err := json.MarshalIndent(boundMessages(added), "", "  "); err == nil {
 			c.sink.Artifact(name("prompt"), ".json", append(data, '\n'))
 		}
 	}
@@ -201,7 +206,7 @@ func (c *conversation) call(ctx context.Context, caller providers.Caller, t int,
 			id = fmt.Sprintf("call-%d-%d", t, i+1)
 		}
 		args := c.sink.Mask(tc.Arguments)
-		turn.ToolCalls = append(turn.ToolCalls, runstore.ToolCall{ID: id, Name: tc.Name, Arguments: decodedArgs(args), ArgumentsText: args, Pending: true})
+		turn.ToolCalls = append(turn.ToolCalls, runstore.ToolCall{ID: id, Name: tc.Name, Arguments: decodedArgs(args), ArgumentsText: args, Pending: !c.lastTurn(t), NotRun: c.lastTurn(t)})
 	}
 	if text != "" || len(turn.ToolCalls) == 0 {
 		c.sink.Artifact(name("response"), ".txt", []byte(text))
@@ -237,11 +242,20 @@ func (c *conversation) callError(t int, err error) error {
 	return fmt.Errorf("turn %d of the tool loop: %w", t, err)
 }
 
+// lastTurn says whether turn t is the last max_turns allows. The tool
+// calls it asks for are not run: no turn is left to take their results.
+// (Offering the last turn no tools instead would change the request as
+// the conversation goes, and some providers refuse a conversation with
+// tool calls in it and no tools.)
+func (c *conversation) lastTurn(t int) bool {
+	return c.l.MaxTurns > 0 && t >= c.l.MaxTurns
+}
+
 // maxTurns is the error of a conversation that used its max_turns.
 func (c *conversation) maxTurns() error {
 	last := c.turns[len(c.turns)-1]
 	if len(last.ToolCalls) > 0 {
-		return fmt.Errorf("the model still asked for tools after %d turns, its max_turns; raise max_turns, or tell it in the prompt to answer sooner", c.l.MaxTurns)
+		return fmt.Errorf("the model still asked for tools on turn %d, the last its max_turns (%d) allows, so they were not run; raise max_turns, or tell it in the prompt to answer sooner", last.Turn, c.l.MaxTurns)
 	}
 	why := "was refused"
 	if last.Error != nil {
@@ -268,7 +282,7 @@ func judge(s *flowspec.AnswerSchema, turn *runstore.Turn) (any, *badAnswer) {
 // finish puts the turns in the result, and the model of the last one when
 // this go called none (every turn was recorded before).
 func (c *conversation) finish() {
-	c.res.Turns = keptTurns(c.list())
+	c.res.Turns = keptTurns(boundTurns(c.list()))
 	if c.calls > 0 {
 		return
 	}
@@ -340,6 +354,7 @@ type badAnswer struct {
 	parse      error
 	text       string // the answer, masked, for the message
 	violations []flowspec.Violation
+	dup        bool // the violations are keys written twice
 }
 
 func (b *badAnswer) Error() string {
@@ -347,6 +362,9 @@ func (b *badAnswer) Error() string {
 		return fmt.Sprintf("is not JSON (%v): %q", b.parse, textcut.Runes(b.text, 200))
 	}
 	msg := "breaks the schema " + b.violations[0].Error()
+	if b.dup {
+		msg = "repeats a key " + b.violations[0].Error()
+	}
 	if n := len(b.violations) - 1; n == 1 {
 		msg += " (and in 1 more place)"
 	} else if n > 1 {
@@ -364,7 +382,11 @@ func (b *badAnswer) reask(s *flowspec.AnswerSchema) string {
 	if len(b.violations) == 0 {
 		what.WriteString("Your answer is not JSON (" + b.parse.Error() + ").")
 	} else {
-		what.WriteString("Your answer does not follow the JSON Schema:")
+		if b.dup {
+			what.WriteString("Your answer writes a key twice in an object, so its value is ambiguous:")
+		} else {
+			what.WriteString("Your answer does not follow the JSON Schema:")
+		}
 		for i, v := range b.violations {
 			if i == maxReasons {
 				fmt.Fprintf(&what, "\n- and %d more", len(b.violations)-i)
@@ -395,6 +417,11 @@ func checkAnswer(s *flowspec.AnswerSchema, text string) (any, *badAnswer) {
 	var v any
 	if err := json.Unmarshal(body, &v); err != nil {
 		return nil, &badAnswer{parse: err, text: text}
+	}
+	// A key written twice would be taken as its last value, silently: the
+	// model is asked again, as for an answer that breaks the schema.
+	if dup := flowspec.DuplicateKeys(body); len(dup) > 0 {
+		return nil, &badAnswer{violations: dup, dup: true, text: text}
 	}
 	if bad := s.Validate(v); len(bad) > 0 {
 		return nil, &badAnswer{violations: bad, text: text}

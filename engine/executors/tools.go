@@ -164,6 +164,12 @@ func (s toolSink) Output(text string) (any, error) { return text, nil }
 func (s toolSink) Artifact(string, string, []byte) {}
 func (s toolSink) ProcessRecord() string           { return "" }
 
+// Capture logs at most toolCopyMax of each stream: the turn record has
+// the whole output.
+func (s toolSink) Capture(stream string, keep, logLimit int64, over func()) work.Capture {
+	return s.Sink.Capture(stream, keep, min(logLimit, toolCopyMax), over)
+}
+
 // toolMessages are what a turn that asked for tools adds to the
 // conversation: the model's message and each tool call's result.
 func toolMessages(turn *runstore.Turn) []providers.Message {
