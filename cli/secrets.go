@@ -378,8 +378,13 @@ func readAskedValues(pairs []string, stdio *IO) ([]string, error) {
 		return out, nil
 	}
 	for _, i := range asked {
+		restore, err := echoOff(int(f.Fd()))
+		if err != nil {
+			return nil, fmt.Errorf("cannot hide what is typed at this terminal: %w", err)
+		}
 		fmt.Fprintf(stdio.Stderr, "value of %s (not shown): ", pairs[i])
 		value, err := term.ReadPassword(int(f.Fd()))
+		restore()
 		fmt.Fprintln(stdio.Stderr)
 		if err != nil {
 			return nil, fmt.Errorf("cannot read the value of %s: %w", pairs[i], err)
