@@ -3,6 +3,7 @@ package cli
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestE2EListSaysWhatItLeftOut: a list cut by --limit says how many runs
@@ -54,5 +55,23 @@ func TestE2EMissingSecretSaysItOnce(t *testing.T) {
 	}
 	if n := strings.Count(r.Stderr, "NOT encrypted"); n != 1 || !strings.Contains(r.Stderr, "kitaru: warning: KITARU_SECRETS_BACKEND=file") {
 		t.Errorf("the file backend's warning is shown %d times, or not as kitaru's:\n%s", n, r.Stderr)
+	}
+}
+
+// TestE2EGetSaysAWaitTimedOut: once a wait's timeout has passed, get says
+// so, and what to do, before anyone tries to answer.
+func TestE2EGetSaysAWaitTimedOut(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t)
+	f := e.flow("w.yaml", "name: w\nsteps:\n  ok: {kind: wait, question: \"Go?\", timeout: 1s}\n")
+	id := announcedID(t, e.must(ExitWaiting, "run", f, "--quiet").Stdout)
+	if r := e.must(0, "executions", "get", id); !strings.Contains(r.Stdout, "answer by ") || strings.Contains(r.Stdout, "ran out") {
+		t.Errorf("before its timeout:\n%s", r.Stdout)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	r := e.must(0, "executions", "get", id)
+	if !strings.Contains(r.Stdout, "its timeout ran out at ") || !strings.Contains(r.Stdout, "`kitaru retry "+id+"` asks again") ||
+		strings.Contains(r.Stdout, "answer with") {
+		t.Errorf("after its timeout:\n%s", r.Stdout)
 	}
 }

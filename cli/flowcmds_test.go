@@ -148,3 +148,14 @@ func TestFlowCommandsHelpHasExamples(t *testing.T) {
 		}
 	}
 }
+
+func TestGraphText(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"fan_out", "shell_and_llm", "llm_writer"} {
+		out, errOut, code := runCLI("graph", "../examples/"+name+".yaml", "--format", "text")
+		if code != 0 {
+			t.Fatalf("graph %s: exit %d\n%s", name, code, errOut)
+		}
+		checkGolden(t, "cli/graph_"+name+".txt.golden", out)
+	}
+}

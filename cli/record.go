@@ -162,8 +162,17 @@ func writeRunDetail(w io.Writer, r *engine.Run) error {
 			}
 		}
 		if s.Wait != nil && s.Status == engine.StepWaiting {
-			fmt.Fprintf(w, "\n%s asks%s:\n  %s\n  answer with `kitaru input %s %s --value %s`\n", s.ID, questionsNote(s.Wait),
-				indentRest(questionsText(s.Wait), "  "), r.ID, s.ID, shellQuote(exampleJSON(s.Wait.Schema)))
+			fmt.Fprintf(w, "\n%s asks%s:\n  %s\n", s.ID, questionsNote(s.Wait), indentRest(questionsText(s.Wait), "  "))
+			if d := s.Wait.Deadline; d != nil && !time.Now().Before(*d) {
+				// The engine sees it only when an answer comes; a person
+				// looking should know now that one would be refused.
+				fmt.Fprintf(w, "  its timeout ran out at %s: an answer now is refused; `kitaru retry %s` asks again\n", fmtTime(*d), r.ID)
+			} else {
+				if d != nil {
+					fmt.Fprintf(w, "  answer by %s (its timeout)\n", fmtTime(*d))
+				}
+				fmt.Fprintf(w, "  answer with `kitaru input %s %s --value %s`\n", r.ID, s.ID, shellQuote(exampleJSON(s.Wait.Schema)))
+			}
 		}
 	}
 	var dirs []string
