@@ -33,7 +33,7 @@ var (
 )
 
 var (
-	topFields      = []string{"name", "description", "inputs", "defaults", "budget", "tools", "steps", "output"}
+	topFields      = []string{"name", "description", "inputs", "defaults", "budget", "tools", "mcp", "steps", "output"}
 	inputFields    = []string{"type", "description", "default"}
 	inputTypes     = []string{"string", "integer", "number", "boolean", "list", "object"}
 	defaultsFields = []string{"model", "retry", "timeout", "max_output", "cache"}
@@ -310,6 +310,9 @@ func (l *loader) load() *Flow {
 	f.byID = make(map[string]*Step, len(stepKVs))
 	if n, ok := fields.get("tools"); ok {
 		l.tools(n.val)
+	}
+	if n, ok := fields.get("mcp"); ok {
+		l.mcp(n.val)
 	}
 	for _, s := range stepKVs {
 		val := s.val

@@ -67,22 +67,26 @@ func TestSchemaValidatesExamples(t *testing.T) {
 func TestSchemaRejectsBadFlows(t *testing.T) {
 	sch := compiledFlowSchema(t)
 	bad := map[string]string{
-		"no kind":         "name: a\nsteps: {x: {prompt: hi}}\n",
-		"both run/value":  "name: a\nsteps: {x: {kind: checkpoint, run: ls, value: 1}}\n",
-		"unknown field":   "name: a\nsteps: {x: {kind: llm, prompt: hi, promt: hi}}\n",
-		"bad name":        "name: A B\nsteps: {x: {kind: llm, prompt: hi}}\n",
-		"wait question":   "name: a\nsteps: {x: {kind: wait}}\n",
-		"bad max_output":  "name: a\nsteps: {x: {kind: checkpoint, run: ls, max_output: lots}}\n",
-		"llm max_output":  "name: a\nsteps: {x: {kind: llm, prompt: hi, max_output: 1MiB}}\n",
-		"huge max_output": "name: a\nsteps: {x: {kind: checkpoint, run: ls, max_output: 2147483648}}\n",
-		"lone max_turns":  "name: a\nsteps: {x: {kind: llm, prompt: hi, max_turns: 3}}\n",
-		"tool run+value":  "name: a\ntools: {t: {run: ls, value: 1}}\nsteps: {x: {kind: llm, prompt: hi, tools: [t]}}\n",
-		"tool array args": "name: a\ntools: {t: {value: 1, parameters: {type: array}}}\nsteps: {x: {kind: llm, prompt: hi, tools: [t]}}\n",
-		"retries alone":   "name: a\nsteps: {x: {kind: llm, prompt: hi, schema_retries: 1}}\n",
-		"many retries":    "name: a\nsteps: {x: {kind: llm, prompt: hi, schema: {type: object}, schema_retries: 11}}\n",
-		"schema as text":  "name: a\nsteps: {x: {kind: llm, prompt: hi, schema: {type: object}, output: text}}\n",
-		"schema a list":   "name: a\nsteps: {x: {kind: llm, prompt: hi, schema: [a]}}\n",
-		"run with schema": "name: a\nsteps: {x: {kind: checkpoint, run: ls, schema: {type: object}}}\n",
+		"no kind":          "name: a\nsteps: {x: {prompt: hi}}\n",
+		"both run/value":   "name: a\nsteps: {x: {kind: checkpoint, run: ls, value: 1}}\n",
+		"unknown field":    "name: a\nsteps: {x: {kind: llm, prompt: hi, promt: hi}}\n",
+		"bad name":         "name: A B\nsteps: {x: {kind: llm, prompt: hi}}\n",
+		"wait question":    "name: a\nsteps: {x: {kind: wait}}\n",
+		"bad max_output":   "name: a\nsteps: {x: {kind: checkpoint, run: ls, max_output: lots}}\n",
+		"llm max_output":   "name: a\nsteps: {x: {kind: llm, prompt: hi, max_output: 1MiB}}\n",
+		"huge max_output":  "name: a\nsteps: {x: {kind: checkpoint, run: ls, max_output: 2147483648}}\n",
+		"lone max_turns":   "name: a\nsteps: {x: {kind: llm, prompt: hi, max_turns: 3}}\n",
+		"tool run+value":   "name: a\ntools: {t: {run: ls, value: 1}}\nsteps: {x: {kind: llm, prompt: hi, tools: [t]}}\n",
+		"tool array args":  "name: a\ntools: {t: {value: 1, parameters: {type: array}}}\nsteps: {x: {kind: llm, prompt: hi, tools: [t]}}\n",
+		"retries alone":    "name: a\nsteps: {x: {kind: llm, prompt: hi, schema_retries: 1}}\n",
+		"many retries":     "name: a\nsteps: {x: {kind: llm, prompt: hi, schema: {type: object}, schema_retries: 11}}\n",
+		"schema as text":   "name: a\nsteps: {x: {kind: llm, prompt: hi, schema: {type: object}, output: text}}\n",
+		"schema a list":    "name: a\nsteps: {x: {kind: llm, prompt: hi, schema: [a]}}\n",
+		"mcp both":         "name: a\nmcp: {f: {command: [x], url: 'http://h/'}}\nsteps: {x: {kind: llm, prompt: hi, tools: [f.a]}}\n",
+		"mcp command text": "name: a\nmcp: {f: {command: 'x --y'}}\nsteps: {x: {kind: llm, prompt: hi, tools: [f.a]}}\n",
+		"mcp url env":      "name: a\nmcp: {f: {url: 'http://h/', env: {A: b}}}\nsteps: {x: {kind: llm, prompt: hi, tools: [f.a]}}\n",
+		"mcp dotted name":  "name: a\nmcp: {f.g: {command: [x]}}\nsteps: {x: {kind: llm, prompt: hi}}\n",
+		"run with schema":  "name: a\nsteps: {x: {kind: checkpoint, run: ls, schema: {type: object}}}\n",
 	}
 	for name, src := range bad {
 		path := filepath.Join(t.TempDir(), "f.yaml")
@@ -106,5 +110,16 @@ func TestSchemaFileIsCurrent(t *testing.T) {
 	}
 	if !strings.Contains(string(got), "2020-12") {
 		t.Error("schema is not draft 2020-12")
+	}
+}
+
+// The schema takes what the loader takes of mcp:.
+func TestSchemaTakesMCP(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f.yaml")
+	if err := os.WriteFile(path, []byte(mcpFlow), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := compiledFlowSchema(t).Validate(yamlAsJSON(t, path)); err != nil {
+		t.Errorf("the schema refuses an mcp: flow the loader takes: %v", err)
 	}
 }

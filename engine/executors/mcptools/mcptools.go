@@ -1,0 +1,345 @@
+// Package mcptools connects a run to its flow's MCP servers (mcp:) through
+// the official Go SDK: a stdio server is started as a process (an argv, no
+// shell), a streamable-HTTP one is reached at its URL. Each server is
+// connected the first time a step asks for it and stays up for the rest of
+// the run's go; Close stops them all.
+package mcptools
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/kitaruhq/kitaru/engine/work"
+	"github.com/kitaruhq/kitaru/flowspec"
+)
+
+// startTimeout bounds a server's start and handshake; downWait how long a
+// failed call waits to learn that its server is gone; stopWait how long a
+// stdio server has to exit once its stdin is closed, and again after
+// SIGTERM, before it is killed.
+const (
+	startTimeout = 30 * time.Second
+	downWait     = 2 * time.Second
+	stopWait     = 2 * time.Second
+)
+
+// Servers are the MCP servers of one go at a run.
+type Servers struct {
+	host  work.MCPHost
+	mu    sync.Mutex
+	conns map[string]*conn
+	done  bool
+}
+
+var _ work.MCPRun = (*Servers)(nil)
+
+// New is the servers of a run, none started yet.
+func New(host work.MCPHost) work.MCPRun {
+	return &Servers{host: host, conns: map[string]*conn{}}
+}
+
+// conn is one server's session, once started.
+type conn struct {
+	mu     sync.Mutex // held while it starts
+	cs     *mcp.ClientSession
+	cmd    *exec.Cmd // a stdio server's process
+	stderr *lineLog
+	tools  []work.MCPTool
+	masked []string
+	// down is closed once the session ended (the process exited, the
+	// connection broke, or Close).
+	down chan struct{}
+	err  error // why it could not start; nil: started, or to be tried again
+}
+
+func (s *Servers) conn(name string) (*conn, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return nil, errors.New("the run's MCP servers are stopped")
+	}
+	c := s.conns[name]
+	if c == nil {
+		c = &conn{}
+		s.conns[name] = c
+	}
+	return c, nil
+}
+
+// started is the server's session, started the first time.
+func (s *Servers) started(ctx context.Context, srv *flowspec.MCPServer) (*conn, error) {
+	c, err := s.conn(srv.Name)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return nil, c.err
+	}
+	if c.cs != nil {
+		return c, nil
+	}
+	if err := s.start(ctx, srv, c); err != nil {
+		if ctx.Err() == nil {
+			c.err = err // a server that cannot start does not start later either
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+func (s *Servers) start(ctx context.Context, srv *flowspec.MCPServer, c *conn) error {
+	var t mcp.Transport
+	var cmd *exec.Cmd
+	if srv.URL != "" {
+		t = &mcp.StreamableClientTransport{Endpoint: srv.URL, DisableStandaloneSSE: true}
+	} else {
+		env, err := s.host.Env(srv.Secrets)
+		if err != nil {
+			return fmt.Errorf("MCP server %s: %w", srv.Name, err)
+		}
+		for _, kv := range env {
+			if _, v, ok := strings.Cut(kv, "="); ok && v != "" {
+				c.masked = append(c.masked, v)
+			}
+		}
+		cmd = exec.Command(srv.Command[0], srv.Command[1:]...)
+		cmd.Dir = s.host.Dir()
+		cmd.Env = append(os.Environ(), env...)
+		for _, e := range srv.Env {
+			cmd.Env = append(cmd.Env, e[0]+"="+e[1])
+		}
+		masked := slices.Clone(c.masked)
+		c.stderr = &lineLog{log: func(line string) { s.host.Log(srv.Name, line, masked) }}
+		cmd.Stderr = c.stderr
+		t = &mcp.CommandTransport{Command: cmd, TerminateDuration: stopWait}
+	}
+	cctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	client := mcp.NewClient(&mcp.Implementation{Name: "kitaru", Version: "1"}, nil)
+	cs, err := client.Connect(cctx, t, nil)
+	if err != nil {
+		if cmd != nil && cmd.Process != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			c.stderr.flush()
+		}
+		return fmt.Errorf("MCP server %s could not be started (%s): %w", srv.Name, where(srv), err)
+	}
+	c.cs, c.cmd, c.down = cs, cmd, make(chan struct{})
+	go func() {
+		_ = cs.Wait()
+		close(c.down)
+	}()
+	var tools []work.MCPTool
+	for tool, err := range cs.Tools(cctx, nil) {
+		if err != nil {
+			return fmt.Errorf("MCP server %s did not list its tools: %w", srv.Name, err)
+		}
+		tools = append(tools, work.MCPTool{Name: tool.Name, Description: tool.Description, InputSchema: schemaMap(tool.InputSchema)})
+	}
+	c.tools = tools
+	return nil
+}
+
+// where says how a server is reached, for messages.
+func where(srv *flowspec.MCPServer) string {
+	if srv.URL != "" {
+		return srv.URL
+	}
+	return "command " + strings.Join(srv.Command, " ")
+}
+
+// schemaMap is a listed input schema as JSON values.
+func schemaMap(v any) map[string]any {
+	if m, ok := v.(map[string]any); ok {
+		return m
+	}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	var m map[string]any
+	_ = json.Unmarshal(raw, &m)
+	return m
+}
+
+// Tools lists what the server serves, starting it the first time.
+func (s *Servers) Tools(ctx context.Context, srv *flowspec.MCPServer) ([]work.MCPTool, error) {
+	c, err := s.started(ctx, srv)
+	if err != nil {
+		return nil, err
+	}
+	return c.tools, nil
+}
+
+// Masked are the secret values the server was given.
+func (s *Servers) Masked(srv *flowspec.MCPServer) []string {
+	c, err := s.conn(srv.Name)
+	if err != nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.masked
+}
+
+// Call calls a tool of the server.
+func (s *Servers) Call(ctx context.Context, srv *flowspec.MCPServer, tool string, args map[string]any) (*work.MCPResult, error) {
+	c, err := s.started(ctx, srv)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", work.ErrMCPServerDown, err)
+	}
+	if gone := c.gone(); gone != "" {
+		return nil, fmt.Errorf("%w: MCP server %s %s", work.ErrMCPServerDown, srv.Name, gone)
+	}
+	res, err := c.cs.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: args})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if wire := (*jsonrpc.Error)(nil); errors.As(err, &wire) {
+			// The server answered: it is up, the call failed.
+			return nil, fmt.Errorf("MCP server %s: %w", srv.Name, err)
+		}
+		// The session ends a moment after the process does: a call cut
+		// short by that is the server's end, not the tool's failure.
+		t := time.NewTimer(downWait)
+		defer t.Stop()
+		select {
+		case <-c.down:
+			return nil, fmt.Errorf("%w: MCP server %s %s while tool %s ran", work.ErrMCPServerDown, srv.Name, c.gone(), tool)
+		case <-t.C:
+		}
+		if errors.Is(err, mcp.ErrConnectionClosed) {
+			return nil, fmt.Errorf("%w: MCP server %s: %w", work.ErrMCPServerDown, srv.Name, err)
+		}
+		return nil, fmt.Errorf("MCP server %s: %w", srv.Name, err)
+	}
+	return &work.MCPResult{Output: output(res), IsError: res.IsError}, nil
+}
+
+// gone says how the server ended ("" : it is running).
+func (c *conn) gone() string {
+	select {
+	case <-c.down:
+	default:
+		return ""
+	}
+	if c.cmd == nil {
+		return "closed the connection"
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// Close reaps the process, whose end then says how it went.
+	_ = c.cs.Close()
+	c.stderr.flush()
+	if st := c.cmd.ProcessState; st != nil {
+		return "exited (" + st.String() + ")"
+	}
+	return "exited"
+}
+
+// output is a call's result as a tool's output: its structured content
+// when it has some, else its text, one string (non-text parts named).
+func output(res *mcp.CallToolResult) any {
+	if res.StructuredContent != nil && !res.IsError {
+		return res.StructuredContent
+	}
+	var parts []string
+	for _, c := range res.Content {
+		switch c := c.(type) {
+		case *mcp.TextContent:
+			parts = append(parts, c.Text)
+		case *mcp.ImageContent:
+			parts = append(parts, fmt.Sprintf("[image %s, %d bytes]", c.MIMEType, len(c.Data)))
+		case *mcp.AudioContent:
+			parts = append(parts, fmt.Sprintf("[audio %s, %d bytes]", c.MIMEType, len(c.Data)))
+		case *mcp.ResourceLink:
+			parts = append(parts, fmt.Sprintf("[resource %s]", c.URI))
+		case *mcp.EmbeddedResource:
+			if c.Resource != nil && c.Resource.Text != "" {
+				parts = append(parts, c.Resource.Text)
+			} else if c.Resource != nil {
+				parts = append(parts, fmt.Sprintf("[resource %s]", c.Resource.URI))
+			}
+		}
+	}
+	return strings.Join(parts, "\n")
+}
+
+// Close stops every server started: a stdio server's stdin is closed, and
+// it is signalled, then killed, if it does not exit.
+func (s *Servers) Close() {
+	s.mu.Lock()
+	s.done = true
+	conns := s.conns
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Go(func() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if c.cs != nil {
+				_ = c.cs.Close()
+			}
+			if c.stderr != nil {
+				c.stderr.flush()
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// lineLog hands a server's stderr to the run's log a line at a time.
+type lineLog struct {
+	mu  sync.Mutex
+	buf []byte
+	log func(string)
+}
+
+// maxLine bounds a line kept waiting for its end.
+const maxLine = 8 << 10
+
+func (l *lineLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf = append(l.buf, p...)
+	for {
+		i := bytes.IndexByte(l.buf, '\n')
+		if i < 0 {
+			if len(l.buf) > maxLine {
+				l.log(string(l.buf))
+				l.buf = l.buf[:0]
+			}
+			return len(p), nil
+		}
+		l.log(strings.TrimRight(string(l.buf[:i]), "\r"))
+		l.buf = l.buf[i+1:]
+	}
+}
+
+func (l *lineLog) flush() {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.buf) > 0 {
+		l.log(string(l.buf))
+		l.buf = nil
+	}
+}
