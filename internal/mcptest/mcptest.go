@@ -20,7 +20,7 @@ import (
 // tool end the process (never in a test's own process).
 const (
 	EnvServe   = "KITARU_TEST_MCP_SERVER"
-	EnvCounter = "KITARU_TEST_MCP_COUNTER"
+	EnvCounter = "KITARU_TEST_MCP_CALLS"
 	EnvMayDie  = "KITARU_TEST_MCP_MAY_DIE"
 )
 
