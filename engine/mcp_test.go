@@ -154,8 +154,8 @@ func TestAgentMCPFailures(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name, tools, server string // server "": this test binary
-		script                     []fakellm.Turn
-		want                       string
+		script              []fakellm.Turn
+		want                string
 	}{
 		{name: "unknown tool", tools: "files.read_fil", want: `tool files.read_fil: MCP server files has no tool "read_fil"; its tools are `},
 		{name: "cannot start", tools: "files.*", server: "    command: [./no-such-mcp-server]\n", want: "MCP server files could not be started (command ./no-such-mcp-server)"},
