@@ -137,7 +137,10 @@ func (s *Servers) start(ctx context.Context, srv *flowspec.MCPServer, c *conn) e
 			_ = cmd.Wait()
 			c.stderr.flush()
 		}
-		return fmt.Errorf("MCP server %s could not be started (%s): %w", srv.Name, where(srv), err)
+		if srv.URL != "" {
+			return fmt.Errorf("MCP server %s could not be reached at %s: %w", srv.Name, srv.URL, err)
+		}
+		return fmt.Errorf("MCP server %s could not be started (command %s): %w", srv.Name, strings.Join(srv.Command, " "), err)
 	}
 	c.cs, c.cmd, c.down = cs, cmd, make(chan struct{})
 	go func() {
@@ -153,14 +156,6 @@ func (s *Servers) start(ctx context.Context, srv *flowspec.MCPServer, c *conn) e
 	}
 	c.tools = tools
 	return nil
-}
-
-// where says how a server is reached, for messages.
-func where(srv *flowspec.MCPServer) string {
-	if srv.URL != "" {
-		return srv.URL
-	}
-	return "command " + strings.Join(srv.Command, " ")
 }
 
 // schemaMap is a listed input schema as JSON values.

@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -193,10 +194,14 @@ func TestServerCannotStart(t *testing.T) {
 		{"no program", &flowspec.MCPServer{Name: "gone", Command: []string{"./no-such-server", "--x"}}, "MCP server gone could not be started (command ./no-such-server --x)"},
 		{"not a server", &flowspec.MCPServer{Name: "sh", Command: []string{"sh", "-c", "echo not json; exit 4"}}, "MCP server sh could not be started"},
 		{"no secret", &flowspec.MCPServer{Name: "sec", Command: []string{"true"}, Secrets: []string{"missing"}}, "MCP server sec: no secret missing"},
+		{"nobody at the url", &flowspec.MCPServer{Name: "web", URL: "http://127.0.0.1:1/mcp"}, "MCP server web could not be reached at http://127.0.0.1:1/mcp"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
+			if tt.name == "not a server" && runtime.GOOS == "windows" {
+				t.Skip("no sh")
+			}
 			s := New(&host{dir: t.TempDir()})
 			defer s.Close()
 			_, err := s.Tools(t.Context(), tt.srv)
