@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -117,11 +118,18 @@ func (s *Servers) start(ctx context.Context, srv *flowspec.MCPServer, c *conn) e
 			}
 		}
 		cmd = exec.Command(srv.Command[0], srv.Command[1:]...)
+		ownGroup(cmd)
 		cmd.Dir = s.host.Dir()
-		cmd.Env = append(os.Environ(), env...)
+		// As a checkpoint's command: kitaru's environment, PWD the
+		// directory, then env:, then the secrets.
+		cmd.Env = os.Environ()
+		if abs, err := filepath.Abs(cmd.Dir); cmd.Dir != "" && err == nil {
+			cmd.Env = append(cmd.Env, "PWD="+abs)
+		}
 		for _, e := range srv.Env {
 			cmd.Env = append(cmd.Env, e[0]+"="+e[1])
 		}
+		cmd.Env = append(cmd.Env, env...)
 		masked := slices.Clone(c.masked)
 		c.stderr = &lineLog{log: func(line string) { s.host.Log(srv.Name, line, masked) }}
 		cmd.Stderr = c.stderr
@@ -133,6 +141,7 @@ func (s *Servers) start(ctx context.Context, srv *flowspec.MCPServer, c *conn) e
 	cs, err := client.Connect(cctx, t, nil)
 	if err != nil {
 		if cmd != nil && cmd.Process != nil {
+			killGroup(cmd)
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
 			c.stderr.flush()
@@ -290,6 +299,9 @@ func (s *Servers) Close() {
 			defer c.mu.Unlock()
 			if c.cs != nil {
 				_ = c.cs.Close()
+			}
+			if c.cmd != nil {
+				killGroup(c.cmd)
 			}
 			if c.stderr != nil {
 				c.stderr.flush()

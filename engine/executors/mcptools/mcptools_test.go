@@ -157,6 +157,9 @@ func TestServersListAndCall(t *testing.T) {
 		t.Errorf("masked %v", s.Masked(stdio))
 	}
 	s.Close()
+	if st := s.(*Servers).conns["files"].cmd.ProcessState; st == nil || !st.Exited() {
+		t.Errorf("the stdio server was not stopped: %v", st)
+	}
 	log := h.log()
 	if !strings.Contains(log, "files: test server up, token ***") || !strings.Contains(log, "files: env MCP_TOKEN is ***") || strings.Contains(log, "s3cret") {
 		t.Errorf("log:\n%s", log)
