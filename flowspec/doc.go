@@ -124,8 +124,9 @@
 //     text parts joined by newlines (images, audio and resource links
 //     named, not included). A server that dies or drops the connection
 //     while a call runs fails the step (the call stays without a result,
-//     so a resume makes it again); later calls in that go fail the same
-//     way. MCP calls are recorded like other tool calls: a resumed loop
+//     so a resume makes it again); the step's later calls fail the same
+//     way, and the next step to offer its tools (or the step's retry)
+//     starts it again, the log saying so. MCP calls are recorded like other tool calls: a resumed loop
 //     does not make a recorded call again. The fingerprint covers the
 //     servers as declared and the tools named; the cache key also covers
 //     what the servers listed of the tools offered (names, descriptions,

@@ -51,18 +51,25 @@ func New(host work.MCPHost) work.MCPRun {
 	return &Servers{host: host, conns: map[string]*conn{}}
 }
 
-// conn is one server's session, once started.
+// conn is one server of the run: its session while it runs.
 type conn struct {
-	mu     sync.Mutex // held while it starts
+	mu     sync.Mutex // held while it starts or stops
+	cur    *session   // nil: not started (or gone, to be started again)
+	masked []string
+	err    error // why it could not start; it is not tried again
+}
+
+// session is one start of a server; it does not change once made.
+type session struct {
 	cs     *mcp.ClientSession
 	cmd    *exec.Cmd // a stdio server's process
 	stderr *lineLog
 	tools  []work.MCPTool
-	masked []string
 	// down is closed once the session ended (the process exited, the
 	// connection broke, or Close).
 	down chan struct{}
-	err  error // why it could not start; nil: started, or to be tried again
+	once sync.Once // reaps it
+	end  string    // how it ended, once reaped
 }
 
 func (s *Servers) conn(name string) (*conn, error) {
@@ -79,8 +86,10 @@ func (s *Servers) conn(name string) (*conn, error) {
 	return c, nil
 }
 
-// started is the server's session, started the first time.
-func (s *Servers) started(ctx context.Context, srv *flowspec.MCPServer) (*conn, error) {
+// started is the server's session, started the first time. restart
+// starts one that ended anew (a step's start: a later step, or the
+// step's retry, gets a server again); a call does not.
+func (s *Servers) started(ctx context.Context, srv *flowspec.MCPServer, restart bool) (*session, error) {
 	c, err := s.conn(srv.Name)
 	if err != nil {
 		return nil, err
@@ -90,34 +99,40 @@ func (s *Servers) started(ctx context.Context, srv *flowspec.MCPServer) (*conn, 
 	if c.err != nil {
 		return nil, c.err
 	}
-	if c.cs != nil {
-		return c, nil
+	if cur := c.cur; cur != nil {
+		if !restart || cur.gone() == "" {
+			return cur, nil
+		}
+		s.host.Log(srv.Name, "it "+cur.gone()+"; starting it again", c.masked)
 	}
-	if err := s.start(ctx, srv, c); err != nil {
+	cur, err := s.start(ctx, srv, c)
+	if err != nil {
 		if ctx.Err() == nil {
 			c.err = err // a server that cannot start does not start later either
 		}
 		return nil, err
 	}
-	return c, nil
+	c.cur = cur
+	return cur, nil
 }
 
-func (s *Servers) start(ctx context.Context, srv *flowspec.MCPServer, c *conn) error {
+func (s *Servers) start(ctx context.Context, srv *flowspec.MCPServer, c *conn) (*session, error) {
 	var t mcp.Transport
-	var cmd *exec.Cmd
+	ss := &session{down: make(chan struct{})}
 	if srv.URL != "" {
 		t = &mcp.StreamableClientTransport{Endpoint: srv.URL, DisableStandaloneSSE: true}
 	} else {
 		env, err := s.host.Env(srv.Secrets)
 		if err != nil {
-			return fmt.Errorf("MCP server %s: %w", srv.Name, err)
+			return nil, fmt.Errorf("MCP server %s: %w", srv.Name, err)
 		}
+		c.masked = nil
 		for _, kv := range env {
 			if _, v, ok := strings.Cut(kv, "="); ok && v != "" {
 				c.masked = append(c.masked, v)
 			}
 		}
-		cmd = exec.Command(srv.Command[0], srv.Command[1:]...)
+		cmd := exec.Command(srv.Command[0], srv.Command[1:]...)
 		ownGroup(cmd)
 		cmd.Dir = s.host.Dir()
 		// As a checkpoint's command: kitaru's environment, PWD the
@@ -131,8 +146,9 @@ func (s *Servers) start(ctx context.Context, srv *flowspec.MCPServer, c *conn) e
 		}
 		cmd.Env = append(cmd.Env, env...)
 		masked := slices.Clone(c.masked)
-		c.stderr = &lineLog{log: func(line string) { s.host.Log(srv.Name, line, masked) }}
-		cmd.Stderr = c.stderr
+		ss.stderr = &lineLog{log: func(line string) { s.host.Log(srv.Name, line, masked) }}
+		cmd.Stderr = ss.stderr
+		ss.cmd = cmd
 		t = &mcp.CommandTransport{Command: cmd, TerminateDuration: stopWait}
 	}
 	cctx, cancel := context.WithTimeout(ctx, startTimeout)
@@ -140,31 +156,30 @@ func (s *Servers) start(ctx context.Context, srv *flowspec.MCPServer, c *conn) e
 	client := mcp.NewClient(&mcp.Implementation{Name: "kitaru", Version: "1"}, nil)
 	cs, err := client.Connect(cctx, t, nil)
 	if err != nil {
-		if cmd != nil && cmd.Process != nil {
+		if cmd := ss.cmd; cmd != nil && cmd.Process != nil {
 			killGroup(cmd)
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
-			c.stderr.flush()
+			ss.stderr.flush()
 		}
 		if srv.URL != "" {
-			return fmt.Errorf("MCP server %s could not be reached at %s: %w", srv.Name, srv.URL, err)
+			return nil, fmt.Errorf("MCP server %s could not be reached at %s: %w", srv.Name, srv.URL, err)
 		}
-		return fmt.Errorf("MCP server %s could not be started (command %s): %w", srv.Name, strings.Join(srv.Command, " "), err)
+		return nil, fmt.Errorf("MCP server %s could not be started (command %s): %w", srv.Name, strings.Join(srv.Command, " "), err)
 	}
-	c.cs, c.cmd, c.down = cs, cmd, make(chan struct{})
+	ss.cs = cs
 	go func() {
 		_ = cs.Wait()
-		close(c.down)
+		close(ss.down)
 	}()
-	var tools []work.MCPTool
 	for tool, err := range cs.Tools(cctx, nil) {
 		if err != nil {
-			return fmt.Errorf("MCP server %s did not list its tools: %w", srv.Name, err)
+			ss.stop()
+			return nil, fmt.Errorf("MCP server %s did not list its tools: %w", srv.Name, err)
 		}
-		tools = append(tools, work.MCPTool{Name: tool.Name, Description: tool.Description, InputSchema: schemaMap(tool.InputSchema)})
+		ss.tools = append(ss.tools, work.MCPTool{Name: tool.Name, Description: tool.Description, InputSchema: schemaMap(tool.InputSchema)})
 	}
-	c.tools = tools
-	return nil
+	return ss, nil
 }
 
 // schemaMap is a listed input schema as JSON values.
@@ -181,13 +196,14 @@ func schemaMap(v any) map[string]any {
 	return m
 }
 
-// Tools lists what the server serves, starting it the first time.
+// Tools lists what the server serves, starting it the first time (and
+// again, when it ended since).
 func (s *Servers) Tools(ctx context.Context, srv *flowspec.MCPServer) ([]work.MCPTool, error) {
-	c, err := s.started(ctx, srv)
+	ss, err := s.started(ctx, srv, true)
 	if err != nil {
 		return nil, err
 	}
-	return c.tools, nil
+	return ss.tools, nil
 }
 
 // Masked are the secret values the server was given.
@@ -203,14 +219,14 @@ func (s *Servers) Masked(srv *flowspec.MCPServer) []string {
 
 // Call calls a tool of the server.
 func (s *Servers) Call(ctx context.Context, srv *flowspec.MCPServer, tool string, args map[string]any) (*work.MCPResult, error) {
-	c, err := s.started(ctx, srv)
+	ss, err := s.started(ctx, srv, false)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", work.ErrMCPServerDown, err)
 	}
-	if gone := c.gone(); gone != "" {
+	if gone := ss.gone(); gone != "" {
 		return nil, fmt.Errorf("%w: MCP server %s %s", work.ErrMCPServerDown, srv.Name, gone)
 	}
-	res, err := c.cs.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: args})
+	res, err := ss.cs.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: args})
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -224,8 +240,8 @@ func (s *Servers) Call(ctx context.Context, srv *flowspec.MCPServer, tool string
 		t := time.NewTimer(downWait)
 		defer t.Stop()
 		select {
-		case <-c.down:
-			return nil, fmt.Errorf("%w: MCP server %s %s while tool %s ran", work.ErrMCPServerDown, srv.Name, c.gone(), tool)
+		case <-ss.down:
+			return nil, fmt.Errorf("%w: MCP server %s %s while tool %s ran", work.ErrMCPServerDown, srv.Name, ss.gone(), tool)
 		case <-t.C:
 		}
 		if errors.Is(err, mcp.ErrConnectionClosed) {
@@ -236,25 +252,34 @@ func (s *Servers) Call(ctx context.Context, srv *flowspec.MCPServer, tool string
 	return &work.MCPResult{Output: output(res), IsError: res.IsError}, nil
 }
 
-// gone says how the server ended ("" : it is running).
-func (c *conn) gone() string {
+// gone says how the session ended ("" : it is running).
+func (ss *session) gone() string {
 	select {
-	case <-c.down:
+	case <-ss.down:
 	default:
 		return ""
 	}
-	if c.cmd == nil {
-		return "closed the connection"
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	// Close reaps the process, whose end then says how it went.
-	_ = c.cs.Close()
-	c.stderr.flush()
-	if st := c.cmd.ProcessState; st != nil {
-		return "exited (" + st.String() + ")"
-	}
-	return "exited"
+	ss.stop()
+	return ss.end
+}
+
+// stop ends the session (a stdio server: stdin closed, then SIGTERM, then
+// killed, with what it left in its group) and notes how it ended.
+func (ss *session) stop() {
+	ss.once.Do(func() {
+		_ = ss.cs.Close()
+		switch cmd := ss.cmd; {
+		case cmd == nil:
+			ss.end = "closed the connection"
+		default:
+			killGroup(cmd)
+			ss.stderr.flush()
+			ss.end = "exited"
+			if st := cmd.ProcessState; st != nil {
+				ss.end = "exited (" + st.String() + ")"
+			}
+		}
+	})
 }
 
 // output is a call's result as a tool's output: its structured content
@@ -285,8 +310,7 @@ func output(res *mcp.CallToolResult) any {
 	return strings.Join(parts, "\n")
 }
 
-// Close stops every server started: a stdio server's stdin is closed, and
-// it is signalled, then killed, if it does not exit.
+// Close stops every server started.
 func (s *Servers) Close() {
 	s.mu.Lock()
 	s.done = true
@@ -297,14 +321,8 @@ func (s *Servers) Close() {
 		wg.Go(func() {
 			c.mu.Lock()
 			defer c.mu.Unlock()
-			if c.cs != nil {
-				_ = c.cs.Close()
-			}
-			if c.cmd != nil {
-				killGroup(c.cmd)
-			}
-			if c.stderr != nil {
-				c.stderr.flush()
+			if c.cur != nil {
+				c.cur.stop()
 			}
 		})
 	}

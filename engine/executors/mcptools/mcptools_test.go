@@ -157,7 +157,7 @@ func TestServersListAndCall(t *testing.T) {
 		t.Errorf("masked %v", s.Masked(stdio))
 	}
 	s.Close()
-	if st := s.(*Servers).conns["files"].cmd.ProcessState; st == nil || !st.Exited() {
+	if st := s.(*Servers).conns["files"].cur.cmd.ProcessState; st == nil || !st.Exited() {
 		t.Errorf("the stdio server was not stopped: %v", st)
 	}
 	log := h.log()
@@ -174,7 +174,8 @@ func TestServersListAndCall(t *testing.T) {
 func TestServerDies(t *testing.T) {
 	t.Parallel()
 	dir, stdio, _ := servers(t)
-	s := New(&host{dir: dir, secrets: map[string]string{"tok": "s3cret-token-value"}})
+	h := &host{dir: dir, secrets: map[string]string{"tok": "s3cret-token-value"}}
+	s := New(h)
 	defer s.Close()
 	_, err := s.Call(t.Context(), stdio, "die", map[string]any{})
 	if !errors.Is(err, work.ErrMCPServerDown) || !strings.Contains(err.Error(), "MCP server files exited (exit status 3) while tool die ran") {
@@ -183,6 +184,17 @@ func TestServerDies(t *testing.T) {
 	_, err = s.Call(t.Context(), stdio, "read_file", map[string]any{"path": "note.txt"})
 	if !errors.Is(err, work.ErrMCPServerDown) || !strings.Contains(err.Error(), "exited") {
 		t.Fatalf("a call after: %v", err)
+	}
+	// A step's start (Tools) starts it again, saying so.
+	if _, err := s.Tools(t.Context(), stdio); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Call(t.Context(), stdio, "read_file", map[string]any{"path": "note.txt"})
+	if err != nil || res.Output != "hello from the note" {
+		t.Fatalf("a call once started again: %+v, %v", res, err)
+	}
+	if log := h.log(); !strings.Contains(log, "files: it exited (exit status 3); starting it again") {
+		t.Errorf("log:\n%s", log)
 	}
 }
 
