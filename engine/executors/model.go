@@ -41,6 +41,11 @@ func (Model) Execute(ctx context.Context, u *work.Unit, sink work.Sink) (*work.R
 	if err != nil {
 		return nil, err
 	}
+	caller, err := callerOf(u)
+	if err != nil {
+		return nil, err
+	}
+	// Its MCP servers start here, once a model can be called.
 	tools, err := offersOf(ctx, u, sink)
 	if err != nil {
 		return nil, err
@@ -48,10 +53,6 @@ func (Model) Execute(ctx context.Context, u *work.Unit, sink work.Sink) (*work.R
 	req := providers.Request{Model: l.Model, Messages: msgs, Temperature: l.Temperature, MaxTokens: l.MaxTokens, Tools: tools.tools()}
 	if l.Schema != nil {
 		req.Schema, req.SchemaName = l.Schema.JSON, u.Step.ID
-	}
-	caller, err := callerOf(u)
-	if err != nil {
-		return nil, err
 	}
 	models := l.Models()
 	cache := cacheFor(u, caller, req, tools.digest(l))
