@@ -368,6 +368,12 @@ func (fs fieldSet) get(name string) (kv, bool) {
 	return kv{}, false
 }
 
+// has says whether the field named name is there.
+func (fs fieldSet) has(name string) bool {
+	_, ok := fs.get(name)
+	return ok
+}
+
 // field returns the field named name, which the caller knows is there.
 func (fs fieldSet) field(name string) kv {
 	p, _ := fs.get(name)

@@ -93,7 +93,7 @@ func (l *loader) mcpServer(key, n *yaml.Node) *MCPServer {
 	switch {
 	case s.Command != nil && s.URL != "":
 		l.e.add(pos(fs.field("url").key), "%s has both command and url; keep one of them (command: a stdio server kitaru starts, url: one already running)", owner)
-	case s.Command == nil && s.URL == "" && !l.typos["command"] && !l.typos["url"]:
+	case !fs.has("command") && !fs.has("url") && !l.typos["command"] && !l.typos["url"]:
 		l.e.add(pos(n), "%s needs command: [program, args...] (a stdio server) or url: (a streamable-HTTP server)", owner)
 	case s.URL != "" && (s.Env != nil || s.Secrets != nil):
 		l.e.add(pos(n), "%s: env and secrets go with command: (a server kitaru starts), not url:", owner)
