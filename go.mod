@@ -10,6 +10,7 @@ require (
 	github.com/tmc/langchaingo v0.1.14
 	github.com/zalando/go-keyring v0.2.8
 	golang.org/x/sys v0.41.0
+	golang.org/x/term v0.34.0
 	golang.org/x/text v0.28.0
 	gopkg.in/yaml.v3 v3.0.1
 )

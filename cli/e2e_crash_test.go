@@ -150,7 +150,7 @@ output: ${{ steps.beat.output }}
 `)
 	pgid := e.orphanAfterKill(flow)
 	r := e.must(0, "resume", "last")
-	if strings.TrimSpace(r.Stdout) != "done" {
+	if printedOutput(t, r.Stdout) != "done" {
 		t.Errorf("resume printed %q, want done", r.Stdout)
 	}
 	want := fmt.Sprintf("stopped what was left running of its previous attempt (process group %d", pgid)

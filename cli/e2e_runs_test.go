@@ -115,6 +115,15 @@ func announcedID(t testing.TB, stdout string) string {
 	return f[1]
 }
 
+// printedOutput is what a run command printed after the run id: the
+// run's output.
+func printedOutput(t testing.TB, stdout string) string {
+	t.Helper()
+	announcedID(t, stdout)
+	_, rest, _ := strings.Cut(stdout, "\n")
+	return strings.TrimSpace(rest)
+}
+
 func stepOf(t testing.TB, run *engine.Run, id string) engine.StepResult {
 	t.Helper()
 	for _, s := range run.Steps {
@@ -246,7 +255,7 @@ func TestE2ESigkillThenResumeRunsEachFinishedStepOnce(t *testing.T) {
 				t.Errorf("after kill -9 the run reads %s, want interrupted", got)
 			}
 			r := e.must(0, "resume", "last", "--quiet")
-			if strings.TrimSpace(r.Stdout) != "ABC" {
+			if printedOutput(t, r.Stdout) != "ABC" {
 				t.Errorf("resume printed %q, want ABC", r.Stdout)
 			}
 			for _, s := range []string{"a", "b", "c"} {
@@ -464,7 +473,7 @@ func TestE2EWaitInputAndAbort(t *testing.T) {
 	}
 
 	good := e.must(0, "input", id, "--value", "true", "--quiet")
-	if strings.TrimSpace(good.Stdout) != "shipped" {
+	if printedOutput(t, good.Stdout) != "shipped" {
 		t.Errorf("answered run printed %q", good.Stdout)
 	}
 	if e.count("prep.done") != 1 || e.count("ship.done") != 1 {
@@ -661,7 +670,7 @@ output: ${{ steps.sum.output }}
 	}
 
 	r := e.must(0, "resume", "last", "--quiet")
-	if strings.TrimSpace(r.Stdout) != "1+2+3+4+5" {
+	if printedOutput(t, r.Stdout) != "1+2+3+4+5" {
 		t.Errorf("resumed output %q", r.Stdout)
 	}
 	for i := 1; i <= 5; i++ {

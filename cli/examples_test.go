@@ -51,18 +51,26 @@ var exampleSessions = map[string]func(t *testing.T, e *e2e, flow string){
 		wantSteps(t, replay, map[string]engine.StepStatus{"publish": engine.StepCompleted})
 	},
 	"agent.yaml": func(t *testing.T, e *e2e, flow string) {
-		e.must(ExitWaiting, "run", flow)
-		// The mock called each tool once, then answered.
-		r := e.must(0, "executions", "get", "last", "--step", "research")
-		for _, want := range []string{`→ population {"city":"Paris"}`, ": 2102650", "→ add", "answer:   Mocked answer."} {
+		// The mock called each tool once: the person's question waits.
+		r := e.must(ExitWaiting, "run", flow)
+		if !strings.Contains(r.Stderr, "waiting for input at step research:\n  City proper or metro area? (tool ask_person)") {
+			t.Errorf("the waiting run does not show the question:\n%s", r)
+		}
+		r = e.must(0, "executions", "get", "last", "--step", "research")
+		for _, want := range []string{`→ population {"city":"Paris"}`, ": 2102650", "→ add", "asks: City proper or metro area?"} {
 			if !strings.Contains(r.Stdout, want) {
 				t.Errorf("the conversation lacks %q:\n%s", want, r.Stdout)
 			}
 		}
-		e.must(0, "input", "last", "approval", "--value", "true")
+		e.must(0, "input", "last", "--value", `"city proper"`)
 		run := e.record("last")
-		if run.Output != "Mocked answer." || len(stepOf(t, run, "research").Turns) != 2 {
-			t.Errorf("output %v, turns %+v", run.Output, stepOf(t, run, "research").Turns)
+		turns := stepOf(t, run, "research").Turns
+		if run.Output != "Mocked answer." || len(turns) != 2 || turns[0].ToolCalls[2].Output != "city proper" {
+			t.Errorf("output %v, turns %+v", run.Output, turns)
+		}
+		r = e.must(0, "executions", "get", "last", "--step", "research")
+		if !strings.Contains(r.Stdout, "asked: City proper or metro area?\n      answer: city proper") {
+			t.Errorf("the conversation lacks the answer:\n%s", r.Stdout)
 		}
 	},
 	"wait_and_resume.yaml": func(t *testing.T, e *e2e, flow string) {

@@ -23,9 +23,9 @@ const timeLayout = "2006-01-02 15:04:05"
 // writeRunList prints executions list as a table, newest first (the order
 // the engine returns), then the runs that cannot be read, each with what
 // is wrong and what to do.
-func writeRunList(w io.Writer, runs []*engine.Run, damaged engine.DamagedRuns) error {
+func writeRunList(w io.Writer, runs []*engine.Run, damaged engine.DamagedRuns, more listMore) error {
 	if len(runs) == 0 && len(damaged) == 0 {
-		_, err := fmt.Fprintln(w, "no runs yet; start one with `kitaru run FLOW.yaml`")
+		_, err := fmt.Fprintln(w, more.empty())
 		return err
 	}
 	tw := newTable(w)
@@ -48,7 +48,46 @@ func writeRunList(w io.Writer, runs []*engine.Run, damaged engine.DamagedRuns) e
 			return err
 		}
 	}
+	if more.Total > len(runs) {
+		_, err := fmt.Fprintf(w, "\n%d of %d runs shown; --limit N shows more, --limit 0 all\n", len(runs), more.Total)
+		return err
+	}
 	return nil
+}
+
+// listMore is what a list knows beyond the runs it shows: how many match
+// in all, and, when none do under a filter, what there is instead.
+type listMore struct {
+	Total    int      // runs matching the filter; 0: no more than shown
+	Flow     string   // the filter given
+	Status   string   // the filter given
+	AllRuns  int      // runs of any flow and status, when none matched
+	AllFlows []string // their flows, sorted
+}
+
+// empty is what a list that shows no run says.
+func (m listMore) empty() string {
+	if m.AllRuns == 0 || (m.Flow == "" && m.Status == "") {
+		return "no runs yet; start one with `kitaru run FLOW.yaml`"
+	}
+	var what string
+	switch {
+	case m.Flow != "" && m.Status != "":
+		what = fmt.Sprintf("no %s runs of flow %q", m.Status, m.Flow)
+	case m.Flow != "":
+		what = fmt.Sprintf("no runs of flow %q", m.Flow)
+	default:
+		what = fmt.Sprintf("no %s runs", m.Status)
+	}
+	runs := "are %d runs"
+	if m.AllRuns == 1 {
+		runs = "is %d run"
+	}
+	flows := "flow"
+	if len(m.AllFlows) != 1 {
+		flows = "flows"
+	}
+	return fmt.Sprintf("%s; there "+runs+" in all, of %s %s", what, m.AllRuns, flows, strings.Join(m.AllFlows, ", "))
 }
 
 // writeRunDetail prints executions get: the run, its inputs, and one line
@@ -123,8 +162,8 @@ func writeRunDetail(w io.Writer, r *engine.Run) error {
 			}
 		}
 		if s.Wait != nil && s.Status == engine.StepWaiting {
-			fmt.Fprintf(w, "\n%s asks:\n  %s\n  answer with `kitaru input %s %s --value %s`\n", s.ID,
-				indentRest(strings.TrimSpace(s.Wait.Question), "  "), r.ID, s.ID, shellQuote(exampleJSON(s.Wait.Schema)))
+			fmt.Fprintf(w, "\n%s asks%s:\n  %s\n  answer with `kitaru input %s %s --value %s`\n", s.ID, questionsNote(s.Wait),
+				indentRest(questionsText(s.Wait), "  "), r.ID, s.ID, shellQuote(exampleJSON(s.Wait.Schema)))
 		}
 	}
 	var dirs []string
@@ -189,6 +228,34 @@ func writeTurns(w io.Writer, who string, turns []engine.Turn) error {
 	return tw.Flush()
 }
 
+// questionsNote says, of a step whose model put several questions
+// through wait tools, that `kitaru input` answers them in order.
+func questionsNote(w *engine.WaitInfo) string {
+	if len(w.Calls) < 2 {
+		return ""
+	}
+	return fmt.Sprintf(" (%d questions, answered in this order)", len(w.Calls))
+}
+
+// questionsText is a wait's question, or the questions of a step's wait
+// tools, one a line, each with its tool.
+func questionsText(w *engine.WaitInfo) string {
+	if len(w.Calls) == 0 {
+		return strings.TrimSpace(w.Question)
+	}
+	var b strings.Builder
+	for i, q := range w.Calls {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		if len(w.Calls) > 1 {
+			fmt.Fprintf(&b, "%d. ", i+1)
+		}
+		fmt.Fprintf(&b, "%s (tool %s)", strings.TrimSpace(q.Question), q.Tool)
+	}
+	return b.String()
+}
+
 // turnOutcome says in a few words what came of a turn.
 func turnOutcome(t engine.Turn) string {
 	switch {
@@ -197,6 +264,10 @@ func turnOutcome(t engine.Turn) string {
 		for i, c := range t.ToolCalls {
 			names[i] = c.Name
 			switch {
+			case c.Waiting():
+				names[i] += " (waiting for an answer)"
+			case c.Wait != nil && c.Wait.Answered:
+				names[i] += " (answered)"
 			case c.Pending:
 				names[i] += " (no result: stopped)"
 			case c.Error != nil:

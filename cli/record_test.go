@@ -62,19 +62,31 @@ func TestRecordTextGolden(t *testing.T) {
 
 	b.Reset()
 	running := &engine.Run{ID: "kr-run", Flow: "f", Status: engine.RunRunning, StartedAt: sampleReplay().StartedAt}
-	if err := writeRunList(&b, []*engine.Run{sampleReplay(), running}, nil); err != nil {
+	if err := writeRunList(&b, []*engine.Run{sampleReplay(), running}, nil, listMore{}); err != nil {
 		t.Fatal(err)
 	}
 	checkGolden(t, "cli/list.txt.golden", b.String())
 
 	b.Reset()
-	writeRunList(&b, nil, nil)
+	writeRunList(&b, nil, nil, listMore{})
 	checkGolden(t, "cli/list_empty.txt.golden", b.String())
+
+	b.Reset()
+	writeRunList(&b, []*engine.Run{running}, nil, listMore{Total: 40})
+	checkGolden(t, "cli/list_more.txt.golden", b.String())
+
+	b.Reset()
+	writeRunList(&b, nil, nil, listMore{Flow: "nosuch", AllRuns: 3, AllFlows: []string{"fan_out", "research"}})
+	checkGolden(t, "cli/list_empty_flow.txt.golden", b.String())
+
+	b.Reset()
+	writeRunList(&b, nil, nil, listMore{Flow: "research", Status: "failed", AllRuns: 1, AllFlows: []string{"research"}})
+	checkGolden(t, "cli/list_empty_filtered.txt.golden", b.String())
 
 	b.Reset()
 	damaged := engine.DamagedRuns{{RunID: "kr-bad", Part: runstore.PartMeta, Where: "/home/u/.local/share/kitaru/runs/kr-bad/run.json",
 		Home: "/home/u/.local/share/kitaru/runs/kr-bad", Problem: "is damaged (unexpected end of JSON input)"}}
-	if err := writeRunList(&b, []*engine.Run{running}, damaged); err != nil {
+	if err := writeRunList(&b, []*engine.Run{running}, damaged, listMore{}); err != nil {
 		t.Fatal(err)
 	}
 	checkGolden(t, "cli/list_damaged.txt.golden", b.String())

@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 
@@ -189,22 +191,27 @@ func (c *retryCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 }
 
 type inputCmd struct {
-	RunRef   string `arg:"" name:"run" help:"The run: an id, a prefix, or 'last'."`
-	Step     string `arg:"" optional:"" help:"The wait step to answer; may be left out when only one is waiting."`
-	Value    string `help:"The answer, as JSON (text that is not JSON is taken as a string). It must match the step's schema." placeholder:"JSON" xor:"answer" required:""`
-	Abort    bool   `help:"Do not answer: end the run cancelled." xor:"answer" required:""`
-	NoResume bool   `help:"Record the answer but do not resume the run."`
+	RunRef   string  `arg:"" name:"run" help:"The run: an id, a prefix, or 'last'."`
+	Step     string  `arg:"" optional:"" help:"The waiting step to answer (a wait step, or an llm step whose model called a kind: wait tool); may be left out when only one is waiting."`
+	Value    *string `help:"The answer, as JSON (text that is not JSON is taken as a string). It must match the step's schema. Left out on a terminal, the question is asked." placeholder:"JSON" xor:"answer"`
+	Abort    bool    `help:"Do not answer: end the run cancelled." xor:"answer"`
+	NoResume bool    `help:"Record the answer but do not resume the run."`
 	runOutput
 }
 
 func (c *inputCmd) Help() string {
-	return `Answers a wait step. The answer is checked against the step's JSON
-Schema: a wrong one is refused (exit 2) and the run keeps waiting. A good
-one is recorded and the run resumes, unless --no-resume. --abort ends the
-run cancelled.
+	return `Answers a wait step, or the question a kind: wait tool put inside an
+llm step's tool loop (the answer is that call's result, sent to the model;
+questions the model put at once are answered in the order it asked them,
+one per input), with --value; or ends the run with --abort. The answer is
+checked against the JSON Schema: a wrong one is refused (exit 2) and the
+run keeps waiting. A good one is recorded and the run resumes, unless
+--no-resume. With neither flag, on a terminal, each question the run waits
+on is asked and the answers are read there.
 
 Examples:
 
+    kitaru input last
     kitaru input last approval --value true
     kitaru input kr-3f9a details --value '{"channel": "blog"}'
     kitaru input last --abort`
@@ -219,14 +226,17 @@ func (c *inputCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 			return r.Abort(ctx, c.RunRef, c.Step)
 		})
 	}
-	value := parseValue(c.Value)
-	raw, err := json.Marshal(value)
-	if err != nil {
-		return usageErr(fmt.Errorf("cannot use --value %q: %w", c.Value, err))
-	}
 	out := c.runOutput
 	if c.NoResume {
 		out.Quiet = true
+	}
+	if c.Value == nil {
+		return c.ask(ctx, g, stdio, out)
+	}
+	value := parseValue(*c.Value)
+	raw, err := json.Marshal(value)
+	if err != nil {
+		return usageErr(fmt.Errorf("cannot use --value %q: %w", *c.Value, err))
 	}
 	return drive(ctx, g, stdio, out, c.RunRef, func(ctx context.Context, r engine.Runner) (*engine.Run, error) {
 		run, err := r.Answer(ctx, c.RunRef, c.Step, raw)
@@ -239,6 +249,31 @@ func (c *inputCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 		}
 		// Another wait may still be pending; the resumed run then ends
 		// waiting again, which is what the user should see.
+		return r.Resume(ctx, run.ID, c.Parallel)
+	})
+}
+
+// ask answers on the terminal: the questions are asked before the run's
+// progress is drawn, then the run resumes as with --value.
+func (c *inputCmd) ask(ctx context.Context, g *Globals, stdio *IO, out runOutput) error {
+	if !stdinTerminal(stdio.Stdin) {
+		return usageErr(errors.New("give the answer with --value JSON, or end the run with --abort (without either, kitaru asks on a terminal, and stdin is not one)"))
+	}
+	r, err := newQuietRunner(stdio)
+	if err != nil {
+		return cmdErr(err)
+	}
+	run, err := askAnswers(ctx, r, c.RunRef, c.Step, bufio.NewReader(stdio.Stdin), stdio.Stderr)
+	if errors.Is(err, errNoAnswer) && run == nil {
+		return &ExitError{Code: ExitWaiting, Err: err}
+	}
+	if err != nil && !errors.Is(err, errNoAnswer) {
+		return cmdErr(err)
+	}
+	return drive(ctx, g, stdio, out, run.ID, func(ctx context.Context, r engine.Runner) (*engine.Run, error) {
+		if c.NoResume || finished(run.Status) {
+			return r.Get(ctx, run.ID)
+		}
 		return r.Resume(ctx, run.ID, c.Parallel)
 	})
 }
@@ -289,10 +324,29 @@ func (c *listCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 	if err != nil {
 		return cmdErr(err)
 	}
-	runs, err := r.List(ctx, engine.ListFilter{Flow: c.Flow, Status: engine.RunStatus(c.Status), Limit: c.Limit})
+	filter := engine.ListFilter{Flow: c.Flow, Status: engine.RunStatus(c.Status), Limit: c.Limit}
+	if c.Limit > 0 {
+		filter.Limit++ // one more than shown tells whether there are more
+	}
+	runs, err := r.List(ctx, filter)
 	var damaged engine.DamagedRuns
 	if err != nil && !errors.As(err, &damaged) {
 		return cmdErr(err)
+	}
+	more := listMore{Flow: c.Flow, Status: c.Status}
+	if c.Limit > 0 && len(runs) > c.Limit {
+		runs = runs[:c.Limit]
+		filter.Limit = 0
+		if all, err := r.List(ctx, filter); err == nil || errors.As(err, new(engine.DamagedRuns)) {
+			more.Total = len(all)
+		}
+	}
+	if len(runs) == 0 && (c.Flow != "" || c.Status != "") {
+		all, err := r.List(ctx, engine.ListFilter{})
+		if err == nil || errors.As(err, new(engine.DamagedRuns)) {
+			more.AllRuns = len(all)
+			more.AllFlows = flowsOf(all)
+		}
 	}
 	if g.wantJSON() {
 		if runs == nil {
@@ -309,7 +363,17 @@ func (c *listCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 		}
 		return writeJSON(stdio.Stdout, out)
 	}
-	return writeRunList(stdio.Stdout, runs, damaged)
+	return writeRunList(stdio.Stdout, runs, damaged, more)
+}
+
+// flowsOf is the names of the flows these runs are of, sorted, once each.
+func flowsOf(runs []*engine.Run) []string {
+	var names []string
+	for _, r := range runs {
+		names = append(names, r.Flow)
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
 }
 
 type getCmd struct {
@@ -429,13 +493,14 @@ func (c *cancelCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 }
 
 // drive builds a runner whose progress goes to stderr, calls do, and turns
-// the run it returns into output and an exit code. knownID is the run id
-// when the caller already knows it ("" for a new run: it is announced when
-// the engine reports the run started).
-func drive(ctx context.Context, g *Globals, stdio *IO, out runOutput, knownID string,
+// the run it returns into output and an exit code. The run's id is
+// announced when the engine first reports on it, or at the end when it
+// reported nothing. ref is the run the command continues ("" for a new
+// run).
+func drive(ctx context.Context, g *Globals, stdio *IO, out runOutput, ref string,
 	do func(context.Context, engine.Runner) (*engine.Run, error)) error {
 	prog := newProgress(stdio.Stderr, progressFor(stdio.Stderr, out.Quiet, nil))
-	ann := &announcer{next: prog, stdio: stdio, json: g.wantJSON(), announce: knownID == ""}
+	ann := &announcer{next: prog, stdio: stdio, json: g.wantJSON()}
 	r, err := newRunner(ann, progressWriter(prog, stdio.Stderr))
 	if err != nil {
 		prog.Close()
@@ -457,8 +522,13 @@ func drive(ctx context.Context, g *Globals, stdio *IO, out runOutput, knownID st
 	if run == nil {
 		return errors.New("the engine returned no run record and no error; please report this")
 	}
-	if !ann.done && ann.announce {
+	if !ann.done {
 		ann.say(run.ID, run.ReplayOf)
+		if ref != "" && finished(run.Status) && !out.abort {
+			// Continuing a run that had ended does nothing: say so, or
+			// an exit 0 with no progress reads as a silent failure.
+			fmt.Fprintf(forPeople(stdio.Stderr), "run %s had already %s; nothing was run\n", run.ID, run.Status)
+		}
 	}
 	return reportRun(stdio, g.wantJSON(), out.abort, run)
 }
@@ -490,15 +560,14 @@ func finished(s engine.RunStatus) bool {
 // announcer prints the run id as soon as the engine reports it, before any
 // step output, then passes every event on to the progress view.
 type announcer struct {
-	next     engine.Observer
-	stdio    *IO
-	json     bool
-	announce bool
-	done     bool
+	next  engine.Observer
+	stdio *IO
+	json  bool
+	done  bool
 }
 
 func (a *announcer) Event(e engine.Event) {
-	if a.announce && !a.done && e.RunID != "" {
+	if !a.done && e.RunID != "" {
 		var replayOf *string
 		if e.Run != nil {
 			replayOf = e.Run.ReplayOf
@@ -570,8 +639,8 @@ func reportRun(stdio *IO, asJSON, wantCancel bool, run *engine.Run) error {
 			var schema map[string]any
 			if s.Wait != nil {
 				schema = s.Wait.Schema
-				if q := strings.TrimSpace(s.Wait.Question); q != "" {
-					fmt.Fprintf(w, ":\n  %s", indentRest(q, "  "))
+				if q := questionsText(s.Wait); q != "" {
+					fmt.Fprintf(w, "%s:\n  %s", questionsNote(s.Wait), indentRest(q, "  "))
 				}
 			}
 			fmt.Fprintf(w, "\nanswer with `kitaru input %s %s --value %s`\n", run.ID, s.ID, shellQuote(exampleJSON(schema)))

@@ -335,7 +335,7 @@ func TestListAndCancelText(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "kr-abc") || !strings.HasPrefix(out, "ID") {
 		t.Errorf("list: exit %d\n%s", code, out)
 	}
-	if f.calls[0] != "list f running 5" {
+	if f.calls[0] != "list f running 6" { // one more than shown: are there more?
 		t.Errorf("list filter %q", f.calls[0])
 	}
 	out, _, _ = runCLI("executions", "cancel", "kr-abc")

@@ -3,12 +3,15 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/kitaruhq/kitaru/keyring"
+	"golang.org/x/term"
 )
 
 // kitaru secrets ...: named sets of KEY=VALUE pairs in the OS keyring.
@@ -56,22 +59,27 @@ A run masks a secret's values as *** in all it records, but only values of
 at least 6 characters: masking a shorter one (N=1) would rewrite ordinary
 text, so it is recorded as is, and set warns about it.
 
-Values on a command line may be kept in your shell history: in bash, start
-the command with a space (with HISTCONTROL=ignorespace), or read it from a
-file as in the last example.
+Values on a command line may be kept in your shell history. Give a key
+with no value (--KEY, or --KEY=-) and its value is read instead: typed at
+the terminal without being shown, or, when stdin is not a terminal, read
+from it whole (one key only; a final newline is dropped).
 
 Examples:
 
-    kitaru secrets set openai-creds --OPENAI_API_KEY=sk-...
+    kitaru secrets set openai-creds --OPENAI_API_KEY
     kitaru secrets set search --SERPER_API_KEY=abc --REGION=eu
-    kitaru secrets set openai-creds --OPENAI_API_KEY="$(cat ~/.openai-key)"`
+    kitaru secrets set openai-creds --OPENAI_API_KEY < ~/.openai-key`
 }
 
 func (c *secretSetCmd) Run(g *Globals, stdio *IO) error {
 	if len(c.Extra) > 0 {
 		return usageErr(fmt.Errorf("unexpected argument %q: give each pair as one argument, --KEY=VALUE", c.Extra[0]))
 	}
-	values, err := keyring.ParsePairs(c.Pairs)
+	pairs, err := readAskedValues(c.Pairs, stdio)
+	if err != nil {
+		return err
+	}
+	values, err := keyring.ParsePairs(pairs)
 	if err != nil {
 		return secretErr(err)
 	}
@@ -264,7 +272,11 @@ func secretErr(err error) error {
 	case errors.As(err, &ue):
 		return usageErr(err)
 	case errors.Is(err, keyring.ErrNotFound):
-		return usageErr(fmt.Errorf("%w ('kitaru secrets list' shows the ones there are)", err))
+		var nf *keyring.NotFoundError
+		if errors.As(err, &nf) {
+			return usageErr(fmt.Errorf("%w; create it with `kitaru secrets set %s --KEY=VALUE` (`kitaru secrets list` shows the ones there are)", err, nf.Name))
+		}
+		return usageErr(fmt.Errorf("%w (`kitaru secrets list` shows the ones there are)", err))
 	}
 	return err
 }
@@ -327,4 +339,64 @@ func secretSetIndex(args []string) int {
 		return words[1]
 	}
 	return -1
+}
+
+// readAskedValues fills in the pairs given without a value (KEY, KEY=-):
+// typed at the terminal without echo, or read whole from stdin when it is
+// not a terminal, so values need not pass through the command line.
+func readAskedValues(pairs []string, stdio *IO) ([]string, error) {
+	var asked []int
+	for i, p := range pairs {
+		if key, value, ok := strings.Cut(p, "="); !ok || value == "-" {
+			pairs[i], asked = key, append(asked, i)
+		}
+	}
+	if len(asked) == 0 {
+		return pairs, nil
+	}
+	out := slices.Clone(pairs)
+	f, isFile := stdio.Stdin.(*os.File)
+	if !isFile || !term.IsTerminal(int(f.Fd())) {
+		if len(asked) > 1 {
+			return nil, usageErr(fmt.Errorf("keys %s have no value and stdin is not a terminal: only one value can be read from stdin; give the others as --KEY=VALUE", strings.Join(keysAt(pairs, asked), ", ")))
+		}
+		if stdio.Stdin == nil {
+			return nil, usageErr(fmt.Errorf("key %s has no value and there is no stdin to read it from: give --%s=VALUE", pairs[asked[0]], pairs[asked[0]]))
+		}
+		raw, err := io.ReadAll(io.LimitReader(stdio.Stdin, maxSecretValue+1))
+		if err != nil {
+			return nil, fmt.Errorf("cannot read the value of %s from stdin: %w", pairs[asked[0]], err)
+		}
+		if len(raw) > maxSecretValue {
+			return nil, usageErr(fmt.Errorf("the value of %s read from stdin is over %d bytes", pairs[asked[0]], maxSecretValue))
+		}
+		value := strings.TrimSuffix(strings.TrimSuffix(string(raw), "\n"), "\r")
+		if value == "" {
+			return nil, usageErr(fmt.Errorf("key %s has no value and stdin gave none: pipe the value in, type it at a terminal, or write --%s=VALUE", pairs[asked[0]], pairs[asked[0]]))
+		}
+		out[asked[0]] = pairs[asked[0]] + "=" + value
+		return out, nil
+	}
+	for _, i := range asked {
+		fmt.Fprintf(stdio.Stderr, "value of %s (not shown): ", pairs[i])
+		value, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stdio.Stderr)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read the value of %s: %w", pairs[i], err)
+		}
+		out[i] = pairs[i] + "=" + string(value)
+	}
+	return out, nil
+}
+
+// maxSecretValue bounds a value read from stdin: a key, a token or a
+// certificate, not a file someone piped by mistake.
+const maxSecretValue = 64 << 10
+
+func keysAt(pairs []string, at []int) []string {
+	var keys []string
+	for _, i := range at {
+		keys = append(keys, pairs[i])
+	}
+	return keys
 }

@@ -128,8 +128,12 @@ func writeStepDetail(w io.Writer, v *stepView) {
 			}
 			fmt.Fprintf(w, "  → %s %s\n", c.Name, args)
 			switch {
+			case c.Waiting():
+				fmt.Fprintf(w, "      asks: %s\n      (waiting for the answer: kitaru input)\n", indentRest(c.Wait.Question, "        "))
 			case c.Pending:
 				fmt.Fprintln(w, "      (no result recorded: the run stopped while it ran)")
+			case c.Wait != nil:
+				fmt.Fprintf(w, "      asked: %s\n      answer: %s\n", indentRest(c.Wait.Question, "        "), indentRest(formatOutput(c.Output), "        "))
 			case c.Error != nil:
 				fmt.Fprintf(w, "      failed after %s: %s\n", fmtDuration(time.Duration(c.DurationMS)*time.Millisecond), indentRest(*c.Error, "        "))
 			default:

@@ -25,7 +25,8 @@ import (
 // when $KITARU_TEST_KILL_AT names a hook point, SIGKILLs itself the
 // $KITARU_TEST_KILL_N-th time it gets there. With $KITARU_TEST_TORN it
 // first leaves what a write cut short leaves: a partial temp file next to
-// the record and a torn journal line.
+// the record and a torn journal line. With $KITARU_TEST_RESUME it
+// resumes that run instead of starting one.
 func runFlowChild(string) error {
 	home := os.Getenv("KITARU_HOME")
 	src, err := os.ReadFile(os.Getenv("KITARU_TEST_FLOW"))
@@ -66,6 +67,12 @@ func runFlowChild(string) error {
 			fmt.Println("run", e.RunID)
 		}
 	})})
+	if id := os.Getenv("KITARU_TEST_RESUME"); id != "" {
+		// Resumes that run instead (its flow is the one recorded).
+		fmt.Println("run", id)
+		_, err = eng.Resume(context.Background(), id, 0)
+		return err
+	}
 	in, err := f.BindInputs(nil)
 	if err != nil {
 		return err

@@ -18,7 +18,7 @@ func TestExamplesRunOffline(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no examples: %v", err)
 	}
-	answers := map[string]string{"approval": `true`, "details": `{"channel": "blog"}`}
+	answers := map[string]string{"approval": `true`, "details": `{"channel": "blog"}`, "research": `"city proper"`}
 	// An example whose answer must follow a schema gets one that does, as
 	// its comment says.
 	mocks := map[string]string{"structured.yaml": `{"name": "Ada Lovelace", "year": 1843, "fields": ["mathematics"]}`}

@@ -92,7 +92,8 @@ func (x *execution) loadRecords() error {
 	}
 	for id, r := range recs {
 		s := x.g.steps[id]
-		if s == nil {
+		if s == nil || r.Status == StepPending {
+			// Pending: a step whose questions were answered runs on.
 			continue
 		}
 		if s.Foreach != nil {

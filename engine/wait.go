@@ -86,22 +86,19 @@ func (e *Engine) Answer(ctx context.Context, ref, step string, value json.RawMes
 		return nil, err
 	}
 	defer unlock()
+	if r.Wait != nil && len(r.Wait.Calls) > 0 {
+		return e.answerCall(ctx, meta, r, value)
+	}
 	if r.Wait != nil && r.Wait.Deadline != nil && time.Now().After(*r.Wait.Deadline) {
 		return e.expireWait(ctx, meta, r)
 	}
-	answer, err := jsonschema.UnmarshalJSON(bytes.NewReader(value))
+	var schema map[string]any
+	if r.Wait != nil {
+		schema = r.Wait.Schema
+	}
+	plain, err := checkAnswer("the answer for step "+r.ID, schema, value)
 	if err != nil {
-		return nil, runstore.Advise(&UsageError{Err: fmt.Errorf("the answer for step %s is not JSON (%v)", r.ID, err)}, runstore.Remedy{Do: runstore.RemedyQuoteAnswer})
-	}
-	if r.Wait != nil && r.Wait.Schema != nil {
-		if err := validateAnswer(r.Wait.Schema, answer); err != nil {
-			return nil, &UsageError{Err: fmt.Errorf("the answer for step %s does not fit its schema: %w", r.ID, err)}
-		}
-	}
-	// Decoded again with encoding/json so the record holds plain values.
-	var plain any
-	if err := json.Unmarshal(value, &plain); err != nil {
-		return nil, &UsageError{Err: fmt.Errorf("the answer for step %s is not JSON: %w", r.ID, err)}
+		return nil, err
 	}
 	now := time.Now().UTC()
 	r.Status = StepCompleted
@@ -122,6 +119,26 @@ func (e *Engine) Answer(ctx context.Context, ref, step string, value json.RawMes
 	// The run waits on until resumed, but its index must say the step is
 	// answered, or a replay of it would ask again.
 	return e.settle(ctx, meta, runEnd{meta.Status, meta.Ending, meta.Error})
+}
+
+// checkAnswer parses an answer (what names it in errors) and checks it
+// against schema (nil: any JSON), giving it as plain values.
+func checkAnswer(what string, schema map[string]any, value json.RawMessage) (any, error) {
+	answer, err := jsonschema.UnmarshalJSON(bytes.NewReader(value))
+	if err != nil {
+		return nil, runstore.Advise(&UsageError{Err: fmt.Errorf("%s is not JSON (%v)", what, err)}, runstore.Remedy{Do: runstore.RemedyQuoteAnswer})
+	}
+	if schema != nil {
+		if err := validateAnswer(schema, answer); err != nil {
+			return nil, &UsageError{Err: fmt.Errorf("%s does not fit its schema: %w", what, err)}
+		}
+	}
+	// Decoded again with encoding/json so the record holds plain values.
+	var plain any
+	if err := json.Unmarshal(value, &plain); err != nil {
+		return nil, &UsageError{Err: fmt.Errorf("%s is not JSON: %w", what, err)}
+	}
+	return plain, nil
 }
 
 func validateAnswer(schema map[string]any, answer any) error {
@@ -184,6 +201,9 @@ func (e *Engine) Abort(ctx context.Context, ref, step string) (*Run, error) {
 	defer unlock()
 	now := time.Now().UTC()
 	msg := "aborted at the wait step " + r.ID
+	if r.Wait != nil && len(r.Wait.Calls) > 0 {
+		msg = fmt.Sprintf("aborted at the question of tool %s", r.Wait.Calls[0].Tool)
+	}
 	r.Status, r.Error, r.EndedAt, r.Dir = StepFailed, &msg, &now, ""
 	if err := e.store.SaveStep(ctx, meta.ID, r); err != nil {
 		return nil, err

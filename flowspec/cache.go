@@ -40,7 +40,18 @@ func (l *loader) cacheOf(n *yaml.Node, what string) Cache {
 // defaults' whole.
 func (c *stepCtx) stepCache(b *LLMStep, d Defaults) {
 	b.Cache = d.Cache
-	if p, ok := c.fs.get("cache"); ok {
+	p, own := c.fs.get("cache")
+	if own {
 		b.Cache = c.l.cacheOf(p.val, c.field("cache"))
+	}
+	// A person's answer is not to be taken from an earlier run: a step
+	// that may ask one is not cached (defaults.cache leaves it out).
+	for _, t := range b.Tools {
+		if t.Wait != nil && b.Cache.On {
+			if own {
+				c.l.e.add(pos(p.key), "step %q: cache does not go with tool %q, kind: wait (a person's answer is not taken from an earlier run)", c.s.ID, t.Name)
+			}
+			b.Cache = Cache{}
+		}
 	}
 }

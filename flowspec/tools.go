@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -18,7 +19,7 @@ import (
 const DefaultMaxTurns = 10
 
 // Tool is one entry of the flow's tools:, callable by the llm steps that
-// list it. Exactly one of Run and Value is set.
+// list it. Exactly one of Run, Value and Wait is set.
 type Tool struct {
 	Name        string
 	Description string
@@ -29,8 +30,18 @@ type Tool struct {
 	Env        []EnvVar
 	MaxOutput  int64     // defaults.max_output; 0 is DefaultMaxOutput
 	Value      *Template // an expression over args
+	Wait       *WaitTool // kind: wait, a question for a person
 
 	params *AnswerSchema // Parameters, compiled
+}
+
+// WaitTool is a kind: wait tool: a call puts Question (over args) to a
+// person, and the run waits, as at a wait step, until `kitaru input`
+// answers it; the answer is the call's result.
+type WaitTool struct {
+	Question *Template
+	Schema   map[string]any // JSON Schema of the answer; nil accepts any JSON
+	Timeout  time.Duration  // how long the person may take; 0: no limit
 }
 
 // CheckArgs validates a call's arguments (as encoding/json decodes them)
@@ -69,7 +80,7 @@ func (f *Flow) Tool(name string) *Tool {
 var (
 	// toolNameRE is what OpenAI and Anthropic both accept as a tool's name.
 	toolNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-	toolFields = []string{"description", "parameters", "run", "env", "value", "kind", "question", "flow"}
+	toolFields = []string{"description", "parameters", "run", "env", "value", "kind", "question", "schema", "timeout", "flow"}
 )
 
 // tools reads the flow's tools:.
@@ -100,19 +111,17 @@ func (l *loader) tool(key, n *yaml.Node) *Tool {
 	fs := l.fields(n, "tool field", toolFields, nil)
 	if p, ok := fs.get("kind"); ok {
 		if k := l.scalar(p.val, "kind"); k == "wait" {
-			l.e.add(pos(p.val), "%s: kind: wait (a person answering inside the loop) is not supported yet; use a wait step before or after the llm step", owner)
+			t.Wait = &WaitTool{}
 		} else {
 			l.e.add(pos(p.val), "%s: kind must be wait, not %q (a command tool has run:, an expression tool value:)", owner, k)
+			return nil
 		}
-		return nil
 	}
 	if p, ok := fs.get("flow"); ok {
 		l.e.add(pos(p.key), "%s: flow: tools (a sub-flow as a tool) are not supported yet; use run: with `kitaru run` of the sub-flow", owner)
 		return nil
 	}
-	if p, ok := fs.get("question"); ok {
-		l.e.add(pos(p.key), "%s: question goes with kind: wait, which is not supported yet", owner)
-	}
+	l.waitTool(t, owner, n, fs)
 	if p, ok := fs.get("description"); ok {
 		t.Description = l.scalar(p.val, "description")
 	}
@@ -151,12 +160,47 @@ func (l *loader) tool(key, n *yaml.Node) *Tool {
 		t.Value = l.toolValue(owner, p.val)
 	}
 	switch {
+	case t.Wait != nil:
+		for _, f := range []string{"run", "value", "env"} {
+			if p, ok := fs.get(f); ok {
+				l.e.add(pos(p.key), "%s: %s does not go with kind: wait (a person gives the result)", owner, f)
+			}
+		}
 	case t.Run != nil && t.Value != nil:
 		l.e.add(pos(fs.field("value").key), "%s has both run and value; keep one of them", owner)
 	case t.Run == nil && t.Value == nil && !l.typos["run"] && !l.typos["value"]:
 		l.e.add(pos(n), "%s needs run: (a shell command) or value: (an expression over args)", owner)
 	}
 	return t
+}
+
+// waitTool reads what a kind: wait tool has beside: its question, the
+// answer's schema and timeout; they go with kind: wait only.
+func (l *loader) waitTool(t *Tool, owner string, n *yaml.Node, fs fieldSet) {
+	if t.Wait == nil {
+		for _, f := range []string{"question", "schema", "timeout"} {
+			if p, ok := fs.get(f); ok {
+				l.e.add(pos(p.key), "%s: %s goes with kind: wait (a question for a person)", owner, f)
+			}
+		}
+		return
+	}
+	if p, ok := fs.get("question"); ok {
+		t.Wait.Question = l.template(p.val, owner+" question", false, false)
+	} else if !l.typos["question"] {
+		l.e.add(pos(n), "%s: a kind: wait tool needs a question: to show the person who answers, e.g. question: ${{ args.question }}", owner)
+	}
+	if t.Wait.Question == nil {
+		t.Wait.Question = literalTemplate("")
+	}
+	if p, ok := fs.get("schema"); ok {
+		if sch := l.schemaAt(p.val, owner, "schema", "{type: boolean}"); sch != nil {
+			t.Wait.Schema = sch.Doc
+		}
+	}
+	if p, ok := fs.get("timeout"); ok {
+		t.Wait.Timeout = l.duration(p.val, "timeout")
+	}
 }
 
 // toolValue reads a tool's value: a template, or YAML data kept as is.
@@ -201,6 +245,9 @@ func (c *stepCtx) llmTools(b *LLMStep) {
 				l.e.add(pos(resolve(it)), "step %q: %s", s.ID, unknownMsg("tool", name, names, "the flow declares no tools: add them under tools: at the top"))
 			case slices.Contains(b.Tools, t):
 				l.e.add(pos(resolve(it)), "step %q: tool %q is listed twice", s.ID, name)
+			case t.Wait != nil && c.inForeach:
+				// An item has no waiting state of its own to answer.
+				l.e.add(pos(resolve(it)), "step %q: tool %q is kind: wait, which a foreach step cannot offer; put the question in a wait step before or after it", s.ID, name)
 			default:
 				b.Tools = append(b.Tools, t)
 				// What its templates read counts as the step's: a replay
@@ -229,6 +276,9 @@ func (t *Tool) templates() []*Template {
 	if t.Value != nil {
 		out = append(out, t.Value)
 	}
+	if t.Wait != nil {
+		out = append(out, t.Wait.Question)
+	}
 	for _, e := range t.Env {
 		out = append(out, e.Value)
 	}
@@ -245,6 +295,13 @@ type toolDoc struct {
 	MaxOutput   int64          `json:"max_output,omitempty"`
 	Value       *string        `json:"value,omitempty"`
 	ValueConst  any            `json:"value_const,omitempty"`
+	Wait        *waitToolDoc   `json:"wait,omitempty"`
+}
+
+type waitToolDoc struct {
+	Question string         `json:"question"`
+	Schema   map[string]any `json:"schema,omitempty"`
+	Timeout  time.Duration  `json:"timeout,omitempty"`
 }
 
 func toolDocs(ts []*Tool) []toolDoc {
@@ -258,6 +315,9 @@ func toolDocs(ts []*Tool) []toolDoc {
 			d.ValueConst = t.Value.constant
 		} else {
 			d.Value = srcPtr(t.Value)
+		}
+		if w := t.Wait; w != nil {
+			d.Wait = &waitToolDoc{Question: w.Question.Source(), Schema: w.Schema, Timeout: w.Timeout}
 		}
 		out = append(out, d)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 )
 
 const toolsFlow = `name: agent
@@ -84,7 +85,15 @@ func TestToolErrors(t *testing.T) {
 		{"steps in a tool", "t: {value: '${{ steps.s.output }}'}", "tools: [t]", "a tool cannot read steps"},
 		{"item in a tool", "t: {run: 'echo ${{ item }}'}", "tools: [t]", "item is not defined in a tool"},
 		{"args in a step", "t: {value: 1}", "tools: [t]\n    system: '${{ args.x }}'", "7:18: step \"s\" system: args is only defined in a tool"},
-		{"wait tool", "t: {kind: wait, question: q}", "tools: [t]", "kind: wait (a person answering inside the loop) is not supported yet"},
+		{"wait tool with run", "t: {kind: wait, question: q, run: echo}", "tools: [t]", "3:32: tool \"t\": run does not go with kind: wait"},
+		{"wait tool without question", "t: {kind: wait}", "tools: [t]", "a kind: wait tool needs a question:"},
+		{"question without kind", "t: {value: 1, question: q}", "tools: [t]", "question goes with kind: wait"},
+		{"timeout without kind", "t: {value: 1, timeout: 1m}", "tools: [t]", "timeout goes with kind: wait"},
+		{"wait tool bad kind", "t: {kind: ask, question: q}", "tools: [t]", "kind must be wait, not \"ask\""},
+		{"wait tool bad schema", "t: {kind: wait, question: q, schema: 3}", "tools: [t]", "schema must be a JSON Schema mapping"},
+		{"wait tool bad timeout", "t: {kind: wait, question: q, timeout: 5}", "tools: [t]", "timeout \"5\" has no unit"},
+		{"wait tool cached", "t: {kind: wait, question: q}", "tools: [t]\n    cache: true", "cache does not go with tool \"t\", kind: wait"},
+		{"wait tool in foreach", "t: {kind: wait, question: q}", "tools: [t]\n    foreach: ${{ [1] }}", "tool \"t\" is kind: wait, which a foreach step cannot offer"},
 		{"flow tool", "t: {flow: x.yaml}", "tools: [t]", "flow: tools (a sub-flow as a tool) are not supported yet"},
 		{"no body", "t: {description: d}", "tools: [t]", "tool \"t\" needs run: (a shell command) or value:"},
 		{"both", "t: {run: echo, value: 1}", "tools: [t]", "has both run and value"},
@@ -162,6 +171,25 @@ func TestToolsDigest(t *testing.T) {
 		}
 		if ToolsDigest(tools(src), nil, nil) == base {
 			t.Errorf("changing the %s left the digest as it was", name)
+		}
+	}
+}
+
+func TestWaitTool(t *testing.T) {
+	t.Parallel()
+	src := "name: f\ntools:\n  ask:\n    kind: wait\n    question: 'Which ${{ args.topic }}?'\n    schema: {type: string}\n    timeout: 1h\n    parameters: {type: object, properties: {topic: {type: string}}, required: [topic]}\nsteps:\n  s: {kind: llm, prompt: hi, tools: [ask]}\n"
+	f := mustParse(t, src)
+	w := f.Tool("ask").Wait
+	if w == nil || w.Timeout != time.Hour || w.Schema["type"] != "string" {
+		t.Fatalf("wait tool = %+v", w)
+	}
+	if q, err := w.Question.Render(&Scope{Args: map[string]any{"topic": "city"}}); err != nil || q != "Which city?" {
+		t.Errorf("question = %q, %v", q, err)
+	}
+	base := f.byID["s"].Fingerprint()
+	for _, c := range [][2]string{{"Which", "What"}, {"1h", "2h"}, {"type: string}", "type: number}"}} {
+		if mustParse(t, strings.Replace(src, c[0], c[1], 1)).byID["s"].Fingerprint() == base {
+			t.Errorf("changing %q to %q left the fingerprint as it was", c[0], c[1])
 		}
 	}
 }

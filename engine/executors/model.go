@@ -70,6 +70,12 @@ func (Model) Execute(ctx context.Context, u *work.Unit, sink work.Sink) (*work.R
 	}
 	out, err := c.run(ctx, caller)
 	c.finish()
+	if errors.Is(err, errWaiting) {
+		// The step waits, as a wait step does; the answers are recorded
+		// as the calls' results, and its resume continues the loop.
+		c.res.Wait = c.questions()
+		return c.res, nil
+	}
 	if err != nil {
 		c.close(ctx, err)
 		if c.calls == 0 && len(c.turns) == 0 {
@@ -126,6 +132,9 @@ func (c *conversation) run(ctx context.Context, caller providers.Caller) (any, e
 		if len(turn.ToolCalls) > 0 {
 			if err := c.runTools(ctx, t); err != nil {
 				return nil, err
+			}
+			if c.questions() != nil {
+				return nil, errWaiting
 			}
 			c.req.Messages = append(c.req.Messages, c.toolMessages(turn)...)
 			continue

@@ -21,8 +21,8 @@ func (c *conversation) runTools(ctx context.Context, t int) error {
 	var fns []func()
 	var saveErr, downErr error
 	for i := range turn.ToolCalls {
-		if !turn.ToolCalls[i].Pending {
-			continue
+		if tc := &turn.ToolCalls[i]; !tc.Pending || tc.Waiting() && !expired(tc.Wait) {
+			continue // its result is recorded, or a person is still to answer it
 		}
 		fns = append(fns, func() {
 			c.mu.Lock()
@@ -42,6 +42,11 @@ func (c *conversation) runTools(ctx context.Context, t int) error {
 				return
 			}
 			tc.Pending, tc.DurationMS = false, time.Since(start).Milliseconds()
+			if w, ok := out.(*runstore.WaitInfo); ok {
+				// A question: the call stays pending until it is answered.
+				tc.Pending, tc.Wait, out = true, w, nil
+				c.sink.Log(fmt.Sprintf("turn %d: tool %s asks a person (the run waits for the answer): %s", t, tc.Name, w.Question))
+			}
 			if err != nil {
 				msg := c.sink.Mask(err.Error())
 				tc.Error = &msg
@@ -97,6 +102,9 @@ func (c *conversation) runLocal(ctx context.Context, tool *flowspec.Tool, args a
 	if s := c.u.Scope; s != nil {
 		sc.Inputs, sc.RunID, sc.FlowName = s.Inputs, s.RunID, s.FlowName
 	}
+	if tool.Wait != nil {
+		return c.ask(tool.Wait, sc)
+	}
 	if tool.Value != nil {
 		v, err := tool.Value.Eval(sc)
 		if err != nil {
@@ -113,6 +121,48 @@ func (c *conversation) runLocal(ctx context.Context, tool *flowspec.Tool, args a
 		return nil, err
 	}
 	return res.Output, nil
+}
+
+// ask puts a wait tool's question: the *runstore.WaitInfo it returns as
+// the call's output says the call waits for a person's answer.
+func (c *conversation) ask(w *flowspec.WaitTool, sc *flowspec.Scope) (any, error) {
+	q, err := w.Question.Render(sc)
+	if err != nil {
+		return nil, fmt.Errorf("question: %w", err)
+	}
+	info := &runstore.WaitInfo{Question: c.sink.Mask(q), Schema: w.Schema}
+	if w.Timeout > 0 {
+		d := time.Now().UTC().Add(w.Timeout)
+		info.Deadline = &d
+	}
+	return info, nil
+}
+
+// expired says whether a question's deadline passed: the step failed
+// for it, and its retry asks again.
+func expired(w *runstore.WaitInfo) bool {
+	return w.Deadline != nil && time.Now().After(*w.Deadline)
+}
+
+// errWaiting ends a conversation whose turn put questions to a person.
+var errWaiting = errors.New("a tool call waits for a person's answer")
+
+// questions are the calls of the conversation still to be answered, in
+// the order they are answered; nil when none is.
+func (c *conversation) questions() *runstore.WaitInfo {
+	var calls []runstore.ToolQuestion
+	for _, t := range c.turns {
+		for i, tc := range t.ToolCalls {
+			if tc.Waiting() {
+				calls = append(calls, runstore.ToolQuestion{Turn: t.Turn, Call: i + 1, ID: tc.ID, Tool: tc.Name,
+					Question: tc.Wait.Question, Schema: tc.Wait.Schema, Deadline: tc.Wait.Deadline})
+			}
+		}
+	}
+	if len(calls) == 0 {
+		return nil
+	}
+	return &runstore.WaitInfo{Question: calls[0].Question, Schema: calls[0].Schema, Deadline: calls[0].Deadline, Calls: calls}
 }
 
 // toolSink is the step's sink for a tool's command: its output is text

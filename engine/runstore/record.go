@@ -185,6 +185,22 @@ type WaitInfo struct {
 	Deadline *time.Time `json:"deadline,omitempty"`
 	Answered bool       `json:"answered"`
 	Answer   any        `json:"answer,omitempty"`
+	// Calls are, for an llm step, the questions its model put through
+	// wait tools that are still to be answered, in the order they are
+	// answered; the fields above are those of the first.
+	Calls []ToolQuestion `json:"calls,omitempty"`
+}
+
+// ToolQuestion is one question an llm step's model put through a wait
+// tool: call Call of turn Turn (its ID as the model named it).
+type ToolQuestion struct {
+	Turn     int            `json:"turn"`
+	Call     int            `json:"call"`
+	ID       string         `json:"id"`
+	Tool     string         `json:"tool"`
+	Question string         `json:"question"`
+	Schema   map[string]any `json:"schema,omitempty"`
+	Deadline *time.Time     `json:"deadline,omitempty"`
 }
 
 // EventType names what happened.

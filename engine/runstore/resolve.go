@@ -43,7 +43,10 @@ func Resolve(ctx context.Context, s Runs, ref string) (string, error) {
 		return page.Runs[0].ID, nil
 	}
 	want := ref
-	if !strings.HasPrefix(want, "kr-") {
+	switch {
+	case strings.HasPrefix("kr-", want):
+		want = "kr-" // "k", "kr": the start of every id, not "kr-kr"
+	case !strings.HasPrefix(want, "kr-"):
 		want = "kr-" + want
 	}
 	if ref == want {

@@ -55,9 +55,16 @@ type ToolCall struct {
 	Output        any     `json:"output,omitempty"`
 	Error         *string `json:"error,omitempty"`
 	DurationMS    int64   `json:"duration_ms"`
-	// Pending: no result is recorded (the run stopped while it ran).
+	// Pending: no result is recorded (the run stopped while it ran, or
+	// a person is still to answer it).
 	Pending bool `json:"pending,omitempty"`
+	// Wait is the question of a call of a kind: wait tool and, once a
+	// person gave it, the answer (which is then the Output too).
+	Wait *WaitInfo `json:"wait,omitempty"`
 }
+
+// Waiting says whether the call is a question no one answered yet.
+func (tc *ToolCall) Waiting() bool { return tc.Pending && tc.Wait != nil && !tc.Wait.Answered }
 
 // TurnRecord is one durable piece of an llm step's conversation (of a
 // step with tools or a schema), saved the moment it ends: a model's turn

@@ -773,8 +773,10 @@ func testResolve(t *testing.T, s runstore.Store) {
 		t.Errorf("Resolve of a missing run: %v", err)
 	}
 	var amb *runstore.AmbiguousError
-	if _, err := runstore.Resolve(ctx, s, "kr-"); !errors.As(err, &amb) || len(amb.Matches) != 2 {
-		t.Errorf("Resolve of a prefix of both: %v", err)
+	for _, ref := range []string{"kr-", "kr", "k"} {
+		if _, err := runstore.Resolve(ctx, s, ref); !errors.As(err, &amb) || len(amb.Matches) != 2 {
+			t.Errorf("Resolve(%q), a prefix of both: %v", ref, err)
+		}
 	}
 }
 

@@ -1,0 +1,58 @@
+package cli
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestE2EListSaysWhatItLeftOut: a list cut by --limit says how many runs
+// there are, a filter that matches nothing says what there is instead of
+// "no runs yet", and a prefix of "kr-" is a prefix of every id.
+func TestE2EListSaysWhatItLeftOut(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t)
+	f := e.flow("f.yaml", "name: f\nsteps:\n  a: {kind: checkpoint, run: echo hi}\n")
+	for range 3 {
+		e.must(0, "run", f, "--quiet")
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--limit", "2"}, "2 of 3 runs shown; --limit N shows more, --limit 0 all"},
+		{[]string{"--limit", "2", "--status", "completed"}, "2 of 3 runs shown"},
+		{[]string{"--flow", "nosuch"}, `no runs of flow "nosuch"; there are 3 runs in all, of flow f`},
+		{[]string{"--status", "failed"}, "no failed runs; there are 3 runs in all, of flow f"},
+	} {
+		r := e.must(0, append([]string{"executions", "list"}, tt.args...)...)
+		if !strings.Contains(r.Stdout, tt.want) {
+			t.Errorf("list %s: want %q in\n%s", strings.Join(tt.args, " "), tt.want, r.Stdout)
+		}
+	}
+	if r := e.must(0, "executions", "list", "--limit", "3"); strings.Contains(r.Stdout, "shown") {
+		t.Errorf("a list showing every run says some were left out:\n%s", r.Stdout)
+	}
+	for _, ref := range []string{"kr", "k"} {
+		r := e.run("executions", "get", ref)
+		if r.Code == 0 || !strings.Contains(r.Stderr, "matches 3 runs") {
+			t.Errorf("get %s: want it ambiguous among the 3 runs, got %s", ref, r)
+		}
+	}
+}
+
+// TestE2EMissingSecretSaysItOnce: a step's secret that does not exist
+// fails the step with what to do said once, and the file backend's
+// warning is printed once, as kitaru's.
+func TestE2EMissingSecretSaysItOnce(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t)
+	e.setenv("KITARU_SECRETS_BACKEND", "file")
+	f := e.flow("s.yaml", "name: s\nsteps:\n  a: {kind: checkpoint, run: echo $K, secrets: [nosuch]}\n  b: {kind: checkpoint, run: echo $K, secrets: [nosuch]}\n")
+	r := e.must(1, "run", f)
+	if n := strings.Count(r.Stderr, "kitaru secrets set nosuch"); n != 2 { // once for each step
+		t.Errorf("the hint is given %d times for 2 steps:\n%s", n, r.Stderr)
+	}
+	if n := strings.Count(r.Stderr, "NOT encrypted"); n != 1 || !strings.Contains(r.Stderr, "kitaru: warning: KITARU_SECRETS_BACKEND=file") {
+		t.Errorf("the file backend's warning is shown %d times, or not as kitaru's:\n%s", n, r.Stderr)
+	}
+}

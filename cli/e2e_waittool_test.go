@@ -1,0 +1,77 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kitaruhq/kitaru/engine"
+	"github.com/kitaruhq/kitaru/internal/fakellm"
+)
+
+// Through the binary: a turn asking two questions beside a lookup, a turn
+// asking one more. Each question is answered with `kitaru input`, in
+// order; the run waits (exit 3) until the last is answered, then ends. The
+// fake's log shows each turn asked once and the answers sent as the
+// calls' results; the lookup ran once.
+func TestE2EWaitTools(t *testing.T) {
+	e := newE2E(t)
+	srv := fakellm.New("openai",
+		fakellm.Turn{Calls: fakellm.Calls("lookup", `{"city":"Paris"}`, "ask", `{"question":"Which year?"}`, "ask", `{"question":"City or metro area?"}`)},
+		fakellm.Turn{Calls: fakellm.Calls("confirm", `{"claim":"2.1 million"}`)},
+		fakellm.Turn{Text: "2.1 million in 2024"})
+	t.Cleanup(srv.Close)
+	e.setenv("OPENAI_BASE_URL", srv.URL)
+	e.setenv("OPENAI_API_KEY", testAPIKey)
+	src, err := os.ReadFile(filepath.Join("..", "testdata", "wait_tools.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	flow := e.write("agent.yaml", strings.NewReplacer("COUNTER", e.Dir, "MODEL", "openai/gpt-4o-mini", "TIMEOUT", "1h").Replace(string(src)))
+
+	r := e.must(ExitWaiting, "run", flow)
+	if !strings.Contains(r.Stderr, "at step research (2 questions, answered in this order):\n  1. Which year? (tool ask)\n  2. City or metro area? (tool ask)") {
+		t.Errorf("the waiting run does not list the questions:\n%s", r)
+	}
+	if w := stepOf(t, e.record("last"), "research").Wait; w == nil || len(w.Calls) != 2 || w.Calls[1].ID != fakellm.CallID(1, 3) {
+		t.Fatalf("the record's questions: %+v", w)
+	}
+	r = e.must(ExitWaiting, "input", "last", "--value", "2024")
+	if !strings.Contains(r.Stderr, "waiting for input at step research:\n  City or metro area? (tool ask)") {
+		t.Errorf("after the first answer the second question is not shown:\n%s", r)
+	}
+	e.must(ExitWaiting, "input", "last", "research", "--value", "city", "--no-resume")
+	if s := stepOf(t, e.record("last"), "research"); s.Status != engine.StepPending || len(srv.Requests()) != 1 {
+		t.Fatalf("with --no-resume: step %s, %d requests", s.Status, len(srv.Requests()))
+	}
+	r = e.must(ExitWaiting, "resume", "last")
+	if !strings.Contains(r.Stderr, "Is 2.1 million right? (tool confirm)") || !strings.Contains(r.Stderr, "--value true") {
+		t.Errorf("turn 2's question is not shown with an answer that fits:\n%s", r)
+	}
+	if r = e.must(2, "input", "last", "--value", "maybe"); !strings.Contains(r.Stderr, "does not fit its schema") {
+		t.Errorf("an answer that breaks the schema:\n%s", r)
+	}
+	r = e.must(0, "input", "last", "--value", "true")
+	if printedOutput(t, r.Stdout) != "2.1 million in 2024" {
+		t.Errorf("output:\n%s", r)
+	}
+	for turn, n := range srv.Asked() {
+		if n != 1 {
+			t.Errorf("turn %d was requested %d times", turn, n)
+		}
+	}
+	reqs := srv.Requests()
+	if len(reqs) != 3 || reqs[1].Results[fakellm.CallID(1, 2)] != "2024" || reqs[1].Results[fakellm.CallID(1, 3)] != "city" || reqs[2].Results[fakellm.CallID(2, 1)] != "true" {
+		t.Errorf("requests %+v", reqs)
+	}
+	if n := e.count("lookup-Paris"); n != 1 {
+		t.Errorf("lookup ran %d times, want 1", n)
+	}
+
+	// --abort at a question ends the run cancelled.
+	e.must(ExitWaiting, "run", flow)
+	if r = e.must(0, "input", "last", "--abort"); !strings.Contains(r.Stderr, "cancelled") {
+		t.Errorf("abort:\n%s", r)
+	}
+}

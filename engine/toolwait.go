@@ -1,0 +1,104 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/kitaruhq/kitaru/engine/runstore"
+)
+
+// An llm step whose model called kind: wait tools waits as a wait step
+// does, its record's Wait listing the questions (Calls). Each answer is
+// recorded as its call's result in the step's conversation; once none is
+// left the step's record is set pending, and the run's resume continues
+// the conversation from its records: no model turn is asked again, no
+// finished tool call runs again, and the answers go to the model.
+
+// answerCall records value as the answer to the first of r's questions
+// still open: the call's turn record first (what the conversation reads),
+// then the step's record.
+func (e *Engine) answerCall(ctx context.Context, meta *RunMeta, r *StepResult, value json.RawMessage) (*Run, error) {
+	open, err := e.openCalls(ctx, meta.ID, r)
+	if err != nil {
+		return nil, err
+	}
+	if len(open) == 0 {
+		// Answered before a kitaru was killed writing the step's record.
+		return e.callsAnswered(ctx, meta, r)
+	}
+	q, rec := open[0].q, open[0].rec
+	if q.Deadline != nil && time.Now().After(*q.Deadline) {
+		r.Wait.Deadline = q.Deadline
+		return e.expireWait(ctx, meta, r)
+	}
+	plain, err := checkAnswer(fmt.Sprintf("the answer to tool %s's question (step %s)", q.Tool, r.ID), q.Schema, value)
+	if err != nil {
+		return nil, err
+	}
+	tc := *rec.Tool
+	w := *tc.Wait
+	w.Answered, w.Answer = true, plain
+	tc.Wait, tc.Pending, tc.Output = &w, false, plain
+	answered := &runstore.TurnRecord{Conversation: rec.Conversation, Key: rec.Key, Turn: rec.Turn, Call: rec.Call, Tool: &tc}
+	if err := e.store.SaveTurn(ctx, meta.ID, r.ID, answered); err != nil {
+		return nil, fmt.Errorf("the answer to tool %s's question could not be recorded: %w", q.Tool, err)
+	}
+	_ = e.store.AppendLog(ctx, meta.ID, LogLine{Time: time.Now().UTC(), Step: r.ID,
+		Text: fmt.Sprintf("turn %d: tool %s was answered (call %s)", q.Turn, q.Tool, q.ID)})
+	if t := q.Turn - 1; t < len(r.Turns) && q.Call-1 < len(r.Turns[t].ToolCalls) {
+		r.Turns[t].ToolCalls[q.Call-1] = tc
+	}
+	if len(open) == 1 {
+		return e.callsAnswered(ctx, meta, r)
+	}
+	calls := make([]runstore.ToolQuestion, 0, len(open)-1)
+	for _, o := range open[1:] {
+		calls = append(calls, o.q)
+	}
+	r.Wait = &WaitInfo{Question: calls[0].Question, Schema: calls[0].Schema, Deadline: calls[0].Deadline, Calls: calls}
+	if err := e.store.SaveStep(ctx, meta.ID, r); err != nil {
+		return nil, err
+	}
+	return e.settle(ctx, meta, runEnd{meta.Status, meta.Ending, meta.Error})
+}
+
+// openCall is a question of a step with the record of its call.
+type openCall struct {
+	q   runstore.ToolQuestion
+	rec *runstore.TurnRecord
+}
+
+// openCalls are r's questions whose calls' records say no answer yet, in
+// order.
+func (e *Engine) openCalls(ctx context.Context, id string, r *StepResult) ([]openCall, error) {
+	recs, err := e.store.LoadTurns(ctx, id, r.ID, nil)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the conversation of step %s: %w", r.ID, err)
+	}
+	last := 0
+	for _, rec := range recs {
+		last = max(last, rec.Conversation)
+	}
+	var out []openCall
+	for _, q := range r.Wait.Calls {
+		for _, rec := range recs {
+			if rec.Conversation == last && rec.Turn == q.Turn && rec.Call == q.Call && rec.Tool != nil && rec.Tool.ID == q.ID && rec.Tool.Waiting() {
+				out = append(out, openCall{q, rec})
+			}
+		}
+	}
+	return out, nil
+}
+
+// callsAnswered sets the record of a step whose questions are all
+// answered pending: the run's resume runs it again, continuing its
+// conversation.
+func (e *Engine) callsAnswered(ctx context.Context, meta *RunMeta, r *StepResult) (*Run, error) {
+	r.Status, r.Wait, r.Output, r.Dir = StepPending, nil, nil, ""
+	if err := e.store.SaveStep(ctx, meta.ID, r); err != nil {
+		return nil, err
+	}
+	return e.settle(ctx, meta, runEnd{meta.Status, meta.Ending, meta.Error})
+}
