@@ -66,6 +66,8 @@ type execution struct {
 
 	baseRed     *redactor // see baseRedactor
 	baseRedOnce sync.Once
+
+	mcp mcpState // the flow's MCP servers, connected once a step asks
 }
 
 func (e *Engine) newExecution(f *flowspec.Flow, meta *RunMeta, parallel int) *execution {
@@ -258,6 +260,7 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 	x.halt = stop
 	x.e.track(x)
 	defer x.e.untrack(x)
+	defer x.closeMCP() // on every way out
 	var cancelled atomic.Bool
 	// Only a request made since this go's lease was taken counts (one of
 	// an earlier go does not), however soon after: it stops the run
@@ -403,6 +406,8 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 		}
 	}
 
+	// The servers stop with the run's steps, before its end is recorded.
+	x.closeMCP()
 	x.artifacts.Wait()
 	if err := x.haltedBy(); errors.Is(err, runstore.ErrLeaseLost) {
 		// The run is someone else's now: its meta is theirs to write.

@@ -34,11 +34,12 @@ type Flow struct {
 	Description string
 	Inputs      []*Input // in YAML order
 	Defaults    Defaults
-	Budget      Budget    // the top-level budget:; zero fields set no limit
-	Steps       []*Step   // in YAML order (display order)
-	Tools       []*Tool   // tools:, in YAML order
-	Output      *Template // nil when the flow declares no output
-	Source      []byte    // the file as read, kept for the run's snapshot
+	Budget      Budget       // the top-level budget:; zero fields set no limit
+	Steps       []*Step      // in YAML order (display order)
+	Tools       []*Tool      // tools:, in YAML order
+	MCP         []*MCPServer // mcp:, in YAML order
+	Output      *Template    // nil when the flow declares no output
+	Source      []byte       // the file as read, kept for the run's snapshot
 
 	byID map[string]*Step
 	topo []*Step
@@ -154,6 +155,7 @@ type LLMStep struct {
 	// Tools are the tools the model may call (tools:); MaxTurns bounds
 	// the model calls of its loop (DefaultMaxTurns when tools are set).
 	Tools    []*Tool
+	MCP      []MCPUse // the SERVER.TOOL and SERVER.* of its tools:, in order
 	MaxTurns int
 	// Schema, when set, is the JSON Schema the answer must follow; the
 	// step's output is then the parsed answer. SchemaRetries is how many

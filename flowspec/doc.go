@@ -96,6 +96,41 @@
 //     With cache:, a step with tools keeps the answer that ended its loop
 //     under its first request (the tools are part of the key); a hit runs
 //     no tool.
+//   - `mcp:` (the spec's "Tools and agent loops") declares MCP servers,
+//     reached through the official Go SDK: `command:` is a stdio server,
+//     an argv list run without a shell in the flow's directory, with
+//     kitaru's environment, its `env:` (plain text, not templates) and
+//     the keys of its `secrets:` (as a checkpoint's; their values are
+//     masked in what it returns and in its stderr, which goes to the run's
+//     log line by line as "MCP server NAME: ..."); `url:` is a
+//     streamable-HTTP server (no env or secrets). A server's name holds
+//     letters, digits, - and single _ (at most 32). An llm step's tools:
+//     names SERVER.TOOL or SERVER.*; loading checks the server and the
+//     syntax only, as what a server serves is known once it runs. A
+//     server starts the first time a step of the go at the run offers
+//     its tools (it is asked for its tool list then) and is stopped when
+//     the go ends (stdin closed, then SIGTERM, then killed); resume starts
+//     it anew. A SERVER.TOOL it does not serve, or a server that cannot
+//     start, fails the step, naming the server's tools or saying why. The
+//     model is sent each MCP tool as SERVER__TOOL (what OpenAI and
+//     Anthropic accept: [A-Za-z0-9_-], at most 64), or, when that does
+//     not fit or is taken (a tool of tools: with that name), the name
+//     made to fit with _ and 8 hex digits of a digest of the flow's name;
+//     records name calls as the flow does (files.read_file). A call's
+//     arguments are validated against the input schema the server listed
+//     before they are sent; a failed validation, a tool error (isError)
+//     or an error the server answers with goes back to the model. The
+//     output is the call's structured content when it has some, else its
+//     text parts joined by newlines (images, audio and resource links
+//     named, not included). A server that dies or drops the connection
+//     while a call runs fails the step (the call stays without a result,
+//     so a resume makes it again); the step's later calls fail the same
+//     way, and the next step to offer its tools (or the step's retry)
+//     starts it again, the log saying so. MCP calls are recorded like other tool calls: a resumed loop
+//     does not make a recorded call again. The fingerprint covers the
+//     servers as declared and the tools named; the cache key also covers
+//     what the servers listed of the tools offered (names, descriptions,
+//     input schemas).
 //   - `model:` (of a step, or defaults) may be a list, tried in order for
 //     each model call: the next model is tried when one gives no answer
 //     after its own HTTP retries. Every failure falls back (429, 5xx, a

@@ -28,6 +28,7 @@ type fingerprintDoc struct {
 	Temp       *float64       `json:"temperature,omitempty"`
 	MaxTokens  int            `json:"max_tokens,omitempty"`
 	Tools      []toolDoc      `json:"tools,omitempty"`
+	MCP        []mcpDoc       `json:"mcp,omitempty"`
 	MaxTurns   int            `json:"max_turns,omitempty"`
 	Run        *string        `json:"run,omitempty"`
 	Stdin      string         `json:"stdin,omitempty"`
@@ -94,7 +95,7 @@ func fingerprintDocOf(s *Step) fingerprintDoc {
 			d.Messages = append(d.Messages, [2]string{m.Role, m.Content.Source()})
 		}
 		d.Temp, d.MaxTokens = b.Temperature, b.MaxTokens
-		d.Tools, d.MaxTurns = toolDocs(b.Tools), b.MaxTurns
+		d.Tools, d.MCP, d.MaxTurns = toolDocs(b.Tools), mcpDocs(b.MCP), b.MaxTurns
 		if b.Schema != nil {
 			// A retry count of 0 is still a schema's setting: kept apart
 			// from one that was never set by the schema beside it.
@@ -131,7 +132,7 @@ func fingerprintDocOf(s *Step) fingerprintDoc {
 // It declines (ok false) for documents holding arbitrary data (a constant
 // value, a schema), which json.Marshal encodes.
 func (d *fingerprintDoc) appendJSON(b []byte) (_ []byte, ok bool) {
-	if d.ValueConst != nil || len(d.Schema) > 0 || d.SchemaRetries != 0 || len(d.Tools) > 0 {
+	if d.ValueConst != nil || len(d.Schema) > 0 || d.SchemaRetries != 0 || len(d.Tools) > 0 || len(d.MCP) > 0 {
 		return b, false
 	}
 	b = append(b, `{"v":`...)

@@ -33,7 +33,7 @@ var (
 )
 
 var (
-	topFields      = []string{"name", "description", "inputs", "defaults", "budget", "tools", "steps", "output"}
+	topFields      = []string{"name", "description", "inputs", "defaults", "budget", "tools", "mcp", "steps", "output"}
 	inputFields    = []string{"type", "description", "default"}
 	inputTypes     = []string{"string", "integer", "number", "boolean", "list", "object"}
 	defaultsFields = []string{"model", "retry", "timeout", "max_output", "cache"}
@@ -311,6 +311,9 @@ func (l *loader) load() *Flow {
 	if n, ok := fields.get("tools"); ok {
 		l.tools(n.val)
 	}
+	if n, ok := fields.get("mcp"); ok {
+		l.mcp(n.val)
+	}
 	for _, s := range stepKVs {
 		val := s.val
 		if l.block.isDeferred(val) {
@@ -363,6 +366,12 @@ func (fs fieldSet) get(name string) (kv, bool) {
 		}
 	}
 	return kv{}, false
+}
+
+// has says whether the field named name is there.
+func (fs fieldSet) has(name string) bool {
+	_, ok := fs.get(name)
+	return ok
 }
 
 // field returns the field named name, which the caller knows is there.

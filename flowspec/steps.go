@@ -540,9 +540,14 @@ func (l *loader) envOf(owner string, n *yaml.Node, inForeach bool) []EnvVar {
 }
 
 func (l *loader) secrets(s *Step, n *yaml.Node) []string {
+	return l.secretsOf("step "+strconv.Quote(s.ID), n)
+}
+
+// secretsOf reads a list of secret names of owner (a step, an MCP server).
+func (l *loader) secretsOf(owner string, n *yaml.Node) []string {
 	n = resolve(n)
 	if n.Kind != yaml.SequenceNode {
-		l.e.add(pos(n), "step %q: secrets must be a list of secret names, e.g. secrets: [webhook], not %s", s.ID, nodeKind(n))
+		l.e.add(pos(n), "%s: secrets must be a list of secret names, e.g. secrets: [webhook], not %s", owner, nodeKind(n))
 		return nil
 	}
 	var out []string
@@ -553,7 +558,7 @@ func (l *loader) secrets(s *Step, n *yaml.Node) []string {
 			continue
 		}
 		if slices.Contains(out, name) {
-			l.e.add(pos(it), "step %q: secret %q is listed twice", s.ID, name)
+			l.e.add(pos(it), "%s: secret %q is listed twice", owner, name)
 			continue
 		}
 		out = append(out, name)

@@ -188,11 +188,11 @@ func TestToolsFingerprint(t *testing.T) {
 func TestToolsDigest(t *testing.T) {
 	t.Parallel()
 	tools := func(src string) []*Tool { return mustParse(t, src).byID["research"].LLM.Tools }
-	base := ToolsDigest(tools(toolsFlow))
-	if base == "" || base != ToolsDigest(tools(toolsFlow)) {
+	base := ToolsDigest(tools(toolsFlow), nil, nil)
+	if base == "" || base != ToolsDigest(tools(toolsFlow), nil, nil) {
 		t.Fatalf("digest %q is empty or not stable", base)
 	}
-	if d := ToolsDigest(nil); d != "" {
+	if d := ToolsDigest(nil, nil, nil); d != "" {
 		t.Errorf("no tools: digest %q, want none", d)
 	}
 	for name, c := range map[string][2]string{
@@ -204,7 +204,7 @@ func TestToolsDigest(t *testing.T) {
 		if src == toolsFlow {
 			t.Fatalf("%s: nothing replaced", name)
 		}
-		if ToolsDigest(tools(src)) == base {
+		if ToolsDigest(tools(src), nil, nil) == base {
 			t.Errorf("changing the %s left the digest as it was", name)
 		}
 	}

@@ -62,12 +62,12 @@ type stepCache struct {
 	cfg    flowspec.Cache
 }
 
-func cacheFor(u *work.Unit, caller providers.Caller, req providers.Request) *stepCache {
+func cacheFor(u *work.Unit, caller providers.Caller, req providers.Request, tools string) *stepCache {
 	if u.Cache == nil || !u.Step.LLM.Cache.On {
 		return nil
 	}
 	req.Messages = append([]providers.Message(nil), req.Messages...) // the conversation grows later
-	return &stepCache{c: u.Cache, u: u, caller: caller, req: req, tools: flowspec.ToolsDigest(u.Step.LLM.Tools), cfg: u.Step.LLM.Cache}
+	return &stepCache{c: u.Cache, u: u, caller: caller, req: req, tools: tools, cfg: u.Step.LLM.Cache}
 }
 
 // answer is the unit's result from the cache: the answer the step's first

@@ -41,20 +41,25 @@ func (Model) Execute(ctx context.Context, u *work.Unit, sink work.Sink) (*work.R
 	if err != nil {
 		return nil, err
 	}
-	req := providers.Request{Model: l.Model, Messages: msgs, Temperature: l.Temperature, MaxTokens: l.MaxTokens, Tools: offered(l.Tools)}
-	if l.Schema != nil {
-		req.Schema, req.SchemaName = l.Schema.JSON, u.Step.ID
-	}
 	caller, err := callerOf(u)
 	if err != nil {
 		return nil, err
 	}
+	// Its MCP servers start here, once a model can be called.
+	tools, err := offersOf(ctx, u, sink)
+	if err != nil {
+		return nil, err
+	}
+	req := providers.Request{Model: l.Model, Messages: msgs, Temperature: l.Temperature, MaxTokens: l.MaxTokens, Tools: tools.tools()}
+	if l.Schema != nil {
+		req.Schema, req.SchemaName = l.Schema.JSON, u.Step.ID
+	}
 	models := l.Models()
-	cache := cacheFor(u, caller, req)
+	cache := cacheFor(u, caller, req, tools.digest(l))
 	if res, ok := cache.answer(ctx, models, sink); ok {
 		return res, nil
 	}
-	c := &conversation{u: u, l: l, sink: sink, req: req, models: models, res: &work.Result{}}
+	c := &conversation{u: u, l: l, sink: sink, req: req, models: models, res: &work.Result{}, tools: tools}
 	if err := c.resume(ctx); err != nil {
 		return nil, err
 	}
@@ -85,9 +90,10 @@ func (Model) Execute(ctx context.Context, u *work.Unit, sink work.Sink) (*work.R
 
 // conversation is one attempt's conversation of an llm step.
 type conversation struct {
-	u    *work.Unit
-	l    *flowspec.LLMStep
-	sink work.Sink
+	u     *work.Unit
+	l     *flowspec.LLMStep
+	sink  work.Sink
+	tools *offers
 	// loop keeps the conversation's records; nil for a step with neither
 	// tools nor a schema, whose one call its step record says all of.
 	loop   work.Loop
@@ -135,7 +141,7 @@ func (c *conversation) run(ctx context.Context, caller providers.Caller) (any, e
 			if c.questions() != nil {
 				return nil, errWaiting
 			}
-			c.req.Messages = append(c.req.Messages, toolMessages(turn)...)
+			c.req.Messages = append(c.req.Messages, c.toolMessages(turn)...)
 			continue
 		}
 		if c.l.Schema == nil {
@@ -206,7 +212,9 @@ func (c *conversation) call(ctx context.Context, caller providers.Caller, t int,
 			id = fmt.Sprintf("call-%d-%d", t, i+1)
 		}
 		args := c.sink.Mask(tc.Arguments)
-		turn.ToolCalls = append(turn.ToolCalls, runstore.ToolCall{ID: id, Name: tc.Name, Arguments: decodedArgs(args), ArgumentsText: args, Pending: !c.lastTurn(t), NotRun: c.lastTurn(t)})
+		// Recorded under the flow's name (files.read_file), not the one
+		// the model knows (files__read_file).
+		turn.ToolCalls = append(turn.ToolCalls, runstore.ToolCall{ID: id, Name: c.tools.nameOf(tc.Name), Arguments: decodedArgs(args), ArgumentsText: args, Pending: !c.lastTurn(t), NotRun: c.lastTurn(t)})
 	}
 	if text != "" || len(turn.ToolCalls) == 0 {
 		c.sink.Artifact(name("response"), ".txt", []byte(text))
@@ -216,7 +224,7 @@ func (c *conversation) call(ctx context.Context, caller providers.Caller, t int,
 		what = fmt.Sprintf("asked for %d tool call(s)", n)
 	}
 	line := fmt.Sprintf("model %s %s in %s (%d tokens in, %d out)", resp.Model, what, humantime.Duration(resp.Latency), resp.Usage.InputTokens, resp.Usage.OutputTokens)
-	if t > 1 || len(c.l.Tools) > 0 {
+	if t > 1 || len(c.tools.list) > 0 {
 		line = fmt.Sprintf("turn %d: %s", t, line)
 	}
 	c.sink.Log(line)
