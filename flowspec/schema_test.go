@@ -86,6 +86,8 @@ func TestSchemaRejectsBadFlows(t *testing.T) {
 		"schema as text":   "name: a\nsteps: {x: {kind: llm, prompt: hi, schema: {type: object}, output: text}}\n",
 		"schema a list":    "name: a\nsteps: {x: {kind: llm, prompt: hi, schema: [a]}}\n",
 		"run with schema":  "name: a\nsteps: {x: {kind: checkpoint, run: ls, schema: {type: object}}}\n",
+		"continue a word":  "name: a\nsteps: {x: {kind: checkpoint, run: ls, continue_on_error: yes please}}\n",
+		"continue default": "name: a\ndefaults: {continue_on_error: true}\nsteps: {x: {kind: checkpoint, run: ls}}\n",
 	}
 	for name, src := range bad {
 		path := filepath.Join(t.TempDir(), "f.yaml")
