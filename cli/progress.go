@@ -172,6 +172,9 @@ func (p *plainProgress) Event(e engine.Event) {
 		if d, ok := p.st.runElapsed(t); ok && p.st.runStatus != engine.RunWaiting {
 			text += " in " + fmtDuration(d)
 		}
+		if p.st.continued != "" {
+			text += ", " + p.st.continued
+		}
 		if u := usageText(p.st.usage, p.st.cost, p.st.costKnown); u != "" {
 			text += " · " + u
 		}
@@ -198,7 +201,7 @@ func plainStepText(s *stepState) string {
 		}
 		return out + reasonSuffix(s.reason)
 	case s.status == engine.StepFailed:
-		return "failed: " + s.errLine
+		return failedWord(s) + ": " + s.errLine
 	case s.status == engine.StepSkipped:
 		return "skipped" + reasonSuffix(s.reason)
 	case s.status == engine.StepWaiting:
@@ -208,6 +211,15 @@ func plainStepText(s *stepState) string {
 		return "waiting for input"
 	}
 	return string(s.status)
+}
+
+// failedWord is how a failed step's line starts: a failure that
+// continue_on_error let pass says so.
+func failedWord(s *stepState) string {
+	if s.continued {
+		return "failed (continued)"
+	}
+	return "failed"
 }
 
 // retryText says a step failed and when it is tried again. The event's
@@ -430,6 +442,9 @@ func (p *liveProgress) frame(now time.Time) []string {
 	footer := "run " + st.runID
 	if st.finished {
 		footer += " " + string(st.runStatus)
+		if st.continued != "" {
+			footer += ", " + st.continued
+		}
 	}
 	if d, ok := st.runElapsed(now); ok {
 		footer += " · " + fmtDuration(d)
@@ -562,7 +577,7 @@ func liveStepText(s *stepState, now time.Time) (sym, colour, text string) {
 		}
 		return "✓", ansiGreen, text + reasonSuffix(s.brief)
 	case s.status == engine.StepFailed:
-		text = "failed"
+		text = failedWord(s)
 		if s.total > 0 {
 			text += fmt.Sprintf(" %d/%d", s.done, s.total)
 		}
