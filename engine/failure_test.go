@@ -331,3 +331,36 @@ func (te *testEnv) touch(name string) {
 		te.t.Fatal(err)
 	}
 }
+
+// Giving a failed step continue_on_error and replaying the edited flow
+// runs it again and decides again what followed it: the skip its failure
+// caused is not reused.
+func TestReplayAfterContinueOnErrorIsAdded(t *testing.T) {
+	t.Parallel()
+	te := newEnv(t)
+	src := `
+name: toggled
+steps:
+  flaky:
+    kind: checkpoint
+    run: echo x >> COUNTER/flaky; exit 1
+  after:
+    kind: checkpoint
+    needs: [flaky]
+    value: went on
+`
+	run := te.start(te.flow(src), nil)
+	wantStatus(t, run, RunFailed)
+	edited := te.flow(strings.Replace(src, "exit 1\n", "exit 1\n    continue_on_error: true\n", 1))
+	rep, err := te.eng.Replay(context.Background(), ReplayOptions{Source: run.ID, Flow: edited})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, rep, RunCompleted)
+	if a := step(t, rep, "after"); a.Status != StepCompleted || a.Reused {
+		t.Errorf("after: %s, reused %v; want it run", a.Status, a.Reused)
+	}
+	if f := step(t, rep, "flaky"); !f.Continued || f.Reused || te.count("flaky") != 2 {
+		t.Errorf("flaky: continued %v, reused %v, ran %d times", f.Continued, f.Reused, te.count("flaky"))
+	}
+}
