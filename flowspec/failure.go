@@ -1,6 +1,7 @@
 package flowspec
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/expr-lang/expr/ast"
@@ -60,6 +61,8 @@ type errorRead struct {
 	by *Step
 	of string
 	at Pos
+	// status: not the error but steps.<of>.status compared with "failed".
+	status bool
 }
 
 // noteErrorReads keeps a step's reads of other steps' errors.
@@ -68,9 +71,18 @@ func (l *loader) noteErrorReads(s *Step, p *stepParts) {
 		if t == nil {
 			continue
 		}
-		for _, id := range t.errReads {
-			l.errReads = append(l.errReads, errorRead{by: s, of: id, at: t.pos})
-		}
+		l.noteReads(s, t)
+	}
+}
+
+// noteReads keeps a template's reads of steps' errors and failed
+// statuses; by is nil for the flow's output.
+func (l *loader) noteReads(by *Step, t *Template) {
+	for _, id := range t.errReads {
+		l.errReads = append(l.errReads, errorRead{by: by, of: id, at: t.pos})
+	}
+	for _, id := range t.failedCmps {
+		l.errReads = append(l.errReads, errorRead{by: by, of: id, at: t.pos, status: true})
 	}
 }
 
@@ -85,10 +97,14 @@ func (l *loader) checkErrorReads() {
 		if x == nil || x.ContinueOnError || r.by != nil && r.by.IfAfterFailure {
 			continue
 		}
+		what := fmt.Sprintf("reads steps.%s.error, which is always empty there", r.of)
+		if r.status {
+			what = fmt.Sprintf("compares steps.%s.status with \"failed\", which it never is there", r.of)
+		}
 		if r.by == nil {
-			l.e.add(r.at, "output reads steps.%s.error, which is always empty there: the output is made only when the run completed, so only a failure of a step with continue_on_error shows; add continue_on_error: true to step %q", r.of, r.of)
+			l.e.add(r.at, "output %s: the output is made only when the run completed, so only a failure of a step with continue_on_error shows; add continue_on_error: true to step %q", what, r.of)
 			continue
 		}
-		l.e.add(r.at, "step %q reads steps.%s.error, which is always empty there: %s runs only after %s completed; add continue_on_error: true to step %q, or give step %q an if that calls failure() or always()", r.by.ID, r.of, r.by.ID, r.of, r.of, r.by.ID)
+		l.e.add(r.at, "step %q %s: without failure() or always() in its if, success() is implied and %s runs only after %s completed; write e.g. if: failure() && steps.%s.status == \"failed\", or add continue_on_error: true to step %q", r.by.ID, what, r.by.ID, r.of, r.of, r.of)
 	}
 }

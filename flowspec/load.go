@@ -329,9 +329,7 @@ func (l *loader) load() *Flow {
 	}
 	if n, ok := fields.get("output"); ok {
 		f.Output = l.template(n.val, "output", false, false)
-		for _, id := range f.Output.errReads {
-			l.errReads = append(l.errReads, errorRead{at: f.Output.pos, of: id})
-		}
+		l.noteReads(nil, f.Output)
 	}
 	l.checkErrorReads()
 	l.graph()
@@ -518,6 +516,12 @@ func (l *loader) template(n *yaml.Node, field string, bare, allowItem bool) *Tem
 	src := n.Value
 	if n.Tag == "!!null" {
 		src = ""
+	}
+	if bare && strings.HasPrefix(n.Tag, "!") && !strings.HasPrefix(n.Tag, "!!") {
+		// if: !failure() reads, in YAML, as the tag !failure() on nothing.
+		whole := strings.TrimSpace(n.Tag + " " + src)
+		l.e.add(pos(n), "%s: YAML reads %s as a tag, not as part of the expression; quote the expression, e.g. %q", field, n.Tag, whole)
+		return literalTemplate("")
 	}
 	var t *Template
 	var errs []exprError

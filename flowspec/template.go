@@ -48,6 +48,8 @@ type Template struct {
 	// errReads are the steps whose error its expressions read (a full
 	// load only), for checkErrorReads.
 	errReads []string
+	// failedCmps are the steps whose status it compares with "failed".
+	failedCmps []string
 }
 
 // part is literal text or one compiled expression.
@@ -502,6 +504,8 @@ type refCollector struct {
 	errs      []exprError
 	// errReads are the steps whose error the expression reads.
 	errReads map[string]bool
+	// failedCmps are the steps whose status it compares with "failed".
+	failedCmps map[string]bool
 	// the expression source, to turn node locations into offsets.
 	src string
 }
@@ -524,6 +528,8 @@ func (r *refCollector) Visit(node *ast.Node) {
 			r.item = true
 			r.index = r.index || n.Value == "index"
 		}
+	case *ast.BinaryNode:
+		r.failedCmp(n)
 	case *ast.MemberNode:
 		id, ok := n.Node.(*ast.IdentifierNode)
 		if !ok {
@@ -574,22 +580,55 @@ func (r *refCollector) Visit(node *ast.Node) {
 // errorRead notes steps.X.error, the read validation checks (see
 // checkErrorReads).
 func (r *refCollector) errorRead(n *ast.MemberNode) {
-	if p, ok := n.Property.(*ast.StringNode); !ok || p.Value != "error" {
-		return
-	}
-	m, ok := n.Node.(*ast.MemberNode)
-	if !ok {
-		return
-	}
-	id, ok := m.Node.(*ast.IdentifierNode)
-	step, isStr := m.Property.(*ast.StringNode)
-	if !ok || !isStr || id.Value != "steps" || !r.c.hasStep(step.Value) {
+	id := stepMember(n, "error")
+	if id == "" || !r.c.hasStep(id) {
 		return
 	}
 	if r.errReads == nil {
 		r.errReads = map[string]bool{}
 	}
-	r.errReads[step.Value] = true
+	r.errReads[id] = true
+}
+
+// failedCmp notes steps.X.status == "failed" (or !=), which validation
+// checks as it checks steps.X.error (see checkErrorReads).
+func (r *refCollector) failedCmp(n *ast.BinaryNode) {
+	if n.Operator != "==" && n.Operator != "!=" {
+		return
+	}
+	for _, side := range [][2]ast.Node{{n.Left, n.Right}, {n.Right, n.Left}} {
+		lit, ok := side[1].(*ast.StringNode)
+		if !ok || lit.Value != "failed" {
+			continue
+		}
+		if id := stepMember(side[0], "status"); id != "" && r.c.hasStep(id) {
+			if r.failedCmps == nil {
+				r.failedCmps = map[string]bool{}
+			}
+			r.failedCmps[id] = true
+		}
+	}
+}
+
+// stepMember is X when n is steps.X.<field>, "" otherwise.
+func stepMember(n ast.Node, field string) string {
+	m, ok := n.(*ast.MemberNode)
+	if !ok {
+		return ""
+	}
+	if p, ok := m.Property.(*ast.StringNode); !ok || p.Value != field {
+		return ""
+	}
+	inner, ok := m.Node.(*ast.MemberNode)
+	if !ok {
+		return ""
+	}
+	id, ok := inner.Node.(*ast.IdentifierNode)
+	step, isStr := inner.Property.(*ast.StringNode)
+	if !ok || !isStr || id.Value != "steps" {
+		return ""
+	}
+	return step.Value
 }
 
 // toolName says why name cannot be read where the compiler is ("" : it
@@ -671,6 +710,7 @@ func (c *compiler) compileTemplate(src, field string, pos Pos, bare, allowItem b
 		item = item || r.refs.Item
 		index = index || r.refs.Index
 		t.errReads = appendNew(t.errReads, r.errReads)
+		t.failedCmps = appendNew(t.failedCmps, r.failedCmps)
 		if r.errs == nil {
 			t.parts = append(t.parts, part{expr: r.expr})
 		}
@@ -688,10 +728,11 @@ func (c *compiler) compileTemplate(src, field string, pos Pos, bare, allowItem b
 // exprResult is one compiled expression with what it reads, or its errors
 // (offsets within the expression).
 type exprResult struct {
-	expr     *compiledExpr
-	refs     Refs
-	errs     []exprError
-	errReads []string // the steps whose error it reads
+	expr       *compiledExpr
+	refs       Refs
+	errs       []exprError
+	errReads   []string // the steps whose error it reads
+	failedCmps []string // the steps whose status it compares with "failed"
 }
 
 type exprKey struct {
@@ -724,7 +765,7 @@ func (c *compiler) cachedExpr(src string, allowItem bool) *exprResult {
 func (c *compiler) compileExpr(src string, allowItem bool) *exprResult {
 	rc := &refCollector{c: c, allowItem: allowItem, inputs: map[string]bool{}, steps: map[string]bool{}, src: src}
 	ce, err := c.compile(src, rc)
-	r := &exprResult{refs: Refs{Inputs: sortedKeys(rc.inputs), Steps: sortedKeys(rc.steps), Item: rc.item, Index: rc.index}, errReads: sortedKeys(rc.errReads)}
+	r := &exprResult{refs: Refs{Inputs: sortedKeys(rc.inputs), Steps: sortedKeys(rc.steps), Item: rc.item, Index: rc.index}, errReads: sortedKeys(rc.errReads), failedCmps: sortedKeys(rc.failedCmps)}
 	switch {
 	case len(rc.errs) > 0:
 		// Our own errors (unknown step or input) say more than the checker's.
