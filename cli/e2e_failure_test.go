@@ -61,3 +61,31 @@ func normaliseText(s string, e *e2e, ids map[string]string) string {
 	s = startedRE.ReplaceAllString(s, "started   TIME")
 	return durationRE.ReplaceAllString(s, "D")
 }
+
+// A failure continue_on_error let pass says so on its line, in yellow
+// rather than a failure's red.
+func TestContinuedStepLines(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		st        stepState
+		plain     string
+		live      string
+		liveColor string
+	}{
+		{"a failure", stepState{status: engine.StepFailed, errLine: "boom"}, "failed: boom", "failed: boom", ansiRed},
+		{"continued", stepState{status: engine.StepFailed, errLine: "boom", continued: true}, "failed (continued): boom", "failed (continued): boom", ansiYellow},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := plainStepText(&tt.st); got != tt.plain {
+				t.Errorf("plain line %q, want %q", got, tt.plain)
+			}
+			_, colour, text := liveStepText(&tt.st, t0)
+			if text != tt.live || colour != tt.liveColor {
+				t.Errorf("live line %q in %q, want %q in %q", text, colour, tt.live, tt.liveColor)
+			}
+		})
+	}
+}

@@ -532,6 +532,8 @@ func (p *liveProgress) paint(colour, s string) string {
 // paintText dims steps that are not doing anything yet and reddens failures.
 func (p *liveProgress) paintText(s *stepState, line string) string {
 	switch {
+	case s.status == engine.StepFailed && !s.reused && s.continued:
+		return p.paint(ansiYellow, line) // the run went on
 	case s.status == engine.StepFailed && !s.reused:
 		return p.paint(ansiRed, line)
 	case s.status == engine.StepPending || s.status == "" || s.status == engine.StepSkipped || s.reused:
@@ -580,6 +582,9 @@ func liveStepText(s *stepState, now time.Time) (sym, colour, text string) {
 		text = failedWord(s)
 		if s.total > 0 {
 			text += fmt.Sprintf(" %d/%d", s.done, s.total)
+		}
+		if s.continued {
+			return "✗", ansiYellow, text + ": " + s.errLine
 		}
 		return "✗", ansiRed, text + ": " + s.errLine
 	case s.status == engine.StepSkipped:
