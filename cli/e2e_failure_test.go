@@ -47,7 +47,7 @@ func failureSession(t *testing.T, e *e2e, flow string) {
 var (
 	clockRE    = regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d `)
 	startedRE  = regexp.MustCompile(`(?m)^started   .*$`)
-	durationRE = regexp.MustCompile(`\b\d+(\.\d+)?(ms|s)\b`)
+	durationRE = regexp.MustCompile(`\b\d+(\.\d+)?(ms|s)\b( *)`)
 )
 
 // normaliseText takes out of what a person reads what changes from one
@@ -59,7 +59,14 @@ func normaliseText(s string, e *e2e, ids map[string]string) string {
 	s = strings.ReplaceAll(s, e.Home, "$KITARU_HOME")
 	s = clockRE.ReplaceAllString(s, "HH:MM:SS ")
 	s = startedRE.ReplaceAllString(s, "started   TIME")
-	return durationRE.ReplaceAllString(s, "D")
+	// A duration in a table keeps its width, so the columns stay put
+	// whatever the durations were.
+	return durationRE.ReplaceAllStringFunc(s, func(m string) string {
+		if !strings.HasSuffix(m, " ") {
+			return "D"
+		}
+		return "D" + strings.Repeat(" ", len(m)-1)
+	})
 }
 
 // A failure continue_on_error let pass says so on its line, in yellow
