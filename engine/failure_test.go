@@ -364,3 +364,37 @@ steps:
 		t.Errorf("flaky: continued %v, reused %v, ran %d times", f.Continued, f.Reused, te.count("flaky"))
 	}
 }
+
+// A cancel stops everything: an always() step does not run after it.
+func TestCancelStopsAlwaysSteps(t *testing.T) {
+	t.Parallel()
+	te := newEnv(t)
+	f := te.flow(strings.Replace(stopFlow, "    run: echo x >> COUNTER/after; echo done", "    if: always()\n    run: echo x >> COUNTER/after; echo done", 1))
+	if !f.Step("after").IfAfterFailure {
+		t.Fatal("the flow's after step has no always()")
+	}
+	started := make(chan string, 1)
+	eng := New(Config{Store: te.store, Observer: ObserverFunc(func(e Event) {
+		if e.Type == EventStepStarted && e.Step == "slow" {
+			started <- e.RunID
+		}
+	})})
+	done := make(chan *Run, 1)
+	go func() {
+		r, err := eng.Start(context.Background(), StartOptions{Flow: f, Inputs: map[string]any{}})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- r
+	}()
+	id := <-started
+	waitFor(t, func() bool { _, err := os.Stat(filepath.Join(te.counter, "sleep.pid")); return err == nil })
+	if _, err := te.eng.Cancel(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	run := <-done
+	wantStatus(t, run, RunCancelled)
+	if te.count("after") != 0 || step(t, run, "after").Status != StepPending {
+		t.Errorf("after the cancel the always() step ran %d times and is %s", te.count("after"), step(t, run, "after").Status)
+	}
+}
