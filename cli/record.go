@@ -95,7 +95,11 @@ func (m listMore) empty() string {
 func writeRunDetail(w io.Writer, r *engine.Run) error {
 	fmt.Fprintf(w, "run       %s\n", r.ID)
 	fmt.Fprintf(w, "flow      %s\n", r.Flow)
-	fmt.Fprintf(w, "status    %s\n", r.Status)
+	status := string(r.Status)
+	if c := continuedText(r.Ending); c != "" {
+		status += ", " + c
+	}
+	fmt.Fprintf(w, "status    %s\n", status)
 	if r.ReplayOf != nil {
 		how := "changed steps re-executed"
 		if r.ReplayFrom != "" {
@@ -151,7 +155,11 @@ func writeRunDetail(w io.Writer, r *engine.Run) error {
 			fmt.Fprintf(w, "\n%s reused, though its model changed:\n  %s\n", s.ID, how)
 		}
 		if s.Error != nil && s.Status == engine.StepFailed {
-			fmt.Fprintf(w, "\n%s failed:\n  %s\n", s.ID, indentRest(withRemedy(*s.Error, s.Remedy), "  "))
+			how := "failed"
+			if s.Continued {
+				how = "failed (continued: the run went on)"
+			}
+			fmt.Fprintf(w, "\n%s %s:\n  %s\n", s.ID, how, indentRest(withRemedy(*s.Error, s.Remedy), "  "))
 		}
 		if err := writeTurns(w, s.ID, s.Turns); err != nil {
 			return err
@@ -338,6 +346,9 @@ func stepNote(s engine.StepResult) string {
 	notes := []string{}
 	if r := stepReason(&s, true); r != "" {
 		notes = append(notes, r)
+	}
+	if s.Continued {
+		notes = append(notes, "continued: its failure did not fail the run")
 	}
 	if s.Masked {
 		notes = append(notes, "secret values masked as ***")

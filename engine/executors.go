@@ -201,6 +201,9 @@ func (x *execution) save(r *StepResult) *StepResult {
 	if r.Why == nil {
 		r.Why = x.reasons[r.ID]
 	}
+	if s := x.g.steps[r.ID]; r.Status == StepFailed && s != nil && s.ContinueOnError {
+		r.Continued = true
+	}
 	if sp, ok := x.earlier(r.ID); ok && !r.Reused {
 		foldEarlier(sp, &r.Attempts, r.Error, r.DurationMS, &r.Usage, &r.CostUSD, &r.AttemptsDetail)
 	}

@@ -88,11 +88,19 @@ type Step struct {
 	// when one of them is skipped this step still runs its `if`.
 	IfOnlyDeps map[string]bool
 
-	If         *Template // nil: always
-	Retry      Retry     // defaults applied
-	Timeout    time.Duration
-	Foreach    *Template // nil unless the step fans out; yields a list
-	OutputJSON bool      // `output: json`
+	If *Template // nil: always
+	// IfAfterFailure: the step's `if` calls failure() or always(), so it is
+	// decided even when a dependency failed or was skipped; without either,
+	// success() is implied and such a dependency skips the step.
+	IfAfterFailure bool
+	// ContinueOnError: the step's failure does not fail the run, and the
+	// steps after it run as if it had completed (as GitHub Actions'
+	// continue-on-error: the outcome is a failure, the conclusion a success).
+	ContinueOnError bool
+	Retry           Retry // defaults applied
+	Timeout         time.Duration
+	Foreach         *Template // nil unless the step fans out; yields a list
+	OutputJSON      bool      // `output: json`
 
 	LLM        *LLMStep        // set when Kind == KindLLM
 	Checkpoint *CheckpointStep // set when Kind == KindCheckpoint
@@ -218,12 +226,18 @@ type Scope struct {
 	Item     any // inside foreach
 	Index    int // inside foreach
 	Args     any // inside a tool: the call's arguments
+	// Failed: a step this one depends on, directly or further up, failed
+	// (without continue_on_error): what failure() and success() of an
+	// `if` say.
+	Failed bool
 }
 
 // StepState is what an expression can read of another step.
 type StepState struct {
 	Output any    `expr:"output" json:"output"`
 	Status string `expr:"status" json:"status"`
+	// Error is the message of a failed step, "" otherwise.
+	Error string `expr:"error" json:"error,omitempty"`
 }
 
 // Options tune Load and Parse.

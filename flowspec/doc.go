@@ -359,5 +359,34 @@
 //     `executions get` say so. Not masked: a value otherwise transformed
 //     on the way (base64, re-formatted JSON), and other environment
 //     variables a run: command inherits from kitaru.
+//   - Failure handling follows GitHub Actions. An `if` without a status
+//     function implies success(): a step after a failure (of a dependency,
+//     or of a step further up) is skipped with the reason dependency_failed
+//     naming the failed step; failure() is true when a step upstream failed,
+//     always() whatever became of them; either one (even negated:
+//     !failure()) makes the if decide also after a failure or a skipped
+//     dependency. Status functions exist only in `if`. A failed step frees
+//     what follows it, so every step of a run that ends completed or failed
+//     ends completed, failed or skipped; steps are left pending only by a
+//     stop (cancel, interrupt, the budget) or behind an unanswered wait.
+//     `continue_on_error: true` is per step, not in defaults (a blanket one
+//     would hide every failure): the step's status reads failed and
+//     steps.X.error its message ("" for a step that did not fail), but for
+//     what follows it counts as completed (GitHub's outcome failure,
+//     conclusion success): success() holds, failure() does not. A run whose
+//     only failures were continued completes; its ending lists them
+//     (ending.continued) and the step records say continued: true. A
+//     cancel stops everything: always() steps do not run after it. retry
+//     runs again the failures that were not continued and decides again
+//     every recorded step after them (a failure() cleanup that ran, a step
+//     skipped for the failure); continued failures are kept, as a
+//     completed run's are. A replay reuses a continued failure like a
+//     completion (replay --from the step to run it again);
+//     continue_on_error is in the step's fingerprint, so adding or dropping
+//     it makes a replay decide the step and what follows again. Validation
+//     rejects a read of steps.X.error, or a comparison of steps.X.status
+//     with "failed", where X can only have completed (X without
+//     continue_on_error, read by a step whose if calls neither failure()
+//     nor always(), or by the flow's output).
 
 package flowspec

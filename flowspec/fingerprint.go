@@ -12,14 +12,18 @@ import (
 // changes what the step does, with defaults applied, and nothing that does
 // not (description, position).
 type fingerprintDoc struct {
-	V          int            `json:"v"` // bump when the meaning of a field changes
-	Kind       Kind           `json:"kind"`
-	Needs      []string       `json:"deps,omitempty"`
-	If         string         `json:"if,omitempty"`
-	Retry      Retry          `json:"retry"`
-	Timeout    int64          `json:"timeout,omitempty"`
-	Foreach    string         `json:"foreach,omitempty"`
-	OutputJSON bool           `json:"output_json,omitempty"`
+	V          int      `json:"v"` // bump when the meaning of a field changes
+	Kind       Kind     `json:"kind"`
+	Needs      []string `json:"deps,omitempty"`
+	If         string   `json:"if,omitempty"`
+	Retry      Retry    `json:"retry"`
+	Timeout    int64    `json:"timeout,omitempty"`
+	Foreach    string   `json:"foreach,omitempty"`
+	OutputJSON bool     `json:"output_json,omitempty"`
+	// Continue is continue_on_error: it changes how the run reads the
+	// step's failure, so a replay of an edited flow decides again what
+	// followed it. Left out when false: fingerprints from before it match.
+	Continue   bool           `json:"continue_on_error,omitempty"`
 	Model      string         `json:"model,omitempty"`
 	Fallbacks  []string       `json:"fallbacks,omitempty"` // left out for one model: its fingerprint is unchanged
 	System     string         `json:"system,omitempty"`
@@ -62,7 +66,9 @@ func fingerprint(s *Step) string {
 // (and without the deps only foreach reads): what each item does.
 func itemFingerprint(s *Step) string {
 	d := fingerprintDocOf(s)
-	d.Foreach, d.Needs = "", s.Items.Steps
+	// continue_on_error changes how the step's failure is read, not what
+	// an item does.
+	d.Foreach, d.Needs, d.Continue = "", s.Items.Steps, false
 	return hashDoc(d, s)
 }
 
@@ -87,7 +93,7 @@ func hashDoc(d fingerprintDoc, s *Step) string {
 func fingerprintDocOf(s *Step) fingerprintDoc {
 	d := fingerprintDoc{
 		V: 1, Kind: s.Kind, Needs: s.Deps, If: s.If.Source(), Retry: s.Retry,
-		Timeout: int64(s.Timeout), Foreach: s.Foreach.Source(), OutputJSON: s.OutputJSON,
+		Timeout: int64(s.Timeout), Foreach: s.Foreach.Source(), OutputJSON: s.OutputJSON, Continue: s.ContinueOnError,
 	}
 	if b := s.LLM; b != nil {
 		d.Model, d.Fallbacks, d.System, d.Prompt = b.Model, b.Fallbacks, b.System.Source(), srcPtr(b.Prompt)
@@ -156,6 +162,9 @@ func (d *fingerprintDoc) appendJSON(b []byte) (_ []byte, ok bool) {
 	b = appendOptString(b, "foreach", d.Foreach)
 	if d.OutputJSON {
 		b = append(b, `,"output_json":true`...)
+	}
+	if d.Continue {
+		b = append(b, `,"continue_on_error":true`...)
 	}
 	b = appendOptString(b, "model", d.Model)
 	if len(d.Fallbacks) > 0 {

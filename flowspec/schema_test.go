@@ -90,6 +90,8 @@ func TestSchemaRejectsBadFlows(t *testing.T) {
 		"mcp url env":      "name: a\nmcp: {f: {url: 'http://h/', env: {A: b}}}\nsteps: {x: {kind: llm, prompt: hi, tools: [f.a]}}\n",
 		"mcp dotted name":  "name: a\nmcp: {f.g: {command: [x]}}\nsteps: {x: {kind: llm, prompt: hi}}\n",
 		"run with schema":  "name: a\nsteps: {x: {kind: checkpoint, run: ls, schema: {type: object}}}\n",
+		"continue a word":  "name: a\nsteps: {x: {kind: checkpoint, run: ls, continue_on_error: yes please}}\n",
+		"continue default": "name: a\ndefaults: {continue_on_error: true}\nsteps: {x: {kind: checkpoint, run: ls}}\n",
 	}
 	for name, src := range bad {
 		path := filepath.Join(t.TempDir(), "f.yaml")

@@ -62,6 +62,7 @@ func (l *loader) step(key, n *yaml.Node) *Step {
 	parts := &stepParts{}
 	l.stepBody(s, parts, n)
 	l.resolveDeps(s, parts)
+	l.noteErrorReads(s, parts)
 	return s
 }
 
@@ -88,12 +89,17 @@ func (l *loader) stepBody(s *Step, parts *stepParts, n *yaml.Node) {
 		if c.inForeach {
 			l.comp.itemReason = "if decides for the whole step, before its items run"
 		}
+		l.comp.inIf = true
 		s.If = l.template(p.val, c.field("if"), true, false)
-		l.comp.itemReason = ""
+		l.comp.itemReason, l.comp.inIf = "", false
 		parts.ifT = s.If
+		s.IfAfterFailure = l.comp.callsAfterFailure(s.If.Source())
 		if len(l.e.list) == before && s.If.lazy == nil {
 			l.checkCondition(s, p.val)
 		}
+	}
+	if p, ok := fs.get("continue_on_error"); ok {
+		s.ContinueOnError = l.boolean(p.val, c.field("continue_on_error"))
 	}
 	if p, ok := fs.get("retry"); ok {
 		s.Retry = l.retry(p.val, d.Retry)
