@@ -72,8 +72,12 @@ func writeDiff(w io.Writer, d *engine.RunDiff) error {
 		fmt.Fprintln(w, "inputs: the same")
 	} else {
 		fmt.Fprintln(w, "inputs:")
+		tw := newTable(w)
 		for _, in := range d.Inputs {
-			fmt.Fprintf(w, "  %s  A: %s  B: %s\n", in.Name, diffInput(in.A, in.InA), diffInput(in.B, in.InB))
+			fmt.Fprintf(tw, "  %s\tA: %s\tB: %s\n", in.Name, diffInput(in.A, in.InA), diffInput(in.B, in.InB))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
 		}
 	}
 	fmt.Fprintln(w)

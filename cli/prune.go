@@ -83,13 +83,13 @@ func refusalText(kept []engine.KeptRun) string {
 	var b strings.Builder
 	b.WriteString("nothing was deleted:")
 	for _, k := range kept {
-		b.WriteString("\n  " + keptText(k))
+		fmt.Fprintf(&b, "\n  run %s: %s; %s", k.ID, keptWhy(k), keptRemedy(k))
 	}
 	return b.String()
 }
 
-// keptText is why run k stays, and what to do about it.
-func keptText(k engine.KeptRun) string {
+// keptWhy is why run k stays, as a clause.
+func keptWhy(k engine.KeptRun) string {
 	switch k.Why {
 	case engine.KeepRunning:
 		who := "another process"
@@ -99,15 +99,26 @@ func keptText(k engine.KeptRun) string {
 				who += " on " + k.Holder.Host
 			}
 		}
-		return fmt.Sprintf("run %s is being run by %s: wait for it, or stop it with `kitaru executions cancel %s`", k.ID, who, k.ID)
+		return "it is being run by " + who
 	case engine.KeepWaiting:
-		return fmt.Sprintf("run %s is waiting for input: answer it, or end it with `kitaru input %s --abort`", k.ID, k.ID)
+		return "it is waiting for input"
 	case engine.KeepReused:
-		verb := plural(len(k.By), "reuses", "reuse")
-		return fmt.Sprintf("run %s holds step records that %s %s: delete them together (`kitaru executions delete %s %s`), or keep it",
-			k.ID, joinRuns(k.By), verb, k.ID, strings.Join(k.By, " "))
+		return fmt.Sprintf("%s %s its step records", joinRuns(k.By), plural(len(k.By), "reuses", "reuse"))
 	}
-	return "run " + k.ID + " was kept"
+	return "it was kept"
+}
+
+// keptRemedy is what lets run k go.
+func keptRemedy(k engine.KeptRun) string {
+	switch k.Why {
+	case engine.KeepRunning:
+		return fmt.Sprintf("wait for it, or stop it with `kitaru executions cancel %s`", k.ID)
+	case engine.KeepWaiting:
+		return fmt.Sprintf("answer it, or end it with `kitaru input %s --abort`", k.ID)
+	case engine.KeepReused:
+		return fmt.Sprintf("delete them together (`kitaru executions delete %s %s`), or keep it", k.ID, strings.Join(k.By, " "))
+	}
+	return "nothing to do"
 }
 
 // joinRuns names runs as a sentence does: "a", "a and b", "a, b and c".
@@ -179,7 +190,7 @@ func writeRemoval(w io.Writer, rm *engine.Removal) error {
 		}
 	}
 	for _, k := range rm.Kept {
-		fmt.Fprintf(w, "kept %s\n", strings.TrimPrefix(keptText(k), "run "))
+		fmt.Fprintf(w, "kept %s: %s\n", k.ID, keptWhy(k))
 	}
 	n := len(rm.Removed)
 	sum := fmt.Sprintf("%d %s deleted", n, plural(n, "run", "runs"))
