@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
@@ -254,5 +255,22 @@ func TestReusedFromARunRemovedByHand(t *testing.T) {
 	again, err := te.eng.Replay(bg, ReplayOptions{Source: second})
 	if err != nil || again.Status != RunCompleted || te.count("a") != before+1 {
 		t.Fatalf("a replay of it: %v, %v (a ran %d times)", again, err, te.count("a")-before)
+	}
+}
+
+// A run too damaged to read can be deleted: it is what to do with one.
+func TestDeleteOfADamagedRun(t *testing.T) {
+	t.Parallel()
+	te := newFileEnv(t)
+	m := mkRun(t, te.store, "kr-damaged0", time.Now())
+	if err := os.WriteFile(filepath.Join(te.files.RunDir(m.ID), "run.json"), []byte("{cut"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := te.eng.Delete(bg, []string{m.ID})
+	if err != nil || len(got.Removed) != 1 || !got.Removed[0].Damaged {
+		t.Fatalf("Delete of a damaged run = %+v, %v", got, err)
+	}
+	if exists(t, te, m.ID) {
+		t.Fatal("the damaged run is still there")
 	}
 }
