@@ -77,10 +77,13 @@ func TestE2EDeleteRefusesRunningAndWaitingRuns(t *testing.T) {
 steps:
   s:
     kind: checkpoint
-    run: echo x >> @D@/started; sleep 30
+    run: echo x >> @D@/started; while [ ! -e @D@/stop ]; do sleep 0.05; done
 `)
-	cmd, stdout, _ := e.startUntil("started", "run", slow)
-	running := announcedID(t, stdout.String())
+	cmd, _, _ := e.startUntil("started", "run", slow)
+	running := e.record("last").ID // its output is still being written
+	if running == waiting {
+		t.Fatalf("the last run is the waiting one")
+	}
 
 	r := e.must(2, "executions", "delete", waiting, running)
 	for _, want := range []string{
@@ -97,9 +100,11 @@ steps:
 	if r := e.must(0, "executions", "prune", "--older-than", "1ms"); !strings.Contains(r.Stdout, "kept "+running) || !strings.Contains(r.Stdout, "kept "+waiting) || !strings.Contains(r.Stdout, "0 runs deleted") {
 		t.Errorf("prune of a running and a waiting run:\n%s", r.Stdout)
 	}
-	_ = cmd.Process.Kill()
-	_ = cmd.Wait()
-	// Killed, the run is interrupted: it may go now.
+	e.write("stop", "")
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("the run did not end well: %v", err)
+	}
+	// Ended, it may go now.
 	e.must(0, "executions", "delete", running)
 }
 
