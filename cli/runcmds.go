@@ -287,6 +287,9 @@ type executionsCmd struct {
 	Resume resumeCmd     `cmd:"" help:"Same as 'kitaru resume'."`
 	Retry  retryCmd      `cmd:"" help:"Same as 'kitaru retry'."`
 	Input  inputCmd      `cmd:"" help:"Same as 'kitaru input'."`
+	Delete deleteCmd     `cmd:"" help:"Remove runs and their records (not one a kept replay reuses)."`
+	Prune  pruneCmd      `cmd:"" help:"Remove old runs (--older-than 30d), never a running one."`
+	Diff   diffCmd       `cmd:"" help:"Compare two runs step by step."`
 }
 
 // execReplayCmd is replay with the Python Kitaru spellings.

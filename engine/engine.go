@@ -467,6 +467,9 @@ func (e *Engine) assembleFrom(ctx context.Context, meta *RunMeta, recs map[strin
 					// Removed since the replay took it: shown as a
 					// damaged record is, not as a step never run.
 					gone := missingRecord(ref.Run, p.ID)
+					if ok, xerr := e.store.Exists(ctx, ref.Run); xerr == nil && !ok {
+						gone = homeGone(meta.ID, p.ID, ref.Run)
+					}
 					msg := gone.Error()
 					r = &StepResult{ID: p.ID, Kind: p.Kind, Status: StepFailed, Error: &msg, Remedy: runstore.RemedyOf(gone), Reused: true, ReusedFrom: ref.Run}
 				case err != nil:
