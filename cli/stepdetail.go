@@ -24,7 +24,7 @@ type stepView struct {
 	Kind   string                `json:"kind"`
 	Item   *int                  `json:"item,omitempty"`
 	Record any                   `json:"record"`
-	Prompt *providers.Request    `json:"prompt,omitempty"`
+	Prompt *runstore.Prompt      `json:"prompt,omitempty"`
 	Turns  []runstore.Turn       `json:"-"`
 	Tries  []runstore.Attempt    `json:"-"`
 	Status runstore.StepStatus   `json:"-"`
@@ -64,7 +64,7 @@ func viewStep(run *engine.Run, step string, item *int) (*stepView, error) {
 		}
 		if s.Dir != "" {
 			if data, err := os.ReadFile(filepath.Join(s.Dir, name)); err == nil {
-				var req providers.Request
+				var req runstore.Prompt
 				if json.Unmarshal(data, &req) == nil {
 					v.Prompt = &req
 				}

@@ -398,6 +398,15 @@ steps:
 	if err != nil || !strings.Contains(string(prompt), `"be brief"`) {
 		t.Fatalf("prompt.json %s, %v", prompt, err)
 	}
+	// The record's names, and the model the alias stood for.
+	for _, want := range []string{`"model": "openai/a"`, `"alias": "fast"`, `"messages": [`} {
+		if !strings.Contains(string(prompt), want) {
+			t.Errorf("prompt.json lacks %s:\n%s", want, prompt)
+		}
+	}
+	if strings.Contains(string(prompt), `"Model"`) || strings.Contains(string(prompt), "MaxTokens") {
+		t.Errorf("prompt.json uses Go's field names:\n%s", prompt)
+	}
 	if resp, err := os.ReadFile(filepath.Join(te.files.StepDir(run.ID, "ask"), "response.txt")); err != nil || string(resp) != "answer to: hi" {
 		t.Fatalf("response.txt %q, %v", resp, err)
 	}

@@ -103,9 +103,7 @@ func (sc *stepCache) answer(ctx context.Context, models []string, sink work.Sink
 	} else {
 		return nil, false // nor this: output: json was checked when it was kept
 	}
-	if data, err := json.MarshalIndent(sc.req, "", "  "); err == nil {
-		sink.Artifact("prompt", ".json", append(data, '\n'))
-	}
+	writePrompt(sink, sc.caller, sc.req, models)
 	sink.Log(fmt.Sprintf("answer cached from %s (step %s%s): no call made", e.Run, e.Step, itemText(e.Item)))
 	zero := 0.0
 	src := *e

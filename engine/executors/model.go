@@ -64,9 +64,7 @@ func (Model) Execute(ctx context.Context, u *work.Unit, sink work.Sink) (*work.R
 		return nil, err
 	}
 	if len(c.turns) == 0 {
-		if data, err := json.MarshalIndent(req, "", "  "); err == nil {
-			sink.Artifact("prompt", ".json", append(data, '\n'))
-		}
+		writePrompt(sink, caller, req, models)
 	}
 	out, err := c.run(ctx, caller)
 	c.finish()
@@ -457,4 +455,20 @@ func Unfenced(text string) string {
 		return text // more than one block: not one fenced answer
 	}
 	return rest
+}
+
+// writePrompt keeps the step's first request as its prompt artifact,
+// naming the model it goes to (the first of the step's list).
+func writePrompt(sink work.Sink, caller providers.Caller, req providers.Request, models []string) {
+	if len(models) > 0 {
+		req.Model = models[0]
+	}
+	p := runstore.Prompt{Model: req.Model, Messages: req.Messages, Temperature: req.Temperature, MaxTokens: req.MaxTokens,
+		Schema: req.Schema, Tools: req.Tools}
+	if t, ok := providers.TargetOf(caller, req); ok {
+		p.Model, p.Alias, p.BaseURL = t.Model, t.Alias, t.BaseURL
+	}
+	if data, err := json.MarshalIndent(p, "", "  "); err == nil {
+		sink.Artifact("prompt", ".json", append(data, '\n'))
+	}
 }
