@@ -388,8 +388,8 @@ func TestAgentLoopCached(t *testing.T) {
 }
 
 // A tool's big output (10 MB in 1 million lines) is kept whole once, in
-// its turn record: the step's record, the run's journal, the next turn's
-// prompt artifact and the log hold a bounded view.
+// its turn record: the step's record, the run's journal and the log hold
+// a bounded view.
 func TestAgentBigToolOutputKeptOnce(t *testing.T) {
 	t.Parallel()
 	const size = 10_000_000

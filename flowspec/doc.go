@@ -90,9 +90,10 @@
 //     runs; a tool that fails (bad arguments, a command that exits
 //     non-zero, an expression error, an unknown tool) sends its error to
 //     the model as the result. The artifacts are prompt.json (the first
-//     request), prompt-turnN.json (the messages a later call added: tool
-//     results, the request to answer again), and response.txt and
-//     response-turnN.txt (what each call wrote, when it wrote text).
+//     request), and response.txt and response-turnN.txt (what each call
+//     wrote, when it wrote text); what later calls added (tool results, a
+//     request to answer again) is in the turn records, which `kitaru
+//     executions get RUN --step STEP` shows.
 //     With cache:, a step with tools keeps the answer that ended its loop
 //     under its first request (the tools are part of the key); a hit runs
 //     no tool.

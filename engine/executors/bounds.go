@@ -7,12 +7,11 @@ import (
 	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/internal/bytesize"
 	"github.com/kitaruhq/kitaru/internal/textcut"
-	"github.com/kitaruhq/kitaru/providers"
 )
 
 // A tool call's output is kept whole once, in its turn record: that is
 // what a resume sends the model again. Every other copy (the step's
-// record, the prompt artifact of the next turn, the log) holds at most
+// record, the log) holds at most
 // toolCopyMax bytes of it, so a 10 MB output costs 10 MB on disk, not 40.
 const toolCopyMax = 64 << 10
 
@@ -42,19 +41,4 @@ func boundTurns(turns []runstore.Turn) []runstore.Turn {
 		}
 	}
 	return turns
-}
-
-// boundMessages is msgs, for an artifact, with each tool result bounded.
-func boundMessages(msgs []providers.Message) []providers.Message {
-	out := msgs
-	for i, m := range msgs {
-		if m.Role != "tool" || len(m.Content) <= toolCopyMax {
-			continue
-		}
-		if &out[0] == &msgs[0] {
-			out = slices.Clone(msgs)
-		}
-		out[i].Content = cutOutput(m.Content)
-	}
-	return out
 }

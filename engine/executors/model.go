@@ -99,7 +99,6 @@ type conversation struct {
 	number int         // of the step's (or item's) conversations, from 1
 	saved  atomic.Bool // a record of it was written (tool calls save from goroutines of their own)
 	req    providers.Request
-	sent   int      // messages of req sent by the last call
 	models []string // those still tried: later turns go to the one that answered
 	// answered is the model of the list that answered the first call: a
 	// cached answer is kept under its request.
@@ -115,14 +114,12 @@ type conversation struct {
 func (c *conversation) run(ctx context.Context, caller providers.Caller) (any, error) {
 	refused := 0 // answers that broke the schema
 	for t := 1; ; t++ {
-		added := c.req.Messages[c.sent:]
-		c.sent = len(c.req.Messages)
 		fresh := t > len(c.turns)
 		if fresh {
 			if c.l.MaxTurns > 0 && t > c.l.MaxTurns {
 				return nil, c.maxTurns()
 			}
-			if err := c.call(ctx, caller, t, added); err != nil {
+			if err := c.call(ctx, caller, t); err != nil {
 				return nil, err
 			}
 		}
@@ -163,22 +160,17 @@ func (c *conversation) run(ctx context.Context, caller providers.Caller) (any, e
 	}
 }
 
-// call makes turn t's model call, added being the messages the call adds
-// to the conversation, and records it.
-func (c *conversation) call(ctx context.Context, caller providers.Caller, t int, added []providers.Message) error {
+// call makes turn t's model call and records it.
+func (c *conversation) call(ctx context.Context, caller providers.Caller, t int) error {
 	name := func(base string) string {
 		if t == 1 {
 			return base
 		}
 		return fmt.Sprintf("%s-turn%d", base, t)
 	}
-	if t > 1 {
-		// The first request is prompt.json; each later call's is it and
-		// what the turns between added (the answers are the turns').
-		if data, err := json.MarshalIndent(boundMessages(added), "", "  "); err == nil {
-			c.sink.Artifact(name("prompt"), ".json", append(data, '\n'))
-		}
-	}
+	// The first request is prompt.json; what later calls add (the tool
+	// results, a request to answer again) is in the turn records, so no
+	// artifact repeats it: each would cost a turn a synced write more.
 	t0 := time.Now()
 	sctx, end := streamed(ctx, c.sink)
 	resp, at, failed, err := callModels(sctx, caller, c.req, c.models, c.sink)
