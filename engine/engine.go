@@ -118,6 +118,33 @@ func (e *Engine) fillRegistry(meta *RunMeta) {
 }
 
 // caller is the model caller for a registry snapshot.
+// pinnedDefault is a run's caller whose calls resolve with the
+// KITARU_DEFAULT_MODEL the run recorded, not the variable now.
+type pinnedDefault struct {
+	next providers.Caller
+	def  string
+}
+
+func (c pinnedDefault) Call(ctx context.Context, req providers.Request) (*providers.Response, error) {
+	req.DefaultModel = &c.def
+	return c.next.Call(ctx, req)
+}
+
+func (c pinnedDefault) Target(req providers.Request) (providers.Target, bool) {
+	req.DefaultModel = &c.def
+	return providers.TargetOf(c.next, req)
+}
+
+// runCaller is the caller of a run recorded with meta: pinned to its
+// KITARU_DEFAULT_MODEL when the record keeps it (older ones do not).
+func (e *Engine) runCaller(meta *RunMeta) providers.Caller {
+	c := e.caller(meta.Registry)
+	if c == nil || meta.DefaultModel == nil {
+		return c
+	}
+	return pinnedDefault{next: c, def: *meta.DefaultModel}
+}
+
 func (e *Engine) caller(reg *providers.Registry) providers.Caller {
 	if e.cfg.Models == nil {
 		return nil
@@ -396,7 +423,7 @@ func (e *Engine) continueRun(ctx context.Context, meta *RunMeta, f *flowspec.Flo
 	meta.NoCache = meta.NoCache || cc.noCache
 	e.fillRegistry(meta)
 	x := e.newExecution(f, meta, e.parallel(parallel))
-	x.caller = e.caller(meta.Registry)
+	x.caller = e.runCaller(meta)
 	if err := x.loadRecords(); err != nil {
 		return nil, err
 	}

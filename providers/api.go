@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"time"
 )
 
@@ -39,6 +40,29 @@ type Request struct {
 	// Tools are what the model may call; with a Schema too, the answer
 	// that ends the loop follows it (see structured).
 	Tools []Tool `json:",omitempty"`
+	// DefaultModel, when set, is what KITARU_DEFAULT_MODEL was for the run
+	// making the call (its record keeps it), read in place of the
+	// variable now: a resumed run resolves its steps as it started. It is
+	// not part of what a request says (nor of any key made of it).
+	DefaultModel *string `json:"-"`
+}
+
+// env is getenv as req resolves its model with: KITARU_DEFAULT_MODEL is
+// the run's, when req carries it.
+func (req Request) env(getenv func(string) string) func(string) string {
+	if req.DefaultModel == nil {
+		return getenv
+	}
+	def := *req.DefaultModel
+	return func(k string) string {
+		if k == EnvDefaultModel {
+			return def
+		}
+		if getenv == nil {
+			return os.Getenv(k)
+		}
+		return getenv(k)
+	}
 }
 
 // Usage counts tokens.

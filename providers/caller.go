@@ -180,7 +180,7 @@ func (c *caller) Call(ctx context.Context, req Request) (resp *Response, err err
 	if mock := c.opts.Getenv(EnvMockResponse); mock != "" {
 		return Mock{Text: mock, Registry: c.reg, Getenv: c.opts.Getenv}.Call(ctx, req)
 	}
-	res, err := c.reg.Resolve(req.Model, c.opts.Getenv)
+	res, err := c.reg.Resolve(req.Model, req.env(c.opts.Getenv))
 	if err != nil {
 		return nil, permanent(err)
 	}

@@ -27,7 +27,7 @@ func (m Mock) Call(ctx context.Context, req Request) (*Response, error) {
 	if resp.ToolCalls = mockToolCalls(req); resp.ToolCalls != nil {
 		resp.Text = ""
 	}
-	if res, err := m.Registry.Resolve(req.Model, m.Getenv); err == nil {
+	if res, err := m.Registry.Resolve(req.Model, req.env(m.Getenv)); err == nil {
 		resp.Alias, resp.Model = res.Alias, res.Model
 	}
 	if text := StreamOf(ctx).Text; text != nil && m.Text != "" {

@@ -29,7 +29,7 @@ func (c *caller) Target(req Request) (Target, bool) {
 	if c.opts.Getenv(EnvMockResponse) != "" {
 		return Target{}, false
 	}
-	res, err := c.reg.Resolve(req.Model, c.opts.Getenv)
+	res, err := c.reg.Resolve(req.Model, req.env(c.opts.Getenv))
 	if err != nil {
 		return Target{}, false
 	}
