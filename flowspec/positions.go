@@ -158,6 +158,18 @@ func (l *loader) yamlError(err error) {
 				what += "; quote a value that contains \": \""
 			}
 		}
+	case strings.Contains(what, "did not find expected ',' or '}'"):
+		// yaml.v3 names the line the block holding the { } starts on;
+		// the mapping is at or below it, and the usual cause a plain
+		// value in it with a character that ends or starts something.
+		for i := line; i <= min(line+8, len(l.lines)); i++ {
+			t := string(l.lines[i-1])
+			if j := strings.IndexByte(t, '{'); j >= 0 {
+				line, col = i, utf8.RuneCountInString(t[:j])+1
+				what += `; inside { } quote a value holding ?, #, [, ], { or } (question: "Ship it?"), or write the mapping as indented lines`
+				break
+			}
+		}
 	case strings.ContainsRune(text, '\t'):
 		col = utf8.RuneCountInString(text[:strings.IndexByte(text, '\t')]) + 1
 		what += "; indent with spaces, YAML does not allow tabs"
