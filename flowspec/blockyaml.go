@@ -503,6 +503,9 @@ func (p *blockParser) inlineAt(line string, j int, inFlow bool) (*yaml.Node, int
 	if strings.Contains(v, ": ") || strings.HasSuffix(v, ":") || strings.Contains(v, " #") {
 		return nil, 0
 	}
+	if inFlow && strings.ContainsRune(v, '?') {
+		return nil, 0 // yaml.v3 refuses some (Ship it?}): let it read, and say why
+	}
 	tag, ok := plainTag(v)
 	if !ok {
 		return nil, 0
