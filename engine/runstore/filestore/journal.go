@@ -324,8 +324,11 @@ func (s *Store) appendLines(id, p string, journal bool, build func(first int64) 
 	return nil
 }
 
+// openAppend opens a run's journal or log to append to it, refusing a
+// link or anything but a regular file put in its place, as the lock is
+// (an append through a link would grow the file it points to).
 func openAppend(p string) (*os.File, error) {
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_APPEND|os.O_CREATE, fsutil.FilePerm)
+	f, err := openRunFile(p, os.O_RDWR|os.O_APPEND|os.O_CREATE, filepath.Base(p))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("run %s: %w", filepath.Base(filepath.Dir(p)), runstore.ErrNotFound)
 	}

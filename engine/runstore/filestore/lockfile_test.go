@@ -150,3 +150,37 @@ func TestAcquireTakesTheLockAtThePath(t *testing.T) {
 		t.Fatalf("a second Acquire = %v; want the run held", err)
 	}
 }
+
+// A run's journal or log replaced by a symbolic link is refused when
+// appended to, and nothing is written through the link.
+func TestLinkedJournalOrLogIsRefused(t *testing.T) {
+	t.Parallel()
+	for _, file := range []string{"journal.jsonl", "log.txt"} {
+		t.Run(file, func(t *testing.T) {
+			t.Parallel()
+			s := New(t.TempDir())
+			m := mkRun(t, s, "kr-linked01", time.Now())
+			target := filepath.Join(t.TempDir(), "precious")
+			if err := os.WriteFile(target, []byte("keep me\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			p := filepath.Join(s.RunDir(m.ID), file)
+			_ = os.Remove(p)
+			if err := os.Symlink(target, p); err != nil {
+				t.Skip("cannot make a symbolic link here:", err)
+			}
+			var err error
+			if file == "log.txt" {
+				err = s.AppendLog(bg, m.ID, runstore.LogLine{Text: "x"})
+			} else {
+				err = s.AppendEvents(bg, m.ID, runstore.Event{Type: runstore.EventRunStarted})
+			}
+			if got, _ := os.ReadFile(target); string(got) != "keep me\n" {
+				t.Errorf("the link's target was written through: %q", got)
+			}
+			if err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "symbolic link") {
+				t.Errorf("append to a linked %s: %v; want it refused, naming it", file, err)
+			}
+		})
+	}
+}
