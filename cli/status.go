@@ -58,7 +58,8 @@ type statusAlias struct {
 	Model   string `json:"model"`
 	Secret  string `json:"secret,omitempty"`
 	Default bool   `json:"default"`
-	Source  string `json:"source"` // "local" or "KITARU_MODEL_REGISTRY"
+	BaseURL string `json:"base_url,omitempty"` // the server it goes to, when not the provider's own
+	Source  string `json:"source"`             // "local" or "KITARU_MODEL_REGISTRY"
 	// Overridden marks a local alias that KITARU_MODEL_REGISTRY replaces.
 	Overridden bool `json:"overridden,omitempty"`
 }
@@ -155,11 +156,11 @@ func gatherStatus(ctx context.Context, getenv func(string) string, environ []str
 	}
 	for name, a := range local.Aliases {
 		_, overlaid := envReg.Aliases[name]
-		rep.Aliases = append(rep.Aliases, statusAlias{Alias: name, Model: a.Model, Secret: a.Secret, Source: "local", Overridden: envSet && overlaid})
+		rep.Aliases = append(rep.Aliases, statusAlias{Alias: name, Model: a.Model, Secret: a.Secret, BaseURL: a.BaseURL, Source: "local", Overridden: envSet && overlaid})
 	}
 	if envSet {
 		for name, a := range envReg.Aliases {
-			rep.Aliases = append(rep.Aliases, statusAlias{Alias: name, Model: a.Model, Secret: a.Secret, Source: envRegistryVar})
+			rep.Aliases = append(rep.Aliases, statusAlias{Alias: name, Model: a.Model, Secret: a.Secret, BaseURL: a.BaseURL, Source: envRegistryVar})
 		}
 	}
 	// By name; the alias in effect before the local one it replaces.
@@ -285,6 +286,9 @@ func writeStatus(w io.Writer, rep *statusReport) {
 		}
 		if a.Default {
 			notes = append(notes, "default")
+		}
+		if a.BaseURL != "" {
+			notes = append(notes, "at "+a.BaseURL)
 		}
 		if a.Source != "local" {
 			notes = append(notes, "from "+a.Source)

@@ -33,7 +33,7 @@ func statusEnv(t *testing.T) string {
 	t.Setenv("ANTHROPIC_API_KEY", "short")
 	t.Setenv("OPENAI_BASE_URL", "http://127.0.0.1:8080/v1")
 	t.Setenv("KITARU_WEBHOOK_TOKEN", "tok-abcdefghijklmnop")
-	t.Setenv("KITARU_MODEL_REGISTRY", `{"aliases": {"smart": {"model": "anthropic/claude-sonnet-4-5", "secret": "anthropic-creds"}, "fast": {"model": "openrouter/openai/gpt-4o-mini"}}, "default": "smart"}`)
+	t.Setenv("KITARU_MODEL_REGISTRY", `{"aliases": {"smart": {"model": "anthropic/claude-sonnet-4-5", "secret": "anthropic-creds"}, "fast": {"model": "openrouter/openai/gpt-4o-mini", "base_url": "http://127.0.0.1:9999/api/v1"}}, "default": "smart"}`)
 	t.Setenv("UNRELATED_VARIABLE", "not shown")
 	return tmp
 }
