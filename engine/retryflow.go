@@ -147,7 +147,7 @@ func (e *Engine) retryEdited(ctx context.Context, meta *RunMeta, old, f *flowspe
 
 // flowName names a flow's file for a message ("the flow" from stdin).
 func flowName(f *flowspec.Flow) string {
-	if f.File == "" || f.File == "-" {
+	if f.File == "" || f.File == "-" || f.File == flowspec.StdinName {
 		return "the flow given"
 	}
 	return f.File

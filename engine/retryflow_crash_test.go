@@ -73,11 +73,7 @@ func TestCrashDuringFlowSwap(t *testing.T) {
 			if run.Output != "C-B-A2" {
 				t.Errorf("output %#v, want C-B-A2", run.Output)
 			}
-			for s, want := range map[string]int{"a": 2, "b": 2, "c": 1, "e": 1} {
-				if got := te.count(s); got != want {
-					t.Errorf("step %s ran %d times, want %d", s, got, want)
-				}
-			}
+			wantCounts(t, te, map[string]int{"a": 2, "b": 2, "c": 1, "e": 1})
 		})
 	}
 }

@@ -103,11 +103,7 @@ func TestRetryEditedFlow(t *testing.T) {
 			if run.ID != first.ID || run.Output != tt.output {
 				t.Errorf("run %s output %#v, want run %s output %q", run.ID, run.Output, first.ID, tt.output)
 			}
-			for s, want := range tt.runs {
-				if got := te.count(s); got != want {
-					t.Errorf("step %s ran %d times, want %d", s, got, want)
-				}
-			}
+			wantCounts(t, te, tt.runs)
 			want := tt.steps
 			if want == nil {
 				want = []string{"a", "b", "c", "e"}
@@ -238,5 +234,16 @@ output: ${{ steps.bad.output }}
 				t.Errorf("output %#v, want one of %s", run.Output, tt.out)
 			}
 		})
+	}
+}
+
+// wantCounts fails t unless each step appended to its counter file as
+// often as runs says.
+func wantCounts(t *testing.T, te *testEnv, runs map[string]int) {
+	t.Helper()
+	for s, want := range runs {
+		if got := te.count(s); got != want {
+			t.Errorf("step %s ran %d times, want %d", s, got, want)
+		}
 	}
 }
