@@ -247,3 +247,42 @@ func wantCounts(t *testing.T, te *testEnv, runs map[string]int) {
 		}
 	}
 }
+
+// TestRetryEditedReplay: a failed replay retried against an edited flow
+// keeps the steps it reused from its source unless the edit changed them;
+// those it runs itself.
+func TestRetryEditedReplay(t *testing.T) {
+	t.Parallel()
+	fix := func(s string) string { return strings.Replace(s, "timeout: 100ms", "timeout: 5s", 1) }
+	for _, tt := range []struct {
+		name string
+		edit func(string) string
+		runs map[string]int
+	}{
+		{"reused step unchanged", fix, map[string]int{"a": 1, "b": 3, "e": 1}},
+		{"reused step edited", func(s string) string { return strings.Replace(fix(s), "echo A\n", "echo A2\n", 1) }, map[string]int{"a": 2, "b": 3, "e": 1}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			te := newEnv(t)
+			first := te.start(te.flow(editFlow), nil)
+			rep, err := te.eng.Replay(t.Context(), ReplayOptions{Source: first.ID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantStatus(t, rep, RunFailed)
+			if !step(t, rep, "a").Reused {
+				t.Fatal("the replay did not reuse a")
+			}
+			run, err := te.eng.Retry(t.Context(), rep.ID, 0, WithFlow(te.flow(tt.edit(editFlow))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantStatus(t, run, RunCompleted)
+			wantCounts(t, te, tt.runs)
+			if a := step(t, run, "a"); a.Reused != (tt.runs["a"] == 1) {
+				t.Errorf("a reused %v after the retry", a.Reused)
+			}
+		})
+	}
+}
