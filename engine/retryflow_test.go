@@ -286,3 +286,46 @@ func TestRetryEditedReplay(t *testing.T) {
 		})
 	}
 }
+
+// TestRetryEditedWaitingRun: a waiting run may be retried against its
+// edited flow: a wait step the edit leaves alone keeps waiting (and keeps
+// an answer once given), and the edit applies downstream of it.
+func TestRetryEditedWaitingRun(t *testing.T) {
+	t.Parallel()
+	const src = `
+name: gate
+steps:
+  draft:
+    kind: checkpoint
+    run: echo x >> COUNTER/draft; echo D
+  ok:
+    kind: wait
+    question: ship ${{ steps.draft.output }}?
+    schema: {type: boolean}
+  ship:
+    kind: checkpoint
+    run: echo x >> COUNTER/ship; echo shipped-1-${{ steps.ok.output }}
+output: ${{ steps.ship.output }}
+`
+	te := newEnv(t)
+	first := te.start(te.flow(src), nil)
+	wantStatus(t, first, RunWaiting)
+	f := te.flow(strings.Replace(src, "shipped-1", "shipped-2", 1))
+	run, err := te.eng.Retry(t.Context(), first.ID, 0, WithFlow(f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, run, RunWaiting)
+	if _, err := te.eng.Answer(t.Context(), first.ID, "ok", []byte("true")); err != nil {
+		t.Fatal(err)
+	}
+	run, err = te.eng.Resume(t.Context(), first.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, run, RunCompleted)
+	if run.Output != "shipped-2-true" {
+		t.Errorf("output %#v, want the edited flow's", run.Output)
+	}
+	wantCounts(t, te, map[string]int{"draft": 1, "ship": 1})
+}
