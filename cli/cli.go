@@ -79,6 +79,9 @@ type root struct {
 	Secrets    secretsCmd    `cmd:"" help:"Store provider keys and other secrets in the OS keyring."`
 	Model      modelCmd      `cmd:"" help:"Register model aliases such as 'fast' → openai/gpt-4o-mini."`
 	Status     statusCmd     `cmd:"" help:"Show version, directories, keyring, aliases and settings."`
+	Init       initCmd       `cmd:"" help:"Write a starter flow to try kitaru with."`
+	Completion completionCmd `cmd:"" help:"Print a shell completion script: bash, zsh or fish."`
+	Complete   completeCmd   `cmd:"" name:"__complete" hidden:"" passthrough:""`
 }
 
 // Main runs kitaru with args (without the program name) and returns the

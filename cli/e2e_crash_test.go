@@ -177,6 +177,13 @@ func (e *e2e) orphanAfterKill(flow string) int {
 	cmd, _, _ := e.startUntil("beats", "run", flow)
 	pgid := e.pid("first.pgid")
 	e.t.Cleanup(func() { killGroup(pgid) })
+	// kitaru notes the group just after it starts the command, which may
+	// have beaten it to its first beat: killed before that, the group is
+	// unknown to the next attempt (a window real kills rarely hit).
+	waitFor(e.t, "kitaru to note the command's process group", func() bool {
+		rec, _ := filepath.Glob(filepath.Join(e.Home, "runs", "*", "steps", "beat", "pgid*"))
+		return len(rec) > 0
+	})
 	if err := cmd.Process.Kill(); err != nil {
 		e.t.Fatal(err)
 	}

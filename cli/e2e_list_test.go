@@ -3,6 +3,7 @@ package cli
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestE2EListSaysWhatItLeftOut: a list cut by --limit says how many runs
@@ -37,5 +38,40 @@ func TestE2EListSaysWhatItLeftOut(t *testing.T) {
 		if r.Code == 0 || !strings.Contains(r.Stderr, "matches 3 runs") {
 			t.Errorf("get %s: want it ambiguous among the 3 runs, got %s", ref, r)
 		}
+	}
+}
+
+// TestE2EMissingSecretSaysItOnce: a step's secret that does not exist
+// fails the step with what to do said once, and the file backend's
+// warning is printed once, as kitaru's.
+func TestE2EMissingSecretSaysItOnce(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t)
+	e.setenv("KITARU_SECRETS_BACKEND", "file")
+	f := e.flow("s.yaml", "name: s\nsteps:\n  a: {kind: checkpoint, run: echo $K, secrets: [nosuch]}\n  b: {kind: checkpoint, run: echo $K, secrets: [nosuch]}\n")
+	r := e.must(1, "run", f)
+	if n := strings.Count(r.Stderr, "kitaru secrets set nosuch"); n != 2 { // once for each step
+		t.Errorf("the hint is given %d times for 2 steps:\n%s", n, r.Stderr)
+	}
+	if n := strings.Count(r.Stderr, "NOT encrypted"); n != 1 || !strings.Contains(r.Stderr, "kitaru: warning: KITARU_SECRETS_BACKEND=file") {
+		t.Errorf("the file backend's warning is shown %d times, or not as kitaru's:\n%s", n, r.Stderr)
+	}
+}
+
+// TestE2EGetSaysAWaitTimedOut: once a wait's timeout has passed, get says
+// so, and what to do, before anyone tries to answer.
+func TestE2EGetSaysAWaitTimedOut(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t)
+	f := e.flow("w.yaml", "name: w\nsteps:\n  ok: {kind: wait, question: \"Go?\", timeout: 1s}\n")
+	id := announcedID(t, e.must(ExitWaiting, "run", f, "--quiet").Stdout)
+	if r := e.must(0, "executions", "get", id); !strings.Contains(r.Stdout, "answer by ") || strings.Contains(r.Stdout, "ran out") {
+		t.Errorf("before its timeout:\n%s", r.Stdout)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	r := e.must(0, "executions", "get", id)
+	if !strings.Contains(r.Stdout, "its timeout ran out at ") || !strings.Contains(r.Stdout, "`kitaru retry "+id+"` asks again") ||
+		strings.Contains(r.Stdout, "answer with") {
+		t.Errorf("after its timeout:\n%s", r.Stdout)
 	}
 }

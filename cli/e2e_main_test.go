@@ -201,6 +201,7 @@ func TestE2EHelpHasExamples(t *testing.T) {
 		{"run"}, {"replay"}, {"resume"}, {"retry"}, {"input"},
 		{"executions", "list"}, {"executions", "get"}, {"executions", "logs"}, {"executions", "cancel"},
 		{"executions", "replay"}, {"executions", "resume"}, {"executions", "retry"}, {"executions", "input"},
+		{"executions", "delete"}, {"executions", "prune"}, {"executions", "diff"},
 	} {
 		r := e.must(0, append(cmd, "--help")...)
 		if !strings.Contains(r.Stdout, "kitaru "+cmd[len(cmd)-1]) && !strings.Contains(r.Stdout, "kitaru "+strings.Join(cmd, " ")) {

@@ -127,6 +127,7 @@ var exampleSessions = map[string]func(t *testing.T, e *e2e, flow string){
 			t.Errorf("executions get --step shows %d refused answers, want 3:\n%s", n, r)
 		}
 	},
+	"failure.yaml": failureSession,
 	"shell_and_llm.yaml": func(t *testing.T, e *e2e, flow string) {
 		e.must(0, "run", flow)
 		run := e.record("last")

@@ -100,7 +100,7 @@ func plural(n int, one, many string) string {
 
 type graphCmd struct {
 	Flow   string `arg:"" help:"The flow file, or - to read it from stdin."`
-	Format string `help:"mermaid or dot." enum:"mermaid,dot" default:"mermaid"`
+	Format string `help:"text, mermaid or dot." enum:"text,mermaid,dot" default:"mermaid"`
 }
 
 func (c *graphCmd) Help() string {
@@ -110,6 +110,7 @@ func (c *graphCmd) Help() string {
 Examples:
 
     kitaru graph examples/llm_writer.yaml
+    kitaru graph examples/fan_out.yaml --format text
     kitaru graph flow.yaml --format dot | dot -Tsvg > flow.svg`
 }
 
@@ -119,8 +120,11 @@ func (c *graphCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 		return err
 	}
 	out := f.Mermaid()
-	if c.Format == "dot" {
+	switch c.Format {
+	case "dot":
 		out = f.DOT()
+	case "text":
+		out = graphText(f)
 	}
 	if g.wantJSON() {
 		type edge struct {

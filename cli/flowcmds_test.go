@@ -148,3 +148,34 @@ func TestFlowCommandsHelpHasExamples(t *testing.T) {
 		}
 	}
 }
+
+func TestGraphText(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"fan_out", "shell_and_llm", "llm_writer"} {
+		out, errOut, code := runCLI("graph", "../examples/"+name+".yaml", "--format", "text")
+		if code != 0 {
+			t.Fatalf("graph %s: exit %d\n%s", name, code, errOut)
+		}
+		checkGolden(t, "cli/graph_"+name+".txt.golden", out)
+	}
+}
+
+// validate takes mcp: and checks what it can without starting a server:
+// the servers' fields, and that a step's SERVER.TOOL names one of them.
+func TestValidateMCP(t *testing.T) {
+	good := writeFlow(t, "name: m\nmcp:\n  files: {command: [my-mcp-server, --root, .]}\n  web: {url: 'https://mcp.example.com/mcp'}\nsteps:\n  a:\n    kind: llm\n    model: mock\n    prompt: hi\n    tools: [files.read_file, web.*]\n")
+	if out, errOut, code := runCLI("validate", good); code != ExitOK || !strings.HasPrefix(out, good+": ok (") {
+		t.Errorf("validate: code %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	bad := writeFlow(t, "name: m\nmcp:\n  files: {command: my-mcp-server}\nsteps:\n  a:\n    kind: llm\n    model: mock\n    prompt: hi\n    tools: [file.read_file]\n")
+	_, errOut, code := runCLI("validate", bad)
+	for _, want := range []string{
+		bad + `:3:20: MCP server "files": command must be a list of the program and its arguments`,
+		bad + `:9:13: step "a": tool "file.read_file": unknown MCP server "file"; did you mean "files"?`,
+		bad + ": 2 errors", // a bad command is not a missing one too
+	} {
+		if code != ExitUsage || !strings.Contains(errOut, want) {
+			t.Errorf("code %d, stderr lacks %q:\n%s", code, want, errOut)
+		}
+	}
+}

@@ -172,6 +172,9 @@ func (p *plainProgress) Event(e engine.Event) {
 		if d, ok := p.st.runElapsed(t); ok && p.st.runStatus != engine.RunWaiting {
 			text += " in " + fmtDuration(d)
 		}
+		if p.st.continued != "" {
+			text += ", " + p.st.continued
+		}
 		if u := usageText(p.st.usage, p.st.cost, p.st.costKnown); u != "" {
 			text += " · " + u
 		}
@@ -198,7 +201,7 @@ func plainStepText(s *stepState) string {
 		}
 		return out + reasonSuffix(s.reason)
 	case s.status == engine.StepFailed:
-		return "failed: " + s.errLine
+		return failedWord(s) + ": " + s.errLine
 	case s.status == engine.StepSkipped:
 		return "skipped" + reasonSuffix(s.reason)
 	case s.status == engine.StepWaiting:
@@ -208,6 +211,15 @@ func plainStepText(s *stepState) string {
 		return "waiting for input"
 	}
 	return string(s.status)
+}
+
+// failedWord is how a failed step's line starts: a failure that
+// continue_on_error let pass says so.
+func failedWord(s *stepState) string {
+	if s.continued {
+		return "failed (continued)"
+	}
+	return "failed"
 }
 
 // retryText says a step failed and when it is tried again. The event's
@@ -430,6 +442,9 @@ func (p *liveProgress) frame(now time.Time) []string {
 	footer := "run " + st.runID
 	if st.finished {
 		footer += " " + string(st.runStatus)
+		if st.continued != "" {
+			footer += ", " + st.continued
+		}
 	}
 	if d, ok := st.runElapsed(now); ok {
 		footer += " · " + fmtDuration(d)
@@ -517,6 +532,8 @@ func (p *liveProgress) paint(colour, s string) string {
 // paintText dims steps that are not doing anything yet and reddens failures.
 func (p *liveProgress) paintText(s *stepState, line string) string {
 	switch {
+	case s.status == engine.StepFailed && !s.reused && s.continued:
+		return p.paint(ansiYellow, line) // the run went on
 	case s.status == engine.StepFailed && !s.reused:
 		return p.paint(ansiRed, line)
 	case s.status == engine.StepPending || s.status == "" || s.status == engine.StepSkipped || s.reused:
@@ -562,9 +579,12 @@ func liveStepText(s *stepState, now time.Time) (sym, colour, text string) {
 		}
 		return "✓", ansiGreen, text + reasonSuffix(s.brief)
 	case s.status == engine.StepFailed:
-		text = "failed"
+		text = failedWord(s)
 		if s.total > 0 {
 			text += fmt.Sprintf(" %d/%d", s.done, s.total)
+		}
+		if s.continued {
+			return "✗", ansiYellow, text + ": " + s.errLine
 		}
 		return "✗", ansiRed, text + ": " + s.errLine
 	case s.status == engine.StepSkipped:

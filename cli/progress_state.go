@@ -22,6 +22,7 @@ type runState struct {
 	startedAt      time.Time
 	endedAt        time.Time
 	runStatus      engine.RunStatus
+	continued      string // the failures continue_on_error let pass (continuedText)
 
 	steps []*stepState
 	byID  map[string]*stepState
@@ -48,6 +49,7 @@ type stepState struct {
 	costKnown bool
 
 	errLine    string
+	continued  bool // failed, but with continue_on_error
 	question   string
 	answer     string // a wait step's answer, as compact JSON
 	retryNote  string
@@ -195,6 +197,7 @@ func (r *runState) setRun(run *engine.Run, final bool) {
 		r.startedAt = run.StartedAt
 	}
 	r.runStatus = run.Status
+	r.continued = continuedText(run.Ending)
 	if final && run.EndedAt != nil {
 		r.endedAt = *run.EndedAt
 	}
@@ -246,7 +249,7 @@ func (s *stepState) setResult(res *engine.StepResult) {
 	if res.CostUSD != nil {
 		s.cost = *res.CostUSD
 	}
-	s.errLine = ""
+	s.errLine, s.continued = "", res.Continued
 	if res.Error != nil {
 		s.errLine = firstLine(*res.Error)
 	}

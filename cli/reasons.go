@@ -84,6 +84,10 @@ func reasonText(r engine.Reason, brief bool) string {
 		return "a new step, added in the edited flow"
 	case runstore.ReasonDependencySkipped:
 		return "dependency " + r.Step + " was skipped"
+	case runstore.ReasonDependencyFailed:
+		// Its if (none, or one without failure() or always()) implied
+		// success().
+		return r.Step + " failed"
 	case runstore.ReasonIfFalse:
 		return "`if` was false"
 	}
@@ -244,6 +248,19 @@ func itemsSummary(items []engine.ItemResult) (s string) {
 		s += " (" + strings.Join(parts, ", ") + ")"
 	}
 	return s
+}
+
+// continuedText says which failures continue_on_error let pass: "1 step
+// failed (continued): fetch"; "" when none did.
+func continuedText(e *engine.Ending) string {
+	if e == nil || len(e.Continued) == 0 {
+		return ""
+	}
+	what := "1 step"
+	if n := len(e.Continued); n > 1 {
+		what = fmt.Sprintf("%d steps", n)
+	}
+	return what + " failed (continued): " + strings.Join(e.Continued, ", ")
 }
 
 // runError says what ended a run, in a sentence: from its ending and the

@@ -74,6 +74,7 @@ func TestStepReason(t *testing.T) {
 			"reused from kr-src: not downstream of --from c, though an input it reads changed", ""},
 		{"dependency skipped", engine.StepResult{Why: &R{Code: runstore.ReasonDependencySkipped, Step: "gate"}}, "dependency gate was skipped", ""},
 		{"if false", engine.StepResult{Why: &R{Code: runstore.ReasonIfFalse}}, "`if` was false", ""},
+		{"dependency failed", engine.StepResult{Why: &R{Code: runstore.ReasonDependencyFailed, Step: "deploy"}}, "deploy failed", ""},
 		{"a newer kitaru's code", engine.StepResult{Why: &R{Code: "something_new"}}, "something_new", ""},
 		{"an older kitaru's sentence", engine.StepResult{Reason: "downstream of --from b; items: 2 reused from kr-x, 0 ran"},
 			"downstream of --from b; items: 2 reused from kr-x, 0 ran", ""},
@@ -163,6 +164,28 @@ func TestRunError(t *testing.T) {
 			t.Parallel()
 			if got := runError(&engine.Run{ID: "kr-a", Ending: tt.ending, Error: tt.err}); got != tt.want {
 				t.Errorf("runError = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestContinuedText(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		ending *engine.Ending
+		want   string
+	}{
+		{"no ending", nil, ""},
+		{"nothing continued", &engine.Ending{Code: runstore.EndCompleted}, ""},
+		{"one", &engine.Ending{Code: runstore.EndCompleted, Continued: []string{"fetch"}}, "1 step failed (continued): fetch"},
+		{"two", &engine.Ending{Code: runstore.EndStepFailed, Step: "c", Continued: []string{"a", "b"}}, "2 steps failed (continued): a, b"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := continuedText(tt.ending); got != tt.want {
+				t.Errorf("continuedText = %q, want %q", got, tt.want)
 			}
 		})
 	}

@@ -95,7 +95,11 @@ func (m listMore) empty() string {
 func writeRunDetail(w io.Writer, r *engine.Run) error {
 	fmt.Fprintf(w, "run       %s\n", r.ID)
 	fmt.Fprintf(w, "flow      %s\n", r.Flow)
-	fmt.Fprintf(w, "status    %s\n", r.Status)
+	status := string(r.Status)
+	if c := continuedText(r.Ending); c != "" {
+		status += ", " + c
+	}
+	fmt.Fprintf(w, "status    %s\n", status)
 	if r.ReplayOf != nil {
 		how := "changed steps re-executed"
 		if r.ReplayFrom != "" {
@@ -151,7 +155,11 @@ func writeRunDetail(w io.Writer, r *engine.Run) error {
 			fmt.Fprintf(w, "\n%s reused, though its model changed:\n  %s\n", s.ID, how)
 		}
 		if s.Error != nil && s.Status == engine.StepFailed {
-			fmt.Fprintf(w, "\n%s failed:\n  %s\n", s.ID, indentRest(withRemedy(*s.Error, s.Remedy), "  "))
+			how := "failed"
+			if s.Continued {
+				how = "failed (continued: the run went on)"
+			}
+			fmt.Fprintf(w, "\n%s %s:\n  %s\n", s.ID, how, indentRest(withRemedy(*s.Error, s.Remedy), "  "))
 		}
 		if err := writeTurns(w, s.ID, s.Turns); err != nil {
 			return err
@@ -162,8 +170,17 @@ func writeRunDetail(w io.Writer, r *engine.Run) error {
 			}
 		}
 		if s.Wait != nil && s.Status == engine.StepWaiting {
-			fmt.Fprintf(w, "\n%s asks%s:\n  %s\n  answer with `kitaru input %s %s --value %s`\n", s.ID, questionsNote(s.Wait),
-				indentRest(questionsText(s.Wait), "  "), r.ID, s.ID, shellQuote(exampleJSON(s.Wait.Schema)))
+			fmt.Fprintf(w, "\n%s asks%s:\n  %s\n", s.ID, questionsNote(s.Wait), indentRest(questionsText(s.Wait), "  "))
+			if d := s.Wait.Deadline; d != nil && !time.Now().Before(*d) {
+				// The engine sees it only when an answer comes; a person
+				// looking should know now that one would be refused.
+				fmt.Fprintf(w, "  its timeout ran out at %s: an answer now is refused; `kitaru retry %s` asks again\n", fmtTime(*d), r.ID)
+			} else {
+				if d != nil {
+					fmt.Fprintf(w, "  answer by %s (its timeout)\n", fmtTime(*d))
+				}
+				fmt.Fprintf(w, "  answer with `kitaru input %s %s --value %s`\n", r.ID, s.ID, shellQuote(exampleJSON(s.Wait.Schema)))
+			}
 		}
 	}
 	var dirs []string
@@ -197,13 +214,18 @@ func writeTurns(w io.Writer, who string, turns []engine.Turn) error {
 	if len(turns) == 0 {
 		return nil
 	}
-	tools, fellBack := 0, false
+	tools, asked, fellBack := 0, false, false
 	for _, t := range turns {
-		tools += len(t.ToolCalls)
+		asked = asked || len(t.ToolCalls) > 0
+		for _, c := range t.ToolCalls {
+			if !c.NotRun { // asked for on the last turn: not made
+				tools++
+			}
+		}
 		fellBack = fellBack || len(t.FailedModels) > 0
 	}
 	switch {
-	case tools > 0:
+	case asked:
 		fmt.Fprintf(w, "\n%s made %d %s and %d %s in its tool loop:\n", who,
 			len(turns), plural(len(turns), "model call", "model calls"), tools, plural(tools, "tool call", "tool calls"))
 	case len(turns) == 1:
@@ -268,6 +290,8 @@ func turnOutcome(t engine.Turn) string {
 				names[i] += " (waiting for an answer)"
 			case c.Wait != nil && c.Wait.Answered:
 				names[i] += " (answered)"
+			case c.NotRun:
+				names[i] += " (not run: max_turns)"
 			case c.Pending:
 				names[i] += " (no result: stopped)"
 			case c.Error != nil:
@@ -322,6 +346,9 @@ func stepNote(s engine.StepResult) string {
 	notes := []string{}
 	if r := stepReason(&s, true); r != "" {
 		notes = append(notes, r)
+	}
+	if s.Continued {
+		notes = append(notes, "continued: its failure did not fail the run")
 	}
 	if s.Masked {
 		notes = append(notes, "secret values masked as ***")

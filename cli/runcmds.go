@@ -303,6 +303,9 @@ type executionsCmd struct {
 	Resume resumeCmd     `cmd:"" help:"Same as 'kitaru resume'."`
 	Retry  retryCmd      `cmd:"" help:"Same as 'kitaru retry'."`
 	Input  inputCmd      `cmd:"" help:"Same as 'kitaru input'."`
+	Delete deleteCmd     `cmd:"" help:"Remove runs and their records (not one a kept replay reuses)."`
+	Prune  pruneCmd      `cmd:"" help:"Remove old runs (--older-than 30d), never a running one."`
+	Diff   diffCmd       `cmd:"" help:"Compare two runs step by step."`
 }
 
 // execReplayCmd is replay with the Python Kitaru spellings.
@@ -621,6 +624,11 @@ func reportRun(stdio *IO, asJSON, wantCancel bool, run *engine.Run) error {
 	w := forPeople(stdio.Stderr)
 	switch run.Status {
 	case engine.RunCompleted:
+		if c := continuedText(run.Ending); c != "" {
+			fmt.Fprintf(w, "run %s completed, %s", run.ID, c)
+			writeStepErrors(w, run, "")
+			fmt.Fprintln(w)
+		}
 		return nil
 	case engine.RunFailed:
 		fmt.Fprintf(w, "run %s failed", run.ID)
@@ -628,11 +636,7 @@ func reportRun(stdio *IO, asJSON, wantCancel bool, run *engine.Run) error {
 		if msg != "" {
 			fmt.Fprintf(w, ": %s", msg)
 		}
-		for _, s := range run.Steps {
-			if s.Status == engine.StepFailed && s.Error != nil && !strings.Contains(msg, *s.Error) {
-				fmt.Fprintf(w, "\n  step %s: %s", s.ID, indentRest(*s.Error, "    "))
-			}
-		}
+		writeStepErrors(w, run, msg)
 		for _, s := range run.Steps {
 			if s.Status == engine.StepFailed && s.Remedy != nil {
 				if t := remedyText(*s.Remedy); t != "" {
@@ -675,6 +679,21 @@ func reportRun(stdio *IO, asJSON, wantCancel bool, run *engine.Run) error {
 	default:
 		fmt.Fprintf(w, "run %s is %s\n", run.ID, run.Status)
 		return nil
+	}
+}
+
+// writeStepErrors lists the errors of a run's failed steps that msg does
+// not already hold, a continued failure marked as one.
+func writeStepErrors(w io.Writer, run *engine.Run, msg string) {
+	for _, s := range run.Steps {
+		if s.Status != engine.StepFailed || s.Error == nil || msg != "" && strings.Contains(msg, *s.Error) {
+			continue
+		}
+		how := ""
+		if s.Continued {
+			how = " (continued)"
+		}
+		fmt.Fprintf(w, "\n  step %s%s: %s", s.ID, how, indentRest(*s.Error, "    "))
 	}
 }
 

@@ -272,7 +272,11 @@ func secretErr(err error) error {
 	case errors.As(err, &ue):
 		return usageErr(err)
 	case errors.Is(err, keyring.ErrNotFound):
-		return usageErr(fmt.Errorf("%w ('kitaru secrets list' shows the ones there are)", err))
+		var nf *keyring.NotFoundError
+		if errors.As(err, &nf) {
+			return usageErr(fmt.Errorf("%w; create it with `kitaru secrets set %s --KEY=VALUE` (`kitaru secrets list` shows the ones there are)", err, nf.Name))
+		}
+		return usageErr(fmt.Errorf("%w (`kitaru secrets list` shows the ones there are)", err))
 	}
 	return err
 }
@@ -356,6 +360,9 @@ func readAskedValues(pairs []string, stdio *IO) ([]string, error) {
 		if len(asked) > 1 {
 			return nil, usageErr(fmt.Errorf("keys %s have no value and stdin is not a terminal: only one value can be read from stdin; give the others as --KEY=VALUE", strings.Join(keysAt(pairs, asked), ", ")))
 		}
+		if stdio.Stdin == nil {
+			return nil, usageErr(fmt.Errorf("key %s has no value and there is no stdin to read it from: give --%s=VALUE", pairs[asked[0]], pairs[asked[0]]))
+		}
 		raw, err := io.ReadAll(io.LimitReader(stdio.Stdin, maxSecretValue+1))
 		if err != nil {
 			return nil, fmt.Errorf("cannot read the value of %s from stdin: %w", pairs[asked[0]], err)
@@ -364,12 +371,20 @@ func readAskedValues(pairs []string, stdio *IO) ([]string, error) {
 			return nil, usageErr(fmt.Errorf("the value of %s read from stdin is over %d bytes", pairs[asked[0]], maxSecretValue))
 		}
 		value := strings.TrimSuffix(strings.TrimSuffix(string(raw), "\n"), "\r")
+		if value == "" {
+			return nil, usageErr(fmt.Errorf("key %s has no value and stdin gave none: pipe the value in, type it at a terminal, or write --%s=VALUE", pairs[asked[0]], pairs[asked[0]]))
+		}
 		out[asked[0]] = pairs[asked[0]] + "=" + value
 		return out, nil
 	}
 	for _, i := range asked {
+		restore, err := echoOff(int(f.Fd()))
+		if err != nil {
+			return nil, fmt.Errorf("cannot hide what is typed at this terminal: %w", err)
+		}
 		fmt.Fprintf(stdio.Stderr, "value of %s (not shown): ", pairs[i])
 		value, err := term.ReadPassword(int(f.Fd()))
+		restore()
 		fmt.Fprintln(stdio.Stderr)
 		if err != nil {
 			return nil, fmt.Errorf("cannot read the value of %s: %w", pairs[i], err)

@@ -159,7 +159,7 @@ func TestSecretsCLIUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"secrets", "set", "creds", "--OPENAI_API_KEY"}, "write --OPENAI_API_KEY=VALUE"},
+		{[]string{"secrets", "set", "creds", "--OPENAI_API_KEY"}, "stdin gave none: pipe the value in, type it at a terminal, or write --OPENAI_API_KEY=VALUE"},
 		{[]string{"secrets", "set", "creds", "--K", "v"}, `unexpected argument "v"`},
 		{[]string{"secrets", "set", "creds", "--K=1", "--K=2"}, "given twice"},
 		{[]string{"secrets", "set", "creds", "--K="}, "empty value"},

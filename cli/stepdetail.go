@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,7 +24,7 @@ type stepView struct {
 	Kind   string                `json:"kind"`
 	Item   *int                  `json:"item,omitempty"`
 	Record any                   `json:"record"`
-	Prompt *providers.Request    `json:"prompt,omitempty"`
+	Prompt *runstore.Prompt      `json:"prompt,omitempty"`
 	Turns  []runstore.Turn       `json:"-"`
 	Tries  []runstore.Attempt    `json:"-"`
 	Status runstore.StepStatus   `json:"-"`
@@ -34,6 +35,7 @@ type stepView struct {
 	Count  int                   `json:"-"`
 	Model  string                `json:"-"`
 	Items  []runstore.ItemResult `json:"-"`
+	Note   string                `json:"-"` // why it ran, was reused or answered from the cache, as the run's view says
 }
 
 // viewStep finds step (and item) in run.
@@ -46,7 +48,8 @@ func viewStep(run *engine.Run, step string, item *int) (*stepView, error) {
 			continue
 		}
 		v := &stepView{Step: s.ID, Kind: string(s.Kind), Record: s, Turns: s.Turns, Tries: s.AttemptsDetail, Status: s.Status,
-			Output: s.Output, Error: s.Error, Usage: s.Usage, Cost: s.CostUSD, Count: s.Attempts, Model: s.Model, Items: s.Items}
+			Output: s.Output, Error: s.Error, Usage: s.Usage, Cost: s.CostUSD, Count: s.Attempts, Model: s.Model, Items: s.Items,
+			Note: stepReason(s, false)}
 		name := "prompt.json"
 		if item != nil {
 			at := slices.IndexFunc(s.Items, func(it runstore.ItemResult) bool { return it.Index == *item })
@@ -56,11 +59,12 @@ func viewStep(run *engine.Run, step string, item *int) (*stepView, error) {
 			it := &s.Items[at]
 			v.Item, v.Record, v.Turns, v.Tries, v.Status, v.Output, v.Error, v.Usage, v.Cost, v.Count, v.Items =
 				item, it, it.Turns, it.AttemptsDetail, it.Status, it.Output, it.Error, it.Usage, it.CostUSD, it.Attempts, nil
+			v.Note = itemReason(it)
 			name = "prompt-" + strconv.Itoa(*item) + ".json"
 		}
 		if s.Dir != "" {
 			if data, err := os.ReadFile(filepath.Join(s.Dir, name)); err == nil {
-				var req providers.Request
+				var req runstore.Prompt
 				if json.Unmarshal(data, &req) == nil {
 					v.Prompt = &req
 				}
@@ -68,8 +72,15 @@ func viewStep(run *engine.Run, step string, item *int) (*stepView, error) {
 		}
 		return v, nil
 	}
+	// f[1] is how the views name an item; --step takes the step alone.
+	if m := itemRef.FindStringSubmatch(step); m != nil && slices.Contains(ids, m[1]) {
+		return nil, usageErr(fmt.Errorf("--step takes a step id, and the item goes in --item: kitaru executions get %s --step %s --item %s", run.ID, m[1], m[2]))
+	}
 	return nil, usageErr(fmt.Errorf("run %s has no step %q; its steps are %s", run.ID, step, strings.Join(ids, ", ")))
 }
+
+// itemRef is an item named as the views name it: step[N].
+var itemRef = regexp.MustCompile(`^(.+)\[([0-9]+)\]$`)
 
 // writeStepDetail shows one step whole: what was asked, each turn of its
 // conversation (its tool calls, an answer refused for its schema, the
@@ -81,6 +92,9 @@ func writeStepDetail(w io.Writer, v *stepView) {
 	}
 	fmt.Fprintf(w, "step      %s (%s)\n", what, v.Kind)
 	fmt.Fprintf(w, "status    %s\n", v.Status)
+	if v.Note != "" {
+		fmt.Fprintf(w, "note      %s\n", v.Note)
+	}
 	fmt.Fprintf(w, "attempts  %d\n", v.Count)
 	if v.Model != "" {
 		fmt.Fprintf(w, "model     %s\n", v.Model)
@@ -130,6 +144,8 @@ func writeStepDetail(w io.Writer, v *stepView) {
 			switch {
 			case c.Waiting():
 				fmt.Fprintf(w, "      asks: %s\n      (waiting for the answer: kitaru input)\n", indentRest(c.Wait.Question, "        "))
+			case c.NotRun:
+				fmt.Fprintln(w, "      (not run: asked for on the last turn max_turns allows)")
 			case c.Pending:
 				fmt.Fprintln(w, "      (no result recorded: the run stopped while it ran)")
 			case c.Wait != nil:

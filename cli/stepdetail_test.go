@@ -86,7 +86,9 @@ func TestStepDetailShowsTheConversation(t *testing.T) {
 		step string
 		item *int
 		want string
-	}{{"nope", nil, `no step "nope"; its steps are research, extract, each`}, {"each", ptrTo(7), "step each has no item 7"}} {
+	}{{"nope", nil, `no step "nope"; its steps are research, extract, each`}, {"each", ptrTo(7), "step each has no item 7"},
+		{"each[1]", nil, "--step takes a step id, and the item goes in --item: kitaru executions get kr-x --step each --item 1"},
+		{"nope[1]", nil, `no step "nope[1]"; its steps are`}} {
 		_, err := viewStep(run, bad.step, bad.item)
 		var ee *ExitError
 		if !errors.As(err, &ee) || ee.Code != ExitUsage || !strings.Contains(err.Error(), bad.want) {
@@ -104,7 +106,7 @@ func TestTurnsShowToolLoop(t *testing.T) {
 	refused, failed := "breaks the schema at /year: got string, want integer", "boom"
 	turns := []engine.Turn{
 		{Turn: 1, Model: "openai/gpt-4o-mini", Usage: providers.Usage{InputTokens: 10, OutputTokens: 5}, ToolCalls: []runstore.ToolCall{
-			{Name: "lookup", Output: "1"}, {Name: "add", Error: &failed}, {Name: "slow", Pending: true}}},
+			{Name: "lookup", Output: "1"}, {Name: "add", Error: &failed}, {Name: "slow", Pending: true}, {Name: "late", NotRun: true}}},
 		{Turn: 2, Model: "openai/gpt-4o-mini", Error: &refused},
 		{Turn: 3, Model: "openai/gpt-4o-mini"},
 	}
@@ -113,7 +115,7 @@ func TestTurnsShowToolLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := b.String()
-	for _, w := range []string{"research made 3 model calls and 3 tool calls in its tool loop:", "called lookup, add (failed), slow (no result: stopped)",
+	for _, w := range []string{"research made 3 model calls and 3 tool calls in its tool loop:", "called lookup, add (failed), slow (no result: stopped), late (not run: max_turns)",
 		"its answer " + refused, "answer taken"} {
 		if !strings.Contains(got, w) {
 			t.Errorf("%q lacks %q", got, w)
@@ -122,4 +124,39 @@ func TestTurnsShowToolLoop(t *testing.T) {
 	if strings.Contains(got, "gpt-4o-mini") {
 		t.Errorf("the model is named only when a list fell back: %q", got)
 	}
+	// max_turns: 1, and the model asked for a tool: nothing was run.
+	b.Reset()
+	if err := writeTurns(&b, "research", []engine.Turn{{Turn: 1, ToolCalls: []runstore.ToolCall{{Name: "lookup", NotRun: true}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.String(); !strings.Contains(got, "made 1 model call and 0 tool calls in its tool loop") || !strings.Contains(got, "lookup (not run: max_turns)") {
+		t.Errorf("a last turn's calls, not run: %q", got)
+	}
+}
+
+// A step (or item) answered from the cache says where from, as the run's
+// view does.
+func TestStepDetailCachedGolden(t *testing.T) {
+	t.Parallel()
+	zero := 0
+	cached := &runstore.Reason{Code: runstore.ReasonCached, Run: "kr-old", Step: "summary"}
+	run := &engine.Run{ID: "kr-new", Steps: []runstore.StepResult{
+		{ID: "summary", Kind: "llm", Status: runstore.StepCompleted, Attempts: 1, Output: "short", Model: "openai/gpt-4o-mini", Why: cached},
+		{ID: "each", Kind: "llm", Status: runstore.StepCompleted, Attempts: 1, Items: []runstore.ItemResult{
+			{Index: 0, Status: runstore.StepCompleted, Attempts: 1, Output: "a",
+				Why: &runstore.Reason{Code: runstore.ReasonCached, Run: "kr-old", Step: "each", Item: &zero}}}},
+	}}
+	var b bytes.Buffer
+	for _, q := range []struct {
+		step string
+		item *int
+	}{{"summary", nil}, {"each", &zero}} {
+		v, err := viewStep(run, q.step, q.item)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeStepDetail(&b, v)
+		b.WriteString("----\n")
+	}
+	checkGolden(t, "cli/step_cached.txt.golden", b.String())
 }

@@ -200,7 +200,7 @@ func (l *lazySecrets) Get(name string) (map[string]string, error) {
 			return
 		}
 		if w := s.Warning(); w != "" && l.warn != nil {
-			fmt.Fprintln(l.warn, w)
+			fmt.Fprintf(l.warn, "kitaru: %s\n", w)
 		}
 		l.store = s
 	})

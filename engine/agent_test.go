@@ -33,7 +33,7 @@ name: agent
 tools:
   lookup:
     description: Population of a city.
-    parameters: {type: object, properties: {city: {type: string}}, required: [city]}
+    parameters: {type: object, properties: {city: {type: string}, wait: {type: string}}, required: [city]}
     run: |
       echo x >> "COUNTER/lookup-$CITY"
       touch "COUNTER/started-$CITY"
@@ -139,11 +139,15 @@ func TestAgentMaxTurns(t *testing.T) {
 	run := te.start(te.flow(agentSource(te, "openai/gpt-4o-mini", 2)), nil)
 	wantStatus(t, run, RunFailed)
 	r := step(t, run, "research")
-	if r.Error == nil || !strings.Contains(*r.Error, "after 2 turns, its max_turns") {
+	if r.Error == nil || !strings.Contains(*r.Error, "asked for tools on turn 2, the last its max_turns (2) allows, so they were not run; raise max_turns") {
 		t.Fatalf("error %v", r.Error)
 	}
-	if len(r.Turns) != 2 || r.Turns[1].ToolCalls[0].Output != 3.0 {
+	// The last turn's call is not run: no turn is left for its result.
+	if len(r.Turns) != 2 || r.Turns[0].ToolCalls[0].Output != 3.0 {
 		t.Fatalf("turns %+v", r.Turns)
+	}
+	if c := r.Turns[1].ToolCalls[0]; c.Output != nil || c.Pending || !c.NotRun {
+		t.Fatalf("the last turn's call %+v, want it not run", c)
 	}
 	if asked := srv.Asked(); asked[1] != 1 || asked[2] != 1 || len(asked) != 2 {
 		t.Fatalf("asked %v, want turns 1 and 2 once", asked)
@@ -380,5 +384,49 @@ func TestAgentLoopCached(t *testing.T) {
 	wantStatus(t, run, RunCompleted)
 	if why := step(t, run, "research").Why; why != nil && why.Code == runstore.ReasonCached || len(srv.Requests()) != 4 || te.count("lookup-Paris") != 2 {
 		t.Errorf("after editing a tool: why %+v, %d requests, lookup ran %d times; want no cache hit, 4 requests, 2 lookups", why, len(srv.Requests()), te.count("lookup-Paris"))
+	}
+}
+
+// A tool's big output (10 MB in 1 million lines) is kept whole once, in
+// its turn record: the step's record, the run's journal and the log hold
+// a bounded view.
+func TestAgentBigToolOutputKeptOnce(t *testing.T) {
+	t.Parallel()
+	const size = 10_000_000
+	srv := fakellm.New("openai", fakellm.Turn{Calls: fakellm.Calls("big", `{}`)}, fakellm.Turn{Text: "done"})
+	defer srv.Close()
+	te := agentEnv(t, srv, 2)
+	run := te.start(te.flow(`
+name: big
+tools:
+  big:
+    run: yes aaaaaaaaa | head -c `+strconv.Itoa(size)+`
+steps:
+  research:
+    kind: llm
+    model: openai/gpt-4o-mini
+    prompt: go
+    tools: [big]
+`), nil)
+	wantStatus(t, run, RunCompleted)
+	if got := srv.Requests()[1].Results[fakellm.CallID(1, 1)]; len(got) != size-1 {
+		t.Fatalf("the model was sent %d bytes of the output, want all %d (its last newline trimmed)", len(got), size-1)
+	}
+	out, _ := step(t, run, "research").Turns[0].ToolCalls[0].Output.(string)
+	if len(out) > 100<<10 || !strings.Contains(out, "the whole output is in the turn record") {
+		t.Errorf("the step's record holds %d bytes of the output, ending %q", len(out), out[max(0, len(out)-200):])
+	}
+	var big []string
+	err := filepath.Walk(te.home, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() && fi.Size() > 1<<20 {
+			big = append(big, p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(big) != 1 || !strings.Contains(big[0], string(filepath.Separator)+"turns"+string(filepath.Separator)) {
+		t.Fatalf("files over 1 MiB: %v; want the turn record alone", big)
 	}
 }

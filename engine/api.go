@@ -61,6 +61,10 @@ type Config struct {
 	Warn func(error)
 	// Executors gives each step its executor; nil: package executors'.
 	Executors func(*flowspec.Step) (work.Executor, error)
+	// MCP connects a go at a run to its flow's MCP servers (mcp:), which
+	// it starts as steps ask for them and Close stops when the go ends;
+	// nil: package mcptools'.
+	MCP func(work.MCPHost) work.MCPRun
 	// Holder is who this engine's leases of runs name (its process and
 	// host): what another process is told of a run it cannot take.
 	Holder   runstore.Holder

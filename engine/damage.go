@@ -13,6 +13,12 @@ func missingRecord(run, step string) error {
 	return runstore.Advise(fmt.Errorf("the record of step %s in run %s is missing", step, run), runstore.Remedy{Do: runstore.RemedyReplayStep, Run: run, Step: step})
 }
 
+// homeGone is the error of step of run id, reused from run home, which
+// is gone as a whole (removed by hand): a replay of id runs the step again.
+func homeGone(id, step, home string) error {
+	return runstore.Advise(fmt.Errorf("step %s was reused from run %s, which is gone (removed since), so its record is lost", step, home), runstore.Remedy{Do: runstore.RemedyReplay, Run: id})
+}
+
 // diskFull adds to an error caused by a full disk (ENOSPC, or EDQUOT: the
 // quota is used up) what to do: the records written so far are whole, so
 // the run continues where it stopped.

@@ -320,12 +320,13 @@ func (e *Engine) retryOpen(ctx context.Context, meta *RunMeta, f *flowspec.Flow,
 	if err != nil {
 		return nil, err
 	}
-	// What the failed steps spent is kept in the meta before their records
-	// go, so the next record of each still counts it. A foreach step's
-	// items keep their own records, and their spend with them.
+	forget := retried(f, recs)
+	// What the forgotten steps spent is kept in the meta before their
+	// records go, so the next record of each still counts it. A foreach
+	// step's items keep their own records, and their spend with them.
 	kept := false
 	for id, r := range recs {
-		if r.Status != StepFailed || r.Kind == flowspec.KindWait || planForeach(meta.Plan, id) {
+		if !forget[id] || r.Kind == flowspec.KindWait || planForeach(meta.Plan, id) {
 			continue
 		}
 		if sp := spendOf(r.Attempts, r.Error, r.DurationMS, r.Usage, r.CostUSD, r.AttemptsDetail); spentAny(sp) {
@@ -340,14 +341,38 @@ func (e *Engine) retryOpen(ctx context.Context, meta *RunMeta, f *flowspec.Flow,
 			return nil, err
 		}
 	}
-	for id, r := range recs {
-		if r.Status == StepFailed {
+	for id := range recs {
+		if forget[id] {
 			if err := e.store.ForgetStep(ctx, meta.ID, id); err != nil {
 				return nil, err
 			}
 		}
 	}
 	return e.continueRun(ctx, meta, f, parallel, opts...)
+}
+
+// retried are the recorded steps a retry runs again: those that failed,
+// but for the failures continue_on_error let pass (as a completed run's,
+// which has nothing to retry), and every recorded step after them, which
+// ran or was skipped because of how they ended (a failure() cleanup, a
+// step skipped for its failed dependency) and is decided again.
+func retried(f *flowspec.Flow, recs map[string]*StepResult) map[string]bool {
+	var failed []string
+	for id, r := range recs {
+		if s := f.Step(id); r.Status == StepFailed && (s == nil || !s.ContinueOnError) {
+			failed = append(failed, id)
+		}
+	}
+	out := f.Descendants(failed...)
+	for id := range out {
+		if recs[id] == nil {
+			delete(out, id)
+		}
+	}
+	for _, id := range failed {
+		out[id] = true
+	}
+	return out
 }
 
 // planForeach says whether the plan's step id is a foreach step.
@@ -454,6 +479,9 @@ func (e *Engine) assembleFrom(ctx context.Context, meta *RunMeta, recs map[strin
 					// Removed since the replay took it: shown as a
 					// damaged record is, not as a step never run.
 					gone := missingRecord(ref.Run, p.ID)
+					if ok, xerr := e.store.Exists(ctx, ref.Run); xerr == nil && !ok {
+						gone = homeGone(meta.ID, p.ID, ref.Run)
+					}
 					msg := gone.Error()
 					r = &StepResult{ID: p.ID, Kind: p.Kind, Status: StepFailed, Error: &msg, Remedy: runstore.RemedyOf(gone), Reused: true, ReusedFrom: ref.Run}
 				case err != nil:

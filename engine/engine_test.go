@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -99,7 +100,7 @@ steps:
 		{"after_gate", StepSkipped},
 		{"checks_gate", StepCompleted},
 		{"boom", StepFailed},
-		{"after_boom", StepPending},
+		{"after_boom", StepSkipped}, // success() implied: no step is left pending
 		{"independent", StepCompleted},
 		{"after_independent", StepCompleted},
 	}
@@ -113,9 +114,12 @@ steps:
 		t.Errorf("boom error %v; want the exit status and the stderr tail", boom.Error)
 	}
 	// The run's error is the failed step's; its ending names the step.
-	if run.Ending == nil || *run.Ending != (Ending{Code: runstore.EndStepFailed, Step: "boom"}) ||
+	if run.Ending == nil || !reflect.DeepEqual(*run.Ending, Ending{Code: runstore.EndStepFailed, Step: "boom"}) ||
 		run.Error == nil || boom.Error == nil || *run.Error != *boom.Error {
 		t.Errorf("run ending %+v, error %v", run.Ending, deref(run.Error))
+	}
+	if why := step(t, run, "after_boom").Why; why == nil || *why != (Reason{Code: runstore.ReasonDependencyFailed, Step: "boom"}) {
+		t.Errorf("after_boom skipped because %+v, want boom's failure", why)
 	}
 	if te.count("after_boom") != 0 || te.count("independent") != 1 {
 		t.Errorf("after_boom ran %d times, independent %d", te.count("after_boom"), te.count("independent"))
@@ -394,6 +398,15 @@ steps:
 	if err != nil || !strings.Contains(string(prompt), `"be brief"`) {
 		t.Fatalf("prompt.json %s, %v", prompt, err)
 	}
+	// The record's names, and the model the alias stood for.
+	for _, want := range []string{`"model": "openai/a"`, `"alias": "fast"`, `"messages": [`} {
+		if !strings.Contains(string(prompt), want) {
+			t.Errorf("prompt.json lacks %s:\n%s", want, prompt)
+		}
+	}
+	if strings.Contains(string(prompt), `"Model"`) || strings.Contains(string(prompt), "MaxTokens") {
+		t.Errorf("prompt.json uses Go's field names:\n%s", prompt)
+	}
 	if resp, err := os.ReadFile(filepath.Join(te.files.StepDir(run.ID, "ask"), "response.txt")); err != nil || string(resp) != "answer to: hi" {
 		t.Fatalf("response.txt %q, %v", resp, err)
 	}
@@ -637,7 +650,7 @@ steps:
 output: ${{ steps.a.output.missing.deeper }}
 `), nil)
 	wantStatus(t, run, RunFailed)
-	if run.Ending == nil || *run.Ending != (Ending{Code: runstore.EndOutputFailed}) || run.Error == nil || strings.Contains(*run.Error, "flow's output") {
+	if run.Ending == nil || !reflect.DeepEqual(*run.Ending, Ending{Code: runstore.EndOutputFailed}) || run.Error == nil || strings.Contains(*run.Error, "flow's output") {
 		t.Errorf("ending %+v, error %q", run.Ending, deref(run.Error))
 	}
 }

@@ -42,6 +42,9 @@ type execution struct {
 	reused  map[string]reusedStep
 	// reasons say why steps of a replay run.
 	reasons map[string]*Reason
+	// failedUp memoizes failedUpstream; only the scheduling goroutine
+	// touches it.
+	failedUp map[string]string
 	// itemsFrom: foreach steps of a replay that may reuse finished items
 	// of an earlier run (see itemSource).
 	itemsFrom map[string]itemSource
@@ -66,6 +69,8 @@ type execution struct {
 
 	baseRed     *redactor // see baseRedactor
 	baseRedOnce sync.Once
+
+	mcp mcpState // the flow's MCP servers, connected once a step asks
 }
 
 func (e *Engine) newExecution(f *flowspec.Flow, meta *RunMeta, parallel int) *execution {
@@ -217,7 +222,7 @@ func (x *execution) result(id string) (*StepResult, error) {
 func (x *execution) scope(s *flowspec.Step) (*flowspec.Scope, error) {
 	sc := &flowspec.Scope{
 		Inputs: x.meta.Inputs, Steps: make(map[string]flowspec.StepState, len(s.Deps)),
-		RunID: x.meta.ID, FlowName: x.flow.Name,
+		RunID: x.meta.ID, FlowName: x.flow.Name, Failed: x.failedUpstream(s) != "",
 	}
 	for _, d := range s.Deps {
 		r, err := x.result(d)
@@ -225,10 +230,59 @@ func (x *execution) scope(s *flowspec.Step) (*flowspec.Scope, error) {
 			return nil, err
 		}
 		if r != nil {
-			sc.Steps[d] = flowspec.StepState{Output: r.Output, Status: string(r.Status)}
+			sc.Steps[d] = stepState(r)
 		}
 	}
 	return sc, nil
+}
+
+// stepState is what expressions read of a step's result.
+func stepState(r *StepResult) flowspec.StepState {
+	st := flowspec.StepState{Output: r.Output, Status: string(r.Status)}
+	if r.Status == StepFailed && r.Error != nil {
+		st.Error = *r.Error
+	}
+	return st
+}
+
+// continued says whether step id failed with continue_on_error: its
+// failure does not fail the run, and the steps after it run as if it had
+// completed (as GitHub Actions' continue-on-error, whose step outcome is a
+// failure and whose conclusion a success): success() holds for them and
+// failure() does not. The flow decides rather than the record, so a replay
+// of an edited flow follows the edit.
+func (x *execution) continued(id string) bool {
+	st, _ := x.status(id)
+	s := x.g.steps[id]
+	return st == StepFailed && s != nil && s.ContinueOnError
+}
+
+// failedUpstream is the first step s depends on, directly or further up
+// (dependencies first, in their order), that failed without
+// continue_on_error; "" when none did. As GitHub Actions' failure() of a
+// job, an ancestor's failure counts, so a cleanup step at the end of a
+// chain sees a failure at its start. Every step upstream of a ready step
+// has its state, so the answers are kept.
+func (x *execution) failedUpstream(s *flowspec.Step) string {
+	if x.failedUp == nil {
+		x.failedUp = map[string]string{}
+	}
+	for _, d := range s.Deps {
+		if st, _ := x.status(d); st == StepFailed && !x.continued(d) {
+			return d
+		}
+		f, known := x.failedUp[d]
+		if !known {
+			if ds := x.g.steps[d]; ds != nil {
+				f = x.failedUpstream(ds)
+			}
+			x.failedUp[d] = f
+		}
+		if f != "" {
+			return f
+		}
+	}
+	return ""
 }
 
 type stepDone struct {
@@ -246,6 +300,11 @@ type readyStep struct {
 
 func ok(s StepStatus) bool { return s == StepCompleted || s == StepSkipped }
 
+// decided says whether a step's state lets the steps after it be decided:
+// every end but a wait for an answer (after a failure they run, or are
+// skipped with the reason, so that no step is left pending).
+func decided(s StepStatus) bool { return ok(s) || s == StepFailed }
+
 // run executes the run to its end and returns its record.
 func (x *execution) run(ctx context.Context) (*Run, error) {
 	x.sc = context.WithoutCancel(ctx)
@@ -258,6 +317,7 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 	x.halt = stop
 	x.e.track(x)
 	defer x.e.untrack(x)
+	defer x.closeMCP() // on every way out
 	var cancelled atomic.Bool
 	// Only a request made since this go's lease was taken counts (one of
 	// an earlier go does not), however soon after: it stops the run
@@ -318,7 +378,7 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 
 	frontier := plan.NewFrontier(planGraph{x.g}, func(id string) (bool, bool) {
 		st, has := x.status(id)
-		return has, has && ok(st)
+		return has, has && decided(st)
 	})
 	done := make(chan stepDone)
 	running := 0
@@ -331,7 +391,7 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 		// Synced like every progress line, though the step's record
 		// (written before) is what resume trusts.
 		x.emit(Event{Type: EventStepFinished, Step: id, Result: r})
-		frontier.Finished(id, ok(r.Status))
+		frontier.Finished(id, decided(r.Status))
 	}
 	// launch starts a step in a goroutine of its own; sl is the slot it
 	// holds (nil for a foreach step, whose items take their own).
@@ -403,6 +463,8 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 		}
 	}
 
+	// The servers stop with the run's steps, before its end is recorded.
+	x.closeMCP()
 	x.artifacts.Wait()
 	if err := x.haltedBy(); errors.Is(err, runstore.ErrLeaseLost) {
 		// The run is someone else's now: its meta is theirs to write.
@@ -500,14 +562,22 @@ func (x *execution) execStepSafe(ctx context.Context, s *flowspec.Step, sc *flow
 }
 
 // decide handles a step that is ready before it runs: it is skipped when a
-// dependency it needs was skipped or its `if` is false, failed when its `if`
-// cannot be evaluated; nil means it runs.
+// step upstream failed or a dependency it needs was skipped (unless its
+// `if` calls failure() or always(), which then decides), or when its `if`
+// is false; failed when its `if` cannot be evaluated; nil means it runs.
 func (x *execution) decide(ctx context.Context, s *flowspec.Step) *StepResult {
 	now := time.Now().UTC()
-	for _, d := range s.Deps {
-		if st, _ := x.status(d); st == StepSkipped && !s.IfOnlyDeps[d] {
-			return &StepResult{ID: s.ID, Kind: s.Kind, Status: StepSkipped, Why: &Reason{Code: runstore.ReasonDependencySkipped, Step: d},
+	if !s.IfAfterFailure {
+		// success() is implied.
+		if f := x.failedUpstream(s); f != "" {
+			return &StepResult{ID: s.ID, Kind: s.Kind, Status: StepSkipped, Why: &Reason{Code: runstore.ReasonDependencyFailed, Step: f},
 				StartedAt: &now, EndedAt: &now, Fingerprint: x.fps[s.ID]}
+		}
+		for _, d := range s.Deps {
+			if st, _ := x.status(d); st == StepSkipped && !s.IfOnlyDeps[d] {
+				return &StepResult{ID: s.ID, Kind: s.Kind, Status: StepSkipped, Why: &Reason{Code: runstore.ReasonDependencySkipped, Step: d},
+					StartedAt: &now, EndedAt: &now, Fingerprint: x.fps[s.ID]}
+			}
 		}
 	}
 	if s.If == nil {
@@ -548,7 +618,7 @@ func (x *execution) verdict(ctx context.Context, cancelled bool) runEnd {
 	case ctx.Err() != nil:
 		stop = plan.StoppedByInterrupt
 	}
-	end := plan.Verdict(x.g.order, x.status, stop)
+	end := plan.Verdict(x.g.order, x.status, x.continued, stop)
 	var msg *string
 	switch end.Why {
 	case plan.WhyStoreFailed:
@@ -559,7 +629,7 @@ func (x *execution) verdict(ctx context.Context, cancelled bool) runEnd {
 			msg = r.Error
 		}
 	}
-	return runEnd{end.Status, &Ending{Code: end.Why, Step: end.Step}, msg}
+	return runEnd{end.Status, &Ending{Code: end.Why, Step: end.Step, Continued: end.Continued}, msg}
 }
 
 // planGraph is the run's graph as the scheduler reads it.
@@ -580,7 +650,7 @@ func (x *execution) flowOutput() (any, error) {
 			return nil, err
 		}
 		if r != nil {
-			sc.Steps[id] = flowspec.StepState{Output: r.Output, Status: string(r.Status)}
+			sc.Steps[id] = stepState(r)
 		}
 	}
 	return x.flow.Output.Eval(sc)

@@ -201,6 +201,9 @@ func (x *execution) save(r *StepResult) *StepResult {
 	if r.Why == nil {
 		r.Why = x.reasons[r.ID]
 	}
+	if s := x.g.steps[r.ID]; r.Status == StepFailed && s != nil && s.ContinueOnError {
+		r.Continued = true
+	}
 	if sp, ok := x.earlier(r.ID); ok && !r.Reused {
 		foldEarlier(sp, &r.Attempts, r.Error, r.DurationMS, &r.Usage, &r.CostUSD, &r.AttemptsDetail)
 	}
@@ -224,17 +227,26 @@ func (x *execution) secrets(s *flowspec.Step) ([]string, *redactor, error) {
 	if s.Checkpoint == nil || len(s.Checkpoint.Secrets) == 0 {
 		return nil, x.baseRedactor(), nil
 	}
-	if x.e.cfg.Secrets == nil {
-		return nil, nil, fmt.Errorf("it needs the secret %q but no secret store is available", s.Checkpoint.Secrets[0])
+	env, vals, err := x.secretEnv(s.Checkpoint.Secrets, s.ID)
+	if err != nil {
+		return nil, nil, err
 	}
-	var env, vals []string
-	for _, name := range s.Checkpoint.Secrets {
+	return env, newRedactor(append(slices.Clip(x.e.cfg.Mask), vals...)), nil
+}
+
+// secretEnv reads the secrets named, as KEY=value and the values to mask;
+// a key too short to be masked is told in the log, under step.
+func (x *execution) secretEnv(names []string, step string) (env, vals []string, err error) {
+	if x.e.cfg.Secrets == nil {
+		return nil, nil, fmt.Errorf("it needs the secret %q but no secret store is available", names[0])
+	}
+	for _, name := range names {
 		kv, err := x.e.cfg.Secrets.Get(name)
 		if err != nil {
 			return nil, nil, runstore.Advise(fmt.Errorf("cannot read the secret %q: %w", name, err), runstore.Remedy{Do: runstore.RemedySetSecret, Name: name})
 		}
 		for _, k := range unmaskable(kv) {
-			_ = x.st.AppendLog(x.sc, x.meta.ID, LogLine{Time: time.Now().UTC(), Step: s.ID,
+			_ = x.st.AppendLog(x.sc, x.meta.ID, LogLine{Time: time.Now().UTC(), Step: step,
 				Text: fmt.Sprintf("secret %q key %s is shorter than %d characters, too short to be masked: wherever it appears it is recorded as is", name, k, keyring.MinMaskedLen)})
 		}
 		for k, v := range kv {
@@ -242,7 +254,7 @@ func (x *execution) secrets(s *flowspec.Step) ([]string, *redactor, error) {
 			vals = append(vals, v)
 		}
 	}
-	return env, newRedactor(append(slices.Clip(x.e.cfg.Mask), vals...)), nil
+	return env, vals, nil
 }
 
 // baseRedactor masks what every step of the run masks (Config.Mask); it is

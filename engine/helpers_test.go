@@ -152,10 +152,22 @@ func (m *fakeModels) Caller(reg providers.Registry) providers.Caller {
 	m.mu.Lock()
 	m.used = append(m.used, reg)
 	m.mu.Unlock()
-	return fakeCaller{m}
+	return fakeCaller{m, reg}
 }
 
-type fakeCaller struct{ m *fakeModels }
+type fakeCaller struct {
+	m   *fakeModels
+	reg providers.Registry
+}
+
+// Target resolves as the real caller does, from the run's registry.
+func (c fakeCaller) Target(req providers.Request) (providers.Target, bool) {
+	res, err := c.reg.Resolve(req.Model, func(string) string { return "" })
+	if err != nil {
+		return providers.Target{}, false
+	}
+	return providers.Target{Model: res.Model, Alias: res.Alias}, true
+}
 
 func (c fakeCaller) Call(ctx context.Context, req providers.Request) (*providers.Response, error) {
 	c.m.mu.Lock()

@@ -31,6 +31,12 @@ func TestRunningAgainStopsWhatAKilledRunLeft(t *testing.T) {
 			waitFor(t, func() bool { _, err := os.Stat(pidFile); return err == nil })
 			orphan := readPIDFile(t, pidFile)
 			t.Cleanup(func() { sigkill(orphan) })
+			// The group is noted just after the command starts, which may
+			// have written its pid first: kill only once it is noted.
+			waitFor(t, func() bool {
+				rec, _ := filepath.Glob(filepath.Join(te.home, "runs", id, "steps", "b", "pgid*"))
+				return len(rec) > 0
+			})
 			if err := child.Process.Signal(syscall.SIGKILL); err != nil {
 				t.Fatal(err)
 			}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/kitaruhq/kitaru/internal/mcptest"
 	"github.com/kitaruhq/kitaru/providers"
 )
 
@@ -14,6 +15,8 @@ import (
 const childEnv = "KITARU_ENGINE_TEST_CHILD"
 
 func TestMain(m *testing.M) {
+	// Before childEnv: a child's MCP server inherits the child's variables.
+	mcptest.Main()
 	if job := os.Getenv(childEnv); job != "" {
 		if err := runChild(job); err != nil {
 			fmt.Fprintln(os.Stderr, "child:", err)

@@ -131,6 +131,14 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 		in.Overrides[id] = true
 	}
 	in.InSource = e.sourceSteps(ctx, src, g, index)
+	for _, s := range f.Steps {
+		if s.ContinueOnError {
+			if in.Continued == nil {
+				in.Continued = map[string]bool{}
+			}
+			in.Continued[s.ID] = true
+		}
+	}
 	// Steps whose record is lost run whatever the replay reads; with
 	// --from, those the source still lists (their home run is gone) run
 	// only when it reads them (planReplay).

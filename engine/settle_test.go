@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -111,7 +112,7 @@ steps:
 			}
 			// The ending is data; the error only what a step said (the
 			// expired wait's).
-			if meta.Ending == nil || *meta.Ending != tc.ending {
+			if meta.Ending == nil || !reflect.DeepEqual(*meta.Ending, tc.ending) {
 				t.Errorf("ending %+v, want %+v", meta.Ending, tc.ending)
 			}
 			if wantErr := tc.ending.Code == runstore.EndWaitExpired; (meta.Error != nil) != wantErr ||

@@ -210,3 +210,26 @@ func TestMockAnswerAgainstSchema(t *testing.T) {
 		t.Errorf("turns %d error %v", len(s.Turns), s.Error)
 	}
 }
+
+// An answer that writes a key twice ({"year":1,"year":2}) is not taken as
+// its last value: the model is asked again, told which key, as for an
+// answer that breaks the schema; nested objects are looked at too.
+func TestDuplicateKeysAreAskedAgain(t *testing.T) {
+	t.Parallel()
+	for _, dup := range []string{`{"year": 1843, "year": 1844}`, `{"year": 1843, "n": {"a": 1, "a": 2}}`} {
+		te, m := scriptedEnv(t, dup, `{"year": 1843}`)
+		run := te.start(te.flow("name: f\nsteps:\n  a:\n    kind: llm\n    prompt: When?\n"+yearSchema), nil)
+		wantStatus(t, run, RunCompleted)
+		if m.calls() != 2 {
+			t.Fatalf("%s: %d calls, want 2 (asked again)", dup, m.calls())
+		}
+		s := step(t, run, "a")
+		if len(s.Turns) != 2 || s.Turns[0].Error == nil || !strings.Contains(*s.Turns[0].Error, "is written more than once in this object") {
+			t.Errorf("%s: turns %+v", dup, s.Turns)
+		}
+		reask := m.reqs[1].Messages[len(m.reqs[1].Messages)-1].Content
+		if !strings.Contains(reask, "writes a key twice") {
+			t.Errorf("%s: the model was told %q", dup, reask)
+		}
+	}
+}

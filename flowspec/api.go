@@ -34,11 +34,12 @@ type Flow struct {
 	Description string
 	Inputs      []*Input // in YAML order
 	Defaults    Defaults
-	Budget      Budget    // the top-level budget:; zero fields set no limit
-	Steps       []*Step   // in YAML order (display order)
-	Tools       []*Tool   // tools:, in YAML order
-	Output      *Template // nil when the flow declares no output
-	Source      []byte    // the file as read, kept for the run's snapshot
+	Budget      Budget       // the top-level budget:; zero fields set no limit
+	Steps       []*Step      // in YAML order (display order)
+	Tools       []*Tool      // tools:, in YAML order
+	MCP         []*MCPServer // mcp:, in YAML order
+	Output      *Template    // nil when the flow declares no output
+	Source      []byte       // the file as read, kept for the run's snapshot
 
 	byID map[string]*Step
 	topo []*Step
@@ -87,11 +88,19 @@ type Step struct {
 	// when one of them is skipped this step still runs its `if`.
 	IfOnlyDeps map[string]bool
 
-	If         *Template // nil: always
-	Retry      Retry     // defaults applied
-	Timeout    time.Duration
-	Foreach    *Template // nil unless the step fans out; yields a list
-	OutputJSON bool      // `output: json`
+	If *Template // nil: always
+	// IfAfterFailure: the step's `if` calls failure() or always(), so it is
+	// decided even when a dependency failed or was skipped; without either,
+	// success() is implied and such a dependency skips the step.
+	IfAfterFailure bool
+	// ContinueOnError: the step's failure does not fail the run, and the
+	// steps after it run as if it had completed (as GitHub Actions'
+	// continue-on-error: the outcome is a failure, the conclusion a success).
+	ContinueOnError bool
+	Retry           Retry // defaults applied
+	Timeout         time.Duration
+	Foreach         *Template // nil unless the step fans out; yields a list
+	OutputJSON      bool      // `output: json`
 
 	LLM        *LLMStep        // set when Kind == KindLLM
 	Checkpoint *CheckpointStep // set when Kind == KindCheckpoint
@@ -154,6 +163,7 @@ type LLMStep struct {
 	// Tools are the tools the model may call (tools:); MaxTurns bounds
 	// the model calls of its loop (DefaultMaxTurns when tools are set).
 	Tools    []*Tool
+	MCP      []MCPUse // the SERVER.TOOL and SERVER.* of its tools:, in order
 	MaxTurns int
 	// Schema, when set, is the JSON Schema the answer must follow; the
 	// step's output is then the parsed answer. SchemaRetries is how many
@@ -216,12 +226,18 @@ type Scope struct {
 	Item     any // inside foreach
 	Index    int // inside foreach
 	Args     any // inside a tool: the call's arguments
+	// Failed: a step this one depends on, directly or further up, failed
+	// (without continue_on_error): what failure() and success() of an
+	// `if` say.
+	Failed bool
 }
 
 // StepState is what an expression can read of another step.
 type StepState struct {
 	Output any    `expr:"output" json:"output"`
 	Status string `expr:"status" json:"status"`
+	// Error is the message of a failed step, "" otherwise.
+	Error string `expr:"error" json:"error,omitempty"`
 }
 
 // Options tune Load and Parse.

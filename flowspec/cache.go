@@ -18,7 +18,10 @@ var cacheFields = []string{"ttl"}
 
 // cacheOf reads `cache:` where what names it in messages ("step "a"
 // cache", "defaults cache"): true, false, or a mapping {ttl: 24h}, which
-// turns it on.
+// turns it on. A mapping without ttl ({}) is cache: true, answers of any
+// age: writing the mapping at all asks for the cache, and ttl only bounds
+// it. An empty ttl (ttl: or ttl: null) is refused rather than read as
+// that: it reads as if a bound were meant and left out.
 func (l *loader) cacheOf(n *yaml.Node, what string) Cache {
 	v := resolve(n)
 	switch {
@@ -28,11 +31,15 @@ func (l *loader) cacheOf(n *yaml.Node, what string) Cache {
 		fs := l.fields(v, "cache field", cacheFields, nil)
 		c := Cache{On: true}
 		if t, ok := fs.get("ttl"); ok {
+			if tv := resolve(t.val); tv.Kind == yaml.ScalarNode && tv.Tag == "!!null" {
+				l.e.add(pos(tv), "%s ttl is empty; give a duration such as 24h, or leave ttl out (cache: true) to take answers of any age", what)
+				return c
+			}
 			c.TTL = l.duration(t.val, what+" ttl")
 		}
 		return c
 	}
-	l.e.add(pos(v), "%s must be true, false or a mapping such as {ttl: 24h}, not %s", what, nodeKind(v))
+	l.e.add(pos(v), "%s must be true, false or a mapping such as {ttl: 24h} ({} is the same as true), not %s", what, nodeKind(v))
 	return Cache{}
 }
 

@@ -16,6 +16,9 @@ func TestCacheField(t *testing.T) {
 		{name: "true", step: "cache: true", want: Cache{On: true}},
 		{name: "false", step: "cache: false"},
 		{name: "ttl", step: "cache: {ttl: 24h}", want: Cache{On: true, TTL: 24 * time.Hour}},
+		// A mapping asks for the cache; without ttl it is cache: true.
+		{name: "empty mapping", step: "cache: {}", want: Cache{On: true}},
+		{name: "empty mapping in defaults", defaults: "defaults: {cache: {}}", want: Cache{On: true}},
 		{name: "from defaults", defaults: "defaults: {cache: {ttl: 90m}}", want: Cache{On: true, TTL: 90 * time.Minute}},
 		{name: "the step's replaces the defaults'", defaults: "defaults: {cache: {ttl: 90m}}", step: "cache: false"},
 		{name: "the step's ttl replaces the defaults'", defaults: "defaults: {cache: true}", step: "cache: {ttl: 1h}", want: Cache{On: true, TTL: time.Hour}},
@@ -67,6 +70,9 @@ func TestCacheTTLErrors(t *testing.T) {
 		{"1.5h30m", ""},
 		{"soon", `is not a duration`},
 		{"90", `has no unit`},
+		// An empty ttl is not read as no bound: it says what to write.
+		{"null", `step "a" cache ttl is empty; give a duration such as 24h, or leave ttl out (cache: true)`},
+		{"", `step "a" cache ttl is empty`},
 	} {
 		src := "name: c\nsteps:\n  a:\n    kind: llm\n    prompt: hi\n    cache: {ttl: " + tt.ttl + "}\n"
 		_, err := Parse("c.yaml", []byte(src), Options{})

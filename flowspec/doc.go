@@ -90,12 +90,48 @@
 //     runs; a tool that fails (bad arguments, a command that exits
 //     non-zero, an expression error, an unknown tool) sends its error to
 //     the model as the result. The artifacts are prompt.json (the first
-//     request), prompt-turnN.json (the messages a later call added: tool
-//     results, the request to answer again), and response.txt and
-//     response-turnN.txt (what each call wrote, when it wrote text).
+//     request), and response.txt and response-turnN.txt (what each call
+//     wrote, when it wrote text); what later calls added (tool results, a
+//     request to answer again) is in the turn records, which `kitaru
+//     executions get RUN --step STEP` shows.
 //     With cache:, a step with tools keeps the answer that ended its loop
 //     under its first request (the tools are part of the key); a hit runs
 //     no tool.
+//   - `mcp:` (the spec's "Tools and agent loops") declares MCP servers,
+//     reached through the official Go SDK: `command:` is a stdio server,
+//     an argv list run without a shell in the flow's directory, with
+//     kitaru's environment, its `env:` (plain text, not templates) and
+//     the keys of its `secrets:` (as a checkpoint's; their values are
+//     masked in what it returns and in its stderr, which goes to the run's
+//     log line by line as "MCP server NAME: ..."); `url:` is a
+//     streamable-HTTP server (no env or secrets). A server's name holds
+//     letters, digits, - and single _ (at most 32). An llm step's tools:
+//     names SERVER.TOOL or SERVER.*; loading checks the server and the
+//     syntax only, as what a server serves is known once it runs. A
+//     server starts the first time a step of the go at the run offers
+//     its tools (it is asked for its tool list then) and is stopped when
+//     the go ends (stdin closed, then SIGTERM, then killed); resume starts
+//     it anew. A SERVER.TOOL it does not serve, or a server that cannot
+//     start, fails the step, naming the server's tools or saying why. The
+//     model is sent each MCP tool as SERVER__TOOL (what OpenAI and
+//     Anthropic accept: [A-Za-z0-9_-], at most 64), or, when that does
+//     not fit or is taken (a tool of tools: with that name), the name
+//     made to fit with _ and 8 hex digits of a digest of the flow's name;
+//     records name calls as the flow does (files.read_file). A call's
+//     arguments are validated against the input schema the server listed
+//     before they are sent; a failed validation, a tool error (isError)
+//     or an error the server answers with goes back to the model. The
+//     output is the call's structured content when it has some, else its
+//     text parts joined by newlines (images, audio and resource links
+//     named, not included). A server that dies or drops the connection
+//     while a call runs fails the step (the call stays without a result,
+//     so a resume makes it again); the step's later calls fail the same
+//     way, and the next step to offer its tools (or the step's retry)
+//     starts it again, the log saying so. MCP calls are recorded like other tool calls: a resumed loop
+//     does not make a recorded call again. The fingerprint covers the
+//     servers as declared and the tools named; the cache key also covers
+//     what the servers listed of the tools offered (names, descriptions,
+//     input schemas).
 //   - `model:` (of a step, or defaults) may be a list, tried in order for
 //     each model call: the next model is tried when one gives no answer
 //     after its own HTTP retries. Every failure falls back (429, 5xx, a
@@ -324,5 +360,34 @@
 //     `executions get` say so. Not masked: a value otherwise transformed
 //     on the way (base64, re-formatted JSON), and other environment
 //     variables a run: command inherits from kitaru.
+//   - Failure handling follows GitHub Actions. An `if` without a status
+//     function implies success(): a step after a failure (of a dependency,
+//     or of a step further up) is skipped with the reason dependency_failed
+//     naming the failed step; failure() is true when a step upstream failed,
+//     always() whatever became of them; either one (even negated:
+//     !failure()) makes the if decide also after a failure or a skipped
+//     dependency. Status functions exist only in `if`. A failed step frees
+//     what follows it, so every step of a run that ends completed or failed
+//     ends completed, failed or skipped; steps are left pending only by a
+//     stop (cancel, interrupt, the budget) or behind an unanswered wait.
+//     `continue_on_error: true` is per step, not in defaults (a blanket one
+//     would hide every failure): the step's status reads failed and
+//     steps.X.error its message ("" for a step that did not fail), but for
+//     what follows it counts as completed (GitHub's outcome failure,
+//     conclusion success): success() holds, failure() does not. A run whose
+//     only failures were continued completes; its ending lists them
+//     (ending.continued) and the step records say continued: true. A
+//     cancel stops everything: always() steps do not run after it. retry
+//     runs again the failures that were not continued and decides again
+//     every recorded step after them (a failure() cleanup that ran, a step
+//     skipped for the failure); continued failures are kept, as a
+//     completed run's are. A replay reuses a continued failure like a
+//     completion (replay --from the step to run it again);
+//     continue_on_error is in the step's fingerprint, so adding or dropping
+//     it makes a replay decide the step and what follows again. Validation
+//     rejects a read of steps.X.error, or a comparison of steps.X.status
+//     with "failed", where X can only have completed (X without
+//     continue_on_error, read by a step whose if calls neither failure()
+//     nor always(), or by the flow's output).
 
 package flowspec

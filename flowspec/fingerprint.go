@@ -12,14 +12,18 @@ import (
 // changes what the step does, with defaults applied, and nothing that does
 // not (description, position).
 type fingerprintDoc struct {
-	V          int            `json:"v"` // bump when the meaning of a field changes
-	Kind       Kind           `json:"kind"`
-	Needs      []string       `json:"deps,omitempty"`
-	If         string         `json:"if,omitempty"`
-	Retry      Retry          `json:"retry"`
-	Timeout    int64          `json:"timeout,omitempty"`
-	Foreach    string         `json:"foreach,omitempty"`
-	OutputJSON bool           `json:"output_json,omitempty"`
+	V          int      `json:"v"` // bump when the meaning of a field changes
+	Kind       Kind     `json:"kind"`
+	Needs      []string `json:"deps,omitempty"`
+	If         string   `json:"if,omitempty"`
+	Retry      Retry    `json:"retry"`
+	Timeout    int64    `json:"timeout,omitempty"`
+	Foreach    string   `json:"foreach,omitempty"`
+	OutputJSON bool     `json:"output_json,omitempty"`
+	// Continue is continue_on_error: it changes how the run reads the
+	// step's failure, so a replay of an edited flow decides again what
+	// followed it. Left out when false: fingerprints from before it match.
+	Continue   bool           `json:"continue_on_error,omitempty"`
 	Model      string         `json:"model,omitempty"`
 	Fallbacks  []string       `json:"fallbacks,omitempty"` // left out for one model: its fingerprint is unchanged
 	System     string         `json:"system,omitempty"`
@@ -28,6 +32,7 @@ type fingerprintDoc struct {
 	Temp       *float64       `json:"temperature,omitempty"`
 	MaxTokens  int            `json:"max_tokens,omitempty"`
 	Tools      []toolDoc      `json:"tools,omitempty"`
+	MCP        []mcpDoc       `json:"mcp,omitempty"`
 	MaxTurns   int            `json:"max_turns,omitempty"`
 	Run        *string        `json:"run,omitempty"`
 	Stdin      string         `json:"stdin,omitempty"`
@@ -61,7 +66,9 @@ func fingerprint(s *Step) string {
 // (and without the deps only foreach reads): what each item does.
 func itemFingerprint(s *Step) string {
 	d := fingerprintDocOf(s)
-	d.Foreach, d.Needs = "", s.Items.Steps
+	// continue_on_error changes how the step's failure is read, not what
+	// an item does.
+	d.Foreach, d.Needs, d.Continue = "", s.Items.Steps, false
 	return hashDoc(d, s)
 }
 
@@ -86,7 +93,7 @@ func hashDoc(d fingerprintDoc, s *Step) string {
 func fingerprintDocOf(s *Step) fingerprintDoc {
 	d := fingerprintDoc{
 		V: 1, Kind: s.Kind, Needs: s.Deps, If: s.If.Source(), Retry: s.Retry,
-		Timeout: int64(s.Timeout), Foreach: s.Foreach.Source(), OutputJSON: s.OutputJSON,
+		Timeout: int64(s.Timeout), Foreach: s.Foreach.Source(), OutputJSON: s.OutputJSON, Continue: s.ContinueOnError,
 	}
 	if b := s.LLM; b != nil {
 		d.Model, d.Fallbacks, d.System, d.Prompt = b.Model, b.Fallbacks, b.System.Source(), srcPtr(b.Prompt)
@@ -94,7 +101,7 @@ func fingerprintDocOf(s *Step) fingerprintDoc {
 			d.Messages = append(d.Messages, [2]string{m.Role, m.Content.Source()})
 		}
 		d.Temp, d.MaxTokens = b.Temperature, b.MaxTokens
-		d.Tools, d.MaxTurns = toolDocs(b.Tools), b.MaxTurns
+		d.Tools, d.MCP, d.MaxTurns = toolDocs(b.Tools), mcpDocs(b.MCP), b.MaxTurns
 		if b.Schema != nil {
 			// A retry count of 0 is still a schema's setting: kept apart
 			// from one that was never set by the schema beside it.
@@ -131,7 +138,7 @@ func fingerprintDocOf(s *Step) fingerprintDoc {
 // It declines (ok false) for documents holding arbitrary data (a constant
 // value, a schema), which json.Marshal encodes.
 func (d *fingerprintDoc) appendJSON(b []byte) (_ []byte, ok bool) {
-	if d.ValueConst != nil || len(d.Schema) > 0 || d.SchemaRetries != 0 || len(d.Tools) > 0 {
+	if d.ValueConst != nil || len(d.Schema) > 0 || d.SchemaRetries != 0 || len(d.Tools) > 0 || len(d.MCP) > 0 {
 		return b, false
 	}
 	b = append(b, `{"v":`...)
@@ -155,6 +162,9 @@ func (d *fingerprintDoc) appendJSON(b []byte) (_ []byte, ok bool) {
 	b = appendOptString(b, "foreach", d.Foreach)
 	if d.OutputJSON {
 		b = append(b, `,"output_json":true`...)
+	}
+	if d.Continue {
+		b = append(b, `,"continue_on_error":true`...)
 	}
 	b = appendOptString(b, "model", d.Model)
 	if len(d.Fallbacks) > 0 {

@@ -17,7 +17,7 @@ func TestFingerprintJSONMatchesEncodingJSON(t *testing.T) {
 	docs := []fingerprintDoc{
 		{V: 1, Kind: KindCheckpoint, Retry: Retry{Attempts: 1, Backoff: time.Second}},
 		{V: 1, Kind: KindLLM, Needs: []string{"a", "b-c"}, If: `steps.a.status == "completed"`, Retry: Retry{3, 2 * time.Second},
-			Timeout: int64(time.Minute), Foreach: "inputs.tags", OutputJSON: true, Model: "fast", System: "Be <brief> & kind",
+			Timeout: int64(time.Minute), Foreach: "inputs.tags", OutputJSON: true, Continue: true, Model: "fast", System: "Be <brief> & kind",
 			Prompt: str("Line one\nLine\ttwo \"quoted\" \\ back"), Messages: [][2]string{{"user", "héllo ✓"}, {"assistant", "\x01\b\f\r\u2028"}},
 			Temp: &temp, MaxTokens: 100},
 		{V: 1, Kind: KindLLM, Prompt: str(""), Temp: &tiny, Retry: Retry{Attempts: 1}},

@@ -26,6 +26,8 @@ type lazyCompile struct {
 	allowItem  bool
 	itemReason string
 	inTool     bool
+	toolArgs   *toolArgs
+	inIf       bool
 	file       string
 	data       []byte // the flow file, to place errors
 	// where the scalar the template came from starts, and how it is quoted
@@ -82,8 +84,8 @@ func (lz *lazyCompile) compileLocked(t *Template) (*Template, []exprError) {
 	c := lz.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.itemReason, c.inTool = lz.itemReason, lz.inTool
-	defer func() { c.itemReason, c.inTool = "", false }()
+	c.itemReason, c.inTool, c.toolArgs, c.inIf = lz.itemReason, lz.inTool, lz.toolArgs, lz.inIf
+	defer func() { c.itemReason, c.inTool, c.toolArgs, c.inIf = "", false, nil, false }()
 	return c.compileTemplate(t.src, t.field, t.pos, lz.bare, lz.allowItem)
 }
 
@@ -125,6 +127,7 @@ func (l *loader) lazyTemplate(n *yaml.Node, src, field string, bare, allowItem b
 	}
 	lz := &both.lz
 	lz.c, lz.bare, lz.allowItem, lz.itemReason, lz.inTool = c, bare, allowItem, c.itemReason, c.inTool
+	lz.toolArgs, lz.inIf = c.toolArgs, c.inIf
 	lz.file, lz.data, lz.style, lz.line, lz.col = l.e.file, l.data, n.Style, n.Line, n.Column
 	t.lazy = lz
 	return t, nil

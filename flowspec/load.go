@@ -33,13 +33,13 @@ var (
 )
 
 var (
-	topFields      = []string{"name", "description", "inputs", "defaults", "budget", "tools", "steps", "output"}
+	topFields      = []string{"name", "description", "inputs", "defaults", "budget", "tools", "mcp", "steps", "output"}
 	inputFields    = []string{"type", "description", "default"}
 	inputTypes     = []string{"string", "integer", "number", "boolean", "list", "object"}
 	defaultsFields = []string{"model", "retry", "timeout", "max_output", "cache"}
 	retryFields    = []string{"attempts", "backoff"}
 	kinds          = []string{string(KindLLM), string(KindCheckpoint), string(KindWait)}
-	commonFields   = []string{"kind", "description", "needs", "if", "retry", "timeout", "foreach", "output"}
+	commonFields   = []string{"kind", "description", "needs", "if", "continue_on_error", "retry", "timeout", "foreach", "output"}
 	kindFields     = map[Kind][]string{
 		KindLLM:        {"prompt", "messages", "system", "model", "temperature", "max_tokens", "schema", "schema_retries", "tools", "max_turns", "cache"},
 		KindCheckpoint: {"run", "stdin", "env", "dir", "secrets", "max_output", "value"},
@@ -217,6 +217,9 @@ type loader struct {
 	// stepFS holds the fields of the step being read; steps are read one
 	// after the other, so one array serves them all.
 	stepFS fieldSet
+	// errReads are the steps.X.error reads of the flow, checked once
+	// every step is known (checkErrorReads).
+	errReads []errorRead
 }
 
 type kv struct {
@@ -311,6 +314,9 @@ func (l *loader) load() *Flow {
 	if n, ok := fields.get("tools"); ok {
 		l.tools(n.val)
 	}
+	if n, ok := fields.get("mcp"); ok {
+		l.mcp(n.val)
+	}
 	for _, s := range stepKVs {
 		val := s.val
 		if l.block.isDeferred(val) {
@@ -326,7 +332,9 @@ func (l *loader) load() *Flow {
 	}
 	if n, ok := fields.get("output"); ok {
 		f.Output = l.template(n.val, "output", false, false)
+		l.noteReads(nil, f.Output)
 	}
+	l.checkErrorReads()
 	l.graph()
 	return f
 }
@@ -363,6 +371,12 @@ func (fs fieldSet) get(name string) (kv, bool) {
 		}
 	}
 	return kv{}, false
+}
+
+// has says whether the field named name is there.
+func (fs fieldSet) has(name string) bool {
+	_, ok := fs.get(name)
+	return ok
 }
 
 // field returns the field named name, which the caller knows is there.
@@ -512,6 +526,12 @@ func (l *loader) template(n *yaml.Node, field string, bare, allowItem bool) *Tem
 	if n.Tag == "!!null" {
 		src = ""
 	}
+	if bare && strings.HasPrefix(n.Tag, "!") && !strings.HasPrefix(n.Tag, "!!") {
+		// if: !failure() reads, in YAML, as the tag !failure() on nothing.
+		whole := strings.TrimSpace(n.Tag + " " + src)
+		l.e.add(pos(n), "%s: YAML reads %s as a tag, not as part of the expression; quote the expression, e.g. %q", field, n.Tag, whole)
+		return literalTemplate("")
+	}
 	var t *Template
 	var errs []exprError
 	if l.opts.Lazy {
@@ -616,7 +636,13 @@ func (l *loader) defaults(n *yaml.Node) {
 		return
 	}
 	d := &l.flow.Defaults
-	fs := l.fields(n, "defaults field", defaultsFields, nil)
+	fs := l.fields(n, "defaults field", defaultsFields, func(key string) string {
+		if key == "continue_on_error" {
+			// A blanket one would hide every failure of the flow.
+			return "continue_on_error is set on each step that may fail without failing the run, not in defaults"
+		}
+		return ""
+	})
 	if m, ok := fs.get("model"); ok {
 		d.Model, d.Fallbacks = l.models(m.val)
 	}

@@ -85,7 +85,13 @@ func TestSchemaRejectsBadFlows(t *testing.T) {
 		"many retries":     "name: a\nsteps: {x: {kind: llm, prompt: hi, schema: {type: object}, schema_retries: 11}}\n",
 		"schema as text":   "name: a\nsteps: {x: {kind: llm, prompt: hi, schema: {type: object}, output: text}}\n",
 		"schema a list":    "name: a\nsteps: {x: {kind: llm, prompt: hi, schema: [a]}}\n",
+		"mcp both":         "name: a\nmcp: {f: {command: [x], url: 'http://h/'}}\nsteps: {x: {kind: llm, prompt: hi, tools: [f.a]}}\n",
+		"mcp command text": "name: a\nmcp: {f: {command: 'x --y'}}\nsteps: {x: {kind: llm, prompt: hi, tools: [f.a]}}\n",
+		"mcp url env":      "name: a\nmcp: {f: {url: 'http://h/', env: {A: b}}}\nsteps: {x: {kind: llm, prompt: hi, tools: [f.a]}}\n",
+		"mcp dotted name":  "name: a\nmcp: {f.g: {command: [x]}}\nsteps: {x: {kind: llm, prompt: hi}}\n",
 		"run with schema":  "name: a\nsteps: {x: {kind: checkpoint, run: ls, schema: {type: object}}}\n",
+		"continue a word":  "name: a\nsteps: {x: {kind: checkpoint, run: ls, continue_on_error: yes please}}\n",
+		"continue default": "name: a\ndefaults: {continue_on_error: true}\nsteps: {x: {kind: checkpoint, run: ls}}\n",
 	}
 	for name, src := range bad {
 		path := filepath.Join(t.TempDir(), "f.yaml")
@@ -109,5 +115,16 @@ func TestSchemaFileIsCurrent(t *testing.T) {
 	}
 	if !strings.Contains(string(got), "2020-12") {
 		t.Error("schema is not draft 2020-12")
+	}
+}
+
+// The schema takes what the loader takes of mcp:.
+func TestSchemaTakesMCP(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f.yaml")
+	if err := os.WriteFile(path, []byte(mcpFlow), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := compiledFlowSchema(t).Validate(yamlAsJSON(t, path)); err != nil {
+		t.Errorf("the schema refuses an mcp: flow the loader takes: %v", err)
 	}
 }

@@ -62,6 +62,7 @@ func (l *loader) step(key, n *yaml.Node) *Step {
 	parts := &stepParts{}
 	l.stepBody(s, parts, n)
 	l.resolveDeps(s, parts)
+	l.noteErrorReads(s, parts)
 	return s
 }
 
@@ -88,12 +89,17 @@ func (l *loader) stepBody(s *Step, parts *stepParts, n *yaml.Node) {
 		if c.inForeach {
 			l.comp.itemReason = "if decides for the whole step, before its items run"
 		}
+		l.comp.inIf = true
 		s.If = l.template(p.val, c.field("if"), true, false)
-		l.comp.itemReason = ""
+		l.comp.itemReason, l.comp.inIf = "", false
 		parts.ifT = s.If
+		s.IfAfterFailure = l.comp.callsAfterFailure(s.If.Source())
 		if len(l.e.list) == before && s.If.lazy == nil {
 			l.checkCondition(s, p.val)
 		}
+	}
+	if p, ok := fs.get("continue_on_error"); ok {
+		s.ContinueOnError = l.boolean(p.val, c.field("continue_on_error"))
 	}
 	if p, ok := fs.get("retry"); ok {
 		s.Retry = l.retry(p.val, d.Retry)
@@ -540,9 +546,14 @@ func (l *loader) envOf(owner string, n *yaml.Node, inForeach bool) []EnvVar {
 }
 
 func (l *loader) secrets(s *Step, n *yaml.Node) []string {
+	return l.secretsOf("step "+strconv.Quote(s.ID), n)
+}
+
+// secretsOf reads a list of secret names of owner (a step, an MCP server).
+func (l *loader) secretsOf(owner string, n *yaml.Node) []string {
 	n = resolve(n)
 	if n.Kind != yaml.SequenceNode {
-		l.e.add(pos(n), "step %q: secrets must be a list of secret names, e.g. secrets: [webhook], not %s", s.ID, nodeKind(n))
+		l.e.add(pos(n), "%s: secrets must be a list of secret names, e.g. secrets: [webhook], not %s", owner, nodeKind(n))
 		return nil
 	}
 	var out []string
@@ -553,7 +564,7 @@ func (l *loader) secrets(s *Step, n *yaml.Node) []string {
 			continue
 		}
 		if slices.Contains(out, name) {
-			l.e.add(pos(it), "step %q: secret %q is listed twice", s.ID, name)
+			l.e.add(pos(it), "%s: secret %q is listed twice", owner, name)
 			continue
 		}
 		out = append(out, name)

@@ -8,6 +8,7 @@ import (
 	"math"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -44,6 +45,11 @@ type Template struct {
 	lazy *lazyCompile
 	// shell is the form sh receives, for a run: command (see Shell).
 	shell *shellForm
+	// errReads are the steps whose error its expressions read (a full
+	// load only), for checkErrorReads.
+	errReads []string
+	// failedCmps are the steps whose status it compares with "failed".
+	failedCmps []string
 }
 
 // part is literal text or one compiled expression.
@@ -79,7 +85,21 @@ type evalEnv struct {
 	Item   any                  `expr:"item"`
 	Index  int                  `expr:"index"`
 	Args   any                  `expr:"args"` // inside a tool
+	// The status functions of an `if` (see Scope.Failed); elsewhere they
+	// are validation errors.
+	Success func() bool `expr:"success"`
+	Failure func() bool `expr:"failure"`
+	Always  func() bool `expr:"always"`
 }
+
+// Package-level, so an evaluation allocates no closure for them.
+var (
+	yes = func() bool { return true }
+	no  = func() bool { return false }
+)
+
+// statusFuncs are the functions only an `if` may call.
+var statusFuncs = []string{"success", "failure", "always"}
 
 type runEnv struct {
 	ID string `expr:"id"`
@@ -138,9 +158,14 @@ var vmPool = sync.Pool{New: func() any { return new(vm.VM) }}
 
 func (t *Template) env(s *Scope) *evalEnv {
 	if s == nil {
-		return &evalEnv{}
+		return &evalEnv{Success: yes, Failure: no, Always: yes}
+	}
+	success, failure := yes, no
+	if s.Failed {
+		success, failure = no, yes
 	}
 	return &evalEnv{
+		Success: success, Failure: failure, Always: yes,
 		Inputs: s.Inputs,
 		Steps:  s.Steps,
 		Run:    runEnv{ID: s.RunID},
@@ -437,7 +462,13 @@ type compiler struct {
 	itemReason string
 	// inTool: a tool's field is being compiled, where args is defined and
 	// steps, item and index are not.
-	inTool  bool
+	inTool bool
+	// toolArgs, inside a tool whose parameters name every property its
+	// arguments may have, are those names: args.X naming another is a typo.
+	toolArgs *toolArgs
+	// inIf: a step's `if` is being compiled, where the status functions
+	// (success(), failure(), always()) are defined.
+	inIf    bool
 	stepIDs []string
 	inNames []string
 }
@@ -471,6 +502,10 @@ type refCollector struct {
 	item      bool
 	index     bool
 	errs      []exprError
+	// errReads are the steps whose error the expression reads.
+	errReads map[string]bool
+	// failedCmps are the steps whose status it compares with "failed".
+	failedCmps map[string]bool
 	// the expression source, to turn node locations into offsets.
 	src string
 }
@@ -493,9 +528,12 @@ func (r *refCollector) Visit(node *ast.Node) {
 			r.item = true
 			r.index = r.index || n.Value == "index"
 		}
+	case *ast.BinaryNode:
+		r.failedCmp(n)
 	case *ast.MemberNode:
 		id, ok := n.Node.(*ast.IdentifierNode)
 		if !ok {
+			r.errorRead(n)
 			return
 		}
 		if r.c.inTool && id.Value == "steps" {
@@ -503,6 +541,10 @@ func (r *refCollector) Visit(node *ast.Node) {
 		}
 		prop, isStr := n.Property.(*ast.StringNode)
 		switch id.Value {
+		case "args":
+			if ta := r.c.toolArgs; ta != nil && isStr && !slices.Contains(ta.names, prop.Value) {
+				r.errs = append(r.errs, exprError{r.off(n.Property), ta.unknown(prop.Value)})
+			}
 		case "inputs":
 			if !isStr {
 				r.errs = append(r.errs, exprError{r.off(n), "name the input literally, e.g. inputs.topic"})
@@ -535,6 +577,60 @@ func (r *refCollector) Visit(node *ast.Node) {
 	}
 }
 
+// errorRead notes steps.X.error, the read validation checks (see
+// checkErrorReads).
+func (r *refCollector) errorRead(n *ast.MemberNode) {
+	id := stepMember(n, "error")
+	if id == "" || !r.c.hasStep(id) {
+		return
+	}
+	if r.errReads == nil {
+		r.errReads = map[string]bool{}
+	}
+	r.errReads[id] = true
+}
+
+// failedCmp notes steps.X.status == "failed" (or !=), which validation
+// checks as it checks steps.X.error (see checkErrorReads).
+func (r *refCollector) failedCmp(n *ast.BinaryNode) {
+	if n.Operator != "==" && n.Operator != "!=" {
+		return
+	}
+	for _, side := range [][2]ast.Node{{n.Left, n.Right}, {n.Right, n.Left}} {
+		lit, ok := side[1].(*ast.StringNode)
+		if !ok || lit.Value != "failed" {
+			continue
+		}
+		if id := stepMember(side[0], "status"); id != "" && r.c.hasStep(id) {
+			if r.failedCmps == nil {
+				r.failedCmps = map[string]bool{}
+			}
+			r.failedCmps[id] = true
+		}
+	}
+}
+
+// stepMember is X when n is steps.X.<field>, "" otherwise.
+func stepMember(n ast.Node, field string) string {
+	m, ok := n.(*ast.MemberNode)
+	if !ok {
+		return ""
+	}
+	if p, ok := m.Property.(*ast.StringNode); !ok || p.Value != field {
+		return ""
+	}
+	inner, ok := m.Node.(*ast.MemberNode)
+	if !ok {
+		return ""
+	}
+	id, ok := inner.Node.(*ast.IdentifierNode)
+	step, isStr := inner.Property.(*ast.StringNode)
+	if !ok || !isStr || id.Value != "steps" {
+		return ""
+	}
+	return step.Value
+}
+
 // toolName says why name cannot be read where the compiler is ("" : it
 // can): args only inside a tool; steps, item and index never there.
 func (c *compiler) toolName(name string) string {
@@ -545,6 +641,8 @@ func (c *compiler) toolName(name string) string {
 		return "a tool cannot read steps; the model passes what a tool needs as its arguments (args)"
 	case c.inTool && (name == "item" || name == "index"):
 		return name + " is not defined in a tool; the model passes what a tool needs as its arguments (args)"
+	case !c.inIf && slices.Contains(statusFuncs, name):
+		return name + "() is only defined in a step's if, where it decides whether the step runs; read steps.<id>.status here instead"
 	}
 	return ""
 }
@@ -611,6 +709,8 @@ func (c *compiler) compileTemplate(src, field string, pos Pos, bare, allowItem b
 		}
 		item = item || r.refs.Item
 		index = index || r.refs.Index
+		t.errReads = appendNew(t.errReads, r.errReads)
+		t.failedCmps = appendNew(t.failedCmps, r.failedCmps)
 		if r.errs == nil {
 			t.parts = append(t.parts, part{expr: r.expr})
 		}
@@ -628,9 +728,11 @@ func (c *compiler) compileTemplate(src, field string, pos Pos, bare, allowItem b
 // exprResult is one compiled expression with what it reads, or its errors
 // (offsets within the expression).
 type exprResult struct {
-	expr *compiledExpr
-	refs Refs
-	errs []exprError
+	expr       *compiledExpr
+	refs       Refs
+	errs       []exprError
+	errReads   []string // the steps whose error it reads
+	failedCmps []string // the steps whose status it compares with "failed"
 }
 
 type exprKey struct {
@@ -638,6 +740,8 @@ type exprKey struct {
 	allowItem  bool
 	itemReason string
 	inTool     bool
+	toolArgs   *toolArgs
+	inIf       bool
 }
 
 // cachedExpr compiles an expression once per flow: the same text in the
@@ -645,7 +749,7 @@ type exprKey struct {
 // such as ${{ inputs.topic }} often. Programs are immutable, so Templates
 // may share them and serve concurrent runs.
 func (c *compiler) cachedExpr(src string, allowItem bool) *exprResult {
-	key := exprKey{src, allowItem, c.itemReason, c.inTool}
+	key := exprKey{src, allowItem, c.itemReason, c.inTool, c.toolArgs, c.inIf}
 	if r, ok := c.cache[key]; ok {
 		return r
 	}
@@ -661,7 +765,7 @@ func (c *compiler) cachedExpr(src string, allowItem bool) *exprResult {
 func (c *compiler) compileExpr(src string, allowItem bool) *exprResult {
 	rc := &refCollector{c: c, allowItem: allowItem, inputs: map[string]bool{}, steps: map[string]bool{}, src: src}
 	ce, err := c.compile(src, rc)
-	r := &exprResult{refs: Refs{Inputs: sortedKeys(rc.inputs), Steps: sortedKeys(rc.steps), Item: rc.item, Index: rc.index}}
+	r := &exprResult{refs: Refs{Inputs: sortedKeys(rc.inputs), Steps: sortedKeys(rc.steps), Item: rc.item, Index: rc.index}, errReads: sortedKeys(rc.errReads), failedCmps: sortedKeys(rc.failedCmps)}
 	switch {
 	case len(rc.errs) > 0:
 		// Our own errors (unknown step or input) say more than the checker's.
@@ -749,13 +853,13 @@ func (c *compiler) describeCompileError(src string, err error) *exprError {
 			}
 		}
 		if m := noFieldRE.FindStringSubmatch(msg); m != nil {
-			fields := map[string][]string{"StepState": {"output", "status"}, "runEnv": {"id"}, "flowEnv": {"name"}}[m[1]]
+			fields := map[string][]string{"StepState": {"output", "status", "error"}, "runEnv": {"id"}, "flowEnv": {"name"}}[m[1]]
 			what := map[string]string{"StepState": "a step", "runEnv": "run", "flowEnv": "flow"}[m[1]]
 			msg = fmt.Sprintf("%s has no field %q", what, m[2])
 			if s := suggest(m[2], fields); s != "" {
 				msg += fmt.Sprintf("; did you mean %q?", s)
 			} else {
-				msg += "; it has " + strings.Join(fields, " and ")
+				msg += "; it has " + joinAnd(fields)
 			}
 		}
 	}
@@ -764,6 +868,14 @@ func (c *compiler) describeCompileError(src string, err error) *exprError {
 		off = len(src) - len(strings.TrimLeft(src, " \t\n"))
 	}
 	return &exprError{off: off, msg: fmt.Sprintf("in ${{ %s }}: %s", shortExpr(src), msg)}
+}
+
+// joinAnd lists names as a sentence does: "a, b and c".
+func joinAnd(names []string) string {
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }
 
 func sortedKeys(m map[string]bool) []string {

@@ -47,10 +47,16 @@ type WaitTool struct {
 // CheckArgs validates a call's arguments (as encoding/json decodes them)
 // against the tool's parameters.
 func (t *Tool) CheckArgs(args any) error {
-	if t.params == nil {
+	return CheckArgs(t.params, args, "the parameters of tool "+t.Name)
+}
+
+// CheckArgs validates a tool call's arguments against sch (nil: anything
+// goes), what naming the schema in the error.
+func CheckArgs(sch *AnswerSchema, args any, what string) error {
+	if sch == nil {
 		return nil
 	}
-	bad := t.params.Validate(args)
+	bad := sch.Validate(args)
 	if len(bad) == 0 {
 		return nil
 	}
@@ -58,7 +64,7 @@ func (t *Tool) CheckArgs(args any) error {
 	for i, v := range bad {
 		msgs[i] = v.Error()
 	}
-	return fmt.Errorf("the arguments do not match the parameters of tool %s: %s", t.Name, strings.Join(msgs, "; "))
+	return fmt.Errorf("the arguments do not match %s: %s", what, strings.Join(msgs, "; "))
 }
 
 // Tool returns the flow's tool named name, or nil.
@@ -115,7 +121,6 @@ func (l *loader) tool(key, n *yaml.Node) *Tool {
 		l.e.add(pos(p.key), "%s: flow: tools (a sub-flow as a tool) are not supported yet; use run: with `kitaru run` of the sub-flow", owner)
 		return nil
 	}
-	l.waitTool(t, owner, n, fs)
 	if p, ok := fs.get("description"); ok {
 		t.Description = l.scalar(p.val, "description")
 	}
@@ -135,6 +140,9 @@ func (l *loader) tool(key, n *yaml.Node) *Tool {
 	if raw, err := json.Marshal(t.Parameters); err == nil {
 		t.params, _ = NewAnswerSchema(raw)
 	}
+	l.comp.toolArgs = closedArgs(t)
+	defer func() { l.comp.toolArgs = nil }()
+	l.waitTool(t, owner, n, fs) // after parameters: its question's args.X are checked against them
 	if p, ok := fs.get("run"); ok {
 		t.Run = l.template(p.val, owner+" run", false, false)
 		if strings.TrimSpace(t.Run.Source()) == "" {
@@ -148,6 +156,7 @@ func (l *loader) tool(key, n *yaml.Node) *Tool {
 			l.e.add(pos(p.key), "%s: env only goes with run:", owner)
 		} else {
 			t.Env = l.envOf(owner, p.val, false)
+			l.checkToolEnv(owner, t.Env)
 		}
 	}
 	if p, ok := fs.get("value"); ok {
@@ -230,6 +239,9 @@ func (c *stepCtx) llmTools(b *LLMStep) {
 		}
 		for _, it := range v.Content {
 			name := l.scalar(it, "a tool name")
+			if c.mcpUse(b, it, name) {
+				continue
+			}
 			switch t := l.flow.Tool(name); {
 			case name == "":
 			case t == nil:
@@ -318,11 +330,19 @@ func toolDocs(ts []*Tool) []toolDoc {
 // ToolsDigest is a digest of what the tools do (the same parts as a
 // step's fingerprint covers), "" for none: a cache key includes it, so an
 // answer reached with a tool since edited is not taken again.
-func ToolsDigest(ts []*Tool) string {
-	if len(ts) == 0 {
+//
+// An MCP tool's part is the server as declared (mcp) and served: what the
+// running server listed of the tools offered (names, descriptions,
+// schemas), which the flow cannot say.
+func ToolsDigest(ts []*Tool, mcp []MCPUse, served any) string {
+	if len(ts) == 0 && len(mcp) == 0 {
 		return ""
 	}
-	b, err := json.Marshal(toolDocs(ts))
+	var doc any = toolDocs(ts)
+	if len(mcp) > 0 {
+		doc = map[string]any{"tools": doc, "mcp": mcpDocs(mcp), "served": served}
+	}
+	b, err := json.Marshal(doc)
 	if err != nil {
 		return ""
 	}

@@ -105,6 +105,13 @@ func TestToolErrors(t *testing.T) {
 		{"max_turns zero", "t: {value: 1}", "tools: [t]\n    max_turns: 0", "max_turns must be a whole number from 1 to 10000"},
 		{"max_turns over the limit", "t: {value: 1}", "tools: [t]\n    max_turns: 100000000", "max_turns must be a whole number from 1 to 10000"},
 		{"tools not a list", "t: {value: 1}", "tools: t", "tools must be a list of tool names"},
+		{"unknown arg in run", "t: {parameters: {properties: {city: {type: string}, units: {}}}, run: 'echo \"${{ args.cty }}\"'}", "tools: [t]",
+			`3:89: tool "t" run: unknown parameter "cty"; the parameters of tool "t" are city, units; did you mean "city"?`},
+		{"unknown arg in env", "t: {parameters: {properties: {city: {}}}, run: echo, env: {C: '${{ args.town }}'}}", "tools: [t]", `tool "t" env C: unknown parameter "town"; the parameters of tool "t" are city (add it under parameters.properties`},
+		{"unknown arg by index", "t: {parameters: {properties: {city: {}}}, value: '${{ args[\"town\"] }}'}", "tools: [t]", `tool "t" value: unknown parameter "town"`},
+		{"unknown arg in a question", "t: {kind: wait, parameters: {properties: {question: {type: string}}}, question: '${{ args.qestion }}'}", "tools: [t]",
+			`tool "t" question: unknown parameter "qestion"; the parameters of tool "t" are question; did you mean "question"?`},
+		{"unknown arg, closed", "t: {parameters: {properties: {city: {}}, additionalProperties: false}, value: '${{ args.town }}'}", "tools: [t]", `unknown parameter "town"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -118,6 +125,34 @@ func TestToolErrors(t *testing.T) {
 				t.Fatalf("Parse = %v\nwant %q in it; flow:\n%s", err, tt.want, src)
 			}
 		})
+	}
+}
+
+// args.X is checked against the parameters only when they list every
+// name the arguments may have.
+func TestToolArgsOpenParameters(t *testing.T) {
+	t.Parallel()
+	for _, params := range []string{
+		"",
+		"parameters: {type: object},",
+		"parameters: {properties: {city: {}}, additionalProperties: true},",
+		"parameters: {properties: {city: {}}, additionalProperties: {type: string}},",
+		"parameters: {properties: {city: {}}, anyOf: [{properties: {town: {}}}]},",
+		"parameters: {properties: {city: {}}, patternProperties: {'^t': {}}},",
+	} {
+		src := "name: f\ntools:\n  t: {" + params + " value: '${{ args.town }}'}\nsteps:\n  s: {kind: llm, prompt: hi, tools: [t]}\n"
+		if _, err := Parse("f.yaml", []byte(src), Options{}); err != nil {
+			t.Errorf("%s: %v", params, err)
+		}
+	}
+	// A lazy load checks the same when the template is first evaluated.
+	src := "name: f\ntools:\n  t: {parameters: {properties: {city: {}}}, value: '${{ args.town }}'}\nsteps:\n  s: {kind: llm, prompt: hi, tools: [t]}\n"
+	f, err := Parse("f.yaml", []byte(src), Options{Lazy: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Tool("t").Value.Eval(&Scope{Args: map[string]any{}}); err == nil || !strings.Contains(err.Error(), `unknown parameter "town"`) {
+		t.Errorf("lazy eval = %v", err)
 	}
 }
 
@@ -153,11 +188,11 @@ func TestToolsFingerprint(t *testing.T) {
 func TestToolsDigest(t *testing.T) {
 	t.Parallel()
 	tools := func(src string) []*Tool { return mustParse(t, src).byID["research"].LLM.Tools }
-	base := ToolsDigest(tools(toolsFlow))
-	if base == "" || base != ToolsDigest(tools(toolsFlow)) {
+	base := ToolsDigest(tools(toolsFlow), nil, nil)
+	if base == "" || base != ToolsDigest(tools(toolsFlow), nil, nil) {
 		t.Fatalf("digest %q is empty or not stable", base)
 	}
-	if d := ToolsDigest(nil); d != "" {
+	if d := ToolsDigest(nil, nil, nil); d != "" {
 		t.Errorf("no tools: digest %q, want none", d)
 	}
 	for name, c := range map[string][2]string{
@@ -169,7 +204,7 @@ func TestToolsDigest(t *testing.T) {
 		if src == toolsFlow {
 			t.Fatalf("%s: nothing replaced", name)
 		}
-		if ToolsDigest(tools(src)) == base {
+		if ToolsDigest(tools(src), nil, nil) == base {
 			t.Errorf("changing the %s left the digest as it was", name)
 		}
 	}

@@ -197,13 +197,14 @@ func sortedKeys(values map[string]string) []string {
 	return slices.Sorted(maps.Keys(values))
 }
 
-// notFoundError names the missing secret and how to create it.
-type notFoundError struct{ name string }
+// NotFoundError names the missing secret; what to do about it is for the
+// front end to say.
+type NotFoundError struct{ Name string }
 
-func (e *notFoundError) Error() string {
-	return fmt.Sprintf("there is no secret named %q; create it with 'kitaru secrets set %s --KEY=VALUE'", e.name, e.name)
+func (e *NotFoundError) Error() string {
+	return fmt.Sprintf("there is no secret named %q", e.Name)
 }
 
-func (e *notFoundError) Is(target error) bool { return target == ErrNotFound }
+func (e *NotFoundError) Is(target error) bool { return target == ErrNotFound }
 
-func notFound(name string) error { return &notFoundError{name: name} }
+func notFound(name string) error { return &NotFoundError{Name: name} }

@@ -194,8 +194,9 @@ func TestListSorted(t *testing.T) {
 
 func TestGetAndDeleteUnknown(t *testing.T) {
 	stores(t, func(t *testing.T, s *Store) {
-		if _, err := s.Get("nope"); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "kitaru secrets set nope") {
-			t.Errorf("Get unknown = %v, want ErrNotFound with the command to create it", err)
+		var nf *NotFoundError
+		if _, err := s.Get("nope"); !errors.Is(err, ErrNotFound) || !errors.As(err, &nf) || nf.Name != "nope" {
+			t.Errorf("Get unknown = %v, want ErrNotFound naming the secret", err)
 		}
 		if err := s.Delete("nope"); !errors.Is(err, ErrNotFound) {
 			t.Errorf("Delete unknown = %v, want ErrNotFound", err)

@@ -62,12 +62,12 @@ type stepCache struct {
 	cfg    flowspec.Cache
 }
 
-func cacheFor(u *work.Unit, caller providers.Caller, req providers.Request) *stepCache {
+func cacheFor(u *work.Unit, caller providers.Caller, req providers.Request, tools string) *stepCache {
 	if u.Cache == nil || !u.Step.LLM.Cache.On {
 		return nil
 	}
 	req.Messages = append([]providers.Message(nil), req.Messages...) // the conversation grows later
-	return &stepCache{c: u.Cache, u: u, caller: caller, req: req, tools: flowspec.ToolsDigest(u.Step.LLM.Tools), cfg: u.Step.LLM.Cache}
+	return &stepCache{c: u.Cache, u: u, caller: caller, req: req, tools: tools, cfg: u.Step.LLM.Cache}
 }
 
 // answer is the unit's result from the cache: the answer the step's first
@@ -103,9 +103,7 @@ func (sc *stepCache) answer(ctx context.Context, models []string, sink work.Sink
 	} else {
 		return nil, false // nor this: output: json was checked when it was kept
 	}
-	if data, err := json.MarshalIndent(sc.req, "", "  "); err == nil {
-		sink.Artifact("prompt", ".json", append(data, '\n'))
-	}
+	writePrompt(sink, sc.caller, sc.req, models)
 	sink.Log(fmt.Sprintf("answer cached from %s (step %s%s): no call made", e.Run, e.Step, itemText(e.Item)))
 	zero := 0.0
 	src := *e

@@ -41,27 +41,30 @@ func (Model) Execute(ctx context.Context, u *work.Unit, sink work.Sink) (*work.R
 	if err != nil {
 		return nil, err
 	}
-	req := providers.Request{Model: l.Model, Messages: msgs, Temperature: l.Temperature, MaxTokens: l.MaxTokens, Tools: offered(l.Tools)}
-	if l.Schema != nil {
-		req.Schema, req.SchemaName = l.Schema.JSON, u.Step.ID
-	}
 	caller, err := callerOf(u)
 	if err != nil {
 		return nil, err
 	}
+	// Its MCP servers start here, once a model can be called.
+	tools, err := offersOf(ctx, u, sink)
+	if err != nil {
+		return nil, err
+	}
+	req := providers.Request{Model: l.Model, Messages: msgs, Temperature: l.Temperature, MaxTokens: l.MaxTokens, Tools: tools.tools()}
+	if l.Schema != nil {
+		req.Schema, req.SchemaName = l.Schema.JSON, u.Step.ID
+	}
 	models := l.Models()
-	cache := cacheFor(u, caller, req)
+	cache := cacheFor(u, caller, req, tools.digest(l))
 	if res, ok := cache.answer(ctx, models, sink); ok {
 		return res, nil
 	}
-	c := &conversation{u: u, l: l, sink: sink, req: req, models: models, res: &work.Result{}}
+	c := &conversation{u: u, l: l, sink: sink, req: req, models: models, res: &work.Result{}, tools: tools}
 	if err := c.resume(ctx); err != nil {
 		return nil, err
 	}
 	if len(c.turns) == 0 {
-		if data, err := json.MarshalIndent(req, "", "  "); err == nil {
-			sink.Artifact("prompt", ".json", append(data, '\n'))
-		}
+		writePrompt(sink, caller, req, models)
 	}
 	out, err := c.run(ctx, caller)
 	c.finish()
@@ -85,9 +88,10 @@ func (Model) Execute(ctx context.Context, u *work.Unit, sink work.Sink) (*work.R
 
 // conversation is one attempt's conversation of an llm step.
 type conversation struct {
-	u    *work.Unit
-	l    *flowspec.LLMStep
-	sink work.Sink
+	u     *work.Unit
+	l     *flowspec.LLMStep
+	sink  work.Sink
+	tools *offers
 	// loop keeps the conversation's records; nil for a step with neither
 	// tools nor a schema, whose one call its step record says all of.
 	loop   work.Loop
@@ -95,7 +99,6 @@ type conversation struct {
 	number int         // of the step's (or item's) conversations, from 1
 	saved  atomic.Bool // a record of it was written (tool calls save from goroutines of their own)
 	req    providers.Request
-	sent   int      // messages of req sent by the last call
 	models []string // those still tried: later turns go to the one that answered
 	// answered is the model of the list that answered the first call: a
 	// cached answer is kept under its request.
@@ -111,26 +114,29 @@ type conversation struct {
 func (c *conversation) run(ctx context.Context, caller providers.Caller) (any, error) {
 	refused := 0 // answers that broke the schema
 	for t := 1; ; t++ {
-		added := c.req.Messages[c.sent:]
-		c.sent = len(c.req.Messages)
 		fresh := t > len(c.turns)
 		if fresh {
 			if c.l.MaxTurns > 0 && t > c.l.MaxTurns {
 				return nil, c.maxTurns()
 			}
-			if err := c.call(ctx, caller, t, added); err != nil {
+			if err := c.call(ctx, caller, t); err != nil {
 				return nil, err
 			}
 		}
 		turn := c.turns[t-1]
 		if len(turn.ToolCalls) > 0 {
+			if c.lastTurn(t) {
+				// No turn is left to take their results: running them
+				// would be work (and side effects) for nothing.
+				return nil, c.maxTurns()
+			}
 			if err := c.runTools(ctx, t); err != nil {
 				return nil, err
 			}
 			if c.questions() != nil {
 				return nil, errWaiting
 			}
-			c.req.Messages = append(c.req.Messages, toolMessages(turn)...)
+			c.req.Messages = append(c.req.Messages, c.toolMessages(turn)...)
 			continue
 		}
 		if c.l.Schema == nil {
@@ -154,22 +160,17 @@ func (c *conversation) run(ctx context.Context, caller providers.Caller) (any, e
 	}
 }
 
-// call makes turn t's model call, added being the messages the call adds
-// to the conversation, and records it.
-func (c *conversation) call(ctx context.Context, caller providers.Caller, t int, added []providers.Message) error {
+// call makes turn t's model call and records it.
+func (c *conversation) call(ctx context.Context, caller providers.Caller, t int) error {
 	name := func(base string) string {
 		if t == 1 {
 			return base
 		}
 		return fmt.Sprintf("%s-turn%d", base, t)
 	}
-	if t > 1 {
-		// The first request is prompt.json; each later call's is it and
-		// what the turns between added (the answers are the turns').
-		if data, err := json.MarshalIndent(added, "", "  "); err == nil {
-			c.sink.Artifact(name("prompt"), ".json", append(data, '\n'))
-		}
-	}
+	// The first request is prompt.json; what later calls add (the tool
+	// results, a request to answer again) is in the turn records, so no
+	// artifact repeats it: each would cost a turn a synced write more.
 	t0 := time.Now()
 	sctx, end := streamed(ctx, c.sink)
 	resp, at, failed, err := callModels(sctx, caller, c.req, c.models, c.sink)
@@ -201,7 +202,9 @@ func (c *conversation) call(ctx context.Context, caller providers.Caller, t int,
 			id = fmt.Sprintf("call-%d-%d", t, i+1)
 		}
 		args := c.sink.Mask(tc.Arguments)
-		turn.ToolCalls = append(turn.ToolCalls, runstore.ToolCall{ID: id, Name: tc.Name, Arguments: decodedArgs(args), ArgumentsText: args, Pending: true})
+		// Recorded under the flow's name (files.read_file), not the one
+		// the model knows (files__read_file).
+		turn.ToolCalls = append(turn.ToolCalls, runstore.ToolCall{ID: id, Name: c.tools.nameOf(tc.Name), Arguments: decodedArgs(args), ArgumentsText: args, Pending: !c.lastTurn(t), NotRun: c.lastTurn(t)})
 	}
 	if text != "" || len(turn.ToolCalls) == 0 {
 		c.sink.Artifact(name("response"), ".txt", []byte(text))
@@ -211,7 +214,7 @@ func (c *conversation) call(ctx context.Context, caller providers.Caller, t int,
 		what = fmt.Sprintf("asked for %d tool call(s)", n)
 	}
 	line := fmt.Sprintf("model %s %s in %s (%d tokens in, %d out)", resp.Model, what, humantime.Duration(resp.Latency), resp.Usage.InputTokens, resp.Usage.OutputTokens)
-	if t > 1 || len(c.l.Tools) > 0 {
+	if t > 1 || len(c.tools.list) > 0 {
 		line = fmt.Sprintf("turn %d: %s", t, line)
 	}
 	c.sink.Log(line)
@@ -237,11 +240,20 @@ func (c *conversation) callError(t int, err error) error {
 	return fmt.Errorf("turn %d of the tool loop: %w", t, err)
 }
 
+// lastTurn says whether turn t is the last max_turns allows. The tool
+// calls it asks for are not run: no turn is left to take their results.
+// (Offering the last turn no tools instead would change the request as
+// the conversation goes, and some providers refuse a conversation with
+// tool calls in it and no tools.)
+func (c *conversation) lastTurn(t int) bool {
+	return c.l.MaxTurns > 0 && t >= c.l.MaxTurns
+}
+
 // maxTurns is the error of a conversation that used its max_turns.
 func (c *conversation) maxTurns() error {
 	last := c.turns[len(c.turns)-1]
 	if len(last.ToolCalls) > 0 {
-		return fmt.Errorf("the model still asked for tools after %d turns, its max_turns; raise max_turns, or tell it in the prompt to answer sooner", c.l.MaxTurns)
+		return fmt.Errorf("the model still asked for tools on turn %d, the last its max_turns (%d) allows, so they were not run; raise max_turns, or tell it in the prompt to answer sooner", last.Turn, c.l.MaxTurns)
 	}
 	why := "was refused"
 	if last.Error != nil {
@@ -268,7 +280,7 @@ func judge(s *flowspec.AnswerSchema, turn *runstore.Turn) (any, *badAnswer) {
 // finish puts the turns in the result, and the model of the last one when
 // this go called none (every turn was recorded before).
 func (c *conversation) finish() {
-	c.res.Turns = keptTurns(c.list())
+	c.res.Turns = keptTurns(boundTurns(c.list()))
 	if c.calls > 0 {
 		return
 	}
@@ -340,6 +352,7 @@ type badAnswer struct {
 	parse      error
 	text       string // the answer, masked, for the message
 	violations []flowspec.Violation
+	dup        bool // the violations are keys written twice
 }
 
 func (b *badAnswer) Error() string {
@@ -347,6 +360,9 @@ func (b *badAnswer) Error() string {
 		return fmt.Sprintf("is not JSON (%v): %q", b.parse, textcut.Runes(b.text, 200))
 	}
 	msg := "breaks the schema " + b.violations[0].Error()
+	if b.dup {
+		msg = "repeats a key " + b.violations[0].Error()
+	}
 	if n := len(b.violations) - 1; n == 1 {
 		msg += " (and in 1 more place)"
 	} else if n > 1 {
@@ -364,7 +380,11 @@ func (b *badAnswer) reask(s *flowspec.AnswerSchema) string {
 	if len(b.violations) == 0 {
 		what.WriteString("Your answer is not JSON (" + b.parse.Error() + ").")
 	} else {
-		what.WriteString("Your answer does not follow the JSON Schema:")
+		if b.dup {
+			what.WriteString("Your answer writes a key twice in an object, so its value is ambiguous:")
+		} else {
+			what.WriteString("Your answer does not follow the JSON Schema:")
+		}
 		for i, v := range b.violations {
 			if i == maxReasons {
 				fmt.Fprintf(&what, "\n- and %d more", len(b.violations)-i)
@@ -396,6 +416,11 @@ func checkAnswer(s *flowspec.AnswerSchema, text string) (any, *badAnswer) {
 	if err := json.Unmarshal(body, &v); err != nil {
 		return nil, &badAnswer{parse: err, text: text}
 	}
+	// A key written twice would be taken as its last value, silently: the
+	// model is asked again, as for an answer that breaks the schema.
+	if dup := flowspec.DuplicateKeys(body); len(dup) > 0 {
+		return nil, &badAnswer{violations: dup, dup: true, text: text}
+	}
 	if bad := s.Validate(v); len(bad) > 0 {
 		return nil, &badAnswer{violations: bad, text: text}
 	}
@@ -422,4 +447,20 @@ func Unfenced(text string) string {
 		return text // more than one block: not one fenced answer
 	}
 	return rest
+}
+
+// writePrompt keeps the step's first request as its prompt artifact,
+// naming the model it goes to (the first of the step's list).
+func writePrompt(sink work.Sink, caller providers.Caller, req providers.Request, models []string) {
+	if len(models) > 0 {
+		req.Model = models[0]
+	}
+	p := runstore.Prompt{Model: req.Model, Messages: req.Messages, Temperature: req.Temperature, MaxTokens: req.MaxTokens,
+		Schema: req.Schema, Tools: req.Tools}
+	if t, ok := providers.TargetOf(caller, req); ok {
+		p.Model, p.Alias, p.BaseURL = t.Model, t.Alias, t.BaseURL
+	}
+	if data, err := json.MarshalIndent(p, "", "  "); err == nil {
+		sink.Artifact("prompt", ".json", append(data, '\n'))
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -42,23 +43,149 @@ func runGroup(ctx context.Context, cmd *exec.Cmd, u *work.Unit, sink work.Sink) 
 		err.run = u.RunID
 		return err
 	}
-	if err := cmd.Start(); err != nil {
+	pipes, err := pipeStdio(cmd)
+	if err != nil {
 		return err
 	}
+	if err := cmd.Start(); err != nil {
+		pipes.abandon()
+		return err
+	}
+	pipes.started()
 	pid := cmd.Process.Pid
-	if p == "" {
-		return cmd.Wait()
+	if p != "" {
+		// Not synced: it only has to outlive this process, not the
+		// machine. The step's directory may not be there yet; the store
+		// makes it durable when it records the step.
+		rec := []byte(strconv.Itoa(pid) + " " + strconv.FormatUint(procStart(pid), 10) + "\n")
+		if os.WriteFile(p, rec, 0o600) != nil && os.MkdirAll(filepath.Dir(p), 0o700) == nil {
+			_ = os.WriteFile(p, rec, 0o600)
+		}
 	}
-	// Not synced: it only has to outlive this process, not the machine.
-	// The step's directory may not be there yet; the store makes it durable
-	// when it records the step.
-	rec := []byte(strconv.Itoa(pid) + " " + strconv.FormatUint(procStart(pid), 10) + "\n")
-	if os.WriteFile(p, rec, 0o600) != nil && os.MkdirAll(filepath.Dir(p), 0o700) == nil {
-		_ = os.WriteFile(p, rec, 0o600)
+	// Wait returns when the command's main process ends (its stdio are
+	// files, so Wait does not wait for their copying). What it left
+	// running in its group (`sleep 100 &`) is killed then: a step leaves
+	// nothing behind, and its output ends with its main process. The
+	// group cannot have been given to another since: a group's number is
+	// not reused while a member lives, and an empty group is not touched.
+	err = cmd.Wait()
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	cut := !pipes.wait(cmd.WaitDelay)
+	if p != "" {
+		_ = os.Remove(p)
 	}
-	err := cmd.Wait()
-	_ = os.Remove(p)
+	if err == nil && cut {
+		// What still held the output was outside the group (setsid).
+		return exec.ErrWaitDelay
+	}
 	return err
+}
+
+// stdio are the pipes runGroup gives a command in place of the writers and
+// reader of exec.Cmd, whose copying Wait would wait for (as long as a
+// background child holds them) before the group could be killed.
+type stdio struct {
+	child  []*os.File // the ends the command gets, closed here once it started
+	reads  []*os.File // the ends copied from (stdout, stderr)
+	copies sync.WaitGroup
+	fed    chan struct{} // stdin is written, or given up on
+	stdin  *os.File
+}
+
+// pipeStdio replaces cmd's stdout, stderr and stdin that are not files with
+// pipes, copied in goroutines started at once.
+func pipeStdio(cmd *exec.Cmd) (*stdio, error) {
+	s := &stdio{fed: make(chan struct{})}
+	for _, w := range []*io.Writer{&cmd.Stdout, &cmd.Stderr} {
+		if *w == nil {
+			continue
+		}
+		if _, ok := (*w).(*os.File); ok {
+			continue
+		}
+		r, pw, err := os.Pipe()
+		if err != nil {
+			s.abandon()
+			return nil, err
+		}
+		dst := *w
+		*w = pw
+		s.child, s.reads = append(s.child, pw), append(s.reads, r)
+		s.copies.Add(1)
+		go func() {
+			defer s.copies.Done()
+			_, _ = io.Copy(dst, r) // ends at EOF, or when wait gives up and closes r
+		}()
+	}
+	src := cmd.Stdin
+	if _, isFile := src.(*os.File); src == nil || isFile {
+		close(s.fed)
+		return s, nil
+	}
+	pr, w, err := os.Pipe()
+	if err != nil {
+		s.abandon()
+		return nil, err
+	}
+	cmd.Stdin = pr
+	s.child, s.stdin = append(s.child, pr), w
+	go func() {
+		defer close(s.fed)
+		// A command that does not read it all fails the write (EPIPE,
+		// not SIGPIPE: this is not fd 1) once its group is gone.
+		_, _ = io.Copy(w, src)
+		_ = w.Close()
+	}()
+	return s, nil
+}
+
+// started closes the command's ends of the pipes here: each reads EOF once
+// the processes that hold them are gone.
+func (s *stdio) started() {
+	for _, f := range s.child {
+		_ = f.Close()
+	}
+}
+
+// abandon closes every pipe of a command that did not start.
+func (s *stdio) abandon() {
+	s.started()
+	for _, f := range s.reads {
+		_ = f.Close()
+	}
+	if s.stdin != nil {
+		_ = s.stdin.Close()
+	}
+	s.copies.Wait()
+	<-s.fed
+}
+
+// wait waits up to grace for the output to be copied to its end; false
+// when it was not and was cut there (something outside the group still
+// held it).
+func (s *stdio) wait(grace time.Duration) bool {
+	done := make(chan struct{})
+	go func() { s.copies.Wait(); close(done) }()
+	whole := true
+	select {
+	case <-done:
+	case <-time.After(grace):
+		whole = false
+		for _, f := range s.reads {
+			_ = f.Close()
+		}
+		<-done
+	}
+	for _, f := range s.reads {
+		_ = f.Close()
+	}
+	select {
+	case <-s.fed:
+	case <-time.After(grace):
+		_ = s.stdin.Close() // what still reads it is not ours to wait for
+		<-s.fed
+	}
+	return whole
 }
 
 // stopLeftover stops the process group noted at p, if it still has live

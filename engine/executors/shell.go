@@ -79,6 +79,9 @@ func (Shell) Execute(ctx context.Context, u *work.Unit, sink work.Sink) (*work.R
 	if err := dirError(u, runErr != nil && cmd.Process == nil, cmd.Dir); err != nil {
 		return nil, err
 	}
+	if errors.Is(runErr, exec.ErrWaitDelay) {
+		return nil, fmt.Errorf("the command ended, but something it started outside its process group (setsid, a daemon) still held its stdout or stderr open %s later, so its output may be cut there; let the command wait for what it starts, or start that with its output sent elsewhere (`cmd >/dev/null 2>&1 &`)", cmd.WaitDelay)
+	}
 	if runErr != nil {
 		err := fmt.Errorf("the command %s%s", exitText(runErr), tail(stderr.Text(), 10))
 		if sig, ok := deathSignal(runErr); ok {

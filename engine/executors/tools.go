@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/kitaruhq/kitaru/engine/runstore"
@@ -20,7 +19,7 @@ import (
 func (c *conversation) runTools(ctx context.Context, t int) error {
 	turn := c.turns[t-1]
 	var fns []func()
-	var saveErr error
+	var saveErr, downErr error
 	for i := range turn.ToolCalls {
 		if tc := &turn.ToolCalls[i]; !tc.Pending || tc.Waiting() && !expired(tc.Wait) {
 			continue // its result is recorded, or a person is still to answer it
@@ -30,9 +29,17 @@ func (c *conversation) runTools(ctx context.Context, t int) error {
 			tc := turn.ToolCalls[i]
 			c.mu.Unlock()
 			start := time.Now()
-			out, err := c.runTool(ctx, tc)
+			out, down, err := c.runTool(ctx, tc)
 			if ctx.Err() != nil {
 				return // stopped: no result, it runs again
+			}
+			if down != nil {
+				// Not the tool's failure but its server's: the step fails,
+				// the call unrecorded, so that it runs again.
+				c.mu.Lock()
+				downErr = errors.Join(downErr, down)
+				c.mu.Unlock()
+				return
 			}
 			tc.Pending, tc.DurationMS = false, time.Since(start).Milliseconds()
 			if w, ok := out.(*runstore.WaitInfo); ok {
@@ -64,27 +71,30 @@ func (c *conversation) runTools(ctx context.Context, t int) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return saveErr
+	return errors.Join(downErr, saveErr)
 }
 
 // runTool runs one call: its arguments checked against the tool's
-// parameters, then the tool.
-func (c *conversation) runTool(ctx context.Context, tc runstore.ToolCall) (any, error) {
-	var tool *flowspec.Tool
-	names := make([]string, 0, len(c.l.Tools))
-	for _, t := range c.l.Tools {
-		names = append(names, t.Name)
-		if t.Name == tc.Name {
-			tool = t
-		}
-	}
-	if tool == nil {
-		return nil, fmt.Errorf("there is no tool %q; the tools are %s", tc.Name, strings.Join(names, ", "))
+// parameters, then the tool. down is an MCP server gone (the step's
+// failure); err the tool's failure, which goes back to the model.
+func (c *conversation) runTool(ctx context.Context, tc runstore.ToolCall) (out any, down, err error) {
+	of := c.tools.byName[tc.Name]
+	if of == nil {
+		return nil, nil, fmt.Errorf("there is no tool %q; the tools are %s", tc.Name, c.tools.names())
 	}
 	var args any
 	if err := json.Unmarshal([]byte(tc.ArgumentsText), &args); err != nil {
-		return nil, fmt.Errorf("the arguments of tool %s are not JSON (%v)", tc.Name, err)
+		return nil, nil, fmt.Errorf("the arguments of tool %s are not JSON (%v)", tc.Name, err)
 	}
+	if of.local == nil {
+		return c.callMCP(ctx, of, args)
+	}
+	out, err = c.runLocal(ctx, of.local, args)
+	return out, nil, err
+}
+
+// runLocal runs a tool of the flow's tools:.
+func (c *conversation) runLocal(ctx context.Context, tool *flowspec.Tool, args any) (any, error) {
 	if err := tool.CheckArgs(args); err != nil {
 		return nil, err
 	}
@@ -164,12 +174,18 @@ func (s toolSink) Output(text string) (any, error) { return text, nil }
 func (s toolSink) Artifact(string, string, []byte) {}
 func (s toolSink) ProcessRecord() string           { return "" }
 
+// Capture logs at most toolCopyMax of each stream: the turn record has
+// the whole output.
+func (s toolSink) Capture(stream string, keep, logLimit int64, over func()) work.Capture {
+	return s.Sink.Capture(stream, keep, min(logLimit, toolCopyMax), over)
+}
+
 // toolMessages are what a turn that asked for tools adds to the
 // conversation: the model's message and each tool call's result.
-func toolMessages(turn *runstore.Turn) []providers.Message {
+func (c *conversation) toolMessages(turn *runstore.Turn) []providers.Message {
 	am := providers.Message{Role: "assistant", Content: turn.Text}
 	for _, tc := range turn.ToolCalls {
-		am.ToolCalls = append(am.ToolCalls, providers.ToolCall{ID: tc.ID, Name: tc.Name, Arguments: tc.ArgumentsText})
+		am.ToolCalls = append(am.ToolCalls, providers.ToolCall{ID: tc.ID, Name: c.tools.wireOf(tc.Name), Arguments: tc.ArgumentsText})
 	}
 	out := []providers.Message{am}
 	for _, tc := range turn.ToolCalls {
@@ -185,18 +201,6 @@ func ToolResultText(tc runstore.ToolCall) string {
 		return "error: " + *tc.Error
 	}
 	return flowspec.FormatValue(tc.Output)
-}
-
-// offered are the step's tools as the model sees them.
-func offered(ts []*flowspec.Tool) []providers.Tool {
-	if len(ts) == 0 {
-		return nil
-	}
-	out := make([]providers.Tool, 0, len(ts))
-	for _, t := range ts {
-		out = append(out, providers.Tool{Name: t.Name, Description: t.Description, Parameters: t.Parameters})
-	}
-	return out
 }
 
 // decodedArgs is the arguments as data for the record, the text itself

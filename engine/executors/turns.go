@@ -20,7 +20,7 @@ import (
 // turn (see Model): it has tools or a schema, so it may take more than
 // one call.
 func RecordsTurns(l *flowspec.LLMStep) bool {
-	return l != nil && (len(l.Tools) > 0 || l.Schema != nil)
+	return l != nil && (len(l.Tools) > 0 || len(l.MCP) > 0 || l.Schema != nil)
 }
 
 // resume finds the conversation this attempt holds: the step's last one,

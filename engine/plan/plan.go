@@ -30,8 +30,9 @@ type Frontier struct {
 }
 
 // Settled says whether a step has a state already (recorded, or reused by
-// a replay) and whether that state lets the steps that depend on it run
-// (completed or skipped).
+// a replay) and whether that state lets the steps that depend on it be
+// decided (completed, skipped or failed: a step after a failure runs or is
+// skipped by its if; only a step that waits for an answer holds them).
 type Settled func(id string) (has, ok bool)
 
 // NewFrontier starts scheduling g with the states already known: steps
@@ -83,9 +84,10 @@ func (f *Frontier) Next() (string, bool) {
 	return id, true
 }
 
-// Finished records a step's end: when ok (completed or skipped), the steps
-// waiting only for it become ready. A step that failed or waits for an
-// answer frees nothing, and what depends on it stays unscheduled.
+// Finished records a step's end: when ok (it completed, was skipped or
+// failed), the steps waiting only for it become ready, to run or be
+// skipped. A step that waits for an answer frees nothing, and what depends
+// on it stays unscheduled.
 func (f *Frontier) Finished(id string, ok bool) {
 	if !ok {
 		return
@@ -112,6 +114,9 @@ type Ending struct {
 	Status runstore.RunStatus
 	Why    Why
 	Step   string // the step it is about (a failed or waiting step)
+	// Continued are the steps that failed with continue_on_error, in
+	// file order: the run's status does not show them.
+	Continued []string
 }
 
 // Why names the cause of an ending: the code the run record keeps.
@@ -140,8 +145,10 @@ const (
 )
 
 // Verdict is how a run ends, given how it was stopped and each step's
-// status (has: the step has one), steps in file order.
-func Verdict(order []string, status func(id string) (st runstore.StepStatus, has bool), stop Stop) Ending {
+// status (has: the step has one), steps in file order. A failed step for
+// which continued is true (continue_on_error) does not fail the run; the
+// ending lists it.
+func Verdict(order []string, status func(id string) (st runstore.StepStatus, has bool), continued func(id string) bool, stop Stop) Ending {
 	switch stop {
 	case StoppedByStore:
 		return Ending{Status: runstore.RunInterrupted, Why: WhyStoreFailed}
@@ -150,28 +157,36 @@ func Verdict(order []string, status func(id string) (st runstore.StepStatus, has
 	case StoppedByInterrupt:
 		return Ending{Status: runstore.RunInterrupted, Why: WhyInterrupted}
 	}
-	waiting := ""
+	waiting, failed := "", ""
+	var cont []string
 	for _, id := range order {
 		st, has := status(id)
 		if !has {
 			continue
 		}
-		switch st {
-		case runstore.StepFailed:
-			return Ending{Status: runstore.RunFailed, Why: WhyStepFailed, Step: id}
-		case runstore.StepWaiting:
+		switch {
+		case st == runstore.StepFailed && continued(id):
+			cont = append(cont, id)
+		case st == runstore.StepFailed:
+			if failed == "" {
+				failed = id
+			}
+		case st == runstore.StepWaiting:
 			if waiting == "" {
 				waiting = id
 			}
 		}
 	}
-	if waiting != "" {
-		return Ending{Status: runstore.RunWaiting, Why: WhyWaiting, Step: waiting}
+	switch {
+	case failed != "":
+		return Ending{Status: runstore.RunFailed, Why: WhyStepFailed, Step: failed, Continued: cont}
+	case waiting != "":
+		return Ending{Status: runstore.RunWaiting, Why: WhyWaiting, Step: waiting, Continued: cont}
 	}
 	for _, id := range order {
 		if _, has := status(id); !has {
-			return Ending{Status: runstore.RunFailed, Why: WhyNeverReady, Step: id}
+			return Ending{Status: runstore.RunFailed, Why: WhyNeverReady, Step: id, Continued: cont}
 		}
 	}
-	return Ending{Status: runstore.RunCompleted, Why: WhyCompleted}
+	return Ending{Status: runstore.RunCompleted, Why: WhyCompleted, Continued: cont}
 }

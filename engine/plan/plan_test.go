@@ -58,13 +58,13 @@ func TestFrontier(t *testing.T) {
 	}{
 		{"fresh run", nil, []end{{"a", true}, {"e", true}, {"b", true}, {"c", true}, {"d", true}},
 			[]string{"a", "e", "b", "c", "d"}, 0},
-		{"a failed: what needs it never starts", nil, []end{{"a", false}, {"e", true}},
+		{"a waits for an answer: what needs it never starts", nil, []end{{"a", false}, {"e", true}},
 			[]string{"a", "e"}, 3},
-		{"one of d's deps failed", nil, []end{{"a", true}, {"e", true}, {"b", true}, {"c", false}},
+		{"one of d's deps waits", nil, []end{{"a", true}, {"e", true}, {"b", true}, {"c", false}},
 			[]string{"a", "e", "b", "c"}, 1},
 		{"resume: a and b recorded", map[string]bool{"a": true, "b": true}, []end{{"c", true}, {"e", true}, {"d", true}},
 			[]string{"c", "e", "d"}, 0},
-		{"retry: b's failure forgotten, c failed kept", map[string]bool{"a": true, "c": false}, []end{{"b", true}, {"e", true}},
+		{"resume: b's record forgotten, c still waiting", map[string]bool{"a": true, "c": false}, []end{{"b", true}, {"e", true}},
 			[]string{"b", "e"}, 1},
 		{"all recorded", map[string]bool{"a": true, "b": true, "c": true, "d": true, "e": true}, nil, nil, 0},
 		{"replay of the last step: the others reused", map[string]bool{"a": true, "b": true, "c": true, "e": true}, []end{{"d", true}},
@@ -126,18 +126,26 @@ func TestVerdict(t *testing.T) {
 			Ending{Status: runstore.RunFailed, Why: WhyStepFailed, Step: "b"}},
 		{"waiting", map[string]runstore.StepStatus{"a": "completed", "b": "waiting", "c": "waiting"}, NotStopped,
 			Ending{Status: runstore.RunWaiting, Why: WhyWaiting, Step: "b"}},
-		{"cancelled, whatever the steps", map[string]runstore.StepStatus{"a": "failed"}, StoppedByCancel,
+		{"cancelled, whatever the steps", map[string]runstore.StepStatus{"b": "failed"}, StoppedByCancel,
 			Ending{Status: runstore.RunCancelled, Why: WhyCancelled}},
 		{"interrupted", nil, StoppedByInterrupt, Ending{Status: runstore.RunInterrupted, Why: WhyInterrupted}},
 		{"the store failed", nil, StoppedByStore, Ending{Status: runstore.RunInterrupted, Why: WhyStoreFailed}},
 		{"a step with no state", map[string]runstore.StepStatus{"a": "completed", "c": "completed"}, NotStopped,
 			Ending{Status: runstore.RunFailed, Why: WhyNeverReady, Step: "b"}},
+		{"only continued failures: completed, and said", map[string]runstore.StepStatus{"a": "failed", "b": "completed", "c": "skipped"}, NotStopped,
+			Ending{Status: runstore.RunCompleted, Why: WhyCompleted, Continued: []string{"a"}}},
+		{"a failure besides a continued one", map[string]runstore.StepStatus{"a": "failed", "b": "failed", "c": "completed"}, NotStopped,
+			Ending{Status: runstore.RunFailed, Why: WhyStepFailed, Step: "b", Continued: []string{"a"}}},
+		{"a continued failure besides a wait", map[string]runstore.StepStatus{"a": "failed", "b": "waiting"}, NotStopped,
+			Ending{Status: runstore.RunWaiting, Why: WhyWaiting, Step: "b", Continued: []string{"a"}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got := Verdict(order, func(id string) (runstore.StepStatus, bool) { st, ok := tc.status[id]; return st, ok }, tc.stop)
-			if got != tc.want {
+			// a has continue_on_error.
+			continued := func(id string) bool { return id == "a" }
+			got := Verdict(order, func(id string) (runstore.StepStatus, bool) { st, ok := tc.status[id]; return st, ok }, continued, tc.stop)
+			if !reflect.DeepEqual(got, tc.want) {
 				t.Fatalf("Verdict = %+v, want %+v", got, tc.want)
 			}
 		})

@@ -38,6 +38,10 @@ type ReplayInput struct {
 	// by hand, or with the run holding it), and why: the caller reads the
 	// records, and the plan ranks it as a reason of the step's own.
 	Missing map[string]runstore.Reason
+	// Continued are the steps of the replayed flow with continue_on_error:
+	// a failure recorded for one is its accepted outcome, which the
+	// replay reuses like a completion (--from it to run it again).
+	Continued map[string]bool
 }
 
 // Drift is how a step's fingerprint moved, as hashing it again with parts
@@ -151,7 +155,8 @@ func (in ReplayInput) ownReason(id string) (runstore.Reason, bool) {
 		return runstore.Reason{Code: runstore.ReasonNotRun}, true
 	case !has:
 		return runstore.Reason{Code: runstore.ReasonNewStep}, true
-	case rec.Status != runstore.StepCompleted && rec.Status != runstore.StepSkipped:
+	case rec.Status != runstore.StepCompleted && rec.Status != runstore.StepSkipped &&
+		(rec.Status != runstore.StepFailed || !in.Continued[id]):
 		return runstore.Reason{Code: runstore.ReasonUnfinished, Status: rec.Status}, true
 	case in.From != "":
 		// --from decides; what changed upstream of it is only noted.

@@ -62,6 +62,33 @@ func TestReplay(t *testing.T) {
 			tainted: []string{"d"},
 		},
 		{
+			name:   "a continued failure is reused like a completion",
+			in:     ReplayInput{Recorded: all(map[string]Recorded{"b": {Status: runstore.StepFailed}}), Continued: map[string]bool{"b": true}},
+			runs:   map[string]R{},
+			reused: []runstore.ReusedGroup{group(src, completed, "a", "c", "d", "e"), group(src, runstore.StepFailed, "b")},
+		},
+		{
+			name: "a failure not continued (any more) runs again, and what follows it",
+			in:   ReplayInput{Recorded: all(map[string]Recorded{"b": {Status: runstore.StepFailed}}), Continued: map[string]bool{"c": true}},
+			runs: map[string]R{
+				"b": {Code: runstore.ReasonUnfinished, Status: runstore.StepFailed},
+				"d": {Code: runstore.ReasonDownstream, Step: "b"},
+			},
+			reused:  []runstore.ReusedGroup{group(src, completed, "a", "c", "e")},
+			tainted: []string{"d"},
+		},
+		{
+			name: "a continued failure whose definition changed runs again",
+			in: ReplayInput{Recorded: all(map[string]Recorded{"b": {Status: runstore.StepFailed}}), Continued: map[string]bool{"b": true},
+				Changed: map[string]bool{"b": true}},
+			runs: map[string]R{
+				"b": {Code: runstore.ReasonFingerprintChanged},
+				"d": {Code: runstore.ReasonDownstream, Step: "b"},
+			},
+			reused:  []runstore.ReusedGroup{group(src, completed, "a", "c", "e")},
+			tainted: []string{"d"},
+		},
+		{
 			name:   "from an item",
 			in:     ReplayInput{Recorded: all(nil), From: "d", FromSel: "d[2]"},
 			runs:   map[string]R{"d": {Code: runstore.ReasonFrom, From: "d[2]"}},

@@ -64,7 +64,11 @@ const (
 // Why a step was skipped.
 const (
 	ReasonDependencySkipped ReasonCode = "dependency_skipped" // Step: the dependency it needs
-	ReasonIfFalse           ReasonCode = "if_false"
+	// ReasonDependencyFailed: Step, a dependency, failed (without
+	// continue_on_error) and the step's if calls neither failure() nor
+	// always(), so success() was implied.
+	ReasonDependencyFailed ReasonCode = "dependency_failed"
+	ReasonIfFalse          ReasonCode = "if_false"
 )
 
 // Reason is why a step or an item ran, was reused or was skipped. Only the
@@ -144,6 +148,9 @@ type Ending struct {
 	Code   EndCode      `json:"code"`
 	Step   string       `json:"step,omitempty"`
 	Budget *BudgetSpent `json:"budget,omitempty"` // EndBudgetExceeded
+	// Continued are the steps, in file order, that failed with
+	// continue_on_error: their failures did not fail the run.
+	Continued []string `json:"continued,omitempty"`
 }
 
 // BudgetSpent is what a run stopped by its budget had spent of it: its

@@ -112,6 +112,9 @@ type StepResult struct {
 	// that gave no answer. Usage and CostUSD count every call.
 	Turns []Turn `json:"turns,omitempty"`
 
+	// Continued: the step failed, but with continue_on_error, so its
+	// failure did not fail the run and the steps after it ran.
+	Continued bool `json:"continued,omitempty"`
 	// Remedy is the way out a failed step's error offers (a secret to set,
 	// a model to register), for a front end to word beside Error.
 	Remedy *Remedy `json:"remedy,omitempty"`

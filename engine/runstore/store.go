@@ -70,6 +70,15 @@ type Runs interface {
 	// reported in a DamagedRuns error beside the page; they are not
 	// counted in its Limit.
 	Query(ctx context.Context, q Query) (Page, error)
+	// Delete removes the run of lease l, which the caller holds, with
+	// every record of it (steps, items, turns, artifacts, journal, log),
+	// and ends the lease. It is one step, even if this process dies
+	// part-way: others find the run whole, or not at all (no method finds,
+	// lists or resolves it; it wraps ErrNotFound). It fails wrapping
+	// ErrLeaseLost when l is no longer the run's, and touches nothing then.
+	// It does not look at which runs reuse the run's records: the caller
+	// decides whether it may go.
+	Delete(ctx context.Context, l *Lease) error
 }
 
 // Steps keeps step and foreach item results and their artifacts.

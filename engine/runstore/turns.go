@@ -61,6 +61,9 @@ type ToolCall struct {
 	// Wait is the question of a call of a kind: wait tool and, once a
 	// person gave it, the answer (which is then the Output too).
 	Wait *WaitInfo `json:"wait,omitempty"`
+	// NotRun: it was asked for on the last turn max_turns allows, and not
+	// run, as no turn was left to take its result.
+	NotRun bool `json:"not_run,omitempty"`
 }
 
 // Waiting says whether the call is a question no one answered yet.

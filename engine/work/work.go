@@ -28,6 +28,59 @@ type Unit struct {
 	Dir   string           // the directory commands run in ("" : the process's)
 	Model providers.Caller // for llm steps; nil: none configured
 	Cache Cache            // for llm steps with cache:; nil: no cache
+	MCP   MCP              // the run's MCP servers, for llm steps offering their tools; nil: none
+}
+
+// MCP is a run's Model Context Protocol servers (the flow's mcp:), shared
+// by its units: a server starts the first time a unit asks for it and
+// stops when the run's go ends (MCPRun.Close).
+type MCP interface {
+	// Tools lists what the server serves, starting it the first time.
+	Tools(ctx context.Context, server *flowspec.MCPServer) ([]MCPTool, error)
+	// Call calls one of its tools. An error wrapping ErrMCPServerDown
+	// says the server is gone (it died, its connection broke): the step
+	// fails. Any other error, or a result with IsError, is the tool's
+	// failure, which goes back to the model.
+	Call(ctx context.Context, server *flowspec.MCPServer, tool string, args map[string]any) (*MCPResult, error)
+	// Masked are the values the server was given that must not be
+	// recorded (its secrets), once it has started.
+	Masked(server *flowspec.MCPServer) []string
+}
+
+// ErrMCPServerDown is what MCP.Call wraps when the server is gone.
+var ErrMCPServerDown = errors.New("the MCP server is not running")
+
+// MCPTool is a tool as its server lists it.
+type MCPTool struct {
+	Name        string
+	Description string
+	InputSchema map[string]any // a JSON Schema of its arguments
+}
+
+// MCPResult is what a tool call returned: its text, or its structured
+// content when it has some.
+type MCPResult struct {
+	Output  any
+	IsError bool
+}
+
+// MCPRun is the MCP servers of one go at a run, which the engine closes
+// when it ends.
+type MCPRun interface {
+	MCP
+	Close()
+}
+
+// MCPHost is what the servers of a run need of the engine.
+type MCPHost interface {
+	// Env is the KEY=value of the secrets named (a server's secrets:),
+	// given to its process beside kitaru's environment.
+	Env(secrets []string) ([]string, error)
+	// Dir is where a stdio server runs ("": the process's directory).
+	Dir() string
+	// Log adds a line a server printed on its stderr to the run's log,
+	// masked with the run's secrets and masked.
+	Log(server, line string, masked []string)
 }
 
 // ErrBudgetSpent is what a Unit's Model caller returns, without calling,

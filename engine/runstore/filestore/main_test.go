@@ -57,6 +57,8 @@ func runChild(job string) error {
 		if _, err := f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0); err != nil {
 			return err
 		}
+	case "delete":
+		return deleteAndDie(home, id, os.Getenv("KITARU_TEST_POINT"))
 	default:
 		return fmt.Errorf("unknown child job %q", job)
 	}

@@ -291,6 +291,8 @@ func (s *Store) runIDs() ([]string, error) {
 			ids = append(ids, name)
 		case strings.HasPrefix(name, creatingPrefix):
 			s.sweepCreating(e)
+		case strings.HasPrefix(name, deletingPrefix):
+			s.sweepDeleting(name)
 		}
 	}
 	return ids, nil

@@ -517,12 +517,9 @@ func (s *Store) Acquire(ctx context.Context, id string, holder runstore.Holder, 
 func (s *Store) Renew(ctx context.Context, l *runstore.Lease) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r, err := s.get(l.RunID)
+	r, err := s.held(l)
 	if err != nil {
 		return err
-	}
-	if r.lease == nil || r.lease.Token != l.Token || !s.live(r.lease) {
-		return fmt.Errorf("run %s: %w", l.RunID, runstore.ErrLeaseLost)
 	}
 	if l.TTL > 0 {
 		l.Expires = s.Now().Add(l.TTL)
@@ -542,6 +539,30 @@ func (s *Store) Release(ctx context.Context, l *runstore.Lease) error {
 		r.lease = nil
 	}
 	return nil
+}
+
+// Delete removes the run of a live lease l, in one step under the lock.
+func (s *Store) Delete(ctx context.Context, l *runstore.Lease) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.held(l); err != nil {
+		return err
+	}
+	delete(s.runs, l.RunID)
+	return nil
+}
+
+// held is the run of lease l while l is live and the run's; the caller
+// holds mu.
+func (s *Store) held(l *runstore.Lease) (*run, error) {
+	r, err := s.get(l.RunID)
+	if err != nil {
+		return nil, err
+	}
+	if r.lease == nil || r.lease.Token != l.Token || !s.live(r.lease) {
+		return nil, fmt.Errorf("run %s: %w", l.RunID, runstore.ErrLeaseLost)
+	}
+	return r, nil
 }
 
 // Holder tells who holds a live lease on the run.

@@ -50,6 +50,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"PagesWhileRunsStart", testPagesWhileRunsStart},
 		{"ArtifactNames", testArtifactNames},
 		{"Turns", testTurns},
+		{"Delete", testDelete},
 		{"CacheRoundTrip", testCacheRoundTrip},
 		{"CacheMisses", testCacheMisses},
 		{"CacheConcurrentPuts", testCacheConcurrentPuts},

@@ -1,0 +1,81 @@
+package engine
+
+import (
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/kitaruhq/kitaru/engine/executors/mcptools"
+	"github.com/kitaruhq/kitaru/engine/work"
+)
+
+// mcpState is a go's MCP servers: made when a unit first needs them,
+// closed when the go ends.
+type mcpState struct {
+	mu     sync.Mutex
+	run    work.MCPRun
+	closed bool
+	// reds mask what a server logs: the run's masks and its secrets.
+	reds map[string]*redactor
+}
+
+// mcpServers is the run's MCP servers; nil for a flow without mcp:.
+func (x *execution) mcpServers() work.MCP {
+	if len(x.flow.MCP) == 0 {
+		return nil
+	}
+	m := &x.mcp
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.run == nil {
+		open := x.e.cfg.MCP
+		if open == nil {
+			open = mcptools.New
+		}
+		m.run = open(mcpHost{x})
+		if m.closed {
+			m.run.Close() // a unit after the go's end starts nothing
+		}
+	}
+	return m.run
+}
+
+// closeMCP stops the servers a unit started.
+func (x *execution) closeMCP() {
+	m := &x.mcp
+	m.mu.Lock()
+	run, was := m.run, m.closed
+	m.closed = true
+	m.mu.Unlock()
+	if run != nil && !was {
+		run.Close()
+	}
+}
+
+// mcpHost is what the servers of a go need of it.
+type mcpHost struct{ x *execution }
+
+func (h mcpHost) Env(secrets []string) ([]string, error) {
+	if len(secrets) == 0 {
+		return nil, nil
+	}
+	env, _, err := h.x.secretEnv(secrets, "")
+	return env, err
+}
+
+func (h mcpHost) Dir() string { return h.x.workDir() }
+
+func (h mcpHost) Log(server, line string, masked []string) {
+	x, m := h.x, &h.x.mcp
+	m.mu.Lock()
+	red := m.reds[server]
+	if red == nil {
+		red = newRedactor(append(slices.Clip(x.e.cfg.Mask), masked...))
+		if m.reds == nil {
+			m.reds = map[string]*redactor{}
+		}
+		m.reds[server] = red
+	}
+	m.mu.Unlock()
+	_ = x.st.AppendLog(x.sc, x.meta.ID, LogLine{Time: time.Now().UTC(), Text: "MCP server " + server + ": " + red.str(line)})
+}
