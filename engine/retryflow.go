@@ -52,8 +52,16 @@ func (e *Engine) retryEdited(ctx context.Context, meta *RunMeta, old, f *flowspe
 	if err != nil {
 		return nil, err
 	}
+	// What any retry runs again is decided by the edited flow (its
+	// continue_on_error, its graph) over the records it still has.
+	own := map[string]*StepResult{}
+	for id, r := range recs {
+		if g.steps[id] != nil {
+			own[id] = r
+		}
+	}
 	in := plan.RetryInput{Graph: planGraph{g}, Recorded: status, InRun: map[string]bool{},
-		Edited: map[string]bool{}, Changed: map[string]bool{}}
+		Edited: map[string]bool{}, Changed: map[string]bool{}, Again: retried(f, own)}
 	for _, p := range meta.Plan {
 		in.InRun[p.ID] = true
 	}

@@ -2,6 +2,8 @@ package engine
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -328,4 +330,44 @@ output: ${{ steps.ship.output }}
 		t.Errorf("output %#v, want the edited flow's", run.Output)
 	}
 	wantCounts(t, te, map[string]int{"draft": 1, "ship": 1})
+}
+
+// TestRetryEditedAfterAFailure: what a failure decided (a step skipped for
+// its failed dependency) is decided again, as in any retry, though the
+// edit is elsewhere.
+func TestRetryEditedAfterAFailure(t *testing.T) {
+	t.Parallel()
+	const src = `
+name: fixed
+steps:
+  b:
+    kind: checkpoint
+    run: echo x >> COUNTER/b; test -f COUNTER/fixed || exit 3; echo B
+  c:
+    kind: checkpoint
+    run: echo x >> COUNTER/c; echo C-${{ steps.b.output }}
+  e:
+    kind: checkpoint
+    run: echo x >> COUNTER/e; echo E
+output: ${{ steps.c.output }}
+`
+	te := newEnv(t)
+	first := te.start(te.flow(src), nil)
+	wantStatus(t, first, RunFailed)
+	if c := step(t, first, "c"); c.Status != StepSkipped {
+		t.Fatalf("c is %s after b failed, want skipped", c.Status)
+	}
+	if err := os.WriteFile(filepath.Join(te.counter, "fixed"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run, err := te.eng.Retry(t.Context(), first.ID, 0, WithFlow(te.flow(strings.Replace(src, "echo E\n", "echo E2\n", 1))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, run, RunCompleted)
+	if run.Output != "C-B" {
+		t.Errorf("output %#v, want C-B", run.Output)
+	}
+	wantCounts(t, te, map[string]int{"b": 2, "c": 1, "e": 2})
+	wantWhy(t, run, "e", "-", Reason{Code: runstore.ReasonDefinitionChanged})
 }

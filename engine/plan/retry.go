@@ -15,12 +15,15 @@ type RetryInput struct {
 	// edited flow; Changed, those whose fingerprint differs at all (an
 	// edited step upstream changes it too).
 	Edited, Changed map[string]bool
+	// Again are the recorded steps any retry runs again, edit or not: the
+	// failed ones, and those that followed how they ended.
+	Again map[string]bool
 }
 
 // RetryPlan is what the edit makes run again.
 type RetryPlan struct {
 	// Redo are the recorded steps whose record goes so that they run
-	// again, and why: the edit, or (a zero Reason) their record failed.
+	// again, and why: the edit, or (a zero Reason) they are in Again.
 	Redo map[string]runstore.Reason
 	// Runs are the steps that run because of the edit, and why: those of
 	// Redo it changed, and the steps without a record it adds or that
@@ -30,7 +33,7 @@ type RetryPlan struct {
 
 // Retry plans a retry against an edited flow. A step runs again when the
 // edit added it or changed its definition, or when it is downstream of
-// such a step; a failed step runs again as in any retry; the other
+// such a step; the steps of Again run again as in any retry; the other
 // recorded steps are kept, and steps without a record run as they would.
 func Retry(in RetryInput) RetryPlan {
 	p := RetryPlan{Redo: map[string]runstore.Reason{}, Runs: map[string]runstore.Reason{}}
@@ -42,7 +45,7 @@ func Retry(in RetryInput) RetryPlan {
 				first = &c
 			}
 		}
-		status, recorded := in.Recorded[id]
+		_, recorded := in.Recorded[id]
 		var why *runstore.Reason
 		switch {
 		case !recorded && !in.InRun[id]:
@@ -57,7 +60,7 @@ func Retry(in RetryInput) RetryPlan {
 			why = &runstore.Reason{Code: runstore.ReasonDefinitionChanged}
 		}
 		if why == nil {
-			if recorded && status == runstore.StepFailed {
+			if recorded && in.Again[id] {
 				p.Redo[id] = runstore.Reason{}
 			}
 			continue

@@ -41,7 +41,7 @@ func TestRetry(t *testing.T) {
 	}{
 		{
 			name: "nothing edited: only the failed step goes",
-			in:   RetryInput{Recorded: map[string]runstore.StepStatus{"a": completed, "b": failed, "c": completed, "e": completed}, InRun: every},
+			in:   RetryInput{Recorded: map[string]runstore.StepStatus{"a": completed, "b": failed, "c": completed, "e": completed}, InRun: every, Again: set("b")},
 			redo: map[string]R{"b": {}},
 			runs: map[string]R{},
 		},
@@ -53,7 +53,7 @@ func TestRetry(t *testing.T) {
 		},
 		{
 			name: "the edited failed step names the edit",
-			in:   RetryInput{Recorded: map[string]runstore.StepStatus{"a": completed, "b": failed, "c": completed, "e": completed}, InRun: every, Edited: set("b"), Changed: set("b")},
+			in:   RetryInput{Recorded: map[string]runstore.StepStatus{"a": completed, "b": failed, "c": completed, "e": completed}, InRun: every, Edited: set("b"), Changed: set("b"), Again: set("b")},
 			redo: map[string]R{"b": edited},
 			runs: map[string]R{"b": edited, "d": down("b")},
 		},
@@ -68,6 +68,13 @@ func TestRetry(t *testing.T) {
 			in:   RetryInput{Recorded: rec(completed, "a", "b", "d", "e"), InRun: set("a", "b", "d", "e"), Changed: set("d")},
 			redo: map[string]R{"d": down("c")},
 			runs: map[string]R{"c": added, "d": down("c")},
+		},
+		{
+			name: "what followed a failure goes with it, edited or not",
+			in: RetryInput{Recorded: map[string]runstore.StepStatus{"a": failed, "b": runstore.StepSkipped, "c": runstore.StepSkipped, "e": completed},
+				InRun: every, Edited: set("c"), Changed: set("c"), Again: set("a", "b", "c")},
+			redo: map[string]R{"a": {}, "b": {}, "c": edited},
+			runs: map[string]R{"c": edited, "d": down("c")},
 		},
 		{
 			name: "a fingerprint moved without an edit reads as a changed definition",
