@@ -117,10 +117,14 @@ func (e *Engine) retryEdited(ctx context.Context, meta *RunMeta, old, f *flowspe
 	}
 	meta.Inputs = inputs
 	meta.Plan = planOf(f)
-	if f.File != "" {
+	// A flow read from stdin has no file or directory of its own: the run
+	// keeps those it had.
+	if f.File != "" && f.File != flowspec.StdinName {
 		meta.FlowFile = f.File
 	}
-	meta.WorkDir = e.replayWorkDir(f, meta)
+	if f.Dir != "" || meta.WorkDir == "" {
+		meta.WorkDir = e.replayWorkDir(f, meta)
+	}
 	if f.Budget != old.Budget {
 		// The file's budget was edited: it is the run's from now on
 		// (--max-cost and --max-tokens still go over it).
