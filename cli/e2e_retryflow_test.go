@@ -36,9 +36,14 @@ output: ${{ steps.slow.output }}
 	if r := e.must(1, "retry", id, "--quiet"); !strings.Contains(r.Stderr, "timed out after 1.0s") {
 		t.Fatalf("a plain retry should still run the recorded flow:\n%s", r.Stderr)
 	}
-	r = e.must(0, "retry", id, "--flow", "flow.yaml", "--quiet")
+	r = e.must(0, "retry", id, "--flow", "flow.yaml")
 	if r.Stdout != "run "+id+"\ndone-ready\n" {
 		t.Errorf("retry --flow printed %q, want the run's id and its output", r.Stdout)
+	}
+	for _, want := range []string{"run " + id + " now runs the edited flow.yaml: slow edited\n", "prep completed", "(kept from before)", "(definition changed in the edited flow)"} {
+		if !strings.Contains(r.Stderr, want) {
+			t.Errorf("retry --flow's progress does not say %q:\n%s", want, r.Stderr)
+		}
 	}
 	if e.count("prep.done") != 1 || e.count("slow.done") != 3 {
 		t.Errorf("prep ran %d times, slow %d; want 1 (kept) and 3", e.count("prep.done"), e.count("slow.done"))

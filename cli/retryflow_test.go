@@ -57,3 +57,21 @@ func mustWd(t *testing.T) string {
 	}
 	return wd
 }
+
+func TestFlowChangeText(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		c    *engine.FlowChange
+		want string
+	}{
+		{&engine.FlowChange{File: "/elsewhere/f.yaml", Edited: []string{"a", "b"}, Added: []string{"n"}, Removed: []string{"old"}},
+			"now runs the edited /elsewhere/f.yaml: a, b edited; n added; old removed"},
+		{&engine.FlowChange{}, "now runs the edited flow (no step's definition changed)"},
+		{nil, "now runs an edited flow"},
+	}
+	for _, tt := range tests {
+		if got := flowChangeText(tt.c); got != tt.want {
+			t.Errorf("flowChangeText(%+v) = %q, want %q", tt.c, got, tt.want)
+		}
+	}
+}

@@ -151,8 +151,12 @@ func (e *Engine) retryEdited(ctx context.Context, meta *RunMeta, old, f *flowspe
 		return nil, fmt.Errorf("cannot record the edited flow for run %s (the run is unchanged): %w", meta.ID, err)
 	}
 	hook("retryflow:replaced", "")
-	if err := e.store.AppendEvents(ctx, meta.ID, Event{Time: time.Now().UTC(), Type: runstore.EventFlowChanged, RunID: meta.ID, Flow: change}); err != nil {
+	ev := Event{Time: time.Now().UTC(), Type: runstore.EventFlowChanged, RunID: meta.ID, Flow: change}
+	if err := e.store.AppendEvents(ctx, meta.ID, ev); err != nil {
 		e.warn(fmt.Errorf("run %s: the journal does not say the flow changed: %w", meta.ID, err))
+	}
+	if e.cfg.Observer != nil {
+		e.cfg.Observer.Event(ev)
 	}
 	return e.continueRun(ctx, meta, f, parallel, opts...)
 }
