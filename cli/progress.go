@@ -143,6 +143,8 @@ func (p *plainProgress) Event(e engine.Event) {
 				line(s.id, text)
 			}
 		}
+	case engine.EventFlowChanged:
+		fmt.Fprintf(p.w, "%s run %s %s\n", stamp, e.RunID, flowChangeText(e.Flow))
 	case engine.EventStepStarted:
 		text := "started"
 		if e.Attempt > 1 {

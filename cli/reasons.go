@@ -78,6 +78,10 @@ func reasonText(r engine.Reason, brief bool) string {
 			s += "; it ran again: " + reasonText(*r.Though, brief)
 		}
 		return s
+	case runstore.ReasonDefinitionChanged:
+		return "definition changed in the edited flow"
+	case runstore.ReasonAddedStep:
+		return "a new step, added in the edited flow"
 	case runstore.ReasonDependencySkipped:
 		return "dependency " + r.Step + " was skipped"
 	case runstore.ReasonDependencyFailed:

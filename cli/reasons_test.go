@@ -51,6 +51,8 @@ func TestStepReason(t *testing.T) {
 		{"the alias KITARU_DEFAULT_MODEL names moved", engine.StepResult{Why: &R{Code: runstore.ReasonModelChanged, Model: envAliasMoved}},
 			"model changed: alias fast now resolves to openai/b, was openai/a", ""},
 		{"overridden", engine.StepResult{Why: &R{Code: runstore.ReasonOverridden}}, "overridden", ""},
+		{"edited (retry --flow)", engine.StepResult{Why: &R{Code: runstore.ReasonDefinitionChanged}}, "definition changed in the edited flow", ""},
+		{"added (retry --flow)", engine.StepResult{Why: &R{Code: runstore.ReasonAddedStep}}, "a new step, added in the edited flow", ""},
 		{"record missing", engine.StepResult{Why: &R{Code: runstore.ReasonRecordMissing, Run: "kr-src"}}, "its record in run kr-src is missing, so it runs again", ""},
 		{"home run gone", engine.StepResult{Why: &R{Code: runstore.ReasonHomeGone, Run: "kr-old"}}, "run kr-old, which held its record, is gone, so it runs again", ""},
 		{"unchanged", engine.StepResult{Why: &R{Code: runstore.ReasonUnchanged, Run: "kr-src"}}, "reused from kr-src: fingerprint unchanged", ""},

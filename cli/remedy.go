@@ -3,10 +3,13 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/kitaruhq/kitaru/engine"
 	"github.com/kitaruhq/kitaru/engine/runstore"
+	"github.com/kitaruhq/kitaru/flowspec"
 )
 
 // remedyText words a way out (what the engine offers as data) as the
@@ -151,4 +154,30 @@ func itemsText(step string, n int) string {
 		s += fmt.Sprintf(" to %s[%d]", step, n-1)
 	}
 	return s + ")"
+}
+
+// retryHint is the way on from a failed run. A plain retry runs the copy
+// of the flow the run recorded, so when the run knows its flow file it
+// also says how a fix made in that file is picked up.
+func retryHint(run *engine.Run) string {
+	s := fmt.Sprintf("fix the cause, then continue with `kitaru retry %s`", run.ID)
+	f := run.FlowFile
+	if f == "" || f == flowspec.StdinName || f == "-" {
+		return s
+	}
+	f = nearPath(f)
+	return s + fmt.Sprintf(" (if the fix is an edit to %s: `kitaru retry %s --flow %s`; a plain retry runs the run's own copy of the flow)", f, run.ID, shellQuote(f))
+}
+
+// nearPath is path relative to the current directory when it is under it,
+// as a person would type it there.
+func nearPath(path string) string {
+	wd, err := os.Getwd()
+	if err != nil || !filepath.IsAbs(path) {
+		return path
+	}
+	if rel, err := filepath.Rel(wd, path); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return rel
+	}
+	return path
 }

@@ -162,7 +162,8 @@ func (c *resumeCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 }
 
 type retryCmd struct {
-	RunRef string `arg:"" name:"run" help:"The run: an id, a prefix, or 'last'."`
+	RunRef   string `arg:"" name:"run" help:"The run: an id, a prefix, or 'last'."`
+	FlowFile string `name:"flow" help:"Continue against this edited flow file (the run's own flow, changed): it becomes the run's flow; steps it changed or added run, with their descendants." type:"path" placeholder:"FILE"`
 	runOutput
 	budgetFlags
 	cacheFlags
@@ -173,10 +174,18 @@ func (c *retryCmd) Help() string {
 completed steps are not redone. The run keeps the model registry it started
 with.
 
+With --flow, the run continues against the edited flow file, which becomes
+its flow (the journal records the change): failed and never-run steps run,
+and so do completed steps whose fingerprint the edit changed, with their
+descendants, and steps it added; the other completed steps are kept, and
+steps it removed leave the run. The run keeps its inputs (a new input needs
+a default). An interrupted or waiting run may be retried with --flow too.
+
 Examples:
 
     kitaru retry last
-    kitaru retry kr-3f9a --parallel 2`
+    kitaru retry kr-3f9a --parallel 2
+    kitaru retry last --flow flow.yaml   # after raising a timeout in flow.yaml`
 }
 
 func (c *retryCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
@@ -185,6 +194,13 @@ func (c *retryCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 		return err
 	}
 	opts = append(opts, c.cacheFlags.continueOptions()...)
+	if c.FlowFile != "" {
+		f, err := loadFlow(ctx, c.FlowFile, stdio.Stdin)
+		if err != nil {
+			return cmdErr(err)
+		}
+		opts = append(opts, engine.WithFlow(f))
+	}
 	return drive(ctx, g, stdio, c.runOutput, c.RunRef, func(ctx context.Context, r engine.Runner) (*engine.Run, error) {
 		return r.Retry(ctx, c.RunRef, c.Parallel, opts...)
 	})
@@ -631,7 +647,7 @@ func reportRun(stdio *IO, asJSON, wantCancel bool, run *engine.Run) error {
 		if run.Ending != nil && run.Ending.Code == runstore.EndBudgetExceeded {
 			fmt.Fprintln(w) // its own way out was said
 		} else {
-			fmt.Fprintf(w, "\nfix the cause, then continue with `kitaru retry %s`\n", run.ID)
+			fmt.Fprintf(w, "\n%s\n", retryHint(run))
 		}
 		return &ExitError{Code: ExitRunFailed}
 	case engine.RunWaiting:

@@ -31,6 +31,7 @@ type ContinueOption func(*continueConfig)
 type continueConfig struct {
 	budget  flowspec.Budget
 	noCache bool
+	flow    *flowspec.Flow // WithFlow
 }
 
 // WithBudget sets, from this go on, the limits b sets over those the run

@@ -67,6 +67,12 @@ func runFlowChild(string) error {
 			fmt.Println("run", e.RunID)
 		}
 	})})
+	if id := os.Getenv("KITARU_TEST_RETRY_FLOW"); id != "" {
+		// Retries that run against the flow given (retry --flow).
+		fmt.Println("run", id)
+		_, err = eng.Retry(context.Background(), id, 0, WithFlow(f))
+		return err
+	}
 	if id := os.Getenv("KITARU_TEST_RESUME"); id != "" {
 		// Resumes that run instead (its flow is the one recorded).
 		fmt.Println("run", id)

@@ -336,6 +336,13 @@ func (e *Engine) Retry(ctx context.Context, ref string, parallel int, opts ...Co
 
 // retryOpen is Retry of a run already opened.
 func (e *Engine) retryOpen(ctx context.Context, meta *RunMeta, f *flowspec.Flow, parallel int, opts []ContinueOption) (*Run, error) {
+	var cc continueConfig
+	for _, o := range opts {
+		o(&cc)
+	}
+	if cc.flow != nil {
+		return e.retryEdited(ctx, meta, f, cc.flow, parallel, opts)
+	}
 	recs, err := e.store.LoadSteps(ctx, meta.ID)
 	if err != nil {
 		return nil, err
@@ -422,8 +429,13 @@ func (e *Engine) continueRun(ctx context.Context, meta *RunMeta, f *flowspec.Flo
 	meta.Budget = budgetOf(limit.Over(cc.budget))
 	meta.NoCache = meta.NoCache || cc.noCache
 	e.fillRegistry(meta)
+	why, err := e.forgetRedo(ctx, meta)
+	if err != nil {
+		return nil, err
+	}
 	x := e.newExecution(f, meta, e.parallel(parallel))
 	x.caller = e.runCaller(meta)
+	x.reasons = why
 	if err := x.loadRecords(); err != nil {
 		return nil, err
 	}

@@ -409,8 +409,10 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 	items := make([]*ItemResult, len(list))
 	count := 0
 	for i := range list {
-		// Its own records first: a resume (of a replay too) keeps them.
-		if it := done[i]; it != nil && it.Status == StepCompleted {
+		// Its own records first: a resume (of a replay too) keeps them,
+		// unless what the item is made from changed since (retry --flow
+		// edited the step, or its value moved): then it runs again.
+		if it := done[i]; it != nil && it.Status == StepCompleted && (it.Key == "" || keys[i] == "" || it.Key == keys[i]) {
 			items[i] = it
 			count++
 		}

@@ -26,6 +26,7 @@ type (
 	HeldError    = runstore.HeldError
 	Reason       = runstore.Reason
 	ModelChange  = runstore.ModelChange
+	FlowChange   = runstore.FlowChange
 	Ending       = runstore.Ending
 )
 
@@ -55,6 +56,7 @@ const (
 	EventStepFinished    = runstore.EventStepFinished
 	EventLeftoverStopped = runstore.EventLeftoverStopped
 	EventRunFinished     = runstore.EventRunFinished
+	EventFlowChanged     = runstore.EventFlowChanged
 )
 
 // ErrNotFound is wrapped by errors about runs that do not exist.

@@ -29,6 +29,11 @@ const (
 	ReasonHomeGone           ReasonCode = "home_gone"              // Run: the run that held its record, which is gone
 )
 
+// Why a step of a run continued against an edited flow (kitaru retry
+// --flow) runs again, besides ReasonDefinitionChanged (its definition
+// differs in the edited flow) and ReasonDownstream.
+const ReasonAddedStep ReasonCode = "added_step" // the edited flow added it
+
 // Why a step or an item was reused instead of running.
 const (
 	ReasonUnchanged     ReasonCode = "unchanged"      // Run: its fingerprint is unchanged

@@ -221,7 +221,21 @@ const (
 	// stopped (the kitaru running it had died without stopping it).
 	EventLeftoverStopped EventType = "leftover_stopped"
 	EventRunFinished     EventType = "run_finished" // Run is the final record
+	// EventFlowChanged: `kitaru retry --flow` replaced the run's flow
+	// snapshot with an edited flow; Flow says with which, and what changed.
+	EventFlowChanged EventType = "flow_changed"
 )
+
+// FlowChange is how an edited flow replaced a run's flow snapshot: the
+// new snapshot's hash (sha256, hex) and the file it was read from, and the
+// steps it edited (their definition changed), added and removed.
+type FlowChange struct {
+	Hash    string   `json:"hash"`
+	File    string   `json:"file,omitempty"`
+	Edited  []string `json:"edited,omitempty"`
+	Added   []string `json:"added,omitempty"`
+	Removed []string `json:"removed,omitempty"`
+}
 
 // Event is one thing that happened in a run. Events are also the lines of
 // the run's journal.
@@ -243,8 +257,9 @@ type Event struct {
 	Status  int           `json:"status,omitempty"` // a retried model call's last HTTP status (ephemeral)
 	Result  *StepResult   `json:"result,omitempty"`
 	// Lines are the log lines of an ephemeral log event (never journaled).
-	Lines []LogLine `json:"lines,omitempty"`
-	Run   *Run      `json:"run_record,omitempty"`
+	Lines []LogLine   `json:"lines,omitempty"`
+	Run   *Run        `json:"run_record,omitempty"`
+	Flow  *FlowChange `json:"flow,omitempty"` // EventFlowChanged
 }
 
 // LogLine is one recorded log line of a run.
@@ -292,6 +307,15 @@ type RunMeta struct {
 	// NoCache: its llm steps take no answer from the cache of answers
 	// (--no-cache), in every go at the run.
 	NoCache bool `json:"no_cache,omitempty"`
+	// FlowRev counts the times `kitaru retry --flow` replaced the run's
+	// flow snapshot (0: it runs the flow it started with). ReplaceFlow
+	// sets it; a backend may name its snapshots by it.
+	FlowRev int `json:"flow_rev,omitempty"`
+	// Redo are the steps whose records an edited flow made stale, and why
+	// each runs again (a zero Reason: it failed). They are recorded with
+	// the edited flow, in the same write, and forgotten before the run
+	// continues: a crash between the two still redoes them on resume.
+	Redo map[string]Reason `json:"redo,omitempty"`
 }
 
 // PlanStep is one step of a run's plan.

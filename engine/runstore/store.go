@@ -56,6 +56,12 @@ type Runs interface {
 	LoadSummary(ctx context.Context, id string) (*RunMeta, error)
 	// FlowSource returns the run's flow snapshot.
 	FlowSource(ctx context.Context, id string) ([]byte, error)
+	// ReplaceFlow replaces the run's flow snapshot with flowSource, its
+	// plan with meta.Plan and its meta with meta (FlowRev one more), as one
+	// step: a crash leaves the three old or the three new, and a reader
+	// sees one set whole. Replay sources it no longer matches are not its
+	// concern (earlier snapshots may be kept).
+	ReplaceFlow(ctx context.Context, meta *RunMeta, flowSource []byte) error
 	// Exists says whether run id exists (damaged or not), without reading
 	// its records: what resolving a full id needs.
 	Exists(ctx context.Context, id string) (bool, error)

@@ -5,6 +5,7 @@
 //	run.json             the run's meta (status, inputs, registry, times, ...)
 //	plan.json            its steps in order, and the steps a replay reused
 //	flow.yaml            the flow snapshot the run executes
+//	flow.<n>.yaml, plan.<n>.json   the n-th edited flow and its plan (retry --flow; run.json's flow_rev names the one in force)
 //	journal.jsonl        one event per line, append-only
 //	log.txt              stdout/stderr of the run's steps, secrets redacted
 //	lock                 flock(2)ed by the process running the run; holds its holder

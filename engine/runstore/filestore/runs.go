@@ -120,7 +120,8 @@ func (s *Store) linkSnapshot(meta *runstore.RunMeta, flowSource []byte, dir stri
 	if meta.ReplayOf == nil {
 		return false
 	}
-	src := filepath.Join(s.RunDir(*meta.ReplayOf), "flow.yaml")
+	name, _ := snapshotNames(s.flowRev(context.Background(), *meta.ReplayOf))
+	src := filepath.Join(s.RunDir(*meta.ReplayOf), name)
 	old, err := readRegular(src)
 	if err != nil || !bytes.Equal(old, flowSource) {
 		return false
@@ -187,7 +188,8 @@ func (s *Store) LoadMeta(ctx context.Context, id string) (*runstore.RunMeta, err
 		return nil, err
 	}
 	var plan planFile
-	p := filepath.Join(s.RunDir(id), "plan.json")
+	_, planName := snapshotNames(m.FlowRev)
+	p := filepath.Join(s.RunDir(id), planName)
 	problem, err := readJSON(p, &plan)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -256,9 +258,10 @@ func knownStepStatus(st runstore.StepStatus) bool {
 	return false
 }
 
-// FlowSource returns flow.yaml.
+// FlowSource returns flow.yaml (or the revision run.json names).
 func (s *Store) FlowSource(ctx context.Context, id string) ([]byte, error) {
-	p := filepath.Join(s.RunDir(id), "flow.yaml")
+	name, _ := snapshotNames(s.flowRev(ctx, id))
+	p := filepath.Join(s.RunDir(id), name)
 	data, err := readRegular(p)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
