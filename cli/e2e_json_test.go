@@ -58,7 +58,7 @@ func normaliseRecord(t *testing.T, e *e2e, out string, ids map[string]string) st
 					if val != nil {
 						x[k] = "TIME"
 					}
-				case "duration_ms":
+				case "duration_ms", "active_ms":
 					x[k] = 0
 				case "fingerprint":
 					x[k] = "FINGERPRINT"
