@@ -51,12 +51,8 @@ steps:
 	}
 }
 
-// A run's active time sums its goes: the time it waited for an answer
-// between them is in its wall time only.
-func TestActiveTimeLeavesOutTheWait(t *testing.T) {
-	t.Parallel()
-	te := newEnv(t)
-	f := te.flow(`
+// waitThenRun waits for an answer, then runs a command.
+const waitThenRun = `
 name: active
 steps:
   approval:
@@ -66,7 +62,14 @@ steps:
   after:
     kind: checkpoint
     run: echo done
-`)
+`
+
+// A run's active time sums its goes: the time it waited for an answer
+// between them is in its wall time only.
+func TestActiveTimeLeavesOutTheWait(t *testing.T) {
+	t.Parallel()
+	te := newEnv(t)
+	f := te.flow(waitThenRun)
 	run := te.start(f, nil)
 	wantStatus(t, run, RunWaiting)
 	if run.ActiveMS <= 0 || run.ActiveMS > run.EndedAt.Sub(run.StartedAt).Milliseconds()+1 {
