@@ -157,13 +157,20 @@ func (p *plainProgress) Event(e engine.Event) {
 		line(e.Step, callRetryText(e))
 	case engine.EventLeftoverStopped:
 		line(e.Step, leftoverText(e))
-	case engine.EventItemFinished:
+	case engine.EventLog:
+		// A CI log shows a long step is alive, and what it does, without
+		// taking in all it prints (`kitaru logs` has that).
 		s := p.st.step(e.Step)
-		text := fmt.Sprintf("%d/%d done", s.done, s.total)
-		if s.itemFailed {
-			text += " (an item failed)"
+		since := s.started
+		if s.lastOut.After(since) {
+			since = s.lastOut
 		}
-		line(e.Step, text)
+		if s.status == engine.StepRunning && s.streamLine != "" && !since.IsZero() && t.Sub(since) >= plainOutputEvery {
+			s.lastOut = t
+			line(e.Step, "| "+s.streamLine)
+		}
+	case engine.EventItemFinished:
+		line(e.Step, p.st.step(e.Step).items())
 	case engine.EventStepFinished:
 		if s := p.st.step(e.Step); changed || !s.printed {
 			s.printed = true
@@ -172,7 +179,7 @@ func (p *plainProgress) Event(e engine.Event) {
 	case engine.EventRunFinished:
 		text := fmt.Sprintf("run %s %s", p.st.runID, p.st.runStatus)
 		if d, ok := p.st.runElapsed(t); ok && p.st.runStatus != engine.RunWaiting {
-			text += " in " + fmtDuration(d)
+			text += " in " + d
 		}
 		if p.st.continued != "" {
 			text += ", " + p.st.continued
@@ -186,6 +193,11 @@ func (p *plainProgress) Event(e engine.Event) {
 
 func (p *plainProgress) Close() {}
 
+// plainOutputEvery is how often the plain view prints a running step's
+// latest output line: a step that runs longer than this shows, every so
+// often, the last line it printed. Quick steps print none.
+const plainOutputEvery = 10 * time.Second
+
 // plainStepText says how a finished step ended, in one line.
 func plainStepText(s *stepState) string {
 	switch {
@@ -195,7 +207,10 @@ func plainStepText(s *stepState) string {
 		return "answered " + s.answer
 	case s.status == engine.StepCompleted:
 		out := "completed " + fmtDuration(s.duration)
-		if s.total > 0 {
+		switch {
+		case s.total > 0 && s.failed > 0:
+			out += " (" + s.items() + ")"
+		case s.total > 0:
 			out = fmt.Sprintf("completed %d/%d %s", s.done, s.total, fmtDuration(s.duration))
 		}
 		if u := usageText(s.usage, s.cost, s.costKnown); u != "" {
@@ -216,12 +231,19 @@ func plainStepText(s *stepState) string {
 }
 
 // failedWord is how a failed step's line starts: a failure that
-// continue_on_error let pass says so.
+// continue_on_error let pass says so, a foreach step how its items went.
 func failedWord(s *stepState) string {
+	var notes []string
 	if s.continued {
-		return "failed (continued)"
+		notes = append(notes, "continued")
 	}
-	return "failed"
+	if s.total > 0 {
+		notes = append(notes, s.items())
+	}
+	if len(notes) == 0 {
+		return "failed"
+	}
+	return "failed (" + strings.Join(notes, "; ") + ")"
 }
 
 // retryText says a step failed and when it is tried again. The event's
@@ -231,7 +253,7 @@ func retryText(e engine.Event) string {
 	if e.Item != nil {
 		what = fmt.Sprintf("item %d ", *e.Item)
 	}
-	return fmt.Sprintf("%sattempt %d failed: %s; retrying in %s", what, max(e.Attempt-1, 1), firstLine(e.Error), fmtDuration(e.Delay))
+	return fmt.Sprintf("%sattempt %d failed: %s; retrying in %s", what, max(e.Attempt-1, 1), errSummary(e.Error), fmtDuration(e.Delay))
 }
 
 // leftoverText says that what a killed kitaru left running of a step was
@@ -449,7 +471,7 @@ func (p *liveProgress) frame(now time.Time) []string {
 		}
 	}
 	if d, ok := st.runElapsed(now); ok {
-		footer += " · " + fmtDuration(d)
+		footer += " · " + d
 	}
 	if tok := st.usage.Total(); tok > 0 || st.cost > 0 {
 		footer += fmt.Sprintf(" · %s tok", viewInt(tok))
@@ -551,17 +573,14 @@ func liveStepText(s *stepState, now time.Time) (sym, colour, text string) {
 		return "↺", ansiCyan, reusedText(s.brief)
 	case s.status == engine.StepRunning:
 		text = "running"
-		if s.total > 0 {
-			text += fmt.Sprintf(" %d/%d", s.done, s.total)
-			if s.itemFailed {
-				text += " (an item failed)"
-			}
-		}
 		if !s.started.IsZero() {
 			text += " " + fmtDuration(now.Sub(s.started))
 		}
 		if s.attempt > 1 {
 			text += fmt.Sprintf(" (attempt %d)", s.attempt)
+		}
+		if s.total > 0 {
+			text += " · " + s.items()
 		}
 		if s.retryNote != "" {
 			text += " · " + s.retryNote
@@ -573,7 +592,10 @@ func liveStepText(s *stepState, now time.Time) (sym, colour, text string) {
 		return "✓", ansiGreen, "answered " + s.answer
 	case s.status == engine.StepCompleted:
 		text = "done " + fmtDuration(s.duration)
-		if s.total > 0 {
+		switch {
+		case s.total > 0 && s.failed > 0:
+			text += " · " + s.items()
+		case s.total > 0:
 			text = fmt.Sprintf("done %d/%d %s", s.done, s.total, fmtDuration(s.duration))
 		}
 		if u := usageText(s.usage, s.cost, s.costKnown); u != "" {
@@ -582,9 +604,6 @@ func liveStepText(s *stepState, now time.Time) (sym, colour, text string) {
 		return "✓", ansiGreen, text + reasonSuffix(s.brief)
 	case s.status == engine.StepFailed:
 		text = failedWord(s)
-		if s.total > 0 {
-			text += fmt.Sprintf(" %d/%d", s.done, s.total)
-		}
 		if s.continued {
 			return "✗", ansiYellow, text + ": " + s.errLine
 		}
@@ -592,7 +611,11 @@ func liveStepText(s *stepState, now time.Time) (sym, colour, text string) {
 	case s.status == engine.StepSkipped:
 		return "-", ansiDim, "skipped" + reasonSuffix(s.brief)
 	case s.stopped:
-		return "■", ansiYellow, "stopped after " + fmtDuration(s.duration)
+		text = "stopped after " + fmtDuration(s.duration)
+		if s.total > 0 {
+			text += " · " + s.items()
+		}
+		return "■", ansiYellow, text
 	case s.status == engine.StepWaiting:
 		text = "waiting for input"
 		if s.question != "" {
@@ -657,4 +680,27 @@ func firstLine(s string) string {
 		}
 	}
 	return ""
+}
+
+// stderrTail is how a command's error introduces the end of its stderr,
+// quoted on the lines after it (engine/executors).
+const stderrTail = "; stderr ends with:"
+
+// errSummary is an error in one line: its first, and when that only
+// introduces the command's stderr quoted below it, the last line quoted
+// there (what a command says last is most often why it failed); with
+// nothing quoted, the introduction goes.
+func errSummary(s string) string {
+	first := firstLine(s)
+	if !strings.HasSuffix(first, stderrTail) {
+		return first
+	}
+	_, rest, _ := strings.Cut(strings.TrimLeft(s, " \t\r\n"), "\n")
+	lines := strings.Split(rest, "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if l := strings.TrimSpace(lines[i]); l != "" {
+			return first + " " + textsafe.Escape(l)
+		}
+	}
+	return strings.TrimSuffix(first, stderrTail)
 }

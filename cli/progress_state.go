@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 	"unicode/utf8"
 
@@ -21,8 +22,14 @@ type runState struct {
 	replayOf, from string
 	startedAt      time.Time
 	endedAt        time.Time
-	runStatus      engine.RunStatus
-	continued      string // the failures continue_on_error let pass (continuedText)
+	// goStart is when this go at the run started; activeBefore what the
+	// goes before it took (the record's active_ms); activeMS the final
+	// record's, once it ended.
+	goStart      time.Time
+	activeBefore time.Duration
+	activeMS     int64
+	runStatus    engine.RunStatus
+	continued    string // the failures continue_on_error let pass (continuedText)
 
 	steps []*stepState
 	byID  map[string]*stepState
@@ -54,10 +61,16 @@ type stepState struct {
 	answer     string // a wait step's answer, as compact JSON
 	retryNote  string
 	callRetry  bool   // retryNote is a model call's own retry (callRetryText)
-	streamLine string // the latest line of a running model's answer
-	done       int
-	total      int
-	itemFailed bool
+	streamLine string // the latest line of a running model's answer or command's output
+	// lastOut is when the plain view last printed a line of its output
+	// (see plainOutputEvery).
+	lastOut time.Time
+	// A foreach step's items: done counts the finished ones, failed
+	// those of them that failed (see itemCounts); total is how many its
+	// list yields.
+	done   int
+	failed int
+	total  int
 
 	printed bool // the plain view has said how it ended
 	stopped bool // was running when the run was interrupted or cancelled
@@ -103,16 +116,27 @@ func (r *runState) runSubtitle() string {
 	return out
 }
 
-// runElapsed is how long the run has been going at now, or how long it took
-// once it ended.
-func (r *runState) runElapsed(now time.Time) (time.Duration, bool) {
+// runElapsed is how long the run has been going at now, or how long it
+// took once it ended, in "2.1s (wall 3h12m)" when it sat interrupted or
+// waiting between goes (see runTime).
+func (r *runState) runElapsed(now time.Time) (string, bool) {
 	if r.startedAt.IsZero() {
-		return 0, false
+		return "", false
 	}
+	end := now
 	if r.finished && !r.endedAt.IsZero() {
-		return r.endedAt.Sub(r.startedAt), true
+		end = r.endedAt
 	}
-	return now.Sub(r.startedAt), true
+	active := r.activeBefore
+	switch {
+	case r.finished && r.activeMS > 0:
+		active = time.Duration(r.activeMS) * time.Millisecond
+	case !r.goStart.IsZero():
+		active += end.Sub(r.goStart)
+	default:
+		active += end.Sub(r.startedAt)
+	}
+	return runTime(active, end.Sub(r.startedAt)), true
 }
 
 // apply folds one event into the state. It reports whether a step finished
@@ -128,7 +152,7 @@ func (r *runState) apply(e engine.Event, now func() time.Time) (changed bool) {
 	switch e.Type {
 	case engine.EventRunStarted:
 		r.started = true
-		r.startedAt = t
+		r.startedAt, r.goStart = t, t
 		if e.Run != nil {
 			r.setRun(e.Run, false)
 			for _, s := range e.Run.Steps {
@@ -144,11 +168,15 @@ func (r *runState) apply(e engine.Event, now func() time.Time) (changed bool) {
 		s.started = t
 		s.attempt = e.Attempt
 		s.retryNote, s.callRetry, s.streamLine = "", false, ""
+		// Failed items of an earlier go run again; their finishing is told anew.
+		s.failed = 0
 	case engine.EventStepRetrying:
 		s := r.step(e.Step)
 		s.retryNote = retryText(e)
 	case engine.EventText:
 		r.step(e.Step).streamed(e)
+	case engine.EventLog:
+		r.step(e.Step).output(e)
 	case engine.EventCallRetrying:
 		s := r.step(e.Step)
 		s.retryNote, s.callRetry = callRetryText(e), true
@@ -160,7 +188,7 @@ func (r *runState) apply(e engine.Event, now func() time.Time) (changed bool) {
 			s.done, s.total = e.Done, e.Total
 		}
 		if e.Error != "" {
-			s.itemFailed = true
+			s.failed++
 		}
 	case engine.EventStepFinished:
 		s := r.step(e.Step)
@@ -195,6 +223,10 @@ func (r *runState) setRun(run *engine.Run, final bool) {
 	r.from = run.ReplayFrom
 	if !run.StartedAt.IsZero() && !final {
 		r.startedAt = run.StartedAt
+		r.activeBefore = time.Duration(run.ActiveMS) * time.Millisecond
+	}
+	if final {
+		r.activeMS = run.ActiveMS
 	}
 	r.runStatus = run.Status
 	r.continued = continuedText(run.Ending)
@@ -251,7 +283,7 @@ func (s *stepState) setResult(res *engine.StepResult) {
 	}
 	s.errLine, s.continued = "", res.Continued
 	if res.Error != nil {
-		s.errLine = firstLine(*res.Error)
+		s.errLine = errSummary(*res.Error)
 	}
 	if res.Wait != nil && !res.Wait.Answered {
 		s.question = firstLine(res.Wait.Question)
@@ -261,12 +293,21 @@ func (s *stepState) setResult(res *engine.StepResult) {
 			s.answer = textcut.Runes(string(b), 60)
 		}
 	}
-	if n := len(res.Items); n > 0 {
+	if n := max(len(res.Items), res.ItemCount); n > 0 {
 		s.total = n
-		s.done = 0
+		// A step that has not ended runs its failed items again: only
+		// the completed ones count as done.
+		ended := res.Status == engine.StepCompleted || res.Status == engine.StepFailed || res.Status == engine.StepSkipped
+		s.done, s.failed = 0, 0
 		for _, it := range res.Items {
-			if it.Status == engine.StepCompleted || it.Status == engine.StepFailed || it.Status == engine.StepSkipped {
+			switch {
+			case it.Status == engine.StepCompleted:
 				s.done++
+			case ended && (it.Status == engine.StepFailed || it.Status == engine.StepSkipped):
+				s.done++
+				if it.Status == engine.StepFailed {
+					s.failed++
+				}
 			}
 		}
 	}
@@ -290,3 +331,16 @@ func (r *runState) sumUsage() {
 		}
 	}
 }
+
+// itemCounts counts a foreach step's items: "3/10 done", "1/2 done, 1
+// failed" (done ones completed; failed ones are not done).
+func itemCounts(completed, failed, total int) string {
+	out := fmt.Sprintf("%d/%d done", completed, total)
+	if failed > 0 {
+		out += fmt.Sprintf(", %d failed", failed)
+	}
+	return out
+}
+
+// items is itemCounts for the step's items.
+func (s *stepState) items() string { return itemCounts(s.done-s.failed, s.failed, s.total) }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -132,17 +133,9 @@ func writeRunDetail(w io.Writer, r *engine.Run) error {
 		if s.Reused {
 			status += " (reused)"
 		}
-		if n := len(s.Items); n > 0 {
-			done := 0
-			for _, it := range s.Items {
-				if it.Status == engine.StepCompleted {
-					done++
-				}
-			}
-			status += fmt.Sprintf(" %d/%d", done, n)
-		}
+		status += recordItems(s)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Kind, status, s.Attempts,
-			stepDuration(s), fmtTokens(s.Usage), fmtCost(s.CostUSD), fmtModel(s), stepNote(s))
+			stepDuration(s), fmtTokens(s.Usage), fmtCost(s.CostUSD), stepModel(s), stepNote(s))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -204,6 +197,31 @@ func writeRunDetail(w io.Writer, r *engine.Run) error {
 		writeOutput(w, r.Output)
 	}
 	return nil
+}
+
+// recordItems counts a foreach step's items for its status cell: " 3/3"
+// when all are done, else " (1/3 done, 1 failed)".
+func recordItems(s engine.StepResult) string {
+	total := max(len(s.Items), s.ItemCount)
+	if total == 0 {
+		return ""
+	}
+	done, failed := 0, 0
+	for _, it := range s.Items {
+		switch it.Status {
+		case engine.StepCompleted:
+			done++
+		case engine.StepFailed:
+			failed++
+		}
+	}
+	if done == total {
+		return fmt.Sprintf(" %d/%d", done, total)
+	}
+	if s.Status == engine.StepPending || s.Status == engine.StepRunning {
+		failed = 0 // they run again when the run is continued
+	}
+	return " (" + itemCounts(done, failed, total) + ")"
 }
 
 // writeTurns lists the model calls of a step (or item) whose record lists
@@ -356,6 +374,29 @@ func stepNote(s engine.StepResult) string {
 	return strings.Join(notes, "; ")
 }
 
+// stepModel is a step's MODEL cell: its own model, or for a foreach
+// step, its items' (one model, or "several: a, b" when they called
+// different ones: a list of models falls back item by item).
+func stepModel(s engine.StepResult) string {
+	if s.Model != "" || len(s.Items) == 0 {
+		return fmtModel(s)
+	}
+	var models []string
+	for _, it := range s.Items {
+		m := fmtModel(engine.StepResult{Model: it.Model, Alias: it.Alias, Mock: it.Mock})
+		if m != "" && !slices.Contains(models, m) {
+			models = append(models, m)
+		}
+	}
+	switch {
+	case len(models) <= 1:
+		return strings.Join(models, "")
+	case len(models) <= 3:
+		return "several: " + strings.Join(models, ", ")
+	}
+	return fmt.Sprintf("several (%d models)", len(models))
+}
+
 func fmtModel(s engine.StepResult) string {
 	m := s.Model
 	switch {
@@ -391,11 +432,28 @@ func fmtTime(t time.Time) string {
 	return t.Local().Format(timeLayout)
 }
 
+// runDuration is how long a run's goes took (its active time), with the
+// time since it started where that says more: "2.1s (wall 3h12m)" for a
+// run that sat interrupted or waiting for hours between goes.
 func runDuration(r *engine.Run) string {
 	if r.EndedAt == nil || r.StartedAt.IsZero() {
 		return "-"
 	}
-	return fmtDuration(r.EndedAt.Sub(r.StartedAt))
+	wall := r.EndedAt.Sub(r.StartedAt)
+	if r.ActiveMS == 0 {
+		return fmtDuration(wall) // a record of a kitaru that did not keep it
+	}
+	return runTime(time.Duration(r.ActiveMS)*time.Millisecond, wall)
+}
+
+// runTime is a run's active time, and its wall time when that differs by
+// a second or more (a go's own bookkeeping makes the two differ by a few
+// milliseconds).
+func runTime(active, wall time.Duration) string {
+	if wall-active < time.Second || fmtDuration(wall) == fmtDuration(active) {
+		return fmtDuration(active)
+	}
+	return fmtDuration(active) + " (wall " + fmtDuration(wall) + ")"
 }
 
 func stepDuration(s engine.StepResult) string {

@@ -92,6 +92,36 @@ func TestRecordTextGolden(t *testing.T) {
 	checkGolden(t, "cli/list_damaged.txt.golden", b.String())
 }
 
+// TestRecordInterruptedGolden: a run that sat interrupted for hours between
+// its goes; a foreach step stopped at 2 of its 10 items; the models of
+// foreach and failed llm steps.
+func TestRecordInterruptedGolden(t *testing.T) {
+	old := time.Local
+	time.Local = time.UTC
+	defer func() { time.Local = old }()
+	t0 := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+	end := t0.Add(3*time.Hour + 12*time.Minute)
+	item := func(i int, st engine.StepStatus, model string) engine.ItemResult {
+		return engine.ItemResult{Index: i, Status: st, Attempts: 1, Model: model, Alias: "fast"}
+	}
+	run := &engine.Run{ID: "kr-int", Flow: "digest", Status: engine.RunInterrupted, StartedAt: t0, EndedAt: &end, ActiveMS: 2100,
+		Steps: []engine.StepResult{
+			{ID: "summaries", Kind: "llm", Status: engine.StepCompleted, Attempts: 1, DurationMS: 900,
+				Items: []engine.ItemResult{item(0, engine.StepCompleted, "openai/gpt-4o-mini"), item(1, engine.StepCompleted, "openai/gpt-4o-mini")}},
+			{ID: "fallbacks", Kind: "llm", Status: engine.StepCompleted, Attempts: 1, DurationMS: 700,
+				Items: []engine.ItemResult{item(0, engine.StepCompleted, "openai/gpt-4o-mini"), item(1, engine.StepCompleted, "anthropic/claude-haiku-4-5")}},
+			{ID: "title", Kind: "llm", Status: engine.StepFailed, Attempts: 1, DurationMS: 300, Model: "openai/gpt-4o-mini", Alias: "fast",
+				Error: strp("openai: 401 Unauthorized")},
+			{ID: "pages", Kind: "checkpoint", Status: engine.StepPending, ItemCount: 10,
+				Items: []engine.ItemResult{{Index: 0, Status: engine.StepCompleted}, {Index: 1, Status: engine.StepCompleted}}},
+		}}
+	var b bytes.Buffer
+	if err := writeRunDetail(&b, run); err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "cli/get_interrupted.txt.golden", b.String())
+}
+
 func TestFormatters(t *testing.T) {
 	for _, tt := range []struct{ got, want string }{
 		{fmtCost(nil), "-"},

@@ -48,7 +48,7 @@ func viewStep(run *engine.Run, step string, item *int) (*stepView, error) {
 			continue
 		}
 		v := &stepView{Step: s.ID, Kind: string(s.Kind), Record: s, Turns: s.Turns, Tries: s.AttemptsDetail, Status: s.Status,
-			Output: s.Output, Error: s.Error, Usage: s.Usage, Cost: s.CostUSD, Count: s.Attempts, Model: s.Model, Items: s.Items,
+			Output: s.Output, Error: s.Error, Usage: s.Usage, Cost: s.CostUSD, Count: s.Attempts, Model: stepModel(*s), Items: s.Items,
 			Note: stepReason(s, false)}
 		name := "prompt.json"
 		if item != nil {
@@ -60,6 +60,9 @@ func viewStep(run *engine.Run, step string, item *int) (*stepView, error) {
 			v.Item, v.Record, v.Turns, v.Tries, v.Status, v.Output, v.Error, v.Usage, v.Cost, v.Count, v.Items =
 				item, it, it.Turns, it.AttemptsDetail, it.Status, it.Output, it.Error, it.Usage, it.CostUSD, it.Attempts, nil
 			v.Note = itemReason(it)
+			if m := fmtModel(engine.StepResult{Model: it.Model, Alias: it.Alias, Mock: it.Mock}); m != "" {
+				v.Model = m // an older record's items have none: the step's
+			}
 			name = "prompt-" + strconv.Itoa(*item) + ".json"
 		}
 		if s.Dir != "" {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -113,6 +114,8 @@ func scripts() map[string]script {
 	resumed.Steps[0] = *wdraft
 	resumed.Steps[1] = engine.StepResult{ID: "approval", Kind: flowspec.KindWait, Status: engine.StepCompleted, Attempts: 1,
 		Wait: &engine.WaitInfo{Question: "Publish?", Answered: true, Answer: true}}
+	// Its first go took 300ms; it then waited an hour for the answer.
+	resumed.ActiveMS = 300
 	resumedDone := func(id string, kind flowspec.Kind) *engine.StepResult {
 		return &engine.StepResult{ID: id, Kind: kind, Status: engine.StepCompleted, Attempts: 1, DurationMS: 2}
 	}
@@ -122,7 +125,68 @@ func scripts() map[string]script {
 	override.ReplayFrom = "draft"
 	override.Steps[0] = *outline
 
+	// A foreach whose second item fails: counted apart from the done one.
+	items := pendingRun("items", "checkpoint:fetch")
+	fetchFailed := &engine.StepResult{ID: "fetch", Kind: flowspec.KindCheckpoint, Status: engine.StepFailed, Attempts: 1, DurationMS: 2000,
+		Error: ptr("item 1 failed: the command exited with status 1; stderr ends with:\n  curl: (6) Could not resolve host: example.invalid"),
+		Items: []engine.ItemResult{{Index: 0, Status: engine.StepCompleted}, {Index: 1, Status: engine.StepFailed}}}
+
+	// A 10-item step interrupted after two items: 2 of 10, not 2 of 2.
+	tenItems := pendingRun("ten", "checkpoint:each")
+	tenFinal := engine.StepResult{ID: "each", Kind: flowspec.KindCheckpoint, Status: engine.StepPending,
+		Items: []engine.ItemResult{{Index: 0, Status: engine.StepCompleted}, {Index: 1, Status: engine.StepCompleted}}}
+
+	// A long command: its latest line shows while it runs; the plain view
+	// prints one every plainOutputEvery at most.
+	build := pendingRun("build", "checkpoint:compile", "checkpoint:ship")
+	logLine := func(step string, item *int, text ...string) engine.Event {
+		e := engine.Event{Type: engine.EventLog, Step: step, Item: item}
+		for _, t := range text {
+			e.Lines = append(e.Lines, engine.LogLine{Step: step, Item: item, Text: t})
+		}
+		return e
+	}
+	compiled := &engine.StepResult{ID: "compile", Kind: flowspec.KindCheckpoint, Status: engine.StepCompleted, Attempts: 2, DurationMS: 25000}
+	shipped := &engine.StepResult{ID: "ship", Kind: flowspec.KindCheckpoint, Status: engine.StepCompleted, Attempts: 1, DurationMS: 1000}
+
 	return map[string]script{
+		"item_failed": {
+			ev(0, engine.Event{Type: engine.EventRunStarted, Run: items}),
+			ev(0, engine.Event{Type: engine.EventStepStarted, Step: "fetch", Attempt: 1}),
+			itemDone(1*s, "fetch", 0, 2),
+			ev(2*s, engine.Event{Type: engine.EventItemFinished, Step: "fetch", Item: ptr(1), Done: 2, Total: 2,
+				Error: "the command exited with status 1; stderr ends with:\n  curl: (6) Could not resolve host: example.invalid"}),
+			look(2*s, "one done, one failed"),
+			ev(2*s, engine.Event{Type: engine.EventStepFinished, Step: "fetch", Result: fetchFailed}),
+			ev(2*s, engine.Event{Type: engine.EventRunFinished, Run: finalRun(items, engine.RunFailed, 2*s, *fetchFailed)}),
+			look(2*s, "final"),
+		},
+		"interrupted_items": append(itemsUnder(tenItems, "each", 2, 10),
+			ev(3*s, engine.Event{Type: engine.EventRunFinished, Run: finalRun(tenItems, engine.RunInterrupted, 3*s, tenFinal)}),
+			look(3*s, "final")),
+		"command_output": {
+			ev(0, engine.Event{Type: engine.EventRunStarted, Run: build}),
+			ev(0, engine.Event{Type: engine.EventStepStarted, Step: "compile", Attempt: 1}),
+			ev(1*s, logLine("compile", nil, "compiling a.c")),
+			look(1*s, "its first line"),
+			ev(4*s, logLine("compile", nil, "compiling b.c", "\x1b[31mwarning\x1b[0m: b.c:3 unused", "")),
+			look(5*s, "the last line of a batch, without its colours"),
+			ev(6*s, engine.Event{Type: engine.EventStepRetrying, Step: "compile", Attempt: 2, Delay: s,
+				Error: "the command exited with status 2; stderr ends with:\n  ld: cannot find -lfoo\n  collect2: error: ld returned 1 exit status"}),
+			look(6*s, "retrying, with the end of its stderr"),
+			ev(7*s, engine.Event{Type: engine.EventStepStarted, Step: "compile", Attempt: 2}),
+			ev(12*s, logLine("compile", nil, "compiling c.c")),
+			ev(18*s, logLine("compile", nil, "compiling d.c")),
+			ev(23*s, logLine("compile", nil, "linking")),
+			ev(25*s, engine.Event{Type: engine.EventStepFinished, Step: "compile", Result: compiled}),
+			ev(25*s, engine.Event{Type: engine.EventStepStarted, Step: "ship", Attempt: 1}),
+			ev(26*s, engine.Event{Type: engine.EventStepRetrying, Step: "ship", Attempt: 2, Delay: s,
+				Error: "the command exited with status 1; stderr ends with:\n"}),
+			look(26*s, "retrying, nothing on stderr"),
+			ev(26*s, engine.Event{Type: engine.EventStepFinished, Step: "ship", Result: shipped}),
+			ev(26*s, engine.Event{Type: engine.EventRunFinished, Run: finalRun(build, engine.RunCompleted, 26*s, *compiled, *shipped)}),
+			look(26*s, "final"),
+		},
 		// A replay knows its overridden step at the start; it is not "kept".
 		"replay_override": {
 			ev(0, engine.Event{Type: engine.EventRunStarted, Run: override}),
@@ -136,8 +200,8 @@ func scripts() map[string]script {
 			ev(time.Hour, engine.Event{Type: engine.EventStepFinished, Step: "details", Result: resumedDone("details", flowspec.KindWait)}),
 			ev(time.Hour, engine.Event{Type: engine.EventStepStarted, Step: "publish", Attempt: 1}),
 			ev(time.Hour, engine.Event{Type: engine.EventStepFinished, Step: "publish", Result: resumedDone("publish", flowspec.KindCheckpoint)}),
-			ev(time.Hour, engine.Event{Type: engine.EventRunFinished, Run: finalRun(resumed, engine.RunCompleted, time.Hour,
-				*wdraft, resumed.Steps[1], *resumedDone("details", flowspec.KindWait), *resumedDone("publish", flowspec.KindCheckpoint))}),
+			ev(time.Hour, engine.Event{Type: engine.EventRunFinished, Run: withActive(finalRun(resumed, engine.RunCompleted, time.Hour,
+				*wdraft, resumed.Steps[1], *resumedDone("details", flowspec.KindWait), *resumedDone("publish", flowspec.KindCheckpoint)), 302)}),
 			look(time.Hour, "final"),
 		},
 		// A resume after kill -9 stops what the killed kitaru left running
@@ -175,8 +239,8 @@ func scripts() map[string]script {
 		"replay_failed": {
 			ev(0, engine.Event{Type: engine.EventRunStarted, Run: fan}),
 			ev(0, engine.Event{Type: engine.EventStepStarted, Step: "summarise", Attempt: 1}),
-			ev(1*s, engine.Event{Type: engine.EventItemFinished, Step: "summarise", Item: ptr(0), Done: 1, Total: 3}),
-			ev(2*s, engine.Event{Type: engine.EventItemFinished, Step: "summarise", Item: ptr(1), Done: 2, Total: 3}),
+			itemDone(1*s, "summarise", 0, 3),
+			itemDone(2*s, "summarise", 1, 3),
 			look(2500*time.Millisecond, "two of three items"),
 			ev(3*s, engine.Event{Type: engine.EventItemFinished, Step: "summarise", Item: ptr(2), Done: 3, Total: 3, Error: "429"}),
 			look(3500*time.Millisecond, "an item failed"),
@@ -197,6 +261,26 @@ func scripts() map[string]script {
 			look(time.Second, "final"),
 		},
 	}
+}
+
+// itemsUnder starts run's foreach step and finishes n of its total
+// items, one a second.
+func itemsUnder(run *engine.Run, step string, n, total int) script {
+	sc := script{ev(0, engine.Event{Type: engine.EventRunStarted, Run: run}), ev(0, engine.Event{Type: engine.EventStepStarted, Step: step, Attempt: 1})}
+	for i := range n {
+		sc = append(sc, itemDone(time.Duration(i+1)*time.Second, step, i, total))
+	}
+	return sc
+}
+
+// itemDone is item i of a step's total finishing, the (i+1)th to.
+func itemDone(at time.Duration, step string, i, total int) scriptStep {
+	return ev(at, engine.Event{Type: engine.EventItemFinished, Step: step, Item: ptr(i), Done: i + 1, Total: total})
+}
+
+func withActive(r *engine.Run, ms int64) *engine.Run {
+	r.ActiveMS = ms
+	return r
 }
 
 // play feeds a script to a view and returns what the screen showed at each
@@ -248,12 +332,15 @@ func TestViewLiveGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			looks, raw := play(t, sc, progressOptions{TTY: true}, 80)
 			checkGolden(t, "view/"+name+".tty.golden", looks)
-			if strings.Contains(raw, "\x1b[3") || strings.Contains(raw, "\x1b[1m") {
+			// A colour, not the cursor-up of a 3-row frame (\x1b[3A).
+			if colourSeq.MatchString(raw) || strings.Contains(raw, "\x1b[1m") {
 				t.Errorf("colours drawn with Color false: %q", raw)
 			}
 		})
 	}
 }
+
+var colourSeq = regexp.MustCompile(`\x1b\[3[0-9]m`)
 
 func TestViewPlainGolden(t *testing.T) {
 	for name, sc := range scripts() {

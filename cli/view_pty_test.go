@@ -182,3 +182,30 @@ func TestViewPTYTokensAndCost(t *testing.T) {
 		t.Error("the API key reached the terminal")
 	}
 }
+
+// A running command's latest line shows on its row, through the engine's
+// ephemeral log events: no second shell with `logs -f` is needed. Once
+// the step ends, its row says how it ended.
+func TestViewPTYRunningCommandOutput(t *testing.T) {
+	e := newE2E(t)
+	requireEngine(t, e)
+	flow := e.write("build.yaml", `name: build
+steps:
+  build: {kind: checkpoint, run: "echo compiling a.c; printf '\\033[33mcompiling b.c\\033[0m\\n'; while [ ! -f go.on ]; do sleep 0.05; done; echo linked"}
+`)
+	drawn, code := runInPTYWith(t, e.command("run", flow), 100, func(s *ptySession) {
+		s.waitDrawn(t, "the command's latest line on its row", func(d string) bool {
+			return rowsMatching(screenOf(t, d, 100), `^▸ build +running .* · compiling b\.c$`) == 1
+		})
+		if err := os.WriteFile(filepath.Join(e.Dir, "go.on"), nil, 0o600); err != nil {
+			t.Error(err)
+		}
+	})
+	screen := screenOf(t, drawn, 100)
+	if code != 0 {
+		t.Fatalf("exit %d; screen:\n%s", code, screen)
+	}
+	if n := rowsMatching(screen, `^✓ build +done (\d+ms|\d+\.\ds)$`); n != 1 {
+		t.Errorf("the final frame does not say the step is done:\n%s", screen)
+	}
+}

@@ -540,8 +540,35 @@ func (e *Engine) assembleFrom(ctx context.Context, meta *RunMeta, recs map[strin
 		}
 		run.Steps = append(run.Steps, *r)
 	}
+	e.itemCounts(ctx, &run)
 	totals(&run, meta.Earlier)
 	return &run, nil
+}
+
+// itemCounts sets the ItemCount of the foreach steps that have not ended
+// but have finished items (a run interrupted, or running now): their
+// records list only those. The journal's item_finished events tell how
+// many items the list yields; it is read only for such steps.
+func (e *Engine) itemCounts(ctx context.Context, run *Run) {
+	open := map[string]*StepResult{}
+	for i := range run.Steps {
+		r := &run.Steps[i]
+		if len(r.Items) > 0 && !r.Reused && (r.Status == StepPending || r.Status == StepRunning) {
+			open[r.ID] = r
+		}
+	}
+	if len(open) == 0 {
+		return
+	}
+	evs, _, err := e.store.Events(ctx, run.ID, 0, 0)
+	if err != nil {
+		return // the count is for display; the records are intact
+	}
+	for _, ev := range evs {
+		if r := open[ev.Step]; r != nil && ev.Type == EventItemFinished && ev.Total > 0 {
+			r.ItemCount = ev.Total
+		}
+	}
 }
 
 // inFlight is, for a run that is running now, the steps its journal says

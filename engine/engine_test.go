@@ -301,8 +301,15 @@ steps:
 	if len(each.Items) != 4 || each.Items[2].Status != StepFailed || each.Items[1].Output != "1-b" {
 		t.Fatalf("items %+v", each.Items)
 	}
-	if evs := te.events.of(EventItemFinished); len(evs) != 4 || evs[3].Done != 4 || evs[3].Total != 4 {
+	evs := te.events.of(EventItemFinished)
+	if len(evs) != 4 || evs[3].Done != 4 || evs[3].Total != 4 {
 		t.Fatalf("item events %+v", evs)
+	}
+	// The failed item is told as failed, so a view counts it apart.
+	for _, ev := range evs {
+		if failed := *ev.Item == 2; failed != strings.Contains(ev.Error, "exited with status 1") {
+			t.Errorf("item %d finished with error %q", *ev.Item, ev.Error)
+		}
 	}
 	os.WriteFile(filepath.Join(te.counter, "fixed"), nil, 0o600)
 	again, err := te.eng.Retry(t.Context(), run.ID, 0)

@@ -307,6 +307,12 @@ func decided(s StepStatus) bool { return ok(s) || s == StepFailed }
 
 // run executes the run to its end and returns its record.
 func (x *execution) run(ctx context.Context) (*Run, error) {
+	// This go's share of the run's active time starts now (a new run's
+	// when it was created).
+	goStart := time.Now().UTC()
+	if x.fresh && !x.meta.StartedAt.IsZero() {
+		goStart = x.meta.StartedAt
+	}
 	x.sc = context.WithoutCancel(ctx)
 	if x.e.cfg.Observer != nil {
 		x.obs = newObserverQueue(x.e.cfg.Observer)
@@ -491,6 +497,7 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 	}
 	// The final record below is built from the meta.
 	x.meta.Status, x.meta.Ending, x.meta.Error, x.meta.EndedAt = status, end.ending, end.err, &now
+	x.meta.ActiveMS += max(now.Sub(goStart).Milliseconds(), 0)
 	x.meta.Remedy = nil
 	if h := x.haltedBy(); h != nil {
 		x.meta.Remedy = runstore.RemedyOf(h)

@@ -157,6 +157,9 @@ func (x *execution) execStep(ctx context.Context, s *flowspec.Step, sc *flowspec
 		if err != nil {
 			r = x.failed(s, start, attempts, u.maskErr(err))
 			spent(r, res)
+			if r.Model == "" {
+				r.Model, r.Alias = x.triedModel(s)
+			}
 		} else {
 			end := time.Now().UTC()
 			r = &StepResult{ID: s.ID, Kind: s.Kind, Status: StepCompleted, Attempts: attempts,
@@ -173,6 +176,32 @@ func (x *execution) execStep(ctx context.Context, s *flowspec.Step, sc *flowspec
 		return nil
 	}
 	return x.save(r)
+}
+
+// triedModel is the model an llm step that failed before any model
+// answered was to call (its list, for a list of models), so its record
+// says which, as a completed step's does: as the run's registry resolves
+// it, with the name the flow gave when that is an alias.
+func (x *execution) triedModel(s *flowspec.Step) (model, alias string) {
+	if s.LLM == nil {
+		return "", ""
+	}
+	declared := s.LLM.Models()
+	resolved := make([]string, len(declared))
+	for i, m := range declared {
+		resolved[i] = m
+		if x.meta.Registry == nil {
+			continue
+		}
+		if res, err := x.meta.Registry.Resolve(m, nil); err == nil {
+			resolved[i] = res.Model
+		}
+	}
+	model = strings.Join(resolved, ", ")
+	if len(declared) == 1 && declared[0] != model {
+		alias = declared[0]
+	}
+	return model, alias
 }
 
 func fill(r *StepResult, res *unitResult) {
@@ -513,6 +542,10 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 			}
 			if res != nil {
 				it.Usage, it.CostUSD, it.AttemptsDetail, it.Turns = res.Usage, res.Cost, res.Tries, res.Turns
+				it.Model, it.Alias, it.Mock = res.Model, res.Alias, res.Mock
+			}
+			if err != nil && it.Model == "" {
+				it.Model, it.Alias = x.triedModel(s)
 			}
 			if err != nil {
 				msg := u.mask(err.Error())
@@ -540,7 +573,12 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 			mu.Lock()
 			items[idx] = it
 			count++
-			x.emit(Event{Type: EventItemFinished, Step: s.ID, Item: &idx, Done: count, Total: len(list)})
+			fin := Event{Type: EventItemFinished, Step: s.ID, Item: &idx, Done: count, Total: len(list)}
+			if it.Error != nil {
+				// A follower counts failed items apart from done ones.
+				fin.Error = *it.Error
+			}
+			x.emit(fin)
 			mu.Unlock()
 		}()
 	}
@@ -553,6 +591,12 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 		DurationMS: end.Sub(start).Milliseconds(), Fingerprint: x.fps[s.ID]}
 	outs := make([]any, len(list))
 	for i, it := range items {
+		if i == 0 || it.Model == r.Model && it.Alias == r.Alias && it.Mock == r.Mock {
+			// The step's model is its items' when they all had the same.
+			r.Model, r.Alias, r.Mock = it.Model, it.Alias, it.Mock
+		} else {
+			r.Model, r.Alias, r.Mock = "", "", false
+		}
 		r.Items = append(r.Items, *it)
 		r.Attempts = max(r.Attempts, it.Attempts)
 		r.Masked = r.Masked || it.Masked

@@ -26,6 +26,7 @@ func normalise(s, home, counter string) string {
 		{`kr-[0-9a-z]{8}`, "kr-ID"},
 		{`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z`, "TIME"},
 		{`"duration_ms": \d+`, `"duration_ms": 0`},
+		{`"active_ms": \d+`, `"active_ms": 1`},
 		{`[0-9a-f]{24}`, "FINGERPRINT"},
 	} {
 		s = regexp.MustCompile(r.re).ReplaceAllString(s, r.to)

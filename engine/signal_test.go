@@ -80,10 +80,15 @@ steps:
     run: echo x >> COUNTER/${{ item }}; if [ ${{ item }} = b ]; then ` + sleeper + `; fi; echo ${{ item }}
 `,
 			check: func(t *testing.T, te *testEnv, run *Run) {
-				for _, it := range step(t, run, "victim").Items {
+				victim := step(t, run, "victim")
+				for _, it := range victim.Items {
 					if it.Status != StepCompleted {
 						t.Errorf("item %d recorded %s (%v), want only finished items recorded", it.Index, it.Status, it.Error)
 					}
+				}
+				// Its record lists the finished item; the list yields two.
+				if len(victim.Items) != 1 || victim.ItemCount != 2 {
+					t.Errorf("the interrupted step has %d items recorded of %d, want 1 of 2", len(victim.Items), victim.ItemCount)
 				}
 			},
 			counts:  map[string]int{"a": 1, "b": 2},

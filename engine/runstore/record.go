@@ -65,6 +65,11 @@ type Run struct {
 	FlowFile  string     `json:"flow_file,omitempty"` // the path the flow was loaded from
 	StartedAt time.Time  `json:"started_at"`
 	EndedAt   *time.Time `json:"ended_at,omitempty"`
+	// ActiveMS is how long the run's goes took, summed (each from its
+	// start to its stop): unlike EndedAt-StartedAt it leaves out the time
+	// it sat interrupted or waiting between them. 0 in records of a
+	// kitaru that did not keep it.
+	ActiveMS int64 `json:"active_ms,omitempty"`
 	// Dir is where the run's files are, for a store that keeps files; the
 	// command line fills it for people, no store record holds it.
 	Dir string `json:"dir,omitempty"`
@@ -130,6 +135,11 @@ type StepResult struct {
 	Dir string `json:"dir,omitempty"`
 	// Items are the per-item units of a foreach step, in order.
 	Items []ItemResult `json:"items,omitempty"`
+	// ItemCount is how many items the list of a foreach step that has not
+	// ended yields, when its Items are only the finished ones (a run
+	// interrupted or running); 0 when not known. Filled when a record is
+	// read, from the journal, never stored in a step record.
+	ItemCount int `json:"item_count,omitempty"`
 	// Wait is set for a wait step.
 	Wait *WaitInfo `json:"wait,omitempty"`
 	// Fingerprint is the hash of the step's definition, the inputs it read
@@ -141,17 +151,21 @@ type StepResult struct {
 
 // ItemResult is one item of a foreach step.
 type ItemResult struct {
-	Index      int             `json:"index"`
-	Status     StepStatus      `json:"status"`
-	Attempts   int             `json:"attempts"`
-	Reused     bool            `json:"reused"`
-	Output     any             `json:"output"`
-	Error      *string         `json:"error"`
-	Remedy     *Remedy         `json:"remedy,omitempty"` // as StepResult's
-	DurationMS int64           `json:"duration_ms"`
-	Masked     bool            `json:"masked,omitempty"`
-	Usage      providers.Usage `json:"usage"`
-	CostUSD    *float64        `json:"cost_usd"`
+	Index      int        `json:"index"`
+	Status     StepStatus `json:"status"`
+	Attempts   int        `json:"attempts"`
+	Reused     bool       `json:"reused"`
+	Output     any        `json:"output"`
+	Error      *string    `json:"error"`
+	Remedy     *Remedy    `json:"remedy,omitempty"` // as StepResult's
+	DurationMS int64      `json:"duration_ms"`
+	// Model, Alias and Mock are as StepResult's, for the item's llm call.
+	Model   string          `json:"model,omitempty"`
+	Alias   string          `json:"alias,omitempty"`
+	Mock    bool            `json:"mock,omitempty"`
+	Masked  bool            `json:"masked,omitempty"`
+	Usage   providers.Usage `json:"usage"`
+	CostUSD *float64        `json:"cost_usd"`
 	// AttemptsDetail lists each attempt of an item that ran more than once.
 	AttemptsDetail []Attempt `json:"attempts_detail,omitempty"`
 	Turns          []Turn    `json:"turns,omitempty"` // as StepResult's
@@ -214,7 +228,7 @@ const (
 	EventRunStarted   EventType = "run_started"   // Run is set (steps pending or reused)
 	EventStepStarted  EventType = "step_started"  // Step, Attempt
 	EventStepRetrying EventType = "step_retrying" // Step, Attempt, Error, Delay
-	EventItemFinished EventType = "item_finished" // Step, Item, Done/Total
+	EventItemFinished EventType = "item_finished" // Step, Item, Done/Total; Error when the item failed
 	EventStepFinished EventType = "step_finished" // Step, Result (completed, failed, skipped, waiting, reused)
 	// EventLeftoverStopped: before a step (Step, Item) runs again, what
 	// was left running of its previous attempt, process group PGID, was
@@ -249,7 +263,7 @@ type Event struct {
 	Step    string        `json:"step,omitempty"`
 	Attempt int           `json:"attempt,omitempty"`
 	Item    *int          `json:"item,omitempty"`
-	Done    int           `json:"done,omitempty"` // foreach: items finished
+	Done    int           `json:"done,omitempty"` // foreach: items finished, failed ones too
 	Total   int           `json:"total,omitempty"`
 	Delay   time.Duration `json:"delay,omitempty"`
 	Error   string        `json:"error,omitempty"`
