@@ -70,6 +70,9 @@ func (c *runCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 	if err != nil {
 		return err
 	}
+	// Said once, before the run starts: the step that needs what is
+	// missing may be far down the flow.
+	printWarnings(stdio.Stderr, flow.File, flowWarnings(flow, thisMachine))
 	return drive(ctx, g, stdio, c.runOutput, "", func(ctx context.Context, r engine.Runner) (*engine.Run, error) {
 		return r.Start(ctx, engine.StartOptions{Flow: flow, Inputs: inputs, Parallel: c.Parallel, Budget: limit, NoCache: c.NoCache})
 	})
