@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -87,4 +88,25 @@ steps:
 			}
 		})
 	}
+}
+
+// onlyWarnings checks that stderr holds nothing but warnings (as
+// printWarnings writes them), each holding one of allowed.
+func onlyWarnings(stderr string, allowed ...string) error {
+	for _, line := range strings.Split(strings.TrimSuffix(stderr, "\n"), "\n") {
+		if line == "" || strings.HasPrefix(line, "  ") {
+			continue // a warning's fix
+		}
+		ok := strings.Contains(line, ": warning: ")
+		if ok {
+			ok = false
+			for _, a := range allowed {
+				ok = ok || strings.Contains(line, a)
+			}
+		}
+		if !ok {
+			return fmt.Errorf("unexpected on stderr: %q", line)
+		}
+	}
+	return nil
 }
