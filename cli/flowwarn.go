@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/kitaruhq/kitaru/flowspec"
@@ -29,17 +30,19 @@ type flowWarning struct {
 // the tests.
 type machine struct {
 	registry func() (providers.Registry, error)
-	// secrets lists the names of the secrets stored here; ok is false when
-	// they cannot be known (no index readable), and then nothing is said.
-	secrets func() (names []string, ok bool)
+	// secrets lists the secrets stored here (names and key names); ok is
+	// false when they cannot be known (no index readable), and then
+	// nothing is said.
+	secrets func() (list []keyring.Secret, ok bool)
 	getenv  func(string) string
 }
 
-var thisMachine = machine{registry: providers.LoadRegistry, secrets: secretNames, getenv: os.Getenv}
+var thisMachine = machine{registry: providers.LoadRegistry, secrets: storedSecrets, getenv: os.Getenv}
 
-// secretNames reads only the keyring's index of names, never the keyring
-// itself, so it is quick and asks for no unlocking (as secretKeyNote).
-func secretNames() ([]string, bool) {
+// storedSecrets reads only the keyring's index of names, never the
+// keyring itself, so it is quick and asks for no unlocking (as
+// secretKeyNote).
+func storedSecrets() ([]keyring.Secret, bool) {
 	store, err := keyring.Open(keyring.Options{})
 	if err != nil {
 		return nil, false
@@ -48,11 +51,7 @@ func secretNames() ([]string, bool) {
 	if err != nil {
 		return nil, false
 	}
-	names := make([]string, 0, len(list))
-	for _, s := range list {
-		names = append(names, s.Name)
-	}
-	return names, true
+	return list, true
 }
 
 // flowWarnings checks what f uses against m; each name is warned about
@@ -74,19 +73,21 @@ func flowWarnings(f *flowspec.Flow, m machine) []flowWarning {
 	// With the mock on, no model is resolved and no key is read.
 	mock := m.getenv(providers.EnvMockResponse) != ""
 	reg, regErr := m.registry()
-	var stored []string
+	var stored []keyring.Secret
 	storedOK, storedRead := false, false
-	have := func(secret string) (exists, known bool) {
+	// find returns the stored secret named name; known is false when
+	// what is stored cannot be read.
+	find := func(name string) (s *keyring.Secret, known bool) {
 		if !storedRead {
 			stored, storedOK = m.secrets()
 			storedRead = true
 		}
-		for _, s := range stored {
-			if s == secret {
-				return true, storedOK
+		for i := range stored {
+			if stored[i].Name == name {
+				return &stored[i], storedOK
 			}
 		}
-		return false, storedOK
+		return nil, storedOK
 	}
 	for _, u := range f.Uses {
 		if !once(u) {
@@ -110,13 +111,20 @@ func flowWarnings(f *flowspec.Flow, m machine) []flowWarning {
 			if a.Secret == "" || key == "" || m.getenv(key) != "" {
 				continue // no key needed, or the environment gives it
 			}
-			if exists, known := have(a.Secret); known && !exists {
+			s, known := find(a.Secret)
+			switch {
+			case !known:
+			case s == nil:
 				w.Message = fmt.Sprintf("model alias %q reads its key from secret %q, which does not exist on this machine", u.Name, a.Secret)
 				w.Fix = fmt.Sprintf("Create it with: kitaru secrets set %s --%s=… (or export %s)", a.Secret, key, key)
 				out = append(out, w)
+			case !slices.Contains(s.Keys, key):
+				w.Message = fmt.Sprintf("model alias %q reads its key %s from secret %q, which has no such key", u.Name, key, a.Secret)
+				w.Fix = fmt.Sprintf("Add it with: kitaru secrets set %s --%s=… (or export %s)", a.Secret, key, key)
+				out = append(out, w)
 			}
 		case flowspec.UseSecret:
-			if exists, known := have(u.Name); known && !exists {
+			if s, known := find(u.Name); known && s == nil {
 				w.Message = fmt.Sprintf("secret %q does not exist on this machine", u.Name)
 				w.Fix = fmt.Sprintf("Create it with: kitaru secrets set %s --KEY=VALUE, one --KEY for each variable the command reads", u.Name)
 				out = append(out, w)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/kitaruhq/kitaru/flowspec"
+	"github.com/kitaruhq/kitaru/keyring"
 	"github.com/kitaruhq/kitaru/providers"
 )
 
@@ -15,6 +16,8 @@ func TestFlowWarnings(t *testing.T) {
 		"fast":  {Model: "openai/gpt-4o-mini", Secret: "openai-creds"},
 		"local": {Model: "ollama/llama3.2"},
 	}}
+	hook := []keyring.Secret{{Name: "webhook", Keys: []string{"TOKEN"}}}
+	both := append(hook, keyring.Secret{Name: "openai-creds", Keys: []string{"OPENAI_API_KEY"}})
 	const flow = `name: w
 steps:
   a:
@@ -33,25 +36,27 @@ steps:
 	tests := []struct {
 		name    string
 		model   string
-		stored  []string // nil: the index cannot be read
+		stored  []keyring.Secret // nil: the index cannot be read
 		env     map[string]string
 		want    []string // one substring per warning, in order
 		wantPos []int    // the line of each
 	}{
-		{name: "bare model name", model: "gpt-4o", stored: []string{"webhook"},
+		{name: "bare model name", model: "gpt-4o", stored: hook,
 			want:    []string{`model alias "gpt-4o" is not registered on this machine (registered: fast, local) | write model: openai/gpt-4o`},
 			wantPos: []int{5}},
-		{name: "typo of an alias", model: "fsat", stored: []string{"webhook", "openai-creds"},
+		{name: "typo of an alias", model: "fsat", stored: both,
 			want: []string{`did you mean "fast"? | kitaru model register fsat --model PROVIDER/MODEL`}, wantPos: []int{5}},
-		{name: "all there", model: "fast", stored: []string{"webhook", "openai-creds"}},
-		{name: "provider/model", model: "openai/gpt-4o", stored: []string{"webhook"}},
-		{name: "alias secret missing", model: "fast", stored: []string{"webhook"},
+		{name: "all there", model: "fast", stored: both},
+		{name: "provider/model", model: "openai/gpt-4o", stored: hook},
+		{name: "alias secret missing", model: "fast", stored: hook,
 			want: []string{`alias "fast" reads its key from secret "openai-creds" | kitaru secrets set openai-creds --OPENAI_API_KEY=…`}, wantPos: []int{5}},
-		{name: "environment gives the key", model: "fast", stored: []string{"webhook"}, env: map[string]string{"OPENAI_API_KEY": "k"}},
-		{name: "alias needs no key", model: "local", stored: []string{}, want: []string{`secret "webhook" does not exist | kitaru secrets set webhook --KEY=VALUE`}, wantPos: []int{10}},
+		{name: "alias secret lacks the key", model: "fast", stored: append(hook, keyring.Secret{Name: "openai-creds", Keys: []string{"ANTHROPIC_API_KEY"}}),
+			want: []string{`reads its key OPENAI_API_KEY from secret "openai-creds", which has no such key | kitaru secrets set openai-creds --OPENAI_API_KEY=…`}, wantPos: []int{5}},
+		{name: "environment gives the key", model: "fast", stored: hook, env: map[string]string{"OPENAI_API_KEY": "k"}},
+		{name: "alias needs no key", model: "local", stored: []keyring.Secret{}, want: []string{`secret "webhook" does not exist | kitaru secrets set webhook --KEY=VALUE`}, wantPos: []int{10}},
 		{name: "index unreadable", model: "local", stored: nil},
-		{name: "mock on", model: "gpt-4o", stored: []string{"webhook"}, env: map[string]string{providers.EnvMockResponse: "hi"}},
-		{name: "mock off when empty", model: "nope", stored: []string{"webhook"}, env: map[string]string{providers.EnvMockResponse: ""},
+		{name: "mock on", model: "gpt-4o", stored: hook, env: map[string]string{providers.EnvMockResponse: "hi"}},
+		{name: "mock off when empty", model: "nope", stored: hook, env: map[string]string{providers.EnvMockResponse: ""},
 			want: []string{`"nope" is not registered`}, wantPos: []int{5}},
 	}
 	for _, tt := range tests {
@@ -65,7 +70,7 @@ steps:
 			}
 			m := machine{
 				registry: func() (providers.Registry, error) { return reg, nil },
-				secrets:  func() ([]string, bool) { return tt.stored, tt.stored != nil },
+				secrets:  func() ([]keyring.Secret, bool) { return tt.stored, tt.stored != nil },
 				getenv:   func(k string) string { return tt.env[k] },
 			}
 			got := flowWarnings(f, m)
