@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"regexp"
 	"strings"
 
 	"github.com/expr-lang/expr"
@@ -67,7 +68,7 @@ func (c *compiler) checkInputTypes(src string, read map[string]bool) error {
 	ast.Walk(&tree.Node, inputTyper{c})
 	if _, err := checker.Check(tree, cfg); err != nil {
 		var fe *file.Error
-		if !errors.As(err, &fe) {
+		if !errors.As(err, &fe) || !certainAtRunTime(fe.Message) {
 			return nil
 		}
 		var said []string
@@ -80,6 +81,28 @@ func (c *compiler) checkInputTypes(src string, read map[string]bool) error {
 		return fe
 	}
 	return nil
+}
+
+// mismatchRE matches the checker's operator errors, of one operand type
+// or two.
+var mismatchRE = regexp.MustCompile(`^invalid operation: \S+ \(mismatched types? (.+?)(?: and (.+))?\)$`)
+
+// certainAtRunTime says whether the typed checker's message is one the
+// run would fail with too. The checker is stricter than the run in places:
+// the run turns a float into an int where one is needed (repeat(s, 2.0),
+// list[2.0], 1 .. 3.0), so anything about arguments, indexes, or two
+// numbers is left alone. What remains is an operator applied to what
+// cannot take it (text, a boolean, a list, an object), which always fails.
+func certainAtRunTime(msg string) bool {
+	m := mismatchRE.FindStringSubmatch(msg)
+	if m == nil {
+		return false
+	}
+	numeric := func(t string) bool { return t == "int" || t == "float64" }
+	if m[2] == "" {
+		return true // a unary operator (! on a number, - on text)
+	}
+	return !numeric(m[1]) || !numeric(m[2])
 }
 
 // typedConf is the configuration of the typed check: the flow's

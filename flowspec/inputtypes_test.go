@@ -28,7 +28,19 @@ steps:
 		{"${{ inputs.n + inputs.topic }}", "mismatched types int and string"},
 		{"${{ inputs.ok + 1 }}", "mismatched types bool and int) (declared: inputs.ok boolean)"},
 		{`${{ inputs["topic"] * 2 }}`, "mismatched types string and int"},
-		{"${{ inputs.tags.first }}", "(declared: inputs.tags list)"},
+		{"${{ inputs.tags + inputs.tags }}", "(declared: inputs.tags list)"},
+		{"${{ -inputs.topic }}", "mismatched type string"},
+		{"${{ !inputs.n }}", "mismatched type int"},
+		{"${{ inputs.topic < 3 }}", "mismatched types string and int"},
+		{"${{ inputs.topic contains inputs.n }}", "mismatched types string and int"},
+		{"${{ inputs.topic + inputs.x }}", "mismatched types string and float64"},
+		// The run turns a whole float into an int where one is needed,
+		// where the checker would refuse: these run, so they pass.
+		{"${{ repeat(inputs.topic, inputs.x) }}", ""},
+		{"${{ inputs.tags[inputs.x] }}", ""},
+		{"${{ inputs.n .. inputs.x }}", ""},
+		{"${{ inputs.x % 3 }}", ""}, // fails at run time, but is left to it
+		{"${{ inputs.tags.first }}", ""},
 		{"${{ inputs.topic + string(inputs.n) }}", ""},
 		{`${{ inputs.ok ? "y" : "n" }}`, ""},
 		{`${{ (inputs.opt ?? "z") + inputs.topic }}`, ""},
@@ -42,6 +54,12 @@ steps:
 		{"${{ toJSON(inputs) + inputs.topic }}", ""},
 		{"${{ map(inputs.tags, # + 1) }}", ""},
 		{"${{ inputs.topic }} and ${{ inputs.n }}", ""},
+	}
+	// These also evaluate without error.
+	runs := map[string]bool{
+		"${{ repeat(inputs.topic, inputs.x) }}": true, "${{ inputs.tags[inputs.x] }}": true,
+		"${{ inputs.n .. inputs.x }}": true, "${{ inputs.topic + string(inputs.n) }}": true,
+		`${{ (inputs.opt ?? "z") + inputs.topic }}`: true,
 	}
 	for _, tt := range tests {
 		t.Run(tt.expr, func(t *testing.T) {
@@ -57,9 +75,22 @@ steps:
 			if tt.wantErr != "" && !strings.HasPrefix(err.Error(), "f.yaml:13:") {
 				t.Errorf("the error is not at the expression's line: %v", err)
 			}
-			// A run's own snapshot loads lazily and is not checked again.
-			if _, err := Parse("f.yaml", []byte(src), Options{Lazy: true}); err != nil {
-				t.Errorf("lazy load: %v", err)
+			// A run's own snapshot loads lazily and is not checked again;
+			// evaluated so, what the check refuses fails at run time too.
+			lazy, err := Parse("f.yaml", []byte(src), Options{Lazy: true})
+			if err != nil {
+				t.Fatalf("lazy load: %v", err)
+			}
+			in, err := lazy.BindInputs(map[string]any{"topic": "hello", "tags": []any{"a", "b"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, runErr := lazy.Step("a").Checkpoint.Value.Render(&Scope{Inputs: in})
+			if tt.wantErr != "" && runErr == nil {
+				t.Errorf("refused, yet it runs")
+			}
+			if runs[tt.expr] && runErr != nil {
+				t.Errorf("it should run: %v", runErr)
 			}
 		})
 	}
