@@ -50,8 +50,9 @@ func TestE2EMissingSecretSaysItOnce(t *testing.T) {
 	e.setenv("KITARU_SECRETS_BACKEND", "file")
 	f := e.flow("s.yaml", "name: s\nsteps:\n  a: {kind: checkpoint, run: echo $K, secrets: [nosuch]}\n  b: {kind: checkpoint, run: echo $K, secrets: [nosuch]}\n")
 	r := e.must(1, "run", f)
-	if n := strings.Count(r.Stderr, "kitaru secrets set nosuch"); n != 2 { // once for each step
-		t.Errorf("the hint is given %d times for 2 steps:\n%s", n, r.Stderr)
+	// Once as the warning before the run starts, then once for each step.
+	if n := strings.Count(r.Stderr, "kitaru secrets set nosuch"); n != 3 || strings.Count(r.Stderr, `warning: secret "nosuch"`) != 1 {
+		t.Errorf("the hint is given %d times for 2 steps and a warning:\n%s", n, r.Stderr)
 	}
 	if n := strings.Count(r.Stderr, "NOT encrypted"); n != 1 || !strings.Contains(r.Stderr, "kitaru: warning: KITARU_SECRETS_BACKEND=file") {
 		t.Errorf("the file backend's warning is shown %d times, or not as kitaru's:\n%s", n, r.Stderr)

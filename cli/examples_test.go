@@ -171,6 +171,10 @@ func TestExamplesAllCovered(t *testing.T) {
 	}
 }
 
+// exampleNeeds are the warnings validate gives about the examples on a
+// machine with no registry and no secrets.
+var exampleNeeds = []string{`model alias "fast" is not registered on this machine`, `secret "webhook" does not exist on this machine`}
+
 func TestExamples(t *testing.T) {
 	for _, f := range exampleFiles(t) {
 		name := filepath.Base(f)
@@ -185,8 +189,10 @@ func TestExamples(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r := e.run("validate", flow); r.Code != 0 || r.Stderr != "" {
-				t.Fatalf("kitaru validate %s is not clean:\n%s", name, r)
+			// The examples' alias and secret are what a newcomer sets up
+			// first; this offline machine has neither, and is told so.
+			if r := e.run("validate", flow); r.Code != 0 || onlyWarnings(r.Stderr, exampleNeeds...) != nil {
+				t.Fatalf("kitaru validate %s is not clean (%v):\n%s", name, onlyWarnings(r.Stderr, exampleNeeds...), r)
 			}
 			// Offline: no keys, no registry; the mock answers every llm step.
 			e.setenv("KITARU_LLM_MOCK_RESPONSE", "Mocked answer.")

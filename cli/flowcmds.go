@@ -18,10 +18,13 @@ type validateCmd struct {
 func (c *validateCmd) Help() string {
 	return `Loads the flow, compiles every expression and checks the step graph,
 then reports every problem at once as FILE:LINE:COL: message. Nothing runs.
+It also warns (on stderr, without failing) about what this machine lacks:
+a model alias not registered here, a secret not stored here.
 A flow file is UTF-8 text of at most 8MiB; one ${{ }} expression is at
 most 64KiB long and nests at most 100 levels.
 
-Exit codes: 0 valid, 2 invalid (or the file cannot be read).
+Exit codes: 0 valid (with or without warnings), 2 invalid (or the file
+cannot be read).
 
 Examples:
 
@@ -36,10 +39,11 @@ type validateError struct {
 }
 
 type validateReport struct {
-	File   string          `json:"file"`
-	Valid  bool            `json:"valid"`
-	Steps  int             `json:"steps,omitempty"`
-	Errors []validateError `json:"errors"`
+	File     string          `json:"file"`
+	Valid    bool            `json:"valid"`
+	Steps    int             `json:"steps,omitempty"`
+	Errors   []validateError `json:"errors"`
+	Warnings []flowWarning   `json:"warnings"`
 }
 
 func (c *validateCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
@@ -64,12 +68,19 @@ func (c *validateCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 			}
 			return err
 		}
-		fmt.Fprintf(stdio.Stdout, "%s: ok (%d %s)\n", name, len(f.Steps), plural(len(f.Steps), "step", "steps"))
+		warns := flowWarnings(f, thisMachine)
+		printWarnings(stdio.Stderr, name, warns)
+		more := ""
+		if n := len(warns); n > 0 {
+			more = fmt.Sprintf(", %d %s", n, plural(n, "warning", "warnings"))
+		}
+		fmt.Fprintf(stdio.Stdout, "%s: ok (%d %s%s)\n", name, len(f.Steps), plural(len(f.Steps), "step", "steps"), more)
 		return nil
 	}
-	rep := validateReport{File: name, Valid: err == nil, Errors: []validateError{}}
+	rep := validateReport{File: name, Valid: err == nil, Errors: []validateError{}, Warnings: []flowWarning{}}
 	if err == nil {
 		rep.Steps = len(f.Steps)
+		rep.Warnings = append(rep.Warnings, flowWarnings(f, thisMachine)...)
 	} else {
 		var list *flowspec.ErrorList
 		if errors.As(err, &list) {

@@ -40,7 +40,9 @@ type runCmd struct {
 func (c *runCmd) Help() string {
 	return `Validates the flow and its inputs, then runs it. The run id is printed
 first, progress goes to stderr, and the flow's output to stdout (with --json,
-stdout holds exactly the run record).
+stdout holds exactly the run record). What the flow names that this machine
+lacks (a model alias, a secret) is warned about on stderr before it starts,
+as kitaru validate does.
 
 Exit codes: 0 completed, 1 failed, 2 invalid flow or inputs, 3 waiting for
 input, 130 interrupted.
@@ -70,6 +72,9 @@ func (c *runCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 	if err != nil {
 		return err
 	}
+	// Said once, before the run starts: the step that needs what is
+	// missing may be far down the flow.
+	printWarnings(stdio.Stderr, flow.File, flowWarnings(flow, thisMachine))
 	return drive(ctx, g, stdio, c.runOutput, "", func(ctx context.Context, r engine.Runner) (*engine.Run, error) {
 		return r.Start(ctx, engine.StartOptions{Flow: flow, Inputs: inputs, Parallel: c.Parallel, Budget: limit, NoCache: c.NoCache})
 	})

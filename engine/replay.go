@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/kitaruhq/kitaru/engine/plan"
 	"github.com/kitaruhq/kitaru/engine/runstore"
+	"github.com/kitaruhq/kitaru/flowspec"
 	"github.com/kitaruhq/kitaru/providers"
 )
 
@@ -66,6 +68,9 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 			}
 			if _, dup := over[id]; dup {
 				return nil, &UsageError{Err: &StepChoiceError{Role: SelectOverride, Sel: sel, Matches: []string{id}, Twice: true}}
+			}
+			if err := checkOverride(g.steps[id], v); err != nil {
+				return nil, err
 			}
 			over[id] = v
 		}
@@ -416,4 +421,19 @@ func (g *graph) selectStep(role SelectorRole, sel string) (string, error) {
 		return cands[0], nil
 	}
 	return "", &UsageError{Err: &StepChoiceError{Role: role, Sel: sel, Matches: cands, Steps: g.order}}
+}
+
+// checkOverride checks an override of a wait step as an answer to it
+// would be checked, before anything runs: the steps that read it rely on
+// its schema as much as on a person's answer.
+func checkOverride(s *flowspec.Step, v any) error {
+	if s == nil || s.Wait == nil || s.Wait.Schema == nil {
+		return nil
+	}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return &UsageError{Err: fmt.Errorf("the override of step %s cannot be encoded as JSON: %w", s.ID, err)}
+	}
+	_, err = checkAnswer("the override of step "+s.ID, s.Wait.Schema, raw)
+	return err
 }

@@ -40,10 +40,29 @@ type Flow struct {
 	MCP         []*MCPServer // mcp:, in YAML order
 	Output      *Template    // nil when the flow declares no output
 	Source      []byte       // the file as read, kept for the run's snapshot
+	// Uses are the models and secrets the flow names, in file order, for
+	// the checks only the machine that runs it can make (is the alias
+	// registered here, does the secret exist). A lazy load leaves it empty.
+	Uses []Use
 
 	byID map[string]*Step
 	topo []*Step
 	succ map[string][]string
+}
+
+// UseKind is what a Use names.
+type UseKind string
+
+const (
+	UseModel  UseKind = "model"  // a model: value (an alias or provider/model)
+	UseSecret UseKind = "secret" // a name in a secrets: list
+)
+
+// Use is one place a flow names a model or a secret.
+type Use struct {
+	Kind UseKind
+	Name string
+	Pos  Pos
 }
 
 // Input is a declared flow input.

@@ -310,6 +310,8 @@ func (l *loader) load() *Flow {
 		ids = append(ids, s.key.Value)
 	}
 	l.comp = newCompiler(f.Inputs, ids)
+	// A lazy load is of a run's snapshot, checked when the run started.
+	l.comp.typed = !l.opts.Lazy
 	f.byID = make(map[string]*Step, len(stepKVs))
 	if n, ok := fields.get("tools"); ok {
 		l.tools(n.val)
@@ -665,6 +667,7 @@ func (l *loader) model(n *yaml.Node) string {
 	if m == "" {
 		return ""
 	}
+	l.flow.Uses = append(l.flow.Uses, Use{UseModel, m, pos(resolve(n))})
 	if l.opts.CheckModel != nil {
 		if err := l.opts.CheckModel(m); err != nil {
 			if strings.Contains(err.Error(), m) {

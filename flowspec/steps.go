@@ -568,6 +568,7 @@ func (l *loader) secretsOf(owner string, n *yaml.Node) []string {
 			continue
 		}
 		out = append(out, name)
+		l.flow.Uses = append(l.flow.Uses, Use{UseSecret, name, pos(it)})
 	}
 	return out
 }

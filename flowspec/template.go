@@ -471,6 +471,10 @@ type compiler struct {
 	inIf    bool
 	stepIDs []string
 	inNames []string
+	// typed: check expressions against the inputs' declared types too
+	// (inputtypes.go); typedConfig is that check's configuration.
+	typed       bool
+	typedConfig *conf.Config
 }
 
 // hasStep says whether the flow has a step id.
@@ -798,6 +802,9 @@ func (c *compiler) compile(src string, rc *refCollector) (*compiledExpr, error) 
 		return nil, nil
 	}
 	if _, err := checker.Check(tree, cfg); err != nil {
+		return nil, err
+	}
+	if err := c.checkInputTypes(src, rc.inputs); err != nil {
 		return nil, err
 	}
 	ast.Walk(&tree.Node, concatPatcher{})

@@ -370,14 +370,59 @@ func splitModel(model string) (Resolved, error) {
 
 // unknownAlias explains a missing alias with a suggestion and the fix.
 func (r Registry) unknownAlias(alias string) error {
-	msg := fmt.Sprintf("model alias %q is not registered", alias)
+	return errors.New(r.UnknownAlias(alias, "is not registered") + ". " + AliasFix(alias))
+}
+
+// UnknownAlias says that alias is not one of r's, how (such as "is not
+// registered on this machine"), with the closest registered alias or the
+// list of them.
+func (r Registry) UnknownAlias(alias, how string) string {
+	msg := fmt.Sprintf("model alias %q %s", alias, how)
 	if s := closest(alias, sortedAliases(r)); s != "" {
 		msg += fmt.Sprintf("; did you mean %q?", s)
 	} else if len(r.Aliases) > 0 {
 		msg += fmt.Sprintf(" (registered: %s)", strings.Join(sortedAliases(r), ", "))
+	} else {
+		msg += " (none is registered)"
 	}
-	msg += fmt.Sprintf(". Register it with: kitaru model register %s --model openai/gpt-4o-mini --secret openai-creds (or write a provider/model such as openai/gpt-4o-mini instead)", aliasOrPlaceholder(alias))
-	return errors.New(msg)
+	return msg
+}
+
+// AliasFix says what to do about a model name that is no registered
+// alias. A name that reads as a provider's own model name (gpt-4o) is
+// most likely meant as that model, so the fix is its provider/model form;
+// registering it under some other model would only hide the mistake.
+// Otherwise the alias is registered with a model the user picks.
+func AliasFix(alias string) string {
+	if p := GuessProvider(alias); p != "" {
+		return fmt.Sprintf("To call that model, write model: %s/%s (or register the alias: kitaru model register %s --model %s/%s)", p, alias, alias, p, alias)
+	}
+	return fmt.Sprintf("Register it with: kitaru model register %s --model PROVIDER/MODEL (such as openai/gpt-4o-mini; add --secret NAME for its key), or write a provider/model instead", aliasOrPlaceholder(alias))
+}
+
+// modelFamilies are the name prefixes of one provider's own models, for
+// AliasFix. Open models (llama, qwen) are served by several providers, so
+// they guess none.
+var modelFamilies = []struct{ prefix, provider string }{
+	{"gpt-", "openai"}, {"chatgpt-", "openai"}, {"o1", "openai"}, {"o3", "openai"}, {"o4-", "openai"},
+	{"claude-", "anthropic"},
+	{"gemini-", "gemini"},
+}
+
+// GuessProvider returns the provider whose model name model reads as
+// (gpt-4o: openai; o3 and o3-mini: openai), or "".
+func GuessProvider(model string) string {
+	for _, f := range modelFamilies {
+		rest, ok := strings.CutPrefix(model, f.prefix)
+		if !ok {
+			continue
+		}
+		// "o1" alone or "o1-…"; "gpt-" needs something after it.
+		if strings.HasSuffix(f.prefix, "-") && rest != "" || !strings.HasSuffix(f.prefix, "-") && (rest == "" || rest[0] == '-') {
+			return f.provider
+		}
+	}
+	return ""
 }
 
 func aliasOrPlaceholder(alias string) string {

@@ -221,7 +221,8 @@ func TestResolve(t *testing.T) {
 		{name: "env bad provider", reg: reg, env: map[string]string{EnvDefaultModel: "mistral/large"}, wantErr: EnvDefaultModel},
 		{name: "default alias", reg: reg, wantAlias: "fast", wantModel: "openai/gpt-4o-mini"},
 		{name: "unknown step alias", reg: reg, model: "smrt", wantErr: `did you mean "smart"`},
-		{name: "unknown alias says how", reg: reg, model: "zzzzzz", wantErr: "kitaru model register zzzzzz --model"},
+		{name: "unknown alias says how", reg: reg, model: "zzzzzz", wantErr: "kitaru model register zzzzzz --model PROVIDER/MODEL"},
+		{name: "bare model name wants provider/model", reg: reg, model: "gpt-4o", wantErr: "write model: openai/gpt-4o (or register the alias: kitaru model register gpt-4o --model openai/gpt-4o)"},
 		{name: "nothing configured", reg: Registry{}, wantErr: "kitaru model register fast --model openai/gpt-4o-mini --secret openai-creds"},
 		{name: "nothing configured mentions mock", reg: Registry{}, wantErr: EnvMockResponse},
 		{name: "dangling default", reg: Registry{Aliases: map[string]Alias{}, Default: "gone"}, wantErr: `"gone" is not registered`},
@@ -299,6 +300,44 @@ func TestPriceCost(t *testing.T) {
 	for _, tt := range tests {
 		if got := tt.price.Cost(tt.usage); math.Abs(got-tt.want) > 1e-9 {
 			t.Errorf("%s: Cost = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestAliasFix(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ alias, want, never string }{
+		{"gpt-4o", "model: openai/gpt-4o", "gpt-4o-mini"},
+		{"claude-sonnet-4-0", "model: anthropic/claude-sonnet-4-0", "openai"},
+		{"gemini-2.5-flash", "model: gemini/gemini-2.5-flash", "openai"},
+		{"o3", "model: openai/o3", "gpt-4o-mini"},
+		{"o3-mini", "model: openai/o3-mini", "gpt-4o-mini"},
+		{"o30", "kitaru model register o30 --model PROVIDER/MODEL", "openai/o30"},
+		{"fast", "kitaru model register fast --model PROVIDER/MODEL", "openai/fast"},
+		{"gpt-", "kitaru model register gpt- --model PROVIDER/MODEL", "model: openai"},
+	}
+	for _, tt := range tests {
+		got := AliasFix(tt.alias)
+		if !strings.Contains(got, tt.want) || strings.Contains(got, tt.never) {
+			t.Errorf("AliasFix(%q) = %q; want it to hold %q and not %q", tt.alias, got, tt.want, tt.never)
+		}
+	}
+}
+
+func TestUnknownAliasLists(t *testing.T) {
+	t.Parallel()
+	reg := Registry{Aliases: map[string]Alias{"fast": {Model: "openai/gpt-4o-mini"}, "smart": {Model: "anthropic/claude-sonnet-4-0"}}}
+	tests := []struct {
+		reg         Registry
+		alias, want string
+	}{
+		{reg, "fsat", `model alias "fsat" is here; did you mean "fast"?`},
+		{reg, "gpt-4o", `model alias "gpt-4o" is here (registered: fast, smart)`},
+		{Registry{}, "gpt-4o", `model alias "gpt-4o" is here (none is registered)`},
+	}
+	for _, tt := range tests {
+		if got := tt.reg.UnknownAlias(tt.alias, "is here"); got != tt.want {
+			t.Errorf("UnknownAlias(%q) = %q, want %q", tt.alias, got, tt.want)
 		}
 	}
 }
