@@ -164,6 +164,7 @@ func (e *Engine) Start(ctx context.Context, opts StartOptions) (*Run, error) {
 		Parallel:     opts.Parallel,
 		DefaultModel: defaultModel(reg),
 		Plan:         planOf(f),
+		SubFlows:     subFlowSources(f),
 	}
 	meta.Budget = budgetOf(f.Budget.Over(opts.Budget))
 	meta.NoCache = opts.NoCache
@@ -241,7 +242,7 @@ func (e *Engine) loadFlow(ctx context.Context, meta *RunMeta) (*flowspec.Flow, e
 	if file == "" {
 		file = meta.Flow + ".yaml"
 	}
-	f, err := parseFlow(file, src)
+	f, err := parseFlow(file, src, meta.SubFlows)
 	if err != nil {
 		return nil, e.damaged(meta.ID, runstore.PartFlow, fmt.Sprintf("(the run's flow snapshot) no longer loads: %v", err))
 	}

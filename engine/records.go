@@ -27,6 +27,7 @@ type (
 	Reason       = runstore.Reason
 	ModelChange  = runstore.ModelChange
 	Ending       = runstore.Ending
+	ParentRef    = runstore.ParentRef
 )
 
 // Run and step statuses, as in the command-line contract.

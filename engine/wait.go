@@ -85,6 +85,9 @@ func (e *Engine) Answer(ctx context.Context, ref, step string, value json.RawMes
 	if err != nil {
 		return nil, err
 	}
+	if r.Kind == flowspec.KindFlow && r.ChildRun != "" {
+		return e.answerChild(ctx, meta, r, value, unlock)
+	}
 	defer unlock()
 	if r.Wait != nil && len(r.Wait.Calls) > 0 {
 		return e.answerCall(ctx, meta, r, value)

@@ -77,6 +77,17 @@ type Run struct {
 	// ReplayFrom and Overrides describe how a replay was asked for.
 	ReplayFrom string         `json:"replay_from,omitempty"`
 	Overrides  map[string]any `json:"overrides,omitempty"`
+	// Parent is, for the child run of a flow step, the run and step (and
+	// item) that started it; nil for a run started on its own.
+	Parent *ParentRef `json:"parent,omitempty"`
+}
+
+// ParentRef names where a child run was started: a flow step of run Run
+// (its item Item, for a foreach step).
+type ParentRef struct {
+	Run  string `json:"run"`
+	Step string `json:"step"`
+	Item *int   `json:"item,omitempty"`
 }
 
 // StepResult is one step of a run record.
@@ -137,6 +148,8 @@ type StepResult struct {
 	Fingerprint string `json:"fingerprint,omitempty"`
 	// ReusedFrom is the run whose record a reused step comes from.
 	ReusedFrom string `json:"reused_from,omitempty"`
+	// ChildRun is the run a flow step started (see Run.Parent).
+	ChildRun string `json:"child_run,omitempty"`
 }
 
 // ItemResult is one item of a foreach step.
@@ -167,6 +180,7 @@ type ItemResult struct {
 	ReusedIndex *int    `json:"reused_index,omitempty"`
 	Why         *Reason `json:"why,omitempty"`
 	Reason      string  `json:"reason,omitempty"`
+	ChildRun    string  `json:"child_run,omitempty"` // as StepResult's
 }
 
 // Attempt is one try of a step or item: how it ended and what it spent.
@@ -292,6 +306,9 @@ type RunMeta struct {
 	// NoCache: its llm steps take no answer from the cache of answers
 	// (--no-cache), in every go at the run.
 	NoCache bool `json:"no_cache,omitempty"`
+	// SubFlows are the sources of the flow's sub-flows by path (see
+	// flowspec.Flow.SubFlows): the snapshot's, beside flow.yaml.
+	SubFlows map[string]string `json:"sub_flows,omitempty"`
 }
 
 // PlanStep is one step of a run's plan.

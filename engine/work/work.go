@@ -110,6 +110,9 @@ type Result struct {
 	// Cached is the cache entry an llm step's answer came from (its Text
 	// left out): no call was made, Usage is zero and Cost zero.
 	Cached *runstore.CacheEntry
+	// Child is the run a flow step (or a flow tool) started, kept in the
+	// step's record.
+	Child string
 }
 
 // Executor does one kind of step. An attempt that failed after spending (a
