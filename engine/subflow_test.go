@@ -57,10 +57,10 @@ func TestSubFlowSteps(t *testing.T) {
 		stepErr           string // in the flow step's error
 	}{
 		{name: "output passes", status: RunCompleted, output: "got sum of doc",
-			main: "name: main\nsteps:\n  one: {kind: flow, flow: child.yaml, inputs: {text: doc}}\n  after: {kind: checkpoint, value: 'got ${{ steps.one.output }}'}\noutput: ${{ steps.after.output }}\n",
+			main:  "name: main\nsteps:\n  one: {kind: flow, flow: child.yaml, inputs: {text: doc}}\n  after: {kind: checkpoint, value: 'got ${{ steps.one.output }}'}\noutput: ${{ steps.after.output }}\n",
 			child: summariseFlow},
 		{name: "foreach of children", status: RunCompleted, output: []any{"sum of a", "sum of b"},
-			main: "name: main\ninputs:\n  docs: {type: list, default: [a, b]}\nsteps:\n  per_doc:\n    kind: flow\n    flow: child.yaml\n    foreach: ${{ inputs.docs }}\n    inputs: {text: \"${{ item }}\"}\noutput: ${{ steps.per_doc.output }}\n",
+			main:  "name: main\ninputs:\n  docs: {type: list, default: [a, b]}\nsteps:\n  per_doc:\n    kind: flow\n    flow: child.yaml\n    foreach: ${{ inputs.docs }}\n    inputs: {text: \"${{ item }}\"}\noutput: ${{ steps.per_doc.output }}\n",
 			child: summariseFlow},
 		{name: "child failure", status: RunFailed, stepErr: "failed at step bad: the command exited with status 3",
 			main:  "name: main\nsteps:\n  one: {kind: flow, flow: child.yaml}\n",
