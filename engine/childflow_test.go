@@ -33,7 +33,8 @@ func runFlowChild(string) error {
 	if err != nil {
 		return err
 	}
-	f, err := flowspec.Parse("crash.yaml", src, flowspec.Options{})
+	// Named by its path, so that its sub-flows are found beside it.
+	f, err := flowspec.Parse(os.Getenv("KITARU_TEST_FLOW"), src, flowspec.Options{})
 	if err != nil {
 		return err
 	}
