@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
-	"time"
 
 	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/engine/work"
@@ -70,18 +69,33 @@ func (fe flowExecutor) Execute(ctx context.Context, u *work.Unit, _ work.Sink) (
 		}
 		given[in.Name] = v
 	}
-	dir := sub.Flow.Dir
-	if dir == "" {
-		// A sub-flow loaded from the run's record: beside where its
-		// file was, under the parent's directory.
-		rel := filepath.Dir(filepath.FromSlash(sub.Path))
-		if filepath.IsAbs(rel) || u.Dir == "" {
-			dir = rel
-		} else {
-			dir = filepath.Join(u.Dir, rel)
-		}
+	return fe.x.runChild(ctx, sub.Flow, given, childDir(sub, u.Dir), childKey{step: u.Step.ID, item: u.Item})
+}
+
+// childDir is where a child run's commands run: its flow file's
+// directory, or for a sub-flow loaded from the run's record, where its
+// file was under the parent's directory.
+func childDir(sub *flowspec.FlowStep, parent string) string {
+	if sub.Flow.Dir != "" {
+		return sub.Flow.Dir
 	}
-	return fe.x.runChild(ctx, sub.Flow, given, dir, childKey{step: u.Step.ID, item: u.Item})
+	rel := filepath.Dir(filepath.FromSlash(sub.Path))
+	if filepath.IsAbs(rel) || parent == "" {
+		return rel
+	}
+	return filepath.Join(parent, rel)
+}
+
+// childRunner runs the flow: tools of a unit's loop (work.Children).
+type childRunner struct {
+	x    *execution
+	step string
+	item *int
+}
+
+// Run runs the child run of the tool call key.
+func (c childRunner) Run(ctx context.Context, sub *flowspec.FlowStep, inputs map[string]any, key string) (*work.Result, error) {
+	return c.x.runChild(ctx, sub.Flow, inputs, childDir(sub, c.x.workDir()), childKey{step: c.step, item: c.item, call: key})
 }
 
 // runChild runs the child run of this run at k to its end and gives its
@@ -101,11 +115,11 @@ func (x *execution) runChild(ctx context.Context, f *flowspec.Flow, given map[st
 		if berr != nil {
 			return nil, fmt.Errorf("its sub-flow %s cannot take these inputs: %w", f.Name, berr)
 		}
-		parent := &ParentRef{Run: x.meta.ID, Step: k.step, Item: k.item}
+		parent := &ParentRef{Run: x.meta.ID, Step: k.step, Item: k.item, Call: k.call}
 		run, err = e.startChild(cctx, StartOptions{Flow: f, Inputs: inputs, Parallel: parallel, NoCache: x.meta.NoCache}, id, dir, parent)
 	case err != nil:
 		return nil, fmt.Errorf("its child run %s cannot be read: %w", id, err)
-	case meta.Parent == nil || meta.Parent.Run != x.meta.ID || meta.Parent.Step != k.step:
+	case meta.Parent == nil || meta.Parent.Run != x.meta.ID || meta.Parent.Step != k.step || meta.Parent.Call != k.call:
 		return nil, fmt.Errorf("run %s, where its child run was to be, is not its child", id)
 	default:
 		switch e.liveStatus(ctx, meta) {
@@ -135,9 +149,10 @@ func (x *execution) runChild(ctx context.Context, f *flowspec.Flow, given map[st
 		return res, nil
 	case RunWaiting:
 		res.Wait = childWait(run)
-		if k.item != nil {
-			// A foreach item cannot wait: it fails, naming the child to
-			// answer, and a retry of the parent resumes the child.
+		if k.item != nil || k.call != "" {
+			// A foreach item or a tool call cannot wait: it fails, naming
+			// the child to answer, and a retry of the parent resumes the
+			// child.
 			return res, fmt.Errorf("its child run %s waits for input (%s): answer it with kitaru input %s, then retry this run", id, res.Wait.Question, id)
 		}
 		return res, nil
@@ -170,33 +185,11 @@ func childWait(run *Run) *WaitInfo {
 
 // startChild starts the child run id of parent.
 func (e *Engine) startChild(ctx context.Context, opts StartOptions, id, dir string, parent *ParentRef) (*Run, error) {
-	f := opts.Flow
-	reg, err := e.currentRegistry(f)
+	reg, err := e.currentRegistry(opts.Flow)
 	if err != nil {
 		return nil, err
 	}
-	meta := &RunMeta{
-		Run: Run{
-			ID: id, Flow: f.Name, Status: RunRunning, Inputs: opts.Inputs,
-			FlowFile: f.File, StartedAt: time.Now().UTC(), Registry: reg,
-			WorkDir: dir, Parent: parent,
-		},
-		Parallel:     opts.Parallel,
-		DefaultModel: defaultModel(reg),
-		Plan:         planOf(f),
-		SubFlows:     subFlowSources(f),
-	}
-	meta.Budget = budgetOf(f.Budget)
-	meta.NoCache = opts.NoCache
-	unlock, err := e.createLocked(ctx, meta, f.Source)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	x := e.newExecution(f, meta, e.parallel(opts.Parallel))
-	x.caller = e.caller(reg)
-	x.fresh = true
-	return x.run(ctx)
+	return e.startAs(ctx, opts, reg, id, dir, parent)
 }
 
 // subFlowSources are f's sub-flows as a run's meta keeps them.

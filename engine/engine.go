@@ -151,6 +151,13 @@ func (e *Engine) Start(ctx context.Context, opts StartOptions) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
+	return e.startAs(ctx, opts, reg, id, e.workDirOf(f), nil)
+}
+
+// startAs starts run id of opts.Flow, working in dir; parent is set for
+// a child run (see childrun.go).
+func (e *Engine) startAs(ctx context.Context, opts StartOptions, reg *providers.Registry, id, dir string, parent *ParentRef) (*Run, error) {
+	f := opts.Flow
 	inputs := opts.Inputs
 	if inputs == nil {
 		inputs = map[string]any{}
@@ -159,7 +166,7 @@ func (e *Engine) Start(ctx context.Context, opts StartOptions) (*Run, error) {
 		Run: Run{
 			ID: id, Flow: f.Name, Status: RunRunning, Inputs: inputs,
 			FlowFile: f.File, StartedAt: time.Now().UTC(), Registry: reg,
-			WorkDir: e.workDirOf(f),
+			WorkDir: dir, Parent: parent,
 		},
 		Parallel:     opts.Parallel,
 		DefaultModel: defaultModel(reg),

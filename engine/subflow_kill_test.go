@@ -40,14 +40,7 @@ output: ${{ steps.c2.output }}
 `)
 	child, line := startChild(t, "run", te.home, []string{"KITARU_TEST_FLOW=" + filepath.Join(dir, "main.yaml")}, "run ")
 	id := strings.TrimPrefix(line, "run ")
-	pidFile := filepath.Join(te.counter, "sleep.pid")
-	waitFor(t, func() bool { _, err := os.Stat(pidFile); return err == nil })
-	t.Cleanup(func() {
-		data, _ := os.ReadFile(pidFile)
-		if pid, _ := strconv.Atoi(strings.TrimSpace(string(data))); pid > 0 {
-			sigkill(pid)
-		}
-	})
+	awaitSleeper(t, te)
 	sigkill(child.Process.Pid)
 	wantKilled(t, child)
 	if err := os.WriteFile(filepath.Join(te.counter, "resumed"), nil, 0o600); err != nil {
@@ -66,4 +59,18 @@ output: ${{ steps.c2.output }}
 	if runs, _ := listRuns(te.store); len(runs) != 2 {
 		t.Errorf("%d runs after the resume, want 2: the child was started again", len(runs))
 	}
+}
+
+// awaitSleeper waits until a step's command sleeps (it wrote the sleep's
+// pid to COUNTER/sleep.pid), and kills the sleep when the test ends.
+func awaitSleeper(t *testing.T, te *testEnv) {
+	t.Helper()
+	pidFile := filepath.Join(te.counter, "sleep.pid")
+	waitFor(t, func() bool { _, err := os.Stat(pidFile); return err == nil })
+	t.Cleanup(func() {
+		data, _ := os.ReadFile(pidFile)
+		if pid, _ := strconv.Atoi(strings.TrimSpace(string(data))); pid > 0 {
+			sigkill(pid)
+		}
+	})
 }

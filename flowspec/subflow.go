@@ -7,6 +7,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -59,7 +60,7 @@ func (c *stepCtx) flowStep() {
 		if b.Path == "" {
 			l.e.add(pos(p.val), "step %q: flow is empty; give the path of the flow file to run, relative to this file", s.ID)
 		} else {
-			b.Flow, b.Content = l.subFlow(s, resolve(p.val), b.Path)
+			b.Flow, b.Content = l.subFlow("step "+strconv.Quote(s.ID), resolve(p.val), b.Path)
 		}
 	} else if !c.typos["flow"] {
 		l.e.add(pos(c.n), "flow step %q needs flow: (the path of the flow file to run, relative to this one)", s.ID)
@@ -123,15 +124,15 @@ func (c *stepCtx) flowInputs(n *yaml.Node, sub *Flow) ([]FlowInput, map[string]b
 // subFlow loads the sub-flow at rel (from the run's record when the
 // options hold the sources), with its own sub-flows, and hashes its
 // content. Its problems are reported under its own file's name.
-func (l *loader) subFlow(s *Step, n *yaml.Node, rel string) (*Flow, string) {
+func (l *loader) subFlow(owner string, n *yaml.Node, rel string) (*Flow, string) {
 	sub := l.opts.sub
 	key := subKey(sub.dir, rel)
 	if i := slices.Index(sub.chain, key); i >= 0 {
-		l.e.add(pos(n), "step %q: the sub-flow %s includes itself: %s; sub-flows cannot form a cycle", s.ID, rel, strings.Join(append(slices.Clone(sub.chain[i:]), key), " -> "))
+		l.e.add(pos(n), "%s: the sub-flow %s includes itself: %s; sub-flows cannot form a cycle", owner, rel, strings.Join(append(slices.Clone(sub.chain[i:]), key), " -> "))
 		return nil, ""
 	}
 	if len(sub.chain) > MaxSubFlowDepth {
-		l.e.add(pos(n), "step %q: sub-flows nest more than %d deep here (%s); is it a cycle?", s.ID, MaxSubFlowDepth, strings.Join(sub.chain, " -> "))
+		l.e.add(pos(n), "%s: sub-flows nest more than %d deep here (%s); is it a cycle?", owner, MaxSubFlowDepth, strings.Join(sub.chain, " -> "))
 		return nil, ""
 	}
 	name := filepath.FromSlash(key)
@@ -142,7 +143,7 @@ func (l *loader) subFlow(s *Step, n *yaml.Node, rel string) (*Flow, string) {
 	if l.opts.SubFlows != nil {
 		var ok bool
 		if data, ok = l.opts.SubFlows[key]; !ok {
-			l.e.add(pos(n), "step %q: the run's record holds no copy of the sub-flow %s", s.ID, rel)
+			l.e.add(pos(n), "%s: the run's record holds no copy of the sub-flow %s", owner, rel)
 			return nil, ""
 		}
 	} else {
@@ -152,7 +153,7 @@ func (l *loader) subFlow(s *Step, n *yaml.Node, rel string) (*Flow, string) {
 			if errors.As(err, &el) {
 				l.e.list = append(l.e.list, *el...)
 			}
-			l.e.add(pos(n), "step %q: the sub-flow %s cannot be read (%v); check the path, which is relative to this file", s.ID, rel, err)
+			l.e.add(pos(n), "%s: the sub-flow %s cannot be read (%v); check the path, which is relative to this file", owner, rel, err)
 			return nil, ""
 		}
 	}
@@ -160,7 +161,7 @@ func (l *loader) subFlow(s *Step, n *yaml.Node, rel string) (*Flow, string) {
 	opts.sub = subLoad{base: sub.base, dir: path.Dir(key), chain: append(slices.Clone(sub.chain), key)}
 	f, err := Parse(name, data, opts)
 	if err != nil {
-		l.e.add(pos(n), "step %q: the sub-flow %s does not load; fix the problems named after this one", s.ID, rel)
+		l.e.add(pos(n), "%s: the sub-flow %s does not load; fix the problems named after this one", owner, rel)
 		var el *ErrorList
 		if errors.As(err, &el) {
 			l.e.list = append(l.e.list, *el...)
@@ -212,4 +213,46 @@ func (f *Flow) SubFlows() map[string][]byte {
 // rootSub is where the top flow, in file, sits.
 func rootSub(file string) subLoad {
 	return subLoad{base: filepath.Dir(file), dir: ".", chain: []string{path.Base(filepath.ToSlash(file))}}
+}
+
+// flowTool loads a flow: tool's sub-flow; nil when it does not load.
+func (l *loader) flowTool(owner string, n *yaml.Node) *FlowStep {
+	b := &FlowStep{Path: l.scalar(n, "flow")}
+	if b.Path == "" {
+		l.e.add(pos(resolve(n)), "%s: flow is empty; give the path of the flow file to run, relative to this file", owner)
+		return nil
+	}
+	if b.Flow, b.Content = l.subFlow(owner, resolve(n), b.Path); b.Flow == nil {
+		return nil
+	}
+	return b
+}
+
+// inputsSchema is the JSON Schema of a flow's inputs, the parameters of a
+// flow: tool that declares none.
+func inputsSchema(f *Flow) map[string]any {
+	props := map[string]any{}
+	var required []any
+	for _, in := range f.Inputs {
+		p := map[string]any{}
+		switch in.Type {
+		case "list":
+			p["type"] = "array"
+		case "":
+		default:
+			p["type"] = in.Type
+		}
+		if in.Description != "" {
+			p["description"] = in.Description
+		}
+		props[in.Name] = p
+		if !in.HasDefault {
+			required = append(required, in.Name)
+		}
+	}
+	out := map[string]any{"type": "object", "properties": props}
+	if len(required) > 0 {
+		out["required"] = required
+	}
+	return out
 }

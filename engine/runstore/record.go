@@ -88,6 +88,9 @@ type ParentRef struct {
 	Run  string `json:"run"`
 	Step string `json:"step"`
 	Item *int   `json:"item,omitempty"`
+	// Call is, for a flow: tool's child, the tool call that started it
+	// ("CONVERSATION.TURN.CALL").
+	Call string `json:"call,omitempty"`
 }
 
 // StepResult is one step of a run record.
