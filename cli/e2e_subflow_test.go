@@ -83,3 +83,29 @@ func sortedList(s string) string {
 }
 
 var dateRE = regexp.MustCompile(`\d{4}-\d\d-\d\d \d\d:\d\d:\d\d`)
+
+// A wait inside a sub-flow: the parent waits (exit 3), get says which run
+// asks, and `kitaru input PARENT` answers the child and resumes the
+// parent, which resumes the child.
+func TestE2ESubFlowWaits(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t)
+	requireEngine(t, e)
+	e.flow("child.yaml", "name: child\nsteps:\n  ok: {kind: wait, question: 'Publish?', schema: {type: boolean}}\noutput: ${{ steps.ok.output }}\n")
+	f := e.flow("main.yaml", "name: main\nsteps:\n  pub: {kind: flow, flow: child.yaml}\noutput: 'published: ${{ steps.pub.output }}'\n")
+	id := announcedID(t, e.must(ExitWaiting, "run", f, "--quiet").Stdout)
+	child := stepOf(t, e.record(id), "pub").ChildRun
+	r := e.must(0, "executions", "get", id)
+	for _, want := range []string{"child run " + child, "pub asks:\n  Publish?", "kitaru input " + id + " pub --value"} {
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("get of the waiting parent lacks %q:\n%s", want, r.Stdout)
+		}
+	}
+	r = e.must(0, "input", id, "--value", "true", "--quiet")
+	if !strings.Contains(r.Stdout, "published: true") {
+		t.Errorf("the resumed parent's output:\n%s", r)
+	}
+	if run := e.record(child); run.Status != engine.RunCompleted {
+		t.Errorf("the child is %s", run.Status)
+	}
+}
