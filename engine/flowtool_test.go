@@ -35,7 +35,7 @@ output: ${{ steps.research.output }}
 	run := te.start(f, nil)
 	wantStatus(t, run, RunCompleted)
 	calls := step(t, run, "research").Turns[0].ToolCalls
-	if len(calls) != 2 || calls[0].Output != "sum of doc" || calls[0].Error != nil {
+	if len(calls) != 2 || calls[0].Output != "sum of doc" || calls[0].Error != nil || calls[0].ChildRun == "" {
 		t.Fatalf("tool calls %+v", calls)
 	}
 	// Parameters come from the sub-flow's inputs: a call without text is
@@ -54,7 +54,7 @@ output: ${{ steps.research.output }}
 		if m.ID == run.ID {
 			continue
 		}
-		if p := m.Parent; p == nil || p.Run != run.ID || p.Step != "research" || p.Call != "1.1.1" {
+		if p := m.Parent; m.ID != calls[0].ChildRun || p == nil || p.Run != run.ID || p.Step != "research" || p.Call != "1.1.1" {
 			t.Fatalf("the child's parent is %+v", m.Parent)
 		}
 	}

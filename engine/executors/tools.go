@@ -42,6 +42,10 @@ func (c *conversation) runTools(ctx context.Context, t int) error {
 				return
 			}
 			tc.Pending, tc.DurationMS = false, time.Since(start).Milliseconds()
+			if r, ok := out.(*work.Result); ok {
+				// A flow: tool's: its output, from the child run named.
+				tc.ChildRun, out = r.Child, r.Output
+			}
 			if w, ok := out.(*runstore.WaitInfo); ok {
 				// A question: the call stays pending until it is answered.
 				tc.Pending, tc.Wait, out = true, w, nil
@@ -218,7 +222,8 @@ func decodedArgs(text string) any {
 }
 
 // runFlowTool runs a flow: tool's sub-flow as a child run, the call's
-// arguments its inputs; its output is the call's result.
+// arguments its inputs; the *work.Result it returns holds the call's
+// result and the child's id.
 func (c *conversation) runFlowTool(ctx context.Context, tool *flowspec.Tool, args any, key string) (any, error) {
 	if c.u.Children == nil {
 		return nil, fmt.Errorf("tool %s runs a sub-flow, which nothing here can run", tool.Name)
@@ -231,5 +236,5 @@ func (c *conversation) runFlowTool(ctx context.Context, tool *flowspec.Tool, arg
 	if err != nil {
 		return nil, err
 	}
-	return c.sink.MaskValue(res.Output), nil
+	return &work.Result{Output: c.sink.MaskValue(res.Output), Child: res.Child}, nil
 }
