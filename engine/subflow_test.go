@@ -196,3 +196,30 @@ func TestSubFlowRetry(t *testing.T) {
 		t.Fatalf("output %v, first ran %d, flaky %d; child %s (was %s)", run.Output, te.count("first"), te.count("flaky"), step(t, run, "one").ChildRun, child)
 	}
 }
+
+// A run keeps its sub-flows' sources: resumed after the file was removed
+// (or edited), the flow step runs the sub-flow the run started with.
+func TestSubFlowFromTheRunsRecord(t *testing.T) {
+	t.Parallel()
+	te := newEnv(t)
+	f, dir := te.subFiles(map[string]string{
+		"main.yaml":  "name: main\nsteps:\n  go: {kind: wait, question: 'Go?'}\n  one: {kind: flow, flow: child.yaml, inputs: {text: doc}, needs: [go]}\noutput: ${{ steps.one.output }}\n",
+		"child.yaml": summariseFlow,
+	})
+	run := te.start(f, nil)
+	wantStatus(t, run, RunWaiting)
+	if err := os.Remove(filepath.Join(dir, "child.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := te.eng.Answer(t.Context(), run.ID, "go", json.RawMessage(`true`)); err != nil {
+		t.Fatal(err)
+	}
+	run, err := te.eng.Resume(t.Context(), run.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, run, RunCompleted)
+	if run.Output != "sum of doc" {
+		t.Fatalf("output %v", run.Output)
+	}
+}
