@@ -136,6 +136,20 @@ func TestSubFlowWaits(t *testing.T) {
 	if got := step(t, run, "one").ChildRun; got != s.ChildRun {
 		t.Fatalf("the resume started child %s, not %s", got, s.ChildRun)
 	}
+
+	// Aborting a parent that waits on its child aborts the child too.
+	run = te.start(f, nil)
+	wantStatus(t, run, RunWaiting)
+	run, err = te.eng.Abort(t.Context(), run.ID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, run, RunCancelled)
+	child, err := te.eng.Get(t.Context(), step(t, run, "one").ChildRun)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, child, RunCancelled)
 }
 
 // A replay reuses a flow step whose sub-flow is unchanged (its child does
