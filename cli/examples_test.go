@@ -24,6 +24,13 @@ var exampleSessions = map[string]func(t *testing.T, e *e2e, flow string){
 		run := e.record("last")
 		wantSteps(t, run, map[string]engine.StepStatus{"outline": engine.StepCompleted, "draft": engine.StepCompleted})
 	},
+	"subflow.yaml": subflowSession,
+	"summarise.yaml": func(t *testing.T, e *e2e, flow string) {
+		r := e.must(0, "run", flow, "--input", "text=one two three")
+		if !strings.Contains(r.Stdout, "Mocked answer. (3 words)") {
+			t.Errorf("the summary is not the output:\n%s", r)
+		}
+	},
 	"fan_out.yaml": func(t *testing.T, e *e2e, flow string) {
 		r := e.must(0, "run", flow)
 		if n := strings.Count(r.Stdout, "- Mocked answer."); n != 3 {

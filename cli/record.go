@@ -30,10 +30,20 @@ func writeRunList(w io.Writer, runs []*engine.Run, damaged engine.DamagedRuns, m
 		return err
 	}
 	tw := newTable(w)
-	fmt.Fprintln(tw, "ID\tFLOW\tSTATUS\tSTARTED\tDURATION\tTOKENS\tCOST")
+	// The PARENT column is there only when a child run is listed.
+	children := slices.ContainsFunc(runs, func(r *engine.Run) bool { return r.Parent != nil })
+	head := "ID\tFLOW\tSTATUS\tSTARTED\tDURATION\tTOKENS\tCOST"
+	if children {
+		head += "\tPARENT"
+	}
+	fmt.Fprintln(tw, head)
 	for _, r := range runs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Flow, r.Status,
+		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", r.ID, r.Flow, r.Status,
 			fmtTime(r.StartedAt), runDuration(r), fmtTokens(r.Usage), fmtCost(&r.CostUSD))
+		if children && r.Parent != nil {
+			line += "\t" + r.Parent.Run + " " + parentStep(r.Parent)
+		}
+		fmt.Fprintln(tw, line)
 	}
 	for _, d := range damaged {
 		fmt.Fprintf(tw, "%s\t-\tdamaged\t-\t-\t-\t-\n", d.RunID)
@@ -111,6 +121,9 @@ func writeRunDetail(w io.Writer, r *engine.Run) error {
 	if len(r.Overrides) > 0 {
 		fmt.Fprintf(w, "overrides %s\n", fmtMap(r.Overrides))
 	}
+	if p := r.Parent; p != nil {
+		fmt.Fprintf(w, "parent    %s (step %s)\n", p.Run, parentStep(p))
+	}
 	fmt.Fprintf(w, "started   %s\n", fmtTime(r.StartedAt))
 	fmt.Fprintf(w, "duration  %s\n", runDuration(r))
 	fmt.Fprintf(w, "tokens    %s\n", fmtUsage(r.Usage))
@@ -162,6 +175,7 @@ func writeRunDetail(w io.Writer, r *engine.Run) error {
 				return err
 			}
 		}
+		writeItemChildren(w, s)
 		if s.Wait != nil && s.Status == engine.StepWaiting {
 			fmt.Fprintf(w, "\n%s asks%s:\n  %s\n", s.ID, questionsNote(s.Wait), indentRest(questionsText(s.Wait), "  "))
 			if d := s.Wait.Deadline; d != nil && !time.Now().Before(*d) {
@@ -370,6 +384,9 @@ func stepNote(s engine.StepResult) string {
 	}
 	if s.Masked {
 		notes = append(notes, "secret values masked as ***")
+	}
+	if s.ChildRun != "" {
+		notes = append(notes, "child run "+s.ChildRun)
 	}
 	return strings.Join(notes, "; ")
 }

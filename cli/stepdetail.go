@@ -158,6 +158,9 @@ func writeStepDetail(w io.Writer, v *stepView) {
 			default:
 				fmt.Fprintf(w, "      %s: %s\n", fmtDuration(time.Duration(c.DurationMS)*time.Millisecond), indentRest(formatOutput(c.Output), "        "))
 			}
+			if c.ChildRun != "" {
+				fmt.Fprintf(w, "      (child run %s)\n", c.ChildRun)
+			}
 		}
 	}
 	fmt.Fprintln(w)

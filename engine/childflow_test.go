@@ -33,7 +33,8 @@ func runFlowChild(string) error {
 	if err != nil {
 		return err
 	}
-	f, err := flowspec.Parse("crash.yaml", src, flowspec.Options{})
+	// Named by its path, so that its sub-flows are found beside it.
+	f, err := flowspec.Parse(os.Getenv("KITARU_TEST_FLOW"), src, flowspec.Options{})
 	if err != nil {
 		return err
 	}
@@ -146,14 +147,7 @@ func TestCrashResume(t *testing.T) {
 			child, line := startChild(t, "run", te.home, env, "run ")
 			id := strings.TrimPrefix(line, "run ")
 			if tt.killAt == "" {
-				pidFile := filepath.Join(te.counter, "sleep.pid")
-				waitFor(t, func() bool { _, err := os.Stat(pidFile); return err == nil })
-				t.Cleanup(func() {
-					data, _ := os.ReadFile(pidFile)
-					if pid, _ := strconv.Atoi(strings.TrimSpace(string(data))); pid > 0 {
-						sigkill(pid)
-					}
-				})
+				awaitSleeper(t, te)
 				// While the child holds the run, a resume is refused.
 				_, err := te.eng.Resume(t.Context(), id, 0)
 				var he *HeldError

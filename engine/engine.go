@@ -178,6 +178,13 @@ func (e *Engine) Start(ctx context.Context, opts StartOptions) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
+	return e.startAs(ctx, opts, reg, id, e.workDirOf(f), nil)
+}
+
+// startAs starts run id of opts.Flow, working in dir; parent is set for
+// a child run (see childrun.go).
+func (e *Engine) startAs(ctx context.Context, opts StartOptions, reg *providers.Registry, id, dir string, parent *ParentRef) (*Run, error) {
+	f := opts.Flow
 	inputs := opts.Inputs
 	if inputs == nil {
 		inputs = map[string]any{}
@@ -186,11 +193,12 @@ func (e *Engine) Start(ctx context.Context, opts StartOptions) (*Run, error) {
 		Run: Run{
 			ID: id, Flow: f.Name, Status: RunRunning, Inputs: inputs,
 			FlowFile: f.File, StartedAt: time.Now().UTC(), Registry: reg,
-			WorkDir: e.workDirOf(f),
+			WorkDir: dir, Parent: parent,
 		},
 		Parallel:     opts.Parallel,
 		DefaultModel: defaultModel(reg),
 		Plan:         planOf(f),
+		SubFlows:     subFlowSources(f),
 	}
 	meta.Budget = budgetOf(f.Budget.Over(opts.Budget))
 	meta.NoCache = opts.NoCache
@@ -268,7 +276,7 @@ func (e *Engine) loadFlow(ctx context.Context, meta *RunMeta) (*flowspec.Flow, e
 	if file == "" {
 		file = meta.Flow + ".yaml"
 	}
-	f, err := parseFlow(file, src)
+	f, err := parseFlow(file, src, meta.SubFlows)
 	if err != nil {
 		return nil, e.damaged(meta.ID, runstore.PartFlow, fmt.Sprintf("(the run's flow snapshot) no longer loads: %v", err))
 	}

@@ -95,8 +95,10 @@ func (x *execution) loadRecords() error {
 	}
 	for id, r := range recs {
 		s := x.g.steps[id]
-		if s == nil || r.Status == StepPending {
-			// Pending: a step whose questions were answered runs on.
+		if s == nil || r.Status == StepPending || r.Status == StepWaiting && s.Kind == flowspec.KindFlow {
+			// Pending: a step whose questions were answered runs on. A
+			// flow step waits as its child run does: it runs on to
+			// resume the child, which may have been answered.
 			continue
 		}
 		if s.Foreach != nil {
@@ -314,7 +316,7 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 		goStart = x.meta.StartedAt
 	}
 	x.sc = context.WithoutCancel(ctx)
-	if x.e.cfg.Observer != nil {
+	if x.e.cfg.Observer != nil && !isChild(ctx) {
 		x.obs = newObserverQueue(x.e.cfg.Observer)
 		defer x.obs.close()
 	}

@@ -94,6 +94,9 @@ func (u *unit) output(text string) (any, error) {
 // executorFor is the executor of a step: Config.Executors, or the
 // built-in ones.
 func (x *execution) executorFor(s *flowspec.Step) (work.Executor, error) {
+	if s.Kind == flowspec.KindFlow {
+		return flowExecutor{x}, nil
+	}
 	if x.e.cfg.Executors != nil {
 		return x.e.cfg.Executors(s)
 	}
@@ -221,6 +224,7 @@ func spent(r *StepResult, res *unitResult) {
 	}
 	r.Model, r.Alias, r.Credential, r.Mock = res.Model, res.Alias, res.Credential, res.Mock
 	r.Usage, r.CostUSD, r.AttemptsDetail, r.Turns = res.Usage, res.Cost, res.Tries, res.Turns
+	r.ChildRun = res.Child
 }
 
 // save records a step result. A record that cannot be written (a full
@@ -543,6 +547,7 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 			if res != nil {
 				it.Usage, it.CostUSD, it.AttemptsDetail, it.Turns = res.Usage, res.Cost, res.Tries, res.Turns
 				it.Model, it.Alias, it.Mock = res.Model, res.Alias, res.Mock
+				it.ChildRun = res.Child
 			}
 			if err != nil && it.Model == "" {
 				it.Model, it.Alias = x.triedModel(s)

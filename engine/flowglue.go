@@ -7,8 +7,16 @@ import (
 // parseFlow loads a run's flow snapshot. It was fully checked when the run
 // started, so its expressions compile when a step first evaluates them: a
 // replay or resume of a long run pays only for the steps it runs.
-func parseFlow(file string, src []byte) (*flowspec.Flow, error) {
-	return flowspec.Parse(file, src, flowspec.Options{Lazy: true})
+// Its sub-flows come from the copies the run's meta keeps (subs).
+func parseFlow(file string, src []byte, subs map[string]string) (*flowspec.Flow, error) {
+	opts := flowspec.Options{Lazy: true}
+	if len(subs) > 0 {
+		opts.SubFlows = make(map[string][]byte, len(subs))
+		for k, v := range subs {
+			opts.SubFlows[k] = []byte(v)
+		}
+	}
+	return flowspec.Parse(file, src, opts)
 }
 
 // bindInputs checks and coerces given inputs against the flow's.

@@ -28,6 +28,7 @@ type (
 	ModelChange  = runstore.ModelChange
 	FlowChange   = runstore.FlowChange
 	Ending       = runstore.Ending
+	ParentRef    = runstore.ParentRef
 )
 
 // Run and step statuses, as in the command-line contract.

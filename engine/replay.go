@@ -202,6 +202,7 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 		Parallel:     opts.Parallel,
 		DefaultModel: defaultModel(reg),
 		Plan:         planOf(f),
+		SubFlows:     subFlowSources(f),
 		Reused:       rp.Reused,
 		ReuseNotes:   rp.Notes,
 	}

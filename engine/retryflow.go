@@ -147,6 +147,7 @@ func (e *Engine) retryEdited(ctx context.Context, meta *RunMeta, old, f *flowspe
 	// does (forgetting a step without a record here does nothing).
 	meta.Redo = maps.Clone(rp.Redo)
 	maps.Copy(meta.Redo, rp.Runs)
+	meta.SubFlows = subFlowSources(f) // the edited flow's sub-flows, in the same write
 	if err := e.store.ReplaceFlow(ctx, meta, f.Source); err != nil {
 		return nil, fmt.Errorf("cannot record the edited flow for run %s (the run is unchanged): %w", meta.ID, err)
 	}

@@ -15,7 +15,8 @@ var _ work.Sink = (*unit)(nil)
 // work is the unit as its executor sees it.
 func (u *unit) work() *work.Unit {
 	return &work.Unit{RunID: u.x.meta.ID, Step: u.step, Item: u.item, Scope: u.scope, Env: u.env,
-		Dir: u.x.workDir(), Model: u.x.caller, Cache: runCache{u.x}, MCP: u.x.mcpServers()}
+		Dir: u.x.workDir(), Model: u.x.caller, Cache: runCache{u.x}, MCP: u.x.mcpServers(),
+		Children: childRunner{x: u.x, step: u.step.ID, item: u.item}}
 }
 
 // Mask masks s (see mask).

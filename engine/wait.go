@@ -85,6 +85,9 @@ func (e *Engine) Answer(ctx context.Context, ref, step string, value json.RawMes
 	if err != nil {
 		return nil, err
 	}
+	if r.Kind == flowspec.KindFlow && r.ChildRun != "" {
+		return e.answerChild(ctx, meta, r, value, unlock)
+	}
 	defer unlock()
 	if r.Wait != nil && len(r.Wait.Calls) > 0 {
 		return e.answerCall(ctx, meta, r, value)
@@ -203,6 +206,13 @@ func (e *Engine) Abort(ctx context.Context, ref, step string) (*Run, error) {
 	msg := "aborted at the wait step " + r.ID
 	if r.Wait != nil && len(r.Wait.Calls) > 0 {
 		msg = fmt.Sprintf("aborted at the question of tool %s", r.Wait.Calls[0].Tool)
+	}
+	if r.Kind == flowspec.KindFlow && r.ChildRun != "" {
+		// The question is its child's: that run ends aborted too.
+		if _, err := e.Abort(ctx, r.ChildRun, ""); err != nil {
+			return nil, fmt.Errorf("its child run %s could not be aborted: %w", r.ChildRun, err)
+		}
+		msg = "aborted at the question of its child run " + r.ChildRun
 	}
 	r.Status, r.Error, r.EndedAt, r.Dir = StepFailed, &msg, &now, ""
 	if err := e.store.SaveStep(ctx, meta.ID, r); err != nil {

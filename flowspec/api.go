@@ -20,6 +20,7 @@ const (
 	KindLLM        Kind = "llm"
 	KindCheckpoint Kind = "checkpoint"
 	KindWait       Kind = "wait"
+	KindFlow       Kind = "flow"
 )
 
 // Flow is a loaded, validated and compiled flow. It is immutable after Load
@@ -124,6 +125,7 @@ type Step struct {
 	LLM        *LLMStep        // set when Kind == KindLLM
 	Checkpoint *CheckpointStep // set when Kind == KindCheckpoint
 	Wait       *WaitStep       // set when Kind == KindWait
+	Sub        *FlowStep       // set when Kind == KindFlow
 
 	// fp is the step's fingerprint, hashed on first use (see Fingerprint):
 	// a replay from the last step of a long run needs only that step's.
@@ -274,6 +276,12 @@ type Options struct {
 	// fingerprints as a fully loaded one. Never use it for a flow a user
 	// gives: validate and run load fully.
 	Lazy bool
+	// SubFlows, when set, holds the sources of the flow's sub-flows (kind:
+	// flow steps) by path as Flow.SubFlows gives them: a run's snapshot
+	// loads them from its record, not from files that may have changed.
+	SubFlows map[string][]byte
+
+	sub subLoad // where a sub-flow being loaded sits (see subflow.go)
 }
 
 // Error is one problem in a flow file, at a position.

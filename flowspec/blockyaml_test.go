@@ -89,7 +89,7 @@ func TestBlockYAMLMatchesYAMLv3(t *testing.T) {
 			t.Logf("answered %s", name)
 		}
 	}
-	for _, name := range []string{"chain", "big", "fan_out.yaml", "llm_writer.yaml", "wait_and_resume.yaml", "replay_with_overrides.yaml"} {
+	for _, name := range []string{"chain", "big", "../examples/fan_out.yaml", "../examples/llm_writer.yaml", "../examples/wait_and_resume.yaml", "../examples/replay_with_overrides.yaml"} {
 		if _, ok := parseBlockYAML(cases[name]); !ok {
 			t.Errorf("the block reader declines the %s flow", name)
 		}

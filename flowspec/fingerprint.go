@@ -46,6 +46,10 @@ type fingerprintDoc struct {
 	Schema     map[string]any `json:"schema,omitempty"`
 	// SchemaRetries is an llm step's, set only with its schema.
 	SchemaRetries int `json:"schema_retries,omitempty"`
+	// Flow is a flow step's sub-flow content (see FlowStep.Content), so
+	// an edit of the sub-flow's file changes the step.
+	Flow       string      `json:"flow,omitempty"`
+	FlowInputs [][2]string `json:"flow_inputs,omitempty"`
 }
 
 func srcPtr(t *Template) *string {
@@ -108,6 +112,12 @@ func fingerprintDocOf(s *Step) fingerprintDoc {
 			d.Schema, d.SchemaRetries = b.Schema.Doc, b.SchemaRetries
 		}
 	}
+	if b := s.Sub; b != nil {
+		d.Flow = b.Content
+		for _, in := range b.Inputs {
+			d.FlowInputs = append(d.FlowInputs, [2]string{in.Name, in.Value.Source()})
+		}
+	}
 	if b := s.Checkpoint; b != nil {
 		d.Run, d.Stdin, d.Dir, d.Secrets = srcPtr(b.Run), b.Stdin.Source(), b.Dir.Source(), b.Secrets
 		// A bigger cap can turn a failure into a result. 0 (the default)
@@ -138,7 +148,7 @@ func fingerprintDocOf(s *Step) fingerprintDoc {
 // It declines (ok false) for documents holding arbitrary data (a constant
 // value, a schema), which json.Marshal encodes.
 func (d *fingerprintDoc) appendJSON(b []byte) (_ []byte, ok bool) {
-	if d.ValueConst != nil || len(d.Schema) > 0 || d.SchemaRetries != 0 || len(d.Tools) > 0 || len(d.MCP) > 0 {
+	if d.ValueConst != nil || d.Flow != "" || len(d.FlowInputs) > 0 || len(d.Schema) > 0 || d.SchemaRetries != 0 || len(d.Tools) > 0 || len(d.MCP) > 0 {
 		return b, false
 	}
 	b = append(b, `{"v":`...)

@@ -67,7 +67,8 @@ func lazyCases(t *testing.T) map[string][]byte {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cases[filepath.Base(f)] = data
+		// By its path: a sub-flow is found beside it.
+		cases[f] = data
 	}
 	return cases
 }

@@ -38,12 +38,13 @@ var (
 	inputTypes     = []string{"string", "integer", "number", "boolean", "list", "object"}
 	defaultsFields = []string{"model", "retry", "timeout", "max_output", "cache"}
 	retryFields    = []string{"attempts", "backoff"}
-	kinds          = []string{string(KindLLM), string(KindCheckpoint), string(KindWait)}
+	kinds          = []string{string(KindLLM), string(KindCheckpoint), string(KindWait), string(KindFlow)}
 	commonFields   = []string{"kind", "description", "needs", "if", "continue_on_error", "retry", "timeout", "foreach", "output"}
 	kindFields     = map[Kind][]string{
 		KindLLM:        {"prompt", "messages", "system", "model", "temperature", "max_tokens", "schema", "schema_retries", "tools", "max_turns", "cache"},
 		KindCheckpoint: {"run", "stdin", "env", "dir", "secrets", "max_output", "value"},
 		KindWait:       {"question", "schema"},
+		KindFlow:       {"flow", "inputs"},
 	}
 	messageRoles = []string{"system", "user", "assistant"}
 )
@@ -173,6 +174,9 @@ func Parse(file string, data []byte, opts Options) (f *Flow, err error) {
 		return nil, tooLarge(file, int64(len(data)))
 	}
 	// yaml.v3 reports bad bytes without a place (as 1:1): find them first.
+	if opts.sub.chain == nil {
+		opts.sub = rootSub(file)
+	}
 	p, msg, bad, plain := scanText(data)
 	if bad {
 		return nil, &ErrorList{{File: file, Pos: p, Msg: msg}}

@@ -132,6 +132,8 @@ func (l *loader) stepBody(s *Step, parts *stepParts, n *yaml.Node) {
 		c.checkpoint()
 	case KindWait:
 		c.wait()
+	case KindFlow:
+		c.flowStep()
 	}
 }
 
@@ -158,7 +160,7 @@ func (c *stepCtx) readFields() {
 		}
 	}
 	if kindNode == nil {
-		l.e.add(pos(c.n), "step %q has no kind; add kind: llm, checkpoint or wait", s.ID)
+		l.e.add(pos(c.n), "step %q has no kind; add kind: llm, checkpoint, wait or flow", s.ID)
 	} else {
 		k := l.scalar(kindNode, "kind")
 		if slices.Contains(kinds, k) {

@@ -31,6 +31,9 @@ type Tool struct {
 	MaxOutput  int64     // defaults.max_output; 0 is DefaultMaxOutput
 	Value      *Template // an expression over args
 	Wait       *WaitTool // kind: wait, a question for a person
+	// Sub is a flow: tool's sub-flow (its Inputs unused: a call's args
+	// are the sub-flow's inputs).
+	Sub *FlowStep
 
 	params *AnswerSchema // Parameters, compiled
 }
@@ -118,13 +121,17 @@ func (l *loader) tool(key, n *yaml.Node) *Tool {
 		}
 	}
 	if p, ok := fs.get("flow"); ok {
-		l.e.add(pos(p.key), "%s: flow: tools (a sub-flow as a tool) are not supported yet; use run: with `kitaru run` of the sub-flow", owner)
-		return nil
+		if t.Sub = l.flowTool(owner, p.val); t.Sub == nil {
+			return nil
+		}
 	}
 	if p, ok := fs.get("description"); ok {
 		t.Description = l.scalar(p.val, "description")
 	}
 	t.Parameters = map[string]any{"type": "object", "properties": map[string]any{}}
+	if t.Sub != nil {
+		t.Parameters = inputsSchema(t.Sub.Flow)
+	}
 	if p, ok := fs.get("parameters"); ok {
 		if sch := l.schemaAt(p.val, owner, "parameters", "{type: object, properties: {city: {type: string}}}"); sch != nil {
 			if ty, has := sch.Doc["type"]; has && ty != "object" {
@@ -163,6 +170,12 @@ func (l *loader) tool(key, n *yaml.Node) *Tool {
 		t.Value = l.toolValue(owner, p.val)
 	}
 	switch {
+	case t.Sub != nil:
+		for _, f := range []string{"run", "value", "env", "kind"} {
+			if p, ok := fs.get(f); ok {
+				l.e.add(pos(p.key), "%s: %s does not go with flow: (the sub-flow gives the result)", owner, f)
+			}
+		}
 	case t.Wait != nil:
 		for _, f := range []string{"run", "value", "env"} {
 			if p, ok := fs.get(f); ok {
@@ -171,8 +184,8 @@ func (l *loader) tool(key, n *yaml.Node) *Tool {
 		}
 	case t.Run != nil && t.Value != nil:
 		l.e.add(pos(fs.field("value").key), "%s has both run and value; keep one of them", owner)
-	case t.Run == nil && t.Value == nil && !l.typos["run"] && !l.typos["value"]:
-		l.e.add(pos(n), "%s needs run: (a shell command) or value: (an expression over args)", owner)
+	case t.Run == nil && t.Value == nil && !l.typos["run"] && !l.typos["value"] && !l.typos["flow"]:
+		l.e.add(pos(n), "%s needs run: (a shell command), value: (an expression over args) or flow: (a sub-flow)", owner)
 	}
 	return t
 }
@@ -299,6 +312,7 @@ type toolDoc struct {
 	Value       *string        `json:"value,omitempty"`
 	ValueConst  any            `json:"value_const,omitempty"`
 	Wait        *waitToolDoc   `json:"wait,omitempty"`
+	Flow        string         `json:"flow,omitempty"` // its sub-flow's content
 }
 
 type waitToolDoc struct {
@@ -311,6 +325,9 @@ func toolDocs(ts []*Tool) []toolDoc {
 	var out []toolDoc
 	for _, t := range ts {
 		d := toolDoc{Name: t.Name, Description: t.Description, Parameters: t.Parameters, Run: srcPtr(t.Run), MaxOutput: t.MaxOutput}
+		if t.Sub != nil {
+			d.Flow = t.Sub.Content
+		}
 		for _, e := range t.Env {
 			d.Env = append(d.Env, [2]string{e.Name, e.Value.Source()})
 		}

@@ -29,7 +29,7 @@ func (c *conversation) runTools(ctx context.Context, t int) error {
 			tc := turn.ToolCalls[i]
 			c.mu.Unlock()
 			start := time.Now()
-			out, down, err := c.runTool(ctx, tc)
+			out, down, err := c.runTool(ctx, tc, fmt.Sprintf("%d.%d.%d", c.number, t, i+1))
 			if ctx.Err() != nil {
 				return // stopped: no result, it runs again
 			}
@@ -42,6 +42,10 @@ func (c *conversation) runTools(ctx context.Context, t int) error {
 				return
 			}
 			tc.Pending, tc.DurationMS = false, time.Since(start).Milliseconds()
+			if r, ok := out.(*work.Result); ok {
+				// A flow: tool's: its output, from the child run named.
+				tc.ChildRun, out = r.Child, r.Output
+			}
 			if w, ok := out.(*runstore.WaitInfo); ok {
 				// A question: the call stays pending until it is answered.
 				tc.Pending, tc.Wait, out = true, w, nil
@@ -77,7 +81,8 @@ func (c *conversation) runTools(ctx context.Context, t int) error {
 // runTool runs one call: its arguments checked against the tool's
 // parameters, then the tool. down is an MCP server gone (the step's
 // failure); err the tool's failure, which goes back to the model.
-func (c *conversation) runTool(ctx context.Context, tc runstore.ToolCall) (out any, down, err error) {
+// key names the call the same in every go at the run.
+func (c *conversation) runTool(ctx context.Context, tc runstore.ToolCall, key string) (out any, down, err error) {
 	of := c.tools.byName[tc.Name]
 	if of == nil {
 		return nil, nil, fmt.Errorf("there is no tool %q; the tools are %s", tc.Name, c.tools.names())
@@ -89,14 +94,17 @@ func (c *conversation) runTool(ctx context.Context, tc runstore.ToolCall) (out a
 	if of.local == nil {
 		return c.callMCP(ctx, of, args)
 	}
-	out, err = c.runLocal(ctx, of.local, args)
+	out, err = c.runLocal(ctx, of.local, args, key)
 	return out, nil, err
 }
 
 // runLocal runs a tool of the flow's tools:.
-func (c *conversation) runLocal(ctx context.Context, tool *flowspec.Tool, args any) (any, error) {
+func (c *conversation) runLocal(ctx context.Context, tool *flowspec.Tool, args any, key string) (any, error) {
 	if err := tool.CheckArgs(args); err != nil {
 		return nil, err
+	}
+	if tool.Sub != nil {
+		return c.runFlowTool(ctx, tool, args, key)
 	}
 	sc := &flowspec.Scope{Args: args}
 	if s := c.u.Scope; s != nil {
@@ -211,4 +219,22 @@ func decodedArgs(text string) any {
 		return text
 	}
 	return v
+}
+
+// runFlowTool runs a flow: tool's sub-flow as a child run, the call's
+// arguments its inputs; the *work.Result it returns holds the call's
+// result and the child's id.
+func (c *conversation) runFlowTool(ctx context.Context, tool *flowspec.Tool, args any, key string) (any, error) {
+	if c.u.Children == nil {
+		return nil, fmt.Errorf("tool %s runs a sub-flow, which nothing here can run", tool.Name)
+	}
+	inputs, ok := args.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("the arguments of tool %s must be an object of the sub-flow's inputs", tool.Name)
+	}
+	res, err := c.u.Children.Run(ctx, tool.Sub, inputs, key)
+	if err != nil {
+		return nil, err
+	}
+	return &work.Result{Output: c.sink.MaskValue(res.Output), Child: res.Child}, nil
 }

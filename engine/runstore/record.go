@@ -82,6 +82,20 @@ type Run struct {
 	// ReplayFrom and Overrides describe how a replay was asked for.
 	ReplayFrom string         `json:"replay_from,omitempty"`
 	Overrides  map[string]any `json:"overrides,omitempty"`
+	// Parent is, for the child run of a flow step, the run and step (and
+	// item) that started it; nil for a run started on its own.
+	Parent *ParentRef `json:"parent,omitempty"`
+}
+
+// ParentRef names where a child run was started: a flow step of run Run
+// (its item Item, for a foreach step).
+type ParentRef struct {
+	Run  string `json:"run"`
+	Step string `json:"step"`
+	Item *int   `json:"item,omitempty"`
+	// Call is, for a flow: tool's child, the tool call that started it
+	// ("CONVERSATION.TURN.CALL").
+	Call string `json:"call,omitempty"`
 }
 
 // StepResult is one step of a run record.
@@ -147,6 +161,8 @@ type StepResult struct {
 	Fingerprint string `json:"fingerprint,omitempty"`
 	// ReusedFrom is the run whose record a reused step comes from.
 	ReusedFrom string `json:"reused_from,omitempty"`
+	// ChildRun is the run a flow step started (see Run.Parent).
+	ChildRun string `json:"child_run,omitempty"`
 }
 
 // ItemResult is one item of a foreach step.
@@ -181,6 +197,7 @@ type ItemResult struct {
 	ReusedIndex *int    `json:"reused_index,omitempty"`
 	Why         *Reason `json:"why,omitempty"`
 	Reason      string  `json:"reason,omitempty"`
+	ChildRun    string  `json:"child_run,omitempty"` // as StepResult's
 }
 
 // Attempt is one try of a step or item: how it ended and what it spent.
@@ -330,6 +347,9 @@ type RunMeta struct {
 	// the edited flow, in the same write, and forgotten before the run
 	// continues: a crash between the two still redoes them on resume.
 	Redo map[string]Reason `json:"redo,omitempty"`
+	// SubFlows are the sources of the flow's sub-flows by path (see
+	// flowspec.Flow.SubFlows): the snapshot's, beside flow.yaml.
+	SubFlows map[string]string `json:"sub_flows,omitempty"`
 }
 
 // PlanStep is one step of a run's plan.

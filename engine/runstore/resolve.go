@@ -22,7 +22,8 @@ func (e *AmbiguousError) Error() string {
 }
 
 // Resolve turns a run reference into a run id: a full id, an unambiguous
-// prefix of one with or without "kr-", or "last" (the newest run). The
+// prefix of one with or without "kr-", or "last" (the newest run that is
+// not a sub-flow's child run: the run a person started last). The
 // rules are the same whatever the backend, so they live here, once. A run
 // too damaged to read still resolves by its id, so that its damage can be
 // reported.
@@ -32,15 +33,7 @@ func Resolve(ctx context.Context, s Runs, ref string) (string, error) {
 		return "", ErrNoRef
 	}
 	if ref == "last" {
-		page, err := s.Query(ctx, Query{Limit: 1})
-		var damaged DamagedRuns
-		if err != nil && !errors.As(err, &damaged) {
-			return "", err
-		}
-		if len(page.Runs) == 0 {
-			return "", fmt.Errorf("there is no last run yet: %w", ErrNotFound)
-		}
-		return page.Runs[0].ID, nil
+		return last(ctx, s)
 	}
 	want := ref
 	switch {
@@ -83,4 +76,26 @@ func Resolve(ctx context.Context, s Runs, ref string) (string, error) {
 	}
 	sort.Strings(cands)
 	return "", &AmbiguousError{Ref: ref, Matches: cands}
+}
+
+// last is the newest run that no flow step started. The newest run is
+// nearly always it, so one is read first.
+func last(ctx context.Context, s Runs) (string, error) {
+	q := Query{Limit: 1}
+	for {
+		page, err := s.Query(ctx, q)
+		var damaged DamagedRuns
+		if err != nil && !errors.As(err, &damaged) {
+			return "", err
+		}
+		for _, m := range page.Runs {
+			if m.Parent == nil {
+				return m.ID, nil
+			}
+		}
+		if page.Next == "" {
+			return "", fmt.Errorf("there is no last run yet: %w", ErrNotFound)
+		}
+		q = Query{Limit: 50, Cursor: page.Next}
+	}
 }

@@ -64,6 +64,8 @@ type ToolCall struct {
 	// NotRun: it was asked for on the last turn max_turns allows, and not
 	// run, as no turn was left to take its result.
 	NotRun bool `json:"not_run,omitempty"`
+	// ChildRun is the run a call of a flow: tool started.
+	ChildRun string `json:"child_run,omitempty"`
 }
 
 // Waiting says whether the call is a question no one answered yet.

@@ -29,6 +29,19 @@ type Unit struct {
 	Model providers.Caller // for llm steps; nil: none configured
 	Cache Cache            // for llm steps with cache:; nil: no cache
 	MCP   MCP              // the run's MCP servers, for llm steps offering their tools; nil: none
+	// Children runs sub-flows as child runs of the unit's run, for the
+	// flow: tools of llm steps; nil: none can run.
+	Children Children
+}
+
+// Children runs sub-flows as child runs.
+type Children interface {
+	// Run runs sub with inputs as the child run key names (what in the
+	// unit calls it, the same in every go at the run: a resumed loop finds
+	// the child of a call that was recorded unfinished) to its end. Its
+	// Output is the child's output, Child its id; a child that fails or
+	// waits is an error naming it.
+	Run(ctx context.Context, sub *flowspec.FlowStep, inputs map[string]any, key string) (*Result, error)
 }
 
 // MCP is a run's Model Context Protocol servers (the flow's mcp:), shared
@@ -110,6 +123,9 @@ type Result struct {
 	// Cached is the cache entry an llm step's answer came from (its Text
 	// left out): no call was made, Usage is zero and Cost zero.
 	Cached *runstore.CacheEntry
+	// Child is the run a flow step (or a flow tool) started, kept in the
+	// step's record.
+	Child string
 }
 
 // Executor does one kind of step. An attempt that failed after spending (a
