@@ -234,22 +234,72 @@ func TestMockStreams(t *testing.T) {
 	}
 }
 
-// TestToolTurnsAreNotStreamed: a call that offers tools asks for no
-// stream (langchaingo's streamed tool-call deltas ignore their index), and
-// answers as unstreamed.
-func TestToolTurnsAreNotStreamed(t *testing.T) {
+// TestStreamedToolCallShapes: the shapes in which OpenAI-compatible
+// servers stream tool calls are each read as the calls they stand for,
+// and none of them reaches the text.
+func TestStreamedToolCallShapes(t *testing.T) {
 	t.Parallel()
-	srv := newSSEServer(t, openAIWhole, openAIStream)
-	env := map[string]string{"OPENAI_BASE_URL": srv.URL + "/v1", "OPENAI_API_KEY": "sk-test"}
-	c := New(Registry{}, Options{Getenv: func(k string) string { return env[k] }})
-	var chunks []string
-	ctx := WithStream(context.Background(), Stream{Text: func(s string) { chunks = append(chunks, s) }})
-	resp, err := c.Call(ctx, Request{Model: "openai/gpt-4o-mini", Messages: []Message{{Role: "user", Content: "hi"}},
-		Tools: []Tool{{Name: "lookup", Parameters: map[string]any{"type": "object"}}}})
-	if err != nil {
-		t.Fatal(err)
+	chunk := func(delta string) sseEvent {
+		return sseEvent{data: `{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":` + delta + `,"finish_reason":null}]}`}
 	}
-	if len(srv.streamed) != 1 || srv.streamed[0] || len(chunks) != 0 || resp.Text != "hello from\nopenai" {
-		t.Errorf("streamed %v, chunks %q, answer %q; want no stream and the whole answer", srv.streamed, chunks, resp.Text)
+	end := []sseEvent{
+		{data: `{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}`},
+		{data: `{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}`},
+		{data: `[DONE]`},
+	}
+	two := []ToolCall{{"a", "lookup", `{"city":"Paris"}`}, {"b", "add", `{"x":1}`}}
+	tests := []struct {
+		name   string
+		events []sseEvent
+		want   []ToolCall
+	}{
+		// Each call whole in a chunk of its own, without index or type
+		// (langchaingo drops the first and mixes the second into it).
+		{"whole, unnumbered", []sseEvent{
+			chunk(`{"role":"assistant","content":"Two. "}`),
+			chunk(`{"tool_calls":[{"id":"a","function":{"name":"lookup","arguments":"{\"city\":\"Paris\"}"}}]}`),
+			chunk(`{"tool_calls":[{"id":"b","function":{"name":"add","arguments":"{\"x\":1}"}}]}`),
+		}, two},
+		// Both calls whole in one delta, numbered.
+		{"together", []sseEvent{
+			chunk(`{"role":"assistant","content":"Two. "}`),
+			chunk(`{"tool_calls":[{"index":0,"id":"a","type":"function","function":{"name":"lookup","arguments":"{\"city\":\"Paris\"}"}},{"index":1,"id":"b","type":"function","function":{"name":"add","arguments":"{\"x\":1}"}}]}`),
+		}, two},
+		// The id and name repeated in every delta, the pieces interleaved.
+		{"repeated, interleaved", []sseEvent{
+			chunk(`{"role":"assistant","content":"Two. "}`),
+			chunk(`{"tool_calls":[{"index":0,"id":"a","type":"function","function":{"name":"lookup","arguments":"{\"city\":"}}]}`),
+			chunk(`{"tool_calls":[{"index":1,"id":"b","type":"function","function":{"name":"add","arguments":"{\"x\""}}]}`),
+			chunk(`{"tool_calls":[{"index":0,"id":"a","type":"function","function":{"name":"lookup","arguments":"\"Paris\"}"}}]}`),
+			chunk(`{"tool_calls":[{"index":1,"id":"b","type":"function","function":{"name":"add","arguments":":1}"}}]}`),
+		}, two},
+		// The name in pieces.
+		{"name in pieces", []sseEvent{
+			chunk(`{"role":"assistant","content":"Two. "}`),
+			chunk(`{"tool_calls":[{"index":0,"id":"a","type":"function","function":{"name":"look","arguments":""}}]}`),
+			chunk(`{"tool_calls":[{"index":0,"function":{"name":"up","arguments":"{\"city\":\"Paris\"}"}}]}`),
+			chunk(`{"tool_calls":[{"index":1,"id":"b","type":"function","function":{"name":"add","arguments":"{\"x\":1}"}}]}`),
+		}, two},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv := newSSEServer(t, openAIWhole, append(tt.events, end...))
+			env := map[string]string{"OPENAI_BASE_URL": srv.URL + "/v1", "OPENAI_API_KEY": "sk-test"}
+			c := New(Registry{}, Options{Getenv: func(k string) string { return env[k] }})
+			var chunks []string
+			ctx := WithStream(context.Background(), Stream{Text: func(s string) { chunks = append(chunks, s) }})
+			resp, err := c.Call(ctx, Request{Model: "openai/gpt-4o-mini", Messages: []Message{{Role: "user", Content: "hi"}},
+				Tools: []Tool{{Name: "lookup", Parameters: map[string]any{"type": "object"}}, {Name: "add", Parameters: map[string]any{"type": "object"}}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(resp.ToolCalls) != fmt.Sprint(tt.want) || resp.Text != "Two. " || fmt.Sprint(chunks) != "[Two. ]" {
+				t.Errorf("calls %+v, text %q, streamed %q; want %+v, \"Two. \" streamed alone", resp.ToolCalls, resp.Text, chunks, tt.want)
+			}
+			if resp.Usage != (Usage{InputTokens: 3, OutputTokens: 2}) {
+				t.Errorf("usage %+v", resp.Usage)
+			}
+		})
 	}
 }

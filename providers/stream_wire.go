@@ -97,6 +97,9 @@ func openAIEvents(raw []byte) ([]byte, error) {
 		return err
 	}
 	for _, ch := range c.Choices {
+		if err := numberCalls(ch.Message); err != nil {
+			return nil, err
+		}
 		if err := chunk([]any{map[string]any{"index": ch.Index, "delta": ch.Message, "finish_reason": ch.FinishReason}}, nil); err != nil {
 			return nil, err
 		}
@@ -108,6 +111,25 @@ func openAIEvents(raw []byte) ([]byte, error) {
 	}
 	b.WriteString("data: [DONE]\n\n")
 	return b.Bytes(), nil
+}
+
+// numberCalls gives each tool call of a message the index a delta
+// carries, which a whole answer has no need of.
+func numberCalls(msg map[string]json.RawMessage) error {
+	raw, ok := msg["tool_calls"]
+	if !ok || string(raw) == "null" {
+		return nil
+	}
+	var calls []map[string]any
+	if err := json.Unmarshal(raw, &calls); err != nil {
+		return err
+	}
+	for i, c := range calls {
+		c["index"] = i
+	}
+	out, err := json.Marshal(calls)
+	msg["tool_calls"] = out
+	return err
 }
 
 // anthropicEvents is a message as its events: message_start with the
