@@ -303,3 +303,54 @@ func TestStreamedToolCallShapes(t *testing.T) {
 		})
 	}
 }
+
+// TestOllamaStreamsLive: the native Ollama client streams one JSON object
+// a line (application/x-ndjson), and each piece reaches the stream as it
+// arrives, not once the answer has ended: the server sends the rest only
+// after the first piece was shown.
+func TestOllamaStreamsLive(t *testing.T) {
+	t.Parallel()
+	shown := make(chan struct{})
+	var once sync.Once
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		if body["stream"] != true {
+			t.Errorf("request %v, want stream: true", body)
+		}
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		line := func(content string, done bool) {
+			extra := ""
+			if done {
+				extra = `,"done_reason":"stop","prompt_eval_count":9,"eval_count":4`
+			}
+			fmt.Fprintf(w, `{"model":"llama3.2","created_at":"2024-01-01T00:00:00Z","message":{"role":"assistant","content":%q},"done":%v%s}`+"\n", content, done, extra)
+			w.(http.Flusher).Flush()
+		}
+		line("hello ", false)
+		select {
+		case <-shown:
+		case <-time.After(5 * time.Second):
+			t.Errorf("the first piece was not shown before the answer ended")
+		}
+		line("from ollama", false)
+		line("", true)
+	}))
+	t.Cleanup(srv.Close)
+	env := map[string]string{"OLLAMA_HOST": srv.URL}
+	c := New(Registry{}, Options{Getenv: func(k string) string { return env[k] }})
+	var chunks []string
+	ctx := WithStream(context.Background(), Stream{Text: func(s string) {
+		if s != "" {
+			chunks = append(chunks, s)
+			once.Do(func() { close(shown) })
+		}
+	}})
+	resp, err := c.Call(ctx, Request{Model: "ollama/llama3.2", Messages: []Message{{Role: "user", Content: "hi"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Text != "hello from ollama" || fmt.Sprint(chunks) != "[hello  from ollama]" || resp.Usage != (Usage{InputTokens: 9, OutputTokens: 4}) {
+		t.Errorf("answer %q, streamed %q, usage %+v", resp.Text, chunks, resp.Usage)
+	}
+}

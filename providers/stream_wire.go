@@ -26,9 +26,14 @@ func streams(body []byte) bool {
 
 // asStream turns a whole JSON answer to a streaming request into its
 // events; any other answer (a stream, an error, something unknown) is
-// left to the client as it came.
+// left to the client as it came. Ollama's stream is JSON too, a line at
+// a time (application/x-ndjson): reading it whole would hold every piece
+// back until the answer ends.
 func asStream(resp *http.Response, limit int64) *http.Response {
-	if resp == nil || resp.StatusCode != http.StatusOK || !strings.Contains(resp.Header.Get("Content-Type"), "json") {
+	if resp == nil || resp.StatusCode != http.StatusOK {
+		return resp
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.Contains(ct, "json") || strings.Contains(ct, "ndjson") {
 		return resp
 	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
