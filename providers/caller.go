@@ -265,12 +265,12 @@ func (c *caller) Call(ctx context.Context, req Request) (resp *Response, err err
 	// Turns that offer tools stream too: on the OpenAI wire the answer's
 	// text and tool calls are read off the stream by kitaru (see
 	// stream_chunks.go), as the client mixes up parallel calls.
-	streamOpts, chunks := streamOptions(ctx, providerInfos[res.Provider].openAIWire)
+	streamOpts, chunks := streamOptions(ctx, res.Provider, so.answerTool())
 	callOpts = append(callOpts, streamOpts...)
 	tr.chunks = chunks
 	out, err := model.GenerateContent(ctx, toMessages(res.Provider, req.Messages), callOpts...)
 	if chunks != nil {
-		if saw, text, calls := chunks.finish(); saw && err == nil && len(out.Choices) > 0 {
+		if text, calls, ok := chunks.finish(); ok && err == nil && len(out.Choices) > 0 {
 			out.Choices[0].Content, out.Choices[0].ToolCalls = text, calls
 		}
 	}

@@ -52,17 +52,19 @@ func StreamOf(ctx context.Context) Stream {
 // streamOptions are the call options that stream the answer to ctx's
 // Stream, none without one. The OpenAI client asks for the usage in the
 // stream's last chunk (stream_options.include_usage) by itself; the
-// Anthropic one reads it from message_start and message_delta. On the
-// OpenAI wire the text is handed on by the chunkReader returned, which
-// reads the stream beside the client (see stream_chunks.go): the client's
-// callback only makes it stream.
-func streamOptions(ctx context.Context, openAIWire bool) ([]llms.CallOption, *chunkReader) {
+// Anthropic one reads it from message_start and message_delta. On those
+// two wires the text is handed on by the chunkReader returned, which reads
+// the stream beside the client (see stream_chunks.go): the client's
+// callback only makes it stream. answerTool is the Anthropic answer tool
+// of a schema, "" for none.
+func streamOptions(ctx context.Context, provider, answerTool string) ([]llms.CallOption, *chunkReader) {
 	text := StreamOf(ctx).Text
 	if text == nil {
 		return nil, nil
 	}
-	if openAIWire {
-		return []llms.CallOption{llms.WithStreamingFunc(func(context.Context, []byte) error { return nil })}, &chunkReader{text: text}
+	if providerInfos[provider].openAIWire || provider == "anthropic" {
+		quiet := llms.WithStreamingFunc(func(context.Context, []byte) error { return nil })
+		return []llms.CallOption{quiet}, &chunkReader{text: text, anthropic: provider == "anthropic", answerTool: answerTool, answerBlock: -1}
 	}
 	return []llms.CallOption{llms.WithStreamingFunc(func(_ context.Context, chunk []byte) error {
 		if len(chunk) > 0 {

@@ -18,18 +18,30 @@ import (
 // the chunks itself, as the client reads them off the wire, and takes the
 // answer's text and tool calls from its own reading; the client's is used
 // for the rest (usage, finish reason). Anthropic's client keeps content
-// blocks by their index and needs none of this.
+// blocks by their index, and its reading stands; kitaru reads its events
+// only to hand on, beside the text, the input of the answer tool as it is
+// written (a structured answer is that tool's call), which the client does
+// not hand on.
 
-// chunkReader reads the OpenAI chat-completion chunks of a stream as the
-// client reads the body: it hands the text of each to text and gathers
-// the tool calls by their index. The client reads in a goroutine of its
-// own; the caller reads the result once the client has returned.
+// chunkReader reads the events of an OpenAI or Anthropic stream as the
+// client reads the body: it hands the answer's text to text and, on the
+// OpenAI wire, gathers the tool calls by their index. The client reads in
+// a goroutine of its own; the caller reads the result once the client has
+// returned.
 type chunkReader struct {
-	mu    sync.Mutex
-	text  func(string)
-	done  bool   // the call returned: nothing more is handed on
-	line  []byte // the line being read
-	saw   bool   // a chunk was read
+	mu   sync.Mutex
+	text func(string)
+	done bool   // the call returned: nothing more is handed on
+	line []byte // the line being read
+
+	// anthropic: the stream is Anthropic's; answerTool names the answer
+	// tool ("" for none), answerBlock is the content block of its first
+	// call (-1 before it starts).
+	anthropic   bool
+	answerTool  string
+	answerBlock int
+
+	saw   bool // an OpenAI chunk was read
 	whole strings.Builder
 	calls []streamedCall
 }
@@ -85,14 +97,60 @@ func (r *chunkReader) feed(p []byte) {
 	}
 }
 
-// event reads one line of the stream: a "data:" line holding a chunk,
-// read as the client does (only its first choice); anything else (other
-// fields, comments, [DONE]) is skipped.
+// hand gives a piece of the answer's text to text, until the call returns.
+func (r *chunkReader) hand(piece string) {
+	if piece != "" && r.text != nil && !r.done {
+		r.text(piece)
+	}
+}
+
+// event reads one line of the stream: a "data:" line holding an event;
+// anything else (other fields, comments, [DONE]) is skipped.
 func (r *chunkReader) event(line []byte) {
 	data, ok := bytes.CutPrefix(line, []byte("data:"))
 	if !ok {
 		return
 	}
+	data = bytes.TrimSpace(data)
+	if r.anthropic {
+		r.anthropicEvent(data)
+		return
+	}
+	r.openAIChunk(data)
+}
+
+// anthropicEvent hands on the text deltas and those of the answer tool's
+// input.
+func (r *chunkReader) anthropicEvent(data []byte) {
+	var ev struct {
+		Type         string `json:"type"`
+		Index        int    `json:"index"`
+		ContentBlock struct {
+			Type string `json:"type"`
+			Name string `json:"name"`
+		} `json:"content_block"`
+		Delta struct {
+			Type        string `json:"type"`
+			Text        string `json:"text"`
+			PartialJSON string `json:"partial_json"`
+		} `json:"delta"`
+	}
+	if json.Unmarshal(data, &ev) != nil {
+		return
+	}
+	switch {
+	case ev.Type == "content_block_start" && ev.ContentBlock.Type == "tool_use" && r.answerTool != "" &&
+		ev.ContentBlock.Name == r.answerTool && r.answerBlock < 0:
+		r.answerBlock = ev.Index
+	case ev.Type == "content_block_delta" && ev.Delta.Type == "text_delta":
+		r.hand(ev.Delta.Text)
+	case ev.Type == "content_block_delta" && ev.Delta.Type == "input_json_delta" && ev.Index == r.answerBlock:
+		r.hand(ev.Delta.PartialJSON)
+	}
+}
+
+// openAIChunk reads a chunk as the client does (only its first choice).
+func (r *chunkReader) openAIChunk(data []byte) {
 	var chunk struct {
 		Choices []struct {
 			Delta struct {
@@ -108,17 +166,13 @@ func (r *chunkReader) event(line []byte) {
 			} `json:"delta"`
 		} `json:"choices"`
 	}
-	if json.Unmarshal(bytes.TrimSpace(data), &chunk) != nil || len(chunk.Choices) == 0 {
+	if json.Unmarshal(data, &chunk) != nil || len(chunk.Choices) == 0 {
 		return
 	}
 	r.saw = true
 	d := chunk.Choices[0].Delta
-	if d.Content != "" {
-		r.whole.WriteString(d.Content)
-		if r.text != nil && !r.done {
-			r.text(d.Content)
-		}
-	}
+	r.whole.WriteString(d.Content)
+	r.hand(d.Content)
 	for _, tc := range d.ToolCalls {
 		c := r.callFor(tc.Index, tc.ID)
 		if c.id == "" {
@@ -157,15 +211,19 @@ func (c *streamedCall) addName(name string) {
 	}
 }
 
-// finish ends the reading (the client has returned) and says whether a
-// chunk was read; text and calls are the answer's.
-func (r *chunkReader) finish() (saw bool, text string, calls []llms.ToolCall) {
+// finish ends the reading (the client has returned). On the OpenAI wire,
+// once a chunk was read, text and calls are the answer's (ok); the
+// client's reading stands otherwise.
+func (r *chunkReader) finish() (text string, calls []llms.ToolCall, ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.done = true
+	if r.anthropic || !r.saw {
+		return "", nil, false
+	}
 	for i := range r.calls {
 		c := &r.calls[i]
 		calls = append(calls, llms.ToolCall{ID: c.id, Type: "function", FunctionCall: &llms.FunctionCall{Name: c.name, Arguments: string(c.args)}})
 	}
-	return r.saw, r.whole.String(), calls
+	return r.whole.String(), calls, true
 }

@@ -29,6 +29,7 @@ func TestStreamedToolTurns(t *testing.T) {
 		turn     fakellm.Turn
 		schema   json.RawMessage
 		want     Response // Text and ToolCalls
+		shown    string   // the text streamed; "": the turn's text
 	}{
 		{name: "parallel calls", turn: parallel, want: Response{Text: "Looking both up.", ToolCalls: []ToolCall{
 			{fakellm.CallID(1, 1), "lookup", `{"city":"Paris","country":"France"}`}, {fakellm.CallID(1, 2), "lookup", `{"city":"Rome"}`}}}},
@@ -39,11 +40,11 @@ func TestStreamedToolTurns(t *testing.T) {
 		{name: "schema answer", protocol: "openai", turn: fakellm.Turn{Text: `{"year": 1843}`}, schema: schema, want: Response{Text: `{"year": 1843}`}},
 		{name: "schema and parallel calls", protocol: "openai", turn: parallel, schema: schema, want: Response{Text: "Looking both up.", ToolCalls: []ToolCall{
 			{fakellm.CallID(1, 1), "lookup", `{"city":"Paris","country":"France"}`}, {fakellm.CallID(1, 2), "lookup", `{"city":"Rome"}`}}}},
-		// Anthropic: the answer is the forced answer tool's input; beside
-		// other calls it is dropped.
-		{name: "schema answer", protocol: "anthropic", turn: fakellm.Turn{Calls: fakellm.Calls("extract", `{"year":1843}`)}, schema: schema, want: Response{Text: `{"year":1843}`}},
+		// Anthropic: the answer is the forced answer tool's input, which
+		// streams as text; beside other calls it is dropped (it was shown).
+		{name: "schema answer", protocol: "anthropic", turn: fakellm.Turn{Calls: fakellm.Calls("extract", `{"year":1843}`)}, schema: schema, want: Response{Text: `{"year":1843}`}, shown: `{"year":1843}`},
 		{name: "schema and parallel calls", protocol: "anthropic", turn: fakellm.Turn{Calls: fakellm.Calls("lookup", `{"city":"Paris"}`, "extract", `{"year":0}`, "lookup", `{"city":"Rome"}`)}, schema: schema,
-			want: Response{ToolCalls: []ToolCall{{fakellm.CallID(1, 1), "lookup", `{"city":"Paris"}`}, {fakellm.CallID(1, 3), "lookup", `{"city":"Rome"}`}}}},
+			want: Response{ToolCalls: []ToolCall{{fakellm.CallID(1, 1), "lookup", `{"city":"Paris"}`}, {fakellm.CallID(1, 3), "lookup", `{"city":"Rome"}`}}}, shown: `{"year":0}`},
 	}
 	for _, w := range wire {
 		for _, tt := range tests {
@@ -92,10 +93,11 @@ func TestStreamedToolTurns(t *testing.T) {
 					if plain.CostUSD == nil || streamed.CostUSD == nil || *plain.CostUSD != *streamed.CostUSD {
 						t.Errorf("cost %v unstreamed, %v streamed; want the same", plain.CostUSD, streamed.CostUSD)
 					}
-					// The text the model wrote streams, a word at a time; tool
-					// calls' arguments are not text.
-					if got := strings.Join(chunks, ""); got != tt.turn.Text || (tt.turn.Text != "" && !whole && len(chunks) < 2) {
-						t.Errorf("streamed text %q, want %q in pieces", chunks, tt.turn.Text)
+					// The text the model wrote streams, in pieces; tool calls'
+					// arguments are not text.
+					shown := cmpOr(tt.shown, tt.turn.Text)
+					if got := strings.Join(chunks, ""); got != shown || (shown != "" && !whole && len(chunks) < 2) {
+						t.Errorf("streamed text %q, want %q in pieces", chunks, shown)
 					}
 				})
 			}
