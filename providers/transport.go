@@ -209,7 +209,7 @@ func (t *callTransport) capped(resp *http.Response) *http.Response {
 	// head is masked before it is cut (see answerBody.describe).
 	t.answer = &answerBody{rc: resp.Body, limit: limit, keep: headSize + keyLen, status: resp.Status, contentType: resp.Header.Get("Content-Type")}
 	resp.Body = t.answer
-	if t.streaming && t.chunks != nil {
+	if t.streaming && t.chunks != nil && resp.StatusCode == http.StatusOK {
 		resp.Body = t.chunks.body(resp.Body)
 	}
 	return resp
