@@ -354,3 +354,31 @@ func TestOllamaStreamsLive(t *testing.T) {
 		t.Errorf("answer %q, streamed %q, usage %+v", resp.Text, chunks, resp.Usage)
 	}
 }
+
+// TestChunkReaderReadsAcrossReads: a line cut between two reads of the
+// body (a chunk split by the network anywhere) is read whole, with CRLF
+// line ends too.
+func TestChunkReaderReadsAcrossReads(t *testing.T) {
+	t.Parallel()
+	stream := "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Héllo \"}}]}\r\n\r\n" +
+		": a comment\n" +
+		"data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"a\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"x\\\"\"}}]}}]}\n\n" +
+		"data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"b\",\"type\":\"function\",\"function\":{\"name\":\"g\",\"arguments\":\"{}\"}}]}}]}\n\n" +
+		"data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\":1}\"}}]}}]}\n\n" +
+		"data: [DONE]\n\n"
+	for _, size := range []int{1, 7, len(stream)} {
+		var shown []string
+		r := &chunkReader{text: func(s string) { shown = append(shown, s) }, answerBlock: -1}
+		for b := []byte(stream); len(b) > 0; b = b[min(size, len(b)):] {
+			r.feed(b[:min(size, len(b))])
+		}
+		text, calls, ok := r.finish()
+		got := fmt.Sprintf("%q %v %v", text, ok, shown)
+		for _, c := range calls {
+			got += fmt.Sprintf(" %s:%s:%s", c.ID, c.FunctionCall.Name, c.FunctionCall.Arguments)
+		}
+		if want := `"Héllo " true [Héllo ] a:f:{"x":1} b:g:{}`; got != want {
+			t.Errorf("read %d bytes at a time: %s, want %s", size, got, want)
+		}
+	}
+}
