@@ -262,14 +262,18 @@ func (c *caller) Call(ctx context.Context, req Request) (resp *Response, err err
 		tr.set = so.set
 	}
 	callOpts = append(callOpts, toolOptions(req.Tools, so.extraTools()...)...)
-	if len(req.Tools) == 0 && len(so.extraTools()) == 0 {
-		// A turn that offers tools is not streamed: langchaingo adds the
-		// streamed deltas of tool calls to the last call whatever their
-		// index (parallel calls would be corrupted) and hands them to the
-		// text callback as JSON.
-		callOpts = append(callOpts, streamOptions(ctx)...)
-	}
+	// Turns that offer tools stream too: on the OpenAI wire the answer's
+	// text and tool calls are read off the stream by kitaru (see
+	// stream_chunks.go), as the client mixes up parallel calls.
+	streamOpts, chunks := streamOptions(ctx, res.Provider, so.answerTool())
+	callOpts = append(callOpts, streamOpts...)
+	tr.chunks = chunks
 	out, err := model.GenerateContent(ctx, toMessages(res.Provider, req.Messages), callOpts...)
+	if chunks != nil {
+		if text, calls, ok := chunks.finish(); ok && err == nil && len(out.Choices) > 0 {
+			out.Choices[0].Content, out.Choices[0].ToolCalls = text, calls
+		}
+	}
 	if err != nil {
 		return nil, c.callError(ctx, res, tr, source, err)
 	}

@@ -30,8 +30,8 @@ func (m Mock) Call(ctx context.Context, req Request) (*Response, error) {
 	if res, err := m.Registry.Resolve(req.Model, req.env(m.Getenv)); err == nil {
 		resp.Alias, resp.Model = res.Alias, res.Model
 	}
-	if text := StreamOf(ctx).Text; text != nil && m.Text != "" {
-		text(m.Text)
+	if text := StreamOf(ctx).Text; text != nil && resp.Text != "" {
+		text(resp.Text) // none for a turn that calls tools
 	}
 	resp.Latency = time.Since(start)
 	return resp, nil

@@ -10,8 +10,9 @@ import (
 // Stream is what a call shows while it runs: its answer's text as it
 // arrives and the retries it makes. It travels in the call's context, not
 // in the Request, because the request is recorded and hashed (cache keys)
-// and who watches a call is no part of what it asks. Either func may be
-// nil; both are called from the calling goroutine, never at once.
+// and who watches a call is no part of what it asks. Any func may be nil;
+// they are never called at once, nor after the call returns, though Text
+// may be called from a goroutine of the client's.
 type Stream struct {
 	// Text gets each piece of the answer's text; the pieces joined are
 	// the text Response.Text holds (before structured output is read).
@@ -51,16 +52,24 @@ func StreamOf(ctx context.Context) Stream {
 // streamOptions are the call options that stream the answer to ctx's
 // Stream, none without one. The OpenAI client asks for the usage in the
 // stream's last chunk (stream_options.include_usage) by itself; the
-// Anthropic one reads it from message_start and message_delta.
-func streamOptions(ctx context.Context) []llms.CallOption {
+// Anthropic one reads it from message_start and message_delta. On those
+// two wires the text is handed on by the chunkReader returned, which reads
+// the stream beside the client (see stream_chunks.go): the client's
+// callback only makes it stream. answerTool is the Anthropic answer tool
+// of a schema, "" for none.
+func streamOptions(ctx context.Context, provider, answerTool string) ([]llms.CallOption, *chunkReader) {
 	text := StreamOf(ctx).Text
 	if text == nil {
-		return nil
+		return nil, nil
+	}
+	if providerInfos[provider].openAIWire || provider == "anthropic" {
+		quiet := llms.WithStreamingFunc(func(context.Context, []byte) error { return nil })
+		return []llms.CallOption{quiet}, &chunkReader{text: text, anthropic: provider == "anthropic", answerTool: answerTool, answerBlock: -1}
 	}
 	return []llms.CallOption{llms.WithStreamingFunc(func(_ context.Context, chunk []byte) error {
 		if len(chunk) > 0 {
 			text(string(chunk))
 		}
 		return nil
-	})}
+	})}, nil
 }

@@ -234,22 +234,151 @@ func TestMockStreams(t *testing.T) {
 	}
 }
 
-// TestToolTurnsAreNotStreamed: a call that offers tools asks for no
-// stream (langchaingo's streamed tool-call deltas ignore their index), and
-// answers as unstreamed.
-func TestToolTurnsAreNotStreamed(t *testing.T) {
+// TestStreamedToolCallShapes: the shapes in which OpenAI-compatible
+// servers stream tool calls are each read as the calls they stand for,
+// and none of them reaches the text.
+func TestStreamedToolCallShapes(t *testing.T) {
 	t.Parallel()
-	srv := newSSEServer(t, openAIWhole, openAIStream)
-	env := map[string]string{"OPENAI_BASE_URL": srv.URL + "/v1", "OPENAI_API_KEY": "sk-test"}
+	chunk := func(delta string) sseEvent {
+		return sseEvent{data: `{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":` + delta + `,"finish_reason":null}]}`}
+	}
+	end := []sseEvent{
+		{data: `{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}`},
+		{data: `{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}`},
+		{data: `[DONE]`},
+	}
+	two := []ToolCall{{"a", "lookup", `{"city":"Paris"}`}, {"b", "add", `{"x":1}`}}
+	tests := []struct {
+		name   string
+		events []sseEvent
+		want   []ToolCall
+	}{
+		// Each call whole in a chunk of its own, without index or type
+		// (langchaingo drops the first and mixes the second into it).
+		{"whole, unnumbered", []sseEvent{
+			chunk(`{"role":"assistant","content":"Two. "}`),
+			chunk(`{"tool_calls":[{"id":"a","function":{"name":"lookup","arguments":"{\"city\":\"Paris\"}"}}]}`),
+			chunk(`{"tool_calls":[{"id":"b","function":{"name":"add","arguments":"{\"x\":1}"}}]}`),
+		}, two},
+		// Both calls whole in one delta, numbered.
+		{"together", []sseEvent{
+			chunk(`{"role":"assistant","content":"Two. "}`),
+			chunk(`{"tool_calls":[{"index":0,"id":"a","type":"function","function":{"name":"lookup","arguments":"{\"city\":\"Paris\"}"}},{"index":1,"id":"b","type":"function","function":{"name":"add","arguments":"{\"x\":1}"}}]}`),
+		}, two},
+		// The id and name repeated in every delta, the pieces interleaved.
+		{"repeated, interleaved", []sseEvent{
+			chunk(`{"role":"assistant","content":"Two. "}`),
+			chunk(`{"tool_calls":[{"index":0,"id":"a","type":"function","function":{"name":"lookup","arguments":"{\"city\":"}}]}`),
+			chunk(`{"tool_calls":[{"index":1,"id":"b","type":"function","function":{"name":"add","arguments":"{\"x\""}}]}`),
+			chunk(`{"tool_calls":[{"index":0,"id":"a","type":"function","function":{"name":"lookup","arguments":"\"Paris\"}"}}]}`),
+			chunk(`{"tool_calls":[{"index":1,"id":"b","type":"function","function":{"name":"add","arguments":":1}"}}]}`),
+		}, two},
+		// The name in pieces.
+		{"name in pieces", []sseEvent{
+			chunk(`{"role":"assistant","content":"Two. "}`),
+			chunk(`{"tool_calls":[{"index":0,"id":"a","type":"function","function":{"name":"look","arguments":""}}]}`),
+			chunk(`{"tool_calls":[{"index":0,"function":{"name":"up","arguments":"{\"city\":\"Paris\"}"}}]}`),
+			chunk(`{"tool_calls":[{"index":1,"id":"b","type":"function","function":{"name":"add","arguments":"{\"x\":1}"}}]}`),
+		}, two},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv := newSSEServer(t, openAIWhole, append(tt.events, end...))
+			env := map[string]string{"OPENAI_BASE_URL": srv.URL + "/v1", "OPENAI_API_KEY": "sk-test"}
+			c := New(Registry{}, Options{Getenv: func(k string) string { return env[k] }})
+			var chunks []string
+			ctx := WithStream(context.Background(), Stream{Text: func(s string) { chunks = append(chunks, s) }})
+			resp, err := c.Call(ctx, Request{Model: "openai/gpt-4o-mini", Messages: []Message{{Role: "user", Content: "hi"}},
+				Tools: []Tool{{Name: "lookup", Parameters: map[string]any{"type": "object"}}, {Name: "add", Parameters: map[string]any{"type": "object"}}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(resp.ToolCalls) != fmt.Sprint(tt.want) || resp.Text != "Two. " || fmt.Sprint(chunks) != "[Two. ]" {
+				t.Errorf("calls %+v, text %q, streamed %q; want %+v, \"Two. \" streamed alone", resp.ToolCalls, resp.Text, chunks, tt.want)
+			}
+			if resp.Usage != (Usage{InputTokens: 3, OutputTokens: 2}) {
+				t.Errorf("usage %+v", resp.Usage)
+			}
+		})
+	}
+}
+
+// TestOllamaStreamsLive: the native Ollama client streams one JSON object
+// a line (application/x-ndjson), and each piece reaches the stream as it
+// arrives, not once the answer has ended: the server sends the rest only
+// after the first piece was shown.
+func TestOllamaStreamsLive(t *testing.T) {
+	t.Parallel()
+	shown := make(chan struct{})
+	var once sync.Once
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		if body["stream"] != true {
+			t.Errorf("request %v, want stream: true", body)
+		}
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		line := func(content string, done bool) {
+			extra := ""
+			if done {
+				extra = `,"done_reason":"stop","prompt_eval_count":9,"eval_count":4`
+			}
+			fmt.Fprintf(w, `{"model":"llama3.2","created_at":"2024-01-01T00:00:00Z","message":{"role":"assistant","content":%q},"done":%v%s}`+"\n", content, done, extra)
+			w.(http.Flusher).Flush()
+		}
+		line("hello ", false)
+		select {
+		case <-shown:
+		case <-time.After(5 * time.Second):
+			t.Errorf("the first piece was not shown before the answer ended")
+		}
+		line("from ollama", false)
+		line("", true)
+	}))
+	t.Cleanup(srv.Close)
+	env := map[string]string{"OLLAMA_HOST": srv.URL}
 	c := New(Registry{}, Options{Getenv: func(k string) string { return env[k] }})
 	var chunks []string
-	ctx := WithStream(context.Background(), Stream{Text: func(s string) { chunks = append(chunks, s) }})
-	resp, err := c.Call(ctx, Request{Model: "openai/gpt-4o-mini", Messages: []Message{{Role: "user", Content: "hi"}},
-		Tools: []Tool{{Name: "lookup", Parameters: map[string]any{"type": "object"}}}})
+	ctx := WithStream(context.Background(), Stream{Text: func(s string) {
+		if s != "" {
+			chunks = append(chunks, s)
+			once.Do(func() { close(shown) })
+		}
+	}})
+	resp, err := c.Call(ctx, Request{Model: "ollama/llama3.2", Messages: []Message{{Role: "user", Content: "hi"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(srv.streamed) != 1 || srv.streamed[0] || len(chunks) != 0 || resp.Text != "hello from\nopenai" {
-		t.Errorf("streamed %v, chunks %q, answer %q; want no stream and the whole answer", srv.streamed, chunks, resp.Text)
+	if resp.Text != "hello from ollama" || fmt.Sprint(chunks) != "[hello  from ollama]" || resp.Usage != (Usage{InputTokens: 9, OutputTokens: 4}) {
+		t.Errorf("answer %q, streamed %q, usage %+v", resp.Text, chunks, resp.Usage)
+	}
+}
+
+// TestChunkReaderReadsAcrossReads: a line cut between two reads of the
+// body (a chunk split by the network anywhere) is read whole, with CRLF
+// line ends too.
+func TestChunkReaderReadsAcrossReads(t *testing.T) {
+	t.Parallel()
+	stream := "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Héllo \"}}]}\r\n\r\n" +
+		": a comment\n" +
+		"data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"a\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"x\\\"\"}}]}}]}\n\n" +
+		"data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"b\",\"type\":\"function\",\"function\":{\"name\":\"g\",\"arguments\":\"{}\"}}]}}]}\n\n" +
+		"data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\":1}\"}}]}}]}\n\n" +
+		"data: [DONE]\n\n"
+	for _, size := range []int{1, 7, len(stream)} {
+		var shown []string
+		r := &chunkReader{text: func(s string) { shown = append(shown, s) }, answerBlock: -1}
+		for b := []byte(stream); len(b) > 0; b = b[min(size, len(b)):] {
+			r.feed(b[:min(size, len(b))])
+		}
+		text, calls, ok := r.finish()
+		got := fmt.Sprintf("%q %v %v", text, ok, shown)
+		for _, c := range calls {
+			got += fmt.Sprintf(" %s:%s:%s", c.ID, c.FunctionCall.Name, c.FunctionCall.Arguments)
+		}
+		if want := `"Héllo " true [Héllo ] a:f:{"x":1} b:g:{}`; got != want {
+			t.Errorf("read %d bytes at a time: %s, want %s", size, got, want)
+		}
 	}
 }

@@ -26,9 +26,14 @@ func streams(body []byte) bool {
 
 // asStream turns a whole JSON answer to a streaming request into its
 // events; any other answer (a stream, an error, something unknown) is
-// left to the client as it came.
+// left to the client as it came. Ollama's stream is JSON too, a line at
+// a time (application/x-ndjson): reading it whole would hold every piece
+// back until the answer ends.
 func asStream(resp *http.Response, limit int64) *http.Response {
-	if resp == nil || resp.StatusCode != http.StatusOK || !strings.Contains(resp.Header.Get("Content-Type"), "json") {
+	if resp == nil || resp.StatusCode != http.StatusOK {
+		return resp
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.Contains(ct, "json") || strings.Contains(ct, "ndjson") {
 		return resp
 	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
@@ -97,6 +102,9 @@ func openAIEvents(raw []byte) ([]byte, error) {
 		return err
 	}
 	for _, ch := range c.Choices {
+		if err := numberCalls(ch.Message); err != nil {
+			return nil, err
+		}
 		if err := chunk([]any{map[string]any{"index": ch.Index, "delta": ch.Message, "finish_reason": ch.FinishReason}}, nil); err != nil {
 			return nil, err
 		}
@@ -108,6 +116,25 @@ func openAIEvents(raw []byte) ([]byte, error) {
 	}
 	b.WriteString("data: [DONE]\n\n")
 	return b.Bytes(), nil
+}
+
+// numberCalls gives each tool call of a message the index a delta
+// carries, which a whole answer has no need of.
+func numberCalls(msg map[string]json.RawMessage) error {
+	raw, ok := msg["tool_calls"]
+	if !ok || string(raw) == "null" {
+		return nil
+	}
+	var calls []map[string]any
+	if err := json.Unmarshal(raw, &calls); err != nil {
+		return err
+	}
+	for i, c := range calls {
+		c["index"] = i
+	}
+	out, err := json.Marshal(calls)
+	msg["tool_calls"] = out
+	return err
 }
 
 // anthropicEvents is a message as its events: message_start with the

@@ -132,6 +132,14 @@ func (s *structured) calls(calls []ToolCall) []ToolCall {
 	return slices.DeleteFunc(calls, func(c ToolCall) bool { return c.Name == s.name })
 }
 
+// answerTool names the tool whose input is the answer, "" for none.
+func (s *structured) answerTool() string {
+	if s == nil || s.tool == nil {
+		return ""
+	}
+	return s.name
+}
+
 // extraTools are the tools the schema adds to the request's.
 func (s *structured) extraTools() []llms.Tool {
 	if s == nil || s.tool == nil {

@@ -63,6 +63,9 @@ type callTransport struct {
 	onRetry func(Retry)
 	// streaming: the request asks for a stream (see asStream).
 	streaming bool
+	// chunks, when set, reads the answer of a stream beside the client
+	// (see stream_chunks.go).
+	chunks *chunkReader
 
 	// Written by RoundTrip, read by the caller after the client returns;
 	// one call's requests are sequential.
@@ -206,6 +209,9 @@ func (t *callTransport) capped(resp *http.Response) *http.Response {
 	// head is masked before it is cut (see answerBody.describe).
 	t.answer = &answerBody{rc: resp.Body, limit: limit, keep: headSize + keyLen, status: resp.Status, contentType: resp.Header.Get("Content-Type")}
 	resp.Body = t.answer
+	if t.streaming && t.chunks != nil && resp.StatusCode == http.StatusOK {
+		resp.Body = t.chunks.body(resp.Body)
+	}
 	return resp
 }
 

@@ -3,7 +3,8 @@
 // tool_result), answers each request with the script's turn for the
 // conversation it carries (the number of assistant turns in it), checks
 // that every tool result answers a call of the turn before, and logs every
-// request.
+// request. A request that asks for a stream gets server-sent events (see
+// stream.go), the parallel calls of a turn streamed interleaved.
 package fakellm
 
 import (
@@ -32,6 +33,7 @@ type Request struct {
 	// Results are the tool results it carried, by call id.
 	Results map[string]string
 	Tools   []string       // the names of the tools offered
+	Stream  bool           // it asked for a stream
 	Err     string         // why it was refused, "" when it was answered
 	Body    map[string]any // the request as sent
 }
@@ -40,10 +42,14 @@ type Request struct {
 type Server struct {
 	URL      string
 	Protocol string // "openai" or "anthropic"
-	srv      *httptest.Server
-	script   []Turn
-	mu       sync.Mutex
-	log      []Request
+	// Whole: a request that asks for a stream gets the whole JSON
+	// answer, as from servers that ignore "stream". Set before the first
+	// request.
+	Whole  bool
+	srv    *httptest.Server
+	script []Turn
+	mu     sync.Mutex
+	log    []Request
 }
 
 // New starts a server speaking protocol with script. Close it when done.
@@ -99,6 +105,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		req.Err = err.Error()
 	}
 	req.Body = body
+	req.Stream, _ = body["stream"].(bool)
 	s.mu.Lock()
 	s.log = append(s.log, req)
 	s.mu.Unlock()
@@ -109,6 +116,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	turn := s.script[req.Turn-1]
+	if req.Stream && !s.Whole {
+		s.stream(w, req.Turn, turn)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	if s.Protocol == "anthropic" {
 		_ = json.NewEncoder(w).Encode(anthropicAnswer(req.Turn, turn))
