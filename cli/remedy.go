@@ -45,6 +45,8 @@ func remedyText(r runstore.Remedy) string {
 		return fmt.Sprintf("create it with `kitaru secrets set %s --KEY=VALUE`", r.Name)
 	case runstore.RemedyRaiseBudget:
 		return raiseBudgetText(r)
+	case runstore.RemedyAnswerChild:
+		return fmt.Sprintf("answer it with `kitaru input %s`, then `kitaru retry %s`", r.Run, r.Name)
 	case runstore.RemedyReplayNewFlow:
 		return fmt.Sprintf("bring it back, or `kitaru replay %s --flow FILE` with the flow file where it is now", r.Run)
 	}

@@ -153,7 +153,8 @@ func (x *execution) runChild(ctx context.Context, f *flowspec.Flow, given map[st
 			// A foreach item or a tool call cannot wait: it fails, naming
 			// the child to answer, and a retry of the parent resumes the
 			// child.
-			return res, fmt.Errorf("its child run %s waits for input (%s): answer it with kitaru input %s, then retry this run", id, res.Wait.Question, id)
+			return res, runstore.Advise(fmt.Errorf("its child run %s waits for input (%s)", id, res.Wait.Question),
+				runstore.Remedy{Do: runstore.RemedyAnswerChild, Run: id, Name: x.meta.ID})
 		}
 		return res, nil
 	case RunFailed:
