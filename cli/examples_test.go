@@ -180,7 +180,7 @@ func TestExamplesAllCovered(t *testing.T) {
 
 // exampleNeeds are the warnings validate gives about the examples on a
 // machine with no registry and no secrets.
-var exampleNeeds = []string{`model alias "fast" is not registered on this machine`, `secret "webhook" does not exist on this machine`}
+var exampleNeeds = []string{`model alias "fast" is not registered on this machine`, `secret "webhook" does not exist on this machine`, `names no model, and this machine has no default alias`}
 
 func TestExamples(t *testing.T) {
 	for _, f := range exampleFiles(t) {

@@ -57,10 +57,13 @@ func storedSecrets() ([]keyring.Secret, bool) {
 // flowWarnings checks what f uses against m; each name is warned about
 // once, at its first use.
 func flowWarnings(f *flowspec.Flow, m machine) []flowWarning {
-	if f == nil || len(f.Uses) == 0 {
+	if f == nil {
 		return nil
 	}
-	var out []flowWarning
+	out := unnamedModelWarning(f, m)
+	if len(f.Uses) == 0 {
+		return out
+	}
 	seen := map[flowspec.Use]bool{}
 	once := func(u flowspec.Use) bool {
 		k := flowspec.Use{Kind: u.Kind, Name: u.Name}
@@ -132,6 +135,29 @@ func flowWarnings(f *flowspec.Flow, m machine) []flowWarning {
 		}
 	}
 	return out
+}
+
+// unnamedModelWarning warns, at the first llm step that names no model
+// (nor do the flow's defaults), when this machine has nothing to give it:
+// no default alias and no KITARU_DEFAULT_MODEL.
+func unnamedModelWarning(f *flowspec.Flow, m machine) []flowWarning {
+	if m.getenv(providers.EnvMockResponse) != "" || m.getenv(providers.EnvDefaultModel) != "" {
+		return nil
+	}
+	for _, s := range f.Steps {
+		if s.Kind != flowspec.KindLLM || s.LLM == nil || s.LLM.Model != "" {
+			continue
+		}
+		reg, err := m.registry()
+		if err != nil || reg.Default != "" {
+			return nil
+		}
+		return []flowWarning{{Line: s.Pos.Line, Col: s.Pos.Col,
+			Message: fmt.Sprintf("llm step %q names no model, and this machine has no default alias", s.ID),
+			Fix: "Register one (the first alias registered becomes the default): kitaru model register ALIAS --model PROVIDER/MODEL; " +
+				"or write model: PROVIDER/MODEL on the step or in defaults; fine with " + providers.EnvDefaultModel + " or " + providers.EnvMockResponse + " set"}}
+	}
+	return nil
 }
 
 // printWarnings writes each warning as FILE:LINE:COL: warning: what; fix.

@@ -95,6 +95,43 @@ steps:
 	}
 }
 
+// An llm step naming no model, on a machine with no default alias, is
+// warned about once, at the first such step; a default, the variable or
+// the mock silences it.
+func TestUnnamedModelWarning(t *testing.T) {
+	t.Parallel()
+	const src = "name: u\nsteps:\n  a: {kind: checkpoint, value: x}\n  b: {kind: llm, prompt: hi}\n  c: {kind: llm, prompt: again}\n"
+	f, err := flowspec.Parse("u.yaml", []byte(src), flowspec.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		reg  providers.Registry
+		env  map[string]string
+		want int
+	}{
+		{name: "no default", reg: providers.Registry{}, want: 1},
+		{name: "a default alias", reg: providers.Registry{Aliases: map[string]providers.Alias{"fast": {Model: "openai/gpt-4o-mini"}}, Default: "fast"}},
+		{name: "the variable", env: map[string]string{providers.EnvDefaultModel: "openai/gpt-4o-mini"}},
+		{name: "the mock", env: map[string]string{providers.EnvMockResponse: "hi"}},
+	} {
+		m := machine{
+			registry: func() (providers.Registry, error) { return tt.reg, nil },
+			secrets:  func() ([]keyring.Secret, bool) { return nil, false },
+			getenv:   func(k string) string { return tt.env[k] },
+		}
+		got := flowWarnings(f, m)
+		if len(got) != tt.want {
+			t.Errorf("%s: warnings %+v, want %d", tt.name, got, tt.want)
+			continue
+		}
+		if tt.want == 1 && (got[0].Line != 4 || !strings.Contains(got[0].Message, `"b" names no model`)) {
+			t.Errorf("%s: %+v; want it at step b, line 4", tt.name, got[0])
+		}
+	}
+}
+
 // onlyWarnings checks that stderr holds nothing but warnings (as
 // printWarnings writes them), each holding one of allowed.
 func onlyWarnings(stderr string, allowed ...string) error {
