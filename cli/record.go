@@ -181,7 +181,7 @@ func writeRunDetail(w io.Writer, r *engine.Run) error {
 			if d := s.Wait.Deadline; d != nil && !time.Now().Before(*d) {
 				// The engine sees it only when an answer comes; a person
 				// looking should know now that one would be refused.
-				fmt.Fprintf(w, "  its timeout ran out at %s: an answer now is refused; `kitaru retry %s` asks again\n", fmtTime(*d), r.ID)
+				fmt.Fprintf(w, "  its timeout ran out at %s: an answer now is refused, the step fails and the run goes on as after a failed step; then `kitaru retry %s` asks again\n", fmtTime(*d), r.ID)
 			} else {
 				if d != nil {
 					fmt.Fprintf(w, "  answer by %s (its timeout)\n", fmtTime(*d))

@@ -89,7 +89,7 @@ steps:
 				t.Error("a late answer was taken")
 			}
 			return nil
-		}, RunFailed, StepFailed, Ending{Code: runstore.EndWaitExpired, Step: "approval"}},
+		}, RunFailed, StepFailed, Ending{Code: runstore.EndStepFailed, Step: "approval"}}, // the run goes on after the expired wait, as after any failed step
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -115,7 +115,7 @@ steps:
 			if meta.Ending == nil || !reflect.DeepEqual(*meta.Ending, tc.ending) {
 				t.Errorf("ending %+v, want %+v", meta.Ending, tc.ending)
 			}
-			if wantErr := tc.ending.Code == runstore.EndWaitExpired; (meta.Error != nil) != wantErr ||
+			if wantErr := tc.status == RunFailed; (meta.Error != nil) != wantErr ||
 				wantErr && !strings.HasPrefix(*meta.Error, "no answer before the wait's timeout ran out") {
 				t.Errorf("error %v", deref(meta.Error))
 			}

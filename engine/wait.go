@@ -180,19 +180,33 @@ func basicReason(ve *jsonschema.ValidationError) string {
 }
 
 // expireWait fails a wait whose deadline passed before its answer came,
-// and the run with it; `kitaru retry` asks the question again.
+// then lets the run go on as after any failed step: the steps that need
+// it are skipped, or run when their if: says failure() or always(), or
+// run as usual when the wait has continue_on_error, so no step is left
+// pending. `kitaru retry` asks the question again.
 func (e *Engine) expireWait(ctx context.Context, meta *RunMeta, r *StepResult) (*Run, error) {
 	now := time.Now().UTC()
 	msg := fmt.Sprintf("no answer before the wait's timeout ran out at %s", r.Wait.Deadline.Format(time.RFC3339))
 	r.Status, r.Error, r.EndedAt, r.Dir = StepFailed, &msg, &now, ""
+	r.Remedy = &runstore.Remedy{Do: runstore.RemedyAskAgain, Run: meta.ID}
 	if err := e.store.SaveStep(ctx, meta.ID, r); err != nil {
 		return nil, err
 	}
-	run, err := e.settle(ctx, meta, runEnd{RunFailed, &Ending{Code: runstore.EndWaitExpired, Step: r.ID}, &msg})
+	expired := runstore.Advise(fmt.Errorf("step %s of run %s stopped waiting: %s", r.ID, meta.ID, msg), runstore.Remedy{Do: runstore.RemedyAskAgain, Run: meta.ID})
+	f, err := e.loadFlow(ctx, meta)
 	if err != nil {
-		return nil, err
+		// The run's flow cannot be read to go on: it ends here, failed.
+		run, serr := e.settle(ctx, meta, runEnd{RunFailed, &Ending{Code: runstore.EndWaitExpired, Step: r.ID}, &msg})
+		if serr != nil {
+			return nil, serr
+		}
+		return run, expired
 	}
-	return run, runstore.Advise(fmt.Errorf("step %s of run %s stopped waiting: %s; the run failed", r.ID, meta.ID, msg), runstore.Remedy{Do: runstore.RemedyAskAgain, Run: meta.ID})
+	run, err := e.continueRun(ctx, meta, f, 0)
+	if err != nil {
+		return run, err
+	}
+	return run, expired
 }
 
 // Abort ends a waiting run cancelled; its waiting step fails as aborted.
