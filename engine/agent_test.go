@@ -430,3 +430,33 @@ steps:
 		t.Fatalf("files over 1 MiB: %v; want the turn record alone", big)
 	}
 }
+
+// A model that answers a step offering no tools with tool calls: text
+// beside them is the answer, and with no text the step fails saying so,
+// with no panic, whether or not the step keeps its turns (a schema).
+func TestUnofferedToolCalls(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, schema string
+		turn         fakellm.Turn
+		status       RunStatus
+		want         string
+	}{
+		{"calls alone", "", fakellm.Turn{Calls: fakellm.Calls("lookup", `{}`)}, RunFailed, `call of tool "lookup" instead of text, but the step offers no tools`},
+		{"calls beside text", "", fakellm.Turn{Text: "Paris", Calls: fakellm.Calls("lookup", `{}`)}, RunCompleted, ""},
+		{"with a schema", "    schema: {type: string}\n", fakellm.Turn{Calls: fakellm.Calls("lookup", `{}`)}, RunFailed, "offers no tools"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := fakellm.New("openai", tc.turn)
+			defer srv.Close()
+			te := agentEnv(t, srv, 2)
+			run := te.start(te.flow("name: n\nsteps:\n  one:\n    kind: llm\n    model: openai/gpt-4o-mini\n    prompt: hi\n"+tc.schema), nil)
+			wantStatus(t, run, tc.status)
+			r := step(t, run, "one")
+			if tc.want != "" && (r.Error == nil || !strings.Contains(*r.Error, tc.want) || strings.Contains(*r.Error, "internal error")) {
+				t.Errorf("error %v, want %q", deref(r.Error), tc.want)
+			}
+		})
+	}
+}

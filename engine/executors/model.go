@@ -196,7 +196,16 @@ func (c *conversation) call(ctx context.Context, caller providers.Caller, t int)
 	text := c.sink.Mask(resp.Text)
 	turn := &runstore.Turn{Turn: t, Model: resp.Model, Alias: resp.Alias, Text: text, DurationMS: resp.Latency.Milliseconds(),
 		Usage: resp.Usage, CostUSD: resp.CostUSD, FailedModels: failed}
-	for i, tc := range resp.ToolCalls {
+	calls := resp.ToolCalls
+	if len(calls) > 0 && (c.tools == nil || len(c.tools.list) == 0) {
+		// Calls of tools nobody offered (a server's own idea): a text
+		// beside them is the answer; with none there is no answer.
+		if text == "" {
+			return fmt.Errorf("the model answered with a call of tool %q instead of text, but the step offers no tools; offer it tools: or change the prompt", calls[0].Name)
+		}
+		calls = nil
+	}
+	for i, tc := range calls {
 		id := tc.ID
 		if id == "" {
 			id = fmt.Sprintf("call-%d-%d", t, i+1)

@@ -174,6 +174,9 @@ func (o *offers) tools() []providers.Tool {
 // nameOf is the flow's name of a tool the model called by wire; the name
 // itself when it is none offered (the call then fails, to the model).
 func (o *offers) nameOf(wire string) string {
+	if o == nil {
+		return wire
+	}
 	if of := o.byWire[wire]; of != nil {
 		return of.name
 	}
@@ -182,6 +185,9 @@ func (o *offers) nameOf(wire string) string {
 
 // wireOf is the name the model knows a recorded call's tool by.
 func (o *offers) wireOf(name string) string {
+	if o == nil {
+		return name
+	}
 	if of := o.byName[name]; of != nil {
 		return of.wire
 	}
