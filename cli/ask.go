@@ -53,7 +53,11 @@ func askAnswers(ctx context.Context, r engine.Runner, ref, step string, in *bufi
 		fmt.Fprintln(out, "  type JSON, or text for a string; an empty line leaves the run waiting")
 		for {
 			fmt.Fprint(out, "> ")
-			line, err := in.ReadString('\n')
+			line, err := whileWaiting(ctx, func() (string, error) { return in.ReadString('\n') })
+			if ctx.Err() != nil {
+				fmt.Fprintln(out)
+				return last, ctx.Err()
+			}
 			line = strings.TrimSpace(line)
 			if line == "" {
 				if err != nil && !errors.Is(err, io.EOF) {
@@ -89,4 +93,27 @@ func nextQuestion(run *engine.Run, step string) *engine.StepResult {
 		}
 	}
 	return nil
+}
+
+// whileWaiting runs read, a read from the terminal, until it returns or
+// ctx ends (Ctrl-C, which kitaru catches to stop cleanly, would otherwise
+// wait for the read to end: a second Ctrl-C then killed kitaru with the
+// terminal still not echoing). The read left behind ends with the process.
+func whileWaiting[T any](ctx context.Context, read func() (T, error)) (T, error) {
+	type got struct {
+		v   T
+		err error
+	}
+	done := make(chan got, 1)
+	go func() {
+		v, err := read()
+		done <- got{v, err}
+	}()
+	select {
+	case g := <-done:
+		return g.v, g.err
+	case <-ctx.Done():
+		var zero T
+		return zero, ctx.Err()
+	}
 }

@@ -288,6 +288,9 @@ func (c *inputCmd) ask(ctx context.Context, g *Globals, stdio *IO, out runOutput
 	if errors.Is(err, errNoAnswer) && run == nil {
 		return &ExitError{Code: ExitWaiting, Err: err}
 	}
+	if ctx.Err() != nil {
+		return &ExitError{Code: ExitInterrupted, Err: errors.New("interrupted; the answers given before are recorded, and the run still waits for the rest")}
+	}
 	if err != nil && !errors.Is(err, errNoAnswer) {
 		return cmdErr(err)
 	}

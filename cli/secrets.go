@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -71,11 +72,11 @@ Examples:
     kitaru secrets set openai-creds --OPENAI_API_KEY < ~/.openai-key`
 }
 
-func (c *secretSetCmd) Run(g *Globals, stdio *IO) error {
+func (c *secretSetCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 	if len(c.Extra) > 0 {
 		return usageErr(fmt.Errorf("unexpected argument %q: give each pair as one argument, --KEY=VALUE", c.Extra[0]))
 	}
-	pairs, err := readAskedValues(c.Pairs, stdio)
+	pairs, err := readAskedValues(ctx, c.Pairs, stdio)
 	if err != nil {
 		return err
 	}
@@ -344,7 +345,7 @@ func secretSetIndex(args []string) int {
 // readAskedValues fills in the pairs given without a value (KEY, KEY=-):
 // typed at the terminal without echo, or read whole from stdin when it is
 // not a terminal, so values need not pass through the command line.
-func readAskedValues(pairs []string, stdio *IO) ([]string, error) {
+func readAskedValues(ctx context.Context, pairs []string, stdio *IO) ([]string, error) {
 	var asked []int
 	for i, p := range pairs {
 		if key, value, ok := strings.Cut(p, "="); !ok || value == "-" {
@@ -383,9 +384,12 @@ func readAskedValues(pairs []string, stdio *IO) ([]string, error) {
 			return nil, fmt.Errorf("cannot hide what is typed at this terminal: %w", err)
 		}
 		fmt.Fprintf(stdio.Stderr, "value of %s (not shown): ", pairs[i])
-		value, err := term.ReadPassword(int(f.Fd()))
+		value, err := whileWaiting(ctx, func() ([]byte, error) { return term.ReadPassword(int(f.Fd())) })
 		restore()
 		fmt.Fprintln(stdio.Stderr)
+		if ctx.Err() != nil {
+			return nil, &ExitError{Code: ExitInterrupted, Err: errors.New("interrupted; nothing was stored")}
+		}
 		if err != nil {
 			return nil, fmt.Errorf("cannot read the value of %s: %w", pairs[i], err)
 		}
