@@ -301,7 +301,7 @@ function actions(run, reload) {
   return h("section", { class: "panel", "aria-label": "Actions" },
     h("div", { class: "actions" },
       act("Resume", "/resume", undefined, run.status === "interrupted" || run.status === "waiting"),
-      act("Retry", "/retry", undefined, run.status === "failed" || run.status === "interrupted" || run.status === "cancelled"),
+      act("Retry", "/retry", undefined, run.status === "failed" || run.status === "interrupted"),
       act("Cancel", "/cancel", undefined, live || run.status === "waiting" || run.status === "interrupted")),
     live ? null : replay, msg);
 }
