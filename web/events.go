@@ -15,16 +15,11 @@ import (
 // first what its journal holds (after Last-Event-ID, when the browser
 // reconnects), then what happens live. Live events come from the engine's
 // subscription to the run when this process runs it (streamed text and log
-// lines too), and from the journal, read again every pollEvery, when
+// lines too), and from the journal, read again every Config.Poll, when
 // another process does (a `kitaru run` in a shell). The stream stays open
 // while the page is: a waiting run answered later goes on in the same
 // stream. A page that goes away ends its request's context, which closes
 // the subscription: it costs nothing after.
-
-// pollEvery is how often the journal is read again for events the
-// subscription did not bring (another process runs the run, or a full
-// buffer dropped some).
-var pollEvery = 500 * time.Millisecond
 
 // keepAlive is how often a comment keeps an idle stream's proxies awake.
 const keepAlive = 20 * time.Second
@@ -142,7 +137,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	fl.Flush()
 
 	id := run.ID
-	poll := time.NewTicker(pollEvery)
+	poll := time.NewTicker(s.cfg.Poll)
 	defer poll.Stop()
 	alive := time.NewTicker(keepAlive)
 	defer alive.Stop()

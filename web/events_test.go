@@ -3,7 +3,9 @@ package web
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,7 +39,8 @@ func wantEvents(t *testing.T, s *sse, after int, want ...string) int {
 // happens live, each event once and in order.
 func TestEventsReplayThenLive(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
+	// No polling: what is live comes from the subscription alone.
+	h := newHarness(t, func(c *Config) { c.Poll = time.Hour })
 	id := h.start(h.flow("gated", gatedFlow), nil)
 	h.until(id, "its gate running", func(r *engine.Run) bool { return stepStatus(r, "gate") == engine.StepRunning })
 	s := h.stream(id)
@@ -59,7 +62,7 @@ func TestEventsReplayThenLive(t *testing.T) {
 // through the same stream.
 func TestEventsAcrossAWait(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
+	h := newHarness(t, func(c *Config) { c.Poll = time.Hour })
 	id := h.start(h.flow("ask", askFlow), nil)
 	h.until(id, "waiting", status(engine.RunWaiting))
 	s := h.stream(id)
@@ -167,4 +170,30 @@ func TestEventsClosedClient(t *testing.T) {
 	}
 	h.open("gated")
 	h.until(id, "completed", status(engine.RunCompleted))
+}
+
+// An event that comes both from the journal and live is sent once.
+func TestStreamSendsOnce(t *testing.T) {
+	t.Parallel()
+	rec := httptest.NewRecorder()
+	st := &stream{w: rec, fl: rec, seen: map[eventKey]bool{}}
+	at := time.Now().UTC()
+	journaled := engine.Event{Seq: 1, Time: at, Type: engine.EventStepStarted, RunID: "kr-x", Step: "a"}
+	live := journaled
+	live.Seq = 0
+	next := engine.Event{Time: at.Add(time.Millisecond), Type: engine.EventStepFinished, RunID: "kr-x", Step: "a"}
+	for _, e := range []struct {
+		ev  engine.Event
+		seq int64
+	}{{journaled, 1}, {live, 0}, {next, 0}, {next, 2}} {
+		if err := st.durable(e.ev, e.seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := strings.Count(rec.Body.String(), "data: "); got != 2 {
+		t.Fatalf("sent %d events, want 2:\n%s", got, rec.Body)
+	}
+	if !strings.Contains(rec.Body.String(), "id: 2\n") || st.last != 2 {
+		t.Fatalf("the live event is not numbered 2 (last %d):\n%s", st.last, rec.Body)
+	}
 }

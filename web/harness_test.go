@@ -34,14 +34,15 @@ type harness struct {
 	ts    *httptest.Server
 }
 
-func newHarness(t *testing.T) *harness {
+// newHarness makes the harness; opts change the server's Config.
+func newHarness(t *testing.T, opts ...func(*Config)) *harness {
 	t.Helper()
 	dir := t.TempDir()
 	files := filestore.New(filepath.Join(dir, "home"))
 	st := Tap(files)
 	eng := engine.New(engine.Config{Store: st, WorkDir: dir, Holder: runstore.Holder{Host: "test", PID: os.Getpid()}})
 	base, cancel := context.WithCancel(context.Background())
-	srv, err := New(Config{
+	cfg := Config{
 		Runner: eng, Subs: eng, Store: st, Token: testToken, Base: base,
 		Step: func(r *engine.Run, step string) (any, error) {
 			for _, s := range r.Steps {
@@ -61,7 +62,11 @@ func newHarness(t *testing.T) *harness {
 		LoadFlow: func(ctx context.Context, path string) (*flowspec.Flow, error) {
 			return flowspec.Load(filepath.Join(dir, path), flowspec.Options{})
 		},
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

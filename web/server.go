@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/kitaruhq/kitaru/engine"
 	"github.com/kitaruhq/kitaru/engine/runstore"
@@ -52,6 +53,10 @@ type Config struct {
 	// Hosts are names besides loopback ones and addresses that requests
 	// may name in Host (the host of a non-loopback --addr).
 	Hosts []string
+	// Poll is how often an event stream reads the journal again for what
+	// its subscription does not bring (a run another process executes);
+	// 0: 500ms.
+	Poll time.Duration
 	// Base is the context background runs run in: when it ends they stop
 	// interrupted, resumable.
 	Base context.Context
@@ -74,6 +79,9 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 		cfg.Token = hex.EncodeToString(b)
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = 500 * time.Millisecond
 	}
 	if cfg.Base == nil {
 		cfg.Base = context.Background()
