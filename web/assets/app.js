@@ -71,6 +71,13 @@ function cost(c) { return c ? "$" + Number(c).toFixed(4) : ""; }
 
 function when(t) { return t ? new Date(t).toLocaleString() : ""; }
 
+// short is a value on one line, cut to a table cell's width.
+function short(v) {
+  if (v === undefined || v === null) return "";
+  const t = typeof v === "string" ? v : JSON.stringify(v);
+  return t.length > 80 ? t.slice(0, 79) + "…" : t;
+}
+
 function pretty(v) { return typeof v === "string" ? v : JSON.stringify(v, null, 2); }
 
 // ---- Runs page ----
@@ -185,15 +192,27 @@ function runPage(id) {
   let run = null;
   const live = {}; // step id -> {done, now}: its lines while it runs
   let refresh = null;
+  let shown = "";
+  // Forms are kept across draws (by what they are for), so that what a
+  // person typed or chose survives the run's updates.
+  const forms = new Map();
+  const keep = (key, make) => {
+    if (!forms.has(key)) forms.set(key, make());
+    return forms.get(key);
+  };
   const draw = () => {
     if (!run) return;
-    const focused = document.activeElement && document.activeElement.id;
-    main.replaceChildren(...runView(run, live, reload));
-    if (focused && document.getElementById(focused)) document.getElementById(focused).focus();
+    const focused = document.activeElement;
+    main.replaceChildren(...runView(run, live, reload, keep));
+    if (focused && focused.isConnected) focused.focus();
   };
   async function reload() {
     try {
-      run = await api("GET", "/api/runs/" + encodeURIComponent(id));
+      const got = await api("GET", "/api/runs/" + encodeURIComponent(id));
+      const text = JSON.stringify(got);
+      if (text === shown) return;
+      shown = text;
+      run = got;
       draw();
     } catch (e) {
       main.replaceChildren(h("h1", {}, "Run ", h("code", {}, id)), h("p", { class: "error", role: "alert" }, e.message));
@@ -237,7 +256,7 @@ function runPage(id) {
   return () => es.close();
 }
 
-function runView(run, live, reload) {
+function runView(run, live, reload, keep) {
   const out = [h("h1", {}, "Run ", h("code", {}, run.id), " ", badge(run.status))];
   out.push(h("dl", { class: "meta" },
     h("dt", {}, "Flow"), h("dd", {}, run.flow, run.flow_file ? h("span", { class: "note" }, " (" + run.flow_file + ")") : ""),
@@ -248,25 +267,30 @@ function runView(run, live, reload) {
     run.replay_of ? [h("dt", {}, "Replay of"), h("dd", {}, h("a", { href: "/runs/" + run.replay_of }, h("code", {}, run.replay_of)),
       run.replay_from ? " from " + run.replay_from : "")] : null));
   if (run.error) out.push(h("p", { class: "error", role: "alert" }, run.error));
-  out.push(actions(run, reload));
+  // What the run waits for comes first: it is what a person came to do.
   for (const s of run.steps || []) {
-    if (s.status === "waiting" && s.wait && !s.wait.answered) out.push(waitForm(run, s, reload));
+    if (s.status === "waiting" && s.wait && !s.wait.answered) {
+      out.push(keep("wait " + s.id + " " + JSON.stringify(s.wait), () => waitForm(run, s, reload)));
+    }
   }
   out.push(h("h2", {}, "Steps"));
   out.push(h("div", { class: "table-wrap" }, h("table", { id: "steps" },
     h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Step"), h("th", { scope: "col" }, "Kind"),
       h("th", { scope: "col" }, "Status"), h("th", { scope: "col" }, "Duration"),
+      h("th", { scope: "col" }, "Output"),
       h("th", { scope: "col", class: "wide" }, "Model"), h("th", { scope: "col", class: "wide" }, "Note"))),
     h("tbody", {}, (run.steps || []).map((s) => h("tr", { "data-step": s.id },
       h("td", {}, h("code", {}, s.id)), h("td", {}, s.kind),
       h("td", { class: "step-status" }, badge(s.reused ? "reused" : s.status)),
-      h("td", { class: "num" }, s.status === "running" ? "" : duration(s.duration_ms)),
+      h("td", { class: "num" }, s.status === "running" || s.status === "pending" || s.status === "waiting" ? "" : duration(s.duration_ms)),
+      h("td", { class: "step-output" }, short(s.output)),
       h("td", { class: "wide" }, s.model || ""),
       h("td", { class: "wide" }, s.error ? h("span", { class: "error" }, s.error) : (s.reason || ""))))))));
   for (const [step, l] of Object.entries(live)) {
     const s = (run.steps || []).find((x) => x.id === step);
     if (s && s.status === "running") out.push(h("h2", {}, "Live: ", h("code", {}, step)), h("pre", { id: "live-" + step }, l.done + l.now));
   }
+  out.push(keep("actions " + run.status, () => actions(run, reload)));
   out.push(h("h2", {}, "Inputs"), h("pre", {}, pretty(run.inputs || {})));
   if (run.output !== undefined && run.output !== null) out.push(h("h2", {}, "Output"), h("pre", { id: "output" }, pretty(run.output)));
   return out;

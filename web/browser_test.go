@@ -1,0 +1,164 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/kitaruhq/kitaru/engine"
+)
+
+// chromium is Debian's headless-capable browser (.ci/run installs it).
+const chromium = "/usr/bin/chromium"
+
+// browser opens a headless Chromium on the harness's page; what the page
+// logs as an error (a script exception, a refused Content-Security-Policy)
+// fails the test.
+func (h *harness) browser(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := os.Stat(chromium); err != nil {
+		t.Skipf("no %s (apt-get install chromium): the browser tests need it", chromium)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium),
+		chromedp.NoSandbox, // the tests may run as root, where the sandbox cannot start
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.WindowSize(1100, 900),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(actx)
+	ctx, cancelTime := context.WithTimeout(ctx, 60*time.Second)
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		cancelTime()
+		cancelCtx()
+		cancelAlloc()
+		t.Fatalf("cannot start %s: %v", chromium, err)
+	}
+	var mu sync.Mutex
+	var problems []string
+	watch, stopWatch := context.WithCancel(ctx)
+	messages := chromedp.Console(watch)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			if m.Type == chromedp.ConsoleError || m.Type == chromedp.ConsoleException {
+				mu.Lock()
+				problems = append(problems, string(m.Type)+": "+m.Text)
+				mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		stopWatch()
+		<-watched
+		cancelTime()
+		cancelCtx()
+		cancelAlloc()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, p := range problems {
+			t.Errorf("the page said: %s", p)
+		}
+	})
+	return ctx
+}
+
+func do(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	step, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := chromedp.Do(step, actions...); err != nil {
+		page, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("main").innerText`))
+		t.Fatalf("%s: %v; the page shows:\n%s", what, err, page)
+	}
+}
+
+// notReloaded checks the page is the one mark marked: a reload would have
+// dropped the mark.
+func notReloaded(t *testing.T, ctx context.Context) {
+	t.Helper()
+	marked, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.kitaruTestMark === true`))
+	if err != nil || !marked {
+		t.Fatalf("the page was reloaded (%v)", err)
+	}
+}
+
+var mark = chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+	_, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.kitaruTestMark = true`))
+	return err
+})
+
+func TestBrowser(t *testing.T) {
+	h := newHarness(t)
+	ctx := h.browser(t)
+	gated := h.flow("gated", gatedFlow)
+	ask := h.flow("ask", askFlow)
+
+	do(t, ctx, "open the runs page",
+		chromedp.Navigate(h.ts.URL+"/?token="+testToken),
+		chromedp.WaitVisible(chromedp.Search(`//h1[text()="Runs"]`)),
+		mark)
+	address, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil || strings.Contains(address, "token") {
+		t.Errorf("the token stays in the address bar: %s (%v)", address, err)
+	}
+
+	// A run started elsewhere appears on the page without a reload.
+	id := h.start(gated, nil)
+	row := fmt.Sprintf(`tr[data-run=%q]`, id)
+	do(t, ctx, "see the new run", chromedp.WaitVisible(chromedp.CSS(row)))
+	notReloaded(t, ctx)
+
+	// Its page shows the gated step running, then completed, live.
+	gate := `tr[data-step="gate"] .status-`
+	do(t, ctx, "open the run",
+		chromedp.Click(chromedp.CSS(row+` a`)),
+		chromedp.WaitVisible(chromedp.CSS(gate+"running")))
+	notReloaded(t, ctx)
+	h.open("gated")
+	do(t, ctx, "see the step complete", chromedp.WaitVisible(chromedp.CSS(gate+"completed")),
+		chromedp.WaitVisible(chromedp.CSS(`h1 .status-completed`)))
+	notReloaded(t, ctx)
+
+	// The wait form answers the wait; the run then completes.
+	waiting := h.start(ask, nil)
+	h.until(waiting, "waiting", status(engine.RunWaiting))
+	do(t, ctx, "open the waiting run",
+		chromedp.Navigate(h.ts.URL+"/runs/"+waiting),
+		chromedp.WaitVisible(chromedp.CSS(`form.wait`)))
+	if os.Getenv("KITARU_UPDATE_SCREENSHOTS") != "" {
+		// docs/web-ui-run.png: a run waiting for its answer.
+		png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join("..", "docs", "web-ui-run.png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	do(t, ctx, "answer yes", chromedp.Click(chromedp.CSS(`#w-ship-value`)))
+	do(t, ctx, "send the answer", chromedp.Click(chromedp.CSS(`form.wait button[type=submit]`)))
+	do(t, ctx, "see the run complete",
+		chromedp.WaitVisible(chromedp.CSS(`h1 .status-completed`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-step="after"] .status-completed`)))
+	shown, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`tr[data-step="after"] .step-output`)))
+	if err != nil || shown != "shipped true" {
+		t.Errorf("the page shows the step's output as %q (%v)", shown, err)
+	}
+	done := h.until(waiting, "completed", status(engine.RunCompleted))
+	if out := done.Steps[1].Output; out != "shipped true" {
+		t.Errorf("the answer reached the run as %v", out)
+	}
+
+}
