@@ -93,7 +93,9 @@ func (c *uiCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 	defer cancel()
 	_ = hs.Shutdown(shut)
 	_ = hs.Close()
-	srv.Wait()
+	for _, id := range srv.Wait() {
+		fmt.Fprintf(stdio.Stderr, "kitaru: run %s was interrupted; `kitaru resume %s` continues it\n", id, id)
+	}
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}

@@ -61,16 +61,7 @@ func TestAuth(t *testing.T) {
 	for _, path := range []string{"/api/runs", "/", "/assets/app.js"} {
 		for _, c := range cases {
 			t.Run(path+" "+c.name, func(t *testing.T) {
-				req, _ := http.NewRequest("GET", h.ts.URL+path, nil)
-				c.set(req)
-				res, err := h.ts.Client().Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				res.Body.Close()
-				if res.StatusCode != c.want {
-					t.Fatalf("got %d, want %d", res.StatusCode, c.want)
-				}
+				res := h.want(t, "GET", path, c.set, c.want)
 				if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
 					t.Errorf("Content-Security-Policy %q", csp)
 				}
@@ -125,17 +116,10 @@ func TestOriginAndHost(t *testing.T) {
 			if c.method == "GET" {
 				path = "/api/runs/kr-none"
 			}
-			req, _ := http.NewRequest(c.method, h.ts.URL+path, nil)
-			req.Header.Set("Authorization", "Bearer "+testToken)
-			c.set(req)
-			res, err := h.ts.Client().Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			res.Body.Close()
-			if res.StatusCode != c.want {
-				t.Fatalf("got %d, want %d", res.StatusCode, c.want)
-			}
+			h.want(t, c.method, path, func(r *http.Request) {
+				r.Header.Set("Authorization", "Bearer "+testToken)
+				c.set(r)
+			}, c.want)
 		})
 	}
 }

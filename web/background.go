@@ -93,6 +93,11 @@ func (s *Server) background(known string, do func(context.Context) (*engine.Run,
 		r := started{run: run, err: err}
 		if run != nil {
 			r.id = run.ID
+			if run.Status == engine.RunInterrupted {
+				s.mu.Lock()
+				s.interrupted = append(s.interrupted, run.ID)
+				s.mu.Unlock()
+			}
 		}
 		done <- r
 		subMu.Lock()

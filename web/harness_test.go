@@ -126,6 +126,23 @@ func (h *harness) do(method, path string, body any, out any) int {
 	return res.StatusCode
 }
 
+// want sends a request set changes (no token unless it adds one) and
+// checks its status.
+func (h *harness) want(t *testing.T, method, path string, set func(*http.Request), code int) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(method, h.ts.URL+path, nil)
+	set(req)
+	res, err := h.ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != code {
+		t.Fatalf("%s %s: got %d, want %d", method, path, res.StatusCode, code)
+	}
+	return res
+}
+
 // start starts flow file over the API and returns the run's id.
 func (h *harness) start(file string, inputs map[string]any) string {
 	h.t.Helper()

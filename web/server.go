@@ -69,6 +69,9 @@ type Server struct {
 	token string
 	bg    sync.WaitGroup
 	mux   *http.ServeMux
+
+	mu          sync.Mutex
+	interrupted []string // runs of the background that stopped interrupted
 }
 
 // New makes a Server.
@@ -95,8 +98,14 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) Token() string { return s.token }
 
 // Wait waits for the runs the server started in the background to return
-// (after Config.Base ends they stop at their next safe point).
-func (s *Server) Wait() { s.bg.Wait() }
+// (after Config.Base ends they stop at their next safe point), and says
+// which of them stopped interrupted, to be resumed.
+func (s *Server) Wait() (interrupted []string) {
+	s.bg.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.interrupted...)
+}
 
 // cookieName holds the token once a page was opened with ?token=, so the
 // page's own requests need not repeat it.
