@@ -80,15 +80,17 @@ func (c *uiCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 	}
 	fmt.Fprintf(stdio.Stderr, "kitaru ui: the runs of %s\n", fs.Root())
 	fmt.Fprintf(stdio.Stdout, "%s\n", url)
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	// Requests live in ctx: Ctrl-C ends the event streams of open pages
+	// at once, and the server's shutdown need not wait for them.
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return ctx }}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	select {
 	case err = <-served:
 	case <-ctx.Done():
 	}
-	// Event streams stay open as long as their pages do: they are cut,
-	// not waited for. Runs started here stop interrupted (ctx ended).
+	// Runs started here stop interrupted (ctx ended).
 	shut, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = hs.Shutdown(shut)

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -161,4 +162,41 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("the answer reached the run as %v", out)
 	}
 
+}
+
+// The wait form is made from the wait's JSON Schema: an enum is a choice,
+// an integer a number field, a string a text field, a boolean a checkbox.
+func TestBrowserWaitFormFromSchema(t *testing.T) {
+	h := newHarness(t)
+	ctx := h.browser(t)
+	id := h.start(h.flow("details", `name: details
+steps:
+  where:
+    kind: wait
+    question: Where should it go?
+    schema:
+      type: object
+      required: [channel]
+      properties:
+        channel: {type: string, enum: [blog, newsletter]}
+        count: {type: integer}
+        note: {type: string}
+        urgent: {type: boolean}
+`), nil)
+	h.until(id, "waiting", status(engine.RunWaiting))
+	do(t, ctx, "open the waiting run",
+		chromedp.Navigate(h.ts.URL+"/runs/"+id+"?token="+testToken),
+		chromedp.WaitVisible(chromedp.CSS(`form.wait`)))
+	do(t, ctx, "fill the form",
+		chromedp.SetValue(chromedp.ID("w-where-channel"), "1"),
+		chromedp.SendKeys(chromedp.ID("w-where-count"), "3"),
+		chromedp.SendKeys(chromedp.ID("w-where-note"), "by Friday"),
+		chromedp.Click(chromedp.ID("w-where-urgent")),
+		chromedp.Click(chromedp.CSS(`form.wait button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`h1 .status-completed`)))
+	run := h.until(id, "completed", status(engine.RunCompleted))
+	got, _ := json.Marshal(run.Steps[0].Output)
+	if want := `{"channel":"newsletter","count":3,"note":"by Friday","urgent":true}`; string(got) != want {
+		t.Errorf("the answer is %s, want %s", got, want)
+	}
 }

@@ -133,10 +133,12 @@ function runsPage() {
         body.append(...page.runs.map(row));
         cursor = page.next || "";
       } else {
+        // The first page again; rows of older pages shown stay below it.
+        const pages = Number(body.dataset.pages || 1);
         const seen = new Set(page.runs.map((r) => r.id));
-        const kept = [...body.children].filter((tr) => !seen.has(tr.dataset.run) && body.dataset.pages > 1);
+        const kept = pages > 1 ? [...body.children].filter((tr) => tr.dataset.run && !seen.has(tr.dataset.run)) : [];
         body.replaceChildren(...page.runs.map(row), ...kept);
-        if (!body.dataset.pages) { body.dataset.pages = 1; cursor = page.next || ""; }
+        if (pages === 1) cursor = page.next || "";
       }
       more.hidden = !cursor;
       if (!body.children.length) body.append(h("tr", {}, h("td", { colspan: 7, class: "note" }, "No runs yet. Start one with kitaru run FLOW.yaml or the form above.")));
