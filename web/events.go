@@ -21,6 +21,10 @@ import (
 // stream. A page that goes away ends its request's context, which closes
 // the subscription: it costs nothing after.
 
+// pollBackoff bounds how much slower than Config.Poll a quiet journal is
+// read (500ms: at most every 8s).
+const pollBackoff = 16
+
 // keepAlive is how often a comment keeps an idle stream's proxies awake.
 const keepAlive = 20 * time.Second
 
@@ -45,7 +49,8 @@ func keyOf(ev engine.Event) eventKey {
 type stream struct {
 	w       http.ResponseWriter
 	fl      http.Flusher
-	last    int64 // the journal's last event sent
+	last    int64         // the journal's last event sent
+	wait    time.Duration // until the journal is read again
 	seen    map[eventKey]bool
 	ordered []eventKey // seen, oldest first, to forget the oldest
 }
@@ -137,7 +142,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	fl.Flush()
 
 	id := run.ID
-	poll := time.NewTicker(s.cfg.Poll)
+	st.wait = s.cfg.Poll
+	poll := time.NewTimer(st.wait)
 	defer poll.Stop()
 	alive := time.NewTicker(keepAlive)
 	defer alive.Stop()
@@ -147,7 +153,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		sub := s.cfg.Subs.Subscribe(id, 256)
 		err := s.catchUp(ctx, id, st)
 		if err == nil {
-			err = s.follow(ctx, id, st, sub, poll.C, alive.C)
+			err = s.follow(ctx, id, st, sub, poll, alive.C)
 		}
 		sub.Close()
 		if err != nil || ctx.Err() != nil {
@@ -158,7 +164,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 
 // follow sends live events until the subscription ends (the run's go in
 // this process finished: the next go needs a new one) or the client goes.
-func (s *Server) follow(ctx context.Context, id string, st *stream, sub *engine.Subscription, poll, alive <-chan time.Time) error {
+func (s *Server) follow(ctx context.Context, id string, st *stream, sub *engine.Subscription, poll *time.Timer, alive <-chan time.Time) error {
 	for {
 		select {
 		case <-ctx.Done():
@@ -176,10 +182,20 @@ func (s *Server) follow(ctx context.Context, id string, st *stream, sub *engine.
 			if err != nil {
 				return err
 			}
-		case <-poll:
+		case <-poll.C:
+			before := st.last
 			if err := s.catchUp(ctx, id, st); err != nil {
 				return err
 			}
+			// A journal that brings nothing new is read less and less
+			// often (a page left open on a finished run costs little),
+			// and as often as Poll again once it does.
+			if st.last == before {
+				st.wait = min(2*st.wait, pollBackoff*s.cfg.Poll)
+			} else {
+				st.wait = s.cfg.Poll
+			}
+			poll.Reset(st.wait)
 		case <-alive:
 			if _, err := fmt.Fprint(st.w, ": keep-alive\n\n"); err != nil {
 				return err

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -195,5 +196,45 @@ func TestStreamSendsOnce(t *testing.T) {
 	}
 	if !strings.Contains(rec.Body.String(), "id: 2\n") || st.last != 2 {
 		t.Fatalf("the live event is not numbered 2 (last %d):\n%s", st.last, rec.Body)
+	}
+}
+
+// What a running step prints reaches the page live (ephemeral log events),
+// and a secret it prints reaches it masked, as everywhere else.
+func TestEventsLiveLogsMasked(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	id := h.start(h.flow("chatty", `name: chatty
+steps:
+  talk:
+    kind: checkpoint
+    run: 'while [ ! -f GATE ]; do sleep 0.02; done; echo "key `+testSecret+`"; sleep 0.5; echo done'
+`), nil)
+	h.until(id, "talk running", func(r *engine.Run) bool { return stepStatus(r, "talk") == engine.StepRunning })
+	s := h.stream(id)
+	wantEvents(t, s, 0, "run_started", "step_started talk")
+	h.open("chatty")
+	var lines []string
+	for e := range s.events {
+		if e.ev.Type == engine.EventLog {
+			for _, l := range e.ev.Lines {
+				lines = append(lines, l.Text)
+			}
+		}
+		if e.ev.Type == engine.EventRunFinished {
+			break
+		}
+	}
+	joined := strings.Join(lines, "\n")
+	if !strings.Contains(joined, "key ") || strings.Contains(joined, testSecret) {
+		t.Fatalf("live log lines %q: want the line, masked", lines)
+	}
+	// Nor do the record, the step or the list hold it.
+	for _, path := range []string{"/api/runs", "/api/runs/" + id, "/api/runs/" + id + "/steps/talk"} {
+		var v any
+		h.do("GET", path, nil, &v)
+		if b, _ := json.Marshal(v); strings.Contains(string(b), testSecret) || (path != "/api/runs" && !strings.Contains(string(b), "key ")) {
+			t.Errorf("%s: %s", path, b)
+		}
 	}
 }

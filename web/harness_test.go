@@ -20,7 +20,10 @@ import (
 	"github.com/kitaruhq/kitaru/flowspec"
 )
 
-const testToken = "test-token"
+const (
+	testToken  = "test-token"
+	testSecret = "sk-test-4f1c9e2b7a"
+)
 
 // harness is a server over a real engine and a file store in a temporary
 // directory, where the flows of the tests are written.
@@ -40,7 +43,10 @@ func newHarness(t *testing.T, opts ...func(*Config)) *harness {
 	dir := t.TempDir()
 	files := filestore.New(filepath.Join(dir, "home"))
 	st := Tap(files)
-	eng := engine.New(engine.Config{Store: st, WorkDir: dir, Holder: runstore.Holder{Host: "test", PID: os.Getpid()}})
+	// testSecret stands for a provider key in the environment: masked in
+	// every record, it must never reach the page.
+	eng := engine.New(engine.Config{Store: st, WorkDir: dir, Holder: runstore.Holder{Host: "test", PID: os.Getpid()},
+		Mask: []string{testSecret}})
 	base, cancel := context.WithCancel(context.Background())
 	cfg := Config{
 		Runner: eng, Subs: eng, Store: st, Token: testToken, Base: base,
