@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/kitaruhq/kitaru/engine"
 	"github.com/kitaruhq/kitaru/engine/runstore"
@@ -68,7 +69,13 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) {
 	if status == engine.RunInterrupted {
 		stored = engine.RunRunning
 	}
-	page, err := s.cfg.Store.Query(r.Context(), runstore.Query{Flow: q.Get("flow"), Status: stored, Limit: limit, Cursor: q.Get("cursor")})
+	// id= (beyond the spec's parameters) finds runs by the start of their
+	// id, as the page's search does; "kr-" may be left out.
+	prefix := q.Get("id")
+	if prefix != "" && !strings.HasPrefix(prefix, "kr-") {
+		prefix = "kr-" + prefix
+	}
+	page, err := s.cfg.Store.Query(r.Context(), runstore.Query{Flow: q.Get("flow"), Status: stored, IDPrefix: prefix, Limit: limit, Cursor: q.Get("cursor")})
 	var damaged engine.DamagedRuns
 	if err != nil && !errors.As(err, &damaged) {
 		s.fail(w, err)

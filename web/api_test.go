@@ -171,6 +171,11 @@ func TestListRuns(t *testing.T) {
 	if len(waiting.Runs) != 1 || waiting.Runs[0].(map[string]any)["id"] != ask {
 		t.Errorf("status=waiting: %+v", waiting)
 	}
+	var byID listPage
+	h.do("GET", "/api/runs?id="+strings.TrimPrefix(ids[1], "kr-")[:5], nil, &byID)
+	if len(byID.Runs) != 1 || byID.Runs[0].(map[string]any)["id"] != ids[1] {
+		t.Errorf("id=%s: %+v", ids[1][:8], byID)
+	}
 	for _, bad := range []string{"?limit=x", "?limit=0", "?status=done"} {
 		var e errorBody
 		if code := h.do("GET", "/api/runs"+bad, nil, &e); code != 400 || e.Error == "" {

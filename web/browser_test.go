@@ -200,3 +200,28 @@ steps:
 		t.Errorf("the answer is %s, want %s", got, want)
 	}
 }
+
+// Replaying from a step makes a new run, whose page marks the steps it
+// reused.
+func TestBrowserReplay(t *testing.T) {
+	h := newHarness(t)
+	ctx := h.browser(t)
+	src := h.start(h.flow("two", `name: two
+steps:
+  first: {kind: checkpoint, run: echo one}
+  second: {kind: checkpoint, needs: [first], run: echo two}
+`), nil)
+	h.until(src, "completed", status(engine.RunCompleted))
+	do(t, ctx, "replay from the second step",
+		chromedp.Navigate(h.ts.URL+"/runs/"+src+"?token="+testToken),
+		chromedp.WaitVisible(chromedp.CSS(`h1 .status-completed`)),
+		chromedp.SetValue(chromedp.ID("r-from"), "second"),
+		chromedp.Click(chromedp.CSS(`form[aria-label="Replay"] button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-step="first"] .status-reused`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-step="second"] .status-completed`)),
+		chromedp.WaitVisible(chromedp.CSS(`a[href="/runs/`+src+`"]`)))
+	address, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil || strings.HasSuffix(address, src) {
+		t.Fatalf("the page stayed on the source run: %s (%v)", address, err)
+	}
+}

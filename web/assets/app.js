@@ -87,12 +87,14 @@ const RUN_STATUSES = ["running", "waiting", "interrupted", "completed", "failed"
 function runsPage() {
   const params = new URLSearchParams(location.search);
   const flow = h("input", { name: "flow", id: "f-flow", value: params.get("flow") || "", placeholder: "any flow" });
+  const idq = h("input", { name: "id", id: "f-id", value: params.get("id") || "", placeholder: "kr-…", size: 12 });
   const status = h("select", { name: "status", id: "f-status" },
     h("option", { value: "" }, "any"),
     RUN_STATUSES.map((s) => h("option", { value: s, selected: params.get("status") === s }, s)));
   const body = h("tbody", { id: "runs" });
   const more = h("button", { type: "button", class: "more", hidden: true }, "Older runs");
   const form = h("form", { class: "filters", role: "search", "aria-label": "Filter runs" },
+    h("label", { for: "f-id" }, "Run id starts with", idq),
     h("label", { for: "f-flow" }, "Flow", flow),
     h("label", { for: "f-status" }, "Status", status),
     h("button", { type: "submit" }, "Filter"));
@@ -112,6 +114,7 @@ function runsPage() {
   let cursor = "";
   const query = () => {
     const q = new URLSearchParams();
+    if (idq.value) q.set("id", idq.value);
     if (flow.value) q.set("flow", flow.value);
     if (status.value) q.set("status", status.value);
     return q;
