@@ -168,11 +168,10 @@ function startForm() {
   const path = h("input", { id: "s-flow", name: "flow", required: true, placeholder: "flow.yaml", size: 30 });
   const inputs = h("textarea", { id: "s-inputs", name: "inputs", rows: 2, placeholder: '{"topic": "durable agents"}' });
   const out = h("p", { role: "alert", class: "note" });
-  const form = h("form", { class: "panel", "aria-label": "Start a run" },
-    h("h2", {}, "Start a run"),
+  const form = h("form", { "aria-label": "Start a run" },
     h("div", { class: "actions" },
       h("label", { for: "s-flow" }, "Flow file (from the directory kitaru ui runs in)", path),
-      h("label", { for: "s-inputs", style: null }, "Inputs (JSON object)", inputs),
+      h("label", { for: "s-inputs" }, "Inputs (JSON object)", inputs),
       h("button", { type: "submit", class: "primary" }, "Run")),
     out);
   form.addEventListener("submit", async (ev) => {
@@ -187,7 +186,8 @@ function startForm() {
       navigate("/runs/" + encodeURIComponent(res.id));
     } catch (e) { out.className = "error"; out.textContent = e.message; }
   });
-  return form;
+  // Folded: the list is what the page is for.
+  return h("details", { class: "panel" }, h("summary", {}, "Start a run"), form);
 }
 
 // ---- A run's page ----
