@@ -165,6 +165,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 // follow sends live events until the subscription ends (the run's go in
 // this process finished: the next go needs a new one) or the client goes.
 func (s *Server) follow(ctx context.Context, id string, st *stream, sub *engine.Subscription, poll *time.Timer, alive <-chan time.Time) error {
+	var dropped int64
 	for {
 		select {
 		case <-ctx.Done():
@@ -174,9 +175,16 @@ func (s *Server) follow(ctx context.Context, id string, st *stream, sub *engine.
 				return s.catchUp(ctx, id, st)
 			}
 			var err error
-			if ephemeralEvent(ev.Type) {
+			switch {
+			case ephemeralEvent(ev.Type):
 				err = st.send(ev, 0)
-			} else {
+			case sub.Dropped() != dropped:
+				// A full buffer lost events: the journal has them (and
+				// this one, journaled before it was fanned out), in order
+				// and numbered.
+				dropped = sub.Dropped()
+				err = s.catchUp(ctx, id, st)
+			default:
 				err = st.durable(ev, 0)
 			}
 			if err != nil {
