@@ -184,6 +184,11 @@ func (s *Server) follow(ctx context.Context, id string, st *stream, sub *engine.
 				// and numbered.
 				dropped = sub.Dropped()
 				err = s.catchUp(ctx, id, st)
+			case ev.Run != nil || ev.Result != nil:
+				// The record an event points to is the engine's own, which
+				// it goes on changing: the journal's copy of the event is
+				// read instead (a run's start and end, a step's end).
+				err = s.catchUp(ctx, id, st)
 			default:
 				err = st.durable(ev, 0)
 			}

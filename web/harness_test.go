@@ -28,7 +28,7 @@ const (
 // harness is a server over a real engine and a file store in a temporary
 // directory, where the flows of the tests are written.
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	dir   string
 	files *filestore.Store
 	store runstore.Store
@@ -38,7 +38,7 @@ type harness struct {
 }
 
 // newHarness makes the harness; opts change the server's Config.
-func newHarness(t *testing.T, opts ...func(*Config)) *harness {
+func newHarness(t testing.TB, opts ...func(*Config)) *harness {
 	t.Helper()
 	dir := t.TempDir()
 	files := filestore.New(filepath.Join(dir, "home"))
