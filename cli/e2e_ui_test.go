@@ -91,6 +91,15 @@ steps:
 		call("GET", "/api/runs/"+started.ID, "", &run)
 		return len(run.Steps) == 2 && run.Steps[1].Status == "running"
 	})
+	// One step whole, in the shape of `executions get --step --json`,
+	// which the page reads.
+	var step struct {
+		Step   string
+		Record struct{ Status, Output string }
+	}
+	if code := call("GET", "/api/runs/"+started.ID+"/steps/first", "", &step); code != 200 || step.Step != "first" || step.Record.Output != "one" {
+		t.Errorf("step: %d %+v", code, step)
+	}
 	// The run is the server's: `kitaru resume` from a shell is refused.
 	if r := e.run("resume", started.ID); r.Code == 0 || !strings.Contains(r.Stderr, "being run by") {
 		t.Errorf("resume while the server runs it: %s", r)

@@ -223,7 +223,7 @@ func TestGetRunAndStep(t *testing.T) {
 		t.Errorf("output %v", out)
 	}
 	var step map[string]any
-	if code := h.do("GET", "/api/runs/"+id+"/steps/hello", nil, &step); code != 200 || step["output"] != "hello web" {
+	if code := h.do("GET", "/api/runs/"+id+"/steps/hello", nil, &step); code != 200 || step["record"].(map[string]any)["output"] != "hello web" {
 		t.Errorf("step: %d %+v", code, step)
 	}
 	cases := []struct{ path, want string }{

@@ -24,6 +24,7 @@ func (s *Server) assets() {
 	// names, so a run's address can be bookmarked and reloaded.
 	s.mux.HandleFunc("GET /{$}", index)
 	s.mux.HandleFunc("GET /runs/{id}", index)
+	s.mux.HandleFunc("GET /runs/{id}/steps/{step}", index)
 	// No icon: an empty answer, not a 404 in the browser's console.
 	s.mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	s.mux.Handle("GET /assets/", http.StripPrefix("/assets/", files))

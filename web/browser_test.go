@@ -257,3 +257,32 @@ func TestBrowserStartForm(t *testing.T) {
 		t.Errorf("the page says %q", said)
 	}
 }
+
+// A step's page shows what it prints while it runs, then its output.
+func TestBrowserStepPage(t *testing.T) {
+	h := newHarness(t)
+	ctx := h.browser(t)
+	id := h.start(h.flow("talk", `name: talk
+steps:
+  talk:
+    kind: checkpoint
+    run: 'echo first line; while [ ! -f GATE ]; do sleep 0.02; done; echo second line; sleep 0.3'
+`), nil)
+	h.until(id, "talk running", func(r *engine.Run) bool { return stepStatus(r, "talk") == engine.StepRunning })
+	do(t, ctx, "open the run, then its step",
+		chromedp.Navigate(h.ts.URL+"/runs/"+id+"?token="+testToken),
+		chromedp.Click(chromedp.CSS(`tr[data-step="talk"] a`)),
+		chromedp.WaitVisible(chromedp.CSS(`h1 .status-running`)),
+		mark)
+	h.open("talk")
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`(document.getElementById("step-live") || {}).textContent?.includes("second line")`)); err != nil {
+		t.Fatalf("the printed line never showed live: %v", err)
+	}
+	do(t, ctx, "see it complete", chromedp.WaitVisible(chromedp.CSS(`h1 .status-completed`)),
+		chromedp.WaitVisible(chromedp.ID("step-output")))
+	notReloaded(t, ctx)
+	out, _ := chromedp.Run(ctx, chromedp.Text(chromedp.ID("step-output")))
+	if !strings.Contains(out, "first line") || !strings.Contains(out, "second line") {
+		t.Errorf("the step's output shows %q", out)
+	}
+}

@@ -51,9 +51,10 @@ func newHarness(t testing.TB, opts ...func(*Config)) *harness {
 	cfg := Config{
 		Runner: eng, Subs: eng, Store: st, Token: testToken, Base: base,
 		Step: func(r *engine.Run, step string) (any, error) {
+			// The shape of cli's stepView, which the page reads.
 			for _, s := range r.Steps {
 				if s.ID == step {
-					return s, nil
+					return map[string]any{"step": s.ID, "kind": s.Kind, "record": s}, nil
 				}
 			}
 			return nil, fmt.Errorf("run %s has no step %q", r.ID, step)

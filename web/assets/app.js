@@ -285,7 +285,7 @@ function runView(run, live, reload, keep) {
       h("th", { scope: "col" }, "Output"),
       h("th", { scope: "col", class: "wide" }, "Model"), h("th", { scope: "col", class: "wide" }, "Note"))),
     h("tbody", {}, (run.steps || []).map((s) => h("tr", { "data-step": s.id },
-      h("td", {}, h("code", {}, s.id)), h("td", {}, s.kind),
+      h("td", {}, h("a", { href: "/runs/" + encodeURIComponent(run.id) + "/steps/" + encodeURIComponent(s.id) }, h("code", {}, s.id))), h("td", {}, s.kind),
       h("td", { class: "step-status" }, badge(s.reused ? "reused" : s.status)),
       h("td", { class: "num" }, s.status === "running" || s.status === "pending" || s.status === "waiting" ? "" : duration(s.duration_ms)),
       h("td", { class: "step-output" }, short(s.output)),
@@ -417,13 +417,91 @@ function waitForm(run, step, reload) {
   return form;
 }
 
+// ---- A step's page: the record whole, as `executions get --step` ----
+
+function stepPage(id, stepID) {
+  const runHref = "/runs/" + encodeURIComponent(id);
+  const path = runHref + "/steps/" + encodeURIComponent(stepID);
+  main.replaceChildren(h("h1", {}, "Step ", h("code", {}, stepID)), h("p", { class: "note" }, "Loading…"));
+  const log = { done: "", now: "" };
+  let refresh = null;
+  async function reload() {
+    try {
+      const v = await api("GET", "/api" + path);
+      main.replaceChildren(...stepView(id, runHref, v, log));
+    } catch (e) {
+      main.replaceChildren(h("h1", {}, "Step ", h("code", {}, stepID)), h("p", { class: "error", role: "alert" }, e.message));
+    }
+  }
+  reload();
+  const es = new EventSource("/api" + runHref + "/events");
+  es.onmessage = (m) => {
+    const ev = JSON.parse(m.data);
+    const line = ev.lines && ev.lines[0];
+    if ((ev.step || (line && line.step)) !== stepID) return;
+    if (ev.type === "log") { log.done += ev.lines.map((x) => x.text + "\n").join(""); log.now = ""; }
+    else if (ev.type === "text") log.now = line ? line.text : "";
+    const pre = document.getElementById("step-live");
+    if (pre && (ev.type === "log" || ev.type === "text")) { pre.textContent = log.done + log.now; return; }
+    if (!refresh) refresh = setTimeout(() => { refresh = null; reload(); }, 50);
+  };
+  return () => es.close();
+}
+
+function stepView(id, runHref, v, log) {
+  const r = v.record || {};
+  const out = [
+    h("p", {}, h("a", { href: runHref }, "← run ", h("code", {}, id))),
+    h("h1", {}, "Step ", h("code", {}, v.step), " ", badge(r.reused ? "reused" : r.status)),
+    h("dl", { class: "meta" },
+      h("dt", {}, "Kind"), h("dd", {}, v.kind),
+      h("dt", {}, "Attempts"), h("dd", {}, String(r.attempts || 0)),
+      h("dt", {}, "Duration"), h("dd", {}, duration(r.duration_ms)),
+      r.model ? [h("dt", {}, "Model"), h("dd", {}, r.model, r.alias ? " (" + r.alias + ")" : "")] : null,
+      r.credential_source ? [h("dt", {}, "Credential"), h("dd", {}, r.credential_source)] : null,
+      h("dt", {}, "Tokens"), h("dd", {}, tokens(r.usage) || "0"),
+      h("dt", {}, "Cost"), h("dd", {}, cost(r.cost_usd) || "—"),
+      r.reason ? [h("dt", {}, "Note"), h("dd", {}, r.reason)] : null,
+      r.reused_from ? [h("dt", {}, "Record of"), h("dd", {}, h("a", { href: "/runs/" + r.reused_from }, h("code", {}, r.reused_from)))] : null),
+  ];
+  if (r.error) out.push(h("p", { class: "error", role: "alert" }, r.error));
+  if (r.status === "running" || log.done || log.now) out.push(h("h2", {}, "Live"), h("pre", { id: "step-live" }, log.done + log.now));
+  if (v.prompt && v.prompt.messages) {
+    out.push(h("h2", {}, "Request"));
+    for (const m of v.prompt.messages) out.push(h("h3", { class: "note" }, m.role), h("pre", {}, m.content || pretty(m.tool_calls || "")));
+  }
+  if (r.wait) out.push(h("h2", {}, "Question"), h("pre", {}, r.wait.question || ""));
+  if (r.output !== undefined && r.output !== null) out.push(h("h2", {}, "Output"), h("pre", { id: "step-output" }, pretty(r.output)));
+  if (r.attempts_detail && r.attempts_detail.length) {
+    out.push(h("h2", {}, "Attempts"), h("div", { class: "table-wrap" }, h("table", {},
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Attempt"), h("th", { scope: "col" }, "Duration"), h("th", { scope: "col" }, "Error"))),
+      h("tbody", {}, r.attempts_detail.map((a) => h("tr", {},
+        h("td", { class: "num" }, String(a.attempt)), h("td", { class: "num" }, duration(a.duration_ms)),
+        h("td", {}, a.error ? h("span", { class: "error" }, a.error) : "succeeded")))))));
+  }
+  if (r.items && r.items.length) {
+    out.push(h("h2", {}, "Items"), h("div", { class: "table-wrap" }, h("table", {},
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Item"), h("th", { scope: "col" }, "Status"), h("th", { scope: "col" }, "Output"))),
+      h("tbody", {}, r.items.map((it) => h("tr", {},
+        h("td", { class: "num" }, String(it.index)), h("td", {}, badge(it.status)),
+        h("td", {}, it.error ? h("span", { class: "error" }, it.error) : short(it.output))))))));
+  }
+  return out;
+}
+
 // ---- Routing: links within the page draw without a reload ----
 
 let leave = null;
 
 function route() {
   if (leave) { leave(); leave = null; }
+  const st = location.pathname.match(/^\/runs\/([^/]+)\/steps\/([^/]+)$/);
   const m = location.pathname.match(/^\/runs\/([^/]+)$/);
+  if (st) {
+    leave = stepPage(decodeURIComponent(st[1]), decodeURIComponent(st[2]));
+    document.title = decodeURIComponent(st[2]) + " · " + decodeURIComponent(st[1]) + " · kitaru";
+    return;
+  }
   leave = m ? runPage(decodeURIComponent(m[1])) : runsPage();
   document.title = m ? decodeURIComponent(m[1]) + " · kitaru" : "Runs · kitaru";
 }
