@@ -302,6 +302,11 @@ func TestReplay(t *testing.T) {
 	if run.ReplayOf == nil || *run.ReplayOf != src || run.Steps[0].Output != "hello again" {
 		t.Errorf("replay: %+v", run)
 	}
+	var over actionResult
+	h.do("POST", "/api/runs/"+src+"/replay", map[string]any{"overrides": map[string]any{"hello": "edited"}}, &over)
+	if run := h.until(over.ID, "completed", status(engine.RunCompleted)); run.Steps[0].Output != "edited" {
+		t.Errorf("overridden: %+v", run.Steps[0])
+	}
 	cases := []struct {
 		path string
 		body any

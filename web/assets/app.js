@@ -317,13 +317,22 @@ function actions(run, reload) {
   const live = run.status === "running";
   const from = h("select", { id: "r-from" }, h("option", { value: "" }, "changed steps only"),
     (run.steps || []).map((s) => h("option", { value: s.id }, s.id)));
+  const rin = h("textarea", { id: "r-inputs", rows: 2, placeholder: '{"topic": "another"}' });
+  const rover = h("textarea", { id: "r-overrides", rows: 2, placeholder: '{"research": "edited notes"}' });
   const replay = h("form", { class: "actions", "aria-label": "Replay" },
     h("label", { for: "r-from" }, "Replay from", from),
+    h("label", { for: "r-inputs" }, "Inputs (JSON, over the run's)", rin),
+    h("label", { for: "r-overrides" }, "Overrides: step outputs (JSON)", rover),
     h("button", { type: "submit" }, "Replay"));
+  const object = (ta, what) => {
+    if (!ta.value.trim()) return undefined;
+    try { return JSON.parse(ta.value); } catch (e) { throw new Error(what + " are not JSON: " + e.message); }
+  };
   replay.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     try {
-      const res = await api("POST", "/api/runs/" + encodeURIComponent(run.id) + "/replay", { from: from.value });
+      const body = { from: from.value, inputs: object(rin, "The inputs"), overrides: object(rover, "The overrides") };
+      const res = await api("POST", "/api/runs/" + encodeURIComponent(run.id) + "/replay", body);
       navigate("/runs/" + encodeURIComponent(res.id));
     } catch (e) { msg.className = "error"; msg.textContent = e.message; }
   });
