@@ -125,10 +125,7 @@ func (s *Server) getStep(w http.ResponseWriter, r *http.Request) {
 	v, err := s.cfg.Step(run, r.PathValue("step"))
 	if err != nil {
 		// The only way a step of a run that exists is not found.
-		msg, remedy := err.Error(), ""
-		if s.cfg.Explain != nil {
-			msg, remedy = s.cfg.Explain(err)
-		}
+		msg, remedy := s.explain(err)
 		writeError(w, http.StatusNotFound, msg, remedy)
 		return
 	}
@@ -157,6 +154,9 @@ func decode(r *http.Request, v any) error {
 type actionResult struct {
 	ID  string `json:"id"`
 	Run any    `json:"run,omitempty"`
+	// Note is a problem the engine reported beside the run's record (the
+	// command line prints it as a note too).
+	Note string `json:"note,omitempty"`
 }
 
 func (s *Server) answer(w http.ResponseWriter, st started) {
@@ -168,7 +168,11 @@ func (s *Server) answer(w http.ResponseWriter, st started) {
 		writeJSON(w, http.StatusAccepted, actionResult{ID: st.id})
 		return
 	}
-	writeJSON(w, http.StatusOK, actionResult{ID: st.id, Run: s.record(st.run)})
+	res := actionResult{ID: st.id, Run: s.record(st.run)}
+	if st.err != nil {
+		res.Note, _ = s.explain(st.err)
+	}
+	writeJSON(w, http.StatusOK, res)
 }
 
 type startBody struct {

@@ -238,11 +238,16 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 // fail answers err with its status: an unknown run 404, a run another
 // process holds 409, what the user asked wrongly 400, the rest 500.
 func (s *Server) fail(w http.ResponseWriter, err error) {
-	msg, remedy := err.Error(), ""
-	if s.cfg.Explain != nil {
-		msg, remedy = s.cfg.Explain(err)
-	}
+	msg, remedy := s.explain(err)
 	writeError(w, statusOf(err), msg, remedy)
+}
+
+// explain words err as Config.Explain does (without it, its message).
+func (s *Server) explain(err error) (msg, remedy string) {
+	if s.cfg.Explain == nil {
+		return err.Error(), ""
+	}
+	return s.cfg.Explain(err)
 }
 
 func statusOf(err error) int {

@@ -309,7 +309,8 @@ function actions(run, reload) {
       try {
         const res = await api("POST", "/api/runs/" + encodeURIComponent(run.id) + path, body);
         if (res.id && res.id !== run.id) { navigate("/runs/" + encodeURIComponent(res.id)); return; }
-        msg.className = "note"; msg.textContent = label + ": done";
+        msg.className = res.note ? "error" : "note";
+        msg.textContent = label + ": " + (res.note || (res.run ? "the run is " + res.run.status : "under way"));
         reload();
       } catch (e) { msg.className = "error"; msg.textContent = e.message; ev.target.disabled = false; }
     },
