@@ -164,7 +164,6 @@ func TestBrowser(t *testing.T) {
 	if out := done.Steps[1].Output; out != "shipped true" {
 		t.Errorf("the answer reached the run as %v", out)
 	}
-
 }
 
 // The wait form is made from the wait's JSON Schema: an enum is a choice,
