@@ -73,6 +73,7 @@ type root struct {
 	Retry      retryCmd      `cmd:"" help:"Continue a failed run in place: failed and never-run steps run again."`
 	Input      inputCmd      `cmd:"" help:"Answer a wait step, then resume the run."`
 	Executions executionsCmd `cmd:"" help:"List, inspect, follow and cancel runs."`
+	UI         uiCmd         `cmd:"" name:"ui" help:"Serve a web page of the runs, live, with their actions."`
 	Validate   validateCmd   `cmd:"" help:"Check a flow file and report every error at once."`
 	Graph      graphCmd      `cmd:"" help:"Print a flow's step graph."`
 	Schema     schemaCmd     `cmd:"" help:"Print the JSON Schema of the flow format."`

@@ -28,10 +28,16 @@ var newRunner = func(obs engine.Observer, stderr io.Writer) (engine.Runner, erro
 	if err != nil {
 		return nil, err
 	}
+	return locating{engine.New(engineConfig(st, obs, stderr)), st}, nil
+}
+
+// engineConfig is the engine's wiring over st: this machine's models and
+// secrets, this process as the holder of the runs it executes.
+func engineConfig(st runstore.Store, obs engine.Observer, stderr io.Writer) engine.Config {
 	secrets := &lazySecrets{warn: stderr}
 	host, _ := os.Hostname()
 	wd, _ := os.Getwd()
-	return locating{engine.New(engine.Config{
+	return engine.Config{
 		Store:    st,
 		Holder:   runstore.Holder{Host: host, PID: os.Getpid()},
 		Models:   modelsAdapter{secrets: secrets},
@@ -40,7 +46,7 @@ var newRunner = func(obs engine.Observer, stderr io.Writer) (engine.Runner, erro
 		Mask:     providers.EnvCredentials(os.Getenv),
 		Warn:     func(err error) { fmt.Fprintf(stderr, "kitaru: %v\n", err) },
 		WorkDir:  wd,
-	}), st}, nil
+	}
 }
 
 // locating is a Runner whose records say where their files are (the

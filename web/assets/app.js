@@ -1,0 +1,540 @@
+// kitaru ui: the runs page and a run's page, drawn from the JSON API.
+// Text from records is only ever set as text (never as markup).
+"use strict";
+
+const main = document.getElementById("main");
+const statusLine = document.getElementById("status");
+
+// h makes an element: h("a", {href: "/"}, "text", child, ...).
+function h(tag, attrs, ...kids) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "class") el.className = v;
+    else el.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of kids.flat()) {
+    if (c === undefined || c === null || c === false) continue;
+    el.append(c instanceof Node ? c : String(c));
+  }
+  return el;
+}
+
+function say(msg) { statusLine.textContent = msg; }
+
+// api calls the JSON API; the token travels in the cookie the first page
+// load set. An error answer throws with the server's words.
+async function api(method, path, body) {
+  const opts = { method, headers: {} };
+  if (body !== undefined) {
+    opts.headers["Content-Type"] = "application/json";
+    opts.body = JSON.stringify(body);
+  }
+  const res = await fetch(path, opts);
+  const data = await res.json().catch(() => ({ error: res.statusText }));
+  if (!res.ok) {
+    const err = new Error(data.error + (data.remedy ? "; " + data.remedy : ""));
+    err.status = res.status;
+    throw err;
+  }
+  return data;
+}
+
+function badge(status) {
+  return h("span", { class: "status status-" + status }, status);
+}
+
+function duration(ms) {
+  if (ms === undefined || ms === null) return "";
+  if (ms < 1000) return ms + " ms";
+  const s = ms / 1000;
+  if (s < 60) return s.toFixed(1) + " s";
+  const m = Math.floor(s / 60);
+  if (m < 60) return m + " m " + Math.round(s % 60) + " s";
+  return Math.floor(m / 60) + " h " + (m % 60) + " m";
+}
+
+function runMS(run) {
+  if (run.active_ms) return run.active_ms;
+  const end = run.ended_at ? new Date(run.ended_at) : (run.status === "running" ? new Date() : null);
+  return end ? end - new Date(run.started_at) : null;
+}
+
+function tokens(u) {
+  if (!u) return "";
+  const n = (u.input_tokens || 0) + (u.output_tokens || 0);
+  return n ? String(n) : "";
+}
+
+function cost(c) { return c ? "$" + Number(c).toFixed(4) : ""; }
+
+function when(t) { return t ? new Date(t).toLocaleString() : ""; }
+
+// short is a value on one line, cut to a table cell's width.
+function short(v) {
+  if (v === undefined || v === null) return "";
+  const t = typeof v === "string" ? v : JSON.stringify(v);
+  return t.length > 80 ? t.slice(0, 79) + "…" : t;
+}
+
+function pretty(v) { return typeof v === "string" ? v : JSON.stringify(v, null, 2); }
+
+// ---- Runs page ----
+
+const RUN_STATUSES = ["running", "waiting", "interrupted", "completed", "failed", "cancelled"];
+
+function runsPage() {
+  const params = new URLSearchParams(location.search);
+  const flow = h("input", { name: "flow", id: "f-flow", value: params.get("flow") || "", placeholder: "any flow" });
+  const idq = h("input", { name: "id", id: "f-id", value: params.get("id") || "", placeholder: "kr-…", size: 12 });
+  const status = h("select", { name: "status", id: "f-status" },
+    h("option", { value: "" }, "any"),
+    RUN_STATUSES.map((s) => h("option", { value: s, selected: params.get("status") === s }, s)));
+  const body = h("tbody", { id: "runs" });
+  const more = h("button", { type: "button", class: "more", hidden: true }, "Older runs");
+  const form = h("form", { class: "filters", role: "search", "aria-label": "Filter runs" },
+    h("label", { for: "f-id" }, "Run id starts with", idq),
+    h("label", { for: "f-flow" }, "Flow", flow),
+    h("label", { for: "f-status" }, "Status", status),
+    h("button", { type: "submit" }, "Filter"));
+  main.replaceChildren(
+    h("h1", {}, "Runs"),
+    form,
+    startForm(),
+    h("div", { class: "table-wrap" }, h("table", {},
+      h("caption", { class: "visually-hidden" }, "Runs, newest first"),
+      h("thead", {}, h("tr", {},
+        h("th", { scope: "col" }, "Run"), h("th", { scope: "col" }, "Flow"), h("th", { scope: "col" }, "Status"),
+        h("th", { scope: "col", class: "wide" }, "Started"), h("th", { scope: "col" }, "Duration"),
+        h("th", { scope: "col", class: "wide" }, "Tokens"), h("th", { scope: "col", class: "wide" }, "Cost"))),
+      body)),
+    more);
+
+  let cursor = "";
+  const query = () => {
+    const q = new URLSearchParams();
+    if (idq.value) q.set("id", idq.value);
+    if (flow.value) q.set("flow", flow.value);
+    if (status.value) q.set("status", status.value);
+    return q;
+  };
+  const row = (r) => h("tr", { "data-run": r.id },
+    h("td", {}, h("a", { href: "/runs/" + encodeURIComponent(r.id) }, h("code", {}, r.id))),
+    h("td", {}, r.flow), h("td", {}, badge(r.status)),
+    h("td", { class: "wide" }, when(r.started_at)), h("td", { class: "num" }, duration(runMS(r))),
+    h("td", { class: "num wide" }, tokens(r.usage)), h("td", { class: "num wide" }, cost(r.cost_usd)));
+  // load draws the first page again (keeping older pages shown) or, with
+  // older, appends the next page.
+  async function load(older) {
+    const q = query();
+    q.set("limit", "50");
+    if (older) q.set("cursor", cursor);
+    try {
+      const page = await api("GET", "/api/runs?" + q);
+      if (older) {
+        body.append(...page.runs.map(row));
+        cursor = page.next || "";
+      } else {
+        // The first page again; rows of older pages shown stay below it.
+        const pages = Number(body.dataset.pages || 1);
+        const seen = new Set(page.runs.map((r) => r.id));
+        const kept = pages > 1 ? [...body.children].filter((tr) => tr.dataset.run && !seen.has(tr.dataset.run)) : [];
+        body.replaceChildren(...page.runs.map(row), ...kept);
+        if (pages === 1) cursor = page.next || "";
+      }
+      more.hidden = !cursor;
+      if (!body.children.length) body.append(h("tr", {}, h("td", { colspan: 7, class: "note" }, "No runs yet. Start one with kitaru run FLOW.yaml or the form above.")));
+    } catch (e) {
+      body.replaceChildren(h("tr", {}, h("td", { colspan: 7, class: "error" }, e.message)));
+    }
+  }
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    history.replaceState(null, "", "/?" + query());
+    delete body.dataset.pages;
+    load(false);
+  });
+  more.addEventListener("click", () => { body.dataset.pages = Number(body.dataset.pages || 1) + 1; load(true); });
+  load(false);
+  // New runs appear without a reload: the first page is asked again
+  // every two seconds (it is one small store query), which also shows
+  // runs started by other processes.
+  const timer = setInterval(() => { if (!document.hidden) load(false); }, 2000);
+  return () => clearInterval(timer);
+}
+
+function startForm() {
+  const path = h("input", { id: "s-flow", name: "flow", required: true, placeholder: "flow.yaml", size: 30 });
+  const inputs = h("textarea", { id: "s-inputs", name: "inputs", rows: 2, placeholder: '{"topic": "durable agents"}' });
+  const out = h("p", { role: "alert", class: "note" });
+  const form = h("form", { "aria-label": "Start a run" },
+    h("div", { class: "actions" },
+      h("label", { for: "s-flow" }, "Flow file (from the directory kitaru ui runs in)", path),
+      h("label", { for: "s-inputs" }, "Inputs (JSON object)", inputs),
+      h("button", { type: "submit", class: "primary" }, "Run")),
+    out);
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    out.textContent = "";
+    let given = {};
+    try { given = inputs.value.trim() ? JSON.parse(inputs.value) : {}; } catch (e) {
+      out.className = "error"; out.textContent = "The inputs are not JSON: " + e.message; return;
+    }
+    try {
+      const res = await api("POST", "/api/runs", { flow: path.value, inputs: given });
+      navigate("/runs/" + encodeURIComponent(res.id));
+    } catch (e) { out.className = "error"; out.textContent = e.message; }
+  });
+  // Folded: the list is what the page is for.
+  return h("details", { class: "panel" }, h("summary", {}, "Start a run"), form);
+}
+
+// ---- A run's page ----
+
+function runPage(id) {
+  main.replaceChildren(h("h1", {}, "Run ", h("code", {}, id)), h("p", { class: "note" }, "Loading…"));
+  let run = null;
+  const live = {}; // step id -> {done, now}: its lines while it runs
+  let refresh = null;
+  let shown = "";
+  // Forms are kept across draws (by what they are for), so that what a
+  // person typed or chose survives the run's updates.
+  const forms = new Map();
+  const keep = (key, make) => {
+    if (!forms.has(key)) forms.set(key, make());
+    return forms.get(key);
+  };
+  const draw = () => {
+    if (!run) return;
+    const focused = document.activeElement;
+    main.replaceChildren(...runView(run, live, reload, keep));
+    if (focused && focused.isConnected) focused.focus();
+  };
+  async function reload() {
+    try {
+      const got = await api("GET", "/api/runs/" + encodeURIComponent(id));
+      const text = JSON.stringify(got);
+      if (text === shown) return;
+      shown = text;
+      run = got;
+      draw();
+    } catch (e) {
+      main.replaceChildren(h("h1", {}, "Run ", h("code", {}, id)), h("p", { class: "error", role: "alert" }, e.message));
+    }
+  }
+  // A burst of events draws the page once.
+  const soon = () => { if (!refresh) refresh = setTimeout(() => { refresh = null; reload(); }, 50); };
+  reload();
+  const es = new EventSource("/api/runs/" + encodeURIComponent(id) + "/events");
+  es.onmessage = (m) => {
+    const ev = JSON.parse(m.data);
+    if (!run) { soon(); return; }
+    const step = run.steps && run.steps.find((s) => s.id === ev.step);
+    switch (ev.type) {
+      case "text":
+      case "log": {
+        // A step's lines as they come: log events bring finished lines,
+        // text events the line a model is writing now.
+        const line = ev.lines && ev.lines[0];
+        const at = ev.step || (line && line.step);
+        if (!at) return;
+        const l = live[at] || (live[at] = { done: "", now: "" });
+        if (ev.type === "log") { l.done += ev.lines.map((x) => x.text + "\n").join(""); l.now = ""; }
+        else l.now = line ? line.text : "";
+        const pre = document.getElementById("live-" + at);
+        if (pre) pre.textContent = l.done + l.now; else soon();
+        return;
+      }
+      case "step_started":
+        if (step && !ev.item) { step.status = "running"; draw(); }
+        break;
+      case "step_finished":
+        if (step && ev.result) { step.status = ev.result.status; draw(); say("step " + ev.step + " " + ev.result.status); }
+        break;
+      case "run_finished":
+        if (ev.run_record) say("run " + ev.run + " " + ev.run_record.status);
+        break;
+    }
+    soon();
+  };
+  return () => es.close();
+}
+
+function runView(run, live, reload, keep) {
+  const out = [h("h1", {}, "Run ", h("code", {}, run.id), " ", badge(run.status))];
+  out.push(h("dl", { class: "meta" },
+    h("dt", {}, "Flow"), h("dd", {}, run.flow, run.flow_file ? h("span", { class: "note" }, " (" + run.flow_file + ")") : ""),
+    h("dt", {}, "Started"), h("dd", {}, when(run.started_at)),
+    h("dt", {}, "Duration"), h("dd", {}, duration(runMS(run))),
+    h("dt", {}, "Tokens"), h("dd", {}, tokens(run.usage) || "0"),
+    h("dt", {}, "Cost"), h("dd", {}, cost(run.cost_usd) || "—"),
+    run.replay_of ? [h("dt", {}, "Replay of"), h("dd", {}, h("a", { href: "/runs/" + run.replay_of }, h("code", {}, run.replay_of)),
+      run.replay_from ? " from " + run.replay_from : "")] : null));
+  if (run.error) out.push(h("p", { class: "error", role: "alert" }, run.error));
+  // What the run waits for comes first: it is what a person came to do.
+  for (const s of run.steps || []) {
+    if (s.status === "waiting" && s.wait && !s.wait.answered) {
+      out.push(keep("wait " + s.id + " " + JSON.stringify(s.wait), () => waitForm(run, s, reload)));
+    }
+  }
+  out.push(h("h2", {}, "Steps"));
+  out.push(h("div", { class: "table-wrap" }, h("table", { id: "steps" },
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Step"), h("th", { scope: "col" }, "Kind"),
+      h("th", { scope: "col" }, "Status"), h("th", { scope: "col" }, "Duration"),
+      h("th", { scope: "col" }, "Output"),
+      h("th", { scope: "col", class: "wide" }, "Model"), h("th", { scope: "col", class: "wide" }, "Note"))),
+    h("tbody", {}, (run.steps || []).map((s) => h("tr", { "data-step": s.id },
+      h("td", {}, h("a", { href: "/runs/" + encodeURIComponent(run.id) + "/steps/" + encodeURIComponent(s.id) }, h("code", {}, s.id))), h("td", {}, s.kind),
+      h("td", { class: "step-status" }, badge(s.reused ? "reused" : s.status)),
+      h("td", { class: "num" }, s.status === "running" || s.status === "pending" || s.status === "waiting" ? "" : duration(s.duration_ms)),
+      h("td", { class: "step-output" }, short(s.output)),
+      h("td", { class: "wide" }, s.model || ""),
+      h("td", { class: "wide" }, s.error ? h("span", { class: "error" }, s.error) : (s.reason || ""))))))));
+  for (const [step, l] of Object.entries(live)) {
+    const s = (run.steps || []).find((x) => x.id === step);
+    if (s && s.status === "running") out.push(h("h2", {}, "Live: ", h("code", {}, step)), h("pre", { id: "live-" + step }, l.done + l.now));
+  }
+  out.push(keep("actions " + run.status, () => actions(run, reload)));
+  out.push(h("h2", {}, "Inputs"), h("pre", {}, pretty(run.inputs || {})));
+  if (run.output !== undefined && run.output !== null) out.push(h("h2", {}, "Output"), h("pre", { id: "output" }, pretty(run.output)));
+  return out;
+}
+
+function actions(run, reload) {
+  const msg = h("p", { role: "alert", class: "note" });
+  const act = (label, path, body, show) => show ? h("button", {
+    type: "button", onclick: async (ev) => {
+      ev.target.disabled = true;
+      try {
+        const res = await api("POST", "/api/runs/" + encodeURIComponent(run.id) + path, body);
+        if (res.id && res.id !== run.id) { navigate("/runs/" + encodeURIComponent(res.id)); return; }
+        msg.className = res.note ? "error" : "note";
+        msg.textContent = label + ": " + (res.note || (res.run ? "the run is " + res.run.status : "under way"));
+        reload();
+      } catch (e) { msg.className = "error"; msg.textContent = e.message; ev.target.disabled = false; }
+    },
+  }, label) : null;
+  const live = run.status === "running";
+  const from = h("select", { id: "r-from" }, h("option", { value: "" }, "changed steps only"),
+    (run.steps || []).map((s) => h("option", { value: s.id }, s.id)));
+  const rin = h("textarea", { id: "r-inputs", rows: 2, placeholder: '{"topic": "another"}' });
+  const rover = h("textarea", { id: "r-overrides", rows: 2, placeholder: '{"research": "edited notes"}' });
+  const replay = h("form", { class: "actions", "aria-label": "Replay" },
+    h("label", { for: "r-from" }, "Replay from", from),
+    h("label", { for: "r-inputs" }, "Inputs (JSON, over the run's)", rin),
+    h("label", { for: "r-overrides" }, "Overrides: step outputs (JSON)", rover),
+    h("button", { type: "submit" }, "Replay"));
+  const object = (ta, what) => {
+    if (!ta.value.trim()) return undefined;
+    try { return JSON.parse(ta.value); } catch (e) { throw new Error(what + " are not JSON: " + e.message); }
+  };
+  replay.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      const body = { from: from.value, inputs: object(rin, "The inputs"), overrides: object(rover, "The overrides") };
+      const res = await api("POST", "/api/runs/" + encodeURIComponent(run.id) + "/replay", body);
+      navigate("/runs/" + encodeURIComponent(res.id));
+    } catch (e) { msg.className = "error"; msg.textContent = e.message; }
+  });
+  return h("section", { class: "panel", "aria-label": "Actions" },
+    h("div", { class: "actions" },
+      act("Resume", "/resume", undefined, run.status === "interrupted" || run.status === "waiting"),
+      act("Retry", "/retry", undefined, run.status === "failed" || run.status === "interrupted"),
+      act("Cancel", "/cancel", undefined, live || run.status === "waiting" || run.status === "interrupted")),
+    live ? null : replay, msg);
+}
+
+// ---- The wait form, from the wait's JSON Schema ----
+
+// field makes the control for one schema (string, boolean, number,
+// integer, enum; anything else is edited as JSON) and returns it with a
+// function that reads its value.
+function field(id, label, schema, required) {
+  schema = schema || {};
+  const desc = schema.description ? h("span", { class: "note" }, schema.description) : null;
+  if (Array.isArray(schema.enum)) {
+    const sel = h("select", { id, required },
+      required ? null : h("option", { value: "" }, "—"),
+      schema.enum.map((v, i) => h("option", { value: String(i) }, JSON.stringify(v))));
+    return { el: h("label", { for: id }, label, desc, sel), get: () => (sel.value === "" ? undefined : schema.enum[Number(sel.value)]) };
+  }
+  switch (schema.type) {
+    case "boolean": {
+      const box = h("input", { id, type: "checkbox", checked: schema.default === true });
+      return { el: h("label", { for: id, class: "check" }, box, " ", label, desc), get: () => box.checked };
+    }
+    case "number":
+    case "integer": {
+      const inp = h("input", { id, type: "number", step: schema.type === "integer" ? "1" : "any", required, value: schema.default ?? "" });
+      return { el: h("label", { for: id }, label, desc, inp), get: () => (inp.value === "" ? undefined : Number(inp.value)) };
+    }
+    case "string": {
+      const inp = h("input", { id, type: "text", required, value: schema.default ?? "" });
+      return { el: h("label", { for: id }, label, desc, inp), get: () => (inp.value === "" && !required ? undefined : inp.value) };
+    }
+  }
+  const ta = h("textarea", { id, required, placeholder: "JSON" });
+  return {
+    el: h("label", { for: id }, label + " (JSON)", desc, ta),
+    get: () => {
+      if (ta.value.trim() === "") return undefined;
+      try { return JSON.parse(ta.value); } catch (e) { throw new Error(label + " is not JSON: " + e.message); }
+    },
+  };
+}
+
+function waitForm(run, step, reload) {
+  const schema = step.wait.schema || { type: "string" };
+  const pre = "w-" + step.id + "-";
+  let fields = [];
+  let get;
+  if (schema.type === "object" && schema.properties) {
+    const req = new Set(schema.required || []);
+    fields = Object.entries(schema.properties).map(([k, s]) => [k, field(pre + k, k, s, req.has(k))]);
+    get = () => {
+      const v = {};
+      for (const [k, f] of fields) { const x = f.get(); if (x !== undefined) v[k] = x; }
+      return v;
+    };
+  } else {
+    const f = field(pre + "value", "Answer", schema, true);
+    fields = [["", f]];
+    get = f.get;
+  }
+  const msg = h("p", { role: "alert" });
+  const abort = h("button", { type: "button" }, "Abort the run");
+  const form = h("form", { class: "panel wait", "aria-label": "Answer " + step.id },
+    h("h2", {}, "Waiting: ", h("code", {}, step.id)),
+    h("pre", {}, step.wait.question || ""),
+    fields.map(([, f]) => f.el),
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Answer"), abort),
+    msg);
+  const post = async (body) => {
+    try {
+      await api("POST", "/api/runs/" + encodeURIComponent(run.id) + "/input", body);
+      msg.className = "note"; msg.textContent = "Answered.";
+      reload();
+    } catch (e) { msg.className = "error"; msg.textContent = e.message; }
+  };
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    let value;
+    try { value = get(); } catch (e) { msg.className = "error"; msg.textContent = e.message; return; }
+    post({ step: step.id, value: value === undefined ? null : value });
+  });
+  abort.addEventListener("click", () => post({ step: step.id, abort: true }));
+  return form;
+}
+
+// ---- A step's page: the record whole, as `executions get --step` ----
+
+function stepPage(id, stepID) {
+  const runHref = "/runs/" + encodeURIComponent(id);
+  const path = runHref + "/steps/" + encodeURIComponent(stepID);
+  main.replaceChildren(h("h1", {}, "Step ", h("code", {}, stepID)), h("p", { class: "note" }, "Loading…"));
+  const log = { done: "", now: "" };
+  let refresh = null;
+  async function reload() {
+    try {
+      const v = await api("GET", "/api" + path);
+      main.replaceChildren(...stepView(id, runHref, v, log));
+    } catch (e) {
+      main.replaceChildren(h("h1", {}, "Step ", h("code", {}, stepID)), h("p", { class: "error", role: "alert" }, e.message));
+    }
+  }
+  reload();
+  const es = new EventSource("/api" + runHref + "/events");
+  es.onmessage = (m) => {
+    const ev = JSON.parse(m.data);
+    const line = ev.lines && ev.lines[0];
+    if ((ev.step || (line && line.step)) !== stepID) return;
+    if (ev.type === "log") { log.done += ev.lines.map((x) => x.text + "\n").join(""); log.now = ""; }
+    else if (ev.type === "text") log.now = line ? line.text : "";
+    const pre = document.getElementById("step-live");
+    if (pre && (ev.type === "log" || ev.type === "text")) { pre.textContent = log.done + log.now; return; }
+    if (!refresh) refresh = setTimeout(() => { refresh = null; reload(); }, 50);
+  };
+  return () => es.close();
+}
+
+function stepView(id, runHref, v, log) {
+  const r = v.record || {};
+  const out = [
+    h("p", {}, h("a", { href: runHref }, "← run ", h("code", {}, id))),
+    h("h1", {}, "Step ", h("code", {}, v.step), " ", badge(r.reused ? "reused" : r.status)),
+    h("dl", { class: "meta" },
+      h("dt", {}, "Kind"), h("dd", {}, v.kind),
+      h("dt", {}, "Attempts"), h("dd", {}, String(r.attempts || 0)),
+      h("dt", {}, "Duration"), h("dd", {}, duration(r.duration_ms)),
+      r.model ? [h("dt", {}, "Model"), h("dd", {}, r.model, r.alias ? " (" + r.alias + ")" : "")] : null,
+      r.credential_source ? [h("dt", {}, "Credential"), h("dd", {}, r.credential_source)] : null,
+      h("dt", {}, "Tokens"), h("dd", {}, tokens(r.usage) || "0"),
+      h("dt", {}, "Cost"), h("dd", {}, cost(r.cost_usd) || "—"),
+      r.reason ? [h("dt", {}, "Note"), h("dd", {}, r.reason)] : null,
+      r.reused_from ? [h("dt", {}, "Record of"), h("dd", {}, h("a", { href: "/runs/" + r.reused_from }, h("code", {}, r.reused_from)))] : null),
+  ];
+  if (r.error) out.push(h("p", { class: "error", role: "alert" }, r.error));
+  if (r.status === "running" || log.done || log.now) out.push(h("h2", {}, "Live"), h("pre", { id: "step-live" }, log.done + log.now));
+  if (v.prompt && v.prompt.messages) {
+    out.push(h("h2", {}, "Request"));
+    for (const m of v.prompt.messages) out.push(h("h3", { class: "note" }, m.role), h("pre", {}, m.content || pretty(m.tool_calls || "")));
+  }
+  if (r.wait) out.push(h("h2", {}, "Question"), h("pre", {}, r.wait.question || ""));
+  if (r.output !== undefined && r.output !== null) out.push(h("h2", {}, "Output"), h("pre", { id: "step-output" }, pretty(r.output)));
+  if (r.attempts_detail && r.attempts_detail.length) {
+    out.push(h("h2", {}, "Attempts"), h("div", { class: "table-wrap" }, h("table", {},
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Attempt"), h("th", { scope: "col" }, "Duration"), h("th", { scope: "col" }, "Error"))),
+      h("tbody", {}, r.attempts_detail.map((a) => h("tr", {},
+        h("td", { class: "num" }, String(a.attempt)), h("td", { class: "num" }, duration(a.duration_ms)),
+        h("td", {}, a.error ? h("span", { class: "error" }, a.error) : "succeeded")))))));
+  }
+  if (r.items && r.items.length) {
+    out.push(h("h2", {}, "Items"), h("div", { class: "table-wrap" }, h("table", {},
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Item"), h("th", { scope: "col" }, "Status"), h("th", { scope: "col" }, "Output"))),
+      h("tbody", {}, r.items.map((it) => h("tr", {},
+        h("td", { class: "num" }, String(it.index)), h("td", {}, badge(it.status)),
+        h("td", {}, it.error ? h("span", { class: "error" }, it.error) : short(it.output))))))));
+  }
+  return out;
+}
+
+// ---- Routing: links within the page draw without a reload ----
+
+let leave = null;
+
+function route() {
+  if (leave) { leave(); leave = null; }
+  const st = location.pathname.match(/^\/runs\/([^/]+)\/steps\/([^/]+)$/);
+  const m = location.pathname.match(/^\/runs\/([^/]+)$/);
+  if (st) {
+    leave = stepPage(decodeURIComponent(st[1]), decodeURIComponent(st[2]));
+    document.title = decodeURIComponent(st[2]) + " · " + decodeURIComponent(st[1]) + " · kitaru";
+    return;
+  }
+  leave = m ? runPage(decodeURIComponent(m[1])) : runsPage();
+  document.title = m ? decodeURIComponent(m[1]) + " · kitaru" : "Runs · kitaru";
+}
+
+function navigate(path) {
+  history.pushState(null, "", path);
+  route();
+  main.focus();
+}
+
+document.addEventListener("click", (ev) => {
+  const a = ev.target.closest && ev.target.closest("a[href^='/']");
+  if (!a || ev.ctrlKey || ev.metaKey || ev.shiftKey || ev.button !== 0) return;
+  ev.preventDefault();
+  navigate(a.getAttribute("href"));
+});
+window.addEventListener("popstate", route);
+
+// The token came in the address; the server has set it as a cookie, so
+// it leaves the address bar (and the history) at once.
+if (new URLSearchParams(location.search).has("token")) {
+  const q = new URLSearchParams(location.search);
+  q.delete("token");
+  history.replaceState(null, "", location.pathname + (q.size ? "?" + q : ""));
+}
+route();
