@@ -140,6 +140,8 @@ func completions(ctx context.Context, root *kong.Node, words []string, have name
 	}
 	var out []string
 	switch {
+	case valueOf != nil && (valueOf.Name == "from" || valueOf.Name == "step") && len(args) > 0 && len(node.Positional) > 0 && strings.HasPrefix(node.Positional[0].Name, "run"):
+		out = have.Steps(ctx, args[0]) // --from and --step name a step of the run given
 	case valueOf != nil:
 		out = flagValues(valueOf)
 	case strings.HasPrefix(cur, "-"):

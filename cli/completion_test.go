@@ -43,6 +43,8 @@ func TestCompletions(t *testing.T) {
 		{"executions list --status f", []string{"failed"}},
 		{"executions list --status=f", nil}, // the value is in the word: nothing after it
 		{"input kr-aaa ", []string{"draft", "review"}},
+		{"replay kr-aaa --from ", []string{"draft", "review"}},
+		{"executions get kr-aaa --step r", []string{"review"}},
 		{"input kr-aaa --value 1 ", []string{"draft", "review"}},
 		{"run ", []string{fileCandidates}},
 		{"init ", []string{fileCandidates}},

@@ -76,3 +76,18 @@ func TestE2EGetSaysAWaitTimedOut(t *testing.T) {
 		t.Errorf("after its timeout:\n%s", r.Stdout)
 	}
 }
+
+// An empty --value (an unset "$VAR") does not answer a wait.
+func TestE2EEmptyValueDoesNotAnswer(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t)
+	f := e.flow("w.yaml", "name: w\nsteps:\n  ok: {kind: wait, question: \"Go?\"}\n")
+	id := announcedID(t, e.must(ExitWaiting, "run", f, "--quiet").Stdout)
+	if r := e.must(ExitUsage, "input", id, "--value", ""); !strings.Contains(r.Stderr, "--value is empty") {
+		t.Errorf("an empty --value: %s", r)
+	}
+	if st := e.record(id).Status; st != "waiting" {
+		t.Errorf("the run is %s after an empty --value, want waiting", st)
+	}
+	e.must(0, "input", id, "--value", `""`, "--quiet")
+}

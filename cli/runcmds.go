@@ -254,6 +254,10 @@ func (c *inputCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 	if c.Value == nil {
 		return c.ask(ctx, g, stdio, out)
 	}
+	if strings.TrimSpace(*c.Value) == "" {
+		// An unset "$VAR" must not answer (approve) a wait unseen.
+		return usageErr(errors.New(`--value is empty; give the answer as JSON (an empty string is --value '""')`))
+	}
 	value := parseValue(*c.Value)
 	raw, err := json.Marshal(value)
 	if err != nil {
