@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -209,8 +210,15 @@ func TestAgentCrashResume(t *testing.T) {
 				"KITARU_TEST_MODELS=1", "OPENAI_API_KEY=sk-test-123456789", "OPENAI_BASE_URL=" + srv.URL, providers.EnvMockResponse + "="}
 			child, line := startChild(t, "run", te.home, env, "run ")
 			id := strings.TrimPrefix(line, "run ")
+			var pidFile string
 			if tt.killAt == "" {
-				killWhileSleeping(t, te, child)
+				// The call's process group is noted just after it starts:
+				// kill once it is, as a real kill mostly lands.
+				waitFor(t, func() bool {
+					rec, _ := filepath.Glob(filepath.Join(te.home, "runs", id, "steps", "research", "pgid-call-*"))
+					return len(rec) > 0
+				})
+				pidFile = killWhileSleeping(t, te, child)
 			}
 			wantKilled(t, child)
 			if err := os.WriteFile(filepath.Join(te.counter, "resumed"), nil, 0o600); err != nil {
@@ -222,6 +230,9 @@ func TestAgentCrashResume(t *testing.T) {
 				t.Fatal(err)
 			}
 			wantStatus(t, run, RunCompleted)
+			if pidFile != "" && runtime.GOOS == "linux" && !processGone(readPIDFile(t, pidFile)) {
+				t.Error("the killed run's tool call was left running beside the call the resume ran again")
+			}
 			for turn, n := range srv.Asked() {
 				if n != 1 {
 					t.Errorf("turn %d was requested %d times (%d requests before the resume)", turn, n, before)

@@ -124,7 +124,7 @@ func (c *conversation) runLocal(ctx context.Context, tool *flowspec.Tool, args a
 	tu.Scope, tu.Item = sc, nil
 	tu.Step = &flowspec.Step{ID: c.u.Step.ID, Kind: flowspec.KindCheckpoint,
 		Checkpoint: &flowspec.CheckpointStep{Run: tool.Run, Env: tool.Env, MaxOutput: tool.MaxOutput}}
-	res, err := Shell{}.Execute(ctx, &tu, toolSink{c.sink})
+	res, err := Shell{}.Execute(ctx, &tu, toolSink{c.sink, key})
 	if err != nil {
 		return nil, err
 	}
@@ -174,13 +174,24 @@ func (c *conversation) questions() *runstore.WaitInfo {
 }
 
 // toolSink is the step's sink for a tool's command: its output is text
-// (the step's output: json is for the answer), and its artifacts and
-// process record are the step's own, not the tool's.
-type toolSink struct{ work.Sink }
+// (the step's output: json is for the answer), its artifacts are the
+// step's own, not the tool's, and its process record is the call's
+// (conversation.turn.call), beside the step's: a dead kitaru's leftover
+// of a call is stopped before the call runs again.
+type toolSink struct {
+	work.Sink
+	call string
+}
 
 func (s toolSink) Output(text string) (any, error) { return text, nil }
 func (s toolSink) Artifact(string, string, []byte) {}
-func (s toolSink) ProcessRecord() string           { return "" }
+
+func (s toolSink) ProcessRecord() string {
+	if p := s.Sink.ProcessRecord(); p != "" {
+		return p + "-call-" + s.call
+	}
+	return ""
+}
 
 // Capture logs at most toolCopyMax of each stream: the turn record has
 // the whole output.
