@@ -373,8 +373,10 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 		}
 	}
 	// The journal keeps only the run's summary, so the full record is
-	// built only for an observer.
-	startRec := &x.meta.Run
+	// built only for an observer. A copy: the run's own changes as it
+	// ends, and a subscriber may read the event later.
+	summary := x.meta.Run
+	startRec := &summary
 	if x.e.cfg.Observer != nil {
 		startRec = x.record()
 	}
