@@ -90,6 +90,8 @@ func reasonText(r engine.Reason, brief bool) string {
 		return r.Step + " failed"
 	case runstore.ReasonIfFalse:
 		return "`if` was false"
+	case runstore.ReasonRunCancelled:
+		return "the run was cancelled before it finished"
 	}
 	return string(r.Code) // a code of a newer kitaru
 }

@@ -537,6 +537,9 @@ func (e *Engine) assembleFrom(ctx context.Context, meta *RunMeta, recs map[strin
 			if t, ok := inFlight[p.ID]; ok {
 				r.Status, r.StartedAt = StepRunning, &t
 			}
+			if meta.Status == RunCancelled {
+				r.Status, r.Why = StepSkipped, &Reason{Code: runstore.ReasonRunCancelled}
+			}
 		}
 		if p.Foreach && !r.Reused {
 			items, err := e.store.LoadItems(ctx, meta.ID, p.ID)

@@ -692,7 +692,13 @@ func (x *execution) record() *Run {
 			run.Steps = append(run.Steps, ru.result(s))
 			continue
 		}
-		run.Steps = append(run.Steps, StepResult{ID: id, Kind: s.Kind, Status: StepPending, Fingerprint: x.fps[id]})
+		r := StepResult{ID: id, Kind: s.Kind, Status: StepPending, Fingerprint: x.fps[id]}
+		if x.meta.Status == RunCancelled {
+			// A cancelled run is not continued: what it did not finish
+			// can no longer run (not recorded: a replay runs it).
+			r.Status, r.Why = StepSkipped, &Reason{Code: runstore.ReasonRunCancelled}
+		}
+		run.Steps = append(run.Steps, r)
 	}
 	totals(&run, x.meta.Earlier)
 	return &run

@@ -394,7 +394,16 @@ func TestCancelStopsAlwaysSteps(t *testing.T) {
 	}
 	run := <-done
 	wantStatus(t, run, RunCancelled)
-	if te.count("after") != 0 || step(t, run, "after").Status != StepPending {
-		t.Errorf("after the cancel the always() step ran %d times and is %s", te.count("after"), step(t, run, "after").Status)
+	// It can no longer run: skipped, saying why, not left pending; so
+	// too when the record is read back.
+	got, err := te.eng.Get(t.Context(), run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*Run{run, got} {
+		a := step(t, r, "after")
+		if te.count("after") != 0 || a.Status != StepSkipped || a.Why == nil || a.Why.Code != runstore.ReasonRunCancelled {
+			t.Errorf("after the cancel the always() step ran %d times and is %s (%+v)", te.count("after"), a.Status, a.Why)
+		}
 	}
 }

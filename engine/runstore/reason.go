@@ -69,6 +69,9 @@ const (
 	// always(), so success() was implied.
 	ReasonDependencyFailed ReasonCode = "dependency_failed"
 	ReasonIfFalse          ReasonCode = "if_false"
+	// ReasonRunCancelled: the run was cancelled (or aborted at a wait)
+	// before the step finished; a cancelled run is not continued.
+	ReasonRunCancelled ReasonCode = "run_cancelled"
 )
 
 // Reason is why a step or an item ran, was reused or was skipped. Only the
