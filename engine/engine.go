@@ -393,8 +393,10 @@ func (e *Engine) retryOpen(ctx context.Context, meta *RunMeta, f *flowspec.Flow,
 // step skipped for its failed dependency) and is decided again.
 func retried(f *flowspec.Flow, recs map[string]*StepResult) map[string]bool {
 	var failed []string
+	now := time.Now()
 	for id, r := range recs {
-		if s := f.Step(id); r.Status == StepFailed && (s == nil || !s.ContinueOnError) {
+		// A wait past its timeout is asked again, as a failed one is.
+		if s := f.Step(id); (r.Status == StepFailed || waitExpired(r, now)) && (s == nil || !s.ContinueOnError) {
 			failed = append(failed, id)
 		}
 	}

@@ -101,6 +101,14 @@ func (x *execution) loadRecords() error {
 			// resume the child, which may have been answered.
 			continue
 		}
+		if waitExpired(r, time.Now()) {
+			// Its timeout ran out while nobody answered: it fails, and the
+			// run goes on as after any failed step (retry asks again).
+			failExpired(r, x.meta.ID)
+			if err := x.st.SaveStep(x.sc, x.meta.ID, r); err != nil {
+				return err
+			}
+		}
 		if s.Foreach != nil {
 			items, err := x.st.LoadItems(x.sc, x.meta.ID, id)
 			if err != nil {

@@ -59,3 +59,48 @@ steps:
 		})
 	}
 }
+
+// A run whose wait's timeout ran out with nobody answering: resume fails
+// the wait and goes on (nothing left pending); retry asks again, with a
+// new deadline.
+func TestExpiredWaitOnResumeAndRetry(t *testing.T) {
+	t.Parallel()
+	const src = `
+name: exp
+steps:
+  approve: {kind: wait, question: "Ship it?", timeout: 1s}
+  cleanup: {kind: checkpoint, needs: [approve], if: "${{ always() }}", value: cleaned}
+`
+	for _, how := range []string{"resume", "retry"} {
+		t.Run(how, func(t *testing.T) {
+			t.Parallel()
+			te := newEnv(t)
+			run := te.start(te.flow(src), nil)
+			wantStatus(t, run, RunWaiting)
+			first := *step(t, run, "approve").Wait.Deadline
+			time.Sleep(1100 * time.Millisecond)
+			var err error
+			if how == "resume" {
+				run, err = te.eng.Resume(t.Context(), run.ID, 0)
+			} else {
+				run, err = te.eng.Retry(t.Context(), run.ID, 0)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := step(t, run, "approve")
+			switch how {
+			case "resume":
+				wantStatus(t, run, RunFailed)
+				if a.Status != StepFailed || step(t, run, "cleanup").Status != StepCompleted {
+					t.Errorf("approve %s, cleanup %s; want failed and completed", a.Status, step(t, run, "cleanup").Status)
+				}
+			case "retry":
+				wantStatus(t, run, RunWaiting)
+				if a.Wait == nil || a.Wait.Deadline == nil || !a.Wait.Deadline.After(first) {
+					t.Errorf("retry did not ask again with a new deadline: %+v", a.Wait)
+				}
+			}
+		})
+	}
+}

@@ -185,10 +185,7 @@ func basicReason(ve *jsonschema.ValidationError) string {
 // run as usual when the wait has continue_on_error, so no step is left
 // pending. `kitaru retry` asks the question again.
 func (e *Engine) expireWait(ctx context.Context, meta *RunMeta, r *StepResult) (*Run, error) {
-	now := time.Now().UTC()
-	msg := fmt.Sprintf("no answer before the wait's timeout ran out at %s", r.Wait.Deadline.Format(time.RFC3339))
-	r.Status, r.Error, r.EndedAt, r.Dir = StepFailed, &msg, &now, ""
-	r.Remedy = &runstore.Remedy{Do: runstore.RemedyAskAgain, Run: meta.ID}
+	msg := failExpired(r, meta.ID)
 	if err := e.store.SaveStep(ctx, meta.ID, r); err != nil {
 		return nil, err
 	}
@@ -233,4 +230,21 @@ func (e *Engine) Abort(ctx context.Context, ref, step string) (*Run, error) {
 		return nil, err
 	}
 	return e.settle(ctx, meta, runEnd{RunCancelled, &Ending{Code: runstore.EndAborted, Step: r.ID}, nil})
+}
+
+// waitExpired says whether r is a wait step's question still open past
+// its timeout.
+func waitExpired(r *StepResult, now time.Time) bool {
+	return r.Status == StepWaiting && r.Wait != nil && !r.Wait.Answered && len(r.Wait.Calls) == 0 &&
+		r.Wait.Deadline != nil && now.After(*r.Wait.Deadline)
+}
+
+// failExpired makes r, a wait whose timeout ran out, a failed step of run
+// (retry asks again), and returns its error.
+func failExpired(r *StepResult, run string) string {
+	now := time.Now().UTC()
+	msg := fmt.Sprintf("no answer before the wait's timeout ran out at %s", r.Wait.Deadline.Format(time.RFC3339))
+	r.Status, r.Error, r.EndedAt, r.Dir = StepFailed, &msg, &now, ""
+	r.Remedy = &runstore.Remedy{Do: runstore.RemedyAskAgain, Run: run}
+	return msg
 }
