@@ -92,6 +92,8 @@ func reasonText(r engine.Reason, brief bool) string {
 		return "`if` was false"
 	case runstore.ReasonRunCancelled:
 		return "the run was cancelled before it finished"
+	case runstore.ReasonHeldByBudget:
+		return "held back: the run's budget is spent; resume it with a larger one"
 	}
 	return string(r.Code) // a code of a newer kitaru
 }

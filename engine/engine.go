@@ -539,9 +539,7 @@ func (e *Engine) assembleFrom(ctx context.Context, meta *RunMeta, recs map[strin
 			if t, ok := inFlight[p.ID]; ok {
 				r.Status, r.StartedAt = StepRunning, &t
 			}
-			if meta.Status == RunCancelled {
-				r.Status, r.Why = StepSkipped, &Reason{Code: runstore.ReasonRunCancelled}
-			}
+			r.Status, r.Why = notRunNow(meta, r.Status)
 		}
 		if p.Foreach && !r.Reused {
 			items, err := e.store.LoadItems(ctx, meta.ID, p.ID)
@@ -791,4 +789,18 @@ func (e *Engine) warn(err error) {
 	if e.cfg.Warn != nil {
 		e.cfg.Warn(err)
 	}
+}
+
+// notRunNow is how a step without a record of a run that ended reads: a
+// cancelled run's is skipped (it is not continued), a budget-stopped run's
+// is pending, held for a resume with a larger budget; others as they are.
+func notRunNow(meta *RunMeta, st StepStatus) (StepStatus, *Reason) {
+	switch {
+	case st != StepPending:
+	case meta.Status == RunCancelled:
+		return StepSkipped, &Reason{Code: runstore.ReasonRunCancelled}
+	case meta.Status == RunFailed && meta.Ending != nil && meta.Ending.Code == runstore.EndBudgetExceeded:
+		return StepPending, &Reason{Code: runstore.ReasonHeldByBudget}
+	}
+	return st, nil
 }

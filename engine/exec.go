@@ -701,11 +701,8 @@ func (x *execution) record() *Run {
 			continue
 		}
 		r := StepResult{ID: id, Kind: s.Kind, Status: StepPending, Fingerprint: x.fps[id]}
-		if x.meta.Status == RunCancelled {
-			// A cancelled run is not continued: what it did not finish
-			// can no longer run (not recorded: a replay runs it).
-			r.Status, r.Why = StepSkipped, &Reason{Code: runstore.ReasonRunCancelled}
-		}
+		// Not recorded either way: a replay runs what did not finish.
+		r.Status, r.Why = notRunNow(x.meta, r.Status)
 		run.Steps = append(run.Steps, r)
 	}
 	totals(&run, x.meta.Earlier)

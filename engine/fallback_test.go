@@ -79,8 +79,14 @@ steps:
 	if first.Ending.Code != runstore.EndBudgetExceeded || first.Usage.Total() != 15 || te.models.calls != 1 {
 		t.Fatalf("ending %+v, usage %+v, %d calls: want budget exceeded after one call of 15 tokens", first.Ending, first.Usage, te.models.calls)
 	}
-	if s := step(t, first, "ask"); s.Status != StepPending {
-		t.Errorf("the refused step is %s, want pending", s.Status)
+	got, err := te.eng.Get(bg, first.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*Run{first, got} {
+		if s := step(t, r, "ask"); s.Status != StepPending || s.Why == nil || s.Why.Code != runstore.ReasonHeldByBudget {
+			t.Errorf("the refused step is %s (%+v), want pending, held by the budget", s.Status, s.Why)
+		}
 	}
 	again, err := te.eng.Retry(bg, first.ID, 0, WithBudget(flowspec.Budget{MaxTokens: 1000}))
 	if err != nil {

@@ -72,6 +72,9 @@ const (
 	// ReasonRunCancelled: the run was cancelled (or aborted at a wait)
 	// before the step finished; a cancelled run is not continued.
 	ReasonRunCancelled ReasonCode = "run_cancelled"
+	// ReasonHeldByBudget: a pending step of a run its budget stopped; it
+	// runs when the run is resumed with a larger budget.
+	ReasonHeldByBudget ReasonCode = "held_by_budget"
 )
 
 // Reason is why a step or an item ran, was reused or was skipped. Only the
