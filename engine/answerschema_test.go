@@ -23,7 +23,7 @@ func TestValidateAnswerCompilesLikeTheLoader(t *testing.T) {
 		errHas string // "" when the answer fits
 	}{
 		{name: "fits", schema: map[string]any{"type": "boolean"}, answer: true},
-		{name: "does not fit", schema: map[string]any{"type": "boolean"}, answer: "yes", errHas: "want boolean"},
+		{name: "does not fit", schema: map[string]any{"type": "boolean"}, answer: "yes", errHas: "the schema wants boolean"},
 		{name: "refers to a file", schema: map[string]any{"$ref": "file://" + other}, answer: "x", errHas: "may not refer to other documents"},
 	}
 	for _, tt := range tests {

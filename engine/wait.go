@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -167,6 +168,11 @@ func validateAnswer(schema map[string]any, answer any) error {
 	return nil
 }
 
+var (
+	answerAtRE = regexp.MustCompile(`^at '([^']*)': `)
+	gotWantRE  = regexp.MustCompile(`^got (\w+), want (.+)$`)
+)
+
 // basicReason is the validator's message without its header line.
 func basicReason(ve *jsonschema.ValidationError) string {
 	lines := strings.Split(strings.TrimSpace(ve.Error()), "\n")
@@ -174,7 +180,17 @@ func basicReason(ve *jsonschema.ValidationError) string {
 		lines = lines[1:]
 	}
 	for i, l := range lines {
-		lines[i] = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "- "))
+		l = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "- "))
+		// "at '': got string, want integer" reads: "it is a string; the
+		// schema wants integer" (at the answer itself), "at /n: ..." inside.
+		at := ""
+		if m := answerAtRE.FindStringSubmatch(l); m != nil {
+			l = l[len(m[0]):]
+			if m[1] != "" {
+				at = "at " + m[1] + ": "
+			}
+		}
+		lines[i] = at + gotWantRE.ReplaceAllString(l, "it is a $1; the schema wants $2")
 	}
 	return strings.Join(lines, "; ")
 }

@@ -47,7 +47,7 @@ func TestWaitAnswerResume(t *testing.T) {
 	// A bad answer is refused with the validator's reason; the run waits on.
 	_, err := te.eng.Answer(t.Context(), run.ID, "", json.RawMessage(`"yes"`))
 	var ue *UsageError
-	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "want boolean") {
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "it is a string; the schema wants boolean") {
 		t.Fatalf("bad answer: %v", err)
 	}
 	if _, err := te.eng.Answer(t.Context(), run.ID, "", json.RawMessage(`{not json`)); !errors.As(err, &ue) {

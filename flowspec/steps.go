@@ -412,7 +412,11 @@ func (l *loader) checkCondition(s *Step, n *yaml.Node) {
 	switch node.Type().Kind() {
 	case reflect.Bool, reflect.Interface:
 	default:
-		l.e.add(pos(resolve(n)), "step %q: if needs true or false, but ${{ %s }} gives a %s", s.ID, strings.TrimSpace(c.src), kindWord(node.Type()))
+		what := kindWord(node.Type())
+		if strings.HasPrefix(what, "func") {
+			what += fmt.Sprintf("; call it: %s()", strings.TrimSpace(c.src))
+		}
+		l.e.add(pos(resolve(n)), "step %q: if needs true or false, but ${{ %s }} gives a %s", s.ID, strings.TrimSpace(c.src), what)
 	}
 }
 
