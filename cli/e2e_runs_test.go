@@ -94,14 +94,17 @@ func (e *e2e) startUntil(counter string, args ...string) (cmd *exec.Cmd, stdout,
 // pid reads the process id a step's command wrote to a file of the work dir.
 func (e *e2e) pid(name string) int {
 	e.t.Helper()
-	b, err := os.ReadFile(filepath.Join(e.Dir, name))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	// The shell makes the file before it writes into it.
+	var pid int
+	waitFor(e.t, "a pid in "+name, func() bool {
+		b, err := os.ReadFile(filepath.Join(e.Dir, name))
+		n, aerr := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || aerr != nil || n <= 0 || !strings.HasSuffix(string(b), "\n") {
+			return false
+		}
+		pid = n
+		return true
+	})
 	return pid
 }
 

@@ -10,7 +10,13 @@ import (
 // What the tests do to processes and files in a way only Unix has. The
 // Windows versions (ostest_windows_test.go) let the tests compile there.
 
-func sigkill(pid int) { _ = syscall.Kill(pid, syscall.SIGKILL) }
+// sigkill kills process pid, never 0 or below: kill(0) is the caller's own
+// process group, which holds go test and the shell that started it.
+func sigkill(pid int) {
+	if pid > 0 {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
 
 func mkfifo(p string) error { return syscall.Mkfifo(p, 0o600) }
 

@@ -8,6 +8,9 @@ import (
 )
 
 func sigkill(pid int) {
+	if pid <= 0 {
+		return
+	}
 	if p, err := os.FindProcess(pid); err == nil {
 		_ = p.Kill()
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -138,13 +139,22 @@ func TestCancelWhileRunningAndFollowLogs(t *testing.T) {
 
 func readPIDFile(t *testing.T, p string) int {
 	t.Helper()
-	data, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The shell makes the file before it writes the pid into it: a read
+	// in between finds it empty, and a pid of 0 would mean this process's
+	// own group to kill.
 	var pid int
-	for _, c := range strings.TrimSpace(string(data)) {
-		pid = pid*10 + int(c-'0')
-	}
+	waitFor(t, func() bool {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return false
+		}
+		text := strings.TrimSpace(string(data))
+		n, err := strconv.Atoi(text)
+		if err != nil || n <= 0 || !strings.HasSuffix(string(data), "\n") {
+			return false
+		}
+		pid = n
+		return true
+	})
 	return pid
 }
