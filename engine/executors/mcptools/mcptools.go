@@ -11,6 +11,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -165,7 +167,7 @@ func (s *Servers) start(ctx context.Context, srv *flowspec.MCPServer, c *conn) (
 		if srv.URL != "" {
 			return nil, fmt.Errorf("MCP server %s could not be reached at %s: %w", srv.Name, srv.URL, err)
 		}
-		return nil, fmt.Errorf("MCP server %s could not be started (command %s): %w", srv.Name, strings.Join(srv.Command, " "), err)
+		return nil, fmt.Errorf("MCP server %s could not be started (command %s): %s: %w", srv.Name, strings.Join(srv.Command, " "), startProblem(err), err)
 	}
 	ss.cs = cs
 	go func() {
@@ -367,4 +369,21 @@ func (l *lineLog) flush() {
 		l.log(string(l.buf))
 		l.buf = nil
 	}
+}
+
+// startProblem says in words why a stdio server did not come up: the
+// SDK's error alone reads "client is closing: EOF" or a JSON parse error.
+func startProblem(err error) string {
+	var syn *json.SyntaxError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Sprintf("it did not answer MCP's initialize within %s", startTimeout)
+	case errors.As(err, &syn) || strings.Contains(err.Error(), "looking for beginning of value") || strings.Contains(err.Error(), "invalid character"):
+		return "it printed something on stdout that is not an MCP message (a stdio server must write only JSON-RPC there; its logs go to stderr)"
+	case errors.Is(err, io.EOF) || errors.Is(err, mcp.ErrConnectionClosed) || strings.Contains(err.Error(), "EOF"):
+		return "it ended before it answered (its stderr, if it wrote any, is in the run log)"
+	case errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist):
+		return "there is no such program; check the command, or PATH"
+	}
+	return "it did not answer"
 }

@@ -206,15 +206,16 @@ func TestServerCannotStart(t *testing.T) {
 		srv  *flowspec.MCPServer
 		want string
 	}{
-		{"no program", &flowspec.MCPServer{Name: "gone", Command: []string{"./no-such-server", "--x"}}, "MCP server gone could not be started (command ./no-such-server --x)"},
-		{"not a server", &flowspec.MCPServer{Name: "sh", Command: []string{"sh", "-c", "echo not json; exit 4"}}, "MCP server sh could not be started"},
+		{"no program", &flowspec.MCPServer{Name: "gone", Command: []string{"./no-such-server", "--x"}}, "MCP server gone could not be started (command ./no-such-server --x): there is no such program"},
+		{"not a server", &flowspec.MCPServer{Name: "sh", Command: []string{"sh", "-c", "echo not json; sleep 1"}}, "MCP server sh could not be started (command sh -c echo not json; sleep 1): it printed something on stdout that is not an MCP message"},
+		{"ends at once", &flowspec.MCPServer{Name: "quit", Command: []string{"sh", "-c", "echo bye >&2; exit 4"}}, "MCP server quit could not be started (command sh -c echo bye >&2; exit 4): it ended before it answered"},
 		{"no secret", &flowspec.MCPServer{Name: "sec", Command: []string{"true"}, Secrets: []string{"missing"}}, "MCP server sec: no secret missing"},
 		{"nobody at the url", &flowspec.MCPServer{Name: "web", URL: "http://127.0.0.1:1/mcp"}, "MCP server web could not be reached at http://127.0.0.1:1/mcp"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if tt.name == "not a server" && runtime.GOOS == "windows" {
+			if (tt.name == "not a server" || tt.name == "ends at once") && runtime.GOOS == "windows" {
 				t.Skip("no sh")
 			}
 			s := New(&host{dir: t.TempDir()})
