@@ -26,6 +26,7 @@ import (
 
 	"github.com/kitaruhq/kitaru/engine/work"
 	"github.com/kitaruhq/kitaru/flowspec"
+	"github.com/kitaruhq/kitaru/internal/bytesize"
 )
 
 // startTimeout bounds a server's start and handshake; downWait how long a
@@ -333,9 +334,28 @@ func (s *Servers) Close() {
 
 // lineLog hands a server's stderr to the run's log a line at a time.
 type lineLog struct {
-	mu  sync.Mutex
-	buf []byte
-	log func(string)
+	mu     sync.Mutex
+	buf    []byte
+	log    func(string)
+	logged int64 // bytes logged so far; past maxLogged the rest is not
+}
+
+// maxLogged bounds what a server's stderr adds to the run log, as a
+// command's is by its max_output.
+var maxLogged = flowspec.DefaultMaxOutput
+
+// line logs one line, until maxLogged is reached; then says so once.
+func (l *lineLog) line(text string) {
+	switch {
+	case l.logged > maxLogged:
+		return
+	case l.logged+int64(len(text)) > maxLogged:
+		l.logged = maxLogged + 1
+		l.log(fmt.Sprintf("(more of its stderr is not logged: it wrote over %s)", bytesize.Format(maxLogged)))
+		return
+	}
+	l.logged += int64(len(text)) + 1
+	l.log(text)
 }
 
 // maxLine bounds a line kept waiting for its end.
@@ -349,12 +369,12 @@ func (l *lineLog) Write(p []byte) (int, error) {
 		i := bytes.IndexByte(l.buf, '\n')
 		if i < 0 {
 			if len(l.buf) > maxLine {
-				l.log(string(l.buf))
+				l.line(string(l.buf))
 				l.buf = l.buf[:0]
 			}
 			return len(p), nil
 		}
-		l.log(strings.TrimRight(string(l.buf[:i]), "\r"))
+		l.line(strings.TrimRight(string(l.buf[:i]), "\r"))
 		l.buf = l.buf[i+1:]
 	}
 }
@@ -366,7 +386,7 @@ func (l *lineLog) flush() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.buf) > 0 {
-		l.log(string(l.buf))
+		l.line(string(l.buf))
 		l.buf = nil
 	}
 }

@@ -227,3 +227,22 @@ func TestServerCannotStart(t *testing.T) {
 		})
 	}
 }
+
+// A server's stderr adds at most maxLogged to the run log, then one line
+// saying the rest is not logged.
+func TestStderrLogBounded(t *testing.T) {
+	t.Parallel()
+	var lines []string
+	l := &lineLog{log: func(s string) { lines = append(lines, s) }}
+	for range int(maxLogged/1000) + 10 {
+		_, _ = l.Write([]byte(strings.Repeat("x", 999) + "\n"))
+	}
+	l.flush()
+	var n int64
+	for _, s := range lines[:len(lines)-1] {
+		n += int64(len(s)) + 1
+	}
+	if n > maxLogged || !strings.Contains(lines[len(lines)-1], "more of its stderr is not logged") {
+		t.Errorf("logged %d bytes (bound %d), last line %q", n, maxLogged, lines[len(lines)-1])
+	}
+}
