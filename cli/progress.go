@@ -327,6 +327,10 @@ func (p *liveProgress) Event(e engine.Event) {
 	if p.closed {
 		return
 	}
+	if e.Type == engine.EventFlowChanged {
+		// Said once, above the frame, as the plain form says it.
+		p.printAbove(fmt.Sprintf("run %s %s\n", e.RunID, flowChangeText(e.Flow)))
+	}
 	p.st.apply(e, p.opts.Now)
 	// Streamed text comes a piece at a time: the next tick shows it.
 	if p.st.started && e.Type != engine.EventText {

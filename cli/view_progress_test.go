@@ -204,6 +204,13 @@ func scripts() map[string]script {
 				*wdraft, resumed.Steps[1], *resumedDone("details", flowspec.KindWait), *resumedDone("publish", flowspec.KindCheckpoint)), 302)}),
 			look(time.Hour, "final"),
 		},
+		// retry --flow: the edit is said above the frame, once.
+		"edited_flow": {
+			ev(time.Hour, engine.Event{Type: engine.EventFlowChanged, RunID: resumed.ID, Flow: &engine.FlowChange{Hash: "ab", File: "flow.yaml", Edited: []string{"publish"}}}),
+			ev(time.Hour, engine.Event{Type: engine.EventRunStarted, Run: resumed}),
+			ev(time.Hour, engine.Event{Type: engine.EventStepStarted, Step: "publish", Attempt: 1}),
+			look(time.Hour, "running the edited step"),
+		},
 		// A resume after kill -9 stops what the killed kitaru left running
 		// of a step before the step runs again.
 		"leftover_stopped": {
