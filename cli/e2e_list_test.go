@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -90,4 +93,21 @@ func TestE2EEmptyValueDoesNotAnswer(t *testing.T) {
 		t.Errorf("the run is %s after an empty --value, want waiting", st)
 	}
 	e.must(0, "input", id, "--value", `""`, "--quiet")
+}
+
+// A replay whose reused record has gone from its source says to replay
+// the replay from that step, not the source (which may be gone).
+func TestE2EMissingReusedRecordAdvisesTheReplay(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t)
+	f := e.flow("ab.yaml", "name: ab\nsteps:\n  a:\n    kind: checkpoint\n    run: echo one\n  b:\n    kind: checkpoint\n    run: echo \"${{ steps.a.output }} two\"\n")
+	src := announcedID(t, e.must(0, "run", f, "--quiet").Stdout)
+	rp := announcedID(t, e.must(0, "replay", src, "--from", "b", "--quiet").Stdout)
+	if err := os.Remove(filepath.Join(e.Home, "runs", src, "steps", "a", "result.json")); err != nil {
+		t.Fatal(err)
+	}
+	got := e.must(0, "executions", "get", rp)
+	if want := fmt.Sprintf("`kitaru replay %s --from a`", rp); !strings.Contains(got.Stdout, want) {
+		t.Errorf("get of the replay does not advise %s:\n%s", want, got.Stdout)
+	}
 }

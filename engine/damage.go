@@ -7,10 +7,12 @@ import (
 	"github.com/kitaruhq/kitaru/engine/runstore"
 )
 
-// missingRecord is the error for a step whose record a replay reuses but
-// that has gone from the run holding it (moved away, deleted).
-func missingRecord(run, step string) error {
-	return runstore.Advise(fmt.Errorf("the record of step %s in run %s is missing", step, run), runstore.Remedy{Do: runstore.RemedyReplayStep, Run: run, Step: step})
+// missingRecord is the error for a step whose record run replay reuses
+// but that has gone from the run holding it, home (moved away, deleted):
+// a replay of the replay from that step runs it again (home may be gone
+// whole).
+func missingRecord(home, step, replay string) error {
+	return runstore.Advise(fmt.Errorf("the record of step %s in run %s is missing", step, home), runstore.Remedy{Do: runstore.RemedyReplayStep, Run: replay, Step: step})
 }
 
 // homeGone is the error of step of run id, reused from run home, which

@@ -13,6 +13,7 @@ import (
 type deferredOutput struct {
 	st        Store
 	run, step string
+	replay    string // the run that reuses it
 
 	once    sync.Once
 	v       any
@@ -27,7 +28,7 @@ func (d *deferredOutput) load() (any, error) {
 		case err != nil:
 			d.err = err
 		case r == nil:
-			d.err, d.missing = missingRecord(d.run, d.step), true
+			d.err, d.missing = missingRecord(d.run, d.step, d.replay), true
 		default:
 			d.v = r.Output
 		}

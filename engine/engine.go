@@ -515,7 +515,7 @@ func (e *Engine) assembleFrom(ctx context.Context, meta *RunMeta, recs map[strin
 				case err == nil && r == nil || errors.Is(err, runstore.ErrNotFound):
 					// Removed since the replay took it: shown as a
 					// damaged record is, not as a step never run.
-					gone := missingRecord(ref.Run, p.ID)
+					gone := missingRecord(ref.Run, p.ID, meta.ID)
 					if ok, xerr := e.store.Exists(ctx, ref.Run); xerr == nil && !ok {
 						gone = homeGone(meta.ID, p.ID, ref.Run)
 					}

@@ -220,7 +220,7 @@ func (x *execution) result(id string) (*StepResult, error) {
 			return nil, err
 		}
 		if full == nil {
-			return nil, missingRecord(ru.run, id)
+			return nil, missingRecord(ru.run, id, x.meta.ID)
 		}
 		full.Reused, full.ReusedFrom, full.Why, full.Reason = true, ru.run, ru.why, ""
 		x.results[id] = full
@@ -737,7 +737,7 @@ func (x *execution) finalRecord() (*Run, error) {
 	for i := range run.Steps {
 		s := &run.Steps[i]
 		if _, ok := x.reused[s.ID]; ok {
-			deferred = append(deferred, deferredOutput{st: x.st, run: s.ReusedFrom, step: s.ID})
+			deferred = append(deferred, deferredOutput{st: x.st, run: s.ReusedFrom, step: s.ID, replay: x.meta.ID})
 			s.Output = &deferred[len(deferred)-1]
 		}
 	}
