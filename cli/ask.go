@@ -95,10 +95,11 @@ func nextQuestion(run *engine.Run, step string) *engine.StepResult {
 	return nil
 }
 
-// whileWaiting runs read, a read from the terminal, until it returns or
-// ctx ends (Ctrl-C, which kitaru catches to stop cleanly, would otherwise
-// wait for the read to end: a second Ctrl-C then killed kitaru with the
-// terminal still not echoing). The read left behind ends with the process.
+// whileWaiting runs read (from a terminal, a FIFO: what a signal does not
+// interrupt) until it returns or ctx ends, giving ctx's error then: Ctrl-C,
+// which kitaru catches to stop cleanly, would otherwise wait for the read
+// (a second Ctrl-C then killed kitaru with the terminal still not
+// echoing). The read left behind ends with the process.
 func whileWaiting[T any](ctx context.Context, read func() (T, error)) (T, error) {
 	type got struct {
 		v   T

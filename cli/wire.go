@@ -139,26 +139,15 @@ func loadFlow(ctx context.Context, path string, stdin io.Reader) (*flowspec.Flow
 // the kernel, where the signal does not interrupt it. The abandoned read
 // ends with the process.
 func readInterruptibly[T any](ctx context.Context, what, path string, read func() (T, error)) (T, error) {
-	type result struct {
-		v   T
-		err error
+	v, err := whileWaiting(ctx, read)
+	if err == nil || ctx.Err() == nil || !errors.Is(err, ctx.Err()) {
+		return v, err
 	}
-	done := make(chan result, 1)
-	go func() {
-		v, err := read()
-		done <- result{v, err}
-	}()
-	select {
-	case r := <-done:
-		return r.v, r.err
-	case <-ctx.Done():
-		var zero T
-		why := ""
-		if st, err := os.Stat(path); err == nil && st.Mode()&os.ModeNamedPipe != 0 {
-			why = " (it is a named pipe: reading it waits until something writes to it)"
-		}
-		return zero, &ExitError{Code: ExitInterrupted, Err: fmt.Errorf("interrupted while reading %s %s%s; nothing was run", what, path, why)}
+	why := ""
+	if st, serr := os.Stat(path); serr == nil && st.Mode()&os.ModeNamedPipe != 0 {
+		why = " (it is a named pipe: reading it waits until something writes to it)"
 	}
+	return v, &ExitError{Code: ExitInterrupted, Err: fmt.Errorf("interrupted while reading %s %s%s; nothing was run", what, path, why)}
 }
 
 func parseInputArgs(args []string) (map[string]any, error) {
