@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -240,7 +241,7 @@ func positionalValues(ctx context.Context, n *kong.Node, p *kong.Positional, bef
 type machineNames struct{}
 
 func (machineNames) Runs(ctx context.Context) []string {
-	r, err := newRunner(nil, nil)
+	r, err := newRunner(nil, io.Discard) // a completion prints only candidates
 	if err != nil {
 		return nil
 	}
@@ -253,7 +254,7 @@ func (machineNames) Runs(ctx context.Context) []string {
 }
 
 func (machineNames) Steps(ctx context.Context, ref string) []string {
-	r, err := newRunner(nil, nil)
+	r, err := newRunner(nil, io.Discard) // a completion prints only candidates
 	if err != nil {
 		return nil
 	}

@@ -60,7 +60,8 @@ func flowWarnings(f *flowspec.Flow, m machine) []flowWarning {
 	if f == nil {
 		return nil
 	}
-	out := unnamedModelWarning(f, m)
+	reg, regErr := m.registry() // read once for every check below
+	out := unnamedModelWarning(f, m, reg, regErr)
 	if len(f.Uses) == 0 {
 		return out
 	}
@@ -75,7 +76,6 @@ func flowWarnings(f *flowspec.Flow, m machine) []flowWarning {
 	}
 	// With the mock on, no model is resolved and no key is read.
 	mock := m.getenv(providers.EnvMockResponse) != ""
-	reg, regErr := m.registry()
 	var stored []keyring.Secret
 	storedOK, storedRead := false, false
 	// find returns the stored secret named name; known is false when
@@ -140,7 +140,7 @@ func flowWarnings(f *flowspec.Flow, m machine) []flowWarning {
 // unnamedModelWarning warns, at the first llm step that names no model
 // (nor do the flow's defaults), when this machine has nothing to give it:
 // no default alias and no KITARU_DEFAULT_MODEL.
-func unnamedModelWarning(f *flowspec.Flow, m machine) []flowWarning {
+func unnamedModelWarning(f *flowspec.Flow, m machine, reg providers.Registry, regErr error) []flowWarning {
 	if m.getenv(providers.EnvMockResponse) != "" || m.getenv(providers.EnvDefaultModel) != "" {
 		return nil
 	}
@@ -148,8 +148,7 @@ func unnamedModelWarning(f *flowspec.Flow, m machine) []flowWarning {
 		if s.Kind != flowspec.KindLLM || s.LLM == nil || s.LLM.Model != "" {
 			continue
 		}
-		reg, err := m.registry()
-		if err != nil || reg.Default != "" {
+		if regErr != nil || reg.Default != "" {
 			return nil
 		}
 		return []flowWarning{{Line: s.Pos.Line, Col: s.Pos.Col,
