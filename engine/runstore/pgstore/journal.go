@@ -39,23 +39,28 @@ func (s *Store) appendRecords(ctx context.Context, op, id string, j journal, rec
 	}
 	batch := make([]byte, 16)
 	_, _ = rand.Read(batch)
-	sql := j.appendSQL()
 	return s.do(ctx, op, func(ctx context.Context, retry bool) error {
-		if retry {
-			var done bool
-			if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+j.table+` WHERE run_id = $1 AND batch = $2)`, id, batch).Scan(&done); err != nil {
-				return err
-			}
-			if done {
-				return nil
-			}
-		}
-		tag, err := s.pool.Exec(ctx, sql, id, recs, batch)
-		if err == nil && tag.RowsAffected() == 0 {
-			return notFound(id)
-		}
-		return err
+		return s.appendAttempt(ctx, id, j, recs, batch, retry)
 	})
+}
+
+// appendAttempt is one attempt at an append; retry: an earlier attempt
+// of the batch failed, maybe after its commit.
+func (s *Store) appendAttempt(ctx context.Context, id string, j journal, recs [][]byte, batch []byte, retry bool) error {
+	if retry {
+		var done bool
+		if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+j.table+` WHERE run_id = $1 AND batch = $2)`, id, batch).Scan(&done); err != nil {
+			return err
+		}
+		if done {
+			return nil
+		}
+	}
+	tag, err := s.pool.Exec(ctx, j.appendSQL(), id, recs, batch)
+	if err == nil && tag.RowsAffected() == 0 {
+		return notFound(id)
+	}
+	return err
 }
 
 // readRecords reads the records numbered after `after`, at most limit (0:
@@ -169,4 +174,3 @@ func (s *Store) Logs(ctx context.Context, id string, after int64) ([]runstore.Lo
 	}
 	return out, nil
 }
-

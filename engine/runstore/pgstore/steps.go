@@ -63,13 +63,7 @@ func (s *Store) LoadSteps(ctx context.Context, id string) (map[string]*runstore.
 		out[step] = &r
 		return nil
 	}, func() { clear(out); bad = nil })
-	if err != nil {
-		return out, err
-	}
-	if len(bad) > 0 {
-		return out, bad[0]
-	}
-	return out, nil
+	return out, firstOf(err, bad)
 }
 
 // rows runs a query and hands each row to each; a query with no row
@@ -129,13 +123,7 @@ func (s *Store) LoadItems(ctx context.Context, id, step string) (map[int]*runsto
 		out[idx] = &r
 		return nil
 	}, func() { clear(out); bad = nil })
-	if err != nil {
-		return out, err
-	}
-	if len(bad) > 0 {
-		return out, bad[0]
-	}
-	return out, nil
+	return out, firstOf(err, bad)
 }
 
 func itemOf(item *int) int {
@@ -249,4 +237,13 @@ func (s *Store) DeleteArtifact(ctx context.Context, id, step, name string) error
 		}
 		return err
 	})
+}
+
+// firstOf is err, or else the first of the damaged records a read
+// reported beside what it returned.
+func firstOf(err error, bad []error) error {
+	if err == nil && len(bad) > 0 {
+		return bad[0]
+	}
+	return err
 }
