@@ -84,14 +84,14 @@ var migrations = []string{
 		PRIMARY KEY (run_id, step, name)
 	);
 	CREATE TABLE events (
-		run_id text COLLATE "C" NOT NULL REFERENCES runs ON DELETE CASCADE,
+		run_id text COLLATE "C" NOT NULL,
 		seq bigint NOT NULL,
 		batch bytea NOT NULL,
 		rec bytea NOT NULL,
 		PRIMARY KEY (run_id, seq)
 	);
 	CREATE TABLE logs (
-		run_id text COLLATE "C" NOT NULL REFERENCES runs ON DELETE CASCADE,
+		run_id text COLLATE "C" NOT NULL,
 		seq bigint NOT NULL,
 		batch bytea NOT NULL,
 		rec bytea NOT NULL,

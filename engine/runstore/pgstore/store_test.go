@@ -416,3 +416,38 @@ func TestServerOutage(t *testing.T) {
 		}
 	})
 }
+
+// Delete takes the journal and log with the run, though they have no
+// foreign key: no row of the run is left in any table.
+func TestDeleteLeavesNoRows(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t, Options{})
+	l := createRun(t, s)
+	for what, err := range map[string]error{
+		"AppendEvents":  s.AppendEvents(ctx, l.RunID, runstore.Event{Type: runstore.EventRunStarted}),
+		"AppendLog":     s.AppendLog(ctx, l.RunID, runstore.LogLine{Text: "x"}),
+		"SaveStep":      s.SaveStep(ctx, l.RunID, &runstore.StepResult{ID: "a", Status: runstore.StepCompleted}),
+		"WriteArtifact": s.WriteArtifact(ctx, l.RunID, "a", "prompt.json", []byte("{}")),
+	} {
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	if err := s.Delete(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	for _, table := range []string{"runs", "run_seqs", "steps", "items", "turns", "artifacts", "events", "logs"} {
+		col := "run_id"
+		if table == "runs" {
+			col = "id"
+		}
+		var n int
+		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM `+table+` WHERE `+col+` = $1`, l.RunID).Scan(&n); err != nil || n != 0 {
+			t.Errorf("%d rows of the deleted run in %s (%v)", n, table, err)
+		}
+	}
+	if err := s.AppendEvents(ctx, l.RunID, runstore.Event{Type: runstore.EventRunFinished}); !errors.Is(err, runstore.ErrNotFound) {
+		t.Errorf("AppendEvents after Delete = %v, want ErrNotFound", err)
+	}
+}
