@@ -1,0 +1,176 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/url"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/kitaruhq/kitaru/engine/runstore"
+)
+
+// ErrUnreachable is wrapped by errors of calls that could not reach the
+// server: refused, out of reach, or the connection lost, for the whole of
+// the retry window.
+var ErrUnreachable = errors.New("the PostgreSQL server cannot be reached")
+
+// ErrAuth is wrapped by errors of connections the server refused for
+// their credentials (a wrong password, a role it does not know).
+var ErrAuth = errors.New("the PostgreSQL server refused the credentials")
+
+// Error is a failure of the server or of the way to it. Its text is the
+// driver's with any password taken out; the driver's error itself is not
+// kept, so that nothing reachable from it holds the password.
+type Error struct {
+	Op   string // what the store was doing: "saving step a of run kr-…"
+	Code string // the SQLSTATE the server gave, "" when none
+	// Kind is what errors.Is tells: ErrUnreachable, ErrAuth,
+	// runstore.ErrNoSpace, or nil for any other failure.
+	Kind error
+	Text string // the driver's message, without the password
+}
+
+func (e *Error) Error() string {
+	if e.Kind != nil {
+		return e.Op + ": " + e.Kind.Error() + " (" + e.Text + ")"
+	}
+	return e.Op + ": " + e.Text
+}
+
+func (e *Error) Unwrap() error { return e.Kind }
+
+// wrap makes err, a driver's, an *Error of op; an error of the store's own
+// (a missing run, a lost lease) or nil is returned as it is.
+func (s *Store) wrap(op string, err error) error {
+	if err == nil || own(err) {
+		return err
+	}
+	e := &Error{Op: op, Kind: kindOf(err), Text: s.sanitize(err.Error())}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		e.Code = pe.Code
+	}
+	switch {
+	case errors.Is(err, context.Canceled):
+		e.Kind = context.Canceled
+	case errors.Is(err, context.DeadlineExceeded):
+		e.Kind = context.DeadlineExceeded
+	}
+	return e
+}
+
+// own says whether err is one the store made itself, about its records.
+func own(err error) bool {
+	var he *runstore.HeldError
+	var de *runstore.DamagedError
+	var se *SchemaError
+	var e *Error
+	return errors.Is(err, runstore.ErrNotFound) || errors.Is(err, runstore.ErrLeaseLost) ||
+		errors.Is(err, runstore.ErrNoArtifact) || errors.Is(err, runstore.ErrBadCacheKey) ||
+		errors.As(err, &he) || errors.As(err, &de) || errors.As(err, &se) || errors.As(err, &e)
+}
+
+// sanitize takes the password, and any URL's password, out of text.
+func (s *Store) sanitize(text string) string {
+	if s.password != "" {
+		text = strings.ReplaceAll(text, s.password, "xxxxx")
+		if esc := url.QueryEscape(s.password); esc != s.password {
+			text = strings.ReplaceAll(text, esc, "xxxxx")
+		}
+	}
+	return text
+}
+
+// urlPassword is the password a URL carries, for a URL pgx cannot read.
+func urlPassword(u string) string {
+	if p, err := url.Parse(u); err == nil && p.User != nil {
+		pw, _ := p.User.Password()
+		return pw
+	}
+	_, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		return ""
+	}
+	userinfo, _, ok := strings.Cut(rest, "@")
+	if !ok {
+		return ""
+	}
+	_, pw, _ := strings.Cut(userinfo, ":")
+	return pw
+}
+
+// kindOf classifies a driver's error.
+func kindOf(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == "53100":
+			return runstore.ErrNoSpace
+		case strings.HasPrefix(pe.Code, "28"):
+			return ErrAuth
+		case pe.Code == "3D000": // the database does not exist
+			return nil
+		}
+	}
+	if transient(err) {
+		return ErrUnreachable
+	}
+	return nil
+}
+
+// transient says whether err is one a retry may cure: the server out of
+// reach, restarting or shutting down, the connection lost, a transaction
+// that lost a serialization race.
+func transient(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "57P01", "57P02", "57P03", "40001", "40P01", "53300":
+			return true
+		}
+		return strings.HasPrefix(pe.Code, "08")
+	}
+	if pgconn.SafeToRetry(err) || pgconn.Timeout(err) {
+		return true
+	}
+	var ne net.Error
+	var ce *pgconn.ConnectError
+	return errors.As(err, &ne) || errors.As(err, &ce) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, net.ErrClosed) || strings.Contains(err.Error(), "conn closed")
+}
+
+// do runs attempt until it succeeds, fails for good, or the server has
+// been out of reach for the retry window. retry tells attempt that an
+// earlier one failed and may have committed all the same (its commit's
+// answer lost): a write that is not a plain replacement checks first.
+func (s *Store) do(ctx context.Context, op string, attempt func(ctx context.Context, retry bool) error) error {
+	deadline := time.Now().Add(s.retryFor)
+	wait := 25 * time.Millisecond
+	for retry := false; ; retry = true {
+		err := attempt(ctx, retry)
+		if err == nil || own(err) {
+			return err
+		}
+		left := time.Until(deadline)
+		if !transient(err) || ctx.Err() != nil || left <= 0 {
+			return s.wrap(op, err)
+		}
+		t := time.NewTimer(min(wait, left))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return s.wrap(op, err)
+		case <-t.C:
+		}
+		wait = min(2*wait, time.Second)
+	}
+}

@@ -1,0 +1,453 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/kitaruhq/kitaru/engine/runstore"
+	"github.com/kitaruhq/kitaru/flowspec"
+	"github.com/kitaruhq/kitaru/internal/pgtest"
+)
+
+var me = runstore.Holder{Host: "test", PID: os.Getpid()}
+
+// createRun records a fresh run and returns its lease.
+func createRun(t testing.TB, s *Store) *runstore.Lease {
+	t.Helper()
+	ctx := context.Background()
+	id, err := s.NewID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &runstore.RunMeta{Run: runstore.Run{ID: id, Flow: "f", Status: runstore.RunRunning, StartedAt: time.Now()}}
+	l, err := s.Create(ctx, m, []byte("name: f\n"), me, time.Minute)
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	return l
+}
+
+func TestIsURLAndRedact(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in    string
+		isURL bool
+		want  string
+	}{
+		{"postgres://u:s3cret@db:5432/k?sslmode=disable", true, "postgres://u:xxxxx@db:5432/k?sslmode=disable"},
+		{"postgresql://u@db/k", true, "postgresql://u@db/k"},
+		{"postgres://db/k?password=s3cret&sslmode=require", true, "postgres://db/k?password=xxxxx&sslmode=require"},
+		{"postgres://u:s3cret@db:port%zz/k", true, "postgres://…"},
+		{"/var/lib/kitaru", false, "…"},
+		{"mysql://u:s3cret@db/k", false, "mysql://u:xxxxx@db/k"},
+		{"not a url: s3cret", false, "…"},
+	} {
+		if got := IsURL(tc.in); got != tc.isURL {
+			t.Errorf("IsURL(%q) = %v, want %v", tc.in, got, tc.isURL)
+		}
+		got := Redact(tc.in)
+		if got != tc.want {
+			t.Errorf("Redact(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+		if strings.Contains(got, "s3cret") {
+			t.Errorf("Redact(%q) kept the password: %q", tc.in, got)
+		}
+	}
+}
+
+// The driver's text goes through the sanitizer: the password, plain or
+// URL-escaped, never shows, and the kind of failure is kept.
+func TestErrorsAreSanitized(t *testing.T) {
+	t.Parallel()
+	s := &Store{password: "p@ss w0rd"}
+	for _, raw := range []string{
+		"failed to connect to postgres://u:p@ss w0rd@h/k: refused",
+		"failed: postgres://u:p%40ss+w0rd@h/k",
+	} {
+		err := s.wrap("connecting", errors.New(raw))
+		if strings.Contains(err.Error(), "w0rd") {
+			t.Errorf("wrap(%q) = %q: the password shows", raw, err)
+		}
+	}
+}
+
+// A role whose password the server checks (a pg_hba.conf line for it,
+// scram-sha-256): the right password opens, from the URL or from
+// Options.Password; a wrong one fails with ErrAuth, and no error holds
+// either password.
+func TestPasswordAuth(t *testing.T) {
+	srv := shared(t)
+	ctx := context.Background()
+	const role, good, bad = "pwuser", "Good-pw-7731", "Wrong-pw-4410"
+	srv.SQL(t, "kitaru", "DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '"+role+"') THEN CREATE ROLE "+role+" LOGIN PASSWORD '"+good+"'; END IF; END$$; GRANT CREATE ON DATABASE kitaru TO "+role)
+	conn, err := pgx.Connect(ctx, srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hba string
+	if err := conn.QueryRow(ctx, "SHOW hba_file").Scan(&hba); err != nil {
+		t.Fatal(err)
+	}
+	old, err := os.ReadFile(hba)
+	if err != nil {
+		t.Skipf("cannot read the server's pg_hba.conf to check passwords (%v); TestErrorsAreSanitized checks the text", err)
+	}
+	line := "host all " + role + " 127.0.0.1/32 scram-sha-256\n"
+	if !strings.HasPrefix(string(old), line) {
+		if err := os.WriteFile(hba, append([]byte(line), old...), 0o600); err != nil {
+			t.Skipf("cannot write the server's pg_hba.conf (%v)", err)
+		}
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	time.Sleep(200 * time.Millisecond) // the postmaster reads the file on its signal
+	url := func(pw string) string {
+		u := strings.Replace(srv.URL(), "kitaru@", role+"@", 1)
+		if pw != "" {
+			u = strings.Replace(u, role+"@", role+":"+pw+"@", 1)
+		}
+		return u
+	}
+	t.Setenv("PGPASSWORD", "")
+	os.Unsetenv("PGPASSWORD")
+	for _, tc := range []struct {
+		name    string
+		url     string
+		opt     Options
+		wantErr error
+	}{
+		{"password in the URL", url(good), Options{}, nil},
+		{"password in Options", url(""), Options{Password: good}, nil},
+		{"wrong password in the URL", url(bad), Options{}, ErrAuth},
+		{"wrong password in Options", url(""), Options{Password: bad}, ErrAuth},
+		{"no password", url(""), Options{}, ErrAuth},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.opt.Schema = "pw_" + strings.ReplaceAll(strings.ToLower(tc.name), " ", "_")
+			s, err := Open(ctx, tc.url, tc.opt)
+			if tc.wantErr == nil {
+				if err != nil {
+					t.Fatalf("Open: %v", err)
+				}
+				defer s.Close()
+				l := createRun(t, s)
+				if err := s.Release(ctx, l); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("Open = %v, want %v", err, tc.wantErr)
+			}
+			if strings.Contains(err.Error(), good) || strings.Contains(err.Error(), bad) {
+				t.Fatalf("the error holds a password: %v", err)
+			}
+		})
+	}
+}
+
+func TestSchemaVersions(t *testing.T) {
+	t.Parallel()
+	srv := shared(t)
+	ctx := context.Background()
+	schema := freshSchema(t)
+	s := newStore(t, Options{Schema: schema})
+	if s.SchemaVersion() != LatestVersion {
+		t.Fatalf("SchemaVersion = %d, want %d", s.SchemaVersion(), LatestVersion)
+	}
+	l := createRun(t, s)
+	_ = s.Release(ctx, l)
+	s.Close()
+	// A newer kitaru migrates the schema on...
+	newer := append(append([]string(nil), migrations...), `ALTER TABLE runs ADD COLUMN note text`)
+	n, err := open(ctx, srv.URL(), Options{Schema: schema}, newer)
+	if err != nil {
+		t.Fatalf("open with a newer migration: %v", err)
+	}
+	if n.SchemaVersion() != LatestVersion+1 {
+		t.Fatalf("after migrating, version %d", n.SchemaVersion())
+	}
+	if ok, err := n.Exists(ctx, l.RunID); !ok || err != nil {
+		t.Fatalf("the run did not survive the migration: %v, %v", ok, err)
+	}
+	n.Close()
+	// ...and this one refuses it, saying which versions.
+	_, err = Open(ctx, srv.URL(), Options{Schema: schema})
+	var se *SchemaError
+	if !errors.As(err, &se) || se.Found != LatestVersion+1 || se.Known != LatestVersion || se.Schema != schema {
+		t.Fatalf("Open of a newer schema = %v, want a *SchemaError of %d and %d", err, LatestVersion+1, LatestVersion)
+	}
+}
+
+// Kitarus opening one new schema at once migrate it once.
+func TestConcurrentOpens(t *testing.T) {
+	t.Parallel()
+	srv := shared(t)
+	ctx := context.Background()
+	schema := freshSchema(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Go(func() {
+			s, err := Open(ctx, srv.URL(), Options{Schema: schema})
+			if err == nil {
+				s.Close()
+			}
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("a concurrent Open: %v", err)
+		}
+	}
+	s := newStore(t, Options{Schema: schema})
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil || n != LatestVersion {
+		t.Fatalf("%d migration rows, %v; want %d", n, err, LatestVersion)
+	}
+}
+
+// Leases end by the server's clock: Expires is the server's now plus the
+// ttl, a lease not renewed is free after it, and its holder has lost it.
+func TestLeaseExpiresByServerClock(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t, Options{})
+	l := createRun(t, s)
+	var now time.Time
+	if err := s.pool.QueryRow(ctx, `SELECT now()`).Scan(&now); err != nil {
+		t.Fatal(err)
+	}
+	if l.Expires.IsZero() || l.Expires.Before(now.Add(50*time.Second)) || l.Expires.After(now.Add(time.Minute)) {
+		t.Fatalf("Expires = %v, want about a minute after the server's %v", l.Expires, now)
+	}
+	_ = s.Release(ctx, l)
+	short, err := s.Acquire(ctx, l.RunID, me, 300*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := runstore.Holder{Host: "other", PID: 7}
+	var he *runstore.HeldError
+	if _, err := s.Acquire(ctx, l.RunID, other, time.Minute); !errors.As(err, &he) || he.Holder != me {
+		t.Fatalf("Acquire of a live lease = %v, want a *HeldError naming %v", err, me)
+	}
+	// Wait for the server's clock to pass the lease's end.
+	for {
+		if err := s.pool.QueryRow(ctx, `SELECT now()`).Scan(&now); err != nil {
+			t.Fatal(err)
+		}
+		if now.After(short.Expires) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if h, err := s.Holder(ctx, l.RunID); h != nil || err != nil {
+		t.Fatalf("Holder of an expired lease = %v, %v", h, err)
+	}
+	taken, err := s.Acquire(ctx, l.RunID, other, time.Minute)
+	if err != nil {
+		t.Fatalf("Acquire of an expired lease: %v", err)
+	}
+	if err := s.Renew(ctx, short); !errors.Is(err, runstore.ErrLeaseLost) {
+		t.Fatalf("Renew of a lease taken over = %v, want ErrLeaseLost", err)
+	}
+	_ = s.Release(ctx, taken)
+}
+
+// A retried append whose first attempt committed (its answer lost) adds
+// nothing: the batch token finds it.
+func TestRetriedAppendDoesNotDuplicate(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t, Options{})
+	l := createRun(t, s)
+	recs := [][]byte{[]byte(`{"type":"step_started"}`), []byte(`{"type":"step_finished"}`)}
+	batch := []byte("0123456789abcdef")
+	if err := s.appendAttempt(ctx, l.RunID, eventsJournal, recs, batch, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.appendAttempt(ctx, l.RunID, eventsJournal, recs, batch, true); err != nil {
+		t.Fatal(err)
+	}
+	other := []byte("fedcba9876543210")
+	if err := s.appendAttempt(ctx, l.RunID, eventsJournal, recs[:1], other, true); err != nil {
+		t.Fatal(err)
+	}
+	evs, _, err := s.Events(ctx, l.RunID, 0, 0)
+	if err != nil || len(evs) != 3 || evs[2].Seq != 3 || evs[2].Type != runstore.EventStepStarted {
+		t.Fatalf("after a batch, its retry and another batch: %+v, %v; want 3 events", evs, err)
+	}
+}
+
+// The server's disk full (SQLSTATE 53100) wraps runstore.ErrNoSpace. A
+// trigger raises it: a tablespace on a small tmpfs would need the
+// server's user to own a mount, and fills the disk under every other test
+// of the shared server too.
+func TestDiskFull(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t, Options{})
+	l := createRun(t, s)
+	if _, err := s.pool.Exec(ctx, `CREATE FUNCTION full_disk() RETURNS trigger LANGUAGE plpgsql AS
+		$$BEGIN RAISE EXCEPTION 'could not extend file: No space left on device' USING ERRCODE = '53100'; END$$;
+		CREATE TRIGGER disk_full BEFORE INSERT OR UPDATE ON steps FOR EACH ROW EXECUTE FUNCTION full_disk()`); err != nil {
+		t.Fatal(err)
+	}
+	err := s.SaveStep(ctx, l.RunID, &runstore.StepResult{ID: "a", Kind: flowspec.KindCheckpoint, Status: runstore.StepCompleted})
+	var pe *Error
+	if !errors.Is(err, runstore.ErrNoSpace) || !errors.As(err, &pe) || pe.Code != "53100" {
+		t.Fatalf("SaveStep on a full disk = %v, want ErrNoSpace with SQLSTATE 53100", err)
+	}
+	if r, err := s.LoadStep(ctx, l.RunID, "a"); r != nil || err != nil {
+		t.Fatalf("a refused step was kept: %v, %v", r, err)
+	}
+}
+
+// A server restarted while a run writes (steps and their events, as the
+// engine does) loses none of them, and numbers the events once each; a
+// server down for longer than the retry window fails the write clearly,
+// and leaves no part of it.
+func TestServerOutage(t *testing.T) {
+	srv := pgtest.Start(t)
+	ctx := context.Background()
+	s, err := Open(ctx, srv.URL(), Options{RetryFor: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	l := createRun(t, s)
+	id := l.RunID
+
+	t.Run("RestartDuringWrites", func(t *testing.T) {
+		const n = 60
+		errs := make(chan error, 1)
+		started := make(chan struct{})
+		go func() {
+			defer close(errs)
+			for i := range n {
+				if i == 10 {
+					close(started)
+				}
+				step := fmt.Sprint("s", i)
+				if err := s.SaveStep(ctx, id, &runstore.StepResult{ID: step, Status: runstore.StepCompleted, Output: i}); err != nil {
+					errs <- fmt.Errorf("SaveStep %d: %w", i, err)
+					return
+				}
+				if err := s.AppendEvents(ctx, id, runstore.Event{Type: runstore.EventStepStarted, Step: step}, runstore.Event{Type: runstore.EventStepFinished, Step: step}); err != nil {
+					errs <- fmt.Errorf("AppendEvents %d: %w", i, err)
+					return
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}()
+		<-started
+		srv.Stop(t)
+		time.Sleep(time.Second)
+		srv.Restart(t)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		steps, err := s.LoadSteps(ctx, id)
+		if err != nil || len(steps) != n {
+			t.Fatalf("%d steps after the restart, %v; want %d", len(steps), err, n)
+		}
+		evs, _, err := s.Events(ctx, id, 0, 0)
+		if err != nil || len(evs) != 2*n {
+			t.Fatalf("%d events after the restart, %v; want %d", len(evs), err, 2*n)
+		}
+		for i, e := range evs {
+			if e.Seq != int64(i+1) || e.Step != fmt.Sprint("s", i/2) {
+				t.Fatalf("event %d is %d of step %s", i, e.Seq, e.Step)
+			}
+		}
+	})
+
+	t.Run("LongerThanTheRetryWindow", func(t *testing.T) {
+		quick, err := Open(ctx, srv.URL(), Options{RetryFor: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer quick.Close()
+		srv.Stop(t)
+		err = quick.SaveStep(ctx, id, &runstore.StepResult{ID: "late", Status: runstore.StepCompleted})
+		err2 := quick.AppendEvents(ctx, id, runstore.Event{Type: runstore.EventStepFinished, Step: "late"})
+		srv.Restart(t)
+		for _, err := range []error{err, err2} {
+			var pe *Error
+			if !errors.Is(err, ErrUnreachable) || !errors.As(err, &pe) {
+				t.Fatalf("a write while the server is down = %v, want an *Error wrapping ErrUnreachable", err)
+			}
+		}
+		if !strings.Contains(err.Error(), "saving step late of run "+id) {
+			t.Errorf("the error does not say what failed: %v", err)
+		}
+		if r, err := s.LoadStep(ctx, id, "late"); r != nil || err != nil {
+			t.Fatalf("a failed SaveStep left a record: %v, %v", r, err)
+		}
+		evs, _, err := s.Events(ctx, id, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evs {
+			if e.Step == "late" {
+				t.Fatalf("a failed AppendEvents left event %d", e.Seq)
+			}
+		}
+	})
+
+	t.Run("Refused", func(t *testing.T) {
+		srv.Stop(t)
+		defer srv.Restart(t)
+		_, err := Open(ctx, srv.URL(), Options{})
+		if !errors.Is(err, ErrUnreachable) {
+			t.Fatalf("Open of a stopped server = %v, want ErrUnreachable", err)
+		}
+	})
+}
+
+// Delete takes the journal and log with the run, though they have no
+// foreign key: no row of the run is left in any table.
+func TestDeleteLeavesNoRows(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t, Options{})
+	l := createRun(t, s)
+	for what, err := range map[string]error{
+		"AppendEvents":  s.AppendEvents(ctx, l.RunID, runstore.Event{Type: runstore.EventRunStarted}),
+		"AppendLog":     s.AppendLog(ctx, l.RunID, runstore.LogLine{Text: "x"}),
+		"SaveStep":      s.SaveStep(ctx, l.RunID, &runstore.StepResult{ID: "a", Status: runstore.StepCompleted}),
+		"WriteArtifact": s.WriteArtifact(ctx, l.RunID, "a", "prompt.json", []byte("{}")),
+	} {
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	if err := s.Delete(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	for _, table := range []string{"runs", "run_seqs", "steps", "items", "turns", "artifacts", "events", "logs"} {
+		col := "run_id"
+		if table == "runs" {
+			col = "id"
+		}
+		var n int
+		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM `+table+` WHERE `+col+` = $1`, l.RunID).Scan(&n); err != nil || n != 0 {
+			t.Errorf("%d rows of the deleted run in %s (%v)", n, table, err)
+		}
+	}
+	if err := s.AppendEvents(ctx, l.RunID, runstore.Event{Type: runstore.EventRunFinished}); !errors.Is(err, runstore.ErrNotFound) {
+		t.Errorf("AppendEvents after Delete = %v, want ErrNotFound", err)
+	}
+}
