@@ -58,6 +58,7 @@ type Globals struct {
 	JSON    bool             `help:"Print machine-readable JSON on stdout." name:"json"`
 	Output  string           `short:"o" help:"Output format: 'json' is the same as --json." enum:",json,text" default:""`
 	Version kong.VersionFlag `help:"Print the version and exit."`
+	Store   string           `help:"Where runs are kept: a postgres:// URL of a database a team shares; unset, the files under the data directory." env:"KITARU_STORE" placeholder:"URL"`
 }
 
 // wantJSON says whether the user asked for JSON output.
@@ -151,6 +152,12 @@ func runContext(ctx context.Context, args []string, stdio IO) (code int) {
 		fmt.Fprintf(stdio.Stderr, "Run '%s --help' for usage.\n", commandPath(kctx, err))
 		return ExitUsage
 	}
+	if cli.Store != "" {
+		// The flag is a spelling of the variable: this process and the
+		// commands its flows run (a nested kitaru) use the same store.
+		os.Setenv(storeEnv, cli.Store)
+	}
+	defer closeStores()
 	err = kctx.Run()
 	if exited {
 		return exitCode

@@ -37,6 +37,9 @@ func TestMain(m *testing.M) {
 		signal.Notify(make(chan os.Signal, 1), os.Interrupt)
 	}
 	code := m.Run()
+	if pgServer != nil {
+		pgServer.Close()
+	}
 	if binDir != "" {
 		os.RemoveAll(binDir)
 	}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/kitaruhq/kitaru/engine"
 	"github.com/kitaruhq/kitaru/engine/runstore"
-	"github.com/kitaruhq/kitaru/engine/runstore/filestore"
 	"github.com/kitaruhq/kitaru/internal/humantime"
 )
 
@@ -22,12 +21,16 @@ import (
 // newHousekeeper builds the engine that removes runs; a variable, as
 // newRunner is.
 var newHousekeeper = func() (engine.Housekeeper, error) {
-	st, err := filestore.Default()
+	st, err := openStore(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	ttl, err := leaseTTL()
 	if err != nil {
 		return nil, err
 	}
 	host, _ := os.Hostname()
-	return engine.New(engine.Config{Store: st, Holder: runstore.Holder{Host: host, PID: os.Getpid()}}), nil
+	return engine.New(engine.Config{Store: st, Holder: runstore.Holder{Host: host, PID: os.Getpid()}, LeaseTTL: ttl}), nil
 }
 
 type deleteCmd struct {

@@ -10,6 +10,7 @@ import (
 	"github.com/kitaruhq/kitaru/engine"
 	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/flowspec"
+	"github.com/kitaruhq/kitaru/internal/humantime"
 )
 
 // remedyText words a way out (what the engine offers as data) as the
@@ -20,6 +21,15 @@ func remedyText(r runstore.Remedy) string {
 	case runstore.RemedyListRuns:
 		return "see `kitaru executions list`"
 	case runstore.RemedyWaitOrCancel:
+		if os.Getenv(storeEnv) != "" {
+			// A shared store's lease outlives a runner that died, until it
+			// expires: say when trying again will work.
+			ttl, _ := leaseTTL()
+			if ttl == 0 {
+				ttl = engine.DefaultLeaseTTL()
+			}
+			return fmt.Sprintf("wait for it or `kitaru executions cancel %s`; if that process is gone, its lease runs out within %s of its last renewal and `kitaru resume %s` works then", r.Run, humantime.Duration(ttl), r.Run)
+		}
 		return fmt.Sprintf("wait for it or `kitaru executions cancel %s`", r.Run)
 	case runstore.RemedyResume:
 		return fmt.Sprintf("`kitaru resume %s` continues it", r.Run)
@@ -76,6 +86,9 @@ func explain(err error) string {
 	var ic *engine.ItemChoiceError
 	if errors.As(err, &ic) {
 		msg = strings.Replace(msg, ic.Error(), itemChoiceText(ic), 1)
+	}
+	if hint := storeHint(err); hint != "" {
+		msg += "\n" + hint
 	}
 	return withRemedy(msg, runstore.RemedyOf(err))
 }

@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/kitaruhq/kitaru/engine"
-	"github.com/kitaruhq/kitaru/engine/runstore/filestore"
+	"github.com/kitaruhq/kitaru/engine/runstore/pgstore"
 	"github.com/kitaruhq/kitaru/internal/fsutil"
 	"github.com/kitaruhq/kitaru/internal/textcut"
 	"github.com/kitaruhq/kitaru/keyring"
@@ -41,8 +41,18 @@ type statusReport struct {
 	Default     string           `json:"default_alias,omitempty"`
 	Aliases     []statusAlias    `json:"aliases"`
 	Environment []statusVariable `json:"environment"`
+	Store       statusStore      `json:"store"`
 	Runs        *int             `json:"runs"` // null when the store could not be read
 	Problems    []string         `json:"problems,omitempty"`
+}
+
+// statusStore is the run store: which, where, and whether it answers.
+type statusStore struct {
+	Kind          string `json:"kind"`     // "files" or "postgres"
+	Location      string `json:"location"` // the directory, or the URL without its password
+	Reachable     bool   `json:"reachable"`
+	SchemaVersion int    `json:"schema_version,omitempty"`
+	Error         string `json:"error,omitempty"`
 }
 
 type statusKeyring struct {
@@ -107,11 +117,24 @@ var (
 	}
 	// statusRunCount counts the runs stored, through the engine (cli does
 	// not read the store's files itself).
-	statusRunCount = func(ctx context.Context) (int, error) {
-		st, err := filestore.Default()
+	statusRunCount = func(ctx context.Context, rep *statusReport) (int, error) {
+		rep.Store = statusStore{Kind: "files", Location: rep.StateDir}
+		if ref := os.Getenv(storeEnv); ref != "" {
+			rep.Store = statusStore{Kind: "postgres", Location: pgstore.Redact(ref)}
+		}
+		st, err := openStore(ctx)
 		if err != nil {
+			rep.Store.Error = explain(err)
 			return 0, err
 		}
+		if pg, ok := st.(*pgstore.Store); ok {
+			if err := pg.Ping(ctx); err != nil {
+				rep.Store.Error = explain(err)
+				return 0, err
+			}
+			rep.Store.SchemaVersion = pg.SchemaVersion()
+		}
+		rep.Store.Reachable = true
 		runs, err := engine.New(engine.Config{Store: st}).List(ctx, engine.ListFilter{})
 		return len(runs), err
 	}
@@ -177,7 +200,7 @@ func gatherStatus(ctx context.Context, getenv func(string) string, environ []str
 
 	rep.Environment = statusEnvironment(environ)
 
-	if n, err := statusRunCount(ctx); err != nil {
+	if n, err := statusRunCount(ctx, rep); err != nil {
 		problem("cannot count the stored runs: %v", err)
 	} else {
 		rep.Runs = &n
@@ -224,6 +247,9 @@ func maskEnvValue(name, value string) string {
 			return "…"
 		}
 	}
+	if pgstore.IsURL(value) {
+		return pgstore.Redact(value)
+	}
 	// A URL may carry a password (https://user:pass@host): hide that part.
 	if u, err := url.Parse(value); err == nil && u.User != nil {
 		if _, has := u.User.Password(); has {
@@ -263,6 +289,14 @@ func writeStatus(w io.Writer, rep *statusReport) {
 		fmt.Fprintf(w, "secrets      none (store one with `kitaru secrets set openai-creds --OPENAI_API_KEY=sk-...`)\n")
 	} else {
 		fmt.Fprintf(w, "secrets      none (none can be stored until the keyring above is reachable)\n")
+	}
+	switch {
+	case rep.Store.Kind == "postgres" && rep.Store.Reachable:
+		fmt.Fprintf(w, "store        %s (PostgreSQL, reachable, schema version %d)\n", rep.Store.Location, rep.Store.SchemaVersion)
+	case rep.Store.Kind == "postgres":
+		fmt.Fprintf(w, "store        %s (PostgreSQL, not reachable)\n", rep.Store.Location)
+	default:
+		fmt.Fprintf(w, "store        files under the state dir\n")
 	}
 	if rep.Runs != nil {
 		fmt.Fprintf(w, "runs stored  %d\n", *rep.Runs)

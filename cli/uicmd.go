@@ -11,7 +11,6 @@ import (
 
 	"github.com/kitaruhq/kitaru/engine"
 	"github.com/kitaruhq/kitaru/engine/runstore"
-	"github.com/kitaruhq/kitaru/engine/runstore/filestore"
 	"github.com/kitaruhq/kitaru/flowspec"
 	"github.com/kitaruhq/kitaru/web"
 )
@@ -40,7 +39,7 @@ func (c *uiCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 	if !loopback(host) && !c.Remote {
 		return usageErr(fmt.Errorf("--addr %s is not a loopback address: anyone who reaches it with the token can run commands as you; add --remote if that is what you want", c.Addr))
 	}
-	fs, err := filestore.Default()
+	fs, err := openStore(ctx)
 	if err != nil {
 		return cmdErr(err)
 	}
@@ -78,7 +77,7 @@ func (c *uiCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 	if !loopback(host) {
 		fmt.Fprintf(stdio.Stderr, "kitaru: WARNING: serving on %s, beyond this machine, over plain HTTP: the token can be read on the way; whoever has it can run flows as you\n", ln.Addr())
 	}
-	fmt.Fprintf(stdio.Stderr, "kitaru ui: the runs of %s\n", fs.Root())
+	fmt.Fprintf(stdio.Stderr, "kitaru ui: the runs of %s\n", storeName(fs))
 	fmt.Fprintf(stdio.Stdout, "%s\n", url)
 	// Requests live in ctx: Ctrl-C ends the event streams of open pages
 	// at once, and the server's shutdown need not wait for them.

@@ -11,7 +11,6 @@ import (
 
 	"github.com/kitaruhq/kitaru/engine"
 	"github.com/kitaruhq/kitaru/engine/runstore"
-	"github.com/kitaruhq/kitaru/engine/runstore/filestore"
 	"github.com/kitaruhq/kitaru/flowspec"
 	"github.com/kitaruhq/kitaru/keyring"
 	"github.com/kitaruhq/kitaru/providers"
@@ -24,11 +23,18 @@ import (
 // receives the run's events, stderr the secret store's warnings. It is a
 // variable so the command logic can be unit-tested with a small fake Runner.
 var newRunner = func(obs engine.Observer, stderr io.Writer) (engine.Runner, error) {
-	st, err := filestore.Default()
+	st, err := openStore(context.Background())
 	if err != nil {
 		return nil, err
 	}
-	return locating{engine.New(engineConfig(st, obs, stderr)), st}, nil
+	ttl, err := leaseTTL()
+	if err != nil {
+		return nil, err
+	}
+	cfg := engineConfig(st, obs, stderr)
+	cfg.LeaseTTL = ttl
+	loc, _ := st.(runstore.Locator)
+	return locating{engine.New(cfg), loc}, nil
 }
 
 // engineConfig is the engine's wiring over st: this machine's models and
@@ -57,7 +63,7 @@ type locating struct {
 }
 
 func (l locating) place(r *engine.Run, err error) (*engine.Run, error) {
-	if r == nil {
+	if r == nil || l.loc == nil {
 		return r, err
 	}
 	r.Dir = l.loc.Locate(r.ID, "", "")

@@ -72,6 +72,10 @@ type Config struct {
 	// Now is the clock the cache of answers ages by (cache: {ttl});
 	// nil: time.Now.
 	Now func() time.Time
+	// LeaseTTL is how long a run's lease lasts without renewal on a store
+	// whose leases expire (a shared one): how soon another machine may take
+	// over a run whose runner died. <= 0: 30 s.
+	LeaseTTL time.Duration
 }
 
 // StartOptions start a new run.

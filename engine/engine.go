@@ -229,7 +229,7 @@ func (e *Engine) resolve(ctx context.Context, ref string) (string, error) {
 // createLocked creates a run already leased to this engine: nobody ever
 // sees it running without a holder (which would read as interrupted).
 func (e *Engine) createLocked(ctx context.Context, meta *RunMeta, src []byte) (unlock func(), err error) {
-	l, err := e.store.Create(ctx, meta, src, e.cfg.Holder, leaseTTL)
+	l, err := e.store.Create(ctx, meta, src, e.cfg.Holder, e.leaseTTL())
 	hook("create:done", "")
 	if err != nil {
 		if d := diskFull(err, meta.ID); d != err {

@@ -9,10 +9,18 @@ import (
 	"github.com/kitaruhq/kitaru/engine/runstore"
 )
 
-// leaseTTL is how long a run's lease lasts without renewal, for stores
-// whose leases expire (a file store's lasts as long as its holder lives).
-// It is renewed three times as often.
-var leaseTTL = 30 * time.Second
+// defaultLeaseTTL is how long a run's lease lasts without renewal, for
+// stores whose leases expire (a file store's lasts as long as its holder
+// lives), unless Config.LeaseTTL says otherwise. It is renewed three times
+// as often.
+var defaultLeaseTTL = 30 * time.Second
+
+func (e *Engine) leaseTTL() time.Duration {
+	if e.cfg.LeaseTTL > 0 {
+		return e.cfg.LeaseTTL
+	}
+	return defaultLeaseTTL
+}
 
 // leaseCheck is how often a lease that never expires by time (a file
 // store's) is checked: it is lost if its lock file is removed or replaced.
@@ -72,7 +80,7 @@ func (e *Engine) keep(l *runstore.Lease) func() {
 // acquire leases run id to this engine; a run someone else holds is a
 // usage error (wait for it, or cancel it).
 func (e *Engine) acquire(ctx context.Context, id string) (release func(), err error) {
-	l, err := e.store.Acquire(ctx, id, e.cfg.Holder, leaseTTL)
+	l, err := e.store.Acquire(ctx, id, e.cfg.Holder, e.leaseTTL())
 	if err != nil {
 		var he *HeldError
 		if errors.As(err, &he) {
@@ -123,3 +131,6 @@ func (e *Engine) leaseLost(id string, err error) {
 		x.haltWith(fmt.Errorf("%w: another process may be running it now; it stopped here, its records kept", err))
 	}
 }
+
+// DefaultLeaseTTL is how long a lease lasts when Config.LeaseTTL is unset.
+func DefaultLeaseTTL() time.Duration { return defaultLeaseTTL }

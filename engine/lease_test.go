@@ -18,8 +18,8 @@ import (
 // took it over) stops interrupted at once instead of running its steps a
 // second time beside the new holder; what it recorded stays.
 func TestLostLeaseStopsTheRun(t *testing.T) {
-	defer func(d time.Duration) { leaseTTL = d }(leaseTTL)
-	leaseTTL = 300 * time.Millisecond
+	defer func(d time.Duration) { defaultLeaseTTL = d }(defaultLeaseTTL)
+	defaultLeaseTTL = 300 * time.Millisecond
 	st := memstore.New()
 	var skew atomic.Int64
 	st.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }

@@ -73,7 +73,7 @@ func (x *execution) stopSourceLeftovers(ctx context.Context, src string) {
 	if !executors.LeftoversNoted(dirs) {
 		return // the usual case: the source's kitaru was not killed
 	}
-	l, err := e.store.Acquire(ctx, src, e.cfg.Holder, leaseTTL)
+	l, err := e.store.Acquire(ctx, src, e.cfg.Holder, e.leaseTTL())
 	if err != nil {
 		if !errors.As(err, new(*HeldError)) {
 			e.warn(fmt.Errorf("cannot check what run %s left running of the steps this replay runs again: %w", src, err))

@@ -189,7 +189,7 @@ func (e *Engine) Delete(ctx context.Context, refs []string) (*Removal, error) {
 // take leases run id for removal and reads its summary. A run that may
 // not go is returned as kept (its lease not held); a damaged run may go.
 func (e *Engine) take(ctx context.Context, id string, waitingToo bool) (*candidate, *KeptRun, error) {
-	l, err := e.store.Acquire(ctx, id, e.cfg.Holder, leaseTTL)
+	l, err := e.store.Acquire(ctx, id, e.cfg.Holder, e.leaseTTL())
 	var he *HeldError
 	if errors.As(err, &he) {
 		h := he.Holder

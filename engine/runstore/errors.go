@@ -80,6 +80,10 @@ func (e *HeldError) Error() string {
 	if e.Holder.PID > 0 {
 		who = "process " + strconv.Itoa(e.Holder.PID)
 	}
+	if e.Holder.Host != "" {
+		// On a shared store the holder may be another machine's process.
+		who += " on " + e.Holder.Host
+	}
 	return "run " + e.RunID + " is being run by " + who
 }
 

@@ -1,0 +1,168 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kitaruhq/kitaru/engine"
+	"github.com/kitaruhq/kitaru/internal/pgtest"
+)
+
+// The shared store end to end: two "machines" are two kitaru
+// installations (their own HOME, data and config dirs) pointed at one
+// PostgreSQL database.
+
+var (
+	pgOnce   sync.Once
+	pgServer *pgtest.Server
+	pgWhy    string
+	pgDBs    atomic.Int64
+)
+
+// teamStore is a fresh database on the shared test server; it skips t when
+// no server binaries exist.
+func teamStore(t *testing.T) string {
+	t.Helper()
+	pgOnce.Do(func() { pgServer, pgWhy = pgtest.Shared() })
+	if pgServer == nil {
+		t.Skip(pgWhy)
+	}
+	return pgServer.DatabaseURL(t, fmt.Sprintf("e2e%d_%d", time.Now().UnixNano()%1e9, pgDBs.Add(1)))
+}
+
+// twoMachines makes two installations sharing the store at url; their
+// flows and counters live in A's work dir, which B reads too.
+func twoMachines(t *testing.T, url string) (a, b *e2e) {
+	a, b = newE2E(t), newE2E(t)
+	b.Dir = a.Dir
+	for _, m := range []*e2e{a, b} {
+		m.setenv("KITARU_STORE", url)
+	}
+	return a, b
+}
+
+func TestE2EPostgresTwoMachinesShareRuns(t *testing.T) {
+	url := teamStore(t)
+	a, b := twoMachines(t, url)
+	flow := a.flow("wait.yaml", waitFlow)
+
+	// A starts a run that waits for an answer; B sees it and answers.
+	r := a.must(3, "run", flow)
+	id := announcedID(t, r.Stdout)
+	list := b.must(0, "executions", "list")
+	if !strings.Contains(list.Stdout, id) {
+		t.Fatalf("machine B does not list A's run %s:\n%s", id, list.Stdout)
+	}
+	good := b.must(0, "input", id, "--value", "true", "--quiet")
+	if printedOutput(t, good.Stdout) != "shipped" {
+		t.Errorf("the run answered on B printed %q", good.Stdout)
+	}
+	if a.count("prep.done") != 1 || a.count("ship.done") != 1 {
+		t.Errorf("prep ran %d times, ship %d; want 1 and 1", a.count("prep.done"), a.count("ship.done"))
+	}
+	// A reads what B finished, and its log.
+	if rec := a.record(id); rec.Status != engine.RunCompleted {
+		t.Errorf("A reads the run as %s, want completed", rec.Status)
+	}
+	if logs := a.must(0, "executions", "logs", id, "--step", "ship"); !strings.Contains(logs.Stdout, "shipped") {
+		t.Errorf("A's logs of the run lack the ship step's line:\n%s", logs.Stdout)
+	}
+
+	// B replays A's run from its last step: only that step runs again.
+	rep := b.must(0, "replay", id, "--from", "ship", "--quiet")
+	if printedOutput(t, rep.Stdout) != "shipped" {
+		t.Errorf("the replay printed %q", rep.Stdout)
+	}
+	if a.count("prep.done") != 1 || a.count("ship.done") != 2 {
+		t.Errorf("after the replay prep ran %d times, ship %d; want 1 and 2", a.count("prep.done"), a.count("ship.done"))
+	}
+	replay := a.record("last")
+	if replay.ID == id || stepOf(t, replay, "prep").ReusedFrom != id {
+		t.Errorf("A's last run is %s with prep reused from %q; want the replay reusing %s", replay.ID, stepOf(t, replay, "prep").ReusedFrom, id)
+	}
+}
+
+func TestE2EPostgresStatusNamesTheStoreWithoutItsPassword(t *testing.T) {
+	url := teamStore(t)
+	m := newE2E(t)
+	m.setenv("KITARU_STORE", strings.Replace(url, "kitaru@", "kitaru:hunter2secret@", 1))
+	// The test server trusts loopback, so the password is carried, not
+	// checked: what matters is that it is never shown.
+	out := m.must(0, "status")
+	if strings.Contains(out.Stdout+out.Stderr, "hunter2secret") {
+		t.Fatalf("status shows the store's password:\n%s", out)
+	}
+	if !strings.Contains(out.Stdout, "PostgreSQL, reachable, schema version") {
+		t.Errorf("status does not say the store is reachable:\n%s", out.Stdout)
+	}
+	js := m.must(0, "status", "--json")
+	var rep struct {
+		Store statusStore `json:"store"`
+	}
+	if err := json.Unmarshal([]byte(js.Stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Store.Kind != "postgres" || !rep.Store.Reachable || !strings.Contains(rep.Store.Location, "xxxxx") || strings.Contains(js.Stdout, "hunter2secret") {
+		t.Errorf("status --json store = %+v", rep.Store)
+	}
+
+	// A server nobody listens on: a clear error, no password.
+	m.setenv("KITARU_STORE", "postgres://kitaru:hunter2secret@127.0.0.1:1/kitaru?sslmode=disable&connect_timeout=2")
+	bad := m.run("executions", "list")
+	if bad.Code == 0 || strings.Contains(bad.Stderr, "hunter2secret") || !strings.Contains(bad.Stderr, "cannot be reached") || !strings.Contains(bad.Stderr, "KITARU_STORE") {
+		t.Errorf("an unreachable store:\n%s", bad)
+	}
+	m.setenv("KITARU_STORE", "mysql://x")
+	if r := m.must(2, "executions", "list"); !strings.Contains(r.Stderr, "postgres://") {
+		t.Errorf("an unknown store kind:\n%s", r)
+	}
+}
+
+// A runner killed on A holds its run until its lease expires: B is
+// refused, naming the holder, then takes it over; finished steps do not
+// run again.
+func TestE2EPostgresResumeElsewhereAfterTheLeaseExpires(t *testing.T) {
+	url := teamStore(t)
+	a, b := twoMachines(t, url)
+	for _, m := range []*e2e{a, b} {
+		m.setenv("KITARU_LEASE_TTL", "2s")
+	}
+	flow := a.flow("long.yaml", `name: long
+steps:
+  first:
+    kind: checkpoint
+    run: echo x >> @D@/first.count; echo one
+  slow:
+    kind: checkpoint
+    needs: [first]
+    run: echo x >> @D@/slow.count; [ -f @D@/go ] || sleep 60; echo two
+output: ${{ steps.slow.output }}
+`)
+	cmd, _, _ := a.startUntil("slow.count", "run", flow)
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	a.write("go", "")
+
+	held := b.run("resume", "last")
+	if held.Code == 0 || !strings.Contains(held.Stderr, "is being run by process") {
+		t.Fatalf("resume on B while A's lease is live:\n%s", held)
+	}
+	var done result
+	waitFor(t, "the dead runner's lease to expire", func() bool {
+		done = b.run("resume", "last", "--quiet")
+		return done.Code == 0
+	})
+	if printedOutput(t, done.Stdout) != "two" {
+		t.Errorf("the resumed run printed %q", done.Stdout)
+	}
+	if a.count("first.count") != 1 || a.count("slow.count") != 2 {
+		t.Errorf("first ran %d times, slow %d; want 1 and 2", a.count("first.count"), a.count("slow.count"))
+	}
+}
