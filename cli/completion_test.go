@@ -39,7 +39,7 @@ func TestCompletions(t *testing.T) {
 		{"--json ru", []string{"run"}},
 		{"executions g", []string{"get"}},
 		{"executions get kr-a", []string{"kr-aaa", "kr-abb"}},
-		{"executions get kr-aaa --st", []string{"--step"}},
+		{"executions get kr-aaa --st", []string{"--store", "--step"}}, // --store is global
 		{"executions list --status f", []string{"failed"}},
 		{"executions list --status=f", nil}, // the value is in the word: nothing after it
 		{"input kr-aaa ", []string{"draft", "review"}},
