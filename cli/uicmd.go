@@ -43,7 +43,7 @@ func (c *uiCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 	if err != nil {
 		return cmdErr(err)
 	}
-	st := web.Tap(fs)
+	var st runstore.Store = fs
 	eng := engine.New(engineConfig(st, nil, stdio.Stderr))
 	loc, _ := st.(runstore.Locator)
 	var hosts []string

@@ -88,6 +88,11 @@ type StartOptions struct {
 	// NoCache: llm steps take no answer from the cache (--no-cache); the
 	// run's resumes and retries keep it.
 	NoCache bool
+	// OnCreated, when set, hears the new run's id once the run is
+	// recorded (and leased), before its first step: a caller that runs
+	// Start in the background learns which run it started. Resume and
+	// Retry need none: they continue the run they are given.
+	OnCreated func(id string)
 }
 
 // ReplayOptions make a new run from a recorded one.
@@ -108,6 +113,8 @@ type ReplayOptions struct {
 	// budget counts only what it spends (reused steps cost it nothing).
 	Budget  flowspec.Budget
 	NoCache bool // as StartOptions'
+	// OnCreated is as StartOptions': it hears the replay's id.
+	OnCreated func(id string)
 }
 
 // ListFilter narrows executions list.

@@ -207,6 +207,9 @@ func (e *Engine) startAs(ctx context.Context, opts StartOptions, reg *providers.
 		return nil, err
 	}
 	defer unlock()
+	if opts.OnCreated != nil {
+		opts.OnCreated(id)
+	}
 	x := e.newExecution(f, meta, e.parallel(opts.Parallel))
 	x.caller = e.caller(reg)
 	x.fresh = true

@@ -217,6 +217,9 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 		return nil, err
 	}
 	defer unlock()
+	if opts.OnCreated != nil {
+		opts.OnCreated(id)
+	}
 	now := time.Now().UTC()
 	for sid, v := range opts.Overrides {
 		s := g.steps[sid]

@@ -200,8 +200,8 @@ func (s *Server) startRun(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, &badRequest{err})
 		return
 	}
-	s.answer(w, s.background("", func(ctx context.Context) (*engine.Run, error) {
-		return s.cfg.Runner.Start(ctx, engine.StartOptions{Flow: f, Inputs: inputs})
+	s.answer(w, s.background("", func(ctx context.Context, created func(string)) (*engine.Run, error) {
+		return s.cfg.Runner.Start(ctx, engine.StartOptions{Flow: f, Inputs: inputs, OnCreated: created})
 	}))
 }
 
@@ -230,7 +230,8 @@ func (s *Server) replayRun(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	s.answer(w, s.background("", func(ctx context.Context) (*engine.Run, error) {
+	s.answer(w, s.background("", func(ctx context.Context, created func(string)) (*engine.Run, error) {
+		opts.OnCreated = created
 		return s.cfg.Runner.Replay(ctx, opts)
 	}))
 }
@@ -242,7 +243,7 @@ func (s *Server) continueRun(retry bool) http.HandlerFunc {
 			s.fail(w, err)
 			return
 		}
-		s.answer(w, s.background(run.ID, func(ctx context.Context) (*engine.Run, error) {
+		s.answer(w, s.background(run.ID, func(ctx context.Context, _ func(string)) (*engine.Run, error) {
 			if retry {
 				return s.cfg.Runner.Retry(ctx, run.ID, 0)
 			}
@@ -301,7 +302,7 @@ func (s *Server) answerRun(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, actionResult{ID: run.ID, Run: s.record(run)})
 		return
 	}
-	s.answer(w, s.background(run.ID, func(ctx context.Context) (*engine.Run, error) {
+	s.answer(w, s.background(run.ID, func(ctx context.Context, _ func(string)) (*engine.Run, error) {
 		return s.cfg.Runner.Resume(ctx, run.ID, 0)
 	}))
 }

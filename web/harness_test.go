@@ -42,7 +42,7 @@ func newHarness(t testing.TB, opts ...func(*Config)) *harness {
 	t.Helper()
 	dir := t.TempDir()
 	files := filestore.New(filepath.Join(dir, "home"))
-	st := Tap(files)
+	var st runstore.Store = files
 	// testSecret stands for a provider key in the environment: masked in
 	// every record, it must never reach the page.
 	eng := engine.New(engine.Config{Store: st, WorkDir: dir, Holder: runstore.Holder{Host: "test", PID: os.Getpid()},

@@ -35,8 +35,7 @@ type Config struct {
 	Runner engine.Runner
 	Subs   Subscriber
 	// Store is the one the engine runs over: the runs page pages through
-	// it with its cursor, and event streams read its journal. It must be
-	// the store Tap returned, so that a started run's id is known at once.
+	// it with its cursor, and event streams read its journal.
 	Store runstore.Store
 	// Record gives a run's `--json` shape (cli's recordForJSON).
 	Record func(*engine.Run) any
