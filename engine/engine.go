@@ -305,6 +305,13 @@ func samePlan(plan []PlanStep, f *flowspec.Flow) bool {
 // Resume continues, in place, a run that was interrupted or is waiting:
 // finished steps are kept, steps that never finished run (again).
 func (e *Engine) Resume(ctx context.Context, ref string, parallel int, opts ...ContinueOption) (*Run, error) {
+	// A completed run never changes again: it is shown without taking its
+	// lease, which the process that completed it may still be releasing.
+	if id, err := e.resolve(ctx, ref); err == nil {
+		if meta, err := e.store.LoadMeta(ctx, id); err == nil && meta.Status == RunCompleted {
+			return e.assemble(ctx, meta)
+		}
+	}
 	meta, f, unlock, err := e.open(ctx, ref)
 	if err != nil {
 		return nil, err
@@ -322,6 +329,10 @@ func (e *Engine) Resume(ctx context.Context, ref string, parallel int, opts ...C
 		return nil, errCancelled(meta.ID)
 	}
 	return e.continueRun(ctx, meta, f, parallel, opts...)
+}
+
+func errNothingToCancel(id string, st RunStatus) error {
+	return &UsageError{Err: fmt.Errorf("run %s has already ended %s; there is nothing to cancel", id, st)}
 }
 
 func errCancelled(id string) error {
@@ -713,6 +724,11 @@ func (e *Engine) Cancel(ctx context.Context, ref string) (*Run, error) {
 		if !errors.As(err, &he) {
 			return nil, err
 		}
+		// Completed and cancelled are final: a holder still releasing such
+		// a run has nothing left to stop. (A failed one may be retried.)
+		if meta, err := e.store.LoadSummary(ctx, id); err == nil && (meta.Status == RunCompleted || meta.Status == RunCancelled) {
+			return nil, errNothingToCancel(id, meta.Status)
+		}
 		// Running elsewhere: leave a request it checks every ~200ms.
 		if err := e.store.RequestCancel(ctx, id); err != nil {
 			return nil, err
@@ -726,7 +742,7 @@ func (e *Engine) Cancel(ctx context.Context, ref string) (*Run, error) {
 	}
 	switch meta.Status {
 	case RunCompleted, RunFailed, RunCancelled:
-		return nil, &UsageError{Err: fmt.Errorf("run %s has already ended %s; there is nothing to cancel", id, meta.Status)}
+		return nil, errNothingToCancel(id, meta.Status)
 	}
 	// A run nobody holds may still have commands a killed kitaru left
 	// running; nothing will run its steps again to stop them.
