@@ -81,6 +81,7 @@ type root struct {
 	Secrets    secretsCmd    `cmd:"" help:"Store provider keys and other secrets in the OS keyring."`
 	Model      modelCmd      `cmd:"" help:"Register model aliases such as 'fast' → openai/gpt-4o-mini."`
 	Status     statusCmd     `cmd:"" help:"Show version, directories, keyring, aliases and settings."`
+	StoreCmd   storeCmd      `cmd:"" name:"store" help:"Copy runs into a shared store."`
 	Init       initCmd       `cmd:"" help:"Write a starter flow to try kitaru with."`
 	Completion completionCmd `cmd:"" help:"Print a shell completion script: bash, zsh or fish."`
 	Complete   completeCmd   `cmd:"" name:"__complete" hidden:"" passthrough:""`
@@ -152,10 +153,10 @@ func runContext(ctx context.Context, args []string, stdio IO) (code int) {
 		fmt.Fprintf(stdio.Stderr, "Run '%s --help' for usage.\n", commandPath(kctx, err))
 		return ExitUsage
 	}
-	if cli.Store != "" {
+	if cli.Globals.Store != "" {
 		// The flag is a spelling of the variable: this process and the
 		// commands its flows run (a nested kitaru) use the same store.
-		os.Setenv(storeEnv, cli.Store)
+		os.Setenv(storeEnv, cli.Globals.Store)
 	}
 	defer closeStores()
 	err = kctx.Run()

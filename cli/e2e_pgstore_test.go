@@ -166,3 +166,39 @@ output: ${{ steps.slow.output }}
 		t.Errorf("first ran %d times, slow %d; want 1 and 2", a.count("first.count"), a.count("slow.count"))
 	}
 }
+
+// A machine's local runs copied into the shared store read there the same,
+// the replay's reused steps included; copying again copies nothing.
+func TestE2EPostgresStoreCopy(t *testing.T) {
+	url := teamStore(t)
+	local := newE2E(t)
+	flow := local.flow("ab.yaml", "name: ab\nsteps:\n  a:\n    kind: checkpoint\n    run: echo x >> @D@/a.count; echo one\n  b:\n    kind: checkpoint\n    run: echo \"${{ steps.a.output }} two\"\noutput: ${{ steps.b.output }}\n")
+	local.must(0, "run", flow, "--quiet")
+	src := local.record("last").ID
+	local.must(0, "replay", src, "--from", "b", "--quiet")
+	replay := local.record("last")
+
+	out := local.must(0, "store", "copy", "--to", url)
+	if !strings.Contains(out.Stdout, "copied 2 runs") {
+		t.Errorf("store copy said:\n%s", out)
+	}
+	team := newE2E(t)
+	team.Dir = local.Dir
+	team.setenv("KITARU_STORE", url)
+	got := team.record(replay.ID)
+	if got.Status != engine.RunCompleted || stepOf(t, got, "a").ReusedFrom != src || stepOf(t, got, "b").Output != "one two" {
+		t.Errorf("the copied replay reads %s, a reused from %q, b = %v", got.Status, stepOf(t, got, "a").ReusedFrom, stepOf(t, got, "b").Output)
+	}
+	// The copy replays like the original: a from the first run, b again.
+	team.must(0, "replay", replay.ID, "--from", "b", "--quiet")
+	if team.count("a.count") != 1 {
+		t.Errorf("a ran %d times; want 1", team.count("a.count"))
+	}
+	again := local.must(0, "store", "copy", "--to", url)
+	if !strings.Contains(again.Stdout, "copied 0 runs") || !strings.Contains(again.Stdout, "2 already there") {
+		t.Errorf("a second copy said:\n%s", again)
+	}
+	if r := local.must(2, "store", "copy", "--to", "/tmp/elsewhere"); !strings.Contains(r.Stderr, "postgres://") {
+		t.Errorf("copy to a non-URL:\n%s", r)
+	}
+}

@@ -46,6 +46,11 @@ func openStore(ctx context.Context) (runstore.Store, error) {
 	if !pgstore.IsURL(ref) {
 		return nil, usageErr(fmt.Errorf("%s=%s is not a store kitaru knows: leave it unset to keep runs in files under the data directory, or give a postgres:// URL of a database to share them", storeEnv, pgstore.Redact(ref)))
 	}
+	return openPostgres(ctx, ref)
+}
+
+// openPostgres opens (once per process) the database at ref.
+func openPostgres(ctx context.Context, ref string) (*pgstore.Store, error) {
 	openStores.Lock()
 	defer openStores.Unlock()
 	if st := openStores.pg[ref]; st != nil {

@@ -1,0 +1,166 @@
+package storecopy_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/kitaruhq/kitaru/engine"
+	"github.com/kitaruhq/kitaru/engine/runstore"
+	"github.com/kitaruhq/kitaru/engine/runstore/filestore"
+	"github.com/kitaruhq/kitaru/engine/runstore/memstore"
+	"github.com/kitaruhq/kitaru/engine/runstore/pgstore"
+	"github.com/kitaruhq/kitaru/engine/runstore/storecopy"
+	"github.com/kitaruhq/kitaru/flowspec"
+	"github.com/kitaruhq/kitaru/internal/pgtest"
+)
+
+var server *pgtest.Server
+
+func TestMain(m *testing.M) {
+	var why string
+	server, why = pgtest.Shared()
+	if server == nil {
+		fmt.Fprintln(os.Stderr, "storecopy: the PostgreSQL cases skip:", why)
+	}
+	code := m.Run()
+	if server != nil {
+		server.Close()
+	}
+	os.Exit(code)
+}
+
+const flowText = `name: copied
+steps:
+  a:
+    kind: checkpoint
+    value: one
+  b:
+    kind: checkpoint
+    foreach: ${{ [1, 2, 3] }}
+    value: ${{ item * 10 }}
+  c:
+    kind: checkpoint
+    needs: [a, b]
+    value: ${{ steps.a.output }} done
+output: ${{ steps.c.output }}
+`
+
+// Runs recorded on one store read the same on another after a copy,
+// replay links included, and a second copy copies nothing.
+func TestCopy(t *testing.T) {
+	targets := []struct {
+		name string
+		open func(t *testing.T) runstore.Store
+	}{
+		{"memstore", func(*testing.T) runstore.Store { return memstore.New() }},
+		{"pgstore", func(t *testing.T) runstore.Store {
+			if server == nil {
+				t.Skip("no PostgreSQL server binaries")
+			}
+			st, err := pgstore.Open(context.Background(), server.DatabaseURL(t, "copy_"+t.Name()[len("TestCopy/"):]), pgstore.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(st.Close)
+			return st
+		}},
+	}
+	for _, tt := range targets {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			from := filestore.New(t.TempDir())
+			src := engine.New(engine.Config{Store: from, WorkDir: t.TempDir()})
+			f, err := flowspec.Parse("copied.yaml", []byte(flowText), flowspec.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			first, err := src.Start(ctx, engine.StartOptions{Flow: f})
+			if err != nil {
+				t.Fatal(err)
+			}
+			replay, err := src.Replay(ctx, engine.ReplayOptions{Source: first.ID, From: "c", Flow: f})
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			to := tt.open(t)
+			rep, err := storecopy.Copy(ctx, from, to, runstore.Holder{Host: "test", PID: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Count(storecopy.Copied) != 2 {
+				t.Fatalf("copied %d runs, want 2: %+v", rep.Count(storecopy.Copied), rep.Runs)
+			}
+			dst := engine.New(engine.Config{Store: to, WorkDir: t.TempDir()})
+			for _, id := range []string{first.ID, replay.ID} {
+				want, err := src.Get(ctx, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := dst.Get(ctx, id)
+				if err != nil {
+					t.Fatalf("the copy of %s: %v", id, err)
+				}
+				if w, g := asJSON(t, want), asJSON(t, got); w != g {
+					t.Errorf("run %s reads differently after the copy:\nsource %s\ncopy   %s", id, w, g)
+				}
+				wl, _, _ := from.Events(ctx, id, 0, 0)
+				gl, _, _ := to.Events(ctx, id, 0, 0)
+				if len(wl) != len(gl) || len(wl) == 0 {
+					t.Errorf("run %s: %d events in the source, %d in the copy", id, len(wl), len(gl))
+				}
+			}
+			again, err := storecopy.Copy(ctx, from, to, runstore.Holder{Host: "test", PID: 1})
+			if err != nil || again.Count(storecopy.Present) != 2 || again.Count(storecopy.Copied) != 0 {
+				t.Errorf("a second copy: %+v, %v; want both runs present", again.Runs, err)
+			}
+		})
+	}
+}
+
+// A run being run is not copied: its records are still changing.
+func TestCopySkipsARunBeingRun(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	from := filestore.New(t.TempDir())
+	f, err := flowspec.Parse("copied.yaml", []byte(flowText), flowspec.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := engine.New(engine.Config{Store: from, WorkDir: t.TempDir()}).Start(ctx, engine.StartOptions{Flow: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := from.Acquire(ctx, run.ID, runstore.Holder{Host: "elsewhere", PID: 7}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer from.Release(ctx, l)
+	to := memstore.New()
+	rep, err := storecopy.Copy(ctx, from, to, runstore.Holder{Host: "test", PID: 1})
+	if err != nil || rep.Count(storecopy.Running) != 1 {
+		t.Fatalf("copy of a held run: %+v, %v", rep.Runs, err)
+	}
+	if ok, _ := to.Exists(ctx, run.ID); ok {
+		t.Error("a run being run was copied")
+	}
+}
+
+func asJSON(t *testing.T, r *engine.Run) string {
+	t.Helper()
+	c := *r
+	c.Dir = ""
+	c.Steps = append([]runstore.StepResult(nil), r.Steps...)
+	for i := range c.Steps {
+		c.Steps[i].Dir = ""
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
