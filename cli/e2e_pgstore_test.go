@@ -202,3 +202,50 @@ func TestE2EPostgresStoreCopy(t *testing.T) {
 		t.Errorf("copy to a non-URL:\n%s", r)
 	}
 }
+
+// The database restarted while a run runs: the run rides it out and every
+// step runs once.
+func TestE2EPostgresRestartDuringARun(t *testing.T) {
+	if pgServer == nil {
+		teamStore(t) // skips without server binaries
+	}
+	srv := pgtest.Start(t) // its own: this test stops it
+	m := newE2E(t)
+	m.setenv("KITARU_STORE", srv.URL())
+	flow := m.flow("restart.yaml", `name: restart
+steps:
+  first:
+    kind: checkpoint
+    run: echo x >> @D@/first.count; echo one
+  gate:
+    kind: checkpoint
+    needs: [first]
+    run: echo x >> @D@/gate.count; while [ ! -f @D@/go ]; do sleep 0.05; done; echo two
+  last:
+    kind: checkpoint
+    needs: [gate]
+    run: echo x >> @D@/last.count; echo "${{ steps.gate.output }} three"
+output: ${{ steps.last.output }}
+`)
+	cmd, stdout, stderr := m.startUntil("gate.count", "run", flow, "--quiet")
+	// The gate opens while the server is down: its record and the next
+	// step's start are written (retried) across the restart.
+	srv.Stop(t)
+	m.write("go", "")
+	time.Sleep(time.Second)
+	srv.Restart(t)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("the run did not ride out the restart: %v\n%s\n%s", err, stdout, stderr)
+	}
+	if got := printedOutput(t, stdout.String()); got != "two three" {
+		t.Errorf("the run printed %q", got)
+	}
+	for _, c := range []string{"first.count", "gate.count", "last.count"} {
+		if n := m.count(c); n != 1 {
+			t.Errorf("%s: %d runs, want 1", c, n)
+		}
+	}
+	if rec := m.record("last"); rec.Status != engine.RunCompleted {
+		t.Errorf("the run is %s after the restart, want completed", rec.Status)
+	}
+}
