@@ -249,3 +249,54 @@ output: ${{ steps.last.output }}
 		t.Errorf("the run is %s after the restart, want completed", rec.Status)
 	}
 }
+
+// The database gone for longer than the store retries: the run stops with
+// a sentence that says what to do, and resumes once the server is back,
+// each finished step once.
+func TestE2EPostgresOutageStopsTheRunThenResume(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out the store's retry window")
+	}
+	if pgServer == nil {
+		teamStore(t)
+	}
+	t.Parallel() // its own server; it waits out a 20 s window
+	srv := pgtest.Start(t)
+	m := newE2E(t)
+	m.setenv("KITARU_STORE", srv.URL())
+	m.setenv("KITARU_LEASE_TTL", "2s")
+	flow := m.flow("outage.yaml", `name: outage
+steps:
+  first:
+    kind: checkpoint
+    run: echo x >> @D@/first.count; echo one
+  gate:
+    kind: checkpoint
+    needs: [first]
+    run: echo x >> @D@/gate.count; while [ ! -f @D@/go ]; do sleep 0.05; done; echo two
+output: ${{ steps.gate.output }}
+`)
+	cmd, stdout, stderr := m.startUntil("gate.count", "run", flow)
+	id := announcedID(t, stdout.String())
+	srv.Stop(t)
+	m.write("go", "")
+	err := cmd.Wait()
+	if err == nil {
+		t.Fatalf("the run went on without its store:\n%s\n%s", stdout, stderr)
+	}
+	if !strings.Contains(stderr.String(), "cannot be reached") || !strings.Contains(stderr.String(), "kitaru resume") {
+		t.Errorf("the stop does not say what happened and what to do:\n%s", stderr)
+	}
+	srv.Restart(t)
+	var done result
+	waitFor(t, "the stopped run's lease to run out", func() bool {
+		done = m.run("resume", id, "--quiet")
+		return done.Code == 0
+	})
+	if printedOutput(t, done.Stdout) != "two" {
+		t.Errorf("resumed run printed %q", done.Stdout)
+	}
+	if m.count("first.count") != 1 {
+		t.Errorf("first ran %d times; want 1", m.count("first.count"))
+	}
+}
