@@ -18,9 +18,16 @@ import (
 // against srv.
 func agentEnv(t *testing.T, srv *fakellm.Server, parallel int) *testEnv {
 	t.Helper()
+	return agentEnvOf(t, srv.URL, srv.URL, parallel)
+}
+
+// agentEnvOf is agentEnv with openai/ models against one server and
+// anthropic/ ones against another.
+func agentEnvOf(t *testing.T, openaiURL, anthropicURL string, parallel int) *testEnv {
+	t.Helper()
 	te := newFileEnv(t)
-	env := map[string]string{"OPENAI_API_KEY": "sk-test-123456789", "OPENAI_BASE_URL": srv.URL,
-		"ANTHROPIC_API_KEY": "sk-test-123456789", "ANTHROPIC_BASE_URL": srv.URL}
+	env := map[string]string{"OPENAI_API_KEY": "sk-test-123456789", "OPENAI_BASE_URL": openaiURL,
+		"ANTHROPIC_API_KEY": "sk-test-123456789", "ANTHROPIC_BASE_URL": anthropicURL}
 	wd, _ := os.Getwd()
 	te.eng = New(Config{Store: te.store, Observer: te.events, Parallel: parallel, WorkDir: wd,
 		Models: providers.Source{Options: providers.Options{Getenv: func(k string) string { return env[k] }}}})

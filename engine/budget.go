@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/engine/work"
@@ -24,6 +25,13 @@ import (
 // budget. Steps that call no model still run. The run then ends failed,
 // its ending budget_exceeded, and resume or retry with a larger budget
 // continues it: nothing finished runs again.
+//
+// A child run (a flow step's, a flow: tool's) is held to its parent's
+// budget, and theirs, beside its own: its calls count against each as
+// they are made, and once one is spent the child is held back as its
+// parent would be, ending budget_exceeded; the parent then holds the step
+// (or tool call) that runs it, unrecorded, and a resume of the parent with
+// a larger budget continues the child.
 
 // ContinueOption changes how Resume and Retry continue a run.
 type ContinueOption func(*continueConfig)
@@ -132,10 +140,16 @@ func (b *budget) stopped() *runstore.BudgetSpent {
 type budgetCaller struct {
 	next providers.Caller
 	b    *budget
+	// held, when set, notes a refusal too: a child run's, whose parent's
+	// budget b is.
+	held *atomic.Bool
 }
 
 func (c budgetCaller) Call(ctx context.Context, req providers.Request) (*providers.Response, error) {
 	if c.b.holds() {
+		if c.held != nil {
+			c.held.Store(true)
+		}
 		return nil, &budgetError{reached: c.b.reached()}
 	}
 	resp, err := c.next.Call(ctx, req)
@@ -163,28 +177,83 @@ func heldByBudget(err error) bool { return errors.Is(err, work.ErrBudgetSpent) }
 // startBudget counts this go's spend from the run's totals so far and puts
 // the budget between the run's steps and the model caller.
 func (x *execution) startBudget() {
-	if x.meta.Budget == nil {
+	if x.meta.Budget != nil {
+		rec := x.record()
+		x.addUnrecordedItems(rec)
+		x.budget = newBudget(x.meta.Budget, rec.Usage, rec.CostUSD)
+		if x.budget != nil && x.caller != nil {
+			x.caller = budgetCaller{next: x.caller, b: x.budget}
+		}
+	}
+	if x.caller == nil {
 		return
 	}
-	rec := x.record()
-	x.addUnrecordedItems(rec)
-	x.budget = newBudget(x.meta.Budget, rec.Usage, rec.CostUSD)
-	if x.budget != nil && x.caller != nil {
-		x.caller = budgetCaller{next: x.caller, b: x.budget}
+	for _, b := range x.outer {
+		x.caller = budgetCaller{next: x.caller, b: b, held: &x.outerHeld}
 	}
+}
+
+// budgets are the run's own budget and those it is held to as a child,
+// for a child run of its own.
+func (x *execution) budgets() []*budget {
+	if x.budget == nil {
+		return x.outer
+	}
+	return append([]*budget{x.budget}, x.outer...)
+}
+
+// budgetHolds says whether a model call may not start now, by the run's
+// own budget or one it is held to as a child, and notes it when so.
+func (x *execution) budgetHolds() bool {
+	if x.budget.holds() {
+		return true
+	}
+	for _, b := range x.outer {
+		if b.holds() {
+			x.outerHeld.Store(true)
+			return true
+		}
+	}
+	return false
 }
 
 // holdsModel says whether step s, about to start, is held back by the
 // budget: an llm step once the run has spent it.
 func (x *execution) holdsModel(s *flowspec.Step) bool {
-	return s.Kind == flowspec.KindLLM && x.budget.holds()
+	return s.Kind == flowspec.KindLLM && x.budgetHolds()
 }
 
-// budgetEnd is the ending of a go the budget held something back in.
+// budgetEnd is the ending of a go the budget held something back in: the
+// run's own, or for a child run, its parent's (the figures are then the
+// parent's).
 func (x *execution) budgetEnd() (runEnd, bool) {
 	sp := x.budget.stopped()
+	if sp == nil && x.outerHeld.Load() {
+		for _, b := range x.outer {
+			if sp = b.stopped(); sp != nil {
+				break
+			}
+		}
+	}
 	if sp == nil {
 		return runEnd{}, false
 	}
 	return runEnd{RunFailed, &Ending{Code: runstore.EndBudgetExceeded, Budget: sp}, nil}, true
+}
+
+// childBudgetHeld is the error of a step (or tool call) whose child run
+// ended budget_exceeded while a budget this run is held to is spent: the
+// step is held back, as its own call would be, for a resume with a larger
+// budget. Nil when the child's own budget stopped it (a failure).
+func (x *execution) childBudgetHeld(run *Run) error {
+	if run.Ending == nil || run.Ending.Code != runstore.EndBudgetExceeded || !x.budgetHolds() {
+		return nil
+	}
+	reached := x.budget.reached()
+	for _, b := range x.outer {
+		if reached == "" {
+			reached = b.reached()
+		}
+	}
+	return &budgetError{reached: reached}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/engine/work"
 	"github.com/kitaruhq/kitaru/flowspec"
+	"github.com/kitaruhq/kitaru/providers"
 )
 
 // A flow step runs its sub-flow as a child run in the same store, driven
@@ -47,10 +48,25 @@ func childRunID(parent string, k childKey) string {
 }
 
 // childCtxKey marks the context of a child run: its events stay in its
-// journal and reach no Observer, which follows the run it was given.
+// journal and reach no Observer, which follows the run it was given. Its
+// value is a childOf.
 type childCtxKey struct{}
 
+// childOf is what a child run takes from the go at its parent that runs
+// it: the budgets it is held to (see budget.go).
+type childOf struct {
+	budgets []*budget
+}
+
 func isChild(ctx context.Context) bool { return ctx.Value(childCtxKey{}) != nil }
+
+// parentBudgets are the budgets the run of ctx is held to as a child.
+func parentBudgets(ctx context.Context) []*budget {
+	if c, ok := ctx.Value(childCtxKey{}).(childOf); ok {
+		return c.budgets
+	}
+	return nil
+}
 
 // flowExecutor runs flow steps.
 type flowExecutor struct{ x *execution }
@@ -69,7 +85,13 @@ func (fe flowExecutor) Execute(ctx context.Context, u *work.Unit, _ work.Sink) (
 		}
 		given[in.Name] = v
 	}
-	return fe.x.runChild(ctx, sub.Flow, given, childDir(sub, u.Dir), childKey{step: u.Step.ID, item: u.Item})
+	res, err := fe.x.runChild(ctx, sub.Flow, given, childDir(sub, u.Dir), childKey{step: u.Step.ID, item: u.Item})
+	if err != nil && res != nil {
+		// A retry of the step retries the child, whose totals then count
+		// this attempt's spend again: only a completed child's count.
+		res.Usage, res.Cost = providers.Usage{}, nil
+	}
+	return res, err
 }
 
 // childDir is where a child run's commands run: its flow file's
@@ -106,7 +128,7 @@ func (x *execution) runChild(ctx context.Context, f *flowspec.Flow, given map[st
 	e := x.e
 	id := childRunID(x.meta.ID, k)
 	parallel := e.parallel(x.meta.Parallel)
-	cctx := context.WithValue(ctx, childCtxKey{}, true)
+	cctx := context.WithValue(ctx, childCtxKey{}, childOf{budgets: x.budgets()})
 	meta, err := e.store.LoadSummary(ctx, id)
 	var run *Run
 	switch {
@@ -116,7 +138,7 @@ func (x *execution) runChild(ctx context.Context, f *flowspec.Flow, given map[st
 			return nil, fmt.Errorf("its sub-flow %s cannot take these inputs: %w", f.Name, berr)
 		}
 		parent := &ParentRef{Run: x.meta.ID, Step: k.step, Item: k.item, Call: k.call}
-		run, err = e.startChild(cctx, StartOptions{Flow: f, Inputs: inputs, Parallel: parallel, NoCache: x.meta.NoCache}, id, dir, parent)
+		run, err = e.startChild(cctx, StartOptions{Flow: f, Inputs: inputs, Parallel: parallel, NoCache: x.meta.NoCache}, x.meta, id, dir, parent)
 	case err != nil:
 		return nil, fmt.Errorf("its child run %s cannot be read: %w", id, err)
 	case meta.Parent == nil || meta.Parent.Run != x.meta.ID || meta.Parent.Step != k.step || meta.Parent.Call != k.call:
@@ -140,12 +162,15 @@ func (x *execution) runChild(ctx context.Context, f *flowspec.Flow, given map[st
 	if ctx.Err() != nil {
 		return res, ctx.Err()
 	}
+	// The child's totals hold every go at it: what a call of a flow: tool
+	// records (a flow step's record counts them once it completes).
+	res.Usage, res.Cost = run.Usage, &run.CostUSD
+	if run.CostUSD == 0 {
+		res.Cost = nil
+	}
 	switch run.Status {
 	case RunCompleted:
-		res.Output, res.Usage, res.Cost = run.Output, run.Usage, &run.CostUSD
-		if run.CostUSD == 0 {
-			res.Cost = nil
-		}
+		res.Output = run.Output
 		return res, nil
 	case RunWaiting:
 		res.Wait = childWait(run)
@@ -158,6 +183,9 @@ func (x *execution) runChild(ctx context.Context, f *flowspec.Flow, given map[st
 		}
 		return res, nil
 	case RunFailed:
+		if err := x.childBudgetHeld(run); err != nil {
+			return res, fmt.Errorf("its child run %s: %w", id, err)
+		}
 		where := ""
 		if run.Ending != nil && run.Ending.Step != "" {
 			where = " at step " + run.Ending.Step
@@ -184,13 +212,21 @@ func childWait(run *Run) *WaitInfo {
 	return &WaitInfo{Question: "run " + run.ID + " waits for input"}
 }
 
-// startChild starts the child run id of parent.
-func (e *Engine) startChild(ctx context.Context, opts StartOptions, id, dir string, parent *ParentRef) (*Run, error) {
-	reg, err := e.currentRegistry(opts.Flow)
-	if err != nil {
-		return nil, err
+// startChild starts the child run id of parent, recorded with pm: it
+// resolves models with its parent's registry snapshot and
+// KITARU_DEFAULT_MODEL, so a child started late in its parent's life (a
+// resume, a tool call of turn 30) calls what its parent would.
+func (e *Engine) startChild(ctx context.Context, opts StartOptions, pm *RunMeta, id, dir string, parent *ParentRef) (*Run, error) {
+	reg, def := pm.Registry, pm.DefaultModel
+	if reg == nil {
+		// The parent calls no model itself and resolved none.
+		var err error
+		if reg, err = e.currentRegistry(opts.Flow); err != nil {
+			return nil, err
+		}
+		def = defaultModel(reg)
 	}
-	return e.startAs(ctx, opts, reg, id, dir, parent)
+	return e.startAs(ctx, opts, reg, def, id, dir, parent)
 }
 
 // subFlowSources are f's sub-flows as a run's meta keeps them.

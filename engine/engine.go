@@ -178,12 +178,13 @@ func (e *Engine) Start(ctx context.Context, opts StartOptions) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
-	return e.startAs(ctx, opts, reg, id, e.workDirOf(f), nil)
+	return e.startAs(ctx, opts, reg, defaultModel(reg), id, e.workDirOf(f), nil)
 }
 
-// startAs starts run id of opts.Flow, working in dir; parent is set for
-// a child run (see childrun.go).
-func (e *Engine) startAs(ctx context.Context, opts StartOptions, reg *providers.Registry, id, dir string, parent *ParentRef) (*Run, error) {
+// startAs starts run id of opts.Flow, resolving models with reg and def
+// (KITARU_DEFAULT_MODEL), working in dir; parent is set for a child run
+// (see childrun.go).
+func (e *Engine) startAs(ctx context.Context, opts StartOptions, reg *providers.Registry, def *string, id, dir string, parent *ParentRef) (*Run, error) {
 	f := opts.Flow
 	inputs := opts.Inputs
 	if inputs == nil {
@@ -196,7 +197,7 @@ func (e *Engine) startAs(ctx context.Context, opts StartOptions, reg *providers.
 			WorkDir: dir, Parent: parent,
 		},
 		Parallel:     opts.Parallel,
-		DefaultModel: defaultModel(reg),
+		DefaultModel: def,
 		Plan:         planOf(f),
 		SubFlows:     subFlowSources(f),
 	}
@@ -211,7 +212,7 @@ func (e *Engine) startAs(ctx context.Context, opts StartOptions, reg *providers.
 		opts.OnCreated(id)
 	}
 	x := e.newExecution(f, meta, e.parallel(opts.Parallel))
-	x.caller = e.caller(reg)
+	x.caller = e.runCaller(meta)
 	x.fresh = true
 	return x.run(ctx)
 }

@@ -28,7 +28,11 @@ type execution struct {
 	meta   *RunMeta
 	caller providers.Caller
 	budget *budget // nil: the run has no budget
-	slots  slots   // the run's --parallel places (see slots)
+	// outer are the budgets of a child run's parent (and theirs), which
+	// it is held to too; outerHeld says one held something back in this go.
+	outer     []*budget
+	outerHeld atomic.Bool
+	slots     slots // the run's --parallel places (see slots)
 	// recording bounds the foreach items whose work is done and whose
 	// record is being written, having let go of their slot (execForeach).
 	recording slots
@@ -324,6 +328,7 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 		goStart = x.meta.StartedAt
 	}
 	x.sc = context.WithoutCancel(ctx)
+	x.outer = parentBudgets(ctx)
 	if x.e.cfg.Observer != nil && !isChild(ctx) {
 		x.obs = newObserverQueue(x.e.cfg.Observer)
 		defer x.obs.close()

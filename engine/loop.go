@@ -57,7 +57,8 @@ func (u *unit) Parallel(ctx context.Context, fns []func()) {
 // recordedSpend puts in usage and cost what the model turns recorded for
 // step s (or its item) spent, when it keeps turn records: every model
 // call of its conversations is one, whichever go at the run made it (a
-// killed kitaru's too, which nothing else remembers), so their sum is the
+// killed kitaru's too, which nothing else remembers), and every call of a
+// flow: tool records what its child run spent, so their sum is the
 // step's spend and replaces what the goes' attempts added up.
 func (x *execution) recordedSpend(s *flowspec.Step, item *int, usage *providers.Usage, cost **float64) {
 	if s == nil || !executors.RecordsTurns(s.LLM) {
@@ -71,6 +72,11 @@ func (x *execution) recordedSpend(s *flowspec.Step, item *int, usage *providers.
 	var c *float64
 	found := false
 	for _, r := range recs {
+		if r.Tool != nil && r.Tool.Usage != nil {
+			// A flow: tool's child run.
+			found = true
+			u, c = u.Add(*r.Tool.Usage), providers.AddCost(c, r.Tool.CostUSD)
+		}
 		if r.Model == nil {
 			continue
 		}

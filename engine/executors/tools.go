@@ -34,8 +34,10 @@ func (c *conversation) runTools(ctx context.Context, t int) error {
 				return // stopped: no result, it runs again
 			}
 			if down != nil {
-				// Not the tool's failure but its server's: the step fails,
-				// the call unrecorded, so that it runs again.
+				// Not the tool's failure but its server's (or, for a
+				// flow: tool, the run's budget spent in its child): the
+				// step fails or is held back, the call unrecorded, so
+				// that it runs again.
 				c.mu.Lock()
 				downErr = errors.Join(downErr, down)
 				c.mu.Unlock()
@@ -43,8 +45,13 @@ func (c *conversation) runTools(ctx context.Context, t int) error {
 			}
 			tc.Pending, tc.DurationMS = false, time.Since(start).Milliseconds()
 			if r, ok := out.(*work.Result); ok {
-				// A flow: tool's: its output, from the child run named.
+				// A flow: tool's: its output, from the child run named,
+				// and what that run spent, which the step spent.
 				tc.ChildRun, out = r.Child, r.Output
+				if r.Usage.Total() > 0 || r.Cost != nil {
+					u := r.Usage
+					tc.Usage, tc.CostUSD = &u, r.Cost
+				}
 			}
 			if w, ok := out.(*runstore.WaitInfo); ok {
 				// A question: the call stays pending until it is answered.
@@ -66,6 +73,9 @@ func (c *conversation) runTools(ctx context.Context, t int) error {
 				return
 			}
 			turn.ToolCalls[i] = tc
+			if tc.Usage != nil {
+				c.res.Usage, c.res.Cost = c.res.Usage.Add(*tc.Usage), providers.AddCost(c.res.Cost, tc.CostUSD)
+			}
 		})
 	}
 	if len(fns) == 0 {
@@ -95,6 +105,9 @@ func (c *conversation) runTool(ctx context.Context, tc runstore.ToolCall, key st
 		return c.callMCP(ctx, of, args)
 	}
 	out, err = c.runLocal(ctx, of.local, args, key)
+	if errors.Is(err, work.ErrBudgetSpent) {
+		return nil, err, nil // a flow: tool's child run held back
+	}
 	return out, nil, err
 }
 
@@ -244,8 +257,10 @@ func (c *conversation) runFlowTool(ctx context.Context, tool *flowspec.Tool, arg
 		return nil, fmt.Errorf("the arguments of tool %s must be an object of the sub-flow's inputs", tool.Name)
 	}
 	res, err := c.u.Children.Run(ctx, tool.Sub, inputs, key)
-	if err != nil {
+	if res == nil {
 		return nil, err
 	}
-	return &work.Result{Output: c.sink.MaskValue(res.Output), Child: res.Child}, nil
+	// A child that failed spent too: its error goes to the model and its
+	// usage to the step.
+	return &work.Result{Output: c.sink.MaskValue(res.Output), Child: res.Child, Usage: res.Usage, Cost: res.Cost}, err
 }

@@ -64,8 +64,11 @@ type ToolCall struct {
 	// NotRun: it was asked for on the last turn max_turns allows, and not
 	// run, as no turn was left to take its result.
 	NotRun bool `json:"not_run,omitempty"`
-	// ChildRun is the run a call of a flow: tool started.
-	ChildRun string `json:"child_run,omitempty"`
+	// ChildRun is the run a call of a flow: tool started; Usage and
+	// CostUSD what that run spent (its totals), which its step's count.
+	ChildRun string           `json:"child_run,omitempty"`
+	Usage    *providers.Usage `json:"usage,omitempty"`
+	CostUSD  *float64         `json:"cost_usd,omitempty"`
 }
 
 // Waiting says whether the call is a question no one answered yet.
