@@ -42,7 +42,7 @@ func seed100k(b *testing.B) *Store {
 		for i := range 100_000 {
 			at := t0.Add(time.Duration(i) * time.Second)
 			end := at.Add(40 * time.Second)
-			m := runstore.RunMeta{Run: runstore.Run{ID: fmt.Sprintf("kr-%08x", i*2654435761%(1<<32)), Flow: flows[i%4], Status: statuses[(i/4)%4],
+			m := runstore.RunMeta{Run: runstore.Run{ID: fmt.Sprintf("kr-%08x", uint64(i)*2654435761%(1<<32)), Flow: flows[i%4], Status: statuses[(i/4)%4],
 				Inputs: map[string]any{"topic": "otters", "n": i}, Usage: providers.Usage{InputTokens: 1200, OutputTokens: 300},
 				CostUSD: 0.0042, StartedAt: at, EndedAt: &end, FlowFile: "/home/me/flows/" + flows[i%4] + ".yaml", WorkDir: "/home/me/flows"},
 				UpdatedAt: end}
