@@ -277,13 +277,14 @@ steps:
 output: ${{ steps.gate.output }}
 `)
 	cmd, stdout, stderr := m.startUntil("gate.count", "run", flow)
-	id := announcedID(t, stdout.String())
 	srv.Stop(t)
 	m.write("go", "")
 	err := cmd.Wait()
 	if err == nil {
 		t.Fatalf("the run went on without its store:\n%s\n%s", stdout, stderr)
 	}
+	// Read only after Wait: the process writes stdout until it exits.
+	id := announcedID(t, stdout.String())
 	if !strings.Contains(stderr.String(), "cannot be reached") || !strings.Contains(stderr.String(), "kitaru resume") {
 		t.Errorf("the stop does not say what happened and what to do:\n%s", stderr)
 	}

@@ -153,18 +153,30 @@ func transient(err error) bool {
 // earlier one failed and may have committed all the same (its commit's
 // answer lost): a write that is not a plain replacement checks first.
 func (s *Store) do(ctx context.Context, op string, attempt func(ctx context.Context, retry bool) error) error {
-	deadline := time.Now().Add(s.retryFor)
 	wait := 25 * time.Millisecond
 	for retry := false; ; retry = true {
 		err := attempt(ctx, retry)
 		if err == nil || own(err) {
+			s.outageSince.Store(0)
 			return err
 		}
-		left := time.Until(deadline)
-		if !transient(err) || ctx.Err() != nil || left <= 0 {
+		if !transient(err) {
+			if isServerAnswer(err) {
+				s.outageSince.Store(0)
+			}
 			return s.wrap(op, err)
 		}
-		t := time.NewTimer(min(wait, left))
+		// Past the window a call still tries twice: its first attempt may
+		// have met a connection the restarted server had dropped.
+		left := time.Until(s.outageStart().Add(s.retryFor))
+		if ctx.Err() != nil || left <= 0 && retry {
+			return s.wrap(op, err)
+		}
+		d := min(wait, left)
+		if d <= 0 {
+			d = wait
+		}
+		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -173,4 +185,22 @@ func (s *Store) do(ctx context.Context, op string, attempt func(ctx context.Cont
 		}
 		wait = min(2*wait, time.Second)
 	}
+}
+
+// outageStart is when the server stopped answering, starting the clock
+// now if no other call has.
+func (s *Store) outageStart() time.Time {
+	now := time.Now().UnixNano()
+	s.outageSince.CompareAndSwap(0, now)
+	if since := s.outageSince.Load(); since != 0 {
+		return time.Unix(0, since)
+	}
+	return time.Unix(0, now)
+}
+
+// isServerAnswer tells whether err came from the server itself, which
+// therefore is up.
+func isServerAnswer(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe)
 }

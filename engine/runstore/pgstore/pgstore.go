@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -46,6 +47,10 @@ type Store struct {
 	version  int
 	retryFor time.Duration
 	password string // taken out of every error's text
+	// outageSince is when (unix ns) the server stopped answering, 0 while
+	// it answers. The retry window runs from there for every call, so a
+	// run whose store is gone stops after one window, not one per call.
+	outageSince atomic.Int64
 }
 
 var _ runstore.Store = (*Store)(nil)

@@ -375,15 +375,26 @@ func TestServerOutage(t *testing.T) {
 	})
 
 	t.Run("LongerThanTheRetryWindow", func(t *testing.T) {
-		quick, err := Open(ctx, srv.URL(), Options{RetryFor: time.Second})
+		const window = 3 * time.Second
+		quick, err := Open(ctx, srv.URL(), Options{RetryFor: window})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer quick.Close()
 		srv.Stop(t)
 		err = quick.SaveStep(ctx, id, &runstore.StepResult{ID: "late", Status: runstore.StepCompleted})
+		// The window is the outage's, not each call's: once it has run
+		// out, the next call gives up at once instead of waiting anew.
+		began := time.Now()
 		err2 := quick.AppendEvents(ctx, id, runstore.Event{Type: runstore.EventStepFinished, Step: "late"})
+		if took := time.Since(began); took >= window/2 {
+			t.Errorf("a call after the window had run out retried for %v", took)
+		}
 		srv.Restart(t)
+		// The server back, the window is whole again.
+		if _, err := quick.LoadSteps(ctx, id); err != nil {
+			t.Fatalf("the first call after the restart = %v", err)
+		}
 		for _, err := range []error{err, err2} {
 			var pe *Error
 			if !errors.Is(err, ErrUnreachable) || !errors.As(err, &pe) {
