@@ -120,12 +120,21 @@ func (s *Store) AppendEvents(ctx context.Context, id string, evs ...runstore.Eve
 		}
 		recs[i] = b
 	}
+	if p := s.grouped(id); p != nil && len(recs) > 0 {
+		s.hold(id, p, recs)
+		return nil
+	}
 	return s.appendRecords(ctx, "recording events of run "+id, id, eventsJournal, recs)
 }
 
 // Events returns the events after seq `after`; one that does not decode
 // is skipped with a warning.
 func (s *Store) Events(ctx context.Context, id string, after int64, limit int) ([]runstore.Event, []string, error) {
+	if p := s.grouped(id); p != nil {
+		if err := s.flush(ctx, id, p); err != nil {
+			return nil, nil, err
+		}
+	}
 	var out []runstore.Event
 	var warns []string
 	err := s.readRecords(ctx, "reading the events of run "+id, id, eventsJournal, after, limit, func(seq int64, rec []byte) {

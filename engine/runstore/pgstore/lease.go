@@ -46,6 +46,7 @@ func (s *Store) Acquire(ctx context.Context, id string, holder runstore.Holder, 
 	if err != nil {
 		return nil, err
 	}
+	s.startGroup(id)
 	return l, nil
 }
 
@@ -85,10 +86,13 @@ func (s *Store) Release(ctx context.Context, l *runstore.Lease) error {
 	if l == nil {
 		return nil
 	}
-	return s.do(ctx, "releasing the lease of run "+l.RunID, func(ctx context.Context, _ bool) error {
+	// The run's events are durable once its lease is released.
+	ferr := s.endGroup(ctx, l.RunID)
+	err := s.do(ctx, "releasing the lease of run "+l.RunID, func(ctx context.Context, _ bool) error {
 		_, err := s.pool.Exec(ctx, `UPDATE runs SET lease_token = NULL, lease_expires = NULL WHERE id = $1 AND lease_token = $2`, l.RunID, l.Token)
 		return err
 	})
+	return errors.Join(ferr, err)
 }
 
 // Holder tells who holds a live lease on the run (nil: nobody, or no
@@ -136,13 +140,6 @@ func (s *Store) ClearCancel(ctx context.Context, id string) error {
 // records: none changed is run id not found.
 func (s *Store) exec1(ctx context.Context, op, id, sql string, args ...any) error {
 	return s.do(ctx, op, func(ctx context.Context, _ bool) error {
-		tag, err := s.pool.Exec(ctx, sql, args...)
-		if err == nil && tag.RowsAffected() == 0 {
-			return notFound(id)
-		}
-		if isCode(err, "23503") { // a record of a run that is not there
-			return notFound(id)
-		}
-		return err
+		return s.execOnce(ctx, id, sql, args)
 	})
 }

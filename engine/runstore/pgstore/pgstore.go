@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -51,6 +52,10 @@ type Store struct {
 	// it answers. The retry window runs from there for every call, so a
 	// run whose store is gone stops after one window, not one per call.
 	outageSince atomic.Int64
+
+	groupMu    sync.Mutex
+	groups     map[string]*pending // the runs leased here, by id
+	groupDelay time.Duration
 }
 
 var _ runstore.Store = (*Store)(nil)
@@ -74,7 +79,7 @@ func open(ctx context.Context, url string, opt Options, migs []string) (*Store, 
 	if schema == "" {
 		schema = DefaultSchema
 	}
-	s := &Store{schema: schema, retryFor: opt.RetryFor}
+	s := &Store{schema: schema, retryFor: opt.RetryFor, groupDelay: defaultGroupDelay}
 	switch {
 	case s.retryFor == 0:
 		s.retryFor = DefaultRetryFor
@@ -117,6 +122,9 @@ func open(ctx context.Context, url string, opt Options, migs []string) (*Store, 
 // Close closes the store's connections.
 func (s *Store) Close() {
 	if s.pool != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		s.flushAll(ctx)
+		cancel()
 		s.pool.Close()
 	}
 }

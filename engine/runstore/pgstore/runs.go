@@ -119,6 +119,7 @@ func (s *Store) Create(ctx context.Context, meta *runstore.RunMeta, flowSource [
 	if err != nil {
 		return nil, err
 	}
+	s.startGroup(meta.ID)
 	return l, nil
 }
 
@@ -142,14 +143,8 @@ func (s *Store) SaveMeta(ctx context.Context, meta *runstore.RunMeta) error {
 	if err != nil {
 		return err
 	}
-	return s.do(ctx, "saving the meta of run "+meta.ID, func(ctx context.Context, _ bool) error {
-		tag, err := s.pool.Exec(ctx, `UPDATE runs SET meta = $2, flow = $3, status = $4, started_at = $5 WHERE id = $1`,
-			meta.ID, mb, meta.Flow, string(meta.Status), meta.StartedAt)
-		if err == nil && tag.RowsAffected() == 0 {
-			return notFound(meta.ID)
-		}
-		return err
-	})
+	return s.record(ctx, "saving the meta of run "+meta.ID, meta.ID, `UPDATE runs SET meta = $2, flow = $3, status = $4, started_at = $5 WHERE id = $1`,
+		meta.ID, mb, meta.Flow, string(meta.Status), meta.StartedAt)
 }
 
 // ReplaceFlow replaces the run's flow snapshot, plan and meta in one
@@ -340,6 +335,7 @@ func parseCursor(c string) (time.Time, string, error) {
 // flight, and the journal's rows are deleted after them; an append after
 // finds no counter and fails as of a run not found.
 func (s *Store) Delete(ctx context.Context, l *runstore.Lease) error {
+	s.dropGroup(l.RunID)
 	return s.do(ctx, "deleting run "+l.RunID, func(ctx context.Context, retry bool) error {
 		deleted := false
 		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {

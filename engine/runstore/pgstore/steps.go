@@ -20,7 +20,7 @@ func (s *Store) SaveStep(ctx context.Context, id string, sr *runstore.StepResult
 	if err != nil {
 		return err
 	}
-	return s.exec1(ctx, "saving step "+sr.ID+" of run "+id, id,
+	return s.record(ctx, "saving step "+sr.ID+" of run "+id, id,
 		`INSERT INTO steps (run_id, step, rec) VALUES ($1, $2, $3) ON CONFLICT (run_id, step) DO UPDATE SET rec = excluded.rec`, id, sr.ID, b)
 }
 
@@ -99,7 +99,7 @@ func (s *Store) SaveItem(ctx context.Context, id, step string, ir *runstore.Item
 	if err != nil {
 		return err
 	}
-	return s.exec1(ctx, fmt.Sprintf("saving item %d of step %s of run %s", ir.Index, step, id), id,
+	return s.record(ctx, fmt.Sprintf("saving item %d of step %s of run %s", ir.Index, step, id), id,
 		`INSERT INTO items (run_id, step, idx, rec) VALUES ($1, $2, $3, $4) ON CONFLICT (run_id, step, idx) DO UPDATE SET rec = excluded.rec`,
 		id, step, ir.Index, b)
 }
@@ -139,7 +139,7 @@ func (s *Store) SaveTurn(ctx context.Context, id, step string, tr *runstore.Turn
 	if err != nil {
 		return err
 	}
-	return s.exec1(ctx, fmt.Sprintf("saving turn %d.%d.%d of step %s of run %s", tr.Conversation, tr.Turn, tr.Call, step, id), id,
+	return s.record(ctx, fmt.Sprintf("saving turn %d.%d.%d of step %s of run %s", tr.Conversation, tr.Turn, tr.Call, step, id), id,
 		`INSERT INTO turns (run_id, step, item, conversation, turn, call, rec) VALUES ($1, $2, $3, $4, $5, $6, $7)
 		ON CONFLICT (run_id, step, item, conversation, turn, call) DO UPDATE SET rec = excluded.rec`,
 		id, step, itemOf(tr.Item), tr.Conversation, tr.Turn, tr.Call, b)

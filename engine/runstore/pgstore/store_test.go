@@ -462,3 +462,81 @@ func TestDeleteLeavesNoRows(t *testing.T) {
 		t.Errorf("AppendEvents after Delete = %v, want ErrNotFound", err)
 	}
 }
+
+// A leased run's events go to the server with its next record, at its
+// release, when read, or on their own after a short delay; a follower on
+// another connection sees them then, in order.
+func TestEventsGroupWithTheNextWrite(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	runner := newStore(t, Options{})
+	follower, err := Open(ctx, shared(t).URL(), Options{Schema: runner.Schema()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer follower.Close()
+	steps := func(id string) []string {
+		t.Helper()
+		evs, _, err := follower.Events(ctx, id, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, e := range evs {
+			got = append(got, e.Step)
+		}
+		return got
+	}
+	ev := func(step string) runstore.Event { return runstore.Event{Type: runstore.EventStepFinished, Step: step} }
+
+	runner.groupDelay = time.Hour // only the writes below send them
+	l := createRun(t, runner)
+	id := l.RunID
+	if err := runner.AppendEvents(ctx, id, ev("a"), ev("b")); err != nil {
+		t.Fatal(err)
+	}
+	if got := steps(id); len(got) != 0 {
+		t.Fatalf("events went out on their own at once: %v", got)
+	}
+	if err := runner.SaveStep(ctx, id, &runstore.StepResult{ID: "a", Status: runstore.StepCompleted}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(steps(id), " "); got != "a b" {
+		t.Fatalf("after the next record the follower sees %q, want \"a b\"", got)
+	}
+	if err := runner.AppendEvents(ctx, id, ev("c")); err != nil {
+		t.Fatal(err)
+	}
+	if evs, _, err := runner.Events(ctx, id, 2, 0); err != nil || len(evs) != 1 || evs[0].Step != "c" || evs[0].Seq != 3 {
+		t.Fatalf("the runner reads its own events: %+v, %v", evs, err)
+	}
+	if err := runner.AppendEvents(ctx, id, ev("d")); err != nil {
+		t.Fatal(err)
+	}
+	if err := runner.Release(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(steps(id), " "); got != "a b c d" {
+		t.Fatalf("after the release the follower sees %q, want \"a b c d\"", got)
+	}
+	// Not leased here: written at once.
+	if err := runner.AppendEvents(ctx, id, ev("e")); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(steps(id), " "); got != "a b c d e" {
+		t.Fatalf("an event of a run not leased here waits: %q", got)
+	}
+
+	runner.groupDelay = 5 * time.Millisecond
+	l2 := createRun(t, runner)
+	if err := runner.AppendEvents(ctx, l2.RunID, ev("x")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(steps(l2.RunID)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("a held event never went out on its own")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
