@@ -1,8 +1,11 @@
 package cli
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -299,5 +302,116 @@ output: ${{ steps.gate.output }}
 	}
 	if m.count("first.count") != 1 {
 		t.Errorf("first ran %d times; want 1", m.count("first.count"))
+	}
+}
+
+// Machine B follows a run of machine A while it runs: `logs --follow`
+// prints a step's line before the run ends and stops with it, and B's web
+// UI streams the run's events live.
+func TestE2EPostgresFollowAcrossMachines(t *testing.T) {
+	url := teamStore(t)
+	a, b := twoMachines(t, url)
+	flow := a.flow("follow.yaml", `name: follow
+steps:
+  first:
+    kind: checkpoint
+    run: echo first line; echo x >> @D@/first.count
+  gate:
+    kind: checkpoint
+    needs: [first]
+    run: echo x >> @D@/gate.count; while [ ! -f @D@/go ]; do sleep 0.02; done; echo gate opened
+`)
+	cmd, _, _ := a.startUntil("gate.count", "run", flow, "--quiet")
+	id := b.record("last").ID
+
+	lines := func(c *exec.Cmd) <-chan string {
+		out, err := c.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Process.Kill(); c.Wait() })
+		ch := make(chan string, 100)
+		go func() {
+			defer close(ch)
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				ch <- sc.Text()
+			}
+		}()
+		return ch
+	}
+	until := func(ch <-chan string, what string, want ...string) {
+		t.Helper()
+		deadline := time.After(30 * time.Second)
+		for {
+			select {
+			case l, ok := <-ch:
+				if !ok {
+					t.Fatalf("%s ended before %q", what, want)
+				}
+				all := true
+				for _, w := range want {
+					all = all && strings.Contains(l, w)
+				}
+				if all {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("%s did not show a line with %q in 30 s", what, want)
+			}
+		}
+	}
+
+	follow := b.command("executions", "logs", id, "--follow")
+	followed := lines(follow)
+	until(followed, "logs --follow on B", "first line")
+
+	ui := b.command("ui", "--addr", "127.0.0.1:0")
+	printed := lines(ui)
+	var base, token string
+	select {
+	case l := <-printed:
+		base, token, _ = strings.Cut(strings.TrimSpace(l), "/?token=")
+	case <-time.After(30 * time.Second):
+		t.Fatal("kitaru ui on B printed no address")
+	}
+	req, _ := http.NewRequest("GET", base+"/api/runs/"+id+"/events", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("B's event stream of A's run: %s", res.Status)
+	}
+	stream := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(res.Body)
+		for sc.Scan() {
+			stream <- sc.Text()
+		}
+		close(stream)
+	}()
+	// What happened so far, then the gate finishing once it is opened.
+	until(stream, "B's event stream", `"step_finished"`, `"first"`)
+	a.write("go", "")
+	until(stream, "B's event stream", `"step_finished"`, `"gate"`)
+	until(followed, "logs --follow on B", "gate opened")
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("A's run failed: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- follow.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("logs --follow on B ended with %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("logs --follow on B did not end with the run")
 	}
 }

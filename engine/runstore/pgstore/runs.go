@@ -255,51 +255,46 @@ func (s *Store) Query(ctx context.Context, q runstore.Query) (runstore.Page, err
 	if q.IDPrefix != "" {
 		conds = append(conds, "id LIKE "+arg(likePrefix(q.IDPrefix)))
 	}
+	var from *time.Time
+	var fromID string
 	if q.Cursor != "" {
 		at, id, err := parseCursor(q.Cursor)
 		if err != nil {
 			return runstore.Page{}, err
 		}
-		conds = append(conds, "(started_at, id) < ("+arg(at)+", "+arg(id)+")")
-	}
-	sql := `SELECT id, started_at, meta FROM runs`
-	if len(conds) > 0 {
-		sql += " WHERE " + strings.Join(conds, " AND ")
-	}
-	sql += " ORDER BY started_at DESC, id DESC"
-	if q.Limit > 0 {
-		sql += " LIMIT " + arg(q.Limit+1) // one more tells whether a page follows
+		from, fromID = &at, id
 	}
 	var page runstore.Page
 	var bad runstore.DamagedRuns
 	err := s.do(ctx, "listing runs", func(ctx context.Context, _ bool) error {
 		page, bad = runstore.Page{}, nil
-		rows, err := s.pool.Query(ctx, sql, args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		n := 0
-		var id string
-		var at time.Time
-		var mb []byte
-		for rows.Next() {
-			if q.Limit > 0 && n == q.Limit {
-				page.Next = cursor(at, id)
-				break
+		after, afterID := from, fromID
+		for {
+			// A damaged run is reported, not counted: while damaged ones
+			// leave the page short, read on after the last row read.
+			sqlArgs := append([]any(nil), args...)
+			where := append([]string(nil), conds...)
+			if after != nil {
+				sqlArgs = append(sqlArgs, *after, afterID)
+				where = append(where, fmt.Sprintf("(started_at, id) < ($%d, $%d)", len(sqlArgs)-1, len(sqlArgs)))
 			}
-			if err := rows.Scan(&id, &at, &mb); err != nil {
+			sql := `SELECT id, started_at, meta FROM runs`
+			if len(where) > 0 {
+				sql += " WHERE " + strings.Join(where, " AND ")
+			}
+			sql += " ORDER BY started_at DESC, id DESC"
+			want := 0
+			if q.Limit > 0 {
+				// One more than the page tells whether another follows.
+				want = q.Limit - len(page.Runs) + 1
+				sqlArgs = append(sqlArgs, want)
+				sql += " LIMIT $" + strconv.Itoa(len(sqlArgs))
+			}
+			more, err := s.queryRows(ctx, sql, sqlArgs, want, q.Limit, &page, &bad, &after, &afterID)
+			if err != nil || !more {
 				return err
 			}
-			n++
-			var m runstore.RunMeta
-			if err := json.Unmarshal(mb, &m); err != nil {
-				bad = append(bad, damaged(id, runstore.PartMeta, "", 0, err))
-				continue
-			}
-			page.Runs = append(page.Runs, &m)
 		}
-		return rows.Err()
 	})
 	if err != nil {
 		return runstore.Page{}, err
@@ -308,6 +303,44 @@ func (s *Store) Query(ctx context.Context, q runstore.Query) (runstore.Page, err
 		return page, bad
 	}
 	return page, nil
+}
+
+// queryRows adds the rows of one query (of at most want rows, 0: all) to
+// page until it holds limit runs, moving (after, afterID) to the last row
+// read. more: all want rows were read and the page is still short, so
+// rows may follow.
+func (s *Store) queryRows(ctx context.Context, sql string, args []any, want, limit int, page *runstore.Page, bad *runstore.DamagedRuns, after **time.Time, afterID *string) (more bool, err error) {
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	var id string
+	var at time.Time
+	var mb []byte
+	fetched := 0
+	for rows.Next() {
+		if limit > 0 && len(page.Runs) == limit {
+			page.Next = cursor(**after, *afterID)
+			return false, nil
+		}
+		if err := rows.Scan(&id, &at, &mb); err != nil {
+			return false, err
+		}
+		fetched++
+		t := at
+		*after, *afterID = &t, id
+		var m runstore.RunMeta
+		if err := json.Unmarshal(mb, &m); err != nil {
+			*bad = append(*bad, damaged(id, runstore.PartMeta, "", 0, err))
+			continue
+		}
+		page.Runs = append(page.Runs, &m)
+	}
+	if err := rows.Err(); err != nil {
+		return false, err
+	}
+	return limit > 0 && len(page.Runs) < limit && fetched == want, nil
 }
 
 // likePrefix is a LIKE pattern matching what starts with p.

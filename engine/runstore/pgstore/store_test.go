@@ -540,3 +540,50 @@ func TestEventsGroupWithTheNextWrite(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// Damaged runs are reported beside a page, not counted in its Limit: every
+// whole run is still listed, pages full, however the damaged fall.
+func TestQuerySkipsDamagedRunsWithoutShortPages(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t, Options{})
+	var ids []string
+	for range 9 {
+		ids = append(ids, createRun(t, s).RunID)
+	}
+	// Damage all but three: newest first the list reads bad, bad, whole...
+	whole := []string{ids[0], ids[3], ids[6]}
+	if _, err := s.pool.Exec(ctx, `UPDATE runs SET meta = '\x6e6f74'::bytea WHERE NOT (id = ANY($1))`, whole); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	damagedSeen := 0
+	cur := ""
+	for pages := 0; ; pages++ {
+		if pages > 10 {
+			t.Fatal("paging does not end")
+		}
+		page, err := s.Query(ctx, runstore.Query{Limit: 2, Cursor: cur})
+		var bad runstore.DamagedRuns
+		if err != nil && !errors.As(err, &bad) {
+			t.Fatal(err)
+		}
+		damagedSeen += len(bad)
+		if page.Next != "" && len(page.Runs) != 2 {
+			t.Fatalf("page %d has %d runs and a next page", pages, len(page.Runs))
+		}
+		for _, m := range page.Runs {
+			got = append(got, m.ID)
+		}
+		if page.Next == "" {
+			break
+		}
+		cur = page.Next
+	}
+	if want := []string{whole[2], whole[1], whole[0]}; strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("listed %v, want %v", got, want)
+	}
+	if damagedSeen != 6 {
+		t.Errorf("%d damaged runs reported, want 6", damagedSeen)
+	}
+}
