@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/kitaruhq/kitaru/engine/runstore"
+	"github.com/kitaruhq/kitaru/engine/runstore/storetest"
 	"github.com/kitaruhq/kitaru/flowspec"
 	"github.com/kitaruhq/kitaru/internal/pgtest"
 )
@@ -557,13 +558,8 @@ func TestQuerySkipsDamagedRunsWithoutShortPages(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []string
-	damagedSeen := 0
-	cur := ""
-	for pages := 0; ; pages++ {
-		if pages > 10 {
-			t.Fatal("paging does not end")
-		}
-		page, err := s.Query(ctx, runstore.Query{Limit: 2, Cursor: cur})
+	damagedSeen, pages := 0, 0
+	storetest.Pages(t, s, runstore.Query{Limit: 2}, func(page runstore.Page, err error) {
 		var bad runstore.DamagedRuns
 		if err != nil && !errors.As(err, &bad) {
 			t.Fatal(err)
@@ -575,11 +571,8 @@ func TestQuerySkipsDamagedRunsWithoutShortPages(t *testing.T) {
 		for _, m := range page.Runs {
 			got = append(got, m.ID)
 		}
-		if page.Next == "" {
-			break
-		}
-		cur = page.Next
-	}
+		pages++
+	})
 	if want := []string{whole[2], whole[1], whole[0]}; strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("listed %v, want %v", got, want)
 	}

@@ -559,12 +559,7 @@ func testQuery(t *testing.T, s runstore.Store) {
 	}
 	for _, limit := range []int{0, 1, 3, 11, 20} {
 		var got []string
-		cursor := ""
-		for pages := 0; ; pages++ {
-			if pages > 12 {
-				t.Fatalf("limit %d: the pages never end", limit)
-			}
-			page, err := s.Query(ctx, runstore.Query{Limit: limit, Cursor: cursor})
+		Pages(t, s, runstore.Query{Limit: limit}, func(page runstore.Page, err error) {
 			if err != nil {
 				t.Fatalf("Query: %v", err)
 			}
@@ -574,11 +569,7 @@ func testQuery(t *testing.T, s runstore.Store) {
 			for _, m := range page.Runs {
 				got = append(got, m.ID)
 			}
-			if page.Next == "" {
-				break
-			}
-			cursor = page.Next
-		}
+		})
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("limit %d: paged\n%v\nwant newest first\n%v", limit, got, want)
 		}
@@ -905,4 +896,19 @@ func testArtifactNames(t *testing.T, s runstore.Store) {
 	if names, _ := s.Artifacts(ctx, m.ID, "a"); len(names) != 0 {
 		t.Errorf("refused artifacts were kept: %v", names)
 	}
+}
+
+// Pages calls each with every page of q in turn, following the cursors
+// from q.Cursor; it fails t when the pages do not end within 100.
+func Pages(t testing.TB, s runstore.Store, q runstore.Query, each func(runstore.Page, error)) {
+	t.Helper()
+	for range 100 {
+		page, err := s.Query(context.Background(), q)
+		each(page, err)
+		if page.Next == "" {
+			return
+		}
+		q.Cursor = page.Next
+	}
+	t.Fatalf("the pages of %+v never end", q)
 }
