@@ -292,6 +292,10 @@ output: ${{ steps.gate.output }}
 		t.Errorf("the stop does not say what happened and what to do:\n%s", stderr)
 	}
 	srv.Restart(t)
+	// Its runner gone and its lease run out, the run reads as interrupted.
+	waitFor(t, "the stopped run to read as interrupted", func() bool {
+		return m.record(id).Status == engine.RunInterrupted
+	})
 	var done result
 	waitFor(t, "the stopped run's lease to run out", func() bool {
 		done = m.run("resume", id, "--quiet")
