@@ -419,3 +419,62 @@ steps:
 		t.Error("logs --follow on B did not end with the run")
 	}
 }
+
+// The commands around runs work across machines as on one: B retries,
+// diffs, deletes, cancels and prunes what A ran.
+func TestE2EPostgresCommandsAcrossMachines(t *testing.T) {
+	url := teamStore(t)
+	a, b := twoMachines(t, url)
+	flaky := a.flow("flaky.yaml", `name: flaky
+steps:
+  prep:
+    kind: checkpoint
+    run: echo x >> @D@/prep.count; echo prepared
+  ship:
+    kind: checkpoint
+    needs: [prep]
+    run: echo x >> @D@/ship.count; test -f @D@/fixed && echo shipped
+output: ${{ steps.ship.output }}
+`)
+	failed := announcedID(t, a.must(1, "run", flaky, "--quiet").Stdout)
+	a.write("fixed", "")
+	if r := b.must(0, "retry", failed, "--quiet"); printedOutput(t, r.Stdout) != "shipped" {
+		t.Errorf("B's retry of A's failed run printed %q", r.Stdout)
+	}
+	if a.count("prep.count") != 1 || a.count("ship.count") != 2 {
+		t.Errorf("after the retry prep ran %d times, ship %d; want 1 and 2", a.count("prep.count"), a.count("ship.count"))
+	}
+
+	replay := announcedID(t, a.must(0, "replay", failed, "--from", "ship", "--quiet").Stdout)
+	if d := b.must(0, "executions", "diff", failed, replay); !strings.Contains(d.Stdout, "ship") {
+		t.Errorf("B's diff of A's run and its replay:\n%s", d)
+	}
+	if r := b.must(2, "executions", "delete", failed); !strings.Contains(r.Stderr, replay) {
+		t.Errorf("B's delete of a run a replay reuses does not name the replay:\n%s", r.Stderr)
+	}
+
+	gated := a.flow("gated.yaml", `name: gated
+steps:
+  wait:
+    kind: checkpoint
+    run: echo x >> @D@/gate.count; while [ ! -f @D@/go ]; do sleep 0.05; done
+`)
+	cmd, _, _ := a.startUntil("gate.count", "run", gated, "--quiet")
+	running := b.record("last").ID
+	b.must(0, "executions", "cancel", running)
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != ExitRunFailed {
+		t.Errorf("A's run cancelled from B exited %d, want %d", code, ExitRunFailed)
+	}
+	if st := a.record(running).Status; st != engine.RunCancelled {
+		t.Errorf("A reads its run cancelled from B as %s", st)
+	}
+
+	time.Sleep(20 * time.Millisecond)
+	if r := b.must(0, "executions", "prune", "--older-than", "1ms"); !strings.Contains(r.Stdout, "3 runs deleted") {
+		t.Errorf("B's prune of A's three runs:\n%s", r.Stdout)
+	}
+	if l := a.must(0, "executions", "list"); !strings.Contains(l.Stdout, "no runs yet") {
+		t.Errorf("A's list after B's prune:\n%s", l.Stdout)
+	}
+}
