@@ -377,11 +377,12 @@ func (s *Store) Delete(ctx context.Context, l *runstore.Lease) error {
 				return err
 			}
 			deleted = true
-			if _, err := tx.Exec(ctx, `DELETE FROM events WHERE run_id = $1`, l.RunID); err != nil {
-				return err
+			for _, table := range []string{"steps", "items", "turns", "artifacts", "events", "logs"} {
+				if _, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE run_id = $1`, l.RunID); err != nil {
+					return err
+				}
 			}
-			_, err = tx.Exec(ctx, `DELETE FROM logs WHERE run_id = $1`, l.RunID)
-			return err
+			return nil
 		})
 		if err != nil || deleted {
 			return err

@@ -21,8 +21,12 @@ func (s *Store) SaveStep(ctx context.Context, id string, sr *runstore.StepResult
 		return err
 	}
 	return s.record(ctx, "saving step "+sr.ID+" of run "+id, id,
-		`INSERT INTO steps (run_id, step, rec) VALUES ($1, $2, $3) ON CONFLICT (run_id, step) DO UPDATE SET rec = excluded.rec`, id, sr.ID, b)
+		`INSERT INTO steps (run_id, step, rec) SELECT $1::text, $2::text, $3::bytea`+ofRun+` ON CONFLICT (run_id, step) DO UPDATE SET rec = excluded.rec`, id, sr.ID, b)
 }
+
+// ofRun makes a record's INSERT ... SELECT insert nothing when its run
+// ($1) is not there, which the caller reports as not found.
+const ofRun = ` WHERE EXISTS (SELECT 1 FROM runs WHERE id = $1)`
 
 // LoadStep reads a step's record; nil, nil when it has none.
 func (s *Store) LoadStep(ctx context.Context, id, step string) (*runstore.StepResult, error) {
@@ -100,7 +104,7 @@ func (s *Store) SaveItem(ctx context.Context, id, step string, ir *runstore.Item
 		return err
 	}
 	return s.record(ctx, fmt.Sprintf("saving item %d of step %s of run %s", ir.Index, step, id), id,
-		`INSERT INTO items (run_id, step, idx, rec) VALUES ($1, $2, $3, $4) ON CONFLICT (run_id, step, idx) DO UPDATE SET rec = excluded.rec`,
+		`INSERT INTO items (run_id, step, idx, rec) SELECT $1::text, $2::text, $3::integer, $4::bytea`+ofRun+` ON CONFLICT (run_id, step, idx) DO UPDATE SET rec = excluded.rec`,
 		id, step, ir.Index, b)
 }
 
@@ -140,7 +144,7 @@ func (s *Store) SaveTurn(ctx context.Context, id, step string, tr *runstore.Turn
 		return err
 	}
 	return s.record(ctx, fmt.Sprintf("saving turn %d.%d.%d of step %s of run %s", tr.Conversation, tr.Turn, tr.Call, step, id), id,
-		`INSERT INTO turns (run_id, step, item, conversation, turn, call, rec) VALUES ($1, $2, $3, $4, $5, $6, $7)
+		`INSERT INTO turns (run_id, step, item, conversation, turn, call, rec) SELECT $1::text, $2::text, $3::integer, $4::integer, $5::integer, $6::integer, $7::bytea`+ofRun+`
 		ON CONFLICT (run_id, step, item, conversation, turn, call) DO UPDATE SET rec = excluded.rec`,
 		id, step, itemOf(tr.Item), tr.Conversation, tr.Turn, tr.Call, b)
 }
@@ -187,7 +191,7 @@ func (s *Store) WriteArtifact(ctx context.Context, id, step, name string, data [
 		data = []byte{}
 	}
 	return s.exec1(ctx, "saving artifact "+name+" of step "+step+" of run "+id, id,
-		`INSERT INTO artifacts (run_id, step, name, data) VALUES ($1, $2, $3, $4) ON CONFLICT (run_id, step, name) DO UPDATE SET data = excluded.data`,
+		`INSERT INTO artifacts (run_id, step, name, data) SELECT $1::text, $2::text, $3::text, $4::bytea`+ofRun+` ON CONFLICT (run_id, step, name) DO UPDATE SET data = excluded.data`,
 		id, step, name, data)
 }
 

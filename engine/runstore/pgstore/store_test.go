@@ -580,3 +580,59 @@ func TestQuerySkipsDamagedRunsWithoutShortPages(t *testing.T) {
 		t.Errorf("%d damaged runs reported, want 6", damagedSeen)
 	}
 }
+
+// A store made by a kitaru of schema version 1 (records bound to their run
+// by foreign keys) upgrades in place: its runs read, take new records,
+// refuse records of runs not there, and delete whole.
+func TestUpgradeFromVersion1(t *testing.T) {
+	t.Parallel()
+	srv := shared(t)
+	ctx := context.Background()
+	schema := freshSchema(t)
+	old, err := open(ctx, srv.URL(), Options{Schema: schema}, migrations[:1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := createRun(t, old)
+	if err := old.SaveStep(ctx, l.RunID, &runstore.StepResult{ID: "a", Status: runstore.StepCompleted, Output: "kept"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Release(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+
+	s := newStore(t, Options{Schema: schema})
+	if s.SchemaVersion() != LatestVersion {
+		t.Fatalf("after the upgrade, version %d", s.SchemaVersion())
+	}
+	if r, err := s.LoadStep(ctx, l.RunID, "a"); err != nil || r == nil || r.Output != "kept" {
+		t.Fatalf("a step recorded before the upgrade reads %+v, %v", r, err)
+	}
+	l, err = s.Acquire(ctx, l.RunID, me, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveItem(ctx, l.RunID, "b", &runstore.ItemResult{Index: 0, Status: runstore.StepCompleted}); err != nil {
+		t.Fatal(err)
+	}
+	for what, err := range map[string]error{
+		"SaveStep":      s.SaveStep(ctx, "kr-none", &runstore.StepResult{ID: "a", Status: runstore.StepCompleted}),
+		"SaveItem":      s.SaveItem(ctx, "kr-none", "b", &runstore.ItemResult{Index: 0}),
+		"SaveTurn":      s.SaveTurn(ctx, "kr-none", "c", &runstore.TurnRecord{}),
+		"WriteArtifact": s.WriteArtifact(ctx, "kr-none", "a", "prompt.txt", []byte("x")),
+	} {
+		if !errors.Is(err, runstore.ErrNotFound) {
+			t.Errorf("%s of a run not there = %v, want ErrNotFound", what, err)
+		}
+	}
+	if err := s.Delete(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	for _, table := range []string{"steps", "items", "turns", "artifacts"} {
+		var n int
+		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM `+table).Scan(&n); err != nil || n != 0 {
+			t.Errorf("%d rows left in %s after Delete, %v", n, table, err)
+		}
+	}
+}
