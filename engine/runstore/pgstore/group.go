@@ -29,6 +29,9 @@ type pending struct {
 	// committed, so the next checks before sending again.
 	uncertain bool
 	timer     *time.Timer
+	// token is the lease's: the run's writes from here carry it, so a
+	// runner whose lease another took over writes nothing more.
+	token string
 }
 
 // grouped is the pending events of run id, nil when it is not leased here.
@@ -38,7 +41,7 @@ func (s *Store) grouped(id string) *pending {
 	return s.groups[id]
 }
 
-func (s *Store) startGroup(id string) {
+func (s *Store) startGroup(id, token string) {
 	s.groupMu.Lock()
 	defer s.groupMu.Unlock()
 	if s.groups == nil {
@@ -47,6 +50,17 @@ func (s *Store) startGroup(id string) {
 	if s.groups[id] == nil {
 		s.groups[id] = &pending{}
 	}
+	s.groups[id].token = token
+}
+
+// leaseToken is the token a write to run id must find on the run: this
+// Store's lease of it, nil when it holds none (the write is not fenced).
+func (s *Store) leaseToken(id string) *string {
+	if p := s.grouped(id); p != nil {
+		t := p.token
+		return &t
+	}
+	return nil
 }
 
 // endGroup sends what is pending for run id and stops grouping it.
@@ -106,7 +120,7 @@ func (s *Store) flush(ctx context.Context, id string, p *pending) error {
 		return nil
 	}
 	err := s.do(ctx, "recording events of run "+id, func(ctx context.Context, retry bool) error {
-		err := s.appendAttempt(ctx, id, eventsJournal, p.recs, p.batch, retry || p.uncertain)
+		err := s.appendAttempt(ctx, id, eventsJournal, p.recs, p.batch, retry || p.uncertain, &p.token)
 		if err != nil && !own(err) {
 			p.uncertain = true
 		}
@@ -161,25 +175,21 @@ func (s *Store) recordAttempt(ctx context.Context, id string, p *pending, check 
 		}
 	}
 	b := &pgx.Batch{}
-	b.Queue(eventsJournal.appendSQL(), id, p.recs, p.batch)
+	b.Queue(eventsJournal.appendSQL(), id, p.recs, p.batch, &p.token)
 	b.Queue(sql, args...)
 	br := s.pool.SendBatch(ctx, b)
 	tagEvents, err := br.Exec()
-	if err == nil && tagEvents.RowsAffected() == 0 {
-		err = notFound(id)
-	}
-	if err == nil {
+	missing := err == nil && tagEvents.RowsAffected() == 0
+	if err == nil && !missing {
 		var tag interface{ RowsAffected() int64 }
 		tag, err = br.Exec()
-		if err == nil && tag.RowsAffected() == 0 {
-			err = notFound(id)
-		}
+		missing = err == nil && tag.RowsAffected() == 0
 	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
-	if isCode(err, "23503") {
-		return notFound(id)
+	if err == nil && missing {
+		return s.missing(ctx, id)
 	}
 	return err
 }
@@ -188,7 +198,7 @@ func (s *Store) recordAttempt(ctx context.Context, id string, p *pending, check 
 func (s *Store) execOnce(ctx context.Context, id, sql string, args []any) error {
 	tag, err := s.pool.Exec(ctx, sql, args...)
 	if err == nil && tag.RowsAffected() == 0 {
-		return notFound(id)
+		return s.missing(ctx, id)
 	}
 	if isCode(err, "23503") { // a record of a run that is not there
 		return notFound(id)
@@ -207,4 +217,17 @@ func (s *Store) flushAll(ctx context.Context) {
 	for _, id := range ids {
 		_ = s.endGroup(ctx, id)
 	}
+}
+
+// missing tells why a write of run id found nothing to write to: the run
+// is not there, or (a fenced write) this Store's lease of it is gone.
+func (s *Store) missing(ctx context.Context, id string) error {
+	if s.leaseToken(id) != nil {
+		if ok, err := s.existsOnce(ctx, id); err != nil {
+			return err
+		} else if ok {
+			return leaseLost(id)
+		}
+	}
+	return notFound(id)
 }

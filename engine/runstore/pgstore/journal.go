@@ -27,8 +27,12 @@ var (
 	logsJournal   = journal{"logs", "logs"}
 )
 
+// appendSQL appends $2 to run $1's journal with batch token $3; with a
+// lease token $4 (not null), only while the run's lease is still that.
 func (j journal) appendSQL() string {
-	return `WITH s AS (UPDATE run_seqs SET ` + j.counter + ` = ` + j.counter + ` + cardinality($2::bytea[]) WHERE run_id = $1 RETURNING ` + j.counter + ` AS last)
+	return `WITH s AS (UPDATE run_seqs SET ` + j.counter + ` = ` + j.counter + ` + cardinality($2::bytea[])
+			WHERE run_id = $1 AND ($4::text IS NULL OR EXISTS (SELECT 1 FROM runs WHERE id = $1 AND lease_token = $4))
+			RETURNING ` + j.counter + ` AS last)
 		INSERT INTO ` + j.table + ` (run_id, seq, batch, rec)
 		SELECT $1, s.last - cardinality($2::bytea[]) + r.n, $3, r.rec FROM s, unnest($2::bytea[]) WITH ORDINALITY AS r(rec, n)`
 }
@@ -40,13 +44,13 @@ func (s *Store) appendRecords(ctx context.Context, op, id string, j journal, rec
 	batch := make([]byte, 16)
 	_, _ = rand.Read(batch)
 	return s.do(ctx, op, func(ctx context.Context, retry bool) error {
-		return s.appendAttempt(ctx, id, j, recs, batch, retry)
+		return s.appendAttempt(ctx, id, j, recs, batch, retry, nil)
 	})
 }
 
 // appendAttempt is one attempt at an append; retry: an earlier attempt
 // of the batch failed, maybe after its commit.
-func (s *Store) appendAttempt(ctx context.Context, id string, j journal, recs [][]byte, batch []byte, retry bool) error {
+func (s *Store) appendAttempt(ctx context.Context, id string, j journal, recs [][]byte, batch []byte, retry bool, lease *string) error {
 	if retry {
 		var done bool
 		if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+j.table+` WHERE run_id = $1 AND batch = $2)`, id, batch).Scan(&done); err != nil {
@@ -56,8 +60,11 @@ func (s *Store) appendAttempt(ctx context.Context, id string, j journal, recs []
 			return nil
 		}
 	}
-	tag, err := s.pool.Exec(ctx, j.appendSQL(), id, recs, batch)
+	tag, err := s.pool.Exec(ctx, j.appendSQL(), id, recs, batch, lease)
 	if err == nil && tag.RowsAffected() == 0 {
+		if lease != nil {
+			return s.missing(ctx, id)
+		}
 		return notFound(id)
 	}
 	return err

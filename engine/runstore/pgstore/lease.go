@@ -46,7 +46,7 @@ func (s *Store) Acquire(ctx context.Context, id string, holder runstore.Holder, 
 	if err != nil {
 		return nil, err
 	}
-	s.startGroup(id)
+	s.startGroup(id, l.Token)
 	return l, nil
 }
 

@@ -119,7 +119,7 @@ func (s *Store) Create(ctx context.Context, meta *runstore.RunMeta, flowSource [
 	if err != nil {
 		return nil, err
 	}
-	s.startGroup(meta.ID)
+	s.startGroup(meta.ID, l.Token)
 	return l, nil
 }
 
@@ -143,8 +143,9 @@ func (s *Store) SaveMeta(ctx context.Context, meta *runstore.RunMeta) error {
 	if err != nil {
 		return err
 	}
-	return s.record(ctx, "saving the meta of run "+meta.ID, meta.ID, `UPDATE runs SET meta = $2, flow = $3, status = $4, started_at = $5 WHERE id = $1`,
-		meta.ID, mb, meta.Flow, string(meta.Status), meta.StartedAt)
+	return s.record(ctx, "saving the meta of run "+meta.ID, meta.ID, `UPDATE runs SET meta = $2, flow = $3, status = $4, started_at = $5
+		WHERE id = $1 AND ($6::text IS NULL OR lease_token = $6)`,
+		meta.ID, mb, meta.Flow, string(meta.Status), meta.StartedAt, s.leaseToken(meta.ID))
 }
 
 // ReplaceFlow replaces the run's flow snapshot, plan and meta in one
@@ -221,9 +222,16 @@ func (s *Store) readRow(ctx context.Context, op, id, sql string, args []any, des
 // Exists says whether the run is kept.
 func (s *Store) Exists(ctx context.Context, id string) (bool, error) {
 	var ok bool
-	err := s.do(ctx, "looking for run "+id, func(ctx context.Context, _ bool) error {
-		return s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM runs WHERE id = $1)`, id).Scan(&ok)
+	err := s.do(ctx, "looking for run "+id, func(ctx context.Context, _ bool) (err error) {
+		ok, err = s.existsOnce(ctx, id)
+		return err
 	})
+	return ok, err
+}
+
+func (s *Store) existsOnce(ctx context.Context, id string) (bool, error) {
+	var ok bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM runs WHERE id = $1)`, id).Scan(&ok)
 	return ok, err
 }
 

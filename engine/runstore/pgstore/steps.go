@@ -21,12 +21,15 @@ func (s *Store) SaveStep(ctx context.Context, id string, sr *runstore.StepResult
 		return err
 	}
 	return s.record(ctx, "saving step "+sr.ID+" of run "+id, id,
-		`INSERT INTO steps (run_id, step, rec) SELECT $1::text, $2::text, $3::bytea`+ofRun+` ON CONFLICT (run_id, step) DO UPDATE SET rec = excluded.rec`, id, sr.ID, b)
+		`INSERT INTO steps (run_id, step, rec) SELECT $1::text, $2::text, $3::bytea`+ofRun(4)+` ON CONFLICT (run_id, step) DO UPDATE SET rec = excluded.rec`, id, sr.ID, b, s.leaseToken(id))
 }
 
 // ofRun makes a record's INSERT ... SELECT insert nothing when its run
-// ($1) is not there, which the caller reports as not found.
-const ofRun = ` WHERE EXISTS (SELECT 1 FROM runs WHERE id = $1)`
+// ($1) is not there or, with a lease token in parameter n, when the
+// run's lease is no longer that one (see missing).
+func ofRun(n int) string {
+	return fmt.Sprintf(` WHERE EXISTS (SELECT 1 FROM runs WHERE id = $1 AND ($%[1]d::text IS NULL OR lease_token = $%[1]d))`, n)
+}
 
 // LoadStep reads a step's record; nil, nil when it has none.
 func (s *Store) LoadStep(ctx context.Context, id, step string) (*runstore.StepResult, error) {
@@ -104,8 +107,8 @@ func (s *Store) SaveItem(ctx context.Context, id, step string, ir *runstore.Item
 		return err
 	}
 	return s.record(ctx, fmt.Sprintf("saving item %d of step %s of run %s", ir.Index, step, id), id,
-		`INSERT INTO items (run_id, step, idx, rec) SELECT $1::text, $2::text, $3::integer, $4::bytea`+ofRun+` ON CONFLICT (run_id, step, idx) DO UPDATE SET rec = excluded.rec`,
-		id, step, ir.Index, b)
+		`INSERT INTO items (run_id, step, idx, rec) SELECT $1::text, $2::text, $3::integer, $4::bytea`+ofRun(5)+` ON CONFLICT (run_id, step, idx) DO UPDATE SET rec = excluded.rec`,
+		id, step, ir.Index, b, s.leaseToken(id))
 }
 
 // LoadItems reads every item record of a foreach step.
@@ -144,9 +147,9 @@ func (s *Store) SaveTurn(ctx context.Context, id, step string, tr *runstore.Turn
 		return err
 	}
 	return s.record(ctx, fmt.Sprintf("saving turn %d.%d.%d of step %s of run %s", tr.Conversation, tr.Turn, tr.Call, step, id), id,
-		`INSERT INTO turns (run_id, step, item, conversation, turn, call, rec) SELECT $1::text, $2::text, $3::integer, $4::integer, $5::integer, $6::integer, $7::bytea`+ofRun+`
+		`INSERT INTO turns (run_id, step, item, conversation, turn, call, rec) SELECT $1::text, $2::text, $3::integer, $4::integer, $5::integer, $6::integer, $7::bytea`+ofRun(8)+`
 		ON CONFLICT (run_id, step, item, conversation, turn, call) DO UPDATE SET rec = excluded.rec`,
-		id, step, itemOf(tr.Item), tr.Conversation, tr.Turn, tr.Call, b)
+		id, step, itemOf(tr.Item), tr.Conversation, tr.Turn, tr.Call, b, s.leaseToken(id))
 }
 
 // LoadTurns reads a step's (or an item's) conversation records in order.
@@ -191,8 +194,8 @@ func (s *Store) WriteArtifact(ctx context.Context, id, step, name string, data [
 		data = []byte{}
 	}
 	return s.exec1(ctx, "saving artifact "+name+" of step "+step+" of run "+id, id,
-		`INSERT INTO artifacts (run_id, step, name, data) SELECT $1::text, $2::text, $3::text, $4::bytea`+ofRun+` ON CONFLICT (run_id, step, name) DO UPDATE SET data = excluded.data`,
-		id, step, name, data)
+		`INSERT INTO artifacts (run_id, step, name, data) SELECT $1::text, $2::text, $3::text, $4::bytea`+ofRun(5)+` ON CONFLICT (run_id, step, name) DO UPDATE SET data = excluded.data`,
+		id, step, name, data, s.leaseToken(id))
 }
 
 // ReadArtifact reads a blob back.

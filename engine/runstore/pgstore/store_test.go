@@ -276,14 +276,14 @@ func TestRetriedAppendDoesNotDuplicate(t *testing.T) {
 	l := createRun(t, s)
 	recs := [][]byte{[]byte(`{"type":"step_started"}`), []byte(`{"type":"step_finished"}`)}
 	batch := []byte("0123456789abcdef")
-	if err := s.appendAttempt(ctx, l.RunID, eventsJournal, recs, batch, false); err != nil {
+	if err := s.appendAttempt(ctx, l.RunID, eventsJournal, recs, batch, false, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.appendAttempt(ctx, l.RunID, eventsJournal, recs, batch, true); err != nil {
+	if err := s.appendAttempt(ctx, l.RunID, eventsJournal, recs, batch, true, nil); err != nil {
 		t.Fatal(err)
 	}
 	other := []byte("fedcba9876543210")
-	if err := s.appendAttempt(ctx, l.RunID, eventsJournal, recs[:1], other, true); err != nil {
+	if err := s.appendAttempt(ctx, l.RunID, eventsJournal, recs[:1], other, true, nil); err != nil {
 		t.Fatal(err)
 	}
 	evs, _, err := s.Events(ctx, l.RunID, 0, 0)
@@ -634,5 +634,78 @@ func TestUpgradeFromVersion1(t *testing.T) {
 		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM `+table).Scan(&n); err != nil || n != 0 {
 			t.Errorf("%d rows left in %s after Delete, %v", n, table, err)
 		}
+	}
+}
+
+// A runner whose lease ran out and was taken over writes nothing more:
+// each of its writes is refused as a lost lease, and the new holder's
+// records stand.
+func TestWritesAfterATakeoverAreRefused(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a := newStore(t, Options{})
+	b, err := Open(ctx, shared(t).URL(), Options{Schema: a.Schema()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	id, err := a.NewID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &runstore.RunMeta{Run: runstore.Run{ID: id, Flow: "f", Status: runstore.RunRunning, StartedAt: time.Now()}}
+	if _, err := a.Create(ctx, m, []byte("name: f\n"), me, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SaveStep(ctx, id, &runstore.StepResult{ID: "s", Status: runstore.StepCompleted, Output: "a's"}); err != nil {
+		t.Fatal(err)
+	}
+	var lb *runstore.Lease
+	waitUntil(t, "a's lease to run out", func() bool {
+		lb, err = b.Acquire(ctx, id, runstore.Holder{Host: "b", PID: 2}, time.Minute)
+		return err == nil
+	})
+	if err := b.SaveStep(ctx, id, &runstore.StepResult{ID: "s", Status: runstore.StepCompleted, Output: "b's"}); err != nil {
+		t.Fatal(err)
+	}
+	a.groupDelay = time.Hour
+	_ = a.AppendEvents(ctx, id, runstore.Event{Type: runstore.EventStepFinished, Step: "late"})
+	for what, err := range map[string]error{
+		"SaveStep":      a.SaveStep(ctx, id, &runstore.StepResult{ID: "s", Status: runstore.StepCompleted, Output: "a's late"}),
+		"SaveItem":      a.SaveItem(ctx, id, "f", &runstore.ItemResult{Index: 0, Status: runstore.StepCompleted}),
+		"SaveTurn":      a.SaveTurn(ctx, id, "t", &runstore.TurnRecord{}),
+		"WriteArtifact": a.WriteArtifact(ctx, id, "s", "prompt.txt", []byte("late")),
+		"SaveMeta":      a.SaveMeta(ctx, &runstore.RunMeta{Run: runstore.Run{ID: id, Flow: "f", Status: runstore.RunFailed, StartedAt: m.StartedAt}}),
+	} {
+		if !errors.Is(err, runstore.ErrLeaseLost) {
+			t.Errorf("%s after the takeover = %v, want ErrLeaseLost", what, err)
+		}
+	}
+	if _, _, err := a.Events(ctx, id, 0, 0); !errors.Is(err, runstore.ErrLeaseLost) {
+		t.Errorf("sending the late events = %v, want ErrLeaseLost", err)
+	}
+	if r, err := b.LoadStep(ctx, id, "s"); err != nil || r.Output != "b's" {
+		t.Errorf("the new holder's step reads %+v, %v", r, err)
+	}
+	if got, err := b.LoadMeta(ctx, id); err != nil || got.Status != runstore.RunRunning {
+		t.Errorf("the run's meta after the old runner's write: %+v, %v", got, err)
+	}
+	evs, _, err := b.Events(ctx, id, 0, 0)
+	if err != nil || len(evs) != 0 {
+		t.Errorf("the old runner's events got in: %+v, %v", evs, err)
+	}
+	if err := b.Release(ctx, lb); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
