@@ -116,7 +116,7 @@ func TestServersListAndCall(t *testing.T) {
 				names = append(names, tl.Name)
 			}
 			slices.Sort(names)
-			if !slices.Equal(names, []string{"add", "die", "env", "fail", "read_file"}) {
+			if !slices.Equal(names, []string{"add", "die", "env", "fail", "hang", "read_file"}) {
 				t.Fatalf("tools %v", names)
 			}
 			i := slices.IndexFunc(tools, func(tl work.MCPTool) bool { return tl.Name == "add" })
