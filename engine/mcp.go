@@ -1,12 +1,15 @@
 package engine
 
 import (
+	"fmt"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/kitaruhq/kitaru/engine/executors/mcptools"
+	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/engine/work"
+	"github.com/kitaruhq/kitaru/keyring"
 )
 
 // mcpState is a go's MCP servers: made when a unit first needs them,
@@ -61,6 +64,27 @@ func (h mcpHost) Env(secrets []string) ([]string, error) {
 	}
 	env, _, err := h.x.secretEnv(secrets, "")
 	return env, err
+}
+
+func (h mcpHost) SecretKey(name, key string) (string, error) {
+	x := h.x
+	if x.e.cfg.Secrets == nil {
+		return "", fmt.Errorf("it needs the secret %q but no secret store is available", name)
+	}
+	fix := runstore.Remedy{Do: runstore.RemedySetSecret, Name: name}
+	kv, err := x.e.cfg.Secrets.Get(name)
+	if err != nil {
+		return "", runstore.Advise(fmt.Errorf("cannot read the secret %q: %w", name, err), fix)
+	}
+	v := kv[key]
+	if v == "" {
+		return "", runstore.Advise(fmt.Errorf("the secret %q has no key %s", name, key), fix)
+	}
+	if !keyring.Maskable(v) {
+		_ = x.st.AppendLog(x.sc, x.meta.ID, LogLine{Time: time.Now().UTC(),
+			Text: fmt.Sprintf("secret %q key %s is shorter than %d characters, too short to be masked: wherever it appears it is recorded as is", name, key, keyring.MinMaskedLen)})
+	}
+	return v, nil
 }
 
 func (h mcpHost) Dir() string { return h.x.workDir() }

@@ -448,25 +448,11 @@ func (c *caller) headers(res Resolved, secrets *secretReader) (h http.Header, se
 				return nil, nil, "", permanent(fmt.Errorf("%s: the value header %s names holds a line break or NUL, which a header cannot carry; store it again without one", who(res), name))
 			}
 			sent = append(sent, v)
-			v = withScheme(name, hv.Scheme, v)
+			v = hv.Send(name, v)
 		}
 		h.Set(name, v)
 	}
 	return h, sent, source, nil
-}
-
-// withScheme puts the scheme written before a reference in front of its
-// value. An Authorization header naming a bare key (no scheme written, none
-// in the value) is sent as a bearer token, as every OpenAI-compatible
-// server expects: secret:groq-creds/GROQ_API_KEY holds the key alone.
-func withScheme(name, scheme, v string) string {
-	switch {
-	case scheme != "":
-		return scheme + " " + v
-	case (name == "Authorization" || name == "Proxy-Authorization") && !strings.Contains(v, " "):
-		return "Bearer " + v
-	}
-	return v
 }
 
 // baseURL is the endpoint of a call: the alias's own server, else the
