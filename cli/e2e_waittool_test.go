@@ -75,3 +75,53 @@ func TestE2EWaitTools(t *testing.T) {
 		t.Errorf("abort:\n%s", r)
 	}
 }
+
+// Through the binary, offline: a flow tool whose child run's own loop asks
+// a person. The parent waits with the child's question, `kitaru input` on
+// the parent answers it and resumes both, and the model's answer is the
+// run's output; the step shows the question, its answer and the child.
+func TestE2EWaitToolInAFlowToolsChild(t *testing.T) {
+	e := newE2E(t)
+	e.setenv("KITARU_LLM_MOCK_RESPONSE", "reviewed")
+	e.write("child.yaml", `name: child
+inputs:
+  text: {type: string, default: draft}
+tools:
+  ask:
+    kind: wait
+    question: Publish ${{ args.what }}?
+    parameters: {type: object, properties: {what: {type: string, default: the post}}, required: [what]}
+steps:
+  inner:
+    kind: llm
+    prompt: Review ${{ inputs.text }}.
+    tools: [ask]
+output: ${{ steps.inner.output }}
+`)
+	flow := e.write("parent.yaml", `name: parent
+tools:
+  review: {flow: child.yaml}
+steps:
+  research:
+    kind: llm
+    prompt: Publish the post.
+    tools: [review]
+output: ${{ steps.research.output }}
+`)
+	r := e.must(ExitWaiting, "run", flow)
+	if !strings.Contains(r.Stderr, "Publish the post? (tool review, its child run kr-") {
+		t.Errorf("the waiting parent does not show the child's question:\n%s", r)
+	}
+	r = e.must(0, "input", "last", "--value", `"yes, publish"`)
+	if printedOutput(t, r.Stdout) != "reviewed" {
+		t.Errorf("input:\n%s", r)
+	}
+	get := e.must(0, "executions", "get", "last", "--step", "research")
+	if !strings.Contains(get.Stdout, "asked: Publish the post?\n      answered: yes, publish\n") {
+		t.Errorf("the step does not show the question and its answer:\n%s", get.Stdout)
+	}
+	list := e.must(0, "executions", "list")
+	if strings.Contains(list.Stdout, "waiting") || strings.Count(list.Stdout, "completed") != 2 {
+		t.Errorf("runs:\n%s", list.Stdout)
+	}
+}

@@ -305,6 +305,10 @@ func questionsText(w *engine.WaitInfo) string {
 		if len(w.Calls) > 1 {
 			fmt.Fprintf(&b, "%d. ", i+1)
 		}
+		if q.ChildRun != "" {
+			fmt.Fprintf(&b, "%s (tool %s, its child run %s)", strings.TrimSpace(q.Question), q.Tool, q.ChildRun)
+			continue
+		}
 		fmt.Fprintf(&b, "%s (tool %s)", strings.TrimSpace(q.Question), q.Tool)
 	}
 	return b.String()

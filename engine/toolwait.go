@@ -41,6 +41,15 @@ func (e *Engine) answerCall(ctx context.Context, meta *RunMeta, r *StepResult, v
 	w := *tc.Wait
 	w.Answered, w.Answer = true, plain
 	tc.Wait, tc.Pending, tc.Output = &w, false, plain
+	if tc.ChildRun != "" {
+		// A flow: tool's child asked: the answer is the child's, and the
+		// call stays pending, to run again (resuming the child) for the
+		// child's output.
+		if err := e.answerChildCall(ctx, tc.ChildRun, value); err != nil {
+			return nil, err
+		}
+		tc.Pending, tc.Output = true, nil
+	}
 	answered := &runstore.TurnRecord{Conversation: rec.Conversation, Key: rec.Key, Turn: rec.Turn, Call: rec.Call, Tool: &tc}
 	if err := e.store.SaveTurn(ctx, meta.ID, r.ID, answered); err != nil {
 		return nil, fmt.Errorf("the answer to tool %s's question could not be recorded: %w", q.Tool, err)
@@ -101,4 +110,29 @@ func (e *Engine) callsAnswered(ctx context.Context, meta *RunMeta, r *StepResult
 		return nil, err
 	}
 	return e.settle(ctx, meta, runEnd{meta.Status, meta.Ending, meta.Error})
+}
+
+// answerChildCall gives a flow: tool's waiting child run the answer to its
+// question (its first waiting step's). A child no longer waiting on one
+// took an earlier answer already (a kitaru killed before the call's
+// record said so): nothing is answered twice.
+func (e *Engine) answerChildCall(ctx context.Context, child string, value json.RawMessage) error {
+	run, err := e.Get(ctx, child)
+	if err != nil {
+		return fmt.Errorf("its child run %s cannot be read: %w", child, err)
+	}
+	step := ""
+	for _, s := range run.Steps {
+		if s.Status == StepWaiting {
+			step = s.ID
+			break
+		}
+	}
+	if step == "" {
+		return nil
+	}
+	if _, err := e.Answer(ctx, child, step, value); err != nil {
+		return err
+	}
+	return nil
 }

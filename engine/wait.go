@@ -232,7 +232,16 @@ func (e *Engine) Abort(ctx context.Context, ref, step string) (*Run, error) {
 	now := time.Now().UTC()
 	msg := "aborted at the wait step " + r.ID
 	if r.Wait != nil && len(r.Wait.Calls) > 0 {
-		msg = fmt.Sprintf("aborted at the question of tool %s", r.Wait.Calls[0].Tool)
+		q := r.Wait.Calls[0]
+		msg = fmt.Sprintf("aborted at the question of tool %s", q.Tool)
+		if q.ChildRun != "" {
+			// The question is the child's a flow: tool started: that run
+			// ends aborted too.
+			if _, err := e.Abort(ctx, q.ChildRun, ""); err != nil {
+				return nil, fmt.Errorf("its child run %s could not be aborted: %w", q.ChildRun, err)
+			}
+			msg = fmt.Sprintf("aborted at the question of tool %s's child run %s", q.Tool, q.ChildRun)
+		}
 	}
 	if r.Kind == flowspec.KindFlow && r.ChildRun != "" {
 		// The question is its child's: that run ends aborted too.

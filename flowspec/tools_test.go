@@ -229,3 +229,14 @@ func TestWaitTool(t *testing.T) {
 		}
 	}
 }
+
+// A wait step cannot ask once per item: the flow says so where it is
+// written, not when the run reaches it.
+func TestWaitStepForeachRefused(t *testing.T) {
+	t.Parallel()
+	src := "name: f\nsteps:\n  ask:\n    kind: wait\n    foreach: ${{ [1, 2] }}\n    question: q\n"
+	_, err := Parse("f.yaml", []byte(src), Options{})
+	if err == nil || !strings.Contains(err.Error(), `f.yaml:5:5: step "ask": a wait step cannot use foreach`) {
+		t.Fatalf("Parse = %v", err)
+	}
+}

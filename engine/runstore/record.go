@@ -235,6 +235,9 @@ type ToolQuestion struct {
 	Question string         `json:"question"`
 	Schema   map[string]any `json:"schema,omitempty"`
 	Deadline *time.Time     `json:"deadline,omitempty"`
+	// ChildRun: the question is that of the child run a flow: tool's call
+	// started, which the answer goes to.
+	ChildRun string `json:"child_run,omitempty"`
 }
 
 // EventType names what happened.
