@@ -2,8 +2,10 @@ package cli
 
 import (
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/kitaruhq/kitaru/internal/mcptest"
@@ -58,5 +60,81 @@ func TestE2EKilledDuringMCPCallLeavesNoServer(t *testing.T) {
 	get := e.must(0, "executions", "get", "last", "--step", "ask")
 	if !strings.Contains(get.Stdout, "done at last") {
 		t.Errorf("the step does not show the tool's answer:\n%s", get.Stdout)
+	}
+}
+
+// alive says whether process pid lives (a zombie does not count).
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	rest := string(b)
+	if k := strings.LastIndexByte(rest, ')'); k >= 0 {
+		rest = rest[k+1:]
+	}
+	f := strings.Fields(rest)
+	return len(f) > 0 && f[0] != "Z"
+}
+
+// A server started by a wrapper (sh, as npx or uv start theirs) is the
+// wrapper's child: killed with SIGKILL, kitaru takes the wrapper with it,
+// not the server, which lives on when it ignores its stdin closing. The
+// resume stops it first, as what was left of the run, and says so; so
+// does a cancel of the run, which nothing will resume.
+func TestE2EResumeStopsAnMCPServerLeftBehind(t *testing.T) {
+	for _, then := range []string{"resume", "cancel"} {
+		t.Run(then, func(t *testing.T) {
+			e := newE2E(t)
+			requireEngine(t, e)
+			e.setenv("KITARU_LLM_MOCK_RESPONSE", "all done")
+			bin, err := os.Executable()
+			if err != nil {
+				t.Fatal(err)
+			}
+			flow := e.flow("mcp.yaml", `name: mcp
+mcp:
+  srv:
+    command: [sh, -c, 'exec 3<&0; `+strconv.Quote(bin)+` <&3 & wait']
+    env: {`+mcptest.EnvServe+`: "1", `+mcptest.EnvCounter+`: "@D@", `+mcptest.EnvDeaf+`: "1"}
+steps:
+  ask:
+    kind: llm
+    prompt: go
+    tools: [srv.hang]
+output: ${{ steps.ask.output }}
+`)
+			cmd, _, _ := e.startUntil("hang", "run", flow)
+			pid := e.pid("hang.pid")
+			t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+			waitFor(t, "kitaru to note the server's process group", func() bool {
+				rec, _ := filepath.Glob(filepath.Join(e.Home, "runs", "*", "mcp-srv.pgid"))
+				return len(rec) > 0
+			})
+			if err := cmd.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			_ = cmd.Wait()
+			if !alive(pid) {
+				t.Skip("the server did not outlive kitaru here: nothing left to stop")
+			}
+			if then == "resume" {
+				if r := e.must(0, "resume", "last"); printedOutput(t, r.Stdout) != "all done" {
+					t.Errorf("resume printed %s", r)
+				}
+			} else {
+				e.must(0, "executions", "cancel", "last")
+			}
+			if alive(pid) {
+				t.Errorf("the server left behind (pid %d) still runs after the %s", pid, then)
+			}
+			logs := e.must(0, "executions", "logs", "last")
+			if !strings.Contains(logs.Stdout, "MCP server srv: stopped what was left running of it: process group") {
+				t.Errorf("the log does not say the server left behind was stopped:\n%s", logs.Stdout)
+			}
+			if left, _ := filepath.Glob(filepath.Join(e.Home, "runs", "*", "mcp-srv.pgid")); len(left) > 0 {
+				t.Errorf("process group records left behind: %v", left)
+			}
+		})
 	}
 }

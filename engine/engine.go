@@ -748,6 +748,7 @@ func (e *Engine) Cancel(ctx context.Context, ref string) (*Run, error) {
 	// A run nobody holds may still have commands a killed kitaru left
 	// running; nothing will run its steps again to stop them.
 	e.stopLeftovers(ctx, meta)
+	e.stopMCPLeftovers(ctx, meta.ID)
 	return e.settle(ctx, meta, runEnd{RunCancelled, &Ending{Code: runstore.EndCancelled}, nil})
 }
 

@@ -1,11 +1,13 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/kitaruhq/kitaru/engine/executors"
 	"github.com/kitaruhq/kitaru/engine/executors/mcptools"
 	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/engine/work"
@@ -88,6 +90,32 @@ func (h mcpHost) SecretKey(name, key string) (string, error) {
 }
 
 func (h mcpHost) Dir() string { return h.x.workDir() }
+
+func (h mcpHost) ProcessRecord(server string) string {
+	loc, ok := h.x.st.(runstore.Locator)
+	if !ok {
+		return ""
+	}
+	return executors.MCPRecord(loc.Locate(h.x.meta.ID, "", ""), server)
+}
+
+// stopMCPLeftovers stops what a killed kitaru left running of the run's
+// stdio MCP servers (one that lived on after its stdin closed), saying so
+// in the run's log: before a go at the run starts its own, or when the
+// run is cancelled while nobody holds it.
+func (e *Engine) stopMCPLeftovers(ctx context.Context, id string) {
+	loc, ok := e.store.(runstore.Locator)
+	if !ok {
+		return
+	}
+	for _, l := range executors.StopMCPLeftovers(ctx, loc.Locate(id, "", "")) {
+		text := fmt.Sprintf("MCP server %s: stopped what was left running of it: process group %d (%d processes), orphaned when the kitaru running it died", l.MCP, l.PGID, l.N)
+		if l.Err != nil {
+			text = fmt.Sprintf("MCP server %s: what was left running of it (process group %d, orphaned when the kitaru running it died) %v; stop it with kill -- -%d", l.MCP, l.PGID, l.Err, l.PGID)
+		}
+		_ = e.store.AppendLog(ctx, id, LogLine{Time: time.Now().UTC(), Text: text})
+	}
+}
 
 func (h mcpHost) Log(server, line string, masked []string) {
 	x, m := h.x, &h.x.mcp

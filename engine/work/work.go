@@ -94,6 +94,10 @@ type MCPHost interface {
 	SecretKey(name, key string) (string, error)
 	// Dir is where a stdio server runs ("": the process's directory).
 	Dir() string
+	// ProcessRecord is where a stdio server notes its process group while
+	// it runs, for a later go to stop what a killed kitaru left of it;
+	// "": nowhere (a store that keeps no files).
+	ProcessRecord(server string) string
 	// Log adds a line a server printed on its stderr to the run's log,
 	// masked with the run's secrets and masked.
 	Log(server, line string, masked []string)

@@ -23,6 +23,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/kitaruhq/kitaru/engine/executors"
 	"github.com/kitaruhq/kitaru/engine/work"
 	"github.com/kitaruhq/kitaru/flowspec"
 	"github.com/kitaruhq/kitaru/internal/bytesize"
@@ -68,6 +69,7 @@ type session struct {
 	stderr *lineLog
 	tools  []work.MCPTool
 	masked []string // the values it was given (its secrets, its headers'), masked in its errors
+	record string   // where a stdio server's process group is noted while it runs
 	// down is closed once the session ended (the process exited, the
 	// connection broke, or Close).
 	down chan struct{}
@@ -181,6 +183,14 @@ func (s *Servers) start(ctx context.Context, srv *flowspec.MCPServer, c *conn) (
 		return nil, startError(srv, p, err, ss.masked)
 	}
 	ss.cs = cs
+	if cmd := ss.cmd; cmd != nil && cmd.Process != nil {
+		// Noted once it answered: a kitaru killed during the handshake
+		// leaves a server that its stdin's end (or Linux's parent-death
+		// signal) stops.
+		if ss.record = s.host.ProcessRecord(srv.Name); ss.record != "" {
+			executors.NoteGroup(ss.record, cmd.Process.Pid)
+		}
+	}
 	go func() {
 		_ = cs.Wait()
 		close(ss.down)
@@ -331,6 +341,9 @@ func (ss *session) stop() {
 			ss.end = "closed the connection"
 		default:
 			killGroup(cmd)
+			if ss.record != "" {
+				_ = os.Remove(ss.record)
+			}
 			ss.stderr.flush()
 			ss.end = "exited"
 			if st := cmd.ProcessState; st != nil {

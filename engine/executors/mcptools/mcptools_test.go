@@ -53,6 +53,8 @@ func (h *host) SecretKey(name, key string) (string, error) {
 
 func (h *host) Dir() string { return h.dir }
 
+func (h *host) ProcessRecord(server string) string { return filepath.Join(h.dir, server+".pgid") }
+
 func (h *host) Log(server, line string, masked []string) {
 	for _, m := range masked {
 		line = strings.ReplaceAll(line, m, "***")
