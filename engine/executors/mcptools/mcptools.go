@@ -267,7 +267,7 @@ func (s *Servers) Call(ctx context.Context, srv *flowspec.MCPServer, tool string
 		if wire := (*jsonrpc.Error)(nil); errors.As(err, &wire) || p.failed() {
 			// The server answered: it is up, the call failed (or, over
 			// HTTP, what it answered says why it ended).
-			return nil, ss.callError(srv, tool, p, err)
+			return nil, ss.ended(ss.callError(srv, tool, p, err))
 		}
 		// The session ends a moment after the process does: a call cut
 		// short by that is the server's end, not the tool's failure.
@@ -278,9 +278,19 @@ func (s *Servers) Call(ctx context.Context, srv *flowspec.MCPServer, tool string
 			return nil, &Error{Server: srv.Name, Tool: tool, What: ss.gone() + " while tool " + tool + " ran", Fix: serverEndFix(srv), Down: true, Cause: err}
 		case <-t.C:
 		}
-		return nil, ss.callError(srv, tool, p, err)
+		return nil, ss.ended(ss.callError(srv, tool, p, err))
 	}
 	return &work.MCPResult{Output: output(res), IsError: res.IsError}, nil
+}
+
+// ended ends the session of a server e says is gone or unusable (a URL
+// server unreachable, refusing kitaru, or that lost its session): the
+// next step's start connects again instead of reusing it.
+func (ss *session) ended(e *Error) *Error {
+	if e.Down {
+		ss.stop()
+	}
+	return e
 }
 
 // callError words a call (or the listing of tools, tool "") that failed

@@ -405,3 +405,37 @@ func TestErrorsInWords(t *testing.T) {
 		}
 	}
 }
+
+// A URL server restarted during a run no longer knows kitaru's session:
+// the call fails the step, saying so, and the step's retry (its start,
+// Tools) connects again and calls it.
+func TestURLServerRestarted(t *testing.T) {
+	t.Parallel()
+	var cur atomic.Pointer[http.Handler]
+	h := mcptest.Handler(t.TempDir())
+	cur.Store(&h)
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*cur.Load()).ServeHTTP(w, r) }))
+	t.Cleanup(hs.Close)
+	srv := &flowspec.MCPServer{Name: "web", URL: hs.URL}
+	s := New(&host{dir: t.TempDir()})
+	defer s.Close()
+	if _, err := s.Tools(t.Context(), srv); err != nil {
+		t.Fatal(err)
+	}
+	fresh := mcptest.Handler(t.TempDir()) // the server as it comes back: no sessions
+	cur.Store(&fresh)
+	_, err := s.Call(t.Context(), srv, "add", map[string]any{"a": 1, "b": 2})
+	if !errors.Is(err, work.ErrMCPServerDown) || !strings.Contains(err.Error(), "it no longer knows kitaru's session: was it restarted?; the step's retry connects again") {
+		t.Fatalf("err %v", err)
+	}
+	if _, err := s.Tools(t.Context(), srv); err != nil {
+		t.Fatalf("the retry's start: %v", err)
+	}
+	res, err := s.Call(t.Context(), srv, "add", map[string]any{"a": 1, "b": 2})
+	if err != nil {
+		t.Fatalf("a call after connecting again: %v", err)
+	}
+	if m, _ := res.Output.(map[string]any); m["sum"] != 3.0 {
+		t.Fatalf("a call after connecting again: %+v", res)
+	}
+}
