@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -72,9 +73,10 @@ type session struct {
 	record string   // where a stdio server's process group is noted while it runs
 	// down is closed once the session ended (the process exited, the
 	// connection broke, or Close).
-	down chan struct{}
-	once sync.Once // reaps it
-	end  string    // how it ended, once reaped
+	down    chan struct{}
+	once    sync.Once   // reaps it
+	stopped atomic.Bool // stop ran
+	end     string      // how it ended, once reaped
 }
 
 func (s *Servers) conn(name string) (*conn, error) {
@@ -332,10 +334,13 @@ func serverEndFix(srv *flowspec.MCPServer) string {
 
 // gone says how the session ended ("" : it is running).
 func (ss *session) gone() string {
-	select {
-	case <-ss.down:
-	default:
-		return ""
+	// A session stopped here is gone at once: down closes a moment later.
+	if !ss.stopped.Load() {
+		select {
+		case <-ss.down:
+		default:
+			return ""
+		}
 	}
 	ss.stop()
 	return ss.end
@@ -360,6 +365,7 @@ func (ss *session) stop() {
 				ss.end = "exited (" + st.String() + ")"
 			}
 		}
+		ss.stopped.Store(true)
 	})
 }
 
