@@ -125,3 +125,41 @@ output: ${{ steps.research.output }}
 		t.Errorf("runs:\n%s", list.Stdout)
 	}
 }
+
+// Through the binary, offline: each item of a foreach step asks through a
+// wait tool; the run waits with both questions, each naming its item, and
+// two answers complete it.
+func TestE2EWaitToolInForeachItems(t *testing.T) {
+	e := newE2E(t)
+	e.setenv("KITARU_LLM_MOCK_RESPONSE", "noted")
+	flow := e.write("fe.yaml", `name: fe
+tools:
+  ask:
+    kind: wait
+    question: Which ${{ args.what }}?
+    parameters: {type: object, properties: {what: {type: string, default: one}}, required: [what]}
+steps:
+  research:
+    kind: llm
+    foreach: ${{ ["a", "b"] }}
+    prompt: About ${{ item }}
+    tools: [ask]
+output: ${{ steps.research.output }}
+`)
+	r := e.must(ExitWaiting, "run", flow)
+	if !strings.Contains(r.Stderr, "1. Which one? (item 0, tool ask)\n  2. Which one? (item 1, tool ask)") {
+		t.Errorf("the waiting run does not list the items' questions:\n%s", r)
+	}
+	r = e.must(ExitWaiting, "input", "last", "--value", `"first"`)
+	if !strings.Contains(r.Stderr, "Which one? (item 1, tool ask)") {
+		t.Errorf("after the first answer:\n%s", r)
+	}
+	r = e.must(0, "input", "last", "--value", `"second"`)
+	if !strings.Contains(r.Stdout, `"noted"`) {
+		t.Errorf("output:\n%s", r)
+	}
+	get := e.must(0, "executions", "get", "last", "--step", "research", "--item", "1")
+	if !strings.Contains(get.Stdout, "asked: Which one?\n      answer: second") {
+		t.Errorf("item 1 does not show its question and answer:\n%s", get.Stdout)
+	}
+}
