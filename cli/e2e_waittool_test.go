@@ -124,6 +124,30 @@ output: ${{ steps.research.output }}
 	if strings.Contains(list.Stdout, "waiting") || strings.Count(list.Stdout, "completed") != 2 {
 		t.Errorf("runs:\n%s", list.Stdout)
 	}
+
+	// The same tool in each item of a foreach step: one question a child.
+	each := e.write("each.yaml", `name: each
+tools:
+  review: {flow: child.yaml}
+steps:
+  research:
+    kind: llm
+    foreach: ${{ ["a", "b"] }}
+    prompt: Publish ${{ item }}.
+    tools: [review]
+output: ${{ steps.research.output }}
+`)
+	r = e.must(ExitWaiting, "run", each)
+	if !strings.Contains(r.Stderr, "1. Publish the post? (item 0, tool review, its child run kr-") || !strings.Contains(r.Stderr, "2. Publish the post? (item 1, tool review, its child run kr-") {
+		t.Errorf("the items' children's questions:\n%s", r)
+	}
+	e.must(ExitWaiting, "input", "last", "--value", `"yes"`)
+	if r = e.must(0, "input", "last", "--value", `"no"`); !strings.Contains(r.Stdout, `"reviewed"`) {
+		t.Errorf("output:\n%s", r)
+	}
+	if list = e.must(0, "executions", "list"); strings.Contains(list.Stdout, "waiting") || strings.Count(list.Stdout, "completed") != 5 {
+		t.Errorf("runs:\n%s", list.Stdout)
+	}
 }
 
 // Through the binary, offline: each item of a foreach step asks through a
