@@ -164,7 +164,11 @@ func (s *Servers) start(ctx context.Context, srv *flowspec.MCPServer, c *conn) (
 		ss.stderr = &lineLog{log: func(line string) { s.host.Log(srv.Name, line, masked) }}
 		cmd.Stderr = ss.stderr
 		ss.cmd = cmd
-		t = &mcp.CommandTransport{Command: cmd, TerminateDuration: stopWait}
+		t = &notingTransport{CommandTransport: mcp.CommandTransport{Command: cmd, TerminateDuration: stopWait}, note: func() {
+			if ss.record = s.host.ProcessRecord(srv.Name); ss.record != "" {
+				executors.NoteGroup(ss.record, cmd.Process.Pid)
+			}
+		}}
 	}
 	ss.masked = slices.Clone(c.masked)
 	cctx, cancel := context.WithTimeout(ctx, startTimeout)
@@ -178,6 +182,9 @@ func (s *Servers) start(ctx context.Context, srv *flowspec.MCPServer, c *conn) (
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
 			ss.stderr.flush()
+			if ss.record != "" {
+				_ = os.Remove(ss.record)
+			}
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -185,14 +192,6 @@ func (s *Servers) start(ctx context.Context, srv *flowspec.MCPServer, c *conn) (
 		return nil, startError(srv, p, err, ss.masked)
 	}
 	ss.cs = cs
-	if cmd := ss.cmd; cmd != nil && cmd.Process != nil {
-		// Noted once it answered: a kitaru killed during the handshake
-		// leaves a server that its stdin's end (or Linux's parent-death
-		// signal) stops.
-		if ss.record = s.host.ProcessRecord(srv.Name); ss.record != "" {
-			executors.NoteGroup(ss.record, cmd.Process.Pid)
-		}
-	}
 	go func() {
 		_ = cs.Wait()
 		close(ss.down)
@@ -210,6 +209,23 @@ func (s *Servers) start(ctx context.Context, srv *flowspec.MCPServer, c *conn) (
 		ss.tools = append(ss.tools, work.MCPTool{Name: tool.Name, Description: tool.Description, InputSchema: schemaMap(tool.InputSchema)})
 	}
 	return ss, nil
+}
+
+// notingTransport notes a stdio server's process group as soon as its
+// process starts, before the handshake (which an npx or uv server may
+// take seconds over): a kitaru killed at any point after leaves a record
+// that the run's next go stops the group by.
+type notingTransport struct {
+	mcp.CommandTransport
+	note func()
+}
+
+func (t *notingTransport) Connect(ctx context.Context) (mcp.Connection, error) {
+	c, err := t.CommandTransport.Connect(ctx)
+	if err == nil {
+		t.note()
+	}
+	return c, err
 }
 
 // schemaMap is a listed input schema as JSON values.

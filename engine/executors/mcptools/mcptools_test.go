@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/kitaruhq/kitaru/engine/work"
 	"github.com/kitaruhq/kitaru/flowspec"
@@ -437,5 +438,46 @@ func TestURLServerRestarted(t *testing.T) {
 	}
 	if m, _ := res.Output.(map[string]any); m["sum"] != 3.0 {
 		t.Fatalf("a call after connecting again: %+v", res)
+	}
+}
+
+// A stdio server's process group is noted from its start, before the
+// handshake (a server may take seconds to answer it), and the note goes
+// when the server is stopped.
+func TestServerGroupNoted(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS == "windows" {
+		t.Skip("no process groups")
+	}
+	dir, stdio, _ := servers(t)
+	h := &host{dir: dir, secrets: map[string]string{"tok": "s3cret-token-value"}}
+	slow := *stdio
+	gate := filepath.Join(dir, "gate")
+	// It answers once the test has seen the note.
+	slow.Command = []string{"sh", "-c", `while [ ! -f "$0" ]; do sleep 0.01; done; exec "$1"`, gate, stdio.Command[0]}
+	s := New(h)
+	defer s.Close()
+	rec := h.ProcessRecord(slow.Name)
+	done := make(chan error, 1)
+	go func() { _, err := s.Tools(t.Context(), &slow); done <- err }()
+	for {
+		if data, err := os.ReadFile(rec); err == nil && strings.HasSuffix(string(data), "\n") {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the handshake ended (%v) before the group was noted", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if err := os.WriteFile(gate, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := os.Stat(rec); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the note outlived the server: %v", err)
 	}
 }
