@@ -68,12 +68,14 @@ func (e *Engine) keep(l *runstore.Lease) func() {
 		released = true
 		close(stop)
 		<-done
+		// Released in the store first: until then leaseOf says this engine
+		// holds the run (awaitOwnRelease waits on it).
+		_ = e.store.Release(context.Background(), l)
 		e.runMu.Lock()
 		if e.leases[l.RunID] == l {
 			delete(e.leases, l.RunID)
 		}
 		e.runMu.Unlock()
-		_ = e.store.Release(context.Background(), l)
 	}
 }
 

@@ -67,6 +67,13 @@ func (e *Engine) lockMeta(ctx context.Context, ref string) (*RunMeta, func(), er
 // lockWaiting takes a run's lock and finds the waiting step named (or the
 // only one).
 func (e *Engine) lockWaiting(ctx context.Context, ref, step string) (*RunMeta, *StepResult, func(), error) {
+	if id, err := e.resolve(ctx, ref); err == nil {
+		if m, err := e.store.LoadSummary(ctx, id); err == nil && m.Status == RunWaiting {
+			// It went waiting a moment ago in this process (the web UI's
+			// answer): its go is releasing the lease.
+			e.awaitOwnRelease(ctx, id)
+		}
+	}
 	meta, unlock, err := e.lockMeta(ctx, ref)
 	if err != nil {
 		return nil, nil, nil, err
