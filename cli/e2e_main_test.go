@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kitaruhq/kitaru/internal/mcptest"
 )
 
 // End-to-end tests run the real kitaru binary as a subprocess, each with its
@@ -29,6 +31,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	mcptest.Main() // the test binary as a stdio MCP server, for the flows of the tests
 	if signal.Ignored(os.Interrupt) {
 		// Started with SIGINT ignored (a background job of a script):
 		// kitaru would inherit that and rightly ignore the SIGINTs the

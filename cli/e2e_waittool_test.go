@@ -75,3 +75,115 @@ func TestE2EWaitTools(t *testing.T) {
 		t.Errorf("abort:\n%s", r)
 	}
 }
+
+// Through the binary, offline: a flow tool whose child run's own loop asks
+// a person. The parent waits with the child's question, `kitaru input` on
+// the parent answers it and resumes both, and the model's answer is the
+// run's output; the step shows the question, its answer and the child.
+func TestE2EWaitToolInAFlowToolsChild(t *testing.T) {
+	e := newE2E(t)
+	e.setenv("KITARU_LLM_MOCK_RESPONSE", "reviewed")
+	e.write("child.yaml", `name: child
+inputs:
+  text: {type: string, default: draft}
+tools:
+  ask:
+    kind: wait
+    question: Publish ${{ args.what }}?
+    parameters: {type: object, properties: {what: {type: string, default: the post}}, required: [what]}
+steps:
+  inner:
+    kind: llm
+    prompt: Review ${{ inputs.text }}.
+    tools: [ask]
+output: ${{ steps.inner.output }}
+`)
+	flow := e.write("parent.yaml", `name: parent
+tools:
+  review: {flow: child.yaml}
+steps:
+  research:
+    kind: llm
+    prompt: Publish the post.
+    tools: [review]
+output: ${{ steps.research.output }}
+`)
+	r := e.must(ExitWaiting, "run", flow)
+	if !strings.Contains(r.Stderr, "Publish the post? (tool review, its child run kr-") {
+		t.Errorf("the waiting parent does not show the child's question:\n%s", r)
+	}
+	r = e.must(0, "input", "last", "--value", `"yes, publish"`)
+	if printedOutput(t, r.Stdout) != "reviewed" {
+		t.Errorf("input:\n%s", r)
+	}
+	get := e.must(0, "executions", "get", "last", "--step", "research")
+	if !strings.Contains(get.Stdout, "asked: Publish the post?\n      answered: yes, publish\n") {
+		t.Errorf("the step does not show the question and its answer:\n%s", get.Stdout)
+	}
+	list := e.must(0, "executions", "list")
+	if strings.Contains(list.Stdout, "waiting") || strings.Count(list.Stdout, "completed") != 2 {
+		t.Errorf("runs:\n%s", list.Stdout)
+	}
+
+	// The same tool in each item of a foreach step: one question a child.
+	each := e.write("each.yaml", `name: each
+tools:
+  review: {flow: child.yaml}
+steps:
+  research:
+    kind: llm
+    foreach: ${{ ["a", "b"] }}
+    prompt: Publish ${{ item }}.
+    tools: [review]
+output: ${{ steps.research.output }}
+`)
+	r = e.must(ExitWaiting, "run", each)
+	if !strings.Contains(r.Stderr, "1. Publish the post? (item 0, tool review, its child run kr-") || !strings.Contains(r.Stderr, "2. Publish the post? (item 1, tool review, its child run kr-") {
+		t.Errorf("the items' children's questions:\n%s", r)
+	}
+	e.must(ExitWaiting, "input", "last", "--value", `"yes"`)
+	if r = e.must(0, "input", "last", "--value", `"no"`); !strings.Contains(r.Stdout, `"reviewed"`) {
+		t.Errorf("output:\n%s", r)
+	}
+	if list = e.must(0, "executions", "list"); strings.Contains(list.Stdout, "waiting") || strings.Count(list.Stdout, "completed") != 5 {
+		t.Errorf("runs:\n%s", list.Stdout)
+	}
+}
+
+// Through the binary, offline: each item of a foreach step asks through a
+// wait tool; the run waits with both questions, each naming its item, and
+// two answers complete it.
+func TestE2EWaitToolInForeachItems(t *testing.T) {
+	e := newE2E(t)
+	e.setenv("KITARU_LLM_MOCK_RESPONSE", "noted")
+	flow := e.write("fe.yaml", `name: fe
+tools:
+  ask:
+    kind: wait
+    question: Which ${{ args.what }}?
+    parameters: {type: object, properties: {what: {type: string, default: one}}, required: [what]}
+steps:
+  research:
+    kind: llm
+    foreach: ${{ ["a", "b"] }}
+    prompt: About ${{ item }}
+    tools: [ask]
+output: ${{ steps.research.output }}
+`)
+	r := e.must(ExitWaiting, "run", flow)
+	if !strings.Contains(r.Stderr, "1. Which one? (item 0, tool ask)\n  2. Which one? (item 1, tool ask)") {
+		t.Errorf("the waiting run does not list the items' questions:\n%s", r)
+	}
+	r = e.must(ExitWaiting, "input", "last", "--value", `"first"`)
+	if !strings.Contains(r.Stderr, "Which one? (item 1, tool ask)") {
+		t.Errorf("after the first answer:\n%s", r)
+	}
+	r = e.must(0, "input", "last", "--value", `"second"`)
+	if !strings.Contains(r.Stdout, `"noted"`) {
+		t.Errorf("output:\n%s", r)
+	}
+	get := e.must(0, "executions", "get", "last", "--step", "research", "--item", "1")
+	if !strings.Contains(get.Stdout, "asked: Which one?\n      answer: second") {
+		t.Errorf("item 1 does not show its question and answer:\n%s", get.Stdout)
+	}
+}

@@ -62,6 +62,7 @@ func flowWarnings(f *flowspec.Flow, m machine) []flowWarning {
 	}
 	reg, regErr := m.registry() // read once for every check below
 	out := unnamedModelWarning(f, m, reg, regErr)
+	out = append(out, ollamaToolsWarnings(f, m, reg, regErr)...)
 	if len(f.Uses) == 0 {
 		return out
 	}
@@ -157,6 +158,44 @@ func unnamedModelWarning(f *flowspec.Flow, m machine, reg providers.Registry, re
 				"or write model: PROVIDER/MODEL on the step or in defaults; fine with " + providers.EnvDefaultModel + " or " + providers.EnvMockResponse + " set"}}
 	}
 	return nil
+}
+
+// ollamaToolsWarnings warn at each llm step that offers tools to an
+// ollama/ model: kitaru calls those through Ollama's native API, without
+// tools, so the step fails before the call (see providers).
+func ollamaToolsWarnings(f *flowspec.Flow, m machine, reg providers.Registry, regErr error) []flowWarning {
+	if m.getenv(providers.EnvMockResponse) != "" {
+		return nil
+	}
+	var out []flowWarning
+	for _, s := range f.Steps {
+		l := s.LLM
+		if s.Kind != flowspec.KindLLM || l == nil || len(l.Tools)+len(l.MCP) == 0 {
+			continue
+		}
+		for _, name := range append([]string{l.Model}, l.Fallbacks...) {
+			model := name
+			if name == "" && regErr == nil {
+				name = reg.Default
+			}
+			if a, ok := reg.Aliases[name]; ok && regErr == nil {
+				model = a.Model
+			}
+			rest, ok := strings.CutPrefix(model, "ollama/")
+			if !ok {
+				continue
+			}
+			alias := name
+			if alias == model || alias == "" {
+				alias = "NAME"
+			}
+			out = append(out, flowWarning{Line: s.Pos.Line, Col: s.Pos.Col,
+				Message: fmt.Sprintf("llm step %q offers tools to %s, which kitaru calls through Ollama's native API, without tools: the step will fail before calling it", s.ID, model),
+				Fix:     fmt.Sprintf("Call it through Ollama's OpenAI-compatible endpoint: kitaru model register %s --model openai/%s --base-url http://localhost:11434/v1, and name that alias", alias, rest)})
+			break
+		}
+	}
+	return out
 }
 
 // printWarnings writes each warning as FILE:LINE:COL: warning: what; fix.

@@ -152,3 +152,52 @@ func onlyWarnings(stderr string, allowed ...string) error {
 	}
 	return nil
 }
+
+// An llm step offering tools to an ollama/ model, named or through an
+// alias, is warned about at the step; one without tools, or with the mock
+// on, is not.
+func TestOllamaToolsWarning(t *testing.T) {
+	t.Parallel()
+	reg := providers.Registry{Default: "local", Aliases: map[string]providers.Alias{
+		"local": {Model: "ollama/qwen3"}, "fast": {Model: "openai/gpt-4o-mini"}}}
+	tests := []struct {
+		name, model, tools string
+		env                map[string]string
+		want               string
+	}{
+		{"alias", "model: local", "tools: [add]", nil, `llm step "s" offers tools to ollama/qwen3 | kitaru model register local --model openai/qwen3 --base-url http://localhost:11434/v1`},
+		{"provider/model", "model: ollama/llama3.2", "tools: [add]", nil, "kitaru model register NAME --model openai/llama3.2"},
+		{"the default", "", "tools: [add]", nil, "offers tools to ollama/qwen3"},
+		{"a fallback", "model: [fast, local]", "tools: [add]", nil, "offers tools to ollama/qwen3"},
+		{"no tools", "model: local", "", nil, ""},
+		{"openai", "model: fast", "tools: [add]", nil, ""},
+		{"mock on", "model: local", "tools: [add]", map[string]string{providers.EnvMockResponse: "hi"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			src := "name: w\ntools:\n  add: {value: 1}\nsteps:\n  s:\n    kind: llm\n    prompt: hi\n    " + tt.model + "\n    " + tt.tools + "\n"
+			f, err := flowspec.Parse("w.yaml", []byte(src), flowspec.Options{CheckModel: providers.CheckModel})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := machine{registry: func() (providers.Registry, error) { return reg, nil },
+				secrets: func() ([]keyring.Secret, bool) { return nil, false }, getenv: func(k string) string { return tt.env[k] }}
+			got := flowWarnings(f, m)
+			if tt.want == "" {
+				if len(got) != 0 {
+					t.Fatalf("warnings %+v", got)
+				}
+				return
+			}
+			if len(got) != 1 || got[0].Line != 5 {
+				t.Fatalf("warnings %+v, want one at line 5", got)
+			}
+			for _, part := range strings.Split(tt.want, " | ") {
+				if text := got[0].Message + " | " + got[0].Fix; !strings.Contains(text, part) {
+					t.Errorf("warning %q; want %q in it", text, part)
+				}
+			}
+		})
+	}
+}

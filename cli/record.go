@@ -305,7 +305,14 @@ func questionsText(w *engine.WaitInfo) string {
 		if len(w.Calls) > 1 {
 			fmt.Fprintf(&b, "%d. ", i+1)
 		}
-		fmt.Fprintf(&b, "%s (tool %s)", strings.TrimSpace(q.Question), q.Tool)
+		where := "tool " + q.Tool
+		if q.Item != nil {
+			where = fmt.Sprintf("item %d, %s", *q.Item, where)
+		}
+		if q.ChildRun != "" {
+			where += ", its child run " + q.ChildRun
+		}
+		fmt.Fprintf(&b, "%s (%s)", strings.TrimSpace(q.Question), where)
 	}
 	return b.String()
 }

@@ -223,8 +223,10 @@ type inputCmd struct {
 func (c *inputCmd) Help() string {
 	return `Answers a wait step, or the question a kind: wait tool put inside an
 llm step's tool loop (the answer is that call's result, sent to the model;
-questions the model put at once are answered in the order it asked them,
-one per input), with --value; or ends the run with --abort. The answer is
+questions the model put at once, or the items of a foreach step, are
+answered in the order they were asked, one per input; a question of a
+flow: tool's child run is answered through its parent), with --value; or
+ends the run with --abort. The answer is
 checked against the JSON Schema: a wrong one is refused (exit 2) and the
 run keeps waiting. A good one is recorded and the run resumes, unless
 --no-resume. With neither flag, on a terminal, each question the run waits

@@ -149,6 +149,18 @@ func writeStepDetail(w io.Writer, v *stepView) {
 				fmt.Fprintf(w, "      asks: %s\n      (waiting for the answer: kitaru input)\n", indentRest(c.Wait.Question, "        "))
 			case c.NotRun:
 				fmt.Fprintln(w, "      (not run: asked for on the last turn max_turns allows)")
+			case c.Wait != nil && c.ChildRun != "":
+				// The question was its child run's; the call's result is
+				// the child's output, once the child goes on.
+				fmt.Fprintf(w, "      asked: %s\n      answered: %s\n", indentRest(c.Wait.Question, "        "), indentRest(formatOutput(c.Wait.Answer), "        "))
+				switch {
+				case c.Pending:
+					fmt.Fprintln(w, "      (its child run goes on when the run is resumed)")
+				case c.Error != nil:
+					fmt.Fprintf(w, "      failed after %s: %s\n", fmtDuration(time.Duration(c.DurationMS)*time.Millisecond), indentRest(*c.Error, "        "))
+				default:
+					fmt.Fprintf(w, "      %s: %s\n", fmtDuration(time.Duration(c.DurationMS)*time.Millisecond), indentRest(formatOutput(c.Output), "        "))
+				}
 			case c.Pending:
 				fmt.Fprintln(w, "      (no result recorded: the run stopped while it ran)")
 			case c.Wait != nil:

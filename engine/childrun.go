@@ -174,10 +174,11 @@ func (x *execution) runChild(ctx context.Context, f *flowspec.Flow, given map[st
 		return res, nil
 	case RunWaiting:
 		res.Wait = childWait(run)
-		if k.item != nil || k.call != "" {
-			// A foreach item or a tool call cannot wait: it fails, naming
-			// the child to answer, and a retry of the parent resumes the
-			// child.
+		if k.item != nil && k.call == "" {
+			// An item of a flow step cannot wait: it fails, naming the
+			// child to answer, and a retry of the parent resumes the
+			// child. A tool call of a loop (an item's too) waits with the
+			// child's question, answered through it.
 			return res, runstore.Advise(fmt.Errorf("its child run %s waits for input (%s)", id, res.Wait.Question),
 				runstore.Remedy{Do: runstore.RemedyAnswerChild, Run: id, Name: x.meta.ID})
 		}

@@ -343,18 +343,41 @@ func errCancelled(id string) error {
 // Retry continues, in place, a failed (or interrupted) run: failed steps and
 // steps that never ran run again; finished ones are kept.
 func (e *Engine) Retry(ctx context.Context, ref string, parallel int, opts ...ContinueOption) (*Run, error) {
+	// Completed and cancelled are final: said from the record, without
+	// the lease the process that ended the run may still be releasing.
+	if id, err := e.resolve(ctx, ref); err == nil {
+		if meta, err := e.store.LoadMeta(ctx, id); err == nil {
+			if err := notRetried(meta); err != nil {
+				return nil, err
+			}
+			if meta.Status == RunFailed {
+				// Failed a moment ago in this process (the web UI's retry
+				// button): its go is releasing the lease.
+				e.awaitOwnRelease(ctx, id)
+			}
+		}
+	}
 	meta, f, unlock, err := e.open(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	switch meta.Status {
-	case RunCompleted:
-		return nil, runstore.Advise(&UsageError{Err: fmt.Errorf("run %s completed; there is nothing to retry", meta.ID)}, runstore.Remedy{Do: runstore.RemedyReplay, Run: meta.ID})
-	case RunCancelled:
-		return nil, errCancelled(meta.ID)
+	if err := notRetried(meta); err != nil {
+		return nil, err
 	}
 	return e.retryOpen(ctx, meta, f, parallel, opts)
+}
+
+// notRetried is why a run cannot be retried: it completed, or was
+// cancelled; nil otherwise.
+func notRetried(meta *RunMeta) error {
+	switch meta.Status {
+	case RunCompleted:
+		return runstore.Advise(&UsageError{Err: fmt.Errorf("run %s completed; there is nothing to retry", meta.ID)}, runstore.Remedy{Do: runstore.RemedyReplay, Run: meta.ID})
+	case RunCancelled:
+		return errCancelled(meta.ID)
+	}
+	return nil
 }
 
 // retryOpen is Retry of a run already opened.
@@ -748,6 +771,7 @@ func (e *Engine) Cancel(ctx context.Context, ref string) (*Run, error) {
 	// A run nobody holds may still have commands a killed kitaru left
 	// running; nothing will run its steps again to stop them.
 	e.stopLeftovers(ctx, meta)
+	e.stopMCPLeftovers(ctx, meta.ID)
 	return e.settle(ctx, meta, runEnd{RunCancelled, &Ending{Code: runstore.EndCancelled}, nil})
 }
 

@@ -339,6 +339,9 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 	x.e.track(x)
 	defer x.e.untrack(x)
 	defer x.closeMCP() // on every way out
+	if len(x.flow.MCP) > 0 && !x.fresh {
+		x.e.stopMCPLeftovers(x.sc, x.meta.ID)
+	}
 	var cancelled atomic.Bool
 	// Only a request made since this go's lease was taken counts (one of
 	// an earlier go does not), however soon after: it stops the run

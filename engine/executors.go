@@ -530,7 +530,9 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 			// they left no record (stopped, or it could not be written),
 			// else in its failed record, which this one replaces.
 			before, kept := x.earlier(key)
-			if prev := done[idx]; !kept && prev != nil && prev.Status != StepCompleted {
+			// A waiting item's go goes on in this one (as a step's that
+			// asked does): it is no attempt of its own.
+			if prev := done[idx]; !kept && prev != nil && prev.Status != StepCompleted && prev.Status != StepWaiting {
 				before = spendOf(prev.Attempts, prev.Error, prev.DurationMS, prev.Usage, prev.CostUSD, prev.AttemptsDetail)
 			}
 			if ctx.Err() != nil || heldByBudget(err) {
@@ -552,10 +554,15 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 			if err != nil && it.Model == "" {
 				it.Model, it.Alias = x.triedModel(s)
 			}
-			if err != nil {
+			switch {
+			case err != nil:
 				msg := u.mask(err.Error())
 				it.Status, it.Error, it.Remedy = StepFailed, &msg, runstore.RemedyOf(err)
-			} else {
+			case res.Wait != nil:
+				// Its loop asks a person: the item waits, and the step
+				// with it once the others are done.
+				it.Status, it.Wait = StepWaiting, itemWait(res.Wait, idx)
+			default:
 				it.Status, it.Output = StepCompleted, res.Output
 				if res.Cached != nil {
 					it.Why = cachedWhy(res.Cached, it.Why)
@@ -577,6 +584,10 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 			// grows though items finish together.
 			mu.Lock()
 			items[idx] = it
+			if it.Status == StepWaiting {
+				mu.Unlock()
+				return // not finished: it goes on once answered
+			}
 			count++
 			fin := Event{Type: EventItemFinished, Step: s.ID, Item: &idx, Done: count, Total: len(list)}
 			if it.Error != nil {
@@ -595,6 +606,7 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 	r := &StepResult{ID: s.ID, Kind: s.Kind, Status: StepCompleted, StartedAt: &start, EndedAt: &end,
 		DurationMS: end.Sub(start).Milliseconds(), Fingerprint: x.fps[s.ID]}
 	outs := make([]any, len(list))
+	var asked []runstore.ToolQuestion
 	for i, it := range items {
 		if i == 0 || it.Model == r.Model && it.Alias == r.Alias && it.Mock == r.Mock {
 			// The step's model is its items' when they all had the same.
@@ -610,6 +622,11 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 			r.Usage = r.Usage.Add(it.Usage)
 			r.CostUSD = providers.AddCost(r.CostUSD, it.CostUSD)
 		}
+		if it.Status == StepWaiting && it.Wait != nil {
+			asked = append(asked, it.Wait.Calls...)
+			outs[i] = nil
+			continue
+		}
 		if it.Status != StepCompleted && r.Status == StepCompleted {
 			msg := fmt.Sprintf("item %d failed", i)
 			if it.Error != nil {
@@ -619,10 +636,27 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 		}
 		outs[i] = it.Output
 	}
+	if r.Status == StepCompleted && len(asked) > 0 {
+		// Every other item done: the step waits for the answers, asked
+		// in the items' order.
+		q := asked[0]
+		r.Status, r.Wait = StepWaiting, &WaitInfo{Question: q.Question, Schema: q.Schema, Deadline: q.Deadline, Calls: asked}
+	}
 	if r.Status == StepCompleted {
 		r.Output = outs
 	}
 	return r
+}
+
+// itemWait is the questions of item idx's loop, each naming the item.
+func itemWait(w *WaitInfo, idx int) *WaitInfo {
+	out := *w
+	out.Calls = make([]runstore.ToolQuestion, len(w.Calls))
+	for i, q := range w.Calls {
+		q.Item = &idx
+		out.Calls[i] = q
+	}
+	return &out
 }
 
 func asList(v any) ([]any, bool) {

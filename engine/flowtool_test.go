@@ -214,3 +214,103 @@ func TestChildRunTakesItsParentsRegistry(t *testing.T) {
 		t.Fatalf("the child's registry %+v: want its parent's, smart naming openai/a", child.Registry)
 	}
 }
+
+// reviewFlow asks a person inside a child run, after a step that counts
+// its runs in COUNTER/prep.
+const reviewFlow = `name: review
+inputs:
+  text: {type: string}
+steps:
+  prep:
+    kind: checkpoint
+    run: echo x >> COUNTER/prep; echo prepared
+  ok:
+    kind: wait
+    needs: [prep]
+    question: Publish ${{ inputs.text }}?
+    schema: {type: boolean}
+output: ${{ steps.ok.output }}
+`
+
+// A flow: tool whose child run waits for a person makes its call, and so
+// the step and the run, wait with the child's question; the answer given
+// to the parent goes to the child, and the resume takes the child's output
+// to the model. Nothing finished runs or is asked again; an abort ends
+// both runs.
+func TestFlowToolChildWaits(t *testing.T) {
+	t.Parallel()
+	srv := fakellm.New("openai",
+		fakellm.Turn{Calls: fakellm.Calls("review", `{"text":"the post"}`)},
+		fakellm.Turn{Text: "published"})
+	defer srv.Close()
+	te := agentEnv(t, srv, 2)
+	const main = `name: main
+tools:
+  review: {description: Ask a person to review a text., flow: child.yaml}
+steps:
+  research:
+    kind: llm
+    model: openai/gpt-4o-mini
+    prompt: Publish the post.
+    tools: [review]
+output: ${{ steps.research.output }}
+`
+	f, _ := te.subFiles(map[string]string{"main.yaml": main, "child.yaml": reviewFlow})
+	run := te.start(f, nil)
+	wantStatus(t, run, RunWaiting)
+	s := step(t, run, "research")
+	if s.Status != StepWaiting || s.Wait == nil || len(s.Wait.Calls) != 1 {
+		t.Fatalf("the step %s waits on %+v", s.Status, s.Wait)
+	}
+	q := s.Wait.Calls[0]
+	if q.Question != "Publish the post?" || q.Tool != "review" || q.ChildRun == "" || q.Schema["type"] != "boolean" {
+		t.Fatalf("the question %+v", q)
+	}
+	child := q.ChildRun
+	if _, err := te.eng.Answer(t.Context(), run.ID, "", json.RawMessage(`"yes"`)); err == nil || !strings.Contains(err.Error(), "does not fit its schema") {
+		t.Fatalf("an answer that breaks the child's schema: %v", err)
+	}
+	run = answer(t, te, run.ID, true)
+	if c := step(t, run, "research").Turns[0].ToolCalls[0]; !c.Pending || c.Wait == nil || !c.Wait.Answered {
+		t.Fatalf("the answered call %+v", c)
+	}
+	cr, err := te.eng.Get(t.Context(), child)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok := step(t, cr, "ok"); ok.Status != StepCompleted || ok.Output != true {
+		t.Fatalf("the child's wait %s, %v", ok.Status, ok.Output)
+	}
+	run = resume(t, te, run.ID)
+	wantStatus(t, run, RunCompleted)
+	if run.Output != "published" {
+		t.Errorf("output %v", run.Output)
+	}
+	if reqs := srv.Requests(); len(reqs) != 2 || reqs[1].Results[fakellm.CallID(1, 1)] != "true" {
+		t.Errorf("the model got %+v", reqs)
+	}
+	if n := te.count("prep"); n != 1 {
+		t.Errorf("the child's first step ran %d times", n)
+	}
+	if asked := srv.Asked(); asked[1] != 1 || asked[2] != 1 {
+		t.Errorf("turns asked %v, each once", asked)
+	}
+	if cr, _ = te.eng.Get(t.Context(), child); cr.Status != RunCompleted {
+		t.Errorf("the child is %s", cr.Status)
+	}
+
+	// An abort at the question ends the child too.
+	srv2 := fakellm.New("openai", fakellm.Turn{Calls: fakellm.Calls("review", `{"text":"another"}`)}, fakellm.Turn{Text: "never"})
+	defer srv2.Close()
+	te2 := agentEnv(t, srv2, 2)
+	f2, _ := te2.subFiles(map[string]string{"main.yaml": main, "child.yaml": reviewFlow})
+	run = te2.start(f2, nil)
+	wantStatus(t, run, RunWaiting)
+	child = step(t, run, "research").Wait.Calls[0].ChildRun
+	if run, err = te2.eng.Abort(t.Context(), run.ID, ""); err != nil || run.Status != RunCancelled {
+		t.Fatalf("abort: %v, %v", run, err)
+	}
+	if cr, _ := te2.eng.Get(t.Context(), child); cr == nil || cr.Status != RunCancelled {
+		t.Errorf("the child of an aborted run is %v", cr)
+	}
+}

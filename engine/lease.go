@@ -68,12 +68,14 @@ func (e *Engine) keep(l *runstore.Lease) func() {
 		released = true
 		close(stop)
 		<-done
+		// Released in the store first: until then leaseOf says this engine
+		// holds the run (awaitOwnRelease waits on it).
+		_ = e.store.Release(context.Background(), l)
 		e.runMu.Lock()
 		if e.leases[l.RunID] == l {
 			delete(e.leases, l.RunID)
 		}
 		e.runMu.Unlock()
-		_ = e.store.Release(context.Background(), l)
 	}
 }
 
@@ -89,6 +91,20 @@ func (e *Engine) acquire(ctx context.Context, id string) (release func(), err er
 		return nil, err
 	}
 	return e.keep(l), nil
+}
+
+// ownReleaseWait bounds how long a retry waits for this engine's own go
+// at a run that has ended to let its lease go.
+const ownReleaseWait = 5 * time.Second
+
+// awaitOwnRelease waits, for at most ownReleaseWait, until this engine
+// holds no lease on run id: a go that ended the run releases it soon
+// after its record says so.
+func (e *Engine) awaitOwnRelease(ctx context.Context, id string) {
+	deadline := time.Now().Add(ownReleaseWait)
+	for e.leaseOf(id) != nil && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // leaseOf is the lease this engine holds on run id (nil: none).

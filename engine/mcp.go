@@ -1,12 +1,17 @@
 package engine
 
 import (
+	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/kitaruhq/kitaru/engine/executors"
 	"github.com/kitaruhq/kitaru/engine/executors/mcptools"
+	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/engine/work"
+	"github.com/kitaruhq/kitaru/keyring"
 )
 
 // mcpState is a go's MCP servers: made when a unit first needs them,
@@ -63,7 +68,54 @@ func (h mcpHost) Env(secrets []string) ([]string, error) {
 	return env, err
 }
 
+func (h mcpHost) SecretKey(name, key string) (string, error) {
+	x := h.x
+	if x.e.cfg.Secrets == nil {
+		return "", fmt.Errorf("it needs the secret %q but no secret store is available", name)
+	}
+	fix := runstore.Remedy{Do: runstore.RemedySetSecret, Name: name}
+	kv, err := x.e.cfg.Secrets.Get(name)
+	if err != nil {
+		return "", runstore.Advise(fmt.Errorf("cannot read the secret %q: %w", name, err), fix)
+	}
+	v := kv[key]
+	if v == "" {
+		return "", runstore.Advise(fmt.Errorf("the secret %q has no key %s", name, key), fix)
+	}
+	if !keyring.Maskable(v) {
+		_ = x.st.AppendLog(x.sc, x.meta.ID, LogLine{Time: time.Now().UTC(),
+			Text: fmt.Sprintf("secret %q key %s is shorter than %d characters, too short to be masked: wherever it appears it is recorded as is", name, key, keyring.MinMaskedLen)})
+	}
+	return v, nil
+}
+
 func (h mcpHost) Dir() string { return h.x.workDir() }
+
+func (h mcpHost) ProcessRecord(server string) string {
+	loc, ok := h.x.st.(runstore.Locator)
+	if !ok {
+		return ""
+	}
+	return executors.MCPRecord(loc.Locate(h.x.meta.ID, "", ""), server)
+}
+
+// stopMCPLeftovers stops what a killed kitaru left running of the run's
+// stdio MCP servers (one that lived on after its stdin closed), saying so
+// in the run's log: before a go at the run starts its own, or when the
+// run is cancelled while nobody holds it.
+func (e *Engine) stopMCPLeftovers(ctx context.Context, id string) {
+	loc, ok := e.store.(runstore.Locator)
+	if !ok {
+		return
+	}
+	for _, l := range executors.StopMCPLeftovers(ctx, loc.Locate(id, "", "")) {
+		text := fmt.Sprintf("MCP server %s: stopped what was left running of it: process group %d (%d processes), orphaned when the kitaru running it died", l.MCP, l.PGID, l.N)
+		if l.Err != nil {
+			text = fmt.Sprintf("MCP server %s: what was left running of it (process group %d, orphaned when the kitaru running it died) %v; stop it with kill -- -%d", l.MCP, l.PGID, l.Err, l.PGID)
+		}
+		_ = e.store.AppendLog(ctx, id, LogLine{Time: time.Now().UTC(), Text: text})
+	}
+}
 
 func (h mcpHost) Log(server, line string, masked []string) {
 	x, m := h.x, &h.x.mcp

@@ -1,12 +1,14 @@
 package engine
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/kitaruhq/kitaru/engine/runstore"
@@ -160,7 +162,7 @@ func TestAgentMCPFailures(t *testing.T) {
 		{name: "unknown tool", tools: "files.read_fil", want: `tool files.read_fil: MCP server files has no tool "read_fil"; its tools are `},
 		{name: "cannot start", tools: "files.*", server: "    command: [./no-such-mcp-server]\n", want: "MCP server files could not be started (command ./no-such-mcp-server)"},
 		{name: "dies", tools: "files.die", script: []fakellm.Turn{{Calls: fakellm.Calls("files__die", `{}`)}, {Text: "never"}},
-			want: "tool files.die: the MCP server is not running: MCP server files exited (exit status 3) while tool die ran"},
+			want: "tool files.die: MCP server files exited (exit status 3) while tool die ran; its stderr, if it wrote any, is in the run log; the step's retry starts it again"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -247,5 +249,54 @@ func TestAgentMCPCached(t *testing.T) {
 		if why := step(t, run, "research").Why; (i == 1) != (why != nil && why.Code == runstore.ReasonCached) {
 			t.Errorf("run %d: why %+v", i+1, why)
 		}
+	}
+}
+
+// A URL server's headers take their credential from a secret: the server
+// is reached with it, and the value never reaches the run's records or
+// log, even when a tool's output holds it.
+func TestAgentMCPHeadersFromSecret(t *testing.T) {
+	t.Parallel()
+	const token = "web-token-0123456789"
+	note := filepath.Join(t.TempDir(), "note.txt")
+	if err := os.WriteFile(note, []byte("the token is "+token), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := fakellm.New("openai", fakellm.Turn{Calls: fakellm.Calls("files__read_file", `{"path":`+strconv.Quote(note)+`}`)}, fakellm.Turn{Text: "done"})
+	defer srv.Close()
+	te := agentEnv(t, srv, 2)
+	te.eng.cfg.Secrets = fakeSecrets{"web": {"TOKEN": token}}
+	inner := mcptest.Handler(te.counter)
+	var refused atomic.Int32
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+token {
+			refused.Add(1)
+			http.Error(w, "no", http.StatusUnauthorized)
+			return
+		}
+		inner.ServeHTTP(w, r)
+	}))
+	t.Cleanup(hs.Close)
+	server := "    url: " + hs.URL + "\n    headers: {Authorization: \"Bearer secret:web/TOKEN\"}\n"
+	run := te.start(te.flow(mcpSource(server, "files.read_file")), nil)
+	wantStatus(t, run, RunCompleted)
+	if n := refused.Load(); n != 0 {
+		t.Errorf("the server refused %d requests", n)
+	}
+	r := step(t, run, "research")
+	if got := r.Turns[0].ToolCalls[0].Output; got != "the token is ***" {
+		t.Errorf("read_file's output is recorded as %q", got)
+	}
+	err := filepath.WalkDir(te.files.RunDir(run.ID), func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		if data, _ := os.ReadFile(p); strings.Contains(string(data), token) {
+			t.Errorf("%s holds the token", p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -274,3 +274,27 @@ func TestDeleteOfADamagedRun(t *testing.T) {
 		t.Fatal("the damaged run is still there")
 	}
 }
+
+// A completed or cancelled run held by a process still releasing it (the
+// one that ended it) is refused a retry for what it is, not as held.
+func TestRetryOfAnEndedRunHeldElsewhere(t *testing.T) {
+	onBothStores(t, func(t *testing.T, te *testEnv) {
+		for st, want := range map[RunStatus]string{RunCompleted: "completed; there is nothing to retry", RunCancelled: "was cancelled"} {
+			r := mkRun(t, te.store, "kr-"+string(st)[:4]+"0000", time.Now())
+			r.Status = st
+			if err := te.store.SaveMeta(bg, r); err != nil {
+				t.Fatal(err)
+			}
+			l, err := te.store.Acquire(bg, r.ID, runstore.Holder{Host: "elsewhere", PID: 4242}, time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = te.eng.Retry(bg, r.ID, 0)
+			var he *HeldError
+			if errors.As(err, &he) || err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("retry of a %s run held elsewhere: %v", st, err)
+			}
+			_ = te.store.Release(bg, l)
+		}
+	})
+}

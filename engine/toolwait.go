@@ -41,14 +41,32 @@ func (e *Engine) answerCall(ctx context.Context, meta *RunMeta, r *StepResult, v
 	w := *tc.Wait
 	w.Answered, w.Answer = true, plain
 	tc.Wait, tc.Pending, tc.Output = &w, false, plain
-	answered := &runstore.TurnRecord{Conversation: rec.Conversation, Key: rec.Key, Turn: rec.Turn, Call: rec.Call, Tool: &tc}
+	if tc.ChildRun != "" {
+		// A flow: tool's child asked: the answer is the child's, and the
+		// call stays pending, to run again (resuming the child) for the
+		// child's output.
+		if err := e.answerChildCall(ctx, tc.ChildRun, value); err != nil {
+			return nil, err
+		}
+		tc.Pending, tc.Output = true, nil
+	}
+	answered := &runstore.TurnRecord{Conversation: rec.Conversation, Key: rec.Key, Turn: rec.Turn, Call: rec.Call, Item: q.Item, Tool: &tc}
 	if err := e.store.SaveTurn(ctx, meta.ID, r.ID, answered); err != nil {
 		return nil, fmt.Errorf("the answer to tool %s's question could not be recorded: %w", q.Tool, err)
 	}
 	_ = e.store.AppendLog(ctx, meta.ID, LogLine{Time: time.Now().UTC(), Step: r.ID,
 		Text: fmt.Sprintf("turn %d: tool %s was answered (call %s)", q.Turn, q.Tool, q.ID)})
-	if t := q.Turn - 1; t < len(r.Turns) && q.Call-1 < len(r.Turns[t].ToolCalls) {
-		r.Turns[t].ToolCalls[q.Call-1] = tc
+	turns := &r.Turns
+	if q.Item != nil {
+		turns = nil
+		for i := range r.Items {
+			if r.Items[i].Index == *q.Item {
+				turns = &r.Items[i].Turns
+			}
+		}
+	}
+	if t := q.Turn - 1; turns != nil && t < len(*turns) && q.Call-1 < len((*turns)[t].ToolCalls) {
+		(*turns)[t].ToolCalls[q.Call-1] = tc
 	}
 	if len(open) == 1 {
 		return e.callsAnswered(ctx, meta, r)
@@ -73,16 +91,31 @@ type openCall struct {
 // openCalls are r's questions whose calls' records say no answer yet, in
 // order.
 func (e *Engine) openCalls(ctx context.Context, id string, r *StepResult) ([]openCall, error) {
-	recs, err := e.store.LoadTurns(ctx, id, r.ID, nil)
-	if err != nil {
-		return nil, fmt.Errorf("cannot read the conversation of step %s: %w", r.ID, err)
+	// The conversation of the step, or of each item that asked.
+	type conv struct {
+		recs []*runstore.TurnRecord
+		last int
 	}
-	last := 0
-	for _, rec := range recs {
-		last = max(last, rec.Conversation)
-	}
+	convs := map[int]*conv{} // by item; -1 the step's own
 	var out []openCall
 	for _, q := range r.Wait.Calls {
+		k := -1
+		if q.Item != nil {
+			k = *q.Item
+		}
+		c := convs[k]
+		if c == nil {
+			recs, err := e.store.LoadTurns(ctx, id, r.ID, q.Item)
+			if err != nil {
+				return nil, fmt.Errorf("cannot read the conversation of step %s: %w", r.ID, err)
+			}
+			c = &conv{recs: recs}
+			for _, rec := range recs {
+				c.last = max(c.last, rec.Conversation)
+			}
+			convs[k] = c
+		}
+		recs, last := c.recs, c.last
 		for _, rec := range recs {
 			if rec.Conversation == last && rec.Turn == q.Turn && rec.Call == q.Call && rec.Tool != nil && rec.Tool.ID == q.ID && rec.Tool.Waiting() {
 				out = append(out, openCall{q, rec})
@@ -101,4 +134,29 @@ func (e *Engine) callsAnswered(ctx context.Context, meta *RunMeta, r *StepResult
 		return nil, err
 	}
 	return e.settle(ctx, meta, runEnd{meta.Status, meta.Ending, meta.Error})
+}
+
+// answerChildCall gives a flow: tool's waiting child run the answer to its
+// question (its first waiting step's). A child no longer waiting on one
+// took an earlier answer already (a kitaru killed before the call's
+// record said so): nothing is answered twice.
+func (e *Engine) answerChildCall(ctx context.Context, child string, value json.RawMessage) error {
+	run, err := e.Get(ctx, child)
+	if err != nil {
+		return fmt.Errorf("its child run %s cannot be read: %w", child, err)
+	}
+	step := ""
+	for _, s := range run.Steps {
+		if s.Status == StepWaiting {
+			step = s.ID
+			break
+		}
+	}
+	if step == "" {
+		return nil
+	}
+	if _, err := e.Answer(ctx, child, step, value); err != nil {
+		return err
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -240,5 +241,77 @@ func TestAgentWaitToolBadArguments(t *testing.T) {
 	wantStatus(t, run, RunCompleted)
 	if got := srv.Requests()[1].Results[fakellm.CallID(1, 1)]; !strings.HasPrefix(got, "error: the arguments do not match the parameters of tool ask") {
 		t.Errorf("the model was sent %q", got)
+	}
+}
+
+// A foreach step's items may ask a person through a wait tool: each
+// item's loop waits, the step waits once the other items are done, its
+// questions listed in the items' order, each naming its item. Each answer
+// goes to its item's conversation; the resume runs on only the items that
+// asked, and no turn is asked again.
+func TestWaitToolInForeachItems(t *testing.T) {
+	t.Parallel()
+	srv := fakellm.New("openai",
+		fakellm.Turn{Calls: fakellm.Calls("ask", `{"question":"Which?"}`)},
+		fakellm.Turn{Text: "done"})
+	defer srv.Close()
+	te := agentEnv(t, srv, 2)
+	f := te.flow(`name: fe
+tools:
+  ask:
+    kind: wait
+    question: ${{ args.question }}
+    parameters: {type: object, properties: {question: {type: string}}, required: [question]}
+steps:
+  research:
+    kind: llm
+    model: openai/gpt-4o-mini
+    foreach: ${{ ["a", "b"] }}
+    prompt: About ${{ item }}
+    tools: [ask]
+output: ${{ steps.research.output }}
+`)
+	run := te.start(f, nil)
+	wantStatus(t, run, RunWaiting)
+	s := step(t, run, "research")
+	if s.Status != StepWaiting || s.Wait == nil || len(s.Wait.Calls) != 2 {
+		t.Fatalf("step %s, wait %+v", s.Status, s.Wait)
+	}
+	for i, q := range s.Wait.Calls {
+		if q.Item == nil || *q.Item != i || q.Question != "Which?" || q.Tool != "ask" {
+			t.Errorf("question %d: %+v", i, q)
+		}
+	}
+	run = answer(t, te, run.ID, "for a")
+	if w := step(t, run, "research").Wait; w == nil || len(w.Calls) != 1 || *w.Calls[0].Item != 1 {
+		t.Fatalf("after the first answer: %+v", w)
+	}
+	run = answer(t, te, run.ID, "for b")
+	run = resume(t, te, run.ID)
+	wantStatus(t, run, RunCompleted)
+	if out, _ := run.Output.([]any); len(out) != 2 || out[0] != "done" || out[1] != "done" {
+		t.Errorf("output %v", run.Output)
+	}
+	if asked := srv.Asked(); asked[1] != 2 || asked[2] != 2 {
+		t.Errorf("turns asked %v: want each item's two turns once", asked)
+	}
+	var got []string
+	for _, r := range srv.Requests() {
+		if r.Turn == 2 {
+			got = append(got, r.Results[fakellm.CallID(1, 1)])
+		}
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"for a", "for b"}) {
+		t.Errorf("the answers the model got: %q", got)
+	}
+	s = step(t, run, "research")
+	for i, it := range s.Items {
+		if it.Status != StepCompleted || it.Attempts != 1 || len(it.Turns) != 2 || !it.Turns[0].ToolCalls[0].Wait.Answered {
+			t.Errorf("item %d: %s, %d attempts, turns %+v", i, it.Status, it.Attempts, it.Turns)
+		}
+	}
+	if a := s.Items[0].Turns[0].ToolCalls[0].Output; a != "for a" {
+		t.Errorf("item 0's answer is %v", a)
 	}
 }

@@ -67,6 +67,13 @@ func (e *Engine) lockMeta(ctx context.Context, ref string) (*RunMeta, func(), er
 // lockWaiting takes a run's lock and finds the waiting step named (or the
 // only one).
 func (e *Engine) lockWaiting(ctx context.Context, ref, step string) (*RunMeta, *StepResult, func(), error) {
+	if id, err := e.resolve(ctx, ref); err == nil {
+		if m, err := e.store.LoadSummary(ctx, id); err == nil && m.Status == RunWaiting {
+			// It went waiting a moment ago in this process (the web UI's
+			// answer): its go is releasing the lease.
+			e.awaitOwnRelease(ctx, id)
+		}
+	}
 	meta, unlock, err := e.lockMeta(ctx, ref)
 	if err != nil {
 		return nil, nil, nil, err
@@ -232,7 +239,16 @@ func (e *Engine) Abort(ctx context.Context, ref, step string) (*Run, error) {
 	now := time.Now().UTC()
 	msg := "aborted at the wait step " + r.ID
 	if r.Wait != nil && len(r.Wait.Calls) > 0 {
-		msg = fmt.Sprintf("aborted at the question of tool %s", r.Wait.Calls[0].Tool)
+		q := r.Wait.Calls[0]
+		msg = fmt.Sprintf("aborted at the question of tool %s", q.Tool)
+		if q.ChildRun != "" {
+			// The question is the child's a flow: tool started: that run
+			// ends aborted too.
+			if _, err := e.Abort(ctx, q.ChildRun, ""); err != nil {
+				return nil, fmt.Errorf("its child run %s could not be aborted: %w", q.ChildRun, err)
+			}
+			msg = fmt.Sprintf("aborted at the question of tool %s's child run %s", q.Tool, q.ChildRun)
+		}
 	}
 	if r.Kind == flowspec.KindFlow && r.ChildRun != "" {
 		// The question is its child's: that run ends aborted too.

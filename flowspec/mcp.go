@@ -1,6 +1,7 @@
 package flowspec
 
 import (
+	"errors"
 	"net/url"
 	"regexp"
 	"slices"
@@ -8,6 +9,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/kitaruhq/kitaru/internal/headerref"
 )
 
 // MCPServer is one entry of the flow's mcp:, a Model Context Protocol
@@ -22,6 +25,11 @@ type MCPServer struct {
 	Env     [][2]string // NAME, value given to the command beside kitaru's environment
 	Secrets []string    // the secrets whose keys it is given, as a checkpoint's secrets:
 	URL     string      // a streamable-HTTP server
+	// Headers are sent with every request to a URL server, NAME, value as
+	// written: a literal, or where the value is kept (secret:NAME/KEY,
+	// env:NAME, after a scheme: "Bearer secret:NAME/KEY"), read when the
+	// server is first reached; see internal/headerref.
+	Headers [][2]string
 }
 
 // MCPUse is one SERVER.TOOL or SERVER.* of an llm step's tools:. Which
@@ -48,7 +56,9 @@ var (
 	// SERVER.TOOL, and of the "__" that joins it to a tool's name in what
 	// providers are sent.
 	mcpNameRE = regexp.MustCompile(`^[A-Za-z0-9-]+(_[A-Za-z0-9-]+)*$`)
-	mcpFields = []string{"command", "url", "env", "secrets"}
+	mcpFields = []string{"command", "url", "env", "secrets", "headers"}
+	// mcpHeaders are set by the MCP client itself.
+	mcpHeaders = []string{"Accept", "Mcp-Session-Id", "Mcp-Protocol-Version", "Last-Event-Id"}
 )
 
 // mcp reads the flow's mcp:.
@@ -90,13 +100,18 @@ func (l *loader) mcpServer(key, n *yaml.Node) *MCPServer {
 	if p, ok := fs.get("secrets"); ok {
 		s.Secrets = l.secretsOf(owner, p.val)
 	}
+	if p, ok := fs.get("headers"); ok {
+		s.Headers = l.mcpHeaders(owner, p.val)
+	}
 	switch {
 	case s.Command != nil && s.URL != "":
 		l.e.add(pos(fs.field("url").key), "%s has both command and url; keep one of them (command: a stdio server kitaru starts, url: one already running)", owner)
 	case !fs.has("command") && !fs.has("url") && !l.typos["command"] && !l.typos["url"]:
 		l.e.add(pos(n), "%s needs command: [program, args...] (a stdio server) or url: (a streamable-HTTP server)", owner)
 	case s.URL != "" && (s.Env != nil || s.Secrets != nil):
-		l.e.add(pos(n), "%s: env and secrets go with command: (a server kitaru starts), not url:", owner)
+		l.e.add(pos(n), "%s: env and secrets go with command: (a server kitaru starts), not url:; a URL server's credentials go in headers: (Authorization: \"Bearer secret:NAME/KEY\")", owner)
+	case s.Command != nil && s.Headers != nil:
+		l.e.add(pos(fs.field("headers").key), "%s: headers go with url: (a server reached over HTTP); a command's server gets env: and secrets:", owner)
 	}
 	return s
 }
@@ -145,6 +160,47 @@ func (l *loader) mcpEnv(owner string, n *yaml.Node) [][2]string {
 	return out
 }
 
+// mcpHeaders reads NAME: value pairs, each value a literal or a
+// reference to where it is kept; a credential written out is refused, as
+// the flow file and every run's record would hold it.
+func (l *loader) mcpHeaders(owner string, n *yaml.Node) [][2]string {
+	n = resolve(n)
+	if n.Kind != yaml.MappingNode {
+		l.e.add(pos(n), "%s: headers must be a mapping of Name: value, e.g. headers: {Authorization: \"Bearer secret:NAME/KEY\"}, not %s", owner, nodeKind(n))
+		return nil
+	}
+	out := [][2]string{}
+	var seen []string
+	for _, p := range l.pairs(n, "header") {
+		v := l.scalar(p.val, owner+" header "+p.key.Value)
+		if strings.Contains(v, "${{") {
+			l.e.add(pos(p.val), "%s: header values are not templates (the server is reached once per run); for a credential write secret:NAME/KEY", owner)
+			continue
+		}
+		if i := slices.IndexFunc(seen, func(s string) bool { return strings.EqualFold(s, p.key.Value) }); i >= 0 {
+			l.e.add(pos(p.key), "%s: header %s is given twice (as %q and %q): give it once", owner, p.key.Value, seen[i], p.key.Value)
+			continue
+		}
+		// One header at a time, so that an error is at its line.
+		err := headerref.Check(map[string]string{p.key.Value: v}, mcpHeaders...)
+		if lc := (*headerref.LiteralCredentialError)(nil); errors.As(err, &lc) {
+			l.e.add(pos(p.val), "%s: header %s looks like a credential, which the flow file and every run's record would hold as is; "+
+				"keep it in a secret and name it: kitaru secrets set NAME --KEY=… then %s: \"Bearer secret:NAME/KEY\" (or env:VAR for an environment variable)", owner, lc.Header, lc.Header)
+			continue
+		}
+		if err != nil {
+			l.e.add(pos(p.key), "%s: %v", owner, err)
+			continue
+		}
+		if hv, _ := headerref.Parse(v); hv.Secret != "" {
+			l.flow.Uses = append(l.flow.Uses, Use{UseSecret, hv.Secret, pos(p.val)})
+		}
+		seen = append(seen, p.key.Value)
+		out = append(out, [2]string{p.key.Value, v})
+	}
+	return out
+}
+
 // mcpUse reads an llm step's SERVER.TOOL or SERVER.*; ok is false for a
 // name without a dot (a tool of tools:).
 func (c *stepCtx) mcpUse(b *LLMStep, it *yaml.Node, name string) bool {
@@ -182,13 +238,14 @@ type mcpDoc struct {
 	Env     [][2]string `json:"env,omitempty"`
 	Secrets []string    `json:"secrets,omitempty"`
 	URL     string      `json:"url,omitempty"`
+	Headers [][2]string `json:"headers,omitempty"` // as written: references, never a credential
 }
 
 func mcpDocs(us []MCPUse) []mcpDoc {
 	var out []mcpDoc
 	for _, u := range us {
 		s := u.Server
-		out = append(out, mcpDoc{Use: u.Name(), Command: s.Command, Env: s.Env, Secrets: s.Secrets, URL: s.URL})
+		out = append(out, mcpDoc{Use: u.Name(), Command: s.Command, Env: s.Env, Secrets: s.Secrets, URL: s.URL, Headers: s.Headers})
 	}
 	return out
 }

@@ -16,6 +16,7 @@ mcp:
     secrets: [files_token]
   web:
     url: https://mcp.example.com/mcp
+    headers: {Authorization: "Bearer secret:web-creds/TOKEN", X-Team: research}
 steps:
   research:
     kind: llm
@@ -35,8 +36,12 @@ func TestMCPCompile(t *testing.T) {
 			len(files.Env) != 1 || files.Env[0] != [2]string{"LEVEL", "debug"} || !slices.Equal(files.Secrets, []string{"files_token"}) {
 			t.Fatalf("lazy=%v: server %+v", lazy, files)
 		}
-		if web := f.MCPServer("web"); web == nil || web.URL != "https://mcp.example.com/mcp" || web.Command != nil {
+		if web := f.MCPServer("web"); web == nil || web.URL != "https://mcp.example.com/mcp" || web.Command != nil ||
+			!slices.Equal(web.Headers, [][2]string{{"Authorization", "Bearer secret:web-creds/TOKEN"}, {"X-Team", "research"}}) {
 			t.Fatalf("web %+v", web)
+		}
+		if !slices.ContainsFunc(f.Uses, func(u Use) bool { return u.Kind == UseSecret && u.Name == "web-creds" && u.Pos.Line == 11 }) {
+			t.Errorf("uses %+v: no secret web-creds at line 11", f.Uses)
 		}
 		l := f.byID["research"].LLM
 		if len(l.Tools) != 1 || len(l.MCP) != 2 || l.MCP[0].Name() != "files.read_file" || l.MCP[1].Name() != "web.*" || l.MCP[1].Server != f.MCPServer("web") {
@@ -60,6 +65,15 @@ func TestMCPErrors(t *testing.T) {
 		{"template in command", "f: {command: [x, '${{ inputs.a }}']}", "[f.x]", "command is not a template"},
 		{"bad url", "f: {url: 'ftp://h/x'}", "[f.x]", "url must be an http:// or https:// address"},
 		{"env with url", "f: {url: 'http://h/', env: {A: b}}", "[f.x]", "env and secrets go with command:"},
+		{"headers with command", "f: {command: [x], headers: {X-A: b}}", "[f.x]", "3:21: MCP server \"f\": headers go with url:"},
+		{"headers not a mapping", "f: {url: 'http://h/', headers: [a]}", "[f.x]", "headers must be a mapping of Name: value"},
+		{"literal token", "f: {url: 'http://h/', headers: {Authorization: 'Bearer abc123'}}", "[f.x]", `3:50: MCP server "f": header Authorization looks like a credential, which the flow file and every run's record would hold as is`},
+		{"literal key", "f: {url: 'http://h/', headers: {X-Api-Key: abc123}}", "[f.x]", "header X-Api-Key looks like a credential"},
+		{"template header", "f: {url: 'http://h/', headers: {X-A: '${{ inputs.a }}'}}", "[f.x]", "header values are not templates"},
+		{"ref without key", "f: {url: 'http://h/', headers: {Authorization: 'secret:creds'}}", "[f.x]", `header Authorization: "secret:creds" names no key`},
+		{"reserved header", "f: {url: 'http://h/', headers: {Mcp-Session-Id: x}}", "[f.x]", "header Mcp-Session-Id is set by kitaru itself"},
+		{"header twice", "f: {url: 'http://h/', headers: {X-A: a, x-a: b}}", "[f.x]", `header x-a is given twice (as "X-A" and "x-a")`},
+		{"bad header name", "f: {url: 'http://h/', headers: {'X A': a}}", "[f.x]", `header name "X A" is not valid`},
 		{"bad env name", "f: {command: [x], env: {1A: b}}", "[f.x]", `"1A" is not a valid environment variable name`},
 		{"bad name", "f.g: {command: [x]}", "[f.x]", "a server's name may hold only letters"},
 		{"double underscore", "a__b: {command: [x]}", "[a__b.x]", "a server's name may hold only letters, digits, - and single _"},
@@ -94,6 +108,7 @@ func TestMCPFingerprintAndDigest(t *testing.T) {
 		"server command": {"--root, .", "--root, /"},
 		"server env":     {"LEVEL: debug", "LEVEL: info"},
 		"server url":     {"mcp.example.com", "mcp2.example.com"},
+		"server headers": {"X-Team: research", "X-Team: ops"},
 		"tool used":      {"files.read_file", "files.write_file"},
 	} {
 		src := strings.Replace(mcpFlow, c[0], c[1], 1)

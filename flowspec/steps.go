@@ -111,7 +111,10 @@ func (l *loader) stepBody(s *Step, parts *stepParts, n *yaml.Node) {
 		// take to answer is only what the wait step itself says.
 		s.Timeout = 0
 	}
-	if p, ok := fs.get("foreach"); ok {
+	if p, ok := fs.get("foreach"); ok && s.Kind == KindWait {
+		// An item has no waiting state of its own to answer.
+		l.e.add(pos(p.key), "step %q: a wait step cannot use foreach (one question per item is not supported); ask once, e.g. for a list, with schema: {type: array}", s.ID)
+	} else if ok {
 		if s.Foreach = l.foreach(s, p.val); s.Foreach != nil {
 			parts.other = append(parts.other, s.Foreach)
 		}

@@ -261,9 +261,6 @@ func (c *stepCtx) llmTools(b *LLMStep) {
 				l.e.add(pos(resolve(it)), "step %q: %s", s.ID, unknownMsg("tool", name, names, "the flow declares no tools: add them under tools: at the top"))
 			case slices.Contains(b.Tools, t):
 				l.e.add(pos(resolve(it)), "step %q: tool %q is listed twice", s.ID, name)
-			case t.Wait != nil && c.inForeach:
-				// An item has no waiting state of its own to answer.
-				l.e.add(pos(resolve(it)), "step %q: tool %q is kind: wait, which a foreach step cannot offer; put the question in a wait step before or after it", s.ID, name)
 			default:
 				b.Tools = append(b.Tools, t)
 				// What its templates read counts as the step's: a replay

@@ -93,7 +93,6 @@ func TestToolErrors(t *testing.T) {
 		{"wait tool bad schema", "t: {kind: wait, question: q, schema: 3}", "tools: [t]", "schema must be a JSON Schema mapping"},
 		{"wait tool bad timeout", "t: {kind: wait, question: q, timeout: 5}", "tools: [t]", "timeout \"5\" has no unit"},
 		{"wait tool cached", "t: {kind: wait, question: q}", "tools: [t]\n    cache: true", "cache does not go with tool \"t\", kind: wait"},
-		{"wait tool in foreach", "t: {kind: wait, question: q}", "tools: [t]\n    foreach: ${{ [1] }}", "tool \"t\" is kind: wait, which a foreach step cannot offer"},
 		{"flow tool without its file", "t: {flow: x.yaml}", "tools: [t]", `tool "t": the sub-flow x.yaml cannot be read`},
 		{"flow tool with run", "t: {flow: ../examples/summarise.yaml, run: echo}", "tools: [t]", `tool "t": run does not go with flow:`},
 		{"no body", "t: {description: d}", "tools: [t]", "tool \"t\" needs run: (a shell command), value: (an expression over args) or flow:"},
@@ -227,5 +226,16 @@ func TestWaitTool(t *testing.T) {
 		if mustParse(t, strings.Replace(src, c[0], c[1], 1)).byID["s"].Fingerprint() == base {
 			t.Errorf("changing %q to %q left the fingerprint as it was", c[0], c[1])
 		}
+	}
+}
+
+// A wait step cannot ask once per item: the flow says so where it is
+// written, not when the run reaches it.
+func TestWaitStepForeachRefused(t *testing.T) {
+	t.Parallel()
+	src := "name: f\nsteps:\n  ask:\n    kind: wait\n    foreach: ${{ [1, 2] }}\n    question: q\n"
+	_, err := Parse("f.yaml", []byte(src), Options{})
+	if err == nil || !strings.Contains(err.Error(), `f.yaml:5:5: step "ask": a wait step cannot use foreach`) {
+		t.Fatalf("Parse = %v", err)
 	}
 }

@@ -184,6 +184,9 @@ func (c *caller) Call(ctx context.Context, req Request) (resp *Response, err err
 	if err != nil {
 		return nil, permanent(err)
 	}
+	if res.Provider == "ollama" && len(req.Tools) > 0 {
+		return nil, permanent(c.ollamaToolsError(res))
+	}
 	secrets := &secretReader{getter: c.opts.Secrets}
 	token, source, err := c.credential(res, secrets)
 	if err != nil {
@@ -445,25 +448,11 @@ func (c *caller) headers(res Resolved, secrets *secretReader) (h http.Header, se
 				return nil, nil, "", permanent(fmt.Errorf("%s: the value header %s names holds a line break or NUL, which a header cannot carry; store it again without one", who(res), name))
 			}
 			sent = append(sent, v)
-			v = withScheme(name, hv.Scheme, v)
+			v = hv.Send(name, v)
 		}
 		h.Set(name, v)
 	}
 	return h, sent, source, nil
-}
-
-// withScheme puts the scheme written before a reference in front of its
-// value. An Authorization header naming a bare key (no scheme written, none
-// in the value) is sent as a bearer token, as every OpenAI-compatible
-// server expects: secret:groq-creds/GROQ_API_KEY holds the key alone.
-func withScheme(name, scheme, v string) string {
-	switch {
-	case scheme != "":
-		return scheme + " " + v
-	case (name == "Authorization" || name == "Proxy-Authorization") && !strings.Contains(v, " "):
-		return "Bearer " + v
-	}
-	return v
 }
 
 // baseURL is the endpoint of a call: the alias's own server, else the
@@ -774,3 +763,18 @@ func (e *permanentError) Unwrap() error        { return e.err }
 func (e *permanentError) Is(target error) bool { return target == ErrPermanent }
 
 func permanent(err error) error { return &permanentError{err} }
+
+// ollamaToolsError refuses tools for a model called through Ollama's native
+// API: langchaingo's client for it (v0.1.14) sends no tools and reads no
+// tool calls, so the model would answer as if it had none. Ollama's
+// OpenAI-compatible endpoint, under /v1 of the same server, does both.
+func (c *caller) ollamaToolsError(res Resolved) error {
+	base := strings.TrimSuffix(c.baseURL(res), "/")
+	alias := res.Alias
+	if alias == "" {
+		alias = "NAME"
+	}
+	return fmt.Errorf("%s cannot be offered tools: kitaru calls ollama/ models through Ollama's native API, which it speaks without tool calling, "+
+		"so the model would answer as if it had none. Call it through Ollama's OpenAI-compatible endpoint instead: "+
+		"kitaru model register %s --model openai/%s --base-url %s/v1, and name that alias in the step's model:", who(res), alias, res.Name, base)
+}

@@ -782,3 +782,32 @@ func TestImpossibleTokenCounts(t *testing.T) {
 		}
 	}
 }
+
+// An ollama/ model offered tools is refused before any request, saying to
+// call it through Ollama's /v1 endpoint: its native client would send no
+// tools, and the model would answer as if it had none.
+func TestOllamaToolsSaysUseV1(t *testing.T) {
+	f := newFake(t, reply{body: `{"model":"qwen3","message":{"role":"assistant","content":"no tools here"},"done":true}`})
+	reg := Registry{Aliases: map[string]Alias{"local": {Model: "ollama/qwen3"}}}
+	c := New(reg, Options{Getenv: envOf(map[string]string{"OLLAMA_HOST": f.URL}), Sleep: (&sleeps{}).sleep})
+	tools := []Tool{{Name: "add", Parameters: map[string]any{"type": "object"}}}
+	for _, tt := range []struct{ model, want string }{
+		{"local", "kitaru model register local --model openai/qwen3 --base-url " + f.URL + "/v1"},
+		{"ollama/qwen3", "kitaru model register NAME --model openai/qwen3 --base-url " + f.URL + "/v1"},
+	} {
+		_, err := c.Call(context.Background(), Request{Model: tt.model, Messages: msgs(), Tools: tools})
+		if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "without tool calling") {
+			t.Errorf("%s: error = %v, want it to say %q", tt.model, err, tt.want)
+		}
+		if !errors.Is(err, ErrPermanent) {
+			t.Errorf("%s: error %v is retried", tt.model, err)
+		}
+	}
+	if n := len(f.requests()); n != 0 {
+		t.Errorf("the server got %d requests", n)
+	}
+	// Without tools it is called as before.
+	if _, err := c.Call(context.Background(), Request{Model: "local", Messages: msgs()}); err != nil {
+		t.Fatal(err)
+	}
+}

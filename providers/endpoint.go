@@ -1,15 +1,11 @@
 package providers
 
 import (
+	"errors"
 	"fmt"
-	"maps"
-	"net/http"
 	"net/url"
-	"regexp"
-	"slices"
-	"strings"
 
-	"github.com/kitaruhq/kitaru/keyring"
+	"github.com/kitaruhq/kitaru/internal/headerref"
 )
 
 // An alias may name its own server (Alias.BaseURL) and headers sent with
@@ -22,107 +18,25 @@ import (
 
 // Prefixes of a header value that names where its value is kept.
 const (
-	SecretRefPrefix = "secret:"
-	EnvRefPrefix    = "env:"
+	SecretRefPrefix = headerref.SecretPrefix
+	EnvRefPrefix    = headerref.EnvPrefix
 )
 
-// HeaderValue is a header value as the registry holds it, parsed: exactly
-// one of Literal, Secret (with Key) or Env is set.
-type HeaderValue struct {
-	// Scheme is the word written before a reference ("Bearer" in
-	// "Bearer secret:groq-creds/GROQ_API_KEY"), sent before its value.
-	Scheme  string
-	Secret  string // secret:NAME/KEY
-	Key     string
-	Env     string // env:NAME
-	Literal string // sent as written
-}
+// HeaderValue is a header value as the registry holds it, parsed.
+type HeaderValue = headerref.Value
 
-// IsRef says whether the value names a secret or a variable.
-func (h HeaderValue) IsRef() bool { return h.Secret != "" || h.Env != "" }
+// ParseHeaderValue reads a header value as the registry holds it (see
+// headerref.Parse).
+func ParseHeaderValue(v string) (HeaderValue, error) { return headerref.Parse(v) }
 
-var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-
-// ParseHeaderValue reads a header value as the registry holds it. A value
-// that starts like a reference but is not a valid one is an error, never a
-// literal: a typo must not send "secret:groq-creds" to a server.
-func ParseHeaderValue(v string) (HeaderValue, error) {
-	scheme, ref := "", v
-	if word, rest, ok := strings.Cut(v, " "); ok && isRef(rest) && !isRef(word) {
-		scheme, ref = word, rest
-	}
-	switch {
-	case strings.HasPrefix(ref, SecretRefPrefix):
-		name, key, ok := strings.Cut(strings.TrimPrefix(ref, SecretRefPrefix), "/")
-		if !ok {
-			return HeaderValue{}, fmt.Errorf("%q names no key: write %sNAME/KEY, for example secret:groq-creds/GROQ_API_KEY", v, SecretRefPrefix)
-		}
-		if err := keyring.ValidateName(name); err != nil {
-			return HeaderValue{}, fmt.Errorf("%q: %w", v, err)
-		}
-		if err := keyring.ValidateKey(key); err != nil {
-			return HeaderValue{}, fmt.Errorf("%q: %w", v, err)
-		}
-		return HeaderValue{Scheme: scheme, Secret: name, Key: key}, nil
-	case strings.HasPrefix(ref, EnvRefPrefix):
-		name := strings.TrimPrefix(ref, EnvRefPrefix)
-		if !envNameRE.MatchString(name) {
-			return HeaderValue{}, fmt.Errorf("%q does not name an environment variable: write %sNAME, for example env:GROQ_API_KEY", v, EnvRefPrefix)
-		}
-		return HeaderValue{Scheme: scheme, Env: name}, nil
-	}
-	return HeaderValue{Literal: v}, nil
-}
-
-func isRef(s string) bool {
-	return strings.HasPrefix(s, SecretRefPrefix) || strings.HasPrefix(s, EnvRefPrefix)
-}
-
-// reservedHeaders are set by kitaru or the HTTP client for the request
-// to be understood at all; an alias cannot replace them.
-var reservedHeaders = []string{"Host", "Content-Length", "Content-Type", "Transfer-Encoding", "Connection"}
-
-// credentialHeaderWords mark a header whose value is a credential.
-var credentialHeaderWords = []string{"auth", "key", "token", "secret", "password", "cookie", "session"}
-
-// credentialValue matches a literal that looks like a credential whatever
-// the header: an HTTP auth scheme with its token, or a common API key
-// prefix (OpenAI, Anthropic, Groq, Google, Hugging Face, xAI).
-var credentialValue = regexp.MustCompile(`(?i)^(bearer|basic|token)\s+\S|^(sk-|gsk_|aiza|hf_|xai-)`)
-
-// checkHeaders checks an alias's headers: valid names, given once (names
-// are case-insensitive), none kitaru must set itself, values that are
-// valid references or literals that are not credentials.
+// checkHeaders checks an alias's headers (see headerref.Check); a literal
+// credential is refused saying where it would have been written.
 func checkHeaders(headers map[string]string) error {
-	seen := map[string]string{}
-	for _, name := range slices.Sorted(maps.Keys(headers)) {
-		if !validHeaderName(name) {
-			return fmt.Errorf("header name %q is not valid: use letters, digits and '-' (for example X-Title)", name)
-		}
-		canon := http.CanonicalHeaderKey(name)
-		if other, dup := seen[canon]; dup {
-			return fmt.Errorf("header %s is given twice (as %q and %q): give it once", canon, other, name)
-		}
-		seen[canon] = name
-		if slices.Contains(reservedHeaders, canon) {
-			return fmt.Errorf("header %s is set by kitaru itself and cannot be replaced", canon)
-		}
-		v := headers[name]
-		if err := checkHeaderText(v); err != nil {
-			return fmt.Errorf("header %s: %w", canon, err)
-		}
-		hv, err := ParseHeaderValue(v)
-		if err != nil {
-			return fmt.Errorf("header %s: %w", canon, err)
-		}
-		if hv.IsRef() {
-			continue
-		}
-		if credentialHeader(canon) || credentialValue.MatchString(strings.TrimSpace(v)) {
-			return &literalCredentialError{header: canon}
-		}
+	err := headerref.Check(headers)
+	if lc := (*headerref.LiteralCredentialError)(nil); errors.As(err, &lc) {
+		return &literalCredentialError{header: lc.Header}
 	}
-	return nil
+	return err
 }
 
 // literalCredentialError refuses a credential written into the registry.
@@ -132,43 +46,6 @@ func (e *literalCredentialError) Error() string {
 	return fmt.Sprintf("header %s looks like a credential, and its value would be written as is to models.json and to every run's record; "+
 		"keep it in a secret and name it instead: kitaru secrets set NAME --KEY=… then --header '%s=%sNAME/KEY' "+
 		"(or %sVAR for an environment variable)", e.header, e.header, SecretRefPrefix, EnvRefPrefix)
-}
-
-func credentialHeader(canon string) bool {
-	lower := strings.ToLower(canon)
-	for _, w := range credentialHeaderWords {
-		if strings.Contains(lower, w) {
-			return true
-		}
-	}
-	return false
-}
-
-// checkHeaderText refuses what cannot be sent in a header line.
-func checkHeaderText(v string) error {
-	if strings.TrimSpace(v) == "" {
-		return fmt.Errorf("the value is empty")
-	}
-	if strings.ContainsAny(v, "\r\n\x00") {
-		return fmt.Errorf("the value holds a line break or NUL, which a header cannot carry")
-	}
-	return nil
-}
-
-// validHeaderName: an HTTP token (RFC 9110's tchar).
-func validHeaderName(name string) bool {
-	if name == "" {
-		return false
-	}
-	for _, r := range name {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
-		case strings.ContainsRune("!#$%&'*+-.^_`|~", r):
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // checkBaseURL checks an alias's base URL: an absolute http or https URL

@@ -67,6 +67,8 @@ func (Wait) Execute(ctx context.Context, u *work.Unit, sink work.Sink) (*work.Re
 type Leftover struct {
 	Step string
 	Item *int
+	// MCP is the MCP server the group was, when it was one (its Step "").
+	MCP  string
 	PGID int
 	N    int
 	Err  error

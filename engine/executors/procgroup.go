@@ -449,3 +449,34 @@ func deathSignal(err error) (syscall.Signal, bool) {
 	}
 	return 0, false
 }
+
+// A run's stdio MCP servers note their process groups in the run's
+// directory, as a step's command does in the step's: a server whose
+// kitaru was killed, and that lives on despite its stdin closing and (on
+// Linux) its parent-death signal, is stopped when the run next goes on or
+// is cancelled.
+
+// MCPRecord is where server of the run whose directory is dir notes its
+// process group while it runs.
+func MCPRecord(dir, server string) string { return filepath.Join(dir, "mcp-"+server+".pgid") }
+
+// NoteGroup notes at p the process group pid leads, for a later go to
+// stop (not synced: it only has to outlive this process).
+func NoteGroup(p string, pid int) {
+	_ = os.WriteFile(p, []byte(strconv.Itoa(pid)+" "+strconv.FormatUint(procStart(pid), 10)+"\n"), 0o600)
+}
+
+// StopMCPLeftovers stops what of the MCP servers noted in dir (a run's
+// directory) a killed kitaru left running.
+func StopMCPLeftovers(ctx context.Context, dir string) []Leftover {
+	paths, _ := filepath.Glob(MCPRecord(dir, "*"))
+	var out []Leftover
+	for _, p := range paths {
+		server := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(p), "mcp-"), ".pgid")
+		pgid, n, err := stopRecorded(ctx, p)
+		if err != nil || n > 0 {
+			out = append(out, Leftover{MCP: server, PGID: pgid, N: n, Err: err})
+		}
+	}
+	return out
+}

@@ -28,3 +28,12 @@ func ownGroup(cmd *exec.Cmd) {}
 
 // deathSignal: a command here does not die of a unix signal.
 func deathSignal(err error) (syscall.Signal, bool) { return 0, false }
+
+// MCPRecord is where an MCP server would note its group: nowhere is read.
+func MCPRecord(dir, server string) string { return "" }
+
+// NoteGroup notes nothing: there are no groups.
+func NoteGroup(p string, pid int) {}
+
+// StopMCPLeftovers finds nothing: no group was noted.
+func StopMCPLeftovers(ctx context.Context, dir string) []Leftover { return nil }

@@ -56,7 +56,11 @@ func (c *conversation) runTools(ctx context.Context, t int) error {
 			if w, ok := out.(*runstore.WaitInfo); ok {
 				// A question: the call stays pending until it is answered.
 				tc.Pending, tc.Wait, out = true, w, nil
-				c.sink.Log(fmt.Sprintf("turn %d: tool %s asks a person (the run waits for the answer): %s", t, tc.Name, w.Question))
+				who := "tool " + tc.Name
+				if tc.ChildRun != "" {
+					who += "'s child run " + tc.ChildRun
+				}
+				c.sink.Log(fmt.Sprintf("turn %d: %s asks a person (the run waits for the answer): %s", t, who, w.Question))
 			}
 			if err != nil {
 				msg := c.sink.Mask(err.Error())
@@ -176,7 +180,7 @@ func (c *conversation) questions() *runstore.WaitInfo {
 		for i, tc := range t.ToolCalls {
 			if tc.Waiting() {
 				calls = append(calls, runstore.ToolQuestion{Turn: t.Turn, Call: i + 1, ID: tc.ID, Tool: tc.Name,
-					Question: tc.Wait.Question, Schema: tc.Wait.Schema, Deadline: tc.Wait.Deadline})
+					Question: tc.Wait.Question, Schema: tc.Wait.Schema, Deadline: tc.Wait.Deadline, ChildRun: tc.ChildRun})
 			}
 		}
 	}
@@ -259,6 +263,15 @@ func (c *conversation) runFlowTool(ctx context.Context, tool *flowspec.Tool, arg
 	res, err := c.u.Children.Run(ctx, tool.Sub, inputs, key)
 	if res == nil {
 		return nil, err
+	}
+	if err == nil && res.Wait != nil {
+		// The child waits for a person: so does the call, with the
+		// child's question; its answer goes to the child, and the call
+		// runs again to take the child's output. What the child spent is
+		// counted then, in its totals, not now as well.
+		w := *res.Wait
+		w.Question, w.Calls = c.sink.Mask(w.Question), nil
+		return &work.Result{Output: &w, Child: res.Child}, nil
 	}
 	// A child that failed spent too: its error goes to the model and its
 	// usage to the step.

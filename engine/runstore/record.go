@@ -198,6 +198,9 @@ type ItemResult struct {
 	Why         *Reason `json:"why,omitempty"`
 	Reason      string  `json:"reason,omitempty"`
 	ChildRun    string  `json:"child_run,omitempty"` // as StepResult's
+	// Wait: the item's loop put questions to a person (Status waiting);
+	// its step's Wait lists them with the others'.
+	Wait *WaitInfo `json:"wait,omitempty"`
 }
 
 // Attempt is one try of a step or item: how it ended and what it spent.
@@ -235,6 +238,11 @@ type ToolQuestion struct {
 	Question string         `json:"question"`
 	Schema   map[string]any `json:"schema,omitempty"`
 	Deadline *time.Time     `json:"deadline,omitempty"`
+	// ChildRun: the question is that of the child run a flow: tool's call
+	// started, which the answer goes to.
+	ChildRun string `json:"child_run,omitempty"`
+	// Item is the foreach item whose loop asked; nil for the step's own.
+	Item *int `json:"item,omitempty"`
 }
 
 // EventType names what happened.

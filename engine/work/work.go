@@ -89,8 +89,15 @@ type MCPHost interface {
 	// Env is the KEY=value of the secrets named (a server's secrets:),
 	// given to its process beside kitaru's environment.
 	Env(secrets []string) ([]string, error)
+	// SecretKey is the value of key of secret name, for a header a URL
+	// server is sent (secret:NAME/KEY).
+	SecretKey(name, key string) (string, error)
 	// Dir is where a stdio server runs ("": the process's directory).
 	Dir() string
+	// ProcessRecord is where a stdio server notes its process group while
+	// it runs, for a later go to stop what a killed kitaru left of it;
+	// "": nowhere (a store that keeps no files).
+	ProcessRecord(server string) string
 	// Log adds a line a server printed on its stderr to the run's log,
 	// masked with the run's secrets and masked.
 	Log(server, line string, masked []string)

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -22,6 +24,9 @@ const (
 	EnvServe   = "KITARU_TEST_MCP_SERVER"
 	EnvCounter = "KITARU_TEST_MCP_CALLS"
 	EnvMayDie  = "KITARU_TEST_MCP_MAY_DIE"
+	// EnvDeaf makes the stdio server stay up once its stdin is closed, as
+	// a server that never reads it again does: only a signal ends it.
+	EnvDeaf = "KITARU_TEST_MCP_DEAF"
 )
 
 // Main serves over stdio and exits when the test binary is run as a
@@ -32,6 +37,9 @@ func Main() {
 	}
 	fmt.Fprintln(os.Stderr, "test server up, token", os.Getenv("MCP_TOKEN"))
 	err := New(os.Getenv(EnvCounter)).Run(context.Background(), &mcp.StdioTransport{})
+	if os.Getenv(EnvDeaf) != "" {
+		select {}
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mcp test server:", err)
 		os.Exit(1)
@@ -64,7 +72,8 @@ type envArgs struct {
 
 // New is the server: read_file (text), add (structured), env (a variable
 // of its environment, also written to its stderr), fail (a tool error)
-// and die (the process exits while the call runs).
+// die (the process exits while the call runs) and hang (its first call
+// never answers).
 func New(counter string) *mcp.Server {
 	s := mcp.NewServer(&mcp.Implementation{Name: "kitaru-test", Version: "1"}, nil)
 	count := func(tool string) {
@@ -106,5 +115,20 @@ func New(counter string) *mcp.Server {
 		}
 		return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: "not allowed to die here"}}}, nil, nil
 	})
+	mcp.AddTool(s, &mcp.Tool{Name: "hang", Description: "Its first call never ends; later ones answer."}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
+		count("hang")
+		if counter != "" && calls(counter, "hang") == 1 {
+			// The server's pid, for a test to see whether it lives on.
+			_ = os.WriteFile(filepath.Join(counter, "hang.pid"), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600)
+			select {}
+		}
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "done at last"}}}, nil, nil
+	})
 	return s
+}
+
+// calls is how many times tool was called, as its counter file says.
+func calls(counter, tool string) int {
+	data, _ := os.ReadFile(filepath.Join(counter, tool))
+	return strings.Count(string(data), "\n")
 }

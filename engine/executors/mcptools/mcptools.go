@@ -11,19 +11,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/kitaruhq/kitaru/engine/executors"
 	"github.com/kitaruhq/kitaru/engine/work"
 	"github.com/kitaruhq/kitaru/flowspec"
 	"github.com/kitaruhq/kitaru/internal/bytesize"
@@ -68,11 +69,14 @@ type session struct {
 	cmd    *exec.Cmd // a stdio server's process
 	stderr *lineLog
 	tools  []work.MCPTool
+	masked []string // the values it was given (its secrets, its headers'), masked in its errors
+	record string   // where a stdio server's process group is noted while it runs
 	// down is closed once the session ended (the process exited, the
 	// connection broke, or Close).
-	down chan struct{}
-	once sync.Once // reaps it
-	end  string    // how it ended, once reaped
+	down    chan struct{}
+	once    sync.Once   // reaps it
+	stopped atomic.Bool // stop ran
+	end     string      // how it ended, once reaped
 }
 
 func (s *Servers) conn(name string) (*conn, error) {
@@ -123,7 +127,15 @@ func (s *Servers) start(ctx context.Context, srv *flowspec.MCPServer, c *conn) (
 	var t mcp.Transport
 	ss := &session{down: make(chan struct{})}
 	if srv.URL != "" {
-		t = &mcp.StreamableClientTransport{Endpoint: srv.URL, DisableStandaloneSSE: true}
+		h, read, err := s.headers(srv)
+		if err != nil {
+			return nil, err
+		}
+		c.masked = read
+		// The standalone stream (server-to-client messages between calls)
+		// is not needed: kitaru only calls.
+		t = &mcp.StreamableClientTransport{Endpoint: srv.URL, DisableStandaloneSSE: true,
+			HTTPClient: &http.Client{Transport: &transport{base: http.DefaultTransport, headers: h}}}
 	} else {
 		env, err := s.host.Env(srv.Secrets)
 		if err != nil {
@@ -152,10 +164,16 @@ func (s *Servers) start(ctx context.Context, srv *flowspec.MCPServer, c *conn) (
 		ss.stderr = &lineLog{log: func(line string) { s.host.Log(srv.Name, line, masked) }}
 		cmd.Stderr = ss.stderr
 		ss.cmd = cmd
-		t = &mcp.CommandTransport{Command: cmd, TerminateDuration: stopWait}
+		t = &notingTransport{CommandTransport: mcp.CommandTransport{Command: cmd, TerminateDuration: stopWait}, note: func() {
+			if ss.record = s.host.ProcessRecord(srv.Name); ss.record != "" {
+				executors.NoteGroup(ss.record, cmd.Process.Pid)
+			}
+		}}
 	}
+	ss.masked = slices.Clone(c.masked)
 	cctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
+	cctx, p := withProbe(cctx)
 	client := mcp.NewClient(&mcp.Implementation{Name: "kitaru", Version: "1"}, nil)
 	cs, err := client.Connect(cctx, t, nil)
 	if err != nil {
@@ -164,11 +182,14 @@ func (s *Servers) start(ctx context.Context, srv *flowspec.MCPServer, c *conn) (
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
 			ss.stderr.flush()
+			if ss.record != "" {
+				_ = os.Remove(ss.record)
+			}
 		}
-		if srv.URL != "" {
-			return nil, fmt.Errorf("MCP server %s could not be reached at %s: %w", srv.Name, srv.URL, err)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
 		}
-		return nil, fmt.Errorf("MCP server %s could not be started (command %s): %s: %w", srv.Name, strings.Join(srv.Command, " "), startProblem(err), err)
+		return nil, startError(srv, p, err, ss.masked)
 	}
 	ss.cs = cs
 	go func() {
@@ -178,11 +199,33 @@ func (s *Servers) start(ctx context.Context, srv *flowspec.MCPServer, c *conn) (
 	for tool, err := range cs.Tools(cctx, nil) {
 		if err != nil {
 			ss.stop()
-			return nil, fmt.Errorf("MCP server %s did not list its tools: %w", srv.Name, err)
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			e := ss.callError(srv, "", p, err)
+			e.What, e.Down = "did not list its tools", true
+			return nil, e
 		}
 		ss.tools = append(ss.tools, work.MCPTool{Name: tool.Name, Description: tool.Description, InputSchema: schemaMap(tool.InputSchema)})
 	}
 	return ss, nil
+}
+
+// notingTransport notes a stdio server's process group as soon as its
+// process starts, before the handshake (which an npx or uv server may
+// take seconds over): a kitaru killed at any point after leaves a record
+// that the run's next go stops the group by.
+type notingTransport struct {
+	mcp.CommandTransport
+	note func()
+}
+
+func (t *notingTransport) Connect(ctx context.Context) (mcp.Connection, error) {
+	c, err := t.CommandTransport.Connect(ctx)
+	if err == nil {
+		t.note()
+	}
+	return c, err
 }
 
 // schemaMap is a listed input schema as JSON values.
@@ -224,19 +267,25 @@ func (s *Servers) Masked(srv *flowspec.MCPServer) []string {
 func (s *Servers) Call(ctx context.Context, srv *flowspec.MCPServer, tool string, args map[string]any) (*work.MCPResult, error) {
 	ss, err := s.started(ctx, srv, false)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", work.ErrMCPServerDown, err)
+		var e *Error
+		if errors.As(err, &e) {
+			return nil, err // it could not start: its own words, Down
+		}
+		return nil, &Error{Server: srv.Name, Tool: tool, What: "cannot be called", Why: err.Error(), Down: true, Cause: err}
 	}
 	if gone := ss.gone(); gone != "" {
-		return nil, fmt.Errorf("%w: MCP server %s %s", work.ErrMCPServerDown, srv.Name, gone)
+		return nil, &Error{Server: srv.Name, Tool: tool, What: gone + " before tool " + tool + " was called", Fix: serverEndFix(srv), Down: true, Cause: mcp.ErrConnectionClosed}
 	}
-	res, err := ss.cs.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: args})
+	pctx, p := withProbe(ctx)
+	res, err := ss.cs.CallTool(pctx, &mcp.CallToolParams{Name: tool, Arguments: args})
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		if wire := (*jsonrpc.Error)(nil); errors.As(err, &wire) {
-			// The server answered: it is up, the call failed.
-			return nil, fmt.Errorf("MCP server %s: %w", srv.Name, err)
+		if wire := (*jsonrpc.Error)(nil); errors.As(err, &wire) || p.failed() {
+			// The server answered: it is up, the call failed (or, over
+			// HTTP, what it answered says why it ended).
+			return nil, ss.ended(ss.callError(srv, tool, p, err))
 		}
 		// The session ends a moment after the process does: a call cut
 		// short by that is the server's end, not the tool's failure.
@@ -244,23 +293,70 @@ func (s *Servers) Call(ctx context.Context, srv *flowspec.MCPServer, tool string
 		defer t.Stop()
 		select {
 		case <-ss.down:
-			return nil, fmt.Errorf("%w: MCP server %s %s while tool %s ran", work.ErrMCPServerDown, srv.Name, ss.gone(), tool)
+			return nil, &Error{Server: srv.Name, Tool: tool, What: ss.gone() + " while tool " + tool + " ran", Fix: serverEndFix(srv), Down: true, Cause: err}
 		case <-t.C:
 		}
-		if errors.Is(err, mcp.ErrConnectionClosed) {
-			return nil, fmt.Errorf("%w: MCP server %s: %w", work.ErrMCPServerDown, srv.Name, err)
-		}
-		return nil, fmt.Errorf("MCP server %s: %w", srv.Name, err)
+		return nil, ss.ended(ss.callError(srv, tool, p, err))
 	}
 	return &work.MCPResult{Output: output(res), IsError: res.IsError}, nil
 }
 
+// ended ends the session of a server e says is gone or unusable (a URL
+// server unreachable, refusing kitaru, or that lost its session): the
+// next step's start connects again instead of reusing it.
+func (ss *session) ended(e *Error) *Error {
+	if e.Down {
+		ss.stop()
+	}
+	return e
+}
+
+// callError words a call (or the listing of tools, tool "") that failed
+// while the session was up.
+func (ss *session) callError(srv *flowspec.MCPServer, tool string, p *probe, err error) *Error {
+	e := &Error{Server: srv.Name, Tool: tool, Cause: err, masked: ss.masked}
+	e.What = "failed the call of tool " + tool
+	// Over HTTP what the exchange went through comes first: the SDK
+	// makes an HTTP error a JSON-RPC one ("rejected by transport").
+	if srv.URL != "" {
+		if why, fix, down, ok := httpProblem(srv, p, err); ok {
+			e.Why, e.Fix, e.Down = why, fix, down
+			if down {
+				e.What = "could not be reached at " + shownURL(srv.URL) + " when tool " + tool + " was called"
+			}
+			return e
+		}
+	}
+	var wire *jsonrpc.Error
+	if errors.As(err, &wire) {
+		e.What, e.Why = "refused the call of tool "+tool, wire.Message
+		return e
+	}
+	if errors.Is(err, mcp.ErrConnectionClosed) {
+		e.What, e.Why, e.Fix, e.Down = "closed its connection while tool "+tool+" ran", "", serverEndFix(srv), true
+		return e
+	}
+	e.Why, _ = sdkProblem(err)
+	return e
+}
+
+// serverEndFix is what to do about a server gone during a run.
+func serverEndFix(srv *flowspec.MCPServer) string {
+	if srv.URL != "" {
+		return "is it still running? The step's retry connects again"
+	}
+	return "its stderr, if it wrote any, is in the run log; the step's retry starts it again"
+}
+
 // gone says how the session ended ("" : it is running).
 func (ss *session) gone() string {
-	select {
-	case <-ss.down:
-	default:
-		return ""
+	// A session stopped here is gone at once: down closes a moment later.
+	if !ss.stopped.Load() {
+		select {
+		case <-ss.down:
+		default:
+			return ""
+		}
 	}
 	ss.stop()
 	return ss.end
@@ -276,12 +372,16 @@ func (ss *session) stop() {
 			ss.end = "closed the connection"
 		default:
 			killGroup(cmd)
+			if ss.record != "" {
+				_ = os.Remove(ss.record)
+			}
 			ss.stderr.flush()
 			ss.end = "exited"
 			if st := cmd.ProcessState; st != nil {
 				ss.end = "exited (" + st.String() + ")"
 			}
 		}
+		ss.stopped.Store(true)
 	})
 }
 
@@ -389,21 +489,4 @@ func (l *lineLog) flush() {
 		l.line(string(l.buf))
 		l.buf = nil
 	}
-}
-
-// startProblem says in words why a stdio server did not come up: the
-// SDK's error alone reads "client is closing: EOF" or a JSON parse error.
-func startProblem(err error) string {
-	var syn *json.SyntaxError
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Sprintf("it did not answer MCP's initialize within %s", startTimeout)
-	case errors.As(err, &syn) || strings.Contains(err.Error(), "looking for beginning of value") || strings.Contains(err.Error(), "invalid character"):
-		return "it printed something on stdout that is not an MCP message (a stdio server must write only JSON-RPC there; its logs go to stderr)"
-	case errors.Is(err, io.EOF) || errors.Is(err, mcp.ErrConnectionClosed) || strings.Contains(err.Error(), "EOF"):
-		return "it ended before it answered (its stderr, if it wrote any, is in the run log)"
-	case errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist):
-		return "there is no such program; check the command, or PATH"
-	}
-	return "it did not answer"
 }

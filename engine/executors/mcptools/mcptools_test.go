@@ -2,6 +2,7 @@ package mcptools
 
 import (
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -9,7 +10,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/kitaruhq/kitaru/engine/work"
 	"github.com/kitaruhq/kitaru/flowspec"
@@ -41,7 +44,17 @@ func (h *host) Env(names []string) ([]string, error) {
 	return env, nil
 }
 
+func (h *host) SecretKey(name, key string) (string, error) {
+	v, ok := h.secrets[name+"/"+key]
+	if !ok {
+		return "", errors.New("no secret " + name + " with key " + key)
+	}
+	return v, nil
+}
+
 func (h *host) Dir() string { return h.dir }
+
+func (h *host) ProcessRecord(server string) string { return filepath.Join(h.dir, server+".pgid") }
 
 func (h *host) Log(server, line string, masked []string) {
 	for _, m := range masked {
@@ -116,7 +129,7 @@ func TestServersListAndCall(t *testing.T) {
 				names = append(names, tl.Name)
 			}
 			slices.Sort(names)
-			if !slices.Equal(names, []string{"add", "die", "env", "fail", "read_file"}) {
+			if !slices.Equal(names, []string{"add", "die", "env", "fail", "hang", "read_file"}) {
 				t.Fatalf("tools %v", names)
 			}
 			i := slices.IndexFunc(tools, func(tl work.MCPTool) bool { return tl.Name == "add" })
@@ -244,5 +257,227 @@ func TestStderrLogBounded(t *testing.T) {
 	}
 	if n > maxLogged || !strings.Contains(lines[len(lines)-1], "more of its stderr is not logged") {
 		t.Errorf("logged %d bytes (bound %d), last line %q", n, maxLogged, lines[len(lines)-1])
+	}
+}
+
+// A URL server is sent its headers: literals as written, secret: and env:
+// references read when it is reached, an Authorization scheme kept; the
+// values read are masked.
+func TestURLServerHeaders(t *testing.T) {
+	t.Setenv("KITARU_TEST_MCP_TEAM", "research-team-7")
+	const token = "tok-0123456789abcdef"
+	var mu sync.Mutex
+	var seen []http.Header
+	inner := mcptest.Handler(t.TempDir())
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Header.Clone())
+		mu.Unlock()
+		if r.Header.Get("Authorization") != "Bearer "+token {
+			http.Error(w, "who are you?", http.StatusUnauthorized)
+			return
+		}
+		inner.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	h := &host{dir: t.TempDir(), secrets: map[string]string{"web-creds/TOKEN": token}}
+	s := New(h)
+	defer s.Close()
+	web := &flowspec.MCPServer{Name: "web", URL: srv.URL + "/mcp", Headers: [][2]string{
+		{"Authorization", "secret:web-creds/TOKEN"}, {"X-Team", "env:KITARU_TEST_MCP_TEAM"}, {"X-Title", "kitaru tests"}}}
+	res, err := s.Call(t.Context(), web, "add", map[string]any{"a": 1, "b": 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := res.Output.(map[string]any); m["sum"] != 3.0 {
+		t.Fatalf("add: %+v", res)
+	}
+	mu.Lock()
+	for _, hd := range seen {
+		if hd.Get("X-Team") != "research-team-7" || hd.Get("X-Title") != "kitaru tests" {
+			t.Errorf("a request's headers: %v", hd)
+		}
+	}
+	mu.Unlock()
+	if !slices.Contains(s.Masked(web), token) || !slices.Contains(s.Masked(web), "research-team-7") {
+		t.Errorf("masked %v", s.Masked(web))
+	}
+	// A scheme written before the reference is sent before its value.
+	web2 := &flowspec.MCPServer{Name: "web2", URL: srv.URL + "/mcp", Headers: [][2]string{{"Authorization", "Bearer secret:web-creds/TOKEN"}}}
+	if _, err := s.Tools(t.Context(), web2); err != nil {
+		t.Fatal(err)
+	}
+	// Without them the server refuses kitaru, and the error says what to do.
+	bare := &flowspec.MCPServer{Name: "bare", URL: srv.URL + "/mcp?key=pasted-here"}
+	_, err = s.Tools(t.Context(), bare)
+	want := `MCP server bare could not be reached at ` + srv.URL + `/mcp?…: HTTP 401 Unauthorized; give it its credentials in headers:, e.g. headers: {Authorization: "Bearer secret:NAME/KEY"}`
+	if err == nil || err.Error() != want || !errors.Is(err, work.ErrMCPServerDown) {
+		t.Errorf("err %v\nwant %s", err, want)
+	}
+	// A secret it cannot read, or a variable not set, says which.
+	for _, tt := range []struct{ ref, want string }{
+		{"secret:nope/TOKEN", "MCP server x: header Authorization: no secret nope with key TOKEN"},
+		{"env:KITARU_TEST_MCP_UNSET", "MCP server x: header Authorization takes KITARU_TEST_MCP_UNSET, which is not set"},
+	} {
+		x := &flowspec.MCPServer{Name: "x", URL: srv.URL, Headers: [][2]string{{"authorization", tt.ref}}}
+		if _, err := New(h).Tools(t.Context(), x); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: err %v, want %q", tt.ref, err, tt.want)
+		}
+	}
+}
+
+// What goes wrong with a server reads as a sentence naming it, the tool
+// and what to do, never as the SDK's chain of "calling …: sending …".
+func TestErrorsInWords(t *testing.T) {
+	t.Parallel()
+	dir, stdio, web := servers(t)
+	s := New(&host{dir: dir, secrets: map[string]string{"tok": "s3cret-token-value"}})
+	defer s.Close()
+	ctx := t.Context()
+	// flaky is a server that, once started, answers calls with status.
+	flaky := func(name string, status int) (*flowspec.MCPServer, *httptest.Server) {
+		var on atomic.Bool
+		inner := mcptest.Handler(t.TempDir())
+		hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if on.Load() && r.Method == http.MethodPost {
+				w.WriteHeader(status)
+				return
+			}
+			inner.ServeHTTP(w, r)
+		}))
+		t.Cleanup(hs.Close)
+		srv := &flowspec.MCPServer{Name: name, URL: hs.URL}
+		if _, err := s.Tools(ctx, srv); err != nil {
+			t.Fatal(err)
+		}
+		on.Store(status != 0)
+		return srv, hs
+	}
+	call := func(srv *flowspec.MCPServer, tool string) error {
+		_, err := s.Call(ctx, srv, tool, map[string]any{})
+		return err
+	}
+	start := func(name, url string) error {
+		_, err := s.Tools(ctx, &flowspec.MCPServer{Name: name, URL: url})
+		return err
+	}
+	nobody := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(nobody.Close)
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	f500, _ := flaky("f500", http.StatusInternalServerError)
+	f401, h401 := flaky("f401", http.StatusUnauthorized)
+	fgone, hgone := flaky("fgone", 0)
+	tests := []struct {
+		name string
+		do   func() error
+		want string
+		down bool
+	}{
+		{"unknown tool, stdio", func() error { return call(stdio, "nope") }, `MCP server files refused the call of tool nope: unknown tool "nope"`, false},
+		{"unknown tool, http", func() error { return call(web, "nope") }, `MCP server web refused the call of tool nope: unknown tool "nope"`, false},
+		{"http 500 on a call", func() error { return call(f500, "add") }, "MCP server f500 failed the call of tool add: HTTP 500 Internal Server Error", false},
+		{"http 401 on a call", func() error { return call(f401, "add") },
+			"MCP server f401 could not be reached at " + h401.URL + " when tool add was called: HTTP 401 Unauthorized; give it its credentials in headers:", true},
+		{"nobody there at the start", func() error { return start("gone", closed.URL+"/mcp") },
+			"MCP server gone could not be reached at " + closed.URL + "/mcp: connection refused; is it running, and is its url: right?", true},
+		{"no endpoint there", func() error { return start("lost", nobody.URL+"/nothing-here") },
+			"MCP server lost could not be reached at " + nobody.URL + "/nothing-here: HTTP 404 Not Found; check its url: (the MCP endpoint's path, often /mcp)", true},
+		{"server gone during the run", func() error { hgone.Close(); return call(fgone, "add") },
+			"MCP server fgone could not be reached at " + hgone.URL + " when tool add was called: connection refused; is it running, and is its url: right?", true},
+	}
+	for _, tt := range tests {
+		err := tt.do()
+		if err == nil {
+			t.Errorf("%s: no error", tt.name)
+			continue
+		}
+		msg := err.Error()
+		if !strings.HasPrefix(msg, tt.want) {
+			t.Errorf("%s: err\n%s\nwant it to start\n%s", tt.name, msg, tt.want)
+		}
+		for _, raw := range []string{`calling "`, `sending "`, "rejected by transport", "Post \""} {
+			if strings.Contains(msg, raw) {
+				t.Errorf("%s: the SDK's words reach the user: %s", tt.name, msg)
+			}
+		}
+		if errors.Is(err, work.ErrMCPServerDown) != tt.down {
+			t.Errorf("%s: server down %v, want %v: %s", tt.name, !tt.down, tt.down, msg)
+		}
+	}
+}
+
+// A URL server restarted during a run no longer knows kitaru's session:
+// the call fails the step, saying so, and the step's retry (its start,
+// Tools) connects again and calls it.
+func TestURLServerRestarted(t *testing.T) {
+	t.Parallel()
+	var cur atomic.Pointer[http.Handler]
+	h := mcptest.Handler(t.TempDir())
+	cur.Store(&h)
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*cur.Load()).ServeHTTP(w, r) }))
+	t.Cleanup(hs.Close)
+	srv := &flowspec.MCPServer{Name: "web", URL: hs.URL}
+	s := New(&host{dir: t.TempDir()})
+	defer s.Close()
+	if _, err := s.Tools(t.Context(), srv); err != nil {
+		t.Fatal(err)
+	}
+	fresh := mcptest.Handler(t.TempDir()) // the server as it comes back: no sessions
+	cur.Store(&fresh)
+	_, err := s.Call(t.Context(), srv, "add", map[string]any{"a": 1, "b": 2})
+	if !errors.Is(err, work.ErrMCPServerDown) || !strings.Contains(err.Error(), "it no longer knows kitaru's session: was it restarted?; the step's retry connects again") {
+		t.Fatalf("err %v", err)
+	}
+	if _, err := s.Tools(t.Context(), srv); err != nil {
+		t.Fatalf("the retry's start: %v", err)
+	}
+	res, err := s.Call(t.Context(), srv, "add", map[string]any{"a": 1, "b": 2})
+	if err != nil {
+		t.Fatalf("a call after connecting again: %v", err)
+	}
+	if m, _ := res.Output.(map[string]any); m["sum"] != 3.0 {
+		t.Fatalf("a call after connecting again: %+v", res)
+	}
+}
+
+// A stdio server's process group is noted from its start, before the
+// handshake (a server may take seconds to answer it), and the note goes
+// when the server is stopped.
+func TestServerGroupNoted(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS == "windows" {
+		t.Skip("no process groups")
+	}
+	dir, stdio, _ := servers(t)
+	h := &host{dir: dir, secrets: map[string]string{"tok": "s3cret-token-value"}}
+	slow := *stdio
+	gate := filepath.Join(dir, "gate")
+	// It answers once the test has seen the note.
+	slow.Command = []string{"sh", "-c", `while [ ! -f "$0" ]; do sleep 0.01; done; exec "$1"`, gate, stdio.Command[0]}
+	s := New(h)
+	defer s.Close()
+	rec := h.ProcessRecord(slow.Name)
+	done := make(chan error, 1)
+	go func() { _, err := s.Tools(t.Context(), &slow); done <- err }()
+	for {
+		if data, err := os.ReadFile(rec); err == nil && strings.HasSuffix(string(data), "\n") {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the handshake ended (%v) before the group was noted", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if err := os.WriteFile(gate, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := os.Stat(rec); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the note outlived the server: %v", err)
 	}
 }
