@@ -114,6 +114,22 @@ func TestE2EPostgresStatusNamesTheStoreWithoutItsPassword(t *testing.T) {
 		t.Errorf("status --json store = %+v", rep.Store)
 	}
 
+	// A step inherits the store's URL and PGPASSWORD, as it inherits
+	// provider keys; what it prints of them is masked in the records.
+	m.setenv("PGPASSWORD", "pgpass0word")
+	leak := m.flow("leak.yaml", "name: leak\nsteps:\n  env:\n    kind: checkpoint\n    run: echo \"$KITARU_STORE $PGPASSWORD\"\n")
+	m.must(0, "run", leak, "--quiet")
+	rec := m.must(0, "executions", "get", "last", "--json")
+	logs := m.must(0, "executions", "logs", "last")
+	for _, secret := range []string{"hunter2secret", "pgpass0word"} {
+		if strings.Contains(rec.Stdout+logs.Stdout, secret) {
+			t.Errorf("a step's output keeps the store's password %q:\n%s\n%s", secret, rec.Stdout, logs.Stdout)
+		}
+	}
+	if !strings.Contains(rec.Stdout, "kitaru:***@") {
+		t.Errorf("the masked URL is not in the step's output:\n%s", rec.Stdout)
+	}
+
 	// A server nobody listens on: a clear error, no password.
 	m.setenv("KITARU_STORE", "postgres://kitaru:hunter2secret@127.0.0.1:1/kitaru?sslmode=disable&connect_timeout=2")
 	bad := m.run("executions", "list")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -110,6 +111,35 @@ func needsStorePassword(ref string) bool {
 		}
 	}
 	return !u.Query().Has("password")
+}
+
+// storeCredentials are the store's passwords a step's environment holds
+// (in KITARU_STORE's URL, as written and decoded, and PGPASSWORD): masked
+// in what steps print, as provider keys are, since steps inherit them.
+func storeCredentials(getenv func(string) string) []string {
+	var out []string
+	if p := getenv("PGPASSWORD"); p != "" {
+		out = append(out, p)
+	}
+	ref := getenv("KITARU_STORE")
+	if !pgstore.IsURL(ref) {
+		return out
+	}
+	if u, err := url.Parse(ref); err == nil {
+		if p, ok := u.User.Password(); ok && p != "" {
+			out = append(out, p)
+		}
+		if p := u.Query().Get("password"); p != "" {
+			out = append(out, p)
+		}
+	}
+	// As written, percent-encoded or not parseable at all.
+	if userinfo, _, ok := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(ref, "postgres://"), "postgresql://"), "@"); ok {
+		if _, p, ok := strings.Cut(userinfo, ":"); ok && p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // storePassword reads the store secret's PGPASSWORD; "" when there is none

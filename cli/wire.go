@@ -49,7 +49,7 @@ func engineConfig(st runstore.Store, obs engine.Observer, stderr io.Writer) engi
 		Models:   modelsAdapter{secrets: secrets},
 		Secrets:  secrets,
 		Observer: obs,
-		Mask:     providers.EnvCredentials(os.Getenv),
+		Mask:     append(providers.EnvCredentials(os.Getenv), storeCredentials(os.Getenv)...),
 		Warn:     func(err error) { fmt.Fprintf(stderr, "kitaru: %v\n", err) },
 		WorkDir:  wd,
 	}
