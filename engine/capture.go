@@ -220,7 +220,7 @@ func (l *streamLog) emit() {
 	if l.out != nil {
 		l.out(l.batch)
 	} else {
-		_ = l.u.x.st.AppendLog(l.u.x.sc, l.u.x.meta.ID, l.batch...)
+		l.u.x.appendLog(slices.Clone(l.batch)...)
 		l.u.x.publish(Event{Type: EventLog, Step: l.u.step.ID, Item: l.u.item, Lines: slices.Clone(l.batch)})
 	}
 	// The store formats the lines at once and keeps none of them.

@@ -18,8 +18,9 @@ import (
 // dependencies are done, records each result the moment it is known, and
 // ends the run completed, failed, waiting, cancelled or interrupted.
 type execution struct {
-	e  *Engine
-	st Store
+	e    *Engine
+	st   Store
+	logs *logQueue // the run's log lines on their way to the store
 	// sc is the context of the run's store calls: the run's own, without
 	// its cancellation, so that a stop never cuts a record's write short.
 	sc     context.Context
@@ -328,6 +329,10 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 		goStart = x.meta.StartedAt
 	}
 	x.sc = context.WithoutCancel(ctx)
+	// First deferred, so last done: every line of this go is in the store
+	// before the run's lease is let go.
+	x.logs = newLogQueue(x.sc, x.st, x.meta.ID)
+	defer x.logs.close()
 	x.outer = parentBudgets(ctx)
 	if x.e.cfg.Observer != nil && !isChild(ctx) {
 		x.obs = newObserverQueue(x.e.cfg.Observer)
@@ -412,7 +417,7 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 		x.results[id] = r
 		if r.Status == StepFailed && r.Error != nil {
 			// The log tells the whole story of a step, its failure too.
-			_ = x.st.AppendLog(x.sc, x.meta.ID, LogLine{Time: time.Now().UTC(), Step: id, Text: "failed: " + *r.Error})
+			x.appendLog(LogLine{Time: time.Now().UTC(), Step: id, Text: "failed: " + *r.Error})
 		}
 		// Synced like every progress line, though the step's record
 		// (written before) is what resume trusts.

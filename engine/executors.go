@@ -110,7 +110,7 @@ func (u *unit) log(text string) {
 	for ln := range strings.SplitSeq(strings.TrimRight(u.red.str(text), "\n"), "\n") {
 		lines = append(lines, LogLine{Time: now, Step: u.step.ID, Item: u.item, Text: ln})
 	}
-	_ = u.x.st.AppendLog(u.x.sc, u.x.meta.ID, lines...)
+	u.x.appendLog(lines...)
 }
 
 // noteMasked tells, in the unit's log, that what it recorded has secrets
@@ -279,7 +279,7 @@ func (x *execution) secretEnv(names []string, step string) (env, vals []string, 
 			return nil, nil, runstore.Advise(fmt.Errorf("cannot read the secret %q: %w", name, err), runstore.Remedy{Do: runstore.RemedySetSecret, Name: name})
 		}
 		for _, k := range unmaskable(kv) {
-			_ = x.st.AppendLog(x.sc, x.meta.ID, LogLine{Time: time.Now().UTC(), Step: step,
+			x.appendLog(LogLine{Time: time.Now().UTC(), Step: step,
 				Text: fmt.Sprintf("secret %q key %s is shorter than %d characters, too short to be masked: wherever it appears it is recorded as is", name, k, keyring.MinMaskedLen)})
 		}
 		for k, v := range kv {
@@ -460,7 +460,7 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 		// item runs again.
 		prev, err := x.st.LoadItems(x.sc, src.run, s.ID)
 		if err != nil {
-			_ = x.st.AppendLog(x.sc, x.meta.ID, LogLine{Time: time.Now().UTC(), Step: s.ID,
+			x.appendLog(LogLine{Time: time.Now().UTC(), Step: s.ID,
 				Text: "some item records of run " + src.run + " cannot be read, so those items run again: " + err.Error()})
 		}
 		picks = pickItems(keys, prev, src.byIndex, src.redo)

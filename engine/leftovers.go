@@ -82,7 +82,7 @@ func (x *execution) stopSourceLeftovers(ctx context.Context, src string) {
 	}
 	defer func() { _ = e.store.Release(ctx, l) }()
 	for _, lo := range executors.StopLeftovers(ctx, dirs) {
-		_ = x.st.AppendLog(x.sc, x.meta.ID, LogLine{Time: time.Now().UTC(), Step: lo.Step, Item: lo.Item,
+		x.appendLog(LogLine{Time: time.Now().UTC(), Step: lo.Step, Item: lo.Item,
 			Text: leftoverNote(lo, src, "before running it again")})
 		if lo.Err == nil {
 			x.emit(Event{Type: EventLeftoverStopped, Step: lo.Step, Item: lo.Item, PGID: lo.PGID})

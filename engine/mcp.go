@@ -83,7 +83,7 @@ func (h mcpHost) SecretKey(name, key string) (string, error) {
 		return "", runstore.Advise(fmt.Errorf("the secret %q has no key %s", name, key), fix)
 	}
 	if !keyring.Maskable(v) {
-		_ = x.st.AppendLog(x.sc, x.meta.ID, LogLine{Time: time.Now().UTC(),
+		x.appendLog(LogLine{Time: time.Now().UTC(),
 			Text: fmt.Sprintf("secret %q key %s is shorter than %d characters, too short to be masked: wherever it appears it is recorded as is", name, key, keyring.MinMaskedLen)})
 	}
 	return v, nil
@@ -129,5 +129,5 @@ func (h mcpHost) Log(server, line string, masked []string) {
 		m.reds[server] = red
 	}
 	m.mu.Unlock()
-	_ = x.st.AppendLog(x.sc, x.meta.ID, LogLine{Time: time.Now().UTC(), Text: "MCP server " + server + ": " + red.str(line)})
+	x.appendLog(LogLine{Time: time.Now().UTC(), Text: "MCP server " + server + ": " + red.str(line)})
 }

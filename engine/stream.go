@@ -45,7 +45,7 @@ func (s *textStream) logged(batch []LogLine) {
 func (s *textStream) write() {
 	defer close(s.written)
 	for lines := range s.lines {
-		_ = s.u.x.st.AppendLog(s.u.x.sc, s.u.x.meta.ID, lines...)
+		s.u.x.appendLog(lines...)
 	}
 }
 
