@@ -96,11 +96,13 @@ func urlPassword(u string) string {
 	if !ok {
 		return ""
 	}
-	userinfo, _, ok := strings.Cut(rest, "@")
-	if !ok {
+	// The last @ ends the user part, as a URL reads it: a password with
+	// an @, a / or a # not percent-encoded is why the URL did not parse.
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
 		return ""
 	}
-	_, pw, _ := strings.Cut(userinfo, ":")
+	_, pw, _ := strings.Cut(rest[:at], ":")
 	return pw
 }
 

@@ -124,6 +124,20 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, schema string, migs []stri
 		return 0, err
 	}
 	defer conn.Release()
+	q := quoteIdent(schema)
+	// A schema already at this version needs no lock and no CREATE: a
+	// role that may only read and write the tables opens it too.
+	var have int
+	if err := conn.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM `+q+`.schema_migrations`).Scan(&have); err == nil {
+		if have > len(migs) {
+			return have, &SchemaError{Schema: schema, Found: have, Known: len(migs)}
+		}
+		if have == len(migs) {
+			return have, nil
+		}
+	} else if !isCode(err, "42P01") && !isCode(err, "3F000") { // no such table, no such schema
+		return 0, err
+	}
 	key := "kitaru migrate " + schema
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(hashtextextended($1, 0))`, key); err != nil {
 		return 0, err
@@ -133,7 +147,6 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, schema string, migs []stri
 		// the lock with it.
 		_, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtextextended($1, 0))`, key)
 	}()
-	q := quoteIdent(schema)
 	if _, err := conn.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+q+`;
 		CREATE TABLE IF NOT EXISTS `+q+`.schema_migrations (
 			version integer PRIMARY KEY,
@@ -141,7 +154,6 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, schema string, migs []stri
 		)`); err != nil {
 		return 0, err
 	}
-	var have int
 	if err := conn.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM `+q+`.schema_migrations`).Scan(&have); err != nil {
 		return 0, err
 	}

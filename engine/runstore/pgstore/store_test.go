@@ -77,6 +77,17 @@ func TestErrorsAreSanitized(t *testing.T) {
 			t.Errorf("wrap(%q) = %q: the password shows", raw, err)
 		}
 	}
+	// A password with an @, a : and a / not percent-encoded: the URL does
+	// not parse, and the whole password is still found and masked, and
+	// nothing else with it.
+	bad := "postgres://alice:p@ss:w/rd#Zq9@127.0.0.1:5432/k"
+	if pw := urlPassword(bad); pw != "p@ss:w/rd#Zq9" {
+		t.Errorf("urlPassword(%q) = %q", bad, pw)
+	}
+	err := (&Store{password: urlPassword(bad)}).wrap("connecting", errors.New("cannot parse `"+bad+"`: invalid port"))
+	if msg := err.Error(); strings.Contains(msg, "ss:w") || !strings.Contains(msg, "cannot parse `postgres://alice:xxxxx@127.0.0.1") {
+		t.Errorf("the error of a URL that does not parse reads %q", msg)
+	}
 }
 
 // A role whose password the server checks (a pg_hba.conf line for it,
@@ -707,5 +718,33 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("gave up waiting for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A role that may read and write kitaru's tables but create nothing (a
+// team's everyday role, the schema made by an owner) opens a store that
+// is at this version: it is not asked to CREATE or migrate anything.
+func TestRoleWithoutCreateOpensAMigratedStore(t *testing.T) {
+	t.Parallel()
+	srv := shared(t)
+	ctx := context.Background()
+	owner := newStore(t, Options{})
+	schema := owner.Schema()
+	const role = "rwonly"
+	q := quoteIdent(schema)
+	srv.SQL(t, "kitaru", "DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '"+role+"') THEN CREATE ROLE "+role+" LOGIN; END IF; END$$; "+
+		"REVOKE CREATE ON DATABASE kitaru FROM "+role+"; GRANT USAGE ON SCHEMA "+q+" TO "+role+"; "+
+		"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "+q+" TO "+role)
+	s, err := Open(ctx, strings.Replace(srv.URL(), "kitaru@", role+"@", 1), Options{Schema: schema})
+	if err != nil {
+		t.Fatalf("Open as a role that may not create: %v", err)
+	}
+	defer s.Close()
+	l := createRun(t, s)
+	if err := s.SaveStep(ctx, l.RunID, &runstore.StepResult{ID: "a", Status: runstore.StepCompleted}); err != nil {
+		t.Fatal(err)
+	}
+	if page, err := s.Query(ctx, runstore.Query{Limit: 5}); err != nil || len(page.Runs) != 1 {
+		t.Fatalf("Query as that role: %d runs, %v", len(page.Runs), err)
 	}
 }
