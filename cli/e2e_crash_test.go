@@ -181,7 +181,7 @@ func (e *e2e) orphanAfterKill(flow string) int {
 	// have beaten it to its first beat: killed before that, the group is
 	// unknown to the next attempt (a window real kills rarely hit).
 	waitFor(e.t, "kitaru to note the command's process group", func() bool {
-		rec, _ := filepath.Glob(filepath.Join(e.Home, "runs", "*", "steps", "beat", "pgid*"))
+		rec := e.groupNotes()
 		return len(rec) > 0
 	})
 	if err := cmd.Process.Kill(); err != nil {
@@ -191,6 +191,17 @@ func (e *e2e) orphanAfterKill(flow string) int {
 	n := e.count("beats")
 	waitFor(e.t, "the orphan to beat on", func() bool { return e.count("beats") > n+2 })
 	return pgid
+}
+
+// groupNotes are the notes of step beat's process groups: in the run's
+// directory (runs/), or for a shared store under processes/.
+func (e *e2e) groupNotes() []string {
+	var out []string
+	for _, under := range []string{"", "processes"} {
+		m, _ := filepath.Glob(filepath.Join(e.Home, under, "runs", "*", "steps", "beat", "pgid*"))
+		out = append(out, m...)
+	}
+	return out
 }
 
 // wantOrphanStopped checks that nothing of group pgid lives on, that step
@@ -204,7 +215,7 @@ func (e *e2e) wantOrphanStopped(pgid int, said string) {
 	if !strings.Contains(logs.Stdout, fmt.Sprintf("%s: process group %d", said, pgid)) {
 		e.t.Errorf("the log does not say the orphan was stopped:\n%s", logs.Stdout)
 	}
-	if left, _ := filepath.Glob(filepath.Join(e.Home, "runs", "*", "steps", "beat", "pgid*")); len(left) > 0 {
+	if left := e.groupNotes(); len(left) > 0 {
 		e.t.Errorf("process group records left behind: %v", left)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -493,4 +494,40 @@ steps:
 	if l := a.must(0, "executions", "list"); !strings.Contains(l.Stdout, "no runs yet") {
 		t.Errorf("A's list after B's prune:\n%s", l.Stdout)
 	}
+}
+
+// On a shared store too, the machine that ran a step notes its process
+// group (in its data directory): after kill -9, a resume there stops what
+// the killed kitaru left running before it runs the step again.
+func TestE2EPostgresResumeStopsWhatAKilledRunLeftRunning(t *testing.T) {
+	url := teamStore(t)
+	e := newE2E(t)
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("needs /proc to see the orphaned processes")
+	}
+	e.setenv("KITARU_STORE", url)
+	e.setenv("KITARU_LEASE_TTL", "1s")
+	flow := e.flow("orphan.yaml", `name: orphan
+steps:
+  beat:
+    kind: checkpoint
+    run: |
+      if [ ! -f @D@/first.pgid ]; then
+        echo $$ > @D@/first.pgid
+        while :; do echo x >> @D@/beats; sleep 0.02; done
+      fi
+      echo done
+output: ${{ steps.beat.output }}
+`)
+	pgid := e.orphanAfterKill(flow)
+	var r result
+	waitFor(t, "the killed runner's lease to run out", func() bool {
+		r = e.run("resume", "last")
+		return r.Code == 0
+	})
+	want := fmt.Sprintf("stopped what was left running of its previous attempt (process group %d", pgid)
+	if !strings.Contains(r.Stderr, want) {
+		t.Errorf("resume does not say it stopped the orphan (%q):\n%s", want, r.Stderr)
+	}
+	e.wantOrphanStopped(pgid, "stopped what was left running of its previous attempt before running it again")
 }

@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
 
 	"github.com/kitaruhq/kitaru/engine"
 	"github.com/kitaruhq/kitaru/engine/runstore"
+	"github.com/kitaruhq/kitaru/engine/runstore/filestore"
 	"github.com/kitaruhq/kitaru/flowspec"
+	"github.com/kitaruhq/kitaru/internal/fsutil"
 	"github.com/kitaruhq/kitaru/keyring"
 	"github.com/kitaruhq/kitaru/providers"
 )
@@ -43,15 +46,22 @@ func engineConfig(st runstore.Store, obs engine.Observer, stderr io.Writer) engi
 	secrets := &lazySecrets{warn: stderr}
 	host, _ := os.Hostname()
 	wd, _ := os.Getwd()
+	var notes runstore.Locator
+	if _, files := st.(runstore.Locator); !files {
+		if dir, err := fsutil.DataDir(); err == nil {
+			notes = filestore.ProcessNotes(filepath.Join(dir, "processes"))
+		}
+	}
 	return engine.Config{
-		Store:    st,
-		Holder:   runstore.Holder{Host: host, PID: os.Getpid()},
-		Models:   modelsAdapter{secrets: secrets},
-		Secrets:  secrets,
-		Observer: obs,
-		Mask:     append(providers.EnvCredentials(os.Getenv), storeCredentials(os.Getenv)...),
-		Warn:     func(err error) { fmt.Fprintf(stderr, "kitaru: %v\n", err) },
-		WorkDir:  wd,
+		ProcessNotes: notes,
+		Store:        st,
+		Holder:       runstore.Holder{Host: host, PID: os.Getpid()},
+		Models:       modelsAdapter{secrets: secrets},
+		Secrets:      secrets,
+		Observer:     obs,
+		Mask:         append(providers.EnvCredentials(os.Getenv), storeCredentials(os.Getenv)...),
+		Warn:         func(err error) { fmt.Fprintf(stderr, "kitaru: %v\n", err) },
+		WorkDir:      wd,
 	}
 }
 

@@ -76,6 +76,12 @@ type Config struct {
 	// whose leases expire (a shared one): how soon another machine may take
 	// over a run whose runner died. <= 0: 30 s.
 	LeaseTTL time.Duration
+	// ProcessNotes is where a store that keeps no files (a shared
+	// database) has this machine note the process groups of the commands
+	// it runs, so that a resume here stops what a killed kitaru left
+	// running; nil: such a store notes none. A store that keeps files
+	// notes them beside its records.
+	ProcessNotes runstore.Locator
 }
 
 // StartOptions start a new run.

@@ -14,8 +14,8 @@ import (
 // their commands note their process groups (see executors.StopLeftovers):
 // only a store that keeps files has any (nil).
 func (e *Engine) stepDirs(id string, steps []string) map[string]string {
-	loc, ok := e.store.(runstore.Locator)
-	if !ok {
+	loc := e.processNotes()
+	if loc == nil {
 		return nil
 	}
 	dirs := make(map[string]string, len(steps))
@@ -23,6 +23,15 @@ func (e *Engine) stepDirs(id string, steps []string) map[string]string {
 		dirs[s] = loc.Locate(id, s, "")
 	}
 	return dirs
+}
+
+// processNotes is where the process groups of commands are noted: beside
+// the records of a store that keeps files, else where Config says.
+func (e *Engine) processNotes() runstore.Locator {
+	if loc, ok := e.store.(runstore.Locator); ok {
+		return loc
+	}
+	return e.cfg.ProcessNotes
 }
 
 // leftoverNote is the log line of a leftover group stopped, or that could

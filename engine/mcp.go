@@ -92,8 +92,8 @@ func (h mcpHost) SecretKey(name, key string) (string, error) {
 func (h mcpHost) Dir() string { return h.x.workDir() }
 
 func (h mcpHost) ProcessRecord(server string) string {
-	loc, ok := h.x.st.(runstore.Locator)
-	if !ok {
+	loc := h.x.e.processNotes()
+	if loc == nil {
 		return ""
 	}
 	return executors.MCPRecord(loc.Locate(h.x.meta.ID, "", ""), server)
@@ -104,8 +104,8 @@ func (h mcpHost) ProcessRecord(server string) string {
 // in the run's log: before a go at the run starts its own, or when the
 // run is cancelled while nobody holds it.
 func (e *Engine) stopMCPLeftovers(ctx context.Context, id string) {
-	loc, ok := e.store.(runstore.Locator)
-	if !ok {
+	loc := e.processNotes()
+	if loc == nil {
 		return
 	}
 	for _, l := range executors.StopMCPLeftovers(ctx, loc.Locate(id, "", "")) {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/engine/work"
 )
 
@@ -54,8 +53,8 @@ func (u *unit) Artifact(name, ext string, data []byte) {
 
 // ProcessRecord is beside the step's records, in a store that keeps files.
 func (u *unit) ProcessRecord() string {
-	loc, ok := u.x.st.(runstore.Locator)
-	if !ok {
+	loc := u.x.e.processNotes()
+	if loc == nil {
 		return ""
 	}
 	return loc.Locate(u.x.meta.ID, u.step.ID, u.artifact("pgid", ""))

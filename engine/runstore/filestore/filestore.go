@@ -329,3 +329,9 @@ func (s *Store) Locate(id, step, name string) string {
 	}
 	return filepath.Join(dir, name)
 }
+
+// ProcessNotes is a place on this machine laid out as a file store's runs,
+// for a store that keeps no files (a shared database): the engine notes
+// there the process groups of the commands this machine runs (see
+// engine.Config.ProcessNotes). Nothing else is kept in it.
+func ProcessNotes(dir string) runstore.Locator { return New(dir) }
