@@ -20,6 +20,9 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/runs/{id}", s.getRun)
 	m.HandleFunc("GET /api/runs/{id}/steps/{step}", s.getStep)
 	m.HandleFunc("GET /api/runs/{id}/events", s.events)
+	m.HandleFunc("GET /api/runs/{id}/graph", s.getGraph)
+	m.HandleFunc("GET /api/runs/{id}/replays", s.listReplays)
+	m.HandleFunc("GET /api/compare", s.compare)
 	m.HandleFunc("POST /api/runs", s.startRun)
 	m.HandleFunc("POST /api/runs/{id}/replay", s.replayRun)
 	m.HandleFunc("POST /api/runs/{id}/resume", s.continueRun(false))
@@ -309,4 +312,79 @@ func (s *Server) answerRun(w http.ResponseWriter, r *http.Request) {
 
 func finished(st engine.RunStatus) bool {
 	return st == engine.RunCompleted || st == engine.RunFailed || st == engine.RunCancelled
+}
+
+// graphBody is GET /api/runs/{id}/graph.
+type graphBody struct {
+	Steps []engine.GraphStep `json:"steps"`
+}
+
+func (s *Server) getGraph(w http.ResponseWriter, r *http.Request) {
+	steps, err := s.cfg.Graphs.Graph(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, graphBody{Steps: steps})
+}
+
+// replaysBody is GET /api/runs/{id}/replays: the runs replaying it,
+// newest first.
+type replaysBody struct {
+	Replays []any `json:"replays"`
+}
+
+func (s *Server) listReplays(w http.ResponseWriter, r *http.Request) {
+	run, err := s.cfg.Runner.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	out := replaysBody{Replays: []any{}}
+	// A replay starts after its source: the pages, newest first, are read
+	// only down to the run's own start.
+	q := runstore.Query{Limit: maxLimit}
+	for {
+		page, err := s.cfg.Store.Query(r.Context(), q)
+		var damaged engine.DamagedRuns
+		if err != nil && !errors.As(err, &damaged) {
+			s.fail(w, err)
+			return
+		}
+		for _, m := range page.Runs {
+			if m.StartedAt.Before(run.StartedAt) {
+				page.Next = ""
+				break
+			}
+			if m.ReplayOf != nil && *m.ReplayOf == run.ID {
+				out.Replays = append(out.Replays, s.record(&m.Run))
+			}
+		}
+		if page.Next == "" {
+			break
+		}
+		q.Cursor = page.Next
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// compare is GET /api/compare?a=RUN&b=RUN: the two runs step by step, as
+// `kitaru executions diff --json` prints them.
+func (s *Server) compare(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if q.Get("a") == "" || q.Get("b") == "" {
+		s.fail(w, &badRequest{errors.New("give the two runs to compare as ?a=RUN&b=RUN")})
+		return
+	}
+	a, err := s.cfg.Runner.Get(r.Context(), q.Get("a"))
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	b, err := s.cfg.Runner.Get(r.Context(), q.Get("b"))
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, engine.Diff(a, b))
 }

@@ -231,6 +231,8 @@ func TestGetRunAndStep(t *testing.T) {
 		{"/api/runs/kr-none/steps/hello", "run not found"},
 		{"/api/runs/" + id + "/steps/nope", `has no step "nope"`},
 		{"/api/runs/kr-none/events", "run not found"},
+		{"/api/runs/kr-none/graph", "run not found"},
+		{"/api/runs/kr-none/replays", "run not found"},
 		{"/api/nothing", "no API route"},
 	}
 	for _, c := range cases {

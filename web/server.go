@@ -30,10 +30,16 @@ type Subscriber interface {
 	Subscribe(run string, buffer int) *engine.Subscription
 }
 
+// Grapher gives the step graph of a run's recorded flow (*engine.Engine).
+type Grapher interface {
+	Graph(ctx context.Context, ref string) ([]engine.GraphStep, error)
+}
+
 // Config is what a Server is built from.
 type Config struct {
 	Runner engine.Runner
 	Subs   Subscriber
+	Graphs Grapher
 	// Store is the one the engine runs over: the runs page pages through
 	// it with its cursor, and event streams read its journal.
 	Store runstore.Store
