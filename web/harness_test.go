@@ -198,6 +198,24 @@ func (h *harness) completed(file string, inputs map[string]any) string {
 	return id
 }
 
+// released waits until no process holds the run: the goroutine that
+// finished it may still be letting its lease go when its record shows it
+// ended, and an action taken meanwhile is refused as held.
+func (h *harness) released(id string) {
+	h.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		holder, err := h.store.Holder(context.Background(), id)
+		if err == nil && holder == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("run %s is still held (%v, %v)", id, holder, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // until polls the run until cond holds (or fails the test after 10s).
 func (h *harness) until(id string, what string, cond func(*engine.Run) bool) *engine.Run {
 	h.t.Helper()
