@@ -101,7 +101,13 @@ function usageText(u) {
   return (u.input_tokens || 0) + " in, " + (u.output_tokens || 0) + " out";
 }
 
-function cost(c) { return c ? "$" + Number(c).toFixed(4) : ""; }
+function cost(c) { return c ? money(c) : ""; }
+
+// money is dollars: to the hundredth of a cent, or two figures for less.
+function money(c) {
+  c = Number(c);
+  return "$" + (c > 0 && c < 0.0001 ? c.toPrecision(2) : c.toFixed(4));
+}
 
 function when(t) { return t ? new Date(t).toLocaleString() : ""; }
 
@@ -643,13 +649,13 @@ function stepView(id, runHref, v, log) {
       r.model ? [h("dt", {}, "Model"), h("dd", { id: "model" }, r.model, r.alias ? " (" + r.alias + ")" : "", r.mock ? " (mocked)" : "")] : null,
       r.credential_source ? [h("dt", {}, "Credential"), h("dd", { id: "credential" }, r.credential_source)] : null,
       h("dt", {}, "Tokens"), h("dd", { id: "tokens" }, usageText(r.usage)),
-      h("dt", {}, "Cost"), h("dd", { id: "cost" }, r.cost_usd === null || r.cost_usd === undefined ? (r.model ? "unknown (no price for the model)" : "—") : "$" + Number(r.cost_usd).toFixed(4)),
+      h("dt", {}, "Cost"), h("dd", { id: "cost" }, r.cost_usd === null || r.cost_usd === undefined ? (r.model ? "unknown (no price for the model)" : "—") : money(r.cost_usd)),
       r.reason ? [h("dt", {}, "Note"), h("dd", {}, r.reason)] : null,
       r.reused_from ? [h("dt", {}, "Record of"), h("dd", {}, runLink(r.reused_from))] : null,
       r.child_run ? [h("dt", {}, "Child run"), h("dd", {}, runLink(r.child_run))] : null),
   ];
   if (r.error) out.push(h("p", { class: "error", role: "alert" }, r.error));
-  if (r.status === "running" || log.done || log.now) out.push(h("h2", {}, "Live"), h("pre", { id: "step-live" }, log.done + log.now));
+  if (r.status === "running" || log.done || log.now) out.push(h("h2", {}, r.status === "running" ? "Live" : "Printed while it ran"), h("pre", { id: "step-live" }, log.done + log.now));
   if (v.prompt && v.prompt.messages) {
     out.push(h("h2", {}, "Request"));
     for (const m of v.prompt.messages) out.push(h("h3", { class: "note" }, m.role), h("pre", {}, m.content || pretty(m.tool_calls || "")));
@@ -772,14 +778,14 @@ function diffView(d) {
       parts.map((p) => {
         if (p === "inputs") return h("p", {}, "Its definition or what it read changed.");
         const pick = { model: (x) => x.model, output: (x) => x.output, error: (x) => x.error, usage: (x) => usageText(x.usage),
-          cost: (x) => (x.cost_usd === null ? "unknown" : "$" + Number(x.cost_usd).toFixed(4)) }[p];
+          cost: (x) => (x.cost_usd === null ? "unknown" : money(x.cost_usd)) }[p];
         return h("div", { class: "diff-part" }, h("p", { class: "note" }, DIFF_WORDS[p] || p),
           h("div", { class: "diff-sides" }, h("div", {}, h("span", { class: "note" }, "A"), val(pick(s.a))), h("div", {}, h("span", { class: "note" }, "B"), val(pick(s.b)))));
       })));
   }
   out.push(h("h2", {}, "Totals"), h("dl", { class: "meta" },
     h("dt", {}, "Tokens"), h("dd", {}, "A: " + usageText(d.usage[0].usage) + "; B: " + usageText(d.usage[1].usage)),
-    h("dt", {}, "Cost"), h("dd", {}, "A: $" + Number(d.usage[0].cost_usd).toFixed(4) + "; B: $" + Number(d.usage[1].cost_usd).toFixed(4))));
+    h("dt", {}, "Cost"), h("dd", {}, "A: " + money(d.usage[0].cost_usd) + "; B: " + money(d.usage[1].cost_usd))));
   return out;
 }
 
