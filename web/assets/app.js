@@ -338,7 +338,8 @@ function runView(run, live, reload, keep, extra) {
   out.push(notice);
   const tell = (label, res) => {
     notice.className = res.note ? "error" : "note";
-    notice.replaceChildren(label + ": ", res.note || (res.run ? "the run is " + res.run.status : "under way"), " (", runLink(res.id, "run"), ")");
+    const now = !res.run ? "under way" : res.run.status === "running" ? "asked to stop at its next safe point" : "the run is " + res.run.status;
+    notice.replaceChildren(label + ": ", res.note || now, " (", runLink(res.id, "run"), ")");
   };
   // What the run waits for comes first: it is what a person came to do.
   for (const s of run.steps || []) {
@@ -779,7 +780,7 @@ function diffView(d) {
         if (p === "inputs") return h("p", {}, "Its definition or what it read changed.");
         const pick = { model: (x) => x.model, output: (x) => x.output, error: (x) => x.error, usage: (x) => usageText(x.usage),
           cost: (x) => (x.cost_usd === null ? "unknown" : money(x.cost_usd)) }[p];
-        return h("div", { class: "diff-part" }, h("p", { class: "note" }, DIFF_WORDS[p] || p),
+        return h("div", { class: "diff-part", "data-part": p }, h("p", { class: "note" }, DIFF_WORDS[p] || p),
           h("div", { class: "diff-sides" }, h("div", {}, h("span", { class: "note" }, "A"), val(pick(s.a))), h("div", {}, h("span", { class: "note" }, "B"), val(pick(s.b)))));
       })));
   }
