@@ -246,17 +246,25 @@ func (s *Server) continueRun(retry bool) http.HandlerFunc {
 			s.fail(w, err)
 			return
 		}
-		s.answer(w, s.background(run.ID, func(ctx context.Context, _ func(string)) (*engine.Run, error) {
-			if retry {
-				return s.cfg.Runner.Retry(ctx, run.ID, 0)
+		st, _ := unheld(s, r.Context(), run.ID, func() (started, error) {
+			st := s.background(run.ID, func(ctx context.Context, _ func(string)) (*engine.Run, error) {
+				if retry {
+					return s.cfg.Runner.Retry(ctx, run.ID, 0)
+				}
+				return s.cfg.Runner.Resume(ctx, run.ID, 0)
+			})
+			if st.run != nil {
+				return st, nil
 			}
-			return s.cfg.Runner.Resume(ctx, run.ID, 0)
-		}))
+			return st, st.err
+		})
+		s.answer(w, st)
 	}
 }
 
 func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request) {
-	run, err := s.cfg.Runner.Cancel(r.Context(), r.PathValue("id"))
+	ref := r.PathValue("id")
+	run, err := unheld(s, r.Context(), ref, func() (*engine.Run, error) { return s.cfg.Runner.Cancel(r.Context(), ref) })
 	if err != nil {
 		s.fail(w, err)
 		return
@@ -284,7 +292,7 @@ func (s *Server) answerRun(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, &badRequest{errors.New(`give "value" or "abort", not both`)})
 			return
 		}
-		run, err := s.cfg.Runner.Abort(r.Context(), ref, b.Step)
+		run, err := unheld(s, r.Context(), ref, func() (*engine.Run, error) { return s.cfg.Runner.Abort(r.Context(), ref, b.Step) })
 		if err != nil {
 			s.fail(w, err)
 			return
@@ -296,7 +304,7 @@ func (s *Server) answerRun(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, &badRequest{errors.New(`"value" is missing: give the answer as JSON (or {"abort": true} to end the run)`)})
 		return
 	}
-	run, err := s.cfg.Runner.Answer(r.Context(), ref, b.Step, b.Value)
+	run, err := unheld(s, r.Context(), ref, func() (*engine.Run, error) { return s.cfg.Runner.Answer(r.Context(), ref, b.Step, b.Value) })
 	if err != nil {
 		s.fail(w, err)
 		return

@@ -347,7 +347,6 @@ func TestCancelRetryResume(t *testing.T) {
 
 	id = h.start(h.flow("flaky", flakyFlow), nil)
 	h.until(id, "failed", status(engine.RunFailed))
-	h.released(id)
 	h.open("flaky")
 	var res actionResult
 	if code := h.do("POST", "/api/runs/"+id+"/retry", nil, &res); (code != 200 && code != 202) || res.ID != id {

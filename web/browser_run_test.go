@@ -49,71 +49,94 @@ func jsString(s string) string {
 func TestBrowserRunGraphTimelineLineage(t *testing.T) {
 	h := newHarness(t)
 	ctx := h.browser(t)
-	id := h.start(h.flow("gated", gatedFlow), nil)
-	h.until(id, "gate running", func(r *engine.Run) bool { return stepStatus(r, "gate") == engine.StepRunning })
+	id := h.start(h.flow("report", reportFlow), nil)
+	h.until(id, "translate running", func(r *engine.Run) bool { return stepStatus(r, "translate") == engine.StepRunning })
 	do(t, ctx, "open the run",
 		chromedp.Navigate(h.ts.URL+"/runs/"+id+"?token="+testToken),
-		chromedp.WaitVisible(chromedp.CSS(`#graph [data-node="first"].st-completed`)),
-		chromedp.WaitVisible(chromedp.CSS(`#graph [data-node="gate"].st-running`)),
-		chromedp.WaitVisible(chromedp.CSS(`#timeline [data-step="first"] .tl-bar`)),
+		chromedp.WaitVisible(chromedp.CSS(`#graph [data-node="fetch"].st-completed`)),
+		chromedp.WaitVisible(chromedp.CSS(`#graph [data-node="summarize"].st-completed`)),
+		chromedp.WaitVisible(chromedp.CSS(`#graph [data-node="translate"].st-running`)),
+		chromedp.WaitVisible(chromedp.CSS(`#graph [data-node="publish"].st-pending`)),
+		chromedp.WaitVisible(chromedp.CSS(`#timeline [data-step="fetch"] .tl-bar`)),
 		mark)
-	if n, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#graph [data-edge="first→gate"]').length`)); n != 1 {
-		t.Errorf("the graph has %d arrows from first to gate", n)
+	edges, _ := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#graph [data-edge]")].map((e) => e.dataset.edge)`))
+	if got := strings.Join(edges, " "); got != "fetch→summarize fetch→translate summarize→publish translate→publish" {
+		t.Errorf("the graph's arrows: %s", got)
 	}
-	if got := text(t, ctx, `#graph [data-node="gate"] .sub`); got != "running · checkpoint" {
-		t.Errorf("the gate's node says %q", got)
+	// Stages left to right: translate beside summarize, publish after both.
+	xs, _ := chromedp.Run(ctx, chromedp.Evaluate[[]float64](`["fetch", "summarize", "translate", "publish"].map((s) => document.querySelector('#graph [data-node="' + s + '"] rect').getBoundingClientRect().left)`))
+	if len(xs) != 4 || !(xs[0] < xs[1] && xs[1] == xs[2] && xs[2] < xs[3]) {
+		t.Errorf("the nodes' left edges: %v", xs)
 	}
-	h.open("gated")
-	do(t, ctx, "see the gate complete in the graph",
-		chromedp.WaitVisible(chromedp.CSS(`#graph [data-node="gate"].st-completed`)),
-		chromedp.WaitVisible(chromedp.CSS(`#timeline [data-step="gate"] .tl-bar.st-completed`)))
+	if got := text(t, ctx, `#graph [data-node="translate"] .sub`); got != "running · checkpoint" {
+		t.Errorf("the translate node says %q", got)
+	}
+	screenshot(t, ctx, "web-ui-graph.png")
+	h.open("report")
+	do(t, ctx, "see the steps complete in the graph",
+		chromedp.WaitVisible(chromedp.CSS(`#graph [data-node="translate"].st-completed`)),
+		chromedp.WaitVisible(chromedp.CSS(`#graph [data-node="publish"].st-completed`)),
+		chromedp.WaitVisible(chromedp.CSS(`#timeline [data-step="publish"] .tl-bar.st-completed`)))
 	notReloaded(t, ctx)
-	// The gate waited for its file, the first step did not: its bar is the
-	// longer, and it starts after the first one's.
-	widths, err := chromedp.Run(ctx, chromedp.Evaluate[[]float64](`["first", "gate"].flatMap((s) => {
+	// translate waited for its file, fetch did not: its bar is the longer,
+	// and it starts after fetch's ends.
+	widths, err := chromedp.Run(ctx, chromedp.Evaluate[[]float64](`["fetch", "translate"].flatMap((s) => {
 		const b = document.querySelector('#timeline [data-step="' + s + '"] .tl-bar').getBoundingClientRect();
 		return [b.left, b.width];
 	})`))
 	if err != nil || len(widths) != 4 || !(widths[3] > 10*widths[1]) || !(widths[2] >= widths[0]+widths[1]-1) {
-		t.Errorf("the timeline's bars (left, width of first, then gate): %v (%v)", widths, err)
+		t.Errorf("the timeline's bars (left, width of fetch, then translate): %v (%v)", widths, err)
 	}
 	if got := text(t, ctx, `#lineage`); got != "" {
 		t.Errorf("a run that is no replay and has none shows a lineage: %q", got)
 	}
-	screenshot(t, ctx, "web-ui-graph.png")
 
 	// A node of the graph is a link to its step's page.
 	do(t, ctx, "open a step from the graph",
-		chromedp.Click(chromedp.CSS(`#graph [data-node="gate"]`)),
+		chromedp.Click(chromedp.CSS(`#graph [data-node="translate"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#step-output`)))
 	notReloaded(t, ctx)
 
-	do(t, ctx, "replay from the gate",
+	do(t, ctx, "replay from translate",
 		chromedp.Navigate(h.ts.URL+"/runs/"+id),
 		chromedp.WaitVisible(chromedp.CSS(`h1 .status-completed`)),
-		chromedp.SetValue(chromedp.ID("r-from"), "gate"),
+		chromedp.SetValue(chromedp.ID("r-from"), "translate"),
 		chromedp.Click(chromedp.CSS(`form[aria-label="Replay"] button[type=submit]`)),
-		chromedp.WaitVisible(chromedp.CSS(`#lineage #reused [data-step="first"] a`)),
-		chromedp.WaitVisible(chromedp.CSS(`#graph [data-node="first"].st-reused`)))
+		chromedp.WaitVisible(chromedp.CSS(`#lineage #reused [data-step="fetch"] a`)),
+		chromedp.WaitVisible(chromedp.CSS(`#graph [data-node="summarize"].st-reused`)))
 	replay := h.until(strings.TrimPrefix(location(t, ctx), h.ts.URL+"/runs/"), "a replay", func(r *engine.Run) bool { return r.ReplayOf != nil })
-	if got := text(t, ctx, `#replay-of`); got != id+" from step gate" {
+	if got := text(t, ctx, `#replay-of`); got != id+" from step translate" {
 		t.Errorf("the replay says it replays %q", got)
 	}
-	href, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#reused [data-step="first"] a').getAttribute("href")`))
-	if href != "/runs/"+id+"/steps/first" {
+	href, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#reused [data-step="fetch"] a').getAttribute("href")`))
+	if href != "/runs/"+id+"/steps/fetch" {
 		t.Errorf("the reused step's record links to %q", href)
 	}
-	if n, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#reused tbody tr').length`)); n != 1 {
-		t.Errorf("%d reused steps listed, want 1 (first)", n)
+	reused, _ := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#reused tbody tr")].map((tr) => tr.dataset.step)`))
+	if strings.Join(reused, " ") != "fetch summarize" {
+		t.Errorf("the reused steps listed: %v, want fetch and summarize", reused)
 	}
 	h.until(replay.ID, "completed", status(engine.RunCompleted))
-	do(t, ctx, "back on the source, see its replay",
-		chromedp.Click(chromedp.CSS(`#replay-of a`)),
+	if href, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#replay-of a").getAttribute("href")`)); href != "/runs/"+id {
+		t.Errorf("the replay links its source as %q", href)
+	}
+	do(t, ctx, "on the source, see its replay",
+		chromedp.Navigate(h.ts.URL+"/runs/"+id),
 		chromedp.WaitVisible(chromedp.CSS(`#replays a[href="/runs/`+replay.ID+`"]`)))
-	if got := text(t, ctx, `#replays li`); !strings.Contains(got, replay.ID) || !strings.Contains(got, "from step gate") {
+	if got := text(t, ctx, `#replays li`); !strings.Contains(got, replay.ID) || !strings.Contains(got, "from step translate") {
 		t.Errorf("the source lists its replay as %q", got)
 	}
 }
+
+// reportFlow fans out from fetch and joins at publish; translate waits
+// for GATE.
+const reportFlow = `name: report
+steps:
+  fetch: {kind: checkpoint, run: echo data}
+  summarize: {kind: checkpoint, needs: [fetch], run: echo summary}
+  translate: {kind: checkpoint, needs: [fetch], run: 'while [ ! -f GATE ]; do sleep 0.02; done; echo traduction'}
+  publish: {kind: checkpoint, needs: [summarize, translate], run: echo published}
+`
 
 func location(t *testing.T, ctx context.Context) string {
 	t.Helper()

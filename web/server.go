@@ -77,6 +77,9 @@ type Server struct {
 
 	mu          sync.Mutex
 	interrupted []string // runs of the background that stopped interrupted
+	// active are the runs the background is running, each closed when its
+	// action returns (see unheld).
+	active map[string]chan struct{}
 }
 
 // New makes a Server.
@@ -94,7 +97,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Base == nil {
 		cfg.Base = context.Background()
 	}
-	s := &Server{cfg: cfg, token: cfg.Token, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, token: cfg.Token, mux: http.NewServeMux(), active: map[string]chan struct{}{}}
 	s.routes()
 	return s, nil
 }

@@ -431,7 +431,7 @@ function timelineView(run) {
   if (!ran.length) return null;
   const now = Date.now();
   const start = (s) => +new Date(s.started_at);
-  const end = (s) => (s.ended_at ? +new Date(s.ended_at) : s.status === "running" ? now : start(s) + (s.duration_ms || 0));
+  const end = (s) => (s.ended_at ? +new Date(s.ended_at) : s.status === "running" || s.status === "waiting" ? now : start(s) + (s.duration_ms || 0));
   const t0 = Math.min(...ran.map(start));
   const span = Math.max(1, Math.max(...ran.map(end)) - t0);
   const rows = ran.map((s) => {
