@@ -342,6 +342,9 @@ type replaysBody struct {
 	Replays []any `json:"replays"`
 }
 
+// replaysPage is how many of the newest runs listReplays looks at first.
+var replaysPage = maxLimit
+
 func (s *Server) listReplays(w http.ResponseWriter, r *http.Request) {
 	run, err := s.cfg.Runner.Get(r.Context(), r.PathValue("id"))
 	if err != nil {
@@ -349,9 +352,10 @@ func (s *Server) listReplays(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := replaysBody{Replays: []any{}}
-	// A replay starts after its source: the pages, newest first, are read
-	// only down to the run's own start.
-	q := runstore.Query{Limit: maxLimit}
+	// A replay starts after its source: the newest page usually reaches
+	// back to the run's start; when it does not, the rest is read in one
+	// query (each query of a file store looks at every run once).
+	q := runstore.Query{Limit: replaysPage}
 	for {
 		page, err := s.cfg.Store.Query(r.Context(), q)
 		var damaged engine.DamagedRuns
@@ -359,19 +363,21 @@ func (s *Server) listReplays(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, err)
 			return
 		}
+		out.Replays = out.Replays[:0]
+		reached := false
 		for _, m := range page.Runs {
 			if m.StartedAt.Before(run.StartedAt) {
-				page.Next = ""
+				reached = true
 				break
 			}
 			if m.ReplayOf != nil && *m.ReplayOf == run.ID {
 				out.Replays = append(out.Replays, s.record(&m.Run))
 			}
 		}
-		if page.Next == "" {
+		if reached || page.Next == "" || q.Limit == 0 {
 			break
 		}
-		q.Cursor = page.Next
+		q.Limit = 0
 	}
 	writeJSON(w, http.StatusOK, out)
 }

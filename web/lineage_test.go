@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -34,9 +35,20 @@ func TestGraphRoute(t *testing.T) {
 }
 
 // The replays of a run are listed with it, and only its own: not the
-// replays of its replays, nor those of other runs.
+// replays of its replays, nor those of other runs; whether the newest page
+// of runs reaches back to the run's start or not.
 func TestReplaysRoute(t *testing.T) {
-	t.Parallel()
+	for _, page := range []int{maxLimit, 1} {
+		t.Run(fmt.Sprintf("page of %d", page), func(t *testing.T) {
+			// Not parallel: the parallel tests start once this is done.
+			defer func(was int) { replaysPage = was }(replaysPage)
+			replaysPage = page
+			testReplays(t)
+		})
+	}
+}
+
+func testReplays(t *testing.T) {
 	h := newHarness(t)
 	file := h.flow("two", twoFlow)
 	src, other := h.completed(file, nil), h.completed(file, nil)
