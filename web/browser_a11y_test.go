@@ -247,3 +247,20 @@ func jsonList(s []string) string {
 	}
 	return "[" + strings.Join(q, ",") + "]"
 }
+
+// The page of a live run is drawn again at each of its events; what has
+// the focus keeps it (here a node of the graph, then a step's link).
+func TestBrowserFocusStaysLive(t *testing.T) {
+	h := newHarness(t)
+	ctx := h.browser(t)
+	id := h.start(h.flow("report", reportFlow), nil)
+	h.until(id, "translate running", func(r *engine.Run) bool { return stepStatus(r, "translate") == engine.StepRunning })
+	do(t, ctx, "open the run", chromedp.Navigate(h.ts.URL+"/runs/"+id+"?token="+testToken),
+		chromedp.WaitVisible(chromedp.CSS(`#graph [data-node="translate"].st-running`)))
+	tabTo(t, ctx, "the translate node", `e.dataset && e.dataset.node === "translate"`)
+	h.open("report")
+	do(t, ctx, "see the run complete", chromedp.WaitVisible(chromedp.CSS(`h1 .status-completed`)))
+	if got, _ := chromedp.Run(ctx, chromedp.Evaluate[string](focused)); got != "a:translate: completed, after fetch" {
+		t.Errorf("after the run's events the focus is on %q", got)
+	}
+}

@@ -40,6 +40,22 @@ function svg(tag, attrs, ...kids) {
 
 function say(msg) { statusLine.textContent = msg; }
 
+// focusKey is a selector for el that finds its counterpart once the page
+// is drawn again: by its id, or by the record it belongs to (a step, a
+// node, a run) within the nearest box with an id, and its link.
+function focusKey(el) {
+  if (!el || el === main || !main.contains(el)) return null;
+  if (el.id) return "#" + CSS.escape(el.id);
+  const holder = el.closest("[data-node], [data-step], [data-run], [data-call], [data-turn], [data-item], [data-attempt]");
+  const attr = holder && holder.getAttributeNames().find((n) => n.startsWith("data-"));
+  const scope = holder ? "[" + attr + "=\"" + CSS.escape(holder.getAttribute(attr)) + "\"]" : "";
+  const href = el.getAttribute("href");
+  const self = el === holder ? "" : " " + el.tagName.toLowerCase() + (href ? "[href=\"" + CSS.escape(href) + "\"]" : "");
+  const box = (holder || el).closest("[id]");
+  const key = (box && box !== main ? "#" + CSS.escape(box.id) + " " : "") + scope + self;
+  return key.trim() || null;
+}
+
 function runLink(id, label) {
   return h("a", { href: "/runs/" + encodeURIComponent(id) }, label ? label + " " : "", h("code", {}, id));
 }
@@ -261,8 +277,15 @@ function runPage(id) {
   const draw = () => {
     if (!run) return;
     const focused = document.activeElement;
+    const key = focusKey(focused);
     main.replaceChildren(...runView(run, live, reload, keep, extra));
     if (focused && focused.isConnected) focused.focus();
+    else if (key) {
+      // The focus stays on the same thing drawn anew (a node of the
+      // graph, a step's link), so a live run does not drop it.
+      const again = main.querySelector(key);
+      if (again) again.focus({ preventScroll: true });
+    }
   };
   async function reload() {
     try {
