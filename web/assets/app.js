@@ -40,6 +40,20 @@ function svg(tag, attrs, ...kids) {
 
 function say(msg) { statusLine.textContent = msg; }
 
+// redraw shows kids as the page; the focus stays on the same thing drawn
+// anew (a node of the graph, a step's link), so a live run does not drop
+// it.
+function redraw(kids) {
+  const focused = document.activeElement;
+  const key = focusKey(focused);
+  main.replaceChildren(...kids);
+  if (focused && focused.isConnected) focused.focus();
+  else if (key) {
+    const again = main.querySelector(key);
+    if (again) again.focus({ preventScroll: true });
+  }
+}
+
 // focusKey is a selector for el that finds its counterpart once the page
 // is drawn again: by its id, or by the record it belongs to (a step, a
 // node, a run) within the nearest box with an id, and its link.
@@ -276,16 +290,7 @@ function runPage(id) {
   };
   const draw = () => {
     if (!run) return;
-    const focused = document.activeElement;
-    const key = focusKey(focused);
-    main.replaceChildren(...runView(run, live, reload, keep, extra));
-    if (focused && focused.isConnected) focused.focus();
-    else if (key) {
-      // The focus stays on the same thing drawn anew (a node of the
-      // graph, a step's link), so a live run does not drop it.
-      const again = main.querySelector(key);
-      if (again) again.focus({ preventScroll: true });
-    }
+    redraw(runView(run, live, reload, keep, extra));
   };
   async function reload() {
     try {
@@ -641,7 +646,7 @@ function stepPage(id, stepID) {
   async function reload() {
     try {
       const v = await api("GET", "/api" + path);
-      main.replaceChildren(...stepView(id, runHref, v, log));
+      redraw(stepView(id, runHref, v, log));
     } catch (e) {
       main.replaceChildren(h("h1", {}, "Step ", h("code", {}, stepID)), h("p", { class: "error", role: "alert" }, e.message));
     }
