@@ -58,7 +58,7 @@ func TestAuth(t *testing.T) {
 		{"query", func(r *http.Request) { r.URL.RawQuery = "token=" + testToken }, http.StatusOK},
 		{"cookie", func(r *http.Request) { r.AddCookie(&http.Cookie{Name: cookieName, Value: testToken}) }, http.StatusOK},
 	}
-	for _, path := range []string{"/api/runs", "/", "/assets/app.js"} {
+	for _, path := range []string{"/api/runs", "/", "/compare", "/assets/app.js"} {
 		for _, c := range cases {
 			t.Run(path+" "+c.name, func(t *testing.T) {
 				res := h.want(t, "GET", path, c.set, c.want)
