@@ -53,6 +53,7 @@ func (c *uiCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 	srv, err := web.New(web.Config{
 		Runner:  locating{eng, loc},
 		Subs:    eng,
+		Graphs:  eng,
 		Store:   st,
 		Record:  func(r *engine.Run) any { return recordForJSON(r) },
 		Step:    func(r *engine.Run, step string) (any, error) { return viewStep(r, step, nil) },

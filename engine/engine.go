@@ -492,15 +492,20 @@ func (e *Engine) continueRun(ctx context.Context, meta *RunMeta, f *flowspec.Flo
 
 // Get returns a run's record.
 func (e *Engine) Get(ctx context.Context, ref string) (*Run, error) {
-	id, err := e.resolve(ctx, ref)
-	if err != nil {
-		return nil, err
-	}
-	meta, err := e.store.LoadMeta(ctx, id)
+	meta, err := e.metaOf(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
 	return e.assemble(ctx, meta)
+}
+
+// metaOf resolves ref and reads its run's meta.
+func (e *Engine) metaOf(ctx context.Context, ref string) (*RunMeta, error) {
+	id, err := e.resolve(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	return e.store.LoadMeta(ctx, id)
 }
 
 // liveStatus turns "running" into "interrupted" when no process holds the run.

@@ -20,6 +20,9 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/runs/{id}", s.getRun)
 	m.HandleFunc("GET /api/runs/{id}/steps/{step}", s.getStep)
 	m.HandleFunc("GET /api/runs/{id}/events", s.events)
+	m.HandleFunc("GET /api/runs/{id}/graph", s.getGraph)
+	m.HandleFunc("GET /api/runs/{id}/replays", s.listReplays)
+	m.HandleFunc("GET /api/compare", s.compare)
 	m.HandleFunc("POST /api/runs", s.startRun)
 	m.HandleFunc("POST /api/runs/{id}/replay", s.replayRun)
 	m.HandleFunc("POST /api/runs/{id}/resume", s.continueRun(false))
@@ -243,17 +246,25 @@ func (s *Server) continueRun(retry bool) http.HandlerFunc {
 			s.fail(w, err)
 			return
 		}
-		s.answer(w, s.background(run.ID, func(ctx context.Context, _ func(string)) (*engine.Run, error) {
-			if retry {
-				return s.cfg.Runner.Retry(ctx, run.ID, 0)
+		st, _ := unheld(s, r.Context(), run.ID, func() (started, error) {
+			st := s.background(run.ID, func(ctx context.Context, _ func(string)) (*engine.Run, error) {
+				if retry {
+					return s.cfg.Runner.Retry(ctx, run.ID, 0)
+				}
+				return s.cfg.Runner.Resume(ctx, run.ID, 0)
+			})
+			if st.run != nil {
+				return st, nil
 			}
-			return s.cfg.Runner.Resume(ctx, run.ID, 0)
-		}))
+			return st, st.err
+		})
+		s.answer(w, st)
 	}
 }
 
 func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request) {
-	run, err := s.cfg.Runner.Cancel(r.Context(), r.PathValue("id"))
+	ref := r.PathValue("id")
+	run, err := unheld(s, r.Context(), ref, func() (*engine.Run, error) { return s.cfg.Runner.Cancel(r.Context(), ref) })
 	if err != nil {
 		s.fail(w, err)
 		return
@@ -281,7 +292,7 @@ func (s *Server) answerRun(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, &badRequest{errors.New(`give "value" or "abort", not both`)})
 			return
 		}
-		run, err := s.cfg.Runner.Abort(r.Context(), ref, b.Step)
+		run, err := unheld(s, r.Context(), ref, func() (*engine.Run, error) { return s.cfg.Runner.Abort(r.Context(), ref, b.Step) })
 		if err != nil {
 			s.fail(w, err)
 			return
@@ -293,7 +304,7 @@ func (s *Server) answerRun(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, &badRequest{errors.New(`"value" is missing: give the answer as JSON (or {"abort": true} to end the run)`)})
 		return
 	}
-	run, err := s.cfg.Runner.Answer(r.Context(), ref, b.Step, b.Value)
+	run, err := unheld(s, r.Context(), ref, func() (*engine.Run, error) { return s.cfg.Runner.Answer(r.Context(), ref, b.Step, b.Value) })
 	if err != nil {
 		s.fail(w, err)
 		return
@@ -309,4 +320,85 @@ func (s *Server) answerRun(w http.ResponseWriter, r *http.Request) {
 
 func finished(st engine.RunStatus) bool {
 	return st == engine.RunCompleted || st == engine.RunFailed || st == engine.RunCancelled
+}
+
+// graphBody is GET /api/runs/{id}/graph.
+type graphBody struct {
+	Steps []engine.GraphStep `json:"steps"`
+}
+
+func (s *Server) getGraph(w http.ResponseWriter, r *http.Request) {
+	steps, err := s.cfg.Graphs.Graph(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, graphBody{Steps: steps})
+}
+
+// replaysBody is GET /api/runs/{id}/replays: the runs replaying it,
+// newest first.
+type replaysBody struct {
+	Replays []any `json:"replays"`
+}
+
+// replaysPage is how many of the newest runs listReplays looks at first.
+var replaysPage = maxLimit
+
+func (s *Server) listReplays(w http.ResponseWriter, r *http.Request) {
+	run, err := s.cfg.Runner.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	out := replaysBody{Replays: []any{}}
+	// A replay starts after its source: the newest page usually reaches
+	// back to the run's start; when it does not, the rest is read in one
+	// query (each query of a file store looks at every run once).
+	q := runstore.Query{Limit: replaysPage}
+	for {
+		page, err := s.cfg.Store.Query(r.Context(), q)
+		var damaged engine.DamagedRuns
+		if err != nil && !errors.As(err, &damaged) {
+			s.fail(w, err)
+			return
+		}
+		out.Replays = out.Replays[:0]
+		reached := false
+		for _, m := range page.Runs {
+			if m.StartedAt.Before(run.StartedAt) {
+				reached = true
+				break
+			}
+			if m.ReplayOf != nil && *m.ReplayOf == run.ID {
+				out.Replays = append(out.Replays, s.record(&m.Run))
+			}
+		}
+		if reached || page.Next == "" || q.Limit == 0 {
+			break
+		}
+		q.Limit = 0
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// compare is GET /api/compare?a=RUN&b=RUN: the two runs step by step, as
+// `kitaru executions diff --json` prints them.
+func (s *Server) compare(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if q.Get("a") == "" || q.Get("b") == "" {
+		s.fail(w, &badRequest{errors.New("give the two runs to compare as ?a=RUN&b=RUN")})
+		return
+	}
+	a, err := s.cfg.Runner.Get(r.Context(), q.Get("a"))
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	b, err := s.cfg.Runner.Get(r.Context(), q.Get("b"))
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, engine.Diff(a, b))
 }

@@ -58,7 +58,7 @@ func TestAuth(t *testing.T) {
 		{"query", func(r *http.Request) { r.URL.RawQuery = "token=" + testToken }, http.StatusOK},
 		{"cookie", func(r *http.Request) { r.AddCookie(&http.Cookie{Name: cookieName, Value: testToken}) }, http.StatusOK},
 	}
-	for _, path := range []string{"/api/runs", "/", "/assets/app.js"} {
+	for _, path := range []string{"/api/runs", "/", "/compare", "/assets/app.js"} {
 		for _, c := range cases {
 			t.Run(path+" "+c.name, func(t *testing.T) {
 				res := h.want(t, "GET", path, c.set, c.want)
@@ -231,6 +231,8 @@ func TestGetRunAndStep(t *testing.T) {
 		{"/api/runs/kr-none/steps/hello", "run not found"},
 		{"/api/runs/" + id + "/steps/nope", `has no step "nope"`},
 		{"/api/runs/kr-none/events", "run not found"},
+		{"/api/runs/kr-none/graph", "run not found"},
+		{"/api/runs/kr-none/replays", "run not found"},
 		{"/api/nothing", "no API route"},
 	}
 	for _, c := range cases {

@@ -2,7 +2,9 @@ package web
 
 import (
 	"context"
+	"errors"
 	"sync"
+	"time"
 
 	"github.com/kitaruhq/kitaru/engine"
 )
@@ -29,7 +31,13 @@ func (s *Server) background(known string, do func(ctx context.Context, created f
 	first := make(chan string, 1)
 	var subMu sync.Mutex
 	var sub *engine.Subscription
+	var activeMu sync.Mutex
+	var ended chan struct{} // the run's entry in s.active, once its id is known
+	var endedID string
 	watch := func(id string) {
+		activeMu.Lock()
+		ended, endedID = s.begin(id), id
+		activeMu.Unlock()
 		sb := s.cfg.Subs.Subscribe(id, 4)
 		subMu.Lock()
 		sub = sb
@@ -63,6 +71,11 @@ func (s *Server) background(known string, do func(ctx context.Context, created f
 				s.mu.Unlock()
 			}
 		}
+		activeMu.Lock()
+		if ended != nil {
+			s.end(endedID, ended)
+		}
+		activeMu.Unlock()
 		done <- r
 		subMu.Lock()
 		if sub != nil {
@@ -76,4 +89,51 @@ func (s *Server) background(known string, do func(ctx context.Context, created f
 	case id := <-first:
 		return started{id: id}
 	}
+}
+
+// begin marks run id active in the background until end.
+func (s *Server) begin(id string) chan struct{} {
+	ch := make(chan struct{})
+	s.mu.Lock()
+	s.active[id] = ch
+	s.mu.Unlock()
+	return ch
+}
+
+func (s *Server) end(id string, ch chan struct{}) {
+	s.mu.Lock()
+	if s.active[id] == ch {
+		delete(s.active, id)
+	}
+	s.mu.Unlock()
+	close(ch)
+}
+
+// unheldWait bounds how long an action waits for this server's own
+// background run to let the run go.
+const unheldWait = 10 * time.Second
+
+// unheld does act on run id and, when act finds the run held by a
+// background run of this very server that is about to return (its record
+// already says it stopped, waiting or failed, while its lease is being let
+// go), does it again once that has returned: a person who answers a wait
+// the moment it shows is not told that the server itself holds the run.
+func unheld[T any](s *Server, ctx context.Context, id string, act func() (T, error)) (T, error) {
+	// Looked up first: act may start a background run of id itself.
+	s.mu.Lock()
+	ch := s.active[id]
+	s.mu.Unlock()
+	v, err := act()
+	var he *engine.HeldError
+	if ch == nil || !errors.As(err, &he) {
+		return v, err
+	}
+	select {
+	case <-ch:
+	case <-ctx.Done():
+		return v, err
+	case <-time.After(unheldWait):
+		return v, err
+	}
+	return act()
 }

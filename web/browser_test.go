@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -141,16 +140,7 @@ func TestBrowser(t *testing.T) {
 	do(t, ctx, "open the waiting run",
 		chromedp.Navigate(h.ts.URL+"/runs/"+waiting),
 		chromedp.WaitVisible(chromedp.CSS(`form.wait`)))
-	if os.Getenv("KITARU_UPDATE_SCREENSHOTS") != "" {
-		// docs/web-ui-run.png: a run waiting for its answer.
-		png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join("..", "docs", "web-ui-run.png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	screenshot(t, ctx, "web-ui-run.png") // a run waiting for its answer
 	do(t, ctx, "answer yes", chromedp.Click(chromedp.CSS(`#w-ship-value`)))
 	do(t, ctx, "send the answer", chromedp.Click(chromedp.CSS(`form.wait button[type=submit]`)))
 	do(t, ctx, "see the run complete",

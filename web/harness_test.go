@@ -18,6 +18,8 @@ import (
 	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/engine/runstore/filestore"
 	"github.com/kitaruhq/kitaru/flowspec"
+	"github.com/kitaruhq/kitaru/internal/fakellm"
+	"github.com/kitaruhq/kitaru/providers"
 )
 
 const (
@@ -40,16 +42,41 @@ type harness struct {
 // newHarness makes the harness; opts change the server's Config.
 func newHarness(t testing.TB, opts ...func(*Config)) *harness {
 	t.Helper()
+	return newHarnessWith(t, nil, opts...)
+}
+
+// modelHarness is a harness whose openai/ models are the real client
+// against llm (a scripted server speaking the wire protocol).
+func modelHarness(t testing.TB, llm *fakellm.Server) *harness {
+	t.Helper()
+	env := map[string]string{"OPENAI_API_KEY": testSecret, "OPENAI_BASE_URL": llm.URL}
+	return newHarnessWith(t, func(c *engine.Config) {
+		c.Models = providers.Source{Options: providers.Options{Getenv: func(k string) string { return env[k] }}}
+	})
+}
+
+// newHarnessWith is newHarness with eng changing the engine's Config.
+func newHarnessWith(t testing.TB, eng func(*engine.Config), opts ...func(*Config)) *harness {
+	t.Helper()
 	dir := t.TempDir()
 	files := filestore.New(filepath.Join(dir, "home"))
 	var st runstore.Store = files
 	// testSecret stands for a provider key in the environment: masked in
 	// every record, it must never reach the page.
-	eng := engine.New(engine.Config{Store: st, WorkDir: dir, Holder: runstore.Holder{Host: "test", PID: os.Getpid()},
-		Mask: []string{testSecret}})
+	ecfg := engine.Config{Store: st, WorkDir: dir, Holder: runstore.Holder{Host: "test", PID: os.Getpid()},
+		Mask: []string{testSecret}}
+	if eng != nil {
+		eng(&ecfg)
+	}
+	return serve(t, dir, files, ecfg, opts)
+}
+
+func serve(t testing.TB, dir string, files *filestore.Store, ecfg engine.Config, opts []func(*Config)) *harness {
+	st := ecfg.Store
+	eng := engine.New(ecfg)
 	base, cancel := context.WithCancel(context.Background())
 	cfg := Config{
-		Runner: eng, Subs: eng, Store: st, Token: testToken, Base: base,
+		Runner: eng, Subs: eng, Graphs: eng, Store: st, Token: testToken, Base: base,
 		Step: func(r *engine.Run, step string) (any, error) {
 			// The shape of cli's stepView, which the page reads.
 			for _, s := range r.Steps {
@@ -161,6 +188,32 @@ func (h *harness) start(file string, inputs map[string]any) string {
 		h.t.Fatal("POST /api/runs answered no id")
 	}
 	return res.ID
+}
+
+// completed starts flow file and waits for its run to complete.
+func (h *harness) completed(file string, inputs map[string]any) string {
+	h.t.Helper()
+	id := h.start(file, inputs)
+	h.until(id, "completed", status(engine.RunCompleted))
+	return id
+}
+
+// released waits until no process holds the run: the goroutine that
+// finished it may still be letting its lease go when its record shows it
+// ended, and an action taken meanwhile is refused as held.
+func (h *harness) released(id string) {
+	h.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		holder, err := h.store.Holder(context.Background(), id)
+		if err == nil && holder == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("run %s is still held (%v, %v)", id, holder, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // until polls the run until cond holds (or fails the test after 10s).

@@ -30,10 +30,16 @@ type Subscriber interface {
 	Subscribe(run string, buffer int) *engine.Subscription
 }
 
+// Grapher gives the step graph of a run's recorded flow (*engine.Engine).
+type Grapher interface {
+	Graph(ctx context.Context, ref string) ([]engine.GraphStep, error)
+}
+
 // Config is what a Server is built from.
 type Config struct {
 	Runner engine.Runner
 	Subs   Subscriber
+	Graphs Grapher
 	// Store is the one the engine runs over: the runs page pages through
 	// it with its cursor, and event streams read its journal.
 	Store runstore.Store
@@ -71,6 +77,9 @@ type Server struct {
 
 	mu          sync.Mutex
 	interrupted []string // runs of the background that stopped interrupted
+	// active are the runs the background is running, each closed when its
+	// action returns (see unheld).
+	active map[string]chan struct{}
 }
 
 // New makes a Server.
@@ -88,7 +97,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Base == nil {
 		cfg.Base = context.Background()
 	}
-	s := &Server{cfg: cfg, token: cfg.Token, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, token: cfg.Token, mux: http.NewServeMux(), active: map[string]chan struct{}{}}
 	s.routes()
 	return s, nil
 }

@@ -45,7 +45,11 @@ type Server struct {
 	// Whole: a request that asks for a stream gets the whole JSON
 	// answer, as from servers that ignore "stream". Set before the first
 	// request.
-	Whole  bool
+	Whole bool
+	// Pause, when set, is called in a streamed turn once its first word
+	// is sent, before the rest: a test sees the text arrive while the
+	// call is still under way. Set before the first request.
+	Pause  func(turn int)
 	srv    *httptest.Server
 	script []Turn
 	mu     sync.Mutex

@@ -63,8 +63,9 @@ func interleaved(args []string, f func(call int, piece string)) {
 }
 
 type sse struct {
-	w  http.ResponseWriter
-	fl http.Flusher
+	w     http.ResponseWriter
+	fl    http.Flusher
+	pause func() // after the first word
 }
 
 func (e sse) send(event string, v any) {
@@ -81,7 +82,10 @@ func (e sse) send(event string, v any) {
 func (s *Server) stream(w http.ResponseWriter, t int, turn Turn) {
 	w.Header().Set("Content-Type", "text/event-stream")
 	fl, _ := w.(http.Flusher)
-	e := sse{w: w, fl: fl}
+	e := sse{w: w, fl: fl, pause: func() {}}
+	if s.Pause != nil {
+		e.pause = func() { s.Pause(t) }
+	}
 	if s.Protocol == "anthropic" {
 		anthropicStream(e, t, turn)
 	} else {
@@ -95,8 +99,11 @@ func openAIStream(e sse, t int, turn Turn) {
 			"choices": []any{map[string]any{"index": 0, "delta": delta, "finish_reason": finish}}})
 	}
 	chunk(map[string]any{"role": "assistant", "content": ""}, nil)
-	for _, w := range words(turn.Text) {
+	for i, w := range words(turn.Text) {
 		chunk(map[string]any{"content": w}, nil)
+		if i == 0 {
+			e.pause()
+		}
 	}
 	args := make([]string, len(turn.Calls))
 	for i, c := range turn.Calls {
@@ -125,8 +132,11 @@ func anthropicStream(e sse, t int, turn Turn) {
 	if turn.Text != "" {
 		e.send("content_block_start", map[string]any{"type": "content_block_start", "index": 0, "content_block": map[string]any{"type": "text", "text": ""}})
 		e.send("ping", map[string]any{"type": "ping"})
-		for _, w := range words(turn.Text) {
+		for i, w := range words(turn.Text) {
 			e.send("content_block_delta", map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "text_delta", "text": w}})
+			if i == 0 {
+				e.pause()
+			}
 		}
 		e.send("content_block_stop", map[string]any{"type": "content_block_stop", "index": 0})
 		block = 1

@@ -21,7 +21,65 @@ function h(tag, attrs, ...kids) {
   return el;
 }
 
+const SVGNS = "http://www.w3.org/2000/svg";
+
+// svg is h for SVG elements.
+function svg(tag, attrs, ...kids) {
+  const el = document.createElementNS(SVGNS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "class") el.setAttribute("class", v);
+    else el.setAttribute(k, v);
+  }
+  for (const c of kids.flat()) {
+    if (c === undefined || c === null || c === false) continue;
+    el.append(c instanceof Node ? c : String(c));
+  }
+  return el;
+}
+
 function say(msg) { statusLine.textContent = msg; }
+
+// redraw shows kids as the page; the focus stays on the same thing drawn
+// anew (a node of the graph, a step's link), so a live run does not drop
+// it.
+function redraw(kids) {
+  const focused = document.activeElement;
+  const key = focusKey(focused);
+  main.replaceChildren(...kids);
+  if (focused && focused.isConnected) focused.focus();
+  else if (key) {
+    const again = main.querySelector(key);
+    if (again) again.focus({ preventScroll: true });
+  }
+}
+
+// focusKey is a selector for el that finds its counterpart once the page
+// is drawn again: by its id, or by the record it belongs to (a step, a
+// node, a run) within the nearest box with an id, and its link.
+function focusKey(el) {
+  if (!el || el === main || !main.contains(el)) return null;
+  if (el.id) return "#" + CSS.escape(el.id);
+  const holder = el.closest("[data-node], [data-step], [data-run], [data-call], [data-turn], [data-item], [data-attempt]");
+  const attr = holder && holder.getAttributeNames().find((n) => n.startsWith("data-"));
+  const scope = holder ? "[" + attr + "=\"" + CSS.escape(holder.getAttribute(attr)) + "\"]" : "";
+  const href = el.getAttribute("href");
+  const self = el === holder ? "" : " " + el.tagName.toLowerCase() + (href ? "[href=\"" + CSS.escape(href) + "\"]" : "");
+  const box = (holder || el).closest("[id]");
+  const key = (box && box !== main ? "#" + CSS.escape(box.id) + " " : "") + scope + self;
+  return key.trim() || null;
+}
+
+function runLink(id, label) {
+  return h("a", { href: "/runs/" + encodeURIComponent(id) }, label ? label + " " : "", h("code", {}, id));
+}
+
+function stepHref(run, step) {
+  return "/runs/" + encodeURIComponent(run) + "/steps/" + encodeURIComponent(step);
+}
+
+// stepState is what a step's record says of it at a glance.
+function stepState(s) { return s.reused ? "reused" : s.status; }
 
 // api calls the JSON API; the token travels in the cookie the first page
 // load set. An error answer throws with the server's words.
@@ -67,7 +125,19 @@ function tokens(u) {
   return n ? String(n) : "";
 }
 
-function cost(c) { return c ? "$" + Number(c).toFixed(4) : ""; }
+// usageText is tokens in and out.
+function usageText(u) {
+  if (!u || !(u.input_tokens || u.output_tokens)) return "0";
+  return (u.input_tokens || 0) + " in, " + (u.output_tokens || 0) + " out";
+}
+
+function cost(c) { return c ? money(c) : ""; }
+
+// money is dollars: to the hundredth of a cent, or two figures for less.
+function money(c) {
+  c = Number(c);
+  return "$" + (c > 0 && c < 0.0001 ? c.toPrecision(2) : c.toFixed(4));
+}
 
 function when(t) { return t ? new Date(t).toLocaleString() : ""; }
 
@@ -198,6 +268,19 @@ function runPage(id) {
   const live = {}; // step id -> {done, now}: its lines while it runs
   let refresh = null;
   let shown = "";
+  // The graph is the recorded flow's (read once, and again if a retry
+  // edits the flow); the replays of the run are asked for when its
+  // status changes.
+  const extra = { graph: null, replays: null };
+  let lastStatus = "";
+  async function loadGraph() {
+    try { extra.graph = (await api("GET", "/api/runs/" + encodeURIComponent(id) + "/graph")).steps; } catch (e) { extra.graph = { error: e.message }; }
+    draw();
+  }
+  async function loadReplays() {
+    try { extra.replays = (await api("GET", "/api/runs/" + encodeURIComponent(id) + "/replays")).replays; } catch (e) { extra.replays = []; }
+    draw();
+  }
   // Forms are kept across draws (by what they are for), so that what a
   // person typed or chose survives the run's updates.
   const forms = new Map();
@@ -207,9 +290,7 @@ function runPage(id) {
   };
   const draw = () => {
     if (!run) return;
-    const focused = document.activeElement;
-    main.replaceChildren(...runView(run, live, reload, keep));
-    if (focused && focused.isConnected) focused.focus();
+    redraw(runView(run, live, reload, keep, extra));
   };
   async function reload() {
     try {
@@ -219,6 +300,7 @@ function runPage(id) {
       shown = text;
       run = got;
       draw();
+      if (run.status !== lastStatus) { lastStatus = run.status; loadReplays(); }
     } catch (e) {
       main.replaceChildren(h("h1", {}, "Run ", h("code", {}, id)), h("p", { class: "error", role: "alert" }, e.message));
     }
@@ -226,9 +308,11 @@ function runPage(id) {
   // A burst of events draws the page once.
   const soon = () => { if (!refresh) refresh = setTimeout(() => { refresh = null; reload(); }, 50); };
   reload();
+  loadGraph();
   const es = new EventSource("/api/runs/" + encodeURIComponent(id) + "/events");
   es.onmessage = (m) => {
     const ev = JSON.parse(m.data);
+    if (ev.type === "flow_changed") loadGraph();
     if (!run) { soon(); return; }
     const step = run.steps && run.steps.find((s) => s.id === ev.step);
     switch (ev.type) {
@@ -250,7 +334,13 @@ function runPage(id) {
         if (step && !ev.item) { step.status = "running"; draw(); }
         break;
       case "step_finished":
-        if (step && ev.result) { step.status = ev.result.status; draw(); say("step " + ev.step + " " + ev.result.status); }
+        if (step && ev.result) {
+          // The times too, so the timeline's bar ends where the step did.
+          const r = ev.result;
+          Object.assign(step, { status: r.status, duration_ms: r.duration_ms, started_at: r.started_at || step.started_at, ended_at: r.ended_at });
+          draw();
+          say("step " + ev.step + " " + r.status);
+        }
         break;
       case "run_finished":
         if (ev.run_record) say("run " + ev.run + " " + ev.run_record.status);
@@ -261,7 +351,7 @@ function runPage(id) {
   return () => es.close();
 }
 
-function runView(run, live, reload, keep) {
+function runView(run, live, reload, keep, extra) {
   const out = [h("h1", {}, "Run ", h("code", {}, run.id), " ", badge(run.status))];
   out.push(h("dl", { class: "meta" },
     h("dt", {}, "Flow"), h("dd", {}, run.flow, run.flow_file ? h("span", { class: "note" }, " (" + run.flow_file + ")") : ""),
@@ -269,24 +359,32 @@ function runView(run, live, reload, keep) {
     h("dt", {}, "Duration"), h("dd", {}, duration(runMS(run))),
     h("dt", {}, "Tokens"), h("dd", {}, tokens(run.usage) || "0"),
     h("dt", {}, "Cost"), h("dd", {}, cost(run.cost_usd) || "—"),
-    run.replay_of ? [h("dt", {}, "Replay of"), h("dd", {}, h("a", { href: "/runs/" + run.replay_of }, h("code", {}, run.replay_of)),
-      run.replay_from ? " from " + run.replay_from : "")] : null));
+    run.replay_of ? [h("dt", {}, "Replay of"), h("dd", {}, runLink(run.replay_of), run.replay_from ? " from " + run.replay_from : "")] : null));
   if (run.error) out.push(h("p", { class: "error", role: "alert" }, run.error));
+  // What an action did stays said across the run's updates.
+  const notice = keep("notice", () => h("p", { id: "action-result", role: "status", class: "note" }));
+  out.push(notice);
+  const tell = (label, res) => {
+    notice.className = res.note ? "error" : "note";
+    const now = !res.run ? "under way" : res.run.status === "running" ? "asked to stop at its next safe point" : "the run is " + res.run.status;
+    notice.replaceChildren(label + ": ", res.note || now, " (", runLink(res.id, "run"), ")");
+  };
   // What the run waits for comes first: it is what a person came to do.
   for (const s of run.steps || []) {
     if (s.status === "waiting" && s.wait && !s.wait.answered) {
-      out.push(keep("wait " + s.id + " " + JSON.stringify(s.wait), () => waitForm(run, s, reload)));
+      out.push(keep("wait " + s.id + " " + JSON.stringify(s.wait), () => waitForm(run, s, reload, tell)));
     }
   }
-  out.push(h("h2", {}, "Steps"));
+  out.push(h("h2", {}, "Steps"), graphView(run, extra.graph));
   out.push(h("div", { class: "table-wrap" }, h("table", { id: "steps" },
+    h("caption", { class: "visually-hidden" }, "Steps"),
     h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Step"), h("th", { scope: "col" }, "Kind"),
       h("th", { scope: "col" }, "Status"), h("th", { scope: "col" }, "Duration"),
       h("th", { scope: "col" }, "Output"),
       h("th", { scope: "col", class: "wide" }, "Model"), h("th", { scope: "col", class: "wide" }, "Note"))),
     h("tbody", {}, (run.steps || []).map((s) => h("tr", { "data-step": s.id },
-      h("td", {}, h("a", { href: "/runs/" + encodeURIComponent(run.id) + "/steps/" + encodeURIComponent(s.id) }, h("code", {}, s.id))), h("td", {}, s.kind),
-      h("td", { class: "step-status" }, badge(s.reused ? "reused" : s.status)),
+      h("td", {}, h("a", { href: stepHref(run.id, s.id) }, h("code", {}, s.id))), h("td", {}, s.kind),
+      h("td", { class: "step-status" }, badge(stepState(s))),
       h("td", { class: "num" }, s.status === "running" || s.status === "pending" || s.status === "waiting" ? "" : duration(s.duration_ms)),
       h("td", { class: "step-output" }, short(s.output)),
       h("td", { class: "wide" }, s.model || ""),
@@ -295,24 +393,133 @@ function runView(run, live, reload, keep) {
     const s = (run.steps || []).find((x) => x.id === step);
     if (s && s.status === "running") out.push(h("h2", {}, "Live: ", h("code", {}, step)), h("pre", { id: "live-" + step }, l.done + l.now));
   }
-  out.push(keep("actions " + run.status, () => actions(run, reload)));
+  out.push(timelineView(run));
+  out.push(keep("actions " + run.status, () => actions(run, tell, reload)));
+  out.push(lineageView(run, extra.replays));
+  const other = run.replay_of || (extra.replays && extra.replays.length ? extra.replays[0].id : "");
+  out.push(keep("compare " + other, () => compareForm(run, other)));
   out.push(h("h2", {}, "Inputs"), h("pre", {}, pretty(run.inputs || {})));
   if (run.output !== undefined && run.output !== null) out.push(h("h2", {}, "Output"), h("pre", { id: "output" }, pretty(run.output)));
-  return out;
+  return out.filter(Boolean);
 }
 
-function actions(run, reload) {
+// graphView draws the recorded flow's steps in stages, left to right,
+// each linked to its page and coloured by its status now; the arrows are
+// what each step waits for.
+function graphView(run, graph) {
+  if (!graph) return h("p", { class: "note" }, "Loading the step graph…");
+  if (graph.error) return h("p", { class: "error" }, "The step graph cannot be drawn: " + graph.error);
+  const rec = Object.fromEntries((run.steps || []).map((s) => [s.id, s]));
+  const W = 160, H = 42, GX = 44, GY = 12, P = 4;
+  const stages = new Map();
+  for (const g of graph) {
+    if (!stages.has(g.stage)) stages.set(g.stage, []);
+    stages.get(g.stage).push(g);
+  }
+  const at = {};
+  let rows = 1, cols = 1;
+  for (const [n, list] of stages) {
+    list.forEach((g, i) => { at[g.id] = { x: P + (n - 1) * (W + GX), y: P + i * (H + GY) }; });
+    rows = Math.max(rows, list.length);
+    cols = Math.max(cols, n);
+  }
+  const width = 2 * P + cols * (W + GX) - GX, height = 2 * P + rows * (H + GY) - GY;
+  const edges = [];
+  for (const g of graph) {
+    for (const d of g.needs || []) {
+      const a = at[d], b = at[g.id];
+      if (!a || !b) continue;
+      const x1 = a.x + W, y1 = a.y + H / 2, x2 = b.x - 2, y2 = b.y + H / 2, mx = (x1 + x2) / 2;
+      edges.push(svg("path", { class: "edge", "data-edge": d + "→" + g.id, d: `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}`, "marker-end": "url(#arrow)" }));
+    }
+  }
+  const nodes = graph.map((g) => {
+    const s = rec[g.id] || { status: "pending" };
+    const st = stepState(s);
+    const { x, y } = at[g.id];
+    const name = g.id.length > 19 ? g.id.slice(0, 18) + "…" : g.id;
+    const sub = st + (g.foreach ? " · foreach" : "") + (g.kind ? " · " + g.kind : "");
+    return svg("a", { href: stepHref(run.id, g.id), class: "node st-" + st, "data-node": g.id,
+      "aria-label": g.id + ": " + st + (g.needs && g.needs.length ? ", after " + g.needs.join(", ") : "") },
+    svg("title", {}, g.id + " (" + st + ")"),
+    svg("rect", { x, y, width: W, height: H, rx: 6 }),
+    svg("text", { x: x + 10, y: y + 17, class: "name" }, name),
+    svg("text", { x: x + 10, y: y + 33, class: "sub" }, sub));
+  });
+  return h("div", { class: "graph-wrap", id: "graph" }, svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, role: "group", "aria-label": "Step graph" },
+    svg("defs", {}, svg("marker", { id: "arrow", viewBox: "0 0 8 8", refX: 7, refY: 4, markerWidth: 7, markerHeight: 7, orient: "auto" },
+      svg("path", { d: "M0,0 L8,4 L0,8 z", class: "arrowhead" }))),
+    edges, nodes));
+}
+
+// timelineView: a bar for each step that ran in this run, from its start
+// to its end (to now while it runs), on the span of them all.
+function timelineView(run) {
+  const ran = (run.steps || []).filter((s) => s.started_at && !s.reused);
+  if (!ran.length) return null;
+  const now = Date.now();
+  const start = (s) => +new Date(s.started_at);
+  const end = (s) => (s.ended_at ? +new Date(s.ended_at) : s.status === "running" || s.status === "waiting" ? now : start(s) + (s.duration_ms || 0));
+  const t0 = Math.min(...ran.map(start));
+  const span = Math.max(1, Math.max(...ran.map(end)) - t0);
+  const rows = ran.map((s) => {
+    const bar = h("span", { class: "tl-bar st-" + s.status });
+    // Sizes through the CSSOM: the page's policy refuses style attributes.
+    bar.style.marginLeft = ((start(s) - t0) / span * 100).toFixed(2) + "%";
+    bar.style.width = Math.max(0.5, (end(s) - start(s)) / span * 100).toFixed(2) + "%";
+    return h("li", { class: "tl-row", "data-step": s.id },
+      h("a", { class: "tl-label", href: stepHref(run.id, s.id) }, h("code", {}, s.id)),
+      h("span", { class: "tl-track" }, bar),
+      h("span", { class: "tl-time num" }, "+" + duration(start(s) - t0) + ", " + duration(end(s) - start(s))));
+  });
+  return h("section", { "aria-label": "Timeline" }, h("h2", {}, "Timeline"),
+    h("ol", { class: "timeline", id: "timeline" }, rows),
+    h("p", { class: "note" }, "From the first step's start; ", duration(span), " in all."));
+}
+
+// lineageView: what the run replays, the replays made from it, and where
+// the record of each step it reused is.
+function lineageView(run, replays) {
+  const reused = (run.steps || []).filter((s) => s.reused);
+  replays = replays || [];
+  if (!run.replay_of && !reused.length && !replays.length) return null;
+  return h("section", { "aria-label": "Replay lineage", id: "lineage" }, h("h2", {}, "Replay lineage"),
+    h("dl", { class: "meta" },
+      h("dt", {}, "Replays"), h("dd", { id: "replay-of" }, run.replay_of ? [runLink(run.replay_of), run.replay_from ? " from step " + run.replay_from : ""] : "no run (it is not a replay)"),
+      h("dt", {}, "Replayed by"), h("dd", {}, replays.length
+        ? h("ul", { class: "plain", id: "replays" }, replays.map((r) => h("li", {}, runLink(r.id), " ", badge(r.status), r.replay_from ? " from step " + r.replay_from : "")))
+        : "no replay yet")),
+    reused.length ? h("div", { class: "table-wrap" }, h("table", { id: "reused" },
+      h("caption", {}, "Reused steps and the run whose record each reuses"),
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Step"), h("th", { scope: "col" }, "Record in run"))),
+      h("tbody", {}, reused.map((s) => h("tr", { "data-step": s.id }, h("td", {}, h("code", {}, s.id)),
+        h("td", {}, s.reused_from ? h("a", { href: stepHref(s.reused_from, s.id) }, h("code", {}, s.reused_from)) : "—")))))) : null);
+}
+
+function compareForm(run, other) {
+  const inp = h("input", { id: "c-other", name: "b", value: other, placeholder: "kr-…", required: true, size: 16 });
+  const form = h("form", { class: "actions", "aria-label": "Compare" },
+    h("label", { for: "c-other" }, "Compare with run", inp),
+    h("button", { type: "submit" }, "Compare"));
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    navigate("/compare?" + new URLSearchParams({ a: run.id, b: inp.value.trim() }));
+  });
+  return h("section", { class: "panel", "aria-label": "Compare runs" }, form);
+}
+
+function actions(run, tell, reload) {
   const msg = h("p", { role: "alert", class: "note" });
   const act = (label, path, body, show) => show ? h("button", {
     type: "button", onclick: async (ev) => {
-      ev.target.disabled = true;
+      const b = ev.currentTarget;
+      b.disabled = true;
       try {
         const res = await api("POST", "/api/runs/" + encodeURIComponent(run.id) + path, body);
         if (res.id && res.id !== run.id) { navigate("/runs/" + encodeURIComponent(res.id)); return; }
-        msg.className = res.note ? "error" : "note";
-        msg.textContent = label + ": " + (res.note || (res.run ? "the run is " + res.run.status : "under way"));
+        tell(label, res);
         reload();
-      } catch (e) { msg.className = "error"; msg.textContent = e.message; ev.target.disabled = false; }
+      } catch (e) { msg.className = "error"; msg.textContent = e.message; b.disabled = false; }
     },
   }, label) : null;
   const live = run.status === "running";
@@ -337,11 +544,12 @@ function actions(run, reload) {
       navigate("/runs/" + encodeURIComponent(res.id));
     } catch (e) { msg.className = "error"; msg.textContent = e.message; }
   });
+  const buttons = [
+    act("Resume", "/resume", undefined, run.status === "interrupted" || run.status === "waiting"),
+    act("Retry", "/retry", undefined, run.status === "failed" || run.status === "interrupted"),
+    act("Cancel", "/cancel", undefined, live || run.status === "waiting" || run.status === "interrupted")].filter(Boolean);
   return h("section", { class: "panel", "aria-label": "Actions" },
-    h("div", { class: "actions" },
-      act("Resume", "/resume", undefined, run.status === "interrupted" || run.status === "waiting"),
-      act("Retry", "/retry", undefined, run.status === "failed" || run.status === "interrupted"),
-      act("Cancel", "/cancel", undefined, live || run.status === "waiting" || run.status === "interrupted")),
+    buttons.length ? h("div", { class: "actions" }, buttons) : null,
     live ? null : replay, msg);
 }
 
@@ -384,7 +592,7 @@ function field(id, label, schema, required) {
   };
 }
 
-function waitForm(run, step, reload) {
+function waitForm(run, step, reload, tell) {
   const schema = step.wait.schema || { type: "string" };
   const pre = "w-" + step.id + "-";
   let fields = [];
@@ -403,7 +611,7 @@ function waitForm(run, step, reload) {
     get = f.get;
   }
   const msg = h("p", { role: "alert" });
-  const abort = h("button", { type: "button" }, "Abort the run");
+  const abort = h("button", { type: "button", class: "abort" }, "Abort the run");
   const form = h("form", { class: "panel wait", "aria-label": "Answer " + step.id },
     h("h2", {}, "Waiting: ", h("code", {}, step.id)),
     h("pre", {}, step.wait.question || ""),
@@ -412,8 +620,8 @@ function waitForm(run, step, reload) {
     msg);
   const post = async (body) => {
     try {
-      await api("POST", "/api/runs/" + encodeURIComponent(run.id) + "/input", body);
-      msg.className = "note"; msg.textContent = "Answered.";
+      const res = await api("POST", "/api/runs/" + encodeURIComponent(run.id) + "/input", body);
+      tell(body.abort ? "Aborted" : "Answered", res);
       reload();
     } catch (e) { msg.className = "error"; msg.textContent = e.message; }
   };
@@ -438,7 +646,7 @@ function stepPage(id, stepID) {
   async function reload() {
     try {
       const v = await api("GET", "/api" + path);
-      main.replaceChildren(...stepView(id, runHref, v, log));
+      redraw(stepView(id, runHref, v, log));
     } catch (e) {
       main.replaceChildren(h("h1", {}, "Step ", h("code", {}, stepID)), h("p", { class: "error", role: "alert" }, e.message));
     }
@@ -467,35 +675,146 @@ function stepView(id, runHref, v, log) {
       h("dt", {}, "Kind"), h("dd", {}, v.kind),
       h("dt", {}, "Attempts"), h("dd", {}, String(r.attempts || 0)),
       h("dt", {}, "Duration"), h("dd", {}, duration(r.duration_ms)),
-      r.model ? [h("dt", {}, "Model"), h("dd", {}, r.model, r.alias ? " (" + r.alias + ")" : "")] : null,
-      r.credential_source ? [h("dt", {}, "Credential"), h("dd", {}, r.credential_source)] : null,
-      h("dt", {}, "Tokens"), h("dd", {}, tokens(r.usage) || "0"),
-      h("dt", {}, "Cost"), h("dd", {}, cost(r.cost_usd) || "—"),
+      r.model ? [h("dt", {}, "Model"), h("dd", { id: "model" }, r.model, r.alias ? " (" + r.alias + ")" : "", r.mock ? " (mocked)" : "")] : null,
+      r.credential_source ? [h("dt", {}, "Credential"), h("dd", { id: "credential" }, r.credential_source)] : null,
+      h("dt", {}, "Tokens"), h("dd", { id: "tokens" }, usageText(r.usage)),
+      h("dt", {}, "Cost"), h("dd", { id: "cost" }, r.cost_usd === null || r.cost_usd === undefined ? (r.model ? "unknown (no price for the model)" : "—") : money(r.cost_usd)),
       r.reason ? [h("dt", {}, "Note"), h("dd", {}, r.reason)] : null,
-      r.reused_from ? [h("dt", {}, "Record of"), h("dd", {}, h("a", { href: "/runs/" + r.reused_from }, h("code", {}, r.reused_from)))] : null),
+      r.reused_from ? [h("dt", {}, "Record of"), h("dd", {}, runLink(r.reused_from))] : null,
+      r.child_run ? [h("dt", {}, "Child run"), h("dd", {}, runLink(r.child_run))] : null),
   ];
   if (r.error) out.push(h("p", { class: "error", role: "alert" }, r.error));
-  if (r.status === "running" || log.done || log.now) out.push(h("h2", {}, "Live"), h("pre", { id: "step-live" }, log.done + log.now));
+  if (r.status === "running" || log.done || log.now) out.push(h("h2", {}, r.status === "running" ? "Live" : "Printed while it ran"), h("pre", { id: "step-live" }, log.done + log.now));
   if (v.prompt && v.prompt.messages) {
     out.push(h("h2", {}, "Request"));
     for (const m of v.prompt.messages) out.push(h("h3", { class: "note" }, m.role), h("pre", {}, m.content || pretty(m.tool_calls || "")));
   }
   if (r.wait) out.push(h("h2", {}, "Question"), h("pre", {}, r.wait.question || ""));
   if (r.output !== undefined && r.output !== null) out.push(h("h2", {}, "Output"), h("pre", { id: "step-output" }, pretty(r.output)));
+  if (r.turns && r.turns.length) out.push(h("h2", {}, "Turns"), turnsView(r.turns, "turns"));
   if (r.attempts_detail && r.attempts_detail.length) {
-    out.push(h("h2", {}, "Attempts"), h("div", { class: "table-wrap" }, h("table", {},
-      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Attempt"), h("th", { scope: "col" }, "Duration"), h("th", { scope: "col" }, "Error"))),
-      h("tbody", {}, r.attempts_detail.map((a) => h("tr", {},
+    out.push(h("h2", {}, "Attempts"), h("div", { class: "table-wrap" }, h("table", { id: "attempts" },
+      h("caption", { class: "visually-hidden" }, "Every attempt of the step"),
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Attempt"), h("th", { scope: "col" }, "Duration"),
+        h("th", { scope: "col" }, "Tokens"), h("th", { scope: "col" }, "Cost"), h("th", { scope: "col" }, "Error"))),
+      h("tbody", {}, r.attempts_detail.map((a) => h("tr", { "data-attempt": a.attempt },
         h("td", { class: "num" }, String(a.attempt)), h("td", { class: "num" }, duration(a.duration_ms)),
-        h("td", {}, a.error ? h("span", { class: "error" }, a.error) : "succeeded")))))));
+        h("td", { class: "num" }, tokens(a.usage) || "0"), h("td", { class: "num" }, cost(a.cost_usd) || "—"),
+        h("td", {}, a.error ? h("span", { class: "error" }, a.error) : "succeeded",
+          a.turns && a.turns.length && a.attempt !== r.attempts
+            ? h("details", {}, h("summary", {}, "its turns"), turnsView(a.turns, "turns-" + a.attempt)) : null)))))));
   }
   if (r.items && r.items.length) {
-    out.push(h("h2", {}, "Items"), h("div", { class: "table-wrap" }, h("table", {},
-      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Item"), h("th", { scope: "col" }, "Status"), h("th", { scope: "col" }, "Output"))),
-      h("tbody", {}, r.items.map((it) => h("tr", {},
-        h("td", { class: "num" }, String(it.index)), h("td", {}, badge(it.status)),
-        h("td", {}, it.error ? h("span", { class: "error" }, it.error) : short(it.output))))))));
+    out.push(h("h2", {}, "Items"), h("div", { class: "table-wrap" }, h("table", { id: "items" },
+      h("caption", { class: "visually-hidden" }, "The items of the foreach step"),
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Item"), h("th", { scope: "col" }, "Status"), h("th", { scope: "col" }, "Output"),
+        h("th", { scope: "col" }, "Attempts"), h("th", { scope: "col", class: "wide" }, "Model"),
+        h("th", { scope: "col", class: "wide" }, "Tokens"), h("th", { scope: "col", class: "wide" }, "Cost"))),
+      h("tbody", {}, r.items.map((it) => h("tr", { "data-item": it.index },
+        h("td", { class: "num" }, String(it.index)), h("td", {}, badge(it.reused ? "reused" : it.status)),
+        h("td", { class: "item-output" }, it.error ? h("span", { class: "error" }, it.error) : short(it.output)),
+        h("td", { class: "num" }, String(it.attempts || 0)), h("td", { class: "wide" }, it.model || ""),
+        h("td", { class: "num wide" }, tokens(it.usage)), h("td", { class: "num wide" }, cost(it.cost_usd))))))));
   }
+  return out;
+}
+
+// turnsView is an llm step's conversation: each model call, what it
+// wrote, the tool calls it asked for and what each gave.
+function turnsView(turns, id) {
+  return h("ol", { class: "turns", id }, turns.map((t) => h("li", { class: "turn", "data-turn": t.turn },
+    h("h3", {}, "Turn " + t.turn, " ", h("span", { class: "note" },
+      [t.model ? t.model + (t.alias ? " (" + t.alias + ")" : "") : "", tokens(t.usage) ? tokens(t.usage) + " tokens" : "", cost(t.cost_usd), duration(t.duration_ms)].filter(Boolean).join(" · "))),
+    (t.failed_models || []).map((f) => h("p", { class: "error" }, "No answer from " + f.model + " after " + duration(f.duration_ms) + ": " + f.error)),
+    t.text ? [h("p", { class: "note" }, t.tool_calls && t.tool_calls.length ? "It said" : "Its answer"), h("pre", { class: "turn-text" }, t.text)] : null,
+    t.error && (t.model || !(t.failed_models || []).length) ? h("p", { class: "error" }, "Its answer was refused: " + t.error) : null,
+    t.tool_calls && t.tool_calls.length ? h("ul", { class: "calls" }, t.tool_calls.map(callView)) : null)));
+}
+
+function callView(c) {
+  const args = c.arguments_text || JSON.stringify(c.arguments);
+  let result;
+  if (c.pending && c.wait && !c.wait.answered) result = h("p", { class: "note" }, "Asks a person: " + c.wait.question + " (waiting for the answer)");
+  else if (c.not_run) result = h("p", { class: "note" }, "Not run: asked for on the last turn max_turns allows.");
+  else if (c.pending) result = h("p", { class: "note" }, "No result recorded: the run stopped while it ran.");
+  else if (c.wait) result = [h("p", { class: "note" }, "Asked a person: " + c.wait.question), h("pre", {}, pretty(c.output))];
+  else if (c.error) result = h("p", { class: "error" }, "Failed after " + duration(c.duration_ms) + ": " + c.error);
+  else result = [h("p", { class: "note" }, "Gave, in " + duration(c.duration_ms) + ":"), h("pre", { class: "call-output" }, pretty(c.output))];
+  return h("li", { class: "call", "data-call": c.id },
+    h("p", {}, "→ ", h("code", { class: "call-name" }, c.name), " ", h("code", { class: "call-args" }, args)),
+    result,
+    c.child_run ? h("p", {}, runLink(c.child_run, "child run")) : null);
+}
+
+// ---- Compare two runs step by step, as `kitaru executions diff` ----
+
+const DIFF_WORDS = { status: "status", inputs: "inputs", model: "model", output: "output", error: "error", usage: "tokens", cost: "cost" };
+
+function comparePage() {
+  const params = new URLSearchParams(location.search);
+  const a = h("input", { id: "c-a", name: "a", value: params.get("a") || "", placeholder: "kr-…", required: true, size: 16 });
+  const b = h("input", { id: "c-b", name: "b", value: params.get("b") || "", placeholder: "kr-…", required: true, size: 16 });
+  const result = h("div", { id: "compare" });
+  const form = h("form", { class: "actions", "aria-label": "Runs to compare" },
+    h("label", { for: "c-a" }, "Run A", a), h("label", { for: "c-b" }, "Run B", b),
+    h("button", { type: "submit" }, "Compare"));
+  main.replaceChildren(h("h1", {}, "Compare runs"), form, result);
+  async function load() {
+    if (!a.value || !b.value) { result.replaceChildren(h("p", { class: "note" }, "Name two runs.")); return; }
+    result.replaceChildren(h("p", { class: "note" }, "Comparing…"));
+    try {
+      const d = await api("GET", "/api/compare?" + new URLSearchParams({ a: a.value.trim(), b: b.value.trim() }));
+      result.replaceChildren(...diffView(d));
+    } catch (e) { result.replaceChildren(h("p", { class: "error", role: "alert" }, e.message)); }
+  }
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    history.replaceState(null, "", "/compare?" + new URLSearchParams({ a: a.value.trim(), b: b.value.trim() }));
+    load();
+  });
+  load();
+  return null;
+}
+
+function diffView(d) {
+  const val = (v) => h("pre", {}, v === undefined || v === null ? "—" : pretty(v));
+  const side = (x) => (x ? [badge(x.reused ? "reused" : x.status)] : h("span", { class: "note" }, "no such step"));
+  const out = [h("div", { class: "table-wrap" }, h("table", { id: "compare-runs" },
+    h("caption", { class: "visually-hidden" }, "The two runs"),
+    h("tbody", {}, [["A", d.a], ["B", d.b]].map(([k, r]) => h("tr", {},
+      h("th", { scope: "row" }, k), h("td", {}, runLink(r.id)), h("td", {}, r.flow), h("td", {}, badge(r.status)),
+      h("td", {}, r.replay_of ? ["replay of ", runLink(r.replay_of)] : "")))))),
+  ];
+  out.push(h("p", { id: "compare-verdict", role: "status" }, d.same ? "The runs do not differ." : "The runs differ."));
+  out.push(h("h2", {}, "Inputs"));
+  if (!d.inputs.length) out.push(h("p", { class: "note" }, "The same."));
+  else out.push(h("div", { class: "table-wrap" }, h("table", { id: "compare-inputs" },
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Input"), h("th", { scope: "col" }, "A"), h("th", { scope: "col" }, "B"))),
+    h("tbody", {}, d.inputs.map((i) => h("tr", {}, h("td", {}, h("code", {}, i.name)),
+      h("td", {}, i.in_a ? short(i.a) : h("span", { class: "note" }, "not given")),
+      h("td", {}, i.in_b ? short(i.b) : h("span", { class: "note" }, "not given"))))))));
+  out.push(h("h2", {}, "Steps"), h("div", { class: "table-wrap" }, h("table", { id: "compare-steps" },
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Step"), h("th", { scope: "col" }, "A"), h("th", { scope: "col" }, "B"), h("th", { scope: "col" }, "Differs"))),
+    h("tbody", {}, d.steps.map((s) => h("tr", { "data-step": s.id, class: s.differs.length ? "differs" : "" },
+      h("td", {}, h("code", {}, s.id)), h("td", {}, side(s.a)), h("td", {}, side(s.b)),
+      h("td", { class: "step-differs" }, !s.differs.length ? "—" : !s.a ? "only in B" : !s.b ? "only in A" : s.differs.map((p) => DIFF_WORDS[p] || p).join(", "))))))));
+  for (const s of d.steps) {
+    if (!s.differs.length || !s.a || !s.b) continue;
+    const parts = s.differs.filter((p) => p !== "status");
+    if (!parts.length) continue;
+    out.push(h("section", { class: "panel", "aria-label": "How step " + s.id + " differs", "data-diff": s.id },
+      h("h3", {}, h("code", {}, s.id)),
+      parts.map((p) => {
+        if (p === "inputs") return h("p", {}, "Its definition or what it read changed.");
+        const pick = { model: (x) => x.model, output: (x) => x.output, error: (x) => x.error, usage: (x) => usageText(x.usage),
+          cost: (x) => (x.cost_usd === null ? "unknown" : money(x.cost_usd)) }[p];
+        return h("div", { class: "diff-part", "data-part": p }, h("p", { class: "note" }, DIFF_WORDS[p] || p),
+          h("div", { class: "diff-sides" }, h("div", {}, h("span", { class: "note" }, "A"), val(pick(s.a))), h("div", {}, h("span", { class: "note" }, "B"), val(pick(s.b)))));
+      })));
+  }
+  out.push(h("h2", {}, "Totals"), h("dl", { class: "meta" },
+    h("dt", {}, "Tokens"), h("dd", {}, "A: " + usageText(d.usage[0].usage) + "; B: " + usageText(d.usage[1].usage)),
+    h("dt", {}, "Cost"), h("dd", {}, "A: " + money(d.usage[0].cost_usd) + "; B: " + money(d.usage[1].cost_usd))));
   return out;
 }
 
@@ -510,6 +829,11 @@ function route() {
   if (st) {
     leave = stepPage(decodeURIComponent(st[1]), decodeURIComponent(st[2]));
     document.title = decodeURIComponent(st[2]) + " · " + decodeURIComponent(st[1]) + " · kitaru";
+    return;
+  }
+  if (location.pathname === "/compare") {
+    leave = comparePage();
+    document.title = "Compare · kitaru";
     return;
   }
   leave = m ? runPage(decodeURIComponent(m[1])) : runsPage();

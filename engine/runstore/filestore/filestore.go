@@ -12,6 +12,9 @@
 //	cancel               present when someone asked the run to stop
 //	steps/<id>/result.json, items/<n>.json, and the step's artifacts
 //
+// Beside the runs, runs/.index lists what a query sorts and filters them
+// by (see index.go): a cache, checked against each run.json, never needed.
+//
 // Every record is replaced atomically (written beside, synced, renamed), so
 // a crash leaves the old record or the new one, never a torn one.
 package filestore

@@ -8,8 +8,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kitaruhq/kitaru/engine/runstore"
@@ -293,6 +295,8 @@ func (s *Store) runIDs() ([]string, error) {
 			s.sweepCreating(e)
 		case strings.HasPrefix(name, deletingPrefix):
 			s.sweepDeleting(name)
+		case strings.HasPrefix(name, indexName+".tmp-"):
+			s.sweepIndexTemp(e)
 		}
 	}
 	return ids, nil
@@ -324,39 +328,131 @@ func (s *Store) Query(ctx context.Context, q runstore.Query) (runstore.Page, err
 	if err != nil {
 		return runstore.Page{}, err
 	}
-	var metas []*runstore.RunMeta
+	// What each run is sorted and filtered by comes from the index while
+	// its run.json is the one the index read; the others are read (and
+	// kept for the page), and the index written again.
+	now := time.Now()
+	idx := s.readIndex()
+	stale := idx == nil
+	if idx == nil {
+		idx = map[string]indexEntry{}
+	}
+	read := map[string]*runstore.RunMeta{}
+	var keys []*runstore.RunMeta
 	var damaged runstore.DamagedRuns
-	for _, id := range ids {
-		if !strings.HasPrefix(id, q.IDPrefix) {
-			continue
-		}
+	if q.IDPrefix != "" {
+		ids = slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return !strings.HasPrefix(id, q.IDPrefix) })
+	}
+	stats := s.statRuns(ids)
+	for i, id := range ids {
 		if err := ctx.Err(); err != nil {
 			return runstore.Page{}, err
 		}
-		m, err := s.LoadSummary(ctx, id)
-		if err != nil {
-			// A damaged run must not hide the others, nor itself.
-			var de *runstore.DamagedError
-			if !errors.As(err, &de) {
-				de = s.damaged(id, runstore.PartMeta, filepath.Join(s.RunDir(id), "run.json"), fmt.Sprintf("cannot be read (%v)", err))
+		p := filepath.Join(s.RunDir(id), "run.json")
+		info, serr := stats[i].info, stats[i].err
+		e, ok := idx[id]
+		if serr != nil || !ok || e.mtime != info.ModTime().UnixNano() || e.size != info.Size() {
+			m, err := s.LoadSummary(ctx, id)
+			if err != nil {
+				// A damaged run must not hide the others, nor itself.
+				var de *runstore.DamagedError
+				if !errors.As(err, &de) {
+					de = s.damaged(id, runstore.PartMeta, p, fmt.Sprintf("cannot be read (%v)", err))
+				}
+				damaged = append(damaged, de)
+				if ok {
+					delete(idx, id)
+					stale = true
+				}
+				continue
 			}
-			damaged = append(damaged, de)
+			read[id] = m
+			if serr == nil {
+				e = indexEntry{mtime: info.ModTime().UnixNano(), size: info.Size(), started: m.StartedAt.UnixNano(), status: m.Status, flow: m.Flow}
+				idx[id] = e
+				// A racy entry is not written (see writeIndex): no need to
+				// write the index again for it alone.
+				stale = stale || e.mtime <= now.Add(-indexRacy).UnixNano()
+			}
+			// A run.json that changed between its stat and its read is
+			// indexed by its older time: the next query reads it again.
+			e.started, e.status, e.flow = m.StartedAt.UnixNano(), m.Status, m.Flow
+		}
+		if (q.Flow != "" && e.flow != q.Flow) || (q.Status != "" && e.status != q.Status) {
 			continue
 		}
-		if (q.Flow != "" && m.Flow != q.Flow) || (q.Status != "" && m.Status != q.Status) {
-			continue
-		}
-		metas = append(metas, m)
+		keys = append(keys, &runstore.RunMeta{Run: runstore.Run{ID: id, StartedAt: time.Unix(0, e.started).UTC()}})
 	}
-	page, err := runstore.PageOf(metas, q)
+	if q.IDPrefix == "" && len(idx) > len(ids) {
+		// Runs deleted since: their entries go.
+		stale = true
+		have := make(map[string]bool, len(ids))
+		for _, id := range ids {
+			have[id] = true
+		}
+		for id := range idx {
+			if !have[id] {
+				delete(idx, id)
+			}
+		}
+	}
+	if stale {
+		s.writeIndex(idx, now)
+	}
+	page, err := runstore.PageOf(keys, q)
 	if err != nil {
 		return runstore.Page{}, err
 	}
+	// The page's runs whole.
+	runs := page.Runs[:0]
+	for _, k := range page.Runs {
+		m := read[k.ID]
+		if m == nil {
+			if m, err = s.LoadSummary(ctx, k.ID); err != nil {
+				if errors.Is(err, runstore.ErrNotFound) {
+					continue // deleted meanwhile
+				}
+				var de *runstore.DamagedError
+				if !errors.As(err, &de) {
+					de = s.damaged(k.ID, runstore.PartMeta, filepath.Join(s.RunDir(k.ID), "run.json"), fmt.Sprintf("cannot be read (%v)", err))
+				}
+				damaged = append(damaged, de)
+				continue
+			}
+		}
+		if (q.Flow != "" && m.Flow != q.Flow) || (q.Status != "" && m.Status != q.Status) {
+			continue // changed since the index said it matched
+		}
+		runs = append(runs, m)
+	}
+	page.Runs = runs
 	if len(damaged) > 0 {
 		sort.Slice(damaged, func(i, j int) bool { return damaged[i].RunID < damaged[j].RunID })
 		return page, damaged
 	}
 	return page, nil
+}
+
+type runStat struct {
+	info os.FileInfo
+	err  error
+}
+
+// statRuns stats the run.json of each run, a few at a time: the stats are
+// most of what a query of a big store costs.
+func (s *Store) statRuns(ids []string) []runStat {
+	out := make([]runStat, len(ids))
+	const workers = 4
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(ids); i += workers {
+				out[i].info, out[i].err = os.Stat(s.RunDir(ids[i]) + string(filepath.Separator) + "run.json")
+			}
+		})
+	}
+	wg.Wait()
+	return out
 }
 
 // exists fails, wrapping ErrNotFound, for a run that has no directory: a
