@@ -174,6 +174,11 @@ output: ${{ steps.slow.output }}
 	if held.Code == 0 || !strings.Contains(held.Stderr, "is being run by process") {
 		t.Fatalf("resume on B while A's lease is live:\n%s", held)
 	}
+	// B's own KITARU_LEASE_TTL says nothing of A's lease: no figure of
+	// B's is given as A's.
+	if !strings.Contains(held.Stderr, "the time to live its runner took (KITARU_LEASE_TTL there") {
+		t.Errorf("the refusal does not say whose lease time counts:\n%s", held.Stderr)
+	}
 	var done result
 	waitFor(t, "the dead runner's lease to expire", func() bool {
 		done = b.run("resume", "last", "--quiet")

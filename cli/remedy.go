@@ -23,12 +23,9 @@ func remedyText(r runstore.Remedy) string {
 	case runstore.RemedyWaitOrCancel:
 		if os.Getenv(storeEnv) != "" {
 			// A shared store's lease outlives a runner that died, until it
-			// expires: say when trying again will work.
-			ttl, _ := leaseTTL()
-			if ttl == 0 {
-				ttl = engine.DefaultLeaseTTL()
-			}
-			return fmt.Sprintf("wait for it or `kitaru executions cancel %s`; if that process is gone, its lease runs out within %s of its last renewal and `kitaru resume %s` works then", r.Run, humantime.Duration(ttl), r.Run)
+			// expires: say when trying again will work. The runner chose
+			// its lease's time to live, which may not be this process's.
+			return fmt.Sprintf("wait for it or `kitaru executions cancel %s`; if that process is gone, its lease runs out within the time to live its runner took (KITARU_LEASE_TTL there, %s unless set) and `kitaru resume %s` works then", r.Run, humantime.Duration(engine.DefaultLeaseTTL()), r.Run)
 		}
 		return fmt.Sprintf("wait for it or `kitaru executions cancel %s`", r.Run)
 	case runstore.RemedyResume:
