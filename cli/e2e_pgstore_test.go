@@ -536,3 +536,24 @@ output: ${{ steps.beat.output }}
 	}
 	e.wantOrphanStopped(pgid, "stopped what was left running of its previous attempt before running it again")
 }
+
+// A store whose schema was altered by hand is named with what it lacks
+// and what to do, before any command touches a run.
+func TestE2EPostgresDamagedSchemaSaysWhatToDo(t *testing.T) {
+	teamStore(t) // the shared server, or skip
+	name := fmt.Sprintf("e2edamaged_%d", pgDBs.Add(1))
+	url := pgServer.DatabaseURL(t, name)
+	m := newE2E(t)
+	m.setenv("KITARU_STORE", url)
+	m.must(0, "executions", "list") // makes the schema
+	pgServer.SQL(t, name, "DROP TABLE kitaru.steps")
+	r := m.run("executions", "list")
+	for _, want := range []string{"schema kitaru lacks steps", "restore schema kitaru from a backup", "DROP SCHEMA kitaru CASCADE"} {
+		if r.Code == 0 || !strings.Contains(r.Stderr, want) {
+			t.Errorf("a store without its steps table: %q missing:\n%s", want, r)
+		}
+	}
+	if strings.Contains(r.Stderr, "SQLSTATE") {
+		t.Errorf("the driver's words reach the user:\n%s", r.Stderr)
+	}
+}

@@ -174,7 +174,10 @@ func leaseTTL() (time.Duration, error) {
 // nothing better than the error's own words is known.
 func storeHint(err error) string {
 	var se *pgstore.SchemaError
+	var de *pgstore.DamagedSchemaError
 	switch {
+	case errors.As(err, &de):
+		return fmt.Sprintf("restore schema %s from a backup, or point %s at another database; dropping the schema (DROP SCHEMA %s CASCADE) lets kitaru make it afresh, without its runs", de.Schema, storeEnv, de.Schema)
 	case errors.As(err, &se):
 		return fmt.Sprintf("this kitaru knows the store's tables up to version %d and the database holds version %d, made by a newer kitaru: upgrade kitaru on this machine", se.Known, se.Found)
 	case errors.Is(err, pgstore.ErrAuth):

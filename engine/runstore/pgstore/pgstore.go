@@ -12,6 +12,7 @@ package pgstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -115,6 +116,14 @@ func open(ctx context.Context, url string, opt Options, migs []string) (*Store, 
 			return nil, err
 		}
 		return nil, s.wrap("preparing schema "+schema+" of "+where, err)
+	}
+	if err := checkTables(ctx, pool, schema); err != nil {
+		pool.Close()
+		var de *DamagedSchemaError
+		if errors.As(err, &de) {
+			return nil, err
+		}
+		return nil, s.wrap("checking schema "+schema+" of "+where, err)
 	}
 	return s, nil
 }

@@ -3,6 +3,8 @@ package pgstore
 import (
 	"context"
 	"fmt"
+	"sort"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -176,4 +178,76 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, schema string, migs []stri
 		}
 	}
 	return len(migs), nil
+}
+
+// tables are the columns each of kitaru's tables must have, whatever its
+// version: what checkTables looks for.
+var tables = map[string][]string{
+	"runs": {"id", "flow", "status", "started_at", "meta", "plan", "flow_source", "lease_token", "lease_host",
+		"lease_pid", "lease_ttl_us", "lease_expires", "cancel", "cancel_seen"},
+	"run_seqs":  {"run_id", "events", "logs"},
+	"steps":     {"run_id", "step", "rec"},
+	"items":     {"run_id", "step", "idx", "rec"},
+	"turns":     {"run_id", "step", "item", "conversation", "turn", "call", "rec"},
+	"artifacts": {"run_id", "step", "name", "data"},
+	"events":    {"run_id", "seq", "batch", "rec"},
+	"logs":      {"run_id", "seq", "batch", "rec"},
+	"cache":     {"key", "entry"},
+}
+
+// DamagedSchemaError is a kitaru schema that lacks tables or columns its
+// version has: dropped or altered by hand.
+type DamagedSchemaError struct {
+	Schema  string
+	Missing []string // "table" or "table.column", sorted
+}
+
+func (e *DamagedSchemaError) Error() string {
+	return fmt.Sprintf("schema %s lacks %s, which kitaru made and needs: it was altered by hand or restored in part", e.Schema, strings.Join(e.Missing, ", "))
+}
+
+// checkTables makes sure every table and column of kitaru's is there, so
+// that a damaged schema is named once, as the store opens, and not as a
+// query's error in the middle of a run.
+func checkTables(ctx context.Context, pool *pgxpool.Pool, schema string) error {
+	// The catalog, not information_schema: that shows only what the role
+	// has rights on, and a role's rights are not the schema's shape.
+	rows, err := pool.Query(ctx, `SELECT c.relname, a.attname FROM pg_catalog.pg_class c
+		JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+		JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid
+		WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped`, schema)
+	if err != nil {
+		return err
+	}
+	have := map[string]bool{}
+	for rows.Next() {
+		var t, c string
+		if err := rows.Scan(&t, &c); err != nil {
+			rows.Close()
+			return err
+		}
+		have[t] = true
+		have[t+"."+c] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	var missing []string
+	for t, cols := range tables {
+		if !have[t] {
+			missing = append(missing, t)
+			continue
+		}
+		for _, c := range cols {
+			if !have[t+"."+c] {
+				missing = append(missing, t+"."+c)
+			}
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	sort.Strings(missing)
+	return &DamagedSchemaError{Schema: schema, Missing: missing}
 }

@@ -748,3 +748,29 @@ func TestRoleWithoutCreateOpensAMigratedStore(t *testing.T) {
 		t.Fatalf("Query as that role: %d runs, %v", len(page.Runs), err)
 	}
 }
+
+// A schema altered by hand (a table dropped, a column dropped) is named
+// as the store opens, with what it lacks, instead of failing queries.
+func TestDamagedSchemaIsNamedAtOpen(t *testing.T) {
+	t.Parallel()
+	srv := shared(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		damage, want string
+	}{
+		{"DROP TABLE steps", "steps"},
+		{"ALTER TABLE runs DROP COLUMN lease_token", "runs.lease_token"},
+	} {
+		s := newStore(t, Options{})
+		schema := s.Schema()
+		if _, err := s.pool.Exec(ctx, tc.damage); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		_, err := Open(ctx, srv.URL(), Options{Schema: schema})
+		var de *DamagedSchemaError
+		if !errors.As(err, &de) || strings.Join(de.Missing, " ") != tc.want || de.Schema != schema {
+			t.Errorf("Open after %q = %v, want a *DamagedSchemaError naming %s", tc.damage, err, tc.want)
+		}
+	}
+}
