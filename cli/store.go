@@ -180,6 +180,8 @@ func storeHint(err error) string {
 		return fmt.Sprintf("restore schema %s from a backup, or point %s at another database; dropping the schema (DROP SCHEMA %s CASCADE) lets kitaru make it afresh, without its runs", de.Schema, storeEnv, de.Schema)
 	case errors.As(err, &se):
 		return fmt.Sprintf("this kitaru knows the store's tables up to version %d and the database holds version %d, made by a newer kitaru: upgrade kitaru on this machine", se.Known, se.Found)
+	case errors.Is(err, pgstore.ErrNoDatabase):
+		return "create the database (createdb NAME, or CREATE DATABASE) or correct its name in " + storeEnv + "; kitaru makes its tables in it itself"
 	case errors.Is(err, pgstore.ErrAuth):
 		return "check the user and password: in the URL, in PGPASSWORD, or in the kitaru secret '" + storePasswordSecret + "' (kitaru secrets set " + storePasswordSecret + " --PGPASSWORD)"
 	case errors.Is(err, pgstore.ErrUnreachable):

@@ -23,6 +23,10 @@ var ErrUnreachable = errors.New("the PostgreSQL server cannot be reached")
 // their credentials (a wrong password, a role it does not know).
 var ErrAuth = errors.New("the PostgreSQL server refused the credentials")
 
+// ErrNoDatabase is wrapped by errors of a URL naming a database the
+// server does not have.
+var ErrNoDatabase = errors.New("the database does not exist")
+
 // Error is a failure of the server or of the way to it. Its text is the
 // driver's with any password taken out; the driver's error itself is not
 // kept, so that nothing reachable from it holds the password.
@@ -58,7 +62,8 @@ func (s *Store) wrap(op string, err error) error {
 	switch {
 	case errors.Is(err, context.Canceled):
 		e.Kind = context.Canceled
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded) && e.Kind == nil:
+		// A connect that timed out is the server out of reach (kindOf).
 		e.Kind = context.DeadlineExceeded
 	}
 	return e
@@ -115,11 +120,16 @@ func kindOf(err error) error {
 			return runstore.ErrNoSpace
 		case strings.HasPrefix(pe.Code, "28"):
 			return ErrAuth
-		case pe.Code == "3D000": // the database does not exist
-			return nil
+		case pe.Code == "3D000":
+			return ErrNoDatabase
 		}
 	}
-	if transient(err) {
+	// A connection that could not be made in time (a port that is not
+	// PostgreSQL's, a server that never answers) is out of reach too.
+	// The pool reports a timed-out connect as its deadline, with the
+	// connect error only in its text.
+	var ce *pgconn.ConnectError
+	if transient(err) || errors.As(err, &ce) || strings.Contains(err.Error(), "failed to connect to") {
 		return ErrUnreachable
 	}
 	return nil

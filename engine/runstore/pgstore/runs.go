@@ -176,16 +176,16 @@ func (s *Store) LoadMeta(ctx context.Context, id string) (*runstore.RunMeta, err
 	if err := s.readRow(ctx, "reading run "+id, id, `SELECT meta, plan FROM runs WHERE id = $1`, []any{id}, &mb, &pb); err != nil {
 		return nil, err
 	}
-	var m runstore.RunMeta
-	if err := json.Unmarshal(mb, &m); err != nil {
-		return nil, damaged(id, runstore.PartMeta, "", 0, err)
+	m, de := decodeMeta(id, mb)
+	if de != nil {
+		return nil, de
 	}
 	var p planRecord
 	if err := json.Unmarshal(pb, &p); err != nil {
 		return nil, damaged(id, runstore.PartPlan, "", 0, err)
 	}
 	m.Plan, m.Reused = p.Plan, p.Reused
-	return &m, nil
+	return m, nil
 }
 
 // LoadSummary reads the run's meta without its plan.
@@ -194,11 +194,11 @@ func (s *Store) LoadSummary(ctx context.Context, id string) (*runstore.RunMeta, 
 	if err := s.readRow(ctx, "reading run "+id, id, `SELECT meta FROM runs WHERE id = $1`, []any{id}, &mb); err != nil {
 		return nil, err
 	}
-	var m runstore.RunMeta
-	if err := json.Unmarshal(mb, &m); err != nil {
-		return nil, damaged(id, runstore.PartMeta, "", 0, err)
+	m, de := decodeMeta(id, mb)
+	if de != nil {
+		return nil, de
 	}
-	return &m, nil
+	return m, nil
 }
 
 // FlowSource returns the run's flow snapshot.
@@ -338,12 +338,12 @@ func (s *Store) queryRows(ctx context.Context, sql string, args []any, want, lim
 		fetched++
 		t := at
 		*after, *afterID = &t, id
-		var m runstore.RunMeta
-		if err := json.Unmarshal(mb, &m); err != nil {
-			*bad = append(*bad, damaged(id, runstore.PartMeta, "", 0, err))
+		m, de := decodeMeta(id, mb)
+		if de != nil {
+			*bad = append(*bad, de)
 			continue
 		}
-		page.Runs = append(page.Runs, &m)
+		page.Runs = append(page.Runs, m)
 	}
 	if err := rows.Err(); err != nil {
 		return false, err
@@ -406,4 +406,21 @@ func (s *Store) Delete(ctx context.Context, l *runstore.Lease) error {
 		}
 		return notFound(l.RunID)
 	})
+}
+
+// errOtherMeta is a run's meta that decodes but is not of that run (an
+// empty object, null, another run's).
+var errOtherMeta = errors.New("it is not this run's: it names another id, or none")
+
+// decodeMeta reads run id's meta, a *runstore.DamagedError when it is not
+// the meta of that run.
+func decodeMeta(id string, mb []byte) (*runstore.RunMeta, *runstore.DamagedError) {
+	var m runstore.RunMeta
+	if err := json.Unmarshal(mb, &m); err != nil {
+		return nil, damaged(id, runstore.PartMeta, "", 0, err)
+	}
+	if m.ID != id {
+		return nil, damaged(id, runstore.PartMeta, "", 0, errOtherMeta)
+	}
+	return &m, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -772,5 +773,64 @@ func TestDamagedSchemaIsNamedAtOpen(t *testing.T) {
 		if !errors.As(err, &de) || strings.Join(de.Missing, " ") != tc.want || de.Schema != schema {
 			t.Errorf("Open after %q = %v, want a *DamagedSchemaError naming %s", tc.damage, err, tc.want)
 		}
+	}
+}
+
+// A meta that decodes but is no run's (an empty object, null, another
+// run's) is damaged, not a run without an id.
+func TestMetaOfNoRunIsDamaged(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t, Options{})
+	for _, meta := range []string{`{}`, `null`, `{"id":"kr-other"}`} {
+		l := createRun(t, s)
+		if _, err := s.pool.Exec(ctx, `UPDATE runs SET meta = convert_to($2, 'UTF8') WHERE id = $1`, l.RunID, meta); err != nil {
+			t.Fatal(err)
+		}
+		var de *runstore.DamagedError
+		if _, err := s.LoadMeta(ctx, l.RunID); !errors.As(err, &de) || de.Part != runstore.PartMeta {
+			t.Errorf("LoadMeta of meta %s = %v, want a damaged meta", meta, err)
+		}
+		if _, err := s.LoadSummary(ctx, l.RunID); !errors.As(err, &de) {
+			t.Errorf("LoadSummary of meta %s = %v, want a damaged meta", meta, err)
+		}
+	}
+	page, err := s.Query(ctx, runstore.Query{})
+	var bad runstore.DamagedRuns
+	if !errors.As(err, &bad) || len(bad) != 3 || len(page.Runs) != 0 {
+		t.Errorf("Query = %d runs, %v; want 3 damaged", len(page.Runs), err)
+	}
+}
+
+// A port where something accepts and never answers (not PostgreSQL) is a
+// store out of reach, said as such, not a bare deadline.
+func TestSilentServerIsUnreachable(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	_, err = Open(context.Background(), "postgres://kitaru@"+ln.Addr().String()+"/kitaru?sslmode=disable&connect_timeout=1", Options{})
+	if !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("Open of a server that never answers = %v, want ErrUnreachable", err)
+	}
+}
+
+// A URL naming a database the server lacks says so (ErrNoDatabase).
+func TestMissingDatabase(t *testing.T) {
+	t.Parallel()
+	url := strings.Replace(shared(t).URL(), "/kitaru?", "/no_such_db?", 1)
+	if _, err := Open(context.Background(), url, Options{}); !errors.Is(err, ErrNoDatabase) {
+		t.Fatalf("Open of %s = %v, want ErrNoDatabase", url, err)
 	}
 }
