@@ -333,7 +333,7 @@ func (e *Engine) Resume(ctx context.Context, ref string, parallel int, opts ...C
 }
 
 func errNothingToCancel(id string, st RunStatus) error {
-	return &UsageError{Err: fmt.Errorf("run %s has already ended %s; there is nothing to cancel", id, st)}
+	return &UsageError{Err: fmt.Errorf("run %s has already ended (it is %s); there is nothing to cancel", id, st)}
 }
 
 func errCancelled(id string) error {

@@ -118,7 +118,13 @@ func (c *candidate) removed() RemovedRun {
 	if c.meta == nil {
 		return RemovedRun{ID: c.id, Damaged: true}
 	}
-	return RemovedRun{ID: c.id, Flow: c.meta.Flow, Status: c.meta.Status, StartedAt: c.meta.StartedAt}
+	st := c.meta.Status
+	if st == RunRunning {
+		// Recorded running, but nobody runs it, or it would not go: it
+		// was interrupted (as liveStatus says).
+		st = RunInterrupted
+	}
+	return RemovedRun{ID: c.id, Flow: c.meta.Flow, Status: st, StartedAt: c.meta.StartedAt}
 }
 
 // Delete removes the runs refs name, all or none (see Housekeeper).

@@ -298,3 +298,22 @@ func TestRetryOfAnEndedRunHeldElsewhere(t *testing.T) {
 		}
 	})
 }
+
+// A run recorded running that nobody runs is pruned as what it is:
+// interrupted, as list shows it, not running.
+func TestPruneNamesAnInterruptedRunSo(t *testing.T) {
+	t.Parallel()
+	te := newFileEnv(t)
+	m := mkRun(t, te.store, "kr-stopped0", time.Now().UTC().Add(-48*time.Hour))
+	m.Status = RunRunning
+	if err := te.store.SaveMeta(bg, m); err != nil {
+		t.Fatal(err)
+	}
+	got, err := te.eng.Prune(bg, PruneOptions{Before: time.Now().Add(-time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Removed) != 1 || got.Removed[0].ID != m.ID || got.Removed[0].Status != RunInterrupted {
+		t.Errorf("prune of an interrupted run removed %+v, want it removed as interrupted", got.Removed)
+	}
+}
