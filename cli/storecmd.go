@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
@@ -87,6 +88,13 @@ func (c *storeCopyCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 		if n := len(out.Running); n > 0 {
 			fmt.Fprintf(stdio.Stdout, "%d %s being run now, not copied: %v; copy again once %s\n", n, plural(n, "run is", "runs are"), out.Running, plural(n, "it stops", "they stop"))
 		}
+	}
+	var part *storecopy.PartialError
+	if errors.As(err, &part) {
+		// That run is in the target in part, and copying again would find
+		// it there: it must go first.
+		return cmdErr(fmt.Errorf("the copy stopped; run %s is in the target in part (it reads as interrupted there): once the target answers, delete it there (KITARU_STORE=%s kitaru executions delete %s) and copy again; what else was copied is whole: %w",
+			part.ID, out.To, part.ID, err))
 	}
 	if err != nil {
 		return cmdErr(fmt.Errorf("the copy stopped (what was copied is kept whole; copying again goes on from there): %w", err))

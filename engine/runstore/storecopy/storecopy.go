@@ -119,14 +119,20 @@ func copyRun(ctx context.Context, from, to runstore.Store, id string, holder run
 		}
 		return res, err
 	}
-	l, err := to.Create(ctx, r.meta, r.flow, holder, copyTTL)
+	// Made as a run being run, its real meta written last: a copy cut
+	// short that cannot be taken back reads as interrupted, never as
+	// the run it is a part of.
+	started := *r.meta
+	started.Status = runstore.RunRunning
+	l, err := to.Create(ctx, &started, r.flow, holder, copyTTL)
 	if err != nil {
 		return res, fmt.Errorf("creating run %s in the target: %w", id, err)
 	}
 	if err := r.write(ctx, to); err != nil {
 		// Whole or not at all: take back what was written.
 		if derr := to.Delete(context.WithoutCancel(ctx), l); derr != nil {
-			err = fmt.Errorf("%w (and removing its partial copy failed: %v)", err, derr)
+			_ = to.Release(context.WithoutCancel(ctx), l) // nobody runs the part
+			return res, &PartialError{ID: id, Err: err, DeleteErr: derr}
 		}
 		return res, fmt.Errorf("copying run %s: %w", id, err)
 	}
@@ -257,3 +263,18 @@ func (r *run) write(ctx context.Context, st runstore.Store) error {
 	// The meta last, whole (Create may have kept only what a new run has).
 	return st.SaveMeta(ctx, r.meta)
 }
+
+// PartialError is a run whose copy failed and could not be taken back
+// (the target went out of reach): the target holds part of it, which
+// reads as interrupted until it is deleted there.
+type PartialError struct {
+	ID        string
+	Err       error // why the copy failed
+	DeleteErr error // why removing the part failed
+}
+
+func (e *PartialError) Error() string {
+	return fmt.Sprintf("copying run %s: %v (and removing its partial copy failed: %v)", e.ID, e.Err, e.DeleteErr)
+}
+
+func (e *PartialError) Unwrap() error { return e.Err }

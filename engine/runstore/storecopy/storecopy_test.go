@@ -3,6 +3,7 @@ package storecopy_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"testing"
@@ -163,4 +164,42 @@ func asJSON(t *testing.T, r *engine.Run) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// brokenTarget fails every step record and every Delete, as a database
+// gone mid-copy does.
+type brokenTarget struct{ runstore.Store }
+
+var errGone = errors.New("the server went away")
+
+func (b brokenTarget) SaveStep(context.Context, string, *runstore.StepResult) error { return errGone }
+func (b brokenTarget) Delete(context.Context, *runstore.Lease) error                { return errGone }
+
+// A copy cut short that cannot be taken back says which run is left in
+// part, and that part reads as interrupted there, never as the whole run.
+func TestCopyCutShortLeavesAnInterruptedPart(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	from := filestore.New(t.TempDir())
+	f, err := flowspec.Parse("copied.yaml", []byte(flowText), flowspec.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := engine.New(engine.Config{Store: from, WorkDir: t.TempDir()}).Start(ctx, engine.StartOptions{Flow: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	to := memstore.New()
+	_, err = storecopy.Copy(ctx, from, brokenTarget{to}, runstore.Holder{Host: "test", PID: 1})
+	var part *storecopy.PartialError
+	if !errors.As(err, &part) || part.ID != run.ID || !errors.Is(err, errGone) {
+		t.Fatalf("a copy cut short = %v, want a *PartialError of run %s", err, run.ID)
+	}
+	got, err := engine.New(engine.Config{Store: to, WorkDir: t.TempDir()}).Get(ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != engine.RunInterrupted {
+		t.Errorf("the part left in the target reads %s, want interrupted", got.Status)
+	}
 }
