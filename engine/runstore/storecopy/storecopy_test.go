@@ -127,15 +127,7 @@ func TestCopy(t *testing.T) {
 func TestCopySkipsARunBeingRun(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	from := filestore.New(t.TempDir())
-	f, err := flowspec.Parse("copied.yaml", []byte(flowText), flowspec.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run, err := engine.New(engine.Config{Store: from, WorkDir: t.TempDir()}).Start(ctx, engine.StartOptions{Flow: f})
-	if err != nil {
-		t.Fatal(err)
-	}
+	from, run := ranOnce(t)
 	l, err := from.Acquire(ctx, run.ID, runstore.Holder{Host: "elsewhere", PID: 7}, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -180,17 +172,9 @@ func (b brokenTarget) Delete(context.Context, *runstore.Lease) error            
 func TestCopyCutShortLeavesAnInterruptedPart(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	from := filestore.New(t.TempDir())
-	f, err := flowspec.Parse("copied.yaml", []byte(flowText), flowspec.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run, err := engine.New(engine.Config{Store: from, WorkDir: t.TempDir()}).Start(ctx, engine.StartOptions{Flow: f})
-	if err != nil {
-		t.Fatal(err)
-	}
+	from, run := ranOnce(t)
 	to := memstore.New()
-	_, err = storecopy.Copy(ctx, from, brokenTarget{to}, runstore.Holder{Host: "test", PID: 1})
+	_, err := storecopy.Copy(ctx, from, brokenTarget{to}, runstore.Holder{Host: "test", PID: 1})
 	var part *storecopy.PartialError
 	if !errors.As(err, &part) || part.ID != run.ID || !errors.Is(err, errGone) {
 		t.Fatalf("a copy cut short = %v, want a *PartialError of run %s", err, run.ID)
@@ -202,4 +186,19 @@ func TestCopyCutShortLeavesAnInterruptedPart(t *testing.T) {
 	if got.Status != engine.RunInterrupted {
 		t.Errorf("the part left in the target reads %s, want interrupted", got.Status)
 	}
+}
+
+// ranOnce is a file store holding one completed run of flowText.
+func ranOnce(t *testing.T) (*filestore.Store, *engine.Run) {
+	t.Helper()
+	from := filestore.New(t.TempDir())
+	f, err := flowspec.Parse("copied.yaml", []byte(flowText), flowspec.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := engine.New(engine.Config{Store: from, WorkDir: t.TempDir()}).Start(context.Background(), engine.StartOptions{Flow: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return from, run
 }
