@@ -137,9 +137,15 @@ func TestE2EPostgresStatusNamesTheStoreWithoutItsPassword(t *testing.T) {
 	if bad.Code == 0 || strings.Contains(bad.Stderr, "hunter2secret") || !strings.Contains(bad.Stderr, "cannot be reached") || !strings.Contains(bad.Stderr, "KITARU_STORE") {
 		t.Errorf("an unreachable store:\n%s", bad)
 	}
+	if st := m.must(0, "status"); !strings.Contains(st.Stdout, "(PostgreSQL, not reachable)") || !strings.Contains(st.Stdout, "check that the PostgreSQL server is running") {
+		t.Errorf("status of an unreachable store:\n%s", st.Stdout)
+	}
 	m.setenv("KITARU_STORE", "mysql://x")
 	if r := m.must(2, "executions", "list"); !strings.Contains(r.Stderr, "postgres://") {
 		t.Errorf("an unknown store kind:\n%s", r)
+	}
+	if st := m.must(0, "status"); !strings.Contains(st.Stdout, "(not a store kitaru knows)") || strings.Contains(st.Stdout, "PostgreSQL") {
+		t.Errorf("status of an unknown store kind:\n%s", st.Stdout)
 	}
 }
 

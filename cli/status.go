@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -53,6 +54,7 @@ type statusStore struct {
 	Reachable     bool   `json:"reachable"`
 	SchemaVersion int    `json:"schema_version,omitempty"`
 	Error         string `json:"error,omitempty"`
+	outOfReach    bool   // the error is the server out of reach
 }
 
 type statusKeyring struct {
@@ -120,16 +122,20 @@ var (
 	statusRunCount = func(ctx context.Context, rep *statusReport) (int, error) {
 		rep.Store = statusStore{Kind: "files", Location: rep.StateDir}
 		if ref := os.Getenv(storeEnv); ref != "" {
-			rep.Store = statusStore{Kind: "postgres", Location: pgstore.Redact(ref)}
+			kind := "postgres"
+			if !pgstore.IsURL(ref) {
+				kind = "unknown"
+			}
+			rep.Store = statusStore{Kind: kind, Location: pgstore.Redact(ref)}
 		}
 		st, err := openStore(ctx)
 		if err != nil {
-			rep.Store.Error = explain(err)
+			rep.Store.Error, rep.Store.outOfReach = explain(err), errors.Is(err, pgstore.ErrUnreachable)
 			return 0, err
 		}
 		if pg, ok := st.(*pgstore.Store); ok {
 			if err := pg.Ping(ctx); err != nil {
-				rep.Store.Error = explain(err)
+				rep.Store.Error, rep.Store.outOfReach = explain(err), errors.Is(err, pgstore.ErrUnreachable)
 				return 0, err
 			}
 			rep.Store.SchemaVersion = pg.SchemaVersion()
@@ -293,10 +299,19 @@ func writeStatus(w io.Writer, rep *statusReport) {
 	switch {
 	case rep.Store.Kind == "postgres" && rep.Store.Reachable:
 		fmt.Fprintf(w, "store        %s (PostgreSQL, reachable, schema version %d)\n", rep.Store.Location, rep.Store.SchemaVersion)
-	case rep.Store.Kind == "postgres":
+	case rep.Store.Kind == "postgres" && rep.Store.outOfReach:
 		fmt.Fprintf(w, "store        %s (PostgreSQL, not reachable)\n", rep.Store.Location)
+	case rep.Store.Kind == "postgres":
+		fmt.Fprintf(w, "store        %s (PostgreSQL, cannot be used)\n", rep.Store.Location)
+	case rep.Store.Kind == "unknown":
+		fmt.Fprintf(w, "store        %s (not a store kitaru knows)\n", rep.Store.Location)
 	default:
 		fmt.Fprintf(w, "store        files under the state dir\n")
+	}
+	if rep.Store.Error != "" {
+		for _, l := range strings.Split(rep.Store.Error, "\n") {
+			fmt.Fprintf(w, "             %s\n", l)
+		}
 	}
 	if rep.Runs != nil {
 		fmt.Fprintf(w, "runs stored  %d\n", *rep.Runs)
