@@ -54,7 +54,7 @@ func (s *Store) wrap(op string, err error) error {
 	if err == nil || own(err) {
 		return err
 	}
-	e := &Error{Op: op, Kind: kindOf(err), Text: s.sanitize(err.Error())}
+	e := &Error{Op: op, Kind: kindOf(err), Text: tidy(s.sanitize(err.Error()))}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		e.Code = pe.Code
@@ -215,4 +215,32 @@ func (s *Store) outageStart() time.Time {
 func isServerAnswer(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe)
+}
+
+// tidy makes the driver's account of a connection that failed one line:
+// it tells each address it tried on a line of its own, twice when the
+// server refused TLS first (sslmode=prefer), which says nothing of why
+// the connection failed.
+func tidy(text string) string {
+	head, rest, ok := strings.Cut(text, ":\n\t")
+	if !ok {
+		return text
+	}
+	var keep []string
+	seen := map[string]bool{}
+	lines := strings.Split(strings.TrimSuffix(rest, ")"), "\n\t")
+	for _, l := range lines {
+		if strings.Contains(l, "server refused TLS connection") && len(lines) > 1 {
+			continue
+		}
+		if !seen[l] {
+			seen[l] = true
+			keep = append(keep, l)
+		}
+	}
+	closing := ""
+	if strings.HasSuffix(rest, ")") {
+		closing = ")"
+	}
+	return head + ": " + strings.Join(keep, "; ") + closing
 }

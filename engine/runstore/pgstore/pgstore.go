@@ -115,7 +115,11 @@ func open(ctx context.Context, url string, opt Options, migs []string) (*Store, 
 		if _, ok := err.(*SchemaError); ok {
 			return nil, err
 		}
-		return nil, s.wrap("preparing schema "+schema+" of "+where, err)
+		op := "preparing schema " + schema + " of " + where
+		if k := kindOf(err); k == ErrUnreachable || k == ErrAuth || k == ErrNoDatabase {
+			op = "connecting to " + where // the connection itself failed
+		}
+		return nil, s.wrap(op, err)
 	}
 	if err := checkTables(ctx, pool, schema); err != nil {
 		pool.Close()

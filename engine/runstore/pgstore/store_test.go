@@ -834,3 +834,18 @@ func TestMissingDatabase(t *testing.T) {
 		t.Fatalf("Open of %s = %v, want ErrNoDatabase", url, err)
 	}
 }
+
+func TestTidyConnectErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ in, want string }{
+		{"failed to connect to `user=k database=k`:\n\th:1 (h): tls error: server refused TLS connection\n\th:1 (h): dial error: refused",
+			"failed to connect to `user=k database=k`: h:1 (h): dial error: refused"},
+		{"x (failed to connect to `user=k`:\n\ta: dial error: refused\n\ta: dial error: refused)",
+			"x (failed to connect to `user=k`: a: dial error: refused)"},
+		{"ERROR: relation \"x\" does not exist", "ERROR: relation \"x\" does not exist"},
+	} {
+		if got := tidy(tc.in); got != tc.want {
+			t.Errorf("tidy(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
