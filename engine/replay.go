@@ -212,14 +212,11 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 	meta.WorkDir = e.replayWorkDir(opts.Flow, src)
 	meta.Budget = budgetOf(f.Budget.Over(opts.Budget))
 	meta.NoCache = opts.NoCache
-	unlock, err := e.createLocked(ctx, meta, f.Source)
+	unlock, err := e.createTold(ctx, meta, f.Source, opts.OnCreated)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	if opts.OnCreated != nil {
-		opts.OnCreated(id)
-	}
 	now := time.Now().UTC()
 	for sid, v := range opts.Overrides {
 		s := g.steps[sid]
