@@ -36,6 +36,8 @@ func newFixture(t *testing.T) *fixture {
 	fx.eng = engine.New(engine.Config{Store: memstore.New(), WorkDir: wd})
 	var suite testsuite.WorkflowTestSuite
 	fx.env = suite.NewTestWorkflowEnvironment()
+	// Its activities run on the real clock, on a machine that may be busy.
+	fx.env.SetTestTimeout(2 * time.Minute)
 	Register(fx.env, &Activities{Engine: fx.eng})
 	return fx
 }
@@ -125,8 +127,13 @@ func TestParallelStepsAndForeach(t *testing.T) {
 	in := fx.create(`
 name: fan
 steps:
-  a: {kind: checkpoint, run: echo x >> COUNTER/a; echo A}
-  b: {kind: checkpoint, run: echo x >> COUNTER/b; echo B}
+  # a and b each wait for the other to start: they pass only together.
+  a:
+    kind: checkpoint
+    run: echo x >> COUNTER/a; for i in $(seq 200); do test -s COUNTER/b && break; sleep 0.05; done; test -s COUNTER/b
+  b:
+    kind: checkpoint
+    run: echo x >> COUNTER/b; for i in $(seq 200); do test -s COUNTER/a && break; sleep 0.05; done; test -s COUNTER/a
   list: {kind: checkpoint, needs: [a], value: '${{ ["x", "y", "z"] }}'}
   each:
     kind: checkpoint
