@@ -415,7 +415,7 @@ func (e *Engine) DriveAnswer(ctx context.Context, id, step string, value json.Ra
 		return &StepOutcome{Status: r.Status}, nil
 	}
 	if r.Wait != nil && len(r.Wait.Calls) > 0 {
-		return nil, &UsageError{Err: fmt.Errorf("step %s of run %s waits for a tool's question, which runs on Temporal cannot answer yet", step, id)}
+		return nil, &UsageError{Err: fmt.Errorf("step %s of run %s waits for a tool's question, which runs on Temporal cannot answer yet", r.ID, id)}
 	}
 	if waitExpired(r, time.Now()) {
 		return e.DriveExpire(ctx, id, step)
@@ -503,4 +503,43 @@ func (e *Engine) DriveFail(ctx context.Context, id, step, msg string) (*StepOutc
 		return &StepOutcome{Status: st}, nil
 	}
 	return x.driveEnd(ctx, x.save(x.failed(s, time.Now(), 0, errors.New(msg))))
+}
+
+// Resolve turns a run reference ("last", an id prefix) into its id.
+func (e *Engine) Resolve(ctx context.Context, ref string) (string, error) {
+	return e.resolve(ctx, ref)
+}
+
+// Meta reads run id's meta.
+func (e *Engine) Meta(ctx context.Context, id string) (*RunMeta, error) {
+	if e.err != nil {
+		return nil, e.err
+	}
+	return e.store.LoadMeta(ctx, id)
+}
+
+// CheckAnswer finds the waiting step of run id an answer is for (step, or
+// the only one waiting when "") and checks value against its schema,
+// recording nothing: a driver that answers through its workflow tells a
+// refused answer at once. It returns the step's id.
+func (e *Engine) CheckAnswer(ctx context.Context, id, step string, value json.RawMessage) (string, error) {
+	meta, err := e.Meta(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	r, err := e.waitingStep(ctx, meta, step)
+	if err != nil {
+		return "", err
+	}
+	if r.Wait != nil && len(r.Wait.Calls) > 0 {
+		return "", &UsageError{Err: fmt.Errorf("step %s of run %s waits for a tool's question, which runs on Temporal cannot answer yet", r.ID, id)}
+	}
+	var schema map[string]any
+	if r.Wait != nil {
+		schema = r.Wait.Schema
+	}
+	if _, err := checkAnswer("the answer for step "+r.ID, schema, value); err != nil {
+		return "", err
+	}
+	return r.ID, nil
 }

@@ -163,6 +163,9 @@ func (e *Engine) caller(reg *providers.Registry) providers.Caller {
 // cancelled or interrupted) and returns its record. Only problems with the
 // request or the store are errors; a failed run is not.
 func (e *Engine) Start(ctx context.Context, opts StartOptions) (*Run, error) {
+	if opts.Detach {
+		return nil, &UsageError{Err: errors.New("a run can be detached only when it runs on Temporal (KITARU_TEMPORAL_ADDRESS): here it runs in this process")}
+	}
 	reg, id, err := e.newRun(ctx, opts)
 	if err != nil {
 		return nil, err

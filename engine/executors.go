@@ -635,6 +635,12 @@ func (fg *foreachGo) runItem(ctx context.Context, i int, sl *slot) {
 	fg.mu.Lock()
 	fg.items[idx] = it
 	fg.count++
+	if x.driven {
+		// The other items run in other processes: the store counts them.
+		if recs, err := x.st.LoadItems(x.sc, x.meta.ID, s.ID); err == nil {
+			fg.count = len(recs)
+		}
+	}
 	fin := Event{Type: EventItemFinished, Step: s.ID, Item: &idx, Done: fg.count, Total: len(fg.list)}
 	if it.Error != nil {
 		// A follower counts failed items apart from done ones.

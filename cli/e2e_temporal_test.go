@@ -1,0 +1,188 @@
+package cli
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/kitaruhq/kitaru/engine"
+	"github.com/kitaruhq/kitaru/internal/temporaltest"
+)
+
+// Runs on Temporal end to end: a real Temporal server (internal/
+// temporaltest), the PostgreSQL store, and kitaru worker processes on two
+// "machines".
+
+const temporalFlow = `name: across
+steps:
+  a: {kind: checkpoint, run: echo x >> @D@/a.done; echo A}
+  b: {kind: checkpoint, run: echo x >> @D@/b.done; echo B}
+  each:
+    kind: checkpoint
+    needs: [a]
+    foreach: '${{ ["x", "y", "z"] }}'
+    run: echo x >> @D@/${{ item }}.done; echo ${{ item }}
+  approve:
+    kind: wait
+    needs: [each, b]
+    question: Ship ${{ steps.each.output }}?
+    schema: {type: boolean}
+  ship:
+    kind: checkpoint
+    if: steps.approve.output == true
+    run: echo x >> @D@/ship.done; echo shipped
+output: ${{ steps.ship.output }}
+`
+
+const slowFlow = `name: slow
+steps:
+  nap: {kind: checkpoint, run: echo x >> @D@/nap.started; sleep 60; echo x >> @D@/nap.done}
+  after: {kind: checkpoint, needs: [nap], run: echo x >> @D@/after.done}
+`
+
+// onTemporal is two installations sharing a store and a fresh Temporal
+// server's namespace.
+func onTemporal(t *testing.T) (a, b *e2e) {
+	srv := temporaltest.Start(t)
+	a, b = twoMachines(t, teamStore(t))
+	for _, m := range []*e2e{a, b} {
+		m.setenv("KITARU_TEMPORAL_ADDRESS", srv.Address)
+		m.setenv("KITARU_TEMPORAL_NAMESPACE", srv.Namespace)
+	}
+	return a, b
+}
+
+// startWorker starts `kitaru worker` on m until the test ends (SIGTERM).
+func startWorker(t *testing.T, m *e2e) *exec.Cmd {
+	t.Helper()
+	cmd := m.command("worker", "--parallel", "4")
+	logf, err := os.CreateTemp(t.TempDir(), "worker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	cmd.Stderr = logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	})
+	waitFor(t, "the worker to poll", func() bool {
+		said, _ := os.ReadFile(logf.Name())
+		return strings.Contains(string(said), "worker polling")
+	})
+	return cmd
+}
+
+func TestE2ETemporalTwoWorkers(t *testing.T) {
+	a, b := onTemporal(t)
+	startWorker(t, a)
+	startWorker(t, b)
+
+	// The run waits for its answer as a local one does (exit 3)...
+	r := a.must(3, "run", a.flow("across.yaml", temporalFlow))
+	id := announcedID(t, r.Stdout)
+	for _, line := range []string{"each", "approve"} {
+		if !strings.Contains(r.Stderr, line) {
+			t.Errorf("the progress lacks %s:\n%s", line, r.Stderr)
+		}
+	}
+	if rec := b.record(id); rec.Status != engine.RunWaiting {
+		t.Fatalf("B reads the run as %s, want waiting", rec.Status)
+	}
+	// ...answered on B through the workflow's signal; input follows it to
+	// its end.
+	bad := b.run("input", id, "--value", `"yes"`)
+	if bad.Code != ExitUsage {
+		t.Errorf("an answer its schema refuses: %s", bad)
+	}
+	good := b.must(0, "input", id, "--value", "true", "--quiet")
+	if printedOutput(t, good.Stdout) != "shipped" {
+		t.Errorf("the answered run printed %q", good.Stdout)
+	}
+	for _, name := range []string{"a", "b", "x", "y", "z", "ship"} {
+		if n := a.count(name + ".done"); n != 1 {
+			t.Errorf("%s ran %d times, want 1", name, n)
+		}
+	}
+	if rec := a.record(id); rec.Status != engine.RunCompleted {
+		t.Errorf("A reads the run as %s, want completed", rec.Status)
+	}
+}
+
+func TestE2ETemporalDetachAndCancel(t *testing.T) {
+	a, b := onTemporal(t)
+	startWorker(t, b)
+
+	r := a.must(0, "run", "--detach", a.flow("slow.yaml", slowFlow))
+	id := announcedID(t, r.Stdout)
+	waitFor(t, "the step to start on the worker", func() bool { return a.count("nap.started") == 1 })
+	a.must(0, "executions", "cancel", id)
+	waitFor(t, "the run to end cancelled", func() bool { return a.record(id).Status == engine.RunCancelled })
+	if a.count("nap.done") != 0 || a.count("after.done") != 0 {
+		t.Errorf("the cancelled run went on: nap done %d, after %d", a.count("nap.done"), a.count("after.done"))
+	}
+}
+
+func TestE2ETemporalNeedsASharedStoreAndAServer(t *testing.T) {
+	e := newE2E(t)
+	e.setenv("KITARU_TEMPORAL_ADDRESS", "127.0.0.1:1")
+	flow := e.flow("slow.yaml", slowFlow)
+	if r := e.must(2, "run", flow); !strings.Contains(r.Stderr, "KITARU_STORE") {
+		t.Errorf("a run on Temporal over the file store: %s", r)
+	}
+	e.setenv("KITARU_STORE", teamStore(t))
+	if r := e.run("run", flow); r.Code == 0 || !strings.Contains(r.Stderr, "Temporal") {
+		t.Errorf("a run on a Temporal nobody serves: %s", r)
+	}
+}
+
+// The step reports which worker runs it, and records its effect only if
+// that worker still lives when it is done (what an orphan of a killed
+// worker leaves does not count).
+const killFlow = `name: survive
+steps:
+  long:
+    kind: checkpoint
+    run: echo $PPID >> @D@/who; echo x >> @D@/long.started; sleep 3; kill -0 $PPID && echo x >> @D@/long.done; echo ok
+  after: {kind: checkpoint, needs: [long], run: echo x >> @D@/after.done; echo after}
+output: ${{ steps.after.output }}
+`
+
+func TestE2ETemporalWorkerKilledMidStep(t *testing.T) {
+	a, b := onTemporal(t)
+	a.setenv("KITARU_TEMPORAL_HEARTBEAT", "2s")
+	workers := map[string]*exec.Cmd{}
+	for _, m := range []*e2e{a, b} {
+		w := startWorker(t, m)
+		workers[strconv.Itoa(w.Process.Pid)] = w
+	}
+	done := make(chan result, 1)
+	go func() { done <- a.run("run", a.flow("survive.yaml", killFlow), "--quiet") }()
+	waitFor(t, "the step to start", func() bool { return a.count("long.started") == 1 })
+	who, err := os.ReadFile(filepath.Join(a.Dir, "who"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := workers[strings.TrimSpace(string(who))]
+	if w == nil {
+		t.Fatalf("the step ran under %q, which is no worker", who)
+	}
+	if err := w.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = w.Wait() // reaped: its orphaned step sees it gone
+	r := <-done
+	if r.Code != 0 || printedOutput(t, r.Stdout) != "after" {
+		t.Fatalf("the run after its worker was killed: %s", r)
+	}
+	if a.count("long.started") != 2 || a.count("long.done") != 1 || a.count("after.done") != 1 {
+		t.Errorf("long started %d times and was done %d, after %d; want 2, 1, 1", a.count("long.started"), a.count("long.done"), a.count("after.done"))
+	}
+}
