@@ -118,7 +118,15 @@ func TestE2ETemporalTwoWorkers(t *testing.T) {
 
 func TestE2ETemporalDetachAndCancel(t *testing.T) {
 	a, b := onTemporal(t)
+	// Nobody polls yet: the run says so instead of hanging, and waits on
+	// Temporal for a worker.
+	quick := a.flow("quick.yaml", "name: quick\nsteps:\n  one: {kind: checkpoint, run: echo x >> @D@/one.done}\n")
+	none := a.run("run", quick)
+	if none.Code != 0 || !strings.Contains(none.Stderr, "no worker polls the task queue kitaru") || !strings.Contains(none.Stderr, "kitaru worker") {
+		t.Errorf("a run nobody executes: %s", none)
+	}
 	startWorker(t, b)
+	waitFor(t, "the queued run to run once a worker polls", func() bool { return a.count("one.done") == 1 })
 
 	r := a.must(0, "run", "--detach", a.flow("slow.yaml", slowFlow))
 	id := announcedID(t, r.Stdout)

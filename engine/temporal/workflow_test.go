@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
@@ -31,14 +34,21 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureWith(t, func(r Registry) Registry { return r })
+}
+
+// newFixtureWith registers the workflow and activities through wrap(env).
+func newFixtureWith(t *testing.T, wrap func(Registry) Registry) *fixture {
+	t.Helper()
 	fx := &fixture{t: t, counter: t.TempDir()}
 	wd, _ := os.Getwd()
 	fx.eng = engine.New(engine.Config{Store: memstore.New(), WorkDir: wd})
 	var suite testsuite.WorkflowTestSuite
+	suite.SetLogger(log.NewStructuredLogger(slog.New(slog.DiscardHandler)))
 	fx.env = suite.NewTestWorkflowEnvironment()
 	// Its activities run on the real clock, on a machine that may be busy.
 	fx.env.SetTestTimeout(2 * time.Minute)
-	Register(fx.env, &Activities{Engine: fx.eng})
+	Register(wrap(fx.env), &Activities{Engine: fx.eng})
 	return fx
 }
 
@@ -281,6 +291,69 @@ func TestCancel(t *testing.T) {
 	run := fx.get(in.Spec.Run)
 	wantRun(t, run, runstore.RunCancelled)
 	if p := stepOf(t, run, "publish"); p.Status != runstore.StepSkipped || fx.count("publish") != 0 {
+		t.Fatalf("publish %+v", p)
+	}
+}
+
+// lossy registers the activities with the step activity of step "lost"
+// failing every attempt, as a worker lost each time would.
+type lossy struct{ Registry }
+
+func (l lossy) RegisterActivityWithOptions(a any, o activity.RegisterOptions) {
+	if real, ok := a.(func(context.Context, StepRequest) (*engine.StepOutcome, error)); ok && o.Name == activityStep {
+		a = func(ctx context.Context, req StepRequest) (*engine.StepOutcome, error) {
+			if req.Step == "lost" {
+				return nil, errors.New("the worker was lost")
+			}
+			return real(ctx, req)
+		}
+	}
+	l.Registry.RegisterActivityWithOptions(a, o)
+}
+
+func TestStepWhoseActivityGivesUpFails(t *testing.T) {
+	t.Parallel()
+	fx := newFixtureWith(t, func(r Registry) Registry { return lossy{r} })
+	in := fx.create(`
+name: lossy
+steps:
+  lost: {kind: checkpoint, run: echo x >> COUNTER/lost}
+  after: {kind: checkpoint, needs: [lost], run: echo x >> COUNTER/after}
+  other: {kind: checkpoint, run: echo x >> COUNTER/other}
+`)
+	res := fx.execute(in)
+	if res.Status != runstore.RunFailed || res.Ending.Step != "lost" {
+		t.Fatalf("result %+v", res)
+	}
+	run := fx.get(in.Spec.Run)
+	lost := stepOf(t, run, "lost")
+	if lost.Status != runstore.StepFailed || lost.Error == nil || !strings.Contains(*lost.Error, "the worker was lost") {
+		t.Fatalf("lost %+v", lost)
+	}
+	if after := stepOf(t, run, "after"); after.Status != runstore.StepSkipped {
+		t.Fatalf("after %+v", after)
+	}
+	fx.wantCounts(map[string]int{"lost": 0, "after": 0, "other": 1})
+}
+
+func TestAnswerBeforeTheQuestion(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t)
+	in := fx.create(waitFlow)
+	// Sent as the run starts, before the wait step has asked: kept until
+	// it does.
+	fx.env.RegisterDelayedCallback(func() {
+		fx.env.SignalWorkflow(SignalAnswer, Answer{Step: "approval", Value: json.RawMessage(`false`)})
+	}, 0)
+	res := fx.execute(in)
+	if res.Status != runstore.RunCompleted {
+		t.Fatalf("result %+v", res)
+	}
+	run := fx.get(in.Spec.Run)
+	if a := stepOf(t, run, "approval"); a.Output != false {
+		t.Fatalf("approval %+v", a)
+	}
+	if p := stepOf(t, run, "publish"); p.Status != runstore.StepSkipped {
 		t.Fatalf("publish %+v", p)
 	}
 }
