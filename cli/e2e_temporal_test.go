@@ -85,6 +85,9 @@ func TestE2ETemporalTwoWorkers(t *testing.T) {
 	startWorker(t, a)
 	startWorker(t, b)
 
+	if st := a.must(0, "status"); !strings.Contains(st.Stdout, "namespace temporaltest-") || !strings.Contains(st.Stdout, "(reachable, 2 workers polling)") {
+		t.Errorf("status on Temporal:\n%s", st.Stdout)
+	}
 	// The run waits for its answer as a local one does (exit 3)...
 	r := a.must(3, "run", a.flow("across.yaml", temporalFlow))
 	id := announcedID(t, r.Stdout)
@@ -144,6 +147,9 @@ func TestE2ETemporalNeedsASharedStoreAndAServer(t *testing.T) {
 	flow := e.flow("slow.yaml", slowFlow)
 	if r := e.must(2, "run", flow); !strings.Contains(r.Stderr, "KITARU_STORE") {
 		t.Errorf("a run on Temporal over the file store: %s", r)
+	}
+	if st := e.must(0, "status"); !strings.Contains(st.Stdout, "temporal     127.0.0.1:1 namespace default, task queue kitaru (not reachable)") {
+		t.Errorf("status without a Temporal server:\n%s", st.Stdout)
 	}
 	e.setenv("KITARU_STORE", teamStore(t))
 	if r := e.run("run", flow); r.Code == 0 || !strings.Contains(r.Stderr, "Temporal") {
