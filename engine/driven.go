@@ -543,3 +543,13 @@ func (e *Engine) CheckAnswer(ctx context.Context, id, step string, value json.Ra
 	}
 	return r.ID, nil
 }
+
+// onTemporal refuses to act in this process on a run whose Temporal
+// workflow may still be executing it (it has not ended): its answers and
+// cancel go to the workflow (engine/temporal's Runner).
+func onTemporal(meta *RunMeta) error {
+	if meta.Temporal == nil || ended(meta.Status) {
+		return nil
+	}
+	return &UsageError{Err: fmt.Errorf("run %s is executed by a Temporal workflow (namespace %s), not by this process", meta.ID, meta.Temporal.Namespace)}
+}

@@ -293,6 +293,9 @@ func (e *Engine) open(ctx context.Context, ref string) (meta *RunMeta, f *flowsp
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	if err := onTemporal(meta); err != nil {
+		return nil, nil, nil, err
+	}
 	f, err = e.loadFlow(ctx, meta)
 	if err != nil {
 		return nil, nil, nil, err
@@ -483,6 +486,8 @@ func (e *Engine) continueRun(ctx context.Context, meta *RunMeta, f *flowspec.Flo
 	meta.Budget = budgetOf(limit.Over(cc.budget))
 	meta.NoCache = meta.NoCache || cc.noCache
 	e.fillRegistry(meta)
+	// A run that ended on Temporal and goes on here is this process's.
+	meta.Temporal = nil
 	why, err := e.forgetRedo(ctx, meta)
 	if err != nil {
 		return nil, err
@@ -748,6 +753,11 @@ func (e *Engine) Cancel(ctx context.Context, ref string) (*Run, error) {
 	id, err := e.resolve(ctx, ref)
 	if err != nil {
 		return nil, err
+	}
+	if meta, err := e.store.LoadSummary(ctx, id); err == nil {
+		if err := onTemporal(meta); err != nil {
+			return nil, err
+		}
 	}
 	unlock, err := e.acquire(ctx, id)
 	if err != nil {

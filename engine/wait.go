@@ -57,6 +57,9 @@ func (e *Engine) lockMeta(ctx context.Context, ref string) (*RunMeta, func(), er
 		return nil, nil, err
 	}
 	meta, err := e.store.LoadMeta(ctx, id)
+	if err == nil {
+		err = onTemporal(meta)
+	}
 	if err != nil {
 		unlock()
 		return nil, nil, err
