@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/kitaruhq/kitaru/engine"
 	"github.com/kitaruhq/kitaru/internal/temporaltest"
@@ -40,7 +41,7 @@ output: ${{ steps.ship.output }}
 
 const slowFlow = `name: slow
 steps:
-  nap: {kind: checkpoint, run: echo x >> @D@/nap.started; sleep 60; echo x >> @D@/nap.done}
+  nap: {kind: checkpoint, run: echo x >> @D@/nap.started; echo first; sleep 3; echo second; echo x >> @D@/nap.second; sleep 60; echo x >> @D@/nap.done}
   after: {kind: checkpoint, needs: [nap], run: echo x >> @D@/after.done}
 `
 
@@ -109,6 +110,9 @@ func TestE2ETemporalTwoWorkers(t *testing.T) {
 	if printedOutput(t, good.Stdout) != "shipped" {
 		t.Errorf("the answered run printed %q", good.Stdout)
 	}
+	if logs := a.must(0, "executions", "logs", id, "--step", "ship"); !strings.Contains(logs.Stdout, "shipped") {
+		t.Errorf("the ship step's log:\n%s", logs.Stdout)
+	}
 	for _, name := range []string{"a", "b", "x", "y", "z", "ship"} {
 		if n := a.count(name + ".done"); n != 1 {
 			t.Errorf("%s ran %d times, want 1", name, n)
@@ -134,8 +138,27 @@ func TestE2ETemporalDetachAndCancel(t *testing.T) {
 	r := a.must(0, "run", "--detach", a.flow("slow.yaml", slowFlow))
 	id := announcedID(t, r.Stdout)
 	waitFor(t, "the step to start on the worker", func() bool { return a.count("nap.started") == 1 })
+	// Another machine follows its log while it runs, until it ends.
+	follow := b.command("executions", "logs", id, "--follow")
+	var followOut strings.Builder
+	follow.Stdout = &followOut
+	followed := make(chan error, 1)
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { followed <- follow.Wait() }()
+	waitFor(t, "the step's second line", func() bool { return a.count("nap.second") == 1 })
 	a.must(0, "executions", "cancel", id)
 	waitFor(t, "the run to end cancelled", func() bool { return a.record(id).Status == engine.RunCancelled })
+	select {
+	case err := <-followed:
+		if err != nil || !strings.Contains(followOut.String(), "second") {
+			t.Errorf("logs --follow: %v, printed:\n%s", err, followOut.String())
+		}
+	case <-time.After(time.Minute):
+		_ = follow.Process.Kill()
+		t.Error("logs --follow went on after the run ended")
+	}
 	if a.count("nap.done") != 0 || a.count("after.done") != 0 {
 		t.Errorf("the cancelled run went on: nap done %d, after %d", a.count("nap.done"), a.count("after.done"))
 	}

@@ -819,6 +819,13 @@ func (e *Engine) Logs(ctx context.Context, ref, step string, follow bool, fn fun
 		// written just before it stopped are not missed.
 		h, _ := e.holder(ctx, id)
 		running := h != nil
+		if meta.Temporal != nil {
+			// No process holds a run on Temporal: its workflow keeps
+			// its status.
+			if m, err := e.store.LoadSummary(ctx, id); err == nil {
+				running = m.Status == RunRunning
+			}
+		}
 		lines, err := e.store.Logs(ctx, id, after)
 		if err != nil {
 			return err
