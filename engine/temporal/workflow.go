@@ -119,6 +119,9 @@ type flowRun struct {
 	timers    map[string]workflow.CancelFunc // wait timeouts by step
 	answers   map[string][]Answer            // answers not yet asked for (or sent early)
 	answering map[string]bool
+	// expired: the step's timeout ran out (its expiry is recorded unless
+	// an answer in flight is taken).
+	expired   map[string]bool
 	marked    bool // the run is recorded waiting
 	cancelled bool
 }
@@ -135,7 +138,7 @@ func Flow(ctx workflow.Context, in Input) (*Result, error) {
 	sp := &in.Spec
 	r := &flowRun{ctx: ctx, in: in, sp: sp, status: map[string]runstore.StepStatus{}, free: max(1, sp.Parallel),
 		foreach: map[string]*foreachState{}, timers: map[string]workflow.CancelFunc{},
-		answers: map[string][]Answer{}, answering: map[string]bool{}}
+		answers: map[string][]Answer{}, answering: map[string]bool{}, expired: map[string]bool{}}
 	for _, id := range sp.Order {
 		if st := sp.Steps[id].Status; st != "" {
 			r.status[id] = st
@@ -328,6 +331,10 @@ func (r *flowRun) done(p *pending) {
 		if err := p.fut.Get(r.ctx, &out); err != nil {
 			// Refused (not JSON, not its schema): the step waits on.
 			workflow.GetLogger(r.ctx).Info("an answer was refused", "step", p.step, "error", err)
+			if r.expired[p.step] {
+				r.start(pending{kind: unitExpire, step: p.step})
+				return
+			}
 			r.nextAnswer(p.step)
 			return
 		}
@@ -337,7 +344,8 @@ func (r *flowRun) done(p *pending) {
 			return // cancelled: answered, or the run was
 		}
 		delete(r.timers, p.step)
-		if r.status[p.step] == runstore.StepWaiting && !r.cancelled {
+		r.expired[p.step] = true
+		if r.status[p.step] == runstore.StepWaiting && !r.cancelled && !r.answering[p.step] {
 			r.start(pending{kind: unitExpire, step: p.step})
 		}
 	case unitMark:
@@ -380,7 +388,9 @@ func (r *flowRun) fail(step, msg string) {
 
 // ended records a step's state, as the run loop's finish does.
 func (r *flowRun) ended(step string, st runstore.StepStatus) {
-	if st == "" {
+	if prev := r.status[step]; st == "" || decided(prev) {
+		// A step ends once: a late answer or expiry does not free its
+		// dependents again.
 		return
 	}
 	r.status[step] = st
@@ -439,7 +449,7 @@ func (r *flowRun) answer(a Answer) {
 
 // nextAnswer records the first answer kept for a waiting step.
 func (r *flowRun) nextAnswer(step string) {
-	if r.status[step] != runstore.StepWaiting || r.answering[step] || len(r.answers[step]) == 0 {
+	if r.status[step] != runstore.StepWaiting || r.answering[step] || r.expired[step] || len(r.answers[step]) == 0 {
 		return
 	}
 	a := r.answers[step][0]
