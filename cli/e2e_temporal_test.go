@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -221,5 +222,52 @@ func TestE2ETemporalWorkerKilledMidStep(t *testing.T) {
 	}
 	if a.count("long.started") != 2 || a.count("long.done") != 1 || a.count("after.done") != 1 {
 		t.Errorf("long started %d times and was done %d, after %d; want 2, 1, 1", a.count("long.started"), a.count("long.done"), a.count("after.done"))
+	}
+}
+
+// kitaru ui with KITARU_TEMPORAL_ADDRESS: a run started from the page runs
+// on Temporal (a worker executes it), its answer goes to the workflow.
+func TestE2ETemporalUI(t *testing.T) {
+	a, b := onTemporal(t)
+	w := startWorker(t, b)
+	// The step says which process runs it: the worker, not the page's.
+	a.flow("across.yaml", strings.Replace(temporalFlow, "echo x >> @D@/a.done;", "echo x >> @D@/a.done; echo $PPID >> @D@/who;", 1))
+	cmd := a.command("ui", "--addr", "127.0.0.1:0")
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGINT)
+		_ = cmd.Wait()
+	}()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || !strings.Contains(line, "/?token=") {
+		t.Fatalf("kitaru ui printed %q (%v)", line, err)
+	}
+	base, token, _ := strings.Cut(strings.TrimSpace(line), "/?token=")
+	call := uiCaller(t, base, token)
+	var started struct{ ID string }
+	if code := call("POST", "/api/runs", `{"flow": "across.yaml"}`, &started); code >= 300 || started.ID == "" {
+		t.Fatalf("start: %d %+v", code, started)
+	}
+	status := func() string {
+		var run struct{ Status string }
+		call("GET", "/api/runs/"+started.ID, "", &run)
+		return run.Status
+	}
+	waitFor(t, "the run to wait", func() bool { return status() == "waiting" })
+	if who, _ := os.ReadFile(filepath.Join(a.Dir, "who")); strings.TrimSpace(string(who)) != strconv.Itoa(w.Process.Pid) {
+		t.Fatalf("step a ran under process %q, not the worker %d", who, w.Process.Pid)
+	}
+	if code := call("POST", "/api/runs/"+started.ID+"/input", `{"value": true}`, nil); code >= 300 {
+		t.Fatalf("input: %d", code)
+	}
+	waitFor(t, "the run to complete", func() bool { return status() == "completed" })
+	if a.count("ship.done") != 1 {
+		t.Errorf("ship ran %d times", a.count("ship.done"))
+	}
+	if rec := b.record(started.ID); rec.Status != engine.RunCompleted {
+		t.Errorf("B reads the run as %s", rec.Status)
 	}
 }
