@@ -25,12 +25,6 @@ import (
 	"github.com/kitaruhq/kitaru/internal/temporaltest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	temporaltest.Cleanup()
-	os.Exit(code)
-}
-
 // serverFlow has parallel steps, a foreach and a wait.
 const serverFlow = `
 name: across

@@ -53,7 +53,7 @@ var (
 )
 
 // build builds the helper once per test binary, into the user's cache
-// (the go command's own cache makes later builds a link).
+// (kept there: the next test binary only links it again).
 func build() (string, error) {
 	buildOnce.Do(func() {
 		_, file, _, ok := runtime.Caller(0)
@@ -71,24 +71,25 @@ func build() (string, error) {
 			buildErr = err
 			return
 		}
-		out := filepath.Join(dir, fmt.Sprintf("temporalserver-%d", os.Getpid()))
-		cmd := exec.Command("go", "build", "-o", out, ".")
+		// Built beside its final name, then renamed onto it: test
+		// processes building at once each leave a whole binary, and one
+		// stays in the cache (a later build is a link).
+		out := filepath.Join(dir, "temporalserver")
+		tmp := fmt.Sprintf("%s.%d", out, os.Getpid())
+		cmd := exec.Command("go", "build", "-o", tmp, ".")
 		cmd.Dir = src
 		if msg, err := cmd.CombinedOutput(); err != nil {
+			_ = os.Remove(tmp)
 			buildErr = fmt.Errorf("go build in %s: %v: %s", src, err, strings.TrimSpace(string(msg)))
+			return
+		}
+		if buildErr = os.Rename(tmp, out); buildErr != nil {
+			_ = os.Remove(tmp)
 			return
 		}
 		binary = out
 	})
 	return binary, buildErr
-}
-
-// Cleanup removes the helper this test binary built; TestMain calls it
-// after the tests.
-func Cleanup() {
-	if binary != "" {
-		_ = os.Remove(binary)
-	}
 }
 
 // Start starts a server for t, stopped when t ends. It skips t when the
