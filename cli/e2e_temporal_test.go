@@ -87,6 +87,12 @@ func TestE2ETemporalTwoWorkers(t *testing.T) {
 	startWorker(t, a)
 	startWorker(t, b)
 
+	// A namespace the server lacks is said at once.
+	lost := newE2E(t)
+	lost.Env = append(append([]string(nil), a.Env...), "KITARU_TEMPORAL_NAMESPACE=nope")
+	if r := lost.must(ExitUsage, "worker"); !strings.Contains(r.Stderr, `has no namespace "nope"`) {
+		t.Errorf("a worker for a namespace the server lacks: %s", r)
+	}
 	if st := a.must(0, "status"); !strings.Contains(st.Stdout, "namespace temporaltest-") || !strings.Contains(st.Stdout, "(reachable, 2 workers polling)") {
 		t.Errorf("status on Temporal:\n%s", st.Stdout)
 	}
