@@ -128,6 +128,26 @@ func TestE2ETemporalTwoWorkers(t *testing.T) {
 	if rec := a.record(id); rec.Status != engine.RunCompleted {
 		t.Errorf("A reads the run as %s, want completed", rec.Status)
 	}
+	// A replay from the last step runs on Temporal too: only that step
+	// runs again, the others (the answer too) are reused.
+	rep := b.must(0, "replay", id, "--from", "ship", "--quiet")
+	if printedOutput(t, rep.Stdout) != "shipped" {
+		t.Errorf("the replay printed %q", rep.Stdout)
+	}
+	for name, n := range map[string]int{"a": 1, "b": 1, "x": 1, "ship": 2} {
+		if got := a.count(name + ".done"); got != n {
+			t.Errorf("after the replay %s ran %d times, want %d", name, got, n)
+		}
+	}
+	rec := a.record(announcedID(t, rep.Stdout))
+	for _, s := range rec.Steps {
+		if want := s.ID != "ship"; s.Reused != want || s.Status != engine.StepCompleted {
+			t.Errorf("the replay's step %s: reused %v, %s", s.ID, s.Reused, s.Status)
+		}
+	}
+	if ship := rec.Steps[len(rec.Steps)-1]; ship.Why == nil {
+		t.Errorf("the replayed step says not why it ran again: %+v", ship)
+	}
 }
 
 func TestE2ETemporalDetachAndCancel(t *testing.T) {

@@ -131,6 +131,22 @@ func (e *Engine) CreateDriven(ctx context.Context, opts StartOptions, ref runsto
 	return x.driveSpec(), nil
 }
 
+// ReplayDriven records the replay opts ask for as a run ref's workflow
+// drives (see CreateDriven) and returns its spec: the steps it reuses
+// and the overridden ones have their states in it. Unlike a local replay,
+// a foreach step that runs again runs all its items (the items of the
+// source it would reuse are not carried to the activities yet).
+func (e *Engine) ReplayDriven(ctx context.Context, opts ReplayOptions, ref runstore.TemporalRef) (*DriveSpec, error) {
+	x, _, err := e.prepareReplay(ctx, opts, &ref)
+	if err != nil {
+		return nil, err
+	}
+	x.sc = context.WithoutCancel(ctx)
+	summary := x.meta.Run
+	x.emit(Event{Type: EventRunStarted, Run: &summary})
+	return x.driveSpec(), nil
+}
+
 // DriveSpecOf is the spec of a recorded run, its recorded steps' states
 // in it: what a driver continues it from.
 func (e *Engine) DriveSpecOf(ctx context.Context, id string) (*DriveSpec, error) {
@@ -172,6 +188,12 @@ func (e *Engine) drive(ctx context.Context, id string) (*execution, error) {
 	x.caller = e.runCaller(meta)
 	x.driven = true
 	x.sc = context.WithoutCancel(ctx)
+	if len(meta.Why) > 0 {
+		x.reasons = make(map[string]*Reason, len(meta.Why))
+		for id, r := range meta.Why {
+			x.reasons[id] = &r
+		}
+	}
 	if err := x.loadRecords(); err != nil {
 		return nil, err
 	}

@@ -354,6 +354,9 @@ type RunMeta struct {
 	// Temporal: no process holds its lease, so its status is what the
 	// meta says, and cancel and answers go to the workflow.
 	Temporal *TemporalRef `json:"temporal,omitempty"`
+	// Why are, for a replay a Temporal workflow drives, why each step
+	// that runs again does: its activities, in any process, record it.
+	Why map[string]Reason `json:"why,omitempty"`
 }
 
 // TemporalRef is the Temporal workflow a run is executed by.

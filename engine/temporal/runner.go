@@ -61,7 +61,13 @@ func (r *Runner) Start(ctx context.Context, opts engine.StartOptions) (*engine.R
 	if err != nil {
 		return nil, err
 	}
-	_, err = r.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: sp.Run, TaskQueue: r.TaskQueue}, WorkflowName, Input{Spec: *sp, Heartbeat: r.Heartbeat})
+	return r.launch(ctx, sp, detach)
+}
+
+// launch starts the workflow of the run sp describes, recorded already,
+// and follows it (not with detach).
+func (r *Runner) launch(ctx context.Context, sp *engine.DriveSpec, detach bool) (*engine.Run, error) {
+	_, err := r.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: sp.Run, TaskQueue: r.TaskQueue}, WorkflowName, Input{Spec: *sp, Heartbeat: r.Heartbeat})
 	if err != nil {
 		// Nothing will ever run it: it ends here, failed, saying why.
 		_, _ = r.DriveFinish(context.WithoutCancel(ctx), sp.Run, plan.Ending{Status: runstore.RunInterrupted, Why: plan.WhyInterrupted})
@@ -108,14 +114,19 @@ func (r *Runner) lastEvent(ctx context.Context, id string) int64 {
 	return evs[len(evs)-1].Seq
 }
 
-// Retry and Replay do not run on Temporal yet.
+// Retry does not run on Temporal yet.
 func (r *Runner) Retry(ctx context.Context, ref string, parallel int, opts ...engine.ContinueOption) (*engine.Run, error) {
 	return nil, &engine.UsageError{Err: errors.New("retry does not run on Temporal yet: unset KITARU_TEMPORAL_ADDRESS to retry the run in this process")}
 }
 
-// Replay does not run on Temporal yet.
+// Replay records a new run from a recorded one and runs it on Temporal,
+// following it as Start does.
 func (r *Runner) Replay(ctx context.Context, opts engine.ReplayOptions) (*engine.Run, error) {
-	return nil, &engine.UsageError{Err: errors.New("replay does not run on Temporal yet: unset KITARU_TEMPORAL_ADDRESS to replay in this process")}
+	sp, err := r.ReplayDriven(ctx, opts, runstore.TemporalRef{Namespace: r.Namespace, TaskQueue: r.TaskQueue})
+	if err != nil {
+		return nil, err
+	}
+	return r.launch(ctx, sp, false)
 }
 
 // Answer checks the answer against the step's schema (a refused one is
