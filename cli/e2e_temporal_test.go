@@ -297,3 +297,31 @@ func TestE2ETemporalUI(t *testing.T) {
 		t.Errorf("B reads the run as %s", rec.Status)
 	}
 }
+
+// A run that failed on Temporal is retried there: the failed step runs
+// again, the one before it does not.
+func TestE2ETemporalRetry(t *testing.T) {
+	a, b := onTemporal(t)
+	startWorker(t, b)
+	flow := a.flow("flaky.yaml", `name: flaky
+steps:
+  first: {kind: checkpoint, run: echo x >> @D@/first.done; echo one}
+  flaky: {kind: checkpoint, needs: [first], run: echo x >> @D@/flaky.tried; test -f @D@/fixed && echo fixed}
+output: ${{ steps.flaky.output }}
+`)
+	r := a.must(1, "run", flow)
+	id := announcedID(t, r.Stdout)
+	a.write("fixed", "")
+	again := b.must(0, "retry", id, "--quiet")
+	if printedOutput(t, again.Stdout) != "fixed" {
+		t.Errorf("the retried run printed %q", again.Stdout)
+	}
+	for name, n := range map[string]int{"first.done": 1, "flaky.tried": 2} {
+		if got := a.count(name); got != n {
+			t.Errorf("%s: %d, want %d", name, got, n)
+		}
+	}
+	if rec := a.record(id); rec.Status != engine.RunCompleted {
+		t.Errorf("the retried run is %s", rec.Status)
+	}
+}

@@ -147,6 +147,58 @@ func (e *Engine) ReplayDriven(ctx context.Context, opts ReplayOptions, ref runst
 	return x.driveSpec(), nil
 }
 
+// RetryDriven retries run ref in place as Retry does (failed steps, and
+// those that followed them, run again), driven by ref's workflow: it
+// returns the run's spec instead of running it.
+func (e *Engine) RetryDriven(ctx context.Context, ref string, parallel int, tref runstore.TemporalRef, opts ...ContinueOption) (*DriveSpec, error) {
+	id, err := e.resolve(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if tref.WorkflowID == "" {
+		tref.WorkflowID = id
+	}
+	var sp *DriveSpec
+	drive := func(c *continueConfig) { c.driven, c.spec = &tref, &sp }
+	if _, err := e.Retry(ctx, id, parallel, append(opts, drive)...); err != nil {
+		return nil, err
+	}
+	if sp == nil {
+		return nil, fmt.Errorf("run %s was not made ready to retry", id)
+	}
+	return sp, nil
+}
+
+// handOver records the run as running again, for its workflow to drive,
+// and leaves its spec in *spec.
+func (x *execution) handOver(ctx context.Context, spec **DriveSpec) error {
+	x.sc = context.WithoutCancel(ctx)
+	x.meta.Status = RunRunning
+	x.meta.EndedAt = nil
+	x.meta.Ending, x.meta.Error, x.meta.Remedy = nil, nil, nil
+	x.meta.Output = nil
+	x.meta.Index = nil
+	if x.meta.Parallel <= 0 {
+		x.meta.Parallel = cap(x.slots)
+	}
+	x.meta.Why = nil // an earlier go's (a replay's) reasons are not this one's
+	if len(x.reasons) > 0 {
+		x.meta.Why = make(map[string]Reason, len(x.reasons))
+		for id, r := range x.reasons {
+			if r != nil {
+				x.meta.Why[id] = *r
+			}
+		}
+	}
+	if err := x.st.SaveMeta(x.sc, x.meta); err != nil {
+		return err
+	}
+	summary := x.meta.Run
+	x.emit(Event{Type: EventRunStarted, Run: &summary})
+	*spec = x.driveSpec()
+	return nil
+}
+
 // DriveSpecOf is the spec of a recorded run, its recorded steps' states
 // in it: what a driver continues it from.
 func (e *Engine) DriveSpecOf(ctx context.Context, id string) (*DriveSpec, error) {

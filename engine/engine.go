@@ -486,8 +486,9 @@ func (e *Engine) continueRun(ctx context.Context, meta *RunMeta, f *flowspec.Flo
 	meta.Budget = budgetOf(limit.Over(cc.budget))
 	meta.NoCache = meta.NoCache || cc.noCache
 	e.fillRegistry(meta)
-	// A run that ended on Temporal and goes on here is this process's.
-	meta.Temporal = nil
+	// A run that ended on Temporal and goes on here is this process's; one
+	// that goes on there, its workflow's.
+	meta.Temporal = cc.driven
 	why, err := e.forgetRedo(ctx, meta)
 	if err != nil {
 		return nil, err
@@ -497,6 +498,9 @@ func (e *Engine) continueRun(ctx context.Context, meta *RunMeta, f *flowspec.Flo
 	x.reasons = why
 	if err := x.loadRecords(); err != nil {
 		return nil, err
+	}
+	if cc.driven != nil {
+		return nil, x.handOver(ctx, cc.spec)
 	}
 	return x.run(ctx)
 }

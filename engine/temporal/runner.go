@@ -76,7 +76,22 @@ func (r *Runner) launch(ctx context.Context, sp *engine.DriveSpec, detach bool) 
 	if detach {
 		return r.Get(ctx, sp.Run)
 	}
-	return r.follow(ctx, sp.Run, 0)
+	return r.follow(ctx, sp.Run, r.goStart(ctx, sp.Run))
+}
+
+// goStart is the journal's last event before this go at run id started
+// (its last run_started): a retried run's journal holds its earlier goes.
+func (r *Runner) goStart(ctx context.Context, id string) int64 {
+	evs, _, err := r.Store().Events(ctx, id, 0, 0)
+	if err != nil {
+		return 0
+	}
+	for i := len(evs) - 1; i >= 0; i-- {
+		if evs[i].Type == engine.EventRunStarted {
+			return evs[i].Seq - 1
+		}
+	}
+	return 0
 }
 
 // Resume of a run on Temporal follows it: its workflow goes on by itself
@@ -114,9 +129,15 @@ func (r *Runner) lastEvent(ctx context.Context, id string) int64 {
 	return evs[len(evs)-1].Seq
 }
 
-// Retry does not run on Temporal yet.
+// Retry retries a run in place on Temporal (failed steps, and those that
+// followed them, run again) under a new workflow, following it as Start
+// does.
 func (r *Runner) Retry(ctx context.Context, ref string, parallel int, opts ...engine.ContinueOption) (*engine.Run, error) {
-	return nil, &engine.UsageError{Err: errors.New("retry does not run on Temporal yet: unset KITARU_TEMPORAL_ADDRESS to retry the run in this process")}
+	sp, err := r.RetryDriven(ctx, ref, parallel, runstore.TemporalRef{Namespace: r.Namespace, TaskQueue: r.TaskQueue}, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return r.launch(ctx, sp, false)
 }
 
 // Replay records a new run from a recorded one and runs it on Temporal,
