@@ -74,6 +74,7 @@ type root struct {
 	Retry      retryCmd      `cmd:"" help:"Continue a failed run in place: failed and never-run steps run again."`
 	Input      inputCmd      `cmd:"" help:"Answer a wait step, then resume the run."`
 	Executions executionsCmd `cmd:"" help:"List, inspect, follow and cancel runs."`
+	Worker     workerCmd     `cmd:"" help:"Execute runs on Temporal: poll its task queue for their steps."`
 	UI         uiCmd         `cmd:"" name:"ui" help:"Serve a web page of the runs, live, with their actions."`
 	Validate   validateCmd   `cmd:"" help:"Check a flow file and report every error at once."`
 	Graph      graphCmd      `cmd:"" help:"Print a flow's step graph."`
@@ -159,6 +160,7 @@ func runContext(ctx context.Context, args []string, stdio IO) (code int) {
 		os.Setenv(storeEnv, cli.Globals.Store)
 	}
 	defer closeStores()
+	defer closeTemporal()
 	err = kctx.Run()
 	if exited {
 		return exitCode

@@ -13,6 +13,28 @@ import (
 	"time"
 )
 
+// uiCaller calls the API of the kitaru ui at base with its token, decoding
+// the answer into out (nil: none), and returns the HTTP status.
+func uiCaller(t *testing.T, base, token string) func(method, path, body string, out any) int {
+	return func(method, path, body string, out any) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		data, _ := io.ReadAll(res.Body)
+		if out != nil {
+			if err := json.Unmarshal(data, out); err != nil {
+				t.Fatalf("%s %s: %s", method, path, data)
+			}
+		}
+		return res.StatusCode
+	}
+}
+
 func TestE2EUIRefusesBeyondLoopback(t *testing.T) {
 	t.Parallel()
 	e := newE2E(t)
@@ -58,23 +80,7 @@ steps:
 	}
 	url := strings.TrimSpace(line)
 	base, token, _ := strings.Cut(url, "/?token=")
-	call := func(method, path, body string, out any) int {
-		t.Helper()
-		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token)
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		data, _ := io.ReadAll(res.Body)
-		if out != nil {
-			if err := json.Unmarshal(data, out); err != nil {
-				t.Fatalf("%s %s: %s", method, path, data)
-			}
-		}
-		return res.StatusCode
-	}
+	call := uiCaller(t, base, token)
 
 	var e404 struct{ Error, Remedy string }
 	if code := call("GET", "/api/runs/kr-none", "", &e404); code != 404 || e404.Remedy != "see `kitaru executions list`" {

@@ -32,6 +32,7 @@ type runCmd struct {
 	Input  []string `short:"i" sep:"none" help:"An input as NAME=VALUE; repeat for several. VALUE is converted to the input's declared type." placeholder:"NAME=VALUE"`
 	Args   string   `help:"Inputs as one JSON object, e.g. '{\"topic\": \"agents\"}'." placeholder:"JSON"`
 	Inputs string   `help:"Read inputs from a JSON or YAML file holding a map." type:"path" placeholder:"FILE"`
+	Detach bool     `help:"On Temporal (KITARU_TEMPORAL_ADDRESS): return once the run is started, with its id."`
 	runOutput
 	budgetFlags
 	cacheFlags
@@ -76,7 +77,7 @@ func (c *runCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 	// missing may be far down the flow.
 	printWarnings(stdio.Stderr, flow.File, flowWarnings(flow, thisMachine))
 	return drive(ctx, g, stdio, c.runOutput, "", func(ctx context.Context, r engine.Runner) (*engine.Run, error) {
-		return r.Start(ctx, engine.StartOptions{Flow: flow, Inputs: inputs, Parallel: c.Parallel, Budget: limit, NoCache: c.NoCache})
+		return r.Start(ctx, engine.StartOptions{Flow: flow, Inputs: inputs, Parallel: c.Parallel, Budget: limit, NoCache: c.NoCache, Detach: c.Detach})
 	})
 }
 

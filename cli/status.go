@@ -12,6 +12,7 @@ import (
 
 	"github.com/kitaruhq/kitaru/engine"
 	"github.com/kitaruhq/kitaru/engine/runstore/pgstore"
+	"github.com/kitaruhq/kitaru/engine/temporal"
 	"github.com/kitaruhq/kitaru/internal/fsutil"
 	"github.com/kitaruhq/kitaru/internal/textcut"
 	"github.com/kitaruhq/kitaru/keyring"
@@ -43,7 +44,8 @@ type statusReport struct {
 	Aliases     []statusAlias    `json:"aliases"`
 	Environment []statusVariable `json:"environment"`
 	Store       statusStore      `json:"store"`
-	Runs        *int             `json:"runs"` // null when the store could not be read
+	Temporal    *statusTemporal  `json:"temporal,omitempty"` // only with KITARU_TEMPORAL_ADDRESS
+	Runs        *int             `json:"runs"`               // null when the store could not be read
 	Problems    []string         `json:"problems,omitempty"`
 }
 
@@ -55,6 +57,17 @@ type statusStore struct {
 	SchemaVersion int    `json:"schema_version,omitempty"`
 	Error         string `json:"error,omitempty"`
 	outOfReach    bool   // the error is the server out of reach
+}
+
+// statusTemporal is where runs execute on Temporal, whether it answers,
+// and how many workers poll the task queue.
+type statusTemporal struct {
+	Address   string `json:"address"`
+	Namespace string `json:"namespace"`
+	TaskQueue string `json:"task_queue"`
+	Reachable bool   `json:"reachable"`
+	Workers   *int   `json:"workers,omitempty"`
+	Error     string `json:"error,omitempty"`
 }
 
 type statusKeyring struct {
@@ -146,6 +159,29 @@ var (
 	}
 )
 
+// statusTemporalCheck connects to Temporal as KITARU_TEMPORAL_* say; nil
+// when runs execute in this process.
+var statusTemporalCheck = func(ctx context.Context) *statusTemporal {
+	tc, ok := temporalFromEnv()
+	if !ok {
+		return nil
+	}
+	rep := &statusTemporal{Address: tc.Address, Namespace: tc.Namespace, TaskQueue: tc.TaskQueue}
+	c, err := dialTemporal(ctx, tc)
+	if err != nil {
+		rep.Error = explain(err)
+		return rep
+	}
+	rep.Reachable = true
+	n, err := temporal.Pollers(ctx, c, tc.Namespace, tc.TaskQueue)
+	if err != nil {
+		rep.Error = explain(err)
+		return rep
+	}
+	rep.Workers = &n
+	return rep
+}
+
 func (c *statusCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 	rep := gatherStatus(ctx, os.Getenv, os.Environ())
 	if g.wantJSON() {
@@ -206,6 +242,10 @@ func gatherStatus(ctx context.Context, getenv func(string) string, environ []str
 
 	rep.Environment = statusEnvironment(environ)
 
+	rep.Temporal = statusTemporalCheck(ctx)
+	if t := rep.Temporal; t != nil && t.Error != "" {
+		problem("%s", t.Error)
+	}
 	if n, err := statusRunCount(ctx, rep); err != nil {
 		problem("cannot count the stored runs: %v", err)
 	} else {
@@ -312,6 +352,18 @@ func writeStatus(w io.Writer, rep *statusReport) {
 		for _, l := range strings.Split(rep.Store.Error, "\n") {
 			fmt.Fprintf(w, "             %s\n", l)
 		}
+	}
+	if t := rep.Temporal; t != nil {
+		state := "not reachable"
+		switch {
+		case t.Reachable && t.Workers != nil && *t.Workers == 1:
+			state = "reachable, 1 worker polling"
+		case t.Reachable && t.Workers != nil:
+			state = fmt.Sprintf("reachable, %d workers polling", *t.Workers)
+		case t.Reachable:
+			state = "reachable"
+		}
+		fmt.Fprintf(w, "temporal     %s namespace %s, task queue %s (%s)\n", t.Address, t.Namespace, t.TaskQueue, state)
 	}
 	if rep.Runs != nil {
 		fmt.Fprintf(w, "runs stored  %d\n", *rep.Runs)

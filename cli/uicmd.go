@@ -50,8 +50,15 @@ func (c *uiCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 	if !loopback(host) && host != "" {
 		hosts = append(hosts, host)
 	}
+	var runner engine.Runner = locating{eng, loc}
+	if tc, ok := temporalFromEnv(); ok {
+		// The page's runs start, are answered and cancelled on Temporal.
+		if runner, err = temporalRunner(eng, nil, tc); err != nil {
+			return cmdErr(err)
+		}
+	}
 	srv, err := web.New(web.Config{
-		Runner:  locating{eng, loc},
+		Runner:  runner,
 		Subs:    eng,
 		Graphs:  eng,
 		Store:   st,

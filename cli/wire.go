@@ -36,6 +36,9 @@ var newRunner = func(obs engine.Observer, stderr io.Writer) (engine.Runner, erro
 	}
 	cfg := engineConfig(st, obs, stderr)
 	cfg.LeaseTTL = ttl
+	if tc, ok := temporalFromEnv(); ok {
+		return temporalRunner(engine.New(cfg), obs, tc)
+	}
 	loc, _ := st.(runstore.Locator)
 	return locating{engine.New(cfg), loc}, nil
 }

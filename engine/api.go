@@ -99,6 +99,9 @@ type StartOptions struct {
 	// Start in the background learns which run it started. Resume and
 	// Retry need none: they continue the run they are given.
 	OnCreated func(id string)
+	// Detach returns once the run is started, for a runner that runs it
+	// elsewhere (on Temporal); the engine's own loop refuses it.
+	Detach bool
 }
 
 // ReplayOptions make a new run from a recorded one.

@@ -40,6 +40,10 @@ type continueConfig struct {
 	budget  flowspec.Budget
 	noCache bool
 	flow    *flowspec.Flow // WithFlow
+	// driven: the run goes on driven by this workflow (RetryDriven),
+	// whose spec is left in spec instead of running here.
+	driven *runstore.TemporalRef
+	spec   **DriveSpec
 }
 
 // WithBudget sets, from this go on, the limits b sets over those the run

@@ -163,28 +163,55 @@ func (e *Engine) caller(reg *providers.Registry) providers.Caller {
 // cancelled or interrupted) and returns its record. Only problems with the
 // request or the store are errors; a failed run is not.
 func (e *Engine) Start(ctx context.Context, opts StartOptions) (*Run, error) {
-	if e.err != nil {
-		return nil, e.err
+	if opts.Detach {
+		return nil, &UsageError{Err: errors.New("a run can be detached only when it runs on Temporal (KITARU_TEMPORAL_ADDRESS): here it runs in this process")}
 	}
-	f := opts.Flow
-	if f == nil {
-		return nil, &UsageError{Err: errors.New("no flow to run")}
-	}
-	reg, err := e.currentRegistry(f)
+	reg, id, err := e.newRun(ctx, opts)
 	if err != nil {
 		return nil, err
+	}
+	return e.startAs(ctx, opts, reg, defaultModel(reg), id, e.workDirOf(opts.Flow), nil)
+}
+
+// newRun checks a request for a new run and gives it the registry it
+// resolves with and an id.
+func (e *Engine) newRun(ctx context.Context, opts StartOptions) (*providers.Registry, string, error) {
+	if e.err != nil {
+		return nil, "", e.err
+	}
+	if opts.Flow == nil {
+		return nil, "", &UsageError{Err: errors.New("no flow to run")}
+	}
+	reg, err := e.currentRegistry(opts.Flow)
+	if err != nil {
+		return nil, "", err
 	}
 	id, err := e.store.NewID(ctx)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return e.startAs(ctx, opts, reg, defaultModel(reg), id, e.workDirOf(f), nil)
+	return reg, id, nil
 }
 
 // startAs starts run id of opts.Flow, resolving models with reg and def
 // (KITARU_DEFAULT_MODEL), working in dir; parent is set for a child run
 // (see childrun.go).
 func (e *Engine) startAs(ctx context.Context, opts StartOptions, reg *providers.Registry, def *string, id, dir string, parent *ParentRef) (*Run, error) {
+	f := opts.Flow
+	meta := newMeta(opts, reg, def, id, dir, parent)
+	unlock, err := e.createTold(ctx, meta, f.Source, opts.OnCreated)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	x := e.newExecution(f, meta, e.parallel(opts.Parallel))
+	x.caller = e.runCaller(meta)
+	x.fresh = true
+	return x.run(ctx)
+}
+
+// newMeta is the meta of a new run id of opts.Flow (see startAs).
+func newMeta(opts StartOptions, reg *providers.Registry, def *string, id, dir string, parent *ParentRef) *RunMeta {
 	f := opts.Flow
 	inputs := opts.Inputs
 	if inputs == nil {
@@ -203,18 +230,7 @@ func (e *Engine) startAs(ctx context.Context, opts StartOptions, reg *providers.
 	}
 	meta.Budget = budgetOf(f.Budget.Over(opts.Budget))
 	meta.NoCache = opts.NoCache
-	unlock, err := e.createLocked(ctx, meta, f.Source)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	if opts.OnCreated != nil {
-		opts.OnCreated(id)
-	}
-	x := e.newExecution(f, meta, e.parallel(opts.Parallel))
-	x.caller = e.runCaller(meta)
-	x.fresh = true
-	return x.run(ctx)
+	return meta
 }
 
 // resolve turns a run reference into an id (see runstore.Resolve).
@@ -244,6 +260,19 @@ func (e *Engine) createLocked(ctx context.Context, meta *RunMeta, src []byte) (u
 	return e.keep(l), nil
 }
 
+// createTold is createLocked, then tells onCreated (when set) the new
+// run's id.
+func (e *Engine) createTold(ctx context.Context, meta *RunMeta, src []byte, onCreated func(string)) (unlock func(), err error) {
+	unlock, err = e.createLocked(ctx, meta, src)
+	if err != nil {
+		return nil, err
+	}
+	if onCreated != nil {
+		onCreated(meta.ID)
+	}
+	return unlock, nil
+}
+
 // open resolves ref, leases the run and loads its meta and flow.
 func (e *Engine) open(ctx context.Context, ref string) (meta *RunMeta, f *flowspec.Flow, unlock func(), err error) {
 	id, err := e.resolve(ctx, ref)
@@ -262,6 +291,9 @@ func (e *Engine) open(ctx context.Context, ref string) (meta *RunMeta, f *flowsp
 	}()
 	meta, err = e.store.LoadMeta(ctx, id)
 	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := onTemporal(meta); err != nil {
 		return nil, nil, nil, err
 	}
 	f, err = e.loadFlow(ctx, meta)
@@ -477,6 +509,9 @@ func (e *Engine) continueRun(ctx context.Context, meta *RunMeta, f *flowspec.Flo
 	meta.Budget = budgetOf(limit.Over(cc.budget))
 	meta.NoCache = meta.NoCache || cc.noCache
 	e.fillRegistry(meta)
+	// A run that ended on Temporal and goes on here is this process's; one
+	// that goes on there, its workflow's.
+	meta.Temporal = cc.driven
 	why, err := e.forgetRedo(ctx, meta)
 	if err != nil {
 		return nil, err
@@ -486,6 +521,9 @@ func (e *Engine) continueRun(ctx context.Context, meta *RunMeta, f *flowspec.Flo
 	x.reasons = why
 	if err := x.loadRecords(); err != nil {
 		return nil, err
+	}
+	if cc.driven != nil {
+		return nil, x.handOver(ctx, cc.spec)
 	}
 	return x.run(ctx)
 }
@@ -510,7 +548,8 @@ func (e *Engine) metaOf(ctx context.Context, ref string) (*RunMeta, error) {
 
 // liveStatus turns "running" into "interrupted" when no process holds the run.
 func (e *Engine) liveStatus(ctx context.Context, meta *RunMeta) RunStatus {
-	if meta.Status != RunRunning {
+	if meta.Status != RunRunning || meta.Temporal != nil {
+		// A run on Temporal has no holder: its workflow keeps its status.
 		return meta.Status
 	}
 	if h, err := e.holder(ctx, meta.ID); err == nil && h == nil {
@@ -747,6 +786,11 @@ func (e *Engine) Cancel(ctx context.Context, ref string) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
+	if meta, err := e.store.LoadSummary(ctx, id); err == nil {
+		if err := onTemporal(meta); err != nil {
+			return nil, err
+		}
+	}
 	unlock, err := e.acquire(ctx, id)
 	if err != nil {
 		var he *HeldError
@@ -808,6 +852,13 @@ func (e *Engine) Logs(ctx context.Context, ref, step string, follow bool, fn fun
 		// written just before it stopped are not missed.
 		h, _ := e.holder(ctx, id)
 		running := h != nil
+		if meta.Temporal != nil {
+			// No process holds a run on Temporal: its workflow keeps
+			// its status.
+			if m, err := e.store.LoadSummary(ctx, id); err == nil {
+				running = m.Status == RunRunning
+			}
+		}
 		lines, err := e.store.Logs(ctx, id, after)
 		if err != nil {
 			return err

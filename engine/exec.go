@@ -76,6 +76,13 @@ type execution struct {
 	baseRedOnce sync.Once
 
 	mcp mcpState // the flow's MCP servers, connected once a step asks
+
+	// driven: another scheduler drives the run (see driven.go); each
+	// unit makes one attempt, prior are the earlier ones it made, and
+	// again is set when the driver is to try the unit again.
+	driven bool
+	prior  *Tries
+	again  *Tries
 }
 
 func (e *Engine) newExecution(f *flowspec.Flow, meta *RunMeta, parallel int) *execution {
@@ -501,12 +508,20 @@ func (x *execution) run(ctx context.Context) (*Run, error) {
 		// The run is someone else's now: its meta is theirs to write.
 		return nil, err
 	}
-	now := time.Now().UTC()
 	end := x.verdict(ctx, cancelled.Load())
 	budgetStop := false
 	if be, held := x.budgetEnd(); held && end.status != RunInterrupted && end.status != RunCancelled {
 		end, budgetStop = be, true
 	}
+	return x.conclude(end, budgetStop, goStart)
+}
+
+// conclude records how the run ended (its output when it completed), as
+// the last of a go at it that started at goStart, and returns its record.
+// The local run loop and a driver's end of a run (DriveFinish) both end
+// runs with it.
+func (x *execution) conclude(end runEnd, budgetStop bool, goStart time.Time) (*Run, error) {
+	now := time.Now().UTC()
 	if end.status == RunCompleted && x.flow.Output != nil {
 		out, err := x.flowOutput()
 		if err != nil {
@@ -650,12 +665,19 @@ func (x *execution) verdict(ctx context.Context, cancelled bool) runEnd {
 	case ctx.Err() != nil:
 		stop = plan.StoppedByInterrupt
 	}
-	end := plan.Verdict(x.g.order, x.status, x.continued, stop)
+	return x.endOf(plan.Verdict(x.g.order, x.status, x.continued, stop))
+}
+
+// endOf is an ending of plan.Verdict with the error underneath: the
+// failed step's, or the store's.
+func (x *execution) endOf(end plan.Ending) runEnd {
 	var msg *string
 	switch end.Why {
 	case plan.WhyStoreFailed:
-		m := x.haltedBy().Error()
-		msg = &m
+		if h := x.haltedBy(); h != nil {
+			m := h.Error()
+			msg = &m
+		}
 	case plan.WhyStepFailed:
 		if r := x.results[end.Step]; r != nil {
 			msg = r.Error

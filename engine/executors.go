@@ -150,6 +150,9 @@ func (x *execution) execStep(ctx context.Context, s *flowspec.Step, sc *flowspec
 	} else {
 		u := &unit{x: x, step: s, scope: sc, env: env, red: red, slot: sl}
 		res, attempts, err := x.runUnit(ctx, ex, u)
+		if errors.Is(err, errAgain) {
+			return nil // the driver tries it again (see Tries)
+		}
 		if ctx.Err() != nil || heldByBudget(err) {
 			// Stopped (or held back by the budget): no record, but what its
 			// attempts spent stays counted.
@@ -303,7 +306,12 @@ func (x *execution) baseRedactor() *redactor {
 func (x *execution) runUnit(ctx context.Context, ex work.Executor, u *unit) (*unitResult, int, error) {
 	attempts := max(1, u.step.Retry.Attempts)
 	var sum *unitResult
-	for a := 1; ; a++ {
+	first := 1
+	if p := x.prior; p != nil && p.Attempts > 0 {
+		// A driver's earlier attempts at the unit (see Tries).
+		sum, first = p.Sum, p.Attempts+1
+	}
+	for a := first; ; a++ {
 		u.masked = false
 		actx, cancel := ctx, context.CancelFunc(func() {})
 		if u.step.Timeout > 0 && u.step.Kind != flowspec.KindWait {
@@ -348,6 +356,15 @@ func (x *execution) runUnit(ctx context.Context, ex work.Executor, u *unit) (*un
 				sum.Tries = nil // the step's own fields say it all
 			}
 			return sum, a, err
+		}
+		if x.driven {
+			// The driver waits and tries again (a Temporal activity's
+			// retry policy), carrying what this attempt spent.
+			delay := drivenBackoff(u.step.Retry.Backoff, a)
+			x.again = &Tries{Attempts: a, Sum: sum}
+			x.emit(Event{Type: EventStepRetrying, Step: u.step.ID, Item: u.item, Attempt: a + 1, Error: u.mask(err.Error()), Delay: delay})
+			u.log(fmt.Sprintf("attempt %d failed, retrying in %s: %s", a, humantime.Duration(delay), err))
+			return sum, a, errAgain
 		}
 		delay := backoff(u.step.Retry.Backoff, a)
 		x.emit(Event{Type: EventStepRetrying, Step: u.step.ID, Item: u.item, Attempt: a + 1, Error: u.mask(err.Error()), Delay: delay})
@@ -408,35 +425,84 @@ func (x *execution) runUnitSafe(ctx context.Context, ex work.Executor, u *unit) 
 	return x.runUnit(ctx, ex, u)
 }
 
-// backoff is base·2^(attempt-1), jittered to 50–150% so retries of
-// parallel steps spread out, capped at 5 minutes.
+// backoff is drivenBackoff's base·2^(attempt-1) capped at 5 minutes,
+// jittered to 50–150% so retries of parallel steps spread out.
 func backoff(base time.Duration, attempt int) time.Duration {
-	if base <= 0 {
-		return 0
-	}
-	d := base << min(attempt-1, 20)
-	if d <= 0 || d > 5*time.Minute {
-		d = 5 * time.Minute
-	}
-	return time.Duration(float64(d) * (0.5 + rand.Float64()))
+	return time.Duration(float64(drivenBackoff(base, attempt)) * (0.5 + rand.Float64()))
 }
 
 // execForeach runs every item not done yet, each its own record.
 func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flowspec.Scope, ex work.Executor, env []string, red *redactor, start time.Time) *StepResult {
+	fg, r := x.prepareForeach(s, sc, ex, env, red, start)
+	if fg == nil {
+		return r
+	}
+	var wg sync.WaitGroup
+	// Items start in order, each as soon as the run has a free slot; the
+	// step itself holds none while it waits (see slots).
+	for i := range fg.list {
+		if fg.items[i] != nil {
+			continue
+		}
+		sl, err := x.slots.take(ctx)
+		if err != nil {
+			break
+		}
+		if x.holdsModel(s) {
+			sl.release()
+			fg.held.Store(true)
+			break
+		}
+		wg.Go(func() { fg.runItem(ctx, i, sl) })
+	}
+	wg.Wait()
+	if ctx.Err() != nil || fg.held.Load() {
+		return nil // its items not done run when the run is continued
+	}
+	return fg.finish(start)
+}
+
+// foreachGo is one go at a foreach step: its list, the items already
+// done, and what running the others needs. The local run loop runs its
+// items in goroutines; a driver (Temporal) runs each in an activity.
+type foreachGo struct {
+	x     *execution
+	s     *flowspec.Step
+	sc    *flowspec.Scope
+	ex    work.Executor
+	env   []string
+	red   *redactor
+	list  []any
+	done  map[int]*ItemResult // the item records found as the go began
+	keys  []string
+	src   itemSource
+	picks []itemPick
+	held  atomic.Bool // an item was held back by the budget
+
+	mu    sync.Mutex
+	items []*ItemResult // nil: the item is not done
+	count int
+}
+
+// prepareForeach evaluates a foreach step's list and finds the items
+// already done (its own records, or those a replay reuses, which it
+// records). A nil foreachGo means the step ends now with r (nil: stopped,
+// a record could not be written).
+func (x *execution) prepareForeach(s *flowspec.Step, sc *flowspec.Scope, ex work.Executor, env []string, red *redactor, start time.Time) (*foreachGo, *StepResult) {
 	if s.Kind == flowspec.KindWait {
-		return x.failed(s, start, 0, errors.New("a wait step cannot use foreach"))
+		return nil, x.failed(s, start, 0, errors.New("a wait step cannot use foreach"))
 	}
 	v, err := s.Foreach.Eval(sc)
 	if err != nil {
-		return x.failed(s, start, 0, fmt.Errorf("its foreach could not be evaluated: %w", err))
+		return nil, x.failed(s, start, 0, fmt.Errorf("its foreach could not be evaluated: %w", err))
 	}
 	list, ok := asList(v)
 	if !ok {
-		return x.failed(s, start, 0, fmt.Errorf("its foreach must yield a list, not %T", v))
+		return nil, x.failed(s, start, 0, fmt.Errorf("its foreach must yield a list, not %T", v))
 	}
 	done, err := x.st.LoadItems(x.sc, x.meta.ID, s.ID)
 	if err != nil {
-		return x.failed(s, start, 0, err)
+		return nil, x.failed(s, start, 0, err)
 	}
 	keys := itemKeys(s, sc, x.itemModel(s), list)
 	items := make([]*ItemResult, len(list))
@@ -454,7 +520,7 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 	var picks []itemPick
 	if fromSrc {
 		if src.redo >= len(list) {
-			return x.failed(s, start, 0, fmt.Errorf("item %s is to run again, but its foreach yields %s", src.from, itemRange(s.ID, len(list))))
+			return nil, x.failed(s, start, 0, fmt.Errorf("item %s is to run again, but its foreach yields %s", src.from, itemRange(s.ID, len(list))))
 		}
 		// A record of the source that cannot be read only means that
 		// item runs again.
@@ -481,133 +547,130 @@ func (x *execution) execForeach(ctx context.Context, s *flowspec.Step, sc *flows
 			it.Index, it.Key, it.Why, it.Reason = i, keys[i], p.reason(src, i), ""
 			if err := x.st.SaveItem(x.sc, x.meta.ID, s.ID, &it); err != nil {
 				x.storeFailed(fmt.Errorf("the record of item %d of step %s could not be written: %w", i, s.ID, err))
-				return nil
+				return nil, nil
 			}
 			items[i] = &it
 			count++
 		}
 	}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	var held atomic.Bool // an item was held back by the budget
-	// Items start in order, each as soon as the run has a free slot; the
-	// step itself holds none while it waits (see slots).
-	for i, item := range list {
-		if items[i] != nil {
-			continue
-		}
-		sl, err := x.slots.take(ctx)
-		if err != nil {
-			break
-		}
-		if x.holdsModel(s) {
-			sl.release()
-			held.Store(true)
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer sl.release()
-			idx := i
-			isc := *sc
-			isc.Item, isc.Index = item, idx
-			u := &unit{x: x, step: s, scope: &isc, item: &idx, env: env, red: red, slot: sl}
-			t0 := time.Now()
-			res, attempts, err := x.runUnitSafe(ctx, ex, u)
-			// Its work done, the item gives its slot to the next one while
-			// its record is written: a model call does not wait for the
-			// disk. At most N items are between the two at once, so a
-			// crash loses no more unrecorded work than N more units; the
-			// step ends, and item_finished is told, only once the item's
-			// record is durable.
-			x.recording <- struct{}{}
-			rec := x.recording.taken()
-			defer rec.release()
-			sl.release()
-			key := itemKey(s.ID, idx)
-			// What earlier goes at the item spent: kept in the meta when
-			// they left no record (stopped, or it could not be written),
-			// else in its failed record, which this one replaces.
-			before, kept := x.earlier(key)
-			// A waiting item's go goes on in this one (as a step's that
-			// asked does): it is no attempt of its own.
-			if prev := done[idx]; !kept && prev != nil && prev.Status != StepCompleted && prev.Status != StepWaiting {
-				before = spendOf(prev.Attempts, prev.Error, prev.DurationMS, prev.Usage, prev.CostUSD, prev.AttemptsDetail)
-			}
-			if ctx.Err() != nil || heldByBudget(err) {
-				if ctx.Err() == nil {
-					held.Store(true)
-				}
-				x.keepSpend(key, stoppedSpend(res, before))
-				return
-			}
-			it := &ItemResult{Index: idx, Attempts: attempts, DurationMS: time.Since(t0).Milliseconds(), Key: keys[idx]}
-			if picks != nil {
-				it.Why = picks[idx].reason(src, idx)
-			}
-			if res != nil {
-				it.Usage, it.CostUSD, it.AttemptsDetail, it.Turns = res.Usage, res.Cost, res.Tries, res.Turns
-				it.Model, it.Alias, it.Mock = res.Model, res.Alias, res.Mock
-				it.ChildRun = res.Child
-			}
-			if err != nil && it.Model == "" {
-				it.Model, it.Alias = x.triedModel(s)
-			}
-			switch {
-			case err != nil:
-				msg := u.mask(err.Error())
-				it.Status, it.Error, it.Remedy = StepFailed, &msg, runstore.RemedyOf(err)
-			case res.Wait != nil:
-				// Its loop asks a person: the item waits, and the step
-				// with it once the others are done.
-				it.Status, it.Wait = StepWaiting, itemWait(res.Wait, idx)
-			default:
-				it.Status, it.Output = StepCompleted, res.Output
-				if res.Cached != nil {
-					it.Why = cachedWhy(res.Cached, it.Why)
-				}
-			}
-			it.Masked = u.noteMasked()
-			foldEarlier(before, &it.Attempts, it.Error, it.DurationMS, &it.Usage, &it.CostUSD, &it.AttemptsDetail)
-			x.recordedSpend(s, &idx, &it.Usage, &it.CostUSD)
-			if err := x.st.SaveItem(x.sc, x.meta.ID, s.ID, it); err != nil {
-				// Not the item's failure: the run stops and resume runs it again.
-				x.keepSpend(key, spendOf(it.Attempts, it.Error, it.DurationMS, it.Usage, it.CostUSD, it.AttemptsDetail))
-				x.storeFailed(fmt.Errorf("the record of item %d of step %s could not be written: %w", idx, s.ID, err))
-				return
-			}
-			if kept {
-				x.forgetSpend(key)
-			}
-			// Told under the lock that counts, so the journal's Done only
-			// grows though items finish together.
-			mu.Lock()
-			items[idx] = it
-			if it.Status == StepWaiting {
-				mu.Unlock()
-				return // not finished: it goes on once answered
-			}
-			count++
-			fin := Event{Type: EventItemFinished, Step: s.ID, Item: &idx, Done: count, Total: len(list)}
-			if it.Error != nil {
-				// A follower counts failed items apart from done ones.
-				fin.Error = *it.Error
-			}
-			x.emit(fin)
-			mu.Unlock()
-		}()
+	return &foreachGo{x: x, s: s, sc: sc, ex: ex, env: env, red: red, list: list, done: done, keys: keys,
+		src: src, picks: picks, items: items, count: count}, nil
+}
+
+// runItem runs item i in slot sl (released by the time it returns) and
+// records it; an item stopped, held by the budget, or left for the driver
+// to try again (errAgain) has no record.
+func (fg *foreachGo) runItem(ctx context.Context, i int, sl *slot) {
+	x, s := fg.x, fg.s
+	defer sl.release()
+	idx := i
+	isc := *fg.sc
+	isc.Item, isc.Index = fg.list[i], idx
+	u := &unit{x: x, step: s, scope: &isc, item: &idx, env: fg.env, red: fg.red, slot: sl}
+	t0 := time.Now()
+	res, attempts, err := x.runUnitSafe(ctx, fg.ex, u)
+	// Its work done, the item gives its slot to the next one while
+	// its record is written: a model call does not wait for the
+	// disk. At most N items are between the two at once, so a
+	// crash loses no more unrecorded work than N more units; the
+	// step ends, and item_finished is told, only once the item's
+	// record is durable.
+	x.recording <- struct{}{}
+	rec := x.recording.taken()
+	defer rec.release()
+	sl.release()
+	key := itemKey(s.ID, idx)
+	// What earlier goes at the item spent: kept in the meta when
+	// they left no record (stopped, or it could not be written),
+	// else in its failed record, which this one replaces.
+	before, kept := x.earlier(key)
+	// A waiting item's go goes on in this one (as a step's that asked
+	// does): it is no attempt of its own.
+	if prev := fg.done[idx]; !kept && prev != nil && prev.Status != StepCompleted && prev.Status != StepWaiting {
+		before = spendOf(prev.Attempts, prev.Error, prev.DurationMS, prev.Usage, prev.CostUSD, prev.AttemptsDetail)
 	}
-	wg.Wait()
-	if ctx.Err() != nil || held.Load() {
-		return nil // its items not done run when the run is continued
+	if errors.Is(err, errAgain) {
+		return // the driver tries it again, carrying what it spent
 	}
+	if ctx.Err() != nil || heldByBudget(err) {
+		if ctx.Err() == nil {
+			fg.held.Store(true)
+		}
+		x.keepSpend(key, stoppedSpend(res, before))
+		return
+	}
+	it := &ItemResult{Index: idx, Attempts: attempts, DurationMS: time.Since(t0).Milliseconds(), Key: fg.keys[idx]}
+	if fg.picks != nil {
+		it.Why = fg.picks[idx].reason(fg.src, idx)
+	}
+	if res != nil {
+		it.Usage, it.CostUSD, it.AttemptsDetail, it.Turns = res.Usage, res.Cost, res.Tries, res.Turns
+		it.Model, it.Alias, it.Mock = res.Model, res.Alias, res.Mock
+		it.ChildRun = res.Child
+	}
+	if err != nil && it.Model == "" {
+		it.Model, it.Alias = x.triedModel(s)
+	}
+	switch {
+	case err != nil:
+		msg := u.mask(err.Error())
+		it.Status, it.Error, it.Remedy = StepFailed, &msg, runstore.RemedyOf(err)
+	case res.Wait != nil:
+		// Its loop asks a person: the item waits, and the step with it
+		// once the others are done.
+		it.Status, it.Wait = StepWaiting, itemWait(res.Wait, idx)
+	default:
+		it.Status, it.Output = StepCompleted, res.Output
+		if res.Cached != nil {
+			it.Why = cachedWhy(res.Cached, it.Why)
+		}
+	}
+	it.Masked = u.noteMasked()
+	foldEarlier(before, &it.Attempts, it.Error, it.DurationMS, &it.Usage, &it.CostUSD, &it.AttemptsDetail)
+	x.recordedSpend(s, &idx, &it.Usage, &it.CostUSD)
+	if err := x.st.SaveItem(x.sc, x.meta.ID, s.ID, it); err != nil {
+		// Not the item's failure: the run stops and resume runs it again.
+		x.keepSpend(key, spendOf(it.Attempts, it.Error, it.DurationMS, it.Usage, it.CostUSD, it.AttemptsDetail))
+		x.storeFailed(fmt.Errorf("the record of item %d of step %s could not be written: %w", idx, s.ID, err))
+		return
+	}
+	if kept {
+		x.forgetSpend(key)
+	}
+	// Told under the lock that counts, so the journal's Done only
+	// grows though items finish together.
+	fg.mu.Lock()
+	fg.items[idx] = it
+	if it.Status == StepWaiting {
+		fg.mu.Unlock()
+		return // not finished: it goes on once answered
+	}
+	fg.count++
+	if x.driven {
+		// The other items run in other processes: the store counts them.
+		if recs, err := x.st.LoadItems(x.sc, x.meta.ID, s.ID); err == nil {
+			fg.count = len(recs)
+		}
+	}
+	fin := Event{Type: EventItemFinished, Step: s.ID, Item: &idx, Done: fg.count, Total: len(fg.list)}
+	if it.Error != nil {
+		// A follower counts failed items apart from done ones.
+		fin.Error = *it.Error
+	}
+	x.emit(fin)
+	fg.mu.Unlock()
+}
+
+// finish is the step's result once every item is done: completed with
+// their outputs, or failed with the first item that failed.
+func (fg *foreachGo) finish(start time.Time) *StepResult {
+	x, s := fg.x, fg.s
 	end := time.Now().UTC()
 	r := &StepResult{ID: s.ID, Kind: s.Kind, Status: StepCompleted, StartedAt: &start, EndedAt: &end,
 		DurationMS: end.Sub(start).Milliseconds(), Fingerprint: x.fps[s.ID]}
-	outs := make([]any, len(list))
+	outs := make([]any, len(fg.list))
 	var asked []runstore.ToolQuestion
-	for i, it := range items {
+	for i, it := range fg.items {
 		if i == 0 || it.Model == r.Model && it.Alias == r.Alias && it.Mock == r.Mock {
 			// The step's model is its items' when they all had the same.
 			r.Model, r.Alias, r.Mock = it.Model, it.Alias, it.Mock

@@ -20,9 +20,21 @@ import (
 // (nothing is copied), and their outputs are read only when a step that
 // runs needs them.
 func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
-	srcID, err := e.resolve(ctx, opts.Source)
+	x, unlock, err := e.prepareReplay(ctx, opts, nil)
 	if err != nil {
 		return nil, err
+	}
+	defer unlock()
+	return x.run(ctx)
+}
+
+// prepareReplay records the replay opts ask for and returns the go at it
+// that runs it, leased to this engine until unlock; with ref, a Temporal
+// workflow drives it instead: nobody holds it, and unlock does nothing.
+func (e *Engine) prepareReplay(ctx context.Context, opts ReplayOptions, ref *runstore.TemporalRef) (x *execution, unlock func(), err error) {
+	srcID, err := e.resolve(ctx, opts.Source)
+	if err != nil {
+		return nil, nil, err
 	}
 	// The source's plan is not needed, only its index (and, for a replay
 	// of a replay, where its reused steps live).
@@ -31,15 +43,15 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 		src, err = e.store.LoadMeta(ctx, srcID)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if e.liveStatus(ctx, src) == RunRunning {
-		return nil, &UsageError{Err: fmt.Errorf("run %s is still running; replay it once it has stopped", srcID)}
+		return nil, nil, &UsageError{Err: fmt.Errorf("run %s is still running; replay it once it has stopped", srcID)}
 	}
 	f := opts.Flow
 	if f == nil {
 		if f, err = e.loadFlow(ctx, src); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	g := newGraph(f)
@@ -49,10 +61,10 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 	if opts.From != "" {
 		base, n, err := itemSelector(opts.From)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if from, err = g.selectStep(SelectFrom, base); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		fromItem, opts.From = n, from
 		if n >= 0 {
@@ -64,19 +76,19 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 		for sel, v := range opts.Overrides {
 			id, err := g.selectStep(SelectOverride, sel)
 			if err != nil {
-				return nil, overrideOfItem(g, sel, err)
+				return nil, nil, overrideOfItem(g, sel, err)
 			}
 			if _, dup := over[id]; dup {
-				return nil, &UsageError{Err: &StepChoiceError{Role: SelectOverride, Sel: sel, Matches: []string{id}, Twice: true}}
+				return nil, nil, &UsageError{Err: &StepChoiceError{Role: SelectOverride, Sel: sel, Matches: []string{id}, Twice: true}}
 			}
 			if err := checkOverride(g.steps[id], v); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			over[id] = v
 		}
 		opts.Overrides = over
 		if _, both := over[from]; both && fromItem >= 0 {
-			return nil, &UsageError{Err: &ItemChoiceError{Role: SelectFrom, Sel: opts.From, Step: from, Item: fromItem, Problem: ItemOverridden}}
+			return nil, nil, &UsageError{Err: &ItemChoiceError{Role: SelectFrom, Sel: opts.From, Step: from, Item: fromItem, Problem: ItemOverridden}}
 		}
 	}
 	given := maps.Clone(src.Inputs)
@@ -98,16 +110,16 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 	if err != nil {
 		var ue *UsageError
 		if errors.As(err, &ue) {
-			return nil, err
+			return nil, nil, err
 		}
-		return nil, &UsageError{Err: err}
+		return nil, nil, &UsageError{Err: err}
 	}
 
 	var reg *providers.Registry
 	if e.cfg.Models != nil {
 		cur, err := e.cfg.Models.Current()
 		if err != nil && hasLLM(f) && src.Registry == nil {
-			return nil, fmt.Errorf("cannot read the model registry: %w", err)
+			return nil, nil, fmt.Errorf("cannot read the model registry: %w", err)
 		}
 		merged := cur
 		if src.Registry != nil {
@@ -118,13 +130,13 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 
 	index, lost, err := e.sourceIndex(ctx, src)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	lostRecords(g, index, src, opts.Flow != nil, lost)
 	if fromItem >= 0 {
 		ie, has := index[from]
 		if err := e.checkItemSelector(ctx, g.steps[from], fromItem, srcID, ie, has); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	models := e.modelChanges(ctx, g, index, src, reg)
@@ -190,7 +202,7 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 
 	id, err := e.store.NewID(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	srcRef := srcID
 	meta := &RunMeta{
@@ -212,24 +224,44 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 	meta.WorkDir = e.replayWorkDir(opts.Flow, src)
 	meta.Budget = budgetOf(f.Budget.Over(opts.Budget))
 	meta.NoCache = opts.NoCache
-	unlock, err := e.createLocked(ctx, meta, f.Source)
+	if ref != nil {
+		r := *ref
+		if r.WorkflowID == "" {
+			r.WorkflowID = id
+		}
+		meta.Temporal = &r
+		if meta.Parallel <= 0 {
+			meta.Parallel = e.parallel(0)
+		}
+		// The workflow's reasons are read by its activities: kept with the run.
+		meta.Why = make(map[string]Reason, len(why))
+		for sid, r := range why {
+			meta.Why[sid] = *r
+		}
+	}
+	unlock, err = e.createTold(ctx, meta, f.Source, opts.OnCreated)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer unlock()
-	if opts.OnCreated != nil {
-		opts.OnCreated(id)
+	if ref != nil {
+		unlock()
+		unlock = func() {}
 	}
+	defer func() {
+		if err != nil {
+			unlock()
+		}
+	}()
 	now := time.Now().UTC()
 	for sid, v := range opts.Overrides {
 		s := g.steps[sid]
 		r := &StepResult{ID: sid, Kind: s.Kind, Status: StepCompleted, Output: v, Why: &Reason{Code: runstore.ReasonOverridden},
 			StartedAt: &now, EndedAt: &now, Fingerprint: fps[sid]}
 		if err := e.store.SaveStep(ctx, id, r); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	x := e.newExecutionWith(f, g, fps, meta, e.parallel(opts.Parallel))
+	x = e.newExecutionWith(f, g, fps, meta, e.parallel(opts.Parallel))
 	x.reasons = why
 	x.beforeSteps = func() { x.stopSourceLeftovers(ctx, srcID) }
 	x.itemsFrom = itemSources(g, withUnrecorded(g, index, src, opts.Flow != nil), srcID, fps, rp, models, from, fromItem)
@@ -238,9 +270,9 @@ func (e *Engine) Replay(ctx context.Context, opts ReplayOptions) (*Run, error) {
 		x.caller = e.cfg.Models.Caller(*reg)
 	}
 	if err := x.loadRecords(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return x.run(ctx)
+	return x, unlock, nil
 }
 
 // sourceIndex is each step's status, fingerprint and home in the source

@@ -57,6 +57,9 @@ func (e *Engine) lockMeta(ctx context.Context, ref string) (*RunMeta, func(), er
 		return nil, nil, err
 	}
 	meta, err := e.store.LoadMeta(ctx, id)
+	if err == nil {
+		err = onTemporal(meta)
+	}
 	if err != nil {
 		unlock()
 		return nil, nil, err
@@ -103,13 +106,24 @@ func (e *Engine) Answer(ctx context.Context, ref, step string, value json.RawMes
 	if r.Wait != nil && r.Wait.Deadline != nil && time.Now().After(*r.Wait.Deadline) {
 		return e.expireWait(ctx, meta, r)
 	}
+	if err := e.recordAnswer(ctx, meta.ID, r, value); err != nil {
+		return nil, err
+	}
+	// The run waits on until resumed, but its index must say the step is
+	// answered, or a replay of it would ask again.
+	return e.settle(ctx, meta, runEnd{meta.Status, meta.Ending, meta.Error})
+}
+
+// recordAnswer checks value against the schema of r, a wait step of run
+// id, then completes r with it and journals it.
+func (e *Engine) recordAnswer(ctx context.Context, id string, r *StepResult, value json.RawMessage) error {
 	var schema map[string]any
 	if r.Wait != nil {
 		schema = r.Wait.Schema
 	}
 	plain, err := checkAnswer("the answer for step "+r.ID, schema, value)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	now := time.Now().UTC()
 	r.Status = StepCompleted
@@ -123,13 +137,11 @@ func (e *Engine) Answer(ctx context.Context, ref, step string, value json.RawMes
 	}
 	r.Wait.Answered, r.Wait.Answer = true, plain
 	r.Dir = ""
-	if err := e.store.SaveStep(ctx, meta.ID, r); err != nil {
-		return nil, err
+	if err := e.store.SaveStep(ctx, id, r); err != nil {
+		return err
 	}
-	_ = e.store.AppendEvents(ctx, meta.ID, Event{Time: now, Type: EventStepFinished, RunID: meta.ID, Step: r.ID, Result: r})
-	// The run waits on until resumed, but its index must say the step is
-	// answered, or a replay of it would ask again.
-	return e.settle(ctx, meta, runEnd{meta.Status, meta.Ending, meta.Error})
+	_ = e.store.AppendEvents(ctx, id, Event{Time: now, Type: EventStepFinished, RunID: id, Step: r.ID, Result: r})
+	return nil
 }
 
 // checkAnswer parses an answer (what names it in errors) and checks it

@@ -358,6 +358,20 @@ type RunMeta struct {
 	// SubFlows are the sources of the flow's sub-flows by path (see
 	// flowspec.Flow.SubFlows): the snapshot's, beside flow.yaml.
 	SubFlows map[string]string `json:"sub_flows,omitempty"`
+	// Temporal names the workflow that drives the run when it runs on
+	// Temporal: no process holds its lease, so its status is what the
+	// meta says, and cancel and answers go to the workflow.
+	Temporal *TemporalRef `json:"temporal,omitempty"`
+	// Why are, for a replay a Temporal workflow drives, why each step
+	// that runs again does: its activities, in any process, record it.
+	Why map[string]Reason `json:"why,omitempty"`
+}
+
+// TemporalRef is the Temporal workflow a run is executed by.
+type TemporalRef struct {
+	Namespace  string `json:"namespace"`
+	TaskQueue  string `json:"task_queue"`
+	WorkflowID string `json:"workflow_id"`
 }
 
 // PlanStep is one step of a run's plan.

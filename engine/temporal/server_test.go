@@ -1,0 +1,190 @@
+package temporal
+
+import (
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/temporalproto"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/kitaruhq/kitaru/engine"
+	"github.com/kitaruhq/kitaru/engine/runstore"
+	"github.com/kitaruhq/kitaru/engine/runstore/pgstore"
+	"github.com/kitaruhq/kitaru/flowspec"
+	"github.com/kitaruhq/kitaru/internal/pgtest"
+	"github.com/kitaruhq/kitaru/internal/temporaltest"
+)
+
+// serverFlow has parallel steps, a foreach and a wait.
+const serverFlow = `
+name: across
+steps:
+  a: {kind: checkpoint, run: echo x >> COUNTER/a; echo A}
+  b: {kind: checkpoint, run: echo x >> COUNTER/b; echo B}
+  each:
+    kind: checkpoint
+    needs: [a]
+    foreach: '${{ ["x", "y", "z", "w"] }}'
+    run: echo x >> COUNTER/${{ item }}; echo ${{ item }}
+  approval:
+    kind: wait
+    needs: [each, b]
+    question: Ship ${{ steps.each.output }}?
+    schema: {type: boolean}
+  ship:
+    kind: checkpoint
+    needs: [approval]
+    if: steps.approval.output == true
+    run: echo x >> COUNTER/ship; echo shipped
+output: ${{ steps.ship.output }}
+`
+
+// TestOnATemporalServer runs a flow on a real Temporal server (in a
+// process of its own) with two workers, each with its engine over its own
+// connection to one PostgreSQL store, answers its wait by signal, then
+// replays the workflow's history against the workflow code: what a kitaru
+// upgrade must not break. With KITARU_UPDATE_HISTORY=1 it keeps the
+// history in testdata for TestRecordedHistoriesReplay.
+func TestOnATemporalServer(t *testing.T) {
+	t.Parallel()
+	srv := temporaltest.Start(t)
+	pg := pgtest.Start(t)
+	url := pg.DatabaseURL(t, "kitaru_temporal")
+	ctx := t.Context()
+	counter := t.TempDir()
+	wd, _ := os.Getwd()
+	newEngine := func() *engine.Engine {
+		st, err := pgstore.Open(ctx, url, pgstore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return engine.New(engine.Config{Store: st, WorkDir: wd})
+	}
+	c, err := client.Dial(client.Options{HostPort: srv.Address, Namespace: srv.Namespace, Logger: log.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	queue := "kitaru-test"
+	for range 2 {
+		w := worker.New(c, queue, worker.Options{})
+		Register(w, &Activities{Engine: newEngine()})
+		if err := w.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer w.Stop()
+	}
+
+	eng := newEngine()
+	f, err := flowspec.Parse("across.yaml", []byte(strings.ReplaceAll(serverFlow, "COUNTER", counter)), flowspec.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := eng.CreateDriven(ctx, engine.StartOptions{Flow: f, Inputs: map[string]any{}, Parallel: 4},
+		runstore.TemporalRef{Namespace: srv.Namespace, TaskQueue: queue})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wf, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: sp.Run, TaskQueue: queue}, WorkflowName, Input{Spec: *sp, Heartbeat: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The answer is sent once the question is recorded, as `kitaru input`
+	// would be.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		r, err := eng.Store().LoadStep(ctx, sp.Run, "approval")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r != nil && r.Status == runstore.StepWaiting {
+			if r.Wait == nil || r.Wait.Question != `Ship ["x","y","z","w"]?` {
+				t.Fatalf("approval %+v", r)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the wait step never asked")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := c.SignalWorkflow(ctx, sp.Run, "", SignalAnswer, Answer{Step: "approval", Value: json.RawMessage(`true`)}); err != nil {
+		t.Fatal(err)
+	}
+	var res Result
+	if err := wf.Get(ctx, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != runstore.RunCompleted {
+		t.Fatalf("result %+v", res)
+	}
+	run, err := eng.Get(ctx, sp.Run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Status != runstore.RunCompleted || run.Output != "shipped" {
+		t.Fatalf("run %+v", run)
+	}
+	for _, name := range []string{"a", "b", "x", "y", "z", "w", "ship"} {
+		data, _ := os.ReadFile(filepath.Join(counter, name))
+		if n := strings.Count(string(data), "\n"); n != 1 {
+			t.Errorf("%s ran %d times", name, n)
+		}
+	}
+
+	hist := &historypb.History{}
+	it := c.GetWorkflowHistory(ctx, sp.Run, "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		hist.Events = append(hist.Events, ev)
+	}
+	if err := replayer(t).ReplayWorkflowHistory(nil, hist); err != nil {
+		t.Fatalf("the workflow does not replay its own history: %v", err)
+	}
+	if os.Getenv("KITARU_UPDATE_HISTORY") != "" {
+		data, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(hist)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join("testdata", "history-across.json"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func replayer(t *testing.T) worker.WorkflowReplayer {
+	r := worker.NewWorkflowReplayer()
+	r.RegisterWorkflowWithOptions(Flow, workflow.RegisterOptions{Name: WorkflowName})
+	return r
+}
+
+// TestRecordedHistoriesReplay replays histories a real server recorded
+// (TestOnATemporalServer keeps them) against today's workflow code: a
+// change that makes the workflow decide differently would break the
+// workflows running when kitaru is upgraded, and fails here.
+func TestRecordedHistoriesReplay(t *testing.T) {
+	t.Parallel()
+	files, _ := filepath.Glob(filepath.Join("testdata", "history-*.json"))
+	if len(files) == 0 {
+		t.Fatal("no recorded histories in testdata")
+	}
+	for _, file := range files {
+		if err := replayer(t).ReplayWorkflowHistoryFromJSONFile(nil, file); err != nil {
+			t.Errorf("%s: %v", file, err)
+		}
+	}
+}

@@ -1,0 +1,537 @@
+// Package temporal is the Temporal driver of kitaru runs: a flow runs as
+// one Temporal workflow, its steps and foreach items as activities, on any
+// number of worker processes that share the run store.
+//
+// The workflow (Flow) schedules with package plan's pure functions, as the
+// engine's own run loop does, so a run on Temporal and a local one cannot
+// disagree on what runs when. It reads no clock, randomness, environment
+// or file: time is Temporal's (timers), everything else comes in its input,
+// signals and activity results. The activities (Activities) run a step or
+// an item through the engine's executors and record the result in the run
+// store themselves, returning only statuses, so no output ever travels
+// through Temporal's payloads (which it limits to 2 MB) and every command
+// reads a Temporal run as it reads a local one.
+//
+// A step's retry: and timeout: become its activity's retry policy and
+// timeouts; a wait step waits for the Answer signal, with a durable timer
+// for its timeout; cancelling the workflow cancels the run.
+package temporal
+
+import (
+	"encoding/json"
+	"errors"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/kitaruhq/kitaru/engine"
+	"github.com/kitaruhq/kitaru/engine/plan"
+	"github.com/kitaruhq/kitaru/engine/runstore"
+)
+
+// The names Temporal knows kitaru's workflow, signal and activities by:
+// they are part of recorded histories, so they never change.
+const (
+	WorkflowName = "kitaru.flow"
+	SignalAnswer = "kitaru.answer"
+
+	activityStep       = "kitaru.step"
+	activityForeach    = "kitaru.foreach"
+	activityItem       = "kitaru.item"
+	activityForeachEnd = "kitaru.foreach_end"
+	activityAnswer     = "kitaru.answer"
+	activityExpire     = "kitaru.expire"
+	activityFail       = "kitaru.fail"
+	activityMark       = "kitaru.mark"
+	activityFinish     = "kitaru.finish"
+
+	// errAgainType is the error type of an attempt the retry policy tries
+	// again; errUsageType of a request no retry can fix.
+	errAgainType = "kitaru.again"
+	errUsageType = "kitaru.usage"
+)
+
+// DefaultHeartbeat is how soon a step's activity whose worker died is
+// tried again elsewhere, when Input does not say.
+const DefaultHeartbeat = 30 * time.Second
+
+// lostAttempts are the attempts of a unit's activity allowed beyond its
+// step's retry: attempts, for workers lost mid-step (each costs one).
+const lostAttempts = 5
+
+// Input starts a Flow workflow.
+type Input struct {
+	Spec engine.DriveSpec `json:"spec"`
+	// Heartbeat is the heartbeat timeout of step activities (<= 0:
+	// DefaultHeartbeat): how long a dead worker goes unnoticed.
+	Heartbeat time.Duration `json:"heartbeat,omitempty"`
+}
+
+// Answer is the payload of SignalAnswer: the answer to wait step Step
+// ("": the only one waiting), as JSON.
+type Answer struct {
+	Step  string          `json:"step,omitempty"`
+	Value json.RawMessage `json:"value"`
+}
+
+// Result is how a Flow workflow ended the run.
+type Result struct {
+	Status runstore.RunStatus `json:"status"`
+	Ending plan.Ending        `json:"ending"`
+}
+
+// A unit of the workflow is one activity or timer in flight.
+type unitKind int
+
+const (
+	unitStep unitKind = iota
+	unitForeach
+	unitItem
+	unitForeachEnd
+	unitAnswer
+	unitExpire
+	unitTimer
+	unitFail
+	unitMark
+)
+
+type pending struct {
+	kind unitKind
+	step string
+	item int
+	fut  workflow.Future
+	slot bool // it holds one of the run's parallel places
+}
+
+// flowRun is the state of one Flow workflow; only its goroutine (the
+// workflow's) touches it.
+type flowRun struct {
+	ctx       workflow.Context
+	in        Input
+	sp        *engine.DriveSpec
+	status    map[string]runstore.StepStatus
+	frontier  *plan.Frontier
+	free      int
+	want      []pending // units waiting for a place, in order
+	inFlight  []*pending
+	foreach   map[string]*foreachState
+	timers    map[string]workflow.CancelFunc // wait timeouts by step
+	answers   map[string][]Answer            // answers not yet asked for (or sent early)
+	answering map[string]bool
+	// expired: the step's timeout ran out (its expiry is recorded unless
+	// an answer in flight is taken).
+	expired   map[string]bool
+	marked    bool // the run is recorded waiting
+	cancelled bool
+}
+
+type foreachState struct {
+	left    int // items not yet ended
+	started time.Time
+	failed  bool // an item's activity gave up: the step fails
+}
+
+// Flow is the workflow of one run: it schedules the run's steps with
+// plan.Frontier as their states come in, and ends it as plan.Verdict says.
+func Flow(ctx workflow.Context, in Input) (*Result, error) {
+	sp := &in.Spec
+	r := &flowRun{ctx: ctx, in: in, sp: sp, status: map[string]runstore.StepStatus{}, free: max(1, sp.Parallel),
+		foreach: map[string]*foreachState{}, timers: map[string]workflow.CancelFunc{},
+		answers: map[string][]Answer{}, answering: map[string]bool{}, expired: map[string]bool{}}
+	for _, id := range sp.Order {
+		if st := sp.Steps[id].Status; st != "" {
+			r.status[id] = st
+		}
+	}
+	r.frontier = plan.NewFrontier(sp.Graph(), func(id string) (bool, bool) {
+		st, has := r.status[id]
+		return has, has && decided(st)
+	})
+	for _, id := range sp.Order {
+		if r.status[id] == runstore.StepWaiting {
+			r.waiting(id)
+		}
+	}
+	signals := workflow.GetSignalChannel(ctx, SignalAnswer)
+	for {
+		if !r.cancelled {
+			r.schedule()
+		}
+		if r.idle() {
+			if r.cancelled {
+				break
+			}
+			end := plan.Verdict(sp.Order, r.statusOf, r.continued, plan.NotStopped)
+			if end.Status != runstore.RunWaiting {
+				break
+			}
+			if !r.marked {
+				// Every step that can run has: the run reads as waiting
+				// until an answer comes.
+				r.marked = true
+				r.mark(end)
+			}
+		}
+		sel := workflow.NewSelector(ctx)
+		for _, p := range r.inFlight {
+			sel.AddFuture(p.fut, func(workflow.Future) { r.done(p) })
+		}
+		sel.AddReceive(signals, func(c workflow.ReceiveChannel, _ bool) {
+			var a Answer
+			c.Receive(ctx, &a)
+			r.answer(a)
+		})
+		if !r.cancelled {
+			sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) { r.cancel() })
+		}
+		sel.Select(ctx)
+	}
+
+	stop := plan.NotStopped
+	if r.cancelled {
+		stop = plan.StoppedByCancel
+	}
+	end := plan.Verdict(sp.Order, r.statusOf, r.continued, stop)
+	// The run's end is recorded even when the workflow is cancelled.
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	if err := workflow.ExecuteActivity(bookkeeping(dctx), activityFinish, FinishRequest{Run: sp.Run, End: end}).Get(dctx, nil); err != nil {
+		return nil, err
+	}
+	if r.cancelled {
+		return nil, workflow.ErrCanceled
+	}
+	return &Result{Status: end.Status, Ending: end}, nil
+}
+
+// idle says whether nothing runs nor waits for a place: only the
+// timeouts of waits may be in flight (and a run that ends meanwhile, a
+// step having failed, does not wait for them).
+func (r *flowRun) idle() bool {
+	if len(r.want) > 0 {
+		return false
+	}
+	for _, p := range r.inFlight {
+		if p.kind != unitTimer || r.cancelled {
+			return false
+		}
+	}
+	return true
+}
+
+func decided(s runstore.StepStatus) bool {
+	return s == runstore.StepCompleted || s == runstore.StepSkipped || s == runstore.StepFailed
+}
+
+func (r *flowRun) statusOf(id string) (runstore.StepStatus, bool) {
+	st, has := r.status[id]
+	return st, has
+}
+
+func (r *flowRun) continued(id string) bool {
+	return r.status[id] == runstore.StepFailed && r.sp.Steps[id].ContinueOnError
+}
+
+// schedule takes the steps the frontier has ready, and starts the units
+// that wait for a place while there are places.
+func (r *flowRun) schedule() {
+	for {
+		id, more := r.frontier.Next()
+		if !more {
+			break
+		}
+		if r.sp.Steps[id].Foreach {
+			// It holds no place: its items take their own.
+			r.start(pending{kind: unitForeach, step: id})
+			continue
+		}
+		r.want = append(r.want, pending{kind: unitStep, step: id, slot: true})
+	}
+	for len(r.want) > 0 && r.free > 0 {
+		p := r.want[0]
+		r.want = r.want[1:]
+		r.free--
+		r.start(p)
+	}
+}
+
+// start executes unit p's activity.
+func (r *flowRun) start(p pending) {
+	run := r.sp.Run
+	switch p.kind {
+	case unitStep:
+		p.fut = workflow.ExecuteActivity(r.unitCtx(p.step), activityStep, StepRequest{Run: run, Step: p.step})
+	case unitItem:
+		p.fut = workflow.ExecuteActivity(r.unitCtx(p.step), activityItem, ItemRequest{Run: run, Step: p.step, Index: p.item})
+	case unitForeach:
+		p.fut = workflow.ExecuteActivity(bookkeeping(r.ctx), activityForeach, StepRequest{Run: run, Step: p.step})
+	case unitForeachEnd:
+		p.fut = workflow.ExecuteActivity(bookkeeping(r.ctx), activityForeachEnd, ForeachEndRequest{Run: run, Step: p.step, Started: r.foreach[p.step].started})
+	case unitExpire:
+		p.fut = workflow.ExecuteActivity(bookkeeping(r.ctx), activityExpire, StepRequest{Run: run, Step: p.step})
+	}
+	r.inFlight = append(r.inFlight, &p)
+}
+
+// done takes in the end of unit p.
+func (r *flowRun) done(p *pending) {
+	for i, q := range r.inFlight {
+		if q == p {
+			r.inFlight = append(r.inFlight[:i], r.inFlight[i+1:]...)
+			break
+		}
+	}
+	if p.slot {
+		r.free++
+	}
+	switch p.kind {
+	case unitStep, unitExpire, unitForeachEnd, unitFail:
+		var out engine.StepOutcome
+		if err := p.fut.Get(r.ctx, &out); err != nil {
+			r.unitFailed(p, err)
+			return
+		}
+		r.ended(p.step, out.Status)
+	case unitForeach:
+		var out engine.ForeachOutcome
+		if err := p.fut.Get(r.ctx, &out); err != nil {
+			r.unitFailed(p, err)
+			return
+		}
+		if out.Outcome != nil {
+			r.ended(p.step, out.Outcome.Status)
+			return
+		}
+		r.foreach[p.step] = &foreachState{left: len(out.Todo), started: out.Started}
+		if len(out.Todo) == 0 {
+			r.start(pending{kind: unitForeachEnd, step: p.step})
+			return
+		}
+		for _, i := range out.Todo {
+			r.want = append(r.want, pending{kind: unitItem, step: p.step, item: i, slot: true})
+		}
+	case unitItem:
+		fs := r.foreach[p.step]
+		var out engine.StepOutcome
+		if err := p.fut.Get(r.ctx, &out); err != nil && !r.cancelled {
+			workflow.GetLogger(r.ctx).Error("an item's activity gave up", "step", p.step, "item", p.item, "error", err)
+			fs.failed = true
+		}
+		fs.left--
+		if fs.left == 0 && !r.cancelled {
+			if fs.failed {
+				r.fail(p.step, "an item's activity gave up")
+				return
+			}
+			r.start(pending{kind: unitForeachEnd, step: p.step})
+		}
+	case unitAnswer:
+		r.answering[p.step] = false
+		var out engine.StepOutcome
+		if err := p.fut.Get(r.ctx, &out); err != nil {
+			// Refused (not JSON, not its schema): the step waits on.
+			workflow.GetLogger(r.ctx).Info("an answer was refused", "step", p.step, "error", err)
+			if r.expired[p.step] {
+				r.start(pending{kind: unitExpire, step: p.step})
+				return
+			}
+			r.nextAnswer(p.step)
+			return
+		}
+		r.ended(p.step, out.Status)
+	case unitTimer:
+		if err := p.fut.Get(r.ctx, nil); err != nil {
+			return // cancelled: answered, or the run was
+		}
+		delete(r.timers, p.step)
+		r.expired[p.step] = true
+		if r.status[p.step] == runstore.StepWaiting && !r.cancelled && !r.answering[p.step] {
+			r.start(pending{kind: unitExpire, step: p.step})
+		}
+	case unitMark:
+		if err := p.fut.Get(r.ctx, nil); err != nil {
+			workflow.GetLogger(r.ctx).Warn("the run's state could not be recorded", "error", err)
+		}
+	}
+}
+
+// unitFailed takes in a unit whose activity gave up (its retries spent on
+// lost workers or an unreachable store): the step is recorded failed.
+func (r *flowRun) unitFailed(p *pending, err error) {
+	if r.cancelled {
+		return
+	}
+	if p.kind == unitFail {
+		// Not even its failure could be recorded: it stays without a
+		// state, and the run ends failed (never ready).
+		workflow.GetLogger(r.ctx).Error("a step's failure could not be recorded", "step", p.step, "error", err)
+		return
+	}
+	r.fail(p.step, "its activity gave up: "+cause(err))
+}
+
+// cause is the innermost message of an activity's error.
+func cause(err error) string {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err.Error()
+		}
+		err = next
+	}
+}
+
+func (r *flowRun) fail(step, msg string) {
+	fut := workflow.ExecuteActivity(bookkeeping(r.ctx), activityFail, FailRequest{Run: r.sp.Run, Step: step, Error: msg})
+	r.inFlight = append(r.inFlight, &pending{kind: unitFail, step: step, fut: fut})
+}
+
+// ended records a step's state, as the run loop's finish does.
+func (r *flowRun) ended(step string, st runstore.StepStatus) {
+	if prev := r.status[step]; st == "" || decided(prev) {
+		// A step ends once: a late answer or expiry does not free its
+		// dependents again.
+		return
+	}
+	r.status[step] = st
+	if st == runstore.StepWaiting {
+		r.waiting(step)
+		return
+	}
+	if c, ok := r.timers[step]; ok {
+		c()
+		delete(r.timers, step)
+	}
+	r.frontier.Finished(step, decided(st))
+	if r.marked {
+		r.marked = false
+		r.mark(plan.Ending{Status: runstore.RunRunning})
+	}
+}
+
+// waiting starts the timeout of a wait step and takes the answers that
+// came before it waited.
+func (r *flowRun) waiting(step string) {
+	if d := r.sp.Steps[step].Timeout; d > 0 && r.sp.Steps[step].Wait {
+		tctx, cancel := workflow.WithCancel(r.ctx)
+		r.timers[step] = cancel
+		r.inFlight = append(r.inFlight, &pending{kind: unitTimer, step: step, fut: workflow.NewTimer(tctx, d)})
+	}
+	r.nextAnswer(step)
+}
+
+// answer takes in an Answer signal.
+func (r *flowRun) answer(a Answer) {
+	if r.cancelled {
+		return
+	}
+	if a.Step == "" {
+		for _, id := range r.sp.Order {
+			if r.status[id] == runstore.StepWaiting {
+				if a.Step != "" {
+					// More than one waits: the answer names none of them.
+					workflow.GetLogger(r.ctx).Info("an answer names no step, and several wait")
+					return
+				}
+				a.Step = id
+			}
+		}
+		if a.Step == "" {
+			return
+		}
+	}
+	if _, ok := r.sp.Steps[a.Step]; !ok {
+		return
+	}
+	r.answers[a.Step] = append(r.answers[a.Step], a)
+	r.nextAnswer(a.Step)
+}
+
+// nextAnswer records the first answer kept for a waiting step.
+func (r *flowRun) nextAnswer(step string) {
+	if r.status[step] != runstore.StepWaiting || r.answering[step] || r.expired[step] || len(r.answers[step]) == 0 {
+		return
+	}
+	a := r.answers[step][0]
+	r.answers[step] = r.answers[step][1:]
+	r.answering[step] = true
+	fut := workflow.ExecuteActivity(bookkeeping(r.ctx), activityAnswer, AnswerRequest{Run: r.sp.Run, Step: step, Value: a.Value})
+	r.inFlight = append(r.inFlight, &pending{kind: unitAnswer, step: step, fut: fut})
+}
+
+// mark records the run's state while it goes on (waiting, or running
+// again).
+func (r *flowRun) mark(end plan.Ending) {
+	fut := workflow.ExecuteActivity(bookkeeping(r.ctx), activityMark, FinishRequest{Run: r.sp.Run, End: end})
+	r.inFlight = append(r.inFlight, &pending{kind: unitMark, fut: fut})
+}
+
+// cancel stops the run: no unit starts, the running ones are cancelled
+// (their activities stop at their next heartbeat), and the run ends
+// cancelled once they have.
+func (r *flowRun) cancel() {
+	r.cancelled = true
+	for _, p := range r.want {
+		if p.slot {
+			r.free++
+		}
+	}
+	r.want = nil
+}
+
+// unitCtx is the context of a step's or item's activity: the step's
+// timeout and retry as Temporal's.
+func (r *flowRun) unitCtx(step string) workflow.Context {
+	s := r.sp.Steps[step]
+	hb := r.in.Heartbeat
+	if hb <= 0 {
+		hb = DefaultHeartbeat
+	}
+	return workflow.WithActivityOptions(r.ctx, UnitOptions(s, hb))
+}
+
+// UnitOptions are the activity options of a unit of step s: its
+// attempts, and backoff doubling up to 5 minutes, as its retry policy
+// (beside lostAttempts for lost workers); its timeout, which the activity
+// enforces itself so that its record says so, plus a minute as the
+// start-to-close timeout (a week without one); hb as heartbeat timeout.
+func UnitOptions(s engine.DriveStep, hb time.Duration) workflow.ActivityOptions {
+	initial := s.Backoff
+	if initial <= 0 {
+		// Temporal wants an interval: a step without backoff retries
+		// almost at once.
+		initial = 100 * time.Millisecond
+	}
+	timeout := 7 * 24 * time.Hour
+	if s.Timeout > 0 && !s.Wait {
+		timeout = s.Timeout + time.Minute
+	}
+	return workflow.ActivityOptions{
+		StartToCloseTimeout: timeout,
+		HeartbeatTimeout:    hb,
+		WaitForCancellation: true,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        initial,
+			BackoffCoefficient:     2,
+			MaximumInterval:        5 * time.Minute,
+			MaximumAttempts:        int32(max(1, s.Attempts) + lostAttempts),
+			NonRetryableErrorTypes: []string{errUsageType},
+		},
+	}
+}
+
+// bookkeeping is the context of the activities that only read and write
+// records: quick, retried while the store is out of reach for a while.
+func bookkeeping(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: time.Minute,
+		WaitForCancellation: true,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        30 * time.Second,
+			MaximumAttempts:        20,
+			NonRetryableErrorTypes: []string{errUsageType},
+		},
+	})
+}

@@ -1,0 +1,359 @@
+package temporal
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/kitaruhq/kitaru/engine"
+	"github.com/kitaruhq/kitaru/engine/runstore"
+	"github.com/kitaruhq/kitaru/engine/runstore/memstore"
+	"github.com/kitaruhq/kitaru/flowspec"
+)
+
+// fixture is an engine over an in-memory store, with a directory for the
+// counter files steps append to, and the SDK's test environment (its
+// clock skips ahead whenever the workflow only waits for a timer).
+type fixture struct {
+	t       *testing.T
+	counter string
+	eng     *engine.Engine
+	env     *testsuite.TestWorkflowEnvironment
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	return newFixtureWith(t, func(r Registry) Registry { return r })
+}
+
+// newFixtureWith registers the workflow and activities through wrap(env).
+func newFixtureWith(t *testing.T, wrap func(Registry) Registry) *fixture {
+	t.Helper()
+	fx := &fixture{t: t, counter: t.TempDir()}
+	wd, _ := os.Getwd()
+	fx.eng = engine.New(engine.Config{Store: memstore.New(), WorkDir: wd})
+	var suite testsuite.WorkflowTestSuite
+	suite.SetLogger(log.NewStructuredLogger(slog.New(slog.DiscardHandler)))
+	fx.env = suite.NewTestWorkflowEnvironment()
+	// Its activities run on the real clock, on a machine that may be busy.
+	fx.env.SetTestTimeout(2 * time.Minute)
+	Register(wrap(fx.env), &Activities{Engine: fx.eng})
+	return fx
+}
+
+// create records a run of src (COUNTER replaced by the counter
+// directory) as a Temporal one and returns the workflow's input.
+func (fx *fixture) create(src string) Input {
+	fx.t.Helper()
+	f, err := flowspec.Parse("test.yaml", []byte(strings.ReplaceAll(src, "COUNTER", fx.counter)), flowspec.Options{})
+	if err != nil {
+		fx.t.Fatalf("flow does not load: %v", err)
+	}
+	in, err := f.BindInputs(nil)
+	if err != nil {
+		fx.t.Fatal(err)
+	}
+	sp, err := fx.eng.CreateDriven(context.Background(), engine.StartOptions{Flow: f, Inputs: in, Parallel: 4},
+		runstore.TemporalRef{Namespace: "default", TaskQueue: "kitaru"})
+	if err != nil {
+		fx.t.Fatalf("create: %v", err)
+	}
+	return Input{Spec: *sp, Heartbeat: time.Minute}
+}
+
+func (fx *fixture) execute(in Input) *Result {
+	fx.t.Helper()
+	fx.env.ExecuteWorkflow(WorkflowName, in)
+	if !fx.env.IsWorkflowCompleted() {
+		fx.t.Fatal("the workflow did not complete")
+	}
+	var res *Result
+	if err := fx.env.GetWorkflowResult(&res); err != nil {
+		fx.t.Fatalf("workflow: %v", err)
+	}
+	return res
+}
+
+func (fx *fixture) get(id string) *runstore.Run {
+	fx.t.Helper()
+	run, err := fx.eng.Get(context.Background(), id)
+	if err != nil {
+		fx.t.Fatal(err)
+	}
+	return run
+}
+
+func (fx *fixture) count(name string) int {
+	data, _ := os.ReadFile(filepath.Join(fx.counter, name))
+	return strings.Count(string(data), "\n")
+}
+
+// wantCounts checks how often steps appended to each counter file.
+func (fx *fixture) wantCounts(want map[string]int) {
+	fx.t.Helper()
+	for name, n := range want {
+		if got := fx.count(name); got != n {
+			fx.t.Errorf("%s ran %d times, want %d", name, got, n)
+		}
+	}
+}
+
+func stepOf(t *testing.T, run *runstore.Run, id string) runstore.StepResult {
+	t.Helper()
+	for _, s := range run.Steps {
+		if s.ID == id {
+			return s
+		}
+	}
+	t.Fatalf("run has no step %s", id)
+	return runstore.StepResult{}
+}
+
+func wantRun(t *testing.T, run *runstore.Run, status runstore.RunStatus) {
+	t.Helper()
+	if run.Status != status {
+		msg := ""
+		if run.Error != nil {
+			msg = *run.Error
+		}
+		t.Fatalf("run %s is %s (%s), want %s; steps %+v", run.ID, run.Status, msg, status, run.Steps)
+	}
+}
+
+func TestParallelStepsAndForeach(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t)
+	in := fx.create(`
+name: fan
+steps:
+  # a and b each wait for the other to start: they pass only together.
+  a:
+    kind: checkpoint
+    run: echo x >> COUNTER/a; for i in $(seq 200); do test -s COUNTER/b && break; sleep 0.05; done; test -s COUNTER/b
+  b:
+    kind: checkpoint
+    run: echo x >> COUNTER/b; for i in $(seq 200); do test -s COUNTER/a && break; sleep 0.05; done; test -s COUNTER/a
+  list: {kind: checkpoint, needs: [a], value: '${{ ["x", "y", "z"] }}'}
+  each:
+    kind: checkpoint
+    foreach: steps.list.output
+    run: echo x >> COUNTER/${{ item }}; echo ${{ item }}-${{ index }}
+  join:
+    kind: checkpoint
+    needs: [each, b]
+    value: '${{ steps.each.output }}'
+output: ${{ steps.join.output }}
+`)
+	res := fx.execute(in)
+	if res.Status != runstore.RunCompleted {
+		t.Fatalf("result %+v", res)
+	}
+	run := fx.get(in.Spec.Run)
+	wantRun(t, run, runstore.RunCompleted)
+	out, _ := json.Marshal(run.Output)
+	if string(out) != `["x-0","y-1","z-2"]` {
+		t.Fatalf("output %s", out)
+	}
+	fx.wantCounts(map[string]int{"a": 1, "b": 1, "x": 1, "y": 1, "z": 1})
+	if each := stepOf(t, run, "each"); len(each.Items) != 3 || each.Status != runstore.StepCompleted {
+		t.Fatalf("each %+v", each)
+	}
+	if fx.metaOf(run.ID).Temporal == nil {
+		t.Fatal("the run does not name its workflow")
+	}
+}
+
+func (fx *fixture) metaOf(id string) *runstore.RunMeta {
+	fx.t.Helper()
+	meta, err := fx.eng.Store().LoadMeta(context.Background(), id)
+	if err != nil {
+		fx.t.Fatal(err)
+	}
+	return meta
+}
+
+const waitFlow = `
+name: ask
+steps:
+  draft: {kind: checkpoint, run: echo x >> COUNTER/draft; echo the draft}
+  approval:
+    kind: wait
+    question: Publish ${{ steps.draft.output }}?
+    schema: {type: boolean}
+    timeout: 24h
+  publish:
+    kind: checkpoint
+    needs: [approval]
+    if: steps.approval.output == true
+    run: echo x >> COUNTER/publish; echo published
+`
+
+func TestWaitAnsweredBySignal(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t)
+	in := fx.create(waitFlow)
+	// A refused answer first (not the schema's boolean): the step waits on.
+	fx.env.RegisterDelayedCallback(func() {
+		fx.env.SignalWorkflow(SignalAnswer, Answer{Step: "approval", Value: json.RawMessage(`"yes"`)})
+	}, time.Hour)
+	fx.env.RegisterDelayedCallback(func() {
+		if st := fx.metaOf(in.Spec.Run).Status; st != runstore.RunWaiting {
+			t.Errorf("while it waits the run is %s", st)
+		}
+		fx.env.SignalWorkflow(SignalAnswer, Answer{Value: json.RawMessage(`true`)})
+	}, 2*time.Hour)
+	res := fx.execute(in)
+	if res.Status != runstore.RunCompleted {
+		t.Fatalf("result %+v", res)
+	}
+	run := fx.get(in.Spec.Run)
+	wantRun(t, run, runstore.RunCompleted)
+	if a := stepOf(t, run, "approval"); a.Output != true || a.Wait == nil || !a.Wait.Answered {
+		t.Fatalf("approval %+v", a)
+	}
+	fx.wantCounts(map[string]int{"publish": 1, "draft": 1})
+}
+
+func TestWaitTimesOutAfter24Hours(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t)
+	in := fx.create(waitFlow)
+	start := fx.env.Now()
+	res := fx.execute(in)
+	if elapsed := fx.env.Now().Sub(start); elapsed < 24*time.Hour {
+		t.Fatalf("the wait ended after %s of workflow time", elapsed)
+	}
+	if res.Status != runstore.RunFailed || res.Ending.Step != "approval" {
+		t.Fatalf("result %+v", res)
+	}
+	run := fx.get(in.Spec.Run)
+	wantRun(t, run, runstore.RunFailed)
+	a := stepOf(t, run, "approval")
+	if a.Status != runstore.StepFailed || a.Error == nil || !strings.Contains(*a.Error, "timeout ran out") {
+		t.Fatalf("approval %+v", a)
+	}
+	if p := stepOf(t, run, "publish"); p.Status != runstore.StepSkipped || fx.count("publish") != 0 {
+		t.Fatalf("publish %+v", p)
+	}
+}
+
+func TestFailingStepRetries(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t)
+	in := fx.create(`
+name: retries
+steps:
+  lucky:
+    kind: checkpoint
+    retry: {attempts: 3, backoff: 10ms}
+    run: echo x >> COUNTER/lucky; test $(wc -l < COUNTER/lucky) -ge 3 && echo lucky
+  never:
+    kind: checkpoint
+    retry: {attempts: 2, backoff: 1ms}
+    run: echo x >> COUNTER/never; exit 1
+`)
+	res := fx.execute(in)
+	if res.Status != runstore.RunFailed || res.Ending.Step != "never" {
+		t.Fatalf("result %+v", res)
+	}
+	run := fx.get(in.Spec.Run)
+	lucky := stepOf(t, run, "lucky")
+	if lucky.Status != runstore.StepCompleted || lucky.Attempts != 3 || len(lucky.AttemptsDetail) != 3 || lucky.Output != "lucky" {
+		t.Fatalf("lucky %+v", lucky)
+	}
+	never := stepOf(t, run, "never")
+	if never.Status != runstore.StepFailed || never.Attempts != 2 || len(never.AttemptsDetail) != 2 {
+		t.Fatalf("never %+v", never)
+	}
+	fx.wantCounts(map[string]int{"lucky": 3, "never": 2})
+}
+
+func TestCancel(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t)
+	in := fx.create(waitFlow)
+	fx.env.RegisterDelayedCallback(fx.env.CancelWorkflow, time.Hour)
+	fx.env.ExecuteWorkflow(WorkflowName, in)
+	if err := fx.env.GetWorkflowError(); !errors.Is(err, workflow.ErrCanceled) && !strings.Contains(err.Error(), "canceled") {
+		t.Fatalf("workflow error %v", err)
+	}
+	run := fx.get(in.Spec.Run)
+	wantRun(t, run, runstore.RunCancelled)
+	if p := stepOf(t, run, "publish"); p.Status != runstore.StepSkipped || fx.count("publish") != 0 {
+		t.Fatalf("publish %+v", p)
+	}
+}
+
+// lossy registers the activities with the step activity of step "lost"
+// failing every attempt, as a worker lost each time would.
+type lossy struct{ Registry }
+
+func (l lossy) RegisterActivityWithOptions(a any, o activity.RegisterOptions) {
+	if real, ok := a.(func(context.Context, StepRequest) (*engine.StepOutcome, error)); ok && o.Name == activityStep {
+		a = func(ctx context.Context, req StepRequest) (*engine.StepOutcome, error) {
+			if req.Step == "lost" {
+				return nil, errors.New("the worker was lost")
+			}
+			return real(ctx, req)
+		}
+	}
+	l.Registry.RegisterActivityWithOptions(a, o)
+}
+
+func TestStepWhoseActivityGivesUpFails(t *testing.T) {
+	t.Parallel()
+	fx := newFixtureWith(t, func(r Registry) Registry { return lossy{r} })
+	in := fx.create(`
+name: lossy
+steps:
+  lost: {kind: checkpoint, run: echo x >> COUNTER/lost}
+  after: {kind: checkpoint, needs: [lost], run: echo x >> COUNTER/after}
+  other: {kind: checkpoint, run: echo x >> COUNTER/other}
+`)
+	res := fx.execute(in)
+	if res.Status != runstore.RunFailed || res.Ending.Step != "lost" {
+		t.Fatalf("result %+v", res)
+	}
+	run := fx.get(in.Spec.Run)
+	lost := stepOf(t, run, "lost")
+	if lost.Status != runstore.StepFailed || lost.Error == nil || !strings.Contains(*lost.Error, "the worker was lost") {
+		t.Fatalf("lost %+v", lost)
+	}
+	if after := stepOf(t, run, "after"); after.Status != runstore.StepSkipped {
+		t.Fatalf("after %+v", after)
+	}
+	fx.wantCounts(map[string]int{"lost": 0, "after": 0, "other": 1})
+}
+
+func TestAnswerBeforeTheQuestion(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t)
+	in := fx.create(waitFlow)
+	// Sent as the run starts, before the wait step has asked: kept until
+	// it does.
+	fx.env.RegisterDelayedCallback(func() {
+		fx.env.SignalWorkflow(SignalAnswer, Answer{Step: "approval", Value: json.RawMessage(`false`)})
+	}, 0)
+	res := fx.execute(in)
+	if res.Status != runstore.RunCompleted {
+		t.Fatalf("result %+v", res)
+	}
+	run := fx.get(in.Spec.Run)
+	if a := stepOf(t, run, "approval"); a.Output != false {
+		t.Fatalf("approval %+v", a)
+	}
+	if p := stepOf(t, run, "publish"); p.Status != runstore.StepSkipped {
+		t.Fatalf("publish %+v", p)
+	}
+}
