@@ -40,6 +40,8 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	# The Temporal test server is a module of its own (./... stops at it).
+	cd internal/temporalserver && $(GO) vet ./...
 
 # Go fuzzes one target per run: the loader, expressions, then the reader
 # of run: commands that decides where a ${{ }} may stand.
