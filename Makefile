@@ -4,7 +4,7 @@ BIN     ?= bin/kitaru
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/kitaruhq/kitaru/cli.Version=$(VERSION)
 
-.PHONY: build test test-unit test-keyring cross bench lint fuzz clean
+.PHONY: build test test-unit test-keyring cross bench lint fuzz clean temporal-server
 
 # Static, with no cgo: one file that runs on any Linux, and no C signal
 # paths in a binary whose main job includes handling Ctrl-C.
@@ -27,8 +27,13 @@ cross:
 		CGO_ENABLED=0 GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) vet ./...; \
 	done
 
-test-unit:
-	$(GO) test -race -count=1 ./...
+# The Temporal test server (a module of its own) is built first, so that
+# no test binary spends its timeout compiling it on a cold machine.
+test-unit: temporal-server
+	$(GO) test -race -count=1 -timeout 25m ./...
+
+temporal-server:
+	cd internal/temporalserver && $(GO) build -o /dev/null .
 
 test-keyring:
 	@./scripts/with-secret-service.sh $(GO) test -race -count=1 -run 'SecretService' ./keyring/... ./cli/...
