@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -48,7 +49,13 @@ type listPage struct {
 const maxLimit = 500
 
 func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+	// Query drops what it cannot read (a ';', a bad escape) with the
+	// filter it was in: a page of every run is no answer to a filter.
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		s.fail(w, &badRequest{fmt.Errorf("the query %q cannot be read (%v): give flow, status, id, limit and cursor as name=value joined by &, escaped", r.URL.RawQuery, err)})
+		return
+	}
 	limit := 50
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)

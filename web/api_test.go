@@ -176,7 +176,7 @@ func TestListRuns(t *testing.T) {
 	if len(byID.Runs) != 1 || byID.Runs[0].(map[string]any)["id"] != ids[1] {
 		t.Errorf("id=%s: %+v", ids[1][:8], byID)
 	}
-	for _, bad := range []string{"?limit=x", "?limit=0", "?status=done"} {
+	for _, bad := range []string{"?limit=x", "?limit=0", "?status=done", "?flow=x;y", "?flow=%zz"} {
 		var e errorBody
 		if code := h.do("GET", "/api/runs"+bad, nil, &e); code != 400 || e.Error == "" {
 			t.Errorf("%s: %d %+v", bad, code, e)
