@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -121,23 +120,8 @@ func storeCredentials(getenv func(string) string) []string {
 	if p := getenv("PGPASSWORD"); p != "" {
 		out = append(out, p)
 	}
-	ref := getenv("KITARU_STORE")
-	if !pgstore.IsURL(ref) {
-		return out
-	}
-	if u, err := url.Parse(ref); err == nil {
-		if p, ok := u.User.Password(); ok && p != "" {
-			out = append(out, p)
-		}
-		if p := u.Query().Get("password"); p != "" {
-			out = append(out, p)
-		}
-	}
-	// As written, percent-encoded or not parseable at all.
-	if userinfo, _, ok := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(ref, "postgres://"), "postgresql://"), "@"); ok {
-		if _, p, ok := strings.Cut(userinfo, ":"); ok && p != "" {
-			out = append(out, p)
-		}
+	if ref := getenv("KITARU_STORE"); pgstore.IsURL(ref) {
+		out = append(out, pgstore.URLPasswords(ref)...)
 	}
 	return out
 }

@@ -97,6 +97,12 @@ func urlPassword(u string) string {
 		pw, _ := p.User.Password()
 		return pw
 	}
+	return writtenPassword(u)
+}
+
+// writtenPassword is the password of u as written in it (percent-encoded
+// or not), "" when it has none.
+func writtenPassword(u string) string {
 	_, rest, ok := strings.Cut(u, "://")
 	if !ok {
 		return ""
@@ -109,6 +115,24 @@ func urlPassword(u string) string {
 	}
 	_, pw, _ := strings.Cut(rest[:at], ":")
 	return pw
+}
+
+// URLPasswords are the forms a password takes in a store URL and in what
+// reads it: decoded, as written, and a password= parameter's.
+func URLPasswords(u string) []string {
+	var out []string
+	if p, err := url.Parse(u); err == nil {
+		if pw, ok := p.User.Password(); ok && pw != "" {
+			out = append(out, pw)
+		}
+		if pw := p.Query().Get("password"); pw != "" {
+			out = append(out, pw)
+		}
+	}
+	if pw := writtenPassword(u); pw != "" {
+		out = append(out, pw)
+	}
+	return out
 }
 
 // kindOf classifies a driver's error.

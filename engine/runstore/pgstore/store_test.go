@@ -849,3 +849,20 @@ func TestTidyConnectErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestURLPasswords(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		url  string
+		want []string
+	}{
+		{"postgres://u:p%40ss@h/k", []string{"p@ss", "p%40ss"}},
+		{"postgres://u@h/k?password=s3cret", []string{"s3cret"}},
+		{"postgres://alice:p@ss:w/rd#Zq9@h:5432/k", []string{"p@ss:w/rd#Zq9"}},
+		{"postgres://u@h/k", nil},
+	} {
+		if got := URLPasswords(tc.url); strings.Join(got, " ") != strings.Join(tc.want, " ") {
+			t.Errorf("URLPasswords(%q) = %q, want %q", tc.url, got, tc.want)
+		}
+	}
+}
