@@ -258,9 +258,17 @@ steps:
     run: 'echo first line; while [ ! -f GATE ]; do sleep 0.02; done; echo second line; sleep 0.3'
 `), nil)
 	h.until(id, "talk running", func(r *engine.Run) bool { return stepStatus(r, "talk") == engine.StepRunning })
+	// The run's page is redrawn at each event, so a click may land on a
+	// row just replaced: the link is read, then followed.
 	do(t, ctx, "open the run, then its step",
 		chromedp.Navigate(h.ts.URL+"/runs/"+id+"?token="+testToken),
-		chromedp.Click(chromedp.CSS(`tr[data-step="talk"] a`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-step="talk"] a`)))
+	href, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('tr[data-step="talk"] a').getAttribute("href")`))
+	if !strings.HasPrefix(href, "/runs/"+id+"/steps/talk") {
+		t.Fatalf("the step's link goes to %q", href)
+	}
+	do(t, ctx, "follow the step's link",
+		chromedp.Navigate(h.ts.URL+href),
 		chromedp.WaitVisible(chromedp.CSS(`h1 .status-running`)),
 		mark)
 	h.open("talk")
