@@ -384,7 +384,7 @@ func readAskedValues(ctx context.Context, pairs []string, stdio *IO) ([]string, 
 			return nil, fmt.Errorf("cannot hide what is typed at this terminal: %w", err)
 		}
 		fmt.Fprintf(stdio.Stderr, "value of %s (not shown): ", pairs[i])
-		value, err := whileWaiting(ctx, func() ([]byte, error) { return term.ReadPassword(int(f.Fd())) })
+		value, err := whileWaiting(ctx, func() ([]byte, error) { return readHidden(int(f.Fd())) })
 		restore()
 		fmt.Fprintln(stdio.Stderr)
 		if ctx.Err() != nil {
