@@ -187,3 +187,38 @@ output: ${{ steps.research.output }}
 		t.Errorf("item 1 does not show its question and answer:\n%s", get.Stdout)
 	}
 }
+
+// Through the binary: each item of a flow step's foreach has a child that
+// waits; the parent waits with one question an item, naming the item and
+// its child, and `kitaru input` on the parent answers them in order.
+func TestE2EFlowForeachItemsWait(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t)
+	e.write("child.yaml", `name: child
+inputs:
+  text: {type: string}
+steps:
+  ok: {kind: wait, question: "Approve ${{ inputs.text }}?", schema: {type: boolean}}
+output: ${{ inputs.text }} ${{ steps.ok.output }}
+`)
+	flow := e.write("parent.yaml", `name: parent
+steps:
+  per:
+    kind: flow
+    flow: child.yaml
+    foreach: ${{ ["a", "b"] }}
+    inputs: {text: "${{ item }}"}
+output: ${{ steps.per.output }}
+`)
+	r := e.must(ExitWaiting, "run", flow)
+	if !strings.Contains(r.Stderr, "1. Approve a? (item 0, its child run kr-") || !strings.Contains(r.Stderr, "2. Approve b? (item 1, its child run kr-") {
+		t.Errorf("the items' questions:\n%s", r)
+	}
+	e.must(ExitWaiting, "input", "last", "--value", "true")
+	if r = e.must(0, "input", "last", "--value", "false"); !strings.Contains(r.Stdout, `"a true"`) || !strings.Contains(r.Stdout, `"b false"`) {
+		t.Errorf("output:\n%s", r)
+	}
+	if list := e.must(0, "executions", "list"); strings.Contains(list.Stdout, "waiting") || strings.Count(list.Stdout, "completed") != 3 {
+		t.Errorf("runs:\n%s", list.Stdout)
+	}
+}

@@ -305,12 +305,19 @@ func questionsText(w *engine.WaitInfo) string {
 		if len(w.Calls) > 1 {
 			fmt.Fprintf(&b, "%d. ", i+1)
 		}
-		where := "tool " + q.Tool
-		if q.Item != nil {
-			where = fmt.Sprintf("item %d, %s", *q.Item, where)
-		}
-		if q.ChildRun != "" {
-			where += ", its child run " + q.ChildRun
+		var where string
+		switch {
+		case q.Tool == "" && q.Item != nil:
+			// A foreach item of a flow step, whose child run asks.
+			where = fmt.Sprintf("item %d, its child run %s", *q.Item, q.ChildRun)
+		default:
+			where = "tool " + q.Tool
+			if q.Item != nil {
+				where = fmt.Sprintf("item %d, %s", *q.Item, where)
+			}
+			if q.ChildRun != "" {
+				where += ", its child run " + q.ChildRun
+			}
 		}
 		fmt.Fprintf(&b, "%s (%s)", strings.TrimSpace(q.Question), where)
 	}

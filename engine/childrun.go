@@ -175,12 +175,13 @@ func (x *execution) runChild(ctx context.Context, f *flowspec.Flow, given map[st
 	case RunWaiting:
 		res.Wait = childWait(run)
 		if k.item != nil && k.call == "" {
-			// An item of a flow step cannot wait: it fails, naming the
-			// child to answer, and a retry of the parent resumes the
-			// child. A tool call of a loop (an item's too) waits with the
-			// child's question, answered through it.
-			return res, runstore.Advise(fmt.Errorf("its child run %s waits for input (%s)", id, res.Wait.Question),
-				runstore.Remedy{Do: runstore.RemedyAnswerChild, Run: id, Name: x.meta.ID})
+			// An item of a flow step waits with its child's question, put
+			// as one of the step's questions (as a wait tool's are): the
+			// answer given to the parent goes to the child, and the
+			// resume continues the child for the item's output.
+			w := res.Wait
+			res.Wait = &WaitInfo{Question: w.Question, Schema: w.Schema, Deadline: w.Deadline,
+				Calls: []runstore.ToolQuestion{{Question: w.Question, Schema: w.Schema, Deadline: w.Deadline, ChildRun: id}}}
 		}
 		return res, nil
 	case RunFailed:

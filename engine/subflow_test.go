@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -150,6 +151,58 @@ func TestSubFlowWaits(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantStatus(t, child, RunCancelled)
+}
+
+// A foreach item whose child waits makes the step wait with one question
+// an item; each answer given to the parent goes to that item's child, the
+// resume finishes the children, and nothing finished runs again. An abort
+// ends the waiting children too.
+func TestSubFlowForeachItemsWait(t *testing.T) {
+	t.Parallel()
+	te := newEnv(t)
+	f, _ := te.subFiles(map[string]string{
+		"main.yaml":  "name: main\nsteps:\n  per: {kind: flow, flow: child.yaml, foreach: '${{ [\"a\", \"b\"] }}', inputs: {text: '${{ item }}'}}\noutput: ${{ steps.per.output }}\n",
+		"child.yaml": "name: child\ninputs:\n  text: {type: string}\nsteps:\n  first: {kind: checkpoint, run: 'echo x >> COUNTER/first-${{ inputs.text }}; echo 1'}\n  ok: {kind: wait, question: 'Publish ${{ inputs.text }}?', schema: {type: boolean}, needs: [first]}\noutput: '${{ inputs.text }} ${{ steps.ok.output }}'\n",
+	})
+	run := te.start(f, nil)
+	wantStatus(t, run, RunWaiting)
+	s := step(t, run, "per")
+	if s.Status != StepWaiting || s.Wait == nil || len(s.Wait.Calls) != 2 {
+		t.Fatalf("the foreach step %s waits on %+v", s.Status, s.Wait)
+	}
+	for i, q := range s.Wait.Calls {
+		if want := fmt.Sprintf("Publish %s?", []string{"a", "b"}[i]); q.Question != want || q.Item == nil || *q.Item != i || q.ChildRun == "" || q.Schema["type"] != "boolean" {
+			t.Fatalf("question %d is %+v, want %q of item %d", i, q, want, i)
+		}
+	}
+	if _, err := te.eng.Answer(t.Context(), run.ID, "", json.RawMessage(`"yes"`)); err == nil || !strings.Contains(err.Error(), "does not fit its schema") {
+		t.Fatalf("an answer that breaks the child's schema: %v", err)
+	}
+	run = answer(t, te, run.ID, true)
+	if s := step(t, run, "per"); s.Status != StepWaiting || len(s.Wait.Calls) != 1 || *s.Wait.Calls[0].Item != 1 {
+		t.Fatalf("after one answer the step waits on %+v", s.Wait)
+	}
+	run = answer(t, te, run.ID, false)
+	run = resume(t, te, run.ID)
+	wantStatus(t, run, RunCompleted)
+	if got, _ := json.Marshal(run.Output); string(got) != `["a true","b false"]` {
+		t.Errorf("output %s", got)
+	}
+	for _, it := range []string{"a", "b"} {
+		if n := te.count("first-" + it); n != 1 {
+			t.Errorf("item %s's first child step ran %d times", it, n)
+		}
+	}
+
+	run = te.start(f, nil)
+	wantStatus(t, run, RunWaiting)
+	children := []string{step(t, run, "per").Wait.Calls[0].ChildRun, step(t, run, "per").Wait.Calls[1].ChildRun}
+	if run, err := te.eng.Abort(t.Context(), run.ID, ""); err != nil || run.Status != RunCancelled {
+		t.Fatalf("abort: %v, %v", run, err)
+	}
+	if c, _ := te.eng.Get(t.Context(), children[0]); c == nil || c.Status != RunCancelled {
+		t.Errorf("the asking child of an aborted run is %v", c)
+	}
 }
 
 // A replay reuses a flow step whose sub-flow is unchanged (its child does

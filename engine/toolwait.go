@@ -33,6 +33,17 @@ func (e *Engine) answerCall(ctx context.Context, meta *RunMeta, r *StepResult, v
 		r.Wait.Deadline = q.Deadline
 		return e.expireWait(ctx, meta, r)
 	}
+	if rec == nil {
+		// A foreach item's child run asked (no conversation holds the
+		// question): the answer is the child's, and the item runs again
+		// on resume, resuming the child.
+		if err := e.answerChildCall(ctx, q.ChildRun, value); err != nil {
+			return nil, err
+		}
+		_ = e.store.AppendLog(ctx, meta.ID, LogLine{Time: time.Now().UTC(), Step: r.ID,
+			Text: fmt.Sprintf("item %d: its child run %s was answered", *q.Item, q.ChildRun)})
+		return e.nextQuestion(ctx, meta, r, open)
+	}
 	plain, err := checkAnswer(fmt.Sprintf("the answer to tool %s's question (step %s)", q.Tool, r.ID), q.Schema, value)
 	if err != nil {
 		return nil, err
@@ -68,6 +79,12 @@ func (e *Engine) answerCall(ctx context.Context, meta *RunMeta, r *StepResult, v
 	if t := q.Turn - 1; turns != nil && t < len(*turns) && q.Call-1 < len((*turns)[t].ToolCalls) {
 		(*turns)[t].ToolCalls[q.Call-1] = tc
 	}
+	return e.nextQuestion(ctx, meta, r, open)
+}
+
+// nextQuestion records r, whose first open question was just answered,
+// waiting on the rest, or pending once none is left.
+func (e *Engine) nextQuestion(ctx context.Context, meta *RunMeta, r *StepResult, open []openCall) (*Run, error) {
 	if len(open) == 1 {
 		return e.callsAnswered(ctx, meta, r)
 	}
@@ -99,6 +116,18 @@ func (e *Engine) openCalls(ctx context.Context, id string, r *StepResult) ([]ope
 	convs := map[int]*conv{} // by item; -1 the step's own
 	var out []openCall
 	for _, q := range r.Wait.Calls {
+		if q.Turn == 0 && q.ChildRun != "" && q.Item != nil {
+			// A foreach item's child run asked: open while the child
+			// has a question unanswered.
+			asks, err := e.childAsks(ctx, q.ChildRun)
+			if err != nil {
+				return nil, err
+			}
+			if asks {
+				out = append(out, openCall{q: q})
+			}
+			continue
+		}
 		k := -1
 		if q.Item != nil {
 			k = *q.Item
@@ -141,22 +170,33 @@ func (e *Engine) callsAnswered(ctx context.Context, meta *RunMeta, r *StepResult
 // took an earlier answer already (a kitaru killed before the call's
 // record said so): nothing is answered twice.
 func (e *Engine) answerChildCall(ctx context.Context, child string, value json.RawMessage) error {
-	run, err := e.Get(ctx, child)
-	if err != nil {
-		return fmt.Errorf("its child run %s cannot be read: %w", child, err)
-	}
-	step := ""
-	for _, s := range run.Steps {
-		if s.Status == StepWaiting {
-			step = s.ID
-			break
-		}
-	}
-	if step == "" {
-		return nil
+	step, err := e.childWaitingStep(ctx, child)
+	if err != nil || step == "" {
+		return err
 	}
 	if _, err := e.Answer(ctx, child, step, value); err != nil {
 		return err
 	}
 	return nil
+}
+
+// childWaitingStep is the first waiting step of run child, "" when none
+// waits.
+func (e *Engine) childWaitingStep(ctx context.Context, child string) (string, error) {
+	run, err := e.Get(ctx, child)
+	if err != nil {
+		return "", fmt.Errorf("its child run %s cannot be read: %w", child, err)
+	}
+	for _, s := range run.Steps {
+		if s.Status == StepWaiting {
+			return s.ID, nil
+		}
+	}
+	return "", nil
+}
+
+// childAsks says whether run child has a question unanswered.
+func (e *Engine) childAsks(ctx context.Context, child string) (bool, error) {
+	step, err := e.childWaitingStep(ctx, child)
+	return step != "", err
 }

@@ -260,6 +260,9 @@ func (e *Engine) Abort(ctx context.Context, ref, step string) (*Run, error) {
 				return nil, fmt.Errorf("its child run %s could not be aborted: %w", q.ChildRun, err)
 			}
 			msg = fmt.Sprintf("aborted at the question of tool %s's child run %s", q.Tool, q.ChildRun)
+			if q.Tool == "" && q.Item != nil {
+				msg = fmt.Sprintf("aborted at the question of item %d's child run %s", *q.Item, q.ChildRun)
+			}
 		}
 	}
 	if r.Kind == flowspec.KindFlow && r.ChildRun != "" {
