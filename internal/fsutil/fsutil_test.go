@@ -1,8 +1,11 @@
 package fsutil
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 )
 
@@ -84,5 +87,64 @@ func TestReplaceFileSynced(t *testing.T) {
 	}
 	if err := SyncDir(filepath.Join(dir, "gone")); err == nil {
 		t.Fatal("SyncDir of a missing directory succeeded")
+	}
+}
+
+func TestTogether(t *testing.T) {
+	t.Parallel()
+	var ran [3]bool
+	errA, errB := errors.New("a failed"), errors.New("b failed")
+	err := Together(
+		func() error { ran[0] = true; return errA },
+		func() error { ran[1] = true; return nil },
+		func() error { ran[2] = true; return errB })
+	if ran != [3]bool{true, true, true} {
+		t.Errorf("ran %v, want all three", ran)
+	}
+	if !errors.Is(err, errA) || !errors.Is(err, errB) {
+		t.Errorf("Together = %v, want both errors", err)
+	}
+	if err := Together(); err != nil {
+		t.Errorf("Together() = %v", err)
+	}
+}
+
+// BenchmarkThreeFiles writes and syncs three new files and their
+// directory, one after another and together (see Together).
+func BenchmarkThreeFiles(b *testing.B) {
+	write := func(dir string, i int) func() error {
+		return func() error {
+			f, err := os.Create(filepath.Join(dir, strconv.Itoa(i)))
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if _, err := f.Write(make([]byte, 700)); err != nil {
+				return err
+			}
+			return f.Sync()
+		}
+	}
+	for _, together := range []bool{false, true} {
+		b.Run(fmt.Sprintf("together=%v", together), func(b *testing.B) {
+			for b.Loop() {
+				dir := b.TempDir()
+				ws := []func() error{write(dir, 0), write(dir, 1), write(dir, 2)}
+				if together {
+					if err := Together(ws...); err != nil {
+						b.Fatal(err)
+					}
+				} else {
+					for _, w := range ws {
+						if err := w(); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				if err := SyncDir(dir); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

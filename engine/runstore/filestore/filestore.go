@@ -47,7 +47,7 @@ type Store struct {
 	tails    map[string]tail                // appended file -> its line count at a size
 	readAt   map[string]readPos             // appended file -> where the last read stopped
 	plans    map[string][]runstore.PlanStep // plans of runs created here, for prepare
-	unsynced map[string]map[string]bool     // directories of artifacts not yet synced, by run
+	unsynced map[string]map[string]bool     // directories left to sync at the release, by run
 	// appenders are the journals and logs of the runs leased here, kept
 	// open (see appender); appendMu serializes the appends of the others.
 	appenders map[string]*appender

@@ -348,16 +348,29 @@ type appender struct {
 	closed bool     // the lease was released: append as to any other run
 }
 
+// leasedHere says whether this process holds a lease on run id.
+func (s *Store) leasedHere(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.leasedLocked(id)
+}
+
+// leasedLocked is leasedHere with s.mu held.
+func (s *Store) leasedLocked(id string) bool {
+	for _, h := range s.leases {
+		if h.run == id {
+			return true
+		}
+	}
+	return false
+}
+
 // appenderOf is the appender of file p of run id, nil when this process
 // holds no lease on the run.
 func (s *Store) appenderOf(id, p string) *appender {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	held := false
-	for _, h := range s.leases {
-		held = held || h.run == id
-	}
-	if !held {
+	if !s.leasedLocked(id) {
 		return nil
 	}
 	a := s.appenders[p]
@@ -409,14 +422,12 @@ func lastLineStart(f *os.File, size int64) (int64, error) {
 	return 0, nil
 }
 
-// syncJournal makes run id's journal and log durable, once its artifacts
-// are (see syncDirLater), and closes them when they were kept open (see
-// appender): the lease that kept them is being let go.
+// syncJournal makes run id's journal, log and the directories of its
+// artifacts (see syncDirLater) durable, all together, and closes the
+// journal and log when they were kept open (see appender): the lease that
+// kept them is being let go.
 func (s *Store) syncJournal(id string) error {
-	var errs []error
-	if err := s.waitSynced(id); err != nil {
-		errs = append(errs, err)
-	}
+	syncs := s.laterSyncs(id)
 	for _, name := range []string{"journal.jsonl", "log.txt"} {
 		p := filepath.Join(s.RunDir(id), name)
 		s.mu.Lock()
@@ -429,42 +440,44 @@ func (s *Store) syncJournal(id string) error {
 			f, a.f, a.closed = a.f, nil, true
 			a.mu.Unlock()
 		}
-		var err error
-		if f == nil {
-			f, err = os.OpenFile(p, os.O_RDWR, 0)
-			if errors.Is(err, fs.ErrNotExist) {
-				continue
+		syncs = append(syncs, func() error {
+			var err error
+			if f == nil {
+				f, err = os.OpenFile(p, os.O_RDWR, 0)
+				if errors.Is(err, fs.ErrNotExist) {
+					return nil
+				}
 			}
-		}
-		if err == nil {
-			err = f.Sync()
-			f.Close()
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("cannot sync %s: %w", p, err))
-		}
+			if err == nil {
+				err = f.Sync()
+				f.Close()
+			}
+			if err != nil {
+				return fmt.Errorf("cannot sync %s: %w", p, err)
+			}
+			return nil
+		})
 	}
-	return errors.Join(errs...)
+	return fsutil.Together(syncs...)
 }
 
-// waitSynced syncs the directories artifacts of run id were written into.
-func (s *Store) waitSynced(id string) error {
+// laterSyncs are the syncs left for run id's release: of the directories
+// its artifacts were written into (see syncDirLater) and run.json's.
+func (s *Store) laterSyncs(id string) []func() error {
 	s.mu.Lock()
 	dirs := s.unsynced[id]
 	delete(s.unsynced, id)
 	s.mu.Unlock()
-	var errs []error
+	syncs := make([]func() error, 0, len(dirs)+2)
 	for dir := range dirs {
-		if err := fsutil.SyncDir(dir); err != nil {
-			errs = append(errs, err)
-		}
+		syncs = append(syncs, func() error { return fsutil.SyncDir(dir) })
 	}
-	return errors.Join(errs...)
+	return syncs
 }
 
-// syncDirLater has dir, where an artifact of run id was written (and
-// synced), synced when the run's lease is released: once for every
-// artifact written into it.
+// syncDirLater has dir, where an entry of run id was made or renamed,
+// synced when the run's lease is released: once for every entry made in
+// it until then.
 func (s *Store) syncDirLater(id, dir string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -57,22 +57,27 @@ func (s *Store) Create(ctx context.Context, meta *runstore.RunMeta, flowSource [
 	}
 	plan := planFileOf(meta)
 	pp := filepath.Join(tmp, "plan.json")
-	data, err := encodeJSON(pp, &plan, len(plan.Plan) <= 50)
+	planData, err := encodeJSON(pp, &plan, len(plan.Plan) <= 50)
 	if err != nil {
 		return nil, err
 	}
-	if err = writeDurable(pp, data); err != nil {
+	metaData, err := s.metaJSON(meta)
+	if err != nil {
 		return nil, err
+	}
+	// steps/ is made here, where the directory's one sync covers it,
+	// rather than by the first record.
+	if err = os.Mkdir(filepath.Join(tmp, "steps"), fsutil.DirPerm); err != nil {
+		return nil, fmt.Errorf("cannot create the run directory %s: %w", tmp, err)
+	}
+	writes := []func() error{
+		func() error { return writeDurable(pp, planData) },
+		func() error { return writeDurable(filepath.Join(tmp, "run.json"), metaData) },
 	}
 	if !s.linkSnapshot(meta, flowSource, tmp) {
-		if err = writeDurable(filepath.Join(tmp, "flow.yaml"), flowSource); err != nil {
-			return nil, err
-		}
+		writes = append(writes, func() error { return writeDurable(filepath.Join(tmp, "flow.yaml"), flowSource) })
 	}
-	if data, err = s.metaJSON(meta); err != nil {
-		return nil, err
-	}
-	if err = writeDurable(filepath.Join(tmp, "run.json"), data); err != nil {
+	if err = fsutil.Together(writes...); err != nil {
 		return nil, err
 	}
 	if err = fsutil.SyncDir(tmp); err != nil {
@@ -140,7 +145,20 @@ func (s *Store) SaveMeta(ctx context.Context, meta *runstore.RunMeta) error {
 	if err != nil {
 		return err
 	}
-	return fsutil.WriteFileAtomic(filepath.Join(s.RunDir(meta.ID), "run.json"), data)
+	p := filepath.Join(s.RunDir(meta.ID), "run.json")
+	if !s.leasedHere(meta.ID) {
+		return fsutil.WriteFileAtomic(p, data)
+	}
+	// Under this process's lease the run's directory is synced when the
+	// lease is let go, with the journal (see syncJournal), not once more
+	// here: its content is durable and whole now, and only a machine
+	// crash before the release could bring back the run.json before
+	// this one, whose run a resume then finishes from its records.
+	if err := fsutil.ReplaceFileSynced(p, data); err != nil {
+		return err
+	}
+	s.syncDirLater(meta.ID, s.RunDir(meta.ID))
+	return nil
 }
 
 // metaJSON is run.json's content, stamped now.

@@ -107,8 +107,10 @@ type prepared struct {
 // prepareSteps makes steps/<id>/ for each step of plan and syncs steps/.
 func (s *Store) prepareSteps(id string, plan []runstore.PlanStep) error {
 	parent := filepath.Join(s.RunDir(id), "steps")
-	if err := mkdirDurable(parent); err != nil {
-		return err
+	// Runs made before steps/ came with the run have none yet: the run
+	// directory's sync below makes it durable.
+	if err := os.Mkdir(parent, fsutil.DirPerm); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("cannot create %s: %w", parent, err)
 	}
 	for _, st := range plan {
 		err := os.Mkdir(filepath.Join(parent, st.ID), fsutil.DirPerm)
@@ -119,10 +121,9 @@ func (s *Store) prepareSteps(id string, plan []runstore.PlanStep) error {
 	// Synced even when every directory was there: one made by something
 	// that did not sync it (a step's command's process record) must not
 	// vanish in a crash with the record the step is about to get.
-	if err := fsutil.SyncDir(s.RunDir(id)); err != nil {
-		return err
-	}
-	return fsutil.SyncDir(parent)
+	return fsutil.Together(
+		func() error { return fsutil.SyncDir(s.RunDir(id)) },
+		func() error { return fsutil.SyncDir(parent) })
 }
 
 // LoadStep reads one step record; nil, nil when there is none.
