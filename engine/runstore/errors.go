@@ -17,6 +17,9 @@ const (
 	PartFlow Part = "flow" // the flow snapshot
 	PartStep Part = "step" // a step's record (Step)
 	PartItem Part = "item" // a foreach item's record (Step, Item)
+	// PartJournal is what numbers the run's journal and log (a shared
+	// store's counters): without it nothing more can be appended.
+	PartJournal Part = "journal"
 )
 
 // DamagedError is a record of a run that cannot be used: missing, cut

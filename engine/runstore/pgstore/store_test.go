@@ -554,6 +554,109 @@ func TestEventsGroupWithTheNextWrite(t *testing.T) {
 	}
 }
 
+// A record and the events sent with it are one statement: a record the
+// server refuses takes its events with it, and they go with the next
+// record that is written.
+func TestRecordAndItsEventsAreOne(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t, Options{})
+	s.groupDelay = time.Hour // only the writes below send them
+	if _, err := s.pool.Exec(ctx, `CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS
+		$$BEGIN RAISE EXCEPTION 'refused' USING ERRCODE = '23514'; END$$;
+		CREATE TRIGGER refuse_x BEFORE INSERT ON steps FOR EACH ROW WHEN (NEW.step = 'x') EXECUTE FUNCTION refuse()`); err != nil {
+		t.Fatal(err)
+	}
+	l := createRun(t, s)
+	count := func() (n int) {
+		t.Helper()
+		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE run_id = $1`, l.RunID).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if err := s.AppendEvents(ctx, l.RunID, runstore.Event{Type: runstore.EventStepFinished, Step: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveStep(ctx, l.RunID, &runstore.StepResult{ID: "x", Status: runstore.StepCompleted}); err == nil {
+		t.Fatal("the refused record was written")
+	}
+	if n := count(); n != 0 {
+		t.Fatalf("the events of a refused record went in: %d", n)
+	}
+	if err := s.SaveStep(ctx, l.RunID, &runstore.StepResult{ID: "y", Status: runstore.StepCompleted}); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("after the next record %d events are in, want 1", n)
+	}
+	if r, err := s.LoadStep(ctx, l.RunID, "y"); err != nil || r == nil {
+		t.Fatalf("LoadStep y = %v, %v", r, err)
+	}
+}
+
+// Events appended steadily with no record between go out on their own
+// within the delay of the first of them: appends keep none waiting.
+func TestHeldEventsWaitNoLongerThanTheDelay(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t, Options{})
+	s.groupDelay = 30 * time.Millisecond
+	l := createRun(t, s)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var n int
+		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE run_id = $1`, l.RunID).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("events appended every 5ms never went out on their own")
+		}
+		if err := s.AppendEvents(ctx, l.RunID, runstore.Event{Type: runstore.EventStepStarted, Step: "a"}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A run whose journal counters are gone (its run_seqs row deleted by
+// hand) is damaged, not a run that does not exist: appends say so.
+func TestRunWithoutCountersIsDamaged(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	runner := newStore(t, Options{})
+	runner.groupDelay = time.Hour
+	other, err := Open(ctx, shared(t).URL(), Options{Schema: runner.Schema()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	l := createRun(t, runner)
+	id := l.RunID
+	if err := runner.AppendEvents(ctx, id, runstore.Event{Type: runstore.EventStepStarted, Step: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runner.pool.Exec(ctx, `DELETE FROM run_seqs WHERE run_id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	for what, err := range map[string]error{
+		"SaveStep with held events": runner.SaveStep(ctx, id, &runstore.StepResult{ID: "a", Status: runstore.StepCompleted}),
+		"AppendLog":                 runner.AppendLog(ctx, id, runstore.LogLine{Text: "x"}),
+		"AppendEvents from another": other.AppendEvents(ctx, id, runstore.Event{Type: runstore.EventStepStarted, Step: "b"}),
+	} {
+		var de *runstore.DamagedError
+		if !errors.As(err, &de) || de.Part != runstore.PartJournal || de.RunID != id || errors.Is(err, runstore.ErrNotFound) {
+			t.Errorf("%s = %v, want the run's journal damaged", what, err)
+		}
+	}
+	if r, err := runner.LoadStep(ctx, id, "a"); r != nil || err != nil {
+		t.Errorf("the record of a write whose events could not be numbered was kept: %v, %v", r, err)
+	}
+}
+
 // Damaged runs are reported beside a page, not counted in its Limit: every
 // whole run is still listed, pages full, however the damaged fall.
 func TestQuerySkipsDamagedRunsWithoutShortPages(t *testing.T) {
