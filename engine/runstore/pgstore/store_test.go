@@ -45,6 +45,9 @@ func TestIsURLAndRedact(t *testing.T) {
 	}{
 		{"postgres://u:s3cret@db:5432/k?sslmode=disable", true, "postgres://u:xxxxx@db:5432/k?sslmode=disable"},
 		{"postgresql://u@db/k", true, "postgresql://u@db/k"},
+		{"POSTGRES://u:s3cret@db/k", true, "postgres://u:xxxxx@db/k"},
+		{"PostgreSQL://u@db/k", true, "postgresql://u@db/k"},
+		{"postgres:/db/k", false, "postgres:/db/k"},
 		{"postgres://db/k?password=s3cret&sslmode=require", true, "postgres://db/k?password=xxxxx&sslmode=require"},
 		{"postgres://u:s3cret@db:port%zz/k", true, "postgres://…"},
 		{"/var/lib/kitaru", false, "…"},
@@ -62,6 +65,17 @@ func TestIsURLAndRedact(t *testing.T) {
 			t.Errorf("Redact(%q) kept the password: %q", tc.in, got)
 		}
 	}
+}
+
+// A URL's scheme is read in any case, by Open too.
+func TestUpperCaseScheme(t *testing.T) {
+	t.Parallel()
+	u := shared(t).URL()
+	s, err := Open(context.Background(), "POSTGRES"+strings.TrimPrefix(u, "postgres"), Options{Schema: freshSchema(t)})
+	if err != nil {
+		t.Fatalf("Open of a POSTGRES:// URL: %v", err)
+	}
+	s.Close()
 }
 
 // The driver's text goes through the sanitizer: the password, plain or
