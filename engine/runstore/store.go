@@ -138,7 +138,8 @@ type Journal interface {
 	Events(ctx context.Context, id string, after int64, limit int) (evs []Event, warnings []string, err error)
 	// AppendLog adds lines to the run's log; Logs returns those numbered
 	// after `after`. Log lines are for people: a crash may lose the last
-	// ones.
+	// ones. A line that cannot be read is left out and reported beside
+	// the others, as a *DamagedError of PartLog (the first such line).
 	AppendLog(ctx context.Context, id string, lines ...LogLine) error
 	Logs(ctx context.Context, id string, after int64) ([]LogLine, error)
 }

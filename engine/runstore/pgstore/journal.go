@@ -195,18 +195,22 @@ func (s *Store) AppendLog(ctx context.Context, id string, lines ...runstore.LogL
 }
 
 // Logs returns the log lines after seq `after`; a line that does not
-// decode is left out.
+// decode is left out, and the first such is reported beside the others.
 func (s *Store) Logs(ctx context.Context, id string, after int64) ([]runstore.LogLine, error) {
 	var out []runstore.LogLine
+	var bad []error
 	err := s.readRecords(ctx, "reading the log of run "+id, id, logsJournal, after, 0, func(seq int64, rec []byte) {
 		var l runstore.LogLine
-		if json.Unmarshal(rec, &l) == nil {
-			l.Seq = seq
-			out = append(out, l)
+		if err := json.Unmarshal(rec, &l); err != nil {
+			bad = append(bad, &runstore.DamagedError{RunID: id, Part: runstore.PartLog, Line: seq,
+				Where: fmt.Sprintf("line %d of the log of run %s", seq, id), Problem: "is damaged (" + err.Error() + ")"})
+			return
 		}
+		l.Seq = seq
+		out = append(out, l)
 	})
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	return out, firstOf(nil, bad)
 }

@@ -671,6 +671,32 @@ func TestRunWithoutCountersIsDamaged(t *testing.T) {
 	}
 }
 
+// A log row that does not decode is left out and reported, with its
+// number, beside the lines that read.
+func TestDamagedLogLineIsReported(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t, Options{})
+	l := createRun(t, s)
+	if err := s.AppendLog(ctx, l.RunID, runstore.LogLine{Text: "one"}, runstore.LogLine{Text: "two"}, runstore.LogLine{Text: "three"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.pool.Exec(ctx, `UPDATE logs SET rec = '\x7b6e6f74' WHERE run_id = $1 AND seq = 2`, l.RunID); err != nil {
+		t.Fatal(err)
+	}
+	lines, err := s.Logs(ctx, l.RunID, 0)
+	var de *runstore.DamagedError
+	if !errors.As(err, &de) || de.Part != runstore.PartLog || de.Line != 2 || de.RunID != l.RunID {
+		t.Fatalf("Logs = %v, want line 2 reported damaged", err)
+	}
+	if len(lines) != 2 || lines[0].Text != "one" || lines[1].Text != "three" || lines[1].Seq != 3 {
+		t.Fatalf("Logs kept %+v, want lines 1 and 3", lines)
+	}
+	if lines, err := s.Logs(ctx, l.RunID, 2); err != nil || len(lines) != 1 {
+		t.Fatalf("Logs after the damaged line = %+v, %v", lines, err)
+	}
+}
+
 // Damaged runs are reported beside a page, not counted in its Limit: every
 // whole run is still listed, pages full, however the damaged fall.
 func TestQuerySkipsDamagedRunsWithoutShortPages(t *testing.T) {
