@@ -32,9 +32,11 @@ type Result struct {
 	Err     error
 }
 
-// Report is what a copy did, a run at a time, oldest first.
+// Report is what a copy did, a run at a time, oldest first, and how many
+// answers of the cache it copied.
 type Report struct {
-	Runs []Result
+	Runs   []Result
+	Cached int
 }
 
 // Count is how many runs had outcome o.
@@ -86,7 +88,36 @@ func Copy(ctx context.Context, from, to runstore.Store, holder runstore.Holder) 
 			return rep, err
 		}
 	}
-	return rep, nil
+	return rep, copyCache(ctx, from, to, rep)
+}
+
+// copyCache copies the answers of from's cache (an llm step's cache:)
+// that to lacks or holds only from before: a team shares its cache as it
+// shares its runs. A store that cannot list its cache has none to copy.
+func copyCache(ctx context.Context, from, to runstore.Store, rep *Report) error {
+	l, ok := from.(runstore.CacheLister)
+	if !ok {
+		return nil
+	}
+	var werr error
+	err := l.EachCached(ctx, func(key string, e *runstore.CacheEntry) error {
+		have, err := to.GetCached(ctx, key, e.At)
+		if err == nil && have == nil {
+			err = to.PutCached(ctx, key, e)
+			if err == nil {
+				rep.Cached++
+			}
+		}
+		werr = err
+		return err
+	})
+	switch {
+	case werr != nil:
+		return fmt.Errorf("copying the cache of answers: %w", werr)
+	case err != nil:
+		return fmt.Errorf("reading the cache of answers to copy: %w", err)
+	}
+	return nil
 }
 
 // copyRun copies run id; its error stops the whole copy (a store out of
