@@ -228,3 +228,10 @@ func CheckArtifactName(step, name string) error {
 type Locator interface {
 	Locate(id, step, name string) string
 }
+
+// Tidier is a Locator of notes alone (the process groups a machine's
+// commands run in, beside a store that keeps no files): Tidy removes the
+// places of run id that hold nothing any more, once a go at it is over.
+type Tidier interface {
+	Tidy(id string)
+}
