@@ -1009,3 +1009,64 @@ func TestURLPasswords(t *testing.T) {
 		}
 	}
 }
+
+// SaveRecords writes a run's records in one transaction: all of them, or
+// none when one cannot be written; a batch of a run whose lease was taken
+// over is refused whole.
+func TestSaveRecords(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t, Options{})
+	l := createRun(t, s)
+	id := l.RunID
+	recs := []runstore.Record{
+		{Step: "a", Result: &runstore.StepResult{ID: "a", Status: runstore.StepCompleted, Output: "one"}},
+		{Step: "b", Item: &runstore.ItemResult{Index: 2, Status: runstore.StepCompleted, Output: 20.0}},
+		{Step: "c", Turn: &runstore.TurnRecord{Conversation: 1, Turn: 2}},
+		{Step: "a", Artifact: "prompt.txt", Data: []byte("hello")},
+	}
+	if err := s.SaveRecords(ctx, id, recs); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.LoadStep(ctx, id, "a"); err != nil || r == nil || r.Output != "one" {
+		t.Errorf("step a: %+v, %v", r, err)
+	}
+	if items, err := s.LoadItems(ctx, id, "b"); err != nil || items[2] == nil || items[2].Output != 20.0 {
+		t.Errorf("items of b: %+v, %v", items, err)
+	}
+	if turns, err := s.LoadTurns(ctx, id, "c", nil); err != nil || len(turns) != 1 || turns[0].Turn != 2 {
+		t.Errorf("turns of c: %+v, %v", turns, err)
+	}
+	if data, err := s.ReadArtifact(ctx, id, "a", "prompt.txt"); err != nil || string(data) != "hello" {
+		t.Errorf("artifact: %q, %v", data, err)
+	}
+
+	// One record the server refuses: none of the batch is kept.
+	if _, err := s.pool.Exec(ctx, `CREATE FUNCTION refuse_z() RETURNS trigger LANGUAGE plpgsql AS
+		$$BEGIN RAISE EXCEPTION 'refused' USING ERRCODE = '23514'; END$$;
+		CREATE TRIGGER refuse_z BEFORE INSERT ON items FOR EACH ROW WHEN (NEW.step = 'z') EXECUTE FUNCTION refuse_z()`); err != nil {
+		t.Fatal(err)
+	}
+	err := s.SaveRecords(ctx, id, []runstore.Record{
+		{Step: "y", Result: &runstore.StepResult{ID: "y", Status: runstore.StepCompleted}},
+		{Step: "z", Item: &runstore.ItemResult{Index: 0, Status: runstore.StepCompleted}},
+	})
+	if err == nil {
+		t.Fatal("a batch with a refused record was written")
+	}
+	if r, err := s.LoadStep(ctx, id, "y"); r != nil || err != nil {
+		t.Errorf("a record of the refused batch was kept: %+v, %v", r, err)
+	}
+
+	// Its lease taken over: refused whole, nothing written.
+	if _, err := s.pool.Exec(ctx, `UPDATE runs SET lease_token = 'another' WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	err = s.SaveRecords(ctx, id, []runstore.Record{{Step: "x", Result: &runstore.StepResult{ID: "x", Status: runstore.StepCompleted}}})
+	if !errors.Is(err, runstore.ErrLeaseLost) {
+		t.Errorf("SaveRecords after a takeover = %v, want ErrLeaseLost", err)
+	}
+	if r, err := s.LoadStep(ctx, id, "x"); r != nil || err != nil {
+		t.Errorf("a record written after the takeover: %+v, %v", r, err)
+	}
+}
