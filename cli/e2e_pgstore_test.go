@@ -563,3 +563,31 @@ func TestE2EPostgresDamagedSchemaSaysWhatToDo(t *testing.T) {
 		t.Errorf("the driver's words reach the user:\n%s", r.Stderr)
 	}
 }
+
+// The cache of answers goes along with a store copy: a run on the shared
+// store asks the model nothing a local run had asked.
+func TestE2EPostgresStoreCopyTakesTheCache(t *testing.T) {
+	url := teamStore(t)
+	e, srv := newLLME2E(t)
+	e.setenv("OPENAI_API_KEY", testAPIKey)
+	flow := e.flow("cached.yaml", cachedFlow)
+	sent := func() int { r, _ := srv.snapshot(); return len(r) }
+	e.must(0, "run", flow, "--quiet")
+	if sent() != 2 {
+		t.Fatalf("the local run sent %d requests, want 2", sent())
+	}
+	out := e.must(0, "store", "copy", "--to", url)
+	if !strings.Contains(out.Stdout, "copied 1 run") || !strings.Contains(out.Stdout, "copied 2 cached answers") {
+		t.Errorf("store copy said:\n%s", out)
+	}
+	e.setenv("KITARU_STORE", url)
+	e.must(0, "run", flow, "--quiet")
+	if sent() != 2 {
+		t.Errorf("the run on the shared store sent %d requests, want none (the copied cache)", sent()-2)
+	}
+	e.setenv("KITARU_STORE", "")
+	again := e.must(0, "store", "copy", "--to", url, "--json")
+	if !strings.Contains(again.Stdout, `"cached": 0`) {
+		t.Errorf("a second copy copied answers again:\n%s", again)
+	}
+}

@@ -28,6 +28,8 @@ with its records, artifacts, journal and log, under the same ids: replays
 keep the steps they reuse from the runs they were made from. Runs the
 other store already has are left as they are, so copying again copies
 only what is new. A run being run is skipped; copy again once it stops.
+The cache of answers (llm steps' cache:) goes along: each answer the
+other store lacks, or holds only from before.
 
 Examples:
 
@@ -40,6 +42,7 @@ type copyReport struct {
 	Present []string `json:"present"`
 	Running []string `json:"running"`
 	Damaged []string `json:"damaged"`
+	Cached  int      `json:"cached"` // answers of the cache copied
 }
 
 func (c *storeCopyCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
@@ -61,6 +64,7 @@ func (c *storeCopyCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 	rep, err := storecopy.Copy(ctx, from, to, runstore.Holder{Host: host, PID: os.Getpid()})
 	out := copyReport{To: pgstore.Redact(c.To), Copied: []string{}, Present: []string{}, Running: []string{}, Damaged: []string{}}
 	if rep != nil {
+		out.Cached = rep.Cached
 		for _, r := range rep.Runs {
 			switch {
 			case r.Outcome == storecopy.Copied && r.Err == nil:
@@ -85,6 +89,9 @@ func (c *storeCopyCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 			fmt.Fprintf(stdio.Stdout, "; %d already there", n)
 		}
 		fmt.Fprintln(stdio.Stdout)
+		if n := out.Cached; n > 0 {
+			fmt.Fprintf(stdio.Stdout, "copied %d cached %s\n", n, plural(n, "answer", "answers"))
+		}
 		if n := len(out.Running); n > 0 {
 			fmt.Fprintf(stdio.Stdout, "%d %s being run now, not copied: %v; copy again once %s\n", n, plural(n, "run is", "runs are"), out.Running, plural(n, "it stops", "they stop"))
 		}

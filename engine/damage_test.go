@@ -9,6 +9,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/kitaruhq/kitaru/engine/runstore"
+	"github.com/kitaruhq/kitaru/engine/runstore/memstore"
 )
 
 // Every missing, cut-short or hand-damaged file of a run gives each command
@@ -185,5 +189,43 @@ func TestDamagedStepShownByGet(t *testing.T) {
 	}
 	if a := step(t, got, "a"); a.Status != StepFailed || a.Error == nil || !strings.Contains(*a.Error, p) {
 		t.Errorf("a damaged step shows as %+v", a)
+	}
+}
+
+// damagedLogStore reports line 2 of every log damaged, as a shared store
+// does a row that does not decode.
+type damagedLogStore struct{ runstore.Store }
+
+func (s damagedLogStore) Logs(ctx context.Context, id string, after int64) ([]LogLine, error) {
+	lines, err := s.Store.Logs(ctx, id, after)
+	if err != nil || after >= 2 {
+		return lines, err
+	}
+	var kept []LogLine
+	for _, l := range lines {
+		if l.Seq != 2 {
+			kept = append(kept, l)
+		}
+	}
+	return kept, &runstore.DamagedError{RunID: id, Part: runstore.PartLog, Line: 2, Where: "line 2 of the log of run " + id, Problem: "is damaged (bad)"}
+}
+
+// A damaged log line is said and the other lines are shown.
+func TestDamagedLogLineIsSaid(t *testing.T) {
+	t.Parallel()
+	st := damagedLogStore{memstore.New()}
+	var warned []string
+	eng := New(Config{Store: st, Warn: func(err error) { warned = append(warned, err.Error()) }})
+	m := mkRun(t, st, "kr-0000000a", time.Now())
+	if err := st.AppendLog(bg, m.ID, LogLine{Text: "one"}, LogLine{Text: "two"}, LogLine{Text: "three"}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	err := eng.Logs(bg, m.ID, "", false, func(l LogLine) error { got = append(got, l.Text); return nil })
+	if err != nil || strings.Join(got, " ") != "one three" {
+		t.Fatalf("Logs = %q, %v; want the line that reads", got, err)
+	}
+	if len(warned) != 1 || !strings.Contains(warned[0], "line 2 of the log of run kr-0000000a is damaged (bad); it is left out") {
+		t.Fatalf("warned %q, want the damaged line said once", warned)
 	}
 }

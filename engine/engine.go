@@ -860,6 +860,13 @@ func (e *Engine) Logs(ctx context.Context, ref, step string, follow bool, fn fun
 			}
 		}
 		lines, err := e.store.Logs(ctx, id, after)
+		var bad *runstore.DamagedError
+		if errors.As(err, &bad) && bad.Part == runstore.PartLog {
+			// The lines that read are shown, the damaged one is said (once:
+			// the next read starts after it).
+			e.warn(err)
+			err = nil
+		}
 		if err != nil {
 			return err
 		}
@@ -871,6 +878,9 @@ func (e *Engine) Logs(ctx context.Context, ref, step string, follow bool, fn fun
 			if err := fn(l); err != nil {
 				return err
 			}
+		}
+		if bad != nil {
+			after = max(after, bad.Line)
 		}
 		if !follow || !running {
 			return nil

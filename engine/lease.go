@@ -68,6 +68,9 @@ func (e *Engine) keep(l *runstore.Lease) func() {
 		released = true
 		close(stop)
 		<-done
+		// While the run is still held here: nothing of this go notes a
+		// command any more, and no other go has begun.
+		e.tidyNotes(l.RunID)
 		// Released in the store first: until then leaseOf says this engine
 		// holds the run (awaitOwnRelease waits on it).
 		_ = e.store.Release(context.Background(), l)

@@ -34,6 +34,18 @@ func (e *Engine) processNotes() runstore.Locator {
 	return e.cfg.ProcessNotes
 }
 
+// tidyNotes removes what is left of run id's process notes when they are
+// kept apart from the store (a store that keeps no files): the
+// directories its commands' notes were in.
+func (e *Engine) tidyNotes(id string) {
+	if _, files := e.store.(runstore.Locator); files {
+		return
+	}
+	if t, ok := e.cfg.ProcessNotes.(runstore.Tidier); ok {
+		t.Tidy(id)
+	}
+}
+
 // leftoverNote is the log line of a leftover group stopped, or that could
 // not be, and why it was stopped; src is the run that left it, when it is
 // not the run the line is in.

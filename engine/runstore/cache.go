@@ -2,6 +2,7 @@ package runstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -23,6 +24,30 @@ type Cache interface {
 	// when it cannot be read (a damaged entry is a miss, never an error).
 	// An error is the store's own failure (a server out of reach).
 	GetCached(ctx context.Context, key string, since time.Time) (*CacheEntry, error)
+}
+
+// CacheLister is a Cache that can list its entries, so that a copy of
+// one store into another takes the cache along.
+type CacheLister interface {
+	// EachCached calls fn with every entry that can be read (a damaged one
+	// is a miss, and left out), in no set order; an error of fn stops it
+	// and is returned.
+	EachCached(ctx context.Context, fn func(key string, e *CacheEntry) error) error
+}
+
+// EachCacheRecord is EachCached for a backend that keeps entries as
+// JSON: fn gets each of recs (the entry of keys[i]) that decodes.
+func EachCacheRecord(keys []string, recs [][]byte, fn func(key string, e *CacheEntry) error) error {
+	for i, k := range keys {
+		var e CacheEntry
+		if json.Unmarshal(recs[i], &e) != nil {
+			continue
+		}
+		if err := fn(k, &e); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // CacheEntry is a cached answer: which run, step (and item) made the call,

@@ -17,6 +17,10 @@ const (
 	PartFlow Part = "flow" // the flow snapshot
 	PartStep Part = "step" // a step's record (Step)
 	PartItem Part = "item" // a foreach item's record (Step, Item)
+	// PartJournal is what numbers the run's journal and log (a shared
+	// store's counters): without it nothing more can be appended.
+	PartJournal Part = "journal"
+	PartLog     Part = "log" // a line of the run's log (Line)
 )
 
 // DamagedError is a record of a run that cannot be used: missing, cut
@@ -27,6 +31,7 @@ type DamagedError struct {
 	Part  Part
 	Step  string
 	Item  int
+	Line  int64 // PartLog: the line's number
 	// Where names the record for people (the file store: its path); Home
 	// is where the whole run is (its directory), "" if it has no place.
 	Where string
@@ -50,6 +55,8 @@ func (e *DamagedError) fix() string {
 		return fmt.Sprintf("move it away and step %s counts as never run", e.Step)
 	case PartItem:
 		return fmt.Sprintf("move it away and item %d of step %s counts as never run (a resume or retry runs it again, unless the run completed)", e.Item, e.Step)
+	case PartLog:
+		return "it is left out, and the run's other lines and records are read as they are"
 	}
 	if e.Home == "" {
 		return fmt.Sprintf("run %s cannot be used as it is: repair the record, or delete the run", e.RunID)

@@ -138,7 +138,8 @@ type Journal interface {
 	Events(ctx context.Context, id string, after int64, limit int) (evs []Event, warnings []string, err error)
 	// AppendLog adds lines to the run's log; Logs returns those numbered
 	// after `after`. Log lines are for people: a crash may lose the last
-	// ones.
+	// ones. A line that cannot be read is left out and reported beside
+	// the others, as a *DamagedError of PartLog (the first such line).
 	AppendLog(ctx context.Context, id string, lines ...LogLine) error
 	Logs(ctx context.Context, id string, after int64) ([]LogLine, error)
 }
@@ -226,4 +227,29 @@ func CheckArtifactName(step, name string) error {
 // (the file store: directories and files). The command line shows them.
 type Locator interface {
 	Locate(id, step, name string) string
+}
+
+// RecordWriter is a Store that writes many records of a run at once (a
+// database: in one round trip and one transaction, all or none): a copy
+// of one store into another writes a run's records through it.
+type RecordWriter interface {
+	SaveRecords(ctx context.Context, id string, recs []Record) error
+}
+
+// Record is one record for SaveRecords, of step Step: its Result, an
+// Item, a Turn, or the artifact Artifact holding Data (one of them).
+type Record struct {
+	Step     string
+	Result   *StepResult
+	Item     *ItemResult
+	Turn     *TurnRecord
+	Artifact string
+	Data     []byte
+}
+
+// Tidier is a Locator of notes alone (the process groups a machine's
+// commands run in, beside a store that keeps no files): Tidy removes the
+// places of run id that hold nothing any more, once a go at it is over.
+type Tidier interface {
+	Tidy(id string)
 }

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/kitaruhq/kitaru/engine/runstore"
@@ -86,4 +87,30 @@ func (s *Store) GetCached(ctx context.Context, key string, since time.Time) (*ru
 		return nil, nil
 	}
 	return &e, nil
+}
+
+// EachCached calls fn with each entry file that reads, in the order of
+// their names.
+func (s *Store) EachCached(ctx context.Context, fn func(key string, e *runstore.CacheEntry) error) error {
+	files, err := filepath.Glob(filepath.Join(s.CacheDir(), "??", "*.json"))
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		key := strings.TrimSuffix(filepath.Base(f), ".json")
+		if runstore.CheckCacheKey(key) != nil || filepath.Base(filepath.Dir(f)) != key[:2] {
+			continue // not a file PutCached wrote
+		}
+		e, err := s.GetCached(ctx, key, time.Time{})
+		if err != nil {
+			return err
+		}
+		if e == nil {
+			continue // removed meanwhile, or damaged: a miss
+		}
+		if err := fn(key, e); err != nil {
+			return err
+		}
+	}
+	return nil
 }

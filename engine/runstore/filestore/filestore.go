@@ -337,4 +337,23 @@ func (s *Store) Locate(id, step, name string) string {
 // for a store that keeps no files (a shared database): the engine notes
 // there the process groups of the commands this machine runs (see
 // engine.Config.ProcessNotes). Nothing else is kept in it.
-func ProcessNotes(dir string) runstore.Locator { return New(dir) }
+func ProcessNotes(dir string) runstore.Locator { return processNotes{New(dir)} }
+
+type processNotes struct{ *Store }
+
+// Tidy removes the directories of run id that are empty, deepest first:
+// a note goes when its command ends, and the directories made for it
+// would otherwise pile up, a few for every run. One that holds a note (a
+// command still running, or left running by a kitaru killed) stays.
+func (n processNotes) Tidy(id string) {
+	var dirs []string
+	_ = filepath.WalkDir(n.RunDir(id), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			dirs = append(dirs, p)
+		}
+		return nil
+	})
+	for i := len(dirs) - 1; i >= 0; i-- {
+		_ = os.Remove(dirs[i]) // refused for one that is not empty
+	}
+}

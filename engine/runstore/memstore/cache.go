@@ -3,6 +3,8 @@ package memstore
 import (
 	"context"
 	"encoding/json"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/kitaruhq/kitaru/engine/runstore"
@@ -42,6 +44,18 @@ func (s *Store) GetCached(ctx context.Context, key string, since time.Time) (*ru
 		return nil, nil
 	}
 	return &e, nil
+}
+
+// EachCached calls fn with each entry that decodes, in key order.
+func (s *Store) EachCached(ctx context.Context, fn func(key string, e *runstore.CacheEntry) error) error {
+	s.mu.Lock()
+	keys := slices.Sorted(maps.Keys(s.cache))
+	recs := make([][]byte, len(keys))
+	for i, k := range keys {
+		recs[i] = s.cache[k]
+	}
+	s.mu.Unlock()
+	return runstore.EachCacheRecord(keys, recs, fn)
 }
 
 // DamageCached replaces an entry's record with bytes that do not decode:

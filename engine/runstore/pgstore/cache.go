@@ -48,3 +48,41 @@ func (s *Store) GetCached(ctx context.Context, key string, since time.Time) (*ru
 	}
 	return &e, nil
 }
+
+// EachCached calls fn with each entry that decodes, in key order, read a
+// page at a time (fn is not called while a query is open).
+func (s *Store) EachCached(ctx context.Context, fn func(key string, e *runstore.CacheEntry) error) error {
+	const page = 500
+	after := ""
+	for {
+		var keys []string
+		var recs [][]byte
+		err := s.do(ctx, "reading the cache", func(ctx context.Context, _ bool) error {
+			keys, recs = nil, nil
+			rows, err := s.pool.Query(ctx, `SELECT key, entry FROM cache WHERE key > $1 ORDER BY key LIMIT $2`, after, page)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var k string
+				var b []byte
+				if err := rows.Scan(&k, &b); err != nil {
+					return err
+				}
+				keys, recs = append(keys, k), append(recs, b)
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			return err
+		}
+		if err := runstore.EachCacheRecord(keys, recs, fn); err != nil {
+			return err
+		}
+		if len(keys) < page {
+			return nil
+		}
+		after = keys[len(keys)-1]
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/kitaruhq/kitaru/engine/runstore"
 )
 
@@ -20,21 +21,43 @@ import (
 // failure that may have committed all the same (the server's answer to
 // the commit lost) first looks for rows of its token: found, the append
 // was done, and is not done twice.
-type journal struct{ table, counter string }
+type journal struct {
+	table, counter string
+	append         string // appendSQL's statement, made once
+}
 
 var (
-	eventsJournal = journal{"events", "events"}
-	logsJournal   = journal{"logs", "logs"}
+	eventsJournal = newJournal("events", "events")
+	logsJournal   = newJournal("logs", "logs")
 )
+
+func newJournal(table, counter string) journal {
+	j := journal{table: table, counter: counter}
+	j.append = j.appendSQL()
+	return j
+}
 
 // appendSQL appends $2 to run $1's journal with batch token $3; with a
 // lease token $4 (not null), only while the run's lease is still that.
 func (j journal) appendSQL() string {
-	return `WITH s AS (UPDATE run_seqs SET ` + j.counter + ` = ` + j.counter + ` + cardinality($2::bytea[])
-			WHERE run_id = $1 AND ($4::text IS NULL OR EXISTS (SELECT 1 FROM runs WHERE id = $1 AND lease_token = $4))
-			RETURNING ` + j.counter + ` AS last)
-		INSERT INTO ` + j.table + ` (run_id, seq, batch, rec)
-		SELECT $1, s.last - cardinality($2::bytea[]) + r.n, $3, r.rec FROM s, unnest($2::bytea[]) WITH ORDINALITY AS r(rec, n)`
+	return `WITH ` + j.countSQL(2, 4) + ` ` + j.insertSQL(2, 3)
+}
+
+// countSQL is the CTE s adding the count of records $recs to run $1's
+// counter, with a lease token $token (not null) only while the run's
+// lease is still that; its one row, last, is the counter's new value,
+// and there is none when nothing was counted.
+func (j journal) countSQL(recs, token int) string {
+	return fmt.Sprintf(`s AS (UPDATE run_seqs SET %[1]s = %[1]s + cardinality($%[2]d::bytea[])
+			WHERE run_id = $1 AND ($%[3]d::text IS NULL OR EXISTS (SELECT 1 FROM runs WHERE id = $1 AND lease_token = $%[3]d))
+			RETURNING %[1]s AS last)`, j.counter, recs, token)
+}
+
+// insertSQL inserts the records $recs with batch token $batch, numbered
+// below the counter's new value in s.
+func (j journal) insertSQL(recs, batch int) string {
+	return fmt.Sprintf(`INSERT INTO %s (run_id, seq, batch, rec)
+		SELECT $1, s.last - cardinality($%[2]d::bytea[]) + r.n, $%[3]d, r.rec FROM s, unnest($%[2]d::bytea[]) WITH ORDINALITY AS r(rec, n)`, j.table, recs, batch)
 }
 
 func (s *Store) appendRecords(ctx context.Context, op, id string, j journal, recs [][]byte) error {
@@ -60,12 +83,9 @@ func (s *Store) appendAttempt(ctx context.Context, id string, j journal, recs []
 			return nil
 		}
 	}
-	tag, err := s.pool.Exec(ctx, j.appendSQL(), id, recs, batch, lease)
+	tag, err := s.pool.Exec(ctx, j.append, id, pgtype.FlatArray[[]byte](recs), batch, lease)
 	if err == nil && tag.RowsAffected() == 0 {
-		if lease != nil {
-			return s.missing(ctx, id)
-		}
-		return notFound(id)
+		return s.missing(ctx, id, lease)
 	}
 	return err
 }
@@ -175,18 +195,22 @@ func (s *Store) AppendLog(ctx context.Context, id string, lines ...runstore.LogL
 }
 
 // Logs returns the log lines after seq `after`; a line that does not
-// decode is left out.
+// decode is left out, and the first such is reported beside the others.
 func (s *Store) Logs(ctx context.Context, id string, after int64) ([]runstore.LogLine, error) {
 	var out []runstore.LogLine
+	var bad []error
 	err := s.readRecords(ctx, "reading the log of run "+id, id, logsJournal, after, 0, func(seq int64, rec []byte) {
 		var l runstore.LogLine
-		if json.Unmarshal(rec, &l) == nil {
-			l.Seq = seq
-			out = append(out, l)
+		if err := json.Unmarshal(rec, &l); err != nil {
+			bad = append(bad, &runstore.DamagedError{RunID: id, Part: runstore.PartLog, Line: seq,
+				Where: fmt.Sprintf("line %d of the log of run %s", seq, id), Problem: "is damaged (" + err.Error() + ")"})
+			return
 		}
+		l.Seq = seq
+		out = append(out, l)
 	})
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	return out, firstOf(nil, bad)
 }

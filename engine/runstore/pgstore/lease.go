@@ -114,7 +114,7 @@ func (s *Store) Holder(ctx context.Context, id string) (*runstore.Holder, error)
 // counted after it was taken (cancel above the cancel_seen it set).
 // Counting one twice, on a retry, asks the same.
 func (s *Store) RequestCancel(ctx context.Context, id string) error {
-	return s.exec1(ctx, "asking run "+id+" to stop", id, `UPDATE runs SET cancel = cancel + 1 WHERE id = $1`, id)
+	return s.exec1(ctx, "asking run "+id+" to stop", id, nil, `UPDATE runs SET cancel = cancel + 1 WHERE id = $1`, id)
 }
 
 // CancelRequested tells whether a cancel was asked since l was taken.
@@ -133,13 +133,14 @@ func (s *Store) CancelRequested(ctx context.Context, l *runstore.Lease) (bool, e
 
 // ClearCancel forgets the requests.
 func (s *Store) ClearCancel(ctx context.Context, id string) error {
-	return s.exec1(ctx, "clearing the cancel requests of run "+id, id, `UPDATE runs SET cancel = 0, cancel_seen = 0 WHERE id = $1`, id)
+	return s.exec1(ctx, "clearing the cancel requests of run "+id, id, nil, `UPDATE runs SET cancel = 0, cancel_seen = 0 WHERE id = $1`, id)
 }
 
 // exec1 runs a statement that changes run id's row, or one of its
-// records: none changed is run id not found.
-func (s *Store) exec1(ctx context.Context, op, id, sql string, args ...any) error {
+// records, fenced by lease token (nil: not fenced): none changed is run
+// id not found, or the lease lost.
+func (s *Store) exec1(ctx context.Context, op, id string, token *string, sql string, args ...any) error {
 	return s.do(ctx, op, func(ctx context.Context, _ bool) error {
-		return s.execOnce(ctx, id, sql, args)
+		return s.execOnce(ctx, id, token, sql, args)
 	})
 }

@@ -61,9 +61,21 @@ type Store struct {
 
 var _ runstore.Store = (*Store)(nil)
 
-// IsURL says whether s is a PostgreSQL connection URL.
+// IsURL says whether s is a PostgreSQL connection URL. A URL's scheme is
+// read in any case (RFC 3986): POSTGRES:// is one too.
 func IsURL(s string) bool {
-	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+	scheme, _, ok := strings.Cut(s, "://")
+	return ok && (strings.EqualFold(scheme, "postgres") || strings.EqualFold(scheme, "postgresql"))
+}
+
+// lowerScheme is URL u with its scheme in lower case, the only case the
+// driver takes for a URL (it reads anything else as key=value settings).
+func lowerScheme(u string) string {
+	if !IsURL(u) {
+		return u
+	}
+	scheme, rest, _ := strings.Cut(u, "://")
+	return strings.ToLower(scheme) + "://" + rest
 }
 
 // Open connects to the database at url and creates or migrates kitaru's
@@ -88,7 +100,7 @@ func open(ctx context.Context, url string, opt Options, migs []string) (*Store, 
 		s.retryFor = 0
 	}
 	where := Redact(url)
-	cfg, err := pgxpool.ParseConfig(url)
+	cfg, err := pgxpool.ParseConfig(lowerScheme(url))
 	if err != nil {
 		s.password = urlPassword(url)
 		return nil, s.wrap("reading the database URL "+where, err)

@@ -143,9 +143,7 @@ func (s *Store) SaveMeta(ctx context.Context, meta *runstore.RunMeta) error {
 	if err != nil {
 		return err
 	}
-	return s.record(ctx, "saving the meta of run "+meta.ID, meta.ID, `UPDATE runs SET meta = $2, flow = $3, status = $4, started_at = $5
-		WHERE id = $1 AND ($6::text IS NULL OR lease_token = $6)`,
-		meta.ID, mb, meta.Flow, string(meta.Status), meta.StartedAt, s.leaseToken(meta.ID))
+	return s.record(ctx, "saving the meta of run "+meta.ID, meta.ID, metaWrite, meta.ID, mb, meta.Flow, string(meta.Status), meta.StartedAt)
 }
 
 // ReplaceFlow replaces the run's flow snapshot, plan and meta in one

@@ -14,15 +14,43 @@ import (
 // SaveStep records a step's result: one upsert, which a retry repeats
 // harmlessly.
 func (s *Store) SaveStep(ctx context.Context, id string, sr *runstore.StepResult) error {
-	rec := *sr
-	rec.Items, rec.Dir = nil, ""
-	b, err := encode(&rec)
+	args, err := stepArgs(id, sr)
 	if err != nil {
 		return err
 	}
-	return s.record(ctx, "saving step "+sr.ID+" of run "+id, id,
-		`INSERT INTO steps (run_id, step, rec) SELECT $1::text, $2::text, $3::bytea`+ofRun(4)+` ON CONFLICT (run_id, step) DO UPDATE SET rec = excluded.rec`, id, sr.ID, b, s.leaseToken(id))
+	return s.record(ctx, "saving step "+sr.ID+" of run "+id, id, stepWrite, args...)
 }
+
+// stepArgs are stepWrite's parameters for sr.
+func stepArgs(id string, sr *runstore.StepResult) ([]any, error) {
+	rec := sr
+	if sr.Items != nil || sr.Dir != "" { // a copy only when there is something to leave out
+		c := *sr
+		c.Items, c.Dir = nil, ""
+		rec = &c
+	}
+	b, err := encode(rec)
+	return []any{id, sr.ID, b}, err
+}
+
+// The writes of a run's records: alone, or with its pending events.
+var (
+	stepWrite = insertRecord(`INSERT INTO steps (run_id, step, rec) SELECT $1::text, $2::text, $3::bytea`, 3,
+		`ON CONFLICT (run_id, step) DO UPDATE SET rec = excluded.rec`)
+	itemWrite = insertRecord(`INSERT INTO items (run_id, step, idx, rec) SELECT $1::text, $2::text, $3::integer, $4::bytea`, 4,
+		`ON CONFLICT (run_id, step, idx) DO UPDATE SET rec = excluded.rec`)
+	turnWrite = insertRecord(`INSERT INTO turns (run_id, step, item, conversation, turn, call, rec)
+		SELECT $1::text, $2::text, $3::integer, $4::integer, $5::integer, $6::integer, $7::bytea`, 7,
+		`ON CONFLICT (run_id, step, item, conversation, turn, call) DO UPDATE SET rec = excluded.rec`)
+	artifactWrite = insertRecord(`INSERT INTO artifacts (run_id, step, name, data) SELECT $1::text, $2::text, $3::text, $4::bytea`, 4,
+		`ON CONFLICT (run_id, step, name) DO UPDATE SET data = excluded.data`)
+	metaWrite = recordSQL{
+		alone: `UPDATE runs SET meta = $2, flow = $3, status = $4, started_at = $5 WHERE id = $1 AND ($6::text IS NULL OR lease_token = $6)`,
+		// s says the events were numbered, lease_token that the lease is
+		// still the token's as the row is updated.
+		withEvents: eventsBefore(6) + `UPDATE runs SET meta = $2, flow = $3, status = $4, started_at = $5 FROM s WHERE id = $1 AND lease_token = $6`,
+	}
+)
 
 // ofRun makes a record's INSERT ... SELECT insert nothing when its run
 // ($1) is not there or, with a lease token in parameter n, when the
@@ -106,9 +134,7 @@ func (s *Store) SaveItem(ctx context.Context, id, step string, ir *runstore.Item
 	if err != nil {
 		return err
 	}
-	return s.record(ctx, fmt.Sprintf("saving item %d of step %s of run %s", ir.Index, step, id), id,
-		`INSERT INTO items (run_id, step, idx, rec) SELECT $1::text, $2::text, $3::integer, $4::bytea`+ofRun(5)+` ON CONFLICT (run_id, step, idx) DO UPDATE SET rec = excluded.rec`,
-		id, step, ir.Index, b, s.leaseToken(id))
+	return s.record(ctx, fmt.Sprintf("saving item %d of step %s of run %s", ir.Index, step, id), id, itemWrite, id, step, ir.Index, b)
 }
 
 // LoadItems reads every item record of a foreach step.
@@ -142,14 +168,16 @@ func itemOf(item *int) int {
 
 // SaveTurn keeps one piece of an llm step's conversation.
 func (s *Store) SaveTurn(ctx context.Context, id, step string, tr *runstore.TurnRecord) error {
-	b, err := encode(tr)
+	args, err := turnArgs(id, step, tr)
 	if err != nil {
 		return err
 	}
-	return s.record(ctx, fmt.Sprintf("saving turn %d.%d.%d of step %s of run %s", tr.Conversation, tr.Turn, tr.Call, step, id), id,
-		`INSERT INTO turns (run_id, step, item, conversation, turn, call, rec) SELECT $1::text, $2::text, $3::integer, $4::integer, $5::integer, $6::integer, $7::bytea`+ofRun(8)+`
-		ON CONFLICT (run_id, step, item, conversation, turn, call) DO UPDATE SET rec = excluded.rec`,
-		id, step, itemOf(tr.Item), tr.Conversation, tr.Turn, tr.Call, b, s.leaseToken(id))
+	return s.record(ctx, fmt.Sprintf("saving turn %d.%d.%d of step %s of run %s", tr.Conversation, tr.Turn, tr.Call, step, id), id, turnWrite, args...)
+}
+
+func turnArgs(id, step string, tr *runstore.TurnRecord) ([]any, error) {
+	b, err := encode(tr)
+	return []any{id, step, itemOf(tr.Item), tr.Conversation, tr.Turn, tr.Call, b}, err
 }
 
 // LoadTurns reads a step's (or an item's) conversation records in order.
@@ -193,9 +221,8 @@ func (s *Store) WriteArtifact(ctx context.Context, id, step, name string, data [
 	if data == nil {
 		data = []byte{}
 	}
-	return s.exec1(ctx, "saving artifact "+name+" of step "+step+" of run "+id, id,
-		`INSERT INTO artifacts (run_id, step, name, data) SELECT $1::text, $2::text, $3::text, $4::bytea`+ofRun(5)+` ON CONFLICT (run_id, step, name) DO UPDATE SET data = excluded.data`,
-		id, step, name, data, s.leaseToken(id))
+	token := s.leaseToken(id)
+	return s.exec1(ctx, "saving artifact "+name+" of step "+step+" of run "+id, id, token, artifactWrite.alone, id, step, name, data, token)
 }
 
 // ReadArtifact reads a blob back.

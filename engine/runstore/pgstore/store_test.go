@@ -45,6 +45,9 @@ func TestIsURLAndRedact(t *testing.T) {
 	}{
 		{"postgres://u:s3cret@db:5432/k?sslmode=disable", true, "postgres://u:xxxxx@db:5432/k?sslmode=disable"},
 		{"postgresql://u@db/k", true, "postgresql://u@db/k"},
+		{"POSTGRES://u:s3cret@db/k", true, "postgres://u:xxxxx@db/k"},
+		{"PostgreSQL://u@db/k", true, "postgresql://u@db/k"},
+		{"postgres:/db/k", false, "postgres:/db/k"},
 		{"postgres://db/k?password=s3cret&sslmode=require", true, "postgres://db/k?password=xxxxx&sslmode=require"},
 		{"postgres://u:s3cret@db:port%zz/k", true, "postgres://…"},
 		{"/var/lib/kitaru", false, "…"},
@@ -62,6 +65,17 @@ func TestIsURLAndRedact(t *testing.T) {
 			t.Errorf("Redact(%q) kept the password: %q", tc.in, got)
 		}
 	}
+}
+
+// A URL's scheme is read in any case, by Open too.
+func TestUpperCaseScheme(t *testing.T) {
+	t.Parallel()
+	u := shared(t).URL()
+	s, err := Open(context.Background(), "POSTGRES"+strings.TrimPrefix(u, "postgres"), Options{Schema: freshSchema(t)})
+	if err != nil {
+		t.Fatalf("Open of a POSTGRES:// URL: %v", err)
+	}
+	s.Close()
 }
 
 // The driver's text goes through the sanitizer: the password, plain or
@@ -554,6 +568,135 @@ func TestEventsGroupWithTheNextWrite(t *testing.T) {
 	}
 }
 
+// A record and the events sent with it are one statement: a record the
+// server refuses takes its events with it, and they go with the next
+// record that is written.
+func TestRecordAndItsEventsAreOne(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t, Options{})
+	s.groupDelay = time.Hour // only the writes below send them
+	if _, err := s.pool.Exec(ctx, `CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS
+		$$BEGIN RAISE EXCEPTION 'refused' USING ERRCODE = '23514'; END$$;
+		CREATE TRIGGER refuse_x BEFORE INSERT ON steps FOR EACH ROW WHEN (NEW.step = 'x') EXECUTE FUNCTION refuse()`); err != nil {
+		t.Fatal(err)
+	}
+	l := createRun(t, s)
+	count := func() (n int) {
+		t.Helper()
+		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE run_id = $1`, l.RunID).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if err := s.AppendEvents(ctx, l.RunID, runstore.Event{Type: runstore.EventStepFinished, Step: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveStep(ctx, l.RunID, &runstore.StepResult{ID: "x", Status: runstore.StepCompleted}); err == nil {
+		t.Fatal("the refused record was written")
+	}
+	if n := count(); n != 0 {
+		t.Fatalf("the events of a refused record went in: %d", n)
+	}
+	if err := s.SaveStep(ctx, l.RunID, &runstore.StepResult{ID: "y", Status: runstore.StepCompleted}); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("after the next record %d events are in, want 1", n)
+	}
+	if r, err := s.LoadStep(ctx, l.RunID, "y"); err != nil || r == nil {
+		t.Fatalf("LoadStep y = %v, %v", r, err)
+	}
+}
+
+// Events appended steadily with no record between go out on their own
+// within the delay of the first of them: appends keep none waiting.
+func TestHeldEventsWaitNoLongerThanTheDelay(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t, Options{})
+	s.groupDelay = 30 * time.Millisecond
+	l := createRun(t, s)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var n int
+		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE run_id = $1`, l.RunID).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("events appended every 5ms never went out on their own")
+		}
+		if err := s.AppendEvents(ctx, l.RunID, runstore.Event{Type: runstore.EventStepStarted, Step: "a"}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A run whose journal counters are gone (its run_seqs row deleted by
+// hand) is damaged, not a run that does not exist: appends say so.
+func TestRunWithoutCountersIsDamaged(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	runner := newStore(t, Options{})
+	runner.groupDelay = time.Hour
+	other, err := Open(ctx, shared(t).URL(), Options{Schema: runner.Schema()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	l := createRun(t, runner)
+	id := l.RunID
+	if err := runner.AppendEvents(ctx, id, runstore.Event{Type: runstore.EventStepStarted, Step: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runner.pool.Exec(ctx, `DELETE FROM run_seqs WHERE run_id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	for what, err := range map[string]error{
+		"SaveStep with held events": runner.SaveStep(ctx, id, &runstore.StepResult{ID: "a", Status: runstore.StepCompleted}),
+		"AppendLog":                 runner.AppendLog(ctx, id, runstore.LogLine{Text: "x"}),
+		"AppendEvents from another": other.AppendEvents(ctx, id, runstore.Event{Type: runstore.EventStepStarted, Step: "b"}),
+	} {
+		var de *runstore.DamagedError
+		if !errors.As(err, &de) || de.Part != runstore.PartJournal || de.RunID != id || errors.Is(err, runstore.ErrNotFound) {
+			t.Errorf("%s = %v, want the run's journal damaged", what, err)
+		}
+	}
+	if r, err := runner.LoadStep(ctx, id, "a"); r != nil || err != nil {
+		t.Errorf("the record of a write whose events could not be numbered was kept: %v, %v", r, err)
+	}
+}
+
+// A log row that does not decode is left out and reported, with its
+// number, beside the lines that read.
+func TestDamagedLogLineIsReported(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t, Options{})
+	l := createRun(t, s)
+	if err := s.AppendLog(ctx, l.RunID, runstore.LogLine{Text: "one"}, runstore.LogLine{Text: "two"}, runstore.LogLine{Text: "three"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.pool.Exec(ctx, `UPDATE logs SET rec = '\x7b6e6f74' WHERE run_id = $1 AND seq = 2`, l.RunID); err != nil {
+		t.Fatal(err)
+	}
+	lines, err := s.Logs(ctx, l.RunID, 0)
+	var de *runstore.DamagedError
+	if !errors.As(err, &de) || de.Part != runstore.PartLog || de.Line != 2 || de.RunID != l.RunID {
+		t.Fatalf("Logs = %v, want line 2 reported damaged", err)
+	}
+	if len(lines) != 2 || lines[0].Text != "one" || lines[1].Text != "three" || lines[1].Seq != 3 {
+		t.Fatalf("Logs kept %+v, want lines 1 and 3", lines)
+	}
+	if lines, err := s.Logs(ctx, l.RunID, 2); err != nil || len(lines) != 1 {
+		t.Fatalf("Logs after the damaged line = %+v, %v", lines, err)
+	}
+}
+
 // Damaged runs are reported beside a page, not counted in its Limit: every
 // whole run is still listed, pages full, however the damaged fall.
 func TestQuerySkipsDamagedRunsWithoutShortPages(t *testing.T) {
@@ -864,5 +1007,66 @@ func TestURLPasswords(t *testing.T) {
 		if got := URLPasswords(tc.url); strings.Join(got, " ") != strings.Join(tc.want, " ") {
 			t.Errorf("URLPasswords(%q) = %q, want %q", tc.url, got, tc.want)
 		}
+	}
+}
+
+// SaveRecords writes a run's records in one transaction: all of them, or
+// none when one cannot be written; a batch of a run whose lease was taken
+// over is refused whole.
+func TestSaveRecords(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t, Options{})
+	l := createRun(t, s)
+	id := l.RunID
+	recs := []runstore.Record{
+		{Step: "a", Result: &runstore.StepResult{ID: "a", Status: runstore.StepCompleted, Output: "one"}},
+		{Step: "b", Item: &runstore.ItemResult{Index: 2, Status: runstore.StepCompleted, Output: 20.0}},
+		{Step: "c", Turn: &runstore.TurnRecord{Conversation: 1, Turn: 2}},
+		{Step: "a", Artifact: "prompt.txt", Data: []byte("hello")},
+	}
+	if err := s.SaveRecords(ctx, id, recs); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.LoadStep(ctx, id, "a"); err != nil || r == nil || r.Output != "one" {
+		t.Errorf("step a: %+v, %v", r, err)
+	}
+	if items, err := s.LoadItems(ctx, id, "b"); err != nil || items[2] == nil || items[2].Output != 20.0 {
+		t.Errorf("items of b: %+v, %v", items, err)
+	}
+	if turns, err := s.LoadTurns(ctx, id, "c", nil); err != nil || len(turns) != 1 || turns[0].Turn != 2 {
+		t.Errorf("turns of c: %+v, %v", turns, err)
+	}
+	if data, err := s.ReadArtifact(ctx, id, "a", "prompt.txt"); err != nil || string(data) != "hello" {
+		t.Errorf("artifact: %q, %v", data, err)
+	}
+
+	// One record the server refuses: none of the batch is kept.
+	if _, err := s.pool.Exec(ctx, `CREATE FUNCTION refuse_z() RETURNS trigger LANGUAGE plpgsql AS
+		$$BEGIN RAISE EXCEPTION 'refused' USING ERRCODE = '23514'; END$$;
+		CREATE TRIGGER refuse_z BEFORE INSERT ON items FOR EACH ROW WHEN (NEW.step = 'z') EXECUTE FUNCTION refuse_z()`); err != nil {
+		t.Fatal(err)
+	}
+	err := s.SaveRecords(ctx, id, []runstore.Record{
+		{Step: "y", Result: &runstore.StepResult{ID: "y", Status: runstore.StepCompleted}},
+		{Step: "z", Item: &runstore.ItemResult{Index: 0, Status: runstore.StepCompleted}},
+	})
+	if err == nil {
+		t.Fatal("a batch with a refused record was written")
+	}
+	if r, err := s.LoadStep(ctx, id, "y"); r != nil || err != nil {
+		t.Errorf("a record of the refused batch was kept: %+v, %v", r, err)
+	}
+
+	// Its lease taken over: refused whole, nothing written.
+	if _, err := s.pool.Exec(ctx, `UPDATE runs SET lease_token = 'another' WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	err = s.SaveRecords(ctx, id, []runstore.Record{{Step: "x", Result: &runstore.StepResult{ID: "x", Status: runstore.StepCompleted}}})
+	if !errors.Is(err, runstore.ErrLeaseLost) {
+		t.Errorf("SaveRecords after a takeover = %v, want ErrLeaseLost", err)
+	}
+	if r, err := s.LoadStep(ctx, id, "x"); r != nil || err != nil {
+		t.Errorf("a record written after the takeover: %+v, %v", r, err)
 	}
 }

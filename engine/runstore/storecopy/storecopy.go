@@ -32,9 +32,11 @@ type Result struct {
 	Err     error
 }
 
-// Report is what a copy did, a run at a time, oldest first.
+// Report is what a copy did, a run at a time, oldest first, and how many
+// answers of the cache it copied.
 type Report struct {
-	Runs []Result
+	Runs   []Result
+	Cached int
 }
 
 // Count is how many runs had outcome o.
@@ -86,7 +88,36 @@ func Copy(ctx context.Context, from, to runstore.Store, holder runstore.Holder) 
 			return rep, err
 		}
 	}
-	return rep, nil
+	return rep, copyCache(ctx, from, to, rep)
+}
+
+// copyCache copies the answers of from's cache (an llm step's cache:)
+// that to lacks or holds only from before: a team shares its cache as it
+// shares its runs. A store that cannot list its cache has none to copy.
+func copyCache(ctx context.Context, from, to runstore.Store, rep *Report) error {
+	l, ok := from.(runstore.CacheLister)
+	if !ok {
+		return nil
+	}
+	var werr error
+	err := l.EachCached(ctx, func(key string, e *runstore.CacheEntry) error {
+		have, err := to.GetCached(ctx, key, e.At)
+		if err == nil && have == nil {
+			err = to.PutCached(ctx, key, e)
+			if err == nil {
+				rep.Cached++
+			}
+		}
+		werr = err
+		return err
+	})
+	switch {
+	case werr != nil:
+		return fmt.Errorf("copying the cache of answers: %w", werr)
+	case err != nil:
+		return fmt.Errorf("reading the cache of answers to copy: %w", err)
+	}
+	return nil
 }
 
 // copyRun copies run id; its error stops the whole copy (a store out of
@@ -223,8 +254,53 @@ func read(ctx context.Context, st runstore.Store, id string) (*run, error) {
 	return r, nil
 }
 
+// records are the run's records for a RecordWriter, in batches of at
+// most batchRecords records or batchBytes bytes of artifacts (one more
+// when a single artifact is bigger).
+func (r *run) records() [][]runstore.Record {
+	const batchRecords, batchBytes = 500, 4 << 20
+	var out [][]runstore.Record
+	var cur []runstore.Record
+	size := 0
+	add := func(rec runstore.Record) {
+		if len(cur) == batchRecords || len(cur) > 0 && size+len(rec.Data) > batchBytes {
+			out, cur, size = append(out, cur), nil, 0
+		}
+		cur, size = append(cur, rec), size+len(rec.Data)
+	}
+	for _, s := range r.steps {
+		add(runstore.Record{Step: s.ID, Result: s})
+	}
+	for step, items := range r.items {
+		for _, it := range items {
+			add(runstore.Record{Step: step, Item: it})
+		}
+	}
+	for _, t := range r.turns {
+		for _, rec := range t.turns {
+			add(runstore.Record{Step: t.step, Turn: rec})
+		}
+	}
+	for _, a := range r.artifacts {
+		add(runstore.Record{Step: a.step, Artifact: a.name, Data: a.data})
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
+	}
+	return out
+}
+
 func (r *run) write(ctx context.Context, st runstore.Store) error {
 	id := r.meta.ID
+	if w, ok := st.(runstore.RecordWriter); ok {
+		// A database writes a batch in a few round trips, not one each.
+		for _, recs := range r.records() {
+			if err := w.SaveRecords(ctx, id, recs); err != nil {
+				return err
+			}
+		}
+		return r.writeJournals(ctx, st)
+	}
 	for _, s := range r.steps {
 		if err := st.SaveStep(ctx, id, s); err != nil {
 			return err
@@ -249,6 +325,12 @@ func (r *run) write(ctx context.Context, st runstore.Store) error {
 			return err
 		}
 	}
+	return r.writeJournals(ctx, st)
+}
+
+// writeJournals writes the run's events and log, then its meta.
+func (r *run) writeJournals(ctx context.Context, st runstore.Store) error {
+	id := r.meta.ID
 	const batch = 500
 	for i := 0; i < len(r.events); i += batch {
 		if err := st.AppendEvents(ctx, id, r.events[i:min(i+batch, len(r.events))]...); err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/kitaruhq/kitaru/engine"
 	"github.com/kitaruhq/kitaru/engine/runstore"
@@ -14,6 +15,7 @@ import (
 	"github.com/kitaruhq/kitaru/engine/runstore/memstore"
 	"github.com/kitaruhq/kitaru/engine/runstore/pgstore"
 	"github.com/kitaruhq/kitaru/engine/runstore/storecopy"
+	"github.com/kitaruhq/kitaru/engine/runstore/storetest"
 	"github.com/kitaruhq/kitaru/flowspec"
 	"github.com/kitaruhq/kitaru/internal/pgtest"
 )
@@ -88,13 +90,39 @@ func TestCopy(t *testing.T) {
 				t.Fatal(err)
 			}
 
+			// The cache goes along: an answer the target lacks, and one it
+			// holds from before; a newer one there is kept.
+			at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+			answer := func(text string, at time.Time) *runstore.CacheEntry {
+				return &runstore.CacheEntry{Run: first.ID, Step: "a", Text: text, Model: "openai/gpt-4o-mini", At: at}
+			}
+			keys := []string{storetest.CacheKey("lacked"), storetest.CacheKey("older there"), storetest.CacheKey("newer there")}
+			for _, k := range keys {
+				if err := from.PutCached(ctx, k, answer("source's", at)); err != nil {
+					t.Fatal(err)
+				}
+			}
 			to := tt.open(t)
+			if err := to.PutCached(ctx, keys[1], answer("target's", at.Add(-time.Hour))); err != nil {
+				t.Fatal(err)
+			}
+			if err := to.PutCached(ctx, keys[2], answer("target's", at.Add(time.Hour))); err != nil {
+				t.Fatal(err)
+			}
 			rep, err := storecopy.Copy(ctx, from, to, runstore.Holder{Host: "test", PID: 1})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if rep.Count(storecopy.Copied) != 2 {
 				t.Fatalf("copied %d runs, want 2: %+v", rep.Count(storecopy.Copied), rep.Runs)
+			}
+			if rep.Cached != 2 {
+				t.Errorf("copied %d cached answers, want 2", rep.Cached)
+			}
+			for i, want := range []string{"source's", "source's", "target's"} {
+				if e, err := to.GetCached(ctx, keys[i], time.Time{}); err != nil || e == nil || e.Text != want {
+					t.Errorf("cache entry %d in the target: %+v, %v; want the %s", i, e, err, want)
+				}
 			}
 			dst := engine.New(engine.Config{Store: to, WorkDir: t.TempDir()})
 			for _, id := range []string{first.ID, replay.ID} {
@@ -116,8 +144,8 @@ func TestCopy(t *testing.T) {
 				}
 			}
 			again, err := storecopy.Copy(ctx, from, to, runstore.Holder{Host: "test", PID: 1})
-			if err != nil || again.Count(storecopy.Present) != 2 || again.Count(storecopy.Copied) != 0 {
-				t.Errorf("a second copy: %+v, %v; want both runs present", again.Runs, err)
+			if err != nil || again.Count(storecopy.Present) != 2 || again.Count(storecopy.Copied) != 0 || again.Cached != 0 {
+				t.Errorf("a second copy: %+v, %d cached, %v; want both runs present, no answer copied again", again.Runs, again.Cached, err)
 			}
 		})
 	}

@@ -110,3 +110,37 @@ func testCacheConcurrentPuts(t *testing.T, s runstore.Store) {
 		t.Errorf("entry after concurrent puts mixes puts: run %s, text %q", got.Run, got.Text)
 	}
 }
+
+// A store that lists its cache lists every entry put, as put, each once;
+// fn's error stops the listing.
+func testCacheList(t *testing.T, s runstore.Store) {
+	l, ok := s.(runstore.CacheLister)
+	if !ok {
+		t.Skip("the store does not list its cache")
+	}
+	ctx := context.Background()
+	want := map[string]*runstore.CacheEntry{}
+	for i := range 3 {
+		key := CacheKey(fmt.Sprint("listed ", i))
+		want[key] = cacheEntry(fmt.Sprintf("kr-0000000%d", i), t0.Add(time.Duration(i)*time.Minute))
+		if err := s.PutCached(ctx, key, want[key]); err != nil {
+			t.Fatalf("PutCached: %v", err)
+		}
+	}
+	got := map[string]*runstore.CacheEntry{}
+	err := l.EachCached(ctx, func(key string, e *runstore.CacheEntry) error {
+		if got[key] != nil {
+			t.Errorf("EachCached gave %s twice", key)
+		}
+		got[key] = e
+		return nil
+	})
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("EachCached = %v (%d entries), want the %d put", err, len(got), len(want))
+	}
+	stop := errors.New("stop")
+	n := 0
+	if err := l.EachCached(ctx, func(string, *runstore.CacheEntry) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
+		t.Errorf("EachCached after fn failed = %v, %d calls; want fn's error after one", err, n)
+	}
+}

@@ -54,6 +54,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"CacheRoundTrip", testCacheRoundTrip},
 		{"CacheMisses", testCacheMisses},
 		{"CacheConcurrentPuts", testCacheConcurrentPuts},
+		{"CacheList", testCacheList},
 		{"ReplaceFlow", testReplaceFlow},
 	}
 	for _, tc := range tests {
