@@ -66,6 +66,7 @@ func (s *Store) forget(l *runstore.Lease) {
 	delete(s.leases, l.Token)
 	delete(s.prepared, l.RunID)
 	delete(s.plans, l.RunID)
+	delete(s.revs, l.RunID)
 	delete(s.unsynced, l.RunID)
 	var open []*appender
 	for p, a := range s.appenders {

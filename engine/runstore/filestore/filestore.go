@@ -47,6 +47,7 @@ type Store struct {
 	tails    map[string]tail                // appended file -> its line count at a size
 	readAt   map[string]readPos             // appended file -> where the last read stopped
 	plans    map[string][]runstore.PlanStep // plans of runs created here, for prepare
+	revs     map[string]flowRevSeen         // the flow revision each run.json read named
 	unsynced map[string]map[string]bool     // directories left to sync at the release, by run
 	// appenders are the journals and logs of the runs leased here, kept
 	// open (see appender); appendMu serializes the appends of the others.
@@ -64,6 +65,7 @@ func New(dataDir string) *Store {
 		tails:    map[string]tail{},
 		readAt:   map[string]readPos{},
 		plans:    map[string][]runstore.PlanStep{},
+		revs:     map[string]flowRevSeen{},
 		unsynced: map[string]map[string]bool{},
 
 		appenders: map[string]*appender{},

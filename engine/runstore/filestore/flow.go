@@ -3,7 +3,9 @@ package filestore
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/kitaruhq/kitaru/engine/runstore"
 	"github.com/kitaruhq/kitaru/internal/fsutil"
@@ -29,11 +31,44 @@ func snapshotNames(rev int) (flow, plan string) {
 // flowRev is the revision run.json names; 0 when it cannot be read (the
 // snapshot read then says what is wrong, or the meta's own read does).
 func (s *Store) flowRev(ctx context.Context, id string) int {
-	m, err := s.LoadSummary(ctx, id)
+	if !validID(id) {
+		return 0
+	}
+	p := filepath.Join(s.RunDir(id), "run.json")
+	fi, err := os.Stat(p)
 	if err != nil {
 		return 0
 	}
+	// A big run's run.json is mostly its index, and a replay would
+	// otherwise decode its source's twice more for this one number.
+	seen := fileSeen{size: fi.Size(), mod: fi.ModTime()}
+	s.mu.Lock()
+	r, ok := s.revs[id]
+	s.mu.Unlock()
+	if ok && r.seen == seen {
+		return r.rev
+	}
+	var m struct {
+		FlowRev int `json:"flow_rev"`
+	}
+	if problem, err := readJSON(p, &m); err != nil || problem != "" {
+		return 0
+	}
+	s.mu.Lock()
+	s.revs[id] = flowRevSeen{seen: seen, rev: m.FlowRev}
+	s.mu.Unlock()
 	return m.FlowRev
+}
+
+// flowRevSeen is the revision a run.json of that size and time named.
+type flowRevSeen struct {
+	seen fileSeen
+	rev  int
+}
+
+type fileSeen struct {
+	size int64
+	mod  time.Time
 }
 
 // ReplaceFlow writes the next revision's snapshot and plan, then run.json
