@@ -158,6 +158,7 @@ func runContext(ctx context.Context, args []string, stdio IO) (code int) {
 		// The flag is a spelling of the variable: this process and the
 		// commands its flows run (a nested kitaru) use the same store.
 		os.Setenv(storeEnv, cli.Globals.Store)
+		warnStoreFlagPassword(stdio.Stderr, args, cli.Globals.Store)
 	}
 	defer closeStores()
 	defer closeTemporal()

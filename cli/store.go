@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -186,4 +188,27 @@ func storeName(st runstore.Store) string {
 		return pgstore.Redact(os.Getenv(storeEnv))
 	}
 	return fmt.Sprintf("%T", st)
+}
+
+// warnStoreFlagPassword warns when --store on the command line holds a
+// password: anyone on the machine who lists its processes can read it.
+func warnStoreFlagPassword(w io.Writer, args []string, ref string) {
+	if storeFlagGiven(args) && len(pgstore.URLPasswords(ref)) > 0 {
+		fmt.Fprintln(w, "kitaru: warning: the password in --store can be read by anyone on this machine who lists its processes; give it in PGPASSWORD or the secret store (kitaru secrets set store --PGPASSWORD), or the URL in KITARU_STORE, instead")
+	}
+}
+
+// storeFlagGiven says whether --store is on the command line, where other
+// users of the machine can read it (the process list), rather than in
+// KITARU_STORE.
+func storeFlagGiven(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		if a == "--store" || strings.HasPrefix(a, "--store=") {
+			return true
+		}
+	}
+	return false
 }
