@@ -45,8 +45,9 @@ type Config struct {
 	Store runstore.Store
 	// Record gives a run's `--json` shape (cli's recordForJSON).
 	Record func(*engine.Run) any
-	// Step gives one step whole, as `executions get --step` (cli's viewStep).
-	Step func(run *engine.Run, step string) (any, error)
+	// Step gives one step whole, as `executions get --step` (cli's
+	// viewStep); with item, that item of a foreach step (`--item`).
+	Step func(run *engine.Run, step string, item *int) (any, error)
 	// Explain words an error as the command line does: the message and,
 	// apart, the way out ("" none).
 	Explain func(error) (msg, remedy string)
