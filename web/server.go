@@ -81,6 +81,7 @@ type Server struct {
 	// active are the runs the background is running, each closed when its
 	// action returns (see unheld).
 	active map[string]chan struct{}
+	tails  map[string]*journalTail // the journal tails of runs followed (see tail.go)
 }
 
 // New makes a Server.
@@ -98,7 +99,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Base == nil {
 		cfg.Base = context.Background()
 	}
-	s := &Server{cfg: cfg, token: cfg.Token, mux: http.NewServeMux(), active: map[string]chan struct{}{}}
+	s := &Server{cfg: cfg, token: cfg.Token, mux: http.NewServeMux(), active: map[string]chan struct{}{}, tails: map[string]*journalTail{}}
 	s.routes()
 	return s, nil
 }
