@@ -54,6 +54,7 @@ func TestBrowserToolWaitOnStepPage(t *testing.T) {
 	if got := text(t, ctx, `form.wait pre`); got != "Which city?" {
 		t.Errorf("the form asks %q", got)
 	}
+	screenshot(t, ctx, "web-ui-tool-wait.png")
 	do(t, ctx, "answer Rome",
 		chromedp.SetValue(chromedp.ID("w-research-city"), "1"),
 		chromedp.SendKeys(chromedp.ID("w-research-note"), "for the food"),
