@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -32,16 +33,22 @@ steps:
     tools: [ask]
 `
 
+// askingAgent is a browser on a harness whose model calls tool ask (of
+// askAgentFlow), then answers with answer.
+func askingAgent(t *testing.T, answer string) (*fakellm.Server, *harness, context.Context) {
+	llm := fakellm.New("openai",
+		fakellm.Turn{Calls: fakellm.Calls("ask", `{"question":"Which city?"}`)},
+		fakellm.Turn{Text: answer})
+	t.Cleanup(llm.Close) // after the harness's, which stops its runs
+	h := modelHarness(t, llm)
+	return llm, h, h.browser(t)
+}
+
 // A kind: wait tool's question, asked inside an agent loop, is answered
 // on the step's page with a form made from the tool's schema; the answer
 // is the call's result, sent to the model, and the run completes.
 func TestBrowserToolWaitOnStepPage(t *testing.T) {
-	llm := fakellm.New("openai",
-		fakellm.Turn{Calls: fakellm.Calls("ask", `{"question":"Which city?"}`)},
-		fakellm.Turn{Text: "Rome it is."})
-	defer llm.Close()
-	h := modelHarness(t, llm)
-	ctx := h.browser(t)
+	llm, h, ctx := askingAgent(t, "Rome it is.")
 	id := h.start(h.flow("askagent", askAgentFlow), nil)
 	h.until(id, "waiting", status(engine.RunWaiting))
 	do(t, ctx, "open the waiting step",
@@ -266,5 +273,44 @@ func TestBrowserRunRowsStay(t *testing.T) {
 	order, _ := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#runs tr")].map((tr) => tr.dataset.run)`))
 	if len(order) != 2 || order[0] != second || order[1] != first {
 		t.Errorf("the rows are %q, want the newest first", order)
+	}
+}
+
+// The items of a foreach agent step ask in turn: an item's page answers
+// the step's next question when it is the item's, and says whose comes
+// first when it is not.
+func TestBrowserItemWaits(t *testing.T) {
+	_, h, ctx := askingAgent(t, "Done.")
+	flow := strings.Replace(strings.Replace(askAgentFlow, "name: askagent", "name: itemask", 1),
+		"    prompt: Pick a city.", "    foreach: '${{ [\"a\", \"b\"] }}'\n    prompt: Pick a city for ${{ item }}.", 1)
+	id := h.start(h.flow("itemask", flow), nil)
+	h.until(id, "waiting", status(engine.RunWaiting))
+	item := func(n int) string { return h.ts.URL + fmt.Sprintf("/runs/%s/steps/research/items/%d", id, n) }
+	do(t, ctx, "open item 1, whose question comes second",
+		chromedp.Navigate(item(1)+"?token="+testToken),
+		chromedp.WaitVisible(chromedp.ID("wait-elsewhere")))
+	if n, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("form.wait").length`)); n != 0 {
+		t.Errorf("item 1's page has %d answer forms", n)
+	}
+	do(t, ctx, "follow the link to item 0 and answer it",
+		chromedp.Click(chromedp.CSS(`#wait-elsewhere a`)),
+		chromedp.WaitVisible(chromedp.CSS(`form.wait`)),
+		chromedp.SetValue(chromedp.ID("w-research-city"), "0"),
+		chromedp.Click(chromedp.CSS(`form.wait button[type=submit]`)))
+	actionDone(t, ctx, "Answered", id)
+	if got := location(t, ctx); got != item(0) {
+		t.Errorf("the link went to %s", got)
+	}
+	do(t, ctx, "answer item 1 on its page",
+		chromedp.Navigate(item(1)),
+		chromedp.WaitVisible(chromedp.CSS(`form.wait .wait-call`)),
+		chromedp.SetValue(chromedp.ID("w-research-city"), "1"),
+		chromedp.Click(chromedp.CSS(`form.wait button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`h1 .status-completed`)))
+	run := h.until(id, "completed", status(engine.RunCompleted))
+	for i, it := range run.Steps[0].Items {
+		if it.Status != engine.StepCompleted {
+			t.Errorf("item %d: %s", i, it.Status)
+		}
 	}
 }
