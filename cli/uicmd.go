@@ -63,7 +63,7 @@ func (c *uiCmd) Run(ctx context.Context, g *Globals, stdio *IO) error {
 		Graphs:  eng,
 		Store:   st,
 		Record:  func(r *engine.Run) any { return recordForJSON(r) },
-		Step:    func(r *engine.Run, step string) (any, error) { return viewStep(r, step, nil) },
+		Step:    func(r *engine.Run, step string, item *int) (any, error) { return viewStep(r, step, item) },
 		Explain: uiExplain,
 		LoadFlow: func(ctx context.Context, path string) (*flowspec.Flow, error) {
 			if path == "-" {

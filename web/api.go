@@ -20,6 +20,8 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/runs", s.listRuns)
 	m.HandleFunc("GET /api/runs/{id}", s.getRun)
 	m.HandleFunc("GET /api/runs/{id}/steps/{step}", s.getStep)
+	m.HandleFunc("GET /api/runs/{id}/steps/{step}/items/{item}", s.getStep)
+	m.HandleFunc("GET /api/runs/{id}/logs", s.getLogs)
 	m.HandleFunc("GET /api/runs/{id}/events", s.events)
 	m.HandleFunc("GET /api/runs/{id}/graph", s.getGraph)
 	m.HandleFunc("GET /api/runs/{id}/replays", s.listReplays)
@@ -126,20 +128,75 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.record(run))
 }
 
+// getStep answers a step whole or, under items/N, one item of it.
 func (s *Server) getStep(w http.ResponseWriter, r *http.Request) {
-	run, err := s.cfg.Runner.Get(r.Context(), r.PathValue("id"))
-	if err != nil {
-		s.fail(w, err)
+	run, item, ok := s.runAndItem(w, r, r.PathValue("step"), r.PathValue("item"))
+	if !ok {
 		return
 	}
-	v, err := s.cfg.Step(run, r.PathValue("step"))
+	v, err := s.cfg.Step(run, r.PathValue("step"), item)
 	if err != nil {
-		// The only way a step of a run that exists is not found.
+		// The only ways a step (or item) of a run that exists is not found.
 		msg, remedy := s.explain(err)
 		writeError(w, http.StatusNotFound, msg, remedy)
 		return
 	}
 	writeJSON(w, http.StatusOK, v)
+}
+
+// runAndItem reads the run the request names and the number of the item
+// it asks for (it: "" none; an item goes with a step), or answers why not.
+func (s *Server) runAndItem(w http.ResponseWriter, r *http.Request, step, it string) (*engine.Run, *int, bool) {
+	var item *int
+	if it != "" {
+		n, err := strconv.Atoi(it)
+		if err != nil || n < 0 {
+			s.fail(w, &badRequest{fmt.Errorf("an item is a number from 0, not %q", it)})
+			return nil, nil, false
+		}
+		if step == "" {
+			s.fail(w, &badRequest{errors.New("an item goes with its step: give ?step=STEP&item=N")})
+			return nil, nil, false
+		}
+		item = &n
+	}
+	run, err := s.cfg.Runner.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, err)
+		return nil, nil, false
+	}
+	return run, item, true
+}
+
+// logsBody is GET /api/runs/{id}/logs?step=&item=: the run's recorded log
+// lines (masked as recorded), of one step or item when asked.
+type logsBody struct {
+	Lines []engine.LogLine `json:"lines"`
+}
+
+func (s *Server) getLogs(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	step := q.Get("step")
+	run, item, ok := s.runAndItem(w, r, step, q.Get("item"))
+	if !ok {
+		return
+	}
+	lines, err := s.cfg.Store.Logs(r.Context(), run.ID, 0)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	out := logsBody{Lines: []engine.LogLine{}}
+	for _, l := range lines {
+		if step != "" && l.Step != step {
+			continue
+		}
+		if item != nil && (l.Item == nil || *l.Item != *item) {
+			continue
+		}
+		out.Lines = append(out.Lines, l)
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // decode reads a JSON body into v, refusing fields it does not know (a

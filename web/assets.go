@@ -25,6 +25,7 @@ func (s *Server) assets() {
 	s.mux.HandleFunc("GET /{$}", index)
 	s.mux.HandleFunc("GET /runs/{id}", index)
 	s.mux.HandleFunc("GET /runs/{id}/steps/{step}", index)
+	s.mux.HandleFunc("GET /runs/{id}/steps/{step}/items/{item}", index)
 	s.mux.HandleFunc("GET /compare", index)
 	// No icon: an empty answer, not a 404 in the browser's console.
 	s.mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })

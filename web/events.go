@@ -53,6 +53,7 @@ type stream struct {
 	wait    time.Duration // until the journal is read again
 	seen    map[eventKey]bool
 	ordered []eventKey // seen, oldest first, to forget the oldest
+	tail    *journalTail
 }
 
 const seenMax = 1024
@@ -72,6 +73,11 @@ func (st *stream) send(ev engine.Event, seq int64) error {
 	if err != nil {
 		return err
 	}
+	return st.sendData(data, seq)
+}
+
+// sendData writes an event encoded.
+func (st *stream) sendData(data []byte, seq int64) error {
 	if seq > 0 {
 		if _, err := fmt.Fprintf(st.w, "id: %d\n", seq); err != nil {
 			return err
@@ -87,6 +93,11 @@ func (st *stream) send(ev engine.Event, seq int64) error {
 // durable sends a journaled (or journal-bound) event once, whichever way
 // it came first.
 func (st *stream) durable(ev engine.Event, seq int64) error {
+	return st.durableData(ev, seq, nil)
+}
+
+// durableData is durable with ev encoded already (data, or nil).
+func (st *stream) durableData(ev engine.Event, seq int64, data []byte) error {
 	k := keyOf(ev)
 	if st.seen[k] {
 		if seq > st.last {
@@ -103,11 +114,41 @@ func (st *stream) durable(ev engine.Event, seq int64) error {
 	if seq > st.last {
 		st.last = seq
 	}
+	if data != nil {
+		return st.sendData(data, seq)
+	}
 	return st.send(ev, seq)
 }
 
-// catchUp sends what the journal holds after what was sent.
-func (s *Server) catchUp(ctx context.Context, id string, st *stream) error {
+// catchUp sends what the journal holds after what was sent, through the
+// run's tail; with want (the key of a live event that says it is
+// journaled), the journal is not read again when the tail holds it.
+func (s *Server) catchUp(ctx context.Context, id string, st *stream, want *eventKey) error {
+	t := st.tail
+	t.mu.Lock()
+	if want == nil || !t.holds(*want) {
+		if err := t.read(ctx, s, id); err != nil {
+			t.mu.Unlock()
+			return err
+		}
+	}
+	evs, ok := t.since(st.last)
+	evs = append([]tailEvent(nil), evs...)
+	t.mu.Unlock()
+	if !ok {
+		return s.catchUpAlone(ctx, id, st)
+	}
+	for _, e := range evs {
+		if err := st.durableData(e.ev, e.seq, e.data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// catchUpAlone sends what the journal holds after what was sent, read
+// for this stream alone.
+func (s *Server) catchUpAlone(ctx context.Context, id string, st *stream) error {
 	evs, _, err := s.cfg.Store.Events(ctx, id, st.last, 0)
 	if err != nil {
 		return err
@@ -132,7 +173,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "this connection cannot stream events", "")
 		return
 	}
-	st := &stream{w: w, fl: fl, seen: map[eventKey]bool{}}
+	tail, untail := s.tailOf(run.ID)
+	defer untail()
+	st := &stream{w: w, fl: fl, seen: map[eventKey]bool{}, tail: tail}
 	if l, err := strconv.ParseInt(r.Header.Get("Last-Event-ID"), 10, 64); err == nil && l > 0 {
 		st.last = l
 	}
@@ -151,7 +194,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		// Subscribe before reading the journal, so that nothing falls
 		// between the two; what comes both ways is sent once.
 		sub := s.cfg.Subs.Subscribe(id, 256)
-		err := s.catchUp(ctx, id, st)
+		err := s.catchUp(ctx, id, st, nil)
 		if err == nil {
 			err = s.follow(ctx, id, st, sub, poll, alive.C)
 		}
@@ -172,7 +215,7 @@ func (s *Server) follow(ctx context.Context, id string, st *stream, sub *engine.
 			return ctx.Err()
 		case ev, ok := <-sub.Events():
 			if !ok {
-				return s.catchUp(ctx, id, st)
+				return s.catchUp(ctx, id, st, nil)
 			}
 			var err error
 			switch {
@@ -183,12 +226,13 @@ func (s *Server) follow(ctx context.Context, id string, st *stream, sub *engine.
 				// this one, journaled before it was fanned out), in order
 				// and numbered.
 				dropped = sub.Dropped()
-				err = s.catchUp(ctx, id, st)
+				err = s.catchUp(ctx, id, st, nil)
 			case ev.Run != nil || ev.Result != nil:
 				// The record an event points to is the engine's own, which
 				// it goes on changing: the journal's copy of the event is
 				// read instead (a run's start and end, a step's end).
-				err = s.catchUp(ctx, id, st)
+				k := keyOf(ev)
+				err = s.catchUp(ctx, id, st, &k)
 			default:
 				err = st.durable(ev, 0)
 			}
@@ -197,7 +241,7 @@ func (s *Server) follow(ctx context.Context, id string, st *stream, sub *engine.
 			}
 		case <-poll.C:
 			before := st.last
-			if err := s.catchUp(ctx, id, st); err != nil {
+			if err := s.catchUp(ctx, id, st, nil); err != nil {
 				return err
 			}
 			// A journal that brings nothing new is read less and less

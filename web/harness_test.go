@@ -77,12 +77,21 @@ func serve(t testing.TB, dir string, files *filestore.Store, ecfg engine.Config,
 	base, cancel := context.WithCancel(context.Background())
 	cfg := Config{
 		Runner: eng, Subs: eng, Graphs: eng, Store: st, Token: testToken, Base: base,
-		Step: func(r *engine.Run, step string) (any, error) {
+		Step: func(r *engine.Run, step string, item *int) (any, error) {
 			// The shape of cli's stepView, which the page reads.
 			for _, s := range r.Steps {
-				if s.ID == step {
+				if s.ID != step {
+					continue
+				}
+				if item == nil {
 					return map[string]any{"step": s.ID, "kind": s.Kind, "record": s}, nil
 				}
+				for _, it := range s.Items {
+					if it.Index == *item {
+						return map[string]any{"step": s.ID, "kind": s.Kind, "item": *item, "record": it}, nil
+					}
+				}
+				return nil, fmt.Errorf("step %s has no item %d", step, *item)
 			}
 			return nil, fmt.Errorf("run %s has no step %q", r.ID, step)
 		},

@@ -45,8 +45,9 @@ type Config struct {
 	Store runstore.Store
 	// Record gives a run's `--json` shape (cli's recordForJSON).
 	Record func(*engine.Run) any
-	// Step gives one step whole, as `executions get --step` (cli's viewStep).
-	Step func(run *engine.Run, step string) (any, error)
+	// Step gives one step whole, as `executions get --step` (cli's
+	// viewStep); with item, that item of a foreach step (`--item`).
+	Step func(run *engine.Run, step string, item *int) (any, error)
 	// Explain words an error as the command line does: the message and,
 	// apart, the way out ("" none).
 	Explain func(error) (msg, remedy string)
@@ -80,6 +81,7 @@ type Server struct {
 	// active are the runs the background is running, each closed when its
 	// action returns (see unheld).
 	active map[string]chan struct{}
+	tails  map[string]*journalTail // the journal tails of runs followed (see tail.go)
 }
 
 // New makes a Server.
@@ -97,7 +99,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Base == nil {
 		cfg.Base = context.Background()
 	}
-	s := &Server{cfg: cfg, token: cfg.Token, mux: http.NewServeMux(), active: map[string]chan struct{}{}}
+	s := &Server{cfg: cfg, token: cfg.Token, mux: http.NewServeMux(), active: map[string]chan struct{}{}, tails: map[string]*journalTail{}}
 	s.routes()
 	return s, nil
 }

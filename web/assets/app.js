@@ -10,8 +10,12 @@ function h(tag, attrs, ...kids) {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
     if (v === undefined || v === null || v === false) continue;
-    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
-    else if (k === "class") el.className = v;
+    if (k.startsWith("on")) {
+      el.addEventListener(k.slice(2), v);
+      // A redraw puts such an element in whole: the one shown has the
+      // listeners of an older drawing.
+      el.kitaruOwn = true;
+    } else if (k === "class") el.className = v;
     else el.setAttribute(k, v === true ? "" : v);
   }
   for (const c of kids.flat()) {
@@ -40,18 +44,85 @@ function svg(tag, attrs, ...kids) {
 
 function say(msg) { statusLine.textContent = msg; }
 
-// redraw shows kids as the page; the focus stays on the same thing drawn
-// anew (a node of the graph, a step's link), so a live run does not drop
-// it.
+// redraw shows kids as the page by patching the one shown (see patch):
+// what has not changed stays the same element, so a click or the focus
+// on a row is not lost to a row drawn anew. What had the focus and was
+// drawn anew all the same (a form's part replaced whole) gets it back by
+// its key.
 function redraw(kids) {
   const focused = document.activeElement;
   const key = focusKey(focused);
-  main.replaceChildren(...kids);
-  if (focused && focused.isConnected) focused.focus();
-  else if (key) {
+  patchChildren(main, kids.flat().filter(Boolean));
+  if (focused && focused.isConnected) {
+    if (document.activeElement !== focused) focused.focus({ preventScroll: true });
+  } else if (key) {
     const again = main.querySelector(key);
     if (again) again.focus({ preventScroll: true });
   }
+}
+
+// The attributes that name the record an element shows: an element drawn
+// anew with the same one (and tag) is the shown one, changed.
+const KEY_ATTRS = ["data-run", "data-step", "data-node", "data-item", "data-attempt", "data-turn", "data-call", "data-edge", "data-diff", "data-part"];
+
+function keyOfNode(n) {
+  if (n.nodeType !== Node.ELEMENT_NODE) return null;
+  if (n.id) return "#" + n.id;
+  for (const a of KEY_ATTRS) {
+    const v = n.getAttribute(a);
+    if (v !== null) return a + "=" + v;
+  }
+  return null;
+}
+
+// patchChildren makes parent's children kids: a kid already shown in
+// parent, or kept (see keeper), goes in as it is; otherwise the shown
+// child with its key (or, without one, the next shown one of its tag) is
+// patched to be it; otherwise it goes in new. Children left over go.
+function patchChildren(parent, kids) {
+  const keyed = new Map();
+  const loose = new Map();
+  for (const n of parent.childNodes) {
+    const k = keyOfNode(n);
+    if (k) keyed.set(n.nodeName + k, n);
+    else {
+      if (!loose.has(n.nodeName)) loose.set(n.nodeName, []);
+      loose.get(n.nodeName).push(n);
+    }
+  }
+  const used = new Set();
+  kids.forEach((kid, i) => {
+    let put = typeof kid === "string" ? document.createTextNode(kid) : kid;
+    if (put.parentNode !== parent && !put.kitaruKept) {
+      const k = keyOfNode(put);
+      const list = loose.get(put.nodeName);
+      const was = k ? keyed.get(put.nodeName + k) : list && list.shift();
+      if (was && !used.has(was) && patch(was, put)) put = was;
+    }
+    used.add(put);
+    const at = parent.childNodes[i];
+    if (at !== put) parent.insertBefore(put, at || null);
+  });
+  while (parent.childNodes.length > kids.length) parent.lastChild.remove();
+}
+
+// patch makes the shown node was look as n does, keeping it; false when
+// it cannot (another tag, or an element with listeners of its own).
+function patch(was, n) {
+  if (was.nodeType !== n.nodeType || was.nodeName !== n.nodeName) return false;
+  if (n.nodeType !== Node.ELEMENT_NODE) {
+    if (was.nodeValue !== n.nodeValue) was.nodeValue = n.nodeValue;
+    return true;
+  }
+  if (n.kitaruOwn || was.kitaruOwn || was.kitaruKept) return false;
+  // A details a person opened or closed stays so; style goes through
+  // the CSSOM (the page's policy refuses style attributes).
+  const mine = (a) => a === "style" || (a === "open" && was.tagName === "DETAILS");
+  for (const a of [...was.attributes]) if (!mine(a.name) && !n.hasAttribute(a.name)) was.removeAttribute(a.name);
+  for (const a of n.attributes) if (!mine(a.name) && was.getAttribute(a.name) !== a.value) was.setAttribute(a.name, a.value);
+  if (n.style && was.style.cssText !== n.style.cssText) was.style.cssText = n.style.cssText;
+  patchChildren(was, [...n.childNodes]);
+  return true;
 }
 
 // focusKey is a selector for el that finds its counterpart once the page
@@ -210,7 +281,7 @@ function runsPage() {
         const pages = Number(body.dataset.pages || 1);
         const seen = new Set(page.runs.map((r) => r.id));
         const kept = pages > 1 ? [...body.children].filter((tr) => tr.dataset.run && !seen.has(tr.dataset.run)) : [];
-        body.replaceChildren(...page.runs.map(row), ...kept);
+        patchChildren(body, [...page.runs.map(row), ...kept]);
         if (pages === 1) cursor = page.next || "";
       }
       more.hidden = !cursor;
@@ -281,13 +352,7 @@ function runPage(id) {
     try { extra.replays = (await api("GET", "/api/runs/" + encodeURIComponent(id) + "/replays")).replays; } catch (e) { extra.replays = []; }
     draw();
   }
-  // Forms are kept across draws (by what they are for), so that what a
-  // person typed or chose survives the run's updates.
-  const forms = new Map();
-  const keep = (key, make) => {
-    if (!forms.has(key)) forms.set(key, make());
-    return forms.get(key);
-  };
+  const keep = keeper();
   const draw = () => {
     if (!run) return;
     redraw(runView(run, live, reload, keep, extra));
@@ -351,6 +416,33 @@ function runPage(id) {
   return () => es.close();
 }
 
+// keeper keeps what a page's draws make of a key (a form, by what it is
+// for), so that what a person typed or chose survives a live page's
+// updates: keep(key, make) is the element made the first time.
+function keeper() {
+  const kept = new Map();
+  return (key, make) => {
+    if (!kept.has(key)) {
+      const el = make();
+      el.kitaruKept = true;
+      kept.set(key, el);
+    }
+    return kept.get(key);
+  };
+}
+
+// actionNotice is where a page says what an action did (kept across its
+// updates), and tell, which says it.
+function actionNotice(keep) {
+  const notice = keep("notice", () => h("p", { id: "action-result", role: "status", class: "note" }));
+  const tell = (label, res) => {
+    notice.className = res.note ? "error" : "note";
+    const now = !res.run ? "under way" : res.run.status === "running" ? "asked to stop at its next safe point" : "the run is " + res.run.status;
+    notice.replaceChildren(label + ": ", res.note || now, " (", runLink(res.id, "run"), ")");
+  };
+  return [notice, tell];
+}
+
 function runView(run, live, reload, keep, extra) {
   const out = [h("h1", {}, "Run ", h("code", {}, run.id), " ", badge(run.status))];
   out.push(h("dl", { class: "meta" },
@@ -361,14 +453,8 @@ function runView(run, live, reload, keep, extra) {
     h("dt", {}, "Cost"), h("dd", {}, cost(run.cost_usd) || "—"),
     run.replay_of ? [h("dt", {}, "Replay of"), h("dd", {}, runLink(run.replay_of), run.replay_from ? " from " + run.replay_from : "")] : null));
   if (run.error) out.push(h("p", { class: "error", role: "alert" }, run.error));
-  // What an action did stays said across the run's updates.
-  const notice = keep("notice", () => h("p", { id: "action-result", role: "status", class: "note" }));
+  const [notice, tell] = actionNotice(keep);
   out.push(notice);
-  const tell = (label, res) => {
-    notice.className = res.note ? "error" : "note";
-    const now = !res.run ? "under way" : res.run.status === "running" ? "asked to stop at its next safe point" : "the run is " + res.run.status;
-    notice.replaceChildren(label + ": ", res.note || now, " (", runLink(res.id, "run"), ")");
-  };
   // What the run waits for comes first: it is what a person came to do.
   for (const s of run.steps || []) {
     if (s.status === "waiting" && s.wait && !s.wait.answered) {
@@ -592,6 +678,17 @@ function field(id, label, schema, required) {
   };
 }
 
+// callAsking says which tool call of an agent loop asks (a wait step's
+// own question: nothing), and how many questions wait after it.
+function callAsking(wait) {
+  const q = wait.calls && wait.calls[0];
+  if (!q) return null;
+  const more = wait.calls.length - 1;
+  return h("p", { class: "note wait-call" }, "Tool ", h("code", {}, q.tool), " asks, called on turn " + q.turn,
+    q.item !== undefined && q.item !== null ? [" of item ", String(q.item)] : "",
+    more ? "; " + more + (more === 1 ? " more question waits" : " more questions wait") + " after it, answered one at a time." : ".");
+}
+
 function waitForm(run, step, reload, tell) {
   const schema = step.wait.schema || { type: "string" };
   const pre = "w-" + step.id + "-";
@@ -614,6 +711,7 @@ function waitForm(run, step, reload, tell) {
   const abort = h("button", { type: "button", class: "abort" }, "Abort the run");
   const form = h("form", { class: "panel wait", "aria-label": "Answer " + step.id },
     h("h2", {}, "Waiting: ", h("code", {}, step.id)),
+    callAsking(step.wait),
     h("pre", {}, step.wait.question || ""),
     fields.map(([, f]) => f.el),
     h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Answer"), abort),
@@ -635,20 +733,39 @@ function waitForm(run, step, reload, tell) {
   return form;
 }
 
-// ---- A step's page: the record whole, as `executions get --step` ----
+// ---- A step's page (or a foreach item's): the record whole, as
+// `executions get --step [--item]` ----
 
-function stepPage(id, stepID) {
+function itemHref(run, step, item) { return stepHref(run, step) + "/items/" + item; }
+
+// stepPage draws step stepID of run id, or with item its item of that
+// number. A question the run waits on there is answered from the page.
+function stepPage(id, stepID, item) {
   const runHref = "/runs/" + encodeURIComponent(id);
-  const path = runHref + "/steps/" + encodeURIComponent(stepID);
-  main.replaceChildren(h("h1", {}, "Step ", h("code", {}, stepID)), h("p", { class: "note" }, "Loading…"));
-  const log = { done: "", now: "" };
+  const stepPath = runHref + "/steps/" + encodeURIComponent(stepID);
+  const path = item === undefined ? stepPath : stepPath + "/items/" + item;
+  const title = () => item === undefined ? h("h1", {}, "Step ", h("code", {}, stepID)) : h("h1", {}, "Item " + item + " of ", h("code", {}, stepID));
+  main.replaceChildren(title(), h("p", { class: "note" }, "Loading…"));
+  const log = { lines: [], live: [], now: "" };
+  const keep = keeper();
   let refresh = null;
+  const logQuery = new URLSearchParams({ step: stepID });
+  if (item !== undefined) logQuery.set("item", item);
+  // A line (or event) is this page's when it is its step's (and item's).
+  const mine = (x, ev) => (x.step || ev.step) === stepID && (item === undefined || (x.item ?? ev.item) === item);
   async function reload() {
     try {
-      const v = await api("GET", "/api" + path);
-      redraw(stepView(id, runHref, v, log));
+      // An item's page reads its step too: the question the step answers
+      // next may be another item's.
+      const [v, st, logs] = await Promise.all([api("GET", "/api" + path),
+        item === undefined ? null : api("GET", "/api" + stepPath),
+        api("GET", "/api" + runHref + "/logs?" + logQuery)]);
+      log.lines = logs.lines;
+      const last = logs.lines.length ? timeKey(logs.lines[logs.lines.length - 1].time) : "";
+      log.live = log.live.filter((l) => timeKey(l.time) > last);
+      redraw(stepView(id, v, st ? st.record : v.record, log, keep, reload));
     } catch (e) {
-      main.replaceChildren(h("h1", {}, "Step ", h("code", {}, stepID)), h("p", { class: "error", role: "alert" }, e.message));
+      main.replaceChildren(title(), h("p", { class: "error", role: "alert" }, e.message));
     }
   }
   reload();
@@ -656,21 +773,38 @@ function stepPage(id, stepID) {
   es.onmessage = (m) => {
     const ev = JSON.parse(m.data);
     const line = ev.lines && ev.lines[0];
-    if ((ev.step || (line && line.step)) !== stepID) return;
-    if (ev.type === "log") { log.done += ev.lines.map((x) => x.text + "\n").join(""); log.now = ""; }
-    else if (ev.type === "text") log.now = line ? line.text : "";
-    const pre = document.getElementById("step-live");
-    if (pre && (ev.type === "log" || ev.type === "text")) { pre.textContent = log.done + log.now; return; }
+    if (ev.type === "log" || ev.type === "text") {
+      const lines = (ev.lines || []).filter((x) => mine(x, ev));
+      if (ev.type === "log" ? !lines.length : !mine(line || {}, ev)) return;
+      if (ev.type === "log") { log.live.push(...lines); log.now = ""; } else log.now = line ? line.text : "";
+      const pre = document.getElementById("step-live");
+      if (pre) { pre.textContent = logText(log); return; }
+    } else if (ev.step !== stepID) return;
     if (!refresh) refresh = setTimeout(() => { refresh = null; reload(); }, 50);
   };
   return () => es.close();
 }
 
-function stepView(id, runHref, v, log) {
+// timeKey is an RFC 3339 UTC time that sorts as text.
+function timeKey(t) {
+  const m = /^(.*?)(?:\.(\d+))?Z$/.exec(t || "");
+  return m ? m[1] + "." + (m[2] || "").padEnd(9, "0") : t || "";
+}
+
+function logText(log) {
+  return [...log.lines, ...log.live].map((l) => l.text + "\n").join("") + log.now;
+}
+
+// stepView is a step's page, or an item's (v.item set; step is then its
+// step's record).
+function stepView(id, v, step, log, keep, reload) {
   const r = v.record || {};
+  const isItem = v.item !== undefined && v.item !== null;
+  const runHref = "/runs/" + encodeURIComponent(id);
   const out = [
-    h("p", {}, h("a", { href: runHref }, "← run ", h("code", {}, id))),
-    h("h1", {}, "Step ", h("code", {}, v.step), " ", badge(r.reused ? "reused" : r.status)),
+    h("p", { class: "crumbs" }, h("a", { href: runHref }, "← run ", h("code", {}, id)),
+      isItem ? [" · ", h("a", { href: stepHref(id, v.step) }, "step ", h("code", {}, v.step))] : null),
+    h("h1", {}, isItem ? ["Item " + v.item + " of ", h("code", {}, v.step)] : ["Step ", h("code", {}, v.step)], " ", badge(r.reused ? "reused" : r.status)),
     h("dl", { class: "meta" },
       h("dt", {}, "Kind"), h("dd", {}, v.kind),
       h("dt", {}, "Attempts"), h("dd", {}, String(r.attempts || 0)),
@@ -683,18 +817,35 @@ function stepView(id, runHref, v, log) {
       r.reused_from ? [h("dt", {}, "Record of"), h("dd", {}, runLink(r.reused_from))] : null,
       r.child_run ? [h("dt", {}, "Child run"), h("dd", {}, runLink(r.child_run))] : null),
   ];
+  const [notice, tell] = actionNotice(keep);
+  out.push(notice);
+  // The question the run waits on here comes first; the step answers its
+  // questions in order, so an item's page answers the step's first one
+  // only when it is the item's.
+  if (step && step.status === "waiting" && step.wait && !step.wait.answered) {
+    const first = step.wait.calls && step.wait.calls[0];
+    const firstItem = first && first.item !== undefined && first.item !== null ? first.item : null;
+    if (!isItem || firstItem === v.item) {
+      out.push(keep("wait " + JSON.stringify(step.wait), () => waitForm({ id }, step, reload, tell)));
+    } else if (r.status === "waiting") {
+      out.push(h("p", { class: "note", id: "wait-elsewhere" }, "Its question is answered after ",
+        firstItem !== null ? h("a", { href: itemHref(id, v.step, firstItem) }, "item " + firstItem + "'s") : h("a", { href: stepHref(id, v.step) }, "the step's first"),
+        ": the step's questions are answered in the order they were asked."));
+    }
+  }
   if (r.error) out.push(h("p", { class: "error", role: "alert" }, r.error));
-  if (r.status === "running" || log.done || log.now) out.push(h("h2", {}, r.status === "running" ? "Live" : "Printed while it ran"), h("pre", { id: "step-live" }, log.done + log.now));
+  const printed = logText(log);
+  if (r.status === "running" || printed) out.push(h("h2", {}, r.status === "running" ? "Live" : "Printed while it ran"), h("pre", { id: "step-live" }, printed));
   if (v.prompt && v.prompt.messages) {
     out.push(h("h2", {}, "Request"));
     for (const m of v.prompt.messages) out.push(h("h3", { class: "note" }, m.role), h("pre", {}, m.content || pretty(m.tool_calls || "")));
   }
-  if (r.wait) out.push(h("h2", {}, "Question"), h("pre", {}, r.wait.question || ""));
+  if (r.wait && !(r.wait.calls && r.wait.calls.length)) out.push(h("h2", {}, "Question"), h("pre", {}, r.wait.question || ""));
   if (r.output !== undefined && r.output !== null) out.push(h("h2", {}, "Output"), h("pre", { id: "step-output" }, pretty(r.output)));
   if (r.turns && r.turns.length) out.push(h("h2", {}, "Turns"), turnsView(r.turns, "turns"));
   if (r.attempts_detail && r.attempts_detail.length) {
     out.push(h("h2", {}, "Attempts"), h("div", { class: "table-wrap" }, h("table", { id: "attempts" },
-      h("caption", { class: "visually-hidden" }, "Every attempt of the step"),
+      h("caption", { class: "visually-hidden" }, isItem ? "Every attempt of the item" : "Every attempt of the step"),
       h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Attempt"), h("th", { scope: "col" }, "Duration"),
         h("th", { scope: "col" }, "Tokens"), h("th", { scope: "col" }, "Cost"), h("th", { scope: "col" }, "Error"))),
       h("tbody", {}, r.attempts_detail.map((a) => h("tr", { "data-attempt": a.attempt },
@@ -711,7 +862,8 @@ function stepView(id, runHref, v, log) {
         h("th", { scope: "col" }, "Attempts"), h("th", { scope: "col", class: "wide" }, "Model"),
         h("th", { scope: "col", class: "wide" }, "Tokens"), h("th", { scope: "col", class: "wide" }, "Cost"))),
       h("tbody", {}, r.items.map((it) => h("tr", { "data-item": it.index },
-        h("td", { class: "num" }, String(it.index)), h("td", {}, badge(it.reused ? "reused" : it.status)),
+        h("td", { class: "num" }, h("a", { href: itemHref(id, v.step, it.index), "aria-label": "item " + it.index }, String(it.index))),
+        h("td", {}, badge(it.reused ? "reused" : it.status)),
         h("td", { class: "item-output" }, it.error ? h("span", { class: "error" }, it.error) : short(it.output)),
         h("td", { class: "num" }, String(it.attempts || 0)), h("td", { class: "wide" }, it.model || ""),
         h("td", { class: "num wide" }, tokens(it.usage)), h("td", { class: "num wide" }, cost(it.cost_usd))))))));
@@ -824,11 +976,12 @@ let leave = null;
 
 function route() {
   if (leave) { leave(); leave = null; }
-  const st = location.pathname.match(/^\/runs\/([^/]+)\/steps\/([^/]+)$/);
+  const st = location.pathname.match(/^\/runs\/([^/]+)\/steps\/([^/]+)(?:\/items\/(\d+))?$/);
   const m = location.pathname.match(/^\/runs\/([^/]+)$/);
   if (st) {
-    leave = stepPage(decodeURIComponent(st[1]), decodeURIComponent(st[2]));
-    document.title = decodeURIComponent(st[2]) + " · " + decodeURIComponent(st[1]) + " · kitaru";
+    const item = st[3] === undefined ? undefined : Number(st[3]);
+    leave = stepPage(decodeURIComponent(st[1]), decodeURIComponent(st[2]), item);
+    document.title = decodeURIComponent(st[2]) + (item === undefined ? "" : "[" + item + "]") + " · " + decodeURIComponent(st[1]) + " · kitaru";
     return;
   }
   if (location.pathname === "/compare") {

@@ -22,7 +22,9 @@ import (
 // is read again, and Query writes it anew. An index that is missing or
 // cannot be read is rebuilt the same way. It is written beside and renamed
 // into place, never synced: after a power loss it may be gone or empty,
-// which is a rebuild.
+// which is a rebuild. One part of an entry is used without that check: a
+// run's start, which is written once, when the run is created (see
+// queryByStart).
 
 const (
 	indexName   = ".index"

@@ -2,9 +2,11 @@ package filestore
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -204,5 +206,109 @@ func TestIndexRebuilt(t *testing.T) {
 	queryIDs(t, s, runstore.Query{})
 	if _, err := os.Stat(tmp); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("an old temporary index stays: %v", err)
+	}
+}
+
+// A query that filters by neither flow nor status takes the runs' starts
+// from the index without a stat of their run.json: only a run the index
+// lacks is looked at. The page's runs are read whole, so a status another
+// process changed since shows as it is now.
+func TestIndexFirstPageWithoutStats(t *testing.T) {
+	s := threeRuns(t)
+	queryIDs(t, s, runstore.Query{})
+	var stats atomic.Int64
+	statRunJSON = func(p string) (os.FileInfo, error) { stats.Add(1); return os.Stat(p) }
+	t.Cleanup(func() { statRunJSON = os.Stat })
+	other := New(filepath.Dir(s.Root())) // another process's store
+	m, err := other.LoadSummary(bg, "kr-b0000000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Status = runstore.RunFailed
+	if err := other.SaveMeta(bg, m); err != nil {
+		t.Fatal(err)
+	}
+	page, err := s.Query(bg, runstore.Query{Limit: 2})
+	if err != nil || len(page.Runs) != 2 || page.Runs[0].ID != "kr-c0000000" || page.Runs[1].ID != "kr-b0000000" || page.Runs[1].Status != runstore.RunFailed {
+		t.Fatalf("the first page: %+v, %v", page.Runs, err)
+	}
+	if n := stats.Load(); n != 0 {
+		t.Errorf("the first page stat %d run.json files", n)
+	}
+	mkRun(t, s, "kr-d0000000", time.Now())
+	if got := strings.Join(queryIDs(t, s, runstore.Query{Limit: 2}), " "); got != "kr-d0000000 kr-c0000000" {
+		t.Errorf("with a new run: %q", got)
+	}
+	if n := stats.Load(); n != 1 {
+		t.Errorf("a new run: %d stats, want its own alone", n)
+	}
+	if got := strings.Join(queryIDs(t, s, runstore.Query{Status: runstore.RunFailed}), " "); got != "kr-b0000000" {
+		t.Errorf("failed runs: %q", got)
+	}
+}
+
+// A page's run whose start is not the one indexed (its record replaced
+// by another process, as nothing in kitaru does) sends the query the way
+// that checks every entry: the page is what the records say.
+func TestIndexStartChangedOnThePage(t *testing.T) {
+	t.Parallel()
+	s := threeRuns(t)
+	queryIDs(t, s, runstore.Query{})
+	m, err := s.LoadSummary(bg, "kr-c0000000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.StartedAt = m.StartedAt.Add(-24 * time.Hour)
+	if err := New(filepath.Dir(s.Root())).SaveMeta(bg, m); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(queryIDs(t, s, runstore.Query{Limit: 1}), " "); got != "kr-b0000000" {
+		t.Errorf("the newest run: %q", got)
+	}
+	if got := strings.Join(queryIDs(t, s, runstore.Query{}), " "); got != "kr-b0000000 kr-a0000000 kr-c0000000" {
+		t.Errorf("the runs: %q", got)
+	}
+}
+
+// Paged through, the index's starts give the pages the stats do, ties of
+// start broken by id as runstore.Newer breaks them.
+func TestIndexPagesByStart(t *testing.T) {
+	s := New(t.TempDir())
+	t0 := time.Now().Add(-time.Hour).UTC()
+	var ids []string
+	for i := range 9 {
+		id := fmt.Sprintf("kr-p%07d", i)
+		mkRun(t, s, id, t0.Add(time.Duration(i/3)*time.Minute)) // three at each start
+		ids = append(ids, id)
+	}
+	settle(t, s, ids...)
+	queryIDs(t, s, runstore.Query{})
+	pages := func(limit int) string {
+		var out []string
+		q := runstore.Query{Limit: limit}
+		for {
+			page, err := s.Query(bg, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, m := range page.Runs {
+				ids = append(ids, m.ID)
+			}
+			out = append(out, strings.Join(ids, " "))
+			if page.Next == "" {
+				return strings.Join(out, " | ")
+			}
+			q.Cursor = page.Next
+		}
+	}
+	t.Cleanup(func() { byStart = true })
+	for limit := 1; limit <= 8; limit++ {
+		byStart = false
+		want := pages(limit)
+		byStart = true
+		if got := pages(limit); got != want {
+			t.Errorf("pages of %d: %s, want %s", limit, got, want)
+		}
 	}
 }
