@@ -314,3 +314,31 @@ func TestBrowserItemWaits(t *testing.T) {
 		}
 	}
 }
+
+// Each foreach item of a flow step whose child waits asks on the step's
+// page, naming the item and linking its child run; the answers given there
+// go to the children, and the run completes.
+func TestBrowserFlowItemsWait(t *testing.T) {
+	h := newHarness(t)
+	ctx := h.browser(t)
+	h.flow("child", "name: child\ninputs:\n  text: {type: string}\nsteps:\n  ok: {kind: wait, question: \"Approve ${{ inputs.text }}?\"}\noutput: ${{ inputs.text }} ${{ steps.ok.output }}\n")
+	id := h.start(h.flow("parent", "name: parent\nsteps:\n  per:\n    kind: flow\n    flow: child.yaml\n    foreach: ${{ [\"a\", \"b\"] }}\n    inputs: {text: \"${{ item }}\"}\noutput: ${{ steps.per.output }}\n"), nil)
+	h.until(id, "waiting", status(engine.RunWaiting))
+	page := h.ts.URL + "/runs/" + id + "/steps/per?token=" + testToken
+	for i, answer := range []string{"yes", "no"} {
+		do(t, ctx, fmt.Sprintf("answer item %d's child on the step page", i),
+			chromedp.Navigate(page),
+			chromedp.WaitVisible(chromedp.CSS(`form.wait .wait-call a`)))
+		if got := text(t, ctx, `form.wait .wait-call`); !strings.HasPrefix(got, fmt.Sprintf("Item %d's child run kr-", i)) {
+			t.Errorf("the form says %q", got)
+		}
+		do(t, ctx, "submit",
+			chromedp.SetValue(chromedp.ID("w-per-value"), answer),
+			chromedp.Click(chromedp.CSS(`form.wait button[type=submit]`)))
+		actionDone(t, ctx, "Answered", id)
+	}
+	run := h.until(id, "completed", status(engine.RunCompleted))
+	if got := fmt.Sprint(run.Output); got != "[a yes b no]" {
+		t.Errorf("output %s", got)
+	}
+}

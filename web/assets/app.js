@@ -684,9 +684,14 @@ function callAsking(wait) {
   const q = wait.calls && wait.calls[0];
   if (!q) return null;
   const more = wait.calls.length - 1;
+  const after = more ? "; " + more + (more === 1 ? " more question waits" : " more questions wait") + " after it, answered one at a time." : ".";
+  if (!q.tool && q.child_run) {
+    // A foreach item of a flow step, whose child run asks.
+    return h("p", { class: "note wait-call" }, "Item " + q.item + "'s child run ", runLink(q.child_run), " asks", after);
+  }
   return h("p", { class: "note wait-call" }, "Tool ", h("code", {}, q.tool), " asks, called on turn " + q.turn,
     q.item !== undefined && q.item !== null ? [" of item ", String(q.item)] : "",
-    more ? "; " + more + (more === 1 ? " more question waits" : " more questions wait") + " after it, answered one at a time." : ".");
+    after);
 }
 
 function waitForm(run, step, reload, tell) {
