@@ -18,8 +18,17 @@ type AmbiguousError struct {
 }
 
 func (e *AmbiguousError) Error() string {
-	return fmt.Sprintf("%q matches %d runs: %s; give more of the id", e.Ref, len(e.Matches), strings.Join(e.Matches, ", "))
+	shown := e.Matches
+	more := ""
+	if len(shown) > ambiguousShown {
+		// A short prefix can match thousands: a line, not a page.
+		shown, more = shown[:ambiguousShown], fmt.Sprintf(" and %d more", len(e.Matches)-ambiguousShown)
+	}
+	return fmt.Sprintf("%q matches %d runs: %s%s; give more of the id", e.Ref, len(e.Matches), strings.Join(shown, ", "), more)
 }
+
+// ambiguousShown is how many of an ambiguous prefix's runs its error names.
+const ambiguousShown = 5
 
 // Resolve turns a run reference into a run id: a full id, an unambiguous
 // prefix of one with or without "kr-", or "last" (the newest run that is
