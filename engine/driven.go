@@ -133,9 +133,9 @@ func (e *Engine) CreateDriven(ctx context.Context, opts StartOptions, ref runsto
 
 // ReplayDriven records the replay opts ask for as a run ref's workflow
 // drives (see CreateDriven) and returns its spec: the steps it reuses
-// and the overridden ones have their states in it. Unlike a local replay,
-// a foreach step that runs again runs all its items (the items of the
-// source it would reuse are not carried to the activities yet).
+// and the overridden ones have their states in it. Where a foreach step
+// that runs again takes finished items from is kept with the run, so its
+// activities reuse them as a local replay does.
 func (e *Engine) ReplayDriven(ctx context.Context, opts ReplayOptions, ref runstore.TemporalRef) (*DriveSpec, error) {
 	x, _, err := e.prepareReplay(ctx, opts, &ref)
 	if err != nil {
@@ -181,7 +181,9 @@ func (x *execution) handOver(ctx context.Context, spec **DriveSpec) error {
 	if x.meta.Parallel <= 0 {
 		x.meta.Parallel = cap(x.slots)
 	}
-	x.meta.Why = nil // an earlier go's (a replay's) reasons are not this one's
+	// An earlier go's (a replay's) reasons and item sources are not this
+	// one's: a local resume has neither.
+	x.meta.Why, x.meta.ItemsFrom = nil, nil
 	if len(x.reasons) > 0 {
 		x.meta.Why = make(map[string]Reason, len(x.reasons))
 		for id, r := range x.reasons {
@@ -246,6 +248,7 @@ func (e *Engine) drive(ctx context.Context, id string) (*execution, error) {
 			x.reasons[id] = &r
 		}
 	}
+	x.itemsFrom = itemsOfRecord(meta.ItemsFrom)
 	if err := x.loadRecords(); err != nil {
 		return nil, err
 	}

@@ -43,13 +43,25 @@ func newFixtureWith(t *testing.T, wrap func(Registry) Registry) *fixture {
 	fx := &fixture{t: t, counter: t.TempDir()}
 	wd, _ := os.Getwd()
 	fx.eng = engine.New(engine.Config{Store: memstore.New(), WorkDir: wd})
+	fx.env = newEnv(fx.eng, wrap)
+	return fx
+}
+
+// newEnv is a test environment for one workflow, its activities over eng.
+func newEnv(eng *engine.Engine, wrap func(Registry) Registry) *testsuite.TestWorkflowEnvironment {
 	var suite testsuite.WorkflowTestSuite
 	suite.SetLogger(log.NewStructuredLogger(slog.New(slog.DiscardHandler)))
-	fx.env = suite.NewTestWorkflowEnvironment()
+	env := suite.NewTestWorkflowEnvironment()
 	// Its activities run on the real clock, on a machine that may be busy.
-	fx.env.SetTestTimeout(2 * time.Minute)
-	Register(wrap(fx.env), &Activities{Engine: fx.eng})
-	return fx
+	env.SetTestTimeout(2 * time.Minute)
+	Register(wrap(env), &Activities{Engine: eng})
+	return env
+}
+
+// next makes the fixture's environment a fresh one, for another workflow
+// over the same store.
+func (fx *fixture) next() {
+	fx.env = newEnv(fx.eng, func(r Registry) Registry { return r })
 }
 
 // create records a run of src (COUNTER replaced by the counter
@@ -355,5 +367,64 @@ func TestAnswerBeforeTheQuestion(t *testing.T) {
 	}
 	if p := stepOf(t, run, "publish"); p.Status != runstore.StepSkipped {
 		t.Fatalf("publish %+v", p)
+	}
+}
+
+// A replay on Temporal reuses the finished items of a foreach step that
+// runs again, as a local replay does: --from the list before it (the same
+// list) runs none of them, --from one item runs only that one.
+func TestReplayReusesForeachItems(t *testing.T) {
+	t.Parallel()
+	const flow = `
+name: items
+steps:
+  list:
+    kind: checkpoint
+    run: echo x >> COUNTER/list; echo '["x", "y", "z"]'
+    output: json
+  each:
+    kind: checkpoint
+    foreach: steps.list.output
+    run: echo x >> COUNTER/${{ item }}; echo ${{ item }}
+  join: {kind: checkpoint, value: '${{ steps.each.output }}'}
+output: ${{ steps.join.output }}
+`
+	for _, tc := range []struct {
+		from string
+		want map[string]int
+	}{
+		{"list", map[string]int{"list": 2, "x": 1, "y": 1, "z": 1}},
+		{"each[1]", map[string]int{"list": 1, "x": 1, "y": 2, "z": 1}},
+	} {
+		t.Run(tc.from, func(t *testing.T) {
+			t.Parallel()
+			fx := newFixture(t)
+			in := fx.create(flow)
+			if res := fx.execute(in); res.Status != runstore.RunCompleted {
+				t.Fatalf("the source: %+v", res)
+			}
+			sp, err := fx.eng.ReplayDriven(context.Background(), engine.ReplayOptions{Source: in.Spec.Run, From: tc.from},
+				runstore.TemporalRef{Namespace: "default", TaskQueue: "kitaru"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fx.next()
+			if res := fx.execute(Input{Spec: *sp, Heartbeat: time.Minute}); res.Status != runstore.RunCompleted {
+				t.Fatalf("the replay: %+v", res)
+			}
+			run := fx.get(sp.Run)
+			wantRun(t, run, runstore.RunCompleted)
+			fx.wantCounts(tc.want)
+			out, _ := json.Marshal(run.Output)
+			if string(out) != `["x","y","z"]` {
+				t.Errorf("output %s", out)
+			}
+			each := stepOf(t, run, "each")
+			for i, it := range each.Items {
+				if reused := tc.want[[]string{"x", "y", "z"}[i]] == 1; it.Reused != reused {
+					t.Errorf("item %d reused %v", i, it.Reused)
+				}
+			}
+		})
 	}
 }
