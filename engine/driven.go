@@ -43,6 +43,10 @@ type DriveStep struct {
 	// Status is the step's state when the spec was made ("": none yet):
 	// a continued run's recorded steps.
 	Status StepStatus `json:"status,omitempty"`
+	// Deadline is, for a wait step recorded waiting, when its timeout
+	// runs out: a workflow that continues the run counts from the wait's
+	// start, not its own.
+	Deadline *time.Time `json:"deadline,omitempty"`
 }
 
 // Graph is the spec's steps as the scheduler reads them.
@@ -67,6 +71,8 @@ type Tries struct {
 type StepOutcome struct {
 	Status StepStatus `json:"status,omitempty"`
 	Again  *Tries     `json:"again,omitempty"`
+	// Deadline is a waiting step's (see DriveStep.Deadline).
+	Deadline *time.Time `json:"deadline,omitempty"`
 }
 
 // ForeachOutcome is how a foreach step starts: it ended at once
@@ -218,6 +224,7 @@ func (x *execution) driveSpec() *DriveSpec {
 			Wait: s.Kind == flowspec.KindWait, Attempts: max(1, s.Retry.Attempts), Backoff: s.Retry.Backoff, Timeout: s.Timeout}
 		if st, has := x.status(s.ID); has {
 			ds.Status = st
+			ds.Deadline = waitDeadline(x.results[s.ID])
 		}
 		sp.Steps[s.ID] = ds
 	}
@@ -324,7 +331,16 @@ func (x *execution) driveEnd(ctx context.Context, r *StepResult) (*StepOutcome, 
 		x.appendLog(LogLine{Time: time.Now().UTC(), Step: r.ID, Text: "failed: " + *r.Error})
 	}
 	x.emit(Event{Type: EventStepFinished, Step: r.ID, Result: r})
-	return &StepOutcome{Status: r.Status}, nil
+	return &StepOutcome{Status: r.Status, Deadline: waitDeadline(r)}, nil
+}
+
+// waitDeadline is when the timeout of r, a waiting step's record, runs
+// out; nil for any other record.
+func waitDeadline(r *StepResult) *time.Time {
+	if r == nil || r.Status != StepWaiting || r.Wait == nil {
+		return nil
+	}
+	return r.Wait.Deadline
 }
 
 // DriveForeach starts foreach step of run id: decided first, then its

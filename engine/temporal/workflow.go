@@ -121,7 +121,9 @@ type flowRun struct {
 	answering map[string]bool
 	// expired: the step's timeout ran out (its expiry is recorded unless
 	// an answer in flight is taken).
-	expired   map[string]bool
+	expired map[string]bool
+	// deadlines are when the waits' timeouts run out, as recorded.
+	deadlines map[string]time.Time
 	marked    bool // the run is recorded waiting
 	cancelled bool
 }
@@ -138,10 +140,14 @@ func Flow(ctx workflow.Context, in Input) (*Result, error) {
 	sp := &in.Spec
 	r := &flowRun{ctx: ctx, in: in, sp: sp, status: map[string]runstore.StepStatus{}, free: max(1, sp.Parallel),
 		foreach: map[string]*foreachState{}, timers: map[string]workflow.CancelFunc{},
-		answers: map[string][]Answer{}, answering: map[string]bool{}, expired: map[string]bool{}}
+		answers: map[string][]Answer{}, answering: map[string]bool{}, expired: map[string]bool{},
+		deadlines: map[string]time.Time{}}
 	for _, id := range sp.Order {
 		if st := sp.Steps[id].Status; st != "" {
 			r.status[id] = st
+		}
+		if dl := sp.Steps[id].Deadline; dl != nil {
+			r.deadlines[id] = *dl
 		}
 	}
 	r.frontier = plan.NewFrontier(sp.Graph(), func(id string) (bool, bool) {
@@ -291,6 +297,9 @@ func (r *flowRun) done(p *pending) {
 			r.unitFailed(p, err)
 			return
 		}
+		if out.Deadline != nil {
+			r.deadlines[p.step] = *out.Deadline
+		}
 		r.ended(p.step, out.Status)
 	case unitForeach:
 		var out engine.ForeachOutcome
@@ -409,10 +418,22 @@ func (r *flowRun) ended(step string, st runstore.StepStatus) {
 	}
 }
 
-// waiting starts the timeout of a wait step and takes the answers that
-// came before it waited.
+// waiting starts the timeout of a wait step (from its recorded deadline
+// when there is one) and takes the answers that came before it waited.
 func (r *flowRun) waiting(step string) {
 	if d := r.sp.Steps[step].Timeout; d > 0 && r.sp.Steps[step].Wait {
+		if dl, ok := r.deadlines[step]; ok {
+			// As recorded: a wait that began before this workflow (a
+			// resumed run's) has only what is left of its timeout.
+			d = dl.Sub(workflow.Now(r.ctx))
+		}
+		if d <= 0 {
+			r.expired[step] = true
+			if !r.answering[step] {
+				r.start(pending{kind: unitExpire, step: step})
+			}
+			return
+		}
 		tctx, cancel := workflow.WithCancel(r.ctx)
 		r.timers[step] = cancel
 		r.inFlight = append(r.inFlight, &pending{kind: unitTimer, step: step, fut: workflow.NewTimer(tctx, d)})

@@ -428,3 +428,51 @@ output: ${{ steps.join.output }}
 		})
 	}
 }
+
+// A wait that began before its workflow (a run continued by a new one)
+// times out when its recorded deadline comes, not a whole timeout later:
+// an hour on when the workflow starts 23 hours into its 24, at once when
+// the deadline has passed.
+func TestWaitTimeoutCountsFromItsStart(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name        string
+		early       time.Duration // how long before the deadline the workflow starts
+		least, most time.Duration
+	}{
+		{"an hour left", time.Hour, 59 * time.Minute, 2 * time.Hour},
+		{"past its deadline", -time.Hour, 0, time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			fx := newFixture(t)
+			in := fx.create(waitFlow)
+			ctx := context.Background()
+			for _, step := range []string{"draft", "approval"} {
+				if _, err := fx.eng.DriveStep(ctx, in.Spec.Run, step, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			sp, err := fx.eng.DriveSpecOf(ctx, in.Spec.Run)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dl := sp.Steps["approval"].Deadline
+			if dl == nil || sp.Steps["approval"].Status != runstore.StepWaiting {
+				t.Fatalf("the waiting step's spec %+v", sp.Steps["approval"])
+			}
+			start := dl.Add(-tc.early)
+			fx.env.SetStartTime(start)
+			res := fx.execute(Input{Spec: *sp, Heartbeat: time.Minute})
+			if elapsed := fx.env.Now().Sub(start); elapsed < tc.least || elapsed > tc.most {
+				t.Errorf("the wait ended %s after the workflow started, want %s to %s", elapsed, tc.least, tc.most)
+			}
+			if res.Status != runstore.RunFailed || res.Ending.Step != "approval" {
+				t.Fatalf("result %+v", res)
+			}
+			if a := stepOf(t, fx.get(in.Spec.Run), "approval"); a.Status != runstore.StepFailed || a.Error == nil || !strings.Contains(*a.Error, "timeout ran out") {
+				t.Fatalf("approval %+v", a)
+			}
+		})
+	}
+}
