@@ -157,6 +157,13 @@ func (e *Engine) ReplayDriven(ctx context.Context, opts ReplayOptions, ref runst
 // those that followed them, run again), driven by ref's workflow: it
 // returns the run's spec instead of running it.
 func (e *Engine) RetryDriven(ctx context.Context, ref string, parallel int, tref runstore.TemporalRef, opts ...ContinueOption) (*DriveSpec, error) {
+	return e.continueDriven(ctx, ref, parallel, tref, e.Retry, opts)
+}
+
+// continueDriven continues run ref with how (Retry, Resume), handing it
+// to tref's workflow.
+func (e *Engine) continueDriven(ctx context.Context, ref string, parallel int, tref runstore.TemporalRef,
+	how func(context.Context, string, int, ...ContinueOption) (*Run, error), opts []ContinueOption) (*DriveSpec, error) {
 	id, err := e.resolve(ctx, ref)
 	if err != nil {
 		return nil, err
@@ -166,13 +173,23 @@ func (e *Engine) RetryDriven(ctx context.Context, ref string, parallel int, tref
 	}
 	var sp *DriveSpec
 	drive := func(c *continueConfig) { c.driven, c.spec = &tref, &sp }
-	if _, err := e.Retry(ctx, id, parallel, append(opts, drive)...); err != nil {
+	run, err := how(ctx, id, parallel, append(opts, drive)...)
+	if err != nil {
 		return nil, err
 	}
 	if sp == nil {
-		return nil, fmt.Errorf("run %s was not made ready to retry", id)
+		// Nothing to continue: it had completed, say.
+		return nil, &NotContinued{Run: run}
 	}
 	return sp, nil
+}
+
+// NotContinued is the answer of ResumeDriven for a run that has nothing
+// left to run (it completed): Run is its record.
+type NotContinued struct{ Run *Run }
+
+func (n *NotContinued) Error() string {
+	return fmt.Sprintf("run %s has nothing left to run (it is %s)", n.Run.ID, n.Run.Status)
 }
 
 // handOver records the run as running again, for its workflow to drive,
@@ -584,6 +601,32 @@ func (e *Engine) DriveFinish(ctx context.Context, id string, end plan.Ending) (*
 	return x.conclude(x.endOf(end), false, x.meta.StartedAt)
 }
 
+// DriveAbandon ends driven run id, which its driver stopped driving
+// without ending it: failed (code runstore.EndWorkflowFailed) or
+// interrupted (EndWorkflowLost, resume continues it), msg saying why. A run
+// that has ended, or is recorded interrupted already, is left as it is.
+func (e *Engine) DriveAbandon(ctx context.Context, id string, code runstore.EndCode, msg string) (*Run, error) {
+	meta, err := e.store.LoadMeta(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if ended(meta.Status) || meta.Status == RunInterrupted {
+		return e.assemble(ctx, meta)
+	}
+	status := RunFailed
+	if code == runstore.EndWorkflowLost {
+		status = RunInterrupted
+	}
+	return e.settle(ctx, meta, runEnd{status, &Ending{Code: code}, &msg})
+}
+
+// ResumeDriven resumes run ref in place as Resume does (steps that never
+// finished run), driven by tref's workflow: it returns the run's spec
+// instead of running it.
+func (e *Engine) ResumeDriven(ctx context.Context, ref string, parallel int, tref runstore.TemporalRef, opts ...ContinueOption) (*DriveSpec, error) {
+	return e.continueDriven(ctx, ref, parallel, tref, e.Resume, opts)
+}
+
 // DriveFail records step of run id failed with msg: its driver gave up
 // on it (its activity's retries were spent on lost workers, say). A step
 // already recorded otherwise answers with its status.
@@ -638,10 +681,11 @@ func (e *Engine) CheckAnswer(ctx context.Context, id, step string, value json.Ra
 }
 
 // onTemporal refuses to act in this process on a run whose Temporal
-// workflow may still be executing it (it has not ended): its answers and
-// cancel go to the workflow (engine/temporal's Runner).
+// workflow may still be executing it (it has not ended, nor been recorded
+// interrupted: no workflow drives it then): its answers and cancel go to
+// the workflow (engine/temporal's Runner).
 func onTemporal(meta *RunMeta) error {
-	if meta.Temporal == nil || ended(meta.Status) {
+	if meta.Temporal == nil || ended(meta.Status) || meta.Status == RunInterrupted {
 		return nil
 	}
 	return &UsageError{Err: fmt.Errorf("run %s is executed by a Temporal workflow (namespace %s), not by this process", meta.ID, meta.Temporal.Namespace)}

@@ -2,6 +2,7 @@ package temporal
 
 import (
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/kitaruhq/kitaru/engine"
 	"github.com/kitaruhq/kitaru/engine/runstore"
+	"github.com/kitaruhq/kitaru/engine/runstore/memstore"
 	"github.com/kitaruhq/kitaru/engine/runstore/pgstore"
 	"github.com/kitaruhq/kitaru/flowspec"
 	"github.com/kitaruhq/kitaru/internal/pgtest"
@@ -187,4 +189,109 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 			t.Errorf("%s: %v", file, err)
 		}
 	}
+}
+
+// TestWorkflowsThatStopWithoutTheRun: on a real server, a run whose
+// workflow is terminated reads as interrupted, with the cause, and a
+// resume continues it under a new workflow (the wait it was at waits on,
+// its finished step does not run again); a run whose workflow fails
+// without recording it (no guard: as when the SDK itself fails it) reads
+// as failed with the failure.
+func TestWorkflowsThatStopWithoutTheRun(t *testing.T) {
+	t.Parallel()
+	srv := temporaltest.Start(t)
+	ctx := t.Context()
+	counter := t.TempDir()
+	wd, _ := os.Getwd()
+	eng := engine.New(engine.Config{Store: memstore.New(), WorkDir: wd})
+	c, err := client.Dial(client.Options{HostPort: srv.Address, Namespace: srv.Namespace, Logger: log.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	w := worker.New(c, "kitaru", worker.Options{})
+	Register(w, &Activities{Engine: eng})
+	broken := worker.New(c, "broken", worker.Options{})
+	broken.RegisterWorkflowWithOptions(func(workflow.Context, Input) (*Result, error) {
+		return nil, errors.New("boom")
+	}, workflow.RegisterOptions{Name: WorkflowName})
+	for _, w := range []worker.Worker{w, broken} {
+		if err := w.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer w.Stop()
+	}
+	f, err := flowspec.Parse("ask.yaml", []byte(strings.ReplaceAll(waitFlow, "COUNTER", counter)), flowspec.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runner := func(queue string) *Runner {
+		return &Runner{Engine: eng, Client: c, Namespace: srv.Namespace, TaskQueue: queue, Heartbeat: 5 * time.Second, Poll: 50 * time.Millisecond}
+	}
+	start := func(t *testing.T, r *Runner) string {
+		run, err := r.Start(ctx, engine.StartOptions{Flow: f, Inputs: map[string]any{}, Detach: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return run.ID
+	}
+	awaitStatus := func(t *testing.T, r *Runner, id string, want runstore.RunStatus) *runstore.Run {
+		t.Helper()
+		deadline := time.Now().Add(time.Minute)
+		for {
+			run, err := r.Get(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if run.Status == want {
+				return run
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("run %s is %s, want %s", id, run.Status, want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+
+	t.Run("terminated, then resumed", func(t *testing.T) {
+		r := runner("kitaru")
+		id := start(t, r)
+		awaitStatus(t, r, id, runstore.RunWaiting)
+		if err := c.TerminateWorkflow(ctx, id, "", "by hand"); err != nil {
+			t.Fatal(err)
+		}
+		run := awaitStatus(t, r, id, runstore.RunInterrupted)
+		if run.Ending == nil || run.Ending.Code != runstore.EndWorkflowLost || run.Error == nil || !strings.Contains(*run.Error, "terminated") {
+			t.Fatalf("the terminated run's ending %+v, error %v", run.Ending, run.Error)
+		}
+		resumed, err := r.Resume(ctx, id, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resumed.Status != runstore.RunWaiting {
+			t.Fatalf("the resumed run is %s", resumed.Status)
+		}
+		meta, err := eng.Meta(ctx, id)
+		if err != nil || meta.Temporal.WorkflowID != id+".2" {
+			t.Fatalf("the resumed run's workflow %+v (%v)", meta.Temporal, err)
+		}
+		if _, err := r.Answer(ctx, id, "", json.RawMessage(`true`)); err != nil {
+			t.Fatal(err)
+		}
+		awaitStatus(t, r, id, runstore.RunCompleted)
+		for name, n := range map[string]int{"draft": 1, "publish": 1} {
+			data, _ := os.ReadFile(filepath.Join(counter, name))
+			if got := strings.Count(string(data), "\n"); got != n {
+				t.Errorf("%s ran %d times, want %d", name, got, n)
+			}
+		}
+	})
+	t.Run("failed", func(t *testing.T) {
+		r := runner("broken")
+		id := start(t, r)
+		run := awaitStatus(t, r, id, runstore.RunFailed)
+		if run.Ending == nil || run.Ending.Code != runstore.EndWorkflowFailed || run.Error == nil || !strings.Contains(*run.Error, "boom") {
+			t.Fatalf("the failed run's ending %+v, error %v", run.Ending, run.Error)
+		}
+	})
 }

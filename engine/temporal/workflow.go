@@ -20,6 +20,7 @@ package temporal
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -45,6 +46,7 @@ const (
 	activityFail       = "kitaru.fail"
 	activityMark       = "kitaru.mark"
 	activityFinish     = "kitaru.finish"
+	activityAbandon    = "kitaru.abandon"
 
 	// errAgainType is the error type of an attempt the retry policy tries
 	// again; errUsageType of a request no retry can fix.
@@ -136,7 +138,41 @@ type foreachState struct {
 
 // Flow is the workflow of one run: it schedules the run's steps with
 // plan.Frontier as their states come in, and ends it as plan.Verdict says.
+// A workflow that fails (an error, a panic of its code) records the run
+// failed with the cause before it ends.
 func Flow(ctx workflow.Context, in Input) (*Result, error) {
+	return guard(ctx, in, flow)
+}
+
+// guard runs body as the workflow, and records the run failed when body
+// fails other than by its cancellation: otherwise the run would read as
+// running for ever.
+func guard(ctx workflow.Context, in Input, body func(workflow.Context, Input) (*Result, error)) (*Result, error) {
+	res, err := recovered(ctx, in, body)
+	if err == nil || temporal.IsCanceledError(err) {
+		return res, err
+	}
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	req := AbandonRequest{Run: in.Spec.Run, Error: err.Error()}
+	if aerr := workflow.ExecuteActivity(bookkeeping(dctx), activityAbandon, req).Get(dctx, nil); aerr != nil {
+		workflow.GetLogger(ctx).Error("the run's failure could not be recorded", "error", aerr)
+	}
+	return nil, err
+}
+
+// recovered is body's end, a panic of it as an error. The activity that
+// records it runs after this returns: a deferred function may not block
+// the workflow while a panic unwinds.
+func recovered(ctx workflow.Context, in Input, body func(workflow.Context, Input) (*Result, error)) (res *Result, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			res, err = nil, fmt.Errorf("the workflow's code panicked: %v", p)
+		}
+	}()
+	return body(ctx, in)
+}
+
+func flow(ctx workflow.Context, in Input) (*Result, error) {
 	sp := &in.Spec
 	r := &flowRun{ctx: ctx, in: in, sp: sp, status: map[string]runstore.StepStatus{}, free: max(1, sp.Parallel),
 		foreach: map[string]*foreachState{}, timers: map[string]workflow.CancelFunc{},

@@ -13,6 +13,7 @@ import (
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
@@ -472,6 +473,56 @@ func TestWaitTimeoutCountsFromItsStart(t *testing.T) {
 			}
 			if a := stepOf(t, fx.get(in.Spec.Run), "approval"); a.Status != runstore.StepFailed || a.Error == nil || !strings.Contains(*a.Error, "timeout ran out") {
 				t.Fatalf("approval %+v", a)
+			}
+		})
+	}
+}
+
+// unfinished registers the activities with the one that records the run's
+// end always failing, as a store that refuses it would.
+type unfinished struct{ Registry }
+
+func (u unfinished) RegisterActivityWithOptions(a any, o activity.RegisterOptions) {
+	if o.Name == activityFinish {
+		a = func(context.Context, FinishRequest) error {
+			return temporal.NewNonRetryableApplicationError("the store refused the run's end", "test", nil)
+		}
+	}
+	u.Registry.RegisterActivityWithOptions(a, o)
+}
+
+// A workflow that fails outright (its code panics, its end cannot be
+// recorded) records the run failed with the cause, instead of leaving it
+// running for ever.
+func TestFailedWorkflowRecordsTheRunFailed(t *testing.T) {
+	t.Parallel()
+	const flow = "name: one\nsteps:\n  a: {kind: checkpoint, run: echo x >> COUNTER/a}\n"
+	for _, tc := range []struct {
+		name string
+		wrap func(Registry) Registry
+		wf   any
+		want string
+	}{
+		{"panics", func(r Registry) Registry {
+			r.RegisterWorkflowWithOptions(func(ctx workflow.Context, in Input) (*Result, error) {
+				return guard(ctx, in, func(workflow.Context, Input) (*Result, error) { panic("boom") })
+			}, workflow.RegisterOptions{Name: "test.panics"})
+			return r
+		}, "test.panics", "the workflow's code panicked: boom"},
+		{"its end is refused", func(r Registry) Registry { return unfinished{r} }, WorkflowName, "the store refused the run's end"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			fx := newFixtureWith(t, tc.wrap)
+			in := fx.create(flow)
+			fx.env.ExecuteWorkflow(tc.wf, in)
+			if err := fx.env.GetWorkflowError(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("workflow error %v", err)
+			}
+			run := fx.get(in.Spec.Run)
+			wantRun(t, run, runstore.RunFailed)
+			if run.Ending == nil || run.Ending.Code != runstore.EndWorkflowFailed || run.Error == nil || !strings.Contains(*run.Error, tc.want) {
+				t.Fatalf("the run's ending %+v, error %v", run.Ending, run.Error)
 			}
 		})
 	}
