@@ -13,6 +13,7 @@ import (
 	taskqueuepb "go.temporal.io/api/taskqueue/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/kitaruhq/kitaru/engine"
 	"github.com/kitaruhq/kitaru/engine/plan"
@@ -167,9 +168,10 @@ func (r *Runner) Replay(ctx context.Context, opts engine.ReplayOptions) (*engine
 	return r.launch(ctx, sp, sp.Run, false)
 }
 
-// Answer checks the answer against the step's schema (a refused one is
-// told at once), then sends it to the run's workflow and waits a moment
-// for the step to take it.
+// Answer checks the answer against the step's schema, then sends it to
+// the run's workflow as an update, which returns once the workflow has
+// recorded it, or says why it refused it (the schema, checked again where
+// it is recorded; the step no longer waits).
 func (r *Runner) Answer(ctx context.Context, ref, step string, value json.RawMessage) (*engine.Run, error) {
 	meta, err := r.metaOf(ctx, ref)
 	if err != nil {
@@ -191,23 +193,19 @@ func (r *Runner) Answer(ctx context.Context, ref, step string, value json.RawMes
 		return nil, err
 	}
 	last := r.lastEvent(ctx, meta.ID)
-	if err := r.Client.SignalWorkflow(ctx, meta.Temporal.WorkflowID, "", SignalAnswer, Answer{Step: id, Value: value}); err != nil {
-		return nil, r.workflowErr(meta, err)
+	// An update: it returns once the workflow has recorded the answer,
+	// or with why it refused it.
+	h, err := r.Client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: meta.Temporal.WorkflowID, UpdateName: UpdateAnswer,
+		Args: []any{Answer{Step: id, Value: value}}, WaitForStage: client.WorkflowUpdateStageCompleted})
+	if err == nil {
+		err = h.Get(ctx, nil)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		rec, err := r.Store().LoadStep(ctx, meta.ID, id)
-		if err != nil {
-			return nil, err
+	if err != nil {
+		var refused *temporal.ApplicationError
+		if errors.As(err, &refused) && refused.Type() == errUsageType {
+			return nil, &engine.UsageError{Err: fmt.Errorf("the answer was refused: %s", refused.Message())}
 		}
-		if rec != nil && rec.Status != engine.StepWaiting {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(r.poll()):
-		}
+		return nil, r.workflowErr(meta, err)
 	}
 	// What the answer set going is shown; a Resume that follows the run
 	// shows the rest.

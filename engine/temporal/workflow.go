@@ -36,6 +36,10 @@ import (
 const (
 	WorkflowName = "kitaru.flow"
 	SignalAnswer = "kitaru.answer"
+	// UpdateAnswer answers a wait as SignalAnswer does, and returns once
+	// the answer is recorded, or fails with why it was refused (not its
+	// schema's, the step no longer waits).
+	UpdateAnswer = "kitaru.input"
 
 	activityStep       = "kitaru.step"
 	activityForeach    = "kitaru.foreach"
@@ -119,8 +123,10 @@ type flowRun struct {
 	inFlight  []*pending
 	foreach   map[string]*foreachState
 	timers    map[string]workflow.CancelFunc // wait timeouts by step
-	answers   map[string][]Answer            // answers not yet asked for (or sent early)
+	answers   map[string][]asked             // answers not yet asked for (or sent early)
 	answering map[string]bool
+	replying  map[string]workflow.Settable // the reply of the answer being recorded, by step
+	over      bool                         // the run's end is being recorded: no answer is taken
 	// expired: the step's timeout ran out (its expiry is recorded unless
 	// an answer in flight is taken).
 	expired map[string]bool
@@ -176,7 +182,7 @@ func flow(ctx workflow.Context, in Input) (*Result, error) {
 	sp := &in.Spec
 	r := &flowRun{ctx: ctx, in: in, sp: sp, status: map[string]runstore.StepStatus{}, free: max(1, sp.Parallel),
 		foreach: map[string]*foreachState{}, timers: map[string]workflow.CancelFunc{},
-		answers: map[string][]Answer{}, answering: map[string]bool{}, expired: map[string]bool{},
+		answers: map[string][]asked{}, answering: map[string]bool{}, replying: map[string]workflow.Settable{}, expired: map[string]bool{},
 		deadlines: map[string]time.Time{}}
 	for _, id := range sp.Order {
 		if st := sp.Steps[id].Status; st != "" {
@@ -196,6 +202,18 @@ func flow(ctx workflow.Context, in Input) (*Result, error) {
 		}
 	}
 	signals := workflow.GetSignalChannel(ctx, SignalAnswer)
+	updates := workflow.NewBufferedChannel(ctx, 64)
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateAnswer, func(ctx workflow.Context, a Answer) (*engine.StepOutcome, error) {
+		fut, reply := workflow.NewFuture(ctx)
+		updates.Send(ctx, asked{Answer: a, reply: reply})
+		var out engine.StepOutcome
+		if err := fut.Get(ctx, &out); err != nil {
+			return nil, err
+		}
+		return &out, nil
+	}, workflow.UpdateHandlerOptions{Validator: r.checkAnswer}); err != nil {
+		return nil, err
+	}
 	for {
 		if !r.cancelled {
 			r.schedule()
@@ -222,7 +240,12 @@ func flow(ctx workflow.Context, in Input) (*Result, error) {
 		sel.AddReceive(signals, func(c workflow.ReceiveChannel, _ bool) {
 			var a Answer
 			c.Receive(ctx, &a)
-			r.answer(a)
+			r.answer(asked{Answer: a})
+		})
+		sel.AddReceive(updates, func(c workflow.ReceiveChannel, _ bool) {
+			var q asked
+			c.Receive(ctx, &q)
+			r.answer(q)
 		})
 		if !r.cancelled {
 			sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) { r.cancel() })
@@ -230,6 +253,15 @@ func flow(ctx workflow.Context, in Input) (*Result, error) {
 		sel.Select(ctx)
 	}
 
+	r.over = true
+	for {
+		var q asked
+		if !updates.ReceiveAsync(&q) {
+			break
+		}
+		r.answer(q)
+	}
+	r.refuseAll("run " + sp.Run + " has ended")
 	stop := plan.NotStopped
 	if r.cancelled {
 		stop = plan.StoppedByCancel
@@ -372,8 +404,18 @@ func (r *flowRun) done(p *pending) {
 		}
 	case unitAnswer:
 		r.answering[p.step] = false
+		reply := r.replying[p.step]
+		delete(r.replying, p.step)
 		var out engine.StepOutcome
-		if err := p.fut.Get(r.ctx, &out); err != nil {
+		err := p.fut.Get(r.ctx, &out)
+		if reply != nil {
+			if err != nil {
+				reply.SetError(refusal(cause(err)))
+			} else {
+				reply.SetValue(&out)
+			}
+		}
+		if err != nil {
 			// Refused (not JSON, not its schema): the step waits on.
 			workflow.GetLogger(r.ctx).Info("an answer was refused", "step", p.step, "error", err)
 			if r.expired[p.step] {
@@ -443,6 +485,7 @@ func (r *flowRun) ended(step string, st runstore.StepStatus) {
 		r.waiting(step)
 		return
 	}
+	r.refuse(step, fmt.Sprintf("step %s is no longer waiting (it is %s)", step, st))
 	if c, ok := r.timers[step]; ok {
 		c()
 		delete(r.timers, step)
@@ -477,31 +520,94 @@ func (r *flowRun) waiting(step string) {
 	r.nextAnswer(step)
 }
 
-// answer takes in an Answer signal.
-func (r *flowRun) answer(a Answer) {
-	if r.cancelled {
+// asked is an answer, with the reply its update waits for (nil: it came
+// as a signal).
+type asked struct {
+	Answer
+	reply workflow.Settable
+}
+
+// refusal is the error an update's answer is refused with.
+func refusal(msg string) error {
+	return temporal.NewApplicationError(msg, errUsageType)
+}
+
+// checkAnswer is the validator of UpdateAnswer: it refuses, before the
+// answer enters the history, one no wait of the run can take.
+func (r *flowRun) checkAnswer(a Answer) error {
+	if r.over || r.cancelled {
+		return refusal("run " + r.sp.Run + " has ended")
+	}
+	if a.Step == "" {
+		return nil // answer says which waits, if one does
+	}
+	s, ok := r.sp.Steps[a.Step]
+	if !ok || !s.Wait {
+		return refusal(fmt.Sprintf("run %s has no wait step %q", r.sp.Run, a.Step))
+	}
+	if st := r.status[a.Step]; decided(st) {
+		return refusal(fmt.Sprintf("step %s is no longer waiting (it is %s)", a.Step, st))
+	}
+	if r.expired[a.Step] {
+		return refusal(fmt.Sprintf("the timeout of step %s ran out", a.Step))
+	}
+	return nil
+}
+
+// answer takes in an answer.
+func (r *flowRun) answer(a asked) {
+	no := func(msg string) {
+		workflow.GetLogger(r.ctx).Info("an answer was not taken", "why", msg)
+		if a.reply != nil {
+			a.reply.SetError(refusal(msg))
+		}
+	}
+	if r.cancelled || r.over {
+		no("run " + r.sp.Run + " has ended")
 		return
 	}
 	if a.Step == "" {
 		for _, id := range r.sp.Order {
 			if r.status[id] == runstore.StepWaiting {
 				if a.Step != "" {
-					// More than one waits: the answer names none of them.
-					workflow.GetLogger(r.ctx).Info("an answer names no step, and several wait")
+					no("the answer names no step, and several wait")
 					return
 				}
 				a.Step = id
 			}
 		}
 		if a.Step == "" {
+			no("no step of run " + r.sp.Run + " waits")
 			return
 		}
 	}
 	if _, ok := r.sp.Steps[a.Step]; !ok {
+		no(fmt.Sprintf("run %s has no step %q", r.sp.Run, a.Step))
+		return
+	}
+	if st := r.status[a.Step]; decided(st) {
+		no(fmt.Sprintf("step %s is no longer waiting (it is %s)", a.Step, st))
 		return
 	}
 	r.answers[a.Step] = append(r.answers[a.Step], a)
 	r.nextAnswer(a.Step)
+}
+
+// refuse refuses the answers kept for step, with msg.
+func (r *flowRun) refuse(step, msg string) {
+	for _, a := range r.answers[step] {
+		if a.reply != nil {
+			a.reply.SetError(refusal(msg))
+		}
+	}
+	delete(r.answers, step)
+}
+
+// refuseAll refuses every answer kept, with msg.
+func (r *flowRun) refuseAll(msg string) {
+	for _, id := range r.sp.Order {
+		r.refuse(id, msg)
+	}
 }
 
 // nextAnswer records the first answer kept for a waiting step.
@@ -512,6 +618,9 @@ func (r *flowRun) nextAnswer(step string) {
 	a := r.answers[step][0]
 	r.answers[step] = r.answers[step][1:]
 	r.answering[step] = true
+	if a.reply != nil {
+		r.replying[step] = a.reply
+	}
 	fut := workflow.ExecuteActivity(bookkeeping(r.ctx), activityAnswer, AnswerRequest{Run: r.sp.Run, Step: step, Value: a.Value})
 	r.inFlight = append(r.inFlight, &pending{kind: unitAnswer, step: step, fut: fut})
 }
@@ -528,6 +637,7 @@ func (r *flowRun) mark(end plan.Ending) {
 // cancelled once they have.
 func (r *flowRun) cancel() {
 	r.cancelled = true
+	r.refuseAll("run " + r.sp.Run + " was cancelled")
 	for _, p := range r.want {
 		if p.slot {
 			r.free++

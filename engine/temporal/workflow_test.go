@@ -527,3 +527,56 @@ func TestFailedWorkflowRecordsTheRunFailed(t *testing.T) {
 		})
 	}
 }
+
+// An answer sent as an update learns its fate: one its schema refuses
+// fails the update (the step waits on), one for a step the run has not is
+// rejected before it enters the history, one taken completes it once it
+// is recorded.
+func TestWaitAnsweredByUpdate(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t)
+	in := fx.create(waitFlow)
+	type fate struct {
+		rejected, failed error
+		completed        bool
+	}
+	fates := map[string]*fate{}
+	send := func(name string, a Answer) {
+		f := &fate{}
+		fates[name] = f
+		fx.env.UpdateWorkflow(UpdateAnswer, name, &testsuite.TestUpdateCallback{
+			OnAccept: func() {},
+			OnReject: func(err error) { f.rejected = err },
+			OnComplete: func(_ any, err error) {
+				f.failed, f.completed = err, err == nil
+			},
+		}, a)
+	}
+	fx.env.RegisterDelayedCallback(func() {
+		send("not its schema", Answer{Step: "approval", Value: json.RawMessage(`"yes"`)})
+		send("no such step", Answer{Step: "nope", Value: json.RawMessage(`true`)})
+	}, time.Hour)
+	fx.env.RegisterDelayedCallback(func() {
+		if a := stepOf(t, fx.get(in.Spec.Run), "approval"); a.Status != runstore.StepWaiting {
+			t.Errorf("after a refused answer approval is %s", a.Status)
+		}
+		send("taken", Answer{Step: "approval", Value: json.RawMessage(`true`)})
+	}, 2*time.Hour)
+	res := fx.execute(in)
+	if res.Status != runstore.RunCompleted {
+		t.Fatalf("result %+v", res)
+	}
+	if f := fates["not its schema"]; f.failed == nil || !strings.Contains(f.failed.Error(), "boolean") {
+		t.Errorf("an answer its schema refuses: %+v", f)
+	}
+	if f := fates["no such step"]; f.rejected == nil || !strings.Contains(f.rejected.Error(), `no wait step "nope"`) {
+		t.Errorf("an answer for no step: %+v", f)
+	}
+	if f := fates["taken"]; !f.completed {
+		t.Errorf("the answer taken: %+v", f)
+	}
+	if a := stepOf(t, fx.get(in.Spec.Run), "approval"); a.Output != true {
+		t.Errorf("approval %+v", a)
+	}
+	fx.wantCounts(map[string]int{"publish": 1})
+}
