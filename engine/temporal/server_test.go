@@ -3,6 +3,7 @@ package temporal
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -121,7 +122,13 @@ func TestOnATemporalServer(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if err := c.SignalWorkflow(ctx, sp.Run, "", SignalAnswer, Answer{Step: "approval", Value: json.RawMessage(`true`)}); err != nil {
+	// As an update, as kitaru input sends it.
+	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: sp.Run, UpdateName: UpdateAnswer,
+		Args: []any{Answer{Step: "approval", Value: json.RawMessage(`true`)}}, WaitForStage: client.WorkflowUpdateStageCompleted})
+	if err == nil {
+		err = h.Get(ctx, nil)
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	var res Result
@@ -145,8 +152,17 @@ func TestOnATemporalServer(t *testing.T) {
 		}
 	}
 
+	keepHistory(t, c, sp.Run, "", "history-update.json")
+}
+
+// keepHistory replays the history of workflow id's run (runID "": its
+// last) against the workflow code and, with KITARU_UPDATE_HISTORY=1,
+// keeps it in testdata as name for TestRecordedHistoriesReplay.
+func keepHistory(t *testing.T, c client.Client, id, runID, name string) {
+	t.Helper()
+	ctx := t.Context()
 	hist := &historypb.History{}
-	it := c.GetWorkflowHistory(ctx, sp.Run, "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	it := c.GetWorkflowHistory(ctx, id, runID, false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for it.HasNext() {
 		ev, err := it.Next()
 		if err != nil {
@@ -162,7 +178,7 @@ func TestOnATemporalServer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join("testdata", "history-across.json"), data, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join("testdata", name), data, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -285,6 +301,59 @@ func TestWorkflowsThatStopWithoutTheRun(t *testing.T) {
 				t.Errorf("%s ran %d times, want %d", name, got, n)
 			}
 		}
+	})
+	t.Run("continues as new", func(t *testing.T) {
+		const long = `
+name: long
+steps:
+  each:
+    kind: checkpoint
+    foreach: '${{ [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20] }}'
+    run: echo x >> COUNTER/item${{ item }}; echo ${{ item }}
+output: ${{ steps.each.output }}
+`
+		lf, err := flowspec.Parse("long.yaml", []byte(strings.ReplaceAll(long, "COUNTER", counter)), flowspec.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sp, err := eng.CreateDriven(ctx, engine.StartOptions{Flow: lf, Inputs: map[string]any{}, Parallel: 2},
+			runstore.TemporalRef{Namespace: srv.Namespace, TaskQueue: "kitaru"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A limit of 40 events: a few items per workflow (an item takes three
+		// or more), so it continues as new with items still to run.
+		wf, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: sp.Run, TaskQueue: "kitaru"}, WorkflowName,
+			Input{Spec: *sp, Heartbeat: 5 * time.Second, HistoryLimit: 40})
+		if err != nil {
+			t.Fatal(err)
+		}
+		firstRun := wf.GetRunID() // Get follows the chain to its last
+		var res Result
+		if err := wf.Get(ctx, &res); err != nil || res.Status != runstore.RunCompleted {
+			t.Fatalf("result %+v (%v)", res, err)
+		}
+		first, err := c.DescribeWorkflowExecution(ctx, sp.Run, firstRun)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := first.GetWorkflowExecutionInfo().GetStatus(); st != enums.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW {
+			t.Fatalf("the first workflow ended %s, not continued as new", st)
+		}
+		run, err := runner("kitaru").Get(ctx, sp.Run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out, _ := json.Marshal(run.Output); string(out) != `["1","2","3","4","5","6","7","8","9","10","11","12","13","14","15","16","17","18","19","20"]` {
+			t.Errorf("output %s", out)
+		}
+		for i := 1; i <= 20; i++ {
+			data, _ := os.ReadFile(filepath.Join(counter, fmt.Sprintf("item%d", i)))
+			if n := strings.Count(string(data), "\n"); n != 1 {
+				t.Errorf("item %d ran %d times", i, n)
+			}
+		}
+		keepHistory(t, c, sp.Run, firstRun, "history-continued.json")
 	})
 	t.Run("failed", func(t *testing.T) {
 		r := runner("broken")

@@ -13,14 +13,17 @@
 // reads a Temporal run as it reads a local one.
 //
 // A step's retry: and timeout: become its activity's retry policy and
-// timeouts; a wait step waits for the Answer signal, with a durable timer
-// for its timeout; cancelling the workflow cancels the run.
+// timeouts; a wait step waits for an answer (the UpdateAnswer update, or
+// the older Answer signal), with a durable timer to its recorded deadline;
+// cancelling the workflow cancels the run. Past its history limit the
+// workflow continues as new, carrying the steps' states (see Input.Carry).
 package temporal
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -72,6 +75,62 @@ type Input struct {
 	// Heartbeat is the heartbeat timeout of step activities (<= 0:
 	// DefaultHeartbeat): how long a dead worker goes unnoticed.
 	Heartbeat time.Duration `json:"heartbeat,omitempty"`
+	// HistoryLimit is the history length (events) past which the
+	// workflow continues as new (<= 0: DefaultHistoryLimit).
+	HistoryLimit int `json:"history_limit,omitempty"`
+	// Carry are the foreach steps in progress when the workflow before
+	// this one continued as new; the states of the other steps are in
+	// Spec, their outputs in the store.
+	Carry map[string]ForeachCarry `json:"carry,omitempty"`
+}
+
+// DefaultHistoryLimit is well below Temporal's own limit (51,200 events),
+// so the units in flight when it is reached can end first.
+const DefaultHistoryLimit = 20000
+
+// ForeachCarry is a foreach step in progress, carried across a
+// continue-as-new: when it started, the items of this go that ended
+// (recorded, completed or failed), as spans, and whether an item's
+// activity gave up.
+type ForeachCarry struct {
+	Started time.Time `json:"started"`
+	Ended   []Span    `json:"ended,omitempty"`
+	Failed  bool      `json:"failed,omitempty"`
+}
+
+// Span is the items from [0] to before [1].
+type Span [2]int
+
+// addSpan adds item i to spans, sorted and merged.
+func addSpan(spans []Span, i int) []Span {
+	k := 0
+	for k < len(spans) && spans[k][1] < i {
+		k++
+	}
+	switch {
+	case k < len(spans) && spans[k][0] <= i && i < spans[k][1]:
+		return spans
+	case k < len(spans) && spans[k][1] == i:
+		spans[k][1]++
+		if k+1 < len(spans) && spans[k+1][0] == i+1 {
+			spans[k][1] = spans[k+1][1]
+			spans = append(spans[:k+1], spans[k+2:]...)
+		}
+		return spans
+	case k < len(spans) && spans[k][0] == i+1:
+		spans[k][0] = i
+		return spans
+	}
+	return slices.Insert(spans, k, Span{i, i + 1})
+}
+
+func inSpans(spans []Span, i int) bool {
+	for _, sp := range spans {
+		if sp[0] <= i && i < sp[1] {
+			return true
+		}
+	}
+	return false
 }
 
 // Answer is the payload of SignalAnswer: the answer to wait step Step
@@ -133,13 +192,20 @@ type flowRun struct {
 	// deadlines are when the waits' timeouts run out, as recorded.
 	deadlines map[string]time.Time
 	marked    bool // the run is recorded waiting
-	cancelled bool
+	// canContinue: this workflow may continue as new (not one begun by a
+	// kitaru before it could, whose history has no such point); draining:
+	// it is to, once the units in flight have ended; progressed counts
+	// the units that ended in it.
+	canContinue, draining bool
+	progressed            int
+	cancelled             bool
 }
 
 type foreachState struct {
 	left    int // items not yet ended
 	started time.Time
-	failed  bool // an item's activity gave up: the step fails
+	failed  bool   // an item's activity gave up: the step fails
+	ended   []Span // the items that ended in this go
 }
 
 // Flow is the workflow of one run: it schedules the run's steps with
@@ -155,7 +221,7 @@ func Flow(ctx workflow.Context, in Input) (*Result, error) {
 // running for ever.
 func guard(ctx workflow.Context, in Input, body func(workflow.Context, Input) (*Result, error)) (*Result, error) {
 	res, err := recovered(ctx, in, body)
-	if err == nil || temporal.IsCanceledError(err) {
+	if err == nil || temporal.IsCanceledError(err) || workflow.IsContinueAsNewError(err) {
 		return res, err
 	}
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
@@ -201,6 +267,7 @@ func flow(ctx workflow.Context, in Input) (*Result, error) {
 			r.waiting(id)
 		}
 	}
+	r.canContinue = workflow.GetVersion(ctx, "continue-as-new", workflow.DefaultVersion, 1) >= 1
 	signals := workflow.GetSignalChannel(ctx, SignalAnswer)
 	updates := workflow.NewBufferedChannel(ctx, 64)
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateAnswer, func(ctx workflow.Context, a Answer) (*engine.StepOutcome, error) {
@@ -232,6 +299,17 @@ func flow(ctx workflow.Context, in Input) (*Result, error) {
 				r.marked = true
 				r.mark(end)
 			}
+		}
+		if r.canContinue && !r.draining && !r.cancelled && r.progressed > 0 && workflow.GetInfo(ctx).GetCurrentHistoryLength() >= r.historyLimit() {
+			// No unit starts from here on (those made ready have been
+			// started above, so each workflow gets on): the next
+			// workflow starts them.
+			r.draining = true
+		}
+		if r.draining && r.drained() {
+			// Answers sent before their step asked are not carried.
+			r.refuseAll("run " + sp.Run + " went on in a new workflow before the step asked; send the answer again")
+			return nil, workflow.NewContinueAsNewError(ctx, WorkflowName, r.carry())
 		}
 		sel := workflow.NewSelector(ctx)
 		for _, p := range r.inFlight {
@@ -278,6 +356,56 @@ func flow(ctx workflow.Context, in Input) (*Result, error) {
 	return &Result{Status: end.Status, Ending: end}, nil
 }
 
+func (r *flowRun) historyLimit() int {
+	if r.in.HistoryLimit > 0 {
+		return r.in.HistoryLimit
+	}
+	return DefaultHistoryLimit
+}
+
+// drained says whether the workflow can continue as new: nothing in
+// flight but the timers of waits (the next workflow starts them again
+// from their deadlines), no answer kept or being recorded.
+func (r *flowRun) drained() bool {
+	for _, p := range r.inFlight {
+		if p.kind != unitTimer {
+			return false
+		}
+	}
+	for id, as := range r.answers {
+		if len(as) > 0 && r.status[id] == runstore.StepWaiting {
+			return false
+		}
+	}
+	return len(r.replying) == 0
+}
+
+// carry is the input of the workflow this one continues as: the steps'
+// states as they stand, and the foreach steps in progress.
+func (r *flowRun) carry() Input {
+	next := r.in
+	next.Spec.Steps = make(map[string]engine.DriveStep, len(r.in.Spec.Steps))
+	for id, ds := range r.in.Spec.Steps {
+		ds.Status = r.status[id]
+		ds.Deadline = nil
+		if dl, ok := r.deadlines[id]; ok && ds.Status == runstore.StepWaiting {
+			ds.Deadline = &dl
+		}
+		next.Spec.Steps[id] = ds
+	}
+	next.Carry = nil
+	for id, fs := range r.foreach {
+		if _, has := r.status[id]; has {
+			continue
+		}
+		if next.Carry == nil {
+			next.Carry = map[string]ForeachCarry{}
+		}
+		next.Carry[id] = ForeachCarry{Started: fs.started, Ended: fs.ended, Failed: fs.failed}
+	}
+	return next
+}
+
 // idle says whether nothing runs nor waits for a place: only the
 // timeouts of waits may be in flight (and a run that ends meanwhile, a
 // step having failed, does not wait for them).
@@ -309,6 +437,9 @@ func (r *flowRun) continued(id string) bool {
 // schedule takes the steps the frontier has ready, and starts the units
 // that wait for a place while there are places.
 func (r *flowRun) schedule() {
+	if r.draining {
+		return
+	}
 	for {
 		id, more := r.frontier.Next()
 		if !more {
@@ -358,6 +489,9 @@ func (r *flowRun) done(p *pending) {
 	if p.slot {
 		r.free++
 	}
+	if p.kind != unitMark && p.kind != unitTimer {
+		r.progressed++
+	}
 	switch p.kind {
 	case unitStep, unitExpire, unitForeachEnd, unitFail:
 		var out engine.StepOutcome
@@ -379,7 +513,15 @@ func (r *flowRun) done(p *pending) {
 			r.ended(p.step, out.Outcome.Status)
 			return
 		}
-		r.foreach[p.step] = &foreachState{left: len(out.Todo), started: out.Started}
+		fs := &foreachState{started: out.Started}
+		if c, ok := r.in.Carry[p.step]; ok {
+			// Begun by the workflow before this one: its items that
+			// ended there are not run again.
+			fs.started, fs.failed, fs.ended = c.Started, c.Failed, slices.Clone(c.Ended)
+			out.Todo = slices.DeleteFunc(out.Todo, func(i int) bool { return inSpans(c.Ended, i) })
+		}
+		fs.left = len(out.Todo)
+		r.foreach[p.step] = fs
 		if len(out.Todo) == 0 {
 			r.start(pending{kind: unitForeachEnd, step: p.step})
 			return
@@ -394,6 +536,7 @@ func (r *flowRun) done(p *pending) {
 			workflow.GetLogger(r.ctx).Error("an item's activity gave up", "step", p.step, "item", p.item, "error", err)
 			fs.failed = true
 		}
+		fs.ended = addSpan(fs.ended, p.item)
 		fs.left--
 		if fs.left == 0 && !r.cancelled {
 			if fs.failed {

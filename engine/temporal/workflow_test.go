@@ -7,11 +7,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -579,4 +581,96 @@ func TestWaitAnsweredByUpdate(t *testing.T) {
 		t.Errorf("approval %+v", a)
 	}
 	fx.wantCounts(map[string]int{"publish": 1})
+}
+
+func TestAddSpan(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		add  []int
+		want []Span
+	}{
+		{[]int{0, 1, 2}, []Span{{0, 3}}},
+		{[]int{2, 0, 1}, []Span{{0, 3}}},
+		{[]int{5, 1, 3, 3}, []Span{{1, 2}, {3, 4}, {5, 6}}},
+		{[]int{5, 1, 3, 2, 4}, []Span{{1, 6}}},
+		{[]int{4, 3, 7}, []Span{{3, 5}, {7, 8}}},
+	} {
+		var got []Span
+		for _, i := range tc.add {
+			got = addSpan(got, i)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("adding %v: %v, want %v", tc.add, got, tc.want)
+		}
+		for _, i := range tc.add {
+			if !inSpans(got, i) {
+				t.Errorf("%v lacks %d", got, i)
+			}
+		}
+	}
+}
+
+// A workflow past its history limit continues as new once its units in
+// flight have ended, carrying the steps' states and the foreach step in
+// progress (its ended items, a failed one too, do not run again). Here
+// every workflow is past the limit, so each makes a little progress and
+// continues as the next until the run ends.
+func TestContinueAsNew(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t)
+	in := fx.create(`
+name: long
+steps:
+  a: {kind: checkpoint, run: echo x >> COUNTER/a; echo A}
+  each:
+    kind: checkpoint
+    needs: [a]
+    foreach: '${{ ["x", "y", "z"] }}'
+    run: echo x >> COUNTER/${{ item }}; test ${{ item }} != y && echo ${{ item }}
+  join: {kind: checkpoint, needs: [each], value: '${{ steps.each.output }}'}
+`)
+	// One unit at once: the items still to start when a workflow drains
+	// are the next one's.
+	in.Spec.Parallel = 1
+	carried := false
+	var res *Result
+	for gen := 1; ; gen++ {
+		if gen > 10 {
+			t.Fatal("the run did not end in 10 workflows")
+		}
+		fx.env.SetCurrentHistoryLength(DefaultHistoryLimit)
+		fx.env.ExecuteWorkflow(WorkflowName, in)
+		err := fx.env.GetWorkflowError()
+		var next *workflow.ContinueAsNewError
+		if !errors.As(err, &next) {
+			if err != nil {
+				t.Fatalf("workflow %d: %v", gen, err)
+			}
+			if err := fx.env.GetWorkflowResult(&res); err != nil {
+				t.Fatal(err)
+			}
+			if gen < 3 {
+				t.Errorf("the run ended in workflow %d, without continuing as new", gen)
+			}
+			break
+		}
+		in = Input{}
+		if err := converter.GetDefaultDataConverter().FromPayloads(next.Input, &in); err != nil {
+			t.Fatal(err)
+		}
+		if c, ok := in.Carry["each"]; ok && len(c.Ended) > 0 {
+			carried = true
+		}
+		fx.next()
+	}
+	if !carried {
+		t.Error("no workflow carried ended items of the foreach step")
+	}
+	if res.Status != runstore.RunFailed || res.Ending.Step != "each" {
+		t.Fatalf("result %+v", res)
+	}
+	fx.wantCounts(map[string]int{"a": 1, "x": 1, "y": 1, "z": 1})
+	if each := stepOf(t, fx.get(in.Spec.Run), "each"); len(each.Items) != 3 || each.Status != runstore.StepFailed {
+		t.Fatalf("each %+v", each)
+	}
 }
