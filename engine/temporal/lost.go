@@ -44,6 +44,28 @@ func (r *Runner) settle(ctx context.Context, meta *engine.RunMeta) (*engine.RunM
 	return r.Meta(ctx, meta.ID)
 }
 
+// settleRead is settle for a read (Get, List), which a page may make
+// several times a second: Temporal is asked about a run at most once per
+// readEvery in this process.
+func (r *Runner) settleRead(ctx context.Context, meta *engine.RunMeta) (*engine.RunMeta, error) {
+	r.mu.Lock()
+	if r.asked == nil {
+		r.asked = map[string]time.Time{}
+	}
+	last, seen := r.asked[meta.ID]
+	now := time.Now()
+	if seen && now.Sub(last) < readEvery {
+		r.mu.Unlock()
+		return meta, nil
+	}
+	r.asked[meta.ID] = now
+	r.mu.Unlock()
+	return r.settle(ctx, meta)
+}
+
+// readEvery: see settleRead.
+const readEvery = 2 * time.Second
+
 // workflowEnd says how run meta's workflow ended, when it has: "" while
 // it goes on, or when Temporal cannot tell.
 func (r *Runner) workflowEnd(ctx context.Context, meta *engine.RunMeta) (runstore.EndCode, string) {
@@ -122,7 +144,7 @@ func (r *Runner) Get(ctx context.Context, ref string) (*engine.Run, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := r.settle(ctx, meta); err != nil {
+	if _, err := r.settleRead(ctx, meta); err != nil {
 		return nil, err
 	}
 	return r.Engine.Get(ctx, meta.ID)
@@ -140,7 +162,7 @@ func (r *Runner) List(ctx context.Context, f engine.ListFilter) ([]*engine.Run, 
 		if merr != nil || meta.Temporal == nil {
 			continue
 		}
-		if now, serr := r.settle(ctx, meta); serr == nil && now.Status != meta.Status {
+		if now, serr := r.settleRead(ctx, meta); serr == nil && now.Status != meta.Status {
 			s := now.Run
 			s.Steps = run.Steps
 			runs[i] = &s

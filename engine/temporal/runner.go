@@ -45,6 +45,9 @@ type Runner struct {
 	// answered is, for the runs this runner answered, the journal's last
 	// event before the answer: a Resume that follows shows what came after.
 	answered map[string]int64
+	// asked is when Temporal was last asked about each run read (see
+	// settleRead).
+	asked map[string]time.Time
 }
 
 var _ engine.Runner = (*Runner)(nil)
