@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
 
 	"github.com/kitaruhq/kitaru/engine"
 	"github.com/kitaruhq/kitaru/internal/temporaltest"
@@ -49,13 +53,19 @@ steps:
 // onTemporal is two installations sharing a store and a fresh Temporal
 // server's namespace.
 func onTemporal(t *testing.T) (a, b *e2e) {
-	srv := temporaltest.Start(t)
+	a, b, _ = onTemporalServer(t)
+	return a, b
+}
+
+// onTemporalServer is onTemporal, with the server.
+func onTemporalServer(t *testing.T) (a, b *e2e, srv *temporaltest.Server) {
+	srv = temporaltest.Start(t)
 	a, b = twoMachines(t, teamStore(t))
 	for _, m := range []*e2e{a, b} {
 		m.setenv("KITARU_TEMPORAL_ADDRESS", srv.Address)
 		m.setenv("KITARU_TEMPORAL_NAMESPACE", srv.Namespace)
 	}
-	return a, b
+	return a, b, srv
 }
 
 // startWorker starts `kitaru worker` on m until the test ends (SIGTERM).
@@ -323,5 +333,37 @@ output: ${{ steps.flaky.output }}
 	}
 	if rec := a.record(id); rec.Status != engine.RunCompleted {
 		t.Errorf("the retried run is %s", rec.Status)
+	}
+}
+
+// A run whose workflow is terminated by hand reads as interrupted, saying
+// so, and kitaru resume continues it under a new workflow: it waits
+// again, is answered, and completes with each step run once.
+func TestE2ETemporalTerminatedThenResumed(t *testing.T) {
+	a, b, srv := onTemporalServer(t)
+	startWorker(t, b)
+	r := a.must(3, "run", a.flow("across.yaml", temporalFlow))
+	id := announcedID(t, r.Stdout)
+	c, err := client.Dial(client.Options{HostPort: srv.Address, Namespace: srv.Namespace, Logger: log.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.TerminateWorkflow(t.Context(), id, "", "by hand"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the run to read as interrupted", func() bool { return a.record(id).Status == engine.RunInterrupted })
+	if get := a.run("executions", "get", id); !strings.Contains(get.Stdout+get.Stderr, "its workflow was terminated; `kitaru resume "+id+"` continues it") {
+		t.Errorf("executions get of the terminated run: %s", get)
+	}
+	b.must(3, "resume", id)
+	good := b.must(0, "input", id, "--value", "true", "--quiet")
+	if printedOutput(t, good.Stdout) != "shipped" {
+		t.Errorf("the resumed run printed %q", good.Stdout)
+	}
+	for _, name := range []string{"a", "b", "x", "y", "z", "ship"} {
+		if n := a.count(name + ".done"); n != 1 {
+			t.Errorf("%s ran %d times, want 1", name, n)
+		}
 	}
 }

@@ -308,8 +308,21 @@ func runError(r *engine.Run) string {
 		return with("step " + e.Step + " failed")
 	case runstore.EndBudgetExceeded:
 		return withRemedy(budgetEndText(e.Budget), r.Remedy)
+	case runstore.EndWorkflowFailed:
+		// msg says how: "its workflow failed: …".
+		return "on Temporal, " + orSaid(msg, "its workflow failed") + "; `kitaru retry " + r.ID + "` continues it"
+	case runstore.EndWorkflowLost:
+		return "on Temporal, " + orSaid(msg, "its workflow stopped") + "; `kitaru resume " + r.ID + "` continues it"
 	}
 	return with(string(r.Ending.Code))
+}
+
+// orSaid is msg, or def when msg is empty.
+func orSaid(msg, def string) string {
+	if msg == "" {
+		return def
+	}
+	return msg
 }
 
 // recordForJSON is a run record as --json prints it: the record itself,

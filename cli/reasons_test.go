@@ -156,6 +156,12 @@ func TestRunError(t *testing.T) {
 		{"aborted", end(runstore.EndAborted, "approve"), nil, "aborted at the wait step approve"},
 		{"wait expired", end(runstore.EndWaitExpired, "approve"), strp("no answer before the wait's timeout ran out at T"),
 			"step approve failed: no answer before the wait's timeout ran out at T"},
+		{"workflow failed", end(runstore.EndWorkflowFailed, ""), strp("its workflow failed: boom"),
+			"on Temporal, its workflow failed: boom; `kitaru retry kr-a` continues it"},
+		{"workflow lost", end(runstore.EndWorkflowLost, ""), strp("its workflow was terminated"),
+			"on Temporal, its workflow was terminated; `kitaru resume kr-a` continues it"},
+		{"workflow lost, no error", end(runstore.EndWorkflowLost, ""), nil,
+			"on Temporal, its workflow stopped; `kitaru resume kr-a` continues it"},
 		{"an older kitaru's sentence", nil, strp("step fetch failed: exit status 3"), "step fetch failed: exit status 3"},
 		{"killed, no ending", nil, nil, ""},
 	}

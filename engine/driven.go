@@ -43,6 +43,10 @@ type DriveStep struct {
 	// Status is the step's state when the spec was made ("": none yet):
 	// a continued run's recorded steps.
 	Status StepStatus `json:"status,omitempty"`
+	// Deadline is, for a wait step recorded waiting, when its timeout
+	// runs out: a workflow that continues the run counts from the wait's
+	// start, not its own.
+	Deadline *time.Time `json:"deadline,omitempty"`
 }
 
 // Graph is the spec's steps as the scheduler reads them.
@@ -67,6 +71,8 @@ type Tries struct {
 type StepOutcome struct {
 	Status StepStatus `json:"status,omitempty"`
 	Again  *Tries     `json:"again,omitempty"`
+	// Deadline is a waiting step's (see DriveStep.Deadline).
+	Deadline *time.Time `json:"deadline,omitempty"`
 }
 
 // ForeachOutcome is how a foreach step starts: it ended at once
@@ -133,9 +139,9 @@ func (e *Engine) CreateDriven(ctx context.Context, opts StartOptions, ref runsto
 
 // ReplayDriven records the replay opts ask for as a run ref's workflow
 // drives (see CreateDriven) and returns its spec: the steps it reuses
-// and the overridden ones have their states in it. Unlike a local replay,
-// a foreach step that runs again runs all its items (the items of the
-// source it would reuse are not carried to the activities yet).
+// and the overridden ones have their states in it. Where a foreach step
+// that runs again takes finished items from is kept with the run, so its
+// activities reuse them as a local replay does.
 func (e *Engine) ReplayDriven(ctx context.Context, opts ReplayOptions, ref runstore.TemporalRef) (*DriveSpec, error) {
 	x, _, err := e.prepareReplay(ctx, opts, &ref)
 	if err != nil {
@@ -151,6 +157,13 @@ func (e *Engine) ReplayDriven(ctx context.Context, opts ReplayOptions, ref runst
 // those that followed them, run again), driven by ref's workflow: it
 // returns the run's spec instead of running it.
 func (e *Engine) RetryDriven(ctx context.Context, ref string, parallel int, tref runstore.TemporalRef, opts ...ContinueOption) (*DriveSpec, error) {
+	return e.continueDriven(ctx, ref, parallel, tref, e.Retry, opts)
+}
+
+// continueDriven continues run ref with how (Retry, Resume), handing it
+// to tref's workflow.
+func (e *Engine) continueDriven(ctx context.Context, ref string, parallel int, tref runstore.TemporalRef,
+	how func(context.Context, string, int, ...ContinueOption) (*Run, error), opts []ContinueOption) (*DriveSpec, error) {
 	id, err := e.resolve(ctx, ref)
 	if err != nil {
 		return nil, err
@@ -160,13 +173,23 @@ func (e *Engine) RetryDriven(ctx context.Context, ref string, parallel int, tref
 	}
 	var sp *DriveSpec
 	drive := func(c *continueConfig) { c.driven, c.spec = &tref, &sp }
-	if _, err := e.Retry(ctx, id, parallel, append(opts, drive)...); err != nil {
+	run, err := how(ctx, id, parallel, append(opts, drive)...)
+	if err != nil {
 		return nil, err
 	}
 	if sp == nil {
-		return nil, fmt.Errorf("run %s was not made ready to retry", id)
+		// Nothing to continue: it had completed, say.
+		return nil, &NotContinued{Run: run}
 	}
 	return sp, nil
+}
+
+// NotContinued is the answer of ResumeDriven for a run that has nothing
+// left to run (it completed): Run is its record.
+type NotContinued struct{ Run *Run }
+
+func (n *NotContinued) Error() string {
+	return fmt.Sprintf("run %s has nothing left to run (it is %s)", n.Run.ID, n.Run.Status)
 }
 
 // handOver records the run as running again, for its workflow to drive,
@@ -181,7 +204,9 @@ func (x *execution) handOver(ctx context.Context, spec **DriveSpec) error {
 	if x.meta.Parallel <= 0 {
 		x.meta.Parallel = cap(x.slots)
 	}
-	x.meta.Why = nil // an earlier go's (a replay's) reasons are not this one's
+	// An earlier go's (a replay's) reasons and item sources are not this
+	// one's: a local resume has neither.
+	x.meta.Why, x.meta.ItemsFrom = nil, nil
 	if len(x.reasons) > 0 {
 		x.meta.Why = make(map[string]Reason, len(x.reasons))
 		for id, r := range x.reasons {
@@ -216,6 +241,7 @@ func (x *execution) driveSpec() *DriveSpec {
 			Wait: s.Kind == flowspec.KindWait, Attempts: max(1, s.Retry.Attempts), Backoff: s.Retry.Backoff, Timeout: s.Timeout}
 		if st, has := x.status(s.ID); has {
 			ds.Status = st
+			ds.Deadline = waitDeadline(x.results[s.ID])
 		}
 		sp.Steps[s.ID] = ds
 	}
@@ -246,6 +272,7 @@ func (e *Engine) drive(ctx context.Context, id string) (*execution, error) {
 			x.reasons[id] = &r
 		}
 	}
+	x.itemsFrom = itemsOfRecord(meta.ItemsFrom)
 	if err := x.loadRecords(); err != nil {
 		return nil, err
 	}
@@ -321,7 +348,16 @@ func (x *execution) driveEnd(ctx context.Context, r *StepResult) (*StepOutcome, 
 		x.appendLog(LogLine{Time: time.Now().UTC(), Step: r.ID, Text: "failed: " + *r.Error})
 	}
 	x.emit(Event{Type: EventStepFinished, Step: r.ID, Result: r})
-	return &StepOutcome{Status: r.Status}, nil
+	return &StepOutcome{Status: r.Status, Deadline: waitDeadline(r)}, nil
+}
+
+// waitDeadline is when the timeout of r, a waiting step's record, runs
+// out; nil for any other record.
+func waitDeadline(r *StepResult) *time.Time {
+	if r == nil || r.Status != StepWaiting || r.Wait == nil {
+		return nil
+	}
+	return r.Wait.Deadline
 }
 
 // DriveForeach starts foreach step of run id: decided first, then its
@@ -565,6 +601,32 @@ func (e *Engine) DriveFinish(ctx context.Context, id string, end plan.Ending) (*
 	return x.conclude(x.endOf(end), false, x.meta.StartedAt)
 }
 
+// DriveAbandon ends driven run id, which its driver stopped driving
+// without ending it: failed (code runstore.EndWorkflowFailed) or
+// interrupted (EndWorkflowLost, resume continues it), msg saying why. A run
+// that has ended, or is recorded interrupted already, is left as it is.
+func (e *Engine) DriveAbandon(ctx context.Context, id string, code runstore.EndCode, msg string) (*Run, error) {
+	meta, err := e.store.LoadMeta(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if ended(meta.Status) || meta.Status == RunInterrupted {
+		return e.assemble(ctx, meta)
+	}
+	status := RunFailed
+	if code == runstore.EndWorkflowLost {
+		status = RunInterrupted
+	}
+	return e.settle(ctx, meta, runEnd{status, &Ending{Code: code}, &msg})
+}
+
+// ResumeDriven resumes run ref in place as Resume does (steps that never
+// finished run), driven by tref's workflow: it returns the run's spec
+// instead of running it.
+func (e *Engine) ResumeDriven(ctx context.Context, ref string, parallel int, tref runstore.TemporalRef, opts ...ContinueOption) (*DriveSpec, error) {
+	return e.continueDriven(ctx, ref, parallel, tref, e.Resume, opts)
+}
+
 // DriveFail records step of run id failed with msg: its driver gave up
 // on it (its activity's retries were spent on lost workers, say). A step
 // already recorded otherwise answers with its status.
@@ -619,10 +681,11 @@ func (e *Engine) CheckAnswer(ctx context.Context, id, step string, value json.Ra
 }
 
 // onTemporal refuses to act in this process on a run whose Temporal
-// workflow may still be executing it (it has not ended): its answers and
-// cancel go to the workflow (engine/temporal's Runner).
+// workflow may still be executing it (it has not ended, nor been recorded
+// interrupted: no workflow drives it then): its answers and cancel go to
+// the workflow (engine/temporal's Runner).
 func onTemporal(meta *RunMeta) error {
-	if meta.Temporal == nil || ended(meta.Status) {
+	if meta.Temporal == nil || ended(meta.Status) || meta.Status == RunInterrupted {
 		return nil
 	}
 	return &UsageError{Err: fmt.Errorf("run %s is executed by a Temporal workflow (namespace %s), not by this process", meta.ID, meta.Temporal.Namespace)}

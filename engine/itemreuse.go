@@ -26,7 +26,8 @@ import (
 // instead of running; the list around it may have grown, shrunk or been
 // reordered.
 
-// itemSource is where a replay's foreach step may take finished items from.
+// itemSource is where a replay's foreach step may take finished items from
+// (runstore.ItemsSource is its record, for a driven replay's activities).
 type itemSource struct {
 	run string // the run whose item records are read
 	// byIndex lets records without a key (written before keys were) match
@@ -338,6 +339,30 @@ func itemSources(g *graph, index map[string]IndexEntry, srcID string, fps map[st
 			src.redo, src.from = fromItem, fmt.Sprintf("%s[%d]", id, fromItem)
 		}
 		out[id] = src
+	}
+	return out
+}
+
+// itemsRecord is srcs as a driven run's meta keeps them.
+func itemsRecord(srcs map[string]itemSource) map[string]runstore.ItemsSource {
+	if len(srcs) == 0 {
+		return nil
+	}
+	out := make(map[string]runstore.ItemsSource, len(srcs))
+	for id, s := range srcs {
+		out[id] = runstore.ItemsSource{Run: s.run, ByIndex: s.byIndex, Redo: s.redo, From: s.from, Whole: s.whole}
+	}
+	return out
+}
+
+// itemsOfRecord is itemsRecord's inverse.
+func itemsOfRecord(rec map[string]runstore.ItemsSource) map[string]itemSource {
+	if len(rec) == 0 {
+		return nil
+	}
+	out := make(map[string]itemSource, len(rec))
+	for id, s := range rec {
+		out[id] = itemSource{run: s.Run, byIndex: s.ByIndex, redo: s.Redo, from: s.From, whole: s.Whole}
 	}
 	return out
 }

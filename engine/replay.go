@@ -200,6 +200,7 @@ func (e *Engine) prepareReplay(ctx context.Context, opts ReplayOptions, ref *run
 		fps = fingerprints(f, g, inputs, known)
 	}
 
+	itemsFrom := itemSources(g, withUnrecorded(g, index, src, opts.Flow != nil), srcID, fps, rp, models, from, fromItem)
 	id, err := e.store.NewID(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -238,6 +239,7 @@ func (e *Engine) prepareReplay(ctx context.Context, opts ReplayOptions, ref *run
 		for sid, r := range why {
 			meta.Why[sid] = *r
 		}
+		meta.ItemsFrom = itemsRecord(itemsFrom)
 	}
 	unlock, err = e.createTold(ctx, meta, f.Source, opts.OnCreated)
 	if err != nil {
@@ -264,7 +266,7 @@ func (e *Engine) prepareReplay(ctx context.Context, opts ReplayOptions, ref *run
 	x = e.newExecutionWith(f, g, fps, meta, e.parallel(opts.Parallel))
 	x.reasons = why
 	x.beforeSteps = func() { x.stopSourceLeftovers(ctx, srcID) }
-	x.itemsFrom = itemSources(g, withUnrecorded(g, index, src, opts.Flow != nil), srcID, fps, rp, models, from, fromItem)
+	x.itemsFrom = itemsFrom
 	x.fresh = true
 	if reg != nil {
 		x.caller = e.cfg.Models.Caller(*reg)

@@ -144,6 +144,13 @@ const (
 	EndOutputFailed EndCode = "output_failed" // the flow's output could not be made; Error says why
 	EndAborted      EndCode = "aborted"       // the wait at Step was aborted
 	EndWaitExpired  EndCode = "wait_expired"  // Step's wait ran out of time before its answer; Error says when
+	// EndWorkflowFailed: the Temporal workflow driving the run failed
+	// (its code panicked, say); Error is its failure. The run is failed.
+	EndWorkflowFailed EndCode = "workflow_failed"
+	// EndWorkflowLost: that workflow stopped without ending the run
+	// (terminated, or gone from Temporal); Error says how. The run is
+	// interrupted.
+	EndWorkflowLost EndCode = "workflow_lost"
 	// EndBudgetExceeded: the run spent its budget and held back model calls
 	// (steps not started, calls refused); Budget has the figures.
 	EndBudgetExceeded EndCode = "budget_exceeded"

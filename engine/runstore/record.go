@@ -365,6 +365,22 @@ type RunMeta struct {
 	// Why are, for a replay a Temporal workflow drives, why each step
 	// that runs again does: its activities, in any process, record it.
 	Why map[string]Reason `json:"why,omitempty"`
+	// ItemsFrom are, for such a replay, where each foreach step that runs
+	// again may take finished items from: its activities reuse them as a
+	// local replay does.
+	ItemsFrom map[string]ItemsSource `json:"items_from,omitempty"`
+}
+
+// ItemsSource is where a replay's foreach step takes finished items from
+// (see RunMeta.ItemsFrom): the run Run's records, matched by key, or by
+// position too when ByIndex; Redo is the item --from STEP[N] names (-1:
+// none), From that selector; Whole: the source recorded the whole step.
+type ItemsSource struct {
+	Run     string `json:"run"`
+	ByIndex bool   `json:"by_index,omitempty"`
+	Redo    int    `json:"redo"`
+	From    string `json:"from,omitempty"`
+	Whole   bool   `json:"whole,omitempty"`
 }
 
 // TemporalRef is the Temporal workflow a run is executed by.

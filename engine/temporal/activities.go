@@ -14,6 +14,7 @@ import (
 
 	"github.com/kitaruhq/kitaru/engine"
 	"github.com/kitaruhq/kitaru/engine/plan"
+	"github.com/kitaruhq/kitaru/engine/runstore"
 )
 
 // StepRequest names a step of a run.
@@ -50,6 +51,12 @@ type FailRequest struct {
 	Error string `json:"error"`
 }
 
+// AbandonRequest records a run failed by its workflow's failure Error.
+type AbandonRequest struct {
+	Run   string `json:"run"`
+	Error string `json:"error"`
+}
+
 // FinishRequest records where a run stands (Mark) or how it ended.
 type FinishRequest struct {
 	Run string      `json:"run"`
@@ -75,7 +82,7 @@ func Register(r Registry, a *Activities) {
 	for name, fn := range map[string]any{
 		activityStep: a.Step, activityForeach: a.Foreach, activityItem: a.Item,
 		activityForeachEnd: a.ForeachEnd, activityAnswer: a.Answer, activityExpire: a.Expire,
-		activityFail: a.Fail, activityMark: a.Mark, activityFinish: a.Finish,
+		activityFail: a.Fail, activityMark: a.Mark, activityFinish: a.Finish, activityAbandon: a.Abandon,
 	} {
 		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
@@ -153,6 +160,12 @@ func (a *Activities) Mark(ctx context.Context, req FinishRequest) error {
 // Finish records the run's end.
 func (a *Activities) Finish(ctx context.Context, req FinishRequest) error {
 	_, err := a.Engine.DriveFinish(ctx, req.Run, req.End)
+	return activityError(err)
+}
+
+// Abandon records the run failed: its workflow failed.
+func (a *Activities) Abandon(ctx context.Context, req AbandonRequest) error {
+	_, err := a.Engine.DriveAbandon(ctx, req.Run, runstore.EndWorkflowFailed, req.Error)
 	return activityError(err)
 }
 

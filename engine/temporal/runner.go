@@ -13,6 +13,7 @@ import (
 	taskqueuepb "go.temporal.io/api/taskqueue/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/kitaruhq/kitaru/engine"
 	"github.com/kitaruhq/kitaru/engine/plan"
@@ -44,9 +45,16 @@ type Runner struct {
 	// answered is, for the runs this runner answered, the journal's last
 	// event before the answer: a Resume that follows shows what came after.
 	answered map[string]int64
+	// asked is when Temporal was last asked about each run read (see
+	// settleRead).
+	asked map[string]time.Time
 }
 
 var _ engine.Runner = (*Runner)(nil)
+
+// settleEvery is how often a run followed is checked for a workflow that
+// stopped without ending it.
+const settleEvery = 3 * time.Second
 
 // ErrNoWorker is wrapped by the error of a run nobody executes: no worker
 // polls its task queue.
@@ -61,41 +69,31 @@ func (r *Runner) Start(ctx context.Context, opts engine.StartOptions) (*engine.R
 	if err != nil {
 		return nil, err
 	}
-	return r.launch(ctx, sp, detach)
+	return r.launch(ctx, sp, sp.Run, detach)
 }
 
 // launch starts the workflow of the run sp describes, recorded already,
-// and follows it (not with detach).
-func (r *Runner) launch(ctx context.Context, sp *engine.DriveSpec, detach bool) (*engine.Run, error) {
-	_, err := r.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: sp.Run, TaskQueue: r.TaskQueue}, WorkflowName, Input{Spec: *sp, Heartbeat: r.Heartbeat})
+// as workflow wf, and follows it (not with detach).
+func (r *Runner) launch(ctx context.Context, sp *engine.DriveSpec, wf string, detach bool) (*engine.Run, error) {
+	_, err := r.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: wf, TaskQueue: r.TaskQueue}, WorkflowName, Input{Spec: *sp, Heartbeat: r.Heartbeat})
 	if err != nil {
 		// Nothing will ever run it: it ends here, failed, saying why.
 		_, _ = r.DriveFinish(context.WithoutCancel(ctx), sp.Run, plan.Ending{Status: runstore.RunInterrupted, Why: plan.WhyInterrupted})
 		return nil, fmt.Errorf("the workflow of run %s could not be started on Temporal: %w", sp.Run, err)
 	}
 	if detach {
-		return r.Get(ctx, sp.Run)
+		return r.Engine.Get(ctx, sp.Run)
 	}
-	return r.follow(ctx, sp.Run, r.goStart(ctx, sp.Run))
+	seq, _ := r.lastGo(ctx, sp.Run)
+	return r.follow(ctx, sp.Run, max(0, seq-1))
 }
 
-// goStart is the journal's last event before this go at run id started
-// (its last run_started): a retried run's journal holds its earlier goes.
-func (r *Runner) goStart(ctx context.Context, id string) int64 {
-	evs, _, err := r.Store().Events(ctx, id, 0, 0)
-	if err != nil {
-		return 0
-	}
-	for i := len(evs) - 1; i >= 0; i-- {
-		if evs[i].Type == engine.EventRunStarted {
-			return evs[i].Seq - 1
-		}
-	}
-	return 0
-}
-
-// Resume of a run on Temporal follows it: its workflow goes on by itself
-// (after an answer, say). A local run resumes as the engine does.
+// Resume of a run on Temporal that is interrupted (its workflow stopped,
+// see settle) continues it in place under a new workflow, as a local
+// resume does: its finished steps are kept, the others run, a wait waits
+// on for what is left of its timeout. A run whose workflow goes on is
+// followed: its workflow goes on by itself (after an answer, say). A local
+// run resumes as the engine does.
 func (r *Runner) Resume(ctx context.Context, ref string, parallel int, opts ...engine.ContinueOption) (*engine.Run, error) {
 	meta, err := r.metaOf(ctx, ref)
 	if err != nil {
@@ -104,13 +102,28 @@ func (r *Runner) Resume(ctx context.Context, ref string, parallel int, opts ...e
 	if meta.Temporal == nil {
 		return r.Engine.Resume(ctx, ref, parallel, opts...)
 	}
+	if meta, err = r.settle(ctx, meta); err != nil {
+		return nil, err
+	}
+	if meta.Status == engine.RunInterrupted {
+		tref := r.nextRef(meta)
+		sp, err := r.ResumeDriven(ctx, meta.ID, parallel, tref, opts...)
+		var nothing *engine.NotContinued
+		if errors.As(err, &nothing) {
+			return nothing.Run, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		return r.launch(ctx, sp, tref.WorkflowID, false)
+	}
 	r.mu.Lock()
 	after, answered := r.answered[meta.ID]
 	r.mu.Unlock()
 	if !answered {
 		after = r.lastEvent(ctx, meta.ID)
 	}
-	run, err := r.Get(ctx, meta.ID)
+	run, err := r.Engine.Get(ctx, meta.ID)
 	if err != nil || run.Status != engine.RunRunning {
 		return run, err
 	}
@@ -133,11 +146,19 @@ func (r *Runner) lastEvent(ctx context.Context, id string) int64 {
 // followed them, run again) under a new workflow, following it as Start
 // does.
 func (r *Runner) Retry(ctx context.Context, ref string, parallel int, opts ...engine.ContinueOption) (*engine.Run, error) {
-	sp, err := r.RetryDriven(ctx, ref, parallel, runstore.TemporalRef{Namespace: r.Namespace, TaskQueue: r.TaskQueue}, opts...)
+	meta, err := r.metaOf(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
-	return r.launch(ctx, sp, false)
+	if meta, err = r.settle(ctx, meta); err != nil {
+		return nil, err
+	}
+	tref := r.nextRef(meta)
+	sp, err := r.RetryDriven(ctx, meta.ID, parallel, tref, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return r.launch(ctx, sp, tref.WorkflowID, false)
 }
 
 // Replay records a new run from a recorded one and runs it on Temporal,
@@ -147,12 +168,13 @@ func (r *Runner) Replay(ctx context.Context, opts engine.ReplayOptions) (*engine
 	if err != nil {
 		return nil, err
 	}
-	return r.launch(ctx, sp, false)
+	return r.launch(ctx, sp, sp.Run, false)
 }
 
-// Answer checks the answer against the step's schema (a refused one is
-// told at once), then sends it to the run's workflow and waits a moment
-// for the step to take it.
+// Answer checks the answer against the step's schema, then sends it to
+// the run's workflow as an update, which returns once the workflow has
+// recorded it, or says why it refused it (the schema, checked again where
+// it is recorded; the step no longer waits).
 func (r *Runner) Answer(ctx context.Context, ref, step string, value json.RawMessage) (*engine.Run, error) {
 	meta, err := r.metaOf(ctx, ref)
 	if err != nil {
@@ -161,32 +183,36 @@ func (r *Runner) Answer(ctx context.Context, ref, step string, value json.RawMes
 	if meta.Temporal == nil {
 		return r.Engine.Answer(ctx, ref, step, value)
 	}
+	if meta, err = r.settle(ctx, meta); err != nil {
+		return nil, err
+	}
+	if meta.Status == engine.RunInterrupted {
+		// No workflow drives it: the answer is recorded here, and a
+		// resume continues it under a new one.
+		return r.Engine.Answer(ctx, meta.ID, step, value)
+	}
 	id, err := r.CheckAnswer(ctx, meta.ID, step, value)
 	if err != nil {
 		return nil, err
 	}
 	last := r.lastEvent(ctx, meta.ID)
-	if err := r.Client.SignalWorkflow(ctx, meta.Temporal.WorkflowID, "", SignalAnswer, Answer{Step: id, Value: value}); err != nil {
-		return nil, r.workflowErr(meta, err)
+	// An update: it returns once the workflow has recorded the answer,
+	// or with why it refused it.
+	h, err := r.Client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: meta.Temporal.WorkflowID, UpdateName: UpdateAnswer,
+		Args: []any{Answer{Step: id, Value: value}}, WaitForStage: client.WorkflowUpdateStageCompleted})
+	if err == nil {
+		err = h.Get(ctx, nil)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		rec, err := r.Store().LoadStep(ctx, meta.ID, id)
-		if err != nil {
-			return nil, err
+	if err != nil {
+		var refused *temporal.ApplicationError
+		if errors.As(err, &refused) && refused.Type() == errUsageType {
+			return nil, &engine.UsageError{Err: fmt.Errorf("the answer was refused: %s", refused.Message())}
 		}
-		if rec != nil && rec.Status != engine.StepWaiting {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(r.poll()):
-		}
+		return nil, r.workflowErr(meta, err)
 	}
 	// What the answer set going is shown; a Resume that follows the run
 	// shows the rest.
-	run, err := r.Get(ctx, meta.ID)
+	run, err := r.Engine.Get(ctx, meta.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -205,7 +231,7 @@ func (r *Runner) Answer(ctx context.Context, ref, step string, value json.RawMes
 	}
 	r.answered[meta.ID] = last
 	r.mu.Unlock()
-	return r.Get(ctx, meta.ID)
+	return r.Engine.Get(ctx, meta.ID)
 }
 
 // whole is ev with the run's whole record, when it carries the run: the
@@ -213,7 +239,7 @@ func (r *Runner) Answer(ctx context.Context, ref, step string, value json.RawMes
 // the engine's is.
 func (r *Runner) whole(ctx context.Context, ev engine.Event) engine.Event {
 	if ev.Run != nil {
-		if full, err := r.Get(ctx, ev.RunID); err == nil {
+		if full, err := r.Engine.Get(ctx, ev.RunID); err == nil {
 			ev.Run = full
 		}
 	}
@@ -242,6 +268,13 @@ func (r *Runner) Cancel(ctx context.Context, ref string) (*engine.Run, error) {
 	if meta.Temporal == nil {
 		return r.Engine.Cancel(ctx, ref)
 	}
+	if meta, err = r.settle(ctx, meta); err != nil {
+		return nil, err
+	}
+	if meta.Status == engine.RunInterrupted {
+		// No workflow drives it: it is cancelled here.
+		return r.Engine.Cancel(ctx, meta.ID)
+	}
 	switch meta.Status {
 	case engine.RunCompleted, engine.RunFailed, engine.RunCancelled:
 		return nil, &engine.UsageError{Err: fmt.Errorf("run %s has already ended %s; there is nothing to cancel", meta.ID, meta.Status)}
@@ -249,7 +282,7 @@ func (r *Runner) Cancel(ctx context.Context, ref string) (*engine.Run, error) {
 	if err := r.Client.CancelWorkflow(ctx, meta.Temporal.WorkflowID, ""); err != nil {
 		return nil, r.workflowErr(meta, err)
 	}
-	return r.Get(ctx, meta.ID)
+	return r.Engine.Get(ctx, meta.ID)
 }
 
 func (r *Runner) metaOf(ctx context.Context, ref string) (*engine.RunMeta, error) {
@@ -295,8 +328,16 @@ func (r *Runner) follow(ctx context.Context, id string, after int64) (*engine.Ru
 		noWorker = 5 * time.Second
 	}
 	checkAt := time.Now().Add(noWorker)
+	settleAt := time.Now().Add(settleEvery)
 	stepped := after > 0
 	for {
+		if time.Now().After(settleAt) {
+			// Its workflow may have stopped without ending it.
+			settleAt = time.Now().Add(settleEvery)
+			if meta, err := r.Meta(ctx, id); err == nil {
+				_, _ = r.settle(ctx, meta)
+			}
+		}
 		// The status is read before the journal so that the events that
 		// came before it ended are not missed.
 		meta, err := st.LoadSummary(ctx, id)
@@ -314,11 +355,15 @@ func (r *Runner) follow(ctx context.Context, id string, after int64) (*engine.Ru
 			}
 			r.emit(r.whole(ctx, ev))
 			if ev.Type == engine.EventRunFinished {
-				return r.Get(ctx, id)
+				return r.Engine.Get(ctx, id)
 			}
 		}
+		if meta.Status == engine.RunInterrupted && len(evs) == 0 {
+			// Settled: no workflow drives it any more.
+			return r.Engine.Get(ctx, id)
+		}
 		if meta.Status == engine.RunWaiting {
-			run, err := r.Get(ctx, id)
+			run, err := r.Engine.Get(ctx, id)
 			if err != nil {
 				return nil, err
 			}
@@ -328,13 +373,13 @@ func (r *Runner) follow(ctx context.Context, id string, after int64) (*engine.Ru
 		if !stepped && time.Now().After(checkAt) {
 			checkAt = time.Now().Add(time.Minute)
 			if err := r.CheckWorkers(ctx); err != nil {
-				run, _ := r.Get(ctx, id)
+				run, _ := r.Engine.Get(ctx, id)
 				return run, err
 			}
 		}
 		select {
 		case <-ctx.Done():
-			run, _ := r.Get(context.WithoutCancel(ctx), id)
+			run, _ := r.Engine.Get(context.WithoutCancel(ctx), id)
 			return run, fmt.Errorf("stopped following run %s, which goes on on Temporal: %w", id, ctx.Err())
 		case <-time.After(r.poll()):
 		}

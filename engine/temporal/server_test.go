@@ -2,6 +2,8 @@ package temporal
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/kitaruhq/kitaru/engine"
 	"github.com/kitaruhq/kitaru/engine/runstore"
+	"github.com/kitaruhq/kitaru/engine/runstore/memstore"
 	"github.com/kitaruhq/kitaru/engine/runstore/pgstore"
 	"github.com/kitaruhq/kitaru/flowspec"
 	"github.com/kitaruhq/kitaru/internal/pgtest"
@@ -119,7 +122,13 @@ func TestOnATemporalServer(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if err := c.SignalWorkflow(ctx, sp.Run, "", SignalAnswer, Answer{Step: "approval", Value: json.RawMessage(`true`)}); err != nil {
+	// As an update, as kitaru input sends it.
+	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: sp.Run, UpdateName: UpdateAnswer,
+		Args: []any{Answer{Step: "approval", Value: json.RawMessage(`true`)}}, WaitForStage: client.WorkflowUpdateStageCompleted})
+	if err == nil {
+		err = h.Get(ctx, nil)
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	var res Result
@@ -143,8 +152,17 @@ func TestOnATemporalServer(t *testing.T) {
 		}
 	}
 
+	keepHistory(t, c, sp.Run, "", "history-update.json")
+}
+
+// keepHistory replays the history of workflow id's run (runID "": its
+// last) against the workflow code and, with KITARU_UPDATE_HISTORY=1,
+// keeps it in testdata as name for TestRecordedHistoriesReplay.
+func keepHistory(t *testing.T, c client.Client, id, runID, name string) {
+	t.Helper()
+	ctx := t.Context()
 	hist := &historypb.History{}
-	it := c.GetWorkflowHistory(ctx, sp.Run, "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	it := c.GetWorkflowHistory(ctx, id, runID, false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for it.HasNext() {
 		ev, err := it.Next()
 		if err != nil {
@@ -160,7 +178,7 @@ func TestOnATemporalServer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join("testdata", "history-across.json"), data, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join("testdata", name), data, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -187,4 +205,162 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 			t.Errorf("%s: %v", file, err)
 		}
 	}
+}
+
+// TestWorkflowsThatStopWithoutTheRun: on a real server, a run whose
+// workflow is terminated reads as interrupted, with the cause, and a
+// resume continues it under a new workflow (the wait it was at waits on,
+// its finished step does not run again); a run whose workflow fails
+// without recording it (no guard: as when the SDK itself fails it) reads
+// as failed with the failure.
+func TestWorkflowsThatStopWithoutTheRun(t *testing.T) {
+	t.Parallel()
+	srv := temporaltest.Start(t)
+	ctx := t.Context()
+	counter := t.TempDir()
+	wd, _ := os.Getwd()
+	eng := engine.New(engine.Config{Store: memstore.New(), WorkDir: wd})
+	c, err := client.Dial(client.Options{HostPort: srv.Address, Namespace: srv.Namespace, Logger: log.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	w := worker.New(c, "kitaru", worker.Options{})
+	Register(w, &Activities{Engine: eng})
+	broken := worker.New(c, "broken", worker.Options{})
+	broken.RegisterWorkflowWithOptions(func(workflow.Context, Input) (*Result, error) {
+		return nil, errors.New("boom")
+	}, workflow.RegisterOptions{Name: WorkflowName})
+	for _, w := range []worker.Worker{w, broken} {
+		if err := w.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer w.Stop()
+	}
+	f, err := flowspec.Parse("ask.yaml", []byte(strings.ReplaceAll(waitFlow, "COUNTER", counter)), flowspec.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runner := func(queue string) *Runner {
+		return &Runner{Engine: eng, Client: c, Namespace: srv.Namespace, TaskQueue: queue, Heartbeat: 5 * time.Second, Poll: 50 * time.Millisecond}
+	}
+	start := func(t *testing.T, r *Runner) string {
+		run, err := r.Start(ctx, engine.StartOptions{Flow: f, Inputs: map[string]any{}, Detach: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return run.ID
+	}
+	awaitStatus := func(t *testing.T, r *Runner, id string, want runstore.RunStatus) *runstore.Run {
+		t.Helper()
+		deadline := time.Now().Add(time.Minute)
+		for {
+			run, err := r.Get(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if run.Status == want {
+				return run
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("run %s is %s, want %s", id, run.Status, want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+
+	t.Run("terminated, then resumed", func(t *testing.T) {
+		r := runner("kitaru")
+		id := start(t, r)
+		awaitStatus(t, r, id, runstore.RunWaiting)
+		if err := c.TerminateWorkflow(ctx, id, "", "by hand"); err != nil {
+			t.Fatal(err)
+		}
+		run := awaitStatus(t, r, id, runstore.RunInterrupted)
+		if run.Ending == nil || run.Ending.Code != runstore.EndWorkflowLost || run.Error == nil || !strings.Contains(*run.Error, "terminated") {
+			t.Fatalf("the terminated run's ending %+v, error %v", run.Ending, run.Error)
+		}
+		resumed, err := r.Resume(ctx, id, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resumed.Status != runstore.RunWaiting {
+			t.Fatalf("the resumed run is %s", resumed.Status)
+		}
+		meta, err := eng.Meta(ctx, id)
+		if err != nil || meta.Temporal.WorkflowID != id+".2" {
+			t.Fatalf("the resumed run's workflow %+v (%v)", meta.Temporal, err)
+		}
+		if _, err := r.Answer(ctx, id, "", json.RawMessage(`true`)); err != nil {
+			t.Fatal(err)
+		}
+		awaitStatus(t, r, id, runstore.RunCompleted)
+		for name, n := range map[string]int{"draft": 1, "publish": 1} {
+			data, _ := os.ReadFile(filepath.Join(counter, name))
+			if got := strings.Count(string(data), "\n"); got != n {
+				t.Errorf("%s ran %d times, want %d", name, got, n)
+			}
+		}
+	})
+	t.Run("continues as new", func(t *testing.T) {
+		const long = `
+name: long
+steps:
+  each:
+    kind: checkpoint
+    foreach: '${{ [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20] }}'
+    run: echo x >> COUNTER/item${{ item }}; echo ${{ item }}
+output: ${{ steps.each.output }}
+`
+		lf, err := flowspec.Parse("long.yaml", []byte(strings.ReplaceAll(long, "COUNTER", counter)), flowspec.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sp, err := eng.CreateDriven(ctx, engine.StartOptions{Flow: lf, Inputs: map[string]any{}, Parallel: 2},
+			runstore.TemporalRef{Namespace: srv.Namespace, TaskQueue: "kitaru"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A limit of 40 events: a few items per workflow (an item takes three
+		// or more), so it continues as new with items still to run.
+		wf, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: sp.Run, TaskQueue: "kitaru"}, WorkflowName,
+			Input{Spec: *sp, Heartbeat: 5 * time.Second, HistoryLimit: 40})
+		if err != nil {
+			t.Fatal(err)
+		}
+		firstRun := wf.GetRunID() // Get follows the chain to its last
+		var res Result
+		if err := wf.Get(ctx, &res); err != nil || res.Status != runstore.RunCompleted {
+			t.Fatalf("result %+v (%v)", res, err)
+		}
+		first, err := c.DescribeWorkflowExecution(ctx, sp.Run, firstRun)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := first.GetWorkflowExecutionInfo().GetStatus(); st != enums.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW {
+			t.Fatalf("the first workflow ended %s, not continued as new", st)
+		}
+		run, err := runner("kitaru").Get(ctx, sp.Run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out, _ := json.Marshal(run.Output); string(out) != `["1","2","3","4","5","6","7","8","9","10","11","12","13","14","15","16","17","18","19","20"]` {
+			t.Errorf("output %s", out)
+		}
+		for i := 1; i <= 20; i++ {
+			data, _ := os.ReadFile(filepath.Join(counter, fmt.Sprintf("item%d", i)))
+			if n := strings.Count(string(data), "\n"); n != 1 {
+				t.Errorf("item %d ran %d times", i, n)
+			}
+		}
+		keepHistory(t, c, sp.Run, firstRun, "history-continued.json")
+	})
+	t.Run("failed", func(t *testing.T) {
+		r := runner("broken")
+		id := start(t, r)
+		run := awaitStatus(t, r, id, runstore.RunFailed)
+		if run.Ending == nil || run.Ending.Code != runstore.EndWorkflowFailed || run.Error == nil || !strings.Contains(*run.Error, "boom") {
+			t.Fatalf("the failed run's ending %+v, error %v", run.Ending, run.Error)
+		}
+	})
 }

@@ -13,13 +13,17 @@
 // reads a Temporal run as it reads a local one.
 //
 // A step's retry: and timeout: become its activity's retry policy and
-// timeouts; a wait step waits for the Answer signal, with a durable timer
-// for its timeout; cancelling the workflow cancels the run.
+// timeouts; a wait step waits for an answer (the UpdateAnswer update, or
+// the older Answer signal), with a durable timer to its recorded deadline;
+// cancelling the workflow cancels the run. Past its history limit the
+// workflow continues as new, carrying the steps' states (see Input.Carry).
 package temporal
 
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -35,6 +39,10 @@ import (
 const (
 	WorkflowName = "kitaru.flow"
 	SignalAnswer = "kitaru.answer"
+	// UpdateAnswer answers a wait as SignalAnswer does, and returns once
+	// the answer is recorded, or fails with why it was refused (not its
+	// schema's, the step no longer waits).
+	UpdateAnswer = "kitaru.input"
 
 	activityStep       = "kitaru.step"
 	activityForeach    = "kitaru.foreach"
@@ -45,6 +53,7 @@ const (
 	activityFail       = "kitaru.fail"
 	activityMark       = "kitaru.mark"
 	activityFinish     = "kitaru.finish"
+	activityAbandon    = "kitaru.abandon"
 
 	// errAgainType is the error type of an attempt the retry policy tries
 	// again; errUsageType of a request no retry can fix.
@@ -66,6 +75,62 @@ type Input struct {
 	// Heartbeat is the heartbeat timeout of step activities (<= 0:
 	// DefaultHeartbeat): how long a dead worker goes unnoticed.
 	Heartbeat time.Duration `json:"heartbeat,omitempty"`
+	// HistoryLimit is the history length (events) past which the
+	// workflow continues as new (<= 0: DefaultHistoryLimit).
+	HistoryLimit int `json:"history_limit,omitempty"`
+	// Carry are the foreach steps in progress when the workflow before
+	// this one continued as new; the states of the other steps are in
+	// Spec, their outputs in the store.
+	Carry map[string]ForeachCarry `json:"carry,omitempty"`
+}
+
+// DefaultHistoryLimit is well below Temporal's own limit (51,200 events),
+// so the units in flight when it is reached can end first.
+const DefaultHistoryLimit = 20000
+
+// ForeachCarry is a foreach step in progress, carried across a
+// continue-as-new: when it started, the items of this go that ended
+// (recorded, completed or failed), as spans, and whether an item's
+// activity gave up.
+type ForeachCarry struct {
+	Started time.Time `json:"started"`
+	Ended   []Span    `json:"ended,omitempty"`
+	Failed  bool      `json:"failed,omitempty"`
+}
+
+// Span is the items from [0] to before [1].
+type Span [2]int
+
+// addSpan adds item i to spans, sorted and merged.
+func addSpan(spans []Span, i int) []Span {
+	k := 0
+	for k < len(spans) && spans[k][1] < i {
+		k++
+	}
+	switch {
+	case k < len(spans) && spans[k][0] <= i && i < spans[k][1]:
+		return spans
+	case k < len(spans) && spans[k][1] == i:
+		spans[k][1]++
+		if k+1 < len(spans) && spans[k+1][0] == i+1 {
+			spans[k][1] = spans[k+1][1]
+			spans = append(spans[:k+1], spans[k+2:]...)
+		}
+		return spans
+	case k < len(spans) && spans[k][0] == i+1:
+		spans[k][0] = i
+		return spans
+	}
+	return slices.Insert(spans, k, Span{i, i + 1})
+}
+
+func inSpans(spans []Span, i int) bool {
+	for _, sp := range spans {
+		if sp[0] <= i && i < sp[1] {
+			return true
+		}
+	}
+	return false
 }
 
 // Answer is the payload of SignalAnswer: the answer to wait step Step
@@ -117,31 +182,80 @@ type flowRun struct {
 	inFlight  []*pending
 	foreach   map[string]*foreachState
 	timers    map[string]workflow.CancelFunc // wait timeouts by step
-	answers   map[string][]Answer            // answers not yet asked for (or sent early)
+	answers   map[string][]asked             // answers not yet asked for (or sent early)
 	answering map[string]bool
+	replying  map[string]workflow.Settable // the reply of the answer being recorded, by step
+	over      bool                         // the run's end is being recorded: no answer is taken
 	// expired: the step's timeout ran out (its expiry is recorded unless
 	// an answer in flight is taken).
-	expired   map[string]bool
+	expired map[string]bool
+	// deadlines are when the waits' timeouts run out, as recorded.
+	deadlines map[string]time.Time
 	marked    bool // the run is recorded waiting
-	cancelled bool
+	// canContinue: this workflow may continue as new (not one begun by a
+	// kitaru before it could, whose history has no such point); draining:
+	// it is to, once the units in flight have ended; progressed counts
+	// the units that ended in it.
+	canContinue, draining bool
+	progressed            int
+	cancelled             bool
 }
 
 type foreachState struct {
 	left    int // items not yet ended
 	started time.Time
-	failed  bool // an item's activity gave up: the step fails
+	failed  bool   // an item's activity gave up: the step fails
+	ended   []Span // the items that ended in this go
 }
 
 // Flow is the workflow of one run: it schedules the run's steps with
 // plan.Frontier as their states come in, and ends it as plan.Verdict says.
+// A workflow that fails (an error, a panic of its code) records the run
+// failed with the cause before it ends.
 func Flow(ctx workflow.Context, in Input) (*Result, error) {
+	return guard(ctx, in, flow)
+}
+
+// guard runs body as the workflow, and records the run failed when body
+// fails other than by its cancellation: otherwise the run would read as
+// running for ever.
+func guard(ctx workflow.Context, in Input, body func(workflow.Context, Input) (*Result, error)) (*Result, error) {
+	res, err := recovered(ctx, in, body)
+	if err == nil || temporal.IsCanceledError(err) || workflow.IsContinueAsNewError(err) {
+		return res, err
+	}
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	req := AbandonRequest{Run: in.Spec.Run, Error: err.Error()}
+	if aerr := workflow.ExecuteActivity(bookkeeping(dctx), activityAbandon, req).Get(dctx, nil); aerr != nil {
+		workflow.GetLogger(ctx).Error("the run's failure could not be recorded", "error", aerr)
+	}
+	return nil, err
+}
+
+// recovered is body's end, a panic of it as an error. The activity that
+// records it runs after this returns: a deferred function may not block
+// the workflow while a panic unwinds.
+func recovered(ctx workflow.Context, in Input, body func(workflow.Context, Input) (*Result, error)) (res *Result, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			res, err = nil, fmt.Errorf("the workflow's code panicked: %v", p)
+		}
+	}()
+	return body(ctx, in)
+}
+
+func flow(ctx workflow.Context, in Input) (*Result, error) {
 	sp := &in.Spec
 	r := &flowRun{ctx: ctx, in: in, sp: sp, status: map[string]runstore.StepStatus{}, free: max(1, sp.Parallel),
 		foreach: map[string]*foreachState{}, timers: map[string]workflow.CancelFunc{},
-		answers: map[string][]Answer{}, answering: map[string]bool{}, expired: map[string]bool{}}
+		answers: map[string][]asked{}, answering: map[string]bool{}, replying: map[string]workflow.Settable{}, expired: map[string]bool{},
+		deadlines: map[string]time.Time{}}
 	for _, id := range sp.Order {
 		if st := sp.Steps[id].Status; st != "" {
 			r.status[id] = st
+		}
+		if dl := sp.Steps[id].Deadline; dl != nil {
+			r.deadlines[id] = *dl
 		}
 	}
 	r.frontier = plan.NewFrontier(sp.Graph(), func(id string) (bool, bool) {
@@ -153,7 +267,20 @@ func Flow(ctx workflow.Context, in Input) (*Result, error) {
 			r.waiting(id)
 		}
 	}
+	r.canContinue = workflow.GetVersion(ctx, "continue-as-new", workflow.DefaultVersion, 1) >= 1
 	signals := workflow.GetSignalChannel(ctx, SignalAnswer)
+	updates := workflow.NewBufferedChannel(ctx, 64)
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateAnswer, func(ctx workflow.Context, a Answer) (*engine.StepOutcome, error) {
+		fut, reply := workflow.NewFuture(ctx)
+		updates.Send(ctx, asked{Answer: a, reply: reply})
+		var out engine.StepOutcome
+		if err := fut.Get(ctx, &out); err != nil {
+			return nil, err
+		}
+		return &out, nil
+	}, workflow.UpdateHandlerOptions{Validator: r.checkAnswer}); err != nil {
+		return nil, err
+	}
 	for {
 		if !r.cancelled {
 			r.schedule()
@@ -173,6 +300,17 @@ func Flow(ctx workflow.Context, in Input) (*Result, error) {
 				r.mark(end)
 			}
 		}
+		if r.canContinue && !r.draining && !r.cancelled && r.progressed > 0 && workflow.GetInfo(ctx).GetCurrentHistoryLength() >= r.historyLimit() {
+			// No unit starts from here on (those made ready have been
+			// started above, so each workflow gets on): the next
+			// workflow starts them.
+			r.draining = true
+		}
+		if r.draining && r.drained() {
+			// Answers sent before their step asked are not carried.
+			r.refuseAll("run " + sp.Run + " went on in a new workflow before the step asked; send the answer again")
+			return nil, workflow.NewContinueAsNewError(ctx, WorkflowName, r.carry())
+		}
 		sel := workflow.NewSelector(ctx)
 		for _, p := range r.inFlight {
 			sel.AddFuture(p.fut, func(workflow.Future) { r.done(p) })
@@ -180,7 +318,12 @@ func Flow(ctx workflow.Context, in Input) (*Result, error) {
 		sel.AddReceive(signals, func(c workflow.ReceiveChannel, _ bool) {
 			var a Answer
 			c.Receive(ctx, &a)
-			r.answer(a)
+			r.answer(asked{Answer: a})
+		})
+		sel.AddReceive(updates, func(c workflow.ReceiveChannel, _ bool) {
+			var q asked
+			c.Receive(ctx, &q)
+			r.answer(q)
 		})
 		if !r.cancelled {
 			sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) { r.cancel() })
@@ -188,6 +331,15 @@ func Flow(ctx workflow.Context, in Input) (*Result, error) {
 		sel.Select(ctx)
 	}
 
+	r.over = true
+	for {
+		var q asked
+		if !updates.ReceiveAsync(&q) {
+			break
+		}
+		r.answer(q)
+	}
+	r.refuseAll("run " + sp.Run + " has ended")
 	stop := plan.NotStopped
 	if r.cancelled {
 		stop = plan.StoppedByCancel
@@ -202,6 +354,56 @@ func Flow(ctx workflow.Context, in Input) (*Result, error) {
 		return nil, workflow.ErrCanceled
 	}
 	return &Result{Status: end.Status, Ending: end}, nil
+}
+
+func (r *flowRun) historyLimit() int {
+	if r.in.HistoryLimit > 0 {
+		return r.in.HistoryLimit
+	}
+	return DefaultHistoryLimit
+}
+
+// drained says whether the workflow can continue as new: nothing in
+// flight but the timers of waits (the next workflow starts them again
+// from their deadlines), no answer kept or being recorded.
+func (r *flowRun) drained() bool {
+	for _, p := range r.inFlight {
+		if p.kind != unitTimer {
+			return false
+		}
+	}
+	for id, as := range r.answers {
+		if len(as) > 0 && r.status[id] == runstore.StepWaiting {
+			return false
+		}
+	}
+	return len(r.replying) == 0
+}
+
+// carry is the input of the workflow this one continues as: the steps'
+// states as they stand, and the foreach steps in progress.
+func (r *flowRun) carry() Input {
+	next := r.in
+	next.Spec.Steps = make(map[string]engine.DriveStep, len(r.in.Spec.Steps))
+	for id, ds := range r.in.Spec.Steps {
+		ds.Status = r.status[id]
+		ds.Deadline = nil
+		if dl, ok := r.deadlines[id]; ok && ds.Status == runstore.StepWaiting {
+			ds.Deadline = &dl
+		}
+		next.Spec.Steps[id] = ds
+	}
+	next.Carry = nil
+	for id, fs := range r.foreach {
+		if _, has := r.status[id]; has {
+			continue
+		}
+		if next.Carry == nil {
+			next.Carry = map[string]ForeachCarry{}
+		}
+		next.Carry[id] = ForeachCarry{Started: fs.started, Ended: fs.ended, Failed: fs.failed}
+	}
+	return next
 }
 
 // idle says whether nothing runs nor waits for a place: only the
@@ -235,6 +437,9 @@ func (r *flowRun) continued(id string) bool {
 // schedule takes the steps the frontier has ready, and starts the units
 // that wait for a place while there are places.
 func (r *flowRun) schedule() {
+	if r.draining {
+		return
+	}
 	for {
 		id, more := r.frontier.Next()
 		if !more {
@@ -284,12 +489,18 @@ func (r *flowRun) done(p *pending) {
 	if p.slot {
 		r.free++
 	}
+	if p.kind != unitMark && p.kind != unitTimer {
+		r.progressed++
+	}
 	switch p.kind {
 	case unitStep, unitExpire, unitForeachEnd, unitFail:
 		var out engine.StepOutcome
 		if err := p.fut.Get(r.ctx, &out); err != nil {
 			r.unitFailed(p, err)
 			return
+		}
+		if out.Deadline != nil {
+			r.deadlines[p.step] = *out.Deadline
 		}
 		r.ended(p.step, out.Status)
 	case unitForeach:
@@ -302,7 +513,15 @@ func (r *flowRun) done(p *pending) {
 			r.ended(p.step, out.Outcome.Status)
 			return
 		}
-		r.foreach[p.step] = &foreachState{left: len(out.Todo), started: out.Started}
+		fs := &foreachState{started: out.Started}
+		if c, ok := r.in.Carry[p.step]; ok {
+			// Begun by the workflow before this one: its items that
+			// ended there are not run again.
+			fs.started, fs.failed, fs.ended = c.Started, c.Failed, slices.Clone(c.Ended)
+			out.Todo = slices.DeleteFunc(out.Todo, func(i int) bool { return inSpans(c.Ended, i) })
+		}
+		fs.left = len(out.Todo)
+		r.foreach[p.step] = fs
 		if len(out.Todo) == 0 {
 			r.start(pending{kind: unitForeachEnd, step: p.step})
 			return
@@ -317,6 +536,7 @@ func (r *flowRun) done(p *pending) {
 			workflow.GetLogger(r.ctx).Error("an item's activity gave up", "step", p.step, "item", p.item, "error", err)
 			fs.failed = true
 		}
+		fs.ended = addSpan(fs.ended, p.item)
 		fs.left--
 		if fs.left == 0 && !r.cancelled {
 			if fs.failed {
@@ -327,8 +547,18 @@ func (r *flowRun) done(p *pending) {
 		}
 	case unitAnswer:
 		r.answering[p.step] = false
+		reply := r.replying[p.step]
+		delete(r.replying, p.step)
 		var out engine.StepOutcome
-		if err := p.fut.Get(r.ctx, &out); err != nil {
+		err := p.fut.Get(r.ctx, &out)
+		if reply != nil {
+			if err != nil {
+				reply.SetError(refusal(cause(err)))
+			} else {
+				reply.SetValue(&out)
+			}
+		}
+		if err != nil {
 			// Refused (not JSON, not its schema): the step waits on.
 			workflow.GetLogger(r.ctx).Info("an answer was refused", "step", p.step, "error", err)
 			if r.expired[p.step] {
@@ -398,6 +628,7 @@ func (r *flowRun) ended(step string, st runstore.StepStatus) {
 		r.waiting(step)
 		return
 	}
+	r.refuse(step, fmt.Sprintf("step %s is no longer waiting (it is %s)", step, st))
 	if c, ok := r.timers[step]; ok {
 		c()
 		delete(r.timers, step)
@@ -409,10 +640,22 @@ func (r *flowRun) ended(step string, st runstore.StepStatus) {
 	}
 }
 
-// waiting starts the timeout of a wait step and takes the answers that
-// came before it waited.
+// waiting starts the timeout of a wait step (from its recorded deadline
+// when there is one) and takes the answers that came before it waited.
 func (r *flowRun) waiting(step string) {
 	if d := r.sp.Steps[step].Timeout; d > 0 && r.sp.Steps[step].Wait {
+		if dl, ok := r.deadlines[step]; ok {
+			// As recorded: a wait that began before this workflow (a
+			// resumed run's) has only what is left of its timeout.
+			d = dl.Sub(workflow.Now(r.ctx))
+		}
+		if d <= 0 {
+			r.expired[step] = true
+			if !r.answering[step] {
+				r.start(pending{kind: unitExpire, step: step})
+			}
+			return
+		}
 		tctx, cancel := workflow.WithCancel(r.ctx)
 		r.timers[step] = cancel
 		r.inFlight = append(r.inFlight, &pending{kind: unitTimer, step: step, fut: workflow.NewTimer(tctx, d)})
@@ -420,31 +663,94 @@ func (r *flowRun) waiting(step string) {
 	r.nextAnswer(step)
 }
 
-// answer takes in an Answer signal.
-func (r *flowRun) answer(a Answer) {
-	if r.cancelled {
+// asked is an answer, with the reply its update waits for (nil: it came
+// as a signal).
+type asked struct {
+	Answer
+	reply workflow.Settable
+}
+
+// refusal is the error an update's answer is refused with.
+func refusal(msg string) error {
+	return temporal.NewApplicationError(msg, errUsageType)
+}
+
+// checkAnswer is the validator of UpdateAnswer: it refuses, before the
+// answer enters the history, one no wait of the run can take.
+func (r *flowRun) checkAnswer(a Answer) error {
+	if r.over || r.cancelled {
+		return refusal("run " + r.sp.Run + " has ended")
+	}
+	if a.Step == "" {
+		return nil // answer says which waits, if one does
+	}
+	s, ok := r.sp.Steps[a.Step]
+	if !ok || !s.Wait {
+		return refusal(fmt.Sprintf("run %s has no wait step %q", r.sp.Run, a.Step))
+	}
+	if st := r.status[a.Step]; decided(st) {
+		return refusal(fmt.Sprintf("step %s is no longer waiting (it is %s)", a.Step, st))
+	}
+	if r.expired[a.Step] {
+		return refusal(fmt.Sprintf("the timeout of step %s ran out", a.Step))
+	}
+	return nil
+}
+
+// answer takes in an answer.
+func (r *flowRun) answer(a asked) {
+	no := func(msg string) {
+		workflow.GetLogger(r.ctx).Info("an answer was not taken", "why", msg)
+		if a.reply != nil {
+			a.reply.SetError(refusal(msg))
+		}
+	}
+	if r.cancelled || r.over {
+		no("run " + r.sp.Run + " has ended")
 		return
 	}
 	if a.Step == "" {
 		for _, id := range r.sp.Order {
 			if r.status[id] == runstore.StepWaiting {
 				if a.Step != "" {
-					// More than one waits: the answer names none of them.
-					workflow.GetLogger(r.ctx).Info("an answer names no step, and several wait")
+					no("the answer names no step, and several wait")
 					return
 				}
 				a.Step = id
 			}
 		}
 		if a.Step == "" {
+			no("no step of run " + r.sp.Run + " waits")
 			return
 		}
 	}
 	if _, ok := r.sp.Steps[a.Step]; !ok {
+		no(fmt.Sprintf("run %s has no step %q", r.sp.Run, a.Step))
+		return
+	}
+	if st := r.status[a.Step]; decided(st) {
+		no(fmt.Sprintf("step %s is no longer waiting (it is %s)", a.Step, st))
 		return
 	}
 	r.answers[a.Step] = append(r.answers[a.Step], a)
 	r.nextAnswer(a.Step)
+}
+
+// refuse refuses the answers kept for step, with msg.
+func (r *flowRun) refuse(step, msg string) {
+	for _, a := range r.answers[step] {
+		if a.reply != nil {
+			a.reply.SetError(refusal(msg))
+		}
+	}
+	delete(r.answers, step)
+}
+
+// refuseAll refuses every answer kept, with msg.
+func (r *flowRun) refuseAll(msg string) {
+	for _, id := range r.sp.Order {
+		r.refuse(id, msg)
+	}
 }
 
 // nextAnswer records the first answer kept for a waiting step.
@@ -455,6 +761,9 @@ func (r *flowRun) nextAnswer(step string) {
 	a := r.answers[step][0]
 	r.answers[step] = r.answers[step][1:]
 	r.answering[step] = true
+	if a.reply != nil {
+		r.replying[step] = a.reply
+	}
 	fut := workflow.ExecuteActivity(bookkeeping(r.ctx), activityAnswer, AnswerRequest{Run: r.sp.Run, Step: step, Value: a.Value})
 	r.inFlight = append(r.inFlight, &pending{kind: unitAnswer, step: step, fut: fut})
 }
@@ -471,6 +780,7 @@ func (r *flowRun) mark(end plan.Ending) {
 // cancelled once they have.
 func (r *flowRun) cancel() {
 	r.cancelled = true
+	r.refuseAll("run " + r.sp.Run + " was cancelled")
 	for _, p := range r.want {
 		if p.slot {
 			r.free++
