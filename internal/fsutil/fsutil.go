@@ -140,3 +140,68 @@ func Together(writes ...func() error) error {
 	wg.Wait()
 	return errors.Join(errs...)
 }
+
+// ReplaceFileSyncedFunc is ReplaceFileSynced for content that write
+// produces into the temporary file.
+func ReplaceFileSyncedFunc(path string, write func(io.Writer) error) error {
+	return writeSynced(path, write)
+}
+
+// DirSyncs shares directory syncs between goroutines that ask for the same
+// directory at once (group commit): each asker waits for a sync that began
+// after it asked, and one sync answers all who asked while the one before
+// it ran, so sixteen records renamed into one directory together cost two
+// syncs of it, not sixteen. The zero value is ready to use.
+type DirSyncs struct {
+	mu   sync.Mutex
+	dirs map[string]*dirSync
+	sync func(dir string) error // SyncDir; a test's stand-in
+}
+
+type dirSync struct {
+	started, done uint64 // syncs begun and ended, in order
+	running       bool
+	err           error // of the last sync that ended
+	askers        int
+	ended         *sync.Cond
+}
+
+// SyncDir returns once a sync of dir that began after the call has ended.
+func (g *DirSyncs) SyncDir(dir string) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.dirs == nil {
+		g.dirs = map[string]*dirSync{}
+	}
+	d := g.dirs[dir]
+	if d == nil {
+		d = &dirSync{ended: sync.NewCond(&g.mu)}
+		g.dirs[dir] = d
+	}
+	d.askers++
+	defer func() {
+		if d.askers--; d.askers == 0 && !d.running {
+			delete(g.dirs, dir)
+		}
+	}()
+	need := d.started + 1 // the one running, if any, may have begun before
+	for d.done < need {
+		if d.running {
+			d.ended.Wait()
+			continue
+		}
+		d.running = true
+		d.started++
+		n := d.started
+		g.mu.Unlock()
+		sync := g.sync
+		if sync == nil {
+			sync = SyncDir
+		}
+		err := sync(dir)
+		g.mu.Lock()
+		d.running, d.done, d.err = false, n, err
+		d.ended.Broadcast()
+	}
+	return d.err
+}

@@ -6,7 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
+	"time"
 )
 
 func TestWriteFileAtomic(t *testing.T) {
@@ -146,5 +148,66 @@ func BenchmarkThreeFiles(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// Many goroutines syncing one directory while a sync of it runs share
+// the next one: 64 askers, the first of them held in its sync while the
+// others ask, cost two syncs; each returns after a sync begun after it
+// asked.
+func TestDirSyncsShare(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	first, release := make(chan struct{}), make(chan struct{})
+	var mu sync.Mutex
+	var syncs int
+	g := DirSyncs{sync: func(d string) error {
+		mu.Lock()
+		syncs++
+		n := syncs
+		mu.Unlock()
+		if n == 1 {
+			close(first)
+			<-release
+		}
+		return SyncDir(d)
+	}}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := g.SyncDir(dir); err != nil {
+			t.Error(err)
+		}
+	})
+	<-first
+	for range 63 {
+		wg.Go(func() {
+			if err := g.SyncDir(dir); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	for { // until all 64 wait
+
+		g.mu.Lock()
+		n := g.dirs[dir].askers
+		g.mu.Unlock()
+		if n == 64 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	if syncs != 2 {
+		t.Errorf("64 askers cost %d syncs, want 2", syncs)
+	}
+	g.mu.Lock()
+	left := len(g.dirs)
+	g.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d directories still kept after every sync ended", left)
+	}
+	if err := (&DirSyncs{}).SyncDir(filepath.Join(dir, "missing")); err == nil {
+		t.Error("a sync of a missing directory did not fail")
 	}
 }

@@ -53,6 +53,9 @@ type Store struct {
 	// open (see appender); appendMu serializes the appends of the others.
 	appenders map[string]*appender
 	appendMu  sync.Mutex
+	// dirSyncs shares the syncs of a directory that records are renamed
+	// into together (a foreach's items finishing at once).
+	dirSyncs fsutil.DirSyncs
 }
 
 // New keeps runs under dataDir/runs.
@@ -181,9 +184,26 @@ func mkdirDurable(dir string) error {
 // writeJSON writes v atomically, indented or compact (run.json of a big
 // flow is compact: it is rewritten as the run starts and ends).
 func writeJSON(path string, v any, indent bool) error {
+	if err := replaceJSON(path, v, indent); err != nil {
+		return err
+	}
+	return fsutil.SyncDir(filepath.Dir(path))
+}
+
+// writeJSONShared is writeJSON for a record of a directory that others
+// are written into at the same time: its directory's sync is shared.
+func (s *Store) writeJSONShared(path string, v any, indent bool) error {
+	if err := replaceJSON(path, v, indent); err != nil {
+		return err
+	}
+	return s.dirSyncs.SyncDir(filepath.Dir(path))
+}
+
+// replaceJSON writes v in path's place, synced, but not its directory.
+func replaceJSON(path string, v any, indent bool) error {
 	if !indent {
 		// Encoded straight into the file: a big record is not copied.
-		return fsutil.WriteFileAtomicFunc(path, func(w io.Writer) error {
+		return fsutil.ReplaceFileSyncedFunc(path, func(w io.Writer) error {
 			if err := json.NewEncoder(w).Encode(v); err != nil {
 				return fmt.Errorf("cannot encode it: %w", err)
 			}
@@ -194,7 +214,7 @@ func writeJSON(path string, v any, indent bool) error {
 	if err != nil {
 		return err
 	}
-	return fsutil.WriteFileAtomic(path, data)
+	return fsutil.ReplaceFileSynced(path, data)
 }
 
 // indentMax is the largest record written indented: a bigger one (a step

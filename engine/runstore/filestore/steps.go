@@ -179,7 +179,7 @@ func (s *Store) SaveItem(ctx context.Context, id, step string, r *runstore.ItemR
 	if err != nil {
 		return err
 	}
-	return writeJSON(filepath.Join(dir, strconv.Itoa(r.Index)+".json"), r, !bigOutput(r.Output))
+	return s.writeJSONShared(filepath.Join(dir, strconv.Itoa(r.Index)+".json"), r, !bigOutput(r.Output))
 }
 
 // recordDir is steps/<step>/<name>/, made durable the first time.

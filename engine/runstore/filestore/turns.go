@@ -25,7 +25,7 @@ func (s *Store) SaveTurn(ctx context.Context, id, step string, r *runstore.TurnR
 	if r.Item != nil {
 		name = strconv.Itoa(*r.Item) + "." + name
 	}
-	return writeJSON(filepath.Join(dir, name), r, true)
+	return s.writeJSONShared(filepath.Join(dir, name), r, true)
 }
 
 // LoadTurns reads the turn records of a step (item nil) or of one item.
