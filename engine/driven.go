@@ -103,6 +103,11 @@ func drivenBackoff(base time.Duration, a int) time.Duration {
 	return d
 }
 
+// ErrDrivenBudget refuses a run with a budget (budget:, --max-cost,
+// --max-tokens) that a workflow would drive: its activities do not hold
+// each other to it yet, and a limit that is not kept must not look kept.
+var ErrDrivenBudget = errors.New("a run with a budget (budget:, --max-cost or --max-tokens) cannot run on Temporal yet: its limits are not kept across activities")
+
 // CreateDriven records a new run of opts.Flow that ref's workflow drives
 // (its WorkflowID, when "", becomes the run's id) and returns its spec.
 // No process holds its lease: the workflow keeps its status.
@@ -113,6 +118,9 @@ func (e *Engine) CreateDriven(ctx context.Context, opts StartOptions, ref runsto
 	}
 	f := opts.Flow
 	meta := newMeta(opts, reg, defaultModel(reg), id, e.workDirOf(f), nil)
+	if meta.Budget != nil {
+		return nil, &UsageError{Err: ErrDrivenBudget}
+	}
 	if ref.WorkflowID == "" {
 		ref.WorkflowID = id
 	}

@@ -507,6 +507,9 @@ func (e *Engine) continueRun(ctx context.Context, meta *RunMeta, f *flowspec.Flo
 		limit = *meta.Budget
 	}
 	meta.Budget = budgetOf(limit.Over(cc.budget))
+	if cc.driven != nil && meta.Budget != nil {
+		return nil, &UsageError{Err: ErrDrivenBudget}
+	}
 	meta.NoCache = meta.NoCache || cc.noCache
 	e.fillRegistry(meta)
 	// A run that ended on Temporal and goes on here is this process's; one

@@ -226,6 +226,9 @@ func (e *Engine) prepareReplay(ctx context.Context, opts ReplayOptions, ref *run
 	meta.Budget = budgetOf(f.Budget.Over(opts.Budget))
 	meta.NoCache = opts.NoCache
 	if ref != nil {
+		if meta.Budget != nil {
+			return nil, nil, &UsageError{Err: ErrDrivenBudget}
+		}
 		r := *ref
 		if r.WorkflowID == "" {
 			r.WorkflowID = id
