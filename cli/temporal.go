@@ -155,10 +155,7 @@ func (c *workerCmd) Run(ctx context.Context, stdio *IO) error {
 	if n <= 0 {
 		n = 8
 	}
-	// A workflow whose code fails (a panic, a history it no longer
-	// replays) fails, so its run is recorded failed and can be retried
-	// (with a fixed kitaru) instead of staying stuck as running.
-	w := worker.New(tcl, tc.TaskQueue, worker.Options{MaxConcurrentActivityExecutionSize: n, WorkflowPanicPolicy: worker.FailWorkflow})
+	w := worker.New(tcl, tc.TaskQueue, temporal.WorkerOptions(n))
 	temporal.Register(w, &temporal.Activities{Engine: engine.New(cfg)})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("the worker could not start polling task queue %s: %w", tc.TaskQueue, err)

@@ -53,7 +53,7 @@ func BenchmarkSixtyFourCallsOnTemporal(b *testing.B) {
 	}
 	defer c.Close()
 	for range 2 {
-		w := worker.New(c, "bench", worker.Options{MaxConcurrentActivityExecutionSize: 8})
+		w := worker.New(c, "bench", WorkerOptions(8))
 		Register(w, &Activities{Engine: eng})
 		if err := w.Start(); err != nil {
 			b.Fatal(err)
