@@ -37,7 +37,7 @@ func (e *Engine) answerCall(ctx context.Context, meta *RunMeta, r *StepResult, v
 		// A foreach item's child run asked (no conversation holds the
 		// question): the answer is the child's, and the item runs again
 		// on resume, resuming the child.
-		if err := e.answerChildCall(ctx, q.ChildRun, value); err != nil {
+		if _, err := e.Answer(ctx, q.ChildRun, open[0].childStep, value); err != nil {
 			return nil, err
 		}
 		_ = e.store.AppendLog(ctx, meta.ID, LogLine{Time: time.Now().UTC(), Step: r.ID,
@@ -99,10 +99,12 @@ func (e *Engine) nextQuestion(ctx context.Context, meta *RunMeta, r *StepResult,
 	return e.settle(ctx, meta, runEnd{meta.Status, meta.Ending, meta.Error})
 }
 
-// openCall is a question of a step with the record of its call.
+// openCall is a question of a step with the record of its call, or for
+// a foreach item's child run (no record), the child's step that asks.
 type openCall struct {
-	q   runstore.ToolQuestion
-	rec *runstore.TurnRecord
+	q         runstore.ToolQuestion
+	rec       *runstore.TurnRecord
+	childStep string
 }
 
 // openCalls are r's questions whose calls' records say no answer yet, in
@@ -119,12 +121,12 @@ func (e *Engine) openCalls(ctx context.Context, id string, r *StepResult) ([]ope
 		if q.Turn == 0 && q.ChildRun != "" && q.Item != nil {
 			// A foreach item's child run asked: open while the child
 			// has a question unanswered.
-			asks, err := e.childAsks(ctx, q.ChildRun)
+			step, err := e.childWaitingStep(ctx, q.ChildRun)
 			if err != nil {
 				return nil, err
 			}
-			if asks {
-				out = append(out, openCall{q: q})
+			if step != "" {
+				out = append(out, openCall{q: q, childStep: step})
 			}
 			continue
 		}
@@ -147,7 +149,7 @@ func (e *Engine) openCalls(ctx context.Context, id string, r *StepResult) ([]ope
 		recs, last := c.recs, c.last
 		for _, rec := range recs {
 			if rec.Conversation == last && rec.Turn == q.Turn && rec.Call == q.Call && rec.Tool != nil && rec.Tool.ID == q.ID && rec.Tool.Waiting() {
-				out = append(out, openCall{q, rec})
+				out = append(out, openCall{q: q, rec: rec})
 			}
 		}
 	}
@@ -193,10 +195,4 @@ func (e *Engine) childWaitingStep(ctx context.Context, child string) (string, er
 		}
 	}
 	return "", nil
-}
-
-// childAsks says whether run child has a question unanswered.
-func (e *Engine) childAsks(ctx context.Context, child string) (bool, error) {
-	step, err := e.childWaitingStep(ctx, child)
-	return step != "", err
 }

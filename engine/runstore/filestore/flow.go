@@ -79,6 +79,9 @@ func (s *Store) ReplaceFlow(ctx context.Context, meta *runstore.RunMeta, flowSou
 	}
 	dir := s.RunDir(meta.ID)
 	rev := meta.FlowRev
+	s.mu.Lock()
+	delete(s.revs, meta.ID) // its run.json is about to name the next
+	s.mu.Unlock()
 	flowName, planName := snapshotNames(rev + 1)
 	pp := filepath.Join(dir, planName)
 	data, err := encodeJSON(pp, planFileOf(meta), len(meta.Plan) <= 50)
