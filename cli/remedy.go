@@ -52,6 +52,8 @@ func remedyText(r runstore.Remedy) string {
 		return fmt.Sprintf("create it with `kitaru secrets set %s --KEY=VALUE`", r.Name)
 	case runstore.RemedyRaiseBudget:
 		return raiseBudgetText(r)
+	case runstore.RemedyRunHere:
+		return "run it on this machine (with " + temporalAddressEnv + " unset), or without the budget"
 	case runstore.RemedyAnswerChild:
 		return fmt.Sprintf("answer it with `kitaru input %s`, then `kitaru retry %s`", r.Run, r.Name)
 	case runstore.RemedyReplayNewFlow:

@@ -108,6 +108,11 @@ func drivenBackoff(base time.Duration, a int) time.Duration {
 // each other to it yet, and a limit that is not kept must not look kept.
 var ErrDrivenBudget = errors.New("a run with a budget (budget:, --max-cost or --max-tokens) cannot run on Temporal yet: its limits are not kept across activities")
 
+// drivenBudgetError is ErrDrivenBudget as a caller is given it.
+func drivenBudgetError() error {
+	return &UsageError{Err: runstore.Advise(ErrDrivenBudget, runstore.Remedy{Do: runstore.RemedyRunHere})}
+}
+
 // CreateDriven records a new run of opts.Flow that ref's workflow drives
 // (its WorkflowID, when "", becomes the run's id) and returns its spec.
 // No process holds its lease: the workflow keeps its status.
@@ -119,7 +124,7 @@ func (e *Engine) CreateDriven(ctx context.Context, opts StartOptions, ref runsto
 	f := opts.Flow
 	meta := newMeta(opts, reg, defaultModel(reg), id, e.workDirOf(f), nil)
 	if meta.Budget != nil {
-		return nil, &UsageError{Err: ErrDrivenBudget}
+		return nil, drivenBudgetError()
 	}
 	if ref.WorkflowID == "" {
 		ref.WorkflowID = id

@@ -96,8 +96,12 @@ func TestDrivenRunWithABudgetIsRefused(t *testing.T) {
 	}
 	for name, try := range tries {
 		var ue *UsageError
-		if err := try(); !errors.As(err, &ue) || !errors.Is(err, ErrDrivenBudget) {
+		err := try()
+		if !errors.As(err, &ue) || !errors.Is(err, ErrDrivenBudget) {
 			t.Errorf("%s on Temporal: %v, want ErrDrivenBudget", name, err)
+		}
+		if r := runstore.RemedyOf(err); r == nil || r.Do != runstore.RemedyRunHere {
+			t.Errorf("%s on Temporal: the way out is %+v, want to run it here", name, r)
 		}
 	}
 	if after, _ := te.eng.List(ctx, ListFilter{}); len(after) != len(before) {

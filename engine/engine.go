@@ -508,7 +508,7 @@ func (e *Engine) continueRun(ctx context.Context, meta *RunMeta, f *flowspec.Flo
 	}
 	meta.Budget = budgetOf(limit.Over(cc.budget))
 	if cc.driven != nil && meta.Budget != nil {
-		return nil, &UsageError{Err: ErrDrivenBudget}
+		return nil, drivenBudgetError()
 	}
 	meta.NoCache = meta.NoCache || cc.noCache
 	e.fillRegistry(meta)

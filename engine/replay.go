@@ -227,7 +227,7 @@ func (e *Engine) prepareReplay(ctx context.Context, opts ReplayOptions, ref *run
 	meta.NoCache = opts.NoCache
 	if ref != nil {
 		if meta.Budget != nil {
-			return nil, nil, &UsageError{Err: ErrDrivenBudget}
+			return nil, nil, drivenBudgetError()
 		}
 		r := *ref
 		if r.WorkflowID == "" {

@@ -31,6 +31,7 @@ const (
 	RemedySetSecret     RemedyKind = "set_secret"      // secret Name is missing
 	RemedyReplayNewFlow RemedyKind = "replay_new_flow" // the flow file (and its directory) moved
 	RemedyRaiseBudget   RemedyKind = "raise_budget"    // Run spent its budget; Name: the limit reached (max_cost_usd, max_tokens)
+	RemedyRunHere       RemedyKind = "run_here"        // what was asked cannot run on Temporal yet; run it on this machine
 	RemedyAnswerChild   RemedyKind = "answer_child"    // child run Run waits; answer it, then retry its parent (Name); in records of kitaru before its foreach items could wait
 )
 
